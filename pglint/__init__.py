@@ -1,0 +1,3 @@
+"""pglint: a PostgreSQL schema linter and migration advisor."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,161 @@
+"""The command line: `pglint check` and `pglint rule`.
+
+Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from pglint import __version__
+
+FORMATS = ("full", "concise", "json")
+
+
+def _codes(values: tuple[str, ...]) -> tuple[str, ...] | None:
+    codes = tuple(c.strip().upper() for v in values for c in v.split(",") if c.strip())
+    return codes or None
+
+
+def _use_color() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and \
+        os.environ.get("TERM") != "dumb"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pglint")
+def main() -> None:
+    """pglint: find PostgreSQL contention anti-patterns in migrations and queries, and fix them."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--output-format", type=click.Choice(FORMATS), default=None,
+              help="How to print findings (default: full).")
+@click.option("--fix", is_flag=True, help="Apply safe fixes.")
+@click.option("--unsafe-fixes", is_flag=True,
+              help="With --fix or --diff: also apply unsafe fixes. Alone: same as --fix --unsafe-fixes.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a diff instead of writing them.")
+@click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated).")
+@click.option("--extend-select", multiple=True, help="Rule codes or prefixes to add to the selection.")
+@click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable (comma-separated).")
+@click.option("--target-version", type=click.IntRange(9, 99), default=None,
+              help="PostgreSQL major version the fixes must run on (default 14).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Use this pglint.toml or pyproject.toml.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_fixes: bool,
+          diff: bool, select: tuple[str, ...], extend_select: tuple[str, ...],
+          ignore: tuple[str, ...], target_version: int | None, config_path: Path | None,
+          exit_zero: bool) -> None:
+    """Lint SQL files and folders (default: the current directory)."""
+    from pglint.config import ConfigError, find_config, load_settings
+
+    path_list = list(paths) or [Path(".")]
+    try:
+        config_file = config_path or find_config(path_list[0])
+        settings = load_settings(config_file)
+    except ConfigError as exc:
+        click.echo(f"pglint: error: {exc}", err=True)
+        sys.exit(2)
+    settings = settings.with_overrides(
+        select=_codes(select), ignore=(settings.ignore + (_codes(ignore) or ())) if ignore else None,
+        extend_select=(settings.extend_select + (_codes(extend_select) or ()))
+        if extend_select else None,
+        target_version=target_version,
+    )
+    try:
+        status = _run_check(path_list, settings, output_format or "full", fix, unsafe_fixes, diff)
+    except Exception as exc:  # an internal error is exit 2, with what we know
+        import traceback
+
+        click.echo(f"pglint: internal error: {exc!r}", err=True)
+        traceback.print_exc()
+        sys.exit(2)
+    sys.exit(0 if exit_zero and status == 1 else status)
+
+
+def _run_check(paths: list[Path], settings, output_format: str, fix: bool, unsafe: bool,
+               diff: bool) -> int:
+    from pglint import engine
+
+    fixing = fix or diff or unsafe
+    if fixing:
+        result = engine.lint_and_fix(paths, settings, unsafe=unsafe, write=not diff)
+    else:
+        result = engine.lint(paths, settings)
+    for error in result.errors:
+        click.echo(f"pglint: error: {error}", err=True)
+    files = {f.candidate.display: f.file for f in result.files if f.file is not None}
+    if diff:
+        from pglint.fixer import unified_diff
+
+        for path, (before, after) in sorted(result.diffs.items()):
+            click.echo(unified_diff(path, before, after), nl=False)
+        count = sum(result.fixed.values())
+        click.echo(f"Would fix {count} finding{'s' if count != 1 else ''}.", err=True)
+        return 1 if result.diffs else (2 if result.errors else 0)
+    fixed = sum(result.fixed.values())
+    if output_format == "json":
+        from pglint.report import jsonfmt
+
+        click.echo(jsonfmt.render(result.findings, files))
+    elif output_format == "concise":
+        from pglint.report import concise
+        from pglint.report.summary import summary_line
+
+        click.echo(concise.render(result.findings), nl=False)
+        click.echo(summary_line(result.findings, result.file_count, fixed))
+    else:
+        from pglint.report import full
+
+        lines = full.build(result.findings, files, result.file_count, fixed)
+        if _use_color():
+            full.print_rich(lines)
+        else:
+            click.echo(full.render_plain(lines), nl=False)
+    if result.errors or result.internal_errors:
+        for message in result.internal_errors:
+            click.echo(f"pglint: internal error: {message}", err=True)
+        return 2
+    return 1 if result.findings else 0
+
+
+@main.command()
+@click.argument("code", required=False)
+@click.option("--all", "show_all", is_flag=True, help="Print the documentation of every rule.")
+@click.option("--output-format", type=click.Choice(("text", "json")), default="text")
+def rule(code: str | None, show_all: bool, output_format: str) -> None:
+    """Print a rule's documentation (by code or name), or every rule's with --all."""
+    from pglint.registry import all_rules, rule_by_code
+
+    if show_all:
+        rules = list(all_rules())
+    elif code:
+        found = rule_by_code(code)
+        if found is None:
+            click.echo(f"pglint: error: unknown rule {code!r}; `pglint rule --all` lists them",
+                       err=True)
+            sys.exit(2)
+        rules = [found]
+    else:
+        click.echo("pglint: error: give a rule code, or --all", err=True)
+        sys.exit(2)
+    if output_format == "json":
+        import json
+
+        data = [{"code": r.code, "name": r.name, "summary": r.summary, "section": r.section,
+                 "severity": r.severity.value, "explanation": r.doc()} for r in rules]
+        click.echo(json.dumps(data if show_all else data[0], indent=2))
+        return
+    for i, r in enumerate(rules):
+        if i:
+            click.echo("\n" + "-" * 72 + "\n")
+        click.echo(f"# {r.name} ({r.code})\n")
+        if r.section:
+            click.echo(f"From chapter section {r.section}.\n")
+        click.echo(r.doc())

@@ -1,0 +1,160 @@
+"""Configuration: `[tool.pglint]` in pyproject.toml, or pglint.toml, found by walking up."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_TARGET_VERSION = 14  # the oldest PostgreSQL major still supported upstream
+KNOWN_WORKLOADS = {"insert-heavy", "update-heavy", "counter", "queue", "append-only"}
+
+
+class ConfigError(Exception):
+    """A configuration file or option that pglint cannot use (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class TableHint:
+    workloads: frozenset[str] = frozenset()
+    updated_columns: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Settings:
+    select: tuple[str, ...] = ("PGL",)
+    ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
+    target_version: int = DEFAULT_TARGET_VERSION
+    exclude: tuple[str, ...] = ()
+    extend_exclude: tuple[str, ...] = ()
+    migrations: tuple[str, ...] = ()  # extra glob patterns of migration files
+    fillfactor: int = 70
+    sequence_cache: int = 100
+    lock_timeout: str = "5s"
+    tables: dict[str, TableHint] = field(default_factory=dict)
+    config_path: Path | None = None
+    root: Path | None = None  # directory of the config file, or the working directory
+
+    def enabled(self, code: str) -> bool:
+        selected = [p for p in (*self.select, *self.extend_select) if code.startswith(p)]
+        ignored = [p for p in self.ignore if code.startswith(p)]
+        if not selected:
+            return False
+        # The most specific prefix wins, as in ruff; ties go to ignore.
+        return max(map(len, selected)) > max(map(len, ignored), default=-1)
+
+    def with_overrides(self, **changes: Any) -> "Settings":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def find_config(start: Path) -> Path | None:
+    start = start.resolve()
+    directory = start if start.is_dir() else start.parent
+    for folder in (directory, *directory.parents):
+        candidate = folder / "pglint.toml"
+        if candidate.is_file():
+            return candidate
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue
+            if "pglint" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+def _codes(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"`{key}` must be a list of rule codes or prefixes")
+    return tuple(v.strip().upper() for v in value)
+
+
+def _hint(table: str, value: Any) -> TableHint:
+    columns: list[str] = []
+    if isinstance(value, dict):
+        unknown = set(value) - {"workload", "updated-columns"}
+        if unknown:
+            raise ConfigError(f"tables.{table}: unknown key(s) {', '.join(sorted(unknown))}")
+        columns = value.get("updated-columns", [])
+        value = value.get("workload", [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"tables.{table}: workload must be a string or a list of strings")
+    bad = set(value) - KNOWN_WORKLOADS
+    if bad:
+        raise ConfigError(
+            f"tables.{table}: unknown workload {', '.join(sorted(bad))} "
+            f"(known: {', '.join(sorted(KNOWN_WORKLOADS))})"
+        )
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise ConfigError(f"tables.{table}: updated-columns must be a list of column names")
+    return TableHint(frozenset(value), frozenset(c.lower() for c in columns))
+
+
+def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
+    known = {
+        "select", "ignore", "extend-select", "target-version", "exclude", "extend-exclude",
+        "migrations", "fillfactor", "sequence-cache", "lock-timeout", "tables",
+    }
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))} in {path or 'config'}")
+    kwargs: dict[str, Any] = {}
+    for key in ("select", "ignore", "extend-select"):
+        if key in data:
+            kwargs[key.replace("-", "_")] = _codes(data[key], key)
+    for key in ("exclude", "extend-exclude", "migrations"):
+        if key in data:
+            value = data[key]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"`{key}` must be a list of glob patterns")
+            kwargs[key.replace("-", "_")] = tuple(value)
+    for key, low, high in (("target-version", 9, 99), ("fillfactor", 10, 100),
+                           ("sequence-cache", 2, 1_000_000)):
+        if key in data:
+            value = data[key]
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ConfigError(f"`{key}` must be an integer from {low} to {high}")
+            kwargs[key.replace("-", "_")] = value
+    if "lock-timeout" in data:
+        if not isinstance(data["lock-timeout"], str):
+            raise ConfigError("`lock-timeout` must be a string such as '5s'")
+        kwargs["lock_timeout"] = data["lock-timeout"]
+    if "tables" in data:
+        if not isinstance(data["tables"], dict):
+            raise ConfigError("`tables` must be a table of table-name = workload hints")
+        kwargs["tables"] = {name.lower(): _hint(name, v) for name, v in data["tables"].items()}
+    root = path.parent if path else None
+    return Settings(config_path=path, root=root, **kwargs)
+
+
+def load_settings(path: Path | None) -> Settings:
+    if path is None:
+        return Settings(root=Path.cwd())
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        data = data.get("tool", {}).get("pglint", {})
+    elif "tool" in data and "pglint" in data["tool"]:
+        data = data["tool"]["pglint"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: [tool.pglint] must be a table")
+    return parse_settings(data, path)

@@ -1,0 +1,116 @@
+"""What a rule sees of a file while it is checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from pglast import parser as pg
+
+from pglint.config import Settings
+from pglint.model.location import Location
+from pglint.model.project import ProjectModel
+from pglint.source import SourceFile
+from pglint.sql.parse import ParsedSQL, Statement
+
+
+@dataclass(frozen=True)
+class Token:
+    start: int  # file character offsets, end exclusive
+    end: int
+    name: str  # pglast token name: IDENT, ASCII_40 for '(', WITH, ...
+    text: str
+
+    @property
+    def upper(self) -> str:
+        return self.text.upper()
+
+
+@dataclass
+class FileContext:
+    file: SourceFile
+    parsed: ParsedSQL
+    model: ProjectModel
+    settings: Settings
+    body_statements: list[Statement] = field(default_factory=list)
+    stmt: Statement | None = None  # the statement being checked
+    _tokens: dict[int, list[Token]] = field(default_factory=dict, repr=False)
+
+    @property
+    def text(self) -> str:
+        return self.file.text
+
+    @property
+    def kind(self) -> str:
+        return self.file.kind
+
+    @property
+    def statements(self) -> list[Statement]:
+        """The file's top-level statements, in order."""
+        return self.parsed.statements
+
+    def all_statements(self) -> Iterator[Statement]:
+        """Top-level statements, each followed by the statements of its PL/pgSQL body."""
+        bodies: dict[int, list[Statement]] = {}
+        for s in self.body_statements:
+            if s.parent is not None:
+                bodies.setdefault(id(s.parent), []).append(s)
+        for s in self.parsed.statements:
+            yield s
+            yield from bodies.get(id(s), ())
+
+    def tokens(self, stmt: Statement | None = None) -> list[Token]:
+        """The statement's tokens with file offsets (comments included)."""
+        stmt = stmt or self.stmt
+        assert stmt is not None
+        cached = self._tokens.get(id(stmt))
+        if cached is None:
+            source = self.parsed.masked[stmt.start:stmt.end]
+            try:
+                scanned = pg.scan(source)
+            except pg.ParseError:
+                scanned = []
+            cached = [Token(stmt.start + t.start, stmt.start + t.end + 1, t.name,
+                            self.text[stmt.start + t.start: stmt.start + t.end + 1])
+                      for t in scanned]
+            self._tokens[id(stmt)] = cached
+        return cached
+
+    def location(self, start: int, end: int | None = None) -> Location:
+        line, column = self.file.position(start)
+        return Location(self.file.display_path, line, column, start, end if end is not None else start)
+
+    def statement_text(self, stmt: Statement | None = None) -> str:
+        stmt = stmt or self.stmt
+        assert stmt is not None
+        return self.text[stmt.start:stmt.end]
+
+    def statement_end(self, stmt: Statement | None = None) -> int:
+        """Offset just after the statement's terminating ';' (or its end if it has none)."""
+        stmt = stmt or self.stmt
+        assert stmt is not None
+        i = stmt.end
+        while i < len(self.text) and self.text[i] in " \t":
+            i += 1
+        return i + 1 if i < len(self.text) and self.text[i] == ";" else stmt.end
+
+    def line_start(self, offset: int) -> int:
+        return self.text.rfind("\n", 0, offset) + 1
+
+    def indent_of(self, offset: int) -> str:
+        start = self.line_start(offset)
+        i = start
+        while i < len(self.text) and self.text[i] in " \t":
+            i += 1
+        return self.text[start:i]
+
+
+def runs_repeatedly(ctx: FileContext, stmt: Statement) -> bool:
+    """True when the statement runs at application run time, not once in a migration.
+
+    Application query files and pgbench scripts run over and over; so do the bodies of
+    functions, even when a migration defines them. Migration statements and DO blocks run once.
+    """
+    if ctx.kind in ("sql", "pgbench", "python"):
+        return True
+    return stmt.parent is not None and stmt.parent.kind == "CreateFunctionStmt"

@@ -1,0 +1,131 @@
+"""Paths to source files with a kind, and migrations in the order they apply."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pglint.config import Settings
+
+SQL_SUFFIXES = {".sql", ".psql", ".pgsql"}
+DEFAULT_EXCLUDES = (
+    ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules", "__pycache__",
+    "build", "dist", "site-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+    ".pglint_cache",
+)
+MIGRATION_DIRS = {"migrations", "migration", "migrate", "db_migrations", "flyway", "deploy",
+                  "schema_migrations", "changesets", "versions"}
+_FLYWAY = re.compile(r"^([VUR])(\d+(?:[._]\d+)*)?__.+", re.IGNORECASE)
+_NUMBERED = re.compile(r"^(\d+(?:[._-]\d+)*)[_.-]")
+_DOWN = re.compile(r"(?:^|[._-])down\.(?:sql|psql|pgsql)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path
+    display: str
+    kind: str  # migration | sql
+    version: tuple = ()  # sort key among migrations
+    replay: bool = True  # down/undo migrations are linted but not replayed into the catalog
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.split(r"[._-]", text) if p.isdigit())
+
+
+def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool]:
+    """(kind, version key, replay) of a SQL file from its name and folders."""
+    name = path.name
+    parts = [p.lower() for p in Path(rel).parts[:-1]]
+    down = bool(_DOWN.search(name)) or name.lower().startswith("u") and bool(_FLYWAY.match(name))
+    if any(fnmatch.fnmatch(rel, pattern) for pattern in settings.migrations):
+        return "migration", (0, _version(name), rel), not down
+    flyway = _FLYWAY.match(name)
+    if flyway:
+        prefix = flyway.group(1).upper()
+        # Repeatable migrations (R__) run after every versioned one.
+        rank = 1 if prefix == "R" else 0
+        return "migration", (rank, _version(flyway.group(2) or ""), rel), prefix == "V"
+    numbered = _NUMBERED.match(name)
+    if numbered and (parts and parts[-1] in MIGRATION_DIRS or len(numbered.group(1)) >= 3
+                     or any(p in MIGRATION_DIRS for p in parts)):
+        return "migration", (0, _version(numbered.group(1)), rel), not down
+    if name.lower() in ("up.sql", "down.sql") and parts:
+        # Diesel / golang layouts: <version>_<name>/up.sql
+        return "migration", (0, _version(_NUMBERED.match(parts[-1] + "_").group(1))
+                             if _NUMBERED.match(parts[-1] + "_") else (), rel), name.lower() == "up.sql"
+    if any(p in MIGRATION_DIRS for p in parts):
+        if "revert" in parts or "verify" in parts:
+            return "migration", (0, (), rel), False
+        return "migration", (0, (), rel), not down
+    return "sql", (), True
+
+
+def _excluded(rel: str, patterns: tuple[str, ...]) -> bool:
+    parts = Path(rel).parts
+    for pattern in patterns:
+        if fnmatch.fnmatch(rel, pattern) or any(fnmatch.fnmatch(p, pattern) for p in parts):
+            return True
+    return False
+
+
+def discover(paths: list[Path], settings: Settings) -> tuple[list[Candidate], list[str]]:
+    """Source files under `paths`, migrations first in apply order; and path errors.
+
+    Paths named explicitly are always linted (as ruff does); excludes apply to what is found by
+    walking directories.
+    """
+    root = (settings.root or Path.cwd()).resolve()
+    excludes = (*(settings.exclude or DEFAULT_EXCLUDES), *settings.extend_exclude)
+    found: dict[Path, Candidate] = {}
+    errors: list[str] = []
+
+    def display(p: Path) -> str:
+        try:
+            return str(p.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(p)
+
+    def add(p: Path) -> None:
+        resolved = p.resolve()
+        if resolved in found:
+            return
+        try:
+            rel = str(resolved.relative_to(root))
+        except ValueError:
+            rel = str(p)
+        kind, version, replay = classify(p, rel, settings)
+        found[resolved] = Candidate(p, display(p), kind, version, replay)
+
+    for path in paths:
+        if path.is_dir():
+            for folder, dirnames, filenames in os.walk(path):
+                base = Path(folder)
+                dirnames[:] = sorted(
+                    d for d in dirnames
+                    if not _excluded(_rel(base / d, root), excludes)
+                )
+                for filename in sorted(filenames):
+                    file_path = base / filename
+                    if file_path.suffix.lower() in SQL_SUFFIXES and not _excluded(
+                            _rel(file_path, root), excludes):
+                        add(file_path)
+        elif path.exists() or path.is_symlink():
+            add(path)
+        else:
+            errors.append(f"{path}: no such file or directory")
+    candidates = sorted(
+        found.values(),
+        key=lambda c: (0, c.version, c.display) if c.kind == "migration" else (1, (), c.display),
+    )
+    return candidates, errors
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,300 @@
+"""The lint run: discover, parse, build the project model, dispatch rules, suppress, fix.
+
+No rule logic lives here. Rules declare the node types they want; each statement tree is walked
+once and every interested rule is called for each matching node.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from pglint.config import Settings
+from pglint.context import FileContext
+from pglint.discover import Candidate, discover
+from pglint.finding import Finding, Severity
+from pglint.fixer import apply_fixes
+from pglint.loader import read_text, write_atomic
+from pglint.model.project import ProjectModel
+from pglint.registry import all_rules
+from pglint.rule import Rule
+from pglint.source import SourceFile
+from pglint.sql.parse import ParsedSQL, Statement, iter_nodes, parse_sql
+from pglint.sql.plpgsql import expand_plpgsql
+from pglint.suppress import Suppression, find_suppressions
+
+SYNTAX_ERROR = ("PGL901", "syntax-error")
+UNUSED_SUPPRESSION = ("PGL902", "unused-suppression")
+
+
+@dataclass
+class LoadedFile:
+    candidate: Candidate
+    file: SourceFile | None = None
+    parsed: ParsedSQL | None = None
+    body_statements: list[Statement] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)  # PGL901 findings from loading/parsing
+
+
+@dataclass
+class LintResult:
+    findings: list[Finding]
+    files: list[LoadedFile]
+    errors: list[str]  # path errors (exit code 2)
+    internal_errors: list[str] = field(default_factory=list)  # rule crashes (exit code 2)
+    fixed: dict[str, int] = field(default_factory=dict)  # path -> number of fixes applied
+    diffs: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (before, after)
+
+    @property
+    def file_count(self) -> int:
+        return len(self.files)
+
+
+class Dispatcher:
+    """Rules indexed by the node types they want, built once per run."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules = list(rules)
+        self.crashes: list[str] = []
+        self.by_type: dict[str, list[Rule]] = defaultdict(list)
+        for rule in self.rules:
+            for node_type in rule.node_types:
+                self.by_type[node_type].append(rule)
+        self.statement_types = {t for t in self.by_type if t.endswith("Stmt")}
+        self.nested = {t: rs for t, rs in self.by_type.items() if t not in self.statement_types}
+
+    def run(self, ctx: FileContext) -> list[Finding]:
+        findings: list[Finding] = []
+        kind = ctx.kind
+        for stmt in ctx.all_statements():
+            ctx.stmt = stmt
+            for rule in self.by_type.get(stmt.kind, ()):
+                if kind in rule.file_kinds:
+                    self._call(findings, rule, rule.check, ctx, stmt.body, ctx)
+            if not self.nested:
+                continue
+            lowered = None
+            wanted: dict[str, list[Rule]] = {}
+            for node_type, rules in self.nested.items():
+                for rule in rules:
+                    if kind not in rule.file_kinds:
+                        continue
+                    if rule.text_hint:
+                        if lowered is None:
+                            lowered = ctx.text[stmt.start:stmt.end].lower()
+                        if rule.text_hint not in lowered:
+                            continue
+                    wanted.setdefault(node_type, []).append(rule)
+            if wanted:
+                for node_type, body in iter_nodes(stmt.node):
+                    for rule in wanted.get(node_type, ()):
+                        self._call(findings, rule, rule.check, ctx, body, ctx)
+        ctx.stmt = None
+        for rule in self.rules:
+            if kind in rule.file_kinds and type(rule).check_file is not Rule.check_file:
+                self._call(findings, rule, rule.check_file, ctx, ctx)
+        return findings
+
+    def _call(self, findings: list[Finding], rule: Rule, method, ctx: FileContext, *args) -> None:
+        """Run one rule check; a crash is recorded (exit code 2), never fatal to the run."""
+        try:
+            findings.extend(method(*args))
+        except Exception as exc:  # noqa: BLE001 - a rule bug must not stop the other files
+            where = ctx.file.display_path
+            if ctx.stmt is not None:
+                where += ":%d" % ctx.file.position(ctx.stmt.start)[0]
+            self.crashes.append(f"{rule.code} crashed on {where}: {exc!r}")
+
+
+def _problem(candidate: Candidate, file: SourceFile | None, message: str, offset: int = 0,
+             line: int = 0, column: int = 0) -> Finding:
+    finding = Finding(SYNTAX_ERROR[0], SYNTAX_ERROR[1], message, candidate.display, offset, offset,
+                      Severity.ERROR)
+    if line:
+        finding.row, finding.column = line, column
+    return finding
+
+
+def load(candidate: Candidate, text: str | None = None) -> LoadedFile:
+    """Read (unless `text` is given) and parse one file; problems become PGL901 findings."""
+    loaded = LoadedFile(candidate)
+    if text is None:
+        text, problem = read_text(candidate.path)
+        if problem is not None:
+            loaded.problems.append(_problem(candidate, None, problem.message, 0, problem.line,
+                                            problem.column))
+            return loaded
+    file = SourceFile(candidate.path, text, candidate.kind, candidate.display)
+    loaded.file = file
+    parsed = parse_sql(text)
+    loaded.parsed = parsed
+    for error in parsed.errors:
+        loaded.problems.append(_problem(candidate, file, error.message,
+                                        error.offset))
+    for stmt in parsed.statements:
+        if stmt.kind in ("CreateFunctionStmt", "DoStmt"):
+            inner, errors = expand_plpgsql(stmt, text)
+            loaded.body_statements.extend(inner)
+            for error in errors:
+                loaded.problems.append(_problem(candidate, file, error.message, error.offset))
+    return loaded
+
+
+def build_model(files: list[LoadedFile], settings: Settings) -> ProjectModel:
+    """Replay migrations in order into the catalog; collect workload facts from app SQL."""
+    model = ProjectModel.empty(settings)
+    for loaded in files:
+        if loaded.file is None or loaded.parsed is None:
+            continue
+        file = loaded.file
+
+        def where(start: int, end: int, file=file):
+            from pglint.model.location import Location
+            line, column = file.position(start)
+            return Location(file.display_path, line, column, start, end)
+
+        if loaded.candidate.kind == "migration":
+            if loaded.candidate.replay:
+                for stmt in loaded.parsed.statements:
+                    model.catalog.apply(stmt, where)
+        else:
+            for stmt in loaded.parsed.statements:
+                if stmt.kind in ("InsertStmt", "UpdateStmt", "DeleteStmt"):
+                    model.workload.record(stmt.kind, stmt.body, where(stmt.start, stmt.end))
+        # Function bodies run whenever they are called, so their writes are workload even when
+        # a migration defines them. DO blocks run once.
+        for stmt in loaded.body_statements:
+            if stmt.parent is not None and stmt.parent.kind == "CreateFunctionStmt" and \
+                    stmt.kind in ("InsertStmt", "UpdateStmt", "DeleteStmt"):
+                model.workload.record(stmt.kind, stmt.body, where(stmt.start, stmt.end))
+    return model
+
+
+def _suppress(loaded: LoadedFile, findings: list[Finding], settings: Settings,
+              known_codes: set[str]) -> list[Finding]:
+    file = loaded.file
+    if file is None or loaded.parsed is None:
+        return findings
+    suppressions = find_suppressions(file, loaded.parsed.comments, loaded.parsed.statements)
+    if not suppressions:
+        return findings
+    kept = []
+    for finding in findings:
+        line = finding.row or file.position(finding.start)[0]
+        hit = next((s for s in suppressions if s.covers(finding.code, line)), None)
+        if hit is None:
+            kept.append(finding)
+        else:
+            hit.used.add(finding.code)
+    if settings.enabled(UNUSED_SUPPRESSION[0]):
+        kept.extend(_unused(loaded, suppressions, settings, known_codes))
+    return kept
+
+
+def _unused(loaded: LoadedFile, suppressions: list[Suppression], settings: Settings,
+            known_codes: set[str]) -> Iterable[Finding]:
+    for s in suppressions:
+        if not s.codes:
+            if not s.used:
+                yield Finding(*UNUSED_SUPPRESSION, "unused suppression: it suppressed no finding",
+                              loaded.candidate.display, s.start, s.end)
+            continue
+        unknown = [c for c in s.codes if c not in known_codes]
+        unused = [c for c in s.codes if c in known_codes and c not in s.used
+                  and settings.enabled(c)]
+        if unknown:
+            yield Finding(*UNUSED_SUPPRESSION, f"unknown rule code(s) in suppression: "
+                          f"{', '.join(unknown)}", loaded.candidate.display, s.start, s.end)
+        if unused:
+            yield Finding(*UNUSED_SUPPRESSION, f"unused suppression for {', '.join(unused)}: no "
+                          "such finding here", loaded.candidate.display, s.start, s.end)
+
+
+def _locate(findings: list[Finding], file: SourceFile | None) -> None:
+    for f in findings:
+        if file is not None and not f.row:
+            f.row, f.column = file.position(f.start)
+            f.end_row, f.end_column = file.position(f.end)
+        elif not f.end_row:
+            f.end_row, f.end_column = f.row or 1, f.column or 1
+        if not f.row:
+            f.row, f.column = 1, 1
+
+
+def select_rules(settings: Settings) -> list[Rule]:
+    return [cls() for cls in all_rules() if settings.enabled(cls.code)]
+
+
+def lint_loaded(files: list[LoadedFile], settings: Settings,
+                crashes: list[str] | None = None) -> list[Finding]:
+    rules = select_rules(settings)
+    dispatcher = Dispatcher(rules)
+    model = build_model(files, settings)
+    known = {cls.code for cls in all_rules()}
+    findings: list[Finding] = []
+    for loaded in files:
+        found: list[Finding] = []
+        if settings.enabled(SYNTAX_ERROR[0]):
+            found.extend(loaded.problems)
+        if loaded.file is not None and loaded.parsed is not None:
+            ctx = FileContext(loaded.file, loaded.parsed, model, settings, loaded.body_statements)
+            found.extend(dispatcher.run(ctx))
+        _locate(found, loaded.file)
+        found = _suppress(loaded, found, settings, known)
+        _locate(found, loaded.file)
+        findings.extend(found)
+    findings.sort(key=lambda f: f.sort_key)
+    if crashes is not None:
+        crashes.extend(dispatcher.crashes)
+    return findings
+
+
+def lint(paths: list[Path], settings: Settings) -> LintResult:
+    candidates, errors = discover(paths, settings)
+    files = [load(c) for c in candidates]
+    crashes: list[str] = []
+    findings = lint_loaded(files, settings, crashes)
+    return LintResult(findings, files, errors, crashes)
+
+
+def lint_and_fix(paths: list[Path], settings: Settings, unsafe: bool, write: bool,
+                 max_passes: int = 8) -> LintResult:
+    """Apply fixes until none applies (or max_passes), then lint what is left.
+
+    Fixes are applied in memory and re-linted between passes, so a file is written once, whole,
+    at the end. With write=False nothing is written and the result carries the diffs (--diff).
+    """
+    candidates, errors = discover(paths, settings)
+    files = [load(c) for c in candidates]
+    originals = {f.candidate.display: f.file.text for f in files if f.file is not None}
+    fixed: dict[str, int] = defaultdict(int)
+    for _ in range(max_passes):
+        by_path: dict[str, list[Finding]] = defaultdict(list)
+        for finding in lint_loaded(files, settings):
+            by_path[finding.path].append(finding)
+        changed = False
+        for i, loaded in enumerate(files):
+            if loaded.file is None:
+                continue
+            display = loaded.candidate.display
+            new_text, applied = apply_fixes(loaded.file.text, by_path.get(display, []), unsafe)
+            if applied and new_text != loaded.file.text:
+                fixed[display] += len(applied)
+                files[i] = load(loaded.candidate, new_text)
+                changed = True
+        if not changed:
+            break
+    diffs: dict[str, tuple[str, str]] = {}
+    for loaded in files:
+        if loaded.file is None:
+            continue
+        before = originals[loaded.candidate.display]
+        if before != loaded.file.text:
+            diffs[loaded.candidate.display] = (before, loaded.file.text)
+            if write:
+                write_atomic(loaded.candidate.path, loaded.file.text)
+    crashes: list[str] = []
+    findings = lint_loaded(files, settings, crashes)
+    return LintResult(findings, files, errors, crashes, dict(fixed), diffs)

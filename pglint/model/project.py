@@ -1,0 +1,113 @@
+"""The project model: catalog + workload + user hints, and the evidence rules ask for."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pglint.config import Settings, TableHint
+from pglint.model.catalog import Catalog
+from pglint.model.location import Location
+from pglint.model.workload import Workload, Write
+
+# Tables that exist to append rows: logs, events, audit trails, metrics.
+APPEND_ONLY_NAME = re.compile(
+    r"(?:^|_)(?:events?|event_log|logs?|audit|audits|audit_log|metrics?|measurements?|telemetry"
+    r"|clicks?|page_?views?|pageviews|history|activity|activities|traces?|spans?|ledger)(?:$|_)"
+)
+# Tables that exist to be counted into.
+COUNTER_NAME = re.compile(
+    r"(?:^|_)(?:counters?|counts?|stats|statistics|totals?|tally|tallies|stock|stocks"
+    r"|inventory|inventories|quotas?|rate_limits?|sequences?_table)(?:$|_)"
+)
+# Tables whose rows are rewritten over and over: sessions, heartbeats, presence.
+REWRITTEN_NAME = re.compile(r"(?:^|_)(?:sessions?|heartbeats?|presence|leases?|locks?)(?:$|_)")
+# Rows that are already one of several shards or slots (the chapter's mitigations).
+SHARDED_NAME = re.compile(r"(?:^|_)(?:shards?|slots?|buckets?|partials?)(?:$|_)")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why the model believes something, in words, with where it saw it."""
+
+    reason: str
+    locations: tuple[Location, ...] = ()
+
+    def __str__(self) -> str:
+        if not self.locations:
+            return self.reason
+        shown = ", ".join(str(loc) for loc in self.locations[:3])
+        more = f" and {len(self.locations) - 3} more" if len(self.locations) > 3 else ""
+        return f"{self.reason} ({shown}{more})"
+
+
+@dataclass
+class ProjectModel:
+    catalog: Catalog = field(default_factory=Catalog)
+    workload: Workload = field(default_factory=Workload)
+    hints: dict[str, TableHint] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, settings: Settings | None = None) -> "ProjectModel":
+        return cls(hints=dict(settings.tables) if settings else {})
+
+    def hint(self, table: str) -> TableHint:
+        return self.hints.get(table) or self.hints.get(table.split(".")[-1]) or TableHint()
+
+    @staticmethod
+    def bare(table: str) -> str:
+        return table.split(".")[-1].lower()
+
+    def is_counter_table(self, table: str) -> bool:
+        return "counter" in self.hint(table).workloads or bool(COUNTER_NAME.search(self.bare(table)))
+
+    def is_sharded_table(self, table: str) -> bool:
+        return bool(SHARDED_NAME.search(self.bare(table)))
+
+    def insert_heavy(self, table: str) -> Evidence | None:
+        """Evidence that many sessions insert into `table` at once, or None."""
+        hint = self.hint(table)
+        inserts = tuple(w.location for w in self.workload.of(table, "insert"))
+        if hint.workloads & {"insert-heavy", "append-only"}:
+            return Evidence("declared insert-heavy in [tool.pglint.tables]", inserts)
+        if APPEND_ONLY_NAME.search(self.bare(table)):
+            if inserts:
+                return Evidence("an append-only table that the application inserts into", inserts)
+            return Evidence(f"`{self.bare(table)}` is named like an append-only log/event table")
+        return None
+
+    def append_mostly(self, table: str) -> bool:
+        """Rows are inserted and rarely changed: no application updates or deletes seen."""
+        if "update-heavy" in self.hint(table).workloads:
+            return False
+        return not self.workload.of(table, "update") and not self.workload.of(table, "delete")
+
+    def hot_updates(self, table: str) -> tuple[set[str], Evidence] | None:
+        """Columns that are updated over and over, with the evidence, or None.
+
+        Frequent means: declared update-heavy, or application updates that increment a column or
+        stamp it with now() (counters, heartbeats, last-seen), or a sessions/leases-like table
+        that the application updates.
+        """
+        hint = self.hint(table)
+        updates = self.workload.of(table, "update")
+        locations = tuple(w.location for w in updates)
+        if "update-heavy" in hint.workloads or "counter" in hint.workloads:
+            columns = set(hint.updated_columns) or _all_columns(updates)
+            return columns, Evidence("declared update-heavy in [tool.pglint.tables]", locations)
+        repeated = [w for w in updates if w.increments or w.timestamps]
+        if repeated:
+            columns = _all_columns(repeated)
+            return columns, Evidence("the application updates it repeatedly",
+                                     tuple(w.location for w in repeated))
+        if updates and (REWRITTEN_NAME.search(self.bare(table)) or self.is_counter_table(table)):
+            return _all_columns(updates), Evidence(
+                f"the application updates `{self.bare(table)}` rows in place", locations)
+        return None
+
+
+def _all_columns(writes: list[Write]) -> set[str]:
+    out: set[str] = set()
+    for w in writes:
+        out |= w.columns
+    return out

@@ -1,0 +1,94 @@
+"""Workload facts: what the application's SQL does to each table at run time.
+
+Facts come from application query files and from the bodies of functions (which run whenever
+they are called), not from one-off migration DML.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from pglint.model.location import Location
+from pglint.sql import nodes as n
+
+
+@dataclass(frozen=True)
+class Write:
+    table: str
+    op: str  # insert | update | delete
+    location: Location
+    columns: frozenset[str] = frozenset()  # columns set by an UPDATE, or listed by an INSERT
+    increments: frozenset[str] = frozenset()  # SET c = c + x
+    timestamps: frozenset[str] = frozenset()  # SET c = now()
+    by_key: bool = False  # WHERE pins rows by equality
+    literal_key: bool = False  # ... to literal values only
+
+
+@dataclass
+class Workload:
+    writes: dict[str, list[Write]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, write: Write) -> None:
+        self.writes[write.table].append(write)
+
+    def of(self, table: str, op: str) -> list[Write]:
+        return [w for w in self.writes.get(table, ()) if w.op == op]
+
+    def record(self, kind: str, body: dict[str, Any], location: Location) -> None:
+        """Record the write a statement makes, if it is one."""
+        table = n.relation_name(body.get("relation"))
+        if not table:
+            return
+        if kind == "InsertStmt":
+            cols = frozenset(t["ResTarget"].get("name", "") for t in body.get("cols", ())
+                             if "ResTarget" in t)
+            self.add(Write(table, "insert", location, cols))
+        elif kind == "UpdateStmt":
+            self.add(update_fact(table, body, location))
+        elif kind == "DeleteStmt":
+            key, literal = where_pins(body.get("whereClause"))
+            self.add(Write(table, "delete", location, by_key=key, literal_key=literal))
+
+
+def update_fact(table: str, body: dict[str, Any], location: Location) -> Write:
+    columns, increments, timestamps = set(), set(), set()
+    for target in body.get("targetList", ()):
+        res = target.get("ResTarget", {})
+        col = res.get("name")
+        if not col:
+            continue
+        columns.add(col)
+        value = res.get("val") or {}
+        if is_increment(col, value):
+            increments.add(col)
+        elif n.is_time_default(value):
+            timestamps.add(col)
+    key, literal = where_pins(body.get("whereClause"))
+    return Write(table, "update", location, frozenset(columns), frozenset(increments),
+                 frozenset(timestamps), key, literal)
+
+
+def is_increment(column: str, value: dict[str, Any]) -> bool:
+    """`column + x`, `x + column` or `column - x`."""
+    expr = value.get("A_Expr")
+    if not expr or expr.get("kind") != "AEXPR_OP" or n.operator(expr) not in ("+", "-"):
+        return False
+    left, right = n.column_ref(expr.get("lexpr")), n.column_ref(expr.get("rexpr"))
+    return left == column or (n.operator(expr) == "+" and right == column)
+
+
+def where_pins(where: dict[str, Any] | None) -> tuple[bool, bool]:
+    """(by_key, literal_key): the WHERE is equalities only; and all compare with literals."""
+    parts = n.conjuncts(where)
+    if not parts:
+        return False, False
+    literal = True
+    for part in parts:
+        eq = n.equality(part)
+        if eq is None:
+            return False, False
+        is_const, _ = n.constant(eq[1])
+        literal = literal and is_const
+    return True, literal

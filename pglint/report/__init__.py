@@ -1,0 +1,1 @@
+"""Reporters: turn findings into text for people or machines."""

@@ -1,0 +1,91 @@
+"""The default format: each finding with a code frame, its fix as a diff or a suggestion, and
+a summary. Styled with rich on a terminal; the same layout as plain text otherwise."""
+
+from __future__ import annotations
+
+import difflib
+
+from pglint.finding import Applicability, Finding
+from pglint.fixer import apply_fixes
+from pglint.report.summary import by_rule, summary_line
+from pglint.source import SourceFile
+
+MAX_FRAME_LINES = 6
+Line = list[tuple[str, str]]  # (text, style) segments
+
+
+def _frame(f: Finding, file: SourceFile) -> list[Line]:
+    first, last = f.row, max(f.row, f.end_row)
+    shown_last = min(last, first + MAX_FRAME_LINES - 1)
+    width = len(str(shown_last))
+    out: list[Line] = [[(" " * width + " |", "blue")]]
+    for line in range(first, shown_last + 1):
+        text = file.line_text(line).expandtabs(1)
+        out.append([(f"{line:>{width}} | ", "blue"), (text, "")])
+        if line == first:
+            start = f.column - 1
+            end = f.end_column - 1 if last == first else len(text)
+            out.append([(" " * width + " | ", "blue"),
+                        (" " * start + "^" * max(1, end - start), "bold red")])
+    if shown_last < last:
+        out.append([(" " * width + " | ", "blue"), (f"... ({last - shown_last} more lines)", "dim")])
+    return out
+
+
+def _fix_lines(f: Finding, file: SourceFile | None) -> list[Line]:
+    fix = f.fix
+    if fix is None:
+        return []
+    label = {Applicability.SAFE: "fix", Applicability.UNSAFE: "unsafe fix",
+             Applicability.DISPLAY: "suggestion"}[fix.applicability]
+    out: list[Line] = [[("  = ", "blue"), (f"{label}: ", "bold cyan"), (fix.title, "")]]
+    if fix.applicable and file is not None:
+        after, _ = apply_fixes(file.text, [f], unsafe=True)
+        diff = difflib.unified_diff(file.text.splitlines(), after.splitlines(), lineterm="", n=1)
+        for line in list(diff)[2:]:
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+            out.append([("    ", ""), (line, style)])
+    elif fix.suggestion:
+        for line in fix.suggestion.splitlines():
+            out.append([("    ", ""), (line, "green")])
+    return out
+
+
+def build(findings: list[Finding], files: dict[str, SourceFile], file_count: int,
+          fixed: int = 0) -> list[Line]:
+    lines: list[Line] = []
+    for f in findings:
+        lines.append([(f"{f.path}:{f.row}:{f.column}: ", "bold"), (f.code, "bold red"),
+                      (f" {f.message}", "")])
+        file = files.get(f.path)
+        if file is not None and file.text:
+            lines.extend(_frame(f, file))
+        if f.help:
+            lines.append([("  = ", "blue"), ("help: ", "bold"), (f.help, "")])
+        lines.extend(_fix_lines(f, file))
+        lines.append([])
+    rules = by_rule(findings)
+    if len(rules) > 1:
+        width = max(len(name) for _, name, _ in rules)
+        for code, name, count in rules:
+            lines.append([(f"{count:>5}  ", "bold"), (code, "red"), (f"  {name:<{width}}", "")])
+        lines.append([])
+    for text in summary_line(findings, file_count, fixed).splitlines():
+        lines.append([(text, "bold")])
+    return lines
+
+
+def render_plain(lines: list[Line]) -> str:
+    return "".join("".join(text for text, _ in line) + "\n" for line in lines)
+
+
+def print_rich(lines: list[Line]) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    for line in lines:
+        text = Text()
+        for segment, style in line:
+            text.append(segment, style=style or None)
+        console.print(text)

@@ -1,0 +1,91 @@
+"""What a rule is: metadata, documentation, examples, and the check.
+
+A rule is one module under `pglint.rules` defining one `Rule` subclass. The engine walks each
+statement tree once and calls `check` for the node types the rule declares; file-level rules
+implement `check_file`. Rules never print, read files or touch the CLI: they read the statement,
+the file's other statements and the project model from the context, and yield findings.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
+
+from pglint.finding import Finding, Fix, Severity
+
+if TYPE_CHECKING:
+    from pglint.context import FileContext
+
+DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety")
+
+
+@dataclass(frozen=True)
+class Example:
+    """An embedded example that the test suite turns into a test case.
+
+    `sql` is the file under test; `kind` says whether it is a migration or an application query
+    file. `context` holds other files of the example project (path -> text): paths under
+    `migrations/` are replayed as migrations in name order before `sql`, others are application
+    SQL that supplies workload evidence. `fixed` is the file after applying every applicable fix of
+    the rule (safe and unsafe); None means the rule offers no applicable fix for it.
+    """
+
+    sql: str
+    fixed: str | None = None
+    kind: str = "migration"
+    context: Mapping[str, str] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    target_version: int | None = None
+    # Set when `fixed` cannot run alone on PostgreSQL (placeholders, missing objects); says why.
+    not_executable: str = ""
+
+
+class Rule:
+    """Base class of every rule. Subclasses set the class attributes and override a check."""
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]  # one line, for `pglint rule --all` and SARIF
+    section: ClassVar[str] = ""  # the chapter section the rule comes from
+    severity: ClassVar[Severity] = Severity.WARNING
+    node_types: ClassVar[tuple[str, ...]] = ()
+    file_kinds: ClassVar[frozenset[str]] = frozenset({"migration", "sql"})
+    # A lowercase substring the statement text must contain for `check` to be worth calling on
+    # nested nodes: a cheap pre-filter, like ruff's token checks.
+    text_hint: ClassVar[str | None] = None
+    min_fix_version: ClassVar[int | None] = None
+    VALID: ClassVar[tuple[Example, ...]] = ()
+    INVALID: ClassVar[tuple[Example, ...]] = ()
+
+    def check(self, node: dict[str, Any], ctx: "FileContext") -> Iterable[Finding]:
+        return ()
+
+    def check_file(self, ctx: "FileContext") -> Iterable[Finding]:
+        return ()
+
+    def finding(self, ctx: "FileContext", start: int, end: int, message: str,
+                fix: Fix | None = None, help: str = "") -> Finding:
+        return Finding(
+            code=self.code, name=self.name, message=message, path=ctx.file.display_path,
+            start=start, end=max(start, end), severity=self.severity, fix=fix, help=help,
+        )
+
+    @classmethod
+    def doc(cls) -> str:
+        return inspect.cleandoc(cls.__doc__ or "")
+
+    @classmethod
+    def doc_sections(cls) -> dict[str, str]:
+        """The docstring's `## Section` blocks by title."""
+        sections: dict[str, str] = {}
+        current = None
+        for line in cls.doc().splitlines():
+            heading = re.match(r"^##\s+(.*?)\s*$", line)
+            if heading:
+                current = heading.group(1)
+                sections[current] = ""
+            elif current is not None:
+                sections[current] += line + "\n"
+        return {k: v.strip() for k, v in sections.items()}

@@ -1,0 +1,94 @@
+"""Source text with position conversions.
+
+pglast reports byte offsets into UTF-8, people read 1-based lines and character columns, and
+edits work on character offsets. Everything inside pglint is a 0-based character offset into the
+file's text; conversions happen here, at the parser boundary.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+class ByteToChar:
+    """Maps UTF-8 byte offsets of a string to character offsets, in O(log n) per lookup."""
+
+    __slots__ = ("_byte_pos", "_extra")
+
+    def __init__(self, text: str) -> None:
+        # For each non-ASCII character: the byte offset just after it, and the number of extra
+        # bytes (beyond one per character) seen up to and including it.
+        self._byte_pos: list[int] = []
+        self._extra: list[int] = []
+        if text.isascii():
+            return
+        extra = 0
+        for match in _NON_ASCII.finditer(text):
+            char_index = match.start()
+            width = len(match.group().encode("utf-8"))
+            start_byte = char_index + extra
+            extra += width - 1
+            self._byte_pos.append(start_byte + width)
+            self._extra.append(extra)
+
+    def __call__(self, byte_offset: int) -> int:
+        if not self._byte_pos:
+            return byte_offset
+        i = bisect.bisect_right(self._byte_pos, byte_offset)
+        return byte_offset - (self._extra[i - 1] if i else 0)
+
+    def to_bytes(self, char_offset: int) -> int:
+        """The inverse: character offset to byte offset."""
+        if not self._byte_pos:
+            return char_offset
+        lo, hi = 0, len(self._byte_pos)
+        # Find the number of non-ASCII characters wholly before char_offset.
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._byte_pos[mid] - self._extra[mid] <= char_offset:
+                lo = mid + 1
+            else:
+                hi = mid
+        return char_offset + (self._extra[lo - 1] if lo else 0)
+
+
+@dataclass
+class SourceFile:
+    """One file as pglint sees it: its path, its kind and its text."""
+
+    path: Path
+    text: str
+    kind: str = "sql"  # migration | sql | pgbench | python
+    display_path: str = ""
+    order: int = -1  # position in migration order, -1 if not a migration
+    _line_starts: list[int] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.display_path:
+            self.display_path = str(self.path)
+
+    @property
+    def line_starts(self) -> list[int]:
+        if self._line_starts is None:
+            starts = [0]
+            starts.extend(m.end() for m in re.finditer("\n", self.text))
+            self._line_starts = starts
+        return self._line_starts
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """0-based character offset -> 1-based (line, column)."""
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self.line_starts, offset) - 1
+        return line + 1, offset - self.line_starts[line] + 1
+
+    def line_text(self, line: int) -> str:
+        """The text of a 1-based line, without its newline."""
+        starts = self.line_starts
+        start = starts[line - 1]
+        end = starts[line] - 1 if line < len(starts) else len(self.text)
+        return self.text[start:end].rstrip("\r")

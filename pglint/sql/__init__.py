@@ -1,0 +1,1 @@
+"""The SQL front end: lexing, masking, parsing with pglast, PL/pgSQL bodies."""

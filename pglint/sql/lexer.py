@@ -1,0 +1,156 @@
+"""A small SQL lexer: statement boundaries, comments, and psql masking.
+
+pglast's parser rejects psql meta-commands (`\\set`, `\\i`, `\\connect`), psql variables
+(`:name`) and the data lines of `COPY ... FROM stdin`. We blank them out with spaces (newlines
+kept) so that every character offset in the masked text is the offset in the original file.
+The same pass finds statement boundaries (top-level semicolons, outside quotes, comments and
+parentheses) for error recovery, and the comments that carry suppressions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Each alternative is something that changes the lexer's state, or is masked.
+_TOKEN = re.compile(
+    r"""
+    (?P<line_comment>--[^\n]*)
+  | (?P<block_comment>/\*)
+  | (?P<dollar>(?<![\w$])\$(?:[A-Za-z_\x80-\uffff][\w\x80-\uffff]*)?\$)
+  | (?P<estring>(?<![\w$])[Ee]')
+  | (?P<squote>')
+  | (?P<dquote>")
+  | (?P<semi>;)
+  | (?P<backslash>\\)
+  | (?P<psqlvar>(?<![\w\]:)]):(?:[A-Za-z_]\w*|'[A-Za-z_]\w*'|"[A-Za-z_]\w*"))
+  | (?P<open>\()
+  | (?P<close>\))
+    """,
+    re.VERBOSE,
+)
+_SQUOTE_END = re.compile(r"(?:[^']|'')*'")
+_ESTRING_END = re.compile(r"(?:[^'\\]|''|\\.)*'", re.DOTALL)
+_DQUOTE_END = re.compile(r'(?:[^"]|"")*"')
+_BLOCK = re.compile(r"/\*|\*/")
+_COPY_STDIN = re.compile(r"\bcopy\b.*\bfrom\s+stdin\b", re.IGNORECASE | re.DOTALL)
+# psql meta-commands that send the query buffer, and so end a statement.
+_SENDS_BUFFER = re.compile(r"\\(?:g\w*|crosstabview|watch)\b")
+
+
+@dataclass(frozen=True)
+class Comment:
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Lexed:
+    masked: str
+    statements: list[tuple[int, int]]  # char ranges of non-blank statements, without the ';'
+    comments: list[Comment]
+
+
+def _blank(text: str) -> str:
+    """Spaces for every character but newlines, so offsets and lines stay put."""
+    return re.sub(r"[^\n]", " ", text)
+
+
+def lex(text: str, mask_psql: bool = True) -> Lexed:
+    out: list[str] = []  # pieces of the masked text
+    copied = 0  # how much of text has been appended to out
+    statements: list[tuple[int, int]] = []
+    comments: list[Comment] = []
+    stmt_start = 0
+    depth = 0
+    pos = 0
+    n = len(text)
+
+    def mask(start: int, end: int) -> None:
+        nonlocal copied
+        out.append(text[copied:start])
+        out.append(_blank(text[start:end]))
+        copied = end
+
+    def end_statement(end: int, next_start: int) -> None:
+        nonlocal stmt_start, depth
+        if text[stmt_start:end].strip():
+            statements.append((stmt_start, end))
+        stmt_start = next_start
+        depth = 0
+
+    while pos < n:
+        m = _TOKEN.search(text, pos)
+        if m is None:
+            break
+        kind = m.lastgroup
+        start = m.start()
+        pos = m.end()
+        if kind == "line_comment":
+            comments.append(Comment(start, pos, m.group()))
+        elif kind == "block_comment":
+            level = 1
+            while level and pos < n:
+                b = _BLOCK.search(text, pos)
+                if b is None:
+                    pos = n
+                    break
+                level += 1 if b.group() == "/*" else -1
+                pos = b.end()
+            comments.append(Comment(start, pos, text[start:pos]))
+        elif kind == "dollar":
+            close = text.find(m.group(), pos)
+            pos = n if close < 0 else close + len(m.group())
+        elif kind in ("squote", "estring", "dquote"):
+            pattern = {"squote": _SQUOTE_END, "estring": _ESTRING_END, "dquote": _DQUOTE_END}[kind]
+            e = pattern.match(text, pos)
+            pos = n if e is None else e.end()
+        elif kind == "semi":
+            if depth <= 0:
+                began = stmt_start
+                end_statement(start, pos)
+                if mask_psql and _COPY_STDIN.search(text, began, start):
+                    pos = _mask_copy_data(text, pos, mask)
+                    stmt_start = pos
+        elif kind == "open":
+            depth += 1
+        elif kind == "close":
+            depth -= 1
+        elif kind == "backslash" and mask_psql:
+            line_end = text.find("\n", start)
+            line_end = n if line_end < 0 else line_end
+            command = text[start:line_end]
+            mask(start, line_end)
+            if _SENDS_BUFFER.match(command):
+                end_statement(start, line_end)
+            elif not text[stmt_start:start].strip():
+                stmt_start = line_end
+            pos = line_end
+        elif kind == "psqlvar" and mask_psql:
+            var = m.group()
+            if var[1] in "'\"":
+                # :'name' and :"name" become a quoted literal or identifier of the same length.
+                out.append(text[copied:start])
+                out.append(" " + var[1:])
+                copied = pos
+            else:
+                # :name becomes the parameter $1, which parses wherever a value may stand.
+                out.append(text[copied:start])
+                out.append("$1".ljust(len(var)))
+                copied = pos
+    end_statement(n, n)
+    out.append(text[copied:])
+    return Lexed("".join(out), statements, comments)
+
+
+def _mask_copy_data(text: str, pos: int, mask) -> int:
+    """Blank the data lines after COPY ... FROM stdin, through the terminating `\\.` line."""
+    line_start = text.find("\n", pos)
+    if line_start < 0:
+        return len(text)
+    line_start += 1
+    terminator = re.compile(r"^\\\.[ \t\r]*$", re.MULTILINE).search(text, line_start)
+    end = len(text) if terminator is None else terminator.end()
+    mask(line_start, end)
+    return end

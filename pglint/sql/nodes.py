@@ -1,0 +1,203 @@
+"""Small readers for pglast's JSON tree, shared by the model and the rules."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from pglint.sql.parse import iter_nodes
+
+SERIAL_TYPES = {"serial": "int4", "serial4": "int4", "bigserial": "int8", "serial8": "int8",
+                "smallserial": "int2", "serial2": "int2"}
+TIME_FUNCTIONS = {"now", "clock_timestamp", "statement_timestamp", "transaction_timestamp",
+                  "current_timestamp", "localtimestamp", "current_date"}
+
+
+def relation_name(rangevar: dict[str, Any] | None) -> str | None:
+    """A RangeVar as the catalog's key: lowercase, schema kept unless it is `public`."""
+    if not rangevar:
+        return None
+    name = rangevar.get("relname")
+    if name is None:
+        return None
+    schema = rangevar.get("schemaname")
+    return f"{schema}.{name}" if schema and schema != "public" else name
+
+
+def names(items: list[dict[str, Any]] | None) -> list[str]:
+    """A list of String nodes (qualified names, column lists) as plain strings."""
+    out = []
+    for item in items or ():
+        if "String" in item:
+            out.append(item["String"].get("sval", ""))
+        elif "A_Star" in item:
+            out.append("*")
+    return out
+
+
+def qualified(items: list[dict[str, Any]] | None) -> str:
+    parts = names(items)
+    if len(parts) > 1 and parts[0] in ("public", "pg_catalog"):
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def type_name(type_node: dict[str, Any] | None) -> str:
+    """A TypeName as one lowercase word: `int8`, `timestamptz`, `bigserial`, `uuid`."""
+    if not type_node:
+        return ""
+    return qualified(type_node.get("names")).lower()
+
+
+def func_name(call: dict[str, Any]) -> str:
+    """A FuncCall's unqualified lowercase name."""
+    parts = names(call.get("funcname"))
+    return parts[-1].lower() if parts else ""
+
+
+def column_ref(node: dict[str, Any] | None) -> str | None:
+    """`col` or `t.col` of a wrapped ColumnRef, as the unqualified column name."""
+    if not node or "ColumnRef" not in node:
+        return None
+    parts = names(node["ColumnRef"].get("fields"))
+    return parts[-1] if parts and parts[-1] != "*" else None
+
+
+def constant(node: dict[str, Any] | None) -> tuple[bool, Any]:
+    """(True, value) for an A_Const (through casts), else (False, None)."""
+    while node and "TypeCast" in node:
+        node = node["TypeCast"].get("arg")
+    if not node or "A_Const" not in node:
+        return False, None
+    const = node["A_Const"]
+    if const.get("isnull"):
+        return True, None
+    for key, field_name in (("ival", "ival"), ("sval", "sval"), ("fval", "fval"),
+                            ("boolval", "boolval"), ("bsval", "bsval")):
+        if key in const:
+            value = const[key]
+            return True, value.get(field_name, 0 if key == "ival" else False if key == "boolval" else "")
+    return True, 0  # an A_Const with no value field is the integer 0
+
+
+def operator(expr: dict[str, Any]) -> str:
+    parts = names(expr.get("name"))
+    return parts[-1] if parts else ""
+
+
+def conjuncts(where: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The AND-ed parts of a WHERE clause."""
+    if not where:
+        return []
+    if "BoolExpr" in where and where["BoolExpr"].get("boolop") == "AND_EXPR":
+        out = []
+        for arg in where["BoolExpr"].get("args", ()):
+            out.extend(conjuncts(arg))
+        return out
+    return [where]
+
+
+def equality(node: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """`col = value` (either side) as (column, value node)."""
+    expr = node.get("A_Expr")
+    if not expr or expr.get("kind") != "AEXPR_OP" or operator(expr) != "=":
+        return None
+    left, right = expr.get("lexpr"), expr.get("rexpr")
+    col = column_ref(left)
+    if col is not None:
+        return col, right
+    col = column_ref(right)
+    if col is not None:
+        return col, left
+    return None
+
+
+def calls(node: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, FuncCall body) for every function call under node."""
+    for kind, body in iter_nodes(node):
+        if kind == "FuncCall":
+            yield func_name(body), body
+
+
+def mentions_function(node: Any, wanted: set[str]) -> bool:
+    return any(name in wanted for name, _ in calls(node))
+
+
+def is_time_default(node: dict[str, Any] | None) -> bool:
+    """A default of now(), CURRENT_TIMESTAMP and friends: values that grow with time."""
+    if not node:
+        return False
+    while "TypeCast" in node:
+        node = node["TypeCast"].get("arg") or {}
+    if "FuncCall" in node:
+        return func_name(node["FuncCall"]) in TIME_FUNCTIONS
+    if "SQLValueFunction" in node:
+        op = node["SQLValueFunction"].get("op", "")
+        return any(s in op for s in ("CURRENT_TIMESTAMP", "LOCALTIMESTAMP", "CURRENT_DATE"))
+    return False
+
+
+def is_nextval_default(node: dict[str, Any] | None) -> bool:
+    return bool(node) and "FuncCall" in node and func_name(node["FuncCall"]) == "nextval"
+
+
+def def_elems(items: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """DefElem options (WITH (...), sequence options) by lowercase name."""
+    out = {}
+    for item in items or ():
+        elem = item.get("DefElem")
+        if elem and elem.get("defname"):
+            out[elem["defname"].lower()] = elem
+    return out
+
+
+def def_value(elem: dict[str, Any] | None) -> Any:
+    if not elem:
+        return None
+    arg = elem.get("arg")
+    if not arg:
+        return None
+    if "Integer" in arg:
+        return arg["Integer"].get("ival", 0)
+    if "Float" in arg:
+        return float(arg["Float"].get("fval", 0))
+    if "String" in arg:
+        return arg["String"].get("sval")
+    if "TypeName" in arg:
+        return type_name(arg["TypeName"])
+    return arg
+
+
+def sql_literal(node: dict[str, Any] | None) -> str:
+    """Render a simple value node back as SQL, for suggestions; `...` for anything else."""
+    if not node:
+        return "..."
+    if "ParamRef" in node:
+        return f"${node['ParamRef'].get('number', 1)}"
+    col = column_ref(node)
+    if col is not None:
+        return col
+    is_const, value = constant(node)
+    if is_const:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str) and "A_Const" in _strip_casts(node) and \
+                "sval" in _strip_casts(node)["A_Const"]:
+            return "'" + value.replace("'", "''") + "'"
+        return str(value)
+    return "..."
+
+
+def _strip_casts(node: dict[str, Any]) -> dict[str, Any]:
+    while node and "TypeCast" in node:
+        node = node["TypeCast"].get("arg") or {}
+    return node
+
+
+def quote_ident(name: str) -> str:
+    """An identifier as SQL: bare when it is a plain lowercase name, quoted otherwise."""
+    import re as _re
+    if _re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
+        return name
+    return '"' + name.replace('"', '""') + '"'

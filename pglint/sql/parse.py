@@ -1,0 +1,160 @@
+"""Parse SQL files with pglast into statements with positions in the original file.
+
+The whole masked file is parsed in one call (fast path). If PostgreSQL's parser rejects it, the
+file is split by the lexer and each statement is parsed alone, so one bad statement becomes one
+syntax-error finding and the rest of the file is still linted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from pglast import parser as pg
+
+from pglint.source import ByteToChar
+from pglint.sql.lexer import Comment, lex
+
+_LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
+
+
+@dataclass(eq=False)
+class Statement:
+    """One parsed statement.
+
+    `node` is pglast's JSON tree of the statement, e.g. ``{"UpdateStmt": {...}}``. Node
+    ``location`` values are UTF-8 byte offsets into the text that was parsed; `offset()` turns
+    them into character offsets into the file.
+    """
+
+    node: dict[str, Any]
+    start: int  # file character offset of the first token
+    end: int  # file character offset just after the last token (before any ';')
+    char_base: int  # file character offset where the parsed text begins
+    chars: ByteToChar  # byte -> character offsets within the parsed text
+    byte_base: int = 0  # subtracted from node locations before mapping
+    exact: bool = True  # False when positions are approximate (e.g. a quoted function body)
+    parent: "Statement | None" = None  # the CREATE FUNCTION / DO that holds this statement
+    plpgsql: list[dict[str, Any]] | None = field(default=None, repr=False)
+    index: int = 0  # position among the file's top-level statements
+
+    @property
+    def kind(self) -> str:
+        return next(iter(self.node))
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.node[self.kind]
+
+    def offset(self, location: int | None) -> int:
+        """A node's byte `location` as a file character offset (statement start if unknown)."""
+        if location is None or location < 0:
+            return self.start
+        return self.char_base + self.chars(location - self.byte_base)
+
+
+@dataclass(frozen=True)
+class SyntaxProblem:
+    message: str
+    offset: int  # file character offset
+
+
+@dataclass
+class ParsedSQL:
+    masked: str
+    statements: list[Statement]
+    errors: list[SyntaxProblem]
+    comments: list[Comment]
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    start = _LEADING_TRIVIA.match(text, start, end).end()
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _error(exc: Exception, char_base: int, chars: ByteToChar) -> SyntaxProblem:
+    message = exc.args[0] if exc.args else str(exc)
+    location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+    return SyntaxProblem(str(message), char_base + chars(location))
+
+
+def parse_sql(text: str, mask_psql: bool = True) -> ParsedSQL:
+    lexed = lex(text, mask_psql=mask_psql)
+    masked = lexed.masked
+    statements: list[Statement] = []
+    errors: list[SyntaxProblem] = []
+    try:
+        tree = json.loads(pg.parse_sql_json(masked))
+    except pg.ParseError:
+        tree = None
+    if tree is not None:
+        chars = ByteToChar(masked)
+        for raw in tree.get("stmts", ()):
+            byte_start = raw.get("stmt_location", 0)
+            byte_len = raw.get("stmt_len", 0)
+            start = chars(byte_start)
+            end = chars(byte_start + byte_len) if byte_len else len(masked)
+            start, end = _trim(masked, start, end)
+            statements.append(Statement(raw["stmt"], start, end, 0, chars))
+    else:
+        for a, b in lexed.statements:
+            piece = masked[a:b]
+            chars = ByteToChar(piece)
+            try:
+                tree = json.loads(pg.parse_sql_json(piece))
+            except pg.ParseError as exc:
+                errors.append(_error(exc, a, chars))
+                continue
+            for raw in tree.get("stmts", ()):
+                byte_start = raw.get("stmt_location", 0)
+                byte_len = raw.get("stmt_len", 0)
+                start = a + chars(byte_start)
+                end = a + chars(byte_start + byte_len) if byte_len else b
+                start, end = _trim(masked, start, end)
+                statements.append(Statement(raw["stmt"], start, end, a, chars))
+    for i, stmt in enumerate(statements):
+        stmt.index = i
+    return ParsedSQL(masked, statements, errors, lexed.comments)
+
+
+def parse_fragment(sql: str, char_base: int, prefix: str = "", exact: bool = True,
+                   parent: Statement | None = None) -> tuple[list[Statement], SyntaxProblem | None]:
+    """Parse SQL that sits at `char_base` in a file (a PL/pgSQL query, later a string literal).
+
+    `prefix` is text prepended to make an expression a statement ("SELECT "); positions inside it
+    map to just before `char_base`.
+    """
+    parsed_text = prefix + sql
+    chars = ByteToChar(parsed_text)
+    base = char_base - len(prefix)
+    try:
+        tree = json.loads(pg.parse_sql_json(parsed_text))
+    except pg.ParseError as exc:
+        return [], _error(exc, base, chars)
+    out = []
+    for raw in tree.get("stmts", ()):
+        out.append(Statement(raw["stmt"], char_base, char_base + len(sql), base, chars,
+                             exact=exact, parent=parent))
+    return out, None
+
+
+def iter_nodes(node: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every wrapped node under `node` (included), depth first, as (type, body) pairs."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if len(item) == 1:
+                key = next(iter(item))
+                value = item[key]
+                if isinstance(value, dict) and key[:1].isupper():
+                    yield key, value
+                    stack.append(value)
+                    continue
+            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))

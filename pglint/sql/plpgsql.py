@@ -1,0 +1,127 @@
+"""PL/pgSQL bodies of functions, procedures and DO blocks, linted as SQL in place.
+
+libpg_query's PL/pgSQL parser gives each embedded query's text and the body line it starts on.
+We find that text in the body (verbatim for dollar-quoted bodies), parse it, and map its
+positions back into the file.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+from pglast import parser as pg
+
+from pglint.sql.parse import Statement, SyntaxProblem, parse_fragment
+
+_DO_WRAPPER = "CREATE FUNCTION pglint_do_block() RETURNS void LANGUAGE plpgsql AS "
+
+
+def _def_elems(items: list[dict[str, Any]] | None) -> dict[str, Any]:
+    out = {}
+    for item in items or ():
+        elem = item.get("DefElem")
+        if elem:
+            out[elem.get("defname")] = elem.get("arg")
+    return out
+
+
+def _string_list(arg: Any) -> list[str]:
+    if isinstance(arg, dict) and "List" in arg:
+        return [i["String"]["sval"] for i in arg["List"].get("items", ()) if "String" in i]
+    if isinstance(arg, dict) and "String" in arg:
+        return [arg["String"]["sval"]]
+    return []
+
+
+def plpgsql_body(stmt: Statement) -> str | None:
+    """The PL/pgSQL source of a CREATE FUNCTION/PROCEDURE or DO statement, if it has one."""
+    if stmt.kind == "CreateFunctionStmt":
+        opts = _def_elems(stmt.body.get("options"))
+        language = _string_list(opts.get("language"))
+        if not language or language[0].lower() != "plpgsql":
+            return None
+        body = _string_list(opts.get("as"))
+        return body[0] if body else None
+    if stmt.kind == "DoStmt":
+        opts = _def_elems(stmt.body.get("args"))
+        language = _string_list(opts.get("language"))
+        if language and language[0].lower() != "plpgsql":
+            return None
+        body = _string_list(opts.get("as"))
+        return body[0] if body else None
+    return None
+
+
+def _exprs(node: Any, lineno: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, PLpgSQL_expr) pairs in body order."""
+    if isinstance(node, dict):
+        lineno = node.get("lineno", lineno) if isinstance(node.get("lineno"), int) else lineno
+        for key, value in node.items():
+            if key == "PLpgSQL_expr":
+                yield lineno, value
+            elif isinstance(value, (dict, list)):
+                yield from _exprs(value, lineno)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _exprs(item, lineno)
+
+
+def _line_offsets(text: str) -> list[int]:
+    offsets = [0]
+    i = text.find("\n")
+    while i >= 0:
+        offsets.append(i + 1)
+        i = text.find("\n", i + 1)
+    return offsets
+
+
+def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], list[SyntaxProblem]]:
+    """Statements embedded in a PL/pgSQL body, positioned in the file."""
+    body = plpgsql_body(stmt)
+    if body is None:
+        return [], []
+    source = file_text[stmt.start:stmt.end]
+    found = source.find(body)
+    exact = found >= 0
+    body_start = stmt.start + found if exact else stmt.start
+    if stmt.kind == "DoStmt":
+        tag = "$pglint_do$"
+        sql = f"{_DO_WRAPPER}{tag}{body}{tag}"
+    else:
+        sql = source
+    try:
+        tree = json.loads(pg.parse_plpgsql_json(sql))
+    except pg.ParseError as exc:
+        return [], [SyntaxProblem(f"PL/pgSQL: {exc.args[0] if exc.args else exc}", body_start)]
+    stmt.plpgsql = tree
+    lines = _line_offsets(body)
+    statements: list[Statement] = []
+    errors: list[SyntaxProblem] = []
+    cursor = 0
+    for lineno, expr in _exprs(tree):
+        query = expr.get("query", "")
+        mode = expr.get("parseMode", 0)
+        # Only whole statements and boolean conditions can hold what rules look for; plain
+        # assignments (`x := 1`) are expressions too, but parse the same way.
+        prefix = "SELECT " if mode != 0 else ""
+        text = query
+        if mode == 0 and query.startswith("SELECT ") and body.find(query, cursor) < 0:
+            prefix, text = "SELECT ", query[len("SELECT "):]  # PERFORM x is given as SELECT x
+        line_start = lines[lineno - 1] if 0 < lineno <= len(lines) else 0
+        at = body.find(text, max(cursor, line_start)) if exact else -1
+        if at < 0 and exact:
+            at = body.find(text)
+        located = exact and at >= 0
+        if located:
+            cursor = at
+            base = body_start + at
+        else:
+            base = body_start + line_start if exact else stmt.start
+        parsed, error = parse_fragment(text, base, prefix=prefix, exact=located, parent=stmt)
+        if error is not None:
+            # The PL/pgSQL parser accepted it; anything we cannot re-parse alone is not a
+            # syntax error of the user's file.
+            continue
+        statements.extend(parsed)
+    return statements, errors

@@ -1,0 +1,74 @@
+"""Suppression comments: `-- pglint: ignore[PGL101]` and `-- pglint: ignore-file[...]`.
+
+A comment at the end of a line covers that line and the statement ending on it; a comment on a
+line of its own covers the statement that starts on the next line (or that next line). Without
+codes, it covers every rule. Suppressions that cover nothing are reported as PGL902.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pglint.source import SourceFile
+from pglint.sql.lexer import Comment
+from pglint.sql.parse import Statement
+
+_DIRECTIVE = re.compile(
+    r"pglint:\s*(?P<kind>ignore-file|ignore)(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
+
+
+@dataclass
+class Suppression:
+    start: int  # character offsets of the directive, for PGL902
+    end: int
+    codes: tuple[str, ...]  # empty: every rule
+    first_line: int
+    last_line: int  # 0 for the whole file
+    used: set[str] = field(default_factory=set)
+
+    def covers(self, code: str, line: int) -> bool:
+        if self.codes and code not in self.codes:
+            return False
+        return self.last_line == 0 or self.first_line <= line <= self.last_line
+
+
+def find_suppressions(file: SourceFile, comments: list[Comment],
+                      statements: list[Statement]) -> list[Suppression]:
+    spans = [(file.position(s.start)[0], file.position(s.end)[0]) for s in statements]
+    out: list[Suppression] = []
+    for comment in comments:
+        for match in _DIRECTIVE.finditer(comment.text):
+            codes = tuple(c.strip().upper() for c in (match.group("codes") or "").split(",")
+                          if c.strip())
+            start = comment.start + match.start()
+            end = comment.start + match.end()
+            line, _ = file.position(comment.start)
+            if match.group("kind").lower() == "ignore-file":
+                out.append(Suppression(start, end, codes, 1, 0))
+                continue
+            before = file.text[file.line_starts[line - 1]:comment.start]
+            if before.strip():
+                first, last = line, line
+                for a, b in spans:
+                    if b == line:
+                        first = min(first, a)
+            else:
+                first = last = _next_code_line(file, comment.end, line)
+                for a, b in spans:
+                    if a == first:
+                        last = max(last, b)
+            out.append(Suppression(start, end, codes, first, last))
+    return out
+
+
+def _next_code_line(file: SourceFile, offset: int, line: int) -> int:
+    """The first line after `line` that holds something other than blanks and comments."""
+    total = len(file.line_starts)
+    nxt = line + 1
+    while nxt <= total:
+        text = file.line_text(nxt).strip()
+        if text and not text.startswith("--"):
+            return nxt
+        nxt += 1
+    return line + 1

@@ -1,0 +1,1 @@
+"""pglint's rules, one module per rule. Installed as `pglint.rules`."""

@@ -1,0 +1,1 @@
+"""Findings about pglint's input itself: syntax errors and unused suppressions."""

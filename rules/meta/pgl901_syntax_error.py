@@ -1,0 +1,38 @@
+"""PGL901 syntax-error."""
+
+from __future__ import annotations
+
+from pglint.finding import Severity
+from pglint.rule import Rule
+
+
+class SyntaxErrorRule(Rule):
+    """
+    ## What it does
+    Reports a statement that PostgreSQL's own parser rejects, at the position the parser gives,
+    and a file that cannot be linted at all: unreadable, not UTF-8, binary, or a directory named
+    like a SQL file. The other statements of the file, and the other files, are still linted.
+
+    ## Why is this bad?
+    A statement PostgreSQL cannot parse fails when the migration runs, and pglint cannot check
+    what it cannot parse. psql meta-commands (`\\set`, `\\i`), psql variables (`:name`) and
+    `COPY ... FROM stdin` data are understood and are not syntax errors.
+
+    ## Example
+    ```sql
+    SELECT * FORM users;
+    ```
+
+    ## Use instead
+    ```sql
+    SELECT * FROM users;
+    ```
+
+    ## Fix safety
+    No fix: pglint cannot know what was meant.
+    """
+
+    code = "PGL901"
+    name = "syntax-error"
+    summary = "PostgreSQL's parser rejects the statement, or the file cannot be read"
+    severity = Severity.ERROR

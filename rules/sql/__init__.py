@@ -1,0 +1,1 @@
+"""Rules that read SQL: migrations, query files and PL/pgSQL bodies."""
