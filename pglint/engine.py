@@ -14,7 +14,7 @@ from typing import Iterable
 from pglint.config import Settings
 from pglint.context import FileContext
 from pglint.discover import Candidate, discover
-from pglint.finding import Finding, Severity
+from pglint.finding import Applicability, Edit, Finding, Fix, Severity
 from pglint.fixer import apply_fixes
 from pglint.loader import read_text, write_atomic
 from pglint.model.project import ProjectModel
@@ -23,7 +23,7 @@ from pglint.rule import Rule
 from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement, iter_nodes, parse_sql
 from pglint.sql.plpgsql import expand_plpgsql
-from pglint.suppress import Suppression, find_suppressions
+from pglint.suppress import Suppression, find_suppressions, removal_edits
 
 SYNTAX_ERROR = ("PGL901", "syntax-error")
 UNUSED_SUPPRESSION = ("PGL902", "unused-suppression")
@@ -195,21 +195,32 @@ def _suppress(loaded: LoadedFile, findings: list[Finding], settings: Settings,
 
 def _unused(loaded: LoadedFile, suppressions: list[Suppression], settings: Settings,
             known_codes: set[str]) -> Iterable[Finding]:
+    text = loaded.file.text
     for s in suppressions:
         if not s.codes:
             if not s.used:
-                yield Finding(*UNUSED_SUPPRESSION, "unused suppression: it suppressed no finding",
-                              loaded.candidate.display, s.start, s.end)
-            continue
-        unknown = [c for c in s.codes if c not in known_codes]
-        unused = [c for c in s.codes if c in known_codes and c not in s.used
-                  and settings.enabled(c)]
-        if unknown:
-            yield Finding(*UNUSED_SUPPRESSION, f"unknown rule code(s) in suppression: "
-                          f"{', '.join(unknown)}", loaded.candidate.display, s.start, s.end)
-        if unused:
-            yield Finding(*UNUSED_SUPPRESSION, f"unused suppression for {', '.join(unused)}: no "
-                          "such finding here", loaded.candidate.display, s.start, s.end)
+                message = "unused suppression: it suppressed no finding"
+                keep: list[str] = []
+            else:
+                continue
+        else:
+            unknown = [c for c in s.codes if c not in known_codes]
+            unused = [c for c in s.codes if c in known_codes and c not in s.used
+                      and settings.enabled(c)]
+            if not unknown and not unused:
+                continue
+            keep = [c for c in s.codes if c not in unknown and c not in unused]
+            parts = []
+            if unknown:
+                parts.append(f"unknown rule code{'s' if len(unknown) > 1 else ''} "
+                             f"{', '.join(unknown)}")
+            if unused:
+                parts.append(f"{', '.join(unused)} reported nothing here")
+            message = "unused suppression: " + "; ".join(parts)
+        edits = tuple(Edit(a, b, c) for a, b, c in removal_edits(text, s, keep))
+        fix = Fix("Remove the unused suppression", Applicability.SAFE, edits)
+        yield Finding(*UNUSED_SUPPRESSION, message, loaded.candidate.display, s.start, s.end,
+                      fix=fix)
 
 
 def _locate(findings: list[Finding], file: SourceFile | None) -> None:

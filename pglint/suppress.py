@@ -25,6 +25,7 @@ class Suppression:
     codes: tuple[str, ...]  # empty: every rule
     first_line: int
     last_line: int  # 0 for the whole file
+    comment: Comment | None = None
     used: set[str] = field(default_factory=set)
 
     def covers(self, code: str, line: int) -> bool:
@@ -45,7 +46,7 @@ def find_suppressions(file: SourceFile, comments: list[Comment],
             end = comment.start + match.end()
             line, _ = file.position(comment.start)
             if match.group("kind").lower() == "ignore-file":
-                out.append(Suppression(start, end, codes, 1, 0))
+                out.append(Suppression(start, end, codes, 1, 0, comment))
                 continue
             before = file.text[file.line_starts[line - 1]:comment.start]
             if before.strip():
@@ -58,7 +59,7 @@ def find_suppressions(file: SourceFile, comments: list[Comment],
                 for a, b in spans:
                     if a == first:
                         last = max(last, b)
-            out.append(Suppression(start, end, codes, first, last))
+            out.append(Suppression(start, end, codes, first, last, comment))
     return out
 
 
@@ -72,3 +73,31 @@ def _next_code_line(file: SourceFile, offset: int, line: int) -> int:
             return nxt
         nxt += 1
     return line + 1
+
+
+def removal_edits(text: str, s: Suppression, keep: list[str]) -> list[tuple[int, int, str]]:
+    """Edits (start, end, content) that drop the unused part of a suppression.
+
+    Codes still in use are kept; a comment that held nothing but the directive goes, with its
+    line when it stood alone.
+    """
+    if keep:
+        directive = text[s.start:s.end]
+        bracket = directive.index("[")
+        return [(s.start + bracket, s.end, "[" + ", ".join(keep) + "]")]
+    comment = s.comment
+    if comment is None:
+        return [(s.start, s.end, "")]
+    body = comment.text
+    inner = body[2:] if body.startswith("--") else body[2:-2] if body.startswith("/*") else body
+    if inner.strip() != text[s.start:s.end].strip():
+        return [(s.start, s.end, "")]
+    line_start = text.rfind("\n", 0, comment.start) + 1
+    line_end = text.find("\n", comment.end)
+    line_end = len(text) if line_end < 0 else line_end
+    if not text[line_start:comment.start].strip() and not text[comment.end:line_end].strip():
+        return [(line_start, min(len(text), line_end + 1), "")]
+    start = comment.start
+    while start > line_start and text[start - 1] in " \t":
+        start -= 1
+    return [(start, comment.end, "")]

@@ -25,12 +25,27 @@ class UnusedSuppression(Rule):
     Remove the comment, or name the rule that actually fires.
 
     ## Fix safety
-    No fix yet: remove the comment by hand.
+    Safe: the fix removes the comment (with its line when it stands alone), or only the unused
+    codes when others in the same comment are still used. Nothing that runs changes.
     """
 
     code = "PGL902"
     name = "unused-suppression"
     summary = "A pglint suppression comment that suppresses nothing"
-    INVALID = (Example("-- pglint: ignore[PGL101]\nSELECT 1;", kind="sql"),)
-    VALID = (Example("UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';"
-                     "  -- pglint: ignore[PGL101]", kind="sql"),)
+    INVALID = (
+        Example("-- pglint: ignore[PGL101]\nSELECT 1;", kind="sql",
+                config={"select": ["PGL101", "PGL902"]}, fixed="SELECT 1;"),
+        Example("SELECT 1;  -- pglint: ignore[PGL999]", kind="sql", fixed="SELECT 1;"),
+        Example("-- pglint: ignore\nSELECT 1;", kind="sql", fixed="SELECT 1;"),
+        Example("UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';"
+                "  -- pglint: ignore[PGL101, PGL999]", kind="sql",
+                config={"select": ["PGL101", "PGL902"]},
+                fixed="UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';"
+                "  -- pglint: ignore[PGL101]", not_executable="needs the visit_counters table"),
+    )
+    VALID = (
+        Example("UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';"
+                "  -- pglint: ignore[PGL101]", kind="sql", config={"select": ["PGL101", "PGL902"]}),
+        # PGL101 is not selected in this run, so its suppression cannot be judged.
+        Example("-- pglint: ignore[PGL101]\nSELECT 1;", kind="sql"),
+    )

