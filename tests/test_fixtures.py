@@ -1,0 +1,91 @@
+"""The fixture projects: exactly the expected findings, and fixes that run on PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections import Counter
+from pathlib import Path
+
+from pglint import engine
+from pglint.config import find_config, load_settings
+from pglint.sql.parse import parse_sql
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+EXPECT = re.compile(r"--\s*expect:\s*((?:PGL\d{3}[ ,]*)+)")
+
+
+def _settings(root: Path):
+    return load_settings(find_config(root)).with_overrides(root=root)
+
+
+def _expected(root: Path) -> Counter:
+    expected: Counter = Counter()
+    for path in sorted(root.rglob("*.sql")):
+        for row, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            match = EXPECT.search(line)
+            if match:
+                for code in re.findall(r"PGL\d{3}", match.group(1)):
+                    expected[(path.relative_to(root).as_posix(), row, code)] += 1
+    return expected
+
+
+def _found(root: Path, result) -> Counter:
+    return Counter((Path(f.path).resolve().relative_to(root).as_posix(), f.row, f.code)
+                   for f in result.findings)
+
+
+def _migrations(root: Path) -> list[str]:
+    result = engine.lint([root], _settings(root))
+    return [f.file.text for f in result.files
+            if f.candidate.kind == "migration" and f.candidate.replay and f.file is not None]
+
+
+def test_shop_reports_exactly_the_marked_findings():
+    root = FIXTURES / "shop"
+    result = engine.lint([root], _settings(root))
+    assert not result.internal_errors
+    found, expected = _found(root, result), _expected(root)
+    missing = expected - found
+    unexpected = found - expected
+    assert not missing and not unexpected, f"missing: {sorted(missing)}\nunexpected: {sorted(unexpected)}"
+
+
+def test_shop_covers_every_hot_spot_rule():
+    root = FIXTURES / "shop"
+    codes = {code for (_, _, code) in _expected(root)}
+    wanted = {f"PGL1{n:02d}" for n in range(1, 10)}
+    assert wanted <= codes, f"rules without a fixture finding: {sorted(wanted - codes)}"
+
+
+def test_clean_project_is_silent():
+    root = FIXTURES / "clean"
+    result = engine.lint([root], _settings(root))
+    assert not result.internal_errors
+    assert result.findings == [], [f"{f.path}:{f.row} {f.code} {f.message}" for f in result.findings]
+
+
+def test_fixture_migrations_run_on_postgres(postgres):
+    for name in ("shop", "clean"):
+        postgres.run(*_migrations(FIXTURES / name))
+
+
+def test_fixes_parse_relint_clean_and_run_on_postgres(tmp_path, postgres):
+    root = tmp_path / "shop"
+    shutil.copytree(FIXTURES / "shop", root)
+    settings = _settings(root)
+    for unsafe in (False, True):
+        result = engine.lint_and_fix([root], settings, unsafe=unsafe, write=True)
+        assert not result.internal_errors
+        for path in root.rglob("*.sql"):
+            assert parse_sql(path.read_text(encoding="utf-8")).errors == [], path
+        # What is left has no applicable fix of the kind just applied.
+        leftover = [f for f in engine.lint([root], settings).findings
+                    if f.fix is not None and f.fix.applicable
+                    and (unsafe or f.fix.applicability.value == "safe")]
+        assert leftover == [], [f"{f.path}:{f.row} {f.code}" for f in leftover]
+        postgres.run(*_migrations(root))
+    # A second round changes nothing: fixing is idempotent.
+    before = {p: p.read_text(encoding="utf-8") for p in root.rglob("*.sql")}
+    engine.lint_and_fix([root], settings, unsafe=True, write=True)
+    assert {p: p.read_text(encoding="utf-8") for p in root.rglob("*.sql")} == before
