@@ -64,12 +64,21 @@ def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool
     return "sql", (), True
 
 
-def _excluded(rel: str, patterns: tuple[str, ...]) -> bool:
-    parts = Path(rel).parts
-    for pattern in patterns:
-        if fnmatch.fnmatch(rel, pattern) or any(fnmatch.fnmatch(p, pattern) for p in parts):
+class Excludes:
+    """Exclude patterns: plain names match any path part; globs match the relative path or a part."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.names = {p for p in patterns if not any(c in p for c in "*?[/")}
+        self.globs = [p for p in patterns if p not in self.names]
+
+    def __call__(self, rel: str) -> bool:
+        parts = rel.split(os.sep)
+        if self.names and not self.names.isdisjoint(parts):
             return True
-    return False
+        for pattern in self.globs:
+            if fnmatch.fnmatch(rel, pattern) or any(fnmatch.fnmatch(p, pattern) for p in parts):
+                return True
+        return False
 
 
 def discover(paths: list[Path], settings: Settings) -> tuple[list[Candidate], list[str]]:
@@ -78,41 +87,36 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Candidate], li
     Paths named explicitly are always linted (as ruff does); excludes apply to what is found by
     walking directories.
     """
-    root = (settings.root or Path.cwd()).resolve()
-    excludes = (*(settings.exclude or DEFAULT_EXCLUDES), *settings.extend_exclude)
-    found: dict[Path, Candidate] = {}
+    root = os.path.abspath(settings.root or os.getcwd())
+    cwd = os.getcwd()
+    excluded = Excludes((*(settings.exclude or DEFAULT_EXCLUDES), *settings.extend_exclude))
+    found: dict[str, Candidate] = {}
     errors: list[str] = []
 
-    def display(p: Path) -> str:
-        try:
-            return str(p.resolve().relative_to(Path.cwd().resolve()))
-        except ValueError:
-            return str(p)
-
     def add(p: Path) -> None:
-        resolved = p.resolve()
-        if resolved in found:
+        absolute = os.path.abspath(p)
+        if absolute in found:
             return
-        try:
-            rel = str(resolved.relative_to(root))
-        except ValueError:
-            rel = str(p)
+        rel = os.path.relpath(absolute, root) if absolute.startswith(root + os.sep) else str(p)
+        display = os.path.relpath(absolute, cwd) if absolute.startswith(cwd + os.sep) else absolute
         kind, version, replay = classify(p, rel, settings)
-        found[resolved] = Candidate(p, display(p), kind, version, replay)
+        found[absolute] = Candidate(p, display, kind, version, replay)
+
+    def rel_to_root(path: str) -> str:
+        absolute = os.path.abspath(path)
+        return os.path.relpath(absolute, root) if absolute.startswith(root + os.sep) else path
 
     for path in paths:
         if path.is_dir():
             for folder, dirnames, filenames in os.walk(path):
-                base = Path(folder)
                 dirnames[:] = sorted(
-                    d for d in dirnames
-                    if not _excluded(_rel(base / d, root), excludes)
-                )
+                    d for d in dirnames if not excluded(rel_to_root(os.path.join(folder, d))))
                 for filename in sorted(filenames):
-                    file_path = base / filename
-                    if file_path.suffix.lower() in SQL_SUFFIXES and not _excluded(
-                            _rel(file_path, root), excludes):
-                        add(file_path)
+                    if os.path.splitext(filename)[1].lower() not in SQL_SUFFIXES:
+                        continue
+                    file_path = os.path.join(folder, filename)
+                    if not excluded(rel_to_root(file_path)):
+                        add(Path(file_path))
         elif path.exists() or path.is_symlink():
             add(path)
         else:
@@ -123,9 +127,3 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Candidate], li
     )
     return candidates, errors
 
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root))
-    except ValueError:
-        return str(path)

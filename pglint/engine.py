@@ -17,6 +17,7 @@ from pglint.discover import Candidate, discover
 from pglint.finding import Applicability, Edit, Finding, Fix, Severity
 from pglint.fixer import apply_fixes
 from pglint.loader import read_text, write_atomic
+from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.registry import all_rules
 from pglint.rule import Rule
@@ -150,10 +151,8 @@ def build_model(files: list[LoadedFile], settings: Settings) -> ProjectModel:
             continue
         file = loaded.file
 
-        def where(start: int, end: int, file=file):
-            from pglint.model.location import Location
-            line, column = file.position(start)
-            return Location(file.display_path, line, column, start, end)
+        def where(start: int, end: int, file=file) -> Location:
+            return Location.in_file(file, start, end)
 
         if loaded.candidate.kind == "migration":
             if loaded.candidate.replay:
@@ -175,7 +174,7 @@ def build_model(files: list[LoadedFile], settings: Settings) -> ProjectModel:
 def _suppress(loaded: LoadedFile, findings: list[Finding], settings: Settings,
               known_codes: set[str]) -> list[Finding]:
     file = loaded.file
-    if file is None or loaded.parsed is None:
+    if file is None or loaded.parsed is None or "pglint" not in file.text:
         return findings
     suppressions = find_suppressions(file, loaded.parsed.comments, loaded.parsed.statements)
     if not suppressions:

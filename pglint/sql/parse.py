@@ -66,11 +66,20 @@ class ParsedSQL:
     masked: str
     statements: list[Statement]
     errors: list[SyntaxProblem]
-    comments: list[Comment]
+    _comments: list[Comment] | None = None
+    _text: str = ""
+
+    @property
+    def comments(self) -> list[Comment]:
+        """Comments of the file (lexed on first use: only suppressions need them)."""
+        if self._comments is None:
+            self._comments = lex(self._text).comments
+        return self._comments
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    start = _LEADING_TRIVIA.match(text, start, end).end()
+    if start < end and text[start] in " \t\r\n-/":
+        start = _LEADING_TRIVIA.match(text, start, end).end()
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
@@ -82,15 +91,26 @@ def _error(exc: Exception, char_base: int, chars: ByteToChar) -> SyntaxProblem:
     return SyntaxProblem(str(message), char_base + chars(location))
 
 
+def _parse_whole(text: str) -> dict | None:
+    try:
+        return json.loads(pg.parse_sql_json(text))
+    except pg.ParseError:
+        return None
+
+
 def parse_sql(text: str, mask_psql: bool = True) -> ParsedSQL:
-    lexed = lex(text, mask_psql=mask_psql)
-    masked = lexed.masked
+    # Fast path: most files are plain SQL. psql meta-commands, psql variables and COPY data
+    # never parse, so a file that parses as it is needs no masking.
+    tree = _parse_whole(text)
+    lexed = None
+    masked = text
+    if tree is None:
+        lexed = lex(text, mask_psql=mask_psql)
+        masked = lexed.masked
+        if masked != text:
+            tree = _parse_whole(masked)
     statements: list[Statement] = []
     errors: list[SyntaxProblem] = []
-    try:
-        tree = json.loads(pg.parse_sql_json(masked))
-    except pg.ParseError:
-        tree = None
     if tree is not None:
         chars = ByteToChar(masked)
         for raw in tree.get("stmts", ()):
@@ -101,6 +121,7 @@ def parse_sql(text: str, mask_psql: bool = True) -> ParsedSQL:
             start, end = _trim(masked, start, end)
             statements.append(Statement(raw["stmt"], start, end, 0, chars))
     else:
+        assert lexed is not None
         for a, b in lexed.statements:
             piece = masked[a:b]
             chars = ByteToChar(piece)
@@ -118,7 +139,7 @@ def parse_sql(text: str, mask_psql: bool = True) -> ParsedSQL:
                 statements.append(Statement(raw["stmt"], start, end, a, chars))
     for i, stmt in enumerate(statements):
         stmt.index = i
-    return ParsedSQL(masked, statements, errors, lexed.comments)
+    return ParsedSQL(masked, statements, errors, lexed.comments if lexed else None, text)
 
 
 def parse_fragment(sql: str, char_base: int, prefix: str = "", exact: bool = True,

@@ -53,18 +53,26 @@ def plpgsql_body(stmt: Statement) -> str | None:
     return None
 
 
-def _exprs(node: Any, lineno: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+def _exprs(node: Any) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line, PLpgSQL_expr) pairs in body order."""
-    if isinstance(node, dict):
-        lineno = node.get("lineno", lineno) if isinstance(node.get("lineno"), int) else lineno
-        for key, value in node.items():
-            if key == "PLpgSQL_expr":
-                yield lineno, value
-            elif isinstance(value, (dict, list)):
-                yield from _exprs(value, lineno)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _exprs(item, lineno)
+    stack: list[tuple[Any, int]] = [(node, 0)]
+    while stack:
+        item, lineno = stack.pop()
+        if isinstance(item, dict):
+            line = item.get("lineno")
+            if isinstance(line, int):
+                lineno = line
+            children = []
+            for key, value in item.items():
+                if key == "datums":
+                    continue  # variable declarations: NEW/OLD records and the like
+                if key == "PLpgSQL_expr":
+                    yield lineno, value
+                elif isinstance(value, (dict, list)):
+                    children.append((value, lineno))
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend((child, lineno) for child in reversed(item))
 
 
 def _line_offsets(text: str) -> list[int]:
@@ -102,6 +110,8 @@ def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], li
     for lineno, expr in _exprs(tree):
         query = expr.get("query", "")
         mode = expr.get("parseMode", 0)
+        if mode != 0 and "(" not in query:
+            continue  # `NEW`, `x + 1`, `n > 0`: no call or subquery, nothing a rule looks for
         # Only whole statements and boolean conditions can hold what rules look for; plain
         # assignments (`x := 1`) are expressions too, but parse the same way.
         prefix = "SELECT " if mode != 0 else ""
