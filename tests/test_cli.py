@@ -1,0 +1,136 @@
+"""The command line as users run it: exit codes, formats, selection, config, fixes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COUNTER = "UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';\n"
+
+
+def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "pglint", *args], cwd=cwd, capture_output=True,
+                          text=True, env=full_env, timeout=120)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "queries").mkdir()
+    (tmp_path / "queries" / "hits.sql").write_text(COUNTER, encoding="utf-8")
+    (tmp_path / "queries" / "ok.sql").write_text("SELECT 1;\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_exit_code_1_with_findings_and_full_output(project):
+    result = run("check", "--no-cache", ".", cwd=project)
+    assert result.returncode == 1, result.stderr
+    assert "queries/hits.sql:1:1: PGL101" in result.stdout
+    assert "^^^^" in result.stdout  # the code frame underlines the span
+    assert "suggestion: Shard the counter" in result.stdout
+    assert "Found 1 finding in 2 files." in result.stdout
+    assert "\x1b[" not in result.stdout  # no colour when piped
+
+
+def test_exit_code_0_when_clean(project):
+    result = run("check", "--no-cache", "queries/ok.sql", cwd=project)
+    assert result.returncode == 0
+    assert "All checks passed" in result.stdout
+
+
+def test_concise_and_json_formats(project):
+    concise = run("check", "--no-cache", "--output-format", "concise", ".", cwd=project)
+    assert concise.stdout.splitlines()[0].startswith("queries/hits.sql:1:1: PGL101 ")
+    data = json.loads(run("check", "--no-cache", "--output-format", "json", ".", cwd=project).stdout)
+    assert len(data) == 1
+    finding = data[0]
+    assert finding["code"] == "PGL101" and finding["name"] == "hot-counter-update"
+    assert finding["filename"] == "queries/hits.sql"
+    assert finding["location"] == {"row": 1, "column": 1}
+    assert finding["end_location"] == {"row": 1, "column": len(COUNTER.rstrip(";\n")) + 1}
+    assert finding["fix"]["applicability"] == "display"
+    assert "CREATE TABLE visit_counters_shards" in finding["fix"]["suggestion"]
+    assert set(finding) >= {"code", "message", "filename", "location", "end_location", "fix",
+                            "url", "name", "severity"}
+
+
+def test_select_and_ignore(project):
+    assert run("check", "--no-cache", "--ignore", "PGL101", ".", cwd=project).returncode == 0
+    assert run("check", "--no-cache", "--select", "PGL9", ".", cwd=project).returncode == 0
+    assert run("check", "--no-cache", "--select", "PGL1", ".", cwd=project).returncode == 1
+
+
+def test_config_file_is_found_by_walking_up(project):
+    (project / "pyproject.toml").write_text('[tool.pglint]\nignore = ["PGL101"]\n')
+    result = run("check", "--no-cache", "hits.sql", cwd=project / "queries")
+    assert result.returncode == 0, result.stdout
+
+
+def test_pglint_toml_takes_precedence_and_bad_config_is_exit_2(project):
+    (project / "pglint.toml").write_text('select = ["PGL9"]\n')
+    assert run("check", "--no-cache", ".", cwd=project).returncode == 0
+    (project / "pglint.toml").write_text('selekt = ["PGL9"]\n')
+    bad = run("check", "--no-cache", ".", cwd=project)
+    assert bad.returncode == 2 and "unknown option(s) selekt" in bad.stderr
+    (project / "pglint.toml").write_text('select = [\n')
+    broken = run("check", "--no-cache", ".", cwd=project)
+    assert broken.returncode == 2 and "invalid TOML" in broken.stderr
+
+
+def test_usage_errors_are_exit_2(project):
+    assert run("check", "--output-format", "xml", ".", cwd=project).returncode == 2
+    missing = run("check", "--no-cache", "nope.sql", "queries/hits.sql", cwd=project)
+    assert missing.returncode == 2
+    assert "nope.sql: no such file or directory" in missing.stderr
+    assert "PGL101" in missing.stdout  # the other path is still linted
+    assert run("rule", "PGL999", cwd=project).returncode == 2
+
+
+def test_rule_docs(project):
+    one = run("rule", "PGL101", cwd=project)
+    assert one.returncode == 0
+    for section in ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety"):
+        assert f"## {section}" in one.stdout
+    by_name = run("rule", "hot-counter-update", cwd=project)
+    assert by_name.stdout == one.stdout
+    every = run("rule", "--all", cwd=project)
+    assert "PGL101" in every.stdout and "PGL901" in every.stdout
+
+
+def test_fix_diff_and_unsafe_fixes(tmp_path):
+    migration = tmp_path / "migrations" / "V1__init.sql"
+    migration.parent.mkdir()
+    original = "-- pglint: ignore[PGL101]\nCREATE TABLE t (id int);\n"
+    migration.write_text(original, encoding="utf-8")
+    diff = run("check", "--no-cache", "--diff", ".", cwd=tmp_path)
+    assert diff.returncode == 1
+    assert "-- pglint: ignore[PGL101]" in diff.stdout and diff.stdout.startswith("--- a/")
+    assert migration.read_text(encoding="utf-8") == original  # --diff writes nothing
+    fixed = run("check", "--no-cache", "--fix", ".", cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stdout
+    assert migration.read_text(encoding="utf-8") == "CREATE TABLE t (id int);\n"
+    assert not list(tmp_path.rglob("*.tmp"))  # atomic write leaves no temporary file
+
+
+def test_cache_answers_unchanged_runs_and_notices_changes(project):
+    first = run("check", "--output-format", "concise", ".", cwd=project)
+    assert (project / ".pglint_cache" / ".gitignore").exists()
+    second = run("check", "--output-format", "concise", ".", cwd=project)
+    assert first.stdout == second.stdout and second.returncode == 1
+    (project / "queries" / "hits.sql").write_text("SELECT 2;\n", encoding="utf-8")
+    third = run("check", "--output-format", "concise", ".", cwd=project)
+    assert third.returncode == 0
+
+
+def test_color_only_on_a_terminal_without_no_color(project):
+    # Forced terminal via rich's FORCE_COLOR is not our switch; piped output stays plain even
+    # without NO_COLOR.
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    result = subprocess.run([sys.executable, "-m", "pglint", "check", "--no-cache", "."],
+                            cwd=project, capture_output=True, text=True, env=env, timeout=60)
+    assert "\x1b[" not in result.stdout
