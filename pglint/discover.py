@@ -37,30 +37,35 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool]:
-    """(kind, version key, replay) of a SQL file from its name and folders."""
+    """(kind, version key, replay) of a SQL file from its name and folders.
+
+    Version keys are (rank, version numbers, undo flag, relative path): versioned before
+    repeatable, numerically by version, an undo after the migration it undoes.
+    """
     name = path.name
+    lowered = name.lower()
     parts = [p.lower() for p in Path(rel).parts[:-1]]
-    down = bool(_DOWN.search(name)) or name.lower().startswith("u") and bool(_FLYWAY.match(name))
+    down = bool(_DOWN.search(name))
     if any(fnmatch.fnmatch(rel, pattern) for pattern in settings.migrations):
-        return "migration", (0, _version(name), rel), not down
+        return "migration", (0, _version(name), int(down), rel), not down
     flyway = _FLYWAY.match(name)
     if flyway:
         prefix = flyway.group(1).upper()
-        # Repeatable migrations (R__) run after every versioned one.
-        rank = 1 if prefix == "R" else 0
-        return "migration", (rank, _version(flyway.group(2) or ""), rel), prefix == "V"
+        rank = 1 if prefix == "R" else 0  # repeatable migrations run after every versioned one
+        return "migration", (rank, _version(flyway.group(2) or ""), int(prefix == "U"), rel), \
+            prefix != "U"
+    in_migration_dir = any(p in MIGRATION_DIRS for p in parts)
     numbered = _NUMBERED.match(name)
-    if numbered and (parts and parts[-1] in MIGRATION_DIRS or len(numbered.group(1)) >= 3
-                     or any(p in MIGRATION_DIRS for p in parts)):
-        return "migration", (0, _version(numbered.group(1)), rel), not down
-    if name.lower() in ("up.sql", "down.sql") and parts:
-        # Diesel / golang layouts: <version>_<name>/up.sql
-        return "migration", (0, _version(_NUMBERED.match(parts[-1] + "_").group(1))
-                             if _NUMBERED.match(parts[-1] + "_") else (), rel), name.lower() == "up.sql"
-    if any(p in MIGRATION_DIRS for p in parts):
-        if "revert" in parts or "verify" in parts:
-            return "migration", (0, (), rel), False
-        return "migration", (0, (), rel), not down
+    if numbered and (in_migration_dir or len(numbered.group(1)) >= 3):
+        return "migration", (0, _version(numbered.group(1)), int(down), rel), not down
+    if lowered in ("up.sql", "down.sql") and parts:
+        # Diesel and similar layouts: <version>_<name>/up.sql
+        folder = _NUMBERED.match(parts[-1] + "_")
+        version = _version(folder.group(1)) if folder else ()
+        return "migration", (0, version, int(lowered == "down.sql"), rel), lowered == "up.sql"
+    if in_migration_dir:
+        undo = down or "revert" in parts or "verify" in parts
+        return "migration", (0, (), int(undo), rel), not undo
     return "sql", (), True
 
 

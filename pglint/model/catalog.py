@@ -281,6 +281,9 @@ class Catalog:
             for index in self.indexes.values():
                 if index.table == old:
                     index.table = new
+            for seq in self.sequences.values():
+                if seq.owned_by and seq.owned_by[0] == old:
+                    seq.owned_by = (new, seq.owned_by[1])
         elif kind == "OBJECT_COLUMN":
             table = self.tables.get(old)
             column = table.columns.pop(body.get("subname", ""), None) if table else None
@@ -289,6 +292,9 @@ class Catalog:
                 table.columns[new] = column
                 for index in self.indexes_on(table.name):
                     index.columns = [new if c == body.get("subname") else c for c in index.columns]
+                for seq in self.sequences.values():
+                    if seq.owned_by == (table.name, body.get("subname")):
+                        seq.owned_by = (table.name, new)
         elif kind == "OBJECT_INDEX" and old in self.indexes:
             index = self.indexes.pop(old)
             index.name = new

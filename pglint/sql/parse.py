@@ -99,6 +99,8 @@ def _parse_whole(text: str) -> dict | None:
 
 
 def parse_sql(text: str, mask_psql: bool = True) -> ParsedSQL:
+    if text.startswith("\ufeff"):
+        text = " " + text[1:]  # a byte-order mark is one character: a blank keeps offsets
     # Fast path: most files are plain SQL. psql meta-commands, psql variables and COPY data
     # never parse, so a file that parses as it is needs no masking.
     tree = _parse_whole(text)

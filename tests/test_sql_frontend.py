@@ -1,0 +1,99 @@
+"""Lexing, masking, parsing and positions of the SQL front end."""
+
+from __future__ import annotations
+
+from pglint.source import ByteToChar, SourceFile
+from pglint.sql.lexer import lex
+from pglint.sql.parse import parse_sql
+from pglint.sql.plpgsql import expand_plpgsql
+
+
+def test_byte_to_char_round_trip_with_multibyte_text():
+    text = "aé€😀b\nü"
+    mapping = ByteToChar(text)
+    encoded = text.encode("utf-8")
+    for char_index in range(len(text) + 1):
+        byte_index = len(text[:char_index].encode("utf-8"))
+        assert mapping(byte_index) == char_index
+        assert mapping.to_bytes(char_index) == byte_index
+    assert len(encoded) == mapping.to_bytes(len(text))
+
+
+def test_masking_keeps_every_offset_and_line():
+    text = ("\\set aid random(1, 100)\n"
+            "SELECT * FROM t WHERE id = :aid AND n = :'name' AND x::int = 1 AND a[1:2] = 1;\n"
+            "COPY t FROM stdin;\n1\tfoo;bar\n\\.\n"
+            "SELECT 'a;b', $$c;d$$, \"e;f\" /* g; /* h */ ; */;\n")
+    lexed = lex(text)
+    assert len(lexed.masked) == len(text)
+    assert [i for i, c in enumerate(lexed.masked) if c == "\n"] == \
+           [i for i, c in enumerate(text) if c == "\n"]
+    assert "\\set" not in lexed.masked and "1\tfoo" not in lexed.masked
+    assert "$1  " in lexed.masked and " 'name'" in lexed.masked
+    assert "x::int" in lexed.masked and "a[1:2]" in lexed.masked
+    statements = [text[a:b].strip() for a, b in lexed.statements]
+    assert statements[0].startswith("SELECT * FROM t")
+    assert statements[1] == "COPY t FROM stdin"
+    assert statements[2].startswith("SELECT 'a;b'")
+    assert len(statements) == 3
+
+
+def test_psql_script_parses_without_errors():
+    text = "\\connect shop\n\\set ON_ERROR_STOP on\nSELECT :'v';\n\\i other.sql\nSELECT 1 \\gset\n"
+    parsed = parse_sql(text)
+    assert parsed.errors == []
+    assert [s.kind for s in parsed.statements] == ["SelectStmt", "SelectStmt"]
+
+
+def test_one_bad_statement_does_not_hide_the_others():
+    text = "SELECT 1;\nSELEC oops;\nUPDATE t SET a = 1;\n"
+    parsed = parse_sql(text)
+    assert [s.kind for s in parsed.statements] == ["SelectStmt", "UpdateStmt"]
+    assert len(parsed.errors) == 1
+    file = SourceFile("x.sql", text)  # type: ignore[arg-type]
+    assert file.position(parsed.errors[0].offset) == (2, 1)
+
+
+def test_node_positions_count_characters_after_non_ascii_text():
+    text = "-- ünïcødé 😀\nSELECT 'é' AS x; UPDATE accounts SET n = 1;\n"
+    parsed = parse_sql(text)
+    update = parsed.statements[1]
+    relation = update.body["relation"]
+    offset = update.offset(relation["location"])
+    assert text[offset:offset + len("accounts")] == "accounts"
+    file = SourceFile("x.sql", text)  # type: ignore[arg-type]
+    assert file.position(offset) == (2, 25)
+
+
+def test_plpgsql_statements_are_positioned_in_the_file():
+    text = ("-- é\nCREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $body$\n"
+            "DECLARE n int;\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM t WHERE k = 'ü') THEN\n"
+            "    INSERT INTO t (k) VALUES ('ü');\n  END IF;\n  PERFORM pg_sleep(0.01);\nEND $body$;\n"
+            "DO $$ BEGIN UPDATE t SET k = 'x' WHERE k = 'y'; END $$;\n")
+    parsed = parse_sql(text)
+    inner = []
+    for stmt in parsed.statements:
+        found, errors = expand_plpgsql(stmt, text)
+        assert errors == []
+        inner.extend(found)
+    kinds = [s.kind for s in inner]
+    assert kinds == ["SelectStmt", "InsertStmt", "SelectStmt", "UpdateStmt"]
+    insert = inner[1]
+    assert text[insert.start:insert.end] == "INSERT INTO t (k) VALUES ('ü')"
+    rel = insert.body["relation"]
+    assert text[insert.offset(rel["location"])] == "t"
+    update = inner[3]
+    assert text[update.start:update.end] == "UPDATE t SET k = 'x' WHERE k = 'y'"
+    assert all(s.parent is not None and s.exact for s in inner)
+    perform = inner[2]
+    call = perform.body["targetList"][0]["ResTarget"]["val"]["FuncCall"]
+    at = perform.offset(call["location"])
+    assert text[at:at + len("pg_sleep")] == "pg_sleep"
+
+
+def test_crlf_and_bom_do_not_shift_positions():
+    text = "\ufeffSELECT 1;\r\nUPDATE t SET a = 1;\r\n"
+    parsed = parse_sql(text)
+    assert parsed.errors == []
+    update = parsed.statements[-1]
+    assert text[update.start:update.end] == "UPDATE t SET a = 1"
