@@ -105,9 +105,74 @@ class ProjectModel:
                 f"the application updates `{self.bare(table)}` rows in place", locations)
         return None
 
+    def frequent_updates(self, table: str) -> tuple[set[str], list[Write], Evidence] | None:
+        """The frequently updated columns of `table`, the updates that set them, and the evidence.
+
+        None without evidence (see `hot_updates`). On a table declared update-heavy (narrowed to
+        its declared `updated-columns`, if any) or named like sessions/leases/counters, every
+        application update counts; otherwise those that increment a column or stamp it with now().
+        """
+        hot = self.hot_updates(table)
+        if hot is None:
+            return None
+        columns, evidence = hot
+        hint = self.hint(table)
+        updates = self.workload.of(table, "update")
+        if hint.workloads & {"update-heavy", "counter"}:
+            writes = [w for w in updates if not hint.updated_columns or w.columns & columns]
+        elif REWRITTEN_NAME.search(self.bare(table)) or self.is_counter_table(table):
+            writes = updates
+            columns = _all_columns(updates)
+            evidence = Evidence(f"the application updates `{self.bare(table)}` rows in place",
+                                tuple(w.location for w in updates))
+        else:
+            writes = [w for w in updates if w.increments or w.timestamps]
+        return columns, writes, evidence
+
+    def hot_blocking_columns(self, table: str, target_version: int) -> dict[str, set[str]]:
+        """Index name -> the columns it reads, for each index on `table` that stops HOT updates.
+
+        PostgreSQL counts every column an index references (keys, expressions, INCLUDE columns,
+        the predicate of a partial index); only summarizing (BRIN) indexes are exempt, from 16.
+        """
+        return {index.name: index_columns(index) for index in self.catalog.indexes_on(table)
+                if not (index.method == "brin" and target_version >= 16)}
+
 
 def _all_columns(writes: list[Write]) -> set[str]:
     out: set[str] = set()
     for w in writes:
         out |= w.columns
     return out
+
+
+def index_columns(index) -> set[str]:
+    """Every column a catalog Index references, read from its defining statement."""
+    from pglint.sql import nodes as n
+    from pglint.sql.parse import iter_nodes
+
+    columns = {c for c in index.columns if c}
+    stmt = index.statement
+    if stmt is None:
+        return columns
+    node = None
+    if stmt.kind == "IndexStmt":
+        node = stmt.body
+    elif index.constraint and index.location is not None:
+        for kind, body in iter_nodes(stmt.node):
+            if kind == "Constraint" and stmt.offset(body.get("location")) == index.location.start:
+                node = body
+                break
+    if node is None:
+        return columns
+    for key in ("keys", "including"):
+        columns.update(c for c in n.names(node.get(key)) if c != "*")
+    for key in ("indexParams", "indexIncludingParams", "whereClause", "where_clause"):
+        for kind, body in iter_nodes(node.get(key)):
+            if kind == "IndexElem" and body.get("name"):
+                columns.add(body["name"])
+            elif kind == "ColumnRef":
+                name = n.column_ref({"ColumnRef": body})
+                if name:
+                    columns.add(name)
+    return columns
