@@ -43,6 +43,10 @@ class Fix:
     applicability: Applicability
     edits: tuple[Edit, ...] = ()
     suggestion: str = ""  # the SQL/Python to write, for display fixes (and as help for others)
+    # Fixes with the same isolation key are never applied in one pass, even when their edits do
+    # not overlap: e.g. a column's type change and a CACHE for the sequence that change drops.
+    # The next pass re-lints, so the second fix is only applied if its finding still stands.
+    isolation: str | None = None
 
     def __post_init__(self) -> None:
         edits = tuple(sorted(self.edits))

@@ -22,13 +22,17 @@ def apply_fixes(text: str, findings: list[Finding], unsafe: bool) -> tuple[str, 
     """
     chosen: list[Finding] = []
     taken: list[tuple[int, int]] = []
-    for finding in sorted(findings, key=lambda f: (f.fix.edits[0].start if f.fix and f.fix.edits else 0, f.code)):
-        if not applicable(finding, unsafe):
-            continue
-        edits = finding.fix.edits
-        span = (edits[0].start, edits[-1].end)
+    isolated: set[str] = set()
+    candidates = [f for f in findings if applicable(f, unsafe)]
+    for finding in sorted(candidates, key=lambda f: (f.fix.edits[0].start, f.code)):
+        fix = finding.fix
+        span = (fix.edits[0].start, fix.edits[-1].end)
         if any(span[0] <= b and a <= span[1] for a, b in taken):
             continue
+        if fix.isolation is not None:
+            if fix.isolation in isolated:
+                continue
+            isolated.add(fix.isolation)
         taken.append(span)
         chosen.append(finding)
     edits: list[Edit] = sorted(e for f in chosen for e in f.fix.edits)

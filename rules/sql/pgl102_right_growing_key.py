@@ -239,7 +239,9 @@ class RightGrowingKey(Rule):
         suggestion = _suggestion(bare, column, version, ctx.settings.sequence_cache)
         if why or not edits:
             return Fix.display(title, suggestion), why
-        return Fix(title, Applicability.UNSAFE, edits, suggestion), ""
+        # Isolated with other fixes of the same column definition (PGL106's sequence CACHE).
+        isolation = f"column@{stmt.offset(column.coldef.get('location'))}"
+        return Fix(title, Applicability.UNSAFE, edits, suggestion, isolation=isolation), ""
 
 
 def _keys(elements: Iterable[dict], stmt: Statement

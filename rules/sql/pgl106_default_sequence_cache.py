@@ -218,7 +218,7 @@ class DefaultSequenceCache(Rule):
         else:
             kind = typ
             fix = _serial_fix(ctx, stmt, tokens, stmt.offset(coldef["typeName"].get("location")),
-                              sequence, size)
+                              sequence, size, isolation=f"column@{start}")
         message = (f"`{ctx.model.bare(table)}.{column}` ({kind}) takes its values from a sequence "
                    f"with the default CACHE 1, and `{ctx.model.bare(table)}` takes many concurrent "
                    f"inserts: {evidence}. Every insert's nextval() locks the sequence's buffer. "
@@ -234,7 +234,7 @@ def _fix(sequence: str, size: int, edits: tuple[Edit, ...], title: str = "") -> 
 
 
 def _serial_fix(ctx: FileContext, stmt: Statement, tokens: list[Token], type_at: int,
-                sequence: str, size: int) -> Fix:
+                sequence: str, size: int, isolation: str) -> Fix:
     """`ALTER SEQUENCE <table>_<col>_seq CACHE n;` on its own line after the statement."""
     alter = f"ALTER SEQUENCE {sequence} CACHE {size};"
     title = f"Add `{alter}` after the statement"
@@ -249,11 +249,10 @@ def _serial_fix(ctx: FileContext, stmt: Statement, tokens: list[Token], type_at:
         at, content = line_end, "\n" + ctx.indent_of(stmt.start) + alter
     else:
         at, content = end, " " + alter
-    # The unchanged type token anchors the fix on the column, so that a fix replacing the
-    # column's type (PGL102: bigserial -> uuid, which drops the sequence) is never applied in
-    # the same pass as this one.
-    anchor = Edit(type_token.start, type_token.end, type_token.text)
-    return Fix(title, Applicability.UNSAFE, (anchor, Edit.insert(at, content)), alter)
+    # Isolated with other fixes of this column definition: PGL102's `bigserial -> uuid` drops
+    # the sequence, so the two must not be applied in the same pass.
+    return Fix(title, Applicability.UNSAFE, (Edit.insert(at, content),), alter,
+               isolation=isolation)
 
 
 def _identity_cache_edits(tokens: list[Token], generated_at: int, size: int) -> tuple[Edit, ...]:
