@@ -97,3 +97,13 @@ def test_crlf_and_bom_do_not_shift_positions():
     assert parsed.errors == []
     update = parsed.statements[-1]
     assert text[update.start:update.end] == "UPDATE t SET a = 1"
+
+
+def test_plpgsql_assignments_are_linted_as_expressions():
+    text = "DO $$ DECLARE got boolean; BEGIN got := pg_try_advisory_lock(3); END $$;"
+    (stmt,) = parse_sql(text).statements
+    inner, errors = expand_plpgsql(stmt, text)
+    assert errors == [] and len(inner) == 1
+    call = inner[0].body["targetList"][0]["ResTarget"]["val"]["FuncCall"]
+    at = inner[0].offset(call["location"])
+    assert text[at:].startswith("pg_try_advisory_lock(3)")

@@ -8,12 +8,16 @@ positions back into the file.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterator
 
 from pglast import parser as pg
 
 from pglint.sql.parse import Statement, SyntaxProblem, parse_fragment
 
+# libpg_query's RawParseMode values for `target := expression` (PLPGSQL_ASSIGN1..3).
+_ASSIGNMENT_MODES = {3, 4, 5}
+_ASSIGNMENT = re.compile(r":=|=")
 _DO_WRAPPER = "CREATE FUNCTION pglint_do_block() RETURNS void LANGUAGE plpgsql AS "
 
 
@@ -116,6 +120,12 @@ def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], li
         # assignments (`x := 1`) are expressions too, but parse the same way.
         prefix = "SELECT " if mode != 0 else ""
         text = query
+        if mode in _ASSIGNMENT_MODES:
+            # `target := expression`: lint the expression; the target is not SQL.
+            split = _ASSIGNMENT.search(query)
+            if split is None:
+                continue
+            text = query[split.end():]
         if mode == 0 and query.startswith("SELECT ") and body.find(query, cursor) < 0:
             prefix, text = "SELECT ", query[len("SELECT "):]  # PERFORM x is given as SELECT x
         line_start = lines[lineno - 1] if 0 < lineno <= len(lines) else 0

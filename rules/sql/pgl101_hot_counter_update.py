@@ -80,6 +80,8 @@ class HotCounterUpdate(Rule):
                 kind="sql"),
         # A one-off data fix in a migration runs once.
         Example("UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';"),
+        # A range: many rows, not one.
+        Example("UPDATE visit_counters SET count = count + 1 WHERE page_id > 'a';", kind="sql"),
         # Not an increment.
         Example("UPDATE visit_counters SET count = 0 WHERE page_id = '/home';", kind="sql"),
     )
@@ -87,6 +89,9 @@ class HotCounterUpdate(Rule):
         Example("UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';", kind="sql"),
         Example("UPDATE inventory SET stock = stock - 1 WHERE product_id = $1;", kind="sql"),
         Example("UPDATE accounts SET balance = balance + 1 WHERE id = 1;", kind="sql"),
+        # A guard does not spread the writers: still one row.
+        Example("UPDATE inventory SET stock = stock - 1 WHERE product_id = 123 AND stock > 0;",
+                kind="sql"),
         Example("UPDATE page_hits SET hits = hits + 1 WHERE page = $1;", kind="sql",
                 config={"tables": {"page_hits": "counter"}}),
         Example(
@@ -109,12 +114,9 @@ class HotCounterUpdate(Rule):
         if not increments:
             return
         where = node.get("whereClause")
-        keys = []
-        for part in n.conjuncts(where):
-            eq = n.equality(part)
-            if eq is None:
-                return  # ranges, IN lists, ORs: not one row
-            keys.append(eq)
+        # Equalities pin the row; other conditions (`AND stock > 0`) only guard it. Without an
+        # equality (ranges, IN lists, ORs) the statement is not aimed at one row.
+        keys = [eq for eq in map(n.equality, n.conjuncts(where)) if eq is not None]
         if not keys or n.mentions_function(where, _SPREADING_FUNCTIONS):
             return
         if any(k[0].lower() in ("shard", "shard_id", "slot", "slot_id", "bucket") for k in keys):
