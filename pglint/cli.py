@@ -86,6 +86,11 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
     try:
         status = _run_check(path_list, settings, output_format or "full", fix, unsafe_fixes, diff,
                             cache_dir)
+    except BrokenPipeError:
+        # The reader went away (`pglint check | head`): not an error of ours. Point stdout at
+        # /dev/null so that Python's final flush does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except Exception as exc:  # an internal error is exit 2, with what we know
         import traceback
 

@@ -84,11 +84,15 @@ class SourceFile:
         """0-based character offset -> 1-based (line, column)."""
         offset = max(0, min(offset, len(self.text)))
         line = bisect.bisect_right(self.line_starts, offset) - 1
-        return line + 1, offset - self.line_starts[line] + 1
+        column = offset - self.line_starts[line] + 1
+        if line == 0 and offset > 0 and self.text.startswith("\ufeff"):
+            column -= 1  # a byte-order mark is invisible: editors count columns after it
+        return line + 1, column
 
     def line_text(self, line: int) -> str:
         """The text of a 1-based line, without its newline."""
         starts = self.line_starts
         start = starts[line - 1]
         end = starts[line] - 1 if line < len(starts) else len(self.text)
-        return self.text[start:end].rstrip("\r")
+        text = self.text[start:end].rstrip("\r")
+        return text[1:] if line == 1 and text.startswith("\ufeff") else text

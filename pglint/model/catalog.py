@@ -53,6 +53,14 @@ class Sequence:
 
 
 @dataclass
+class ForeignKey:
+    table: str  # the referencing table
+    columns: list[str]
+    ref_table: str
+    ref_columns: list[str]  # empty: the referenced table's primary key
+
+
+@dataclass
 class Table:
     name: str
     columns: dict[str, Column] = field(default_factory=dict)
@@ -76,14 +84,32 @@ class Catalog:
         self.tables: dict[str, Table] = {}
         self.indexes: dict[str, Index] = {}
         self.sequences: dict[str, Sequence] = {}
+        self.foreign_keys: list[ForeignKey] = []
+        self._lookups: _Lookups | None = None
 
     # -- queries -----------------------------------------------------------------------------
+    # Rules ask these for every statement of every file, so they must not scan the catalog:
+    # they read lookup tables built once, after replay.
+
+    @property
+    def lookups(self) -> "_Lookups":
+        if self._lookups is None:
+            self._lookups = _Lookups(self)
+        return self._lookups
 
     def table(self, name: str | None) -> Table | None:
         return self.tables.get(name.lower()) if name else None
 
     def indexes_on(self, table: str) -> list[Index]:
-        return [i for i in self.indexes.values() if i.table == table]
+        return self.lookups.indexes_by_table.get(table, [])
+
+    def defined_by(self, stmt: Statement) -> list[Table | Index | Sequence]:
+        """The catalog objects (in the final state) whose defining statement is `stmt`."""
+        return self.lookups.by_statement.get(id(stmt), [])
+
+    def references_to(self, table: str) -> list[ForeignKey]:
+        """Foreign keys that reference `table`."""
+        return self.lookups.references.get(table, [])
 
     def indexed_columns(self, table: str, include_brin: bool = True) -> set[str]:
         cols: set[str] = set()
@@ -103,6 +129,7 @@ class Catalog:
         """Replay one statement; `where(start, end)` makes a Location in the statement's file."""
         handler = getattr(self, "_" + stmt.kind, None)
         if handler is not None:
+            self._lookups = None
             handler(stmt, stmt.body, where)
 
     def _CreateStmt(self, stmt: Statement, body: dict, where) -> None:
@@ -150,6 +177,8 @@ class Catalog:
                 column.not_null = True
             elif contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
                 self._key_index(table, [colname], contype == "CONSTR_PRIMARY", con, stmt, where)
+            elif contype == "CONSTR_FOREIGN":
+                self._foreign_key(table, [colname], con)
         table.columns[colname] = column
 
     def _add_constraint(self, table: Table, con: dict, stmt: Statement, where) -> None:
@@ -157,6 +186,14 @@ class Catalog:
         if contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
             self._key_index(table, n.names(con.get("keys")), contype == "CONSTR_PRIMARY", con,
                             stmt, where)
+        elif contype == "CONSTR_FOREIGN":
+            self._foreign_key(table, n.names(con.get("fk_attrs")), con)
+
+    def _foreign_key(self, table: Table, columns: list[str], con: dict) -> None:
+        ref = n.relation_name(con.get("pktable"))
+        if ref:
+            self.foreign_keys.append(
+                ForeignKey(table.name, columns, ref, n.names(con.get("pk_attrs"))))
 
     def _key_index(self, table: Table, columns: list[str], primary: bool, con: dict,
                    stmt: Statement, where) -> None:
@@ -257,6 +294,7 @@ class Catalog:
                 continue
             if kind == "OBJECT_TABLE":
                 self.tables.pop(name, None)
+                self.foreign_keys = [fk for fk in self.foreign_keys if fk.table != name]
                 for key, index in list(self.indexes.items()):
                     if index.table == name:
                         del self.indexes[key]
@@ -284,6 +322,9 @@ class Catalog:
             for seq in self.sequences.values():
                 if seq.owned_by and seq.owned_by[0] == old:
                     seq.owned_by = (new, seq.owned_by[1])
+            for fk in self.foreign_keys:
+                fk.table = new if fk.table == old else fk.table
+                fk.ref_table = new if fk.ref_table == old else fk.ref_table
         elif kind == "OBJECT_COLUMN":
             table = self.tables.get(old)
             column = table.columns.pop(body.get("subname", ""), None) if table else None
@@ -303,6 +344,23 @@ class Catalog:
             seq = self.sequences.pop(old)
             seq.name = new
             self.sequences[new] = seq
+
+
+class _Lookups:
+    """Indexes over the catalog's final state, built once after replay."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.indexes_by_table: dict[str, list[Index]] = {}
+        self.by_statement: dict[int, list] = {}
+        self.references: dict[str, list[ForeignKey]] = {}
+        for index in catalog.indexes.values():
+            self.indexes_by_table.setdefault(index.table, []).append(index)
+        for obj in (*catalog.tables.values(), *catalog.indexes.values(),
+                    *catalog.sequences.values()):
+            if obj.statement is not None:
+                self.by_statement.setdefault(id(obj.statement), []).append(obj)
+        for fk in catalog.foreign_keys:
+            self.references.setdefault(fk.ref_table, []).append(fk)
 
 
 def _serial_sequence_name(table: str, column: str) -> str:

@@ -36,6 +36,7 @@ _BLOCK = re.compile(r"/\*|\*/")
 _COPY_STDIN = re.compile(r"\bcopy\b.*\bfrom\s+stdin\b", re.IGNORECASE | re.DOTALL)
 # psql meta-commands that send the query buffer, and so end a statement.
 _SENDS_BUFFER = re.compile(r"\\(?:g\w*|crosstabview|watch)\b")
+_VAR_ENDS_STATEMENT = re.compile(r"[ \t]*;")
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,9 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
                 out.append(text[copied:start])
                 out.append(" " + var[1:])
                 copied = pos
+            elif not text[stmt_start:start].strip() and _VAR_ENDS_STATEMENT.match(text, pos):
+                # `:name;` alone: psql runs the SQL the variable holds, which we cannot see.
+                mask(start, pos)
             else:
                 # :name becomes the parameter $1, which parses wherever a value may stand.
                 out.append(text[copied:start])

@@ -85,10 +85,12 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _error(exc: Exception, char_base: int, chars: ByteToChar) -> SyntaxProblem:
+def _error(exc: Exception, char_base: int) -> SyntaxProblem:
+    # Unlike node locations (UTF-8 bytes), pglast reports a parse error's position as a
+    # character index into the text it was given.
     message = exc.args[0] if exc.args else str(exc)
     location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
-    return SyntaxProblem(str(message), char_base + chars(location))
+    return SyntaxProblem(str(message), char_base + location)
 
 
 def _parse_whole(text: str) -> dict | None:
@@ -130,7 +132,7 @@ def parse_sql(text: str, mask_psql: bool = True) -> ParsedSQL:
             try:
                 tree = json.loads(pg.parse_sql_json(piece))
             except pg.ParseError as exc:
-                errors.append(_error(exc, a, chars))
+                errors.append(_error(exc, a))
                 continue
             for raw in tree.get("stmts", ()):
                 byte_start = raw.get("stmt_location", 0)
@@ -157,7 +159,7 @@ def parse_fragment(sql: str, char_base: int, prefix: str = "", exact: bool = Tru
     try:
         tree = json.loads(pg.parse_sql_json(parsed_text))
     except pg.ParseError as exc:
-        return [], _error(exc, base, chars)
+        return [], _error(exc, base)
     out = []
     for raw in tree.get("stmts", ()):
         out.append(Statement(raw["stmt"], char_base, char_base + len(sql), base, chars,

@@ -316,19 +316,9 @@ def _sequence_cache(ctx: FileContext, table: str, column: _KeyColumn) -> int:
 
 
 def _referenced(ctx: FileContext, table: str, column: str, primary: bool) -> bool:
-    """A foreign key (in a known CREATE/ALTER TABLE) references the column."""
-    statements = [t.statement for t in ctx.model.catalog.tables.values() if t.statement]
-    statements += [s for s in ctx.statements if s.kind in ("CreateStmt", "AlterTableStmt")]
-    for stmt in statements:
-        for kind, body in iter_nodes(stmt.node):
-            if kind != "Constraint" or body.get("contype") != "CONSTR_FOREIGN":
-                continue
-            if n.relation_name(body.get("pktable")) != table:
-                continue
-            targets = n.names(body.get("pk_attrs"))
-            if column in targets or (not targets and primary):
-                return True
-    return False
+    """A foreign key (anywhere in the replayed migrations) references the column."""
+    return any(column in fk.ref_columns or (not fk.ref_columns and primary)
+               for fk in ctx.model.catalog.references_to(table))
 
 
 def _uuid_edits(tokens: list[Token], stmt: Statement, column: _KeyColumn) -> tuple[Edit, ...]:

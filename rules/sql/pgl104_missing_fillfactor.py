@@ -212,10 +212,7 @@ class MissingFillfactor(Rule):
 
 def _table_created_by(ctx: FileContext, stmt: Statement) -> Table | None:
     """The catalog table this CREATE TABLE defines in the final state (not a later re-create)."""
-    for table in ctx.model.catalog.tables.values():
-        if table.statement is stmt:
-            return table
-    return None
+    return next((o for o in ctx.model.catalog.defined_by(stmt) if isinstance(o, Table)), None)
 
 
 def _hot_eligible(ctx: FileContext, table: str, columns: set[str], writes: list[Write],

@@ -116,7 +116,7 @@ class HotUpdateBlockedByIndex(Rule):
         if stmt is None or stmt.parent is not None:
             return
         version = ctx.settings.target_version
-        for index in [i for i in ctx.model.catalog.indexes.values() if i.statement is stmt]:
+        for index in [o for o in ctx.model.catalog.defined_by(stmt) if isinstance(o, Index)]:
             if index.method == "brin" and version >= 16:
                 continue
             found = ctx.model.frequent_updates(index.table)

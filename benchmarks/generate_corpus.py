@@ -1,0 +1,298 @@
+"""Generate a deterministic benchmark corpus: Flyway migrations and application queries.
+
+The corpus looks like a real project that grew over years: tables with varied column types,
+defaults and constraints, indexes, ALTER TABLE, sequences, seed data, backfills, comments, now and
+then a PL/pgSQL function, and some non-ASCII text. The same seed gives the same bytes.
+
+    python benchmarks/generate_corpus.py [--files N] [--out DIR] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+from pathlib import Path
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "corpus"
+DEFAULT_FILES = 2000
+DEFAULT_QUERIES = 100
+DEFAULT_SEED = 20240611
+
+NOUNS = ["account", "order", "invoice", "payment", "customer", "product", "shipment", "review",
+         "ticket", "session", "event", "coupon", "warehouse", "supplier", "refund", "cart",
+         "subscription", "plan", "device", "message", "tag", "category", "address", "audit"]
+COLUMN_TYPES = [
+    ("bigint", ["0", "1"]), ("integer", ["0", "10"]), ("smallint", ["0"]),
+    ("text", ["''", "'pending'"]), ("varchar(80)", ["'n/a'"]), ("boolean", ["false", "true"]),
+    ("numeric(12,2)", ["0", "0.00"]), ("timestamptz", ["now()", "'epoch'"]), ("date", ["current_date"]),
+    ("jsonb", ["'{}'::jsonb", "'[]'::jsonb"]), ("uuid", ["gen_random_uuid()"]),
+    ("text[]", ["'{}'"]), ("inet", ["'127.0.0.1'"]), ("interval", ["interval '1 day'"]),
+    ("double precision", ["0"]), ("bytea", ["''::bytea"]),
+]
+COLUMN_WORDS = ["status", "amount", "note", "label", "region", "score", "priority", "kind",
+                "source", "currency", "weight", "rank", "flags", "payload", "locale", "channel",
+                "title", "quantity", "expires_at", "checked_at", "external_ref", "metadata"]
+COMMENTS = [
+    "Ticket {n}: requested by the billing team.",
+    "Keep this in step with the reporting views.",
+    "Backfill in batches; the table is large in production.",
+    "Données migrées depuis l'ancien système — vérifier les accents.",
+    "Größere Werte für Übersee-Lieferungen.",
+    "顧客データの移行 (customer data migration).",
+    "Ñandú shipping zone — see runbook §4.2.",
+    "Заказы старше года архивируются отдельно.",
+    "Rollout step {n} of the multi-tenant plan.",
+    "Do not reorder: later migrations depend on this name.",
+]
+SEED_TEXT = ["Standard", "Express", "Überweisung", "Café crème", "Zürich", "São Paulo", "Kraków",
+             "東京", "Ελλάδα", "O'Brien & Sons", "naïve", "façade"]
+QUERY_TEMPLATES = [
+    "SELECT {cols} FROM {t} WHERE id = $1;",
+    "SELECT count(*) FROM {t} WHERE {c} = $1 AND created_at > now() - interval '7 days';",
+    "UPDATE {t} SET {c} = $2, updated_at = now() WHERE id = $1;",
+    "INSERT INTO {t} ({c}, created_at) VALUES ($1, now()) RETURNING id;",
+    "DELETE FROM {t} WHERE created_at < now() - interval '90 days';",
+    "SELECT t.id, t.{c} FROM {t} t JOIN {u} u ON u.id = t.{u}_id WHERE u.id = $1 ORDER BY t.id "
+    "LIMIT 50;",
+    "WITH recent AS (SELECT id FROM {t} ORDER BY created_at DESC LIMIT 100)\n"
+    "SELECT {c}, count(*) FROM {t} WHERE id IN (SELECT id FROM recent) GROUP BY {c};",
+    "UPDATE {t} SET {c} = {c} WHERE id = ANY($1::bigint[]);",
+    "INSERT INTO {t} ({c}) VALUES ($1)\nON CONFLICT (id) DO UPDATE SET {c} = EXCLUDED.{c};",
+]
+
+
+class Corpus:
+    """Keeps track of the tables created so far, so later migrations refer to real names."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.tables: dict[str, list[str]] = {}
+        self.sequences: list[str] = []
+        self.functions = 0
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    def comment(self, n: int) -> str:
+        return "-- " + self.rng.choice(COMMENTS).format(n=n)
+
+    def column(self, taken: set[str]) -> tuple[str, str]:
+        rng = self.rng
+        name = rng.choice(COLUMN_WORDS)
+        while name in taken:
+            name = f"{rng.choice(COLUMN_WORDS)}_{rng.randint(2, 99)}"
+        taken.add(name)
+        typ, defaults = rng.choice(COLUMN_TYPES)
+        parts = [name, typ]
+        roll = rng.random()
+        if roll < 0.35:
+            parts += ["NOT NULL", "DEFAULT", rng.choice(defaults)]
+        elif roll < 0.5:
+            parts += ["DEFAULT", rng.choice(defaults)]
+        elif roll < 0.6 and typ in ("integer", "bigint", "numeric(12,2)", "smallint"):
+            parts += [f"CHECK ({name} >= 0)"]
+        elif roll < 0.65 and typ in ("text", "varchar(80)"):
+            parts += ["UNIQUE"]
+        return name, " ".join(parts)
+
+    def create_table(self, n: int) -> list[str]:
+        rng = self.rng
+        base = rng.choice(NOUNS)
+        name = f"{base}_{n}" if f"{base}s" in self.tables or rng.random() < 0.7 else f"{base}s"
+        if name in self.tables:
+            name = f"{base}_{n}"
+        taken = {"id", "created_at", "updated_at"}
+        cols = ["    id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"]
+        if self.tables and rng.random() < 0.5:
+            parent = rng.choice(sorted(self.tables))
+            cols.append(f"    {parent}_id bigint NOT NULL REFERENCES {parent} (id)")
+            taken.add(f"{parent}_id")
+        for _ in range(rng.randint(3, 8)):
+            cols.append("    " + self.column(taken)[1])
+        cols.append("    created_at timestamptz NOT NULL DEFAULT now()")
+        cols.append("    updated_at timestamptz")
+        self.tables[name] = sorted(taken)
+        lines = [f"CREATE TABLE {name} ("]
+        lines += [c + "," for c in cols[:-1]] + [cols[-1]]
+        lines.append(");")
+        if rng.random() < 0.3:
+            lines.append(f"COMMENT ON TABLE {name} IS '{rng.choice(SEED_TEXT).replace(chr(39), chr(39) * 2)}"
+                         " data';")
+        return lines
+
+    def table(self) -> tuple[str, list[str]]:
+        name = self.rng.choice(sorted(self.tables))
+        return name, self.tables[name]
+
+    def user_column(self, cols: list[str]) -> str:
+        choices = [c for c in cols if c not in ("id",)]
+        return self.rng.choice(choices)
+
+    def create_index(self, n: int) -> list[str]:
+        rng = self.rng
+        t, cols = self.table()
+        col = self.user_column(cols)
+        unique = "UNIQUE " if rng.random() < 0.1 else ""
+        concurrently = "CONCURRENTLY " if rng.random() < 0.3 else ""
+        where = f" WHERE {col} IS NOT NULL" if rng.random() < 0.2 else ""
+        using = " USING btree" if rng.random() < 0.2 else ""
+        return [f"CREATE {unique}INDEX {concurrently}IF NOT EXISTS idx_{t}_{col}_{n} "
+                f"ON {t}{using} ({col}){where};"]
+
+    def alter_table(self, n: int) -> list[str]:
+        rng = self.rng
+        t, cols = self.table()
+        roll = rng.random()
+        if roll < 0.5:
+            taken = set(cols)
+            name, definition = self.column(taken)
+            self.tables[t] = sorted(taken)
+            return [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {definition};"]
+        col = self.user_column(cols)
+        if roll < 0.65:
+            return [f"ALTER TABLE {t} ALTER COLUMN {col} SET STATISTICS {rng.choice([200, 500, 1000])};"]
+        if roll < 0.8:
+            return [f"ALTER TABLE {t} SET (autovacuum_vacuum_scale_factor = 0.0{rng.randint(1, 9)});"]
+        if roll < 0.9:
+            return [f"ALTER TABLE {t} ALTER COLUMN {col} DROP DEFAULT;"]
+        return [f"ALTER TABLE {t}", f"    ADD CONSTRAINT {t}_{col}_chk_{n} CHECK ({col} IS NOT NULL) "
+                "NOT VALID;"]
+
+    def create_sequence(self, n: int) -> list[str]:
+        rng = self.rng
+        name = f"{rng.choice(NOUNS)}_number_seq_{n}"
+        self.sequences.append(name)
+        options = []
+        if rng.random() < 0.5:
+            options.append(f"START WITH {rng.randint(1, 10000)}")
+        if rng.random() < 0.5:
+            options.append(f"CACHE {rng.choice([1, 20, 50, 100])}")
+        tail = (" " + " ".join(options)) if options else ""
+        return [f"CREATE SEQUENCE IF NOT EXISTS {name}{tail};"]
+
+    def insert_seed(self, n: int) -> list[str]:
+        rng = self.rng
+        t, cols = self.table()
+        col = rng.choice([c for c in cols if c not in ("id", "created_at", "updated_at")]
+                         or ["updated_at"])
+        rows = []
+        for i in range(rng.randint(1, 4)):
+            text = rng.choice(SEED_TEXT).replace("'", "''")
+            rows.append(f"    (now() - interval '{i} days', '{text} {n}')")
+        return [f"-- seed data for {t}",
+                f"INSERT INTO {t} (created_at, {col}) VALUES"] + [
+            r + ("," if i < len(rows) - 1 else "") for i, r in enumerate(rows)] + [
+            "ON CONFLICT DO NOTHING;"]
+
+    def update_backfill(self, n: int) -> list[str]:
+        rng = self.rng
+        t, cols = self.table()
+        col = self.user_column(cols)
+        batch = rng.choice([1000, 5000, 10000])
+        return [f"UPDATE {t} SET updated_at = now()",
+                f"WHERE id IN (SELECT id FROM {t} WHERE updated_at IS NULL ORDER BY id "
+                f"LIMIT {batch})",
+                f"  AND {col} IS NOT NULL;"]
+
+    def create_function(self, n: int) -> list[str]:
+        rng = self.rng
+        t, cols = self.table()
+        self.functions += 1
+        name = f"touch_{t}_{n}"
+        return [
+            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger",
+            "LANGUAGE plpgsql AS $fn$",
+            "DECLARE",
+            "    note text := 'updated; see audit';",
+            "BEGIN",
+            "    NEW.updated_at := now();",
+            f"    IF NEW.id IS NULL THEN",
+            f"        RAISE EXCEPTION 'missing id in {t} — %', NEW;",
+            "    END IF;",
+            "    RETURN NEW;",
+            "END;",
+            "$fn$;",
+            f"CREATE TRIGGER {name}_trg BEFORE UPDATE ON {t}",
+            f"    FOR EACH ROW EXECUTE FUNCTION {name}();",
+        ]
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def migration(self, n: int, target_lines: int = 30) -> str:
+        rng = self.rng
+        lines = [f"-- V{n}: " + rng.choice(COMMENTS).format(n=n), ""]
+        if not self.tables:
+            lines += self.create_table(n)
+        makers = [(self.create_table, 3), (self.create_index, 3), (self.alter_table, 4),
+                  (self.create_sequence, 1), (self.insert_seed, 2), (self.update_backfill, 2)]
+        weights = [w for _, w in makers]
+        while len(lines) < target_lines:
+            if rng.random() < 0.04:
+                lines += self.create_function(n)
+            else:
+                maker = rng.choices([m for m, _ in makers], weights)[0]
+                lines += maker(n)
+            if rng.random() < 0.3:
+                lines.append(self.comment(n))
+            if rng.random() < 0.1:
+                lines.append(f"/* review: {rng.choice(COMMENTS).format(n=n)} */")
+            lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+    def query_file(self, i: int) -> str:
+        rng = self.rng
+        lines = [f"-- Application queries, module {i}"]
+        for _ in range(rng.randint(4, 8)):
+            t, cols = self.table()
+            c = self.user_column(cols)
+            u = rng.choice(sorted(self.tables))
+            template = rng.choice(QUERY_TEMPLATES)
+            cols_sql = ", ".join(rng.sample(cols, min(len(cols), 3)))
+            lines.append("")
+            lines.append("-- " + rng.choice(["hot path", "admin screen", "nightly job",
+                                            "API: détails", "report"]))
+            lines.append(template.format(t=t, c=c, u=u, cols=cols_sql))
+        return "\n".join(lines) + "\n"
+
+
+def generate(out: Path, files: int = DEFAULT_FILES, queries: int = DEFAULT_QUERIES,
+             seed: int = DEFAULT_SEED) -> tuple[int, int]:
+    """Write the corpus under `out` (replacing what is there); return (files, bytes)."""
+    rng = random.Random(seed)
+    corpus = Corpus(rng)
+    if out.exists():
+        shutil.rmtree(out)
+    migrations = out / "migrations"
+    query_dir = out / "queries"
+    migrations.mkdir(parents=True)
+    query_dir.mkdir(parents=True)
+    total = 0
+    for n in range(1, files + 1):
+        name = f"{rng.choice(['add', 'create', 'alter', 'backfill', 'seed', 'tune'])}_" \
+               f"{rng.choice(NOUNS)}"
+        data = corpus.migration(n).encode("utf-8")
+        (migrations / f"V{n}__{name}.sql").write_bytes(data)
+        total += len(data)
+    for i in range(1, queries + 1):
+        data = corpus.query_file(i).encode("utf-8")
+        (query_dir / f"module_{i:03d}.sql").write_bytes(data)
+        total += len(data)
+    return files + queries, total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=DEFAULT_FILES,
+                        help=f"number of migration files (default {DEFAULT_FILES})")
+    parser.add_argument("--queries", type=int, default=DEFAULT_QUERIES,
+                        help=f"number of application query files (default {DEFAULT_QUERIES})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="output directory (default benchmarks/corpus/)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    args = parser.parse_args()
+    count, size = generate(args.out, args.files, args.queries, args.seed)
+    print(f"wrote {count} files, {size / 1e6:.2f} MB, to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
