@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from pglint.model.location import Location
 from pglint.sql import nodes as n
-from pglint.sql.parse import Statement
+from pglint.sql.parse import Statement, iter_nodes
 
 
 @dataclass
@@ -41,6 +41,9 @@ class Index:
     location: Location | None = None
     statement: Statement | None = None  # the defining CREATE INDEX, when there is one
     constraint: bool = False  # created by a PRIMARY KEY / UNIQUE constraint
+    # Every column the index reads: keys, expressions, INCLUDE columns, a partial index's
+    # predicate. An UPDATE of any of them cannot be HOT.
+    reads: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -201,9 +204,11 @@ class Catalog:
             f"{table.name.split('.')[-1]}_pkey" if primary
             else f"{table.name.split('.')[-1]}_{'_'.join(columns)}_key")
         loc = where(stmt.offset(con.get("location")), stmt.end)
+        reads = set(columns) | set(n.names(con.get("including"))) | _columns_read(
+            con.get("where_clause"))
         self.indexes[name] = Index(name, table.name, list(columns), "btree", unique=True,
                                    primary=primary, location=loc, statement=stmt,
-                                   constraint=True)
+                                   constraint=True, reads=frozenset(reads - {"*"}))
         if primary:
             for col in columns:
                 if col in table.columns:
@@ -265,10 +270,13 @@ class Catalog:
         if body.get("if_not_exists") and name in self.indexes:
             return
         loc = where(stmt.start, stmt.end)
+        reads = _columns_read(body.get("indexParams")) | _columns_read(
+            body.get("indexIncludingParams")) | _columns_read(body.get("whereClause"))
         self.indexes[name] = Index(
             name, table, columns, (body.get("accessMethod") or "btree").lower(),
             unique=bool(body.get("unique")), primary=bool(body.get("primary")),
-            partial=bool(body.get("whereClause")), location=loc, statement=stmt)
+            partial=bool(body.get("whereClause")), location=loc, statement=stmt,
+            reads=frozenset(reads))
 
     def _CreateSeqStmt(self, stmt: Statement, body: dict, where) -> None:
         name = n.relation_name(body.get("sequence"))
@@ -333,6 +341,8 @@ class Catalog:
                 table.columns[new] = column
                 for index in self.indexes_on(table.name):
                     index.columns = [new if c == body.get("subname") else c for c in index.columns]
+                    if body.get("subname") in index.reads:
+                        index.reads = (index.reads - {body.get("subname")}) | {new}
                 for seq in self.sequences.values():
                     if seq.owned_by == (table.name, body.get("subname")):
                         seq.owned_by = (table.name, new)
@@ -361,6 +371,21 @@ class _Lookups:
                 self.by_statement.setdefault(id(obj.statement), []).append(obj)
         for fk in catalog.foreign_keys:
             self.references.setdefault(fk.ref_table, []).append(fk)
+
+
+def _columns_read(node: Any) -> set[str]:
+    """Column names an index definition part reads (index elements, expressions, predicates)."""
+    columns: set[str] = set()
+    if not node:
+        return columns
+    for kind, body in iter_nodes(node):
+        if kind == "IndexElem" and body.get("name"):
+            columns.add(body["name"])
+        elif kind == "ColumnRef":
+            name = n.column_ref({"ColumnRef": body})
+            if name:
+                columns.add(name)
+    return columns
 
 
 def _serial_sequence_name(table: str, column: str) -> str:

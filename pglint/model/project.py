@@ -40,6 +40,13 @@ class Evidence:
         more = f" and {len(self.locations) - 3} more" if len(self.locations) > 3 else ""
         return f"{self.reason} ({shown}{more})"
 
+    def brief(self) -> str:
+        """For one-line messages: the first location and how many more, or the reason if none."""
+        if not self.locations:
+            return self.reason
+        more = f" and {len(self.locations) - 1} more" if len(self.locations) > 1 else ""
+        return f"{self.locations[0]}{more}"
+
 
 @dataclass
 class ProjectModel:
@@ -147,32 +154,5 @@ def _all_columns(writes: list[Write]) -> set[str]:
 
 
 def index_columns(index) -> set[str]:
-    """Every column a catalog Index references, read from its defining statement."""
-    from pglint.sql import nodes as n
-    from pglint.sql.parse import iter_nodes
-
-    columns = {c for c in index.columns if c}
-    stmt = index.statement
-    if stmt is None:
-        return columns
-    node = None
-    if stmt.kind == "IndexStmt":
-        node = stmt.body
-    elif index.constraint and index.location is not None:
-        for kind, body in iter_nodes(stmt.node):
-            if kind == "Constraint" and stmt.offset(body.get("location")) == index.location.start:
-                node = body
-                break
-    if node is None:
-        return columns
-    for key in ("keys", "including"):
-        columns.update(c for c in n.names(node.get(key)) if c != "*")
-    for key in ("indexParams", "indexIncludingParams", "whereClause", "where_clause"):
-        for kind, body in iter_nodes(node.get(key)):
-            if kind == "IndexElem" and body.get("name"):
-                columns.add(body["name"])
-            elif kind == "ColumnRef":
-                name = n.column_ref({"ColumnRef": body})
-                if name:
-                    columns.add(name)
-    return columns
+    """Every column a catalog Index reads (keys, expressions, INCLUDE columns, predicate)."""
+    return {c for c in index.columns if c} | set(index.reads)
