@@ -39,6 +39,7 @@ def finding_json(f: Finding, files: dict[str, SourceFile]) -> dict:
         "location": {"row": f.row, "column": f.column},
         "end_location": {"row": f.end_row, "column": f.end_column},
         "fix": fix,
+        "help": f.help or None,
         "url": f.url or None,
     }
 
