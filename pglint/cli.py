@@ -59,24 +59,20 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
     """Lint SQL files and folders (default: the current directory)."""
     import gc
 
-    from pglint.config import ConfigError, find_config, load_settings
+    from pglint.config import ConfigError, Resolver
 
     # pglast's JSON trees are millions of small dicts and lists without cycles; the cyclic
     # garbage collector would rescan them over and over (5x the cost of decoding them).
     gc.disable()
     path_list = list(paths) or [Path(".")]
+    overrides = {"select": _codes(select), "ignore": _codes(ignore),
+                 "extend_select": _codes(extend_select), "target_version": target_version}
+    resolver = Resolver({k: v for k, v in overrides.items() if v is not None}, config_path)
     try:
-        config_file = config_path or find_config(path_list[0])
-        settings = load_settings(config_file)
+        settings = resolver.for_path(path_list[0])
     except ConfigError as exc:
         click.echo(f"pglint: error: {exc}", err=True)
         sys.exit(2)
-    settings = settings.with_overrides(
-        select=_codes(select), ignore=(settings.ignore + (_codes(ignore) or ())) if ignore else None,
-        extend_select=(settings.extend_select + (_codes(extend_select) or ()))
-        if extend_select else None,
-        target_version=target_version,
-    )
     if no_cache:
         cache_dir = None
     elif cache_dir is None:
@@ -84,8 +80,11 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
 
         cache_dir = (settings.root or Path.cwd()) / CACHE_DIR_NAME
     try:
-        status = _run_check(path_list, settings, output_format or "full", fix, unsafe_fixes, diff,
-                            cache_dir)
+        status = _run_check(path_list, resolver, output_format or "full", fix, unsafe_fixes,
+                            diff, cache_dir)
+    except ConfigError as exc:  # a nested configuration file found while linting
+        click.echo(f"pglint: error: {exc}", err=True)
+        sys.exit(2)
     except BrokenPipeError:
         # The reader went away (`pglint check | head`): not an error of ours. Point stdout at
         # /dev/null so that Python's final flush does not complain again.
@@ -100,15 +99,15 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
     sys.exit(0 if exit_zero and status == 1 else status)
 
 
-def _run_check(paths: list[Path], settings, output_format: str, fix: bool, unsafe: bool,
+def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsafe: bool,
                diff: bool, cache_dir: Path | None) -> int:
     from pglint import engine
 
     fixing = fix or diff or unsafe
     if fixing:
-        result = engine.lint_and_fix(paths, settings, unsafe=unsafe, write=not diff)
+        result = engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff)
     else:
-        result = engine.lint(paths, settings, cache_dir)
+        result = engine.lint(paths, resolver, cache_dir)
     for error in result.errors:
         click.echo(f"pglint: error: {error}", err=True)
     files = {f.candidate.display: f.file for f in result.files if f.file is not None}

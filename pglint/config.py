@@ -158,3 +158,59 @@ def load_settings(path: Path | None) -> Settings:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: [tool.pglint] must be a table")
     return parse_settings(data, path)
+
+
+class Resolver:
+    """Settings for each file: the nearest configuration above it wins, as in ruff.
+
+    Each configuration file marks a project: files under it get its settings and share one
+    project model, so two services in one repository do not mix their schemas. `--config`
+    (explicit) applies one file to everything. Command-line overrides apply on top of each.
+    """
+
+    def __init__(self, overrides: dict[str, Any] | None = None, explicit: Path | None = None,
+                 default_root: Path | None = None) -> None:
+        self.overrides = overrides or {}
+        self.explicit = explicit
+        self.default_root = default_root or Path.cwd()
+        self._by_config: dict[Path | None, Settings] = {}
+        self._by_dir: dict[str, Path | None] = {}
+
+    @classmethod
+    def fixed(cls, settings: Settings) -> "Resolver":
+        resolver = cls(explicit=settings.config_path)
+        resolver._by_config[settings.config_path] = settings
+        resolver._fixed = settings
+        return resolver
+
+    def _settings(self, config: Path | None) -> Settings:
+        if config not in self._by_config:
+            base = load_settings(config) if config else Settings(root=self.default_root)
+            self._by_config[config] = apply_overrides(base, self.overrides)
+        return self._by_config[config]
+
+    def _config_for_dir(self, directory: Path) -> Path | None:
+        key = str(directory)
+        if key not in self._by_dir:
+            self._by_dir[key] = find_config(directory)
+        return self._by_dir[key]
+
+    def for_path(self, path: Path) -> Settings:
+        fixed = getattr(self, "_fixed", None)
+        if fixed is not None:
+            return fixed
+        if self.explicit is not None:
+            return self._settings(self.explicit)
+        directory = path if path.is_dir() else path.parent
+        return self._settings(self._config_for_dir(directory.resolve()))
+
+
+def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    """Command-line options over a configuration: --select replaces, --ignore and
+    --extend-select add, the rest replace."""
+    changes = dict(overrides)
+    if changes.get("ignore"):
+        changes["ignore"] = settings.ignore + tuple(changes["ignore"])
+    if changes.get("extend_select"):
+        changes["extend_select"] = settings.extend_select + tuple(changes["extend_select"])
+    return settings.with_overrides(**changes)

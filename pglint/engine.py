@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from pglint.config import Settings
+from pglint.config import Resolver, Settings
 from pglint.context import FileContext
 from pglint.discover import Candidate, discover
 from pglint.finding import Applicability, Edit, Finding, Fix, Severity
@@ -261,26 +261,47 @@ def lint_loaded(files: list[LoadedFile], settings: Settings,
         found = _suppress(loaded, found, settings, known)
         _locate(found, loaded.file)
         findings.extend(found)
-    findings.sort(key=lambda f: f.sort_key)
     if crashes is not None:
         crashes.extend(dispatcher.crashes)
     return findings
 
 
-def lint(paths: list[Path], settings: Settings, cache_dir: Path | None = None) -> LintResult:
+def _resolver(settings: Settings | Resolver) -> Resolver:
+    return settings if isinstance(settings, Resolver) else Resolver.fixed(settings)
+
+
+def lint_project(files: list[LoadedFile], resolver: Resolver,
+                 crashes: list[str] | None = None) -> list[Finding]:
+    """Lint files grouped by their settings: each configuration file is one project, with its
+    own project model."""
+    groups: dict[int, tuple[Settings, list[LoadedFile]]] = {}
+    for loaded in files:
+        settings = resolver.for_path(loaded.candidate.path)
+        groups.setdefault(id(settings), (settings, []))[1].append(loaded)
+    findings: list[Finding] = []
+    for settings, group in groups.values():
+        findings.extend(lint_loaded(group, settings, crashes))
+    findings.sort(key=lambda f: f.sort_key)
+    return findings
+
+
+def lint(paths: list[Path], settings: Settings | Resolver,
+         cache_dir: Path | None = None) -> LintResult:
     """Lint the files under `paths`. With `cache_dir`, an unchanged run is answered from cache."""
-    candidates, errors = discover(paths, settings)
+    resolver = _resolver(settings)
+    candidates, errors = discover(paths, resolver.for_path(paths[0] if paths else Path(".")))
+    crashes: list[str] = []
     if cache_dir is None:
         files = [load(c) for c in candidates]
-        crashes: list[str] = []
-        findings = lint_loaded(files, settings, crashes)
+        findings = lint_project(files, resolver, crashes)
         return LintResult(findings, files, errors, crashes)
     from pglint.cache import ResultCache, content_digest
 
     cache = ResultCache(cache_dir, paths)
     contents = [(c, *read(c)) for c in candidates]
-    key = cache.key(repr(settings), [(c.display, c.kind, content_digest(t, p))
-                                     for c, t, p in contents])
+    distinct = {id(s): s for s in (resolver.for_path(c.path) for c in candidates)}
+    key = cache.key(repr(sorted(map(repr, distinct.values()))),
+                    [(c.display, c.kind, content_digest(t, p)) for c, t, p in contents])
     cached = cache.get(key)
     if cached is not None:
         # Reporters need the text for code frames, not the parse.
@@ -288,27 +309,27 @@ def lint(paths: list[Path], settings: Settings, cache_dir: Path | None = None) -
                  for c, t, _ in contents]
         return LintResult(cached, files, errors)
     files = [load(c, t, p) for c, t, p in contents]
-    crashes = []
-    findings = lint_loaded(files, settings, crashes)
+    findings = lint_project(files, resolver, crashes)
     if not crashes:
         cache.put(key, findings)
     return LintResult(findings, files, errors, crashes)
 
 
-def lint_and_fix(paths: list[Path], settings: Settings, unsafe: bool, write: bool,
+def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool, write: bool,
                  max_passes: int = 8) -> LintResult:
     """Apply fixes until none applies (or max_passes), then lint what is left.
 
     Fixes are applied in memory and re-linted between passes, so a file is written once, whole,
     at the end. With write=False nothing is written and the result carries the diffs (--diff).
     """
-    candidates, errors = discover(paths, settings)
+    resolver = _resolver(settings)
+    candidates, errors = discover(paths, resolver.for_path(paths[0] if paths else Path(".")))
     files = [load(c) for c in candidates]
     originals = {f.candidate.display: f.file.text for f in files if f.file is not None}
     fixed: dict[str, int] = defaultdict(int)
     for _ in range(max_passes):
         by_path: dict[str, list[Finding]] = defaultdict(list)
-        for finding in lint_loaded(files, settings):
+        for finding in lint_project(files, resolver):
             by_path[finding.path].append(finding)
         changed = False
         for i, loaded in enumerate(files):
@@ -332,5 +353,5 @@ def lint_and_fix(paths: list[Path], settings: Settings, unsafe: bool, write: boo
             if write:
                 write_atomic(loaded.candidate.path, loaded.file.text)
     crashes: list[str] = []
-    findings = lint_loaded(files, settings, crashes)
+    findings = lint_project(files, resolver, crashes)
     return LintResult(findings, files, errors, crashes, dict(fixed), diffs)

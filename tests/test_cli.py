@@ -134,3 +134,17 @@ def test_color_only_on_a_terminal_without_no_color(project):
     result = subprocess.run([sys.executable, "-m", "pglint", "check", "--no-cache", "."],
                             cwd=project, capture_output=True, text=True, env=env, timeout=60)
     assert "\x1b[" not in result.stdout
+
+
+def test_nearest_config_wins_per_folder(tmp_path):
+    for name, config in (("a", 'ignore = ["PGL101"]\n'), ("b", "")):
+        (tmp_path / name / "queries").mkdir(parents=True)
+        (tmp_path / name / "queries" / "hits.sql").write_text(COUNTER, encoding="utf-8")
+        (tmp_path / name / "pglint.toml").write_text(config, encoding="utf-8")
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "b/queries/hits.sql:1:1: PGL101" in result.stdout
+    assert "a/queries" not in result.stdout
+    # --config applies one file to everything.
+    forced = run("check", "--no-cache", "--config", "a/pglint.toml", ".", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stdout

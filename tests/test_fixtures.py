@@ -89,3 +89,15 @@ def test_fixes_parse_relint_clean_and_run_on_postgres(tmp_path, postgres):
     before = {p: p.read_text(encoding="utf-8") for p in root.rglob("*.sql")}
     engine.lint_and_fix([root], settings, unsafe=True, write=True)
     assert {p: p.read_text(encoding="utf-8") for p in root.rglob("*.sql")} == before
+
+
+def test_linting_all_fixtures_keeps_the_projects_apart():
+    # Each fixture has its own pglint.toml, so each is its own project with its own schema:
+    # linting the parent folder gives exactly the shop's findings (clean stays silent).
+    from pglint.config import Resolver
+
+    result = engine.lint([FIXTURES], Resolver(default_root=FIXTURES))
+    found = _found(FIXTURES, result)
+    expected = Counter({("shop/" + path, row, code): count
+                        for (path, row, code), count in _expected(FIXTURES / "shop").items()})
+    assert found == expected
