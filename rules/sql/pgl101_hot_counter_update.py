@@ -126,13 +126,28 @@ class HotCounterUpdate(Rule):
         if not (literal or counter):
             return
         column = increments[0]["name"]
-        why = ("every caller updates the same literal row" if literal
-               else f"`{ctx.model.bare(table)}` exists to count")
-        message = (f"`{column}` of one shared `{ctx.model.bare(table)}` row is incremented in place "
-                   f"({why}): concurrent writers queue on that row's lock until each commits")
+        bare = ctx.model.bare(table)
+        if literal:
+            message = (f"Every caller increments `{column}` in the same `{bare}` row (a literal "
+                       f"key), so concurrent writers queue on its row lock")
+            why = "The row is picked by literal key values, so every caller updates the same row."
+        else:
+            message = (f"`{column}` is incremented in place in a shared row of counter table "
+                       f"`{bare}`, so concurrent writers queue on its row lock")
+            said = ("`[tool.pglint.tables]` declares it a counter"
+                    if "counter" in ctx.model.hint(table).workloads else "its name says so")
+            why = f"`{bare}` exists to count ({said}), so its rows are shared by every caller."
+        help = (f"{why} An UPDATE holds the row's lock until its transaction ends: every "
+                "concurrent increment of the row waits for the one before it to commit, so "
+                "throughput is capped at one transaction per commit latency, waits cascade into "
+                "connection-pool exhaustion, and `statement_timeout`s fire under load spikes. "
+                "Spread the increments over several shard rows and sum on read; fold shards into "
+                "the main table with one statement that moves rows atomically (`WITH moved AS "
+                "(DELETE ... RETURNING ...) UPDATE ...`), never with a `SELECT sum()` followed by "
+                "`TRUNCATE` (see PGL109).")
         fix = Fix.display("Shard the counter over several rows and sum on read",
                           _sharded_counter(ctx, table, column, keys, increments[0]))
-        yield self.finding(ctx, stmt.start, stmt.end, message, fix)
+        yield self.finding(ctx, stmt.start, stmt.end, message, fix, help)
 
 
 def _sharded_counter(ctx: FileContext, table: str, column: str,

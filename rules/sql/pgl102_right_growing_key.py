@@ -17,6 +17,8 @@ _UUIDV7_FUNCTIONS = {"uuidv7", "uuid_generate_v7"}  # core since 18; the pg_uuid
 _GROWTH = {"serial": "a serial column", "identity": "an identity column",
            "nextval": "DEFAULT nextval()", "time": "a DEFAULT now()-style timestamp",
            "uuidv7": "a time-ordered DEFAULT uuidv7()"}
+_SHORT_GROWTH = {"serial": "serial", "identity": "identity", "nextval": "DEFAULT nextval()",
+                 "time": "DEFAULT now()", "uuidv7": "DEFAULT uuidv7()"}
 RANDOM_UUID = "gen_random_uuid()"
 
 
@@ -196,20 +198,24 @@ class RightGrowingKey(Rule):
             reported.add(key[0])
             kind = "PRIMARY KEY" if con.get("contype") == "CONSTR_PRIMARY" else "UNIQUE key"
             bare = ctx.model.bare(table)
+            short = _SHORT_GROWTH[column.growth]
             if len(key) > 1:
-                what = (f"{kind} ({', '.join(key)}) leads with `{bare}.{column.name}` "
-                        f"({_GROWTH[column.growth]}), which only grows")
+                what = f"{kind} of `{bare}` leads with ever-growing `{column.name}`"
+                columns = f"The key is ({', '.join(key)}); "
             else:
-                what = f"{kind} `{bare}.{column.name}` ({_GROWTH[column.growth]}) only grows"
-            message = (f"{what}, and `{bare}` takes "
-                       f"many concurrent inserts: {evidence}. Every insert goes to the key "
-                       f"index's rightmost leaf page, and concurrent inserters contend for that "
-                       f"page's lock. {_trade_offs(ctx.settings.target_version)}")
+                what = f"{kind} `{bare}.{column.name}` ({short}) only grows"
+                columns = ""
+            message = (f"{what}: concurrent inserts contend for its rightmost index page "
+                       f"({evidence.brief()})")
+            help = (f"{columns}`{column.name}` ({_GROWTH[column.growth]}) only grows, and "
+                    f"`{bare}` takes many concurrent inserts: {evidence}. Every insert goes to "
+                    f"the key index's rightmost leaf page, and concurrent inserters contend for "
+                    f"that page's lock. {_trade_offs(ctx.settings.target_version)}")
             fix, why_display = self._fix(ctx, stmt, table, key, con, column)
             if why_display:
-                message += f" No automatic fix: {why_display}."
+                help += f" No automatic fix: {why_display}."
             yield self.finding(ctx, at, at + len(column.name if on_column else kind), message,
-                               fix)
+                               fix, help)
 
     def _fix(self, ctx: FileContext, stmt: Statement, table: str, key: list[str],
              con: dict, column: _KeyColumn) -> tuple[Fix, str]:

@@ -14,7 +14,7 @@ from pglint.sql.parse import iter_nodes
 PAGES_PER_RANGE = 128  # BRIN's default: one summary per 128 heap pages
 _COMMENTS = ("SQL_COMMENT", "C_COMMENT")
 _GROWTH = {"serial": "a serial column", "identity": "an identity column",
-           "nextval": "DEFAULT nextval()", "time": "DEFAULT now()-style timestamp"}
+           "nextval": "a column with DEFAULT nextval()", "time": "a DEFAULT now()-style timestamp"}
 _BRIN_LIMITS = (
     "BRIN does not fit if the index must enforce uniqueness, serve point lookups, or serve "
     "ORDER BY ... LIMIT (top-N) queries as a B-tree does, and it degrades when updates or "
@@ -147,17 +147,19 @@ class SequentialBtreeIndex(Rule):
             return
         bare = ctx.model.bare(table.name)
         index = node.get("idxname") or "the index"
-        message = (f"B-tree index `{index}` leads with `{bare}.{column.name}` "
-                   f"({_GROWTH[column.default]}: values only grow) on an append-mostly table "
-                   f"with many concurrent inserts: {evidence}. Every insert lands on the "
-                   f"index's rightmost leaf page, where concurrent inserters contend, and the "
-                   f"index grows by one entry per row. If the index serves time-range scans, a "
-                   f"BRIN index is a fraction of the size and insert cost. {_BRIN_LIMITS}")
+        message = (f"B-tree index `{index}` on ever-growing `{bare}.{column.name}`: "
+                   f"concurrent inserts contend for its rightmost page ({evidence.brief()})")
+        help = (f"`{bare}.{column.name}` is {_GROWTH[column.default]}, so its values only "
+                f"grow. `{bare}` is append-mostly (no application updates or deletes seen) and "
+                f"takes many concurrent inserts: {evidence}. Every insert lands on the index's "
+                f"rightmost leaf page, where concurrent inserters contend, and the index grows "
+                f"by one entry per row. If the index serves time-range scans, a BRIN index is a "
+                f"fraction of the size and insert cost. {_BRIN_LIMITS}")
         blocker = _not_convertible(node, params)
         if blocker:
-            message += f" No automatic fix: the index is {blocker}."
+            help += f" No automatic fix: the index is {blocker}."
         yield self.finding(ctx, stmt.start, stmt.end, message,
-                           self._fix(ctx, node, column.name, bare, blocker))
+                           self._fix(ctx, node, column.name, bare, blocker), help)
 
     def _fix(self, ctx: FileContext, node: dict, column: str, table: str, blocker: str) -> Fix:
         name = node.get("idxname")

@@ -187,14 +187,16 @@ class MissingFillfactor(Rule):
             return
         ff = ctx.settings.fillfactor
         bare = ctx.model.bare(table.name)
-        message = (
-            f"`{bare}` has no fillfactor, yet the application updates its rows in place without "
-            f"changing an indexed column: {eligible}. Once pages are full the new row version "
-            f"rarely fits on the same page, so these updates are seldom HOT and add entries to "
-            f"every index; `fillfactor = {ff}` leaves room on each page so they can be HOT (no "
-            f"new index entries). It affects only pages written afterwards: for an existing "
-            f"table, `ALTER TABLE ... SET (fillfactor = {ff})`, then rewrite it (VACUUM FULL or "
-            f"pg_repack); watch `n_tup_hot_upd` against `n_tup_upd` in `pg_stat_user_tables`")
+        message = (f"`{bare}` has no fillfactor: its frequent updates could be HOT but seldom "
+                   f"are once pages fill ({eligible.brief()})")
+        help = (
+            f"The application updates `{bare}` rows in place without changing an indexed "
+            f"column: {eligible}. Once pages are full the new row version rarely fits on the "
+            f"same page, so these updates are seldom HOT and add entries to every index; "
+            f"`fillfactor = {ff}` leaves room on each page so they can be HOT (no new index "
+            f"entries). It affects only pages written afterwards: for an existing table, "
+            f"`ALTER TABLE ... SET (fillfactor = {ff})`, then rewrite it (VACUUM FULL or "
+            f"pg_repack). Watch `n_tup_hot_upd` against `n_tup_upd` in `pg_stat_user_tables`.")
         alter = (f"ALTER TABLE {_quoted(table.name)} SET (fillfactor = {ff});\n"
                  f"-- affects only pages written from now on; rewrite existing pages with\n"
                  f"-- VACUUM FULL {_quoted(table.name)}; (ACCESS EXCLUSIVE lock) or pg_repack.")
@@ -207,7 +209,7 @@ class MissingFillfactor(Rule):
             fix = Fix.display(f"Set fillfactor = {ff}", alter)
         end = stmt.offset(node["relation"].get("location"))
         end = next((t.end for t in ctx.tokens(stmt) if t.start >= end), stmt.end)
-        yield self.finding(ctx, stmt.start, end, message, fix)
+        yield self.finding(ctx, stmt.start, end, message, fix, help)
 
 
 def _table_created_by(ctx: FileContext, stmt: Statement) -> Table | None:

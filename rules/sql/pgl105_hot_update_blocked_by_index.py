@@ -136,7 +136,8 @@ class HotUpdateBlockedByIndex(Rule):
                     continue  # a primary key (or any column) is reported only if really updated
                 yield self.finding(ctx, start, end, _message(ctx, index, column, why),
                                    Fix.display(f"Stop `{index.name}` from blocking HOT updates of "
-                                               f"`{column}`", _options(ctx, index, column, why)))
+                                               f"`{column}`", _options(ctx, index, column, why)),
+                                   _help(ctx, index, why))
 
 
 def _span(ctx: FileContext, stmt: Statement, index: Index) -> tuple[int, int]:
@@ -172,14 +173,18 @@ def _what(index: Index) -> str:
 
 def _message(ctx: FileContext, index: Index, column: str, why: Evidence) -> str:
     bare = ctx.model.bare(index.table)
-    version = ctx.settings.target_version
-    text = (f"`{bare}.{column}` is covered by {_what(index)}, and the application changes it "
-            f"frequently: {why}. An update that changes an indexed column cannot be HOT: each "
-            f"one adds a new entry to every index of `{bare}`, and a lower fillfactor does not "
-            f"help")
+    return (f"Frequent updates of `{bare}.{column}` cannot be HOT: {_what(index)} covers it "
+            f"({why.brief()})")
+
+
+def _help(ctx: FileContext, index: Index, why: Evidence) -> str:
+    bare = ctx.model.bare(index.table)
+    text = (f"The application changes the column frequently: {why}. An update that changes an "
+            f"indexed column cannot be HOT: each one adds a new entry to every index of "
+            f"`{bare}`, and a lower fillfactor does not help.")
     if index.method == "brin":
-        text += (f"; BRIN stops blocking HOT only from PostgreSQL 16 (target version is "
-                 f"{version})")
+        text += (f" BRIN stops blocking HOT only from PostgreSQL 16 (target version is "
+                 f"{ctx.settings.target_version}).")
     return text
 
 

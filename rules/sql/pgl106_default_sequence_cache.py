@@ -167,14 +167,15 @@ class DefaultSequenceCache(Rule):
         if cache_elem is None:
             last = _last_code_token(tokens)
             edits = (Edit.insert(last.end, f" CACHE {size}"),) if last else ()
-            said = "without CACHE, so with the default CACHE 1"
+            said = "without CACHE (so CACHE 1)"
         else:
             value = _cache_value_token(tokens, stmt.offset(cache_elem.get("location")))
             edits = (Edit(value.start, value.end, str(size)),) if value else ()
             said = "with CACHE 1"
         message = (f"Sequence `{name}` is created {said}: every nextval() of every session locks "
-                   f"the sequence's buffer. {_CACHE_TRUTH}")
-        yield self.finding(ctx, stmt.start, stmt.end, message, _fix(name, size, edits))
+                   f"the sequence's buffer")
+        yield self.finding(ctx, stmt.start, stmt.end, message, _fix(name, size, edits),
+                           _CACHE_TRUTH)
 
     def _alter_sequence(self, node: dict, stmt: Statement, ctx: FileContext) -> Iterable[Finding]:
         cache_elem = n.def_elems(node.get("options")).get("cache")
@@ -185,8 +186,9 @@ class DefaultSequenceCache(Rule):
         value = _cache_value_token(ctx.tokens(stmt), stmt.offset(cache_elem.get("location")))
         edits = (Edit(value.start, value.end, str(size)),) if value else ()
         message = (f"`ALTER SEQUENCE {name} CACHE 1` sets the cache back to one value per call: "
-                   f"every nextval() of every session locks the sequence's buffer. {_CACHE_TRUTH}")
-        yield self.finding(ctx, stmt.start, stmt.end, message, _fix(name, size, edits))
+                   f"every nextval() of every session locks the sequence's buffer")
+        yield self.finding(ctx, stmt.start, stmt.end, message, _fix(name, size, edits),
+                           _CACHE_TRUTH)
 
     # -- serial and identity columns --------------------------------------------------------------
 
@@ -219,11 +221,13 @@ class DefaultSequenceCache(Rule):
             kind = typ
             fix = _serial_fix(ctx, stmt, tokens, stmt.offset(coldef["typeName"].get("location")),
                               sequence, size, isolation=f"column@{start}")
-        message = (f"`{ctx.model.bare(table)}.{column}` ({kind}) takes its values from a sequence "
-                   f"with the default CACHE 1, and `{ctx.model.bare(table)}` takes many concurrent "
-                   f"inserts: {evidence}. Every insert's nextval() locks the sequence's buffer. "
-                   f"{_CACHE_TRUTH}")
-        yield self.finding(ctx, start, start + len(column), message, fix)
+        bare = ctx.model.bare(table)
+        message = (f"`{bare}.{column}` ({kind}) has a CACHE 1 sequence: every insert's nextval() "
+                   f"locks its buffer ({evidence.brief()})")
+        help = (f"The column takes its values from a sequence with the default CACHE 1, and "
+                f"`{bare}` takes many concurrent inserts: {evidence}. Every insert's nextval() "
+                f"locks the sequence's buffer. {_CACHE_TRUTH}")
+        yield self.finding(ctx, start, start + len(column), message, fix, help)
 
 
 def _fix(sequence: str, size: int, edits: tuple[Edit, ...], title: str = "") -> Fix:

@@ -138,18 +138,20 @@ class SessionAdvisoryLock(Rule):
             return  # someone else's function of the same name
         xact = XACT_VARIANT[name]
         in_transaction = in_explicit_transaction(ctx, stmt)
-        message = (
-            f"`{name}` takes a session-scoped advisory lock: it survives COMMIT and ROLLBACK and "
-            "is held until an unlock on the same connection or the end of the session. Behind a "
-            "transaction-pooling pooler (PgBouncer) the unlock may run on another server "
-            "connection, and the lock leaks to whichever client gets this server connection "
-            f"next. `{xact}` is released at the end of the transaction, so it must run inside "
-            "the transaction that does the protected work")
+        message = (f"`{name}` takes a session-scoped lock that outlives the transaction and can "
+                   "leak behind a transaction pooler")
+        help = (
+            "The lock survives COMMIT and ROLLBACK and is held until an unlock on the same "
+            "connection or the end of the session. Behind a transaction-pooling pooler "
+            "(PgBouncer) the unlock may run on another server connection, and the lock leaks to "
+            f"whichever client gets this server connection next. `{xact}` is released at the "
+            "end of the transaction, so it must run inside the transaction that does the "
+            "protected work.")
         if not in_transaction:
-            message += (
-                "; this statement is outside an explicit transaction, where the xact variant "
-                "is released at the end of the statement itself: wrap the lock and the work in "
-                "BEGIN ... COMMIT")
+            help += (
+                " This statement is outside an explicit transaction, where the xact variant is "
+                "released at the end of the statement itself: wrap the lock and the work in "
+                "BEGIN ... COMMIT.")
         unlock = "pg_advisory_unlock_shared" if name.endswith("_shared") else "pg_advisory_unlock"
         name_token = _name_token(ctx, stmt, node, name)
         call_end = _call_end(ctx, stmt, name_token) if name_token else None
@@ -160,7 +162,7 @@ class SessionAdvisoryLock(Rule):
                       f"COMMIT;  -- releases the lock; no {unlock} needed")
         title = f"Use the transaction-scoped `{xact}` and drop the matching `{unlock}`"
         if name_token is None:
-            yield self.finding(ctx, start, end, message, Fix.display(title, suggestion))
+            yield self.finding(ctx, start, end, message, Fix.display(title, suggestion), help)
             return
         new_name = xact if not name_token.text.startswith('"') else f'"{xact}"'
         edits = [Edit(name_token.start, name_token.end, new_name)]
@@ -170,7 +172,7 @@ class SessionAdvisoryLock(Rule):
             if span is not None:
                 edits.append(Edit.delete(*span))
         fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
-        yield self.finding(ctx, start, end, message, fix)
+        yield self.finding(ctx, start, end, message, fix, help)
 
 
 def in_explicit_transaction(ctx: FileContext, stmt: Statement) -> bool:

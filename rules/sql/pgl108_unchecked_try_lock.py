@@ -18,6 +18,7 @@ _WRITES = {"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"}
 _PERFORM_BEFORE = re.compile(r"\bperform\s*$", re.IGNORECASE)
 # sqlc / yesql / aiosql query files: each named query is run on its own, not as a script.
 _NAMED_QUERIES = re.compile(r"^\s*--\s*name\s*:", re.IGNORECASE | re.MULTILINE)
+_SHOWN_MAX = 70  # characters of the unprotected statement quoted in the one-line message
 _INVENTORY = ("CREATE TABLE inventory (product_id bigint PRIMARY KEY, stock int);\n"
               "INSERT INTO inventory VALUES (123, 10);")
 
@@ -133,11 +134,14 @@ class UncheckedTryLock(Rule):
         args = _args_text(ctx, stmt, call, name)
         shown = ctx.statement_text(writes[0]).split("\n")[0]
         more = f" and {len(writes) - 1} more" if len(writes) > 1 else ""
-        message = (f"the boolean returned by `{name}` is discarded: when another session holds "
-                   f"the lock it returns false at once and `{shown}`{more} runs anyway, "
-                   "unprotected; check the result and skip or fail when the lock is busy")
+        brief = shown if len(shown) <= _SHOWN_MAX else shown[:_SHOWN_MAX - 3].rstrip() + "..."
+        message = (f"The result of `{name}` is discarded, so `{brief}`{more} runs "
+                   "unprotected when the lock is busy")
+        help = (f"When another session holds the lock, `{name}` returns false at once and "
+                f"`{shown}`{more} runs anyway, unprotected. Check the result and skip or fail "
+                "when the lock is busy.")
         fix = Fix.display("Act on the try-lock's result", _guarded(ctx, stmt, name, args, writes))
-        yield self.finding(ctx, stmt.start, stmt.end, message, fix)
+        yield self.finding(ctx, stmt.start, stmt.end, message, fix, help)
 
 
 def _discarded(ctx: FileContext, stmt: Statement) -> bool:

@@ -181,19 +181,21 @@ class RacyCounterAggregation(Rule):
         bare = ctx.model.bare(table)
         verb = "TRUNCATE" if clear.kind == "TruncateStmt" else "DELETE"
         line = ctx.file.position(read.start)[0]
-        message = (f"`{verb}` of `{bare}` runs as a separate statement after the statement on "
-                   f"line {line} read it ({why}): increments committed between the two "
-                   "statements are lost, cleared without ever being counted")
+        message = (f"`{verb}` of `{bare}` in a separate statement after line {line} read it loses "
+                   "increments committed in between")
+        help = (f"The statement on line {line} reads `{bare}` ({why}), and `{verb}` runs as a "
+                "separate statement after it: increments committed between the two statements "
+                "are lost, cleared without ever being counted.")
         if verb == "TRUNCATE":
-            message += (", and TRUNCATE takes an ACCESS EXCLUSIVE lock that blocks every "
-                         "reader and writer of the table until its transaction ends")
-        message += "; move the rows atomically with `WITH moved AS (DELETE ... RETURNING ...)`"
+            help += (" TRUNCATE also takes an ACCESS EXCLUSIVE lock that blocks every reader and "
+                     "writer of the table until its transaction ends.")
+        help += " Move the rows atomically with `WITH moved AS (DELETE ... RETURNING ...)`."
         title = "Move the rows atomically with `WITH moved AS (DELETE ... RETURNING *)`"
         edits = _exact_edits(ctx, clear, read, table, tables)
         suggestion = _suggestion(ctx, read, table, edits)
         fix = (Fix(title, Applicability.UNSAFE, edits, suggestion) if edits
                else Fix.display(title, suggestion))
-        return self.finding(ctx, clear.start, clear.end, message, fix)
+        return self.finding(ctx, clear.start, clear.end, message, fix, help)
 
 
 def _reads(node: Any, table: str) -> list[dict[str, Any]]:
