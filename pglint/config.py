@@ -7,10 +7,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+
+
+def _toml():
+    """tomllib (tomli before 3.11), imported only when a configuration file is read."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    return tomllib
 
 DEFAULT_TARGET_VERSION = 14  # the oldest PostgreSQL major still supported upstream
 KNOWN_WORKLOADS = {"insert-heavy", "update-heavy", "counter", "queue", "append-only"}
@@ -64,8 +69,15 @@ def find_config(start: Path) -> Path | None:
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
             try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                text = candidate.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if "pglint" not in text:
+                continue  # most pyproject.toml files have no [tool.pglint]: do not parse them
+            tomllib = _toml()
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError:
                 continue
             if "pglint" in data.get("tool", {}):
                 return candidate
@@ -143,6 +155,7 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
 def load_settings(path: Path | None) -> Settings:
     if path is None:
         return Settings(root=Path.cwd())
+    tomllib = _toml()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

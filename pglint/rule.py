@@ -8,7 +8,6 @@ the file's other statements and the project model from the context, and yield fi
 
 from __future__ import annotations
 
-import inspect
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
@@ -74,6 +73,8 @@ class Rule:
 
     @classmethod
     def doc(cls) -> str:
+        import inspect  # only the docs need it; keep it out of every run's start-up
+
         return inspect.cleandoc(cls.__doc__ or "")
 
     @classmethod
