@@ -96,7 +96,11 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
         click.echo(f"pglint: internal error: {exc!r}", err=True)
         traceback.print_exc()
         sys.exit(2)
-    sys.exit(0 if exit_zero and status == 1 else status)
+    # Leave without tearing down the parsed trees (a tenth of a second on a large run): nothing
+    # is left to clean up but memory, and the output is flushed first.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if exit_zero and status == 1 else status)
 
 
 def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsafe: bool,

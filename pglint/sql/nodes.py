@@ -45,7 +45,10 @@ def type_name(type_node: dict[str, Any] | None) -> str:
     """A TypeName as one lowercase word: `int8`, `timestamptz`, `bigserial`, `uuid`."""
     if not type_node:
         return ""
-    return qualified(type_node.get("names")).lower()
+    items = type_node.get("names") or ()
+    if len(items) == 1 and "String" in items[0]:  # the common case, without the general walk
+        return items[0]["String"].get("sval", "").lower()
+    return qualified(items).lower()
 
 
 def func_name(call: dict[str, Any]) -> str:

@@ -39,14 +39,13 @@ class Statement:
     parent: "Statement | None" = None  # the CREATE FUNCTION / DO that holds this statement
     plpgsql: list[dict[str, Any]] | None = field(default=None, repr=False)
     index: int = 0  # position among the file's top-level statements
+    # The node's type ("UpdateStmt") and its fields: asked for by every rule, so kept.
+    kind: str = field(init=False)
+    body: dict[str, Any] = field(init=False, repr=False)
 
-    @property
-    def kind(self) -> str:
-        return next(iter(self.node))
-
-    @property
-    def body(self) -> dict[str, Any]:
-        return self.node[self.kind]
+    def __post_init__(self) -> None:
+        self.kind = next(iter(self.node))
+        self.body = self.node[self.kind]
 
     def offset(self, location: int | None) -> int:
         """A node's byte `location` as a file character offset (statement start if unknown)."""
