@@ -4,6 +4,7 @@ a summary. Styled with rich on a terminal; the same layout as plain text otherwi
 from __future__ import annotations
 
 import difflib
+import textwrap
 
 from pglint.finding import Applicability, Finding
 from pglint.fixer import apply_fixes
@@ -11,6 +12,7 @@ from pglint.report.summary import by_rule, summary_line
 from pglint.source import SourceFile
 
 MAX_FRAME_LINES = 6
+HELP_WIDTH = 92  # help text is prose: wrap it, whatever the terminal
 Line = list[tuple[str, str]]  # (text, style) segments
 
 
@@ -61,7 +63,9 @@ def build(findings: list[Finding], files: dict[str, SourceFile], file_count: int
         if file is not None and file.text:
             lines.extend(_frame(f, file))
         if f.help:
-            lines.append([("  = ", "blue"), ("help: ", "bold"), (f.help, "")])
+            wrapped = textwrap.wrap(f.help, width=HELP_WIDTH) or [""]
+            lines.append([("  = ", "blue"), ("help: ", "bold"), (wrapped[0], "")])
+            lines.extend([("          " + rest, "")] for rest in wrapped[1:])
         lines.extend(_fix_lines(f, file))
         lines.append([])
     rules = by_rule(findings)
