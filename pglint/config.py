@@ -39,7 +39,9 @@ class Settings:
     target_version: int = DEFAULT_TARGET_VERSION
     exclude: tuple[str, ...] = ()
     extend_exclude: tuple[str, ...] = ()
-    migrations: tuple[str, ...] = ()  # extra glob patterns of migration files
+    migrations: tuple[str, ...] = ()  # glob patterns of migration files (beyond detection)
+    queries: tuple[str, ...] = ()  # glob patterns of application SQL that looks like migrations
+    pgbench: tuple[str, ...] = ()  # glob patterns of pgbench scripts (beyond detection)
     fillfactor: int = 70
     sequence_cache: int = 100
     lock_timeout: str = "5s"
@@ -118,7 +120,8 @@ def _hint(table: str, value: Any) -> TableHint:
 def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
     known = {
         "select", "ignore", "extend-select", "target-version", "exclude", "extend-exclude",
-        "migrations", "fillfactor", "sequence-cache", "lock-timeout", "tables",
+        "migrations", "queries", "pgbench", "fillfactor", "sequence-cache", "lock-timeout",
+        "tables",
     }
     unknown = set(data) - known
     if unknown:
@@ -127,7 +130,7 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
     for key in ("select", "ignore", "extend-select"):
         if key in data:
             kwargs[key.replace("-", "_")] = _codes(data[key], key)
-    for key in ("exclude", "extend-exclude", "migrations"):
+    for key in ("exclude", "extend-exclude", "migrations", "queries", "pgbench"):
         if key in data:
             value = data[key]
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

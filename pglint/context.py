@@ -12,6 +12,7 @@ from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement
+from pglint.sql.session import SessionState, session_states
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class FileContext:
     body_statements: list[Statement] = field(default_factory=list)
     stmt: Statement | None = None  # the statement being checked
     _tokens: dict[int, list[Token]] = field(default_factory=dict, repr=False)
+    _states: list[SessionState] | None = field(default=None, repr=False)
+    _by_expr: dict[int, Statement] | None = field(default=None, repr=False)
 
     @property
     def text(self) -> str:
@@ -58,6 +61,25 @@ class FileContext:
         for s in self.parsed.statements:
             yield s
             yield from bodies.get(id(s), ())
+
+    def session(self, stmt: Statement | None = None) -> SessionState:
+        """Transaction block, SETs in force and tables created so far, just before `stmt`.
+
+        A statement of a PL/pgSQL body sees the state of the CREATE FUNCTION / DO holding it.
+        """
+        stmt = stmt or self.stmt
+        assert stmt is not None
+        if self._states is None:
+            self._states = session_states(self.parsed.statements)
+        top = stmt.parent if stmt.parent is not None else stmt
+        return self._states[top.index] if top.index < len(self._states) else SessionState()
+
+    def statement_for_expr(self, expr: dict) -> Statement | None:
+        """The parsed statement of a PL/pgSQL expression (a `PLpgSQL_expr` of `parent.plpgsql`)."""
+        if self._by_expr is None:
+            self._by_expr = {id(s.plpgsql_expr): s for s in self.body_statements
+                             if s.plpgsql_expr is not None}
+        return self._by_expr.get(id(expr))
 
     def tokens(self, stmt: Statement | None = None) -> list[Token]:
         """The statement's tokens with file offsets (comments included)."""

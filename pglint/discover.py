@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pglint.config import Settings
 
-SQL_SUFFIXES = {".sql", ".psql", ".pgsql"}
+SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".pgbench"}
 DEFAULT_EXCLUDES = (
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules", "__pycache__",
     "build", "dist", "site-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache",
@@ -46,7 +46,11 @@ def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool
     lowered = name.lower()
     parts = [p.lower() for p in Path(rel).parts[:-1]]
     down = bool(_DOWN.search(name))
-    if any(fnmatch.fnmatch(rel, pattern) for pattern in settings.migrations):
+    if lowered.endswith(".pgbench") or _matches(rel, settings.pgbench):
+        return "pgbench", (), True
+    if _matches(rel, settings.queries):
+        return "sql", (), True
+    if _matches(rel, settings.migrations):
         return "migration", (0, _version(name), int(down), rel), not down
     flyway = _FLYWAY.match(name)
     if flyway:
@@ -67,6 +71,24 @@ def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool
         undo = down or "revert" in parts or "verify" in parts
         return "migration", (0, (), int(undo), rel), not undo
     return "sql", (), True
+
+
+def _matches(rel: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatch(rel, pattern) for pattern in patterns)
+
+
+# pgbench scripts are told from psql scripts by commands psql does not have, or by a `\set`
+# whose value is an expression (`\set aid random(1, 100000 * :scale)`), not a plain value.
+_PGBENCH_ONLY = re.compile(
+    r"^[ \t]*\\(?:sleep|setshell|shell|startpipeline|endpipeline|syncpipeline|aset)\b", re.M)
+_PGBENCH_SET = re.compile(r"^[ \t]*\\set[ \t]+\w+[ \t]+[^\n]*?(?:\(|:\w|\s[-+*/%]\s)", re.M)
+
+
+def detect_kind(kind: str, text: str) -> str:
+    """The kind of a file once its text is known: a `sql` file may be a pgbench script."""
+    if kind == "sql" and "\\" in text and (_PGBENCH_ONLY.search(text) or _PGBENCH_SET.search(text)):
+        return "pgbench"
+    return kind
 
 
 class Excludes:

@@ -13,7 +13,7 @@ from typing import Iterable
 
 from pglint.config import Resolver, Settings
 from pglint.context import FileContext
-from pglint.discover import Candidate, discover
+from pglint.discover import Candidate, detect_kind, discover
 from pglint.finding import Applicability, Edit, Finding, Fix, Severity
 from pglint.fixer import apply_fixes
 from pglint.loader import LoadProblem, read_text, write_atomic
@@ -133,7 +133,7 @@ def load(candidate: Candidate, text: str | None = None,
         loaded.problems.append(_problem(candidate, None, problem.message, 0, problem.line,
                                         problem.column))
         return loaded
-    file = SourceFile(candidate.path, text, candidate.kind, candidate.display)
+    file = SourceFile(candidate.path, text, detect_kind(candidate.kind, text), candidate.display)
     loaded.file = file
     parsed = parse_sql(text)
     loaded.parsed = parsed
@@ -164,7 +164,7 @@ def build_model(files: list[LoadedFile], settings: Settings) -> ProjectModel:
             if loaded.candidate.replay:
                 for stmt in loaded.parsed.statements:
                     model.catalog.apply(stmt, where)
-        else:
+        elif file.kind == "sql":  # application SQL; pgbench scripts are load tests, not workload
             for stmt in loaded.parsed.statements:
                 if stmt.kind in ("InsertStmt", "UpdateStmt", "DeleteStmt"):
                     model.workload.record(stmt.kind, stmt.body, where(stmt.start, stmt.end))

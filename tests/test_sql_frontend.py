@@ -107,3 +107,37 @@ def test_plpgsql_assignments_are_linted_as_expressions():
     call = inner[0].body["targetList"][0]["ResTarget"]["val"]["FuncCall"]
     at = inner[0].offset(call["location"])
     assert text[at:].startswith("pg_try_advisory_lock(3)")
+
+
+def test_session_state_tracks_transactions_sets_and_new_tables():
+    from pglint.sql.session import session_states
+
+    text = ("SET lock_timeout = '5s';\nCREATE TABLE t (id int);\nBEGIN;\n"
+            "SET LOCAL statement_timeout = 0;\nALTER TABLE t ADD COLUMN a int;\nCOMMIT;\n"
+            "SET LOCAL lock_timeout = '1s';\nRESET lock_timeout;\nSELECT 1;\n")
+    statements = parse_sql(text).statements
+    states = session_states(statements)
+    alter = states[4]
+    assert alter.in_transaction and alter.transaction_start is statements[2]
+    assert alter.setting("lock_timeout") == "5s"
+    assert alter.setting("statement_timeout") == "0"
+    assert alter.created_tables == {"t"}
+    after_commit = states[6]
+    assert not after_commit.in_transaction and after_commit.setting("statement_timeout") is None
+    # SET LOCAL outside a transaction does nothing; RESET clears the session value.
+    assert states[7].setting("lock_timeout") == "5s"
+    assert states[8].setting("lock_timeout") is None
+
+
+def test_plpgsql_statements_know_their_holder():
+    text = ("DO $$\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM t WHERE k = 'a') THEN\n"
+            "    INSERT INTO t (k) VALUES ('a');\n  END IF;\nEND $$;")
+    (stmt,) = parse_sql(text).statements
+    inner, _ = expand_plpgsql(stmt, text)
+    assert [(s.kind, s.plpgsql_holder[0], s.plpgsql_holder[2]) for s in inner] == [
+        ("SelectStmt", "PLpgSQL_stmt_if", "cond"),
+        ("InsertStmt", "PLpgSQL_stmt_execsql", "sqlstmt"),
+    ]
+    if_stmt = inner[0].plpgsql_holder[1]
+    then_insert = if_stmt["then_body"][0]["PLpgSQL_stmt_execsql"]["sqlstmt"]["PLpgSQL_expr"]
+    assert inner[1].plpgsql_expr is then_insert

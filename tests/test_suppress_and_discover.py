@@ -117,3 +117,26 @@ def test_catalog_replays_renames_drops_and_options(tmp_path):
     assert [i.name for i in catalog.indexes_on("sessions")] == ["s_pkey"]
     assert catalog.sequences["q"].cache == 1
     assert catalog.sequences["s_id_seq"].owned_by == ("sessions", "id")
+
+
+def test_pgbench_scripts_are_told_from_psql_scripts(tmp_path):
+    from pglint.discover import detect_kind
+
+    assert detect_kind("sql", "\\set aid random(1, 100000 * :scale)\nSELECT 1;\n") == "pgbench"
+    assert detect_kind("sql", "\\set nbranches 1 * :scale\n") == "pgbench"
+    assert detect_kind("sql", "\\sleep 10 ms\nSELECT 1;\n") == "pgbench"
+    assert detect_kind("sql", "\\set ON_ERROR_STOP on\n\\set x 5\nSELECT :x;\n") == "sql"
+    assert detect_kind("migration", "\\set aid random(1, 10)\n") == "migration"
+    found = _layout(tmp_path, ["load/hot.pgbench", "load/other.sql"])
+    assert ("load/hot.pgbench", "pgbench", True) in found
+
+
+def test_kind_patterns_from_config(tmp_path):
+    for name in ("db/0001_seed.sql", "bench/run.sql"):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("SELECT 1;\n", encoding="utf-8")
+    settings = parse_settings({"queries": ["db/*_seed.sql"], "pgbench": ["bench/*.sql"]})
+    candidates, _ = discover([tmp_path], settings.with_overrides(root=tmp_path))
+    kinds = {Path(c.path).relative_to(tmp_path).as_posix(): c.kind for c in candidates}
+    assert kinds == {"db/0001_seed.sql": "sql", "bench/run.sql": "pgbench"}

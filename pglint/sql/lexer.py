@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Each alternative is something that changes the lexer's state, or is masked.
 @functools.lru_cache(maxsize=None)
@@ -56,6 +56,9 @@ class Lexed:
     masked: str
     statements: list[tuple[int, int]]  # char ranges of non-blank statements, without the ';'
     comments: list[Comment]
+    # psql/pgbench meta-commands (`\set aid random(1, 100)`), masked in `masked` but kept here
+    # for the rules that read them: (start, end, text) of each, to the end of its line.
+    meta_commands: list[Comment] = field(default_factory=list)
 
 
 def _blank(text: str) -> str:
@@ -69,6 +72,7 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
     copied = 0  # how much of text has been appended to out
     statements: list[tuple[int, int]] = []
     comments: list[Comment] = []
+    meta_commands: list[Comment] = []
     stmt_start = 0
     depth = 0
     pos = 0
@@ -128,6 +132,7 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
             line_end = text.find("\n", start)
             line_end = n if line_end < 0 else line_end
             command = text[start:line_end]
+            meta_commands.append(Comment(start, line_end, command.rstrip("\r")))
             mask(start, line_end)
             if _SENDS_BUFFER.match(command):
                 end_statement(start, line_end)
@@ -151,7 +156,7 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
                 copied = pos
     end_statement(n, n)
     out.append(text[copied:])
-    return Lexed("".join(out), statements, comments)
+    return Lexed("".join(out), statements, comments, meta_commands)
 
 
 def _mask_copy_data(text: str, pos: int, mask) -> int:

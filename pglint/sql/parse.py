@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from pglast import parser as pg
 
 from pglint.source import ByteToChar
-from pglint.sql.lexer import Comment, lex
+from pglint.sql.lexer import Comment, Lexed, lex
 
 _LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
 
@@ -39,6 +39,11 @@ class Statement:
     parent: "Statement | None" = None  # the CREATE FUNCTION / DO that holds this statement
     plpgsql: list[dict[str, Any]] | None = field(default=None, repr=False)
     index: int = 0  # position among the file's top-level statements
+    # For a statement of a PL/pgSQL body: the PL/pgSQL statement holding it and the field it sits
+    # in, e.g. ("PLpgSQL_stmt_if", {...}, "cond") for `IF NOT EXISTS (SELECT ...) THEN`, and the
+    # PLpgSQL_expr it was parsed from (rules match the parent's `plpgsql` tree by identity).
+    plpgsql_holder: tuple[str, dict[str, Any], str] | None = field(default=None, repr=False)
+    plpgsql_expr: dict[str, Any] | None = field(default=None, repr=False)
     # The node's type ("UpdateStmt") and its fields: asked for by every rule, so kept.
     kind: str = field(init=False)
     body: dict[str, Any] = field(init=False, repr=False)
@@ -65,15 +70,25 @@ class ParsedSQL:
     masked: str
     statements: list[Statement]
     errors: list[SyntaxProblem]
-    _comments: list[Comment] | None = None
+    _lexed: Lexed | None = None
     _text: str = ""
 
     @property
+    def lexed(self) -> Lexed:
+        """The lexer's view of the file, computed on first use: most files parse as they are,
+        and only suppressions and meta-command rules need comments and meta-commands."""
+        if self._lexed is None:
+            self._lexed = lex(self._text)
+        return self._lexed
+
+    @property
     def comments(self) -> list[Comment]:
-        """Comments of the file (lexed on first use: only suppressions need them)."""
-        if self._comments is None:
-            self._comments = lex(self._text).comments
-        return self._comments
+        return self.lexed.comments
+
+    @property
+    def meta_commands(self) -> list[Comment]:
+        """psql/pgbench backslash commands, with their positions."""
+        return self.lexed.meta_commands
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -142,7 +157,7 @@ def parse_sql(text: str, mask_psql: bool = True) -> ParsedSQL:
                 statements.append(Statement(raw["stmt"], start, end, a, chars))
     for i, stmt in enumerate(statements):
         stmt.index = i
-    return ParsedSQL(masked, statements, errors, lexed.comments if lexed else None, text)
+    return ParsedSQL(masked, statements, errors, lexed, text)
 
 
 def parse_fragment(sql: str, char_base: int, prefix: str = "", exact: bool = True,

@@ -57,11 +57,15 @@ def plpgsql_body(stmt: Statement) -> str | None:
     return None
 
 
-def _exprs(node: Any) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line, PLpgSQL_expr) pairs in body order."""
-    stack: list[tuple[Any, int]] = [(node, 0)]
+Holder = tuple[str, dict[str, Any], str]  # (PL/pgSQL statement type, its fields, field name)
+
+
+def _exprs(node: Any) -> Iterator[tuple[int, dict[str, Any], Holder | None]]:
+    """(line, PLpgSQL_expr, holder) in body order; the holder is the PL/pgSQL statement the
+    expression belongs to and the field it sits in, e.g. ("PLpgSQL_stmt_if", {...}, "cond")."""
+    stack: list[tuple[Any, int, Holder | None]] = [(node, 0, None)]
     while stack:
-        item, lineno = stack.pop()
+        item, lineno, holder = stack.pop()
         if isinstance(item, dict):
             line = item.get("lineno")
             if isinstance(line, int):
@@ -71,12 +75,15 @@ def _exprs(node: Any) -> Iterator[tuple[int, dict[str, Any]]]:
                 if key == "datums":
                     continue  # variable declarations: NEW/OLD records and the like
                 if key == "PLpgSQL_expr":
-                    yield lineno, value
+                    yield lineno, value, holder
+                elif key.startswith("PLpgSQL_stmt_") and isinstance(value, dict):
+                    children.append((value, lineno, (key, value, "")))
                 elif isinstance(value, (dict, list)):
-                    children.append((value, lineno))
+                    inner = (holder[0], holder[1], key) if holder and holder[1] is item else holder
+                    children.append((value, lineno, inner))
             stack.extend(reversed(children))
         elif isinstance(item, list):
-            stack.extend((child, lineno) for child in reversed(item))
+            stack.extend((child, lineno, holder) for child in reversed(item))
 
 
 def _line_offsets(text: str) -> list[int]:
@@ -111,7 +118,7 @@ def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], li
     statements: list[Statement] = []
     errors: list[SyntaxProblem] = []
     cursor = 0
-    for lineno, expr in _exprs(tree):
+    for lineno, expr, holder in _exprs(tree):
         query = expr.get("query", "")
         mode = expr.get("parseMode", 0)
         if mode != 0 and "(" not in query:
@@ -143,5 +150,8 @@ def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], li
             # The PL/pgSQL parser accepted it; anything we cannot re-parse alone is not a
             # syntax error of the user's file.
             continue
+        for inner in parsed:
+            inner.plpgsql_holder = holder
+            inner.plpgsql_expr = expr
         statements.extend(parsed)
     return statements, errors
