@@ -60,7 +60,9 @@ def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool
             prefix != "U"
     in_migration_dir = any(p in MIGRATION_DIRS for p in parts)
     numbered = _NUMBERED.match(name)
-    if numbered and (in_migration_dir or len(numbered.group(1)) >= 3):
+    # 0001_init.sql, 20240101120000_add.sql: a leading number of 3+ digits, or any number in a
+    # migrations folder (1_init.sql). `40_1_1_notes.sql` elsewhere is not a migration.
+    if numbered and (in_migration_dir or len(re.match(r"\d+", numbered.group(1)).group()) >= 3):
         return "migration", (0, _version(numbered.group(1)), int(down), rel), not down
     if lowered in ("up.sql", "down.sql") and parts:
         # Diesel and similar layouts: <version>_<name>/up.sql
