@@ -13,7 +13,7 @@ import click
 
 from pglint import __version__
 
-FORMATS = ("full", "concise", "json")
+FORMATS = ("full", "concise", "json", "sarif", "github", "gitlab", "junit")
 
 
 def _codes(values: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -48,6 +48,11 @@ def main() -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Use this pglint.toml or pyproject.toml.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--statistics", is_flag=True,
+              help="Print the number of findings per rule instead of the findings.")
+@click.option("--baseline", "baseline_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Report only findings not recorded in this baseline file "
+              "(written by `pglint baseline`).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               envvar="PGLINT_CACHE_DIR",
@@ -55,7 +60,8 @@ def main() -> None:
 def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_fixes: bool,
           diff: bool, select: tuple[str, ...], extend_select: tuple[str, ...],
           ignore: tuple[str, ...], target_version: int | None, config_path: Path | None,
-          exit_zero: bool, no_cache: bool, cache_dir: Path | None) -> None:
+          exit_zero: bool, statistics: bool, baseline_path: Path | None, no_cache: bool,
+          cache_dir: Path | None) -> None:
     """Lint SQL files and folders (default: the current directory)."""
     import gc
 
@@ -73,6 +79,15 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
     except ConfigError as exc:
         click.echo(f"pglint: error: {exc}", err=True)
         sys.exit(2)
+    baseline = None
+    if baseline_path is not None:
+        from pglint.baseline import BaselineError, load_baseline
+
+        try:
+            baseline = load_baseline(baseline_path)
+        except BaselineError as exc:
+            click.echo(f"pglint: error: {exc}", err=True)
+            sys.exit(2)
     if no_cache:
         cache_dir = None
     elif cache_dir is None:
@@ -81,7 +96,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
         cache_dir = (settings.root or Path.cwd()) / CACHE_DIR_NAME
     try:
         status = _run_check(path_list, resolver, output_format or "full", fix, unsafe_fixes,
-                            diff, cache_dir)
+                            diff, cache_dir, statistics, baseline)
     except ConfigError as exc:  # a nested configuration file found while linting
         click.echo(f"pglint: error: {exc}", err=True)
         sys.exit(2)
@@ -104,17 +119,22 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
 
 
 def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsafe: bool,
-               diff: bool, cache_dir: Path | None) -> int:
+               diff: bool, cache_dir: Path | None, statistics: bool = False,
+               baseline=None) -> int:
     from pglint import engine
 
     fixing = fix or diff or unsafe
     if fixing:
-        result = engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff)
+        result = engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff,
+                                     keep=baseline.keep if baseline is not None else None)
     else:
         result = engine.lint(paths, resolver, cache_dir)
     for error in result.errors:
         click.echo(f"pglint: error: {error}", err=True)
     files = {f.candidate.display: f.file for f in result.files if f.file is not None}
+    baselined = 0
+    if baseline is not None:
+        result.findings, baselined = baseline.filter(result.findings, files)
     if diff:
         from pglint.fixer import unified_diff
 
@@ -124,20 +144,45 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
         click.echo(f"Would fix {count} finding{'s' if count != 1 else ''}.", err=True)
         return 1 if result.diffs else (2 if result.errors else 0)
     fixed = sum(result.fixed.values())
-    if output_format == "json":
+    if statistics:
+        from pglint.report import summary
+
+        if output_format == "json":
+            import json
+
+            click.echo(json.dumps(summary.statistics(result.findings), indent=2))
+        else:
+            click.echo(summary.render_statistics(result.findings), nl=False)
+    elif output_format == "json":
         from pglint.report import jsonfmt
 
         click.echo(jsonfmt.render(result.findings, files))
+    elif output_format == "sarif":
+        from pglint.report import sarif
+
+        click.echo(sarif.render(result.findings, files, baselined=baselined))
+    elif output_format == "github":
+        from pglint.report import github
+
+        click.echo(github.render(result.findings), nl=False)
+    elif output_format == "gitlab":
+        from pglint.report import gitlab
+
+        click.echo(gitlab.render(result.findings, files))
+    elif output_format == "junit":
+        from pglint.report import junit
+
+        click.echo(junit.render(result.findings, result.file_count))
     elif output_format == "concise":
         from pglint.report import concise
         from pglint.report.summary import summary_line
 
         click.echo(concise.render(result.findings), nl=False)
-        click.echo(summary_line(result.findings, result.file_count, fixed))
+        click.echo(summary_line(result.findings, result.file_count, fixed, baselined))
     else:
         from pglint.report import full
 
-        lines = full.build(result.findings, files, result.file_count, fixed)
+        lines = full.build(result.findings, files, result.file_count, fixed, baselined)
         if _use_color():
             full.print_rich(lines)
         else:
@@ -147,6 +192,54 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
             click.echo(f"pglint: internal error: {message}", err=True)
         return 2
     return 1 if result.findings else 0
+
+
+@main.command("baseline")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--output", "-o", "output", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("pglint-baseline.json"), show_default=True,
+              help="Where to write the baseline.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Use this pglint.toml or pyproject.toml.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
+def baseline_command(paths: tuple[Path, ...], output: Path, config_path: Path | None,
+                     no_cache: bool) -> None:
+    """Record today's findings, so that `pglint check --baseline FILE` reports only new ones."""
+    import gc
+
+    from pglint import engine
+    from pglint.baseline import render_baseline
+    from pglint.config import ConfigError, Resolver
+
+    gc.disable()  # as in `check`: pglast's trees have no cycles
+    path_list = list(paths) or [Path(".")]
+    resolver = Resolver({}, config_path)
+    try:
+        settings = resolver.for_path(path_list[0])
+        cache_dir = None
+        if not no_cache:
+            from pglint.cache import CACHE_DIR_NAME
+
+            cache_dir = (settings.root or Path.cwd()) / CACHE_DIR_NAME
+        result = engine.lint(path_list, resolver, cache_dir)
+    except ConfigError as exc:
+        click.echo(f"pglint: error: {exc}", err=True)
+        sys.exit(2)
+    for error in result.errors:
+        click.echo(f"pglint: error: {error}", err=True)
+    for message in result.internal_errors:
+        click.echo(f"pglint: internal error: {message}", err=True)
+    if result.errors or result.internal_errors:
+        sys.exit(2)  # a baseline of a partial run would hide findings later: write none
+    files = {f.candidate.display: f.file for f in result.files if f.file is not None}
+    try:
+        output.write_text(render_baseline(result.findings, files), encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"pglint: error: cannot write {output}: {exc}", err=True)
+        sys.exit(2)
+    n = len(result.findings)
+    click.echo(f"Wrote {n} finding{'s' if n != 1 else ''} from {result.file_count} "
+               f"file{'s' if result.file_count != 1 else ''} to {output}.")
 
 
 @main.command()

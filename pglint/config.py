@@ -46,6 +46,8 @@ class Settings:
     sequence_cache: int = 100
     lock_timeout: str = "5s"
     tables: dict[str, TableHint] = field(default_factory=dict)
+    # (glob, code prefixes) pairs: findings in matching files are dropped, as ruff's.
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     config_path: Path | None = None
     root: Path | None = None  # directory of the config file, or the working directory
 
@@ -56,6 +58,28 @@ class Settings:
             return False
         # The most specific prefix wins, as in ruff; ties go to ignore.
         return max(map(len, selected)) > max(map(len, ignored), default=-1)
+
+    def ignored_in(self, path: Path) -> tuple[str, ...]:
+        """Code prefixes that `per-file-ignores` drops for `path`. Globs match the path relative
+        to the configuration's directory; a glob without `/` also matches the file name."""
+        if not self.per_file_ignores:
+            return ()
+        import fnmatch
+        import os
+
+        absolute = os.path.abspath(path)
+        root = os.path.abspath(self.root or os.getcwd())
+        rel = os.path.relpath(absolute, root) if absolute.startswith(root + os.sep) else absolute
+        rel = rel.replace(os.sep, "/")
+        name = os.path.basename(absolute)
+        codes: list[str] = []
+        for pattern, prefixes in self.per_file_ignores:
+            # `**/x` also matches `x` at the top (fnmatch's `*` already crosses `/`).
+            variants = (pattern, pattern[3:]) if pattern.startswith("**/") else (pattern,)
+            if any(fnmatch.fnmatch(rel, p) or ("/" not in p and fnmatch.fnmatch(name, p))
+                   for p in variants):
+                codes.extend(prefixes)
+        return tuple(codes)
 
     def with_overrides(self, **changes: Any) -> "Settings":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -121,7 +145,7 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
     known = {
         "select", "ignore", "extend-select", "target-version", "exclude", "extend-exclude",
         "migrations", "queries", "pgbench", "fillfactor", "sequence-cache", "lock-timeout",
-        "tables",
+        "tables", "per-file-ignores",
     }
     unknown = set(data) - known
     if unknown:
@@ -151,6 +175,12 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
         if not isinstance(data["tables"], dict):
             raise ConfigError("`tables` must be a table of table-name = workload hints")
         kwargs["tables"] = {name.lower(): _hint(name, v) for name, v in data["tables"].items()}
+    if "per-file-ignores" in data:
+        table = data["per-file-ignores"]
+        if not isinstance(table, dict):
+            raise ConfigError("`per-file-ignores` must be a table of glob = [rule codes]")
+        kwargs["per_file_ignores"] = tuple(
+            (glob, _codes(codes, f"per-file-ignores.{glob}")) for glob, codes in table.items())
     root = path.parent if path else None
     return Settings(config_path=path, root=root, **kwargs)
 

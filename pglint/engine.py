@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from pglint.config import Resolver, Settings
 from pglint.context import FileContext
@@ -259,6 +259,9 @@ def lint_loaded(files: list[LoadedFile], settings: Settings,
             found.extend(dispatcher.run(ctx))
         _locate(found, loaded.file)
         found = _suppress(loaded, found, settings, known)
+        ignored = settings.ignored_in(loaded.candidate.path)  # per-file-ignores
+        if ignored:
+            found = [f for f in found if not f.code.startswith(ignored)]
         _locate(found, loaded.file)
         findings.extend(found)
     if crashes is not None:
@@ -316,7 +319,9 @@ def lint(paths: list[Path], settings: Settings | Resolver,
 
 
 def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool, write: bool,
-                 max_passes: int = 8) -> LintResult:
+                 max_passes: int = 8,
+                 keep: Callable[[list[Finding], list[LoadedFile]], list[Finding]] | None = None
+                 ) -> LintResult:
     """Apply fixes until none applies (or max_passes), then lint what is left.
 
     Fixes are applied in memory and re-linted between passes, so a file is written once, whole,
@@ -329,7 +334,10 @@ def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool,
     fixed: dict[str, int] = defaultdict(int)
     for _ in range(max_passes):
         by_path: dict[str, list[Finding]] = defaultdict(list)
-        for finding in lint_project(files, resolver):
+        found = lint_project(files, resolver)
+        if keep is not None:  # e.g. a baseline: fix only the findings that will be reported
+            found = keep(found, files)
+        for finding in found:
             by_path[finding.path].append(finding)
         changed = False
         for i, loaded in enumerate(files):

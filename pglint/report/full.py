@@ -54,7 +54,7 @@ def _fix_lines(f: Finding, file: SourceFile | None) -> list[Line]:
 
 
 def build(findings: list[Finding], files: dict[str, SourceFile], file_count: int,
-          fixed: int = 0) -> list[Line]:
+          fixed: int = 0, baselined: int = 0) -> list[Line]:
     lines: list[Line] = []
     for f in findings:
         lines.append([(f"{f.path}:{f.row}:{f.column}: ", "bold"), (f.code, "bold red"),
@@ -74,7 +74,7 @@ def build(findings: list[Finding], files: dict[str, SourceFile], file_count: int
         for code, name, count in rules:
             lines.append([(f"{count:>5}  ", "bold"), (code, "red"), (f"  {name:<{width}}", "")])
         lines.append([])
-    for text in summary_line(findings, file_count, fixed).splitlines():
+    for text in summary_line(findings, file_count, fixed, baselined).splitlines():
         lines.append([(text, "bold")])
     return lines
 

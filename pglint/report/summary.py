@@ -16,7 +16,15 @@ def counts(findings: list[Finding]) -> tuple[int, int]:
     return safe, unsafe
 
 
-def summary_line(findings: list[Finding], files: int, fixed: int = 0) -> str:
+def summary_line(findings: list[Finding], files: int, fixed: int = 0, baselined: int = 0) -> str:
+    text = _summary(findings, files, fixed)
+    if baselined:
+        text += (f"\n{baselined} baselined finding{'s' if baselined != 1 else ''} "
+                 f"not shown (--baseline).")
+    return text
+
+
+def _summary(findings: list[Finding], files: int, fixed: int) -> str:
     if not findings:
         head = f"All checks passed: {files} file{'s' if files != 1 else ''} linted, no findings."
         return head + (f" Fixed {fixed} finding{'s' if fixed != 1 else ''}." if fixed else "")
@@ -35,3 +43,26 @@ def summary_line(findings: list[Finding], files: int, fixed: int = 0) -> str:
 def by_rule(findings: list[Finding]) -> list[tuple[str, str, int]]:
     counter = Counter((f.code, f.name) for f in findings)
     return [(code, name, count) for (code, name), count in sorted(counter.items())]
+
+
+def statistics(findings: list[Finding]) -> list[dict]:
+    """Per-rule counts (`--statistics`), most frequent first, as ruff prints them."""
+    rows = []
+    for code, name, count in by_rule(findings):
+        group = [f for f in findings if f.code == code]
+        safe, unsafe = counts(group)
+        rows.append({"code": code, "name": name, "count": count,
+                     "fixable": "safe" if safe else "unsafe" if unsafe else None})
+    rows.sort(key=lambda r: (-r["count"], r["code"]))
+    return rows
+
+
+def render_statistics(findings: list[Finding]) -> str:
+    rows = statistics(findings)
+    if not rows:
+        return ""
+    count_width = max(len(str(r["count"])) for r in rows)
+    code_width = max(len(r["code"]) for r in rows)
+    markers = {"safe": "[*] ", "unsafe": "[-] ", None: ""}
+    return "".join(f"{r['count']:>{count_width}}\t{r['code']:<{code_width}}\t"
+                   f"{markers[r['fixable']]}{r['name']}\n" for r in rows)
