@@ -204,3 +204,12 @@ def quote_ident(name: str) -> str:
     if _re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
         return name
     return '"' + name.replace('"', '""') + '"'
+
+
+def returning(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The RETURNING targets of an INSERT/UPDATE/DELETE/MERGE (empty when it has none).
+
+    PostgreSQL 18's tree (pglast 8) holds them in `returningClause.exprs`.
+    """
+    clause = body.get("returningClause") or {}
+    return list(clause.get("exprs") or ())

@@ -278,7 +278,7 @@ def _exact_edits(ctx: FileContext, clear: Statement, read: Statement, table: str
     if clear.kind == "TruncateStmt":
         if len(tables) != 1 or clear.body.get("behavior") == "DROP_CASCADE":
             return ()
-    elif clear.body.get("returningList"):
+    elif n.returning(clear.body):
         return ()
     # Nothing in between may read or write the table: it would see different rows.
     for stmt in ctx.all_statements():

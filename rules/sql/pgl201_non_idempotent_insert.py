@@ -1,0 +1,318 @@
+"""PGL201 non-idempotent-insert."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from pglint.context import FileContext, runs_repeatedly
+from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.model.catalog import Index
+from pglint.rule import Example, Rule
+from pglint.rules.sql.pgl204_check_then_act import (
+    conflict_point, conflict_target, guarded_by_check, unique_indexes,
+)
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement, iter_nodes
+
+# Columns whose value a client sends to make a write idempotent or to name it from outside.
+IDEMPOTENCY_NAME = re.compile(
+    r"^(?:.*_)?(?:idempotency_(?:key|token|id)|idempotency|request_(?:id|uuid)|external_(?:id|ref)"
+    r"|dedup(?:e|lication)?_(?:key|id)|client_(?:request|message|order|txn|transaction)_id"
+    r"|message_id|event_id|[a-z0-9_]+_uuid)$", re.IGNORECASE)
+# Values the server makes up afresh on every run: a retry inserts a new key, not the same one.
+_GENERATED = {"nextval", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v4", "uuidv4",
+              "uuidv7", "random", "now", "clock_timestamp", "statement_timestamp",
+              "transaction_timestamp", "txid_current", "pg_current_xact_id"}
+_MAX_IDENT = 63
+
+_INVOICES = (
+    "CREATE TYPE processing_status AS ENUM ('pending', 'processed', 'failed');\n"
+    "CREATE TABLE invoice_processing (\n"
+    "    idempotency_key text PRIMARY KEY,\n"
+    "    invoice_id bigint,\n"
+    "    amount_cents int,\n"
+    "    processed_at timestamptz DEFAULT now(),\n"
+    "    status processing_status DEFAULT 'pending'\n"
+    ");\n")
+_EVENTS = ("CREATE TABLE events (event_id text PRIMARY KEY, payload jsonb,\n"
+           "    processed_at timestamptz);\n")
+_PAYMENTS = ("CREATE TABLE payments (id bigserial PRIMARY KEY, external_id text NOT NULL,\n"
+             "    amount_cents int NOT NULL);\n")
+
+
+class NonIdempotentInsert(Rule):
+    """
+    ## What it does
+    Flags an `INSERT` that supplies the value of a primary-key or unique column itself — a
+    client-generated id, an idempotency key, an external id — without `ON CONFLICT`, in SQL that
+    runs repeatedly (query files, function bodies), not in a migration's one-off seed data. The
+    catalog says which column sets are unique; the value must come from the caller (a literal, a
+    parameter, a PL/pgSQL variable), not from `DEFAULT` or a generator such as `nextval()`. When
+    the catalog does not know the table, the rule fires only on a column named like an
+    idempotency key (`idempotency_key`, `request_id`, `external_id`, `*_uuid`, ...), and it also
+    fires on such a column of a known table that has no unique constraint on it.
+
+    ## Why is this bad?
+    A client that times out or loses its connection cannot tell whether its `INSERT` committed,
+    so it retries. If the first attempt did commit, the retry fails with a unique violation
+    (23505) — or, without a unique constraint on the key, silently inserts a duplicate. The
+    request is not idempotent: the same call has two different outcomes.
+
+    ## Example
+    ```sql
+    INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)
+    VALUES ('req-2024-001', 12345, 10000);
+    ```
+
+    ## Use instead
+    Make the retry a no-op:
+    ```sql
+    INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)
+    VALUES ('req-2024-001', 12345, 10000)
+    ON CONFLICT (idempotency_key) DO NOTHING;
+    ```
+    or, to retry only failed attempts, `ON CONFLICT (idempotency_key) DO UPDATE SET ...
+    WHERE invoice_processing.status = 'failed'`. With `RETURNING`, a conflicting insert returns
+    no row: read the existing row when none comes back.
+
+    ## Fix safety
+    Unsafe: pglint appends `ON CONFLICT (key columns) DO NOTHING` (before `RETURNING`), so a
+    duplicate is skipped silently instead of raising 23505, and `RETURNING` yields no row for it;
+    callers that relied on the error or on the returned row must change. When the catalog shows
+    no unique constraint on the key (or does not know the table), the fix is display only and
+    includes the `CREATE UNIQUE INDEX CONCURRENTLY` that `ON CONFLICT` needs.
+    """
+
+    code = "PGL201"
+    name = "non-idempotent-insert"
+    summary = "INSERT of a client-supplied key without ON CONFLICT is not safe to retry"
+    section = "40.2.2 Idempotency Patterns"
+    node_types = ("InsertStmt",)
+    file_kinds = frozenset({"sql", "migration"})
+
+    VALID = (
+        # The chapter's idempotent insert: retries only re-run failed attempts.
+        Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
+                "VALUES ('req-2024-001', 12345, 10000)\n"
+                "ON CONFLICT (idempotency_key)\n"
+                "DO UPDATE SET\n"
+                "    status = CASE\n"
+                "        WHEN invoice_processing.status = 'failed'"
+                " THEN 'pending'::processing_status\n"
+                "        ELSE invoice_processing.status\n"
+                "    END,\n"
+                "    processed_at = CASE\n"
+                "        WHEN invoice_processing.status = 'failed' THEN now()\n"
+                "        ELSE invoice_processing.processed_at\n"
+                "    END\n"
+                "WHERE invoice_processing.status = 'failed'\n"
+                "RETURNING invoice_id, status,\n"
+                "    (xmax = 0) as is_new_insert;",
+                kind="sql", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # The chapter's batch insert with conflict handling.
+        Example("INSERT INTO events (event_id, payload, processed_at)\n"
+                "VALUES\n"
+                "    ('evt-001', '{\"data\": 1}', now()),\n"
+                "    ('evt-002', '{\"data\": 2}', now()),\n"
+                "    ('evt-003', '{\"data\": 3}', now())\n"
+                "ON CONFLICT (event_id) DO NOTHING;",
+                kind="sql", context={"migrations/V1__events.sql": _EVENTS}),
+        # One-off seed data in a migration.
+        Example(_INVOICES + "INSERT INTO invoice_processing (idempotency_key, invoice_id, "
+                "amount_cents)\nVALUES ('seed-1', 1, 100);"),
+        # The keys come from the sequence and a generator: each attempt gets new ones.
+        Example("INSERT INTO payments (id, amount_cents, external_id)\n"
+                "VALUES (DEFAULT, $1, gen_random_uuid()::text);",
+                kind="sql", context={"migrations/V1__payments.sql": _PAYMENTS}),
+        Example("INSERT INTO payments (id, external_id, amount_cents)\n"
+                "VALUES (nextval('payments_id_seq'), md5(random()::text), 100);",
+                kind="sql", context={"migrations/V1__payments.sql": _PAYMENTS}),
+        # An unknown table with no key-like column: nothing to go on.
+        Example("INSERT INTO audit_log (message) VALUES ($1);", kind="sql"),
+        # A DO block runs once (the chapter's chunked batch, which has ON CONFLICT anyway).
+        Example("DO $$\nBEGIN\n"
+                "  INSERT INTO invoice_processing (idempotency_key, invoice_id) VALUES ('x', 1);\n"
+                "END $$;", context={"migrations/V1__invoices.sql": _INVOICES}),
+    )
+    INVALID = (
+        # The chapter's insert without its ON CONFLICT clause.
+        Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
+                "VALUES ('req-2024-001', 12345, 10000);",
+                fixed="INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
+                      "VALUES ('req-2024-001', 12345, 10000)"
+                      " ON CONFLICT (idempotency_key) DO NOTHING;",
+                kind="sql", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # With RETURNING: the clause goes before it.
+        Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
+                "VALUES ('req-2024-002', 12346, 500)\n"
+                "RETURNING invoice_id, status;",
+                fixed="INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
+                      "VALUES ('req-2024-002', 12346, 500)"
+                      " ON CONFLICT (idempotency_key) DO NOTHING\n"
+                      "RETURNING invoice_id, status;",
+                kind="sql", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # The chapter's batch insert without conflict handling.
+        Example("INSERT INTO events (event_id, payload, processed_at)\n"
+                "VALUES\n"
+                "    ('evt-001', '{\"data\": 1}', now()),\n"
+                "    ('evt-002', '{\"data\": 2}', now());",
+                fixed="INSERT INTO events (event_id, payload, processed_at)\n"
+                      "VALUES\n"
+                      "    ('evt-001', '{\"data\": 1}', now()),\n"
+                      "    ('evt-002', '{\"data\": 2}', now())"
+                      " ON CONFLICT (event_id) DO NOTHING;",
+                kind="sql", context={"migrations/V1__events.sql": _EVENTS}),
+        # A function body, defined in a migration, runs on every call.
+        Example("CREATE FUNCTION record_event(p_id text, p_payload jsonb) RETURNS void\n"
+                "LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n"
+                "  INSERT INTO events (event_id, payload) VALUES (p_id, p_payload);\n"
+                "END $$;",
+                fixed="CREATE FUNCTION record_event(p_id text, p_payload jsonb) RETURNS void\n"
+                      "LANGUAGE plpgsql AS $$\n"
+                      "BEGIN\n"
+                      "  INSERT INTO events (event_id, payload) VALUES (p_id, p_payload)"
+                      " ON CONFLICT (event_id) DO NOTHING;\n"
+                      "END $$;",
+                context={"migrations/V1__events.sql": _EVENTS}),
+        # A natural key without a unique constraint: display, with the index it needs.
+        Example("INSERT INTO payments (external_id, amount_cents) VALUES ($1, $2);",
+                kind="sql", context={"migrations/V1__payments.sql": _PAYMENTS}),
+        # A table the catalog does not know, with an idempotency-key column.
+        Example("INSERT INTO webhook_deliveries (request_id, body) VALUES ($1, $2);", kind="sql"),
+    )
+
+    def check(self, node: dict[str, Any], ctx: FileContext) -> Iterable[Finding]:
+        stmt = ctx.stmt
+        if stmt is None or node.get("onConflictClause") or not runs_repeatedly(ctx, stmt):
+            return
+        table = n.relation_name(node.get("relation"))
+        if not table:
+            return
+        known = ctx.model.catalog.table(table)
+        columns = [t.get("ResTarget", {}).get("name") for t in node.get("cols") or ()]
+        if not columns and known is not None:
+            columns = list(known.columns)
+        supplied = _supplied_columns(node, columns)
+        if not supplied or guarded_by_check(ctx, stmt):
+            return
+        bare = ctx.model.bare(table)
+        if known is not None:
+            key = _covered_key(ctx, table, supplied)
+            if key is not None:
+                yield self._keyed(ctx, stmt, table, key)
+                return
+        named = next((c for c in columns if c in supplied and IDEMPOTENCY_NAME.match(c)), None)
+        if named is None:
+            return
+        if known is not None and any(named in i.columns for i in ctx.model.catalog.indexes_on(table)
+                                     if i.unique or i.primary):
+            return  # a partial or expression unique index: not ours to judge
+        if known is not None:
+            message = (f"Retrying this INSERT duplicates the row: `{bare}` has no unique "
+                       f"constraint on the supplied `{named}`")
+            state = f"`{bare}` has no unique constraint on `{named}` (per the migrations)"
+        else:
+            message = (f"Retrying this INSERT of `{named}` without ON CONFLICT duplicates the row "
+                       "or fails with 23505 (unique constraint unknown)")
+            state = f"pglint's catalog does not know `{bare}`: its unique constraints are unknown"
+        fix = Fix.display("Add a unique index and INSERT ... ON CONFLICT DO NOTHING",
+                          _suggestion(ctx, stmt, table, named, known is not None))
+        yield self.finding(ctx, stmt.start, stmt.end, message, fix, _help(state, named))
+
+    def _keyed(self, ctx: FileContext, stmt: Statement, table: str, key: Index) -> Finding:
+        bare = ctx.model.bare(table)
+        cols = ", ".join(c for c in key.columns if c)
+        what = "primary key" if key.primary else "unique key"
+        message = (f"Retrying this INSERT fails with 23505: it supplies `{bare}`'s {what} ({cols}) "
+                   "without ON CONFLICT")
+        help = _help(f"({cols}) is the {what} of `{bare}`", cols)
+        target = conflict_target(stmt, key)
+        if target is None or not stmt.exact:
+            fix = Fix.display("Make the retry a no-op with ON CONFLICT DO NOTHING",
+                              _with_clause(ctx, stmt, f" ON CONFLICT ({cols}) DO NOTHING"))
+        else:
+            clause = f" ON CONFLICT {target} DO NOTHING"
+            fix = Fix("Add ON CONFLICT ... DO NOTHING", Applicability.UNSAFE,
+                      (Edit.insert(conflict_point(ctx, stmt), clause),),
+                      isolation=f"insert-conflict:{stmt.start}")
+        return self.finding(ctx, stmt.start, stmt.end, message, fix, help)
+
+
+def _supplied_columns(node: dict[str, Any], columns: list[str | None]) -> set[str]:
+    """Columns whose value every row of the INSERT takes from the caller."""
+    select = (node.get("selectStmt") or {}).get("SelectStmt")
+    if not select:
+        return set()
+    rows = select.get("valuesLists")
+    if rows:
+        lists = [row.get("List", {}).get("items") or [] for row in rows]
+    elif select.get("fromClause") or select.get("whereClause") or select.get("op") != "SETOP_NONE":
+        return set()  # INSERT ... SELECT: a copy or a conditional insert, not a client's key
+    else:
+        lists = [[t.get("ResTarget", {}).get("val") for t in select.get("targetList") or ()]]
+    out: set[str] = set()
+    for i, column in enumerate(columns):
+        if column and all(i < len(values) and _from_caller(values[i]) for values in lists):
+            out.add(column)
+    return out
+
+
+def _from_caller(value: dict[str, Any] | None) -> bool:
+    """A literal, a parameter or a PL/pgSQL variable, possibly cast or combined: not DEFAULT,
+    NULL, a subquery, or a value the server generates on every run."""
+    if not value or "SetToDefault" in value or "SubLink" in value:
+        return False
+    is_const, constant = n.constant(value)
+    if is_const and constant is None:
+        return False
+    leaves = False
+    for kind, body in iter_nodes(value):
+        if kind == "FuncCall" and n.func_name(body) in _GENERATED:
+            return False
+        if kind in ("SubLink", "SetToDefault", "SQLValueFunction"):
+            return False
+        leaves = leaves or kind in ("A_Const", "ParamRef", "ColumnRef")
+    return leaves
+
+
+def _covered_key(ctx: FileContext, table: str, supplied: set[str]) -> Index | None:
+    """The unique key whose columns the INSERT supplies: an idempotency-named one first, then
+    the primary key."""
+    covered = [i for i in unique_indexes(ctx, table) if set(i.columns) <= supplied]
+    if not covered:
+        return None
+    named = [i for i in covered if any(IDEMPOTENCY_NAME.match(c or "") for c in i.columns)]
+    return (named or covered)[0]
+
+
+def _help(state: str, cols: str) -> str:
+    return (f"{state}. A client that times out or loses its connection (a network partition) "
+            "cannot tell whether the INSERT committed, and retries it: when the first attempt "
+            "did commit, the retry fails with a unique violation (23505), or inserts a duplicate "
+            f"where nothing enforces uniqueness. `ON CONFLICT ({cols}) DO NOTHING` makes the "
+            "retry a no-op; it needs a unique index or constraint on exactly those columns. "
+            "With RETURNING, a conflicting insert returns no row: read the existing row when "
+            "none comes back, or use `DO UPDATE SET ... WHERE <status> = 'failed'` to re-run "
+            "only failed attempts (the chapter's pattern). A bare `ON CONFLICT DO NOTHING` "
+            "would also swallow conflicts on the table's other unique keys.")
+
+
+def _with_clause(ctx: FileContext, stmt: Statement, clause: str) -> str:
+    if not stmt.exact:
+        return f"INSERT INTO ... VALUES (...){clause};"
+    at = conflict_point(ctx, stmt)
+    return ctx.text[stmt.start:at] + clause + ctx.text[at:stmt.end] + ";"
+
+
+def _suggestion(ctx: FileContext, stmt: Statement, table: str, column: str, known: bool) -> str:
+    bare = ctx.model.bare(table)
+    index = n.quote_ident(f"{bare}_{column}_key"[:_MAX_IDENT])
+    col = n.quote_ident(column)
+    why = "there is none yet" if known else \
+        "create it unless one exists (pglint does not know the table)"
+    return (f"-- ON CONFLICT needs a unique index on exactly ({col}): {why}.\n"
+            "-- Remove existing duplicates first; CONCURRENTLY cannot run in a transaction.\n"
+            f"CREATE UNIQUE INDEX CONCURRENTLY {index} ON {table} ({col});\n\n"
+            "-- Then:\n" + _with_clause(ctx, stmt, f" ON CONFLICT ({col}) DO NOTHING"))
