@@ -88,6 +88,7 @@ class Catalog:
         self.indexes: dict[str, Index] = {}
         self.sequences: dict[str, Sequence] = {}
         self.foreign_keys: list[ForeignKey] = []
+        self.enums: dict[str, list[str]] = {}  # enum type name -> labels, in order
         self._lookups: _Lookups | None = None
 
     # -- queries -----------------------------------------------------------------------------
@@ -354,6 +355,19 @@ class Catalog:
             seq = self.sequences.pop(old)
             seq.name = new
             self.sequences[new] = seq
+
+    def _CreateEnumStmt(self, stmt: Statement, body: dict, where) -> None:
+        self.enums[n.qualified(body.get("typeName")).lower()] = n.names(body.get("vals"))
+
+    def _AlterEnumStmt(self, stmt: Statement, body: dict, where) -> None:
+        labels = self.enums.get(n.qualified(body.get("typeName")).lower())
+        new, neighbor = body.get("newVal"), body.get("newValNeighbor")
+        if labels is None or not new or new in labels:
+            return  # RENAME VALUE (oldVal) and unknown types are left alone
+        if neighbor in labels:
+            labels.insert(labels.index(neighbor) + (1 if body.get("newValIsAfter") else 0), new)
+        else:
+            labels.append(new)
 
 
 class _Lookups:
