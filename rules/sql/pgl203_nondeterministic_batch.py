@@ -397,7 +397,7 @@ def _single_statement_form(ctx: FileContext, stmt: Statement, select: dict[str, 
     rel = lambda offset: offset - stmt.start  # noqa: E731 - local offset helper
     new = (text[:rel(at)] + f"ORDER BY {order} " + text[rel(at):rel(end)]
            + " FOR UPDATE SKIP LOCKED" + text[rel(end):])
-    if not stmt.body.get("returningList"):
+    if not n.returning(stmt.body):
         new += f"\nRETURNING {order}"
     return ("-- Or pick, lock and write the batch in one statement; concurrent workers skip "
             "each other's rows:\n" + new + ";")

@@ -505,8 +505,7 @@ def conflict_point(ctx: FileContext, stmt: Statement) -> int:
 
 
 def has_returning(body: dict[str, Any]) -> bool:
-    # pglast 7 (PostgreSQL 18) has `returningClause`; older versions `returningList`.
-    return bool(body.get("returningClause") or body.get("returningList"))
+    return bool(n.returning(body))
 
 
 def _end_of_previous(ctx: FileContext, stmt: Statement, offset: int) -> int:

@@ -106,8 +106,7 @@ def assignment_span(ctx: FileContext, stmt: Statement, target: dict[str, Any]) -
 
 def is_claim(body: dict[str, Any]) -> bool:
     """An UPDATE that hands rows to a worker: it returns them, or picks them FOR UPDATE."""
-    clause = body.get("returningClause")
-    if body.get("returningList") or (clause and clause.get("exprs")):
+    if n.returning(body):
         return True
     return any(kind == "SelectStmt" and b.get("lockingClause") for kind, b in iter_nodes(body))
 

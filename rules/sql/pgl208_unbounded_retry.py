@@ -260,8 +260,7 @@ class UnboundedRetry(Rule):
 
 
 def _returns(body: dict[str, Any]) -> bool:
-    clause = body.get("returningClause")
-    return bool(body.get("returningList") or (clause and clause.get("exprs")))
+    return bool(n.returning(body))
 
 
 def _counter_of(ctx: FileContext, table: str) -> str | None:

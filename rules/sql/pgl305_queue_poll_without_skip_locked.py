@@ -1,0 +1,268 @@
+"""PGL305 queue-poll-without-skip-locked."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pglint.context import FileContext, Token, runs_repeatedly
+from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.model.project import Evidence
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement, iter_nodes
+
+# Row-lock strengths that make other workers' FOR UPDATE wait (FOR SHARE pollers are rare).
+_BLOCKING_STRENGTHS = {"LCS_FORUPDATE": "FOR UPDATE", "LCS_FORNOKEYUPDATE": "FOR NO KEY UPDATE"}
+# Tokens that end a locking clause's `OF table, ...` list.
+_CLAUSE_END = {"FOR", "NOWAIT", "SKIP", "LIMIT", "OFFSET", "FETCH", ";", ")", "UNION",
+               "INTERSECT", "EXCEPT"}
+
+_JOBS = ("CREATE TABLE jobs (\n"
+         "    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+         "    status text NOT NULL DEFAULT 'pending',\n"
+         "    payload jsonb\n"
+         ");")
+_TASKS = ("CREATE TABLE work_items (\n"
+          "    id bigint PRIMARY KEY,\n"
+          "    next_attempt_at timestamptz NOT NULL DEFAULT now(),\n"
+          "    payload jsonb\n"
+          ");")
+
+
+class QueuePollWithoutSkipLocked(Rule):
+    """
+    ## What it does
+    Flags a worker's poll of a queue: `SELECT ... FOR UPDATE` (or `FOR NO KEY UPDATE`) with a
+    `LIMIT` but neither `SKIP LOCKED` nor `NOWAIT`, on a queue-like table, in SQL that runs at
+    application run time (query files, function bodies, pgbench scripts). A table is queue-like
+    when `[tool.pglint.tables]` declares it a `queue`, when its name says queue, jobs, tasks,
+    outbox, messages or retries, or when the catalog gives it a worker-state column (`status`,
+    `next_attempt_at`, `locked_by`). The `SELECT` may stand alone or sit in a CTE or subquery.
+
+    It stays silent on locking reads without `LIMIT` (a lookup by key, not a poll), on
+    `FOR SHARE`/`FOR KEY SHARE`, and on polls that already say `SKIP LOCKED` or `NOWAIT`.
+
+    ## Why is this bad?
+    Every worker asks for the same first rows (by the `ORDER BY`, or whatever the plan meets
+    first). The first worker locks them; every other worker blocks on those row locks until the
+    first one commits, then re-checks the rows (which usually no longer match, so under
+    `READ COMMITTED` a `LIMIT` can even come back short or empty). The workers take turns: adding
+    workers adds waiting, not throughput, and a slow job stalls the whole queue.
+
+    ## Example
+    ```sql
+    SELECT id, payload FROM jobs
+    WHERE status = 'pending'
+    ORDER BY id
+    LIMIT 10
+    FOR UPDATE;
+    ```
+
+    ## Use instead
+    ```sql
+    SELECT id, payload FROM jobs
+    WHERE status = 'pending'
+    ORDER BY id
+    LIMIT 10
+    FOR UPDATE SKIP LOCKED;
+    ```
+    Each worker skips the rows another worker holds and takes the next free ones. Serve the poll
+    with an index (see PGL307), e.g. a partial index on pending rows.
+
+    ## Fix safety
+    Unsafe: with `SKIP LOCKED` the query no longer sees locked rows, so it returns a different
+    (inconsistent) set of rows. That is what a queue wants, but not what a read that must see
+    every matching row wants. The fix inserts ` SKIP LOCKED` after the locking clause
+    (available since PostgreSQL 9.5).
+    """
+
+    code = "PGL305"
+    name = "queue-poll-without-skip-locked"
+    summary = "Queue poll with FOR UPDATE but no SKIP LOCKED: workers wait for each other"
+    section = "40.2.3 Retry Strategies with Exponential Backoff; 40.3.3 Backpressure"
+    node_types = ("LockingClause",)
+    text_hint = "update"
+    file_kinds = frozenset({"sql", "migration", "pgbench"})
+    min_fix_version = 9  # SKIP LOCKED exists since 9.5
+
+    VALID = (
+        # The chapter's worker query.
+        Example("SELECT * FROM retry_queue\nWHERE next_attempt_at <= now()\n"
+                "ORDER BY next_attempt_at\nLIMIT 10\n"
+                "FOR UPDATE SKIP LOCKED;  -- Skip items being processed by other workers",
+                kind="sql"),
+        # NOWAIT: the caller chose to fail fast instead.
+        Example("SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE NOWAIT;",
+                kind="sql", context={"migrations/V1__jobs.sql": _JOBS}),
+        # A lookup by key, no LIMIT: not a poll.
+        Example("SELECT * FROM jobs WHERE id = $1 FOR UPDATE;", kind="sql"),
+        # Not a queue: no queue name, hint or worker-state column.
+        Example("SELECT * FROM accounts ORDER BY id LIMIT 1 FOR UPDATE;", kind="sql",
+                context={"migrations/V1__accounts.sql":
+                         "CREATE TABLE accounts (id bigint PRIMARY KEY, balance numeric);"}),
+        # A one-off migration statement, not a worker.
+        Example("SELECT id FROM jobs ORDER BY id LIMIT 10 FOR UPDATE;"),
+        # FOR SHARE does not make the other pollers' FOR SHARE wait.
+        Example("SELECT id FROM jobs ORDER BY id LIMIT 10 FOR SHARE;", kind="sql"),
+    )
+    INVALID = (
+        Example("SELECT id, payload FROM jobs\nWHERE status = 'pending'\nORDER BY id\n"
+                "LIMIT 10\nFOR UPDATE;",
+                fixed="SELECT id, payload FROM jobs\nWHERE status = 'pending'\nORDER BY id\n"
+                "LIMIT 10\nFOR UPDATE SKIP LOCKED;",
+                kind="sql", context={"migrations/V1__jobs.sql": _JOBS}),
+        # A worker-state column in the catalog; FOR NO KEY UPDATE OF ...; LIMIT after the lock.
+        Example("SELECT w.id FROM work_items w\nWHERE w.next_attempt_at <= now()\n"
+                "ORDER BY w.next_attempt_at\nFOR NO KEY UPDATE OF w LIMIT 5;",
+                fixed="SELECT w.id FROM work_items w\nWHERE w.next_attempt_at <= now()\n"
+                "ORDER BY w.next_attempt_at\nFOR NO KEY UPDATE OF w SKIP LOCKED LIMIT 5;",
+                kind="sql", context={"migrations/V1__work_items.sql": _TASKS}),
+        # The poll inside an UPDATE's subquery (claim in one statement).
+        Example("UPDATE jobs SET status = 'running'\nWHERE id = (\n"
+                "    SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE\n"
+                ")\nRETURNING id, payload;",
+                fixed="UPDATE jobs SET status = 'running'\nWHERE id = (\n"
+                "    SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE"
+                " SKIP LOCKED\n)\nRETURNING id, payload;",
+                kind="sql", context={"migrations/V1__jobs.sql": _JOBS}),
+        # Declared a queue in the configuration; a function body runs at run time.
+        Example("CREATE TABLE inbox (id bigint PRIMARY KEY, body text);\n"
+                "CREATE FUNCTION next_mail() RETURNS SETOF bigint LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n"
+                "  RETURN QUERY SELECT id FROM inbox ORDER BY id FETCH FIRST 1 ROW ONLY FOR UPDATE;\n"
+                "END $$;",
+                fixed="CREATE TABLE inbox (id bigint PRIMARY KEY, body text);\n"
+                "CREATE FUNCTION next_mail() RETURNS SETOF bigint LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n"
+                "  RETURN QUERY SELECT id FROM inbox ORDER BY id FETCH FIRST 1 ROW ONLY FOR UPDATE"
+                " SKIP LOCKED;\n"
+                "END $$;",
+                config={"tables": {"inbox": "queue"}}),
+    )
+
+    def check(self, node: dict[str, Any], ctx: FileContext) -> Iterable[Finding]:
+        stmt = ctx.stmt
+        strength = _BLOCKING_STRENGTHS.get(node.get("strength", ""))
+        if stmt is None or strength is None or node.get("waitPolicy") != "LockWaitBlock":
+            return
+        if not runs_repeatedly(ctx, stmt):
+            return
+        select = _owning_select(stmt, node)
+        if select is None or not select.get("limitCount"):
+            return
+        found = _queue_table(ctx, select, node)
+        if found is None:
+            return
+        table, rangevar, evidence = found
+        clause = _clause_tokens(ctx, stmt, select, node, rangevar)
+        if clause is None:
+            return
+        first, last = clause
+        bare = ctx.model.bare(table)
+        message = (f"Workers polling queue `{bare}` with `{strength} ... LIMIT` block on each "
+                   f"other's locked rows ({_named(evidence)})")
+        help = (f"Queue evidence: {evidence}. Every worker asks for the same first "
+                "rows; the first locks them and the others wait on those row locks until it "
+                "commits, then re-check rows that usually no longer match (under READ COMMITTED "
+                "a LIMIT can then come back short or empty). Workers take turns, so more workers "
+                "add waiting, not throughput. `SKIP LOCKED` (PostgreSQL 9.5+) makes each worker "
+                "skip rows another holds and take the next free ones; its view of the table is "
+                "deliberately inconsistent, which suits a queue and nothing else. Serve the poll "
+                "with an index (a partial index on pending rows is typical; see PGL307).")
+        fix = Fix("Add SKIP LOCKED to the locking clause", Applicability.UNSAFE,
+                  (Edit.insert(last.end, " SKIP LOCKED"),))
+        yield self.finding(ctx, first.start, last.end, message, fix, help)
+
+
+def _owning_select(stmt: Statement, clause: dict[str, Any]) -> dict[str, Any] | None:
+    """The SelectStmt whose locking clause list holds `clause` (by identity)."""
+    for kind, body in iter_nodes(stmt.node):
+        if kind == "SelectStmt" and body.get("lockingClause"):
+            if any(item.get("LockingClause") is clause for item in body["lockingClause"]):
+                return body
+    return None
+
+
+def _from_rangevars(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The tables of a FROM list, through joins (not into subqueries)."""
+    out: list[dict[str, Any]] = []
+    for item in items or ():
+        if "RangeVar" in item:
+            out.append(item["RangeVar"])
+        elif "JoinExpr" in item:
+            join = item["JoinExpr"]
+            out.extend(_from_rangevars([join.get("larg") or {}, join.get("rarg") or {}]))
+    return out
+
+
+def _queue_table(ctx: FileContext, select: dict[str, Any], clause: dict[str, Any]
+                 ) -> tuple[str, dict[str, Any], Evidence] | None:
+    """The locked queue-like table: (name, its RangeVar in FROM, evidence)."""
+    rangevars = _from_rangevars(select.get("fromClause"))
+    locked = {n.relation_name(r.get("RangeVar")) for r in clause.get("lockedRels") or ()}
+    for rv in rangevars:
+        table = n.relation_name(rv)
+        if not table:
+            continue
+        alias = (rv.get("alias") or {}).get("aliasname")
+        if locked and table not in locked and alias not in locked:
+            continue
+        evidence = ctx.model.queue_evidence(table)
+        if evidence is not None:
+            return table, rv, evidence
+    return None
+
+
+def _clause_tokens(ctx: FileContext, stmt: Statement, select: dict[str, Any],
+                   clause: dict[str, Any], rangevar: dict[str, Any]) -> tuple[Token, Token] | None:
+    """The first and last token of the locking clause (`FOR` ... `UPDATE` [`OF` t, ...]).
+
+    The clause has no location, so it is found among the tokens that follow the SELECT's table
+    at the same parenthesis depth: the n-th `FOR` there belongs to the n-th locking clause.
+    """
+    tokens = ctx.tokens(stmt)
+    anchor = stmt.offset(rangevar.get("location"))
+    depths, depth = [], 0
+    for tok in tokens:
+        if tok.text == "(":
+            depth += 1
+        depths.append(depth)
+        if tok.text == ")":
+            depth -= 1
+    start = next((i for i, tok in enumerate(tokens) if tok.start >= anchor), None)
+    if start is None:
+        return None
+    level = depths[start]
+    position = next(i for i, item in enumerate(select["lockingClause"])
+                    if item.get("LockingClause") is clause)
+    seen = -1
+    i = start
+    while i < len(tokens):
+        if depths[i] < level or (tokens[i].text == ")" and depths[i] == level):
+            return None
+        if depths[i] == level and tokens[i].upper == "FOR":
+            seen += 1
+            if seen == position:
+                return tokens[i], _clause_end(tokens, depths, i, level)
+        i += 1
+    return None
+
+
+def _clause_end(tokens: list[Token], depths: list[int], i: int, level: int) -> Token:
+    last = i
+    j = i + 1
+    while j < len(tokens) and tokens[j].upper in ("NO", "KEY", "UPDATE"):
+        last = j
+        j += 1
+    if j < len(tokens) and tokens[j].upper == "OF":
+        j += 1
+        while j < len(tokens) and depths[j] == level and tokens[j].upper not in _CLAUSE_END \
+                and tokens[j].name not in ("SQL_COMMENT", "C_COMMENT"):
+            last = j
+            j += 1
+    return tokens[last]
+
+
+def _named(evidence: Evidence) -> str:
+    """The evidence for a one-line message: why, and the first place it was seen."""
+    return f"{evidence.reason}, {evidence.brief()}" if evidence.locations else evidence.reason
