@@ -6,12 +6,20 @@ they are called), not from one-off migration DML.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from pglint.model.location import Location
 from pglint.sql import nodes as n
+
+
+# Timestamp columns that are stamped over and over (heartbeats, touches, leases), as opposed to
+# one-time event stamps such as shipped_at or paid_at.
+RECURRING_STAMP = re.compile(
+    r"(?:^|_)(?:last|seen|heartbeat|ping|pinged|touched|updated|modified|refreshed|checked|"
+    r"polled|renewed|active|activity|accessed|visited|synced|lease|expires?)(?:_|$)")
 
 
 @dataclass(frozen=True)
@@ -21,7 +29,7 @@ class Write:
     location: Location
     columns: frozenset[str] = frozenset()  # columns set by an UPDATE, or listed by an INSERT
     increments: frozenset[str] = frozenset()  # SET c = c + x
-    timestamps: frozenset[str] = frozenset()  # SET c = now()
+    timestamps: frozenset[str] = frozenset()  # SET c = now() on a column stamped again and again
     by_key: bool = False  # WHERE pins rows by equality
     literal_key: bool = False  # ... to literal values only
 
@@ -63,7 +71,7 @@ def update_fact(table: str, body: dict[str, Any], location: Location) -> Write:
         value = res.get("val") or {}
         if is_increment(col, value):
             increments.add(col)
-        elif n.is_time_default(value):
+        elif n.is_time_default(value) and RECURRING_STAMP.search(col.lower()):
             timestamps.add(col)
     key, literal = where_pins(body.get("whereClause"))
     return Write(table, "update", location, frozenset(columns), frozenset(increments),

@@ -1,0 +1,10 @@
+-- 40.1.2 Solution 2: BRIN index for time series. The recommended index, but built without
+-- CONCURRENTLY on a live, existing table and with no lock_timeout: its SHARE lock waits behind
+-- running transactions while every insert queues behind it.
+CREATE INDEX idx_events_created_brin ON events USING BRIN (created_at) -- expect: PGL301
+WITH (pages_per_range = 128);
+-- Tiny index size, minimal write overhead, no right-growing hotspot
+
+-- 40.1.2 Solution 3: fillfactor tuning (recommended form). SET (fillfactor) takes only a SHARE
+-- UPDATE EXCLUSIVE lock, which does not block reads or writes.
+ALTER TABLE user_sessions SET (fillfactor = 70);
