@@ -13,6 +13,9 @@ from pglint.sql.parse import parse_sql
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXPECT = re.compile(r"--\s*expect:\s*((?:PGL\d{3}[ ,]*)+)")
+# On its own line, for the line below: where a trailing comment would change the meaning (a
+# pgbench meta-command takes no trailing comment).
+EXPECT_NEXT_LINE = re.compile(r"^\s*--\s*expect-next-line:\s*((?:PGL\d{3}[ ,]*)+)")
 
 
 def _settings(root: Path):
@@ -21,12 +24,17 @@ def _settings(root: Path):
 
 def _expected(root: Path) -> Counter:
     expected: Counter = Counter()
-    for path in sorted(root.rglob("*.sql")):
+    paths = sorted([*root.rglob("*.sql"), *root.rglob("*.pgbench")])
+    for path in paths:
         for row, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            match = EXPECT.search(line)
+            match = EXPECT_NEXT_LINE.search(line)
+            target = row + 1
+            if match is None:
+                match = EXPECT.search(line)
+                target = row
             if match:
                 for code in re.findall(r"PGL\d{3}", match.group(1)):
-                    expected[(path.relative_to(root).as_posix(), row, code)] += 1
+                    expected[(path.relative_to(root).as_posix(), target, code)] += 1
     return expected
 
 

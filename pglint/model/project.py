@@ -24,6 +24,10 @@ COUNTER_NAME = re.compile(
 REWRITTEN_NAME = re.compile(r"(?:^|_)(?:sessions?|heartbeats?|presence|leases?|locks?)(?:$|_)")
 # Rows that are already one of several shards or slots (the chapter's mitigations).
 SHARDED_NAME = re.compile(r"(?:^|_)(?:shards?|slots?|buckets?|partials?)(?:$|_)")
+# Tables that hold work for workers: job queues, outboxes, retry queues.
+QUEUE_NAME = re.compile(r"(?:^|_)(?:queues?|jobs?|tasks?|outbox(?:es)?|messages?|retries)(?:$|_)")
+# Columns through which workers find, claim and schedule rows.
+QUEUE_COLUMNS = ("next_attempt_at", "locked_by", "status")
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,26 @@ class ProjectModel:
         """
         return {index.name: index_columns(index) for index in self.catalog.indexes_on(table)
                 if not (index.method == "brin" and target_version >= 16)}
+
+    def queue_evidence(self, table: str,
+                       columns: tuple[str, ...] = QUEUE_COLUMNS) -> Evidence | None:
+        """Evidence that `table` is a work queue that workers poll, or None.
+
+        A `[tool.pglint.tables]` hint "queue", a queue-like name (queue, jobs, tasks, outbox,
+        messages, retries), or one of `columns` in the catalog (a worker-state column).
+        """
+        bare = self.bare(table)
+        if "queue" in self.hint(table).workloads:
+            return Evidence("declared a queue in [tool.pglint.tables]")
+        if QUEUE_NAME.search(bare):
+            return Evidence(f"`{bare}` is named like a queue")
+        known = self.catalog.table(table)
+        for name in columns if known is not None else ():
+            column = known.columns.get(name)
+            if column is not None:
+                return Evidence(f"worker-state column `{bare}.{name}`",
+                                (column.location,) if column.location else ())
+        return None
 
 
 def _all_columns(writes: list[Write]) -> set[str]:
