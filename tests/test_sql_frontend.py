@@ -141,3 +141,9 @@ def test_plpgsql_statements_know_their_holder():
     if_stmt = inner[0].plpgsql_holder[1]
     then_insert = if_stmt["then_body"][0]["PLpgSQL_stmt_execsql"]["sqlstmt"]["PLpgSQL_expr"]
     assert inner[1].plpgsql_expr is then_insert
+
+
+def test_a_statement_ending_in_a_psql_variable_keeps_its_last_characters():
+    text = "\\set uid random(1, 5)\nSELECT * FROM users WHERE id = :uid;\n"
+    (stmt,) = parse_sql(text).statements
+    assert text[stmt.start:stmt.end] == "SELECT * FROM users WHERE id = :uid"

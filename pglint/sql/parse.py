@@ -91,10 +91,12 @@ class ParsedSQL:
         return self.lexed.meta_commands
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    if start < end and text[start] in " \t\r\n-/":
-        start = _LEADING_TRIVIA.match(text, start, end).end()
-    while end > start and text[end - 1].isspace():
+def _trim(masked: str, original: str, start: int, end: int) -> tuple[int, int]:
+    """Skip leading blanks and comments (in the masked text, where meta-commands are blank);
+    drop trailing blanks of the original text (a masked `:name` variable is not blank there)."""
+    if start < end and masked[start] in " \t\r\n-/":
+        start = _LEADING_TRIVIA.match(masked, start, end).end()
+    while end > start and original[end - 1].isspace():
         end -= 1
     return start, end
 
@@ -136,7 +138,7 @@ def parse_sql(text: str, mask_psql: bool = True) -> ParsedSQL:
             byte_len = raw.get("stmt_len", 0)
             start = chars(byte_start)
             end = chars(byte_start + byte_len) if byte_len else len(masked)
-            start, end = _trim(masked, start, end)
+            start, end = _trim(masked, text, start, end)
             statements.append(Statement(raw["stmt"], start, end, 0, chars))
     else:
         assert lexed is not None
@@ -153,7 +155,7 @@ def parse_sql(text: str, mask_psql: bool = True) -> ParsedSQL:
                 byte_len = raw.get("stmt_len", 0)
                 start = a + chars(byte_start)
                 end = a + chars(byte_start + byte_len) if byte_len else b
-                start, end = _trim(masked, start, end)
+                start, end = _trim(masked, text, start, end)
                 statements.append(Statement(raw["stmt"], start, end, a, chars))
     for i, stmt in enumerate(statements):
         stmt.index = i

@@ -102,10 +102,11 @@ class HotUpdateBlockedByIndex(Rule):
                 context={"queries/app.sql":
                          "UPDATE page_counters SET hits = hits + 1 WHERE page = $1;"}),
         # The column appears only in the predicate of a partial index: still not HOT.
-        Example("CREATE INDEX jobs_pending_idx ON jobs (id) WHERE finished_at IS NULL;",
+        Example("CREATE INDEX jobs_alive_idx ON jobs (id) WHERE last_heartbeat_at IS NOT NULL;",
                 context={"migrations/V001__jobs.sql":
-                         "CREATE TABLE jobs (id bigint PRIMARY KEY, finished_at timestamptz);",
-                         "queries/app.sql": "UPDATE jobs SET finished_at = now() WHERE id = $1;"}),
+                         "CREATE TABLE jobs (id bigint PRIMARY KEY, last_heartbeat_at timestamptz);",
+                         "queries/app.sql":
+                         "UPDATE jobs SET last_heartbeat_at = now() WHERE id = $1;"}),
         # A primary key that the application really rewrites (a leases table is rewritten in place).
         Example("CREATE TABLE leases (name text PRIMARY KEY, holder text);",
                 context={"queries/app.sql": "UPDATE leases SET name = $2, holder = $3 WHERE name = $1;"}),

@@ -424,8 +424,6 @@ def _key_use(ctx: FileContext, command: Comment, var: str) -> tuple[str, int] | 
     """(column, offset) of the first later `column = :var` comparison, if any."""
     needle = ":" + var
     for stmt in ctx.statements:
-        # Not stmt.end: a statement that ends with a variable ends short of its name (see the
-        # masking of `:name` as a padded `$1`).
         if stmt.start < command.end:
             continue
         for kind, body in iter_nodes(stmt.node):
