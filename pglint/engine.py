@@ -64,6 +64,11 @@ class Dispatcher:
             for node_type in rule.node_types:
                 self.by_type[node_type].append(rule)
         self.statement_types = {t for t in self.by_type if t.endswith("Stmt")}
+        # Each hint as a tuple of alternatives: ("update", ("limit", "fetch")) means "update"
+        # and either "limit" or "fetch".
+        self.hints = {rule.code: tuple((h,) if isinstance(h, str) else tuple(h) for h in (
+            (rule.text_hint,) if isinstance(rule.text_hint, str) else rule.text_hint or ()))
+            for rule in self.rules}
         self.nested = {t: rs for t, rs in self.by_type.items() if t not in self.statement_types}
 
     def run(self, ctx: FileContext) -> list[Finding]:
@@ -82,10 +87,11 @@ class Dispatcher:
                 for rule in rules:
                     if kind not in rule.file_kinds:
                         continue
-                    if rule.text_hint:
+                    hints = self.hints[rule.code]
+                    if hints:
                         if lowered is None:
                             lowered = ctx.text[stmt.start:stmt.end].lower()
-                        if rule.text_hint not in lowered:
+                        if not all(any(alt in lowered for alt in hint) for hint in hints):
                             continue
                     wanted.setdefault(node_type, []).append(rule)
             if wanted:

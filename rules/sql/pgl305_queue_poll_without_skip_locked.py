@@ -81,7 +81,7 @@ class QueuePollWithoutSkipLocked(Rule):
     summary = "Queue poll with FOR UPDATE but no SKIP LOCKED: workers wait for each other"
     section = "40.2.3 Retry Strategies with Exponential Backoff; 40.3.3 Backpressure"
     node_types = ("LockingClause",)
-    text_hint = "update"
+    text_hint = ("update", ("limit", "fetch"))  # FOR [NO KEY] UPDATE with LIMIT / FETCH FIRST
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     min_fix_version = 9  # SKIP LOCKED exists since 9.5
 
