@@ -23,7 +23,7 @@ from pglint.registry import all_rules
 from pglint.rule import Rule
 from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement, iter_nodes, parse_sql
-from pglint.sql.plpgsql import expand_plpgsql
+from pglint.sql.plpgsql import expand_body
 from pglint.suppress import Suppression, find_suppressions, removal_edits
 
 SYNTAX_ERROR = ("PGL901", "syntax-error")
@@ -148,10 +148,12 @@ def load(candidate: Candidate, text: str | None = None,
                                         error.offset))
     for stmt in parsed.statements:
         if stmt.kind in ("CreateFunctionStmt", "DoStmt"):
-            inner, errors = expand_plpgsql(stmt, text)
+            inner, errors = expand_body(stmt, text)
             loaded.body_statements.extend(inner)
             for error in errors:
                 loaded.problems.append(_problem(candidate, file, error.message, error.offset))
+    for stmt in (*parsed.statements, *loaded.body_statements):
+        stmt.origin = f"{candidate.display}:{stmt.start}"
     return loaded
 
 

@@ -2,7 +2,9 @@
 
 Only what rules need is kept: tables with columns, defaults, keys and storage options; indexes
 with method and columns; sequences with their cache. Each object remembers where it was defined
-so that a rule can report on the defining statement and fix it.
+(`origin`, the defining statement's key, and a Location) so that a rule can report on the
+defining statement and fix it. The catalog holds no parse trees: it is small, and it can be sent
+to worker processes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Column:
     default: str = ""  # "serial" | "identity" | "nextval" | "time" | "other" | ""
     not_null: bool = False
     location: Location | None = None
+    default_sql: str = ""  # the default as SQL, when it is a simple value ('new', 0, now)
 
     @property
     def grows(self) -> bool:
@@ -39,11 +42,12 @@ class Index:
     primary: bool = False
     partial: bool = False
     location: Location | None = None
-    statement: Statement | None = None  # the defining CREATE INDEX, when there is one
     constraint: bool = False  # created by a PRIMARY KEY / UNIQUE constraint
     # Every column the index reads: keys, expressions, INCLUDE columns, a partial index's
     # predicate. An UPDATE of any of them cannot be HOT.
     reads: frozenset[str] = frozenset()
+    origin: str = ""  # Statement.origin of the defining statement
+    predicate: dict[str, Any] | None = None  # a partial index's WHERE (pglast JSON tree)
 
 
 @dataclass
@@ -52,7 +56,7 @@ class Sequence:
     cache: int = 1
     owned_by: tuple[str, str] | None = None  # (table, column)
     location: Location | None = None
-    statement: Statement | None = None
+    origin: str = ""  # Statement.origin of the defining statement
 
 
 @dataclass
@@ -70,8 +74,8 @@ class Table:
     options: dict[str, Any] = field(default_factory=dict)
     partitioned: bool = False
     location: Location | None = None
-    statement: Statement | None = None  # the CREATE TABLE
     path: str = ""  # the file of the CREATE TABLE
+    origin: str = ""  # Statement.origin of the CREATE TABLE
 
     @property
     def fillfactor(self) -> int | None:
@@ -109,7 +113,7 @@ class Catalog:
 
     def defined_by(self, stmt: Statement) -> list[Table | Index | Sequence]:
         """The catalog objects (in the final state) whose defining statement is `stmt`."""
-        return self.lookups.by_statement.get(id(stmt), [])
+        return self.lookups.by_statement.get(stmt.origin, []) if stmt.origin else []
 
     def references_to(self, table: str) -> list[ForeignKey]:
         """Foreign keys that reference `table`."""
@@ -128,179 +132,94 @@ class Catalog:
                 if (i.unique or i.primary) and not i.partial and all(i.columns)]
 
     # -- replay ------------------------------------------------------------------------------
+    # Replay is split in two: `catalog_ops` reads one statement's tree into small operations
+    # that need no catalog state (so worker processes can do it next to the parse), and
+    # `apply_ops` applies them in migration order.
 
     def apply(self, stmt: Statement, where: Callable[[int, int], Location]) -> None:
         """Replay one statement; `where(start, end)` makes a Location in the statement's file."""
-        handler = getattr(self, "_" + stmt.kind, None)
-        if handler is not None:
+        self.apply_ops(catalog_ops(stmt, where))
+
+    def apply_ops(self, ops: list[tuple]) -> None:
+        if ops:
             self._lookups = None
-            handler(stmt, stmt.body, where)
+        for op in ops:
+            getattr(self, "_op_" + op[0])(*op[1:])
 
-    def _CreateStmt(self, stmt: Statement, body: dict, where) -> None:
-        name = n.relation_name(body.get("relation"))
-        if not name or (body.get("if_not_exists") and name in self.tables):
+    def _op_create_table(self, table: Table, parts: list[tuple], if_not_exists: bool) -> None:
+        if if_not_exists and table.name in self.tables:
             return
-        loc = where(stmt.offset(body["relation"].get("location")), stmt.end)
-        table = Table(name, location=loc, statement=stmt, path=loc.path,
-                      partitioned=bool(body.get("partspec")))
-        for opt, elem in n.def_elems(body.get("options")).items():
-            table.options[opt] = n.def_value(elem)
-        self.tables[name] = table
-        for elt in body.get("tableElts", ()):
-            if "ColumnDef" in elt:
-                self._add_column(table, elt["ColumnDef"], stmt, where)
-            elif "Constraint" in elt:
-                self._add_constraint(table, elt["Constraint"], stmt, where)
+        self.tables[table.name] = table
+        for part in parts:
+            self._table_part(table, part)
 
-    def _add_column(self, table: Table, coldef: dict, stmt: Statement, where) -> None:
-        colname = coldef.get("colname", "")
-        typ = n.type_name(coldef.get("typeName"))
-        loc = where(stmt.offset(coldef.get("location")), stmt.end)
-        column = Column(colname, typ, location=loc)
-        if typ in n.SERIAL_TYPES:
-            column.default = "serial"
-            seq = _serial_sequence_name(table.name, colname)
-            self.sequences[seq] = Sequence(seq, 1, (table.name, colname), loc, stmt)
-        for item in coldef.get("constraints", ()):
-            con = item.get("Constraint", {})
-            contype = con.get("contype")
-            if contype == "CONSTR_DEFAULT":
-                expr = con.get("raw_expr")
-                if n.is_nextval_default(expr):
-                    column.default = "nextval"
-                elif n.is_time_default(expr):
-                    column.default = "time"
-                else:
-                    column.default = "other"
-            elif contype == "CONSTR_IDENTITY":
-                column.default = "identity"
-                seq = _serial_sequence_name(table.name, colname)
-                cache = n.def_value(n.def_elems(con.get("options")).get("cache")) or 1
-                self.sequences[seq] = Sequence(seq, int(cache), (table.name, colname), loc, stmt)
-            elif contype == "CONSTR_NOTNULL":
-                column.not_null = True
-            elif contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
-                self._key_index(table, [colname], contype == "CONSTR_PRIMARY", con, stmt, where)
-            elif contype == "CONSTR_FOREIGN":
-                self._foreign_key(table, [colname], con)
-        table.columns[colname] = column
+    def _table_part(self, table: Table, part: tuple) -> None:
+        kind = part[0]
+        if kind == "column":
+            column = part[1]
+            table.columns[column.name] = column
+        elif kind == "sequence":
+            self.sequences[part[1].name] = part[1]
+        elif kind == "key":
+            index: Index = part[1]
+            self.indexes[index.name] = index
+            if index.primary:
+                for col in index.columns:
+                    if col in table.columns:
+                        table.columns[col].not_null = True
+        elif kind == "foreign_key":
+            self.foreign_keys.append(part[1])
 
-    def _add_constraint(self, table: Table, con: dict, stmt: Statement, where) -> None:
-        contype = con.get("contype")
-        if contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
-            self._key_index(table, n.names(con.get("keys")), contype == "CONSTR_PRIMARY", con,
-                            stmt, where)
-        elif contype == "CONSTR_FOREIGN":
-            self._foreign_key(table, n.names(con.get("fk_attrs")), con)
-
-    def _foreign_key(self, table: Table, columns: list[str], con: dict) -> None:
-        ref = n.relation_name(con.get("pktable"))
-        if ref:
-            self.foreign_keys.append(
-                ForeignKey(table.name, columns, ref, n.names(con.get("pk_attrs"))))
-
-    def _key_index(self, table: Table, columns: list[str], primary: bool, con: dict,
-                   stmt: Statement, where) -> None:
-        name = con.get("conname") or (
-            f"{table.name.split('.')[-1]}_pkey" if primary
-            else f"{table.name.split('.')[-1]}_{'_'.join(columns)}_key")
-        loc = where(stmt.offset(con.get("location")), stmt.end)
-        reads = set(columns) | set(n.names(con.get("including"))) | _columns_read(
-            con.get("where_clause"))
-        self.indexes[name] = Index(name, table.name, list(columns), "btree", unique=True,
-                                   primary=primary, location=loc, statement=stmt,
-                                   constraint=True, reads=frozenset(reads - {"*"}))
-        if primary:
-            for col in columns:
-                if col in table.columns:
-                    table.columns[col].not_null = True
-
-    def _AlterTableStmt(self, stmt: Statement, body: dict, where) -> None:
-        name = n.relation_name(body.get("relation"))
-        objtype = body.get("objtype")
-        if objtype == "OBJECT_INDEX":
-            return
-        table = self.tables.get(name or "")
+    def _op_alter_table(self, name: str, commands: list[tuple]) -> None:
+        table = self.tables.get(name)
         if table is None:
             return
-        for item in body.get("cmds", ()):
-            cmd = item.get("AlterTableCmd", {})
-            subtype = cmd.get("subtype")
-            definition = cmd.get("def") or {}
-            if subtype == "AT_AddColumn" and "ColumnDef" in definition:
-                self._add_column(table, definition["ColumnDef"], stmt, where)
-            elif subtype == "AT_DropColumn":
-                table.columns.pop(cmd.get("name", ""), None)
+        for command in commands:
+            kind, args = command[0], command[1:]
+            if kind in ("column", "sequence", "key", "foreign_key"):
+                self._table_part(table, command)
+            elif kind == "drop_column":
+                table.columns.pop(args[0], None)
                 for key, index in list(self.indexes.items()):
-                    if index.table == table.name and cmd.get("name") in index.columns:
+                    if index.table == table.name and args[0] in index.columns:
                         del self.indexes[key]
-            elif subtype == "AT_SetRelOptions":
-                for opt, elem in n.def_elems(definition.get("List", {}).get("items")).items():
-                    table.options[opt] = n.def_value(elem)
-            elif subtype == "AT_ResetRelOptions":
-                for opt in n.def_elems(definition.get("List", {}).get("items")):
+            elif kind == "set_options":
+                table.options.update(args[0])
+            elif kind == "reset_options":
+                for opt in args[0]:
                     table.options.pop(opt, None)
-            elif subtype == "AT_AddConstraint" and "Constraint" in definition:
-                self._add_constraint(table, definition["Constraint"], stmt, where)
-            elif subtype == "AT_DropConstraint":
-                self.indexes.pop(cmd.get("name", ""), None)
-            elif subtype == "AT_ColumnDefault":
-                column = table.columns.get(cmd.get("name", ""))
+            elif kind == "drop_constraint":
+                self.indexes.pop(args[0], None)
+            elif kind == "column_default":
+                column = table.columns.get(args[0])
                 if column is not None:
-                    expr = definition or None
-                    column.default = ("" if expr is None else "nextval" if n.is_nextval_default(expr)
-                                      else "time" if n.is_time_default(expr) else "other")
-            elif subtype == "AT_AddIdentity":
-                column = table.columns.get(cmd.get("name", ""))
+                    column.default, column.default_sql = args[1], args[2]
+            elif kind == "add_identity":
+                column = table.columns.get(args[0])
                 if column is not None:
                     column.default = "identity"
-            elif subtype == "AT_AlterColumnType":
-                column = table.columns.get(cmd.get("name", ""))
-                if column is not None and "ColumnDef" in definition:
-                    column.type = n.type_name(definition["ColumnDef"].get("typeName"))
+            elif kind == "alter_type":
+                column = table.columns.get(args[0])
+                if column is not None:
+                    column.type = args[1]
 
-    def _IndexStmt(self, stmt: Statement, body: dict, where) -> None:
-        table = n.relation_name(body.get("relation"))
-        if not table:
+    def _op_create_index(self, index: Index, if_not_exists: bool) -> None:
+        if if_not_exists and index.name in self.indexes:
             return
-        columns: list[str | None] = []
-        for param in body.get("indexParams", ()):
-            elem = param.get("IndexElem", {})
-            columns.append(elem.get("name"))
-        name = body.get("idxname") or f"{table.split('.')[-1]}_{'_'.join(c or 'expr' for c in columns)}_idx"
-        if body.get("if_not_exists") and name in self.indexes:
-            return
-        loc = where(stmt.start, stmt.end)
-        reads = _columns_read(body.get("indexParams")) | _columns_read(
-            body.get("indexIncludingParams")) | _columns_read(body.get("whereClause"))
-        self.indexes[name] = Index(
-            name, table, columns, (body.get("accessMethod") or "btree").lower(),
-            unique=bool(body.get("unique")), primary=bool(body.get("primary")),
-            partial=bool(body.get("whereClause")), location=loc, statement=stmt,
-            reads=frozenset(reads))
+        self.indexes[index.name] = index
 
-    def _CreateSeqStmt(self, stmt: Statement, body: dict, where) -> None:
-        name = n.relation_name(body.get("sequence"))
-        if not name or (body.get("if_not_exists") and name in self.sequences):
+    def _op_create_sequence(self, sequence: Sequence, if_not_exists: bool) -> None:
+        if if_not_exists and sequence.name in self.sequences:
             return
-        cache = n.def_value(n.def_elems(body.get("options")).get("cache")) or 1
-        self.sequences[name] = Sequence(name, int(cache), None, where(stmt.start, stmt.end), stmt)
+        self.sequences[sequence.name] = sequence
 
-    def _AlterSeqStmt(self, stmt: Statement, body: dict, where) -> None:
-        seq = self.sequences.get(n.relation_name(body.get("sequence")) or "")
-        if seq is None:
-            return
-        cache = n.def_value(n.def_elems(body.get("options")).get("cache"))
-        if cache is not None:
-            seq.cache = int(cache)
+    def _op_alter_sequence(self, name: str, cache: int | None) -> None:
+        seq = self.sequences.get(name)
+        if seq is not None and cache is not None:
+            seq.cache = cache
 
-    def _DropStmt(self, stmt: Statement, body: dict, where) -> None:
-        kind = body.get("removeType")
-        for obj in body.get("objects", ()):
-            items = obj.get("List", {}).get("items") if isinstance(obj, dict) else None
-            name = n.qualified(items).lower() if items else None
-            if not name:
-                continue
+    def _op_drop(self, kind: str, names: list[str]) -> None:
+        for name in names:
             if kind == "OBJECT_TABLE":
                 self.tables.pop(name, None)
                 self.foreign_keys = [fk for fk in self.foreign_keys if fk.table != name]
@@ -315,12 +234,7 @@ class Catalog:
             elif kind == "OBJECT_SEQUENCE":
                 self.sequences.pop(name, None)
 
-    def _RenameStmt(self, stmt: Statement, body: dict, where) -> None:
-        kind = body.get("renameType")
-        new = body.get("newname")
-        old = n.relation_name(body.get("relation"))
-        if not new or not old:
-            return
+    def _op_rename(self, kind: str, old: str, new: str, subname: str | None) -> None:
         if kind == "OBJECT_TABLE" and old in self.tables:
             table = self.tables.pop(old)
             table.name = new
@@ -336,16 +250,18 @@ class Catalog:
                 fk.ref_table = new if fk.ref_table == old else fk.ref_table
         elif kind == "OBJECT_COLUMN":
             table = self.tables.get(old)
-            column = table.columns.pop(body.get("subname", ""), None) if table else None
+            column = table.columns.pop(subname or "", None) if table else None
             if table is not None and column is not None:
                 column.name = new
                 table.columns[new] = column
-                for index in self.indexes_on(table.name):
-                    index.columns = [new if c == body.get("subname") else c for c in index.columns]
-                    if body.get("subname") in index.reads:
-                        index.reads = (index.reads - {body.get("subname")}) | {new}
+                for index in self.indexes.values():
+                    if index.table != table.name:
+                        continue
+                    index.columns = [new if c == subname else c for c in index.columns]
+                    if subname in index.reads:
+                        index.reads = (index.reads - {subname}) | {new}
                 for seq in self.sequences.values():
-                    if seq.owned_by == (table.name, body.get("subname")):
+                    if seq.owned_by == (table.name, subname):
                         seq.owned_by = (table.name, new)
         elif kind == "OBJECT_INDEX" and old in self.indexes:
             index = self.indexes.pop(old)
@@ -356,18 +272,225 @@ class Catalog:
             seq.name = new
             self.sequences[new] = seq
 
-    def _CreateEnumStmt(self, stmt: Statement, body: dict, where) -> None:
-        self.enums[n.qualified(body.get("typeName")).lower()] = n.names(body.get("vals"))
+    def _op_create_enum(self, name: str, labels: list[str]) -> None:
+        self.enums[name] = list(labels)
 
-    def _AlterEnumStmt(self, stmt: Statement, body: dict, where) -> None:
-        labels = self.enums.get(n.qualified(body.get("typeName")).lower())
-        new, neighbor = body.get("newVal"), body.get("newValNeighbor")
+    def _op_alter_enum(self, name: str, new: str | None, neighbor: str | None,
+                       after: bool) -> None:
+        labels = self.enums.get(name)
         if labels is None or not new or new in labels:
             return  # RENAME VALUE (oldVal) and unknown types are left alone
         if neighbor in labels:
-            labels.insert(labels.index(neighbor) + (1 if body.get("newValIsAfter") else 0), new)
+            labels.insert(labels.index(neighbor) + (1 if after else 0), new)
         else:
             labels.append(new)
+
+
+# -- reading statements into operations ------------------------------------------------------
+
+
+def catalog_ops(stmt: Statement, where: Callable[[int, int], Location]) -> list[tuple]:
+    """The catalog operations of one statement (empty for statements the catalog ignores)."""
+    reader = _READERS.get(stmt.kind)
+    return reader(stmt, stmt.body, where) if reader is not None else []
+
+
+def _create_table(stmt: Statement, body: dict, where) -> list[tuple]:
+    name = n.relation_name(body.get("relation"))
+    if not name:
+        return []
+    loc = where(stmt.offset(body["relation"].get("location")), stmt.end)
+    table = Table(name, location=loc, path=loc.path, partitioned=bool(body.get("partspec")),
+                  origin=stmt.origin)
+    for opt, elem in n.def_elems(body.get("options")).items():
+        table.options[opt] = n.def_value(elem)
+    parts: list[tuple] = []
+    for elt in body.get("tableElts", ()):
+        if "ColumnDef" in elt:
+            parts.extend(_column_parts(name, elt["ColumnDef"], stmt, where))
+        elif "Constraint" in elt:
+            parts.extend(_constraint_parts(name, elt["Constraint"], stmt, where))
+    return [("create_table", table, parts, bool(body.get("if_not_exists")))]
+
+
+def _column_parts(table: str, coldef: dict, stmt: Statement, where) -> list[tuple]:
+    colname = coldef.get("colname", "")
+    typ = n.type_name(coldef.get("typeName"))
+    loc = where(stmt.offset(coldef.get("location")), stmt.end)
+    column = Column(colname, typ, location=loc)
+    parts: list[tuple] = [("column", column)]
+    if typ in n.SERIAL_TYPES:
+        column.default = "serial"
+        seq = _serial_sequence_name(table, colname)
+        parts.append(("sequence", Sequence(seq, 1, (table, colname), loc, stmt.origin)))
+    for item in coldef.get("constraints", ()):
+        con = item.get("Constraint", {})
+        contype = con.get("contype")
+        if contype == "CONSTR_DEFAULT":
+            column.default, column.default_sql = _default_kind(con.get("raw_expr"))
+        elif contype == "CONSTR_IDENTITY":
+            column.default = "identity"
+            seq = _serial_sequence_name(table, colname)
+            cache = n.def_value(n.def_elems(con.get("options")).get("cache")) or 1
+            parts.append(("sequence", Sequence(seq, int(cache), (table, colname), loc,
+                                               stmt.origin)))
+        elif contype == "CONSTR_NOTNULL":
+            column.not_null = True
+        elif contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
+            parts.append(_key_part(table, [colname], contype == "CONSTR_PRIMARY", con, stmt,
+                                   where))
+            if contype == "CONSTR_PRIMARY":
+                column.not_null = True
+        elif contype == "CONSTR_FOREIGN":
+            parts.extend(_foreign_key_part(table, [colname], con))
+    return parts
+
+
+def _default_kind(expr: dict | None) -> tuple[str, str]:
+    """(kind, SQL text) of a column default: nextval / time / other."""
+    if expr is None:
+        return "", ""
+    kind = "nextval" if n.is_nextval_default(expr) else "time" if n.is_time_default(expr) \
+        else "other"
+    literal = n.sql_literal(expr)
+    return kind, "" if literal == "..." else literal
+
+
+def _constraint_parts(table: str, con: dict, stmt: Statement, where) -> list[tuple]:
+    contype = con.get("contype")
+    if contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
+        return [_key_part(table, n.names(con.get("keys")), contype == "CONSTR_PRIMARY", con,
+                          stmt, where)]
+    if contype == "CONSTR_FOREIGN":
+        return _foreign_key_part(table, n.names(con.get("fk_attrs")), con)
+    return []
+
+
+def _foreign_key_part(table: str, columns: list[str], con: dict) -> list[tuple]:
+    ref = n.relation_name(con.get("pktable"))
+    if not ref:
+        return []
+    return [("foreign_key", ForeignKey(table, columns, ref, n.names(con.get("pk_attrs"))))]
+
+
+def _key_part(table: str, columns: list[str], primary: bool, con: dict, stmt: Statement,
+              where) -> tuple:
+    bare = table.split(".")[-1]
+    name = con.get("conname") or (f"{bare}_pkey" if primary
+                                  else f"{bare}_{'_'.join(columns)}_key")
+    loc = where(stmt.offset(con.get("location")), stmt.end)
+    reads = set(columns) | set(n.names(con.get("including"))) | _columns_read(
+        con.get("where_clause"))
+    return ("key", Index(name, table, list(columns), "btree", unique=True, primary=primary,
+                         location=loc, constraint=True, reads=frozenset(reads - {"*"}),
+                         origin=stmt.origin))
+
+
+def _alter_table(stmt: Statement, body: dict, where) -> list[tuple]:
+    name = n.relation_name(body.get("relation"))
+    if not name or body.get("objtype") == "OBJECT_INDEX":
+        return []
+    commands: list[tuple] = []
+    for item in body.get("cmds", ()):
+        cmd = item.get("AlterTableCmd", {})
+        subtype = cmd.get("subtype")
+        definition = cmd.get("def") or {}
+        target = cmd.get("name", "")
+        if subtype == "AT_AddColumn" and "ColumnDef" in definition:
+            commands.extend(_column_parts(name, definition["ColumnDef"], stmt, where))
+        elif subtype == "AT_DropColumn":
+            commands.append(("drop_column", target))
+        elif subtype == "AT_SetRelOptions":
+            options = n.def_elems(definition.get("List", {}).get("items"))
+            commands.append(("set_options", {k: n.def_value(v) for k, v in options.items()}))
+        elif subtype == "AT_ResetRelOptions":
+            commands.append(("reset_options",
+                             list(n.def_elems(definition.get("List", {}).get("items")))))
+        elif subtype == "AT_AddConstraint" and "Constraint" in definition:
+            commands.extend(_constraint_parts(name, definition["Constraint"], stmt, where))
+        elif subtype == "AT_DropConstraint":
+            commands.append(("drop_constraint", target))
+        elif subtype == "AT_ColumnDefault":
+            commands.append(("column_default", target, *_default_kind(definition or None)))
+        elif subtype == "AT_AddIdentity":
+            commands.append(("add_identity", target))
+        elif subtype == "AT_AlterColumnType" and "ColumnDef" in definition:
+            commands.append(("alter_type", target,
+                             n.type_name(definition["ColumnDef"].get("typeName"))))
+    return [("alter_table", name, commands)] if commands else []
+
+
+def _create_index(stmt: Statement, body: dict, where) -> list[tuple]:
+    table = n.relation_name(body.get("relation"))
+    if not table:
+        return []
+    columns: list[str | None] = [p.get("IndexElem", {}).get("name")
+                                 for p in body.get("indexParams", ())]
+    name = body.get("idxname") or \
+        f"{table.split('.')[-1]}_{'_'.join(c or 'expr' for c in columns)}_idx"
+    reads = _columns_read(body.get("indexParams")) | _columns_read(
+        body.get("indexIncludingParams")) | _columns_read(body.get("whereClause"))
+    index = Index(name, table, columns, (body.get("accessMethod") or "btree").lower(),
+                  unique=bool(body.get("unique")), primary=bool(body.get("primary")),
+                  partial=bool(body.get("whereClause")), location=where(stmt.start, stmt.end),
+                  reads=frozenset(reads), origin=stmt.origin,
+                  predicate=body.get("whereClause"))
+    return [("create_index", index, bool(body.get("if_not_exists")))]
+
+
+def _create_sequence(stmt: Statement, body: dict, where) -> list[tuple]:
+    name = n.relation_name(body.get("sequence"))
+    if not name:
+        return []
+    cache = n.def_value(n.def_elems(body.get("options")).get("cache")) or 1
+    sequence = Sequence(name, int(cache), None, where(stmt.start, stmt.end), stmt.origin)
+    return [("create_sequence", sequence, bool(body.get("if_not_exists")))]
+
+
+def _alter_sequence(stmt: Statement, body: dict, where) -> list[tuple]:
+    name = n.relation_name(body.get("sequence"))
+    cache = n.def_value(n.def_elems(body.get("options")).get("cache"))
+    return [("alter_sequence", name, int(cache))] if name and cache is not None else []
+
+
+def _drop(stmt: Statement, body: dict, where) -> list[tuple]:
+    names = []
+    for obj in body.get("objects", ()):
+        items = obj.get("List", {}).get("items") if isinstance(obj, dict) else None
+        name = n.qualified(items).lower() if items else None
+        if name:
+            names.append(name)
+    return [("drop", body.get("removeType"), names)] if names else []
+
+
+def _rename(stmt: Statement, body: dict, where) -> list[tuple]:
+    new = body.get("newname")
+    old = n.relation_name(body.get("relation"))
+    if not new or not old:
+        return []
+    return [("rename", body.get("renameType"), old, new, body.get("subname"))]
+
+
+def _create_enum(stmt: Statement, body: dict, where) -> list[tuple]:
+    return [("create_enum", n.qualified(body.get("typeName")).lower(), n.names(body.get("vals")))]
+
+
+def _alter_enum(stmt: Statement, body: dict, where) -> list[tuple]:
+    return [("alter_enum", n.qualified(body.get("typeName")).lower(), body.get("newVal"),
+             body.get("newValNeighbor"), bool(body.get("newValIsAfter")))]
+
+
+_READERS: dict[str, Callable[[Statement, dict, Callable], list[tuple]]] = {
+    "CreateStmt": _create_table,
+    "AlterTableStmt": _alter_table,
+    "IndexStmt": _create_index,
+    "CreateSeqStmt": _create_sequence,
+    "AlterSeqStmt": _alter_sequence,
+    "DropStmt": _drop,
+    "RenameStmt": _rename,
+    "CreateEnumStmt": _create_enum,
+    "AlterEnumStmt": _alter_enum,
+}
 
 
 class _Lookups:
@@ -375,14 +498,14 @@ class _Lookups:
 
     def __init__(self, catalog: Catalog) -> None:
         self.indexes_by_table: dict[str, list[Index]] = {}
-        self.by_statement: dict[int, list] = {}
+        self.by_statement: dict[str, list] = {}
         self.references: dict[str, list[ForeignKey]] = {}
         for index in catalog.indexes.values():
             self.indexes_by_table.setdefault(index.table, []).append(index)
         for obj in (*catalog.tables.values(), *catalog.indexes.values(),
                     *catalog.sequences.values()):
-            if obj.statement is not None:
-                self.by_statement.setdefault(id(obj.statement), []).append(obj)
+            if obj.origin:
+                self.by_statement.setdefault(obj.origin, []).append(obj)
         for fk in catalog.foreign_keys:
             self.references.setdefault(fk.ref_table, []).append(fk)
 

@@ -43,6 +43,10 @@ class Location:
         self._resolve()
         return self._column
 
+    def __reduce__(self):
+        # Sent to or from a worker process: resolve the line here, and leave the file behind.
+        return (Location, (self.path, self.line, self.column, self.start, self.end))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Location) and (self.path, self.start, self.end, self.line) == (
             other.path, other.start, other.end, other.line)

@@ -44,6 +44,9 @@ class Statement:
     # PLpgSQL_expr it was parsed from (rules match the parent's `plpgsql` tree by identity).
     plpgsql_holder: tuple[str, dict[str, Any], str] | None = field(default=None, repr=False)
     plpgsql_expr: dict[str, Any] | None = field(default=None, repr=False)
+    # "path:offset", set by the engine: names the statement across processes (the catalog
+    # records which statement defined each object by it).
+    origin: str = ""
     # The node's type ("UpdateStmt") and its fields: asked for by every rule, so kept.
     kind: str = field(init=False)
     body: dict[str, Any] = field(init=False, repr=False)

@@ -189,18 +189,8 @@ def _transitions(ctx: FileContext, table: str, column: str) -> Iterator[tuple[st
 
 def _column_default(ctx: FileContext, table: str, column: str) -> str | None:
     known = ctx.model.catalog.table(table)
-    if known is None or known.statement is None or known.statement.kind != "CreateStmt":
-        return None
-    for elt in known.statement.body.get("tableElts", ()):
-        coldef = elt.get("ColumnDef")
-        if not coldef or coldef.get("colname") != column:
-            continue
-        for item in coldef.get("constraints", ()):
-            con = item.get("Constraint", {})
-            if con.get("contype") == "CONSTR_DEFAULT":
-                value = n.sql_literal(con.get("raw_expr"))
-                return value if value != "..." else None
-    return None
+    col = known.columns.get(column) if known is not None else None
+    return (col.default_sql or None) if col is not None else None
 
 
 def _prior_state(ctx: FileContext, stmt: Statement, table: str, column: str,

@@ -258,9 +258,9 @@ def _predicate_holds(index: Index, poll: _Poll) -> bool:
     that contains the poll's status value)."""
     if not index.partial:
         return True
-    if index.statement is None:
+    if index.predicate is None:
         return False
-    for part in n.conjuncts(index.statement.body.get("whereClause")):
+    for part in n.conjuncts(index.predicate):
         if _key(part) in poll.conjuncts:
             continue
         expr = part.get("A_Expr", {})
