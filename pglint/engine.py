@@ -17,8 +17,11 @@ from pglint.discover import Candidate, detect_kind, discover
 from pglint.finding import Applicability, Edit, Finding, Fix, Severity
 from pglint.fixer import apply_fixes
 from pglint.loader import LoadProblem, read_text, write_atomic
+from pglint.model.catalog import catalog_ops
 from pglint.model.location import Location
 from pglint.model.project import ProjectModel
+from pglint.model.workload import Write, write_fact
+from pglint.parallel import available_cores, balanced, can_fork, two_phase
 from pglint.registry import all_rules
 from pglint.rule import Rule
 from pglint.source import SourceFile
@@ -157,32 +160,56 @@ def load(candidate: Candidate, text: str | None = None,
     return loaded
 
 
+@dataclass
+class FileFacts:
+    """What one file contributes to the project model: small, tree-free, picklable."""
+
+    ops: list[tuple] = field(default_factory=list)  # catalog operations, in statement order
+    writes: list[Write] = field(default_factory=list)  # workload
+
+
+def file_facts(loaded: LoadedFile) -> FileFacts:
+    """Catalog operations of a replayed migration; writes of application SQL and of function
+    bodies (which run whenever they are called, even when a migration defines them; DO blocks
+    run once)."""
+    facts = FileFacts()
+    file = loaded.file
+    if file is None or loaded.parsed is None:
+        return facts
+
+    def where(start: int, end: int) -> Location:
+        return Location.in_file(file, start, end)
+
+    if loaded.candidate.kind == "migration":
+        if loaded.candidate.replay:
+            for stmt in loaded.parsed.statements:
+                facts.ops.extend(catalog_ops(stmt, where))
+    elif file.kind == "sql":  # application SQL; pgbench scripts are load tests, not workload
+        for stmt in loaded.parsed.statements:
+            write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
+            if write is not None:
+                facts.writes.append(write)
+    for stmt in loaded.body_statements:
+        if stmt.parent is not None and stmt.parent.kind == "CreateFunctionStmt":
+            write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
+            if write is not None:
+                facts.writes.append(write)
+    return facts
+
+
+def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel:
+    """Replay the files' facts in order (migrations first, in version order)."""
+    model = ProjectModel.empty(settings)
+    for f in facts:
+        model.catalog.apply_ops(f.ops)
+        for write in f.writes:
+            model.workload.add(write)
+    return model
+
+
 def build_model(files: list[LoadedFile], settings: Settings) -> ProjectModel:
     """Replay migrations in order into the catalog; collect workload facts from app SQL."""
-    model = ProjectModel.empty(settings)
-    for loaded in files:
-        if loaded.file is None or loaded.parsed is None:
-            continue
-        file = loaded.file
-
-        def where(start: int, end: int, file=file) -> Location:
-            return Location.in_file(file, start, end)
-
-        if loaded.candidate.kind == "migration":
-            if loaded.candidate.replay:
-                for stmt in loaded.parsed.statements:
-                    model.catalog.apply(stmt, where)
-        elif file.kind == "sql":  # application SQL; pgbench scripts are load tests, not workload
-            for stmt in loaded.parsed.statements:
-                if stmt.kind in ("InsertStmt", "UpdateStmt", "DeleteStmt"):
-                    model.workload.record(stmt.kind, stmt.body, where(stmt.start, stmt.end))
-        # Function bodies run whenever they are called, so their writes are workload even when
-        # a migration defines them. DO blocks run once.
-        for stmt in loaded.body_statements:
-            if stmt.parent is not None and stmt.parent.kind == "CreateFunctionStmt" and \
-                    stmt.kind in ("InsertStmt", "UpdateStmt", "DeleteStmt"):
-                model.workload.record(stmt.kind, stmt.body, where(stmt.start, stmt.end))
-    return model
+    return model_from_facts([file_facts(f) for f in files], settings)
 
 
 def _suppress(loaded: LoadedFile, findings: list[Finding], settings: Settings,
@@ -253,28 +280,80 @@ def select_rules(settings: Settings) -> list[Rule]:
 
 def lint_loaded(files: list[LoadedFile], settings: Settings,
                 crashes: list[str] | None = None) -> list[Finding]:
-    rules = select_rules(settings)
-    dispatcher = Dispatcher(rules)
+    """Lint parsed files that form one project, in this process."""
     model = build_model(files, settings)
-    known = {cls.code for cls in all_rules()}
-    findings: list[Finding] = []
-    for loaded in files:
+    checker = _Checker(settings)
+    findings = [f for loaded in files for f in checker.check(loaded, model)]
+    if crashes is not None:
+        crashes.extend(checker.dispatcher.crashes)
+    return findings
+
+
+class _Checker:
+    """Runs the selected rules over files, then suppressions and per-file ignores."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dispatcher = Dispatcher(select_rules(settings))
+        self.known = {cls.code for cls in all_rules()}
+
+    def check(self, loaded: LoadedFile, model: ProjectModel) -> list[Finding]:
+        settings = self.settings
         found: list[Finding] = []
         if settings.enabled(SYNTAX_ERROR[0]):
             found.extend(loaded.problems)
         if loaded.file is not None and loaded.parsed is not None:
             ctx = FileContext(loaded.file, loaded.parsed, model, settings, loaded.body_statements)
-            found.extend(dispatcher.run(ctx))
+            found.extend(self.dispatcher.run(ctx))
         _locate(found, loaded.file)
-        found = _suppress(loaded, found, settings, known)
+        found = _suppress(loaded, found, settings, self.known)
         ignored = settings.ignored_in(loaded.candidate.path)  # per-file-ignores
         if ignored:
             found = [f for f in found if not f.code.startswith(ignored)]
         _locate(found, loaded.file)
+        return found
+
+
+# Below this much SQL, forking workers costs more than it saves.
+PARALLEL_MIN_CHARS = 1_000_000
+
+Content = tuple[Candidate, "str | None", "LoadProblem | None"]
+
+
+def _lint_contents(contents: list[Content], settings: Settings,
+                   crashes: list[str]) -> tuple[list[Finding], list[LoadedFile]]:
+    """Lint one project's files from their text: in this process, or spread over the cores
+    (see pglint.parallel) when there is enough of it."""
+    size = sum(len(t) for _, t, _ in contents if t)
+    cores = available_cores()
+    if size < PARALLEL_MIN_CHARS or cores < 2 or not can_fork():
+        files = [load(c, t, p) for c, t, p in contents]
+        return lint_loaded(files, settings, crashes), files
+    checker = _Checker(settings)
+    numbered = list(enumerate(contents))
+
+    def parse(share: list[tuple[int, Content]]) -> tuple[list[LoadedFile], list]:
+        loaded = [load(c, t, p) for _, (c, t, p) in share]
+        return loaded, [(i, file_facts(f)) for (i, _), f in zip(share, loaded)]
+
+    def model(all_facts: list[list[tuple[int, FileFacts]]]) -> ProjectModel:
+        ordered = sorted((pair for facts in all_facts for pair in facts), key=lambda p: p[0])
+        return model_from_facts([facts for _, facts in ordered], settings)
+
+    def check(loaded: list[LoadedFile], project: ProjectModel) -> tuple[list[Finding], list[str]]:
+        checker.dispatcher.crashes = []
+        found = [f for file in loaded for f in checker.check(file, project)]
+        return found, checker.dispatcher.crashes
+
+    shares = balanced(numbered, lambda item: len(item[1][1] or ""), cores)
+    findings: list[Finding] = []
+    for found, crashed in two_phase(shares, parse, model, check):
         findings.extend(found)
-    if crashes is not None:
-        crashes.extend(dispatcher.crashes)
-    return findings
+        crashes.extend(crashed)
+    # Reporters need each file's text, not its parse.
+    files = [LoadedFile(c, SourceFile(c.path, t, detect_kind(c.kind, t), c.display)
+                        if t is not None else None) for c, t, _ in contents]
+    return findings, files
 
 
 def _resolver(settings: Settings | Resolver) -> Resolver:
@@ -296,31 +375,47 @@ def lint_project(files: list[LoadedFile], resolver: Resolver,
     return findings
 
 
+def _lint_projects(contents: list[Content], resolver: Resolver,
+                   crashes: list[str]) -> tuple[list[Finding], list[LoadedFile]]:
+    """Lint files from their text, one project (configuration file) at a time."""
+    groups: dict[int, tuple[Settings, list[int]]] = {}
+    for i, (candidate, _, _) in enumerate(contents):
+        settings = resolver.for_path(candidate.path)
+        groups.setdefault(id(settings), (settings, []))[1].append(i)
+    findings: list[Finding] = []
+    files: list[LoadedFile | None] = [None] * len(contents)
+    for settings, members in groups.values():
+        found, loaded = _lint_contents([contents[i] for i in members], settings, crashes)
+        findings.extend(found)
+        for i, file in zip(members, loaded):
+            files[i] = file
+    findings.sort(key=lambda f: f.sort_key)
+    return findings, [f for f in files if f is not None]
+
+
 def lint(paths: list[Path], settings: Settings | Resolver,
          cache_dir: Path | None = None) -> LintResult:
     """Lint the files under `paths`. With `cache_dir`, an unchanged run is answered from cache."""
     resolver = _resolver(settings)
     candidates, errors = discover(paths, resolver.for_path(paths[0] if paths else Path(".")))
     crashes: list[str] = []
+    contents = [(c, *read(c)) for c in candidates]
     if cache_dir is None:
-        files = [load(c) for c in candidates]
-        findings = lint_project(files, resolver, crashes)
+        findings, files = _lint_projects(contents, resolver, crashes)
         return LintResult(findings, files, errors, crashes)
     from pglint.cache import ResultCache, content_digest
 
     cache = ResultCache(cache_dir, paths)
-    contents = [(c, *read(c)) for c in candidates]
     distinct = {id(s): s for s in (resolver.for_path(c.path) for c in candidates)}
     key = cache.key(repr(sorted(map(repr, distinct.values()))),
                     [(c.display, c.kind, content_digest(t, p)) for c, t, p in contents])
     cached = cache.get(key)
     if cached is not None:
         # Reporters need the text for code frames, not the parse.
-        files = [LoadedFile(c, SourceFile(c.path, t, c.kind, c.display) if t is not None else None)
-                 for c, t, _ in contents]
+        files = [LoadedFile(c, SourceFile(c.path, t, detect_kind(c.kind, t), c.display)
+                            if t is not None else None) for c, t, _ in contents]
         return LintResult(cached, files, errors)
-    files = [load(c, t, p) for c, t, p in contents]
-    findings = lint_project(files, resolver, crashes)
+    findings, files = _lint_projects(contents, resolver, crashes)
     if not crashes:
         cache.put(key, findings)
     return LintResult(findings, files, errors, crashes)

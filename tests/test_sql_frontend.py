@@ -5,7 +5,7 @@ from __future__ import annotations
 from pglint.source import ByteToChar, SourceFile
 from pglint.sql.lexer import lex
 from pglint.sql.parse import parse_sql
-from pglint.sql.plpgsql import expand_plpgsql
+from pglint.sql.plpgsql import expand_body, expand_plpgsql, expand_sql_body
 
 
 def test_byte_to_char_round_trip_with_multibyte_text():
@@ -147,3 +147,75 @@ def test_a_statement_ending_in_a_psql_variable_keeps_its_last_characters():
     text = "\\set uid random(1, 5)\nSELECT * FROM users WHERE id = :uid;\n"
     (stmt,) = parse_sql(text).statements
     assert text[stmt.start:stmt.end] == "SELECT * FROM users WHERE id = :uid"
+
+
+def test_sql_function_string_body_statements_are_positioned_in_the_file():
+    text = ("-- prix en € 😀\nCREATE FUNCTION bump(p int) RETURNS void LANGUAGE sql AS $fn$\n"
+            "  -- café\n  SELECT 'ü';\n  UPDATE counters SET n = n + 1 WHERE id = p;\n$fn$;\n")
+    (stmt,) = parse_sql(text).statements
+    assert expand_plpgsql(stmt, text) == ([], [])  # not PL/pgSQL
+    inner, errors = expand_sql_body(stmt, text)
+    assert errors == [] and [s.kind for s in inner] == ["SelectStmt", "UpdateStmt"]
+    update = inner[1]
+    assert text[update.start:update.end] == "UPDATE counters SET n = n + 1 WHERE id = p"
+    assert update.parent is stmt and update.exact
+    rel = update.body["relation"]
+    assert text[update.offset(rel["location"]):].startswith("counters SET")
+    where = update.body["whereClause"]["A_Expr"]["rexpr"]["ColumnRef"]
+    assert text[update.offset(where["location"])] == "p"
+    assert expand_body(stmt, text)[0][1].start == update.start
+    file = SourceFile("x.sql", text)  # type: ignore[arg-type]
+    assert file.position(update.start) == (5, 3)
+
+
+def test_sql_function_body_syntax_error_is_positioned():
+    text = "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELEC 1';"
+    (stmt,) = parse_sql(text).statements
+    inner, errors = expand_sql_body(stmt, text)
+    assert inner == [] and len(errors) == 1
+    assert text[errors[0].offset:].startswith("SELEC 1")
+
+
+def test_begin_atomic_body_statements_use_the_parents_positions():
+    text = ("SELECT 'ñ';\nCREATE PROCEDURE tick(p int)\nBEGIN ATOMIC\n"
+            "  INSERT INTO log (k) VALUES ('é');  -- first\n"
+            "  UPDATE counters SET n = n + 1 WHERE id = 1;\nEND;\n"
+            "CREATE FUNCTION total() RETURNS bigint LANGUAGE sql\n"
+            "  RETURN (SELECT sum(n) FROM counters);\n")
+    _, proc, func = parse_sql(text).statements
+    inner, errors = expand_body(proc, text)
+    assert errors == [] and [s.kind for s in inner] == ["InsertStmt", "UpdateStmt"]
+    insert, update = inner
+    assert text[insert.start:insert.end] == "INSERT INTO log (k) VALUES ('é')"
+    assert text[update.start:update.end] == "UPDATE counters SET n = n + 1 WHERE id = 1"
+    assert all(s.parent is proc and s.exact for s in inner)
+    rel = update.body["relation"]
+    assert text[update.offset(rel["location"]):].startswith("counters SET")
+    (ret,), _ = expand_body(func, text)
+    assert ret.kind == "ReturnStmt" and ret.parent is func
+    assert text[ret.start:ret.end] == "RETURN (SELECT sum(n) FROM counters)"
+
+
+def test_hot_counter_update_in_a_migration_defined_sql_function(tmp_path):
+    from pglint import engine
+    from pglint.config import parse_settings
+
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "V1__counters.sql").write_text(
+        "CREATE TABLE page_views (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0);\n"
+        "-- compte les visites (é)\n"
+        "CREATE FUNCTION count_visit() RETURNS void LANGUAGE sql AS $$\n"
+        "  UPDATE page_views SET n = n + 1 WHERE id = 1;\n"
+        "$$;\n"
+        "CREATE PROCEDURE count_visit_atomic() LANGUAGE sql\n"
+        "BEGIN ATOMIC\n"
+        "  UPDATE page_views SET n = n + 1 WHERE id = 1;\n"
+        "END;\n"
+        "UPDATE page_views SET n = n + 1 WHERE id = 1;  -- a one-off migration statement\n",
+        encoding="utf-8")
+    settings = parse_settings({"select": ["PGL101"]}).with_overrides(root=tmp_path)
+    result = engine.lint([tmp_path], settings)
+    assert not result.internal_errors
+    assert sorted((f.code, f.row, f.column) for f in result.findings) == \
+        [("PGL101", 4, 3), ("PGL101", 8, 3)]

@@ -46,18 +46,26 @@ class Workload:
 
     def record(self, kind: str, body: dict[str, Any], location: Location) -> None:
         """Record the write a statement makes, if it is one."""
-        table = n.relation_name(body.get("relation"))
-        if not table:
-            return
-        if kind == "InsertStmt":
-            cols = frozenset(t["ResTarget"].get("name", "") for t in body.get("cols", ())
-                             if "ResTarget" in t)
-            self.add(Write(table, "insert", location, cols))
-        elif kind == "UpdateStmt":
-            self.add(update_fact(table, body, location))
-        elif kind == "DeleteStmt":
-            key, literal = where_pins(body.get("whereClause"))
-            self.add(Write(table, "delete", location, by_key=key, literal_key=literal))
+        write = write_fact(kind, body, location)
+        if write is not None:
+            self.add(write)
+
+
+def write_fact(kind: str, body: dict[str, Any], location: Location) -> Write | None:
+    """The write an INSERT/UPDATE/DELETE statement makes (None for other statements)."""
+    table = n.relation_name(body.get("relation"))
+    if not table:
+        return None
+    if kind == "InsertStmt":
+        cols = frozenset(t["ResTarget"].get("name", "") for t in body.get("cols", ())
+                         if "ResTarget" in t)
+        return Write(table, "insert", location, cols)
+    if kind == "UpdateStmt":
+        return update_fact(table, body, location)
+    if kind == "DeleteStmt":
+        key, literal = where_pins(body.get("whereClause"))
+        return Write(table, "delete", location, by_key=key, literal_key=literal)
+    return None
 
 
 def update_fact(table: str, body: dict[str, Any], location: Location) -> Write:

@@ -1,8 +1,9 @@
-"""PL/pgSQL bodies of functions, procedures and DO blocks, linted as SQL in place.
+"""PL/pgSQL and SQL bodies of functions, procedures and DO blocks, linted as SQL in place.
 
 libpg_query's PL/pgSQL parser gives each embedded query's text and the body line it starts on.
 We find that text in the body (verbatim for dollar-quoted bodies), parse it, and map its
-positions back into the file.
+positions back into the file. LANGUAGE sql bodies are plain SQL: a quoted body is parsed here,
+and a `BEGIN ATOMIC` body arrives already parsed in the CREATE FUNCTION's tree.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any, Iterator
 
 from pglast import parser as pg
 
-from pglint.sql.parse import Statement, SyntaxProblem, parse_fragment
+from pglint.source import ByteToChar
+from pglint.sql.parse import Statement, SyntaxProblem, _trim as trim, parse_fragment
 
 # libpg_query's RawParseMode values for `target := expression` (PLPGSQL_ASSIGN1..3).
 _ASSIGNMENT_MODES = {3, 4, 5}
@@ -155,3 +157,127 @@ def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], li
             inner.plpgsql_expr = expr
         statements.extend(parsed)
     return statements, errors
+
+
+# --- LANGUAGE sql bodies --------------------------------------------------------------------
+
+_COMMENT_TOKENS = {"SQL_COMMENT", "C_COMMENT"}
+
+
+def _is_sql_function(stmt: Statement) -> bool:
+    if stmt.kind != "CreateFunctionStmt":
+        return False
+    language = _string_list(_def_elems(stmt.body.get("options")).get("language"))
+    if language:
+        return language[0].lower() == "sql"
+    return stmt.body.get("sql_body") is not None  # BEGIN ATOMIC / RETURN: SQL by default
+
+
+def _scan(text: str) -> list[Any]:
+    try:
+        return [t for t in pg.scan(text) if t.name not in _COMMENT_TOKENS]
+    except pg.ParseError:
+        return []
+
+
+def _atomic_statements(stmt: Statement, file_text: str) -> list[Statement]:
+    """The statements of a `BEGIN ATOMIC ... END` or `RETURN expr` body (PostgreSQL 14+).
+
+    The parser already parsed them into `sql_body`, with locations in the parent's parsed text,
+    so they share the parent's position mapping; their spans come from the parent's tokens.
+    """
+    sql_body = stmt.body.get("sql_body")
+    source = file_text[stmt.start:stmt.end]
+    tokens = _scan(source)
+    if "ReturnStmt" in sql_body:
+        # `RETURN expr` is the last clause of the statement.
+        at = next((i for i in range(len(tokens) - 1, -1, -1) if tokens[i].name == "RETURN"), None)
+        spans = [(tokens[at].start, tokens[-1].end + 1)] if at is not None else []
+        nodes = [sql_body]
+    else:
+        outer = (sql_body.get("List") or {}).get("items") or [{}]
+        nodes = (outer[0].get("List") or {}).get("items") or []
+        spans = []
+        begin = next((i for i in range(len(tokens) - 1)
+                      if tokens[i].name == "BEGIN_P" and tokens[i + 1].name == "ATOMIC"), None)
+        if begin is not None:
+            piece: list[Any] = []
+            for token in tokens[begin + 2:]:
+                if token.name == "ASCII_59":
+                    if piece:
+                        spans.append((piece[0].start, piece[-1].end + 1))
+                    piece = []
+                else:
+                    piece.append(token)
+    exact = len(spans) == len(nodes)
+    out = []
+    for i, node in enumerate(nodes):
+        start, end = (stmt.start + spans[i][0], stmt.start + spans[i][1]) if exact \
+            else (stmt.start, stmt.end)
+        out.append(Statement(node, start, end, stmt.char_base, stmt.chars, stmt.byte_base,
+                             exact=exact, parent=stmt))
+    return out
+
+
+def _string_body_start(stmt: Statement, file_text: str, body: str) -> tuple[int, bool]:
+    """File offset of a quoted function body's first character, and whether the body appears
+    there verbatim (dollar quotes, or single quotes with nothing escaped)."""
+    for token in _scan(file_text[stmt.start:stmt.end]):
+        if token.name != "SCONST":
+            continue
+        text = file_text[stmt.start + token.start:stmt.start + token.end + 1]
+        if text.startswith("$"):
+            tag = text[:text.find("$", 1) + 1]
+            inner, skip = text[len(tag):len(text) - len(tag)], len(tag)
+        elif text.startswith("'"):
+            inner, skip = text[1:-1], 1
+        else:
+            continue  # E'...', U&'...': escapes, so the body is not verbatim
+        if inner == body:
+            return stmt.start + token.start + skip, True
+        if inner.replace("''", "'") == body:
+            return stmt.start + token.start + skip, False
+    return stmt.start, False
+
+
+def expand_sql_body(stmt: Statement, file_text: str) -> tuple[list[Statement], list[SyntaxProblem]]:
+    """Statements of a LANGUAGE sql function or procedure body, positioned in the file.
+
+    Both forms: a string body (`AS $$ UPDATE ...; SELECT ... $$`), parsed here, and a
+    PostgreSQL 14+ `BEGIN ATOMIC ... END` / `RETURN expr` body, which the parser already parsed.
+    """
+    if not _is_sql_function(stmt):
+        return [], []
+    if stmt.body.get("sql_body") is not None:
+        return _atomic_statements(stmt, file_text), []
+    body = _string_list(_def_elems(stmt.body.get("options")).get("as"))
+    if not body:
+        return [], []
+    text = body[0]
+    base, exact = _string_body_start(stmt, file_text, text)
+    try:
+        tree = json.loads(pg.parse_sql_json(text))
+    except pg.ParseError as exc:
+        # PostgreSQL parses a SQL function's body when the function is created.
+        location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+        message = exc.args[0] if exc.args else str(exc)
+        return [], [SyntaxProblem(f"SQL function body: {message}",
+                                  base + location if exact else base)]
+    chars = ByteToChar(text)
+    statements = []
+    for raw in tree.get("stmts", ()):
+        byte_start = raw.get("stmt_location", 0)
+        byte_len = raw.get("stmt_len", 0)
+        start = chars(byte_start)
+        end = chars(byte_start + byte_len) if byte_len else len(text)
+        start, end = trim(text, text, start, end)
+        statements.append(Statement(raw["stmt"], base + start, min(base + end, stmt.end), base,
+                                    chars, exact=exact, parent=stmt))
+    return statements, []
+
+
+def expand_body(stmt: Statement, file_text: str) -> tuple[list[Statement], list[SyntaxProblem]]:
+    """Statements of a function, procedure or DO body (PL/pgSQL or SQL), positioned in the file."""
+    if stmt.kind == "CreateFunctionStmt" and _is_sql_function(stmt):
+        return expand_sql_body(stmt, file_text)
+    return expand_plpgsql(stmt, file_text)
