@@ -246,7 +246,7 @@ def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: st
     else:
         text += f"\n  AND {guard}"
     text += tail
-    if stmt.parent is not None:
+    if stmt.parent is not None and stmt.parent.plpgsql is not None:  # a PL/pgSQL body
         return (text + ";\nIF NOT FOUND THEN\n"
                 f"    RAISE EXCEPTION 'invalid transition: {column} was not {prior.strip(chr(39))}';\n"
                 "END IF;")
