@@ -73,38 +73,44 @@ class Dispatcher:
             (rule.text_hint,) if isinstance(rule.text_hint, str) else rule.text_hint or ()))
             for rule in self.rules}
         self.nested = {t: rs for t, rs in self.by_type.items() if t not in self.statement_types}
+        self._plans: dict[str, tuple] = {}
+
+    def _plan(self, kind: str) -> tuple[dict[str, list[Rule]], list[tuple], list[Rule]]:
+        """For one file kind: statement rules by type, nested (type, rule, hints), file rules."""
+        plan = self._plans.get(kind)
+        if plan is None:
+            by_stmt = {t: [r for r in rules if kind in r.file_kinds]
+                       for t, rules in self.by_type.items() if t in self.statement_types}
+            nested = [(t, r, self.hints[r.code]) for t, rules in self.nested.items()
+                      for r in rules if kind in r.file_kinds]
+            file_rules = [r for r in self.rules if kind in r.file_kinds
+                          and type(r).check_file is not Rule.check_file]
+            plan = self._plans[kind] = ({t: rs for t, rs in by_stmt.items() if rs}, nested,
+                                        file_rules)
+        return plan
 
     def run(self, ctx: FileContext) -> list[Finding]:
         findings: list[Finding] = []
-        kind = ctx.kind
+        by_stmt, nested, file_rules = self._plan(ctx.kind)
+        text = ctx.text
         for stmt in ctx.all_statements():
             ctx.stmt = stmt
-            for rule in self.by_type.get(stmt.kind, ()):
-                if kind in rule.file_kinds:
-                    self._call(findings, rule, rule.check, ctx, stmt.body, ctx)
-            if not self.nested:
+            for rule in by_stmt.get(stmt.kind, ()):
+                self._call(findings, rule, rule.check, ctx, stmt.body, ctx)
+            if not nested:
                 continue
-            lowered = None
+            lowered = text[stmt.start:stmt.end].lower()
             wanted: dict[str, list[Rule]] = {}
-            for node_type, rules in self.nested.items():
-                for rule in rules:
-                    if kind not in rule.file_kinds:
-                        continue
-                    hints = self.hints[rule.code]
-                    if hints:
-                        if lowered is None:
-                            lowered = ctx.text[stmt.start:stmt.end].lower()
-                        if not all(any(alt in lowered for alt in hint) for hint in hints):
-                            continue
+            for node_type, rule, hints in nested:
+                if all(any(alt in lowered for alt in hint) for hint in hints):
                     wanted.setdefault(node_type, []).append(rule)
             if wanted:
                 for node_type, body in iter_nodes(stmt.node):
                     for rule in wanted.get(node_type, ()):
                         self._call(findings, rule, rule.check, ctx, body, ctx)
         ctx.stmt = None
-        for rule in self.rules:
-            if kind in rule.file_kinds and type(rule).check_file is not Rule.check_file:
-                self._call(findings, rule, rule.check_file, ctx, ctx)
+        for rule in file_rules:
+            self._call(findings, rule, rule.check_file, ctx, ctx)
         return findings
 
     def _call(self, findings: list[Finding], rule: Rule, method, ctx: FileContext, *args) -> None:

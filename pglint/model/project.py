@@ -76,7 +76,14 @@ class ProjectModel:
         return bool(SHARDED_NAME.search(self.bare(table)))
 
     def insert_heavy(self, table: str) -> Evidence | None:
-        """Evidence that many sessions insert into `table` at once, or None."""
+        """Evidence that many sessions insert into `table` at once, or None (memoized: several
+        rules ask for every table, and the model does not change once built)."""
+        cache = self.__dict__.setdefault("_insert_heavy_memo", {})
+        if table not in cache:
+            cache[table] = self._insert_heavy(table)
+        return cache[table]
+
+    def _insert_heavy(self, table: str) -> Evidence | None:
         hint = self.hint(table)
         inserts = tuple(w.location for w in self.workload.of(table, "insert"))
         if hint.workloads & {"insert-heavy", "append-only"}:

@@ -139,12 +139,14 @@ class DefaultSequenceCache(Rule):
             table = n.relation_name(node.get("relation"))
             if not table or node.get("relation", {}).get("relpersistence") == "t":
                 return
+            if ctx.model.insert_heavy(table) is None:
+                return  # serial/identity columns matter only on insert-heavy tables
             for elt in node.get("tableElts", ()):
                 if "ColumnDef" in elt:
                     yield from self._column(elt["ColumnDef"], table, node["relation"], stmt, ctx)
         elif stmt.kind == "AlterTableStmt" and node.get("objtype") == "OBJECT_TABLE":
             table = n.relation_name(node.get("relation"))
-            if not table:
+            if not table or ctx.model.insert_heavy(table) is None:
                 return
             for item in node.get("cmds", ()):
                 cmd = item.get("AlterTableCmd", {})
