@@ -221,6 +221,7 @@ class Resolver:
         self.default_root = default_root or Path.cwd()
         self._by_config: dict[Path | None, Settings] = {}
         self._by_dir: dict[str, Path | None] = {}
+        self._by_parent: dict[str, Settings] = {}
 
     @classmethod
     def fixed(cls, settings: Settings) -> "Resolver":
@@ -240,6 +241,15 @@ class Resolver:
         if key not in self._by_dir:
             self._by_dir[key] = find_config(directory)
         return self._by_dir[key]
+
+    def for_file(self, path: Path) -> Settings:
+        """for_path for a path known to be a file: cached by folder, no file system calls after
+        the folder's first file (this runs for every file of a large tree)."""
+        key = str(path.parent)
+        settings = self._by_parent.get(key)
+        if settings is None:
+            settings = self._by_parent[key] = self.for_path(path.parent)
+        return settings
 
     def for_path(self, path: Path) -> Settings:
         fixed = getattr(self, "_fixed", None)

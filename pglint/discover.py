@@ -122,32 +122,37 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Candidate], li
     found: dict[str, Candidate] = {}
     errors: list[str] = []
 
-    def add(p: Path) -> None:
-        absolute = os.path.abspath(p)
+    def relative(absolute: str, base: str) -> str | None:
+        # String slicing, not os.path.relpath: this runs for every file of a large tree.
+        if absolute.startswith(base) and absolute[len(base):len(base) + 1] == os.sep:
+            return absolute[len(base) + 1:]
+        return None
+
+    def add(p: Path, absolute: str) -> None:
         if absolute in found:
             return
-        rel = os.path.relpath(absolute, root) if absolute.startswith(root + os.sep) else str(p)
-        display = os.path.relpath(absolute, cwd) if absolute.startswith(cwd + os.sep) else absolute
+        rel = relative(absolute, root) or str(p)
+        display = relative(absolute, cwd) or absolute
         kind, version, replay = classify(p, rel, settings)
         found[absolute] = Candidate(p, display, kind, version, replay)
 
-    def rel_to_root(path: str) -> str:
-        absolute = os.path.abspath(path)
-        return os.path.relpath(absolute, root) if absolute.startswith(root + os.sep) else path
-
     for path in paths:
         if path.is_dir():
-            for folder, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(
-                    d for d in dirnames if not excluded(rel_to_root(os.path.join(folder, d))))
+            top = os.path.abspath(path)
+            for folder, dirnames, filenames in os.walk(top):
+                dirnames[:] = sorted(d for d in dirnames
+                                     if not excluded(relative(os.path.join(folder, d), root) or d))
+                shown = relative(folder, cwd)
                 for filename in sorted(filenames):
                     if os.path.splitext(filename)[1].lower() not in SQL_SUFFIXES:
                         continue
-                    file_path = os.path.join(folder, filename)
-                    if not excluded(rel_to_root(file_path)):
-                        add(Path(file_path))
+                    absolute = folder + os.sep + filename
+                    if excluded(relative(absolute, root) or filename):
+                        continue
+                    # Keep the user's spelling of the path: relative paths stay relative.
+                    add(Path(shown + os.sep + filename) if shown else Path(absolute), absolute)
         elif path.exists() or path.is_symlink():
-            add(path)
+            add(path, os.path.abspath(path))
         else:
             errors.append(f"{path}: no such file or directory")
     candidates = sorted(

@@ -372,7 +372,7 @@ def lint_project(files: list[LoadedFile], resolver: Resolver,
     own project model."""
     groups: dict[int, tuple[Settings, list[LoadedFile]]] = {}
     for loaded in files:
-        settings = resolver.for_path(loaded.candidate.path)
+        settings = resolver.for_file(loaded.candidate.path)
         groups.setdefault(id(settings), (settings, []))[1].append(loaded)
     findings: list[Finding] = []
     for settings, group in groups.values():
@@ -386,7 +386,7 @@ def _lint_projects(contents: list[Content], resolver: Resolver,
     """Lint files from their text, one project (configuration file) at a time."""
     groups: dict[int, tuple[Settings, list[int]]] = {}
     for i, (candidate, _, _) in enumerate(contents):
-        settings = resolver.for_path(candidate.path)
+        settings = resolver.for_file(candidate.path)
         groups.setdefault(id(settings), (settings, []))[1].append(i)
     findings: list[Finding] = []
     files: list[LoadedFile | None] = [None] * len(contents)
@@ -412,7 +412,7 @@ def lint(paths: list[Path], settings: Settings | Resolver,
     from pglint.cache import ResultCache, content_digest
 
     cache = ResultCache(cache_dir, paths)
-    distinct = {id(s): s for s in (resolver.for_path(c.path) for c in candidates)}
+    distinct = {id(s): s for s in (resolver.for_file(c.path) for c in candidates)}
     key = cache.key(repr(sorted(map(repr, distinct.values()))),
                     [(c.display, c.kind, content_digest(t, p)) for c, t, p in contents])
     cached = cache.get(key)
