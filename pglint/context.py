@@ -26,6 +26,23 @@ class Token:
     def upper(self) -> str:
         return self.text.upper()
 
+    @property
+    def is_comment(self) -> bool:
+        return self.name in ("SQL_COMMENT", "C_COMMENT")
+
+
+def matching_paren(tokens: list[Token], open_index: int) -> int | None:
+    """Index of the `)` closing the `(` at tokens[open_index], or None."""
+    depth = 0
+    for k in range(open_index, len(tokens)):
+        if tokens[k].text == "(":
+            depth += 1
+        elif tokens[k].text == ")":
+            depth -= 1
+            if depth == 0:
+                return k
+    return None
+
 
 @dataclass
 class FileContext:
@@ -97,6 +114,10 @@ class FileContext:
                       for t in scanned]
             self._tokens[id(stmt)] = cached
         return cached
+
+    def code_tokens(self, stmt: Statement | None = None) -> list[Token]:
+        """The statement's tokens without comments."""
+        return [t for t in self.tokens(stmt) if not t.is_comment]
 
     def location(self, start: int, end: int | None = None) -> Location:
         line, column = self.file.position(start)

@@ -331,7 +331,6 @@ def test_engine_api_on_odd_files(project: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_postgres_regression_sql() -> None:
-    from pglint.config import load_settings
     from pglint.discover import Candidate
     from pglint.engine import load
 

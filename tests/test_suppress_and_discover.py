@@ -24,7 +24,7 @@ def test_trailing_suppression_covers_its_line(tmp_path):
 
 
 def test_own_line_suppression_covers_the_whole_next_statement(tmp_path):
-    text = f"-- pglint: ignore[PGL101]\nUPDATE visit_counters\n  SET count = count + 1\n  WHERE page_id = '/home';\n"
+    text = "-- pglint: ignore[PGL101]\nUPDATE visit_counters\n  SET count = count + 1\n  WHERE page_id = '/home';\n"
     assert lint_text(tmp_path, text) == []
 
 

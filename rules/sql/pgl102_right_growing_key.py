@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token
+from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
-from pglint.sql.parse import Statement, iter_nodes
+from pglint.sql.parse import Statement
 
-_COMMENTS = ("SQL_COMMENT", "C_COMMENT")
 _INTEGER_TYPES = {"bigint", "int8", "integer", "int", "int4", "smallint", "int2"}
 _UUIDV7_FUNCTIONS = {"uuidv7", "uuid_generate_v7"}  # core since 18; the pg_uuidv7 extension
 _GROWTH = {"serial": "a serial column", "identity": "an identity column",
@@ -331,7 +330,7 @@ def _referenced(ctx: FileContext, table: str, column: str, primary: bool) -> boo
 
 def _uuid_edits(tokens: list[Token], stmt: Statement, column: _KeyColumn) -> tuple[Edit, ...]:
     """Minimal edits turning the column into `uuid DEFAULT gen_random_uuid()`."""
-    code = [t for t in tokens if t.name not in _COMMENTS]
+    code = [t for t in tokens if not t.is_comment]
     coldef = column.coldef or {}
     type_at = stmt.offset(coldef.get("typeName", {}).get("location"))
     k = next((i for i, t in enumerate(code) if t.start == type_at), None)
@@ -359,7 +358,7 @@ def _uuid_edits(tokens: list[Token], stmt: Statement, column: _KeyColumn) -> tup
             return ()
         end = code[ident].end
         if ident + 1 < len(code) and code[ident + 1].text == "(":
-            close = _matching_paren(code, ident + 1)
+            close = matching_paren(code, ident + 1)
             if close is None:
                 return ()
             end = code[close].end
@@ -373,20 +372,9 @@ def _call_span(code: list[Token], at: int) -> tuple[int, int] | None:
     if first is None:
         return None
     open_index = next((i for i in range(first, len(code)) if code[i].text == "("), None)
-    close = _matching_paren(code, open_index) if open_index is not None else None
+    close = matching_paren(code, open_index) if open_index is not None else None
     return (code[first].start, code[close].end) if close is not None else None
 
-
-def _matching_paren(code: list[Token], open_index: int) -> int | None:
-    depth = 0
-    for k in range(open_index, len(code)):
-        if code[k].text == "(":
-            depth += 1
-        elif code[k].text == ")":
-            depth -= 1
-            if depth == 0:
-                return k
-    return None
 
 
 def _trade_offs(version: int) -> str:

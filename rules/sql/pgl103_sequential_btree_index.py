@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token
+from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.catalog import Column
 from pglint.rule import Example, Rule
@@ -12,7 +12,6 @@ from pglint.sql import nodes as n
 from pglint.sql.parse import iter_nodes
 
 PAGES_PER_RANGE = 128  # BRIN's default: one summary per 128 heap pages
-_COMMENTS = ("SQL_COMMENT", "C_COMMENT")
 _GROWTH = {"serial": "a serial column", "identity": "an identity column",
            "nextval": "a column with DEFAULT nextval()", "time": "a DEFAULT now()-style timestamp"}
 _BRIN_LIMITS = (
@@ -210,7 +209,7 @@ def _not_convertible(node: dict, params: list[dict]) -> str:
 
 
 def _brin_edits(tokens: list[Token], relation_at: int) -> tuple[Edit, ...]:
-    code = [t for t in tokens if t.name not in _COMMENTS]
+    code = [t for t in tokens if not t.is_comment]
     after = [k for k, t in enumerate(code) if t.start >= relation_at]
     if not after:
         return ()
@@ -218,7 +217,7 @@ def _brin_edits(tokens: list[Token], relation_at: int) -> tuple[Edit, ...]:
     open_index = next((k for k in range(start, len(code)) if code[k].text == "("), None)
     if open_index is None:
         return ()
-    close_index = _matching_paren(code, open_index)
+    close_index = matching_paren(code, open_index)
     if close_index is None:
         return ()
     using = next((k for k in range(start, open_index) if code[k].name == "USING"), None)
@@ -230,14 +229,3 @@ def _brin_edits(tokens: list[Token], relation_at: int) -> tuple[Edit, ...]:
     return (method_edit,
             Edit.insert(code[close_index].end, f" WITH (pages_per_range = {PAGES_PER_RANGE})"))
 
-
-def _matching_paren(code: list[Token], open_index: int) -> int | None:
-    depth = 0
-    for k in range(open_index, len(code)):
-        if code[k].text == "(":
-            depth += 1
-        elif code[k].text == ")":
-            depth -= 1
-            if depth == 0:
-                return k
-    return None

@@ -13,7 +13,6 @@ from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
-_COMMENTS = {"SQL_COMMENT", "C_COMMENT"}
 
 _SESSIONS = ("CREATE TABLE user_sessions (\n"
              "    session_id text PRIMARY KEY,\n"
@@ -237,17 +236,13 @@ def _quoted(name: str) -> str:
     return ".".join(n.quote_ident(part) for part in name.split("."))
 
 
-def _code_tokens(ctx: FileContext, stmt: Statement) -> list[Token]:
-    return [t for t in ctx.tokens(stmt) if t.name not in _COMMENTS]
-
-
 def _fillfactor_edits(ctx: FileContext, stmt: Statement, ff: int) -> tuple[Edit, ...]:
     """Minimal edits adding fillfactor to a CREATE TABLE, or () when it cannot be placed.
 
     Grammar after the column list: [INHERITS (...)] [PARTITION BY ...] [USING method]
     [WITH (...) | WITHOUT OIDS] [ON COMMIT ...] [TABLESPACE name].
     """
-    tokens = _code_tokens(ctx, stmt)
+    tokens = ctx.code_tokens(stmt)
     option = f"fillfactor = {ff}"
     depth = 0
     for i, tok in enumerate(tokens):

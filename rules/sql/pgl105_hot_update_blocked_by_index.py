@@ -203,7 +203,7 @@ def _options(ctx: FileContext, index: Index, column: str, why: Evidence) -> str:
              "-- An update that changes an indexed column is never HOT. Options:", ""]
     if column not in index.columns:
         lines += [f"-- 0. {column} is not a key column of this index (INCLUDE, expression or WHERE):",
-                  f"--    rebuild the index without it, keeping the key, if no query needs it there.",
+                  "--    rebuild the index without it, keeping the key, if no query needs it there.",
                   ""]
     if index.primary:
         lines += ["-- 1. Stop changing the key: give rows a stable surrogate key and keep",

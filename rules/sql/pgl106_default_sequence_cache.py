@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token
+from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
-_COMMENTS = ("SQL_COMMENT", "C_COMMENT")
 _MAX_IDENTIFIER = 63  # NAMEDATALEN - 1: longer serial sequence names are truncated by PostgreSQL
 
 _CACHE_TRUTH = (
@@ -263,14 +262,14 @@ def _serial_fix(ctx: FileContext, stmt: Statement, tokens: list[Token], type_at:
 
 def _identity_cache_edits(tokens: list[Token], generated_at: int, size: int) -> tuple[Edit, ...]:
     """Edits giving `GENERATED ... AS IDENTITY [( options )]` a CACHE of `size`."""
-    code = [t for t in tokens if t.name not in _COMMENTS]
+    code = [t for t in tokens if not t.is_comment]
     i = next((k for k, t in enumerate(code) if t.start >= generated_at and t.name == "IDENTITY_P"),
              None)
     if i is None:
         return ()
     if i + 1 >= len(code) or code[i + 1].text != "(":
         return (Edit.insert(code[i].end, f" (CACHE {size})"),)
-    close = _matching_paren(code, i + 1)
+    close = matching_paren(code, i + 1)
     if close is None:
         return ()
     for k in range(i + 2, close):
@@ -300,7 +299,7 @@ def _sequence_name(relation: dict, column: str) -> str:
 
 
 def _last_code_token(tokens: list[Token]) -> Token | None:
-    return next((t for t in reversed(tokens) if t.name not in _COMMENTS), None)
+    return next((t for t in reversed(tokens) if not t.is_comment), None)
 
 
 def _token_at(tokens: list[Token], offset: int) -> Token | None:
@@ -309,21 +308,10 @@ def _token_at(tokens: list[Token], offset: int) -> Token | None:
 
 def _cache_value_token(tokens: list[Token], cache_at: int) -> Token | None:
     """The number after the CACHE keyword that starts at `cache_at`."""
-    code = [t for t in tokens if t.name not in _COMMENTS]
+    code = [t for t in tokens if not t.is_comment]
     for k, t in enumerate(code):
         if t.start >= cache_at and t.name == "CACHE":
             nxt = code[k + 1] if k + 1 < len(code) else None
             return nxt if nxt is not None and nxt.name == "ICONST" else None
     return None
 
-
-def _matching_paren(code: list[Token], open_index: int) -> int | None:
-    depth = 0
-    for k in range(open_index, len(code)):
-        if code[k].text == "(":
-            depth += 1
-        elif code[k].text == ")":
-            depth -= 1
-            if depth == 0:
-                return k
-    return None

@@ -304,7 +304,7 @@ def _power_span(ctx: FileContext, stmt: Statement, power: dict[str, Any]) -> tup
     left, right = power.get("lexpr") or {}, power.get("rexpr") or {}
     if not (any(k in left for k in simple) and any(k in right for k in simple)):
         return None
-    tokens = [t for t in ctx.tokens(stmt) if not t.name.endswith("COMMENT")]
+    tokens = ctx.code_tokens(stmt)
     at = stmt.offset(power.get("location"))
     i = next((i for i, t in enumerate(tokens) if t.start == at and t.text == "^"), None)
     if i is None or i == 0 or i + 1 >= len(tokens):
@@ -322,7 +322,7 @@ def _with_bound(ctx: FileContext, stmt: Statement, bound: str) -> str | None:
     """The statement's text with `AND <bound>` added to its own WHERE clause."""
     if not stmt.exact:
         return None
-    tokens = [t for t in ctx.tokens(stmt) if not t.name.endswith("COMMENT")]
+    tokens = ctx.code_tokens(stmt)
     where = stmt.body.get("whereClause")
     depth, where_at, after = 0, None, None
     for i, token in enumerate(tokens):

@@ -94,7 +94,7 @@ class SessionSetInTransaction(Rule):
             "(PgBouncer) the session is a server connection shared by many clients, so the "
             "changed timeout applies to whichever client gets the connection next. `SET LOCAL` "
             "ends with the transaction; set defaults per role or database (`ALTER ROLE ... SET`).")
-        tokens = [t for t in ctx.tokens(stmt) if not t.name.endswith("COMMENT")]
+        tokens = ctx.code_tokens(stmt)
         edit = None
         if stmt.exact and len(tokens) > 1 and tokens[0].upper == "SET":
             if tokens[1].upper == "SESSION":
