@@ -19,8 +19,6 @@ XACT_VARIANT = {
     "pg_advisory_lock_shared": "pg_advisory_xact_lock_shared",
     "pg_try_advisory_lock_shared": "pg_try_advisory_xact_lock_shared",
 }
-_ENDS_TRANSACTION = {"TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK", "TRANS_STMT_PREPARE"}
-_STARTS_TRANSACTION = {"TRANS_STMT_BEGIN", "TRANS_STMT_START"}
 _INVENTORY = ("CREATE TABLE inventory (product_id bigint PRIMARY KEY, stock int);\n"
               "INSERT INTO inventory VALUES (123, 10);")
 
@@ -88,14 +86,22 @@ class SessionAdvisoryLock(Rule):
                 "SELECT locks.pg_advisory_lock(1);"),
     )
     INVALID = (
-        # The chapter's 40.1.1 sequence.
+        # The chapter's 40.1.1 sequence: outside a transaction the xact lock would be released at
+        # the end of its own statement, so the rename is shown, not applied.
         Example(
             "SELECT pg_try_advisory_lock(hashtext('inventory:' || 123));\n"
             "UPDATE inventory SET stock = stock - 1 WHERE product_id = 123;\n\n"
             "-- Release in same session or transaction end\n"
             "SELECT pg_advisory_unlock(hashtext('inventory:' || 123));\n",
-            fixed="SELECT pg_try_advisory_xact_lock(hashtext('inventory:' || 123));\n"
-                  "UPDATE inventory SET stock = stock - 1 WHERE product_id = 123;\n",
+            kind="sql", context={"migrations/V1__inventory.sql": _INVENTORY}),
+        # In a transaction, with the matching unlock: renamed, and the unlock removed.
+        Example(
+            "BEGIN;\nSELECT pg_try_advisory_lock(hashtext('inventory:' || 123));\n"
+            "UPDATE inventory SET stock = stock - 1 WHERE product_id = 123;\n\n"
+            "-- Release in same session or transaction end\n"
+            "SELECT pg_advisory_unlock(hashtext('inventory:' || 123));\nCOMMIT;\n",
+            fixed="BEGIN;\nSELECT pg_try_advisory_xact_lock(hashtext('inventory:' || 123));\n"
+                  "UPDATE inventory SET stock = stock - 1 WHERE product_id = 123;\n\nCOMMIT;\n",
             kind="sql", context={"migrations/V1__inventory.sql": _INVENTORY}),
         Example(
             "BEGIN;\nSELECT pg_advisory_lock(42);\n"
@@ -122,10 +128,15 @@ class SessionAdvisoryLock(Rule):
         Example("BEGIN;\nSELECT pg_catalog.pg_try_advisory_lock_shared(1, 2);\nCOMMIT;\n",
                 fixed="BEGIN;\nSELECT pg_catalog.pg_try_advisory_xact_lock_shared(1, 2);\nCOMMIT;\n",
                 kind="sql"),
-        # An unlock with different arguments is not the matching one and stays.
-        Example("SELECT pg_advisory_lock_shared(7);\nSELECT pg_advisory_unlock_shared(8);\n",
-                fixed="SELECT pg_advisory_xact_lock_shared(7);\nSELECT pg_advisory_unlock_shared(8);\n",
-                kind="sql"),
+        # An unlock with other arguments is not the matching one: it would be left behind, so
+        # the rename is shown, not applied.
+        Example("BEGIN;\nSELECT pg_advisory_lock_shared(7);\nSELECT pg_advisory_unlock_shared(8);\n"
+                "COMMIT;\n", kind="sql"),
+        # A checked unlock would always fail after the rename.
+        Example("CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n"
+                "  PERFORM pg_advisory_lock(5);\n"
+                "  IF NOT pg_advisory_unlock(5) THEN RAISE EXCEPTION 'not held'; END IF;\n"
+                "END $$;\n"),
     )
 
     def check(self, node: dict[str, Any], ctx: FileContext) -> Iterable[Finding]:
@@ -167,31 +178,24 @@ class SessionAdvisoryLock(Rule):
         new_name = xact if not name_token.text.startswith('"') else f'"{xact}"'
         edits = [Edit(name_token.start, name_token.end, new_name)]
         matching = _matching_unlock(ctx, stmt, unlock, node.get("args") or [])
-        if matching is not None:
-            span = deletion_span(ctx, matching)
-            if span is not None:
-                edits.append(Edit.delete(*span))
+        span = deletion_span(ctx, matching) if matching is not None else None
+        if span is not None:
+            edits.append(Edit.delete(*span))
+        # The rename is only a fix when the lock then still protects something (inside a
+        # transaction) and no unlock call is left behind: a leftover `IF NOT
+        # pg_advisory_unlock(...)` would now always fail.
+        unlocks = ctx.text.lower().count("pg_advisory_unlock")
+        if not in_transaction or unlocks > (1 if span is not None else 0):
+            yield self.finding(ctx, start, end, message, Fix.display(title, suggestion), help)
+            return
         fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
         yield self.finding(ctx, start, end, message, fix, help)
 
 
 def in_explicit_transaction(ctx: FileContext, stmt: Statement) -> bool:
-    """True when the statement runs inside a transaction that outlives it.
-
-    PL/pgSQL bodies always run inside their caller's transaction; a top-level statement does when
-    an earlier BEGIN/START TRANSACTION of the file is not yet committed or rolled back.
-    """
-    if stmt.parent is not None:
-        return True
-    inside = False
-    for earlier in ctx.statements[:stmt.index]:
-        if earlier.kind == "TransactionStmt":
-            kind = earlier.body.get("kind")
-            if kind in _STARTS_TRANSACTION:
-                inside = True
-            elif kind in _ENDS_TRANSACTION:
-                inside = False
-    return inside
+    """True when the statement runs inside a transaction that outlives it: a function body
+    (it runs in its caller's transaction), or a statement inside BEGIN ... COMMIT."""
+    return stmt.parent is not None or ctx.session(stmt).in_transaction
 
 
 def _name_token(ctx: FileContext, stmt: Statement, call: dict[str, Any],
