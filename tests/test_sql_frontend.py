@@ -219,3 +219,18 @@ def test_hot_counter_update_in_a_migration_defined_sql_function(tmp_path):
     assert not result.internal_errors
     assert sorted((f.code, f.row, f.column) for f in result.findings) == \
         [("PGL101", 4, 3), ("PGL101", 8, 3)]
+
+
+def test_a_string_mentioning_copy_from_stdin_does_not_hide_the_rest_of_the_file():
+    text = ("\\set x 1\nINSERT INTO log VALUES ('ran copy t from stdin');\n"
+            "UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';\n")
+    parsed = parse_sql(text)
+    assert parsed.errors == []
+    assert [s.kind for s in parsed.statements] == ["InsertStmt", "UpdateStmt"]
+
+
+def test_backslash_semicolon_separates_statements_on_one_line():
+    text = "\\set x 1\nSELECT 1 \\; SELECT 2;\nSELECT 3;\n"
+    parsed = parse_sql(text)
+    assert parsed.errors == []
+    assert len(parsed.statements) == 3

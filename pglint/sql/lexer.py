@@ -38,7 +38,7 @@ _SQUOTE_END = re.compile(r"(?:[^']|'')*'")
 _ESTRING_END = re.compile(r"(?:[^'\\]|''|\\.)*'", re.DOTALL)
 _DQUOTE_END = re.compile(r'(?:[^"]|"")*"')
 _BLOCK = re.compile(r"/\*|\*/")
-_COPY_STDIN = re.compile(r"\bcopy\b.*\bfrom\s+stdin\b", re.IGNORECASE | re.DOTALL)
+_COPY_STDIN = re.compile(r"\bfrom\s+std(?:in|out)\b", re.IGNORECASE)
 # psql meta-commands that send the query buffer, and so end a statement.
 _SENDS_BUFFER = re.compile(r"\\(?:g\w*|crosstabview|watch)\b")
 _VAR_ENDS_STATEMENT = re.compile(r"[ \t]*;")
@@ -121,13 +121,19 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
             if depth <= 0:
                 began = stmt_start
                 end_statement(start, pos)
-                if mask_psql and _COPY_STDIN.search(text, began, start):
+                if mask_psql and _is_copy_from_stdin(text, began, start):
                     pos = _mask_copy_data(text, pos, mask)
                     stmt_start = pos
         elif kind == "open":
             depth += 1
         elif kind == "close":
             depth -= 1
+        elif kind == "backslash" and mask_psql and text.startswith("\\;", start):
+            # `\;` separates statements on one line (psql sends them together).
+            meta_commands.append(Comment(start, start + 2, "\\;"))
+            mask(start, start + 2)
+            end_statement(start, start + 2)
+            pos = start + 2
         elif kind == "backslash" and mask_psql:
             line_end = text.find("\n", start)
             line_end = n if line_end < 0 else line_end
@@ -157,6 +163,16 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
     end_statement(n, n)
     out.append(text[copied:])
     return Lexed("".join(out), statements, comments, meta_commands)
+
+
+_STATEMENT_START = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
+
+
+def _is_copy_from_stdin(text: str, start: int, end: int) -> bool:
+    """The statement is `COPY ... FROM STDIN` (its data follows in the script), not some other
+    statement that mentions those words in a string or comment."""
+    first = _STATEMENT_START.match(text, start, end).end()
+    return text[first:first + 4].lower() == "copy" and bool(_COPY_STDIN.search(text, first, end))
 
 
 def _mask_copy_data(text: str, pos: int, mask) -> int:
