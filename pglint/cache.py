@@ -3,16 +3,20 @@
 The key covers pglint's own code, the settings and the content of every file linted (the
 project model is cross-file, so any change re-lints all). One entry is kept per set of
 command-line paths, in `.pglint_cache/` beside the configuration (or in the working directory).
+Entries are JSON, never pickle: the cache folder sits in the repository, where anyone who can
+commit could plant a file, and reading JSON cannot run code.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import pickle
+from dataclasses import asdict
 from pathlib import Path
 
 from pglint import __version__
+from pglint.finding import Applicability, Edit, Finding, Fix, Severity
 
 CACHE_DIR_NAME = ".pglint_cache"
 
@@ -38,7 +42,7 @@ class ResultCache:
     def __init__(self, directory: Path, paths: list[Path]) -> None:
         self.directory = directory
         names = "\0".join(sorted(os.path.abspath(p) for p in paths))
-        self.entry = directory / f"run-{hashlib.blake2b(names.encode(), digest_size=8).hexdigest()}.pickle"
+        self.entry = directory / f"run-{hashlib.blake2b(names.encode(), digest_size=8).hexdigest()}.json"
 
     def key(self, settings_repr: str, files: list[tuple[str, str, bytes]]) -> str:
         """files: (display path, kind, content digest) in lint order."""
@@ -49,26 +53,37 @@ class ResultCache:
             digest.update(display.encode() + b"\0" + kind.encode() + b"\0" + content)
         return digest.hexdigest()
 
-    def get(self, key: str):
+    def get(self, key: str) -> list[Finding] | None:
         try:
-            with open(self.entry, "rb") as handle:
-                stored_key, value = pickle.load(handle)
+            with open(self.entry, encoding="utf-8") as handle:
+                stored = json.load(handle)
+            if stored.get("key") != key:
+                return None
+            return [_finding(item) for item in stored["findings"]]
         except Exception:  # a missing, old or corrupt cache is just a miss
             return None
-        return value if stored_key == key else None
 
-    def put(self, key: str, value) -> None:
+    def put(self, key: str, findings: list[Finding]) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             ignore = self.directory / ".gitignore"
             if not ignore.exists():
                 ignore.write_text("# Created by pglint.\n*\n", encoding="utf-8")
             tmp = self.entry.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as handle:
-                pickle.dump((key, value), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump({"key": key, "findings": [asdict(f) for f in findings]}, handle)
             os.replace(tmp, self.entry)
         except OSError:
             pass  # a read-only checkout still lints, just without a cache
+
+
+def _finding(item: dict) -> Finding:
+    fix = item.get("fix")
+    if fix is not None:
+        fix = Fix(fix["title"], Applicability(fix["applicability"]),
+                  tuple(Edit(*edit.values()) for edit in fix["edits"]), fix["suggestion"],
+                  fix.get("isolation"))
+    return Finding(**{**item, "severity": Severity(item["severity"]), "fix": fix})
 
 
 def content_digest(text: str | None, problem: object | None) -> bytes:

@@ -233,7 +233,11 @@ class Resolver:
     def _settings(self, config: Path | None) -> Settings:
         if config not in self._by_config:
             base = load_settings(config) if config else Settings(root=self.default_root)
-            self._by_config[config] = apply_overrides(base, self.overrides)
+            settings = apply_overrides(base, self.overrides)
+            cli = {c for key in ("select", "extend_select", "ignore")
+                   for c in (self.overrides.get(key) or ())}
+            check_codes(settings, cli)
+            self._by_config[config] = settings
         return self._by_config[config]
 
     def _config_for_dir(self, directory: Path) -> Path | None:
@@ -270,3 +274,18 @@ def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
     if changes.get("extend_select"):
         changes["extend_select"] = settings.extend_select + tuple(changes["extend_select"])
     return settings.with_overrides(**changes)
+
+
+def check_codes(settings: Settings, from_command_line: set[str] | frozenset = frozenset()) -> None:
+    """Every code or prefix in select / ignore / extend-select names at least one rule: a typo
+    must not silently turn pglint off in CI."""
+    from pglint.registry import all_rules
+
+    codes = [rule.code for rule in all_rules()]
+    where = f" (in {settings.config_path})" if settings.config_path else ""
+    for option in ("select", "extend_select", "ignore"):
+        for prefix in getattr(settings, option):
+            if not any(code.startswith(prefix) for code in codes):
+                source = " (on the command line)" if prefix in from_command_line else where
+                raise ConfigError(f"`{option.replace('_', '-')}`: {prefix!r} matches no rule "
+                                  f"code{source}; `pglint rule --all` lists them")

@@ -148,3 +148,18 @@ def test_nearest_config_wins_per_folder(tmp_path):
     # --config applies one file to everything.
     forced = run("check", "--no-cache", "--config", "a/pglint.toml", ".", cwd=tmp_path)
     assert forced.returncode == 0, forced.stdout
+
+
+def test_unknown_rule_codes_are_usage_errors(project):
+    typo = run("check", "--no-cache", "--select", "PGL1O1", ".", cwd=project)
+    assert typo.returncode == 2 and "'PGL1O1' matches no rule code (on the command line)" in typo.stderr
+    (project / "pglint.toml").write_text('ignore = ["XYZ"]\n')
+    bad = run("check", "--no-cache", ".", cwd=project)
+    assert bad.returncode == 2 and "'XYZ' matches no rule code" in bad.stderr
+
+
+def test_nothing_to_lint_is_not_called_a_pass(tmp_path):
+    result = run("check", "--no-cache", "missing.sql", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "All checks passed" not in result.stdout
+    assert "No SQL files to lint." in result.stdout
