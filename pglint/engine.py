@@ -14,23 +14,19 @@ from typing import Callable, Iterable
 from pglint.config import Resolver, Settings
 from pglint.context import FileContext
 from pglint.discover import Candidate, detect_kind, discover
-from pglint.finding import Applicability, Edit, Finding, Fix, Severity
-from pglint.fixer import apply_fixes
+from pglint.finding import Finding, Severity
 from pglint.loader import LoadProblem, read_text, write_atomic
 from pglint.model.catalog import catalog_ops
 from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.model.workload import Write, write_fact
-from pglint.parallel import available_cores, balanced, can_fork, two_phase
 from pglint.registry import all_rules
 from pglint.rule import Rule
 from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement, iter_nodes, parse_sql
-from pglint.sql.plpgsql import expand_body
-from pglint.suppress import Suppression, find_suppressions, removal_edits
 
 SYNTAX_ERROR = ("PGL901", "syntax-error")
-UNUSED_SUPPRESSION = ("PGL902", "unused-suppression")
+UNUSED_SUPPRESSION = ("PGL902", "unused-suppression")  # findings made in pglint.suppress
 
 
 @dataclass
@@ -157,6 +153,8 @@ def load(candidate: Candidate, text: str | None = None,
                                         error.offset))
     for stmt in parsed.statements:
         if stmt.kind in ("CreateFunctionStmt", "DoStmt"):
+            from pglint.sql.plpgsql import expand_body  # only files with functions need it
+
             inner, errors = expand_body(stmt, text)
             loaded.body_statements.extend(inner)
             for error in errors:
@@ -222,51 +220,13 @@ def _suppress(loaded: LoadedFile, findings: list[Finding], settings: Settings,
               known_codes: set[str]) -> list[Finding]:
     file = loaded.file
     if file is None or loaded.parsed is None or "pglint" not in file.text:
-        return findings
-    suppressions = find_suppressions(file, loaded.parsed.comments, loaded.parsed.statements)
-    if not suppressions:
-        return findings
-    kept = []
-    for finding in findings:
-        line = finding.row or file.position(finding.start)[0]
-        hit = next((s for s in suppressions if s.covers(finding.code, line)), None)
-        if hit is None:
-            kept.append(finding)
-        else:
-            hit.used.add(finding.code)
-    if settings.enabled(UNUSED_SUPPRESSION[0]):
-        kept.extend(_unused(loaded, suppressions, settings, known_codes))
-    return kept
+        return findings  # no suppression comment can be in this file
+    from pglint.suppress import apply_suppressions
 
-
-def _unused(loaded: LoadedFile, suppressions: list[Suppression], settings: Settings,
-            known_codes: set[str]) -> Iterable[Finding]:
-    text = loaded.file.text
-    for s in suppressions:
-        if not s.codes:
-            if not s.used:
-                message = "unused suppression: it suppressed no finding"
-                keep: list[str] = []
-            else:
-                continue
-        else:
-            unknown = [c for c in s.codes if c not in known_codes]
-            unused = [c for c in s.codes if c in known_codes and c not in s.used
-                      and settings.enabled(c)]
-            if not unknown and not unused:
-                continue
-            keep = [c for c in s.codes if c not in unknown and c not in unused]
-            parts = []
-            if unknown:
-                parts.append(f"unknown rule code{'s' if len(unknown) > 1 else ''} "
-                             f"{', '.join(unknown)}")
-            if unused:
-                parts.append(f"{', '.join(unused)} reported nothing here")
-            message = "unused suppression: " + "; ".join(parts)
-        edits = tuple(Edit(a, b, c) for a, b, c in removal_edits(text, s, keep))
-        fix = Fix("Remove the unused suppression", Applicability.SAFE, edits)
-        yield Finding(*UNUSED_SUPPRESSION, message, loaded.candidate.display, s.start, s.end,
-                      fix=fix)
+    return apply_suppressions(file, loaded.parsed, findings,
+                              settings.enabled(UNUSED_SUPPRESSION[0]),
+                              lambda code: code in known_codes and settings.enabled(code),
+                              known_codes)
 
 
 def _locate(findings: list[Finding], file: SourceFile | None) -> None:
@@ -331,7 +291,10 @@ def _lint_contents(contents: list[Content], settings: Settings,
     """Lint one project's files from their text: in this process, or spread over the cores
     (see pglint.parallel) when there is enough of it."""
     size = sum(len(t) for _, t, _ in contents if t)
-    cores = available_cores()
+    if size >= PARALLEL_MIN_CHARS:
+        from pglint.parallel import available_cores, balanced, can_fork, two_phase
+
+        cores = available_cores()
     if size < PARALLEL_MIN_CHARS or cores < 2 or not can_fork():
         files = [load(c, t, p) for c, t, p in contents]
         return lint_loaded(files, settings, crashes), files
@@ -436,6 +399,8 @@ def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool,
     Fixes are applied in memory and re-linted between passes, so a file is written once, whole,
     at the end. With write=False nothing is written and the result carries the diffs (--diff).
     """
+    from pglint.fixer import apply_fixes
+
     resolver = _resolver(settings)
     candidates, errors = discover(paths, resolver.for_path(paths[0] if paths else Path(".")))
     files = [load(c) for c in candidates]

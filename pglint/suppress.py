@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
 
 from pglint.source import SourceFile
+
+if TYPE_CHECKING:
+    from pglint.finding import Finding
 from pglint.sql.lexer import Comment
 from pglint.sql.parse import Statement
 
@@ -101,3 +105,51 @@ def removal_edits(text: str, s: Suppression, keep: list[str]) -> list[tuple[int,
     while start > line_start and text[start - 1] in " \t":
         start -= 1
     return [(start, comment.end, "")]
+
+
+UNUSED_SUPPRESSION = ("PGL902", "unused-suppression")
+
+
+def apply_suppressions(file: SourceFile, parsed, findings: list["Finding"], report_unused: bool,
+                       judged: "Callable[[str], bool]", known_codes: set[str]) -> list["Finding"]:
+    """The findings no suppression covers, plus PGL902 findings (with a safe fix) for
+    suppressions that covered nothing. `judged(code)` says whether an unused code can be
+    reported: a rule that did not run this time cannot be said to have found nothing."""
+    from pglint.finding import Applicability, Edit, Finding, Fix
+
+    suppressions = find_suppressions(file, parsed.comments, parsed.statements)
+    if not suppressions:
+        return findings
+    kept = []
+    for finding in findings:
+        line = finding.row or file.position(finding.start)[0]
+        hit = next((s for s in suppressions if s.covers(finding.code, line)), None)
+        if hit is None:
+            kept.append(finding)
+        else:
+            hit.used.add(finding.code)
+    if not report_unused:
+        return kept
+    for s in suppressions:
+        if not s.codes:
+            if s.used:
+                continue
+            message, keep = "unused suppression: it suppressed no finding", []
+        else:
+            unknown = [c for c in s.codes if c not in known_codes]
+            unused = [c for c in s.codes if c in known_codes and c not in s.used and judged(c)]
+            if not unknown and not unused:
+                continue
+            keep = [c for c in s.codes if c not in unknown and c not in unused]
+            parts = []
+            if unknown:
+                parts.append(f"unknown rule code{'s' if len(unknown) > 1 else ''} "
+                             f"{', '.join(unknown)}")
+            if unused:
+                parts.append(f"{', '.join(unused)} reported nothing here")
+            message = "unused suppression: " + "; ".join(parts)
+        edits = tuple(Edit(a, b, c) for a, b, c in removal_edits(file.text, s, keep))
+        fix = Fix("Remove the unused suppression", Applicability.SAFE, edits)
+        kept.append(Finding(*UNUSED_SUPPRESSION, message, file.display_path, s.start, s.end,
+                            fix=fix))
+    return kept

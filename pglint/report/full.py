@@ -3,11 +3,9 @@ a summary. Styled with rich on a terminal; the same layout as plain text otherwi
 
 from __future__ import annotations
 
-import difflib
 import textwrap
 
 from pglint.finding import Applicability, Finding
-from pglint.fixer import apply_fixes
 from pglint.report.summary import by_rule, summary_line
 from pglint.source import SourceFile
 
@@ -42,6 +40,10 @@ def _fix_lines(f: Finding, file: SourceFile | None) -> list[Line]:
              Applicability.DISPLAY: "suggestion"}[fix.applicability]
     out: list[Line] = [[("  = ", "blue"), (f"{label}: ", "bold cyan"), (fix.title, "")]]
     if fix.applicable and file is not None:
+        import difflib  # only findings with an applicable fix show a diff
+
+        from pglint.fixer import apply_fixes
+
         after, _ = apply_fixes(file.text, [f], unsafe=True)
         diff = difflib.unified_diff(file.text.splitlines(), after.splitlines(), lineterm="", n=1)
         for line in list(diff)[2:]:
