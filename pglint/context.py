@@ -151,8 +151,9 @@ class FileContext:
 def runs_repeatedly(ctx: FileContext, stmt: Statement) -> bool:
     """True when the statement runs at application run time, not once in a migration.
 
-    Application query files and pgbench scripts run over and over; so do the bodies of
-    functions, even when a migration defines them. Migration statements and DO blocks run once.
+    Application query files and pgbench scripts run over and over (DO blocks in them too); so
+    do the bodies of functions, even when a migration defines them. Migration statements and
+    DO blocks in migrations run once.
     """
     if ctx.kind in ("sql", "pgbench", "python"):
         return True

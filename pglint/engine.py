@@ -173,9 +173,9 @@ class FileFacts:
 
 
 def file_facts(loaded: LoadedFile) -> FileFacts:
-    """Catalog operations of a replayed migration; writes of application SQL and of function
-    bodies (which run whenever they are called, even when a migration defines them; DO blocks
-    run once)."""
+    """Catalog operations of a replayed migration; writes of application SQL (DO blocks in it
+    included) and of function bodies (which run whenever they are called, even when a migration
+    defines them; a DO block in a migration runs once)."""
     facts = FileFacts()
     file = loaded.file
     if file is None or loaded.parsed is None:
@@ -194,7 +194,9 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
             if write is not None:
                 facts.writes.append(write)
     for stmt in loaded.body_statements:
-        if stmt.parent is not None and stmt.parent.kind == "CreateFunctionStmt":
+        # Same judgement as runs_repeatedly(): function bodies anywhere, DO blocks in app SQL.
+        if stmt.parent is not None and (stmt.parent.kind == "CreateFunctionStmt"
+                                        or file.kind == "sql"):
             write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
             if write is not None:
                 facts.writes.append(write)
