@@ -16,7 +16,9 @@ ZERO = re.compile(r"\s*0+(?:\.0*)?\s*(?:us|ms|s|min|h|d)?\s*", re.IGNORECASE)
 # ALTER TABLE subcommands that take at most SHARE UPDATE EXCLUSIVE: they do not block queries.
 _WEAK_SUBCOMMANDS = {"AT_SetRelOptions", "AT_ResetRelOptions", "AT_ValidateConstraint",
                      "AT_SetStatistics", "AT_SetOptions", "AT_ResetOptions", "AT_ClusterOn",
-                     "AT_DropCluster", "AT_AttachPartition", "AT_DetachPartitionFinalize"}
+                     "AT_DropCluster", "AT_DetachPartitionFinalize"}
+# (ATTACH PARTITION is not among them: the parent takes SHARE UPDATE EXCLUSIVE, but the table
+# being attached, and a default partition, take ACCESS EXCLUSIVE.)
 _ALTERED_OBJECTS = {"OBJECT_TABLE", "OBJECT_INDEX", "OBJECT_MATVIEW"}
 _RENAMED_OBJECTS = {"OBJECT_TABLE", "OBJECT_COLUMN", "OBJECT_TABCONSTRAINT", "OBJECT_MATVIEW"}
 _SHARE_LOCK = 5  # LockStmt modes from SHARE up block writes or everything
@@ -43,7 +45,7 @@ class MissingLockTimeout(Rule):
     statement; the fix covers the rest of the file.
 
     It stays silent on `ALTER TABLE` forms that take at most a SHARE UPDATE EXCLUSIVE lock
-    (`SET (fillfactor = ...)`, `VALIDATE CONSTRAINT`, `SET STATISTICS`, `ATTACH PARTITION`), on
+    (`SET (fillfactor = ...)`, `VALIDATE CONSTRAINT`, `SET STATISTICS`), on
     `CONCURRENTLY` index builds, and on index renames (SHARE UPDATE EXCLUSIVE since
     PostgreSQL 12).
 
@@ -321,15 +323,18 @@ def _locked_table(stmt: Statement, created: frozenset[str],
             name = n.relation_name(body.get("relation"))
             return (name, "query") if name and name not in new_indexes else None
         if body.get("kind") == "REINDEX_OBJECT_TABLE":
+            # SHARE on the table blocks writes; ACCESS EXCLUSIVE on each index blocks the reads
+            # (and the planning) that would use it.
             name = _first_existing([body.get("relation") or {}], created)
-            return (name, "write") if name else None
-        return "", "write"
+            return (name, "query") if name else None
+        return "", "query"
     if kind == "LockStmt":
         mode = body.get("mode", 8)
         if mode < _SHARE_LOCK:
             return None
         name = _first_existing(_rangevars(body.get("relations")), created)
-        return (name, "write" if mode < 7 else "query") if name else None
+        # Up to EXCLUSIVE (7) plain SELECTs still run; ACCESS EXCLUSIVE (8) blocks them too.
+        return (name, "write" if mode < 8 else "query") if name else None
     if kind == "CreateTrigStmt":
         name = _first_existing([body.get("relation") or {}], created)
         return (name, "write") if name else None
