@@ -331,31 +331,32 @@ def _resolver(settings: Settings | Resolver) -> Resolver:
     return settings if isinstance(settings, Resolver) else Resolver.fixed(settings)
 
 
+def _projects(candidates: list[Candidate], resolver: Resolver) -> list[tuple[Settings, list[int]]]:
+    """Indices of the candidates grouped by their settings: one configuration file, one
+    project with its own project model."""
+    groups: dict[int, tuple[Settings, list[int]]] = {}
+    for i, candidate in enumerate(candidates):
+        settings = resolver.for_file(candidate.path)
+        groups.setdefault(id(settings), (settings, []))[1].append(i)
+    return list(groups.values())
+
+
 def lint_project(files: list[LoadedFile], resolver: Resolver,
                  crashes: list[str] | None = None) -> list[Finding]:
-    """Lint files grouped by their settings: each configuration file is one project, with its
-    own project model."""
-    groups: dict[int, tuple[Settings, list[LoadedFile]]] = {}
-    for loaded in files:
-        settings = resolver.for_file(loaded.candidate.path)
-        groups.setdefault(id(settings), (settings, []))[1].append(loaded)
+    """Lint parsed files, one project at a time."""
     findings: list[Finding] = []
-    for settings, group in groups.values():
-        findings.extend(lint_loaded(group, settings, crashes))
+    for settings, members in _projects([f.candidate for f in files], resolver):
+        findings.extend(lint_loaded([files[i] for i in members], settings, crashes))
     findings.sort(key=lambda f: f.sort_key)
     return findings
 
 
 def _lint_projects(contents: list[Content], resolver: Resolver,
                    crashes: list[str]) -> tuple[list[Finding], list[LoadedFile]]:
-    """Lint files from their text, one project (configuration file) at a time."""
-    groups: dict[int, tuple[Settings, list[int]]] = {}
-    for i, (candidate, _, _) in enumerate(contents):
-        settings = resolver.for_file(candidate.path)
-        groups.setdefault(id(settings), (settings, []))[1].append(i)
+    """Lint files from their text, one project at a time."""
     findings: list[Finding] = []
     files: list[LoadedFile | None] = [None] * len(contents)
-    for settings, members in groups.values():
+    for settings, members in _projects([c for c, _, _ in contents], resolver):
         found, loaded = _lint_contents([contents[i] for i in members], settings, crashes)
         findings.extend(found)
         for i, file in zip(members, loaded):
