@@ -1,23 +1,26 @@
 """Forked workers that keep their share of the files for the whole run.
 
 The project model is cross-file: every file's facts are needed before any rule can run. A large
-run therefore goes in two phases. Each worker parses its share of the files and sends back only
-small facts (catalog operations, workload writes); the parent builds the model from all of them
-and sends it to every worker; each worker runs the rules over the trees it kept and returns its
-findings. Parsed trees never cross a process boundary: moving them costs more than parsing them.
-The parent works on a share too. A worker that fails is replaced by the parent doing its share,
-so a crash costs time, not results.
+run therefore goes in two phases. Each process (the parent included) parses its share of the
+files and publishes only small facts (catalog operations, workload writes); every process then
+builds the same model from all the facts, in share order, and runs the rules over the trees it
+kept. Parsed trees never cross a process boundary (moving them costs more than parsing them),
+and the model is never sent either: the facts are smaller, and the parent only forwards their
+bytes. A worker that fails is replaced by the parent doing its share, so a crash costs time,
+not results.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import struct
 import sys
+import threading
 from typing import Any, Callable, Sequence, TypeVar
 
 T = TypeVar("T")
-_FAILED = object()
+_HEADER = struct.Struct("!Q")
 
 
 def available_cores() -> int:
@@ -49,47 +52,59 @@ def balanced(items: Sequence[T], weight: Callable[[T], int], parts: int) -> list
 def two_phase(shares: list[list[T]], first: Callable[[list[T]], tuple[Any, Any]],
               combine: Callable[[list[Any]], Any],
               second: Callable[[Any, Any], Any]) -> list[Any]:
-    """`first(share) -> (kept, facts)` on every share; `combine(all facts) -> shared`;
-    `second(kept, shared) -> result` on every share. Results in share order."""
+    """`first(share) -> (kept, facts)` on every share; `combine(facts of all shares, in order)
+    -> shared` in every process; `second(kept, shared) -> result` on every share. Returns the
+    results in share order."""
     if len(shares) < 2 or not can_fork():
         firsts = [first(share) for share in shares]
         shared = combine([facts for _, facts in firsts])
         return [second(kept, shared) for kept, _ in firsts]
-    workers: list[_Worker | None] = [_Worker.start(share, first, second) for share in shares[1:]]
-    kept_here: dict[int, Any] = {}
-    kept_here[0], facts0 = first(shares[0])
-    facts = [facts0]
-    for i, worker in enumerate(workers, 1):
-        received = worker.receive() if worker is not None else _FAILED
-        if received is _FAILED:
-            if worker is not None:
-                worker.stop()
-            workers[i - 1] = None
-            kept_here[i], received = first(shares[i])
-        facts.append(received)
-    shared = combine(facts)
-    for worker in workers:
+    workers: dict[int, _Worker] = {}
+    for i in range(1, len(shares)):
+        worker = _Worker.start(i, shares[i], len(shares), first, combine, second)
         if worker is not None:
-            worker.send(shared)
-    results = [second(kept_here[0], shared)]
-    for i, worker in enumerate(workers, 1):
-        result = worker.receive() if worker is not None else _FAILED
-        if worker is not None:
-            worker.stop()
-        if result is _FAILED:
-            if i not in kept_here:
-                kept_here[i], _ = first(shares[i])
-            result = second(kept_here[i], shared)
-        results.append(result)
+            workers[i] = worker
+    kept: dict[int, Any] = {}
+    kept[0], facts0 = first(shares[0])
+    blobs: list[bytes] = [b""] * len(shares)
+    blobs[0] = pickle.dumps(facts0, protocol=pickle.HIGHEST_PROTOCOL)
+    for i in range(1, len(shares)):
+        blob = workers[i].receive() if i in workers else None
+        if blob is None:  # no worker, or it died: do its share here
+            if i in workers:
+                workers.pop(i).stop()
+            kept[i], facts = first(shares[i])
+            blob = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
+        blobs[i] = blob
+    # Each worker gets every share's facts (its own included, to keep the framing simple);
+    # a thread writes them while this process goes on.
+    sender = threading.Thread(target=lambda: [w.send_all(blobs) for w in workers.values()])
+    sender.start()
+    shared = combine([facts0] + [pickle.loads(b) for b in blobs[1:]])
+    results: list[Any] = [None] * len(shares)
+    results[0] = second(kept[0], shared)
+    for i in range(1, len(shares)):
+        if i in kept:
+            results[i] = second(kept[i], shared)
+    sender.join()
+    for i, worker in workers.items():
+        blob = worker.receive()
+        worker.stop()
+        if blob is None:
+            kept_here, _ = first(shares[i])
+            results[i] = second(kept_here, shared)
+        else:
+            results[i] = pickle.loads(blob)
     return results
 
 
 class _Worker:
-    def __init__(self, pid: int, down, up) -> None:
+    def __init__(self, pid: int, down: int, up: int) -> None:
         self.pid, self.down, self.up = pid, down, up
 
     @classmethod
-    def start(cls, share: list, first: Callable, second: Callable) -> "_Worker | None":
+    def start(cls, index: int, share: list, count: int, first: Callable, combine: Callable,
+              second: Callable) -> "_Worker | None":
         try:
             down_r, down_w = os.pipe()  # parent -> child
             up_r, up_w = os.pipe()  # child -> parent
@@ -101,40 +116,74 @@ class _Worker:
             os.close(up_r)
             status = 0
             try:
-                with os.fdopen(up_w, "wb") as up, os.fdopen(down_r, "rb") as down:
-                    kept, facts = first(share)
-                    pickle.dump(facts, up, protocol=pickle.HIGHEST_PROTOCOL)
-                    up.flush()
-                    shared = pickle.load(down)
-                    pickle.dump(second(kept, shared), up, protocol=pickle.HIGHEST_PROTOCOL)
+                kept, facts = first(share)
+                _send(up_w, pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL))
+                blobs = [_receive(down_r) for _ in range(count)]
+                if any(b is None for b in blobs):
+                    raise EOFError("the parent sent no facts")
+                shared = combine([pickle.loads(b) for b in blobs])
+                _send(up_w, pickle.dumps(second(kept, shared), protocol=pickle.HIGHEST_PROTOCOL))
             except BaseException:  # noqa: BLE001 - the parent redoes this share
                 status = 1
             finally:
                 os._exit(status)  # no exit handlers, no flushing of the parent's buffers
         os.close(down_r)
         os.close(up_w)
-        return cls(pid, os.fdopen(down_w, "wb"), os.fdopen(up_r, "rb"))
+        return cls(pid, down_w, up_r)
 
-    def receive(self) -> Any:
-        try:
-            return pickle.load(self.up)
-        except Exception:  # noqa: BLE001 - EOF or garbage: the worker died
-            return _FAILED
+    def receive(self) -> bytes | None:
+        return _receive(self.up)
 
-    def send(self, value: Any) -> None:
+    def send_all(self, blobs: list[bytes]) -> None:
         try:
-            pickle.dump(value, self.down, protocol=pickle.HIGHEST_PROTOCOL)
-            self.down.flush()
+            for blob in blobs:
+                _send(self.down, blob)
         except OSError:
             pass  # it died; receive() says so
 
     def stop(self) -> None:
-        for handle in (self.down, self.up):
+        for fd in (self.down, self.up):
             try:
-                handle.close()
+                os.close(fd)
             except OSError:
                 pass
+        # A worker that sent its results is done, but tearing down its memory takes the kernel
+        # a while: reap it in the background rather than wait for it here.
         try:
-            os.waitpid(self.pid, 0)
+            if os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+                threading.Thread(target=_reap, args=(self.pid,), daemon=True).start()
         except ChildProcessError:
             pass
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _send(fd: int, payload: bytes) -> None:
+    data = memoryview(_HEADER.pack(len(payload)) + payload)
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def _receive(fd: int) -> bytes | None:
+    """One length-prefixed message, or None if the other side closed or died first."""
+    header = _read_exactly(fd, _HEADER.size)
+    if header is None:
+        return None
+    return _read_exactly(fd, _HEADER.unpack(header)[0])
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)

@@ -49,6 +49,16 @@ def test_a_dying_worker_costs_time_not_results():
     assert results == [[15], [30], [45, 60], [75]]
 
 
+@pytest.mark.skipif(not parallel.can_fork(), reason="forking workers is Linux-only")
+def test_every_process_combines_all_facts_in_share_order():
+    # Large facts cross the pipes in pieces; each worker must see the same combined value.
+    shares = [[i] for i in range(4)]
+    results = parallel.two_phase(
+        shares, lambda share: (share, [share[0]] * 300_000),
+        lambda facts: [f[0] for f in facts], lambda kept, order: (kept[0], order))
+    assert results == [(i, [0, 1, 2, 3]) for i in range(4)]
+
+
 def test_balanced_keeps_order_and_spreads_weight():
     items = list(range(10))
     parts = parallel.balanced(items, lambda x: x, 3)
