@@ -66,9 +66,9 @@ class Dispatcher:
         self.statement_types = {t for t in self.by_type if t.endswith("Stmt")}
         # Each hint as a tuple of alternatives: ("update", ("limit", "fetch")) means "update"
         # and either "limit" or "fetch".
-        self.hints = {rule.code: tuple((h,) if isinstance(h, str) else tuple(h) for h in (
-            (rule.text_hint,) if isinstance(rule.text_hint, str) else rule.text_hint or ()))
-            for rule in self.rules}
+        self.hints = {rule.code: tuple((h,) if not isinstance(h, tuple) else h for h in (
+            rule.text_hint if isinstance(rule.text_hint, tuple) else
+            (rule.text_hint,) if rule.text_hint else ())) for rule in self.rules}
         self.nested = {t: rs for t, rs in self.by_type.items() if t not in self.statement_types}
         self._plans: dict[str, tuple] = {}
 
@@ -99,7 +99,8 @@ class Dispatcher:
             lowered = text[stmt.start:stmt.end].lower()
             wanted: dict[str, list[Rule]] = {}
             for node_type, rule, hints in nested:
-                if all(any(alt in lowered for alt in hint) for hint in hints):
+                if all(any(alt in lowered if isinstance(alt, str) else alt.search(lowered)
+                           for alt in hint) for hint in hints):
                     wanted.setdefault(node_type, []).append(rule)
             if wanted:
                 for node_type, body in iter_nodes(stmt.node):

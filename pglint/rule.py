@@ -51,10 +51,11 @@ class Rule:
     severity: ClassVar[Severity] = Severity.WARNING
     node_types: ClassVar[tuple[str, ...]] = ()
     file_kinds: ClassVar[frozenset[str]] = frozenset({"migration", "sql"})
-    # Lowercase substrings the statement text must all contain for `check` to be worth calling
-    # on nested nodes (an inner tuple lists alternatives): a cheap pre-filter, like ruff's token
-    # checks. The engine walks a statement's tree only when some rule's hint matches.
-    text_hint: ClassVar[str | tuple[str | tuple[str, ...], ...] | None] = None
+    # What the lowercased statement text must contain for `check` to be worth calling on
+    # nested nodes: substrings or compiled patterns, all of them (an inner tuple lists
+    # alternatives). A cheap pre-filter, like ruff's token checks: the engine walks a
+    # statement's tree only when some rule's hint matches.
+    text_hint: ClassVar[Any] = None
     min_fix_version: ClassVar[int | None] = None
     VALID: ClassVar[tuple[Example, ...]] = ()
     INVALID: ClassVar[tuple[Example, ...]] = ()

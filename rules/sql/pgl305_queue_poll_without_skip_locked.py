@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Any, Iterable
 
 from pglint.context import FileContext, Token, runs_repeatedly
@@ -81,7 +83,8 @@ class QueuePollWithoutSkipLocked(Rule):
     summary = "Queue poll with FOR UPDATE but no SKIP LOCKED: workers wait for each other"
     section = "40.2.3 Retry Strategies with Exponential Backoff; 40.3.3 Backpressure"
     node_types = ("LockingClause",)
-    text_hint = ("update", ("limit", "fetch"))  # FOR [NO KEY] UPDATE with LIMIT / FETCH FIRST
+    # FOR [NO KEY] UPDATE with LIMIT / FETCH FIRST
+    text_hint = (re.compile(r"\bfor\s+(?:no\s+key\s+)?update\b"), ("limit", "fetch"))
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     min_fix_version = 9  # SKIP LOCKED exists since 9.5
 

@@ -86,7 +86,7 @@ class UniformRandomLoad(Rule):
     summary = "Load test keys drawn uniformly at random: hides production's hot-key contention"
     section = "40.4 Load Testing Methodology and Pitfalls"
     node_types = ("A_Expr", "InsertStmt")
-    text_hint = "random"
+    text_hint = "random("  # random() and random(lb, ub); not gen_random_uuid()
     file_kinds = frozenset({"pgbench", "sql"})
 
     VALID = (
