@@ -92,24 +92,31 @@ class Dispatcher:
         text = ctx.text
         for stmt in ctx.all_statements():
             ctx.stmt = stmt
+            before = len(findings)
             for rule in by_stmt.get(stmt.kind, ()):
                 self._call(findings, rule, rule.check, ctx, stmt.body, ctx)
-            if not nested:
-                continue
-            lowered = text[stmt.start:stmt.end].lower()
-            wanted: dict[str, list[Rule]] = {}
-            for node_type, rule, hints in nested:
-                if all(any(alt in lowered if isinstance(alt, str) else alt.search(lowered)
-                           for alt in hint) for hint in hints):
-                    wanted.setdefault(node_type, []).append(rule)
-            if wanted:
-                for node_type, body in iter_nodes(stmt.node):
-                    for rule in wanted.get(node_type, ()):
-                        self._call(findings, rule, rule.check, ctx, body, ctx)
+            if nested:
+                lowered = (text[stmt.start:stmt.end] if stmt.exact else stmt.sql).lower()
+                self._nested(findings, ctx, stmt, nested, lowered)
+            if not stmt.exact:
+                _display_only(findings, before)
         ctx.stmt = None
         for rule in file_rules:
             self._call(findings, rule, rule.check_file, ctx, ctx)
         return findings
+
+    def _nested(self, findings: list[Finding], ctx: FileContext, stmt: Statement,
+                nested: list[tuple], lowered: str) -> None:
+        """Call the rules that want nested node types, walking the tree only if one can match."""
+        wanted: dict[str, list[Rule]] = {}
+        for node_type, rule, hints in nested:
+            if all(any(alt in lowered if isinstance(alt, str) else alt.search(lowered)
+                       for alt in hint) for hint in hints):
+                wanted.setdefault(node_type, []).append(rule)
+        if wanted:
+            for node_type, body in iter_nodes(stmt.node):
+                for rule in wanted.get(node_type, ()):
+                    self._call(findings, rule, rule.check, ctx, body, ctx)
 
     def _call(self, findings: list[Finding], rule: Rule, method, ctx: FileContext, *args) -> None:
         """Run one rule check; a crash is recorded (exit code 2), never fatal to the run."""
@@ -120,6 +127,18 @@ class Dispatcher:
             if ctx.stmt is not None:
                 where += ":%d" % ctx.file.position(ctx.stmt.start)[0]
             self.crashes.append(f"{rule.code} crashed on {where}: {exc!r}")
+
+
+def _display_only(findings: list[Finding], start: int) -> None:
+    """Fixes for a statement whose positions are approximate (not verbatim in the file) cannot
+    be applied as edits: keep them as suggestions."""
+    from pglint.finding import Fix
+
+    for finding in findings[start:]:
+        if finding.fix is not None and finding.fix.applicable:
+            fix = finding.fix
+            finding.fix = Fix.display(fix.title, fix.suggestion or "(apply by hand: the "
+                                      "statement's text is not verbatim in the file)")
 
 
 def _problem(candidate: Candidate, file: SourceFile | None, message: str, offset: int = 0,

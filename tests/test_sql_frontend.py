@@ -234,3 +234,19 @@ def test_backslash_semicolon_separates_statements_on_one_line():
     parsed = parse_sql(text)
     assert parsed.errors == []
     assert len(parsed.statements) == 3
+
+
+def test_rules_see_statements_of_bodies_in_escape_strings(tmp_path):
+    from pglint import engine
+    from pglint.config import parse_settings
+
+    migration = tmp_path / "migrations" / "V1__f.sql"
+    migration.parent.mkdir()
+    migration.write_text(
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS "
+        "E'SELECT pg_advisory_lock(4)::int -- \\'x\\'';\n", encoding="utf-8")
+    settings = parse_settings({"select": ["PGL107"]}).with_overrides(root=tmp_path)
+    findings = engine.lint([tmp_path], settings).findings
+    assert [f.code for f in findings] == ["PGL107"]
+    # The body is not verbatim in the file, so the fix is shown, never applied as an edit.
+    assert findings[0].fix is not None and not findings[0].fix.applicable

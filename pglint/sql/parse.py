@@ -47,6 +47,9 @@ class Statement:
     # "path:offset", set by the engine: names the statement across processes (the catalog
     # records which statement defined each object by it).
     origin: str = ""
+    # The statement's own text when it is not verbatim in the file (`exact` is False: a body in
+    # an E'...' string, say), for text filters; positions then point at the enclosing statement.
+    sql: str = ""
     # The node's type ("UpdateStmt") and its fields: asked for by every rule, so kept.
     kind: str = field(init=False)
     body: dict[str, Any] = field(init=False, repr=False)
@@ -182,7 +185,7 @@ def parse_fragment(sql: str, char_base: int, prefix: str = "", exact: bool = Tru
     out = []
     for raw in tree.get("stmts", ()):
         out.append(Statement(raw["stmt"], char_base, char_base + len(sql), base, chars,
-                             exact=exact, parent=parent))
+                             exact=exact, parent=parent, sql="" if exact else sql))
     return out, None
 
 

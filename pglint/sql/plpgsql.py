@@ -278,7 +278,8 @@ def expand_sql_body(stmt: Statement, file_text: str) -> tuple[list[Statement], l
         end = chars(byte_start + byte_len) if byte_len else len(text)
         start, end = trim(text, text, start, end)
         statements.append(Statement(raw["stmt"], base + start, min(base + end, stmt.end), base,
-                                    chars, exact=exact, parent=stmt))
+                                    chars, exact=exact, parent=stmt,
+                                    sql="" if exact else text[start:end]))
     return statements, []
 
 
