@@ -250,3 +250,13 @@ def test_rules_see_statements_of_bodies_in_escape_strings(tmp_path):
     assert [f.code for f in findings] == ["PGL107"]
     # The body is not verbatim in the file, so the fix is shown, never applied as an edit.
     assert findings[0].fix is not None and not findings[0].fix.applicable
+
+
+def test_psql_variables_standing_for_names_and_tests():
+    text = ("\\set s public\nREINDEX SCHEMA :s;\nSELECT * FROM :tbl WHERE id = :id;\n"
+            "SELECT :{?s} AS is_set;\n")
+    parsed = parse_sql(text)
+    assert parsed.errors == []
+    select = parsed.statements[1].body
+    assert select["fromClause"][0]["RangeVar"]["relname"] == "tbl"
+    assert "ParamRef" in select["whereClause"]["A_Expr"]["rexpr"]

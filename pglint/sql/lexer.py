@@ -27,7 +27,7 @@ def _token_pattern() -> re.Pattern[str]:
   | (?P<dquote>")
   | (?P<semi>;)
   | (?P<backslash>\\)
-  | (?P<psqlvar>(?<![\w\]:)]):(?:[A-Za-z_]\w*|'[A-Za-z_]\w*'|"[A-Za-z_]\w*"))
+  | (?P<psqlvar>(?<![\w\]:)]):(?:[A-Za-z_]\w*|'[A-Za-z_]\w*'|"[A-Za-z_]\w*"|\{\?[A-Za-z_]\w*\}))
   | (?P<open>\()
   | (?P<close>\))
     """,
@@ -152,9 +152,19 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
                 out.append(text[copied:start])
                 out.append(" " + var[1:])
                 copied = pos
+            elif var[1] == "{":
+                # :{?name} is psql's "is name set": a boolean.
+                out.append(text[copied:start])
+                out.append("true".ljust(len(var)))
+                copied = pos
             elif not text[stmt_start:start].strip() and _VAR_ENDS_STATEMENT.match(text, pos):
                 # `:name;` alone: psql runs the SQL the variable holds, which we cannot see.
                 mask(start, pos)
+            elif _NAME_EXPECTED.search(text, max(stmt_start, start - 40), start):
+                # After SCHEMA, TABLE, FROM ...: the variable holds a name, not a value.
+                out.append(text[copied:start])
+                out.append(" " + var[1:])
+                copied = pos
             else:
                 # :name becomes the parameter $1, which parses wherever a value may stand.
                 out.append(text[copied:start])
@@ -165,6 +175,10 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
     return Lexed("".join(out), statements, comments, meta_commands)
 
 
+# Keywords after which a psql variable stands for a name (`REINDEX SCHEMA :s`, `FROM :tbl`).
+_NAME_EXPECTED = re.compile(
+    r"\b(?:schema|table|index|database|role|user|sequence|view|from|into|join|update|"
+    r"truncate)\s+$", re.IGNORECASE)
 _STATEMENT_START = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
 
 
