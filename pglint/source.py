@@ -76,7 +76,7 @@ class SourceFile:
     def line_starts(self) -> list[int]:
         if self._line_starts is None:
             starts = [0]
-            starts.extend(m.end() for m in re.finditer("\n", self.text))
+            starts.extend(m.end() for m in re.finditer(r"\r\n?|\n", self.text))
             self._line_starts = starts
         return self._line_starts
 

@@ -260,3 +260,16 @@ def test_psql_variables_standing_for_names_and_tests():
     select = parsed.statements[1].body
     assert select["fromClause"][0]["RangeVar"]["relname"] == "tbl"
     assert "ParamRef" in select["whereClause"]["A_Expr"]["rexpr"]
+
+
+def test_old_mac_line_endings_count_lines(tmp_path):
+    from pglint import engine
+    from pglint.config import parse_settings
+
+    path = tmp_path / "queries" / "cr.sql"
+    path.parent.mkdir()
+    path.write_bytes(b"-- a comment\rSELECT 1;\rUPDATE visit_counters SET count = count + 1 "
+                     b"WHERE page_id = '/home';\r")
+    settings = parse_settings({"select": ["PGL101"]}).with_overrides(root=tmp_path)
+    findings = engine.lint([tmp_path], settings).findings
+    assert [(f.code, f.row, f.column) for f in findings] == [("PGL101", 3, 1)]

@@ -19,7 +19,7 @@ def _token_pattern() -> re.Pattern[str]:
     """The lexer's main pattern, compiled on first use: most files parse without lexing, and
     compiling it costs a pre-commit run about 10 ms."""
     return re.compile(r"""
-    (?P<line_comment>--[^\n]*)
+    (?P<line_comment>--[^\r\n]*)
   | (?P<block_comment>/\*)
   | (?P<dollar>(?<![\w$])\$(?:[A-Za-z_\x80-\uffff][\w\x80-\uffff]*)?\$)
   | (?P<estring>(?<![\w$])[Ee]')
@@ -179,7 +179,7 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
 _NAME_EXPECTED = re.compile(
     r"\b(?:schema|table|index|database|role|user|sequence|view|from|into|join|update|"
     r"truncate)\s+$", re.IGNORECASE)
-_STATEMENT_START = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
+_STATEMENT_START = re.compile(r"(?:\s+|--[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
 
 
 def _is_copy_from_stdin(text: str, start: int, end: int) -> bool:

@@ -17,7 +17,7 @@ from pglast import parser as pg
 from pglint.source import ByteToChar
 from pglint.sql.lexer import Comment, Lexed, lex
 
-_LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
+_LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
 
 
 @dataclass(eq=False)
