@@ -115,3 +115,13 @@ def test_linting_all_fixtures_keeps_the_projects_apart():
     expected = Counter({("shop/" + path, row, code): count
                         for (path, row, code), count in _expected(FIXTURES / "shop").items()})
     assert found == expected
+
+
+def test_sharded_counter_suggestion_runs_on_postgres(postgres):
+    # PGL101's suggestion is display-only, but it is SQL a user copies: it must run as written
+    # against the schema it was written for.
+    root = FIXTURES / "shop"
+    result = engine.lint([root], _settings(root))
+    [finding] = [f for f in result.findings
+                 if f.code == "PGL101" and "visit_counters" in f.message]
+    postgres.run(*_migrations(root), finding.fix.suggestion)

@@ -157,10 +157,16 @@ def _sharded_counter(ctx: FileContext, table: str, column: str,
     known = ctx.model.catalog.table(table)
     key_cols = [k for k, _ in keys]
     col_defs = []
-    for k in key_cols:
-        typ = known.columns[k].type if known and k in known.columns else "text"
+    for k, value in keys:
+        guess = ""
+        if known and k in known.columns:
+            typ = known.columns[k].type
+        else:  # not in the catalog: guess from the value, and say it is a guess
+            literal = n.constant(value)[1]
+            typ = "bigint" if isinstance(literal, int) and not isinstance(literal, bool) else "text"
+            guess = f"  -- use the type of {bare}.{k}"
         typ = {"serial": "int4", "bigserial": "int8", "smallserial": "int2"}.get(typ, typ)
-        col_defs.append(f"    {n.quote_ident(k)} {typ} NOT NULL,")
+        col_defs.append(f"    {n.quote_ident(k)} {typ} NOT NULL,{guess}")
     keys_sql = ", ".join(n.quote_ident(k) for k in key_cols)
     values = ", ".join(n.sql_literal(v) for _, v in keys)
     delta_node = target.get("val", {}).get("A_Expr", {})
