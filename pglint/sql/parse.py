@@ -115,6 +115,22 @@ def _error(exc: Exception, char_base: int) -> SyntaxProblem:
     return SyntaxProblem(str(message), char_base + location)
 
 
+def statements_of(tree: dict, masked: str, original: str, base: int, limit: int,
+                  **fields: Any) -> list[Statement]:
+    """Statements of a pglast parse of masked[base:limit], positioned in the file (character
+    offsets), trimmed of surrounding blanks and comments. `fields` go to every Statement."""
+    chars = ByteToChar(masked[base:limit]) if base or limit != len(masked) else ByteToChar(masked)
+    out = []
+    for raw in tree.get("stmts", ()):
+        byte_start = raw.get("stmt_location", 0)
+        byte_len = raw.get("stmt_len", 0)
+        start = base + chars(byte_start)
+        end = base + chars(byte_start + byte_len) if byte_len else limit
+        start, end = _trim(masked, original, start, end)
+        out.append(Statement(raw["stmt"], start, end, base, chars, **fields))
+    return out
+
+
 def _parse_whole(text: str) -> dict | None:
     try:
         return json.loads(pg.parse_sql_json(text))
@@ -138,31 +154,16 @@ def parse_sql(text: str, mask_psql: bool = True) -> ParsedSQL:
     statements: list[Statement] = []
     errors: list[SyntaxProblem] = []
     if tree is not None:
-        chars = ByteToChar(masked)
-        for raw in tree.get("stmts", ()):
-            byte_start = raw.get("stmt_location", 0)
-            byte_len = raw.get("stmt_len", 0)
-            start = chars(byte_start)
-            end = chars(byte_start + byte_len) if byte_len else len(masked)
-            start, end = _trim(masked, text, start, end)
-            statements.append(Statement(raw["stmt"], start, end, 0, chars))
+        statements = statements_of(tree, masked, text, 0, len(masked))
     else:
         assert lexed is not None
         for a, b in lexed.statements:
-            piece = masked[a:b]
-            chars = ByteToChar(piece)
             try:
-                tree = json.loads(pg.parse_sql_json(piece))
+                tree = json.loads(pg.parse_sql_json(masked[a:b]))
             except pg.ParseError as exc:
                 errors.append(_error(exc, a))
                 continue
-            for raw in tree.get("stmts", ()):
-                byte_start = raw.get("stmt_location", 0)
-                byte_len = raw.get("stmt_len", 0)
-                start = a + chars(byte_start)
-                end = a + chars(byte_start + byte_len) if byte_len else b
-                start, end = _trim(masked, text, start, end)
-                statements.append(Statement(raw["stmt"], start, end, a, chars))
+            statements.extend(statements_of(tree, masked, text, a, b))
     for i, stmt in enumerate(statements):
         stmt.index = i
     return ParsedSQL(masked, statements, errors, lexed, text)

@@ -14,8 +14,7 @@ from typing import Any, Iterator
 
 from pglast import parser as pg
 
-from pglint.source import ByteToChar
-from pglint.sql.parse import Statement, SyntaxProblem, _trim as trim, parse_fragment
+from pglint.sql.parse import Statement, SyntaxProblem, parse_fragment, statements_of
 
 # libpg_query's RawParseMode values for `target := expression` (PLPGSQL_ASSIGN1..3).
 _ASSIGNMENT_MODES = {3, 4, 5}
@@ -269,17 +268,13 @@ def expand_sql_body(stmt: Statement, file_text: str) -> tuple[list[Statement], l
         message = exc.args[0] if exc.args else str(exc)
         return [], [SyntaxProblem(f"SQL function body: {message}",
                                   base + location if exact else base)]
-    chars = ByteToChar(text)
-    statements = []
-    for raw in tree.get("stmts", ()):
-        byte_start = raw.get("stmt_location", 0)
-        byte_len = raw.get("stmt_len", 0)
-        start = chars(byte_start)
-        end = chars(byte_start + byte_len) if byte_len else len(text)
-        start, end = trim(text, text, start, end)
-        statements.append(Statement(raw["stmt"], base + start, min(base + end, stmt.end), base,
-                                    chars, exact=exact, parent=stmt,
-                                    sql="" if exact else text[start:end]))
+    statements = statements_of(tree, text, text, 0, len(text), exact=exact, parent=stmt)
+    for inner in statements:
+        # Positions are relative to the body: move them to the file.
+        if not exact:
+            inner.sql = text[inner.start:inner.end]
+        inner.start, inner.end = base + inner.start, min(base + inner.end, stmt.end)
+        inner.char_base = base
     return statements, []
 
 
