@@ -13,7 +13,7 @@ import click
 
 from pglint import __version__
 
-FORMATS = ("full", "concise", "json", "sarif", "github", "gitlab", "junit")
+FORMATS = ("full", "concise", "json", "sarif", "github", "gitlab", "junit", "markdown")
 
 
 def _codes(values: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -173,6 +173,11 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
         from pglint.report import junit
 
         click.echo(junit.render(result.findings, result.file_count))
+    elif output_format == "markdown":
+        from pglint.report import markdown
+
+        click.echo(markdown.render(result.findings, files, result.file_count,
+                                   baselined=baselined), nl=False)
     elif output_format == "concise":
         from pglint.report import concise
         from pglint.report.summary import summary_line

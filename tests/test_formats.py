@@ -220,3 +220,83 @@ def test_per_file_ignores(repo):
     (db / "pglint.toml").write_text('per-file-ignores = ["PGL101"]\n', encoding="utf-8")
     bad = run("check", "--no-cache", ".", cwd=db)
     assert bad.returncode == 2 and "per-file-ignores" in bad.stderr
+
+
+def test_markdown_of_the_shop_fixture():
+    from pglint.report import markdown
+
+    result = run("check", "--no-cache", "--output-format", "markdown", "fixtures/shop", cwd=ROOT)
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(run("check", "--no-cache", "--output-format", "json", "fixtures/shop",
+                              cwd=ROOT).stdout)
+    text = result.stdout
+    assert len(text) < markdown.LIMIT
+    files = len({f["filename"] for f in findings})
+    assert text.startswith(f"### pglint: {len(findings)} findings in {files} files\n")
+    assert "fixable with `pglint check --fix`" in text
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(findings)
+    # Plain paths relative to the repository root, with the line; no links.
+    assert all(row.startswith("| `fixtures/shop/") for row in rows)
+    assert "](" not in text and "http" not in text
+    assert "| `fixtures/shop/migrations/V30__counters.sql:3` | PGL104 |" in text
+    # Every finding has a fix: one collapsed block each, a diff or the suggested SQL.
+    assert text.count("<details>") == text.count("</details>") == len(findings)
+    assert "```diff\n" in text and "```sql\n" in text and "left out" not in text
+
+
+def test_markdown_clean_run():
+    from pglint.report import markdown
+
+    assert markdown.render([], {}, 3) == ("### pglint: no findings\n\n"
+                                          "All checks passed: 3 files linted.\n")
+
+
+def _synthetic(root: Path, n: int, rules: int, message: str = "") -> list[Finding]:
+    from pglint.finding import Fix
+
+    findings = []
+    for i in range(n):
+        code = f"PGL{100 + i % rules}"
+        text = message or (f"`table_{i}` has a problem worth a long sentence of explanation, "
+                           f"with a `|` pipe and <angle> brackets ({i})")
+        path = str(root / f"db/migrations/V{i}__x.sql")
+        findings.append(Finding(code, f"rule-{code.lower()}", text, path, 0, 1,
+                                fix=Fix.display("Do it differently", "SELECT 1;\n" * 5),
+                                row=i % 50 + 1, column=1, end_row=i % 50 + 1, end_column=2))
+    return findings
+
+
+def test_markdown_of_5000_findings_stays_under_githubs_comment_limit(tmp_path):
+    from pglint.report import markdown
+
+    findings = _synthetic(tmp_path, 5000, 7)
+    text = markdown.render(findings, {}, 5000, root=str(tmp_path))
+    assert len(text) < 60_000 < 65_536
+    assert text.startswith("### pglint: 5,000 findings in 5,000 files\n")
+    assert "<details>" not in text and "Fix details are left out" in text
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    more = {line.split(" | ")[1]: int(line.split("and ")[1].split(" more")[0].replace(",", ""))
+            for line in text.splitlines() if line.startswith("| | ")}
+    assert sorted(more) == [f"PGL{100 + r}" for r in range(7)]  # one "and N more" row per rule
+    left_out = sum(more.values())
+    assert left_out == 5000 - len(rows) and len(rows) > 100
+    assert f"{left_out:,} findings are left out of the table" in text
+    # Each rule keeps the same number of rows (its first findings, in file order).
+    kept = {code: sum(1 for row in rows if f"| {code} |" in row) for code in more}
+    assert len(set(kept.values())) == 1
+    assert rows[0].startswith("| `db/migrations/V0__x.sql:1` | PGL100 |")
+    assert "`\\|` pipe" in rows[0] and "&lt;angle&gt;" in rows[0]
+
+
+def test_markdown_drops_fix_details_before_table_rows(tmp_path):
+    from pglint.report import markdown
+
+    findings = _synthetic(tmp_path, 400, 3, message="short")
+    text = markdown.render(findings, {}, 400, root=str(tmp_path))
+    assert len(text) < markdown.LIMIT
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) == 400 and "| | " not in text
+    shown = text.count("<details>")
+    assert 0 < shown < 400
+    assert f"Fix details of {400 - shown} findings are left out" in text
