@@ -53,6 +53,13 @@ def main() -> None:
 @click.option("--baseline", "baseline_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Report only findings not recorded in this baseline file "
               "(written by `pglint baseline`).")
+@click.option("--project", is_flag=True,
+              help="Build the project model from the whole project (the configuration's "
+              "folder, else the git top level) and report only on PATHS: cross-file evidence "
+              "for the files pre-commit passes.")
+@click.option("--diff-base", metavar="REF", default=None,
+              help="Report only findings on lines changed since the git REF (the model is "
+              "built from the whole repository): for pull-request checks.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               envvar="PGLINT_CACHE_DIR",
@@ -60,8 +67,8 @@ def main() -> None:
 def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_fixes: bool,
           diff: bool, select: tuple[str, ...], extend_select: tuple[str, ...],
           ignore: tuple[str, ...], target_version: int | None, config_path: Path | None,
-          exit_zero: bool, statistics: bool, baseline_path: Path | None, no_cache: bool,
-          cache_dir: Path | None) -> None:
+          exit_zero: bool, statistics: bool, baseline_path: Path | None, project: bool,
+          diff_base: str | None, no_cache: bool, cache_dir: Path | None) -> None:
     """Lint SQL files and folders (default: the current directory)."""
     import gc
 
@@ -88,6 +95,22 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
         except BaselineError as exc:
             click.echo(f"pglint: error: {exc}", err=True)
             sys.exit(2)
+    scope = None
+    if diff_base is not None or project:
+        from pglint.scope import Scope, ScopeError, changed_lines, project_root
+
+        try:
+            if diff_base is not None:
+                top, lines = changed_lines(diff_base, path_list[0])
+                scope = Scope(path_list, lines)
+                path_list = [top]
+            else:
+                config_root = settings.config_path.parent if settings.config_path else None
+                scope = Scope(path_list)
+                path_list = [project_root(path_list[0], config_root)]
+        except ScopeError as exc:
+            click.echo(f"pglint: error: {exc}", err=True)
+            sys.exit(2)
     if no_cache:
         cache_dir = None
     elif cache_dir is None:
@@ -96,7 +119,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
         cache_dir = (settings.root or Path.cwd()) / CACHE_DIR_NAME
     try:
         status = _run_check(path_list, resolver, output_format or "full", fix, unsafe_fixes,
-                            diff, cache_dir, statistics, baseline)
+                            diff, cache_dir, statistics, baseline, scope)
     except ConfigError as exc:  # a nested configuration file found while linting
         click.echo(f"pglint: error: {exc}", err=True)
         sys.exit(2)
@@ -120,15 +143,23 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
 
 def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsafe: bool,
                diff: bool, cache_dir: Path | None, statistics: bool = False,
-               baseline=None) -> int:
+               baseline=None, scope=None) -> int:
     from pglint import engine
+
+    def keep(found, files):
+        # Fix and report only what is in scope and not baselined.
+        if scope is not None:
+            found = scope.keep(found, files)
+        return baseline.keep(found, files) if baseline is not None else found
 
     fixing = fix or diff or unsafe
     if fixing:
         result = engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff,
-                                     keep=baseline.keep if baseline is not None else None)
+                                     keep=keep if scope or baseline else None)
     else:
         result = engine.lint(paths, resolver, cache_dir)
+    if scope is not None:
+        result.findings = scope.keep(result.findings, result.files)
     for error in result.errors:
         click.echo(f"pglint: error: {error}", err=True)
     files = {f.candidate.display: f.file for f in result.files if f.file is not None}
