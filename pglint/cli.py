@@ -26,6 +26,59 @@ def _use_color() -> bool:
         os.environ.get("TERM") != "dumb"
 
 
+# Runs over fewer files finish before a progress bar would tell anything.
+PROGRESS_MIN_FILES = 200
+
+
+class _ProgressBar:
+    """A `progress(done, total)` callback drawing a rich progress bar on stderr (stdout stays
+    clean for pipes), started only once a run turns out to parse over PROGRESS_MIN_FILES
+    files, and erased when it stops."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.task = None
+
+    @staticmethod
+    def wanted() -> bool:
+        """Only on an interactive terminal: a dumb one cannot redraw a line. rich leaves the
+        colour out under NO_COLOR."""
+        return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if total <= PROGRESS_MIN_FILES:
+                return
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn)
+
+            self.bar = Progress(TextColumn("Parsing"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=Console(stderr=True),
+                                transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("parse", total=total)
+        self.bar.update(self.task, completed=done)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def _lint(paths: list[Path], resolver, cache_dir: Path | None):
+    """engine.lint, with a progress bar on a terminal."""
+    from pglint import engine
+
+    if not _ProgressBar.wanted():
+        return engine.lint(paths, resolver, cache_dir)
+    bar = _ProgressBar()
+    try:
+        return engine.lint(paths, resolver, cache_dir, progress=bar)
+    finally:
+        bar.stop()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pglint")
 def main() -> None:
@@ -157,7 +210,7 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
         result = engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff,
                                      keep=keep if scope or baseline else None)
     else:
-        result = engine.lint(paths, resolver, cache_dir)
+        result = _lint(paths, resolver, cache_dir)
     if scope is not None:
         result.findings = scope.keep(result.findings, result.files)
     for error in result.errors:
@@ -243,7 +296,6 @@ def baseline_command(paths: tuple[Path, ...], output: Path, config_path: Path | 
     """Record today's findings, so that `pglint check --baseline FILE` reports only new ones."""
     import gc
 
-    from pglint import engine
     from pglint.baseline import render_baseline
     from pglint.config import ConfigError, Resolver
 
@@ -257,7 +309,7 @@ def baseline_command(paths: tuple[Path, ...], output: Path, config_path: Path | 
             from pglint.cache import CACHE_DIR_NAME
 
             cache_dir = (settings.root or Path.cwd()) / CACHE_DIR_NAME
-        result = engine.lint(path_list, resolver, cache_dir)
+        result = _lint(path_list, resolver, cache_dir)
     except ConfigError as exc:
         click.echo(f"pglint: error: {exc}", err=True)
         sys.exit(2)

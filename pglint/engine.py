@@ -309,8 +309,19 @@ PARALLEL_MIN_CHARS = 1_000_000
 Content = tuple[Candidate, "str | None", "LoadProblem | None"]
 
 
-def _lint_contents(contents: list[Content], settings: Settings,
-                   crashes: list[str]) -> tuple[list[Finding], list[LoadedFile]]:
+class _Progress:
+    """Counts parsed files for a `progress(done, total)` callback (the CLI's progress bar)."""
+
+    def __init__(self, callback: Callable[[int, int], None], total: int) -> None:
+        self.callback, self.total, self.done = callback, total, 0
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        self.callback(self.done, self.total)
+
+
+def _lint_contents(contents: list[Content], settings: Settings, crashes: list[str],
+                   progress: _Progress | None = None) -> tuple[list[Finding], list[LoadedFile]]:
     """Lint one project's files from their text: in this process, or spread over the cores
     (see pglint.parallel) when there is enough of it."""
     size = sum(len(t) for _, t, _ in contents if t)
@@ -319,20 +330,33 @@ def _lint_contents(contents: list[Content], settings: Settings,
 
         cores = available_cores()
     if size < PARALLEL_MIN_CHARS or cores < 2 or not can_fork():
-        files = [load(c, t, p) for c, t, p in contents]
+        files = []
+        for c, t, p in contents:
+            files.append(load(c, t, p))
+            if progress is not None:
+                progress.advance()
         return lint_loaded(files, settings, crashes), files
     checker = _Checker(settings)
     numbered = list(enumerate(contents))
 
+    parent = os.getpid()
+    # Progress counts the files this process parses, then the workers' all at once.
+    parsed_before = progress.done if progress is not None else 0
+
     def parse(share: list[tuple[int, Content]]) -> tuple[list[LoadedFile], list]:
-        loaded = [load(c, t, p) for _, (c, t, p) in share]
+        loaded = []
+        for _, (c, t, p) in share:
+            loaded.append(load(c, t, p))
+            if progress is not None and os.getpid() == parent:
+                progress.advance()
         return loaded, [(i, file_facts(f)) for (i, _), f in zip(share, loaded)]
 
     def model(all_facts: list[list[tuple[int, FileFacts]]]) -> ProjectModel:
+        if progress is not None and os.getpid() == parent:
+            progress.advance(parsed_before + len(contents) - progress.done)
         ordered = sorted((pair for facts in all_facts for pair in facts), key=lambda p: p[0])
         return model_from_facts([facts for _, facts in ordered], settings)
 
-    parent = os.getpid()
     parsed_here: dict[int, LoadedFile] = {}
 
     def check(loaded: list[LoadedFile], project: ProjectModel) -> tuple[list[Finding], list[str]]:
@@ -380,13 +404,14 @@ def lint_project(files: list[LoadedFile], resolver: Resolver,
     return findings
 
 
-def _lint_projects(contents: list[Content], resolver: Resolver,
-                   crashes: list[str]) -> tuple[list[Finding], list[LoadedFile]]:
+def _lint_projects(contents: list[Content], resolver: Resolver, crashes: list[str],
+                   progress: _Progress | None = None) -> tuple[list[Finding], list[LoadedFile]]:
     """Lint files from their text, one project at a time."""
     findings: list[Finding] = []
     files: list[LoadedFile | None] = [None] * len(contents)
     for settings, members in _projects([c for c, _, _ in contents], resolver):
-        found, loaded = _lint_contents([contents[i] for i in members], settings, crashes)
+        found, loaded = _lint_contents([contents[i] for i in members], settings, crashes,
+                                       progress)
         findings.extend(found)
         for i, file in zip(members, loaded):
             files[i] = file
@@ -394,15 +419,17 @@ def _lint_projects(contents: list[Content], resolver: Resolver,
     return findings, [f for f in files if f is not None]
 
 
-def lint(paths: list[Path], settings: Settings | Resolver,
-         cache_dir: Path | None = None) -> LintResult:
-    """Lint the files under `paths`. With `cache_dir`, an unchanged run is answered from cache."""
+def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | None = None,
+         progress: Callable[[int, int], None] | None = None) -> LintResult:
+    """Lint the files under `paths`. With `cache_dir`, an unchanged run is answered from cache.
+    `progress(done, total)` is called as files are parsed (not on a cache hit)."""
     resolver = _resolver(settings)
     candidates, errors = discover(paths, resolver.for_path(paths[0] if paths else Path(".")))
     crashes: list[str] = []
     contents = [(c, *read(c)) for c in candidates]
+    counter = _Progress(progress, len(contents)) if progress is not None else None
     if cache_dir is None:
-        findings, files = _lint_projects(contents, resolver, crashes)
+        findings, files = _lint_projects(contents, resolver, crashes, counter)
         return LintResult(findings, files, errors, crashes)
     from pglint.cache import ResultCache, content_digest
 
@@ -416,7 +443,7 @@ def lint(paths: list[Path], settings: Settings | Resolver,
         files = [LoadedFile(c, SourceFile(c.path, t, detect_kind(c.kind, t), c.display)
                             if t is not None else None) for c, t, _ in contents]
         return LintResult(cached, files, errors)
-    findings, files = _lint_projects(contents, resolver, crashes)
+    findings, files = _lint_projects(contents, resolver, crashes, counter)
     if not crashes:
         cache.put(key, findings)
     return LintResult(findings, files, errors, crashes)
