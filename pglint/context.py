@@ -104,14 +104,16 @@ class FileContext:
         assert stmt is not None
         cached = self._tokens.get(id(stmt))
         if cached is None:
-            source = self.parsed.masked[stmt.start:stmt.end]
+            # A statement not verbatim in the file is scanned from its own text; its token
+            # positions are then approximate (fixes on it are shown, never applied).
+            source = self.parsed.masked[stmt.start:stmt.end] if stmt.exact or not stmt.sql \
+                else stmt.sql
             try:
                 scanned = pg.scan(source)
             except pg.ParseError:
                 scanned = []
             cached = [Token(stmt.start + t.start, stmt.start + t.end + 1, t.name,
-                            self.text[stmt.start + t.start: stmt.start + t.end + 1])
-                      for t in scanned]
+                            source[t.start:t.end + 1]) for t in scanned]
             self._tokens[id(stmt)] = cached
         return cached
 

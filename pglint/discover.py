@@ -11,6 +11,8 @@ from pathlib import Path
 from pglint.config import Settings
 
 SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".pgbench"}
+# Python files are read for the SQL strings they hand to database calls.
+SOURCE_SUFFIXES = SQL_SUFFIXES | {".py"}
 DEFAULT_EXCLUDES = (
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules", "__pycache__",
     "build", "dist", "site-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache",
@@ -44,6 +46,8 @@ def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool
     """
     name = path.name
     lowered = name.lower()
+    if lowered.endswith(".py"):
+        return "python", (), True
     parts = [p.lower() for p in Path(rel).parts[:-1]]
     down = bool(_DOWN.search(name))
     if lowered.endswith(".pgbench") or _matches(rel, settings.pgbench):
@@ -144,7 +148,7 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Candidate], li
                                      if not excluded(relative(os.path.join(folder, d), root) or d))
                 shown = relative(folder, cwd)
                 for filename in sorted(filenames):
-                    if os.path.splitext(filename)[1].lower() not in SQL_SUFFIXES:
+                    if os.path.splitext(filename)[1].lower() not in SOURCE_SUFFIXES:
                         continue
                     absolute = folder + os.sep + filename
                     if excluded(relative(absolute, root) or filename):

@@ -76,6 +76,10 @@ class Dispatcher:
         """For one file kind: statement rules by type, nested (type, rule, hints), file rules."""
         plan = self._plans.get(kind)
         if plan is None:
+            if kind == "python":
+                # SQL strings in application code are application SQL.
+                plan = self._plans[kind] = self._plan("sql")
+                return plan
             by_stmt = {t: [r for r in rules if kind in r.file_kinds]
                        for t, rules in self.by_type.items() if t in self.statement_types}
             nested = [(t, r, self.hints[r.code]) for t, rules in self.nested.items()
@@ -167,7 +171,12 @@ def load(candidate: Candidate, text: str | None = None,
         return loaded
     file = SourceFile(candidate.path, text, detect_kind(candidate.kind, text), candidate.display)
     loaded.file = file
-    parsed = parse_sql(text)
+    if candidate.kind == "python":
+        from pglint.python.embedded import parse_python
+
+        parsed = parse_python(text)
+    else:
+        parsed = parse_sql(text)
     loaded.parsed = parsed
     for error in parsed.errors:
         loaded.problems.append(_problem(candidate, file, error.message,
@@ -209,7 +218,7 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
         if loaded.candidate.replay:
             for stmt in loaded.parsed.statements:
                 facts.ops.extend(catalog_ops(stmt, where))
-    elif file.kind == "sql":  # application SQL; pgbench scripts are load tests, not workload
+    elif file.kind in ("sql", "python"):  # application SQL; pgbench scripts are load tests
         for stmt in loaded.parsed.statements:
             write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
             if write is not None:
@@ -217,7 +226,7 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
     for stmt in loaded.body_statements:
         # Same judgement as runs_repeatedly(): function bodies anywhere, DO blocks in app SQL.
         if stmt.parent is not None and (stmt.parent.kind == "CreateFunctionStmt"
-                                        or file.kind == "sql"):
+                                        or file.kind in ("sql", "python")):
             write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
             if write is not None:
                 facts.writes.append(write)

@@ -1,0 +1,56 @@
+"""Python files as pglint sees them: the SQL strings handed to database calls, as statements
+positioned in the .py file, and the `# pglint:` comments that suppress findings."""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+
+from pglint.sql.lexer import Comment, Lexed
+from pglint.sql.parse import ParsedSQL, Statement
+
+_DIRECTIVE = re.compile(r"#\s*pglint:")
+
+
+def parse_python(text: str) -> ParsedSQL:
+    """The embedded SQL of a Python file as a ParsedSQL over the file's text.
+
+    A statement is `exact` only when its string literal holds the SQL verbatim (no escapes, no
+    implicit concatenation, no rewritten placeholders): only then can a fix edit the file.
+    Embedded SQL that PostgreSQL's parser rejects is skipped, not reported: applications talk to
+    other databases too, and a string is not always the whole statement.
+    """
+    statements: list[Statement] = []
+    from pglint.python.frontend import might_contain_sql
+
+    if might_contain_sql(text):
+        from pglint.python.frontend import statements_in
+
+        for embedded, found, _problem in statements_in(text):
+            verbatim = text[embedded.start:embedded.end] == embedded.sql and not embedded.prefix
+            for stmt in found:
+                stmt.exact = verbatim
+                if not verbatim:
+                    stmt.sql = embedded.sql
+                statements.append(stmt)
+    for i, stmt in enumerate(statements):
+        stmt.index = i
+    comments = python_comments(text) if _DIRECTIVE.search(text) else []
+    return ParsedSQL(text, statements, [], Lexed(text, [], comments), text)
+
+
+def python_comments(text: str) -> list[Comment]:
+    """`#` comments with character offsets (tokenize knows strings from comments)."""
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    comments = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.COMMENT:
+                start = starts[token.start[0] - 1] + token.start[1]
+                comments.append(Comment(start, start + len(token.string), token.string))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        pass  # a file Python cannot tokenize keeps the comments found so far
+    return comments
