@@ -64,7 +64,7 @@ from typing import Any, Iterator
 from pglast import parser as pg
 
 from pglint.source import ByteToChar
-from pglint.sql.parse import Statement, SyntaxProblem
+from pglint.sql.parse import LEADING_TRIVIA, Statement, SyntaxProblem
 
 # --------------------------------------------------------------------------------------------
 # The textual pre-filter
@@ -880,14 +880,13 @@ def parse_embedded(embedded: EmbeddedSQL) -> tuple[list[Statement], SyntaxProble
     return statements, None
 
 
-_LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
 
 
 def _trim(parsed: str, a: int, b: int, prefix_len: int) -> tuple[int, int]:
     """Skip blanks and comments around a statement; a statement that begins in the prefix
     ("SELECT WHERE " of an extra() fragment) begins, in the file, where the fragment does."""
     a = max(a, prefix_len)
-    a = _LEADING_TRIVIA.match(parsed, a, b).end()
+    a = LEADING_TRIVIA.match(parsed, a, b).end()
     while b > a and parsed[b - 1].isspace():
         b -= 1
     return a, b

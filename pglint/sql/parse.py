@@ -17,7 +17,8 @@ from pglast import parser as pg
 from pglint.source import ByteToChar
 from pglint.sql.lexer import Comment, Lexed, lex
 
-_LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
+# Blanks and comments before a statement (a comment ends at \n or \r, as in PostgreSQL).
+LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
 
 
 @dataclass(eq=False)
@@ -101,7 +102,7 @@ def _trim(masked: str, original: str, start: int, end: int) -> tuple[int, int]:
     """Skip leading blanks and comments (in the masked text, where meta-commands are blank);
     drop trailing blanks of the original text (a masked `:name` variable is not blank there)."""
     if start < end and masked[start] in " \t\r\n-/":
-        start = _LEADING_TRIVIA.match(masked, start, end).end()
+        start = LEADING_TRIVIA.match(masked, start, end).end()
     while end > start and original[end - 1].isspace():
         end -= 1
     return start, end

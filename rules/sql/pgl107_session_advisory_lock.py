@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token
+from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -212,19 +212,12 @@ def _name_token(ctx: FileContext, stmt: Statement, call: dict[str, Any],
 
 def _call_end(ctx: FileContext, stmt: Statement, name_token: Token) -> int | None:
     """Offset just after the ')' closing the call's argument list."""
-    depth = 0
-    for token in ctx.tokens(stmt):
-        if token.start < name_token.end:
-            continue
-        if token.text == "(":
-            depth += 1
-        elif token.text == ")":
-            depth -= 1
-            if depth == 0:
-                return token.end
-        elif depth == 0:
-            return None
-    return None
+    tokens = ctx.tokens(stmt)
+    i = next((k for k, t in enumerate(tokens) if t.start >= name_token.end), None)
+    if i is None or tokens[i].text != "(":
+        return None
+    close = matching_paren(tokens, i)
+    return tokens[close].end if close is not None else None
 
 
 def _without_locations(node: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token
+from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Finding, Fix
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -187,19 +187,12 @@ def _args_text(ctx: FileContext, stmt: Statement, call: dict[str, Any], name: st
         return "(" + ", ".join(n.sql_literal(a) for a in call.get("args") or ()) + ")"
     at = stmt.offset(call.get("location"))
     tokens: list[Token] = [t for t in ctx.tokens(stmt) if t.start >= at]
-    depth, begin = 0, None
-    for i, token in enumerate(tokens):
-        if begin is None:
-            if token.text.strip('"').lower() == name and i + 1 < len(tokens) \
-                    and tokens[i + 1].text == "(":
-                begin = tokens[i + 1].start
-            continue
-        if token.text == "(":
-            depth += 1
-        elif token.text == ")":
-            depth -= 1
-            if depth == 0:
-                return ctx.text[begin:token.end]
+    for i, token in enumerate(tokens[:-1]):
+        if token.text.strip('"').lower() == name and tokens[i + 1].text == "(":
+            close = matching_paren(tokens, i + 1)
+            if close is not None:
+                return ctx.text[tokens[i + 1].start:tokens[close].end]
+            break
     return "(...)"
 
 
