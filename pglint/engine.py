@@ -145,17 +145,14 @@ def _display_only(findings: list[Finding], start: int) -> None:
                                       "statement's text is not verbatim in the file)")
 
 
-def _problem(candidate: Candidate, file: SourceFile | None, message: str, offset: int = 0,
-             line: int = 0, column: int = 0) -> Finding:
+def _problem(candidate: Candidate, message: str, offset: int = 0, line: int = 0,
+             column: int = 0) -> Finding:
+    """A PGL901 finding: at a character offset, or at a known line/column (unreadable file)."""
     finding = Finding(SYNTAX_ERROR[0], SYNTAX_ERROR[1], message, candidate.display, offset, offset,
                       Severity.ERROR)
     if line:
         finding.row, finding.column = line, column
     return finding
-
-
-def read(candidate: Candidate) -> tuple[str | None, LoadProblem | None]:
-    return read_text(candidate.path)
 
 
 def load(candidate: Candidate, text: str | None = None,
@@ -166,7 +163,7 @@ def load(candidate: Candidate, text: str | None = None,
         text, problem = read_text(candidate.path)
     if problem is not None or text is None:
         problem = problem or LoadProblem("cannot read file")
-        loaded.problems.append(_problem(candidate, None, problem.message, 0, problem.line,
+        loaded.problems.append(_problem(candidate, problem.message, 0, problem.line,
                                         problem.column))
         return loaded
     file = SourceFile(candidate.path, text, detect_kind(candidate.kind, text), candidate.display)
@@ -179,7 +176,7 @@ def load(candidate: Candidate, text: str | None = None,
         parsed = parse_sql(text)
     loaded.parsed = parsed
     for error in parsed.errors:
-        loaded.problems.append(_problem(candidate, file, error.message,
+        loaded.problems.append(_problem(candidate, error.message,
                                         error.offset))
     for stmt in parsed.statements:
         if stmt.kind in ("CreateFunctionStmt", "DoStmt"):
@@ -188,7 +185,7 @@ def load(candidate: Candidate, text: str | None = None,
             inner, errors = expand_body(stmt, text)
             loaded.body_statements.extend(inner)
             for error in errors:
-                loaded.problems.append(_problem(candidate, file, error.message, error.offset))
+                loaded.problems.append(_problem(candidate, error.message, error.offset))
     for stmt in (*parsed.statements, *loaded.body_statements):
         stmt.origin = f"{candidate.display}:{stmt.start}"
     return loaded
@@ -435,7 +432,7 @@ def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | Non
     resolver = _resolver(settings)
     candidates, errors = discover(paths, resolver.for_path(paths[0] if paths else Path(".")))
     crashes: list[str] = []
-    contents = [(c, *read(c)) for c in candidates]
+    contents = [(c, *read_text(c.path)) for c in candidates]
     counter = _Progress(progress, len(contents)) if progress is not None else None
     if cache_dir is None:
         findings, files = _lint_projects(contents, resolver, crashes, counter)
