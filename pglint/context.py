@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from pglast import parser as pg
 
@@ -13,6 +13,9 @@ from pglint.model.project import ProjectModel
 from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement
 from pglint.sql.session import SessionState, session_states
+
+if TYPE_CHECKING:
+    from pglint.python.tree import PythonTree
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class FileContext:
     settings: Settings
     body_statements: list[Statement] = field(default_factory=list)
     stmt: Statement | None = None  # the statement being checked
+    python: "PythonTree | None" = None  # a .py file's libcst tree (Python rules)
     _tokens: dict[int, list[Token]] = field(default_factory=dict, repr=False)
     _states: list[SessionState] | None = field(default=None, repr=False)
     _by_expr: dict[int, Statement] | None = field(default=None, repr=False)

@@ -10,7 +10,8 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pglint.config import Resolver, Settings
 from pglint.context import FileContext
@@ -26,6 +27,9 @@ from pglint.rule import Rule
 from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement, iter_nodes, parse_sql
 
+if TYPE_CHECKING:
+    from pglint.python.tree import PythonTree
+
 SYNTAX_ERROR = ("PGL901", "syntax-error")
 UNUSED_SUPPRESSION = ("PGL902", "unused-suppression")  # findings made in pglint.suppress
 
@@ -37,6 +41,7 @@ class LoadedFile:
     parsed: ParsedSQL | None = None
     body_statements: list[Statement] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)  # PGL901 findings from loading/parsing
+    python: "PythonTree | None" = None  # a .py file's libcst tree, when it was parsed
 
 
 @dataclass
@@ -66,10 +71,10 @@ class Dispatcher:
         self.statement_types = {t for t in self.by_type if t.endswith("Stmt")}
         # Each hint as a tuple of alternatives: ("update", ("limit", "fetch")) means "update"
         # and either "limit" or "fetch".
-        self.hints = {rule.code: tuple((h,) if not isinstance(h, tuple) else h for h in (
-            rule.text_hint if isinstance(rule.text_hint, tuple) else
-            (rule.text_hint,) if rule.text_hint else ())) for rule in self.rules}
+        self.hints = {rule.code: _hints(rule.text_hint) for rule in self.rules}
         self.nested = {t: rs for t, rs in self.by_type.items() if t not in self.statement_types}
+        self.python_rules = [rule for rule in self.rules if rule.python_node_types]
+        self.python_hints = {rule.code: _hints(rule.python_hint) for rule in self.python_rules}
         self._plans: dict[str, tuple] = {}
 
     def _plan(self, kind: str) -> tuple[dict[str, list[Rule]], list[tuple], list[Rule]]:
@@ -109,6 +114,21 @@ class Dispatcher:
             self._call(findings, rule, rule.check_file, ctx, ctx)
         return findings
 
+    def run_python(self, ctx: FileContext) -> list[Finding]:
+        """The Python rules over a .py file's libcst tree: each rule whose text hint matches is
+        called for the nodes of the types it wants, in file order."""
+        findings: list[Finding] = []
+        tree = ctx.python
+        if tree is None:
+            return findings
+        for rule in self.python_rules:
+            if not hints_match(self.python_hints[rule.code], ctx.text):
+                continue
+            for node_type in rule.python_node_types:
+                for node in tree.nodes(node_type):
+                    self._call(findings, rule, rule.check_python, ctx, node, ctx)
+        return findings
+
     def _nested(self, findings: list[Finding], ctx: FileContext, stmt: Statement,
                 nested: list[tuple], lowered: str) -> None:
         """Call the rules that want nested node types, walking the tree only if one can match."""
@@ -131,6 +151,32 @@ class Dispatcher:
             if ctx.stmt is not None:
                 where += ":%d" % ctx.file.position(ctx.stmt.start)[0]
             self.crashes.append(f"{rule.code} crashed on {where}: {exc!r}")
+
+
+def _hints(hint: Any) -> tuple[tuple, ...]:
+    """A rule's text hint as a tuple of alternatives: ("update", ("limit", "fetch")) means
+    "update" and either "limit" or "fetch"."""
+    parts = hint if isinstance(hint, tuple) else (hint,) if hint else ()
+    return tuple((h,) if not isinstance(h, tuple) else h for h in parts)
+
+
+def hints_match(hints: tuple[tuple, ...], text: str) -> bool:
+    return all(any(alt in text if isinstance(alt, str) else alt.search(text) for alt in hint)
+               for hint in hints)
+
+
+@lru_cache(maxsize=1)
+def _python_hints() -> tuple[tuple[tuple, ...], ...]:
+    """The text hints of every Python rule (selected or not: a file is loaded once)."""
+    return tuple(_hints(rule.python_hint) for rule in all_rules() if rule.python_node_types)
+
+
+def wants_python_tree(text: str) -> bool:
+    """Whether a .py file must be parsed with libcst: a Python rule or the ORM reader can
+    match its text."""
+    from pglint.python.orm import might_describe_orm
+
+    return might_describe_orm(text) or any(hints_match(h, text) for h in _python_hints())
 
 
 def _display_only(findings: list[Finding], start: int) -> None:
@@ -171,7 +217,7 @@ def load(candidate: Candidate, text: str | None = None,
     if candidate.kind == "python":
         from pglint.python.embedded import parse_python
 
-        parsed = parse_python(text)
+        parsed, loaded.python = parse_python(text, wants_python_tree(text))
     else:
         parsed = parse_sql(text)
     loaded.parsed = parsed
@@ -197,6 +243,9 @@ class FileFacts:
 
     ops: list[tuple] = field(default_factory=list)  # catalog operations, in statement order
     writes: list[Write] = field(default_factory=list)  # workload
+    # ORM classes (and SQLAlchemy Table variables) this file maps to tables; writes through
+    # them name the class ("orm:<Class>") until the model resolves it with every file's map.
+    orm_tables: dict[str, str] = field(default_factory=dict)
 
 
 def file_facts(loaded: LoadedFile) -> FileFacts:
@@ -227,6 +276,14 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
             write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
             if write is not None:
                 facts.writes.append(write)
+    if loaded.python is not None:
+        from pglint.python.orm import orm_facts
+        from pglint.python.schema import schema_ops
+
+        orm = orm_facts(loaded.python, loaded.candidate.path, where)
+        facts.orm_tables, facts.writes = orm.tables, facts.writes + orm.writes
+        # Alembic and Django migrations: their operations feed the catalog.
+        facts.ops.extend(schema_ops(loaded.python, where))
     return facts
 
 
@@ -235,7 +292,11 @@ def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel
     model = ProjectModel.empty(settings)
     for f in facts:
         model.catalog.apply_ops(f.ops)
-        for write in f.writes:
+        model.orm_tables.update(f.orm_tables)
+    from pglint.python.orm import resolve
+
+    for f in facts:
+        for write in resolve(f.writes, model.orm_tables) if model.orm_tables else f.writes:
             model.workload.add(write)
     return model
 
@@ -298,8 +359,11 @@ class _Checker:
         if settings.enabled(SYNTAX_ERROR[0]):
             found.extend(loaded.problems)
         if loaded.file is not None and loaded.parsed is not None:
-            ctx = FileContext(loaded.file, loaded.parsed, model, settings, loaded.body_statements)
+            ctx = FileContext(loaded.file, loaded.parsed, model, settings, loaded.body_statements,
+                              python=loaded.python)
             found.extend(self.dispatcher.run(ctx))
+            if loaded.python is not None:
+                found.extend(self.dispatcher.run_python(ctx))
         _locate(found, loaded.file)
         found = _suppress(loaded, found, settings, self.known)
         ignored = settings.ignored_in(loaded.candidate.path)  # per-file-ignores

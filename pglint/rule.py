@@ -24,8 +24,8 @@ DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "F
 class Example:
     """An embedded example that the test suite turns into a test case.
 
-    `sql` is the file under test; `kind` says whether it is a migration or an application query
-    file. `context` holds other files of the example project (path -> text): paths under
+    `sql` is the file under test (Python source when `kind` is "python"); `kind` says whether it
+    is a migration, an application query file, a pgbench script or a Python module. `context` holds other files of the example project (path -> text): paths under
     `migrations/` are replayed as migrations in name order before `sql`, others are application
     SQL that supplies workload evidence. `fixed` is the file after applying every applicable fix of
     the rule (safe and unsafe); None means the rule offers no applicable fix for it.
@@ -56,6 +56,12 @@ class Rule:
     # alternatives). A cheap pre-filter, like ruff's token checks: the engine walks a
     # statement's tree only when some rule's hint matches.
     text_hint: ClassVar[Any] = None
+    # Python forms: the libcst node types (class names such as "Call", "While") that
+    # `check_python` wants, and what a .py file's text must contain (same shape as `text_hint`,
+    # case-sensitive) for the file to be parsed for this rule at all: libcst is slow, and most
+    # files of a code base cannot match.
+    python_node_types: ClassVar[tuple[str, ...]] = ()
+    python_hint: ClassVar[Any] = None
     min_fix_version: ClassVar[int | None] = None
     VALID: ClassVar[tuple[Example, ...]] = ()
     INVALID: ClassVar[tuple[Example, ...]] = ()
@@ -64,6 +70,11 @@ class Rule:
         return ()
 
     def check_file(self, ctx: "FileContext") -> Iterable[Finding]:
+        return ()
+
+    def check_python(self, node: Any, ctx: "FileContext") -> Iterable[Finding]:
+        """Called for each libcst node of `python_node_types` in a .py file (`ctx.python` is
+        its `pglint.python.tree.PythonTree`)."""
         return ()
 
     def finding(self, ctx: "FileContext", start: int, end: int, message: str,

@@ -14,6 +14,7 @@ MAIN_PATHS = {
     "migration": "migrations/V900__example.sql",
     "sql": "queries/example.sql",
     "pgbench": "bench/example.pgbench",
+    "python": "app/example.py",
 }
 
 

@@ -34,8 +34,24 @@ def test_docstring_has_every_section(rule):
 def test_rule_has_examples_that_parse(rule):
     assert rule.VALID and rule.INVALID, f"{rule.code} needs VALID and INVALID examples"
     for example in (*rule.VALID, *rule.INVALID):
-        assert parse_sql(example.sql).errors == [], example.sql
-        for text in example.context.values():
-            assert parse_sql(text).errors == [], text
-        if example.fixed is not None:
-            assert parse_sql(example.fixed).errors == [], example.fixed
+        for text in (example.sql, example.fixed):
+            if text is None:
+                continue
+            if example.kind == "python":
+                compile(text, f"{rule.code}.py", "exec")
+            else:
+                assert parse_sql(text).errors == [], text
+        for path, text in example.context.items():
+            if path.endswith(".py"):
+                compile(text, path, "exec")
+            else:
+                assert parse_sql(text).errors == [], text
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r.python_node_types],
+                         ids=[r.code for r in RULES if r.python_node_types])
+def test_python_rule_has_python_examples(rule):
+    """A rule with a Python form shows it firing and staying silent on Python code."""
+    assert any(e.kind == "python" for e in rule.INVALID), rule.code
+    assert any(e.kind == "python" for e in rule.VALID), rule.code
+    assert rule.python_hint, f"{rule.code}: a Python rule needs a text hint (files it can skip)"

@@ -2,8 +2,8 @@
 
 VALID examples must produce no finding of the rule. INVALID examples must produce one; when
 they give the expected `fixed` text, applying the rule's fixes must give exactly that text, the
-result must parse, re-lint without the finding, be unchanged by a second fix, and run on a real
-PostgreSQL after the example's context migrations.
+result must parse, re-lint without the finding, be unchanged by a second fix, and (SQL) run on a
+real PostgreSQL after the example's context migrations or (Python) compile.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ def test_example(rule, kind, index, example, tmp_path, postgres):
     assert again.lint(rule.code) == []
     assert again.lint("PGL901") == [] or rule.code == "PGL901"
     assert again.fix() == fixed
+    if example.kind == "python":
+        compile(fixed, "fixed.py", "exec")  # the fixed module is valid Python
+        return
     if example.not_executable:
         return
     scripts = project.migrations()

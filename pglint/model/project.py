@@ -57,6 +57,11 @@ class ProjectModel:
     catalog: Catalog = field(default_factory=Catalog)
     workload: Workload = field(default_factory=Workload)
     hints: dict[str, TableHint] = field(default_factory=dict)
+    orm_tables: dict[str, str] = field(default_factory=dict)  # ORM class -> table (Python)
+
+    def orm_table(self, name: str) -> str | None:
+        """The table an ORM model class (or SQLAlchemy Table variable) maps to, or None."""
+        return self.orm_tables.get(name)
 
     @classmethod
     def empty(cls, settings: Settings | None = None) -> "ProjectModel":

@@ -6,15 +6,21 @@ from __future__ import annotations
 import io
 import re
 import tokenize
+from typing import TYPE_CHECKING
 
 from pglint.sql.lexer import Comment, Lexed
 from pglint.sql.parse import ParsedSQL, Statement
 
+if TYPE_CHECKING:
+    from pglint.python.tree import PythonTree
+
 _DIRECTIVE = re.compile(r"#\s*pglint:")
 
 
-def parse_python(text: str) -> ParsedSQL:
-    """The embedded SQL of a Python file as a ParsedSQL over the file's text.
+def parse_python(text: str, wants_tree: bool = False) -> tuple[ParsedSQL, "PythonTree | None"]:
+    """The embedded SQL of a Python file as a ParsedSQL over the file's text, and the file's
+    libcst tree when it was parsed: when it might hold SQL, or when `wants_tree` (some Python
+    rule or ORM reader can match its text).
 
     A statement is `exact` only when its string literal holds the SQL verbatim (no escapes, no
     implicit concatenation, no rewritten placeholders): only then can a fix edit the file.
@@ -24,10 +30,16 @@ def parse_python(text: str) -> ParsedSQL:
     statements: list[Statement] = []
     from pglint.python.frontend import might_contain_sql
 
-    if might_contain_sql(text):
+    has_sql = might_contain_sql(text)
+    tree = None
+    if has_sql or wants_tree:
+        from pglint.python.tree import PythonTree
+
+        tree = PythonTree.parse(text)
+    if has_sql and tree is not None:
         from pglint.python.frontend import statements_in
 
-        for embedded, found, _problem in statements_in(text):
+        for embedded, found, _problem in statements_in(text, tree.module):
             verbatim = text[embedded.start:embedded.end] == embedded.sql and not embedded.prefix
             for stmt in found:
                 stmt.exact = verbatim
@@ -37,7 +49,7 @@ def parse_python(text: str) -> ParsedSQL:
     for i, stmt in enumerate(statements):
         stmt.index = i
     comments = python_comments(text) if _DIRECTIVE.search(text) else []
-    return ParsedSQL(text, statements, [], Lexed(text, [], comments), text)
+    return ParsedSQL(text, statements, [], Lexed(text, [], comments), text), tree
 
 
 def python_comments(text: str) -> list[Comment]:

@@ -764,19 +764,20 @@ def _embedded(candidate: _Candidate, text: str, offsets: list[int]) -> EmbeddedS
                        parameters=tuple(parameters))
 
 
-def extract_sql(text: str) -> list[EmbeddedSQL]:
+def extract_sql(text: str, module: Any = None) -> list[EmbeddedSQL]:
     """The SQL string literals handed to database calls in a Python file, in file order.
 
-    A file that libcst cannot parse yields nothing (reporting Python syntax errors is the
-    Python linters' job).
+    `module` is the file's libcst Module if it was parsed already. A file that libcst cannot
+    parse yields nothing (reporting Python syntax errors is the Python linters' job).
     """
     import libcst as cst  # lazily: about 0.1 s to import, and most files never need it
 
     shift = 1 if text.startswith("\ufeff") else 0  # libcst drops a byte-order mark
-    try:
-        module = cst.parse_module(text[shift:])
-    except Exception:  # ParserSyntaxError, and RecursionError on pathological nesting
-        return []
+    if module is None:
+        try:
+            module = cst.parse_module(text[shift:])
+        except Exception:  # ParserSyntaxError, and RecursionError on pathological nesting
+            return []
     calls, composed, strings = _calls(module, cst)
     found = [candidate for call, name in calls
              if not (name == "sql.SQL" and id(call) in composed)
@@ -892,12 +893,13 @@ def _trim(parsed: str, a: int, b: int, prefix_len: int) -> tuple[int, int]:
     return a, b
 
 
-def statements_in(text: str
+def statements_in(text: str, module: Any = None
                   ) -> Iterator[tuple[EmbeddedSQL, list[Statement], SyntaxProblem | None]]:
-    """Every embedded SQL string of a Python file, parsed (pre-filter included)."""
+    """Every embedded SQL string of a Python file, parsed (pre-filter included); `module` is
+    the file's libcst Module if it was parsed already."""
     if not might_contain_sql(text):
         return
-    for embedded in extract_sql(text):
+    for embedded in extract_sql(text, module):
         statements, problem = parse_embedded(embedded)
         yield embedded, statements, problem
 

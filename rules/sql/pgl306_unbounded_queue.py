@@ -1,4 +1,4 @@
-"""PGL306 unbounded-queue (SQL form)."""
+"""PGL306 unbounded-queue (SQL and Python forms)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,21 @@ import re
 from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
-from pglint.finding import Finding, Fix
+from pglint.finding import Applicability, Finding, Fix
 from pglint.model.project import APPEND_ONLY_NAME, Evidence
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 
 MAX_DEPTH = 10000  # the chapter's limit; the right one is what workers drain within the SLO
+# The bound a Python fix gives an in-process queue: room for bursts, not for an outage.
+PYTHON_MAXSIZE = 1000
+# In-process queues whose constructor takes `maxsize` (0 or less means unbounded).
+_PY_QUEUES = frozenset({
+    "queue.Queue", "queue.LifoQueue", "queue.PriorityQueue", "asyncio.Queue",
+    "asyncio.LifoQueue", "asyncio.PriorityQueue", "asyncio.queues.Queue", "multiprocessing.Queue",
+    "multiprocessing.JoinableQueue", "gevent.queue.Queue", "janus.Queue",
+})
 # Worker-lease columns: a table with one is a queue even without a queue-like name. A `status`
 # column alone is not enough here: every orders table has one, and inserting orders is no
 # enqueue.
@@ -49,8 +57,11 @@ class UnboundedQueue(Rule):
     It stays silent on the depth-guarded form (a `count(*)` of the same table in the statement,
     as in the chapter's `WITH queue_depth AS (SELECT count(*) ...) INSERT ... WHERE depth <
     10000`, or in the same function body), on rows moved from another queue (archives, dead
-    letters) and on one-off migration statements. `queue.Queue()` and friends in Python are a
-    separate check.
+    letters) and on one-off migration statements.
+
+    In Python, flags `queue.Queue()`, `asyncio.Queue()`, `multiprocessing.Queue()` (and their
+    Lifo/Priority/Joinable variants) created without a positive `maxsize`. A `maxsize` that is
+    a variable or expression is trusted.
 
     ## Why is this bad?
     When producers outpace the workers, nothing pushes back: the table grows without bound,
@@ -78,12 +89,19 @@ class UnboundedQueue(Rule):
     ```
     The inner `LIMIT` caps the counting work at the limit itself.
 
+    In Python, `queue.Queue(maxsize=1000)`: `put()` then blocks (or `put_nowait()` raises
+    `queue.Full`) when consumers fall behind, which pushes back on the producer.
+
     ## Fix safety
     Display only: rejecting work is a product decision, and the caller must handle the "queue
     full" outcome (0 rows inserted). The check is approximate under concurrency: producers that
     count at the same moment all see room and all insert, so the queue can overshoot the limit
     by the number of concurrent producers. That is fine for load shedding, not a hard bound
     (which would need a lock or a counter row that serializes every producer).
+
+    The Python fix (`maxsize=1000`) is unsafe: producers that never waited now block when the
+    queue is full (or raise `queue.Full` with `put_nowait()` / a timeout), and the right bound
+    is what the consumers drain within your latency budget.
     """
 
     code = "PGL306"
@@ -92,6 +110,8 @@ class UnboundedQueue(Rule):
     section = "40.3.3 Backpressure Implementation"
     node_types = ("InsertStmt",)
     file_kinds = frozenset({"sql", "migration"})
+    python_node_types = ("Call",)
+    python_hint = ("Queue(",)
 
     VALID = (
         # The chapter's guarded insert (psql variable and all).
@@ -121,6 +141,13 @@ class UnboundedQueue(Rule):
                 "SELECT id, payload FROM jobs WHERE attempts >= 5;", kind="sql"),
         # A one-off migration statement.
         Example(_INGESTION + "\nINSERT INTO ingestion_queue (payload) VALUES ('{}');"),
+        # Bounded in-process queues; a bound computed at run time is trusted.
+        Example("import queue\nimport asyncio\n\n"
+                "jobs = queue.Queue(maxsize=500)\n"
+                "events = asyncio.Queue(100)\n"
+                "pending = queue.Queue(maxsize=settings.QUEUE_DEPTH)\n", kind="python"),
+        # Another library's Queue class is not judged.
+        Example("from kombu import Queue\n\ntasks = Queue('tasks')\n", kind="python"),
     )
     INVALID = (
         Example("INSERT INTO ingestion_queue (payload, status) VALUES ($1, 'pending');",
@@ -141,7 +168,54 @@ class UnboundedQueue(Rule):
         Example("WITH depth AS (SELECT count(*) AS n FROM other_queue)\n"
                 "INSERT INTO outbox (topic, payload) SELECT $1, $2 FROM depth WHERE n < 100;",
                 kind="sql"),
+        # Python: no maxsize, an explicit 0, and an imported-name form.
+        Example("import queue\n\nwork = queue.Queue()\n",
+                fixed="import queue\n\nwork = queue.Queue(maxsize=1000)\n", kind="python"),
+        Example("import asyncio\n\n\nasync def main():\n"
+                "    inbox = asyncio.Queue(maxsize=0)  # unbounded\n",
+                fixed="import asyncio\n\n\nasync def main():\n"
+                      "    inbox = asyncio.Queue(maxsize=1000)  # unbounded\n", kind="python"),
+        Example("from multiprocessing import Queue\n\nresults = Queue()\n",
+                fixed="from multiprocessing import Queue\n\nresults = Queue(maxsize=1000)\n",
+                kind="python"),
     )
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        name = tree.call_name(node)
+        if name not in _PY_QUEUES:
+            return
+        cst = tree.cst
+        positional = [a for a in node.args if a.keyword is None and not a.star]
+        keyword = next((a for a in node.args if a.keyword is not None
+                        and a.keyword.value == "maxsize"), None)
+        bound = keyword or (positional[0] if positional else None)
+        if bound is None and any(a.star for a in node.args):
+            return  # Queue(*args) / Queue(**options): cannot tell
+        if bound is not None:
+            value = bound.value
+            if isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Minus) \
+                    and isinstance(value.expression, cst.Integer):
+                pass  # a negative maxsize is unbounded too
+            elif not (isinstance(value, cst.Integer) and int(value.value, 0) <= 0):
+                return
+        limit = cst.Integer(str(PYTHON_MAXSIZE))
+        if bound is None:
+            edit = tree.replace(node, tree.with_argument(node, tree.keyword("maxsize", limit)))
+        else:
+            edit = tree.replace(bound.value, limit)
+        short = name.rsplit(".", 1)[-1] if name.count(".") == 1 else name
+        start, end = tree.span(node)
+        message = (f"`{tree.code(node.func)}()` has no positive maxsize: when consumers fall "
+                   f"behind, it grows until memory runs out")
+        help = (f"`{short}` with maxsize <= 0 is unbounded: `put()` never blocks, so a producer "
+                "faster than its consumers is never slowed down and the backlog (and every "
+                "item's wait) grows until the process runs out of memory. A bound turns overload "
+                "into back pressure: `put()` blocks, or `put_nowait()` raises `queue.Full` "
+                f"(asyncio: `QueueFull`) so the caller can shed load. {PYTHON_MAXSIZE} is a "
+                "starting point: size it to what consumers drain within your latency budget.")
+        fix = Fix(f"Bound the queue: maxsize={PYTHON_MAXSIZE}", Applicability.UNSAFE, (edit,))
+        yield self.finding(ctx, start, end, message, fix, help)
 
     def check(self, node: dict[str, Any], ctx: FileContext) -> Iterable[Finding]:
         stmt = ctx.stmt

@@ -1,0 +1,314 @@
+"""A Python file's libcst tree as Python rules see it.
+
+One parse per file, shared with the embedded-SQL front end; one walk that records every node's
+parent and indexes the nodes by class name, so that the engine dispatches rules by node type
+without libcst's visitor machinery (which costs about as much as parsing). Positions are file
+character offsets, like everywhere else in pglint: libcst's `PositionProvider` (1-based lines,
+0-based columns counted in characters) is converted here, and computed only when a rule asks
+for a span, since it regenerates the code of the whole module.
+
+Fixes are libcst replacements rendered back over the replaced node's span: `replace(old, new)`
+gives the `Edit`, `add_import(...)` the one-line import to insert (or nothing if the name is
+already imported).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from pglint.finding import Edit
+
+# Fields of libcst nodes that never hold a node worth visiting.
+_NOT_WALKED = frozenset({
+    "lpar", "rpar", "leading_lines", "lines_after_decorators", "header", "footer", "comma",
+    "semicolon", "dot", "equal", "colon", "newline", "asynchronous",
+    "trailing_whitespace", "default_indent", "default_newline", "encoding",
+    "has_trailing_newline", "star",
+})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        import dataclasses
+
+        names = _FIELDS[cls] = tuple(
+            f.name for f in dataclasses.fields(cls)
+            if f.name not in _NOT_WALKED and "whitespace" not in f.name)
+    return names
+
+
+class PythonTree:
+    """The parsed module with parents, an index by node type, imports and positions."""
+
+    def __init__(self, text: str, module: Any) -> None:
+        import libcst as cst
+
+        self.cst = cst
+        self.text = text
+        self.module = module
+        # libcst does not see a byte-order mark: its positions start after it.
+        self.shift = 1 if text.startswith("\ufeff") else 0
+        self.parents: dict[int, Any] = {}
+        self.by_type: dict[str, list[Any]] = {}
+        self._walk()
+        self.imports = self._imports()
+        self._positions: Any = None
+        self._inclusive: Any = None
+        self._line_starts: list[int] = []
+
+    @classmethod
+    def parse(cls, text: str) -> "PythonTree | None":
+        """The tree of a Python file, or None if libcst cannot parse it (Python syntax errors
+        are the Python linters' business)."""
+        import libcst as cst  # lazily: about 0.1 s to import
+
+        try:
+            module = cst.parse_module(text[1:] if text.startswith("\ufeff") else text)
+        except Exception:  # ParserSyntaxError, and RecursionError on pathological nesting
+            return None
+        return cls(text, module)
+
+    # -- structure -----------------------------------------------------------------------------
+
+    def _walk(self) -> None:
+        node_type = self.cst.CSTNode
+        parents, by_type = self.parents, self.by_type
+        stack = [self.module]
+        order: list[Any] = []
+        while stack:
+            node = stack.pop()
+            order.append(node)
+            children = []
+            for name in _fields(type(node)):
+                value = getattr(node, name)
+                if isinstance(value, node_type):
+                    children.append(value)
+                elif isinstance(value, (tuple, list)):
+                    children.extend(v for v in value if isinstance(v, node_type))
+            for child in children:
+                parents[id(child)] = node
+            stack.extend(reversed(children))  # pre-order: nodes come out in file order
+        for node in order:
+            by_type.setdefault(type(node).__name__, []).append(node)
+
+    def nodes(self, type_name: str) -> list[Any]:
+        """Every node of a libcst class (by name), in file order."""
+        return self.by_type.get(type_name, [])
+
+    def parent(self, node: Any) -> Any:
+        return self.parents.get(id(node))
+
+    def ancestors(self, node: Any) -> Iterator[Any]:
+        node = self.parents.get(id(node))
+        while node is not None:
+            yield node
+            node = self.parents.get(id(node))
+
+    def enclosing(self, node: Any, *types: type) -> Any:
+        """The nearest ancestor of one of `types`, or None."""
+        return next((a for a in self.ancestors(node) if isinstance(a, types)), None)
+
+    def statement(self, node: Any) -> Any:
+        """The statement holding `node`: a SimpleStatementLine or a compound statement."""
+        cst = self.cst
+        if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            return node
+        return self.enclosing(node, cst.SimpleStatementLine, cst.BaseCompoundStatement)
+
+    def descendants(self, node: Any) -> Iterator[Any]:
+        node_type = self.cst.CSTNode
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            children = []
+            for name in _fields(type(current)):
+                value = getattr(current, name)
+                if isinstance(value, node_type):
+                    children.append(value)
+                elif isinstance(value, (tuple, list)):
+                    children.extend(v for v in value if isinstance(v, node_type))
+            stack.extend(reversed(children))
+            if current is not node:
+                yield current
+
+    # -- names ---------------------------------------------------------------------------------
+
+    def _imports(self) -> dict[str, str]:
+        """Local name -> what it was imported as: `sleep` -> `time.sleep`, `tn` -> `tenacity`.
+
+        Imports anywhere in the file count (function-level imports are common in scripts)."""
+        cst = self.cst
+        names: dict[str, str] = {}
+        for node in self.nodes("Import"):
+            for alias in node.names:
+                full = self.dotted(alias.name) or ""
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    names[alias.asname.name.value] = full
+                else:
+                    names[full.split(".")[0]] = full.split(".")[0]
+        for node in self.nodes("ImportFrom"):
+            if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
+                continue
+            base = self.dotted(node.module) or ""
+            for alias in node.names:
+                name = self.dotted(alias.name) or ""
+                local = alias.asname.name.value if alias.asname is not None and isinstance(
+                    alias.asname.name, cst.Name) else name
+                names[local] = f"{base}.{name}"
+        return names
+
+    def dotted(self, node: Any) -> str | None:
+        """`a.b.c` of a Name/Attribute chain as written, or None for anything else."""
+        cst = self.cst
+        parts = []
+        while isinstance(node, cst.Attribute):
+            parts.append(node.attr.value)
+            node = node.value
+        if not isinstance(node, cst.Name):
+            return None
+        parts.append(node.value)
+        return ".".join(reversed(parts))
+
+    def qualified(self, node: Any) -> str | None:
+        """The dotted name with its first part resolved through the file's imports:
+        `sleep` -> `time.sleep` after `from time import sleep`; names not imported stay as
+        written (`obj.save`)."""
+        name = self.dotted(node)
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        full = self.imports.get(head)
+        if full is None:
+            return name
+        return f"{full}.{rest}" if rest else full
+
+    def call_name(self, call: Any) -> str | None:
+        """The qualified name of what a Call calls (None for computed callees)."""
+        return self.qualified(call.func)
+
+    def is_imported(self, module: str, name: str | None = None) -> str | None:
+        """The local name under which `module` (or `module.name`) is usable, or None."""
+        target = f"{module}.{name}" if name else module
+        for local, full in self.imports.items():
+            if full == target:
+                return local
+        if name:
+            base = self.is_imported(module)
+            if base is not None:
+                return f"{base}.{name}"
+        return None
+
+    # -- positions -----------------------------------------------------------------------------
+
+    def _offset(self, position: Any) -> int:
+        if not self._line_starts:
+            self._line_starts = [0]
+            self._line_starts.extend(
+                m.end() for m in re.finditer(r"\r\n?|\n", self.text[self.shift:]))
+        return self.shift + self._line_starts[position.line - 1] + position.column
+
+    def span(self, node: Any) -> tuple[int, int]:
+        """File character offsets of the node's code (its own leading/trailing blanks excluded).
+
+        Code that occurs once in the file can only be there (found by text search, which is
+        much cheaper than libcst's positions); otherwise libcst's PositionProvider decides.
+        """
+        # Expressions only: a statement's code includes the comment lines above it.
+        stripped = self.module.code_for_node(node).strip() \
+            if isinstance(node, self.cst.BaseExpression) else ""
+        if len(stripped) >= 8:
+            at = self.text.find(stripped)
+            if at >= 0 and self.text.find(stripped, at + 1) < 0:
+                return at, at + len(stripped)
+        if self._positions is None:
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
+            # Skipping the copy keeps node identity with the nodes already indexed.
+            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+            self._positions = wrapper.resolve(PositionProvider)
+        where = self._positions[node]
+        return self._offset(where.start), self._offset(where.end)
+
+    def _inclusive_span(self, node: Any) -> tuple[int, int]:
+        if self._inclusive is None:
+            from libcst.metadata import MetadataWrapper, WhitespaceInclusivePositionProvider
+
+            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+            self._inclusive = wrapper.resolve(WhitespaceInclusivePositionProvider)
+        where = self._inclusive[node]
+        return self._offset(where.start), self._offset(where.end)
+
+    def code(self, node: Any) -> str:
+        """The node's source (as libcst renders it: the text of the file for unchanged nodes)."""
+        return self.module.code_for_node(node)
+
+    def line_indent(self, offset: int) -> str:
+        start = self.text.rfind("\n", 0, offset) + 1
+        end = start
+        while end < len(self.text) and self.text[end] in " \t":
+            end += 1
+        return self.text[start:end]
+
+    # -- fixes ---------------------------------------------------------------------------------
+
+    def replace(self, old: Any, new: Any) -> Edit:
+        """An edit that renders `new` (usually `old.with_changes(...)`) over `old`'s text."""
+        start, end = self._inclusive_span(old)
+        return Edit(start, end, self.module.code_for_node(new))
+
+    def keyword(self, name: str, value: Any) -> Any:
+        """A keyword argument `name=value` formatted as PEP 8 wants (no blanks around `=`)."""
+        cst = self.cst
+        return cst.Arg(value, keyword=cst.Name(name), equal=cst.AssignEqual(
+            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+
+    def with_argument(self, call: Any, argument: Any) -> Any:
+        """`call` with `argument` appended (before `*args`/`**kwargs` would be wrong: callers
+        check for those), keeping a trailing comma's layout."""
+        cst = self.cst
+        args = list(call.args)
+        if args:
+            last = args[-1]
+            trailing = last.comma if isinstance(last.comma, cst.Comma) else None
+            args[-1] = last.with_changes(comma=cst.Comma(
+                whitespace_after=cst.SimpleWhitespace(" ")) if trailing is None else trailing)
+            if trailing is not None:
+                argument = argument.with_changes(comma=cst.Comma(
+                    whitespace_after=trailing.whitespace_after))
+                args[-1] = last.with_changes(comma=trailing)
+        return call.with_changes(args=[*args, argument])
+
+    def add_import(self, module: str, name: str | None = None) -> tuple[str, Edit | None]:
+        """How to refer to `module` (or `module.name`) in this file, and the import to insert
+        if the file does not import it yet (after the last top-level import, or after the
+        docstring and `from __future__` lines)."""
+        local = self.is_imported(module, name)
+        if local is not None:
+            return local, None
+        cst = self.cst
+        line = f"from {module} import {name}" if name else f"import {module}"
+        after = None
+        for statement in self.module.body:
+            if isinstance(statement, cst.SimpleStatementLine) and statement.body and all(
+                    isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body):
+                after = statement
+            elif after is None and isinstance(statement, cst.SimpleStatementLine) and len(
+                    statement.body) == 1 and isinstance(statement.body[0], cst.Expr) and \
+                    isinstance(statement.body[0].value, (cst.SimpleString,
+                                                         cst.ConcatenatedString)):
+                after = statement  # the module docstring
+            else:
+                break
+        if after is None:
+            # Before the first statement: after a shebang, an encoding line or a header comment.
+            at = self._inclusive_span(self.module.body[0])[0] if self.module.body \
+                else len(self.text)
+            return name or module, Edit.insert(at, line + self.module.default_newline)
+        end = self._inclusive_span(after)[1]
+        newline = self.module.default_newline
+        if end > 0 and self.text[end - 1] not in "\r\n":
+            return name or module, Edit.insert(end, newline + line)
+        return name or module, Edit.insert(end, line + newline)
