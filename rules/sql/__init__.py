@@ -1,1 +1,2 @@
-"""Rules that read SQL: migrations, query files and PL/pgSQL bodies."""
+"""Rules that read SQL (migrations, query files, PL/pgSQL bodies, SQL strings in Python),
+and the Python forms of the same codes."""

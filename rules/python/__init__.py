@@ -1,0 +1,1 @@
+"""Rules that read Python application code only (no SQL form)."""
