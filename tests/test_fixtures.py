@@ -12,10 +12,11 @@ from pglint.config import find_config, load_settings
 from pglint.sql.parse import parse_sql
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-EXPECT = re.compile(r"--\s*expect:\s*((?:PGL\d{3}[ ,]*)+)")
+# `-- expect:` in SQL, `# expect:` in Python.
+EXPECT = re.compile(r"(?:--|#)\s*expect:\s*((?:PGL\d{3}[ ,]*)+)")
 # On its own line, for the line below: where a trailing comment would change the meaning (a
-# pgbench meta-command takes no trailing comment).
-EXPECT_NEXT_LINE = re.compile(r"^\s*--\s*expect-next-line:\s*((?:PGL\d{3}[ ,]*)+)")
+# pgbench meta-command takes no trailing comment; a Python decorator's or string's line).
+EXPECT_NEXT_LINE = re.compile(r"^\s*(?:--|#)\s*expect-next-line:\s*((?:PGL\d{3}[ ,]*)+)")
 
 
 def _settings(root: Path):
@@ -24,7 +25,7 @@ def _settings(root: Path):
 
 def _expected(root: Path) -> Counter:
     expected: Counter = Counter()
-    paths = sorted([*root.rglob("*.sql"), *root.rglob("*.pgbench")])
+    paths = sorted([*root.rglob("*.sql"), *root.rglob("*.pgbench"), *root.rglob("*.py")])
     for path in paths:
         for row, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             match = EXPECT_NEXT_LINE.search(line)
@@ -93,6 +94,8 @@ def test_fixes_parse_relint_clean_and_run_on_postgres(tmp_path, postgres):
         assert not result.internal_errors
         for path in root.rglob("*.sql"):
             assert parse_sql(path.read_text(encoding="utf-8")).errors == [], path
+        for path in root.rglob("*.py"):
+            compile(path.read_text(encoding="utf-8"), str(path), "exec")
         # What is left has no applicable fix of the kind just applied.
         leftover = [f for f in engine.lint([root], settings).findings
                     if f.fix is not None and f.fix.applicable
@@ -100,9 +103,13 @@ def test_fixes_parse_relint_clean_and_run_on_postgres(tmp_path, postgres):
         assert leftover == [], [f"{f.path}:{f.row} {f.code}" for f in leftover]
         postgres.run(*_migrations(root))
     # A second round changes nothing: fixing is idempotent.
-    before = {p: p.read_text(encoding="utf-8") for p in root.rglob("*.sql")}
+    def texts() -> dict:
+        return {p: p.read_text(encoding="utf-8") for p in (*root.rglob("*.sql"),
+                                                          *root.rglob("*.py"))}
+
+    before = texts()
     engine.lint_and_fix([root], settings, unsafe=True, write=True)
-    assert {p: p.read_text(encoding="utf-8") for p in root.rglob("*.sql")} == before
+    assert texts() == before
 
 
 def test_linting_all_fixtures_keeps_the_projects_apart():

@@ -25,9 +25,10 @@ from pglint.model.workload import RECURRING_STAMP, Write
 
 ORM_PREFIX = "orm:"
 
+# Model definitions, Django managers, SQLAlchemy (whose insert()/update()/Table() come from an
+# import of it) and sessions. Not `.update(` or `.add(` alone: every dict and set has them.
 _ORM_TEXT = re.compile(
-    r"\.objects\b|models\.Model\b|__tablename__|\bTable\(|\.add\(|\binsert\(|\bupdate\(|"
-    r"\.update\(\)|\._default_manager\b")
+    r"\.objects\.|models\.Model\b|__tablename__|sqlalchemy|session\.add|_default_manager")
 
 _INSERTS = frozenset({"create", "bulk_create", "get_or_create", "update_or_create"})
 _QUERYSET = frozenset({"filter", "exclude", "get", "select_for_update", "all", "using",
