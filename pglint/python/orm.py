@@ -25,10 +25,12 @@ from pglint.model.workload import RECURRING_STAMP, Write
 
 ORM_PREFIX = "orm:"
 
-# Model definitions, Django managers, SQLAlchemy (whose insert()/update()/Table() come from an
-# import of it) and sessions. Not `.update(` or `.add(` alone: every dict and set has them.
+# Model definitions, Django managers, SQLAlchemy tables, statements on a model class and
+# sessions. Not `.update(` or `.add(` alone: every dict and set has them.
 _ORM_TEXT = re.compile(
-    r"\.objects\.|models\.Model\b|__tablename__|sqlalchemy|session\.add|_default_manager")
+    r"\.objects\.|models\.Model\b|__tablename__|\bTable\(\s*['\"]|session\.add|_default_manager"
+    r"|(?<![.\w])(?:insert|update)\(\s*[A-Z]\w*\s*\)|\b(?:sa|sqlalchemy)\.(?:insert|update)\("
+    r"|\.(?:insert|update)\(\)\s*\.values\(")
 
 _INSERTS = frozenset({"create", "bulk_create", "get_or_create", "update_or_create"})
 _QUERYSET = frozenset({"filter", "exclude", "get", "select_for_update", "all", "using",
