@@ -257,7 +257,25 @@ class PythonTree:
     def replace(self, old: Any, new: Any) -> Edit:
         """An edit that renders `new` (usually `old.with_changes(...)`) over `old`'s text."""
         start, end = self._inclusive_span(old)
-        return Edit(start, end, self.module.code_for_node(new))
+        return Edit(start, end, self.render(new, at=old))
+
+    def render(self, node: Any, at: Any = None) -> str:
+        """The code of `node` as it would print where `at` is: continuation lines inside
+        brackets, and the lines of a block, carry the indentation of the blocks around `at`
+        (`code()` renders a node as if it stood at the module's top level)."""
+        from libcst._nodes.internal import CodegenState
+
+        indents = []
+        if at is not None:
+            for ancestor in self.ancestors(at):
+                if isinstance(ancestor, self.cst.IndentedBlock):
+                    indents.append(self.module.default_indent if ancestor.indent is None
+                                   else ancestor.indent)
+        state = CodegenState(default_indent=self.module.default_indent,
+                             default_newline=self.module.default_newline,
+                             indent_tokens=list(reversed(indents)))
+        node._codegen(state)
+        return "".join(state.tokens)
 
     def keyword(self, name: str, value: Any) -> Any:
         """A keyword argument `name=value` formatted as PEP 8 wants (no blanks around `=`)."""
