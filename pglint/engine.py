@@ -175,8 +175,10 @@ def wants_python_tree(text: str) -> bool:
     """Whether a .py file must be parsed with libcst: a Python rule or the ORM reader can
     match its text."""
     from pglint.python.orm import might_describe_orm
+    from pglint.python.schema import might_define_schema
 
-    return might_describe_orm(text) or any(hints_match(h, text) for h in _python_hints())
+    return might_describe_orm(text) or might_define_schema(text) or any(
+        hints_match(h, text) for h in _python_hints())
 
 
 def _display_only(findings: list[Finding], start: int) -> None:
@@ -218,6 +220,12 @@ def load(candidate: Candidate, text: str | None = None,
         from pglint.python.embedded import parse_python
 
         parsed, loaded.python = parse_python(text, wants_python_tree(text))
+        if loaded.python is not None:
+            from pglint.python.schema import migration_kind
+
+            if migration_kind(loaded.python):
+                # An Alembic or Django migration: its SQL runs once, as a migration's does.
+                file.kind = "migration"
     else:
         parsed = parse_sql(text)
     loaded.parsed = parsed
@@ -265,6 +273,7 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
             for stmt in loaded.parsed.statements:
                 facts.ops.extend(catalog_ops(stmt, where))
     elif file.kind in ("sql", "python"):  # application SQL; pgbench scripts are load tests
+        # (a Python migration's kind is "migration": its statements are replayed below)
         for stmt in loaded.parsed.statements:
             write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
             if write is not None:
@@ -278,12 +287,18 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
                 facts.writes.append(write)
     if loaded.python is not None:
         from pglint.python.orm import orm_facts
-        from pglint.python.schema import schema_ops
 
         orm = orm_facts(loaded.python, loaded.candidate.path, where)
-        facts.orm_tables, facts.writes = orm.tables, facts.writes + orm.writes
-        # Alembic and Django migrations: their operations feed the catalog.
-        facts.ops.extend(schema_ops(loaded.python, where))
+        facts.orm_tables = orm.tables
+        if file.kind == "migration":
+            # Alembic and Django migrations feed the catalog (their SQL strings included);
+            # what they write runs once: no workload.
+            from pglint.python.schema import schema_ops
+
+            facts.ops.extend(schema_ops(loaded.python, where, loaded.parsed.statements,
+                                        loaded.candidate.path))
+        else:
+            facts.writes.extend(orm.writes)
     return facts
 
 

@@ -9,6 +9,8 @@ from typing import Any, Iterable
 from pglint.context import FileContext, Token, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.project import Evidence
+from pglint.python.orm import (Chain, django_model, imports_orm, method_chain, runs_once,
+                               sqlalchemy_entity)
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -24,6 +26,23 @@ _JOBS = ("CREATE TABLE jobs (\n"
          "    status text NOT NULL DEFAULT 'pending',\n"
          "    payload jsonb\n"
          ");")
+_DJANGO_JOBS = {"app/models.py": (
+    "from django.db import models\n\n\n"
+    "class Job(models.Model):\n"
+    "    status = models.TextField(default=\"pending\")\n"
+    "    payload = models.JSONField(null=True)\n\n\n"
+    "class Account(models.Model):\n"
+    "    balance = models.IntegerField(default=0)\n")}
+_SA_JOBS = {"app/models.py": (
+    "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n\n"
+    "class Base(DeclarativeBase):\n"
+    "    pass\n\n\n"
+    "class Task(Base):\n"
+    "    __tablename__ = \"background_tasks\"\n"
+    "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+    "    status: Mapped[str] = mapped_column(default=\"pending\")\n")}
+# Queryset steps that read one row of the (ordered) queryset: a LIMIT 1.
+_ONE_ROW = ("first", "last")
 _TASKS = ("CREATE TABLE work_items (\n"
           "    id bigint PRIMARY KEY,\n"
           "    next_attempt_at timestamptz NOT NULL DEFAULT now(),\n"
@@ -44,6 +63,13 @@ class QueuePollWithoutSkipLocked(Rule):
     It stays silent on locking reads without `LIMIT` (a lookup by key, not a poll), on
     `FOR SHARE`/`FOR KEY SHARE`, and on polls that already say `SKIP LOCKED` or `NOWAIT`.
 
+    In Python: Django `M.objects.select_for_update()` without `skip_locked=True` or
+    `nowait=True` on a sliced queryset (`[:10]`, `[0]`, `.first()`, `.last()`), and SQLAlchemy
+    `.with_for_update()` without `skip_locked=True` / `nowait=True` (and not `read=True`) on a
+    statement with `.limit(n)` (or a `Query` read with `.first()`), when the model's table (or,
+    if no file maps it, the model's name) is queue-like as above. `.get()` is a lookup, not a
+    poll. Django data migrations and Alembic revisions are not judged.
+
     ## Why is this bad?
     Every worker asks for the same first rows (by the `ORDER BY`, or whatever the plan meets
     first). The first worker locks them; every other worker blocks on those row locks until the
@@ -59,6 +85,9 @@ class QueuePollWithoutSkipLocked(Rule):
     LIMIT 10
     FOR UPDATE;
     ```
+    ```python
+    jobs = list(Job.objects.select_for_update().filter(status="pending").order_by("id")[:10])
+    ```
 
     ## Use instead
     ```sql
@@ -68,14 +97,19 @@ class QueuePollWithoutSkipLocked(Rule):
     LIMIT 10
     FOR UPDATE SKIP LOCKED;
     ```
-    Each worker skips the rows another worker holds and takes the next free ones. Serve the poll
+    ```python
+    jobs = list(Job.objects.select_for_update(skip_locked=True)
+                .filter(status="pending").order_by("id")[:10])
+    ```
+    (SQLAlchemy: `.with_for_update(skip_locked=True)`.) Each worker skips the rows another worker holds and takes the next free ones. Serve the poll
     with an index (see PGL307), e.g. a partial index on pending rows.
 
     ## Fix safety
     Unsafe: with `SKIP LOCKED` the query no longer sees locked rows, so it returns a different
     (inconsistent) set of rows. That is what a queue wants, but not what a read that must see
     every matching row wants. The fix inserts ` SKIP LOCKED` after the locking clause
-    (available since PostgreSQL 9.5).
+    (available since PostgreSQL 9.5), or `skip_locked=True` in the Python call (turning an
+    explicit `skip_locked=False` into `True`).
     """
 
     code = "PGL305"
@@ -87,6 +121,8 @@ class QueuePollWithoutSkipLocked(Rule):
     text_hint = (re.compile(r"\bfor\s+(?:no\s+key\s+)?update\b"), ("limit", "fetch"))
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     min_fix_version = 9  # SKIP LOCKED exists since 9.5
+    python_node_types = ("Call",)
+    python_hint = (("select_for_update(", "with_for_update("),)
 
     VALID = (
         # The chapter's worker query.
@@ -107,6 +143,24 @@ class QueuePollWithoutSkipLocked(Rule):
         Example("SELECT id FROM jobs ORDER BY id LIMIT 10 FOR UPDATE;"),
         # FOR SHARE does not make the other pollers' FOR SHARE wait.
         Example("SELECT id FROM jobs ORDER BY id LIMIT 10 FOR SHARE;", kind="sql"),
+        # Python: skip_locked / nowait already; a lookup by key; not a queue.
+        Example("from django.db import transaction\n\nfrom app.models import Account, Job\n\n\n"
+                "def claim():\n"
+                "    with transaction.atomic():\n"
+                "        batch = list(Job.objects.select_for_update(skip_locked=True)\n"
+                "                     .filter(status=\"pending\").order_by(\"id\")[:10])\n"
+                "        first = Job.objects.select_for_update(nowait=True).first()\n"
+                "        job = Job.objects.select_for_update().get(pk=1)\n"
+                "        account = Account.objects.select_for_update().order_by(\"id\")[:1]\n"
+                "    return batch, first, job, account\n", kind="python", context=_DJANGO_JOBS),
+        Example("from sqlalchemy import select\n\nfrom app.models import Task\n\n\n"
+                "def claim(session):\n"
+                "    return session.scalars(select(Task).where(Task.status == \"pending\")\n"
+                "                           .order_by(Task.id).limit(10)\n"
+                "                           .with_for_update(skip_locked=True)).all()\n\n\n"
+                "def peek(session):\n"
+                "    return session.scalars(select(Task).limit(10).with_for_update(read=True)).all()\n",
+                kind="python", context=_SA_JOBS),
     )
     INVALID = (
         Example("SELECT id, payload FROM jobs\nWHERE status = 'pending'\nORDER BY id\n"
@@ -141,6 +195,38 @@ class QueuePollWithoutSkipLocked(Rule):
                 " SKIP LOCKED;\n"
                 "END $$;",
                 config={"tables": {"inbox": "queue"}}),
+        # Python: Django sliced queryset, `.first()`; SQLAlchemy `.limit(n)`.
+        Example("from django.db import transaction\n\nfrom app.models import Job\n\n\n"
+                "def claim(worker_id):\n"
+                "    with transaction.atomic():\n"
+                "        return list(Job.objects.select_for_update()\n"
+                "                    .filter(status=\"pending\").order_by(\"id\")[:10])\n",
+                fixed="from django.db import transaction\n\nfrom app.models import Job\n\n\n"
+                      "def claim(worker_id):\n"
+                      "    with transaction.atomic():\n"
+                      "        return list(Job.objects.select_for_update(skip_locked=True)\n"
+                      "                    .filter(status=\"pending\").order_by(\"id\")[:10])\n",
+                kind="python", context=_DJANGO_JOBS),
+        Example("from app.models import Job\n\n\n"
+                "def next_job():\n"
+                "    return Job.objects.filter(status=\"pending\").select_for_update(\n"
+                "        of=(\"self\",), skip_locked=False).order_by(\"id\").first()\n",
+                fixed="from app.models import Job\n\n\n"
+                      "def next_job():\n"
+                      "    return Job.objects.filter(status=\"pending\").select_for_update(\n"
+                      "        of=(\"self\",), skip_locked=True).order_by(\"id\").first()\n",
+                kind="python", context=_DJANGO_JOBS),
+        Example("from sqlalchemy import select\n\nfrom app.models import Task\n\n\n"
+                "def claim(session):\n"
+                "    stmt = (select(Task).where(Task.status == \"pending\").order_by(Task.id)\n"
+                "            .limit(10).with_for_update())\n"
+                "    return session.scalars(stmt).all()\n",
+                fixed="from sqlalchemy import select\n\nfrom app.models import Task\n\n\n"
+                      "def claim(session):\n"
+                      "    stmt = (select(Task).where(Task.status == \"pending\").order_by(Task.id)\n"
+                      "            .limit(10).with_for_update(skip_locked=True))\n"
+                      "    return session.scalars(stmt).all()\n",
+                kind="python", context=_SA_JOBS),
     )
 
     def check(self, node: dict[str, Any], ctx: FileContext) -> Iterable[Finding]:
@@ -175,6 +261,117 @@ class QueuePollWithoutSkipLocked(Rule):
         fix = Fix("Add SKIP LOCKED to the locking clause", Applicability.UNSAFE,
                   (Edit.insert(last.end, " SKIP LOCKED"),))
         yield self.finding(ctx, first.start, last.end, message, fix, help)
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        cst = tree.cst
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in (
+                "select_for_update", "with_for_update"):
+            return
+        found = _python_poll(ctx, node)
+        if found is None or runs_once(ctx.file.path):
+            return
+        orm, table, evidence = found
+        bare = ctx.model.bare(table)
+        call = f"{func.attr.value}()"
+        shape = "on a sliced queryset" if orm == "django" else "and a LIMIT"
+        message = (f"Workers polling queue `{bare}` with `{call}` {shape} block on each "
+                   f"other's locked rows ({_named(evidence)})")
+        help = (f"Queue evidence: {evidence}. This is `SELECT ... LIMIT n FOR UPDATE`: every "
+                "worker asks for the same first rows; the first locks them and the others wait "
+                "on those row locks until it commits, then re-check rows that usually no longer "
+                "match (under READ COMMITTED a LIMIT can then come back short or empty). "
+                "Workers take turns, so more workers add waiting, not throughput. "
+                "`skip_locked=True` (`SKIP LOCKED`, PostgreSQL 9.5+) makes each worker skip "
+                "rows another holds and take the next free ones; its view of the table is "
+                "deliberately inconsistent, which suits a queue and nothing else. Serve the poll "
+                "with an index (a partial index on pending rows is typical; see PGL307).")
+        existing = next((a for a in node.args if a.keyword is not None
+                         and a.keyword.value == "skip_locked"), None)
+        if existing is not None:
+            edit = tree.replace(existing.value, cst.Name("True"))
+        else:
+            edit = _add_keyword(tree, node, "skip_locked=True")
+        fix = Fix("Add skip_locked=True", Applicability.UNSAFE, (edit,))
+        start, end = tree.span(node)
+        yield self.finding(ctx, start, end, message, fix, help)
+
+
+def _python_poll(ctx: FileContext, node: Any) -> tuple[str, str, Evidence] | None:
+    """For a `select_for_update()` / `with_for_update()` call that polls a queue: (ORM, the
+    table or model name, the queue evidence)."""
+    tree = ctx.python
+    cst = tree.cst
+    method = node.func.attr.value
+    keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
+    if any(a.star for a in node.args):
+        return None
+    if any(_true(cst, keywords.get(k)) for k in ("skip_locked", "nowait")):
+        return None
+    chain = method_chain(tree, node)
+    names = chain.names()
+    if method == "select_for_update":
+        model = django_model(tree, chain)
+        if model is None or not (_sliced(cst, chain) or any(m in names for m in _ONE_ROW)):
+            return None
+        orm = "django"
+    else:
+        if _true(cst, keywords.get("read")):
+            return None  # FOR SHARE
+        model = sqlalchemy_entity(tree, chain)
+        if model is None or not ("limit" in names or "fetch" in names
+                                 or ("query" in names and "first" in names)):
+            return None
+        if not (ctx.model.orm_table(model) or imports_orm(tree, "sqlalchemy")):
+            return None
+        orm = "sqlalchemy"
+    table = ctx.model.orm_table(model)
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", model).lower()
+    evidence = ctx.model.queue_evidence(table) if table else None
+    if evidence is None and ctx.model.queue_evidence(snake) is not None:
+        # Django's default table name (`app_taskqueue`) hides the words of the class name.
+        evidence = Evidence(f"model `{model}` is named like a queue")
+    if evidence is None:
+        return None
+    return orm, table or snake, evidence
+
+
+def _add_keyword(tree: Any, call: Any, argument: str) -> Edit:
+    """An insertion of `argument` as the call's last argument. Inserted as text: re-rendering
+    the call would re-indent the continuation lines of a multi-line receiver chain."""
+    cst = tree.cst
+    text = tree.text
+    if not call.args:
+        at = text.index("(", tree.span(call.func)[1])
+        return Edit.insert(at + 1, argument)
+    last = call.args[-1]
+    end = tree.span(last.value)[1]
+    if isinstance(last.comma, cst.Comma):  # a trailing comma: one more line like the last
+        comma = text.index(",", end)
+        start = tree.span(last.value)[0]
+        if "\n" in text[comma:text.index(")", comma)]:
+            return Edit.insert(comma + 1, "\n" + tree.line_indent(start) + argument + ",")
+        return Edit.insert(comma + 1, " " + argument)
+    return Edit.insert(end, ", " + argument)
+
+
+def _true(cst: Any, value: Any) -> bool:
+    """A literal `True` (anything else computed at run time counts as not known to be true)."""
+    return isinstance(value, cst.Name) and value.value == "True"
+
+
+def _sliced(cst: Any, chain: Chain) -> bool:
+    """`qs[:10]` / `qs[0]` in the chain: a LIMIT (an open-ended `qs[5:]` is only an OFFSET)."""
+    for name, node in chain.steps:
+        if name != "[]":
+            continue
+        for element in node.slice:
+            part = element.slice
+            if isinstance(part, cst.Index) or (isinstance(part, cst.Slice)
+                                               and part.upper is not None):
+                return True
+    return False
 
 
 def _owning_select(stmt: Statement, clause: dict[str, Any]) -> dict[str, Any] | None:
