@@ -284,20 +284,33 @@ class PythonTree:
             whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
 
     def with_argument(self, call: Any, argument: Any) -> Any:
-        """`call` with `argument` appended (before `*args`/`**kwargs` would be wrong: callers
-        check for those), keeping a trailing comma's layout."""
+        """`call` with `argument` appended (callers check for `*args`/`**kwargs` first),
+        laid out like the arguments before it: on a line of its own in a call written one
+        argument per line, keeping a trailing comma where there was one."""
         cst = self.cst
         args = list(call.args)
-        if args:
-            last = args[-1]
-            trailing = last.comma if isinstance(last.comma, cst.Comma) else None
-            args[-1] = last.with_changes(comma=cst.Comma(
-                whitespace_after=cst.SimpleWhitespace(" ")) if trailing is None else trailing)
-            if trailing is not None:
-                argument = argument.with_changes(comma=cst.Comma(
-                    whitespace_after=trailing.whitespace_after))
-                args[-1] = last.with_changes(comma=trailing)
+        if not args:
+            return call.with_changes(args=[argument])
+        last = args[-1]
+        # The blank (maybe a newline and indentation) in front of the last argument.
+        before_last = args[-2].comma.whitespace_after if len(args) > 1 and isinstance(
+            args[-2].comma, cst.Comma) else call.whitespace_before_args
+        if isinstance(last.comma, cst.Comma):  # f(\n    a,\n)
+            trailing = last.comma
+            args[-1] = last.with_changes(comma=trailing.with_changes(
+                whitespace_after=before_last if self._has_newline(trailing.whitespace_after)
+                else cst.SimpleWhitespace(" ")))
+            argument = argument.with_changes(comma=trailing)
+        else:  # f(a) or f(\n    a\n)
+            args[-1] = last.with_changes(
+                comma=cst.Comma(whitespace_after=before_last if self._has_newline(
+                    last.whitespace_after_arg) else cst.SimpleWhitespace(" ")),
+                whitespace_after_arg=cst.SimpleWhitespace(""))
+            argument = argument.with_changes(whitespace_after_arg=last.whitespace_after_arg)
         return call.with_changes(args=[*args, argument])
+
+    def _has_newline(self, whitespace: Any) -> bool:
+        return isinstance(whitespace, self.cst.ParenthesizedWhitespace)
 
     def add_import(self, module: str, name: str | None = None) -> tuple[str, Edit | None]:
         """How to refer to `module` (or `module.name`) in this file, and the import to insert

@@ -1,12 +1,14 @@
-"""PGL302 disabled-timeout."""
+"""PGL302 disabled-timeout (SQL, and connection options in Python)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.rule import Example, Rule
+from pglint.rules.python.pgl304_client_without_timeouts import literal, option_settings, parse_dsn
 from pglint.rules.sql.pgl301_missing_lock_timeout import is_zero
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -21,8 +23,11 @@ TIMEOUTS = {
     "transaction_timeout": ("5min", "a transaction can run for ever"),
     "idle_session_timeout": ("1h", "idle sessions are never closed"),
 }
-_SINCE = {"idle_in_transaction_session_timeout": 9, "idle_session_timeout": 14,
-          "transaction_timeout": 17}
+_SINCE = {"idle_in_transaction_session_timeout": "9.6", "idle_session_timeout": "14",
+          "transaction_timeout": "17"}
+# A zero in Python connection options, in the string's source: `name=0`, `name%3D0` (URLs).
+_ZERO_IN_CODE = (r"((?<![A-Za-z_]){name}\s*(?:=|%3D)\s*)"
+                 r"0+(?:\.0*)?(?:\s*(?:us|ms|s|min|h|d))?(?![\w.])")
 _IDLE_SESSION = (" `idle_session_timeout` is the exception behind a pooler: the pooler keeps idle "
                  "server connections open on purpose, so leave it off for the pooler's role and "
                  "set it for roles that connect directly.")
@@ -35,7 +40,13 @@ class DisabledTimeout(Rule):
     `transaction_timeout` (PostgreSQL 17+) and `idle_session_timeout` (14+) set to zero (`0`,
     `'0'`, `'0s'`, `'0ms'`...), which disables them: with `SET`, `SET LOCAL`,
     `ALTER ROLE ... SET`, `ALTER DATABASE ... SET`, `ALTER SYSTEM SET`, a function's `SET`
-    clause, or `set_config('statement_timeout', '0', ...)`, in any SQL file.
+    clause, or `set_config('statement_timeout', '0', ...)`, in any SQL file and in SQL strings
+    of Python code (`cur.execute("SET statement_timeout = 0")`).
+
+    In Python, also flags connection options that set them to zero: libpq's
+    `options="-c statement_timeout=0"` (a keyword, a connection string or URL, SQLAlchemy
+    `connect_args`, Django `OPTIONS`) and asyncpg's
+    `server_settings={"statement_timeout": "0"}` (or `?statement_timeout=0` in its URL).
 
     ## Why is this bad?
     Zero means no limit. All five default to zero, so an explicit zero usually switches off a
@@ -59,9 +70,13 @@ class DisabledTimeout(Rule):
     (`ALTER ROLE app SET statement_timeout = '30s'`), and raise them for one transaction with
     `SET LOCAL`.
 
+    In Python connection options: `options="-c statement_timeout=30s"`, or
+    `server_settings={"statement_timeout": "30s"}` for asyncpg.
+
     ## Fix safety
     Display only: the right bound depends on the workload (a batch job needs more than a web
-    request). pglint shows the statement with a bounded value in place of the zero.
+    request). pglint shows the statement (or the Python connection option) with a bounded value
+    in place of the zero.
     """
 
     code = "PGL302"
@@ -72,6 +87,8 @@ class DisabledTimeout(Rule):
                   "AlterSystemStmt", "CreateFunctionStmt", "AlterFunctionStmt", "FuncCall")
     text_hint = "set_config"
     file_kinds = frozenset({"sql", "migration", "pgbench"})
+    python_node_types = ("SimpleString", "Dict")
+    python_hint = (tuple(TIMEOUTS),)
 
     VALID = (
         Example("SET statement_timeout = '30s';\nSET lock_timeout = '5s';\n", kind="sql"),
@@ -81,6 +98,17 @@ class DisabledTimeout(Rule):
         Example("RESET statement_timeout;\nSET lock_timeout TO DEFAULT;\n", kind="sql"),
         Example("SELECT set_config('statement_timeout', '10s', true);", kind="sql"),
         Example("SET work_mem = 0;", kind="sql"),
+        # Bounded connection options; a zero that is not a timeout.
+        Example("import asyncpg\nimport psycopg\n\n"
+                "conn = psycopg.connect(\"dbname=shop\", connect_timeout=10,\n"
+                "                       options=\"-c statement_timeout=30s -c work_mem=0\")\n\n\n"
+                "async def pool():\n"
+                "    return await asyncpg.create_pool(\n"
+                "        command_timeout=60, server_settings={\"statement_timeout\": \"30s\"}\n"
+                "    )\n", kind="python"),
+        # SQL in Python that keeps the timeout.
+        Example("def report(cur):\n"
+                "    cur.execute(\"SET LOCAL statement_timeout = '5min'\")\n", kind="python"),
     )
     INVALID = (
         Example("SET statement_timeout = 0;", kind="sql"),
@@ -90,7 +118,92 @@ class DisabledTimeout(Rule):
         Example("SELECT set_config('statement_timeout', '0ms', false);", kind="sql"),
         Example("CREATE FUNCTION slow() RETURNS int LANGUAGE sql\n"
                 "SET statement_timeout = 0\nAS 'SELECT 1';"),
+        # SQL strings in Python are linted as SQL.
+        Example("def export(cur):\n"
+                "    cur.execute(\"SET statement_timeout = 0\")\n"
+                "    cur.execute(\"SELECT * FROM orders\")\n", kind="python"),
+        # Connection options in Python: libpq options, a Django OPTIONS item, asyncpg settings.
+        Example("import psycopg\n\n"
+                "conn = psycopg.connect(\"dbname=shop\", options=\"-c lock_timeout=0\")\n",
+                kind="python"),
+        Example("DATABASES = {\n"
+                "    \"default\": {\n"
+                "        \"ENGINE\": \"django.db.backends.postgresql\",\n"
+                "        \"OPTIONS\": {\"options\": \"-c statement_timeout=0\"},\n"
+                "    },\n"
+                "}\n", kind="python"),
+        Example("import asyncpg\n\n\nasync def pool():\n"
+                "    return await asyncpg.create_pool(\n"
+                "        \"postgresql://app@db/shop?idle_in_transaction_session_timeout=0\",\n"
+                "        server_settings={\"statement_timeout\": \"0\"},\n"
+                "    )\n", kind="python"),
     )
+
+    # -- Python: connection options -----------------------------------------------------------
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        cst = tree.cst
+        if isinstance(node, cst.SimpleString):
+            if "_timeout" not in node.value:
+                return
+            value = literal(tree, node)
+            if not isinstance(value, str):
+                return
+            for name in _zero_options(value):
+                bound = self._bound(ctx, name)
+                pattern = re.compile(_ZERO_IN_CODE.format(name=name), re.IGNORECASE)
+                code = tree.code(node)
+                suggestion = pattern.sub(lambda m, bound=bound: m.group(1) + bound, code, count=1)
+                start, end = tree.span(node)
+                yield self._python_finding(ctx, start, end, name, suggestion)
+            return
+        # asyncpg `server_settings={...}`, as a keyword or a `connect_args` item.
+        parent = tree.parent(node)
+        if isinstance(parent, cst.Arg):
+            if parent.keyword is None or parent.keyword.value != "server_settings":
+                return
+        elif not (isinstance(parent, cst.DictElement) and parent.value is node
+                  and literal(tree, parent.key) == "server_settings"):
+            return
+        for element in node.elements:
+            if not isinstance(element, cst.DictElement):
+                continue
+            name = literal(tree, element.key)
+            if name not in TIMEOUTS:
+                continue
+            value = literal(tree, element.value)
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)) or \
+                    not is_zero(str(value)):
+                continue
+            bound = self._bound(ctx, name)
+            suggestion = (f"{tree.code(element.key)}: "
+                          f"{_python_string(bound, tree.code(element.key))}")
+            start, end = tree.span(element)
+            yield self._python_finding(ctx, start, end, name, suggestion)
+
+    def _bound(self, ctx: FileContext, name: str) -> str:
+        return TIMEOUTS[name][0] or ctx.settings.lock_timeout
+
+    def _python_finding(self, ctx: FileContext, start: int, end: int, name: str,
+                        suggestion: str) -> Finding:
+        _, danger = TIMEOUTS[name]
+        message = f"`{name}` is 0 in the connection options, which disables it: {danger}"
+        since = _SINCE.get(name)
+        help = (
+            "Connection options apply to every session opened with them, so a 0 here switches "
+            "off the role's or database's bound for all of the application's queries. All of "
+            "these timeouts default to 0 (no limit); a job that needs longer should get a "
+            "generous bound, not none. `statement_timeout` counts lock waits too. Behind "
+            "PgBouncer, startup options are rejected or ignored unless it is configured to "
+            "track them: set defaults per role (`ALTER ROLE ... SET`) and raise them for one "
+            "transaction with `SET LOCAL`." + (_IDLE_SESSION if name == "idle_session_timeout"
+                                             else "")
+            + (f" `{name}` exists since PostgreSQL {since}." if since else ""))
+        fix = Fix.display(f"Set `{name}` to a bounded value", suggestion)
+        return self.finding(ctx, start, end, message, fix, help)
+
+    # -- SQL ------------------------------------------------------------------------------------
 
     def check(self, node: dict[str, Any], ctx: FileContext) -> Iterable[Finding]:
         stmt = ctx.stmt
@@ -165,6 +278,24 @@ class DisabledTimeout(Rule):
         fix = Fix.display(f"Set `{name}` to a bounded value", suggestion)
         end = max(start, value[1] if value is not None else stmt.end)
         return self.finding(ctx, start, end, message, fix, help)
+
+
+def _zero_options(value: str) -> list[str]:
+    """The timeouts a connection option string (libpq `options`, a connection string or a URL)
+    sets to zero."""
+    settings = dict(option_settings(value))
+    dsn = parse_dsn(value)
+    if dsn.is_url and dsn.scheme.startswith("postgres"):
+        # asyncpg sends unknown URL parameters as settings.
+        settings.update({k: v for k, v in dsn.params.items() if k in TIMEOUTS})
+    if dsn.is_url or "options" in dsn.params:  # `options` of a URL or a key=value string
+        settings.update(option_settings(dsn.params.get("options", "")))
+    return [name for name in TIMEOUTS if is_zero(settings.get(name))]
+
+
+def _python_string(value: str, like: str) -> str:
+    quote = "'" if like.startswith("'") else '"'
+    return quote + value + quote
 
 
 def _value_span(ctx: FileContext, stmt: Statement,

@@ -1,4 +1,4 @@
-"""PGL401 uniform-random-load (pgbench scripts and SQL data generators)."""
+"""PGL401 uniform-random-load (pgbench scripts, SQL data generators, Python load tests)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ _BENCH = ("\\set aid random(1, 100000 * :scale)\n"
           "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;\n"
           "END;\n")
 _PGBENCH = "pgbench script"
+_PARETO_KEY = ("def pareto_key(low: int, high: int) -> int:\n"
+               "    \"\"\"A key in [low, high], Pareto-distributed: a few low keys take most "
+               "draws.\"\"\"\n"
+               "    return low + int(secrets.SystemRandom().paretovariate(1.2) - 1) "
+               "% (high - low + 1)\n")
 
 
 class UniformRandomLoad(Rule):
@@ -47,6 +52,16 @@ class UniformRandomLoad(Rule):
     Skewed draws stay silent: pgbench's `random_zipfian`, `random_exponential`,
     `random_gaussian`, and SQL such as `CASE WHEN random() < 0.5 THEN 1 ELSE ... END` or
     `floor(n * power(random(), 3))`.
+
+    In Python load tests (a module that imports locust, a locust `HttpUser`/`User`/`TaskSet`
+    class, or a file named `locustfile.py`, `*load*test*.py` or `bench*.py`), flags keys drawn
+    with `random.randint`, `random.randrange`, `random.choice(range(...))` or
+    `numpy.random.randint` that reach a request URL path (`self.client.get(f"/users/{uid}")`),
+    a request parameter or JSON field named like a key (`id`, `*_id`, `key`, `pk`, `sku`), an
+    SQL parameter (`cur.execute(sql, (uid,))`) or a Django lookup by key: directly, through
+    string building and variables of the same function, or as a helper function's return
+    value. The same draws in application code, think times (`time.sleep(random.randint(1,
+    3))`) and parameters that are not keys (`page`, `quantity`) stay silent.
 
     ## Why is this bad?
     Production traffic is skewed: a few accounts, products or users take most of the writes.
@@ -73,12 +88,37 @@ class UniformRandomLoad(Rule):
     `floor(n * power(random(), 3))::int` (a power-law skew) or mix hot and cold ranges with
     `CASE WHEN random() < 0.8 THEN ... ELSE ... END`.
 
+    In Python, a Pareto draw over the same keys:
+    ```python
+    import secrets
+
+
+    def pareto_key(low: int, high: int) -> int:
+        # A key in [low, high], Pareto-distributed: a few low keys take most draws.
+        return low + int(secrets.SystemRandom().paretovariate(1.2) - 1) % (high - low + 1)
+
+
+    user_id = pareto_key(1, 100000)  # instead of random.randint(1, 100000)
+    ```
+
     ## Fix safety
     The pgbench fix is unsafe: it changes the distribution the benchmark measures. It turns
     `random(lb, ub)` into `random_zipfian(lb, ub, 1.07)` when the target version is 12 or later
     (what matters is the pgbench binary's version: the skew parameter must lie in [1.001, 1000]
     from pgbench 12), else into `random_exponential(lb, ub, 3.0)`. Moving a trailing comment to
     its own line above the meta-command is safe. SQL generators get a display fix only.
+
+    The Python fix is unsafe too (the load test measures something else): it adds a
+    `pareto_key(low, high)` helper after the imports and calls it with the draw's own bounds
+    (`randrange`/`numpy.random.randint` upper bounds are exclusive, so `high - 1`). The key stays
+    in range exactly: a Pareto variate (alpha 1.2, close to the 80/20 rule) is at least 1, and
+    the modulo wraps the rare draws past `high` back onto the key range (onto the already hot
+    low keys) instead of piling them up on `high` as clipping with `min()` would. It draws
+    through `secrets.SystemRandom()` so that no security linter objects: ruff S311 and bandit
+    B311 flag `random.randint`, `choice`, `uniform` and the like (not `paretovariate` today),
+    and stricter checkers flag every function of the `random` module. An import of `random`
+    or `numpy` that the draw was the last use of is removed. Draws with a step or a `size` are
+    shown only.
     """
 
     code = "PGL401"
@@ -88,6 +128,8 @@ class UniformRandomLoad(Rule):
     node_types = ("A_Expr", "InsertStmt")
     text_hint = "random("  # random() and random(lb, ub); not gen_random_uuid()
     file_kinds = frozenset({"pgbench", "sql"})
+    python_node_types = ("Call",)
+    python_hint = (("randint(", "randrange(", "choice(range("),)
 
     VALID = (
         Example("\\set aid random_zipfian(1, 100000 * :scale, 1.07)\n"
@@ -116,8 +158,72 @@ class UniformRandomLoad(Rule):
         Example("INSERT INTO orders (customer_id, amount)\n"
                 "SELECT floor(100000 * power(random(), 3))::int, (random() * 500)::int\n"
                 "FROM generate_series(1, 1000);", kind="sql"),
+        # Python: uniform draws that pick no key (think time, page, quantity) in a locustfile.
+        Example("import random\nimport time\n\nfrom locust import HttpUser, task\n\n\n"
+                "class Browser(HttpUser):\n"
+                "    @task\n"
+                "    def browse(self):\n"
+                "        time.sleep(random.randint(1, 3))\n"
+                "        self.client.get(\"/products\", params={\"page\": random.randint(1, 5)})\n"
+                "        self.client.post(\"/cart\", json={\"quantity\": random.randint(1, 4)})\n",
+                kind="python"),
+        # Application code is not a load test.
+        Example("import random\n\n\ndef sample_order(cur):\n"
+                "    cur.execute(\"SELECT * FROM orders WHERE id = %s\", "
+                "(random.randint(1, 1000),))\n", kind="python"),
     )
     INVALID = (
+        # Python: a locust user picking products uniformly.
+        Example("import random\n\nfrom locust import HttpUser, task\n\n\n"
+                "class Shopper(HttpUser):\n"
+                "    @task\n"
+                "    def view_product(self):\n"
+                "        product_id = random.randint(1, 100000)\n"
+                "        self.client.get(f\"/products/{product_id}\")\n",
+                fixed="import secrets\n\nfrom locust import HttpUser, task\n\n\n"
+                      + _PARETO_KEY + "\n\n"
+                      "class Shopper(HttpUser):\n"
+                      "    @task\n"
+                      "    def view_product(self):\n"
+                      "        product_id = pareto_key(1, 100000)\n"
+                      "        self.client.get(f\"/products/{product_id}\")\n",
+                kind="python"),
+        # A helper's return value as an SQL parameter; `random` stays for the think time.
+        Example("import random\nimport time\n\nfrom locust import User, task\n\n\n"
+                "def account():\n"
+                "    return random.choice(range(1, 50001))\n\n\n"
+                "class Teller(User):\n"
+                "    @task\n"
+                "    def deposit(self):\n"
+                "        with self.environment.pool.connection() as conn:\n"
+                "            conn.execute(\"UPDATE accounts SET balance = balance + 1 "
+                "WHERE id = %s\", (account(),))\n"
+                "        time.sleep(random.random())\n",
+                fixed="import random\nimport time\n\nfrom locust import User, task\n"
+                      "import secrets\n\n\n" + _PARETO_KEY + "\n\n"
+                      "def account():\n"
+                      "    return pareto_key(1, 50000)\n\n\n"
+                      "class Teller(User):\n"
+                      "    @task\n"
+                      "    def deposit(self):\n"
+                      "        with self.environment.pool.connection() as conn:\n"
+                      "            conn.execute(\"UPDATE accounts SET balance = balance + 1 "
+                      "WHERE id = %s\", (account(),))\n"
+                      "        time.sleep(random.random())\n", kind="python"),
+        # numpy's exclusive upper bound, into a query parameter named like a key.
+        Example("import numpy as np\nfrom locust import HttpUser, task\n\n\n"
+                "class Reader(HttpUser):\n"
+                "    @task\n"
+                "    def read(self):\n"
+                "        self.client.get(\"/orders\", params={\"customer_id\": "
+                "np.random.randint(1, 5000)})\n",
+                fixed="import secrets\nfrom locust import HttpUser, task\n\n\n"
+                      + _PARETO_KEY + "\n\n"
+                      "class Reader(HttpUser):\n"
+                      "    @task\n"
+                      "    def read(self):\n"
+                      "        self.client.get(\"/orders\", params={\"customer_id\": "
+                      "pareto_key(1, 4999)})\n", kind="python"),
         Example(_BENCH,
                 fixed="\\set aid random_zipfian(1, 100000 * :scale, 1.07)\n" + _BENCH.split("\n", 1)[1],
                 kind="pgbench", not_executable=_PGBENCH),
@@ -148,6 +254,47 @@ class UniformRandomLoad(Rule):
                 "SELECT floor(random() * 100000)::int + 1, 10\n"
                 "FROM generate_series(1, 1000000);", kind="sql"),
     )
+
+    # -- Python load tests --------------------------------------------------------------------
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        name = tree.call_name(node)
+        style = _PY_DRAWS.get(name or "")
+        if style is None:
+            return
+        if style == "range" and not (node.args and isinstance(node.args[0].value, tree.cst.Call)
+                                     and tree.call_name(node.args[0].value) == "range"):
+            return
+        if not _is_load_test(ctx, tree, node):
+            return
+        sinks = _sinks(tree, node, _Where())
+        if not sinks:
+            return
+        kind, _, where = sinks[0]
+        label = f"`{where.var}`" if where.var else "key"
+        what = {"url": f"the {label} of a request URL", "sql": f"the {label} of an SQL query",
+                "params": f"the `{where.name or where.var}` request parameter",
+                "orm": f"the `{where.name}` lookup"}[kind]
+        short = tree.code(node.func).strip()
+        message = (f"`{short}()` picks {what} uniformly, so the load test misses production's "
+                   "hot keys")
+        help = ("Production traffic is skewed: a few users, products or accounts take most of "
+                "the requests. A uniform draw spreads the load evenly over the key space, so "
+                "concurrent requests rarely meet on a row or a page and the test shows none of "
+                "the lock waits, hot pages and cache behaviour production will have. Draw keys "
+                "from a skewed distribution (Pareto, Zipf); the low keys are then the hot ones, "
+                "so scatter them (a fixed permutation) if their physical placement matters. "
+                "The suggested draw goes through `secrets.SystemRandom()`, which security "
+                "linters (ruff S311, bandit B311) accept; numpy's `default_rng().zipf()` is "
+                "another skewed source.")
+        fix, helper = python_fix(tree, node, style)
+        if fix is None:
+            fix = Fix.display("Draw keys from a Pareto distribution",
+                              helper + "\n# and call pareto_key(low, high) with the draw's "
+                              "inclusive bounds")
+        start, end = tree.span(node)
+        yield self.finding(ctx, start, end, message, fix, help)
 
     # -- SQL: `key = (random() * n)::int` and INSERT ... SELECT generators --------------------
 
@@ -438,3 +585,383 @@ def _key_use(ctx: FileContext, command: Comment, var: str) -> tuple[str, int] | 
                     if ctx.text.startswith(needle, at) and not (after.isalnum() or after == "_"):
                         return column, at
     return None
+
+
+# -- Python load tests -------------------------------------------------------------------------
+
+PARETO_ALPHA = "1.2"  # close to the 80/20 rule (alpha = log4(5) = 1.16)
+HELPER = "pareto_key"
+# Uniform integer draws: (how the upper bound counts, how many positional bounds it takes).
+_PY_DRAWS = {
+    "random.randint": "inclusive", "random.randrange": "exclusive", "random.choice": "range",
+    "numpy.random.randint": "exclusive",
+}
+_LOCUST_BASES = frozenset({
+    "locust.HttpUser", "locust.User", "locust.FastHttpUser", "locust.TaskSet",
+    "locust.SequentialTaskSet", "locust.contrib.fasthttp.FastHttpUser",
+})
+_LOAD_TEST_FILES = ("locustfile*.py", "*load*test*.py", "bench*.py")
+_HTTP_VERBS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request"})
+_HTTP_MODULES = ("requests.", "httpx.", "aiohttp.")
+_SQL_METHODS = frozenset({"execute", "executemany", "fetch", "fetchrow", "fetchval"})
+_ORM_LOOKUPS = frozenset({"get", "filter", "exclude", "get_or_create", "update_or_create"})
+# Converters a key passes through on its way into a URL or a parameter.
+_WRAPPERS = frozenset({"str", "int", "repr", "format", "urllib.parse.quote",
+                       "urllib.parse.urlencode"})
+_PY_KEY = re.compile(r"(?:^|_)(?:id|key|pk|sku|uuid)$|[a-z0-9]Id$|^[a-z]?id$", re.IGNORECASE)
+
+
+def _is_load_test(ctx: FileContext, tree: Any, node: Any) -> bool:
+    from fnmatch import fnmatch
+    from pathlib import PurePath
+
+    name = PurePath(ctx.file.display_path).name.lower()
+    if any(fnmatch(name, pattern) for pattern in _LOAD_TEST_FILES):
+        return True
+    if any(full == "locust" or full.startswith("locust.") for full in tree.imports.values()):
+        return True  # a locustfile, whatever its name
+    for cls in tree.ancestors(node):
+        if isinstance(cls, tree.cst.ClassDef) and any(
+                tree.qualified(base.value) in _LOCUST_BASES for base in cls.bases):
+            return True
+    return False
+
+
+class _Where:
+    """Where a drawn value ends up inside a string or a mapping on its way to a call."""
+
+    def __init__(self) -> None:
+        self.place: str | None = None  # "path", "query" or "field"
+        self.name = ""  # the query parameter or mapping key
+        self.var = ""  # a variable named like a key that held it
+
+    def is_key(self) -> bool:
+        return bool(_PY_KEY.search(self.name) or _PY_KEY.search(self.var))
+
+    def note_string(self, before: str) -> None:
+        if self.place is not None:
+            return
+        if "?" in before:
+            self.place = "query"
+            self.name = re.split(r"[?&]", before)[-1].split("=")[0]
+        else:
+            self.place = "path"
+
+    def note_key(self, key: Any) -> None:
+        if self.place is None and isinstance(key, str):
+            self.place, self.name = "field", key
+
+    def copy(self) -> _Where:
+        other = _Where()
+        other.place, other.name, other.var = self.place, self.name, self.var
+        return other
+
+
+def _string_before(tree: Any, container: Any, child: Any) -> str | None:
+    """The literal text of a string-building expression before `child` (f-string, `+`, `%`,
+    `.format`), or None when it is not a string being built."""
+    cst = tree.cst
+    if isinstance(container, cst.FormattedString):
+        text = []
+        for part in container.parts:
+            if part is child:
+                return "".join(text)
+            text.append(part.value if isinstance(part, cst.FormattedStringText) else "{}")
+        return "".join(text)
+    if isinstance(container, cst.BinaryOperation):
+        left = container.left
+        if isinstance(container.operator, cst.Add) and container.right is child:
+            value = _plain(tree, left)
+            return value if value is not None else ""
+        if isinstance(container.operator, cst.Modulo) and container.right is child:
+            template = _plain(tree, left) or ""
+            return template.split("%", 1)[0] if "?" not in template else template
+        return ""
+    return None
+
+
+def _plain(tree: Any, node: Any) -> str | None:
+    cst = tree.cst
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    if isinstance(node, cst.FormattedString):
+        return "".join(p.value if isinstance(p, cst.FormattedStringText) else "{}"
+                       for p in node.parts)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+        return (_plain(tree, node.left) or "") + (_plain(tree, node.right) or "")
+    return None
+
+
+def _sinks(tree: Any, expr: Any, where: _Where, depth: int = 0) -> list[tuple[str, Any, _Where]]:
+    """The calls a drawn value feeds: (kind, call, where) with kind "url", "params", "sql" or
+    "orm", following it through string building, containers, converters, variables of the same
+    function and the return value of a helper function."""
+    cst = tree.cst
+    node = expr
+    while True:
+        parent = tree.parent(node)
+        if parent is None:
+            return []
+        if isinstance(parent, cst.FormattedStringExpression):
+            node = parent
+            continue
+        before = _string_before(tree, parent, node)
+        if before is not None:
+            where.note_string(before)
+            node = parent
+            continue
+        if isinstance(parent, cst.DictElement):
+            if parent.value is not node:
+                return []
+            where.note_key(_plain(tree, parent.key))
+            node = parent
+            continue
+        if isinstance(parent, (cst.Element, cst.Tuple, cst.List, cst.Set, cst.Dict)):
+            node = parent
+            continue
+        if isinstance(parent, cst.Arg):
+            call = tree.parent(parent)
+            kind = _consumer(tree, call, parent, where)
+            if kind is not None:
+                return [(kind, call, where)]
+            name = tree.call_name(call) or ""
+            method = call.func.attr.value if isinstance(call.func, cst.Attribute) else ""
+            if method == "format":
+                template = _plain(tree, call.func.value) or ""
+                where.note_string(template.split("{", 1)[0] if "?" not in template
+                                  else template)
+            if name in _WRAPPERS or method in ("format", "join"):
+                node = call
+                continue
+            return []
+        if isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is node:
+            if depth >= 3:
+                return []
+            targets = [t.target for t in parent.targets] if isinstance(parent, cst.Assign) \
+                else [parent.target]
+            found = []
+            for target in targets:
+                if isinstance(target, cst.Name):
+                    if _PY_KEY.search(target.value) and not where.var:
+                        where.var = target.value
+                    for use in _uses(tree, target):
+                        found.extend(_sinks(tree, use, where.copy(), depth + 1))
+            return found
+        if isinstance(parent, cst.Return) and depth < 3:
+            function = tree.enclosing(parent, cst.FunctionDef)
+            if function is None:
+                return []
+            found = []
+            for call in tree.nodes("Call"):
+                callee = tree.dotted(call.func) or ""
+                if callee.split(".")[-1] == function.name.value and callee.count(".") <= 1:
+                    found.extend(_sinks(tree, call, where.copy(), depth + 1))
+            return found
+        return []
+
+
+def _uses(tree: Any, target: Any) -> list[Any]:
+    """Later reads of a variable in the same function (or module)."""
+    cst = tree.cst
+    scope = tree.enclosing(target, cst.FunctionDef) or tree.module
+    uses = []
+    for name in tree.nodes("Name"):
+        if name is target or name.value != target.value:
+            continue
+        parent = tree.parent(name)
+        if isinstance(parent, cst.Attribute) and parent.attr is name:
+            continue
+        if isinstance(parent, cst.Arg) and parent.keyword is name:
+            continue
+        if isinstance(parent, cst.AssignTarget):
+            continue
+        if (tree.enclosing(name, cst.FunctionDef) or tree.module) is scope:
+            uses.append(name)
+    return uses
+
+
+def _consumer(tree: Any, call: Any, arg: Any, where: _Where) -> str | None:
+    """What kind of key a call argument is: a request URL or query parameter ("url",
+    "params"), an SQL parameter ("sql"), an ORM lookup ("orm"); None for anything else."""
+    cst = tree.cst
+    if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
+        return None
+    method = call.func.attr.value
+    receiver = tree.qualified(call.func.value) or ""
+    full = tree.call_name(call) or ""
+    positional = [a for a in call.args if a.keyword is None]
+    keyword = arg.keyword.value if arg.keyword is not None else None
+    is_http = method in _HTTP_VERBS and (
+        full.startswith(_HTTP_MODULES) or receiver.split(".")[-1].endswith(("client", "session")))
+    if is_http:
+        url_at = 1 if method == "request" else 0
+        if keyword in ("url", "path") or (keyword is None and len(positional) > url_at
+                                          and positional[url_at] is arg):
+            if where.place == "query" or where.place == "field":
+                return "params" if where.is_key() else None
+            return "url"
+        if keyword in ("params", "json", "data"):
+            return "params" if where.place in ("field", "query") and where.is_key() else None
+        return None
+    if method in _SQL_METHODS and positional and positional[0] is not arg:
+        return "sql"
+    if method in _SQL_METHODS and positional and positional[0] is arg and where.place:
+        return "sql"  # a key formatted into the SQL text
+    if method in _ORM_LOOKUPS and receiver.endswith(".objects") and keyword is not None and \
+            _PY_KEY.search(keyword.split("__")[0]):
+        where.name = keyword
+        return "orm"
+    return None
+
+
+def _bounds(tree: Any, call: Any, style: str) -> tuple[Any, Any, bool] | None:
+    """(low, high, high is exclusive) of a draw, or None when it is not a plain integer draw."""
+    cst = tree.cst
+    args = call.args
+    if any(a.star or a.keyword is not None for a in args):
+        return None
+    values = [a.value for a in args]
+    if style == "range":
+        if len(values) != 1 or not isinstance(values[0], cst.Call) or \
+                tree.call_name(values[0]) != "range":
+            return None
+        inner = values[0].args
+        if any(a.star or a.keyword is not None for a in inner):
+            return None
+        values = [a.value for a in inner]
+        style = "exclusive"
+    if len(values) == 1 and style == "exclusive":
+        return None, values[0], True
+    if len(values) == 2:
+        return values[0], values[1], style == "exclusive"
+    return None
+
+
+def _minus_one(tree: Any, node: Any) -> str:
+    cst = tree.cst
+    if isinstance(node, cst.Integer):
+        return str(int(node.value.replace("_", ""), 0) - 1)
+    code = tree.code(node).strip()
+    if isinstance(node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BinaryOperation)):
+        return f"{code} - 1"
+    return f"({code}) - 1"
+
+
+def _helper_defined(tree: Any) -> bool | None:
+    """True if the module defines the helper, None if the name is taken by something else."""
+    cst = tree.cst
+    for statement in tree.module.body:
+        if isinstance(statement, cst.FunctionDef) and statement.name.value == HELPER:
+            return True
+    if re.search(rf"(?<![\w.]){HELPER}\b", tree.text):
+        return None
+    return False
+
+
+def _import_block_end(tree: Any) -> int:
+    """Where top-level code starts after the leading docstring and imports (file offset)."""
+    cst = tree.cst
+    after = None
+    for statement in tree.module.body:
+        if isinstance(statement, cst.SimpleStatementLine) and statement.body and (
+                all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body)
+                or (after is None and len(statement.body) == 1
+                    and isinstance(statement.body[0], cst.Expr)
+                    and isinstance(statement.body[0].value, (cst.SimpleString,
+                                                             cst.ConcatenatedString)))):
+            after = statement
+        else:
+            break
+    if after is None:
+        return 0
+    end = tree.span(after)[1]
+    newline = tree.text.find("\n", end)
+    return len(tree.text) if newline < 0 else newline + 1
+
+
+def _unused_import_edit(tree: Any, call: Any, replacement: str | None) -> Edit | None:
+    """When the draw is the last use of the name it is called through, the edit that removes
+    that import (or replaces its line by `replacement`)."""
+    cst = tree.cst
+    head = (tree.dotted(call.func) or "").split(".")[0]
+    if not head:
+        return None
+    word = re.compile(rf"(?<![\w.]){re.escape(head)}\b")
+    for statement in tree.module.body:
+        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+            continue
+        node = statement.body[0]
+        if not isinstance(node, (cst.Import, cst.ImportFrom)) or isinstance(
+                node.names, cst.ImportStar):
+            continue
+        aliases = [a for a in node.names if (a.evaluated_alias or a.evaluated_name).split(".")[0]
+                   == head]
+        if not aliases:
+            continue
+        uses = len(word.findall(tree.text))
+        here = len(word.findall(tree.code(call))) + len(word.findall(tree.code(node)))
+        if uses != here:
+            return None
+        if len(node.names) > 1:
+            kept = [a for a in node.names if a is not aliases[0]]
+            kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            return tree.replace(node, node.with_changes(names=kept))
+        start, end = tree.span(statement)
+        line_start = tree.text.rfind("\n", 0, start) + 1
+        line_end = tree.text.find("\n", end)
+        line_end = len(tree.text) if line_end < 0 else line_end + 1
+        if tree.text[line_start:start].strip():
+            return None
+        if not replacement and (line_start == 0 or tree.text[:line_start].endswith("\n\n")) \
+                and tree.text[line_end:line_end + 1] == "\n":
+            line_end += 1  # the import was a block of its own: drop its blank line too
+        return Edit(line_start, line_end, replacement + "\n" if replacement else "")
+    return None
+
+
+def python_fix(tree: Any, call: Any, style: str) -> tuple[Fix | None, str]:
+    """The unsafe fix replacing a uniform draw by a Pareto draw over the same keys, or None,
+    and the Python to show."""
+    bounds = _bounds(tree, call, style)
+    helper = (f"def {HELPER}(low: int, high: int) -> int:\n"
+              f"    \"\"\"A key in [low, high], Pareto-distributed: a few low keys take most "
+              f"draws.\"\"\"\n"
+              f"    return low + int(secrets.SystemRandom().paretovariate({PARETO_ALPHA}) - 1) "
+              f"% (high - low + 1)\n")
+    if bounds is None:
+        return None, helper
+    low, high, exclusive = bounds
+    low_code = tree.code(low).strip() if low is not None else "0"
+    high_code = _minus_one(tree, high) if exclusive else tree.code(high).strip()
+    replacement = f"{HELPER}({low_code}, {high_code})"
+    defined = _helper_defined(tree)
+    if defined is None:
+        return None, helper + f"\n# then: {replacement}"
+    edits = [tree.replace(call, tree.cst.parse_expression(replacement))]
+    if not defined:
+        local, import_edit = tree.add_import("secrets")
+        text = helper.replace("secrets.", f"{local}.")
+        removal = _unused_import_edit(tree, call, "import secrets" if import_edit else None)
+        at = _import_block_end(tree)
+        # Two blank lines after the helper, counting those already there.
+        blank = len(re.match(r"(?:[ \t]*\n){0,2}", tree.text[at:]).group(0).split("\n")) - 1
+        text += "\n" * (2 - blank) if at < len(tree.text) else ""
+        addition = ("import secrets\n" if import_edit is not None and removal is None else "") \
+            + "\n\n" + text
+        if removal is not None and removal.end == at and removal.content:
+            # The replaced import line is the last one: one edit for both.
+            removal = Edit(removal.start, removal.end, removal.content + "\n\n" + text)
+            addition = ""
+        if removal is not None:
+            edits.append(removal)
+        if addition:
+            edits.append(Edit.insert(at, addition))
+    else:
+        removal = _unused_import_edit(tree, call, None)
+        if removal is not None:
+            edits.append(removal)
+    fix = Fix(f"Draw keys from a Pareto distribution: `{replacement}`", Applicability.UNSAFE,
+              tuple(edits), suggestion=helper + f"\n# and: {replacement}",
+              isolation="PGL401-python")
+    return fix, helper
