@@ -217,8 +217,10 @@ class PythonTree:
         much cheaper than libcst's positions); otherwise libcst's PositionProvider decides.
         """
         # Expressions only: a statement's code includes the comment lines above it.
+        # Not parenthesized ones either: libcst's positions leave their parentheses out.
         stripped = self.module.code_for_node(node).strip() \
-            if isinstance(node, self.cst.BaseExpression) else ""
+            if isinstance(node, self.cst.BaseExpression) and not getattr(node, "lpar", ()) \
+            else ""
         if len(stripped) >= 8:
             at = self.text.find(stripped)
             if at >= 0 and self.text.find(stripped, at + 1) < 0:

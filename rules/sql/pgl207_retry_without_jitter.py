@@ -1,4 +1,5 @@
-"""PGL207 retry-without-jitter (the SQL form: retry queues computing the next attempt)."""
+"""PGL207 retry-without-jitter (SQL form: retry queues computing the next attempt; Python form:
+retry loops, tenacity waits and backoff's `jitter=None`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.workload import is_increment
+from pglint.python import retry as retries
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -27,11 +29,51 @@ ATTEMPT_COUNTER = re.compile(
 TIME_NOW = {"now", "clock_timestamp", "statement_timestamp", "transaction_timestamp"}
 EXPONENT_FUNCTIONS = {"power", "pow", "exp"}
 CAP = 600  # seconds: suggested ceiling on the delay, in the formula's base unit
+# Python: the ceiling a suggested in-process backoff gets, in seconds (a caller is waiting).
+PY_CAP = 30
 
 _QUEUE = ("CREATE TABLE retry_queue (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
           "    payload jsonb,\n    attempt_count int DEFAULT 0,\n"
           "    next_attempt_at timestamptz DEFAULT now(),\n    error_message text\n);\n")
 _CONTEXT = {"migrations/V1__retry_queue.sql": _QUEUE}
+
+# The book's client-side retry (40.2.3).
+_CHAPTER_RETRY = """\
+# Industry-standard retry with jitter
+import random
+import time
+
+def execute_with_retry(func, max_retries=5):
+    for attempt in range(max_retries):
+        try:
+            return func()
+        except TransientError as e:
+            if attempt == max_retries - 1:
+                raise
+
+            # Exponential backoff: 100ms, 200ms, 400ms, 800ms, 1.6s
+            base_delay = (2 ** attempt) * 0.1
+
+            # Full jitter prevents synchronized retries across clients
+            jitter = random.uniform(0, base_delay)
+            sleep_time = base_delay + jitter
+
+            time.sleep(sleep_time)
+"""
+
+
+def _py_loop(sleep: str, extra_import: str = "") -> str:
+    """A psycopg retry loop around a transaction whose failure path runs `sleep`."""
+    return ("import time\n\nimport psycopg\n" + extra_import + "\n\n"
+            "def transfer(conn: psycopg.Connection) -> None:\n"
+            "    for attempt in range(5):\n"
+            "        try:\n"
+            "            with conn.transaction():\n"
+            "                conn.execute(\"UPDATE accounts SET balance = balance - 1\")\n"
+            "            return\n"
+            "        except psycopg.errors.SerializationFailure:\n"
+            f"            {sleep}\n"
+            "    raise RuntimeError(\"gave up\")\n")
 
 
 def is_attempt_counter(column: str) -> bool:
@@ -146,13 +188,32 @@ class RetryWithoutJitter(Rule):
     backoffs that already use `random()`, and on a worker's claim (an `UPDATE ... RETURNING` or
     one fed by `SELECT ... FOR UPDATE`) that pushes a lease forward without counting an attempt.
 
+    In Python, flags:
+    - a hand-written retry loop (`for attempt in range(n)`, `while ...`, `for delay in (1, 2,
+      4)`: a loop around a `try`/`except` that retries, leaves the loop on success and sleeps
+      with `time.sleep` or `await asyncio.sleep`) whose delay has no random component: neither
+      the sleep's argument nor the variables and local helper functions feeding it call
+      `random`, `secrets.SystemRandom` or `numpy.random`;
+    - tenacity's `wait_exponential`, `wait_fixed` or `wait_incrementing` used without a random
+      wait added (`+ wait_random(...)`) in `@retry(...)`, `Retrying(...)` or
+      `AsyncRetrying(...)`, however tenacity is imported;
+    - backoff's `@backoff.on_exception(..., jitter=None)` / `on_predicate(..., jitter=None)`.
+
+    It stays silent when a delay comes from something it cannot see into (a method of another
+    object, a helper imported from another module) and on worker loops that never leave. The
+    book's `base_delay + random.uniform(0, base_delay)` has a random component, so this rule
+    does not flag it, but it is not full jitter: every client still waits at least
+    `base_delay`, and the delay has no cap (PGL208 flags that).
+
     ## Why is this bad?
     Jobs that fail together (a downstream outage, a deadlock storm) are all rescheduled to the
     same instant, so they retry together, fail together again and come back in synchronized
     waves, each one a load spike on the database and the struggling dependency: a thundering
     herd. Exponential backoff spreads the waves out in time but not the jobs within a wave;
     random jitter does. AWS's analysis ("Exponential Backoff and Jitter") recommends full
-    jitter: a delay drawn uniformly from zero to the capped exponential delay.
+    jitter: a delay drawn uniformly from zero to the capped exponential delay. The same holds
+    for application processes that retry a failed transaction or connection: after a
+    failover or a deadlock storm they all sleep the same time and come back together.
 
     ## Example
     ```sql
@@ -160,6 +221,16 @@ class RetryWithoutJitter(Rule):
     SET attempt_count = attempt_count + 1,
         next_attempt_at = now() + (interval '1 second' * (2 ^ attempt_count))
     WHERE id = $1;
+    ```
+    ```python
+    for attempt in range(5):
+        try:
+            return run_transaction()
+        except OperationalError:
+            time.sleep(0.1 * 2 ** attempt)
+
+    @retry(stop=stop_after_attempt(5), wait=wait_exponential(multiplier=0.1, max=30))
+    def transfer(): ...
     ```
 
     ## Use instead
@@ -170,12 +241,36 @@ class RetryWithoutJitter(Rule):
         next_attempt_at = now() + interval '1 second' * random() * least(600, 2 ^ attempt_count)
     WHERE id = $1;
     ```
+    ```python
+    for attempt in range(5):
+        try:
+            return run_transaction()
+        except OperationalError:
+            time.sleep(secrets.SystemRandom().uniform(0, min(30, 0.1 * 2 ** attempt)))
+
+    @retry(stop=stop_after_attempt(5), wait=wait_random_exponential(multiplier=0.1, max=30))
+    def transfer(): ...
+    ```
+    With backoff, leave `jitter` at its default (full jitter).
 
     ## Fix safety
     Unsafe: retries come sooner on average (full jitter halves the mean delay). The fix is a
     minimal edit: it multiplies the delay by `random()` (`now() + random() * <delay>`), turning
     it into full jitter. It does not add the cap; PGL208 shows that. When the delay comes before
     `now()` in the sum, pglint only shows the formula.
+
+    The Python fixes are unsafe too, for the same reason:
+    - a retry loop's sleep argument `d` becomes `secrets.SystemRandom().uniform(0, d)` (and
+      `import secrets` is added). `secrets.SystemRandom` rather than `random.uniform`, because
+      linters flag the `random` module (ruff S311, bandit B311) even where, as here, no secret
+      is involved. When the delay is a keyword argument, only the formula is shown;
+    - tenacity's `wait_exponential(...)` becomes `wait_random_exponential(...)` with the same
+      arguments (full jitter; tenacity documents `wait_exponential` as unsuitable for
+      contention). A `from tenacity import wait_exponential` used only there is renamed in
+      place, so no unused import is left behind. `wait_fixed` and `wait_incrementing` get a
+      shown suggestion: whether to keep a steady pace (`wait_fixed(2) + wait_random(0, 2)`) or
+      to back off is a design choice;
+    - backoff's `jitter=None` is removed: backoff's default is full jitter.
     """
 
     code = "PGL207"
@@ -184,6 +279,9 @@ class RetryWithoutJitter(Rule):
     section = "40.2.3 Retry Strategies with Exponential Backoff"
     node_types = ("UpdateStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
+    python_node_types = ("For", "While", "Call")
+    python_hint = (("sleep(", "wait_exponential", "wait_fixed", "wait_incrementing", "jitter"),
+                   ("except", "tenacity", "backoff"))
 
     VALID = (
         Example("UPDATE retry_queue\nSET attempt_count = attempt_count + 1,\n"
@@ -203,6 +301,42 @@ class RetryWithoutJitter(Rule):
         # Jitter from random() anywhere in the expression.
         Example("UPDATE jobs SET run_at = now() + (30 + random() * 30) * interval '1 second'\n"
                 "WHERE id = $1;", kind="sql"),
+        # The book's retry loop: its delay has a random component (PGL208 flags the missing cap).
+        Example(_CHAPTER_RETRY, kind="python"),
+        # Full jitter; a generator made from random; a delay this file cannot see into.
+        Example("import random\nimport secrets\nimport time\n\nrng = random.Random()\n\n\n"
+                "def fetch(conn, policy):\n"
+                "    for attempt in range(5):\n"
+                "        try:\n"
+                "            return conn.execute(\"SELECT 1\")\n"
+                "        except OSError:\n"
+                "            time.sleep(secrets.SystemRandom().uniform(0, min(30, 2 ** attempt)))\n"
+                "    for attempt in range(5):\n"
+                "        try:\n"
+                "            return conn.execute(\"SELECT 2\")\n"
+                "        except OSError:\n"
+                "            delay = rng.uniform(0, 1)\n"
+                "            time.sleep(delay)\n"
+                "    for attempt in range(5):\n"
+                "        try:\n"
+                "            return conn.execute(\"SELECT 3\")\n"
+                "        except OSError:\n"
+                "            time.sleep(policy.delay(attempt))\n", kind="python"),
+        # A worker loop that never leaves is not a retry loop.
+        Example("import time\n\n\ndef work(queue):\n    while True:\n        try:\n"
+                "            queue.process_one()\n        except Exception:\n"
+                "            time.sleep(5)\n", kind="python"),
+        # tenacity with jitter added or built in; backoff's default full jitter.
+        Example("import backoff\nfrom psycopg import OperationalError\n"
+                "from tenacity import retry, stop_after_attempt, wait_exponential, wait_random\n"
+                "from tenacity import wait_random_exponential\n\n\n"
+                "@retry(stop=stop_after_attempt(5),\n"
+                "       wait=wait_exponential(max=10) + wait_random(0, 1))\n"
+                "def a(): ...\n\n\n"
+                "@retry(stop=stop_after_attempt(5), wait=wait_random_exponential(max=10))\n"
+                "def b(): ...\n\n\n"
+                "@backoff.on_exception(backoff.expo, OperationalError, max_tries=5)\n"
+                "def c(): ...\n", kind="python"),
     )
     INVALID = (
         # The chapter's failure path (40.2.3).
@@ -233,7 +367,227 @@ class RetryWithoutJitter(Rule):
         # The delay first: shown, not applied.
         Example("UPDATE webhook_deliveries SET retry_at = interval '10 seconds' + now(),\n"
                 "    tries = tries + 1 WHERE id = $1;", kind="sql"),
+        # A retry loop with a deterministic exponential delay.
+        Example(_py_loop("time.sleep(0.1 * 2 ** attempt)"),
+                fixed=_py_loop("time.sleep(secrets.SystemRandom().uniform(0, 0.1 * 2 ** attempt))",
+                               "import secrets\n"),
+                kind="python"),
+        # async, the delay computed in a variable that doubles, sleep imported by name.
+        Example("from asyncio import sleep\n\nimport asyncpg\n\n\n"
+                "async def fetch(pool):\n"
+                "    delay = 0.05\n"
+                "    while True:\n"
+                "        try:\n"
+                "            return await pool.fetch(\"SELECT 1\")\n"
+                "        except asyncpg.exceptions.SerializationError:\n"
+                "            await sleep(delay)\n"
+                "            delay *= 2\n",
+                fixed="from asyncio import sleep\n\nimport asyncpg\nimport secrets\n\n\n"
+                      "async def fetch(pool):\n"
+                      "    delay = 0.05\n"
+                      "    while True:\n"
+                      "        try:\n"
+                      "            return await pool.fetch(\"SELECT 1\")\n"
+                      "        except asyncpg.exceptions.SerializationError:\n"
+                      "            await sleep(secrets.SystemRandom().uniform(0, delay))\n"
+                      "            delay *= 2\n",
+                kind="python"),
+        # tenacity imported by name: the import is renamed, not duplicated.
+        Example("from psycopg import OperationalError\n"
+                "from tenacity import retry, retry_if_exception_type, stop_after_attempt, "
+                "wait_exponential\n\n\n"
+                "@retry(\n"
+                "    retry=retry_if_exception_type(OperationalError),\n"
+                "    stop=stop_after_attempt(5),\n"
+                "    wait=wait_exponential(multiplier=0.1, max=30),\n"
+                ")\n"
+                "def transfer(conn):\n"
+                "    conn.execute(\"SELECT 1\")\n",
+                fixed="from psycopg import OperationalError\n"
+                      "from tenacity import retry, retry_if_exception_type, stop_after_attempt, "
+                      "wait_random_exponential\n\n\n"
+                      "@retry(\n"
+                      "    retry=retry_if_exception_type(OperationalError),\n"
+                      "    stop=stop_after_attempt(5),\n"
+                      "    wait=wait_random_exponential(multiplier=0.1, max=30),\n"
+                      ")\n"
+                      "def transfer(conn):\n"
+                      "    conn.execute(\"SELECT 1\")\n",
+                kind="python"),
+        # Two uses: fixed in two passes, no unused import left behind.
+        Example("from tenacity import retry, wait_exponential\n\n\n"
+                "@retry(wait=wait_exponential(max=10))\n"
+                "def a(): ...\n\n\n"
+                "@retry(wait=wait_exponential(max=20))\n"
+                "def b(): ...\n",
+                fixed="from tenacity import retry\n"
+                      "from tenacity import wait_random_exponential\n\n\n"
+                      "@retry(wait=wait_random_exponential(max=10))\n"
+                      "def a(): ...\n\n\n"
+                      "@retry(wait=wait_random_exponential(max=20))\n"
+                      "def b(): ...\n",
+                kind="python"),
+        # `import tenacity as tn`, Retrying as an iterator.
+        Example("import tenacity as tn\n\n\n"
+                "def transfer(conn):\n"
+                "    for attempt in tn.Retrying(stop=tn.stop_after_attempt(5),\n"
+                "                               wait=tn.wait_exponential(max=10)):\n"
+                "        with attempt:\n"
+                "            conn.execute(\"SELECT 1\")\n",
+                fixed="import tenacity as tn\n\n\n"
+                      "def transfer(conn):\n"
+                      "    for attempt in tn.Retrying(stop=tn.stop_after_attempt(5),\n"
+                      "                               wait=tn.wait_random_exponential(max=10)):\n"
+                      "        with attempt:\n"
+                      "            conn.execute(\"SELECT 1\")\n",
+                kind="python"),
+        # A fixed wait: the choice of pace is shown, not made.
+        Example("from tenacity import AsyncRetrying, stop_after_attempt, wait_fixed\n\n\n"
+                "async def transfer(conn):\n"
+                "    async for attempt in AsyncRetrying(stop=stop_after_attempt(3),"
+                " wait=wait_fixed(2)):\n"
+                "        with attempt:\n"
+                "            await conn.execute(\"SELECT 1\")\n", kind="python"),
+        # backoff with its jitter switched off.
+        Example("import backoff\nimport psycopg\n\n\n"
+                "@backoff.on_exception(\n"
+                "    backoff.expo,\n"
+                "    psycopg.OperationalError,\n"
+                "    max_tries=5,\n"
+                "    jitter=None,\n"
+                ")\n"
+                "def transfer(conn):\n"
+                "    conn.execute(\"SELECT 1\")\n",
+                fixed="import backoff\nimport psycopg\n\n\n"
+                      "@backoff.on_exception(\n"
+                      "    backoff.expo,\n"
+                      "    psycopg.OperationalError,\n"
+                      "    max_tries=5,\n"
+                      ")\n"
+                      "def transfer(conn):\n"
+                      "    conn.execute(\"SELECT 1\")\n",
+                kind="python"),
     )
+
+    # -- Python ------------------------------------------------------------------------------
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        if isinstance(node, tree.cst.Call):
+            use = retries.tenacity_use(tree, node)
+            if use is not None:
+                yield from self._tenacity(ctx, use)
+                return
+            use = retries.backoff_use(tree, node)
+            if use is not None:
+                yield from self._backoff(ctx, use)
+            return
+        loop = retries.retry_loop(tree, node)
+        if loop is None:
+            return
+        for sleep in loop.sleeps:
+            facts = retries.delay_facts(tree, sleep, loop)
+            if facts.argument is None or facts.jitter or facts.unknown:
+                continue
+            yield self._loop_finding(ctx, loop, sleep, facts)
+
+    def _loop_finding(self, ctx: FileContext, loop: retries.RetryLoop, sleep: Any,
+                      facts: retries.Delay) -> Finding:
+        tree = ctx.python
+        argument = facts.argument
+        code = tree.code(argument).strip()
+        shown = f" `{code}`" if len(code) <= 30 else ""
+        message = (f"Retry sleep{shown} has no random jitter: clients that fail together retry "
+                   "together")
+        call = tree.code(sleep.func).strip()
+        capped = code if facts.capped or not facts.growth else f"min({PY_CAP}, {code})"
+        suggestion = f"{call}(secrets.SystemRandom().uniform(0, {capped}))"
+        shape = "an exponential" if facts.growth else "a fixed"
+        help = (
+            f"The loop sleeps {shape} delay computed without randomness. "
+            "Clients that fail at the same moment (a failover, a deadlock storm, a restart) "
+            "sleep the same time and retry together, so the database sees synchronized waves "
+            "of retries; exponential backoff spreads the waves out in time, only randomness "
+            "spreads the clients within a wave. Full jitter (AWS, \"Exponential Backoff and "
+            "Jitter\") sleeps `uniform(0, min(cap, base * 2 ** attempt))`. The fix draws the "
+            "delay with `secrets.SystemRandom().uniform(0, d)`, which linters do not flag as "
+            "insecure randomness (ruff S311, bandit B311 flag the `random` module); tenacity's "
+            "`wait_random_exponential` does the same in a library.")
+        title = "Draw the delay uniformly between 0 and itself (full jitter)"
+        positional = retries.positional_args(sleep)
+        if not positional or positional[0].value is not argument:
+            return self._py_finding(ctx, sleep, message, Fix.display(title, suggestion), help)
+        local, import_edit = tree.add_import("secrets")
+        edits = [retries.wrap(tree, argument, f"{local}.SystemRandom().uniform(0, ")]
+        if import_edit is not None:
+            edits.append(import_edit)
+        fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
+        return self._py_finding(ctx, sleep, message, fix, help)
+
+    def _tenacity(self, ctx: FileContext, use: retries.Tenacity) -> Iterable[Finding]:
+        tree = ctx.python
+        arg = use.argument("wait")
+        if arg is None:
+            return
+        fixed, jittered, unknown = retries.waits(tree, arg.value)
+        if jittered or unknown or not fixed:
+            return
+        wait = fixed[0]
+        short = retries.tenacity_name(tree, wait)
+        message = (f"tenacity's `{short}` has no random jitter: callers that fail together "
+                   "retry together")
+        help = (
+            f"`{short}` computes the same delay for every caller, so callers that fail at the "
+            "same moment (a failover, a deadlock storm) retry in synchronized waves. tenacity "
+            "documents `wait_exponential` as unsuitable for contention between callers and "
+            "offers `wait_random_exponential` (full jitter: a uniform draw between 0 and the "
+            "capped exponential delay) for it; `wait_exponential_jitter` adds a bounded jitter, "
+            "and any wait can be combined with `+ wait_random(0, x)`.")
+        rendered = tree.code(wait).strip()
+        if short == "wait_exponential":
+            suggestion = "wait=" + rendered.replace("wait_exponential", "wait_random_exponential",
+                                                    1)
+        else:
+            suggestion = (f"wait=wait_random_exponential(multiplier=0.1, max={PY_CAP})"
+                          f"  # back off, full jitter\n"
+                          f"# or keep the pace, with jitter: wait={rendered} + wait_random(0, 1)")
+        title = "Use full jitter: `wait_random_exponential`"
+        if short == "wait_exponential" and arg.value is wait:
+            edits = retries.rename_call(tree, wait, "tenacity", "wait_exponential",
+                                        "wait_random_exponential")
+            if edits:
+                fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
+                yield self._py_finding(ctx, wait, message, fix, help)
+                return
+        yield self._py_finding(ctx, wait if arg.value is wait else arg.value, message,
+                               Fix.display(title, suggestion), help)
+
+    def _backoff(self, ctx: FileContext, use: retries.Backoff) -> Iterable[Finding]:
+        tree = ctx.python
+        arg = use.argument("jitter")
+        if arg is None or not (isinstance(arg.value, tree.cst.Name) and arg.value.value == "None"):
+            return
+        message = ("`jitter=None` switches off backoff's jitter: callers that fail together "
+                   "retry together")
+        help = (
+            "backoff draws every delay with full jitter by default (`backoff.full_jitter`: a "
+            "uniform draw between 0 and the computed delay); `jitter=None` makes every caller "
+            "wait exactly the same time, so callers that fail at the same moment (a failover, "
+            "a deadlock storm) retry in synchronized waves. Remove the argument to get the "
+            "default back.")
+        title = "Remove `jitter=None` (backoff's default is full jitter)"
+        edit = retries.remove_argument(tree, use.call, arg)
+        start, end = tree.span(use.call)
+        suggestion = tree.text[start:edit.start] + tree.text[edit.end:end]
+        fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion)
+        yield self._py_finding(ctx, arg, message, fix, help)
+
+    def _py_finding(self, ctx: FileContext, node: Any, message: str, fix: Fix,
+                    help: str) -> Finding:
+        start, end = ctx.python.span(node)
+        return self.finding(ctx, start, end, message, fix, help)
+
+    # -- SQL ---------------------------------------------------------------------------------
 
     def check(self, node: dict[str, Any], ctx: FileContext) -> Iterable[Finding]:
         stmt = ctx.stmt

@@ -1,18 +1,23 @@
-"""PGL208 unbounded-retry (the SQL form: retry-queue polls and backoff formulas)."""
+"""PGL208 unbounded-retry (SQL form: retry-queue polls and backoff formulas; Python form: retry
+loops, tenacity and backoff without a bound, exponential delays without a cap)."""
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
-from pglint.finding import Finding, Fix
+from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.python import retry as retries
 from pglint.rule import Example, Rule
 from pglint.rules.sql.pgl207_retry_without_jitter import (
-    CAP, NEXT_ATTEMPT_COLUMN, assignment_span, exponents, is_attempt_counter, time_plus_delay)
+    _CHAPTER_RETRY, CAP, NEXT_ATTEMPT_COLUMN, PY_CAP, assignment_span, exponents,
+    is_attempt_counter, time_plus_delay)
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 
 MAX_ATTEMPTS = 10
+# Python: the attempts a fix allows a tenacity/backoff retry or a retry loop.
+PY_ATTEMPTS = 5
 _COMPARISONS = {"<", "<=", ">", ">="}
 _LOCKING = {"LCS_FORUPDATE", "LCS_FORNOKEYUPDATE"}
 _AFTER_WHERE = {"ORDER", "LIMIT", "FOR", "GROUP", "RETURNING", "OFFSET", "FETCH", "WINDOW",
@@ -39,12 +44,33 @@ class UnboundedRetry(Rule):
 
     It applies to SQL that runs repeatedly: application queries and function bodies.
 
+    In Python, flags:
+    - a `while True` (or `for attempt in itertools.count()`) retry loop (a `try`/`except`
+      whose handler retries, a sleep, and an exit on success) with no bound: no `if`/`assert`
+      that compares an attempt counter (a name incremented in the loop) or a clock reading
+      (`time.monotonic()`, `time.time()`, directly or through a variable such as
+      `elapsed`/`remaining`) and then raises, returns or breaks;
+    - tenacity's bare `@retry` and `@retry(...)`, `Retrying(...)`, `AsyncRetrying(...)`
+      without `stop=` (an explicit `stop=stop_never` is left alone: it is a choice);
+    - backoff's `on_exception`/`on_predicate` without `max_tries` or `max_time`;
+    - a retry loop's exponential delay (`2 ** attempt`, `base * 2 ** n`, `1 << n`,
+      `delay *= 2`) that nothing caps with `min(cap, ...)` (or `if delay > cap: delay = cap`).
+      The book's `execute_with_retry` is this case. A `for attempt in range(n)` loop bounds
+      the delay only implicitly: `0.1 * 2 ** attempt` is 29 hours at attempt 20.
+
     ## Why is this bad?
     A job that can never succeed (a poison message, a permanently invalid payload) is retried for
     ever: it keeps costing worker time, lock traffic and log noise, and nobody is told that it
     failed. An uncapped exponential delay grows without limit: after 20 attempts
     `interval '1 second' * 2 ^ attempt_count` is 12 days, and eventually the multiplication
     fails with `interval out of range`, so the failure path itself starts to error.
+
+    In a process, an unbounded retry holds its connection, its locks' waiters and its request
+    for as long as the error lasts: a permanent error (a constraint violation, a revoked
+    permission, a dropped table) is retried for ever instead of reaching someone, and a long
+    outage turns every caller into a waiting thread. tenacity's defaults retry for ever
+    (`stop_never`) and, for a bare `@retry`, without waiting at all; backoff has no bound
+    unless `max_tries` or `max_time` is given.
 
     ## Example
     ```sql
@@ -53,6 +79,17 @@ class UnboundedRetry(Rule):
     ORDER BY next_attempt_at
     LIMIT 10
     FOR UPDATE SKIP LOCKED;
+    ```
+    ```python
+    @retry(wait=wait_random_exponential(max=30))
+    def transfer(): ...
+
+    while True:
+        try:
+            return run_transaction()
+        except OperationalError:
+            time.sleep(secrets.SystemRandom().uniform(0, 0.1 * 2 ** attempt))
+            attempt += 1
     ```
 
     ## Use instead
@@ -72,11 +109,37 @@ class UnboundedRetry(Rule):
         next_attempt_at = now() + interval '1 second' * random() * least(600, 2 ^ attempt_count)
     WHERE id = $1;
     ```
+    ```python
+    @retry(wait=wait_random_exponential(max=30), stop=stop_after_attempt(5))
+    def transfer(): ...
+
+    for attempt in range(5):
+        try:
+            return run_transaction()
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(secrets.SystemRandom().uniform(0, min(30, 0.1 * 2 ** attempt)))
+    ```
 
     ## Fix safety
-    Display only: the number of attempts, what happens to exhausted jobs (a dead-letter table, a
-    `failed` status, an alert) and the longest acceptable delay are decisions. pglint shows the
-    poll with the bound added, a dead-letter step, and the capped delay.
+    Display only for SQL: the number of attempts, what happens to exhausted jobs (a dead-letter
+    table, a `failed` status, an alert) and the longest acceptable delay are decisions. pglint
+    shows the poll with the bound added, a dead-letter step, and the capped delay.
+
+    The Python fixes are unsafe: after the bound, the last error propagates to the caller, who
+    must handle it, and 5 attempts (30 s cap) is a starting point, not a measured budget.
+    - tenacity: `stop=stop_after_attempt(5)` is added (with its import; `import tenacity`
+      style is followed); a bare `@retry` becomes `@retry(stop=stop_after_attempt(5))`. Note
+      that tenacity then raises `RetryError` unless `reraise=True` is given.
+    - backoff: `max_tries=5` is added.
+    - an uncapped exponential delay: the product that grows (`(2 ** attempt) * 0.1`) is wrapped
+      in `min(30, ...)` when it reaches the sleep in seconds (only through `+`, `-`, `min`,
+      `max` or a `uniform(0, d)` draw); when it is scaled on the way (`delay_ms / 1000`), and
+      for a `delay *= 2` that grows, the capped formula is only shown.
+    - a `while True` loop: the bounded loop is shown (`for attempt in range(5):` with a re-raise
+      on the last attempt): where the loop is and what the caller does with the error decide
+      how it should look.
     """
 
     code = "PGL208"
@@ -85,6 +148,8 @@ class UnboundedRetry(Rule):
     section = "40.2.3 Retry Strategies with Exponential Backoff"
     node_types = ("SelectStmt", "UpdateStmt", "DeleteStmt", "InsertStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})
+    python_node_types = ("For", "While", "Call", "Decorator")
+    python_hint = (("sleep(", "tenacity", "backoff"), ("except", "tenacity", "backoff"))
 
     VALID = (
         Example("SELECT * FROM retry_queue\nWHERE next_attempt_at <= now() AND attempt_count < 10\n"
@@ -105,6 +170,45 @@ class UnboundedRetry(Rule):
                 "$$;"),
         # A poll in a one-off migration statement.
         Example("SELECT * FROM retry_queue LIMIT 1 FOR UPDATE SKIP LOCKED;", context=_CONTEXT),
+        # Python: bounded by a counter, by a deadline; a capped delay.
+        Example("import secrets\nimport time\n\nimport psycopg\n\n\n"
+                "def connect(dsn):\n"
+                "    attempts = 0\n"
+                "    while True:\n"
+                "        try:\n"
+                "            return psycopg.connect(dsn)\n"
+                "        except psycopg.OperationalError:\n"
+                "            attempts += 1\n"
+                "            if attempts >= 5:\n"
+                "                raise\n"
+                "            delay = min(30, 0.1 * 2 ** attempts)\n"
+                "            time.sleep(secrets.SystemRandom().uniform(0, delay))\n"
+                "\n\n"
+                "def run(conn, timeout=30.0):\n"
+                "    deadline = time.monotonic() + timeout\n"
+                "    delay = 0.1\n"
+                "    while True:\n"
+                "        try:\n"
+                "            return conn.execute(\"SELECT 1\")\n"
+                "        except psycopg.errors.DeadlockDetected:\n"
+                "            remaining = deadline - time.monotonic()\n"
+                "            if remaining <= 0:\n"
+                "                raise\n"
+                "            time.sleep(min(delay, remaining))\n"
+                "            delay = min(delay * 2, 5)\n", kind="python"),
+        # tenacity and backoff with a bound; an explicit stop_never is a choice.
+        Example("import backoff\nimport tenacity\nfrom tenacity import retry, stop_after_delay\n"
+                "\n\n"
+                "@retry(stop=stop_after_delay(10))\n"
+                "def a(): ...\n\n\n"
+                "@tenacity.retry(stop=tenacity.stop_never)\n"
+                "def listen(): ...\n\n\n"
+                "@backoff.on_exception(backoff.expo, ConnectionError, max_time=60)\n"
+                "def b(): ...\n", kind="python"),
+        # A worker loop that never leaves is not a retry loop.
+        Example("import time\n\n\ndef work(queue):\n    while True:\n        try:\n"
+                "            queue.process_one()\n        except Exception:\n"
+                "            time.sleep(5)\n", kind="python"),
     )
     INVALID = (
         # The chapter's worker query (40.2.3).
@@ -131,7 +235,223 @@ class UnboundedRetry(Rule):
                 "BEGIN\n  UPDATE retry_queue SET attempt_count = attempt_count + 1,\n"
                 "    next_attempt_at = now() + power(2, attempt_count) * interval '1 minute'\n"
                 "  WHERE id = job;\nEND $$;", context=_CONTEXT),
+        # The book's client-side retry: the exponential delay has no cap.
+        Example(_CHAPTER_RETRY,
+                fixed=_CHAPTER_RETRY.replace("base_delay = (2 ** attempt) * 0.1",
+                                             "base_delay = min(30, (2 ** attempt) * 0.1)"),
+                kind="python"),
+        # A `while True` retry loop: the bounded loop is shown.
+        Example("import secrets\nimport time\n\nimport psycopg\n\n\n"
+                "def connect(dsn):\n"
+                "    while True:\n"
+                "        try:\n"
+                "            return psycopg.connect(dsn)\n"
+                "        except psycopg.OperationalError:\n"
+                "            time.sleep(secrets.SystemRandom().uniform(0, 2))\n",
+                kind="python"),
+        # async, the delay doubling in a variable: the capped formula is shown.
+        Example("import asyncio\nimport random\n\n\n"
+                "async def fetch(pool):\n"
+                "    delay = 0.05\n"
+                "    for attempt in range(8):\n"
+                "        try:\n"
+                "            return await pool.fetch(\"SELECT 1\")\n"
+                "        except ConnectionError:\n"
+                "            await asyncio.sleep(delay + random.random())\n"
+                "            delay *= 2\n", kind="python"),
+        # tenacity imported by name, bare and called; the import is added once.
+        Example("from tenacity import retry, wait_random_exponential\n\n\n"
+                "@retry\n"
+                "def a(): ...\n\n\n"
+                "@retry(wait=wait_random_exponential(max=30))\n"
+                "def b(): ...\n",
+                fixed="from tenacity import retry, wait_random_exponential\n"
+                      "from tenacity import stop_after_attempt\n\n\n"
+                      "@retry(stop=stop_after_attempt(5))\n"
+                      "def a(): ...\n\n\n"
+                      "@retry(wait=wait_random_exponential(max=30), stop=stop_after_attempt(5))\n"
+                      "def b(): ...\n",
+                kind="python"),
+        # `import tenacity`: the module's own name is used; AsyncRetrying.
+        Example("import tenacity\n\n\n"
+                "async def transfer(conn):\n"
+                "    async for attempt in tenacity.AsyncRetrying(\n"
+                "        wait=tenacity.wait_random_exponential(max=30),\n"
+                "    ):\n"
+                "        with attempt:\n"
+                "            await conn.execute(\"SELECT 1\")\n",
+                fixed="import tenacity\n\n\n"
+                      "async def transfer(conn):\n"
+                      "    async for attempt in tenacity.AsyncRetrying(\n"
+                      "        wait=tenacity.wait_random_exponential(max=30),\n"
+                      "        stop=tenacity.stop_after_attempt(5),\n"
+                      "    ):\n"
+                      "        with attempt:\n"
+                      "            await conn.execute(\"SELECT 1\")\n",
+                kind="python"),
+        # backoff without max_tries or max_time.
+        Example("import backoff\nfrom sqlalchemy.exc import OperationalError\n\n\n"
+                "@backoff.on_exception(backoff.expo, OperationalError)\n"
+                "def transfer(session): ...\n",
+                fixed="import backoff\nfrom sqlalchemy.exc import OperationalError\n\n\n"
+                      "@backoff.on_exception(backoff.expo, OperationalError, max_tries=5)\n"
+                      "def transfer(session): ...\n",
+                kind="python"),
     )
+
+    # -- Python ------------------------------------------------------------------------------
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        cst = tree.cst
+        if isinstance(node, (cst.Call, cst.Decorator)):
+            use = retries.tenacity_use(tree, node)
+            if use is not None:
+                yield from self._tenacity(ctx, use)
+                return
+            backoff = retries.backoff_use(tree, node)
+            if backoff is not None:
+                yield from self._backoff(ctx, backoff)
+            return
+        loop = retries.retry_loop(tree, node)
+        if loop is None:
+            return
+        if loop.forever and retries.bound_check(tree, loop) is None:
+            yield self._forever(ctx, loop)
+        reported: set[int] = set()
+        for sleep in loop.sleeps:
+            facts = retries.delay_facts(tree, sleep, loop)
+            if not facts.growth or facts.capped or id(facts.growth[0]) in reported:
+                continue
+            reported.add(id(facts.growth[0]))
+            yield self._uncapped_python(ctx, facts, facts.growth[0])
+
+    def _tenacity(self, ctx: FileContext, use: retries.Tenacity) -> Iterable[Finding]:
+        tree = ctx.python
+        cst = tree.cst
+        if use.call is not None and retries.has_star(use.call):
+            return  # `**options` may hold the stop
+        if use.argument("stop") is not None:
+            return
+        decorator = isinstance(tree.parent(use.node), cst.Decorator)
+        shown = f"@{tree.code(use.node.func if use.call is not None else use.node).strip()}" \
+            if decorator else f"{use.entry}(...)"
+        if use.call is None:
+            message = (f"Bare `{shown}` retries for ever, without waiting: tenacity's default "
+                       "stop is `stop_never`")
+        else:
+            message = f"`{shown}` has no `stop=`: tenacity's default is to retry for ever"
+        help = (
+            "tenacity stops only when a `stop=` condition says so; its default, `stop_never`, "
+            "retries as long as the error lasts (and a bare `@retry` does not even wait between "
+            "attempts: its default wait is 0). A permanent error (a constraint violation, a "
+            "revoked permission) is then retried for ever instead of reaching someone, and an "
+            "outage turns every caller into a waiting thread holding its request. Bound it with "
+            f"`stop=stop_after_attempt({PY_ATTEMPTS})` or `stop_after_delay(seconds)` (combine "
+            "with `|`); tenacity then raises `RetryError`, or the last error with "
+            "`reraise=True`.")
+        title = f"Stop after {PY_ATTEMPTS} attempts: `stop=stop_after_attempt({PY_ATTEMPTS})`"
+        if use.opaque:
+            # `retry(fn)`, `Retrying(sleep_function)`: positional forms; shown only.
+            suggestion = f"stop=stop_after_attempt({PY_ATTEMPTS})"
+            yield self._py_finding(ctx, use.node, message, Fix.display(title, suggestion), help)
+            return
+        local, import_edit = tree.add_import("tenacity", "stop_after_attempt")
+        stop = f"stop={local}({PY_ATTEMPTS})"
+        start, end = tree.span(use.node)
+        if use.call is None:
+            edit = Edit.insert(end, f"({stop})")
+        else:
+            edit = retries.add_keyword(tree, use.call, stop)
+        suggestion = tree.text[start:edit.start] + edit.content + tree.text[edit.end:end]
+        edits = [edit] if import_edit is None else [edit, import_edit]
+        fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
+        yield self._py_finding(ctx, use.node, message, fix, help)
+
+    def _backoff(self, ctx: FileContext, use: retries.Backoff) -> Iterable[Finding]:
+        tree = ctx.python
+        if use.opaque or use.argument("max_tries") is not None or \
+                use.argument("max_time") is not None:
+            return
+        message = (f"`backoff.{use.entry}` has no `max_tries` or `max_time`: it retries for "
+                   "ever")
+        help = (
+            "backoff gives up only when `max_tries` or `max_time` says so (or `giveup` accepts "
+            "the error): without them, an error that lasts is retried for ever. A permanent "
+            "error (a constraint violation, a revoked permission) then never reaches someone, "
+            "and an outage turns every caller into a waiting thread holding its request. "
+            f"`max_tries={PY_ATTEMPTS}` bounds the attempts, `max_time=seconds` the total "
+            "time; after the bound, the last error is raised (`raise_on_giveup=True`).")
+        edit = retries.add_keyword(tree, use.call, f"max_tries={PY_ATTEMPTS}")
+        start, end = tree.span(use.call)
+        suggestion = tree.text[start:edit.start] + edit.content + tree.text[edit.end:end]
+        fix = Fix(f"Give up after {PY_ATTEMPTS} tries: `max_tries={PY_ATTEMPTS}`",
+                  Applicability.UNSAFE, (edit,), suggestion)
+        yield self._py_finding(ctx, use.call, message, fix, help)
+
+    def _forever(self, ctx: FileContext, loop: retries.RetryLoop) -> Finding:
+        tree = ctx.python
+        cst = tree.cst
+        header = "while True" if isinstance(loop.loop, cst.While) else "for ... in count()"
+        message = (f"`{header}` retry loop has no attempt or deadline bound: a lasting error is "
+                   "retried for ever")
+        help = (
+            "Nothing in the loop compares an attempt counter or a clock (`time.monotonic()`) "
+            "and then raises, returns or breaks, so the loop retries as long as the error "
+            "lasts. A permanent error (a constraint violation, a revoked permission, a dropped "
+            "table) is then retried for ever instead of reaching someone, and an outage turns "
+            "every caller into a waiting thread holding its connection and request. Bound the "
+            f"attempts (`for attempt in range({PY_ATTEMPTS}):`, re-raising on the last) or the "
+            "total time (`if time.monotonic() > deadline: raise`).")
+        start = tree.span(loop.loop)[0]
+        fix = Fix.display(f"Bound the loop: `for attempt in range({PY_ATTEMPTS})`, re-raise on "
+                          "the last attempt", _bounded_loop(tree, loop))
+        return self.finding(ctx, start, loop.header_end(tree), message, fix, help)
+
+    def _uncapped_python(self, ctx: FileContext, facts: retries.Delay, growth: Any) -> Finding:
+        tree = ctx.python
+        cst = tree.cst
+        if isinstance(growth, (cst.AugAssign, cst.Assign)):
+            code = tree.code(growth).strip()
+            target = growth.target if isinstance(growth, cst.AugAssign) \
+                else growth.targets[0].target
+            name = tree.code(target).strip()
+            grown = (f"{name} * {tree.code(growth.value).strip()}"
+                     if isinstance(growth, cst.AugAssign) else tree.code(growth.value).strip())
+            suggestion = f"{name} = min({PY_CAP}, {grown})"
+            node = growth
+        else:
+            code = tree.code(growth).strip()
+            node = growth
+            suggestion = ""
+        if len(code) <= 30:
+            message = f"`{code}` grows without a cap: the retry delay has no upper bound"
+        else:
+            message = "The exponential retry delay has no cap: it grows without an upper bound"
+        help = (
+            "An exponential delay doubles with every attempt: `0.1 * 2 ** attempt` is 1.6 s at "
+            "attempt 4 but 29 hours at attempt 20, so a larger attempt limit (or none) leaves "
+            "callers sleeping for hours holding their request. Cap it: `min(cap, base * 2 ** "
+            "attempt)` (AWS's capped exponential backoff), and draw the sleep with full jitter "
+            f"(`uniform(0, min(cap, ...))`, PGL207). The fix caps it at {PY_CAP} s; choose the "
+            "longest wait your caller can afford.")
+        title = f"Cap the delay: `min({PY_CAP}, ...)`"
+        product = retries.growth_in_seconds(tree, facts, growth)
+        if product is not None:
+            edit = retries.wrap(tree, product, f"min({PY_CAP}, ")
+            fix = Fix(title, Applicability.UNSAFE, (edit,), edit.content)
+        else:
+            if not suggestion:
+                suggestion = f"min({PY_CAP}, {tree.code(growth).strip()})  # in seconds"
+            fix = Fix.display(title, suggestion)
+        return self._py_finding(ctx, node, message, fix, help)
+
+    def _py_finding(self, ctx: FileContext, node: Any, message: str, fix: Fix,
+                    help: str) -> Finding:
+        start, end = ctx.python.span(node)
+        return self.finding(ctx, start, end, message, fix, help)
+
+    # -- SQL ---------------------------------------------------------------------------------
 
     def check(self, node: dict[str, Any], ctx: FileContext) -> Iterable[Finding]:
         stmt = ctx.stmt
@@ -351,3 +671,29 @@ def _with_bound(ctx: FileContext, stmt: Statement, bound: str) -> str | None:
         return (text[stmt.start:first] + "(" + text[first:cut] + f") AND {bound}"
                 + text[cut:stmt.end] + ";")
     return text[stmt.start:cut] + f" AND {bound}" + text[cut:stmt.end] + ";"
+
+
+def _bounded_loop(tree: Any, loop: Any) -> str:
+    """The retry loop as `for attempt in range(5):`, each retrying handler re-raising on the
+    last attempt (the code shown by the display fix)."""
+    cst = tree.cst
+    node = loop.loop
+    if loop.counter is not None:
+        counter = loop.counter.value
+    else:
+        counter = retries.fresh_name(tree, loop.scope, "attempt", "attempt_no", "retry_attempt")
+    guard = cst.parse_statement(f"if {counter} == {PY_ATTEMPTS - 1}:\n    raise\n")
+    body = node.body
+    for handler in loop.handlers:
+        if not isinstance(handler.body, cst.IndentedBlock):
+            continue
+        changed = handler.with_changes(body=handler.body.with_changes(
+            body=[guard, *handler.body.body]))
+        body = body.deep_replace(handler, changed)
+    iterable = cst.parse_expression(f"range({PY_ATTEMPTS})")
+    if isinstance(node, cst.For):
+        bounded = node.with_changes(iter=iterable, body=body, leading_lines=[])
+    else:
+        bounded = cst.For(target=cst.Name(counter), iter=iterable, body=body,
+                          orelse=node.orelse)
+    return tree.module.code_for_node(bounded).rstrip()

@@ -1,0 +1,448 @@
+"""The shared retry reading of PGL207/PGL208/PGL209 (pglint.python.retry), and the promise that
+their Python fixes introduce nothing ruff flags."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+
+import pytest
+
+from pglint.finding import Edit
+from pglint.python import retry as retries
+from pglint.python.tree import PythonTree
+from pglint.registry import rule_by_code
+
+
+def _tree(source: str) -> PythonTree:
+    tree = PythonTree.parse(source)
+    assert tree is not None
+    return tree
+
+
+def _loops(source: str) -> list[retries.RetryLoop | None]:
+    tree = _tree(source)
+    loops = [n for n in tree.descendants(tree.module)
+             if isinstance(n, (tree.cst.For, tree.cst.While))]
+    return [retries.retry_loop(tree, loop) for loop in loops]
+
+
+def _apply(text: str, *edits: Edit) -> str:
+    for edit in sorted(edits, reverse=True):
+        text = text[:edit.start] + edit.content + text[edit.end:]
+    return text
+
+
+# -- hand-written retry loops ----------------------------------------------------------------
+
+RANGE_LOOP = """\
+import time
+
+def run(conn):
+    for attempt in range(5):
+        try:
+            return conn.execute("SELECT 1")
+        except OSError:
+            time.sleep(2 ** attempt)
+"""
+
+
+def test_for_range_retry_loop():
+    (found,) = _loops(RANGE_LOOP)
+    assert found is not None and not found.forever
+    assert found.counter.value == "attempt"
+    assert len(found.sleeps) == 1 and len(found.handlers) == 1
+
+
+def test_async_while_true_with_sleep_imported_by_name():
+    source = ("from asyncio import sleep as pause\n\n"
+              "async def run(pool):\n"
+              "    while True:\n"
+              "        try:\n"
+              "            rows = await pool.fetch('SELECT 1')\n"
+              "            break\n"
+              "        except ConnectionError:\n"
+              "            await pause(1)\n"
+              "    return rows\n")
+    (found,) = _loops(source)
+    assert found is not None and found.forever and found.counter is None
+
+
+@pytest.mark.parametrize("header", [
+    "for delay in (0.1, 0.5, 2):",
+    "for attempt in itertools.count():",
+    "while not done:",
+])
+def test_other_retry_loop_headers(header):
+    source = ("import itertools\nimport time\n\ndef run(f):\n"
+              "    done = False\n"
+              f"    {header}\n"
+              "        try:\n"
+              "            f()\n"
+              "            done = True\n"
+              "            break\n"
+              "        except OSError:\n"
+              "            time.sleep(1)\n")
+    (found,) = _loops(source)
+    assert found is not None
+    assert found.forever == header.startswith("for attempt in itertools")
+
+
+@pytest.mark.parametrize("source", [
+    # A worker loop: it never leaves on success.
+    "import time\nwhile True:\n    try:\n        work()\n    except Exception:\n"
+    "        time.sleep(5)\n",
+    # No sleep: not a backoff.
+    "for attempt in range(3):\n    try:\n        return_value = f()\n        break\n"
+    "    except OSError:\n        pass\n",
+    # The handler always raises: nothing is retried.
+    "import time\nfor attempt in range(3):\n    try:\n        f()\n        break\n"
+    "    except OSError:\n        time.sleep(1)\n        raise\n",
+    # Fail-over over hosts, not a retry of the same thing.
+    "import time\nfor host in hosts:\n    try:\n        connect(host)\n        break\n"
+    "    except OSError:\n        time.sleep(1)\n",
+    # A read loop: it leaves only when a condition holds.
+    "import socket\nimport time\nwhile True:\n    try:\n        data = sock.recv(1024)\n"
+    "    except socket.timeout:\n        time.sleep(0.1)\n        continue\n"
+    "    if not data:\n        break\n    handle(data)\n",
+    # A sleep that is not time's or asyncio's.
+    "for attempt in range(3):\n    try:\n        f()\n        break\n"
+    "    except OSError:\n        clock.sleep(1)\n",
+])
+def test_not_retry_loops(source):
+    assert _loops(source) == [None]
+
+
+def test_nested_loops_each_own_their_sleep():
+    source = ("import time\n\ndef worker(queue):\n"
+              "    while True:\n"
+              "        job = queue.get()\n"
+              "        for attempt in range(3):\n"
+              "            try:\n"
+              "                job.run()\n"
+              "                break\n"
+              "            except OSError:\n"
+              "                time.sleep(1)\n")
+    outer, inner = _loops(source)
+    assert outer is None  # its body has no try of its own
+    assert inner is not None
+
+
+# -- what feeds a sleep ----------------------------------------------------------------------
+
+def _facts(source: str) -> retries.Delay:
+    tree = _tree(source)
+    found = next(f for f in (retries.retry_loop(tree, n) for n in tree.descendants(tree.module)
+                             if isinstance(n, (tree.cst.For, tree.cst.While))) if f)
+    return retries.delay_facts(tree, found.sleeps[0], found)
+
+
+def _loop_with(prelude: str, sleep: str, imports: str = "import time\n") -> str:
+    return (imports + prelude + "\ndef run(f, base=0.1):\n"
+            "    for attempt in range(5):\n"
+            "        try:\n"
+            "            return f()\n"
+            "        except OSError:\n"
+            f"            {sleep}\n")
+
+
+@pytest.mark.parametrize("imports,prelude,sleep", [
+    ("import time\nimport random\n", "", "time.sleep(random.uniform(0, base * 2 ** attempt))"),
+    ("import time\nfrom random import uniform as u\n", "", "time.sleep(u(0, 1))"),
+    ("import time\nimport secrets\n", "", "time.sleep(secrets.SystemRandom().uniform(0, 1))"),
+    ("import time\nimport numpy as np\n", "", "time.sleep(np.random.uniform(0, 1))"),
+    ("import time\nimport random\n", "RNG = random.Random()\n", "time.sleep(RNG.random())"),
+    ("import time\nimport random\n",
+     "def jittered(n):\n    return random.random() * 2 ** n\n", "time.sleep(jittered(attempt))"),
+])
+def test_jitter_is_seen_through_names_and_helpers(imports, prelude, sleep):
+    facts = _facts(_loop_with(prelude, sleep, imports))
+    assert facts.jitter
+
+
+def test_deterministic_delay_through_variables():
+    source = ("import time\n\ndef run(f, base=0.1):\n"
+              "    for attempt in range(5):\n"
+              "        try:\n"
+              "            return f()\n"
+              "        except OSError:\n"
+              "            delay = base * 2 ** attempt\n"
+              "            pause = delay + 0.5\n"
+              "            time.sleep(pause)\n")
+    facts = _facts(source)
+    assert not facts.jitter and not facts.unknown
+    assert [type(g).__name__ for g in facts.growth] == ["BinaryOperation"]
+    assert not facts.capped
+
+
+def test_unknown_delay_is_not_judged():
+    facts = _facts(_loop_with("", "time.sleep(self.policy.next_delay(attempt))"))
+    assert facts.unknown and not facts.jitter
+
+
+@pytest.mark.parametrize("sleep,capped", [
+    ("time.sleep(min(30, 2 ** attempt))", True),
+    ("time.sleep(2 ** attempt)", False),
+    ("time.sleep(1 << attempt)", False),
+    ("time.sleep(pow(2, attempt))", False),
+])
+def test_growth_and_cap(sleep, capped):
+    facts = _facts(_loop_with("", sleep))
+    assert facts.growth
+    assert facts.capped == capped
+
+
+def test_doubling_variable_and_clamp():
+    grows = ("import time\n\ndef run(f):\n    delay = 0.1\n    while True:\n"
+             "        try:\n            return f()\n        except OSError:\n"
+             "            time.sleep(delay)\n            delay *= 2\n")
+    facts = _facts(grows)
+    assert [type(g).__name__ for g in facts.growth] == ["AugAssign"] and not facts.capped
+    clamped = grows + "            if delay > 30:\n                delay = 30\n"
+    assert _facts(clamped).capped
+
+
+def test_growth_in_seconds_only_when_not_rescaled():
+    tree = _tree(_loop_with("", "time.sleep(base * 2 ** attempt + 0.5)"))
+    found = next(f for f in map(lambda n: retries.retry_loop(tree, n), tree.nodes("For")) if f)
+    facts = retries.delay_facts(tree, found.sleeps[0], found)
+    product = retries.growth_in_seconds(tree, facts, facts.growth[0])
+    assert tree.code(product) == "base * 2 ** attempt"
+    scaled = ("import time\n\ndef run(f):\n    for attempt in range(5):\n"
+              "        try:\n            return f()\n        except OSError:\n"
+              "            delay_ms = 100 * 2 ** attempt\n"
+              "            time.sleep(delay_ms / 1000)\n")
+    tree = _tree(scaled)
+    found = retries.retry_loop(tree, tree.nodes("For")[0])
+    facts = retries.delay_facts(tree, found.sleeps[0], found)
+    assert retries.growth_in_seconds(tree, facts, facts.growth[0]) is None
+
+
+# -- bounds of forever loops -----------------------------------------------------------------
+
+def _forever(check: str, before: str = "") -> str:
+    return ("import time\n\ndef run(f, timeout=10):\n"
+            f"{before}"
+            "    while True:\n"
+            "        try:\n"
+            "            return f()\n"
+            "        except OSError:\n"
+            f"{check}"
+            "            time.sleep(1)\n")
+
+
+@pytest.mark.parametrize("check,before,bounded", [
+    ("            attempts += 1\n            if attempts > 5:\n                raise\n",
+     "    attempts = 0\n", True),
+    ("            if time.monotonic() > deadline:\n                raise\n",
+     "    deadline = time.monotonic() + timeout\n", True),
+    ("            elapsed = time.monotonic() - start\n"
+     "            if elapsed >= timeout:\n                raise TimeoutError\n",
+     "    start = time.monotonic()\n", True),
+    ("            self.failures += 1\n            assert self.failures < 5\n", "", True),
+    # Logging a counter is no bound; neither is a giveup on the error's kind.
+    ("            attempts += 1\n            print(attempts)\n", "    attempts = 0\n", False),
+    ("            if not is_transient():\n                raise\n", "", False),
+])
+def test_bound_check(check, before, bounded):
+    tree = _tree(_forever(check, before))
+    found = retries.retry_loop(tree, tree.nodes("While")[0])
+    assert found is not None and found.forever
+    assert (retries.bound_check(tree, found) is not None) == bounded
+
+
+# -- tenacity and backoff, however imported --------------------------------------------------
+
+@pytest.mark.parametrize("source,entry,bare", [
+    ("import tenacity\n\n@tenacity.retry\ndef f(): ...\n", "retry", True),
+    ("from tenacity import retry\n\n@retry\ndef f(): ...\n", "retry", True),
+    ("from tenacity import retry as tretry\n\n@tretry(stop=None)\ndef f(): ...\n", "retry",
+     False),
+    ("import tenacity as tn\n\nfor a in tn.Retrying(): pass\n", "Retrying", False),
+    ("from tenacity import AsyncRetrying\n\nasync def f():\n"
+     "    async for a in AsyncRetrying(): pass\n", "AsyncRetrying", False),
+])
+def test_tenacity_entries(source, entry, bare):
+    tree = _tree(source)
+    nodes = tree.nodes("Decorator") + tree.nodes("Call")
+    uses = [u for u in (retries.tenacity_use(tree, n) for n in nodes) if u is not None]
+    assert len(uses) == 1
+    assert uses[0].entry == entry and (uses[0].call is None) == bare
+
+
+@pytest.mark.parametrize("source", [
+    "from retrying import retry\n\n@retry\ndef f(): ...\n",  # another library
+    "def retry(f): return f\n\n@retry\ndef f(): ...\n",  # a local decorator
+])
+def test_not_tenacity(source):
+    tree = _tree(source)
+    nodes = tree.nodes("Decorator") + tree.nodes("Call")
+    assert all(retries.tenacity_use(tree, n) is None for n in nodes)
+
+
+@pytest.mark.parametrize("wait,fixed,random_waits,unknown", [
+    ("wait_exponential(max=10)", 1, 0, False),
+    ("wait_exponential(max=10) + wait_random(0, 1)", 1, 1, False),
+    ("wait_chain(wait_fixed(1), wait_fixed(5))", 2, 0, False),
+    ("wait_random_exponential(max=10)", 0, 1, False),
+    ("wait_fixed(1) + my_jitter()", 1, 0, True),
+    ("WAIT", 1, 0, False),  # a module constant
+])
+def test_tenacity_waits(wait, fixed, random_waits, unknown):
+    source = ("import tenacity\nfrom tenacity import (wait_chain, wait_exponential, wait_fixed,\n"
+              "    wait_random, wait_random_exponential)\n"
+              "WAIT = wait_fixed(2)\n"
+              f"r = tenacity.Retrying(wait={wait})\n")
+    tree = _tree(source)
+    use = next(u for u in map(lambda n: retries.tenacity_use(tree, n), tree.nodes("Call")) if u)
+    found = retries.waits(tree, use.argument("wait").value)
+    assert (len(found[0]), len(found[1]), found[2]) == (fixed, random_waits, unknown)
+
+
+@pytest.mark.parametrize("source,entry,exception", [
+    ("import backoff\n\n@backoff.on_exception(backoff.expo, OSError)\ndef f(): ...\n",
+     "on_exception", "OSError"),
+    ("from backoff import on_exception, expo\n\n@on_exception(expo, exception=OSError)\n"
+     "def f(): ...\n", "on_exception", "OSError"),
+    ("import backoff as bo\n\n@bo.on_predicate(bo.constant, interval=1)\ndef f(): ...\n",
+     "on_predicate", None),
+])
+def test_backoff_entries(source, entry, exception):
+    tree = _tree(source)
+    use = next(u for u in map(lambda n: retries.backoff_use(tree, n), tree.nodes("Call")) if u)
+    assert use.entry == entry
+    shown = tree.code(use.exception) if use.exception is not None else None
+    assert shown == exception
+
+
+@pytest.mark.parametrize("imports,caught,broad", [
+    ("", "Exception", True),
+    ("import psycopg", "psycopg.Error", True),
+    ("from psycopg2 import DatabaseError", "DatabaseError", True),
+    ("from sqlalchemy import exc", "exc.SQLAlchemyError", True),
+    ("from django.db import Error", "Error", True),
+    ("import asyncpg", "asyncpg.PostgresError", True),
+    ("import psycopg", "psycopg.OperationalError", False),
+    ("from psycopg import errors", "errors.SerializationFailure", False),
+    ("from django.db import IntegrityError", "IntegrityError", False),
+    ("", "Error", False),  # some other library's Error
+    ("import sqlite3", "sqlite3.DatabaseError", False),  # another database
+])
+def test_broad_classes(imports, caught, broad):
+    tree = _tree(f"{imports}\ntry:\n    f()\nexcept {caught}:\n    pass\n")
+    handler = tree.nodes("ExceptHandler")[0]
+    assert (retries.broad_class(tree, handler.type) is not None) == broad
+
+
+# -- edits -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call,expected", [
+    ("f()", "f(stop=s)"),
+    ("f(a)", "f(a, stop=s)"),
+    ("f(a, b=1,)", "f(a, b=1, stop=s,)"),
+    ("f(\n        a,\n        b=1,\n    )", "f(\n        a,\n        b=1,\n        stop=s,\n    )"),
+    ("f(\n        a,  # the first\n        b=1,\n    )",
+     "f(\n        a,  # the first\n        b=1,\n        stop=s,\n    )"),
+])
+def test_add_keyword_keeps_the_layout(call, expected):
+    source = f"def g():\n    x = {call}\n"
+    tree = _tree(source)
+    edit = retries.add_keyword(tree, tree.nodes("Call")[0], "stop=s")
+    assert _apply(source, edit) == f"def g():\n    x = {expected}\n"
+
+
+@pytest.mark.parametrize("call,expected", [
+    ("f(a, jitter=None)", "f(a)"),
+    ("f(jitter=None, a=1)", "f(a=1)"),
+    ("f(jitter=None)", "f()"),
+    ("f(\n        a,\n        jitter=None,\n    )", "f(\n        a,\n    )"),
+    ("f(\n        a,\n        jitter=None,\n        b=2,\n    )",
+     "f(\n        a,\n        b=2,\n    )"),
+])
+def test_remove_argument(call, expected):
+    source = f"def g():\n    x = {call}\n"
+    tree = _tree(source)
+    node = tree.nodes("Call")[0]
+    arg = next(a for a in node.args if a.keyword is not None and a.keyword.value == "jitter")
+    assert _apply(source, retries.remove_argument(tree, node, arg)) == \
+        f"def g():\n    x = {expected}\n"
+
+
+@pytest.mark.parametrize("source,expected", [
+    # Used once: the import is renamed (alias dropped), no unused import left behind.
+    ("from tenacity import retry, wait_exponential as we\nr = retry(wait=we(max=1))\n",
+     "from tenacity import retry, wait_random_exponential\n"
+     "r = retry(wait=wait_random_exponential(max=1))\n"),
+    # Used twice: the new name is imported, the old one stays in use.
+    ("from tenacity import wait_exponential\na = wait_exponential()\nb = wait_exponential()\n",
+     "from tenacity import wait_exponential\nfrom tenacity import wait_random_exponential\n"
+     "a = wait_random_exponential()\nb = wait_exponential()\n"),
+    # The last use, the new name imported already: the old name leaves the import.
+    ("from tenacity import wait_exponential, wait_random_exponential\n"
+     "a = wait_exponential()\nb = wait_random_exponential()\n",
+     "from tenacity import wait_random_exponential\n"
+     "a = wait_random_exponential()\nb = wait_random_exponential()\n"),
+    ("from tenacity import wait_random_exponential\nfrom tenacity import wait_exponential\n"
+     "a = wait_exponential()\n",
+     "from tenacity import wait_random_exponential\na = wait_random_exponential()\n"),
+    # Through the module.
+    ("import tenacity as t\na = t.wait_exponential(max=3)\n",
+     "import tenacity as t\na = t.wait_random_exponential(max=3)\n"),
+])
+def test_rename_call(source, expected):
+    tree = _tree(source)
+    call = next(c for c in tree.nodes("Call")
+                if retries.tenacity_name(tree, c) == "wait_exponential")
+    edits = retries.rename_call(tree, call, "tenacity", "wait_exponential",
+                                "wait_random_exponential")
+    assert _apply(source, *edits) == expected
+
+
+# -- fixed examples introduce nothing ruff flags ---------------------------------------------
+
+RUFF_SELECT = "E,F,W,B,S,UP"
+
+
+def _ruff_codes(tmp_path, name: str, text: str) -> Counter:
+    ruff = pytest.importorskip("ruff.__main__")
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    result = subprocess.run(
+        [ruff.find_ruff_bin(), "check", "--isolated", "--select", RUFF_SELECT,
+         "--target-version", "py310", "--output-format", "json", "--exit-zero", str(path)],
+        capture_output=True, text=True, check=True)
+    return Counter(item["code"] for item in json.loads(result.stdout))
+
+
+FIXED_EXAMPLES = [
+    pytest.param(code, i, example, id=f"{code}-{i}")
+    for code in ("PGL207", "PGL208", "PGL209")
+    for i, example in enumerate(rule_by_code(code).INVALID)
+    if example.kind == "python" and example.fixed is not None
+]
+
+
+def test_there_are_fixed_python_examples():
+    assert {p.values[0] for p in FIXED_EXAMPLES} == {"PGL207", "PGL208"}
+
+
+@pytest.mark.parametrize("code,index,example", FIXED_EXAMPLES)
+def test_python_fix_adds_no_ruff_finding(code, index, example, tmp_path):
+    before = _ruff_codes(tmp_path, "before.py", example.sql)
+    after = _ruff_codes(tmp_path, "after.py", example.fixed)
+    assert after - before == Counter(), f"{code} fix introduces {after - before}"
+
+
+@pytest.mark.parametrize("body,filtered", [
+    ("    if exc.sqlstate not in TRANSIENT:\n        raise\n", True),
+    ("    if not isinstance(exc, OperationalError):\n        raise\n", True),
+    ("    code = exc.sqlstate\n    transient = code in TRANSIENT\n"
+     "    if not transient:\n        raise\n", True),
+    ("    if attempt == 4:\n        raise\n", False),  # a bound, not a filter
+    ("    log(exc)\n", False),
+])
+def test_handler_filters_errors(body, filtered):
+    tree = _tree(f"try:\n    f()\nexcept Exception as exc:\n{body}")
+    handler = tree.nodes("ExceptHandler")[0]
+    assert retries.filters_errors(tree, handler) == filtered
