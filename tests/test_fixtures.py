@@ -73,6 +73,17 @@ def test_shop_covers_every_sql_rule():
     assert wanted <= codes, f"rules without a fixture finding: {sorted(wanted - codes)}"
 
 
+def test_shop_covers_every_python_rule():
+    # Every rule with a Python form shows it in the shop's application code.
+    from pglint.registry import all_rules
+
+    root = FIXTURES / "shop"
+    in_python = {code for (path, _, code) in _expected(root) if path.endswith(".py")}
+    wanted = {rule.code for rule in all_rules() if rule.python_node_types}
+    assert {"PGL206", "PGL209", "PGL304"} <= wanted
+    assert wanted <= in_python, f"Python rules without a fixture finding: {sorted(wanted - in_python)}"
+
+
 def test_clean_project_is_silent():
     root = FIXTURES / "clean"
     result = engine.lint([root], _settings(root))
