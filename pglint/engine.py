@@ -133,9 +133,16 @@ class Dispatcher:
                 nested: list[tuple], lowered: str) -> None:
         """Call the rules that want nested node types, walking the tree only if one can match."""
         wanted: dict[str, list[Rule]] = {}
+        # Every hint must have an alternative in the text. Loops rather than all(any(...)):
+        # this runs for every statement, and generators cost more than the tests.
         for node_type, rule, hints in nested:
-            if all(any(alt in lowered if isinstance(alt, str) else alt.search(lowered)
-                       for alt in hint) for hint in hints):
+            for hint in hints:
+                for alt in hint:
+                    if (alt in lowered) if isinstance(alt, str) else alt.search(lowered):
+                        break
+                else:
+                    break  # no alternative of this hint is in the text
+            else:
                 wanted.setdefault(node_type, []).append(rule)
         if wanted:
             for node_type, body in iter_nodes(stmt.node):
@@ -411,6 +418,12 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
     (see pglint.parallel) when there is enough of it."""
     size = sum(len(t) for _, t, _ in contents if t)
     if size >= PARALLEL_MIN_CHARS:
+        import marshal
+        import pickle
+        from functools import partial
+
+        from pglint.model.catalog import decode_ops, encode_ops
+        from pglint.model.workload import decode_write, encode_write
         from pglint.parallel import available_cores, balanced, can_fork, two_phase
 
         cores = available_cores()
@@ -453,15 +466,43 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
             parsed_here.update((id(f.candidate), f) for f in loaded)
         return found, checker.dispatcher.crashes
 
+    # Facts cross between processes as plain data (far cheaper than pickling the objects),
+    # their Locations as offsets into a file whose text every process has.
+    sources: dict[int, SourceFile] = {}
+
+    def source(i: int) -> SourceFile:
+        file = sources.get(i)
+        if file is None:
+            c, t, _ = contents[i]
+            file = sources[i] = SourceFile(c.path, t, detect_kind(c.kind, t), c.display)
+        return file
+
+    def send(facts: list[tuple[int, FileFacts]]) -> bytes:
+        plain = [(i, encode_ops(f.ops), [encode_write(w) for w in f.writes],
+                  {k: v for k, v in vars(f).items() if k != "ops" and k != "writes"})
+                 for i, f in facts]
+        try:
+            return b"m" + marshal.dumps(plain)
+        except ValueError:  # a fact of another kind that marshal cannot hold
+            return b"p" + pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def receive(blob: bytes) -> list[tuple[int, FileFacts]]:
+        received = []
+        plain = marshal.loads(blob[1:]) if blob[:1] == b"m" else pickle.loads(blob[1:])
+        for i, ops, writes, rest in plain:
+            where = partial(Location.in_file, source(i)) if ops or writes else None
+            received.append((i, FileFacts(decode_ops(ops, where),
+                                          [decode_write(w, where) for w in writes], **rest)))
+        return received
+
     shares = balanced(numbered, lambda item: len(item[1][1] or ""), cores)
     findings: list[Finding] = []
-    for found, crashed in two_phase(shares, parse, model, check):
+    for found, crashed in two_phase(shares, parse, model, check, send, receive):
         findings.extend(found)
         crashes.extend(crashed)
     # Reporters need each file's text, not its parse.
-    files = [parsed_here.get(id(c)) or LoadedFile(
-        c, SourceFile(c.path, t, detect_kind(c.kind, t), c.display) if t is not None else None)
-        for c, t, _ in contents]
+    files = [parsed_here.get(id(c)) or LoadedFile(c, source(i) if t is not None else None)
+             for i, (c, t, _) in enumerate(contents)]
     return findings, files
 
 

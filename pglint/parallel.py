@@ -49,38 +49,46 @@ def balanced(items: Sequence[T], weight: Callable[[T], int], parts: int) -> list
     return [[items[i] for i in sorted(bucket)] for bucket in buckets if bucket]
 
 
+def _pickle(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def two_phase(shares: list[list[T]], first: Callable[[list[T]], tuple[Any, Any]],
               combine: Callable[[list[Any]], Any],
-              second: Callable[[Any, Any], Any]) -> list[Any]:
+              second: Callable[[Any, Any], Any],
+              dumps: Callable[[Any], bytes] = _pickle,
+              loads: Callable[[bytes], Any] = pickle.loads) -> list[Any]:
     """`first(share) -> (kept, facts)` on every share; `combine(facts of all shares, in order)
     -> shared` in every process; `second(kept, shared) -> result` on every share. Returns the
-    results in share order."""
+    results in share order. Facts cross processes as `dumps(facts)` bytes, read back with
+    `loads`; a process passes its own facts to `combine` as they are."""
     if len(shares) < 2 or not can_fork():
         firsts = [first(share) for share in shares]
         shared = combine([facts for _, facts in firsts])
         return [second(kept, shared) for kept, _ in firsts]
     workers: dict[int, _Worker] = {}
     for i in range(1, len(shares)):
-        worker = _Worker.start(i, shares[i], len(shares), first, combine, second)
+        worker = _Worker.start(i, shares[i], len(shares), first, combine, second, dumps, loads)
         if worker is not None:
             workers[i] = worker
     kept: dict[int, Any] = {}
-    kept[0], facts0 = first(shares[0])
+    local: dict[int, Any] = {}  # facts made in this process
+    kept[0], local[0] = first(shares[0])
     blobs: list[bytes] = [b""] * len(shares)
-    blobs[0] = pickle.dumps(facts0, protocol=pickle.HIGHEST_PROTOCOL)
+    blobs[0] = dumps(local[0])
     for i in range(1, len(shares)):
         blob = workers[i].receive() if i in workers else None
         if blob is None:  # no worker, or it died: do its share here
             if i in workers:
                 workers.pop(i).stop()
-            kept[i], facts = first(shares[i])
-            blob = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
+            kept[i], local[i] = first(shares[i])
+            blob = dumps(local[i])
         blobs[i] = blob
     # Each worker gets every share's facts (its own included, to keep the framing simple);
     # a thread writes them while this process goes on.
     sender = threading.Thread(target=lambda: [w.send_all(blobs) for w in workers.values()])
     sender.start()
-    shared = combine([facts0] + [pickle.loads(b) for b in blobs[1:]])
+    shared = combine([local[i] if i in local else loads(blobs[i]) for i in range(len(shares))])
     results: list[Any] = [None] * len(shares)
     results[0] = second(kept[0], shared)
     for i in range(1, len(shares)):
@@ -104,7 +112,8 @@ class _Worker:
 
     @classmethod
     def start(cls, index: int, share: list, count: int, first: Callable, combine: Callable,
-              second: Callable) -> "_Worker | None":
+              second: Callable, dumps: Callable = _pickle,
+              loads: Callable = pickle.loads) -> "_Worker | None":
         try:
             down_r, down_w = os.pipe()  # parent -> child
             up_r, up_w = os.pipe()  # child -> parent
@@ -117,12 +126,13 @@ class _Worker:
             status = 0
             try:
                 kept, facts = first(share)
-                _send(up_w, pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL))
+                _send(up_w, dumps(facts))
                 blobs = [_receive(down_r) for _ in range(count)]
                 if any(b is None for b in blobs):
                     raise EOFError("the parent sent no facts")
-                shared = combine([pickle.loads(b) for b in blobs])
-                _send(up_w, pickle.dumps(second(kept, shared), protocol=pickle.HIGHEST_PROTOCOL))
+                shared = combine([facts if i == index else loads(b)
+                                  for i, b in enumerate(blobs)])
+                _send(up_w, _pickle(second(kept, shared)))
             except BaseException:  # noqa: BLE001 - the parent redoes this share
                 status = 1
             finally:

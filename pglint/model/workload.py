@@ -108,3 +108,20 @@ def where_pins(where: dict[str, Any] | None) -> tuple[bool, bool]:
         is_const, _ = n.constant(eq[1])
         literal = literal and is_const
     return True, literal
+
+
+# Sent to another process as plain data (see catalog.encode_ops): the Location as its (start,
+# end) in the file the write is in, rebuilt by the receiver with `where(start, end)`.
+_WRITE_FIELDS = ("table", "op", "location", "columns", "increments", "timestamps", "by_key",
+                 "literal_key")
+if Write.__match_args__ != _WRITE_FIELDS:  # the dataclass's fields, in order
+    raise ImportError(f"write encoding out of date: {Write.__match_args__} != {_WRITE_FIELDS}")
+
+
+def encode_write(w: Write) -> tuple:
+    return (w.table, w.op, (w.location.start, w.location.end), w.columns, w.increments,
+            w.timestamps, w.by_key, w.literal_key)
+
+
+def decode_write(t: tuple, where) -> Write:
+    return Write(t[0], t[1], where(*t[2]), t[3], t[4], t[5], t[6], t[7])
