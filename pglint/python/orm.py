@@ -25,12 +25,27 @@ from pglint.model.workload import RECURRING_STAMP, Write
 
 ORM_PREFIX = "orm:"
 
-# Model definitions, Django managers, SQLAlchemy tables, statements on a model class and
-# sessions. Not `.update(` or `.add(` alone: every dict and set has them.
-_ORM_TEXT = re.compile(
-    r"\.objects\.|models\.Model\b|__tablename__|\bTable\(\s*['\"]|session\.add|_default_manager"
-    r"|(?<![.\w])(?:insert|update)\(\s*[A-Z]\w*\s*\)|\b(?:sa|sqlalchemy)\.(?:insert|update)\("
-    r"|\.(?:insert|update)\(\)\s*\.values\(")
+# Model definitions (a `models.Model` base, `db_table`, `__tablename__`, a `Table("name",
+# metadata)`) and writes through a model class on one line (`Order.objects....update(`,
+# `session.add(Order(`, `update(Order).values(`). Not `.update(` or `.add(` alone: every dict
+# and set has them; not a bare `.objects.`: the ORM's own internals and docs are full of it.
+# A write whose chain is split over lines is missed (it is only evidence, never a finding).
+# Each pattern behind a substring that must be there (a regex without a literal start is
+# tried at every position of every file).
+_ORM_TEXT = (
+    ("models.Model", re.compile(r"class\s+\w+\s*\([^)]*\bmodels\.Model\b")),
+    ("db_table", re.compile(r"db_table\s*=\s*['\"]")),
+    ("__tablename__", re.compile(r"__tablename__\s*=")),
+    ("Table(", re.compile(r"Table\(\s*['\"]\w+['\"]\s*,\s*\w*meta")),
+    # Through a model class (`Order.objects`), not an attribute (`self.model._default_manager`).
+    (".objects.", re.compile(r"[A-Z]\w*\.objects\.(?:[^\n]*?\.)?(?:create|bulk_create"
+                             r"|get_or_create|update_or_create|update|delete)\(")),
+    ("_default_manager.", re.compile(r"[A-Z]\w*\._default_manager\.(?:[^\n]*?\.)?(?:create"
+                                     r"|bulk_create|get_or_create|update_or_create|update|delete)\(")),
+    ("ession", re.compile(r"ession\w*\.add(?:_all)?\(\s*[A-Z]")),
+    (".values(", re.compile(r"(?:insert|update)\((?:\s*[A-Z]\w*\s*)?\)\s*\.values\(")),
+    ("a.", re.compile(r"(?:sa|sqlalchemy)\.(?:insert|update)\(\s*[A-Z]")),
+)
 
 _INSERTS = frozenset({"create", "bulk_create", "get_or_create", "update_or_create"})
 _QUERYSET = frozenset({"filter", "exclude", "get", "select_for_update", "all", "using",
@@ -39,7 +54,7 @@ _QUERYSET = frozenset({"filter", "exclude", "get", "select_for_update", "all", "
 
 def might_describe_orm(text: str) -> bool:
     """Whether a .py file may define models or write through an ORM (cheap text test)."""
-    return _ORM_TEXT.search(text) is not None
+    return any(literal in text and pattern.search(text) for literal, pattern in _ORM_TEXT)
 
 
 @dataclass

@@ -91,8 +91,11 @@ class LostUpdate(Rule):
     section = "40.1.1 Row-Level Contention; 40.2.2 Idempotency Patterns"
     file_kinds = frozenset()
     python_node_types = ("AugAssign", "Assign")
-    python_hint = (("+=", "-=", re.compile(r"=\s*\w+\.\w+\s*[-+]")),
-                   (".save(", ".commit(", ".flush(", ".begin("))
+    # An attribute computed from itself (`o.n += x`, `o.n = o.n + x`), and a save or commit.
+    python_hint = ((".save(", ".commit(", ".flush(", ".begin("),
+                   re.compile(r"\.\w+\s*[-+]=|\.(\w+)\s*=\s*\w+\.\1\s*[-+]"),
+                   # Where a model instance can come from.
+                   (".objects.", "ession", "get_object_or_404", "models", "query("))
 
     VALID = (
         # The database computes the new value.

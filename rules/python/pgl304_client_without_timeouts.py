@@ -647,9 +647,11 @@ class ClientWithoutTimeouts(Rule):
     section = "40.3.1 PostgreSQL Timeout Configuration"
     file_kinds = frozenset({"python"})
     python_node_types = ("Call", "Assign")
-    python_hint = (("psycopg", "asyncpg", "sqlalchemy", "DATABASES"),
-                   ("connect(", "create_pool(", "ConnectionPool(", "create_engine(",
-                    "create_async_engine(", "DATABASES"))
+    # A driver's connect()/pool, an engine, Django's DATABASES.
+    python_hint = (("psycopg", "asyncpg", "create_engine", "create_async_engine", "DATABASES"),
+                   re.compile(
+        r"\b(?:psycopg2?|asyncpg|psycopg_pool)\.(?:\w+\.)?(?:connect|create_pool|\w*ConnectionPool)\("
+        r"|\bcreate(?:_async)?_engine\(|\bDATABASES\s*=|(?:from|import) (?:psycopg2?|asyncpg|psycopg_pool)\b"),)
 
     VALID = (
         Example("import psycopg\n\n"

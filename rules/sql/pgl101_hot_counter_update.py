@@ -132,7 +132,9 @@ class HotCounterUpdate(Rule):
     node_types = ("UpdateStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("Call",)
-    python_hint = ("update(", ("F(", ".values("))
+    # An increment: Django `update(c=F("c") + 1)`, SQLAlchemy `.values(c=T.c + 1)`.
+    python_hint = (re.compile(r"update\(\s*\w+\s*=\s*(?:\w+\.)*F\(|\.values\(\s*(?:\{\s*)?[\w'\"]+\s*[:=]"
+                              r"\s*[\w.\[\]'\"]+\s*[-+]"),)
 
     VALID = (
         # Per-entity bookkeeping keyed by a parameter: each job has its own row.

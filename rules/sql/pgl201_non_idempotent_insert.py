@@ -148,7 +148,12 @@ class NonIdempotentInsert(Rule):
     node_types = ("InsertStmt",)
     file_kinds = frozenset({"sql", "migration"})
     python_node_types = ("Call",)
-    python_hint = ((".create(", ".add(", "insert("),)
+    # A manager's create(), a session's add(), insert() of a model class.
+    # (Alternatives that each start with a literal: fast to search.)
+    python_hint = ((".create(", ".add(", "insert("),
+                   (re.compile(r"\.objects\.(?:[^\n]*?\.)?create\("),
+                    re.compile(r"insert\(\s*[A-Z]\w*\s*\)"),
+                    re.compile(r"(?:ession\w*|db)\.add(?:_all)?\(")))
 
     VALID = (
         # The chapter's idempotent insert: retries only re-run failed attempts.

@@ -148,7 +148,14 @@ class CheckThenAct(Rule):
     node_types = ("SelectStmt", "InsertStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("If", "Try")
-    python_hint = ((".create(", ".add(", re.compile(r"(?i)\binsert\b")),
+    # The act (a manager's create(), a session's add(), insert() of a model class, an INSERT
+    # statement) and the check.
+    python_hint = ((".create(", ".add(", "insert(", "INSERT", "insert "),
+                   # (Alternatives that each start with a literal: fast to search.)
+                   (re.compile(r"\.objects\.(?:[^\n]*?\.)?create\("),
+                    re.compile(r"insert\(\s*[A-Z]\w*\s*\)"),
+                    re.compile(r"(?:ession\w*|db)\.add(?:_all)?\("),
+                    "INSERT INTO", "insert into", "INSERT\n", "Insert into"),
                    (".exists()", ".count()", "DoesNotExist", "NoResultFound", ".first()",
                     "_or_none()", "fetchone()", ".scalar("))
 

@@ -109,7 +109,10 @@ class UnguardedStateTransition(Rule):
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("Call", "Assign")
     # update(...) forms may set an enum-typed column of any name; save() forms need a state word.
-    python_hint = (("update(", ".save("), (_STATE_WORD, "update("))
+    # A state column given a value, and a write: a manager's update(), save(), update(Model).
+    python_hint = (("status", "state", "phase", "stage"),
+                   re.compile(r"(?:status|state|phase|stage)\s*=(?!=)\s*(?:['\"]|[A-Z])"),
+                   re.compile(r"\.objects\.|\.save\(|\bupdate\(\s*[A-Z]\w*\s*\)|\.update\(\)"))
 
     VALID = (
         # The chapter's state machine.

@@ -122,7 +122,8 @@ class QueuePollWithoutSkipLocked(Rule):
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     min_fix_version = 9  # SKIP LOCKED exists since 9.5
     python_node_types = ("Call",)
-    python_hint = (("select_for_update(", "with_for_update("),)
+    # Called as a method (not a definition, not a feature flag).
+    python_hint = ((".select_for_update(", ".with_for_update("),)
 
     VALID = (
         # The chapter's worker query.
