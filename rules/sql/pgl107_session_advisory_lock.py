@@ -27,7 +27,8 @@ class SessionAdvisoryLock(Rule):
     """
     ## What it does
     Flags the session-scoped advisory lock functions `pg_advisory_lock`,
-    `pg_try_advisory_lock` and their `_shared` variants, in SQL files and in PL/pgSQL bodies.
+    `pg_try_advisory_lock` and their `_shared` variants, in SQL files, in PL/pgSQL bodies, in
+    SQL strings in Python, and called through SQLAlchemy's `func` (`func.pg_advisory_lock(k)`).
 
     ## Why is this bad?
     A session-scoped advisory lock is not tied to a transaction: `COMMIT` and `ROLLBACK` do not
@@ -60,6 +61,9 @@ class SessionAdvisoryLock(Rule):
     `_xact_` lock is held until the end of the current transaction: outside an explicit
     transaction block that is the end of the statement itself, so the lock and the work it
     protects must then be wrapped in `BEGIN ... COMMIT` (or a function or `DO` block) by hand.
+    In Python, `func.pg_advisory_lock` is renamed only inside a transaction block
+    (`with session.begin():`, `with conn.transaction():`, `with transaction.atomic():`) in a
+    file that calls no `pg_advisory_unlock`; otherwise the change is shown.
     """
 
     code = "PGL107"
@@ -69,6 +73,8 @@ class SessionAdvisoryLock(Rule):
     node_types = ("FuncCall",)
     text_hint = "advisory"
     file_kinds = frozenset({"sql", "migration", "pgbench"})
+    python_node_types = ("Call",)
+    python_hint = ("advisory_lock",)
     min_fix_version = 9  # pg_advisory_xact_lock exists since 9.1
 
     VALID = (
@@ -84,6 +90,12 @@ class SessionAdvisoryLock(Rule):
                 "CREATE FUNCTION locks.pg_advisory_lock(key bigint) RETURNS void\n"
                 "LANGUAGE sql AS 'SELECT NULL';\n"
                 "SELECT locks.pg_advisory_lock(1);"),
+        # SQLAlchemy, transaction-scoped inside the transaction.
+        Example("from sqlalchemy import func, select\n\n\n"
+                "def take_stock(session, product_id):\n"
+                "    with session.begin():\n"
+                "        session.execute(select(func.pg_advisory_xact_lock(product_id)))\n",
+                kind="python"),
     )
     INVALID = (
         # The chapter's 40.1.1 sequence: outside a transaction the xact lock would be released at
@@ -137,7 +149,61 @@ class SessionAdvisoryLock(Rule):
                 "  PERFORM pg_advisory_lock(5);\n"
                 "  IF NOT pg_advisory_unlock(5) THEN RAISE EXCEPTION 'not held'; END IF;\n"
                 "END $$;\n"),
+        # SQLAlchemy's func inside a transaction block: renamed.
+        Example("import sqlalchemy as sa\n\n\n"
+                "def take_stock(session, product_id):\n"
+                "    with session.begin():\n"
+                "        session.execute(sa.select(sa.func.pg_advisory_lock(product_id)))\n",
+                fixed="import sqlalchemy as sa\n\n\n"
+                      "def take_stock(session, product_id):\n"
+                      "    with session.begin():\n"
+                      "        session.execute(sa.select(sa.func.pg_advisory_xact_lock(product_id)))\n",
+                kind="python"),
+        # Outside a transaction block, with an unlock: shown, not applied.
+        Example("from sqlalchemy import func, select\n\n\n"
+                "def take_stock(conn, product_id):\n"
+                "    conn.execute(select(func.pg_try_advisory_lock(product_id)))\n"
+                "    conn.execute(select(func.pg_advisory_unlock(product_id)))\n",
+                kind="python"),
     )
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        cst = tree.cst
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in XACT_VARIANT:
+            return
+        receiver = tree.qualified(func.value) or ""
+        if receiver.split(".")[-1] != "func":  # SQLAlchemy's func namespace only
+            return
+        name = func.attr.value
+        xact = XACT_VARIANT[name]
+        start, end = tree.span(node)
+        message = (f"`{name}` takes a session-scoped lock that outlives the transaction and can "
+                   "leak behind a transaction pooler")
+        help = (
+            "The lock survives COMMIT and ROLLBACK and is held until an unlock on the same "
+            "connection or the end of the session; behind a transaction-pooling pooler it leaks "
+            "to whichever client gets this server connection next, and a pooled connection "
+            f"returned without the unlock keeps it. `func.{xact}` is released at the end of the "
+            "transaction: take it inside the transaction that does the protected work (`with "
+            "session.begin():`) and drop the unlock.")
+        title = f"Use the transaction-scoped `{xact}` and drop the matching unlock"
+        suggestion = (f"with session.begin():\n    session.execute(select(func.{xact}(key)))\n"
+                      "    ...  # the work the lock protects; COMMIT releases the lock")
+        in_block = any(
+            isinstance(a, cst.With) and any(
+                isinstance(item.item, cst.Call) and isinstance(item.item.func, cst.Attribute)
+                and item.item.func.attr.value in ("begin", "transaction", "atomic")
+                or (tree.qualified(item.item) or "").endswith("atomic")
+                for item in a.items)
+            for a in tree.ancestors(node))
+        if not in_block or "advisory_unlock" in ctx.text:
+            yield self.finding(ctx, start, end, message, Fix.display(title, suggestion), help)
+            return
+        edit = tree.replace(func.attr, cst.Name(xact))
+        yield self.finding(ctx, start, end, message,
+                           Fix(title, Applicability.UNSAFE, (edit,), suggestion), help)
 
     def check(self, node: dict[str, Any], ctx: FileContext) -> Iterable[Finding]:
         stmt = ctx.stmt
