@@ -27,6 +27,19 @@ _NOT_WALKED = frozenset({
     "has_trailing_newline", "star",
 })
 _FIELDS: dict[type, tuple[str, ...]] = {}
+# Nodes whose fields are declared in another order than their code reads: walked in the order
+# of the text, so that nodes come out in file order.
+_TEXT_ORDER = {
+    "Arg": ("keyword", "value"),
+    "IfExp": ("body", "test", "orelse"),
+    "ExceptHandler": ("type", "name", "body"),
+    "ExceptStarHandler": ("type", "name", "body"),
+    "FunctionDef": ("decorators", "name", "type_parameters", "params", "returns", "body"),
+    "ClassDef": ("decorators", "name", "type_parameters", "bases", "keywords", "body"),
+    "MatchCase": ("pattern", "guard", "body"),
+    "Parameters": ("posonly_params", "posonly_ind", "params", "star_arg", "kwonly_params",
+                   "star_kwarg"),
+}
 
 
 def _fields(cls: type) -> tuple[str, ...]:
@@ -34,9 +47,13 @@ def _fields(cls: type) -> tuple[str, ...]:
     if names is None:
         import dataclasses
 
-        names = _FIELDS[cls] = tuple(
-            f.name for f in dataclasses.fields(cls)
-            if f.name not in _NOT_WALKED and "whitespace" not in f.name)
+        names = tuple(f.name for f in dataclasses.fields(cls)
+                      if f.name not in _NOT_WALKED and "whitespace" not in f.name)
+        order = _TEXT_ORDER.get(cls.__name__)
+        if order is not None:
+            names = tuple(n for n in order if n in names) + tuple(
+                n for n in names if n not in order)
+        _FIELDS[cls] = names
     return names
 
 
@@ -213,18 +230,17 @@ class PythonTree:
     def span(self, node: Any) -> tuple[int, int]:
         """File character offsets of the node's code (its own leading/trailing blanks excluded).
 
-        Code that occurs once in the file can only be there (found by text search, which is
-        much cheaper than libcst's positions); otherwise libcst's PositionProvider decides.
+        Found by text search where that is provably exact (much cheaper than libcst's
+        positions, which regenerate the whole module's code): code that occurs once in the
+        file can only be there; else, inside the nearest enclosing expression whose code occurs
+        once, the occurrences of the node's code are exactly the nodes with that code when
+        their numbers agree (every node's code is in the text at its place), in file order.
+        Otherwise libcst's PositionProvider decides.
         """
-        # Expressions only: a statement's code includes the comment lines above it.
-        # Not parenthesized ones either: libcst's positions leave their parentheses out.
-        stripped = self.module.code_for_node(node).strip() \
-            if isinstance(node, self.cst.BaseExpression) and not getattr(node, "lpar", ()) \
-            else ""
-        if len(stripped) >= 8:
-            at = self.text.find(stripped)
-            if at >= 0 and self.text.find(stripped, at + 1) < 0:
-                return at, at + len(stripped)
+        code = self._searchable(node)
+        found = self._by_text(node, code) if code else None
+        if found is not None:
+            return found
         if self._positions is None:
             from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -233,6 +249,44 @@ class PythonTree:
             self._positions = wrapper.resolve(PositionProvider)
         where = self._positions[node]
         return self._offset(where.start), self._offset(where.end)
+
+    def _searchable(self, node: Any) -> str:
+        """The node's code, if a text search can place it: expressions only (a statement's code
+        includes the comment lines above it), and not parenthesized ones (libcst's positions
+        leave their parentheses out)."""
+        if isinstance(node, self.cst.BaseExpression) and not getattr(node, "lpar", ()):
+            return self.module.code_for_node(node).strip()
+        return ""
+
+    def _by_text(self, node: Any, code: str) -> tuple[int, int] | None:
+        text = self.text
+        at = text.find(code)
+        if at < 0:
+            return None
+        if len(code) >= 8 and text.find(code, at + 1) < 0:
+            return at, at + len(code)
+        for depth, anchor in enumerate(self.ancestors(node)):
+            if depth >= 6:
+                break
+            anchor_code = self._searchable(anchor)
+            if len(anchor_code) < 8:
+                continue
+            start = text.find(anchor_code)
+            if start < 0 or text.find(anchor_code, start + 1) >= 0:
+                continue
+            kind = type(node)
+            same = [d for d in self.descendants(anchor) if type(d) is kind
+                    and (d is node or self.module.code_for_node(d).strip() == code)]
+            hits = []
+            i = text.find(code, start)
+            while 0 <= i and i + len(code) <= start + len(anchor_code):
+                hits.append(i)
+                i = text.find(code, i + 1)
+            if len(hits) != len(same):
+                return None
+            k = next(j for j, d in enumerate(same) if d is node)
+            return hits[k], hits[k] + len(code)
+        return None
 
     def _inclusive_span(self, node: Any) -> tuple[int, int]:
         if self._inclusive is None:

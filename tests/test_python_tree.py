@@ -1,0 +1,83 @@
+"""The Python tree rules see: nodes in file order, spans in file characters, replacements that
+keep the layout around them."""
+
+from __future__ import annotations
+
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from pglint.python.tree import PythonTree
+
+# Fields libcst declares in another order than the code reads (keyword arguments, conditional
+# expressions, except handlers, decorators, match guards, positional-only parameters), names
+# repeated on one line, non-ASCII text, a byte-order mark and CRLF line ends.
+SOURCE = (
+    "\ufeff# -*- coding: utf-8 -*-\r\n"
+    '"""Ünïcode — before everything."""\r\n'
+    "import time\r\n"
+    "\r\n"
+    "\r\n"
+    "@decorate(prec=prec)\r\n"
+    "def f(a, /, b, *, c=c if c else d) -> ret:\r\n"
+    "    x = g(prec=prec, using=using) if using else prec\r\n"
+    "    try:\r\n"
+    "        h(x, x, x)\r\n"
+    "    except (ValueError, x) as x:\r\n"
+    "        time.sleep(x)\r\n"
+    "    match x:\r\n"
+    "        case Mapping() if x < 2:\r\n"
+    "            return x\r\n"
+    "    return 'é' + x\r\n"
+)
+
+
+def _positions(tree: PythonTree):
+    return MetadataWrapper(tree.module, unsafe_skip_copy=True).resolve(PositionProvider)
+
+
+def test_nodes_come_in_file_order():
+    tree = PythonTree.parse(SOURCE)
+    positions = _positions(tree)
+    for kind in ("Name", "Call", "Attribute", "Comparison"):
+        starts = [(positions[n].start.line, positions[n].start.column) for n in tree.nodes(kind)]
+        assert starts == sorted(starts), kind
+
+
+def test_spans_agree_with_libcst_positions():
+    tree = PythonTree.parse(SOURCE)
+    positions = _positions(tree)
+    by_text = 0
+    for kind in ("Name", "Call", "Attribute", "SimpleString", "BinaryOperation", "IfExp"):
+        for node in tree.nodes(kind):
+            where = positions[node]
+            expected = (tree._offset(where.start), tree._offset(where.end))
+            code = tree._searchable(node)
+            found = tree._by_text(node, code) if code else None
+            by_text += found is not None
+            assert tree.span(node) == expected, (kind, tree.code(node))
+            assert found in (None, expected), (kind, tree.code(node))
+            start, end = expected
+            assert tree.text[start:end] == tree.code(node).strip()
+    assert by_text > 20  # most nodes are placed without regenerating the module
+
+
+def test_replacement_keeps_the_indentation_of_its_block():
+    source = "def f():\n    if x:\n        q = g(\n            a=1,\n        )\n"
+    tree = PythonTree.parse(source)
+    [call] = tree.nodes("Call")
+    edit = tree.replace(call, tree.with_argument(call, tree.keyword("b", tree.cst.Integer("2"))))
+    fixed = source[:edit.start] + edit.content + source[edit.end:]
+    assert fixed == "def f():\n    if x:\n        q = g(\n            a=1,\n            b=2,\n        )\n"
+
+
+def test_imports_resolve_names_and_are_added_once():
+    source = '"""Doc."""\nfrom time import sleep as nap\nimport tenacity as t\n\nnap(1)\n'
+    tree = PythonTree.parse(source)
+    [call] = tree.nodes("Call")
+    assert tree.call_name(call) == "time.sleep"
+    assert tree.qualified(tree.cst.parse_expression("t.retry")) == "tenacity.retry"
+    assert tree.add_import("tenacity") == ("t", None)
+    name, edit = tree.add_import("secrets")
+    assert name == "secrets"
+    fixed = source[:edit.start] + edit.content + source[edit.end:]
+    assert fixed == ('"""Doc."""\nfrom time import sleep as nap\nimport tenacity as t\n'
+                     "import secrets\n\nnap(1)\n")
