@@ -1,6 +1,21 @@
-"""Python application code: SQL embedded in string literals (see `frontend`)."""
+"""Python application code: SQL embedded in string literals (`frontend`), the libcst tree
+Python rules read (`tree`), ORM facts (`orm`), Python migrations (`schema`), retry loops
+(`retry`).
 
-from pglint.python.frontend import (EmbeddedSQL, PositionMap, extract_sql, might_contain_sql,
-                                   parse_embedded)
+The front end's names are re-exported lazily: rules import `pglint.python.orm` at start-up,
+and a run over SQL files alone should not pay for the embedded-SQL front end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["EmbeddedSQL", "PositionMap", "extract_sql", "might_contain_sql", "parse_embedded"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from pglint.python import frontend
+
+        return getattr(frontend, name)
+    raise AttributeError(f"module 'pglint.python' has no attribute {name!r}")
