@@ -27,9 +27,11 @@ class UncheckedTryLock(Rule):
     """
     ## What it does
     Flags `pg_try_advisory_lock` / `pg_try_advisory_xact_lock` whose boolean result nothing
-    reads — a script's `SELECT pg_try_advisory_lock(...);`, or `PERFORM
-    pg_try_advisory_xact_lock(...)` in PL/pgSQL — when writes (`INSERT`, `UPDATE`, `DELETE`,
-    `MERGE`) follow in the same file or body without a guard of their own.
+    reads — a script's `SELECT pg_try_advisory_lock(...);`, `PERFORM
+    pg_try_advisory_xact_lock(...)` in PL/pgSQL, or in Python a `cur.execute("SELECT
+    pg_try_advisory_lock(...)")` whose result is neither kept nor fetched by the next statement
+    — when writes (`INSERT`, `UPDATE`, `DELETE`, `MERGE`) follow in the same file, body or
+    Python function without a guard of their own.
 
     ## Why is this bad?
     A try-lock never waits: it returns `false` at once when another session holds the lock, and
@@ -90,6 +92,15 @@ class UncheckedTryLock(Rule):
         Example("-- name: TryLockProduct :one\nSELECT pg_try_advisory_lock($1);\n\n"
                 "-- name: TakeStock :exec\n"
                 "UPDATE inventory SET stock = stock - 1 WHERE product_id = $1;", kind="sql"),
+        # Python reads the boolean right after the execute.
+        Example("def take(cur, key):\n"
+                "    cur.execute(\"SELECT pg_try_advisory_xact_lock(%s)\", (key,))\n"
+                "    if not cur.fetchone()[0]:\n"
+                "        return False\n"
+                "    cur.execute(\"UPDATE inventory SET stock = stock - 1 WHERE product_id = %s\",\n"
+                "                (key,))\n"
+                "    return True\n", kind="python",
+                context={"migrations/V1__inventory.sql": _INVENTORY}),
     )
     INVALID = (
         # The chapter's 40.1.1 sequence.
@@ -108,6 +119,12 @@ class UncheckedTryLock(Rule):
                 "  INSERT INTO inventory VALUES (p, n)\n"
                 "  ON CONFLICT (product_id) DO UPDATE SET stock = inventory.stock + n;\n"
                 "  PERFORM pg_advisory_unlock(p);\nEND $$;",
+                context={"migrations/V1__inventory.sql": _INVENTORY}),
+        # Python: the execute's result is never read before the write.
+        Example("def take(cur, key):\n"
+                "    cur.execute(\"SELECT pg_try_advisory_xact_lock(%s)\", (key,))\n"
+                "    cur.execute(\"UPDATE inventory SET stock = stock - 1 WHERE product_id = %s\",\n"
+                "                (key,))\n", kind="python",
                 context={"migrations/V1__inventory.sql": _INVENTORY}),
     )
 
@@ -128,6 +145,8 @@ class UncheckedTryLock(Rule):
         if call is None or not _discarded(ctx, stmt):
             return
         writes = _unguarded_writes_after(ctx, stmt)
+        if ctx.python is not None:
+            writes = _python_unchecked(ctx, stmt, writes)
         if not writes:
             return
         name = n.func_name(call)
@@ -151,6 +170,40 @@ def _discarded(ctx: FileContext, stmt: Statement) -> bool:
     if not stmt.exact or ctx.statement_text(stmt).lower().startswith("select"):
         return False  # PL/pgSQL SELECT ... INTO keeps the result
     return _PERFORM_BEFORE.search(ctx.text, ctx.line_start(stmt.start), stmt.start) is not None
+
+
+# What reads a query's result in Python: cursor fetches, SQLAlchemy results, asyncpg values.
+_READS = re.compile(r"\.(?:fetch\w*|scalar\w*|one\w*|first|all)\(")
+
+
+def _python_unchecked(ctx: FileContext, lock: Statement, writes: list[Statement]
+                      ) -> list[Statement]:
+    """For SQL strings in Python: the writes that follow the try-lock in the same function,
+    if its `execute(...)` call's result is discarded (a bare call statement, and the next
+    statement reads no row), else none."""
+    tree = ctx.python
+    cst = tree.cst
+    call = next((c for c in tree.nodes("Call") if isinstance(c.func, cst.Attribute)
+                 and c.func.attr.value in ("execute", "fetch", "fetchval", "fetchrow")
+                 and _contains(tree.span(c), lock.start)), None)
+    if call is None:
+        return writes
+    statement = tree.statement(call)
+    line = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
+    if not isinstance(line, cst.Expr) or line.value is not call:
+        return []  # assigned, awaited into a name, tested: the result is read
+    block = tree.parent(statement)
+    body = list(getattr(block, "body", ()))
+    following = body[body.index(statement) + 1:] if statement in body else []
+    if following and _READS.search(tree.code(following[0])):
+        return []  # cur.execute(...) then cur.fetchone(): read right after
+    function = tree.enclosing(call, cst.FunctionDef)
+    end = tree.span(function)[1] if function is not None else len(ctx.text)
+    return [w for w in writes if w.start < end]
+
+
+def _contains(span: tuple[int, int], offset: int) -> bool:
+    return span[0] <= offset < span[1]
 
 
 def _mentions_try_lock(stmt: Statement) -> bool:
