@@ -12,7 +12,7 @@ import pytest
 from pglint.finding import Edit
 from pglint.python import retry as retries
 from pglint.python.tree import PythonTree
-from pglint.registry import rule_by_code
+from pglint.registry import all_rules, rule_by_code
 
 
 def _tree(source: str) -> PythonTree:
@@ -405,7 +405,8 @@ RUFF_SELECT = "E,F,W,B,S,UP"
 
 
 def _ruff_codes(tmp_path, name: str, text: str) -> Counter:
-    ruff = pytest.importorskip("ruff.__main__")
+    import ruff.__main__ as ruff  # a test dependency: its absence is an error, not a skip
+
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     result = subprocess.run(
@@ -415,16 +416,18 @@ def _ruff_codes(tmp_path, name: str, text: str) -> Counter:
     return Counter(item["code"] for item in json.loads(result.stdout))
 
 
+# Every rule's fixed Python examples, not only the retry rules'.
 FIXED_EXAMPLES = [
-    pytest.param(code, i, example, id=f"{code}-{i}")
-    for code in ("PGL207", "PGL208", "PGL209")
-    for i, example in enumerate(rule_by_code(code).INVALID)
+    pytest.param(rule.code, i, example, id=f"{rule.code}-{i}")
+    for rule in all_rules()
+    for i, example in enumerate(rule.INVALID)
     if example.kind == "python" and example.fixed is not None
 ]
 
 
 def test_there_are_fixed_python_examples():
-    assert {p.values[0] for p in FIXED_EXAMPLES} == {"PGL207", "PGL208"}
+    assert {"PGL201", "PGL204", "PGL206", "PGL207", "PGL208", "PGL304", "PGL305", "PGL306",
+            "PGL401"} <= {p.values[0] for p in FIXED_EXAMPLES}
 
 
 @pytest.mark.parametrize("code,index,example", FIXED_EXAMPLES)
