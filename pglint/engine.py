@@ -127,6 +127,7 @@ class Dispatcher:
             for node_type in rule.python_node_types:
                 for node in tree.nodes(node_type):
                     self._call(findings, rule, rule.check_python, ctx, node, ctx)
+        _keep_comments(findings, ctx.text)
         return findings
 
     def _nested(self, findings: list[Finding], ctx: FileContext, stmt: Statement,
@@ -186,6 +187,28 @@ def wants_python_tree(text: str) -> bool:
 
     return might_describe_orm(text) or might_define_schema(text) or any(
         hints_match(h, text) for h in _python_hints())
+
+
+def _keep_comments(findings: list[Finding], text: str) -> None:
+    """A Python fix whose edit would drop a `#` comment it replaces is shown, not applied:
+    nothing the user wrote is lost silently."""
+    comments = None
+    for finding in findings:
+        fix = finding.fix
+        if fix is None or not fix.applicable or not any(
+                "#" in text[e.start:e.end] for e in fix.edits):
+            continue
+        if comments is None:
+            from pglint.python.embedded import python_comments
+
+            comments = python_comments(text)
+        lost = [c for e in fix.edits for c in comments
+                if e.start <= c.start and c.end <= e.end and c.text not in e.content]
+        if lost:
+            from pglint.finding import Fix
+
+            shown = "\n".join(e.content for e in fix.edits if e.content.strip())
+            finding.fix = Fix.display(fix.title, fix.suggestion or shown)
 
 
 def _display_only(findings: list[Finding], start: int) -> None:

@@ -81,3 +81,30 @@ def test_imports_resolve_names_and_are_added_once():
     fixed = source[:edit.start] + edit.content + source[edit.end:]
     assert fixed == ('"""Doc."""\nfrom time import sleep as nap\nimport tenacity as t\n'
                      "import secrets\n\nnap(1)\n")
+
+
+def test_a_fix_that_would_drop_a_comment_is_only_shown(tmp_path):
+    from pglint import engine
+    from pglint.config import parse_settings
+
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "V1__keys.sql").write_text(
+        "CREATE TABLE invoices (idempotency_key text PRIMARY KEY, amount int);\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "models.py").write_text(
+        "from django.db import models\n\n\nclass Invoice(models.Model):\n"
+        "    idempotency_key = models.TextField(primary_key=True)\n"
+        "    amount = models.IntegerField()\n\n    class Meta:\n        db_table = 'invoices'\n")
+    # Long enough that the fix lays the call out one argument per line, dropping the comment.
+    views = ("from app.models import Invoice\n\n\ndef record(key, amount_in_cents):\n"
+             "    Invoice.objects.create(idempotency_key=key, amount=amount_in_cents,  # cents\n"
+             "                           )\n")
+    (tmp_path / "app" / "views.py").write_text(views)
+    settings = parse_settings({"select": ["PGL201"]}).with_overrides(root=tmp_path)
+    [finding] = engine.lint([tmp_path], settings).findings
+    assert finding.fix is not None and not finding.fix.applicable
+    assert "get_or_create" in finding.fix.suggestion
+    # Without the comment, the same fix is applied.
+    (tmp_path / "app" / "views.py").write_text(views.replace("  # cents", ""))
+    [finding] = engine.lint([tmp_path], settings).findings
+    assert finding.fix.applicable
