@@ -376,7 +376,7 @@ def test_remove_argument(call, expected):
      "r = retry(wait=wait_random_exponential(max=1))\n"),
     # Used twice: the new name is imported, the old one stays in use.
     ("from tenacity import wait_exponential\na = wait_exponential()\nb = wait_exponential()\n",
-     "from tenacity import wait_exponential\nfrom tenacity import wait_random_exponential\n"
+     "from tenacity import wait_exponential, wait_random_exponential\n"
      "a = wait_random_exponential()\nb = wait_exponential()\n"),
     # The last use, the new name imported already: the old name leaves the import.
     ("from tenacity import wait_exponential, wait_random_exponential\n"

@@ -79,8 +79,9 @@ def test_imports_resolve_names_and_are_added_once():
     name, edit = tree.add_import("secrets")
     assert name == "secrets"
     fixed = source[:edit.start] + edit.content + source[edit.end:]
-    assert fixed == ('"""Doc."""\nfrom time import sleep as nap\nimport tenacity as t\n'
-                     "import secrets\n\nnap(1)\n")
+    # isort's place: the standard library's `import` lines first, in name order.
+    assert fixed == ('"""Doc."""\nimport secrets\nfrom time import sleep as nap\n'
+                     "import tenacity as t\n\nnap(1)\n")
 
 
 def test_a_fix_that_would_drop_a_comment_is_only_shown(tmp_path):

@@ -370,32 +370,119 @@ class PythonTree:
 
     def add_import(self, module: str, name: str | None = None) -> tuple[str, Edit | None]:
         """How to refer to `module` (or `module.name`) in this file, and the import to insert
-        if the file does not import it yet (after the last top-level import, or after the
-        docstring and `from __future__` lines)."""
+        if the file does not import it yet.
+
+        Where isort (and ruff's `I` rules) would put it, as far as the file's own layout
+        allows: a standard-library `import x` among the top-level standard-library imports in
+        name order (`import` lines before `from` lines); anything else after the last top-level
+        import; with no import at all, after the docstring and `from __future__` lines.
+        """
         local = self.is_imported(module, name)
         if local is not None:
             return local, None
         cst = self.cst
         line = f"from {module} import {name}" if name else f"import {module}"
-        after = None
+        imports: list[Any] = []
+        docstring = None
         for statement in self.module.body:
             if isinstance(statement, cst.SimpleStatementLine) and statement.body and all(
                     isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body):
-                after = statement
-            elif after is None and isinstance(statement, cst.SimpleStatementLine) and len(
-                    statement.body) == 1 and isinstance(statement.body[0], cst.Expr) and \
-                    isinstance(statement.body[0].value, (cst.SimpleString,
-                                                         cst.ConcatenatedString)):
-                after = statement  # the module docstring
+                imports.append(statement)
+            elif not imports and docstring is None and isinstance(
+                    statement, cst.SimpleStatementLine) and len(statement.body) == 1 and \
+                    isinstance(statement.body[0], cst.Expr) and isinstance(
+                        statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString)):
+                docstring = statement
             else:
                 break
+        newline = self.module.default_newline
+        if name is not None:
+            merged = self._merge_from_import(module, name, imports)
+            if merged is not None:
+                return name, merged
+        before = self._stdlib_place(module, imports) if name is None else None
+        if before is not None:
+            # Above the comment lines that belong to that statement, below blank lines.
+            at = self._inclusive_span(before)[0]
+            while True:
+                eol = self.text.find("\n", at)
+                if eol < 0 or self.text[at:eol].strip():
+                    break
+                at = eol + 1
+            separate = not self._is_stdlib_import(before)  # a section of its own
+            return name or module, Edit.insert(at, line + newline + (newline if separate else ""))
+        after = imports[-1] if imports else docstring
         if after is None:
             # Before the first statement: after a shebang, an encoding line or a header comment.
             at = self._inclusive_span(self.module.body[0])[0] if self.module.body \
                 else len(self.text)
-            return name or module, Edit.insert(at, line + self.module.default_newline)
+            return name or module, Edit.insert(at, line + newline)
         end = self._inclusive_span(after)[1]
-        newline = self.module.default_newline
         if end > 0 and self.text[end - 1] not in "\r\n":
             return name or module, Edit.insert(end, newline + line)
         return name or module, Edit.insert(end, line + newline)
+
+    def _merge_from_import(self, module: str, name: str, imports: list[Any]) -> Edit | None:
+        """`from module import a, c` becomes `from module import a, b, c` (isort's order: by
+        type, then name), when that statement is one line without parentheses."""
+        cst = self.cst
+        for statement in imports:
+            node = statement.body[0]
+            if not (len(statement.body) == 1 and isinstance(node, cst.ImportFrom)
+                    and not node.relative and node.module is not None
+                    and self.dotted(node.module) == module
+                    and not isinstance(node.names, cst.ImportStar) and node.lpar is None):
+                continue
+            names = [self.dotted(a.name) or "" for a in node.names]
+            if any(a.asname is not None for a in node.names) or "\n" in self.code(node):
+                return None
+            names.append(name)
+            names.sort(key=lambda n: (0 if n.isupper() else 1 if n[:1].isupper() else 2, n))
+            line = f"from {module} import {', '.join(names)}"
+            if len(self.line_indent(0)) + len(line) > 88:
+                return None
+            start, end = self.span(node)
+            return Edit(start, end, line)
+        return None
+
+    def _stdlib_place(self, module: str, imports: list[Any]) -> Any:
+        """The top-level `import` statement a new standard-library `import module` goes
+        before, or None (then it goes after the last import)."""
+        import sys
+
+        stdlib = getattr(sys, "stdlib_module_names", frozenset())
+        if module.split(".")[0] not in stdlib:
+            return None
+        cst = self.cst
+        group = []  # the leading run of standard-library imports
+        for statement in imports:
+            first = statement.body[0]
+            root = (self.dotted(first.names[0].name) if isinstance(first, cst.Import)
+                    else self.dotted(first.module) if first.module is not None else "") or ""
+            if root.split(".")[0] == "__future__":
+                continue
+            if root.split(".")[0] not in stdlib:
+                break
+            group.append((statement, isinstance(first, cst.Import), root))
+        for statement, plain, root in group:
+            if not plain or root > module:
+                return statement
+        if group:
+            return None if group[-1][0] is imports[-1] else self._next_of(group[-1][0], imports)
+        return next((s for s in imports if not self._is_future(s)), None)
+
+    def _is_stdlib_import(self, statement: Any) -> bool:
+        import sys
+
+        first = statement.body[0]
+        root = (self.dotted(first.names[0].name) if isinstance(first, self.cst.Import)
+                else self.dotted(first.module) if first.module is not None else "") or ""
+        return root.split(".")[0] in getattr(sys, "stdlib_module_names", frozenset())
+
+    def _next_of(self, statement: Any, imports: list[Any]) -> Any:
+        return imports[imports.index(statement) + 1]
+
+    def _is_future(self, statement: Any) -> bool:
+        first = statement.body[0]
+        return isinstance(first, self.cst.ImportFrom) and first.module is not None and \
+            self.dotted(first.module) == "__future__"

@@ -63,8 +63,9 @@ def execute_with_retry(func, max_retries=5):
 
 
 def _py_loop(sleep: str, extra_import: str = "") -> str:
-    """A psycopg retry loop around a transaction whose failure path runs `sleep`."""
-    return ("import time\n\nimport psycopg\n" + extra_import + "\n\n"
+    """A psycopg retry loop around a transaction whose failure path runs `sleep`
+    (`extra_import`: a standard-library import, placed before `import time`)."""
+    return (extra_import + "import time\n\nimport psycopg\n\n\n"
             "def transfer(conn: psycopg.Connection) -> None:\n"
             "    for attempt in range(5):\n"
             "        try:\n"
@@ -382,7 +383,7 @@ class RetryWithoutJitter(Rule):
                 "        except asyncpg.exceptions.SerializationError:\n"
                 "            await sleep(delay)\n"
                 "            delay *= 2\n",
-                fixed="from asyncio import sleep\n\nimport asyncpg\nimport secrets\n\n\n"
+                fixed="import secrets\nfrom asyncio import sleep\n\nimport asyncpg\n\n\n"
                       "async def fetch(pool):\n"
                       "    delay = 0.05\n"
                       "    while True:\n"
@@ -420,8 +421,7 @@ class RetryWithoutJitter(Rule):
                 "def a(): ...\n\n\n"
                 "@retry(wait=wait_exponential(max=20))\n"
                 "def b(): ...\n",
-                fixed="from tenacity import retry\n"
-                      "from tenacity import wait_random_exponential\n\n\n"
+                fixed="from tenacity import retry, wait_random_exponential\n\n\n"
                       "@retry(wait=wait_random_exponential(max=10))\n"
                       "def a(): ...\n\n\n"
                       "@retry(wait=wait_random_exponential(max=20))\n"

@@ -265,8 +265,7 @@ class UnboundedRetry(Rule):
                 "def a(): ...\n\n\n"
                 "@retry(wait=wait_random_exponential(max=30))\n"
                 "def b(): ...\n",
-                fixed="from tenacity import retry, wait_random_exponential\n"
-                      "from tenacity import stop_after_attempt\n\n\n"
+                fixed="from tenacity import retry, stop_after_attempt, wait_random_exponential\n\n\n"
                       "@retry(stop=stop_after_attempt(5))\n"
                       "def a(): ...\n\n\n"
                       "@retry(wait=wait_random_exponential(max=30), stop=stop_after_attempt(5))\n"
