@@ -162,4 +162,4 @@ def test_nothing_to_lint_is_not_called_a_pass(tmp_path):
     result = run("check", "--no-cache", "missing.sql", cwd=tmp_path)
     assert result.returncode == 2
     assert "All checks passed" not in result.stdout
-    assert "No SQL files to lint." in result.stdout
+    assert "No files to lint." in result.stdout

@@ -401,7 +401,7 @@ def test_rename_call(source, expected):
 
 # -- fixed examples introduce nothing ruff flags ---------------------------------------------
 
-RUFF_SELECT = "E,F,W,B,S,UP"
+RUFF_SELECT = "E,F,W,B,S,UP,I"
 
 
 def _ruff_codes(tmp_path, name: str, text: str) -> Counter:

@@ -277,8 +277,8 @@ def test_uniform_load_fix_over_several_passes(tmp_path):
               "        self.client.post('/orders', json={'product_id': randint(1, 10_000)})\n")
     fixed = _fix(tmp_path, "PGL401", source, "locustfile.py")
     assert fixed == (
-        "from locust import HttpUser, task\n"
-        "import secrets\n\n\n"
+        "import secrets\n\n"
+        "from locust import HttpUser, task\n\n\n"
         "def pareto_key(low: int, high: int) -> int:\n"
         "    \"\"\"A key in [low, high], Pareto-distributed: a few low keys take most draws.\"\"\"\n"
         "    return low + int(secrets.SystemRandom().paretovariate(1.2) - 1) % (high - low + 1)\n"
@@ -304,3 +304,17 @@ def test_pareto_key_stays_in_range():
     draws = [namespace["pareto_key"](5, 14) for _ in range(5000)]
     assert min(draws) >= 5 and max(draws) <= 14
     assert draws.count(5) > len(draws) / 3  # skewed towards the low keys
+
+
+def test_pgl401_fix_keeps_crlf_line_endings(tmp_path: Path) -> None:
+    source = ("import random\n\nfrom locust import HttpUser, task\n\n\n"
+              "class Shopper(HttpUser):\n"
+              "    @task\n"
+              "    def view_product(self):\n"
+              "        product_id = random.randint(1, 100000)\n"
+              "        self.client.get(f\"/products/{product_id}\")\n")
+    lf = _fix(tmp_path / "lf", "PGL401", source, name="locustfile.py")
+    crlf = _fix(tmp_path / "crlf", "PGL401", source.replace("\n", "\r\n"), name="locustfile.py")
+    assert "pareto_key(1, 100000)" in lf
+    assert crlf == lf.replace("\n", "\r\n")
+    assert _fix(tmp_path / "again", "PGL401", crlf, name="locustfile.py") == crlf

@@ -27,6 +27,9 @@ _NOT_WALKED = frozenset({
     "has_trailing_newline", "star",
 })
 _FIELDS: dict[type, tuple[str, ...]] = {}
+# Deeper trees are not linted (see PythonTree.parse); positions and rendering recurse about
+# three Python frames per level.
+MAX_DEPTH = 250
 # Nodes whose fields are declared in another order than their code reads: walked in the order
 # of the text, so that nodes come out in file order.
 _TEXT_ORDER = {
@@ -80,24 +83,40 @@ class PythonTree:
     def parse(cls, text: str) -> "PythonTree | None":
         """The tree of a Python file, or None if libcst cannot parse it (Python syntax errors
         are the Python linters' business)."""
+        import ast
+
         import libcst as cst  # lazily: about 0.1 s to import
 
+        source = text[1:] if text.startswith("\ufeff") else text
         try:
-            module = cst.parse_module(text[1:] if text.startswith("\ufeff") else text)
+            # CPython's own parser first (a tenth of libcst's cost): it refuses pathological
+            # nesting (too many parentheses, 20,000 chained operators) with an exception where
+            # libcst's native parser can crash the process.
+            ast.parse(source)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return None
+        try:
+            module = cst.parse_module(source)
         except Exception:  # ParserSyntaxError, and RecursionError on pathological nesting
             return None
-        return cls(text, module)
+        tree = cls(text, module)
+        # libcst renders and positions nodes recursively: a tree deeper than this (hundreds of
+        # nested brackets or `elif`s, thousands of `+` terms) is generated code, not read.
+        return tree if tree.depth <= MAX_DEPTH else None
 
     # -- structure -----------------------------------------------------------------------------
 
     def _walk(self) -> None:
         node_type = self.cst.CSTNode
         parents, by_type = self.parents, self.by_type
-        stack = [self.module]
+        stack = [(self.module, 0)]
         order: list[Any] = []
+        deepest = 0
         while stack:
-            node = stack.pop()
+            node, depth = stack.pop()
             order.append(node)
+            if depth > deepest:
+                deepest = depth
             children = []
             for name in _fields(type(node)):
                 value = getattr(node, name)
@@ -107,7 +126,9 @@ class PythonTree:
                     children.extend(v for v in value if isinstance(v, node_type))
             for child in children:
                 parents[id(child)] = node
-            stack.extend(reversed(children))  # pre-order: nodes come out in file order
+            depth += 1
+            stack.extend((child, depth) for child in reversed(children))  # pre-order: file order
+        self.depth = deepest
         for node in order:
             by_type.setdefault(type(node).__name__, []).append(node)
 
@@ -251,12 +272,17 @@ class PythonTree:
         return self._offset(where.start), self._offset(where.end)
 
     def _searchable(self, node: Any) -> str:
-        """The node's code, if a text search can place it: expressions only (a statement's code
-        includes the comment lines above it), and not parenthesized ones (libcst's positions
-        leave their parentheses out)."""
-        if isinstance(node, self.cst.BaseExpression) and not getattr(node, "lpar", ()):
-            return self.module.code_for_node(node).strip()
-        return ""
+        """The node's code as libcst's positions delimit it, if a text search can place it:
+        expressions only (a statement's code includes the comment lines above it), without
+        their own parentheses (positions leave them out)."""
+        if not isinstance(node, self.cst.BaseExpression):
+            return ""
+        if getattr(node, "lpar", ()):
+            try:
+                node = node.with_changes(lpar=[], rpar=[])
+            except Exception:  # an empty tuple, say, cannot lose its parentheses
+                return ""
+        return self.module.code_for_node(node).strip()
 
     def _by_text(self, node: Any, code: str) -> tuple[int, int] | None:
         text = self.text
@@ -276,7 +302,7 @@ class PythonTree:
                 continue
             kind = type(node)
             same = [d for d in self.descendants(anchor) if type(d) is kind
-                    and (d is node or self.module.code_for_node(d).strip() == code)]
+                    and (d is node or self._searchable(d) == code)]
             hits = []
             i = text.find(code, start)
             while 0 <= i and i + len(code) <= start + len(anchor_code):

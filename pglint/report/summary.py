@@ -18,7 +18,7 @@ def counts(findings: list[Finding]) -> tuple[int, int]:
 
 def summary_line(findings: list[Finding], files: int, fixed: int = 0, baselined: int = 0) -> str:
     if files == 0 and not findings:
-        return "No SQL files to lint."
+        return "No files to lint."
     text = _summary(findings, files, fixed)
     if baselined:
         text += (f"\n{baselined} baselined finding{'s' if baselined != 1 else ''} "

@@ -199,8 +199,8 @@ class UniformRandomLoad(Rule):
                 "            conn.execute(\"UPDATE accounts SET balance = balance + 1 "
                 "WHERE id = %s\", (account(),))\n"
                 "        time.sleep(random.random())\n",
-                fixed="import random\nimport time\n\nfrom locust import User, task\n"
-                      "import secrets\n\n\n" + _PARETO_KEY + "\n\n"
+                fixed="import random\nimport secrets\nimport time\n\n"
+                      "from locust import User, task\n\n\n" + _PARETO_KEY + "\n\n"
                       "def account():\n"
                       "    return pareto_key(1, 50000)\n\n\n"
                       "class Teller(User):\n"
@@ -217,7 +217,7 @@ class UniformRandomLoad(Rule):
                 "    def read(self):\n"
                 "        self.client.get(\"/orders\", params={\"customer_id\": "
                 "np.random.randint(1, 5000)})\n",
-                fixed="import secrets\nfrom locust import HttpUser, task\n\n\n"
+                fixed="import secrets\n\nfrom locust import HttpUser, task\n\n\n"
                       + _PARETO_KEY + "\n\n"
                       "class Reader(HttpUser):\n"
                       "    @task\n"
@@ -913,10 +913,12 @@ def _unused_import_edit(tree: Any, call: Any, replacement: str | None) -> Edit |
         line_end = len(tree.text) if line_end < 0 else line_end + 1
         if tree.text[line_start:start].strip():
             return None
-        if not replacement and (line_start == 0 or tree.text[:line_start].endswith("\n\n")) \
-                and tree.text[line_end:line_end + 1] == "\n":
-            line_end += 1  # the import was a block of its own: drop its blank line too
-        return Edit(line_start, line_end, replacement + "\n" if replacement else "")
+        after = re.match(r"\r?\n", tree.text[line_end:line_end + 2])
+        if not replacement and after and (
+                line_start == 0 or re.search(r"\n\r?\n\Z", tree.text[:line_start])):
+            line_end += after.end()  # the import was a block of its own: drop its blank line too
+        newline = tree.module.default_newline
+        return Edit(line_start, line_end, replacement + newline if replacement else "")
     return None
 
 
@@ -941,17 +943,33 @@ def python_fix(tree: Any, call: Any, style: str) -> tuple[Fix | None, str]:
     edits = [tree.replace(call, tree.cst.parse_expression(replacement))]
     if not defined:
         local, import_edit = tree.add_import("secrets")
-        text = helper.replace("secrets.", f"{local}.")
-        removal = _unused_import_edit(tree, call, "import secrets" if import_edit else None)
+        newline = tree.module.default_newline  # the file's own line ending (CRLF stays CRLF)
+        text = helper.replace("secrets.", f"{local}.").replace("\n", newline)
+        removal = _unused_import_edit(tree, call, None)
+        if import_edit is not None and removal is not None and \
+                removal.start <= import_edit.start <= removal.end:
+            # The import would go where the unused one leaves: that line becomes the import.
+            # With a blank line after it already, no section break to add.
+            plain = _unused_import_edit(tree, call, "import secrets")
+            line = "import secrets" if plain is None or tree.text.startswith(
+                ("\n", "\r\n"), plain.end) else \
+                import_edit.content[:-len(tree.module.default_newline)]
+            removal = _unused_import_edit(tree, call, line)
+            import_edit = None
         at = _import_block_end(tree)
         # Two blank lines after the helper, counting those already there.
-        blank = len(re.match(r"(?:[ \t]*\n){0,2}", tree.text[at:]).group(0).split("\n")) - 1
-        text += "\n" * (2 - blank) if at < len(tree.text) else ""
-        addition = ("import secrets\n" if import_edit is not None and removal is None else "") \
-            + "\n\n" + text
+        blank = len(re.match(r"(?:[ \t]*\r?\n){0,2}", tree.text[at:]).group(0).split("\n")) - 1
+        text += newline * (2 - blank) if at < len(tree.text) else ""
+        # `import secrets` where isort puts it (add_import), unless that is where the helper
+        # goes: then one insertion, the import first.
+        separate = import_edit is not None and import_edit.start != at
+        if separate:
+            edits.append(import_edit)
+        addition = (f"import secrets{newline}" if import_edit is not None and not separate
+                    else "") + newline * 2 + text
         if removal is not None and removal.end == at and removal.content:
             # The replaced import line is the last one: one edit for both.
-            removal = Edit(removal.start, removal.end, removal.content + "\n\n" + text)
+            removal = Edit(removal.start, removal.end, removal.content + newline * 2 + text)
             addition = ""
         if removal is not None:
             edits.append(removal)
