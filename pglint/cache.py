@@ -70,11 +70,26 @@ class ResultCache:
             if not ignore.exists():
                 ignore.write_text("# Created by pglint.\n*\n", encoding="utf-8")
             tmp = self.entry.with_suffix(f".{os.getpid()}.tmp")
+            # json.dumps, not json.dump: only the former uses the C encoder.
+            data = json.dumps({"key": key, "findings": [_plain(f) for f in findings]})
             with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump({"key": key, "findings": [asdict(f) for f in findings]}, handle)
+                handle.write(data)
             os.replace(tmp, self.entry)
         except OSError:
             pass  # a read-only checkout still lints, just without a cache
+
+
+def _plain(finding: Finding) -> dict:
+    """A finding as JSON-ready data (what dataclasses.asdict gives, without its deep copies)."""
+    item = dict(vars(finding))
+    fix = finding.fix
+    if fix is not None:
+        item["fix"] = {"title": fix.title, "applicability": fix.applicability.value,
+                       "edits": [{"start": e.start, "end": e.end, "content": e.content}
+                                 for e in fix.edits],
+                       "suggestion": fix.suggestion, "isolation": fix.isolation}
+    item["severity"] = finding.severity.value
+    return item
 
 
 def _finding(item: dict) -> Finding:

@@ -163,3 +163,20 @@ def test_nothing_to_lint_is_not_called_a_pass(tmp_path):
     assert result.returncode == 2
     assert "All checks passed" not in result.stdout
     assert "No files to lint." in result.stdout
+
+
+def test_cached_findings_equal_fresh_ones(tmp_path):
+    # Every field survives the JSON cache: the shop's findings (SQL and Python, fixes of every
+    # applicability) read back from the cache equal those just computed.
+    from dataclasses import asdict
+
+    from pglint import engine
+    from pglint.config import find_config, load_settings
+
+    root = Path(__file__).resolve().parent.parent / "fixtures" / "shop"
+    settings = load_settings(find_config(root)).with_overrides(root=root)
+    fresh = engine.lint([root], settings, cache_dir=tmp_path / "cache")
+    cached = engine.lint([root], settings, cache_dir=tmp_path / "cache")
+    assert len(fresh.findings) > 50
+    assert all(f.parsed is None for f in cached.files)  # answered from the cache
+    assert [asdict(f) for f in cached.findings] == [asdict(f) for f in fresh.findings]
