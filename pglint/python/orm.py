@@ -478,6 +478,46 @@ class Origin:
     source: Any = None  # the expression that loaded it (a queryset or session call)
 
 
+def sqlalchemy_update(tree: Any, node: Any, tables: Callable[[str], str | None]
+                      ) -> tuple[Chain, str, Any, list[Any]] | None:
+    """For the `.values(...)` call `node` of `update(M).where(...).values(...)` (or
+    `t.update().values(...)`): its chain, the entity's name (`M`, `t`), the expression naming
+    it, and the where/filter conditions. None when `node` is not that call, or names something
+    no file maps (`tables`) in a file that does not import SQLAlchemy."""
+    chain = method_chain(tree, node)
+    statement = sqlalchemy_statement(tree, chain)
+    if statement is None or statement[0] is not node:
+        return None
+    entity = entity_name(tree, statement[1])
+    if entity is None or not node.args and not (
+            tables(entity) or imports_orm(tree, "sqlalchemy")):
+        return None  # t.update() of something no file maps, in a file without sqlalchemy
+    wheres = [a.value for name, call in chain.steps if name in ("where", "filter")
+              for a in call.args]
+    return chain, entity, statement[1], wheres
+
+
+def statement_values(tree: Any, chain: Chain) -> list[tuple[str, Any]]:
+    """(column, value) pairs of an SQLAlchemy statement's `.values(...)`: keywords, or a dict
+    keyed by names or columns."""
+    cst = tree.cst
+    out: list[tuple[str, Any]] = []
+    for call in chain.calls("values"):
+        for arg in call.args:
+            if arg.keyword is not None:
+                out.append((arg.keyword.value, arg.value))
+            elif isinstance(arg.value, cst.Dict):
+                for element in arg.value.elements:
+                    if not isinstance(element, cst.DictElement):
+                        continue
+                    key = element.key
+                    if isinstance(key, cst.SimpleString) and isinstance(key.evaluated_value, str):
+                        out.append((key.evaluated_value, element.value))
+                    elif isinstance(key, cst.Attribute):
+                        out.append((key.attr.value, element.value))
+    return out
+
+
 def imports_orm(tree: Any, package: str) -> bool:
     """Whether the file imports from `package` ("django", "sqlalchemy") at all."""
     return any(full == package or full.startswith(package + ".")

@@ -10,8 +10,8 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
 from pglint.model.workload import is_increment
-from pglint.python.orm import (django_model, entity_name, f_field, imports_orm, method_chain,
-                               runs_once, sqlalchemy_statement)
+from pglint.python.orm import (django_model, f_field, method_chain, runs_once, sqlalchemy_update,
+                               statement_values)
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 
@@ -364,17 +364,13 @@ def _sqlalchemy_counter(ctx: FileContext, node: Any) -> _OrmIncrement | None:
     """`update(M).where(M.id == 1).values(c=M.c + x)`, `t.update().values(c=t.c.c + x)`."""
     tree = ctx.python
     cst = tree.cst
-    chain = method_chain(tree, node)
-    statement = sqlalchemy_statement(tree, chain)
-    if statement is None or statement[0] is not node:
+    update = sqlalchemy_update(tree, node, ctx.model.orm_table)
+    if update is None:
         return None
-    entity = entity_name(tree, statement[1])
-    if entity is None or not node.args and not (
-            ctx.model.orm_table(entity) or imports_orm(tree, "sqlalchemy")):
-        return None  # t.update() of something no file maps, in a file without sqlalchemy
-    spelled = tree.code(statement[1]).strip()
+    chain, entity, named, wheres = update
+    spelled = tree.code(named).strip()
     increment = None
-    for column, value in _values(tree, chain):
+    for column, value in statement_values(tree, chain):
         if isinstance(value, cst.BinaryOperation) and isinstance(value.operator,
                                                                  (cst.Add, cst.Subtract)):
             if _column_ref(cst, value.left) == column:
@@ -385,8 +381,6 @@ def _sqlalchemy_counter(ctx: FileContext, node: Any) -> _OrmIncrement | None:
                 break
     if increment is None or _text(cst, increment[2]):
         return None  # `t.c.name + " (old)"` appends text: no counter
-    wheres = [a.value for name, call in chain.steps if name in ("where", "filter")
-              for a in call.args]
     conditions = []
     while wheres:
         item = wheres.pop(0)
@@ -407,25 +401,6 @@ def _sqlalchemy_counter(ctx: FileContext, node: Any) -> _OrmIncrement | None:
         return None
     return _OrmIncrement("sqlalchemy", spelled, ctx.model.orm_table(entity), *increment, keys,
                          chain.outer)
-
-
-def _values(tree: Any, chain: Any) -> list[tuple[str, Any]]:
-    """(column, value) of an SQLAlchemy statement's `.values(...)`: keywords, or a dict keyed
-    by names or columns."""
-    cst = tree.cst
-    out: list[tuple[str, Any]] = []
-    for call in chain.calls("values"):
-        for arg in call.args:
-            if arg.keyword is not None:
-                out.append((arg.keyword.value, arg.value))
-            elif isinstance(arg.value, cst.Dict):
-                for element in arg.value.elements:
-                    key = getattr(element, "key", None)
-                    if isinstance(key, cst.SimpleString) and isinstance(key.evaluated_value, str):
-                        out.append((key.evaluated_value, element.value))
-                    elif isinstance(key, cst.Attribute):
-                        out.append((key.attr.value, element.value))
-    return out
 
 
 def _text(cst: Any, node: Any) -> bool:

@@ -7,8 +7,8 @@ from typing import Any, Iterable, Iterator
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
-from pglint.python.orm import (Chain, django_model, entity_name, imports_orm, method_chain,
-                               object_origin, runs_once, sqlalchemy_statement)
+from pglint.python.orm import (django_model, imports_orm, method_chain, object_origin, runs_once,
+                               sqlalchemy_update, statement_values)
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -313,24 +313,18 @@ class UnguardedStateTransition(Rule):
         """`update(M).where(M.id == x).values(status=...)` without `M.status` in the where."""
         tree = ctx.python
         cst = tree.cst
-        chain = method_chain(tree, node)
-        statement = sqlalchemy_statement(tree, chain)
-        if statement is None or statement[0] is not node:
+        update = sqlalchemy_update(tree, node, ctx.model.orm_table)
+        if update is None:
             return None
-        entity = entity_name(tree, statement[1])
-        if entity is None or not node.args and not (
-                ctx.model.orm_table(entity) or imports_orm(tree, "sqlalchemy")):
-            return None  # t.update() of something no file maps, in a file without sqlalchemy
+        chain, entity, named, wheres = update
         table = ctx.model.orm_table(entity)
-        wheres = [a.value for name, call in chain.steps if name in ("where", "filter")
-                  for a in call.args]
-        for column, value in _values(tree, chain):
+        for column, value in statement_values(tree, chain):
             if not _is_state_column(ctx, table, column) or any(
                     _attribute_mentions(tree, w, column) for w in (value, *wheres)):
                 continue
             new = _sql_value(tree, value)
             prior, why = _prior_state(ctx, None, table, column, new)
-            target = statement[1]
+            target = named
             spelled = tree.code(target).strip()
             bare_class = isinstance(target, cst.Name) and spelled[:1].isupper()
             col = f"{spelled}.{column}" if bare_class else f"{spelled}.c.{column}"
@@ -588,27 +582,6 @@ def _attribute_mentions(tree: Any, node: Any, column: str) -> bool:
     cst = tree.cst
     return any(isinstance(item, cst.Attribute) and item.attr.value == column
                for item in (node, *tree.descendants(node)))
-
-
-def _values(tree: Any, chain: Chain) -> list[tuple[str, Any]]:
-    """(column, value) pairs of an SQLAlchemy statement's `.values(...)`: keywords, or a dict
-    keyed by names or columns."""
-    cst = tree.cst
-    out: list[tuple[str, Any]] = []
-    for call in chain.calls("values"):
-        for arg in call.args:
-            if arg.keyword is not None:
-                out.append((arg.keyword.value, arg.value))
-            elif isinstance(arg.value, cst.Dict):
-                for element in arg.value.elements:
-                    if not isinstance(element, cst.DictElement):
-                        continue
-                    key = element.key
-                    if isinstance(key, cst.SimpleString) and isinstance(key.evaluated_value, str):
-                        out.append((key.evaluated_value, element.value))
-                    elif isinstance(key, cst.Attribute):
-                        out.append((key.attr.value, element.value))
-    return out
 
 
 def _sql_value(tree: Any, value: Any) -> str:
