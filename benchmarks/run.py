@@ -251,7 +251,7 @@ def main() -> None:
     baseline = parser_baseline(paths, args.runs)
 
     info = machine()
-    print(f"## pglint benchmark\n")
+    print("## pglint benchmark\n")
     print(f"- Machine: {info['cpu']}, {info['cores']} cores, {info['ram']} RAM; {info['os']}")
     print(f"- Python {info['python']}, pglast {info['pglast']}, {info['pglint']}")
     print(f"- Corpus: {corpus} — {len(paths)} files ({len(migrations)} migrations), "

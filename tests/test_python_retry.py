@@ -12,7 +12,7 @@ import pytest
 from pglint.finding import Edit
 from pglint.python import retry as retries
 from pglint.python.tree import PythonTree
-from pglint.registry import all_rules, rule_by_code
+from pglint.registry import all_rules
 
 
 def _tree(source: str) -> PythonTree:
