@@ -284,6 +284,9 @@ class FileFacts:
     # ORM classes (and SQLAlchemy Table variables) this file maps to tables; writes through
     # them name the class ("orm:<Class>") until the model resolves it with every file's map.
     orm_tables: dict[str, str] = field(default_factory=dict)
+    # An Alembic revision: (revision, down revisions). Alembic files are named by hash, so
+    # their operations are replayed in the order of this chain, not of their paths.
+    revision: tuple | None = None
 
 
 def file_facts(loaded: LoadedFile) -> FileFacts:
@@ -325,8 +328,11 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
             # what they write runs once: no workload.
             from pglint.python.schema import schema_ops
 
+            from pglint.python.schema import alembic_revision
+
             facts.ops.extend(schema_ops(loaded.python, where, loaded.parsed.statements,
                                         loaded.candidate.path))
+            facts.revision = alembic_revision(loaded.python)
         else:
             facts.writes.extend(orm.writes)
     return facts
@@ -335,7 +341,7 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
 def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel:
     """Replay the files' facts in order (migrations first, in version order)."""
     model = ProjectModel.empty(settings)
-    for f in facts:
+    for f in _revision_order(facts):
         model.catalog.apply_ops(f.ops)
         model.orm_tables.update(f.orm_tables)
     from pglint.python.orm import resolve
@@ -344,6 +350,39 @@ def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel
         for write in resolve(f.writes, model.orm_tables) if model.orm_tables else f.writes:
             model.workload.add(write)
     return model
+
+
+def _revision_order(facts: list[FileFacts]) -> list[FileFacts]:
+    """The facts in replay order: Alembic revisions follow their down_revision chain (at the
+    place of the first of them); everything else keeps its order."""
+    revisions = [f for f in facts if f.revision]
+    if len(revisions) < 2:
+        return facts
+    by_id = {f.revision[0]: f for f in revisions}
+    ordered: list[FileFacts] = []
+    done: set[int] = set()
+
+    def visit(f: FileFacts, seen: frozenset = frozenset()) -> None:
+        if id(f) in done or f.revision[0] in seen:  # a cycle: leave it in path order
+            return
+        for down in f.revision[1]:
+            parent = by_id.get(down)
+            if parent is not None:
+                visit(parent, seen | {f.revision[0]})
+        done.add(id(f))
+        ordered.append(f)
+
+    for f in revisions:
+        visit(f)
+    out: list[FileFacts] = []
+    for f in facts:
+        if f.revision:
+            if ordered:
+                out.extend(ordered)
+                ordered = []
+        else:
+            out.append(f)
+    return out
 
 
 def build_model(files: list[LoadedFile], settings: Settings) -> ProjectModel:

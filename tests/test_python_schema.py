@@ -9,6 +9,7 @@ import pytest
 
 from pglint import engine
 from pglint.config import parse_settings
+from pglint.discover import discover
 from pglint.model.catalog import Catalog, decode_ops, encode_ops
 from pglint.model.location import Location
 from pglint.python.embedded import parse_python
@@ -580,3 +581,28 @@ def test_django_counter_table_feeds_the_rules(tmp_path):
     assert columns == {"n"} and writes
     blocking = set().union(*model.hot_blocking_columns("shop_pagecounter", 18).values())
     assert blocking == {"id", "page"}
+
+
+def test_alembic_revisions_replay_in_down_revision_order(tmp_path):
+    # Revision files are named by hash: the one that adds a column sorts before the one that
+    # creates the table, but runs after it.
+    files = {
+        "alembic/versions/0b7e_add_status.py": (
+            "from alembic import op\nimport sqlalchemy as sa\n\n"
+            "revision = '0b7e'\ndown_revision = 'f3a1'\n\n\n"
+            "def upgrade():\n"
+            "    op.add_column('jobs', sa.Column('status', sa.Text(), nullable=False))\n"),
+        "alembic/versions/f3a1_jobs.py": (
+            "from alembic import op\nimport sqlalchemy as sa\n\n"
+            "revision = 'f3a1'\ndown_revision = None\n\n\n"
+            "def upgrade():\n"
+            "    op.create_table('jobs', sa.Column('id', sa.BigInteger(), primary_key=True))\n"),
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    settings = parse_settings({}).with_overrides(root=tmp_path)
+    candidates, _ = discover([tmp_path], settings)
+    assert [c.path.name for c in candidates] == ["0b7e_add_status.py", "f3a1_jobs.py"]
+    model = engine.build_model([engine.load(c) for c in candidates], settings)
+    assert set(model.catalog.table("jobs").columns) == {"id", "status"}

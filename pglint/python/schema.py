@@ -69,6 +69,28 @@ def migration_kind(tree: Any) -> str:
     return ""
 
 
+def alembic_revision(tree: Any) -> tuple[str, tuple[str, ...]] | None:
+    """An Alembic revision's `revision` and the `down_revision`(s) it follows (module-level
+    string assignments), or None."""
+    cst = tree.cst
+    values: dict[str, Any] = {}
+    for statement in tree.module.body:
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                target = small.targets[0].target if isinstance(small, cst.Assign) and len(
+                    small.targets) == 1 else small.target if isinstance(
+                        small, cst.AnnAssign) and small.value is not None else None
+                if isinstance(target, cst.Name) and target.value in ("revision",
+                                                                      "down_revision"):
+                    values[target.value] = small.value
+    revision = _str(cst, values.get("revision"))
+    if not revision:
+        return None
+    down = values.get("down_revision")
+    downs = _strs(cst, down) if isinstance(down, (cst.Tuple, cst.List)) else [_str(cst, down)]
+    return revision, tuple(d for d in downs or () if d)
+
+
 def schema_ops(tree: Any, where: Where, statements: Iterable[Any] | None = None,
                path: Path | None = None) -> list[tuple]:
     """The catalog operations of a Python migration module, in file order ([] for others).
