@@ -101,7 +101,9 @@ class UnboundedQueue(Rule):
 
     The Python fix (`maxsize=1000`) is unsafe: producers that never waited now block when the
     queue is full (or raise `queue.Full` with `put_nowait()` / a timeout), and the right bound
-    is what the consumers drain within your latency budget.
+    is what the consumers drain within your latency budget. A queue used as a thread-safe list,
+    filled completely before anyone reads it (results collected, then drained), would block
+    for ever at the bound: bound only queues that a consumer drains while producers put.
     """
 
     code = "PGL306"
