@@ -423,10 +423,12 @@ class UnboundedRetry(Rule):
             code = tree.code(growth).strip()
             node = growth
             suggestion = ""
+        # "Doubles with every attempt" holds in a bounded loop too (the bound is the attempt
+        # limit's, not the delay's).
         if len(code) <= 30:
-            message = f"`{code}` grows without a cap: the retry delay has no upper bound"
+            message = f"`{code}` grows without a cap: the retry delay doubles with every attempt"
         else:
-            message = "The exponential retry delay has no cap: it grows without an upper bound"
+            message = "The exponential retry delay has no cap: it doubles with every attempt"
         help = (
             "An exponential delay doubles with every attempt: `0.1 * 2 ** attempt` is 1.6 s at "
             "attempt 4 but 29 hours at attempt 20, so a larger attempt limit (or none) leaves "
