@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,12 @@ def read_text(path: Path) -> tuple[str | None, LoadProblem | None]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        declared = _python_encoding(path, data)
+        if declared is not None:
+            try:
+                return data.decode(declared), None
+            except (UnicodeDecodeError, LookupError):
+                pass
         before = data[: exc.start].decode("utf-8", errors="replace")
         line = before.count("\n") + 1
         column = len(before) - (before.rfind("\n") + 1) + 1
@@ -43,11 +50,29 @@ def read_text(path: Path) -> tuple[str | None, LoadProblem | None]:
     return text, None
 
 
+# PEP 263: a Python file may declare its encoding on its first or second line.
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+def _python_encoding(path: Path, data: bytes) -> str | None:
+    """The encoding a .py file declares (other than UTF-8), or None."""
+    if path.suffix != ".py":
+        return None
+    for line in data.splitlines()[:2]:
+        match = _CODING.match(line)
+        if match:
+            name = match.group(1).decode("ascii", "replace").lower().replace("_", "-")
+            return None if name in ("utf-8", "utf8") else name
+    return None
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Replace the file's content all at once: a temporary file beside it, then a rename."""
+    """Replace the file's content all at once: a temporary file beside it, then a rename.
+    A Python file keeps the encoding it declares."""
     tmp = path.with_name(f".{path.name}.pglint-{os.getpid()}.tmp")
+    encoding = _python_encoding(path, text[:1000].encode("utf-8", "replace")) or "utf-8"
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        with open(tmp, "w", encoding=encoding, newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -131,3 +131,17 @@ def test_pathological_nesting_is_skipped_not_fatal(tmp_path):
     assert not result.internal_errors
     assert [(f.path.rsplit("/", 1)[-1], f.code) for f in result.findings] == [
         ("fine.py", "PGL306")]
+
+
+def test_a_python_file_in_its_declared_encoding_is_linted_and_fixed_in_it(tmp_path):
+    from pglint import engine
+    from pglint.config import parse_settings
+
+    path = tmp_path / "worker.py"
+    source = "# -*- coding: latin-1 -*-\n# Files d'attente: \xe9t\xe9\nimport queue\n\nq = queue.Queue()\n"
+    path.write_bytes(source.encode("latin-1"))
+    settings = parse_settings({"select": ["PGL306"]}).with_overrides(root=tmp_path)
+    [finding] = engine.lint([tmp_path], settings).findings
+    assert (finding.code, finding.row) == ("PGL306", 5)
+    engine.lint_and_fix([tmp_path], settings, unsafe=True, write=True)
+    assert path.read_bytes() == source.replace("Queue()", "Queue(maxsize=1000)").encode("latin-1")
