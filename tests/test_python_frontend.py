@@ -79,6 +79,25 @@ def test_execute_with_percent_s() -> None:
     assert params_at(stmt) == [(at, i + 1) for i, at in enumerate(find_all(source, "%s"))]
 
 
+def test_asyncpg_query_methods() -> None:
+    source = textwrap.dedent("""\
+        async def claim(conn, worker, http):
+            await http.fetch("https://example.com/select")
+            job = await conn.fetchrow(
+                "SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE")
+            n = await conn.fetchval("SELECT count(*) FROM jobs WHERE locked_by = $1", worker)
+            return job, n
+        """)
+    assert might_contain_sql(source)
+    found = extract_sql(source)
+    assert [e.call for e in found] == ["fetch", "fetch"]  # not the HTTP fetch
+    first, second = found
+    assert first.start == source.index("SELECT id")
+    assert second.sql == "SELECT count(*) FROM jobs WHERE locked_by = $1"
+    statements, problem = parse_embedded(second)
+    assert problem is None and statements[0].kind == "SelectStmt"
+
+
 def test_executemany_with_named_parameters() -> None:
     source = ('cur.executemany("INSERT INTO events (id, kind, parent) '
               'VALUES (%(id)s, %(kind)s, %(id)s)", rows)\n')

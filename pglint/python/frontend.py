@@ -4,7 +4,8 @@ Three steps, cheapest first:
 
 1. `might_contain_sql(text)`: substring searches and an anchored pattern over the file text
    (libcst is not imported). It is true only where a database call (`.execute(`,
-   `.executemany(`, `text(`, `.raw(`, `sql.SQL(`) takes a string literal that starts like an
+   `.executemany(`, asyncpg's `.fetch(`/`.fetchrow(`/`.fetchval(`, `text(`, `.raw(`,
+   `sql.SQL(`) takes a string literal that starts like an
    SQL statement, or where `RunSQL(` or `.extra(` appear (their SQL can be a list, or a fragment
    such as a WHERE condition). Most files of a code base fail it and are never parsed.
 2. `extract_sql(text)`: libcst (imported here, lazily) parses the file; every string literal
@@ -85,11 +86,11 @@ _LOOKS_LIKE_SQL = re.compile(_SQL_START)
 
 # Cheap substring searches first (str.find is much faster than a regular expression scanning
 # every position); each hit is then checked by an anchored pattern.
-_NEEDLES = ("execute", "text(", "SQL(", ".raw(", "RunSQL(", ".extra(")
+_NEEDLES = ("execute", "text(", "SQL(", ".raw(", "RunSQL(", ".extra(", ".fetch")
 _CALL_WITH_SQL = re.compile(
     # A call taking SQL, then (optionally a parenthesis and a keyword argument) a str literal
     # (prefix r/u, never b or f) whose text starts like a statement.
-    r"(?:(?<!\w)(?:executemany|execute|text|SQL)|\.raw)\s*\("
+    r"(?:(?<!\w)(?:executemany|execute|text|SQL)|\.raw|\.fetch(?:row|val)?)\s*\("
     r"\s*\(?\s*(?:\w+\s*=\s*)?[rRuU]?(?:\"\"\"|'''|\"|')" + _SQL_START
     # Django: RunSQL takes lists and (sql, params) pairs, extra() takes WHERE fragments.
     + r"|RunSQL\(|\.extra\("
@@ -287,6 +288,7 @@ _STYLES = {
     "RunSQL": _PYFORMAT,
     "text": _COLON,
     "op.execute": _COLON,
+    "fetch": 0,  # asyncpg: PostgreSQL's own $1 parameters
 }
 
 _SQL_SCAN = re.compile(r"""
@@ -453,7 +455,7 @@ _SQL_KEYWORDS = frozenset({"sql", "query", "operation", "statement", "sqltext", 
 _PARAM_KEYWORDS = frozenset({"params", "parameters", "args", "vars", "vars_list",
                              "seq_of_parameters", "param_list", "multiparams"})
 _TEXT_RECEIVERS = frozenset({"sa", "sqlalchemy", "sql", "expression", "db", "sqla"})
-_GATED = frozenset({"execute", "executemany", "text", "op.execute", "raw", "sql.SQL"})
+_GATED = frozenset({"execute", "executemany", "text", "op.execute", "raw", "sql.SQL", "fetch"})
 
 
 def _call_name(func: Any, cst: Any) -> str | None:
@@ -474,6 +476,8 @@ def _call_name(func: Any, cst: Any) -> str | None:
             return name if last in _TEXT_RECEIVERS else None
         if name in ("raw", "extra", "RunSQL"):
             return name
+        if name in ("fetch", "fetchrow", "fetchval"):  # asyncpg's query methods
+            return "fetch"
         return None
     if isinstance(func, cst.Name):
         name = func.value
