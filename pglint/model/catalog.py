@@ -93,6 +93,9 @@ class Catalog:
         self.sequences: dict[str, Sequence] = {}
         self.foreign_keys: list[ForeignKey] = []
         self.enums: dict[str, list[str]] = {}  # enum type name -> labels, in order
+        # Server-side defaults set with ALTER ROLE / ALTER DATABASE ... SET name = value
+        # (the last one seen wins): name -> value as written ('30s', '0').
+        self.role_settings: dict[str, str] = {}
         self._lookups: _Lookups | None = None
 
     # -- queries -----------------------------------------------------------------------------
@@ -271,6 +274,9 @@ class Catalog:
             seq = self.sequences.pop(old)
             seq.name = new
             self.sequences[new] = seq
+
+    def _op_role_setting(self, name: str, value: str) -> None:
+        self.role_settings[name] = value
 
     def _op_create_enum(self, name: str, labels: list[str]) -> None:
         self.enums[name] = list(labels)
@@ -480,6 +486,16 @@ def _alter_enum(stmt: Statement, body: dict, where) -> list[tuple]:
              body.get("newValNeighbor"), bool(body.get("newValIsAfter")))]
 
 
+def role_setting_ops(stmt: Statement, body: dict, where=None) -> list[tuple]:
+    """`ALTER ROLE/DATABASE ... SET name = value` as ("role_setting", name, value); RESET and
+    SET ... TO DEFAULT clear nothing here (the value before them is unknown)."""
+    setstmt = body.get("setstmt") or {}
+    if setstmt.get("kind") != "VAR_SET_VALUE" or not setstmt.get("name"):
+        return []
+    values = [n.sql_literal(a).strip("'") for a in setstmt.get("args") or ()]
+    return [("role_setting", setstmt["name"].lower(), " ".join(values))]
+
+
 _READERS: dict[str, Callable[[Statement, dict, Callable], list[tuple]]] = {
     "CreateStmt": _create_table,
     "AlterTableStmt": _alter_table,
@@ -490,6 +506,8 @@ _READERS: dict[str, Callable[[Statement, dict, Callable], list[tuple]]] = {
     "RenameStmt": _rename,
     "CreateEnumStmt": _create_enum,
     "AlterEnumStmt": _alter_enum,
+    "AlterRoleSetStmt": role_setting_ops,
+    "AlterDatabaseSetStmt": role_setting_ops,
 }
 
 

@@ -593,9 +593,10 @@ class ClientWithoutTimeouts(Rule):
     or URL in a variable (a module-level string constant is read), `**params`, a computed
     `options`, a connect hook (`configure=`, `init=`, `setup=`), a file that sets
     `statement_timeout` with SQL (`SET`, `SET LOCAL`, `set_config`), a connection that takes
-    everything from the `PG*` environment (no arguments at all), and test files. A timeout set
-    per role or database (`ALTER ROLE app SET statement_timeout = ...`) is not seen yet:
-    suppress the finding there.
+    everything from the `PG*` environment (no arguments at all), and test files. A statement
+    timeout set per role or database in the project's SQL (`ALTER ROLE app SET
+    statement_timeout = '30s'`, in a migration or a setup script) counts as set: only a
+    missing connect timeout is reported then.
 
     ## Why is this bad?
     Without a connect timeout, a server that does not answer (a failover, a full backlog, a
@@ -654,6 +655,11 @@ class ClientWithoutTimeouts(Rule):
         r"|\bcreate(?:_async)?_engine\(|\bDATABASES\s*=|(?:from|import) (?:psycopg2?|asyncpg|psycopg_pool)\b"),)
 
     VALID = (
+        # The statement timeout is the role's default (from the project's SQL).
+        Example("import psycopg\n\nconn = psycopg.connect(\"dbname=shop user=app\", "
+                "connect_timeout=10)\n", kind="python",
+                context={"migrations/V1__roles.sql":
+                         "ALTER ROLE CURRENT_USER SET statement_timeout = '30s';"}),
         Example("import psycopg\n\n"
                 "conn = psycopg.connect(\"postgresql://app@db/shop\", connect_timeout=10,\n"
                 "                       options=\"-c statement_timeout=30s\")\n", kind="python"),
@@ -1042,7 +1048,10 @@ def _words(what: str, setup: Setup, missing_connect: bool, missing_statement: bo
 
 
 def _set_elsewhere(ctx: FileContext, node: Any) -> bool:
-    """The file sets statement_timeout with SQL (a connect hook, `SET LOCAL` per transaction)."""
+    """The file sets statement_timeout with SQL (a connect hook, `SET LOCAL` per transaction),
+    or the project's SQL makes it a role's or database's default (not 0)."""
+    if ctx.model.catalog.role_settings.get("statement_timeout", "0").strip() not in ("0", ""):
+        return True
     return "statement_timeout" in ctx.text and bool(_SQL_SET.search(ctx.text))
 
 
