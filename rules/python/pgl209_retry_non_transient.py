@@ -174,7 +174,8 @@ class RetryNonTransient(Rule):
     file_kinds = frozenset()
     python_node_types = ("For", "While", "Call", "Decorator")
     python_hint = (
-        ("except", "tenacity", "backoff"), ("sleep(", "tenacity", "backoff"),
+        # The rarest requirement first: the others are only tested on files that pass it.
+        ("sleep(", "tenacity", "backoff"), ("except", "tenacity", "backoff"),
         ("psycopg", "asyncpg", "sqlalchemy", "sqlmodel", "django", "DatabaseError",
          "DBAPIError", "SQLAlchemyError", "PostgresError"),
     )

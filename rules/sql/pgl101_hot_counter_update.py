@@ -133,7 +133,7 @@ class HotCounterUpdate(Rule):
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("Call",)
     # An increment: Django `update(c=F("c") + 1)`, SQLAlchemy `.values(c=T.c + 1)`.
-    python_hint = (re.compile(r"update\(\s*\w+\s*=\s*(?:\w+\.)*F\(|\.values\(\s*(?:\{\s*)?[\w'\"]+\s*[:=]"
+    python_hint = (("update(", ".values("), re.compile(r"update\(\s*\w+\s*=\s*(?:\w+\.)*F\(|\.values\(\s*(?:\{\s*)?[\w'\"]+\s*[:=]"
                               r"\s*[\w.\[\]'\"]+\s*[-+]"),)
 
     VALID = (
