@@ -9,7 +9,7 @@ from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.catalog import Index
 from pglint.rule import Example, Rule
-from pglint.rules.sql.pgl204_check_then_act import (
+from pglint.rules.python._check_then_act import (
     PG_INSERT, SA_INSERTS, conflict_point, conflict_target, get_or_create_call, guarded_by_check,
     last_assignment, manager_model, one_off_python, one_per_line, orm_columns, python_acts,
     render, sa_insert_model, too_long, unique_indexes,
