@@ -66,7 +66,7 @@ def _blank(text: str) -> str:
     return re.sub(r"[^\n]", " ", text)
 
 
-def lex(text: str, mask_psql: bool = True) -> Lexed:
+def lex(text: str) -> Lexed:
     token = _token_pattern()
     out: list[str] = []  # pieces of the masked text
     copied = 0  # how much of text has been appended to out
@@ -78,11 +78,15 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
     pos = 0
     n = len(text)
 
-    def mask(start: int, end: int) -> None:
+    def put(start: int, end: int, content: str) -> None:
+        """text[start:end] becomes `content` (of the same length) in the masked text."""
         nonlocal copied
         out.append(text[copied:start])
-        out.append(_blank(text[start:end]))
+        out.append(content)
         copied = end
+
+    def mask(start: int, end: int) -> None:
+        put(start, end, _blank(text[start:end]))
 
     def end_statement(end: int, next_start: int) -> None:
         nonlocal stmt_start, depth
@@ -121,20 +125,20 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
             if depth <= 0:
                 began = stmt_start
                 end_statement(start, pos)
-                if mask_psql and _is_copy_from_stdin(text, began, start):
+                if _is_copy_from_stdin(text, began, start):
                     pos = _mask_copy_data(text, pos, mask)
                     stmt_start = pos
         elif kind == "open":
             depth += 1
         elif kind == "close":
             depth -= 1
-        elif kind == "backslash" and mask_psql and text.startswith("\\;", start):
+        elif kind == "backslash" and text.startswith("\\;", start):
             # `\;` separates statements on one line (psql sends them together).
             meta_commands.append(Comment(start, start + 2, "\\;"))
             mask(start, start + 2)
             end_statement(start, start + 2)
             pos = start + 2
-        elif kind == "backslash" and mask_psql:
+        elif kind == "backslash":
             line_end = text.find("\n", start)
             line_end = n if line_end < 0 else line_end
             command = text[start:line_end]
@@ -145,31 +149,23 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
             elif not text[stmt_start:start].strip():
                 stmt_start = line_end
             pos = line_end
-        elif kind == "psqlvar" and mask_psql:
+        elif kind == "psqlvar":
             var = m.group()
             if var[1] in "'\"":
                 # :'name' and :"name" become a quoted literal or identifier of the same length.
-                out.append(text[copied:start])
-                out.append(" " + var[1:])
-                copied = pos
+                put(start, pos, " " + var[1:])
             elif var[1] == "{":
                 # :{?name} is psql's "is name set": a boolean.
-                out.append(text[copied:start])
-                out.append("true".ljust(len(var)))
-                copied = pos
+                put(start, pos, "true".ljust(len(var)))
             elif not text[stmt_start:start].strip() and _VAR_ENDS_STATEMENT.match(text, pos):
                 # `:name;` alone: psql runs the SQL the variable holds, which we cannot see.
                 mask(start, pos)
             elif _NAME_EXPECTED.search(text, max(stmt_start, start - 40), start):
                 # After SCHEMA, TABLE, FROM ...: the variable holds a name, not a value.
-                out.append(text[copied:start])
-                out.append(" " + var[1:])
-                copied = pos
+                put(start, pos, " " + var[1:])
             else:
                 # :name becomes the parameter $1, which parses wherever a value may stand.
-                out.append(text[copied:start])
-                out.append("$1".ljust(len(var)))
-                copied = pos
+                put(start, pos, "$1".ljust(len(var)))
     end_statement(n, n)
     out.append(text[copied:])
     return Lexed("".join(out), statements, comments, meta_commands)
@@ -179,13 +175,14 @@ def lex(text: str, mask_psql: bool = True) -> Lexed:
 _NAME_EXPECTED = re.compile(
     r"\b(?:schema|table|index|database|role|user|sequence|view|from|into|join|update|"
     r"truncate)\s+$", re.IGNORECASE)
-_STATEMENT_START = re.compile(r"(?:\s+|--[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
+# Blanks and comments before a statement (a comment ends at \n or \r, as in PostgreSQL).
+LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
 
 
 def _is_copy_from_stdin(text: str, start: int, end: int) -> bool:
     """The statement is `COPY ... FROM STDIN` (its data follows in the script), not some other
     statement that mentions those words in a string or comment."""
-    first = _STATEMENT_START.match(text, start, end).end()
+    first = LEADING_TRIVIA.match(text, start, end).end()
     return text[first:first + 4].lower() == "copy" and bool(_COPY_STDIN.search(text, first, end))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterator
 
 from pglint.sql.parse import iter_nodes
@@ -67,18 +68,16 @@ def column_ref(node: dict[str, Any] | None) -> str | None:
 
 def constant(node: dict[str, Any] | None) -> tuple[bool, Any]:
     """(True, value) for an A_Const (through casts), else (False, None)."""
-    while node and "TypeCast" in node:
-        node = node["TypeCast"].get("arg")
+    node = _strip_casts(node)
     if not node or "A_Const" not in node:
         return False, None
     const = node["A_Const"]
     if const.get("isnull"):
         return True, None
-    for key, field_name in (("ival", "ival"), ("sval", "sval"), ("fval", "fval"),
-                            ("boolval", "boolval"), ("bsval", "bsval")):
+    for key in ("ival", "sval", "fval", "boolval", "bsval"):
         if key in const:
-            value = const[key]
-            return True, value.get(field_name, 0 if key == "ival" else False if key == "boolval" else "")
+            return True, const[key].get(key, 0 if key == "ival" else False if key == "boolval"
+                                        else "")
     return True, 0  # an A_Const with no value field is the integer 0
 
 
@@ -127,10 +126,9 @@ def mentions_function(node: Any, wanted: set[str]) -> bool:
 
 def is_time_default(node: dict[str, Any] | None) -> bool:
     """A default of now(), CURRENT_TIMESTAMP and friends: values that grow with time."""
+    node = _strip_casts(node)
     if not node:
         return False
-    while "TypeCast" in node:
-        node = node["TypeCast"].get("arg") or {}
     if "FuncCall" in node:
         return func_name(node["FuncCall"]) in TIME_FUNCTIONS
     if "SQLValueFunction" in node:
@@ -185,14 +183,14 @@ def sql_literal(node: dict[str, Any] | None) -> str:
             return "NULL"
         if isinstance(value, bool):
             return "true" if value else "false"
-        if isinstance(value, str) and "A_Const" in _strip_casts(node) and \
-                "sval" in _strip_casts(node)["A_Const"]:
+        if isinstance(value, str) and "sval" in _strip_casts(node)["A_Const"]:
             return "'" + value.replace("'", "''") + "'"
         return str(value)
     return "..."
 
 
-def _strip_casts(node: dict[str, Any]) -> dict[str, Any]:
+def _strip_casts(node: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The node under any casts (`x::int`)."""
     while node and "TypeCast" in node:
         node = node["TypeCast"].get("arg") or {}
     return node
@@ -200,8 +198,7 @@ def _strip_casts(node: dict[str, Any]) -> dict[str, Any]:
 
 def quote_ident(name: str) -> str:
     """An identifier as SQL: bare when it is a plain lowercase name, quoted otherwise."""
-    import re as _re
-    if _re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
+    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
         return name
     return '"' + name.replace('"', '""') + '"'
 

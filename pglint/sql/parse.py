@@ -8,17 +8,13 @@ syntax-error finding and the rest of the file is still linted.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from pglast import parser as pg
 
 from pglint.source import ByteToChar
-from pglint.sql.lexer import Comment, Lexed, lex
-
-# Blanks and comments before a statement (a comment ends at \n or \r, as in PostgreSQL).
-LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
+from pglint.sql.lexer import LEADING_TRIVIA, Comment, Lexed, lex
 
 
 @dataclass(eq=False)
@@ -120,7 +116,7 @@ def statements_of(tree: dict, masked: str, original: str, base: int, limit: int,
                   **fields: Any) -> list[Statement]:
     """Statements of a pglast parse of masked[base:limit], positioned in the file (character
     offsets), trimmed of surrounding blanks and comments. `fields` go to every Statement."""
-    chars = ByteToChar(masked[base:limit]) if base or limit != len(masked) else ByteToChar(masked)
+    chars = ByteToChar(masked[base:limit])  # a whole-text slice is the text itself: no copy
     out = []
     for raw in tree.get("stmts", ()):
         byte_start = raw.get("stmt_location", 0)
@@ -139,7 +135,7 @@ def _parse_whole(text: str) -> dict | None:
         return None
 
 
-def parse_sql(text: str, mask_psql: bool = True) -> ParsedSQL:
+def parse_sql(text: str) -> ParsedSQL:
     if text.startswith("\ufeff"):
         text = " " + text[1:]  # a byte-order mark is one character: a blank keeps offsets
     # Fast path: most files are plain SQL. psql meta-commands, psql variables and COPY data
@@ -148,7 +144,7 @@ def parse_sql(text: str, mask_psql: bool = True) -> ParsedSQL:
     lexed = None
     masked = text
     if tree is None:
-        lexed = lex(text, mask_psql=mask_psql)
+        lexed = lex(text)
         masked = lexed.masked
         if masked != text:
             tree = _parse_whole(masked)

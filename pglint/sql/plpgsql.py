@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from pglast import parser as pg
 
+from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, SyntaxProblem, parse_fragment, statements_of
 
 # libpg_query's RawParseMode values for `target := expression` (PLPGSQL_ASSIGN1..3).
@@ -23,16 +24,9 @@ _CATALOG_LIMITS = re.compile(r"not implemented|pseudo-type|does not exist", re.I
 _DO_WRAPPER = "CREATE FUNCTION pglint_do_block() RETURNS void LANGUAGE plpgsql AS "
 
 
-def _def_elems(items: list[dict[str, Any]] | None) -> dict[str, Any]:
-    out = {}
-    for item in items or ():
-        elem = item.get("DefElem")
-        if elem:
-            out[elem.get("defname")] = elem.get("arg")
-    return out
-
-
-def _string_list(arg: Any) -> list[str]:
+def _option(items: list[dict[str, Any]] | None, name: str) -> list[str]:
+    """The strings of a function or DO option (`LANGUAGE plpgsql`, `AS 'body'`)."""
+    arg = (n.def_elems(items).get(name) or {}).get("arg")
     if isinstance(arg, dict) and "List" in arg:
         return [i["String"]["sval"] for i in arg["List"].get("items", ()) if "String" in i]
     if isinstance(arg, dict) and "String" in arg:
@@ -43,20 +37,19 @@ def _string_list(arg: Any) -> list[str]:
 def plpgsql_body(stmt: Statement) -> str | None:
     """The PL/pgSQL source of a CREATE FUNCTION/PROCEDURE or DO statement, if it has one."""
     if stmt.kind == "CreateFunctionStmt":
-        opts = _def_elems(stmt.body.get("options"))
-        language = _string_list(opts.get("language"))
+        options = stmt.body.get("options")
+        language = _option(options, "language")
         if not language or language[0].lower() != "plpgsql":
             return None
-        body = _string_list(opts.get("as"))
-        return body[0] if body else None
-    if stmt.kind == "DoStmt":
-        opts = _def_elems(stmt.body.get("args"))
-        language = _string_list(opts.get("language"))
+    elif stmt.kind == "DoStmt":
+        options = stmt.body.get("args")
+        language = _option(options, "language")
         if language and language[0].lower() != "plpgsql":
             return None
-        body = _string_list(opts.get("as"))
-        return body[0] if body else None
-    return None
+    else:
+        return None
+    body = _option(options, "as")
+    return body[0] if body else None
 
 
 Holder = tuple[str, dict[str, Any], str]  # (PL/pgSQL statement type, its fields, field name)
@@ -123,7 +116,6 @@ def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], li
     stmt.plpgsql = tree
     lines = _line_offsets(body)
     statements: list[Statement] = []
-    errors: list[SyntaxProblem] = []
     cursor = 0
     for lineno, expr, holder in _exprs(tree):
         query = expr.get("query", "")
@@ -161,7 +153,7 @@ def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], li
             inner.plpgsql_holder = holder
             inner.plpgsql_expr = expr
         statements.extend(parsed)
-    return statements, errors
+    return statements, []
 
 
 # --- LANGUAGE sql bodies --------------------------------------------------------------------
@@ -172,7 +164,7 @@ _COMMENT_TOKENS = {"SQL_COMMENT", "C_COMMENT"}
 def _is_sql_function(stmt: Statement) -> bool:
     if stmt.kind != "CreateFunctionStmt":
         return False
-    language = _string_list(_def_elems(stmt.body.get("options")).get("language"))
+    language = _option(stmt.body.get("options"), "language")
     if language:
         return language[0].lower() == "sql"
     return stmt.body.get("sql_body") is not None  # BEGIN ATOMIC / RETURN: SQL by default
@@ -255,7 +247,7 @@ def expand_sql_body(stmt: Statement, file_text: str) -> tuple[list[Statement], l
         return [], []
     if stmt.body.get("sql_body") is not None:
         return _atomic_statements(stmt, file_text), []
-    body = _string_list(_def_elems(stmt.body.get("options")).get("as"))
+    body = _option(stmt.body.get("options"), "as")
     if not body:
         return [], []
     text = body[0]
@@ -280,6 +272,6 @@ def expand_sql_body(stmt: Statement, file_text: str) -> tuple[list[Statement], l
 
 def expand_body(stmt: Statement, file_text: str) -> tuple[list[Statement], list[SyntaxProblem]]:
     """Statements of a function, procedure or DO body (PL/pgSQL or SQL), positioned in the file."""
-    if stmt.kind == "CreateFunctionStmt" and _is_sql_function(stmt):
+    if _is_sql_function(stmt):
         return expand_sql_body(stmt, file_text)
     return expand_plpgsql(stmt, file_text)
