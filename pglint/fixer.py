@@ -46,6 +46,13 @@ def apply_fixes(text: str, findings: list[Finding], unsafe: bool) -> tuple[str, 
     return "".join(pieces), chosen
 
 
+def fix_diff(text: str, finding: Finding) -> list[str]:
+    """The diff lines (hunks with one line of context, no file header) of the finding's fix,
+    applied alone: how reporters show a fix."""
+    after, _ = apply_fixes(text, [finding], unsafe=True)
+    return list(difflib.unified_diff(text.splitlines(), after.splitlines(), lineterm="", n=1))[2:]
+
+
 def unified_diff(path: str, before: str, after: str) -> str:
     return "".join(difflib.unified_diff(
         before.splitlines(keepends=True), after.splitlines(keepends=True),

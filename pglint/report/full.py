@@ -40,13 +40,9 @@ def _fix_lines(f: Finding, file: SourceFile | None) -> list[Line]:
              Applicability.DISPLAY: "suggestion"}[fix.applicability]
     out: list[Line] = [[("  = ", "blue"), (f"{label}: ", "bold cyan"), (fix.title, "")]]
     if fix.applicable and file is not None:
-        import difflib  # only findings with an applicable fix show a diff
+        from pglint.fixer import fix_diff  # only findings with an applicable fix show a diff
 
-        from pglint.fixer import apply_fixes
-
-        after, _ = apply_fixes(file.text, [f], unsafe=True)
-        diff = difflib.unified_diff(file.text.splitlines(), after.splitlines(), lineterm="", n=1)
-        for line in list(diff)[2:]:
+        for line in fix_diff(file.text, f):
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
             out.append([("    ", ""), (line, style)])
     elif fix.suggestion:

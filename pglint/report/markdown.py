@@ -10,14 +10,12 @@ rule and says how many more each rule has.
 
 from __future__ import annotations
 
-import difflib
 import html
 import re
-from collections import Counter
 
 from pglint.baseline import repository_path, repository_root
 from pglint.finding import Applicability, Finding
-from pglint.report.summary import counts
+from pglint.report.summary import by_rule, counts
 from pglint.source import SourceFile
 
 LIMIT = 60_000
@@ -77,9 +75,8 @@ def _heading(findings: list[Finding], file_count: int, baselined: int) -> str:
         with_findings = len({f.path for f in findings})
         text = (f"### pglint: {_plural(len(findings), 'finding')} in "
                 f"{_plural(with_findings, 'file')}\n\n")
-        by_rule = Counter((f.code, f.name) for f in findings)
         text += " · ".join(f"{_code(code)} {name}: {n:,}"
-                           for (code, name), n in sorted(by_rule.items())) + "\n"
+                           for code, name, n in by_rule(findings)) + "\n"
         safe, unsafe = counts(findings)
         fixable = []
         if safe:
@@ -107,11 +104,9 @@ def _table(rows: list[str], more: dict[str, int]) -> str:
 def _fix_body(f: Finding, file: SourceFile | None) -> str:
     fix = f.fix
     if fix.applicable and file is not None and file.text:
-        from pglint.fixer import apply_fixes
+        from pglint.fixer import fix_diff
 
-        after, _ = apply_fixes(file.text, [f], unsafe=True)
-        diff = list(difflib.unified_diff(file.text.splitlines(), after.splitlines(),
-                                         lineterm="", n=1))[2:]
+        diff = fix_diff(file.text, f)
         if diff:
             return _block("\n".join(diff), "diff")
     return _block(fix.suggestion, "sql") if fix.suggestion else ""
