@@ -20,7 +20,6 @@ from pglint.finding import Finding
 from pglint.source import SourceFile
 
 BASELINE_VERSION = 1
-DEFAULT_BASELINE = "pglint-baseline.json"
 
 
 class BaselineError(Exception):

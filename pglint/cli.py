@@ -66,6 +66,13 @@ class _ProgressBar:
             self.bar = None
 
 
+def _default_cache_dir(settings) -> Path:
+    """The result cache's folder: beside the configuration, else in the working directory."""
+    from pglint.cache import CACHE_DIR_NAME
+
+    return (settings.root or Path.cwd()) / CACHE_DIR_NAME
+
+
 def _lint(paths: list[Path], resolver, cache_dir: Path | None):
     """engine.lint, with a progress bar on a terminal."""
     from pglint import engine
@@ -167,9 +174,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
     if no_cache:
         cache_dir = None
     elif cache_dir is None:
-        from pglint.cache import CACHE_DIR_NAME
-
-        cache_dir = (settings.root or Path.cwd()) / CACHE_DIR_NAME
+        cache_dir = _default_cache_dir(settings)
     try:
         status = _run_check(path_list, resolver, output_format or "full", fix, unsafe_fixes,
                             diff, cache_dir, statistics, baseline, scope)
@@ -221,7 +226,7 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
         result.findings = scope.keep(result.findings, result.files)
     for error in result.errors:
         click.echo(f"pglint: error: {error}", err=True)
-    files = {f.candidate.display: f.file for f in result.files if f.file is not None}
+    files = result.sources
     baselined = 0
     if baseline is not None:
         result.findings, baselined = baseline.filter(result.findings, files)
@@ -310,11 +315,7 @@ def baseline_command(paths: tuple[Path, ...], output: Path, config_path: Path | 
     resolver = Resolver({}, config_path)
     try:
         settings = resolver.for_path(path_list[0])
-        cache_dir = None
-        if not no_cache:
-            from pglint.cache import CACHE_DIR_NAME
-
-            cache_dir = (settings.root or Path.cwd()) / CACHE_DIR_NAME
+        cache_dir = None if no_cache else _default_cache_dir(settings)
         result = _lint(path_list, resolver, cache_dir)
     except ConfigError as exc:
         click.echo(f"pglint: error: {exc}", err=True)
@@ -325,7 +326,7 @@ def baseline_command(paths: tuple[Path, ...], output: Path, config_path: Path | 
         click.echo(f"pglint: internal error: {message}", err=True)
     if result.errors or result.internal_errors:
         sys.exit(2)  # a baseline of a partial run would hide findings later: write none
-    files = {f.candidate.display: f.file for f in result.files if f.file is not None}
+    files = result.sources
     try:
         output.write_text(render_baseline(result.findings, files), encoding="utf-8")
     except OSError as exc:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 def _toml():
     """tomllib (tomli before 3.11), imported only when a configuration file is read."""
     if sys.version_info >= (3, 11):
@@ -16,6 +15,7 @@ def _toml():
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
     return tomllib
+
 
 DEFAULT_TARGET_VERSION = 14  # the oldest PostgreSQL major still supported upstream
 KNOWN_WORKLOADS = {"insert-heavy", "update-heavy", "counter", "queue", "append-only"}
@@ -222,11 +222,11 @@ class Resolver:
         self._by_config: dict[Path | None, Settings] = {}
         self._by_dir: dict[str, Path | None] = {}
         self._by_parent: dict[str, Settings] = {}
+        self._fixed: Settings | None = None  # one Settings for every path (`fixed`)
 
     @classmethod
     def fixed(cls, settings: Settings) -> "Resolver":
         resolver = cls(explicit=settings.config_path)
-        resolver._by_config[settings.config_path] = settings
         resolver._fixed = settings
         return resolver
 
@@ -256,9 +256,8 @@ class Resolver:
         return settings
 
     def for_path(self, path: Path) -> Settings:
-        fixed = getattr(self, "_fixed", None)
-        if fixed is not None:
-            return fixed
+        if self._fixed is not None:
+            return self._fixed
         if self.explicit is not None:
             return self._settings(self.explicit)
         directory = path if path.is_dir() else path.parent

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Iterator
 from pglast import parser as pg
 
 from pglint.config import Settings
-from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement
@@ -124,10 +123,6 @@ class FileContext:
     def code_tokens(self, stmt: Statement | None = None) -> list[Token]:
         """The statement's tokens without comments."""
         return [t for t in self.tokens(stmt) if not t.is_comment]
-
-    def location(self, start: int, end: int | None = None) -> Location:
-        line, column = self.file.position(start)
-        return Location(self.file.display_path, line, column, start, end if end is not None else start)
 
     def statement_text(self, stmt: Statement | None = None) -> str:
         stmt = stmt or self.stmt

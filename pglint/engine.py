@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from pglint.config import Resolver, Settings
 from pglint.context import FileContext
 from pglint.discover import Candidate, detect_kind, discover
-from pglint.finding import Finding, Severity
+from pglint.finding import Finding, Fix, Severity
 from pglint.loader import LoadProblem, read_text, write_atomic
 from pglint.model.catalog import catalog_ops, role_setting_ops
 from pglint.model.location import Location
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from pglint.python.tree import PythonTree
 
 SYNTAX_ERROR = ("PGL901", "syntax-error")
-UNUSED_SUPPRESSION = ("PGL902", "unused-suppression")  # findings made in pglint.suppress
 
 
 @dataclass
@@ -56,6 +55,11 @@ class LintResult:
     @property
     def file_count(self) -> int:
         return len(self.files)
+
+    @property
+    def sources(self) -> dict[str, SourceFile]:
+        """The text of each file read, by display path (what reporters and baselines read)."""
+        return {f.candidate.display: f.file for f in self.files if f.file is not None}
 
 
 class Dispatcher:
@@ -205,8 +209,6 @@ def _keep_comments(findings: list[Finding], text: str) -> None:
         lost = [c for e in fix.edits for c in comments
                 if e.start <= c.start and c.end <= e.end and c.text not in e.content]
         if lost:
-            from pglint.finding import Fix
-
             shown = "\n".join(e.content for e in fix.edits if e.content.strip())
             finding.fix = Fix.display(fix.title, fix.suggestion or shown)
 
@@ -214,8 +216,6 @@ def _keep_comments(findings: list[Finding], text: str) -> None:
 def _display_only(findings: list[Finding], start: int) -> None:
     """Fixes for a statement whose positions are approximate (not verbatim in the file) cannot
     be applied as edits: keep them as suggestions."""
-    from pglint.finding import Fix
-
     for finding in findings[start:]:
         if finding.fix is not None and finding.fix.applicable:
             fix = finding.fix
@@ -233,6 +233,11 @@ def _problem(candidate: Candidate, message: str, offset: int = 0, line: int = 0,
     return finding
 
 
+def _source_file(candidate: Candidate, text: str) -> SourceFile:
+    """A candidate's text as a SourceFile, its kind settled by the text (pgbench scripts)."""
+    return SourceFile(candidate.path, text, detect_kind(candidate.kind, text), candidate.display)
+
+
 def load(candidate: Candidate, text: str | None = None,
          problem: LoadProblem | None = None) -> LoadedFile:
     """Parse one file (reading it unless `text` is given); problems become PGL901 findings."""
@@ -244,8 +249,7 @@ def load(candidate: Candidate, text: str | None = None,
         loaded.problems.append(_problem(candidate, problem.message, 0, problem.line,
                                         problem.column))
         return loaded
-    file = SourceFile(candidate.path, text, detect_kind(candidate.kind, text), candidate.display)
-    loaded.file = file
+    file = loaded.file = _source_file(candidate, text)
     if candidate.kind == "python":
         from pglint.python.embedded import parse_python
 
@@ -329,9 +333,7 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
         if file.kind == "migration":
             # Alembic and Django migrations feed the catalog (their SQL strings included);
             # what they write runs once: no workload.
-            from pglint.python.schema import schema_ops
-
-            from pglint.python.schema import alembic_revision
+            from pglint.python.schema import alembic_revision, schema_ops
 
             facts.ops.extend(schema_ops(loaded.python, where, loaded.parsed.statements,
                                         loaded.candidate.path))
@@ -398,7 +400,7 @@ def _suppress(loaded: LoadedFile, findings: list[Finding], settings: Settings,
     file = loaded.file
     if file is None or loaded.parsed is None or "pglint" not in file.text:
         return findings  # no suppression comment can be in this file
-    from pglint.suppress import apply_suppressions
+    from pglint.suppress import UNUSED_SUPPRESSION, apply_suppressions
 
     return apply_suppressions(file, loaded.parsed, findings,
                               settings.enabled(UNUSED_SUPPRESSION[0]),
@@ -451,7 +453,6 @@ class _Checker:
             found.extend(self.dispatcher.run(ctx))
             if loaded.python is not None:
                 found.extend(self.dispatcher.run_python(ctx))
-        _locate(found, loaded.file)
         found = _suppress(loaded, found, settings, self.known)
         ignored = settings.ignored_in(loaded.candidate.path)  # per-file-ignores
         if ignored:
@@ -539,7 +540,7 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
         file = sources.get(i)
         if file is None:
             c, t, _ = contents[i]
-            file = sources[i] = SourceFile(c.path, t, detect_kind(c.kind, t), c.display)
+            file = sources[i] = _source_file(c, t)
         return file
 
     def send(facts: list[tuple[int, FileFacts]]) -> bytes:
@@ -573,6 +574,11 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
 
 def _resolver(settings: Settings | Resolver) -> Resolver:
     return settings if isinstance(settings, Resolver) else Resolver.fixed(settings)
+
+
+def _discover(paths: list[Path], resolver: Resolver) -> tuple[list[Candidate], list[str]]:
+    """The files under `paths`, with the settings of the first path for excludes."""
+    return discover(paths, resolver.for_path(paths[0] if paths else Path(".")))
 
 
 def _projects(candidates: list[Candidate], resolver: Resolver) -> list[tuple[Settings, list[int]]]:
@@ -615,7 +621,7 @@ def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | Non
     """Lint the files under `paths`. With `cache_dir`, an unchanged run is answered from cache.
     `progress(done, total)` is called as files are parsed (not on a cache hit)."""
     resolver = _resolver(settings)
-    candidates, errors = discover(paths, resolver.for_path(paths[0] if paths else Path(".")))
+    candidates, errors = _discover(paths, resolver)
     crashes: list[str] = []
     contents = [(c, *read_text(c.path)) for c in candidates]
     counter = _Progress(progress, len(contents)) if progress is not None else None
@@ -631,8 +637,8 @@ def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | Non
     cached = cache.get(key)
     if cached is not None:
         # Reporters need the text for code frames, not the parse.
-        files = [LoadedFile(c, SourceFile(c.path, t, detect_kind(c.kind, t), c.display)
-                            if t is not None else None) for c, t, _ in contents]
+        files = [LoadedFile(c, _source_file(c, t) if t is not None else None)
+                 for c, t, _ in contents]
         return LintResult(cached, files, errors)
     findings, files = _lint_projects(contents, resolver, crashes, counter)
     if not crashes:
@@ -652,7 +658,7 @@ def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool,
     from pglint.fixer import apply_fixes
 
     resolver = _resolver(settings)
-    candidates, errors = discover(paths, resolver.for_path(paths[0] if paths else Path(".")))
+    candidates, errors = _discover(paths, resolver)
     files = [load(c) for c in candidates]
     originals = {f.candidate.display: f.file.text for f in files if f.file is not None}
     fixed: dict[str, int] = defaultdict(int)

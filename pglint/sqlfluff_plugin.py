@@ -42,11 +42,6 @@ _memo: OrderedDict[tuple[str, str], dict[str, list["Finding"]]] = OrderedDict()
 _resolver = None
 
 
-def sqlfluff_code(code: str) -> str:
-    """The sqlfluff rule code of a pglint rule: the same code."""
-    return code
-
-
 def sqlfluff_name(name: str) -> str:
     """The sqlfluff rule name of a pglint rule (sqlfluff names are lowercase snake_case with
     `.` namespaces): `hot-counter-update` -> `pglint.hot_counter_update`."""
@@ -155,7 +150,7 @@ def _make_rule(rule: Any) -> type["BaseRule"]:
         "is_fix_compatible": False,
         "_eval": _eval,
     })
-    cls.code = sqlfluff_code(code)
+    cls.code = code  # pglint's own code (see the module docstring)
     return cls
 
 

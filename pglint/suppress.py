@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
+from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.source import SourceFile
-
-if TYPE_CHECKING:
-    from pglint.finding import Finding
 from pglint.sql.lexer import Comment
 from pglint.sql.parse import Statement
 
@@ -59,7 +57,7 @@ def find_suppressions(file: SourceFile, comments: list[Comment],
                     if b == line:
                         first = min(first, a)
             else:
-                first = last = _next_code_line(file, comment.end, line)
+                first = last = _next_code_line(file, line)
                 for a, b in spans:
                     if a == first:
                         last = max(last, b)
@@ -67,7 +65,7 @@ def find_suppressions(file: SourceFile, comments: list[Comment],
     return out
 
 
-def _next_code_line(file: SourceFile, offset: int, line: int) -> int:
+def _next_code_line(file: SourceFile, line: int) -> int:
     """The first line after `line` that holds something other than blanks and comments."""
     total = len(file.line_starts)
     nxt = line + 1
@@ -110,13 +108,11 @@ def removal_edits(text: str, s: Suppression, keep: list[str]) -> list[tuple[int,
 UNUSED_SUPPRESSION = ("PGL902", "unused-suppression")
 
 
-def apply_suppressions(file: SourceFile, parsed, findings: list["Finding"], report_unused: bool,
-                       judged: "Callable[[str], bool]", known_codes: set[str]) -> list["Finding"]:
+def apply_suppressions(file: SourceFile, parsed, findings: list[Finding], report_unused: bool,
+                       judged: Callable[[str], bool], known_codes: set[str]) -> list[Finding]:
     """The findings no suppression covers, plus PGL902 findings (with a safe fix) for
     suppressions that covered nothing. `judged(code)` says whether an unused code can be
     reported: a rule that did not run this time cannot be said to have found nothing."""
-    from pglint.finding import Applicability, Edit, Finding, Fix
-
     suppressions = find_suppressions(file, parsed.comments, parsed.statements)
     if not suppressions:
         return findings

@@ -122,13 +122,6 @@ class Catalog:
         """Foreign keys that reference `table`."""
         return self.lookups.references.get(table, [])
 
-    def indexed_columns(self, table: str, include_brin: bool = True) -> set[str]:
-        cols: set[str] = set()
-        for index in self.indexes_on(table):
-            if include_brin or index.method != "brin":
-                cols.update(c for c in index.columns if c)
-        return cols
-
     def key_columns(self, table: str) -> list[set[str]]:
         """Column sets of the table's primary key and unique indexes/constraints."""
         return [set(c for c in i.columns if c) for i in self.indexes_on(table)
@@ -138,10 +131,6 @@ class Catalog:
     # Replay is split in two: `catalog_ops` reads one statement's tree into small operations
     # that need no catalog state (so worker processes can do it next to the parse), and
     # `apply_ops` applies them in migration order.
-
-    def apply(self, stmt: Statement, where: Callable[[int, int], Location]) -> None:
-        """Replay one statement; `where(start, end)` makes a Location in the statement's file."""
-        self.apply_ops(catalog_ops(stmt, where))
 
     def apply_ops(self, ops: list[tuple]) -> None:
         if ops:

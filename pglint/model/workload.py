@@ -44,12 +44,6 @@ class Workload:
     def of(self, table: str, op: str) -> list[Write]:
         return [w for w in self.writes.get(table, ()) if w.op == op]
 
-    def record(self, kind: str, body: dict[str, Any], location: Location) -> None:
-        """Record the write a statement makes, if it is one."""
-        write = write_fact(kind, body, location)
-        if write is not None:
-            self.add(write)
-
 
 def write_fact(kind: str, body: dict[str, Any], location: Location) -> Write | None:
     """The write an INSERT/UPDATE/DELETE statement makes (None for other statements)."""
