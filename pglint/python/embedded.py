@@ -39,7 +39,7 @@ def parse_python(text: str, wants_tree: bool = False) -> tuple[ParsedSQL, "Pytho
     if has_sql and tree is not None:
         from pglint.python.frontend import statements_in
 
-        for embedded, found, _problem in statements_in(text, tree.module):
+        for embedded, found, _problem in statements_in(text, tree):
             verbatim = text[embedded.start:embedded.end] == embedded.sql and not embedded.prefix
             for stmt in found:
                 stmt.exact = verbatim

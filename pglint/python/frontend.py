@@ -8,7 +8,8 @@ Three steps, cheapest first:
    `sql.SQL(`) takes a string literal that starts like an
    SQL statement, or where `RunSQL(` or `.extra(` appear (their SQL can be a list, or a fragment
    such as a WHERE condition). Most files of a code base fail it and are never parsed.
-2. `extract_sql(text)`: libcst (imported here, lazily) parses the file; every string literal
+2. `extract_sql(text)`: libcst (imported lazily) parses the file into the `PythonTree` the
+   Python rules share (or the engine passes that tree in); every string literal
    handed to one of those calls becomes an `EmbeddedSQL`: the SQL as the database sees it, with a
    `PositionMap` from each of its characters to the file. Only literals are taken: f-strings,
    `%`/`.format()`-ed strings, `+` concatenations, variables and byte strings are skipped
@@ -60,12 +61,15 @@ import bisect
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from pglast import parser as pg
 
 from pglint.source import ByteToChar
 from pglint.sql.parse import LEADING_TRIVIA, Statement, SyntaxProblem
+
+if TYPE_CHECKING:
+    from pglint.python.tree import PythonTree
 
 # --------------------------------------------------------------------------------------------
 # The textual pre-filter
@@ -193,9 +197,6 @@ class PositionMap:
         self._starts = starts
         self._ends = ends
 
-    def __len__(self) -> int:
-        return len(self._starts)
-
     def start(self, i: int) -> int:
         if i >= len(self._starts):
             return self._ends[-1] if self._ends else 0
@@ -223,10 +224,6 @@ class EmbeddedSQL:
     literal_end: int = 0  # file offset just after its closing quote
     # Spans in `sql` of the parameters written for driver placeholders (`$1  ` for `%(id)s`).
     parameters: tuple[tuple[int, int], ...] = ()
-
-    def file_offset(self, i: int) -> int:
-        """The file character offset of character `i` of `sql`."""
-        return self.offsets.start(i)
 
 
 # --------------------------------------------------------------------------------------------
@@ -559,70 +556,30 @@ def _candidates(call: Any, name: str, cst: Any) -> Iterator[_Candidate]:
         yield _Candidate(call, name, "sql", parts, has_params)
 
 
-# Fields of libcst nodes that never hold an expression: not walked.
-_NOT_WALKED = frozenset({
-    "lpar", "rpar", "leading_lines", "lines_after_decorators", "header", "footer", "comma",
-    "semicolon", "dot", "operator", "equal", "colon", "whitespace", "newline", "asynchronous",
-    "trailing_whitespace", "default_indent", "default_newline", "encoding",
-    "has_trailing_newline", "star",
-})
-_WALKED_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _walked_fields(cls: type) -> tuple[str, ...]:
-    names = _WALKED_FIELDS.get(cls)
-    if names is None:
-        import dataclasses
-
-        names = _WALKED_FIELDS[cls] = tuple(
-            f.name for f in dataclasses.fields(cls)
-            if f.name not in _NOT_WALKED and "whitespace" not in f.name)
-    return names
-
-
-def _calls(module: Any, cst: Any) -> tuple[list[tuple[Any, str]], set[int], dict[str, int]]:
-    """The module's calls that take SQL, with their API name; the ids of calls composed into
-    larger SQL (`sql.SQL("...") + ...`, `sql.SQL(", ").join(...)`, `[sql.SQL("..."), name]`);
-    and how many times each string literal's source text occurs as a libcst node.
-
-    A plain walk over the nodes' fields: libcst's visitor machinery costs about as much as
-    parsing, this about a twentieth of it.
-    """
+def _calls(tree: PythonTree) -> list[tuple[Any, str]]:
+    """The file's calls that take SQL, with their API name, in file order. A `sql.SQL(...)`
+    composed into larger SQL (`sql.SQL("...") + ...`, `sql.SQL(", ").join(...)`,
+    `[sql.SQL("..."), name]`) is left out: what runs is the composition."""
+    cst = tree.cst
     calls: list[tuple[Any, str]] = []
-    composed: set[int] = set()
-    strings: dict[str, int] = {}
-    node_type = cst.CSTNode
-    call_type, binary, attribute, add = cst.Call, cst.BinaryOperation, cst.Attribute, cst.Add
-    simple_string, sequences = cst.SimpleString, (cst.List, cst.Tuple)
-    stack = [module]
-    children: list[Any] = []
-    while stack:
-        node = stack.pop()
-        cls = type(node)
-        if cls is call_type:
-            name = _call_name(node.func, cst)
-            if name is not None:
-                calls.append((node, name))
-        elif cls is binary and type(node.operator) is add:
-            composed.update(id(side) for side in (node.left, node.right) if type(side) is call_type)
-        elif cls is simple_string:
-            strings[node.value] = strings.get(node.value, 0) + 1
-            continue
-        elif cls is attribute and type(node.value) is call_type \
-                and node.attr.value in ("join", "format"):
-            composed.add(id(node.value))
-        elif cls in sequences:
-            composed.update(id(e.value) for e in node.elements if type(e.value) is call_type)
-        for field in _walked_fields(cls):
-            value = getattr(node, field)
-            if isinstance(value, node_type):
-                children.append(value)
-            elif isinstance(value, (tuple, list)):
-                children.extend(v for v in value if isinstance(v, node_type))
-        # Reversed onto the stack: calls come out roughly in file order.
-        stack.extend(reversed(children))
-        children.clear()
-    return calls, composed, strings
+    for call in tree.nodes("Call"):
+        name = _call_name(call.func, cst)
+        if name is not None and not (name == "sql.SQL" and _composed(tree, call)):
+            calls.append((call, name))
+    return calls
+
+
+def _composed(tree: PythonTree, call: Any) -> bool:
+    cst = tree.cst
+    parent = tree.parent(call)
+    kind = type(parent)
+    if kind is cst.BinaryOperation:
+        return type(parent.operator) is cst.Add
+    if kind is cst.Attribute:
+        return parent.value is call and parent.attr.value in ("join", "format")
+    if kind is cst.Element or kind is cst.StarredElement:
+        return type(tree.parent(parent)) in (cst.List, cst.Tuple)
+    return False
 
 
 # Between two pieces of an implicitly concatenated literal: blanks, comments, continuations.
@@ -643,17 +600,14 @@ class _Locator:
       candidates are alike (same call, argument, pieces), they take the occurrences in file order:
       whichever is which, the results are the same.
 
-    PositionProvider is the last resort (columns in characters, lines ended by \\r\\n, \\r
-    or \\n; computed once per file).
+    The tree's `span` is the last resort (libcst's PositionProvider where its own text search
+    cannot tell; computed once per file, for the rules too).
     """
 
-    def __init__(self, module: Any, text: str, shift: int, strings: dict[str, int]) -> None:
-        self._module = module
-        self._text = text
-        self._shift = shift  # a byte-order mark libcst did not see
-        self._strings = strings  # source text of a literal -> number of libcst nodes
-        self._positions: Any = None
-        self._line_starts: list[int] = []
+    def __init__(self, tree: PythonTree) -> None:
+        self._tree = tree
+        self._text = tree.text
+        self._strings: dict[str, int] | None = None  # a literal's source text -> its nodes
 
     def locate(self, candidates: list[_Candidate]) -> list[list[int]]:
         out: list[list[int] | None] = [None] * len(candidates)
@@ -672,7 +626,7 @@ class _Locator:
                 found = self._by_repetition(first, candidates, indexes, string_starts)
                 for i, offsets in zip(indexes, found):
                     out[i] = offsets
-        return [o if o is not None else [self._by_libcst(p) for p in c.parts]
+        return [o if o is not None else [self._tree.span(p)[0] for p in c.parts]
                 for o, c in zip(out, candidates)]
 
     def _by_unique_text(self, parts: list[Any]) -> list[int] | None:
@@ -692,6 +646,10 @@ class _Locator:
                        if text.startswith(value, q - skip)
                        and not (q - skip > 0 and (text[q - skip - 1].isalnum()
                                                   or text[q - skip - 1] == "_"))]
+        if self._strings is None:
+            self._strings = {}
+            for node in self._tree.nodes("SimpleString"):
+                self._strings[node.value] = self._strings.get(node.value, 0) + 1
         if not (len(occurrences) == len(indexes) == self._strings.get(value, 0)):
             return [None] * len(indexes)
         return [self._from_anchor(candidates[i].parts, 0, at)
@@ -714,19 +672,6 @@ class _Locator:
                 return None  # a comment might hold the same text: let libcst decide
             offsets[i] = at
         return offsets
-
-    def _by_libcst(self, node: Any) -> int:
-        if self._positions is None:
-            from libcst.metadata import MetadataWrapper, PositionProvider
-
-            # Skipping the copy keeps node identity with the nodes already found.
-            wrapper = MetadataWrapper(self._module, unsafe_skip_copy=True)
-            self._positions = wrapper.resolve(PositionProvider)
-            source = self._text[self._shift:]
-            self._line_starts = [0]
-            self._line_starts.extend(m.end() for m in re.finditer(r"\r\n?|\n", source))
-        start = self._positions[node].start  # 1-based line, 0-based column in characters
-        return self._shift + self._line_starts[start.line - 1] + start.column
 
 
 def _is_sql(candidate: _Candidate) -> bool:
@@ -768,27 +713,24 @@ def _embedded(candidate: _Candidate, text: str, offsets: list[int]) -> EmbeddedS
                        parameters=tuple(parameters))
 
 
-def extract_sql(text: str, module: Any = None) -> list[EmbeddedSQL]:
+def extract_sql(text: str, tree: PythonTree | None = None) -> list[EmbeddedSQL]:
     """The SQL string literals handed to database calls in a Python file, in file order.
 
-    `module` is the file's libcst Module if it was parsed already. A file that libcst cannot
-    parse yields nothing (reporting Python syntax errors is the Python linters' job).
+    `tree` is the file's PythonTree if it was parsed already. A file that cannot be parsed
+    yields nothing (reporting Python syntax errors is the Python linters' job).
     """
-    import libcst as cst  # lazily: about 0.1 s to import, and most files never need it
+    if tree is None:
+        from pglint.python.tree import PythonTree  # lazily: libcst takes 0.1 s to import
 
-    shift = 1 if text.startswith("\ufeff") else 0  # libcst drops a byte-order mark
-    if module is None:
-        try:
-            module = cst.parse_module(text[shift:])
-        except Exception:  # ParserSyntaxError, and RecursionError on pathological nesting
+        tree = PythonTree.parse(text)
+        if tree is None:
             return []
-    calls, composed, strings = _calls(module, cst)
-    found = [candidate for call, name in calls
-             if not (name == "sql.SQL" and id(call) in composed)
+    cst = tree.cst
+    found = [candidate for call, name in _calls(tree)
              for candidate in _candidates(call, name, cst) if _is_sql(candidate)]
     if not found:
         return []
-    located = _Locator(module, text, shift, strings).locate(found)
+    located = _Locator(tree).locate(found)
     out = [e for e in map(_embedded, found, [text] * len(found), located) if e is not None]
     out.sort(key=lambda e: e.start)
     return out
@@ -885,8 +827,6 @@ def parse_embedded(embedded: EmbeddedSQL) -> tuple[list[Statement], SyntaxProble
     return statements, None
 
 
-
-
 def _trim(parsed: str, a: int, b: int, prefix_len: int) -> tuple[int, int]:
     """Skip blanks and comments around a statement; a statement that begins in the prefix
     ("SELECT WHERE " of an extra() fragment) begins, in the file, where the fragment does."""
@@ -897,13 +837,11 @@ def _trim(parsed: str, a: int, b: int, prefix_len: int) -> tuple[int, int]:
     return a, b
 
 
-def statements_in(text: str, module: Any = None
+def statements_in(text: str, tree: PythonTree | None = None
                   ) -> Iterator[tuple[EmbeddedSQL, list[Statement], SyntaxProblem | None]]:
-    """Every embedded SQL string of a Python file, parsed (pre-filter included); `module` is
-    the file's libcst Module if it was parsed already."""
-    if not might_contain_sql(text):
-        return
-    for embedded in extract_sql(text, module):
+    """Every embedded SQL string of a Python file, parsed; `tree` is the file's PythonTree if
+    it was parsed already. Callers run the pre-filter (`might_contain_sql`) first."""
+    for embedded in extract_sql(text, tree):
         statements, problem = parse_embedded(embedded)
         yield embedded, statements, problem
 

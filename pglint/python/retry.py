@@ -354,12 +354,12 @@ def _retry_loop(tree: Any, node: Any) -> RetryLoop | None:
     sleeps = [s for s in sleeps if not any(inside(tree, s, t.body) for t in retrying_tries)]
     if not sleeps:
         return None
-    if not _leaves_on_success(tree, node, owned, handlers):
+    if not _leaves_on_success(tree, node, owned):
         return None
     return RetryLoop(node, scope_of(tree, node), handlers, sleeps, forever, counter, owned)
 
 
-def _leaves_on_success(tree: Any, loop: Any, owned: list[Any], handlers: list[Any]) -> bool:
+def _leaves_on_success(tree: Any, loop: Any, owned: list[Any]) -> bool:
     """An unconditional `return`/`break` on the success path (in the `try` body, its `else`, or
     after it): a loop that leaves only when some condition holds (`if not data: break`) reads
     or polls, it does not retry."""
@@ -511,7 +511,7 @@ def _delay_facts(tree: Any, sleep: Any, loop: RetryLoop | None) -> Delay:
             facts.roots[id(part)] = expr
         for part in parts:
             if isinstance(part, cst.Call):
-                _judge_call(tree, part, scope, facts, work, seen_functions)
+                _judge_call(tree, part, facts, work, seen_functions)
             elif isinstance(part, cst.BinaryOperation) and isinstance(
                     part.operator, (cst.Power, cst.LeftShift)) and not is_constant(
                         tree, part.right) and _varies(tree, part.right, scope, start_scope,
@@ -541,8 +541,8 @@ def _delay_facts(tree: Any, sleep: Any, loop: RetryLoop | None) -> Delay:
     return facts
 
 
-def _judge_call(tree: Any, call: Any, scope: _Scope, facts: Delay,
-                work: list[tuple[Any, _Scope]], seen_functions: set[int]) -> None:
+def _judge_call(tree: Any, call: Any, facts: Delay, work: list[tuple[Any, _Scope]],
+                seen_functions: set[int]) -> None:
     cst = tree.cst
     name = tree.call_name(call)
     if name is None:
@@ -554,11 +554,11 @@ def _judge_call(tree: Any, call: Any, scope: _Scope, facts: Delay,
     if name.startswith(RANDOM_PREFIXES):
         facts.jitter = True
         return
-    if name in ("min",):
+    if name == "min":
         facts.capped = True
         return
     if name in TRANSPARENT or name in CLOCKS or name.startswith("math."):
-        if name in ("pow",) or name in ("math.pow", "math.exp"):
+        if name in ("pow", "math.pow", "math.exp"):
             args = positional_args(call)
             if name == "math.exp" or (len(args) >= 2 and not is_constant(tree, args[1].value)):
                 facts.growth.append(call)

@@ -15,6 +15,7 @@ already imported).
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Iterator
 
 from pglint.finding import Edit
@@ -474,22 +475,16 @@ class PythonTree:
     def _stdlib_place(self, module: str, imports: list[Any]) -> Any:
         """The top-level `import` statement a new standard-library `import module` goes
         before, or None (then it goes after the last import)."""
-        import sys
-
-        stdlib = getattr(sys, "stdlib_module_names", frozenset())
-        if module.split(".")[0] not in stdlib:
+        if module.split(".")[0] not in sys.stdlib_module_names:
             return None
-        cst = self.cst
         group = []  # the leading run of standard-library imports
         for statement in imports:
-            first = statement.body[0]
-            root = (self.dotted(first.names[0].name) if isinstance(first, cst.Import)
-                    else self.dotted(first.module) if first.module is not None else "") or ""
+            root = self._import_root(statement)
             if root.split(".")[0] == "__future__":
                 continue
-            if root.split(".")[0] not in stdlib:
+            if root.split(".")[0] not in sys.stdlib_module_names:
                 break
-            group.append((statement, isinstance(first, cst.Import), root))
+            group.append((statement, isinstance(statement.body[0], self.cst.Import), root))
         for statement, plain, root in group:
             if not plain or root > module:
                 return statement
@@ -497,18 +492,19 @@ class PythonTree:
             return None if group[-1][0] is imports[-1] else self._next_of(group[-1][0], imports)
         return next((s for s in imports if not self._is_future(s)), None)
 
-    def _is_stdlib_import(self, statement: Any) -> bool:
-        import sys
-
+    def _import_root(self, statement: Any) -> str:
+        """The module an import line imports (its first name, for `import a, b`)."""
         first = statement.body[0]
-        root = (self.dotted(first.names[0].name) if isinstance(first, self.cst.Import)
-                else self.dotted(first.module) if first.module is not None else "") or ""
-        return root.split(".")[0] in getattr(sys, "stdlib_module_names", frozenset())
+        if isinstance(first, self.cst.Import):
+            return self.dotted(first.names[0].name) or ""
+        return self.dotted(first.module) or ""  # None for `from . import x`
+
+    def _is_stdlib_import(self, statement: Any) -> bool:
+        return self._import_root(statement).split(".")[0] in sys.stdlib_module_names
 
     def _next_of(self, statement: Any, imports: list[Any]) -> Any:
         return imports[imports.index(statement) + 1]
 
     def _is_future(self, statement: Any) -> bool:
-        first = statement.body[0]
-        return isinstance(first, self.cst.ImportFrom) and first.module is not None and \
-            self.dotted(first.module) == "__future__"
+        return isinstance(statement.body[0], self.cst.ImportFrom) and \
+            self._import_root(statement) == "__future__"
