@@ -33,7 +33,7 @@ class Check:
     insert: Statement | None  # the guarded INSERT statement
 
 
-def guarded_by_check(ctx: FileContext, stmt: Statement) -> bool:
+def guarded_by_check(stmt: Statement) -> bool:
     """True for a PL/pgSQL INSERT that sits in an `IF` testing `EXISTS` or `FOUND`: the insert
     is the act of a check-then-act, which this rule reports."""
     holder = stmt.plpgsql_holder

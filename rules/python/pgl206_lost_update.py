@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.python.orm import Origin, f_field, imports_orm, object_origin, runs_once
+from pglint.python.retry import keyword_arg
 from pglint.rule import Example, Rule
 
 _POSTS = {"app/models.py": (
@@ -483,8 +484,8 @@ def _update_form(tree: Any, node: Any, obj: str, field: str, save: Any, model: s
     """`M.objects.filter(pk=obj.pk).update(f=F("f") ± x)` over the increment and the
     `save(update_fields=["f"])` right after it, when that is all the save writes."""
     cst = tree.cst
-    fields = next((a.value for a in save.args if a.keyword is not None
-                   and a.keyword.value == "update_fields"), None)
+    arg = keyword_arg(save, "update_fields")
+    fields = arg.value if arg is not None else None
     if len(save.args) != 1 or not isinstance(fields, (cst.List, cst.Tuple)) \
             or len(fields.elements) != 1 or not isinstance(fields.elements[0].value,
                                                            cst.SimpleString) \

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
@@ -330,18 +330,9 @@ def _django_counter(ctx: FileContext, node: Any) -> _OrmIncrement | None:
     model = django_model(tree, chain)
     if model is None or chain.outer is not node:
         return None
-    increment = None
-    for arg in node.args:
-        value = arg.value
-        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator,
-                                                                 (cst.Add, cst.Subtract)):
-            column = arg.keyword.value
-            if f_field(tree, value.left) == column:
-                increment = (column, isinstance(value.operator, cst.Subtract), value.right)
-            elif isinstance(value.operator, cst.Add) and f_field(tree, value.right) == column:
-                increment = (column, False, value.left)
-            if increment:
-                break
+    increment = next((found for found in (
+        _increment(cst, arg.keyword.value, arg.value, lambda v: f_field(tree, v))
+        for arg in node.args if arg.keyword is not None) if found), None)
     if increment is None or _text(cst, increment[2]):
         return None
     keys: list[tuple[str, Any]] = []
@@ -369,16 +360,9 @@ def _sqlalchemy_counter(ctx: FileContext, node: Any) -> _OrmIncrement | None:
         return None
     chain, entity, named, wheres = update
     spelled = tree.code(named).strip()
-    increment = None
-    for column, value in statement_values(tree, chain):
-        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator,
-                                                                 (cst.Add, cst.Subtract)):
-            if _column_ref(cst, value.left) == column:
-                increment = (column, isinstance(value.operator, cst.Subtract), value.right)
-            elif isinstance(value.operator, cst.Add) and _column_ref(cst, value.right) == column:
-                increment = (column, False, value.left)
-            if increment:
-                break
+    increment = next((found for found in (
+        _increment(cst, column, value, lambda v: _column_ref(cst, v))
+        for column, value in statement_values(tree, chain)) if found), None)
     if increment is None or _text(cst, increment[2]):
         return None  # `t.c.name + " (old)"` appends text: no counter
     conditions = []
@@ -401,6 +385,20 @@ def _sqlalchemy_counter(ctx: FileContext, node: Any) -> _OrmIncrement | None:
         return None
     return _OrmIncrement("sqlalchemy", spelled, ctx.model.orm_table(entity), *increment, keys,
                          chain.outer)
+
+
+def _increment(cst: Any, column: str, value: Any,
+               reads: Callable[[Any], str | None]) -> tuple[str, bool, Any] | None:
+    """(column, subtracts, delta) when value is `<column> + d`, `<column> - d` or
+    `d + <column>` (`reads` names the column an operand refers to)."""
+    if not (isinstance(value, cst.BinaryOperation)
+            and isinstance(value.operator, (cst.Add, cst.Subtract))):
+        return None
+    if reads(value.left) == column:
+        return column, isinstance(value.operator, cst.Subtract), value.right
+    if isinstance(value.operator, cst.Add) and reads(value.right) == column:
+        return column, False, value.left
+    return None
 
 
 def _text(cst: Any, node: Any) -> bool:

@@ -176,12 +176,12 @@ class MissingFillfactor(Rule):
         found = next((r for r in map(ctx.model.frequent_updates, names) if r is not None), None)
         if found is None:
             return
-        columns, writes, evidence = found
+        _, writes, _ = found
         blocking: set[str] = set()
         for name in names:
             for cols in ctx.model.hot_blocking_columns(name, ctx.settings.target_version).values():
                 blocking |= cols
-        eligible = _hot_eligible(ctx, table.name, columns, writes, blocking)
+        eligible = _hot_eligible(ctx, table.name, writes, blocking)
         if eligible is None:
             return
         ff = ctx.settings.fillfactor
@@ -216,7 +216,7 @@ def _table_created_by(ctx: FileContext, stmt: Statement) -> Table | None:
     return next((o for o in ctx.model.catalog.defined_by(stmt) if isinstance(o, Table)), None)
 
 
-def _hot_eligible(ctx: FileContext, table: str, columns: set[str], writes: list[Write],
+def _hot_eligible(ctx: FileContext, table: str, writes: list[Write],
                   blocking: set[str]) -> Evidence | None:
     """Evidence of frequent updates that change no HOT-blocking column, or None."""
     eligible = [w for w in writes if w.columns and not w.columns & blocking]

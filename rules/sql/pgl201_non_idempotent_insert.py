@@ -10,9 +10,9 @@ from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.catalog import Index
 from pglint.rule import Example, Rule
 from pglint.rules.python._check_then_act import (
-    PG_INSERT, SA_INSERTS, conflict_point, conflict_target, get_or_create_call, guarded_by_check,
-    last_assignment, manager_model, one_off_python, one_per_line, orm_columns, python_acts,
-    render, sa_insert_model, too_long, unique_indexes,
+    PG_INSERT, SA_INSERTS, conflict_point, conflict_target, constraint_name, get_or_create_call,
+    guarded_by_check, last_assignment, manager_model, one_off_python, one_per_line, orm_columns,
+    python_acts, render, sa_insert_model, too_long, unique_indexes,
 )
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -26,7 +26,6 @@ IDEMPOTENCY_NAME = re.compile(
 _GENERATED = {"nextval", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v4", "uuidv4",
               "uuidv7", "random", "now", "clock_timestamp", "statement_timestamp",
               "transaction_timestamp", "txid_current", "pg_current_xact_id"}
-_MAX_IDENT = 63
 
 _INVOICES = (
     "CREATE TYPE processing_status AS ENUM ('pending', 'processed', 'failed');\n"
@@ -397,7 +396,7 @@ class NonIdempotentInsert(Rule):
         if not columns and known is not None:
             columns = list(known.columns)
         supplied = _supplied_columns(node, columns)
-        if not supplied or guarded_by_check(ctx, stmt):
+        if not supplied or guarded_by_check(stmt):
             return
         bare = ctx.model.bare(table)
         if known is not None:
@@ -510,7 +509,7 @@ def _with_clause(ctx: FileContext, stmt: Statement, clause: str) -> str:
 
 def _suggestion(ctx: FileContext, stmt: Statement, table: str, column: str, known: bool) -> str:
     bare = ctx.model.bare(table)
-    index = n.quote_ident(f"{bare}_{column}_key"[:_MAX_IDENT])
+    index = n.quote_ident(constraint_name(bare, [column]))
     col = n.quote_ident(column)
     why = "there is none yet" if known else \
         "create it unless one exists (pglint does not know the table)"

@@ -138,7 +138,7 @@ class UnbatchedBackfill(Rule):
             source = n.relation_name(items[0]["RangeVar"])
             if not source or source in created:
                 return
-            yield self._insert_finding(ctx, stmt, node, table, source, items[0]["RangeVar"])
+            yield self._insert_finding(ctx, stmt, table, source, items[0]["RangeVar"])
             return
         where = node.get("whereClause")
         if where is not None and not all(_broad(c) for c in n.conjuncts(where)):
@@ -182,8 +182,8 @@ class UnbatchedBackfill(Rule):
                           _write_loop(ctx, stmt, node, table, tokens))
         return self.finding(ctx, stmt.start, stmt.end, message, fix, help)
 
-    def _insert_finding(self, ctx: FileContext, stmt: Statement, node: dict[str, Any],
-                        table: str, source: str, rangevar: dict[str, Any]) -> Finding:
+    def _insert_finding(self, ctx: FileContext, stmt: Statement, table: str, source: str,
+                        rangevar: dict[str, Any]) -> Finding:
         bare, src = ctx.model.bare(table), ctx.model.bare(source)
         message = (f"Migration copies every row of `{src}` into `{bare}` "
                    f"({self._existed(ctx, table)}) in one statement")

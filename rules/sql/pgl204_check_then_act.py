@@ -10,7 +10,7 @@ from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.catalog import Index
 from pglint.rule import Example, Rule
 from pglint.rules.python._check_then_act import (
-    MAX_IDENT, NOT_FOUND, Check, conflict_point, conflict_target, end_of_previous,
+    NOT_FOUND, Check, conflict_point, conflict_target, constraint_name, end_of_previous,
     exists_sublink, has_returning, locate_plpgsql, lookup_equalities, one_off_python,
     python_check, python_finding, single_table, unique_indexes,
 )
@@ -530,7 +530,7 @@ def _insert_into(ctx: FileContext, body: Iterable[dict[str, Any]], table: str) -
 
 # -- fixes ---------------------------------------------------------------------------------------
 
-def _values_match(ctx: FileContext, insert: Statement, lookup: list[tuple[str, dict]]) -> bool:
+def _values_match(insert: Statement, lookup: list[tuple[str, dict]]) -> bool:
     """The INSERT puts into each looked-up column the value the lookup compared it with."""
     body = insert.body
     columns = [t.get("ResTarget", {}).get("name") for t in body.get("cols") or ()]
@@ -562,7 +562,7 @@ def _exact_fix(ctx: FileContext, stmt: Statement, check: Check, index: Index) ->
     insert = check.insert
     assert insert is not None
     if insert.body.get("onConflictClause") or not insert.exact or not stmt.exact or \
-            not _values_match(ctx, insert, check.lookup):
+            not _values_match(insert, check.lookup):
         return None
     target = conflict_target(insert, index)
     if target is None:
@@ -627,7 +627,7 @@ def _suggestion(ctx: FileContext, check: Check, has_key: bool, known: bool) -> s
     cols = ", ".join(n.quote_ident(c) for c, _ in check.lookup)
     lines = []
     if not has_key:
-        index = f"{bare}_{'_'.join(c for c, _ in check.lookup)}_key"[:MAX_IDENT]
+        index = constraint_name(bare, [c for c, _ in check.lookup])
         why = "there is none yet" if known else \
             "create it unless one exists (pglint does not know the table)"
         lines += [f"-- ON CONFLICT needs a unique index on exactly ({cols}): {why}.",

@@ -7,6 +7,7 @@ from typing import Any, Iterable, Iterator
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
+from pglint.model.catalog import Column
 from pglint.python.orm import (django_model, imports_orm, method_chain, object_origin, runs_once,
                                sqlalchemy_update, statement_values)
 from pglint.rule import Example, Rule
@@ -16,7 +17,6 @@ from pglint.sql.parse import Statement
 STATE_NAMES = {"status", "state", "phase", "stage"}
 _ORDERS = ("CREATE TABLE orders (order_id bigserial PRIMARY KEY, status text NOT NULL DEFAULT "
            "'new',\n    shipped_at timestamptz);")
-_STATE_WORD = re.compile(r"\b(?:status|state|phase|stage)\b|_status\b")
 _DJANGO_ORDERS = {
     "app/models.py": ("from django.db import models\n\n\n"
                       "class Order(models.Model):\n"
@@ -235,7 +235,7 @@ class UnguardedStateTransition(Rule):
         shown = new if new != "..." else "a new value"
         message = (f"Sets state column `{column}` to {shown} without checking its prior value, "
                    f"so an invalid transition succeeds silently")
-        prior, why = _prior_state(ctx, stmt, table, column, new)
+        prior, why = _prior_state(ctx, table, column, new)
         help = (
             "Requests race and get retried. Without the prior state in the WHERE, the "
             "transition succeeds from any state: a late request can, say, ship an order that "
@@ -290,7 +290,7 @@ class UnguardedStateTransition(Rule):
                     _django_mentions(tree, a, column) for a in (arg.value, *queryset)):
                 continue
             new = _sql_value(tree, arg.value)
-            prior, why = _prior_state(ctx, None, table, column, new,
+            prior, why = _prior_state(ctx, table, column, new,
                                       _django_transitions(ctx, model, column))
             kw = tree.keyword(column, tree.cst.parse_expression(_py_value(prior)))
             filters = chain.calls("filter")
@@ -323,7 +323,7 @@ class UnguardedStateTransition(Rule):
                     _attribute_mentions(tree, w, column) for w in (value, *wheres)):
                 continue
             new = _sql_value(tree, value)
-            prior, why = _prior_state(ctx, None, table, column, new)
+            prior, why = _prior_state(ctx, table, column, new)
             target = named
             spelled = tree.code(target).strip()
             bare_class = isinstance(target, cst.Name) and spelled[:1].isupper()
@@ -357,7 +357,7 @@ class UnguardedStateTransition(Rule):
         obj, column = target.value.value, target.attr.value
         lowered = column.lower()
         if lowered not in STATE_NAMES and not lowered.endswith("_status") \
-                and not getattr(ctx.model.catalog, "enums", None):
+                and not ctx.model.catalog.enums:
             return None  # cheap: neither a state name nor any enum type to be typed by
         function = tree.enclosing(node, cst.FunctionDef)
         if function is None:
@@ -385,7 +385,7 @@ class UnguardedStateTransition(Rule):
             return None  # locked, and the state tested before the change (or by the query)
         new = _sql_value(tree, node.value)
         model = origin.model if origin is not None else None
-        prior, why = _prior_state(ctx, None, table, column, new,
+        prior, why = _prior_state(ctx, table, column, new,
                                   _django_transitions(ctx, model, column) if model else ())
         changes: dict[str, str] = {}
         for item in nodes[:nodes.index(save)]:
@@ -441,9 +441,8 @@ def _is_state_column(ctx: FileContext, table: str | None, column: str) -> bool:
     name = column.lower()
     if name in STATE_NAMES or name.endswith("_status"):
         return True
-    known = ctx.model.catalog.table(table)
-    col = known.columns.get(column) if known else None
-    return col is not None and col.type in getattr(ctx.model.catalog, "enums", {})
+    col = _column(ctx, table, column)
+    return col is not None and col.type in ctx.model.catalog.enums
 
 
 def _mentions(node: Any, column: str, qualifiers: set[str | None]) -> bool:
@@ -482,19 +481,22 @@ def _transitions(ctx: FileContext, table: str | None, column: str) -> Iterator[t
                 yield n.sql_literal(eq[1]), new
 
 
-def _column_default(ctx: FileContext, table: str, column: str) -> str | None:
+def _column(ctx: FileContext, table: str | None, column: str) -> Column | None:
     known = ctx.model.catalog.table(table)
-    col = known.columns.get(column) if known is not None else None
+    return known.columns.get(column) if known is not None else None
+
+
+def _column_default(ctx: FileContext, table: str, column: str) -> str | None:
+    col = _column(ctx, table, column)
     return (col.default_sql or None) if col is not None else None
 
 
-def _prior_state(ctx: FileContext, stmt: Statement | None, table: str | None, column: str,
-                 new: str, extra: Iterable[tuple[str, str]] = ()) -> tuple[str, str]:
+def _prior_state(ctx: FileContext, table: str | None, column: str, new: str,
+                 extra: Iterable[tuple[str, str]] = ()) -> tuple[str, str]:
     """A guess at the state the transition leaves, and why it was guessed (`extra`: more
     guarded (prior, new) transitions, from ORM code)."""
-    known = ctx.model.catalog.table(table)
-    col = known.columns.get(column) if known else None
-    labels = getattr(ctx.model.catalog, "enums", {}).get(col.type) if col else None
+    col = _column(ctx, table, column)
+    labels = ctx.model.catalog.enums.get(col.type) if col else None
     if labels:
         quoted = ["'" + v.replace("'", "''") + "'" for v in labels]
         listed = ", ".join(quoted)

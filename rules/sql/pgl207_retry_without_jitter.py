@@ -11,55 +11,16 @@ from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.workload import is_increment
 from pglint.python import retry as retries
 from pglint.rule import Example, Rule
+from pglint.rules.sql._retry_queue import (CAP, CHAPTER_RETRY, CONTEXT, NEXT_ATTEMPT_COLUMN,
+                                           PY_CAP, assignment_span, counter_in, counter_of,
+                                           exponents, is_attempt_counter, time_plus_delay)
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 
-# Columns that hold when a job may run next.
-NEXT_ATTEMPT_COLUMN = re.compile(
-    r"next|retry|retries|attempt|run_after|run_at|scheduled|available|visible|not_before|backoff"
-    r"|wake|due|deferred|delay", re.IGNORECASE)
 # Tables that hold work to be retried.
 RETRY_TABLE = re.compile(
     r"(?:^|_)(?:retr(?:y|ies)|queues?|jobs?|tasks?|outbox|deliver(?:y|ies)|webhooks?|messages?"
     r"|dead_letters?)(?:$|_)", re.IGNORECASE)
-# Columns that count attempts.
-ATTEMPT_COUNTER = re.compile(
-    r"(?:num_|n_)?(?:attempts?|retr(?:y|ies)|tries|try|failures?|failed_attempts|errors?)"
-    r"(?:_count|_no|_number|_total)?", re.IGNORECASE)
-TIME_NOW = {"now", "clock_timestamp", "statement_timestamp", "transaction_timestamp"}
-EXPONENT_FUNCTIONS = {"power", "pow", "exp"}
-CAP = 600  # seconds: suggested ceiling on the delay, in the formula's base unit
-# Python: the ceiling a suggested in-process backoff gets, in seconds (a caller is waiting).
-PY_CAP = 30
-
-_QUEUE = ("CREATE TABLE retry_queue (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
-          "    payload jsonb,\n    attempt_count int DEFAULT 0,\n"
-          "    next_attempt_at timestamptz DEFAULT now(),\n    error_message text\n);\n")
-_CONTEXT = {"migrations/V1__retry_queue.sql": _QUEUE}
-
-# The book's client-side retry (40.2.3).
-_CHAPTER_RETRY = """\
-# Industry-standard retry with jitter
-import random
-import time
-
-def execute_with_retry(func, max_retries=5):
-    for attempt in range(max_retries):
-        try:
-            return func()
-        except TransientError as e:
-            if attempt == max_retries - 1:
-                raise
-
-            # Exponential backoff: 100ms, 200ms, 400ms, 800ms, 1.6s
-            base_delay = (2 ** attempt) * 0.1
-
-            # Full jitter prevents synchronized retries across clients
-            jitter = random.uniform(0, base_delay)
-            sleep_time = base_delay + jitter
-
-            time.sleep(sleep_time)
-"""
 
 
 def _py_loop(sleep: str, extra_import: str = "") -> str:
@@ -77,74 +38,8 @@ def _py_loop(sleep: str, extra_import: str = "") -> str:
             "    raise RuntimeError(\"gave up\")\n")
 
 
-def is_attempt_counter(column: str) -> bool:
-    return bool(ATTEMPT_COUNTER.fullmatch(column))
-
-
-def is_now(node: dict[str, Any] | None) -> bool:
-    """now(), clock_timestamp(), CURRENT_TIMESTAMP ... (through casts)."""
-    while node and "TypeCast" in node:
-        node = node["TypeCast"].get("arg") or {}
-    if not node:
-        return False
-    if "FuncCall" in node:
-        return n.func_name(node["FuncCall"]) in TIME_NOW
-    if "SQLValueFunction" in node:
-        return "CURRENT_TIMESTAMP" in node["SQLValueFunction"].get("op", "") or \
-            "LOCALTIMESTAMP" in node["SQLValueFunction"].get("op", "")
-    return False
-
-
-def time_plus_delay(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], bool] | None:
-    """The first `now() + <delay>` (or `<delay> + now()`) under value.
-
-    Returns (the `+` A_Expr, the delay node, True when the delay is on the right).
-    """
-    for kind, body in iter_nodes(value):
-        if kind != "A_Expr" or body.get("kind") != "AEXPR_OP" or n.operator(body) != "+":
-            continue
-        left, right = body.get("lexpr"), body.get("rexpr")
-        if is_now(left) and right:
-            return body, right, True
-        if is_now(right) and left:
-            return body, left, False
-    return None
-
-
-def exponents(node: Any) -> list[dict[str, Any]]:
-    """`x ^ y` A_Exprs and power()/exp() FuncCalls under node."""
-    out = []
-    for kind, body in iter_nodes(node):
-        if kind == "A_Expr" and body.get("kind") == "AEXPR_OP" and n.operator(body) == "^":
-            out.append(body)
-        elif kind == "FuncCall" and n.func_name(body) in EXPONENT_FUNCTIONS:
-            out.append(body)
-    return out
-
-
 def has_jitter(node: Any) -> bool:
     return any(name.startswith("random") for name, _ in n.calls(node))
-
-
-def assignment_span(ctx: FileContext, stmt: Statement, target: dict[str, Any]) -> tuple[int, int]:
-    """File offsets of `column = value` of an UPDATE's SET list (the statement if unknown)."""
-    start = stmt.offset(target.get("location"))
-    if not stmt.exact or start == stmt.start:
-        return stmt.start, stmt.end
-    depth, end = 0, start
-    for token in ctx.tokens(stmt):
-        if token.start < start or token.name.endswith("COMMENT"):
-            continue
-        if token.text in ("(", "["):
-            depth += 1
-        elif token.text in (")", "]"):
-            depth -= 1
-            if depth < 0:
-                break
-        elif depth == 0 and (token.text == "," or token.upper in ("FROM", "WHERE", "RETURNING")):
-            break
-        end = token.end
-    return start, end
 
 
 def is_claim(body: dict[str, Any]) -> bool:
@@ -168,8 +63,7 @@ def retry_evidence(ctx: FileContext, table: str, body: dict[str, Any],
         return f"`{ctx.model.bare(table)}` is named like a retry queue"
     if exponents(delay):
         return "the delay grows exponentially"
-    known = ctx.model.catalog.table(table)
-    if known is not None and any(is_attempt_counter(c) for c in known.columns):
+    if counter_of(ctx, table) is not None:
         return f"`{ctx.model.bare(table)}` has an attempt counter"
     return None
 
@@ -288,22 +182,22 @@ class RetryWithoutJitter(Rule):
         Example("UPDATE retry_queue\nSET attempt_count = attempt_count + 1,\n"
                 "    next_attempt_at = now() + interval '1 second' * random()"
                 " * least(600, 2 ^ attempt_count)\nWHERE id = $1;", kind="sql",
-                context=_CONTEXT),
+                context=CONTEXT),
         # An expiry, not a retry.
         Example("UPDATE user_sessions SET expires_at = now() + interval '30 minutes'\n"
                 "WHERE session_id = $1;", kind="sql"),
         # A one-off migration statement.
         Example("UPDATE retry_queue SET next_attempt_at = now() + interval '30 seconds';",
-                context=_CONTEXT),
+                context=CONTEXT),
         # A claim pushing a lease forward, not a failure's backoff.
         Example("UPDATE retry_queue SET next_attempt_at = now() + interval '5 minutes'\n"
                 "WHERE next_attempt_at <= now()\nRETURNING id, payload;", kind="sql",
-                context=_CONTEXT),
+                context=CONTEXT),
         # Jitter from random() anywhere in the expression.
         Example("UPDATE jobs SET run_at = now() + (30 + random() * 30) * interval '1 second'\n"
                 "WHERE id = $1;", kind="sql"),
         # The book's retry loop: its delay has a random component (PGL208 flags the missing cap).
-        Example(_CHAPTER_RETRY, kind="python"),
+        Example(CHAPTER_RETRY, kind="python"),
         # Full jitter; a generator made from random; a delay this file cannot see into.
         Example("import random\nimport secrets\nimport time\n\nrng = random.Random()\n\n\n"
                 "def fetch(conn, policy):\n"
@@ -348,13 +242,13 @@ class RetryWithoutJitter(Rule):
                       "    next_attempt_at = now() + random() * (interval '1 second' * "
                       "(2 ^ attempt_count)),\n"
                       "    error_message = 'Error details...'\nWHERE id = 1;",
-                kind="sql", context=_CONTEXT),
+                kind="sql", context=CONTEXT),
         # Fixed backoff on a queue table.
         Example("UPDATE retry_queue SET next_attempt_at = now() + interval '30 seconds'"
                 " WHERE id = 1;",
                 fixed="UPDATE retry_queue SET next_attempt_at = now() + random() * "
                       "interval '30 seconds' WHERE id = 1;",
-                kind="sql", context=_CONTEXT),
+                kind="sql", context=CONTEXT),
         # A function body runs on every failure.
         Example("CREATE FUNCTION fail_job(job bigint) RETURNS void LANGUAGE plpgsql AS $$\n"
                 "BEGIN\n  UPDATE retry_queue SET attempt_count = attempt_count + 1,\n"
@@ -364,7 +258,7 @@ class RetryWithoutJitter(Rule):
                       "BEGIN\n  UPDATE retry_queue SET attempt_count = attempt_count + 1,\n"
                       "    next_attempt_at = clock_timestamp() + random() * power(2, "
                       "attempt_count) * interval '1 minute'\n  WHERE id = job;\nEND $$;",
-                context=_CONTEXT),
+                context=CONTEXT),
         # The delay first: shown, not applied.
         Example("UPDATE webhook_deliveries SET retry_at = interval '10 seconds' + now(),\n"
                 "    tries = tries + 1 WHERE id = $1;", kind="sql"),
@@ -489,10 +383,9 @@ class RetryWithoutJitter(Rule):
             facts = retries.delay_facts(tree, sleep, loop)
             if facts.argument is None or facts.jitter or facts.unknown:
                 continue
-            yield self._loop_finding(ctx, loop, sleep, facts)
+            yield self._loop_finding(ctx, sleep, facts)
 
-    def _loop_finding(self, ctx: FileContext, loop: retries.RetryLoop, sleep: Any,
-                      facts: retries.Delay) -> Finding:
+    def _loop_finding(self, ctx: FileContext, sleep: Any, facts: retries.Delay) -> Finding:
         tree = ctx.python
         argument = facts.argument
         code = tree.code(argument).strip()
@@ -627,7 +520,7 @@ class RetryWithoutJitter(Rule):
             "between zero and the capped exponential delay: `interval '1 second' * random() * "
             f"least({CAP}, 2 ^ attempt_count)`. Equal jitter (`d/2 + random() * d/2`) keeps a "
             "minimum delay if you need one.")
-        counter = _counter_in(delay) or "attempt_count"
+        counter = counter_in(delay) or "attempt_count"
         suggestion = (f"{column} = now() + interval '1 second' * random() * "
                       f"least({CAP}, 2 ^ {counter})")
         title = "Multiply the delay by `random()` (full jitter)"
@@ -644,11 +537,3 @@ class RetryWithoutJitter(Rule):
                       suggestion)
         return self.finding(ctx, start, end, message, fix, help)
 
-
-def _counter_in(node: Any) -> str | None:
-    for kind, body in iter_nodes(node):
-        if kind == "ColumnRef":
-            name = n.column_ref({"ColumnRef": body})
-            if name and is_attempt_counter(name):
-                return name
-    return None

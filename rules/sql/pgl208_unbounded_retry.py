@@ -9,9 +9,9 @@ from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.python import retry as retries
 from pglint.rule import Example, Rule
-from pglint.rules.sql.pgl207_retry_without_jitter import (
-    _CHAPTER_RETRY, CAP, NEXT_ATTEMPT_COLUMN, PY_CAP, assignment_span, exponents,
-    is_attempt_counter, time_plus_delay)
+from pglint.rules.sql._retry_queue import (CAP, CHAPTER_RETRY, CONTEXT, NEXT_ATTEMPT_COLUMN,
+                                           PY_CAP, assignment_span, counter_in, counter_of,
+                                           exponents, time_plus_delay)
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 
@@ -22,12 +22,6 @@ _COMPARISONS = {"<", "<=", ">", ">="}
 _LOCKING = {"LCS_FORUPDATE", "LCS_FORNOKEYUPDATE"}
 _AFTER_WHERE = {"ORDER", "LIMIT", "FOR", "GROUP", "RETURNING", "OFFSET", "FETCH", "WINDOW",
                 "HAVING"}
-
-_QUEUE = ("CREATE TABLE retry_queue (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
-          "    payload jsonb,\n    attempt_count int DEFAULT 0,\n"
-          "    next_attempt_at timestamptz DEFAULT now(),\n    error_message text\n);\n")
-_CONTEXT = {"migrations/V1__retry_queue.sql": _QUEUE}
-
 
 class UnboundedRetry(Rule):
     """
@@ -154,22 +148,22 @@ class UnboundedRetry(Rule):
     VALID = (
         Example("SELECT * FROM retry_queue\nWHERE next_attempt_at <= now() AND attempt_count < 10\n"
                 "ORDER BY next_attempt_at\nLIMIT 10\nFOR UPDATE SKIP LOCKED;",
-                kind="sql", context=_CONTEXT),
+                kind="sql", context=CONTEXT),
         Example("UPDATE retry_queue\nSET attempt_count = attempt_count + 1,\n"
                 "    next_attempt_at = now() + interval '1 second' * random()"
-                " * least(600, 2 ^ attempt_count)\nWHERE id = $1;", kind="sql", context=_CONTEXT),
+                " * least(600, 2 ^ attempt_count)\nWHERE id = $1;", kind="sql", context=CONTEXT),
         # The bound lives in the file's dead-letter step.
         Example("SELECT * FROM retry_queue WHERE next_attempt_at <= now()\n"
                 "ORDER BY next_attempt_at LIMIT 10 FOR UPDATE SKIP LOCKED;\n\n"
                 "DELETE FROM retry_queue WHERE attempt_count >= 10;", kind="sql",
-                context=_CONTEXT),
+                context=CONTEXT),
         # No attempt counter: not a retry queue.
         Example("CREATE TABLE tickets (id bigint PRIMARY KEY, status text);\n"
                 "CREATE FUNCTION next_ticket() RETURNS SETOF tickets LANGUAGE sql AS $$\n"
                 "  SELECT * FROM tickets WHERE status = 'open' LIMIT 1 FOR UPDATE SKIP LOCKED\n"
                 "$$;"),
         # A poll in a one-off migration statement.
-        Example("SELECT * FROM retry_queue LIMIT 1 FOR UPDATE SKIP LOCKED;", context=_CONTEXT),
+        Example("SELECT * FROM retry_queue LIMIT 1 FOR UPDATE SKIP LOCKED;", context=CONTEXT),
         # Python: bounded by a counter, by a deadline; a capped delay.
         Example("import secrets\nimport time\n\nimport psycopg\n\n\n"
                 "def connect(dsn):\n"
@@ -215,29 +209,29 @@ class UnboundedRetry(Rule):
         Example("SELECT * FROM retry_queue \nWHERE next_attempt_at <= now()\n"
                 "ORDER BY next_attempt_at\nLIMIT 10\n"
                 "FOR UPDATE SKIP LOCKED;  -- Skip items being processed by other workers\n",
-                kind="sql", context=_CONTEXT),
+                kind="sql", context=CONTEXT),
         # The chapter's failure path: no cap on the exponential delay.
         Example("UPDATE retry_queue \nSET attempt_count = attempt_count + 1,\n"
                 "    next_attempt_at = now() + (interval '1 second' * (2 ^ attempt_count)),\n"
                 "    error_message = 'Error details...'\nWHERE id = $1;",
-                kind="sql", context=_CONTEXT),
+                kind="sql", context=CONTEXT),
         # A claim in a CTE, an OR in the WHERE clause.
         Example("WITH next AS (\n  SELECT id FROM retry_queue\n"
                 "  WHERE next_attempt_at <= now() OR next_attempt_at IS NULL\n"
                 "  LIMIT 1 FOR UPDATE SKIP LOCKED\n)\n"
                 "UPDATE retry_queue q SET next_attempt_at = now() + interval '5 minutes'\n"
-                "FROM next WHERE q.id = next.id\nRETURNING q.*;", kind="sql", context=_CONTEXT),
+                "FROM next WHERE q.id = next.id\nRETURNING q.*;", kind="sql", context=CONTEXT),
         # An UPDATE ... RETURNING claim without a row lock.
         Example("UPDATE retry_queue SET next_attempt_at = now() + interval '5 minutes'\n"
                 "WHERE next_attempt_at <= now()\nRETURNING id, payload;", kind="sql",
-                context=_CONTEXT),
+                context=CONTEXT),
         Example("CREATE FUNCTION fail_job(job bigint) RETURNS void LANGUAGE plpgsql AS $$\n"
                 "BEGIN\n  UPDATE retry_queue SET attempt_count = attempt_count + 1,\n"
                 "    next_attempt_at = now() + power(2, attempt_count) * interval '1 minute'\n"
-                "  WHERE id = job;\nEND $$;", context=_CONTEXT),
+                "  WHERE id = job;\nEND $$;", context=CONTEXT),
         # The book's client-side retry: the exponential delay has no cap.
-        Example(_CHAPTER_RETRY,
-                fixed=_CHAPTER_RETRY.replace("base_delay = (2 ** attempt) * 0.1",
+        Example(CHAPTER_RETRY,
+                fixed=CHAPTER_RETRY.replace("base_delay = (2 ** attempt) * 0.1",
                                              "base_delay = min(30, (2 ** attempt) * 0.1)"),
                 kind="python"),
         # A `while True` retry loop: the bounded loop is shown.
@@ -482,12 +476,12 @@ class UnboundedRetry(Rule):
             for item in body.get("fromClause") or ():
                 if "RangeVar" in item:
                     claims.append((n.relation_name(item["RangeVar"]) or "", body is stmt.body))
-        if stmt.kind == "UpdateStmt" and _returns(stmt.body):
+        if stmt.kind == "UpdateStmt" and n.returning(stmt.body):
             table = n.relation_name(stmt.body.get("relation")) or ""
             if table and not self._pinned(ctx, table, stmt.body.get("whereClause")):
                 claims.append((table, True))
         for table, top_level in claims:
-            counter = _counter_of(ctx, table)
+            counter = counter_of(ctx, table)
             if counter is None or _compares(stmt.node, counter):
                 continue
             if self._bounded_elsewhere(ctx, stmt, table, counter):
@@ -580,17 +574,6 @@ class UnboundedRetry(Rule):
         return self.finding(ctx, start, end, message, fix, help)
 
 
-def _returns(body: dict[str, Any]) -> bool:
-    return bool(n.returning(body))
-
-
-def _counter_of(ctx: FileContext, table: str) -> str | None:
-    known = ctx.model.catalog.table(table)
-    if known is None:
-        return None
-    return next((c for c in known.columns if is_attempt_counter(c)), None)
-
-
 def _compares(node: Any, counter: str) -> bool:
     """A `<`, `<=`, `>`, `>=` or BETWEEN comparison that reads the counter column."""
     for kind, body in iter_nodes(node):
@@ -609,12 +592,7 @@ def _compares(node: Any, counter: str) -> bool:
 def _counter_ref(power: dict[str, Any]) -> str | None:
     """The attempt counter an exponent reads (`2 ^ attempt_count`), if any."""
     exponent = power.get("rexpr") if "lexpr" in power else (power.get("args") or [None])[-1]
-    for kind, body in iter_nodes(exponent or {}):
-        if kind == "ColumnRef":
-            name = n.column_ref({"ColumnRef": body})
-            if name and is_attempt_counter(name):
-                return name
-    return None
+    return counter_in(exponent or {})
 
 
 def _power_span(ctx: FileContext, stmt: Statement, power: dict[str, Any]) -> tuple[int, int] | None:

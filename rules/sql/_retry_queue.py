@@ -1,0 +1,139 @@
+"""Readers of retry-queue SQL shared by PGL207 (jitter) and PGL208 (bounds and caps), and the
+examples both rules use."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pglint.context import FileContext
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement, iter_nodes
+
+# Columns that hold when a job may run next.
+NEXT_ATTEMPT_COLUMN = re.compile(
+    r"next|retry|retries|attempt|run_after|run_at|scheduled|available|visible|not_before|backoff"
+    r"|wake|due|deferred|delay", re.IGNORECASE)
+# Columns that count attempts.
+ATTEMPT_COUNTER = re.compile(
+    r"(?:num_|n_)?(?:attempts?|retr(?:y|ies)|tries|try|failures?|failed_attempts|errors?)"
+    r"(?:_count|_no|_number|_total)?", re.IGNORECASE)
+TIME_NOW = {"now", "clock_timestamp", "statement_timestamp", "transaction_timestamp"}
+EXPONENT_FUNCTIONS = {"power", "pow", "exp"}
+CAP = 600  # seconds: suggested ceiling on the delay, in the formula's base unit
+# Python: the ceiling a suggested in-process backoff gets, in seconds (a caller is waiting).
+PY_CAP = 30
+
+_QUEUE = ("CREATE TABLE retry_queue (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+          "    payload jsonb,\n    attempt_count int DEFAULT 0,\n"
+          "    next_attempt_at timestamptz DEFAULT now(),\n    error_message text\n);\n")
+# The example project of the rules' SQL examples: a retry queue with an attempt counter.
+CONTEXT = {"migrations/V1__retry_queue.sql": _QUEUE}
+
+# The book's client-side retry (40.2.3).
+CHAPTER_RETRY = """\
+# Industry-standard retry with jitter
+import random
+import time
+
+def execute_with_retry(func, max_retries=5):
+    for attempt in range(max_retries):
+        try:
+            return func()
+        except TransientError as e:
+            if attempt == max_retries - 1:
+                raise
+
+            # Exponential backoff: 100ms, 200ms, 400ms, 800ms, 1.6s
+            base_delay = (2 ** attempt) * 0.1
+
+            # Full jitter prevents synchronized retries across clients
+            jitter = random.uniform(0, base_delay)
+            sleep_time = base_delay + jitter
+
+            time.sleep(sleep_time)
+"""
+
+
+def is_attempt_counter(column: str) -> bool:
+    return bool(ATTEMPT_COUNTER.fullmatch(column))
+
+
+def counter_in(node: Any) -> str | None:
+    """The first attempt-counter column read under node, if any."""
+    for kind, body in iter_nodes(node):
+        if kind == "ColumnRef":
+            name = n.column_ref({"ColumnRef": body})
+            if name and is_attempt_counter(name):
+                return name
+    return None
+
+
+def counter_of(ctx: FileContext, table: str) -> str | None:
+    """The catalog's attempt-counter column of table, if any."""
+    known = ctx.model.catalog.table(table)
+    if known is None:
+        return None
+    return next((c for c in known.columns if is_attempt_counter(c)), None)
+
+
+def is_now(node: dict[str, Any] | None) -> bool:
+    """now(), clock_timestamp(), CURRENT_TIMESTAMP ... (through casts)."""
+    while node and "TypeCast" in node:
+        node = node["TypeCast"].get("arg") or {}
+    if not node:
+        return False
+    if "FuncCall" in node:
+        return n.func_name(node["FuncCall"]) in TIME_NOW
+    if "SQLValueFunction" in node:
+        return "CURRENT_TIMESTAMP" in node["SQLValueFunction"].get("op", "") or \
+            "LOCALTIMESTAMP" in node["SQLValueFunction"].get("op", "")
+    return False
+
+
+def time_plus_delay(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], bool] | None:
+    """The first `now() + <delay>` (or `<delay> + now()`) under value.
+
+    Returns (the `+` A_Expr, the delay node, True when the delay is on the right).
+    """
+    for kind, body in iter_nodes(value):
+        if kind != "A_Expr" or body.get("kind") != "AEXPR_OP" or n.operator(body) != "+":
+            continue
+        left, right = body.get("lexpr"), body.get("rexpr")
+        if is_now(left) and right:
+            return body, right, True
+        if is_now(right) and left:
+            return body, left, False
+    return None
+
+
+def exponents(node: Any) -> list[dict[str, Any]]:
+    """`x ^ y` A_Exprs and power()/exp() FuncCalls under node."""
+    out = []
+    for kind, body in iter_nodes(node):
+        if kind == "A_Expr" and body.get("kind") == "AEXPR_OP" and n.operator(body) == "^":
+            out.append(body)
+        elif kind == "FuncCall" and n.func_name(body) in EXPONENT_FUNCTIONS:
+            out.append(body)
+    return out
+
+
+def assignment_span(ctx: FileContext, stmt: Statement, target: dict[str, Any]) -> tuple[int, int]:
+    """File offsets of `column = value` of an UPDATE's SET list (the statement if unknown)."""
+    start = stmt.offset(target.get("location"))
+    if not stmt.exact or start == stmt.start:
+        return stmt.start, stmt.end
+    depth, end = 0, start
+    for token in ctx.tokens(stmt):
+        if token.start < start or token.name.endswith("COMMENT"):
+            continue
+        if token.text in ("(", "["):
+            depth += 1
+        elif token.text in (")", "]"):
+            depth -= 1
+            if depth < 0:
+                break
+        elif depth == 0 and (token.text == "," or token.upper in ("FROM", "WHERE", "RETURNING")):
+            break
+        end = token.end
+    return start, end
