@@ -352,6 +352,14 @@ def test_add_keyword_keeps_the_layout(call, expected):
     assert _apply(source, edit) == f"def g():\n    x = {expected}\n"
 
 
+def test_add_keyword_keeps_crlf_line_endings():
+    # PGL305's `skip_locked=True` goes through it too.
+    source = "f(\r\n    a,\r\n    b,\r\n)\r\n"
+    tree = _tree(source)
+    edit = retries.add_keyword(tree, tree.nodes("Call")[0], "k=True")
+    assert _apply(source, edit) == "f(\r\n    a,\r\n    b,\r\n    k=True,\r\n)\r\n"
+
+
 @pytest.mark.parametrize("call,expected", [
     ("f(a, jitter=None)", "f(a)"),
     ("f(jitter=None, a=1)", "f(a=1)"),

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.rule import Example, Rule
+from pglint.rules.sql._timeouts import is_zero, set_config
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
-# `0`, '0', '0s', '0ms', '0.0 min': a timeout of zero is no timeout.
-ZERO = re.compile(r"\s*0+(?:\.0*)?\s*(?:us|ms|s|min|h|d)?\s*", re.IGNORECASE)
 # ALTER TABLE subcommands that take at most SHARE UPDATE EXCLUSIVE: they do not block queries.
 _WEAK_SUBCOMMANDS = {"AT_SetRelOptions", "AT_ResetRelOptions", "AT_ValidateConstraint",
                      "AT_SetStatistics", "AT_SetOptions", "AT_ResetOptions", "AT_ClusterOn",
@@ -26,11 +24,6 @@ _SHARE_LOCK = 5  # LockStmt modes from SHARE up block writes or everything
 _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL);\n"
            "CREATE INDEX orders_status_idx ON orders (status);\n")
 _CONTEXT = {"migrations/V1__orders.sql": _ORDERS}
-
-
-def is_zero(value: str | None) -> bool:
-    """True for a timeout value that disables the timeout."""
-    return value is not None and bool(ZERO.fullmatch(str(value)))
 
 
 class MissingLockTimeout(Rule):
@@ -227,15 +220,10 @@ def _qualify(rangevar: dict[str, Any] | None, name: str) -> str:
 
 def _set_configs(node: dict[str, Any]) -> Iterable[tuple[str, bool]]:
     """(value, is_local) of each `set_config('lock_timeout', value, is_local)` call."""
-    for name, call in n.calls(node):
-        args = call.get("args") or []
-        if name != "set_config" or len(args) != 3:
-            continue
-        ok_name, setting = n.constant(args[0])
-        ok_value, value = n.constant(args[1])
-        ok_local, local = n.constant(args[2])
-        if ok_name and ok_value and str(setting).lower() == "lock_timeout":
-            yield str(value), bool(local) if ok_local else False
+    for _, call in n.calls(node):
+        found = set_config(call)
+        if found is not None and found[0] == "lock_timeout":
+            yield found[1], found[2]
 
 
 def _rangevars(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.rule import Example, Rule
-from pglint.rules.python.pgl304_client_without_timeouts import literal, option_settings, parse_dsn
-from pglint.rules.sql.pgl301_missing_lock_timeout import is_zero
+from pglint.rules.python._connection_options import literal, option_settings, parse_dsn
+from pglint.rules.sql._timeouts import is_zero, set_config
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
@@ -187,9 +187,8 @@ class DisabledTimeout(Rule):
 
     def _python_finding(self, ctx: FileContext, start: int, end: int, name: str,
                         suggestion: str) -> Finding:
-        _, danger = TIMEOUTS[name]
-        message = f"`{name}` is 0 in the connection options, which disables it: {danger}"
-        since = _SINCE.get(name)
+        message = (f"`{name}` is 0 in the connection options, which disables it: "
+                   f"{TIMEOUTS[name][1]}")
         help = (
             "Connection options apply to every session opened with them, so a 0 here switches "
             "off the role's or database's bound for all of the application's queries. All of "
@@ -197,9 +196,7 @@ class DisabledTimeout(Rule):
             "generous bound, not none. `statement_timeout` counts lock waits too. Behind "
             "PgBouncer, startup options are rejected or ignored unless it is configured to "
             "track them: set defaults per role (`ALTER ROLE ... SET`) and raise them for one "
-            "transaction with `SET LOCAL`." + (_IDLE_SESSION if name == "idle_session_timeout"
-                                             else "")
-            + (f" `{name}` exists since PostgreSQL {since}." if since else ""))
+            "transaction with `SET LOCAL`." + _notes(name))
         fix = Fix.display(f"Set `{name}` to a bounded value", suggestion)
         return self.finding(ctx, start, end, message, fix, help)
 
@@ -239,23 +236,16 @@ class DisabledTimeout(Rule):
 
     def _set_config(self, call: dict[str, Any], ctx: FileContext,
                     stmt: Statement) -> Iterable[Finding]:
-        args = call.get("args") or []
-        if n.func_name(call) != "set_config" or len(args) != 3:
+        found = set_config(call)
+        if found is None or found[0] not in TIMEOUTS or not is_zero(found[1]):
             return
-        ok_name, name = n.constant(args[0])
-        ok_value, value = n.constant(args[1])
-        if not (ok_name and ok_value) or str(name).lower() not in TIMEOUTS or \
-                not is_zero(str(value)):
-            return
-        yield self._finding(ctx, stmt, str(name).lower(), "set_config",
-                            stmt.offset(call.get("location")), args[1])
+        yield self._finding(ctx, stmt, found[0], "set_config", stmt.offset(call.get("location")),
+                            call["args"][1])
 
     def _finding(self, ctx: FileContext, stmt: Statement, name: str, how: str, start: int,
                  value_node: dict[str, Any]) -> Finding:
-        bound, danger = TIMEOUTS[name]
-        bound = bound or ctx.settings.lock_timeout
-        literal = "'" + bound.replace("'", "''") + "'"
-        message = f"`{name}` is set to 0, which disables it: {danger}"
+        literal = "'" + self._bound(ctx, name).replace("'", "''") + "'"
+        message = f"`{name}` is set to 0, which disables it: {TIMEOUTS[name][1]}"
         value = _value_span(ctx, stmt, value_node)
         if value is not None:
             suggestion = (ctx.text[stmt.start:value[0]] + literal + ctx.text[value[1]:stmt.end]
@@ -265,7 +255,6 @@ class DisabledTimeout(Rule):
         if how in ("SET", "set_config") and name != "idle_session_timeout":
             suggestion += (f"\n-- behind a transaction pooler, per role or database instead:\n"
                            f"ALTER ROLE CURRENT_USER SET {name} = {literal};")
-        since = _SINCE.get(name)
         help = (
             "All of these timeouts default to 0 (no limit), so an explicit "
             "0 usually switches off a bound set on purpose for the role or database. A job "
@@ -273,11 +262,17 @@ class DisabledTimeout(Rule):
             "lock waits too. Under transaction pooling (PgBouncer) a session `SET` sticks to "
             "the server connection and leaks to other clients: set defaults per role or "
             "database (`ALTER ROLE ... SET`) and raise them for one transaction with `SET "
-            "LOCAL`." + (_IDLE_SESSION if name == "idle_session_timeout" else "")
-            + (f" `{name}` exists since PostgreSQL {since}." if since else ""))
+            "LOCAL`." + _notes(name))
         fix = Fix.display(f"Set `{name}` to a bounded value", suggestion)
         end = max(start, value[1] if value is not None else stmt.end)
         return self.finding(ctx, start, end, message, fix, help)
+
+
+def _notes(name: str) -> str:
+    """What the help adds for one setting: the pooler exception, the version it came with."""
+    since = _SINCE.get(name)
+    return ((_IDLE_SESSION if name == "idle_session_timeout" else "")
+            + (f" `{name}` exists since PostgreSQL {since}." if since else ""))
 
 
 def _zero_options(value: str) -> list[str]:

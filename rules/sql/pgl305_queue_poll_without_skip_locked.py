@@ -11,7 +11,9 @@ from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.project import Evidence
 from pglint.python.orm import (Chain, django_model, imports_orm, method_chain, runs_once,
                                sqlalchemy_entity)
+from pglint.python.retry import add_keyword
 from pglint.rule import Example, Rule
+from pglint.rules.sql._queues import named
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 
@@ -250,7 +252,7 @@ class QueuePollWithoutSkipLocked(Rule):
         first, last = clause
         bare = ctx.model.bare(table)
         message = (f"Workers polling queue `{bare}` with `{strength} ... LIMIT` block on each "
-                   f"other's locked rows ({_named(evidence)})")
+                   f"other's locked rows ({named(evidence)})")
         help = (f"Queue evidence: {evidence}. Every worker asks for the same first "
                 "rows; the first locks them and the others wait on those row locks until it "
                 "commits, then re-check rows that usually no longer match (under READ COMMITTED "
@@ -278,7 +280,7 @@ class QueuePollWithoutSkipLocked(Rule):
         call = f"{func.attr.value}()"
         shape = "on a sliced queryset" if orm == "django" else "and a LIMIT"
         message = (f"Workers polling queue `{bare}` with `{call}` {shape} block on each "
-                   f"other's locked rows ({_named(evidence)})")
+                   f"other's locked rows ({named(evidence)})")
         help = (f"Queue evidence: {evidence}. This is `SELECT ... LIMIT n FOR UPDATE`: every "
                 "worker asks for the same first rows; the first locks them and the others wait "
                 "on those row locks until it commits, then re-check rows that usually no longer "
@@ -293,7 +295,7 @@ class QueuePollWithoutSkipLocked(Rule):
         if existing is not None:
             edit = tree.replace(existing.value, cst.Name("True"))
         else:
-            edit = _add_keyword(tree, node, "skip_locked=True")
+            edit = add_keyword(tree, node, "skip_locked=True")
         fix = Fix("Add skip_locked=True", Applicability.UNSAFE, (edit,))
         start, end = tree.span(node)
         yield self.finding(ctx, start, end, message, fix, help)
@@ -336,25 +338,6 @@ def _python_poll(ctx: FileContext, node: Any) -> tuple[str, str, Evidence] | Non
     if evidence is None:
         return None
     return orm, table or snake, evidence
-
-
-def _add_keyword(tree: Any, call: Any, argument: str) -> Edit:
-    """An insertion of `argument` as the call's last argument. Inserted as text: re-rendering
-    the call would re-indent the continuation lines of a multi-line receiver chain."""
-    cst = tree.cst
-    text = tree.text
-    if not call.args:
-        at = text.index("(", tree.span(call.func)[1])
-        return Edit.insert(at + 1, argument)
-    last = call.args[-1]
-    end = tree.span(last.value)[1]
-    if isinstance(last.comma, cst.Comma):  # a trailing comma: one more line like the last
-        comma = text.index(",", end)
-        start = tree.span(last.value)[0]
-        if "\n" in text[comma:text.index(")", comma)]:
-            return Edit.insert(comma + 1, "\n" + tree.line_indent(start) + argument + ",")
-        return Edit.insert(comma + 1, " " + argument)
-    return Edit.insert(end, ", " + argument)
 
 
 def _true(cst: Any, value: Any) -> bool:
@@ -458,12 +441,7 @@ def _clause_end(tokens: list[Token], depths: list[int], i: int, level: int) -> T
     if j < len(tokens) and tokens[j].upper == "OF":
         j += 1
         while j < len(tokens) and depths[j] == level and tokens[j].upper not in _CLAUSE_END \
-                and tokens[j].name not in ("SQL_COMMENT", "C_COMMENT"):
+                and not tokens[j].is_comment:
             last = j
             j += 1
     return tokens[last]
-
-
-def _named(evidence: Evidence) -> str:
-    """The evidence for a one-line message: why, and the first place it was seen."""
-    return f"{evidence.reason}, {evidence.brief()}" if evidence.locations else evidence.reason

@@ -7,8 +7,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Finding, Fix
-from pglint.model.project import APPEND_ONLY_NAME, Evidence
+from pglint.model.project import APPEND_ONLY_NAME
 from pglint.rule import Example, Rule
+from pglint.rules.sql._queues import LEASE_COLUMNS, named
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 
@@ -21,10 +22,6 @@ _PY_QUEUES = frozenset({
     "asyncio.LifoQueue", "asyncio.PriorityQueue", "asyncio.queues.Queue", "multiprocessing.Queue",
     "multiprocessing.JoinableQueue", "gevent.queue.Queue", "janus.Queue",
 })
-# Worker-lease columns: a table with one is a queue even without a queue-like name. A `status`
-# column alone is not enough here: every orders table has one, and inserting orders is no
-# enqueue.
-_LEASE_COLUMNS = ("next_attempt_at", "locked_by")
 # Where finished or failed work is kept: rows moved there are bounded by the queue they left.
 _ARCHIVE_NAME = re.compile(r"(?:^|_)(?:archived?|archives|dead|dlq|done|failed|completed)(?:$|_)")
 
@@ -235,13 +232,13 @@ class UnboundedQueue(Rule):
         bare = ctx.model.bare(table)
         if APPEND_ONLY_NAME.search(bare) or _ARCHIVE_NAME.search(bare):
             return
-        evidence = ctx.model.queue_evidence(table, _LEASE_COLUMNS)
+        evidence = ctx.model.queue_evidence(table, LEASE_COLUMNS)
         if evidence is None or _moves_rows(ctx, stmt, table):
             return
         if _counts(stmt.node, table) or _guarded_in_body(ctx, stmt, table):
             return
         message = (f"Enqueue into `{bare}` has no depth guard: when workers fall behind, the "
-                   f"queue grows without bound ({_named(evidence)})")
+                   f"queue grows without bound ({named(evidence)})")
         help = (f"Queue evidence: {evidence}. Nothing pushes back on producers: under overload "
                 "the table grows, polls and index scans slow down (slowing the workers "
                 "further), every job waits behind the backlog, and the overload surfaces only "
@@ -294,9 +291,7 @@ def _moves_rows(ctx: FileContext, stmt: Statement, table: str) -> bool:
 
 def _depth_tokens(ctx: FileContext, stmt: Statement) -> list[tuple[Token, int]]:
     out, depth = [], 0
-    for tok in ctx.tokens(stmt):
-        if tok.name in ("SQL_COMMENT", "C_COMMENT"):
-            continue
+    for tok in ctx.code_tokens(stmt):
         if tok.text == ")":
             depth -= 1
         out.append((tok, depth))
@@ -369,8 +364,3 @@ def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], tab
             f"-- 0 rows inserted: `{bare}` is full; reject the work (HTTP 503) or retry later.\n"
             "-- Approximate under concurrency (producers counting at once all see room): fine "
             "for load shedding, not a hard bound.")
-
-
-def _named(evidence: Evidence) -> str:
-    """The evidence for a one-line message: why, and the first place it was seen."""
-    return f"{evidence.reason}, {evidence.brief()}" if evidence.locations else evidence.reason

@@ -9,15 +9,13 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
 from pglint.model.catalog import Index
-from pglint.model.project import Evidence
 from pglint.rule import Example, Rule
+from pglint.rules.sql._queues import LEASE_COLUMNS, named
 from pglint.sql import nodes as n
 from pglint.sql.parse import iter_nodes
 
 # Columns that hold a row's place in a worker's life cycle (pending, running, done, ...).
 _STATE_COLUMNS = ("status", "state")
-# Worker-lease columns: a table with one is a queue even without a queue-like name.
-_LEASE_COLUMNS = ("next_attempt_at", "locked_by")
 _REVERSED = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
 _WORDS = ("now", "current_timestamp", "clock_timestamp", "localtimestamp", "status", "state")
 
@@ -163,7 +161,7 @@ class UnindexedQueuePoll(Rule):
             poll = _poll(body)
             if poll is None or ctx.model.catalog.table(poll.table) is None:
                 continue
-            evidence = ctx.model.queue_evidence(poll.table, _LEASE_COLUMNS)
+            evidence = ctx.model.queue_evidence(poll.table, LEASE_COLUMNS)
             if evidence is None and poll.shaped and poll.state:
                 evidence = ctx.model.queue_evidence(poll.table, (poll.state[0],))
             if evidence is None:
@@ -179,7 +177,7 @@ class UnindexedQueuePoll(Rule):
             polled = (f"`{poll.time_column} <= now()`" if poll.time_column
                       else f"`{poll.state[0]} = '{poll.state[1]}'`" if poll.state else "its poll")
             message = (f"No index serves this poll of queue `{bare}` by {polled}: every poll "
-                       f"scans the table ({_named(evidence)})")
+                       f"scans the table ({named(evidence)})")
             ddl = _index_ddl(ctx, poll.table, column, predicate)
             help = (f"Queue evidence: {evidence}. Workers poll all the time; "
                     "without an index each poll is a sequential scan of the whole table, done "
@@ -316,8 +314,3 @@ def _index_ddl(ctx: FileContext, table: str, column: str, predicate: str) -> str
     return (f"-- in a new migration, outside a transaction block:\n"
             f"CREATE INDEX CONCURRENTLY {n.quote_ident(name)} ON {target} "
             f"({n.quote_ident(column)}){where};")
-
-
-def _named(evidence: Evidence) -> str:
-    """The evidence for a one-line message: why, and the first place it was seen."""
-    return f"{evidence.reason}, {evidence.brief()}" if evidence.locations else evidence.reason

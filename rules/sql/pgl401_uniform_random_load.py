@@ -514,7 +514,7 @@ def _span(ctx: FileContext, stmt: Statement, node: dict[str, Any]) -> tuple[int,
     if not locations:
         return stmt.start, stmt.end
     start, last = stmt.offset(min(locations)), stmt.offset(max(locations))
-    tokens = [t for t in ctx.tokens(stmt) if t.name not in ("SQL_COMMENT", "C_COMMENT")]
+    tokens = ctx.code_tokens(stmt)
     # The expression may open with parentheses before its leftmost node.
     first = next(i for i, t in enumerate(tokens) if t.end > start)
     while first > 0 and tokens[first - 1].text == "(":
