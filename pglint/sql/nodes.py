@@ -184,7 +184,7 @@ def sql_literal(node: dict[str, Any] | None) -> str:
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, str) and "sval" in _strip_casts(node)["A_Const"]:
-            return "'" + value.replace("'", "''") + "'"
+            return quote_literal(value)
         return str(value)
     return "..."
 
@@ -201,6 +201,16 @@ def quote_ident(name: str) -> str:
     if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
         return name
     return '"' + name.replace('"', '""') + '"'
+
+
+def quote_qualified(name: str) -> str:
+    """A possibly schema-qualified name (`public.orders`) as SQL, each part quoted as needed."""
+    return ".".join(quote_ident(part) for part in name.split("."))
+
+
+def quote_literal(value: str) -> str:
+    """A string as an SQL literal: `it's` -> `'it''s'`."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def returning(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -447,7 +447,7 @@ def _python_suggestion(ctx: FileContext, found: _OrmIncrement, table: str) -> st
         if isinstance(literal, cst.Integer) and _py_literal(tree, value):
             sql, guess = tree.code(value).strip(), "bigint"
         elif isinstance(literal, cst.SimpleString) and isinstance(literal.evaluated_value, str):
-            sql, guess = "'" + literal.evaluated_value.replace("'", "''") + "'", "text"
+            sql, guess = n.quote_literal(literal.evaluated_value), "text"
         else:
             params += 1
             sql, guess = f"${params}", "bigint" if key in ("pk", "id") else "text"

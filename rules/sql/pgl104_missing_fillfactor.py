@@ -233,7 +233,7 @@ def _hot_eligible(ctx: FileContext, table: str, writes: list[Write],
 
 
 def _quoted(name: str) -> str:
-    return ".".join(n.quote_ident(part) for part in name.split("."))
+    return n.quote_qualified(name)
 
 
 def _fillfactor_edits(ctx: FileContext, stmt: Statement, ff: int) -> tuple[Edit, ...]:

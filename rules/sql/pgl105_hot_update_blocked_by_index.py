@@ -190,7 +190,7 @@ def _help(ctx: FileContext, index: Index, why: Evidence) -> str:
 
 
 def _quoted(name: str) -> str:
-    return ".".join(n.quote_ident(part) for part in name.split("."))
+    return n.quote_qualified(name)
 
 
 def _options(ctx: FileContext, index: Index, column: str, why: Evidence) -> str:

@@ -273,7 +273,7 @@ def _single_key(ctx: FileContext, table: str) -> str | None:
 
 
 def _qualified(table: str) -> str:
-    return ".".join(n.quote_ident(p) for p in table.split("."))
+    return n.quote_qualified(table)
 
 
 def _loop(ctx: FileContext, table: str, key: str | None, body: str) -> str:

@@ -498,7 +498,7 @@ def _prior_state(ctx: FileContext, table: str | None, column: str, new: str,
     col = _column(ctx, table, column)
     labels = ctx.model.catalog.enums.get(col.type) if col else None
     if labels:
-        quoted = ["'" + v.replace("'", "''") + "'" for v in labels]
+        quoted = [n.quote_literal(v) for v in labels]
         listed = ", ".join(quoted)
         if new in quoted and quoted.index(new) > 0:
             return quoted[quoted.index(new) - 1], (
@@ -590,7 +590,7 @@ def _sql_value(tree: Any, value: Any) -> str:
     """A Python literal as SQL (for the prior-state guess), `...` for anything else."""
     cst = tree.cst
     if isinstance(value, cst.SimpleString) and isinstance(value.evaluated_value, str):
-        return "'" + value.evaluated_value.replace("'", "''") + "'"
+        return n.quote_literal(value.evaluated_value)
     if isinstance(value, cst.Integer):
         return value.value
     return "..."

@@ -170,7 +170,7 @@ class MissingLockTimeout(Rule):
     def _report(self, ctx: FileContext, stmt: Statement, top: Statement, table: str,
                 blocked: str, uncovered: list) -> Finding:
         timeout = ctx.settings.lock_timeout
-        literal = "'" + str(timeout).replace("'", "''") + "'"
+        literal = n.quote_literal(str(timeout))
         what = _describe(stmt)
         session = ctx.session(top)
         block = session.transaction_start if session.in_transaction else None

@@ -244,7 +244,7 @@ class DisabledTimeout(Rule):
 
     def _finding(self, ctx: FileContext, stmt: Statement, name: str, how: str, start: int,
                  value_node: dict[str, Any]) -> Finding:
-        literal = "'" + self._bound(ctx, name).replace("'", "''") + "'"
+        literal = n.quote_literal(self._bound(ctx, name))
         message = f"`{name}` is set to 0, which disables it: {TIMEOUTS[name][1]}"
         value = _value_span(ctx, stmt, value_node)
         if value is not None:

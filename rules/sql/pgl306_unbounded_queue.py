@@ -305,7 +305,7 @@ def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], tab
     text = ctx.text
     tokens = _depth_tokens(ctx, stmt)
     bare = ctx.model.bare(table)
-    target = ".".join(n.quote_ident(p) for p in table.split("."))
+    target = n.quote_qualified(table)
     known = ctx.model.catalog.table(table)
     cols = [t["ResTarget"].get("name", "") for t in node.get("cols") or () if "ResTarget" in t]
     # The pending rows: those the insert itself marks, else status = 'pending' if there is one.
@@ -318,8 +318,7 @@ def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], tab
         is_const, value = n.constant(row_items[cols.index("status")])
         status_value = value if is_const and isinstance(value, str) else None
     if status_value is not None or (known is not None and "status" in known.columns):
-        literal = (status_value or "pending").replace("'", "''")
-        pending = f" WHERE status = '{literal}'"
+        pending = f" WHERE status = {n.quote_literal(status_value or 'pending')}"
     # Where the parts of the statement are: WITH ... | INSERT INTO t (cols) | source | tail.
     insert_at = next(i for i, (tok, d) in enumerate(tokens) if d == 0 and tok.upper == "INSERT")
     ctes, recursive = "", ""

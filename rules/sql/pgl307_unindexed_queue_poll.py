@@ -289,7 +289,7 @@ def _suggested_key(ctx: FileContext, poll: _Poll) -> tuple[str, str]:
     """(column, partial predicate or "") of the index to suggest."""
     predicate = ""
     if poll.state:
-        literal = "'" + poll.state[1].replace("'", "''") + "'"
+        literal = n.quote_literal(poll.state[1])
         predicate = f"{n.quote_ident(poll.state[0])} = {literal}"
     table = ctx.model.catalog.table(poll.table)
     columns = table.columns if table is not None else {}
@@ -310,7 +310,7 @@ def _index_ddl(ctx: FileContext, table: str, column: str, predicate: str) -> str
     if name in ctx.model.catalog.indexes:
         name = f"{bare}_{column}_poll_idx"
     where = f" WHERE {predicate}" if predicate else ""
-    target = ".".join(n.quote_ident(part) for part in table.split("."))
+    target = n.quote_qualified(table)
     return (f"-- in a new migration, outside a transaction block:\n"
             f"CREATE INDEX CONCURRENTLY {n.quote_ident(name)} ON {target} "
             f"({n.quote_ident(column)}){where};")
