@@ -18,7 +18,7 @@ from pglint.context import FileContext
 from pglint.discover import Candidate, detect_kind, discover
 from pglint.finding import Finding, Fix, Severity
 from pglint.loader import LoadProblem, read_text, write_atomic
-from pglint.model.catalog import catalog_ops, role_setting_ops
+from pglint.model.catalog import ROLE_SETTING_KINDS, catalog_ops
 from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.model.workload import Write, write_fact
@@ -315,9 +315,8 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
             write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
             if write is not None:
                 facts.writes.append(write)
-            elif stmt.kind in ("AlterRoleSetStmt", "AlterDatabaseSetStmt"):
-                # Role and database defaults live in setup scripts as often as in migrations.
-                facts.ops.extend(role_setting_ops(stmt, stmt.body))
+            elif stmt.kind in ROLE_SETTING_KINDS:
+                facts.ops.extend(catalog_ops(stmt, where))
     for stmt in loaded.body_statements:
         # Same judgement as runs_repeatedly(): function bodies anywhere, DO blocks in app SQL.
         if stmt.parent is not None and (stmt.parent.kind == "CreateFunctionStmt"

@@ -316,16 +316,16 @@ def _column_parts(table: str, coldef: dict, stmt: Statement, where) -> list[tupl
     parts: list[tuple] = [("column", column)]
     if typ in n.SERIAL_TYPES:
         column.default = "serial"
-        seq = _serial_sequence_name(table, colname)
+        seq = serial_sequence_name(table, colname)
         parts.append(("sequence", Sequence(seq, 1, (table, colname), loc, stmt.origin)))
     for item in coldef.get("constraints", ()):
         con = item.get("Constraint", {})
         contype = con.get("contype")
         if contype == "CONSTR_DEFAULT":
-            column.default, column.default_sql = _default_kind(con.get("raw_expr"))
+            column.default, column.default_sql = default_kind(con.get("raw_expr"))
         elif contype == "CONSTR_IDENTITY":
             column.default = "identity"
-            seq = _serial_sequence_name(table, colname)
+            seq = serial_sequence_name(table, colname)
             cache = n.def_value(n.def_elems(con.get("options")).get("cache")) or 1
             parts.append(("sequence", Sequence(seq, int(cache), (table, colname), loc,
                                                stmt.origin)))
@@ -341,7 +341,7 @@ def _column_parts(table: str, coldef: dict, stmt: Statement, where) -> list[tupl
     return parts
 
 
-def _default_kind(expr: dict | None) -> tuple[str, str]:
+def default_kind(expr: dict | None) -> tuple[str, str]:
     """(kind, SQL text) of a column default: nextval / time / other."""
     if expr is None:
         return "", ""
@@ -374,7 +374,7 @@ def _key_part(table: str, columns: list[str], primary: bool, con: dict, stmt: St
     name = con.get("conname") or (f"{bare}_pkey" if primary
                                   else f"{bare}_{'_'.join(columns)}_key")
     loc = where(stmt.offset(con.get("location")), stmt.end)
-    reads = set(columns) | set(n.names(con.get("including"))) | _columns_read(
+    reads = set(columns) | set(n.names(con.get("including"))) | columns_read(
         con.get("where_clause"))
     return ("key", Index(name, table, list(columns), "btree", unique=True, primary=primary,
                          location=loc, constraint=True, reads=frozenset(reads - {"*"}),
@@ -406,7 +406,7 @@ def _alter_table(stmt: Statement, body: dict, where) -> list[tuple]:
         elif subtype == "AT_DropConstraint":
             commands.append(("drop_constraint", target))
         elif subtype == "AT_ColumnDefault":
-            commands.append(("column_default", target, *_default_kind(definition or None)))
+            commands.append(("column_default", target, *default_kind(definition or None)))
         elif subtype == "AT_AddIdentity":
             commands.append(("add_identity", target))
         elif subtype == "AT_AlterColumnType" and "ColumnDef" in definition:
@@ -423,8 +423,8 @@ def _create_index(stmt: Statement, body: dict, where) -> list[tuple]:
                                  for p in body.get("indexParams", ())]
     name = body.get("idxname") or \
         f"{table.split('.')[-1]}_{'_'.join(c or 'expr' for c in columns)}_idx"
-    reads = _columns_read(body.get("indexParams")) | _columns_read(
-        body.get("indexIncludingParams")) | _columns_read(body.get("whereClause"))
+    reads = columns_read(body.get("indexParams")) | columns_read(
+        body.get("indexIncludingParams")) | columns_read(body.get("whereClause"))
     index = Index(name, table, columns, (body.get("accessMethod") or "btree").lower(),
                   unique=bool(body.get("unique")), primary=bool(body.get("primary")),
                   partial=bool(body.get("whereClause")), location=where(stmt.start, stmt.end),
@@ -475,6 +475,11 @@ def _alter_enum(stmt: Statement, body: dict, where) -> list[tuple]:
              body.get("newValNeighbor"), bool(body.get("newValIsAfter")))]
 
 
+# Statements that set a role's or database's defaults: read from any SQL file, not only
+# migrations (they live in setup scripts as often).
+ROLE_SETTING_KINDS = frozenset({"AlterRoleSetStmt", "AlterDatabaseSetStmt"})
+
+
 def role_setting_ops(stmt: Statement, body: dict, where=None) -> list[tuple]:
     """`ALTER ROLE/DATABASE ... SET name = value` as ("role_setting", name, value); RESET and
     SET ... TO DEFAULT clear nothing here (the value before them is unknown)."""
@@ -495,8 +500,7 @@ _READERS: dict[str, Callable[[Statement, dict, Callable], list[tuple]]] = {
     "RenameStmt": _rename,
     "CreateEnumStmt": _create_enum,
     "AlterEnumStmt": _alter_enum,
-    "AlterRoleSetStmt": role_setting_ops,
-    "AlterDatabaseSetStmt": role_setting_ops,
+    **{kind: role_setting_ops for kind in ROLE_SETTING_KINDS},
 }
 
 
@@ -517,7 +521,7 @@ class _Lookups:
             self.references.setdefault(fk.ref_table, []).append(fk)
 
 
-def _columns_read(node: Any) -> set[str]:
+def columns_read(node: Any) -> set[str]:
     """Column names an index definition part reads (index elements, expressions, predicates)."""
     columns: set[str] = set()
     if not node:
@@ -532,7 +536,7 @@ def _columns_read(node: Any) -> set[str]:
     return columns
 
 
-def _serial_sequence_name(table: str, column: str) -> str:
+def serial_sequence_name(table: str, column: str) -> str:
     """PostgreSQL's name for a serial/identity column's sequence (ignoring truncation clashes)."""
     base = table.split(".")[-1]
     schema = table.rsplit(".", 1)[0] + "." if "." in table else ""

@@ -37,10 +37,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pglint.model.catalog import (
-    Column, ForeignKey, Index, Sequence, Table, _columns_read, _default_kind,
-    _serial_sequence_name, catalog_ops,
+    Column, ForeignKey, Index, Sequence, Table, catalog_ops, columns_read, default_kind,
+    serial_sequence_name,
 )
 from pglint.model.location import Location
+from pglint.sql.nodes import quote_literal
 
 # Cheap text tests, before any tree is looked at.
 _ALEMBIC = re.compile(r"^\s*(?:from\s+alembic\s+import\s[^\n]*\bop\b|import\s+alembic\b)", re.M)
@@ -200,7 +201,7 @@ def _sql_value(value: Any) -> str | None:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
+        return quote_literal(value)
     return None
 
 
@@ -228,7 +229,7 @@ def _parse_predicate(sql: str) -> dict | None:
 def _default_of_sql(sql: str) -> tuple[str, str]:
     """(default kind, SQL) of a default written as SQL, as the catalog reads `DEFAULT <sql>`."""
     expr = _parse_expression(sql)
-    return _default_kind(expr) if expr is not None else ("other", "")
+    return default_kind(expr) if expr is not None else ("other", "")
 
 
 def _table_name(name: str, schema: str | None) -> str:
@@ -605,7 +606,7 @@ class _Alembic(_Reader):
                        parts: list[tuple]) -> None:
         """Identity, Sequence() and SQLAlchemy's SERIAL for an autoincrementing integer key."""
         parts.append(("column", column))
-        sequence_name = _serial_sequence_name(table, column.name)
+        sequence_name = serial_sequence_name(table, column.name)
         if info["identity"] is not None:
             column.default, column.default_sql = "identity", ""
             cache = _literal(self.cst, info["identity"].kw.get("cache"))
@@ -683,7 +684,7 @@ class _Alembic(_Reader):
             columns.append(None)
             expr = _parse_expression(sql) if sql else None
             if expr is not None:
-                reads |= _columns_read(expr)
+                reads |= columns_read(expr)
         if not columns:
             return None
         include = _strs(self.cst, kw.get("postgresql_include")) or []
@@ -694,7 +695,7 @@ class _Alembic(_Reader):
             sql = self._text(kw["postgresql_where"])
             predicate = _parse_predicate(sql) if sql else None
             if predicate is not None:
-                reads |= _columns_read(predicate)
+                reads |= columns_read(predicate)
         method = (_str(self.cst, kw.get("postgresql_using")) or "btree").lower()
         if not name:
             name = f"{_bare(table)}_{'_'.join(c or 'expr' for c in columns)}_idx"
@@ -1129,7 +1130,7 @@ class _Django(_Reader):
             model.pk_type = _IDENTITY_TYPES.get(typ, typ)
         parts.append(("column", column))
         if typ in _IDENTITY_TYPES:
-            sequence = _serial_sequence_name(table, column_name)
+            sequence = serial_sequence_name(table, column_name)
             if self.identity:
                 column.type, column.default = _IDENTITY_TYPES[typ], "identity"
             else:
@@ -1183,7 +1184,7 @@ class _Django(_Reader):
         join_model = _Model(table)
         parts: list[tuple] = [
             ("column", id_column), ("column", left), ("column", right),
-            ("sequence", Sequence(_serial_sequence_name(table, "id"), 1, (table, "id"), loc)),
+            ("sequence", Sequence(serial_sequence_name(table, "id"), 1, (table, "id"), loc)),
             self._key(join_model, ["id"], True, field),
             self._key(join_model, [left.name, right.name], False, field, suffix="_uniq"),
             ("foreign_key", ForeignKey(table, [left.name], model.table, [])),
