@@ -90,6 +90,6 @@ def test_files_without_database_calls_are_not_parsed(tmp_path, monkeypatch):
 
     (tmp_path / "util.py").write_text("def add(a, b):\n    return a + b\n", encoding="utf-8")
     called = []
-    monkeypatch.setattr(frontend, "extract_sql", lambda text: called.append(text) or [])
+    monkeypatch.setattr(frontend, "extract_sql", lambda text, *rest: called.append(text) or [])
     _lint(tmp_path, ["PGL"])
     assert called == []
