@@ -1,7 +1,7 @@
 """Timeout settings as PostgreSQL reads them: a zero (in any unit) disables a timeout, and
 `set_config(name, value, is_local)` sets one like `SET`.
 
-Not a rule (no Rule subclass): PGL301 and PGL302 import it.
+Not a rule (no Rule subclass): PGL301, PGL302 and PGL303 import it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,17 @@ import re
 from typing import Any
 
 from pglint.sql import nodes as n
+
+# The timeouts that bound how long something may hold or wait for resources, with a bounded
+# value to suggest and what running without them allows.
+TIMEOUTS = {
+    "statement_timeout": ("30s", "a runaway query or a lock wait can run for ever"),
+    "lock_timeout": (None, "a lock wait can last for ever while later queries queue behind it"),
+    "idle_in_transaction_session_timeout": (
+        "60s", "a session idle in a transaction keeps its locks and snapshot for ever"),
+    "transaction_timeout": ("5min", "a transaction can run for ever"),
+    "idle_session_timeout": ("1h", "idle sessions are never closed"),
+}
 
 # `0`, '0', '0s', '0ms', '0.0 min': a timeout of zero is no timeout.
 ZERO = re.compile(r"\s*0+(?:\.0*)?\s*(?:us|ms|s|min|h|d)?\s*", re.IGNORECASE)

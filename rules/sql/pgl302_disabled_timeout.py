@@ -9,20 +9,10 @@ from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.rule import Example, Rule
 from pglint.rules.python._connection_options import literal, option_settings, parse_dsn
-from pglint.rules.sql._timeouts import is_zero, set_config
+from pglint.rules.sql._timeouts import TIMEOUTS, is_zero, set_config
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
-# The timeouts that bound how long something may hold or wait for resources, with a bounded
-# value to suggest and what running without them allows.
-TIMEOUTS = {
-    "statement_timeout": ("30s", "a runaway query or a lock wait can run for ever"),
-    "lock_timeout": (None, "a lock wait can last for ever while later queries queue behind it"),
-    "idle_in_transaction_session_timeout": (
-        "60s", "a session idle in a transaction keeps its locks and snapshot for ever"),
-    "transaction_timeout": ("5min", "a transaction can run for ever"),
-    "idle_session_timeout": ("1h", "idle sessions are never closed"),
-}
 _SINCE = {"idle_in_transaction_session_timeout": "9.6", "idle_session_timeout": "14",
           "transaction_timeout": "17"}
 # A zero in Python connection options, in the string's source: `name=0`, `name%3D0` (URLs).

@@ -7,9 +7,8 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.rule import Example, Rule
+from pglint.rules.sql._timeouts import TIMEOUTS
 
-TIMEOUTS = {"statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
-            "transaction_timeout", "idle_session_timeout"}
 
 
 class SessionSetInTransaction(Rule):
