@@ -28,6 +28,10 @@ SHARDED_NAME = re.compile(r"(?:^|_)(?:shards?|slots?|buckets?|partials?)(?:$|_)"
 QUEUE_NAME = re.compile(r"(?:^|_)(?:queues?|jobs?|tasks?|outbox(?:es)?|messages?|retries)(?:$|_)")
 # Columns through which workers find, claim and schedule rows.
 QUEUE_COLUMNS = ("next_attempt_at", "locked_by", "status")
+# Worker-lease columns: a table with one is a queue even without a queue-like name. A `status`
+# column alone is not enough for some judgements: every orders table has one, and inserting
+# orders is no enqueue.
+LEASE_COLUMNS = ("next_attempt_at", "locked_by")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,10 @@ class Evidence:
         shown = ", ".join(str(loc) for loc in self.locations[:3])
         more = f" and {len(self.locations) - 3} more" if len(self.locations) > 3 else ""
         return f"{self.reason} ({shown}{more})"
+
+    def named(self) -> str:
+        """For one-line messages: why, and the first place it was seen."""
+        return f"{self.reason}, {self.brief()}" if self.locations else self.reason
 
     def brief(self) -> str:
         """For one-line messages: the first location and how many more, or the reason if none."""

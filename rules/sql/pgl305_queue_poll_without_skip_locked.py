@@ -13,7 +13,6 @@ from pglint.python.orm import (Chain, django_model, imports_orm, method_chain, r
                                sqlalchemy_entity)
 from pglint.python.retry import add_keyword
 from pglint.rule import Example, Rule
-from pglint.rules.sql._queues import named
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 
@@ -252,7 +251,7 @@ class QueuePollWithoutSkipLocked(Rule):
         first, last = clause
         bare = ctx.model.bare(table)
         message = (f"Workers polling queue `{bare}` with `{strength} ... LIMIT` block on each "
-                   f"other's locked rows ({named(evidence)})")
+                   f"other's locked rows ({evidence.named()})")
         help = (f"Queue evidence: {evidence}. Every worker asks for the same first "
                 "rows; the first locks them and the others wait on those row locks until it "
                 "commits, then re-check rows that usually no longer match (under READ COMMITTED "
@@ -280,7 +279,7 @@ class QueuePollWithoutSkipLocked(Rule):
         call = f"{func.attr.value}()"
         shape = "on a sliced queryset" if orm == "django" else "and a LIMIT"
         message = (f"Workers polling queue `{bare}` with `{call}` {shape} block on each "
-                   f"other's locked rows ({named(evidence)})")
+                   f"other's locked rows ({evidence.named()})")
         help = (f"Queue evidence: {evidence}. This is `SELECT ... LIMIT n FOR UPDATE`: every "
                 "worker asks for the same first rows; the first locks them and the others wait "
                 "on those row locks until it commits, then re-check rows that usually no longer "

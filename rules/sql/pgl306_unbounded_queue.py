@@ -7,9 +7,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Finding, Fix
-from pglint.model.project import APPEND_ONLY_NAME
+from pglint.model.project import APPEND_ONLY_NAME, LEASE_COLUMNS
 from pglint.rule import Example, Rule
-from pglint.rules.sql._queues import LEASE_COLUMNS, named
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 
@@ -238,7 +237,7 @@ class UnboundedQueue(Rule):
         if _counts(stmt.node, table) or _guarded_in_body(ctx, stmt, table):
             return
         message = (f"Enqueue into `{bare}` has no depth guard: when workers fall behind, the "
-                   f"queue grows without bound ({named(evidence)})")
+                   f"queue grows without bound ({evidence.named()})")
         help = (f"Queue evidence: {evidence}. Nothing pushes back on producers: under overload "
                 "the table grows, polls and index scans slow down (slowing the workers "
                 "further), every job waits behind the backlog, and the overload surfaces only "

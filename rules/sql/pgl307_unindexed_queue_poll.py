@@ -9,8 +9,8 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
 from pglint.model.catalog import Index
+from pglint.model.project import LEASE_COLUMNS
 from pglint.rule import Example, Rule
-from pglint.rules.sql._queues import LEASE_COLUMNS, named
 from pglint.sql import nodes as n
 from pglint.sql.parse import iter_nodes
 
@@ -177,7 +177,7 @@ class UnindexedQueuePoll(Rule):
             polled = (f"`{poll.time_column} <= now()`" if poll.time_column
                       else f"`{poll.state[0]} = '{poll.state[1]}'`" if poll.state else "its poll")
             message = (f"No index serves this poll of queue `{bare}` by {polled}: every poll "
-                       f"scans the table ({named(evidence)})")
+                       f"scans the table ({evidence.named()})")
             ddl = _index_ddl(ctx, poll.table, column, predicate)
             help = (f"Queue evidence: {evidence}. Workers poll all the time; "
                     "without an index each poll is a sequential scan of the whole table, done "
