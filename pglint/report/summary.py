@@ -49,10 +49,12 @@ def by_rule(findings: list[Finding]) -> list[tuple[str, str, int]]:
 
 def statistics(findings: list[Finding]) -> list[dict]:
     """Per-rule counts (`--statistics`), most frequent first, as ruff prints them."""
+    groups: dict[str, list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault(finding.code, []).append(finding)
     rows = []
     for code, name, count in by_rule(findings):
-        group = [f for f in findings if f.code == code]
-        safe, unsafe = counts(group)
+        safe, unsafe = counts(groups[code])
         rows.append({"code": code, "name": name, "count": count,
                      "fixable": "safe" if safe else "unsafe" if unsafe else None})
     rows.sort(key=lambda r: (-r["count"], r["code"]))
