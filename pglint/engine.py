@@ -28,6 +28,7 @@ from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement, iter_nodes, parse_sql
 
 if TYPE_CHECKING:
+    from pglint.python.screen import CodeIndex
     from pglint.python.tree import PythonTree
 
 SYNTAX_ERROR = ("PGL901", "syntax-error")
@@ -41,6 +42,7 @@ class LoadedFile:
     body_statements: list[Statement] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)  # PGL901 findings from loading/parsing
     python: "PythonTree | None" = None  # a .py file's libcst tree, when it was parsed
+    python_rules: frozenset[str] = frozenset()  # the Python rules its text and screens pass
 
 
 @dataclass
@@ -78,7 +80,6 @@ class Dispatcher:
         self.hints = {rule.code: _hints(rule.text_hint) for rule in self.rules}
         self.nested = {t: rs for t, rs in self.by_type.items() if t not in self.statement_types}
         self.python_rules = [rule for rule in self.rules if rule.python_node_types]
-        self.python_hints = {rule.code: _hints(rule.python_hint) for rule in self.python_rules}
         self._plans: dict[str, tuple] = {}
 
     def _plan(self, kind: str) -> tuple[dict[str, list[Rule]], list[tuple], list[Rule]]:
@@ -118,15 +119,16 @@ class Dispatcher:
             self._call(findings, rule, rule.check_file, ctx, ctx)
         return findings
 
-    def run_python(self, ctx: FileContext) -> list[Finding]:
-        """The Python rules over a .py file's libcst tree: each rule whose text hint matches is
-        called for the nodes of the types it wants, in file order."""
+    def run_python(self, ctx: FileContext, wanted: frozenset[str]) -> list[Finding]:
+        """The Python rules over a .py file's libcst tree: each rule that `wanted` names (its
+        text hint and screen passed the file) is called for the nodes of the types it wants,
+        in file order."""
         findings: list[Finding] = []
         tree = ctx.python
         if tree is None:
             return findings
         for rule in self.python_rules:
-            if not hints_match(self.python_hints[rule.code], ctx.text):
+            if rule.code not in wanted:
                 continue
             for node_type in rule.python_node_types:
                 for node in tree.nodes(node_type):
@@ -178,19 +180,42 @@ def hints_match(hints: tuple[tuple, ...], text: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _python_hints() -> tuple[tuple[tuple, ...], ...]:
-    """The text hints of every Python rule (selected or not: a file is loaded once)."""
-    return tuple(_hints(rule.python_hint) for rule in all_rules() if rule.python_node_types)
+def _python_rules() -> tuple[tuple[Rule, tuple[tuple, ...]], ...]:
+    """Every Python rule with its text hints (selected or not: a file is loaded once)."""
+    return tuple((rule(), _hints(rule.python_hint)) for rule in all_rules()
+                 if rule.python_node_types)
+
+
+class PythonScreen:
+    """Who wants a .py file's libcst tree: the Python rules and readers whose text hints match,
+    then (called with CPython's tree of the file) those whose screens pass it."""
+
+    def __init__(self, text: str) -> None:
+        from pglint.python.orm import might_describe_orm
+        from pglint.python.schema import might_define_schema
+
+        self.rules = [rule for rule, hints in _python_rules() if hints_match(hints, text)]
+        self.orm = might_describe_orm(text)
+        self.schema = might_define_schema(text)
+
+    def __bool__(self) -> bool:
+        return bool(self.rules) or self.orm or self.schema
+
+    def __call__(self, code: "CodeIndex") -> bool:
+        from pglint.python.orm import orm_screen
+
+        self.rules = [rule for rule in self.rules if rule.screen_python(code)]
+        self.orm = self.orm and orm_screen(code)
+        return bool(self)
+
+    @property
+    def codes(self) -> frozenset[str]:
+        return frozenset(rule.code for rule in self.rules)
 
 
 def wants_python_tree(text: str) -> bool:
-    """Whether a .py file must be parsed with libcst: a Python rule or the ORM reader can
-    match its text."""
-    from pglint.python.orm import might_describe_orm
-    from pglint.python.schema import might_define_schema
-
-    return might_describe_orm(text) or might_define_schema(text) or any(
-        hints_match(h, text) for h in _python_hints())
+    """Whether a .py file passes the text hints of a Python rule or reader."""
+    return bool(PythonScreen(text))
 
 
 def _keep_comments(findings: list[Finding], text: str) -> None:
@@ -253,7 +278,9 @@ def load(candidate: Candidate, text: str | None = None,
     if candidate.kind == "python":
         from pglint.python.embedded import parse_python
 
-        parsed, loaded.python = parse_python(text, wants_python_tree(text))
+        screen = PythonScreen(text)
+        parsed, loaded.python = parse_python(text, screen if screen else False)
+        loaded.python_rules = screen.codes
         if loaded.python is not None:
             from pglint.python.schema import migration_kind
 
@@ -451,7 +478,7 @@ class _Checker:
                               python=loaded.python)
             found.extend(self.dispatcher.run(ctx))
             if loaded.python is not None:
-                found.extend(self.dispatcher.run_python(ctx))
+                found.extend(self.dispatcher.run_python(ctx, loaded.python_rules))
         found = _suppress(loaded, found, settings, self.known)
         ignored = settings.ignored_in(loaded.candidate.path)  # per-file-ignores
         if ignored:

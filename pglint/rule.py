@@ -16,6 +16,7 @@ from pglint.finding import Finding, Fix, Severity
 
 if TYPE_CHECKING:
     from pglint.context import FileContext
+    from pglint.python.screen import CodeIndex
 
 DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety")
 
@@ -71,6 +72,13 @@ class Rule:
 
     def check_file(self, ctx: "FileContext") -> Iterable[Finding]:
         return ()
+
+    def screen_python(self, code: "CodeIndex") -> bool:
+        """Whether a .py file that passed `python_hint` can hold what this rule reports, judged
+        on CPython's tree (`code`, a `pglint.python.screen.CodeIndex`) before libcst parses the
+        file. A necessary condition only: never False where the rule would report something.
+        The default leaves the judgement to `check_python`."""
+        return True
 
     def check_python(self, node: Any, ctx: "FileContext") -> Iterable[Finding]:
         """Called for each libcst node of `python_node_types` in a .py file (`ctx.python` is

@@ -6,21 +6,23 @@ from __future__ import annotations
 import io
 import re
 import tokenize
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from pglint.sql.lexer import Comment, Lexed
 from pglint.sql.parse import ParsedSQL, Statement
 
 if TYPE_CHECKING:
+    from pglint.python.screen import CodeIndex
     from pglint.python.tree import PythonTree
 
 _DIRECTIVE = re.compile(r"#\s*pglint:")
 
 
-def parse_python(text: str, wants_tree: bool = False) -> tuple[ParsedSQL, "PythonTree | None"]:
+def parse_python(text: str, wants_tree: "bool | Callable[[CodeIndex], bool]" = False
+                 ) -> tuple[ParsedSQL, "PythonTree | None"]:
     """The embedded SQL of a Python file as a ParsedSQL over the file's text, and the file's
-    libcst tree when it was parsed: when it might hold SQL, or when `wants_tree` (some Python
-    rule or ORM reader can match its text).
+    libcst tree when it was parsed: when it might hold SQL, or when `wants_tree` (True, or a
+    screen that CPython's tree of the file passes: some Python rule or ORM reader can match).
 
     A statement is `exact` only when its string literal holds the SQL verbatim (no escapes, no
     implicit concatenation, no rewritten placeholders): only then can a fix edit the file.
@@ -33,9 +35,16 @@ def parse_python(text: str, wants_tree: bool = False) -> tuple[ParsedSQL, "Pytho
     has_sql = might_contain_sql(text)
     tree = None
     if has_sql or wants_tree:
+        from pglint.python import screen
         from pglint.python.tree import PythonTree
 
-        tree = PythonTree.parse(text)
+        module = screen.parse(text)
+        if module is not None:
+            # The screen is always asked: it also tells which rules the tree is for.
+            wanted = wants_tree if isinstance(wants_tree, bool) else wants_tree(
+                screen.CodeIndex(module))
+            if has_sql or wanted:
+                tree = PythonTree.parse(text, screened=True)
     if has_sql and tree is not None:
         from pglint.python.frontend import statements_in
 

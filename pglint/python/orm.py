@@ -18,10 +18,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pglint.model.location import Location
 from pglint.model.workload import RECURRING_STAMP, Write
+
+if TYPE_CHECKING:
+    from pglint.python.screen import CodeIndex
 
 ORM_PREFIX = "orm:"
 
@@ -55,6 +58,59 @@ _QUERYSET = frozenset({"filter", "exclude", "get", "select_for_update", "all", "
 def might_describe_orm(text: str) -> bool:
     """Whether a .py file may define models or write through an ORM (cheap text test)."""
     return any(literal in text and pattern.search(text) for literal, pattern in _ORM_TEXT)
+
+
+def orm_screen(code: "CodeIndex") -> bool:
+    """Whether CPython's tree of a file holds what `orm_facts` reads: a model class, a Table
+    variable or an ORM write (the same conditions, without what needs libcst's tree)."""
+    import ast
+
+    from pglint.python.screen import is_string, last_name
+
+    for cls in code.nodes(ast.ClassDef):
+        for statement in cls.body:
+            target = statement.targets[0] if isinstance(statement, ast.Assign) and len(
+                statement.targets) == 1 else statement.target if isinstance(
+                statement, ast.AnnAssign) else None
+            if isinstance(target, ast.Name) and target.id == "__tablename__":
+                return True
+        if any(code.qualified(base) in ("django.db.models.Model", "models.Model")
+               for base in cls.bases):
+            return True
+    for assign in code.nodes(ast.Assign):
+        value = assign.value
+        if isinstance(value, ast.Call) and last_name(value.func) == "Table" and value.args \
+                and is_string(value.args[0]):
+            return True
+    values = False
+    for call in code.nodes(ast.Call):
+        func = call.func
+        if isinstance(func, ast.Name):
+            if func.id in ("insert", "update") and (call.args or call.keywords):
+                return True
+            continue
+        if not isinstance(func, ast.Attribute):
+            continue
+        method = func.attr
+        if method in _INSERTS or method in ("update", "delete"):
+            node = func.value
+            while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in _QUERYSET:
+                node = node.func.value
+            if isinstance(node, ast.Attribute) and node.attr in ("objects", "_default_manager") \
+                    and isinstance(node.value, ast.Name):
+                return True
+        elif method == "values":  # `update(M).values(...)`, `t.insert().values(...)`
+            values = True
+        elif method in ("add", "add_all"):
+            first = [*call.args[:1], *(k.value for k in call.keywords[:1])]
+            for value in first:
+                value = value.value if isinstance(value, ast.Starred) else value
+                items = value.elts if isinstance(value, (ast.List, ast.Tuple)) else [value]
+                if any(isinstance(item, ast.Call) and isinstance(item.func, ast.Name)
+                       and item.func.id[:1].isupper() for item in items):
+                    return True
+    return values and any(code.calls("insert", "update"))
 
 
 @dataclass

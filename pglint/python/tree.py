@@ -81,21 +81,19 @@ class PythonTree:
         self._line_starts: list[int] = []
 
     @classmethod
-    def parse(cls, text: str) -> "PythonTree | None":
+    def parse(cls, text: str, screened: bool = False) -> "PythonTree | None":
         """The tree of a Python file, or None if libcst cannot parse it (Python syntax errors
-        are the Python linters' business)."""
-        import ast
-
+        are the Python linters' business). `screened`: CPython's parser already accepted it."""
         import libcst as cst  # lazily: about 0.1 s to import
 
-        source = text[1:] if text.startswith("\ufeff") else text
-        try:
-            # CPython's own parser first (a tenth of libcst's cost): it refuses pathological
-            # nesting (too many parentheses, 20,000 chained operators) with an exception where
-            # libcst's native parser can crash the process.
-            ast.parse(source)
-        except (SyntaxError, ValueError, MemoryError, RecursionError):
+        from pglint.python.screen import parse as cpython_parse
+
+        # CPython's own parser first (a fifth of libcst's cost): it refuses pathological
+        # nesting (too many parentheses, 20,000 chained operators) with an exception where
+        # libcst's native parser can crash the process.
+        if not screened and cpython_parse(text) is None:
             return None
+        source = text[1:] if text.startswith("\ufeff") else text
         try:
             module = cst.parse_module(source)
         except Exception:  # ParserSyntaxError, and RecursionError on pathological nesting

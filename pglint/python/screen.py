@@ -1,0 +1,127 @@
+"""CPython's view of a .py file: the second screen before libcst.
+
+libcst costs about five times what CPython's own parser does, and the text hints pass every
+file that merely mentions what a rule looks for (the ORM's own sources are full of `.save(`
+and `select_for_update`). So a file that passes the text hints is parsed with `ast` first
+(which also keeps pathological nesting away from libcst's native parser, see `parse`), and
+each consumer that wanted it (a Python rule's `screen_python`, the ORM reader) looks at the
+`CodeIndex` to say whether it can find anything there. libcst parses only the files some
+consumer still wants.
+
+A screen is a necessary condition, never a second implementation of the rule: it may pass a
+file in which the rule then finds nothing, it must not refuse one in which the rule finds
+something. The tests lint the same sources with and without screens and compare.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable, TypeVar
+
+Node = TypeVar("Node", bound=ast.AST)
+
+
+def parse(text: str) -> ast.Module | None:
+    """CPython's tree of a Python file, or None where CPython refuses it: a syntax error, or
+    nesting too deep for its parser (where libcst's native parser can crash the process)."""
+    source = text[1:] if text.startswith("\ufeff") else text
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+
+
+class CodeIndex:
+    """The nodes of a module by class, from one walk in pre-order (statements in file order)."""
+
+    __slots__ = ("module", "_by_type", "_imports")
+
+    def __init__(self, module: ast.Module) -> None:
+        self.module = module
+        by_type: dict[type, list[ast.AST]] = {}
+        stack: list[ast.AST] = [module]
+        pop, extend = stack.pop, stack.extend
+        node_class = ast.AST
+        while stack:
+            node = pop()
+            kind = type(node)
+            found = by_type.get(kind)
+            if found is None:
+                by_type[kind] = [node]
+            else:
+                found.append(node)
+            children = []
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    children.extend(v for v in value if isinstance(v, node_class))
+                elif isinstance(value, node_class):
+                    children.append(value)
+            extend(reversed(children))  # popped in pre-order: statements in file order
+        self._by_type = by_type
+        self._imports: dict[str, str] | None = None
+
+    def nodes(self, kind: type[Node]) -> list[Node]:
+        """Every node of one `ast` class."""
+        return self._by_type.get(kind, [])  # type: ignore[return-value]
+
+    def calls(self, *names: str) -> Iterable[ast.Call]:
+        """Calls whose callee ends in one of `names`: `f(...)`, `x.y.f(...)`."""
+        wanted = frozenset(names)
+        for call in self.nodes(ast.Call):
+            if last_name(call.func) in wanted:
+                yield call
+
+
+    def qualified(self, node: ast.AST) -> str | None:
+        """The dotted name with its first part resolved through the file's imports (anywhere
+        in the file, as `PythonTree.qualified` resolves them)."""
+        name = dotted(node)
+        if name is None:
+            return None
+        if self._imports is None:
+            self._imports = {}
+            for statement in self.nodes(ast.Import):
+                for alias in statement.names:
+                    local = alias.asname or alias.name.split(".")[0]
+                    self._imports[local] = alias.name if alias.asname else local
+            for found in self.nodes(ast.ImportFrom):
+                if found.level or found.module is None:
+                    continue
+                for alias in found.names:
+                    if alias.name != "*":
+                        self._imports[alias.asname or alias.name] = f"{found.module}.{alias.name}"
+        head, _, rest = name.partition(".")
+        full = self._imports.get(head)
+        if full is None:
+            return name
+        return f"{full}.{rest}" if rest else full
+
+
+def last_name(node: ast.AST) -> str | None:
+    """`f` of `f`, `a.b.f`; None for computed callees."""
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return None
+
+
+def dotted(node: ast.AST) -> str | None:
+    """`a.b.c` of a Name/Attribute chain, or None for anything else."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def is_string(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
