@@ -43,6 +43,7 @@ class LoadedFile:
     problems: list[Finding] = field(default_factory=list)  # PGL901 findings from loading/parsing
     python: "PythonTree | None" = None  # a .py file's libcst tree, when it was parsed
     python_rules: frozenset[str] = frozenset()  # the Python rules its text and screens pass
+    python_orm: bool = False  # the ORM reader's text test and screen pass it
 
 
 @dataclass
@@ -280,7 +281,7 @@ def load(candidate: Candidate, text: str | None = None,
 
         screen = PythonScreen(text)
         parsed, loaded.python = parse_python(text, screen if screen else False)
-        loaded.python_rules = screen.codes
+        loaded.python_rules, loaded.python_orm = screen.codes, screen.orm
         if loaded.python is not None:
             from pglint.python.schema import migration_kind
 
@@ -352,9 +353,12 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
             if write is not None:
                 facts.writes.append(write)
     if loaded.python is not None:
-        from pglint.python.orm import orm_facts
+        from pglint.python.orm import OrmFacts, orm_facts
 
-        orm = orm_facts(loaded.python, loaded.candidate.path, where)
+        # Read only where the ORM reader wanted the file (a tree parsed for a rule or for SQL
+        # strings is not evidence of models: rich's `Table("Exchange Rates")` is no table).
+        orm = orm_facts(loaded.python, loaded.candidate.path, where) if loaded.python_orm \
+            else OrmFacts()
         facts.orm_tables = orm.tables
         if file.kind == "migration":
             # Alembic and Django migrations feed the catalog (their SQL strings included);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any, Iterable
 
@@ -9,6 +10,7 @@ from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.python.orm import Origin, f_field, imports_orm, object_origin, runs_once
 from pglint.python.retry import keyword_arg
+from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
 
 _POSTS = {"app/models.py": (
@@ -206,6 +208,43 @@ class LostUpdate(Rule):
                       "    session.flush()\n", kind="python", context=_WALLETS),
     )
 
+    def screen_python(self, code: CodeIndex) -> bool:
+        """An increment `obj.f += x` / `obj.f -= x` / `obj.f = obj.f ± x` / `obj.f = x + obj.f`
+        (x no string literal) in a file with a function, and a write after which it can be
+        reported: an `obj.save(...)` of the same name, or any `.commit()` / `.flush()` /
+        `.begin()` call (SQLAlchemy)."""
+        if not (code.nodes(ast.FunctionDef) or code.nodes(ast.AsyncFunctionDef)):
+            return False
+        objects = set()
+        for aug in code.nodes(ast.AugAssign):
+            target = aug.target
+            if isinstance(aug.op, (ast.Add, ast.Sub)) and isinstance(target, ast.Attribute) \
+                    and isinstance(target.value, ast.Name) and not _is_text(aug.value):
+                objects.add(target.value.id)
+        for assign in code.nodes(ast.Assign):
+            target, value = assign.targets[0], assign.value
+            if len(assign.targets) != 1 or not isinstance(target, ast.Attribute) or not isinstance(
+                    target.value, ast.Name) or not isinstance(value, ast.BinOp) \
+                    or not isinstance(value.op, (ast.Add, ast.Sub)):
+                continue
+            if _same_attribute(value.left, target):
+                delta = value.right
+            elif isinstance(value.op, ast.Add) and _same_attribute(value.right, target):
+                delta = value.left
+            else:
+                continue
+            if not _is_text(delta):
+                objects.add(target.value.id)
+        if not objects:
+            return False
+        for call in code.nodes(ast.Call):
+            func = call.func
+            if isinstance(func, ast.Attribute) and (func.attr in ("commit", "flush", "begin") or (
+                    func.attr == "save" and isinstance(func.value, ast.Name)
+                    and func.value.id in objects)):
+                return True
+        return False
+
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python
         found = _increment(tree, node)
@@ -348,6 +387,19 @@ def _increment(tree: Any, node: Any) -> tuple[str, str, bool, Any, Any] | None:
     if isinstance(value.operator, cst.Add) and _attribute(cst, value.right) == target:
         return (*target, False, value.left, value.right)
     return None
+
+
+def _same_attribute(node: ast.AST, target: ast.Attribute) -> bool:
+    """`obj.f` as in `target` (screen only; CPython's tree keeps no parentheses)."""
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+        and isinstance(target.value, ast.Name) and node.attr == target.attr \
+        and node.value.id == target.value.id
+
+
+def _is_text(node: ast.AST) -> bool:
+    """A string or bytes literal, implicitly concatenated or not, or an f-string (screen only)."""
+    return isinstance(node, ast.JoinedStr) or isinstance(node, ast.Constant) and isinstance(
+        node.value, (str, bytes))
 
 
 def _attribute(cst: Any, node: Any) -> tuple[str, str] | None:

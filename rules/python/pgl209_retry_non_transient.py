@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.python import retry as retries
+from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
+from pglint.rules.python._retry_shapes import (RetryShapes, has_star, retry_shapes,
+                                                          within)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,61 @@ def _psycopg(code: str) -> str:
             f"        {code}\n"
             "            time.sleep(0.1 * 2 ** attempt)\n"
             "    raise RuntimeError(\"gave up\")\n")
+
+
+def _imports_database(code: CodeIndex) -> bool:
+    """`retry.db_library` on `ast`: an import (anywhere, absolute) of a database library."""
+    for statement in code.nodes(ast.Import):
+        if any(a.name.split(".")[0] in retries.DB_LIBRARIES for a in statement.names):
+            return True
+    return any(not s.level and s.module and s.module.split(".")[0] in retries.DB_LIBRARIES
+               for s in code.nodes(ast.ImportFrom))
+
+
+def _broad_handler(code: CodeIndex, shapes: RetryShapes) -> bool:
+    """Whether a candidate retry loop holds an `except` that `_broad_handler` of the rule may
+    find broad (`retry.exception_classes`, `retry.broad_class`): a bare `except:` or a class
+    among `BROAD_BUILTINS` in a file importing a database library; a class whose qualified
+    name is in `BROAD_QUALIFIED` or ends in one of `BROAD_NAMES` (or `Error`); or any name
+    the file assigns (`module_value` may turn it into a broad class)."""
+    handlers = [h for h in code.nodes(ast.ExceptHandler)
+                if any(within(loop, h) for loop, _ in shapes.loops)]
+    if not handlers:
+        return False
+    database = None
+    assigned = None
+    for handler in handlers:
+        stack = [handler.type]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Starred):
+                node = node.value
+            if isinstance(node, (ast.Tuple, ast.List)):
+                stack.extend(node.elts)
+                continue
+            if isinstance(node, ast.Attribute):
+                if node.attr in retries.BROAD_NAMES or node.attr == "Error":
+                    return True
+                continue
+            if node is not None and not isinstance(node, ast.Name):
+                continue  # a call, a subscript...: no class name
+            if isinstance(node, ast.Name):
+                if assigned is None:
+                    assigned = {n.id for n in code.nodes(ast.Name)
+                                if not isinstance(n.ctx, ast.Load)}
+                if node.id in assigned:
+                    return True
+                name = code.qualified(node) or ""
+                if name in retries.BROAD_QUALIFIED or \
+                        name.rsplit(".", 1)[-1] in retries.BROAD_NAMES:
+                    return True
+                if name not in retries.BROAD_BUILTINS:
+                    continue
+            if database is None:
+                database = _imports_database(code)
+            if database:
+                return True  # a bare `except:`, `except Exception:`
+    return False
 
 
 class RetryNonTransient(Rule):
@@ -274,6 +333,31 @@ class RetryNonTransient(Rule):
                 "    session.add(row)\n"
                 "    session.commit()\n", kind="python"),
     )
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A candidate retry loop (see `retry_shapes`) holding a handler that may be broad
+        (`_broad_handler`); a backoff `on_exception` called with
+        its exception (`exception=` or a second positional argument); a tenacity entry point
+        called without `*`/`**` arguments, with `retry=` in a file calling tenacity's
+        `retry_if_exception_type`, or without `retry=` (and a bare `@retry`) in a file that
+        imports a database library (`retry.db_library`)."""
+        shapes = retry_shapes(code)
+        if shapes.loops and _broad_handler(code, shapes):
+            return True
+        for call in shapes.backoff:
+            if (code.qualified(call.func) or "").endswith(".on_exception") and (
+                    keyword(call, "exception") is not None
+                    or sum(not isinstance(a, ast.Starred) for a in call.args) > 1):
+                return True
+        unfiltered = shapes.bare
+        for call in shapes.tenacity:
+            if has_star(call):
+                continue
+            if keyword(call, "retry") is None:
+                unfiltered = True
+            elif "retry_if_exception_type" in shapes.tenacity_names:
+                return True
+        return unfiltered and _imports_database(code)
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
 from pglint.rules.python._connection_options import (HOLE, UNKNOWN, Dsn, literal,
                                                       option_settings, parse_dsn, value_of)
@@ -47,6 +49,8 @@ _DJANGO_ENGINES = frozenset({
     "django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2",
     "django.contrib.gis.db.backends.postgis",
 })
+# Every call `check_python` judges (by its qualified name).
+_JUDGED_CALLS = _LIBPQ_CONNECT | _PSYCOPG2_POOLS | _PSYCOPG_POOLS | _ASYNCPG | _ENGINES
 # SQLAlchemy dialect drivers by the library that connects (others, such as pg8000, are not judged).
 _SQLALCHEMY_DRIVERS = {"": "libpq", "psycopg2": "libpq", "psycopg": "libpq",
                        "psycopgcffi": "libpq", "psycopg2cffi": "libpq", "asyncpg": "asyncpg"}
@@ -654,6 +658,23 @@ class ClientWithoutTimeouts(Rule):
 
     # -- dispatch -------------------------------------------------------------------------------
 
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A call resolved through the file's imports to a judged connect function, pool or
+        engine, with the arguments `_call` needs to judge it (`_call_screen`), or an assignment
+        `DATABASES = {...}` holding a dict (no `**`) with a PostgreSQL `ENGINE` literal."""
+        for call in code.nodes(ast.Call):
+            name = code.qualified(call.func)
+            if name in _JUDGED_CALLS and _call_screen(code, call, name):
+                return True
+        for assign in code.nodes(ast.Assign):  # module level in check_python: not required here
+            target = assign.targets[0]
+            if len(assign.targets) == 1 and isinstance(target, ast.Name) and \
+                    target.id == "DATABASES" and isinstance(assign.value, ast.Dict) and any(
+                        isinstance(entry, ast.Dict) and _django_postgres(entry)
+                        for entry in assign.value.values):
+                return True
+        return False
+
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python
         if isinstance(node, tree.cst.Assign):
@@ -842,6 +863,63 @@ class ClientWithoutTimeouts(Rule):
         message, help = _words(what, setup, missing_connect, missing_statement, short)
         start, end = tree.span(anchor if anchor is not None else node)
         return self.finding(ctx, start, end, message, fix, help)
+
+
+def _call_screen(code: CodeIndex, call: ast.Call, name: str) -> bool:
+    """On CPython's tree, what `_call` needs to judge a call (a superset): `**kw` hides every
+    parameter (it yields nothing unless a keyword it reads is written out), a libpq call needs
+    a connection argument (else all comes from the `PG*` environment), a pool's `kwargs=` and
+    an engine's `connect_args=` must be dict literals, and an engine's URL (a literal, or a
+    module constant's) a PostgreSQL one unless hidden (then `connect_args` is needed)."""
+    names = {k.arg for k in call.keywords}  # None for `**kw`
+    if name in _ASYNCPG:  # hooks and `**` hide the statement timeout: only a short client one
+        return "command_timeout" in names or not names & (_HOOKS | {None})
+    if name in _PSYCOPG_POOLS:
+        if "kwargs" in names:
+            return isinstance(keyword(call, "kwargs"), ast.Dict)
+        return not names & (_HOOKS | {None}) and bool(call.args or "conninfo" in names)
+    if name not in _ENGINES:  # libpq connect() and psycopg2's pools
+        if None in names:
+            return bool(names & {"connect_timeout", "options"})
+        return bool(call.args or names - _DRIVER_KEYWORDS)
+    args = keyword(call, "connect_args")
+    if args is not None and not isinstance(args, ast.Dict) or args is None and None in names:
+        return False
+    url = keyword(call, "url")
+    if url is None and call.args:
+        url = call.args[0]  # a Starred: hidden
+    values = [url]
+    if isinstance(url, ast.Name):  # a module constant (its binding may also be hidden)
+        values = [a.value for a in code.nodes(ast.Assign)
+                  if any(isinstance(t, ast.Name) and t.id == url.id for t in a.targets)]
+        values += [a.value for a in code.nodes(ast.AnnAssign)
+                   if isinstance(a.target, ast.Name) and a.target.id == url.id]
+    for value in values:
+        if isinstance(value, ast.JoinedStr):
+            return True
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            dsn = parse_dsn(value.value)
+            if not dsn.opaque and dsn.is_url:
+                base, _, driver = dsn.scheme.partition("+")
+                if base in ("postgresql", "postgres") and driver in _SQLALCHEMY_DRIVERS:
+                    return True
+                if value is url:
+                    return False  # another database, or a driver not judged
+    return args is not None  # a hidden URL: the connect_args keys tell the driver
+
+
+def _django_postgres(settings: ast.Dict) -> bool:
+    """On CPython's tree: a Django database entry with a PostgreSQL `ENGINE` literal (keys or
+    values written as f-strings may be anything) and no `**`."""
+    if None in settings.keys:
+        return False
+    for key, value in zip(settings.keys, settings.values):
+        if (isinstance(key, ast.JoinedStr) or isinstance(key, ast.Constant)
+                and key.value == "ENGINE") and (
+                isinstance(value, ast.JoinedStr) or isinstance(value, ast.Constant)
+                and value.value in _DJANGO_ENGINES):
+            return True
+    return False
 
 
 def _engine_setup(tree: Any, call: Any) -> Setup | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pglint.finding import Finding, Fix
 from pglint.model.workload import is_increment
 from pglint.python.orm import (django_model, f_field, method_chain, runs_once, sqlalchemy_update,
                                statement_values)
+from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 
@@ -242,6 +244,19 @@ class HotCounterUpdate(Rule):
         yield self.finding(ctx, stmt.start, stmt.end, message, fix, help)
 
     # -- Python forms ------------------------------------------------------------------------
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """An `update` call that `check_python` reads: `x.update()` / `sa.update(M)` (an
+        SQLAlchemy statement), `qs.update(col=...)` with keyword arguments only."""
+        for call in code.calls("update"):
+            name = code.qualified(call.func) or ""
+            if isinstance(call.func, ast.Attribute):
+                if not (call.args or call.keywords) or name.startswith("sqlalchemy.") or (
+                        not call.args and all(k.arg is not None for k in call.keywords)):
+                    return True
+            elif call.args and name.startswith("sqlalchemy.") and name.endswith(".update"):
+                return True
+        return False
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.catalog import Index
+from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
 from pglint.rules.python._check_then_act import (
     PG_INSERT, SA_INSERTS, conflict_point, conflict_target, constraint_name, get_or_create_call,
@@ -340,6 +342,40 @@ class NonIdempotentInsert(Rule):
                 kind="python", context=_SQLALCHEMY),
     )
 
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A call `_orm_insert` reads: `M.objects.create(...)` / `M._default_manager.create(...)`,
+        `x.add(<one argument, not a named keyword>)` of `Capitalized(...)` or of a name assigned
+        `Capitalized(...)` somewhere (`last_assignment`), or
+        `x.execute(...)` of `insert(M).values(...)` (the callee resolved through the imports to
+        SQLAlchemy's insert; `M` or `M.__table__`; no `on_conflict_*()`)."""
+        rows: set[str] | None = None  # names assigned `Capitalized(...)`
+        for call in code.nodes(ast.Call):
+            func = call.func
+            if not isinstance(func, ast.Attribute):
+                continue
+            method = func.attr
+            if method == "create":
+                manager = func.value  # `manager_model`
+                if isinstance(manager, ast.Attribute) and manager.attr in (
+                        "objects", "_default_manager") and isinstance(manager.value, ast.Name):
+                    return True
+            elif method == "add":
+                values = _arguments(call)
+                if len(values) != 1 or call.keywords and call.keywords[0].arg:
+                    continue
+                if isinstance(values[0], ast.Name):
+                    if rows is None:
+                        rows = _assigned_rows(code)
+                    if values[0].id in rows:
+                        return True
+                elif _row(values[0]):
+                    return True
+            # libcst's `args[0]` may be any of them (`execute(statement=...)`, `f(k=1, *a)`).
+            elif method == "execute" and any(_executes_insert(code, value)
+                                             for value in _arguments(call)):
+                return True
+        return False
+
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python
         cst = tree.cst
@@ -517,6 +553,53 @@ def _suggestion(ctx: FileContext, stmt: Statement, table: str, column: str, know
             "-- Remove existing duplicates first; CONCURRENTLY cannot run in a transaction.\n"
             f"CREATE UNIQUE INDEX CONCURRENTLY {index} ON {table} ({col});\n\n"
             "-- Then:\n" + _with_clause(ctx, stmt, f" ON CONFLICT ({col}) DO NOTHING"))
+
+
+# -- Python screen (CPython's tree) ---------------------------------------------------------------
+
+def _arguments(call: ast.Call) -> list[ast.expr]:
+    """Every argument value of a call, `*x` and `**x` as `x` (libcst's `Arg.value`)."""
+    return [a.value if isinstance(a, ast.Starred) else a for a in call.args] + \
+        [k.value for k in call.keywords]
+
+
+def _row(value: ast.expr | None) -> bool:
+    """`Capitalized(...)`: what `_orm_insert` takes for a model instance."""
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and \
+        value.func.id[:1].isupper()
+
+
+def _assigned_rows(code: CodeIndex) -> set[str]:
+    """Names assigned `Capitalized(...)` (`obj = M(...)`, `obj: M = M(...)`)."""
+    names = set()
+    for node in (*code.nodes(ast.Assign), *code.nodes(ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if len(targets) == 1 and isinstance(targets[0], ast.Name) and _row(node.value):
+            names.add(targets[0].id)
+    return names
+
+
+def _executes_insert(code: CodeIndex, node: ast.expr) -> bool:
+    """`sa_insert_model` with `.values(...)` and no `on_conflict_*()`, of a model name (or its
+    `__table__`), on CPython's tree."""
+    values = False
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        method = node.func.attr
+        if method == "values":
+            values = True
+        elif method.startswith("on_conflict_") or method not in (
+                "returning", "execution_options", "inline", "prefix_with"):
+            return False
+        node = node.func.value
+    if not values or not isinstance(node, ast.Call) or code.qualified(node.func) not in SA_INSERTS:
+        return False
+    target = _arguments(node)
+    if len(target) != 1:
+        return False
+    model = target[0]
+    if isinstance(model, ast.Attribute) and model.attr == "__table__":
+        model = model.value
+    return isinstance(model, ast.Name)
 
 
 # -- Python (ORM) form ----------------------------------------------------------------------------

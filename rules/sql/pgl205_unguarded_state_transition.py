@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any, Iterable, Iterator
 
@@ -10,6 +11,7 @@ from pglint.finding import Finding, Fix
 from pglint.model.catalog import Column
 from pglint.python.orm import (django_model, imports_orm, method_chain, object_origin, runs_once,
                                sqlalchemy_update, statement_values)
+from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -249,6 +251,32 @@ class UnguardedStateTransition(Rule):
         return self.finding(ctx, stmt.start, stmt.end, message, fix, help)
 
     # -- Python forms ------------------------------------------------------------------------
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """One of the three forms `check_python` reports: a `.values(...)` with arguments over
+        an SQLAlchemy update in its chain (`x.update()`, `sa.update(M)`, `update(M)` through any
+        alias); a `.update(k=...)` with a keyword on a manager chain (`M.objects...`); or
+        `obj.attr = ...` (one target) in a file with a function and an `obj.save(...)` call."""
+        for call in code.nodes(ast.Call):
+            func = call.func
+            if not isinstance(func, ast.Attribute):
+                continue
+            if func.attr == "values" and (call.args or call.keywords):
+                if _sqlalchemy_update_below(code, func.value):
+                    return True
+            elif func.attr == "update" and any(k.arg is not None for k in call.keywords) \
+                    and _manager_root(func.value):
+                return True
+        saved = {call.func.value.id for call in code.calls("save")
+                 if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)}
+        if not saved or not (code.nodes(ast.FunctionDef) or code.nodes(ast.AsyncFunctionDef)):
+            return False
+        for assign in code.nodes(ast.Assign):
+            target = assign.targets[0]
+            if len(assign.targets) == 1 and isinstance(target, ast.Attribute) \
+                    and isinstance(target.value, ast.Name) and target.value.id in saved:
+                return True
+        return False
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python
@@ -553,6 +581,40 @@ def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: st
 
 
 # -- Python helpers -----------------------------------------------------------------------------
+
+
+def _sqlalchemy_update_below(code: CodeIndex, node: ast.AST) -> bool:
+    """An SQLAlchemy update down a chain (from a `.values(...)` to its root, as
+    `method_chain`): `x.update()` without arguments, `sa.update(...)`, or `update(M)` through
+    any import alias (screen only)."""
+    while True:
+        if isinstance(node, ast.Subscript):
+            node = node.value
+            continue
+        if not isinstance(node, ast.Call):
+            return False
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            if func.attr == "update" and (not (node.args or node.keywords) or (
+                    code.qualified(func) or "").startswith("sqlalchemy.")):
+                return True
+            node = func.value
+            continue
+        name = (code.qualified(func) or "") if isinstance(func, ast.Name) else ""
+        return bool(node.args) and name.startswith("sqlalchemy.") and name.endswith(".update")
+
+
+def _manager_root(node: ast.AST) -> bool:
+    """The chain under a call ends at `M.objects` / `M._default_manager` (screen only)."""
+    while True:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            node = node.func.value
+        elif isinstance(node, ast.Subscript):
+            node = node.value
+        else:
+            break
+    return isinstance(node, ast.Attribute) and node.attr in ("objects", "_default_manager") \
+        and isinstance(node.value, ast.Name)
 
 
 def _django_mentions(tree: Any, node: Any, column: str) -> bool:

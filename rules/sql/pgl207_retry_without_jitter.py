@@ -3,6 +3,7 @@ retry loops, tenacity waits and backoff's `jitter=None`)."""
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any, Iterable
 
@@ -10,7 +11,9 @@ from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.workload import is_increment
 from pglint.python import retry as retries
+from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
+from pglint.rules.python._retry_shapes import retry_shapes, sleeps_some_time
 from pglint.rules.sql._retry_queue import (CAP, CHAPTER_RETRY, CONTEXT, NEXT_ATTEMPT_COLUMN,
                                            PY_CAP, assignment_span, counter_in, counter_of,
                                            exponents, is_attempt_counter, time_plus_delay)
@@ -364,6 +367,23 @@ class RetryWithoutJitter(Rule):
     )
 
     # -- Python ------------------------------------------------------------------------------
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A candidate retry loop (see `retry_shapes`) with a sleep given a delay other than
+        `0`; a tenacity entry point called with `wait=` in a file calling tenacity's
+        `wait_exponential`/`wait_fixed`/`wait_incrementing`; or a backoff decorator called
+        with `jitter=None`."""
+        shapes = retry_shapes(code)
+        if any(sleeps_some_time(s) for _, sleeps in shapes.loops for s in sleeps):
+            return True
+        if shapes.tenacity_names & retries.FIXED_WAITS and any(
+                keyword(c, "wait") is not None for c in shapes.tenacity):
+            return True
+        for call in shapes.backoff:
+            jitter = keyword(call, "jitter")
+            if isinstance(jitter, ast.Constant) and jitter.value is None:
+                return True
+        return False
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python

@@ -3,15 +3,19 @@ loops, tenacity and backoff without a bound, exponential delays without a cap)."
 
 from __future__ import annotations
 
+import ast
 from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.python import retry as retries
+from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
 from pglint.rules.sql._retry_queue import (CAP, CHAPTER_RETRY, CONTEXT, NEXT_ATTEMPT_COLUMN,
                                            PY_CAP, assignment_span, counter_in, counter_of,
                                            exponents, time_plus_delay)
+from pglint.rules.python._retry_shapes import (RetryShapes, has_star, retry_shapes,
+                                                          sleeps_some_time)
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 
@@ -22,6 +26,45 @@ _COMPARISONS = {"<", "<=", ">", ">="}
 _LOCKING = {"LCS_FORUPDATE", "LCS_FORNOKEYUPDATE"}
 _AFTER_WHERE = {"ORDER", "LIMIT", "FOR", "GROUP", "RETURNING", "OFFSET", "FETCH", "WINDOW",
                 "HAVING"}
+
+def _may_grow(code: CodeIndex, shapes: RetryShapes) -> bool:
+    """Whether the file holds a node `retry.delay_facts` can count as growth (anywhere: the
+    delay may be computed at module level or in a helper): `x ** n`/`x << n` with `n` not a
+    number, `*=`/`**=`/`<<=`, `d = d * 2`, a call of `pow`/`math.pow`/`math.exp`."""
+    if shapes.growth_call:
+        return True
+    for operation in code.nodes(ast.BinOp):
+        if isinstance(operation.op, (ast.Pow, ast.LShift)) and not _number(operation.right):
+            return True
+    if any(isinstance(a.op, (ast.Mult, ast.Pow, ast.LShift)) for a in code.nodes(ast.AugAssign)):
+        return True
+    for assign in code.nodes(ast.Assign):
+        value = assign.value
+        if isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Mult, ast.LShift)):
+            names = {name for target in assign.targets for name in _target_names(target)}
+            if any(isinstance(side, ast.Name) and side.id in names
+                   for side in (value.left, value.right)):
+                return True
+    return False
+
+
+def _number(node: ast.AST) -> bool:
+    """`retry.is_constant` on `ast`: an int or float literal, under at most one unary operator."""
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
+
+
+def _target_names(target: ast.AST) -> list[str]:
+    """`retry._target_names` on `ast` (a starred element counts by its name)."""
+    if isinstance(target, ast.Starred):
+        target = target.value
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in _target_names(element)]
+    return []
+
 
 class UnboundedRetry(Rule):
     """
@@ -293,6 +336,34 @@ class UnboundedRetry(Rule):
     )
 
     # -- Python ------------------------------------------------------------------------------
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A bare `@retry` of tenacity; a tenacity entry point called without `stop=` nor
+        `*`/`**` arguments; a backoff decorator called without `max_tries=`, `max_time=` nor
+        `**`; or a candidate retry loop (see `retry_shapes`) that is `while True`/`while 1`/
+        `for ... in itertools.count()`, or that sleeps some time in a file holding something
+        `delay_facts` counts as growth (`_may_grow`)."""
+        shapes = retry_shapes(code)
+        if shapes.bare:
+            return True
+        if any(not has_star(c) and keyword(c, "stop") is None for c in shapes.tenacity):
+            return True
+        if any(all(k.arg is not None for k in c.keywords) and keyword(c, "max_tries") is None
+               and keyword(c, "max_time") is None for c in shapes.backoff):
+            return True
+        if not shapes.loops:
+            return False
+        for loop, _ in shapes.loops:
+            if isinstance(loop, ast.While):
+                test = loop.test
+                if isinstance(test, ast.Constant) and type(test.value) in (bool, int) \
+                        and test.value:
+                    return True
+            elif isinstance(loop.iter, ast.Call) and \
+                    code.qualified(loop.iter.func) == "itertools.count":
+                return True
+        return any(sleeps_some_time(s) for _, sleeps in shapes.loops for s in sleeps) and \
+            _may_grow(code, shapes)
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python

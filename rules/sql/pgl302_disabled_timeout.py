@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
+from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
 from pglint.rules.python._connection_options import literal, option_settings, parse_dsn
 from pglint.rules.sql._timeouts import TIMEOUTS, is_zero, set_config
@@ -130,6 +132,25 @@ class DisabledTimeout(Rule):
     )
 
     # -- Python: connection options -----------------------------------------------------------
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A string holding `_timeout` and a `0` (a zero read from a string has a `0` in it,
+        also when percent-encoded as `%30`), or a `server_settings` dict (a keyword or a dict
+        item) with a timeout key set to a zero literal. SQL strings are linted as SQL apart
+        from this screen."""
+        for constant in code.nodes(ast.Constant):
+            value = constant.value
+            if isinstance(value, str) and "_timeout" in value and "0" in value:
+                return True
+        for item in code.nodes(ast.keyword):
+            if item.arg == "server_settings" and isinstance(item.value, ast.Dict) and \
+                    _zero_setting(item.value):
+                return True
+        for found in code.nodes(ast.Dict):
+            if any(isinstance(value, ast.Dict) and _is_text(key, "server_settings")
+                   and _zero_setting(value) for key, value in zip(found.keys, found.values)):
+                return True
+        return False
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python
@@ -276,6 +297,27 @@ def _zero_options(value: str) -> list[str]:
     if dsn.is_url or "options" in dsn.params:  # `options` of a URL or a key=value string
         settings.update(option_settings(dsn.params.get("options", "")))
     return [name for name in TIMEOUTS if is_zero(settings.get(name))]
+
+
+def _is_text(node: ast.expr | None, text: str) -> bool:
+    """On CPython's tree: a string literal that is (or, an f-string, may be) `text`."""
+    return isinstance(node, ast.JoinedStr) or isinstance(node, ast.Constant) and \
+        node.value == text
+
+
+def _zero_setting(settings: ast.Dict) -> bool:
+    """On CPython's tree: a dict item whose key may be a timeout's name and whose value may be
+    a zero (`0`, `"0s"`, `-0`, an f-string)."""
+    for key, value in zip(settings.keys, settings.values):
+        if not (isinstance(key, ast.JoinedStr) or isinstance(key, ast.Constant)
+                and isinstance(key.value, str) and key.value in TIMEOUTS):
+            continue
+        if isinstance(value, (ast.JoinedStr, ast.UnaryOp)):
+            return True
+        if isinstance(value, ast.Constant) and isinstance(value.value, (str, int, float)) and \
+                not isinstance(value.value, bool) and is_zero(str(value.value)):
+            return True
+    return False
 
 
 def _python_string(value: str, like: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 from typing import Any, Iterable
@@ -12,6 +13,7 @@ from pglint.model.project import Evidence
 from pglint.python.orm import (Chain, django_model, imports_orm, method_chain, runs_once,
                                sqlalchemy_entity)
 from pglint.python.retry import add_keyword
+from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -263,6 +265,37 @@ class QueuePollWithoutSkipLocked(Rule):
         fix = Fix("Add SKIP LOCKED to the locking clause", Applicability.UNSAFE,
                   (Edit.insert(last.end, " SKIP LOCKED"),))
         yield self.finding(ctx, first.start, last.end, message, fix, help)
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A `select_for_update()` on a manager chain (`M.objects...`) or a `with_for_update()`
+        in a file that limits a query somewhere, neither with `*args`/`**kwargs` nor a literal
+        `skip_locked=True` / `nowait=True`."""
+        limits = None
+        for call in code.calls("select_for_update", "with_for_update"):
+            if not isinstance(call.func, ast.Attribute) or any(
+                    isinstance(a, ast.Starred) for a in call.args) or any(
+                    k.arg is None or k.arg in ("skip_locked", "nowait")
+                    and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in call.keywords):
+                continue
+            if call.func.attr == "with_for_update":
+                if limits is None:
+                    limits = any(code.calls("limit", "fetch", "first"))
+                if limits:
+                    return True
+                continue
+            root = call.func.value  # down the chain to its root (`M.objects`), as method_chain
+            while True:
+                if isinstance(root, ast.Call) and isinstance(root.func, ast.Attribute):
+                    root = root.func.value
+                elif isinstance(root, ast.Subscript):
+                    root = root.value
+                else:
+                    break
+            if isinstance(root, ast.Attribute) and root.attr in ("objects", "_default_manager") \
+                    and isinstance(root.value, ast.Name):
+                return True
+        return False
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python

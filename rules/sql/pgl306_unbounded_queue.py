@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Finding, Fix
 from pglint.model.project import APPEND_ONLY_NAME, LEASE_COLUMNS
+from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -178,6 +180,29 @@ class UnboundedQueue(Rule):
                 kind="python"),
     )
 
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A call of an in-process queue class (`queue.Queue`, `asyncio.Queue`, ... through any
+        import alias) without a bound (no `maxsize=` nor positional argument, and no `*args` /
+        `**kwargs`) or with a literal bound <= 0 (`0`, `-1`)."""
+        for call in code.nodes(ast.Call):
+            if not isinstance(call.func, (ast.Name, ast.Attribute)) \
+                    or code.qualified(call.func) not in _PY_QUEUES:
+                continue
+            bound = keyword(call, "maxsize")
+            if bound is None:
+                bound = next((a for a in call.args if not isinstance(a, ast.Starred)), None)
+            if bound is None:
+                if not any(isinstance(a, ast.Starred) for a in call.args) \
+                        and all(k.arg is not None for k in call.keywords):
+                    return True
+                continue
+            if isinstance(bound, ast.UnaryOp) and isinstance(bound.op, ast.USub):
+                if _is_int(bound.operand):
+                    return True
+            elif _is_int(bound) and bound.value <= 0:  # type: ignore[attr-defined]
+                return True
+        return False
+
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python
         name = tree.call_name(node)
@@ -252,6 +277,11 @@ class UnboundedQueue(Rule):
         fix = Fix.display("Insert only while the queue is below a depth limit",
                           _guarded_insert(ctx, stmt, node, table))
         yield self.finding(ctx, stmt.start, stmt.end, message, fix, help)
+
+
+def _is_int(node: ast.AST) -> bool:
+    """An integer literal (libcst's Integer; not a bool, float or complex) (screen only)."""
+    return isinstance(node, ast.Constant) and type(node.value) is int
 
 
 def _range_tables(node: Any) -> set[str]:

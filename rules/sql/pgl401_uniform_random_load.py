@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.lexer import Comment
@@ -256,6 +258,34 @@ class UniformRandomLoad(Rule):
     )
 
     # -- Python load tests --------------------------------------------------------------------
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A uniform draw (`random.randint`, `random.randrange`, `numpy.random.randint`,
+        `random.choice(range(...))`, through any import alias), and a call its key can reach
+        (every sink is a method call named like an HTTP verb, an SQL execute/fetch or an ORM
+        lookup). Whether the file is a load test depends on its name too, which the screen
+        does not see."""
+        draw = sink = False
+        for call in code.nodes(ast.Call):
+            func = call.func
+            if isinstance(func, ast.Attribute):
+                if func.attr in _SINK_METHODS:
+                    sink = True
+                    if draw:
+                        return True
+                if func.attr not in _DRAW_NAMES:
+                    continue
+            elif not isinstance(func, ast.Name):
+                continue
+            if not draw:
+                style = _PY_DRAWS.get(code.qualified(func) or "")
+                draw = style is not None and (style != "range" or any(
+                    isinstance(arg, ast.Call) and code.qualified(arg.func) == "range"
+                    for arg in (*(a.value if isinstance(a, ast.Starred) else a for a in call.args),
+                                *(k.value for k in call.keywords))))
+                if draw and sink:
+                    return True
+        return False
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python
@@ -605,6 +635,9 @@ _HTTP_VERBS = frozenset({"get", "post", "put", "patch", "delete", "head", "optio
 _HTTP_MODULES = ("requests.", "httpx.", "aiohttp.")
 _SQL_METHODS = frozenset({"execute", "executemany", "fetch", "fetchrow", "fetchval"})
 _ORM_LOOKUPS = frozenset({"get", "filter", "exclude", "get_or_create", "update_or_create"})
+# What the screen looks for: the attributes a draw is called through, the methods of the sinks.
+_DRAW_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in _PY_DRAWS)
+_SINK_METHODS = _HTTP_VERBS | _SQL_METHODS | _ORM_LOOKUPS
 # Converters a key passes through on its way into a URL or a parameter.
 _WRAPPERS = frozenset({"str", "int", "repr", "format", "urllib.parse.quote",
                        "urllib.parse.urlencode"})

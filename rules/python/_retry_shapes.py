@@ -1,0 +1,113 @@
+"""The retry rules' screens on CPython's tree (PGL207, PGL208, PGL209 share one reading of a
+file): where their findings can start, `pglint.python.retry` read on `ast`, conservatively."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from pglint.python import retry as retries
+from pglint.python.screen import CodeIndex
+
+# Callee names worth resolving when written as an attribute (`x.sleep`): the last parts of what
+# the screens look for. A plain name (`nap(1)` after `from time import sleep as nap`) is always
+# resolved through the imports.
+_SCREEN_LAST = frozenset({
+    *(name.rsplit(".", 1)[-1] for name in (*retries.SLEEPS, *retries.TENACITY_ENTRIES,
+                                           *retries.BACKOFF_ENTRIES)),
+    *retries.FIXED_WAITS, "retry_if_exception_type", "pow", "exp",
+})
+_TRIES = tuple(getattr(ast, kind) for kind in ("Try", "TryStar") if hasattr(ast, kind))
+
+
+@dataclass
+class RetryShapes:
+    """The nodes where the findings of the retry rules start, as CPython's tree shows them
+    (`pglint.python.retry` read on `ast`, conservatively: a superset of what it accepts)."""
+
+    # (loop, its sleep calls): a `while`, or a `for` over a call of `range`/`itertools.count`
+    # or over a list/tuple, whose span holds a `try` and a call of a sleep of `SLEEPS`.
+    loops: list[tuple[ast.AST, list[ast.Call]]] = field(default_factory=list)
+    tenacity: list[ast.Call] = field(default_factory=list)  # calls of `TENACITY_ENTRIES`
+    bare: bool = False  # a bare `@tenacity.retry` decorator (however imported)
+    backoff: list[ast.Call] = field(default_factory=list)  # calls of `BACKOFF_ENTRIES`
+    # The last parts of the tenacity functions called (`wait_fixed` of `tenacity.wait_fixed(2)`).
+    tenacity_names: set[str] = field(default_factory=set)
+    growth_call: bool = False  # a call of `pow`, `math.pow` or `math.exp`
+
+
+# The last file's (module, shapes): the three rules' screens share one reading of a file.
+_LAST_SHAPES: list[tuple[Any, RetryShapes]] = [(None, RetryShapes())]
+
+
+def retry_shapes(code: CodeIndex) -> RetryShapes:
+    """The retry shapes of a file (one pass over its calls, decorators and loops)."""
+    module, shapes = _LAST_SHAPES[0]
+    if module is code.module:
+        return shapes
+    shapes = RetryShapes()
+    sleeps = []
+    for call in code.nodes(ast.Call):
+        func = call.func
+        if isinstance(func, ast.Attribute):
+            if func.attr not in _SCREEN_LAST:
+                continue
+        elif not isinstance(func, ast.Name):
+            continue
+        name = code.qualified(func) or ""
+        if name in retries.SLEEPS:
+            sleeps.append(call)
+        elif name in retries.TENACITY_ENTRIES:
+            shapes.tenacity.append(call)
+        elif name in retries.BACKOFF_ENTRIES:
+            shapes.backoff.append(call)
+        elif name in ("pow", "math.pow", "math.exp"):
+            shapes.growth_call = True
+        if name.startswith("tenacity."):
+            shapes.tenacity_names.add(name.rsplit(".", 1)[-1])
+    for kind in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+        for definition in code.nodes(kind):
+            for decorator in definition.decorator_list:
+                if not isinstance(decorator, ast.Call) and \
+                        code.qualified(decorator) == "tenacity.retry":
+                    shapes.bare = True
+    tries = [t for kind in _TRIES for t in code.nodes(kind)]
+    if sleeps and tries:
+        for loop in (*code.nodes(ast.While), *code.nodes(ast.For), *code.nodes(ast.AsyncFor)):
+            if not isinstance(loop, ast.While):
+                iterable = loop.iter
+                if isinstance(iterable, ast.Call):
+                    if code.qualified(iterable.func) not in ("range", "itertools.count"):
+                        continue
+                elif not (isinstance(iterable, (ast.List, ast.Tuple)) and iterable.elts):
+                    continue
+            held = [s for s in sleeps if within(loop, s)]
+            if held and any(within(loop, t) for t in tries):
+                shapes.loops.append((loop, held))
+    _LAST_SHAPES[0] = (code.module, shapes)
+    return shapes
+
+
+def within(outer: Any, inner: Any) -> bool:
+    """Whether `inner`'s code lies inside `outer`'s (by their positions)."""
+    return (outer.lineno, outer.col_offset) <= (inner.lineno, inner.col_offset) and (
+        inner.end_lineno, inner.end_col_offset) <= (outer.end_lineno, outer.end_col_offset)
+
+
+def has_star(call: ast.Call) -> bool:
+    """`*args` or `**kwargs` among a call's arguments (`retry.has_star` on `ast`)."""
+    return any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords)
+
+
+def sleeps_some_time(call: ast.Call) -> bool:
+    """A sleep whose delay `retry.sleep_argument` finds and `delay_facts` reads (not `0`)."""
+    argument = next((a for a in call.args if not isinstance(a, ast.Starred)), None)
+    if argument is None:
+        argument = next((k.value for k in call.keywords
+                         if k.arg in ("secs", "seconds", "delay")), None)
+    if argument is None:
+        return False
+    return not (isinstance(argument, ast.Constant) and type(argument.value) in (int, float)
+                and argument.value == 0)
