@@ -61,6 +61,22 @@ def test_spans_agree_with_libcst_positions():
     assert by_text > 20  # most nodes are placed without regenerating the module
 
 
+def test_positions_within_a_top_level_statement_agree_with_the_whole_module():
+    """The fallback when text search cannot place a node: libcst's positions over the node's
+    top-level statement alone, shifted to where that statement starts in the file."""
+    tree = PythonTree.parse(SOURCE + "\r\n\r\nclass K:  # é\r\n    def m(self):\r\n"
+                                     "        return h(x, x, 'ü')\r\n")
+    positions = _positions(tree)
+    checked = 0
+    for kind in ("Name", "Call", "Attribute", "SimpleString", "Return", "Param"):
+        for node in tree.nodes(kind):
+            where = positions[node]
+            assert tree._in_top_statement(node) == (tree._offset(where.start),
+                                                    tree._offset(where.end)), tree.code(node)
+            checked += 1
+    assert checked > 40
+
+
 def test_replacement_keeps_the_indentation_of_its_block():
     source = "def f():\n    if x:\n        q = g(\n            a=1,\n        )\n"
     tree = PythonTree.parse(source)

@@ -14,6 +14,7 @@ already imported).
 
 from __future__ import annotations
 
+import operator
 import re
 import sys
 from typing import Any, Iterator
@@ -61,6 +62,21 @@ def _fields(cls: type) -> tuple[str, ...]:
     return names
 
 
+# Node class -> (its name, a function returning the values of its walked fields as a tuple,
+# or None when it has none).
+_READERS: dict[type, tuple[str, Any]] = {}
+
+
+def _reader(cls: type) -> tuple[str, Any]:
+    names = _fields(cls)
+    if not names:
+        return cls.__name__, None
+    if len(names) == 1:
+        only = operator.attrgetter(names[0])
+        return cls.__name__, lambda node: (only(node),)
+    return cls.__name__, operator.attrgetter(*names)
+
+
 class PythonTree:
     """The parsed module with parents, an index by node type, imports and positions."""
 
@@ -79,6 +95,8 @@ class PythonTree:
         self._positions: Any = None
         self._inclusive: Any = None
         self._line_starts: list[int] = []
+        # Top-level statement id -> (its file offset, positions within it), or None.
+        self._tops: dict[int, Any] = {}
 
     @classmethod
     def parse(cls, text: str, screened: bool = False) -> "PythonTree | None":
@@ -109,27 +127,35 @@ class PythonTree:
         node_type = self.cst.CSTNode
         parents, by_type = self.parents, self.by_type
         stack = [(self.module, 0)]
-        order: list[Any] = []
+        pop, push = stack.pop, stack.append
         deepest = 0
         while stack:
-            node, depth = stack.pop()
-            order.append(node)
+            node, depth = pop()
+            kind = type(node)
+            read = _READERS.get(kind)
+            if read is None:
+                read = _READERS[kind] = _reader(kind)
+            name, getter = read
+            found = by_type.get(name)
+            if found is None:
+                by_type[name] = [node]
+            else:
+                found.append(node)
             if depth > deepest:
                 deepest = depth
+            if getter is None:
+                continue
             children = []
-            for name in _fields(type(node)):
-                value = getattr(node, name)
+            for value in getter(node):
                 if isinstance(value, node_type):
                     children.append(value)
                 elif isinstance(value, (tuple, list)):
                     children.extend(v for v in value if isinstance(v, node_type))
-            for child in children:
-                parents[id(child)] = node
             depth += 1
-            stack.extend((child, depth) for child in reversed(children))  # pre-order: file order
+            for child in reversed(children):  # popped in pre-order: file order
+                parents[id(child)] = node
+                push((child, depth))
         self.depth = deepest
-        for node in order:
-            by_type.setdefault(type(node).__name__, []).append(node)
 
     def nodes(self, type_name: str) -> list[Any]:
         """Every node of a libcst class (by name), in file order."""
@@ -241,11 +267,7 @@ class PythonTree:
     # -- positions -----------------------------------------------------------------------------
 
     def _offset(self, position: Any) -> int:
-        if not self._line_starts:
-            self._line_starts = [0]
-            self._line_starts.extend(
-                m.end() for m in re.finditer(r"\r\n?|\n", self.text[self.shift:]))
-        return self.shift + self._line_starts[position.line - 1] + position.column
+        return self._offset_at(0, position)
 
     def span(self, node: Any) -> tuple[int, int]:
         """File character offsets of the node's code (its own leading/trailing blanks excluded).
@@ -257,8 +279,14 @@ class PythonTree:
         their numbers agree (every node's code is in the text at its place), in file order.
         Otherwise libcst's PositionProvider decides.
         """
-        code = self._searchable(node)
-        found = self._by_text(node, code) if code else None
+        # Once a top-level statement's positions are known, its nodes are looked up there
+        # (rendering a node's code to search for it costs more than the lookup).
+        found = self._in_top_statement(node, compute=False)
+        if found is None:
+            code = self._searchable(node)
+            found = self._by_text(node, code) if code else None
+        if found is None:
+            found = self._in_top_statement(node)
         if found is not None:
             return found
         if self._positions is None:
@@ -269,6 +297,61 @@ class PythonTree:
             self._positions = wrapper.resolve(PositionProvider)
         where = self._positions[node]
         return self._offset(where.start), self._offset(where.end)
+
+    def _in_top_statement(self, node: Any, compute: bool = True) -> tuple[int, int] | None:
+        """The node's span from libcst's positions over its top-level statement alone (whose
+        code, rendered on its own, is the file's text from its first line): a fraction of the
+        whole module's code to regenerate. None where that statement's code is not unique (or,
+        unless `compute`, where its positions are not known yet)."""
+        top = node
+        parent = self.parents.get(id(top))
+        while parent is not None and parent is not self.module:
+            top, parent = parent, self.parents.get(id(parent))
+        if parent is None or top is node:
+            return None
+        tops = self._tops
+        if id(top) not in tops:
+            if not compute:
+                return None
+            tops[id(top)] = None
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
+            alone = top.with_changes(leading_lines=())
+            code = self.module.code_for_node(alone)
+            at = self.text.find(code)
+            if at >= 0 and self.text.find(code, at + 1) < 0:
+                single = self.cst.Module(body=[alone], header=[], footer=[],
+                                         default_indent=self.module.default_indent,
+                                         default_newline=self.module.default_newline)
+                positions = MetadataWrapper(single, unsafe_skip_copy=True).resolve(
+                    PositionProvider)
+                tops[id(top)] = (at, positions)
+        found = tops[id(top)]
+        if found is None:
+            return None
+        at, positions = found
+        where = positions.get(node)
+        if where is None:
+            return None
+        first = self._line_of(at)
+        return (self._offset_at(first, where.start), self._offset_at(first, where.end))
+
+    def _line_of(self, offset: int) -> int:
+        """The 0-based line (as `_offset` counts them) holding a file offset."""
+        import bisect
+
+        self._offset_at(0, None)  # the line starts, computed once
+        return bisect.bisect_right(self._line_starts, offset - self.shift) - 1
+
+    def _offset_at(self, first_line: int, position: Any) -> int:
+        """A position of a statement's own positions, whose line 1 is file line `first_line`."""
+        if not self._line_starts:
+            self._line_starts = [0]
+            self._line_starts.extend(
+                m.end() for m in re.finditer(r"\r\n?|\n", self.text[self.shift:]))
+        if position is None:
+            return 0
+        return self.shift + self._line_starts[first_line + position.line - 1] + position.column
 
     def _searchable(self, node: Any) -> str:
         """The node's code as libcst's positions delimit it, if a text search can place it:
