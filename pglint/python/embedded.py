@@ -38,11 +38,14 @@ def parse_python(text: str, wants_tree: "bool | Callable[[CodeIndex], bool]" = F
         from pglint.python import screen
         from pglint.python.tree import PythonTree
 
+        from pglint.python.frontend import sql_screen
+
         module = screen.parse(text)
         if module is not None:
+            code = screen.CodeIndex(module)
+            has_sql = has_sql and sql_screen(code)
             # The screen is always asked: it also tells which rules the tree is for.
-            wanted = wants_tree if isinstance(wants_tree, bool) else wants_tree(
-                screen.CodeIndex(module))
+            wanted = wants_tree if isinstance(wants_tree, bool) else wants_tree(code)
             if has_sql or wanted:
                 tree = PythonTree.parse(text, screened=True)
     if has_sql and tree is not None:

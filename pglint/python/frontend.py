@@ -69,6 +69,7 @@ from pglint.source import ByteToChar
 from pglint.sql.parse import LEADING_TRIVIA, Statement, SyntaxProblem
 
 if TYPE_CHECKING:
+    from pglint.python.screen import CodeIndex
     from pglint.python.tree import PythonTree
 
 # --------------------------------------------------------------------------------------------
@@ -173,6 +174,36 @@ def might_contain_sql(text: str) -> bool:
                 if at not in quoted:
                     return True
             at = text.find(needle, at + 1)
+    return False
+
+
+_SQL_CALLS = frozenset({"execute", "executemany", "SQL", "text", "raw", "extra", "RunSQL",
+                        "fetch", "fetchrow", "fetchval"})
+
+
+def sql_screen(code: CodeIndex) -> bool:
+    """Whether CPython's tree of a file that `might_contain_sql` holds a call that takes SQL
+    with a str literal where `statements_in` reads one (`_candidates`, loosened): the first
+    positional or any keyword argument, an element of a list or tuple (RunSQL, extra's
+    `where`), a value of a dict (extra's `select`). `execute("..." % table)` has none."""
+    import ast
+
+    def literal(node: ast.AST) -> bool:
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, str)
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return any(literal(e) for e in node.elts)
+        if isinstance(node, ast.Dict):
+            return any(literal(v) for v in node.values)
+        return False
+
+    for call in code.calls(*_SQL_CALLS):
+        first = next((a for a in call.args if not isinstance(a, ast.Starred)), None)
+        if first is not None and literal(first):
+            return True
+        if any(literal(a) for a in call.args[1:2]) or any(literal(k.value)
+                                                          for k in call.keywords):
+            return True
     return False
 
 
