@@ -65,24 +65,26 @@ def orm_screen(code: "CodeIndex") -> bool:
     variable or an ORM write (the same conditions, without what needs libcst's tree)."""
     import ast
 
-    from pglint.python.screen import is_string, last_name
+    from pglint.python.screen import dotted, is_string, last_name
 
-    for cls in code.nodes(ast.ClassDef):
+    django_models: set[str] = set()
+    for cls in code.nodes(ast.ClassDef):  # in file order, as `_model_tables` reads them
         for statement in cls.body:
             target = statement.targets[0] if isinstance(statement, ast.Assign) and len(
                 statement.targets) == 1 else statement.target if isinstance(
                 statement, ast.AnnAssign) else None
             if isinstance(target, ast.Name) and target.id == "__tablename__":
                 return True
-        if any(code.qualified(base) in ("django.db.models.Model", "models.Model")
-               for base in cls.bases):
-            return True
+        if any(code.qualified(base) in ("django.db.models.Model", "models.Model", *django_models)
+               or dotted(base) in django_models for base in cls.bases):
+            django_models.add(cls.name)
+            if not _abstract(cls):
+                return True
     for assign in code.nodes(ast.Assign):
         value = assign.value
         if isinstance(value, ast.Call) and last_name(value.func) == "Table" and value.args \
                 and is_string(value.args[0]):
             return True
-    values = False
     for call in code.nodes(ast.Call):
         func = call.func
         if isinstance(func, ast.Name):
@@ -101,7 +103,19 @@ def orm_screen(code: "CodeIndex") -> bool:
                     and isinstance(node.value, ast.Name):
                 return True
         elif method == "values":  # `update(M).values(...)`, `t.insert().values(...)`
-            values = True
+            node = func.value  # down the receiver, as `_statement_target` reads it
+            while isinstance(node, ast.Call):
+                inner = node.func
+                given = bool(node.args or node.keywords)
+                if isinstance(inner, ast.Name):
+                    if inner.id in ("insert", "update") and given:
+                        return True
+                    break
+                if not isinstance(inner, ast.Attribute):
+                    break
+                if inner.attr in ("insert", "update") and not given:
+                    return True
+                node = inner.value
         elif method in ("add", "add_all"):
             first = [*call.args[:1], *(k.value for k in call.keywords[:1])]
             for value in first:
@@ -110,7 +124,20 @@ def orm_screen(code: "CodeIndex") -> bool:
                 if any(isinstance(item, ast.Call) and isinstance(item.func, ast.Name)
                        and item.func.id[:1].isupper() for item in items):
                     return True
-    return values and any(code.calls("insert", "update"))
+    return False
+
+
+def _abstract(cls: Any) -> bool:
+    """`class Meta: abstract = True` in a model class (CPython's tree)."""
+    import ast
+
+    for statement in cls.body:
+        if isinstance(statement, ast.ClassDef) and statement.name == "Meta":
+            return any(isinstance(s, ast.Assign) and len(s.targets) == 1
+                       and isinstance(s.targets[0], ast.Name) and s.targets[0].id == "abstract"
+                       and isinstance(s.value, ast.Constant) and s.value.value is True
+                       for s in statement.body)
+    return False
 
 
 @dataclass
