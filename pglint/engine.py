@@ -204,9 +204,11 @@ class PythonScreen:
 
     def __call__(self, code: "CodeIndex") -> bool:
         from pglint.python.orm import orm_screen
+        from pglint.python.schema import schema_screen
 
         self.rules = [rule for rule in self.rules if rule.screen_python(code)]
         self.orm = self.orm and orm_screen(code)
+        self.schema = self.schema and schema_screen(code)
         return bool(self)
 
     @property
@@ -280,7 +282,8 @@ def load(candidate: Candidate, text: str | None = None,
         from pglint.python.embedded import parse_python
 
         screen = PythonScreen(text)
-        parsed, loaded.python = parse_python(text, screen if screen else False)
+        parsed, loaded.python = parse_python(text, screen if screen else False,
+                                             file.display_path)
         loaded.python_rules, loaded.python_orm = screen.codes, screen.orm
         if loaded.python is not None:
             from pglint.python.schema import migration_kind

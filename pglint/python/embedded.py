@@ -18,11 +18,12 @@ if TYPE_CHECKING:
 _DIRECTIVE = re.compile(r"#\s*pglint:")
 
 
-def parse_python(text: str, wants_tree: "bool | Callable[[CodeIndex], bool]" = False
-                 ) -> tuple[ParsedSQL, "PythonTree | None"]:
+def parse_python(text: str, wants_tree: "bool | Callable[[CodeIndex], bool]" = False,
+                 path: str = "") -> tuple[ParsedSQL, "PythonTree | None"]:
     """The embedded SQL of a Python file as a ParsedSQL over the file's text, and the file's
     libcst tree when it was parsed: when it might hold SQL, or when `wants_tree` (True, or a
-    screen that CPython's tree of the file passes: some Python rule or ORM reader can match).
+    screen that CPython's tree of the file, at `path`, passes: some Python rule or ORM reader
+    can match).
 
     A statement is `exact` only when its string literal holds the SQL verbatim (no escapes, no
     implicit concatenation, no rewritten placeholders): only then can a fix edit the file.
@@ -42,7 +43,7 @@ def parse_python(text: str, wants_tree: "bool | Callable[[CodeIndex], bool]" = F
 
         module = screen.parse(text)
         if module is not None:
-            code = screen.CodeIndex(module)
+            code = screen.CodeIndex(module, path)
             has_sql = has_sql and sql_screen(code)
             # The screen is always asked: it also tells which rules the tree is for.
             wanted = wants_tree if isinstance(wants_tree, bool) else wants_tree(code)

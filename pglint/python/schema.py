@@ -34,7 +34,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pglint.model.catalog import (
     Column, ForeignKey, Index, Sequence, Table, catalog_ops, columns_read, default_kind,
@@ -42,6 +42,9 @@ from pglint.model.catalog import (
 )
 from pglint.model.location import Location
 from pglint.sql.nodes import quote_literal
+
+if TYPE_CHECKING:
+    from pglint.python.screen import CodeIndex
 
 # Cheap text tests, before any tree is looked at.
 _ALEMBIC = re.compile(r"^\s*(?:from\s+alembic\s+import\s[^\n]*\bop\b|import\s+alembic\b)", re.M)
@@ -54,6 +57,23 @@ Where = Callable[[int, int], Location]
 def might_define_schema(text: str) -> bool:
     """Whether a .py file may be an Alembic or Django migration (cheap text test)."""
     return _looks_alembic(text) or ("Migration" in text and _DJANGO.search(text) is not None)
+
+
+def schema_screen(code: CodeIndex) -> bool:
+    """Whether CPython's tree of a file can be a migration as `migration_kind` reads one: a
+    module-level `upgrade()` (Alembic) or class deriving from a `Migration` (Django)."""
+    import ast
+
+    for statement in code.module.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and statement.name == "upgrade":
+            return True
+        if isinstance(statement, ast.ClassDef) and any(
+                (code.qualified(base) or "") in (
+                    "django.db.migrations.Migration", "migrations.Migration", "Migration")
+                for base in statement.bases):
+            return True
+    return False
 
 
 def _looks_alembic(text: str) -> bool:

@@ -16,7 +16,8 @@ something. The tests lint the same sources with and without screens and compare.
 from __future__ import annotations
 
 import ast
-from typing import Iterable, TypeVar
+import operator
+from typing import Callable, Iterable, TypeVar
 
 Node = TypeVar("Node", bound=ast.AST)
 
@@ -31,13 +32,31 @@ def parse(text: str) -> ast.Module | None:
         return None
 
 
+# Fields not walked: expression contexts (`Load`, `Store`) and operators are singletons that
+# screens read from their nodes (`node.op`), never look up; `type_comment` is a string.
+_NOT_WALKED = frozenset({"ctx", "op", "ops", "type_comment", "type_ignores"})
+# Node class -> a function returning its walked fields' values as a tuple, or None for none.
+_READERS: dict[type, Callable[[ast.AST], tuple] | None] = {}
+
+
+def _reader(kind: type) -> Callable[[ast.AST], tuple] | None:
+    names = [name for name in kind._fields if name not in _NOT_WALKED]
+    if not names:
+        return None
+    if len(names) == 1:
+        only = operator.attrgetter(names[0])
+        return lambda node: (only(node),)
+    return operator.attrgetter(*names)
+
+
 class CodeIndex:
     """The nodes of a module by class, from one walk in pre-order (statements in file order)."""
 
-    __slots__ = ("module", "_by_type", "_imports")
+    __slots__ = ("module", "path", "_by_type", "_imports")
 
-    def __init__(self, module: ast.Module) -> None:
+    def __init__(self, module: ast.Module, path: str = "") -> None:
         self.module = module
+        self.path = path  # the file's path as shown (rules that judge a file by its name)
         by_type: dict[type, list[ast.AST]] = {}
         stack: list[ast.AST] = [module]
         pop, extend = stack.pop, stack.extend
@@ -50,9 +69,13 @@ class CodeIndex:
                 by_type[kind] = [node]
             else:
                 found.append(node)
+            read = _READERS.get(kind)
+            if read is None:
+                read = _READERS[kind] = _reader(kind)
+            if read is None:
+                continue
             children = []
-            for name in node._fields:
-                value = getattr(node, name, None)
+            for value in read(node):
                 if isinstance(value, list):
                     children.extend(v for v in value if isinstance(v, node_class))
                 elif isinstance(value, node_class):

@@ -263,8 +263,19 @@ class UniformRandomLoad(Rule):
         """A uniform draw (`random.randint`, `random.randrange`, `numpy.random.randint`,
         `random.choice(range(...))`, through any import alias), and a call its key can reach
         (every sink is a method call named like an HTTP verb, an SQL execute/fetch or an ORM
-        lookup). Whether the file is a load test depends on its name too, which the screen
-        does not see."""
+        lookup), in a load test: a file named like one or importing locust (a locust base
+        class is imported too)."""
+        from fnmatch import fnmatch
+        from pathlib import PurePath
+
+        name = PurePath(code.path).name.lower()
+        if not any(fnmatch(name, pattern) for pattern in _LOAD_TEST_FILES) and not any(
+                alias.name == "locust" or alias.name.startswith("locust.")
+                for statement in code.nodes(ast.Import) for alias in statement.names) and not any(
+                not statement.level and statement.module is not None and (
+                    statement.module == "locust" or statement.module.startswith("locust."))
+                for statement in code.nodes(ast.ImportFrom)):
+            return False
         draw = sink = False
         for call in code.nodes(ast.Call):
             func = call.func
