@@ -189,7 +189,7 @@ _ONE_OFF_FILE = re.compile(r"^(?:test_.*|.*_tests?|conftest|seed.*|.*_seeds?|fix
 _DJANGO_PROBES = frozenset({"exists", "first", "last", "count"})
 _SA_PROBES = frozenset({"first", "one_or_none", "scalar_one_or_none", "scalar", "count"})
 _SQL_PROBES = frozenset({"fetchone", "first", "one_or_none", "scalar", "scalar_one_or_none"})
-_PROBES = _DJANGO_PROBES | _SA_PROBES | _SQL_PROBES
+PROBES = _DJANGO_PROBES | _SA_PROBES | _SQL_PROBES
 # QuerySet methods that leave a Django lookup's meaning alone (`exclude`, `using` do not).
 _DJANGO_NEUTRAL = frozenset({"all", "order_by", "only", "defer", "select_related",
                              "prefetch_related"})
@@ -345,7 +345,7 @@ def _if_check(ctx: FileContext, node: Any) -> PyCheck | None:
     if isinstance(probe, cst.Name):
         pass
     elif not (isinstance(probe, cst.Call) and isinstance(probe.func, cst.Attribute)
-              and probe.func.attr.value in _PROBES):
+              and probe.func.attr.value in PROBES):
         return None  # the cheap exit for almost every `if`
     if missing:
         branch = node.body
@@ -371,7 +371,7 @@ def _if_check(ctx: FileContext, node: Any) -> PyCheck | None:
         if isinstance(probe, cst.Subscript):
             probe = _unwrap(cst, probe.value)
         if not (isinstance(probe, cst.Call) and isinstance(probe.func, cst.Attribute)
-                and probe.func.attr.value in _PROBES):
+                and probe.func.attr.value in PROBES):
             return None
         before = before[:next(i for i, s in enumerate(before) if s is first)]
         inline = False

@@ -12,7 +12,7 @@ from pglint.model.catalog import Index
 from pglint.python.screen import CodeIndex, dotted
 from pglint.rule import Example, Rule
 from pglint.rules.python._check_then_act import (
-    _PROBES, NOT_FOUND, SA_INSERTS, Check, conflict_point, conflict_target, constraint_name,
+    NOT_FOUND, PROBES, SA_INSERTS, Check, conflict_point, conflict_target, constraint_name,
     end_of_previous, exists_sublink, has_returning, locate_plpgsql, lookup_equalities,
     one_off_python, python_check, python_finding, single_table, unique_indexes,
 )
@@ -377,7 +377,7 @@ class CheckThenAct(Rule):
             if not isinstance(func, ast.Attribute):
                 continue
             method = func.attr
-            if method in _PROBES:
+            if method in PROBES:
                 probes = True
             elif method in ("get", "one", "scalar_one"):
                 gets.append((call.lineno, call.col_offset))
@@ -416,7 +416,7 @@ class CheckThenAct(Rule):
                 while isinstance(probe, ast.Await):
                     probe = probe.value
             if not (isinstance(probe, ast.Name) and probes or isinstance(probe, ast.Call)
-                    and isinstance(probe.func, ast.Attribute) and probe.func.attr in _PROBES):
+                    and isinstance(probe.func, ast.Attribute) and probe.func.attr in PROBES):
                 continue
             if missing:  # the body
                 low = (node.test.end_lineno, node.test.end_col_offset)
