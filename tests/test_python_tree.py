@@ -81,9 +81,27 @@ def test_replacement_keeps_the_indentation_of_its_block():
     source = "def f():\n    if x:\n        q = g(\n            a=1,\n        )\n"
     tree = PythonTree.parse(source)
     [call] = tree.nodes("Call")
-    edit = tree.replace(call, tree.with_argument(call, tree.keyword("b", tree.cst.Integer("2"))))
+    edit = tree.replace(call, tree.appended(call, tree.keyword("b", tree.cst.Integer("2"))))
     fixed = source[:edit.start] + edit.content + source[edit.end:]
     assert fixed == "def f():\n    if x:\n        q = g(\n            a=1,\n            b=2,\n        )\n"
+
+
+def test_an_appended_argument_leaves_the_comments_on_their_lines():
+    source = ("q = Queue(\n    ctx,  # the context\n    name,  # the queue\n)\n"
+              "r = Queue(\n    ctx  # no trailing comma\n)\n"
+              "s = {\n    'a': 1,  # one\n}\n")
+    tree = PythonTree.parse(source)
+    edits = [tree.replace(call, tree.appended(call, tree.keyword("maxsize", tree.cst.Integer("8"))))
+             for call in tree.nodes("Call")]
+    [mapping] = tree.nodes("Dict")
+    element = tree.cst.DictElement(tree.cst.SimpleString("'b'"), tree.cst.Integer("2"))
+    edits.append(tree.replace(mapping, tree.appended(mapping, element)))
+    for edit in sorted(edits, key=lambda e: -e.start):
+        source = source[:edit.start] + edit.content + source[edit.end:]
+    assert source == ("q = Queue(\n    ctx,  # the context\n    name,  # the queue\n"
+                      "    maxsize=8,\n)\n"
+                      "r = Queue(\n    ctx,  # no trailing comma\n    maxsize=8\n)\n"
+                      "s = {\n    'a': 1,  # one\n    'b': 2,\n}\n")
 
 
 def test_imports_resolve_names_and_are_added_once():

@@ -62,6 +62,15 @@ def _fields(cls: type) -> tuple[str, ...]:
     return names
 
 
+def _separator(ws: Any, cst: Any) -> Any:
+    """Whitespace after a comma between items: a layout's newline and indent without its
+    comment, or one blank on one line."""
+    if isinstance(ws, cst.ParenthesizedWhitespace):
+        return cst.ParenthesizedWhitespace(first_line=cst.TrailingWhitespace(), empty_lines=[],
+                                           indent=ws.indent, last_line=ws.last_line)
+    return cst.SimpleWhitespace(" ")
+
+
 # Node class -> (its name, a function returning the values of its walked fields as a tuple,
 # or None when it has none).
 _READERS: dict[type, tuple[str, Any]] = {}
@@ -447,34 +456,51 @@ class PythonTree:
         return cst.Arg(value, keyword=cst.Name(name), equal=cst.AssignEqual(
             whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
 
-    def with_argument(self, call: Any, argument: Any) -> Any:
-        """`call` with `argument` appended (callers check for `*args`/`**kwargs` first),
-        laid out like the arguments before it: on a line of its own in a call written one
-        argument per line, keeping a trailing comma where there was one."""
+    def appended(self, node: Any, item: Any) -> Any:
+        """A Call (or Dict) with `item` (an Arg or DictElement) added last, in its layout: one
+        item per line stays one per line (a trailing comma kept, comments left on their lines),
+        one line stays one line. Callers check for `*args`/`**kwargs` first."""
         cst = self.cst
-        args = list(call.args)
-        if not args:
-            return call.with_changes(args=[argument])
-        last = args[-1]
-        # The blank (maybe a newline and indentation) in front of the last argument.
-        before_last = args[-2].comma.whitespace_after if len(args) > 1 and isinstance(
-            args[-2].comma, cst.Comma) else call.whitespace_before_args
-        if isinstance(last.comma, cst.Comma):  # f(\n    a,\n)
-            trailing = last.comma
-            args[-1] = last.with_changes(comma=trailing.with_changes(
-                whitespace_after=before_last if self._has_newline(trailing.whitespace_after)
-                else cst.SimpleWhitespace(" ")))
-            argument = argument.with_changes(comma=trailing)
-        else:  # f(a) or f(\n    a\n)
-            args[-1] = last.with_changes(
-                comma=cst.Comma(whitespace_after=before_last if self._has_newline(
-                    last.whitespace_after_arg) else cst.SimpleWhitespace(" ")),
-                whitespace_after_arg=cst.SimpleWhitespace(""))
-            argument = argument.with_changes(whitespace_after_arg=last.whitespace_after_arg)
-        return call.with_changes(args=[*args, argument])
-
-    def _has_newline(self, whitespace: Any) -> bool:
-        return isinstance(whitespace, self.cst.ParenthesizedWhitespace)
+        is_call = isinstance(node, cst.Call)
+        items = list(node.args if is_call else node.elements)
+        if not items:
+            return node.with_changes(**{"args" if is_call else "elements": [item]})
+        last = items[-1]
+        trailing = last.comma if isinstance(last.comma, cst.Comma) else None
+        # Where the blank (or the newline and indent) before the closing bracket lives.
+        if is_call:
+            in_comma = trailing is not None
+            closing = trailing.whitespace_after if trailing is not None \
+                else last.whitespace_after_arg
+        else:
+            in_comma = trailing is not None and isinstance(trailing.whitespace_after,
+                                                           cst.ParenthesizedWhitespace)
+            closing = trailing.whitespace_after if in_comma else node.rbrace.whitespace_before
+        between = items[-2].comma.whitespace_after if len(items) >= 2 and isinstance(
+            items[-2].comma, cst.Comma) else (node.whitespace_before_args if is_call
+                                              else node.lbrace.whitespace_after)
+        separator = _separator(between, cst)
+        if isinstance(closing, cst.ParenthesizedWhitespace) and isinstance(
+                separator, cst.ParenthesizedWhitespace):
+            # The old last line keeps its comment; the new item takes the closing layout.
+            after_old = separator.with_changes(first_line=closing.first_line)
+            closing = closing.with_changes(first_line=cst.TrailingWhitespace())
+        else:
+            after_old = separator
+        comma = trailing if trailing is not None else cst.Comma()
+        items[-1] = last.with_changes(comma=comma.with_changes(whitespace_after=after_old))
+        if is_call and trailing is None:
+            items[-1] = items[-1].with_changes(whitespace_after_arg=cst.SimpleWhitespace(""))
+        if trailing is not None:
+            item = item.with_changes(comma=trailing.with_changes(
+                whitespace_after=closing if in_comma else trailing.whitespace_after))
+        elif is_call:
+            item = item.with_changes(whitespace_after_arg=closing)
+        if is_call:
+            return node.with_changes(args=[*items, item])
+        if not in_comma:
+            node = node.with_changes(rbrace=node.rbrace.with_changes(whitespace_before=closing))
+        return node.with_changes(elements=[*items, item])
 
     def add_import(self, module: str, name: str | None = None) -> tuple[str, Edit | None]:
         """How to refer to `module` (or `module.name`) in this file, and the import to insert

@@ -273,61 +273,6 @@ def _positional(call: Any, index: int, keyword: str | None = None) -> Any:
 
 # -- the fix -----------------------------------------------------------------------------------
 
-def _separator(ws: Any, cst: Any) -> Any:
-    """Whitespace after a comma between items: a layout's newline and indent without its
-    comment, or one blank on one line."""
-    if isinstance(ws, cst.ParenthesizedWhitespace):
-        return cst.ParenthesizedWhitespace(first_line=cst.TrailingWhitespace(), empty_lines=[],
-                                           indent=ws.indent, last_line=ws.last_line)
-    return cst.SimpleWhitespace(" ")
-
-
-def append_to(tree: Any, node: Any, item: Any) -> Any:
-    """A Call (or Dict) with `item` (an Arg or DictElement) added last, in its layout: one item
-    per line stays one per line (a trailing comma kept, comments left on their lines), one
-    line stays one line."""
-    cst = tree.cst
-    is_call = isinstance(node, cst.Call)
-    items = list(node.args if is_call else node.elements)
-    if not items:
-        return node.with_changes(**{"args" if is_call else "elements": [item]})
-    last = items[-1]
-    trailing = last.comma if isinstance(last.comma, cst.Comma) else None
-    # Where the blank (or the newline and indent) before the closing bracket lives.
-    if is_call:
-        in_comma = trailing is not None
-        closing = trailing.whitespace_after if trailing is not None else last.whitespace_after_arg
-    else:
-        in_comma = trailing is not None and isinstance(trailing.whitespace_after,
-                                                       cst.ParenthesizedWhitespace)
-        closing = trailing.whitespace_after if in_comma else node.rbrace.whitespace_before
-    between = items[-2].comma.whitespace_after if len(items) >= 2 and isinstance(
-        items[-2].comma, cst.Comma) else (node.whitespace_before_args if is_call
-                                          else node.lbrace.whitespace_after)
-    separator = _separator(between, cst)
-    if isinstance(closing, cst.ParenthesizedWhitespace) and isinstance(
-            separator, cst.ParenthesizedWhitespace):
-        # The old last line keeps its comment; the new item takes the closing layout.
-        after_old = separator.with_changes(first_line=closing.first_line)
-        closing = closing.with_changes(first_line=cst.TrailingWhitespace())
-    else:
-        after_old = separator
-    comma = trailing if trailing is not None else cst.Comma()
-    items[-1] = last.with_changes(comma=comma.with_changes(whitespace_after=after_old))
-    if is_call and trailing is None:
-        items[-1] = items[-1].with_changes(whitespace_after_arg=cst.SimpleWhitespace(""))
-    if trailing is not None:
-        item = item.with_changes(comma=trailing.with_changes(
-            whitespace_after=closing if in_comma else trailing.whitespace_after))
-    elif is_call:
-        item = item.with_changes(whitespace_after_arg=closing)
-    if is_call:
-        return node.with_changes(args=[*items, item])
-    if not in_comma:
-        node = node.with_changes(rbrace=node.rbrace.with_changes(whitespace_before=closing))
-    return node.with_changes(elements=[*items, item])
-
-
 def _string(value: str, quote: str) -> str:
     return quote + value.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
 
@@ -385,7 +330,7 @@ class _Edits:
                     len(indent) + len(tree.code(item)) + 1 > LINE_LENGTH:
                 exploded = _explode(cst, value, indent + "    ", indent)
                 item = item.with_changes(value=exploded)
-            node = append_to(tree, node, item)
+            node = tree.appended(node, item)
         if explode and one_line:
             node = _explode(cst, node, indent, indent[:-4])
         return node

@@ -323,7 +323,7 @@ class UnguardedStateTransition(Rule):
             kw = tree.keyword(column, tree.cst.parse_expression(_py_value(prior)))
             filters = chain.calls("filter")
             if filters:
-                guarded = node.deep_replace(filters[-1], tree.with_argument(filters[-1], kw))
+                guarded = node.deep_replace(filters[-1], tree.appended(filters[-1], kw))
             else:
                 receiver = node.func.value
                 guarded = node.with_changes(func=node.func.with_changes(value=tree.cst.Call(
@@ -360,7 +360,7 @@ class UnguardedStateTransition(Rule):
             where_calls = chain.calls("where")
             if where_calls:
                 guarded = chain.outer.deep_replace(where_calls[-1],
-                                                   tree.with_argument(where_calls[-1], guard))
+                                                   tree.appended(where_calls[-1], guard))
             else:
                 guarded = chain.outer.deep_replace(node, cst.Call(
                     func=cst.Attribute(value=node, attr=cst.Name("where")), args=[guard]))

@@ -224,7 +224,7 @@ class UnboundedQueue(Rule):
                 return
         limit = cst.Integer(str(PYTHON_MAXSIZE))
         if bound is None:
-            edit = tree.replace(node, tree.with_argument(node, tree.keyword("maxsize", limit)))
+            edit = tree.replace(node, tree.appended(node, tree.keyword("maxsize", limit)))
         else:
             edit = tree.replace(bound.value, limit)
         short = name.rsplit(".", 1)[-1] if name.count(".") == 1 else name
