@@ -11,6 +11,7 @@ import pytest
 
 from pglint.finding import Edit
 from pglint.python import retry as retries
+from pglint.python.edits import add_keyword, remove_argument, rename_call
 from pglint.python.tree import PythonTree
 from pglint.registry import all_rules
 
@@ -348,7 +349,7 @@ def test_broad_classes(imports, caught, broad):
 def test_add_keyword_keeps_the_layout(call, expected):
     source = f"def g():\n    x = {call}\n"
     tree = _tree(source)
-    edit = retries.add_keyword(tree, tree.nodes("Call")[0], "stop=s")
+    edit = add_keyword(tree, tree.nodes("Call")[0], "stop=s")
     assert _apply(source, edit) == f"def g():\n    x = {expected}\n"
 
 
@@ -356,7 +357,7 @@ def test_add_keyword_keeps_crlf_line_endings():
     # PGL305's `skip_locked=True` goes through it too.
     source = "f(\r\n    a,\r\n    b,\r\n)\r\n"
     tree = _tree(source)
-    edit = retries.add_keyword(tree, tree.nodes("Call")[0], "k=True")
+    edit = add_keyword(tree, tree.nodes("Call")[0], "k=True")
     assert _apply(source, edit) == "f(\r\n    a,\r\n    b,\r\n    k=True,\r\n)\r\n"
 
 
@@ -373,7 +374,7 @@ def test_remove_argument(call, expected):
     tree = _tree(source)
     node = tree.nodes("Call")[0]
     arg = next(a for a in node.args if a.keyword is not None and a.keyword.value == "jitter")
-    assert _apply(source, retries.remove_argument(tree, node, arg)) == \
+    assert _apply(source, remove_argument(tree, node, arg)) == \
         f"def g():\n    x = {expected}\n"
 
 
@@ -402,7 +403,7 @@ def test_rename_call(source, expected):
     tree = _tree(source)
     call = next(c for c in tree.nodes("Call")
                 if retries.tenacity_name(tree, c) == "wait_exponential")
-    edits = retries.rename_call(tree, call, "tenacity", "wait_exponential",
+    edits = rename_call(tree, call, "tenacity", "wait_exponential",
                                 "wait_random_exponential")
     assert _apply(source, *edits) == expected
 

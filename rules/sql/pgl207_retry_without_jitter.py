@@ -11,6 +11,7 @@ from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.workload import is_increment
 from pglint.python import retry as retries
+from pglint.python.edits import remove_argument, rename_call, wrap
 from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
 from pglint.rules.python._retry_shapes import retry_shapes, sleeps_some_time
@@ -431,7 +432,7 @@ class RetryWithoutJitter(Rule):
         if not positional or positional[0].value is not argument:
             return self._py_finding(ctx, sleep, message, Fix.display(title, suggestion), help)
         local, import_edit = tree.add_import("secrets")
-        edits = [retries.wrap(tree, argument, f"{local}.SystemRandom().uniform(0, ")]
+        edits = [wrap(tree, argument, f"{local}.SystemRandom().uniform(0, ")]
         if import_edit is not None:
             edits.append(import_edit)
         fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
@@ -466,7 +467,7 @@ class RetryWithoutJitter(Rule):
                           f"# or keep the pace, with jitter: wait={rendered} + wait_random(0, 1)")
         title = "Use full jitter: `wait_random_exponential`"
         if short == "wait_exponential" and arg.value is wait:
-            edits = retries.rename_call(tree, wait, "tenacity", "wait_exponential",
+            edits = rename_call(tree, wait, "tenacity", "wait_exponential",
                                         "wait_random_exponential")
             if edits:
                 fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
@@ -489,7 +490,7 @@ class RetryWithoutJitter(Rule):
             "a deadlock storm) retry in synchronized waves. Remove the argument to get the "
             "default back.")
         title = "Remove `jitter=None` (backoff's default is full jitter)"
-        edit = retries.remove_argument(tree, use.call, arg)
+        edit = remove_argument(tree, use.call, arg)
         start, end = tree.span(use.call)
         suggestion = tree.text[start:edit.start] + tree.text[edit.end:end]
         fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion)

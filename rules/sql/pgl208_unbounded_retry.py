@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.python import retry as retries
+from pglint.python.edits import add_keyword, fresh_name, wrap
 from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
 from pglint.rules.sql._retry_queue import (CAP, CHAPTER_RETRY, CONTEXT, NEXT_ATTEMPT_COLUMN,
@@ -426,7 +427,7 @@ class UnboundedRetry(Rule):
         if use.call is None:
             edit = Edit.insert(end, f"({stop})")
         else:
-            edit = retries.add_keyword(tree, use.call, stop)
+            edit = add_keyword(tree, use.call, stop)
         suggestion = tree.text[start:edit.start] + edit.content + tree.text[edit.end:end]
         edits = [edit] if import_edit is None else [edit, import_edit]
         fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
@@ -446,7 +447,7 @@ class UnboundedRetry(Rule):
             "and an outage turns every caller into a waiting thread holding its request. "
             f"`max_tries={PY_ATTEMPTS}` bounds the attempts, `max_time=seconds` the total "
             "time; after the bound, the last error is raised (`raise_on_giveup=True`).")
-        edit = retries.add_keyword(tree, use.call, f"max_tries={PY_ATTEMPTS}")
+        edit = add_keyword(tree, use.call, f"max_tries={PY_ATTEMPTS}")
         start, end = tree.span(use.call)
         suggestion = tree.text[start:edit.start] + edit.content + tree.text[edit.end:end]
         fix = Fix(f"Give up after {PY_ATTEMPTS} tries: `max_tries={PY_ATTEMPTS}`",
@@ -504,7 +505,7 @@ class UnboundedRetry(Rule):
         title = f"Cap the delay: `min({PY_CAP}, ...)`"
         product = retries.growth_in_seconds(tree, facts, growth)
         if product is not None:
-            edit = retries.wrap(tree, product, f"min({PY_CAP}, ")
+            edit = wrap(tree, product, f"min({PY_CAP}, ")
             fix = Fix(title, Applicability.UNSAFE, (edit,), edit.content)
         else:
             if not suggestion:
@@ -731,7 +732,7 @@ def _bounded_loop(tree: Any, loop: Any) -> str:
     if loop.counter is not None:
         counter = loop.counter.value
     else:
-        counter = retries.fresh_name(tree, loop.scope, "attempt", "attempt_no", "retry_attempt")
+        counter = fresh_name(tree, loop.scope, "attempt", "attempt_no", "retry_attempt")
     guard = cst.parse_statement(f"if {counter} == {PY_ATTEMPTS - 1}:\n    raise\n")
     body = node.body
     for handler in loop.handlers:

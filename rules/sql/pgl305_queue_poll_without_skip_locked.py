@@ -12,7 +12,7 @@ from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.project import Evidence
 from pglint.python.orm import (Chain, django_model, imports_orm, method_chain, runs_once,
                                sqlalchemy_entity)
-from pglint.python.retry import add_keyword
+from pglint.python.edits import add_keyword
 from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n

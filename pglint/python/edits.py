@@ -1,0 +1,146 @@
+"""Fixes to Python code as small text edits around libcst nodes, cut from the file's own text
+(rendering a changed multi-line node with libcst outside its block loses the block's
+indentation): arguments added and removed, expressions wrapped, calls renamed without leaving
+an unused import behind, fresh names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pglint.finding import Edit
+
+
+def uses_of(tree: Any, local: str) -> int:
+    """How many times a name is read in the file (imports excluded)."""
+    cst = tree.cst
+    count = 0
+    for name in tree.nodes("Name"):
+        if name.value != local:
+            continue
+        parent = tree.parent(name)
+        if isinstance(parent, (cst.ImportAlias, cst.AsName)) or (
+                isinstance(parent, cst.Attribute) and parent.attr is name) or (
+                isinstance(parent, cst.Arg) and parent.keyword is name):
+            continue
+        count += 1
+    return count
+
+
+def rename_call(tree: Any, call: Any, module: str, old: str, new: str) -> list[Edit]:
+    """Edits that make `call` call `module.new` instead of `module.old`, without leaving an
+    unused import behind: `tenacity.old(...)` -> `tenacity.new(...)`; after `from module import
+    old` used only here, the import itself is renamed; otherwise `new` is imported."""
+    cst = tree.cst
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return [Edit(*tree.span(func.attr), new)]
+    if not isinstance(func, cst.Name):
+        return []
+    found = _import_alias(tree, module, old, func.value)
+    have = tree.is_imported(module, new)
+    last_use = found is not None and uses_of(tree, func.value) == 1
+    if last_use and have is None:
+        return [Edit(*tree.span(found[1]), new), Edit(*tree.span(func), new)]
+    local, edit = tree.add_import(module, new)
+    edits = [Edit(*tree.span(func), local)]
+    if edit is not None:
+        edits.append(edit)
+    elif last_use:
+        edits.append(_remove_alias(tree, *found))  # `new` is imported already: drop `old`
+    return edits
+
+
+def _remove_alias(tree: Any, statement: Any, alias: Any) -> Edit:
+    """An edit removing one name of a `from ... import` (the whole line if it is the only one)."""
+    names = list(statement.names)
+    at = next(i for i, a in enumerate(names) if a is alias)
+    if len(names) == 1:
+        line = tree.statement(statement)
+        start, end = tree.span(line)
+        text = tree.text
+        while end < len(text) and text[end] in " \t":
+            end += 1
+        if text.startswith("\r\n", end):
+            end += 2
+        elif end < len(text) and text[end] in "\r\n":
+            end += 1
+        return Edit(start, end, "")
+    if at > 0:
+        return Edit(tree.span(names[at - 1])[1], tree.span(alias)[1], "")
+    return Edit(tree.span(alias)[0], tree.span(names[1])[0], "")
+
+
+def _import_alias(tree: Any, module: str, name: str, local: str) -> tuple[Any, Any] | None:
+    """(the ImportFrom, its alias) binding `local` to `module.name`."""
+    cst = tree.cst
+    for node in tree.nodes("ImportFrom"):
+        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
+            continue
+        if tree.dotted(node.module) != module:
+            continue
+        for alias in node.names:
+            bound = alias.asname.name.value if alias.asname is not None and isinstance(
+                alias.asname.name, cst.Name) else tree.dotted(alias.name)
+            if tree.dotted(alias.name) == name and bound == local:
+                return node, alias
+    return None
+
+
+def add_keyword(tree: Any, call: Any, code: str) -> Edit:
+    """An edit appending the argument `code` (`stop=stop_after_attempt(5)`) to a call, in the
+    call's layout: after a trailing comma on its own line when the arguments are one a line."""
+    cst = tree.cst
+    text = tree.text
+    args = list(call.args)
+    opening = text.index("(", tree.span(call.func)[1])
+    if not args:
+        return Edit.insert(opening + 1, code)
+    last = args[-1]
+    last_start, last_end = tree.span(last)
+    if not isinstance(last.comma, cst.Comma):
+        return Edit.insert(last_end, ", " + code)
+    comma = text.index(",", last_end)
+    before = text.index(",", tree.span(args[-2])[1]) + 1 if len(args) > 1 else opening + 1
+    gap = text[before:last_start]
+    if "\n" in gap:
+        separator = tree.module.default_newline + gap[gap.rindex("\n") + 1:]
+    else:
+        separator = " "
+    return Edit.insert(comma + 1, separator + code + ",")
+
+
+def remove_argument(tree: Any, call: Any, arg: Any) -> Edit:
+    """An edit removing one argument and the comma that goes with it."""
+    cst = tree.cst
+    args = list(call.args)
+    at = next(i for i, a in enumerate(args) if a is arg)
+    start, end = tree.span(arg)
+    if at > 0:
+        # `x, jitter=None` -> `x`: from the end of the previous argument, so that the removed
+        # argument's own trailing comma (if any) stays as the new last one's.
+        return Edit(tree.span(args[at - 1])[1], end, "")
+    if len(args) > 1:
+        return Edit(start, tree.span(args[1])[0], "")
+    if isinstance(arg.comma, cst.Comma):
+        end = tree.text.index(",", end) + 1
+    return Edit(start, end, "")
+
+
+def wrap(tree: Any, node: Any, before: str, after: str = ")") -> Edit:
+    """An edit that puts text around an expression, as written in the file."""
+    start, end = tree.span(node)
+    return Edit(start, end, before + tree.text[start:end] + after)
+
+
+def fresh_name(tree: Any, scope: Any, *candidates: str) -> str:
+    """The first candidate name not used in the scope."""
+    cst = tree.cst
+    used = {n.value for n in tree.descendants(scope) if isinstance(n, cst.Name)}
+    for candidate in candidates:
+        if candidate not in used:
+            return candidate
+    base = candidates[0]
+    i = 2
+    while f"{base}_{i}" in used:
+        i += 1
+    return f"{base}_{i}"
