@@ -4,6 +4,7 @@ file): where their findings can start, `pglint.python.retry` read on `ast`, cons
 from __future__ import annotations
 
 import ast
+import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,7 @@ def retry_shapes(code: CodeIndex) -> RetryShapes:
                     shapes.bare = True
     tries = [t for kind in _TRIES for t in code.nodes(kind)]
     if sleeps and tries:
+        sleeps_by_start, tries_by_start = NodesByStart(sleeps), NodesByStart(tries)
         for loop in (*code.nodes(ast.While), *code.nodes(ast.For), *code.nodes(ast.AsyncFor)):
             if not isinstance(loop, ast.While):
                 iterable = loop.iter
@@ -82,17 +84,35 @@ def retry_shapes(code: CodeIndex) -> RetryShapes:
                         continue
                 elif not (isinstance(iterable, (ast.List, ast.Tuple)) and iterable.elts):
                     continue
-            held = [s for s in sleeps if within(loop, s)]
-            if held and any(within(loop, t) for t in tries):
+            held = sleeps_by_start.within(loop)
+            if held and tries_by_start.within(loop):
                 shapes.loops.append((loop, held))
     _LAST_SHAPES[0] = (code.module, shapes)
     return shapes
 
 
-def within(outer: Any, inner: Any) -> bool:
-    """Whether `inner`'s code lies inside `outer`'s (by their positions)."""
-    return (outer.lineno, outer.col_offset) <= (inner.lineno, inner.col_offset) and (
-        inner.end_lineno, inner.end_col_offset) <= (outer.end_lineno, outer.end_col_offset)
+class NodesByStart:
+    """Nodes sorted by where their code starts: those inside another node's code are found by
+    bisection, not by comparing every pair (a file of a thousand loops stays cheap)."""
+
+    def __init__(self, nodes: list[Any]) -> None:
+        self.nodes = sorted(nodes, key=_start)
+        self.starts = [_start(node) for node in self.nodes]
+
+    def within(self, outer: Any) -> list[Any]:
+        """The nodes whose code lies inside `outer`'s, in file order."""
+        end = _end(outer)
+        low = bisect.bisect_left(self.starts, _start(outer))
+        high = bisect.bisect_right(self.starts, end)
+        return [node for node in self.nodes[low:high] if _end(node) <= end]
+
+
+def _start(node: Any) -> tuple[int, int]:
+    return node.lineno, node.col_offset
+
+
+def _end(node: Any) -> tuple[int, int]:
+    return node.end_lineno, node.end_col_offset
 
 
 def has_star(call: ast.Call) -> bool:

@@ -11,8 +11,8 @@ from pglint.finding import Finding, Fix
 from pglint.python import retry as retries
 from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
-from pglint.rules.python._retry_shapes import (RetryShapes, has_star, retry_shapes,
-                                                          within)
+from pglint.rules.python._retry_shapes import (NodesByStart, RetryShapes, has_star,
+                                                retry_shapes)
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,9 @@ def _broad_handler(code: CodeIndex, shapes: RetryShapes) -> bool:
     among `BROAD_BUILTINS` in a file importing a database library; a class whose qualified
     name is in `BROAD_QUALIFIED` or ends in one of `BROAD_NAMES` (or `Error`); or any name
     the file assigns (`module_value` may turn it into a broad class)."""
-    handlers = [h for h in code.nodes(ast.ExceptHandler)
-                if any(within(loop, h) for loop, _ in shapes.loops)]
+    by_start = NodesByStart(code.nodes(ast.ExceptHandler))
+    handlers = list({id(h): h for loop, _ in shapes.loops for h in by_start.within(loop)}
+                    .values())
     if not handlers:
         return False
     database = None

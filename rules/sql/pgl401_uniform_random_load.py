@@ -263,8 +263,8 @@ class UniformRandomLoad(Rule):
         """A uniform draw (`random.randint`, `random.randrange`, `numpy.random.randint`,
         `random.choice(range(...))`, through any import alias), and a call its key can reach
         (every sink is a method call named like an HTTP verb, an SQL execute/fetch or an ORM
-        lookup), in a load test: a file named like one or importing locust (a locust base
-        class is imported too)."""
+        lookup), in a load test: a file named like one, importing locust, or with a class
+        deriving from a locust user class (`locust.HttpUser` however `locust` got there)."""
         from fnmatch import fnmatch
         from pathlib import PurePath
 
@@ -274,7 +274,9 @@ class UniformRandomLoad(Rule):
                 for statement in code.nodes(ast.Import) for alias in statement.names) and not any(
                 not statement.level and statement.module is not None and (
                     statement.module == "locust" or statement.module.startswith("locust."))
-                for statement in code.nodes(ast.ImportFrom)):
+                for statement in code.nodes(ast.ImportFrom)) and not any(
+                code.qualified(base) in _LOCUST_BASES
+                for cls in code.nodes(ast.ClassDef) for base in cls.bases):
             return False
         draw = sink = False
         for call in code.nodes(ast.Call):
