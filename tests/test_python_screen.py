@@ -30,14 +30,80 @@ def _package_sources(name: str) -> list[tuple[str, str]]:
             for p in sorted(folder.rglob("*.py"))]
 
 
-# Forms a screen once refused where its rule reports something (found in review).
+# Forms a screen once refused where its rule reports something, or a reader found something
+# (found in review): small projects as (path, text) lists.
 TRICKY = [
     # A locust user class reached through a module object, not an import (PGL401).
-    ("load/scenarios.py",
-     "import random\n\nimport pytest\n\nlocust = pytest.importorskip(\"locust\")\n\n\n"
-     "class ShopUser(locust.HttpUser):\n    @locust.task\n    def view_product(self):\n"
-     "        product_id = random.randint(1, 10000)\n"
-     "        self.client.get(f\"/products/{product_id}\")\n"),
+    [("load/scenarios.py",
+      "import random\n\nimport pytest\n\nlocust = pytest.importorskip(\"locust\")\n\n\n"
+      "class ShopUser(locust.HttpUser):\n    @locust.task\n    def view_product(self):\n"
+      "        product_id = random.randint(1, 10000)\n"
+      "        self.client.get(f\"/products/{product_id}\")\n")],
+    # PGL101 through an aliased `update`.
+    [
+        ('app/models.py',
+         'from sqlalchemy import Column, Integer, MetaData, Table, Text\n'
+         'from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n'
+         '\n'
+         '\n'
+         'class Base(DeclarativeBase):\n'
+         '    pass\n'
+         '\n'
+         '\n'
+         'class Account(Base):\n'
+         '    __tablename__ = "accounts"\n'
+         '    id: Mapped[int] = mapped_column(primary_key=True)\n'
+         '    balance: Mapped[int] = mapped_column(default=0)\n'
+         '\n'
+         '\n'
+         'metadata = MetaData()\n'
+         'site_stats = Table("site_stats", metadata, Column("views", Integer),\n'
+         '                   Column("name", Text))\n'),
+        ('app/views.py',
+         'from sqlalchemy import update as upd\n'
+         '\n'
+         'from app.models import site_stats\n'
+         '\n'
+         '\n'
+         'def view(session):\n'
+         '    session.execute(upd(site_stats).values(views=site_stats.c.views + 1))\n'),
+    ],
+    # a one-line `class Meta:` the reader does not read.
+    [
+        ('app/models.py',
+         'from django.db import models\n'
+         '\n'
+         '\n'
+         'class TimeStamped(models.Model):\n'
+         '    created = models.DateTimeField(auto_now_add=True)\n'
+         '\n'
+         '    class Meta: abstract = True\n'),
+    ],
+    # `Table(name=...)`.
+    [
+        ('tables.py',
+         'from sqlalchemy import Column, Integer, MetaData, Table\n'
+         '\n'
+         'metadata = MetaData()\n'
+         '# was: orders = Table("orders", metadata, ...); columns are now added below\n'
+         'orders = Table(name="orders", metadata=metadata)\n'
+         'orders.append_column(Column("id", Integer, primary_key=True))\n'),
+    ],
+    # RunSQL's SQL after a `*args`.
+    [
+        ('app/migrations/0002_view.py',
+         'from django.db import migrations\n'
+         '\n'
+         'FORWARD = "DROP INDEX IF EXISTS orders_note_idx"\n'
+         'HINTS = ()\n'
+         '\n'
+         '\n'
+         'class Migration(migrations.Migration):\n'
+         '    dependencies = [("app", "0001_initial")]\n'
+         '    operations = [\n'
+         '        migrations.RunSQL(FORWARD, *HINTS, "ALTER TABLE orders ADD COLUMN note text"),\n'
+         '    ]\n'),
+    ],
 ]
 
 
@@ -54,7 +120,7 @@ def _projects() -> list[list[tuple[str, str]]]:
         projects.append([(str(p.relative_to(folder)), p.read_text(encoding="utf-8"))
                          for p in sorted(folder.rglob("*")) if p.suffix in (".py", ".sql")])
     projects.append(_package_sources("psycopg"))
-    projects.extend([case] for case in TRICKY)
+    projects.extend(TRICKY)
     return projects
 
 

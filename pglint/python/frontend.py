@@ -198,10 +198,8 @@ def sql_screen(code: CodeIndex) -> bool:
         return False
 
     for call in code.calls(*_SQL_CALLS):
-        first = next((a for a in call.args if not isinstance(a, ast.Starred)), None)
-        if first is not None and literal(first):
-            return True
-        if any(literal(a) for a in call.args[1:2]) or any(literal(k.value)
+        positional = [a for a in call.args if not isinstance(a, ast.Starred)]
+        if any(literal(a) for a in positional[:2]) or any(literal(k.value)
                                                           for k in call.keywords):
             return True
     return False

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 ORM_PREFIX = "orm:"
 
-# Model definitions (a `models.Model` base, `db_table`, `__tablename__`, a `Table("name",
+# Model definitions (a `models.Model` or `Model` base, `db_table`, `__tablename__`, a `Table("name",
 # metadata)`) and writes through a model class on one line (`Order.objects....update(`,
 # `session.add(Order(`, `update(Order).values(`). Not `.update(` or `.add(` alone: every dict
 # and set has them; not a bare `.objects.`: the ORM's own internals and docs are full of it.
@@ -36,7 +36,8 @@ ORM_PREFIX = "orm:"
 # Each pattern behind a substring that must be there (a regex without a literal start is
 # tried at every position of every file).
 _ORM_TEXT = (
-    ("models.Model", re.compile(r"class\s+\w+\s*\([^)]*\bmodels\.Model\b")),
+    # `models.Model`, or `Model` imported from django.db.models (the screen resolves which).
+    ("Model", re.compile(r"class\s+\w+\s*\([^)]*\bModel\b")),
     ("db_table", re.compile(r"db_table\s*=\s*['\"]")),
     ("__tablename__", re.compile(r"__tablename__\s*=")),
     ("Table(", re.compile(r"Table\(\s*['\"]\w+['\"]\s*,\s*\w*meta")),
@@ -82,9 +83,14 @@ def orm_screen(code: "CodeIndex") -> bool:
                 return True
     for assign in code.nodes(ast.Assign):
         value = assign.value
-        if isinstance(value, ast.Call) and last_name(value.func) == "Table" and value.args \
-                and is_string(value.args[0]):
-            return True
+        if isinstance(value, ast.Call) and last_name(value.func) == "Table":
+            # The first argument, positional or not (`Table(name="orders", ...)`).
+            first = value.args[0] if value.args else (
+                value.keywords[0].value if value.keywords else None)
+            if isinstance(first, ast.Starred):
+                first = first.value
+            if is_string(first):
+                return True
     for call in code.nodes(ast.Call):
         func = call.func
         if isinstance(func, ast.Name):
@@ -128,15 +134,26 @@ def orm_screen(code: "CodeIndex") -> bool:
 
 
 def _abstract(cls: Any) -> bool:
-    """`class Meta: abstract = True` in a model class (CPython's tree)."""
+    """Whether `_meta` finds `abstract = True` in a model class (CPython's tree): the first
+    `class Meta`, its last assignment of `abstract`, and not in a one-line body (`class Meta:
+    abstract = True`), which `_class_body_assignments` does not read."""
     import ast
 
     for statement in cls.body:
         if isinstance(statement, ast.ClassDef) and statement.name == "Meta":
-            return any(isinstance(s, ast.Assign) and len(s.targets) == 1
-                       and isinstance(s.targets[0], ast.Name) and s.targets[0].id == "abstract"
-                       and isinstance(s.value, ast.Constant) and s.value.value is True
-                       for s in statement.body)
+            if statement.body[0].lineno == statement.lineno:
+                return False
+            value = None
+            for small in statement.body:
+                if isinstance(small, ast.Assign) and len(small.targets) == 1:
+                    target = small.targets[0]
+                elif isinstance(small, ast.AnnAssign) and small.value is not None:
+                    target = small.target
+                else:
+                    continue
+                if isinstance(target, ast.Name) and target.id == "abstract":
+                    value = small.value
+            return isinstance(value, ast.Constant) and value.value is True
     return False
 
 

@@ -248,14 +248,19 @@ class HotCounterUpdate(Rule):
     def screen_python(self, code: CodeIndex) -> bool:
         """An `update` call that `check_python` reads: `x.update()` / `sa.update(M)` (an
         SQLAlchemy statement), `qs.update(col=...)` with keyword arguments only."""
-        for call in code.calls("update"):
-            name = code.qualified(call.func) or ""
-            if isinstance(call.func, ast.Attribute):
-                if not (call.args or call.keywords) or name.startswith("sqlalchemy.") or (
-                        not call.args and all(k.arg is not None for k in call.keywords)):
+        for call in code.nodes(ast.Call):
+            func = call.func
+            if isinstance(func, ast.Attribute):
+                if func.attr == "update" and (
+                        not (call.args or call.keywords)
+                        or (code.qualified(func) or "").startswith("sqlalchemy.")
+                        or not call.args and all(k.arg is not None for k in call.keywords)):
                     return True
-            elif call.args and name.startswith("sqlalchemy.") and name.endswith(".update"):
-                return True
+            elif isinstance(func, ast.Name) and (call.args or call.keywords):
+                # `update(...)` under any local name: `from sqlalchemy import update as upd`.
+                name = code.qualified(func) or ""
+                if name.startswith("sqlalchemy.") and name.endswith(".update"):
+                    return True
         return False
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
