@@ -139,3 +139,11 @@ def test_without_python_evidence_the_migration_is_quiet(tmp_path):
     (root / "app" / "views.py").unlink()
     settings = parse_settings({"select": ["PGL104"]}).with_overrides(root=root)
     assert engine.lint([root], settings).findings == []
+
+
+def test_a_model_deriving_from_an_imported_model_class_maps_to_a_table(tmp_path):
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "models.py").write_text(
+        "from django.db.models import Model, TextField\n\n\n"
+        "class Order(Model):\n    note = TextField()\n", encoding="utf-8")
+    assert _model(tmp_path).orm_tables == {"Order": "shop_order"}
