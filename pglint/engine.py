@@ -216,6 +216,19 @@ class PythonScreen:
         return frozenset(rule.code for rule in self.rules)
 
 
+@lru_cache(maxsize=1)
+def _python_tree_for_sql() -> tuple[tuple[tuple, ...], ...]:
+    return tuple(_hints(rule.python_tree_for_sql) for rule in all_rules()
+                 if rule.python_tree_for_sql)
+
+
+def _sql_reads_python_tree(statements: list[Statement], text: str) -> bool:
+    """Whether an SQL rule reads the libcst tree around one of a Python file's statements."""
+    hints = _python_tree_for_sql()
+    return any(hints_match(hint, (text[stmt.start:stmt.end] if stmt.exact else stmt.sql).lower())
+               for stmt in statements for hint in hints)
+
+
 def wants_python_tree(text: str) -> bool:
     """Whether a .py file passes the text hints of a Python rule or reader."""
     return bool(PythonScreen(text))
@@ -283,7 +296,7 @@ def load(candidate: Candidate, text: str | None = None,
 
         screen = PythonScreen(text)
         parsed, loaded.python = parse_python(text, screen if screen else False,
-                                             file.display_path)
+                                             file.display_path, _sql_reads_python_tree)
         loaded.python_rules, loaded.python_orm = screen.codes, screen.orm
         if loaded.python is not None:
             from pglint.python.schema import migration_kind

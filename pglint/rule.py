@@ -63,6 +63,10 @@ class Rule:
     # files of a code base cannot match.
     python_node_types: ClassVar[tuple[str, ...]] = ()
     python_hint: ClassVar[Any] = None
+    # For an SQL check that reads the libcst tree (`ctx.python`) around a statement embedded in
+    # Python: what the statement's lowercased text must contain for that (same shape as
+    # `text_hint`). SQL strings are found without libcst; the tree is parsed for them only then.
+    python_tree_for_sql: ClassVar[Any] = None
     min_fix_version: ClassVar[int | None] = None
     VALID: ClassVar[tuple[Example, ...]] = ()
     INVALID: ClassVar[tuple[Example, ...]] = ()

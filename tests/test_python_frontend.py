@@ -398,3 +398,18 @@ def test_psycopg_sql_fragments_are_skipped() -> None:
         query = sql.SQL("SELECT * FROM jobs WHERE ") + condition
         """)
     assert extract_sql(source) == []
+
+
+def test_positions_through_a_byte_order_mark_crlf_and_pieces_split_by_comments():
+    """CPython's positions (UTF-8 byte columns, lines after a byte-order mark) are turned into
+    the file's characters; the pieces of an implicit concatenation are found between them."""
+    source = ("\ufeff# café\r\n"
+              "def f(cur):\r\n"
+              "    x = '☕'; cur.execute('SELECT prénom '  # é\r\n"
+              "        r'FROM clients '\\\r\n"
+              "        \"WHERE ville = %s\", ('Zürich',))\r\n")
+    embedded, stmt = only(source)
+    assert embedded.sql == "SELECT prénom FROM clients WHERE ville = $1"
+    assert column_at(stmt, "prénom") == source.index("prénom")
+    assert relation_at(stmt, "clients") == source.index("clients")
+    assert column_at(stmt, "ville") == source.index("ville")

@@ -212,3 +212,16 @@ def test_orm_screen(source: str, wanted: bool) -> None:
     from pglint.python.orm import orm_screen
 
     assert orm_screen(screen.CodeIndex(ast.parse(source))) is wanted
+
+
+def test_sql_strings_need_no_libcst_tree_unless_an_sql_rule_reads_it() -> None:
+    def load(text: str) -> engine.LoadedFile:
+        return engine.load(Candidate(Path("app/q.py"), "app/q.py", "python"), text)
+
+    select = load("def f(cur):\n    cur.execute('SELECT id FROM orders WHERE id = %s', (1,))\n")
+    assert [s.kind for s in select.parsed.statements] == ["SelectStmt"]
+    assert select.python is None  # found on CPython's tree alone
+    # PGL201 reads the tree around an INSERT (a one-off script, a check-then-act's insert).
+    insert = load("def f(cur):\n    cur.execute('INSERT INTO orders (id) VALUES (%s)', (1,))\n")
+    assert [s.kind for s in insert.parsed.statements] == ["InsertStmt"]
+    assert insert.python is not None

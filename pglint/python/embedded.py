@@ -19,11 +19,16 @@ _DIRECTIVE = re.compile(r"#\s*pglint:")
 
 
 def parse_python(text: str, wants_tree: "bool | Callable[[CodeIndex], bool]" = False,
-                 path: str = "") -> tuple[ParsedSQL, "PythonTree | None"]:
+                 path: str = "",
+                 sql_wants_tree: "Callable[[list[Statement], str], bool] | None" = None,
+                 ) -> tuple[ParsedSQL, "PythonTree | None"]:
     """The embedded SQL of a Python file as a ParsedSQL over the file's text, and the file's
-    libcst tree when it was parsed: when it might hold SQL, or when `wants_tree` (True, or a
-    screen that CPython's tree of the file, at `path`, passes: some Python rule or ORM reader
-    can match).
+    libcst tree when it was parsed: when `wants_tree` (True, or a screen that CPython's tree of
+    the file, at `path`, passes: some Python rule or ORM reader can match), or when
+    `sql_wants_tree` says an SQL rule reads the tree around the statements found.
+
+    The SQL strings are found on CPython's tree (`frontend.extract_sql`): a file with SQL and
+    nothing else to read costs no libcst parse.
 
     A statement is `exact` only when its string literal holds the SQL verbatim (no escapes, no
     implicit concatenation, no rewritten placeholders): only then can a fix edit the file.
@@ -37,28 +42,27 @@ def parse_python(text: str, wants_tree: "bool | Callable[[CodeIndex], bool]" = F
     tree = None
     if has_sql or wants_tree:
         from pglint.python import screen
-        from pglint.python.tree import PythonTree
-
-        from pglint.python.frontend import sql_screen
+        from pglint.python.frontend import sql_screen, statements_in
 
         module = screen.parse(text)
         if module is not None:
             code = screen.CodeIndex(module, path)
-            has_sql = has_sql and sql_screen(code)
             # The screen is always asked: it also tells which rules the tree is for.
             wanted = wants_tree if isinstance(wants_tree, bool) else wants_tree(code)
-            if has_sql or wanted:
-                tree = PythonTree.parse(text, screened=True)
-    if has_sql and tree is not None:
-        from pglint.python.frontend import statements_in
+            if has_sql and sql_screen(code):
+                for embedded, found, _problem in statements_in(text, code):
+                    verbatim = text[embedded.start:embedded.end] == embedded.sql \
+                        and not embedded.prefix
+                    for stmt in found:
+                        stmt.exact = verbatim
+                        if not verbatim:
+                            stmt.sql = embedded.sql
+                        statements.append(stmt)
+            if wanted or (statements and sql_wants_tree is not None
+                          and sql_wants_tree(statements, text)):
+                from pglint.python.tree import PythonTree
 
-        for embedded, found, _problem in statements_in(text, tree):
-            verbatim = text[embedded.start:embedded.end] == embedded.sql and not embedded.prefix
-            for stmt in found:
-                stmt.exact = verbatim
-                if not verbatim:
-                    stmt.sql = embedded.sql
-                statements.append(stmt)
+                tree = PythonTree.parse(text, screened=True)
     for i, stmt in enumerate(statements):
         stmt.index = i
     comments = python_comments(text) if _DIRECTIVE.search(text) else []

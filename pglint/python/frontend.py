@@ -3,28 +3,30 @@
 Three steps, cheapest first:
 
 1. `might_contain_sql(text)`: substring searches and an anchored pattern over the file text
-   (libcst is not imported). It is true only where a database call (`.execute(`,
+   (nothing is parsed). It is true only where a database call (`.execute(`,
    `.executemany(`, asyncpg's `.fetch(`/`.fetchrow(`/`.fetchval(`, `text(`, `.raw(`,
    `sql.SQL(`) takes a string literal that starts like an
    SQL statement, or where `RunSQL(` or `.extra(` appear (their SQL can be a list, or a fragment
    such as a WHERE condition). Most files of a code base fail it and are never parsed.
-2. `extract_sql(text)`: libcst (imported lazily) parses the file into the `PythonTree` the
-   Python rules share (or the engine passes that tree in); every string literal
-   handed to one of those calls becomes an `EmbeddedSQL`: the SQL as the database sees it, with a
-   `PositionMap` from each of its characters to the file. Only literals are taken: f-strings,
-   `%`/`.format()`-ed strings, `+` concatenations, variables and byte strings are skipped
-   (computed SQL is not guessed at, so it raises no false alarm). Literals are located by text
-   search where that is provably exact, else by libcst's PositionProvider (see `_Locator`).
+2. `extract_sql(text)`: CPython's parser (`ast`, through `pglint.python.screen`) reads the
+   file; every string literal handed to one of those calls becomes an `EmbeddedSQL`: the SQL as
+   the database sees it, with a `PositionMap` from each of its characters to the file. Only
+   literals are taken: f-strings, `%`/`.format()`-ed strings, `+` concatenations, variables and
+   byte strings are skipped (computed SQL is not guessed at, so it raises no false alarm). The
+   literal's tokens are read from the text where CPython's positions put the literal (its
+   pieces, when implicitly concatenated, in between). No libcst tree is needed (libcst costs
+   five to ten times as much); the engine parses one only for the rules and readers that want
+   it.
 3. `parse_embedded(embedded)`: pglast parses the SQL; the `Statement`s it returns give FILE
    character offsets from `stmt.offset(node["location"])`, like statements of .sql files.
    A syntax error at a placeholder is retried with the placeholder as a literal, then as a list
    (`IN %s`, `SET x = %s`); a placeholder that is neither (a table name) means computed SQL: skip.
 
-Position units. libcst's `PositionProvider` gives 1-based lines and 0-based columns counted in
-characters (code points), lines ending at `\\r\\n`, `\\r` or `\\n`; its `ByteSpanPositionProvider`
-counts UTF-8 bytes (not used). pglast gives node locations in UTF-8 bytes of the parsed SQL and
+Position units. CPython gives 1-based lines (ending at `\r\n`, `\r` or `\n`) and columns
+counted in UTF-8 bytes (`_Source` turns them into characters). pglast gives node locations in
+UTF-8 bytes of the parsed SQL and
 syntax-error positions in characters. The `PositionMap` absorbs everything between the SQL text and
-the file: escapes (`\\n`, `\\'`, `\\u00e9` are one SQL character spanning several file
+the file: escapes (`\n`, `\'`, `\u00e9` are one SQL character spanning several file
 characters), implicit concatenation (`"SELECT " "1"`: the quotes between the pieces are skipped),
 line continuations, and placeholder rewrites.
 
@@ -57,6 +59,7 @@ driver does. psycopg `sql.SQL` strings with `{}` fields are composed at run time
 
 from __future__ import annotations
 
+import ast
 import bisect
 import json
 import re
@@ -70,7 +73,6 @@ from pglint.sql.parse import LEADING_TRIVIA, Statement, SyntaxProblem
 
 if TYPE_CHECKING:
     from pglint.python.screen import CodeIndex
-    from pglint.python.tree import PythonTree
 
 # --------------------------------------------------------------------------------------------
 # The textual pre-filter
@@ -124,11 +126,6 @@ class _Quoted:
         self._lex(offset)
         i = bisect.bisect_right(self._starts, offset) - 1
         return i >= 0 and offset < self._ends[i]
-
-    def string_starts(self) -> list[int]:
-        """Offsets of the opening quotes of the file's string literals, in file order."""
-        self._lex(len(self._text))
-        return [start for start in self._starts if self._text[start] != "#"]
 
     def _lex(self, offset: int) -> None:
         text = self._text
@@ -186,8 +183,6 @@ def sql_screen(code: CodeIndex) -> bool:
     with a str literal where `statements_in` reads one (`_candidates`, loosened): the first
     positional or any keyword argument, an element of a list or tuple (RunSQL, extra's
     `where`), a value of a dict (extra's `select`). `execute("..." % table)` has none."""
-    import ast
-
     def literal(node: ast.AST) -> bool:
         if isinstance(node, ast.Constant):
             return isinstance(node.value, str)
@@ -484,11 +479,11 @@ _TEXT_RECEIVERS = frozenset({"sa", "sqlalchemy", "sql", "expression", "db", "sql
 _GATED = frozenset({"execute", "executemany", "text", "op.execute", "raw", "sql.SQL", "fetch"})
 
 
-def _call_name(func: Any, cst: Any) -> str | None:
-    if isinstance(func, cst.Attribute):
-        name = func.attr.value
+def _call_name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Attribute):
+        name = func.attr
         if name in ("execute", "executemany"):
-            if name == "execute" and isinstance(func.value, cst.Name) and func.value.value == "op":
+            if name == "execute" and isinstance(func.value, ast.Name) and func.value.id == "op":
                 return "op.execute"
             return name
         if name == "SQL":
@@ -497,16 +492,16 @@ def _call_name(func: Any, cst: Any) -> str | None:
             # sa.text, sqlalchemy.sql.expression.text, db.text (Flask-SQLAlchemy); not
             # page.text(...) of some other library.
             receiver = func.value
-            last = receiver.value if isinstance(receiver, cst.Name) else \
-                receiver.attr.value if isinstance(receiver, cst.Attribute) else None
+            last = receiver.id if isinstance(receiver, ast.Name) else \
+                receiver.attr if isinstance(receiver, ast.Attribute) else None
             return name if last in _TEXT_RECEIVERS else None
         if name in ("raw", "extra", "RunSQL"):
             return name
         if name in ("fetch", "fetchrow", "fetchval"):  # asyncpg's query methods
             return "fetch"
         return None
-    if isinstance(func, cst.Name):
-        name = func.value
+    if isinstance(func, ast.Name):
+        name = func.id
         if name in ("text", "RunSQL"):
             return name
         if name == "SQL":
@@ -514,64 +509,111 @@ def _call_name(func: Any, cst: Any) -> str | None:
     return None
 
 
-def _literal_parts(node: Any, cst: Any) -> list[Any] | None:
-    """The SimpleString pieces of a str literal (implicit concatenation included), or None if
-    `node` is anything else: f-string, bytes, operator, call, name..."""
-    if isinstance(node, cst.SimpleString):
-        prefix = node.prefix.lower()
-        return None if "b" in prefix or "f" in prefix else [node]
-    if isinstance(node, cst.ConcatenatedString):
-        left = _literal_parts(node.left, cst)
-        right = _literal_parts(node.right, cst) if left is not None else None
-        return None if right is None else left + right
-    return None
+@dataclass
+class _Piece:
+    """One string token of a literal (`"SELECT "` of `"SELECT " "1"`), as written."""
+
+    value: str  # the token: prefix, quotes and body
+    prefix: str
+    quote: str
+    raw_value: str  # the body between the quotes, escapes undecoded
+    start: int  # file character offset of the token
 
 
-def _arguments(call: Any) -> tuple[list[Any], dict[str, Any]]:
-    positional = [a.value for a in call.args if a.keyword is None and not a.star]
-    keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+# A string token's start: its prefix (never b or f here: CPython made a str of it) and quote.
+_TOKEN_START = re.compile(r"[A-Za-z]*(\"\"\"|\'\'\'|\"|\')")
+
+
+class _Source:
+    """A file's text with CPython's positions (1-based lines, UTF-8 byte columns of the text
+    without its byte-order mark) turned into character offsets."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.shift = 1 if text.startswith("\ufeff") else 0
+        self.lines = [self.shift]  # CPython's lines end at \r\n, \r or \n
+        self.lines.extend(m.end() for m in re.finditer(r"\r\n?|\n", text))
+
+    def offset(self, line: int, byte_column: int) -> int:
+        start = self.lines[line - 1]
+        head = self.text[start:start + byte_column]
+        if head.isascii():
+            return start + byte_column
+        return start + len(self.text[start:].encode("utf-8")[:byte_column].decode("utf-8"))
+
+    def pieces(self, node: ast.expr) -> list[_Piece] | None:
+        """The string tokens of a str literal (implicit concatenation included), or None if
+        `node` is anything else: f-string, bytes, operator, call, name..."""
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            return None
+        text = self.text
+        at = self.offset(node.lineno, node.col_offset)
+        end = self.offset(node.end_lineno, node.end_col_offset)  # type: ignore[arg-type]
+        pieces = []
+        while True:
+            token = _TOKEN_START.match(text, at)
+            if token is None:
+                return None
+            quote = token.group(1)
+            close = _PY_STRING_END[quote].match(text, token.end())
+            if close is None:
+                return None
+            pieces.append(_Piece(text[at:close.end()], text[at:token.start(1)], quote,
+                                 text[token.end():close.end() - len(quote)], at))
+            if close.end() >= end:
+                return pieces if close.end() == end else None
+            at = _BETWEEN_PIECES.match(text, close.end()).end()
+
+
+def _arguments(call: ast.Call) -> tuple[list[ast.expr], dict[str, ast.expr]]:
+    positional = [a for a in call.args if not isinstance(a, ast.Starred)]
+    keywords = {k.arg: k.value for k in call.keywords if k.arg is not None}
     return positional, keywords
+
+
+def _element(node: ast.expr) -> ast.expr:
+    return node.value if isinstance(node, ast.Starred) else node
 
 
 @dataclass
 class _Candidate:
-    node: Any  # the libcst Call
+    node: ast.Call
     call: str
     argument: str
-    parts: list[Any]
+    parts: list[_Piece]
     has_params: bool
     prefix: str = ""
 
 
-def _candidates(call: Any, name: str, cst: Any) -> Iterator[_Candidate]:
+def _candidates(call: ast.Call, name: str, source: _Source) -> Iterator[_Candidate]:
     positional, keywords = _arguments(call)
     if name == "RunSQL":
         for index, argument in ((0, "sql"), (1, "reverse_sql")):
             value = positional[index] if len(positional) > index else keywords.get(argument)
             if value is None:
                 continue
-            items = [e.value for e in value.elements] \
-                if isinstance(value, (cst.List, cst.Tuple)) else [value]
+            items = [_element(e) for e in value.elts] \
+                if isinstance(value, (ast.List, ast.Tuple)) else [value]
             for item in items:
                 has_params = False
-                if isinstance(item, cst.Tuple) and item.elements:  # (sql, params)
-                    item, has_params = item.elements[0].value, len(item.elements) > 1
-                parts = _literal_parts(item, cst)
+                if isinstance(item, ast.Tuple) and item.elts:  # (sql, params)
+                    item, has_params = _element(item.elts[0]), len(item.elts) > 1
+                parts = source.pieces(item)
                 if parts:
                     yield _Candidate(call, name, argument, parts, has_params)
         return
     if name == "extra":
         has_params = "params" in keywords or "select_params" in keywords or len(positional) > 2
         select = positional[0] if positional else keywords.get("select")
-        if isinstance(select, cst.Dict):
-            for element in select.elements:
-                parts = _literal_parts(getattr(element, "value", None), cst)
+        if isinstance(select, ast.Dict):
+            for value in select.values:  # `**other` entries: a name, never a literal
+                parts = source.pieces(value)
                 if parts:
                     yield _Candidate(call, name, "select", parts, has_params, "SELECT ")
         where = positional[1] if len(positional) > 1 else keywords.get("where")
-        if isinstance(where, (cst.List, cst.Tuple)):
-            for element in where.elements:
-                parts = _literal_parts(element.value, cst)
+        if isinstance(where, (ast.List, ast.Tuple)):
+            for element in where.elts:
+                parts = source.pieces(_element(element))
                 if parts:
                     yield _Candidate(call, name, "where", parts, has_params, "SELECT WHERE ")
         return
@@ -579,128 +621,43 @@ def _candidates(call: Any, name: str, cst: Any) -> Iterator[_Candidate]:
         (v for k, v in keywords.items() if k in _SQL_KEYWORDS), None)
     if value is None:
         return
-    parts = _literal_parts(value, cst)
+    parts = source.pieces(value)
     if parts:
         has_params = len(positional) > 1 or any(k in _PARAM_KEYWORDS for k in keywords)
         yield _Candidate(call, name, "sql", parts, has_params)
 
 
-def _calls(tree: PythonTree) -> list[tuple[Any, str]]:
-    """The file's calls that take SQL, with their API name, in file order. A `sql.SQL(...)`
-    composed into larger SQL (`sql.SQL("...") + ...`, `sql.SQL(", ").join(...)`,
-    `[sql.SQL("..."), name]`) is left out: what runs is the composition."""
-    cst = tree.cst
-    calls: list[tuple[Any, str]] = []
-    for call in tree.nodes("Call"):
-        name = _call_name(call.func, cst)
-        if name is not None and not (name == "sql.SQL" and _composed(tree, call)):
-            calls.append((call, name))
+def _calls(code: CodeIndex) -> list[tuple[ast.Call, str]]:
+    """The file's calls that take SQL, with their API name. A `sql.SQL(...)` composed into
+    larger SQL (`sql.SQL("...") + ...`, `sql.SQL(", ").join(...)`, `[sql.SQL("..."), name]`)
+    is left out: what runs is the composition."""
+    calls = [(call, name) for call in code.nodes(ast.Call)
+             if (name := _call_name(call.func)) is not None]
+    if any(name == "sql.SQL" for _, name in calls):
+        composed = _composed(code)
+        calls = [(call, name) for call, name in calls
+                 if name != "sql.SQL" or id(call) not in composed]
     return calls
 
 
-def _composed(tree: PythonTree, call: Any) -> bool:
-    cst = tree.cst
-    parent = tree.parent(call)
-    kind = type(parent)
-    if kind is cst.BinaryOperation:
-        return type(parent.operator) is cst.Add
-    if kind is cst.Attribute:
-        return parent.value is call and parent.attr.value in ("join", "format")
-    if kind is cst.Element or kind is cst.StarredElement:
-        return type(tree.parent(parent)) in (cst.List, cst.Tuple)
-    return False
+def _composed(code: CodeIndex) -> set[int]:
+    """Ids of the calls that are a term of a `+`, the object of `.join()`/`.format()`, or an
+    element of a list or tuple."""
+    ids = set()
+    for operation in code.nodes(ast.BinOp):
+        if isinstance(operation.op, ast.Add):
+            ids.update((id(operation.left), id(operation.right)))
+    for attribute in code.nodes(ast.Attribute):
+        if attribute.attr in ("join", "format"):
+            ids.add(id(attribute.value))
+    for kind in (ast.List, ast.Tuple):
+        for sequence in code.nodes(kind):
+            ids.update(id(_element(e)) for e in sequence.elts)
+    return ids
 
 
 # Between two pieces of an implicitly concatenated literal: blanks, comments, continuations.
 _BETWEEN_PIECES = re.compile(r"(?:[ \t\f\r\n]|\\\r?\n|#[^\r\n]*)*")
-
-
-class _Locator:
-    """File character offsets of the pieces of the candidates' literals.
-
-    libcst's PositionProvider regenerates the code of the whole module (about twice the cost of
-    parsing), so pieces are placed by text search first, which is exact where it answers:
-
-    - a piece whose source text occurs once in the file can only be there, and the pieces of an
-      implicit concatenation follow each other with only blanks, comments and continuations
-      between;
-    - the same literal repeated (the same query run in several places): if every occurrence of
-      its text at the start of a string token is the first piece of a candidate, and all those
-      candidates are alike (same call, argument, pieces), they take the occurrences in file order:
-      whichever is which, the results are the same.
-
-    The tree's `span` is the last resort (libcst's PositionProvider where its own text search
-    cannot tell; computed once per file, for the rules too).
-    """
-
-    def __init__(self, tree: PythonTree) -> None:
-        self._tree = tree
-        self._text = tree.text
-        self._strings: dict[str, int] | None = None  # a literal's source text -> its nodes
-
-    def locate(self, candidates: list[_Candidate]) -> list[list[int]]:
-        out: list[list[int] | None] = [None] * len(candidates)
-        pending: dict[tuple, list[int]] = {}
-        for i, candidate in enumerate(candidates):
-            out[i] = self._by_unique_text(candidate.parts)
-            if out[i] is None:
-                key = (candidate.call, candidate.argument, candidate.prefix, candidate.has_params,
-                       tuple(part.value for part in candidate.parts))
-                pending.setdefault(key, []).append(i)
-        if pending:
-            quoted = _Quoted(self._text)
-            string_starts = quoted.string_starts()
-            for key, indexes in pending.items():
-                first = candidates[indexes[0]].parts[0]
-                found = self._by_repetition(first, candidates, indexes, string_starts)
-                for i, offsets in zip(indexes, found):
-                    out[i] = offsets
-        return [o if o is not None else [self._tree.span(p)[0] for p in c.parts]
-                for o, c in zip(out, candidates)]
-
-    def _by_unique_text(self, parts: list[Any]) -> list[int] | None:
-        text = self._text
-        for k, part in enumerate(parts):
-            at = text.find(part.value)
-            if at >= 0 and text.find(part.value, at + 1) < 0:
-                return self._from_anchor(parts, k, at)
-        return None
-
-    def _by_repetition(self, first: Any, candidates: list[_Candidate], indexes: list[int],
-                       string_starts: list[int]) -> list[list[int] | None]:
-        text = self._text
-        value = first.value
-        skip = len(first.prefix)
-        occurrences = [q - skip for q in string_starts
-                       if text.startswith(value, q - skip)
-                       and not (q - skip > 0 and (text[q - skip - 1].isalnum()
-                                                  or text[q - skip - 1] == "_"))]
-        if self._strings is None:
-            self._strings = {}
-            for node in self._tree.nodes("SimpleString"):
-                self._strings[node.value] = self._strings.get(node.value, 0) + 1
-        if not (len(occurrences) == len(indexes) == self._strings.get(value, 0)):
-            return [None] * len(indexes)
-        return [self._from_anchor(candidates[i].parts, 0, at)
-                for i, at in zip(indexes, occurrences)]
-
-    def _from_anchor(self, parts: list[Any], k: int, at: int) -> list[int] | None:
-        text = self._text
-        offsets = [0] * len(parts)
-        offsets[k] = at
-        for i in range(k + 1, len(parts)):
-            at = _BETWEEN_PIECES.match(text, offsets[i - 1] + len(parts[i - 1].value)).end()
-            if not text.startswith(parts[i].value, at):
-                return None
-            offsets[i] = at
-        for i in range(k - 1, -1, -1):
-            value = parts[i].value
-            at = text.rfind(value, 0, offsets[i + 1])
-            between = text[at + len(value):offsets[i + 1]] if at >= 0 else "#"
-            if "#" in between or between.strip(" \t\f\r\n\\"):
-                return None  # a comment might hold the same text: let libcst decide
-            offsets[i] = at
-        return offsets
 
 
 def _is_sql(candidate: _Candidate) -> bool:
@@ -742,25 +699,25 @@ def _embedded(candidate: _Candidate, text: str, offsets: list[int]) -> EmbeddedS
                        parameters=tuple(parameters))
 
 
-def extract_sql(text: str, tree: PythonTree | None = None) -> list[EmbeddedSQL]:
+def extract_sql(text: str, code: CodeIndex | None = None) -> list[EmbeddedSQL]:
     """The SQL string literals handed to database calls in a Python file, in file order.
 
-    `tree` is the file's PythonTree if it was parsed already. A file that cannot be parsed
-    yields nothing (reporting Python syntax errors is the Python linters' job).
+    Read on CPython's tree (`code`, if the file was parsed already): the literals' tokens are
+    where its positions say, so no libcst tree is needed. A file that cannot be parsed yields
+    nothing (reporting Python syntax errors is the Python linters' job).
     """
-    if tree is None:
-        from pglint.python.tree import PythonTree  # lazily: libcst takes 0.1 s to import
+    if code is None:
+        from pglint.python import screen
 
-        tree = PythonTree.parse(text)
-        if tree is None:
+        module = screen.parse(text)
+        if module is None:
             return []
-    cst = tree.cst
-    found = [candidate for call, name in _calls(tree)
-             for candidate in _candidates(call, name, cst) if _is_sql(candidate)]
-    if not found:
-        return []
-    located = _Locator(tree).locate(found)
-    out = [e for e in map(_embedded, found, [text] * len(found), located) if e is not None]
+        code = screen.CodeIndex(module)
+    source = _Source(text)
+    found = [candidate for call, name in _calls(code)
+             for candidate in _candidates(call, name, source) if _is_sql(candidate)]
+    out = [e for e in (_embedded(c, text, [p.start for p in c.parts]) for c in found)
+           if e is not None]
     out.sort(key=lambda e: e.start)
     return out
 
@@ -866,11 +823,11 @@ def _trim(parsed: str, a: int, b: int, prefix_len: int) -> tuple[int, int]:
     return a, b
 
 
-def statements_in(text: str, tree: PythonTree | None = None
+def statements_in(text: str, code: CodeIndex | None = None
                   ) -> Iterator[tuple[EmbeddedSQL, list[Statement], SyntaxProblem | None]]:
-    """Every embedded SQL string of a Python file, parsed; `tree` is the file's PythonTree if
-    it was parsed already. Callers run the pre-filter (`might_contain_sql`) first."""
-    for embedded in extract_sql(text, tree):
+    """Every embedded SQL string of a Python file, parsed; `code` is CPython's tree of the file
+    if it was parsed already. Callers run the pre-filter (`might_contain_sql`) first."""
+    for embedded in extract_sql(text, code):
         statements, problem = parse_embedded(embedded)
         yield embedded, statements, problem
 

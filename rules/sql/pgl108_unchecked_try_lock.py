@@ -68,6 +68,7 @@ class UncheckedTryLock(Rule):
     summary = "Result of pg_try_advisory_lock is discarded, so the writes after it run unprotected"
     section = "40.1.1 Row-Level Contention"
     node_types = ("SelectStmt",)
+    python_tree_for_sql = ("try_advisory",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
 
     VALID = (

@@ -147,6 +147,7 @@ class NonIdempotentInsert(Rule):
     summary = "INSERT of a client-supplied key without ON CONFLICT is not safe to retry"
     section = "40.2.2 Idempotency Patterns"
     node_types = ("InsertStmt",)
+    python_tree_for_sql = ("insert",)
     file_kinds = frozenset({"sql", "migration"})
     python_node_types = ("Call",)
     # A manager's create(), a session's add(), insert() of a model class.
