@@ -413,3 +413,9 @@ def test_positions_through_a_byte_order_mark_crlf_and_pieces_split_by_comments()
     assert column_at(stmt, "prénom") == source.index("prénom")
     assert relation_at(stmt, "clients") == source.index("clients")
     assert column_at(stmt, "ville") == source.index("ville")
+
+
+def test_a_comment_between_the_call_and_its_sql_is_no_hiding_place():
+    source = "cur.execute(  # the nightly report\n    'SELECT count(*) FROM orders'\n)\n"
+    embedded, stmt = only(source)
+    assert relation_at(stmt, "orders") == source.index("orders")

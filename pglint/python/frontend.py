@@ -95,10 +95,10 @@ _LOOKS_LIKE_SQL = re.compile(_SQL_START)
 # every position); each hit is then checked by an anchored pattern.
 _NEEDLES = ("execute", "text(", "SQL(", ".raw(", "RunSQL(", ".extra(", ".fetch")
 _CALL_WITH_SQL = re.compile(
-    # A call taking SQL, then (optionally a parenthesis and a keyword argument) a str literal
-    # (prefix r/u, never b or f) whose text starts like a statement.
+    # A call taking SQL, then (optionally a parenthesis and a keyword argument, comments in
+    # between) a str literal (prefix r/u, never b or f) whose text starts like a statement.
     r"(?:(?<!\w)(?:executemany|execute|text|SQL)|\.raw|\.fetch(?:row|val)?)\s*\("
-    r"\s*\(?\s*(?:\w+\s*=\s*)?[rRuU]?(?:\"\"\"|'''|\"|')" + _SQL_START
+    r"(?:\s|#[^\n]*)*(?:\((?:\s|#[^\n]*)*)?(?:\w+\s*=\s*)?[rRuU]?(?:\"\"\"|'''|\"|')" + _SQL_START
     # Django: RunSQL takes lists and (sql, params) pairs, extra() takes WHERE fragments.
     + r"|RunSQL\(|\.extra\("
 )
