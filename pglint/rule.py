@@ -80,8 +80,10 @@ class Rule:
     def screen_python(self, code: "CodeIndex") -> bool:
         """Whether a .py file that passed `python_hint` can hold what this rule reports, judged
         on CPython's tree (`code`, a `pglint.python.screen.CodeIndex`) before libcst parses the
-        file. A necessary condition only: never False where the rule would report something.
-        The default leaves the judgement to `check_python`."""
+        file. A necessary condition only: never False where the rule would report something
+        (widen it with `check_python`: an INVALID example it refuses fails the tests, and
+        tests/test_python_screen.py lints real code with and without screens). The default
+        leaves the judgement to `check_python`."""
         return True
 
     def check_python(self, node: Any, ctx: "FileContext") -> Iterable[Finding]:
