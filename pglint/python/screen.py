@@ -1,12 +1,13 @@
 """CPython's view of a .py file: the second screen before libcst.
 
-libcst costs about five times what CPython's own parser does, and the text hints pass every
+libcst costs five to ten times what CPython's own parser does, and the text hints pass every
 file that merely mentions what a rule looks for (the ORM's own sources are full of `.save(`
 and `select_for_update`). So a file that passes the text hints is parsed with `ast` first
-(which also keeps pathological nesting away from libcst's native parser, see `parse`), and
-each consumer that wanted it (a Python rule's `screen_python`, the ORM reader) looks at the
-`CodeIndex` to say whether it can find anything there. libcst parses only the files some
-consumer still wants.
+(which also keeps pathological nesting away from libcst's native parser, see `parse`). The
+embedded-SQL finder reads the SQL strings on this tree, and each consumer that wanted the file
+(a Python rule's `screen_python`, the ORM and migration readers) looks at the `CodeIndex` to
+say whether it can find anything there. libcst parses only the files some consumer still
+wants.
 
 A screen is a necessary condition, never a second implementation of the rule: it may pass a
 file in which the rule then finds nothing, it must not refuse one in which the rule finds
