@@ -64,7 +64,7 @@ import bisect
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from pglast import parser as pg
 
