@@ -122,6 +122,16 @@ class CodeIndex:
         return f"{full}.{rest}" if rest else full
 
 
+    def imports(self, roots: Iterable[str]) -> bool:
+        """Whether the file imports (absolutely, anywhere) one of the top-level packages
+        `roots` or a module under one."""
+        wanted = frozenset(roots)
+        return any(alias.name.split(".")[0] in wanted
+                   for statement in self.nodes(ast.Import) for alias in statement.names) or any(
+            not found.level and found.module is not None
+            and found.module.split(".")[0] in wanted for found in self.nodes(ast.ImportFrom))
+
+
 def last_name(node: ast.AST) -> str | None:
     """`f` of `f`, `a.b.f`; None for computed callees."""
     if isinstance(node, ast.Attribute):
@@ -149,3 +159,30 @@ def keyword(call: ast.Call, name: str) -> ast.expr | None:
 
 def is_string(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def arguments(call: ast.Call) -> list[ast.expr]:
+    """Every argument value of a call in order, `*x` and `**x` as `x`: what libcst's
+    `call.args` hold (`Arg.value`), where CPython splits positional and keyword arguments."""
+    return [a.value if isinstance(a, ast.Starred) else a for a in call.args] + \
+        [k.value for k in call.keywords]
+
+
+def has_star(call: ast.Call) -> bool:
+    """`*args` or `**kwargs` among a call's arguments (`retry.has_star` on CPython's tree)."""
+    return any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords)
+
+
+def manager_root(node: ast.AST) -> bool:
+    """The method chain under `node` ends at `M.objects` / `M._default_manager` (the root
+    `orm.method_chain` and `orm.django_model` read)."""
+    while True:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            node = node.func.value
+        elif isinstance(node, ast.Subscript):
+            node = node.value
+        else:
+            break
+    return isinstance(node, ast.Attribute) and node.attr in ("objects", "_default_manager") \
+        and isinstance(node.value, ast.Name)

@@ -115,12 +115,6 @@ def _end(node: Any) -> tuple[int, int]:
     return node.end_lineno, node.end_col_offset
 
 
-def has_star(call: ast.Call) -> bool:
-    """`*args` or `**kwargs` among a call's arguments (`retry.has_star` on `ast`)."""
-    return any(isinstance(a, ast.Starred) for a in call.args) or any(
-        k.arg is None for k in call.keywords)
-
-
 def sleeps_some_time(call: ast.Call) -> bool:
     """A sleep whose delay `retry.sleep_argument` finds and `delay_facts` reads (not `0`)."""
     argument = next((a for a in call.args if not isinstance(a, ast.Starred)), None)

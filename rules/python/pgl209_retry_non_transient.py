@@ -9,10 +9,9 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.python import retry as retries
-from pglint.python.screen import CodeIndex, keyword
+from pglint.python.screen import CodeIndex, has_star, keyword
 from pglint.rule import Example, Rule
-from pglint.rules.python._retry_shapes import (NodesByStart, RetryShapes, has_star,
-                                                retry_shapes)
+from pglint.rules.python._retry_shapes import NodesByStart, RetryShapes, retry_shapes
 
 
 @dataclass(frozen=True)
@@ -83,15 +82,6 @@ def _psycopg(code: str) -> str:
             "    raise RuntimeError(\"gave up\")\n")
 
 
-def _imports_database(code: CodeIndex) -> bool:
-    """`retry.db_library` on `ast`: an import (anywhere, absolute) of a database library."""
-    for statement in code.nodes(ast.Import):
-        if any(a.name.split(".")[0] in retries.DB_LIBRARIES for a in statement.names):
-            return True
-    return any(not s.level and s.module and s.module.split(".")[0] in retries.DB_LIBRARIES
-               for s in code.nodes(ast.ImportFrom))
-
-
 def _broad_handler(code: CodeIndex, shapes: RetryShapes) -> bool:
     """Whether a candidate retry loop holds an `except` that `_broad_handler` of the rule may
     find broad (`retry.exception_classes`, `retry.broad_class`): a bare `except:` or a class
@@ -133,7 +123,7 @@ def _broad_handler(code: CodeIndex, shapes: RetryShapes) -> bool:
                 if name not in retries.BROAD_BUILTINS:
                     continue
             if database is None:
-                database = _imports_database(code)
+                database = code.imports(retries.DB_LIBRARIES)
             if database:
                 return True  # a bare `except:`, `except Exception:`
     return False
@@ -358,7 +348,7 @@ class RetryNonTransient(Rule):
                 unfiltered = True
             elif "retry_if_exception_type" in shapes.tenacity_names:
                 return True
-        return unfiltered and _imports_database(code)
+        return unfiltered and code.imports(retries.DB_LIBRARIES)
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python

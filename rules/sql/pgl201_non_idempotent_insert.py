@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.catalog import Index
-from pglint.python.screen import CodeIndex
+from pglint.python.screen import CodeIndex, arguments
 from pglint.rule import Example, Rule
 from pglint.rules.python._check_then_act import (
     PG_INSERT, SA_INSERTS, conflict_point, conflict_target, constraint_name, get_or_create_call,
@@ -361,7 +361,7 @@ class NonIdempotentInsert(Rule):
                         "objects", "_default_manager") and isinstance(manager.value, ast.Name):
                     return True
             elif method == "add":
-                values = _arguments(call)
+                values = arguments(call)
                 if len(values) != 1 or call.keywords and call.keywords[0].arg:
                     continue
                 if isinstance(values[0], ast.Name):
@@ -373,7 +373,7 @@ class NonIdempotentInsert(Rule):
                     return True
             # libcst's `args[0]` may be any of them (`execute(statement=...)`, `f(k=1, *a)`).
             elif method == "execute" and any(_executes_insert(code, value)
-                                             for value in _arguments(call)):
+                                             for value in arguments(call)):
                 return True
         return False
 
@@ -558,12 +558,6 @@ def _suggestion(ctx: FileContext, stmt: Statement, table: str, column: str, know
 
 # -- Python screen (CPython's tree) ---------------------------------------------------------------
 
-def _arguments(call: ast.Call) -> list[ast.expr]:
-    """Every argument value of a call, `*x` and `**x` as `x` (libcst's `Arg.value`)."""
-    return [a.value if isinstance(a, ast.Starred) else a for a in call.args] + \
-        [k.value for k in call.keywords]
-
-
 def _row(value: ast.expr | None) -> bool:
     """`Capitalized(...)`: what `_orm_insert` takes for a model instance."""
     return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and \
@@ -594,7 +588,7 @@ def _executes_insert(code: CodeIndex, node: ast.expr) -> bool:
         node = node.func.value
     if not values or not isinstance(node, ast.Call) or code.qualified(node.func) not in SA_INSERTS:
         return False
-    target = _arguments(node)
+    target = arguments(node)
     if len(target) != 1:
         return False
     model = target[0]

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.catalog import Index
-from pglint.python.screen import CodeIndex, dotted
+from pglint.python.screen import CodeIndex, arguments, dotted
 from pglint.rule import Example, Rule
 from pglint.rules.python._check_then_act import (
     NOT_FOUND, PROBES, SA_INSERTS, Check, conflict_point, conflict_target, constraint_name,
@@ -383,7 +383,7 @@ class CheckThenAct(Rule):
             elif method in ("get", "one", "scalar_one"):
                 gets.append((call.lineno, call.col_offset))
             elif method == "add":
-                values = _arguments(call)
+                values = arguments(call)
                 if len(values) != 1:
                     continue
                 if isinstance(values[0], ast.Name):
@@ -542,12 +542,6 @@ def _screen_condition(test: ast.expr) -> tuple[ast.expr, bool] | None:
     return None
 
 
-def _arguments(call: ast.Call) -> list[ast.expr]:
-    """Every argument value of a call, `*x` and `**x` as `x` (libcst's `Arg.value`)."""
-    return [a.value if isinstance(a, ast.Starred) else a for a in call.args] + \
-        [k.value for k in call.keywords]
-
-
 def _assigned_calls(code: CodeIndex) -> dict[str, list[tuple[int, int]]]:
     """Where names are assigned a call of a plain name (`obj = M(...)`, `obj: M = M(...)`):
     the only values `last_assignment` lets `add(obj)` insert."""
@@ -570,9 +564,9 @@ def _act_shape(code: CodeIndex, call: ast.Call, method: str) -> bool:
             "objects", "_default_manager") and isinstance(manager.value, ast.Name)
     if method not in ("execute", "executemany"):
         return False
-    for value in _arguments(call):
+    for value in arguments(call):
         if _sql_mentions_insert(value) or isinstance(value, ast.Call) and any(
-                _sql_mentions_insert(v) for v in _arguments(value)):
+                _sql_mentions_insert(v) for v in arguments(value)):
             return True
         if method != "execute":
             continue
@@ -585,7 +579,7 @@ def _act_shape(code: CodeIndex, call: ast.Call, method: str) -> bool:
             node = node.func.value
         else:
             if isinstance(node, ast.Call) and code.qualified(node.func) in SA_INSERTS:
-                target = _arguments(node)
+                target = arguments(node)
                 if len(target) == 1 and isinstance(target[0], ast.Name):
                     return True
     return False

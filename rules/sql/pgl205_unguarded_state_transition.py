@@ -11,7 +11,7 @@ from pglint.finding import Finding, Fix
 from pglint.model.catalog import Column
 from pglint.python.orm import (django_model, imports_orm, method_chain, object_origin, runs_once,
                                sqlalchemy_update, statement_values)
-from pglint.python.screen import CodeIndex
+from pglint.python.screen import CodeIndex, manager_root
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -265,7 +265,7 @@ class UnguardedStateTransition(Rule):
                 if _sqlalchemy_update_below(code, func.value):
                     return True
             elif func.attr == "update" and any(k.arg is not None for k in call.keywords) \
-                    and _manager_root(func.value):
+                    and manager_root(func.value):
                 return True
         saved = {call.func.value.id for call in code.calls("save")
                  if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)}
@@ -602,19 +602,6 @@ def _sqlalchemy_update_below(code: CodeIndex, node: ast.AST) -> bool:
             continue
         name = (code.qualified(func) or "") if isinstance(func, ast.Name) else ""
         return bool(node.args) and name.startswith("sqlalchemy.") and name.endswith(".update")
-
-
-def _manager_root(node: ast.AST) -> bool:
-    """The chain under a call ends at `M.objects` / `M._default_manager` (screen only)."""
-    while True:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            node = node.func.value
-        elif isinstance(node, ast.Subscript):
-            node = node.value
-        else:
-            break
-    return isinstance(node, ast.Attribute) and node.attr in ("objects", "_default_manager") \
-        and isinstance(node.value, ast.Name)
 
 
 def _django_mentions(tree: Any, node: Any, column: str) -> bool:

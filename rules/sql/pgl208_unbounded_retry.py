@@ -10,13 +10,12 @@ from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.python import retry as retries
 from pglint.python.edits import add_keyword, fresh_name, wrap
-from pglint.python.screen import CodeIndex, keyword
+from pglint.python.screen import CodeIndex, has_star, keyword
 from pglint.rule import Example, Rule
 from pglint.rules.sql._retry_queue import (CAP, CHAPTER_RETRY, CONTEXT, NEXT_ATTEMPT_COLUMN,
                                            PY_CAP, assignment_span, counter_in, counter_of,
                                            exponents, time_plus_delay)
-from pglint.rules.python._retry_shapes import (RetryShapes, has_star, retry_shapes,
-                                                          sleeps_some_time)
+from pglint.rules.python._retry_shapes import RetryShapes, retry_shapes, sleeps_some_time
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 

@@ -13,7 +13,7 @@ from pglint.model.project import Evidence
 from pglint.python.orm import (Chain, django_model, imports_orm, method_chain, runs_once,
                                sqlalchemy_entity)
 from pglint.python.edits import add_keyword
-from pglint.python.screen import CodeIndex
+from pglint.python.screen import CodeIndex, has_star, manager_root
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -272,28 +272,16 @@ class QueuePollWithoutSkipLocked(Rule):
         `skip_locked=True` / `nowait=True`."""
         limits = None
         for call in code.calls("select_for_update", "with_for_update"):
-            if not isinstance(call.func, ast.Attribute) or any(
-                    isinstance(a, ast.Starred) for a in call.args) or any(
-                    k.arg is None or k.arg in ("skip_locked", "nowait")
-                    and isinstance(k.value, ast.Constant) and k.value.value is True
-                    for k in call.keywords):
+            if not isinstance(call.func, ast.Attribute) or has_star(call) or any(
+                    k.arg in ("skip_locked", "nowait") and isinstance(k.value, ast.Constant)
+                    and k.value.value is True for k in call.keywords):
                 continue
             if call.func.attr == "with_for_update":
                 if limits is None:
                     limits = any(code.calls("limit", "fetch", "first"))
                 if limits:
                     return True
-                continue
-            root = call.func.value  # down the chain to its root (`M.objects`), as method_chain
-            while True:
-                if isinstance(root, ast.Call) and isinstance(root.func, ast.Attribute):
-                    root = root.func.value
-                elif isinstance(root, ast.Subscript):
-                    root = root.value
-                else:
-                    break
-            if isinstance(root, ast.Attribute) and root.attr in ("objects", "_default_manager") \
-                    and isinstance(root.value, ast.Name):
+            elif manager_root(call.func.value):
                 return True
         return False
 

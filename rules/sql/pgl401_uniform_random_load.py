@@ -265,16 +265,7 @@ class UniformRandomLoad(Rule):
         (every sink is a method call named like an HTTP verb, an SQL execute/fetch or an ORM
         lookup), in a load test: a file named like one, importing locust, or with a class
         deriving from a locust user class (`locust.HttpUser` however `locust` got there)."""
-        from fnmatch import fnmatch
-        from pathlib import PurePath
-
-        name = PurePath(code.path).name.lower()
-        if not any(fnmatch(name, pattern) for pattern in _LOAD_TEST_FILES) and not any(
-                alias.name == "locust" or alias.name.startswith("locust.")
-                for statement in code.nodes(ast.Import) for alias in statement.names) and not any(
-                not statement.level and statement.module is not None and (
-                    statement.module == "locust" or statement.module.startswith("locust."))
-                for statement in code.nodes(ast.ImportFrom)) and not any(
+        if not _named_like_a_load_test(code.path) and not code.imports(("locust",)) and not any(
                 code.qualified(base) in _LOCUST_BASES
                 for cls in code.nodes(ast.ClassDef) for base in cls.bases):
             return False
@@ -657,12 +648,16 @@ _WRAPPERS = frozenset({"str", "int", "repr", "format", "urllib.parse.quote",
 _PY_KEY = re.compile(r"(?:^|_)(?:id|key|pk|sku|uuid)$|[a-z0-9]Id$|^[a-z]?id$", re.IGNORECASE)
 
 
-def _is_load_test(ctx: FileContext, tree: Any, node: Any) -> bool:
+def _named_like_a_load_test(path: str) -> bool:
     from fnmatch import fnmatch
     from pathlib import PurePath
 
-    name = PurePath(ctx.file.display_path).name.lower()
-    if any(fnmatch(name, pattern) for pattern in _LOAD_TEST_FILES):
+    name = PurePath(path).name.lower()
+    return any(fnmatch(name, pattern) for pattern in _LOAD_TEST_FILES)
+
+
+def _is_load_test(ctx: FileContext, tree: Any, node: Any) -> bool:
+    if _named_like_a_load_test(ctx.file.display_path):
         return True
     if any(full == "locust" or full.startswith("locust.") for full in tree.imports.values()):
         return True  # a locustfile, whatever its name
