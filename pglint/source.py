@@ -57,6 +57,17 @@ class ByteToChar:
         return char_offset + (self._extra[lo - 1] if lo else 0)
 
 
+_NEWLINE = re.compile(r"\r\n?|\n")
+
+
+def line_starts(text: str, first: int = 0) -> list[int]:
+    """Where each line of `text` starts (lines end at \\r\\n, \\r or \\n); the first one at
+    `first` (1 to count from after a byte-order mark, as Python's parsers do)."""
+    starts = [first]
+    starts.extend(m.end() for m in _NEWLINE.finditer(text))
+    return starts
+
+
 @dataclass
 class SourceFile:
     """One file as pglint sees it: its path, its kind and its text."""
@@ -75,9 +86,7 @@ class SourceFile:
     @property
     def line_starts(self) -> list[int]:
         if self._line_starts is None:
-            starts = [0]
-            starts.extend(m.end() for m in re.finditer(r"\r\n?|\n", self.text))
-            self._line_starts = starts
+            self._line_starts = line_starts(self.text)
         return self._line_starts
 
     def position(self, offset: int) -> tuple[int, int]:

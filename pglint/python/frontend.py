@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from pglast import parser as pg
 
-from pglint.source import ByteToChar
+from pglint.source import ByteToChar, line_starts
 from pglint.sql.parse import LEADING_TRIVIA, Statement, SyntaxProblem
 
 if TYPE_CHECKING:
@@ -531,8 +531,7 @@ class _Source:
     def __init__(self, text: str) -> None:
         self.text = text
         self.shift = 1 if text.startswith("\ufeff") else 0
-        self.lines = [self.shift]  # CPython's lines end at \r\n, \r or \n
-        self.lines.extend(m.end() for m in re.finditer(r"\r\n?|\n", text))
+        self.lines = line_starts(text, self.shift)  # as CPython counts them
 
     def offset(self, line: int, byte_column: int) -> int:
         start = self.lines[line - 1]

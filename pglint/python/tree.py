@@ -15,11 +15,11 @@ already imported).
 from __future__ import annotations
 
 import operator
-import re
 import sys
 from typing import Any, Iterator
 
 from pglint.finding import Edit
+from pglint.source import line_starts
 
 # Fields of libcst nodes that never hold a node worth visiting.
 _NOT_WALKED = frozenset({
@@ -345,22 +345,22 @@ class PythonTree:
         first = self._line_of(at)
         return (self._offset_at(first, where.start), self._offset_at(first, where.end))
 
+    @property
+    def _lines(self) -> list[int]:
+        """Where each line starts (the first after a byte-order mark, as libcst counts)."""
+        if not self._line_starts:
+            self._line_starts = line_starts(self.text, self.shift)
+        return self._line_starts
+
     def _line_of(self, offset: int) -> int:
         """The 0-based line (as `_offset` counts them) holding a file offset."""
         import bisect
 
-        self._offset_at(0, None)  # the line starts, computed once
-        return bisect.bisect_right(self._line_starts, offset - self.shift) - 1
+        return bisect.bisect_right(self._lines, offset) - 1
 
     def _offset_at(self, first_line: int, position: Any) -> int:
         """A position of a statement's own positions, whose line 1 is file line `first_line`."""
-        if not self._line_starts:
-            self._line_starts = [0]
-            self._line_starts.extend(
-                m.end() for m in re.finditer(r"\r\n?|\n", self.text[self.shift:]))
-        if position is None:
-            return 0
-        return self.shift + self._line_starts[first_line + position.line - 1] + position.column
+        return self._lines[first_line + position.line - 1] + position.column
 
     def _searchable(self, node: Any) -> str:
         """The node's code as libcst's positions delimit it, if a text search can place it:
