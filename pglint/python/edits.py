@@ -17,10 +17,8 @@ def uses_of(tree: Any, local: str) -> int:
     for name in tree.nodes("Name"):
         if name.value != local:
             continue
-        parent = tree.parent(name)
-        if isinstance(parent, (cst.ImportAlias, cst.AsName)) or (
-                isinstance(parent, cst.Attribute) and parent.attr is name) or (
-                isinstance(parent, cst.Arg) and parent.keyword is name):
+        if isinstance(tree.parent(name), (cst.ImportAlias, cst.AsName)) or \
+                not tree.names_variable(name):
             continue
         count += 1
     return count

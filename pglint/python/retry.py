@@ -124,14 +124,8 @@ def names_in(tree: Any, node: Any) -> Iterator[Any]:
     """The Name nodes read in an expression (attribute names and keywords excluded)."""
     cst = tree.cst
     for name in [node, *tree.descendants(node)]:
-        if not isinstance(name, cst.Name):
-            continue
-        parent = tree.parent(name)
-        if isinstance(parent, cst.Attribute) and parent.attr is name:
-            continue
-        if isinstance(parent, cst.Arg) and parent.keyword is name:
-            continue
-        yield name
+        if isinstance(name, cst.Name) and tree.names_variable(name):
+            yield name
 
 
 def _terminates(tree: Any, body: Any) -> bool:

@@ -173,6 +173,13 @@ class PythonTree:
     def parent(self, node: Any) -> Any:
         return self.parents.get(id(node))
 
+    def names_variable(self, name: Any) -> bool:
+        """Whether a Name node names a variable: not an attribute (`x.name`), not a keyword
+        argument (`f(name=1)`)."""
+        parent = self.parents.get(id(name))
+        return not (isinstance(parent, self.cst.Attribute) and parent.attr is name
+                    or isinstance(parent, self.cst.Arg) and parent.keyword is name)
+
     def ancestors(self, node: Any) -> Iterator[Any]:
         node = self.parents.get(id(node))
         while node is not None:

@@ -833,10 +833,8 @@ def _switch_import(tree: Any, base: Any) -> list[Edit] | None:
     local = base.func.value
     uses = 0
     for name in tree.nodes("Name"):
-        parent = tree.parent(name)
-        if name.value != local or isinstance(parent, (cst.ImportAlias, cst.Param)) or (
-                isinstance(parent, cst.Attribute) and parent.attr is name) or (
-                isinstance(parent, cst.Arg) and parent.keyword is name):
+        if name.value != local or isinstance(tree.parent(name), (cst.ImportAlias, cst.Param)) \
+                or not tree.names_variable(name):
             continue
         uses += 1
     if uses != 1:

@@ -810,12 +810,7 @@ def _uses(tree: Any, target: Any) -> list[Any]:
     for name in tree.nodes("Name"):
         if name is target or name.value != target.value:
             continue
-        parent = tree.parent(name)
-        if isinstance(parent, cst.Attribute) and parent.attr is name:
-            continue
-        if isinstance(parent, cst.Arg) and parent.keyword is name:
-            continue
-        if isinstance(parent, cst.AssignTarget):
+        if not tree.names_variable(name) or isinstance(tree.parent(name), cst.AssignTarget):
             continue
         if (tree.enclosing(name, cst.FunctionDef) or tree.module) is scope:
             uses.append(name)
