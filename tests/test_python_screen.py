@@ -1,5 +1,5 @@
 """The screens on CPython's tree (pglint.python.screen; Rule.screen_python, orm_screen,
-sql_screen) decide only whether libcst parses a file: with and without them, pglint must find
+schema_screen) decide only whether libcst parses a file: with and without them, pglint must find
 the same."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from pglint import engine
 from pglint.config import parse_settings
 from pglint.discover import Candidate, classify
-from pglint.python import frontend, screen
+from pglint.python import screen
 from pglint.registry import all_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,7 +151,6 @@ def test_screens_change_what_is_parsed_not_what_is_found(monkeypatch: pytest.Mon
     projects = _projects()
     screened = [_lint(project) for project in projects]
     monkeypatch.setattr(engine.PythonScreen, "__call__", lambda self, code: bool(self))
-    monkeypatch.setattr(frontend, "sql_screen", lambda code: True)
     unscreened = [_lint(project) for project in projects]
     for project, ours, theirs in zip(projects, screened, unscreened):
         where = project[-1][0]

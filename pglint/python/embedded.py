@@ -42,14 +42,14 @@ def parse_python(text: str, wants_tree: "bool | Callable[[CodeIndex], bool]" = F
     tree = None
     if has_sql or wants_tree:
         from pglint.python import screen
-        from pglint.python.frontend import sql_screen, statements_in
+        from pglint.python.frontend import statements_in
 
         module = screen.parse(text)
         if module is not None:
             code = screen.CodeIndex(module, path)
             # The screen is always asked: it also tells which rules the tree is for.
             wanted = wants_tree if isinstance(wants_tree, bool) else wants_tree(code)
-            if has_sql and sql_screen(code):
+            if has_sql:
                 for embedded, found, _problem in statements_in(text, code):
                     verbatim = text[embedded.start:embedded.end] == embedded.sql \
                         and not embedded.prefix

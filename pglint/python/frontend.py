@@ -174,32 +174,6 @@ def might_contain_sql(text: str) -> bool:
     return False
 
 
-_SQL_CALLS = frozenset({"execute", "executemany", "SQL", "text", "raw", "extra", "RunSQL",
-                        "fetch", "fetchrow", "fetchval"})
-
-
-def sql_screen(code: CodeIndex) -> bool:
-    """Whether CPython's tree of a file that `might_contain_sql` holds a call that takes SQL
-    with a str literal where `statements_in` reads one (`_candidates`, loosened): the first
-    positional or any keyword argument, an element of a list or tuple (RunSQL, extra's
-    `where`), a value of a dict (extra's `select`). `execute("..." % table)` has none."""
-    def literal(node: ast.AST) -> bool:
-        if isinstance(node, ast.Constant):
-            return isinstance(node.value, str)
-        if isinstance(node, (ast.List, ast.Tuple)):
-            return any(literal(e) for e in node.elts)
-        if isinstance(node, ast.Dict):
-            return any(literal(v) for v in node.values)
-        return False
-
-    for call in code.calls(*_SQL_CALLS):
-        positional = [a for a in call.args if not isinstance(a, ast.Starred)]
-        if any(literal(a) for a in positional[:2]) or any(literal(k.value)
-                                                          for k in call.keywords):
-            return True
-    return False
-
-
 # --------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------
@@ -535,10 +509,10 @@ class _Source:
 
     def offset(self, line: int, byte_column: int) -> int:
         start = self.lines[line - 1]
-        head = self.text[start:start + byte_column]
+        head = self.text[start:start + byte_column]  # no fewer characters than bytes before
         if head.isascii():
             return start + byte_column
-        return start + len(self.text[start:].encode("utf-8")[:byte_column].decode("utf-8"))
+        return start + len(head.encode("utf-8")[:byte_column].decode("utf-8"))
 
     def pieces(self, node: ast.expr) -> list[_Piece] | None:
         """The string tokens of a str literal (implicit concatenation included), or None if
