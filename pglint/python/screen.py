@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import operator
-from typing import Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 Node = TypeVar("Node", bound=ast.AST)
 
@@ -53,11 +53,13 @@ def _reader(kind: type) -> Callable[[ast.AST], tuple] | None:
 class CodeIndex:
     """The nodes of a module by class, from one walk in pre-order (statements in file order)."""
 
-    __slots__ = ("module", "path", "_by_type", "_imports")
+    __slots__ = ("module", "path", "derived", "_by_type", "_imports")
 
     def __init__(self, module: ast.Module, path: str = "") -> None:
         self.module = module
         self.path = path  # the file's path as shown (rules that judge a file by its name)
+        # What screens derive from the file, by name, when several share it.
+        self.derived: dict[str, Any] = {}
         by_type: dict[type, list[ast.AST]] = {}
         stack: list[ast.AST] = [module]
         pop, extend = stack.pop, stack.extend

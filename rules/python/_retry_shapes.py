@@ -38,14 +38,11 @@ class RetryShapes:
     growth_call: bool = False  # a call of `pow`, `math.pow` or `math.exp`
 
 
-# The last file's (module, shapes): the three rules' screens share one reading of a file.
-_LAST_SHAPES: list[tuple[Any, RetryShapes]] = [(None, RetryShapes())]
-
-
 def retry_shapes(code: CodeIndex) -> RetryShapes:
-    """The retry shapes of a file (one pass over its calls, decorators and loops)."""
-    module, shapes = _LAST_SHAPES[0]
-    if module is code.module:
+    """The retry shapes of a file (one pass over its calls, decorators and loops, shared by
+    the three rules' screens)."""
+    shapes = code.derived.get("retry_shapes")
+    if shapes is not None:
         return shapes
     shapes = RetryShapes()
     sleeps = []
@@ -87,7 +84,7 @@ def retry_shapes(code: CodeIndex) -> RetryShapes:
             held = sleeps_by_start.within(loop)
             if held and tries_by_start.within(loop):
                 shapes.loops.append((loop, held))
-    _LAST_SHAPES[0] = (code.module, shapes)
+    code.derived["retry_shapes"] = shapes
     return shapes
 
 
