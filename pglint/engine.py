@@ -229,11 +229,6 @@ def _sql_reads_python_tree(statements: list[Statement], text: str) -> bool:
                for stmt in statements for hint in hints)
 
 
-def wants_python_tree(text: str) -> bool:
-    """Whether a .py file passes the text hints of a Python rule or reader."""
-    return bool(PythonScreen(text))
-
-
 def _keep_comments(findings: list[Finding], text: str) -> None:
     """A Python fix whose edit would drop a `#` comment it replaces is shown, not applied:
     nothing the user wrote is lost silently."""

@@ -449,7 +449,7 @@ def test_operations_travel_between_processes():
 
 
 def test_migrations_are_parsed():
-    assert engine.wants_python_tree(EVENTS) and engine.wants_python_tree(SHOP)
+    assert engine.PythonScreen(EVENTS) and engine.PythonScreen(SHOP)
 
 
 ALEMBIC_PROJECT = {
