@@ -22,11 +22,10 @@ CACHE_DIR_NAME = ".pglint_cache"
 
 def _code_fingerprint() -> str:
     """Changes whenever pglint's or its rules' source files change (development installs too)."""
-    import pglint
-    import pglint.rules
+    import pglint  # the rules and the rule kit are folders of it
 
     digest = hashlib.blake2b(__version__.encode(), digest_size=16)
-    for package in (pglint, pglint.rules):
+    for package in (pglint,):
         for folder in package.__path__:
             for dirpath, dirnames, filenames in os.walk(folder):
                 dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")

@@ -53,7 +53,6 @@ class FileContext:
     model: ProjectModel
     settings: Settings
     body_statements: list[Statement] = field(default_factory=list)
-    stmt: Statement | None = None  # the statement being checked
     python: "PythonTree | None" = None  # a .py file's libcst tree (Python rules)
     _tokens: dict[int, list[Token]] = field(default_factory=dict, repr=False)
     _states: list[SessionState] | None = field(default=None, repr=False)
@@ -82,13 +81,11 @@ class FileContext:
             yield s
             yield from bodies.get(id(s), ())
 
-    def session(self, stmt: Statement | None = None) -> SessionState:
+    def session(self, stmt: Statement) -> SessionState:
         """Transaction block, SETs in force and tables created so far, just before `stmt`.
 
         A statement of a PL/pgSQL body sees the state of the CREATE FUNCTION / DO holding it.
         """
-        stmt = stmt or self.stmt
-        assert stmt is not None
         if self._states is None:
             self._states = session_states(self.parsed.statements)
         top = stmt.parent if stmt.parent is not None else stmt
@@ -101,10 +98,8 @@ class FileContext:
                              if s.plpgsql_expr is not None}
         return self._by_expr.get(id(expr))
 
-    def tokens(self, stmt: Statement | None = None) -> list[Token]:
+    def tokens(self, stmt: Statement) -> list[Token]:
         """The statement's tokens with file offsets (comments included)."""
-        stmt = stmt or self.stmt
-        assert stmt is not None
         cached = self._tokens.get(id(stmt))
         if cached is None:
             # A statement not verbatim in the file is scanned from its own text; its token
@@ -120,19 +115,15 @@ class FileContext:
             self._tokens[id(stmt)] = cached
         return cached
 
-    def code_tokens(self, stmt: Statement | None = None) -> list[Token]:
+    def code_tokens(self, stmt: Statement) -> list[Token]:
         """The statement's tokens without comments."""
         return [t for t in self.tokens(stmt) if not t.is_comment]
 
-    def statement_text(self, stmt: Statement | None = None) -> str:
-        stmt = stmt or self.stmt
-        assert stmt is not None
+    def statement_text(self, stmt: Statement) -> str:
         return self.text[stmt.start:stmt.end]
 
-    def statement_end(self, stmt: Statement | None = None) -> int:
+    def statement_end(self, stmt: Statement) -> int:
         """Offset just after the statement's terminating ';' (or its end if it has none)."""
-        stmt = stmt or self.stmt
-        assert stmt is not None
         i = stmt.end
         while i < len(self.text) and self.text[i] in " \t":
             i += 1

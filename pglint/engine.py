@@ -71,15 +71,16 @@ class Dispatcher:
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = list(rules)
         self.crashes: list[str] = []
-        self.by_type: dict[str, list[Rule]] = defaultdict(list)
+        self.by_statement: dict[str, list[Rule]] = defaultdict(list)
+        self.by_node: dict[str, list[Rule]] = defaultdict(list)
         for rule in self.rules:
-            for node_type in rule.node_types:
-                self.by_type[node_type].append(rule)
-        self.statement_types = {t for t in self.by_type if t.endswith("Stmt")}
+            for node_type in rule.statements:
+                self.by_statement[node_type].append(rule)
+            for node_type in rule.nodes:
+                self.by_node[node_type].append(rule)
         # Each hint as a tuple of alternatives: ("update", ("limit", "fetch")) means "update"
         # and either "limit" or "fetch".
         self.hints = {rule.code: _hints(rule.text_hint) for rule in self.rules}
-        self.nested = {t: rs for t, rs in self.by_type.items() if t not in self.statement_types}
         self.python_rules = [rule for rule in self.rules if rule.python_node_types]
         self._plans: dict[str, tuple] = {}
 
@@ -92,8 +93,8 @@ class Dispatcher:
                 plan = self._plans[kind] = self._plan("sql")
                 return plan
             by_stmt = {t: [r for r in rules if kind in r.file_kinds]
-                       for t, rules in self.by_type.items() if t in self.statement_types}
-            nested = [(t, r, self.hints[r.code]) for t, rules in self.nested.items()
+                       for t, rules in self.by_statement.items()}
+            nested = [(t, r, self.hints[r.code]) for t, rules in self.by_node.items()
                       for r in rules if kind in r.file_kinds]
             file_rules = [r for r in self.rules if kind in r.file_kinds
                           and type(r).check_file is not Rule.check_file]
@@ -106,18 +107,16 @@ class Dispatcher:
         by_stmt, nested, file_rules = self._plan(ctx.kind)
         text = ctx.text
         for stmt in ctx.all_statements():
-            ctx.stmt = stmt
             before = len(findings)
             for rule in by_stmt.get(stmt.kind, ()):
-                self._call(findings, rule, rule.check, ctx, stmt.body, ctx)
+                self._call(findings, rule, rule.check, ctx, stmt, stmt, stmt.body, ctx)
             if nested:
                 lowered = (text[stmt.start:stmt.end] if stmt.exact else stmt.sql).lower()
                 self._nested(findings, ctx, stmt, nested, lowered)
             if not stmt.exact:
                 _display_only(findings, before)
-        ctx.stmt = None
         for rule in file_rules:
-            self._call(findings, rule, rule.check_file, ctx, ctx)
+            self._call(findings, rule, rule.check_file, ctx, None, ctx)
         return findings
 
     def run_python(self, ctx: FileContext, wanted: frozenset[str]) -> list[Finding]:
@@ -133,7 +132,7 @@ class Dispatcher:
                 continue
             for node_type in rule.python_node_types:
                 for node in tree.nodes(node_type):
-                    self._call(findings, rule, rule.check_python, ctx, node, ctx)
+                    self._call(findings, rule, rule.check_python, ctx, None, node, ctx)
         _keep_comments(findings, ctx.text)
         return findings
 
@@ -155,16 +154,17 @@ class Dispatcher:
         if wanted:
             for node_type, body in iter_nodes(stmt.node):
                 for rule in wanted.get(node_type, ()):
-                    self._call(findings, rule, rule.check, ctx, body, ctx)
+                    self._call(findings, rule, rule.check, ctx, stmt, stmt, body, ctx)
 
-    def _call(self, findings: list[Finding], rule: Rule, method, ctx: FileContext, *args) -> None:
+    def _call(self, findings: list[Finding], rule: Rule, method, ctx: FileContext,
+              stmt: Statement | None, *args) -> None:
         """Run one rule check; a crash is recorded (exit code 2), never fatal to the run."""
         try:
             findings.extend(method(*args))
         except Exception as exc:  # noqa: BLE001 - a rule bug must not stop the other files
             where = ctx.file.display_path
-            if ctx.stmt is not None:
-                where += ":%d" % ctx.file.position(ctx.stmt.start)[0]
+            if stmt is not None:
+                where += ":%d" % ctx.file.position(stmt.start)[0]
             self.crashes.append(f"{rule.code} crashed on {where}: {exc!r}")
 
 

@@ -1,8 +1,9 @@
 """What a rule is: metadata, documentation, examples, and the check.
 
-A rule is one module under `pglint.rules` defining one `Rule` subclass. The engine walks each
-statement tree once and calls `check` for the node types the rule declares; file-level rules
-implement `check_file`. Rules never print, read files or touch the CLI: they read the statement,
+A rule is one module under `pglint.rules.<family>` defining one `Rule` subclass. The engine
+calls `check(stmt, node, ctx)` for each top-level statement whose type the rule lists in
+`statements` (node is the statement's body) and, walking each statement tree once, for each node
+anywhere in a statement whose type it lists in `nodes`; file-level rules implement `check_file`. Rules never print, read files or touch the CLI: they read the statement,
 the file's other statements and the project model from the context, and yield findings.
 """
 
@@ -17,6 +18,7 @@ from pglint.finding import Finding, Fix, Severity
 if TYPE_CHECKING:
     from pglint.context import FileContext
     from pglint.python.screen import CodeIndex
+    from pglint.sql.parse import Statement
 
 DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety")
 
@@ -50,7 +52,12 @@ class Rule:
     summary: ClassVar[str]  # one line, for `pglint rule --all` and SARIF
     section: ClassVar[str] = ""  # the chapter section the rule comes from
     severity: ClassVar[Severity] = Severity.WARNING
-    node_types: ClassVar[tuple[str, ...]] = ()
+    # Statement types (pglast node names: "UpdateStmt", "CreateStmt") checked at the top of a
+    # statement, including each statement of a PL/pgSQL body; a subquery is not a statement.
+    statements: ClassVar[tuple[str, ...]] = ()
+    # Node types ("FuncCall", "A_Expr", "LockingClause") checked wherever they occur in a
+    # statement, subject to `text_hint`.
+    nodes: ClassVar[tuple[str, ...]] = ()
     file_kinds: ClassVar[frozenset[str]] = frozenset({"migration", "sql"})
     # What the lowercased statement text must contain for `check` to be worth calling on
     # nested nodes: substrings or compiled patterns, all of them (an inner tuple lists
@@ -71,7 +78,10 @@ class Rule:
     VALID: ClassVar[tuple[Example, ...]] = ()
     INVALID: ClassVar[tuple[Example, ...]] = ()
 
-    def check(self, node: dict[str, Any], ctx: "FileContext") -> Iterable[Finding]:
+    def check(self, stmt: "Statement", node: dict[str, Any], ctx: "FileContext"
+              ) -> Iterable[Finding]:
+        """Called for `stmt` (its body as `node`) when its type is in `statements`, and for each
+        `node` of a type in `nodes` inside it."""
         return ()
 
     def check_file(self, ctx: "FileContext") -> Iterable[Finding]:
@@ -91,8 +101,15 @@ class Rule:
         its `pglint.python.tree.PythonTree`)."""
         return ()
 
-    def finding(self, ctx: "FileContext", start: int, end: int, message: str,
-                fix: Fix | None = None, help: str = "") -> Finding:
+    def finding(self, ctx: "FileContext", message: str, fix: Fix | None = None, help: str = "",
+                *, node: Any = None, span: tuple[int, int] | None = None) -> Finding:
+        """A finding of this rule on `node` (a statement, a token or a Python tree node of the
+        file: its span is read from it) or on `span` (start and end character offsets)."""
+        if span is None:
+            if node is None:
+                raise TypeError(f"{self.code}: a finding needs a node or a span")
+            span = _span_of(node, ctx)
+        start, end = span
         return Finding(
             code=self.code, name=self.name, message=message, path=ctx.file.display_path,
             start=start, end=max(start, end), severity=self.severity, fix=fix, help=help,
@@ -117,3 +134,13 @@ class Rule:
             elif current is not None:
                 sections[current] += line + "\n"
         return {k: v.strip() for k, v in sections.items()}
+
+
+def _span_of(node: Any, ctx: "FileContext") -> tuple[int, int]:
+    """Character offsets of a statement or token (`start`/`end`), else of a Python tree node."""
+    start, end = getattr(node, "start", None), getattr(node, "end", None)
+    if isinstance(start, int) and isinstance(end, int):
+        return start, end
+    if ctx.python is None:
+        raise TypeError(f"no span for {type(node).__name__} outside a Python file")
+    return ctx.python.span(node)

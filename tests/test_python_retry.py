@@ -1,4 +1,4 @@
-"""The shared retry reading of PGL207/PGL208/PGL209 (pglint.python.retry), and the promise that
+"""The shared retry reading of PGL207/PGL208/PGL209 (pglint.kit.retries), and the promise that
 their Python fixes introduce nothing ruff flags."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 from pglint.finding import Edit
-from pglint.python import retry as retries
-from pglint.python.edits import add_keyword, remove_argument, rename_call
+from pglint.kit import retries
+from pglint.kit.python_edits import add_keyword, remove_argument, rename_call
 from pglint.python.tree import PythonTree
 from pglint.registry import all_rules
 

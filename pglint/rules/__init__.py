@@ -1,0 +1,1 @@
+"""pglint's rules, one module per rule, in one package per family (see README.md here)."""

@@ -1,0 +1,1 @@
+"""PGL2xx: batch writes, idempotency, races and retries."""

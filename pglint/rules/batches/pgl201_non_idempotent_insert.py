@@ -1,0 +1,876 @@
+"""PGL201 non-idempotent-insert."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any, Iterable
+
+from pglint.context import FileContext, runs_repeatedly
+from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.check_then_act import (
+    PG_INSERT,
+    SA_INSERTS,
+    last_assignment,
+    manager_model,
+    one_off_python,
+    python_acts,
+    sa_insert_model,
+)
+from pglint.kit.check_then_act_fixes import (
+    constraint_name,
+    get_or_create_call,
+    one_per_line,
+    orm_columns,
+    render,
+    too_long,
+)
+from pglint.kit.upserts import (
+    conflict_point,
+    conflict_target,
+    guarded_by_check,
+    unique_indexes,
+)
+from pglint.model.catalog import Index
+from pglint.python.screen import CodeIndex, arguments
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement, iter_nodes
+
+# Columns whose value a client sends to make a write idempotent or to name it from outside.
+IDEMPOTENCY_NAME = re.compile(
+    r"^(?:.*_)?(?:idempotency_(?:key|token|id)|idempotency|request_(?:id|uuid)|external_(?:id|ref)"
+    r"|dedup(?:e|lication)?_(?:key|id)|client_(?:request|message|order|txn|transaction)_id"
+    r"|message_id|event_id|[a-z0-9_]+_uuid)$", re.IGNORECASE)
+# Values the server makes up afresh on every run: a retry inserts a new key, not the same one.
+_GENERATED = {"nextval", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v4", "uuidv4",
+              "uuidv7", "random", "now", "clock_timestamp", "statement_timestamp",
+              "transaction_timestamp", "txid_current", "pg_current_xact_id"}
+
+_INVOICES = (
+    "CREATE TYPE processing_status AS ENUM ('pending', 'processed', 'failed');\n"
+    "CREATE TABLE invoice_processing (\n"
+    "    idempotency_key text PRIMARY KEY,\n"
+    "    invoice_id bigint,\n"
+    "    amount_cents int,\n"
+    "    processed_at timestamptz DEFAULT now(),\n"
+    "    status processing_status DEFAULT 'pending'\n"
+    ");\n")
+_EVENTS = ("CREATE TABLE events (event_id text PRIMARY KEY, payload jsonb,\n"
+           "    processed_at timestamptz);\n")
+_SHOP = (_INVOICES + "CREATE TABLE events (event_id text PRIMARY KEY, payload jsonb);\n"
+         "CREATE TABLE payments (id bigserial PRIMARY KEY, external_id text NOT NULL UNIQUE,\n"
+         "    amount_cents int NOT NULL);\n")
+_DJANGO_MODELS = ("from django.db import models\n\n\n"
+                  "class Invoice(models.Model):\n"
+                  "    idempotency_key = models.TextField(primary_key=True)\n"
+                  "    invoice_id = models.BigIntegerField()\n"
+                  "    amount_cents = models.IntegerField()\n\n"
+                  "    class Meta:\n"
+                  "        db_table = \"invoice_processing\"\n\n\n"
+                  "class Payment(models.Model):\n"
+                  "    external_id = models.TextField(unique=True)\n"
+                  "    amount_cents = models.IntegerField()\n\n"
+                  "    class Meta:\n"
+                  "        db_table = \"payments\"\n")
+_SA_MODELS = ("from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n\n"
+              "class Base(DeclarativeBase):\n"
+              "    pass\n\n\n"
+              "class Event(Base):\n"
+              "    __tablename__ = \"events\"\n"
+              "    event_id: Mapped[str] = mapped_column(primary_key=True)\n"
+              "    payload: Mapped[dict]\n\n\n"
+              "class Payment(Base):\n"
+              "    __tablename__ = \"payments\"\n"
+              "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+              "    external_id: Mapped[str]\n"
+              "    amount_cents: Mapped[int]\n")
+_DJANGO = {"app/models.py": _DJANGO_MODELS, "migrations/V1__schema.sql": _SHOP}
+_SQLALCHEMY = {"app/models.py": _SA_MODELS, "migrations/V1__schema.sql": _SHOP}
+_PAYMENTS = ("CREATE TABLE payments (id bigserial PRIMARY KEY, external_id text NOT NULL,\n"
+             "    amount_cents int NOT NULL);\n")
+
+
+class NonIdempotentInsert(Rule):
+    """
+    ## What it does
+    Flags an `INSERT` that supplies the value of a primary-key or unique column itself — a
+    client-generated id, an idempotency key, an external id — without `ON CONFLICT`, in SQL that
+    runs repeatedly (query files, function bodies), not in a migration's one-off seed data. The
+    catalog says which column sets are unique; the value must come from the caller (a literal, a
+    parameter, a PL/pgSQL variable), not from `DEFAULT` or a generator such as `nextval()`. When
+    the catalog does not know the table, the rule fires only on a column named like an
+    idempotency key (`idempotency_key`, `request_id`, `external_id`, `*_uuid`, ...), and it also
+    fires on such a column of a known table that has no unique constraint on it.
+
+    In Python, flags ORM inserts that supply such a key: Django `M.objects.create(key=...)`,
+    SQLAlchemy `session.add(M(key=...))` and an executed `insert(M).values(key=...)`, where the
+    catalog (from the SQL migrations) shows that the columns are the primary key or a unique key
+    of the model's table, the database does not generate them (serial, identity, a sequence or a
+    function default) and the value is not made up on each attempt (`uuid4()`,
+    `timezone.now()`). It stays silent without that catalog evidence, inside a `try` that
+    catches `IntegrityError`, on the insert of a check-then-act (PGL204 reports those), and in
+    tests, fixtures, seeds and data migrations (SQL strings in those files too).
+
+    ## Why is this bad?
+    A client that times out or loses its connection cannot tell whether its `INSERT` committed,
+    so it retries. If the first attempt did commit, the retry fails with a unique violation
+    (23505) — or, without a unique constraint on the key, silently inserts a duplicate. The
+    request is not idempotent: the same call has two different outcomes.
+
+    ## Example
+    ```sql
+    INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)
+    VALUES ('req-2024-001', 12345, 10000);
+    ```
+    ```python
+    Invoice.objects.create(idempotency_key=key, invoice_id=invoice_id, amount_cents=cents)
+    ```
+
+    ## Use instead
+    Make the retry a no-op:
+    ```sql
+    INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)
+    VALUES ('req-2024-001', 12345, 10000)
+    ON CONFLICT (idempotency_key) DO NOTHING;
+    ```
+    or, to retry only failed attempts, `ON CONFLICT (idempotency_key) DO UPDATE SET ...
+    WHERE invoice_processing.status = 'failed'`. With `RETURNING`, a conflicting insert returns
+    no row: read the existing row when none comes back.
+
+    In Django, `Invoice.objects.get_or_create(idempotency_key=key, defaults={...})`; in
+    SQLAlchemy, PostgreSQL's `insert(Invoice).values(...).on_conflict_do_nothing(
+    index_elements=["idempotency_key"])` (from `sqlalchemy.dialects.postgresql`).
+
+    ## Fix safety
+    Unsafe: pglint appends `ON CONFLICT (key columns) DO NOTHING` (before `RETURNING`), so a
+    duplicate is skipped silently instead of raising 23505, and `RETURNING` yields no row for it;
+    callers that relied on the error or on the returned row must change. When the catalog shows
+    no unique constraint on the key (or does not know the table), the fix is display only and
+    includes the `CREATE UNIQUE INDEX CONCURRENTLY` that `ON CONFLICT` needs.
+
+    Python fixes are unsafe too. Django: `create(...)` becomes `get_or_create(<key>=...,
+    defaults={<the other arguments>})` (`[0]` where the result is used): a retry returns the
+    stored row, whose other fields are not compared with the retry's. SQLAlchemy:
+    `session.add(M(...))` becomes `session.execute(postgresql.insert(M).values(...)
+    .on_conflict_do_nothing(index_elements=[...]))`, and an executed `insert(M).values(...)` gets
+    PostgreSQL's `insert` and `.on_conflict_do_nothing(...)`; the import is added. The insert then
+    runs at once instead of at the session's flush, the object is not added to the session, and
+    a skipped row is not returned. Display only for `**kwargs`, an object added through a
+    variable, and `async` functions (where `execute()` must be awaited).
+    """
+
+    code = "PGL201"
+    name = "non-idempotent-insert"
+    summary = "INSERT of a client-supplied key without ON CONFLICT is not safe to retry"
+    section = "40.2.2 Idempotency Patterns"
+    statements = ("InsertStmt",)
+    python_tree_for_sql = ("insert",)
+    file_kinds = frozenset({"sql", "migration"})
+    python_node_types = ("Call",)
+    # A manager's create(), a session's add(), insert() of a model class.
+    # (Alternatives that each start with a literal: fast to search.)
+    python_hint = ((".create(", ".add(", "insert("),
+                   (re.compile(r"\.objects\.(?:[^\n]*?\.)?create\("),
+                    re.compile(r"insert\(\s*[A-Z]\w*\s*\)"),
+                    re.compile(r"(?:ession\w*|db)\.add(?:_all)?\(")))
+
+    VALID = (
+        # The chapter's idempotent insert: retries only re-run failed attempts.
+        Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
+                "VALUES ('req-2024-001', 12345, 10000)\n"
+                "ON CONFLICT (idempotency_key)\n"
+                "DO UPDATE SET\n"
+                "    status = CASE\n"
+                "        WHEN invoice_processing.status = 'failed'"
+                " THEN 'pending'::processing_status\n"
+                "        ELSE invoice_processing.status\n"
+                "    END,\n"
+                "    processed_at = CASE\n"
+                "        WHEN invoice_processing.status = 'failed' THEN now()\n"
+                "        ELSE invoice_processing.processed_at\n"
+                "    END\n"
+                "WHERE invoice_processing.status = 'failed'\n"
+                "RETURNING invoice_id, status,\n"
+                "    (xmax = 0) as is_new_insert;",
+                kind="sql", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # The chapter's batch insert with conflict handling.
+        Example("INSERT INTO events (event_id, payload, processed_at)\n"
+                "VALUES\n"
+                "    ('evt-001', '{\"data\": 1}', now()),\n"
+                "    ('evt-002', '{\"data\": 2}', now()),\n"
+                "    ('evt-003', '{\"data\": 3}', now())\n"
+                "ON CONFLICT (event_id) DO NOTHING;",
+                kind="sql", context={"migrations/V1__events.sql": _EVENTS}),
+        # One-off seed data in a migration.
+        Example(_INVOICES + "INSERT INTO invoice_processing (idempotency_key, invoice_id, "
+                "amount_cents)\nVALUES ('seed-1', 1, 100);"),
+        # The keys come from the sequence and a generator: each attempt gets new ones.
+        Example("INSERT INTO payments (id, amount_cents, external_id)\n"
+                "VALUES (DEFAULT, $1, gen_random_uuid()::text);",
+                kind="sql", context={"migrations/V1__payments.sql": _PAYMENTS}),
+        Example("INSERT INTO payments (id, external_id, amount_cents)\n"
+                "VALUES (nextval('payments_id_seq'), md5(random()::text), 100);",
+                kind="sql", context={"migrations/V1__payments.sql": _PAYMENTS}),
+        # An unknown table with no key-like column: nothing to go on.
+        Example("INSERT INTO audit_log (message) VALUES ($1);", kind="sql"),
+        # A DO block runs once (the chapter's chunked batch, which has ON CONFLICT anyway).
+        Example("DO $$\nBEGIN\n"
+                "  INSERT INTO invoice_processing (idempotency_key, invoice_id) VALUES ('x', 1);\n"
+                "END $$;", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # Python: get_or_create() on the key.
+        Example("from app.models import Invoice\n\n\n"
+                "def bill(key, invoice_id, cents):\n"
+                "    return Invoice.objects.get_or_create(\n"
+                "        idempotency_key=key,\n"
+                "        defaults={\"invoice_id\": invoice_id, \"amount_cents\": cents},\n"
+                "    )\n",
+                kind="python", context=_DJANGO),
+        # The key is generated on each attempt, or by the database.
+        Example("import uuid\n\n"
+                "from app.models import Event, Payment\n\n\n"
+                "def record(session, payload, cents):\n"
+                "    session.add(Event(event_id=str(uuid.uuid4()), payload=payload))\n"
+                "    session.add(Payment(amount_cents=cents, external_id=None))\n",
+                kind="python", context=_SQLALCHEMY),
+        # A duplicate is handled where it happens.
+        Example("from django.db import IntegrityError, transaction\n\n"
+                "from app.models import Payment\n\n\n"
+                "def pay(external_id, cents):\n"
+                "    try:\n"
+                "        with transaction.atomic():\n"
+                "            Payment.objects.create(external_id=external_id, amount_cents=cents)\n"
+                "    except IntegrityError:\n"
+                "        return Payment.objects.get(external_id=external_id)\n",
+                kind="python", context=_DJANGO),
+        # Already idempotent.
+        Example("from sqlalchemy.dialects.postgresql import insert\n\n"
+                "from app.models import Event\n\n\n"
+                "def record(session, event_id, payload):\n"
+                "    session.execute(\n"
+                "        insert(Event)\n"
+                "        .values(event_id=event_id, payload=payload)\n"
+                "        .on_conflict_do_nothing(index_elements=[\"event_id\"])\n"
+                "    )\n",
+                kind="python", context=_SQLALCHEMY),
+        # No catalog evidence: the migrations do not define the model's table.
+        Example("from app.models import Event\n\n\n"
+                "def record(session, event_id, payload):\n"
+                "    session.add(Event(event_id=event_id, payload=payload))\n",
+                kind="python", context={"app/models.py": _SA_MODELS}),
+    )
+    INVALID = (
+        # The chapter's insert without its ON CONFLICT clause.
+        Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
+                "VALUES ('req-2024-001', 12345, 10000);",
+                fixed="INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
+                      "VALUES ('req-2024-001', 12345, 10000)"
+                      " ON CONFLICT (idempotency_key) DO NOTHING;",
+                kind="sql", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # With RETURNING: the clause goes before it.
+        Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
+                "VALUES ('req-2024-002', 12346, 500)\n"
+                "RETURNING invoice_id, status;",
+                fixed="INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
+                      "VALUES ('req-2024-002', 12346, 500)"
+                      " ON CONFLICT (idempotency_key) DO NOTHING\n"
+                      "RETURNING invoice_id, status;",
+                kind="sql", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # The chapter's batch insert without conflict handling.
+        Example("INSERT INTO events (event_id, payload, processed_at)\n"
+                "VALUES\n"
+                "    ('evt-001', '{\"data\": 1}', now()),\n"
+                "    ('evt-002', '{\"data\": 2}', now());",
+                fixed="INSERT INTO events (event_id, payload, processed_at)\n"
+                      "VALUES\n"
+                      "    ('evt-001', '{\"data\": 1}', now()),\n"
+                      "    ('evt-002', '{\"data\": 2}', now())"
+                      " ON CONFLICT (event_id) DO NOTHING;",
+                kind="sql", context={"migrations/V1__events.sql": _EVENTS}),
+        # A function body, defined in a migration, runs on every call.
+        Example("CREATE FUNCTION record_event(p_id text, p_payload jsonb) RETURNS void\n"
+                "LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n"
+                "  INSERT INTO events (event_id, payload) VALUES (p_id, p_payload);\n"
+                "END $$;",
+                fixed="CREATE FUNCTION record_event(p_id text, p_payload jsonb) RETURNS void\n"
+                      "LANGUAGE plpgsql AS $$\n"
+                      "BEGIN\n"
+                      "  INSERT INTO events (event_id, payload) VALUES (p_id, p_payload)"
+                      " ON CONFLICT (event_id) DO NOTHING;\n"
+                      "END $$;",
+                context={"migrations/V1__events.sql": _EVENTS}),
+        # A natural key without a unique constraint: display, with the index it needs.
+        Example("INSERT INTO payments (external_id, amount_cents) VALUES ($1, $2);",
+                kind="sql", context={"migrations/V1__payments.sql": _PAYMENTS}),
+        # A table the catalog does not know, with an idempotency-key column.
+        Example("INSERT INTO webhook_deliveries (request_id, body) VALUES ($1, $2);", kind="sql"),
+        # Python, Django: create() with the client's idempotency key.
+        Example("from app.models import Invoice\n\n\n"
+                "def bill(request):\n"
+                "    invoice = Invoice.objects.create(\n"
+                "        idempotency_key=request.headers[\"Idempotency-Key\"],\n"
+                "        invoice_id=request.data[\"invoice_id\"],\n"
+                "        amount_cents=request.data[\"amount_cents\"],\n"
+                "    )\n"
+                "    return invoice.invoice_id\n",
+                fixed="from app.models import Invoice\n\n\n"
+                      "def bill(request):\n"
+                      "    invoice = Invoice.objects.get_or_create(\n"
+                      "        idempotency_key=request.headers[\"Idempotency-Key\"],\n"
+                      "        defaults={\n"
+                      "            \"invoice_id\": request.data[\"invoice_id\"],\n"
+                      "            \"amount_cents\": request.data[\"amount_cents\"],\n"
+                      "        },\n"
+                      "    )[0]\n"
+                      "    return invoice.invoice_id\n",
+                kind="python", context=_DJANGO),
+        # SQLAlchemy: session.add() of a row with the client's event id.
+        Example("from app.models import Event\n\n\n"
+                "def record(session, event_id, payload):\n"
+                "    session.add(Event(event_id=event_id, payload=payload))\n",
+                fixed="from app.models import Event\n"
+                      "from sqlalchemy.dialects import postgresql\n\n\n"
+                      "def record(session, event_id, payload):\n"
+                      "    session.execute(\n"
+                      "        postgresql.insert(Event)\n"
+                      "        .values(event_id=event_id, payload=payload)\n"
+                      "        .on_conflict_do_nothing(index_elements=[\"event_id\"])\n"
+                      "    )\n",
+                kind="python", context=_SQLALCHEMY),
+        # An executed insert(M).values(...) with an external id.
+        Example("from sqlalchemy import insert\n\n"
+                "from app.models import Payment\n\n\n"
+                "def pay(conn, body):\n"
+                "    conn.execute(insert(Payment).values(external_id=body[\"id\"], "
+                "amount_cents=1))\n",
+                fixed="from sqlalchemy.dialects.postgresql import insert\n\n"
+                      "from app.models import Payment\n\n\n"
+                      "def pay(conn, body):\n"
+                      "    conn.execute(\n"
+                      "        insert(Payment)\n"
+                      "        .values(external_id=body[\"id\"], amount_cents=1)\n"
+                      "        .on_conflict_do_nothing(index_elements=[\"external_id\"])\n"
+                      "    )\n",
+                kind="python", context=_SQLALCHEMY),
+        # In an async function execute() must be awaited: display only.
+        Example("from app.models import Event\n\n\n"
+                "async def record(session, event_id, payload):\n"
+                "    session.add(Event(event_id=event_id, payload=payload))\n"
+                "    await session.commit()\n",
+                kind="python", context=_SQLALCHEMY),
+    )
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A call `_orm_insert` reads: `M.objects.create(...)` / `M._default_manager.create(...)`,
+        `x.add(<one argument, not a named keyword>)` of `Capitalized(...)` or of a name assigned
+        `Capitalized(...)` somewhere (`last_assignment`), or
+        `x.execute(...)` of `insert(M).values(...)` (the callee resolved through the imports to
+        SQLAlchemy's insert; `M` or `M.__table__`; no `on_conflict_*()`)."""
+        rows: set[str] | None = None  # names assigned `Capitalized(...)`
+        for call in code.nodes(ast.Call):
+            func = call.func
+            if not isinstance(func, ast.Attribute):
+                continue
+            method = func.attr
+            if method == "create":
+                manager = func.value  # `manager_model`
+                if isinstance(manager, ast.Attribute) and manager.attr in (
+                        "objects", "_default_manager") and isinstance(manager.value, ast.Name):
+                    return True
+            elif method == "add":
+                values = arguments(call)
+                if len(values) != 1 or call.keywords and call.keywords[0].arg:
+                    continue
+                if isinstance(values[0], ast.Name):
+                    if rows is None:
+                        rows = _assigned_rows(code)
+                    if values[0].id in rows:
+                        return True
+                elif _row(values[0]):
+                    return True
+            # libcst's `args[0]` may be any of them (`execute(statement=...)`, `f(k=1, *a)`).
+            elif method == "execute" and any(_executes_insert(code, value)
+                                             for value in arguments(call)):
+                return True
+        return False
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        cst = tree.cst
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in (
+                "create", "add", "execute"):
+            return
+        found = _orm_insert(tree, node)
+        if found is None:
+            return
+        form, model, row, args = found
+        table = ctx.model.orm_table(model)
+        known = ctx.model.catalog.table(table)
+        if table is None or known is None:
+            return  # no catalog evidence of a unique key
+        scope = tree.enclosing(node, cst.FunctionDef)
+        keyword_args = [a for a in args if a.keyword is not None and not a.star]
+        names = [a.keyword.value for a in keyword_args]
+        columns = orm_columns(ctx, table, names)
+        supplied = {column: arg.keyword.value
+                    for arg, column in zip(keyword_args, columns, strict=True)
+                    if not _generated(tree, arg.value, scope)}
+        keys = [i for i in unique_indexes(ctx, table) if set(i.columns) <= set(supplied)
+                and not any(_column_defaults_generate(known.columns.get(c)) for c in i.columns)]
+        if not keys or one_off_python(ctx) or _handles_conflict(tree, node) or \
+                id(node) in python_acts(ctx)[0]:
+            return
+        named = [i for i in keys if any(IDEMPOTENCY_NAME.match(c or "") for c in i.columns)]
+        key = (named or keys)[0]
+        key_columns = [c for c in key.columns if c]
+        cols = ", ".join(key_columns)
+        bare = ctx.model.bare(table)
+        what = "primary key" if key.primary else "unique key"
+        shown = {"django": f"{model}.objects.create()", "add": f"add({model}(...))",
+                 "core": f"insert({model})"}[form]
+        message = f"A retried `{shown}` raises IntegrityError on `{bare}`'s {what} ({cols})"
+        fix = _python_fix(ctx, form, model, node, row, [supplied[c] for c in key_columns],
+                          key_columns)
+        yield self.finding(ctx, message, fix, _python_help(form, bare, what, cols), node=node)
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        if node.get("onConflictClause") or not runs_repeatedly(ctx, stmt):
+            return
+        if ctx.kind == "python" and ctx.python is not None and (
+                one_off_python(ctx) or stmt.start in python_acts(ctx)[1]):
+            return  # a one-off script, or the act of a check-then-act (PGL204 reports it)
+        table = n.relation_name(node.get("relation"))
+        if not table:
+            return
+        known = ctx.model.catalog.table(table)
+        columns = [t.get("ResTarget", {}).get("name") for t in node.get("cols") or ()]
+        if not columns and known is not None:
+            columns = list(known.columns)
+        supplied = _supplied_columns(node, columns)
+        if not supplied or guarded_by_check(stmt):
+            return
+        bare = ctx.model.bare(table)
+        if known is not None:
+            key = _covered_key(ctx, table, supplied)
+            if key is not None:
+                yield self._keyed(ctx, stmt, table, key)
+                return
+        named = next((c for c in columns if c in supplied and IDEMPOTENCY_NAME.match(c)), None)
+        if named is None:
+            return
+        if known is not None and any(named in i.columns for i in ctx.model.catalog.indexes_on(table)
+                                     if i.unique or i.primary):
+            return  # a partial or expression unique index: not ours to judge
+        if known is not None:
+            message = (f"Retrying this INSERT duplicates the row: `{bare}` has no unique "
+                       f"constraint on the supplied `{named}`")
+            state = f"`{bare}` has no unique constraint on `{named}` (per the migrations)"
+        else:
+            message = (f"Retrying this INSERT of `{named}` without ON CONFLICT duplicates the row "
+                       "or fails with 23505 (unique constraint unknown)")
+            state = f"pglint's catalog does not know `{bare}`: its unique constraints are unknown"
+        fix = Fix.display("Add a unique index and INSERT ... ON CONFLICT DO NOTHING",
+                          _suggestion(ctx, stmt, table, named, known is not None))
+        yield self.finding(ctx, message, fix, _help(state, named), node=stmt)
+
+    def _keyed(self, ctx: FileContext, stmt: Statement, table: str, key: Index) -> Finding:
+        bare = ctx.model.bare(table)
+        cols = ", ".join(c for c in key.columns if c)
+        what = "primary key" if key.primary else "unique key"
+        message = (f"Retrying this INSERT fails with 23505: it supplies `{bare}`'s {what} ({cols}) "
+                   "without ON CONFLICT")
+        help = _help(f"({cols}) is the {what} of `{bare}`", cols)
+        target = conflict_target(stmt, key)
+        if target is None or not stmt.exact:
+            fix = Fix.display("Make the retry a no-op with ON CONFLICT DO NOTHING",
+                              _with_clause(ctx, stmt, f" ON CONFLICT ({cols}) DO NOTHING"))
+        else:
+            clause = f" ON CONFLICT {target} DO NOTHING"
+            fix = Fix("Add ON CONFLICT ... DO NOTHING", Applicability.UNSAFE,
+                      (Edit.insert(conflict_point(ctx, stmt), clause),),
+                      isolation=f"insert-conflict:{stmt.start}")
+        return self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _supplied_columns(node: dict[str, Any], columns: list[str | None]) -> set[str]:
+    """Columns whose value every row of the INSERT takes from the caller."""
+    select = (node.get("selectStmt") or {}).get("SelectStmt")
+    if not select:
+        return set()
+    rows = select.get("valuesLists")
+    if rows:
+        lists = [row.get("List", {}).get("items") or [] for row in rows]
+    elif select.get("fromClause") or select.get("whereClause") or select.get("op") != "SETOP_NONE":
+        return set()  # INSERT ... SELECT: a copy or a conditional insert, not a client's key
+    else:
+        lists = [[t.get("ResTarget", {}).get("val") for t in select.get("targetList") or ()]]
+    out: set[str] = set()
+    for i, column in enumerate(columns):
+        if column and all(i < len(values) and _from_caller(values[i]) for values in lists):
+            out.add(column)
+    return out
+
+
+def _from_caller(value: dict[str, Any] | None) -> bool:
+    """A literal, a parameter or a PL/pgSQL variable, possibly cast or combined: not DEFAULT,
+    NULL, a subquery, or a value the server generates on every run."""
+    if not value or "SetToDefault" in value or "SubLink" in value:
+        return False
+    is_const, constant = n.constant(value)
+    if is_const and constant is None:
+        return False
+    leaves = False
+    for kind, body in iter_nodes(value):
+        if kind == "FuncCall" and n.func_name(body) in _GENERATED:
+            return False
+        if kind in ("SubLink", "SetToDefault", "SQLValueFunction"):
+            return False
+        leaves = leaves or kind in ("A_Const", "ParamRef", "ColumnRef")
+    return leaves
+
+
+def _covered_key(ctx: FileContext, table: str, supplied: set[str]) -> Index | None:
+    """The unique key whose columns the INSERT supplies: an idempotency-named one first, then
+    the primary key."""
+    covered = [i for i in unique_indexes(ctx, table) if set(i.columns) <= supplied]
+    if not covered:
+        return None
+    named = [i for i in covered if any(IDEMPOTENCY_NAME.match(c or "") for c in i.columns)]
+    return (named or covered)[0]
+
+
+def _help(state: str, cols: str) -> str:
+    return (f"{state}. A client that times out or loses its connection (a network partition) "
+            "cannot tell whether the INSERT committed, and retries it: when the first attempt "
+            "did commit, the retry fails with a unique violation (23505), or inserts a duplicate "
+            f"where nothing enforces uniqueness. `ON CONFLICT ({cols}) DO NOTHING` makes the "
+            "retry a no-op; it needs a unique index or constraint on exactly those columns. "
+            "With RETURNING, a conflicting insert returns no row: read the existing row when "
+            "none comes back, or use `DO UPDATE SET ... WHERE <status> = 'failed'` to re-run "
+            "only failed attempts (the chapter's pattern). A bare `ON CONFLICT DO NOTHING` "
+            "would also swallow conflicts on the table's other unique keys.")
+
+
+def _with_clause(ctx: FileContext, stmt: Statement, clause: str) -> str:
+    if not stmt.exact:
+        return f"INSERT INTO ... VALUES (...){clause};"
+    at = conflict_point(ctx, stmt)
+    return ctx.text[stmt.start:at] + clause + ctx.text[at:stmt.end] + ";"
+
+
+def _suggestion(ctx: FileContext, stmt: Statement, table: str, column: str, known: bool) -> str:
+    bare = ctx.model.bare(table)
+    index = n.quote_ident(constraint_name(bare, [column]))
+    col = n.quote_ident(column)
+    why = "there is none yet" if known else \
+        "create it unless one exists (pglint does not know the table)"
+    return (f"-- ON CONFLICT needs a unique index on exactly ({col}): {why}.\n"
+            "-- Remove existing duplicates first; CONCURRENTLY cannot run in a transaction.\n"
+            f"CREATE UNIQUE INDEX CONCURRENTLY {index} ON {table} ({col});\n\n"
+            "-- Then:\n" + _with_clause(ctx, stmt, f" ON CONFLICT ({col}) DO NOTHING"))
+
+
+# -- Python screen (CPython's tree) ---------------------------------------------------------------
+
+def _row(value: ast.expr | None) -> bool:
+    """`Capitalized(...)`: what `_orm_insert` takes for a model instance."""
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and \
+        value.func.id[:1].isupper()
+
+
+def _assigned_rows(code: CodeIndex) -> set[str]:
+    """Names assigned `Capitalized(...)` (`obj = M(...)`, `obj: M = M(...)`)."""
+    names = set()
+    for node in (*code.nodes(ast.Assign), *code.nodes(ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if len(targets) == 1 and isinstance(targets[0], ast.Name) and _row(node.value):
+            names.add(targets[0].id)
+    return names
+
+
+def _executes_insert(code: CodeIndex, node: ast.expr) -> bool:
+    """`sa_insert_model` with `.values(...)` and no `on_conflict_*()`, of a model name (or its
+    `__table__`), on CPython's tree."""
+    values = False
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        method = node.func.attr
+        if method == "values":
+            values = True
+        elif method.startswith("on_conflict_") or method not in (
+                "returning", "execution_options", "inline", "prefix_with"):
+            return False
+        node = node.func.value
+    if not values or not isinstance(node, ast.Call) or code.qualified(node.func) not in SA_INSERTS:
+        return False
+    target = arguments(node)
+    if len(target) != 1:
+        return False
+    model = target[0]
+    if isinstance(model, ast.Attribute) and model.attr == "__table__":
+        model = model.value
+    return isinstance(model, ast.Name)
+
+
+# -- Python (ORM) form ----------------------------------------------------------------------------
+
+# Calls that make a value up afresh on every attempt: a retry sends a new key, not the same one.
+_PY_GENERATORS = frozenset({"uuid1", "uuid4", "uuid6", "uuid7", "now", "utcnow", "today", "time",
+                            "time_ns", "monotonic", "urandom", "getrandbits", "F", "Now", "ULID"})
+_PY_GENERATOR_MODULES = ("secrets.", "random.", "ulid.", "nanoid.", "shortuuid.")
+# Exceptions whose handler deals with a duplicate key.
+_CONFLICT_ERRORS = ("IntegrityError", "UniqueViolation")
+
+
+def _generated(tree: Any, value: Any, scope: Any) -> bool:
+    """Whether a value is made up on each attempt (`uuid4()`, `timezone.now()`, `None`), directly
+    or through a local variable assigned such a value in `scope`."""
+    cst = tree.cst
+    if isinstance(value, cst.Name):
+        if value.value == "None":
+            return True
+        if scope is not None:
+            assigned = [a.value for a in tree.descendants(scope) if isinstance(a, cst.Assign)
+                        and any(isinstance(t.target, cst.Name) and t.target.value == value.value
+                                for t in a.targets)]
+            return bool(assigned) and all(_generated(tree, v, None) for v in assigned)
+        return False
+    for node in (value, *tree.descendants(value)):
+        if isinstance(node, cst.Call):
+            name = tree.call_name(node) or ""
+            if name.rsplit(".", 1)[-1] in _PY_GENERATORS or name.startswith(_PY_GENERATOR_MODULES):
+                return True
+    return False
+
+
+def _handles_conflict(tree: Any, node: Any) -> bool:
+    """The call sits in a `try` whose handler catches IntegrityError / UniqueViolation."""
+    cst = tree.cst
+    child = node
+    for ancestor in tree.ancestors(node):
+        if isinstance(ancestor, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            return False
+        if isinstance(ancestor, cst.Try) and child is ancestor.body:
+            for handler in ancestor.handlers:
+                kind = handler.type
+                items = [e.value for e in kind.elements] if isinstance(kind, cst.Tuple) else [kind]
+                if any((tree.dotted(i) or "").endswith(_CONFLICT_ERRORS) for i in items):
+                    return True
+        child = ancestor
+    return False
+
+
+def _orm_insert(tree: Any, call: Any) -> tuple[str, str, Any, list[Any]] | None:
+    """(form, model, the call building the row, its arguments) of an ORM insert:
+    `M.objects.create(...)`, `session.add(M(...))`, `session.execute(insert(M).values(...))`."""
+    cst = tree.cst
+    func = call.func
+    method = func.attr.value
+    if method == "create":
+        model = manager_model(cst, func.value)
+        return ("django", model, call, list(call.args)) if model else None
+    if method == "add" and len(call.args) == 1 and call.args[0].keyword is None:
+        value = call.args[0].value
+        if isinstance(value, cst.Name):
+            statement = tree.statement(call)
+            block = list(getattr(tree.parent(statement), "body", ()) or ())
+            at = next((i for i, s in enumerate(block) if s is statement), None)
+            found = last_assignment(cst, block[:at], value.value) if at is not None else None
+            value = found[1] if found else None
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and \
+                value.func.value[:1].isupper():
+            return "add", value.func.value, value, list(value.args)
+        return None
+    if method == "execute" and call.args:
+        chain = sa_insert_model(tree, call.args[0].value)
+        if chain is None or chain[2] or chain[1] is None:
+            return None
+        target = chain[0].args[0].value
+        if isinstance(target, cst.Attribute) and target.attr.value == "__table__":
+            target = target.value
+        if isinstance(target, cst.Name):
+            return "core", target.value, chain[1], list(chain[1].args)
+    return None
+
+
+def _column_defaults_generate(column: Any) -> bool:
+    """A key column whose value the database makes up (serial, identity, a sequence, a
+    function default such as gen_random_uuid())."""
+    return column is not None and (column.default in ("serial", "identity", "nextval", "time")
+                                   or (column.default == "other" and not column.default_sql))
+
+
+def _pg_insert(tree: Any) -> tuple[Any, Edit | None] | None:
+    """The `insert` of sqlalchemy.dialects.postgresql as an expression, and the import it needs
+    (None when the name it would take is already used for something else)."""
+    cst = tree.cst
+    local = tree.is_imported(PG_INSERT.rsplit(".", 1)[0], "insert")
+    if local is None:
+        bound = tree.imports.get("postgresql")
+        if bound is not None and bound != "sqlalchemy.dialects.postgresql":
+            return None
+        local, edit = tree.add_import("sqlalchemy.dialects", "postgresql")
+        local = f"{local}.insert"
+    else:
+        edit = None
+    return cst.parse_expression(local), edit
+
+
+def _python_fix(ctx: FileContext, form: str, model: str, call: Any, row: Any,
+                keys: list[str], columns: list[str]) -> Fix:
+    """get_or_create() for Django; PostgreSQL's insert ... on_conflict_do_nothing() for
+    SQLAlchemy: applied where the shape is exact, else shown."""
+    tree = ctx.python
+    cst = tree.cst
+    elements = cst.List([cst.Element(cst.SimpleString(f'"{c}"')) for c in columns])
+    statement = tree.statement(call)
+    exact_statement = isinstance(tree.parent(call), cst.Expr) or form != "add"
+    async_scope = isinstance(tree.enclosing(call, cst.FunctionDef), cst.FunctionDef) and \
+        tree.enclosing(call, cst.FunctionDef).asynchronous is not None
+    if form == "django":
+        new = get_or_create_call(tree, call, keys)
+        if new is not None:
+            used = not isinstance(tree.parent(call), cst.Expr)
+            value = cst.Subscript(new, [cst.SubscriptElement(cst.Index(cst.Integer("0")))]) \
+                if used else new
+            start, end = tree.span(call)
+            indent = tree.line_indent(tree.span(statement)[0])
+            text = render(tree, value, indent)
+            if too_long(tree, start, end, text):
+                laid = one_per_line(cst, new)
+                value = laid if not used else value.with_changes(value=laid)
+                text = render(tree, value, indent)
+            return Fix("Use get_or_create() on the key", Applicability.UNSAFE,
+                       (Edit(start, end, text),), render(tree, value, ""))
+        lookup = ", ".join(f"{k}=..." for k in keys)
+        return Fix.display("Use get_or_create() on the key",
+                           f"{model}.objects.get_or_create({lookup}, defaults={{...}})")
+    outer = call
+    on_conflict = cst.Attribute(cst.Name("x"), cst.Name("on_conflict_do_nothing"))
+    arg = tree.keyword("index_elements", elements)
+    pg = _pg_insert(tree)
+    values = tree.code(row)
+    values = values[len(tree.code(row.func)):].strip()[1:-1].strip() or "..."
+    suggestion = ("from sqlalchemy.dialects.postgresql import insert\n\n"
+                  f"{tree.code(call.func.value)}.execute(\n"
+                  f"    insert({model})\n"
+                  f"    .values({values})\n"
+                  f"    .on_conflict_do_nothing(index_elements={tree.code(elements)})\n)")
+    title = "Insert with ON CONFLICT DO NOTHING on the key"
+    exact = pg is not None and exact_statement and all(
+        a.keyword is not None and not a.star for a in row.args)
+    if form == "add" and exact and not async_scope and isinstance(row.func, cst.Name):
+        insert_call = cst.Call(pg[0], [cst.Arg(row.func)])
+        chain = cst.Call(cst.Attribute(insert_call, cst.Name("values")), row.args)
+        chain = cst.Call(on_conflict.with_changes(value=chain), [arg])
+        new = call.with_changes(func=call.func.with_changes(attr=cst.Name("execute")),
+                                args=[cst.Arg(chain)])
+    elif form == "core" and exact and isinstance(row.func.value, cst.Call) and \
+            tree.call_name(row.func.value) in SA_INSERTS:
+        base = row.func.value
+        switched = _switch_import(tree, base) if tree.call_name(base) != PG_INSERT else None
+        if tree.call_name(base) == PG_INSERT:
+            insert_call, pg = base, (base.func, None)
+        elif switched is not None:  # the generic insert is used only here: import PG's instead
+            insert_call, pg = base, (base.func, switched)
+        else:
+            insert_call = base.with_changes(func=pg[0])
+        chain = row.with_changes(func=row.func.with_changes(value=insert_call))
+        new = cst.Call(on_conflict.with_changes(value=chain), [arg])
+        call = row
+    else:
+        return Fix.display(title, suggestion)
+    start, end = tree.span(call)
+    indent = tree.line_indent(tree.span(statement)[0])
+    text = render(tree, new, indent)
+    if too_long(tree, start, end, text):
+        if form == "core" and len(outer.args) == 1 and outer.args[0].value is row:
+            # The whole execute(...) call, its argument laid out like the add() form's.
+            start, end = tree.span(outer)
+            new, form = outer.with_changes(args=[cst.Arg(new)]), "add"
+        extra = tree.line_indent(start)[len(indent):]
+        text = render(tree, _broken(cst, new, form, extra), indent)
+    edits = [Edit(start, end, text)]
+    if isinstance(pg[1], Edit):
+        edits.append(pg[1])
+    elif pg[1] is not None:
+        edits.extend(pg[1])
+    return Fix(title, Applicability.UNSAFE, tuple(sorted(edits)), suggestion)
+
+
+def _python_help(form: str, bare: str, what: str, cols: str) -> str:
+    common = (f"({cols}) is the {what} of `{bare}`. A client that times out or loses its "
+              "connection cannot tell whether the request committed, and retries it: when the "
+              "first attempt did commit, the retry raises IntegrityError (unique violation "
+              "23505) instead of returning the same result. ")
+    if form == "django":
+        return common + ("`get_or_create(<key>=..., defaults={...})` makes the retry return the "
+                         "existing row (it inserts, and on IntegrityError reads the row back); the "
+                         "defaults of a retry are not compared with the stored row, and it returns "
+                         "`(obj, created)`. Catching IntegrityError around the create (in "
+                         "`transaction.atomic()`) works too.")
+    return common + ("PostgreSQL's `insert(M).values(...).on_conflict_do_nothing(index_elements="
+                     "[...])` (from `sqlalchemy.dialects.postgresql`) makes the retry a no-op. It "
+                     "runs at once, not at the session's flush, and returns no row for a skipped "
+                     "insert: read the existing row when none comes back. Catching IntegrityError "
+                     "around the insert (in a savepoint) works too.")
+
+
+def _broken(cst: Any, new: Any, form: str, extra: str) -> Any:
+    """The insert chain with one call per line (`.values(...)`, `.on_conflict_do_nothing(...)`
+    each on its own line), inside the brackets of `execute(...)`."""
+    def newline(indent: str) -> Any:
+        return cst.ParenthesizedWhitespace(indent=True, last_line=cst.SimpleWhitespace(indent))
+
+    def break_dots(call: Any, indent: str, depth: int) -> Any:
+        if depth == 0 or not isinstance(call, cst.Call) or not isinstance(call.func,
+                                                                           cst.Attribute):
+            return call
+        func = call.func
+        inner = break_dots(func.value, indent, depth - 1)
+        return call.with_changes(func=func.with_changes(
+            value=inner, dot=cst.Dot(whitespace_before=newline(indent))))
+
+    if form == "add":  # session.execute(<chain>): the chain on its own lines
+        chain = break_dots(new.args[0].value, "    ", 2)
+        arg = new.args[0].with_changes(value=chain, whitespace_after_arg=newline(""))
+        return new.with_changes(args=[arg], whitespace_before_args=newline("    "))
+    return break_dots(new, extra, 1)  # core: .on_conflict_do_nothing(...) on the next line
+
+
+def _switch_import(tree: Any, base: Any) -> list[Edit] | None:
+    """When `insert` (imported from sqlalchemy by name) is used by this call only: the edits
+    that import PostgreSQL's `insert` under the same name instead, so that no unused import is
+    left behind. None when the name is used elsewhere or imported otherwise."""
+    cst = tree.cst
+    if not isinstance(base.func, cst.Name):
+        return None
+    local = base.func.value
+    uses = 0
+    for name in tree.nodes("Name"):
+        if name.value != local or isinstance(tree.parent(name), (cst.ImportAlias, cst.Param)) \
+                or not tree.names_variable(name):
+            continue
+        uses += 1
+    if uses != 1:
+        return None
+    statement = next((node for node in tree.nodes("ImportFrom") if not node.relative
+                      and tree.dotted(node.module) in ("sqlalchemy", "sqlalchemy.sql",
+                                                        "sqlalchemy.sql.expression")
+                      and not isinstance(node.names, cst.ImportStar)
+                      and any(a.asname is None and tree.dotted(a.name) == local
+                              for a in node.names)), None)
+    if statement is None or tree.qualified(base.func) not in SA_INSERTS:
+        return None
+    if len(statement.names) == 1:
+        module = cst.parse_expression("sqlalchemy.dialects.postgresql")
+        return [tree.replace(statement, statement.with_changes(module=module))]
+    kept = [a for a in statement.names if tree.dotted(a.name) != local]
+    kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    edits = [tree.replace(statement, statement.with_changes(names=kept))]
+    _, added = tree.add_import("sqlalchemy.dialects.postgresql", local)
+    if added is not None:
+        edits.append(added)
+    return edits

@@ -1,0 +1,703 @@
+"""PGL205 unguarded-state-transition."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any, Iterable, Iterator
+
+from pglint.context import FileContext, runs_repeatedly
+from pglint.finding import Finding, Fix
+from pglint.kit.orm import (
+    django_model,
+    imports_orm,
+    method_chain,
+    object_origin,
+    runs_once,
+    sqlalchemy_update,
+    statement_values,
+)
+from pglint.model.catalog import Column
+from pglint.python.screen import CodeIndex, manager_root
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement
+
+STATE_NAMES = {"status", "state", "phase", "stage"}
+_ORDERS = ("CREATE TABLE orders (order_id bigserial PRIMARY KEY, status text NOT NULL DEFAULT "
+           "'new',\n    shipped_at timestamptz);")
+_DJANGO_ORDERS = {
+    "app/models.py": ("from django.db import models\n\n\n"
+                      "class Order(models.Model):\n"
+                      "    status = models.TextField(default=\"new\")\n"
+                      "    shipped_at = models.DateTimeField(null=True)\n\n"
+                      "    class Meta:\n"
+                      "        db_table = \"orders\"\n"),
+    "migrations/V1__orders.sql": _ORDERS,
+}
+_SA_ORDERS = {
+    "app/models.py": ("from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n\n"
+                      "class Base(DeclarativeBase):\n"
+                      "    pass\n\n\n"
+                      "class Order(Base):\n"
+                      "    __tablename__ = \"orders\"\n"
+                      "    order_id: Mapped[int] = mapped_column(primary_key=True)\n"
+                      "    status: Mapped[str] = mapped_column(default=\"new\")\n"),
+    "migrations/V1__orders.sql": _ORDERS,
+}
+_PARCELS = ("CREATE TYPE parcel_lifecycle AS ENUM ('placed', 'packed', 'sent', 'delivered');\n"
+            "CREATE TABLE parcels (parcel_id bigint PRIMARY KEY,\n"
+            "    lifecycle parcel_lifecycle NOT NULL DEFAULT 'placed');")
+
+
+class UnguardedStateTransition(Rule):
+    """
+    ## What it does
+    Flags an `UPDATE` that sets a state column — named `status`, `state`, `phase`, `stage` (or
+    `..._status`), or typed by an enum from `CREATE TYPE ... AS ENUM` — whose `WHERE` does not
+    constrain the column's prior value, in application SQL and function bodies (statements that
+    run over and over, not one-off migration statements).
+
+    It stays silent when the `WHERE` tests the same column (`AND status = 'paid'`,
+    `status IN (...)`, `status <> 'cancelled'`), or when the new value is computed from the old
+    one (`SET status = CASE WHEN status = ... END`).
+
+    In Python: Django `M.objects.filter(pk=x).update(status="shipped")` with no `status=` /
+    `status__in=` (or any `status__...` lookup, `exclude(status=...)`, `Q(status=...)`) in the
+    queryset; `obj.status = "shipped"` followed by `obj.save()` in the same function (the prior
+    state was read without a lock and is not checked by the write); SQLAlchemy
+    `update(M).where(M.id == x).values(status=...)` (or `update(t)`, `t.update()`) without
+    `M.status` in the `where`. It stays silent on objects created in the function, on objects
+    loaded with `select_for_update()` whose state the function tests before changing it, on
+    plain Python objects (no `save()`), and in Django data migrations and Alembic revisions.
+
+    ## Why is this bad?
+    Requests race and get retried. Without the prior state in the `WHERE`, every transition
+    succeeds from any state: a "ship" that arrives after a "cancel" ships the cancelled order, a
+    retried request applies its transition twice, and nothing tells the caller. With the guard
+    the `UPDATE` is a compare-and-set: under READ COMMITTED a concurrent writer's change is
+    re-checked once its row lock is released, so exactly one conflicting transition wins, and
+    0 rows affected means the transition was invalid.
+
+    ## Example
+    ```sql
+    UPDATE orders SET status = 'shipped', shipped_at = now() WHERE order_id = $1;
+    ```
+    ```python
+    order = Order.objects.get(pk=order_id)
+    order.status = "shipped"
+    order.save()
+    ```
+
+    ## Use instead
+    ```sql
+    UPDATE orders SET status = 'shipped', shipped_at = now()
+    WHERE order_id = $1 AND status = 'paid';
+    -- check the affected row count: 0 means the transition was invalid
+    ```
+    ```python
+    updated = Order.objects.filter(pk=order_id, status="paid").update(status="shipped")
+    if updated == 0:
+        raise InvalidTransition(order_id)  # not "paid", or no such order
+    ```
+    In SQLAlchemy, add `Order.status == "paid"` to the `where` and test the result's
+    `rowcount`.
+
+    ## Fix safety
+    Display only: which prior states allow the transition is business logic, and the caller
+    must handle 0 affected rows. pglint guesses the prior state from the enum's order, the
+    guarded transitions of the same file, or the column's default, and shows the ORM call to
+    write in Python files.
+    """
+
+    code = "PGL205"
+    name = "unguarded-state-transition"
+    summary = "UPDATE of a state column without checking the prior state"
+    section = "40.2.2 Idempotency Patterns"
+    statements = ("UpdateStmt",)
+    file_kinds = frozenset({"sql", "migration", "pgbench"})
+    python_node_types = ("Call", "Assign")
+    # update(...) forms may set an enum-typed column of any name; save() forms need a state word.
+    # A state column given a value, and a write: a manager's update(), save(), update(Model).
+    python_hint = (("status", "state", "phase", "stage"),
+                   re.compile(r"(?:status|state|phase|stage)\s*=(?!=)\s*(?:['\"]|[A-Z])"),
+                   re.compile(r"\.objects\.|\.save\(|\bupdate\(\s*[A-Z]\w*\s*\)|\.update\(\)"))
+
+    VALID = (
+        # The chapter's state machine.
+        Example("UPDATE orders\nSET status = 'shipped', shipped_at = now()\n"
+                "WHERE order_id = 123\n  AND status = 'paid';", kind="sql",
+                context={"migrations/V1__orders.sql": _ORDERS}),
+        Example("UPDATE orders SET status = 'cancelled' WHERE order_id = $1\n"
+                "  AND status IN ('new', 'paid');", kind="sql"),
+        Example("UPDATE orders SET status = 'archived' WHERE order_id = $1 AND status <> 'open';",
+                kind="sql"),
+        Example("UPDATE jobs SET state = CASE WHEN state = 'failed' THEN 'queued' ELSE state END\n"
+                "WHERE job_id = $1;", kind="sql"),
+        # A one-off data fix in a migration.
+        Example("UPDATE orders SET status = 'new' WHERE order_id = 1;",
+                context={"migrations/V1__orders.sql": _ORDERS}),
+        Example("UPDATE orders SET shipped_at = now() WHERE order_id = $1;", kind="sql"),
+        # The state of another table in a subquery is no guard, but this sets no state column.
+        Example("UPDATE parcels SET parcel_id = parcel_id WHERE parcel_id = $1;", kind="sql",
+                context={"migrations/V1__parcels.sql": _PARCELS}),
+        # Python: the prior state in the queryset or the where clause.
+        Example("from app.models import Order\n\n\n"
+                "def ship(order_id):\n"
+                "    Order.objects.filter(pk=order_id, status=\"paid\").update(status=\"shipped\")\n"
+                "    Order.objects.filter(pk=order_id, status__in=[\"new\", \"paid\"]).update(\n"
+                "        status=\"cancelled\")\n"
+                "    Order.objects.filter(pk=order_id).exclude(status=\"open\").update(\n"
+                "        status=\"archived\")\n", kind="python", context=_DJANGO_ORDERS),
+        Example("from sqlalchemy import update\n\nfrom app.models import Order\n\n\n"
+                "def ship(session, order_id):\n"
+                "    session.execute(update(Order).where(Order.order_id == order_id,\n"
+                "                                        Order.status == \"paid\")\n"
+                "                    .values(status=\"shipped\"))\n",
+                kind="python", context=_SA_ORDERS),
+        # Locked, and the prior state tested before the change.
+        Example("from django.db import transaction\n\nfrom app.models import Order\n\n\n"
+                "def ship(order_id):\n"
+                "    with transaction.atomic():\n"
+                "        order = Order.objects.select_for_update().get(pk=order_id)\n"
+                "        if order.status != \"paid\":\n"
+                "            raise ValueError(order.status)\n"
+                "        order.status = \"shipped\"\n"
+                "        order.save()\n", kind="python", context=_DJANGO_ORDERS),
+        # A new row, and a plain object (the chapter's circuit breaker).
+        Example("from app.models import Order\n\n\n"
+                "def place():\n"
+                "    order = Order()\n"
+                "    order.status = \"new\"\n"
+                "    order.save()\n", kind="python", context=_DJANGO_ORDERS),
+        Example("class CircuitBreaker:\n"
+                "    def on_success(self):\n"
+                "        self.state = \"CLOSED\"\n"
+                "        self.failures = 0\n", kind="python"),
+    )
+    INVALID = (
+        Example("UPDATE orders SET status = 'paid' WHERE order_id = $1 AND status = 'new';\n"
+                "UPDATE orders SET status = 'shipped' WHERE order_id = $1;", kind="sql",
+                context={"migrations/V1__orders.sql": _ORDERS}),
+        # An enum-typed column, whatever its name.
+        Example("UPDATE parcels SET lifecycle = 'sent' WHERE parcel_id = $1;", kind="sql",
+                context={"migrations/V1__parcels.sql": _PARCELS}),
+        Example("CREATE FUNCTION ship(p_order bigint) RETURNS void LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n"
+                "  UPDATE orders SET status = 'shipped', shipped_at = now() WHERE order_id = p_order;\n"
+                "END $$;", context={"migrations/V1__orders.sql": _ORDERS}),
+        Example("UPDATE jobs SET job_status = $2 WHERE job_id = $1;", kind="sql"),
+        # A guard on another table's status is not a guard on this row's.
+        Example("UPDATE orders SET status = 'paid'\n"
+                "WHERE order_id IN (SELECT order_id FROM payments WHERE status = 'settled');",
+                kind="sql"),
+        Example("UPDATE sessions SET state = 'expired' WHERE expires_at < now();", kind="sql"),
+        # Python: Django queryset update, read-modify-write with save(), SQLAlchemy update().
+        Example("from app.models import Order\n\n\n"
+                "def ship(order_id):\n"
+                "    Order.objects.filter(pk=order_id).update(status=\"shipped\")\n",
+                kind="python", context=_DJANGO_ORDERS),
+        Example("from django.utils import timezone\n\nfrom app.models import Order\n\n\n"
+                "def ship(order_id):\n"
+                "    order = Order.objects.get(pk=order_id)\n"
+                "    order.status = \"shipped\"\n"
+                "    order.shipped_at = timezone.now()\n"
+                "    order.save()\n", kind="python", context=_DJANGO_ORDERS),
+        Example("from sqlalchemy import update\n\nfrom app.models import Order\n\n\n"
+                "def ship(session, order_id):\n"
+                "    session.execute(\n"
+                "        update(Order).where(Order.order_id == order_id).values(status=\"shipped\"))\n",
+                kind="python", context=_SA_ORDERS),
+        Example("from sqlalchemy import Column, MetaData, Table, Text\n\n"
+                "metadata = MetaData()\n"
+                "orders = Table(\"orders\", metadata, Column(\"status\", Text))\n\n\n"
+                "def cancel(conn, order_id):\n"
+                "    conn.execute(orders.update().where(orders.c.order_id == order_id)\n"
+                "                 .values(status=\"cancelled\"))\n",
+                kind="python", context={"migrations/V1__orders.sql": _ORDERS}),
+    )
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        if not runs_repeatedly(ctx, stmt):
+            return
+        table = n.relation_name(node.get("relation"))
+        if not table:
+            return
+        alias = ((node.get("relation") or {}).get("alias") or {}).get("aliasname")
+        qualifiers = {None, ctx.model.bare(table), alias}
+        where = node.get("whereClause")
+        for target in node.get("targetList", ()):
+            res = target.get("ResTarget", {})
+            column = res.get("name")
+            if not column or not _is_state_column(ctx, table, column):
+                continue
+            if _mentions(res.get("val"), column, qualifiers) or \
+                    _mentions(where, column, qualifiers):
+                continue
+            yield self._finding(ctx, stmt, node, table, column, res.get("val"))
+            return
+
+    def _finding(self, ctx: FileContext, stmt: Statement, node: dict[str, Any], table: str,
+                 column: str, value: dict[str, Any] | None) -> Finding:
+        new = n.sql_literal(value)
+        shown = new if new != "..." else "a new value"
+        message = (f"Sets state column `{column}` to {shown} without checking its prior value, "
+                   f"so an invalid transition succeeds silently")
+        prior, why = _prior_state(ctx, table, column, new)
+        help = (
+            "Requests race and get retried. Without the prior state in the WHERE, the "
+            "transition succeeds from any state: a late request can, say, ship an order that "
+            "was cancelled meanwhile, and a retry applies it again, with nothing telling the "
+            "caller. Guarding the WHERE with the expected prior state makes the UPDATE a "
+            "compare-and-set: under READ COMMITTED a concurrent writer's change is re-checked "
+            "once its row lock is released, so exactly one conflicting transition wins, and 0 "
+            f"rows affected means the transition was invalid. {why}")
+        fix = Fix.display(f"Check the prior `{column}` in the WHERE and the affected row count",
+                          _guarded(ctx, stmt, node, column, prior))
+        return self.finding(ctx, message, fix, help, node=stmt)
+
+    # -- Python forms ------------------------------------------------------------------------
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """One of the three forms `check_python` reports: a `.values(...)` with arguments over
+        an SQLAlchemy update in its chain (`x.update()`, `sa.update(M)`, `update(M)` through any
+        alias); a `.update(k=...)` with a keyword on a manager chain (`M.objects...`); or
+        `obj.attr = ...` (one target) in a file with a function and an `obj.save(...)` call."""
+        for call in code.nodes(ast.Call):
+            func = call.func
+            if not isinstance(func, ast.Attribute):
+                continue
+            if func.attr == "values" and (call.args or call.keywords):
+                if _sqlalchemy_update_below(code, func.value):
+                    return True
+            elif func.attr == "update" and any(k.arg is not None for k in call.keywords) \
+                    and manager_root(func.value):
+                return True
+        saved = {call.func.value.id for call in code.calls("save")
+                 if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)}
+        if not saved or not (code.nodes(ast.FunctionDef) or code.nodes(ast.AsyncFunctionDef)):
+            return False
+        for assign in code.nodes(ast.Assign):
+            target = assign.targets[0]
+            if len(assign.targets) == 1 and isinstance(target, ast.Attribute) \
+                    and isinstance(target.value, ast.Name) and target.value.id in saved:
+                return True
+        return False
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        cst = tree.cst
+        if isinstance(node, cst.Assign):
+            found = self._saved_state(ctx, node)
+        elif isinstance(node.func, cst.Attribute):
+            if node.func.attr.value != "update":
+                return
+            if not node.args or (tree.call_name(node) or "").startswith("sqlalchemy."):
+                found = self._sqlalchemy_update(ctx, node)  # t.update(), sa.update(M)
+            elif any(a.keyword is not None for a in node.args):
+                found = self._django_update(ctx, node)
+            else:
+                return
+        elif isinstance(node.func, cst.Name) and node.args \
+                and (tree.call_name(node) or "").rsplit(".", 1)[-1] == "update":
+            found = self._sqlalchemy_update(ctx, node)
+        else:
+            return
+        if found is not None and not runs_once(ctx.file.path):
+            yield found
+
+    def _django_update(self, ctx: FileContext, node: Any) -> Finding | None:
+        """`M.objects.filter(...).update(status=...)` without the prior status in the queryset."""
+        tree = ctx.python
+        chain = method_chain(tree, node)
+        model = django_model(tree, chain)
+        if model is None or chain.outer is not node:
+            return None
+        queryset = [a for name, call in chain.steps[:-1] if name in ("filter", "exclude")
+                    for a in call.args]
+        if any(a.star for a in (*queryset, *node.args)):
+            return None  # **lookups: cannot tell
+        table = ctx.model.orm_table(model)
+        for arg in node.args:
+            column = arg.keyword.value
+            if not _is_state_column(ctx, table, column) or any(
+                    _django_mentions(tree, a, column) for a in (arg.value, *queryset)):
+                continue
+            new = _sql_value(tree, arg.value)
+            prior, why = _prior_state(ctx, table, column, new,
+                                      _django_transitions(ctx, model, column))
+            kw = tree.keyword(column, tree.cst.parse_expression(_py_value(prior)))
+            filters = chain.calls("filter")
+            if filters:
+                guarded = node.deep_replace(filters[-1], tree.appended(filters[-1], kw))
+            else:
+                receiver = node.func.value
+                guarded = node.with_changes(func=node.func.with_changes(value=tree.cst.Call(
+                    func=tree.cst.Attribute(value=receiver, attr=tree.cst.Name("filter")),
+                    args=[kw])))
+            result = _assigned_name(tree, node) or "updated"
+            suggestion = (f"{result} = {tree.code(guarded).strip()}\n"
+                          f"if {result} == 0:\n"
+                          f"    ...  # `{column}` was not {_py_value(prior)} (or no such row): "
+                          "the transition is invalid")
+            return self._python_finding(ctx, node, column, arg.value, why, suggestion, "update()")
+        return None
+
+    def _sqlalchemy_update(self, ctx: FileContext, node: Any) -> Finding | None:
+        """`update(M).where(M.id == x).values(status=...)` without `M.status` in the where."""
+        tree = ctx.python
+        cst = tree.cst
+        update = sqlalchemy_update(tree, node, ctx.model.orm_table)
+        if update is None:
+            return None
+        chain, entity, named, wheres = update
+        table = ctx.model.orm_table(entity)
+        for column, value in statement_values(tree, chain):
+            if not _is_state_column(ctx, table, column) or any(
+                    _attribute_mentions(tree, w, column) for w in (value, *wheres)):
+                continue
+            new = _sql_value(tree, value)
+            prior, why = _prior_state(ctx, table, column, new)
+            target = named
+            spelled = tree.code(target).strip()
+            bare_class = isinstance(target, cst.Name) and spelled[:1].isupper()
+            col = f"{spelled}.{column}" if bare_class else f"{spelled}.c.{column}"
+            guard = cst.Arg(cst.parse_expression(f"{col} == {_py_value(prior)}"))
+            where_calls = chain.calls("where")
+            if where_calls:
+                guarded = chain.outer.deep_replace(where_calls[-1],
+                                                   tree.appended(where_calls[-1], guard))
+            else:
+                guarded = chain.outer.deep_replace(node, cst.Call(
+                    func=cst.Attribute(value=node, attr=cst.Name("where")), args=[guard]))
+            executor = _executor(tree, chain.outer) or "session"
+            suggestion = (f"result = {executor}.execute(\n    {tree.code(guarded).strip()})\n"
+                          "if result.rowcount == 0:\n"
+                          f"    ...  # `{column}` was not {_py_value(prior)} (or no such row): "
+                          "the transition is invalid")
+            return self._python_finding(ctx, chain.outer, column, value, why, suggestion,
+                                        "rowcount")
+        return None
+
+    def _saved_state(self, ctx: FileContext, node: Any) -> Finding | None:
+        """`obj.status = "shipped"` then `obj.save()`: the prior state is never checked."""
+        tree = ctx.python
+        cst = tree.cst
+        if len(node.targets) != 1:
+            return None
+        target = node.targets[0].target
+        if not isinstance(target, cst.Attribute) or not isinstance(target.value, cst.Name):
+            return None
+        obj, column = target.value.value, target.attr.value
+        lowered = column.lower()
+        if lowered not in STATE_NAMES and not lowered.endswith("_status") \
+                and not ctx.model.catalog.enums:
+            return None  # cheap: neither a state name nor any enum type to be typed by
+        function = tree.enclosing(node, cst.FunctionDef)
+        if function is None:
+            return None
+        nodes = list(tree.descendants(function))
+        at = next(i for i, item in enumerate(nodes) if item is node)
+        save = next((item for item in nodes[at + 1:] if isinstance(item, cst.Call) and isinstance(
+            item.func, cst.Attribute) and item.func.attr.value == "save" and isinstance(
+            item.func.value, cst.Name) and item.func.value.value == obj), None)
+        if save is None:
+            return None
+        origin = object_origin(tree, function, obj, node, ctx.model.orm_table)
+        if origin is None and not imports_orm(tree, "django"):
+            return None
+        if origin is not None and (origin.fresh or origin.orm != "django"):
+            return None
+        table = ctx.model.orm_table(origin.model) if origin is not None and origin.model \
+            else None
+        if not _is_state_column(ctx, table, column):
+            return None
+        read = any(isinstance(item, cst.Attribute) and isinstance(item.value, cst.Name)
+                   and item.value.value == obj and item.attr.value == column for item in nodes[:at])
+        if origin is not None and origin.locked and (read or _loaded_by_state(
+                tree, origin.source, column)):
+            return None  # locked, and the state tested before the change (or by the query)
+        new = _sql_value(tree, node.value)
+        model = origin.model if origin is not None else None
+        prior, why = _prior_state(ctx, table, column, new,
+                                  _django_transitions(ctx, model, column) if model else ())
+        changes: dict[str, str] = {}
+        for item in nodes[:nodes.index(save)]:
+            if not isinstance(item, cst.Assign) or len(item.targets) != 1:
+                continue
+            changed = item.targets[0].target
+            if isinstance(changed, cst.Attribute) and isinstance(changed.value, cst.Name) \
+                    and changed.value.value == obj:
+                changes.setdefault(changed.attr.value, tree.code(item.value).strip())
+        manager = f"{origin.local}.objects" if origin is not None and origin.local \
+            else f"type({obj})._default_manager"
+        sets = ", ".join(f"{k}={v}" for k, v in changes.items())
+        suggestion = (f"updated = {manager}.filter(pk={obj}.pk, {column}={_py_value(prior)})"
+                      f".update({sets})\n"
+                      "if updated == 0:\n"
+                      f"    ...  # `{column}` was not {_py_value(prior)} (or no such row): "
+                      "the transition is invalid")
+        return self._python_finding(ctx, node, column, node.value, why, suggestion, "save()")
+
+    def _python_finding(self, ctx: FileContext, node: Any, column: str, value: Any, why: str,
+                        suggestion: str, form: str) -> Finding:
+        tree = ctx.python
+        code = tree.code(value).strip()
+        shown = f"`{code}`" if len(code) <= 30 and "\n" not in code else "a new value"
+        if form == "save()":
+            target = tree.code(node.targets[0].target).strip()
+            message = (f"`{target}` is set to {shown} and saved without checking the prior state, "
+                       f"so an invalid transition succeeds silently")
+        else:
+            message = (f"Sets state column `{column}` to {shown} without checking its prior "
+                       f"value, so an invalid transition succeeds silently")
+        checked = {"save()": "the row count `update()` returns",
+                   "update()": "the row count `update()` returns",
+                   "rowcount": "the result's `rowcount`"}[form]
+        help = (
+            "Requests race and get retried. Without the prior state in the UPDATE's WHERE, the "
+            "transition succeeds from any state: a late request can, say, ship an order that "
+            "was cancelled meanwhile, and a retry applies it again, with nothing telling the "
+            "caller. " + ("Reading the object and testing its state in Python does not help "
+                          "without a lock: the state can change between the read and the save. "
+                          if form == "save()" else "") +
+            "Putting the expected prior state in the filter makes the UPDATE a compare-and-set: "
+            "under READ COMMITTED a concurrent writer's change is re-checked once its row lock "
+            f"is released, so exactly one conflicting transition wins, and {checked} is 0 when "
+            f"the transition was invalid. {why}")
+        fix = Fix.display(f"Check the prior `{column}` in the filter and the updated row count",
+                          suggestion)
+        return self.finding(ctx, message, fix, help, node=node)
+
+
+def _is_state_column(ctx: FileContext, table: str | None, column: str) -> bool:
+    name = column.lower()
+    if name in STATE_NAMES or name.endswith("_status"):
+        return True
+    col = _column(ctx, table, column)
+    return col is not None and col.type in ctx.model.catalog.enums
+
+
+def _mentions(node: Any, column: str, qualifiers: set[str | None]) -> bool:
+    """A reference to the updated row's `column` under node, not counting subqueries."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "SubLink" in item:
+                stack.append(item["SubLink"].get("testexpr"))
+                continue
+            if "ColumnRef" in item:
+                parts = n.names(item["ColumnRef"].get("fields"))
+                if parts and parts[-1] == column and \
+                        (len(parts) == 1 or parts[-2] in qualifiers):
+                    return True
+                continue
+            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _transitions(ctx: FileContext, table: str | None, column: str) -> Iterator[tuple[str, str]]:
+    """(prior, new) literal pairs of the file's guarded transitions of `table.column`."""
+    for other in ctx.all_statements():
+        if other.kind != "UpdateStmt" or n.relation_name(other.body.get("relation")) != table:
+            continue
+        new = next((n.sql_literal(t["ResTarget"].get("val")) for t in other.body.get(
+            "targetList", ()) if t.get("ResTarget", {}).get("name") == column), None)
+        if not new or new == "...":
+            continue
+        for cond in n.conjuncts(other.body.get("whereClause")):
+            eq = n.equality(cond)
+            if eq and eq[0] == column and n.constant(eq[1])[0]:
+                yield n.sql_literal(eq[1]), new
+
+
+def _column(ctx: FileContext, table: str | None, column: str) -> Column | None:
+    known = ctx.model.catalog.table(table)
+    return known.columns.get(column) if known is not None else None
+
+
+def _column_default(ctx: FileContext, table: str, column: str) -> str | None:
+    col = _column(ctx, table, column)
+    return (col.default_sql or None) if col is not None else None
+
+
+def _prior_state(ctx: FileContext, table: str | None, column: str, new: str,
+                 extra: Iterable[tuple[str, str]] = ()) -> tuple[str, str]:
+    """A guess at the state the transition leaves, and why it was guessed (`extra`: more
+    guarded (prior, new) transitions, from ORM code)."""
+    col = _column(ctx, table, column)
+    labels = ctx.model.catalog.enums.get(col.type) if col else None
+    if labels:
+        quoted = [n.quote_literal(v) for v in labels]
+        listed = ", ".join(quoted)
+        if new in quoted and quoted.index(new) > 0:
+            return quoted[quoted.index(new) - 1], (
+                f"The prior state shown is the label before {new} in the enum "
+                f"({listed}): list the states this transition may really leave.")
+        return quoted[0], f"The enum's states are {listed}: list those this transition may leave."
+    edges = [(a, b) for a, b in (*_transitions(ctx, table, column), *extra) if b != new]
+    if edges:
+        sources = {a for a, _ in edges}
+        reached = [b for _, b in edges if b not in sources] or [b for _, b in edges]
+        return reached[-1], (f"The prior state shown is where this file's guarded transitions "
+                             f"of `{column}` lead ({reached[-1]}): adjust it to your state machine.")
+    default = _column_default(ctx, table, column)
+    if default and default != new:
+        return default, (f"The prior state shown is `{column}`'s default ({default}): adjust it "
+                         "to your state machine.")
+    return "'<prior state>'", "Write the state(s) this transition may leave."
+
+
+def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: str,
+             prior: str) -> str:
+    tokens = ctx.tokens(stmt)
+    depth, returning = 0, None
+    for i, t in enumerate(tokens):
+        if t.name == "ASCII_40":
+            depth += 1
+        elif t.name == "ASCII_41":
+            depth -= 1
+        elif depth == 0 and t.name == "RETURNING":
+            returning = i
+            break
+    last = tokens[(returning if returning is not None else len(tokens)) - 1]
+    text = ctx.text[stmt.start:last.end]
+    tail = ctx.text[last.end:stmt.end]
+    where = node.get("whereClause")
+    guard = f"{n.quote_ident(column)} = {prior}"
+    if where is None:
+        text += f"\nWHERE {guard}"
+    elif "BoolExpr" in where and where["BoolExpr"].get("boolop") == "OR_EXPR":
+        at = next(t for t in tokens if t.name == "WHERE" and t.start >= stmt.start)
+        head = ctx.text[stmt.start:at.end]
+        text = f"{head} ({ctx.text[at.end:last.end].strip()})\n  AND {guard}"
+    else:
+        text += f"\n  AND {guard}"
+    text += tail
+    if stmt.parent is not None and stmt.parent.plpgsql is not None:  # a PL/pgSQL body
+        return (text + ";\nIF NOT FOUND THEN\n"
+                f"    RAISE EXCEPTION 'invalid transition: {column} was not {prior.strip(chr(39))}';\n"
+                "END IF;")
+    return (text + ";\n-- Check the affected row count: 0 means the transition was invalid "
+            "(wrong prior state, or no such row).")
+
+
+# -- Python helpers -----------------------------------------------------------------------------
+
+
+def _sqlalchemy_update_below(code: CodeIndex, node: ast.AST) -> bool:
+    """An SQLAlchemy update down a chain (from a `.values(...)` to its root, as
+    `method_chain`): `x.update()` without arguments, `sa.update(...)`, or `update(M)` through
+    any import alias (screen only)."""
+    while True:
+        if isinstance(node, ast.Subscript):
+            node = node.value
+            continue
+        if not isinstance(node, ast.Call):
+            return False
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            if func.attr == "update" and (not (node.args or node.keywords) or (
+                    code.qualified(func) or "").startswith("sqlalchemy.")):
+                return True
+            node = func.value
+            continue
+        name = (code.qualified(func) or "") if isinstance(func, ast.Name) else ""
+        return bool(node.args) and name.startswith("sqlalchemy.") and name.endswith(".update")
+
+
+def _django_mentions(tree: Any, node: Any, column: str) -> bool:
+    """A lookup on `column` (`status=`, `status__in=`, inside `Q(...)`) or `F("status")`."""
+    cst = tree.cst
+    for item in (node, *tree.descendants(node)):
+        if isinstance(item, cst.Arg) and item.keyword is not None \
+                and item.keyword.value.split("__")[0] == column:
+            return True
+        if isinstance(item, cst.Call) and tree.call_name(item) in (
+                "django.db.models.F", "django.db.models.expressions.F") and item.args \
+                and isinstance(item.args[0].value, cst.SimpleString) \
+                and item.args[0].value.evaluated_value == column:
+            return True
+    return False
+
+
+def _loaded_by_state(tree: Any, source: Any, column: str) -> bool:
+    """The queryset that loaded the object filters on `column` (`.filter(status="pending")`)."""
+    if source is None:
+        return False
+    chain = method_chain(tree, source)
+    return any(_django_mentions(tree, arg, column) for name, call in chain.steps
+               if name in ("filter", "exclude", "get") for arg in call.args)
+
+
+def _attribute_mentions(tree: Any, node: Any, column: str) -> bool:
+    """`M.status` / `t.c.status` (any `.status` attribute) under node."""
+    cst = tree.cst
+    return any(isinstance(item, cst.Attribute) and item.attr.value == column
+               for item in (node, *tree.descendants(node)))
+
+
+def _sql_value(tree: Any, value: Any) -> str:
+    """A Python literal as SQL (for the prior-state guess), `...` for anything else."""
+    cst = tree.cst
+    if isinstance(value, cst.SimpleString) and isinstance(value.evaluated_value, str):
+        return n.quote_literal(value.evaluated_value)
+    if isinstance(value, cst.Integer):
+        return value.value
+    return "..."
+
+
+def _py_value(sql: str) -> str:
+    """An SQL literal (or the `'<prior state>'` placeholder) as Python."""
+    import json
+
+    if len(sql) >= 2 and sql[0] == "'" and sql[-1] == "'":
+        return json.dumps(sql[1:-1].replace("''", "'"), ensure_ascii=False)
+    return sql.split("::")[0]
+
+
+def _django_transitions(ctx: FileContext, model: str, column: str) -> Iterator[tuple[str, str]]:
+    """(prior, new) SQL literal pairs of the file's guarded Django transitions of `model`."""
+    tree = ctx.python
+    cst = tree.cst
+    for call in tree.nodes("Call"):
+        if not isinstance(call.func, cst.Attribute) or call.func.attr.value != "update":
+            continue
+        new = next((_sql_value(tree, a.value) for a in call.args
+                    if a.keyword is not None and a.keyword.value == column), "...")
+        if new == "...":
+            continue
+        chain = method_chain(tree, call)
+        if django_model(tree, chain) != model:
+            continue
+        for filter_call in chain.calls("filter"):
+            for arg in filter_call.args:
+                if arg.keyword is not None and arg.keyword.value in (column, f"{column}__exact"):
+                    prior = _sql_value(tree, arg.value)
+                    if prior != "...":
+                        yield prior, new
+
+
+def _assigned_name(tree: Any, node: Any) -> str | None:
+    """`n` in `n = <node>`."""
+    cst = tree.cst
+    parent = tree.parent(node)
+    if isinstance(parent, cst.Assign) and len(parent.targets) == 1 \
+            and isinstance(parent.targets[0].target, cst.Name):
+        return parent.targets[0].target.value
+    return None
+
+
+def _executor(tree: Any, statement: Any) -> str | None:
+    """`session` / `conn` in `session.execute(<statement>)`."""
+    cst = tree.cst
+    arg = tree.parent(statement)
+    call = tree.parent(arg) if isinstance(arg, cst.Arg) else None
+    if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) \
+            and call.func.attr.value == "execute":
+        return tree.code(call.func.value).strip()
+    return None

@@ -1,0 +1,604 @@
+"""PGL101 hot-counter-update."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from pglint.context import FileContext, runs_repeatedly
+from pglint.finding import Finding, Fix
+from pglint.kit.orm import (
+    django_model,
+    f_field,
+    method_chain,
+    runs_once,
+    sqlalchemy_update,
+    statement_values,
+)
+from pglint.model.workload import is_increment
+from pglint.python.screen import CodeIndex
+from pglint.sql.parse import Statement
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+
+SHARDS = 16
+# Something in the WHERE clause that spreads writers over several rows already.
+_SPREADING_FUNCTIONS = {"pg_backend_pid", "random", "hashtext", "hashint4", "hashint8",
+                        "abs", "mod", "floor"}
+# ... and in Python: a key computed by one of these picks one of several rows.
+_PY_SPREADING = frozenset({"randint", "randrange", "randbelow", "choice", "random", "uniform",
+                           "getpid", "get_ident", "hash"})
+_SHARD_KEYS = ("shard", "shard_id", "slot", "slot_id", "bucket")
+_WHY_HELP = (" An UPDATE holds the row's lock until its transaction ends: every "
+             "concurrent increment of the row waits for the one before it to commit, so "
+             "throughput is capped at one transaction per commit latency, waits cascade into "
+             "connection-pool exhaustion, and `statement_timeout`s fire under load spikes. "
+             "Spread the increments over several shard rows and sum on read; fold shards into "
+             "the main table with one statement that moves rows atomically (`WITH moved AS "
+             "(DELETE ... RETURNING ...) UPDATE ...`), never with a `SELECT sum()` followed by "
+             "`TRUNCATE` (see PGL109).")
+_COUNTERS_SQL = ("CREATE TABLE visit_counters (page_id text PRIMARY KEY,\n"
+                 "    count bigint NOT NULL DEFAULT 0);")
+_DJANGO_COUNTERS = {
+    "app/models.py": ("from django.db import models\n\n\n"
+                      "class VisitCounter(models.Model):\n"
+                      "    page_id = models.TextField(primary_key=True)\n"
+                      "    count = models.BigIntegerField(default=0)\n\n"
+                      "    class Meta:\n"
+                      "        db_table = \"visit_counters\"\n\n\n"
+                      "class Product(models.Model):\n"
+                      "    stock = models.IntegerField(default=0)\n\n"
+                      "    class Meta:\n"
+                      "        db_table = \"inventory\"\n\n\n"
+                      "class Job(models.Model):\n"
+                      "    attempt_count = models.IntegerField(default=0)\n"),
+    "migrations/V1__counters.sql": _COUNTERS_SQL,
+}
+_SA_COUNTERS = {
+    "app/models.py": ("from sqlalchemy import Column, Integer, MetaData, Table, Text\n"
+                      "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n\n"
+                      "class Base(DeclarativeBase):\n"
+                      "    pass\n\n\n"
+                      "class Account(Base):\n"
+                      "    __tablename__ = \"accounts\"\n"
+                      "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+                      "    balance: Mapped[int] = mapped_column(default=0)\n\n\n"
+                      "metadata = MetaData()\n"
+                      "site_stats = Table(\"site_stats\", metadata, Column(\"views\", Integer),\n"
+                      "                   Column(\"name\", Text))\n"),
+}
+
+
+class HotCounterUpdate(Rule):
+    """
+    ## What it does
+    Flags an `UPDATE` that increments or decrements a column of one single row that every
+    caller shares: a counter, a stock level, a running total. The rule fires when the row is
+    picked by literal key values (`WHERE page_id = '/home'`), or when the table exists to count
+    (its name says counter, stats, totals, stock or inventory, or `[tool.pglint.tables]` declares
+    it a `counter`), and the statement runs at application run time (a query file or a function
+    body, not a one-off migration).
+
+    It stays silent on per-entity bookkeeping keyed by a parameter (a job's `attempt_count`, an
+    account's balance), and on rows that are already one of several shards or slots.
+
+    The ORM forms are judged the same way, with the model's table (from the models of any file
+    of the project) or, when no file maps it, the model's name: Django
+    `M.objects.filter(key=...).update(c=F("c") + 1)` (`pk=1`, `key__exact=...`), and SQLAlchemy
+    `update(M).where(M.id == 1).values(c=M.c + 1)`, `update(t)` / `t.update()` with
+    `t.c.c + 1`. A counter table's increment without any filter (`update(t).values(...)`,
+    `M.objects.update(...)`) updates its every row at once, which is as hot; so does the same
+    `UPDATE` without `WHERE` in SQL. Django data migrations and Alembic revisions run once and
+    are not judged.
+
+    ## Why is this bad?
+    An `UPDATE` takes the row's lock until its transaction ends. Every concurrent increment of
+    the same row waits for the one before it to commit, so throughput is capped at one
+    transaction per commit latency, waits cascade into connection-pool exhaustion, and
+    `statement_timeout`s fire under load spikes.
+
+    ## Example
+    ```sql
+    UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';
+    ```
+
+    ```python
+    VisitCounter.objects.filter(page_id="/home").update(count=F("count") + 1)
+    ```
+
+    ## Use instead
+    Spread the increments over several rows and sum on read (a sharded counter):
+    ```sql
+    INSERT INTO visit_counters_shards (page_id, shard, count)
+    VALUES ('/home', floor(random() * 16)::int, 1)
+    ON CONFLICT (page_id, shard)
+    DO UPDATE SET count = visit_counters_shards.count + EXCLUDED.count;
+
+    SELECT sum(count) FROM visit_counters_shards WHERE page_id = '/home';
+    ```
+    In Django, a model on the shard table with its rows created once per counter, then
+    `VisitCounterShard.objects.filter(page_id="/home", shard=secrets.randbelow(16))
+    .update(count=F("count") + 1)` and `.aggregate(total=Sum("count"))` to read; in SQLAlchemy
+    the upsert is `insert(...).on_conflict_do_update(...)` from
+    `sqlalchemy.dialects.postgresql`.
+    Fold shards into the main table with one statement that moves rows atomically
+    (`WITH moved AS (DELETE ... RETURNING ...) UPDATE ...`), never with a `SELECT sum()` followed
+    by `TRUNCATE` (see PGL109).
+
+    ## Fix safety
+    Display only: a sharded counter changes the schema and every reader of the counter, and the
+    total becomes a sum over shards. pglint shows the DDL, the upsert, the read-side `SUM` and
+    the race-free aggregation for this counter, and for ORM code the calls to write.
+    """
+
+    code = "PGL101"
+    name = "hot-counter-update"
+    summary = "Increment of a single shared row serializes every writer on its row lock"
+    section = "40.1.1 Row-Level Contention"
+    statements = ("UpdateStmt",)
+    file_kinds = frozenset({"sql", "migration", "pgbench"})
+    python_node_types = ("Call",)
+    # An increment: Django `update(c=F("c") + 1)`, SQLAlchemy `.values(c=T.c + 1)`.
+    python_hint = (("update(", ".values("), re.compile(r"update\(\s*\w+\s*=\s*(?:\w+\.)*F\(|\.values\(\s*(?:\{\s*)?[\w'\"]+\s*[:=]"
+                              r"\s*[\w.\[\]'\"]+\s*[-+]"),)
+
+    VALID = (
+        # Per-entity bookkeeping keyed by a parameter: each job has its own row.
+        Example("UPDATE retry_queue SET attempt_count = attempt_count + 1 WHERE id = $1;",
+                kind="sql"),
+        # Already sharded by slot (the chapter's slotted updates).
+        Example("UPDATE inventory_slots SET reserved_count = reserved_count + 1\n"
+                "WHERE product_id = 123 AND slot_id = (pg_backend_pid() % 100);", kind="sql"),
+        # The sharded counter's own upsert.
+        Example("INSERT INTO visit_counter_shards (shard_id, page_id, count) VALUES (4, '/home', 1)\n"
+                "ON CONFLICT (shard_id, page_id) DO UPDATE SET count = visit_counter_shards.count + 1;",
+                kind="sql"),
+        # A one-off data fix in a migration runs once.
+        Example("UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';"),
+        # A range: many rows, not one.
+        Example("UPDATE visit_counters SET count = count + 1 WHERE page_id > 'a';", kind="sql"),
+        # Not an increment.
+        Example("UPDATE visit_counters SET count = 0 WHERE page_id = '/home';", kind="sql"),
+        # A table-wide update of a table that is not a counter.
+        Example("UPDATE accounts SET balance = balance + 1;", kind="sql"),
+        # Python: per-entity bookkeeping keyed by a parameter; a range; the shard rows.
+        Example("from django.db.models import F\n\nfrom app.models import Job, VisitCounter\n\n\n"
+                "def retry(job_id):\n"
+                "    Job.objects.filter(pk=job_id).update(attempt_count=F(\"attempt_count\") + 1)\n\n\n"
+                "def bump_all():\n"
+                "    VisitCounter.objects.filter(page_id__startswith=\"/blog\").update(\n"
+                "        count=F(\"count\") + 1)\n", kind="python", context=_DJANGO_COUNTERS),
+        Example("import secrets\n\nfrom django.db.models import F\n\n"
+                "from app.models import VisitCounter\n\n\n"
+                "def view(page):\n"
+                "    VisitCounter.objects.filter(page_id=page, shard=secrets.randbelow(16)).update(\n"
+                "        count=F(\"count\") + 1)\n", kind="python", context=_DJANGO_COUNTERS),
+        Example("from sqlalchemy import update\n\nfrom app.models import Account\n\n\n"
+                "def deposit(session, account_id, cents):\n"
+                "    session.execute(update(Account).where(Account.id == account_id)\n"
+                "                    .values(balance=Account.balance + cents))\n",
+                kind="python", context=_SA_COUNTERS),
+    )
+    INVALID = (
+        Example("UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';", kind="sql"),
+        Example("UPDATE inventory SET stock = stock - 1 WHERE product_id = $1;", kind="sql"),
+        Example("UPDATE accounts SET balance = balance + 1 WHERE id = 1;", kind="sql"),
+        # A guard does not spread the writers: still one row.
+        Example("UPDATE inventory SET stock = stock - 1 WHERE product_id = 123 AND stock > 0;",
+                kind="sql"),
+        Example("UPDATE page_hits SET hits = hits + 1 WHERE page = $1;", kind="sql",
+                config={"tables": {"page_hits": "counter"}}),
+        Example(
+            "CREATE FUNCTION bump() RETURNS void LANGUAGE plpgsql AS $$\n"
+            "BEGIN\n  UPDATE site_stats SET views = views + 1 WHERE id = 1;\nEND $$;"),
+        # A counter table without WHERE: every caller updates every row.
+        Example("UPDATE site_stats SET views = views + 1;", kind="sql"),
+        # Python: Django with a literal key, and a counter table keyed by a parameter.
+        Example("from django.db.models import F\n\nfrom app.models import VisitCounter\n\n\n"
+                "def home(request):\n"
+                "    VisitCounter.objects.filter(page_id=\"/home\").update(count=F(\"count\") + 1)\n",
+                kind="python", context=_DJANGO_COUNTERS),
+        Example("from django.db import models\n\nfrom app.models import Product\n\n\n"
+                "def reserve(product_id):\n"
+                "    Product.objects.filter(pk=product_id, stock__gt=0).update(\n"
+                "        stock=models.F(\"stock\") - 1)\n", kind="python", context=_DJANGO_COUNTERS),
+        # SQLAlchemy: a literal key; a counter Table updated whole.
+        Example("from sqlalchemy import update\n\nfrom app.models import Account\n\n\n"
+                "def fee(session):\n"
+                "    session.execute(update(Account).where(Account.id == 1)\n"
+                "                    .values(balance=Account.balance + 5))\n",
+                kind="python", context=_SA_COUNTERS),
+        Example("from sqlalchemy import update\n\nfrom app.models import site_stats\n\n\n"
+                "def view(session):\n"
+                "    session.execute(update(site_stats).values(views=site_stats.c.views + 1))\n",
+                kind="python", context=_SA_COUNTERS),
+    )
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        if not runs_repeatedly(ctx, stmt):
+            return
+        table = n.relation_name(node.get("relation"))
+        if not table or ctx.model.is_sharded_table(table):
+            return
+        increments = []
+        for target in node.get("targetList", ()):
+            res = target.get("ResTarget", {})
+            if res.get("name") and is_increment(res["name"], res.get("val") or {}):
+                increments.append(res)
+        if not increments:
+            return
+        where = node.get("whereClause")
+        # Equalities pin the row; other conditions (`AND stock > 0`) only guard it. Without an
+        # equality (ranges, IN lists, ORs) the statement is not aimed at one row.
+        keys = [eq for eq in map(n.equality, n.conjuncts(where)) if eq is not None]
+        # No WHERE at all: every row at once, hot only on a counter table (judged below).
+        if (not keys and where is not None) or n.mentions_function(where, _SPREADING_FUNCTIONS):
+            return
+        if any(k[0].lower() in _SHARD_KEYS for k in keys):
+            return
+        literal = bool(keys) and all(n.constant(value)[0] for _, value in keys)
+        if not (literal or ctx.model.is_counter_table(table)):
+            return
+        column = increments[0]["name"]
+        message, why = _judgement(ctx, table, ctx.model.bare(table), column, literal, bool(keys))
+        help = why + _WHY_HELP
+        fix = Fix.display("Shard the counter over several rows and sum on read",
+                          _sharded_counter(ctx, table, column, keys, increments[0]))
+        yield self.finding(ctx, message, fix, help, node=stmt)
+
+    # -- Python forms ------------------------------------------------------------------------
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """An `update` call that `check_python` reads: `x.update()` / `sa.update(M)` (an
+        SQLAlchemy statement), `qs.update(col=...)` with keyword arguments only."""
+        for call in code.nodes(ast.Call):
+            func = call.func
+            if isinstance(func, ast.Attribute):
+                if func.attr == "update" and (
+                        not (call.args or call.keywords)
+                        or (code.qualified(func) or "").startswith("sqlalchemy.")
+                        or not call.args and all(k.arg is not None for k in call.keywords)):
+                    return True
+            elif isinstance(func, ast.Name) and (call.args or call.keywords):
+                # `update(...)` under any local name: `from sqlalchemy import update as upd`.
+                name = code.qualified(func) or ""
+                if name.startswith("sqlalchemy.") and name.endswith(".update"):
+                    return True
+        return False
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        cst = tree.cst
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            if func.attr.value != "update":
+                return
+            if not node.args or (tree.call_name(node) or "").startswith("sqlalchemy."):
+                found = _sqlalchemy_counter(ctx, node)  # t.update(), sa.update(M)
+            elif all(a.keyword is not None for a in node.args):
+                found = _django_counter(ctx, node)
+            else:
+                return
+        elif isinstance(func, cst.Name) and node.args:
+            name = tree.call_name(node) or ""
+            if not (name.startswith("sqlalchemy.") and name.endswith(".update")):
+                return
+            found = _sqlalchemy_counter(ctx, node)
+        else:
+            return
+        if found is None or runs_once(ctx.file.path):
+            return
+        name = found.table or _snake(found.model)
+        if ctx.model.is_sharded_table(name) or ctx.model.is_sharded_table(_snake(found.model)):
+            return
+        if any(k.lower() in _SHARD_KEYS for k, _ in found.keys) or any(
+                _spreads(tree, value) for _, value in found.keys):
+            return
+        literal = bool(found.keys) and all(_py_literal(tree, v) for _, v in found.keys)
+        # Django's default table name (`app_pagecounter`) hides the words of the class name.
+        counter = next((t for t in (name, _snake(found.model)) if ctx.model.is_counter_table(t)),
+                       None)
+        if not (literal or counter):
+            return
+        bare = ctx.model.bare(name)
+        said = f"model `{found.model}` is named like a counter" \
+            if counter and counter != name else None
+        message, why = _judgement(ctx, counter or name, bare, found.column, literal,
+                                  bool(found.keys), said)
+        if found.table is None:
+            why += (f" (No model file maps `{found.model}` to a table: the name shown is "
+                    "derived from the class name.)")
+        suggestion = _python_suggestion(ctx, found, name)
+        fix = Fix.display("Shard the counter over several rows and sum on read", suggestion)
+        yield self.finding(ctx, message, fix, why + _WHY_HELP, node=found.node)
+
+
+def _judgement(ctx: FileContext, table: str, bare: str, column: str, literal: bool,
+               keyed: bool, said: str | None = None) -> tuple[str, str]:
+    """The message and the first sentence of help: why this row is shared."""
+    if literal:
+        return ((f"Every caller increments `{column}` in the same `{bare}` row (a literal key), "
+                 f"so concurrent writers queue on its row lock"),
+                "The row is picked by literal key values, so every caller updates the same row.")
+    said = said or ("`[tool.pglint.tables]` declares it a counter"
+                    if "counter" in ctx.model.hint(table).workloads else "its name says so")
+    if not keyed:
+        return ((f"`{column}` is incremented in every row of counter table `{bare}` at once, so "
+                 f"concurrent writers queue on its row locks"),
+                (f"`{bare}` exists to count ({said}), and the update has no filter: every caller "
+                 "updates every row."))
+    return ((f"`{column}` is incremented in place in a shared row of counter table `{bare}`, so "
+             f"concurrent writers queue on its row lock"),
+            f"`{bare}` exists to count ({said}), so its rows are shared by every caller.")
+
+
+@dataclass
+class _OrmIncrement:
+    orm: str  # "django" | "sqlalchemy"
+    model: str  # the model class (or Table variable) as the code spells it
+    table: str | None
+    column: str
+    subtract: bool
+    delta: Any  # the Python expression added or subtracted
+    keys: list[tuple[str, Any]]  # equality filters: (column, Python value)
+    node: Any  # the whole call chain (the finding's span)
+
+
+def _django_counter(ctx: FileContext, node: Any) -> _OrmIncrement | None:
+    """`M.objects.filter(key=...).update(c=F("c") + x)`."""
+    tree = ctx.python
+    cst = tree.cst
+    chain = method_chain(tree, node)
+    model = django_model(tree, chain)
+    if model is None or chain.outer is not node:
+        return None
+    increment = next((found for found in (
+        _increment(cst, arg.keyword.value, arg.value, lambda v: f_field(tree, v))
+        for arg in node.args if arg.keyword is not None) if found), None)
+    if increment is None or _text(cst, increment[2]):
+        return None
+    keys: list[tuple[str, Any]] = []
+    for call in chain.calls("filter"):
+        for arg in call.args:
+            if arg.star:
+                return None  # **lookups: cannot tell
+            if arg.keyword is None:
+                continue  # Q(...): a guard
+            field, _, lookup = arg.keyword.value.partition("__")
+            if lookup in ("", "exact"):
+                keys.append((field, arg.value))
+    if not keys and (chain.calls("filter") or chain.calls("exclude")):
+        return None  # ranges and lookups: not aimed at one row
+    spelled = chain.root.value.value
+    return _OrmIncrement("django", spelled, ctx.model.orm_table(model), *increment, keys, node)
+
+
+def _sqlalchemy_counter(ctx: FileContext, node: Any) -> _OrmIncrement | None:
+    """`update(M).where(M.id == 1).values(c=M.c + x)`, `t.update().values(c=t.c.c + x)`."""
+    tree = ctx.python
+    cst = tree.cst
+    update = sqlalchemy_update(tree, node, ctx.model.orm_table)
+    if update is None:
+        return None
+    chain, entity, named, wheres = update
+    spelled = tree.code(named).strip()
+    increment = next((found for found in (
+        _increment(cst, column, value, lambda v: _column_ref(cst, v))
+        for column, value in statement_values(tree, chain)) if found), None)
+    if increment is None or _text(cst, increment[2]):
+        return None  # `t.c.name + " (old)"` appends text: no counter
+    conditions = []
+    while wheres:
+        item = wheres.pop(0)
+        if isinstance(item, cst.Call) and (tree.call_name(item) or "").endswith("and_"):
+            wheres.extend(a.value for a in item.args)
+        else:
+            conditions.append(item)
+    keys: list[tuple[str, Any]] = []
+    for cond in conditions:
+        if isinstance(cond, cst.Comparison) and len(cond.comparisons) == 1 \
+                and isinstance(cond.comparisons[0].operator, cst.Equal):
+            right = cond.comparisons[0].comparator
+            if _column_ref(cst, cond.left):
+                keys.append((_column_ref(cst, cond.left), right))
+            elif _column_ref(cst, right):
+                keys.append((_column_ref(cst, right), cond.left))
+    if not keys and conditions:
+        return None
+    return _OrmIncrement("sqlalchemy", spelled, ctx.model.orm_table(entity), *increment, keys,
+                         chain.outer)
+
+
+def _increment(cst: Any, column: str, value: Any,
+               reads: Callable[[Any], str | None]) -> tuple[str, bool, Any] | None:
+    """(column, subtracts, delta) when value is `<column> + d`, `<column> - d` or
+    `d + <column>` (`reads` names the column an operand refers to)."""
+    if not (isinstance(value, cst.BinaryOperation)
+            and isinstance(value.operator, (cst.Add, cst.Subtract))):
+        return None
+    if reads(value.left) == column:
+        return column, isinstance(value.operator, cst.Subtract), value.right
+    if isinstance(value.operator, cst.Add) and reads(value.right) == column:
+        return column, False, value.left
+    return None
+
+
+def _text(cst: Any, node: Any) -> bool:
+    """A string literal: `+` then concatenates text."""
+    return isinstance(node, (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString))
+
+
+def _column_ref(cst: Any, node: Any) -> str | None:
+    """`c` of `M.c` / `t.c.c` (an attribute of a name or of its `.c`)."""
+    if isinstance(node, cst.Attribute) and isinstance(node.value, (cst.Name, cst.Attribute)):
+        return node.attr.value
+    return None
+
+
+def _spreads(tree: Any, node: Any) -> bool:
+    cst = tree.cst
+    return any(isinstance(item, cst.Call) and (tree.dotted(item.func) or "").rsplit(".", 1)[-1]
+               in _PY_SPREADING for item in (node, *tree.descendants(node)))
+
+
+def _py_literal(tree: Any, node: Any) -> bool:
+    cst = tree.cst
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        node = node.expression
+    return isinstance(node, (cst.Integer, cst.SimpleString))
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _python_suggestion(ctx: FileContext, found: _OrmIncrement, table: str) -> str:
+    """The sharded counter in SQL, then the ORM calls that use it."""
+    tree = ctx.python
+    cst = tree.cst
+    primary = next((i.columns for i in ctx.model.catalog.indexes_on(table) if i.primary), None) \
+        if found.table else None
+    pk = primary[0] if primary and len(primary) == 1 and primary[0] else "id"
+    specs, py_keys, params = [], [], 0
+    for key, value in found.keys:
+        column = pk if key == "pk" else key
+        # The shard rows have their own id: the counter's id gets a name of its own.
+        shard_column = f"{_snake(found.model).removesuffix('_shards')}_id" \
+            if column == "id" else column
+        literal = value.expression if isinstance(value, cst.UnaryOperation) else value
+        if isinstance(literal, cst.Integer) and _py_literal(tree, value):
+            sql, guess = tree.code(value).strip(), "bigint"
+        elif isinstance(literal, cst.SimpleString) and isinstance(literal.evaluated_value, str):
+            sql, guess = n.quote_literal(literal.evaluated_value), "text"
+        else:
+            params += 1
+            sql, guess = f"${params}", "bigint" if key in ("pk", "id") else "text"
+        specs.append((column, sql, guess, shard_column))
+        py_keys.append((shard_column, tree.code(value).strip()))
+    delta = tree.code(found.delta).strip()
+    atomic = isinstance(found.delta, (cst.Name, cst.Attribute, cst.Integer, cst.Call,
+                                      cst.Subscript))
+    if isinstance(found.delta, cst.Integer):
+        delta_sql = delta
+    else:
+        params += 1
+        delta_sql = f"${params}"
+    sign = "-" if found.subtract else ""
+    sql = sharded_counter_sql(ctx, table, found.column, specs, sign + delta_sql)
+    bare = ctx.model.bare(table)
+    shards = f"{bare}_shards"
+    c = found.column
+    keyword_args = "".join(f"{k}={v}, " for k, v in py_keys)
+    read_filter = ", ".join(f"{k}={v}" for k, v in py_keys)
+    op = "-" if found.subtract else "+"
+    fields = ", ".join([*(k for k, _ in py_keys), "shard", c])
+    unique = ", ".join([*(k for k, _ in py_keys), "shard"])
+    if found.orm == "django":
+        shard = f"{found.model}Shard"
+        read = f"{shard}.objects.filter({read_filter})" if read_filter else f"{shard}.objects"
+        python = (
+            f"# Django: a model {shard} on {shards} (fields {fields}; unique together: "
+            f"{unique}), its rows created once per counter, then the increment on a random "
+            "shard and the read:\n"
+            "import secrets\n\nfrom django.db.models import F, Sum\n\n"
+            f"{shard}.objects.bulk_create(\n"
+            f"    [{shard}({keyword_args}shard=s) for s in range({SHARDS})], "
+            "ignore_conflicts=True)\n"
+            f"{shard}.objects.filter({keyword_args}shard=secrets.randbelow({SHARDS})).update(\n"
+            f"    {c}=F({json.dumps(c)}) {op} {delta})\n"
+            f"total = {read}.aggregate(total=Sum({json.dumps(c)}))[\"total\"]")
+    else:
+        table_style = not found.model[:1].isupper()
+        shard = f"{found.model}_shards" if table_style else f"{found.model}Shard"
+        col = (lambda name: f"{shard}.c.{name}") if table_style \
+            else (lambda name: f"{shard}.{name}")
+        signed = f"-{delta}" if found.subtract and atomic else \
+            f"-({delta})" if found.subtract else delta
+        where = "".join(f".where({col(k)} == {v})" for k, v in py_keys)
+        declared = f"{shard} = Table(\"{shards}\", metadata, ...)" if table_style \
+            else f"a model {shard} on {shards}"
+        index = ", ".join(json.dumps(k) for k, _ in py_keys)
+        python = (
+            f"# SQLAlchemy: {declared}, then the increment and the read:\n"
+            "import secrets\n\nfrom sqlalchemy import func, select\n"
+            "from sqlalchemy.dialects.postgresql import insert\n\n"
+            f"stmt = insert({shard}).values({keyword_args}shard=secrets.randbelow({SHARDS}), "
+            f"{c}={signed})\n"
+            "session.execute(stmt.on_conflict_do_update(\n"
+            f"    index_elements=[{index}{', ' if index else ''}\"shard\"],\n"
+            f"    set_={{{json.dumps(c)}: {col(c)} + stmt.excluded.{c}}}))\n"
+            f"total = session.scalar(select(func.sum({col(c)})){where})")
+    return sql + "\n\n" + python
+
+
+def _sharded_counter(ctx: FileContext, table: str, column: str,
+                     keys: list[tuple[str, dict]], target: dict) -> str:
+    specs = []
+    for k, value in keys:
+        literal = n.constant(value)[1]
+        guess = "bigint" if isinstance(literal, int) and not isinstance(literal, bool) else "text"
+        specs.append((k, n.sql_literal(value), guess))
+    delta_node = target.get("val", {}).get("A_Expr", {})
+    sign = "-" if n.operator(delta_node) == "-" else ""
+    other = delta_node.get("rexpr") if n.column_ref(delta_node.get("lexpr")) == column \
+        else delta_node.get("lexpr")
+    return sharded_counter_sql(ctx, table, column, specs, sign + n.sql_literal(other))
+
+
+def sharded_counter_sql(ctx: FileContext, table: str, column: str,
+                                            keys: list[tuple[str, ...]], delta: str) -> str:
+    """The sharded counter for `table.column`: DDL, increment, read, atomic fold. `keys` are
+    (key column, its value as SQL, the type to use when the catalog does not know the column,
+    and optionally the shard table's name for the column); no keys means one counter for the
+    whole table."""
+    bare = ctx.model.bare(table)
+    shards = f"{bare}_shards"
+    known = ctx.model.catalog.table(table)
+    source_cols = [spec[0] for spec in keys]
+    key_cols = [spec[3] if len(spec) > 3 else spec[0] for spec in keys]
+    col_defs = []
+    for spec, k in zip(keys, key_cols, strict=True):
+        source, guessed = spec[0], spec[2]
+        guess = ""
+        if known and source in known.columns:
+            typ = known.columns[source].type
+        else:  # not in the catalog: guess from the value, and say it is a guess
+            typ = guessed
+            guess = f"  -- use the type of {bare}.{source}"
+        typ = {"serial": "int4", "bigserial": "int8", "smallserial": "int2"}.get(typ, typ)
+        col_defs.append(f"    {n.quote_ident(k)} {typ} NOT NULL,{guess}")
+    c = n.quote_ident(column)
+    lead = "".join(f"{n.quote_ident(k)}, " for k in key_cols)
+    values = "".join(f"{spec[1]}, " for spec in keys)
+    keys_sql = ", ".join(n.quote_ident(k) for k in key_cols)
+    match = " AND ".join(f"{n.quote_ident(k)} = {spec[1]}"
+                         for k, spec in zip(key_cols, keys, strict=True))
+    if keys:
+        join = " AND ".join(f"t.{n.quote_ident(s)} = m.{n.quote_ident(k)}"
+                            for s, k in zip(source_cols, key_cols, strict=True))
+        fold = (f"WITH moved AS (DELETE FROM {shards} RETURNING {keys_sql}, {c}),\n"
+                f"     m AS (SELECT {keys_sql}, sum({c}) AS delta FROM moved GROUP BY {keys_sql})\n"
+                f"UPDATE {bare} t SET {c} = t.{c} + m.delta FROM m WHERE {join};")
+    else:
+        fold = (f"WITH moved AS (DELETE FROM {shards} RETURNING {c}),\n"
+                f"     m AS (SELECT sum({c}) AS delta FROM moved)\n"
+                f"UPDATE {bare} t SET {c} = t.{c} + m.delta FROM m WHERE m.delta IS NOT NULL;")
+    return (
+        f"-- {SHARDS} rows per counter instead of one; writers pick a shard at random.\n"
+        f"CREATE TABLE {shards} (\n" + "".join(d + "\n" for d in col_defs) +
+        f"    shard smallint NOT NULL,\n"
+        f"    {c} bigint NOT NULL DEFAULT 0,\n"
+        f"    PRIMARY KEY ({lead}shard)\n);\n\n"
+        f"-- The increment:\n"
+        f"INSERT INTO {shards} ({lead}shard, {c})\n"
+        f"VALUES ({values}floor(random() * {SHARDS})::int, {delta})\n"
+        f"ON CONFLICT ({lead}shard) DO UPDATE SET {c} = {shards}.{c} + EXCLUDED.{c};\n\n"
+        f"-- The read:\n"
+        f"SELECT sum({c}) FROM {shards}" + (f" WHERE {match}" if match else "") + ";\n\n"
+        f"-- Optional fold into {bare}, moving rows atomically (no increment lost):\n"
+        + fold
+    )

@@ -1,0 +1,1 @@
+"""PGL4xx: load-test realism."""

@@ -1,0 +1,1 @@
+"""PGL3xx: timeouts, circuit breakers and backpressure (queues)."""

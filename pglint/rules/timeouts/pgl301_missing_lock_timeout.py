@@ -1,0 +1,352 @@
+"""PGL301 missing-lock-timeout."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pglint.context import FileContext
+from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.timeouts import is_zero, set_config
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement
+
+# ALTER TABLE subcommands that take at most SHARE UPDATE EXCLUSIVE: they do not block queries.
+_WEAK_SUBCOMMANDS = {"AT_SetRelOptions", "AT_ResetRelOptions", "AT_ValidateConstraint",
+                     "AT_SetStatistics", "AT_SetOptions", "AT_ResetOptions", "AT_ClusterOn",
+                     "AT_DropCluster", "AT_DetachPartitionFinalize"}
+# (ATTACH PARTITION is not among them: the parent takes SHARE UPDATE EXCLUSIVE, but the table
+# being attached, and a default partition, take ACCESS EXCLUSIVE.)
+_ALTERED_OBJECTS = {"OBJECT_TABLE", "OBJECT_INDEX", "OBJECT_MATVIEW"}
+_RENAMED_OBJECTS = {"OBJECT_TABLE", "OBJECT_COLUMN", "OBJECT_TABCONSTRAINT", "OBJECT_MATVIEW"}
+_SHARE_LOCK = 5  # LockStmt modes from SHARE up block writes or everything
+
+_ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL);\n"
+           "CREATE INDEX orders_status_idx ON orders (status);\n")
+_CONTEXT = {"migrations/V1__orders.sql": _ORDERS}
+
+
+class MissingLockTimeout(Rule):
+    """
+    ## What it does
+    Flags a migration that takes a strong lock on a table that already exists (`ALTER TABLE`,
+    `CREATE INDEX` without `CONCURRENTLY`, `DROP TABLE`/`DROP INDEX`, `ADD CONSTRAINT`,
+    `TRUNCATE`, `RENAME`, `VACUUM FULL`, `CLUSTER`, `REINDEX` without `CONCURRENTLY`,
+    `CREATE TRIGGER`, `LOCK TABLE`) with no `SET lock_timeout` (or `SET LOCAL lock_timeout` in
+    the same transaction block) in force before it. A table created earlier in the same script
+    has no other users yet and does not count. The rule reports once per file, on the first such
+    statement; the fix covers the rest of the file.
+
+    It stays silent on `ALTER TABLE` forms that take at most a SHARE UPDATE EXCLUSIVE lock
+    (`SET (fillfactor = ...)`, `VALIDATE CONSTRAINT`, `SET STATISTICS`), on
+    `CONCURRENTLY` index builds, and on index renames (SHARE UPDATE EXCLUSIVE since
+    PostgreSQL 12).
+
+    ## Why is this bad?
+    Most `ALTER TABLE` forms need an ACCESS EXCLUSIVE lock. The statement must wait for every
+    transaction that holds any lock on the table, such as a long report or a session idle in a
+    transaction, and while it waits, every later query on the table queues behind it: one slow
+    reader plus one migration stalls the whole application. `CREATE INDEX` takes a SHARE lock, so
+    writes queue the same way. With `lock_timeout` the statement gives up instead (SQLSTATE
+    55P03, `lock_not_available`), the migration fails fast and can be retried at a quieter
+    moment.
+
+    ## Example
+    ```sql
+    ALTER TABLE orders ADD COLUMN note text;
+    ```
+
+    ## Use instead
+    ```sql
+    SET lock_timeout = '5s';
+    ALTER TABLE orders ADD COLUMN note text;
+    ```
+    Inside an explicit transaction block, `SET LOCAL lock_timeout = '5s';` after `BEGIN`.
+
+    ## Fix safety
+    Unsafe: a migration that used to wait for its lock may now fail with a lock timeout, which is
+    the point, but the deploy must then retry it. pglint inserts
+    `SET lock_timeout = '<lock-timeout>';` (setting `lock-timeout`, default `5s`) before the
+    first locking statement; inside a `BEGIN ... COMMIT` block that holds every locking
+    statement of the file it inserts `SET LOCAL` after the `BEGIN` instead, so the setting ends
+    with the transaction.
+    """
+
+    code = "PGL301"
+    name = "missing-lock-timeout"
+    summary = "Migration takes a strong lock on an existing table without lock_timeout"
+    section = "40.3.1 PostgreSQL Timeout Configuration"
+    file_kinds = frozenset({"migration"})
+    min_fix_version = 9  # lock_timeout exists since 9.3
+
+    VALID = (
+        Example("SET lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
+                context=_CONTEXT),
+        # A table created in the same script has no readers to block.
+        Example("CREATE TABLE notes (id bigint PRIMARY KEY, body text);\n"
+                "ALTER TABLE notes ADD COLUMN author text;\n"
+                "CREATE INDEX notes_author_idx ON notes (author);\n"),
+        Example("CREATE INDEX CONCURRENTLY orders_note_idx ON orders (status);\n",
+                context=_CONTEXT),
+        Example("BEGIN;\nSET LOCAL lock_timeout = '2s';\n"
+                "ALTER TABLE orders ADD CONSTRAINT orders_status_check "
+                "CHECK (status <> '') NOT VALID;\nCOMMIT;\n", context=_CONTEXT),
+        # SHARE UPDATE EXCLUSIVE only: queries are not blocked.
+        Example("ALTER TABLE orders SET (fillfactor = 70);\n", context=_CONTEXT),
+        Example("SELECT set_config('lock_timeout', '3s', false);\nTRUNCATE orders;\n",
+                context=_CONTEXT),
+    )
+    INVALID = (
+        Example("ALTER TABLE orders ADD COLUMN note text;\n",
+                fixed="SET lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
+                context=_CONTEXT),
+        # Inside a transaction block: SET LOCAL, after BEGIN; one finding covers both statements.
+        Example("BEGIN;\n  -- a comment stays with its statement\n"
+                "  ALTER TABLE orders ADD COLUMN note text;\n"
+                "  CREATE INDEX orders_note_idx ON orders (note);\nCOMMIT;\n",
+                fixed="BEGIN;\n  -- a comment stays with its statement\n"
+                      "  SET LOCAL lock_timeout = '5s';\n"
+                      "  ALTER TABLE orders ADD COLUMN note text;\n"
+                      "  CREATE INDEX orders_note_idx ON orders (note);\nCOMMIT;\n",
+                context=_CONTEXT),
+        # A timeout of zero is no timeout; the configured value is used.
+        Example("SET lock_timeout = 0;\nDROP INDEX orders_status_idx;\n",
+                fixed="SET lock_timeout = 0;\nSET lock_timeout = '2s';\n"
+                      "DROP INDEX orders_status_idx;\n",
+                context=_CONTEXT, config={"lock-timeout": "2s"}),
+        # Locking statements inside and after a block: a session-level SET before the block.
+        Example("CREATE TABLE notes (id bigint PRIMARY KEY);\n"
+                "BEGIN;\nALTER TABLE orders RENAME COLUMN status TO state;\nCOMMIT;\n"
+                "VACUUM FULL orders;\n",
+                fixed="CREATE TABLE notes (id bigint PRIMARY KEY);\n"
+                      "SET lock_timeout = '5s';\nBEGIN;\n"
+                      "ALTER TABLE orders RENAME COLUMN status TO state;\nCOMMIT;\n"
+                      "VACUUM FULL orders;\n",
+                context=_CONTEXT),
+        # A DO block runs its statements once, in the migration.
+        Example("DO $$\nBEGIN\n  LOCK TABLE orders IN SHARE MODE;\nEND $$;\n",
+                fixed="SET lock_timeout = '5s';\nDO $$\nBEGIN\n"
+                      "  LOCK TABLE orders IN SHARE MODE;\nEND $$;\n",
+                context=_CONTEXT),
+    )
+
+    def check_file(self, ctx: FileContext) -> Iterable[Finding]:
+        uncovered: list[tuple[Statement, Statement, str, str]] = []
+        new_indexes: set[str] = set()
+        configured: str | None = None  # set_config('lock_timeout', v, false) in force
+        local_configured: tuple[Statement | None, str] | None = None
+        for stmt in ctx.all_statements():
+            if stmt.parent is not None and stmt.parent.kind != "DoStmt":
+                continue  # a function body runs later, not in this migration
+            top = stmt.parent or stmt
+            session = ctx.session(stmt)
+            if stmt.kind == "IndexStmt" and stmt.body.get("idxname"):
+                new_indexes.add(_qualify(stmt.body.get("relation"), stmt.body["idxname"]))
+            if stmt.kind == "SelectStmt" and "set_config" in ctx.statement_text(stmt).lower():
+                for value, local in _set_configs(stmt.node):
+                    if local:
+                        local_configured = (session.transaction_start, value) \
+                            if session.in_transaction else local_configured
+                    else:
+                        configured = value
+                continue
+            target = _locked_table(stmt, session.created_tables, new_indexes)
+            if target is None:
+                continue
+            value = session.setting("lock_timeout")
+            if local_configured is not None and session.in_transaction and \
+                    local_configured[0] is session.transaction_start:
+                value = local_configured[1]
+            elif configured is not None and value is None:
+                value = configured
+            if value is not None and not is_zero(value):
+                continue
+            uncovered.append((stmt, top, *target))
+        if not uncovered:
+            return
+        stmt, top, table, blocked = uncovered[0]
+        yield self._report(ctx, stmt, top, table, blocked, uncovered)
+
+    def _report(self, ctx: FileContext, stmt: Statement, top: Statement, table: str,
+                blocked: str, uncovered: list) -> Finding:
+        timeout = ctx.settings.lock_timeout
+        literal = n.quote_literal(str(timeout))
+        what = _describe(stmt)
+        session = ctx.session(top)
+        block = session.transaction_start if session.in_transaction else None
+        # SET LOCAL only when every uncovered statement runs in this same block.
+        local = block is not None and all(
+            ctx.session(t).in_transaction and ctx.session(t).transaction_start is block
+            for _, t, _, _ in uncovered)
+        if local:
+            at = top.start
+            setting = f"SET LOCAL lock_timeout = {literal};"
+        else:
+            at = block.start if block is not None else top.start
+            setting = f"SET lock_timeout = {literal};"
+        before = ctx.text[ctx.line_start(at):at]
+        content = setting + ("\n" + before if not before.strip() else " ")
+        if not table:
+            on = "its tables"
+        elif _locks_index(stmt):
+            index = ctx.model.catalog.indexes.get(table)
+            on = f"`{index.table}`" if index is not None else f"the table of `{table}`"
+        else:
+            on = f"`{table}`"
+        message = (f"{what} runs with no `lock_timeout`: while it waits for its lock, every later "
+                   f"{blocked} on {on} queues behind it")
+        more = len(uncovered) - 1
+        help = (
+            "A strong table lock (ACCESS EXCLUSIVE for most ALTER TABLE forms, SHARE for CREATE "
+            "INDEX) must wait for every transaction that holds a conflicting lock on the table, "
+            "such as a long report or a session idle in a transaction. While it waits, every "
+            f"later {blocked} on the table queues behind it, so one slow transaction plus one "
+            "migration stalls the application. With `lock_timeout` the statement gives up "
+            "instead (SQLSTATE 55P03, lock_not_available): the migration fails fast and can be "
+            "retried at a quieter moment. `statement_timeout` also counts lock waits, but it "
+            "bounds the work itself too (a table rewrite, an index build)."
+            + (f" The same setting covers the file's {more} later locking "
+               f"statement{'s' if more > 1 else ''}." if more else ""))
+        fix = Fix("Set `lock_timeout` before the first locking statement",
+                  Applicability.UNSAFE, (Edit.insert(at, content),),
+                  suggestion=setting)
+        return self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _qualify(rangevar: dict[str, Any] | None, name: str) -> str:
+    schema = (rangevar or {}).get("schemaname")
+    return f"{schema}.{name}".lower() if schema and schema != "public" else name.lower()
+
+
+def _set_configs(node: dict[str, Any]) -> Iterable[tuple[str, bool]]:
+    """(value, is_local) of each `set_config('lock_timeout', value, is_local)` call."""
+    for _, call in n.calls(node):
+        found = set_config(call)
+        if found is not None and found[0] == "lock_timeout":
+            yield found[1], found[2]
+
+
+def _rangevars(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    out = []
+    for item in items or ():
+        if "RangeVar" in item:
+            out.append(item["RangeVar"])
+        elif "VacuumRelation" in item:
+            out.append(item["VacuumRelation"].get("relation") or {})
+    return out
+
+
+def _first_existing(rangevars: list[dict[str, Any]], created: frozenset[str]) -> str | None:
+    for rv in rangevars:
+        name = n.relation_name(rv)
+        if name and name not in created:
+            return name
+    return None
+
+
+def _locked_table(stmt: Statement, created: frozenset[str],
+                  new_indexes: set[str]) -> tuple[str, str] | None:
+    """(table or index name, who queues behind the lock) for a strong lock on an existing table.
+
+    The name is "" when the statement locks tables it does not name (`VACUUM FULL` alone).
+    """
+    body, kind = stmt.body, stmt.kind
+    if kind == "AlterTableStmt":
+        objtype = body.get("objtype")
+        if objtype not in _ALTERED_OBJECTS:
+            return None
+        commands = [c.get("AlterTableCmd", {}) for c in body.get("cmds") or ()]
+        if commands and all(c.get("subtype") in _WEAK_SUBCOMMANDS for c in commands):
+            return None
+        name = n.relation_name(body.get("relation"))
+        if not name or name in created or (objtype == "OBJECT_INDEX" and name in new_indexes):
+            return None
+        foreign_keys_only = commands and all(
+            c.get("subtype") == "AT_AddConstraint"
+            and (c.get("def") or {}).get("Constraint", {}).get("contype") == "CONSTR_FOREIGN"
+            for c in commands)
+        return name, "write" if foreign_keys_only else "query"
+    if kind == "IndexStmt":
+        if body.get("concurrent"):
+            return None
+        name = _first_existing([body.get("relation") or {}], created)
+        return (name, "write") if name else None
+    if kind == "DropStmt":
+        if body.get("concurrent"):
+            return None
+        names = [n.qualified(o.get("List", {}).get("items")).lower()
+                 for o in body.get("objects") or () if isinstance(o, dict) and "List" in o]
+        if body.get("removeType") == "OBJECT_TABLE":
+            existing = [x for x in names if x and x not in created]
+        elif body.get("removeType") == "OBJECT_INDEX":
+            existing = [x for x in names if x and x not in new_indexes]
+        else:
+            return None
+        return (existing[0], "query") if existing else None
+    if kind == "TruncateStmt":
+        name = _first_existing(_rangevars(body.get("relations")), created)
+        return (name, "query") if name else None
+    if kind == "RenameStmt":
+        if body.get("renameType") not in _RENAMED_OBJECTS:
+            return None
+        name = _first_existing([body.get("relation") or {}], created)
+        return (name, "query") if name else None
+    if kind == "VacuumStmt":
+        if not body.get("is_vacuumcmd") or "full" not in n.def_elems(body.get("options")):
+            return None
+        rels = _rangevars(body.get("rels"))
+        if not rels:
+            return "", "query"
+        name = _first_existing(rels, created)
+        return (name, "query") if name else None
+    if kind == "ClusterStmt":
+        if not body.get("relation"):
+            return "", "query"
+        name = _first_existing([body["relation"]], created)
+        return (name, "query") if name else None
+    if kind == "ReindexStmt":
+        if "concurrently" in n.def_elems(body.get("params")):
+            return None
+        if body.get("kind") == "REINDEX_OBJECT_INDEX":
+            name = n.relation_name(body.get("relation"))
+            return (name, "query") if name and name not in new_indexes else None
+        if body.get("kind") == "REINDEX_OBJECT_TABLE":
+            # SHARE on the table blocks writes; ACCESS EXCLUSIVE on each index blocks the reads
+            # (and the planning) that would use it.
+            name = _first_existing([body.get("relation") or {}], created)
+            return (name, "query") if name else None
+        return "", "query"
+    if kind == "LockStmt":
+        mode = body.get("mode", 8)
+        if mode < _SHARE_LOCK:
+            return None
+        name = _first_existing(_rangevars(body.get("relations")), created)
+        # Up to EXCLUSIVE (7) plain SELECTs still run; ACCESS EXCLUSIVE (8) blocks them too.
+        return (name, "write" if mode < 8 else "query") if name else None
+    if kind == "CreateTrigStmt":
+        name = _first_existing([body.get("relation") or {}], created)
+        return (name, "write") if name else None
+    return None
+
+
+def _locks_index(stmt: Statement) -> bool:
+    body = stmt.body
+    return (stmt.kind == "AlterTableStmt" and body.get("objtype") == "OBJECT_INDEX") or (
+        stmt.kind == "DropStmt" and body.get("removeType") == "OBJECT_INDEX") or (
+        stmt.kind == "ReindexStmt" and body.get("kind") == "REINDEX_OBJECT_INDEX")
+
+
+_WHAT = {"AlterTableStmt": "ALTER", "IndexStmt": "CREATE INDEX", "DropStmt": "DROP",
+         "TruncateStmt": "TRUNCATE", "RenameStmt": "ALTER ... RENAME", "VacuumStmt": "VACUUM FULL",
+         "ClusterStmt": "CLUSTER", "ReindexStmt": "REINDEX", "LockStmt": "LOCK TABLE",
+         "CreateTrigStmt": "CREATE TRIGGER"}
+
+
+def _describe(stmt: Statement) -> str:
+    what = _WHAT.get(stmt.kind, "This statement")
+    if stmt.kind == "AlterTableStmt":
+        what = {"OBJECT_INDEX": "ALTER INDEX", "OBJECT_MATVIEW": "ALTER MATERIALIZED VIEW"}.get(
+            stmt.body.get("objtype"), "ALTER TABLE")
+    elif stmt.kind == "DropStmt":
+        what = "DROP TABLE" if stmt.body.get("removeType") == "OBJECT_TABLE" else "DROP INDEX"
+    return f"`{what}`"

@@ -1,0 +1,340 @@
+"""PGL302 disabled-timeout (SQL, and connection options in Python)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any, Iterable
+
+from pglint.context import FileContext
+from pglint.finding import Finding, Fix
+from pglint.kit.connections import literal, option_settings, parse_dsn
+from pglint.kit.timeouts import TIMEOUTS, is_zero, set_config
+from pglint.python.screen import CodeIndex
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement
+
+_SINCE = {"idle_in_transaction_session_timeout": "9.6", "idle_session_timeout": "14",
+          "transaction_timeout": "17"}
+# A zero in Python connection options, in the string's source: `name=0`, `name%3D0` (URLs).
+_ZERO_IN_CODE = (r"((?<![A-Za-z_]){name}\s*(?:=|%3D)\s*)"
+                 r"0+(?:\.0*)?(?:\s*(?:us|ms|s|min|h|d))?(?![\w.])")
+_IDLE_SESSION = (" `idle_session_timeout` is the exception behind a pooler: the pooler keeps idle "
+                 "server connections open on purpose, so leave it off for the pooler's role and "
+                 "set it for roles that connect directly.")
+
+
+class DisabledTimeout(Rule):
+    """
+    ## What it does
+    Flags `statement_timeout`, `lock_timeout`, `idle_in_transaction_session_timeout`,
+    `transaction_timeout` (PostgreSQL 17+) and `idle_session_timeout` (14+) set to zero (`0`,
+    `'0'`, `'0s'`, `'0ms'`...), which disables them: with `SET`, `SET LOCAL`,
+    `ALTER ROLE ... SET`, `ALTER DATABASE ... SET`, `ALTER SYSTEM SET`, a function's `SET`
+    clause, or `set_config('statement_timeout', '0', ...)`, in any SQL file and in SQL strings
+    of Python code (`cur.execute("SET statement_timeout = 0")`).
+
+    In Python, also flags connection options that set them to zero: libpq's
+    `options="-c statement_timeout=0"` (a keyword, a connection string or URL, SQLAlchemy
+    `connect_args`, Django `OPTIONS`) and asyncpg's
+    `server_settings={"statement_timeout": "0"}` (or `?statement_timeout=0` in its URL).
+
+    ## Why is this bad?
+    Zero means no limit. All five default to zero, so an explicit zero usually switches off a
+    bound that someone set on purpose for the role or database. Without `statement_timeout` a
+    runaway query (or a lock wait, which it counts too) runs until someone kills it and holds its
+    connection and locks meanwhile; without `lock_timeout` a waiting DDL statement makes every
+    later query on the table queue behind it; without `idle_in_transaction_session_timeout` a
+    forgotten open transaction keeps its locks and holds back vacuum.
+
+    ## Example
+    ```sql
+    SET statement_timeout = 0;
+    ```
+
+    ## Use instead
+    A generous bound instead of none, for the job that needs longer:
+    ```sql
+    SET statement_timeout = '30s';
+    ```
+    Behind a transaction-pooling pooler set defaults per role or database
+    (`ALTER ROLE app SET statement_timeout = '30s'`), and raise them for one transaction with
+    `SET LOCAL`.
+
+    In Python connection options: `options="-c statement_timeout=30s"`, or
+    `server_settings={"statement_timeout": "30s"}` for asyncpg.
+
+    ## Fix safety
+    Display only: the right bound depends on the workload (a batch job needs more than a web
+    request). pglint shows the statement (or the Python connection option) with a bounded value
+    in place of the zero.
+    """
+
+    code = "PGL302"
+    name = "disabled-timeout"
+    summary = "Timeout set to 0 disables it: queries, lock waits or idle transactions run for ever"
+    section = "40.3.1 PostgreSQL Timeout Configuration"
+    statements = ("VariableSetStmt", "AlterRoleSetStmt", "AlterDatabaseSetStmt", "AlterSystemStmt", "CreateFunctionStmt", "AlterFunctionStmt")
+    nodes = ("FuncCall",)
+    text_hint = "set_config"
+    file_kinds = frozenset({"sql", "migration", "pgbench"})
+    python_node_types = ("SimpleString", "Dict")
+    python_hint = (tuple(TIMEOUTS),)
+
+    VALID = (
+        Example("SET statement_timeout = '30s';\nSET lock_timeout = '5s';\n", kind="sql"),
+        Example("BEGIN;\nSET LOCAL statement_timeout = '5min';\nCOMMIT;\n", kind="sql"),
+        Example("ALTER ROLE CURRENT_USER SET idle_in_transaction_session_timeout = '60s';"),
+        # Back to the role's or database's default, not to "no limit".
+        Example("RESET statement_timeout;\nSET lock_timeout TO DEFAULT;\n", kind="sql"),
+        Example("SELECT set_config('statement_timeout', '10s', true);", kind="sql"),
+        Example("SET work_mem = 0;", kind="sql"),
+        # Bounded connection options; a zero that is not a timeout.
+        Example("import asyncpg\nimport psycopg\n\n"
+                "conn = psycopg.connect(\"dbname=shop\", connect_timeout=10,\n"
+                "                       options=\"-c statement_timeout=30s -c work_mem=0\")\n\n\n"
+                "async def pool():\n"
+                "    return await asyncpg.create_pool(\n"
+                "        command_timeout=60, server_settings={\"statement_timeout\": \"30s\"}\n"
+                "    )\n", kind="python"),
+        # SQL in Python that keeps the timeout.
+        Example("def report(cur):\n"
+                "    cur.execute(\"SET LOCAL statement_timeout = '5min'\")\n", kind="python"),
+    )
+    INVALID = (
+        Example("SET statement_timeout = 0;", kind="sql"),
+        Example("BEGIN;\nSET LOCAL lock_timeout = '0s';\nCOMMIT;\n", kind="sql"),
+        Example("ALTER ROLE CURRENT_USER SET statement_timeout = '0';"),
+        Example("ALTER DATABASE postgres SET idle_in_transaction_session_timeout TO 0;"),
+        Example("SELECT set_config('statement_timeout', '0ms', false);", kind="sql"),
+        Example("CREATE FUNCTION slow() RETURNS int LANGUAGE sql\n"
+                "SET statement_timeout = 0\nAS 'SELECT 1';"),
+        # SQL strings in Python are linted as SQL.
+        Example("def export(cur):\n"
+                "    cur.execute(\"SET statement_timeout = 0\")\n"
+                "    cur.execute(\"SELECT * FROM orders\")\n", kind="python"),
+        # Connection options in Python: libpq options, a Django OPTIONS item, asyncpg settings.
+        Example("import psycopg\n\n"
+                "conn = psycopg.connect(\"dbname=shop\", options=\"-c lock_timeout=0\")\n",
+                kind="python"),
+        Example("DATABASES = {\n"
+                "    \"default\": {\n"
+                "        \"ENGINE\": \"django.db.backends.postgresql\",\n"
+                "        \"OPTIONS\": {\"options\": \"-c statement_timeout=0\"},\n"
+                "    },\n"
+                "}\n", kind="python"),
+        Example("import asyncpg\n\n\nasync def pool():\n"
+                "    return await asyncpg.create_pool(\n"
+                "        \"postgresql://app@db/shop?idle_in_transaction_session_timeout=0\",\n"
+                "        server_settings={\"statement_timeout\": \"0\"},\n"
+                "    )\n", kind="python"),
+    )
+
+    # -- Python: connection options -----------------------------------------------------------
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A string holding `_timeout` and a `0` (a zero read from a string has a `0` in it,
+        also when percent-encoded as `%30`), or a `server_settings` dict (a keyword or a dict
+        item) with a timeout key set to a zero literal. SQL strings are linted as SQL apart
+        from this screen."""
+        for constant in code.nodes(ast.Constant):
+            value = constant.value
+            if isinstance(value, str) and "_timeout" in value and "0" in value:
+                return True
+        for item in code.nodes(ast.keyword):
+            if item.arg == "server_settings" and isinstance(item.value, ast.Dict) and \
+                    _zero_setting(item.value):
+                return True
+        for found in code.nodes(ast.Dict):
+            if any(isinstance(value, ast.Dict) and _is_text(key, "server_settings")
+                   and _zero_setting(value) for key, value in zip(found.keys, found.values)):
+                return True
+        return False
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        cst = tree.cst
+        if isinstance(node, cst.SimpleString):
+            if "_timeout" not in node.value:
+                return
+            value = literal(tree, node)
+            if not isinstance(value, str):
+                return
+            for name in _zero_options(value):
+                bound = self._bound(ctx, name)
+                pattern = re.compile(_ZERO_IN_CODE.format(name=name), re.IGNORECASE)
+                code = tree.code(node)
+                suggestion = pattern.sub(lambda m, bound=bound: m.group(1) + bound, code, count=1)
+                start, end = tree.span(node)
+                yield self._python_finding(ctx, start, end, name, suggestion)
+            return
+        # asyncpg `server_settings={...}`, as a keyword or a `connect_args` item.
+        parent = tree.parent(node)
+        if isinstance(parent, cst.Arg):
+            if parent.keyword is None or parent.keyword.value != "server_settings":
+                return
+        elif not (isinstance(parent, cst.DictElement) and parent.value is node
+                  and literal(tree, parent.key) == "server_settings"):
+            return
+        for element in node.elements:
+            if not isinstance(element, cst.DictElement):
+                continue
+            name = literal(tree, element.key)
+            if name not in TIMEOUTS:
+                continue
+            value = literal(tree, element.value)
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)) or \
+                    not is_zero(str(value)):
+                continue
+            bound = self._bound(ctx, name)
+            suggestion = (f"{tree.code(element.key)}: "
+                          f"{_python_string(bound, tree.code(element.key))}")
+            start, end = tree.span(element)
+            yield self._python_finding(ctx, start, end, name, suggestion)
+
+    def _bound(self, ctx: FileContext, name: str) -> str:
+        return TIMEOUTS[name][0] or ctx.settings.lock_timeout
+
+    def _python_finding(self, ctx: FileContext, start: int, end: int, name: str,
+                        suggestion: str) -> Finding:
+        message = (f"`{name}` is 0 in the connection options, which disables it: "
+                   f"{TIMEOUTS[name][1]}")
+        help = (
+            "Connection options apply to every session opened with them, so a 0 here switches "
+            "off the role's or database's bound for all of the application's queries. All of "
+            "these timeouts default to 0 (no limit); a job that needs longer should get a "
+            "generous bound, not none. `statement_timeout` counts lock waits too. Behind "
+            "PgBouncer, startup options are rejected or ignored unless it is configured to "
+            "track them: set defaults per role (`ALTER ROLE ... SET`) and raise them for one "
+            "transaction with `SET LOCAL`." + _notes(name))
+        fix = Fix.display(f"Set `{name}` to a bounded value", suggestion)
+        return self.finding(ctx, message, fix, help, span=(start, end))
+
+    # -- SQL ------------------------------------------------------------------------------------
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        if node is not stmt.body:  # a nested FuncCall
+            yield from self._set_config(node, ctx, stmt)
+            return
+        kind = stmt.kind
+        if kind == "VariableSetStmt":
+            sets = [(node, "SET LOCAL" if node.get("is_local") else "SET")]
+        elif kind in ("AlterRoleSetStmt", "AlterDatabaseSetStmt", "AlterSystemStmt"):
+            sets = [(node.get("setstmt") or {}, "ALTER ... SET")]
+        elif kind in ("CreateFunctionStmt", "AlterFunctionStmt"):
+            options = node.get("options" if kind == "CreateFunctionStmt" else "actions") or ()
+            sets = [(item["DefElem"].get("arg", {}).get("VariableSetStmt") or {},
+                     "function SET clause")
+                    for item in options
+                    if "DefElem" in item and item["DefElem"].get("defname") == "set"]
+        else:
+            return
+        for variable, how in sets:
+            name = (variable.get("name") or "").lower()
+            args = variable.get("args") or []
+            if variable.get("kind") != "VAR_SET_VALUE" or name not in TIMEOUTS or len(args) != 1:
+                continue
+            ok, value = n.constant(args[0])
+            if not ok or not is_zero(str(value)):
+                continue
+            start = stmt.offset(variable.get("location")) if how == "function SET clause" \
+                else stmt.start
+            yield self._finding(ctx, stmt, name, how, start, args[0])
+
+    def _set_config(self, call: dict[str, Any], ctx: FileContext,
+                    stmt: Statement) -> Iterable[Finding]:
+        found = set_config(call)
+        if found is None or found[0] not in TIMEOUTS or not is_zero(found[1]):
+            return
+        yield self._finding(ctx, stmt, found[0], "set_config", stmt.offset(call.get("location")),
+                            call["args"][1])
+
+    def _finding(self, ctx: FileContext, stmt: Statement, name: str, how: str, start: int,
+                 value_node: dict[str, Any]) -> Finding:
+        literal = n.quote_literal(self._bound(ctx, name))
+        message = f"`{name}` is set to 0, which disables it: {TIMEOUTS[name][1]}"
+        value = _value_span(ctx, stmt, value_node)
+        if value is not None:
+            suggestion = (ctx.text[stmt.start:value[0]] + literal + ctx.text[value[1]:stmt.end]
+                          + ";")
+        else:
+            suggestion = f"SET {name} = {literal};"
+        if how in ("SET", "set_config") and name != "idle_session_timeout":
+            suggestion += (f"\n-- behind a transaction pooler, per role or database instead:\n"
+                           f"ALTER ROLE CURRENT_USER SET {name} = {literal};")
+        help = (
+            "All of these timeouts default to 0 (no limit), so an explicit "
+            "0 usually switches off a bound set on purpose for the role or database. A job "
+            "that needs longer should get a generous bound, not none. `statement_timeout` counts "
+            "lock waits too. Under transaction pooling (PgBouncer) a session `SET` sticks to "
+            "the server connection and leaks to other clients: set defaults per role or "
+            "database (`ALTER ROLE ... SET`) and raise them for one transaction with `SET "
+            "LOCAL`." + _notes(name))
+        fix = Fix.display(f"Set `{name}` to a bounded value", suggestion)
+        end = max(start, value[1] if value is not None else stmt.end)
+        return self.finding(ctx, message, fix, help, span=(start, end))
+
+
+def _notes(name: str) -> str:
+    """What the help adds for one setting: the pooler exception, the version it came with."""
+    since = _SINCE.get(name)
+    return ((_IDLE_SESSION if name == "idle_session_timeout" else "")
+            + (f" `{name}` exists since PostgreSQL {since}." if since else ""))
+
+
+def _zero_options(value: str) -> list[str]:
+    """The timeouts a connection option string (libpq `options`, a connection string or a URL)
+    sets to zero."""
+    settings = dict(option_settings(value))
+    dsn = parse_dsn(value)
+    if dsn.is_url and dsn.scheme.startswith("postgres"):
+        # asyncpg sends unknown URL parameters as settings.
+        settings.update({k: v for k, v in dsn.params.items() if k in TIMEOUTS})
+    if dsn.is_url or "options" in dsn.params:  # `options` of a URL or a key=value string
+        settings.update(option_settings(dsn.params.get("options", "")))
+    return [name for name in TIMEOUTS if is_zero(settings.get(name))]
+
+
+def _is_text(node: ast.expr | None, text: str) -> bool:
+    """On CPython's tree: a string literal that is (or, an f-string, may be) `text`."""
+    return isinstance(node, ast.JoinedStr) or isinstance(node, ast.Constant) and \
+        node.value == text
+
+
+def _zero_setting(settings: ast.Dict) -> bool:
+    """On CPython's tree: a dict item whose key may be a timeout's name and whose value may be
+    a zero (`0`, `"0s"`, `-0`, an f-string)."""
+    for key, value in zip(settings.keys, settings.values):
+        if not (isinstance(key, ast.JoinedStr) or isinstance(key, ast.Constant)
+                and isinstance(key.value, str) and key.value in TIMEOUTS):
+            continue
+        if isinstance(value, (ast.JoinedStr, ast.UnaryOp)):
+            return True
+        if isinstance(value, ast.Constant) and isinstance(value.value, (str, int, float)) and \
+                not isinstance(value.value, bool) and is_zero(str(value.value)):
+            return True
+    return False
+
+
+def _python_string(value: str, like: str) -> str:
+    quote = "'" if like.startswith("'") else '"'
+    return quote + value + quote
+
+
+def _value_span(ctx: FileContext, stmt: Statement,
+                value_node: dict[str, Any]) -> tuple[int, int] | None:
+    """The characters of the constant `0` / `'0s'` in the file, when positions are exact."""
+    if not stmt.exact:
+        return None
+    while "TypeCast" in value_node:
+        value_node = value_node["TypeCast"].get("arg") or {}
+    location = (value_node.get("A_Const") or {}).get("location")
+    if location is None:
+        return None
+    at = stmt.offset(location)
+    for token in ctx.tokens(stmt):
+        if token.start == at:
+            return token.start, token.end
+    return None

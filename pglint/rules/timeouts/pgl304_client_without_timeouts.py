@@ -1,0 +1,946 @@
+"""PGL304 client-without-timeouts (Python connection setup)."""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any, Iterable
+
+from pglint.context import FileContext
+from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.connections import (
+    HOLE,
+    UNKNOWN,
+    Dsn,
+    literal,
+    option_settings,
+    parse_dsn,
+    value_of,
+)
+from pglint.python.screen import CodeIndex, keyword
+from pglint.rule import Example, Rule
+
+CONNECT_TIMEOUT = 10  # seconds: the chapter's connect_timeout
+STATEMENT_TIMEOUT = "30s"  # the chapter's statement_timeout
+COMMAND_TIMEOUT = 60  # seconds: asyncpg's client-side limit, above STATEMENT_TIMEOUT
+CLIENT_MARGIN = 5  # seconds a client timeout should exceed statement_timeout by (latency)
+LINE_LENGTH = 88  # the common formatter default: fixed lines longer than this are laid out
+
+# Connection calls that take libpq parameters as keywords (and a conninfo string or URL first).
+_LIBPQ_CONNECT = frozenset({
+    "psycopg.connect", "psycopg.Connection.connect", "psycopg.AsyncConnection.connect",
+    "psycopg.connection.Connection.connect", "psycopg.connection_async.AsyncConnection.connect",
+    "psycopg2.connect",
+})
+# psycopg2's pools: `Pool(minconn, maxconn, dsn, **kwargs)`.
+_PSYCOPG2_POOLS = frozenset({
+    "psycopg2.pool.SimpleConnectionPool", "psycopg2.pool.ThreadedConnectionPool",
+})
+# psycopg 3's pools: `Pool(conninfo, kwargs={...})`.
+_PSYCOPG_POOLS = frozenset({
+    "psycopg_pool.ConnectionPool", "psycopg_pool.AsyncConnectionPool",
+    "psycopg_pool.NullConnectionPool", "psycopg_pool.AsyncNullConnectionPool",
+})
+_ASYNCPG = frozenset({
+    "asyncpg.connect", "asyncpg.create_pool", "asyncpg.pool.create_pool",
+    "asyncpg.connection.connect",
+})
+_ENGINES = frozenset({
+    "sqlalchemy.create_engine", "sqlalchemy.engine.create_engine",
+    "sqlalchemy.ext.asyncio.create_async_engine", "sqlalchemy.ext.asyncio.engine.create_async_engine",
+})
+_DJANGO_ENGINES = frozenset({
+    "django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2",
+    "django.contrib.gis.db.backends.postgis",
+})
+# Every call `check_python` judges (by its qualified name).
+_JUDGED_CALLS = _LIBPQ_CONNECT | _PSYCOPG2_POOLS | _PSYCOPG_POOLS | _ASYNCPG | _ENGINES
+# SQLAlchemy dialect drivers by the library that connects (others, such as pg8000, are not judged).
+_SQLALCHEMY_DRIVERS = {"": "libpq", "psycopg2": "libpq", "psycopg": "libpq",
+                       "psycopgcffi": "libpq", "psycopg2cffi": "libpq", "asyncpg": "asyncpg"}
+# Callbacks that run on every new connection and may set the statement timeout themselves.
+_HOOKS = frozenset({"configure", "init", "setup", "reset"})
+# Keywords of the connect functions themselves, not connection parameters.
+_DRIVER_KEYWORDS = frozenset({
+    "autocommit", "prepare_threshold", "context", "row_factory", "cursor_factory",
+    "connection_factory", "async", "async_",
+})
+
+_INTERVAL = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s|min|h|d)?\s*", re.IGNORECASE)
+_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_SQL_SET = re.compile(r"\bset\s+(?:local\s+|session\s+)?statement_timeout\b"
+                      r"|set_config\s*\(\s*['\"]statement_timeout", re.IGNORECASE)
+_TEST_FILE = re.compile(r"^(?:test_.*|.*_test|conftest)\.py$")
+
+
+def seconds(value: Any) -> float | None:
+    """A PostgreSQL time setting in seconds (bare numbers are milliseconds), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value / 1000.0
+    if not isinstance(value, str):
+        return None
+    found = _INTERVAL.fullmatch(value)  # fails on a placeholder (HOLE)
+    if found is None:
+        return None
+    return float(found.group(1)) * _UNIT_SECONDS[(found.group(2) or "ms").lower()]
+
+
+# -- what a connection setup sets ---------------------------------------------------------------
+
+@dataclass
+class Entry:
+    """A keyword argument or a dict item: where a parameter is written."""
+
+    name: str
+    node: Any  # the Arg or DictElement
+    value: Any  # its value node
+
+
+@dataclass
+class Container:
+    """Where the fix writes parameters: a call's keywords or a dict literal's items."""
+
+    node: Any  # Call or Dict
+    entries: dict[str, Entry]
+    opaque: bool  # **kwargs / **base: parameters we cannot see
+    is_dict: bool
+
+
+@dataclass
+class Setup:
+    """The timeouts one connection setup configures."""
+
+    driver: str  # "libpq" or "asyncpg"
+    connect: bool = False  # a positive connect timeout is set
+    connect_zero: Entry | None = None  # an explicit connect_timeout=0 (waits for ever)
+    statement: Any = None  # statement timeout: seconds, UNKNOWN when set to a hidden value
+    client: float | None = None  # asyncpg command_timeout, seconds
+    client_entry: Entry | None = None
+    command: bool = False  # asyncpg command_timeout set (client-side statement limit)
+    hidden_connect: bool = False  # parameters we cannot see could set it
+    hidden_statement: bool = False
+    dsn_options: bool = False  # the DSN sets `options`: a keyword would replace them
+    options_entry: Entry | None = None  # a literal `options` keyword/item to extend
+    settings_entry: Entry | None = None  # asyncpg server_settings dict literal
+
+    def read_dsn(self, tree: Any, node: Any) -> None:
+        value = value_of(tree, node)
+        if value is None or value == "":
+            return  # everything else comes from the PG* environment: judged on the keywords
+        if not isinstance(value, str):
+            self.hidden_connect = self.hidden_statement = True
+            return
+        dsn = parse_dsn(value)
+        self.read_dsn_params(dsn)
+
+    def read_dsn_params(self, dsn: Dsn) -> None:
+        if dsn.opaque:
+            self.hidden_connect = self.hidden_statement = True
+        params = dsn.params
+        if self.driver == "asyncpg":
+            # asyncpg sends the query parameters it does not know as server settings.
+            for key in ("statement_timeout", "command_timeout"):
+                if key in params:
+                    self._statement(params[key] if key == "statement_timeout" else UNKNOWN)
+        elif "connect_timeout" in params:
+            self._connect(params["connect_timeout"], None)
+        if "options" in params:
+            settings = option_settings(params["options"])
+            if "statement_timeout" in settings:
+                self._statement(settings["statement_timeout"])
+            elif HOLE in params["options"]:
+                self.hidden_statement = True
+            else:
+                self.dsn_options = True
+
+    def _connect(self, value: Any, entry: Entry | None) -> None:
+        if value is UNKNOWN:
+            self.connect = True
+            return
+        try:
+            positive = float(value) > 0
+        except (TypeError, ValueError):
+            positive = True  # not ours to judge
+        if positive:
+            self.connect = True
+        elif entry is not None:
+            self.connect_zero = entry
+
+    def _statement(self, value: Any) -> None:
+        found = seconds(value)
+        self.statement = found if found is not None else UNKNOWN
+
+    def read_keywords(self, tree: Any, container: Container) -> None:
+        """Connection keywords (call keywords, connect_args, kwargs=, Django OPTIONS)."""
+        if container.opaque:
+            self.hidden_connect = self.hidden_statement = True
+        entries = container.entries
+        if self.driver == "libpq":
+            # Keywords override the connection string's parameters of the same name.
+            if "connect_timeout" in entries:
+                entry = entries["connect_timeout"]
+                self.hidden_connect = False
+                self._connect(literal(tree, entry.value), entry)
+            if "options" in entries:
+                entry = entries["options"]
+                self.hidden_statement = self.dsn_options = False
+                self.statement = None
+                value = literal(tree, entry.value)
+                if not isinstance(value, str):
+                    self.hidden_statement = True
+                else:
+                    settings = option_settings(value)
+                    if "statement_timeout" in settings:
+                        self._statement(settings["statement_timeout"])
+                    elif HOLE in value:
+                        self.hidden_statement = True
+                    elif isinstance(entry.value, tree.cst.SimpleString):
+                        self.options_entry = entry
+                    else:
+                        self.hidden_statement = True  # concatenated / f-string: not edited
+            return
+        if "command_timeout" in entries:
+            entry = entries["command_timeout"]
+            value = literal(tree, entry.value)
+            if value is not None:
+                self.command = True
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self.client, self.client_entry = float(value), entry
+        if "server_settings" in entries:
+            entry = entries["server_settings"]
+            settings = entry.value
+            if not isinstance(settings, tree.cst.Dict):
+                self.hidden_statement = True
+                return
+            items = dict_entries(tree, settings)
+            if items.opaque:
+                self.hidden_statement = True
+            if "statement_timeout" in items.entries:
+                self._statement(literal(tree, items.entries["statement_timeout"].value))
+            elif "options" in items.entries:
+                options = literal(tree, items.entries["options"].value)
+                if not isinstance(options, str) or "statement_timeout" in options:
+                    self.hidden_statement = True
+            self.settings_entry = entry
+
+    @property
+    def has_statement(self) -> bool:
+        return self.statement is not None or self.command
+
+    def too_short(self) -> float | None:
+        """The statement timeout (seconds) that the client-side timeout does not exceed."""
+        if self.client is None or self.client <= 0 or not isinstance(self.statement, float):
+            return None
+        if self.statement <= 0:
+            return None  # disabled: PGL302's business
+        return self.statement if self.client <= self.statement else None
+
+
+def call_keywords(call: Any) -> Container:
+    entries = {a.keyword.value: Entry(a.keyword.value, a, a.value)
+               for a in call.args if a.keyword is not None}
+    opaque = any(a.star == "**" for a in call.args)
+    return Container(call, entries, opaque, False)
+
+
+def dict_entries(tree: Any, node: Any) -> Container:
+    cst = tree.cst
+    entries: dict[str, Entry] = {}
+    opaque = False
+    for element in node.elements:
+        if isinstance(element, cst.DictElement):
+            key = literal(tree, element.key)
+            if isinstance(key, str) and HOLE not in key:
+                entries[key] = Entry(key, element, element.value)
+            else:
+                opaque = True
+        else:
+            opaque = True  # **base
+    return Container(node, entries, opaque, True)
+
+
+def _positional(call: Any, index: int, keyword: str | None = None) -> Any:
+    if keyword is not None:
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == keyword:
+                return arg.value
+    plain = [a for a in call.args if a.keyword is None]
+    for i, arg in enumerate(plain):
+        if arg.star:
+            return UNKNOWN  # *args: the position is hidden
+        if i == index:
+            return arg.value
+    return None
+
+
+# -- the fix -----------------------------------------------------------------------------------
+
+def _string(value: str, quote: str) -> str:
+    return quote + value.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
+
+
+def _quote_of(tree: Any, node: Any) -> str:
+    """The quote character the surrounding code uses (double quotes by default)."""
+    cst = tree.cst
+    for inner in tree.descendants(node):
+        if isinstance(inner, cst.SimpleString) and inner.quote in ("'", '"'):
+            return inner.quote
+        if isinstance(inner, cst.FormattedString) and inner.end in ("'", '"'):
+            return inner.end
+    return '"'
+
+
+class _Edits:
+    """Changes to one container, rendered as one replacement of its node."""
+
+    def __init__(self, tree: Any, container: Container, quote: str) -> None:
+        self.tree, self.container, self.quote = tree, container, quote
+        self.replaced: list[tuple[Any, Any]] = []
+        self.added: list[tuple[str, str]] = []
+
+    def set(self, name: str, code: str) -> None:
+        entry = self.container.entries.get(name)
+        if entry is not None:
+            self.replaced.append((entry.value, self.tree.cst.parse_expression(code)))
+        else:
+            self.added.append((name, code))
+
+    def replace(self, old: Any, code: str) -> None:
+        self.replaced.append((old, self.tree.cst.parse_expression(code)))
+
+    def build(self, explode: bool = False) -> Any:
+        """The container with the changes. With `explode`, a one-line container is laid out one
+        item per line, and an added dict too long for its line too (as formatters do)."""
+        tree, cst = self.tree, self.tree.cst
+        node = self.container.node
+        one_line = "\n" not in tree.code(node)
+        indent = tree.line_indent(tree.span(node)[0]) if explode else ""
+        if explode and not one_line:
+            items = node.elements if self.container.is_dict else node.args
+            indent = tree.line_indent(tree.span(items[-1])[0]) if items else indent + "    "
+        elif explode:
+            indent += "    "
+        for old, new in self.replaced:
+            node = node.deep_replace(old, new)
+        for name, code in self.added:
+            value = cst.parse_expression(code)
+            if self.container.is_dict:
+                item = cst.DictElement(cst.SimpleString(_string(name, self.quote)), value)
+            else:
+                item = tree.keyword(name, value)
+            if explode and isinstance(value, cst.Dict) and \
+                    len(indent) + len(tree.code(item)) + 1 > LINE_LENGTH:
+                exploded = _explode(cst, value, indent + "    ", indent)
+                item = item.with_changes(value=exploded)
+            node = tree.appended(node, item)
+        if explode and one_line:
+            node = _explode(cst, node, indent, indent[:-4])
+        return node
+
+
+def _explode(cst: Any, node: Any, inner: str, outer: str) -> Any:
+    """A Call or Dict laid out one item per line at `inner`, closed at `outer`, with a
+    trailing comma."""
+    def newline(indent: str) -> Any:
+        return cst.ParenthesizedWhitespace(first_line=cst.TrailingWhitespace(), empty_lines=[],
+                                           indent=False, last_line=cst.SimpleWhitespace(indent))
+
+    is_call = isinstance(node, cst.Call)
+    items = list(node.args if is_call else node.elements)
+    if not items:
+        return node
+    laid = []
+    for i, item in enumerate(items):
+        after = newline(outer if i == len(items) - 1 else inner)
+        item = item.with_changes(comma=cst.Comma(whitespace_after=after))
+        if is_call:
+            item = item.with_changes(whitespace_after_arg=cst.SimpleWhitespace(""))
+        laid.append(item)
+    if is_call:
+        return node.with_changes(args=laid, whitespace_before_args=newline(inner))
+    return node.with_changes(elements=laid,
+                             lbrace=node.lbrace.with_changes(whitespace_after=newline(inner)),
+                             rbrace=node.rbrace.with_changes(
+                                 whitespace_before=cst.SimpleWhitespace("")))
+
+
+def _too_long(tree: Any, edit: Edit) -> bool:
+    """Whether the fixed lines would be longer than the usual line-length limit, when the lines
+    they replace were not."""
+    text = tree.text
+    start = text.rfind("\n", 0, edit.start) + 1
+    end = text.find("\n", edit.end)
+    end = len(text) if end < 0 else end
+    before = text[start:end]
+    after = text[start:edit.start] + edit.content + text[edit.end:end]
+    longest = max(len(line) for line in before.split("\n"))
+    return max(len(line) for line in after.split("\n")) > max(LINE_LENGTH, longest)
+
+
+# -- the rule ----------------------------------------------------------------------------------
+
+_STATEMENT_OPTION = f"-c statement_timeout={STATEMENT_TIMEOUT}"
+
+
+class ClientWithoutTimeouts(Rule):
+    """
+    ## What it does
+    Flags PostgreSQL connection setup in Python that sets no connect timeout or no statement
+    timeout: `psycopg.connect()` (and `Connection.connect` / `AsyncConnection.connect`),
+    `psycopg_pool.ConnectionPool(conninfo, kwargs={...})`, `psycopg2.connect()` and its pools,
+    `asyncpg.connect()` / `asyncpg.create_pool()`, SQLAlchemy `create_engine()` /
+    `create_async_engine()` with a PostgreSQL URL (`connect_args={...}`), and Django
+    `DATABASES` entries with a PostgreSQL `ENGINE` (their `OPTIONS`).
+
+    A connect timeout is `connect_timeout` (a keyword, a `connect_args`/`OPTIONS` item, or in
+    the connection string); asyncpg always has one (`timeout=`, 60 s by default). A statement
+    timeout is `-c statement_timeout=...` in libpq's `options` (keyword or connection string,
+    `options=-c%20statement_timeout%3D5000` in a URL), or for asyncpg `command_timeout=` or
+    `server_settings={"statement_timeout": ...}`. It also flags an asyncpg `command_timeout`
+    that is not above the `statement_timeout` set in the same call.
+
+    It stays silent when the parameters come from somewhere it cannot see: a connection string
+    or URL in a variable (a module-level string constant is read), `**params`, a computed
+    `options`, a connect hook (`configure=`, `init=`, `setup=`), a file that sets
+    `statement_timeout` with SQL (`SET`, `SET LOCAL`, `set_config`), a connection that takes
+    everything from the `PG*` environment (no arguments at all), and test files. A statement
+    timeout set per role or database in the project's SQL (`ALTER ROLE app SET
+    statement_timeout = '30s'`, in a migration or a setup script) counts as set: only a
+    missing connect timeout is reported then.
+
+    ## Why is this bad?
+    Without a connect timeout, a server that does not answer (a failover, a full backlog, a
+    dropped packet) blocks each new connection for minutes: libpq waits until the operating
+    system gives up on the TCP connection, or for ever once it is established, and psycopg 3
+    waits 130 s per attempt. Meanwhile the caller holds a thread, a request and often a pool
+    slot, and the outage spreads to everything waiting behind it. Without a statement timeout
+    a runaway query or a lock wait (which `statement_timeout` counts too) holds its connection
+    and locks until someone kills it.
+
+    The client's own limit must be longer than the server's: a client that gives up first
+    abandons queries the server is still running (and may retry them on top).
+
+    ## Example
+    ```python
+    import psycopg
+
+    conn = psycopg.connect("postgresql://app@db/shop")
+    ```
+
+    ## Use instead
+    ```python
+    import psycopg
+
+    conn = psycopg.connect("postgresql://app@db/shop", connect_timeout=10,
+                           options="-c statement_timeout=30s")
+    ```
+    asyncpg: `asyncpg.create_pool(dsn, command_timeout=60,
+    server_settings={"statement_timeout": "30s"})` (the client waits longer than the server).
+    Django: `"OPTIONS": {"connect_timeout": 10, "options": "-c statement_timeout=30s"}`.
+    Behind PgBouncer, which rejects or ignores `statement_timeout` in the startup `options`
+    unless configured to track it, set it per role instead:
+    `ALTER ROLE app SET statement_timeout = '30s'`.
+
+    ## Fix safety
+    Unsafe: queries and connection attempts that used to wait now fail, and the right limits
+    depend on the workload (a reporting job needs more than a web request). The fix adds
+    `connect_timeout=10` and `options="-c statement_timeout=30s"` (or extends a literal
+    `options`), `command_timeout=60` with `server_settings={"statement_timeout": "30s"}` for
+    asyncpg, the same items in `connect_args` for SQLAlchemy and in `OPTIONS` for Django; an
+    asyncpg `command_timeout` not above `statement_timeout` is raised to 5 s above it. A call
+    that would pass 88 characters is laid out one item per line. When the connection string
+    already carries `options` (a keyword would replace them), the fix is shown only.
+    """
+
+    code = "PGL304"
+    name = "client-without-timeouts"
+    summary = "Database connection with no connect or statement timeout: a hung server hangs the app"
+    section = "40.3.1 PostgreSQL Timeout Configuration"
+    file_kinds = frozenset({"python"})
+    python_node_types = ("Call", "Assign")
+    # A driver's connect()/pool, an engine, Django's DATABASES.
+    python_hint = (("psycopg", "asyncpg", "create_engine", "create_async_engine", "DATABASES"),
+                   re.compile(
+        r"\b(?:psycopg2?|asyncpg|psycopg_pool)\.(?:\w+\.)?(?:connect|create_pool|\w*ConnectionPool)\("
+        r"|\bcreate(?:_async)?_engine\(|\bDATABASES\s*=|(?:from|import) (?:psycopg2?|asyncpg|psycopg_pool)\b"),)
+
+    VALID = (
+        # The statement timeout is the role's default (from the project's SQL).
+        Example("import psycopg\n\nconn = psycopg.connect(\"dbname=shop user=app\", "
+                "connect_timeout=10)\n", kind="python",
+                context={"migrations/V1__roles.sql":
+                         "ALTER ROLE CURRENT_USER SET statement_timeout = '30s';"}),
+        Example("import psycopg\n\n"
+                "conn = psycopg.connect(\"postgresql://app@db/shop\", connect_timeout=10,\n"
+                "                       options=\"-c statement_timeout=30s\")\n", kind="python"),
+        # Both in the connection string (key=value and URL forms).
+        Example("import psycopg2\n\n"
+                "conn = psycopg2.connect(\"host=db dbname=shop connect_timeout=5 "
+                "options='-c statement_timeout=5s'\")\n", kind="python"),
+        Example("from sqlalchemy import create_engine\n\n"
+                "engine = create_engine(\n"
+                "    \"postgresql+psycopg://app@db/shop\"\n"
+                "    \"?connect_timeout=10&options=-c%20statement_timeout%3D30000\"\n"
+                ")\n", kind="python"),
+        # asyncpg: a connect timeout by default; the client waits longer than the server.
+        Example("import asyncpg\n\n\nasync def make_pool():\n"
+                "    return await asyncpg.create_pool(\n"
+                "        \"postgresql://app@db/shop\",\n"
+                "        command_timeout=60,\n"
+                "        server_settings={\"statement_timeout\": \"30s\"},\n"
+                "    )\n", kind="python"),
+        # Parameters it cannot see: a URL from the environment, **params.
+        Example("import os\n\nimport psycopg\nfrom sqlalchemy import create_engine\n\n"
+                "engine = create_engine(os.environ[\"DATABASE_URL\"])\n\n\n"
+                "def connect(params):\n    return psycopg.connect(**params)\n", kind="python"),
+        Example("DATABASES = {\n"
+                "    \"default\": {\n"
+                "        \"ENGINE\": \"django.db.backends.postgresql\",\n"
+                "        \"NAME\": \"shop\",\n"
+                "        \"OPTIONS\": {\"connect_timeout\": 10, "
+                "\"options\": \"-c statement_timeout=30000\"},\n"
+                "    },\n"
+                "}\n", kind="python"),
+        # Another database.
+        Example("from sqlalchemy import create_engine\n\n"
+                "engine = create_engine(\"sqlite:///local.db\")\n", kind="python"),
+    )
+    INVALID = (
+        Example("import psycopg\n\nconn = psycopg.connect(\"postgresql://app@db/shop\")\n",
+                fixed="import psycopg\n\n"
+                      "conn = psycopg.connect(\n"
+                      "    \"postgresql://app@db/shop\",\n"
+                      "    connect_timeout=10,\n"
+                      "    options=\"-c statement_timeout=30s\",\n"
+                      ")\n", kind="python"),
+        # One per line with a trailing comma; an `options` literal extended.
+        Example("import psycopg2\n\n"
+                "conn = psycopg2.connect(\n"
+                "    host=\"db\",\n"
+                "    dbname=\"shop\",  # the shop\n"
+                "    options=\"-c search_path=app\",\n"
+                ")\n",
+                fixed="import psycopg2\n\n"
+                      "conn = psycopg2.connect(\n"
+                      "    host=\"db\",\n"
+                      "    dbname=\"shop\",  # the shop\n"
+                      "    options=\"-c search_path=app -c statement_timeout=30s\",\n"
+                      "    connect_timeout=10,\n"
+                      ")\n", kind="python"),
+        # `connect_timeout=0` means no limit; a short line stays one line.
+        Example("import psycopg2\n\n"
+                "conn = psycopg2.connect(DSN, connect_timeout=0)\n",
+                fixed="import psycopg2\n\n"
+                      "conn = psycopg2.connect(DSN, connect_timeout=10)\n", kind="python"),
+        # asyncpg: no statement timeout at all.
+        Example("import asyncpg\n\n\nasync def main():\n"
+                "    conn = await asyncpg.connect(\"postgresql://app@db/shop\")\n",
+                fixed="import asyncpg\n\n\nasync def main():\n"
+                      "    conn = await asyncpg.connect(\n"
+                      "        \"postgresql://app@db/shop\",\n"
+                      "        command_timeout=60,\n"
+                      "        server_settings={\"statement_timeout\": \"30s\"},\n"
+                      "    )\n", kind="python"),
+        # asyncpg: the client gives up before the server does.
+        Example("import asyncpg\n\n\nasync def make_pool(dsn):\n"
+                "    return await asyncpg.create_pool(\n"
+                "        dsn, command_timeout=30, server_settings={\"statement_timeout\": \"30s\"}\n"
+                "    )\n",
+                fixed="import asyncpg\n\n\nasync def make_pool(dsn):\n"
+                      "    return await asyncpg.create_pool(\n"
+                      "        dsn, command_timeout=35, server_settings={\"statement_timeout\": "
+                      "\"30s\"}\n"
+                      "    )\n", kind="python"),
+        # SQLAlchemy: the items go into connect_args.
+        Example("from sqlalchemy import create_engine\n\n"
+                "engine = create_engine(URL, connect_args={\"connect_timeout\": 5})\n"
+                "URL = \"postgresql+psycopg2://app@db/shop\"\n",
+                fixed="from sqlalchemy import create_engine\n\n"
+                      "engine = create_engine(URL, connect_args={\n"
+                      "    \"connect_timeout\": 5,\n"
+                      "    \"options\": \"-c statement_timeout=30s\",\n"
+                      "})\n"
+                      "URL = \"postgresql+psycopg2://app@db/shop\"\n", kind="python"),
+        Example("from sqlalchemy.ext.asyncio import create_async_engine\n\n"
+                "engine = create_async_engine(\"postgresql+asyncpg://app@db/shop\")\n",
+                fixed="from sqlalchemy.ext.asyncio import create_async_engine\n\n"
+                      "engine = create_async_engine(\n"
+                      "    \"postgresql+asyncpg://app@db/shop\",\n"
+                      "    connect_args={\n"
+                      "        \"command_timeout\": 60,\n"
+                      "        \"server_settings\": {\"statement_timeout\": \"30s\"},\n"
+                      "    },\n"
+                      ")\n", kind="python"),
+        # Django settings: OPTIONS added to the database entry, in the file's quotes.
+        Example("DATABASES = {\n"
+                "    'default': {\n"
+                "        'ENGINE': 'django.db.backends.postgresql',\n"
+                "        'NAME': 'shop',\n"
+                "    }\n"
+                "}\n",
+                fixed="DATABASES = {\n"
+                      "    'default': {\n"
+                      "        'ENGINE': 'django.db.backends.postgresql',\n"
+                      "        'NAME': 'shop',\n"
+                      "        'OPTIONS': {'connect_timeout': 10, "
+                      "'options': '-c statement_timeout=30s'},\n"
+                      "    }\n"
+                      "}\n", kind="python"),
+        # A psycopg pool's connection keywords; the DSN is a module constant.
+        Example("from psycopg_pool import ConnectionPool\n\n"
+                "DSN = \"host=db dbname=shop\"\n"
+                "pool = ConnectionPool(DSN, kwargs={\"autocommit\": True})\n",
+                fixed="from psycopg_pool import ConnectionPool\n\n"
+                      "DSN = \"host=db dbname=shop\"\n"
+                      "pool = ConnectionPool(DSN, kwargs={\n"
+                      "    \"autocommit\": True,\n"
+                      "    \"connect_timeout\": 10,\n"
+                      "    \"options\": \"-c statement_timeout=30s\",\n"
+                      "})\n", kind="python"),
+        # The connection string's options would be replaced by a keyword: shown only.
+        Example("import psycopg\n\n"
+                "conn = psycopg.connect(\"dbname=shop options='-c search_path=app'\")\n",
+                kind="python"),
+    )
+
+    # -- dispatch -------------------------------------------------------------------------------
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A call resolved through the file's imports to a judged connect function, pool or
+        engine, with the arguments `_call` needs to judge it (`_call_screen`), or an assignment
+        `DATABASES = {...}` holding a dict (no `**`) with a PostgreSQL `ENGINE` literal."""
+        for call in code.nodes(ast.Call):
+            name = code.qualified(call.func)
+            if name in _JUDGED_CALLS and _call_screen(code, call, name):
+                return True
+        for assign in code.nodes(ast.Assign):  # module level in check_python: not required here
+            target = assign.targets[0]
+            if len(assign.targets) == 1 and isinstance(target, ast.Name) and \
+                    target.id == "DATABASES" and isinstance(assign.value, ast.Dict) and any(
+                        isinstance(entry, ast.Dict) and _django_postgres(entry)
+                        for entry in assign.value.values):
+                return True
+        return False
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        if isinstance(node, tree.cst.Assign):
+            yield from self._django(node, ctx)
+            return
+        name = tree.call_name(node)
+        if name is None:
+            return
+        if name in _LIBPQ_CONNECT:
+            kind = "connect"
+        elif name in _ASYNCPG:
+            kind = "asyncpg"
+        elif name in _PSYCOPG_POOLS:
+            kind = "pool"
+        elif name in _PSYCOPG2_POOLS:
+            kind = "psycopg2-pool"
+        elif name in _ENGINES:
+            kind = "engine"
+        else:
+            return
+        if _is_test_file(ctx):
+            return
+        finding = self._call(node, ctx, kind)
+        if finding is not None:
+            yield finding
+
+    def _call(self, call: Any, ctx: FileContext, kind: str) -> Finding | None:
+        tree = ctx.python
+        cst = tree.cst
+        keywords = call_keywords(call)
+        container, wrap = keywords, None  # where the fix writes; the item to create for it
+        if kind == "engine":
+            setup = _engine_setup(tree, call)
+            if setup is None:
+                return None
+            args = keywords.entries.get("connect_args")
+            if args is not None:
+                if not isinstance(args.value, cst.Dict):
+                    return None
+                container = dict_entries(tree, args.value)
+                if setup.driver == "unknown":  # the keys tell which library reads them
+                    keys = set(container.entries)
+                    setup.driver = "asyncpg" if keys & {"command_timeout", "server_settings"} \
+                        else "libpq"
+                setup.read_keywords(tree, container)
+            elif setup.driver == "unknown":
+                return None
+            else:
+                wrap = "connect_args"
+            if keywords.opaque:
+                setup.hidden_connect = setup.hidden_statement = True
+        elif kind == "asyncpg":
+            setup = Setup("asyncpg", connect=True)
+            dsn = _positional(call, 0, "dsn")
+            if dsn is not None:
+                setup.read_dsn(tree, dsn)
+            setup.read_keywords(tree, keywords)
+            if keywords.entries.keys() & _HOOKS:
+                setup.hidden_statement = True
+        elif kind == "pool":
+            setup = Setup("libpq")
+            dsn = _positional(call, 0, "conninfo")
+            if dsn is not None:
+                setup.read_dsn(tree, dsn)
+            if keywords.entries.keys() & _HOOKS or keywords.opaque:
+                setup.hidden_connect = setup.hidden_statement = True
+            args = keywords.entries.get("kwargs")
+            if args is not None:
+                if not isinstance(args.value, cst.Dict):
+                    return None
+                container = dict_entries(tree, args.value)
+                setup.read_keywords(tree, container)
+            elif dsn is None:
+                return None  # every parameter from the PG* environment
+            else:
+                wrap = "kwargs"
+        else:
+            setup = Setup("libpq")
+            if kind == "psycopg2-pool":
+                dsn = _positional(call, 2, "dsn")
+            else:
+                dsn = _positional(call, 0, "dsn" if tree.call_name(call) == "psycopg2.connect"
+                                  else "conninfo")
+            if dsn is not None:
+                setup.read_dsn(tree, dsn)
+            elif not (keywords.entries.keys() - _DRIVER_KEYWORDS) and not keywords.opaque:
+                return None  # every connection parameter from the PG* environment
+            setup.read_keywords(tree, keywords)
+        return self._judge(ctx, call, setup, container, wrap, f"`{tree.code(call.func).strip()}()`")
+
+    def _django(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        cst = tree.cst
+        if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name) or \
+                node.targets[0].target.value != "DATABASES" or not isinstance(node.value, cst.Dict):
+            return
+        if not isinstance(tree.parent(tree.statement(node)), cst.Module) or _is_test_file(ctx):
+            return
+        if re.search(r"\bDATABASES\s*(?:\[|\.update\b|\|=)", ctx.text):
+            return  # entries changed after the literal: cannot tell what they end up with
+        databases = dict_entries(tree, node.value)
+        for alias, entry in databases.entries.items():
+            if not isinstance(entry.value, cst.Dict):
+                continue
+            settings = dict_entries(tree, entry.value)
+            engine = settings.entries.get("ENGINE")
+            if settings.opaque or engine is None or \
+                    literal(tree, engine.value) not in _DJANGO_ENGINES:
+                continue
+            setup = Setup("libpq")
+            options = settings.entries.get("OPTIONS")
+            if options is None:
+                container, wrap = settings, "OPTIONS"
+            elif isinstance(options.value, cst.Dict):
+                container, wrap = dict_entries(tree, options.value), None
+                setup.read_keywords(tree, container)
+            else:
+                continue
+            finding = self._judge(ctx, entry.value, setup, container, wrap,
+                                  f"Database `{alias}`", engine.value)
+            if finding is not None:
+                yield finding
+
+    # -- judgement and fix ----------------------------------------------------------------------
+
+    def _judge(self, ctx: FileContext, node: Any, setup: Setup, container: Container,
+               wrap: str | None, what: str, anchor: Any = None) -> Finding | None:
+        tree = ctx.python
+        missing_connect = setup.driver == "libpq" and not setup.connect and \
+            not setup.hidden_connect
+        missing_statement = not setup.has_statement and not setup.hidden_statement and \
+            not _set_elsewhere(ctx)
+        short = setup.too_short()
+        if not (missing_connect or missing_statement or short is not None):
+            return None
+        quote = _quote_of(tree, node)
+        edits = _Edits(tree, container, quote)
+        items: list[tuple[str, str]] = []  # (name, code) to write
+        titles = []
+        display = False
+        if missing_connect:
+            items.append(("connect_timeout", str(CONNECT_TIMEOUT)))
+            titles.append(f"`connect_timeout={CONNECT_TIMEOUT}`")
+        if missing_statement and setup.driver == "libpq":
+            if setup.options_entry is not None:
+                old = literal(tree, setup.options_entry.value)
+                joined = f"{old.rstrip()} {_STATEMENT_OPTION}" if old.strip() \
+                    else _STATEMENT_OPTION
+                edits.replace(setup.options_entry.value, _string(joined, quote))
+            else:
+                display = setup.dsn_options
+                items.append(("options", _string(_STATEMENT_OPTION, quote)))
+            titles.append(f"`statement_timeout={STATEMENT_TIMEOUT}`")
+        if missing_statement and setup.driver == "asyncpg":
+            items.append(("command_timeout", str(COMMAND_TIMEOUT)))
+            if setup.settings_entry is not None:
+                grown = _Edits(tree, dict_entries(tree, setup.settings_entry.value), quote)
+                grown.added.append(("statement_timeout", _string(STATEMENT_TIMEOUT, quote)))
+                edits.replaced.append((setup.settings_entry.value, grown.build()))
+            else:
+                items.append(("server_settings", "{" + _string("statement_timeout", quote)
+                              + ": " + _string(STATEMENT_TIMEOUT, quote) + "}"))
+            titles.append(f"`command_timeout={COMMAND_TIMEOUT}` and "
+                          f"`statement_timeout={STATEMENT_TIMEOUT}`")
+        if short is not None and setup.client_entry is not None:
+            raised = math.ceil(short) + CLIENT_MARGIN
+            edits.replace(setup.client_entry.value, str(raised))
+            titles.append(f"`command_timeout={raised}`")
+        if wrap is not None and items:
+            edits.set(wrap, "{" + ", ".join(f"{_string(name, quote)}: {code}"
+                                            for name, code in items) + "}")
+        else:
+            for name, code in items:
+                edits.set(name, code)
+        new = edits.build()
+        edit = tree.replace(container.node, new)
+        if _too_long(tree, edit):
+            new = edits.build(explode=True)
+            edit = tree.replace(container.node, new)
+        title = "Set " + ", ".join(titles)
+        if display:
+            fix = Fix.display(title, edit.content + "\n# the connection string's `options` "
+                              "are replaced by this keyword: move them into it")
+        else:
+            fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion=edit.content)
+        message, help = _words(what, setup, missing_connect, missing_statement, short)
+        return self.finding(ctx, message, fix, help, node=anchor if anchor is not None else node)
+
+
+def _call_screen(code: CodeIndex, call: ast.Call, name: str) -> bool:
+    """On CPython's tree, what `_call` needs to judge a call (a superset): `**kw` hides every
+    parameter (it yields nothing unless a keyword it reads is written out), a libpq call needs
+    a connection argument (else all comes from the `PG*` environment), a pool's `kwargs=` and
+    an engine's `connect_args=` must be dict literals, and an engine's URL (a literal, or a
+    module constant's) a PostgreSQL one unless hidden (then `connect_args` is needed)."""
+    names = {k.arg for k in call.keywords}  # None for `**kw`
+    if name in _ASYNCPG:  # hooks and `**` hide the statement timeout: only a short client one
+        return "command_timeout" in names or not names & (_HOOKS | {None})
+    if name in _PSYCOPG_POOLS:
+        if "kwargs" in names:
+            return isinstance(keyword(call, "kwargs"), ast.Dict)
+        return not names & (_HOOKS | {None}) and bool(call.args or "conninfo" in names)
+    if name not in _ENGINES:  # libpq connect() and psycopg2's pools
+        if None in names:
+            return bool(names & {"connect_timeout", "options"})
+        return bool(call.args or names - _DRIVER_KEYWORDS)
+    args = keyword(call, "connect_args")
+    if args is not None and not isinstance(args, ast.Dict) or args is None and None in names:
+        return False
+    url = keyword(call, "url")
+    if url is None and call.args:
+        url = call.args[0]  # a Starred: hidden
+    values = [url]
+    if isinstance(url, ast.Name):  # a module constant (its binding may also be hidden)
+        values = [a.value for a in code.nodes(ast.Assign)
+                  if any(isinstance(t, ast.Name) and t.id == url.id for t in a.targets)]
+        values += [a.value for a in code.nodes(ast.AnnAssign)
+                   if isinstance(a.target, ast.Name) and a.target.id == url.id]
+    for value in values:
+        if isinstance(value, ast.JoinedStr):
+            return True
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            dsn = parse_dsn(value.value)
+            if not dsn.opaque and dsn.is_url:
+                base, _, driver = dsn.scheme.partition("+")
+                if base in ("postgresql", "postgres") and driver in _SQLALCHEMY_DRIVERS:
+                    return True
+                if value is url:
+                    return False  # another database, or a driver not judged
+    return args is not None  # a hidden URL: the connect_args keys tell the driver
+
+
+def _django_postgres(settings: ast.Dict) -> bool:
+    """On CPython's tree: a Django database entry with a PostgreSQL `ENGINE` literal (keys or
+    values written as f-strings may be anything) and no `**`."""
+    if None in settings.keys:
+        return False
+    for key, value in zip(settings.keys, settings.values):
+        if (isinstance(key, ast.JoinedStr) or isinstance(key, ast.Constant)
+                and key.value == "ENGINE") and (
+                isinstance(value, ast.JoinedStr) or isinstance(value, ast.Constant)
+                and value.value in _DJANGO_ENGINES):
+            return True
+    return False
+
+
+def _engine_setup(tree: Any, call: Any) -> Setup | None:
+    """What a SQLAlchemy URL shows; None for another database or a driver not judged."""
+    url = _positional(call, 0, "url")
+    value = value_of(tree, url)
+    dsn = parse_dsn(value) if isinstance(value, str) else Dsn(opaque=True)
+    if dsn.opaque or not dsn.is_url:
+        setup = Setup("unknown")
+        setup.hidden_connect = setup.hidden_statement = True
+        return setup
+    base, _, driver = dsn.scheme.partition("+")
+    if base not in ("postgresql", "postgres") or driver not in _SQLALCHEMY_DRIVERS:
+        return None
+    setup = Setup(_SQLALCHEMY_DRIVERS[driver], connect=driver == "asyncpg")
+    setup.read_dsn_params(dsn)
+    return setup
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _words(what: str, setup: Setup, missing_connect: bool, missing_statement: bool,
+           short: float | None) -> tuple[str, str]:
+    asyncpg = setup.driver == "asyncpg"
+    statement = "`command_timeout` or `statement_timeout`" if asyncpg else "`statement_timeout`"
+    if missing_connect and missing_statement:
+        message = (f"{what} sets no connect or statement timeout: a dead server or a stuck query "
+                   "hangs the caller")
+    elif missing_connect and setup.connect_zero is not None:
+        message = (f"{what} sets `connect_timeout=0`, which means no limit: a dead server blocks "
+                   "new connections")
+    elif missing_connect:
+        message = (f"{what} sets no `connect_timeout`: a server that does not answer blocks each "
+                   "new connection for minutes")
+    elif missing_statement and asyncpg:
+        message = f"{what} sets no {statement}: a stuck query runs with no limit"
+    elif missing_statement:
+        message = f"{what} sets no {statement}: a runaway query or a lock wait runs with no limit"
+    else:
+        message = (f"`command_timeout` ({_number(setup.client or 0)} s) is not above "
+                   f"`statement_timeout` ({_number(short or 0)} s): the client abandons queries "
+                   "still running")
+    help = (
+        "Without `connect_timeout`, libpq (psycopg2, Django, SQLAlchemy) waits until the "
+        "operating system gives up on the TCP connection, or for ever once the connection is "
+        "open but the server does not answer; psycopg 3 waits 130 s per attempt. Each caller "
+        "holds a thread, a request and often a pool slot meanwhile. Without a statement "
+        "timeout a runaway query or a lock wait (`statement_timeout` counts lock waits too) "
+        "holds its connection and locks until someone kills it. A client-side limit "
+        "(asyncpg's `command_timeout`, a socket timeout) must exceed `statement_timeout` plus "
+        "network latency: a client that gives up first leaves the server running the query "
+        "and may retry it on top. If the timeouts are set elsewhere (`ALTER ROLE ... SET "
+        "statement_timeout`, `ALTER DATABASE ... SET`, the `PGCONNECT_TIMEOUT`/`PGOPTIONS` "
+        "environment), suppress this finding. Behind PgBouncer, a startup "
+        "`options='-c statement_timeout=...'` is rejected or ignored unless PgBouncer is "
+        "configured for it: set the timeout per role there.")
+    return message, help
+
+
+def _set_elsewhere(ctx: FileContext) -> bool:
+    """The file sets statement_timeout with SQL (a connect hook, `SET LOCAL` per transaction),
+    or the project's SQL makes it a role's or database's default (not 0)."""
+    if ctx.model.catalog.role_settings.get("statement_timeout", "0").strip() not in ("0", ""):
+        return True
+    return "statement_timeout" in ctx.text and bool(_SQL_SET.search(ctx.text))
+
+
+def _is_test_file(ctx: FileContext) -> bool:
+    path = PurePath(ctx.file.display_path)
+    return bool(_TEST_FILE.match(path.name)) or any(
+        part in ("tests", "test") for part in path.parts[:-1])

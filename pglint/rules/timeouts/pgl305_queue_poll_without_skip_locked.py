@@ -1,0 +1,471 @@
+"""PGL305 queue-poll-without-skip-locked."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any, Iterable
+
+from pglint.context import FileContext, Token, runs_repeatedly
+from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.orm import (
+    Chain,
+    django_model,
+    imports_orm,
+    method_chain,
+    runs_once,
+    sqlalchemy_entity,
+)
+from pglint.kit.python_edits import add_keyword
+from pglint.model.project import Evidence
+from pglint.python.screen import CodeIndex, has_star, manager_root
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement, iter_nodes
+
+# Row-lock strengths that make other workers' FOR UPDATE wait (FOR SHARE pollers are rare).
+_BLOCKING_STRENGTHS = {"LCS_FORUPDATE": "FOR UPDATE", "LCS_FORNOKEYUPDATE": "FOR NO KEY UPDATE"}
+# Tokens that end a locking clause's `OF table, ...` list.
+_CLAUSE_END = {"FOR", "NOWAIT", "SKIP", "LIMIT", "OFFSET", "FETCH", ";", ")", "UNION",
+               "INTERSECT", "EXCEPT"}
+
+_JOBS = ("CREATE TABLE jobs (\n"
+         "    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+         "    status text NOT NULL DEFAULT 'pending',\n"
+         "    payload jsonb\n"
+         ");")
+_DJANGO_JOBS = {"app/models.py": (
+    "from django.db import models\n\n\n"
+    "class Job(models.Model):\n"
+    "    status = models.TextField(default=\"pending\")\n"
+    "    payload = models.JSONField(null=True)\n\n\n"
+    "class Account(models.Model):\n"
+    "    balance = models.IntegerField(default=0)\n")}
+_SA_JOBS = {"app/models.py": (
+    "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n\n"
+    "class Base(DeclarativeBase):\n"
+    "    pass\n\n\n"
+    "class Task(Base):\n"
+    "    __tablename__ = \"background_tasks\"\n"
+    "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+    "    status: Mapped[str] = mapped_column(default=\"pending\")\n")}
+# Queryset steps that read one row of the (ordered) queryset: a LIMIT 1.
+_ONE_ROW = ("first", "last")
+_TASKS = ("CREATE TABLE work_items (\n"
+          "    id bigint PRIMARY KEY,\n"
+          "    next_attempt_at timestamptz NOT NULL DEFAULT now(),\n"
+          "    payload jsonb\n"
+          ");")
+
+
+class QueuePollWithoutSkipLocked(Rule):
+    """
+    ## What it does
+    Flags a worker's poll of a queue: `SELECT ... FOR UPDATE` (or `FOR NO KEY UPDATE`) with a
+    `LIMIT` but neither `SKIP LOCKED` nor `NOWAIT`, on a queue-like table, in SQL that runs at
+    application run time (query files, function bodies, pgbench scripts). A table is queue-like
+    when `[tool.pglint.tables]` declares it a `queue`, when its name says queue, jobs, tasks,
+    outbox, messages or retries, or when the catalog gives it a worker-state column (`status`,
+    `next_attempt_at`, `locked_by`). The `SELECT` may stand alone or sit in a CTE or subquery.
+
+    It stays silent on locking reads without `LIMIT` (a lookup by key, not a poll), on
+    `FOR SHARE`/`FOR KEY SHARE`, and on polls that already say `SKIP LOCKED` or `NOWAIT`.
+
+    In Python: Django `M.objects.select_for_update()` without `skip_locked=True` or
+    `nowait=True` on a sliced queryset (`[:10]`, `[0]`, `.first()`, `.last()`), and SQLAlchemy
+    `.with_for_update()` without `skip_locked=True` / `nowait=True` (and not `read=True`) on a
+    statement with `.limit(n)` (or a `Query` read with `.first()`), when the model's table (or,
+    if no file maps it, the model's name) is queue-like as above. `.get()` is a lookup, not a
+    poll. Django data migrations and Alembic revisions are not judged.
+
+    ## Why is this bad?
+    Every worker asks for the same first rows (by the `ORDER BY`, or whatever the plan meets
+    first). The first worker locks them; every other worker blocks on those row locks until the
+    first one commits, then re-checks the rows (which usually no longer match, so under
+    `READ COMMITTED` a `LIMIT` can even come back short or empty). The workers take turns: adding
+    workers adds waiting, not throughput, and a slow job stalls the whole queue.
+
+    ## Example
+    ```sql
+    SELECT id, payload FROM jobs
+    WHERE status = 'pending'
+    ORDER BY id
+    LIMIT 10
+    FOR UPDATE;
+    ```
+    ```python
+    jobs = list(Job.objects.select_for_update().filter(status="pending").order_by("id")[:10])
+    ```
+
+    ## Use instead
+    ```sql
+    SELECT id, payload FROM jobs
+    WHERE status = 'pending'
+    ORDER BY id
+    LIMIT 10
+    FOR UPDATE SKIP LOCKED;
+    ```
+    ```python
+    jobs = list(Job.objects.select_for_update(skip_locked=True)
+                .filter(status="pending").order_by("id")[:10])
+    ```
+    (SQLAlchemy: `.with_for_update(skip_locked=True)`.) Each worker skips the rows another worker holds and takes the next free ones. Serve the poll
+    with an index (see PGL307), e.g. a partial index on pending rows.
+
+    ## Fix safety
+    Unsafe: with `SKIP LOCKED` the query no longer sees locked rows, so it returns a different
+    (inconsistent) set of rows. That is what a queue wants, but not what a read that must see
+    every matching row wants. The fix inserts ` SKIP LOCKED` after the locking clause
+    (available since PostgreSQL 9.5), or `skip_locked=True` in the Python call (turning an
+    explicit `skip_locked=False` into `True`).
+    """
+
+    code = "PGL305"
+    name = "queue-poll-without-skip-locked"
+    summary = "Queue poll with FOR UPDATE but no SKIP LOCKED: workers wait for each other"
+    section = "40.2.3 Retry Strategies with Exponential Backoff; 40.3.3 Backpressure"
+    nodes = ("LockingClause",)
+    # FOR [NO KEY] UPDATE with LIMIT / FETCH FIRST
+    text_hint = (re.compile(r"\bfor\s+(?:no\s+key\s+)?update\b"), ("limit", "fetch"))
+    file_kinds = frozenset({"sql", "migration", "pgbench"})
+    min_fix_version = 9  # SKIP LOCKED exists since 9.5
+    python_node_types = ("Call",)
+    # Called as a method (not a definition, not a feature flag).
+    python_hint = ((".select_for_update(", ".with_for_update("),)
+
+    VALID = (
+        # The chapter's worker query.
+        Example("SELECT * FROM retry_queue\nWHERE next_attempt_at <= now()\n"
+                "ORDER BY next_attempt_at\nLIMIT 10\n"
+                "FOR UPDATE SKIP LOCKED;  -- Skip items being processed by other workers",
+                kind="sql"),
+        # NOWAIT: the caller chose to fail fast instead.
+        Example("SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE NOWAIT;",
+                kind="sql", context={"migrations/V1__jobs.sql": _JOBS}),
+        # A lookup by key, no LIMIT: not a poll.
+        Example("SELECT * FROM jobs WHERE id = $1 FOR UPDATE;", kind="sql"),
+        # Not a queue: no queue name, hint or worker-state column.
+        Example("SELECT * FROM accounts ORDER BY id LIMIT 1 FOR UPDATE;", kind="sql",
+                context={"migrations/V1__accounts.sql":
+                         "CREATE TABLE accounts (id bigint PRIMARY KEY, balance numeric);"}),
+        # A one-off migration statement, not a worker.
+        Example("SELECT id FROM jobs ORDER BY id LIMIT 10 FOR UPDATE;"),
+        # FOR SHARE does not make the other pollers' FOR SHARE wait.
+        Example("SELECT id FROM jobs ORDER BY id LIMIT 10 FOR SHARE;", kind="sql"),
+        # Python: skip_locked / nowait already; a lookup by key; not a queue.
+        Example("from django.db import transaction\n\nfrom app.models import Account, Job\n\n\n"
+                "def claim():\n"
+                "    with transaction.atomic():\n"
+                "        batch = list(Job.objects.select_for_update(skip_locked=True)\n"
+                "                     .filter(status=\"pending\").order_by(\"id\")[:10])\n"
+                "        first = Job.objects.select_for_update(nowait=True).first()\n"
+                "        job = Job.objects.select_for_update().get(pk=1)\n"
+                "        account = Account.objects.select_for_update().order_by(\"id\")[:1]\n"
+                "    return batch, first, job, account\n", kind="python", context=_DJANGO_JOBS),
+        Example("from sqlalchemy import select\n\nfrom app.models import Task\n\n\n"
+                "def claim(session):\n"
+                "    return session.scalars(select(Task).where(Task.status == \"pending\")\n"
+                "                           .order_by(Task.id).limit(10)\n"
+                "                           .with_for_update(skip_locked=True)).all()\n\n\n"
+                "def peek(session):\n"
+                "    return session.scalars(select(Task).limit(10).with_for_update(read=True)).all()\n",
+                kind="python", context=_SA_JOBS),
+    )
+    INVALID = (
+        Example("SELECT id, payload FROM jobs\nWHERE status = 'pending'\nORDER BY id\n"
+                "LIMIT 10\nFOR UPDATE;",
+                fixed="SELECT id, payload FROM jobs\nWHERE status = 'pending'\nORDER BY id\n"
+                "LIMIT 10\nFOR UPDATE SKIP LOCKED;",
+                kind="sql", context={"migrations/V1__jobs.sql": _JOBS}),
+        # A worker-state column in the catalog; FOR NO KEY UPDATE OF ...; LIMIT after the lock.
+        Example("SELECT w.id FROM work_items w\nWHERE w.next_attempt_at <= now()\n"
+                "ORDER BY w.next_attempt_at\nFOR NO KEY UPDATE OF w LIMIT 5;",
+                fixed="SELECT w.id FROM work_items w\nWHERE w.next_attempt_at <= now()\n"
+                "ORDER BY w.next_attempt_at\nFOR NO KEY UPDATE OF w SKIP LOCKED LIMIT 5;",
+                kind="sql", context={"migrations/V1__work_items.sql": _TASKS}),
+        # The poll inside an UPDATE's subquery (claim in one statement).
+        Example("UPDATE jobs SET status = 'running'\nWHERE id = (\n"
+                "    SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE\n"
+                ")\nRETURNING id, payload;",
+                fixed="UPDATE jobs SET status = 'running'\nWHERE id = (\n"
+                "    SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE"
+                " SKIP LOCKED\n)\nRETURNING id, payload;",
+                kind="sql", context={"migrations/V1__jobs.sql": _JOBS}),
+        # Declared a queue in the configuration; a function body runs at run time.
+        Example("CREATE TABLE inbox (id bigint PRIMARY KEY, body text);\n"
+                "CREATE FUNCTION next_mail() RETURNS SETOF bigint LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n"
+                "  RETURN QUERY SELECT id FROM inbox ORDER BY id FETCH FIRST 1 ROW ONLY FOR UPDATE;\n"
+                "END $$;",
+                fixed="CREATE TABLE inbox (id bigint PRIMARY KEY, body text);\n"
+                "CREATE FUNCTION next_mail() RETURNS SETOF bigint LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n"
+                "  RETURN QUERY SELECT id FROM inbox ORDER BY id FETCH FIRST 1 ROW ONLY FOR UPDATE"
+                " SKIP LOCKED;\n"
+                "END $$;",
+                config={"tables": {"inbox": "queue"}}),
+        # Python: Django sliced queryset, `.first()`; SQLAlchemy `.limit(n)`.
+        Example("from django.db import transaction\n\nfrom app.models import Job\n\n\n"
+                "def claim(worker_id):\n"
+                "    with transaction.atomic():\n"
+                "        return list(Job.objects.select_for_update()\n"
+                "                    .filter(status=\"pending\").order_by(\"id\")[:10])\n",
+                fixed="from django.db import transaction\n\nfrom app.models import Job\n\n\n"
+                      "def claim(worker_id):\n"
+                      "    with transaction.atomic():\n"
+                      "        return list(Job.objects.select_for_update(skip_locked=True)\n"
+                      "                    .filter(status=\"pending\").order_by(\"id\")[:10])\n",
+                kind="python", context=_DJANGO_JOBS),
+        Example("from app.models import Job\n\n\n"
+                "def next_job():\n"
+                "    return Job.objects.filter(status=\"pending\").select_for_update(\n"
+                "        of=(\"self\",), skip_locked=False).order_by(\"id\").first()\n",
+                fixed="from app.models import Job\n\n\n"
+                      "def next_job():\n"
+                      "    return Job.objects.filter(status=\"pending\").select_for_update(\n"
+                      "        of=(\"self\",), skip_locked=True).order_by(\"id\").first()\n",
+                kind="python", context=_DJANGO_JOBS),
+        Example("from sqlalchemy import select\n\nfrom app.models import Task\n\n\n"
+                "def claim(session):\n"
+                "    stmt = (select(Task).where(Task.status == \"pending\").order_by(Task.id)\n"
+                "            .limit(10).with_for_update())\n"
+                "    return session.scalars(stmt).all()\n",
+                fixed="from sqlalchemy import select\n\nfrom app.models import Task\n\n\n"
+                      "def claim(session):\n"
+                      "    stmt = (select(Task).where(Task.status == \"pending\").order_by(Task.id)\n"
+                      "            .limit(10).with_for_update(skip_locked=True))\n"
+                      "    return session.scalars(stmt).all()\n",
+                kind="python", context=_SA_JOBS),
+    )
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        strength = _BLOCKING_STRENGTHS.get(node.get("strength", ""))
+        if strength is None or node.get("waitPolicy") != "LockWaitBlock":
+            return
+        if not runs_repeatedly(ctx, stmt):
+            return
+        select = _owning_select(stmt, node)
+        if select is None or not select.get("limitCount"):
+            return
+        found = _queue_table(ctx, select, node)
+        if found is None:
+            return
+        table, rangevar, evidence = found
+        clause = _clause_tokens(ctx, stmt, select, node, rangevar)
+        if clause is None:
+            return
+        first, last = clause
+        bare = ctx.model.bare(table)
+        message = (f"Workers polling queue `{bare}` with `{strength} ... LIMIT` block on each "
+                   f"other's locked rows ({evidence.named()})")
+        help = (f"Queue evidence: {evidence}. Every worker asks for the same first "
+                "rows; the first locks them and the others wait on those row locks until it "
+                "commits, then re-check rows that usually no longer match (under READ COMMITTED "
+                "a LIMIT can then come back short or empty). Workers take turns, so more workers "
+                "add waiting, not throughput. `SKIP LOCKED` (PostgreSQL 9.5+) makes each worker "
+                "skip rows another holds and take the next free ones; its view of the table is "
+                "deliberately inconsistent, which suits a queue and nothing else. Serve the poll "
+                "with an index (a partial index on pending rows is typical; see PGL307).")
+        fix = Fix("Add SKIP LOCKED to the locking clause", Applicability.UNSAFE,
+                  (Edit.insert(last.end, " SKIP LOCKED"),))
+        yield self.finding(ctx, message, fix, help, span=(first.start, last.end))
+
+    def screen_python(self, code: CodeIndex) -> bool:
+        """A `select_for_update()` on a manager chain (`M.objects...`) or a `with_for_update()`
+        in a file that limits a query somewhere, neither with `*args`/`**kwargs` nor a literal
+        `skip_locked=True` / `nowait=True`."""
+        limits = None
+        for call in code.calls("select_for_update", "with_for_update"):
+            if not isinstance(call.func, ast.Attribute) or has_star(call) or any(
+                    k.arg in ("skip_locked", "nowait") and isinstance(k.value, ast.Constant)
+                    and k.value.value is True for k in call.keywords):
+                continue
+            if call.func.attr == "with_for_update":
+                if limits is None:
+                    limits = any(code.calls("limit", "fetch", "first"))
+                if limits:
+                    return True
+            elif manager_root(call.func.value):
+                return True
+        return False
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        tree = ctx.python
+        cst = tree.cst
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in (
+                "select_for_update", "with_for_update"):
+            return
+        found = _python_poll(ctx, node)
+        if found is None or runs_once(ctx.file.path):
+            return
+        orm, table, evidence = found
+        bare = ctx.model.bare(table)
+        call = f"{func.attr.value}()"
+        shape = "on a sliced queryset" if orm == "django" else "and a LIMIT"
+        message = (f"Workers polling queue `{bare}` with `{call}` {shape} block on each "
+                   f"other's locked rows ({evidence.named()})")
+        help = (f"Queue evidence: {evidence}. This is `SELECT ... LIMIT n FOR UPDATE`: every "
+                "worker asks for the same first rows; the first locks them and the others wait "
+                "on those row locks until it commits, then re-check rows that usually no longer "
+                "match (under READ COMMITTED a LIMIT can then come back short or empty). "
+                "Workers take turns, so more workers add waiting, not throughput. "
+                "`skip_locked=True` (`SKIP LOCKED`, PostgreSQL 9.5+) makes each worker skip "
+                "rows another holds and take the next free ones; its view of the table is "
+                "deliberately inconsistent, which suits a queue and nothing else. Serve the poll "
+                "with an index (a partial index on pending rows is typical; see PGL307).")
+        existing = next((a for a in node.args if a.keyword is not None
+                         and a.keyword.value == "skip_locked"), None)
+        if existing is not None:
+            edit = tree.replace(existing.value, cst.Name("True"))
+        else:
+            edit = add_keyword(tree, node, "skip_locked=True")
+        fix = Fix("Add skip_locked=True", Applicability.UNSAFE, (edit,))
+        yield self.finding(ctx, message, fix, help, node=node)
+
+
+def _python_poll(ctx: FileContext, node: Any) -> tuple[str, str, Evidence] | None:
+    """For a `select_for_update()` / `with_for_update()` call that polls a queue: (ORM, the
+    table or model name, the queue evidence)."""
+    tree = ctx.python
+    cst = tree.cst
+    method = node.func.attr.value
+    keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
+    if any(a.star for a in node.args):
+        return None
+    if any(_true(cst, keywords.get(k)) for k in ("skip_locked", "nowait")):
+        return None
+    chain = method_chain(tree, node)
+    names = chain.names()
+    if method == "select_for_update":
+        model = django_model(tree, chain)
+        if model is None or not (_sliced(cst, chain) or any(m in names for m in _ONE_ROW)):
+            return None
+        orm = "django"
+    else:
+        if _true(cst, keywords.get("read")):
+            return None  # FOR SHARE
+        model = sqlalchemy_entity(tree, chain)
+        if model is None or not ("limit" in names or "fetch" in names
+                                 or ("query" in names and "first" in names)):
+            return None
+        if not (ctx.model.orm_table(model) or imports_orm(tree, "sqlalchemy")):
+            return None
+        orm = "sqlalchemy"
+    table = ctx.model.orm_table(model)
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", model).lower()
+    evidence = ctx.model.queue_evidence(table) if table else None
+    if evidence is None and ctx.model.queue_evidence(snake) is not None:
+        # Django's default table name (`app_taskqueue`) hides the words of the class name.
+        evidence = Evidence(f"model `{model}` is named like a queue")
+    if evidence is None:
+        return None
+    return orm, table or snake, evidence
+
+
+def _true(cst: Any, value: Any) -> bool:
+    """A literal `True` (anything else computed at run time counts as not known to be true)."""
+    return isinstance(value, cst.Name) and value.value == "True"
+
+
+def _sliced(cst: Any, chain: Chain) -> bool:
+    """`qs[:10]` / `qs[0]` in the chain: a LIMIT (an open-ended `qs[5:]` is only an OFFSET)."""
+    for name, node in chain.steps:
+        if name != "[]":
+            continue
+        for element in node.slice:
+            part = element.slice
+            if isinstance(part, cst.Index) or (isinstance(part, cst.Slice)
+                                               and part.upper is not None):
+                return True
+    return False
+
+
+def _owning_select(stmt: Statement, clause: dict[str, Any]) -> dict[str, Any] | None:
+    """The SelectStmt whose locking clause list holds `clause` (by identity)."""
+    for kind, body in iter_nodes(stmt.node):
+        if kind == "SelectStmt" and body.get("lockingClause"):
+            if any(item.get("LockingClause") is clause for item in body["lockingClause"]):
+                return body
+    return None
+
+
+def _from_rangevars(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The tables of a FROM list, through joins (not into subqueries)."""
+    out: list[dict[str, Any]] = []
+    for item in items or ():
+        if "RangeVar" in item:
+            out.append(item["RangeVar"])
+        elif "JoinExpr" in item:
+            join = item["JoinExpr"]
+            out.extend(_from_rangevars([join.get("larg") or {}, join.get("rarg") or {}]))
+    return out
+
+
+def _queue_table(ctx: FileContext, select: dict[str, Any], clause: dict[str, Any]
+                 ) -> tuple[str, dict[str, Any], Evidence] | None:
+    """The locked queue-like table: (name, its RangeVar in FROM, evidence)."""
+    rangevars = _from_rangevars(select.get("fromClause"))
+    locked = {n.relation_name(r.get("RangeVar")) for r in clause.get("lockedRels") or ()}
+    for rv in rangevars:
+        table = n.relation_name(rv)
+        if not table:
+            continue
+        alias = (rv.get("alias") or {}).get("aliasname")
+        if locked and table not in locked and alias not in locked:
+            continue
+        evidence = ctx.model.queue_evidence(table)
+        if evidence is not None:
+            return table, rv, evidence
+    return None
+
+
+def _clause_tokens(ctx: FileContext, stmt: Statement, select: dict[str, Any],
+                   clause: dict[str, Any], rangevar: dict[str, Any]) -> tuple[Token, Token] | None:
+    """The first and last token of the locking clause (`FOR` ... `UPDATE` [`OF` t, ...]).
+
+    The clause has no location, so it is found among the tokens that follow the SELECT's table
+    at the same parenthesis depth: the n-th `FOR` there belongs to the n-th locking clause.
+    """
+    tokens = ctx.tokens(stmt)
+    anchor = stmt.offset(rangevar.get("location"))
+    depths, depth = [], 0
+    for tok in tokens:
+        if tok.text == "(":
+            depth += 1
+        depths.append(depth)
+        if tok.text == ")":
+            depth -= 1
+    start = next((i for i, tok in enumerate(tokens) if tok.start >= anchor), None)
+    if start is None:
+        return None
+    level = depths[start]
+    position = next(i for i, item in enumerate(select["lockingClause"])
+                    if item.get("LockingClause") is clause)
+    seen = -1
+    i = start
+    while i < len(tokens):
+        if depths[i] < level or (tokens[i].text == ")" and depths[i] == level):
+            return None
+        if depths[i] == level and tokens[i].upper == "FOR":
+            seen += 1
+            if seen == position:
+                return tokens[i], _clause_end(tokens, depths, i, level)
+        i += 1
+    return None
+
+
+def _clause_end(tokens: list[Token], depths: list[int], i: int, level: int) -> Token:
+    last = i
+    j = i + 1
+    while j < len(tokens) and tokens[j].upper in ("NO", "KEY", "UPDATE"):
+        last = j
+        j += 1
+    if j < len(tokens) and tokens[j].upper == "OF":
+        j += 1
+        while j < len(tokens) and depths[j] == level and tokens[j].upper not in _CLAUSE_END \
+                and not tokens[j].is_comment:
+            last = j
+            j += 1
+    return tokens[last]

@@ -1,1 +1,0 @@
-"""pglint's rules, one module per rule. Installed as `pglint.rules`."""

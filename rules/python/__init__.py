@@ -1,1 +1,0 @@
-"""Rules that read Python application code only (no SQL form)."""
