@@ -27,7 +27,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from common import MANIFEST, SNAPSHOT, Repo, default_corpus_dir, load_manifest, select_repos
+from common import (
+    MANIFEST,
+    SNAPSHOT,
+    Repo,
+    default_corpus_dir,
+    load_manifest,
+    select_repos,
+)
 
 SQL_SUFFIXES = (".sql", ".psql", ".pgsql", ".pgbench")
 # pglint's default excludes: counted files should be the files pglint itself reads.
@@ -122,7 +129,7 @@ def lint_repo(repo: Repo, corpus: Path, command: list[str], timeout: float) -> R
     start = time.perf_counter()
     try:
         proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=timeout,
-                              errors="replace")
+                              check=False, errors="replace")
     except subprocess.TimeoutExpired as exc:
         run.seconds = time.perf_counter() - start
         run.error = f"timed out after {timeout:.0f} s"
@@ -178,8 +185,16 @@ def build_snapshot(runs: list[RepoRun], version: str) -> dict:
             "findings": findings}
 
 
+def dump(snapshot: dict) -> str:
+    """The snapshot as JSON with one finding per line: small, and a git diff shows findings."""
+    head = json.dumps({"pglint_version": snapshot["pglint_version"], "repos": snapshot["repos"]},
+                      indent=1, ensure_ascii=False)
+    lines = [json.dumps(f, ensure_ascii=False) for f in snapshot["findings"]]
+    return head[:-2] + ',\n "findings": [\n  ' + ",\n  ".join(lines) + "\n ]\n}\n"
+
+
 def pglint_version(command: list[str]) -> str:
-    proc = subprocess.run([*command, "--version"], capture_output=True, text=True)
+    proc = subprocess.run([*command, "--version"], capture_output=True, text=True, check=False)
     return proc.stdout.strip() or "unknown"
 
 
@@ -227,7 +242,8 @@ def diff(old: dict, new: dict, n_samples: int) -> bool:
         for code, items in sorted(by_rule.items()):
             changed = True
             repos = Counter(f["repo"] for f in items)
-            print(f"\n{code}: {len(items)} {label} ({', '.join(f'{r} {c}' for r, c in repos.most_common())})")
+            where = ", ".join(f"{r} {c}" for r, c in repos.most_common())
+            print(f"\n{code}: {len(items)} {label} ({where})")
             for line in sample(items, n_samples):
                 print(f"  {'+' if label == 'added' else '-'} {line}")
     old_repos, new_repos = old.get("repos", {}), new["repos"]
@@ -286,8 +302,7 @@ def main(argv: list[str] | None = None) -> int:
                                      + new["findings"], key=key)
             old["pglint_version"] = new["pglint_version"]
             new = old
-        args.snapshot.write_text(json.dumps(new, indent=1, ensure_ascii=False) + "\n",
-                                 encoding="utf-8")
+        args.snapshot.write_text(dump(new), encoding="utf-8")
         print(f"\nwrote {args.snapshot}")
         return 0
     if not args.snapshot.exists():

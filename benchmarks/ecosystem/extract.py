@@ -27,7 +27,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from common import MANIFEST, PROJECT_ROOT, Manifest, Repo, default_corpus_dir, load_manifest, select_repos
+from common import (
+    MANIFEST,
+    PROJECT_ROOT,
+    Manifest,
+    Repo,
+    default_corpus_dir,
+    load_manifest,
+    select_repos,
+)
 
 STAMP = ".extract.json"
 SYMLINK, SUBMODULE = "120000", "160000"
@@ -89,7 +97,7 @@ def find_mirror(root: Path, repo: Repo) -> Path | None:
 
 def git(git_dir: Path, *args: str) -> bytes:
     """Run git against a bare dir and return stdout; raise with git's own message on failure."""
-    proc = subprocess.run(["git", f"--git-dir={git_dir}", *args], capture_output=True)
+    proc = subprocess.run(["git", f"--git-dir={git_dir}", *args], capture_output=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.decode(errors="replace").strip() or f"git {args[0]} failed")
     return proc.stdout
