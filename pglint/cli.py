@@ -98,7 +98,8 @@ def main() -> None:
               help="How to print findings (default: full).")
 @click.option("--fix", is_flag=True, help="Apply safe fixes.")
 @click.option("--unsafe-fixes", is_flag=True,
-              help="With --fix or --diff: also apply unsafe fixes. Alone: same as --fix --unsafe-fixes.")
+              help="With --fix or --diff: also apply unsafe fixes. Alone: write nothing (the "
+              "report already shows which findings these fixes would cover).")
 @click.option("--diff", is_flag=True, help="Print the fixes as a diff instead of writing them.")
 @click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated).")
 @click.option("--extend-select", multiple=True, help="Rule codes or prefixes to add to the selection.")
@@ -213,7 +214,8 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
             found = scope.keep(found, files)
         return baseline.keep(found, files) if baseline is not None else found
 
-    fixing = fix or diff or unsafe
+    # As in ruff: --unsafe-fixes widens what --fix and --diff apply; alone it writes nothing.
+    fixing = fix or diff
     if fixing:
         result = engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff,
                                      keep=keep if scope or baseline else None)
