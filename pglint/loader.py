@@ -113,23 +113,3 @@ def _python_encoding(path: Path, data: bytes) -> str | None:
         return None
     name = codecs.lookup(name).name
     return None if name in ("utf-8", "utf-8-sig") else name
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace the file's content all at once: a temporary file beside it, then a rename.
-    A Python file keeps the encoding it declares."""
-    tmp = path.with_name(f".{path.name}.pglint-{os.getpid()}.tmp")
-    encoding = _python_encoding(path, text[:1000].encode("utf-8", "replace")) or "utf-8"
-    try:
-        with open(tmp, "w", encoding=encoding, newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        except OSError:
-            pass
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
