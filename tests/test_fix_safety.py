@@ -321,6 +321,8 @@ def test_diff_applies_with_git_apply_and_patch(tmp_path: Path) -> None:
     (project / "queries").mkdir()
     (project / "queries" / "plain.sql").write_text("-- pglint: ignore[PGL101]\nSELECT 1;",
                                                    encoding="utf-8")
+    (project / "queries" / 'say "hi".sql').write_text("-- pglint: ignore[PGL101]\nSELECT 1;\n",
+                                                      encoding="utf-8")
     result = run("check", "--no-cache", "--diff", "--unsafe-fixes", ".", cwd=project)
     assert result.returncode == 1, result.stderr
     assert "\\ No newline at end of file" in result.stdout
@@ -339,7 +341,7 @@ def test_diff_applies_with_git_apply_and_patch(tmp_path: Path) -> None:
     subprocess.run(["git", "apply", str(patch_file)], cwd=project, check=True)
     written = run("check", "--no-cache", "--fix", "--unsafe-fixes", ".", cwd=fixed)
     assert written.returncode == 0, written.stdout + written.stderr
-    for name in ("migrations/V2__add note.sql", "queries/plain.sql"):
+    for name in ("migrations/V2__add note.sql", "queries/plain.sql", 'queries/say "hi".sql'):
         assert (project / name).read_bytes() == (fixed / name).read_bytes(), name
 
 
