@@ -84,23 +84,23 @@ def decode(path: Path, data: bytes) -> tuple[str | None, str, LoadProblem | None
         # the file would go unread without a word.
         return None, "utf-8", LoadProblem("binary file (contains NUL bytes); not linted")
     declared = _python_encoding(path, data)
-    encoding = declared or "utf-8"
+    if declared:
+        try:
+            return data.decode(declared), declared, None
+        except (UnicodeDecodeError, LookupError):
+            pass  # not in the encoding it declares after all: lint what UTF-8 gives
     try:
-        return data.decode(encoding), encoding, None
-    except (UnicodeDecodeError, LookupError) as exc:
-        if declared is not None:
-            try:  # a wrong declaration: lint what UTF-8 gives, as before
-                return data.decode("utf-8"), "utf-8", None
-            except UnicodeDecodeError as second:
-                exc = second
-        if not isinstance(exc, UnicodeDecodeError):
-            raise
-        before = data[: exc.start].decode("utf-8", errors="replace")
-        line = before.count("\n") + 1
-        column = len(before) - (before.rfind("\n") + 1) + 1
-        return None, encoding, LoadProblem(
-            f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); "
-            "re-encode it as UTF-8 to lint it", line, column)
+        return data.decode("utf-8"), "utf-8", None
+    except UnicodeDecodeError as exc:
+        return None, "utf-8", _not_utf8(data, exc.start)
+
+
+def _not_utf8(data: bytes, start: int) -> LoadProblem:
+    before = data[:start].decode("utf-8", errors="replace")
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    return LoadProblem(f"file is not valid UTF-8 (byte 0x{data[start]:02x}); "
+                       "re-encode it as UTF-8 to lint it", line, column)
 
 
 def _python_encoding(path: Path, data: bytes) -> str | None:
