@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
+import tempfile
 from pathlib import Path
 
 from pglint import __version__
@@ -52,8 +54,13 @@ class ResultCache:
         return digest.hexdigest()
 
     def get(self, key: str) -> list[Finding] | None:
+        """The findings stored under `key`, or None. A cache folder or entry that is a symlink
+        is a miss: whoever planted it chose what it says."""
+        if not _real_folder(self.directory):
+            return None
         try:
-            with open(self.entry, encoding="utf-8") as handle:
+            fd = os.open(self.entry, os.O_RDONLY | _NOFOLLOW)
+            with open(fd, encoding="utf-8") as handle:
                 stored = json.load(handle)
             if stored.get("key") != key:
                 return None
@@ -62,19 +69,50 @@ class ResultCache:
             return None
 
     def put(self, key: str, findings: list[Finding]) -> None:
+        """Store the findings; never through a symlink (the folder, its .gitignore or the
+        entry), and not at all when one is in the way."""
+        tmp = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            ignore = self.directory / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# Created by pglint.\n*\n", encoding="utf-8")
-            tmp = self.entry.with_suffix(f".{os.getpid()}.tmp")
+            if not _real_folder(self.directory) or os.path.islink(self.entry):
+                return
+            _create_gitignore(self.directory / ".gitignore")
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".run.", suffix=".tmp")
             # json.dumps, not json.dump: only the former uses the C encoder.
             data = json.dumps({"key": key, "findings": [_plain(f) for f in findings]})
-            with open(tmp, "w", encoding="utf-8") as handle:
+            with open(fd, "w", encoding="utf-8") as handle:
                 handle.write(data)
-            os.replace(tmp, self.entry)
+            os.replace(tmp, self.entry)  # rename replaces a name; it never follows one
+            tmp = None
         except OSError:
             pass  # a read-only checkout still lints, just without a cache
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _real_folder(path: Path) -> bool:
+    """A folder that is not a symlink."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _create_gitignore(path: Path) -> None:
+    """Create the folder's .gitignore unless something, a symlink included, has that name."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+    except FileExistsError:
+        return
+    with open(fd, "w", encoding="utf-8") as handle:
+        handle.write("# Created by pglint.\n*\n")
 
 
 def _plain(finding: Finding) -> dict:

@@ -98,7 +98,8 @@ def main() -> None:
               help="How to print findings (default: full).")
 @click.option("--fix", is_flag=True, help="Apply safe fixes.")
 @click.option("--unsafe-fixes", is_flag=True,
-              help="With --fix or --diff: also apply unsafe fixes. Alone: same as --fix --unsafe-fixes.")
+              help="With --fix or --diff: also apply unsafe fixes. Alone: write nothing (the "
+              "report already shows which findings these fixes would cover).")
 @click.option("--diff", is_flag=True, help="Print the fixes as a diff instead of writing them.")
 @click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated).")
 @click.option("--extend-select", multiple=True, help="Rule codes or prefixes to add to the selection.")
@@ -213,7 +214,8 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
             found = scope.keep(found, files)
         return baseline.keep(found, files) if baseline is not None else found
 
-    fixing = fix or diff or unsafe
+    # As in ruff: --unsafe-fixes widens what --fix and --diff apply; alone it writes nothing.
+    fixing = fix or diff
     if fixing:
         result = engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff,
                                      keep=keep if scope or baseline else None)
@@ -237,6 +239,8 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
             click.echo(unified_diff(path, before, after), nl=False)
         count = sum(result.fixed.values())
         click.echo(f"Would fix {count} finding{'s' if count != 1 else ''}.", err=True)
+        if _report_fix_failures(result.fix_failures):
+            return 2
         return 1 if result.diffs else (2 if result.errors else 0)
     fixed = sum(result.fixed.values())
     if statistics:
@@ -287,11 +291,20 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
             full.print_rich(lines)
         else:
             click.echo(full.render_plain(lines), nl=False)
-    if result.errors or result.internal_errors:
+    failed = _report_fix_failures(result.fix_failures)
+    if result.errors or result.internal_errors or failed:
         for message in result.internal_errors:
             click.echo(f"pglint: internal error: {message}", err=True)
         return 2
     return 1 if result.findings else 0
+
+
+def _report_fix_failures(failures: dict[str, str]) -> bool:
+    """One line on stderr per file whose fixes were not written (or, with --diff, not shown);
+    True when there was any: the run then exits 2."""
+    for path, reason in sorted(failures.items()):
+        click.echo(f"pglint: {path}: not fixed: {reason}", err=True)
+    return bool(failures)
 
 
 @main.command("baseline")

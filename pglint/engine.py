@@ -17,7 +17,7 @@ from pglint.config import Resolver, Settings
 from pglint.context import FileContext
 from pglint.discover import Candidate, detect_kind, discover
 from pglint.finding import Finding, Fix, Severity
-from pglint.loader import LoadProblem, read_text, write_atomic
+from pglint.loader import LoadProblem, read_text
 from pglint.model.catalog import ROLE_SETTING_KINDS, catalog_ops
 from pglint.model.location import Location
 from pglint.model.project import ProjectModel
@@ -54,6 +54,7 @@ class LintResult:
     internal_errors: list[str] = field(default_factory=list)  # rule crashes (exit code 2)
     fixed: dict[str, int] = field(default_factory=dict)  # path -> number of fixes applied
     diffs: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (before, after)
+    fix_failures: dict[str, str] = field(default_factory=dict)  # path -> why not fixed (exit 2)
 
     @property
     def file_count(self) -> int:
@@ -722,15 +723,16 @@ def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool,
                 changed = True
         if not changed:
             break
-    diffs: dict[str, tuple[str, str]] = {}
-    for loaded in files:
-        if loaded.file is None:
-            continue
-        before = originals[loaded.candidate.display]
-        if before != loaded.file.text:
-            diffs[loaded.candidate.display] = (before, loaded.file.text)
-            if write:
-                write_atomic(loaded.candidate.path, loaded.file.text)
+    from pglint.fixer import settle_fixes
+
+    changes = [(f.candidate.path, f.candidate.display, f.candidate.kind == "python",
+                originals[f.candidate.display], f.file.text) for f in files if f.file is not None]
+    diffs, failures = settle_fixes(changes, write, lambda path: (
+        Path.cwd(), resolver.for_file(path).root or Path.cwd()))
+    for i, loaded in enumerate(files):
+        if loaded.candidate.display in failures:  # left as it was: reported as it is
+            files[i] = load(loaded.candidate, originals[loaded.candidate.display])
+            fixed.pop(loaded.candidate.display, None)
     crashes: list[str] = []
     findings = lint_project(files, resolver, crashes)
-    return LintResult(findings, files, errors, crashes, dict(fixed), diffs)
+    return LintResult(findings, files, errors, crashes, dict(fixed), diffs, failures)

@@ -1,0 +1,3 @@
+# -*- coding: latin-1 -*-
+# pglint: ignore[PGL101]
+NAME = "été"
