@@ -440,13 +440,13 @@ class RetryWithoutJitter(Rule):
         title = "Draw the delay uniformly between 0 and itself (full jitter)"
         positional = retries.positional_args(sleep)
         if not positional or positional[0].value is not argument:
-            return self._py_finding(ctx, sleep, message, Fix.display(title, suggestion), help)
+            return self.finding(ctx, message, Fix.display(title, suggestion), help, node=sleep)
         local, import_edit = tree.add_import("secrets")
         edits = [wrap(tree, argument, f"{local}.SystemRandom().uniform(0, ")]
         if import_edit is not None:
             edits.append(import_edit)
         fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
-        return self._py_finding(ctx, sleep, message, fix, help)
+        return self.finding(ctx, message, fix, help, node=sleep)
 
     def _tenacity(self, ctx: FileContext, use: retries.Tenacity) -> Iterable[Finding]:
         tree = ctx.python
@@ -481,10 +481,10 @@ class RetryWithoutJitter(Rule):
                                         "wait_random_exponential")
             if edits:
                 fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
-                yield self._py_finding(ctx, wait, message, fix, help)
+                yield self.finding(ctx, message, fix, help, node=wait)
                 return
-        yield self._py_finding(ctx, wait if arg.value is wait else arg.value, message,
-                               Fix.display(title, suggestion), help)
+        yield self.finding(ctx, message, Fix.display(title, suggestion), help,
+                           node=wait if arg.value is wait else arg.value)
 
     def _backoff(self, ctx: FileContext, use: retries.Backoff) -> Iterable[Finding]:
         tree = ctx.python
@@ -504,11 +504,7 @@ class RetryWithoutJitter(Rule):
         start, end = tree.span(use.call)
         suggestion = tree.text[start:edit.start] + tree.text[edit.end:end]
         fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion)
-        yield self._py_finding(ctx, arg, message, fix, help)
-
-    def _py_finding(self, ctx: FileContext, node: Any, message: str, fix: Fix,
-                    help: str) -> Finding:
-        return self.finding(ctx, message, fix, help, node=node)
+        yield self.finding(ctx, message, fix, help, node=arg)
 
     # -- SQL ---------------------------------------------------------------------------------
 

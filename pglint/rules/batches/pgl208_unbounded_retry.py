@@ -427,7 +427,7 @@ class UnboundedRetry(Rule):
         if use.opaque:
             # `retry(fn)`, `Retrying(sleep_function)`: positional forms; shown only.
             suggestion = f"stop=stop_after_attempt({PY_ATTEMPTS})"
-            yield self._py_finding(ctx, use.node, message, Fix.display(title, suggestion), help)
+            yield self.finding(ctx, message, Fix.display(title, suggestion), help, node=use.node)
             return
         local, import_edit = tree.add_import("tenacity", "stop_after_attempt")
         stop = f"stop={local}({PY_ATTEMPTS})"
@@ -439,7 +439,7 @@ class UnboundedRetry(Rule):
         suggestion = tree.text[start:edit.start] + edit.content + tree.text[edit.end:end]
         edits = [edit] if import_edit is None else [edit, import_edit]
         fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
-        yield self._py_finding(ctx, use.node, message, fix, help)
+        yield self.finding(ctx, message, fix, help, node=use.node)
 
     def _backoff(self, ctx: FileContext, use: retries.Backoff) -> Iterable[Finding]:
         tree = ctx.python
@@ -460,7 +460,7 @@ class UnboundedRetry(Rule):
         suggestion = tree.text[start:edit.start] + edit.content + tree.text[edit.end:end]
         fix = Fix(f"Give up after {PY_ATTEMPTS} tries: `max_tries={PY_ATTEMPTS}`",
                   Applicability.UNSAFE, (edit,), suggestion)
-        yield self._py_finding(ctx, use.call, message, fix, help)
+        yield self.finding(ctx, message, fix, help, node=use.call)
 
     def _forever(self, ctx: FileContext, loop: retries.RetryLoop) -> Finding:
         tree = ctx.python
@@ -519,10 +519,6 @@ class UnboundedRetry(Rule):
             if not suggestion:
                 suggestion = f"min({PY_CAP}, {tree.code(growth).strip()})  # in seconds"
             fix = Fix.display(title, suggestion)
-        return self._py_finding(ctx, node, message, fix, help)
-
-    def _py_finding(self, ctx: FileContext, node: Any, message: str, fix: Fix,
-                    help: str) -> Finding:
         return self.finding(ctx, message, fix, help, node=node)
 
     # -- SQL ---------------------------------------------------------------------------------
