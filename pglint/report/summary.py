@@ -38,7 +38,7 @@ def _summary(findings: list[Finding], files: int, fixed: int) -> str:
     if safe:
         text += f"\n[*] {safe} fixable with `--fix`."
     if unsafe:
-        text += f"\n[-] {unsafe} more fixable with `--unsafe-fixes`."
+        text += f"\n[-] {unsafe} more fixable with `--fix --unsafe-fixes`."
     return text
 
 
