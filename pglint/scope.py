@@ -64,15 +64,33 @@ def git_toplevel(start: Path) -> Path | None:
     return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
 
 
+def _commit_of(base: str, top: Path) -> str:
+    """The commit id `base` names. Never handed to git where it could read as an option: a
+    ref such as `--output=FILE` would make `git diff` write FILE."""
+    if not base or base.startswith("-"):
+        raise ScopeError(f"--diff-base {base!r} is not a git revision")
+    try:
+        out = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options",
+                              f"{base}^{{commit}}"], cwd=top, capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ScopeError(f"git rev-parse failed: {exc}") from None
+    commit = out.stdout.strip()
+    if out.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40,64}", commit):
+        raise ScopeError(f"--diff-base {base!r} is not a git revision")
+    return commit
+
+
 def changed_lines(base: str, start: Path) -> tuple[Path, dict[str, list[tuple[int, int]]]]:
     """(git top level, absolute path -> line ranges added or changed since `base`), as
     `git diff <base>` compares the working tree with it."""
     top = git_toplevel(start)
     if top is None:
         raise ScopeError(f"--diff-base needs a git repository ({start} is not in one)")
+    commit = _commit_of(base, top)
     try:
         out = subprocess.run(["git", "diff", "--no-color", "--no-ext-diff", "-U0",
-                              "--diff-filter=ACMR", base, "--"], cwd=top, capture_output=True,
+                              "--diff-filter=ACMR", commit, "--"], cwd=top, capture_output=True,
                              text=True, timeout=120)
     except (OSError, subprocess.SubprocessError) as exc:
         raise ScopeError(f"git diff failed: {exc}") from None

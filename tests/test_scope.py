@@ -65,3 +65,19 @@ def test_diff_base_reports_only_changed_lines(tmp_path):
 def test_diff_base_outside_git_is_a_usage_error(tmp_path):
     result = run("check", "--no-cache", "--diff-base", "HEAD", cwd=tmp_path)
     assert result.returncode == 2 and "needs a git repository" in result.stderr
+
+
+def test_diff_base_is_never_passed_to_git_as_an_option(tmp_path):
+    # `git diff --output=FILE` writes FILE: a ref that looks like an option must be refused.
+    root = _project(tmp_path)
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "base")
+    victim = tmp_path.parent / f"{tmp_path.name}-victim.txt"
+    victim.write_text("keep me\n")
+    result = run("check", "--no-cache", f"--diff-base=--output={victim}", cwd=root)
+    assert victim.read_text() == "keep me\n"
+    assert result.returncode == 2 and "not a git revision" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    unknown = run("check", "--no-cache", "--diff-base", "no-such-ref", cwd=root)
+    assert unknown.returncode == 2 and "not a git revision" in unknown.stderr, unknown.stderr
