@@ -103,9 +103,13 @@ def find_config(start: Path) -> Path | None:
             tomllib = _toml()
             try:
                 data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError:
-                continue
-            if "pglint" in data.get("tool", {}):
+            except tomllib.TOMLDecodeError as exc:
+                # It names pglint, so it may be our configuration: never ignore it silently.
+                raise ConfigError(f"{candidate}: invalid TOML: {exc}") from None
+            tool = data.get("tool")
+            if tool is not None and not isinstance(tool, dict):
+                raise ConfigError(f"{candidate}: `tool` must be a table")
+            if tool is not None and "pglint" in tool:
                 return candidate
     return None
 
@@ -197,10 +201,13 @@ def load_settings(path: Path | None) -> Settings:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    tool = data.get("tool")
+    if tool is not None and not isinstance(tool, dict):
+        raise ConfigError(f"{path}: `tool` must be a table")
     if path.name == "pyproject.toml":
-        data = data.get("tool", {}).get("pglint", {})
-    elif "tool" in data and "pglint" in data["tool"]:
-        data = data["tool"]["pglint"]
+        data = (tool or {}).get("pglint", {})
+    elif tool is not None and "pglint" in tool:
+        data = tool["pglint"]
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: [tool.pglint] must be a table")
     return parse_settings(data, path)

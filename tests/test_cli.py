@@ -180,3 +180,18 @@ def test_cached_findings_equal_fresh_ones(tmp_path):
     assert len(fresh.findings) > 50
     assert all(f.parsed is None for f in cached.files)  # answered from the cache
     assert [asdict(f) for f in cached.findings] == [asdict(f) for f in fresh.findings]
+
+
+@pytest.mark.parametrize("name,text,says", [
+    # A pyproject.toml that names pglint but does not parse: our configuration may be in it.
+    ("pyproject.toml", "[tool.pglint\nselect = ['PGL1']\n", "invalid TOML"),
+    ("pyproject.toml", "tool = 3  # pglint\n", "`tool` must be a table"),
+    ("pyproject.toml", "tool = 'pglint'\n", "`tool` must be a table"),
+    ("pglint.toml", "tool = 3\n", "`tool` must be a table"),
+])
+def test_configuration_of_the_wrong_shape_is_a_usage_error(tmp_path, name, text, says):
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "q.sql").write_text("SELECT 1;\n", encoding="utf-8")
+    result = run("check", "--no-cache", "q.sql", cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert says in result.stderr and "Traceback" not in result.stderr, result.stderr
