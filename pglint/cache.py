@@ -128,13 +128,31 @@ def _plain(finding: Finding) -> dict:
     return item
 
 
+_TEXT_FIELDS = ("code", "name", "message", "path", "help", "url")
+_INT_FIELDS = ("start", "end", "row", "column", "end_row", "end_column")
+
+
+def _typed(value: object, kind: type) -> object:
+    """`value` if it has the type a finding needs (bool is not an int here), else ValueError:
+    a tampered entry is a miss, never a finding with a string for an offset."""
+    if type(value) is not kind:
+        raise ValueError(f"cache entry field of type {type(value).__name__}")
+    return value
+
+
 def _finding(item: dict) -> Finding:
     fix = item.get("fix")
     if fix is not None:
-        fix = Fix(fix["title"], Applicability(fix["applicability"]),
-                  tuple(Edit(*edit.values()) for edit in fix["edits"]), fix["suggestion"],
-                  fix.get("isolation"))
-    return Finding(**{**item, "severity": Severity(item["severity"]), "fix": fix})
+        edits = tuple(Edit(_typed(edit["start"], int), _typed(edit["end"], int),
+                           _typed(edit["content"], str)) for edit in fix["edits"])
+        isolation = fix.get("isolation")
+        fix = Fix(_typed(fix["title"], str), Applicability(fix["applicability"]), edits,
+                  _typed(fix["suggestion"], str),
+                  None if isolation is None else _typed(isolation, str))
+    fields = {name: _typed(item[name], str) for name in _TEXT_FIELDS}
+    fields.update({name: _typed(item[name], int) for name in _INT_FIELDS})
+    return Finding(**fields, severity=Severity(item["severity"]), fix=fix,
+                   extra=_typed(item.get("extra", {}), dict))
 
 
 def content_digest(text: str | None, problem: object | None) -> bytes:

@@ -195,3 +195,19 @@ def test_configuration_of_the_wrong_shape_is_a_usage_error(tmp_path, name, text,
     result = run("check", "--no-cache", "q.sql", cwd=tmp_path)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert says in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("field,value", [("start", "12"), ("row", None), ("message", 7),
+                                          ("fix", {"title": 1})])
+def test_tampered_cache_entry_is_a_miss(project, field, value):
+    first = run("check", "--output-format", "concise", ".", cwd=project)
+    entries = list((project / ".pglint_cache").glob("run-*.json"))
+    assert len(entries) == 1
+    stored = json.loads(entries[0].read_text(encoding="utf-8"))
+    assert stored["findings"]
+    for item in stored["findings"]:
+        item[field] = value
+    entries[0].write_text(json.dumps(stored), encoding="utf-8")
+    again = run("check", "--output-format", "concise", ".", cwd=project)
+    assert "Traceback" not in again.stderr, again.stderr
+    assert (again.returncode, again.stdout) == (first.returncode, first.stdout)
