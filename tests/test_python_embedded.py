@@ -93,3 +93,13 @@ def test_files_without_database_calls_are_not_parsed(tmp_path, monkeypatch):
     monkeypatch.setattr(frontend, "extract_sql", lambda text, *rest: called.append(text) or [])
     _lint(tmp_path, ["PGL"])
     assert called == []
+
+
+def test_a_lone_surrogate_in_a_sql_string_skips_that_string_only(tmp_path):
+    # `"\ud83d"` is valid Python but no text PostgreSQL could receive; it used to abort the run
+    # with a UnicodeEncodeError.
+    root = _project(tmp_path)
+    surrogate = 'def emoji(cur):\n    cur.execute("SELECT \\ud83d\\ude00 FROM t WHERE id = %s", (1,))\n'
+    (root / "app" / "db.py").write_text(APP + "\n\n" + surrogate, encoding="utf-8")
+    result = _lint(root, ["PGL101"])
+    assert [(Path(f.path).name, f.row, f.code) for f in result.findings] == [("db.py", 11, "PGL101")]

@@ -740,6 +740,13 @@ def parse_embedded(embedded: EmbeddedSQL) -> tuple[list[Statement], SyntaxProble
     (computed SQL), and the string is skipped: ([], None), no false alarm.
     """
     sql = embedded.sql
+    if not sql.isascii():
+        try:
+            sql.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (`"\ud83d"` in Python source) is no text PostgreSQL could be
+            # sent: nothing to analyse, as for computed SQL.
+            return [], None
     offsets = embedded.offsets
     parameters = list(embedded.parameters)
     tried = [0] * len(parameters)
