@@ -357,3 +357,21 @@ def test_postgres_regression_sql() -> None:
         errors += len(loaded.problems)
     assert parsed > 5000
     assert errors < parsed * 0.05, (errors, parsed)
+
+
+def test_too_deeply_nested_sql_is_a_finding_and_the_run_goes_on(tmp_path):
+    # Generated SQL nests past what the parse tree's reader recurses into: 150 nested
+    # subqueries, 600 added terms, 500 nested PL/pgSQL blocks (in a migration and as a query).
+    (tmp_path / "subqueries.sql").write_text(
+        "SELECT " + "(SELECT " * 150 + "1" + ")" * 150 + ";\n", encoding="utf-8")
+    (tmp_path / "terms.sql").write_text("SELECT " + " + ".join(["1"] * 600) + ";\n",
+                                        encoding="utf-8")
+    blocks = "BEGIN " * 500 + "NULL; " + "END; " * 499 + "END"
+    (tmp_path / "blocks.sql").write_text(f"DO $$ {blocks} $$;\n", encoding="utf-8")
+    (tmp_path / "hot.sql").write_text(HOT_UPDATE + "\n", encoding="utf-8")
+    code, findings, _ = check(tmp_path, ".")
+    assert code == 1
+    for name in ("subqueries.sql", "terms.sql", "blocks.sql"):
+        (finding,) = of(findings, name, "PGL901")
+        assert "too deeply nested to analyse" in finding["message"]
+    assert of(findings, "hot.sql", "PGL101")

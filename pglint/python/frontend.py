@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import ast
 import bisect
-import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
@@ -69,7 +68,7 @@ from typing import TYPE_CHECKING, Iterator
 from pglast import parser as pg
 
 from pglint.source import ByteToChar, line_starts
-from pglint.sql.parse import LEADING_TRIVIA, Statement, SyntaxProblem
+from pglint.sql.parse import LEADING_TRIVIA, Statement, SyntaxProblem, sql_tree
 
 if TYPE_CHECKING:
     from pglint.python.screen import CodeIndex
@@ -756,7 +755,7 @@ def parse_embedded(embedded: EmbeddedSQL) -> tuple[list[Statement], SyntaxProble
         parsed = embedded.prefix + sql
         files = _FileOffsets(parsed, offsets, plen)
         try:
-            tree = json.loads(pg.parse_sql_json(parsed))
+            tree = sql_tree(parsed)
             break
         except pg.ParseError as exc:
             # A parse error's position is a character index (node locations are bytes).

@@ -128,9 +128,30 @@ def statements_of(tree: dict, masked: str, original: str, base: int, limit: int,
     return out
 
 
-def _parse_whole(text: str) -> dict | None:
+TOO_DEEP = "too deeply nested to analyse"
+
+
+def sql_tree(text: str) -> dict:
+    """pglast's parse tree of `text`. A tree nested past what the JSON reader recurses into
+    (generated SQL: hundreds of nested subqueries or operators) is a ParseError of its own, so
+    the file gets a finding and the run goes on."""
     try:
         return json.loads(pg.parse_sql_json(text))
+    except RecursionError:
+        raise pg.ParseError(TOO_DEEP, 0) from None
+
+
+def plpgsql_tree(text: str) -> Any:
+    """pglast's PL/pgSQL tree of a CREATE FUNCTION or DO text; see `sql_tree`."""
+    try:
+        return json.loads(pg.parse_plpgsql_json(text))
+    except RecursionError:
+        raise pg.ParseError(TOO_DEEP, 0) from None
+
+
+def _parse_whole(text: str) -> dict | None:
+    try:
+        return sql_tree(text)
     except pg.ParseError:
         return None
 
@@ -156,7 +177,7 @@ def parse_sql(text: str) -> ParsedSQL:
         assert lexed is not None
         for a, b in lexed.statements:
             try:
-                tree = json.loads(pg.parse_sql_json(masked[a:b]))
+                tree = sql_tree(masked[a:b])
             except pg.ParseError as exc:
                 errors.append(_error(exc, a))
                 continue
@@ -177,7 +198,7 @@ def parse_fragment(sql: str, char_base: int, prefix: str = "", exact: bool = Tru
     chars = ByteToChar(parsed_text)
     base = char_base - len(prefix)
     try:
-        tree = json.loads(pg.parse_sql_json(parsed_text))
+        tree = sql_tree(parsed_text)
     except pg.ParseError as exc:
         return [], _error(exc, base)
     out = []

@@ -8,14 +8,14 @@ and a `BEGIN ATOMIC` body arrives already parsed in the CREATE FUNCTION's tree.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Iterator
 
 from pglast import parser as pg
 
 from pglint.sql import nodes as n
-from pglint.sql.parse import Statement, SyntaxProblem, parse_fragment, statements_of
+from pglint.sql.parse import (Statement, SyntaxProblem, parse_fragment, plpgsql_tree, sql_tree,
+                              statements_of)
 
 # libpg_query's RawParseMode values for `target := expression` (PLPGSQL_ASSIGN1..3).
 _ASSIGNMENT_MODES = {3, 4, 5}
@@ -105,7 +105,7 @@ def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], li
     else:
         sql = source
     try:
-        tree = json.loads(pg.parse_plpgsql_json(sql))
+        tree = plpgsql_tree(sql)
     except pg.ParseError as exc:
         message = str(exc.args[0] if exc.args else exc)
         if _CATALOG_LIMITS.search(message):
@@ -253,7 +253,7 @@ def expand_sql_body(stmt: Statement, file_text: str) -> tuple[list[Statement], l
     text = body[0]
     base, exact = _string_body_start(stmt, file_text, text)
     try:
-        tree = json.loads(pg.parse_sql_json(text))
+        tree = sql_tree(text)
     except pg.ParseError as exc:
         # PostgreSQL parses a SQL function's body when the function is created.
         location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
