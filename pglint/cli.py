@@ -187,6 +187,10 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
         # /dev/null so that Python's final flush does not complain again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+    except OSError as exc:
+        if not _stdout_broken(exc):
+            raise
+        _cannot_write_output(exc)
     except Exception as exc:  # an internal error is exit 2, with what we know
         import traceback
 
@@ -195,9 +199,32 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
         sys.exit(2)
     # Leave without tearing down the parsed trees (a tenth of a second on a large run): nothing
     # is left to clean up but memory, and the output is flushed first.
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        _cannot_write_output(exc)
     sys.stderr.flush()
     os._exit(0 if exit_zero and status == 1 else status)
+
+
+def _stdout_broken(exc: OSError) -> bool:
+    """Whether `exc` is the output failing (a full disk, an I/O error or a closed descriptor
+    behind stdout) rather than an internal error: fixes, cache and input report their own
+    I/O errors per file, so these reach here only from writing the report."""
+    import errno
+
+    return exc.errno in (errno.ENOSPC, errno.EIO, errno.EBADF, errno.EDQUOT)
+
+
+def _cannot_write_output(exc: OSError) -> None:
+    """Say why the report could not be written and exit 2 (no traceback: not our bug)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError:
+        pass
+    click.echo(f"pglint: error: cannot write the output: {exc.strerror or exc}", err=True)
+    sys.stderr.flush()
+    os._exit(2)
 
 
 _KEEP_UNTIL_EXIT: list = []

@@ -211,3 +211,17 @@ def test_tampered_cache_entry_is_a_miss(project, field, value):
     again = run("check", "--output-format", "concise", ".", cwd=project)
     assert "Traceback" not in again.stderr, again.stderr
     assert (again.returncode, again.stdout) == (first.returncode, first.stdout)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("output_format", ["full", "json", "sarif"])
+def test_an_output_that_cannot_be_written_is_an_error_without_traceback(output_format):
+    root = Path(__file__).resolve().parent.parent
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "pglint", "check", "--no-cache",
+                                 "--output-format", output_format, "fixtures/shop"],
+                                cwd=root, stdout=full, stderr=subprocess.PIPE, text=True,
+                                timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "cannot write the output: No space left on device" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
