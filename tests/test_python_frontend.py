@@ -419,3 +419,11 @@ def test_a_comment_between_the_call_and_its_sql_is_no_hiding_place():
     source = "cur.execute(  # the nightly report\n    'SELECT count(*) FROM orders'\n)\n"
     embedded, stmt = only(source)
     assert relation_at(stmt, "orders") == source.index("orders")
+
+
+def test_each_string_gets_its_own_line_in_a_file_of_many():
+    # Lines are counted once per file (counting per string was quadratic in the file's size).
+    source = "def f(cur):\n" + "".join(f'    cur.execute("SELECT {i}")\n' for i in range(300))
+    found = extract_sql(source)
+    assert [e.line for e in found] == list(range(2, 302))
+    assert [e.sql for e in found[:2]] == ["SELECT 0", "SELECT 1"]

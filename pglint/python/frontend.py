@@ -648,7 +648,10 @@ def _is_sql(candidate: _Candidate) -> bool:
     return True
 
 
-def _embedded(candidate: _Candidate, text: str, offsets: list[int]) -> EmbeddedSQL | None:
+def _embedded(candidate: _Candidate, text: str, offsets: list[int],
+              newlines: list[int]) -> EmbeddedSQL | None:
+    """The SQL of one candidate call, positioned in the file; `newlines` are the offsets of the
+    file's "\n" characters (counted once per file: counting per string was quadratic)."""
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -664,7 +667,7 @@ def _embedded(candidate: _Candidate, text: str, offsets: list[int]) -> EmbeddedS
     sql, starts, ends, parameters = _apply_edits(sql, starts, ends, edits)
     start = starts[0]
     return EmbeddedSQL(sql=sql, start=start, end=ends[-1], offsets=PositionMap(starts, ends),
-                       call=candidate.call, line=text.count("\n", 0, start) + 1,
+                       call=candidate.call, line=bisect.bisect_left(newlines, start) + 1,
                        argument=candidate.argument, prefix=candidate.prefix,
                        literal_start=offsets[0],
                        literal_end=offsets[-1] + len(candidate.parts[-1].value),
@@ -688,7 +691,8 @@ def extract_sql(text: str, code: CodeIndex | None = None) -> list[EmbeddedSQL]:
     source = _Source(text)
     found = [candidate for call, name in _calls(code)
              for candidate in _candidates(call, name, source) if _is_sql(candidate)]
-    out = [e for e in (_embedded(c, text, [p.start for p in c.parts]) for c in found)
+    newlines = [m.start() for m in re.finditer("\n", text)] if found else []
+    out = [e for e in (_embedded(c, text, [p.start for p in c.parts], newlines) for c in found)
            if e is not None]
     out.sort(key=lambda e: e.start)
     return out
