@@ -27,14 +27,13 @@ def _code_fingerprint() -> str:
     import pglint  # the rules and the rule kit are folders of it
 
     digest = hashlib.blake2b(__version__.encode(), digest_size=16)
-    for package in (pglint,):
-        for folder in package.__path__:
-            for dirpath, dirnames, filenames in os.walk(folder):
-                dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-                for name in sorted(filenames):
-                    if name.endswith(".py"):
-                        st = os.stat(os.path.join(dirpath, name))
-                        digest.update(f"{dirpath}/{name}:{st.st_mtime_ns}:{st.st_size};".encode())
+    for folder in pglint.__path__:
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                if name.endswith(".py"):
+                    st = os.stat(os.path.join(dirpath, name))
+                    digest.update(f"{dirpath}/{name}:{st.st_mtime_ns}:{st.st_size};".encode())
     return digest.hexdigest()
 
 

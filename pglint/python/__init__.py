@@ -1,8 +1,8 @@
 """Python application code: SQL embedded in string literals (`frontend`), the libcst tree
-Python rules read (`tree`), ORM facts (`orm`), Python migrations (`schema`), retry loops
-(`retry`).
+Python rules read (`tree`), ORM facts (`orm`), Python migrations (`schema`). What rules read
+of Python code beyond that (ORM chains, retries, edits) is in the rule kit, `pglint.kit`.
 
-The front end's names are re-exported lazily: rules import `pglint.python.orm` at start-up,
+The front end's names are re-exported lazily: rules import `pglint.kit.orm` at start-up,
 and a run over SQL files alone should not pay for the embedded-SQL front end.
 """
 

@@ -178,7 +178,7 @@ def has_star(call: ast.Call) -> bool:
 
 def manager_root(node: ast.AST) -> bool:
     """The method chain under `node` ends at `M.objects` / `M._default_manager` (the root
-    `orm.method_chain` and `orm.django_model` read)."""
+    `pglint.kit.orm.method_chain` and `django_model` read)."""
     while True:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             node = node.func.value
