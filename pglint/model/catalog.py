@@ -138,6 +138,10 @@ class Catalog:
         for op in ops:
             getattr(self, "_op_" + op[0])(*op[1:])
 
+    def sequence_users(self, sequence: str) -> set[str]:
+        """The tables whose columns take their values from `sequence`."""
+        return self.lookups.sequence_users.get(sequence, set())
+
     def _op_create_table(self, table: Table, parts: list[tuple], if_not_exists: bool) -> None:
         if if_not_exists and table.name in self.tables:
             return
@@ -205,10 +209,13 @@ class Catalog:
             return
         self.sequences[sequence.name] = sequence
 
-    def _op_alter_sequence(self, name: str, cache: int | None) -> None:
+    def _op_alter_sequence(self, name: str, cache: int | None,
+                           owned_by: tuple[str, str] | None = None) -> None:
         seq = self.sequences.get(name)
         if seq is not None and cache is not None:
             seq.cache = cache
+        if seq is not None and owned_by is not None:
+            seq.owned_by = owned_by
 
     def _op_drop(self, kind: str, names: list[str]) -> None:
         for name in names:
@@ -347,6 +354,8 @@ def default_kind(expr: dict | None) -> tuple[str, str]:
         return "", ""
     kind = "nextval" if n.is_nextval_default(expr) else "time" if n.is_time_default(expr) \
         else "other"
+    if kind == "nextval":
+        return kind, n.nextval_sequence(expr) or ""  # the sequence: evidence of what uses it
     literal = n.sql_literal(expr)
     return kind, "" if literal == "..." else literal
 
@@ -444,8 +453,16 @@ def _create_sequence(stmt: Statement, body: dict, where) -> list[tuple]:
 
 def _alter_sequence(stmt: Statement, body: dict, where) -> list[tuple]:
     name = n.relation_name(body.get("sequence"))
-    cache = n.def_value(n.def_elems(body.get("options")).get("cache"))
-    return [("alter_sequence", name, int(cache))] if name and cache is not None else []
+    options = n.def_elems(body.get("options"))
+    cache = n.def_value(options.get("cache"))
+    owner = n.names(((options.get("owned_by") or {}).get("arg") or {}).get("List", {})
+                    .get("items"))
+    # OWNED BY schema.table.column (pg_dump writes one after each CREATE SEQUENCE); NONE unties.
+    owned_by = (n.catalog_key(owner[-3] if len(owner) > 2 else None, owner[-2]), owner[-1]) \
+        if len(owner) >= 2 else None
+    if not name or (cache is None and owned_by is None):
+        return []
+    return [("alter_sequence", name, int(cache) if cache is not None else None, owned_by)]
 
 
 def _drop(stmt: Statement, body: dict, where) -> list[tuple]:
@@ -519,6 +536,15 @@ class _Lookups:
                 self.by_statement.setdefault(obj.origin, []).append(obj)
         for fk in catalog.foreign_keys:
             self.references.setdefault(fk.ref_table, []).append(fk)
+        # Sequence -> the tables whose columns draw from it (OWNED BY, DEFAULT nextval()).
+        self.sequence_users: dict[str, set[str]] = {}
+        for seq in catalog.sequences.values():
+            if seq.owned_by:
+                self.sequence_users.setdefault(seq.name, set()).add(seq.owned_by[0])
+        for table in catalog.tables.values():
+            for column in table.columns.values():
+                if column.default == "nextval" and column.default_sql:
+                    self.sequence_users.setdefault(column.default_sql, set()).add(table.name)
 
 
 def columns_read(node: Any) -> set[str]:
