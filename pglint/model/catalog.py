@@ -92,6 +92,9 @@ class Catalog:
         self.indexes: dict[str, Index] = {}
         self.sequences: dict[str, Sequence] = {}
         self.foreign_keys: list[ForeignKey] = []
+        # Indexes that a `DROP INDEX` removed, by name (the last one dropped under each name):
+        # the catalog is the final state, so a migration that drops an index finds it here.
+        self.dropped_indexes: dict[str, Index] = {}
         self.enums: dict[str, list[str]] = {}  # enum type name -> labels, in order
         # Server-side defaults set with ALTER ROLE / ALTER DATABASE ... SET name = value
         # (the last one seen wins): name -> value as written ('30s', '0').
@@ -222,7 +225,9 @@ class Catalog:
                     if seq.owned_by and seq.owned_by[0] == name:
                         del self.sequences[key]
             elif kind == "OBJECT_INDEX":
-                self.indexes.pop(name, None)
+                index = self.indexes.pop(name, None)
+                if index is not None:
+                    self.dropped_indexes[name] = index
             elif kind == "OBJECT_SEQUENCE":
                 self.sequences.pop(name, None)
 
