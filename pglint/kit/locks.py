@@ -33,7 +33,7 @@ BLOCKED_BY = {
     "SHARE": "every INSERT, UPDATE and DELETE",
     "SHARE ROW EXCLUSIVE": "every INSERT, UPDATE and DELETE",
     "EXCLUSIVE": "everything but plain SELECTs",
-    "ACCESS EXCLUSIVE": "every query, SELECT included",
+    "ACCESS EXCLUSIVE": "every query (SELECT included)",
 }
 
 
