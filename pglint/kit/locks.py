@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pglint.finding import Applicability, Edit, Fix
 from pglint.model.catalog import Index, Table
 from pglint.sql import nodes as n
 
@@ -113,3 +114,70 @@ def relation_sql(rangevar: dict[str, Any] | None) -> str:
     """A RangeVar as SQL for a new statement: `orders`, `billing.invoices`."""
     name = n.relation_name(rangevar) or ""
     return n.quote_qualified(name)
+
+
+def added_constraints(node: dict[str, Any], contype: str) -> list[dict[str, Any]]:
+    """The `ADD CONSTRAINT` definitions of type `contype` (CONSTR_FOREIGN, CONSTR_CHECK) in an
+    ALTER TABLE that PostgreSQL validates on the spot: neither `NOT VALID` nor `NOT ENFORCED`
+    (both leave `skip_validation` set in the tree)."""
+    found = []
+    for item in node.get("cmds") or ():
+        cmd = item.get("AlterTableCmd", {})
+        if cmd.get("subtype") != "AT_AddConstraint":
+            continue
+        constraint = (cmd.get("def") or {}).get("Constraint") or {}
+        if constraint.get("contype") == contype and not constraint.get("skip_validation"):
+            found.append(constraint)
+    return found
+
+
+def not_valid_fix(ctx: "FileContext", stmt: "Statement", constraint: dict[str, Any],
+                  title: str) -> tuple[Fix, str]:
+    """The fix that adds the constraint `NOT VALID` and validates it in a statement of its own,
+    and a sentence for the help when the fix can only be shown.
+
+    Applied (unsafe) when the ALTER TABLE adds nothing else and names the constraint; the
+    `VALIDATE CONSTRAINT` goes right after the statement, or after the `COMMIT` of the file's
+    transaction block that holds it (validating in the same transaction would keep the lock of
+    the `ADD` for the whole scan, the very thing to avoid).
+    """
+    node = stmt.body
+    name = constraint.get("conname")
+    table = ("IF EXISTS " if node.get("missing_ok") else "") + relation_sql(node.get("relation"))
+    validate = f"ALTER TABLE {table} VALIDATE CONSTRAINT " \
+               f"{n.quote_ident(name) if name else '<constraint>'};"
+    text = ctx.statement_text(stmt)
+    shown = Fix.display(title, f"{text} NOT VALID;\n{validate}")
+    if not name:
+        return shown, (" Name the constraint (`ADD CONSTRAINT <name> ...`) so that the "
+                       "separate `VALIDATE CONSTRAINT` can refer to it.")
+    if len(node.get("cmds") or ()) != 1:
+        return shown, (" Add the constraint in an `ALTER TABLE` of its own, `NOT VALID`, and "
+                       "validate it after.")
+    if stmt.parent is not None:
+        return shown, " Validate it after the DO block, in a statement of its own."
+    anchor = stmt
+    session = ctx.session(stmt)
+    if session.in_transaction:
+        anchor = _block_end(ctx, stmt)
+        if anchor is None:
+            return shown, (" Validate it after the `COMMIT` of this transaction block: inside "
+                           "it, the `VALIDATE` would keep the lock of the `ADD`.")
+    at, separator = line_end_after(ctx, anchor)
+    if anchor is not stmt:
+        separator = "\n" + ctx.indent_of(anchor.start)
+    edits = (Edit.insert(stmt.end, " NOT VALID"), Edit.insert(at, separator + validate))
+    return Fix(title, Applicability.UNSAFE, edits, suggestion=validate), ""
+
+
+def _block_end(ctx: "FileContext", stmt: "Statement") -> "Statement | None":
+    """The `COMMIT` that ends the transaction block holding `stmt` (None for a ROLLBACK or no
+    end in the file)."""
+    for later in ctx.statements[stmt.index + 1:]:
+        if later.kind == "TransactionStmt":
+            kind = later.body.get("kind")
+            if kind == "TRANS_STMT_COMMIT":
+                return later
+            if kind in ("TRANS_STMT_ROLLBACK", "TRANS_STMT_PREPARE"):
+                return None
+    return None
