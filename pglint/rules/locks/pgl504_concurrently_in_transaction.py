@@ -97,9 +97,12 @@ class ConcurrentlyInTransaction(Rule):
         if what is None:
             return
         session = ctx.session(stmt)
+        outcome = "the migration fails"
         if stmt.parent is not None:
             holder = "a DO block" if stmt.parent.kind == "DoStmt" else "a function"
             error = f"`{what} CONCURRENTLY cannot be executed from a function`"
+            if stmt.parent.kind != "DoStmt":
+                outcome = "every call of the function fails"
         elif session.in_transaction:
             holder = "the transaction block opened"
             begin = session.transaction_start
@@ -110,7 +113,7 @@ class ConcurrentlyInTransaction(Rule):
         else:
             return
         message = (f"`{what} CONCURRENTLY` inside {holder}: PostgreSQL rejects it with "
-                   f"{error} (SQLSTATE 25001) and the migration fails")
+                   f"{error} (SQLSTATE 25001) and {outcome}")
         help = (
             "A concurrent index build, drop or rebuild (and a concurrent partition detach) "
             "commits transactions of its own and waits for other transactions between them, so "
