@@ -131,3 +131,31 @@ def test_postgres_refuses_what_an_unlocked_rule_reports(rule, example, postgres,
         result = postgres.psql(database, example.sql)
     assert result.returncode != 0 and CONCURRENT_REFUSED.search(result.stderr), result.stderr
 
+
+
+def _shown_suggestions() -> list:
+    """(rule, example, finding's suggestion) for every display-only fix of an INVALID example
+    that is complete SQL (no `<placeholder>` or `(...)` for the user to fill in)."""
+    import tempfile
+    from pathlib import Path
+
+    cases = []
+    for rule in LOCK_RULES:
+        for i, example in enumerate(rule.INVALID):
+            with tempfile.TemporaryDirectory() as root:
+                for finding in make_project(Path(root), rule, example).lint(rule.code):
+                    fix = finding.fix
+                    if fix is None or fix.applicable or "<" in fix.suggestion \
+                            or "(...)" in fix.suggestion:
+                        continue
+                    cases.append(pytest.param(rule, example, fix.suggestion,
+                                              id=f"{rule.code}-invalid-{i}"))
+    return cases
+
+
+@pytest.mark.parametrize("rule,example,suggestion", _shown_suggestions())
+def test_shown_recipes_run_on_postgres(rule, example, suggestion, postgres, tmp_path):
+    # A display-only recipe is SQL the user copies: it must run as written (outside any
+    # transaction block, as it says) on the schema it was written for.
+    project = make_project(tmp_path, rule, example)
+    postgres.run(*project.migrations(), suggestion)

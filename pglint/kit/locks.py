@@ -181,3 +181,28 @@ def _block_end(ctx: "FileContext", stmt: "Statement") -> "Statement | None":
             if kind in ("TRANS_STMT_ROLLBACK", "TRANS_STMT_PREPARE"):
                 return None
     return None
+
+
+def proved_not_null(ctx: "FileContext", stmt: "Statement", table: str, column: str) -> bool:
+    """True when a valid constraint proves `table.column` NOT NULL before `stmt` runs: one that
+    another migration file added or validated (the catalog's record), or one that this file
+    added valid, or added `NOT VALID` and validated, earlier on."""
+    if ctx.model.catalog.not_null_proofs.get((table, column), set()) - {ctx.file.display_path}:
+        return True
+    pending: set[str] = set()
+    top = stmt.parent if stmt.parent is not None else stmt
+    for earlier in ctx.statements[:top.index]:
+        if earlier.kind != "AlterTableStmt" or \
+                n.relation_name(earlier.body.get("relation")) != table:
+            continue
+        for item in earlier.body.get("cmds") or ():
+            cmd = item.get("AlterTableCmd", {})
+            constraint = (cmd.get("def") or {}).get("Constraint") or {}
+            if cmd.get("subtype") == "AT_AddConstraint" and \
+                    column in n.not_null_columns(constraint):
+                if not constraint.get("skip_validation"):
+                    return True
+                pending.add(constraint.get("conname") or "")
+            elif cmd.get("subtype") == "AT_ValidateConstraint" and cmd.get("name") in pending:
+                return True
+    return False
