@@ -237,3 +237,21 @@ def returning(body: dict[str, Any]) -> list[dict[str, Any]]:
     """
     clause = body.get("returningClause") or {}
     return list(clause.get("exprs") or ())
+
+
+def not_null_columns(constraint: dict[str, Any]) -> list[str]:
+    """The columns a table constraint (a `Constraint` body) proves NOT NULL once it is valid:
+    `CHECK (col IS NOT NULL [AND ...])` and PostgreSQL 18's `NOT NULL col` constraint."""
+    contype = constraint.get("contype")
+    if contype == "CONSTR_NOTNULL":
+        return names(constraint.get("keys"))
+    if contype != "CONSTR_CHECK" or not constraint.get("is_enforced"):
+        return []  # NOT ENFORCED (PostgreSQL 18) proves nothing
+    found = []
+    for part in conjuncts(constraint.get("raw_expr")):
+        test = part.get("NullTest")
+        if test and test.get("nulltesttype") == "IS_NOT_NULL":
+            column = column_ref(test.get("arg"))
+            if column is not None:
+                found.append(column)
+    return found
