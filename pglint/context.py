@@ -156,4 +156,6 @@ def runs_repeatedly(ctx: FileContext, stmt: Statement) -> bool:
         return True
     if ctx.role not in ("migration", "schema-dump"):
         return False
-    return stmt.parent is not None and stmt.parent.kind == "CreateFunctionStmt"
+    # A body that a later migration replaced (CREATE OR REPLACE) or dropped no longer runs.
+    return stmt.parent is not None and stmt.parent.kind == "CreateFunctionStmt" and \
+        ctx.model.catalog.runs_this_definition(stmt.parent)

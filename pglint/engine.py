@@ -36,6 +36,7 @@ from pglint.roles import (
 )
 from pglint.rule import Rule
 from pglint.source import SourceFile
+from pglint.sql.nodes import defined_function_key
 from pglint.sql.parse import ParsedSQL, Statement, iter_nodes, parse_sql
 
 if TYPE_CHECKING:
@@ -388,6 +389,9 @@ class FileFacts:
     # An Alembic revision: (revision, down revisions). Alembic files are named by hash, so
     # their operations are replayed in the order of this chain, not of their paths.
     revision: tuple | None = None
+    # Writes made by function bodies: (index in `writes`, function key, defining statement's
+    # origin). They count only while that definition is the one in force after replay.
+    body_writes: list[tuple] = field(default_factory=list)
 
 
 def file_facts(loaded: LoadedFile) -> FileFacts:
@@ -421,10 +425,15 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
     if file.role in (MIGRATION, SCHEMA_DUMP, APPLICATION):
         for stmt in loaded.body_statements:
             # Same judgement as runs_repeatedly(): function bodies, DO blocks in app SQL.
-            if stmt.parent is not None and (stmt.parent.kind == "CreateFunctionStmt"
-                                            or (run_time and file.kind in ("sql", "python"))):
+            parent = stmt.parent
+            if parent is not None and (parent.kind == "CreateFunctionStmt"
+                                       or (run_time and file.kind in ("sql", "python"))):
                 write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
                 if write is not None:
+                    if parent.kind == "CreateFunctionStmt":
+                        facts.body_writes.append((len(facts.writes),
+                                                  defined_function_key(parent.body),
+                                                  parent.origin))
                     facts.writes.append(write)
     if loaded.python is not None:
         from pglint.python.orm import OrmFacts, orm_facts
@@ -455,8 +464,13 @@ def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel
         model.orm_tables.update(f.orm_tables)
     from pglint.python.orm import resolve
 
+    catalog = model.catalog
     for f in facts:
-        for write in resolve(f.writes, model.orm_tables) if model.orm_tables else f.writes:
+        writes = f.writes
+        if f.body_writes:  # drop what replaced or dropped function bodies did
+            gone = {i for i, key, origin in f.body_writes if not catalog.body_runs(key, origin)}
+            writes = [w for i, w in enumerate(writes) if i not in gone] if gone else writes
+        for write in resolve(writes, model.orm_tables) if model.orm_tables else writes:
             model.workload.add(write)
     return model
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pglint.source import ByteToChar, SourceFile
 from pglint.sql.lexer import lex
 from pglint.sql.parse import parse_sql
@@ -273,3 +275,47 @@ def test_old_mac_line_endings_count_lines(tmp_path):
     settings = parse_settings({"select": ["PGL101"]}).with_overrides(root=tmp_path)
     findings = engine.lint([tmp_path], settings).findings
     assert [(f.code, f.row, f.column) for f in findings] == [("PGL101", 3, 1)]
+
+
+@pytest.mark.parametrize(("sql", "kind", "name"), [
+    # An extension script's schema placeholder.
+    ("CREATE OR REPLACE AGGREGATE @extschema@.first(anyelement, \"any\") "
+     "(SFUNC = f, STYPE = internal);", "DefineStmt", "@extschema@"),
+    # pgtyped's non-null parameters.
+    ("INSERT INTO a (id, x) VALUES (:id!, :x) RETURNING id;", "InsertStmt", ":id!"),
+    # Query-file placeholders filled in by the application.
+    ("SELECT * FROM t ORDER BY %order% OFFSET $5;", "SelectStmt", "%order%"),
+    ("SELECT f(%(jobs)s::int[]) AS id;", "SelectStmt", "%(jobs)s"),
+    ("GRANT USAGE ON SCHEMA public TO {mainuser};", "GrantStmt", "{mainuser}"),
+    # A psql variable qualifying a name is a name.
+    ("create index on :APP_SCHEMA.jobs (priority);", "IndexStmt", ":APP_SCHEMA"),
+    # Go templates and Flyway placeholders.
+    ("SELECT * FROM {{ .Schema }}.users WHERE id = ${id};", "SelectStmt", "{{ .Schema }}"),
+    ("{% if x %}SELECT 1;{% endif %}", "SelectStmt", "{% if x %}"),
+])
+def test_template_placeholders_parse_with_offsets_kept(sql, kind, name):
+    parsed = parse_sql(sql)
+    assert [s.kind for s in parsed.statements] == [kind] and not parsed.errors
+    assert len(parsed.masked) == len(sql)
+    at = sql.index(name)
+    assert parsed.masked[:at] == sql[:at] or "{%" in sql  # masked in place, nothing shifted
+    assert name not in parsed.masked
+
+
+def test_placeholder_lookalikes_in_strings_stay_as_written():
+    sql = "SELECT '{abc}', 'x%y%z', '@a@' FROM t WHERE a % b = 0;"
+    parsed = parse_sql(sql)
+    assert not parsed.errors and parsed.masked == sql
+
+
+@pytest.mark.parametrize("sql", [
+    "-- migrate:up\nALTER TABLE c ADD CONSTRAINT u UNIQUE (a)\n-- migrate:down\n"
+    "ALTER TABLE c DROP CONSTRAINT u;\n",
+    "-- +goose Up\nALTER TABLE c ADD CONSTRAINT u UNIQUE (a);\n-- +goose Down\n"
+    "ALTER TABLE c DROP CONSTRAINT u;\n",
+])
+def test_down_sections_of_two_way_migrations_are_not_parsed(sql):
+    parsed = parse_sql(sql)
+    assert [s.kind for s in parsed.statements] == ["AlterTableStmt"] and not parsed.errors
+    assert "DROP CONSTRAINT" not in sql[parsed.statements[0].start:parsed.statements[0].end]
+    assert len(parsed.masked) == len(sql) and parsed.masked.count("\n") == sql.count("\n")

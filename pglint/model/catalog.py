@@ -105,6 +105,10 @@ class Catalog:
         # Server-side defaults set with ALTER ROLE / ALTER DATABASE ... SET name = value
         # (the last one seen wins): name -> value as written ('30s', '0').
         self.role_settings: dict[str, str] = {}
+        # Function key (pglint.sql.nodes.function_key) -> Statement.origin of its definition
+        # in force; "" once dropped. A body replaced by CREATE OR REPLACE or dropped by a later
+        # migration no longer runs: what it did is not workload, and not a finding.
+        self.functions: dict[str, str] = {}
         self._lookups: _Lookups | None = None
 
     # -- queries -----------------------------------------------------------------------------
@@ -146,6 +150,29 @@ class Catalog:
             self._lookups = None
         for op in ops:
             getattr(self, "_op_" + op[0])(*op[1:])
+
+    def runs_this_definition(self, stmt: Statement) -> bool:
+        """Whether the CREATE FUNCTION / PROCEDURE `stmt` is the definition in force at the end
+        of replay (True for one the catalog never saw: application SQL is not replayed)."""
+        current = self.functions.get(n.defined_function_key(stmt.body))
+        return current is None or current == stmt.origin
+
+    def body_runs(self, key: str, origin: str) -> bool:
+        """runs_this_definition for a definition known by its key and origin."""
+        current = self.functions.get(key)
+        return current is None or current == origin
+
+    def _op_define_function(self, key: str, origin: str) -> None:
+        self.functions[key] = origin
+
+    def _op_drop_function(self, keys: list[str]) -> None:
+        for key in keys:
+            if key.endswith("/*"):
+                prefix = key[:-1]
+                for known in [k for k in self.functions if k.startswith(prefix)]:
+                    self.functions[known] = ""
+            else:
+                self.functions[key] = ""
 
     def sequence_users(self, sequence: str) -> set[str]:
         """The tables whose columns take their values from `sequence`."""
@@ -496,7 +523,21 @@ def _alter_sequence(stmt: Statement, body: dict, where) -> list[tuple]:
     return [("alter_sequence", name, int(cache) if cache is not None else None, owned_by)]
 
 
+def _define_function(stmt: Statement, body: dict, where) -> list[tuple]:
+    return [("define_function", n.defined_function_key(body), stmt.origin)] if stmt.origin \
+        else []
+
+
 def _drop(stmt: Statement, body: dict, where) -> list[tuple]:
+    if body.get("removeType") in ("OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE"):
+        keys = []
+        for obj in body.get("objects", ()):
+            target = obj.get("ObjectWithArgs") if isinstance(obj, dict) else None
+            if target:
+                count = None if target.get("args_unspecified") else \
+                    len(target.get("objargs") or ())
+                keys.append(n.function_key(target.get("objname"), count))
+        return [("drop_function", keys)] if keys else []
     names = []
     for obj in body.get("objects", ()):
         items = obj.get("List", {}).get("items") if isinstance(obj, dict) else None
@@ -545,6 +586,7 @@ _READERS: dict[str, Callable[[Statement, dict, Callable], list[tuple]]] = {
     "CreateSeqStmt": _create_sequence,
     "AlterSeqStmt": _alter_sequence,
     "DropStmt": _drop,
+    "CreateFunctionStmt": _define_function,
     "RenameStmt": _rename,
     "CreateEnumStmt": _create_enum,
     "AlterEnumStmt": _alter_enum,

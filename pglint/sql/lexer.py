@@ -27,7 +27,9 @@ def _token_pattern() -> re.Pattern[str]:
   | (?P<dquote>")
   | (?P<semi>;)
   | (?P<backslash>\\)
-  | (?P<psqlvar>(?<![\w\]:)]):(?:[A-Za-z_]\w*|'[A-Za-z_]\w*'|"[A-Za-z_]\w*"|\{\?[A-Za-z_]\w*\}))
+  | (?P<psqlvar>(?<![\w\]:)]):(?:[A-Za-z_]\w*!?|'[A-Za-z_]\w*'|"[A-Za-z_]\w*"|\{\?[A-Za-z_]\w*\}))
+  | (?P<template>@[A-Za-z_]\w*@|\{\{.*?\}\}|\{%.*?%\}|\$\{[\w.:-]+\}|\{[A-Za-z_]\w*\}
+                 |%\([A-Za-z_]\w*\)s|%[A-Za-z_]\w*%)
   | (?P<open>\()
   | (?P<close>\))
     """,
@@ -149,8 +151,10 @@ def lex(text: str) -> Lexed:
             elif not text[stmt_start:start].strip():
                 stmt_start = line_end
             pos = line_end
+        elif kind == "template":
+            put(start, pos, _template_stand_in(m.group()))
         elif kind == "psqlvar":
-            var = m.group()
+            var = m.group().rstrip("!")  # `:id!`: pgtyped's non-null parameter
             if var[1] in "'\"":
                 # :'name' and :"name" become a quoted literal or identifier of the same length.
                 put(start, pos, " " + var[1:])
@@ -160,15 +164,28 @@ def lex(text: str) -> Lexed:
             elif not text[stmt_start:start].strip() and _VAR_ENDS_STATEMENT.match(text, pos):
                 # `:name;` alone: psql runs the SQL the variable holds, which we cannot see.
                 mask(start, pos)
-            elif _NAME_EXPECTED.search(text, max(stmt_start, start - 40), start):
+            elif _NAME_EXPECTED.search(text, max(stmt_start, start - 40), start) or \
+                    text.startswith(".", pos):
                 # After SCHEMA, TABLE, FROM ...: the variable holds a name, not a value.
                 put(start, pos, " " + var[1:])
             else:
                 # :name becomes the parameter $1, which parses wherever a value may stand.
-                put(start, pos, "$1".ljust(len(var)))
+                put(start, pos, "$1".ljust(pos - start))
     end_statement(n, n)
     out.append(text[copied:])
     return Lexed("".join(out), statements, comments, meta_commands)
+
+
+def _template_stand_in(template: str) -> str:
+    """What a template placeholder becomes for the parser, of the same length: extension
+    scripts' `@extschema@`, Go/Jinja `{{ ... }}`, Flyway `${name}`, Python's `{name}` and
+    `%(name)s`, and `%name%` stand for names or values that are filled in before the SQL runs."""
+    if template.startswith("{%"):
+        return " " * len(template)  # a template's control statement: no SQL of its own
+    if template.startswith("%("):
+        return "$1".ljust(len(template))  # a value, as a query parameter
+    return "_" * len(template) if not template[1:-1].isidentifier() else \
+        "_" + template[1:-1] + "_"
 
 
 # Keywords after which a psql variable stands for a name (`REINDEX SCHEMA :s`, `FROM :tbl`).
@@ -177,6 +194,31 @@ _NAME_EXPECTED = re.compile(
     r"truncate)\s+$", re.IGNORECASE)
 # Blanks and comments before a statement (a comment ends at \n or \r, as in PostgreSQL).
 LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
+
+
+# Where a file holding both directions starts its down part (goose, dbmate), and where goose
+# goes back up.
+_DOWN_MARKER = re.compile(r"^--[ \t]*(?:\+goose[ \t]+down|migrate:down)\b.*$",
+                          re.MULTILINE | re.IGNORECASE)
+_UP_MARKER = re.compile(r"^--[ \t]*(?:\+goose[ \t]+up|migrate:up)\b.*$", re.MULTILINE | re.IGNORECASE)
+
+
+def mask_down_sections(text: str) -> str:
+    """The text with the down sections of a goose or dbmate migration blanked (offsets kept):
+    they run only on rollback, and are not part of what the migration does."""
+    if "goose" not in text and "migrate:down" not in text:
+        return text
+    out, pos = [], 0
+    for down in _DOWN_MARKER.finditer(text):
+        if down.start() < pos:
+            continue
+        up = _UP_MARKER.search(text, down.end())
+        end = up.start() if up else len(text)
+        out.append(text[pos:down.end()])
+        out.append(_blank(text[down.end():end]))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _is_copy_from_stdin(text: str, start: int, end: int) -> bool:

@@ -42,6 +42,24 @@ def qualified(items: list[dict[str, Any]] | None) -> str:
     return ".".join(parts)
 
 
+_INPUT_MODES = {"FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT",
+                "FUNC_PARAM_VARIADIC"}
+
+
+def function_key(name_items: list[dict[str, Any]] | None, arg_count: int | None) -> str:
+    """A function as the catalog keys it: its lowercase qualified name and how many arguments
+    it takes (`audit.log_change/2`); `None` arguments (`DROP FUNCTION f`) give `f/*`."""
+    return f"{qualified(name_items).lower()}/{'*' if arg_count is None else arg_count}"
+
+
+def defined_function_key(body: dict[str, Any]) -> str:
+    """The key of the function a CREATE FUNCTION / PROCEDURE statement defines."""
+    inputs = sum(1 for p in body.get("parameters") or ()
+                 if p.get("FunctionParameter", {}).get("mode", "FUNC_PARAM_DEFAULT")
+                 in _INPUT_MODES)
+    return function_key(body.get("funcname"), inputs)
+
+
 def type_name(type_node: dict[str, Any] | None) -> str:
     """A TypeName as one lowercase word: `int8`, `timestamptz`, `bigserial`, `uuid`."""
     if not type_node:

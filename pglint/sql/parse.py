@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from pglast import parser as pg
 
 from pglint.source import ByteToChar
-from pglint.sql.lexer import LEADING_TRIVIA, Comment, Lexed, lex
+from pglint.sql.lexer import LEADING_TRIVIA, Comment, Lexed, lex, mask_down_sections
 
 
 @dataclass(eq=False)
@@ -161,18 +161,20 @@ def parse_sql(text: str) -> ParsedSQL:
         text = " " + text[1:]  # a byte-order mark is one character: a blank keeps offsets
     # Fast path: most files are plain SQL. psql meta-commands, psql variables and COPY data
     # never parse, so a file that parses as it is needs no masking.
-    tree = _parse_whole(text)
+    # A goose or dbmate file's down section is not what the migration does: blanked.
+    up_only = mask_down_sections(text)
+    tree = _parse_whole(up_only)
     lexed = None
-    masked = text
+    masked = up_only
     if tree is None:
-        lexed = lex(text)
+        lexed = lex(up_only)
         masked = lexed.masked
-        if masked != text:
+        if masked != up_only:
             tree = _parse_whole(masked)
     statements: list[Statement] = []
     errors: list[SyntaxProblem] = []
     if tree is not None:
-        statements = statements_of(tree, masked, text, 0, len(masked))
+        statements = statements_of(tree, masked, up_only, 0, len(masked))
     else:
         assert lexed is not None
         for a, b in lexed.statements:
@@ -181,10 +183,10 @@ def parse_sql(text: str) -> ParsedSQL:
             except pg.ParseError as exc:
                 errors.append(_error(exc, a))
                 continue
-            statements.extend(statements_of(tree, masked, text, a, b))
+            statements.extend(statements_of(tree, masked, up_only, a, b))
     for i, stmt in enumerate(statements):
         stmt.index = i
-    return ParsedSQL(masked, statements, errors, lexed, text)
+    return ParsedSQL(masked, statements, errors, lexed, up_only)
 
 
 def parse_fragment(sql: str, char_base: int, prefix: str = "", exact: bool = True,

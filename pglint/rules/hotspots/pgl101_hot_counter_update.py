@@ -80,7 +80,9 @@ class HotCounterUpdate(Rule):
     picked by literal key values (`WHERE page_id = '/home'`), or when the table exists to count
     (its name says counter, stats, totals, stock or inventory, or `[tool.pglint.tables]` declares
     it a `counter`), and the statement runs at application run time (a query file or a function
-    body, not a one-off migration).
+    body, not a one-off migration). Only the definition in force counts: a body that a later
+    migration replaces (`CREATE OR REPLACE FUNCTION`) or drops no longer runs. Tests, seed data
+    and one-off scripts are not run-time code.
 
     It stays silent on per-entity bookkeeping keyed by a parameter (a job's `attempt_count`, an
     account's balance), and on rows that are already one of several shards or slots.
@@ -158,6 +160,16 @@ class HotCounterUpdate(Rule):
                 kind="sql"),
         # A one-off data fix in a migration runs once.
         Example("UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';"),
+        # A function body that a later migration replaced, or dropped, no longer runs.
+        Example("CREATE FUNCTION bump() RETURNS void LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n  UPDATE site_stats SET views = views + 1 WHERE id = 1;\nEND $$;",
+                context={"migrations/V901__sharded_bump.sql":
+                         "CREATE OR REPLACE FUNCTION bump() RETURNS void LANGUAGE plpgsql AS $$\n"
+                         "BEGIN\n  UPDATE site_stats_shards SET views = views + 1\n"
+                         "  WHERE id = 1 AND shard = (pg_backend_pid() % 16);\nEND $$;"}),
+        Example("CREATE FUNCTION bump() RETURNS void LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n  UPDATE site_stats SET views = views + 1 WHERE id = 1;\nEND $$;",
+                context={"migrations/V901__drop_bump.sql": "DROP FUNCTION bump();"}),
         # A range: many rows, not one.
         Example("UPDATE visit_counters SET count = count + 1 WHERE page_id > 'a';", kind="sql"),
         # Not an increment.
@@ -194,6 +206,12 @@ class HotCounterUpdate(Rule):
         Example(
             "CREATE FUNCTION bump() RETURNS void LANGUAGE plpgsql AS $$\n"
             "BEGIN\n  UPDATE site_stats SET views = views + 1 WHERE id = 1;\nEND $$;"),
+        # The definition in force replaces an earlier, harmless one.
+        Example("CREATE OR REPLACE FUNCTION bump() RETURNS void LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n  UPDATE site_stats SET views = views + 1 WHERE id = 1;\nEND $$;",
+                context={"migrations/V1__bump.sql":
+                         "CREATE FUNCTION bump() RETURNS void LANGUAGE plpgsql AS $$\n"
+                         "BEGIN\n  PERFORM 1;\nEND $$;"}),
         # A counter table without WHERE: every caller updates every row.
         Example("UPDATE site_stats SET views = views + 1;", kind="sql"),
         # Python: Django with a literal key, and a counter table keyed by a parameter.
