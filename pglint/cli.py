@@ -86,10 +86,35 @@ def _lint(paths: list[Path], resolver, cache_dir: Path | None):
         bar.stop()
 
 
+def package_version() -> str:
+    """pglint's version as installed (the package metadata); the source's own when pglint runs
+    from a checkout that is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pglint")
+    except PackageNotFoundError:
+        return __version__
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"pglint {package_version()}")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="pglint")
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Print pglint's version and exit.")
 def main() -> None:
     """pglint: find PostgreSQL contention anti-patterns in migrations and queries, and fix them."""
+
+
+@main.command("version")
+def version_command() -> None:
+    """Print pglint's version (`pglint X.Y.Z`)."""
+    click.echo(f"pglint {package_version()}")
 
 
 @main.command()

@@ -225,3 +225,16 @@ def test_an_output_that_cannot_be_written_is_an_error_without_traceback(output_f
     assert result.returncode == 2, result.stderr
     assert "cannot write the output: No space left on device" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("args", [("--version",), ("-V",), ("version",)])
+def test_version_is_pglint_and_the_installed_version(tmp_path, args):
+    from importlib.metadata import version
+
+    import pglint
+
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"pglint {version('pglint')}\n"
+    # The source's own version matches what is installed (SARIF and the cache key read it).
+    assert pglint.__version__ == version("pglint")
