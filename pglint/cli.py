@@ -17,7 +17,7 @@ FORMATS = ("full", "concise", "json", "sarif", "github", "gitlab", "junit", "mar
 
 
 def _codes(values: tuple[str, ...]) -> tuple[str, ...] | None:
-    codes = tuple(c.strip().upper() for v in values for c in v.split(",") if c.strip())
+    codes = tuple(c.strip() for v in values for c in v.split(",") if c.strip())
     return codes or None
 
 

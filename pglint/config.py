@@ -25,6 +25,23 @@ class ConfigError(Exception):
     """A configuration file or option that pglint cannot use (exit code 2)."""
 
 
+# Selects every rule (`--select ALL`), as in ruff; the least specific selector.
+ALL = "ALL"
+
+
+def selects(selector: str, code: str) -> bool:
+    """Whether a resolved selector (a code, a code prefix or ALL) covers the rule `code`."""
+    return selector == ALL or code.startswith(selector)
+
+
+def selects_any(selectors: tuple[str, ...], code: str) -> bool:
+    return any(selector == ALL or code.startswith(selector) for selector in selectors)
+
+
+def specificity(selector: str) -> int:
+    return 0 if selector == ALL else len(selector)
+
+
 @dataclass(frozen=True)
 class TableHint:
     workloads: frozenset[str] = frozenset()
@@ -52,15 +69,16 @@ class Settings:
     root: Path | None = None  # directory of the config file, or the working directory
 
     def enabled(self, code: str) -> bool:
-        selected = [p for p in (*self.select, *self.extend_select) if code.startswith(p)]
-        ignored = [p for p in self.ignore if code.startswith(p)]
+        selected = [specificity(p) for p in (*self.select, *self.extend_select)
+                    if selects(p, code)]
+        ignored = [specificity(p) for p in self.ignore if selects(p, code)]
         if not selected:
             return False
         # The most specific prefix wins, as in ruff; ties go to ignore.
-        return max(map(len, selected)) > max(map(len, ignored), default=-1)
+        return max(selected) > max(ignored, default=-1)
 
     def ignored_in(self, path: Path) -> tuple[str, ...]:
-        """Code prefixes that `per-file-ignores` drops for `path`. Globs match the path relative
+        """Selectors (codes, prefixes, ALL) that `per-file-ignores` drops for `path`. Globs match the path relative
         to the configuration's directory; a glob without `/` also matches the file name."""
         if not self.per_file_ignores:
             return ()
@@ -119,7 +137,7 @@ def _codes(value: Any, key: str) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"`{key}` must be a list of rule codes or prefixes")
-    return tuple(v.strip().upper() for v in value)
+    return tuple(v.strip() for v in value)
 
 
 def _hint(table: str, value: Any) -> TableHint:
@@ -243,7 +261,7 @@ class Resolver:
             settings = apply_overrides(base, self.overrides)
             cli = {c for key in ("select", "extend_select", "ignore")
                    for c in (self.overrides.get(key) or ())}
-            check_codes(settings, cli)
+            settings = resolve_selectors(settings, cli)
             self._by_config[config] = settings
         return self._by_config[config]
 
@@ -282,16 +300,50 @@ def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
     return settings.with_overrides(**changes)
 
 
-def check_codes(settings: Settings, from_command_line: set[str] | frozenset = frozenset()) -> None:
-    """Every code or prefix in select / ignore / extend-select names at least one rule: a typo
-    must not silently turn pglint off in CI."""
-    from pglint.registry import all_rules
+def resolve_selectors(settings: Settings,
+                      from_command_line: set[str] | frozenset = frozenset()) -> Settings:
+    """The settings with every rule selector (in select, extend-select, ignore and
+    per-file-ignores) made canonical: a code or a code prefix upper-cased, a rule name
+    (`missing-lock-timeout`) turned into its code, `ALL` kept. A selector that names no rule is
+    a ConfigError: a typo must not silently turn pglint off in CI."""
+    where = f" (in {settings.config_path})" if settings.config_path else ""
+    resolve = selector_resolver()
+
+    def canonical(selectors: tuple[str, ...], option: str) -> tuple[str, ...]:
+        out = []
+        for selector in selectors:
+            code = resolve(selector)
+            if code is None:
+                source = " (on the command line)" if selector in from_command_line else where
+                raise ConfigError(f"unknown rule selector {selector!r} in `{option}`{source}; "
+                                  "`pglint rule --all` lists the codes and names")
+            out.append(code)
+        return tuple(out)
+
+    changes: dict[str, Any] = {
+        option: canonical(getattr(settings, option), option.replace("_", "-"))
+        for option in ("select", "extend_select", "ignore")}
+    changes["per_file_ignores"] = tuple(
+        (glob, canonical(selectors, f"per-file-ignores` for `{glob}"))
+        for glob, selectors in settings.per_file_ignores)
+    return replace(settings, **changes)
+
+
+def selector_resolver():
+    """A function from a selector as written to its canonical form (None: unknown)."""
+    from pglint.registry import all_rules, codes_by_name
 
     codes = [rule.code for rule in all_rules()]
-    where = f" (in {settings.config_path})" if settings.config_path else ""
-    for option in ("select", "extend_select", "ignore"):
-        for prefix in getattr(settings, option):
-            if not any(code.startswith(prefix) for code in codes):
-                source = " (on the command line)" if prefix in from_command_line else where
-                raise ConfigError(f"`{option.replace('_', '-')}`: {prefix!r} matches no rule "
-                                  f"code{source}; `pglint rule --all` lists them")
+    names = codes_by_name()
+
+    def resolve(selector: str) -> str | None:
+        upper = selector.strip().upper()
+        if upper == ALL:
+            return ALL
+        if upper in names:
+            return names[upper]
+        if upper and any(code.startswith(upper) for code in codes):
+            return upper
+        return None
+
+    return resolve

@@ -29,6 +29,7 @@ class Suppression:
     last_line: int  # 0 for the whole file
     comment: Comment | None = None
     used: set[str] = field(default_factory=set)
+    spelled: tuple[str, ...] = ()  # `codes` as written (a rule's name or its code)
 
     def covers(self, code: str, line: int) -> bool:
         if self.codes and code not in self.codes:
@@ -38,17 +39,22 @@ class Suppression:
 
 def find_suppressions(file: SourceFile, comments: list[Comment],
                       statements: list[Statement]) -> list[Suppression]:
+    from pglint.registry import codes_by_name
+
+    names = codes_by_name()
     spans = [(file.position(s.start)[0], file.position(s.end)[0]) for s in statements]
     out: list[Suppression] = []
     for comment in comments:
         for match in _DIRECTIVE.finditer(comment.text):
-            codes = tuple(c.strip().upper() for c in (match.group("codes") or "").split(",")
-                          if c.strip())
+            spelled = tuple(c.strip() for c in (match.group("codes") or "").split(",")
+                            if c.strip())
+            # A rule's name stands for its code.
+            codes = tuple(names.get(c.upper(), c.upper()) for c in spelled)
             start = comment.start + match.start()
             end = comment.start + match.end()
             line, _ = file.position(comment.start)
             if match.group("kind").lower() == "ignore-file":
-                out.append(Suppression(start, end, codes, 1, 0, comment))
+                out.append(Suppression(start, end, codes, 1, 0, comment, spelled=spelled))
                 continue
             before = file.text[file.line_starts[line - 1]:comment.start]
             if before.strip():
@@ -61,7 +67,7 @@ def find_suppressions(file: SourceFile, comments: list[Comment],
                 for a, b in spans:
                     if a == first:
                         last = max(last, b)
-            out.append(Suppression(start, end, codes, first, last, comment))
+            out.append(Suppression(start, end, codes, first, last, comment, spelled=spelled))
     return out
 
 
@@ -132,17 +138,18 @@ def apply_suppressions(file: SourceFile, parsed, findings: list[Finding], report
                 continue
             message, keep = "unused suppression: it suppressed no finding", []
         else:
+            spelled = dict(zip(s.codes, s.spelled or s.codes))
             unknown = [c for c in s.codes if c not in known_codes]
             unused = [c for c in s.codes if c in known_codes and c not in s.used and judged(c)]
             if not unknown and not unused:
                 continue
-            keep = [c for c in s.codes if c not in unknown and c not in unused]
+            keep = [spelled[c] for c in s.codes if c not in unknown and c not in unused]
             parts = []
             if unknown:
                 parts.append(f"unknown rule code{'s' if len(unknown) > 1 else ''} "
-                             f"{', '.join(unknown)}")
+                             f"{', '.join(spelled[c] for c in unknown)}")
             if unused:
-                parts.append(f"{', '.join(unused)} reported nothing here")
+                parts.append(f"{', '.join(spelled[c] for c in unused)} reported nothing here")
             message = "unused suppression: " + "; ".join(parts)
         edits = tuple(Edit(a, b, c) for a, b, c in removal_edits(file.text, s, keep))
         fix = Fix("Remove the unused suppression", Applicability.SAFE, edits)

@@ -152,10 +152,74 @@ def test_nearest_config_wins_per_folder(tmp_path):
 
 def test_unknown_rule_codes_are_usage_errors(project):
     typo = run("check", "--no-cache", "--select", "PGL1O1", ".", cwd=project)
-    assert typo.returncode == 2 and "'PGL1O1' matches no rule code (on the command line)" in typo.stderr
+    assert typo.returncode == 2
+    assert typo.stderr.startswith("pglint: error: unknown rule selector 'PGL1O1' in `select` "
+                                  "(on the command line)"), typo.stderr
     (project / "pglint.toml").write_text('ignore = ["XYZ"]\n')
     bad = run("check", "--no-cache", ".", cwd=project)
-    assert bad.returncode == 2 and "'XYZ' matches no rule code" in bad.stderr
+    assert bad.returncode == 2 and "unknown rule selector 'XYZ' in `ignore`" in bad.stderr
+    assert str(project / "pglint.toml") in bad.stderr and "Traceback" not in bad.stderr
+
+
+def concise_codes(result: subprocess.CompletedProcess) -> list[str]:
+    return [line.split(": ")[1].split()[0] for line in result.stdout.splitlines()
+            if ": PGL" in line]
+
+
+def test_select_all_and_rule_names_wherever_codes_are(tmp_path):
+    # PGL101 in a query file, PGL301 in a migration that alters an existing table.
+    (tmp_path / "queries").mkdir()
+    (tmp_path / "queries" / "hits.sql").write_text(COUNTER, encoding="utf-8")
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
+    (tmp_path / "migrations" / "V2__alter.sql").write_text("ALTER TABLE t ADD COLUMN n int;\n")
+
+    def codes(*args: str) -> list[str]:
+        result = run("check", "--no-cache", "--output-format", "concise", *args, ".",
+                     cwd=tmp_path)
+        assert result.returncode in (0, 1), result.stderr
+        return concise_codes(result)
+
+    assert codes("--select", "ALL") == ["PGL301", "PGL101"]
+    assert codes("--select", "all", "--ignore", "PGL1") == ["PGL301"]
+    assert codes("--select", "missing-lock-timeout") == ["PGL301"]
+    assert codes("--select", "PGL1,missing-lock-timeout") == ["PGL301", "PGL101"]
+    assert codes("--ignore", "hot-counter-update") == ["PGL301"]
+    assert codes("--select", "PGL9", "--extend-select", "Hot-Counter-Update") == ["PGL101"]
+    assert codes("--select", "pgl3") == ["PGL301"]  # prefixes, in any case, still work
+    (tmp_path / "pglint.toml").write_text(
+        'select = ["ALL"]\nignore = ["missing-lock-timeout"]\n'
+        '[per-file-ignores]\n"queries/*.sql" = ["hot-counter-update"]\n', encoding="utf-8")
+    assert codes() == []
+    (tmp_path / "pglint.toml").write_text('select = ["missing-lock-timeout"]\n')
+    assert codes() == ["PGL301"]
+
+
+@pytest.mark.parametrize("args,config", [
+    (("--select", "missing-lock-timout"), ""),
+    (("--ignore", "PGL1O"), ""),
+    (("--extend-select", "bogus"), ""),
+    ((), 'select = ["no-such-rule"]\n'),
+    ((), '[per-file-ignores]\n"*.sql" = ["no-such-rule"]\n'),
+])
+def test_unknown_selectors_name_the_selector(project, args, config):
+    if config:
+        (project / "pglint.toml").write_text(config, encoding="utf-8")
+    result = run("check", "--no-cache", *args, ".", cwd=project)
+    assert result.returncode == 2, result.stdout
+    bad = (args[1] if args else config.split('"')[-2])
+    assert result.stderr.startswith(f"pglint: error: unknown rule selector {bad!r}"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_suppression_comments_take_rule_names(tmp_path):
+    query = tmp_path / "hits.sql"
+    query.write_text(COUNTER.rstrip("\n") + "  -- pglint: ignore[hot-counter-update]\n"
+                     "SELECT 1;  -- pglint: ignore[hot-counter-update, no-such-rule]\n",
+                     encoding="utf-8")
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    assert concise_codes(result) == ["PGL902"], result.stdout
+    assert "unknown rule code no-such-rule; hot-counter-update reported nothing" in result.stdout
 
 
 def test_nothing_to_lint_is_not_called_a_pass(tmp_path):
