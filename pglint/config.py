@@ -27,6 +27,9 @@ class ConfigError(Exception):
 
 # Selects every rule (`--select ALL`), as in ruff; the least specific selector.
 ALL = "ALL"
+# Syntax errors and unreadable files are reported whatever is selected, as ruff reports syntax
+# errors: only a selector naming this code itself (not a prefix, not ALL) turns them off.
+SYNTAX_ERROR_CODE = "PGL901"
 
 
 def selects(selector: str, code: str) -> bool:
@@ -36,6 +39,14 @@ def selects(selector: str, code: str) -> bool:
 
 def selects_any(selectors: tuple[str, ...], code: str) -> bool:
     return any(selector == ALL or code.startswith(selector) for selector in selectors)
+
+
+def ignores(selectors: tuple[str, ...], code: str) -> bool:
+    """Whether ignore-selectors (`ignore`, per-file-ignores) drop the rule `code`: any that
+    covers it, except for PGL901, which only its own code drops."""
+    if code == SYNTAX_ERROR_CODE:
+        return code in selectors
+    return selects_any(selectors, code)
 
 
 def specificity(selector: str) -> int:
@@ -69,6 +80,8 @@ class Settings:
     root: Path | None = None  # directory of the config file, or the working directory
 
     def enabled(self, code: str) -> bool:
+        if code == SYNTAX_ERROR_CODE:
+            return not ignores(self.ignore, code)
         selected = [specificity(p) for p in (*self.select, *self.extend_select)
                     if selects(p, code)]
         ignored = [specificity(p) for p in self.ignore if selects(p, code)]

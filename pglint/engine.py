@@ -13,7 +13,7 @@ from pathlib import Path
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from pglint.config import Resolver, Settings, selects_any
+from pglint.config import Resolver, Settings, ignores
 from pglint.context import FileContext
 from pglint.discover import Candidate, detect_kind, discover
 from pglint.finding import Finding, Fix, Severity
@@ -498,7 +498,7 @@ class _Checker:
         found = _suppress(loaded, found, settings, self.known)
         ignored = settings.ignored_in(loaded.candidate.path)  # per-file-ignores
         if ignored:
-            found = [f for f in found if not selects_any(ignored, f.code)]
+            found = [f for f in found if not ignores(ignored, f.code)]
         _locate(found, loaded.file)
         return found
 

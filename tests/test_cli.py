@@ -302,3 +302,24 @@ def test_version_is_pglint_and_the_installed_version(tmp_path, args):
     assert result.stdout == f"pglint {version('pglint')}\n"
     # The source's own version matches what is installed (SARIF and the cache key read it).
     assert pglint.__version__ == version("pglint")
+
+
+def test_syntax_errors_are_reported_whatever_is_selected(project):
+    (project / "queries" / "bad.sql").write_text("SELEC 1;\n", encoding="utf-8")
+    (project / "queries" / "binary.sql").write_bytes(b"SELECT 1;\x00\n")  # unreadable: PGL901
+
+    def codes(*args: str) -> list[str]:
+        return concise_codes(run("check", "--no-cache", "--output-format", "concise", *args,
+                                 ".", cwd=project))
+
+    every = ["PGL901", "PGL901", "PGL101"]
+    assert codes() == every
+    assert codes("--select", "PGL1") == every
+    assert codes("--select", "hot-counter-update", "--ignore", "PGL9") == every
+    assert codes("--ignore", "ALL", "--extend-select", "PGL101") == every
+    # Only PGL901 itself, by code or name, turns them off.
+    assert codes("--ignore", "PGL901") == ["PGL101"]
+    assert codes("--select", "PGL1", "--ignore", "syntax-error") == ["PGL101"]
+    (project / "pglint.toml").write_text('[per-file-ignores]\n"bad.sql" = ["PGL9"]\n'
+                                         '"binary.sql" = ["PGL901"]\n', encoding="utf-8")
+    assert codes() == ["PGL901", "PGL101"]
