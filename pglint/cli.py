@@ -66,6 +66,16 @@ class _ProgressBar:
             self.bar = None
 
 
+def _check_environment() -> None:
+    """Environment variables pglint reads, checked before any work: a value that cannot be used
+    is a usage error (exit 2), never silently replaced by a default."""
+    jobs = os.environ.get("PGLINT_JOBS")
+    if jobs is not None and jobs.strip() and not (jobs.strip().isdigit() and int(jobs) > 0):
+        click.echo(f"pglint: error: PGLINT_JOBS must be a positive integer (the number of "
+                   f"processes; 1 runs everything in one), not {jobs!r}", err=True)
+        sys.exit(2)
+
+
 def _default_cache_dir(settings) -> Path:
     """The result cache's folder: beside the configuration, else in the working directory."""
     from pglint.cache import CACHE_DIR_NAME
@@ -163,6 +173,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
     # pglast's JSON trees are millions of small dicts and lists without cycles; the cyclic
     # garbage collector would rescan them over and over (5x the cost of decoding them).
     gc.disable()
+    _check_environment()
     path_list = list(paths) or [Path(".")]
     overrides = {"select": _codes(select), "ignore": _codes(ignore),
                  "extend_select": _codes(extend_select), "target_version": target_version}
@@ -376,6 +387,7 @@ def baseline_command(paths: tuple[Path, ...], output: Path, config_path: Path | 
     from pglint.config import ConfigError, Resolver
 
     gc.disable()  # as in `check`: pglast's trees have no cycles
+    _check_environment()
     path_list = list(paths) or [Path(".")]
     resolver = Resolver({}, config_path)
     try:

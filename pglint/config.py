@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -156,9 +157,7 @@ def _codes(value: Any, key: str) -> tuple[str, ...]:
 def _hint(table: str, value: Any) -> TableHint:
     columns: list[str] = []
     if isinstance(value, dict):
-        unknown = set(value) - {"workload", "updated-columns"}
-        if unknown:
-            raise ConfigError(f"tables.{table}: unknown key(s) {', '.join(sorted(unknown))}")
+        _reject_unknown(value, {"workload", "updated-columns"}, "key", f"tables.{table}.")
         columns = value.get("updated-columns", [])
         value = value.get("workload", [])
     if isinstance(value, str):
@@ -182,9 +181,7 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
         "migrations", "queries", "pgbench", "fillfactor", "sequence-cache", "lock-timeout",
         "tables", "per-file-ignores",
     }
-    unknown = set(data) - known
-    if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))} in {path or 'config'}")
+    _reject_unknown(data, known, "option")
     kwargs: dict[str, Any] = {}
     for key in ("select", "ignore", "extend-select"):
         if key in data:
@@ -203,9 +200,7 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
                 raise ConfigError(f"`{key}` must be an integer from {low} to {high}")
             kwargs[key.replace("-", "_")] = value
     if "lock-timeout" in data:
-        if not isinstance(data["lock-timeout"], str):
-            raise ConfigError("`lock-timeout` must be a string such as '5s'")
-        kwargs["lock_timeout"] = data["lock-timeout"]
+        kwargs["lock_timeout"] = _duration(data["lock-timeout"], "lock-timeout")
     if "tables" in data:
         if not isinstance(data["tables"], dict):
             raise ConfigError("`tables` must be a table of table-name = workload hints")
@@ -213,11 +208,60 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
     if "per-file-ignores" in data:
         table = data["per-file-ignores"]
         if not isinstance(table, dict):
-            raise ConfigError("`per-file-ignores` must be a table of glob = [rule codes]")
+            raise ConfigError("`per-file-ignores` must be a table of glob = [rule selectors]")
+        for glob, selectors in table.items():
+            if not isinstance(selectors, list) or not all(isinstance(v, str) for v in selectors):
+                raise ConfigError(f"`per-file-ignores` for `{glob}` must be a list of rule "
+                                  f"selectors such as [\"PGL101\"], not {_shown(selectors)}")
         kwargs["per_file_ignores"] = tuple(
             (glob, _codes(codes, f"per-file-ignores.{glob}")) for glob, codes in table.items())
     root = path.parent if path else None
     return Settings(config_path=path, root=root, **kwargs)
+
+
+def _reject_unknown(data: dict[str, Any], known: set[str], what: str, where: str = "") -> None:
+    """A ConfigError naming the first unknown key, with the known key it most resembles."""
+    import difflib
+
+    for key in sorted(set(data) - known):
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        hint = f" (did you mean `{close[0]}`?)" if close else \
+            f" (known: {', '.join(sorted(known))})"
+        raise ConfigError(f"unknown {what} `{where}{key}`{hint}")
+
+
+def _shown(value: Any) -> str:
+    """A TOML value as the user wrote it, near enough for an error message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+# A PostgreSQL duration as a time setting accepts it: a number, then (optionally, after
+# blanks) a unit, case-sensitive as PostgreSQL's; without a unit, milliseconds.
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s|min|h|d)?\s*")
+_MILLISECONDS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000,
+                 "d": 86_400_000, None: 1}
+_INT_MAX = 2_147_483_647  # PostgreSQL's timeouts are ints of milliseconds
+
+
+def _duration(value: Any, key: str) -> str:
+    """A positive timeout PostgreSQL accepts (`5s`, `500ms`, `1min`), as written."""
+    usage = (f"`{key}` must be a PostgreSQL duration such as \"5s\", \"500ms\" or \"1min\" (a "
+             "positive number, then us, ms, s, min, h or d)")
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ConfigError(f"{usage}, not {_shown(value)}")
+    milliseconds = round(float(match.group(1)) * _MILLISECONDS[match.group(2)])
+    if milliseconds < 1:
+        raise ConfigError(f"{usage}, not {_shown(value)}: PostgreSQL rounds it to 0, "
+                          "which disables the timeout")
+    if milliseconds > _INT_MAX:
+        raise ConfigError(f"{usage}, not {_shown(value)}: over PostgreSQL's maximum "
+                          f"({_INT_MAX}ms, about 24 days)")
+    return value
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -241,7 +285,10 @@ def load_settings(path: Path | None) -> Settings:
         data = tool["pglint"]
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: [tool.pglint] must be a table")
-    return parse_settings(data, path)
+    try:
+        return parse_settings(data, path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 class Resolver:

@@ -76,7 +76,7 @@ def test_pglint_toml_takes_precedence_and_bad_config_is_exit_2(project):
     assert run("check", "--no-cache", ".", cwd=project).returncode == 0
     (project / "pglint.toml").write_text('selekt = ["PGL9"]\n')
     bad = run("check", "--no-cache", ".", cwd=project)
-    assert bad.returncode == 2 and "unknown option(s) selekt" in bad.stderr
+    assert bad.returncode == 2 and "unknown option `selekt`" in bad.stderr
     (project / "pglint.toml").write_text('select = [\n')
     broken = run("check", "--no-cache", ".", cwd=project)
     assert broken.returncode == 2 and "invalid TOML" in broken.stderr
@@ -323,3 +323,62 @@ def test_syntax_errors_are_reported_whatever_is_selected(project):
     (project / "pglint.toml").write_text('[per-file-ignores]\n"bad.sql" = ["PGL9"]\n'
                                          '"binary.sql" = ["PGL901"]\n', encoding="utf-8")
     assert codes() == ["PGL901", "PGL101"]
+
+
+@pytest.mark.parametrize("config,says", [
+    ('lock-timeout = "abc"', '`lock-timeout` must be a PostgreSQL duration such as "5s", '
+                             '"500ms" or "1min" (a positive number, then us, ms, s, min, h or '
+                             'd), not "abc"'),
+    ('lock-timeout = "-1"', 'not "-1"'),
+    ('lock-timeout = "0"', 'not "0": PostgreSQL rounds it to 0, which disables the timeout'),
+    ('lock-timeout = "0.4ms"', 'not "0.4ms": PostgreSQL rounds it to 0'),
+    ('lock-timeout = "5S"', 'not "5S"'),  # PostgreSQL's units are case-sensitive
+    ('lock-timeout = "30d"', "over PostgreSQL's maximum"),
+    ("lock-timeout = 5", "not 5"),
+    ('[per-file-ignores]\n"legacy/*.sql" = "PGL1"',
+     '`per-file-ignores` for `legacy/*.sql` must be a list of rule selectors such as '
+     '["PGL101"], not "PGL1"'),
+    ('[per-file-ignores]\n"a.sql" = [1]', "`per-file-ignores` for `a.sql` must be a list"),
+    ('selct = ["PGL1"]', "unknown option `selct` (did you mean `select`?)"),
+    ('lock_timeout = "5s"', "unknown option `lock_timeout` (did you mean `lock-timeout`?)"),
+    ("colour = true", "unknown option `colour` (known: exclude, extend-exclude,"),
+    ('[tables]\nt = { workload = "queue", updated_columns = ["a"] }',
+     "unknown key `tables.t.updated_columns` (did you mean `updated-columns`?)"),
+])
+def test_configuration_values_are_checked(project, config, says):
+    (project / "pglint.toml").write_text(config + "\n", encoding="utf-8")
+    result = run("check", "--no-cache", ".", cwd=project)
+    assert result.returncode == 2, result.stdout
+    # One line naming the file, then what is wrong with which key.
+    assert result.stderr.startswith(f"pglint: error: {project / 'pglint.toml'}: "), result.stderr
+    assert says in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["5s", "500ms", "1min", "1.5s", "2 s", "3000", "1h"])
+def test_lock_timeout_takes_postgresql_durations(tmp_path, value):
+    (tmp_path / "pyproject.toml").write_text(f'[tool.pglint]\nlock-timeout = "{value}"\n',
+                                             encoding="utf-8")
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
+    (tmp_path / "migrations" / "V2__alter.sql").write_text("ALTER TABLE t ADD COLUMN n int;\n")
+    result = run("check", "--no-cache", "--diff", "--unsafe-fixes", ".", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert f"+SET lock_timeout = '{value}';" in result.stdout
+
+
+@pytest.mark.parametrize("jobs", ["abc", "0", "-1", "1.5", "two"])
+def test_pglint_jobs_must_be_a_positive_integer(project, jobs):
+    result = run("check", "--no-cache", ".", cwd=project, env={"PGLINT_JOBS": jobs})
+    assert result.returncode == 2, result.stdout
+    assert result.stderr == (f"pglint: error: PGLINT_JOBS must be a positive integer (the "
+                             f"number of processes; 1 runs everything in one), not {jobs!r}\n")
+    baseline = run("baseline", "--no-cache", ".", cwd=project, env={"PGLINT_JOBS": jobs})
+    assert baseline.returncode == 2 and "PGLINT_JOBS" in baseline.stderr
+    assert not (project / "pglint-baseline.json").exists()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2", " 3 ", ""])
+def test_pglint_jobs_accepts_positive_integers(project, jobs):
+    result = run("check", "--no-cache", ".", cwd=project, env={"PGLINT_JOBS": jobs})
+    assert result.returncode == 1, result.stderr
