@@ -160,11 +160,18 @@ def version_command() -> None:
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               envvar="PGLINT_CACHE_DIR",
               help="Where the result cache lives (default: .pglint_cache beside the config).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print the findings only: no summary, nothing when there are none.")
+@click.option("-s", "--silent", is_flag=True,
+              help="Print no report (errors still go to stderr); the exit code tells.")
+@click.option("-o", "--output-file", type=click.Path(path_type=Path), default=None,
+              help="Write the report to this file instead of stdout (errors stay on stderr).")
 def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_fixes: bool,
           diff: bool, select: tuple[str, ...], extend_select: tuple[str, ...],
           ignore: tuple[str, ...], target_version: int | None, config_path: Path | None,
           exit_zero: bool, statistics: bool, baseline_path: Path | None, project: bool,
-          diff_base: str | None, no_cache: bool, cache_dir: Path | None) -> None:
+          diff_base: str | None, no_cache: bool, cache_dir: Path | None, quiet: bool,
+          silent: bool, output_file: Path | None) -> None:
     """Lint SQL files and folders (default: the current directory)."""
     import gc
 
@@ -212,9 +219,13 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
         cache_dir = None
     elif cache_dir is None:
         cache_dir = _default_cache_dir(settings)
+    # Opened (and truncated) before any work, as a shell redirection would be: a file that
+    # cannot be written stops the run before fixes are written.
+    output = Output(_open_output(output_file) if output_file is not None else None,
+                    quiet or silent, silent)
     try:
         status = _run_check(path_list, resolver, output_format or "full", fix, unsafe_fixes,
-                            diff, cache_dir, statistics, baseline, scope)
+                            diff, cache_dir, statistics, baseline, scope, output)
     except ConfigError as exc:  # a nested configuration file found while linting
         click.echo(f"pglint: error: {exc}", err=True)
         sys.exit(2)
@@ -236,11 +247,53 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
     # Leave without tearing down the parsed trees (a tenth of a second on a large run): nothing
     # is left to clean up but memory, and the output is flushed first.
     try:
+        output.close()
         sys.stdout.flush()
     except OSError as exc:
         _cannot_write_output(exc)
     sys.stderr.flush()
     os._exit(0 if exit_zero and status == 1 else status)
+
+
+class Output:
+    """Where the report goes (stdout, or the file of --output-file) and how much of it:
+    `quiet` drops the summaries, `silent` the whole report. Errors always go to stderr."""
+
+    def __init__(self, file=None, quiet: bool = False, silent: bool = False) -> None:
+        self.file = file
+        self.quiet = quiet
+        self.silent = silent
+
+    @property
+    def stream(self):
+        return self.file if self.file is not None else sys.stdout
+
+    def echo(self, text: str = "", nl: bool = True) -> None:
+        if not self.silent:
+            click.echo(text, file=self.stream, nl=nl)
+
+    def note(self, text: str) -> None:
+        """A remark about the run on stderr (`Would fix 2 findings.`), left out by -q and -s."""
+        if not self.quiet:
+            click.echo(text, err=True)
+
+    def color(self) -> bool:
+        return self.file is None and _use_color()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _open_output(path: Path):
+    """The --output-file, opened for writing (its folder created); else exit 2."""
+    try:
+        if not os.path.lexists(path.parent):
+            path.parent.mkdir(parents=True)
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"pglint: error: cannot write {path}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
 
 
 def _stdout_broken(exc: OSError) -> bool:
@@ -268,8 +321,11 @@ _KEEP_UNTIL_EXIT: list = []
 
 def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsafe: bool,
                diff: bool, cache_dir: Path | None, statistics: bool = False,
-               baseline=None, scope=None) -> int:
+               baseline=None, scope=None, output: Output | None = None) -> int:
     from pglint import engine
+
+    output = output or Output()
+    echo = output.echo
 
     def keep(found, files):
         # Fix and report only what is in scope and not baselined.
@@ -299,9 +355,9 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
         from pglint.fixer import unified_diff
 
         for path, (before, after) in sorted(result.diffs.items()):
-            click.echo(unified_diff(path, before, after), nl=False)
+            echo(unified_diff(path, before, after), nl=False)
         count = sum(result.fixed.values())
-        click.echo(f"Would fix {count} finding{'s' if count != 1 else ''}.", err=True)
+        output.note(f"Would fix {count} finding{'s' if count != 1 else ''}.")
         if _report_fix_failures(result.fix_failures):
             return 2
         return 1 if result.diffs else (2 if result.errors else 0)
@@ -312,48 +368,52 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
         if output_format == "json":
             import json
 
-            click.echo(json.dumps(summary.statistics(result.findings), indent=2))
+            echo(json.dumps(summary.statistics(result.findings), indent=2))
         else:
-            click.echo(summary.render_statistics(result.findings), nl=False)
+            echo(summary.render_statistics(result.findings), nl=False)
     elif output_format == "json":
         from pglint.report import jsonfmt
 
-        click.echo(jsonfmt.render(result.findings, files))
+        echo(jsonfmt.render(result.findings, files))
     elif output_format == "sarif":
         from pglint.report import sarif
 
-        click.echo(sarif.render(result.findings, files, baselined=baselined))
+        echo(sarif.render(result.findings, files, baselined=baselined))
     elif output_format == "github":
         from pglint.report import github
 
-        click.echo(github.render(result.findings), nl=False)
+        echo(github.render(result.findings), nl=False)
     elif output_format == "gitlab":
         from pglint.report import gitlab
 
-        click.echo(gitlab.render(result.findings, files))
+        echo(gitlab.render(result.findings, files))
     elif output_format == "junit":
         from pglint.report import junit
 
-        click.echo(junit.render(result.findings, result.file_count))
+        echo(junit.render(result.findings, result.file_count))
     elif output_format == "markdown":
         from pglint.report import markdown
 
-        click.echo(markdown.render(result.findings, files, result.file_count,
+        echo(markdown.render(result.findings, files, result.file_count,
                                    baselined=baselined), nl=False)
     elif output_format == "concise":
         from pglint.report import concise
         from pglint.report.summary import summary_line
 
-        click.echo(concise.render(result.findings), nl=False)
-        click.echo(summary_line(result.findings, result.file_count, fixed, baselined))
+        echo(concise.render(result.findings), nl=False)
+        if not output.quiet:
+            echo(summary_line(result.findings, result.file_count, fixed, baselined))
     else:
         from pglint.report import full
 
-        lines = full.build(result.findings, files, result.file_count, fixed, baselined)
-        if _use_color():
+        lines = full.build(result.findings, files, result.file_count, fixed, baselined,
+                           summary=not output.quiet)
+        if output.silent:
+            pass
+        elif output.color():
             full.print_rich(lines)
         else:
-            click.echo(full.render_plain(lines), nl=False)
+            echo(full.render_plain(lines), nl=False)
     failed = _report_fix_failures(result.fix_failures)
     if result.errors or result.internal_errors or failed:
         for message in result.internal_errors:

@@ -382,3 +382,67 @@ def test_pglint_jobs_must_be_a_positive_integer(project, jobs):
 def test_pglint_jobs_accepts_positive_integers(project, jobs):
     result = run("check", "--no-cache", ".", cwd=project, env={"PGLINT_JOBS": jobs})
     assert result.returncode == 1, result.stderr
+
+
+def test_quiet_prints_the_findings_without_summary(project):
+    full = run("check", "--no-cache", ".", cwd=project)
+    quiet = run("check", "--no-cache", "-q", ".", cwd=project)
+    assert quiet.returncode == 1, quiet.stderr
+    assert "queries/hits.sql:1:1: PGL101" in quiet.stdout and "^^^^" in quiet.stdout
+    assert "Found 1 finding" in full.stdout and "Found" not in quiet.stdout
+    assert full.stdout.startswith(quiet.stdout)
+    concise = run("check", "--no-cache", "--quiet", "--output-format", "concise", ".",
+                  cwd=project)
+    assert concise.stdout.splitlines() == [
+        line for line in run("check", "--no-cache", "--output-format", "concise", ".",
+                             cwd=project).stdout.splitlines() if line.startswith("queries/")]
+    clean = run("check", "--no-cache", "-q", "queries/ok.sql", cwd=project)
+    assert (clean.returncode, clean.stdout, clean.stderr) == (0, "", "")
+
+
+def test_quiet_drops_the_would_fix_note_of_diff(tmp_path):
+    (tmp_path / "q.sql").write_text("SELECT 1;  -- pglint: ignore[PGL101]\n", encoding="utf-8")
+    loud = run("check", "--no-cache", "--diff", ".", cwd=tmp_path)
+    quiet = run("check", "--no-cache", "--diff", "-q", ".", cwd=tmp_path)
+    assert loud.stderr == "Would fix 1 finding.\n" and quiet.stderr == ""
+    assert quiet.stdout == loud.stdout and quiet.stdout.startswith("--- a/q.sql")
+
+
+@pytest.mark.parametrize("output_format", ["full", "concise", "json", "junit"])
+def test_silent_prints_nothing_and_exits_as_usual(project, output_format):
+    found = run("check", "--no-cache", "-s", "--output-format", output_format, ".", cwd=project)
+    assert (found.returncode, found.stdout, found.stderr) == (1, "", "")
+    clean = run("check", "--no-cache", "--silent", "--output-format", output_format,
+                "queries/ok.sql", cwd=project)
+    assert (clean.returncode, clean.stdout, clean.stderr) == (0, "", "")
+    # Errors still reach stderr: a run that exits 2 says why.
+    missing = run("check", "--no-cache", "-s", "nope.sql", cwd=project)
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr == "pglint: error: nope.sql: no such file or directory\n"
+
+
+@pytest.mark.parametrize("option", ["-o", "--output-file"])
+def test_output_file_gets_the_report(project, option):
+    expected = run("check", "--no-cache", "--output-format", "json", ".", cwd=project)
+    result = run("check", "--no-cache", "--output-format", "json", option,
+                 "reports/pglint.json", ".", cwd=project)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == "" and result.stderr == ""
+    written = (project / "reports" / "pglint.json").read_text(encoding="utf-8")
+    assert written == expected.stdout and json.loads(written)[0]["code"] == "PGL101"
+    # Errors stay on stderr; the report still goes to the file.
+    both = run("check", "--no-cache", "-o", "report.txt", "nope.sql", "queries/hits.sql",
+               cwd=project)
+    assert both.returncode == 2 and both.stdout == ""
+    assert both.stderr == "pglint: error: nope.sql: no such file or directory\n"
+    assert "Found 1 finding" in (project / "report.txt").read_text(encoding="utf-8")
+
+
+def test_output_file_that_cannot_be_written_is_an_error(project):
+    (project / "folder").mkdir()
+    (project / "blocker").write_text("", encoding="utf-8")
+    for target, reason in (("folder", "Is a directory"), ("blocker/report.txt", "Not a directory")):
+        result = run("check", "--no-cache", "-o", target, ".", cwd=project)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"pglint: error: cannot write {target}: {reason}\n"
+        assert result.stdout == ""

@@ -52,7 +52,8 @@ def _fix_lines(f: Finding, file: SourceFile | None) -> list[Line]:
 
 
 def build(findings: list[Finding], files: dict[str, SourceFile], file_count: int,
-          fixed: int = 0, baselined: int = 0) -> list[Line]:
+          fixed: int = 0, baselined: int = 0, summary: bool = True) -> list[Line]:
+    """The report's lines; without `summary` (`--quiet`), the findings only."""
     lines: list[Line] = []
     for f in findings:
         lines.append([(f"{f.path}:{f.row}:{f.column}: ", "bold"), (f.code, "bold red"),
@@ -66,6 +67,8 @@ def build(findings: list[Finding], files: dict[str, SourceFile], file_count: int
             lines.extend([("          " + rest, "")] for rest in wrapped[1:])
         lines.extend(_fix_lines(f, file))
         lines.append([])
+    if not summary:
+        return lines
     rules = by_rule(findings)
     if len(rules) > 1:
         width = max(len(name) for _, name, _ in rules)
