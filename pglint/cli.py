@@ -83,12 +83,12 @@ def _default_cache_dir(settings) -> Path:
     return (settings.root or Path.cwd()) / CACHE_DIR_NAME
 
 
-def _lint(paths: list[Path], resolver, cache_dir: Path | None):
+def _lint(paths: list[Path], resolver, cache_dir: Path | None, stdin=None):
     """engine.lint, with a progress bar on a terminal."""
     from pglint import engine
 
-    if not _ProgressBar.wanted():
-        return engine.lint(paths, resolver, cache_dir)
+    if stdin is not None or not _ProgressBar.wanted():
+        return engine.lint(paths, resolver, cache_dir, stdin=stdin)
     bar = _ProgressBar()
     try:
         return engine.lint(paths, resolver, cache_dir, progress=bar)
@@ -166,12 +166,16 @@ def version_command() -> None:
               help="Print no report (errors still go to stderr); the exit code tells.")
 @click.option("-o", "--output-file", type=click.Path(path_type=Path), default=None,
               help="Write the report to this file instead of stdout (errors stay on stderr).")
+@click.option("--stdin-filename", type=click.Path(path_type=Path), default=None,
+              help="Lint standard input (also `pglint check -`) as a file of this name: its "
+              "kind and configuration come from the name. With --fix, the fixed text goes to "
+              "stdout and the report to stderr; nothing is written.")
 def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_fixes: bool,
           diff: bool, select: tuple[str, ...], extend_select: tuple[str, ...],
           ignore: tuple[str, ...], target_version: int | None, config_path: Path | None,
           exit_zero: bool, statistics: bool, baseline_path: Path | None, project: bool,
           diff_base: str | None, no_cache: bool, cache_dir: Path | None, quiet: bool,
-          silent: bool, output_file: Path | None) -> None:
+          silent: bool, output_file: Path | None, stdin_filename: Path | None) -> None:
     """Lint SQL files and folders (default: the current directory)."""
     import gc
 
@@ -182,6 +186,14 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
     gc.disable()
     _check_environment()
     path_list = list(paths) or [Path(".")]
+    from_stdin = any(str(p) == "-" for p in paths) or (stdin_filename is not None and not paths)
+    if from_stdin:
+        if len(paths) > 1:
+            _usage_error("`-` (standard input) cannot be combined with other paths")
+        if project or diff_base is not None:
+            _usage_error("--project and --diff-base lint files, not standard input")
+        # The name places the text: its configuration and kind are those of a file there.
+        path_list = [stdin_filename or Path("-")]
     overrides = {"select": _codes(select), "ignore": _codes(ignore),
                  "extend_select": _codes(extend_select), "target_version": target_version}
     resolver = Resolver({k: v for k, v in overrides.items() if v is not None}, config_path)
@@ -219,13 +231,20 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
         cache_dir = None
     elif cache_dir is None:
         cache_dir = _default_cache_dir(settings)
+    stdin = None
+    if from_stdin:
+        from pglint.discover import named_candidate
+
+        stdin = _read_stdin(named_candidate(path_list[0], settings))
     # Opened (and truncated) before any work, as a shell redirection would be: a file that
-    # cannot be written stops the run before fixes are written.
-    output = Output(_open_output(output_file) if output_file is not None else None,
-                    quiet or silent, silent)
+    # cannot be written stops the run before fixes are written. With --fix, standard input's
+    # fixed text takes stdout: the report goes to stderr.
+    report_file = sys.stderr if stdin is not None and fix and not diff else None
+    output = Output(_open_output(output_file) if output_file is not None else report_file,
+                    quiet or silent, silent, owned=output_file is not None)
     try:
         status = _run_check(path_list, resolver, output_format or "full", fix, unsafe_fixes,
-                            diff, cache_dir, statistics, baseline, scope, output)
+                            diff, cache_dir, statistics, baseline, scope, output, stdin)
     except ConfigError as exc:  # a nested configuration file found while linting
         click.echo(f"pglint: error: {exc}", err=True)
         sys.exit(2)
@@ -255,14 +274,50 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
     os._exit(0 if exit_zero and status == 1 else status)
 
 
+def _usage_error(message: str) -> None:
+    click.echo(f"pglint: error: {message}", err=True)
+    sys.exit(2)
+
+
+class _Stdin:
+    """What `pglint check -` read: the candidate it stands for, its text (None when it cannot
+    be linted: the problem says why), and the bytes and encoding to give back with --fix."""
+
+    def __init__(self, candidate, data: bytes, text: str | None, encoding: str,
+                 problem) -> None:
+        self.candidate, self.data, self.text = candidate, data, text
+        self.encoding, self.problem = encoding, problem
+
+    @property
+    def content(self) -> tuple:
+        return self.candidate, self.text, self.problem
+
+
+def _read_stdin(candidate) -> _Stdin:
+    from pglint.loader import MAX_BYTES, LoadProblem, decode
+
+    try:
+        data = sys.stdin.buffer.read(MAX_BYTES + 1)
+    except (AttributeError, OSError, ValueError) as exc:  # closed or missing stdin
+        _usage_error(f"cannot read standard input: {getattr(exc, 'strerror', None) or exc}")
+    if len(data) > MAX_BYTES:
+        problem = LoadProblem(f"input is over the {MAX_BYTES // (1024 * 1024)} MiB limit; "
+                              "not linted")
+        return _Stdin(candidate, data, None, "utf-8", problem)
+    text, encoding, problem = decode(candidate.path, data)
+    return _Stdin(candidate, data, text, encoding, problem)
+
+
 class Output:
     """Where the report goes (stdout, or the file of --output-file) and how much of it:
     `quiet` drops the summaries, `silent` the whole report. Errors always go to stderr."""
 
-    def __init__(self, file=None, quiet: bool = False, silent: bool = False) -> None:
+    def __init__(self, file=None, quiet: bool = False, silent: bool = False,
+                 owned: bool = False) -> None:
         self.file = file
         self.quiet = quiet
         self.silent = silent
+        self.owned = owned  # a file of ours to close (not stderr)
 
     @property
     def stream(self):
@@ -281,7 +336,7 @@ class Output:
         return self.file is None and _use_color()
 
     def close(self) -> None:
-        if self.file is not None:
+        if self.owned:
             self.file.close()
 
 
@@ -321,7 +376,8 @@ _KEEP_UNTIL_EXIT: list = []
 
 def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsafe: bool,
                diff: bool, cache_dir: Path | None, statistics: bool = False,
-               baseline=None, scope=None, output: Output | None = None) -> int:
+               baseline=None, scope=None, output: Output | None = None,
+               stdin: _Stdin | None = None) -> int:
     from pglint import engine
 
     output = output or Output()
@@ -337,9 +393,13 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
     fixing = fix or diff
     if fixing:
         result = engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff,
-                                     keep=keep if scope or baseline else None)
+                                     keep=keep if scope or baseline else None,
+                                     stdin=stdin.content if stdin is not None else None)
     else:
-        result = _lint(paths, resolver, cache_dir)
+        result = _lint(paths, resolver, cache_dir,
+                       stdin=stdin.content if stdin is not None else None)
+    if stdin is not None and fix and not diff:
+        _give_back_stdin(stdin, result)
     # Held until the process exits (os._exit): freeing the parsed trees on return from here
     # costs tens of milliseconds for nothing.
     _KEEP_UNTIL_EXIT.append(result)
@@ -420,6 +480,22 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
             click.echo(f"pglint: internal error: {message}", err=True)
         return 2
     return 1 if result.findings else 0
+
+
+def _give_back_stdin(stdin: _Stdin, result) -> None:
+    """`pglint check --fix -`: the text read, fixed, on stdout (as it came when nothing was
+    fixed or it could not be read), so that the command works as a filter."""
+    display = stdin.candidate.display
+    data = stdin.data
+    if display in result.diffs:
+        try:
+            data = result.diffs[display][1].encode(stdin.encoding)
+        except UnicodeEncodeError:
+            result.fix_failures[display] = (f"the fixed text cannot be written in its "
+                                            f"encoding ({stdin.encoding})")
+            result.fixed.pop(display, None)
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
 
 
 def _report_fix_failures(failures: dict[str, str]) -> bool:

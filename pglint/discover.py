@@ -114,6 +114,18 @@ class Excludes:
         return False
 
 
+def named_candidate(path: Path, settings: Settings) -> Candidate:
+    """The candidate for a file known by name only (text read from stdin, `--stdin-filename`):
+    its kind from the name, as `discover` would give it."""
+    absolute = os.path.abspath(path)
+    root = os.path.abspath(settings.root or os.getcwd())
+    cwd = os.getcwd()
+    rel = absolute[len(root) + 1:] if absolute.startswith(root + os.sep) else str(path)
+    display = absolute[len(cwd) + 1:] if absolute.startswith(cwd + os.sep) else absolute
+    kind, version, replay = classify(path, rel, settings)
+    return Candidate(path, display, kind, version, replay)
+
+
 def discover(paths: list[Path], settings: Settings) -> tuple[list[Candidate], list[str]]:
     """Source files under `paths`, migrations first in apply order; and path errors.
 

@@ -659,13 +659,19 @@ def _lint_projects(contents: list[Content], resolver: Resolver, crashes: list[st
 
 
 def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | None = None,
-         progress: Callable[[int, int], None] | None = None) -> LintResult:
-    """Lint the files under `paths`. With `cache_dir`, an unchanged run is answered from cache.
-    `progress(done, total)` is called as files are parsed (not on a cache hit)."""
+         progress: Callable[[int, int], None] | None = None,
+         stdin: Content | None = None) -> LintResult:
+    """Lint the files under `paths`, or only the text `stdin` gives (candidate, text, problem:
+    what was read from standard input, never cached). With `cache_dir`, an unchanged run is
+    answered from cache. `progress(done, total)` is called as files are parsed (not on a cache
+    hit)."""
     resolver = _resolver(settings)
-    candidates, errors = _discover(paths, resolver)
     crashes: list[str] = []
-    contents = [(c, *read_text(c.path)) for c in candidates]
+    if stdin is not None:
+        candidates, errors, contents, cache_dir = [stdin[0]], [], [stdin], None
+    else:
+        candidates, errors = _discover(paths, resolver)
+        contents = [(c, *read_text(c.path)) for c in candidates]
     counter = _Progress(progress, len(contents)) if progress is not None else None
     if cache_dir is None:
         findings, files = _lint_projects(contents, resolver, crashes, counter)
@@ -690,18 +696,23 @@ def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | Non
 
 def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool, write: bool,
                  max_passes: int = 8,
-                 keep: Callable[[list[Finding], list[LoadedFile]], list[Finding]] | None = None
-                 ) -> LintResult:
+                 keep: Callable[[list[Finding], list[LoadedFile]], list[Finding]] | None = None,
+                 stdin: Content | None = None) -> LintResult:
     """Apply fixes until none applies (or max_passes), then lint what is left.
 
     Fixes are applied in memory and re-linted between passes, so a file is written once, whole,
     at the end. With write=False nothing is written and the result carries the diffs (--diff).
+    Text from `stdin` (as for `lint`) is never written anywhere: its fixed text is in the diffs.
     """
     from pglint.fixer import apply_fixes
 
     resolver = _resolver(settings)
-    candidates, errors = _discover(paths, resolver)
-    files = [load(c) for c in candidates]
+    if stdin is not None:
+        candidates, errors, write = [stdin[0]], [], False
+        files = [load(*stdin)]
+    else:
+        candidates, errors = _discover(paths, resolver)
+        files = [load(c) for c in candidates]
     originals = {f.candidate.display: f.file.text for f in files if f.file is not None}
     fixed: dict[str, int] = defaultdict(int)
     for _ in range(max_passes):

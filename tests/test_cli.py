@@ -446,3 +446,87 @@ def test_output_file_that_cannot_be_written_is_an_error(project):
         assert result.returncode == 2, result.stderr
         assert result.stderr == f"pglint: error: cannot write {target}: {reason}\n"
         assert result.stdout == ""
+
+
+def run_stdin(*args: str, cwd: Path, data: str | bytes) -> subprocess.CompletedProcess:
+    raw = data if isinstance(data, bytes) else data.encode("utf-8")
+    result = subprocess.run([sys.executable, "-m", "pglint", *args], cwd=cwd,
+                            capture_output=True, input=raw, timeout=120,
+                            env={**os.environ, "NO_COLOR": "1"})
+    result.stdout, result.stderr = (result.stdout.decode("utf-8", "replace"),
+                                    result.stderr.decode("utf-8", "replace"))
+    return result
+
+
+ALTER_T = "ALTER TABLE t ADD COLUMN n int;\n"
+
+
+def test_check_dash_lints_standard_input(tmp_path):
+    result = run_stdin("check", "--no-cache", "--output-format", "concise", "-", cwd=tmp_path,
+                       data=COUNTER)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("-:1:1: PGL101 "), result.stdout
+    # Without a name, standard input is application SQL: no migration rule applies.
+    assert run_stdin("check", "--no-cache", "-", cwd=tmp_path, data=ALTER_T).returncode == 0
+
+
+def test_stdin_filename_names_the_text_and_decides_its_kind(tmp_path):
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
+    as_migration = run_stdin("check", "--no-cache", "--output-format", "concise",
+                             "--stdin-filename", "migrations/V2__add.sql", cwd=tmp_path,
+                             data=ALTER_T)
+    assert as_migration.returncode == 1, as_migration.stderr
+    assert as_migration.stdout.startswith("migrations/V2__add.sql:1:1: PGL301 ")
+    as_query = run_stdin("check", "--no-cache", "--stdin-filename", "queries/x.sql", "-",
+                         cwd=tmp_path, data=ALTER_T)
+    assert as_query.returncode == 0, as_query.stdout
+    # The configuration is the one above the name.
+    (tmp_path / "migrations" / "pglint.toml").write_text('ignore = ["PGL301"]\n')
+    configured = run_stdin("check", "--no-cache", "--stdin-filename", "migrations/V2__add.sql",
+                           cwd=tmp_path, data=ALTER_T)
+    assert configured.returncode == 0, configured.stdout
+    assert not (tmp_path / "migrations" / "V2__add.sql").exists()
+
+
+def test_fix_on_stdin_prints_the_fixed_text_and_writes_no_file(tmp_path):
+    target = tmp_path / "migrations" / "V2__add.sql"
+    target.parent.mkdir()
+    target.write_text(ALTER_T, encoding="utf-8")  # a file of that name is left alone
+    result = run_stdin("check", "--no-cache", "--fix", "--unsafe-fixes", "--stdin-filename",
+                       str(target.relative_to(tmp_path)), cwd=tmp_path, data=ALTER_T)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "SET lock_timeout = '5s';\n" + ALTER_T
+    assert "Fixed 1 finding" in result.stderr  # the report goes to stderr
+    assert target.read_text(encoding="utf-8") == ALTER_T
+    assert sorted(p.name for p in target.parent.iterdir()) == ["V2__add.sql"]
+    # Findings left: the text still comes back, whole, and the exit code says so.
+    left = run_stdin("check", "--no-cache", "--fix", "-", cwd=tmp_path,
+                     data=COUNTER + "SELECT 1;  -- pglint: ignore[PGL101]\n")
+    assert left.returncode == 1
+    assert left.stdout == COUNTER + "SELECT 1;\n"
+    assert "PGL101" in left.stderr and "PGL101" not in left.stdout
+    # Nothing to fix, or nothing that could be read: the input comes back as it was.
+    binary = b"SELECT 1;\x00\n"
+    unreadable = run_stdin("check", "--no-cache", "--fix", "-", cwd=tmp_path, data=binary)
+    assert unreadable.returncode == 1 and "PGL901" in unreadable.stderr
+    assert unreadable.stdout == binary.decode()
+
+
+def test_diff_on_stdin(tmp_path):
+    result = run_stdin("check", "--no-cache", "--diff", "--stdin-filename", "q.sql",
+                       cwd=tmp_path, data="SELECT 1;  -- pglint: ignore[PGL101]\n")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("--- a/q.sql\n+++ b/q.sql\n")
+    assert "+SELECT 1;\n" in result.stdout
+    assert not (tmp_path / "q.sql").exists()
+
+
+@pytest.mark.parametrize("args,says", [
+    (("-", "other.sql"), "`-` (standard input) cannot be combined with other paths"),
+    (("--project", "-"), "--project and --diff-base lint files, not standard input"),
+])
+def test_stdin_usage_errors(tmp_path, args, says):
+    result = run_stdin("check", "--no-cache", *args, cwd=tmp_path, data="SELECT 1;\n")
+    assert result.returncode == 2
+    assert result.stderr == f"pglint: error: {says}\n"
