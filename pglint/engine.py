@@ -118,6 +118,8 @@ class Dispatcher:
                 _display_only(findings, before)
         for rule in file_rules:
             self._call(findings, rule, rule.check_file, ctx, None, ctx)
+        if any(f.fix is not None and f.fix.applicable for f in findings):
+            _keep_literals(findings, ctx.all_statements(), text)  # SQL in Python strings
         return findings
 
     def run_python(self, ctx: FileContext, wanted: frozenset[str]) -> list[Finding]:
@@ -248,6 +250,46 @@ def _keep_comments(findings: list[Finding], text: str) -> None:
         if lost:
             shown = "\n".join(e.content for e in fix.edits if e.content.strip())
             finding.fix = Fix.display(fix.title, fix.suggestion or shown)
+
+
+def _keep_literals(findings: list[Finding], statements: Iterable[Statement], text: str) -> None:
+    """An SQL fix inside a Python string literal is applied only when the edited literal still
+    holds exactly the text written between its quotes: PGL301's `SET lock_timeout = '5s';`
+    would end a '...' literal early, a backslash would be an escape, a line break cannot stand
+    in a one-line literal. A `%` is refused too (the driver may read it as a placeholder).
+    Otherwise the fix is shown, as for SQL that is not verbatim in the file."""
+    literals = {stmt.python_literal for stmt in statements if stmt.python_literal}
+    if not literals:
+        return
+    for finding in findings:
+        fix = finding.fix
+        if fix is None or not fix.applicable:
+            continue
+        for start, end, opening in literals:
+            inside = [e for e in fix.edits if start <= e.start and e.end <= end]
+            if inside and not _fits_literal(text, start, end, opening, inside):
+                finding.fix = Fix.display(fix.title, fix.suggestion or "".join(
+                    e.content for e in fix.edits))
+                break
+
+
+def _fits_literal(text: str, start: int, end: int, opening: str, edits: list) -> bool:
+    import ast
+
+    if any("%" in e.content for e in edits):
+        return False
+    pieces, cursor = [], start
+    for edit in sorted(edits, key=lambda e: e.start):
+        pieces.append(text[cursor:edit.start])
+        pieces.append(edit.content)
+        cursor = edit.end
+    pieces.append(text[cursor:end])
+    content = "".join(pieces)
+    quote = opening.lstrip("rRuU")
+    try:
+        return ast.literal_eval(opening + content + quote) == content
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
 
 
 def _display_only(findings: list[Finding], start: int) -> None:
