@@ -86,8 +86,10 @@ def _next_code_line(file: SourceFile, line: int) -> int:
 def removal_edits(text: str, s: Suppression, keep: list[str]) -> list[tuple[int, int, str]]:
     """Edits (start, end, content) that drop the unused part of a suppression.
 
-    Codes still in use are kept; a comment that held nothing but the directive goes, with its
-    line when it stood alone.
+    Codes still in use are kept. A comment (`-- `, `/* */` or Python's `#`) that held nothing
+    but the directive goes whole, with its line when it stood alone; a directive that shares
+    its comment with other words goes with its own `#`/`--` marker when it has one (`# noqa  #
+    pglint: ignore[...]`), else with the blanks that separate it: no bare `# ` is left behind.
     """
     if keep:
         directive = text[s.start:s.end]
@@ -97,9 +99,34 @@ def removal_edits(text: str, s: Suppression, keep: list[str]) -> list[tuple[int,
     if comment is None:
         return [(s.start, s.end, "")]
     body = comment.text
-    inner = body[2:] if body.startswith("--") else body[2:-2] if body.startswith("/*") else body
-    if inner.strip() != text[s.start:s.end].strip():
-        return [(s.start, s.end, "")]
+    block = body.startswith("/*")
+    before = body[:s.start - comment.start]
+    after = body[s.end - comment.start:]
+    if block and after.rstrip().endswith("*/"):
+        after = after.rstrip()[:-2]
+    marker = _MARKER.search(before)
+    if not after.strip():
+        if marker is not None and marker.start() == 0:
+            return _remove_comment(text, comment)  # the comment held the directive only
+        # Words before it: `# noqa  # pglint: ignore[X]` loses `  # pglint: ignore[X]`.
+        start = comment.start + marker.start() if marker is not None else s.start
+        while start > comment.start and text[start - 1] in " \t":
+            start -= 1
+        return [(start, s.end if block else comment.end, "")]
+    # Words after it: `# pglint: ignore[X] because ...` becomes `# because ...`.
+    end = s.end
+    while end < comment.end and text[end] in " \t":
+        end += 1
+    return [(s.start, end, "")]
+
+
+# The comment marker right before a directive (`#`, `--`, `/*`), and the blanks after it.
+_MARKER = re.compile(r"(?:#|--|/\*)[ \t]*$")
+
+
+def _remove_comment(text: str, comment: Comment) -> list[tuple[int, int, str]]:
+    """Remove a whole comment: with its line when it stood alone, else with the blanks before
+    it."""
     line_start = text.rfind("\n", 0, comment.start) + 1
     line_end = text.find("\n", comment.end)
     line_end = len(text) if line_end < 0 else line_end

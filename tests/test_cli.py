@@ -530,3 +530,32 @@ def test_stdin_usage_errors(tmp_path, args, says):
     result = run_stdin("check", "--no-cache", *args, cwd=tmp_path, data="SELECT 1;\n")
     assert result.returncode == 2
     assert result.stderr == f"pglint: error: {says}\n"
+
+
+def test_fixing_an_unused_suppression_leaves_no_empty_comment(tmp_path):
+    app = tmp_path / "app.py"
+    app.write_text(
+        "def f(cur):\n"
+        "    # pglint: ignore[PGL101]\n"
+        "    cur.execute(\"SELECT 1\")\n"
+        "    cur.execute(\"SELECT 2\")  # pglint: ignore[PGL101]\n"
+        "    x = 1  # pglint: ignore[hot-counter-update] because reasons\n"
+        "    y = 2  # noqa: E501  # pglint: ignore[PGL101]\n"
+        "    #pglint: ignore\n"
+        "    return x + y\n", encoding="utf-8")
+    query = tmp_path / "q.sql"
+    query.write_text("-- pglint: ignore[PGL101]\nSELECT 1;\n"
+                     "SELECT 2; -- pglint: ignore[PGL101]\n"
+                     "SELECT 3; /* note pglint: ignore[PGL101] */\n"
+                     "SELECT 4; -- note -- pglint: ignore[PGL101]\n", encoding="utf-8")
+    result = run("check", "--no-cache", "--fix", ".", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert app.read_text(encoding="utf-8") == (
+        "def f(cur):\n"
+        "    cur.execute(\"SELECT 1\")\n"
+        "    cur.execute(\"SELECT 2\")\n"
+        "    x = 1  # because reasons\n"
+        "    y = 2  # noqa: E501\n"
+        "    return x + y\n")
+    assert query.read_text(encoding="utf-8") == (
+        "SELECT 1;\nSELECT 2;\nSELECT 3; /* note */\nSELECT 4; -- note\n")
