@@ -132,6 +132,13 @@ def version_command() -> None:
 @click.option("--output-format", type=click.Choice(FORMATS), default=None,
               help="How to print findings (default: full).")
 @click.option("--fix", is_flag=True, help="Apply safe fixes.")
+@click.option("--fix-only", is_flag=True,
+              help="Apply safe fixes and report only how many were applied (exit 0 unless "
+              "--exit-non-zero-on-fix).")
+@click.option("--exit-non-zero-on-fix", is_flag=True,
+              help="Exit 1 when fixes were applied, even if no finding is left.")
+@click.option("--show-fixes", is_flag=True,
+              help="After the report, list the fixes applied, per file and rule.")
 @click.option("--unsafe-fixes", is_flag=True,
               help="With --fix or --diff: also apply unsafe fixes. Alone: write nothing (the "
               "report already shows which findings these fixes would cover).")
@@ -139,6 +146,9 @@ def version_command() -> None:
 @click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated).")
 @click.option("--extend-select", multiple=True, help="Rule codes or prefixes to add to the selection.")
 @click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable (comma-separated).")
+@click.option("--extend-ignore", multiple=True,
+              help="Rule codes or prefixes to disable, in addition to --ignore (ruff's old "
+              "spelling; the same as --ignore).")
 @click.option("--target-version", type=click.IntRange(9, 99), default=None,
               help="PostgreSQL major version the fixes must run on (default 14).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
@@ -170,9 +180,11 @@ def version_command() -> None:
               help="Lint standard input (also `pglint check -`) as a file of this name: its "
               "kind and configuration come from the name. With --fix, the fixed text goes to "
               "stdout and the report to stderr; nothing is written.")
-def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_fixes: bool,
+def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_only: bool,
+          exit_non_zero_on_fix: bool, show_fixes: bool, unsafe_fixes: bool,
           diff: bool, select: tuple[str, ...], extend_select: tuple[str, ...],
-          ignore: tuple[str, ...], target_version: int | None, config_path: Path | None,
+          ignore: tuple[str, ...], extend_ignore: tuple[str, ...], target_version: int | None,
+          config_path: Path | None,
           exit_zero: bool, statistics: bool, baseline_path: Path | None, project: bool,
           diff_base: str | None, no_cache: bool, cache_dir: Path | None, quiet: bool,
           silent: bool, output_file: Path | None, stdin_filename: Path | None) -> None:
@@ -194,7 +206,8 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
             _usage_error("--project and --diff-base lint files, not standard input")
         # The name places the text: its configuration and kind are those of a file there.
         path_list = [stdin_filename or Path("-")]
-    overrides = {"select": _codes(select), "ignore": _codes(ignore),
+    fix = fix or fix_only
+    overrides = {"select": _codes(select), "ignore": _codes(ignore + extend_ignore),
                  "extend_select": _codes(extend_select), "target_version": target_version}
     resolver = Resolver({k: v for k, v in overrides.items() if v is not None}, config_path)
     try:
@@ -244,7 +257,8 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
                     quiet or silent, silent, owned=output_file is not None)
     try:
         status = _run_check(path_list, resolver, output_format or "full", fix, unsafe_fixes,
-                            diff, cache_dir, statistics, baseline, scope, output, stdin)
+                            diff, cache_dir, statistics, baseline, scope, output, stdin,
+                            FixReport(fix_only, show_fixes, exit_non_zero_on_fix))
     except ConfigError as exc:  # a nested configuration file found while linting
         click.echo(f"pglint: error: {exc}", err=True)
         sys.exit(2)
@@ -374,13 +388,35 @@ def _cannot_write_output(exc: OSError) -> None:
 _KEEP_UNTIL_EXIT: list = []
 
 
+class FixReport:
+    """What to say about the fixes applied: --fix-only (their count instead of the report),
+    --show-fixes (the list), --exit-non-zero-on-fix (exit 1 when there were any)."""
+
+    def __init__(self, only: bool = False, show: bool = False, fail: bool = False) -> None:
+        self.only, self.show, self.fail = only, show, fail
+
+    @staticmethod
+    def listing(fixed_rules: dict[str, dict[tuple[str, str], int]]) -> str:
+        total = sum(n for rules in fixed_rules.values() for n in rules.values())
+        if not total:
+            return "No fixes applied.\n"
+        lines = [f"Fixed {total} finding{'s' if total != 1 else ''}:"]
+        for path, rules in sorted(fixed_rules.items()):
+            lines.append(f"- {path}:")
+            width = max(len(str(n)) for n in rules.values())
+            lines.extend(f"    {n:>{width}} \u00d7 {code} ({name})"
+                         for (code, name), n in sorted(rules.items()))
+        return "\n".join(lines) + "\n"
+
+
 def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsafe: bool,
                diff: bool, cache_dir: Path | None, statistics: bool = False,
                baseline=None, scope=None, output: Output | None = None,
-               stdin: _Stdin | None = None) -> int:
+               stdin: _Stdin | None = None, fixes: FixReport | None = None) -> int:
     from pglint import engine
 
     output = output or Output()
+    fixes = fixes or FixReport()
     echo = output.echo
 
     def keep(found, files):
@@ -422,6 +458,18 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
             return 2
         return 1 if result.diffs else (2 if result.errors else 0)
     fixed = sum(result.fixed.values())
+    fixes_failed = 1 if fixes.fail and fixed else 0
+    if fixes.only:
+        # --fix-only: the count of fixes (or their list), never the findings left.
+        if not output.quiet:
+            echo(FixReport.listing(result.fixed_rules) if fixes.show else
+                 f"Fixed {fixed} finding{'s' if fixed != 1 else ''}.\n", nl=False)
+        if _report_fix_failures(result.fix_failures) or result.errors or \
+                result.internal_errors:
+            for message in result.internal_errors:
+                click.echo(f"pglint: internal error: {message}", err=True)
+            return 2
+        return fixes_failed
     if statistics:
         from pglint.report import summary
 
@@ -474,12 +522,14 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
             full.print_rich(lines)
         else:
             echo(full.render_plain(lines), nl=False)
+    if fixes.show and fix and not output.quiet and output_format in ("full", "concise"):
+        echo(FixReport.listing(result.fixed_rules), nl=False)
     failed = _report_fix_failures(result.fix_failures)
     if result.errors or result.internal_errors or failed:
         for message in result.internal_errors:
             click.echo(f"pglint: internal error: {message}", err=True)
         return 2
-    return 1 if result.findings else 0
+    return 1 if result.findings else fixes_failed
 
 
 def _give_back_stdin(stdin: _Stdin, result) -> None:

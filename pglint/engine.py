@@ -55,6 +55,8 @@ class LintResult:
     fixed: dict[str, int] = field(default_factory=dict)  # path -> number of fixes applied
     diffs: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (before, after)
     fix_failures: dict[str, str] = field(default_factory=dict)  # path -> why not fixed (exit 2)
+    # path -> {(code, name): number of its fixes applied} (--show-fixes)
+    fixed_rules: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
 
     @property
     def file_count(self) -> int:
@@ -757,6 +759,7 @@ def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool,
         files = [load(c) for c in candidates]
     originals = {f.candidate.display: f.file.text for f in files if f.file is not None}
     fixed: dict[str, int] = defaultdict(int)
+    fixed_rules: dict[str, dict[tuple[str, str], int]] = {}
     for _ in range(max_passes):
         by_path: dict[str, list[Finding]] = defaultdict(list)
         found = lint_project(files, resolver)
@@ -772,6 +775,10 @@ def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool,
             new_text, applied = apply_fixes(loaded.file.text, by_path.get(display, []), unsafe)
             if applied and new_text != loaded.file.text:
                 fixed[display] += len(applied)
+                rules = fixed_rules.setdefault(display, {})
+                for finding in applied:
+                    rules[finding.code, finding.name] = rules.get((finding.code, finding.name),
+                                                                  0) + 1
                 files[i] = load(loaded.candidate, new_text)
                 changed = True
         if not changed:
@@ -786,6 +793,8 @@ def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool,
         if loaded.candidate.display in failures:  # left as it was: reported as it is
             files[i] = load(loaded.candidate, originals[loaded.candidate.display])
             fixed.pop(loaded.candidate.display, None)
+            fixed_rules.pop(loaded.candidate.display, None)
     crashes: list[str] = []
     findings = lint_project(files, resolver, crashes)
-    return LintResult(findings, files, errors, crashes, dict(fixed), diffs, failures)
+    return LintResult(findings, files, errors, crashes, dict(fixed), diffs, failures,
+                      fixed_rules)

@@ -559,3 +559,73 @@ def test_fixing_an_unused_suppression_leaves_no_empty_comment(tmp_path):
         "    return x + y\n")
     assert query.read_text(encoding="utf-8") == (
         "SELECT 1;\nSELECT 2;\nSELECT 3; /* note */\nSELECT 4; -- note\n")
+
+
+def fixable_project(root: Path) -> None:
+    """PGL301 (an unsafe fix) in a migration; two PGL902 (safe fixes) and a PGL101 (no fix)
+    in a query file."""
+    (root / "migrations").mkdir()
+    (root / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
+    (root / "migrations" / "V2__alter.sql").write_text(ALTER_T)
+    (root / "q.sql").write_text("SELECT 1;  -- pglint: ignore[PGL101]\n"
+                                "SELECT 2;  -- pglint: ignore[PGL104]\n" + COUNTER)
+
+
+def test_fix_only_reports_the_count_and_exits_0(tmp_path):
+    fixable_project(tmp_path)
+    result = run("check", "--no-cache", "--fix-only", ".", cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Fixed 2 findings.\n", "")
+    assert (tmp_path / "q.sql").read_text() == "SELECT 1;\nSELECT 2;\n" + COUNTER
+    assert (tmp_path / "migrations" / "V2__alter.sql").read_text() == ALTER_T  # unsafe
+    again = run("check", "--no-cache", "--fix-only", "--exit-non-zero-on-fix", ".",
+                cwd=tmp_path)
+    assert (again.returncode, again.stdout) == (0, "Fixed 0 findings.\n")
+
+
+def test_exit_non_zero_on_fix(tmp_path):
+    fixable_project(tmp_path)
+    (tmp_path / "q.sql").write_text("SELECT 1;  -- pglint: ignore[PGL101]\n")
+    result = run("check", "--no-cache", "--fix", "--exit-non-zero-on-fix", ".", cwd=tmp_path)
+    # Nothing left to report but PGL301 (unsafe): the fix alone makes it exit 1.
+    assert result.returncode == 1, result.stdout
+    assert "Fixed 1; 1 remaining" in result.stdout
+    (tmp_path / "q.sql").write_text("SELECT 1;  -- pglint: ignore[PGL101]\n")
+    everything = run("check", "--no-cache", "--fix", "--unsafe-fixes",
+                     "--exit-non-zero-on-fix", ".", cwd=tmp_path)
+    assert everything.returncode == 1 and "no findings. Fixed 2 findings." in everything.stdout
+    clean = run("check", "--no-cache", "--fix", "--exit-non-zero-on-fix", ".", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stdout
+    fix_only = run("check", "--no-cache", "--fix-only", "--exit-non-zero-on-fix", ".",
+                   cwd=tmp_path)
+    assert fix_only.returncode == 0
+
+
+def test_show_fixes_lists_the_fixes_applied(tmp_path):
+    fixable_project(tmp_path)
+    result = run("check", "--no-cache", "--fix", "--unsafe-fixes", "--show-fixes",
+                 "--output-format", "concise", ".", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.endswith(
+        "Fixed 3 findings:\n"
+        "- migrations/V2__alter.sql:\n"
+        "    1 \u00d7 PGL301 (missing-lock-timeout)\n"
+        "- q.sql:\n"
+        "    2 \u00d7 PGL902 (unused-suppression)\n"), result.stdout
+    assert "q.sql:3:1: PGL101" in result.stdout  # the report is still there
+    nothing = run("check", "--no-cache", "--fix", "--show-fixes", ".", cwd=tmp_path)
+    assert nothing.stdout.endswith("No fixes applied.\n")
+    without = run("check", "--no-cache", "--fix", ".", cwd=tmp_path)
+    assert "No fixes applied" not in without.stdout
+
+
+def test_extend_ignore_adds_to_ignore(project):
+    (project / "queries" / "bad.sql").write_text("SELECT 1;  -- pglint: ignore[PGL101]\n")
+    codes = concise_codes(run("check", "--no-cache", "--output-format", "concise", ".",
+                              cwd=project))
+    assert codes == ["PGL902", "PGL101"]
+    result = run("check", "--no-cache", "--output-format", "concise", "--ignore", "PGL101",
+                 "--extend-ignore", "unused-suppression", ".", cwd=project)
+    assert result.returncode == 0 and concise_codes(result) == [], result.stdout
+    alone = run("check", "--no-cache", "--output-format", "concise", "--extend-ignore",
+                "PGL9", ".", cwd=project)
+    assert concise_codes(alone) == ["PGL101"]
