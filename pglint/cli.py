@@ -21,9 +21,21 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...] | None:
     return codes or None
 
 
-def _use_color() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and \
-        os.environ.get("TERM") != "dumb"
+def _use_color(choice: str = "auto", stream=None) -> bool:
+    """--color always/never decide; auto: not under NO_COLOR, always under FORCE_COLOR (not
+    "0" or "false"), else only on a terminal that is not dumb."""
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR", "").lower() not in ("", "0", "false"):
+        return True
+    stream = stream if stream is not None else sys.stdout
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    return terminal and os.environ.get("TERM") != "dumb"
 
 
 # Runs over fewer files finish before a progress bar would tell anything.
@@ -176,6 +188,10 @@ def version_command() -> None:
               help="Print no report (errors still go to stderr); the exit code tells.")
 @click.option("-o", "--output-file", type=click.Path(path_type=Path), default=None,
               help="Write the report to this file instead of stdout (errors stay on stderr).")
+@click.option("--color", type=click.Choice(("auto", "always", "never")), default="auto",
+              show_default=True,
+              help="Colour the full report: auto (on a terminal, unless NO_COLOR is set; "
+              "FORCE_COLOR forces it), always or never.")
 @click.option("--stdin-filename", type=click.Path(path_type=Path), default=None,
               help="Lint standard input (also `pglint check -`) as a file of this name: its "
               "kind and configuration come from the name. With --fix, the fixed text goes to "
@@ -187,7 +203,8 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
           config_path: Path | None,
           exit_zero: bool, statistics: bool, baseline_path: Path | None, project: bool,
           diff_base: str | None, no_cache: bool, cache_dir: Path | None, quiet: bool,
-          silent: bool, output_file: Path | None, stdin_filename: Path | None) -> None:
+          silent: bool, output_file: Path | None, color: str,
+          stdin_filename: Path | None) -> None:
     """Lint SQL files and folders (default: the current directory)."""
     import gc
 
@@ -254,7 +271,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     # fixed text takes stdout: the report goes to stderr.
     report_file = sys.stderr if stdin is not None and fix and not diff else None
     output = Output(_open_output(output_file) if output_file is not None else report_file,
-                    quiet or silent, silent, owned=output_file is not None)
+                    quiet or silent, silent, owned=output_file is not None, color=color)
     try:
         status = _run_check(path_list, resolver, output_format or "full", fix, unsafe_fixes,
                             diff, cache_dir, statistics, baseline, scope, output, stdin,
@@ -327,11 +344,12 @@ class Output:
     `quiet` drops the summaries, `silent` the whole report. Errors always go to stderr."""
 
     def __init__(self, file=None, quiet: bool = False, silent: bool = False,
-                 owned: bool = False) -> None:
+                 owned: bool = False, color: str = "auto") -> None:
         self.file = file
         self.quiet = quiet
         self.silent = silent
         self.owned = owned  # a file of ours to close (not stderr)
+        self.color_choice = color
 
     @property
     def stream(self):
@@ -347,7 +365,10 @@ class Output:
             click.echo(text, err=True)
 
     def color(self) -> bool:
-        return self.file is None and _use_color()
+        """Colour on a terminal (--color auto), never in an --output-file unless always."""
+        if self.owned and self.color_choice == "auto":
+            return False
+        return _use_color(self.color_choice, self.stream)
 
     def close(self) -> None:
         if self.owned:
@@ -519,7 +540,7 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
         if output.silent:
             pass
         elif output.color():
-            full.print_rich(lines)
+            full.print_rich(lines, output.stream)
         else:
             echo(full.render_plain(lines), nl=False)
     if fixes.show and fix and not output.quiet and output_format in ("full", "concise"):

@@ -629,3 +629,53 @@ def test_extend_ignore_adds_to_ignore(project):
     alone = run("check", "--no-cache", "--output-format", "concise", "--extend-ignore",
                 "PGL9", ".", cwd=project)
     assert concise_codes(alone) == ["PGL101"]
+
+
+@pytest.mark.parametrize("args,env,colored", [
+    (("--color", "always"), {}, True),
+    (("--color", "always"), {"NO_COLOR": "1"}, True),  # the option wins
+    (("--color", "never"), {"FORCE_COLOR": "1"}, False),
+    ((), {"FORCE_COLOR": "1"}, True),
+    ((), {"FORCE_COLOR": "1", "NO_COLOR": "1"}, False),
+    ((), {"FORCE_COLOR": "0"}, False),
+    (("--color", "auto"), {}, False),  # piped
+])
+def test_color_option_and_environment(project, args, env, colored):
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    result = subprocess.run([sys.executable, "-m", "pglint", "check", "--no-cache", *args, "."],
+                            cwd=project, capture_output=True, text=True, env={**base, **env},
+                            timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert ("\x1b[" in result.stdout) is colored
+    assert "queries/hits.sql" in result.stdout
+
+
+HOSTILE_COUNTER = ("UPDATE visit_counters SET count = count + 1 "
+                   "WHERE page_id = '\x1b[2J\x07\x9b\x7f';\nSELECT \x1b;\n")
+
+
+@pytest.mark.parametrize("args", [(), ("--output-format", "concise"), ("--color", "always")])
+def test_control_characters_of_the_file_never_reach_the_terminal(tmp_path, args):
+    (tmp_path / "hits.sql").write_text(HOSTILE_COUNTER, encoding="utf-8")
+    result = run("check", "--no-cache", *args, ".", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    for raw in ("\x1b[2J", "\x07", "\x9b", "\x7f", "\x1b;"):
+        assert raw not in result.stdout
+    # Shown as ruff shows them: one visible character each.
+    assert "PGL901" in result.stdout and '"\u241b"' in result.stdout  # the syntax error
+    if "concise" not in args:
+        assert "'\u241b[2J\u2407\ufffd\u2421';" in result.stdout  # the code frame
+
+
+def test_junit_is_valid_xml_whatever_the_file_holds(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    (tmp_path / "hits.sql").write_text(HOSTILE_COUNTER, encoding="utf-8")
+    (tmp_path / "we\x1bird\x01.sql").write_text("SELEC\x0b 1;\n", encoding="utf-8")
+    result = run("check", "--no-cache", "--output-format", "junit", ".", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    root = ET.fromstring(result.stdout)  # parses: no character XML 1.0 forbids
+    texts = [t for e in root.iter() for t in (*e.attrib.values(), e.text or "")]
+    assert not any(c in t for t in texts for c in "\x1b\x07\x01\x0b\x9b\x7f")
+    assert any("we\u241bird\u2401.sql" in t for t in texts)
+    assert any("\u241b" in t for t in texts if "PGL901" in t or "syntax" in t)
