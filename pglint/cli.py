@@ -192,6 +192,9 @@ def version_command() -> None:
               show_default=True,
               help="Colour the full report: auto (on a terminal, unless NO_COLOR is set; "
               "FORCE_COLOR forces it), always or never.")
+@click.option("--show-settings", is_flag=True,
+              help="Print the settings that apply to the first path (configuration file, "
+              "selection, excludes, ...) and exit.")
 @click.option("--stdin-filename", type=click.Path(path_type=Path), default=None,
               help="Lint standard input (also `pglint check -`) as a file of this name: its "
               "kind and configuration come from the name. With --fix, the fixed text goes to "
@@ -203,7 +206,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
           config_path: Path | None,
           exit_zero: bool, statistics: bool, baseline_path: Path | None, project: bool,
           diff_base: str | None, no_cache: bool, cache_dir: Path | None, quiet: bool,
-          silent: bool, output_file: Path | None, color: str,
+          silent: bool, output_file: Path | None, color: str, show_settings: bool,
           stdin_filename: Path | None) -> None:
     """Lint SQL files and folders (default: the current directory)."""
     import gc
@@ -261,6 +264,9 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
         cache_dir = None
     elif cache_dir is None:
         cache_dir = _default_cache_dir(settings)
+    if show_settings:
+        click.echo(_render_settings(path_list[0], settings, cache_dir), nl=False)
+        sys.exit(0)
     stdin = None
     if from_stdin:
         from pglint.discover import named_candidate
@@ -303,6 +309,56 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
         _cannot_write_output(exc)
     sys.stderr.flush()
     os._exit(0 if exit_zero and status == 1 else status)
+
+
+def _render_settings(path: Path, settings, cache_dir: Path | None) -> str:
+    """`--show-settings`: every setting that applies to `path`, one `key = value` line each
+    (TOML-like; table settings one line per entry), the defaults included."""
+    import dataclasses
+    import json
+
+    from pglint.discover import DEFAULT_EXCLUDES
+
+    def value(v) -> str:
+        if v is None:
+            return "none"
+        if isinstance(v, (tuple, list, frozenset, set)):
+            items = sorted(v) if isinstance(v, (frozenset, set)) else v
+            return "[" + ", ".join(value(i) for i in items) + "]"
+        if isinstance(v, Path):
+            return json.dumps(str(v))
+        if isinstance(v, str):
+            return json.dumps(v)
+        if dataclasses.is_dataclass(v):
+            return "{ " + ", ".join(f"{f.name.replace('_', '-')} = {value(getattr(v, f.name))}"
+                                    for f in dataclasses.fields(v)) + " }"
+        return str(v)
+
+    rows: list[tuple[str, str]] = [
+        ("path", value(path)),
+        ("config-file", value(settings.config_path)),
+    ]
+    for f in dataclasses.fields(settings):
+        key, v = f.name.replace("_", "-"), getattr(settings, f.name)
+        if f.name == "config_path":
+            continue
+        if f.name == "exclude" and not v:
+            rows.append((key, value(DEFAULT_EXCLUDES) + "  # the defaults"))
+        elif f.name == "per_file_ignores":
+            rows.extend((f"{key}.{json.dumps(glob)}", value(codes)) for glob, codes in v)
+            if not v:
+                rows.append((key, "{}"))
+        elif isinstance(v, dict):
+            rows.extend((f"{key}.{name}", value(item)) for name, item in sorted(v.items()))
+            if not v:
+                rows.append((key, "{}"))
+        else:
+            rows.append((key, value(v)))
+    rows.append(("cache-dir", value(cache_dir) if cache_dir is not None else "none  # --no-cache"))
+    jobs = os.environ.get("PGLINT_JOBS", "").strip()
+    rows.append(("jobs", jobs + "  # PGLINT_JOBS" if jobs else '"auto"  # one per core'))
+    width = max(len(k) for k, _ in rows)
+    return "".join(f"{k:<{width}} = {v}\n" for k, v in rows)
 
 
 def _usage_error(message: str) -> None:

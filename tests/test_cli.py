@@ -679,3 +679,32 @@ def test_junit_is_valid_xml_whatever_the_file_holds(tmp_path):
     assert not any(c in t for t in texts for c in "\x1b\x07\x01\x0b\x9b\x7f")
     assert any("we\u241bird\u2401.sql" in t for t in texts)
     assert any("\u241b" in t for t in texts if "PGL901" in t or "syntax" in t)
+
+
+def test_show_settings_prints_the_resolved_settings(project):
+    (project / "pglint.toml").write_text(
+        'ignore = ["hot-counter-update"]\nlock-timeout = "2s"\nextend-exclude = ["legacy"]\n'
+        '[per-file-ignores]\n"legacy/*.sql" = ["PGL1"]\n[tables]\nevents = "insert-heavy"\n',
+        encoding="utf-8")
+    result = run("check", "--no-cache", "--show-settings", "--extend-select", "PGL9",
+                 "--target-version", "17", "queries", cwd=project)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    settings = {k.strip(): v.strip() for k, v in (line.split(" = ", 1)
+                                                  for line in result.stdout.splitlines())}
+    assert settings["path"] == '"queries"'
+    assert settings["config-file"] == json.dumps(str(project / "pglint.toml"))
+    assert settings["root"] == json.dumps(str(project))
+    assert settings["select"] == '["PGL"]'
+    assert settings["ignore"] == '["PGL101"]'  # the name, resolved
+    assert settings["extend-select"] == '["PGL9"]'
+    assert settings["target-version"] == "17"
+    assert settings["lock-timeout"] == '"2s"'
+    assert settings["exclude"].startswith('[".git", ') and "# the defaults" in settings["exclude"]
+    assert settings["extend-exclude"] == '["legacy"]'
+    assert settings['per-file-ignores."legacy/*.sql"'] == '["PGL1"]'
+    assert settings["tables.events"].startswith('{ workloads = ["insert-heavy"]')
+    assert settings["cache-dir"].startswith("none")
+    cached = run("check", "--show-settings", cwd=project)
+    assert cached.returncode == 0
+    assert json.dumps(str(project / ".pglint_cache")) in cached.stdout
+    assert not (project / ".pglint_cache").exists()
