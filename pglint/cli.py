@@ -678,6 +678,38 @@ def baseline_command(paths: tuple[Path, ...], output: Path, config_path: Path | 
 
 
 @main.command()
+def clean() -> None:
+    """Remove the result caches (.pglint_cache folders) under the current directory, and the
+    one PGLINT_CACHE_DIR names: only folders pglint made."""
+    from pglint.cache import find_caches, not_ours, remove_cache
+
+    folders = find_caches(Path("."))
+    if os.environ.get("PGLINT_CACHE_DIR"):
+        named = Path(os.environ["PGLINT_CACHE_DIR"])
+        if os.path.lexists(named) and not any(os.path.samefile(named, f) for f in folders
+                                              if os.path.exists(f)):
+            folders.append(named)
+    failed = False
+    removed = 0
+    for folder in folders:
+        reason = not_ours(folder)
+        if reason is not None:
+            click.echo(f"pglint: {folder}: not removed: {reason}", err=True)
+            continue
+        try:
+            remove_cache(folder)
+        except OSError as exc:
+            click.echo(f"pglint: error: cannot remove {folder}: {exc.strerror or exc}", err=True)
+            failed = True
+            continue
+        removed += 1
+        click.echo(f"Removed {folder}")
+    if not removed and not failed:
+        click.echo("No cache to remove.")
+    sys.exit(2 if failed else 0)
+
+
+@main.command()
 @click.argument("code", required=False)
 @click.option("--all", "show_all", is_flag=True, help="Print the documentation of every rule.")
 @click.option("--output-format", type=click.Choice(("text", "json")), default="text")

@@ -708,3 +708,52 @@ def test_show_settings_prints_the_resolved_settings(project):
     assert cached.returncode == 0
     assert json.dumps(str(project / ".pglint_cache")) in cached.stdout
     assert not (project / ".pglint_cache").exists()
+
+
+def test_clean_removes_only_the_caches_pglint_made(project):
+    sub = project / "sub"
+    sub.mkdir()
+    (sub / "pglint.toml").write_text("", encoding="utf-8")
+    (sub / "hits.sql").write_text(COUNTER, encoding="utf-8")
+    assert run("check", ".", cwd=project).returncode == 1  # a cache here
+    assert run("check", "sub", cwd=project).returncode == 1  # and one beside sub's config
+    assert (project / ".pglint_cache").is_dir() and (sub / ".pglint_cache").is_dir()
+    # Folders of that name that pglint did not make: no marker, or files of someone else's.
+    foreign = project / "other" / ".pglint_cache"
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("mine\n", encoding="utf-8")
+    mixed = project / "mixed" / ".pglint_cache"
+    mixed.mkdir(parents=True)
+    (mixed / ".gitignore").write_text("# Created by pglint.\n*\n", encoding="utf-8")
+    (mixed / "keep.txt").write_text("mine\n", encoding="utf-8")
+    elsewhere = project.parent / f"{project.name}-target"
+    elsewhere.mkdir()
+    (elsewhere / ".gitignore").write_text("# Created by pglint.\n*\n", encoding="utf-8")
+    (project / "link").mkdir()
+    (project / "link" / ".pglint_cache").symlink_to(elsewhere, target_is_directory=True)
+
+    result = run("clean", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.splitlines()) == ["Removed .pglint_cache",
+                                                  "Removed sub/.pglint_cache"]
+    assert not (project / ".pglint_cache").exists() and not (sub / ".pglint_cache").exists()
+    assert (foreign / "notes.txt").exists() and (mixed / "keep.txt").exists()
+    assert (mixed / ".gitignore").exists() and (elsewhere / ".gitignore").exists()
+    assert "other/.pglint_cache: not removed: it has no .gitignore written by pglint" \
+        in result.stderr
+    assert "mixed/.pglint_cache: not removed: it holds files pglint does not write (keep.txt)" \
+        in result.stderr
+    assert "link/.pglint_cache: not removed: not a folder" in result.stderr
+    assert (project / "queries" / "hits.sql").exists()
+    again = run("clean", cwd=project)
+    assert again.returncode == 0 and again.stdout == "No cache to remove.\n"
+
+
+def test_clean_removes_the_cache_dir_of_pglint_cache_dir(project, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("caches") / "mycache"
+    env = {"PGLINT_CACHE_DIR": str(cache)}
+    assert run("check", ".", cwd=project, env=env).returncode == 1
+    assert list(cache.glob("run-*.json"))
+    result = run("clean", cwd=project, env=env)
+    assert (result.returncode, result.stdout) == (0, f"Removed {cache}\n"), result.stderr
+    assert not cache.exists()
