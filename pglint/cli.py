@@ -155,11 +155,11 @@ def version_command() -> None:
               help="With --fix or --diff: also apply unsafe fixes. Alone: write nothing (the "
               "report already shows which findings these fixes would cover).")
 @click.option("--diff", is_flag=True, help="Print the fixes as a diff instead of writing them.")
-@click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated).")
-@click.option("--extend-select", multiple=True, help="Rule codes or prefixes to add to the selection.")
-@click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable (comma-separated).")
+@click.option("--select", multiple=True, help="Rules to enable: codes, prefixes, names or ALL (comma-separated).")
+@click.option("--extend-select", multiple=True, help="Rules (codes, prefixes, names) to add to the selection.")
+@click.option("--ignore", multiple=True, help="Rules to disable: codes, prefixes, names or ALL (comma-separated).")
 @click.option("--extend-ignore", multiple=True,
-              help="Rule codes or prefixes to disable, in addition to --ignore (ruff's old "
+              help="Rules to disable, in addition to --ignore (ruff's old "
               "spelling; the same as --ignore).")
 @click.option("--target-version", type=click.IntRange(9, 99), default=None,
               help="PostgreSQL major version the fixes must run on (default 14).")
