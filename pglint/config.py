@@ -77,6 +77,12 @@ class Settings:
     tables: dict[str, TableHint] = field(default_factory=dict)
     # (glob, code prefixes) pairs: findings in matching files are dropped, as ruff's.
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # (glob, role) pairs from [tool.pglint.roles]: a file's role given, not guessed.
+    roles: tuple[tuple[str, str], ...] = ()
+    # Migrations that have run (a name or glob: that migration and every one before it),
+    # and whether to judge applied migrations as if new (pglint.history).
+    applied_migrations: str = ""
+    all_migrations: bool = False
     config_path: Path | None = None
     root: Path | None = None  # directory of the config file, or the working directory
 
@@ -179,7 +185,7 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
     known = {
         "select", "ignore", "extend-select", "target-version", "exclude", "extend-exclude",
         "migrations", "queries", "pgbench", "fillfactor", "sequence-cache", "lock-timeout",
-        "tables", "per-file-ignores",
+        "tables", "per-file-ignores", "roles", "applied-migrations",
     }
     _reject_unknown(data, known, "option")
     kwargs: dict[str, Any] = {}
@@ -215,6 +221,19 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
                                   f"selectors such as [\"PGL101\"], not {_shown(selectors)}")
         kwargs["per_file_ignores"] = tuple(
             (glob, _codes(codes, f"per-file-ignores.{glob}")) for glob, codes in table.items())
+    if "roles" in data:
+        from pglint.roles import parse_roles
+
+        try:
+            kwargs["roles"] = parse_roles(data["roles"], str(path or "config"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if "applied-migrations" in data:
+        value = data["applied-migrations"]
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError("`applied-migrations` must be the name (or a glob) of the last "
+                              "migration that has run")
+        kwargs["applied_migrations"] = value.strip()
     root = path.parent if path else None
     return Settings(config_path=path, root=root, **kwargs)
 

@@ -67,6 +67,11 @@ class FileContext:
         return self.file.kind
 
     @property
+    def role(self) -> str:
+        """What the file is to the project: migration, application, test, ... (pglint.roles)."""
+        return self.file.role
+
+    @property
     def statements(self) -> list[Statement]:
         """The file's top-level statements, in order."""
         return self.parsed.statements
@@ -143,10 +148,12 @@ class FileContext:
 def runs_repeatedly(ctx: FileContext, stmt: Statement) -> bool:
     """True when the statement runs at application run time, not once in a migration.
 
-    Application query files and pgbench scripts run over and over (DO blocks in them too); so
-    do the bodies of functions, even when a migration defines them. Migration statements and
-    DO blocks in migrations run once.
+    Application SQL and code and pgbench scripts run over and over (DO blocks in them too); so
+    do the bodies of functions, even when a migration defines them. Migration statements, DO
+    blocks in migrations and one-off scripts run once; tests and seed data are not production.
     """
-    if ctx.kind in ("sql", "pgbench", "python"):
+    if ctx.role in ("application", "load-test"):
         return True
+    if ctx.role not in ("migration", "schema-dump"):
+        return False
     return stmt.parent is not None and stmt.parent.kind == "CreateFunctionStmt"

@@ -7,8 +7,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from pglint.config import Settings
+from pglint.roles import RoleDecision, role_from_path
 
 SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".pgbench"}
 # Python files are read for the SQL strings they hand to database calls.
@@ -32,6 +34,9 @@ class Candidate:
     kind: str  # migration | sql
     version: tuple = ()  # sort key among migrations
     replay: bool = True  # down/undo migrations are linted but not replayed into the catalog
+    # What the file is to the project, from its path (the text may refine it: pglint.roles).
+    role: RoleDecision = RoleDecision("application", "")
+    applied: bool = False  # a migration that has already run somewhere (see pglint.history)
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -79,6 +84,13 @@ def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool
     return "sql", (), True
 
 
+def candidate(path: Path, rel: str, display: str, settings: Settings) -> Candidate:
+    """A file to lint, its kind and role judged from `rel`, its path from the project root."""
+    kind, version, replay = classify(path, rel, settings)
+    return Candidate(path, display, kind, version, replay,
+                     role_from_path(rel, kind, replay, settings.roles))
+
+
 def _matches(rel: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatch(rel, pattern) for pattern in patterns)
 
@@ -116,21 +128,24 @@ class Excludes:
 
 def named_candidate(path: Path, settings: Settings) -> Candidate:
     """The candidate for a file known by name only (text read from stdin, `--stdin-filename`):
-    its kind from the name, as `discover` would give it."""
+    its kind and role from the name, as `discover` would judge a file there."""
     absolute = os.path.abspath(path)
     root = os.path.abspath(settings.root or os.getcwd())
     cwd = os.getcwd()
-    rel = absolute[len(root) + 1:] if absolute.startswith(root + os.sep) else str(path)
+    rel = absolute[len(root) + 1:] if absolute.startswith(root + os.sep) else \
+        os.path.basename(absolute)
     display = absolute[len(cwd) + 1:] if absolute.startswith(cwd + os.sep) else absolute
-    kind, version, replay = classify(path, rel, settings)
-    return Candidate(path, display, kind, version, replay)
+    return candidate(path, rel, display, settings)
 
 
-def discover(paths: list[Path], settings: Settings) -> tuple[list[Candidate], list[str]]:
+def discover(paths: list[Path], settings: Settings,
+             settings_for: Callable[[Path], Settings] | None = None
+             ) -> tuple[list[Candidate], list[str]]:
     """Source files under `paths`, migrations first in apply order; and path errors.
 
     Paths named explicitly are always linted (as ruff does); excludes apply to what is found by
-    walking directories.
+    walking directories. A file's kind and role are judged by its own project's settings
+    (`settings_for`, the nearest configuration), from that project's root.
     """
     root = os.path.abspath(settings.root or os.getcwd())
     cwd = os.getcwd()
@@ -144,13 +159,17 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Candidate], li
             return absolute[len(base) + 1:]
         return None
 
-    def add(p: Path, absolute: str) -> None:
+    def add(p: Path, absolute: str, top: str) -> None:
         if absolute in found:
             return
-        rel = relative(absolute, root) or str(p)
+        own = settings_for(p) if settings_for is not None else settings
+        own_root = os.path.abspath(own.root) if own.root is not None else root
+        # Outside the project root, a path is judged from the folder linted (or by its name
+        # alone): the folders above it are nobody's layout (`/home/me/tests/app/...`).
+        rel = relative(absolute, own_root) or relative(absolute, root) or \
+            relative(absolute, top) or os.path.basename(absolute)
         display = relative(absolute, cwd) or absolute
-        kind, version, replay = classify(p, rel, settings)
-        found[absolute] = Candidate(p, display, kind, version, replay)
+        found[absolute] = candidate(p, rel, display, own)
 
     for path in paths:
         if path.is_dir():
@@ -166,9 +185,10 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Candidate], li
                     if excluded(relative(absolute, root) or filename):
                         continue
                     # Keep the user's spelling of the path: relative paths stay relative.
-                    add(Path(shown + os.sep + filename) if shown else Path(absolute), absolute)
+                    add(Path(shown + os.sep + filename) if shown else Path(absolute), absolute,
+                        top)
         elif path.exists() or path.is_symlink():
-            add(path, os.path.abspath(path))
+            add(path, os.path.abspath(path), os.path.dirname(os.path.abspath(path)))
         else:
             errors.append(f"{path}: no such file or directory")
     candidates = sorted(

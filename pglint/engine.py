@@ -23,6 +23,17 @@ from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.model.workload import Write, write_fact
 from pglint.registry import all_rules
+from pglint.roles import (
+    APPLICATION,
+    LINTED_ROLES,
+    LOAD_TEST,
+    MIGRATION,
+    SCHEMA_DUMP,
+    SCRIPT,
+    TEST,
+    RoleDecision,
+    role_from_text,
+)
 from pglint.rule import Rule
 from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement, iter_nodes, parse_sql
@@ -87,27 +98,33 @@ class Dispatcher:
         self.python_rules = [rule for rule in self.rules if rule.python_node_types]
         self._plans: dict[str, tuple] = {}
 
-    def _plan(self, kind: str) -> tuple[dict[str, list[Rule]], list[tuple], list[Rule]]:
-        """For one file kind: statement rules by type, nested (type, rule, hints), file rules."""
-        plan = self._plans.get(kind)
+    def _plan(self, kind: str, role: str, applied: bool
+              ) -> tuple[dict[str, list[Rule]], list[tuple], list[Rule]]:
+        """For one file kind, role and history: statement rules by type, nested (type, rule,
+        hints), file rules."""
+        key = (kind, role, applied)
+        plan = self._plans.get(key)
         if plan is None:
             if kind == "python":
                 # SQL strings in application code are application SQL.
-                plan = self._plans[kind] = self._plan("sql")
+                plan = self._plans[key] = self._plan("sql", role, applied)
                 return plan
-            by_stmt = {t: [r for r in rules if kind in r.file_kinds]
-                       for t, rules in self.by_statement.items()}
+
+            def judges(rule: Rule) -> bool:
+                return judges_file(rule, kind, role, applied)
+
+            by_stmt = {t: [r for r in rules if judges(r)] for t, rules in self.by_statement.items()}
             nested = [(t, r, self.hints[r.code]) for t, rules in self.by_node.items()
-                      for r in rules if kind in r.file_kinds]
-            file_rules = [r for r in self.rules if kind in r.file_kinds
+                      for r in rules if judges(r)]
+            file_rules = [r for r in self.rules if judges(r)
                           and type(r).check_file is not Rule.check_file]
-            plan = self._plans[kind] = ({t: rs for t, rs in by_stmt.items() if rs}, nested,
-                                        file_rules)
+            plan = self._plans[key] = ({t: rs for t, rs in by_stmt.items() if rs}, nested,
+                                       file_rules)
         return plan
 
     def run(self, ctx: FileContext) -> list[Finding]:
         findings: list[Finding] = []
-        by_stmt, nested, file_rules = self._plan(ctx.kind)
+        by_stmt, nested, file_rules = self._plan(ctx.kind, ctx.role, ctx.file.applied)
         text = ctx.text
         for stmt in ctx.all_statements():
             before = len(findings)
@@ -133,7 +150,8 @@ class Dispatcher:
         if tree is None:
             return findings
         for rule in self.python_rules:
-            if rule.code not in wanted:
+            if rule.code not in wanted or not judges_file(rule, "python", ctx.role,
+                                                          ctx.file.applied):
                 continue
             for node_type in rule.python_node_types:
                 for node in tree.nodes(node_type):
@@ -171,6 +189,16 @@ class Dispatcher:
             if stmt is not None:
                 where += ":%d" % ctx.file.position(stmt.start)[0]
             self.crashes.append(f"{rule.code} crashed on {where}: {exc!r}")
+
+
+def judges_file(rule: Rule, kind: str, role: str, applied: bool) -> bool:
+    """Whether `rule` judges a file of this kind and role; an applied migration only by rules
+    that judge history (pglint.history)."""
+    if role not in rule.roles:
+        return False
+    if applied and role == MIGRATION and not rule.judges_applied_migrations:
+        return False
+    return kind == "python" or kind in rule.file_kinds
 
 
 def _hints(hint: Any) -> tuple[tuple, ...]:
@@ -304,6 +332,20 @@ def _display_only(findings: list[Finding], start: int) -> None:
                                       "statement's text is not verbatim in the file)")
 
 
+def _history_untouched(findings: list[Finding]) -> None:
+    """A migration that has run is never edited (the databases that ran it would not see the
+    change, and checksum-verifying runners would refuse it): its fixes are shown as what to
+    put in a new migration."""
+    for finding in findings:
+        fix = finding.fix
+        if fix is not None and fix.applicable:
+            shown = fix.suggestion or "\n".join(e.content.strip() for e in fix.edits
+                                                if e.content.strip())
+            finding.fix = Fix.display(fix.title, "this migration has already run: put the change "
+                                      "in a new migration, do not edit this one" +
+                                      (f"\n{shown}" if shown else ""))
+
+
 def _problem(candidate: Candidate, message: str, offset: int = 0, line: int = 0,
              column: int = 0) -> Finding:
     """A PGL901 finding: at a character offset, or at a known line/column (unreadable file)."""
@@ -315,8 +357,17 @@ def _problem(candidate: Candidate, message: str, offset: int = 0, line: int = 0,
 
 
 def _source_file(candidate: Candidate, text: str) -> SourceFile:
-    """A candidate's text as a SourceFile, its kind settled by the text (pgbench scripts)."""
-    return SourceFile(candidate.path, text, detect_kind(candidate.kind, text), candidate.display)
+    """A candidate's text as a SourceFile, its kind and role settled by the text (pgbench
+    scripts, dumps, files of another dialect)."""
+    kind = detect_kind(candidate.kind, text)
+    decision = candidate.role
+    if kind == "pgbench" and candidate.kind != "pgbench" and decision.role == APPLICATION:
+        decision = RoleDecision(LOAD_TEST, "pgbench commands")
+    decision = role_from_text(decision, kind, text)
+    if decision.role == SCHEMA_DUMP and kind == "sql":
+        kind = "migration"  # a dump's statements run once, and build the catalog
+    return SourceFile(candidate.path, text, kind, candidate.display, role=decision.role,
+                      role_reason=decision.reason, applied=candidate.applied)
 
 
 def load(candidate: Candidate, text: str | None = None,
@@ -331,6 +382,9 @@ def load(candidate: Candidate, text: str | None = None,
                                         problem.column))
         return loaded
     file = loaded.file = _source_file(candidate, text)
+    if file.role not in LINTED_ROLES or (candidate.kind == "python" and file.role == TEST):
+        # Another dialect is not PostgreSQL; Python tests hold no production SQL or workload.
+        return loaded
     if candidate.kind == "python":
         from pglint.python.embedded import parse_python
 
@@ -344,6 +398,8 @@ def load(candidate: Candidate, text: str | None = None,
             if migration_kind(loaded.python):
                 # An Alembic or Django migration: its SQL runs once, as a migration's does.
                 file.kind = "migration"
+                if file.role in (APPLICATION, SCRIPT):
+                    file.role, file.role_reason = MIGRATION, "Alembic or Django migration"
     else:
         parsed = parse_sql(text)
     loaded.parsed = parsed
@@ -389,25 +445,30 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
     def where(start: int, end: int) -> Location:
         return Location.in_file(file, start, end)
 
-    if loaded.candidate.kind == "migration":
-        if loaded.candidate.replay:
+    # Evidence comes from run-time code only: tests, seeds, one-off scripts, load tests and
+    # down migrations never count (pglint.roles).
+    run_time = file.role == APPLICATION
+    if file.kind == "migration" and loaded.candidate.kind != "python":
+        if file.role in (MIGRATION, SCHEMA_DUMP):
             for stmt in loaded.parsed.statements:
                 facts.ops.extend(catalog_ops(stmt, where))
-    elif file.kind in ("sql", "python"):  # application SQL; pgbench scripts are load tests
+    elif file.kind in ("sql", "python") and file.role in (APPLICATION, SCRIPT):
         # (a Python migration's kind is "migration": its statements are replayed below)
         for stmt in loaded.parsed.statements:
-            write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
+            write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end)) \
+                if run_time else None
             if write is not None:
                 facts.writes.append(write)
             elif stmt.kind in ROLE_SETTING_KINDS:
                 facts.ops.extend(catalog_ops(stmt, where))
-    for stmt in loaded.body_statements:
-        # Same judgement as runs_repeatedly(): function bodies anywhere, DO blocks in app SQL.
-        if stmt.parent is not None and (stmt.parent.kind == "CreateFunctionStmt"
-                                        or file.kind in ("sql", "python")):
-            write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
-            if write is not None:
-                facts.writes.append(write)
+    if file.role in (MIGRATION, SCHEMA_DUMP, APPLICATION):
+        for stmt in loaded.body_statements:
+            # Same judgement as runs_repeatedly(): function bodies, DO blocks in app SQL.
+            if stmt.parent is not None and (stmt.parent.kind == "CreateFunctionStmt"
+                                            or (run_time and file.kind in ("sql", "python"))):
+                write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
+                if write is not None:
+                    facts.writes.append(write)
     if loaded.python is not None:
         from pglint.python.orm import OrmFacts, orm_facts
 
@@ -424,7 +485,7 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
             facts.ops.extend(schema_ops(loaded.python, where, loaded.parsed.statements,
                                         loaded.candidate.path))
             facts.revision = alembic_revision(loaded.python)
-        else:
+        elif run_time:
             facts.writes.extend(orm.writes)
     return facts
 
@@ -527,11 +588,14 @@ class _Checker:
         self.settings = settings
         self.dispatcher = Dispatcher(select_rules(settings))
         self.known = {cls.code for cls in all_rules()}
+        self.syntax_roles = next((cls.roles for cls in all_rules()
+                                  if cls.code == SYNTAX_ERROR[0]), frozenset())
 
     def check(self, loaded: LoadedFile, model: ProjectModel) -> list[Finding]:
         settings = self.settings
         found: list[Finding] = []
-        if settings.enabled(SYNTAX_ERROR[0]):
+        role = loaded.file.role if loaded.file is not None else None
+        if settings.enabled(SYNTAX_ERROR[0]) and (role is None or role in self.syntax_roles):
             found.extend(loaded.problems)
         if loaded.file is not None and loaded.parsed is not None:
             ctx = FileContext(loaded.file, loaded.parsed, model, settings, loaded.body_statements,
@@ -539,6 +603,8 @@ class _Checker:
             found.extend(self.dispatcher.run(ctx))
             if loaded.python is not None:
                 found.extend(self.dispatcher.run_python(ctx, loaded.python_rules))
+        if loaded.file is not None and loaded.file.applied:
+            _history_untouched(found)
         found = _suppress(loaded, found, settings, self.known)
         ignored = settings.ignored_in(loaded.candidate.path)  # per-file-ignores
         if ignored:
@@ -664,7 +730,7 @@ def _resolver(settings: Settings | Resolver) -> Resolver:
 
 def _discover(paths: list[Path], resolver: Resolver) -> tuple[list[Candidate], list[str]]:
     """The files under `paths`, with the settings of the first path for excludes."""
-    return discover(paths, resolver.for_path(paths[0] if paths else Path(".")))
+    return discover(paths, resolver.for_path(paths[0] if paths else Path(".")), resolver.for_file)
 
 
 def _projects(candidates: list[Candidate], resolver: Resolver) -> list[tuple[Settings, list[int]]]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
 
 from pglint.finding import Finding, Fix, Severity
+from pglint.roles import RUN_TIME_ROLES
 
 if TYPE_CHECKING:
     from pglint.context import FileContext
@@ -59,6 +60,13 @@ class Rule:
     # statement, subject to `text_hint`.
     nodes: ClassVar[tuple[str, ...]] = ()
     file_kinds: ClassVar[frozenset[str]] = frozenset({"migration", "sql"})
+    # The file roles the rule judges (pglint.roles): by default code that runs against
+    # production (up migrations, application SQL and code, load tests); never tests, seed
+    # data, down migrations, dumps or one-off scripts unless the rule says so.
+    roles: ClassVar[frozenset[str]] = RUN_TIME_ROLES
+    # False for rules about running a migration (locks, timeouts): a migration that has
+    # already run is history, and a finding on it changes nothing (pglint.history).
+    judges_applied_migrations: ClassVar[bool] = True
     # What the lowercased statement text must contain for `check` to be worth calling on
     # nested nodes: substrings or compiled patterns, all of them (an inner tuple lists
     # alternatives). A cheap pre-filter, like ruff's token checks: the engine walks a

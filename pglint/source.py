@@ -77,6 +77,9 @@ class SourceFile:
     kind: str = "sql"  # migration | sql | pgbench | python
     display_path: str = ""
     order: int = -1  # position in migration order, -1 if not a migration
+    role: str = "application"  # what the file is to the project (pglint.roles)
+    role_reason: str = ""  # why it has that role (`--show-files`)
+    applied: bool = False  # a migration that has already run (pglint.history)
     _line_starts: list[int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

@@ -78,7 +78,7 @@ def _lint_text(text: str, path: Path | None) -> list["Finding"]:
     import os
 
     from pglint.config import Resolver
-    from pglint.discover import Candidate, classify
+    from pglint.discover import candidate
     from pglint.engine import lint_loaded, load
 
     global _resolver
@@ -90,9 +90,8 @@ def _lint_text(text: str, path: Path | None) -> list["Finding"]:
     absolute = os.path.abspath(file_path)
     root = os.path.abspath(settings.root or os.getcwd())
     rel = absolute[len(root) + 1:] if absolute.startswith(root + os.sep) else str(file_path)
-    kind, version, replay = classify(file_path, rel, settings)
     display = os.path.relpath(absolute) if real else str(file_path)
-    loaded = load(Candidate(file_path, display, kind, version, replay), text)
+    loaded = load(candidate(file_path, rel, display, settings), text)
     return lint_loaded([loaded], settings)
 
 

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
 from pglint.finding import Finding, Fix
+from pglint.roles import MIGRATION, SCRIPT
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -82,6 +83,9 @@ class UnbatchedBackfill(Rule):
     statements = ("UpdateStmt", "DeleteStmt", "InsertStmt")
     file_kinds = frozenset({"migration"})
     min_fix_version = 11
+    # A backfill is run once, by a migration or a one-off script; one that has run is history.
+    roles = frozenset({MIGRATION, SCRIPT})
+    judges_applied_migrations = False
 
     VALID = (
         # A brand-new table is empty: nothing to lock.

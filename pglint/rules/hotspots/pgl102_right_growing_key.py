@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -97,6 +98,8 @@ class RightGrowingKey(Rule):
     statements = ("CreateStmt", "AlterTableStmt")
 
     _INSERTS = {"queries/events.sql": "INSERT INTO events (payload) VALUES ($1);"}
+    # A table's final shape: read from a schema dump too.
+    roles = RUN_TIME_ROLES | {SCHEMA_DUMP}
 
     VALID = (
         # No evidence of heavy inserts: sequential keys give dense, cache-friendly indexes.

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.catalog import Column
+from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -75,6 +76,8 @@ class SequentialBtreeIndex(Rule):
                "    payload jsonb\n);")
     _CONTEXT = {"migrations/V1__events.sql": _EVENTS,
                 "queries/events.sql": "INSERT INTO events (payload) VALUES ($1);"}
+    # A table's final shape: read from a schema dump too.
+    roles = RUN_TIME_ROLES | {SCHEMA_DUMP}
 
     VALID = (
         Example("CREATE INDEX events_created_at_brin ON events USING BRIN (created_at);",

@@ -9,6 +9,7 @@ from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.catalog import Table
 from pglint.model.project import Evidence
 from pglint.model.workload import Write
+from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -78,6 +79,8 @@ class MissingFillfactor(Rule):
     section = "40.1.1 Row-Level Contention"
     statements = ("CreateStmt",)
     file_kinds = frozenset({"migration"})
+    # A table's final shape: read from a schema dump too.
+    roles = RUN_TIME_ROLES | {SCHEMA_DUMP}
 
     VALID = (
         # fillfactor given in the CREATE TABLE.

@@ -8,6 +8,7 @@ from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.model.catalog import Index
 from pglint.model.project import Evidence, index_columns
+from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -72,6 +73,8 @@ class HotUpdateBlockedByIndex(Rule):
     section = "40.1.1 Row-Level Contention"
     statements = ("IndexStmt", "CreateStmt", "AlterTableStmt")
     file_kinds = frozenset({"migration"})
+    # A table's final shape: read from a schema dump too.
+    roles = RUN_TIME_ROLES | {SCHEMA_DUMP}
 
     VALID = (
         # The index does not cover the updated column: heartbeats can be HOT.

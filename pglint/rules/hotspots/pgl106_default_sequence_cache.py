@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -76,6 +77,8 @@ class DefaultSequenceCache(Rule):
     summary = "Sequence with CACHE 1: every nextval() locks the sequence's buffer"
     section = "40.1.3 Sequence Contention"
     statements = ("CreateSeqStmt", "AlterSeqStmt", "CreateStmt", "AlterTableStmt")
+    # A sequence's final settings: read from a schema dump too.
+    roles = RUN_TIME_ROLES | {SCHEMA_DUMP}
 
     VALID = (
         Example("CREATE SEQUENCE order_number_seq CACHE 50;"),

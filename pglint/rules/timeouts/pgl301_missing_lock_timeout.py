@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.timeouts import is_zero, set_config
+from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -78,6 +79,9 @@ class MissingLockTimeout(Rule):
     section = "40.3.1 PostgreSQL Timeout Configuration"
     file_kinds = frozenset({"migration"})
     min_fix_version = 9  # lock_timeout exists since 9.3
+    # Locks are taken when a migration runs: never by one that has already run.
+    roles = frozenset({MIGRATION})
+    judges_applied_migrations = False
 
     VALID = (
         Example("SET lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",

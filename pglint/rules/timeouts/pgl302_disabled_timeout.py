@@ -81,6 +81,8 @@ class DisabledTimeout(Rule):
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("SimpleString", "Dict")
     python_hint = (tuple(TIMEOUTS),)
+    # A migration that has already run is history: a timeout finding on it changes nothing.
+    judges_applied_migrations = False
 
     VALID = (
         Example("SET statement_timeout = '30s';\nSET lock_timeout = '5s';\n", kind="sql"),

@@ -1,0 +1,152 @@
+"""What each file is to the project: its role, decided once when the file is found and read.
+
+A file's kind says how it is parsed and replayed (migration, sql, pgbench, python); its role says
+what its statements are evidence of and which rules judge it. A `CREATE INDEX` in a migration
+about to run is a lock to take in production; the same statement in a down migration, a pg_dump
+schema, a test's setup file or a one-off repair script is not. Each rule declares the roles it
+judges (`Rule.roles`); workload evidence comes only from run-time code.
+
+The role is decided from the path, then from the text (a pg_dump header, a goose section, a
+sqlc query name); `[tool.pglint.roles]` (glob -> role) overrides both. `pglint check
+--show-files` prints each file's role and why it was given.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+
+MIGRATION = "migration"  # an up migration: replayed into the catalog, lock rules apply
+DOWN_MIGRATION = "down-migration"  # undoes a migration: linted for syntax only, never evidence
+SCHEMA_DUMP = "schema-dump"  # pg_dump output, Rails structure.sql: the catalog, not workload
+TEST = "test"  # tests, fixtures, seed and test data: no run-time findings, never evidence
+SCRIPT = "script"  # one-off and maintenance scripts: judged as a one-off run
+APPLICATION = "application"  # run-time SQL and Python: workload evidence, run-time rules
+LOAD_TEST = "load-test"  # pgbench scripts: judged as load tests, never workload evidence
+OTHER_DIALECT = "other-dialect"  # SQLite, MySQL, ...: not read at all
+
+ROLES = (MIGRATION, DOWN_MIGRATION, SCHEMA_DUMP, TEST, SCRIPT, APPLICATION, LOAD_TEST,
+         OTHER_DIALECT)
+# What a rule judges unless it says otherwise: code that runs against production.
+RUN_TIME_ROLES = frozenset({MIGRATION, APPLICATION, LOAD_TEST})
+# Roles whose files are parsed and linted at all (an other dialect is only listed).
+LINTED_ROLES = frozenset(ROLES) - {OTHER_DIALECT}
+
+_OTHER_DIALECTS = {"sqlite", "sqlite3", "mysql", "mariadb", "cockroach", "cockroachdb", "crdb",
+                   "clickhouse", "mssql", "sqlserver", "tsql", "oracle", "spanner", "duckdb",
+                   "snowflake", "bigquery", "redshift", "h2", "hsqldb", "derby", "db2"}
+_TEST_DIRS = {"test", "tests", "__tests__", "testdata", "test_data", "testing", "spec", "specs",
+              "fixtures", "fixture", "seeds", "seed", "testhelpers", "testutil", "testutils",
+              "e2e", "integration_tests", "conftest"}
+# In a file's own name only the unambiguous ones (`init_mysql.sql`; not `oracle_sync.sql`).
+_DIALECT_FILE_WORDS = {"sqlite", "sqlite3", "mysql", "mariadb", "cockroach", "cockroachdb",
+                       "clickhouse", "mssql", "sqlserver", "duckdb"}
+_SCRIPT_DIRS = {"script", "scripts", "bin", "admin", "maintenance", "oneoff", "one-off",
+                "one_off", "fixes", "adhoc", "ad-hoc", "ad_hoc"}
+_TEST_FILE = re.compile(r"(?:^test_.*\.py$|_tests?\.py$|^conftest\.py$|test.?data|^seeds?[._-])",
+                        re.IGNORECASE)
+# Python load tests (locust and the like), which live beside or inside tests.
+_LOAD_TEST_FILE = re.compile(r"^locustfile.*\.py$|load.*test.*\.py$|^bench.*\.py$", re.IGNORECASE)
+_LOAD_TEST_DIRS = {"loadtest", "loadtests", "load_test", "load_tests", "load-tests", "locust"}
+_WORDS = re.compile(r"[a-z0-9]+")
+
+# Text markers, read from the start of the file (dumps and tool headers come first).
+_PG_DUMP = re.compile(r"^--\s*PostgreSQL database dump\b", re.MULTILINE)
+_DUMP_PREAMBLE = re.compile(
+    r"^SET\s+statement_timeout\s*=\s*0\s*;.*?^SELECT\s+pg_catalog\.set_config\(\s*'search_path'",
+    re.MULTILINE | re.DOTALL | re.IGNORECASE)
+_SQLC_QUERY = re.compile(r"^--\s*name:\s*\w+\s*:(?:one|many|exec|execrows|execresult|execlastid|"
+                         r"copyfrom|batchexec|batchmany|batchone)\b", re.MULTILINE)
+_GOOSE_UP = re.compile(r"^--\s*\+goose\s+up\b", re.MULTILINE | re.IGNORECASE)
+_DBMATE_UP = re.compile(r"^--\s*migrate:up\b", re.MULTILINE)
+_LIQUIBASE = re.compile(r"^--\s*liquibase\s+formatted\s+sql\b", re.MULTILINE | re.IGNORECASE)
+_MYSQL_SYNTAX = re.compile(r"\bENGINE\s*=\s*(?:InnoDB|MyISAM|MEMORY)\b|\bAUTO_INCREMENT\b|"
+                           r"\bAUTOINCREMENT\b|\bPRAGMA\s+\w+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RoleDecision:
+    """A file's role and the reason shown by `--show-files`."""
+
+    role: str
+    reason: str
+
+
+def _words(part: str) -> set[str]:
+    return set(_WORDS.findall(part.lower()))
+
+
+def role_from_path(rel: str, kind: str, replay: bool = True,
+                   configured: tuple[tuple[str, str], ...] = ()) -> RoleDecision:
+    """The role of a file from its path relative to the project root and what discovery made
+    of it (its kind; `replay` False for a down or undo migration); the configured globs
+    (`[tool.pglint.roles]`) win."""
+    posix = rel.replace("\\", "/")
+    for pattern, role in configured:
+        if fnmatch.fnmatch(posix, pattern) or ("/" not in pattern
+                                               and fnmatch.fnmatch(posix.rsplit("/", 1)[-1],
+                                                                   pattern)):
+            return RoleDecision(role, f"configured: {pattern}")
+    parts = posix.lower().split("/")
+    folders, name = parts[:-1], parts[-1]
+    for words in (*map(_words, folders), _words(name.rsplit(".", 1)[0]) & _DIALECT_FILE_WORDS):
+        dialect = words & _OTHER_DIALECTS
+        if dialect:
+            return RoleDecision(OTHER_DIALECT, f"{sorted(dialect)[0]} in the path")
+    if kind == "python" and (_LOAD_TEST_FILE.search(name) or any(p in _LOAD_TEST_DIRS
+                                                                  for p in folders)):
+        return RoleDecision(LOAD_TEST, "a load test's name")
+    tests = [p for p in folders if p in _TEST_DIRS]
+    if tests:
+        return RoleDecision(TEST, f"in {tests[0]}/")
+    if _TEST_FILE.search(name):
+        return RoleDecision(TEST, "a test or seed file name")
+    if kind == "migration":
+        return RoleDecision(MIGRATION, "migration layout") if replay else \
+            RoleDecision(DOWN_MIGRATION, "down or undo migration layout")
+    if kind == "pgbench":
+        return RoleDecision(LOAD_TEST, "pgbench script")
+    scripts = [p for p in folders if p in _SCRIPT_DIRS]
+    if scripts:
+        return RoleDecision(SCRIPT, f"in {scripts[0]}/")
+    if name == "structure.sql":
+        return RoleDecision(SCHEMA_DUMP, "Rails structure.sql")
+    return RoleDecision(APPLICATION, "application code" if kind == "python"
+                        else "SQL outside migrations")
+
+
+def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision:
+    """The role once the file's text is known: a dump, a sqlc query file or a file of another
+    dialect is recognised by what it holds. A configured role is never changed."""
+    if decision.reason.startswith("configured") or kind == "python":
+        return decision
+    head = text[:20_000]
+    if decision.role in (APPLICATION, MIGRATION, SCRIPT) and (
+            _PG_DUMP.search(head) or _DUMP_PREAMBLE.search(head)):
+        return RoleDecision(SCHEMA_DUMP, "pg_dump header" if _PG_DUMP.search(head)
+                            else "pg_dump preamble")
+    if decision.role in (APPLICATION, MIGRATION, SCRIPT) and _MYSQL_SYNTAX.search(head):
+        return RoleDecision(OTHER_DIALECT, "MySQL or SQLite syntax")
+    if decision.role == APPLICATION:
+        if _SQLC_QUERY.search(head):
+            return RoleDecision(APPLICATION, "sqlc queries")
+        for pattern, what in ((_GOOSE_UP, "goose"), (_DBMATE_UP, "dbmate"),
+                              (_LIQUIBASE, "Liquibase")):
+            if pattern.search(head):
+                return RoleDecision(MIGRATION, f"{what} migration")
+    return decision
+
+
+def parse_roles(table: object, where: str) -> tuple[tuple[str, str], ...]:
+    """`[tool.pglint.roles]` as (glob, role) pairs; raises ValueError with a message naming
+    what is wrong."""
+    if not isinstance(table, dict):
+        raise ValueError(f"`roles` must be a table of glob = role ({where})")
+    pairs = []
+    for glob, role in table.items():
+        if role not in ROLES:
+            raise ValueError(f"roles.{glob}: unknown role {role!r} (known: {', '.join(ROLES)}; "
+                             f"in {where})")
+        pairs.append((glob, role))
+    return tuple(pairs)
