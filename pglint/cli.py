@@ -322,6 +322,8 @@ def _render_settings(path: Path, settings, cache_dir: Path | None) -> str:
     def value(v) -> str:
         if v is None:
             return "none"
+        if isinstance(v, bool):
+            return "true" if v else "false"
         if isinstance(v, (tuple, list, frozenset, set)):
             items = sorted(v) if isinstance(v, (frozenset, set)) else v
             return "[" + ", ".join(value(i) for i in items) + "]"

@@ -761,3 +761,17 @@ def test_clean_removes_the_cache_dir_of_pglint_cache_dir(project, tmp_path_facto
     assert (result.returncode, result.stdout) == (0, f"Removed {cache}\n"), result.stderr
     assert not cache.exists()
 
+
+@pytest.mark.parametrize("name", ["migrations/V2__alter.sql", "tests/test_counter.sql",
+                                  "queries/counter.sql", "loadtest/bench.pgbench"])
+def test_stdin_is_judged_as_the_file_it_names(tmp_path, name):
+    # The same text read from a file alone, or from stdin under the file's name: the same
+    # kind and role, hence the same findings.
+    text = ALTER_T + COUNTER
+    (tmp_path / name).parent.mkdir(parents=True)
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    on_disk = run("check", "--no-cache", "--output-format", "concise", name, cwd=tmp_path)
+    (tmp_path / name).unlink()
+    piped = run_stdin("check", "--no-cache", "--output-format", "concise", "--stdin-filename",
+                      name, cwd=tmp_path, data=text)
+    assert (piped.returncode, piped.stdout) == (on_disk.returncode, on_disk.stdout)
