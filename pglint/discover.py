@@ -37,6 +37,7 @@ class Candidate:
     # What the file is to the project, from its path (the text may refine it: pglint.roles).
     role: RoleDecision = RoleDecision("application", "")
     applied: bool = False  # a migration that has already run somewhere (see pglint.history)
+    rel: str = ""  # the path from its project's root, with `/`: how messages name the file
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -88,7 +89,8 @@ def candidate(path: Path, rel: str, display: str, settings: Settings) -> Candida
     """A file to lint, its kind and role judged from `rel`, its path from the project root."""
     kind, version, replay = classify(path, rel, settings)
     return Candidate(path, display, kind, version, replay,
-                     role_from_path(rel, kind, replay, settings.roles))
+                     role_from_path(rel, kind, replay, settings.roles),
+                     rel=rel.replace(os.sep, "/"))
 
 
 def _matches(rel: str, patterns: tuple[str, ...]) -> bool:

@@ -367,7 +367,8 @@ def _source_file(candidate: Candidate, text: str) -> SourceFile:
     if decision.role == SCHEMA_DUMP and kind == "sql":
         kind = "migration"  # a dump's statements run once, and build the catalog
     return SourceFile(candidate.path, text, kind, candidate.display, role=decision.role,
-                      role_reason=decision.reason, applied=candidate.applied)
+                      role_reason=decision.reason, applied=candidate.applied,
+                      project_path=candidate.rel)
 
 
 def load(candidate: Candidate, text: str | None = None,

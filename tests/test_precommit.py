@@ -26,7 +26,7 @@ pytest.importorskip("pre_commit")
 ROOT = Path(__file__).resolve().parent.parent
 FILES = {
     "migrations/V1__init.sql": "CREATE TABLE accounts (id bigint PRIMARY KEY, email text);\n",
-    # PGL301: no lock_timeout (an unsafe fix only).
+    # PGL301: no lock_timeout; PGL501: no CONCURRENTLY on a table V1 created (unsafe fixes only).
     "migrations/V2__index.sql": "CREATE INDEX accounts_email_idx ON accounts (email);\n",
     # PGL401: uniform keys in a load test; linted only if `files` lets .pgbench through.
     "loadtest/read.pgbench": "\\set aid random(1, 100000)\n"
@@ -100,9 +100,10 @@ def test_try_repo_reports_findings_in_every_sql_suffix(setup):
     assert result.returncode == 1, output
     assert "pglint" in output and "Failed" in output
     assert "migrations/V2__index.sql:1:1: PGL301" in output
+    assert "migrations/V2__index.sql:1:1: PGL501" in output
     assert "loadtest/read.pgbench:1:10: PGL401" in output
     assert "queries/fixable.psql:1:14: PGL902" in output
-    assert "Found 3 findings in 5 files." in output  # notes.txt was not passed to pglint
+    assert "Found 4 findings in 5 files." in output  # notes.txt was not passed to pglint
     assert "notes.txt" not in output
     # The report hook writes nothing; its cache is ignored by git.
     assert git("status", "--porcelain", cwd=setup["project"]) == ""

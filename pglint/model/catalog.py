@@ -92,6 +92,15 @@ class Catalog:
         self.indexes: dict[str, Index] = {}
         self.sequences: dict[str, Sequence] = {}
         self.foreign_keys: list[ForeignKey] = []
+        # Indexes that a `DROP INDEX` removed, by name (the last one dropped under each name):
+        # the catalog is the final state, so a migration that drops an index finds it here.
+        self.dropped_indexes: dict[str, Index] = {}
+        # (table, column) -> the migration files where a valid constraint proved the column NOT
+        # NULL (`CHECK (col IS NOT NULL)`, 18's `NOT NULL col`): PostgreSQL 12+ then sets NOT
+        # NULL without a scan. Kept when the constraint is dropped later, since the usual recipe
+        # drops it right after SET NOT NULL and the catalog is the final state.
+        self.not_null_proofs: dict[tuple[str, str], set[str]] = {}
+        self._not_null_constraints: dict[tuple[str, str], list[str]] = {}  # not yet valid
         self.enums: dict[str, list[str]] = {}  # enum type name -> labels, in order
         # Server-side defaults set with ALTER ROLE / ALTER DATABASE ... SET name = value
         # (the last one seen wins): name -> value as written ('30s', '0').
@@ -138,6 +147,10 @@ class Catalog:
         for op in ops:
             getattr(self, "_op_" + op[0])(*op[1:])
 
+    def sequence_users(self, sequence: str) -> set[str]:
+        """The tables whose columns take their values from `sequence`."""
+        return self.lookups.sequence_users.get(sequence, set())
+
     def _op_create_table(self, table: Table, parts: list[tuple], if_not_exists: bool) -> None:
         if if_not_exists and table.name in self.tables:
             return
@@ -161,6 +174,17 @@ class Catalog:
                         table.columns[col].not_null = True
         elif kind == "foreign_key":
             self.foreign_keys.append(part[1])
+        elif kind == "not_null_constraint":
+            name, columns, valid, path = part[1:]
+            if valid:
+                for column in columns:
+                    self.not_null_proofs.setdefault((table.name, column), set()).add(path)
+            elif name:
+                self._not_null_constraints[(table.name, name)] = columns
+        elif kind == "validate_constraint":
+            name, path = part[1:]
+            for column in self._not_null_constraints.pop((table.name, name), ()):
+                self.not_null_proofs.setdefault((table.name, column), set()).add(path)
 
     def _op_alter_table(self, name: str, commands: list[tuple]) -> None:
         table = self.tables.get(name)
@@ -168,7 +192,8 @@ class Catalog:
             return
         for command in commands:
             kind, args = command[0], command[1:]
-            if kind in ("column", "sequence", "key", "foreign_key"):
+            if kind in ("column", "sequence", "key", "foreign_key", "not_null_constraint",
+                        "validate_constraint"):
                 self._table_part(table, command)
             elif kind == "drop_column":
                 table.columns.pop(args[0], None)
@@ -205,10 +230,13 @@ class Catalog:
             return
         self.sequences[sequence.name] = sequence
 
-    def _op_alter_sequence(self, name: str, cache: int | None) -> None:
+    def _op_alter_sequence(self, name: str, cache: int | None,
+                           owned_by: tuple[str, str] | None = None) -> None:
         seq = self.sequences.get(name)
         if seq is not None and cache is not None:
             seq.cache = cache
+        if seq is not None and owned_by is not None:
+            seq.owned_by = owned_by
 
     def _op_drop(self, kind: str, names: list[str]) -> None:
         for name in names:
@@ -222,7 +250,9 @@ class Catalog:
                     if seq.owned_by and seq.owned_by[0] == name:
                         del self.sequences[key]
             elif kind == "OBJECT_INDEX":
-                self.indexes.pop(name, None)
+                index = self.indexes.pop(name, None)
+                if index is not None:
+                    self.dropped_indexes[name] = index
             elif kind == "OBJECT_SEQUENCE":
                 self.sequences.pop(name, None)
 
@@ -347,6 +377,8 @@ def default_kind(expr: dict | None) -> tuple[str, str]:
         return "", ""
     kind = "nextval" if n.is_nextval_default(expr) else "time" if n.is_time_default(expr) \
         else "other"
+    if kind == "nextval":
+        return kind, n.nextval_sequence(expr) or ""  # the sequence: evidence of what uses it
     literal = n.sql_literal(expr)
     return kind, "" if literal == "..." else literal
 
@@ -358,6 +390,12 @@ def _constraint_parts(table: str, con: dict, stmt: Statement, where) -> list[tup
                           stmt, where)]
     if contype == "CONSTR_FOREIGN":
         return _foreign_key_part(table, n.names(con.get("fk_attrs")), con)
+    columns = n.not_null_columns(con)
+    if columns:
+        # A CREATE TABLE's constraints hold on an empty table: valid whatever they say.
+        valid = stmt.kind == "CreateStmt" or not con.get("skip_validation")
+        return [("not_null_constraint", con.get("conname") or "", columns, valid,
+                 where(stmt.start, stmt.end).path)]
     return []
 
 
@@ -405,6 +443,8 @@ def _alter_table(stmt: Statement, body: dict, where) -> list[tuple]:
             commands.extend(_constraint_parts(name, definition["Constraint"], stmt, where))
         elif subtype == "AT_DropConstraint":
             commands.append(("drop_constraint", target))
+        elif subtype == "AT_ValidateConstraint" and target:
+            commands.append(("validate_constraint", target, where(stmt.start, stmt.end).path))
         elif subtype == "AT_ColumnDefault":
             commands.append(("column_default", target, *default_kind(definition or None)))
         elif subtype == "AT_AddIdentity":
@@ -444,8 +484,16 @@ def _create_sequence(stmt: Statement, body: dict, where) -> list[tuple]:
 
 def _alter_sequence(stmt: Statement, body: dict, where) -> list[tuple]:
     name = n.relation_name(body.get("sequence"))
-    cache = n.def_value(n.def_elems(body.get("options")).get("cache"))
-    return [("alter_sequence", name, int(cache))] if name and cache is not None else []
+    options = n.def_elems(body.get("options"))
+    cache = n.def_value(options.get("cache"))
+    owner = n.names(((options.get("owned_by") or {}).get("arg") or {}).get("List", {})
+                    .get("items"))
+    # OWNED BY schema.table.column (pg_dump writes one after each CREATE SEQUENCE); NONE unties.
+    owned_by = (n.catalog_key(owner[-3] if len(owner) > 2 else None, owner[-2]), owner[-1]) \
+        if len(owner) >= 2 else None
+    if not name or (cache is None and owned_by is None):
+        return []
+    return [("alter_sequence", name, int(cache) if cache is not None else None, owned_by)]
 
 
 def _drop(stmt: Statement, body: dict, where) -> list[tuple]:
@@ -519,6 +567,15 @@ class _Lookups:
                 self.by_statement.setdefault(obj.origin, []).append(obj)
         for fk in catalog.foreign_keys:
             self.references.setdefault(fk.ref_table, []).append(fk)
+        # Sequence -> the tables whose columns draw from it (OWNED BY, DEFAULT nextval()).
+        self.sequence_users: dict[str, set[str]] = {}
+        for seq in catalog.sequences.values():
+            if seq.owned_by:
+                self.sequence_users.setdefault(seq.name, set()).add(seq.owned_by[0])
+        for table in catalog.tables.values():
+            for column in table.columns.values():
+                if column.default == "nextval" and column.default_sql:
+                    self.sequence_users.setdefault(column.default_sql, set()).add(table.name)
 
 
 def columns_read(node: Any) -> set[str]:

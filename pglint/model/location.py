@@ -26,7 +26,9 @@ class Location:
 
     @classmethod
     def in_file(cls, file: "SourceFile", start: int, end: int) -> "Location":
-        return cls(file.display_path, 0, 0, start, end, file)
+        # Named from the project's root, wherever pglint was started: a message reads the same
+        # in CI, in an editor and on a laptop.
+        return cls(file.project_path, 0, 0, start, end, file)
 
     def _resolve(self) -> None:
         if not self._line and self._file is not None:

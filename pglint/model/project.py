@@ -101,10 +101,10 @@ class ProjectModel:
         inserts = tuple(w.location for w in self.workload.of(table, "insert"))
         if hint.workloads & {"insert-heavy", "append-only"}:
             return Evidence("declared insert-heavy in [tool.pglint.tables]", inserts)
-        if APPEND_ONLY_NAME.search(self.bare(table)):
-            if inserts:
-                return Evidence("an append-only table that the application inserts into", inserts)
-            return Evidence(f"`{self.bare(table)}` is named like an append-only log/event table")
+        # A name is never evidence on its own (a concert `event` table is no log): it takes
+        # run-time inserts to make a log-like table insert-heavy.
+        if APPEND_ONLY_NAME.search(self.bare(table)) and inserts:
+            return Evidence("an append-only table that the application inserts into", inserts)
         return None
 
     def append_mostly(self, table: str) -> bool:
@@ -169,18 +169,28 @@ class ProjectModel:
         return {index.name: index_columns(index) for index in self.catalog.indexes_on(table)
                 if not (index.method == "brin" and target_version >= 16)}
 
-    def queue_evidence(self, table: str,
-                       columns: tuple[str, ...] = QUEUE_COLUMNS) -> Evidence | None:
+    def queue_evidence(self, table: str, columns: tuple[str, ...] = QUEUE_COLUMNS,
+                       polled: bool = False) -> Evidence | None:
         """Evidence that `table` is a work queue that workers poll, or None.
 
-        A `[tool.pglint.tables]` hint "queue", a queue-like name (queue, jobs, tasks, outbox,
-        messages, retries), or one of `columns` in the catalog (a worker-state column).
+        A `[tool.pglint.tables]` hint "queue"; a queue-like name (queue, jobs, tasks, outbox,
+        messages, retries) on a table that run-time code consumes (updates or deletes rows of),
+        or that the statement asking polls (`polled`: it locks rows to claim them); or one of
+        `columns` in the catalog (a worker-state column).
         """
         bare = self.bare(table)
         if "queue" in self.hint(table).workloads:
             return Evidence("declared a queue in [tool.pglint.tables]")
         if QUEUE_NAME.search(bare):
-            return Evidence(f"`{bare}` is named like a queue")
+            # A name alone is no queue (a broadcast `messages` log is not polled): run-time
+            # code must also take rows out or mark them done.
+            if polled:
+                return Evidence(f"`{bare}` is named like a queue, and this polls it")
+            consumed = self.workload.of(table, "update") or self.workload.of(table, "delete")
+            if consumed:
+                return Evidence(f"`{bare}` is named like a queue and the application "
+                                "updates or deletes its rows",
+                                tuple(w.location for w in consumed[:3]))
         known = self.catalog.table(table)
         for name in columns if known is not None else ():
             column = known.columns.get(name)

@@ -141,6 +141,23 @@ def is_nextval_default(node: dict[str, Any] | None) -> bool:
     return bool(node) and "FuncCall" in node and func_name(node["FuncCall"]) == "nextval"
 
 
+def nextval_sequence(node: dict[str, Any] | None) -> str | None:
+    """The catalog key of the sequence in `nextval('name'[::regclass])`, or None."""
+    if not is_nextval_default(node):
+        return None
+    args = node["FuncCall"].get("args") or ()
+    is_const, value = constant(args[0]) if args else (False, None)
+    if not is_const or not isinstance(value, str) or '"' in value:
+        return None
+    parts = value.lower().split(".")
+    return catalog_key(parts[-2] if len(parts) > 1 else None, parts[-1])
+
+
+def catalog_key(schema: str | None, name: str) -> str:
+    """A relation's key in the catalog: the schema kept unless it is `public`."""
+    return f"{schema}.{name}" if schema and schema != "public" else name
+
+
 def def_elems(items: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
     """DefElem options (WITH (...), sequence options) by lowercase name."""
     out = {}
@@ -220,3 +237,21 @@ def returning(body: dict[str, Any]) -> list[dict[str, Any]]:
     """
     clause = body.get("returningClause") or {}
     return list(clause.get("exprs") or ())
+
+
+def not_null_columns(constraint: dict[str, Any]) -> list[str]:
+    """The columns a table constraint (a `Constraint` body) proves NOT NULL once it is valid:
+    `CHECK (col IS NOT NULL [AND ...])` and PostgreSQL 18's `NOT NULL col` constraint."""
+    contype = constraint.get("contype")
+    if contype == "CONSTR_NOTNULL":
+        return names(constraint.get("keys"))
+    if contype != "CONSTR_CHECK" or not constraint.get("is_enforced"):
+        return []  # NOT ENFORCED (PostgreSQL 18) proves nothing
+    found = []
+    for part in conjuncts(constraint.get("raw_expr")):
+        test = part.get("NullTest")
+        if test and test.get("nulltesttype") == "IS_NOT_NULL":
+            column = column_ref(test.get("arg"))
+            if column is not None:
+                found.append(column)
+    return found

@@ -155,7 +155,7 @@ class UnbatchedBackfill(Rule):
         known = ctx.model.catalog.table(table)
         if known is not None and known.location is not None:
             where = known.location
-            return f"exists since {where.path.rsplit('/', 1)[-1]}:{where.line}"
+            return f"exists since {where}"
         return "not created by this migration"
 
     def _write_finding(self, ctx: FileContext, stmt: Statement, node: dict[str, Any], table: str,

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.example_projects import app_inserts
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -40,8 +41,10 @@ class RightGrowingKey(Rule):
     an identity column, `DEFAULT nextval(...)`, a `DEFAULT now()`-style timestamp, or a
     time-ordered `uuidv7()`) on a table with evidence of heavy concurrent inserts: declared
     `insert-heavy`/`append-only` in `[tool.pglint.tables]`, or named like an
-    event/log/audit/metrics table. It reports on the column or constraint of the `CREATE TABLE`
-    (or `ALTER TABLE ... ADD`).
+    event/log/audit/metrics table and inserted into by run-time code (application SQL or code,
+    function and trigger bodies; not tests, seeds or one-off scripts). A name alone is not
+    evidence. It reports on the column or constraint of the `CREATE TABLE` (or `ALTER TABLE ...
+    ADD`).
 
     It stays silent without evidence (a `users` table with a `bigserial` key is fine), on tables
     partitioned by hash, on composite keys led by another column, and when the key's sequence
@@ -104,6 +107,10 @@ class RightGrowingKey(Rule):
     VALID = (
         # No evidence of heavy inserts: sequential keys give dense, cache-friendly indexes.
         Example("CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL UNIQUE);"),
+        # A log-like name is no evidence: nothing at run time inserts into `audit_events`.
+        Example("CREATE TABLE audit_events (id bigserial PRIMARY KEY, entry text);",
+                context={"scripts/backfill.sql": "INSERT INTO audit_events (entry) VALUES ('x');",
+                         "tests/seed.sql": "INSERT INTO audit_events (entry) VALUES ('y');"}),
         Example("CREATE TABLE events (\n"
                 "    event_id uuid DEFAULT gen_random_uuid() PRIMARY KEY,\n"
                 "    payload jsonb\n);", context=_INSERTS),
@@ -136,7 +143,7 @@ class RightGrowingKey(Rule):
                       "    id uuid DEFAULT gen_random_uuid(),\n"
                       "    url text NOT NULL,\n"
                       "    CONSTRAINT page_views_pkey PRIMARY KEY (id)\n);",
-                target_version=18),
+                target_version=18, context=app_inserts("page_views")),
         Example("CREATE SEQUENCE orders_seq;\n"
                 "CREATE TABLE orders (\n"
                 "    id int8 NOT NULL DEFAULT nextval('orders_seq'::regclass) UNIQUE,\n"
@@ -149,19 +156,22 @@ class RightGrowingKey(Rule):
         Example("CREATE TABLE audit_log (id uuid DEFAULT uuidv7() PRIMARY KEY, entry text);",
                 fixed="CREATE TABLE audit_log (id uuid DEFAULT gen_random_uuid() PRIMARY KEY, "
                       "entry text);",
-                target_version=18),
+                target_version=18, context=app_inserts("audit_log")),
         # Before PostgreSQL 13 gen_random_uuid() needs pgcrypto: display only.
         Example("CREATE TABLE events (event_id bigserial PRIMARY KEY, payload jsonb);",
-                target_version=12),
+                target_version=12, context=_INSERTS),
         # Referenced by a foreign key: display only.
         Example("CREATE TABLE events (event_id bigserial PRIMARY KEY, payload jsonb);\n"
-                "CREATE TABLE event_tags (event_id bigint REFERENCES events, tag text);"),
+                "CREATE TABLE event_tags (event_id bigint REFERENCES events, tag text);",
+                context=_INSERTS),
         # A timestamp key: display only.
         Example("CREATE TABLE metrics (recorded_at timestamptz DEFAULT now(), device int,\n"
-                "    value float8, PRIMARY KEY (recorded_at, device));"),
+                "    value float8, PRIMARY KEY (recorded_at, device));",
+                context=app_inserts("metrics")),
         Example("ALTER TABLE activity ADD PRIMARY KEY (id);",
                 context={"migrations/V1__activity.sql":
-                         "CREATE TABLE activity (id bigserial NOT NULL, what text);"}),
+                         "CREATE TABLE activity (id bigserial NOT NULL, what text);",
+                         **app_inserts("activity")}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.model.catalog import Column
+from pglint.kit.example_projects import app_inserts
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -30,7 +31,8 @@ class SequentialBtreeIndex(Rule):
     identity columns, `DEFAULT nextval(...)`, `DEFAULT now()`-style timestamps) of a table that
     is append-mostly and takes many concurrent inserts. Evidence is required: the table is
     declared `insert-heavy`/`append-only` in `[tool.pglint.tables]` or is named like an
-    event/log/audit/metrics table, and the application is not seen updating or deleting its rows.
+    event/log/audit/metrics table and inserted into by run-time code (a name alone is not
+    evidence), and the application is not seen updating or deleting its rows.
 
     Primary keys and unique constraints are PGL102's business. Partial indexes are left alone.
 
@@ -110,7 +112,7 @@ class SequentialBtreeIndex(Rule):
                 context={"migrations/V1__audit.sql":
                          "CREATE SEQUENCE audit_seq CACHE 100;\n"
                          "CREATE TABLE audit_log (id bigint DEFAULT nextval('audit_seq'), "
-                         "entry text);"}),
+                         "entry text);", **app_inserts("audit_log")}),
         Example("CREATE INDEX readings_taken_at_idx ON readings (taken_at);",
                 fixed="CREATE INDEX readings_taken_at_idx ON readings USING BRIN (taken_at) "
                       "WITH (pages_per_range = 128);",

@@ -6,6 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.example_projects import app_inserts
+from pglint.model.project import Evidence
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -27,11 +29,15 @@ class DefaultSequenceCache(Rule):
     ## What it does
     Flags sequences that hand out one value per `nextval()` call:
 
-    - `CREATE SEQUENCE` without `CACHE`, or with `CACHE 1` (the default);
-    - `ALTER SEQUENCE ... CACHE 1`;
-    - `serial`/`bigserial` and identity columns (without a `CACHE` above 1) of a table with
-      evidence of heavy concurrent inserts: declared `insert-heavy`/`append-only` in
-      `[tool.pglint.tables]`, or named like an event/log/audit/metrics table.
+    - `CREATE SEQUENCE` without `CACHE`, or with `CACHE 1` (the default), and
+      `ALTER SEQUENCE ... CACHE 1`, when a table drawing its values from the sequence
+      (`DEFAULT nextval(...)`, `OWNED BY`) has evidence of heavy concurrent inserts;
+    - `serial`/`bigserial` and identity columns (without a `CACHE` above 1) of such a table.
+
+    Evidence of heavy concurrent inserts is a `[tool.pglint.tables]` hint (`insert-heavy`,
+    `append-only`), or run-time inserts (application SQL or code, function and trigger bodies)
+    into a table named like an event/log/audit/metrics table. A name alone is not evidence, and
+    inserts from tests, seeds and one-off scripts do not count.
 
     A serial column is silent once a later `ALTER SEQUENCE <table>_<column>_seq CACHE n` (in the
     migrations or the same file) gives its sequence a cache.
@@ -82,6 +88,11 @@ class DefaultSequenceCache(Rule):
 
     VALID = (
         Example("CREATE SEQUENCE order_number_seq CACHE 50;"),
+        # Nothing draws values from it at a rate that could contend.
+        Example("CREATE SEQUENCE invoice_number_seq;"),
+        # A log-like name is no evidence, and neither is a seed file's insert.
+        Example("CREATE TABLE events (event_id bigserial PRIMARY KEY, payload jsonb);",
+                context={"seeds/events.sql": "INSERT INTO events (payload) VALUES ('{}');"}),
         # A table without insert evidence keeps its serial key quietly.
         Example("CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL);"),
         Example("CREATE TABLE events (\n"
@@ -95,14 +106,25 @@ class DefaultSequenceCache(Rule):
         Example("ALTER SEQUENCE order_number_seq RESTART WITH 1000;"),
     )
     INVALID = (
-        Example("CREATE SEQUENCE high_volume_seq;",
-                fixed="CREATE SEQUENCE high_volume_seq CACHE 100;"),
-        Example("CREATE SEQUENCE ticket_seq START 1000 CACHE 1 -- one at a time\n;",
-                fixed="CREATE SEQUENCE ticket_seq START 1000 CACHE 250 -- one at a time\n;",
-                config={"sequence-cache": 250}),
+        Example("CREATE SEQUENCE high_volume_seq;\n"
+                "CREATE TABLE events (id bigint DEFAULT nextval('high_volume_seq'), body text);",
+                fixed="CREATE SEQUENCE high_volume_seq CACHE 100;\n"
+                      "CREATE TABLE events (id bigint DEFAULT nextval('high_volume_seq'), "
+                      "body text);",
+                context=app_inserts("events")),
+        # pg_dump's shape: the sequence, then the table, then OWNED BY.
+        Example("CREATE SEQUENCE ticket_seq START 1000 CACHE 1 -- one at a time\n;\n"
+                "CREATE TABLE tickets (id bigint NOT NULL, body text);\n"
+                "ALTER SEQUENCE ticket_seq OWNED BY tickets.id;",
+                fixed="CREATE SEQUENCE ticket_seq START 1000 CACHE 250 -- one at a time\n;\n"
+                      "CREATE TABLE tickets (id bigint NOT NULL, body text);\n"
+                      "ALTER SEQUENCE ticket_seq OWNED BY tickets.id;",
+                config={"sequence-cache": 250, "tables": {"tickets": "insert-heavy"}}),
         Example("ALTER SEQUENCE ticket_seq CACHE 1;",
                 fixed="ALTER SEQUENCE ticket_seq CACHE 100;",
-                context={"migrations/V1__seq.sql": "CREATE SEQUENCE ticket_seq CACHE 20;"}),
+                context={"migrations/V1__seq.sql": "CREATE SEQUENCE ticket_seq CACHE 20;\n"
+                         "CREATE TABLE audit_log (id bigint DEFAULT nextval('ticket_seq'));",
+                         **app_inserts("audit_log")}),
         Example("CREATE TABLE events (\n"
                 "    event_id bigserial PRIMARY KEY,\n"
                 "    payload jsonb\n"
@@ -111,7 +133,8 @@ class DefaultSequenceCache(Rule):
                       "    event_id bigserial PRIMARY KEY,\n"
                       "    payload jsonb\n"
                       ");\n"
-                      "ALTER SEQUENCE events_event_id_seq CACHE 100;\n"),
+                      "ALTER SEQUENCE events_event_id_seq CACHE 100;\n",
+                context=app_inserts("events")),
         Example("CREATE TABLE page_views (\n"
                 "    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
                 "    url text NOT NULL\n"
@@ -119,7 +142,8 @@ class DefaultSequenceCache(Rule):
                 fixed="CREATE TABLE page_views (\n"
                       "    id bigint GENERATED ALWAYS AS IDENTITY (CACHE 100) PRIMARY KEY,\n"
                       "    url text NOT NULL\n"
-                      ");"),
+                      ");",
+                context=app_inserts("page_views")),
         Example("ALTER TABLE orders ADD COLUMN line_no int GENERATED BY DEFAULT AS IDENTITY "
                 "(START WITH 10);",
                 fixed="ALTER TABLE orders ADD COLUMN line_no int GENERATED BY DEFAULT AS IDENTITY "
@@ -166,6 +190,9 @@ class DefaultSequenceCache(Rule):
         cache = n.def_value(cache_elem)
         if cache_elem is not None and cache != 1:
             return
+        used = _insert_evidence(ctx, name)
+        if used is None:
+            return  # nothing shows many sessions calling nextval() on it at once
         size = ctx.settings.sequence_cache
         tokens = ctx.tokens(stmt)
         if cache_elem is None:
@@ -177,20 +204,26 @@ class DefaultSequenceCache(Rule):
             edits = (Edit(value.start, value.end, str(size)),) if value else ()
             said = "with CACHE 1"
         message = (f"Sequence `{name}` is created {said}: every nextval() of every session locks "
-                   f"the sequence's buffer")
-        yield self.finding(ctx, message, _fix(name, size, edits), _CACHE_TRUTH, node=stmt)
+                   f"the sequence's buffer ({used[1].brief()})")
+        yield self.finding(ctx, message, _fix(name, size, edits), _sequence_help(used, ctx),
+                           node=stmt)
 
     def _alter_sequence(self, node: dict, stmt: Statement, ctx: FileContext) -> Iterable[Finding]:
         cache_elem = n.def_elems(node.get("options")).get("cache")
         if cache_elem is None or n.def_value(cache_elem) != 1:
             return
         name = n.relation_name(node.get("sequence")) or "sequence"
+        used = _insert_evidence(ctx, name)
+        if used is None:
+            return
         size = ctx.settings.sequence_cache
         value = _cache_value_token(ctx.tokens(stmt), stmt.offset(cache_elem.get("location")))
         edits = (Edit(value.start, value.end, str(size)),) if value else ()
         message = (f"`ALTER SEQUENCE {name} CACHE 1` sets the cache back to one value per call: "
-                   f"every nextval() of every session locks the sequence's buffer")
-        yield self.finding(ctx, message, _fix(name, size, edits), _CACHE_TRUTH, node=stmt)
+                   f"every nextval() of every session locks the sequence's buffer "
+                   f"({used[1].brief()})")
+        yield self.finding(ctx, message, _fix(name, size, edits), _sequence_help(used, ctx),
+                           node=stmt)
 
     # -- serial and identity columns --------------------------------------------------------------
 
@@ -230,6 +263,22 @@ class DefaultSequenceCache(Rule):
                 f"`{bare}` takes many concurrent inserts: {evidence}. Every insert's nextval() "
                 f"locks the sequence's buffer. {_CACHE_TRUTH}")
         yield self.finding(ctx, message, fix, help, span=(start, start + len(column)))
+
+
+def _insert_evidence(ctx: FileContext, sequence: str) -> tuple[str, Evidence] | None:
+    """A table drawing its values from `sequence` that takes many concurrent inserts, with the
+    evidence: then many sessions call nextval() at once. A sequence alone is not contended."""
+    for table in sorted(ctx.model.catalog.sequence_users(sequence)):
+        evidence = ctx.model.insert_heavy(table)
+        if evidence is not None:
+            return table, evidence
+    return None
+
+
+def _sequence_help(used: tuple[str, Evidence], ctx: FileContext) -> str:
+    table, evidence = used
+    return (f"`{ctx.model.bare(table)}` draws its values from this sequence and takes many "
+            f"concurrent inserts: {evidence}. {_CACHE_TRUTH}")
 
 
 def _fix(sequence: str, size: int, edits: tuple[Edit, ...], title: str = "") -> Fix:

@@ -355,8 +355,8 @@ def _python_poll(ctx: FileContext, node: Any) -> tuple[str, str, Evidence] | Non
         orm = "sqlalchemy"
     table = ctx.model.orm_table(model)
     snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", model).lower()
-    evidence = ctx.model.queue_evidence(table) if table else None
-    if evidence is None and ctx.model.queue_evidence(snake) is not None:
+    evidence = ctx.model.queue_evidence(table, polled=True) if table else None
+    if evidence is None and ctx.model.queue_evidence(snake, polled=True) is not None:
         # Django's default table name (`app_taskqueue`) hides the words of the class name.
         evidence = Evidence(f"model `{model}` is named like a queue")
     if evidence is None:
@@ -415,7 +415,7 @@ def _queue_table(ctx: FileContext, select: dict[str, Any], clause: dict[str, Any
         alias = (rv.get("alias") or {}).get("aliasname")
         if locked and table not in locked and alias not in locked:
             continue
-        evidence = ctx.model.queue_evidence(table)
+        evidence = ctx.model.queue_evidence(table, polled=True)
         if evidence is not None:
             return table, rv, evidence
     return None

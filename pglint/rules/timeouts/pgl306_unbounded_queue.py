@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Finding, Fix
+from pglint.kit.example_projects import app_consumes
 from pglint.model.project import APPEND_ONLY_NAME, LEASE_COLUMNS
 from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
@@ -31,7 +32,7 @@ _INGESTION = ("CREATE TABLE ingestion_queue (\n"
               "    payload jsonb NOT NULL,\n"
               "    status text NOT NULL DEFAULT 'pending'\n"
               ");")
-_CONTEXT = {"migrations/V1__queue.sql": _INGESTION}
+_CONTEXT = {"migrations/V1__queue.sql": _INGESTION, **app_consumes("ingestion_queue")}
 
 
 def _guarded(values: str, tail: str = "") -> str:
@@ -49,8 +50,10 @@ class UnboundedQueue(Rule):
     ## What it does
     Flags an application `INSERT` into a queue table (a query file or a function body) that
     does not check the queue's depth first. A table is a queue when `[tool.pglint.tables]`
-    declares it a `queue`, when its name says queue, jobs, tasks, outbox, messages or retries,
-    or when it has a worker-lease column (`next_attempt_at`, `locked_by`).
+    declares it a `queue`, when its name says queue, jobs, tasks, outbox, messages or retries
+    and run-time code takes its rows out or marks them done (updates or deletes them: a
+    broadcast `messages` log nobody consumes is no queue), or when it has a worker-lease column
+    (`next_attempt_at`, `locked_by`).
 
     It stays silent on the depth-guarded form (a `count(*)` of the same table in the statement,
     as in the chapter's `WITH queue_depth AS (SELECT count(*) ...) INSERT ... WHERE depth <
@@ -139,6 +142,12 @@ class UnboundedQueue(Rule):
         # Moving failed jobs to a dead-letter table: bounded by the queue they come from.
         Example("INSERT INTO failed_jobs (id, payload)\n"
                 "SELECT id, payload FROM jobs WHERE attempts >= 5;", kind="sql"),
+        # Named like a queue, but nothing at run time consumes it: a log, not a queue.
+        Example("INSERT INTO messages (room_id, body) VALUES ($1, $2);", kind="sql",
+                context={"migrations/V1__chat.sql":
+                         "CREATE TABLE messages (id bigserial PRIMARY KEY, room_id bigint, "
+                         "body text);",
+                         "tests/cleanup.sql": "DELETE FROM messages;"}),
         # A one-off migration statement.
         Example(_INGESTION + "\nINSERT INTO ingestion_queue (payload) VALUES ('{}');"),
         # Bounded in-process queues; a bound computed at run time is trusted.
@@ -167,7 +176,7 @@ class UnboundedQueue(Rule):
         # A guard on another table does not bound this one.
         Example("WITH depth AS (SELECT count(*) AS n FROM other_queue)\n"
                 "INSERT INTO outbox (topic, payload) SELECT $1, $2 FROM depth WHERE n < 100;",
-                kind="sql"),
+                kind="sql", context=app_consumes("outbox")),
         # Python: no maxsize, an explicit 0, and an imported-name form.
         Example("import queue\n\nwork = queue.Queue()\n",
                 fixed="import queue\n\nwork = queue.Queue(maxsize=1000)\n", kind="python"),

@@ -161,9 +161,9 @@ class UnindexedQueuePoll(Rule):
             poll = _poll(body)
             if poll is None or ctx.model.catalog.table(poll.table) is None:
                 continue
-            evidence = ctx.model.queue_evidence(poll.table, LEASE_COLUMNS)
+            evidence = ctx.model.queue_evidence(poll.table, LEASE_COLUMNS, polled=poll.shaped)
             if evidence is None and poll.shaped and poll.state:
-                evidence = ctx.model.queue_evidence(poll.table, (poll.state[0],))
+                evidence = ctx.model.queue_evidence(poll.table, (poll.state[0],), polled=True)
             if evidence is None:
                 continue
             indexes = ctx.model.catalog.indexes_on(poll.table)

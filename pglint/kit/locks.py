@@ -1,0 +1,208 @@
+"""What the lock-safety rules (PGL5xx) share: PostgreSQL's table lock modes, whether a table or
+index existed before the migration file that changes it, where a statement runs, and the small
+edits their fixes make.
+
+Not a rule (no Rule subclass): the rules of `pglint.rules.locks` import it.
+
+Noise control lives here. A lock on a table nobody uses yet costs nothing, and the catalog is
+the project's final state (every migration replayed), so "existed before this file" is decided
+conservatively: the catalog must know the object and have seen it defined by another migration
+file, and the same script must not have created it earlier. Without that evidence the rules stay
+silent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pglint.finding import Applicability, Edit, Fix
+from pglint.model.catalog import Index, Table
+from pglint.sql import nodes as n
+
+if TYPE_CHECKING:
+    from pglint.context import FileContext, Token
+    from pglint.sql.parse import Statement
+
+# PostgreSQL's table lock modes, weakest first, as the documentation names them ("Table-Level
+# Locks"); `pg_locks.mode` spells them "ShareLock", "AccessExclusiveLock", ...
+LOCK_MODES = ("ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE",
+              "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE")
+
+# What each strong mode keeps waiting while it is held (or queued for).
+BLOCKED_BY = {
+    "SHARE UPDATE EXCLUSIVE": "other schema changes, VACUUM and concurrent index builds",
+    "SHARE": "every INSERT, UPDATE and DELETE",
+    "SHARE ROW EXCLUSIVE": "every INSERT, UPDATE and DELETE",
+    "EXCLUSIVE": "everything but plain SELECTs",
+    "ACCESS EXCLUSIVE": "every query (SELECT included)",
+}
+
+
+def pg_locks_mode(mode: str) -> str:
+    """A lock mode as `pg_locks.mode` spells it: SHARE ROW EXCLUSIVE -> ShareRowExclusiveLock."""
+    if mode not in LOCK_MODES:
+        raise ValueError(f"not a table lock mode: {mode!r}")
+    return "".join(word.capitalize() for word in mode.split()) + "Lock"
+
+
+def runs_in_migration(stmt: "Statement") -> bool:
+    """True for a statement the migration itself runs: top level or in a DO block. A function
+    body runs later, when something calls it."""
+    return stmt.parent is None or stmt.parent.kind == "DoStmt"
+
+
+def in_transaction_block(ctx: "FileContext", stmt: "Statement") -> bool:
+    """True when the file's own `BEGIN` (or `START TRANSACTION`) is open at `stmt`, or `stmt`
+    runs inside a DO block or function (which is always inside a transaction). A runner that
+    wraps the whole file in a transaction is not visible here."""
+    return stmt.parent is not None or ctx.session(stmt).in_transaction
+
+
+def _defined_elsewhere(ctx: "FileContext", path: str) -> bool:
+    return bool(path) and path != ctx.file.display_path
+
+
+def table_before_file(ctx: "FileContext", stmt: "Statement", name: str | None) -> Table | None:
+    """The catalog's table `name` when another migration file created it and this script has
+    not created it again before `stmt`; None without that evidence."""
+    if not name or name in ctx.session(stmt).created_tables:
+        return None
+    table = ctx.model.catalog.table(name)
+    if table is None or not _defined_elsewhere(ctx, table.path):
+        return None
+    return table
+
+
+def index_before_file(ctx: "FileContext", stmt: "Statement", name: str | None) -> Index | None:
+    """The index `name` (the catalog's, or the last one a `DROP INDEX` removed) when another
+    migration file defined it on a table that existed before this file; None otherwise."""
+    if not name:
+        return None
+    catalog = ctx.model.catalog
+    for index in (catalog.indexes.get(name), catalog.dropped_indexes.get(name)):
+        if index is None or index.location is None:
+            continue
+        if _defined_elsewhere(ctx, index.location.path) and \
+                table_before_file(ctx, stmt, index.table) is not None:
+            return index
+    return None
+
+
+def keyword(ctx: "FileContext", stmt: "Statement", word: str) -> "Token | None":
+    """The statement's first token spelled `word` (case-insensitive), comments skipped."""
+    word = word.upper()
+    for token in ctx.code_tokens(stmt):
+        if token.upper == word:
+            return token
+    return None
+
+
+def line_end_after(ctx: "FileContext", stmt: "Statement") -> tuple[int, str]:
+    """Where to add a statement after `stmt`, and the text that separates them: the end of its
+    line when only a comment follows it there (the comment stays with `stmt`), else just after
+    its `;`."""
+    after = ctx.statement_end(stmt)
+    newline = ctx.text.find("\n", after)
+    line_end = len(ctx.text) if newline < 0 else newline
+    rest = ctx.text[after:line_end].strip()
+    if not rest or rest.startswith("--"):
+        return line_end, "\n" + ctx.indent_of(stmt.start)
+    return after, " "
+
+
+def relation_sql(rangevar: dict[str, Any] | None) -> str:
+    """A RangeVar as SQL for a new statement: `orders`, `billing.invoices`."""
+    name = n.relation_name(rangevar) or ""
+    return n.quote_qualified(name)
+
+
+def added_constraints(node: dict[str, Any], contype: str) -> list[dict[str, Any]]:
+    """The `ADD CONSTRAINT` definitions of type `contype` (CONSTR_FOREIGN, CONSTR_CHECK) in an
+    ALTER TABLE that PostgreSQL validates on the spot: neither `NOT VALID` nor `NOT ENFORCED`
+    (both leave `skip_validation` set in the tree)."""
+    found = []
+    for item in node.get("cmds") or ():
+        cmd = item.get("AlterTableCmd", {})
+        if cmd.get("subtype") != "AT_AddConstraint":
+            continue
+        constraint = (cmd.get("def") or {}).get("Constraint") or {}
+        if constraint.get("contype") == contype and not constraint.get("skip_validation"):
+            found.append(constraint)
+    return found
+
+
+def not_valid_fix(ctx: "FileContext", stmt: "Statement", constraint: dict[str, Any],
+                  title: str) -> tuple[Fix, str]:
+    """The fix that adds the constraint `NOT VALID` and validates it in a statement of its own,
+    and a sentence for the help when the fix can only be shown.
+
+    Applied (unsafe) when the ALTER TABLE adds nothing else and names the constraint; the
+    `VALIDATE CONSTRAINT` goes right after the statement, or after the `COMMIT` of the file's
+    transaction block that holds it (validating in the same transaction would keep the lock of
+    the `ADD` for the whole scan, the very thing to avoid).
+    """
+    node = stmt.body
+    name = constraint.get("conname")
+    table = ("IF EXISTS " if node.get("missing_ok") else "") + relation_sql(node.get("relation"))
+    validate = f"ALTER TABLE {table} VALIDATE CONSTRAINT " \
+               f"{n.quote_ident(name) if name else '<constraint>'};"
+    text = ctx.statement_text(stmt)
+    shown = Fix.display(title, f"{text} NOT VALID;\n{validate}")
+    if not name:
+        return shown, (" Name the constraint (`ADD CONSTRAINT <name> ...`) so that the "
+                       "separate `VALIDATE CONSTRAINT` can refer to it.")
+    if len(node.get("cmds") or ()) != 1:
+        return shown, (" Add the constraint in an `ALTER TABLE` of its own, `NOT VALID`, and "
+                       "validate it after.")
+    if stmt.parent is not None:
+        return shown, " Validate it after the DO block, in a statement of its own."
+    anchor = stmt
+    session = ctx.session(stmt)
+    if session.in_transaction:
+        anchor = _block_end(ctx, stmt)
+        if anchor is None:
+            return shown, (" Validate it after the `COMMIT` of this transaction block: inside "
+                           "it, the `VALIDATE` would keep the lock of the `ADD`.")
+    at, separator = line_end_after(ctx, anchor)
+    if anchor is not stmt:
+        separator = "\n" + ctx.indent_of(anchor.start)
+    edits = (Edit.insert(stmt.end, " NOT VALID"), Edit.insert(at, separator + validate))
+    return Fix(title, Applicability.UNSAFE, edits, suggestion=validate), ""
+
+
+def _block_end(ctx: "FileContext", stmt: "Statement") -> "Statement | None":
+    """The `COMMIT` that ends the transaction block holding `stmt` (None for a ROLLBACK or no
+    end in the file)."""
+    for later in ctx.statements[stmt.index + 1:]:
+        if later.kind == "TransactionStmt":
+            kind = later.body.get("kind")
+            if kind == "TRANS_STMT_COMMIT":
+                return later
+            if kind in ("TRANS_STMT_ROLLBACK", "TRANS_STMT_PREPARE"):
+                return None
+    return None
+
+
+def proved_not_null(ctx: "FileContext", stmt: "Statement", table: str, column: str) -> bool:
+    """True when a valid constraint proves `table.column` NOT NULL before `stmt` runs: one that
+    another migration file added or validated (the catalog's record), or one that this file
+    added valid, or added `NOT VALID` and validated, earlier on."""
+    if ctx.model.catalog.not_null_proofs.get((table, column), set()) - {ctx.file.display_path}:
+        return True
+    pending: set[str] = set()
+    top = stmt.parent if stmt.parent is not None else stmt
+    for earlier in ctx.statements[:top.index]:
+        if earlier.kind != "AlterTableStmt" or \
+                n.relation_name(earlier.body.get("relation")) != table:
+            continue
+        for item in earlier.body.get("cmds") or ():
+            cmd = item.get("AlterTableCmd", {})
+            constraint = (cmd.get("def") or {}).get("Constraint") or {}
+            if cmd.get("subtype") == "AT_AddConstraint" and \
+                    column in n.not_null_columns(constraint):
+                if not constraint.get("skip_validation"):
+                    return True
+                pending.add(constraint.get("conname") or "")
+            elif cmd.get("subtype") == "AT_ValidateConstraint" and cmd.get("name") in pending:
+                return True
+    return False

@@ -1,0 +1,148 @@
+"""PGL501 non-concurrent-index-build."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pglint.context import FileContext
+from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.locks import (BLOCKED_BY, in_transaction_block, keyword, runs_in_migration,
+                              table_before_file)
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement
+
+_ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL,\n"
+           "                     created_at timestamptz NOT NULL DEFAULT now());\n")
+_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+_PARTITIONED = {"migrations/V1__init.sql": (
+    "CREATE TABLE events (event_id bigint, kind text, created_at timestamptz NOT NULL)\n"
+    "    PARTITION BY RANGE (created_at);\n"
+    "CREATE TABLE events_2025 PARTITION OF events\n"
+    "    FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');\n")}
+
+
+class NonConcurrentIndexBuild(Rule):
+    """
+    ## What it does
+    Flags `CREATE INDEX` without `CONCURRENTLY` on a table that an earlier migration file
+    created. A table created earlier in the same file, or one the replayed migrations do not
+    show, is left alone.
+
+    ## Why is this bad?
+    A plain `CREATE INDEX` takes a SHARE lock on the table for the whole build: every `INSERT`,
+    `UPDATE` and `DELETE` on it waits until the index is built, which on a large table is
+    minutes of a stalled application (reads still run). `CREATE INDEX CONCURRENTLY` takes a
+    SHARE UPDATE EXCLUSIVE lock instead, which lets reads and writes go on: it scans the table
+    twice and waits for the transactions that were running to finish, so it takes longer, but
+    nobody waits for it.
+
+    `CONCURRENTLY` cannot run inside a transaction block (SQLSTATE 25001), nor in a DO block or
+    a function, nor on a partitioned table (build the index `ON ONLY` the parent, each
+    partition's index concurrently, then `ALTER INDEX ... ATTACH PARTITION`).
+
+    ## Example
+    ```sql
+    CREATE INDEX orders_status_idx ON orders (status);
+    ```
+
+    ## Use instead
+    ```sql
+    CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);
+    ```
+
+    ## Fix safety
+    Unsafe: pglint adds `CONCURRENTLY`, which fails (SQLSTATE 25001) when the file runs inside a
+    transaction. Many migration runners wrap each file in one (Flyway by default on
+    PostgreSQL, Diesel, sqlx, Rails, Django): turn that off for this migration (Flyway
+    `executeInTransaction=false`, Diesel `run_in_transaction = false` in `metadata.toml`, sqlx
+    `-- no-transaction`, Rails `disable_ddl_transaction!`, Django `atomic = False`), ideally
+    with the index alone in its migration. A concurrent build that fails (a deadlock, a
+    uniqueness violation) leaves an INVALID index behind: drop it and build it again. Inside
+    the file's own `BEGIN ... COMMIT`, in a DO block, or on a partitioned table the fix is shown,
+    not applied.
+    """
+
+    code = "PGL501"
+    name = "non-concurrent-index-build"
+    summary = "CREATE INDEX without CONCURRENTLY blocks writes to an existing table for the build"
+    file_kinds = frozenset({"migration"})
+    roles = frozenset({"migration"})
+    judges_applied_migrations = False
+    statements = ("IndexStmt",)
+    # The strongest lock it takes on the table, and for how long (tests/test_lock_rules.py).
+    lock = "SHARE"
+    lock_held = "build"
+
+    VALID = (
+        Example("CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
+                context=_CONTEXT),
+        # A table created earlier in the same file has no users to block.
+        Example("CREATE TABLE notes (note_id bigint PRIMARY KEY, author text);\n"
+                "CREATE INDEX notes_author_idx ON notes (author);\n"),
+        # No evidence the table exists before this file: silent.
+        Example("CREATE INDEX invoices_due_idx ON invoices (due_at);\n"),
+    )
+    INVALID = (
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n",
+                fixed="CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
+                context=_CONTEXT),
+        Example("CREATE UNIQUE INDEX IF NOT EXISTS orders_created_idx\n"
+                "    ON orders (created_at, order_id); -- newest first\n",
+                fixed="CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS orders_created_idx\n"
+                      "    ON orders (created_at, order_id); -- newest first\n",
+                context=_CONTEXT),
+        # Inside the file's own transaction block CONCURRENTLY is an error: shown only.
+        Example("BEGIN;\nCREATE INDEX orders_status_idx ON orders (status);\nCOMMIT;\n",
+                context=_CONTEXT),
+        # A partitioned table cannot be indexed concurrently: the recipe is shown.
+        Example("CREATE INDEX events_kind_idx ON events (kind);\n", context=_PARTITIONED),
+    )
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        if node.get("concurrent") or not runs_in_migration(stmt):
+            return
+        name = n.relation_name(node.get("relation"))
+        table = table_before_file(ctx, stmt, name)
+        if table is None:
+            return
+        shown = f"`{table.name}`"
+        message = (f"`CREATE INDEX` on {shown} without `CONCURRENTLY` holds a SHARE lock for "
+                   f"the whole build: {BLOCKED_BY['SHARE']} on {shown} waits until it ends")
+        help = (
+            "A plain index build locks the table in SHARE mode from start to end; writes queue "
+            "behind it (and, while it waits for its own lock, every later query too). "
+            "`CREATE INDEX CONCURRENTLY` takes SHARE UPDATE EXCLUSIVE, which lets reads and "
+            "writes go on: it scans the table twice and waits for running transactions, so it "
+            "is slower but blocks nobody. It cannot run inside a transaction block, a DO block "
+            "or a function (SQLSTATE 25001); if it fails it leaves an INVALID index to drop.")
+        index = node.get("idxname")
+        if table.partitioned:
+            parent_index = index or f"{table.name.split('.')[-1]}_idx"
+            fix = Fix.display(
+                "Build each partition's index concurrently and attach it",
+                f"CREATE INDEX {n.quote_ident(parent_index)} ON ONLY "
+                f"{n.quote_qualified(table.name)} (...);\n"
+                f"-- for each partition:\nCREATE INDEX CONCURRENTLY <partition>_idx ON "
+                f"<partition> (...);\nALTER INDEX {n.quote_ident(parent_index)} "
+                "ATTACH PARTITION <partition>_idx;")
+            help += (f" {shown} is partitioned, and PostgreSQL cannot build an index "
+                     "concurrently on a partitioned table: create it `ON ONLY` the parent "
+                     "(instant, invalid until every partition is attached), build each "
+                     "partition's index concurrently, and attach them.")
+            yield self.finding(ctx, message, fix, help, node=stmt)
+            return
+        after = keyword(ctx, stmt, "INDEX")
+        title = "Build the index with `CONCURRENTLY`"
+        if after is None or in_transaction_block(ctx, stmt):
+            text = ctx.statement_text(stmt)
+            at = text.upper().find("INDEX")
+            suggestion = text[:at + 5] + " CONCURRENTLY" + text[at + 5:] if at >= 0 else text
+            fix = Fix.display(title + ", outside any transaction block", suggestion)
+            help += (" This statement runs inside a transaction block (the file's own "
+                     "`BEGIN`, or a DO block): move it out, into its own migration, before "
+                     "adding `CONCURRENTLY`.")
+        else:
+            fix = Fix(title, Applicability.UNSAFE, (Edit.insert(after.end, " CONCURRENTLY"),))
+        yield self.finding(ctx, message, fix, help, node=stmt)

@@ -1,0 +1,132 @@
+"""PGL502 non-concurrent-index-drop."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pglint.context import FileContext
+from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.locks import (BLOCKED_BY, in_transaction_block, index_before_file, keyword,
+                              runs_in_migration, table_before_file)
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement
+
+_ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL,\n"
+           "                     note text);\n"
+           "CREATE INDEX orders_status_idx ON orders (status);\n"
+           "CREATE INDEX orders_note_idx ON orders (note);\n")
+_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+
+
+class NonConcurrentIndexDrop(Rule):
+    """
+    ## What it does
+    Flags `DROP INDEX` without `CONCURRENTLY` of an index that an earlier migration file
+    built on a table that already existed. Indexes built earlier in the same file, and indexes
+    the replayed migrations do not show, are left alone.
+
+    ## Why is this bad?
+    A plain `DROP INDEX` takes an ACCESS EXCLUSIVE lock on the index's table. The drop itself is
+    instant, but the lock must wait for every transaction using the table, such as a long
+    report, and while it waits every later query on the table, `SELECT` included, queues
+    behind it. `DROP INDEX CONCURRENTLY` takes a SHARE UPDATE EXCLUSIVE lock instead: it waits
+    for running transactions without blocking anyone.
+
+    `CONCURRENTLY` drops one index per statement, without `CASCADE`, and cannot run inside a
+    transaction block, a DO block or a function (SQLSTATE 25001), nor on a partitioned index.
+
+    ## Example
+    ```sql
+    DROP INDEX orders_status_idx;
+    ```
+
+    ## Use instead
+    ```sql
+    DROP INDEX CONCURRENTLY orders_status_idx;
+    ```
+
+    ## Fix safety
+    Unsafe: pglint adds `CONCURRENTLY`, which fails when the migration runner wraps the file in
+    a transaction (Flyway by default, Diesel, sqlx, Rails, Django): run this migration outside
+    one. The fix is shown, not applied, inside the file's own `BEGIN ... COMMIT` or a DO
+    block, for a statement that drops several indexes or uses `CASCADE`, and for an index of a
+    partitioned table.
+    """
+
+    code = "PGL502"
+    name = "non-concurrent-index-drop"
+    summary = "DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on an existing table"
+    file_kinds = frozenset({"migration"})
+    roles = frozenset({"migration"})
+    judges_applied_migrations = False
+    statements = ("DropStmt",)
+    lock = "ACCESS EXCLUSIVE"
+    lock_held = "instant"
+
+    VALID = (
+        Example("DROP INDEX CONCURRENTLY orders_status_idx;\n", context=_CONTEXT),
+        # Built earlier in the same file: the table is in use, but the index is not.
+        Example("CREATE INDEX CONCURRENTLY orders_status_note_idx ON orders (status, note);\n"
+                "DROP INDEX orders_status_note_idx;\n", context=_CONTEXT),
+        # A table created earlier in the same file has no users to block.
+        Example("CREATE TABLE notes (note_id bigint PRIMARY KEY, author text);\n"
+                "CREATE INDEX notes_author_idx ON notes (author);\n"
+                "DROP INDEX notes_author_idx;\n"),
+        # No evidence of the index: silent.
+        Example("DROP INDEX IF EXISTS invoices_due_idx;\n"),
+    )
+    INVALID = (
+        Example("DROP INDEX orders_status_idx;\n",
+                fixed="DROP INDEX CONCURRENTLY orders_status_idx;\n", context=_CONTEXT),
+        Example("DROP INDEX IF EXISTS public.orders_status_idx; -- replaced below\n",
+                fixed="DROP INDEX CONCURRENTLY IF EXISTS public.orders_status_idx; "
+                      "-- replaced below\n",
+                context=_CONTEXT),
+        # Two indexes in one statement: CONCURRENTLY takes one; shown only.
+        Example("DROP INDEX orders_status_idx, orders_note_idx;\n", context=_CONTEXT),
+        Example("BEGIN;\nDROP INDEX orders_status_idx;\nCOMMIT;\n", context=_CONTEXT),
+    )
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        if node.get("removeType") != "OBJECT_INDEX" or node.get("concurrent") \
+                or not runs_in_migration(stmt):
+            return
+        names = [n.qualified(o["List"].get("items")).lower() for o in node.get("objects") or ()
+                 if isinstance(o, dict) and "List" in o]
+        # An index behind a PRIMARY KEY or UNIQUE constraint cannot be dropped this way at all.
+        dropped = [index for index in (index_before_file(ctx, stmt, x) for x in names)
+                   if index is not None and not index.constraint]
+        if not dropped:
+            return
+        index = dropped[0]
+        table = table_before_file(ctx, stmt, index.table)
+        shown = f"`{index.table}`"
+        message = (f"`DROP INDEX {index.name}` without `CONCURRENTLY` takes an ACCESS EXCLUSIVE "
+                   f"lock on {shown}: while it waits for running transactions, "
+                   f"{BLOCKED_BY['ACCESS EXCLUSIVE']} on {shown} queues behind it")
+        help = (
+            "Dropping an index is instant once the lock is granted, but a plain `DROP INDEX` "
+            "needs ACCESS EXCLUSIVE on the table, which waits for every open transaction that "
+            "touched it; meanwhile every new query on the table, reads included, waits too. "
+            "`DROP INDEX CONCURRENTLY` takes SHARE UPDATE EXCLUSIVE and blocks nobody. It drops "
+            "one index per statement, without CASCADE, outside any transaction block.")
+        title = "Drop the index with `CONCURRENTLY`"
+        why_shown = ""
+        if len(names) > 1:
+            why_shown = " one statement per index,"
+        elif node.get("behavior") == "DROP_CASCADE":
+            why_shown = " without CASCADE (drop what depends on the index first),"
+        elif table is not None and table.partitioned:
+            why_shown = " on each partition's index (a partitioned index cannot be dropped " \
+                        "concurrently),"
+        after = keyword(ctx, stmt, "INDEX")
+        if why_shown or after is None or in_transaction_block(ctx, stmt):
+            if_exists = "IF EXISTS " if node.get("missing_ok") else ""
+            suggestion = "\n".join(f"DROP INDEX CONCURRENTLY {if_exists}{n.quote_qualified(x)};"
+                                   for x in names)
+            fix = Fix.display(f"{title},{why_shown} outside any transaction block", suggestion)
+        else:
+            fix = Fix(title, Applicability.UNSAFE, (Edit.insert(after.end, " CONCURRENTLY"),))
+        yield self.finding(ctx, message, fix, help, node=stmt)

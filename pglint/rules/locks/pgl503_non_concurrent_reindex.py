@@ -1,0 +1,140 @@
+"""PGL503 non-concurrent-reindex."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pglint.context import FileContext
+from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.locks import in_transaction_block, index_before_file, runs_in_migration, \
+    table_before_file
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement
+
+_ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL);\n"
+           "CREATE INDEX orders_status_idx ON orders (status);\n")
+_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+_KINDS = {"REINDEX_OBJECT_INDEX": "INDEX", "REINDEX_OBJECT_TABLE": "TABLE"}
+CONCURRENT_SINCE = 12
+
+
+class NonConcurrentReindex(Rule):
+    """
+    ## What it does
+    Flags `REINDEX INDEX` and `REINDEX TABLE` without `CONCURRENTLY` on a table that an earlier
+    migration file created, when the target PostgreSQL (`--target-version`) is 12 or later,
+    where `REINDEX CONCURRENTLY` exists. Before 12 it shows the equivalent by hand.
+
+    ## Why is this bad?
+    A plain `REINDEX` rebuilds each index from scratch while holding a SHARE lock on the table,
+    which stops every `INSERT`, `UPDATE` and `DELETE`, and an ACCESS EXCLUSIVE lock on each
+    index being rebuilt, which also stops the queries that would plan with it (the planner opens
+    every index of the table): on a large table, minutes of a stalled application.
+    `REINDEX ... CONCURRENTLY` (PostgreSQL 12+) builds a new copy of each index beside the old
+    one under a SHARE UPDATE EXCLUSIVE lock and swaps them, blocking nobody.
+
+    It cannot run inside a transaction block, a DO block or a function (SQLSTATE 25001).
+
+    ## Example
+    ```sql
+    REINDEX INDEX orders_status_idx;
+    ```
+
+    ## Use instead
+    ```sql
+    REINDEX INDEX CONCURRENTLY orders_status_idx;
+    ```
+    Before PostgreSQL 12: `CREATE INDEX CONCURRENTLY` a copy, `DROP INDEX CONCURRENTLY` the old
+    one, and rename the copy.
+
+    ## Fix safety
+    Unsafe: pglint adds `CONCURRENTLY`, which fails when the migration runner wraps the file in
+    a transaction (Flyway by default, Diesel, sqlx, Rails, Django): run this migration outside
+    one. A concurrent rebuild that fails leaves an extra INVALID index (its name ends in
+    `_ccnew`) to drop. Inside the file's own `BEGIN ... COMMIT` or a DO block, and before
+    PostgreSQL 12, the fix is shown, not applied.
+    """
+
+    code = "PGL503"
+    name = "non-concurrent-reindex"
+    summary = "REINDEX without CONCURRENTLY blocks writes to the table and queries using the index"
+    file_kinds = frozenset({"migration"})
+    roles = frozenset({"migration"})
+    judges_applied_migrations = False
+    statements = ("ReindexStmt",)
+    min_fix_version = CONCURRENT_SINCE
+    lock = "SHARE"  # on the table
+    index_lock = "ACCESS EXCLUSIVE"  # on each index being rebuilt
+    lock_held = "build"
+
+    VALID = (
+        Example("REINDEX INDEX CONCURRENTLY orders_status_idx;\n", context=_CONTEXT),
+        Example("REINDEX (VERBOSE) TABLE CONCURRENTLY orders;\n", context=_CONTEXT),
+        Example("CREATE TABLE notes (note_id bigint PRIMARY KEY, author text);\n"
+                "REINDEX TABLE notes;\n"),
+        Example("REINDEX TABLE invoices;\n"),
+    )
+    INVALID = (
+        Example("REINDEX INDEX orders_status_idx;\n",
+                fixed="REINDEX INDEX CONCURRENTLY orders_status_idx;\n", context=_CONTEXT),
+        Example("REINDEX (VERBOSE) TABLE orders;\n",
+                fixed="REINDEX (VERBOSE) TABLE CONCURRENTLY orders;\n", context=_CONTEXT),
+        Example("BEGIN;\nREINDEX TABLE orders;\nCOMMIT;\n", context=_CONTEXT),
+        # PostgreSQL 11 has no REINDEX CONCURRENTLY: the rebuild by hand is shown.
+        Example("REINDEX INDEX orders_status_idx;\n", context=_CONTEXT, target_version=11),
+    )
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        what = _KINDS.get(node.get("kind", ""))
+        if what is None or "concurrently" in n.def_elems(node.get("params")) \
+                or not runs_in_migration(stmt):
+            return
+        name = n.relation_name(node.get("relation"))
+        if what == "INDEX":
+            index = index_before_file(ctx, stmt, name)
+            table = table_before_file(ctx, stmt, index.table) if index is not None else None
+        else:
+            index, table = None, table_before_file(ctx, stmt, name)
+        if table is None:
+            return
+        shown = f"`{table.name}`"
+        target = f"`{index.name}`" if index is not None else f"every index of {shown}"
+        message = (f"`REINDEX {what}` without `CONCURRENTLY` holds a SHARE lock on {shown} and "
+                   f"an ACCESS EXCLUSIVE lock on {target} for the whole rebuild: writes, and "
+                   "queries that would use the index, wait until it ends")
+        help = (
+            "REINDEX rebuilds under a SHARE lock on the table (no INSERT, UPDATE or DELETE) and "
+            "an ACCESS EXCLUSIVE lock on each index it rebuilds, which also stops queries "
+            "planned on the table (the planner opens its indexes). `REINDEX ... CONCURRENTLY` "
+            "(PostgreSQL 12+) builds a copy beside each index and swaps it in under SHARE "
+            "UPDATE EXCLUSIVE, blocking nobody; it cannot run in a transaction block.")
+        version = ctx.settings.target_version
+        keyword = next((t for t in ctx.code_tokens(stmt) if t.upper == what), None)
+        if version < CONCURRENT_SINCE:
+            fix = Fix.display(
+                f"Rebuild concurrently by hand (PostgreSQL {version} has no REINDEX "
+                "CONCURRENTLY)",
+                _by_hand(index.name if index is not None else None, table.name))
+            help += (f" PostgreSQL {version} has no `REINDEX CONCURRENTLY`: build a copy with "
+                     "`CREATE INDEX CONCURRENTLY`, drop the old index concurrently and rename "
+                     "the copy.")
+        elif keyword is None or in_transaction_block(ctx, stmt):
+            text = ctx.statement_text(stmt)
+            at = text.upper().find(what, text.upper().find("REINDEX") + 7)
+            fix = Fix.display("Rebuild with `CONCURRENTLY`, outside any transaction block",
+                              text[:at + len(what)] + " CONCURRENTLY" + text[at + len(what):])
+        else:
+            fix = Fix("Rebuild with `CONCURRENTLY`", Applicability.UNSAFE,
+                      (Edit.insert(keyword.end, " CONCURRENTLY"),))
+        yield self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _by_hand(index: str | None, table: str) -> str:
+    old = n.quote_ident(index) if index else "<index>"
+    new = n.quote_ident(f"{index}_new") if index else "<index>_new"
+    return (f"CREATE INDEX CONCURRENTLY {new} ON {n.quote_qualified(table)} (...);  "
+            f"-- {old}'s definition\n"
+            f"DROP INDEX CONCURRENTLY {old};\n"
+            f"ALTER INDEX {new} RENAME TO {old};")

@@ -1,0 +1,154 @@
+"""PGL505 foreign-key-without-not-valid."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pglint.context import FileContext
+from pglint.finding import Finding, Fix
+from pglint.kit.locks import (BLOCKED_BY, added_constraints, not_valid_fix, runs_in_migration,
+                              table_before_file)
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement
+
+_SCHEMA = ("CREATE TABLE customers (customer_id bigint PRIMARY KEY, email text NOT NULL);\n"
+           "CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id bigint NOT NULL);\n")
+_CONTEXT = {"migrations/V1__init.sql": _SCHEMA}
+_PARTITIONED = {"migrations/V1__init.sql": (
+    "CREATE TABLE customers (customer_id bigint PRIMARY KEY);\n"
+    "CREATE TABLE visits (customer_id bigint, seen_at timestamptz NOT NULL)\n"
+    "    PARTITION BY RANGE (seen_at);\n")}
+NOT_VALID_ON_PARTITIONED_SINCE = 18
+
+
+class ForeignKeyWithoutNotValid(Rule):
+    """
+    ## What it does
+    Flags `ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY` (or `REFERENCES`) without
+    `NOT VALID` on a table that an earlier migration file created. A table created earlier in
+    the same file has no rows to check and is left alone, as is one the replayed migrations do
+    not show.
+
+    ## Why is this bad?
+    Adding a foreign key checks every existing row of the table against the referenced table,
+    and does it while holding a SHARE ROW EXCLUSIVE lock on both tables: every `INSERT`,
+    `UPDATE` and `DELETE` on either table waits for the whole scan. Added `NOT VALID`, the
+    constraint takes the same locks only for an instant (new rows are checked from then on);
+    `ALTER TABLE ... VALIDATE CONSTRAINT` then checks the old rows under a SHARE UPDATE
+    EXCLUSIVE lock on the table and a ROW SHARE lock on the referenced one, which block no
+    reads or writes. Before PostgreSQL 18, a partitioned table cannot take a `NOT VALID`
+    foreign key.
+
+    ## Example
+    ```sql
+    ALTER TABLE orders ADD CONSTRAINT orders_customer_fk
+        FOREIGN KEY (customer_id) REFERENCES customers (customer_id);
+    ```
+
+    ## Use instead
+    ```sql
+    ALTER TABLE orders ADD CONSTRAINT orders_customer_fk
+        FOREIGN KEY (customer_id) REFERENCES customers (customer_id) NOT VALID;
+    ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk;
+    ```
+
+    ## Fix safety
+    Unsafe: pglint adds `NOT VALID` and a `VALIDATE CONSTRAINT` statement after it (after the
+    `COMMIT` when the file's own transaction block holds it). The validation runs in its own
+    transaction only if the runner does not wrap the whole file in one (Flyway, Diesel, sqlx,
+    Rails and Django do by default); if it does, move the `VALIDATE` to the next migration.
+    The fix is shown, not applied, for an unnamed constraint, an `ALTER TABLE` that changes
+    other things too, a DO block, and a partitioned table before PostgreSQL 18.
+    """
+
+    code = "PGL505"
+    name = "foreign-key-without-not-valid"
+    summary = "ADD FOREIGN KEY without NOT VALID blocks writes to both tables for a full scan"
+    file_kinds = frozenset({"migration"})
+    roles = frozenset({"migration"})
+    judges_applied_migrations = False
+    statements = ("AlterTableStmt",)
+    lock = "SHARE ROW EXCLUSIVE"  # on both tables
+    lock_held = "scan"
+
+    VALID = (
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n"
+                "    FOREIGN KEY (customer_id) REFERENCES customers (customer_id) NOT VALID;\n"
+                "ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk;\n",
+                context=_CONTEXT),
+        Example("CREATE TABLE payments (payment_id bigint PRIMARY KEY, order_id bigint);\n"
+                "ALTER TABLE payments ADD CONSTRAINT payments_order_fk\n"
+                "    FOREIGN KEY (order_id) REFERENCES orders (order_id);\n",
+                context=_CONTEXT),
+        Example("ALTER TABLE invoices ADD CONSTRAINT invoices_order_fk\n"
+                "    FOREIGN KEY (order_id) REFERENCES orders (order_id);\n"),
+    )
+    INVALID = (
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n"
+                "    FOREIGN KEY (customer_id) REFERENCES customers (customer_id);\n",
+                fixed="ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n"
+                      "    FOREIGN KEY (customer_id) REFERENCES customers (customer_id)"
+                      " NOT VALID;\n"
+                      "ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk;\n",
+                context=_CONTEXT),
+        # In the file's transaction block: validated after the COMMIT.
+        Example("BEGIN;\n"
+                "ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id)\n"
+                "    REFERENCES customers ON DELETE CASCADE; -- orders go with the customer\n"
+                "COMMIT;\n",
+                fixed="BEGIN;\n"
+                      "ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY "
+                      "(customer_id)\n"
+                      "    REFERENCES customers ON DELETE CASCADE NOT VALID; "
+                      "-- orders go with the customer\n"
+                      "COMMIT;\n"
+                      "ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk;\n",
+                context=_CONTEXT),
+        # Unnamed: the VALIDATE would need a name, so the recipe is shown.
+        Example("ALTER TABLE orders ADD FOREIGN KEY (customer_id) REFERENCES customers;\n",
+                context=_CONTEXT),
+        Example("ALTER TABLE visits ADD CONSTRAINT visits_customer_fk\n"
+                "    FOREIGN KEY (customer_id) REFERENCES customers;\n",
+                context=_PARTITIONED, target_version=17),
+    )
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        if node.get("objtype") != "OBJECT_TABLE" or not runs_in_migration(stmt):
+            return
+        constraints = added_constraints(node, "CONSTR_FOREIGN")
+        if not constraints:
+            return
+        table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
+        if table is None:
+            return
+        for constraint in constraints:
+            referenced = n.relation_name(constraint.get("pktable")) or "the referenced table"
+            both = f"`{table.name}` and `{referenced}`"
+            message = (f"`ADD FOREIGN KEY` without `NOT VALID` checks every row of "
+                       f"`{table.name}` while holding SHARE ROW EXCLUSIVE locks on {both}: "
+                       f"{BLOCKED_BY['SHARE ROW EXCLUSIVE']} on either table waits for the scan")
+            help = (
+                "PostgreSQL validates a new foreign key by scanning the whole table under a "
+                "SHARE ROW EXCLUSIVE lock on it and on the referenced table. Add it `NOT VALID` "
+                "(the locks last an instant; new rows are checked from then on), then run "
+                "`ALTER TABLE ... VALIDATE CONSTRAINT` as a separate statement, in its own "
+                "transaction: it scans under SHARE UPDATE EXCLUSIVE and ROW SHARE, which block "
+                "no reads or writes.")
+            title = "Add the foreign key `NOT VALID`, then validate it separately"
+            if table.partitioned and ctx.settings.target_version < NOT_VALID_ON_PARTITIONED_SINCE:
+                version = ctx.settings.target_version
+                fix = Fix.display(
+                    f"On PostgreSQL {version}, add the foreign key to each partition "
+                    "`NOT VALID` and validate it there first",
+                    "-- for each partition:\n"
+                    f"ALTER TABLE <partition> ADD CONSTRAINT <partition>_fk "
+                    f"FOREIGN KEY (...) REFERENCES {n.quote_qualified(referenced)} NOT VALID;\n"
+                    "ALTER TABLE <partition> VALIDATE CONSTRAINT <partition>_fk;")
+                help += (f" `{table.name}` is partitioned, and before PostgreSQL 18 a "
+                         "partitioned table cannot take a `NOT VALID` foreign key.")
+            else:
+                fix, why_shown = not_valid_fix(ctx, stmt, constraint, title)
+                help += why_shown
+            yield self.finding(ctx, message, fix, help, node=stmt)

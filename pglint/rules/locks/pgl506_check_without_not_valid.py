@@ -1,0 +1,122 @@
+"""PGL506 check-without-not-valid."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pglint.context import FileContext
+from pglint.finding import Finding
+from pglint.kit.locks import (BLOCKED_BY, added_constraints, not_valid_fix, runs_in_migration,
+                              table_before_file)
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement
+
+_ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL,\n"
+           "                     total_cents int NOT NULL DEFAULT 0);\n")
+_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+
+
+class CheckWithoutNotValid(Rule):
+    """
+    ## What it does
+    Flags `ALTER TABLE ... ADD CONSTRAINT ... CHECK (...)` without `NOT VALID` on a table that
+    an earlier migration file created. A table created earlier in the same file has no rows to
+    check and is left alone, as is one the replayed migrations do not show.
+
+    ## Why is this bad?
+    Adding a check constraint evaluates it on every existing row while holding an ACCESS
+    EXCLUSIVE lock on the table: every query on it, `SELECT` included, waits for the whole
+    scan. Added `NOT VALID`, the constraint takes that lock only for an instant (new and
+    updated rows are checked from then on); `ALTER TABLE ... VALIDATE CONSTRAINT` then checks
+    the old rows under a SHARE UPDATE EXCLUSIVE lock, which blocks no reads or writes.
+
+    ## Example
+    ```sql
+    ALTER TABLE orders ADD CONSTRAINT orders_total_nonnegative CHECK (total_cents >= 0);
+    ```
+
+    ## Use instead
+    ```sql
+    ALTER TABLE orders ADD CONSTRAINT orders_total_nonnegative CHECK (total_cents >= 0) NOT VALID;
+    ALTER TABLE orders VALIDATE CONSTRAINT orders_total_nonnegative;
+    ```
+
+    ## Fix safety
+    Unsafe: pglint adds `NOT VALID` and a `VALIDATE CONSTRAINT` statement after it (after the
+    `COMMIT` when the file's own transaction block holds it). The validation runs in its own
+    transaction only if the runner does not wrap the whole file in one (Flyway, Diesel, sqlx,
+    Rails and Django do by default); if it does, move the `VALIDATE` to the next migration.
+    The fix is shown, not applied, for an unnamed constraint, an `ALTER TABLE` that changes
+    other things too, and a DO block.
+    """
+
+    code = "PGL506"
+    name = "check-without-not-valid"
+    summary = "ADD CHECK without NOT VALID blocks every query on the table for a full scan"
+    file_kinds = frozenset({"migration"})
+    roles = frozenset({"migration"})
+    judges_applied_migrations = False
+    statements = ("AlterTableStmt",)
+    lock = "ACCESS EXCLUSIVE"
+    lock_held = "scan"
+
+    VALID = (
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_total_nonnegative\n"
+                "    CHECK (total_cents >= 0) NOT VALID;\n"
+                "ALTER TABLE orders VALIDATE CONSTRAINT orders_total_nonnegative;\n",
+                context=_CONTEXT),
+        Example("CREATE TABLE refunds (refund_id bigint PRIMARY KEY, amount_cents int);\n"
+                "ALTER TABLE refunds ADD CONSTRAINT refunds_amount_positive "
+                "CHECK (amount_cents > 0);\n"),
+        Example("ALTER TABLE invoices ADD CONSTRAINT invoices_total_check CHECK (total >= 0);\n"),
+        # NOT ENFORCED (PostgreSQL 18) checks nothing, now or later.
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_status_known\n"
+                "    CHECK (status IN ('new', 'paid')) NOT ENFORCED;\n", context=_CONTEXT),
+    )
+    INVALID = (
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_total_nonnegative "
+                "CHECK (total_cents >= 0);\n",
+                fixed="ALTER TABLE orders ADD CONSTRAINT orders_total_nonnegative "
+                      "CHECK (total_cents >= 0) NOT VALID;\n"
+                      "ALTER TABLE orders VALIDATE CONSTRAINT orders_total_nonnegative;\n",
+                context=_CONTEXT),
+        Example("  ALTER TABLE IF EXISTS orders\n"
+                "    ADD CONSTRAINT orders_status_known CHECK (status IN ('new', 'paid'));"
+                "  -- see ticket 12\n"
+                "  SELECT 1;\n",
+                fixed="  ALTER TABLE IF EXISTS orders\n"
+                      "    ADD CONSTRAINT orders_status_known CHECK (status IN ('new', 'paid'))"
+                      " NOT VALID;  -- see ticket 12\n"
+                      "  ALTER TABLE IF EXISTS orders VALIDATE CONSTRAINT orders_status_known;\n"
+                      "  SELECT 1;\n",
+                context=_CONTEXT),
+        # Unnamed, and with a second change in the same ALTER: the recipe is shown.
+        Example("ALTER TABLE orders ADD CHECK (total_cents >= 0), ADD COLUMN note text;\n",
+                context=_CONTEXT),
+    )
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        if node.get("objtype") != "OBJECT_TABLE" or not runs_in_migration(stmt):
+            return
+        constraints = added_constraints(node, "CONSTR_CHECK")
+        if not constraints:
+            return
+        table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
+        if table is None:
+            return
+        shown = f"`{table.name}`"
+        for constraint in constraints:
+            message = (f"`ADD CHECK` without `NOT VALID` checks every row of {shown} while "
+                       f"holding an ACCESS EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on "
+                       f"{shown} waits for the scan")
+            help = (
+                "PostgreSQL validates a new check constraint by scanning the whole table under "
+                "an ACCESS EXCLUSIVE lock. Add it `NOT VALID` (the lock lasts an instant; new "
+                "and updated rows are checked from then on), then run `ALTER TABLE ... VALIDATE "
+                "CONSTRAINT` as a separate statement, in its own transaction: it scans under "
+                "SHARE UPDATE EXCLUSIVE, which blocks no reads or writes.")
+            fix, why_shown = not_valid_fix(
+                ctx, stmt, constraint, "Add the check `NOT VALID`, then validate it separately")
+            yield self.finding(ctx, message, fix, help + why_shown, node=stmt)

@@ -1,0 +1,178 @@
+"""PGL507 set-not-null-scan."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pglint.context import FileContext
+from pglint.finding import Finding, Fix
+from pglint.kit.locks import BLOCKED_BY, proved_not_null, runs_in_migration, table_before_file
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement
+
+_ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL,\n"
+           "                     customer_id bigint);\n")
+_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+# The check validated by an earlier migration, as the recipe spreads it over several files.
+_CHECKED = {"migrations/V1__init.sql": _ORDERS,
+            "migrations/V2__check.sql": (
+                "ALTER TABLE orders ADD CONSTRAINT orders_customer_id_not_null_check\n"
+                "    CHECK (customer_id IS NOT NULL) NOT VALID;\n"
+                "ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_id_not_null_check;\n")}
+SCAN_SKIPPED_SINCE = 12  # a valid CHECK (col IS NOT NULL) spares SET NOT NULL its scan
+NOT_NULL_NOT_VALID_SINCE = 18  # ADD CONSTRAINT ... NOT NULL col NOT VALID
+
+
+class SetNotNullScan(Rule):
+    """
+    ## What it does
+    Flags `ALTER TABLE ... ALTER COLUMN ... SET NOT NULL` on a column that an earlier migration
+    file created, in a table that file created, when no valid constraint already proves the
+    column NOT NULL: a `CHECK (col IS NOT NULL)` added valid or validated earlier (in this file
+    or an earlier one), or PostgreSQL 18's `NOT NULL col` constraint validated earlier. A column
+    declared `NOT NULL` already, and tables or columns created in the same file, are left
+    alone.
+
+    ## Why is this bad?
+    `SET NOT NULL` takes an ACCESS EXCLUSIVE lock and, to prove there is no NULL, reads every
+    row while holding it: every query on the table, `SELECT` included, waits for the scan.
+    Since PostgreSQL 12 the scan is skipped when a valid `CHECK (col IS NOT NULL)` constraint
+    already proves it, and such a check can be added `NOT VALID` (an instant lock) and then
+    validated under a SHARE UPDATE EXCLUSIVE lock, which blocks no reads or writes. PostgreSQL
+    18 can add the NOT NULL constraint itself `NOT VALID` and validate it the same way.
+
+    ## Example
+    ```sql
+    ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;
+    ```
+
+    ## Use instead
+    ```sql
+    ALTER TABLE orders ADD CONSTRAINT orders_customer_id_not_null_check
+        CHECK (customer_id IS NOT NULL) NOT VALID;
+    ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_id_not_null_check;
+    ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;  -- no scan: the check proves it
+    ALTER TABLE orders DROP CONSTRAINT orders_customer_id_not_null_check;
+    ```
+    Each step in its own transaction (the validation above all). On PostgreSQL 18:
+    `ADD CONSTRAINT orders_customer_id_not_null NOT NULL customer_id NOT VALID`, then
+    `VALIDATE CONSTRAINT`; nothing else.
+
+    ## Fix safety
+    Shown, never applied: the recipe spans several transactions (often several migrations),
+    and the runner may wrap a file in one. pglint writes it for `--target-version`: the
+    PostgreSQL 18 form from 18, the check-then-SET-NOT-NULL form from 12; before 12 no
+    constraint spares the scan, and the suggestion keeps the validated check instead of
+    `SET NOT NULL`.
+    """
+
+    code = "PGL507"
+    name = "set-not-null-scan"
+    summary = "SET NOT NULL on an existing column scans the table under an ACCESS EXCLUSIVE lock"
+    file_kinds = frozenset({"migration"})
+    roles = frozenset({"migration"})
+    judges_applied_migrations = False
+    statements = ("AlterTableStmt",)
+    lock = "ACCESS EXCLUSIVE"
+    lock_held = "scan"
+
+    VALID = (
+        # The recipe in one file.
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_customer_id_not_null_check\n"
+                "    CHECK (customer_id IS NOT NULL) NOT VALID;\n"
+                "ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_id_not_null_check;\n"
+                "ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n"
+                "ALTER TABLE orders DROP CONSTRAINT orders_customer_id_not_null_check;\n",
+                context=_CONTEXT),
+        # The recipe over several migrations: the check was validated by an earlier one.
+        Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n"
+                "ALTER TABLE orders DROP CONSTRAINT orders_customer_id_not_null_check;\n",
+                context=_CHECKED),
+        # Declared NOT NULL already: nothing to scan.
+        Example("ALTER TABLE orders ALTER COLUMN status SET NOT NULL;\n", context=_CONTEXT),
+        # A column added in this file, a table created in this file, a table unknown.
+        Example("ALTER TABLE orders ADD COLUMN region text NOT NULL DEFAULT 'eu';\n"
+                "ALTER TABLE orders ALTER COLUMN region DROP DEFAULT;\n"
+                "ALTER TABLE orders ALTER COLUMN region SET NOT NULL;\n", context=_CONTEXT),
+        Example("CREATE TABLE notes (note_id bigint PRIMARY KEY, author text);\n"
+                "ALTER TABLE notes ALTER COLUMN author SET NOT NULL;\n"),
+        Example("ALTER TABLE invoices ALTER COLUMN due_at SET NOT NULL;\n"),
+    )
+    INVALID = (
+        Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT),
+        # A check added NOT VALID but never validated proves nothing.
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_customer_id_not_null_check\n"
+                "    CHECK (customer_id IS NOT NULL) NOT VALID;\n"
+                "ALTER TABLE orders ALTER customer_id SET NOT NULL;\n", context=_CONTEXT),
+        Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
+                target_version=18),
+        Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
+                target_version=11),
+    )
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        if node.get("objtype") != "OBJECT_TABLE" or not runs_in_migration(stmt):
+            return
+        columns = [c["AlterTableCmd"].get("name") for c in node.get("cmds") or ()
+                   if c.get("AlterTableCmd", {}).get("subtype") == "AT_SetNotNull"]
+        if not columns:
+            return
+        table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
+        if table is None:
+            return
+        for name in columns:
+            column = table.columns.get(name or "")
+            if column is None or column.not_null or column.location is None \
+                    or column.location.path == ctx.file.display_path \
+                    or proved_not_null(ctx, stmt, table.name, column.name):
+                continue
+            shown = f"`{table.name}`"
+            message = (f"`SET NOT NULL` on `{table.name}.{column.name}` reads every row of "
+                       f"{shown} under an ACCESS EXCLUSIVE lock: "
+                       f"{BLOCKED_BY['ACCESS EXCLUSIVE']} on {shown} waits for the scan")
+            help = (
+                "To prove the column holds no NULL, SET NOT NULL scans the whole table while "
+                "holding ACCESS EXCLUSIVE. Since PostgreSQL 12 the scan is skipped when a valid "
+                "`CHECK (col IS NOT NULL)` proves it; add that check `NOT VALID` (instant), "
+                "validate it in its own transaction (SHARE UPDATE EXCLUSIVE: reads and writes "
+                "go on), then SET NOT NULL and drop the check.")
+            version = ctx.settings.target_version
+            yield self.finding(ctx, message, _recipe(table.name, column.name, version),
+                               help + _version_note(version), node=stmt)
+
+
+def _version_note(version: int) -> str:
+    if version >= NOT_NULL_NOT_VALID_SINCE:
+        return (" On PostgreSQL 18 the NOT NULL constraint itself can be added `NOT VALID` "
+                "and validated: two statements, no check to drop.")
+    if version < SCAN_SKIPPED_SINCE:
+        return (f" PostgreSQL {version} scans even when a check proves it (the shortcut came in "
+                "12): keep the validated check instead of SET NOT NULL, or set it at a quiet "
+                "time.")
+    return ""
+
+
+def _recipe(table: str, column: str, version: int) -> Fix:
+    # `<table>_<column>_not_null` is the name PostgreSQL 18 gives the NOT NULL constraint that
+    # SET NOT NULL creates: the check must not take it.
+    name = n.quote_ident(f"{table.split('.')[-1]}_{column}_not_null")
+    check_name = n.quote_ident(f"{table.split('.')[-1]}_{column}_not_null_check")
+    target, col = n.quote_qualified(table), n.quote_ident(column)
+    if version >= NOT_NULL_NOT_VALID_SINCE:
+        return Fix.display(
+            "Add the NOT NULL constraint `NOT VALID`, then validate it (PostgreSQL 18)",
+            f"ALTER TABLE {target} ADD CONSTRAINT {name} NOT NULL {col} NOT VALID;\n"
+            f"-- then, in its own transaction:\n"
+            f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};")
+    name = check_name
+    check = (f"ALTER TABLE {target} ADD CONSTRAINT {name} CHECK ({col} IS NOT NULL) NOT VALID;\n"
+             f"-- then, in its own transaction:\n"
+             f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};\n")
+    if version < SCAN_SKIPPED_SINCE:
+        return Fix.display("Enforce it with a validated check instead of SET NOT NULL", check)
+    return Fix.display(
+        "Prove it with a validated check first, so SET NOT NULL skips its scan",
+        check + f"ALTER TABLE {target} ALTER COLUMN {col} SET NOT NULL;\n"
+                f"ALTER TABLE {target} DROP CONSTRAINT {name};")

@@ -1,0 +1,161 @@
+"""The lock each PGL5xx rule names is the lock PostgreSQL takes.
+
+Each lock rule declares, as class attributes, the strongest table lock its statement takes
+(`lock`, in PostgreSQL's words: "SHARE", "ACCESS EXCLUSIVE"), optionally the lock on the index
+it rebuilds (`index_lock`), and how long it is held (`lock_held`: "instant", "scan", "build",
+or "rewrite"). For every INVALID example, the example's earlier migrations run on a real
+PostgreSQL 18, then the example's statements run inside a transaction that reads `pg_locks`
+for its own backend before rolling back: the strongest mode held on a table must be the
+declared one, and the table's `relfilenode` must change exactly when the rule says the table is
+rewritten.
+
+Statements that cannot run inside a transaction block (the CONCURRENTLY forms, PGL504's
+subject) are exempt from the `pg_locks` check, since there is no transaction to read the locks
+from before they finish: their rule declares `lock = None`, and this test checks instead that
+PostgreSQL rejects them where the rule says they fail.
+"""
+
+from __future__ import annotations
+
+import re
+import pytest
+
+from pglint.kit.locks import LOCK_MODES, pg_locks_mode
+from pglint.registry import all_rules
+from pglint.rule import Example, Rule
+from tests.examples import make_project
+
+LOCK_RULES = [rule for rule in all_rules() if rule.code.startswith("PGL5")]
+MODE_NAMES = {pg_locks_mode(mode): mode for mode in LOCK_MODES}
+HELD = {"instant", "scan", "build", "rewrite"}
+TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK)\b",
+                                 re.IGNORECASE | re.MULTILINE)
+
+# Read in the transaction, after the example's statements: every relation of the example's
+# schema that this backend holds a lock on, with its kind and its storage file.
+_LOCKS = """
+SELECT 'lock', c.relname, c.relkind, l.mode, c.relfilenode
+FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+JOIN pg_namespace s ON s.oid = c.relnamespace
+WHERE l.pid = pg_backend_pid() AND s.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND s.nspname NOT LIKE 'pg_toast%';
+"""
+_FILES = """
+SELECT '{tag}', c.relname, c.relfilenode FROM pg_class c
+JOIN pg_namespace s ON s.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND s.nspname NOT IN ('pg_catalog', 'information_schema');
+"""
+
+
+def _checked_examples(rule: type[Rule]) -> list[Example]:
+    """The INVALID examples whose statements can run inside a test transaction (those written
+    for an older `--target-version` included: the statement and its lock are the same)."""
+    return [e for e in rule.INVALID if e.kind == "migration"
+            and not TRANSACTION_CONTROL.search(e.sql)]
+
+
+def _rows(output: str, tag: str) -> list[list[str]]:
+    return [line.split("|")[1:] for line in output.splitlines() if line.startswith(tag + "|")]
+
+
+def _strongest(modes: list[str]) -> str:
+    return max((MODE_NAMES[m] for m in modes), key=LOCK_MODES.index)
+
+
+@pytest.mark.parametrize("rule", LOCK_RULES, ids=lambda rule: rule.code)
+def test_lock_rule_declares_its_lock(rule):
+    assert hasattr(rule, "lock"), f"{rule.code} declares no `lock`"
+    assert rule.roles == frozenset({"migration"}) and rule.judges_applied_migrations is False
+    if rule.lock is None:
+        return
+    assert rule.lock in LOCK_MODES, rule.lock
+    assert rule.lock_held in HELD, rule.lock_held
+    doc = " ".join(rule.doc().split())  # a mode name may wrap across lines
+    assert rule.lock in doc, f"{rule.code}'s documentation does not name {rule.lock}"
+    assert _checked_examples(rule), f"{rule.code} has no INVALID example to run in a transaction"
+
+
+@pytest.mark.parametrize(
+    "rule,index,example",
+    [pytest.param(rule, i, example, id=f"{rule.code}-invalid-{rule.INVALID.index(example)}")
+     for rule in LOCK_RULES if getattr(rule, "lock", None)
+     for i, example in enumerate(_checked_examples(rule))])
+def test_postgres_takes_the_lock_the_rule_names(rule, index, example, postgres, tmp_path):
+    # The rule fires on it and its message names the lock.
+    project = make_project(tmp_path, rule, example)
+    findings = project.lint(rule.code)
+    assert findings and all(rule.lock in f.message for f in findings), findings
+    with postgres.database() as database:
+        for script in project.migrations():
+            setup = postgres.psql(database, script)
+            assert setup.returncode == 0, setup.stderr
+        script = (_FILES.format(tag="before") + f"BEGIN;\n{example.sql}\n;\n{_LOCKS}"
+                  + _FILES.format(tag="after") + "ROLLBACK;\n")
+        result = postgres.psql(database, script, "-A", "-t")
+        assert result.returncode == 0, f"{result.stderr}\n--- script ---\n{script}"
+    locks = _rows(result.stdout, "lock")
+    table_modes = [mode for _, kind, mode, _ in locks if kind in ("r", "p")]
+    assert table_modes, f"no table lock seen:\n{result.stdout}"
+    assert _strongest(table_modes) == rule.lock, locks
+    index_lock = getattr(rule, "index_lock", None)
+    if index_lock is not None:
+        index_modes = [mode for _, kind, mode, _ in locks if kind in ("i", "I")]
+        assert index_modes and _strongest(index_modes) == index_lock, locks
+    # Files before the transaction, then inside it: a rewrite gives the table a new one.
+    before = dict(_rows(result.stdout, "before"))
+    after = dict(_rows(result.stdout, "after"))
+    assert before, result.stdout
+    changed = {name for name, old in before.items() if after.get(name, old) != old}
+    if rule.lock_held == "rewrite":
+        assert changed, f"{rule.code} says it rewrites the table, but no relfilenode changed"
+    else:
+        assert not changed, f"{rule.code} says it does not rewrite, but {changed} were rewritten"
+
+
+CONCURRENT_REFUSED = re.compile(r"CONCURRENT(LY)? cannot (run inside a transaction block|be "
+                                r"executed from a function)")
+
+
+@pytest.mark.parametrize(
+    "rule,example",
+    [pytest.param(rule, example, id=f"{rule.code}-invalid-{i}")
+     for rule in LOCK_RULES if getattr(rule, "lock", "") is None
+     for i, example in enumerate(rule.INVALID)])
+def test_postgres_refuses_what_an_unlocked_rule_reports(rule, example, postgres, tmp_path):
+    # The exempt rule's INVALID examples fail on PostgreSQL with the error it predicts.
+    project = make_project(tmp_path, rule, example)
+    assert project.lint(rule.code)
+    with postgres.database() as database:
+        for script in project.migrations():
+            assert postgres.psql(database, script).returncode == 0
+        result = postgres.psql(database, example.sql)
+    assert result.returncode != 0 and CONCURRENT_REFUSED.search(result.stderr), result.stderr
+
+
+
+def _shown_suggestions() -> list:
+    """(rule, example, finding's suggestion) for every display-only fix of an INVALID example
+    that is complete SQL (no `<placeholder>` or `(...)` for the user to fill in)."""
+    import tempfile
+    from pathlib import Path
+
+    cases = []
+    for rule in LOCK_RULES:
+        for i, example in enumerate(rule.INVALID):
+            with tempfile.TemporaryDirectory() as root:
+                for finding in make_project(Path(root), rule, example).lint(rule.code):
+                    fix = finding.fix
+                    if fix is None or fix.applicable or "<" in fix.suggestion \
+                            or "(...)" in fix.suggestion:
+                        continue
+                    cases.append(pytest.param(rule, example, fix.suggestion,
+                                              id=f"{rule.code}-invalid-{i}"))
+    return cases
+
+
+@pytest.mark.parametrize("rule,example,suggestion", _shown_suggestions())
+def test_shown_recipes_run_on_postgres(rule, example, suggestion, postgres, tmp_path):
+    # A display-only recipe is SQL the user copies: it must run as written (outside any
+    # transaction block, as it says) on the schema it was written for.
+    project = make_project(tmp_path, rule, example)
+    postgres.run(*project.migrations(), suggestion)
