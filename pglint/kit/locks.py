@@ -59,7 +59,7 @@ def in_transaction_block(ctx: "FileContext", stmt: "Statement") -> bool:
 
 
 def _defined_elsewhere(ctx: "FileContext", path: str) -> bool:
-    return bool(path) and path != ctx.file.display_path
+    return bool(path) and path != ctx.file.project_path
 
 
 def table_before_file(ctx: "FileContext", stmt: "Statement", name: str | None) -> Table | None:
@@ -187,7 +187,7 @@ def proved_not_null(ctx: "FileContext", stmt: "Statement", table: str, column: s
     """True when a valid constraint proves `table.column` NOT NULL before `stmt` runs: one that
     another migration file added or validated (the catalog's record), or one that this file
     added valid, or added `NOT VALID` and validated, earlier on."""
-    if ctx.model.catalog.not_null_proofs.get((table, column), set()) - {ctx.file.display_path}:
+    if ctx.model.catalog.not_null_proofs.get((table, column), set()) - {ctx.file.project_path}:
         return True
     pending: set[str] = set()
     top = stmt.parent if stmt.parent is not None else stmt

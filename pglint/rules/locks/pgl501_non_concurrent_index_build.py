@@ -8,6 +8,7 @@ from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.locks import (BLOCKED_BY, in_transaction_block, keyword, runs_in_migration,
                               table_before_file)
+from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -67,7 +68,7 @@ class NonConcurrentIndexBuild(Rule):
     name = "non-concurrent-index-build"
     summary = "CREATE INDEX without CONCURRENTLY blocks writes to an existing table for the build"
     file_kinds = frozenset({"migration"})
-    roles = frozenset({"migration"})
+    roles = frozenset({MIGRATION})
     judges_applied_migrations = False
     statements = ("IndexStmt",)
     # The strongest lock it takes on the table, and for how long (tests/test_lock_rules.py).

@@ -8,6 +8,7 @@ from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.locks import (BLOCKED_BY, in_transaction_block, index_before_file, keyword,
                               runs_in_migration, table_before_file)
+from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -58,7 +59,7 @@ class NonConcurrentIndexDrop(Rule):
     name = "non-concurrent-index-drop"
     summary = "DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on an existing table"
     file_kinds = frozenset({"migration"})
-    roles = frozenset({"migration"})
+    roles = frozenset({MIGRATION})
     judges_applied_migrations = False
     statements = ("DropStmt",)
     lock = "ACCESS EXCLUSIVE"

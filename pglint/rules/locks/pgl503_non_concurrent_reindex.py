@@ -8,6 +8,7 @@ from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.locks import in_transaction_block, index_before_file, runs_in_migration, \
     table_before_file
+from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -60,7 +61,7 @@ class NonConcurrentReindex(Rule):
     name = "non-concurrent-reindex"
     summary = "REINDEX without CONCURRENTLY blocks writes to the table and queries using the index"
     file_kinds = frozenset({"migration"})
-    roles = frozenset({"migration"})
+    roles = frozenset({MIGRATION})
     judges_applied_migrations = False
     statements = ("ReindexStmt",)
     min_fix_version = CONCURRENT_SINCE

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix, Severity
+from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -57,7 +58,7 @@ class ConcurrentlyInTransaction(Rule):
     summary = "CONCURRENTLY inside a transaction block, DO block or function fails (25001)"
     severity = Severity.ERROR
     file_kinds = frozenset({"migration"})
-    roles = frozenset({"migration"})
+    roles = frozenset({MIGRATION})
     judges_applied_migrations = False
     statements = ("IndexStmt", "DropStmt", "ReindexStmt", "AlterTableStmt")
     # No lock to verify: the statement never runs inside a transaction, where pg_locks could be

@@ -8,6 +8,7 @@ from pglint.context import FileContext
 from pglint.finding import Finding
 from pglint.kit.locks import (BLOCKED_BY, added_constraints, not_valid_fix, runs_in_migration,
                               table_before_file)
+from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -55,7 +56,7 @@ class CheckWithoutNotValid(Rule):
     name = "check-without-not-valid"
     summary = "ADD CHECK without NOT VALID blocks every query on the table for a full scan"
     file_kinds = frozenset({"migration"})
-    roles = frozenset({"migration"})
+    roles = frozenset({MIGRATION})
     judges_applied_migrations = False
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.locks import BLOCKED_BY, proved_not_null, runs_in_migration, table_before_file
+from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -71,7 +72,7 @@ class SetNotNullScan(Rule):
     name = "set-not-null-scan"
     summary = "SET NOT NULL on an existing column scans the table under an ACCESS EXCLUSIVE lock"
     file_kinds = frozenset({"migration"})
-    roles = frozenset({"migration"})
+    roles = frozenset({MIGRATION})
     judges_applied_migrations = False
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"
@@ -125,7 +126,7 @@ class SetNotNullScan(Rule):
         for name in columns:
             column = table.columns.get(name or "")
             if column is None or column.not_null or column.location is None \
-                    or column.location.path == ctx.file.display_path \
+                    or column.location.path == ctx.file.project_path \
                     or proved_not_null(ctx, stmt, table.name, column.name):
                 continue
             shown = f"`{table.name}`"
