@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -111,7 +112,55 @@ def _create_gitignore(path: Path) -> None:
     except FileExistsError:
         return
     with open(fd, "w", encoding="utf-8") as handle:
-        handle.write("# Created by pglint.\n*\n")
+        handle.write(GITIGNORE_MARK + "\n*\n")
+
+
+GITIGNORE_MARK = "# Created by pglint."
+# The names pglint writes in a cache folder: entries, temporary entries, the marker .gitignore.
+_OWN_NAME = re.compile(r"^(?:run-[0-9a-f]+\.json|\.run\..+\.tmp|\.gitignore)$")
+# Folders `pglint clean` does not walk into: no cache of a project is kept inside them.
+_CLEAN_SKIPS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", ".tox", ".nox",
+                "__pycache__", "site-packages"}
+
+
+def not_ours(folder: Path) -> str | None:
+    """Why `folder` is not a cache folder pglint made (None when it is): not a real folder,
+    no `.gitignore` that pglint wrote in it, or something in it pglint never writes."""
+    if not _real_folder(folder):
+        return "not a folder (a symlink?)"
+    try:
+        fd = os.open(folder / ".gitignore", os.O_RDONLY | _NOFOLLOW)
+        with open(fd, encoding="utf-8", errors="replace") as handle:
+            marked = handle.read(len(GITIGNORE_MARK)) == GITIGNORE_MARK
+        names = os.listdir(folder)
+    except OSError:
+        marked, names = False, []
+    if not marked:
+        return "it has no .gitignore written by pglint"
+    others = [name for name in names if not _OWN_NAME.match(name)
+              or not stat.S_ISREG(os.lstat(folder / name).st_mode)]
+    if others:
+        return f"it holds files pglint does not write ({', '.join(sorted(others)[:3])})"
+    return None
+
+
+def find_caches(top: Path) -> list[Path]:
+    """The folders named like pglint's cache under `top` (not through symlinks)."""
+    found = []
+    for folder, dirnames, _ in os.walk(top):
+        if CACHE_DIR_NAME in dirnames:
+            found.append(Path(folder) / CACHE_DIR_NAME)
+        dirnames[:] = sorted(d for d in dirnames if d not in _CLEAN_SKIPS and d != CACHE_DIR_NAME)
+    return found
+
+
+def remove_cache(folder: Path) -> None:
+    """Remove a cache folder that `not_ours` accepted: its files one by one, then the folder
+    (never a tree walk that could reach anything else). OSError when something resists."""
+    for name in os.listdir(folder):
+        if _OWN_NAME.match(name):
+            os.unlink(folder / name)
+    os.rmdir(folder)
 
 
 def _plain(finding: Finding) -> dict:

@@ -17,13 +17,25 @@ FORMATS = ("full", "concise", "json", "sarif", "github", "gitlab", "junit", "mar
 
 
 def _codes(values: tuple[str, ...]) -> tuple[str, ...] | None:
-    codes = tuple(c.strip().upper() for v in values for c in v.split(",") if c.strip())
+    codes = tuple(c.strip() for v in values for c in v.split(",") if c.strip())
     return codes or None
 
 
-def _use_color() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and \
-        os.environ.get("TERM") != "dumb"
+def _use_color(choice: str = "auto", stream=None) -> bool:
+    """--color always/never decide; auto: not under NO_COLOR, always under FORCE_COLOR (not
+    "0" or "false"), else only on a terminal that is not dumb."""
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR", "").lower() not in ("", "0", "false"):
+        return True
+    stream = stream if stream is not None else sys.stdout
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    return terminal and os.environ.get("TERM") != "dumb"
 
 
 # Runs over fewer files finish before a progress bar would tell anything.
@@ -66,6 +78,16 @@ class _ProgressBar:
             self.bar = None
 
 
+def _check_environment() -> None:
+    """Environment variables pglint reads, checked before any work: a value that cannot be used
+    is a usage error (exit 2), never silently replaced by a default."""
+    jobs = os.environ.get("PGLINT_JOBS")
+    if jobs is not None and jobs.strip() and not (jobs.strip().isdigit() and int(jobs) > 0):
+        click.echo(f"pglint: error: PGLINT_JOBS must be a positive integer (the number of "
+                   f"processes; 1 runs everything in one), not {jobs!r}", err=True)
+        sys.exit(2)
+
+
 def _default_cache_dir(settings) -> Path:
     """The result cache's folder: beside the configuration, else in the working directory."""
     from pglint.cache import CACHE_DIR_NAME
@@ -73,12 +95,12 @@ def _default_cache_dir(settings) -> Path:
     return (settings.root or Path.cwd()) / CACHE_DIR_NAME
 
 
-def _lint(paths: list[Path], resolver, cache_dir: Path | None):
+def _lint(paths: list[Path], resolver, cache_dir: Path | None, stdin=None):
     """engine.lint, with a progress bar on a terminal."""
     from pglint import engine
 
-    if not _ProgressBar.wanted():
-        return engine.lint(paths, resolver, cache_dir)
+    if stdin is not None or not _ProgressBar.wanted():
+        return engine.lint(paths, resolver, cache_dir, stdin=stdin)
     bar = _ProgressBar()
     try:
         return engine.lint(paths, resolver, cache_dir, progress=bar)
@@ -86,10 +108,35 @@ def _lint(paths: list[Path], resolver, cache_dir: Path | None):
         bar.stop()
 
 
+def package_version() -> str:
+    """pglint's version as installed (the package metadata); the source's own when pglint runs
+    from a checkout that is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pglint")
+    except PackageNotFoundError:
+        return __version__
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"pglint {package_version()}")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="pglint")
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Print pglint's version and exit.")
 def main() -> None:
     """pglint: find PostgreSQL contention anti-patterns in migrations and queries, and fix them."""
+
+
+@main.command("version")
+def version_command() -> None:
+    """Print pglint's version (`pglint X.Y.Z`)."""
+    click.echo(f"pglint {package_version()}")
 
 
 @main.command()
@@ -97,13 +144,23 @@ def main() -> None:
 @click.option("--output-format", type=click.Choice(FORMATS), default=None,
               help="How to print findings (default: full).")
 @click.option("--fix", is_flag=True, help="Apply safe fixes.")
+@click.option("--fix-only", is_flag=True,
+              help="Apply safe fixes and report only how many were applied (exit 0 unless "
+              "--exit-non-zero-on-fix).")
+@click.option("--exit-non-zero-on-fix", is_flag=True,
+              help="Exit 1 when fixes were applied, even if no finding is left.")
+@click.option("--show-fixes", is_flag=True,
+              help="After the report, list the fixes applied, per file and rule.")
 @click.option("--unsafe-fixes", is_flag=True,
               help="With --fix or --diff: also apply unsafe fixes. Alone: write nothing (the "
               "report already shows which findings these fixes would cover).")
 @click.option("--diff", is_flag=True, help="Print the fixes as a diff instead of writing them.")
-@click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated).")
-@click.option("--extend-select", multiple=True, help="Rule codes or prefixes to add to the selection.")
-@click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable (comma-separated).")
+@click.option("--select", multiple=True, help="Rules to enable: codes, prefixes, names or ALL (comma-separated).")
+@click.option("--extend-select", multiple=True, help="Rules (codes, prefixes, names) to add to the selection.")
+@click.option("--ignore", multiple=True, help="Rules to disable: codes, prefixes, names or ALL (comma-separated).")
+@click.option("--extend-ignore", multiple=True,
+              help="Rules to disable, in addition to --ignore (ruff's old "
+              "spelling; the same as --ignore).")
 @click.option("--target-version", type=click.IntRange(9, 99), default=None,
               help="PostgreSQL major version the fixes must run on (default 14).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
@@ -125,11 +182,32 @@ def main() -> None:
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               envvar="PGLINT_CACHE_DIR",
               help="Where the result cache lives (default: .pglint_cache beside the config).")
-def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_fixes: bool,
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print the findings only: no summary, nothing when there are none.")
+@click.option("-s", "--silent", is_flag=True,
+              help="Print no report (errors still go to stderr); the exit code tells.")
+@click.option("-o", "--output-file", type=click.Path(path_type=Path), default=None,
+              help="Write the report to this file instead of stdout (errors stay on stderr).")
+@click.option("--color", type=click.Choice(("auto", "always", "never")), default="auto",
+              show_default=True,
+              help="Colour the full report: auto (on a terminal, unless NO_COLOR is set; "
+              "FORCE_COLOR forces it), always or never.")
+@click.option("--show-settings", is_flag=True,
+              help="Print the settings that apply to the first path (configuration file, "
+              "selection, excludes, ...) and exit.")
+@click.option("--stdin-filename", type=click.Path(path_type=Path), default=None,
+              help="Lint standard input (also `pglint check -`) as a file of this name: its "
+              "kind and configuration come from the name. With --fix, the fixed text goes to "
+              "stdout and the report to stderr; nothing is written.")
+def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_only: bool,
+          exit_non_zero_on_fix: bool, show_fixes: bool, unsafe_fixes: bool,
           diff: bool, select: tuple[str, ...], extend_select: tuple[str, ...],
-          ignore: tuple[str, ...], target_version: int | None, config_path: Path | None,
+          ignore: tuple[str, ...], extend_ignore: tuple[str, ...], target_version: int | None,
+          config_path: Path | None,
           exit_zero: bool, statistics: bool, baseline_path: Path | None, project: bool,
-          diff_base: str | None, no_cache: bool, cache_dir: Path | None) -> None:
+          diff_base: str | None, no_cache: bool, cache_dir: Path | None, quiet: bool,
+          silent: bool, output_file: Path | None, color: str, show_settings: bool,
+          stdin_filename: Path | None) -> None:
     """Lint SQL files and folders (default: the current directory)."""
     import gc
 
@@ -138,8 +216,18 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
     # pglast's JSON trees are millions of small dicts and lists without cycles; the cyclic
     # garbage collector would rescan them over and over (5x the cost of decoding them).
     gc.disable()
+    _check_environment()
     path_list = list(paths) or [Path(".")]
-    overrides = {"select": _codes(select), "ignore": _codes(ignore),
+    from_stdin = any(str(p) == "-" for p in paths) or (stdin_filename is not None and not paths)
+    if from_stdin:
+        if len(paths) > 1:
+            _usage_error("`-` (standard input) cannot be combined with other paths")
+        if project or diff_base is not None:
+            _usage_error("--project and --diff-base lint files, not standard input")
+        # The name places the text: its configuration and kind are those of a file there.
+        path_list = [stdin_filename or Path("-")]
+    fix = fix or fix_only
+    overrides = {"select": _codes(select), "ignore": _codes(ignore + extend_ignore),
                  "extend_select": _codes(extend_select), "target_version": target_version}
     resolver = Resolver({k: v for k, v in overrides.items() if v is not None}, config_path)
     try:
@@ -176,9 +264,24 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
         cache_dir = None
     elif cache_dir is None:
         cache_dir = _default_cache_dir(settings)
+    if show_settings:
+        click.echo(_render_settings(path_list[0], settings, cache_dir), nl=False)
+        sys.exit(0)
+    stdin = None
+    if from_stdin:
+        from pglint.discover import named_candidate
+
+        stdin = _read_stdin(named_candidate(path_list[0], settings))
+    # Opened (and truncated) before any work, as a shell redirection would be: a file that
+    # cannot be written stops the run before fixes are written. With --fix, standard input's
+    # fixed text takes stdout: the report goes to stderr.
+    report_file = sys.stderr if stdin is not None and fix and not diff else None
+    output = Output(_open_output(output_file) if output_file is not None else report_file,
+                    quiet or silent, silent, owned=output_file is not None, color=color)
     try:
         status = _run_check(path_list, resolver, output_format or "full", fix, unsafe_fixes,
-                            diff, cache_dir, statistics, baseline, scope)
+                            diff, cache_dir, statistics, baseline, scope, output, stdin,
+                            FixReport(fix_only, show_fixes, exit_non_zero_on_fix))
     except ConfigError as exc:  # a nested configuration file found while linting
         click.echo(f"pglint: error: {exc}", err=True)
         sys.exit(2)
@@ -200,11 +303,145 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, unsafe_
     # Leave without tearing down the parsed trees (a tenth of a second on a large run): nothing
     # is left to clean up but memory, and the output is flushed first.
     try:
+        output.close()
         sys.stdout.flush()
     except OSError as exc:
         _cannot_write_output(exc)
     sys.stderr.flush()
     os._exit(0 if exit_zero and status == 1 else status)
+
+
+def _render_settings(path: Path, settings, cache_dir: Path | None) -> str:
+    """`--show-settings`: every setting that applies to `path`, one `key = value` line each
+    (TOML-like; table settings one line per entry), the defaults included."""
+    import dataclasses
+    import json
+
+    from pglint.discover import DEFAULT_EXCLUDES
+
+    def value(v) -> str:
+        if v is None:
+            return "none"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (tuple, list, frozenset, set)):
+            items = sorted(v) if isinstance(v, (frozenset, set)) else v
+            return "[" + ", ".join(value(i) for i in items) + "]"
+        if isinstance(v, Path):
+            return json.dumps(str(v))
+        if isinstance(v, str):
+            return json.dumps(v)
+        if dataclasses.is_dataclass(v):
+            return "{ " + ", ".join(f"{f.name.replace('_', '-')} = {value(getattr(v, f.name))}"
+                                    for f in dataclasses.fields(v)) + " }"
+        return str(v)
+
+    rows: list[tuple[str, str]] = [
+        ("path", value(path)),
+        ("config-file", value(settings.config_path)),
+    ]
+    for f in dataclasses.fields(settings):
+        key, v = f.name.replace("_", "-"), getattr(settings, f.name)
+        if f.name == "config_path":
+            continue
+        if f.name == "exclude" and not v:
+            rows.append((key, value(DEFAULT_EXCLUDES) + "  # the defaults"))
+        elif f.name == "per_file_ignores":
+            rows.extend((f"{key}.{json.dumps(glob)}", value(codes)) for glob, codes in v)
+            if not v:
+                rows.append((key, "{}"))
+        elif isinstance(v, dict):
+            rows.extend((f"{key}.{name}", value(item)) for name, item in sorted(v.items()))
+            if not v:
+                rows.append((key, "{}"))
+        else:
+            rows.append((key, value(v)))
+    rows.append(("cache-dir", value(cache_dir) if cache_dir is not None else "none  # --no-cache"))
+    jobs = os.environ.get("PGLINT_JOBS", "").strip()
+    rows.append(("jobs", jobs + "  # PGLINT_JOBS" if jobs else '"auto"  # one per core'))
+    width = max(len(k) for k, _ in rows)
+    return "".join(f"{k:<{width}} = {v}\n" for k, v in rows)
+
+
+def _usage_error(message: str) -> None:
+    click.echo(f"pglint: error: {message}", err=True)
+    sys.exit(2)
+
+
+class _Stdin:
+    """What `pglint check -` read: the candidate it stands for, its text (None when it cannot
+    be linted: the problem says why), and the bytes and encoding to give back with --fix."""
+
+    def __init__(self, candidate, data: bytes, text: str | None, encoding: str,
+                 problem) -> None:
+        self.candidate, self.data, self.text = candidate, data, text
+        self.encoding, self.problem = encoding, problem
+
+    @property
+    def content(self) -> tuple:
+        return self.candidate, self.text, self.problem
+
+
+def _read_stdin(candidate) -> _Stdin:
+    from pglint.loader import MAX_BYTES, LoadProblem, decode
+
+    try:
+        data = sys.stdin.buffer.read(MAX_BYTES + 1)
+    except (AttributeError, OSError, ValueError) as exc:  # closed or missing stdin
+        _usage_error(f"cannot read standard input: {getattr(exc, 'strerror', None) or exc}")
+    if len(data) > MAX_BYTES:
+        problem = LoadProblem(f"input is over the {MAX_BYTES // (1024 * 1024)} MiB limit; "
+                              "not linted")
+        return _Stdin(candidate, data, None, "utf-8", problem)
+    text, encoding, problem = decode(candidate.path, data)
+    return _Stdin(candidate, data, text, encoding, problem)
+
+
+class Output:
+    """Where the report goes (stdout, or the file of --output-file) and how much of it:
+    `quiet` drops the summaries, `silent` the whole report. Errors always go to stderr."""
+
+    def __init__(self, file=None, quiet: bool = False, silent: bool = False,
+                 owned: bool = False, color: str = "auto") -> None:
+        self.file = file
+        self.quiet = quiet
+        self.silent = silent
+        self.owned = owned  # a file of ours to close (not stderr)
+        self.color_choice = color
+
+    @property
+    def stream(self):
+        return self.file if self.file is not None else sys.stdout
+
+    def echo(self, text: str = "", nl: bool = True) -> None:
+        if not self.silent:
+            click.echo(text, file=self.stream, nl=nl)
+
+    def note(self, text: str) -> None:
+        """A remark about the run on stderr (`Would fix 2 findings.`), left out by -q and -s."""
+        if not self.quiet:
+            click.echo(text, err=True)
+
+    def color(self) -> bool:
+        """Colour on a terminal (--color auto), never in an --output-file unless always."""
+        if self.owned and self.color_choice == "auto":
+            return False
+        return _use_color(self.color_choice, self.stream)
+
+    def close(self) -> None:
+        if self.owned:
+            self.file.close()
+
+
+def _open_output(path: Path):
+    """The --output-file, opened for writing (its folder created); else exit 2."""
+    try:
+        if not os.path.lexists(path.parent):
+            path.parent.mkdir(parents=True)
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"pglint: error: cannot write {path}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
 
 
 def _stdout_broken(exc: OSError) -> bool:
@@ -230,10 +467,36 @@ def _cannot_write_output(exc: OSError) -> None:
 _KEEP_UNTIL_EXIT: list = []
 
 
+class FixReport:
+    """What to say about the fixes applied: --fix-only (their count instead of the report),
+    --show-fixes (the list), --exit-non-zero-on-fix (exit 1 when there were any)."""
+
+    def __init__(self, only: bool = False, show: bool = False, fail: bool = False) -> None:
+        self.only, self.show, self.fail = only, show, fail
+
+    @staticmethod
+    def listing(fixed_rules: dict[str, dict[tuple[str, str], int]]) -> str:
+        total = sum(n for rules in fixed_rules.values() for n in rules.values())
+        if not total:
+            return "No fixes applied.\n"
+        lines = [f"Fixed {total} finding{'s' if total != 1 else ''}:"]
+        for path, rules in sorted(fixed_rules.items()):
+            lines.append(f"- {path}:")
+            width = max(len(str(n)) for n in rules.values())
+            lines.extend(f"    {n:>{width}} \u00d7 {code} ({name})"
+                         for (code, name), n in sorted(rules.items()))
+        return "\n".join(lines) + "\n"
+
+
 def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsafe: bool,
                diff: bool, cache_dir: Path | None, statistics: bool = False,
-               baseline=None, scope=None) -> int:
+               baseline=None, scope=None, output: Output | None = None,
+               stdin: _Stdin | None = None, fixes: FixReport | None = None) -> int:
     from pglint import engine
+
+    output = output or Output()
+    fixes = fixes or FixReport()
+    echo = output.echo
 
     def keep(found, files):
         # Fix and report only what is in scope and not baselined.
@@ -245,9 +508,13 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
     fixing = fix or diff
     if fixing:
         result = engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff,
-                                     keep=keep if scope or baseline else None)
+                                     keep=keep if scope or baseline else None,
+                                     stdin=stdin.content if stdin is not None else None)
     else:
-        result = _lint(paths, resolver, cache_dir)
+        result = _lint(paths, resolver, cache_dir,
+                       stdin=stdin.content if stdin is not None else None)
+    if stdin is not None and fix and not diff:
+        _give_back_stdin(stdin, result)
     # Held until the process exits (os._exit): freeing the parsed trees on return from here
     # costs tens of milliseconds for nothing.
     _KEEP_UNTIL_EXIT.append(result)
@@ -263,67 +530,101 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
         from pglint.fixer import unified_diff
 
         for path, (before, after) in sorted(result.diffs.items()):
-            click.echo(unified_diff(path, before, after), nl=False)
+            echo(unified_diff(path, before, after), nl=False)
         count = sum(result.fixed.values())
-        click.echo(f"Would fix {count} finding{'s' if count != 1 else ''}.", err=True)
+        output.note(f"Would fix {count} finding{'s' if count != 1 else ''}.")
         if _report_fix_failures(result.fix_failures):
             return 2
         return 1 if result.diffs else (2 if result.errors else 0)
     fixed = sum(result.fixed.values())
+    fixes_failed = 1 if fixes.fail and fixed else 0
+    if fixes.only:
+        # --fix-only: the count of fixes (or their list), never the findings left.
+        if not output.quiet:
+            echo(FixReport.listing(result.fixed_rules) if fixes.show else
+                 f"Fixed {fixed} finding{'s' if fixed != 1 else ''}.\n", nl=False)
+        if _report_fix_failures(result.fix_failures) or result.errors or \
+                result.internal_errors:
+            for message in result.internal_errors:
+                click.echo(f"pglint: internal error: {message}", err=True)
+            return 2
+        return fixes_failed
     if statistics:
         from pglint.report import summary
 
         if output_format == "json":
             import json
 
-            click.echo(json.dumps(summary.statistics(result.findings), indent=2))
+            echo(json.dumps(summary.statistics(result.findings), indent=2))
         else:
-            click.echo(summary.render_statistics(result.findings), nl=False)
+            echo(summary.render_statistics(result.findings), nl=False)
     elif output_format == "json":
         from pglint.report import jsonfmt
 
-        click.echo(jsonfmt.render(result.findings, files))
+        echo(jsonfmt.render(result.findings, files))
     elif output_format == "sarif":
         from pglint.report import sarif
 
-        click.echo(sarif.render(result.findings, files, baselined=baselined))
+        echo(sarif.render(result.findings, files, baselined=baselined))
     elif output_format == "github":
         from pglint.report import github
 
-        click.echo(github.render(result.findings), nl=False)
+        echo(github.render(result.findings), nl=False)
     elif output_format == "gitlab":
         from pglint.report import gitlab
 
-        click.echo(gitlab.render(result.findings, files))
+        echo(gitlab.render(result.findings, files))
     elif output_format == "junit":
         from pglint.report import junit
 
-        click.echo(junit.render(result.findings, result.file_count))
+        echo(junit.render(result.findings, result.file_count))
     elif output_format == "markdown":
         from pglint.report import markdown
 
-        click.echo(markdown.render(result.findings, files, result.file_count,
+        echo(markdown.render(result.findings, files, result.file_count,
                                    baselined=baselined), nl=False)
     elif output_format == "concise":
         from pglint.report import concise
         from pglint.report.summary import summary_line
 
-        click.echo(concise.render(result.findings), nl=False)
-        click.echo(summary_line(result.findings, result.file_count, fixed, baselined))
+        echo(concise.render(result.findings), nl=False)
+        if not output.quiet:
+            echo(summary_line(result.findings, result.file_count, fixed, baselined))
     else:
         from pglint.report import full
 
-        lines = full.build(result.findings, files, result.file_count, fixed, baselined)
-        if _use_color():
-            full.print_rich(lines)
+        lines = full.build(result.findings, files, result.file_count, fixed, baselined,
+                           summary=not output.quiet)
+        if output.silent:
+            pass
+        elif output.color():
+            full.print_rich(lines, output.stream)
         else:
-            click.echo(full.render_plain(lines), nl=False)
+            echo(full.render_plain(lines), nl=False)
+    if fixes.show and fix and not output.quiet and output_format in ("full", "concise"):
+        echo(FixReport.listing(result.fixed_rules), nl=False)
     failed = _report_fix_failures(result.fix_failures)
     if result.errors or result.internal_errors or failed:
         for message in result.internal_errors:
             click.echo(f"pglint: internal error: {message}", err=True)
         return 2
-    return 1 if result.findings else 0
+    return 1 if result.findings else fixes_failed
+
+
+def _give_back_stdin(stdin: _Stdin, result) -> None:
+    """`pglint check --fix -`: the text read, fixed, on stdout (as it came when nothing was
+    fixed or it could not be read), so that the command works as a filter."""
+    display = stdin.candidate.display
+    data = stdin.data
+    if display in result.diffs:
+        try:
+            data = result.diffs[display][1].encode(stdin.encoding)
+        except UnicodeEncodeError:
+            result.fix_failures[display] = (f"the fixed text cannot be written in its "
+                                            f"encoding ({stdin.encoding})")
+            result.fixed.pop(display, None)
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
 
 
 def _report_fix_failures(failures: dict[str, str]) -> bool:
@@ -351,6 +652,7 @@ def baseline_command(paths: tuple[Path, ...], output: Path, config_path: Path | 
     from pglint.config import ConfigError, Resolver
 
     gc.disable()  # as in `check`: pglast's trees have no cycles
+    _check_environment()
     path_list = list(paths) or [Path(".")]
     resolver = Resolver({}, config_path)
     try:
@@ -375,6 +677,38 @@ def baseline_command(paths: tuple[Path, ...], output: Path, config_path: Path | 
     n = len(result.findings)
     click.echo(f"Wrote {n} finding{'s' if n != 1 else ''} from {result.file_count} "
                f"file{'s' if result.file_count != 1 else ''} to {output}.")
+
+
+@main.command()
+def clean() -> None:
+    """Remove the result caches (.pglint_cache folders) under the current directory, and the
+    one PGLINT_CACHE_DIR names: only folders pglint made."""
+    from pglint.cache import find_caches, not_ours, remove_cache
+
+    folders = find_caches(Path("."))
+    if os.environ.get("PGLINT_CACHE_DIR"):
+        named = Path(os.environ["PGLINT_CACHE_DIR"])
+        if os.path.lexists(named) and not any(os.path.samefile(named, f) for f in folders
+                                              if os.path.exists(f)):
+            folders.append(named)
+    failed = False
+    removed = 0
+    for folder in folders:
+        reason = not_ours(folder)
+        if reason is not None:
+            click.echo(f"pglint: {folder}: not removed: {reason}", err=True)
+            continue
+        try:
+            remove_cache(folder)
+        except OSError as exc:
+            click.echo(f"pglint: error: cannot remove {folder}: {exc.strerror or exc}", err=True)
+            failed = True
+            continue
+        removed += 1
+        click.echo(f"Removed {folder}")
+    if not removed and not failed:
+        click.echo("No cache to remove.")
+    sys.exit(2 if failed else 0)
 
 
 @main.command()

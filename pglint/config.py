@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,34 @@ KNOWN_WORKLOADS = {"insert-heavy", "update-heavy", "counter", "queue", "append-o
 
 class ConfigError(Exception):
     """A configuration file or option that pglint cannot use (exit code 2)."""
+
+
+# Selects every rule (`--select ALL`), as in ruff; the least specific selector.
+ALL = "ALL"
+# Syntax errors and unreadable files are reported whatever is selected, as ruff reports syntax
+# errors: only a selector naming this code itself (not a prefix, not ALL) turns them off.
+SYNTAX_ERROR_CODE = "PGL901"
+
+
+def selects(selector: str, code: str) -> bool:
+    """Whether a resolved selector (a code, a code prefix or ALL) covers the rule `code`."""
+    return selector == ALL or code.startswith(selector)
+
+
+def selects_any(selectors: tuple[str, ...], code: str) -> bool:
+    return any(selector == ALL or code.startswith(selector) for selector in selectors)
+
+
+def ignores(selectors: tuple[str, ...], code: str) -> bool:
+    """Whether ignore-selectors (`ignore`, per-file-ignores) drop the rule `code`: any that
+    covers it, except for PGL901, which only its own code drops."""
+    if code == SYNTAX_ERROR_CODE:
+        return code in selectors
+    return selects_any(selectors, code)
+
+
+def specificity(selector: str) -> int:
+    return 0 if selector == ALL else len(selector)
 
 
 @dataclass(frozen=True)
@@ -58,15 +87,18 @@ class Settings:
     root: Path | None = None  # directory of the config file, or the working directory
 
     def enabled(self, code: str) -> bool:
-        selected = [p for p in (*self.select, *self.extend_select) if code.startswith(p)]
-        ignored = [p for p in self.ignore if code.startswith(p)]
+        if code == SYNTAX_ERROR_CODE:
+            return not ignores(self.ignore, code)
+        selected = [specificity(p) for p in (*self.select, *self.extend_select)
+                    if selects(p, code)]
+        ignored = [specificity(p) for p in self.ignore if selects(p, code)]
         if not selected:
             return False
         # The most specific prefix wins, as in ruff; ties go to ignore.
-        return max(map(len, selected)) > max(map(len, ignored), default=-1)
+        return max(selected) > max(ignored, default=-1)
 
     def ignored_in(self, path: Path) -> tuple[str, ...]:
-        """Code prefixes that `per-file-ignores` drops for `path`. Globs match the path relative
+        """Selectors (codes, prefixes, ALL) that `per-file-ignores` drops for `path`. Globs match the path relative
         to the configuration's directory; a glob without `/` also matches the file name."""
         if not self.per_file_ignores:
             return ()
@@ -125,15 +157,13 @@ def _codes(value: Any, key: str) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"`{key}` must be a list of rule codes or prefixes")
-    return tuple(v.strip().upper() for v in value)
+    return tuple(v.strip() for v in value)
 
 
 def _hint(table: str, value: Any) -> TableHint:
     columns: list[str] = []
     if isinstance(value, dict):
-        unknown = set(value) - {"workload", "updated-columns"}
-        if unknown:
-            raise ConfigError(f"tables.{table}: unknown key(s) {', '.join(sorted(unknown))}")
+        _reject_unknown(value, {"workload", "updated-columns"}, "key", f"tables.{table}.")
         columns = value.get("updated-columns", [])
         value = value.get("workload", [])
     if isinstance(value, str):
@@ -157,9 +187,7 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
         "migrations", "queries", "pgbench", "fillfactor", "sequence-cache", "lock-timeout",
         "tables", "per-file-ignores", "roles", "applied-migrations",
     }
-    unknown = set(data) - known
-    if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))} in {path or 'config'}")
+    _reject_unknown(data, known, "option")
     kwargs: dict[str, Any] = {}
     for key in ("select", "ignore", "extend-select"):
         if key in data:
@@ -178,9 +206,7 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
                 raise ConfigError(f"`{key}` must be an integer from {low} to {high}")
             kwargs[key.replace("-", "_")] = value
     if "lock-timeout" in data:
-        if not isinstance(data["lock-timeout"], str):
-            raise ConfigError("`lock-timeout` must be a string such as '5s'")
-        kwargs["lock_timeout"] = data["lock-timeout"]
+        kwargs["lock_timeout"] = _duration(data["lock-timeout"], "lock-timeout")
     if "tables" in data:
         if not isinstance(data["tables"], dict):
             raise ConfigError("`tables` must be a table of table-name = workload hints")
@@ -188,7 +214,11 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
     if "per-file-ignores" in data:
         table = data["per-file-ignores"]
         if not isinstance(table, dict):
-            raise ConfigError("`per-file-ignores` must be a table of glob = [rule codes]")
+            raise ConfigError("`per-file-ignores` must be a table of glob = [rule selectors]")
+        for glob, selectors in table.items():
+            if not isinstance(selectors, list) or not all(isinstance(v, str) for v in selectors):
+                raise ConfigError(f"`per-file-ignores` for `{glob}` must be a list of rule "
+                                  f"selectors such as [\"PGL101\"], not {_shown(selectors)}")
         kwargs["per_file_ignores"] = tuple(
             (glob, _codes(codes, f"per-file-ignores.{glob}")) for glob, codes in table.items())
     if "roles" in data:
@@ -206,6 +236,51 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
         kwargs["applied_migrations"] = value.strip()
     root = path.parent if path else None
     return Settings(config_path=path, root=root, **kwargs)
+
+
+def _reject_unknown(data: dict[str, Any], known: set[str], what: str, where: str = "") -> None:
+    """A ConfigError naming the first unknown key, with the known key it most resembles."""
+    import difflib
+
+    for key in sorted(set(data) - known):
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        hint = f" (did you mean `{close[0]}`?)" if close else \
+            f" (known: {', '.join(sorted(known))})"
+        raise ConfigError(f"unknown {what} `{where}{key}`{hint}")
+
+
+def _shown(value: Any) -> str:
+    """A TOML value as the user wrote it, near enough for an error message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+# A PostgreSQL duration as a time setting accepts it: a number, then (optionally, after
+# blanks) a unit, case-sensitive as PostgreSQL's; without a unit, milliseconds.
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s|min|h|d)?\s*")
+_MILLISECONDS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000,
+                 "d": 86_400_000, None: 1}
+_INT_MAX = 2_147_483_647  # PostgreSQL's timeouts are ints of milliseconds
+
+
+def _duration(value: Any, key: str) -> str:
+    """A positive timeout PostgreSQL accepts (`5s`, `500ms`, `1min`), as written."""
+    usage = (f"`{key}` must be a PostgreSQL duration such as \"5s\", \"500ms\" or \"1min\" (a "
+             "positive number, then us, ms, s, min, h or d)")
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ConfigError(f"{usage}, not {_shown(value)}")
+    milliseconds = round(float(match.group(1)) * _MILLISECONDS[match.group(2)])
+    if milliseconds < 1:
+        raise ConfigError(f"{usage}, not {_shown(value)}: PostgreSQL rounds it to 0, "
+                          "which disables the timeout")
+    if milliseconds > _INT_MAX:
+        raise ConfigError(f"{usage}, not {_shown(value)}: over PostgreSQL's maximum "
+                          f"({_INT_MAX}ms, about 24 days)")
+    return value
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -229,7 +304,10 @@ def load_settings(path: Path | None) -> Settings:
         data = tool["pglint"]
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: [tool.pglint] must be a table")
-    return parse_settings(data, path)
+    try:
+        return parse_settings(data, path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 class Resolver:
@@ -262,7 +340,7 @@ class Resolver:
             settings = apply_overrides(base, self.overrides)
             cli = {c for key in ("select", "extend_select", "ignore")
                    for c in (self.overrides.get(key) or ())}
-            check_codes(settings, cli)
+            settings = resolve_selectors(settings, cli)
             self._by_config[config] = settings
         return self._by_config[config]
 
@@ -301,16 +379,50 @@ def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
     return settings.with_overrides(**changes)
 
 
-def check_codes(settings: Settings, from_command_line: set[str] | frozenset = frozenset()) -> None:
-    """Every code or prefix in select / ignore / extend-select names at least one rule: a typo
-    must not silently turn pglint off in CI."""
-    from pglint.registry import all_rules
+def resolve_selectors(settings: Settings,
+                      from_command_line: set[str] | frozenset = frozenset()) -> Settings:
+    """The settings with every rule selector (in select, extend-select, ignore and
+    per-file-ignores) made canonical: a code or a code prefix upper-cased, a rule name
+    (`missing-lock-timeout`) turned into its code, `ALL` kept. A selector that names no rule is
+    a ConfigError: a typo must not silently turn pglint off in CI."""
+    where = f" (in {settings.config_path})" if settings.config_path else ""
+    resolve = selector_resolver()
+
+    def canonical(selectors: tuple[str, ...], option: str) -> tuple[str, ...]:
+        out = []
+        for selector in selectors:
+            code = resolve(selector)
+            if code is None:
+                source = " (on the command line)" if selector in from_command_line else where
+                raise ConfigError(f"unknown rule selector {selector!r} in `{option}`{source}; "
+                                  "`pglint rule --all` lists the codes and names")
+            out.append(code)
+        return tuple(out)
+
+    changes: dict[str, Any] = {
+        option: canonical(getattr(settings, option), option.replace("_", "-"))
+        for option in ("select", "extend_select", "ignore")}
+    changes["per_file_ignores"] = tuple(
+        (glob, canonical(selectors, f"per-file-ignores` for `{glob}"))
+        for glob, selectors in settings.per_file_ignores)
+    return replace(settings, **changes)
+
+
+def selector_resolver():
+    """A function from a selector as written to its canonical form (None: unknown)."""
+    from pglint.registry import all_rules, codes_by_name
 
     codes = [rule.code for rule in all_rules()]
-    where = f" (in {settings.config_path})" if settings.config_path else ""
-    for option in ("select", "extend_select", "ignore"):
-        for prefix in getattr(settings, option):
-            if not any(code.startswith(prefix) for code in codes):
-                source = " (on the command line)" if prefix in from_command_line else where
-                raise ConfigError(f"`{option.replace('_', '-')}`: {prefix!r} matches no rule "
-                                  f"code{source}; `pglint rule --all` lists them")
+    names = codes_by_name()
+
+    def resolve(selector: str) -> str | None:
+        upper = selector.strip().upper()
+        if upper == ALL:
+            return ALL
+        if upper in names:
+            return names[upper]
+        if upper and any(code.startswith(upper) for code in codes):
+            return upper
+        return None
+
+    return resolve

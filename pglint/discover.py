@@ -128,6 +128,18 @@ class Excludes:
         return False
 
 
+def named_candidate(path: Path, settings: Settings) -> Candidate:
+    """The candidate for a file known by name only (text read from stdin, `--stdin-filename`):
+    its kind and role from the name, as `discover` would judge a file there."""
+    absolute = os.path.abspath(path)
+    root = os.path.abspath(settings.root or os.getcwd())
+    cwd = os.getcwd()
+    rel = absolute[len(root) + 1:] if absolute.startswith(root + os.sep) else \
+        os.path.basename(absolute)
+    display = absolute[len(cwd) + 1:] if absolute.startswith(cwd + os.sep) else absolute
+    return candidate(path, rel, display, settings)
+
+
 def discover(paths: list[Path], settings: Settings,
              settings_for: Callable[[Path], Settings] | None = None
              ) -> tuple[list[Candidate], list[str]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from pglint.config import Resolver, Settings
+from pglint.config import Resolver, Settings, ignores
 from pglint.context import FileContext
 from pglint.discover import Candidate, detect_kind, discover
 from pglint.finding import Finding, Fix, Severity
@@ -67,6 +67,8 @@ class LintResult:
     fixed: dict[str, int] = field(default_factory=dict)  # path -> number of fixes applied
     diffs: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (before, after)
     fix_failures: dict[str, str] = field(default_factory=dict)  # path -> why not fixed (exit 2)
+    # path -> {(code, name): number of its fixes applied} (--show-fixes)
+    fixed_rules: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
 
     @property
     def file_count(self) -> int:
@@ -136,6 +138,8 @@ class Dispatcher:
                 _display_only(findings, before)
         for rule in file_rules:
             self._call(findings, rule, rule.check_file, ctx, None, ctx)
+        if any(f.fix is not None and f.fix.applicable for f in findings):
+            _keep_literals(findings, ctx.all_statements(), text)  # SQL in Python strings
         return findings
 
     def run_python(self, ctx: FileContext, wanted: frozenset[str]) -> list[Finding]:
@@ -277,6 +281,46 @@ def _keep_comments(findings: list[Finding], text: str) -> None:
         if lost:
             shown = "\n".join(e.content for e in fix.edits if e.content.strip())
             finding.fix = Fix.display(fix.title, fix.suggestion or shown)
+
+
+def _keep_literals(findings: list[Finding], statements: Iterable[Statement], text: str) -> None:
+    """An SQL fix inside a Python string literal is applied only when the edited literal still
+    holds exactly the text written between its quotes: PGL301's `SET lock_timeout = '5s';`
+    would end a '...' literal early, a backslash would be an escape, a line break cannot stand
+    in a one-line literal. A `%` is refused too (the driver may read it as a placeholder).
+    Otherwise the fix is shown, as for SQL that is not verbatim in the file."""
+    literals = {stmt.python_literal for stmt in statements if stmt.python_literal}
+    if not literals:
+        return
+    for finding in findings:
+        fix = finding.fix
+        if fix is None or not fix.applicable:
+            continue
+        for start, end, opening in literals:
+            inside = [e for e in fix.edits if start <= e.start and e.end <= end]
+            if inside and not _fits_literal(text, start, end, opening, inside):
+                finding.fix = Fix.display(fix.title, fix.suggestion or "".join(
+                    e.content for e in fix.edits))
+                break
+
+
+def _fits_literal(text: str, start: int, end: int, opening: str, edits: list) -> bool:
+    import ast
+
+    if any("%" in e.content for e in edits):
+        return False
+    pieces, cursor = [], start
+    for edit in sorted(edits, key=lambda e: e.start):
+        pieces.append(text[cursor:edit.start])
+        pieces.append(edit.content)
+        cursor = edit.end
+    pieces.append(text[cursor:end])
+    content = "".join(pieces)
+    quote = opening.lstrip("rRuU")
+    try:
+        return ast.literal_eval(opening + content + quote) == content
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
 
 
 def _display_only(findings: list[Finding], start: int) -> None:
@@ -579,7 +623,7 @@ class _Checker:
         found = _suppress(loaded, found, settings, self.known)
         ignored = settings.ignored_in(loaded.candidate.path)  # per-file-ignores
         if ignored:
-            found = [f for f in found if not f.code.startswith(ignored)]
+            found = [f for f in found if not ignores(ignored, f.code)]
         _locate(found, loaded.file)
         return found
 
@@ -740,13 +784,19 @@ def _lint_projects(contents: list[Content], resolver: Resolver, crashes: list[st
 
 
 def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | None = None,
-         progress: Callable[[int, int], None] | None = None) -> LintResult:
-    """Lint the files under `paths`. With `cache_dir`, an unchanged run is answered from cache.
-    `progress(done, total)` is called as files are parsed (not on a cache hit)."""
+         progress: Callable[[int, int], None] | None = None,
+         stdin: Content | None = None) -> LintResult:
+    """Lint the files under `paths`, or only the text `stdin` gives (candidate, text, problem:
+    what was read from standard input, never cached). With `cache_dir`, an unchanged run is
+    answered from cache. `progress(done, total)` is called as files are parsed (not on a cache
+    hit)."""
     resolver = _resolver(settings)
-    candidates, errors = _discover(paths, resolver)
     crashes: list[str] = []
-    contents = [(c, *read_text(c.path)) for c in candidates]
+    if stdin is not None:
+        candidates, errors, contents, cache_dir = [stdin[0]], [], [stdin], None
+    else:
+        candidates, errors = _discover(paths, resolver)
+        contents = [(c, *read_text(c.path)) for c in candidates]
     counter = _Progress(progress, len(contents)) if progress is not None else None
     if cache_dir is None:
         findings, files = _lint_projects(contents, resolver, crashes, counter)
@@ -771,20 +821,26 @@ def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | Non
 
 def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool, write: bool,
                  max_passes: int = 8,
-                 keep: Callable[[list[Finding], list[LoadedFile]], list[Finding]] | None = None
-                 ) -> LintResult:
+                 keep: Callable[[list[Finding], list[LoadedFile]], list[Finding]] | None = None,
+                 stdin: Content | None = None) -> LintResult:
     """Apply fixes until none applies (or max_passes), then lint what is left.
 
     Fixes are applied in memory and re-linted between passes, so a file is written once, whole,
     at the end. With write=False nothing is written and the result carries the diffs (--diff).
+    Text from `stdin` (as for `lint`) is never written anywhere: its fixed text is in the diffs.
     """
     from pglint.fixer import apply_fixes
 
     resolver = _resolver(settings)
-    candidates, errors = _discover(paths, resolver)
-    files = [load(c) for c in candidates]
+    if stdin is not None:
+        candidates, errors, write = [stdin[0]], [], False
+        files = [load(*stdin)]
+    else:
+        candidates, errors = _discover(paths, resolver)
+        files = [load(c) for c in candidates]
     originals = {f.candidate.display: f.file.text for f in files if f.file is not None}
     fixed: dict[str, int] = defaultdict(int)
+    fixed_rules: dict[str, dict[tuple[str, str], int]] = {}
     for _ in range(max_passes):
         by_path: dict[str, list[Finding]] = defaultdict(list)
         found = lint_project(files, resolver)
@@ -800,6 +856,10 @@ def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool,
             new_text, applied = apply_fixes(loaded.file.text, by_path.get(display, []), unsafe)
             if applied and new_text != loaded.file.text:
                 fixed[display] += len(applied)
+                rules = fixed_rules.setdefault(display, {})
+                for finding in applied:
+                    rules[finding.code, finding.name] = rules.get((finding.code, finding.name),
+                                                                  0) + 1
                 files[i] = load(loaded.candidate, new_text)
                 changed = True
         if not changed:
@@ -814,6 +874,8 @@ def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool,
         if loaded.candidate.display in failures:  # left as it was: reported as it is
             files[i] = load(loaded.candidate, originals[loaded.candidate.display])
             fixed.pop(loaded.candidate.display, None)
+            fixed_rules.pop(loaded.candidate.display, None)
     crashes: list[str] = []
     findings = lint_project(files, resolver, crashes)
-    return LintResult(findings, files, errors, crashes, dict(fixed), diffs, failures)
+    return LintResult(findings, files, errors, crashes, dict(fixed), diffs, failures,
+                      fixed_rules)

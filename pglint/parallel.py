@@ -25,7 +25,7 @@ _HEADER = struct.Struct("!Q")
 
 def available_cores() -> int:
     """Cores to use: PGLINT_JOBS if set (1 turns forking off), else those this process may use."""
-    jobs = os.environ.get("PGLINT_JOBS", "")
+    jobs = os.environ.get("PGLINT_JOBS", "").strip()
     if jobs.isdigit() and int(jobs) > 0:
         return int(jobs)
     try:

@@ -50,6 +50,13 @@ def plugin_rules() -> tuple[type[Rule], ...]:
     return tuple(rules)
 
 
+@lru_cache(maxsize=1)
+def codes_by_name() -> dict[str, str]:
+    """Each rule's code by its name upper-cased (`MISSING-LOCK-TIMEOUT` -> `PGL301`): names are
+    accepted wherever codes are."""
+    return {rule.name.upper(): rule.code for rule in all_rules()}
+
+
 def rule_by_code(code: str) -> type[Rule] | None:
     code = code.upper()
     for rule in all_rules():

@@ -29,6 +29,7 @@ class Suppression:
     last_line: int  # 0 for the whole file
     comment: Comment | None = None
     used: set[str] = field(default_factory=set)
+    spelled: tuple[str, ...] = ()  # `codes` as written (a rule's name or its code)
 
     def covers(self, code: str, line: int) -> bool:
         if self.codes and code not in self.codes:
@@ -38,17 +39,22 @@ class Suppression:
 
 def find_suppressions(file: SourceFile, comments: list[Comment],
                       statements: list[Statement]) -> list[Suppression]:
+    from pglint.registry import codes_by_name
+
+    names = codes_by_name()
     spans = [(file.position(s.start)[0], file.position(s.end)[0]) for s in statements]
     out: list[Suppression] = []
     for comment in comments:
         for match in _DIRECTIVE.finditer(comment.text):
-            codes = tuple(c.strip().upper() for c in (match.group("codes") or "").split(",")
-                          if c.strip())
+            spelled = tuple(c.strip() for c in (match.group("codes") or "").split(",")
+                            if c.strip())
+            # A rule's name stands for its code.
+            codes = tuple(names.get(c.upper(), c.upper()) for c in spelled)
             start = comment.start + match.start()
             end = comment.start + match.end()
             line, _ = file.position(comment.start)
             if match.group("kind").lower() == "ignore-file":
-                out.append(Suppression(start, end, codes, 1, 0, comment))
+                out.append(Suppression(start, end, codes, 1, 0, comment, spelled=spelled))
                 continue
             before = file.text[file.line_starts[line - 1]:comment.start]
             if before.strip():
@@ -61,7 +67,7 @@ def find_suppressions(file: SourceFile, comments: list[Comment],
                 for a, b in spans:
                     if a == first:
                         last = max(last, b)
-            out.append(Suppression(start, end, codes, first, last, comment))
+            out.append(Suppression(start, end, codes, first, last, comment, spelled=spelled))
     return out
 
 
@@ -80,8 +86,10 @@ def _next_code_line(file: SourceFile, line: int) -> int:
 def removal_edits(text: str, s: Suppression, keep: list[str]) -> list[tuple[int, int, str]]:
     """Edits (start, end, content) that drop the unused part of a suppression.
 
-    Codes still in use are kept; a comment that held nothing but the directive goes, with its
-    line when it stood alone.
+    Codes still in use are kept. A comment (`-- `, `/* */` or Python's `#`) that held nothing
+    but the directive goes whole, with its line when it stood alone; a directive that shares
+    its comment with other words goes with its own `#`/`--` marker when it has one (`# noqa  #
+    pglint: ignore[...]`), else with the blanks that separate it: no bare `# ` is left behind.
     """
     if keep:
         directive = text[s.start:s.end]
@@ -91,9 +99,34 @@ def removal_edits(text: str, s: Suppression, keep: list[str]) -> list[tuple[int,
     if comment is None:
         return [(s.start, s.end, "")]
     body = comment.text
-    inner = body[2:] if body.startswith("--") else body[2:-2] if body.startswith("/*") else body
-    if inner.strip() != text[s.start:s.end].strip():
-        return [(s.start, s.end, "")]
+    block = body.startswith("/*")
+    before = body[:s.start - comment.start]
+    after = body[s.end - comment.start:]
+    if block and after.rstrip().endswith("*/"):
+        after = after.rstrip()[:-2]
+    marker = _MARKER.search(before)
+    if not after.strip():
+        if marker is not None and marker.start() == 0:
+            return _remove_comment(text, comment)  # the comment held the directive only
+        # Words before it: `# noqa  # pglint: ignore[X]` loses `  # pglint: ignore[X]`.
+        start = comment.start + marker.start() if marker is not None else s.start
+        while start > comment.start and text[start - 1] in " \t":
+            start -= 1
+        return [(start, s.end if block else comment.end, "")]
+    # Words after it: `# pglint: ignore[X] because ...` becomes `# because ...`.
+    end = s.end
+    while end < comment.end and text[end] in " \t":
+        end += 1
+    return [(s.start, end, "")]
+
+
+# The comment marker right before a directive (`#`, `--`, `/*`), and the blanks after it.
+_MARKER = re.compile(r"(?:#|--|/\*)[ \t]*$")
+
+
+def _remove_comment(text: str, comment: Comment) -> list[tuple[int, int, str]]:
+    """Remove a whole comment: with its line when it stood alone, else with the blanks before
+    it."""
     line_start = text.rfind("\n", 0, comment.start) + 1
     line_end = text.find("\n", comment.end)
     line_end = len(text) if line_end < 0 else line_end
@@ -132,17 +165,18 @@ def apply_suppressions(file: SourceFile, parsed, findings: list[Finding], report
                 continue
             message, keep = "unused suppression: it suppressed no finding", []
         else:
+            spelled = dict(zip(s.codes, s.spelled or s.codes))
             unknown = [c for c in s.codes if c not in known_codes]
             unused = [c for c in s.codes if c in known_codes and c not in s.used and judged(c)]
             if not unknown and not unused:
                 continue
-            keep = [c for c in s.codes if c not in unknown and c not in unused]
+            keep = [spelled[c] for c in s.codes if c not in unknown and c not in unused]
             parts = []
             if unknown:
                 parts.append(f"unknown rule code{'s' if len(unknown) > 1 else ''} "
-                             f"{', '.join(unknown)}")
+                             f"{', '.join(spelled[c] for c in unknown)}")
             if unused:
-                parts.append(f"{', '.join(unused)} reported nothing here")
+                parts.append(f"{', '.join(spelled[c] for c in unused)} reported nothing here")
             message = "unused suppression: " + "; ".join(parts)
         edits = tuple(Edit(a, b, c) for a, b, c in removal_edits(file.text, s, keep))
         fix = Fix("Remove the unused suppression", Applicability.SAFE, edits)

@@ -62,31 +62,71 @@ def test_unsafe_fixes_alone_writes_nothing(tmp_path: Path) -> None:
 
 # 2. A fix whose result does not compile (Python) or parse (SQL) is not written.
 
-def alembic_project(root: Path) -> Path:
-    """PGL301's fix inserts `SET lock_timeout = '5s'; ` into a single-quoted Python literal."""
+def alembic_project(root: Path, literal: str | None = None) -> Path:
+    """An Alembic revision altering a table in `op.execute('...')` (PGL301, whose fix inserts
+    `SET lock_timeout = '5s'; `), or in `op.execute(<literal>)`."""
     versions = root / "migrations" / "versions"
     versions.mkdir(parents=True)
     for source in (HOSTILE / "alembic").iterdir():
         shutil.copy(source, versions / source.name)
-    return versions / "0002_add.py"
+    revision = versions / "0002_add.py"
+    if literal is not None:
+        text = revision.read_text(encoding="utf-8")
+        revision.write_text(text.replace("'ALTER TABLE orders ADD COLUMN note text'", literal),
+                            encoding="utf-8")
+    return revision
 
 
-def test_python_fix_that_does_not_compile_is_not_written(tmp_path: Path) -> None:
+def test_sql_fix_that_would_break_its_python_literal_is_shown_not_applied(tmp_path: Path) -> None:
+    # `SET lock_timeout = '5s';` inside a '...' literal would end it: the fix is a suggestion.
     revision = alembic_project(tmp_path)
     original = revision.read_bytes()
     result = run("check", "--no-cache", "--fix", "--unsafe-fixes", ".", cwd=tmp_path)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "compile" in not_fixed(result.stderr, "migrations/versions/0002_add.py")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "not fixed" not in result.stderr and "Traceback" not in result.stderr
     assert revision.read_bytes() == original
-    assert "PGL301" in result.stdout  # reported on the text left in place
+    assert "PGL301" in result.stdout
+    assert ("= suggestion: Set `lock_timeout` before the first locking statement\n"
+            "    SET lock_timeout = '5s';") in result.stdout
+    diff = run("check", "--no-cache", "--diff", "--unsafe-fixes", ".", cwd=tmp_path)
+    assert (diff.returncode, diff.stdout) == (0, ""), diff.stderr
+    assert diff.stderr == "Would fix 0 findings.\n"
 
 
-def test_diff_leaves_out_a_fix_that_does_not_compile(tmp_path: Path) -> None:
-    alembic_project(tmp_path)
-    result = run("check", "--no-cache", "--diff", "--unsafe-fixes", ".", cwd=tmp_path)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "compile" in not_fixed(result.stderr, "migrations/versions/0002_add.py")
-    assert "0002_add.py" not in result.stdout
+TRIPLE = '"""\n        ALTER TABLE orders ADD COLUMN note text\n    """'
+TRIPLE_FIXED = ('"""\n        SET lock_timeout = \'5s\';\n'
+                '        ALTER TABLE orders ADD COLUMN note text\n    """')
+
+
+@pytest.mark.parametrize("literal,fixed", [
+    ('"ALTER TABLE orders ADD COLUMN note text"',
+     '"SET lock_timeout = \'5s\'; ALTER TABLE orders ADD COLUMN note text"'),
+    (TRIPLE, TRIPLE_FIXED),
+    # Single quotes inside a triple-quoted literal of single quotes do not end it.
+    ("'''ALTER TABLE orders ADD COLUMN note text'''",
+     "'''SET lock_timeout = '5s'; ALTER TABLE orders ADD COLUMN note text'''"),
+])
+def test_sql_fix_that_fits_its_python_literal_is_applied(tmp_path: Path, literal: str,
+                                                         fixed: str) -> None:
+    revision = alembic_project(tmp_path, literal)
+    result = run("check", "--no-cache", "--fix", "--unsafe-fixes", ".", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = revision.read_text(encoding="utf-8")
+    assert f"op.execute({fixed})" in text, text
+    compile(text, str(revision), "exec")
+
+
+@pytest.mark.parametrize("literal", [
+    "r'ALTER TABLE orders ADD COLUMN note text'",
+    "u'ALTER TABLE orders ADD COLUMN note text'",
+])
+def test_sql_fix_with_the_literals_quote_is_never_applied(tmp_path: Path, literal: str) -> None:
+    revision = alembic_project(tmp_path, literal)
+    original = revision.read_bytes()
+    result = run("check", "--no-cache", "--fix", "--unsafe-fixes", ".", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert revision.read_bytes() == original
+    assert "suggestion: Set `lock_timeout`" in result.stdout
 
 
 def test_sql_fix_that_no_longer_parses_is_refused() -> None:

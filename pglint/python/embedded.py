@@ -53,8 +53,11 @@ def parse_python(text: str, wants_tree: "bool | Callable[[CodeIndex], bool]" = F
                 for embedded, found, _problem in statements_in(text, code):
                     verbatim = text[embedded.start:embedded.end] == embedded.sql \
                         and not embedded.prefix
+                    opening = text[embedded.literal_start:embedded.start]
+                    literal = (embedded.start, embedded.end, opening) if verbatim else None
                     for stmt in found:
                         stmt.exact = verbatim
+                        stmt.python_literal = literal
                         if not verbatim:
                             stmt.sql = embedded.sql
                         statements.append(stmt)

@@ -3,10 +3,13 @@ a summary. Styled with rich on a terminal; the same layout as plain text otherwi
 
 from __future__ import annotations
 
+import sys
 import textwrap
+from typing import TextIO
 
 from pglint.finding import Applicability, Finding
 from pglint.report.summary import by_rule, summary_line
+from pglint.report.text import visible
 from pglint.source import SourceFile
 
 MAX_FRAME_LINES = 6
@@ -52,7 +55,8 @@ def _fix_lines(f: Finding, file: SourceFile | None) -> list[Line]:
 
 
 def build(findings: list[Finding], files: dict[str, SourceFile], file_count: int,
-          fixed: int = 0, baselined: int = 0) -> list[Line]:
+          fixed: int = 0, baselined: int = 0, summary: bool = True) -> list[Line]:
+    """The report's lines; without `summary` (`--quiet`), the findings only."""
     lines: list[Line] = []
     for f in findings:
         lines.append([(f"{f.path}:{f.row}:{f.column}: ", "bold"), (f.code, "bold red"),
@@ -66,6 +70,8 @@ def build(findings: list[Finding], files: dict[str, SourceFile], file_count: int
             lines.extend([("          " + rest, "")] for rest in wrapped[1:])
         lines.extend(_fix_lines(f, file))
         lines.append([])
+    if not summary:
+        return lines
     rules = by_rule(findings)
     if len(rules) > 1:
         width = max(len(name) for _, name, _ in rules)
@@ -78,16 +84,19 @@ def build(findings: list[Finding], files: dict[str, SourceFile], file_count: int
 
 
 def render_plain(lines: list[Line]) -> str:
-    return "".join("".join(text for text, _ in line) + "\n" for line in lines)
+    return "".join("".join(visible(text) for text, _ in line) + "\n" for line in lines)
 
 
-def print_rich(lines: list[Line]) -> None:
+def print_rich(lines: list[Line], file: TextIO | None = None) -> None:
+    """The lines in colour on `file` (stdout), whatever the stream is: the caller decided."""
     from rich.console import Console
     from rich.text import Text
 
-    console = Console(highlight=False, soft_wrap=True)
+    stream = file if file is not None else sys.stdout
+    console = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=True,
+                      no_color=False, color_system="auto" if stream.isatty() else "standard")
     for line in lines:
         text = Text()
         for segment, style in line:
-            text.append(segment, style=style or None)
+            text.append(visible(segment), style=style or None)
         console.print(text)

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 
 from pglint.baseline import repository_path, repository_root
 from pglint.finding import Finding
+from pglint.report.text import xml_safe
 
 
 def build(findings: list[Finding], file_count: int, root: str | None = None) -> ET.Element:
@@ -45,5 +46,12 @@ def build(findings: list[Finding], file_count: int, root: str | None = None) -> 
 
 def render(findings: list[Finding], file_count: int, root: str | None = None) -> str:
     tree = build(findings, file_count, root)
+    # What came from the linted files (paths, messages quoting their text) may hold control
+    # characters: shown as pictures (XML 1.0 forbids most of them; a report must parse).
+    for element in tree.iter():
+        for key, value in element.attrib.items():
+            element.set(key, xml_safe(value))
+        if element.text:
+            element.text = xml_safe(element.text)
     ET.indent(tree)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(tree, encoding="unicode")

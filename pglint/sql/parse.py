@@ -47,6 +47,10 @@ class Statement:
     # The statement's own text when it is not verbatim in the file (`exact` is False: a body in
     # an E'...' string, say), for text filters; positions then point at the enclosing statement.
     sql: str = ""
+    # For SQL held verbatim in a Python string literal: (first, end) character offsets of the
+    # literal's content and its opening (prefix and quote: `'`, `r"""`). An edit there must
+    # not end the literal early or change what it decodes to.
+    python_literal: tuple[int, int, str] | None = field(default=None, repr=False)
     # The node's type ("UpdateStmt") and its fields: asked for by every rule, so kept.
     kind: str = field(init=False)
     body: dict[str, Any] = field(init=False, repr=False)
