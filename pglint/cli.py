@@ -95,15 +95,15 @@ def _default_cache_dir(settings) -> Path:
     return (settings.root or Path.cwd()) / CACHE_DIR_NAME
 
 
-def _lint(paths: list[Path], resolver, cache_dir: Path | None, stdin=None):
+def _lint(paths: list[Path], resolver, cache_dir: Path | None, stdin=None, history=None):
     """engine.lint, with a progress bar on a terminal."""
     from pglint import engine
 
     if stdin is not None or not _ProgressBar.wanted():
-        return engine.lint(paths, resolver, cache_dir, stdin=stdin)
+        return engine.lint(paths, resolver, cache_dir, stdin=stdin, history=history)
     bar = _ProgressBar()
     try:
-        return engine.lint(paths, resolver, cache_dir, progress=bar)
+        return engine.lint(paths, resolver, cache_dir, progress=bar, history=history)
     finally:
         bar.stop()
 
@@ -195,6 +195,14 @@ def version_command() -> None:
 @click.option("--show-settings", is_flag=True,
               help="Print the settings that apply to the first path (configuration file, "
               "selection, excludes, ...) and exit.")
+@click.option("--all-migrations", is_flag=True, envvar="PGLINT_ALL_MIGRATIONS",
+              help="Judge every migration as new, including those that have already run "
+              "(by default, in a git repository, migrations unchanged since the merge base with "
+              "the upstream branch are history: no lock or timeout findings, never fixed).")
+@click.option("--show-files", is_flag=True,
+              help="Print each file pglint reads, with its kind, its role (migration, "
+              "application, test, ...) and, for a migration, whether it counts as new or "
+              "applied, and why; then exit.")
 @click.option("--stdin-filename", type=click.Path(path_type=Path), default=None,
               help="Lint standard input (also `pglint check -`) as a file of this name: its "
               "kind and configuration come from the name. With --fix, the fixed text goes to "
@@ -207,7 +215,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
           exit_zero: bool, statistics: bool, baseline_path: Path | None, project: bool,
           diff_base: str | None, no_cache: bool, cache_dir: Path | None, quiet: bool,
           silent: bool, output_file: Path | None, color: str, show_settings: bool,
-          stdin_filename: Path | None) -> None:
+          all_migrations: bool, show_files: bool, stdin_filename: Path | None) -> None:
     """Lint SQL files and folders (default: the current directory)."""
     import gc
 
@@ -228,7 +236,8 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
         path_list = [stdin_filename or Path("-")]
     fix = fix or fix_only
     overrides = {"select": _codes(select), "ignore": _codes(ignore + extend_ignore),
-                 "extend_select": _codes(extend_select), "target_version": target_version}
+                 "extend_select": _codes(extend_select), "target_version": target_version,
+                 "all_migrations": True if all_migrations else None}
     resolver = Resolver({k: v for k, v in overrides.items() if v is not None}, config_path)
     try:
         settings = resolver.for_path(path_list[0])
@@ -245,6 +254,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
             click.echo(f"pglint: error: {exc}", err=True)
             sys.exit(2)
     scope = None
+    history = None
     if diff_base is not None or project:
         from pglint.scope import Scope, ScopeError, changed_lines, project_root
 
@@ -252,14 +262,25 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
             if diff_base is not None:
                 top, lines = changed_lines(diff_base, path_list[0])
                 scope = Scope(path_list, lines)
+                history = _history_of_diff_base(diff_base, top, all_migrations)
                 path_list = [top]
             else:
                 config_root = settings.config_path.parent if settings.config_path else None
                 scope = Scope(path_list)
+                if not all_migrations:
+                    from pglint.history import from_changes
+
+                    # pre-commit names the files being committed: those are the new ones.
+                    history = from_changes({str(p) for p in path_list if not p.is_dir()},
+                                           "named on the command line")
                 path_list = [project_root(path_list[0], config_root)]
         except ScopeError as exc:
             click.echo(f"pglint: error: {exc}", err=True)
             sys.exit(2)
+    elif not all_migrations and not from_stdin and any(p.is_dir() for p in path_list):
+        from pglint.history import from_git
+
+        history = from_git(next(p for p in path_list if p.is_dir()))
     if no_cache:
         cache_dir = None
     elif cache_dir is None:
@@ -267,6 +288,8 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     if show_settings:
         click.echo(_render_settings(path_list[0], settings, cache_dir), nl=False)
         sys.exit(0)
+    if show_files:
+        sys.exit(_show_files(path_list, resolver, history))
     stdin = None
     if from_stdin:
         from pglint.discover import named_candidate
@@ -281,7 +304,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     try:
         status = _run_check(path_list, resolver, output_format or "full", fix, unsafe_fixes,
                             diff, cache_dir, statistics, baseline, scope, output, stdin,
-                            FixReport(fix_only, show_fixes, exit_non_zero_on_fix))
+                            FixReport(fix_only, show_fixes, exit_non_zero_on_fix), history)
     except ConfigError as exc:  # a nested configuration file found while linting
         click.echo(f"pglint: error: {exc}", err=True)
         sys.exit(2)
@@ -488,10 +511,39 @@ class FixReport:
         return "\n".join(lines) + "\n"
 
 
+def _history_of_diff_base(diff_base: str, top: Path, all_migrations: bool):
+    """With --diff-base, migrations changed since it are the new ones."""
+    if all_migrations:
+        return None
+    from pglint.history import from_diff_base
+    from pglint.scope import _commit_of
+
+    return from_diff_base(_commit_of(diff_base, top), top)
+
+
+def _show_files(paths: list[Path], resolver, history) -> int:
+    """`--show-files`: one line per file, sorted as linted (migrations in apply order)."""
+    from pglint import engine
+    from pglint.config import ConfigError
+
+    try:
+        described, errors = engine.describe_files(paths, resolver, history)
+    except ConfigError as exc:
+        click.echo(f"pglint: error: {exc}", err=True)
+        return 2
+    for d in described:
+        history_part = f"; {d.history}" if d.history else ""
+        click.echo(f"{d.path}  {d.role} ({d.why}{history_part})")
+    for error in errors:
+        click.echo(f"pglint: error: {error}", err=True)
+    return 2 if errors else 0
+
+
 def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsafe: bool,
                diff: bool, cache_dir: Path | None, statistics: bool = False,
                baseline=None, scope=None, output: Output | None = None,
-               stdin: _Stdin | None = None, fixes: FixReport | None = None) -> int:
+               stdin: _Stdin | None = None, fixes: FixReport | None = None,
+               history=None) -> int:
     from pglint import engine
 
     output = output or Output()
@@ -509,10 +561,11 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
     if fixing:
         result = engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff,
                                      keep=keep if scope or baseline else None,
-                                     stdin=stdin.content if stdin is not None else None)
+                                     stdin=stdin.content if stdin is not None else None,
+                                     history=history)
     else:
         result = _lint(paths, resolver, cache_dir,
-                       stdin=stdin.content if stdin is not None else None)
+                       stdin=stdin.content if stdin is not None else None, history=history)
     if stdin is not None and fix and not diff:
         _give_back_stdin(stdin, result)
     # Held until the process exits (os._exit): freeing the parsed trees on return from here

@@ -38,6 +38,7 @@ class Candidate:
     role: RoleDecision = RoleDecision("application", "")
     applied: bool = False  # a migration that has already run somewhere (see pglint.history)
     rel: str = ""  # the path from its project's root, with `/`: how messages name the file
+    history: str = ""  # why it counts as new or applied (`--show-files`)
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -66,8 +67,8 @@ def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool
     if flyway:
         prefix = flyway.group(1).upper()
         rank = 1 if prefix == "R" else 0  # repeatable migrations run after every versioned one
-        return "migration", (rank, _version(flyway.group(2) or ""), int(prefix == "U"), rel), \
-            prefix != "U"
+        undo = prefix == "U" or down  # `V3__x.down.sql`: a down file named like Flyway's
+        return "migration", (rank, _version(flyway.group(2) or ""), int(undo), rel), not undo
     in_migration_dir = any(p in MIGRATION_DIRS for p in parts)
     numbered = _NUMBERED.match(name)
     # 0001_init.sql, 20240101120000_add.sql: a leading number of 3+ digits, or any number in a

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -40,6 +40,7 @@ from pglint.sql.nodes import defined_function_key
 from pglint.sql.parse import ParsedSQL, Statement, iter_nodes, parse_sql
 
 if TYPE_CHECKING:
+    from pglint.history import History
     from pglint.python.screen import CodeIndex
     from pglint.python.tree import PythonTree
 
@@ -618,7 +619,7 @@ class _Checker:
             found.extend(self.dispatcher.run(ctx))
             if loaded.python is not None:
                 found.extend(self.dispatcher.run_python(ctx, loaded.python_rules))
-        if loaded.file is not None and loaded.file.applied:
+        if loaded.file is not None and loaded.file.applied and loaded.file.role == MIGRATION:
             _history_untouched(found)
         found = _suppress(loaded, found, settings, self.known)
         ignored = settings.ignored_in(loaded.candidate.path)  # per-file-ignores
@@ -743,9 +744,22 @@ def _resolver(settings: Settings | Resolver) -> Resolver:
     return settings if isinstance(settings, Resolver) else Resolver.fixed(settings)
 
 
-def _discover(paths: list[Path], resolver: Resolver) -> tuple[list[Candidate], list[str]]:
-    """The files under `paths`, with the settings of the first path for excludes."""
-    return discover(paths, resolver.for_path(paths[0] if paths else Path(".")), resolver.for_file)
+def _discover(paths: list[Path], resolver: Resolver, history: "History | None" = None
+              ) -> tuple[list[Candidate], list[str]]:
+    """The files under `paths`, with the settings of the first path for excludes; migrations
+    that have run marked as applied (pglint.history: `history` from git or the command line,
+    then each project's `applied-migrations`; nothing with `all_migrations`)."""
+    candidates, errors = discover(paths, resolver.for_path(paths[0] if paths else Path(".")),
+                                  resolver.for_file)
+    from pglint.history import configured
+
+    if history is not None:
+        candidates = history.mark(candidates)
+    candidates = configured(candidates, lambda c: resolver.for_file(c.path).applied_migrations)
+    if any(resolver.for_file(c.path).all_migrations for c in candidates if c.applied):
+        candidates = [replace(c, applied=False, history="new: --all-migrations")
+                      if resolver.for_file(c.path).all_migrations else c for c in candidates]
+    return candidates, errors
 
 
 def _projects(candidates: list[Candidate], resolver: Resolver) -> list[tuple[Settings, list[int]]]:
@@ -785,7 +799,7 @@ def _lint_projects(contents: list[Content], resolver: Resolver, crashes: list[st
 
 def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | None = None,
          progress: Callable[[int, int], None] | None = None,
-         stdin: Content | None = None) -> LintResult:
+         stdin: Content | None = None, history: "History | None" = None) -> LintResult:
     """Lint the files under `paths`, or only the text `stdin` gives (candidate, text, problem:
     what was read from standard input, never cached). With `cache_dir`, an unchanged run is
     answered from cache. `progress(done, total)` is called as files are parsed (not on a cache
@@ -795,7 +809,7 @@ def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | Non
     if stdin is not None:
         candidates, errors, contents, cache_dir = [stdin[0]], [], [stdin], None
     else:
-        candidates, errors = _discover(paths, resolver)
+        candidates, errors = _discover(paths, resolver, history)
         contents = [(c, *read_text(c.path)) for c in candidates]
     counter = _Progress(progress, len(contents)) if progress is not None else None
     if cache_dir is None:
@@ -806,7 +820,9 @@ def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | Non
     cache = ResultCache(cache_dir, paths)
     distinct = {id(s): s for s in (resolver.for_file(c.path) for c in candidates)}
     key = cache.key(repr(sorted(map(repr, distinct.values()))),
-                    [(c.display, c.kind, content_digest(t, p)) for c, t, p in contents])
+                    # A migration that turned into history is linted differently.
+                    [(c.display, c.kind + ("/applied" if c.applied else ""),
+                      content_digest(t, p)) for c, t, p in contents])
     cached = cache.get(key)
     if cached is not None:
         # Reporters need the text for code frames, not the parse.
@@ -819,10 +835,40 @@ def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | Non
     return LintResult(findings, files, errors, crashes)
 
 
+@dataclass(frozen=True)
+class FileDescription:
+    """One line of `pglint check --show-files`."""
+
+    path: str
+    kind: str
+    role: str
+    why: str
+    history: str  # "" unless the file is a migration
+
+
+def describe_files(paths: list[Path], settings: Settings | Resolver,
+                   history: "History | None" = None) -> tuple[list[FileDescription], list[str]]:
+    """What each file under `paths` is to pglint: its kind, its role and why, and for a
+    migration whether it counts as new or applied and why. Files are read (a dump, a sqlc file
+    or an Alembic migration is known by its text), not linted."""
+    resolver = _resolver(settings)
+    candidates, errors = _discover(paths, resolver, history)
+    out = []
+    for candidate in candidates:
+        loaded = load(candidate)
+        file = loaded.file
+        kind = file.kind if file is not None else candidate.kind
+        role = file.role if file is not None else candidate.role.role
+        why = file.role_reason if file is not None else candidate.role.reason
+        shown = (candidate.history or "new") if role == MIGRATION else ""
+        out.append(FileDescription(candidate.display, kind, role, why, shown))
+    return out, errors
+
+
 def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool, write: bool,
                  max_passes: int = 8,
                  keep: Callable[[list[Finding], list[LoadedFile]], list[Finding]] | None = None,
-                 stdin: Content | None = None) -> LintResult:
+                 stdin: Content | None = None, history: "History | None" = None) -> LintResult:
     """Apply fixes until none applies (or max_passes), then lint what is left.
 
     Fixes are applied in memory and re-linted between passes, so a file is written once, whole,
@@ -836,7 +882,7 @@ def lint_and_fix(paths: list[Path], settings: Settings | Resolver, unsafe: bool,
         candidates, errors, write = [stdin[0]], [], False
         files = [load(*stdin)]
     else:
-        candidates, errors = _discover(paths, resolver)
+        candidates, errors = _discover(paths, resolver, history)
         files = [load(c) for c in candidates]
     originals = {f.candidate.display: f.file.text for f in files if f.file is not None}
     fixed: dict[str, int] = defaultdict(int)

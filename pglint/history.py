@@ -1,0 +1,131 @@
+"""Which migrations have already run, and which are new.
+
+A migration that has run is history: editing it changes nothing in a database that already ran
+it, and checksum-verifying runners (Flyway, sqlx, Liquibase) refuse the edited file. Lock and
+timeout findings on it are noise, and `--fix` never touches it. pglint decides, in this order:
+
+1. `--all-migrations`: every migration is judged as new (nothing is history);
+2. `applied-migrations = "<name or glob>"` in the configuration: that migration and every one
+   before it in apply order have run;
+3. `--diff-base REF`: migrations added or changed since REF (or untracked) are new; with
+   `--project`, the files named on the command line are new;
+4. in a git repository with an upstream (`origin/HEAD`, `origin/main`, `origin/master`):
+   migrations added or changed since the merge base with it, uncommitted or untracked, are new;
+5. otherwise (no git, no upstream): every migration is new.
+
+`pglint check --show-files` says which was decided for each migration, and why.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from pglint.discover import Candidate
+
+_UPSTREAMS = ("refs/remotes/origin/HEAD", "refs/remotes/origin/main",
+              "refs/remotes/origin/master")
+
+
+@dataclass(frozen=True)
+class History:
+    """The migrations that are new (absolute real paths), or None when every one is new."""
+
+    new: frozenset[str] | None
+    why_new: str  # shown by --show-files
+    why_applied: str = ""
+
+    @classmethod
+    def all_new(cls, why: str) -> "History":
+        return cls(None, why)
+
+    def mark(self, candidates: list[Candidate]) -> list[Candidate]:
+        """The candidates with `applied` and the reason set."""
+        if self.new is None:
+            return [replace(c, applied=False, history=self.why_new) for c in candidates]
+        out = []
+        for c in candidates:
+            is_new = os.path.realpath(c.path) in self.new
+            out.append(replace(c, applied=not is_new,
+                               history=self.why_new if is_new else self.why_applied))
+        return out
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                             timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def _changed_since(commit: str, top: Path) -> set[str]:
+    """Files added or changed between `commit` and the working tree, and untracked files."""
+    names: list[str] = []
+    for args in (["diff", "--name-only", "-z", "--no-renames", "--diff-filter=ACMRT", commit,
+                  "--"],
+                 ["ls-files", "--others", "--exclude-standard", "-z"]):
+        out = _git(args, top)
+        if out:
+            names.extend(n for n in out.split("\0") if n)
+    return {os.path.realpath(top / name) for name in names}
+
+
+def from_git(start: Path) -> History:
+    """New migrations are those added or changed since the merge base with the upstream."""
+    from pglint.scope import git_toplevel
+
+    top = git_toplevel(start)
+    if top is None:
+        return History.all_new("new: not in a git repository")
+    for upstream in _UPSTREAMS:
+        base = _git(["merge-base", "HEAD", upstream], top)
+        if base and base.strip():
+            short = upstream.rsplit("/", 1)[-1] if not upstream.endswith("HEAD") else \
+                "origin's default branch"
+            name = f"origin/{short}" if not upstream.endswith("HEAD") else short
+            return History(frozenset(_changed_since(base.strip(), top)),
+                           f"new: changed since the merge base with {name}",
+                           f"applied: unchanged since the merge base with {name}")
+    return History.all_new("new: no upstream branch to compare with")
+
+
+def from_changes(changed: set[str], why: str) -> History:
+    """New migrations are exactly `changed` (absolute paths)."""
+    return History(frozenset(os.path.realpath(p) for p in changed), f"new: {why}",
+                   f"applied: not {why}")
+
+
+def from_diff_base(commit: str, top: Path) -> History:
+    return History(frozenset(_changed_since(commit, top)), "new: changed since --diff-base",
+                   "applied: unchanged since --diff-base")
+
+
+def configured(candidates: list[Candidate], last_applied: Callable[[Candidate], str]
+               ) -> list[Candidate]:
+    """Apply `applied-migrations` (per project): migrations up to and including the last one
+    whose path from the project root, or name, matches the configured glob have run."""
+    out = list(candidates)
+    by_pattern: dict[str, list[int]] = {}
+    for i, c in enumerate(candidates):
+        pattern = last_applied(c)
+        if pattern and c.kind == "migration":
+            by_pattern.setdefault(pattern, []).append(i)
+    for pattern, members in by_pattern.items():
+        matched = [i for i in members
+                   if fnmatch.fnmatch(candidates[i].rel, pattern)
+                   or fnmatch.fnmatch(candidates[i].path.name, pattern)]
+        if not matched:
+            continue
+        last = max(members.index(i) for i in matched)
+        for position, i in enumerate(members):
+            applied = position <= last
+            out[i] = replace(candidates[i], applied=applied,
+                             history=f"{'applied' if applied else 'new'}: "
+                                     f"applied-migrations = {pattern!r}")
+    return out

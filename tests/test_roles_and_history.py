@@ -1,0 +1,199 @@
+"""File roles (what each file is to the project) and history (which migrations have run)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pglint.roles import role_from_path, role_from_text
+from tests.test_cli import run
+
+ORDERS = "CREATE TABLE orders (id bigint PRIMARY KEY, status text);\n"
+ADD_NOTE = "ALTER TABLE orders ADD COLUMN note text;\n"
+ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
+
+
+@pytest.mark.parametrize(("rel", "kind", "role"), [
+    ("migrations/V2__note.sql", "migration", "migration"),
+    ("db/migrations/20200806205355_x/up.sql", "migration", "migration"),
+    ("db/migrations/20200806205355_x/down.sql", "migration", "down-migration"),
+    ("sql/revert/add-index.sql", "migration", "down-migration"),
+    ("tests/fixtures/schema.sql", "sql", "test"),
+    ("src/__tests__/reset-db.sql", "sql", "test"),
+    ("database/seeds/static/academics.sql", "sql", "test"),
+    ("sql/test-schema.sql", "sql", "test"),
+    ("app/tests/test_views.py", "python", "test"),
+    ("app/conftest.py", "python", "test"),
+    ("app/views_test.py", "python", "test"),
+    ("loadtests/locustfile.py", "python", "load-test"),
+    ("scripts/fix_orders.sql", "sql", "script"),
+    ("bin/backfill.py", "python", "script"),
+    ("db/structure.sql", "sql", "schema-dump"),
+    ("store/migration/sqlite/0.5/01.sql", "migration", "other-dialect"),
+    ("riverdriver/riversqlite/migration/main/004.up.sql", "migration", "other-dialect"),
+    ("db/clickhouse/migrations/01_init.sql", "migration", "other-dialect"),
+    ("persistence/sql/migrations/1_init.mysql.up.sql", "migration", "other-dialect"),
+    ("queries/orders.sql", "sql", "application"),
+    ("app/models.py", "python", "application"),
+])
+def test_role_from_the_path(rel, kind, role):
+    replay = not rel.endswith("down.sql") and "/revert/" not in rel
+    assert role_from_path(rel, kind, replay).role == role
+
+
+def test_configured_roles_win_over_the_path():
+    decision = role_from_path("tests/sql/app_queries.sql", "sql",
+                              configured=(("tests/sql/*.sql", "application"),))
+    assert decision.role == "application" and "configured" in decision.reason
+    # A configured role is not second-guessed by the text either.
+    assert role_from_text(decision, "sql", "-- PostgreSQL database dump\n").role == "application"
+
+
+@pytest.mark.parametrize(("text", "role"), [
+    ("--\n-- PostgreSQL database dump\n--\nSET statement_timeout = 0;\n", "schema-dump"),
+    ("SET statement_timeout = 0;\nSET lock_timeout = 0;\n"
+     "SELECT pg_catalog.set_config('search_path', '', false);\n", "schema-dump"),
+    ("-- name: GetUser :one\nSELECT * FROM users WHERE id = $1;\n", "application"),
+    ("-- +goose Up\nCREATE TABLE t (id int);\n", "migration"),
+    ("-- migrate:up\nCREATE TABLE t (id int);\n", "migration"),
+    ("CREATE TABLE t (id int AUTO_INCREMENT) ENGINE=InnoDB;\n", "other-dialect"),
+    ("SELECT * FROM orders;\n", "application"),
+])
+def test_role_from_the_text(text, role):
+    assert role_from_text(role_from_path("sql/x.sql", "sql"), "sql", text).role == role
+
+
+def _git(root: Path, *args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True,
+                         env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+                              "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
+                              "HOME": str(root), "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    return out.stdout
+
+
+def _clone_with_history(tmp_path: Path) -> Path:
+    """A clone whose upstream holds V1 and V2 (applied), with a new V3 and non-migrations."""
+    upstream = tmp_path / "upstream"
+    (upstream / "migrations").mkdir(parents=True)
+    (upstream / "migrations" / "V1__orders.sql").write_text(ORDERS)
+    (upstream / "migrations" / "V2__note.sql").write_text(ADD_NOTE)
+    _git(upstream, "init", "-q", "-b", "main")
+    _git(upstream, "add", ".")
+    _git(upstream, "commit", "-q", "-m", "applied")
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "-q", str(upstream), str(clone))
+    (clone / "migrations" / "V3__index.sql").write_text(ADD_INDEX)
+    for folder, name in (("tests", "seed.sql"), ("db", "structure.sql")):
+        (clone / folder).mkdir()
+        (clone / folder / name).write_text(ADD_NOTE + ADD_INDEX)
+    (clone / "migrations" / "V3__index.down.sql").write_text("DROP INDEX orders_status_idx;\n")
+    return clone
+
+
+def _codes_by_file(stdout: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for line in stdout.splitlines():
+        if ": PGL" in line:
+            path, rest = line.split(":", 1)
+            found.setdefault(path, set()).add(rest.split(": ", 1)[1].split()[0])
+    return found
+
+
+def test_applied_migrations_get_no_lock_findings_by_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    clone = _clone_with_history(tmp_path)
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=clone)
+    found = _codes_by_file(result.stdout)
+    # Only the new migration is judged for locks; the applied one, the down migration, the
+    # seed file and the dump are not.
+    assert set(found) == {"migrations/V3__index.sql"}, result.stdout
+    assert {"PGL301", "PGL501"} <= found["migrations/V3__index.sql"]
+    every = run("check", "--no-cache", "--output-format", "concise", "--all-migrations", ".",
+                cwd=clone)
+    assert "PGL301" in _codes_by_file(every.stdout).get("migrations/V2__note.sql", set())
+
+
+def test_show_files_says_what_each_file_is_and_why(tmp_path, monkeypatch):
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    clone = _clone_with_history(tmp_path)
+    shown = run("check", "--show-files", ".", cwd=clone)
+    assert shown.returncode == 0, shown.stderr
+    lines = dict(line.split("  ", 1) for line in shown.stdout.splitlines())
+    assert lines["migrations/V2__note.sql"].startswith("migration (migration layout; applied:")
+    assert "new: changed since the merge base" in lines["migrations/V3__index.sql"]
+    assert lines["migrations/V3__index.down.sql"].startswith("down-migration")
+    assert lines["tests/seed.sql"].startswith("test (in tests/)")
+    assert lines["db/structure.sql"].startswith("schema-dump")
+
+
+def test_fix_never_edits_an_applied_migration(tmp_path, monkeypatch):
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    clone = _clone_with_history(tmp_path)
+    applied = (clone / "migrations" / "V2__note.sql").read_bytes()
+    result = run("check", "--no-cache", "--fix", "--unsafe-fixes", ".", cwd=clone)
+    assert result.returncode in (0, 1), result.stderr
+    assert (clone / "migrations" / "V2__note.sql").read_bytes() == applied
+    assert (clone / "migrations" / "V3__index.sql").read_text() != ADD_INDEX  # the new one is
+
+
+def test_applied_migrations_from_the_configuration(tmp_path, monkeypatch):
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    (tmp_path / "migrations").mkdir()
+    for name, sql in (("V1__orders.sql", ORDERS), ("V2__note.sql", ADD_NOTE),
+                      ("V3__index.sql", ADD_INDEX)):
+        (tmp_path / "migrations" / name).write_text(sql)
+    (tmp_path / "pglint.toml").write_text('applied-migrations = "V2__*"\n')
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    assert set(_codes_by_file(result.stdout)) == {"migrations/V3__index.sql"}, result.stdout
+    shown = run("check", "--show-files", ".", cwd=tmp_path)
+    assert "applied: applied-migrations = 'V2__*'" in shown.stdout
+
+
+def test_pre_commit_names_the_new_migrations(tmp_path, monkeypatch):
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    clone = _clone_with_history(tmp_path)
+    (clone / "migrations" / "V2__note.sql").write_text(ADD_NOTE + ADD_INDEX)  # edited history
+    result = run("check", "--no-cache", "--output-format", "concise", "--project",
+                 "migrations/V3__index.sql", cwd=clone)
+    assert set(_codes_by_file(result.stdout)) == {"migrations/V3__index.sql"}, result.stdout
+
+
+def test_diff_base_decides_which_migrations_are_new(tmp_path, monkeypatch):
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    clone = _clone_with_history(tmp_path)
+    head = _git(clone, "rev-parse", "HEAD").strip()
+    (clone / "migrations" / "V2__note.sql").write_text(ADD_NOTE + "\n" + ADD_INDEX)
+    result = run("check", "--no-cache", "--output-format", "concise", "--diff-base", head,
+                 cwd=clone)
+    found = _codes_by_file(result.stdout)
+    assert "migrations/V2__note.sql" in found  # changed since the base: new again
+    assert "migrations/V1__orders.sql" not in found
+
+
+def test_no_git_means_every_migration_is_new(tmp_path, monkeypatch):
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "V1__orders.sql").write_text(ORDERS)
+    (tmp_path / "migrations" / "V2__note.sql").write_text(ADD_NOTE)
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    assert "PGL301" in _codes_by_file(result.stdout).get("migrations/V2__note.sql", set())
+
+
+def test_other_dialects_are_not_read(tmp_path):
+    (tmp_path / "migrations" / "sqlite").mkdir(parents=True)
+    (tmp_path / "migrations" / "sqlite" / "V1__init.sql").write_text(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT) WITHOUT ROWID;\n")
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    assert result.returncode == 0 and "PGL901" not in result.stdout, result.stdout
+    shown = run("check", "--show-files", ".", cwd=tmp_path)
+    assert "other-dialect (sqlite in the path)" in shown.stdout
+
+
+def test_an_unknown_configured_role_is_a_clear_error(tmp_path):
+    (tmp_path / "pglint.toml").write_text('[roles]\n"db/*.sql" = "seed"\n')
+    (tmp_path / "q.sql").write_text("SELECT 1;\n")
+    result = run("check", "--no-cache", ".", cwd=tmp_path)
+    assert result.returncode == 2 and "unknown role 'seed'" in result.stderr
+    assert "Traceback" not in result.stderr
