@@ -77,3 +77,11 @@ def postgres() -> Postgres:
     finally:
         server.cleanup()
         shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _migrations_judged_as_new(monkeypatch):
+    """Tests lint fixture projects that sit in this repository: in a clone with an upstream,
+    their committed migrations would count as applied (history) and lose their lock findings.
+    Every test judges them as new; the history tests remove this to test the default."""
+    monkeypatch.setenv("PGLINT_ALL_MIGRATIONS", "1")

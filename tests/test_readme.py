@@ -1,0 +1,34 @@
+"""The README's configuration example and role table say what pglint does."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from pglint.config import parse_settings
+from pglint.roles import ROLES
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def _toml():
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib
+
+
+def test_the_configuration_example_is_a_valid_configuration():
+    section = README.split("## Configuration", 1)[1]
+    block = re.search(r"```toml\n(.*?)```", section, re.DOTALL).group(1)
+    settings = parse_settings(_toml().loads(block)["tool"]["pglint"])
+    assert settings.applied_migrations == "V41__*"
+    assert ("db/fixes/*.sql", "script") in settings.roles
+
+
+def test_every_role_is_documented():
+    table = README.split("### File roles", 1)[1].split("###", 1)[0]
+    documented = re.findall(r"^\| `([a-z-]+)` \|", table, re.MULTILINE)
+    assert documented == list(ROLES)
