@@ -59,6 +59,18 @@ class Sequence:
     origin: str = ""  # Statement.origin of the defining statement
 
 
+@dataclass(frozen=True)
+class Trigger:
+    """`CREATE TRIGGER name ... ON table FOR EACH ROW EXECUTE FUNCTION function()`."""
+
+    name: str
+    table: str
+    function: str  # the function's key (pglint.sql.nodes.function_key)
+    events: tuple[str, ...]  # "insert", "update", "delete", "truncate"
+    row: bool  # FOR EACH ROW (else once per statement)
+    origin: str = ""
+
+
 @dataclass
 class ForeignKey:
     table: str  # the referencing table
@@ -109,6 +121,8 @@ class Catalog:
         # in force; "" once dropped. A body replaced by CREATE OR REPLACE or dropped by a later
         # migration no longer runs: what it did is not workload, and not a finding.
         self.functions: dict[str, str] = {}
+        # (table, trigger name) -> the trigger: which function it runs, on which writes.
+        self.triggers: dict[tuple[str, str], Trigger] = {}
         self._lookups: _Lookups | None = None
 
     # -- queries -----------------------------------------------------------------------------
@@ -161,6 +175,17 @@ class Catalog:
         """runs_this_definition for a definition known by its key and origin."""
         current = self.functions.get(key)
         return current is None or current == origin
+
+    def triggers_running(self, function: str) -> list[Trigger]:
+        """The triggers that run the function of this key."""
+        return [t for t in self.triggers.values() if t.function == function]
+
+    def _op_define_trigger(self, name: str, table: str, function: str, events: tuple,
+                           row: bool, origin: str) -> None:
+        self.triggers[(table, name)] = Trigger(name, table, function, tuple(events), row, origin)
+
+    def _op_drop_trigger(self, table: str, name: str) -> None:
+        self.triggers.pop((table, name), None)
 
     def _op_define_function(self, key: str, origin: str) -> None:
         self.functions[key] = origin
@@ -276,6 +301,8 @@ class Catalog:
                 for key, seq in list(self.sequences.items()):
                     if seq.owned_by and seq.owned_by[0] == name:
                         del self.sequences[key]
+                for key in [k for k in self.triggers if k[0] == name]:
+                    del self.triggers[key]
             elif kind == "OBJECT_INDEX":
                 index = self.indexes.pop(name, None)
                 if index is not None:
@@ -528,7 +555,27 @@ def _define_function(stmt: Statement, body: dict, where) -> list[tuple]:
         else []
 
 
+_TRIGGER_EVENTS = ((4, "insert"), (8, "delete"), (16, "update"), (32, "truncate"))
+
+
+def _define_trigger(stmt: Statement, body: dict, where) -> list[tuple]:
+    table = n.relation_name(body.get("relation"))
+    if not table or not body.get("trigname"):
+        return []
+    events = tuple(name for bit, name in _TRIGGER_EVENTS if body.get("events", 0) & bit)
+    return [("define_trigger", body["trigname"], table, n.function_key(body.get("funcname"), 0),
+             events, bool(body.get("row")), stmt.origin)]
+
+
 def _drop(stmt: Statement, body: dict, where) -> list[tuple]:
+    if body.get("removeType") == "OBJECT_TRIGGER":
+        ops = []
+        for obj in body.get("objects", ()):
+            parts = n.names((obj.get("List") or {}).get("items")) if isinstance(obj, dict) else []
+            if len(parts) >= 2:
+                table = n.catalog_key(parts[-3] if len(parts) > 2 else None, parts[-2])
+                ops.append(("drop_trigger", table, parts[-1]))
+        return ops
     if body.get("removeType") in ("OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE"):
         keys = []
         for obj in body.get("objects", ()):
@@ -587,6 +634,7 @@ _READERS: dict[str, Callable[[Statement, dict, Callable], list[tuple]]] = {
     "AlterSeqStmt": _alter_sequence,
     "DropStmt": _drop,
     "CreateFunctionStmt": _define_function,
+    "CreateTrigStmt": _define_trigger,
     "RenameStmt": _rename,
     "CreateEnumStmt": _create_enum,
     "AlterEnumStmt": _alter_enum,

@@ -25,6 +25,7 @@ from pglint.kit.check_then_act_fixes import (
     render,
     too_long,
 )
+from pglint.kit.triggers import in_trigger_function
 from pglint.kit.upserts import (
     conflict_point,
     conflict_target,
@@ -176,6 +177,12 @@ class NonIdempotentInsert(Rule):
                     re.compile(r"(?:ession\w*|db)\.add(?:_all)?\(")))
 
     VALID = (
+        # A trigger's insert copies the row that fired it: no client retries it on its own.
+        Example("CREATE FUNCTION audit_order() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n  INSERT INTO order_audit (order_id, status) VALUES (NEW.id, NEW.status);\n"
+                "  RETURN NEW;\nEND $$;",
+                context={"migrations/V1__audit.sql":
+                         "CREATE TABLE order_audit (order_id bigint PRIMARY KEY, status text);"}),
         # The chapter's idempotent insert: retries only re-run failed attempts.
         Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
                 "VALUES ('req-2024-001', 12345, 10000)\n"
@@ -437,8 +444,9 @@ class NonIdempotentInsert(Rule):
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
-        if node.get("onConflictClause") or not runs_repeatedly(ctx, stmt):
-            return
+        if node.get("onConflictClause") or not runs_repeatedly(ctx, stmt) or \
+                in_trigger_function(stmt):
+            return  # a trigger's insert is part of the write that fired it
         if ctx.kind == "python" and ctx.python is not None and (
                 one_off_python(ctx) or stmt.start in python_acts(ctx)[1]):
             return  # a one-off script, or the act of a check-then-act (PGL204 reports it)

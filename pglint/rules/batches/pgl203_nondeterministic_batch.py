@@ -82,6 +82,10 @@ class NondeterministicBatch(Rule):
         Example("INSERT INTO target_table (id, data)\n"
                 "SELECT id, data FROM staging_table WHERE processed = false\n"
                 "ORDER BY id LIMIT 1000;", context={"migrations/V1__s.sql": _STAGING}),
+        # LIMIT inside (NOT) EXISTS tests for a row; it does not pick the rows written.
+        Example("DELETE FROM staging_table s\n"
+                "WHERE NOT EXISTS (SELECT 1 FROM target_table t WHERE t.id = s.id LIMIT 1);",
+                context={"migrations/V1__s.sql": _STAGING}),
         # A LIMIT that only reads is not this rule's business.
         Example("SELECT id FROM staging_table LIMIT 10;", kind="sql"),
         # A scalar lookup in SET does not choose which rows are written.
@@ -267,7 +271,8 @@ def _row_choosers(kind: str, node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         if isinstance(item, dict):
             if "SubLink" in item:
                 link = item["SubLink"]
-                if link.get("subLinkType") in ("ANY_SUBLINK", "EXPR_SUBLINK", "EXISTS_SUBLINK"):
+                # A LIMIT inside EXISTS / NOT EXISTS only tests for a row: it picks nothing.
+                if link.get("subLinkType") in ("ANY_SUBLINK", "EXPR_SUBLINK"):
                     sub = link.get("subselect") or {}
                     if "SelectStmt" in sub:
                         yield sub["SelectStmt"]

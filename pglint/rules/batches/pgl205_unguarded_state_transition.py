@@ -17,6 +17,7 @@ from pglint.kit.orm import (
     sqlalchemy_update,
     statement_values,
 )
+from pglint.kit.triggers import in_trigger_function
 from pglint.model.catalog import Column
 from pglint.python.screen import CodeIndex, manager_root
 from pglint.rule import Example, Rule
@@ -124,6 +125,13 @@ class UnguardedStateTransition(Rule):
                    re.compile(r"\.objects\.|\.save\(|\bupdate\(\s*[A-Z]\w*\s*\)|\.update\(\)"))
 
     VALID = (
+        # A trigger copying the new row's state: part of the write that fired it.
+        Example("CREATE FUNCTION mirror_status() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n  UPDATE order_summaries SET status = NEW.status WHERE order_id = NEW.order_id;\n"
+                "  RETURN NEW;\nEND $$;",
+                context={"migrations/V1__orders.sql": _ORDERS +
+                         "\nCREATE TABLE order_summaries (order_id bigint PRIMARY KEY, "
+                         "status text NOT NULL DEFAULT 'new');"}),
         # The chapter's state machine.
         Example("UPDATE orders\nSET status = 'shipped', shipped_at = now()\n"
                 "WHERE order_id = 123\n  AND status = 'paid';", kind="sql",
@@ -219,8 +227,8 @@ class UnguardedStateTransition(Rule):
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
-        if not runs_repeatedly(ctx, stmt):
-            return
+        if not runs_repeatedly(ctx, stmt) or in_trigger_function(stmt):
+            return  # a trigger copies the state of the write that fired it
         table = n.relation_name(node.get("relation"))
         if not table:
             return

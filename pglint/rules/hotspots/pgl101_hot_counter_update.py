@@ -18,11 +18,14 @@ from pglint.kit.orm import (
     sqlalchemy_update,
     statement_values,
 )
+from pglint.model.catalog import Trigger
+from pglint.model.project import Evidence
 from pglint.model.workload import is_increment
 from pglint.python.screen import CodeIndex
 from pglint.sql.parse import Statement
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
+from pglint.sql.nodes import defined_function_key
 
 SHARDS = 16
 # Something in the WHERE clause that spreads writers over several rows already.
@@ -72,6 +75,20 @@ _SA_COUNTERS = {
 }
 
 
+_AGGREGATE_CONTEXT = {
+    "migrations/V1__users.sql":
+        "CREATE TABLE users (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text);\n"
+        "CREATE TABLE site_aggregates (id int PRIMARY KEY, users bigint NOT NULL DEFAULT 0);\n"
+        "INSERT INTO site_aggregates (id) VALUES (1);",
+    "queries/signup.sql": "INSERT INTO users (name) VALUES ($1);",
+}
+_AGGREGATE_TRIGGER = (
+    "CREATE FUNCTION site_aggregates_user_insert() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n  UPDATE site_aggregates SET users = users + 1;\n  RETURN NULL;\nEND $$;\n"
+    "CREATE TRIGGER count_users AFTER INSERT ON users\n"
+    "    FOR EACH ROW EXECUTE FUNCTION site_aggregates_user_insert();")
+
+
 class HotCounterUpdate(Rule):
     """
     ## What it does
@@ -80,9 +97,12 @@ class HotCounterUpdate(Rule):
     picked by literal key values (`WHERE page_id = '/home'`), or when the table exists to count
     (its name says counter, stats, totals, stock or inventory, or `[tool.pglint.tables]` declares
     it a `counter`), and the statement runs at application run time (a query file or a function
-    body, not a one-off migration). Only the definition in force counts: a body that a later
-    migration replaces (`CREATE OR REPLACE FUNCTION`) or drops no longer runs. Tests, seed data
-    and one-off scripts are not run-time code.
+    body, not a one-off migration). In a function that a row-level trigger runs, an increment
+    with no `WHERE` or with a literal key is hot when run-time code writes the trigger's table
+    (`UPDATE site_aggregates SET users = users + 1` run for every user inserted): every writer
+    of that table then queues on the aggregate's row. Only the definition in force counts: a
+    body that a later migration replaces (`CREATE OR REPLACE FUNCTION`) or drops, or a trigger
+    it drops, no longer runs. Tests, seed data and one-off scripts are not run-time code.
 
     It stays silent on per-entity bookkeeping keyed by a parameter (a job's `attempt_count`, an
     account's balance), and on rows that are already one of several shards or slots.
@@ -160,6 +180,14 @@ class HotCounterUpdate(Rule):
                 kind="sql"),
         # A one-off data fix in a migration runs once.
         Example("UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';"),
+        # The same trigger on a table nothing at run time writes (a seed file is not the app).
+        Example(_AGGREGATE_TRIGGER,
+                context={"migrations/V1__users.sql": _AGGREGATE_CONTEXT["migrations/V1__users.sql"],
+                         "seeds/users.sql": "INSERT INTO users (name) VALUES ('admin');"}),
+        # A trigger that a later migration dropped no longer runs.
+        Example(_AGGREGATE_TRIGGER, context={**_AGGREGATE_CONTEXT,
+                                             "migrations/V901__drop_trigger.sql":
+                                             "DROP TRIGGER count_users ON users;"}),
         # A function body that a later migration replaced, or dropped, no longer runs.
         Example("CREATE FUNCTION bump() RETURNS void LANGUAGE plpgsql AS $$\n"
                 "BEGIN\n  UPDATE site_stats SET views = views + 1 WHERE id = 1;\nEND $$;",
@@ -214,6 +242,8 @@ class HotCounterUpdate(Rule):
                          "BEGIN\n  PERFORM 1;\nEND $$;"}),
         # A counter table without WHERE: every caller updates every row.
         Example("UPDATE site_stats SET views = views + 1;", kind="sql"),
+        # A trigger keeps a one-row aggregate: every user sign-up updates the same row.
+        Example(_AGGREGATE_TRIGGER, context=_AGGREGATE_CONTEXT),
         # Python: Django with a literal key, and a counter table keyed by a parameter.
         Example("from django.db.models import F\n\nfrom app.models import VisitCounter\n\n\n"
                 "def home(request):\n"
@@ -259,10 +289,16 @@ class HotCounterUpdate(Rule):
         if any(k[0].lower() in _SHARD_KEYS for k in keys):
             return
         literal = bool(keys) and all(n.constant(value)[0] for _, value in keys)
-        if not (literal or ctx.model.is_counter_table(table)):
+        # In a trigger function: once per row the application writes to the trigger's table.
+        fired = _fired_per_row(ctx, stmt) if literal or not keys else None
+        if not (literal or fired or ctx.model.is_counter_table(table)):
             return
         column = increments[0]["name"]
-        message, why = _judgement(ctx, table, ctx.model.bare(table), column, literal, bool(keys))
+        if fired is not None:
+            message, why = _trigger_judgement(ctx, fired, ctx.model.bare(table), column, literal)
+        else:
+            message, why = _judgement(ctx, table, ctx.model.bare(table), column, literal,
+                                      bool(keys))
         help = why + _WHY_HELP
         fix = Fix.display("Shard the counter over several rows and sum on read",
                           _sharded_counter(ctx, table, column, keys, increments[0]))
@@ -333,6 +369,48 @@ class HotCounterUpdate(Rule):
         suggestion = _python_suggestion(ctx, found, name)
         fix = Fix.display("Shard the counter over several rows and sum on read", suggestion)
         yield self.finding(ctx, message, fix, why + _WHY_HELP, node=found.node)
+
+
+@dataclass(frozen=True)
+class _Fired:
+    """A trigger that runs the statement's function once per row written to its table, and the
+    run-time writes of that table that fire it."""
+
+    trigger: Trigger
+    op: str  # the write that fires it: insert, update or delete
+    evidence: Evidence
+
+
+def _fired_per_row(ctx: FileContext, stmt: Statement) -> _Fired | None:
+    """Whether `stmt` sits in a function that a row-level trigger runs for every row that
+    run-time code inserts, updates or deletes in the trigger's table."""
+    parent = stmt.parent
+    if parent is None or parent.kind != "CreateFunctionStmt":
+        return None
+    for trigger in ctx.model.catalog.triggers_running(defined_function_key(parent.body)):
+        if not trigger.row:
+            continue
+        for op in ("insert", "update", "delete"):
+            writes = ctx.model.workload.of(trigger.table, op) if op in trigger.events else ()
+            if writes:
+                return _Fired(trigger, op, Evidence(
+                    f"the application {op}s `{ctx.model.bare(trigger.table)}` rows",
+                    tuple(w.location for w in writes)))
+    return None
+
+
+def _trigger_judgement(ctx: FileContext, fired: _Fired, bare: str, column: str,
+                       literal: bool) -> tuple[str, str]:
+    """The message and first help sentence for an increment run by a row-level trigger."""
+    source = ctx.model.bare(fired.trigger.table)
+    rows = "the same row" if literal else "every row"
+    verb = {"insert": "inserted into", "update": "updated in", "delete": "deleted from"}[fired.op]
+    return ((f"Trigger `{fired.trigger.name}` increments `{column}` in {rows} of `{bare}` for "
+             f"each row {verb} `{source}`, so concurrent writers of `{source}` queue on its row "
+             f"lock ({fired.evidence.brief()})"),
+            (f"The function runs once per row {verb} `{source}` (trigger "
+             f"`{fired.trigger.name}`, FOR EACH ROW), and {fired.evidence}: every such write "
+             f"also updates {rows} of `{bare}`, inside the writer's transaction."))
 
 
 def _judgement(ctx: FileContext, table: str, bare: str, column: str, literal: bool,
