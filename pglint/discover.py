@@ -24,6 +24,8 @@ MIGRATION_DIRS = {"migrations", "migration", "migrate", "db_migrations", "flyway
                   "schema_migrations", "changesets", "versions"}
 _FLYWAY = re.compile(r"^([VUR])(\d+(?:[._]\d+)*)?__.+", re.IGNORECASE)
 _NUMBERED = re.compile(r"^(\d+(?:[._-]\d+)*)[_.-]")
+_EXTENSION_UPDATE = re.compile(
+    r"^(?:[A-Za-z_][\w-]*--)?(\d+(?:\.\d+)*)--(\d+(?:\.\d+)*)\.sql$", re.IGNORECASE)
 _DOWN = re.compile(r"(?:^|[._-])down\.(?:sql|psql|pgsql)$", re.IGNORECASE)
 
 
@@ -83,6 +85,18 @@ def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool
     if in_migration_dir:
         undo = down or "revert" in parts or "verify" in parts
         return "migration", (0, (), int(undo), rel), not undo
+    if "revert" in parts or "verify" in parts:
+        # Sqitch's revert and verify scripts, wherever the plan lives (`sql/revert/x.sql`).
+        return "migration", (0, (), 1, rel), False
+    update = _EXTENSION_UPDATE.match(name)
+    if update:
+        # An extension's update script (`ext--1.2--1.3.sql`, `2.14.2--2.15.0.sql`) runs once
+        # per database; one to an older version (`2.9.0--2.8.1.sql`) is a downgrade.
+        old_version, new_version = _version(update.group(1)), _version(update.group(2))
+        down = new_version < old_version
+        return "migration", (0, new_version, int(down), rel), not down
+    if lowered in ("migrations.sql", "migration.sql"):
+        return "migration", (0, (), 0, rel), True  # one file holding every migration
     return "sql", (), True
 
 

@@ -36,6 +36,7 @@ ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
     ("db/clickhouse/migrations/01_init.sql", "migration", "other-dialect"),
     ("persistence/sql/migrations/1_init.mysql.up.sql", "migration", "other-dialect"),
     ("queries/orders.sql", "sql", "application"),
+    ("sql/updates/2.14.2--2.15.0.sql", "migration", "migration"),
     ("app/models.py", "python", "application"),
 ])
 def test_role_from_the_path(rel, kind, role):

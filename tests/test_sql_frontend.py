@@ -319,3 +319,23 @@ def test_down_sections_of_two_way_migrations_are_not_parsed(sql):
     assert [s.kind for s in parsed.statements] == ["AlterTableStmt"] and not parsed.errors
     assert "DROP CONSTRAINT" not in sql[parsed.statements[0].start:parsed.statements[0].end]
     assert len(parsed.masked) == len(sql) and parsed.masked.count("\n") == sql.count("\n")
+
+
+@pytest.mark.parametrize("sql", [
+    "CREATE FUNCTION @extschema@.f() RETURNS int LANGUAGE sql AS\n"
+    "  'SELECT count(*)::int FROM @extschema@.jobs';\n",
+    "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n"
+    "  UPDATE :APP_SCHEMA.jobs SET n = n + 1 WHERE id = 1;\nEND $$;\n",
+    "SELECT * FROM %s WHERE id = $1;\n",
+])
+def test_placeholders_in_function_bodies_and_go_format_strings(sql):
+    from pglint.sql.plpgsql import expand_body
+
+    parsed = parse_sql(sql)
+    assert not parsed.errors
+    for stmt in parsed.statements:
+        inner, errors = expand_body(stmt, sql) if stmt.kind == "CreateFunctionStmt" else ([], [])
+        assert not errors
+        if "UPDATE" in sql or "count" in sql:
+            assert inner and sql[inner[0].start:inner[0].end].lstrip().startswith(
+                ("UPDATE", "SELECT"))

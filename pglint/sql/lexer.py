@@ -29,7 +29,7 @@ def _token_pattern() -> re.Pattern[str]:
   | (?P<backslash>\\)
   | (?P<psqlvar>(?<![\w\]:)]):(?:[A-Za-z_]\w*!?|'[A-Za-z_]\w*'|"[A-Za-z_]\w*"|\{\?[A-Za-z_]\w*\}))
   | (?P<template>@[A-Za-z_]\w*@|\{\{.*?\}\}|\{%.*?%\}|\$\{[\w.:-]+\}|\{[A-Za-z_]\w*\}
-                 |%\([A-Za-z_]\w*\)s|%[A-Za-z_]\w*%)
+                 |%\([A-Za-z_]\w*\)s|%[A-Za-z_]\w*%|(?<![\w%])%[sd](?!\w))
   | (?P<open>\()
   | (?P<close>\))
     """,
@@ -179,11 +179,13 @@ def lex(text: str) -> Lexed:
 def _template_stand_in(template: str) -> str:
     """What a template placeholder becomes for the parser, of the same length: extension
     scripts' `@extschema@`, Go/Jinja `{{ ... }}`, Flyway `${name}`, Python's `{name}` and
-    `%(name)s`, and `%name%` stand for names or values that are filled in before the SQL runs."""
+    `%(name)s`, Go's `%s`, and `%name%` stand for names or values that are filled in before the SQL runs."""
     if template.startswith("{%"):
         return " " * len(template)  # a template's control statement: no SQL of its own
     if template.startswith("%("):
         return "$1".ljust(len(template))  # a value, as a query parameter
+    if len(template) == 2:
+        return "_" + template[1]  # Go's fmt `%s`: a name or a value, spelled as a name
     return "_" * len(template) if not template[1:-1].isidentifier() else \
         "_" + template[1:-1] + "_"
 

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 from pglast import parser as pg
 
 from pglint.sql import nodes as n
+from pglint.sql.lexer import lex
 from pglint.sql.parse import (Statement, SyntaxProblem, parse_fragment, plpgsql_tree, sql_tree,
                               statements_of)
 
@@ -105,7 +106,19 @@ def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], li
     else:
         sql = source
     try:
-        tree = plpgsql_tree(sql)
+        try:
+            tree = plpgsql_tree(sql)
+        except pg.ParseError:
+            # A template placeholder or psql variable in the body (`@extschema@.jobs`,
+            # `:APP_SCHEMA.jobs`), filled in before the SQL runs: masked in place, as in the
+            # statement around it.
+            masked = lex(body).masked
+            if masked == body or not exact:
+                raise
+            sql = source[:found] + masked + source[found + len(body):] \
+                if stmt.kind != "DoStmt" else f"{_DO_WRAPPER}{tag}{masked}{tag}"
+            tree = plpgsql_tree(sql)
+            body = masked
     except pg.ParseError as exc:
         message = str(exc.args[0] if exc.args else exc)
         if _CATALOG_LIMITS.search(message):
@@ -253,7 +266,14 @@ def expand_sql_body(stmt: Statement, file_text: str) -> tuple[list[Statement], l
     text = body[0]
     base, exact = _string_body_start(stmt, file_text, text)
     try:
-        tree = sql_tree(text)
+        try:
+            tree = sql_tree(text)
+        except pg.ParseError:
+            masked = lex(text).masked  # placeholders filled in before the SQL runs
+            if masked == text:
+                raise
+            tree = sql_tree(masked)
+            text = masked
     except pg.ParseError as exc:
         # PostgreSQL parses a SQL function's body when the function is created.
         location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0

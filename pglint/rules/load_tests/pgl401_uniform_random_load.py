@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.python.screen import CodeIndex
-from pglint.roles import APPLICATION, LOAD_TEST, SCRIPT, TEST
+from pglint.roles import APPLICATION, LOAD_TEST, SCRIPT
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.lexer import Comment
@@ -132,8 +132,9 @@ class UniformRandomLoad(Rule):
     nodes = ("A_Expr",)
     text_hint = "random("  # random() and random(lb, ub); not gen_random_uuid()
     file_kinds = frozenset({"pgbench", "sql"})
-    # Load tests, and the data generators beside them (seed and test scripts).
-    roles = frozenset({LOAD_TEST, APPLICATION, SCRIPT, TEST})
+    # Load tests, and the data generators beside them; not regression tests, whose fixture
+    # data is uniform on purpose.
+    roles = frozenset({LOAD_TEST, APPLICATION, SCRIPT})
     python_node_types = ("Call",)
     python_hint = (("randint(", "randrange(", "choice(range("),)
 
