@@ -555,7 +555,18 @@ def _revision_order(facts: list[FileFacts]) -> list[FileFacts]:
 
 def build_model(files: list[LoadedFile], settings: Settings) -> ProjectModel:
     """Replay migrations in order into the catalog; collect workload facts from app SQL."""
-    return model_from_facts([file_facts(f) for f in files], settings)
+    model = model_from_facts([file_facts(f) for f in files], settings)
+    model.new_migration_paths = new_migration_paths([f.candidate for f in files])
+    return model
+
+
+def new_migration_paths(candidates: Iterable[Candidate]) -> frozenset[str] | None:
+    """The project paths of the files that are not history, when some migration is known to
+    have run; None when none is (then every table of another file counts as existing)."""
+    candidates = list(candidates)
+    if not any(c.applied for c in candidates):
+        return None
+    return frozenset(c.rel for c in candidates if not c.applied)
 
 
 def _suppress(loaded: LoadedFile, findings: list[Finding], settings: Settings,
@@ -687,7 +698,9 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
         if progress is not None and os.getpid() == parent:
             progress.advance(parsed_before + len(contents) - progress.done)
         ordered = sorted((pair for facts in all_facts for pair in facts), key=lambda p: p[0])
-        return model_from_facts([facts for _, facts in ordered], settings)
+        built = model_from_facts([facts for _, facts in ordered], settings)
+        built.new_migration_paths = new_migration_paths(c for c, _, _ in contents)
+        return built
 
     parsed_here: dict[int, LoadedFile] = {}
 

@@ -38,6 +38,63 @@ BLOCKED_BY = {
 }
 
 
+# ALTER TABLE subcommands that take at most SHARE UPDATE EXCLUSIVE: they do not block queries.
+# (ATTACH PARTITION is not among them: the parent takes SHARE UPDATE EXCLUSIVE, but the table
+# being attached, and a default partition, take ACCESS EXCLUSIVE.)
+WEAK_ALTER_SUBCOMMANDS = frozenset({
+    "AT_SetRelOptions", "AT_ResetRelOptions", "AT_ValidateConstraint", "AT_SetStatistics",
+    "AT_SetOptions", "AT_ResetOptions", "AT_ClusterOn", "AT_DropCluster",
+    "AT_DetachPartitionFinalize"})
+_ACCESS_EXCLUSIVE_LOCK_MODE = 8  # LockStmt.mode of LOCK TABLE ... IN ACCESS EXCLUSIVE MODE
+_ENDS_TRANSACTION = {"TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK", "TRANS_STMT_PREPARE",
+                     "TRANS_STMT_COMMIT_PREPARED"}
+
+
+def takes_access_exclusive(stmt: "Statement", table: str) -> bool:
+    """Whether `stmt` takes ACCESS EXCLUSIVE on `table`: an ALTER TABLE with a strong
+    subcommand, a RENAME, TRUNCATE, or LOCK TABLE in ACCESS EXCLUSIVE mode."""
+    body, kind = stmt.body, stmt.kind
+    if kind == "AlterTableStmt" and body.get("objtype") == "OBJECT_TABLE":
+        commands = [c.get("AlterTableCmd", {}) for c in body.get("cmds") or ()]
+        # Adding a foreign key takes SHARE ROW EXCLUSIVE, not ACCESS EXCLUSIVE.
+        return n.relation_name(body.get("relation")) == table and not all(
+            c.get("subtype") in WEAK_ALTER_SUBCOMMANDS or _adds_foreign_key(c)
+            for c in commands)
+    if kind == "RenameStmt":
+        return n.relation_name(body.get("relation")) == table
+    if kind == "TruncateStmt":
+        return table in {n.relation_name(r.get("RangeVar")) for r in body.get("relations") or ()}
+    if kind == "LockStmt" and body.get("mode", _ACCESS_EXCLUSIVE_LOCK_MODE) >= \
+            _ACCESS_EXCLUSIVE_LOCK_MODE:
+        return table in {n.relation_name(r.get("RangeVar")) for r in body.get("relations") or ()}
+    return False
+
+
+def _adds_foreign_key(command: dict[str, Any]) -> bool:
+    return command.get("subtype") == "AT_AddConstraint" and \
+        (command.get("def") or {}).get("Constraint", {}).get("contype") == "CONSTR_FOREIGN"
+
+
+def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str) -> "Statement | None":
+    """The statement before `stmt`, in the same transaction, that already holds ACCESS
+    EXCLUSIVE on `table` (an `ALTER TABLE ... ADD COLUMN` before the backfill, the index or the
+    constraint on that column): then this statement's own lock blocks nobody new. A migration
+    file runs in one transaction unless it commits in between or says it must not (goose's
+    `NO TRANSACTION`); without a transaction the earlier lock is gone, and None is returned."""
+    if "NO TRANSACTION" in ctx.text.upper() and "+GOOSE" in ctx.text.upper():
+        return None
+    top = stmt.parent if stmt.parent is not None else stmt
+    holder = None
+    for earlier in ctx.statements:
+        if earlier is top or earlier.start >= top.start:
+            break
+        if earlier.kind == "TransactionStmt" and earlier.body.get("kind") in _ENDS_TRANSACTION:
+            holder = None
+        elif holder is None and takes_access_exclusive(earlier, table):
+            holder = earlier
+    return holder
+
+
 def pg_locks_mode(mode: str) -> str:
     """A lock mode as `pg_locks.mode` spells it: SHARE ROW EXCLUSIVE -> ShareRowExclusiveLock."""
     if mode not in LOCK_MODES:
@@ -63,12 +120,16 @@ def _defined_elsewhere(ctx: "FileContext", path: str) -> bool:
 
 
 def table_before_file(ctx: "FileContext", stmt: "Statement", name: str | None) -> Table | None:
-    """The catalog's table `name` when another migration file created it and this script has
-    not created it again before `stmt`; None without that evidence."""
+    """The catalog's table `name` when `stmt` is the first to lock it against production
+    traffic: another migration file created it, that file has run (when pglint knows which
+    have: pglint.history), this script has not created it again, and no earlier statement of
+    the same transaction already holds ACCESS EXCLUSIVE on it. None without that evidence."""
     if not name or name in ctx.session(stmt).created_tables:
         return None
     table = ctx.model.catalog.table(name)
     if table is None or not _defined_elsewhere(ctx, table.path):
+        return None
+    if ctx.model.created_by_new_migration(name) or locked_earlier(ctx, stmt, name) is not None:
         return None
     return table
 

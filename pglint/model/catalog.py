@@ -165,6 +165,12 @@ class Catalog:
         for op in ops:
             getattr(self, "_op_" + op[0])(*op[1:])
 
+    def unvalidated_not_null_check(self, table: str, column: str) -> str | None:
+        """The name of a `CHECK (column IS NOT NULL) NOT VALID` on `table` that nothing has
+        validated yet, or None."""
+        return next((name for (owner, name), columns in self._not_null_constraints.items()
+                     if owner == table and column in columns), None)
+
     def runs_this_definition(self, stmt: Statement) -> bool:
         """Whether the CREATE FUNCTION / PROCEDURE `stmt` is the definition in force at the end
         of replay (True for one the catalog never saw: application SQL is not replayed)."""

@@ -66,6 +66,17 @@ class ProjectModel:
     workload: Workload = field(default_factory=Workload)
     hints: dict[str, TableHint] = field(default_factory=dict)
     orm_tables: dict[str, str] = field(default_factory=dict)  # ORM class -> table (Python)
+    # Project paths of the migrations that are new, when some migration is known to have run
+    # (pglint.history); None when nothing is known to have run. A table a new migration
+    # creates has no production rows or readers yet.
+    new_migration_paths: frozenset[str] | None = None
+
+    def created_by_new_migration(self, table: str) -> bool:
+        """Whether a migration that has not run yet creates `table` (its lock blocks nobody)."""
+        if self.new_migration_paths is None:
+            return False
+        known = self.catalog.table(table)
+        return known is not None and known.path in self.new_migration_paths
 
     def orm_table(self, name: str) -> str | None:
         """The table an ORM model class (or SQLAlchemy Table variable) maps to, or None."""

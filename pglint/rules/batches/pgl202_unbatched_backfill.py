@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
 from pglint.finding import Finding, Fix
+from pglint.kit.locks import locked_earlier
 from pglint.roles import MIGRATION, SCRIPT
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -88,6 +89,11 @@ class UnbatchedBackfill(Rule):
     judges_applied_migrations = False
 
     VALID = (
+        # The column was added in the same transaction, under ACCESS EXCLUSIVE: filling it
+        # locks nothing more.
+        Example("ALTER TABLE orders ADD COLUMN region text;\n"
+                "UPDATE orders SET region = 'eu';\n",
+                context={"migrations/V1__orders.sql": _ORDERS}),
         # A brand-new table is empty: nothing to lock.
         Example("CREATE TABLE flags (id bigint PRIMARY KEY, enabled boolean);\n"
                 "UPDATE flags SET enabled = true;"),
@@ -130,8 +136,9 @@ class UnbatchedBackfill(Rule):
             return
         created = ctx.session(stmt).created_tables
         table = n.relation_name(node.get("relation"))
-        if not table or table in created:
-            return
+        if not table or table in created or ctx.model.created_by_new_migration(table) or \
+                locked_earlier(ctx, stmt, table) is not None:
+            return  # nobody uses the table yet, or the migration already locked it whole
         if stmt.kind == "InsertStmt":
             select = (node.get("selectStmt") or {}).get("SelectStmt") or {}
             items = select.get("fromClause") or ()

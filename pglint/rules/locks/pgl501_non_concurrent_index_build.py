@@ -76,6 +76,16 @@ class NonConcurrentIndexBuild(Rule):
     lock_held = "build"
 
     VALID = (
+        # The same transaction already holds ACCESS EXCLUSIVE on the table: the build blocks
+        # nobody the ALTER TABLE did not already block.
+        Example("ALTER TABLE orders ADD COLUMN shipped_at timestamptz;\n"
+                "CREATE INDEX orders_shipped_at_idx ON orders (shipped_at);\n", context=_CONTEXT),
+        # History is known (V1 has run) and the table comes from a migration that has not:
+        # nobody uses it yet.
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n",
+                context={"migrations/V1__init.sql": "CREATE TABLE settings (k text);\n",
+                         "migrations/V2__orders.sql": _ORDERS},
+                config={"applied-migrations": "V1__*"}),
         Example("CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
                 context=_CONTEXT),
         # A table created earlier in the same file has no users to block.
@@ -85,6 +95,12 @@ class NonConcurrentIndexBuild(Rule):
         Example("CREATE INDEX invoices_due_idx ON invoices (due_at);\n"),
     )
     INVALID = (
+        # The table's migration has run: production writes it.
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n",
+                fixed="CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
+                context={"migrations/V1__init.sql": "CREATE TABLE settings (k text);\n",
+                         "migrations/V2__orders.sql": _ORDERS},
+                config={"applied-migrations": "V2__*"}),
         Example("CREATE INDEX orders_status_idx ON orders (status);\n",
                 fixed="CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
                 context=_CONTEXT),

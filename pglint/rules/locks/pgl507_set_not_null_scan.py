@@ -103,9 +103,10 @@ class SetNotNullScan(Rule):
     INVALID = (
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT),
         # A check added NOT VALID but never validated proves nothing.
-        Example("ALTER TABLE orders ADD CONSTRAINT orders_customer_id_not_null_check\n"
-                "    CHECK (customer_id IS NOT NULL) NOT VALID;\n"
-                "ALTER TABLE orders ALTER customer_id SET NOT NULL;\n", context=_CONTEXT),
+        Example("ALTER TABLE orders ALTER customer_id SET NOT NULL;\n",
+                context={**_CONTEXT, "migrations/V2__check.sql":
+                         "ALTER TABLE orders ADD CONSTRAINT orders_customer_id_not_null_check\n"
+                         "    CHECK (customer_id IS NOT NULL) NOT VALID;\n"}),
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
                 target_version=18),
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
@@ -140,7 +141,8 @@ class SetNotNullScan(Rule):
                 "validate it in its own transaction (SHARE UPDATE EXCLUSIVE: reads and writes "
                 "go on), then SET NOT NULL and drop the check.")
             version = ctx.settings.target_version
-            yield self.finding(ctx, message, _recipe(table.name, column.name, version),
+            pending = ctx.model.catalog.unvalidated_not_null_check(table.name, column.name)
+            yield self.finding(ctx, message, _recipe(table.name, column.name, version, pending),
                                help + _version_note(version), node=stmt)
 
 
@@ -155,7 +157,7 @@ def _version_note(version: int) -> str:
     return ""
 
 
-def _recipe(table: str, column: str, version: int) -> Fix:
+def _recipe(table: str, column: str, version: int, pending: str | None = None) -> Fix:
     # `<table>_<column>_not_null` is the name PostgreSQL 18 gives the NOT NULL constraint that
     # SET NOT NULL creates: the check must not take it.
     name = n.quote_ident(f"{table.split('.')[-1]}_{column}_not_null")
@@ -167,10 +169,16 @@ def _recipe(table: str, column: str, version: int) -> Fix:
             f"ALTER TABLE {target} ADD CONSTRAINT {name} NOT NULL {col} NOT VALID;\n"
             f"-- then, in its own transaction:\n"
             f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};")
-    name = check_name
-    check = (f"ALTER TABLE {target} ADD CONSTRAINT {name} CHECK ({col} IS NOT NULL) NOT VALID;\n"
-             f"-- then, in its own transaction:\n"
-             f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};\n")
+    if pending is not None:
+        # The check is already there, NOT VALID: it only needs validating.
+        name = n.quote_ident(pending)
+        check = (f"-- in its own transaction:\n"
+                 f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};\n")
+    else:
+        name = check_name
+        check = (f"ALTER TABLE {target} ADD CONSTRAINT {name} CHECK ({col} IS NOT NULL) "
+                 f"NOT VALID;\n-- then, in its own transaction:\n"
+                 f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};\n")
     if version < SCAN_SKIPPED_SINCE:
         return Fix.display("Enforce it with a validated check instead of SET NOT NULL", check)
     return Fix.display(

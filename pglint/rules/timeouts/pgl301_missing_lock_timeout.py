@@ -6,18 +6,13 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.locks import WEAK_ALTER_SUBCOMMANDS
 from pglint.kit.timeouts import is_zero, set_config
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
-# ALTER TABLE subcommands that take at most SHARE UPDATE EXCLUSIVE: they do not block queries.
-_WEAK_SUBCOMMANDS = {"AT_SetRelOptions", "AT_ResetRelOptions", "AT_ValidateConstraint",
-                     "AT_SetStatistics", "AT_SetOptions", "AT_ResetOptions", "AT_ClusterOn",
-                     "AT_DropCluster", "AT_DetachPartitionFinalize"}
-# (ATTACH PARTITION is not among them: the parent takes SHARE UPDATE EXCLUSIVE, but the table
-# being attached, and a default partition, take ACCESS EXCLUSIVE.)
 _ALTERED_OBJECTS = {"OBJECT_TABLE", "OBJECT_INDEX", "OBJECT_MATVIEW"}
 _RENAMED_OBJECTS = {"OBJECT_TABLE", "OBJECT_COLUMN", "OBJECT_TABCONSTRAINT", "OBJECT_MATVIEW"}
 _SHARE_LOCK = 5  # LockStmt modes from SHARE up block writes or everything
@@ -86,6 +81,11 @@ class MissingLockTimeout(Rule):
     VALID = (
         Example("SET lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
                 context=_CONTEXT),
+        # A table that a migration not yet run creates has no readers to block either.
+        Example("ALTER TABLE orders ADD COLUMN note text;\n",
+                context={"migrations/V0__settings.sql": "CREATE TABLE settings (k text);\n",
+                         **_CONTEXT},
+                config={"applied-migrations": "V0__*"}),
         # A table created in the same script has no readers to block.
         Example("CREATE TABLE notes (id bigint PRIMARY KEY, body text);\n"
                 "ALTER TABLE notes ADD COLUMN author text;\n"
@@ -139,6 +139,10 @@ class MissingLockTimeout(Rule):
         new_indexes: set[str] = set()
         configured: str | None = None  # set_config('lock_timeout', v, false) in force
         local_configured: tuple[Statement | None, str] | None = None
+        # Tables that migrations not yet run create: nobody reads or writes them yet.
+        new_tables = frozenset(t for t in ctx.model.catalog.tables
+                               if ctx.model.created_by_new_migration(t)) \
+            if ctx.model.new_migration_paths is not None else frozenset()
         for stmt in ctx.all_statements():
             if stmt.parent is not None and stmt.parent.kind != "DoStmt":
                 continue  # a function body runs later, not in this migration
@@ -154,7 +158,7 @@ class MissingLockTimeout(Rule):
                     else:
                         configured = value
                 continue
-            target = _locked_table(stmt, session.created_tables, new_indexes)
+            target = _locked_table(stmt, session.created_tables | new_tables, new_indexes)
             if target is None:
                 continue
             value = session.setting("lock_timeout")
@@ -260,7 +264,7 @@ def _locked_table(stmt: Statement, created: frozenset[str],
         if objtype not in _ALTERED_OBJECTS:
             return None
         commands = [c.get("AlterTableCmd", {}) for c in body.get("cmds") or ()]
-        if commands and all(c.get("subtype") in _WEAK_SUBCOMMANDS for c in commands):
+        if commands and all(c.get("subtype") in WEAK_ALTER_SUBCOMMANDS for c in commands):
             return None
         name = n.relation_name(body.get("relation"))
         if not name or name in created or (objtype == "OBJECT_INDEX" and name in new_indexes):
