@@ -12,6 +12,13 @@ the tail of stderr, and the next one is linted.
 
     python benchmarks/ecosystem/check.py             # diff against snapshot.json, exit 1 on change
     python benchmarks/ecosystem/check.py --accept    # write snapshot.json
+    python benchmarks/ecosystem/check.py --recent 3  # only the last 3 migrations of each are new
+
+The extracted repositories have no git history, so by default every migration is judged as new
+(the strictest view of the migration rules). `--recent N` gives each repository a history
+instead: a configuration whose `applied-migrations` names the migration before its last N, as
+in a pull request that adds those N. Each finding records the role pglint gave its file
+(`--show-files`).
 """
 
 from __future__ import annotations
@@ -41,9 +48,6 @@ SQL_SUFFIXES = (".sql", ".psql", ".pgsql", ".pgbench")
 EXCLUDED_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules",
                  "__pycache__", "build", "dist", "site-packages", ".mypy_cache",
                  ".pytest_cache", ".ruff_cache", ".pglint_cache"}
-TEST_DIRS = {"test", "tests", "__tests__", "testdata", "testing", "fixtures", "migratest"}
-MIGRATION_DIRS = {"migrations", "migration", "migrate", "delta", "deltas", "deploy", "revert",
-                  "verify", "versions", "changelog", "changesets", "flyway", "alembic"}
 STDERR_TAIL = 25
 
 Key = tuple[str, str, int, str, str]  # repo, path, line, code, message
@@ -117,7 +121,39 @@ def normalise(raw: dict, repo: str, root: Path, corpus: Path) -> dict:
             "message": scrub(raw.get("message", ""), root, corpus)}
 
 
-def lint_repo(repo: Repo, corpus: Path, command: list[str], timeout: float) -> RepoRun:
+def file_roles(command: list[str], root: Path, timeout: float) -> dict[str, str]:
+    """Each file's role as pglint decides it (`pglint check --show-files`), in lint order
+    (migrations in apply order)."""
+    try:
+        proc = subprocess.run([*command, "check", ".", "--show-files", "--all-migrations"],
+                              cwd=root, capture_output=True, text=True, timeout=timeout,
+                              check=False, errors="replace")
+    except subprocess.TimeoutExpired:
+        return {}
+    roles: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        path, _, rest = line.partition("  ")
+        if rest:
+            roles[PurePosixPath(*Path(path).parts).as_posix()] = rest.split(" ", 1)[0]
+    return roles
+
+
+def recent_history(roles: dict[str, str], recent: int, folder: Path) -> Path | None:
+    """A configuration under which only the last `recent` migrations (in apply order) are new,
+    as in a pull request adding them to a project whose history has run; None when the
+    repository has no more migrations than that."""
+    migrations = [path for path, role in roles.items() if role == "migration"]
+    if len(migrations) <= recent:
+        return None
+    last_applied = migrations[-recent - 1]
+    pattern = "".join(f"[{c}]" if c in "*?[]" else c for c in last_applied)
+    config = folder / "pglint.toml"
+    config.write_text(f"applied-migrations = {json.dumps(pattern)}\n", encoding="utf-8")
+    return config
+
+
+def lint_repo(repo: Repo, corpus: Path, command: list[str], timeout: float,
+              recent: int | None = None) -> RepoRun:
     """Run pglint in the repository's root and collect its findings, whatever happens."""
     run = RepoRun(repo.name, repo.commit)
     root = corpus / repo.dirname
@@ -126,6 +162,14 @@ def lint_repo(repo: Repo, corpus: Path, command: list[str], timeout: float) -> R
         return run
     run.files = count_files(root)
     argv = [*command, "check", ".", "--output-format", "json", "--no-cache", "--exit-zero"]
+    roles = file_roles(command, root, timeout)
+    if recent is not None:
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="pglint-ecosystem-"))
+        config = recent_history(roles, recent, folder)
+        if config is not None:
+            argv += ["--config", str(config)]
     start = time.perf_counter()
     try:
         proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=timeout,
@@ -147,29 +191,9 @@ def lint_repo(repo: Repo, corpus: Path, command: list[str], timeout: float) -> R
         run.error = "pglint printed something that is not JSON"
         return run
     run.findings = [normalise(f, repo.name, root, corpus) for f in raw]
+    for finding in run.findings:
+        finding["role"] = roles.get(finding["path"], "")
     return run
-
-
-def role(path: str) -> str:
-    """A coarse file role from the path (pglint's JSON does not carry one).
-
-    Good enough to see whether findings land in migrations, tests or application code.
-    """
-    p = PurePosixPath(path.lower())
-    parts = set(p.parts[:-1])
-    name = p.name
-    if parts & TEST_DIRS or name.startswith("test_") or name.endswith("_test.py"):
-        return "test"
-    if name.endswith(".py"):
-        return "python-migration" if parts & MIGRATION_DIRS else "python"
-    if parts & MIGRATION_DIRS or name[:1].isdigit() or ".up." in name or ".down." in name:
-        down = "down" in name.split(".") or "revert" in parts or name.endswith("down.sql")
-        return "sql-down-migration" if down else "sql-migration"
-    if any(w in name for w in ("schema", "structure", "latest", "dump")):
-        return "sql-schema"
-    if any(w in str(p) for w in ("quer", "sqlc")):
-        return "sql-query"
-    return "sql-other"
 
 
 def key(finding: dict) -> Key:
@@ -213,7 +237,7 @@ def print_report(runs: list[RepoRun]) -> None:
         print(f"{r.name:40} {r.files:6} {len(r.findings):8} {r.seconds:8.1f}{status}")
     findings = [f for r in runs for f in r.findings]
     print_counts("findings per rule", Counter(f["code"] for f in findings), 12)
-    print_counts("findings per file role", Counter(role(f["path"]) for f in findings), 20)
+    print_counts("findings per file role", Counter(f.get("role") or "?" for f in findings), 20)
     for r in runs:
         if r.stderr_tail:
             label = "ERROR" if r.error else "stderr"
@@ -269,6 +293,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pglint", help="the pglint executable (default: beside this Python)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per repository")
     parser.add_argument("--samples", type=int, default=5, help="examples shown per rule in a diff")
+    parser.add_argument("--recent", type=int, metavar="N", default=None,
+                        help="judge only each repository's last N migrations as new (the rest "
+                             "have run), as a pull request adding them would be; compared with "
+                             "snapshot-recent.json")
     return parser.parse_args(argv)
 
 
@@ -280,6 +308,8 @@ def restrict(snapshot: dict, names: set[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.recent is not None and args.snapshot == SNAPSHOT:
+        args.snapshot = SNAPSHOT.with_name("snapshot-recent.json")
     manifest = load_manifest(args.manifest)
     repos = select_repos(manifest, args.only)
     corpus = args.corpus_dir.resolve()
@@ -287,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for repo in repos:
         print(f"linting {repo.name} ...", end=" ", flush=True)
-        run = lint_repo(repo, corpus, command, args.timeout)
+        run = lint_repo(repo, corpus, command, args.timeout, args.recent)
         print(f"{len(run.findings)} findings, {run.seconds:.1f} s"
               + (f" ERROR: {run.error}" if run.error else ""), flush=True)
         runs.append(run)
