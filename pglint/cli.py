@@ -788,7 +788,8 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
         import json
 
         data = [{"code": r.code, "name": r.name, "summary": r.summary, "section": r.section,
-                 "severity": r.severity.value, "explanation": r.doc()} for r in rules]
+                 "severity": r.severity.value, "default": r.default_enabled,
+                 "off_by_default": r.off_by_default, "explanation": r.doc()} for r in rules]
         click.echo(json.dumps(data if show_all else data[0], indent=2))
         return
     for i, r in enumerate(rules):
@@ -797,4 +798,7 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
         click.echo(f"# {r.name} ({r.code})\n")
         if r.section:
             click.echo(f"From chapter section {r.section}.\n")
+        if not r.default_enabled:
+            click.echo(f"Off by default: {r.off_by_default}. It runs when your own `select` or "
+                       f"`extend-select` covers it (`--extend-select {r.code}`).\n")
         click.echo(r.doc())

@@ -63,6 +63,7 @@ class TableHint:
 @dataclass(frozen=True)
 class Settings:
     select: tuple[str, ...] = ("PGL",)
+    select_given: bool = False  # `select` came from the user, not the default
     ignore: tuple[str, ...] = ()
     extend_select: tuple[str, ...] = ()
     target_version: int = DEFAULT_TARGET_VERSION
@@ -96,6 +97,14 @@ class Settings:
             return False
         # The most specific prefix wins, as in ruff; ties go to ignore.
         return max(selected) > max(ignored, default=-1)
+
+    def chosen(self, code: str) -> bool:
+        """Whether the user's own selection covers this rule: a `select` they gave (in the
+        configuration or on the command line), or an `extend-select`. As in ruff, a rule that
+        is off by default runs only when chosen so (`select = ["PGL"]` chooses every rule);
+        the default selection leaves it out."""
+        given = (*self.extend_select, *(self.select if self.select_given else ()))
+        return any(selects(p, code) for p in given)
 
     def ignored_in(self, path: Path) -> tuple[str, ...]:
         """Selectors (codes, prefixes, ALL) that `per-file-ignores` drops for `path`. Globs match the path relative
@@ -192,6 +201,8 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
     for key in ("select", "ignore", "extend-select"):
         if key in data:
             kwargs[key.replace("-", "_")] = _codes(data[key], key)
+    if "select" in data:
+        kwargs["select_given"] = True
     for key in ("exclude", "extend-exclude", "migrations", "queries", "pgbench"):
         if key in data:
             value = data[key]
@@ -376,6 +387,8 @@ def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
         changes["ignore"] = settings.ignore + tuple(changes["ignore"])
     if changes.get("extend_select"):
         changes["extend_select"] = settings.extend_select + tuple(changes["extend_select"])
+    if changes.get("select"):
+        changes["select_given"] = True
     return settings.with_overrides(**changes)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +26,7 @@ _FLYWAY = re.compile(r"^([VUR])(\d+(?:[._]\d+)*)?__.+", re.IGNORECASE)
 _NUMBERED = re.compile(r"^(\d+(?:[._-]\d+)*)[_.-]")
 _EXTENSION_UPDATE = re.compile(
     r"^(?:[A-Za-z_][\w-]*--)?(\d+(?:\.\d+)*)--(\d+(?:\.\d+)*)\.sql$", re.IGNORECASE)
+_VERSION_FOLDER = re.compile(r"^v?\d+(?:\.\d+)+$")
 _DOWN = re.compile(r"(?:^|[._-])down\.(?:sql|psql|pgsql)$", re.IGNORECASE)
 
 
@@ -76,7 +77,10 @@ def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool
     # 0001_init.sql, 20240101120000_add.sql: a leading number of 3+ digits, or any number in a
     # migrations folder (1_init.sql). `40_1_1_notes.sql` elsewhere is not a migration.
     if numbered and (in_migration_dir or len(re.match(r"\d+", numbered.group(1)).group()) >= 3):
-        return "migration", (0, _version(numbered.group(1)), int(down), rel), not down
+        # In versioned folders (`0.22/03__x.sql`, `v1.2/001_x.sql`) the folder's version
+        # comes first: `0.31/02__y.sql` runs after `0.22/03__x.sql`.
+        folders = tuple(n for p in parts if _VERSION_FOLDER.match(p) for n in _version(p))
+        return "migration", (0, folders + _version(numbered.group(1)), int(down), rel), not down
     if lowered in ("up.sql", "down.sql") and parts:
         # Diesel and similar layouts: <version>_<name>/up.sql
         folder = _NUMBERED.match(parts[-1] + "_")
@@ -95,9 +99,31 @@ def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool
         old_version, new_version = _version(update.group(1)), _version(update.group(2))
         down = new_version < old_version
         return "migration", (0, new_version, int(down), rel), not down
-    if lowered in ("migrations.sql", "migration.sql"):
-        return "migration", (0, (), 0, rel), True  # one file holding every migration
     return "sql", (), True
+
+
+_DIALECT_VARIANT = re.compile(
+    r"^(?P<base>.+?)\.(?:postgres|postgresql|pg)(?:\.[a-z]+)*\.(?:up|down)\.sql$", re.IGNORECASE)
+_GENERIC = re.compile(r"^(?P<base>.+?)\.(?:up|down)\.sql$", re.IGNORECASE)
+
+
+def _prefer_postgres_variants(found: dict[str, Candidate]) -> None:
+    """A generic `<version>.up.sql` whose folder holds a PostgreSQL variant of the same
+    migration (`<version>.postgres.up.sql`, `.postgres.autocommit.up.sql`: ory/popx) never
+    runs on PostgreSQL: it gets the other-dialect role."""
+    variants = set()
+    for absolute, c in found.items():
+        m = _DIALECT_VARIANT.match(c.path.name)
+        if m:
+            variants.add((os.path.dirname(absolute), m.group("base").lower()))
+    if not variants:
+        return
+    for absolute, c in list(found.items()):
+        m = _GENERIC.match(c.path.name)
+        if m and not _DIALECT_VARIANT.match(c.path.name) and \
+                (os.path.dirname(absolute), m.group("base").lower()) in variants:
+            found[absolute] = replace(c, role=RoleDecision(
+                "other-dialect", "a PostgreSQL variant of this migration runs instead"))
 
 
 def candidate(path: Path, rel: str, display: str, settings: Settings) -> Candidate:
@@ -208,6 +234,7 @@ def discover(paths: list[Path], settings: Settings,
             add(path, os.path.abspath(path), os.path.dirname(os.path.abspath(path)))
         else:
             errors.append(f"{path}: no such file or directory")
+    _prefer_postgres_variants(found)
     candidates = sorted(
         found.values(),
         key=lambda c: (0, c.version, c.display) if c.kind == "migration" else (1, (), c.display),

@@ -570,7 +570,7 @@ def new_migration_paths(candidates: Iterable[Candidate]) -> frozenset[str] | Non
 
 
 def _suppress(loaded: LoadedFile, findings: list[Finding], settings: Settings,
-              known_codes: set[str]) -> list[Finding]:
+              known_codes: set[str], running: set[str]) -> list[Finding]:
     file = loaded.file
     if file is None or loaded.parsed is None or "pglint" not in file.text:
         return findings  # no suppression comment can be in this file
@@ -578,7 +578,7 @@ def _suppress(loaded: LoadedFile, findings: list[Finding], settings: Settings,
 
     return apply_suppressions(file, loaded.parsed, findings,
                               settings.enabled(UNUSED_SUPPRESSION[0]),
-                              lambda code: code in known_codes and settings.enabled(code),
+                              lambda code: code in running,
                               known_codes)
 
 
@@ -594,7 +594,10 @@ def _locate(findings: list[Finding], file: SourceFile | None) -> None:
 
 
 def select_rules(settings: Settings) -> list[Rule]:
-    return [cls() for cls in all_rules() if settings.enabled(cls.code)]
+    """The rules this run applies: those selected, except that a rule off by default runs only
+    when the user's own selection covers it (a `select` they gave, or an `extend-select`)."""
+    return [cls() for cls in all_rules() if settings.enabled(cls.code)
+            and (cls.default_enabled or settings.chosen(cls.code))]
 
 
 def lint_loaded(files: list[LoadedFile], settings: Settings,
@@ -615,6 +618,10 @@ class _Checker:
         self.settings = settings
         self.dispatcher = Dispatcher(select_rules(settings))
         self.known = {cls.code for cls in all_rules()}
+        # A suppression of a rule that did not run (not selected, or off by default and not
+        # named) cannot be judged unused.
+        self.running = {rule.code for rule in self.dispatcher.rules} | (
+            {SYNTAX_ERROR[0]} if settings.enabled(SYNTAX_ERROR[0]) else set())
         self.syntax_roles = next((cls.roles for cls in all_rules()
                                   if cls.code == SYNTAX_ERROR[0]), frozenset())
 
@@ -632,7 +639,7 @@ class _Checker:
                 found.extend(self.dispatcher.run_python(ctx, loaded.python_rules))
         if loaded.file is not None and loaded.file.applied and loaded.file.role == MIGRATION:
             _history_untouched(found)
-        found = _suppress(loaded, found, settings, self.known)
+        found = _suppress(loaded, found, settings, self.known, self.running)
         ignored = settings.ignored_in(loaded.candidate.path)  # per-file-ignores
         if ignored:
             found = [f for f in found if not ignores(ignored, f.code)]

@@ -38,7 +38,9 @@ _OTHER_DIALECTS = {"sqlite", "sqlite3", "mysql", "mariadb", "cockroach", "cockro
                    "snowflake", "bigquery", "redshift", "h2", "hsqldb", "derby", "db2"}
 _TEST_DIRS = {"test", "tests", "__tests__", "testdata", "test_data", "testing", "spec", "specs",
               "fixtures", "fixture", "seeds", "seed", "testhelpers", "testutil", "testutils",
-              "e2e", "integration_tests", "conftest"}
+              "e2e", "integration_tests", "conftest",
+              # Examples and docs show SQL; nothing runs it in production.
+              "examples", "example", "samples", "sample", "demo", "demos", "docs", "doc"}
 # Anywhere in the path, only the unambiguous ones (not `oracle_sync.sql`).
 _GLUED_DIALECT = re.compile(r"sqlite|mysql|mariadb|cockroach|clickhouse|mssql|sqlserver|duckdb")
 _SCRIPT_DIRS = {"script", "scripts", "bin", "admin", "maintenance", "oneoff", "one-off",
@@ -115,6 +117,9 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
         return RoleDecision(SCRIPT, f"in {scripts[0]}/")
     if name == "structure.sql":
         return RoleDecision(SCHEMA_DUMP, "Rails structure.sql")
+    if name in ("migrations.sql", "migration.sql"):
+        # A file collecting migrations run by hand (liberapay's archive): one-off, not run time.
+        return RoleDecision(SCRIPT, "a file of migrations run by hand")
     return RoleDecision(APPLICATION, "application code" if kind == "python"
                         else "SQL outside migrations")
 

@@ -82,6 +82,11 @@ class Rule:
     # Python: what the statement's lowercased text must contain for that (same shape as
     # `text_hint`). SQL strings are found without libcst; the tree is parsed for them only then.
     python_tree_for_sql: ClassVar[Any] = None
+    # False for a rule whose findings on real repositories were too often not worth acting on
+    # (below 60% in the judged sample): as in ruff, it runs only when the user's own `select`
+    # or `extend-select` covers it, and its docs say why (`off_by_default`).
+    default_enabled: ClassVar[bool] = True
+    off_by_default: ClassVar[str] = ""
     min_fix_version: ClassVar[int | None] = None
     VALID: ClassVar[tuple[Example, ...]] = ()
     INVALID: ClassVar[tuple[Example, ...]] = ()

@@ -184,7 +184,9 @@ def test_select_all_and_rule_names_wherever_codes_are(tmp_path):
     assert codes("--select", "all", "--ignore", "PGL1") == ["PGL301"]
     assert codes("--select", "missing-lock-timeout") == ["PGL301"]
     assert codes("--select", "PGL1,missing-lock-timeout") == ["PGL301", "PGL101"]
-    assert codes("--ignore", "hot-counter-update") == ["PGL301"]
+    # PGL301 is off by default: the default selection leaves it out, --extend-select adds it.
+    assert codes("--ignore", "hot-counter-update") == []
+    assert codes("--ignore", "hot-counter-update", "--extend-select", "PGL301") == ["PGL301"]
     assert codes("--select", "PGL9", "--extend-select", "Hot-Counter-Update") == ["PGL101"]
     assert codes("--select", "pgl3") == ["PGL301"]  # prefixes, in any case, still work
     (tmp_path / "pglint.toml").write_text(
@@ -360,8 +362,9 @@ def test_configuration_values_are_checked(project, config, says):
 
 @pytest.mark.parametrize("value", ["5s", "500ms", "1min", "1.5s", "2 s", "3000", "1h"])
 def test_lock_timeout_takes_postgresql_durations(tmp_path, value):
-    (tmp_path / "pyproject.toml").write_text(f'[tool.pglint]\nlock-timeout = "{value}"\n',
-                                             encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.pglint]\nlock-timeout = "{value}"\nextend-select = ["PGL301"]\n',
+        encoding="utf-8")
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
     (tmp_path / "migrations" / "V2__alter.sql").write_text("ALTER TABLE t ADD COLUMN n int;\n")
@@ -476,6 +479,7 @@ def test_check_dash_lints_standard_input(tmp_path):
 def test_stdin_filename_names_the_text_and_decides_its_kind(tmp_path):
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
+    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL301"]\n')  # off by default
     as_migration = run_stdin("check", "--no-cache", "--output-format", "concise",
                              "--stdin-filename", "migrations/V2__add.sql", cwd=tmp_path,
                              data=ALTER_T)
@@ -493,6 +497,7 @@ def test_stdin_filename_names_the_text_and_decides_its_kind(tmp_path):
 
 
 def test_fix_on_stdin_prints_the_fixed_text_and_writes_no_file(tmp_path):
+    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL301"]\n')  # off by default
     target = tmp_path / "migrations" / "V2__add.sql"
     target.parent.mkdir()
     target.write_text(ALTER_T, encoding="utf-8")  # a file of that name is left alone
@@ -570,8 +575,9 @@ def fixable_project(root: Path) -> None:
     (root / "migrations").mkdir()
     (root / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
     (root / "migrations" / "V2__alter.sql").write_text(ALTER_T)
+    (root / "pglint.toml").write_text('extend-select = ["PGL301"]\n')  # off by default
     (root / "q.sql").write_text("SELECT 1;  -- pglint: ignore[PGL101]\n"
-                                "SELECT 2;  -- pglint: ignore[PGL104]\n" + COUNTER)
+                                "SELECT 2;  -- pglint: ignore[PGL303]\n" + COUNTER)
 
 
 def test_fix_only_reports_the_count_and_exits_0(tmp_path):

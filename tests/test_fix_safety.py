@@ -30,6 +30,7 @@ def migrations(root: Path, alter: str | bytes = ALTER, name: str = "V2__alter.sq
     inserts a line); returns the second migration."""
     folder = root / "migrations"
     folder.mkdir(parents=True, exist_ok=True)
+    turn_on_pgl301(root)
     shutil.copy(HOSTILE / "V1__init.sql", folder / "V1__init.sql")
     target = folder / name
     if isinstance(alter, bytes):
@@ -37,6 +38,13 @@ def migrations(root: Path, alter: str | bytes = ALTER, name: str = "V2__alter.sq
     else:
         target.write_text(alter, encoding="utf-8", newline="")
     return target
+
+
+def turn_on_pgl301(root: Path) -> None:
+    """PGL301, the vehicle of these tests, is off by default: the project turns it on."""
+    config = root / "pglint.toml"
+    if not config.exists():
+        config.write_text('extend-select = ["PGL301"]\n', encoding="utf-8")
 
 
 def not_fixed(stderr: str, display: str) -> str:
@@ -67,6 +75,7 @@ def alembic_project(root: Path, literal: str | None = None) -> Path:
     `SET lock_timeout = '5s'; `), or in `op.execute(<literal>)`."""
     versions = root / "migrations" / "versions"
     versions.mkdir(parents=True)
+    turn_on_pgl301(root)
     for source in (HOSTILE / "alembic").iterdir():
         shutil.copy(source, versions / source.name)
     revision = versions / "0002_add.py"

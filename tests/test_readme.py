@@ -32,3 +32,13 @@ def test_every_role_is_documented():
     table = README.split("### File roles", 1)[1].split("###", 1)[0]
     documented = re.findall(r"^\| `([a-z-]+)` \|", table, re.MULTILINE)
     assert documented == list(ROLES)
+
+
+def test_the_rule_table_marks_the_rules_off_by_default():
+    from pglint.registry import all_rules
+
+    rows = re.findall(r"^\| (PGL\d+) \| ([a-z-]+)( \(off by default\))? \|", README, re.MULTILINE)
+    marked = {code for code, _, off in rows if off}
+    assert {code for code, _, _ in rows} == {rule.code for rule in all_rules()}
+    assert marked == {rule.code for rule in all_rules() if not rule.default_enabled}
+    assert all(rule.off_by_default for rule in all_rules() if not rule.default_enabled)

@@ -36,6 +36,8 @@ ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
     ("db/clickhouse/migrations/01_init.sql", "migration", "other-dialect"),
     ("persistence/sql/migrations/1_init.mysql.up.sql", "migration", "other-dialect"),
     ("queries/orders.sql", "sql", "application"),
+    ("examples/booktest/schema.sql", "sql", "test"),
+    ("sql/migrations.sql", "sql", "script"),
     ("sql/updates/2.14.2--2.15.0.sql", "migration", "migration"),
     ("app/models.py", "python", "application"),
 ])
@@ -78,6 +80,8 @@ def _clone_with_history(tmp_path: Path) -> Path:
     """A clone whose upstream holds V1 and V2 (applied), with a new V3 and non-migrations."""
     upstream = tmp_path / "upstream"
     (upstream / "migrations").mkdir(parents=True)
+    # The lock rules are off by default: the project turns them on.
+    (upstream / "pglint.toml").write_text('extend-select = ["PGL301", "PGL501"]\n')
     (upstream / "migrations" / "V1__orders.sql").write_text(ORDERS)
     (upstream / "migrations" / "V2__note.sql").write_text(ADD_NOTE)
     _git(upstream, "init", "-q", "-b", "main")
@@ -145,7 +149,8 @@ def test_applied_migrations_from_the_configuration(tmp_path, monkeypatch):
     for name, sql in (("V1__orders.sql", ORDERS), ("V2__note.sql", ADD_NOTE),
                       ("V3__index.sql", ADD_INDEX)):
         (tmp_path / "migrations" / name).write_text(sql)
-    (tmp_path / "pglint.toml").write_text('applied-migrations = "V2__*"\n')
+    (tmp_path / "pglint.toml").write_text('applied-migrations = "V2__*"\n'
+                                          'extend-select = ["PGL301", "PGL501"]\n')
     result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
     assert set(_codes_by_file(result.stdout)) == {"migrations/V3__index.sql"}, result.stdout
     shown = run("check", "--show-files", ".", cwd=tmp_path)
@@ -165,7 +170,7 @@ def test_diff_base_decides_which_migrations_are_new(tmp_path, monkeypatch):
     monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
     clone = _clone_with_history(tmp_path)
     head = _git(clone, "rev-parse", "HEAD").strip()
-    (clone / "migrations" / "V2__note.sql").write_text(ADD_NOTE + "\n" + ADD_INDEX)
+    (clone / "migrations" / "V2__note.sql").write_text(ADD_INDEX)  # history rewritten
     result = run("check", "--no-cache", "--output-format", "concise", "--diff-base", head,
                  cwd=clone)
     found = _codes_by_file(result.stdout)
@@ -178,7 +183,8 @@ def test_no_git_means_every_migration_is_new(tmp_path, monkeypatch):
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "V1__orders.sql").write_text(ORDERS)
     (tmp_path / "migrations" / "V2__note.sql").write_text(ADD_NOTE)
-    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    result = run("check", "--no-cache", "--output-format", "concise", "--extend-select",
+                 "PGL301", ".", cwd=tmp_path)
     assert "PGL301" in _codes_by_file(result.stdout).get("migrations/V2__note.sql", set())
 
 
@@ -198,3 +204,23 @@ def test_an_unknown_configured_role_is_a_clear_error(tmp_path):
     result = run("check", "--no-cache", ".", cwd=tmp_path)
     assert result.returncode == 2 and "unknown role 'seed'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_versioned_folders_order_migrations_and_postgres_variants_win(tmp_path):
+    from pglint.config import Settings
+    from pglint.discover import discover
+
+    for rel in ("migration/0.22/03__tag.sql", "migration/0.31/02__user.sql",
+                "migration/0.3/05__init.sql",
+                "migrations/20220210000001_nid.up.sql",
+                "migrations/20220210000001_nid.postgres.autocommit.up.sql"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("SELECT 1;\n")
+    found, errors = discover([tmp_path], Settings(root=tmp_path))
+    assert not errors
+    ordered = [c.rel for c in found if c.rel.startswith("migration/")]
+    assert ordered == ["migration/0.3/05__init.sql", "migration/0.22/03__tag.sql",
+                       "migration/0.31/02__user.sql"]
+    roles = {c.rel: c.role.role for c in found}
+    assert roles["migrations/20220210000001_nid.up.sql"] == "other-dialect"
+    assert roles["migrations/20220210000001_nid.postgres.autocommit.up.sql"] == "migration"

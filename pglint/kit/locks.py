@@ -13,6 +13,7 @@ silent.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from pglint.finding import Applicability, Edit, Fix
@@ -73,6 +74,26 @@ def takes_access_exclusive(stmt: "Statement", table: str) -> bool:
 def _adds_foreign_key(command: dict[str, Any]) -> bool:
     return command.get("subtype") == "AT_AddConstraint" and \
         (command.get("def") or {}).get("Constraint", {}).get("contype") == "CONSTR_FOREIGN"
+
+
+_NO_TRANSACTION = re.compile(
+    r"^--[ \t]*(?:\+goose[ \t]+NO[ \t]+TRANSACTION|migrate:up\b.*\btransaction:false)",
+    re.MULTILINE | re.IGNORECASE)
+# What to add so that the runner leaves the file outside a transaction, by runner.
+RUNNER_OPT_OUT = ("goose: `-- +goose NO TRANSACTION`; dbmate: `-- migrate:up transaction:false`; "
+                  "Flyway: `executeInTransaction=false` in the script's .conf; ory/popx: an "
+                  "`.autocommit.` file; Django: `atomic = False`; Alembic: "
+                  "`op.get_context().autocommit_block()`; Prisma, Diesel and sqlx always wrap: "
+                  "run it by hand")
+
+
+def runs_outside_transaction(ctx: "FileContext") -> bool:
+    """Whether the migration file says its runner must not wrap it in a transaction (goose's
+    `NO TRANSACTION`, dbmate's `transaction:false`, an ory/popx `.autocommit.` file). Most
+    runners wrap every file in one, where `CONCURRENTLY` fails (25001): without such a sign a
+    `CONCURRENTLY` fix is shown, not applied."""
+    return bool(_NO_TRANSACTION.search(ctx.text)) or \
+        ".autocommit." in ctx.file.path.name.lower()
 
 
 def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str) -> "Statement | None":

@@ -86,6 +86,10 @@ def is_increment(column: str, value: dict[str, Any]) -> bool:
     if not expr or expr.get("kind") != "AEXPR_OP" or n.operator(expr) not in ("+", "-"):
         return False
     left, right = n.column_ref(expr.get("lexpr")), n.column_ref(expr.get("rexpr"))
+    other = expr.get("rexpr") if left == column else expr.get("lexpr")
+    is_const, constant = n.constant(other)
+    if is_const and not isinstance(constant, (int, float)) or n.is_cast_to_non_number(other):
+        return False  # `data - 'key'` (jsonb), `tags || 'x'`, `at + interval '1 day'`
     return left == column or (n.operator(expr) == "+" and right == column)
 
 

@@ -33,7 +33,8 @@ def _rule_descriptor(rule) -> dict:
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": sections.get("What it does") or rule.summary},
         "help": {"text": doc or rule.summary, "markdown": doc or rule.summary},
-        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "defaultConfiguration": {"level": LEVELS[rule.severity],
+                                 "enabled": rule.default_enabled},
         "properties": {"tags": ["postgresql"] + ([f"section {rule.section}"] if rule.section
                                                   else [])},
     }

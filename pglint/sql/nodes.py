@@ -159,6 +159,16 @@ def is_nextval_default(node: dict[str, Any] | None) -> bool:
     return bool(node) and "FuncCall" in node and func_name(node["FuncCall"]) == "nextval"
 
 
+_NUMBER_TYPES = {"int2", "int4", "int8", "smallint", "integer", "int", "bigint", "numeric",
+                 "decimal", "float4", "float8", "real", "double precision", "money"}
+
+
+def is_cast_to_non_number(node: dict[str, Any] | None) -> bool:
+    """`x::interval`, `'{"a":1}'::jsonb`: a cast to a type that is not a number."""
+    cast = (node or {}).get("TypeCast")
+    return bool(cast) and type_name(cast.get("typeName")) not in _NUMBER_TYPES
+
+
 def nextval_sequence(node: dict[str, Any] | None) -> str | None:
     """The catalog key of the sequence in `nextval('name'[::regclass])`, or None."""
     if not is_nextval_default(node):

@@ -164,6 +164,11 @@ class NonIdempotentInsert(Rule):
     code = "PGL201"
     name = "non-idempotent-insert"
     summary = "INSERT of a client-supplied key without ON CONFLICT is not safe to retry"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 3 sampled findings on real repositories (0 of 5 "
+        "earlier): it proposes unique keys the data model does not have"
+    )
     section = "40.2.2 Idempotency Patterns"
     statements = ("InsertStmt",)
     python_tree_for_sql = ("insert",)

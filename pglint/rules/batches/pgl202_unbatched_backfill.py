@@ -80,6 +80,13 @@ class UnbatchedBackfill(Rule):
     code = "PGL202"
     name = "unbatched-backfill"
     summary = "Whole-table UPDATE/DELETE/INSERT ... SELECT in one migration statement"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 18 sampled findings on real repositories (two "
+        "rounds): the backfills it saw were on small tables or on columns the same migration "
+        "had just added under ACCESS EXCLUSIVE, and a batched loop cannot commit inside the "
+        "runner's transaction"
+    )
     section = "40.2.1 Batch Insert Strategies"
     statements = ("UpdateStmt", "DeleteStmt", "InsertStmt")
     file_kinds = frozenset({"migration"})

@@ -66,6 +66,11 @@ class NondeterministicBatch(Rule):
     code = "PGL203"
     name = "nondeterministic-batch"
     summary = "LIMIT without ORDER BY picks arbitrary rows to write or mark"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 3 sampled findings on real repositories: most LIMITs "
+        "it saw picked one row by a unique key or tracked progress by their WHERE"
+    )
     section = "40.2.1 Batch Insert Strategies"
     statements = ("InsertStmt", "UpdateStmt", "DeleteStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})

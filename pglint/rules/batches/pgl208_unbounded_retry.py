@@ -191,6 +191,11 @@ class UnboundedRetry(Rule):
     code = "PGL208"
     name = "unbounded-retry"
     summary = "Retry queue without an attempt bound, or exponential backoff without a cap"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 3 sampled findings on real repositories: job queues "
+        "bound attempts elsewhere (max_attempts, a discarded state)"
+    )
     section = "40.2.3 Retry Strategies with Exponential Backoff"
     statements = ("SelectStmt", "UpdateStmt", "DeleteStmt", "InsertStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})

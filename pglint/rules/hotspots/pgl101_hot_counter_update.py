@@ -200,6 +200,10 @@ class HotCounterUpdate(Rule):
                 context={"migrations/V901__drop_bump.sql": "DROP FUNCTION bump();"}),
         # A range: many rows, not one.
         Example("UPDATE visit_counters SET count = count + 1 WHERE page_id > 'a';", kind="sql"),
+        # Not an increment: jsonb key removal, an interval added to a timestamp.
+        Example("UPDATE site_stats SET meta = meta - 'flag' WHERE id = 1;", kind="sql"),
+        Example("UPDATE site_stats SET renew_at = renew_at + interval '1 day' WHERE id = 1;",
+                kind="sql"),
         # Not an increment.
         Example("UPDATE visit_counters SET count = 0 WHERE page_id = '/home';", kind="sql"),
         # A table-wide update of a table that is not a counter.

@@ -97,6 +97,12 @@ class RightGrowingKey(Rule):
     code = "PGL102"
     name = "right-growing-key"
     summary = "Sequential key on an insert-heavy table: every insert hits the rightmost index page"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 3 sampled findings on real repositories (0 of 6 in an "
+        "earlier sample): without production insert rates, pglint cannot tell a contended key "
+        "from a standard serial key on a quiet table"
+    )
     section = "40.1.2 Index Hot Spots"
     statements = ("CreateStmt", "AlterTableStmt")
 

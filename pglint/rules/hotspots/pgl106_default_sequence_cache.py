@@ -81,6 +81,12 @@ class DefaultSequenceCache(Rule):
     code = "PGL106"
     name = "default-sequence-cache"
     summary = "Sequence with CACHE 1: every nextval() locks the sequence's buffer"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 3 sampled findings on real repositories (0 of 7 "
+        "earlier): a CACHE 1 sequence is rarely the bottleneck at the insert rates pglint can "
+        "infer"
+    )
     section = "40.1.3 Sequence Contention"
     statements = ("CreateSeqStmt", "AlterSeqStmt", "CreateStmt", "AlterTableStmt")
     # A sequence's final settings: read from a schema dump too.

@@ -127,6 +127,11 @@ class UniformRandomLoad(Rule):
     code = "PGL401"
     name = "uniform-random-load"
     summary = "Load test keys drawn uniformly at random: hides production's hot-key contention"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 3 sampled findings on real repositories: fixture data "
+        "generators look like load tests"
+    )
     section = "40.4 Load Testing Methodology and Pitfalls"
     statements = ("InsertStmt",)
     nodes = ("A_Expr",)

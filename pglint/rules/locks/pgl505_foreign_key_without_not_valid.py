@@ -66,6 +66,11 @@ class ForeignKeyWithoutNotValid(Rule):
     code = "PGL505"
     name = "foreign-key-without-not-valid"
     summary = "ADD FOREIGN KEY without NOT VALID blocks writes to both tables for a full scan"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 3 sampled findings on real repositories before the "
+        "same-transaction lock was taken into account; not yet measured since"
+    )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False

@@ -55,6 +55,11 @@ class CheckWithoutNotValid(Rule):
     code = "PGL506"
     name = "check-without-not-valid"
     summary = "ADD CHECK without NOT VALID blocks every query on the table for a full scan"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 3 sampled findings on real repositories before the "
+        "same-transaction lock was taken into account; not yet measured since"
+    )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False

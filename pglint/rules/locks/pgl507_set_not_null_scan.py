@@ -71,6 +71,11 @@ class SetNotNullScan(Rule):
     code = "PGL507"
     name = "set-not-null-scan"
     summary = "SET NOT NULL on an existing column scans the table under an ACCESS EXCLUSIVE lock"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 3 sampled findings on real repositories before the "
+        "same-transaction lock was taken into account; not yet measured since"
+    )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False

@@ -71,6 +71,14 @@ class MissingLockTimeout(Rule):
     code = "PGL301"
     name = "missing-lock-timeout"
     summary = "Migration takes a strong lock on an existing table without lock_timeout"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 6 of 20 sampled findings on real repositories in a "
+        "pull-request view (8 of 28 earlier), debatable in 4 more: runners and roles that set "
+        "a timeout outside the migration, tables nothing uses yet and apps that migrate "
+        "before serving are not all seen. Turn it on where migrations run against a live "
+        "database"
+    )
     section = "40.3.1 PostgreSQL Timeout Configuration"
     file_kinds = frozenset({"migration"})
     min_fix_version = 9  # lock_timeout exists since 9.3

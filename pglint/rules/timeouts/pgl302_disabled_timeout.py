@@ -74,6 +74,11 @@ class DisabledTimeout(Rule):
     code = "PGL302"
     name = "disabled-timeout"
     summary = "Timeout set to 0 disables it: queries, lock waits or idle transactions run for ever"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 3 sampled findings on real repositories (0 of 6 "
+        "earlier): a timeout turned off for a long admin job is usually deliberate"
+    )
     section = "40.3.1 PostgreSQL Timeout Configuration"
     statements = ("VariableSetStmt", "AlterRoleSetStmt", "AlterDatabaseSetStmt", "AlterSystemStmt", "CreateFunctionStmt", "AlterFunctionStmt")
     nodes = ("FuncCall",)

@@ -460,6 +460,11 @@ class ClientWithoutTimeouts(Rule):
     code = "PGL304"
     name = "client-without-timeouts"
     summary = "Database connection with no connect or statement timeout: a hung server hangs the app"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 3 sampled findings on real repositories: demo "
+        "settings, CLIs and libraries whose callers choose timeouts"
+    )
     section = "40.3.1 PostgreSQL Timeout Configuration"
     file_kinds = frozenset({"python"})
     python_node_types = ("Call", "Assign")
