@@ -120,8 +120,9 @@ def _prefer_postgres_variants(found: dict[str, Candidate]) -> None:
         return
     for absolute, c in list(found.items()):
         m = _GENERIC.match(c.path.name)
+        base = m.group("base").lower().removesuffix(".autocommit") if m else ""
         if m and not _DIALECT_VARIANT.match(c.path.name) and \
-                (os.path.dirname(absolute), m.group("base").lower()) in variants:
+                (os.path.dirname(absolute), base) in variants:
             found[absolute] = replace(c, role=RoleDecision(
                 "other-dialect", "a PostgreSQL variant of this migration runs instead"))
 

@@ -413,7 +413,10 @@ def load(candidate: Candidate, text: str | None = None,
         if stmt.kind in ("CreateFunctionStmt", "DoStmt"):
             from pglint.sql.plpgsql import expand_body  # only files with functions need it
 
-            inner, errors = expand_body(stmt, text)
+            # The masked text: a placeholder in the function's name or options
+            # (`:APP_SCHEMA.f()`) stands in as in the statement's own parse.
+            inner, errors = expand_body(stmt, parsed.masked if len(parsed.masked) == len(text)
+                                        else text)
             loaded.body_statements.extend(inner)
             for error in errors:
                 loaded.problems.append(_problem(candidate, error.message, error.offset))

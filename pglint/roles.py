@@ -63,7 +63,9 @@ _GOOSE_UP = re.compile(r"^--\s*\+goose\s+up\b", re.MULTILINE | re.IGNORECASE)
 _DBMATE_UP = re.compile(r"^--\s*migrate:up\b", re.MULTILINE)
 _LIQUIBASE = re.compile(r"^--\s*liquibase\s+formatted\s+sql\b", re.MULTILINE | re.IGNORECASE)
 _MYSQL_SYNTAX = re.compile(r"\bENGINE\s*=\s*(?:InnoDB|MyISAM|MEMORY)\b|\bAUTO_INCREMENT\b|"
-                           r"\bAUTOINCREMENT\b|\bPRAGMA\s+\w+", re.IGNORECASE)
+                           r"\bAUTOINCREMENT\b|\bPRAGMA\s+\w+|"
+                           r"\b(?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?(?:\(\d+\))?\s+UNSIGNED\b",
+                           re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -213,7 +213,9 @@ def test_versioned_folders_order_migrations_and_postgres_variants_win(tmp_path):
     for rel in ("migration/0.22/03__tag.sql", "migration/0.31/02__user.sql",
                 "migration/0.3/05__init.sql",
                 "migrations/20220210000001_nid.up.sql",
-                "migrations/20220210000001_nid.postgres.autocommit.up.sql"):
+                "migrations/20220210000001_nid.postgres.autocommit.up.sql",
+                "migrations/20241609000001_flow.autocommit.up.sql",
+                "migrations/20241609000001_flow.postgres.up.sql"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("SELECT 1;\n")
     found, errors = discover([tmp_path], Settings(root=tmp_path))
@@ -224,3 +226,5 @@ def test_versioned_folders_order_migrations_and_postgres_variants_win(tmp_path):
     roles = {c.rel: c.role.role for c in found}
     assert roles["migrations/20220210000001_nid.up.sql"] == "other-dialect"
     assert roles["migrations/20220210000001_nid.postgres.autocommit.up.sql"] == "migration"
+    assert roles["migrations/20241609000001_flow.autocommit.up.sql"] == "other-dialect"
+    assert roles["migrations/20241609000001_flow.postgres.up.sql"] == "migration"

@@ -339,3 +339,17 @@ def test_placeholders_in_function_bodies_and_go_format_strings(sql):
         if "UPDATE" in sql or "count" in sql:
             assert inner and sql[inner[0].start:inner[0].end].lstrip().startswith(
                 ("UPDATE", "SELECT"))
+
+
+@pytest.mark.parametrize(("sql", "kinds"), [
+    # pgtyped spreads a list after IN.
+    ("SELECT 1 FROM u WHERE id IN :userIds!;\n", ["SelectStmt"]),
+    # Query files name each query and may leave out the `;` before the next one.
+    ("-- name: get-user\nSELECT 1\n\n-- name: del-user\nDELETE FROM u WHERE id = $1\n",
+     ["SelectStmt", "DeleteStmt"]),
+    ("-- get_stalled --\nWITH a AS (SELECT 1) SELECT * FROM a\n\n-- put_job --\nSELECT 3\n",
+     ["SelectStmt", "SelectStmt"]),
+])
+def test_query_file_conventions_parse(sql, kinds):
+    parsed = parse_sql(sql)
+    assert [s.kind for s in parsed.statements] == kinds and not parsed.errors

@@ -4,7 +4,7 @@ Like ruff's ecosystem check: a rule change that adds or removes findings on real
 up as a diff, grouped by rule, before it ships. Each repository is linted the way a user
 would run pglint in its root:
 
-    pglint check . --output-format json --no-cache --exit-zero     (cwd: the repository)
+    pglint check . --output-format json --no-cache --exit-zero --select ALL   (cwd: the repo)
 
 so paths in findings are relative to the repository root. A pglint crash, a timeout or
 output that is not JSON never stops the run: the repository is recorded as errored, with
@@ -13,6 +13,7 @@ the tail of stderr, and the next one is linted.
     python benchmarks/ecosystem/check.py             # diff against snapshot.json, exit 1 on change
     python benchmarks/ecosystem/check.py --accept    # write snapshot.json
     python benchmarks/ecosystem/check.py --recent 3  # only the last 3 migrations of each are new
+    python benchmarks/ecosystem/check.py --default-rules   # what a user sees with no config
 
 The extracted repositories have no git history, so by default every migration is judged as new
 (the strictest view of the migration rules). `--recent N` gives each repository a history
@@ -153,7 +154,7 @@ def recent_history(roles: dict[str, str], recent: int, folder: Path) -> Path | N
 
 
 def lint_repo(repo: Repo, corpus: Path, command: list[str], timeout: float,
-              recent: int | None = None) -> RepoRun:
+              recent: int | None = None, default_rules: bool = False) -> RepoRun:
     """Run pglint in the repository's root and collect its findings, whatever happens."""
     run = RepoRun(repo.name, repo.commit)
     root = corpus / repo.dirname
@@ -162,6 +163,8 @@ def lint_repo(repo: Repo, corpus: Path, command: list[str], timeout: float,
         return run
     run.files = count_files(root)
     argv = [*command, "check", ".", "--output-format", "json", "--no-cache", "--exit-zero"]
+    if not default_rules:
+        argv += ["--select", "ALL"]  # every rule, those off by default too: all their diffs
     roles = file_roles(command, root, timeout)
     if recent is not None:
         import tempfile
@@ -293,6 +296,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pglint", help="the pglint executable (default: beside this Python)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per repository")
     parser.add_argument("--samples", type=int, default=5, help="examples shown per rule in a diff")
+    parser.add_argument("--default-rules", action="store_true",
+                        help="only the rules on by default (default: every rule, --select ALL); "
+                             "compared with snapshot-default.json")
     parser.add_argument("--recent", type=int, metavar="N", default=None,
                         help="judge only each repository's last N migrations as new (the rest "
                              "have run), as a pull request adding them would be; compared with "
@@ -308,8 +314,10 @@ def restrict(snapshot: dict, names: set[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.recent is not None and args.snapshot == SNAPSHOT:
-        args.snapshot = SNAPSHOT.with_name("snapshot-recent.json")
+    if args.snapshot == SNAPSHOT and (args.recent is not None or args.default_rules):
+        name = "snapshot" + ("-recent" if args.recent is not None else "") + \
+            ("-default" if args.default_rules else "")
+        args.snapshot = SNAPSHOT.with_name(name + ".json")
     manifest = load_manifest(args.manifest)
     repos = select_repos(manifest, args.only)
     corpus = args.corpus_dir.resolve()
@@ -317,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for repo in repos:
         print(f"linting {repo.name} ...", end=" ", flush=True)
-        run = lint_repo(repo, corpus, command, args.timeout, args.recent)
+        run = lint_repo(repo, corpus, command, args.timeout, args.recent, args.default_rules)
         print(f"{len(run.findings)} findings, {run.seconds:.1f} s"
               + (f" ERROR: {run.error}" if run.error else ""), flush=True)
         runs.append(run)

@@ -44,6 +44,30 @@ _COPY_STDIN = re.compile(r"\bfrom\s+std(?:in|out)\b", re.IGNORECASE)
 # psql meta-commands that send the query buffer, and so end a statement.
 _SENDS_BUFFER = re.compile(r"\\(?:g\w*|crosstabview|watch)\b")
 _VAR_ENDS_STATEMENT = re.compile(r"[ \t]*;")
+_IN_BEFORE = re.compile(r"\bIN\s+$", re.IGNORECASE)
+# A query file's query name: `-- name: get-user` (goyesql, aiosql), `-- get_user --`. (No
+# nested quantifiers: a 200,000-character comment line must not backtrack quadratically.)
+_QUERY_NAME = re.compile(r"--[ \t]*(?:name:[ \t]*\S|([\w-]+)[ \t]*--[ \t]*$)")
+_QUERY_NAME_LINE = re.compile(r"^--[ \t]*(?:name:[ \t]*\S|([\w-]+)[ \t]*--[ \t]*$)",
+                              re.MULTILINE)
+_LETTER = re.compile(r"[A-Za-z_]")
+
+
+def _names_a_query(match: re.Match | None) -> bool:
+    """A `-- name: x` line, or `-- x --` where x has a letter (not a `-- ---- --` rule)."""
+    return match is not None and (match.group(1) is None or bool(_LETTER.search(match.group(1))))
+
+
+def has_query_names(text: str) -> bool:
+    """Whether the file names its queries (two or more `-- name: x` or `-- x --` lines)."""
+    if "--" not in text:
+        return False
+    count = 0
+    for match in _QUERY_NAME_LINE.finditer(text):
+        count += _names_a_query(match)
+        if count >= 2:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -106,6 +130,11 @@ def lex(text: str) -> Lexed:
         pos = m.end()
         if kind == "line_comment":
             comments.append(Comment(start, pos, m.group()))
+            if depth <= 0 and _names_a_query(_QUERY_NAME.match(m.group())) and \
+                    text[stmt_start:start].strip():
+                # Query files (goyesql, aiosql, procrastinate) start each query with its name
+                # and may leave out the `;` before it.
+                end_statement(start, start)
         elif kind == "block_comment":
             level = 1
             while level and pos < n:
@@ -168,6 +197,9 @@ def lex(text: str) -> Lexed:
                     text.startswith(".", pos):
                 # After SCHEMA, TABLE, FROM ...: the variable holds a name, not a value.
                 put(start, pos, " " + var[1:])
+            elif _IN_BEFORE.search(text, max(stmt_start, start - 10), start) and pos - start >= 4:
+                # `IN :ids` (pgtyped spreads a list there): a parenthesised parameter.
+                put(start, pos, "(" + "$1".ljust(pos - start - 2) + ")")
             else:
                 # :name becomes the parameter $1, which parses wherever a value may stand.
                 put(start, pos, "$1".ljust(pos - start))
@@ -200,9 +232,10 @@ LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
 
 # Where a file holding both directions starts its down part (goose, dbmate), and where goose
 # goes back up.
-_DOWN_MARKER = re.compile(r"^--[ \t]*(?:\+goose[ \t]+down|migrate:down)\b.*$",
+_DOWN_MARKER = re.compile(r"^[ \t]*--[ \t]*(?:\+goose[ \t]+down|migrate:down)\b.*$",
                           re.MULTILINE | re.IGNORECASE)
-_UP_MARKER = re.compile(r"^--[ \t]*(?:\+goose[ \t]+up|migrate:up)\b.*$", re.MULTILINE | re.IGNORECASE)
+_UP_MARKER = re.compile(r"^[ \t]*--[ \t]*(?:\+goose[ \t]+up|migrate:up)\b.*$",
+                        re.MULTILINE | re.IGNORECASE)
 
 
 def mask_down_sections(text: str) -> str:

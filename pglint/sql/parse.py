@@ -14,7 +14,8 @@ from typing import Any, Iterator
 from pglast import parser as pg
 
 from pglint.source import ByteToChar
-from pglint.sql.lexer import LEADING_TRIVIA, Comment, Lexed, lex, mask_down_sections
+from pglint.sql.lexer import (LEADING_TRIVIA, Comment, Lexed, has_query_names, lex,
+                               mask_down_sections)
 
 
 @dataclass(eq=False)
@@ -167,13 +168,16 @@ def parse_sql(text: str) -> ParsedSQL:
     # never parse, so a file that parses as it is needs no masking.
     # A goose or dbmate file's down section is not what the migration does: blanked.
     up_only = mask_down_sections(text)
-    tree = _parse_whole(up_only)
+    # A query file that names its queries is split at the names, never parsed whole: without
+    # `;` between them, `SELECT 1 <name> DELETE FROM t` would parse as one SELECT.
+    named = has_query_names(up_only)
+    tree = None if named else _parse_whole(up_only)
     lexed = None
     masked = up_only
     if tree is None:
         lexed = lex(up_only)
         masked = lexed.masked
-        if masked != up_only:
+        if masked != up_only and not named:
             tree = _parse_whole(masked)
     statements: list[Statement] = []
     errors: list[SyntaxProblem] = []

@@ -21,7 +21,9 @@ from pglint.sql.parse import (Statement, SyntaxProblem, parse_fragment, plpgsql_
 # libpg_query's RawParseMode values for `target := expression` (PLPGSQL_ASSIGN1..3).
 _ASSIGNMENT_MODES = {3, 4, 5}
 _ASSIGNMENT = re.compile(r":=|=")
-_CATALOG_LIMITS = re.compile(r"not implemented|pseudo-type|does not exist", re.IGNORECASE)
+_CATALOG_LIMITS = re.compile(
+    r"not implemented|pseudo-type|does not exist|cannot accept type|"
+    r"record variable cannot be part of", re.IGNORECASE)
 _DO_WRAPPER = "CREATE FUNCTION pglint_do_block() RETURNS void LANGUAGE plpgsql AS "
 
 
