@@ -213,6 +213,20 @@ def added_constraints(node: dict[str, Any], contype: str) -> list[dict[str, Any]
     return found
 
 
+def validated_on_existing_table(ctx: "FileContext", stmt: "Statement", node: dict[str, Any],
+                                contype: str) -> tuple[Table, list[dict[str, Any]]] | None:
+    """For an ALTER TABLE run by the migration itself: the existing table it adds constraints
+    of type `contype` to, validated on the spot, and those constraints; None when there are
+    none, or the table is not one production already uses (see table_before_file)."""
+    if node.get("objtype") != "OBJECT_TABLE" or not runs_in_migration(stmt):
+        return None
+    constraints = added_constraints(node, contype)
+    if not constraints:
+        return None
+    table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
+    return (table, constraints) if table is not None else None
+
+
 def not_valid_fix(ctx: "FileContext", stmt: "Statement", constraint: dict[str, Any],
                   title: str) -> tuple[Fix, str]:
     """The fix that adds the constraint `NOT VALID` and validates it in a statement of its own,

@@ -6,8 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, added_constraints, not_valid_fix, runs_in_migration,
-                              table_before_file)
+from pglint.kit.locks import BLOCKED_BY, not_valid_fix, validated_on_existing_table
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -121,14 +120,10 @@ class ForeignKeyWithoutNotValid(Rule):
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
-        if node.get("objtype") != "OBJECT_TABLE" or not runs_in_migration(stmt):
+        found = validated_on_existing_table(ctx, stmt, node, "CONSTR_FOREIGN")
+        if found is None:
             return
-        constraints = added_constraints(node, "CONSTR_FOREIGN")
-        if not constraints:
-            return
-        table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
-        if table is None:
-            return
+        table, constraints = found
         for constraint in constraints:
             referenced = n.relation_name(constraint.get("pktable")) or "the referenced table"
             both = f"`{table.name}` and `{referenced}`"

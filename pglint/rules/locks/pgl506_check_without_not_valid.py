@@ -6,11 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding
-from pglint.kit.locks import (BLOCKED_BY, added_constraints, not_valid_fix, runs_in_migration,
-                              table_before_file)
+from pglint.kit.locks import BLOCKED_BY, not_valid_fix, validated_on_existing_table
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
-from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
 _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL,\n"
@@ -104,14 +102,10 @@ class CheckWithoutNotValid(Rule):
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
-        if node.get("objtype") != "OBJECT_TABLE" or not runs_in_migration(stmt):
+        found = validated_on_existing_table(ctx, stmt, node, "CONSTR_CHECK")
+        if found is None:
             return
-        constraints = added_constraints(node, "CONSTR_CHECK")
-        if not constraints:
-            return
-        table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
-        if table is None:
-            return
+        table, constraints = found
         shown = f"`{table.name}`"
         for constraint in constraints:
             message = (f"`ADD CHECK` without `NOT VALID` checks every row of {shown} while "
