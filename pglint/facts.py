@@ -1,0 +1,168 @@
+"""What each file contributes to the project model (small, tree-free, picklable facts), and
+the model built from them: migrations replayed in order, workload from run-time code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable
+
+from pglint.config import Settings
+from pglint.discover import Candidate
+from pglint.loading import LoadedFile
+from pglint.model.catalog import ROLE_SETTING_KINDS, catalog_ops
+from pglint.model.location import Location
+from pglint.model.project import ProjectModel
+from pglint.model.workload import Write, write_fact
+from pglint.roles import APPLICATION, MIGRATION, SCHEMA_DUMP, SCRIPT
+from pglint.sql.nodes import defined_function_key
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass
+class FileFacts:
+    """What one file contributes to the project model: small, tree-free, picklable."""
+
+    ops: list[tuple] = field(default_factory=list)  # catalog operations, in statement order
+    writes: list[Write] = field(default_factory=list)  # workload
+    # ORM classes (and SQLAlchemy Table variables) this file maps to tables; writes through
+    # them name the class ("orm:<Class>") until the model resolves it with every file's map.
+    orm_tables: dict[str, str] = field(default_factory=dict)
+    # An Alembic revision: (revision, down revisions). Alembic files are named by hash, so
+    # their operations are replayed in the order of this chain, not of their paths.
+    revision: tuple | None = None
+    # Writes made by function bodies: (index in `writes`, function key, defining statement's
+    # origin). They count only while that definition is the one in force after replay.
+    body_writes: list[tuple] = field(default_factory=list)
+
+
+def file_facts(loaded: LoadedFile) -> FileFacts:
+    """Catalog operations of a replayed migration; writes of application SQL (DO blocks in it
+    included) and of function bodies (which run whenever they are called, even when a migration
+    defines them; a DO block in a migration runs once)."""
+    facts = FileFacts()
+    file = loaded.file
+    if file is None or loaded.parsed is None:
+        return facts
+
+    def where(start: int, end: int) -> Location:
+        return Location.in_file(file, start, end)
+
+    # Evidence comes from run-time code only: tests, seeds, one-off scripts, load tests and
+    # down migrations never count (pglint.roles).
+    run_time = file.role == APPLICATION
+    if file.kind == "migration" and loaded.candidate.kind != "python":
+        if file.role in (MIGRATION, SCHEMA_DUMP):
+            for stmt in loaded.parsed.statements:
+                facts.ops.extend(catalog_ops(stmt, where))
+    elif file.kind in ("sql", "python") and file.role in (APPLICATION, SCRIPT):
+        # (a Python migration's kind is "migration": its statements are replayed below)
+        for stmt in loaded.parsed.statements:
+            write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end)) \
+                if run_time else None
+            if write is not None:
+                facts.writes.append(write)
+            elif stmt.kind in ROLE_SETTING_KINDS:
+                facts.ops.extend(catalog_ops(stmt, where))
+    if file.role in (MIGRATION, SCHEMA_DUMP, APPLICATION):
+        for stmt in loaded.body_statements:
+            # Same judgement as runs_repeatedly(): function bodies, DO blocks in app SQL.
+            parent = stmt.parent
+            if parent is not None and (parent.kind == "CreateFunctionStmt"
+                                       or (run_time and file.kind in ("sql", "python"))):
+                write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end))
+                if write is not None:
+                    if parent.kind == "CreateFunctionStmt":
+                        facts.body_writes.append((len(facts.writes),
+                                                  defined_function_key(parent.body),
+                                                  parent.origin))
+                    facts.writes.append(write)
+    if loaded.python is not None:
+        from pglint.python.orm import OrmFacts, orm_facts
+
+        # Read only where the ORM reader wanted the file (a tree parsed for a rule or for SQL
+        # strings is not evidence of models: rich's `Table("Exchange Rates")` is no table).
+        orm = orm_facts(loaded.python, loaded.candidate.path, where) if loaded.python_orm \
+            else OrmFacts()
+        facts.orm_tables = orm.tables
+        if file.kind == "migration":
+            # Alembic and Django migrations feed the catalog (their SQL strings included);
+            # what they write runs once: no workload.
+            from pglint.python.schema import alembic_revision, schema_ops
+
+            facts.ops.extend(schema_ops(loaded.python, where, loaded.parsed.statements,
+                                        loaded.candidate.path))
+            facts.revision = alembic_revision(loaded.python)
+        elif run_time:
+            facts.writes.extend(orm.writes)
+    return facts
+
+
+def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel:
+    """Replay the files' facts in order (migrations first, in version order)."""
+    model = ProjectModel.empty(settings)
+    for f in _revision_order(facts):
+        model.catalog.apply_ops(f.ops)
+        model.orm_tables.update(f.orm_tables)
+    from pglint.python.orm import resolve
+
+    catalog = model.catalog
+    for f in facts:
+        writes = f.writes
+        if f.body_writes:  # drop what replaced or dropped function bodies did
+            gone = {i for i, key, origin in f.body_writes if not catalog.body_runs(key, origin)}
+            writes = [w for i, w in enumerate(writes) if i not in gone] if gone else writes
+        for write in resolve(writes, model.orm_tables) if model.orm_tables else writes:
+            model.workload.add(write)
+    return model
+
+
+def _revision_order(facts: list[FileFacts]) -> list[FileFacts]:
+    """The facts in replay order: Alembic revisions follow their down_revision chain (at the
+    place of the first of them); everything else keeps its order."""
+    revisions = [f for f in facts if f.revision]
+    if len(revisions) < 2:
+        return facts
+    by_id = {f.revision[0]: f for f in revisions}
+    ordered: list[FileFacts] = []
+    done: set[int] = set()
+
+    def visit(f: FileFacts, seen: frozenset = frozenset()) -> None:
+        if id(f) in done or f.revision[0] in seen:  # a cycle: leave it in path order
+            return
+        for down in f.revision[1]:
+            parent = by_id.get(down)
+            if parent is not None:
+                visit(parent, seen | {f.revision[0]})
+        done.add(id(f))
+        ordered.append(f)
+
+    for f in revisions:
+        visit(f)
+    out: list[FileFacts] = []
+    for f in facts:
+        if f.revision:
+            if ordered:
+                out.extend(ordered)
+                ordered = []
+        else:
+            out.append(f)
+    return out
+
+
+def build_model(files: list[LoadedFile], settings: Settings) -> ProjectModel:
+    """Replay migrations in order into the catalog; collect workload facts from app SQL."""
+    model = model_from_facts([file_facts(f) for f in files], settings)
+    model.new_migration_paths = new_migration_paths([f.candidate for f in files])
+    return model
+
+
+def new_migration_paths(candidates: Iterable[Candidate]) -> frozenset[str] | None:
+    """The project paths of the files that are not history, when some migration is known to
+    have run; None when none is (then every table of another file counts as existing)."""
+    candidates = list(candidates)
+    if not any(c.applied for c in candidates):
+        return None
+    return frozenset(c.rel for c in candidates if not c.applied)

@@ -1,0 +1,166 @@
+"""Reading one file into what the rules and the model read: its text, kind and role, its
+parsed statements (PL/pgSQL and SQL bodies included) and its syntax problems (PGL901).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from pglint.discover import Candidate, detect_kind
+from pglint.dispatch import _hints, hints_match
+from pglint.finding import Finding, Severity
+from pglint.loader import LoadProblem, read_text
+from pglint.registry import all_rules
+from pglint.roles import (APPLICATION, LINTED_ROLES, LOAD_TEST, MIGRATION, SCHEMA_DUMP,
+                          SCRIPT, TEST, RoleDecision, role_from_text)
+from pglint.rule import Rule
+from pglint.source import SourceFile
+from pglint.sql.parse import ParsedSQL, Statement, parse_sql
+
+if TYPE_CHECKING:
+    from pglint.python.screen import CodeIndex
+    from pglint.python.tree import PythonTree
+
+SYNTAX_ERROR = ("PGL901", "syntax-error")
+
+
+@dataclass
+class LoadedFile:
+    candidate: Candidate
+    file: SourceFile | None = None
+    parsed: ParsedSQL | None = None
+    body_statements: list[Statement] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)  # PGL901 findings from loading/parsing
+    python: "PythonTree | None" = None  # a .py file's libcst tree, when it was parsed
+    python_rules: frozenset[str] = frozenset()  # the Python rules its text and screens pass
+    python_orm: bool = False  # the ORM reader's text test and screen pass it
+
+
+@lru_cache(maxsize=1)
+def _python_rules() -> tuple[tuple[Rule, tuple[tuple, ...]], ...]:
+    """Every Python rule with its text hints (selected or not: a file is loaded once)."""
+    return tuple((rule(), _hints(rule.python_hint)) for rule in all_rules()
+                 if rule.python_node_types)
+
+
+class PythonScreen:
+    """Who wants a .py file's libcst tree: the Python rules and readers whose text hints match,
+    then (called with CPython's tree of the file) those whose screens pass it."""
+
+    def __init__(self, text: str) -> None:
+        from pglint.python.orm import might_describe_orm
+        from pglint.python.schema import might_define_schema
+
+        self.rules = [rule for rule, hints in _python_rules() if hints_match(hints, text)]
+        self.orm = might_describe_orm(text)
+        self.schema = might_define_schema(text)
+
+    def __bool__(self) -> bool:
+        return bool(self.rules) or self.orm or self.schema
+
+    def __call__(self, code: "CodeIndex") -> bool:
+        from pglint.python.orm import orm_screen
+        from pglint.python.schema import schema_screen
+
+        self.rules = [rule for rule in self.rules if rule.screen_python(code)]
+        self.orm = self.orm and orm_screen(code)
+        self.schema = self.schema and schema_screen(code)
+        return bool(self)
+
+    @property
+    def codes(self) -> frozenset[str]:
+        return frozenset(rule.code for rule in self.rules)
+
+
+@lru_cache(maxsize=1)
+def _python_tree_for_sql() -> tuple[tuple[tuple, ...], ...]:
+    return tuple(_hints(rule.python_tree_for_sql) for rule in all_rules()
+                 if rule.python_tree_for_sql)
+
+
+def _sql_reads_python_tree(statements: list[Statement], text: str) -> bool:
+    """Whether an SQL rule reads the libcst tree around one of a Python file's statements."""
+    hints = _python_tree_for_sql()
+    return any(hints_match(hint, (text[stmt.start:stmt.end] if stmt.exact else stmt.sql).lower())
+               for stmt in statements for hint in hints)
+
+
+def _problem(candidate: Candidate, message: str, offset: int = 0, line: int = 0,
+             column: int = 0) -> Finding:
+    """A PGL901 finding: at a character offset, or at a known line/column (unreadable file)."""
+    finding = Finding(SYNTAX_ERROR[0], SYNTAX_ERROR[1], message, candidate.display, offset, offset,
+                      Severity.ERROR)
+    if line:
+        finding.row, finding.column = line, column
+    return finding
+
+
+def _source_file(candidate: Candidate, text: str) -> SourceFile:
+    """A candidate's text as a SourceFile, its kind and role settled by the text (pgbench
+    scripts, dumps, files of another dialect)."""
+    kind = detect_kind(candidate.kind, text)
+    decision = candidate.role
+    if kind == "pgbench" and candidate.kind != "pgbench" and decision.role == APPLICATION:
+        decision = RoleDecision(LOAD_TEST, "pgbench commands")
+    decision = role_from_text(decision, kind, text)
+    if decision.role == SCHEMA_DUMP and kind == "sql":
+        kind = "migration"  # a dump's statements run once, and build the catalog
+    return SourceFile(candidate.path, text, kind, candidate.display, role=decision.role,
+                      role_reason=decision.reason, applied=candidate.applied,
+                      project_path=candidate.rel)
+
+
+def load(candidate: Candidate, text: str | None = None,
+         problem: LoadProblem | None = None) -> LoadedFile:
+    """Parse one file (reading it unless `text` is given); problems become PGL901 findings."""
+    loaded = LoadedFile(candidate)
+    if text is None and problem is None:
+        text, problem = read_text(candidate.path)
+    if problem is not None or text is None:
+        problem = problem or LoadProblem("cannot read file")
+        loaded.problems.append(_problem(candidate, problem.message, 0, problem.line,
+                                        problem.column))
+        return loaded
+    file = loaded.file = _source_file(candidate, text)
+    if file.role not in LINTED_ROLES or (candidate.kind == "python" and file.role == TEST):
+        # Another dialect is not PostgreSQL; Python tests hold no production SQL or workload.
+        return loaded
+    if candidate.kind == "python":
+        from pglint.python.embedded import parse_python
+
+        screen = PythonScreen(text)
+        parsed, loaded.python = parse_python(text, screen if screen else False,
+                                             file.display_path, _sql_reads_python_tree)
+        loaded.python_rules, loaded.python_orm = screen.codes, screen.orm
+        if loaded.python is not None:
+            from pglint.python.schema import migration_kind
+
+            if migration_kind(loaded.python):
+                # An Alembic or Django migration: its SQL runs once, as a migration's does.
+                file.kind = "migration"
+                if file.role in (APPLICATION, SCRIPT):
+                    file.role, file.role_reason = MIGRATION, "Alembic or Django migration"
+    else:
+        parsed = parse_sql(text)
+    loaded.parsed = parsed
+    for error in parsed.errors:
+        loaded.problems.append(_problem(candidate, error.message,
+                                        error.offset))
+    for stmt in parsed.statements:
+        if stmt.kind in ("CreateFunctionStmt", "DoStmt"):
+            from pglint.sql.plpgsql import (
+                expand_body,  # only files with functions need it
+            )
+
+            # The masked text: a placeholder in the function's name or options
+            # (`:APP_SCHEMA.f()`) stands in as in the statement's own parse.
+            inner, errors = expand_body(stmt, parsed.masked if len(parsed.masked) == len(text)
+                                        else text)
+            loaded.body_statements.extend(inner)
+            for error in errors:
+                loaded.problems.append(_problem(candidate, error.message, error.offset))
+    for stmt in (*parsed.statements, *loaded.body_statements):
+        stmt.origin = f"{candidate.display}:{stmt.start}"
+    return loaded
