@@ -143,7 +143,10 @@ def recent_history(roles: dict[str, str], recent: int, folder: Path) -> Path | N
     """A configuration under which only the last `recent` migrations (in apply order) are new,
     as in a pull request adding them to a project whose history has run; None when the
     repository has no more migrations than that."""
-    migrations = [path for path, role in roles.items() if role == "migration"]
+    # SQL migrations only: `applied-migrations` does not order Alembic or Django files, and a
+    # glob matching one of them would leave every SQL migration new.
+    migrations = [path for path, role in roles.items()
+                  if role == "migration" and not path.endswith(".py")]
     if len(migrations) <= recent:
         return None
     last_applied = migrations[-recent - 1]
