@@ -262,10 +262,9 @@ def _discover(paths: list[Path], resolver: Resolver, history: "History | None" =
     if history is not None:
         candidates = history.mark(candidates)
     candidates = configured(candidates, lambda c: resolver.for_file(c.path).applied_migrations)
-    if any(resolver.for_file(c.path).all_migrations for c in candidates if c.applied):
-        candidates = [replace(c, applied=False, history="new: --all-migrations")
-                      if resolver.for_file(c.path).all_migrations else c for c in candidates]
-    return candidates, errors
+    return [replace(c, applied=False, history="new: --all-migrations")
+            if c.applied and resolver.for_file(c.path).all_migrations else c
+            for c in candidates], errors
 
 
 def _projects(candidates: list[Candidate], resolver: Resolver) -> list[tuple[Settings, list[int]]]:

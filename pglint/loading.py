@@ -13,8 +13,8 @@ from pglint.dispatch import _hints, hints_match
 from pglint.finding import Finding, Severity
 from pglint.loader import LoadProblem, read_text
 from pglint.registry import all_rules
-from pglint.roles import (APPLICATION, LINTED_ROLES, LOAD_TEST, MIGRATION, SCHEMA_DUMP,
-                          SCRIPT, TEST, RoleDecision, role_from_text)
+from pglint.roles import APPLICATION, LINTED_ROLES, MIGRATION, SCHEMA_DUMP, SCRIPT, TEST, \
+    role_from_text
 from pglint.rule import Rule
 from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement, parse_sql
@@ -101,10 +101,7 @@ def _source_file(candidate: Candidate, text: str) -> SourceFile:
     """A candidate's text as a SourceFile, its kind and role settled by the text (pgbench
     scripts, dumps, files of another dialect)."""
     kind = detect_kind(candidate.kind, text)
-    decision = candidate.role
-    if kind == "pgbench" and candidate.kind != "pgbench" and decision.role == APPLICATION:
-        decision = RoleDecision(LOAD_TEST, "pgbench commands")
-    decision = role_from_text(decision, kind, text)
+    decision = role_from_text(candidate.role, kind, text)
     if decision.role == SCHEMA_DUMP and kind == "sql":
         kind = "migration"  # a dump's statements run once, and build the catalog
     return SourceFile(candidate.path, text, kind, candidate.display, role=decision.role,

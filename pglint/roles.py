@@ -74,6 +74,7 @@ class RoleDecision:
 
     role: str
     reason: str
+    configured: bool = False  # set by [tool.pglint.roles]: the text never overrides it
 
 
 def _words(part: str) -> set[str]:
@@ -90,7 +91,7 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
         if fnmatch.fnmatch(posix, pattern) or ("/" not in pattern
                                                and fnmatch.fnmatch(posix.rsplit("/", 1)[-1],
                                                                    pattern)):
-            return RoleDecision(role, f"configured: {pattern}")
+            return RoleDecision(role, f"configured: {pattern}", configured=True)
     parts = posix.lower().split("/")
     folders, name = parts[:-1], parts[-1]
     for words in map(_words, folders):
@@ -127,10 +128,13 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
 
 
 def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision:
-    """The role once the file's text is known: a dump, a sqlc query file or a file of another
-    dialect is recognised by what it holds. A configured role is never changed."""
-    if decision.reason.startswith("configured") or kind == "python":
+    """The role once the file's text is known (`kind` as the text settled it): a pgbench
+    script, a dump, a sqlc query file or a file of another dialect is recognised by what it
+    holds. A configured role is never changed."""
+    if decision.configured or kind == "python":
         return decision
+    if kind == "pgbench" and decision.role == APPLICATION:
+        return RoleDecision(LOAD_TEST, "pgbench commands")
     head = text[:20_000]
     if decision.role in (APPLICATION, MIGRATION, SCRIPT) and (
             _PG_DUMP.search(head) or _DUMP_PREAMBLE.search(head)):

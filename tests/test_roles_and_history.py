@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from pglint.roles import role_from_path, role_from_text
 from tests.test_cli import run
+from tests.test_scope import _git
 
 ORDERS = "CREATE TABLE orders (id bigint PRIMARY KEY, status text);\n"
 ADD_NOTE = "ALTER TABLE orders ADD COLUMN note text;\n"
@@ -66,14 +66,6 @@ def test_configured_roles_win_over_the_path():
 ])
 def test_role_from_the_text(text, role):
     assert role_from_text(role_from_path("sql/x.sql", "sql"), "sql", text).role == role
-
-
-def _git(root: Path, *args: str) -> str:
-    out = subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True,
-                         env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-                              "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
-                              "HOME": str(root), "PATH": "/usr/bin:/bin:/usr/local/bin"})
-    return out.stdout
 
 
 def _clone_with_history(tmp_path: Path) -> Path:

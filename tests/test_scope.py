@@ -36,11 +36,12 @@ def test_project_mode_brings_evidence_from_the_other_files(tmp_path):
     assert "queries/sessions.sql:1" in scoped.stdout
 
 
-def _git(root, *args):
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
-                        "HOME": str(root), "PATH": "/usr/bin:/bin:/usr/local/bin"})
+def _git(root, *args) -> str:
+    """Run git in `root` with a fixed identity; its output."""
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True,
+                          env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
+                               "HOME": str(root), "PATH": "/usr/bin:/bin:/usr/local/bin"}).stdout
 
 
 def test_diff_base_reports_only_changed_lines(tmp_path):

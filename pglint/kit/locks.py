@@ -100,9 +100,9 @@ def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str) -> "Statem
     """The statement before `stmt`, in the same transaction, that already holds ACCESS
     EXCLUSIVE on `table` (an `ALTER TABLE ... ADD COLUMN` before the backfill, the index or the
     constraint on that column): then this statement's own lock blocks nobody new. A migration
-    file runs in one transaction unless it commits in between or says it must not (goose's
-    `NO TRANSACTION`); without a transaction the earlier lock is gone, and None is returned."""
-    if "NO TRANSACTION" in ctx.text.upper() and "+GOOSE" in ctx.text.upper():
+    file runs in one transaction unless it commits in between or says it must not
+    (runs_outside_transaction); without a transaction the earlier lock is gone: None."""
+    if runs_outside_transaction(ctx):
         return None
     top = stmt.parent if stmt.parent is not None else stmt
     holder = None

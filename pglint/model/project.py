@@ -73,10 +73,18 @@ class ProjectModel:
 
     def created_by_new_migration(self, table: str) -> bool:
         """Whether a migration that has not run yet creates `table` (its lock blocks nobody)."""
-        if self.new_migration_paths is None:
-            return False
-        known = self.catalog.table(table)
-        return known is not None and known.path in self.new_migration_paths
+        return table.lower() in self.tables_of_new_migrations()
+
+    def tables_of_new_migrations(self) -> frozenset[str]:
+        """The tables that migrations not yet run create (memoized: the model does not change
+        once built, and every migration file asks)."""
+        cached = self.__dict__.get("_new_tables_memo")
+        if cached is None:
+            paths = self.new_migration_paths
+            cached = frozenset() if paths is None else frozenset(
+                name for name, table in self.catalog.tables.items() if table.path in paths)
+            self.__dict__["_new_tables_memo"] = cached
+        return cached
 
     def orm_table(self, name: str) -> str | None:
         """The table an ORM model class (or SQLAlchemy Table variable) maps to, or None."""

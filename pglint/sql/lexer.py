@@ -47,7 +47,6 @@ _VAR_ENDS_STATEMENT = re.compile(r"[ \t]*;")
 _IN_BEFORE = re.compile(r"\bIN\s+$", re.IGNORECASE)
 # A query file's query name: `-- name: get-user` (goyesql, aiosql), `-- get_user --`. (No
 # nested quantifiers: a 200,000-character comment line must not backtrack quadratically.)
-_QUERY_NAME = re.compile(r"--[ \t]*(?:name:[ \t]*\S|([\w-]+)[ \t]*--[ \t]*$)")
 _QUERY_NAME_LINE = re.compile(r"^--[ \t]*(?:name:[ \t]*\S|([\w-]+)[ \t]*--[ \t]*$)",
                               re.MULTILINE)
 _LETTER = re.compile(r"[A-Za-z_]")
@@ -130,7 +129,7 @@ def lex(text: str) -> Lexed:
         pos = m.end()
         if kind == "line_comment":
             comments.append(Comment(start, pos, m.group()))
-            if depth <= 0 and _names_a_query(_QUERY_NAME.match(m.group())) and \
+            if depth <= 0 and _names_a_query(_QUERY_NAME_LINE.match(m.group())) and \
                     text[stmt_start:start].strip():
                 # Query files (goyesql, aiosql, procrastinate) start each query with its name
                 # and may leave out the `;` before it.

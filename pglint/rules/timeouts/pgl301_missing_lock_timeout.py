@@ -148,9 +148,7 @@ class MissingLockTimeout(Rule):
         configured: str | None = None  # set_config('lock_timeout', v, false) in force
         local_configured: tuple[Statement | None, str] | None = None
         # Tables that migrations not yet run create: nobody reads or writes them yet.
-        new_tables = frozenset(t for t in ctx.model.catalog.tables
-                               if ctx.model.created_by_new_migration(t)) \
-            if ctx.model.new_migration_paths is not None else frozenset()
+        new_tables = ctx.model.tables_of_new_migrations()
         for stmt in ctx.all_statements():
             if stmt.parent is not None and stmt.parent.kind != "DoStmt":
                 continue  # a function body runs later, not in this migration
