@@ -194,7 +194,7 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
     known = {
         "select", "ignore", "extend-select", "target-version", "exclude", "extend-exclude",
         "migrations", "queries", "pgbench", "fillfactor", "sequence-cache", "lock-timeout",
-        "tables", "per-file-ignores", "roles", "applied-migrations",
+        "tables", "per-file-ignores", "roles", "applied-migrations", "all-migrations",
     }
     _reject_unknown(data, known, "option")
     kwargs: dict[str, Any] = {}
@@ -239,6 +239,10 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
             kwargs["roles"] = parse_roles(data["roles"], str(path or "config"))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+    if "all-migrations" in data:
+        if not isinstance(data["all-migrations"], bool):
+            raise ConfigError("`all-migrations` must be true or false")
+        kwargs["all_migrations"] = data["all-migrations"]
     if "applied-migrations" in data:
         value = data["applied-migrations"]
         if not isinstance(value, str) or not value.strip():

@@ -42,3 +42,17 @@ def test_the_rule_table_marks_the_rules_off_by_default():
     assert {code for code, _, _ in rows} == {rule.code for rule in all_rules()}
     assert marked == {rule.code for rule in all_rules() if not rule.default_enabled}
     assert all(rule.off_by_default for rule in all_rules() if not rule.default_enabled)
+
+
+def test_the_sample_output_is_what_pglint_prints_for_the_example_shop():
+    from tests.test_cli import run
+
+    root = Path(__file__).resolve().parent.parent
+    result = run("check", "--no-cache", "--output-format", "concise", "fixtures/shop", cwd=root)
+    lines = result.stdout.splitlines()
+    sample = README.split("An excerpt, the first 15 lines and the summary:", 1)[1]
+    block = re.search(r"```text\n(.*?)```", sample, re.DOTALL).group(1).splitlines()
+    assert block[:15] == lines[:15]
+    assert block[-3:] == lines[-3:]
+    found = re.search(r"Found (\d+) findings", lines[-3]).group(1)
+    assert f"Two of the {found} findings" in README

@@ -220,3 +220,15 @@ def test_versioned_folders_order_migrations_and_postgres_variants_win(tmp_path):
     assert roles["migrations/20220210000001_nid.postgres.autocommit.up.sql"] == "migration"
     assert roles["migrations/20241609000001_flow.autocommit.up.sql"] == "other-dialect"
     assert roles["migrations/20241609000001_flow.postgres.up.sql"] == "migration"
+
+
+def test_all_migrations_in_the_configuration(tmp_path, monkeypatch):
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    clone = _clone_with_history(tmp_path)
+    (clone / "pglint.toml").write_text('extend-select = ["PGL301", "PGL501"]\n'
+                                       'all-migrations = true\n')
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=clone)
+    assert "PGL301" in _codes_by_file(result.stdout).get("migrations/V2__note.sql", set())
+    (clone / "pglint.toml").write_text('all-migrations = "yes"\n')
+    bad = run("check", "--no-cache", ".", cwd=clone)
+    assert bad.returncode == 2 and "`all-migrations` must be true or false" in bad.stderr
