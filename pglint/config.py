@@ -82,7 +82,7 @@ class Settings:
     roles: tuple[tuple[str, str], ...] = ()
     # Migrations that have run (a name or glob: that migration and every one before it),
     # and whether to judge applied migrations as if new (pglint.history).
-    applied_migrations: str = ""
+    applied_migrations: tuple[str, ...] = ()
     all_migrations: bool = False
     config_path: Path | None = None
     root: Path | None = None  # directory of the config file, or the working directory
@@ -245,10 +245,13 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
         kwargs["all_migrations"] = data["all-migrations"]
     if "applied-migrations" in data:
         value = data["applied-migrations"]
-        if not isinstance(value, str) or not value.strip():
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not values or not all(
+                isinstance(v, str) and v.strip() for v in values):
             raise ConfigError("`applied-migrations` must be the name (or a glob) of the last "
-                              "migration that has run")
-        kwargs["applied_migrations"] = value.strip()
+                              "migration that has run, or a list of them (one per stream of "
+                              "migrations)")
+        kwargs["applied_migrations"] = tuple(v.strip() for v in values)
     root = path.parent if path else None
     return Settings(config_path=path, root=root, **kwargs)
 

@@ -5,8 +5,9 @@ it, and checksum-verifying runners (Flyway, sqlx, Liquibase) refuse the edited f
 timeout findings on it are noise, and `--fix` never touches it. pglint decides, in this order:
 
 1. `--all-migrations`: every migration is judged as new (nothing is history);
-2. `applied-migrations = "<name or glob>"` in the configuration: that migration and every one
-   before it in apply order have run;
+2. `applied-migrations = "<name or glob>"` (or a list of them) in the configuration: the
+   migration matched and every one before it in apply order have run, per stream (the SQL
+   migrations; each folder of Alembic or Django migrations);
 3. `--diff-base REF`: migrations added or changed since REF (or untracked) are new; with
    `--project`, the files named on the command line are new;
 4. in a git repository with an upstream (`origin/HEAD`, `origin/main`, `origin/master`):
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from pglint.discover import Candidate
+from pglint.roles import TEST
 
 _UPSTREAMS = ("refs/remotes/origin/HEAD", "refs/remotes/origin/main",
               "refs/remotes/origin/master")
@@ -106,26 +108,95 @@ def from_diff_base(commit: str, top: Path) -> History:
                    "applied: unchanged since --diff-base")
 
 
-def configured(candidates: list[Candidate], last_applied: Callable[[Candidate], str]
-               ) -> list[Candidate]:
-    """Apply `applied-migrations` (per project): migrations up to and including the last one
-    whose path from the project root, or name, matches the configured glob have run."""
+def configured(candidates: list[Candidate],
+               last_applied: Callable[[Candidate], tuple[str, ...]]) -> list[Candidate]:
+    """Apply `applied-migrations` (per project): in each migration stream, the migrations up
+    to and including the last one whose path from the project root, or name, matches one of
+    the configured globs have run. The SQL migrations are one stream, in the order they apply;
+    the Python migrations of one folder (a Django app's `migrations/`, Alembic's `versions/`)
+    are another, in their own order (`python_migration_order`)."""
     out = list(candidates)
-    by_pattern: dict[str, list[int]] = {}
+    streams: dict[tuple[tuple[str, ...], str], list[int]] = {}
     for i, c in enumerate(candidates):
-        pattern = last_applied(c)
-        if pattern and c.kind == "migration":
-            by_pattern.setdefault(pattern, []).append(i)
-    for pattern, members in by_pattern.items():
-        matched = [i for i in members
+        patterns = last_applied(c)
+        if not patterns:
+            continue
+        if c.kind == "migration":
+            streams.setdefault((patterns, ""), []).append(i)
+        elif c.kind == "python" and c.role.role != TEST:
+            streams.setdefault((patterns, str(c.path.parent)), []).append(i)
+    for (patterns, folder), members in streams.items():
+        if folder:
+            position = {path: i for i, path in
+                        enumerate(python_migration_order([candidates[i].path for i in members]))}
+            members.sort(key=lambda i: position[candidates[i].path])
+        matched = [(position, pattern) for position, i in enumerate(members)
+                   for pattern in patterns
                    if fnmatch.fnmatch(candidates[i].rel, pattern)
                    or fnmatch.fnmatch(candidates[i].path.name, pattern)]
         if not matched:
             continue
-        last = max(members.index(i) for i in matched)
+        last, shown = max(matched)
         for position, i in enumerate(members):
             applied = position <= last
             out[i] = replace(candidates[i], applied=applied,
                              history=f"{'applied' if applied else 'new'}: "
-                                     f"applied-migrations = {pattern!r}")
+                                     f"applied-migrations = {shown!r}")
     return out
+
+
+def python_migration_order(paths: list[Path]) -> list[Path]:
+    """Python migrations of one folder in the order they apply: Alembic revisions along their
+    `down_revision` chain (read from the module's top-level assignments), after every other
+    file (Django's `0001_initial.py`, ...), which goes by name."""
+    revisions = {path: revision for path in paths
+                 if (revision := _alembic_revision(path)) is not None}
+    by_id = {revision[0]: path for path, revision in revisions.items()}
+    ordered: list[Path] = []
+    done: set[Path] = set()
+    for start in sorted(revisions, key=lambda p: p.name):
+        # Depth first, parents before children, without recursion (chains run to thousands);
+        # a path already on the stack is a cycle, left where it is.
+        stack = [start]
+        while stack:
+            path = stack[-1]
+            if path in done:
+                stack.pop()
+                continue
+            parents = [by_id[d] for d in revisions[path][1]
+                       if d in by_id and by_id[d] not in done and by_id[d] not in stack]
+            if parents:
+                stack.append(parents[0])
+                continue
+            stack.pop()
+            done.add(path)
+            ordered.append(path)
+    return sorted((p for p in paths if p not in revisions), key=lambda p: p.name) + ordered
+
+
+def _alembic_revision(path: Path) -> tuple[str, tuple[str, ...]] | None:
+    """(revision, down revisions) from an Alembic module's top-level string assignments."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    values: dict[str, ast.expr] = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target, value = statement.targets[0], statement.value
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            target, value = statement.target, statement.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+            values[target.id] = value
+
+    def strings(node: ast.expr | None) -> tuple[str, ...]:
+        items = node.elts if isinstance(node, (ast.Tuple, ast.List)) else [node]
+        return tuple(n.value for n in items
+                     if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value)
+
+    revision = strings(values.get("revision"))
+    return (revision[0], strings(values.get("down_revision"))) if revision else None

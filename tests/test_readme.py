@@ -24,7 +24,7 @@ def test_the_configuration_example_is_a_valid_configuration():
     section = README.split("## Configuration", 1)[1]
     block = re.search(r"```toml\n(.*?)```", section, re.DOTALL).group(1)
     settings = parse_settings(_toml().loads(block)["tool"]["pglint"])
-    assert settings.applied_migrations == "V41__*"
+    assert settings.applied_migrations == ("V41__*",)
     assert ("db/fixes/*.sql", "script") in settings.roles
 
 

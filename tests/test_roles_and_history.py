@@ -149,6 +149,63 @@ def test_applied_migrations_from_the_configuration(tmp_path, monkeypatch):
     assert "applied: applied-migrations = 'V2__*'" in shown.stdout
 
 
+ALEMBIC = """from alembic import op
+
+revision = "{rev}"
+down_revision = {down}
+
+
+def upgrade():
+    op.execute("{sql}")
+"""
+
+
+def test_applied_migrations_follow_the_alembic_revision_chain(tmp_path, monkeypatch):
+    # File names out of apply order: the chain (a -> b -> c) decides, not the names.
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    versions = tmp_path / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    for name, rev, down in (("3_base.py", "a", "None"), ("1_second.py", "b", '"a"'),
+                            ("2_third.py", "c", '("b",)')):
+        sql = ORDERS.strip() if rev == "a" else f"CREATE INDEX ix_{rev} ON orders (status)"
+        (versions / name).write_text(ALEMBIC.format(rev=rev, down=down, sql=sql))
+    (tmp_path / "pglint.toml").write_text(
+        'applied-migrations = ["1_second.py"]\nextend-select = ["PGL501"]\n')
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    assert set(_codes_by_file(result.stdout)) == {"alembic/versions/2_third.py"}, result.stdout
+    shown = run("check", "--show-files", ".", cwd=tmp_path).stdout
+    assert "applied: applied-migrations = '1_second.py'" in shown  # the base too
+    assert shown.count("applied: applied-migrations") == 2, shown
+
+
+def test_applied_migrations_are_one_glob_per_stream(tmp_path, monkeypatch):
+    # One glob for the SQL migrations, one for a Django app's: each cuts its own stream.
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    (tmp_path / "migrations").mkdir()
+    for name, sql in (("V1__orders.sql", ORDERS), ("V2__index.sql", ADD_INDEX),
+                      ("V3__index.sql", ADD_INDEX.replace("orders_status", "orders_s2"))):
+        (tmp_path / "migrations" / name).write_text(sql)
+    app = tmp_path / "shop" / "migrations"
+    app.mkdir(parents=True)
+    for name in ("0001_initial.py", "0002_index.py", "0003_index.py"):
+        (app / name).write_text(
+            "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
+            "    operations = [migrations.RunSQL('CREATE INDEX ix_%s ON orders (status)')]\n"
+            % name[:4])
+    (tmp_path / "pglint.toml").write_text(
+        'applied-migrations = ["V2__*", "shop/migrations/0002_*"]\n'
+        'extend-select = ["PGL501"]\n')
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    assert set(_codes_by_file(result.stdout)) == {
+        "migrations/V3__index.sql", "shop/migrations/0003_index.py"}, result.stdout
+
+
+def test_applied_migrations_must_be_names(tmp_path):
+    (tmp_path / "pglint.toml").write_text("applied-migrations = [1]\n")
+    result = run("check", ".", cwd=tmp_path)
+    assert result.returncode == 2 and "applied-migrations" in result.stderr
+
+
 def test_pre_commit_names_the_new_migrations(tmp_path, monkeypatch):
     monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
     clone = _clone_with_history(tmp_path)

@@ -139,20 +139,31 @@ def file_roles(command: list[str], root: Path, timeout: float) -> dict[str, str]
     return roles
 
 
-def recent_history(roles: dict[str, str], recent: int, folder: Path) -> Path | None:
-    """A configuration under which only the last `recent` migrations (in apply order) are new,
-    as in a pull request adding them to a project whose history has run; None when the
-    repository has no more migrations than that."""
-    # SQL migrations only: `applied-migrations` does not order Alembic or Django files, and a
-    # glob matching one of them would leave every SQL migration new.
-    migrations = [path for path, role in roles.items()
-                  if role == "migration" and not path.endswith(".py")]
-    if len(migrations) <= recent:
+def recent_history(roles: dict[str, str], recent: int, folder: Path, root: Path
+                   ) -> Path | None:
+    """A configuration under which only the last `recent` migrations (in apply order) of each
+    stream are new, as in a pull request adding them to a project whose history has run: the
+    SQL migrations are one stream, each folder of Alembic or Django migrations another (in the
+    order pglint itself gives them). None when no stream has more migrations than that."""
+    from pglint.history import python_migration_order
+
+    sql = [path for path, role in roles.items()
+           if role == "migration" and not path.endswith(".py")]
+    streams = [sql] if len(sql) > recent else []
+    folders: dict[str, list[str]] = {}
+    for path, role in roles.items():
+        if role == "migration" and path.endswith(".py"):
+            folders.setdefault(path.rpartition("/")[0], []).append(path)
+    for paths in folders.values():
+        if len(paths) > recent:
+            ordered = python_migration_order([root / p for p in paths])
+            streams.append([p.relative_to(root).as_posix() for p in ordered])
+    if not streams:
         return None
-    last_applied = migrations[-recent - 1]
-    pattern = "".join(f"[{c}]" if c in "*?[]" else c for c in last_applied)
+    patterns = ["".join(f"[{c}]" if c in "*?[]" else c for c in stream[-recent - 1])
+                for stream in streams]
     config = folder / "pglint.toml"
-    config.write_text(f"applied-migrations = {json.dumps(pattern)}\n", encoding="utf-8")
+    config.write_text(f"applied-migrations = {json.dumps(patterns)}\n", encoding="utf-8")
     return config
 
 
@@ -173,7 +184,7 @@ def lint_repo(repo: Repo, corpus: Path, command: list[str], timeout: float,
         import tempfile
 
         folder = Path(tempfile.mkdtemp(prefix="pglint-ecosystem-"))
-        config = recent_history(roles, recent, folder)
+        config = recent_history(roles, recent, folder, root)
         if config is not None:
             argv += ["--config", str(config)]
     start = time.perf_counter()
