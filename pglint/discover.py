@@ -15,18 +15,22 @@ from pglint.roles import RoleDecision, role_from_path
 SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".pgbench"}
 # Python files are read for the SQL strings they hand to database calls.
 SOURCE_SUFFIXES = SQL_SUFFIXES | {".py"}
+# SQL for PostgreSQL only, beside the same file for every database (Synapse's schema deltas).
+POSTGRES_ONLY_SUFFIX = ".sql.postgres"
 DEFAULT_EXCLUDES = (
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules", "__pycache__",
     "build", "dist", "site-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache",
     ".pglint_cache",
 )
 MIGRATION_DIRS = {"migrations", "migration", "migrate", "db_migrations", "flyway", "deploy",
-                  "schema_migrations", "changesets", "versions"}
+                  "schema_migrations", "changesets", "versions",
+                  "delta", "deltas"}  # schema deltas: `schema/delta/54/add_x.sql` (Synapse)
 _FLYWAY = re.compile(r"^([VUR])(\d+(?:[._]\d+)*)?__.+", re.IGNORECASE)
 _NUMBERED = re.compile(r"^(\d+(?:[._-]\d+)*)[_.-]")
 _EXTENSION_UPDATE = re.compile(
     r"^(?:[A-Za-z_][\w-]*--)?(\d+(?:\.\d+)*)--(\d+(?:\.\d+)*)\.sql$", re.IGNORECASE)
 _VERSION_FOLDER = re.compile(r"^v?\d+(?:\.\d+)+$")
+_NUMBER_FOLDER = re.compile(r"^v?\d+(?:\.\d+)*$")
 _DOWN = re.compile(r"(?:^|[._-])down\.(?:sql|psql|pgsql)$", re.IGNORECASE)
 
 
@@ -88,7 +92,10 @@ def classify(path: Path, rel: str, settings: Settings) -> tuple[str, tuple, bool
         return "migration", (0, version, int(lowered == "down.sql"), rel), lowered == "up.sql"
     if in_migration_dir:
         undo = down or "revert" in parts or "verify" in parts
-        return "migration", (0, (), int(undo), rel), not undo
+        # Numbered folders below the migrations folder order them: `delta/9/` before `delta/54/`.
+        below = parts[max(i for i, p in enumerate(parts) if p in MIGRATION_DIRS) + 1:]
+        folders = tuple(n for p in below if _NUMBER_FOLDER.match(p) for n in _version(p))
+        return "migration", (0, folders, int(undo), rel), not undo
     if "revert" in parts or "verify" in parts:
         # Sqitch's revert and verify scripts, wherever the plan lives (`sql/revert/x.sql`).
         return "migration", (0, (), 1, rel), False
@@ -223,7 +230,8 @@ def discover(paths: list[Path], settings: Settings,
                                      if not excluded(relative(os.path.join(folder, d), root) or d))
                 shown = relative(folder, cwd)
                 for filename in sorted(filenames):
-                    if os.path.splitext(filename)[1].lower() not in SOURCE_SUFFIXES:
+                    if os.path.splitext(filename)[1].lower() not in SOURCE_SUFFIXES and \
+                            not filename.lower().endswith(POSTGRES_ONLY_SUFFIX):
                         continue
                     absolute = folder + os.sep + filename
                     if excluded(relative(absolute, root) or filename):

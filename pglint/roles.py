@@ -120,6 +120,9 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
         return RoleDecision(SCRIPT, f"in {scripts[0]}/")
     if name == "structure.sql":
         return RoleDecision(SCHEMA_DUMP, "Rails structure.sql")
+    if "full_schemas" in folders:
+        # The whole schema at one version, for new databases (Synapse): the catalog, not workload.
+        return RoleDecision(SCHEMA_DUMP, "a full schema snapshot")
     if name in ("migrations.sql", "migration.sql"):
         # A file collecting migrations run by hand (liberapay's archive): one-off, not run time.
         return RoleDecision(SCRIPT, "a file of migrations run by hand")

@@ -31,6 +31,7 @@ ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
     ("scripts/fix_orders.sql", "sql", "script"),
     ("bin/backfill.py", "python", "script"),
     ("db/structure.sql", "sql", "schema-dump"),
+    ("synapse/storage/schema/main/full_schemas/72/full.sql.postgres", "sql", "schema-dump"),
     ("store/migration/sqlite/0.5/01.sql", "migration", "other-dialect"),
     ("riverdriver/riversqlite/migration/main/004.up.sql", "migration", "other-dialect"),
     ("db/clickhouse/migrations/01_init.sql", "migration", "other-dialect"),
@@ -277,6 +278,22 @@ def test_versioned_folders_order_migrations_and_postgres_variants_win(tmp_path):
     assert roles["migrations/20220210000001_nid.postgres.autocommit.up.sql"] == "migration"
     assert roles["migrations/20241609000001_flow.autocommit.up.sql"] == "other-dialect"
     assert roles["migrations/20241609000001_flow.postgres.up.sql"] == "migration"
+
+
+def test_schema_deltas_are_migrations_in_the_order_of_their_folders(tmp_path):
+    from pglint.config import Settings
+    from pglint.discover import discover
+
+    for rel in ("schema/main/delta/54/renewal.sql", "schema/main/delta/9/add_index.sql",
+                "schema/main/delta/54/account.sql.postgres"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("SELECT 1;\n")
+    found, errors = discover([tmp_path], Settings(root=tmp_path))
+    assert not errors
+    assert [(c.rel, c.role.role) for c in found] == [
+        ("schema/main/delta/9/add_index.sql", "migration"),
+        ("schema/main/delta/54/account.sql.postgres", "migration"),
+        ("schema/main/delta/54/renewal.sql", "migration")]
 
 
 def test_all_migrations_in_the_configuration(tmp_path, monkeypatch):

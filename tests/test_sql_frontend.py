@@ -353,3 +353,14 @@ def test_placeholders_in_function_bodies_and_go_format_strings(sql):
 def test_query_file_conventions_parse(sql, kinds):
     parsed = parse_sql(sql)
     assert [s.kind for s in parsed.statements] == kinds and not parsed.errors
+
+
+def test_a_syntax_error_on_a_placeholder_is_the_template_not_the_sql():
+    # `%query%` stands for a filter the application fills in; `VALUES :rows` for a list of
+    # tuples. Neither statement can be analysed, and neither is wrong: no syntax error. A
+    # real mistake in the same file still is one.
+    sql = ("SELECT id FROM subscribers WHERE status = 'enabled' %query% LIMIT 10;\n"
+           "INSERT INTO muted (user_id, subject_id) VALUES :rows! ON CONFLICT DO NOTHING;\n"
+           "SELEC 1;\n")
+    parsed = parse_sql(sql)
+    assert [sql[e.offset:e.offset + 5] for e in parsed.errors] == ["SELEC"]

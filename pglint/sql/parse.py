@@ -161,6 +161,13 @@ def _parse_whole(text: str) -> dict | None:
         return None
 
 
+def _at_placeholder(offset: int, masked: str, original: str) -> bool:
+    """Whether a syntax error sits on a template placeholder (`WITH subs AS (%query%)`,
+    `VALUES :rows`), which stands for SQL filled in at run time: the statement cannot be
+    analysed, but nothing says it is wrong, so it is not reported."""
+    return offset < len(masked) and masked[offset] != original[offset]
+
+
 def parse_sql(text: str) -> ParsedSQL:
     if text.startswith("\ufeff"):
         text = " " + text[1:]  # a byte-order mark is one character: a blank keeps offsets
@@ -189,7 +196,9 @@ def parse_sql(text: str) -> ParsedSQL:
             try:
                 tree = sql_tree(masked[a:b])
             except pg.ParseError as exc:
-                errors.append(_error(exc, a))
+                error = _error(exc, a)
+                if not _at_placeholder(error.offset, masked, up_only):
+                    errors.append(error)
                 continue
             statements.extend(statements_of(tree, masked, up_only, a, b))
     for i, stmt in enumerate(statements):
