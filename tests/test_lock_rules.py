@@ -159,3 +159,41 @@ def test_shown_recipes_run_on_postgres(rule, example, suggestion, postgres, tmp_
     # transaction block, as it says) on the schema it was written for.
     project = make_project(tmp_path, rule, example)
     postgres.run(*project.migrations(), suggestion)
+
+
+_SCHEMA = ("CREATE TABLE customers (customer_id bigint PRIMARY KEY);\n"
+           "CREATE TABLE orders (order_id bigint PRIMARY KEY, note text, customer_id bigint);\n"
+           "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS "
+           "$$ BEGIN RETURN NEW; END $$;\n"
+           "CREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW "
+           "EXECUTE FUNCTION touch();\n")
+
+
+@pytest.mark.parametrize("sql,exclusive", [
+    ("ALTER TABLE orders ADD COLUMN status text", True),
+    ("ALTER TABLE orders RENAME COLUMN note TO remark", True),
+    ("TRUNCATE orders", True),
+    ("LOCK TABLE orders", True),
+    ("DROP TRIGGER orders_touch ON orders", True),
+    ("DROP TRIGGER orders_touch ON public.orders", True),
+    ("CREATE TRIGGER orders_touch2 BEFORE INSERT ON orders FOR EACH ROW "
+     "EXECUTE FUNCTION touch()", False),
+    ("ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) "
+     "REFERENCES customers", False),
+    ("ALTER TABLE orders ALTER COLUMN note SET STATISTICS 500", False),
+])
+def test_what_the_kit_calls_access_exclusive_is_access_exclusive(sql, exclusive, postgres):
+    # kit.locks.takes_access_exclusive decides which statements make a later (or earlier)
+    # lock moot: it must agree with the lock PostgreSQL takes on `orders`.
+    from pglint.kit.locks import takes_access_exclusive
+    from pglint.sql.parse import parse_sql
+
+    statement = parse_sql(sql + ";\n").statements[0]
+    assert takes_access_exclusive(statement, "orders") is exclusive
+    with postgres.database() as database:
+        assert postgres.psql(database, _SCHEMA).returncode == 0
+        result = postgres.psql(database, f"BEGIN;\n{sql};\n{_LOCKS}ROLLBACK;\n", "-A", "-t")
+    assert result.returncode == 0, result.stderr
+    modes = [mode for name, _, mode, _ in _rows(result.stdout, "lock") if name == "orders"]
+    assert modes, result.stdout
+    assert (_strongest(modes) == "ACCESS EXCLUSIVE") is exclusive, modes

@@ -53,7 +53,7 @@ _ENDS_TRANSACTION = {"TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK", "TRANS_STMT_PRE
 
 def takes_access_exclusive(stmt: "Statement", table: str) -> bool:
     """Whether `stmt` takes ACCESS EXCLUSIVE on `table`: an ALTER TABLE with a strong
-    subcommand, a RENAME, TRUNCATE, or LOCK TABLE in ACCESS EXCLUSIVE mode."""
+    subcommand, a RENAME, TRUNCATE, DROP TRIGGER, or LOCK TABLE in ACCESS EXCLUSIVE mode."""
     body, kind = stmt.body, stmt.kind
     if kind == "AlterTableStmt" and body.get("objtype") == "OBJECT_TABLE":
         commands = [c.get("AlterTableCmd", {}) for c in body.get("cmds") or ()]
@@ -68,7 +68,17 @@ def takes_access_exclusive(stmt: "Statement", table: str) -> bool:
     if kind == "LockStmt" and body.get("mode", _ACCESS_EXCLUSIVE_LOCK_MODE) >= \
             _ACCESS_EXCLUSIVE_LOCK_MODE:
         return table in {n.relation_name(r.get("RangeVar")) for r in body.get("relations") or ()}
+    if kind == "DropStmt" and body.get("removeType") == "OBJECT_TRIGGER":
+        # DROP TRIGGER t ON [schema.]table: the object is the table's name, then the trigger's.
+        return table in {_trigger_table(o) for o in body.get("objects") or ()}
     return False
+
+
+def _trigger_table(obj: dict[str, Any]) -> str | None:
+    parts = n.names((obj.get("List") or {}).get("items"))[:-1]
+    if not parts:
+        return None
+    return ".".join(parts[-2:]) if len(parts) > 1 and parts[-2] != "public" else parts[-1]
 
 
 def _adds_foreign_key(command: dict[str, Any]) -> bool:
@@ -114,6 +124,23 @@ def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str) -> "Statem
         elif holder is None and takes_access_exclusive(earlier, table):
             holder = earlier
     return holder
+
+
+def locked_later(ctx: "FileContext", stmt: "Statement", table: str) -> "Statement | None":
+    """The statement after `stmt`, in the same transaction, that takes ACCESS EXCLUSIVE on
+    `table` (the `DROP COLUMN` after the `DROP INDEX`): the transaction queues for that lock
+    anyway, so a statement whose own lock is brief once granted adds no wait of its own."""
+    if runs_outside_transaction(ctx):
+        return None
+    top = stmt.parent if stmt.parent is not None else stmt
+    for later in ctx.statements:
+        if later.start <= top.start:
+            continue
+        if later.kind == "TransactionStmt" and later.body.get("kind") in _ENDS_TRANSACTION:
+            return None
+        if takes_access_exclusive(later, table):
+            return later
+    return None
 
 
 def pg_locks_mode(mode: str) -> str:

@@ -7,7 +7,8 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.locks import (BLOCKED_BY, in_transaction_block, index_before_file, keyword,
-                              runs_in_migration, runs_outside_transaction, table_before_file)
+                              locked_later, runs_in_migration, runs_outside_transaction,
+                              table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -85,7 +86,11 @@ class NonConcurrentIndexDrop(Rule):
                 "DROP INDEX notes_author_idx;\n"),
         # No evidence of the index: silent.
         Example("DROP INDEX IF EXISTS invoices_due_idx;\n"),
+        # A later statement of the same transaction takes ACCESS EXCLUSIVE on the table anyway.
+        Example("DROP INDEX orders_note_idx;\nALTER TABLE orders DROP COLUMN note;\n",
+                context=_CONTEXT),
     )
+
     INVALID = (
         Example("-- +goose NO TRANSACTION\n"
                 "DROP INDEX orders_status_idx;\n",
@@ -100,6 +105,9 @@ class NonConcurrentIndexDrop(Rule):
         # Two indexes in one statement: CONCURRENTLY takes one; shown only.
         Example("DROP INDEX orders_status_idx, orders_note_idx;\n", context=_CONTEXT),
         Example("BEGIN;\nDROP INDEX orders_status_idx;\nCOMMIT;\n", context=_CONTEXT),
+        # The later lock comes after a COMMIT: the drop waits on its own.
+        Example("BEGIN;\nDROP INDEX orders_note_idx;\nCOMMIT;\n"
+                "ALTER TABLE orders DROP COLUMN note;\n", context=_CONTEXT),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -115,6 +123,8 @@ class NonConcurrentIndexDrop(Rule):
         if not dropped:
             return
         index = dropped[0]
+        if locked_later(ctx, stmt, index.table) is not None:
+            return  # the transaction queues for ACCESS EXCLUSIVE on the table anyway
         table = table_before_file(ctx, stmt, index.table)
         shown = f"`{index.table}`"
         message = (f"`DROP INDEX {index.name}` without `CONCURRENTLY` takes an ACCESS EXCLUSIVE "
