@@ -364,3 +364,18 @@ def test_a_syntax_error_on_a_placeholder_is_the_template_not_the_sql():
            "SELEC 1;\n")
     parsed = parse_sql(sql)
     assert [sql[e.offset:e.offset + 5] for e in parsed.errors] == ["SELEC"]
+
+
+def test_a_section_for_another_database_is_not_parsed():
+    # One script, one section per database: the MySQL one is not PostgreSQL.
+    sql = ("-----------------\n-- PostgreSQL\n-----------------\n"
+           'UPDATE "website_event" SET fbclid = NULL;\n\n'
+           "-----------------\n-- MySQL\n-----------------\n"
+           "UPDATE `website_event` SET fbclid = NULL;\n"
+           "-- postgres\nSELEC 1;\n")
+    parsed = parse_sql(sql)
+    assert [s.kind for s in parsed.statements] == ["UpdateStmt"]
+    assert parsed.statements[0].start == sql.index("UPDATE")  # offsets kept
+    assert [sql[e.offset:e.offset + 5] for e in parsed.errors] == ["SELEC"]  # PostgreSQL again
+    # A comment that merely mentions a database is no header.
+    assert not parse_sql("-- ported from MySQL\nUPDATE `t` SET a = 1;\n").statements
