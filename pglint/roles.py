@@ -44,7 +44,8 @@ _TEST_DIRS = {"test", "tests", "__tests__", "testdata", "test_data", "testing", 
 # Anywhere in the path, only the unambiguous ones (not `oracle_sync.sql`).
 _GLUED_DIALECT = re.compile(r"sqlite|mysql|mariadb|cockroach|clickhouse|mssql|sqlserver|duckdb")
 _SCRIPT_DIRS = {"script", "scripts", "bin", "admin", "maintenance", "oneoff", "one-off",
-                "one_off", "fixes", "adhoc", "ad-hoc", "ad_hoc"}
+                "one_off", "fixes", "adhoc", "ad-hoc", "ad_hoc",
+                "data-migrations", "data_migrations"}  # SQL run by hand once, between releases
 _TEST_FILE = re.compile(r"(?:^tests?[_.-]|_tests?\.\w+$|^conftest\.py$|test.?data|^seeds?[._-])",
                         re.IGNORECASE)
 # Python load tests (locust and the like), which live beside or inside tests.

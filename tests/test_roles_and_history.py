@@ -29,6 +29,7 @@ ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
     ("app/views_test.py", "python", "test"),
     ("loadtests/locustfile.py", "python", "load-test"),
     ("scripts/fix_orders.sql", "sql", "script"),
+    ("db/postgresql/data-migrations/populate-revenue-table.sql", "sql", "script"),
     ("bin/backfill.py", "python", "script"),
     ("db/structure.sql", "sql", "schema-dump"),
     ("synapse/storage/schema/main/full_schemas/72/full.sql.postgres", "sql", "schema-dump"),
