@@ -160,7 +160,7 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
         import pickle
         from functools import partial
 
-        from pglint.model.catalog import decode_ops, encode_ops
+        from pglint.model.catalog_codec import decode_ops, encode_ops
         from pglint.model.workload import decode_write, encode_write
         from pglint.parallel import available_cores, balanced, can_fork, two_phase
 

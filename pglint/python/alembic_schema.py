@@ -7,9 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pglint.model.catalog import (
-    Column, ForeignKey, Index, Sequence, Table, columns_read, serial_sequence_name,
-)
+from pglint.model.catalog import Column, ForeignKey, Index, Sequence, Table
+from pglint.model.ddl import columns_read, serial_sequence_name
 from pglint.python.schema_reader import (
     CallArgs, MigrationReader, bare_name, bool_value, default_of_sql, literal_value,
     parse_expression, parse_predicate, schema_qualified, sql_literal, string_list, string_value,

@@ -9,7 +9,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from pglint.model.catalog import Column, ForeignKey, Index, Sequence, Table, serial_sequence_name
+from pglint.model.catalog import Column, ForeignKey, Index, Sequence, Table
+from pglint.model.ddl import serial_sequence_name
 from pglint.python.schema_reader import (
     CallArgs, MigrationReader, Where, bare_name, bool_value, default_of_sql, django_migration_class,
     literal_value, parse_predicate, sql_literal, string_list, string_value,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from pglint.model.catalog import catalog_ops, default_kind
+from pglint.model.ddl import catalog_ops, default_kind
 from pglint.model.location import Location
 from pglint.sql.nodes import quote_literal
 
