@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from pglint.sql.lexer import block_comment_end
+
 PYFORMAT, COLON, QMARK = 1, 2, 4
 PLACEHOLDER_STYLES = {
     "execute": PYFORMAT | COLON | QMARK,
@@ -36,7 +38,6 @@ _SQL_SCAN = re.compile(r"""
 _SQUOTE_BODY = re.compile(r"(?:[^']|'')*'")
 _ESTRING_BODY = re.compile(r"(?:[^'\\]|''|\\.)*'", re.DOTALL)
 _DQUOTE_BODY = re.compile(r'(?:[^"]|"")*"')
-_BLOCK = re.compile(r"/\*|\*/")
 _DOUBLE_PERCENT = re.compile("%%")
 # Words after which a `?` is a value, not the jsonb operator.
 _VALUE_AFTER = frozenset("""
@@ -89,13 +90,7 @@ def placeholder_edits(sql: str, styles: int, has_params: bool) -> list[Placehold
         if kind == "line_comment":
             continue
         if kind == "block_comment":
-            depth = 1
-            while depth and pos < n:
-                b = _BLOCK.search(sql, pos)
-                if b is None:
-                    return edits
-                depth += 1 if b.group() == "/*" else -1
-                pos = b.end()
+            pos = block_comment_end(sql, pos)  # the end of the text when it is not closed
             continue
         if kind == "dollar":
             close = sql.find(m.group(), pos)

@@ -142,7 +142,7 @@ def lex(text: str) -> Lexed:
                 # and may leave out the `;` before it.
                 end_statement(start, start)
         elif kind == "block_comment":
-            pos = _block_comment_end(text, pos)
+            pos = block_comment_end(text, pos)
             comments.append(Comment(start, pos, text[start:pos]))
         elif kind == "dollar":
             close = text.find(m.group(), pos)
@@ -188,7 +188,7 @@ def lex(text: str) -> Lexed:
     return Lexed("".join(out), statements, comments, meta_commands)
 
 
-def _block_comment_end(text: str, pos: int) -> int:
+def block_comment_end(text: str, pos: int) -> int:
     """Where a block comment opened just before `pos` ends (comments nest)."""
     n = len(text)
     level = 1
