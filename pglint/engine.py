@@ -156,12 +156,6 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
     (see pglint.parallel) when there is enough of it."""
     size = sum(len(t) for _, t, _ in contents if t)
     if size >= PARALLEL_MIN_CHARS:
-        import marshal
-        import pickle
-        from functools import partial
-
-        from pglint.model.catalog import decode_ops, encode_ops
-        from pglint.model.workload import decode_write, encode_write
         from pglint.parallel import available_cores, balanced, can_fork, two_phase
 
         cores = available_cores()
@@ -206,18 +200,41 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
             parsed_here.update((id(f.candidate), f) for f in loaded)
         return found, checker.dispatcher.crashes
 
-    # Facts cross between processes as plain data (far cheaper than pickling the objects),
-    # their Locations as offsets into a file whose text every process has.
-    sources: dict[int, SourceFile] = {}
+    transport = _FactsTransport(contents)
+    shares = balanced(numbered, lambda item: len(item[1][1] or ""), cores)
+    findings: list[Finding] = []
+    for found, crashed in two_phase(shares, parse, model, check, transport.send,
+                                    transport.receive):
+        findings.extend(found)
+        crashes.extend(crashed)
+    # Reporters need each file's text, not its parse.
+    files = [parsed_here.get(id(c)) or LoadedFile(c, transport.source(i) if t is not None else None)
+             for i, (c, t, _) in enumerate(contents)]
+    return findings, files
 
-    def source(i: int) -> SourceFile:
-        file = sources.get(i)
+
+class _FactsTransport:
+    """Facts cross between processes as plain data (far cheaper than pickling the objects),
+    their Locations as offsets into a file whose text every process has."""
+
+    def __init__(self, contents: list[Content]) -> None:
+        self.contents = contents
+        self.sources: dict[int, SourceFile] = {}
+
+    def source(self, i: int) -> SourceFile:
+        file = self.sources.get(i)
         if file is None:
-            c, t, _ = contents[i]
-            file = sources[i] = _source_file(c, t)
+            c, t, _ = self.contents[i]
+            file = self.sources[i] = _source_file(c, t)
         return file
 
-    def send(facts: list[tuple[int, FileFacts]]) -> bytes:
+    def send(self, facts: list[tuple[int, FileFacts]]) -> bytes:
+        import marshal
+        import pickle
+
+        from pglint.model.catalog_codec import encode_ops
+        from pglint.model.workload import encode_write
+
         plain = [(i, encode_ops(f.ops), [encode_write(w) for w in f.writes],
                   {k: v for k, v in vars(f).items() if k != "ops" and k != "writes"})
                  for i, f in facts]
@@ -226,24 +243,21 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
         except ValueError:  # a fact of another kind that marshal cannot hold
             return b"p" + pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def receive(blob: bytes) -> list[tuple[int, FileFacts]]:
+    def receive(self, blob: bytes) -> list[tuple[int, FileFacts]]:
+        import marshal
+        import pickle
+        from functools import partial
+
+        from pglint.model.catalog_codec import decode_ops
+        from pglint.model.workload import decode_write
+
         received = []
         plain = marshal.loads(blob[1:]) if blob[:1] == b"m" else pickle.loads(blob[1:])
         for i, ops, writes, rest in plain:
-            where = partial(Location.in_file, source(i)) if ops or writes else None
+            where = partial(Location.in_file, self.source(i)) if ops or writes else None
             received.append((i, FileFacts(decode_ops(ops, where),
                                           [decode_write(w, where) for w in writes], **rest)))
         return received
-
-    shares = balanced(numbered, lambda item: len(item[1][1] or ""), cores)
-    findings: list[Finding] = []
-    for found, crashed in two_phase(shares, parse, model, check, send, receive):
-        findings.extend(found)
-        crashes.extend(crashed)
-    # Reporters need each file's text, not its parse.
-    files = [parsed_here.get(id(c)) or LoadedFile(c, source(i) if t is not None else None)
-             for i, (c, t, _) in enumerate(contents)]
-    return findings, files
 
 
 def _resolver(settings: Settings | Resolver) -> Resolver:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterable
 from pglint.config import Settings
 from pglint.discover import Candidate
 from pglint.loading import LoadedFile
-from pglint.model.catalog import ROLE_SETTING_KINDS, catalog_ops
+from pglint.model.ddl import ROLE_SETTING_KINDS, catalog_ops
 from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.model.workload import Write, write_fact

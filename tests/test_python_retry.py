@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from pglint.finding import Edit
-from pglint.kit import retries
+from pglint.kit import retry_libraries, retry_loops
 from pglint.kit.python_edits import add_keyword, remove_argument, rename_call
 from pglint.python.tree import PythonTree
 from pglint.registry import all_rules
@@ -22,11 +22,11 @@ def _tree(source: str) -> PythonTree:
     return tree
 
 
-def _loops(source: str) -> list[retries.RetryLoop | None]:
+def _loops(source: str) -> list[retry_loops.RetryLoop | None]:
     tree = _tree(source)
     loops = [n for n in tree.descendants(tree.module)
              if isinstance(n, (tree.cst.For, tree.cst.While))]
-    return [retries.retry_loop(tree, loop) for loop in loops]
+    return [retry_loops.retry_loop(tree, loop) for loop in loops]
 
 
 def _apply(text: str, *edits: Edit) -> str:
@@ -132,11 +132,11 @@ def test_nested_loops_each_own_their_sleep():
 
 # -- what feeds a sleep ----------------------------------------------------------------------
 
-def _facts(source: str) -> retries.Delay:
+def _facts(source: str) -> retry_loops.Delay:
     tree = _tree(source)
-    found = next(f for f in (retries.retry_loop(tree, n) for n in tree.descendants(tree.module)
+    found = next(f for f in (retry_loops.retry_loop(tree, n) for n in tree.descendants(tree.module)
                              if isinstance(n, (tree.cst.For, tree.cst.While))) if f)
-    return retries.delay_facts(tree, found.sleeps[0], found)
+    return retry_loops.delay_facts(tree, found.sleeps[0], found)
 
 
 def _loop_with(prelude: str, sleep: str, imports: str = "import time\n") -> str:
@@ -206,18 +206,18 @@ def test_doubling_variable_and_clamp():
 
 def test_growth_in_seconds_only_when_not_rescaled():
     tree = _tree(_loop_with("", "time.sleep(base * 2 ** attempt + 0.5)"))
-    found = next(f for f in map(lambda n: retries.retry_loop(tree, n), tree.nodes("For")) if f)
-    facts = retries.delay_facts(tree, found.sleeps[0], found)
-    product = retries.growth_in_seconds(tree, facts, facts.growth[0])
+    found = next(f for f in map(lambda n: retry_loops.retry_loop(tree, n), tree.nodes("For")) if f)
+    facts = retry_loops.delay_facts(tree, found.sleeps[0], found)
+    product = retry_loops.growth_in_seconds(tree, facts, facts.growth[0])
     assert tree.code(product) == "base * 2 ** attempt"
     scaled = ("import time\n\ndef run(f):\n    for attempt in range(5):\n"
               "        try:\n            return f()\n        except OSError:\n"
               "            delay_ms = 100 * 2 ** attempt\n"
               "            time.sleep(delay_ms / 1000)\n")
     tree = _tree(scaled)
-    found = retries.retry_loop(tree, tree.nodes("For")[0])
-    facts = retries.delay_facts(tree, found.sleeps[0], found)
-    assert retries.growth_in_seconds(tree, facts, facts.growth[0]) is None
+    found = retry_loops.retry_loop(tree, tree.nodes("For")[0])
+    facts = retry_loops.delay_facts(tree, found.sleeps[0], found)
+    assert retry_loops.growth_in_seconds(tree, facts, facts.growth[0]) is None
 
 
 # -- bounds of forever loops -----------------------------------------------------------------
@@ -248,9 +248,9 @@ def _forever(check: str, before: str = "") -> str:
 ])
 def test_bound_check(check, before, bounded):
     tree = _tree(_forever(check, before))
-    found = retries.retry_loop(tree, tree.nodes("While")[0])
+    found = retry_loops.retry_loop(tree, tree.nodes("While")[0])
     assert found is not None and found.forever
-    assert (retries.bound_check(tree, found) is not None) == bounded
+    assert (retry_loops.bound_check(tree, found) is not None) == bounded
 
 
 # -- tenacity and backoff, however imported --------------------------------------------------
@@ -267,7 +267,7 @@ def test_bound_check(check, before, bounded):
 def test_tenacity_entries(source, entry, bare):
     tree = _tree(source)
     nodes = tree.nodes("Decorator") + tree.nodes("Call")
-    uses = [u for u in (retries.tenacity_use(tree, n) for n in nodes) if u is not None]
+    uses = [u for u in (retry_libraries.tenacity_use(tree, n) for n in nodes) if u is not None]
     assert len(uses) == 1
     assert uses[0].entry == entry and (uses[0].call is None) == bare
 
@@ -279,7 +279,7 @@ def test_tenacity_entries(source, entry, bare):
 def test_not_tenacity(source):
     tree = _tree(source)
     nodes = tree.nodes("Decorator") + tree.nodes("Call")
-    assert all(retries.tenacity_use(tree, n) is None for n in nodes)
+    assert all(retry_libraries.tenacity_use(tree, n) is None for n in nodes)
 
 
 @pytest.mark.parametrize("wait,fixed,random_waits,unknown", [
@@ -296,8 +296,8 @@ def test_tenacity_waits(wait, fixed, random_waits, unknown):
               "WAIT = wait_fixed(2)\n"
               f"r = tenacity.Retrying(wait={wait})\n")
     tree = _tree(source)
-    use = next(u for u in map(lambda n: retries.tenacity_use(tree, n), tree.nodes("Call")) if u)
-    found = retries.waits(tree, use.argument("wait").value)
+    use = next(u for u in map(lambda n: retry_libraries.tenacity_use(tree, n), tree.nodes("Call")) if u)
+    found = retry_libraries.waits(tree, use.argument("wait").value)
     assert (len(found[0]), len(found[1]), found[2]) == (fixed, random_waits, unknown)
 
 
@@ -311,7 +311,7 @@ def test_tenacity_waits(wait, fixed, random_waits, unknown):
 ])
 def test_backoff_entries(source, entry, exception):
     tree = _tree(source)
-    use = next(u for u in map(lambda n: retries.backoff_use(tree, n), tree.nodes("Call")) if u)
+    use = next(u for u in map(lambda n: retry_libraries.backoff_use(tree, n), tree.nodes("Call")) if u)
     assert use.entry == entry
     shown = tree.code(use.exception) if use.exception is not None else None
     assert shown == exception
@@ -333,7 +333,7 @@ def test_backoff_entries(source, entry, exception):
 def test_broad_classes(imports, caught, broad):
     tree = _tree(f"{imports}\ntry:\n    f()\nexcept {caught}:\n    pass\n")
     handler = tree.nodes("ExceptHandler")[0]
-    assert (retries.broad_class(tree, handler.type) is not None) == broad
+    assert (retry_libraries.broad_class(tree, handler.type) is not None) == broad
 
 
 # -- edits -----------------------------------------------------------------------------------
@@ -402,7 +402,7 @@ def test_remove_argument(call, expected):
 def test_rename_call(source, expected):
     tree = _tree(source)
     call = next(c for c in tree.nodes("Call")
-                if retries.tenacity_name(tree, c) == "wait_exponential")
+                if retry_libraries.tenacity_name(tree, c) == "wait_exponential")
     edits = rename_call(tree, call, "tenacity", "wait_exponential",
                                 "wait_random_exponential")
     assert _apply(source, *edits) == expected
@@ -457,4 +457,4 @@ def test_python_fix_adds_no_ruff_finding(code, index, example, tmp_path):
 def test_handler_filters_errors(body, filtered):
     tree = _tree(f"try:\n    f()\nexcept Exception as exc:\n{body}")
     handler = tree.nodes("ExceptHandler")[0]
-    assert retries.filters_errors(tree, handler) == filtered
+    assert retry_libraries.filters_errors(tree, handler) == filtered

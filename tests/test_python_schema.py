@@ -10,7 +10,8 @@ import pytest
 from pglint import engine
 from pglint.config import parse_settings
 from pglint.discover import discover
-from pglint.model.catalog import Catalog, decode_ops, encode_ops
+from pglint.model.catalog import Catalog
+from pglint.model.catalog_codec import decode_ops, encode_ops
 from pglint.model.location import Location
 from pglint.python.embedded import parse_python
 from pglint.python.schema import migration_kind, might_define_schema, schema_ops

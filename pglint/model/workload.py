@@ -108,7 +108,7 @@ def where_pins(where: dict[str, Any] | None) -> tuple[bool, bool]:
     return True, literal
 
 
-# Sent to another process as plain data (see catalog.encode_ops): the Location as its (start,
+# Sent to another process as plain data (see catalog_codec.encode_ops): the Location as its (start,
 # end) in the file the write is in, rebuilt by the receiver with `where(start, end)`.
 _WRITE_FIELDS = ("table", "op", "location", "columns", "increments", "timestamps", "by_key",
                  "literal_key")

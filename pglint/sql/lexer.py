@@ -92,6 +92,13 @@ def _blank(text: str) -> str:
 
 
 def lex(text: str) -> Lexed:
+    """The masked text, statement spans, comments and psql meta-commands of an SQL file.
+
+    One loop over the tokens, on purpose: the statement start, the parenthesis depth and the
+    masked output are state that most token kinds read or change, and this loop runs over every
+    SQL file, so the rare, self-contained cases (block comments, psql variables) are helpers
+    and the rest stays inline rather than a call and a state object per token.
+    """
     token = _token_pattern()
     out: list[str] = []  # pieces of the masked text
     copied = 0  # how much of text has been appended to out
@@ -135,14 +142,7 @@ def lex(text: str) -> Lexed:
                 # and may leave out the `;` before it.
                 end_statement(start, start)
         elif kind == "block_comment":
-            level = 1
-            while level and pos < n:
-                b = _BLOCK.search(text, pos)
-                if b is None:
-                    pos = n
-                    break
-                level += 1 if b.group() == "/*" else -1
-                pos = b.end()
+            pos = block_comment_end(text, pos)
             comments.append(Comment(start, pos, text[start:pos]))
         elif kind == "dollar":
             close = text.find(m.group(), pos)
@@ -182,29 +182,47 @@ def lex(text: str) -> Lexed:
         elif kind == "template":
             put(start, pos, _template_stand_in(m.group()))
         elif kind == "psqlvar":
-            var = m.group().rstrip("!")  # `:id!`: pgtyped's non-null parameter
-            if var[1] in "'\"":
-                # :'name' and :"name" become a quoted literal or identifier of the same length.
-                put(start, pos, " " + var[1:])
-            elif var[1] == "{":
-                # :{?name} is psql's "is name set": a boolean.
-                put(start, pos, "true".ljust(len(var)))
-            elif not text[stmt_start:start].strip() and _VAR_ENDS_STATEMENT.match(text, pos):
-                # `:name;` alone: psql runs the SQL the variable holds, which we cannot see.
-                mask(start, pos)
-            elif _NAME_EXPECTED.search(text, max(stmt_start, start - 40), start) or \
-                    text.startswith(".", pos):
-                # After SCHEMA, TABLE, FROM ...: the variable holds a name, not a value.
-                put(start, pos, " " + var[1:])
-            elif _IN_BEFORE.search(text, max(stmt_start, start - 10), start) and pos - start >= 4:
-                # `IN :ids` (pgtyped spreads a list there): a parenthesised parameter.
-                put(start, pos, "(" + "$1".ljust(pos - start - 2) + ")")
-            else:
-                # :name becomes the parameter $1, which parses wherever a value may stand.
-                put(start, pos, "$1".ljust(pos - start))
+            put(start, pos, _psql_variable_stand_in(text, m.group(), start, pos, stmt_start))
     end_statement(n, n)
     out.append(text[copied:])
     return Lexed("".join(out), statements, comments, meta_commands)
+
+
+def block_comment_end(text: str, pos: int) -> int:
+    """Where a block comment opened just before `pos` ends (comments nest)."""
+    n = len(text)
+    level = 1
+    while level and pos < n:
+        b = _BLOCK.search(text, pos)
+        if b is None:
+            return n
+        level += 1 if b.group() == "/*" else -1
+        pos = b.end()
+    return pos
+
+
+def _psql_variable_stand_in(text: str, token: str, start: int, pos: int, stmt_start: int) -> str:
+    """What a psql variable `token` (text[start:pos]) becomes in the masked text, of the same
+    length."""
+    var = token.rstrip("!")  # `:id!`: pgtyped's non-null parameter
+    if var[1] in "'\"":
+        # :'name' and :"name" become a quoted literal or identifier of the same length.
+        return " " + var[1:]
+    if var[1] == "{":
+        # :{?name} is psql's "is name set": a boolean.
+        return "true".ljust(len(var))
+    if not text[stmt_start:start].strip() and _VAR_ENDS_STATEMENT.match(text, pos):
+        # `:name;` alone: psql runs the SQL the variable holds, which we cannot see.
+        return _blank(token)
+    if _NAME_EXPECTED.search(text, max(stmt_start, start - 40), start) or \
+            text.startswith(".", pos):
+        # After SCHEMA, TABLE, FROM ...: the variable holds a name, not a value.
+        return " " + var[1:]
+    if _IN_BEFORE.search(text, max(stmt_start, start - 10), start) and pos - start >= 4:
+        # `IN :ids` (pgtyped spreads a list there): a parenthesised parameter.
+        return "(" + "$1".ljust(pos - start - 2) + ")"
+    # :name becomes the parameter $1, which parses wherever a value may stand.
+    return "$1".ljust(pos - start)
 
 
 def _template_stand_in(template: str) -> str:

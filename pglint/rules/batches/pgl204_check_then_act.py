@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import ast
-import bisect
 import re
 from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
-from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.check_then_act import PROBES, SA_INSERTS, one_off_python, python_check
-from pglint.kit.check_then_act_fixes import constraint_name, python_finding
-from pglint.kit.upserts import (
-    NOT_FOUND,
-    Check,
-    conflict_point,
-    conflict_target,
-    end_of_previous,
-    exists_sublink,
-    has_returning,
-    locate_plpgsql,
-    lookup_equalities,
-    single_table,
-    unique_indexes,
+from pglint.finding import Finding, Fix
+from pglint.kit.check_then_act import one_off_python, python_check
+from pglint.kit.check_then_act_fixes import python_finding
+from pglint.kit.check_then_act_screen import check_then_act_screen
+from pglint.kit.check_then_act_sql import (
+    if_not_exists, insert_where_not_exists, on_conflict_fix, on_conflict_suggestion,
+    select_into_not_found,
 )
-from pglint.model.catalog import Index
-from pglint.python.screen import CodeIndex, arguments, dotted
+from pglint.kit.upserts import Check, unique_indexes
+from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
-from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
-
-_IF_BEFORE = re.compile(r"\bIF\s*$", re.IGNORECASE)
-_END_IF_AFTER = re.compile(r"\s*END\s+IF\s*;", re.IGNORECASE)
 
 _CUSTOMERS = ("CREATE TABLE customers (id bigserial PRIMARY KEY, email text NOT NULL UNIQUE,\n"
               "    name text);\n")
@@ -374,90 +360,9 @@ class CheckThenAct(Rule):
     )
 
     def screen_python(self, code: CodeIndex) -> bool:
-        """An insert call (`M.objects.create()` / `bulk_create()`, `x.add(<one argument>)` of
-        `f(...)` or of a name assigned `f(...)` in the same branch,
-        `x.execute(insert(M)...)` without `on_conflict_*()`, `x.execute[many]()` of a string
-        holding "insert") inside either the branch of an `if` that tests a probe as
-        `_condition` reads it (a call of an `exists()`/`first()`/`fetchone()`... method, or a
-        name when such a call exists; `not p`, `p is None`, `p == 0`...: the body; `p`,
-        `p is not None`, `p > 0`: the `else`), or the handlers of a `try` that calls
-        `get()`/`one()`/`scalar_one()` before them and catches `X.DoesNotExist`,
-        `ObjectDoesNotExist` or `NoResultFound`. Positions stand in for "inside"."""
-        acts: list[tuple[int, int, str]] = []  # where, and for `add(name)` the name
-        gets: list[tuple[int, int]] = []
-        probes = False
-        rows: dict[str, list[tuple[int, int]]] | None = None  # where names are assigned `f(...)`
-        for call in code.nodes(ast.Call):
-            func = call.func
-            if not isinstance(func, ast.Attribute):
-                continue
-            method = func.attr
-            if method in PROBES:
-                probes = True
-            elif method in ("get", "one", "scalar_one"):
-                gets.append((call.lineno, call.col_offset))
-            elif method == "add":
-                values = arguments(call)
-                if len(values) != 1:
-                    continue
-                if isinstance(values[0], ast.Name):
-                    if rows is None:
-                        rows = _assigned_calls(code)
-                    if values[0].id in rows:
-                        acts.append((call.lineno, call.col_offset, values[0].id))
-                elif isinstance(values[0], ast.Call) and isinstance(values[0].func, ast.Name):
-                    acts.append((call.lineno, call.col_offset, ""))
-            elif _act_shape(code, call, method):
-                acts.append((call.lineno, call.col_offset, ""))
-
-        if not acts:
-            return False
-        acts.sort()
-        starts = [(line, column) for line, column, _ in acts]
-
-        def inside(low: tuple[int, int], high: tuple[int, int]) -> bool:
-            """An act between two positions (`add(name)`: with an assignment of the name, as
-            `_sqlalchemy_insert` looks for it in the branch); found by bisection, so that a
-            file of thousands of branches stays cheap."""
-            first, last = bisect.bisect_left(starts, low), bisect.bisect_right(starts, high)
-            return any(not name or any(low <= at <= high for at in rows[name])  # type: ignore
-                       for _, _, name in acts[first:last])
-
-        for node in code.nodes(ast.If):
-            condition = _screen_condition(node.test)
-            if condition is None:
-                continue
-            probe, missing = condition
-            while isinstance(probe, ast.Await):
-                probe = probe.value
-            if isinstance(probe, ast.Subscript):  # `cur.fetchone()[0]`
-                probe = probe.value
-                while isinstance(probe, ast.Await):
-                    probe = probe.value
-            if not (isinstance(probe, ast.Name) and probes or isinstance(probe, ast.Call)
-                    and isinstance(probe.func, ast.Attribute) and probe.func.attr in PROBES):
-                continue
-            if missing:  # the body
-                low = (node.test.end_lineno, node.test.end_col_offset)
-                high = (node.body[-1].end_lineno, node.body[-1].end_col_offset)
-            elif node.orelse:  # the else
-                low = (node.body[-1].end_lineno, node.body[-1].end_col_offset)
-                high = (node.end_lineno, node.end_col_offset)
-            else:
-                continue
-            if inside(low, high):  # type: ignore[arg-type]
-                return True
-        for node in code.nodes(ast.Try):
-            if not node.body or not node.handlers:
-                continue
-            start = (node.lineno, node.col_offset)
-            handlers = (node.handlers[0].lineno, node.handlers[0].col_offset)
-            end = (node.handlers[-1].end_lineno, node.handlers[-1].end_col_offset)
-            if any(_catches_missing(code, h) for h in node.handlers) and any(
-                    start <= at <= handlers for at in gets) and inside(
-                    handlers, end):  # type: ignore[arg-type]
-                return True
-        return False
+        """An insert call inside a branch taken when a probe finds no row (see
+        `check_then_act_screen`)."""
+        return check_then_act_screen(code)
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         found = python_check(ctx, node)
@@ -471,13 +376,13 @@ class CheckThenAct(Rule):
                 ctx.kind == "python" and one_off_python(ctx)):
             return
         if stmt.kind == "InsertStmt":
-            found = _insert_where_not_exists(stmt)
+            found = insert_where_not_exists(stmt)
         elif stmt.plpgsql_holder is None:
             return
         elif stmt.plpgsql_holder[0] == "PLpgSQL_stmt_if":
-            found = _if_not_exists(ctx, stmt)
+            found = if_not_exists(ctx, stmt)
         elif stmt.plpgsql_holder[0] == "PLpgSQL_stmt_execsql":
-            found = _select_into_not_found(ctx, stmt)
+            found = select_into_not_found(ctx, stmt)
         else:
             return
         if found is None:
@@ -519,338 +424,8 @@ class CheckThenAct(Rule):
                 "back (that writes a new row version).")
         fix = None
         if exact_key is not None and check.only_equalities and check.insert is not None:
-            fix = _exact_fix(ctx, stmt, check, exact_key)
+            fix = on_conflict_fix(ctx, stmt, check, exact_key)
         if fix is None:
             fix = Fix.display("Rely on a unique constraint with INSERT ... ON CONFLICT",
-                              _suggestion(ctx, check, exact_key is not None, known))
+                              on_conflict_suggestion(ctx, check, exact_key is not None, known))
         return self.finding(ctx, message, fix, help, node=stmt)
-
-
-# -- Python screen (CPython's tree) ---------------------------------------------------------------
-
-def _screen_condition(test: ast.expr) -> tuple[ast.expr, bool] | None:
-    """`_condition` on CPython's tree: (probe, whether the test is true when the row is
-    missing), or None. `None` is a Constant here, an integer any spelling of 0 or 1."""
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        return test.operand, True
-    if not isinstance(test, ast.Compare):
-        return test, False
-    if len(test.ops) != 1:
-        return None
-    op, left, right = test.ops[0], test.left, test.comparators[0]
-    if isinstance(op, (ast.Is, ast.IsNot)):
-        if isinstance(right, ast.Constant) and right.value is None:
-            return left, isinstance(op, ast.Is)
-        return None
-    if isinstance(left, ast.Constant) and type(left.value) is int:
-        left, right = right, left
-        op = ast.Gt() if isinstance(op, ast.Lt) else ast.Lt() if isinstance(op, ast.Gt) else op
-    if not (isinstance(right, ast.Constant) and type(right.value) is int
-            and right.value in (0, 1)):
-        return None
-    zero = right.value == 0
-    if zero and isinstance(op, ast.Eq) or not zero and isinstance(op, ast.Lt):
-        return left, True
-    if zero and isinstance(op, (ast.NotEq, ast.Gt)) or not zero and isinstance(op, ast.GtE):
-        return left, False
-    return None
-
-
-def _assigned_calls(code: CodeIndex) -> dict[str, list[tuple[int, int]]]:
-    """Where names are assigned a call of a plain name (`obj = M(...)`, `obj: M = M(...)`):
-    the only values `last_assignment` lets `add(obj)` insert."""
-    names: dict[str, list[tuple[int, int]]] = {}
-    for node in (*code.nodes(ast.Assign), *code.nodes(ast.AnnAssign)):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if len(targets) == 1 and isinstance(targets[0], ast.Name) and isinstance(
-                node.value, ast.Call) and isinstance(node.value.func, ast.Name):
-            names.setdefault(targets[0].id, []).append((node.lineno, node.col_offset))
-    return names
-
-
-def _act_shape(code: CodeIndex, call: ast.Call, method: str) -> bool:
-    """A call other than `add()` that `_act` may take for the insert: `_django_create`,
-    `_sqlalchemy_insert`'s `execute(insert(M)...)` (not settled by `on_conflict_*()`) or
-    `_sql_insert` (a string with "insert" in it)."""
-    if method in ("create", "bulk_create"):
-        manager = call.func.value  # type: ignore[attr-defined]
-        return isinstance(manager, ast.Attribute) and manager.attr in (
-            "objects", "_default_manager") and isinstance(manager.value, ast.Name)
-    if method not in ("execute", "executemany"):
-        return False
-    for value in arguments(call):
-        if _sql_mentions_insert(value) or isinstance(value, ast.Call) and any(
-                _sql_mentions_insert(v) for v in arguments(value)):
-            return True
-        if method != "execute":
-            continue
-        node = value  # `sa_insert_model`: insert(M)[.values(...)...], no on_conflict_*()
-        while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            name = node.func.attr
-            if name.startswith("on_conflict_") or name not in (
-                    "values", "returning", "execution_options", "inline", "prefix_with"):
-                break
-            node = node.func.value
-        else:
-            if isinstance(node, ast.Call) and code.qualified(node.func) in SA_INSERTS:
-                target = arguments(node)
-                if len(target) == 1 and isinstance(target[0], ast.Name):
-                    return True
-    return False
-
-
-def _sql_mentions_insert(node: ast.expr) -> bool:
-    """A str literal (implicit concatenation is one Constant here) with "insert" in it: an
-    INSERT parsed from it spells the word (the frontend prefixes fragments with SELECT only)."""
-    return isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-        "insert" in node.value.lower()
-
-
-def _catches_missing(code: CodeIndex, handler: ast.ExceptHandler) -> bool:
-    """`_handler_names` is not empty: the handler catches `X.DoesNotExist`,
-    `ObjectDoesNotExist` or `NoResultFound` (imported under any name)."""
-    kind = handler.type
-    for item in kind.elts if isinstance(kind, ast.Tuple) else [kind]:
-        if isinstance(item, ast.Starred):  # `except (*errors,)`: libcst's element value
-            item = item.value
-        if item is None:
-            continue
-        written = dotted(item) or ""
-        if written in ("ObjectDoesNotExist", "NoResultFound") or (
-                written.count(".") == 1 and written.endswith(".DoesNotExist")) or (
-                code.qualified(item) or "").endswith((".ObjectDoesNotExist", ".NoResultFound")):
-            return True
-    return False
-
-
-# -- shapes --------------------------------------------------------------------------------------
-
-def _insert_where_not_exists(stmt: Statement) -> Check | None:
-    """`INSERT INTO t ... SELECT ... WHERE NOT EXISTS (SELECT ... FROM t WHERE ...)`."""
-    body = stmt.body
-    table = n.relation_name(body.get("relation"))
-    select = (body.get("selectStmt") or {}).get("SelectStmt")
-    if not table or not select or body.get("onConflictClause"):
-        return None
-    parts = n.conjuncts(select.get("whereClause"))
-    for part in parts:
-        sub = _not_exists(part)
-        if sub is None:
-            continue
-        lookup = lookup_equalities(sub, table)
-        if lookup is None:
-            continue
-        return Check("`INSERT ... WHERE NOT EXISTS`", table, lookup[0],
-                     lookup[1] and len(parts) == 1, stmt)
-    return None
-
-
-def _if_not_exists(ctx: FileContext, stmt: Statement) -> Check | None:
-    """PL/pgSQL `IF NOT EXISTS (SELECT ... FROM t ...) THEN INSERT INTO t ...`, or
-    `IF EXISTS (...) THEN ... ELSE INSERT INTO t ...`."""
-    _, if_stmt, field_name = stmt.plpgsql_holder  # type: ignore[misc]
-    if field_name != "cond":
-        return None
-    targets = stmt.body.get("targetList") or ()
-    if len(targets) != 1:
-        return None
-    value = targets[0].get("ResTarget", {}).get("val") or {}
-    sub = _not_exists(value)
-    branch = "then_body"
-    if sub is None:
-        sub = exists_sublink(value)
-        branch = "else_body"
-    if sub is None:
-        return None
-    table = single_table(sub)
-    lookup = lookup_equalities(sub, table) if table else None
-    if lookup is None:
-        return None
-    insert = _insert_into(ctx, if_stmt.get(branch) or (), table)
-    if insert is None:
-        return None
-    shape = "`IF NOT EXISTS` then `INSERT`" if branch == "then_body" \
-        else "`IF EXISTS ... ELSE INSERT`"
-    exact = (branch == "then_body" and lookup[1] and len(if_stmt.get("then_body") or ()) == 1
-             and not if_stmt.get("else_body") and not if_stmt.get("elsif_list"))
-    return Check(shape, table, lookup[0], exact, insert)
-
-
-def _select_into_not_found(ctx: FileContext, stmt: Statement) -> Check | None:
-    """PL/pgSQL `SELECT ... INTO ... FROM t WHERE ...; IF NOT FOUND THEN INSERT INTO t ...`."""
-    _, execsql, _ = stmt.plpgsql_holder  # type: ignore[misc]
-    if not execsql.get("into") or stmt.parent is None or stmt.parent.plpgsql is None:
-        return None
-    table = single_table(stmt.body)
-    if not table:
-        return None
-    lookup = lookup_equalities(stmt.body, table)
-    if lookup is None:
-        return None
-    place = locate_plpgsql(stmt.parent.plpgsql, execsql)
-    if place is None:
-        return None
-    siblings, i, _ = place
-    following = siblings[i + 1] if i + 1 < len(siblings) else {}
-    if_stmt = following.get("PLpgSQL_stmt_if") if isinstance(following, dict) else None
-    if not if_stmt:
-        return None
-    cond = (if_stmt.get("cond") or {}).get("PLpgSQL_expr", {}).get("query", "")
-    if not NOT_FOUND.match(cond):
-        return None
-    insert = _insert_into(ctx, if_stmt.get("then_body") or (), table)
-    if insert is None:
-        return None
-    # The SELECT's INTO target is used after the IF: rewriting it is a judgement call.
-    return Check("`SELECT INTO`, `IF NOT FOUND` then `INSERT`", table, lookup[0], False, insert)
-
-
-def _not_exists(node: dict[str, Any]) -> dict[str, Any] | None:
-    """The subquery of `NOT EXISTS (subquery)`."""
-    expr = node.get("BoolExpr")
-    if not expr or expr.get("boolop") != "NOT_EXPR" or len(expr.get("args") or ()) != 1:
-        return None
-    return exists_sublink(expr["args"][0])
-
-
-def _insert_into(ctx: FileContext, body: Iterable[dict[str, Any]], table: str) -> Statement | None:
-    """The first `INSERT INTO table` directly in a PL/pgSQL statement list."""
-    for item in body:
-        execsql = item.get("PLpgSQL_stmt_execsql") if isinstance(item, dict) else None
-        expr = (execsql or {}).get("sqlstmt", {}).get("PLpgSQL_expr")
-        if expr is None:
-            continue
-        inner = ctx.statement_for_expr(expr)
-        if inner is not None and inner.kind == "InsertStmt" and \
-                n.relation_name(inner.body.get("relation")) == table:
-            # An insert that handles conflicts itself is settled by the unique constraint.
-            return None if inner.body.get("onConflictClause") else inner
-    return None
-
-
-# -- fixes ---------------------------------------------------------------------------------------
-
-def _values_match(insert: Statement, lookup: list[tuple[str, dict]]) -> bool:
-    """The INSERT puts into each looked-up column the value the lookup compared it with."""
-    body = insert.body
-    columns = [t.get("ResTarget", {}).get("name") for t in body.get("cols") or ()]
-    select = (body.get("selectStmt") or {}).get("SelectStmt") or {}
-    rows = select.get("valuesLists")
-    if rows:
-        if len(rows) != 1:
-            return False
-        values = rows[0].get("List", {}).get("items") or []
-    else:
-        values = [t.get("ResTarget", {}).get("val") for t in select.get("targetList") or ()]
-    if len(values) != len(columns):
-        return False
-    supplied = dict(zip(columns, values))
-    return all(c in supplied and _same(supplied[c], v) for c, v in lookup)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Structural equality of two expression trees, ignoring positions."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        keys = (set(a) | set(b)) - {"location"}
-        return all(_same(a.get(k), b.get(k)) for k in keys)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def _exact_fix(ctx: FileContext, stmt: Statement, check: Check, index: Index) -> Fix | None:
-    insert = check.insert
-    assert insert is not None
-    if insert.body.get("onConflictClause") or not insert.exact or not stmt.exact or \
-            not _values_match(insert, check.lookup):
-        return None
-    target = conflict_target(insert, index)
-    if target is None:
-        return None
-    clause = f" ON CONFLICT {target} DO NOTHING"
-    at = conflict_point(ctx, insert)
-    if insert is stmt:
-        edits = _drop_where_not_exists(ctx, stmt, at, clause)
-    else:
-        if has_returning(insert.body):
-            return None  # `RETURNING ... INTO` would leave its target unset on conflict
-        edits = _drop_if(ctx, stmt, insert, at, clause)
-    if edits is None:
-        return None
-    return Fix("Replace the check with INSERT ... ON CONFLICT DO NOTHING", Applicability.UNSAFE,
-               tuple(edits), isolation=f"insert-conflict:{insert.start}")
-
-
-def _drop_where_not_exists(ctx: FileContext, stmt: Statement, at: int,
-                           clause: str) -> list[Edit] | None:
-    select = stmt.body["selectStmt"]["SelectStmt"]
-    where = select["whereClause"]
-    not_at = stmt.offset(where["BoolExpr"].get("location"))
-    tokens = ctx.tokens(stmt)
-    where_token = next((t for t in reversed(tokens) if t.end <= not_at and t.name == "WHERE"),
-                       None)
-    if where_token is None:
-        return None
-    depth, close = 0, None
-    for token in tokens:
-        if token.start < not_at:
-            continue
-        if token.name == "ASCII_40":
-            depth += 1
-        elif token.name == "ASCII_41":
-            depth -= 1
-            if depth == 0:
-                close = token.end
-                break
-    if close is None:
-        return None
-    start = end_of_previous(ctx, stmt, where_token.start)
-    if close == at:
-        return [Edit(start, close, clause)]
-    return [Edit.delete(start, close), Edit.insert(at, clause)]
-
-
-def _drop_if(ctx: FileContext, cond: Statement, insert: Statement, at: int,
-             clause: str) -> list[Edit] | None:
-    text = ctx.text
-    keyword = _IF_BEFORE.search(text, 0, cond.start)
-    after = ctx.statement_end(insert)
-    end_if = _END_IF_AFTER.match(text, after)
-    if keyword is None or end_if is None or after == insert.end:
-        return None
-    return [Edit.delete(keyword.start(), insert.start), Edit.insert(at, clause),
-            Edit.delete(after, end_if.end())]
-
-
-def _suggestion(ctx: FileContext, check: Check, has_key: bool, known: bool) -> str:
-    bare = ctx.model.bare(check.table)
-    cols = ", ".join(n.quote_ident(c) for c, _ in check.lookup)
-    lines = []
-    if not has_key:
-        index = constraint_name(bare, [c for c, _ in check.lookup])
-        why = "there is none yet" if known else \
-            "create it unless one exists (pglint does not know the table)"
-        lines += [f"-- ON CONFLICT needs a unique index on exactly ({cols}): {why}.",
-                  "-- Remove existing duplicates first; CONCURRENTLY cannot run in a transaction.",
-                  f"CREATE UNIQUE INDEX CONCURRENTLY {n.quote_ident(index)} "
-                  f"ON {check.table} ({cols});", ""]
-    lines.append("-- Then, instead of checking first:")
-    insert = check.insert
-    if insert is not None and insert.exact:
-        at = conflict_point(ctx, insert)
-        clause = f" ON CONFLICT ({cols}) DO NOTHING"
-        edits = [Edit.insert(at, clause)]
-        if insert.kind == "InsertStmt" and check.only_equalities and \
-                check.shape.startswith("`INSERT"):
-            edits = _drop_where_not_exists(ctx, insert, at, clause) or edits
-        text = ctx.text[insert.start:insert.end]
-        for edit in sorted(edits, reverse=True):
-            text = text[:edit.start - insert.start] + edit.content + text[edit.end - insert.start:]
-        lines.append(text + ";")
-    else:
-        lines.append(f"INSERT INTO {check.table} ({cols}, ...) VALUES (...)\n"
-                     f"ON CONFLICT ({cols}) DO NOTHING;")
-    if check.shape.startswith("`SELECT"):
-        lines.append("-- DO NOTHING returns no row on a conflict: when nothing was inserted,\n"
-                     "-- read the existing row with the SELECT.")
-    return "\n".join(lines)

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit import retries
+from pglint.kit import retries, retry_libraries, retry_loops
 from pglint.kit.python_edits import remove_argument, rename_call, wrap
 from pglint.kit.queues import (
     CAP,
@@ -24,6 +24,7 @@ from pglint.kit.queues import (
     is_attempt_counter,
     time_plus_delay,
 )
+from pglint.kit.retry_rules import RetryForms
 from pglint.kit.retry_shapes import retry_shapes, sleeps_some_time
 from pglint.model.workload import is_increment
 from pglint.python.screen import CodeIndex, keyword
@@ -82,7 +83,7 @@ def retry_evidence(ctx: FileContext, table: str, body: dict[str, Any],
     return None
 
 
-class RetryWithoutJitter(Rule):
+class RetryWithoutJitter(RetryForms, Rule):
     """
     ## What it does
     Flags the failure path of a database retry queue: an `UPDATE` that sets a next-attempt
@@ -401,27 +402,15 @@ class RetryWithoutJitter(Rule):
                 return True
         return False
 
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+    def _loop(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Iterable[Finding]:
         tree = ctx.python
-        if isinstance(node, tree.cst.Call):
-            use = retries.tenacity_use(tree, node)
-            if use is not None:
-                yield from self._tenacity(ctx, use)
-                return
-            use = retries.backoff_use(tree, node)
-            if use is not None:
-                yield from self._backoff(ctx, use)
-            return
-        loop = retries.retry_loop(tree, node)
-        if loop is None:
-            return
         for sleep in loop.sleeps:
-            facts = retries.delay_facts(tree, sleep, loop)
+            facts = retry_loops.delay_facts(tree, sleep, loop)
             if facts.argument is None or facts.jitter or facts.unknown:
                 continue
             yield self._loop_finding(ctx, sleep, facts)
 
-    def _loop_finding(self, ctx: FileContext, sleep: Any, facts: retries.Delay) -> Finding:
+    def _loop_finding(self, ctx: FileContext, sleep: Any, facts: retry_loops.Delay) -> Finding:
         tree = ctx.python
         argument = facts.argument
         code = tree.code(argument).strip()
@@ -453,16 +442,16 @@ class RetryWithoutJitter(Rule):
         fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
         return self.finding(ctx, message, fix, help, node=sleep)
 
-    def _tenacity(self, ctx: FileContext, use: retries.Tenacity) -> Iterable[Finding]:
+    def _tenacity(self, ctx: FileContext, use: retry_libraries.Tenacity) -> Iterable[Finding]:
         tree = ctx.python
         arg = use.argument("wait")
         if arg is None:
             return
-        fixed, jittered, unknown = retries.waits(tree, arg.value)
+        fixed, jittered, unknown = retry_libraries.waits(tree, arg.value)
         if jittered or unknown or not fixed:
             return
         wait = fixed[0]
-        short = retries.tenacity_name(tree, wait)
+        short = retry_libraries.tenacity_name(tree, wait)
         message = (f"tenacity's `{short}` has no random jitter: callers that fail together "
                    "retry together")
         help = (
@@ -491,7 +480,7 @@ class RetryWithoutJitter(Rule):
         yield self.finding(ctx, message, Fix.display(title, suggestion), help,
                            node=wait if arg.value is wait else arg.value)
 
-    def _backoff(self, ctx: FileContext, use: retries.Backoff) -> Iterable[Finding]:
+    def _backoff(self, ctx: FileContext, use: retry_libraries.Backoff) -> Iterable[Finding]:
         tree = ctx.python
         arg = use.argument("jitter")
         if arg is None or not (isinstance(arg.value, tree.cst.Name) and arg.value.value == "None"):

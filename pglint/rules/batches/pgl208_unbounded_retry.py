@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit import retries
+from pglint.kit import retries, retry_libraries, retry_loops
 from pglint.kit.python_edits import add_keyword, fresh_name, wrap
 from pglint.kit.queues import (
     CAP,
@@ -22,6 +22,7 @@ from pglint.kit.queues import (
     exponents,
     time_plus_delay,
 )
+from pglint.kit.retry_rules import RetryForms
 from pglint.kit.retry_shapes import RetryShapes, retry_shapes, sleeps_some_time
 from pglint.python.screen import CodeIndex, has_star, keyword
 from pglint.rule import Example, Rule
@@ -75,7 +76,7 @@ def _target_names(target: ast.AST) -> list[str]:
     return []
 
 
-class UnboundedRetry(Rule):
+class UnboundedRetry(RetryForms, Rule):
     """
     ## What it does
     Flags two SQL forms of retrying for ever:
@@ -379,32 +380,19 @@ class UnboundedRetry(Rule):
         return any(sleeps_some_time(s) for _, sleeps in shapes.loops for s in sleeps) and \
             _may_grow(code, shapes)
 
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+    def _loop(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Iterable[Finding]:
         tree = ctx.python
-        cst = tree.cst
-        if isinstance(node, (cst.Call, cst.Decorator)):
-            use = retries.tenacity_use(tree, node)
-            if use is not None:
-                yield from self._tenacity(ctx, use)
-                return
-            backoff = retries.backoff_use(tree, node)
-            if backoff is not None:
-                yield from self._backoff(ctx, backoff)
-            return
-        loop = retries.retry_loop(tree, node)
-        if loop is None:
-            return
-        if loop.forever and retries.bound_check(tree, loop) is None:
+        if loop.forever and retry_loops.bound_check(tree, loop) is None:
             yield self._forever(ctx, loop)
         reported: set[int] = set()
         for sleep in loop.sleeps:
-            facts = retries.delay_facts(tree, sleep, loop)
+            facts = retry_loops.delay_facts(tree, sleep, loop)
             if not facts.growth or facts.capped or id(facts.growth[0]) in reported:
                 continue
             reported.add(id(facts.growth[0]))
             yield self._uncapped_python(ctx, facts, facts.growth[0])
 
-    def _tenacity(self, ctx: FileContext, use: retries.Tenacity) -> Iterable[Finding]:
+    def _tenacity(self, ctx: FileContext, use: retry_libraries.Tenacity) -> Iterable[Finding]:
         tree = ctx.python
         cst = tree.cst
         if use.call is not None and retries.has_star(use.call):
@@ -446,7 +434,7 @@ class UnboundedRetry(Rule):
         fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
         yield self.finding(ctx, message, fix, help, node=use.node)
 
-    def _backoff(self, ctx: FileContext, use: retries.Backoff) -> Iterable[Finding]:
+    def _backoff(self, ctx: FileContext, use: retry_libraries.Backoff) -> Iterable[Finding]:
         tree = ctx.python
         if use.opaque or use.argument("max_tries") is not None or \
                 use.argument("max_time") is not None:
@@ -467,7 +455,7 @@ class UnboundedRetry(Rule):
                   Applicability.UNSAFE, (edit,), suggestion)
         yield self.finding(ctx, message, fix, help, node=use.call)
 
-    def _forever(self, ctx: FileContext, loop: retries.RetryLoop) -> Finding:
+    def _forever(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Finding:
         tree = ctx.python
         cst = tree.cst
         header = "while True" if isinstance(loop.loop, cst.While) else "for ... in count()"
@@ -486,7 +474,7 @@ class UnboundedRetry(Rule):
                           "the last attempt", _bounded_loop(tree, loop))
         return self.finding(ctx, message, fix, help, span=(start, loop.header_end(tree)))
 
-    def _uncapped_python(self, ctx: FileContext, facts: retries.Delay, growth: Any) -> Finding:
+    def _uncapped_python(self, ctx: FileContext, facts: retry_loops.Delay, growth: Any) -> Finding:
         tree = ctx.python
         cst = tree.cst
         if isinstance(growth, (cst.AugAssign, cst.Assign)):
@@ -516,7 +504,7 @@ class UnboundedRetry(Rule):
             f"(`uniform(0, min(cap, ...))`, PGL207). The fix caps it at {PY_CAP} s; choose the "
             "longest wait your caller can afford.")
         title = f"Cap the delay: `min({PY_CAP}, ...)`"
-        product = retries.growth_in_seconds(tree, facts, growth)
+        product = retry_loops.growth_in_seconds(tree, facts, growth)
         if product is not None:
             edit = wrap(tree, product, f"min({PY_CAP}, ")
             fix = Fix(title, Applicability.UNSAFE, (edit,), edit.content)

@@ -8,7 +8,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit import retries
+from pglint.kit import retries, retry_libraries, retry_loops
+from pglint.kit.retry_rules import RetryForms
 from pglint.kit.retry_shapes import NodesByStart, RetryShapes, retry_shapes
 from pglint.python.screen import CodeIndex, has_star, keyword
 from pglint.rule import Example, Rule
@@ -129,7 +130,7 @@ def _broad_handler(code: CodeIndex, shapes: RetryShapes) -> bool:
     return False
 
 
-class RetryNonTransient(Rule):
+class RetryNonTransient(RetryForms, Rule):
     """
     ## What it does
     Flags a retry that catches database errors broadly:
@@ -350,24 +351,12 @@ class RetryNonTransient(Rule):
                 return True
         return unfiltered and code.imports(retries.DB_LIBRARIES)
 
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+    def _loop(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Iterable[Finding]:
         tree = ctx.python
         cst = tree.cst
-        if isinstance(node, (cst.Call, cst.Decorator)):
-            use = retries.tenacity_use(tree, node)
-            if use is not None:
-                yield from self._tenacity(ctx, use)
-                return
-            backoff = retries.backoff_use(tree, node)
-            if backoff is not None and backoff.exception is not None:
-                yield from self._backoff(ctx, backoff)
-            return
-        loop = retries.retry_loop(tree, node)
-        if loop is None:
-            return
         for handler in loop.handlers:
             broad = self._broad_handler(tree, handler)
-            if broad is None or retries.filters_errors(tree, handler):
+            if broad is None or retry_libraries.filters_errors(tree, handler):
                 continue
             name, qualified, node_at = broad
             transient = self._transient(tree, qualified)
@@ -387,8 +376,8 @@ class RetryNonTransient(Rule):
         file shows no database code."""
         if handler.type is None:
             return ("", "", None) if retries.db_library(tree) else None
-        for cls in retries.exception_classes(tree, handler.type):
-            name = retries.broad_class(tree, cls)
+        for cls in retry_libraries.exception_classes(tree, handler.type):
+            name = retry_libraries.broad_class(tree, cls)
             if name is None:
                 continue
             if name in retries.BROAD_BUILTINS and retries.db_library(tree) is None:
@@ -396,7 +385,7 @@ class RetryNonTransient(Rule):
             return tree.code(cls).strip(), name, handler.type
         return None
 
-    def _tenacity(self, ctx: FileContext, use: retries.Tenacity) -> Iterable[Finding]:
+    def _tenacity(self, ctx: FileContext, use: retry_libraries.Tenacity) -> Iterable[Finding]:
         tree = ctx.python
         if use.call is not None and retries.has_star(use.call):
             return
@@ -418,16 +407,16 @@ class RetryNonTransient(Rule):
             yield self.finding(ctx, message, self._fix(suggestion), self._help(transient), node=use.node if use.call is None else use.node.func)
             return
         for part in [arg.value, *tree.descendants(arg.value)]:
-            if retries.tenacity_name(tree, part) != "retry_if_exception_type":
+            if retry_libraries.tenacity_name(tree, part) != "retry_if_exception_type":
                 continue
             types = part.args[0].value if part.args and not part.args[0].star else None
             if types is None:
                 name = qualified = "Exception"  # tenacity's default
             else:
                 name, qualified = next(
-                    ((tree.code(c).strip(), retries.broad_class(tree, c))
-                     for c in retries.exception_classes(tree, types)
-                     if retries.broad_class(tree, c)), (None, None))
+                    ((tree.code(c).strip(), retry_libraries.broad_class(tree, c))
+                     for c in retry_libraries.exception_classes(tree, types)
+                     if retry_libraries.broad_class(tree, c)), (None, None))
             if name is None or qualified is None:
                 continue
             if qualified in retries.BROAD_BUILTINS and retries.db_library(tree) is None:
@@ -439,11 +428,13 @@ class RetryNonTransient(Rule):
             yield self.finding(ctx, message, self._fix(suggestion), self._help(transient), node=part)
             return
 
-    def _backoff(self, ctx: FileContext, use: retries.Backoff) -> Iterable[Finding]:
+    def _backoff(self, ctx: FileContext, use: retry_libraries.Backoff) -> Iterable[Finding]:
         tree = ctx.python
         exception = use.exception
-        for cls in retries.exception_classes(tree, exception):
-            name = retries.broad_class(tree, cls)
+        if exception is None:
+            return  # `on_predicate`, or no exception given: nothing caught to judge
+        for cls in retry_libraries.exception_classes(tree, exception):
+            name = retry_libraries.broad_class(tree, cls)
             if name is None:
                 continue
             if name in retries.BROAD_BUILTINS and retries.db_library(tree) is None:

@@ -8,6 +8,10 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.load_tests import (
+    DRAW_NAMES, Destination, LOCUST_BASES, SINK_METHODS, UNIFORM_DRAWS, is_load_test, key_sinks,
+    named_like_a_load_test, pareto_fix,
+)
 from pglint.python.screen import CodeIndex
 from pglint.roles import APPLICATION, LOAD_TEST, SCRIPT
 from pglint.rule import Example, Rule
@@ -275,24 +279,24 @@ class UniformRandomLoad(Rule):
         (every sink is a method call named like an HTTP verb, an SQL execute/fetch or an ORM
         lookup), in a load test: a file named like one, importing locust, or with a class
         deriving from a locust user class (`locust.HttpUser` however `locust` got there)."""
-        if not _named_like_a_load_test(code.path) and not code.imports(("locust",)) and not any(
-                code.qualified(base) in _LOCUST_BASES
+        if not named_like_a_load_test(code.path) and not code.imports(("locust",)) and not any(
+                code.qualified(base) in LOCUST_BASES
                 for cls in code.nodes(ast.ClassDef) for base in cls.bases):
             return False
         draw = sink = False
         for call in code.nodes(ast.Call):
             func = call.func
             if isinstance(func, ast.Attribute):
-                if func.attr in _SINK_METHODS:
+                if func.attr in SINK_METHODS:
                     sink = True
                     if draw:
                         return True
-                if func.attr not in _DRAW_NAMES:
+                if func.attr not in DRAW_NAMES:
                     continue
             elif not isinstance(func, ast.Name):
                 continue
             if not draw:
-                style = _PY_DRAWS.get(code.qualified(func) or "")
+                style = UNIFORM_DRAWS.get(code.qualified(func) or "")
                 draw = style is not None and (style != "range" or any(
                     isinstance(arg, ast.Call) and code.qualified(arg.func) == "range"
                     for arg in (*(a.value if isinstance(a, ast.Starred) else a for a in call.args),
@@ -304,15 +308,15 @@ class UniformRandomLoad(Rule):
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         tree = ctx.python
         name = tree.call_name(node)
-        style = _PY_DRAWS.get(name or "")
+        style = UNIFORM_DRAWS.get(name or "")
         if style is None:
             return
         if style == "range" and not (node.args and isinstance(node.args[0].value, tree.cst.Call)
                                      and tree.call_name(node.args[0].value) == "range"):
             return
-        if not _is_load_test(ctx, tree, node):
+        if not is_load_test(ctx, tree, node):
             return
-        sinks = _sinks(tree, node, _Where())
+        sinks = key_sinks(tree, node, Destination())
         if not sinks:
             return
         kind, _, where = sinks[0]
@@ -332,7 +336,7 @@ class UniformRandomLoad(Rule):
                 "The suggested draw goes through `secrets.SystemRandom()`, which security "
                 "linters (ruff S311, bandit B311) accept; numpy's `default_rng().zipf()` is "
                 "another skewed source.")
-        fix, helper = python_fix(tree, node, style)
+        fix, helper = pareto_fix(tree, node, style)
         if fix is None:
             fix = Fix.display("Draw keys from a Pareto distribution",
                               helper + "\n# and call pareto_key(low, high) with the draw's "
@@ -632,403 +636,3 @@ def _key_use(ctx: FileContext, command: Comment, var: str) -> tuple[str, int] | 
                     if ctx.text.startswith(needle, at) and not (after.isalnum() or after == "_"):
                         return column, at
     return None
-
-
-# -- Python load tests -------------------------------------------------------------------------
-
-PARETO_ALPHA = "1.2"  # close to the 80/20 rule (alpha = log4(5) = 1.16)
-HELPER = "pareto_key"
-# Uniform integer draws: (how the upper bound counts, how many positional bounds it takes).
-_PY_DRAWS = {
-    "random.randint": "inclusive", "random.randrange": "exclusive", "random.choice": "range",
-    "numpy.random.randint": "exclusive",
-}
-_LOCUST_BASES = frozenset({
-    "locust.HttpUser", "locust.User", "locust.FastHttpUser", "locust.TaskSet",
-    "locust.SequentialTaskSet", "locust.contrib.fasthttp.FastHttpUser",
-})
-_LOAD_TEST_FILES = ("locustfile*.py", "*load*test*.py", "bench*.py")
-_HTTP_VERBS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request"})
-_HTTP_MODULES = ("requests.", "httpx.", "aiohttp.")
-_SQL_METHODS = frozenset({"execute", "executemany", "fetch", "fetchrow", "fetchval"})
-_ORM_LOOKUPS = frozenset({"get", "filter", "exclude", "get_or_create", "update_or_create"})
-# What the screen looks for: the attributes a draw is called through, the methods of the sinks.
-_DRAW_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in _PY_DRAWS)
-_SINK_METHODS = _HTTP_VERBS | _SQL_METHODS | _ORM_LOOKUPS
-# Converters a key passes through on its way into a URL or a parameter.
-_WRAPPERS = frozenset({"str", "int", "repr", "format", "urllib.parse.quote",
-                       "urllib.parse.urlencode"})
-_PY_KEY = re.compile(r"(?:^|_)(?:id|key|pk|sku|uuid)$|[a-z0-9]Id$|^[a-z]?id$", re.IGNORECASE)
-
-
-def _named_like_a_load_test(path: str) -> bool:
-    from fnmatch import fnmatch
-    from pathlib import PurePath
-
-    name = PurePath(path).name.lower()
-    return any(fnmatch(name, pattern) for pattern in _LOAD_TEST_FILES)
-
-
-def _is_load_test(ctx: FileContext, tree: Any, node: Any) -> bool:
-    if _named_like_a_load_test(ctx.file.display_path):
-        return True
-    if any(full == "locust" or full.startswith("locust.") for full in tree.imports.values()):
-        return True  # a locustfile, whatever its name
-    for cls in tree.ancestors(node):
-        if isinstance(cls, tree.cst.ClassDef) and any(
-                tree.qualified(base.value) in _LOCUST_BASES for base in cls.bases):
-            return True
-    return False
-
-
-class _Where:
-    """Where a drawn value ends up inside a string or a mapping on its way to a call."""
-
-    def __init__(self) -> None:
-        self.place: str | None = None  # "path", "query" or "field"
-        self.name = ""  # the query parameter or mapping key
-        self.var = ""  # a variable named like a key that held it
-
-    def is_key(self) -> bool:
-        return bool(_PY_KEY.search(self.name) or _PY_KEY.search(self.var))
-
-    def note_string(self, before: str) -> None:
-        if self.place is not None:
-            return
-        if "?" in before:
-            self.place = "query"
-            self.name = re.split(r"[?&]", before)[-1].split("=")[0]
-        else:
-            self.place = "path"
-
-    def note_key(self, key: Any) -> None:
-        if self.place is None and isinstance(key, str):
-            self.place, self.name = "field", key
-
-    def copy(self) -> _Where:
-        other = _Where()
-        other.place, other.name, other.var = self.place, self.name, self.var
-        return other
-
-
-def _string_before(tree: Any, container: Any, child: Any) -> str | None:
-    """The literal text of a string-building expression before `child` (f-string, `+`, `%`,
-    `.format`), or None when it is not a string being built."""
-    cst = tree.cst
-    if isinstance(container, cst.FormattedString):
-        text = []
-        for part in container.parts:
-            if part is child:
-                return "".join(text)
-            text.append(part.value if isinstance(part, cst.FormattedStringText) else "{}")
-        return "".join(text)
-    if isinstance(container, cst.BinaryOperation):
-        left = container.left
-        if isinstance(container.operator, cst.Add) and container.right is child:
-            value = _plain(tree, left)
-            return value if value is not None else ""
-        if isinstance(container.operator, cst.Modulo) and container.right is child:
-            template = _plain(tree, left) or ""
-            return template.split("%", 1)[0] if "?" not in template else template
-        return ""
-    return None
-
-
-def _plain(tree: Any, node: Any) -> str | None:
-    cst = tree.cst
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
-    if isinstance(node, cst.FormattedString):
-        return "".join(p.value if isinstance(p, cst.FormattedStringText) else "{}"
-                       for p in node.parts)
-    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
-        return (_plain(tree, node.left) or "") + (_plain(tree, node.right) or "")
-    return None
-
-
-def _sinks(tree: Any, expr: Any, where: _Where, depth: int = 0) -> list[tuple[str, Any, _Where]]:
-    """The calls a drawn value feeds: (kind, call, where) with kind "url", "params", "sql" or
-    "orm", following it through string building, containers, converters, variables of the same
-    function and the return value of a helper function."""
-    cst = tree.cst
-    node = expr
-    while True:
-        parent = tree.parent(node)
-        if parent is None:
-            return []
-        if isinstance(parent, cst.FormattedStringExpression):
-            node = parent
-            continue
-        before = _string_before(tree, parent, node)
-        if before is not None:
-            where.note_string(before)
-            node = parent
-            continue
-        if isinstance(parent, cst.DictElement):
-            if parent.value is not node:
-                return []
-            where.note_key(_plain(tree, parent.key))
-            node = parent
-            continue
-        if isinstance(parent, (cst.Element, cst.Tuple, cst.List, cst.Set, cst.Dict)):
-            node = parent
-            continue
-        if isinstance(parent, cst.Arg):
-            call = tree.parent(parent)
-            kind = _consumer(tree, call, parent, where)
-            if kind is not None:
-                return [(kind, call, where)]
-            name = tree.call_name(call) or ""
-            method = call.func.attr.value if isinstance(call.func, cst.Attribute) else ""
-            if method == "format":
-                template = _plain(tree, call.func.value) or ""
-                where.note_string(template.split("{", 1)[0] if "?" not in template
-                                  else template)
-            if name in _WRAPPERS or method in ("format", "join"):
-                node = call
-                continue
-            return []
-        if isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is node:
-            if depth >= 3:
-                return []
-            targets = [t.target for t in parent.targets] if isinstance(parent, cst.Assign) \
-                else [parent.target]
-            found = []
-            for target in targets:
-                if isinstance(target, cst.Name):
-                    if _PY_KEY.search(target.value) and not where.var:
-                        where.var = target.value
-                    for use in _uses(tree, target):
-                        found.extend(_sinks(tree, use, where.copy(), depth + 1))
-            return found
-        if isinstance(parent, cst.Return) and depth < 3:
-            function = tree.enclosing(parent, cst.FunctionDef)
-            if function is None:
-                return []
-            found = []
-            for call in tree.nodes("Call"):
-                callee = tree.dotted(call.func) or ""
-                if callee.split(".")[-1] == function.name.value and callee.count(".") <= 1:
-                    found.extend(_sinks(tree, call, where.copy(), depth + 1))
-            return found
-        return []
-
-
-def _uses(tree: Any, target: Any) -> list[Any]:
-    """Later reads of a variable in the same function (or module)."""
-    cst = tree.cst
-    scope = tree.enclosing(target, cst.FunctionDef) or tree.module
-    uses = []
-    for name in tree.nodes("Name"):
-        if name is target or name.value != target.value:
-            continue
-        if not tree.names_variable(name) or isinstance(tree.parent(name), cst.AssignTarget):
-            continue
-        if (tree.enclosing(name, cst.FunctionDef) or tree.module) is scope:
-            uses.append(name)
-    return uses
-
-
-def _consumer(tree: Any, call: Any, arg: Any, where: _Where) -> str | None:
-    """What kind of key a call argument is: a request URL or query parameter ("url",
-    "params"), an SQL parameter ("sql"), an ORM lookup ("orm"); None for anything else."""
-    cst = tree.cst
-    if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
-        return None
-    method = call.func.attr.value
-    receiver = tree.qualified(call.func.value) or ""
-    full = tree.call_name(call) or ""
-    positional = [a for a in call.args if a.keyword is None]
-    keyword = arg.keyword.value if arg.keyword is not None else None
-    is_http = method in _HTTP_VERBS and (
-        full.startswith(_HTTP_MODULES) or receiver.split(".")[-1].endswith(("client", "session")))
-    if is_http:
-        url_at = 1 if method == "request" else 0
-        if keyword in ("url", "path") or (keyword is None and len(positional) > url_at
-                                          and positional[url_at] is arg):
-            if where.place == "query" or where.place == "field":
-                return "params" if where.is_key() else None
-            return "url"
-        if keyword in ("params", "json", "data"):
-            return "params" if where.place in ("field", "query") and where.is_key() else None
-        return None
-    if method in _SQL_METHODS and positional and positional[0] is not arg:
-        return "sql"
-    if method in _SQL_METHODS and positional and positional[0] is arg and where.place:
-        return "sql"  # a key formatted into the SQL text
-    if method in _ORM_LOOKUPS and receiver.endswith(".objects") and keyword is not None and \
-            _PY_KEY.search(keyword.split("__")[0]):
-        where.name = keyword
-        return "orm"
-    return None
-
-
-def _bounds(tree: Any, call: Any, style: str) -> tuple[Any, Any, bool] | None:
-    """(low, high, high is exclusive) of a draw, or None when it is not a plain integer draw."""
-    cst = tree.cst
-    args = call.args
-    if any(a.star or a.keyword is not None for a in args):
-        return None
-    values = [a.value for a in args]
-    if style == "range":
-        if len(values) != 1 or not isinstance(values[0], cst.Call) or \
-                tree.call_name(values[0]) != "range":
-            return None
-        inner = values[0].args
-        if any(a.star or a.keyword is not None for a in inner):
-            return None
-        values = [a.value for a in inner]
-        style = "exclusive"
-    if len(values) == 1 and style == "exclusive":
-        return None, values[0], True
-    if len(values) == 2:
-        return values[0], values[1], style == "exclusive"
-    return None
-
-
-def _minus_one(tree: Any, node: Any) -> str:
-    cst = tree.cst
-    if isinstance(node, cst.Integer):
-        return str(int(node.value.replace("_", ""), 0) - 1)
-    code = tree.code(node).strip()
-    if isinstance(node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BinaryOperation)):
-        return f"{code} - 1"
-    return f"({code}) - 1"
-
-
-def _helper_defined(tree: Any) -> bool | None:
-    """True if the module defines the helper, None if the name is taken by something else."""
-    cst = tree.cst
-    for statement in tree.module.body:
-        if isinstance(statement, cst.FunctionDef) and statement.name.value == HELPER:
-            return True
-    if re.search(rf"(?<![\w.]){HELPER}\b", tree.text):
-        return None
-    return False
-
-
-def _import_block_end(tree: Any) -> int:
-    """Where top-level code starts after the leading docstring and imports (file offset)."""
-    cst = tree.cst
-    after = None
-    for statement in tree.module.body:
-        if isinstance(statement, cst.SimpleStatementLine) and statement.body and (
-                all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body)
-                or (after is None and len(statement.body) == 1
-                    and isinstance(statement.body[0], cst.Expr)
-                    and isinstance(statement.body[0].value, (cst.SimpleString,
-                                                             cst.ConcatenatedString)))):
-            after = statement
-        else:
-            break
-    if after is None:
-        return 0
-    end = tree.span(after)[1]
-    newline = tree.text.find("\n", end)
-    return len(tree.text) if newline < 0 else newline + 1
-
-
-def _unused_import_edit(tree: Any, call: Any, replacement: str | None) -> Edit | None:
-    """When the draw is the last use of the name it is called through, the edit that removes
-    that import (or replaces its line by `replacement`)."""
-    cst = tree.cst
-    head = (tree.dotted(call.func) or "").split(".")[0]
-    if not head:
-        return None
-    word = re.compile(rf"(?<![\w.]){re.escape(head)}\b")
-    for statement in tree.module.body:
-        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-            continue
-        node = statement.body[0]
-        if not isinstance(node, (cst.Import, cst.ImportFrom)) or isinstance(
-                node.names, cst.ImportStar):
-            continue
-        aliases = [a for a in node.names if (a.evaluated_alias or a.evaluated_name).split(".")[0]
-                   == head]
-        if not aliases:
-            continue
-        uses = len(word.findall(tree.text))
-        here = len(word.findall(tree.code(call))) + len(word.findall(tree.code(node)))
-        if uses != here:
-            return None
-        if len(node.names) > 1:
-            kept = [a for a in node.names if a is not aliases[0]]
-            kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            return tree.replace(node, node.with_changes(names=kept))
-        start, end = tree.span(statement)
-        line_start = tree.text.rfind("\n", 0, start) + 1
-        line_end = tree.text.find("\n", end)
-        line_end = len(tree.text) if line_end < 0 else line_end + 1
-        if tree.text[line_start:start].strip():
-            return None
-        after = re.match(r"\r?\n", tree.text[line_end:line_end + 2])
-        if not replacement and after and (
-                line_start == 0 or re.search(r"\n\r?\n\Z", tree.text[:line_start])):
-            line_end += after.end()  # the import was a block of its own: drop its blank line too
-        newline = tree.module.default_newline
-        return Edit(line_start, line_end, replacement + newline if replacement else "")
-    return None
-
-
-def python_fix(tree: Any, call: Any, style: str) -> tuple[Fix | None, str]:
-    """The unsafe fix replacing a uniform draw by a Pareto draw over the same keys, or None,
-    and the Python to show."""
-    bounds = _bounds(tree, call, style)
-    helper = (f"def {HELPER}(low: int, high: int) -> int:\n"
-              f"    \"\"\"A key in [low, high], Pareto-distributed: a few low keys take most "
-              f"draws.\"\"\"\n"
-              f"    return low + int(secrets.SystemRandom().paretovariate({PARETO_ALPHA}) - 1) "
-              f"% (high - low + 1)\n")
-    if bounds is None:
-        return None, helper
-    low, high, exclusive = bounds
-    low_code = tree.code(low).strip() if low is not None else "0"
-    high_code = _minus_one(tree, high) if exclusive else tree.code(high).strip()
-    replacement = f"{HELPER}({low_code}, {high_code})"
-    defined = _helper_defined(tree)
-    if defined is None:
-        return None, helper + f"\n# then: {replacement}"
-    edits = [tree.replace(call, tree.cst.parse_expression(replacement))]
-    if not defined:
-        local, import_edit = tree.add_import("secrets")
-        newline = tree.module.default_newline  # the file's own line ending (CRLF stays CRLF)
-        text = helper.replace("secrets.", f"{local}.").replace("\n", newline)
-        removal = _unused_import_edit(tree, call, None)
-        if import_edit is not None and removal is not None and \
-                removal.start <= import_edit.start <= removal.end:
-            # The import would go where the unused one leaves: that line becomes the import.
-            # With a blank line after it already, no section break to add.
-            plain = _unused_import_edit(tree, call, "import secrets")
-            line = "import secrets" if plain is None or tree.text.startswith(
-                ("\n", "\r\n"), plain.end) else \
-                import_edit.content[:-len(tree.module.default_newline)]
-            removal = _unused_import_edit(tree, call, line)
-            import_edit = None
-        at = _import_block_end(tree)
-        # Two blank lines after the helper, counting those already there.
-        blank = len(re.match(r"(?:[ \t]*\r?\n){0,2}", tree.text[at:]).group(0).split("\n")) - 1
-        text += newline * (2 - blank) if at < len(tree.text) else ""
-        # `import secrets` where isort puts it (add_import), unless that is where the helper
-        # goes: then one insertion, the import first.
-        separate = import_edit is not None and import_edit.start != at
-        if separate:
-            edits.append(import_edit)
-        addition = (f"import secrets{newline}" if import_edit is not None and not separate
-                    else "") + newline * 2 + text
-        if removal is not None and removal.end == at and removal.content:
-            # The replaced import line is the last one: one edit for both.
-            removal = Edit(removal.start, removal.end, removal.content + newline * 2 + text)
-            addition = ""
-        if removal is not None:
-            edits.append(removal)
-        if addition:
-            edits.append(Edit.insert(at, addition))
-    else:
-        removal = _unused_import_edit(tree, call, None)
-        if removal is not None:
-            edits.append(removal)
-    fix = Fix(f"Draw keys from a Pareto distribution: `{replacement}`", Applicability.UNSAFE,
-              tuple(edits), suggestion=helper + f"\n# and: {replacement}",
-              isolation="PGL401-python")
-    return fix, helper

@@ -266,37 +266,14 @@ def _locked_table(stmt: Statement, created: frozenset[str],
     """
     body, kind = stmt.body, stmt.kind
     if kind == "AlterTableStmt":
-        objtype = body.get("objtype")
-        if objtype not in _ALTERED_OBJECTS:
-            return None
-        commands = [c.get("AlterTableCmd", {}) for c in body.get("cmds") or ()]
-        if commands and all(c.get("subtype") in WEAK_ALTER_SUBCOMMANDS for c in commands):
-            return None
-        name = n.relation_name(body.get("relation"))
-        if not name or name in created or (objtype == "OBJECT_INDEX" and name in new_indexes):
-            return None
-        foreign_keys_only = commands and all(
-            c.get("subtype") == "AT_AddConstraint"
-            and (c.get("def") or {}).get("Constraint", {}).get("contype") == "CONSTR_FOREIGN"
-            for c in commands)
-        return name, "write" if foreign_keys_only else "query"
+        return _altered(body, created, new_indexes)
     if kind == "IndexStmt":
         if body.get("concurrent"):
             return None
         name = _first_existing([body.get("relation") or {}], created)
         return (name, "write") if name else None
     if kind == "DropStmt":
-        if body.get("concurrent"):
-            return None
-        names = [n.qualified(o.get("List", {}).get("items")).lower()
-                 for o in body.get("objects") or () if isinstance(o, dict) and "List" in o]
-        if body.get("removeType") == "OBJECT_TABLE":
-            existing = [x for x in names if x and x not in created]
-        elif body.get("removeType") == "OBJECT_INDEX":
-            existing = [x for x in names if x and x not in new_indexes]
-        else:
-            return None
-        return (existing[0], "query") if existing else None
+        return _dropped(body, created, new_indexes)
     if kind == "TruncateStmt":
         name = _first_existing(_rangevars(body.get("relations")), created)
         return (name, "query") if name else None
@@ -319,17 +296,7 @@ def _locked_table(stmt: Statement, created: frozenset[str],
         name = _first_existing([body["relation"]], created)
         return (name, "query") if name else None
     if kind == "ReindexStmt":
-        if "concurrently" in n.def_elems(body.get("params")):
-            return None
-        if body.get("kind") == "REINDEX_OBJECT_INDEX":
-            name = n.relation_name(body.get("relation"))
-            return (name, "query") if name and name not in new_indexes else None
-        if body.get("kind") == "REINDEX_OBJECT_TABLE":
-            # SHARE on the table blocks writes; ACCESS EXCLUSIVE on each index blocks the reads
-            # (and the planning) that would use it.
-            name = _first_existing([body.get("relation") or {}], created)
-            return (name, "query") if name else None
-        return "", "query"
+        return _reindexed(body, created, new_indexes)
     if kind == "LockStmt":
         mode = body.get("mode", 8)
         if mode < _SHARE_LOCK:
@@ -341,6 +308,57 @@ def _locked_table(stmt: Statement, created: frozenset[str],
         name = _first_existing([body.get("relation") or {}], created)
         return (name, "write") if name else None
     return None
+
+
+def _altered(body: dict, created: frozenset[str],
+             new_indexes: set[str]) -> tuple[str, str] | None:
+    """`_locked_table` of an ALTER TABLE (or ALTER INDEX, ...)."""
+    objtype = body.get("objtype")
+    if objtype not in _ALTERED_OBJECTS:
+        return None
+    commands = [c.get("AlterTableCmd", {}) for c in body.get("cmds") or ()]
+    if commands and all(c.get("subtype") in WEAK_ALTER_SUBCOMMANDS for c in commands):
+        return None
+    name = n.relation_name(body.get("relation"))
+    if not name or name in created or (objtype == "OBJECT_INDEX" and name in new_indexes):
+        return None
+    foreign_keys_only = commands and all(
+        c.get("subtype") == "AT_AddConstraint"
+        and (c.get("def") or {}).get("Constraint", {}).get("contype") == "CONSTR_FOREIGN"
+        for c in commands)
+    return name, "write" if foreign_keys_only else "query"
+
+
+def _dropped(body: dict, created: frozenset[str],
+             new_indexes: set[str]) -> tuple[str, str] | None:
+    """`_locked_table` of a DROP TABLE or DROP INDEX."""
+    if body.get("concurrent"):
+        return None
+    names = [n.qualified(o.get("List", {}).get("items")).lower()
+             for o in body.get("objects") or () if isinstance(o, dict) and "List" in o]
+    if body.get("removeType") == "OBJECT_TABLE":
+        existing = [x for x in names if x and x not in created]
+    elif body.get("removeType") == "OBJECT_INDEX":
+        existing = [x for x in names if x and x not in new_indexes]
+    else:
+        return None
+    return (existing[0], "query") if existing else None
+
+
+def _reindexed(body: dict, created: frozenset[str],
+               new_indexes: set[str]) -> tuple[str, str] | None:
+    """`_locked_table` of a REINDEX ("" for a schema, database or system)."""
+    if "concurrently" in n.def_elems(body.get("params")):
+        return None
+    if body.get("kind") == "REINDEX_OBJECT_INDEX":
+        name = n.relation_name(body.get("relation"))
+        return (name, "query") if name and name not in new_indexes else None
+    if body.get("kind") == "REINDEX_OBJECT_TABLE":
+        # SHARE on the table blocks writes; ACCESS EXCLUSIVE on each index blocks the reads
+        # (and the planning) that would use it.
+        name = _first_existing([body.get("relation") or {}], created)
+        return (name, "query") if name else None
+    return "", "query"
 
 
 def _locks_index(stmt: Statement) -> bool:

@@ -5,21 +5,16 @@ from __future__ import annotations
 import ast
 import math
 import re
-from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Iterable
 
 from pglint.context import FileContext
-from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.finding import Applicability, Finding, Fix
 from pglint.kit.connections import (
-    HOLE,
-    UNKNOWN,
-    Dsn,
-    literal,
-    option_settings,
-    parse_dsn,
+    Container, Dsn, Setup, call_keywords, dict_entries, literal, parse_dsn, positional_argument,
     value_of,
 )
+from pglint.kit.parameter_edits import ParameterEdits, quote_of, quoted_string, too_long
 from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
 
@@ -27,7 +22,6 @@ CONNECT_TIMEOUT = 10  # seconds: the chapter's connect_timeout
 STATEMENT_TIMEOUT = "30s"  # the chapter's statement_timeout
 COMMAND_TIMEOUT = 60  # seconds: asyncpg's client-side limit, above STATEMENT_TIMEOUT
 CLIENT_MARGIN = 5  # seconds a client timeout should exceed statement_timeout by (latency)
-LINE_LENGTH = 88  # the common formatter default: fixed lines longer than this are laid out
 
 # Connection calls that take libpq parameters as keywords (and a conninfo string or URL first).
 _LIBPQ_CONNECT = frozenset({
@@ -69,317 +63,9 @@ _DRIVER_KEYWORDS = frozenset({
     "connection_factory", "async", "async_",
 })
 
-_INTERVAL = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s|min|h|d)?\s*", re.IGNORECASE)
-_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _SQL_SET = re.compile(r"\bset\s+(?:local\s+|session\s+)?statement_timeout\b"
                       r"|set_config\s*\(\s*['\"]statement_timeout", re.IGNORECASE)
 _TEST_FILE = re.compile(r"^(?:test_.*|.*_test|conftest)\.py$")
-
-
-def seconds(value: Any) -> float | None:
-    """A PostgreSQL time setting in seconds (bare numbers are milliseconds), or None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return value / 1000.0
-    if not isinstance(value, str):
-        return None
-    found = _INTERVAL.fullmatch(value)  # fails on a placeholder (HOLE)
-    if found is None:
-        return None
-    return float(found.group(1)) * _UNIT_SECONDS[(found.group(2) or "ms").lower()]
-
-
-# -- what a connection setup sets ---------------------------------------------------------------
-
-@dataclass
-class Entry:
-    """A keyword argument or a dict item: where a parameter is written."""
-
-    name: str
-    node: Any  # the Arg or DictElement
-    value: Any  # its value node
-
-
-@dataclass
-class Container:
-    """Where the fix writes parameters: a call's keywords or a dict literal's items."""
-
-    node: Any  # Call or Dict
-    entries: dict[str, Entry]
-    opaque: bool  # **kwargs / **base: parameters we cannot see
-    is_dict: bool
-
-
-@dataclass
-class Setup:
-    """The timeouts one connection setup configures."""
-
-    driver: str  # "libpq" or "asyncpg"
-    connect: bool = False  # a positive connect timeout is set
-    connect_zero: Entry | None = None  # an explicit connect_timeout=0 (waits for ever)
-    statement: Any = None  # statement timeout: seconds, UNKNOWN when set to a hidden value
-    client: float | None = None  # asyncpg command_timeout, seconds
-    client_entry: Entry | None = None
-    command: bool = False  # asyncpg command_timeout set (client-side statement limit)
-    hidden_connect: bool = False  # parameters we cannot see could set it
-    hidden_statement: bool = False
-    dsn_options: bool = False  # the DSN sets `options`: a keyword would replace them
-    options_entry: Entry | None = None  # a literal `options` keyword/item to extend
-    settings_entry: Entry | None = None  # asyncpg server_settings dict literal
-
-    def read_dsn(self, tree: Any, node: Any) -> None:
-        value = value_of(tree, node)
-        if value is None or value == "":
-            return  # everything else comes from the PG* environment: judged on the keywords
-        if not isinstance(value, str):
-            self.hidden_connect = self.hidden_statement = True
-            return
-        dsn = parse_dsn(value)
-        self.read_dsn_params(dsn)
-
-    def read_dsn_params(self, dsn: Dsn) -> None:
-        if dsn.opaque:
-            self.hidden_connect = self.hidden_statement = True
-        params = dsn.params
-        if self.driver == "asyncpg":
-            # asyncpg sends the query parameters it does not know as server settings.
-            for key in ("statement_timeout", "command_timeout"):
-                if key in params:
-                    self._statement(params[key] if key == "statement_timeout" else UNKNOWN)
-        elif "connect_timeout" in params:
-            self._connect(params["connect_timeout"], None)
-        if "options" in params:
-            settings = option_settings(params["options"])
-            if "statement_timeout" in settings:
-                self._statement(settings["statement_timeout"])
-            elif HOLE in params["options"]:
-                self.hidden_statement = True
-            else:
-                self.dsn_options = True
-
-    def _connect(self, value: Any, entry: Entry | None) -> None:
-        if value is UNKNOWN:
-            self.connect = True
-            return
-        try:
-            positive = float(value) > 0
-        except (TypeError, ValueError):
-            positive = True  # not ours to judge
-        if positive:
-            self.connect = True
-        elif entry is not None:
-            self.connect_zero = entry
-
-    def _statement(self, value: Any) -> None:
-        found = seconds(value)
-        self.statement = found if found is not None else UNKNOWN
-
-    def read_keywords(self, tree: Any, container: Container) -> None:
-        """Connection keywords (call keywords, connect_args, kwargs=, Django OPTIONS)."""
-        if container.opaque:
-            self.hidden_connect = self.hidden_statement = True
-        entries = container.entries
-        if self.driver == "libpq":
-            # Keywords override the connection string's parameters of the same name.
-            if "connect_timeout" in entries:
-                entry = entries["connect_timeout"]
-                self.hidden_connect = False
-                self._connect(literal(tree, entry.value), entry)
-            if "options" in entries:
-                entry = entries["options"]
-                self.hidden_statement = self.dsn_options = False
-                self.statement = None
-                value = literal(tree, entry.value)
-                if not isinstance(value, str):
-                    self.hidden_statement = True
-                else:
-                    settings = option_settings(value)
-                    if "statement_timeout" in settings:
-                        self._statement(settings["statement_timeout"])
-                    elif HOLE in value:
-                        self.hidden_statement = True
-                    elif isinstance(entry.value, tree.cst.SimpleString):
-                        self.options_entry = entry
-                    else:
-                        self.hidden_statement = True  # concatenated / f-string: not edited
-            return
-        if "command_timeout" in entries:
-            entry = entries["command_timeout"]
-            value = literal(tree, entry.value)
-            if value is not None:
-                self.command = True
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self.client, self.client_entry = float(value), entry
-        if "server_settings" in entries:
-            entry = entries["server_settings"]
-            settings = entry.value
-            if not isinstance(settings, tree.cst.Dict):
-                self.hidden_statement = True
-                return
-            items = dict_entries(tree, settings)
-            if items.opaque:
-                self.hidden_statement = True
-            if "statement_timeout" in items.entries:
-                self._statement(literal(tree, items.entries["statement_timeout"].value))
-            elif "options" in items.entries:
-                options = literal(tree, items.entries["options"].value)
-                if not isinstance(options, str) or "statement_timeout" in options:
-                    self.hidden_statement = True
-            self.settings_entry = entry
-
-    @property
-    def has_statement(self) -> bool:
-        return self.statement is not None or self.command
-
-    def too_short(self) -> float | None:
-        """The statement timeout (seconds) that the client-side timeout does not exceed."""
-        if self.client is None or self.client <= 0 or not isinstance(self.statement, float):
-            return None
-        if self.statement <= 0:
-            return None  # disabled: PGL302's business
-        return self.statement if self.client <= self.statement else None
-
-
-def call_keywords(call: Any) -> Container:
-    entries = {a.keyword.value: Entry(a.keyword.value, a, a.value)
-               for a in call.args if a.keyword is not None}
-    opaque = any(a.star == "**" for a in call.args)
-    return Container(call, entries, opaque, False)
-
-
-def dict_entries(tree: Any, node: Any) -> Container:
-    cst = tree.cst
-    entries: dict[str, Entry] = {}
-    opaque = False
-    for element in node.elements:
-        if isinstance(element, cst.DictElement):
-            key = literal(tree, element.key)
-            if isinstance(key, str) and HOLE not in key:
-                entries[key] = Entry(key, element, element.value)
-            else:
-                opaque = True
-        else:
-            opaque = True  # **base
-    return Container(node, entries, opaque, True)
-
-
-def _positional(call: Any, index: int, keyword: str | None = None) -> Any:
-    if keyword is not None:
-        for arg in call.args:
-            if arg.keyword is not None and arg.keyword.value == keyword:
-                return arg.value
-    plain = [a for a in call.args if a.keyword is None]
-    for i, arg in enumerate(plain):
-        if arg.star:
-            return UNKNOWN  # *args: the position is hidden
-        if i == index:
-            return arg.value
-    return None
-
-
-# -- the fix -----------------------------------------------------------------------------------
-
-def _string(value: str, quote: str) -> str:
-    return quote + value.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
-
-
-def _quote_of(tree: Any, node: Any) -> str:
-    """The quote character the surrounding code uses (double quotes by default)."""
-    cst = tree.cst
-    for inner in tree.descendants(node):
-        if isinstance(inner, cst.SimpleString) and inner.quote in ("'", '"'):
-            return inner.quote
-        if isinstance(inner, cst.FormattedString) and inner.end in ("'", '"'):
-            return inner.end
-    return '"'
-
-
-class _Edits:
-    """Changes to one container, rendered as one replacement of its node."""
-
-    def __init__(self, tree: Any, container: Container, quote: str) -> None:
-        self.tree, self.container, self.quote = tree, container, quote
-        self.replaced: list[tuple[Any, Any]] = []
-        self.added: list[tuple[str, str]] = []
-
-    def set(self, name: str, code: str) -> None:
-        entry = self.container.entries.get(name)
-        if entry is not None:
-            self.replaced.append((entry.value, self.tree.cst.parse_expression(code)))
-        else:
-            self.added.append((name, code))
-
-    def replace(self, old: Any, code: str) -> None:
-        self.replaced.append((old, self.tree.cst.parse_expression(code)))
-
-    def build(self, explode: bool = False) -> Any:
-        """The container with the changes. With `explode`, a one-line container is laid out one
-        item per line, and an added dict too long for its line too (as formatters do)."""
-        tree, cst = self.tree, self.tree.cst
-        node = self.container.node
-        one_line = "\n" not in tree.code(node)
-        indent = tree.line_indent(tree.span(node)[0]) if explode else ""
-        if explode and not one_line:
-            items = node.elements if self.container.is_dict else node.args
-            indent = tree.line_indent(tree.span(items[-1])[0]) if items else indent + "    "
-        elif explode:
-            indent += "    "
-        for old, new in self.replaced:
-            node = node.deep_replace(old, new)
-        for name, code in self.added:
-            value = cst.parse_expression(code)
-            if self.container.is_dict:
-                item = cst.DictElement(cst.SimpleString(_string(name, self.quote)), value)
-            else:
-                item = tree.keyword(name, value)
-            if explode and isinstance(value, cst.Dict) and \
-                    len(indent) + len(tree.code(item)) + 1 > LINE_LENGTH:
-                exploded = _explode(cst, value, indent + "    ", indent)
-                item = item.with_changes(value=exploded)
-            node = tree.appended(node, item)
-        if explode and one_line:
-            node = _explode(cst, node, indent, indent[:-4])
-        return node
-
-
-def _explode(cst: Any, node: Any, inner: str, outer: str) -> Any:
-    """A Call or Dict laid out one item per line at `inner`, closed at `outer`, with a
-    trailing comma."""
-    def newline(indent: str) -> Any:
-        return cst.ParenthesizedWhitespace(first_line=cst.TrailingWhitespace(), empty_lines=[],
-                                           indent=False, last_line=cst.SimpleWhitespace(indent))
-
-    is_call = isinstance(node, cst.Call)
-    items = list(node.args if is_call else node.elements)
-    if not items:
-        return node
-    laid = []
-    for i, item in enumerate(items):
-        after = newline(outer if i == len(items) - 1 else inner)
-        item = item.with_changes(comma=cst.Comma(whitespace_after=after))
-        if is_call:
-            item = item.with_changes(whitespace_after_arg=cst.SimpleWhitespace(""))
-        laid.append(item)
-    if is_call:
-        return node.with_changes(args=laid, whitespace_before_args=newline(inner))
-    return node.with_changes(elements=laid,
-                             lbrace=node.lbrace.with_changes(whitespace_after=newline(inner)),
-                             rbrace=node.rbrace.with_changes(
-                                 whitespace_before=cst.SimpleWhitespace("")))
-
-
-def _too_long(tree: Any, edit: Edit) -> bool:
-    """Whether the fixed lines would be longer than the usual line-length limit, when the lines
-    they replace were not."""
-    text = tree.text
-    start = text.rfind("\n", 0, edit.start) + 1
-    end = text.find("\n", edit.end)
-    end = len(text) if end < 0 else end
-    before = text[start:end]
-    after = text[start:edit.start] + edit.content + text[edit.end:end]
-    longest = max(len(line) for line in before.split("\n"))
-    return max(len(line) for line in after.split("\n")) > max(LINE_LENGTH, longest)
 
 
 # -- the rule ----------------------------------------------------------------------------------
@@ -685,7 +371,7 @@ class ClientWithoutTimeouts(Rule):
                 setup.hidden_connect = setup.hidden_statement = True
         elif kind == "asyncpg":
             setup = Setup("asyncpg", connect=True)
-            dsn = _positional(call, 0, "dsn")
+            dsn = positional_argument(call, 0, "dsn")
             if dsn is not None:
                 setup.read_dsn(tree, dsn)
             setup.read_keywords(tree, keywords)
@@ -693,7 +379,7 @@ class ClientWithoutTimeouts(Rule):
                 setup.hidden_statement = True
         elif kind == "pool":
             setup = Setup("libpq")
-            dsn = _positional(call, 0, "conninfo")
+            dsn = positional_argument(call, 0, "conninfo")
             if dsn is not None:
                 setup.read_dsn(tree, dsn)
             if keywords.entries.keys() & _HOOKS or keywords.opaque:
@@ -711,9 +397,9 @@ class ClientWithoutTimeouts(Rule):
         else:
             setup = Setup("libpq")
             if kind == "psycopg2-pool":
-                dsn = _positional(call, 2, "dsn")
+                dsn = positional_argument(call, 2, "dsn")
             else:
-                dsn = _positional(call, 0, "dsn" if tree.call_name(call) == "psycopg2.connect"
+                dsn = positional_argument(call, 0, "dsn" if tree.call_name(call) == "psycopg2.connect"
                                   else "conninfo")
             if dsn is not None:
                 setup.read_dsn(tree, dsn)
@@ -767,8 +453,8 @@ class ClientWithoutTimeouts(Rule):
         short = setup.too_short()
         if not (missing_connect or missing_statement or short is not None):
             return None
-        quote = _quote_of(tree, node)
-        edits = _Edits(tree, container, quote)
+        quote = quote_of(tree, node)
+        edits = ParameterEdits(tree, container, quote)
         items: list[tuple[str, str]] = []  # (name, code) to write
         titles = []
         display = False
@@ -780,20 +466,20 @@ class ClientWithoutTimeouts(Rule):
                 old = literal(tree, setup.options_entry.value)
                 joined = f"{old.rstrip()} {_STATEMENT_OPTION}" if old.strip() \
                     else _STATEMENT_OPTION
-                edits.replace(setup.options_entry.value, _string(joined, quote))
+                edits.replace(setup.options_entry.value, quoted_string(joined, quote))
             else:
                 display = setup.dsn_options
-                items.append(("options", _string(_STATEMENT_OPTION, quote)))
+                items.append(("options", quoted_string(_STATEMENT_OPTION, quote)))
             titles.append(f"`statement_timeout={STATEMENT_TIMEOUT}`")
         if missing_statement and setup.driver == "asyncpg":
             items.append(("command_timeout", str(COMMAND_TIMEOUT)))
             if setup.settings_entry is not None:
-                grown = _Edits(tree, dict_entries(tree, setup.settings_entry.value), quote)
-                grown.added.append(("statement_timeout", _string(STATEMENT_TIMEOUT, quote)))
+                grown = ParameterEdits(tree, dict_entries(tree, setup.settings_entry.value), quote)
+                grown.added.append(("statement_timeout", quoted_string(STATEMENT_TIMEOUT, quote)))
                 edits.replaced.append((setup.settings_entry.value, grown.build()))
             else:
-                items.append(("server_settings", "{" + _string("statement_timeout", quote)
-                              + ": " + _string(STATEMENT_TIMEOUT, quote) + "}"))
+                items.append(("server_settings", "{" + quoted_string("statement_timeout", quote)
+                              + ": " + quoted_string(STATEMENT_TIMEOUT, quote) + "}"))
             titles.append(f"`command_timeout={COMMAND_TIMEOUT}` and "
                           f"`statement_timeout={STATEMENT_TIMEOUT}`")
         if short is not None and setup.client_entry is not None:
@@ -801,14 +487,14 @@ class ClientWithoutTimeouts(Rule):
             edits.replace(setup.client_entry.value, str(raised))
             titles.append(f"`command_timeout={raised}`")
         if wrap is not None and items:
-            edits.set(wrap, "{" + ", ".join(f"{_string(name, quote)}: {code}"
+            edits.set(wrap, "{" + ", ".join(f"{quoted_string(name, quote)}: {code}"
                                             for name, code in items) + "}")
         else:
             for name, code in items:
                 edits.set(name, code)
         new = edits.build()
         edit = tree.replace(container.node, new)
-        if _too_long(tree, edit):
+        if too_long(tree, edit):
             new = edits.build(explode=True)
             edit = tree.replace(container.node, new)
         title = "Set " + ", ".join(titles)
@@ -880,7 +566,7 @@ def _django_postgres(settings: ast.Dict) -> bool:
 
 def _engine_setup(tree: Any, call: Any) -> Setup | None:
     """What a SQLAlchemy URL shows; None for another database or a driver not judged."""
-    url = _positional(call, 0, "url")
+    url = positional_argument(call, 0, "url")
     value = value_of(tree, url)
     dsn = parse_dsn(value) if isinstance(value, str) else Dsn(opaque=True)
     if dsn.opaque or not dsn.is_url:

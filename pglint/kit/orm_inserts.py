@@ -1,0 +1,256 @@
+"""Python ORM inserts as PGL201 reads and fixes them: the insert (`M.objects.create(...)`,
+`session.add(M(...))`, `session.execute(insert(M).values(...))`), whether a key is made up on
+each attempt or the conflict is handled, and the fix: `get_or_create()` for Django, PostgreSQL's
+`insert(...).on_conflict_do_nothing()` for SQLAlchemy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pglint.context import FileContext
+from pglint.finding import Applicability, Edit, Fix
+from pglint.kit.check_then_act import (
+    PG_INSERT, SA_INSERTS, last_assignment, manager_model, sa_insert_model,
+)
+from pglint.kit.check_then_act_fixes import get_or_create_call, one_per_line, render, too_long
+
+# Calls that make a value up afresh on every attempt: a retry sends a new key, not the same one.
+_GENERATORS = frozenset({"uuid1", "uuid4", "uuid6", "uuid7", "now", "utcnow", "today", "time",
+                         "time_ns", "monotonic", "urandom", "getrandbits", "F", "Now", "ULID"})
+_GENERATOR_MODULES = ("secrets.", "random.", "ulid.", "nanoid.", "shortuuid.")
+# Exceptions whose handler deals with a duplicate key.
+_CONFLICT_ERRORS = ("IntegrityError", "UniqueViolation")
+
+
+def generated_value(tree: Any, value: Any, scope: Any) -> bool:
+    """Whether a value is made up on each attempt (`uuid4()`, `timezone.now()`, `None`), directly
+    or through a local variable assigned such a value in `scope`."""
+    cst = tree.cst
+    if isinstance(value, cst.Name):
+        if value.value == "None":
+            return True
+        if scope is not None:
+            assigned = [a.value for a in tree.descendants(scope) if isinstance(a, cst.Assign)
+                        and any(isinstance(t.target, cst.Name) and t.target.value == value.value
+                                for t in a.targets)]
+            return bool(assigned) and all(generated_value(tree, v, None) for v in assigned)
+        return False
+    for node in (value, *tree.descendants(value)):
+        if isinstance(node, cst.Call):
+            name = tree.call_name(node) or ""
+            if name.rsplit(".", 1)[-1] in _GENERATORS or name.startswith(_GENERATOR_MODULES):
+                return True
+    return False
+
+
+def handles_conflict(tree: Any, node: Any) -> bool:
+    """The call sits in a `try` whose handler catches IntegrityError / UniqueViolation."""
+    cst = tree.cst
+    child = node
+    for ancestor in tree.ancestors(node):
+        if isinstance(ancestor, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            return False
+        if isinstance(ancestor, cst.Try) and child is ancestor.body:
+            for handler in ancestor.handlers:
+                kind = handler.type
+                items = [e.value for e in kind.elements] if isinstance(kind, cst.Tuple) else [kind]
+                if any((tree.dotted(i) or "").endswith(_CONFLICT_ERRORS) for i in items):
+                    return True
+        child = ancestor
+    return False
+
+
+def orm_insert(tree: Any, call: Any) -> tuple[str, str, Any, list[Any]] | None:
+    """(form, model, the call building the row, its arguments) of an ORM insert:
+    `M.objects.create(...)`, `session.add(M(...))`, `session.execute(insert(M).values(...))`."""
+    cst = tree.cst
+    func = call.func
+    method = func.attr.value
+    if method == "create":
+        model = manager_model(cst, func.value)
+        return ("django", model, call, list(call.args)) if model else None
+    if method == "add" and len(call.args) == 1 and call.args[0].keyword is None:
+        value = call.args[0].value
+        if isinstance(value, cst.Name):
+            statement = tree.statement(call)
+            block = list(getattr(tree.parent(statement), "body", ()) or ())
+            at = next((i for i, s in enumerate(block) if s is statement), None)
+            found = last_assignment(cst, block[:at], value.value) if at is not None else None
+            value = found[1] if found else None
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and \
+                value.func.value[:1].isupper():
+            return "add", value.func.value, value, list(value.args)
+        return None
+    if method == "execute" and call.args:
+        chain = sa_insert_model(tree, call.args[0].value)
+        if chain is None or chain[2] or chain[1] is None:
+            return None
+        target = chain[0].args[0].value
+        if isinstance(target, cst.Attribute) and target.attr.value == "__table__":
+            target = target.value
+        if isinstance(target, cst.Name):
+            return "core", target.value, chain[1], list(chain[1].args)
+    return None
+
+
+def database_generates(column: Any) -> bool:
+    """A key column whose value the database makes up (serial, identity, a sequence, a
+    function default such as gen_random_uuid())."""
+    return column is not None and (column.default in ("serial", "identity", "nextval", "time")
+                                   or (column.default == "other" and not column.default_sql))
+
+
+def _postgresql_insert(tree: Any) -> tuple[Any, Edit | None] | None:
+    """The `insert` of sqlalchemy.dialects.postgresql as an expression, and the import it needs
+    (None when the name it would take is already used for something else)."""
+    cst = tree.cst
+    local = tree.is_imported(PG_INSERT.rsplit(".", 1)[0], "insert")
+    if local is None:
+        bound = tree.imports.get("postgresql")
+        if bound is not None and bound != "sqlalchemy.dialects.postgresql":
+            return None
+        local, edit = tree.add_import("sqlalchemy.dialects", "postgresql")
+        local = f"{local}.insert"
+    else:
+        edit = None
+    return cst.parse_expression(local), edit
+
+
+def orm_insert_fix(ctx: FileContext, form: str, model: str, call: Any, row: Any,
+                keys: list[str], columns: list[str]) -> Fix:
+    """get_or_create() for Django; PostgreSQL's insert ... on_conflict_do_nothing() for
+    SQLAlchemy: applied where the shape is exact, else shown."""
+    tree = ctx.python
+    cst = tree.cst
+    elements = cst.List([cst.Element(cst.SimpleString(f'"{c}"')) for c in columns])
+    statement = tree.statement(call)
+    exact_statement = isinstance(tree.parent(call), cst.Expr) or form != "add"
+    async_scope = isinstance(tree.enclosing(call, cst.FunctionDef), cst.FunctionDef) and \
+        tree.enclosing(call, cst.FunctionDef).asynchronous is not None
+    if form == "django":
+        new = get_or_create_call(tree, call, keys)
+        if new is not None:
+            used = not isinstance(tree.parent(call), cst.Expr)
+            value = cst.Subscript(new, [cst.SubscriptElement(cst.Index(cst.Integer("0")))]) \
+                if used else new
+            start, end = tree.span(call)
+            indent = tree.line_indent(tree.span(statement)[0])
+            text = render(tree, value, indent)
+            if too_long(tree, start, end, text):
+                laid = one_per_line(cst, new)
+                value = laid if not used else value.with_changes(value=laid)
+                text = render(tree, value, indent)
+            return Fix("Use get_or_create() on the key", Applicability.UNSAFE,
+                       (Edit(start, end, text),), render(tree, value, ""))
+        lookup = ", ".join(f"{k}=..." for k in keys)
+        return Fix.display("Use get_or_create() on the key",
+                           f"{model}.objects.get_or_create({lookup}, defaults={{...}})")
+    outer = call
+    on_conflict = cst.Attribute(cst.Name("x"), cst.Name("on_conflict_do_nothing"))
+    arg = tree.keyword("index_elements", elements)
+    pg = _postgresql_insert(tree)
+    values = tree.code(row)
+    values = values[len(tree.code(row.func)):].strip()[1:-1].strip() or "..."
+    suggestion = ("from sqlalchemy.dialects.postgresql import insert\n\n"
+                  f"{tree.code(call.func.value)}.execute(\n"
+                  f"    insert({model})\n"
+                  f"    .values({values})\n"
+                  f"    .on_conflict_do_nothing(index_elements={tree.code(elements)})\n)")
+    title = "Insert with ON CONFLICT DO NOTHING on the key"
+    exact = pg is not None and exact_statement and all(
+        a.keyword is not None and not a.star for a in row.args)
+    if form == "add" and exact and not async_scope and isinstance(row.func, cst.Name):
+        insert_call = cst.Call(pg[0], [cst.Arg(row.func)])
+        chain = cst.Call(cst.Attribute(insert_call, cst.Name("values")), row.args)
+        chain = cst.Call(on_conflict.with_changes(value=chain), [arg])
+        new = call.with_changes(func=call.func.with_changes(attr=cst.Name("execute")),
+                                args=[cst.Arg(chain)])
+    elif form == "core" and exact and isinstance(row.func.value, cst.Call) and \
+            tree.call_name(row.func.value) in SA_INSERTS:
+        base = row.func.value
+        switched = _switch_import(tree, base) if tree.call_name(base) != PG_INSERT else None
+        if tree.call_name(base) == PG_INSERT:
+            insert_call, pg = base, (base.func, None)
+        elif switched is not None:  # the generic insert is used only here: import PG's instead
+            insert_call, pg = base, (base.func, switched)
+        else:
+            insert_call = base.with_changes(func=pg[0])
+        chain = row.with_changes(func=row.func.with_changes(value=insert_call))
+        new = cst.Call(on_conflict.with_changes(value=chain), [arg])
+        call = row
+    else:
+        return Fix.display(title, suggestion)
+    start, end = tree.span(call)
+    indent = tree.line_indent(tree.span(statement)[0])
+    text = render(tree, new, indent)
+    if too_long(tree, start, end, text):
+        if form == "core" and len(outer.args) == 1 and outer.args[0].value is row:
+            # The whole execute(...) call, its argument laid out like the add() form's.
+            start, end = tree.span(outer)
+            new, form = outer.with_changes(args=[cst.Arg(new)]), "add"
+        extra = tree.line_indent(start)[len(indent):]
+        text = render(tree, _one_call_per_line(cst, new, form, extra), indent)
+    edits = [Edit(start, end, text)]
+    if isinstance(pg[1], Edit):
+        edits.append(pg[1])
+    elif pg[1] is not None:
+        edits.extend(pg[1])
+    return Fix(title, Applicability.UNSAFE, tuple(sorted(edits)), suggestion)
+
+
+def _one_call_per_line(cst: Any, new: Any, form: str, extra: str) -> Any:
+    """The insert chain with one call per line (`.values(...)`, `.on_conflict_do_nothing(...)`
+    each on its own line), inside the brackets of `execute(...)`."""
+    def newline(indent: str) -> Any:
+        return cst.ParenthesizedWhitespace(indent=True, last_line=cst.SimpleWhitespace(indent))
+
+    def break_dots(call: Any, indent: str, depth: int) -> Any:
+        if depth == 0 or not isinstance(call, cst.Call) or not isinstance(call.func,
+                                                                           cst.Attribute):
+            return call
+        func = call.func
+        inner = break_dots(func.value, indent, depth - 1)
+        return call.with_changes(func=func.with_changes(
+            value=inner, dot=cst.Dot(whitespace_before=newline(indent))))
+
+    if form == "add":  # session.execute(<chain>): the chain on its own lines
+        chain = break_dots(new.args[0].value, "    ", 2)
+        arg = new.args[0].with_changes(value=chain, whitespace_after_arg=newline(""))
+        return new.with_changes(args=[arg], whitespace_before_args=newline("    "))
+    return break_dots(new, extra, 1)  # core: .on_conflict_do_nothing(...) on the next line
+
+
+def _switch_import(tree: Any, base: Any) -> list[Edit] | None:
+    """When `insert` (imported from sqlalchemy by name) is used by this call only: the edits
+    that import PostgreSQL's `insert` under the same name instead, so that no unused import is
+    left behind. None when the name is used elsewhere or imported otherwise."""
+    cst = tree.cst
+    if not isinstance(base.func, cst.Name):
+        return None
+    local = base.func.value
+    uses = 0
+    for name in tree.nodes("Name"):
+        if name.value != local or isinstance(tree.parent(name), (cst.ImportAlias, cst.Param)) \
+                or not tree.names_variable(name):
+            continue
+        uses += 1
+    if uses != 1:
+        return None
+    statement = next((node for node in tree.nodes("ImportFrom") if not node.relative
+                      and tree.dotted(node.module) in ("sqlalchemy", "sqlalchemy.sql",
+                                                        "sqlalchemy.sql.expression")
+                      and not isinstance(node.names, cst.ImportStar)
+                      and any(a.asname is None and tree.dotted(a.name) == local
+                              for a in node.names)), None)
+    if statement is None or tree.qualified(base.func) not in SA_INSERTS:
+        return None
+    if len(statement.names) == 1:
+        module = cst.parse_expression("sqlalchemy.dialects.postgresql")
+        return [tree.replace(statement, statement.with_changes(module=module))]
+    kept = [a for a in statement.names if tree.dotted(a.name) != local]
+    kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    edits = [tree.replace(statement, statement.with_changes(names=kept))]
+    _, added = tree.add_import("sqlalchemy.dialects.postgresql", local)
+    if added is not None:
+        edits.append(added)
+    return edits
