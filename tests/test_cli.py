@@ -370,7 +370,7 @@ def test_lock_timeout_takes_postgresql_durations(tmp_path, value):
     (tmp_path / "migrations" / "V2__alter.sql").write_text("ALTER TABLE t ADD COLUMN n int;\n")
     result = run("check", "--no-cache", "--diff", "--unsafe-fixes", ".", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
-    assert f"+SET lock_timeout = '{value}';" in result.stdout
+    assert f"+SET LOCAL lock_timeout = '{value}';" in result.stdout
 
 
 @pytest.mark.parametrize("jobs", ["abc", "0", "-1", "1.5", "two"])
@@ -504,7 +504,7 @@ def test_fix_on_stdin_prints_the_fixed_text_and_writes_no_file(tmp_path):
     result = run_stdin("check", "--no-cache", "--fix", "--unsafe-fixes", "--stdin-filename",
                        str(target.relative_to(tmp_path)), cwd=tmp_path, data=ALTER_T)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "SET lock_timeout = '5s';\n" + ALTER_T
+    assert result.stdout == "SET LOCAL lock_timeout = '5s';\n" + ALTER_T
     assert "Fixed 1 finding" in result.stderr  # the report goes to stderr
     assert target.read_text(encoding="utf-8") == ALTER_T
     assert sorted(p.name for p in target.parent.iterdir()) == ["V2__add.sql"]

@@ -15,7 +15,7 @@ import pytest
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 ALTER = "ALTER TABLE orders ADD COLUMN note text;\n"
-SET = "SET lock_timeout = '5s';\n"
+SET = "SET LOCAL lock_timeout = '5s';\n"
 
 
 def run(*args: str, cwd: Path, timeout: float = 120, preexec_fn=None,
@@ -96,24 +96,24 @@ def test_sql_fix_that_would_break_its_python_literal_is_shown_not_applied(tmp_pa
     assert revision.read_bytes() == original
     assert "PGL301" in result.stdout
     assert ("= suggestion: Set `lock_timeout` before the first locking statement\n"
-            "    SET lock_timeout = '5s';") in result.stdout
+            "    SET LOCAL lock_timeout = '5s';") in result.stdout
     diff = run("check", "--no-cache", "--diff", "--unsafe-fixes", ".", cwd=tmp_path)
     assert (diff.returncode, diff.stdout) == (0, ""), diff.stderr
     assert diff.stderr == "Would fix 0 findings.\n"
 
 
 TRIPLE = '"""\n        ALTER TABLE orders ADD COLUMN note text\n    """'
-TRIPLE_FIXED = ('"""\n        SET lock_timeout = \'5s\';\n'
+TRIPLE_FIXED = ('"""\n        SET LOCAL lock_timeout = \'5s\';\n'
                 '        ALTER TABLE orders ADD COLUMN note text\n    """')
 
 
 @pytest.mark.parametrize("literal,fixed", [
     ('"ALTER TABLE orders ADD COLUMN note text"',
-     '"SET lock_timeout = \'5s\'; ALTER TABLE orders ADD COLUMN note text"'),
+     '"SET LOCAL lock_timeout = \'5s\'; ALTER TABLE orders ADD COLUMN note text"'),
     (TRIPLE, TRIPLE_FIXED),
     # Single quotes inside a triple-quoted literal of single quotes do not end it.
     ("'''ALTER TABLE orders ADD COLUMN note text'''",
-     "'''SET lock_timeout = '5s'; ALTER TABLE orders ADD COLUMN note text'''"),
+     "'''SET LOCAL lock_timeout = '5s'; ALTER TABLE orders ADD COLUMN note text'''"),
 ])
 def test_sql_fix_that_fits_its_python_literal_is_applied(tmp_path: Path, literal: str,
                                                          fixed: str) -> None:

@@ -106,6 +106,27 @@ def runs_outside_transaction(ctx: "FileContext") -> bool:
         ".autocommit." in ctx.file.path.name.lower()
 
 
+_RUNNER_MARKER = re.compile(r"^--[ \t]*(?:\+goose[ \t]+Up|migrate:up)\b",
+                            re.MULTILINE | re.IGNORECASE)
+_FLYWAY_VERSIONED = re.compile(r"^V\d+(?:[._]\d+)*__", re.IGNORECASE)
+_PYTHON_OPT_OUT = re.compile(r"\batomic\s*=\s*False\b|autocommit_block\s*\(")
+
+
+def runner_wraps_file(ctx: "FileContext") -> bool:
+    """Whether the file's migration runner is known to run it inside one transaction of its
+    own: goose and dbmate files (unless they opt out), Flyway's versioned scripts, Prisma's
+    `migration.sql`, Diesel's `up.sql`, golang-migrate's and sqlx's `.up.sql`, Django and
+    Alembic migrations (unless `atomic = False` or an autocommit block). False when the layout
+    says nothing: a psql script may run statement by statement."""
+    if runs_outside_transaction(ctx):
+        return False
+    name = ctx.file.path.name
+    if name.lower().endswith(".py"):
+        return not _PYTHON_OPT_OUT.search(ctx.text)
+    return bool(_RUNNER_MARKER.search(ctx.text)) or bool(_FLYWAY_VERSIONED.match(name)) or \
+        name in ("migration.sql", "up.sql") or name.lower().endswith(".up.sql")
+
+
 def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str) -> "Statement | None":
     """The statement before `stmt`, in the same transaction, that already holds ACCESS
     EXCLUSIVE on `table` (an `ALTER TABLE ... ADD COLUMN` before the backfill, the index or the

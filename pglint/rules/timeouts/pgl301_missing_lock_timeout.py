@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.locks import WEAK_ALTER_SUBCOMMANDS
+from pglint.kit.locks import WEAK_ALTER_SUBCOMMANDS, runner_wraps_file
 from pglint.kit.timeouts import is_zero, set_config
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -20,6 +20,9 @@ _SHARE_LOCK = 5  # LockStmt modes from SHARE up block writes or everything
 _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL);\n"
            "CREATE INDEX orders_status_idx ON orders (status);\n")
 _CONTEXT = {"migrations/V1__orders.sql": _ORDERS}
+_TRIGGER = ("CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; "
+            "END $$;\nCREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW "
+            "EXECUTE FUNCTION touch();\n")
 
 
 class MissingLockTimeout(Rule):
@@ -57,7 +60,11 @@ class MissingLockTimeout(Rule):
     SET lock_timeout = '5s';
     ALTER TABLE orders ADD COLUMN note text;
     ```
-    Inside an explicit transaction block, `SET LOCAL lock_timeout = '5s';` after `BEGIN`.
+    Inside an explicit transaction block, `SET LOCAL lock_timeout = '5s';` after `BEGIN`; in a
+    file that its runner wraps in a transaction (goose, dbmate, Flyway, Prisma, Diesel,
+    golang-migrate, sqlx, Django, Alembic), `SET LOCAL` too: the setting then ends with the
+    migration's transaction instead of staying on a connection the runner borrowed from the
+    application's pool.
 
     ## Fix safety
     Unsafe: a migration that used to wait for its lock may now fail with a lock timeout, which is
@@ -65,7 +72,10 @@ class MissingLockTimeout(Rule):
     `SET lock_timeout = '<lock-timeout>';` (setting `lock-timeout`, default `5s`) before the
     first locking statement; inside a `BEGIN ... COMMIT` block that holds every locking
     statement of the file it inserts `SET LOCAL` after the `BEGIN` instead, so the setting ends
-    with the transaction.
+    with the transaction, and `SET LOCAL` before the first locking statement of a file with no
+    transaction control of its own whose runner wraps it in a transaction (known from the
+    layout: goose or dbmate markers, Flyway's `V<n>__`, `migration.sql`, `up.sql`, `.up.sql`,
+    Python migrations without `atomic = False` or an autocommit block).
     """
 
     code = "PGL301"
@@ -89,6 +99,9 @@ class MissingLockTimeout(Rule):
     VALID = (
         Example("SET lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
                 context=_CONTEXT),
+        # The runner wraps the file in a transaction: SET LOCAL lasts until its end.
+        Example("SET LOCAL lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
+                context=_CONTEXT),
         # A table that a migration not yet run creates has no readers to block either.
         Example("ALTER TABLE orders ADD COLUMN note text;\n",
                 context={"migrations/V0__settings.sql": "CREATE TABLE settings (k text);\n",
@@ -110,8 +123,17 @@ class MissingLockTimeout(Rule):
     )
     INVALID = (
         Example("ALTER TABLE orders ADD COLUMN note text;\n",
-                fixed="SET lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
+                fixed="SET LOCAL lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
                 context=_CONTEXT),
+        # The runner leaves the file outside a transaction: a session-level SET.
+        Example("-- +goose NO TRANSACTION\nALTER TABLE orders ADD COLUMN note text;\n",
+                fixed="-- +goose NO TRANSACTION\nSET lock_timeout = '5s';\n"
+                      "ALTER TABLE orders ADD COLUMN note text;\n",
+                context=_CONTEXT),
+        # Dropping a trigger takes ACCESS EXCLUSIVE on its table.
+        Example("DROP TRIGGER orders_touch ON orders;\n",
+                fixed="SET LOCAL lock_timeout = '5s';\nDROP TRIGGER orders_touch ON orders;\n",
+                context={"migrations/V1__orders.sql": _ORDERS + _TRIGGER}),
         # Inside a transaction block: SET LOCAL, after BEGIN; one finding covers both statements.
         Example("BEGIN;\n  -- a comment stays with its statement\n"
                 "  ALTER TABLE orders ADD COLUMN note text;\n"
@@ -123,7 +145,7 @@ class MissingLockTimeout(Rule):
                 context=_CONTEXT),
         # A timeout of zero is no timeout; the configured value is used.
         Example("SET lock_timeout = 0;\nDROP INDEX orders_status_idx;\n",
-                fixed="SET lock_timeout = 0;\nSET lock_timeout = '2s';\n"
+                fixed="SET lock_timeout = 0;\nSET LOCAL lock_timeout = '2s';\n"
                       "DROP INDEX orders_status_idx;\n",
                 context=_CONTEXT, config={"lock-timeout": "2s"}),
         # Locking statements inside and after a block: a session-level SET before the block.
@@ -137,7 +159,7 @@ class MissingLockTimeout(Rule):
                 context=_CONTEXT),
         # A DO block runs its statements once, in the migration.
         Example("DO $$\nBEGIN\n  LOCK TABLE orders IN SHARE MODE;\nEND $$;\n",
-                fixed="SET lock_timeout = '5s';\nDO $$\nBEGIN\n"
+                fixed="SET LOCAL lock_timeout = '5s';\nDO $$\nBEGIN\n"
                       "  LOCK TABLE orders IN SHARE MODE;\nEND $$;\n",
                 context=_CONTEXT),
     )
@@ -149,6 +171,10 @@ class MissingLockTimeout(Rule):
         local_configured: tuple[Statement | None, str] | None = None
         # Tables that migrations not yet run create: nobody reads or writes them yet.
         new_tables = ctx.model.tables_of_new_migrations()
+        # In a file its runner wraps in one transaction, a top-level SET LOCAL lasts the file.
+        wrapped = runner_wraps_file(ctx) and \
+            not any(s.kind == "TransactionStmt" for s in ctx.statements)
+        wrapped_local: str | None = None
         for stmt in ctx.all_statements():
             if stmt.parent is not None and stmt.parent.kind != "DoStmt":
                 continue  # a function body runs later, not in this migration
@@ -164,6 +190,10 @@ class MissingLockTimeout(Rule):
                     else:
                         configured = value
                 continue
+            if wrapped and stmt.kind == "VariableSetStmt" and stmt.parent is None and \
+                    stmt.body.get("is_local") and stmt.body.get("name") == "lock_timeout":
+                wrapped_local = _set_value(stmt.body)
+                continue
             target = _locked_table(stmt, session.created_tables | new_tables, new_indexes)
             if target is None:
                 continue
@@ -171,6 +201,8 @@ class MissingLockTimeout(Rule):
             if local_configured is not None and session.in_transaction and \
                     local_configured[0] is session.transaction_start:
                 value = local_configured[1]
+            elif wrapped_local is not None:
+                value = wrapped_local
             elif configured is not None and value is None:
                 value = configured
             if value is not None and not is_zero(value):
@@ -179,19 +211,21 @@ class MissingLockTimeout(Rule):
         if not uncovered:
             return
         stmt, top, table, blocked = uncovered[0]
-        yield self._report(ctx, stmt, top, table, blocked, uncovered)
+        yield self._report(ctx, stmt, top, table, blocked, uncovered, wrapped)
 
     def _report(self, ctx: FileContext, stmt: Statement, top: Statement, table: str,
-                blocked: str, uncovered: list) -> Finding:
+                blocked: str, uncovered: list, wrapped: bool) -> Finding:
         timeout = ctx.settings.lock_timeout
         literal = n.quote_literal(str(timeout))
         what = _describe(stmt)
         session = ctx.session(top)
         block = session.transaction_start if session.in_transaction else None
-        # SET LOCAL only when every uncovered statement runs in this same block.
+        # SET LOCAL only when every uncovered statement runs in this same block, or in the
+        # transaction the runner wraps a file without transaction control in: then the setting
+        # ends with it and never stays on a pooled connection the runner borrowed.
         local = block is not None and all(
             ctx.session(t).in_transaction and ctx.session(t).transaction_start is block
-            for _, t, _, _ in uncovered)
+            for _, t, _, _ in uncovered) or (block is None and wrapped)
         if local:
             at = top.start
             setting = f"SET LOCAL lock_timeout = {literal};"
@@ -230,6 +264,16 @@ class MissingLockTimeout(Rule):
 def _qualify(rangevar: dict[str, Any] | None, name: str) -> str:
     schema = (rangevar or {}).get("schemaname")
     return f"{schema}.{name}".lower() if schema and schema != "public" else name.lower()
+
+
+def _set_value(body: dict[str, Any]) -> str:
+    """The value of `SET name = value` as written ('0' for DEFAULT: no timeout set)."""
+    args = body.get("args") or ()
+    const = args[0].get("A_Const", {}) if args else {}
+    for field in ("sval", "ival"):
+        if field in const:
+            return str(const[field].get(field, 0))
+    return "0"
 
 
 def _set_configs(node: dict[str, Any]) -> Iterable[tuple[str, bool]]:
@@ -331,13 +375,16 @@ def _altered(body: dict, created: frozenset[str],
 
 def _dropped(body: dict, created: frozenset[str],
              new_indexes: set[str]) -> tuple[str, str] | None:
-    """`_locked_table` of a DROP TABLE or DROP INDEX."""
+    """`_locked_table` of a DROP TABLE, DROP INDEX or DROP TRIGGER."""
     if body.get("concurrent"):
         return None
     names = [n.qualified(o.get("List", {}).get("items")).lower()
              for o in body.get("objects") or () if isinstance(o, dict) and "List" in o]
     if body.get("removeType") == "OBJECT_TABLE":
         existing = [x for x in names if x and x not in created]
+    elif body.get("removeType") == "OBJECT_TRIGGER":  # ON [schema.]table: ACCESS EXCLUSIVE
+        tables = [x.rpartition(".")[0] for x in names]
+        existing = [x for x in tables if x and x not in created]
     elif body.get("removeType") == "OBJECT_INDEX":
         existing = [x for x in names if x and x not in new_indexes]
     else:
@@ -380,5 +427,6 @@ def _describe(stmt: Statement) -> str:
         what = {"OBJECT_INDEX": "ALTER INDEX", "OBJECT_MATVIEW": "ALTER MATERIALIZED VIEW"}.get(
             stmt.body.get("objtype"), "ALTER TABLE")
     elif stmt.kind == "DropStmt":
-        what = "DROP TABLE" if stmt.body.get("removeType") == "OBJECT_TABLE" else "DROP INDEX"
+        what = {"OBJECT_TABLE": "DROP TABLE", "OBJECT_TRIGGER": "DROP TRIGGER"}.get(
+            stmt.body.get("removeType"), "DROP INDEX")
     return f"`{what}`"
