@@ -114,11 +114,10 @@ class Settings:
         import fnmatch
         import os
 
-        absolute = os.path.abspath(path)
-        root = os.path.abspath(self.root or os.getcwd())
-        rel = os.path.relpath(absolute, root) if absolute.startswith(root + os.sep) else absolute
-        rel = rel.replace(os.sep, "/")
-        name = os.path.basename(absolute)
+        from pglint.paths import relative_or_absolute
+
+        rel = relative_or_absolute(path, self.root or os.getcwd())
+        name = os.path.basename(os.path.abspath(path))
         codes: list[str] = []
         for pattern, prefixes in self.per_file_ignores:
             # `**/x` also matches `x` at the top (fnmatch's `*` already crosses `/`).
