@@ -199,8 +199,7 @@ def _finding(item: dict) -> Finding:
                   None if isolation is None else _typed(isolation, str))
     fields = {name: _typed(item[name], str) for name in _TEXT_FIELDS}
     fields.update({name: _typed(item[name], int) for name in _INT_FIELDS})
-    return Finding(**fields, severity=Severity(item["severity"]), fix=fix,
-                   extra=_typed(item.get("extra", {}), dict))
+    return Finding(**fields, severity=Severity(item["severity"]), fix=fix)
 
 
 def content_digest(text: str | None, problem: object | None) -> bytes:

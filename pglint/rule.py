@@ -87,6 +87,8 @@ class Rule:
     # or `extend-select` covers it, and its docs say why (`off_by_default`).
     default_enabled: ClassVar[bool] = True
     off_by_default: ClassVar[str] = ""
+    # The oldest PostgreSQL major its fixes run on: below it (`target-version`), the engine
+    # shows the rule's fixes as suggestions and never applies them.
     min_fix_version: ClassVar[int | None] = None
     VALID: ClassVar[tuple[Example, ...]] = ()
     INVALID: ClassVar[tuple[Example, ...]] = ()
