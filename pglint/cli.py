@@ -761,20 +761,16 @@ def clean() -> None:
 @click.option("--output-format", type=click.Choice(("text", "json")), default="text")
 def rule(code: str | None, show_all: bool, output_format: str) -> None:
     """Print a rule's documentation (by code or name), or every rule's with --all."""
-    from pglint.registry import all_rules, rule_by_code
+    from pglint.registry import PluginError, all_rules, rule_by_code
 
-    if show_all:
-        rules = list(all_rules())
-    elif code:
-        found = rule_by_code(code)
-        if found is None:
-            click.echo(f"pglint: error: unknown rule {code!r}; `pglint rule --all` lists them",
-                       err=True)
-            sys.exit(2)
-        rules = [found]
-    else:
-        click.echo("pglint: error: give a rule code, or --all", err=True)
-        sys.exit(2)
+    if not show_all and not code:
+        _usage_error("give a rule code, or --all")
+    try:
+        rules = list(all_rules()) if show_all else [rule_by_code(code)]
+    except PluginError as exc:
+        _usage_error(str(exc))
+    if rules == [None]:
+        _usage_error(f"unknown rule {code!r}; `pglint rule --all` lists them")
     if output_format == "json":
         import json
 

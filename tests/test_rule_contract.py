@@ -28,3 +28,84 @@ def test_a_fix_needing_a_newer_postgresql_is_shown_not_applied(tmp_path, monkeyp
     [finding] = newer.lint(rule.code)
     assert finding.fix.applicability is Applicability.SAFE
     assert newer.fix() == example.fixed
+
+
+PLUGIN_RULE = '''
+from pglint.rule import Rule
+
+
+class NoSelectStar(Rule):
+    """
+    ## What it does
+    Flags `SELECT *`.
+    """
+
+    code = "ACME101"
+    name = "no-select-star"
+    summary = "SELECT * reads every column"
+    statements = ("SelectStmt",)
+
+    def check(self, stmt, node, ctx):
+        if "A_Star" in repr(node.get("targetList")):
+            yield self.finding(ctx, "`SELECT *` reads every column", node=stmt)
+'''
+
+
+def install_plugin(site, name: str, entry: str, files: dict[str, str]):
+    """A distribution `name` declaring `entry` in the pglint.rules entry point group, as pip
+    would leave it in site-packages: its files and a .dist-info folder."""
+    for path, text in files.items():
+        (site / path).parent.mkdir(parents=True, exist_ok=True)
+        (site / path).write_text(text, encoding="utf-8")
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+                                   encoding="utf-8")
+    (info / "entry_points.txt").write_text(f"[pglint.rules]\n{entry}\n", encoding="utf-8")
+
+
+def run_with(site, *args, cwd):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(site), "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "pglint", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_plugin_rule_runs_when_selected_and_has_its_documentation(tmp_path):
+    site = tmp_path / "site"
+    install_plugin(site, "acme_rules", "acme = acme_rules", {"acme_rules/__init__.py": PLUGIN_RULE})
+    project = tmp_path / "project"
+    (project / "queries").mkdir(parents=True)
+    (project / "queries" / "report.sql").write_text("SELECT * FROM orders;\n", encoding="utf-8")
+    # Like a built-in rule, by code, prefix or name; not in the default selection (PGL).
+    assert run_with(site, "check", "--no-cache", ".", cwd=project).returncode == 0
+    for selector in ("ACME101", "ACME", "no-select-star"):
+        result = run_with(site, "check", "--no-cache", "--output-format", "concise",
+                          "--extend-select", selector, ".", cwd=project)
+        assert result.stdout.startswith(
+            "queries/report.sql:1:1: ACME101 `SELECT *` reads every column\n"), result.stderr
+    shown = run_with(site, "rule", "ACME101", cwd=project)
+    assert shown.returncode == 0 and "# no-select-star (ACME101)" in shown.stdout
+
+
+def test_a_plugin_that_cannot_be_used_is_an_error_not_a_traceback(tmp_path):
+    broken = tmp_path / "broken"
+    install_plugin(broken, "broken_rules", "broken = broken_rules",
+                   {"broken_rules/__init__.py": "import no_such_module\n"})
+    clash = tmp_path / "clash"
+    install_plugin(clash, "clash_rules", "clash = clash_rules",
+                   {"clash_rules/__init__.py": PLUGIN_RULE.replace("ACME101", "PGL101")})
+    (tmp_path / "q.sql").write_text("SELECT 1;\n", encoding="utf-8")
+    for site, says in (
+            (broken, "pglint: error: plugin `broken = broken_rules` (entry point group "
+                     "pglint.rules) cannot be loaded: ModuleNotFoundError("),
+            (clash, "pglint: error: plugin rule clash_rules.NoSelectStar uses the code PGL101, "
+                    "already a built-in rule's")):
+        for args in (("check", "--no-cache", "q.sql"), ("rule", "--all")):
+            result = run_with(site, *args, cwd=tmp_path)
+            assert result.returncode == 2, (args, result.stdout)
+            assert result.stderr.startswith(says), result.stderr
+            assert "Traceback" not in result.stderr
