@@ -220,6 +220,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     import gc
 
     from pglint.config import ConfigError, Resolver
+    from pglint.registry import catalog
 
     # pglast's JSON trees are millions of small dicts and lists without cycles; the cyclic
     # garbage collector would rescan them over and over (5x the cost of decoding them).
@@ -238,8 +239,9 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     overrides = {"select": _codes(select), "ignore": _codes(ignore + extend_ignore),
                  "extend_select": _codes(extend_select), "target_version": target_version,
                  "all_migrations": True if all_migrations else None}
-    resolver = Resolver({k: v for k, v in overrides.items() if v is not None}, config_path)
     try:
+        resolver = Resolver({k: v for k, v in overrides.items() if v is not None}, config_path,
+                            catalog=catalog())
         settings = resolver.for_path(path_list[0])
     except ConfigError as exc:
         _usage_error(str(exc))
@@ -345,7 +347,6 @@ def _guarded(run_check) -> int:
         click.echo(f"pglint: internal error: {exc!r}", err=True)
         traceback.print_exc()
         sys.exit(2)
-    return 2  # not reached: every handler above exits
 
 
 def _render_settings(path: Path, settings, cache_dir: Path | None) -> str:
@@ -383,6 +384,8 @@ def _render_settings(path: Path, settings, cache_dir: Path | None) -> str:
             continue
         if f.name == "exclude" and not v:
             rows.append((key, value(DEFAULT_EXCLUDES) + "  # the defaults"))
+        elif f.name == "options":  # the rules' options, as top-level keys
+            rows.extend((name, value(option)) for name, option in v.items())
         elif f.name == "per_file_ignores":
             rows.extend((f"{key}.{json.dumps(glob)}", value(codes)) for glob, codes in v)
             if not v:
@@ -492,7 +495,7 @@ def _stdout_broken(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EIO, errno.EBADF, errno.EDQUOT)
 
 
-def _cannot_write_output(exc: OSError) -> None:
+def _cannot_write_output(exc: OSError) -> NoReturn:
     """Say why the report could not be written and exit 2 (no traceback: not our bug)."""
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -694,12 +697,13 @@ def baseline_command(paths: tuple[Path, ...], output: Path, config_path: Path | 
 
     from pglint.baseline import render_baseline
     from pglint.config import ConfigError, Resolver
+    from pglint.registry import catalog
 
     gc.disable()  # as in `check`: pglast's trees have no cycles
     _check_environment()
     path_list = list(paths) or [Path(".")]
-    resolver = Resolver({}, config_path)
     try:
+        resolver = Resolver({}, config_path, catalog=catalog())
         settings = resolver.for_path(path_list[0])
         cache_dir = None if no_cache else _default_cache_dir(settings)
         result = _lint(path_list, resolver, cache_dir)
@@ -776,7 +780,8 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
 
         data = [{"code": r.code, "name": r.name, "summary": r.summary, "section": r.section,
                  "severity": r.severity.value, "default": r.default_enabled,
-                 "off_by_default": r.off_by_default, "explanation": r.doc()} for r in rules]
+                 "off_by_default": r.off_by_default, "explanation": r.doc(),
+                 "options": [o.as_json() for o in r.options]} for r in rules]
         click.echo(json.dumps(data if show_all else data[0], indent=2))
         return
     for i, r in enumerate(rules):
@@ -789,3 +794,6 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
             click.echo(f"Off by default: {r.off_by_default}. It runs when your own `select` or "
                        f"`extend-select` covers it (`--extend-select {r.code}`).\n")
         click.echo(r.doc())
+        if r.options:  # set in the configuration (`[tool.pglint]`)
+            click.echo("\n## Options\n\n" + "".join(f"- {o.describe()}\n" for o in r.options),
+                       nl=False)

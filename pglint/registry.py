@@ -11,8 +11,8 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
-from pglint.config import ConfigError
-from pglint.rule import Rule
+from pglint.config import ConfigError, RuleCatalog
+from pglint.rule import Rule, RuleOption
 
 PLUGIN_GROUP = "pglint.rules"
 
@@ -121,6 +121,22 @@ def codes_by_name() -> dict[str, str]:
     """Each rule's code by its name upper-cased (`MISSING-LOCK-TIMEOUT` -> `PGL301`): names are
     accepted wherever codes are."""
     return {rule.name.upper(): rule.code for rule in all_rules()}
+
+
+@lru_cache(maxsize=1)
+def catalog() -> RuleCatalog:
+    """What the configuration knows of the rules: codes, names and declared options (in code
+    order). Two rules may list the same RuleOption; two declarations of one key are an error."""
+    rules = all_rules()
+    options: dict[str, RuleOption] = {}
+    for rule in rules:
+        for option in rule.options:
+            known = options.setdefault(option.name, option)
+            if known is not option:
+                raise PluginError(f"the option `{option.name}` is declared twice (again by "
+                                  f"{rule.code}): rules that share an option list one "
+                                  "RuleOption")
+    return RuleCatalog(tuple(rule.code for rule in rules), codes_by_name(), options)
 
 
 def rule_by_code(code: str) -> type[Rule] | None:

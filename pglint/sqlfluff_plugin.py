@@ -84,7 +84,9 @@ def _lint_text(text: str, path: Path | None) -> list["Finding"]:
 
     global _resolver
     if _resolver is None:
-        _resolver = Resolver()
+        from pglint.registry import catalog
+
+        _resolver = Resolver(catalog=catalog())
     real = path is not None and path.is_file()
     file_path = path if path is not None else Path("stdin")
     settings = _resolver.for_file(file_path.resolve()) if real else _resolver.for_path(Path.cwd())

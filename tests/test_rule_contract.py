@@ -109,3 +109,73 @@ def test_a_plugin_that_cannot_be_used_is_an_error_not_a_traceback(tmp_path):
             assert result.returncode == 2, (args, result.stdout)
             assert result.stderr.startswith(says), result.stderr
             assert "Traceback" not in result.stderr
+
+
+def test_rule_options_are_declared_by_the_rules_and_checked_by_the_configuration():
+    import pytest
+
+    from pglint.config import ConfigError, parse_settings
+    from pglint.registry import all_rules, catalog
+
+    declared = {option.name: sorted(rule.code for rule in all_rules() if option in rule.options)
+                for option in catalog().options.values()}
+    assert declared == {"sequence-cache": ["PGL102", "PGL106"],
+                        "fillfactor": ["PGL104", "PGL105"], "lock-timeout": ["PGL302"]}
+    # The configuration has no key or field of its own for them: they come from the rules.
+    from dataclasses import fields
+
+    from pglint.config import CONFIG_KEYS, Settings
+
+    assert not CONFIG_KEYS & set(declared)
+    assert not {f.name.replace("_", "-") for f in fields(Settings)} & set(declared)
+
+    settings = parse_settings({"fillfactor": 80}, catalog=catalog())
+    assert settings.option("fillfactor") == 80
+    assert (settings.option("sequence-cache"), settings.option("lock-timeout")) == (100, "5s")
+    with pytest.raises(KeyError, match="no rule declares the option `colour`"):
+        settings.option("colour")
+    with pytest.raises(ConfigError, match=r"^`fillfactor` must be an integer from 10 to 100$"):
+        parse_settings({"fillfactor": True}, catalog=catalog())
+    with pytest.raises(ConfigError, match="`sequence-cache` must be an integer from 2 to"):
+        parse_settings({"sequence-cache": 1}, catalog=catalog())
+    # Without the rules' catalog, a rule's option is no configuration key.
+    with pytest.raises(ConfigError, match="unknown option `fillfactor`"):
+        parse_settings({"fillfactor": 80})
+
+
+def test_an_option_is_declared_once_and_never_shadows_a_configuration_key(monkeypatch):
+    import pytest
+
+    from pglint import registry
+    from pglint.config import ConfigError, RuleCatalog
+    from pglint.rule import RuleOption
+
+    with pytest.raises(ConfigError, match="a rule declares the option `select`"):
+        RuleCatalog(options={"select": RuleOption("select", str, "", doc="")})
+    rule = rule_by_code("PGL101")
+    monkeypatch.setattr(rule, "options", (RuleOption("fillfactor", int, 50, doc="again"),))
+    registry.catalog.cache_clear()
+    try:
+        with pytest.raises(registry.PluginError, match="the option `fillfactor` is declared "
+                                                       "twice"):
+            registry.catalog()
+    finally:
+        registry.catalog.cache_clear()
+
+
+def test_pglint_rule_lists_a_rules_options():
+    import json
+
+    from click.testing import CliRunner
+
+    from pglint.cli import main
+
+    text = CliRunner().invoke(main, ["rule", "PGL104"]).output
+    assert text.endswith("\n## Options\n\n- `fillfactor` (an integer, default 70): the "
+                         "fillfactor that fixes give a table updated in place, from 10 to 100 "
+                         "(percent of each page filled by inserts)\n")
+    data = json.loads(CliRunner().invoke(main, ["rule", "PGL302", "--output-format",
+                                                "json"]).output)
+    assert [(o["name"], o["type"], o["default"]) for o in data["options"]] == [
+        ("lock-timeout", "str", "5s")]
+    assert "## Options" not in CliRunner().invoke(main, ["rule", "PGL101"]).output

@@ -183,7 +183,7 @@ class MissingLockTimeout(Rule):
 
     def _report(self, ctx: FileContext, stmt: Statement, top: Statement, table: str,
                 blocked: str, uncovered: list) -> Finding:
-        timeout = ctx.settings.lock_timeout
+        timeout = ctx.settings.option("lock-timeout")
         literal = n.quote_literal(str(timeout))
         what = _describe(stmt)
         session = ctx.session(top)
