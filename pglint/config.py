@@ -162,7 +162,7 @@ class RuleCatalog:
 
     codes: tuple[str, ...] = ()
     names: Mapping[str, str] = field(default_factory=dict)
-    options: Mapping[str, "RuleOption"] = field(default_factory=dict)
+    options: Mapping[str, RuleOption] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         clash = sorted(CONFIG_KEYS & set(self.options))
@@ -182,7 +182,7 @@ class RuleCatalog:
             return upper
         return None
 
-    def with_defaults(self, settings: "Settings") -> "Settings":
+    def with_defaults(self, settings: Settings) -> Settings:
         """`settings` with the default of every declared option it does not set."""
         if all(key in settings.options for key in self.options):
             return settings

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pglint import engine
 from pglint.config import parse_settings
-from pglint.registry import catalog
 from pglint.finding import Finding
+from pglint.registry import catalog
 from pglint.rule import Example, Rule
 
 MAIN_PATHS = {

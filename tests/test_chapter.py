@@ -9,8 +9,7 @@ from pathlib import Path
 
 from pglint import engine
 from pglint.config import Resolver
-from pglint.registry import catalog
-from pglint.registry import all_rules
+from pglint.registry import all_rules, catalog
 
 CHAPTER = Path(__file__).resolve().parent / "data" / "chapter40"
 MARKER = re.compile(r"--\s*expect(?P<next>-next-line)?:\s*(?P<codes>(?:PGL\d{3}[ ,]*)+)")

@@ -36,8 +36,8 @@ class RunReport:
     """What a report shows: the findings left after fixes, scope and baseline, and the counts
     the summaries mention."""
 
-    findings: list["Finding"]
-    files: dict[str, "SourceFile"]  # the text of each file read, by display path
+    findings: list[Finding]
+    files: dict[str, SourceFile]  # the text of each file read, by display path
     file_count: int
     fixed: int = 0  # fixes applied (--fix)
     baselined: int = 0  # findings left out because the baseline holds them
