@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pglint.finding import Finding
+from pglint.paths import relative_or_absolute
 from pglint.source import SourceFile
 
 BASELINE_VERSION = 1
@@ -46,10 +47,7 @@ def repository_root(start: str | None = None) -> str:
 def repository_path(path: str, root: str) -> str:
     """A finding's path relative to the repository root, with `/` separators; a file outside
     the root keeps its absolute path."""
-    absolute = os.path.abspath(path)
-    if absolute == root or not absolute.startswith(root.rstrip(os.sep) + os.sep):
-        return Path(absolute).as_posix()
-    return Path(os.path.relpath(absolute, root)).as_posix()
+    return relative_or_absolute(path, root)
 
 
 def flagged_text(finding: Finding, file: SourceFile | None) -> str:

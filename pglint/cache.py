@@ -14,6 +14,7 @@ import json
 import os
 import re
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,7 +25,8 @@ CACHE_DIR_NAME = ".pglint_cache"
 
 
 def _code_fingerprint() -> str:
-    """Changes whenever pglint's or its rules' source files change (development installs too)."""
+    """Changes whenever pglint's or its rules' source files change (development installs too),
+    plugins' rules included."""
     import pglint  # the rules and the rule kit are folders of it
 
     digest = hashlib.blake2b(__version__.encode(), digest_size=16)
@@ -35,6 +37,13 @@ def _code_fingerprint() -> str:
                 if name.endswith(".py"):
                     st = os.stat(os.path.join(dirpath, name))
                     digest.update(f"{dirpath}/{name}:{st.st_mtime_ns}:{st.st_size};".encode())
+    from pglint.registry import plugin_rules
+
+    for rule in plugin_rules():  # a plugin's rules are code of the run too
+        path = getattr(sys.modules.get(rule.__module__), "__file__", None) or ""
+        st = os.stat(path) if os.path.isfile(path) else None
+        digest.update(f"{rule.__module__}.{rule.__qualname__}:{path}:"
+                      f"{st.st_mtime_ns if st else 0}:{st.st_size if st else 0};".encode())
     return digest.hexdigest()
 
 
@@ -199,8 +208,7 @@ def _finding(item: dict) -> Finding:
                   None if isolation is None else _typed(isolation, str))
     fields = {name: _typed(item[name], str) for name in _TEXT_FIELDS}
     fields.update({name: _typed(item[name], int) for name in _INT_FIELDS})
-    return Finding(**fields, severity=Severity(item["severity"]), fix=fix,
-                   extra=_typed(item.get("extra", {}), dict))
+    return Finding(**fields, severity=Severity(item["severity"]), fix=fix)
 
 
 def content_digest(text: str | None, problem: object | None) -> bytes:

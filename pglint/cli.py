@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from pglint import __version__
-
-FORMATS = ("full", "concise", "json", "sarif", "github", "gitlab", "junit", "markdown")
+from pglint.report import FORMATS
 
 
 def _codes(values: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -141,7 +141,7 @@ def version_command() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--output-format", type=click.Choice(FORMATS), default=None,
+@click.option("--output-format", type=click.Choice(tuple(FORMATS)), default=None,
               help="How to print findings (default: full).")
 @click.option("--fix", is_flag=True, help="Apply safe fixes.")
 @click.option("--fix-only", is_flag=True,
@@ -220,6 +220,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     import gc
 
     from pglint.config import ConfigError, Resolver
+    from pglint.registry import catalog
 
     # pglast's JSON trees are millions of small dicts and lists without cycles; the cyclic
     # garbage collector would rescan them over and over (5x the cost of decoding them).
@@ -238,49 +239,15 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     overrides = {"select": _codes(select), "ignore": _codes(ignore + extend_ignore),
                  "extend_select": _codes(extend_select), "target_version": target_version,
                  "all_migrations": True if all_migrations else None}
-    resolver = Resolver({k: v for k, v in overrides.items() if v is not None}, config_path)
     try:
+        resolver = Resolver({k: v for k, v in overrides.items() if v is not None}, config_path,
+                            catalog=catalog())
         settings = resolver.for_path(path_list[0])
     except ConfigError as exc:
-        click.echo(f"pglint: error: {exc}", err=True)
-        sys.exit(2)
-    baseline = None
-    if baseline_path is not None:
-        from pglint.baseline import BaselineError, load_baseline
-
-        try:
-            baseline = load_baseline(baseline_path)
-        except BaselineError as exc:
-            click.echo(f"pglint: error: {exc}", err=True)
-            sys.exit(2)
-    scope = None
-    history = None
-    if diff_base is not None or project:
-        from pglint.scope import Scope, ScopeError, changed_lines, project_root
-
-        try:
-            if diff_base is not None:
-                top, lines = changed_lines(diff_base, path_list[0])
-                scope = Scope(path_list, lines)
-                history = _history_of_diff_base(diff_base, top, all_migrations)
-                path_list = [top]
-            else:
-                config_root = settings.config_path.parent if settings.config_path else None
-                scope = Scope(path_list)
-                if not all_migrations:
-                    from pglint.history import from_changes
-
-                    # pre-commit names the files being committed: those are the new ones.
-                    history = from_changes({str(p) for p in path_list if not p.is_dir()},
-                                           "named on the command line")
-                path_list = [project_root(path_list[0], config_root)]
-        except ScopeError as exc:
-            click.echo(f"pglint: error: {exc}", err=True)
-            sys.exit(2)
-    elif not all_migrations and not from_stdin and any(p.is_dir() for p in path_list):
-        from pglint.history import from_git
-
-        history = from_git(next(p for p in path_list if p.is_dir()))
+        _usage_error(str(exc))
+    baseline = _load_baseline(baseline_path) if baseline_path is not None else None
+    path_list, scope, history = _scope_and_history(path_list, settings, diff_base, project,
+                                                   all_migrations, from_stdin)
     if no_cache:
         cache_dir = None
     elif cache_dir is None:
@@ -301,13 +268,70 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     report_file = sys.stderr if stdin is not None and fix and not diff else None
     output = Output(_open_output(output_file) if output_file is not None else report_file,
                     quiet or silent, silent, owned=output_file is not None, color=color)
+    status = _guarded(lambda: _run_check(
+        path_list, resolver, output_format or "full", fix, unsafe_fixes, diff, cache_dir,
+        statistics, baseline, scope, output, stdin,
+        FixReport(fix_only, show_fixes, exit_non_zero_on_fix), history))
+    # Leave without tearing down the parsed trees (a tenth of a second on a large run): nothing
+    # is left to clean up but memory, and the output is flushed first.
     try:
-        status = _run_check(path_list, resolver, output_format or "full", fix, unsafe_fixes,
-                            diff, cache_dir, statistics, baseline, scope, output, stdin,
-                            FixReport(fix_only, show_fixes, exit_non_zero_on_fix), history)
+        output.close()
+        sys.stdout.flush()
+    except OSError as exc:
+        _cannot_write_output(exc)
+    sys.stderr.flush()
+    os._exit(0 if exit_zero and status == 1 else status)
+
+
+def _load_baseline(path: Path):
+    """The --baseline file, or exit 2 saying why it cannot be used."""
+    from pglint.baseline import BaselineError, load_baseline
+
+    try:
+        return load_baseline(path)
+    except BaselineError as exc:
+        _usage_error(str(exc))
+
+
+def _scope_and_history(path_list: list[Path], settings, diff_base: str | None, project: bool,
+                       all_migrations: bool, from_stdin: bool):
+    """The paths to lint, the scope reported on (--diff-base, --project; None: everything)
+    and which migrations are new (None: all of them)."""
+    if diff_base is None and not project:
+        if not all_migrations and not from_stdin and any(p.is_dir() for p in path_list):
+            from pglint.history import from_git
+
+            return path_list, None, from_git(next(p for p in path_list if p.is_dir()))
+        return path_list, None, None
+    from pglint.scope import Scope, ScopeError, changed_lines, project_root
+
+    history = None
+    try:
+        if diff_base is not None:
+            top, lines = changed_lines(diff_base, path_list[0])
+            return [top], Scope(path_list, lines), _history_of_diff_base(diff_base, top,
+                                                                         all_migrations)
+        config_root = settings.config_path.parent if settings.config_path else None
+        scope = Scope(path_list)
+        if not all_migrations:
+            from pglint.history import from_changes
+
+            # pre-commit names the files being committed: those are the new ones.
+            history = from_changes({str(p) for p in path_list if not p.is_dir()},
+                                   "named on the command line")
+        return [project_root(path_list[0], config_root)], scope, history
+    except ScopeError as exc:
+        _usage_error(str(exc))
+
+
+def _guarded(run_check) -> int:
+    """`run_check()`'s exit code; what it raises made an error message and exit code."""
+    from pglint.config import ConfigError
+
+    try:
+        return run_check()
     except ConfigError as exc:  # a nested configuration file found while linting
-        click.echo(f"pglint: error: {exc}", err=True)
-        sys.exit(2)
+        _usage_error(str(exc))
     except BrokenPipeError:
         # The reader went away (`pglint check | head`): not an error of ours. Point stdout at
         # /dev/null so that Python's final flush does not complain again.
@@ -323,15 +347,6 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
         click.echo(f"pglint: internal error: {exc!r}", err=True)
         traceback.print_exc()
         sys.exit(2)
-    # Leave without tearing down the parsed trees (a tenth of a second on a large run): nothing
-    # is left to clean up but memory, and the output is flushed first.
-    try:
-        output.close()
-        sys.stdout.flush()
-    except OSError as exc:
-        _cannot_write_output(exc)
-    sys.stderr.flush()
-    os._exit(0 if exit_zero and status == 1 else status)
 
 
 def _render_settings(path: Path, settings, cache_dir: Path | None) -> str:
@@ -369,6 +384,8 @@ def _render_settings(path: Path, settings, cache_dir: Path | None) -> str:
             continue
         if f.name == "exclude" and not v:
             rows.append((key, value(DEFAULT_EXCLUDES) + "  # the defaults"))
+        elif f.name == "options":  # the rules' options, as top-level keys
+            rows.extend((name, value(option)) for name, option in v.items())
         elif f.name == "per_file_ignores":
             rows.extend((f"{key}.{json.dumps(glob)}", value(codes)) for glob, codes in v)
             if not v:
@@ -386,7 +403,7 @@ def _render_settings(path: Path, settings, cache_dir: Path | None) -> str:
     return "".join(f"{k:<{width}} = {v}\n" for k, v in rows)
 
 
-def _usage_error(message: str) -> None:
+def _usage_error(message: str) -> NoReturn:
     click.echo(f"pglint: error: {message}", err=True)
     sys.exit(2)
 
@@ -436,9 +453,11 @@ class Output:
     def stream(self):
         return self.file if self.file is not None else sys.stdout
 
-    def echo(self, text: str = "", nl: bool = True) -> None:
+    def echo(self, text: str = "", nl: bool = True, color: bool = False) -> None:
+        """`text` on the output; with `color`, its ANSI styles kept even off a terminal (click
+        strips them there otherwise)."""
         if not self.silent:
-            click.echo(text, file=self.stream, nl=nl)
+            click.echo(text, file=self.stream, nl=nl, color=True if color else None)
 
     def note(self, text: str) -> None:
         """A remark about the run on stderr (`Would fix 2 findings.`), left out by -q and -s."""
@@ -476,7 +495,7 @@ def _stdout_broken(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EIO, errno.EBADF, errno.EDQUOT)
 
 
-def _cannot_write_output(exc: OSError) -> None:
+def _cannot_write_output(exc: OSError) -> NoReturn:
     """Say why the report could not be written and exit 2 (no traceback: not our bug)."""
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -544,28 +563,11 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
                baseline=None, scope=None, output: Output | None = None,
                stdin: _Stdin | None = None, fixes: FixReport | None = None,
                history=None) -> int:
-    from pglint import engine
-
+    """Lint (or fix) `paths`, print the report, and return the exit code."""
     output = output or Output()
     fixes = fixes or FixReport()
-    echo = output.echo
-
-    def keep(found, files):
-        # Fix and report only what is in scope and not baselined.
-        if scope is not None:
-            found = scope.keep(found, files)
-        return baseline.keep(found, files) if baseline is not None else found
-
-    # As in ruff: --unsafe-fixes widens what --fix and --diff apply; alone it writes nothing.
-    fixing = fix or diff
-    if fixing:
-        result = engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff,
-                                     keep=keep if scope or baseline else None,
-                                     stdin=stdin.content if stdin is not None else None,
-                                     history=history)
-    else:
-        result = _lint(paths, resolver, cache_dir,
-                       stdin=stdin.content if stdin is not None else None, history=history)
+    result = _lint_or_fix(paths, resolver, fix, unsafe, diff, cache_dir, baseline, scope,
+                          stdin, history)
     if stdin is not None and fix and not diff:
         _give_back_stdin(stdin, result)
     # Held until the process exits (os._exit): freeing the parsed trees on return from here
@@ -575,93 +577,85 @@ def _run_check(paths: list[Path], resolver, output_format: str, fix: bool, unsaf
         result.findings = scope.keep(result.findings, result.files)
     for error in result.errors:
         click.echo(f"pglint: error: {error}", err=True)
-    files = result.sources
     baselined = 0
     if baseline is not None:
-        result.findings, baselined = baseline.filter(result.findings, files)
+        result.findings, baselined = baseline.filter(result.findings, result.sources)
     if diff:
-        from pglint.fixer import unified_diff
-
-        for path, (before, after) in sorted(result.diffs.items()):
-            echo(unified_diff(path, before, after), nl=False)
-        count = sum(result.fixed.values())
-        output.note(f"Would fix {count} finding{'s' if count != 1 else ''}.")
-        if _report_fix_failures(result.fix_failures):
-            return 2
-        return 1 if result.diffs else (2 if result.errors else 0)
+        return _print_diff(result, output)
     fixed = sum(result.fixed.values())
     fixes_failed = 1 if fixes.fail and fixed else 0
     if fixes.only:
         # --fix-only: the count of fixes (or their list), never the findings left.
         if not output.quiet:
-            echo(FixReport.listing(result.fixed_rules) if fixes.show else
-                 f"Fixed {fixed} finding{'s' if fixed != 1 else ''}.\n", nl=False)
-        if _report_fix_failures(result.fix_failures) or result.errors or \
-                result.internal_errors:
-            for message in result.internal_errors:
-                click.echo(f"pglint: internal error: {message}", err=True)
-            return 2
-        return fixes_failed
-    if statistics:
-        from pglint.report import summary
+            output.echo(FixReport.listing(result.fixed_rules) if fixes.show else
+                        f"Fixed {fixed} finding{'s' if fixed != 1 else ''}.\n", nl=False)
+        return 2 if _failed(result) else fixes_failed
+    if not output.silent:
+        from pglint.report import RunReport
 
-        if output_format == "json":
-            import json
-
-            echo(json.dumps(summary.statistics(result.findings), indent=2))
-        else:
-            echo(summary.render_statistics(result.findings), nl=False)
-    elif output_format == "json":
-        from pglint.report import jsonfmt
-
-        echo(jsonfmt.render(result.findings, files))
-    elif output_format == "sarif":
-        from pglint.report import sarif
-
-        echo(sarif.render(result.findings, files, baselined=baselined))
-    elif output_format == "github":
-        from pglint.report import github
-
-        echo(github.render(result.findings), nl=False)
-    elif output_format == "gitlab":
-        from pglint.report import gitlab
-
-        echo(gitlab.render(result.findings, files))
-    elif output_format == "junit":
-        from pglint.report import junit
-
-        echo(junit.render(result.findings, result.file_count))
-    elif output_format == "markdown":
-        from pglint.report import markdown
-
-        echo(markdown.render(result.findings, files, result.file_count,
-                                   baselined=baselined), nl=False)
-    elif output_format == "concise":
-        from pglint.report import concise
-        from pglint.report.summary import summary_line
-
-        echo(concise.render(result.findings), nl=False)
-        if not output.quiet:
-            echo(summary_line(result.findings, result.file_count, fixed, baselined))
-    else:
-        from pglint.report import full
-
-        lines = full.build(result.findings, files, result.file_count, fixed, baselined,
-                           summary=not output.quiet)
-        if output.silent:
-            pass
-        elif output.color():
-            full.print_rich(lines, output.stream)
-        else:
-            echo(full.render_plain(lines), nl=False)
+        _print_report(RunReport(result.findings, result.sources, result.file_count, fixed,
+                                baselined), output, output_format, statistics)
     if fixes.show and fix and not output.quiet and output_format in ("full", "concise"):
-        echo(FixReport.listing(result.fixed_rules), nl=False)
+        output.echo(FixReport.listing(result.fixed_rules), nl=False)
+    if _failed(result):
+        return 2
+    return 1 if result.findings else fixes_failed
+
+
+def _lint_or_fix(paths: list[Path], resolver, fix: bool, unsafe: bool, diff: bool,
+                 cache_dir: Path | None, baseline, scope, stdin: _Stdin | None, history):
+    """The run's result: fixed (--fix, --diff) or linted, standard input's text if it is read."""
+    from pglint import engine
+
+    def keep(found, files):
+        # Fix and report only what is in scope and not baselined.
+        if scope is not None:
+            found = scope.keep(found, files)
+        return baseline.keep(found, files) if baseline is not None else found
+
+    content = stdin.content if stdin is not None else None
+    # As in ruff: --unsafe-fixes widens what --fix and --diff apply; alone it writes nothing.
+    if fix or diff:
+        return engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff,
+                                   keep=keep if scope or baseline else None, stdin=content,
+                                   history=history)
+    return _lint(paths, resolver, cache_dir, stdin=content, history=history)
+
+
+def _print_diff(result, output: Output) -> int:
+    """--diff: the fixes as a unified diff, and the exit code (1 when there is any)."""
+    from pglint.fixer import unified_diff
+
+    for path, (before, after) in sorted(result.diffs.items()):
+        output.echo(unified_diff(path, before, after), nl=False)
+    count = sum(result.fixed.values())
+    output.note(f"Would fix {count} finding{'s' if count != 1 else ''}.")
+    if _report_fix_failures(result.fix_failures):
+        return 2
+    return 1 if result.diffs else (2 if result.errors else 0)
+
+
+def _print_report(run, output: Output, output_format: str, statistics: bool) -> None:
+    """The report in `output_format` (or the statistics, with --statistics) on the output."""
+    from pglint.report import ReportSettings, reporter
+
+    color = None
+    if output_format == "full" and not statistics and output.color():
+        color = "auto" if output.stream.isatty() else "standard"
+    settings = ReportSettings(output_format, summary=not output.quiet, color=color)
+    output.echo(reporter(output_format, statistics).report(run, settings), nl=False,
+                color=color is not None)
+
+
+def _failed(result) -> bool:
+    """Whether the run must exit 2 (a path error, a rule crash, a fix not written), having said
+    why on stderr."""
     failed = _report_fix_failures(result.fix_failures)
     if result.errors or result.internal_errors or failed:
         for message in result.internal_errors:
             click.echo(f"pglint: internal error: {message}", err=True)
-        return 2
-    return 1 if result.findings else fixes_failed
+        return True
+    return False
 
 
 def _give_back_stdin(stdin: _Stdin, result) -> None:
@@ -703,12 +697,13 @@ def baseline_command(paths: tuple[Path, ...], output: Path, config_path: Path | 
 
     from pglint.baseline import render_baseline
     from pglint.config import ConfigError, Resolver
+    from pglint.registry import catalog
 
     gc.disable()  # as in `check`: pglast's trees have no cycles
     _check_environment()
     path_list = list(paths) or [Path(".")]
-    resolver = Resolver({}, config_path)
     try:
+        resolver = Resolver({}, config_path, catalog=catalog())
         settings = resolver.for_path(path_list[0])
         cache_dir = None if no_cache else _default_cache_dir(settings)
         result = _lint(path_list, resolver, cache_dir)
@@ -770,26 +765,23 @@ def clean() -> None:
 @click.option("--output-format", type=click.Choice(("text", "json")), default="text")
 def rule(code: str | None, show_all: bool, output_format: str) -> None:
     """Print a rule's documentation (by code or name), or every rule's with --all."""
-    from pglint.registry import all_rules, rule_by_code
+    from pglint.registry import PluginError, all_rules, rule_by_code
 
-    if show_all:
-        rules = list(all_rules())
-    elif code:
-        found = rule_by_code(code)
-        if found is None:
-            click.echo(f"pglint: error: unknown rule {code!r}; `pglint rule --all` lists them",
-                       err=True)
-            sys.exit(2)
-        rules = [found]
-    else:
-        click.echo("pglint: error: give a rule code, or --all", err=True)
-        sys.exit(2)
+    if not show_all and not code:
+        _usage_error("give a rule code, or --all")
+    try:
+        rules = list(all_rules()) if show_all else [rule_by_code(code)]
+    except PluginError as exc:
+        _usage_error(str(exc))
+    if rules == [None]:
+        _usage_error(f"unknown rule {code!r}; `pglint rule --all` lists them")
     if output_format == "json":
         import json
 
         data = [{"code": r.code, "name": r.name, "summary": r.summary, "section": r.section,
                  "severity": r.severity.value, "default": r.default_enabled,
-                 "off_by_default": r.off_by_default, "explanation": r.doc()} for r in rules]
+                 "off_by_default": r.off_by_default, "explanation": r.doc(),
+                 "options": [o.as_json() for o in r.options]} for r in rules]
         click.echo(json.dumps(data if show_all else data[0], indent=2))
         return
     for i, r in enumerate(rules):
@@ -802,3 +794,6 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
             click.echo(f"Off by default: {r.off_by_default}. It runs when your own `select` or "
                        f"`extend-select` covers it (`--extend-select {r.code}`).\n")
         click.echo(r.doc())
+        if r.options:  # set in the configuration (`[tool.pglint]`)
+            click.echo("\n## Options\n\n" + "".join(f"- {o.describe()}\n" for o in r.options),
+                       nl=False)

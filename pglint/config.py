@@ -1,12 +1,21 @@
-"""Configuration: `[tool.pglint]` in pyproject.toml, or pglint.toml, found by walking up."""
+"""Configuration: `[tool.pglint]` in pyproject.toml, or pglint.toml, found by walking up.
+
+The configuration knows its own keys only. What it knows of the rules (their codes and names
+for selectors, the options they declare) comes from the caller as a `RuleCatalog`
+(`pglint.registry.catalog()`): this module never imports the rules.
+"""
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from pglint.rule import integer_from, toml_value
+
+if TYPE_CHECKING:
+    from pglint.rule import RuleOption
 
 
 def _toml():
@@ -72,9 +81,9 @@ class Settings:
     migrations: tuple[str, ...] = ()  # glob patterns of migration files (beyond detection)
     queries: tuple[str, ...] = ()  # glob patterns of application SQL that looks like migrations
     pgbench: tuple[str, ...] = ()  # glob patterns of pgbench scripts (beyond detection)
-    fillfactor: int = 70
-    sequence_cache: int = 100
-    lock_timeout: str = "5s"
+    # The rules' options (`fillfactor`, `lock-timeout`, ...) by key: each declared by a rule
+    # (pglint.rule.RuleOption), every declared one present, defaults included.
+    options: Mapping[str, Any] = field(default_factory=dict)
     tables: dict[str, TableHint] = field(default_factory=dict)
     # (glob, code prefixes) pairs: findings in matching files are dropped, as ruff's.
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -86,6 +95,13 @@ class Settings:
     all_migrations: bool = False
     config_path: Path | None = None
     root: Path | None = None  # directory of the config file, or the working directory
+
+    def option(self, key: str) -> Any:
+        """The value of the rule option `key` (`ctx.settings.option("lock-timeout")`)."""
+        try:
+            return self.options[key]
+        except KeyError:
+            raise KeyError(f"no rule declares the option `{key}`") from None
 
     def enabled(self, code: str) -> bool:
         if code == SYNTAX_ERROR_CODE:
@@ -114,11 +130,10 @@ class Settings:
         import fnmatch
         import os
 
-        absolute = os.path.abspath(path)
-        root = os.path.abspath(self.root or os.getcwd())
-        rel = os.path.relpath(absolute, root) if absolute.startswith(root + os.sep) else absolute
-        rel = rel.replace(os.sep, "/")
-        name = os.path.basename(absolute)
+        from pglint.paths import relative_or_absolute
+
+        rel = relative_or_absolute(path, self.root or os.getcwd())
+        name = os.path.basename(os.path.abspath(path))
         codes: list[str] = []
         for pattern, prefixes in self.per_file_ignores:
             # `**/x` also matches `x` at the top (fnmatch's `*` already crosses `/`).
@@ -130,6 +145,50 @@ class Settings:
 
     def with_overrides(self, **changes: Any) -> "Settings":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# The configuration's own keys; every other key is a rule's option or an error.
+CONFIG_KEYS = frozenset({
+    "select", "ignore", "extend-select", "target-version", "exclude", "extend-exclude",
+    "migrations", "queries", "pgbench", "tables", "per-file-ignores", "roles",
+    "applied-migrations", "all-migrations",
+})
+
+
+@dataclass(frozen=True)
+class RuleCatalog:
+    """What the configuration needs to know of the rules: their codes, their names (upper-cased,
+    to their codes) and the options they declare (key -> declaration, in rule order)."""
+
+    codes: tuple[str, ...] = ()
+    names: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, RuleOption] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        clash = sorted(CONFIG_KEYS & set(self.options))
+        if clash:
+            raise ConfigError(f"a rule declares the option `{clash[0]}`, a configuration key "
+                              "of pglint's own")
+
+    def resolve(self, selector: str) -> str | None:
+        """A selector as written in its canonical form: a rule's code for its name, a code or
+        code prefix upper-cased, ALL; None when it names no rule."""
+        upper = selector.strip().upper()
+        if upper == ALL:
+            return ALL
+        if upper in self.names:
+            return self.names[upper]
+        if upper and any(code.startswith(upper) for code in self.codes):
+            return upper
+        return None
+
+    def with_defaults(self, settings: Settings) -> Settings:
+        """`settings` with the default of every declared option it does not set."""
+        if all(key in settings.options for key in self.options):
+            return settings
+        options = {key: option.default for key, option in self.options.items()}
+        options.update(settings.options)
+        return replace(settings, options=options)
 
 
 def find_config(start: Path) -> Path | None:
@@ -190,13 +249,11 @@ def _hint(table: str, value: Any) -> TableHint:
     return TableHint(frozenset(value), frozenset(c.lower() for c in columns))
 
 
-def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
-    known = {
-        "select", "ignore", "extend-select", "target-version", "exclude", "extend-exclude",
-        "migrations", "queries", "pgbench", "fillfactor", "sequence-cache", "lock-timeout",
-        "tables", "per-file-ignores", "roles", "applied-migrations", "all-migrations",
-    }
-    _reject_unknown(data, known, "option")
+def parse_settings(data: dict[str, Any], path: Path | None = None,
+                   catalog: RuleCatalog = RuleCatalog()) -> Settings:
+    """The settings a configuration table gives, checked: its own keys, and the options that
+    the rules of `catalog` declare (the defaults of those it does not set)."""
+    _reject_unknown(data, set(CONFIG_KEYS | set(catalog.options)), "option")
     kwargs: dict[str, Any] = {}
     for key in ("select", "ignore", "extend-select"):
         if key in data:
@@ -209,15 +266,11 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"`{key}` must be a list of glob patterns")
             kwargs[key.replace("-", "_")] = tuple(value)
-    for key, low, high in (("target-version", 9, 99), ("fillfactor", 10, 100),
-                           ("sequence-cache", 2, 1_000_000)):
-        if key in data:
-            value = data[key]
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise ConfigError(f"`{key}` must be an integer from {low} to {high}")
-            kwargs[key.replace("-", "_")] = value
-    if "lock-timeout" in data:
-        kwargs["lock_timeout"] = _duration(data["lock-timeout"], "lock-timeout")
+    if "target-version" in data:
+        kwargs["target_version"] = _checked(integer_from(9, 99), "target-version",
+                                            data["target-version"])
+    kwargs["options"] = {key: _checked(option.parse, key, data[key]) if key in data
+                         else option.default for key, option in catalog.options.items()}
     if "tables" in data:
         if not isinstance(data["tables"], dict):
             raise ConfigError("`tables` must be a table of table-name = workload hints")
@@ -229,7 +282,7 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
         for glob, selectors in table.items():
             if not isinstance(selectors, list) or not all(isinstance(v, str) for v in selectors):
                 raise ConfigError(f"`per-file-ignores` for `{glob}` must be a list of rule "
-                                  f"selectors such as [\"PGL101\"], not {_shown(selectors)}")
+                                  f"selectors such as [\"PGL101\"], not {toml_value(selectors)}")
         kwargs["per_file_ignores"] = tuple(
             (glob, _codes(codes, f"per-file-ignores.{glob}")) for glob, codes in table.items())
     if "roles" in data:
@@ -256,6 +309,13 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
     return Settings(config_path=path, root=root, **kwargs)
 
 
+def _checked(check: Callable[[str, Any], Any], key: str, value: Any) -> Any:
+    try:
+        return check(key, value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _reject_unknown(data: dict[str, Any], known: set[str], what: str, where: str = "") -> None:
     """A ConfigError naming the first unknown key, with the known key it most resembles."""
     import difflib
@@ -267,43 +327,9 @@ def _reject_unknown(data: dict[str, Any], known: set[str], what: str, where: str
         raise ConfigError(f"unknown {what} `{where}{key}`{hint}")
 
 
-def _shown(value: Any) -> str:
-    """A TOML value as the user wrote it, near enough for an error message."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
-
-
-# A PostgreSQL duration as a time setting accepts it: a number, then (optionally, after
-# blanks) a unit, case-sensitive as PostgreSQL's; without a unit, milliseconds.
-_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s|min|h|d)?\s*")
-_MILLISECONDS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000,
-                 "d": 86_400_000, None: 1}
-_INT_MAX = 2_147_483_647  # PostgreSQL's timeouts are ints of milliseconds
-
-
-def _duration(value: Any, key: str) -> str:
-    """A positive timeout PostgreSQL accepts (`5s`, `500ms`, `1min`), as written."""
-    usage = (f"`{key}` must be a PostgreSQL duration such as \"5s\", \"500ms\" or \"1min\" (a "
-             "positive number, then us, ms, s, min, h or d)")
-    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise ConfigError(f"{usage}, not {_shown(value)}")
-    milliseconds = round(float(match.group(1)) * _MILLISECONDS[match.group(2)])
-    if milliseconds < 1:
-        raise ConfigError(f"{usage}, not {_shown(value)}: PostgreSQL rounds it to 0, "
-                          "which disables the timeout")
-    if milliseconds > _INT_MAX:
-        raise ConfigError(f"{usage}, not {_shown(value)}: over PostgreSQL's maximum "
-                          f"({_INT_MAX}ms, about 24 days)")
-    return value
-
-
-def load_settings(path: Path | None) -> Settings:
+def load_settings(path: Path | None, catalog: RuleCatalog = RuleCatalog()) -> Settings:
     if path is None:
-        return Settings(root=Path.cwd())
+        return catalog.with_defaults(Settings(root=Path.cwd()))
     tomllib = _toml()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -323,7 +349,7 @@ def load_settings(path: Path | None) -> Settings:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: [tool.pglint] must be a table")
     try:
-        return parse_settings(data, path)
+        return parse_settings(data, path, catalog)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -337,7 +363,8 @@ class Resolver:
     """
 
     def __init__(self, overrides: dict[str, Any] | None = None, explicit: Path | None = None,
-                 default_root: Path | None = None) -> None:
+                 default_root: Path | None = None, *, catalog: RuleCatalog) -> None:
+        self.catalog = catalog
         self.overrides = overrides or {}
         self.explicit = explicit
         self.default_root = default_root or Path.cwd()
@@ -348,17 +375,18 @@ class Resolver:
 
     @classmethod
     def fixed(cls, settings: Settings) -> "Resolver":
-        resolver = cls(explicit=settings.config_path)
+        resolver = cls(explicit=settings.config_path, catalog=RuleCatalog())
         resolver._fixed = settings
         return resolver
 
     def _settings(self, config: Path | None) -> Settings:
         if config not in self._by_config:
-            base = load_settings(config) if config else Settings(root=self.default_root)
+            base = load_settings(config, self.catalog) if config else \
+                self.catalog.with_defaults(Settings(root=self.default_root))
             settings = apply_overrides(base, self.overrides)
             cli = {c for key in ("select", "extend_select", "ignore")
                    for c in (self.overrides.get(key) or ())}
-            settings = resolve_selectors(settings, cli)
+            settings = resolve_selectors(settings, self.catalog, cli)
             self._by_config[config] = settings
         return self._by_config[config]
 
@@ -399,14 +427,14 @@ def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
     return settings.with_overrides(**changes)
 
 
-def resolve_selectors(settings: Settings,
+def resolve_selectors(settings: Settings, catalog: RuleCatalog,
                       from_command_line: set[str] | frozenset = frozenset()) -> Settings:
     """The settings with every rule selector (in select, extend-select, ignore and
     per-file-ignores) made canonical: a code or a code prefix upper-cased, a rule name
     (`missing-lock-timeout`) turned into its code, `ALL` kept. A selector that names no rule is
     a ConfigError: a typo must not silently turn pglint off in CI."""
     where = f" (in {settings.config_path})" if settings.config_path else ""
-    resolve = selector_resolver()
+    resolve = catalog.resolve
 
     def canonical(selectors: tuple[str, ...], option: str) -> tuple[str, ...]:
         out = []
@@ -426,23 +454,3 @@ def resolve_selectors(settings: Settings,
         (glob, canonical(selectors, f"per-file-ignores` for `{glob}"))
         for glob, selectors in settings.per_file_ignores)
     return replace(settings, **changes)
-
-
-def selector_resolver():
-    """A function from a selector as written to its canonical form (None: unknown)."""
-    from pglint.registry import all_rules, codes_by_name
-
-    codes = [rule.code for rule in all_rules()]
-    names = codes_by_name()
-
-    def resolve(selector: str) -> str | None:
-        upper = selector.strip().upper()
-        if upper == ALL:
-            return ALL
-        if upper in names:
-            return names[upper]
-        if upper and any(code.startswith(upper) for code in codes):
-            return upper
-        return None
-
-    return resolve

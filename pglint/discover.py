@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from pglint.config import Settings
+from pglint.paths import relative_to
 from pglint.roles import RoleDecision, role_from_path
 
 SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".pgbench"}
@@ -181,12 +182,9 @@ def named_candidate(path: Path, settings: Settings) -> Candidate:
     """The candidate for a file known by name only (text read from stdin, `--stdin-filename`):
     its kind and role from the name, as `discover` would judge a file there."""
     absolute = os.path.abspath(path)
-    root = os.path.abspath(settings.root or os.getcwd())
-    cwd = os.getcwd()
-    rel = absolute[len(root) + 1:] if absolute.startswith(root + os.sep) else \
+    rel = relative_to(absolute, os.path.abspath(settings.root or os.getcwd())) or \
         os.path.basename(absolute)
-    display = absolute[len(cwd) + 1:] if absolute.startswith(cwd + os.sep) else absolute
-    return candidate(path, rel, display, settings)
+    return candidate(path, rel, relative_to(absolute, os.getcwd()) or absolute, settings)
 
 
 def discover(paths: list[Path], settings: Settings,
@@ -204,12 +202,6 @@ def discover(paths: list[Path], settings: Settings,
     found: dict[str, Candidate] = {}
     errors: list[str] = []
 
-    def relative(absolute: str, base: str) -> str | None:
-        # String slicing, not os.path.relpath: this runs for every file of a large tree.
-        if absolute.startswith(base) and absolute[len(base):len(base) + 1] == os.sep:
-            return absolute[len(base) + 1:]
-        return None
-
     def add(p: Path, absolute: str, top: str) -> None:
         if absolute in found:
             return
@@ -217,24 +209,25 @@ def discover(paths: list[Path], settings: Settings,
         own_root = os.path.abspath(own.root) if own.root is not None else root
         # Outside the project root, a path is judged from the folder linted (or by its name
         # alone): the folders above it are nobody's layout (`/home/me/tests/app/...`).
-        rel = relative(absolute, own_root) or relative(absolute, root) or \
-            relative(absolute, top) or os.path.basename(absolute)
-        display = relative(absolute, cwd) or absolute
+        rel = relative_to(absolute, own_root) or relative_to(absolute, root) or \
+            relative_to(absolute, top) or os.path.basename(absolute)
+        display = relative_to(absolute, cwd) or absolute
         found[absolute] = candidate(p, rel, display, own)
 
     for path in paths:
         if path.is_dir():
             top = os.path.abspath(path)
             for folder, dirnames, filenames in os.walk(top):
-                dirnames[:] = sorted(d for d in dirnames
-                                     if not excluded(relative(os.path.join(folder, d), root) or d))
-                shown = relative(folder, cwd)
+                dirnames[:] = sorted(
+                    d for d in dirnames
+                    if not excluded(relative_to(os.path.join(folder, d), root) or d))
+                shown = relative_to(folder, cwd)
                 for filename in sorted(filenames):
                     if os.path.splitext(filename)[1].lower() not in SOURCE_SUFFIXES and \
                             not filename.lower().endswith(POSTGRES_ONLY_SUFFIX):
                         continue
                     absolute = folder + os.sep + filename
-                    if excluded(relative(absolute, root) or filename):
+                    if excluded(relative_to(absolute, root) or filename):
                         continue
                     # Keep the user's spelling of the path: relative paths stay relative.
                     add(Path(shown + os.sep + filename) if shown else Path(absolute), absolute,

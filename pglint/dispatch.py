@@ -121,6 +121,7 @@ class Dispatcher:
     def _call(self, findings: list[Finding], rule: Rule, method, ctx: FileContext,
               stmt: Statement | None, *args) -> None:
         """Run one rule check; a crash is recorded (exit code 2), never fatal to the run."""
+        before = len(findings)
         try:
             findings.extend(method(*args))
         except Exception as exc:  # noqa: BLE001 - a rule bug must not stop the other files
@@ -128,6 +129,10 @@ class Dispatcher:
             if stmt is not None:
                 where += ":%d" % ctx.file.position(stmt.start)[0]
             self.crashes.append(f"{rule.code} crashed on {where}: {exc!r}")
+        if rule.min_fix_version is not None and \
+                ctx.settings.target_version < rule.min_fix_version:
+            _needs_newer_postgresql(findings, before, rule.min_fix_version,
+                                    ctx.settings.target_version)
 
 
 def judges_file(rule: Rule, kind: str, role: str, applied: bool) -> bool:
@@ -210,6 +215,20 @@ def _fits_literal(text: str, start: int, end: int, opening: str, edits: list) ->
         return ast.literal_eval(opening + content + quote) == content
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
+
+
+def _needs_newer_postgresql(findings: list[Finding], start: int, needed: int,
+                            target: int) -> None:
+    """A rule's fixes need PostgreSQL `needed` (its `min_fix_version`) and the project targets
+    an older one (`target-version`): they are shown, never applied, saying why."""
+    for finding in findings[start:]:
+        fix = finding.fix
+        if fix is not None and fix.applicable:
+            shown = fix.suggestion or "\n".join(e.content.strip() for e in fix.edits
+                                                if e.content.strip())
+            finding.fix = Fix.display(fix.title, f"needs PostgreSQL {needed} or later "
+                                      f"(target-version is {target})" +
+                                      (f"\n{shown}" if shown else ""))
 
 
 def _display_only(findings: list[Finding], start: int) -> None:

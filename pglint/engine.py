@@ -24,7 +24,7 @@ from pglint.loader import LoadProblem, read_text
 from pglint.loading import SYNTAX_ERROR, LoadedFile, PythonScreen, _source_file, load  # noqa: F401
 from pglint.model.location import Location
 from pglint.model.project import ProjectModel
-from pglint.registry import all_rules
+from pglint.registry import all_rules, catalog
 from pglint.roles import MIGRATION
 from pglint.rule import Rule
 from pglint.source import SourceFile
@@ -89,6 +89,7 @@ def select_rules(settings: Settings) -> list[Rule]:
 def lint_loaded(files: list[LoadedFile], settings: Settings,
                 crashes: list[str] | None = None) -> list[Finding]:
     """Lint parsed files that form one project, in this process."""
+    settings = catalog().with_defaults(settings)  # Settings made by hand lack the options
     model = build_model(files, settings)
     checker = _Checker(settings)
     findings = [f for loaded in files for f in checker.check(loaded, model)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 
@@ -81,7 +81,6 @@ class Finding:
     column: int = 0
     end_row: int = 0
     end_column: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def sort_key(self) -> tuple:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pglint.finding import Applicability, Edit, Finding
 from pglint.loader import decode, read_bytes
+from pglint.paths import relative_to
 
 # Temporary files: `.NAME.PID.XXXXXXXX.pglint.tmp` (the PID tells a later run whether the
 # writer is gone); `.NAME.pglint-PID.tmp` is what older versions left.
@@ -222,7 +223,7 @@ def _write_target(path: Path, roots: Sequence[Path]) -> tuple[Path | None, str]:
         return path, ""
     for root in roots:
         top = os.path.realpath(root)
-        if real == top or real.startswith(top.rstrip(os.sep) + os.sep):
+        if real == top or relative_to(real, top) is not None:
             return Path(real), ""
     return None, f"a symlink to {real}, outside the project; not written through"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
 
 from pglint.finding import Finding, Fix, Severity
 from pglint.roles import RUN_TIME_ROLES
@@ -43,6 +43,65 @@ class Example:
     target_version: int | None = None
     # Set when `fixed` cannot run alone on PostgreSQL (placeholders, missing objects); says why.
     not_executable: str = ""
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+@dataclass(frozen=True)
+class RuleOption:
+    """A configuration key that a rule reads (`fillfactor = 70`), declared in its `options`.
+
+    The configuration accepts the key because a rule declares it, checks its value with `check`
+    and gives rules the value, or the default, as `ctx.settings.option(name)`. `pglint rule
+    CODE` lists a rule's options with their `doc` line.
+    """
+
+    name: str  # the key as written in the configuration: lower case, words joined by `-`
+    type: type  # bool, int, float or str
+    default: Any
+    doc: str
+    # (key, value) -> the value to use, or ValueError saying what the key must be (starting
+    # with the key in backticks, as every configuration error does). None: the type only.
+    check: Callable[[str, Any], Any] | None = None
+
+    def parse(self, key: str, value: Any) -> Any:
+        """A configured value, checked."""
+        if self.check is not None:
+            return self.check(key, value)
+        if not isinstance(value, self.type) or (isinstance(value, bool)
+                                                and self.type is not bool):
+            raise ValueError(f"`{key}` must be {_TYPE_NAMES.get(self.type, self.type.__name__)}")
+        return value
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type.__name__, "default": self.default,
+                "doc": self.doc}
+
+    def describe(self) -> str:
+        """One line for the rule's documentation: `key` (type, default value): doc."""
+        return (f"`{self.name}` ({_TYPE_NAMES.get(self.type, self.type.__name__)}, default "
+                f"{toml_value(self.default)}): {self.doc}")
+
+
+# Value checks and quoting shared by the configuration's own keys and the rules' options.
+def toml_value(value: Any) -> str:
+    """A TOML value as the user wrote it, near enough for an error message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def integer_from(low: int, high: int) -> Callable[[str, Any], int]:
+    """A check of an integer value (not a boolean) from `low` to `high`, for a key."""
+    def check(key: str, value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"`{key}` must be an integer from {low} to {high}")
+        return value
+
+    return check
 
 
 class Rule:
@@ -87,7 +146,12 @@ class Rule:
     # or `extend-select` covers it, and its docs say why (`off_by_default`).
     default_enabled: ClassVar[bool] = True
     off_by_default: ClassVar[str] = ""
+    # The oldest PostgreSQL major its fixes run on: below it (`target-version`), the engine
+    # shows the rule's fixes as suggestions and never applies them.
     min_fix_version: ClassVar[int | None] = None
+    # The configuration keys the rule reads (ctx.settings.option(name)); an option that several
+    # rules read is one RuleOption object in the rule kit, listed by each.
+    options: ClassVar[tuple[RuleOption, ...]] = ()
     VALID: ClassVar[tuple[Example, ...]] = ()
     INVALID: ClassVar[tuple[Example, ...]] = ()
 

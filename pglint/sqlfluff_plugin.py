@@ -80,17 +80,19 @@ def _lint_text(text: str, path: Path | None) -> list["Finding"]:
     from pglint.config import Resolver
     from pglint.discover import candidate
     from pglint.engine import lint_loaded, load
+    from pglint.paths import relative_to
 
     global _resolver
     if _resolver is None:
-        _resolver = Resolver()
+        from pglint.registry import catalog
+
+        _resolver = Resolver(catalog=catalog())
     real = path is not None and path.is_file()
     file_path = path if path is not None else Path("stdin")
     settings = _resolver.for_file(file_path.resolve()) if real else _resolver.for_path(Path.cwd())
     absolute = os.path.abspath(file_path)
-    root = os.path.abspath(settings.root or os.getcwd())
-    rel = absolute[len(root) + 1:] if absolute.startswith(root + os.sep) else str(file_path)
-    display = os.path.relpath(absolute) if real else str(file_path)
+    rel = relative_to(absolute, os.path.abspath(settings.root or os.getcwd())) or str(file_path)
+    display = (relative_to(absolute, os.getcwd()) or absolute) if real else str(file_path)
     loaded = load(candidate(file_path, rel, display, settings), text)
     return lint_loaded([loaded], settings)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from pglint import engine
 from pglint.config import parse_settings
 from pglint.finding import Finding
+from pglint.registry import catalog
 from pglint.rule import Example, Rule
 
 MAIN_PATHS = {
@@ -58,6 +59,6 @@ def make_project(root: Path, rule: type[Rule], example: Example, text: str | Non
         config.setdefault("select", [rule.code])
     if example.target_version:
         config["target-version"] = example.target_version
-    settings = parse_settings(config)
+    settings = parse_settings(config, catalog=catalog())
     settings = settings.with_overrides(root=root)
     return ExampleProject(root, main, settings)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pglint import engine
 from pglint.config import Resolver
-from pglint.registry import all_rules
+from pglint.registry import all_rules, catalog
 
 CHAPTER = Path(__file__).resolve().parent / "data" / "chapter40"
 MARKER = re.compile(r"--\s*expect(?P<next>-next-line)?:\s*(?P<codes>(?:PGL\d{3}[ ,]*)+)")
@@ -32,7 +32,8 @@ def expected_findings(root: Path) -> Counter:
 def test_chapter_snippets_are_flagged_exactly_where_marked():
     # Every rule, those off by default included: the chapter marks what each one finds.
     every = tuple(rule.code for rule in all_rules())
-    result = engine.lint([CHAPTER], Resolver({"select": every}, default_root=CHAPTER))
+    result = engine.lint([CHAPTER], Resolver({"select": every}, default_root=CHAPTER,
+                                              catalog=catalog()))
     assert not result.internal_errors
     found = Counter((Path(f.path).resolve().relative_to(CHAPTER).as_posix(), f.row, f.code)
                     for f in result.findings)

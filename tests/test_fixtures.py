@@ -127,8 +127,9 @@ def test_linting_all_fixtures_keeps_the_projects_apart():
     # Each fixture has its own pglint.toml, so each is its own project with its own schema:
     # linting the parent folder gives exactly the shop's findings (clean stays silent).
     from pglint.config import Resolver
+    from pglint.registry import catalog
 
-    result = engine.lint([FIXTURES], Resolver(default_root=FIXTURES))
+    result = engine.lint([FIXTURES], Resolver(default_root=FIXTURES, catalog=catalog()))
     found = _found(FIXTURES, result)
     expected = Counter({("shop/" + path, row, code): count
                         for (path, row, code), count in _expected(FIXTURES / "shop").items()})

@@ -300,3 +300,37 @@ def test_markdown_drops_fix_details_before_table_rows(tmp_path):
     shown = text.count("<details>")
     assert 0 < shown < 400
     assert f"Fix details of {400 - shown} findings are left out" in text
+
+
+def test_every_output_format_is_a_reporter_module():
+    """`--output-format` offers the formats of the reporter registry, each one a module with
+    `report(run, settings) -> str`; a report of no findings is text too."""
+    from pglint.cli import check
+    from pglint.report import FORMATS, ReportSettings, RunReport, reporter
+
+    choices = next(p for p in check.params if p.name == "output_format").type.choices
+    assert tuple(choices) == tuple(FORMATS)
+    empty = RunReport(findings=[], files={}, file_count=2)
+    for name in FORMATS:
+        text = reporter(name).report(empty, ReportSettings(name))
+        assert isinstance(text, str), name
+    assert reporter("json", statistics=True).report(empty, ReportSettings("json")) == "[]\n"
+    with pytest.raises(ValueError, match="unknown output format 'xml'"):
+        reporter("xml")
+
+
+def test_the_full_report_in_colour_is_the_plain_report_styled(tmp_path):
+    from pglint.report import ReportSettings, RunReport, reporter
+    from pglint.source import SourceFile
+
+    finding = Finding(code="PGL101", name="hot-counter-update", message="a hot row",
+                      path="hits.sql", start=0, end=6, severity=Severity.WARNING,
+                      row=1, column=1, end_row=1, end_column=7)
+    files = {"hits.sql": SourceFile(Path("hits.sql"), COUNTER)}
+    run = RunReport([finding], files, file_count=1)
+    plain = reporter("full").report(run, ReportSettings("full"))
+    styled = reporter("full").report(run, ReportSettings("full", color="standard"))
+    assert "\x1b[" in styled and "\x1b[" not in plain
+    import re
+
+    assert re.sub(r"\x1b\[[0-9;]*m", "", styled) == plain

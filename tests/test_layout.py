@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "pglint"
 # What rules and the kit may import from pglint (module prefixes).
 RULE_FACING = ("pglint.rule", "pglint.roles", "pglint.finding", "pglint.context", "pglint.sql",
-               "pglint.python", "pglint.model", "pglint.kit")
+               "pglint.python", "pglint.model", "pglint.kit", "pglint.paths")
 
 
 def _module(path: Path) -> str:

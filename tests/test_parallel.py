@@ -10,6 +10,7 @@ import pytest
 
 from pglint import engine, parallel
 from pglint.config import Resolver
+from pglint.registry import catalog
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -17,7 +18,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 def _run(monkeypatch, jobs: str, threshold: int):
     monkeypatch.setenv("PGLINT_JOBS", jobs)
     monkeypatch.setattr(engine, "PARALLEL_MIN_CHARS", threshold)
-    result = engine.lint([FIXTURES], Resolver(default_root=FIXTURES))
+    result = engine.lint([FIXTURES], Resolver(default_root=FIXTURES, catalog=catalog()))
     assert not result.internal_errors
     return [(f.path, f.row, f.column, f.code, f.message, f.fix) for f in result.findings]
 

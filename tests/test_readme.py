@@ -23,7 +23,9 @@ def _toml():
 def test_the_configuration_example_is_a_valid_configuration():
     section = README.split("## Configuration", 1)[1]
     block = re.search(r"```toml\n(.*?)```", section, re.DOTALL).group(1)
-    settings = parse_settings(_toml().loads(block)["tool"]["pglint"])
+    from pglint.registry import catalog
+
+    settings = parse_settings(_toml().loads(block)["tool"]["pglint"], catalog=catalog())
     assert settings.applied_migrations == ("V41__*",)
     assert ("db/fixes/*.sql", "script") in settings.roles
 

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from pglint.context import FileContext
 from pglint.kit.upserts import Check, exists_sublink, lookup_equalities, single_table
+from pglint.paths import relative_or_absolute
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
@@ -59,10 +60,8 @@ def relative_parts(ctx: FileContext) -> tuple[str, ...]:
     """The file's path parts relative to the project root (absolute when outside it)."""
     import os
 
-    root = os.path.abspath(ctx.settings.root or os.getcwd())
-    absolute = os.path.abspath(ctx.file.path)
-    rel = os.path.relpath(absolute, root) if absolute.startswith(root + os.sep) else absolute
-    return tuple(p for p in re.split(r"[\\/]", rel) if p)
+    rel = relative_or_absolute(ctx.file.path, ctx.settings.root or os.getcwd())
+    return tuple(p for p in rel.split("/") if p)
 
 
 def one_off_python(ctx: FileContext) -> bool:

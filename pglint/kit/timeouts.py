@@ -1,5 +1,5 @@
 """Timeout settings as PostgreSQL reads them: a zero (in any unit) disables a timeout, and
-`set_config(name, value, is_local)` sets one like `SET`.
+`set_config(name, value, is_local)` sets one like `SET`; the `lock-timeout` option.
 
 Not a rule (no Rule subclass): PGL301, PGL302 and PGL303 import it.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pglint.rule import RuleOption, toml_value
 from pglint.sql import nodes as n
 
 # The timeouts that bound how long something may hold or wait for resources, with a bounded
@@ -43,3 +44,34 @@ def set_config(call: dict[str, Any]) -> tuple[str, str, bool] | None:
     if not (ok_name and ok_value):
         return None
     return str(name).lower(), str(value), bool(local) if ok_local else False
+
+
+# A PostgreSQL duration as a time setting accepts it: a number, then (optionally, after
+# blanks) a unit, case-sensitive as PostgreSQL's; without a unit, milliseconds.
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s|min|h|d)?\s*")
+_MILLISECONDS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000,
+                 "d": 86_400_000, None: 1}
+_INT_MAX = 2_147_483_647  # PostgreSQL's timeouts are ints of milliseconds
+
+
+def postgres_duration(key: str, value: Any) -> str:
+    """A positive timeout PostgreSQL accepts (`5s`, `500ms`, `1min`), as written."""
+    usage = (f"`{key}` must be a PostgreSQL duration such as \"5s\", \"500ms\" or \"1min\" (a "
+             "positive number, then us, ms, s, min, h or d)")
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{usage}, not {toml_value(value)}")
+    milliseconds = round(float(match.group(1)) * _MILLISECONDS[match.group(2)])
+    if milliseconds < 1:
+        raise ValueError(f"{usage}, not {toml_value(value)}: PostgreSQL rounds it to 0, "
+                         "which disables the timeout")
+    if milliseconds > _INT_MAX:
+        raise ValueError(f"{usage}, not {toml_value(value)}: over PostgreSQL's maximum "
+                         f"({_INT_MAX}ms, about 24 days)")
+    return value
+
+
+LOCK_TIMEOUT = RuleOption(
+    "lock-timeout", str, "5s", check=postgres_duration,
+    doc="the lock_timeout that fixes set before a statement that takes a strong lock, and "
+        "that replaces a lock_timeout of 0: a PostgreSQL duration (500ms, 5s, 1min)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pglint.finding import Applicability, Finding
+from pglint.report import ReportSettings, RunReport
 from pglint.report.text import visible
 
 
@@ -15,3 +16,12 @@ def marker(f: Finding) -> str:
 def render(findings: list[Finding]) -> str:
     return "".join(visible(f"{f.path}:{f.row}:{f.column}: {f.code} {marker(f)}{f.message}")
                    + "\n" for f in findings)
+
+
+def report(run: RunReport, settings: ReportSettings) -> str:
+    text = render(run.findings)
+    if settings.summary:
+        from pglint.report.summary import summary_line
+
+        text += summary_line(run.findings, run.file_count, run.fixed, run.baselined) + "\n"
+    return text

@@ -8,6 +8,7 @@ import textwrap
 from typing import TextIO
 
 from pglint.finding import Applicability, Finding
+from pglint.report import ReportSettings, RunReport
 from pglint.report.summary import by_rule, summary_line
 from pglint.report.text import visible
 from pglint.source import SourceFile
@@ -87,16 +88,31 @@ def render_plain(lines: list[Line]) -> str:
     return "".join("".join(visible(text) for text, _ in line) + "\n" for line in lines)
 
 
-def print_rich(lines: list[Line], file: TextIO | None = None) -> None:
-    """The lines in colour on `file` (stdout), whatever the stream is: the caller decided."""
+def print_rich(lines: list[Line], file: TextIO | None = None,
+               color_system: str | None = None) -> None:
+    """The lines in colour on `file` (stdout), whatever the stream is: the caller decided.
+    `color_system` is rich's (by default "auto" on a terminal, else "standard")."""
     from rich.console import Console
     from rich.text import Text
 
     stream = file if file is not None else sys.stdout
     console = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=True,
-                      no_color=False, color_system="auto" if stream.isatty() else "standard")
+                      no_color=False,
+                      color_system=color_system or ("auto" if stream.isatty() else "standard"))
     for line in lines:
         text = Text()
         for segment, style in line:
             text.append(visible(segment), style=style or None)
         console.print(text)
+
+
+def report(run: RunReport, settings: ReportSettings) -> str:
+    lines = build(run.findings, run.files, run.file_count, run.fixed, run.baselined,
+                  summary=settings.summary)
+    if settings.color is None:
+        return render_plain(lines)
+    import io
+
+    buffer = io.StringIO()
+    print_rich(lines, buffer, color_system=settings.color)
+    return buffer.getvalue()

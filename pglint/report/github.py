@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pglint.baseline import repository_path, repository_root
 from pglint.finding import Finding, Severity
+from pglint.report import ReportSettings, RunReport
 
 COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -41,3 +42,7 @@ def annotation(f: Finding, path: str) -> str:
 def render(findings: list[Finding], root: str | None = None) -> str:
     root = root or repository_root()
     return "".join(annotation(f, repository_path(f.path, root)) + "\n" for f in findings)
+
+
+def report(run: RunReport, settings: ReportSettings) -> str:
+    return render(run.findings)

@@ -10,6 +10,7 @@ import json
 
 from pglint.baseline import fingerprints, repository_path, repository_root
 from pglint.finding import Finding, Severity
+from pglint.report import ReportSettings, RunReport
 from pglint.source import SourceFile
 
 SEVERITIES = {Severity.ERROR: "critical", Severity.WARNING: "major", Severity.INFO: "info"}
@@ -33,3 +34,7 @@ def build(findings: list[Finding], files: dict[str, SourceFile],
 def render(findings: list[Finding], files: dict[str, SourceFile],
            root: str | None = None) -> str:
     return json.dumps(build(findings, files, root), indent=2, ensure_ascii=False)
+
+
+def report(run: RunReport, settings: ReportSettings) -> str:
+    return render(run.findings, run.files) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from pglint.finding import Finding
+from pglint.report import ReportSettings, RunReport
 from pglint.source import SourceFile
 
 
@@ -46,3 +47,7 @@ def finding_json(f: Finding, files: dict[str, SourceFile]) -> dict:
 
 def render(findings: list[Finding], files: dict[str, SourceFile]) -> str:
     return json.dumps([finding_json(f, files) for f in findings], indent=2, ensure_ascii=False)
+
+
+def report(run: RunReport, settings: ReportSettings) -> str:
+    return render(run.findings, run.files) + "\n"

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 
 from pglint.baseline import repository_path, repository_root
 from pglint.finding import Finding
+from pglint.report import ReportSettings, RunReport
 from pglint.report.text import xml_safe
 
 
@@ -55,3 +56,7 @@ def render(findings: list[Finding], file_count: int, root: str | None = None) ->
             element.text = xml_safe(element.text)
     ET.indent(tree)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(tree, encoding="unicode")
+
+
+def report(run: RunReport, settings: ReportSettings) -> str:
+    return render(run.findings, run.file_count) + "\n"

@@ -15,6 +15,7 @@ import re
 
 from pglint.baseline import repository_path, repository_root
 from pglint.finding import Applicability, Finding
+from pglint.report import ReportSettings, RunReport
 from pglint.report.summary import by_rule, counts
 from pglint.source import SourceFile
 
@@ -176,3 +177,7 @@ def render(findings: list[Finding], files: dict[str, SourceFile], file_count: in
     notes = (f"\nFix details of {_plural(left, 'finding')} are left out to keep this comment "
              f"within GitHub's size limit; `pglint check` shows them.\n")
     return heading + table + "\n" + "".join(kept) + notes
+
+
+def report(run: RunReport, settings: ReportSettings) -> str:
+    return render(run.findings, run.files, run.file_count, baselined=run.baselined)

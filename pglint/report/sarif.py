@@ -16,6 +16,7 @@ from urllib.parse import quote
 from pglint import __version__
 from pglint.baseline import fingerprints, repository_path, repository_root
 from pglint.finding import Finding, Severity
+from pglint.report import ReportSettings, RunReport
 from pglint.source import SourceFile
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -114,3 +115,7 @@ def build(findings: list[Finding], files: dict[str, SourceFile], root: str | Non
 def render(findings: list[Finding], files: dict[str, SourceFile], root: str | None = None,
            baselined: int = 0) -> str:
     return json.dumps(build(findings, files, root, baselined), indent=2, ensure_ascii=False)
+
+
+def report(run: RunReport, settings: ReportSettings) -> str:
+    return render(run.findings, run.files, baselined=run.baselined) + "\n"

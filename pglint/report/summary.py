@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pglint.finding import Applicability, Finding
+from pglint.report import ReportSettings, RunReport
 
 
 def counts(findings: list[Finding]) -> tuple[int, int]:
@@ -70,3 +71,12 @@ def render_statistics(findings: list[Finding]) -> str:
     markers = {"safe": "[*] ", "unsafe": "[-] ", None: ""}
     return "".join(f"{r['count']:>{count_width}}\t{r['code']:<{code_width}}\t"
                    f"{markers[r['fixable']]}{r['name']}\n" for r in rows)
+
+
+def report(run: RunReport, settings: ReportSettings) -> str:
+    """`--statistics`: the counts per rule instead of the findings (JSON with `json`)."""
+    if settings.output_format == "json":
+        import json
+
+        return json.dumps(statistics(run.findings), indent=2) + "\n"
+    return render_statistics(run.findings)

@@ -90,7 +90,6 @@ class UnbatchedBackfill(Rule):
     section = "40.2.1 Batch Insert Strategies"
     statements = ("UpdateStmt", "DeleteStmt", "InsertStmt")
     file_kinds = frozenset({"migration"})
-    min_fix_version = 11
     # A backfill is run once, by a migration or a one-off script; one that has run is history.
     roles = frozenset({MIGRATION, SCRIPT})
     judges_applied_migrations = False

@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import app_inserts
+from pglint.kit.storage import SEQUENCE_CACHE
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -96,6 +97,7 @@ class RightGrowingKey(Rule):
 
     code = "PGL102"
     name = "right-growing-key"
+    options = (SEQUENCE_CACHE,)
     summary = "Sequential key on an insert-heavy table: every insert hits the rightmost index page"
     default_enabled = False
     off_by_default = (
@@ -261,7 +263,7 @@ class RightGrowingKey(Rule):
             edits = _uuid_edits(ctx.tokens(stmt), stmt, column)
             if not edits:
                 why = "the column definition has an unusual shape"
-        suggestion = _suggestion(bare, column, version, ctx.settings.sequence_cache)
+        suggestion = _suggestion(bare, column, version, ctx.settings.option("sequence-cache"))
         if why or not edits:
             return Fix.display(title, suggestion), why
         # Isolated with other fixes of the same column definition (PGL106's sequence CACHE).

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.storage import FILLFACTOR
 from pglint.model.catalog import Table
 from pglint.model.project import Evidence
 from pglint.model.workload import Write
@@ -75,6 +76,7 @@ class MissingFillfactor(Rule):
 
     code = "PGL104"
     name = "missing-fillfactor"
+    options = (FILLFACTOR,)
     summary = "Frequently updated table without fillfactor: updates find no room for HOT"
     default_enabled = False
     off_by_default = (
@@ -191,7 +193,7 @@ class MissingFillfactor(Rule):
         eligible = _hot_eligible(ctx, table.name, writes, blocking)
         if eligible is None:
             return
-        ff = ctx.settings.fillfactor
+        ff = ctx.settings.option("fillfactor")
         bare = ctx.model.bare(table.name)
         message = (f"`{bare}` has no fillfactor: its frequent updates could be HOT but seldom "
                    f"are once pages fill ({eligible.brief()})")

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
+from pglint.kit.storage import FILLFACTOR
 from pglint.model.catalog import Index
 from pglint.model.project import Evidence, index_columns
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
@@ -69,6 +70,7 @@ class HotUpdateBlockedByIndex(Rule):
 
     code = "PGL105"
     name = "hot-update-blocked-by-index"
+    options = (FILLFACTOR,)
     summary = "Index on a frequently updated column makes every such update non-HOT"
     default_enabled = False
     off_by_default = (
@@ -273,4 +275,4 @@ def _side_table(ctx: FileContext, index: Index, column: str) -> list[str]:
             f"    {n.quote_ident(column)} {typ},",
             f"    PRIMARY KEY ({keys}),",
             f"    FOREIGN KEY ({keys}) REFERENCES {_quoted(index.table)} ON DELETE CASCADE",
-            f") WITH (fillfactor = {ctx.settings.fillfactor});"]
+            f") WITH (fillfactor = {ctx.settings.option('fillfactor')});"]

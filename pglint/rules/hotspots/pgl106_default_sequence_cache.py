@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, Token, matching_paren
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import app_inserts
+from pglint.kit.storage import SEQUENCE_CACHE
 from pglint.model.project import Evidence
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule
@@ -80,6 +81,7 @@ class DefaultSequenceCache(Rule):
 
     code = "PGL106"
     name = "default-sequence-cache"
+    options = (SEQUENCE_CACHE,)
     summary = "Sequence with CACHE 1: every nextval() locks the sequence's buffer"
     default_enabled = False
     off_by_default = (
@@ -199,7 +201,7 @@ class DefaultSequenceCache(Rule):
         used = _insert_evidence(ctx, name)
         if used is None:
             return  # nothing shows many sessions calling nextval() on it at once
-        size = ctx.settings.sequence_cache
+        size = ctx.settings.option("sequence-cache")
         tokens = ctx.tokens(stmt)
         if cache_elem is None:
             last = _last_code_token(tokens)
@@ -222,7 +224,7 @@ class DefaultSequenceCache(Rule):
         used = _insert_evidence(ctx, name)
         if used is None:
             return
-        size = ctx.settings.sequence_cache
+        size = ctx.settings.option("sequence-cache")
         value = _cache_value_token(ctx.tokens(stmt), stmt.offset(cache_elem.get("location")))
         edits = (Edit(value.start, value.end, str(size)),) if value else ()
         message = (f"`ALTER SEQUENCE {name} CACHE 1` sets the cache back to one value per call: "
@@ -251,7 +253,7 @@ class DefaultSequenceCache(Rule):
                 return
         if _cache_elsewhere(ctx, sequence) > 1:
             return  # a later ALTER SEQUENCE ... CACHE n already took care of it
-        size = ctx.settings.sequence_cache
+        size = ctx.settings.option("sequence-cache")
         start = stmt.offset(coldef.get("location"))
         tokens = ctx.tokens(stmt)
         if identity is not None:

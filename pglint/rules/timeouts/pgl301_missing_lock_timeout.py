@@ -7,7 +7,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.locks import WEAK_ALTER_SUBCOMMANDS, runner_wraps_file
-from pglint.kit.timeouts import is_zero, set_config
+from pglint.kit.timeouts import LOCK_TIMEOUT, is_zero, set_config
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -92,6 +92,7 @@ class MissingLockTimeout(Rule):
     section = "40.3.1 PostgreSQL Timeout Configuration"
     file_kinds = frozenset({"migration"})
     min_fix_version = 9  # lock_timeout exists since 9.3
+    options = (LOCK_TIMEOUT,)
     # Locks are taken when a migration runs: never by one that has already run.
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
@@ -215,7 +216,7 @@ class MissingLockTimeout(Rule):
 
     def _report(self, ctx: FileContext, stmt: Statement, top: Statement, table: str,
                 blocked: str, uncovered: list, wrapped: bool) -> Finding:
-        timeout = ctx.settings.lock_timeout
+        timeout = ctx.settings.option("lock-timeout")
         literal = n.quote_literal(str(timeout))
         what = _describe(stmt)
         session = ctx.session(top)

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.connections import literal, option_settings, parse_dsn
-from pglint.kit.timeouts import TIMEOUTS, is_zero, set_config
+from pglint.kit.timeouts import LOCK_TIMEOUT, TIMEOUTS, is_zero, set_config
 from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -73,6 +73,7 @@ class DisabledTimeout(Rule):
 
     code = "PGL302"
     name = "disabled-timeout"
+    options = (LOCK_TIMEOUT,)
     summary = "Timeout set to 0 disables it: queries, lock waits or idle transactions run for ever"
     default_enabled = False
     off_by_default = (
@@ -201,7 +202,7 @@ class DisabledTimeout(Rule):
             yield self._python_finding(ctx, start, end, name, suggestion)
 
     def _bound(self, ctx: FileContext, name: str) -> str:
-        return TIMEOUTS[name][0] or ctx.settings.lock_timeout
+        return TIMEOUTS[name][0] or ctx.settings.option("lock-timeout")
 
     def _python_finding(self, ctx: FileContext, start: int, end: int, name: str,
                         suggestion: str) -> Finding:
