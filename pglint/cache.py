@@ -23,6 +23,12 @@ from pglint.finding import Applicability, Edit, Finding, Fix, Severity
 CACHE_DIR_NAME = ".pglint_cache"
 
 
+def _bytes(text: str) -> bytes:
+    """A path's text as bytes: a file name that is not UTF-8 holds lone surrogates (Python's
+    `surrogateescape`), given back as the name's own bytes."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _code_fingerprint() -> str:
     """Changes whenever pglint's or its rules' source files change (development installs too)."""
     import pglint  # the rules and the rule kit are folders of it
@@ -34,7 +40,7 @@ def _code_fingerprint() -> str:
             for name in sorted(filenames):
                 if name.endswith(".py"):
                     st = os.stat(os.path.join(dirpath, name))
-                    digest.update(f"{dirpath}/{name}:{st.st_mtime_ns}:{st.st_size};".encode())
+                    digest.update(_bytes(f"{dirpath}/{name}:{st.st_mtime_ns}:{st.st_size};"))
     return digest.hexdigest()
 
 
@@ -42,15 +48,15 @@ class ResultCache:
     def __init__(self, directory: Path, paths: list[Path]) -> None:
         self.directory = directory
         names = "\0".join(sorted(os.path.abspath(p) for p in paths))
-        self.entry = directory / f"run-{hashlib.blake2b(names.encode(), digest_size=8).hexdigest()}.json"
+        self.entry = directory / f"run-{hashlib.blake2b(_bytes(names), digest_size=8).hexdigest()}.json"
 
     def key(self, settings_repr: str, files: list[tuple[str, str, bytes]]) -> str:
         """files: (display path, kind, content digest) in lint order."""
         digest = hashlib.blake2b(digest_size=20)
         digest.update(_code_fingerprint().encode())
-        digest.update(settings_repr.encode())
+        digest.update(_bytes(settings_repr))
         for display, kind, content in files:
-            digest.update(display.encode() + b"\0" + kind.encode() + b"\0" + content)
+            digest.update(_bytes(display) + b"\0" + kind.encode() + b"\0" + content)
         return digest.hexdigest()
 
     def get(self, key: str) -> list[Finding] | None:
