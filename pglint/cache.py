@@ -24,6 +24,12 @@ from pglint.finding import Applicability, Edit, Finding, Fix, Severity
 CACHE_DIR_NAME = ".pglint_cache"
 
 
+def _bytes(text: str) -> bytes:
+    """A path's text as bytes: a file name that is not UTF-8 holds lone surrogates (Python's
+    `surrogateescape`), given back as the name's own bytes."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _code_fingerprint() -> str:
     """Changes whenever pglint's or its rules' source files change (development installs too),
     plugins' rules included."""
@@ -36,14 +42,14 @@ def _code_fingerprint() -> str:
             for name in sorted(filenames):
                 if name.endswith(".py"):
                     st = os.stat(os.path.join(dirpath, name))
-                    digest.update(f"{dirpath}/{name}:{st.st_mtime_ns}:{st.st_size};".encode())
+                    digest.update(_bytes(f"{dirpath}/{name}:{st.st_mtime_ns}:{st.st_size};"))
     from pglint.registry import plugin_rules
 
     for rule in plugin_rules():  # a plugin's rules are code of the run too
         path = getattr(sys.modules.get(rule.__module__), "__file__", None) or ""
         st = os.stat(path) if os.path.isfile(path) else None
-        digest.update(f"{rule.__module__}.{rule.__qualname__}:{path}:"
-                      f"{st.st_mtime_ns if st else 0}:{st.st_size if st else 0};".encode())
+        digest.update(_bytes(f"{rule.__module__}.{rule.__qualname__}:{path}:"
+                             f"{st.st_mtime_ns if st else 0}:{st.st_size if st else 0};"))
     return digest.hexdigest()
 
 
@@ -51,15 +57,15 @@ class ResultCache:
     def __init__(self, directory: Path, paths: list[Path]) -> None:
         self.directory = directory
         names = "\0".join(sorted(os.path.abspath(p) for p in paths))
-        self.entry = directory / f"run-{hashlib.blake2b(names.encode(), digest_size=8).hexdigest()}.json"
+        self.entry = directory / f"run-{hashlib.blake2b(_bytes(names), digest_size=8).hexdigest()}.json"
 
     def key(self, settings_repr: str, files: list[tuple[str, str, bytes]]) -> str:
         """files: (display path, kind, content digest) in lint order."""
         digest = hashlib.blake2b(digest_size=20)
         digest.update(_code_fingerprint().encode())
-        digest.update(settings_repr.encode())
+        digest.update(_bytes(settings_repr))
         for display, kind, content in files:
-            digest.update(display.encode() + b"\0" + kind.encode() + b"\0" + content)
+            digest.update(_bytes(display) + b"\0" + kind.encode() + b"\0" + content)
         return digest.hexdigest()
 
     def get(self, key: str) -> list[Finding] | None:

@@ -544,6 +544,7 @@ def _show_files(paths: list[Path], resolver, history) -> int:
     """`--show-files`: one line per file, sorted as linted (migrations in apply order)."""
     from pglint import engine
     from pglint.config import ConfigError
+    from pglint.report.text import visible
 
     try:
         described, errors = engine.describe_files(paths, resolver, history)
@@ -552,7 +553,7 @@ def _show_files(paths: list[Path], resolver, history) -> int:
         return 2
     for d in described:
         history_part = f"; {d.history}" if d.history else ""
-        click.echo(f"{d.path}  {d.role} ({d.why}{history_part})")
+        click.echo(visible(f"{d.path}  {d.role} ({d.why}{history_part})"))
     for error in errors:
         click.echo(f"pglint: error: {error}", err=True)
     return 2 if errors else 0
@@ -677,8 +678,10 @@ def _give_back_stdin(stdin: _Stdin, result) -> None:
 def _report_fix_failures(failures: dict[str, str]) -> bool:
     """One line on stderr per file whose fixes were not written (or, with --diff, not shown);
     True when there was any: the run then exits 2."""
+    from pglint.report.text import visible
+
     for path, reason in sorted(failures.items()):
-        click.echo(f"pglint: {path}: not fixed: {reason}", err=True)
+        click.echo(visible(f"pglint: {path}: not fixed: {reason}"), err=True)
     return bool(failures)
 
 

@@ -135,8 +135,20 @@ def _prefer_postgres_variants(found: dict[str, Candidate]) -> None:
                 "other-dialect", "a PostgreSQL variant of this migration runs instead"))
 
 
+def shown_name(name: str) -> str:
+    """A path as text that any output can hold: the bytes of a file name that is not UTF-8
+    (lone surrogates to Python, which no report can encode) shown as `\\xff`, as git quotes
+    them. The file is still read and written by its real name."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return name
+
+
 def candidate(path: Path, rel: str, display: str, settings: Settings) -> Candidate:
     """A file to lint, its kind and role judged from `rel`, its path from the project root."""
+    rel, display = shown_name(rel), shown_name(display)
     kind, version, replay = classify(path, rel, settings)
     return Candidate(path, display, kind, version, replay,
                      role_from_path(rel, kind, replay, settings.roles),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pglint.finding import Applicability, Finding
 from pglint.report import ReportSettings, RunReport
-from pglint.report.text import visible
+from pglint.report.text import one_line
 
 
 def marker(f: Finding) -> str:
@@ -14,7 +14,7 @@ def marker(f: Finding) -> str:
 
 
 def render(findings: list[Finding]) -> str:
-    return "".join(visible(f"{f.path}:{f.row}:{f.column}: {f.code} {marker(f)}{f.message}")
+    return "".join(one_line(f"{f.path}:{f.row}:{f.column}: {f.code} {marker(f)}{f.message}")
                    + "\n" for f in findings)
 
 

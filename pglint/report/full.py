@@ -10,7 +10,7 @@ from typing import TextIO
 from pglint.finding import Applicability, Finding
 from pglint.report import ReportSettings, RunReport
 from pglint.report.summary import by_rule, summary_line
-from pglint.report.text import visible
+from pglint.report.text import one_line, visible
 from pglint.source import SourceFile
 
 MAX_FRAME_LINES = 6
@@ -60,8 +60,8 @@ def build(findings: list[Finding], files: dict[str, SourceFile], file_count: int
     """The report's lines; without `summary` (`--quiet`), the findings only."""
     lines: list[Line] = []
     for f in findings:
-        lines.append([(f"{f.path}:{f.row}:{f.column}: ", "bold"), (f.code, "bold red"),
-                      (f" {f.message}", "")])
+        lines.append([(one_line(f"{f.path}:{f.row}:{f.column}: "), "bold"), (f.code, "bold red"),
+                      (one_line(f" {f.message}"), "")])
         file = files.get(f.path)
         if file is not None and file.text:
             lines.extend(_frame(f, file))

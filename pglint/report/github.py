@@ -5,7 +5,9 @@ finding, shown on the pull request's diff.
 
 Paths are relative to the repository root (the workspace GitHub checks out). Values are
 escaped as the Actions runner expects: `%`, CR and LF in the message; also `:` and `,` in
-properties. GitHub accepts `col`/`endColumn` only on single-line annotations.
+properties. Other control characters and bidirectional ones from linted files are shown as
+visible characters (`pglint.report.text.visible`): the job log is a terminal of sorts.
+GitHub accepts `col`/`endColumn` only on single-line annotations.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 from pglint.baseline import repository_path, repository_root
 from pglint.finding import Finding, Severity
 from pglint.report import ReportSettings, RunReport
+from pglint.report.text import visible
 
 COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
 
 def escape_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return visible(value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def escape_property(value: str) -> str:

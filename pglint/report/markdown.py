@@ -6,6 +6,11 @@ Paths are plain text relative to the repository root, as in the other CI formats
 rejects comments over 65,536 characters, so the output stays under `LIMIT`: fix details are
 dropped first (from the last finding back), then the table keeps the first findings of each
 rule and says how many more each rule has.
+
+Text from linted files (messages naming identifiers, paths, fixes) can hold anything: control
+and bidirectional characters are shown as visible ones (`pglint.report.text`), a table cell
+stays one line with its `|` escaped, HTML and link brackets outside code spans are shown as
+text, and a code block's fence is longer than any run of backticks in it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pglint.baseline import repository_path, repository_root
 from pglint.finding import Applicability, Finding
 from pglint.report import ReportSettings, RunReport
 from pglint.report.summary import by_rule, counts
+from pglint.report.text import one_line, visible
 from pglint.source import SourceFile
 
 LIMIT = 60_000
@@ -37,9 +43,11 @@ def _code(text: str) -> str:
 
 
 def _block(text: str, language: str) -> str:
-    longest = max((len(run) for run in re.findall(r"^`{3,}", text, re.MULTILINE)), default=0)
+    # Any run of backticks counts, not only one at the start of a line: a diff's context line
+    # ` ```` is a closing fence too (up to three spaces of indentation are allowed).
+    longest = max((len(run) for run in re.findall(r"`{3,}", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return f"{fence}{language}\n{text.rstrip()}\n{fence}\n"
+    return f"{fence}{language}\n{visible(text).rstrip()}\n{fence}\n"
 
 
 _CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)", re.DOTALL)
@@ -47,21 +55,29 @@ _CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)", re.DOTALL)
 
 def _inline(text: str, html_code: bool = False) -> str:
     """Message-like text for Markdown: HTML-like text outside code spans is shown as text
-    (inside them it is already literal); with html_code, code spans become `<code>` elements,
-    for HTML blocks such as `<summary>` where Markdown is not rendered."""
+    (inside them it is already literal), and so are `[`, `]` and `\\` (no link or image a file
+    could plant); with html_code, code spans become `<code>` elements, for HTML blocks such as
+    `<summary>` where Markdown is not rendered."""
+    text = one_line(text)
     out, last = [], 0
     for match in _CODE_SPAN.finditer(text):
-        out.append(html.escape(text[last:match.start()], quote=False))
+        out.append(_plain(text[last:match.start()], html_code))
         out.append(f"<code>{html.escape(match.group(2).strip(), quote=False)}</code>"
                    if html_code else match.group())
         last = match.end()
-    out.append(html.escape(text[last:], quote=False))
+    out.append(_plain(text[last:], html_code))
     return "".join(out)
+
+
+def _plain(text: str, html_code: bool) -> str:
+    """Text outside code spans: HTML shown as text; in Markdown, no link brackets either."""
+    text = html.escape(text, quote=False)
+    return text if html_code else re.sub(r"([\\\[\]])", r"\\\1", text)
 
 
 def _cell(text: str) -> str:
     """Table cell text: one line, `|` escaped (inside code spans too, as GitHub wants)."""
-    return " ".join(text.split()).replace("|", "\\|")
+    return " ".join(visible(text).split()).replace("|", "\\|")
 
 
 def _location(f: Finding, path: str) -> str:
@@ -116,7 +132,7 @@ def _fix_body(f: Finding, file: SourceFile | None) -> str:
 def _details(f: Finding, path: str, file: SourceFile | None) -> str:
     if f.fix is None:
         return ""
-    summary = (f"<code>{html.escape(_location(f, path))}</code> {f.code}: "
+    summary = (f"<code>{html.escape(one_line(_location(f, path)))}</code> {f.code}: "
                f"{_inline(f.fix.title, html_code=True)} ({LABELS[f.fix.applicability]})")
     return f"<details>\n<summary>{summary}</summary>\n\n{_fix_body(f, file)}\n</details>\n"
 

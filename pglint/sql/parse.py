@@ -155,10 +155,12 @@ def plpgsql_tree(text: str) -> Any:
         raise pg.ParseError(TOO_DEEP, 0) from None
 
 
-def _parse_whole(text: str) -> dict | None:
+def _parse_whole(text: str, failed: dict[str, pg.ParseError]) -> dict | None:
+    """The tree of the whole text; None when it does not parse (the error kept in `failed`)."""
     try:
         return sql_tree(text)
-    except pg.ParseError:
+    except pg.ParseError as exc:
+        failed[text] = exc
         return None
 
 
@@ -180,14 +182,17 @@ def parse_sql(text: str) -> ParsedSQL:
     # A query file that names its queries is split at the names, never parsed whole: without
     # `;` between them, `SELECT 1 <name> DELETE FROM t` would parse as one SELECT.
     named = has_query_names(up_only)
-    tree = None if named else _parse_whole(up_only)
+    # Texts that failed to parse whole, with their error: a file that is one broken statement
+    # (a file of `/*`) is not parsed a second time as that statement.
+    failed: dict[str, pg.ParseError] = {}
+    tree = None if named else _parse_whole(up_only, failed)
     lexed = None
     masked = up_only
     if tree is None:
         lexed = lex(up_only)
         masked = lexed.masked
         if masked != up_only and not named:
-            tree = _parse_whole(masked)
+            tree = _parse_whole(masked, failed)
     statements: list[Statement] = []
     errors: list[SyntaxProblem] = []
     if tree is not None:
@@ -196,6 +201,9 @@ def parse_sql(text: str) -> ParsedSQL:
         assert lexed is not None
         for a, b in lexed.statements:
             try:
+                known = failed.get(masked[a:b])
+                if known is not None:
+                    raise known
                 tree = sql_tree(masked[a:b])
             except pg.ParseError as exc:
                 error = _error(exc, a)

@@ -1,0 +1,2 @@
+# -*- coding: nonsense -*-
+cur.execute('SELECT 1')

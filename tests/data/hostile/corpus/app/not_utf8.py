@@ -1,0 +1,1 @@
+cur.execute('SELECT ÿ')

@@ -1,0 +1,3 @@
+COPY t (a) FROM stdin;
+\.x
+'unclosed

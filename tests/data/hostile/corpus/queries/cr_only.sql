@@ -1,0 +1,1 @@
+SELECT 1;UPDATE visit_counters SET count = count + 1 WHERE page_id = 'x';

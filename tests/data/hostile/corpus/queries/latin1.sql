@@ -1,0 +1,2 @@
+-- Données
+SELECT 'café';
