@@ -17,6 +17,7 @@ from pglint.kit.orm import (
     sqlalchemy_update,
     statement_values,
 )
+from pglint.kit.sql_tokens import first_top_level
 from pglint.kit.triggers import in_trigger_function
 from pglint.model.catalog import Column
 from pglint.python.screen import CodeIndex, manager_root
@@ -568,15 +569,7 @@ def _prior_state(ctx: FileContext, table: str | None, column: str, new: str,
 def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: str,
              prior: str) -> str:
     tokens = ctx.tokens(stmt)
-    depth, returning = 0, None
-    for i, t in enumerate(tokens):
-        if t.name == "ASCII_40":
-            depth += 1
-        elif t.name == "ASCII_41":
-            depth -= 1
-        elif depth == 0 and t.name == "RETURNING":
-            returning = i
-            break
+    returning = first_top_level(tokens, "RETURNING")
     last = tokens[(returning if returning is not None else len(tokens)) - 1]
     text = ctx.text[stmt.start:last.end]
     tail = ctx.text[last.end:stmt.end]

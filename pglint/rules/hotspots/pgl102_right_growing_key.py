@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token, matching_paren
+from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import app_inserts
+from pglint.kit.sql_tokens import matching_paren
 from pglint.kit.storage import SEQUENCE_CACHE
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule

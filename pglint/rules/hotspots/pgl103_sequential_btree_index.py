@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token, matching_paren
+from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.sql_tokens import matching_paren
 from pglint.model.catalog import Column
 from pglint.kit.example_projects import app_inserts
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP

@@ -6,8 +6,9 @@ import json
 import re
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token, matching_paren
+from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.sql_tokens import matching_paren
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement

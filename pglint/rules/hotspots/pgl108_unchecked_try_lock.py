@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token, matching_paren
+from pglint.context import FileContext, Token
 from pglint.finding import Finding, Fix
+from pglint.kit.sql_tokens import matching_paren
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement

@@ -12,6 +12,7 @@ from pglint.kit.load_tests import (
     DRAW_NAMES, Destination, LOCUST_BASES, SINK_METHODS, UNIFORM_DRAWS, is_load_test, key_sinks,
     named_like_a_load_test, pareto_fix,
 )
+from pglint.kit.sql_tokens import matching_paren, tokens_of
 from pglint.python.screen import CodeIndex
 from pglint.roles import APPLICATION, LOAD_TEST, SCRIPT
 from pglint.rule import Example, Rule
@@ -607,15 +608,10 @@ def _text(ctx: FileContext, stmt: Statement, node: dict[str, Any]) -> str:
 
 
 def _closing_paren(text: str, open_paren: int, limit: int) -> int | None:
-    depth = 0
-    for i in range(open_paren, limit):
-        if text[i] == "(":
-            depth += 1
-        elif text[i] == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-    return None
+    """Offset of the `)` closing the `(` at text[open_paren], before `limit`."""
+    tokens = tokens_of(text, open_paren, limit)
+    close = matching_paren(tokens, 0) if tokens else None
+    return tokens[close].start if close is not None else None
 
 
 def _key_use(ctx: FileContext, command: Comment, var: str) -> tuple[str, int] | None:

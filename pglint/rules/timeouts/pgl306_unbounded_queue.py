@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Finding, Fix
 from pglint.kit.example_projects import app_consumes
+from pglint.kit.sql_tokens import depths
 from pglint.model.project import APPEND_ONLY_NAME, LEASE_COLUMNS
 from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
@@ -331,14 +332,8 @@ def _moves_rows(ctx: FileContext, stmt: Statement, table: str) -> bool:
 
 
 def _depth_tokens(ctx: FileContext, stmt: Statement) -> list[tuple[Token, int]]:
-    out, depth = [], 0
-    for tok in ctx.code_tokens(stmt):
-        if tok.text == ")":
-            depth -= 1
-        out.append((tok, depth))
-        if tok.text == "(":
-            depth += 1
-    return out
+    tokens = ctx.code_tokens(stmt)
+    return list(zip(tokens, depths(tokens)))
 
 
 def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], table: str) -> str:
