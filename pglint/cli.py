@@ -781,8 +781,9 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
     if output_format == "json":
         import json
 
-        data = [{"code": r.code, "name": r.name, "summary": r.summary, "section": r.section,
-                 "severity": r.severity.value, "default": r.default_enabled,
+        data = [{"code": r.code, "name": r.name, "summary": r.summary,
+                 "references": list(r.references), "severity": r.severity.value,
+                 "default": r.default_enabled,
                  "off_by_default": r.off_by_default, "explanation": r.doc(),
                  "options": [o.as_json() for o in r.options]} for r in rules]
         click.echo(json.dumps(data if show_all else data[0], indent=2))
@@ -791,8 +792,8 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
         if i:
             click.echo("\n" + "-" * 72 + "\n")
         click.echo(f"# {r.name} ({r.code})\n")
-        if r.section:
-            click.echo(f"From chapter section {r.section}.\n")
+        if r.references:
+            click.echo("".join(f"See: {url}\n" for url in r.references))
         if not r.default_enabled:
             click.echo(f"Off by default: {r.off_by_default}. It runs when your own `select` or "
                        f"`extend-select` covers it (`--extend-select {r.code}`).\n")

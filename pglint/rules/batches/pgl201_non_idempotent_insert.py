@@ -152,7 +152,9 @@ class NonIdempotentInsert(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories (0 of 5 "
         "earlier): it proposes unique keys the data model does not have"
     )
-    section = "40.2.2 Idempotency Patterns"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFLICT",
+    )
     statements = ("InsertStmt",)
     python_tree_for_sql = ("insert",)
     file_kinds = frozenset({"sql", "migration"})
@@ -546,7 +548,7 @@ def _help(state: str, cols: str) -> str:
             "retry a no-op; it needs a unique index or constraint on exactly those columns. "
             "With RETURNING, a conflicting insert returns no row: read the existing row when "
             "none comes back, or use `DO UPDATE SET ... WHERE <status> = 'failed'` to re-run "
-            "only failed attempts (the chapter's pattern). A bare `ON CONFLICT DO NOTHING` "
+            "only failed attempts. A bare `ON CONFLICT DO NOTHING` "
             "would also swallow conflicts on the table's other unique keys.")
 
 

@@ -88,7 +88,10 @@ class UnbatchedBackfill(Rule):
         "had just added under ACCESS EXCLUSIVE, and a batched loop cannot commit inside the "
         "runner's transaction"
     )
-    section = "40.2.1 Batch Insert Strategies"
+    references = (
+        "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-ROWS",
+        "https://www.postgresql.org/docs/current/routine-vacuuming.html",
+    )
     statements = ("UpdateStmt", "DeleteStmt", "InsertStmt")
     file_kinds = frozenset({"migration"})
     # A backfill is run once, by a migration or a one-off script; one that has run is history.

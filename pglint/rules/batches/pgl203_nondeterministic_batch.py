@@ -35,7 +35,7 @@ class NondeterministicBatch(Rule):
 
     ## Why is this bad?
     Without `ORDER BY`, `LIMIT` returns whichever rows the plan happens to reach first. Two
-    statements with the same `WHERE ... LIMIT n` can pick different rows: the chapter's chunked
+    statements with the same `WHERE ... LIMIT n` can pick different rows: a chunked
     loop copies one set of rows with `INSERT ... SELECT ... LIMIT n` and marks a possibly
     different set processed with `UPDATE ... WHERE id IN (SELECT ... LIMIT n)`, so rows can be
     marked done without ever being copied. Batches are also not repeatable: a retried or
@@ -72,7 +72,10 @@ class NondeterministicBatch(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: most LIMITs "
         "it saw picked one row by a unique key or tracked progress by their WHERE"
     )
-    section = "40.2.1 Batch Insert Strategies"
+    references = (
+        "https://www.postgresql.org/docs/current/queries-limit.html",
+        "https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE",
+    )
     statements = ("InsertStmt", "UpdateStmt", "DeleteStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})
 

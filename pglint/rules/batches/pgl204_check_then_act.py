@@ -137,7 +137,10 @@ class CheckThenAct(Rule):
     off_by_default = (
         "judged worth acting on in 0 of 3 sampled findings on real repositories"
     )
-    section = "40.2.2 Idempotency Patterns"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFLICT",
+        "https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED",
+    )
     statements = ("SelectStmt", "InsertStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("If", "Try")

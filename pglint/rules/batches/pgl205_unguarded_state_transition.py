@@ -120,7 +120,10 @@ class UnguardedStateTransition(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories (0 of 2 "
         "earlier): generic setters and admin actions look like state transitions"
     )
-    section = "40.2.2 Idempotency Patterns"
+    references = (
+        "https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED",
+        "https://www.postgresql.org/docs/current/sql-update.html",
+    )
     statements = ("UpdateStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("Call", "Assign")

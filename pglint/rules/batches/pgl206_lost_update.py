@@ -96,7 +96,10 @@ class LostUpdate(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: locks taken "
         "by the caller are not seen"
     )
-    section = "40.1.1 Row-Level Contention; 40.2.2 Idempotency Patterns"
+    references = (
+        "https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED",
+        "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-ROWS",
+    )
     file_kinds = frozenset()
     python_node_types = ("AugAssign", "Assign")
     # An attribute computed from itself (`o.n += x`, `o.n = o.n + x`), and a save or commit.

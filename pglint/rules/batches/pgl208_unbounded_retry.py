@@ -198,7 +198,9 @@ class UnboundedRetry(RetryForms, Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: job queues "
         "bound attempts elsewhere (max_attempts, a discarded state)"
     )
-    section = "40.2.3 Retry Strategies with Exponential Backoff"
+    references = (
+        "https://www.postgresql.org/docs/current/mvcc-serialization-failure-handling.html",
+    )
     statements = ("SelectStmt", "UpdateStmt", "DeleteStmt", "InsertStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("For", "While", "Call", "Decorator")

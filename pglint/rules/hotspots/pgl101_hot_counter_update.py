@@ -159,7 +159,10 @@ class HotCounterUpdate(Rule):
     code = "PGL101"
     name = "hot-counter-update"
     summary = "Increment of a single shared row serializes every writer on its row lock"
-    section = "40.1.1 Row-Level Contention"
+    references = (
+        "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-ROWS",
+        "https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED",
+    )
     statements = ("UpdateStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("Call",)

@@ -106,7 +106,10 @@ class RightGrowingKey(Rule):
         "earlier sample): without production insert rates, pglint cannot tell a contended key "
         "from a standard serial key on a quiet table"
     )
-    section = "40.1.2 Index Hot Spots"
+    references = (
+        "https://www.postgresql.org/docs/current/btree-implementation.html",
+        "https://www.postgresql.org/docs/current/sql-createsequence.html",
+    )
     statements = ("CreateStmt", "AlterTableStmt")
 
     _INSERTS = {"queries/events.sql": "INSERT INTO events (payload) VALUES ($1);"}

@@ -75,7 +75,10 @@ class SequentialBtreeIndex(Rule):
         "rests on the same evidence as PGL102, which was judged worth acting on in 0 of 9 "
         "sampled findings on real repositories"
     )
-    section = "40.1.2 Index Hot Spots"
+    references = (
+        "https://www.postgresql.org/docs/current/btree-implementation.html",
+        "https://www.postgresql.org/docs/current/brin.html",
+    )
     statements = ("IndexStmt",)
 
     _EVENTS = ("CREATE TABLE events (\n"

@@ -84,7 +84,10 @@ class MissingFillfactor(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: any run-time "
         "UPDATE counted as frequent, and small configuration tables never fill their pages"
     )
-    section = "40.1.1 Row-Level Contention"
+    references = (
+        "https://www.postgresql.org/docs/current/storage-hot.html",
+        "https://www.postgresql.org/docs/current/sql-createtable.html#SQL-CREATETABLE-STORAGE-PARAMETERS",
+    )
     statements = ("CreateStmt",)
     file_kinds = frozenset({"migration"})
     # A table's final shape: read from a schema dump too.

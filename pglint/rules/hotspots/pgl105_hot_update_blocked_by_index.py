@@ -79,7 +79,9 @@ class HotUpdateBlockedByIndex(Rule):
         "earlier): the indexes it flags on state columns are usually deliberate (partial, "
         "unique, used by workers)"
     )
-    section = "40.1.1 Row-Level Contention"
+    references = (
+        "https://www.postgresql.org/docs/current/storage-hot.html",
+    )
     statements = ("IndexStmt", "CreateStmt", "AlterTableStmt")
     file_kinds = frozenset({"migration"})
     # A table's final shape: read from a schema dump too.

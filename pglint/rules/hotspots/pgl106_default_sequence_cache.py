@@ -90,7 +90,9 @@ class DefaultSequenceCache(Rule):
         "earlier): a CACHE 1 sequence is rarely the bottleneck at the insert rates pglint can "
         "infer"
     )
-    section = "40.1.3 Sequence Contention"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-createsequence.html",
+    )
     statements = ("CreateSeqStmt", "AlterSeqStmt", "CreateStmt", "AlterTableStmt")
     # A sequence's final settings: read from a schema dump too.
     roles = RUN_TIME_ROLES | {SCHEMA_DUMP}

@@ -76,7 +76,10 @@ class SessionAdvisoryLock(Rule):
         "session-level advisory locks are often deliberate (migration runners hold one across "
         "transactions)"
     )
-    section = "40.1.1 Row-Level Contention"
+    references = (
+        "https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS",
+        "https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS",
+    )
     nodes = ("FuncCall",)
     text_hint = "advisory"
     file_kinds = frozenset({"sql", "migration", "pgbench"})

@@ -50,8 +50,8 @@ class UniformRandomLoad(Rule):
 
     - in pgbench scripts, a `\\set var random(lb, ub)` whose variable later picks rows by
       equality (`WHERE aid = :aid`); and a trailing `-- comment` on a `\\set` or `\\sleep`
-      meta-command, which pgbench rejects (the chapter's `\\set aid random(1, 100)  -- Only 100
-      accounts` does not run);
+      meta-command, which pgbench rejects (`\\set aid random(1, 100)  -- Only 100 accounts`
+      does not run);
     - in SQL data generators and test queries, a key drawn as `(random() * n)::int`,
       `floor(random() * n)` or `random(lb, ub)` (PostgreSQL 17+): compared by equality
       (`WHERE user_id = (random() * 1000000)::int`) or inserted into a key column (`id`,
@@ -137,7 +137,9 @@ class UniformRandomLoad(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: fixture data "
         "generators look like load tests"
     )
-    section = "40.4 Load Testing Methodology and Pitfalls"
+    references = (
+        "https://www.postgresql.org/docs/current/pgbench.html",
+    )
     statements = ("InsertStmt",)
     nodes = ("A_Expr",)
     text_hint = "random("  # random() and random(lb, ub); not gen_random_uuid()

@@ -151,7 +151,10 @@ class ClientWithoutTimeouts(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: demo "
         "settings, CLIs and libraries whose callers choose timeouts"
     )
-    section = "40.3.1 PostgreSQL Timeout Configuration"
+    references = (
+        "https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-CONNECT-TIMEOUT",
+        "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-STATEMENT-TIMEOUT",
+    )
     file_kinds = frozenset({"python"})
     python_node_types = ("Call", "Assign")
     # A driver's connect()/pool, an engine, Django's DATABASES.

@@ -128,7 +128,9 @@ class QueuePollWithoutSkipLocked(Rule):
     off_by_default = (
         "judged worth acting on in 0 of 1 sampled findings on real repositories"
     )
-    section = "40.2.3 Retry Strategies with Exponential Backoff; 40.3.3 Backpressure"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE",
+    )
     nodes = ("LockingClause",)
     # FOR [NO KEY] UPDATE with LIMIT / FETCH FIRST
     text_hint = (re.compile(r"\bfor\s+(?:no\s+key\s+)?update\b"), ("limit", "fetch"))
