@@ -13,10 +13,10 @@ from pglint.kit.orm import (
     imports_orm,
     method_chain,
     object_origin,
-    runs_once,
     sqlalchemy_update,
     statement_values,
 )
+from pglint.kit.roles import runs_once
 from pglint.kit.sql_tokens import first_top_level
 from pglint.kit.triggers import in_trigger_function
 from pglint.model.catalog import Column
@@ -321,7 +321,7 @@ class UnguardedStateTransition(Rule):
             found = self._sqlalchemy_update(ctx, node)
         else:
             return
-        if found is not None and not runs_once(ctx.file.path):
+        if found is not None and not runs_once(ctx):
             yield found
 
     def _django_update(self, ctx: FileContext, node: Any) -> Finding | None:

@@ -13,10 +13,10 @@ from pglint.kit.orm import (
     django_model,
     imports_orm,
     method_chain,
-    runs_once,
     sqlalchemy_entity,
 )
 from pglint.kit.python_edits import add_keyword
+from pglint.kit.roles import runs_once
 from pglint.kit.sql_tokens import depths
 from pglint.model.project import Evidence
 from pglint.python.screen import CodeIndex, has_star, manager_root
@@ -305,7 +305,7 @@ class QueuePollWithoutSkipLocked(Rule):
                 "select_for_update", "with_for_update"):
             return
         found = _python_poll(ctx, node)
-        if found is None or runs_once(ctx.file.path):
+        if found is None or runs_once(ctx):
             return
         orm, table, evidence = found
         bare = ctx.model.bare(table)
