@@ -46,9 +46,12 @@ _GLUED_DIALECT = re.compile(r"sqlite|mysql|mariadb|cockroach|clickhouse|mssql|sq
 _SCRIPT_DIRS = {"script", "scripts", "bin", "admin", "maintenance", "oneoff", "one-off",
                 "one_off", "fixes", "adhoc", "ad-hoc", "ad_hoc",
                 "data-migrations", "data_migrations"}  # SQL run by hand once, between releases
-_TEST_FILE = re.compile(r"(?:^tests?[_.-]|_tests?\.\w+$|^conftest\.py$|test.?data|"
-                        r"^seed(?:s|ers?|ing)?[._-]|_seeds?\.\w+$|^fixtures?\.\w+$)",
+_TEST_FILE = re.compile(r"(?:^tests?[_.-]|_tests?\.\w+$|^conftest\.py$|test.?data|^seeds?[._-])",
                         re.IGNORECASE)
+# Python modules of seed data and fixtures (only Python: `..._seed.sql` may be a migration that
+# updates seed data in production).
+_PYTHON_TEST_FILE = re.compile(r"^seed(?:ers?|ing)\.py$|_seeds?\.py$|^fixtures?\.py$",
+                               re.IGNORECASE)
 # Folders whose Python runs with the migrations: the migrations themselves (recognised by their
 # text when read, pglint.loading) and the modules beside them (helpers, Alembic's env.py).
 _MIGRATION_CODE_DIRS = {"migrations", "migration", "alembic"}
@@ -113,7 +116,7 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
     tests = [p for p in folders if p in _TEST_DIRS]
     if tests:
         return RoleDecision(TEST, f"in {tests[0]}/")
-    if _TEST_FILE.search(name):
+    if _TEST_FILE.search(name) or (kind == "python" and _PYTHON_TEST_FILE.search(name)):
         return RoleDecision(TEST, "a test or seed file name")
     migration_code = [p for p in folders if p in _MIGRATION_CODE_DIRS]
     if kind == "python" and migration_code:

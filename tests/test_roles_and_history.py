@@ -51,6 +51,8 @@ ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
     ("app/seeder.py", "python", "test"),
     ("app/fixtures.py", "python", "test"),
     ("app/fixture.py", "python", "test"),
+    # ... but a migration named after the seed data it updates is a migration.
+    ("database/seed-updates/20220730120602_update_volunteer_seed.sql", "migration", "migration"),
     ("shop/migrations/0002_backfill.py", "python", "script"),
     ("shop/migrations/__init__.py", "python", "script"),
     ("alembic/versions/3f2a_add_index.py", "python", "script"),
