@@ -23,11 +23,11 @@ def test_only_application_code_and_load_tests_run_repeatedly(role):
     assert runs_once(SimpleNamespace(role=role)) is (role not in ("application", "load-test"))
 
 
-def _codes(root: Path, rel: str, text: str) -> list[str]:
+def _codes(root: Path, rel: str, text: str, code: str = "PGL206") -> list[str]:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    settings = parse_settings({"select": ["PGL206"]}, catalog=catalog()).with_overrides(root=root)
+    settings = parse_settings({"select": [code]}, catalog=catalog()).with_overrides(root=root)
     return [f.code for f in engine.lint([root], settings).findings]
 
 
@@ -39,3 +39,15 @@ def _codes(root: Path, rel: str, text: str) -> list[str]:
 ])
 def test_a_race_is_reported_only_where_the_code_runs_repeatedly(tmp_path, rel, reported):
     assert (_codes(tmp_path, rel, LOST_UPDATE) == ["PGL206"]) is reported
+
+
+@pytest.mark.parametrize(("rel", "reported"), [
+    ("shop/db.py", True),
+    ("shop/tests/test_db.py", False),
+    ("shop/conftest.py", False),
+    ("shop/db_test.py", False),
+])
+def test_client_timeouts_are_judged_where_the_role_says(tmp_path, rel, reported):
+    # PGL304 keeps no list of test folders of its own: test files have the test role.
+    connect = 'import psycopg\n\nconn = psycopg.connect("postgresql://app@db/shop")\n'
+    assert (_codes(tmp_path, rel, connect, "PGL304") == ["PGL304"]) is reported
