@@ -33,19 +33,6 @@ class Token:
         return self.name in ("SQL_COMMENT", "C_COMMENT")
 
 
-def matching_paren(tokens: list[Token], open_index: int) -> int | None:
-    """Index of the `)` closing the `(` at tokens[open_index], or None."""
-    depth = 0
-    for k in range(open_index, len(tokens)):
-        if tokens[k].text == "(":
-            depth += 1
-        elif tokens[k].text == ")":
-            depth -= 1
-            if depth == 0:
-                return k
-    return None
-
-
 @dataclass
 class FileContext:
     file: SourceFile

@@ -105,6 +105,9 @@ class _Checker:
         self.settings = settings
         self.dispatcher = Dispatcher(select_rules(settings))
         self.known = {cls.code for cls in all_rules()}
+        # Each finding links to its rule's first reference (the engine's own PGL901 and PGL902
+        # findings too, which no rule instance builds).
+        self.urls = {cls.code: cls.references[0] for cls in all_rules() if cls.references}
         # A suppression of a rule that did not run (not selected, or off by default and not
         # named) cannot be judged unused.
         self.running = {rule.code for rule in self.dispatcher.rules} | (
@@ -131,6 +134,8 @@ class _Checker:
         if ignored:
             found = [f for f in found if not ignores(ignored, f.code)]
         _locate(found, loaded.file)
+        for f in found:
+            f.url = f.url or self.urls.get(f.code, "")
         return found
 
 

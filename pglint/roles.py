@@ -37,7 +37,7 @@ _OTHER_DIALECTS = {"sqlite", "sqlite3", "mysql", "mariadb", "cockroach", "cockro
                    "clickhouse", "mssql", "sqlserver", "tsql", "oracle", "spanner", "duckdb",
                    "snowflake", "bigquery", "redshift", "h2", "hsqldb", "derby", "db2"}
 _TEST_DIRS = {"test", "tests", "__tests__", "testdata", "test_data", "testing", "spec", "specs",
-              "fixtures", "fixture", "seeds", "seed", "testhelpers", "testutil", "testutils",
+              "fixtures", "fixture", "seeds", "seed", "seeders", "seeding", "testhelpers", "testutil", "testutils",
               "e2e", "integration_tests", "conftest",
               # Examples and docs show SQL; nothing runs it in production.
               "examples", "example", "samples", "sample", "demo", "demos", "docs", "doc"}
@@ -48,6 +48,13 @@ _SCRIPT_DIRS = {"script", "scripts", "bin", "admin", "maintenance", "oneoff", "o
                 "data-migrations", "data_migrations"}  # SQL run by hand once, between releases
 _TEST_FILE = re.compile(r"(?:^tests?[_.-]|_tests?\.\w+$|^conftest\.py$|test.?data|^seeds?[._-])",
                         re.IGNORECASE)
+# Python modules of seed data and fixtures (only Python: `..._seed.sql` may be a migration that
+# updates seed data in production).
+_PYTHON_TEST_FILE = re.compile(r"^seed(?:ers?|ing)\.py$|_seeds?\.py$|^fixtures?\.py$",
+                               re.IGNORECASE)
+# Folders whose Python runs with the migrations: the migrations themselves (recognised by their
+# text when read, pglint.loading) and the modules beside them (helpers, Alembic's env.py).
+_MIGRATION_CODE_DIRS = {"migrations", "migration", "alembic"}
 # Python load tests (locust and the like), which live beside or inside tests.
 _LOAD_TEST_FILE = re.compile(r"^locustfile.*\.py$|load.*test.*\.py$|^bench.*\.py$", re.IGNORECASE)
 _LOAD_TEST_DIRS = {"loadtest", "loadtests", "load_test", "load_tests", "load-tests", "locust"}
@@ -109,8 +116,11 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
     tests = [p for p in folders if p in _TEST_DIRS]
     if tests:
         return RoleDecision(TEST, f"in {tests[0]}/")
-    if _TEST_FILE.search(name):
+    if _TEST_FILE.search(name) or (kind == "python" and _PYTHON_TEST_FILE.search(name)):
         return RoleDecision(TEST, "a test or seed file name")
+    migration_code = [p for p in folders if p in _MIGRATION_CODE_DIRS]
+    if kind == "python" and migration_code:
+        return RoleDecision(SCRIPT, f"in {migration_code[0]}/: runs with the migrations")
     if kind == "migration":
         return RoleDecision(MIGRATION, "migration layout") if replay else \
             RoleDecision(DOWN_MIGRATION, "down or undo migration layout")

@@ -110,7 +110,10 @@ class Rule:
     code: ClassVar[str]
     name: ClassVar[str]
     summary: ClassVar[str]  # one line, for `pglint rule --all` and SARIF
-    section: ClassVar[str] = ""  # the chapter section the rule comes from
+    # The PostgreSQL documentation of the mechanism the rule is about (the lock, the setting,
+    # the statement): `pglint rule CODE` lists them, SARIF's helpUri and each finding's JSON
+    # `url` are the first.
+    references: ClassVar[tuple[str, ...]] = ()
     severity: ClassVar[Severity] = Severity.WARNING
     # Statement types (pglast node names: "UpdateStmt", "CreateStmt") checked at the top of a
     # statement, including each statement of a PL/pgSQL body; a subquery is not a statement.

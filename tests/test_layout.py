@@ -68,3 +68,40 @@ def test_every_rule_module_sits_in_a_family_and_defines_one_rule():
         assert parts[:2] == ["pglint", "rules"] and parts[2] in families, rule.__module__
         assert rule.code.startswith(families[parts[2]]), (rule.code, rule.__module__)
         assert parts[3].startswith(rule.code.lower() + "_"), (rule.code, rule.__module__)
+
+
+MAX_MODULE_LINES = 800
+MAX_FUNCTION_LINES = 80
+# A longer function says why in its docstring, in these words (the lexer's single loop).
+LONG_ON_PURPOSE = "on purpose"
+
+
+def _long_functions(path: Path) -> list[str]:
+    """Functions and methods of the module over MAX_FUNCTION_LINES lines (from `def` to their
+    last line) whose docstring does not say why."""
+    long = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES and \
+                    LONG_ON_PURPOSE not in (ast.get_docstring(node) or ""):
+                long.append(f"{node.name} ({length} lines)")
+    return long
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: _module(p))
+def test_modules_and_functions_stay_short(path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_MODULE_LINES, f"{_module(path)} has {lines} lines"
+    long = _long_functions(path)
+    assert not long, (f"{_module(path)}: {', '.join(long)}: split them, or say in the docstring "
+                      f"why they are long ({LONG_ON_PURPOSE!r})")
+
+
+def test_a_long_function_without_a_reason_is_caught(tmp_path):
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "m.py").write_text(f'def f():\n    """Doc."""\n{body}', encoding="utf-8")
+    assert _long_functions(tmp_path / "m.py") == [f"f ({MAX_FUNCTION_LINES + 2} lines)"]
+    (tmp_path / "m.py").write_text(f'def f():\n    """One loop, {LONG_ON_PURPOSE}."""\n{body}',
+                                   encoding="utf-8")
+    assert _long_functions(tmp_path / "m.py") == []

@@ -42,6 +42,23 @@ ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
     ("sql/migrations.sql", "sql", "script"),
     ("sql/updates/2.14.2--2.15.0.sql", "migration", "migration"),
     ("app/models.py", "python", "application"),
+    # Python that runs once: seeders, seed and fixture modules, and modules in a migrations
+    # folder that are not migrations themselves (a Django or Alembic migration is recognised
+    # by its text and becomes a migration when it is read).
+    ("app/seeders/users.py", "python", "test"),
+    ("app/seeding/users.py", "python", "test"),
+    ("app/users_seeds.py", "python", "test"),
+    ("app/seeder.py", "python", "test"),
+    ("app/fixtures.py", "python", "test"),
+    ("app/fixture.py", "python", "test"),
+    # ... but a migration named after the seed data it updates is a migration.
+    ("database/seed-updates/20220730120602_update_volunteer_seed.sql", "migration", "migration"),
+    ("shop/migrations/0002_backfill.py", "python", "script"),
+    ("shop/migrations/__init__.py", "python", "script"),
+    ("alembic/versions/3f2a_add_index.py", "python", "script"),
+    ("alembic/env.py", "python", "script"),
+    ("app/api/versions.py", "python", "application"),
+    ("app/migrate.py", "python", "application"),
 ])
 def test_role_from_the_path(rel, kind, role):
     replay = not rel.endswith("down.sql") and "/revert/" not in rel

@@ -6,21 +6,16 @@ Their findings and fixes are built in `check_then_act_fixes`.
 
 from __future__ import annotations
 
-import re
 import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from pglint.context import FileContext
 from pglint.kit.upserts import Check, exists_sublink, lookup_equalities, single_table
-from pglint.paths import relative_or_absolute
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
 # Folders and files whose code runs once or only under test: data migrations, seeds, fixtures.
-_ONE_OFF_DIRS = frozenset({"migrations", "migration", "alembic", "versions", "tests", "test",
-                           "testing", "fixtures", "seeds", "seed", "seeders", "seeding"})
-_ONE_OFF_FILE = re.compile(r"^(?:test_.*|.*_tests?|conftest|seed.*|.*_seeds?|fixtures?)\.py$")
 # Terminal calls that answer "is there such a row?".
 _DJANGO_PROBES = frozenset({"exists", "first", "last", "count"})
 _SA_PROBES = frozenset({"first", "one_or_none", "scalar_one_or_none", "scalar", "count"})
@@ -54,24 +49,6 @@ class PyCheck:
     act: Any  # the call that inserts
     inline: bool  # the lookup's result is not kept in a variable
     sql: Check | None = None  # raw SQL: the SELECT's table and lookup, and the INSERT
-
-
-def relative_parts(ctx: FileContext) -> tuple[str, ...]:
-    """The file's path parts relative to the project root (absolute when outside it)."""
-    import os
-
-    rel = relative_or_absolute(ctx.file.path, ctx.settings.root or os.getcwd())
-    return tuple(p for p in rel.split("/") if p)
-
-
-def one_off_python(ctx: FileContext) -> bool:
-    """A Python file that runs once or only under test: data migrations, seeds, fixtures,
-    tests. A race or a retried insert there harms nobody."""
-    parts = relative_parts(ctx)
-    if not parts:
-        return False
-    return any(p.lower() in _ONE_OFF_DIRS for p in parts[:-1]) or bool(
-        _ONE_OFF_FILE.match(parts[-1].lower()))
 
 
 def python_check(ctx: FileContext, node: Any) -> PyCheck | None:

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Fix
 from pglint.kit.check_then_act_fixes import constraint_name
+from pglint.kit.sql_tokens import matching_paren
 from pglint.kit.upserts import (
     NOT_FOUND, Check, conflict_point, conflict_target, end_of_previous, exists_sublink,
     has_returning, locate_plpgsql, lookup_equalities, single_table,
@@ -189,19 +190,12 @@ def _drop_where_not_exists(ctx: FileContext, stmt: Statement, at: int,
                        None)
     if where_token is None:
         return None
-    depth, close = 0, None
-    for token in tokens:
-        if token.start < not_at:
-            continue
-        if token.name == "ASCII_40":
-            depth += 1
-        elif token.name == "ASCII_41":
-            depth -= 1
-            if depth == 0:
-                close = token.end
-                break
-    if close is None:
+    opening = next((i for i, t in enumerate(tokens) if t.start >= not_at and t.text == "("),
+                   None)
+    closing = matching_paren(tokens, opening) if opening is not None else None
+    if closing is None:
         return None
+    close = tokens[closing].end
     start = end_of_previous(ctx, stmt, where_token.start)
     if close == at:
         return [Edit(start, close, clause)]

@@ -7,7 +7,6 @@ The facts the project model takes from ORM code (tables, writes) live in `pglint
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 from pglint.python.orm import string_literal
@@ -130,12 +129,6 @@ def f_field(tree: Any, node: Any) -> str | None:
     if isinstance(node, tree.cst.Call) and tree.call_name(node) in DJANGO_F and node.args:
         return string_literal(tree, node.args[0].value)
     return None
-
-
-def runs_once(path: Path) -> bool:
-    """Django data migrations and Alembic revisions run once, not at application run time."""
-    parts = path.parts[:-1]
-    return "migrations" in parts or ("versions" in parts and "alembic" in parts)
 
 
 @dataclass(frozen=True)

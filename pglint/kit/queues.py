@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from pglint.context import FileContext
+from pglint.kit.sql_tokens import group_end
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 
@@ -123,17 +124,7 @@ def assignment_span(ctx: FileContext, stmt: Statement, target: dict[str, Any]) -
     start = stmt.offset(target.get("location"))
     if not stmt.exact or start == stmt.start:
         return stmt.start, stmt.end
-    depth, end = 0, start
-    for token in ctx.tokens(stmt):
-        if token.start < start or token.name.endswith("COMMENT"):
-            continue
-        if token.text in ("(", "["):
-            depth += 1
-        elif token.text in (")", "]"):
-            depth -= 1
-            if depth < 0:
-                break
-        elif depth == 0 and (token.text == "," or token.upper in ("FROM", "WHERE", "RETURNING")):
-            break
-        end = token.end
-    return start, end
+    tokens = [t for t in ctx.tokens(stmt) if t.start >= start and not t.is_comment]
+    stop = group_end(tokens, 0, lambda t: t.text == "," or t.upper in ("FROM", "WHERE",
+                                                                          "RETURNING"))
+    return start, tokens[stop - 1].end if stop else start

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pglint.context import FileContext
+from pglint.kit.sql_tokens import first_top_level
 from pglint.model.catalog import Index
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -93,14 +94,10 @@ def conflict_target(stmt: Statement, index: Index) -> str | None:
 def conflict_point(ctx: FileContext, stmt: Statement) -> int:
     """Where `ON CONFLICT ...` goes in an INSERT: before a top-level RETURNING, else at its end."""
     if has_returning(stmt.body):
-        depth = 0
-        for token in ctx.tokens(stmt):
-            if token.name == "ASCII_40":
-                depth += 1
-            elif token.name == "ASCII_41":
-                depth -= 1
-            elif depth == 0 and token.name == "RETURNING":
-                return end_of_previous(ctx, stmt, token.start)
+        tokens = ctx.tokens(stmt)
+        returning = first_top_level(tokens, "RETURNING")
+        if returning is not None:
+            return end_of_previous(ctx, stmt, tokens[returning].start)
     return stmt.end
 
 

@@ -36,8 +36,8 @@ def _rule_descriptor(rule) -> dict:
         "help": {"text": doc or rule.summary, "markdown": doc or rule.summary},
         "defaultConfiguration": {"level": LEVELS[rule.severity],
                                  "enabled": rule.default_enabled},
-        "properties": {"tags": ["postgresql"] + ([f"section {rule.section}"] if rule.section
-                                                  else [])},
+        **({"helpUri": rule.references[0]} if rule.references else {}),
+        "properties": {"tags": ["postgresql"]},
     }
 
 

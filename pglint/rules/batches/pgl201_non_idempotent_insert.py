@@ -8,11 +8,12 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.check_then_act import SA_INSERTS, one_off_python, python_acts
+from pglint.kit.check_then_act import SA_INSERTS, python_acts
 from pglint.kit.check_then_act_fixes import constraint_name, orm_columns
 from pglint.kit.orm_inserts import (
     database_generates, generated_value, handles_conflict, orm_insert, orm_insert_fix,
 )
+from pglint.kit.roles import runs_once
 from pglint.kit.triggers import in_trigger_function
 from pglint.kit.upserts import conflict_point, conflict_target, guarded_by_check, unique_indexes
 from pglint.model.catalog import Index
@@ -152,7 +153,9 @@ class NonIdempotentInsert(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories (0 of 5 "
         "earlier): it proposes unique keys the data model does not have"
     )
-    section = "40.2.2 Idempotency Patterns"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFLICT",
+    )
     statements = ("InsertStmt",)
     python_tree_for_sql = ("insert",)
     file_kinds = frozenset({"sql", "migration"})
@@ -414,7 +417,7 @@ class NonIdempotentInsert(Rule):
                     if not generated_value(tree, arg.value, scope)}
         keys = [i for i in unique_indexes(ctx, table) if set(i.columns) <= set(supplied)
                 and not any(database_generates(known.columns.get(c)) for c in i.columns)]
-        if not keys or one_off_python(ctx) or handles_conflict(tree, node) or \
+        if not keys or runs_once(ctx) or handles_conflict(tree, node) or \
                 id(node) in python_acts(ctx)[0]:
             return
         named = [i for i in keys if any(IDEMPOTENCY_NAME.match(c or "") for c in i.columns)]
@@ -436,7 +439,7 @@ class NonIdempotentInsert(Rule):
                 in_trigger_function(stmt):
             return  # a trigger's insert is part of the write that fired it
         if ctx.kind == "python" and ctx.python is not None and (
-                one_off_python(ctx) or stmt.start in python_acts(ctx)[1]):
+                runs_once(ctx) or stmt.start in python_acts(ctx)[1]):
             return  # a one-off script, or the act of a check-then-act (PGL204 reports it)
         table = n.relation_name(node.get("relation"))
         if not table:
@@ -546,7 +549,7 @@ def _help(state: str, cols: str) -> str:
             "retry a no-op; it needs a unique index or constraint on exactly those columns. "
             "With RETURNING, a conflicting insert returns no row: read the existing row when "
             "none comes back, or use `DO UPDATE SET ... WHERE <status> = 'failed'` to re-run "
-            "only failed attempts (the chapter's pattern). A bare `ON CONFLICT DO NOTHING` "
+            "only failed attempts. A bare `ON CONFLICT DO NOTHING` "
             "would also swallow conflicts on the table's other unique keys.")
 
 

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, Token
 from pglint.finding import Finding, Fix
 from pglint.kit.locks import locked_earlier
+from pglint.kit.sql_tokens import top_level
 from pglint.roles import MIGRATION, SCRIPT
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -87,7 +88,10 @@ class UnbatchedBackfill(Rule):
         "had just added under ACCESS EXCLUSIVE, and a batched loop cannot commit inside the "
         "runner's transaction"
     )
-    section = "40.2.1 Batch Insert Strategies"
+    references = (
+        "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-ROWS",
+        "https://www.postgresql.org/docs/current/routine-vacuuming.html",
+    )
     statements = ("UpdateStmt", "DeleteStmt", "InsertStmt")
     file_kinds = frozenset({"migration"})
     # A backfill is run once, by a migration or a one-off script; one that has run is history.
@@ -248,22 +252,10 @@ def _broad(cond: dict[str, Any]) -> bool:
     return False
 
 
-def _depth0(tokens: list[Token]) -> list[tuple[int, Token]]:
-    out, depth = [], 0
-    for i, t in enumerate(tokens):
-        if t.name == "ASCII_40":
-            depth += 1
-        elif t.name == "ASCII_41":
-            depth -= 1
-        elif depth == 0:
-            out.append((i, t))
-    return out
-
-
 def _clause_text(ctx: FileContext, tokens: list[Token], keyword: str,
                  stop: set[str] = _CLAUSES) -> str | None:
     """The text of a depth-0 clause of the statement (after `keyword`, up to the next clause)."""
-    top = _depth0(tokens)
+    top = top_level(tokens)
     start = next((i for i, t in top if t.name == keyword), None)
     if start is None:
         return None
@@ -368,7 +360,7 @@ def _insert_loop(ctx: FileContext, stmt: Statement, source: str,
     alias = (rangevar.get("alias") or {}).get("aliasname")
     qualifier = n.quote_ident(alias) if alias else _qualified(source)
     tokens = ctx.tokens(stmt)
-    top = _depth0(tokens)
+    top = top_level(tokens)
     # Splice `WHERE key BETWEEN ...` right after the source table of the SELECT's FROM.
     from_at = next((i for i, t in top if t.name == "FROM"), None)
     tail_at = next((i for i, t in top if from_at is not None and i > from_at + 1

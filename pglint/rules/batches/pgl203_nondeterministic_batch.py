@@ -7,6 +7,7 @@ from typing import Any, Iterable, Iterator
 
 from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.sql_tokens import depths, group_end
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -34,7 +35,7 @@ class NondeterministicBatch(Rule):
 
     ## Why is this bad?
     Without `ORDER BY`, `LIMIT` returns whichever rows the plan happens to reach first. Two
-    statements with the same `WHERE ... LIMIT n` can pick different rows: the chapter's chunked
+    statements with the same `WHERE ... LIMIT n` can pick different rows: a chunked
     loop copies one set of rows with `INSERT ... SELECT ... LIMIT n` and marks a possibly
     different set processed with `UPDATE ... WHERE id IN (SELECT ... LIMIT n)`, so rows can be
     marked done without ever being copied. Batches are also not repeatable: a retried or
@@ -71,7 +72,10 @@ class NondeterministicBatch(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: most LIMITs "
         "it saw picked one row by a unique key or tracked progress by their WHERE"
     )
-    section = "40.2.1 Batch Insert Strategies"
+    references = (
+        "https://www.postgresql.org/docs/current/queries-limit.html",
+        "https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE",
+    )
     statements = ("InsertStmt", "UpdateStmt", "DeleteStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})
 
@@ -352,18 +356,8 @@ def _clause_start(ctx: FileContext, stmt: Statement, select: dict[str, Any]) -> 
 def _depth0_after(tokens: list[Token], index: int) -> int:
     """Index of the first token after `index` that closes the enclosing parenthesis, or that is a
     depth-0 ON/RETURNING (the end of an INSERT's SELECT); len(tokens) if none."""
-    depth = 0
-    for i in range(index + 1, len(tokens)):
-        name = tokens[i].name
-        if name == "ASCII_40":
-            depth += 1
-        elif name == "ASCII_41":
-            if depth == 0:
-                return i
-            depth -= 1
-        elif depth == 0 and tokens[i].upper in _BOUNDARY or name == "ASCII_59":
-            return i
-    return len(tokens)
+    return group_end(tokens, index + 1,
+                     lambda t: t.upper in _BOUNDARY or t.name == "ASCII_59")
 
 
 def _single_statement_form(ctx: FileContext, stmt: Statement, select: dict[str, Any],
@@ -415,17 +409,12 @@ def _where_text(ctx: FileContext, tokens: list[Token], at: int) -> str | None:
     index = next((i for i, t in enumerate(tokens) if t.start == at), None)
     if index is None:
         return None
-    depth = 0
+    levels = depths(tokens)
     for i in range(index - 1, -1, -1):
-        name = tokens[i].name
-        if name == "ASCII_41":
-            depth += 1
-        elif name == "ASCII_40":
-            if depth == 0:
-                return None
-            depth -= 1
-        elif depth == 0 and name == "WHERE":
+        if levels[i] < levels[index]:
+            return None  # the parenthesis the LIMIT is in opens before any WHERE
+        if levels[i] == levels[index] and tokens[i].name == "WHERE":
             return " ".join(ctx.text[tokens[i + 1].start:tokens[index - 1].end].split())
-        elif depth == 0 and name in ("FROM", "SELECT"):
+        if levels[i] == levels[index] and tokens[i].name in ("FROM", "SELECT"):
             return None
     return None

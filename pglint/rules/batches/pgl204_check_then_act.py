@@ -7,13 +7,14 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
-from pglint.kit.check_then_act import one_off_python, python_check
+from pglint.kit.check_then_act import python_check
 from pglint.kit.check_then_act_fixes import python_finding
 from pglint.kit.check_then_act_screen import check_then_act_screen
 from pglint.kit.check_then_act_sql import (
     if_not_exists, insert_where_not_exists, on_conflict_fix, on_conflict_suggestion,
     select_into_not_found,
 )
+from pglint.kit.roles import runs_once
 from pglint.kit.upserts import Check, unique_indexes
 from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
@@ -137,7 +138,10 @@ class CheckThenAct(Rule):
     off_by_default = (
         "judged worth acting on in 0 of 3 sampled findings on real repositories"
     )
-    section = "40.2.2 Idempotency Patterns"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFLICT",
+        "https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED",
+    )
     statements = ("SelectStmt", "InsertStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("If", "Try")
@@ -366,14 +370,14 @@ class CheckThenAct(Rule):
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         found = python_check(ctx, node)
-        if found is None or one_off_python(ctx):
+        if found is None or runs_once(ctx):
             return
         yield python_finding(self, ctx, found)
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
         if not runs_repeatedly(ctx, stmt) or (
-                ctx.kind == "python" and one_off_python(ctx)):
+                ctx.kind == "python" and runs_once(ctx)):
             return
         if stmt.kind == "InsertStmt":
             found = insert_where_not_exists(stmt)

@@ -13,10 +13,11 @@ from pglint.kit.orm import (
     imports_orm,
     method_chain,
     object_origin,
-    runs_once,
     sqlalchemy_update,
     statement_values,
 )
+from pglint.kit.roles import runs_once
+from pglint.kit.sql_tokens import first_top_level
 from pglint.kit.triggers import in_trigger_function
 from pglint.model.catalog import Column
 from pglint.python.screen import CodeIndex, manager_root
@@ -119,7 +120,10 @@ class UnguardedStateTransition(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories (0 of 2 "
         "earlier): generic setters and admin actions look like state transitions"
     )
-    section = "40.2.2 Idempotency Patterns"
+    references = (
+        "https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED",
+        "https://www.postgresql.org/docs/current/sql-update.html",
+    )
     statements = ("UpdateStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("Call", "Assign")
@@ -317,7 +321,7 @@ class UnguardedStateTransition(Rule):
             found = self._sqlalchemy_update(ctx, node)
         else:
             return
-        if found is not None and not runs_once(ctx.file.path):
+        if found is not None and not runs_once(ctx):
             yield found
 
     def _django_update(self, ctx: FileContext, node: Any) -> Finding | None:
@@ -568,15 +572,7 @@ def _prior_state(ctx: FileContext, table: str | None, column: str, new: str,
 def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: str,
              prior: str) -> str:
     tokens = ctx.tokens(stmt)
-    depth, returning = 0, None
-    for i, t in enumerate(tokens):
-        if t.name == "ASCII_40":
-            depth += 1
-        elif t.name == "ASCII_41":
-            depth -= 1
-        elif depth == 0 and t.name == "RETURNING":
-            returning = i
-            break
+    returning = first_top_level(tokens, "RETURNING")
     last = tokens[(returning if returning is not None else len(tokens)) - 1]
     text = ctx.text[stmt.start:last.end]
     tail = ctx.text[last.end:stmt.end]

@@ -8,8 +8,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.orm import Origin, f_field, imports_orm, object_origin, runs_once
+from pglint.kit.orm import Origin, f_field, imports_orm, object_origin
 from pglint.kit.retries import keyword_arg
+from pglint.kit.roles import runs_once
 from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
 
@@ -96,7 +97,10 @@ class LostUpdate(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: locks taken "
         "by the caller are not seen"
     )
-    section = "40.1.1 Row-Level Contention; 40.2.2 Idempotency Patterns"
+    references = (
+        "https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED",
+        "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-ROWS",
+    )
     file_kinds = frozenset()
     python_node_types = ("AugAssign", "Assign")
     # An attribute computed from itself (`o.n += x`, `o.n = o.n + x`), and a save or commit.
@@ -260,7 +264,7 @@ class LostUpdate(Rule):
         if function is None or isinstance(delta, (tree.cst.SimpleString, tree.cst.FormattedString,
                                                   tree.cst.ConcatenatedString)):
             return  # text appended: not a counter, and F() + text is no concatenation
-        if runs_once(ctx.file.path) or _mentions_f(tree, delta):
+        if runs_once(ctx) or _mentions_f(tree, delta):
             return
         later = _after(tree, function, node)
         save = next((c for c in later if _is_call(tree, c, obj, ("save",))), None)

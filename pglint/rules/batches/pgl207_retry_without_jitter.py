@@ -191,7 +191,9 @@ class RetryWithoutJitter(RetryForms, Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: fixed waits "
         "that are not retries of a database call look the same"
     )
-    section = "40.2.3 Retry Strategies with Exponential Backoff"
+    references = (
+        "https://www.postgresql.org/docs/current/mvcc-serialization-failure-handling.html",
+    )
     statements = ("UpdateStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("For", "While", "Call")

@@ -24,6 +24,7 @@ from pglint.kit.queues import (
 )
 from pglint.kit.retry_rules import RetryForms
 from pglint.kit.retry_shapes import RetryShapes, retry_shapes, sleeps_some_time
+from pglint.kit import sql_tokens
 from pglint.python.screen import CodeIndex, has_star, keyword
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -197,7 +198,9 @@ class UnboundedRetry(RetryForms, Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: job queues "
         "bound attempts elsewhere (max_attempts, a discarded state)"
     )
-    section = "40.2.3 Retry Strategies with Exponential Backoff"
+    references = (
+        "https://www.postgresql.org/docs/current/mvcc-serialization-failure-handling.html",
+    )
     statements = ("SelectStmt", "UpdateStmt", "DeleteStmt", "InsertStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("For", "While", "Call", "Decorator")
@@ -691,15 +694,11 @@ def _with_bound(ctx: FileContext, stmt: Statement, bound: str) -> str | None:
         return None
     tokens = ctx.code_tokens(stmt)
     where = stmt.body.get("whereClause")
-    depth, where_at, after = 0, None, None
-    for i, token in enumerate(tokens):
-        if token.text == "(":
-            depth += 1
-        elif token.text == ")":
-            depth -= 1
-        elif depth == 0 and token.upper == "WHERE" and where_at is None:
+    where_at, after = None, None
+    for i, token in sql_tokens.top_level(tokens):
+        if token.upper == "WHERE" and where_at is None:
             where_at = i
-        elif depth == 0 and token.upper in _AFTER_WHERE and (where_at is not None or not where):
+        elif token.upper in _AFTER_WHERE and (where_at is not None or not where):
             after = i
             break
     text = ctx.text

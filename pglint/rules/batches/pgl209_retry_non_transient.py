@@ -221,7 +221,10 @@ class RetryNonTransient(RetryForms, Rule):
     code = "PGL209"
     name = "retry-non-transient"
     summary = "Retry that catches every database error: permanent errors are retried too"
-    section = "40.2.3 Retry Strategies with Exponential Backoff"
+    references = (
+        "https://www.postgresql.org/docs/current/mvcc-serialization-failure-handling.html",
+        "https://www.postgresql.org/docs/current/errcodes-appendix.html",
+    )
     file_kinds = frozenset()
     python_node_types = ("For", "While", "Call", "Decorator")
     python_hint = (

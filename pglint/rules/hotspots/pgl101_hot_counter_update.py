@@ -14,10 +14,10 @@ from pglint.kit.orm import (
     django_model,
     f_field,
     method_chain,
-    runs_once,
     sqlalchemy_update,
     statement_values,
 )
+from pglint.kit.roles import runs_once
 from pglint.model.catalog import Trigger
 from pglint.model.project import Evidence
 from pglint.model.workload import is_increment
@@ -159,7 +159,10 @@ class HotCounterUpdate(Rule):
     code = "PGL101"
     name = "hot-counter-update"
     summary = "Increment of a single shared row serializes every writer on its row lock"
-    section = "40.1.1 Row-Level Contention"
+    references = (
+        "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-ROWS",
+        "https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED",
+    )
     statements = ("UpdateStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_node_types = ("Call",)
@@ -348,7 +351,7 @@ class HotCounterUpdate(Rule):
             found = _sqlalchemy_counter(ctx, node)
         else:
             return
-        if found is None or runs_once(ctx.file.path):
+        if found is None or runs_once(ctx):
             return
         name = found.table or _snake(found.model)
         if ctx.model.is_sharded_table(name) or ctx.model.is_sharded_table(_snake(found.model)):

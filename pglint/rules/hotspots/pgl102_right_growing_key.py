@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token, matching_paren
+from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import app_inserts
+from pglint.kit.sql_tokens import matching_paren
 from pglint.kit.storage import SEQUENCE_CACHE
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule
@@ -105,7 +106,10 @@ class RightGrowingKey(Rule):
         "earlier sample): without production insert rates, pglint cannot tell a contended key "
         "from a standard serial key on a quiet table"
     )
-    section = "40.1.2 Index Hot Spots"
+    references = (
+        "https://www.postgresql.org/docs/current/btree-implementation.html",
+        "https://www.postgresql.org/docs/current/sql-createsequence.html",
+    )
     statements = ("CreateStmt", "AlterTableStmt")
 
     _INSERTS = {"queries/events.sql": "INSERT INTO events (payload) VALUES ($1);"}

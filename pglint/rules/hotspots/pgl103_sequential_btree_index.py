@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token, matching_paren
+from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.sql_tokens import matching_paren
 from pglint.model.catalog import Column
 from pglint.kit.example_projects import app_inserts
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
@@ -74,7 +75,10 @@ class SequentialBtreeIndex(Rule):
         "rests on the same evidence as PGL102, which was judged worth acting on in 0 of 9 "
         "sampled findings on real repositories"
     )
-    section = "40.1.2 Index Hot Spots"
+    references = (
+        "https://www.postgresql.org/docs/current/btree-implementation.html",
+        "https://www.postgresql.org/docs/current/brin.html",
+    )
     statements = ("IndexStmt",)
 
     _EVENTS = ("CREATE TABLE events (\n"

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.sql_tokens import matching_paren, top_level
 from pglint.kit.storage import FILLFACTOR
 from pglint.model.catalog import Table
 from pglint.model.project import Evidence
@@ -83,7 +84,10 @@ class MissingFillfactor(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: any run-time "
         "UPDATE counted as frequent, and small configuration tables never fill their pages"
     )
-    section = "40.1.1 Row-Level Contention"
+    references = (
+        "https://www.postgresql.org/docs/current/storage-hot.html",
+        "https://www.postgresql.org/docs/current/sql-createtable.html#SQL-CREATETABLE-STORAGE-PARAMETERS",
+    )
     statements = ("CreateStmt",)
     file_kinds = frozenset({"migration"})
     # A table's final shape: read from a schema dump too.
@@ -253,16 +257,7 @@ def _fillfactor_edits(ctx: FileContext, stmt: Statement, ff: int) -> tuple[Edit,
     """
     tokens = ctx.code_tokens(stmt)
     option = f"fillfactor = {ff}"
-    depth = 0
-    for i, tok in enumerate(tokens):
-        if tok.name == "ASCII_40":
-            depth += 1
-            continue
-        if tok.name == "ASCII_41":
-            depth -= 1
-            continue
-        if depth:
-            continue
+    for i, tok in top_level(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
         prev = tokens[i - 1] if i else None
         if tok.name == "WITH" and nxt is not None and nxt.name == "ASCII_40" \
@@ -283,18 +278,11 @@ def _fillfactor_edits(ctx: FileContext, stmt: Statement, ff: int) -> tuple[Edit,
 
 def _merge_option(ctx: FileContext, tokens: list[Token], open_at: int, option: str) -> tuple[Edit, ...]:
     """Append the option inside the WITH (...) list whose '(' is tokens[open_at]."""
-    depth = 0
-    for j in range(open_at, len(tokens)):
-        if tokens[j].name == "ASCII_40":
-            depth += 1
-        elif tokens[j].name == "ASCII_41":
-            depth -= 1
-            if depth == 0:
-                if j == open_at + 1:
-                    return ()
-                last = tokens[j - 1]
-                first = tokens[open_at + 1]
-                if "\n" in ctx.text[tokens[open_at].end:first.start]:
-                    return (Edit.insert(last.end, f",\n{ctx.indent_of(first.start)}{option}"),)
-                return (Edit.insert(last.end, f", {option}"),)
-    return ()
+    j = matching_paren(tokens, open_at)
+    if j is None or j == open_at + 1:
+        return ()
+    last = tokens[j - 1]
+    first = tokens[open_at + 1]
+    if "\n" in ctx.text[tokens[open_at].end:first.start]:
+        return (Edit.insert(last.end, f",\n{ctx.indent_of(first.start)}{option}"),)
+    return (Edit.insert(last.end, f", {option}"),)

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
+from pglint.kit.sql_tokens import group_end
 from pglint.kit.storage import FILLFACTOR
 from pglint.model.catalog import Index
 from pglint.model.project import Evidence, index_columns
@@ -78,7 +79,9 @@ class HotUpdateBlockedByIndex(Rule):
         "earlier): the indexes it flags on state columns are usually deliberate (partial, "
         "unique, used by workers)"
     )
-    section = "40.1.1 Row-Level Contention"
+    references = (
+        "https://www.postgresql.org/docs/current/storage-hot.html",
+    )
     statements = ("IndexStmt", "CreateStmt", "AlterTableStmt")
     file_kinds = frozenset({"migration"})
     # A table's final shape: read from a schema dump too.
@@ -163,21 +166,9 @@ def _span(ctx: FileContext, stmt: Statement, index: Index) -> tuple[int, int]:
     if not index.constraint or index.location is None:
         return stmt.start, stmt.end
     start = index.location.start
-    end = start
-    depth = 0
-    for tok in ctx.tokens(stmt):
-        if tok.start < start or tok.name in ("SQL_COMMENT", "C_COMMENT"):
-            continue
-        if tok.name == "ASCII_40":
-            depth += 1
-        elif tok.name == "ASCII_41":
-            depth -= 1
-            if depth < 0:
-                break
-        elif tok.name == "ASCII_44" and depth == 0:
-            break
-        end = tok.end
-    return start, max(end, start)
+    tokens = [t for t in ctx.tokens(stmt) if t.start >= start and not t.is_comment]
+    stop = group_end(tokens, 0, lambda t: t.text == ",")  # the constraint's end
+    return start, max(tokens[stop - 1].end if stop else start, start)
 
 
 def _what(index: Index) -> str:

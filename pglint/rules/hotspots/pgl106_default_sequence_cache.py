@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token, matching_paren
+from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import app_inserts
+from pglint.kit.sql_tokens import matching_paren
 from pglint.kit.storage import SEQUENCE_CACHE
 from pglint.model.project import Evidence
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
@@ -89,7 +90,9 @@ class DefaultSequenceCache(Rule):
         "earlier): a CACHE 1 sequence is rarely the bottleneck at the insert rates pglint can "
         "infer"
     )
-    section = "40.1.3 Sequence Contention"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-createsequence.html",
+    )
     statements = ("CreateSeqStmt", "AlterSeqStmt", "CreateStmt", "AlterTableStmt")
     # A sequence's final settings: read from a schema dump too.
     roles = RUN_TIME_ROLES | {SCHEMA_DUMP}

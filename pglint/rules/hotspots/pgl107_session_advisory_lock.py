@@ -6,8 +6,9 @@ import json
 import re
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token, matching_paren
+from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.sql_tokens import matching_paren
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -75,7 +76,10 @@ class SessionAdvisoryLock(Rule):
         "session-level advisory locks are often deliberate (migration runners hold one across "
         "transactions)"
     )
-    section = "40.1.1 Row-Level Contention"
+    references = (
+        "https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS",
+        "https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS",
+    )
     nodes = ("FuncCall",)
     text_hint = "advisory"
     file_kinds = frozenset({"sql", "migration", "pgbench"})

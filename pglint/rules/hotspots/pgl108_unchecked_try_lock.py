@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from pglint.context import FileContext, Token, matching_paren
+from pglint.context import FileContext, Token
 from pglint.finding import Finding, Fix
+from pglint.kit.sql_tokens import matching_paren
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -66,7 +67,10 @@ class UncheckedTryLock(Rule):
     code = "PGL108"
     name = "unchecked-try-lock"
     summary = "Result of pg_try_advisory_lock is discarded, so the writes after it run unprotected"
-    section = "40.1.1 Row-Level Contention"
+    references = (
+        "https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS",
+        "https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS",
+    )
     statements = ("SelectStmt",)
     python_tree_for_sql = ("try_advisory",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})

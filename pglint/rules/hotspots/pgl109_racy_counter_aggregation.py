@@ -37,7 +37,7 @@ class RacyCounterAggregation(Rule):
     Flags the clearing half of a read-then-clear aggregation: a `TRUNCATE t` or a whole-table
     `DELETE FROM t` that follows, as a separate statement of the same file or PL/pgSQL body, an
     `INSERT ... SELECT ... FROM t` (or `UPDATE ... FROM (SELECT ... FROM t)`) that folds `t`'s
-    rows somewhere else — the sharded-counter rollup of the chapter. It fires when the read
+    rows somewhere else — the rollup of a sharded counter. It fires when the read
     aggregates, the table is named like shards/slots/buckets, or the application writes into it.
     It stays silent when a `LOCK TABLE t IN SHARE MODE` (or stronger) earlier in the same
     transaction keeps writers out between the two statements.
@@ -80,7 +80,10 @@ class RacyCounterAggregation(Rule):
     code = "PGL109"
     name = "racy-counter-aggregation"
     summary = "Aggregate-then-TRUNCATE loses increments committed in between and blocks writers"
-    section = "40.1.1 Row-Level Contention"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-truncate.html",
+        "https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED",
+    )
     statements = ("TruncateStmt", "DeleteStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})
 

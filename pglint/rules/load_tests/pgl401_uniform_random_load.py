@@ -12,6 +12,7 @@ from pglint.kit.load_tests import (
     DRAW_NAMES, Destination, LOCUST_BASES, SINK_METHODS, UNIFORM_DRAWS, is_load_test, key_sinks,
     named_like_a_load_test, pareto_fix,
 )
+from pglint.kit.sql_tokens import matching_paren, tokens_of
 from pglint.python.screen import CodeIndex
 from pglint.roles import APPLICATION, LOAD_TEST, SCRIPT
 from pglint.rule import Example, Rule
@@ -49,8 +50,8 @@ class UniformRandomLoad(Rule):
 
     - in pgbench scripts, a `\\set var random(lb, ub)` whose variable later picks rows by
       equality (`WHERE aid = :aid`); and a trailing `-- comment` on a `\\set` or `\\sleep`
-      meta-command, which pgbench rejects (the chapter's `\\set aid random(1, 100)  -- Only 100
-      accounts` does not run);
+      meta-command, which pgbench rejects (`\\set aid random(1, 100)  -- Only 100 accounts`
+      does not run);
     - in SQL data generators and test queries, a key drawn as `(random() * n)::int`,
       `floor(random() * n)` or `random(lb, ub)` (PostgreSQL 17+): compared by equality
       (`WHERE user_id = (random() * 1000000)::int`) or inserted into a key column (`id`,
@@ -136,7 +137,9 @@ class UniformRandomLoad(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: fixture data "
         "generators look like load tests"
     )
-    section = "40.4 Load Testing Methodology and Pitfalls"
+    references = (
+        "https://www.postgresql.org/docs/current/pgbench.html",
+    )
     statements = ("InsertStmt",)
     nodes = ("A_Expr",)
     text_hint = "random("  # random() and random(lb, ub); not gen_random_uuid()
@@ -607,15 +610,10 @@ def _text(ctx: FileContext, stmt: Statement, node: dict[str, Any]) -> str:
 
 
 def _closing_paren(text: str, open_paren: int, limit: int) -> int | None:
-    depth = 0
-    for i in range(open_paren, limit):
-        if text[i] == "(":
-            depth += 1
-        elif text[i] == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-    return None
+    """Offset of the `)` closing the `(` at text[open_paren], before `limit`."""
+    tokens = tokens_of(text, open_paren, limit)
+    close = matching_paren(tokens, 0) if tokens else None
+    return tokens[close].start if close is not None else None
 
 
 def _key_use(ctx: FileContext, command: Comment, var: str) -> tuple[str, int] | None:

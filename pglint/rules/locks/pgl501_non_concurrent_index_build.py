@@ -70,6 +70,9 @@ class NonConcurrentIndexBuild(Rule):
     code = "PGL501"
     name = "non-concurrent-index-build"
     summary = "CREATE INDEX without CONCURRENTLY blocks writes to an existing table for the build"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY",
+    )
     default_enabled = False
     off_by_default = (
         "judged worth acting on in 6 of 14 sampled findings on real repositories in a "

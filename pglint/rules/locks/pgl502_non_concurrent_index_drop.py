@@ -62,6 +62,9 @@ class NonConcurrentIndexDrop(Rule):
     code = "PGL502"
     name = "non-concurrent-index-drop"
     summary = "DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on an existing table"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-dropindex.html",
+    )
     default_enabled = False
     off_by_default = (
         "judged worth acting on in 0 of 12 sampled findings on real repositories (two "

@@ -63,6 +63,9 @@ class NonConcurrentReindex(Rule):
     code = "PGL503"
     name = "non-concurrent-reindex"
     summary = "REINDEX without CONCURRENTLY blocks writes to the table and queries using the index"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-reindex.html#SQL-REINDEX-CONCURRENTLY",
+    )
     default_enabled = False
     off_by_default = (
         "judged worth acting on in 1 of 4 sampled findings on real repositories: a REINDEX in "

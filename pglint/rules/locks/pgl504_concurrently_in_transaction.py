@@ -56,6 +56,10 @@ class ConcurrentlyInTransaction(Rule):
     code = "PGL504"
     name = "concurrently-in-transaction"
     summary = "CONCURRENTLY inside a transaction block, DO block or function fails (25001)"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY",
+        "https://www.postgresql.org/docs/current/sql-reindex.html#SQL-REINDEX-CONCURRENTLY",
+    )
     severity = Severity.ERROR
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})

@@ -65,6 +65,10 @@ class ForeignKeyWithoutNotValid(Rule):
     code = "PGL505"
     name = "foreign-key-without-not-valid"
     summary = "ADD FOREIGN KEY without NOT VALID blocks writes to both tables for a full scan"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-altertable.html",
+        "https://www.postgresql.org/docs/current/ddl-constraints.html#DDL-CONSTRAINTS-FK",
+    )
     default_enabled = False
     off_by_default = (
         "judged worth acting on in 0 of 3 sampled findings on real repositories before the "

@@ -53,6 +53,10 @@ class CheckWithoutNotValid(Rule):
     code = "PGL506"
     name = "check-without-not-valid"
     summary = "ADD CHECK without NOT VALID blocks every query on the table for a full scan"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-altertable.html",
+        "https://www.postgresql.org/docs/current/ddl-constraints.html#DDL-CONSTRAINTS-CHECK-CONSTRAINTS",
+    )
     default_enabled = False
     off_by_default = (
         "judged worth acting on in 0 of 3 sampled findings on real repositories before the "

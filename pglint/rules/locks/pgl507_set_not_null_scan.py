@@ -71,6 +71,10 @@ class SetNotNullScan(Rule):
     code = "PGL507"
     name = "set-not-null-scan"
     summary = "SET NOT NULL on an existing column scans the table under an ACCESS EXCLUSIVE lock"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-altertable.html",
+        "https://www.postgresql.org/docs/current/ddl-constraints.html#DDL-CONSTRAINTS-NOT-NULL",
+    )
     default_enabled = False
     off_by_default = (
         "judged worth acting on in 0 of 3 sampled findings on real repositories before the "

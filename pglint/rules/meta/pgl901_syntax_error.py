@@ -36,6 +36,9 @@ class SyntaxErrorRule(Rule):
     code = "PGL901"
     name = "syntax-error"
     summary = "PostgreSQL's parser rejects the statement, or the file cannot be read"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-syntax.html",
+    )
     severity = Severity.ERROR
     # Tests feed psql variables whole clauses and hold deliberate errors: not reported there.
     # Down migrations are: one that cannot parse fails the day it is needed.

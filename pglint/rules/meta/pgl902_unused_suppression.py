@@ -32,6 +32,9 @@ class UnusedSuppression(Rule):
     code = "PGL902"
     name = "unused-suppression"
     summary = "A pglint suppression comment that suppresses nothing"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-syntax-lexical.html#SQL-SYNTAX-COMMENTS",
+    )
     INVALID = (
         Example("-- pglint: ignore[PGL101]\nSELECT 1;", kind="sql",
                 config={"select": ["PGL101", "PGL902"]}, fixed="SELECT 1;"),

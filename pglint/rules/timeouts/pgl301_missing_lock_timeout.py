@@ -89,7 +89,10 @@ class MissingLockTimeout(Rule):
         "before serving are not all seen. Turn it on where migrations run against a live "
         "database"
     )
-    section = "40.3.1 PostgreSQL Timeout Configuration"
+    references = (
+        "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-LOCK-TIMEOUT",
+        "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-TABLES",
+    )
     file_kinds = frozenset({"migration"})
     min_fix_version = 9  # lock_timeout exists since 9.3
     options = (LOCK_TIMEOUT,)

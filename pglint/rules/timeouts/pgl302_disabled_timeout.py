@@ -80,7 +80,11 @@ class DisabledTimeout(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories (0 of 6 "
         "earlier): a timeout turned off for a long admin job is usually deliberate"
     )
-    section = "40.3.1 PostgreSQL Timeout Configuration"
+    references = (
+        "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-STATEMENT-TIMEOUT",
+        "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-LOCK-TIMEOUT",
+        "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-IDLE-IN-TRANSACTION-SESSION-TIMEOUT",
+    )
     statements = ("VariableSetStmt", "AlterRoleSetStmt", "AlterDatabaseSetStmt", "AlterSystemStmt", "CreateFunctionStmt", "AlterFunctionStmt")
     nodes = ("FuncCall",)
     text_hint = "set_config"

@@ -49,7 +49,10 @@ class SessionSetInTransaction(Rule):
     code = "PGL303"
     name = "session-set-in-transaction"
     summary = "Session-level SET of a timeout inside a transaction outlives it and leaks via poolers"
-    section = "40.3.1 PostgreSQL Timeout Configuration"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-set.html",
+        "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-LOCK-TIMEOUT",
+    )
     statements = ("VariableSetStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     # A migration that has already run is history: a timeout finding on it changes nothing.

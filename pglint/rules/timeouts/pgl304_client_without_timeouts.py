@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import math
 import re
-from pathlib import PurePath
 from typing import Any, Iterable
 
 from pglint.context import FileContext
@@ -65,7 +64,6 @@ _DRIVER_KEYWORDS = frozenset({
 
 _SQL_SET = re.compile(r"\bset\s+(?:local\s+|session\s+)?statement_timeout\b"
                       r"|set_config\s*\(\s*['\"]statement_timeout", re.IGNORECASE)
-_TEST_FILE = re.compile(r"^(?:test_.*|.*_test|conftest)\.py$")
 
 
 # -- the rule ----------------------------------------------------------------------------------
@@ -151,7 +149,10 @@ class ClientWithoutTimeouts(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: demo "
         "settings, CLIs and libraries whose callers choose timeouts"
     )
-    section = "40.3.1 PostgreSQL Timeout Configuration"
+    references = (
+        "https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-CONNECT-TIMEOUT",
+        "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-STATEMENT-TIMEOUT",
+    )
     file_kinds = frozenset({"python"})
     python_node_types = ("Call", "Assign")
     # A driver's connect()/pool, an engine, Django's DATABASES.
@@ -338,8 +339,6 @@ class ClientWithoutTimeouts(Rule):
             kind = "engine"
         else:
             return
-        if _is_test_file(ctx):
-            return
         finding = self._call(node, ctx, kind)
         if finding is not None:
             yield finding
@@ -414,7 +413,7 @@ class ClientWithoutTimeouts(Rule):
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name) or \
                 node.targets[0].target.value != "DATABASES" or not isinstance(node.value, cst.Dict):
             return
-        if not isinstance(tree.parent(tree.statement(node)), cst.Module) or _is_test_file(ctx):
+        if not isinstance(tree.parent(tree.statement(node)), cst.Module):
             return
         if re.search(r"\bDATABASES\s*(?:\[|\.update\b|\|=)", ctx.text):
             return  # entries changed after the literal: cannot tell what they end up with
@@ -629,9 +628,3 @@ def _set_elsewhere(ctx: FileContext) -> bool:
     if ctx.model.catalog.role_settings.get("statement_timeout", "0").strip() not in ("0", ""):
         return True
     return "statement_timeout" in ctx.text and bool(_SQL_SET.search(ctx.text))
-
-
-def _is_test_file(ctx: FileContext) -> bool:
-    path = PurePath(ctx.file.display_path)
-    return bool(_TEST_FILE.match(path.name)) or any(
-        part in ("tests", "test") for part in path.parts[:-1])

@@ -13,10 +13,11 @@ from pglint.kit.orm import (
     django_model,
     imports_orm,
     method_chain,
-    runs_once,
     sqlalchemy_entity,
 )
 from pglint.kit.python_edits import add_keyword
+from pglint.kit.roles import runs_once
+from pglint.kit.sql_tokens import depths
 from pglint.model.project import Evidence
 from pglint.python.screen import CodeIndex, has_star, manager_root
 from pglint.rule import Example, Rule
@@ -127,7 +128,9 @@ class QueuePollWithoutSkipLocked(Rule):
     off_by_default = (
         "judged worth acting on in 0 of 1 sampled findings on real repositories"
     )
-    section = "40.2.3 Retry Strategies with Exponential Backoff; 40.3.3 Backpressure"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE",
+    )
     nodes = ("LockingClause",)
     # FOR [NO KEY] UPDATE with LIMIT / FETCH FIRST
     text_hint = (re.compile(r"\bfor\s+(?:no\s+key\s+)?update\b"), ("limit", "fetch"))
@@ -302,7 +305,7 @@ class QueuePollWithoutSkipLocked(Rule):
                 "select_for_update", "with_for_update"):
             return
         found = _python_poll(ctx, node)
-        if found is None or runs_once(ctx.file.path):
+        if found is None or runs_once(ctx):
             return
         orm, table, evidence = found
         bare = ctx.model.bare(table)
@@ -434,33 +437,27 @@ def _clause_tokens(ctx: FileContext, stmt: Statement, select: dict[str, Any],
     """
     tokens = ctx.tokens(stmt)
     anchor = stmt.offset(rangevar.get("location"))
-    depths, depth = [], 0
-    for tok in tokens:
-        if tok.text == "(":
-            depth += 1
-        depths.append(depth)
-        if tok.text == ")":
-            depth -= 1
+    levels = depths(tokens)
     start = next((i for i, tok in enumerate(tokens) if tok.start >= anchor), None)
     if start is None:
         return None
-    level = depths[start]
+    level = levels[start]
     position = next(i for i, item in enumerate(select["lockingClause"])
                     if item.get("LockingClause") is clause)
     seen = -1
     i = start
     while i < len(tokens):
-        if depths[i] < level or (tokens[i].text == ")" and depths[i] == level):
-            return None
-        if depths[i] == level and tokens[i].upper == "FOR":
+        if levels[i] < level:
+            return None  # out of the SELECT's parentheses
+        if levels[i] == level and tokens[i].upper == "FOR":
             seen += 1
             if seen == position:
-                return tokens[i], _clause_end(tokens, depths, i, level)
+                return tokens[i], _clause_end(tokens, levels, i, level)
         i += 1
     return None
 
 
-def _clause_end(tokens: list[Token], depths: list[int], i: int, level: int) -> Token:
+def _clause_end(tokens: list[Token], levels: list[int], i: int, level: int) -> Token:
     last = i
     j = i + 1
     while j < len(tokens) and tokens[j].upper in ("NO", "KEY", "UPDATE"):
@@ -468,7 +465,7 @@ def _clause_end(tokens: list[Token], depths: list[int], i: int, level: int) -> T
         j += 1
     if j < len(tokens) and tokens[j].upper == "OF":
         j += 1
-        while j < len(tokens) and depths[j] == level and tokens[j].upper not in _CLAUSE_END \
+        while j < len(tokens) and levels[j] == level and tokens[j].upper not in _CLAUSE_END \
                 and not tokens[j].is_comment:
             last = j
             j += 1

@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Finding, Fix
 from pglint.kit.example_projects import app_consumes
+from pglint.kit.sql_tokens import depths
 from pglint.model.project import APPEND_ONLY_NAME, LEASE_COLUMNS
 from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
@@ -56,7 +57,7 @@ class UnboundedQueue(Rule):
     (`next_attempt_at`, `locked_by`).
 
     It stays silent on the depth-guarded form (a `count(*)` of the same table in the statement,
-    as in the chapter's `WITH queue_depth AS (SELECT count(*) ...) INSERT ... WHERE depth <
+    as in `WITH queue_depth AS (SELECT count(*) ...) INSERT ... WHERE depth <
     10000`, or in the same function body), on rows moved from another queue (archives, dead
     letters) and on one-off migration statements.
 
@@ -115,7 +116,10 @@ class UnboundedQueue(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories (0 of 4 "
         "earlier): job-queue libraries must not drop work, so a depth guard is rarely the fix"
     )
-    section = "40.3.3 Backpressure Implementation"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-insert.html",
+        "https://www.postgresql.org/docs/current/routine-vacuuming.html",
+    )
     statements = ("InsertStmt",)
     file_kinds = frozenset({"sql", "migration"})
     python_node_types = ("Call",)
@@ -279,7 +283,7 @@ class UnboundedQueue(Rule):
                 "the table grows, polls and index scans slow down (slowing the workers "
                 "further), every job waits behind the backlog, and the overload surfaces only "
                 "when the disk or the database gives out. Count the pending rows in the same "
-                f"statement and insert only below a limit ({MAX_DEPTH} is the chapter's; pick "
+                f"statement and insert only below a limit ({MAX_DEPTH} is an example; pick "
                 "what the workers drain within your latency budget); 0 rows inserted means the "
                 "queue is full: reject (HTTP 503) or retry later. The count-then-insert guard is "
                 "approximate under concurrency: producers that count at the same moment all see "
@@ -331,14 +335,8 @@ def _moves_rows(ctx: FileContext, stmt: Statement, table: str) -> bool:
 
 
 def _depth_tokens(ctx: FileContext, stmt: Statement) -> list[tuple[Token, int]]:
-    out, depth = [], 0
-    for tok in ctx.code_tokens(stmt):
-        if tok.text == ")":
-            depth -= 1
-        out.append((tok, depth))
-        if tok.text == "(":
-            depth += 1
-    return out
+    tokens = ctx.code_tokens(stmt)
+    return list(zip(tokens, depths(tokens)))
 
 
 def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], table: str) -> str:

@@ -69,7 +69,7 @@ class UnindexedQueuePoll(Rule):
 
     ## Example
     ```sql
-    -- The chapter's retry queue: "index on next_attempt_at", but no migration creates it.
+    -- A retry queue whose comment says "index on next_attempt_at", but no migration creates it.
     SELECT * FROM retry_queue
     WHERE next_attempt_at <= now()
     ORDER BY next_attempt_at
@@ -99,7 +99,10 @@ class UnindexedQueuePoll(Rule):
         "judged worth acting on in 0 of 3 sampled findings on real repositories: indexes "
         "whose equality columns come before the range column were not counted"
     )
-    section = "40.2.3 Retry Strategies with Exponential Backoff"
+    references = (
+        "https://www.postgresql.org/docs/current/indexes-partial.html",
+        "https://www.postgresql.org/docs/current/using-explain.html",
+    )
     statements = ("SelectStmt", "UpdateStmt", "DeleteStmt", "InsertStmt")
     file_kinds = frozenset({"sql", "migration"})
 
