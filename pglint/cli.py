@@ -13,6 +13,7 @@ from typing import NoReturn
 import click
 
 from pglint import __version__
+from pglint.cli_options import discovery_options
 from pglint.report import FORMATS
 
 
@@ -207,6 +208,7 @@ def version_command() -> None:
               help="Lint standard input (also `pglint check -`) as a file of this name: its "
               "kind and configuration come from the name. With --fix, the fixed text goes to "
               "stdout and the report to stderr; nothing is written.")
+@discovery_options
 def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_only: bool,
           exit_non_zero_on_fix: bool, show_fixes: bool, unsafe_fixes: bool,
           diff: bool, select: tuple[str, ...], extend_select: tuple[str, ...],
@@ -215,7 +217,8 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
           exit_zero: bool, statistics: bool, baseline_path: Path | None, project: bool,
           diff_base: str | None, no_cache: bool, cache_dir: Path | None, quiet: bool,
           silent: bool, output_file: Path | None, color: str, show_settings: bool,
-          all_migrations: bool, show_files: bool, stdin_filename: Path | None) -> None:
+          all_migrations: bool, show_files: bool, stdin_filename: Path | None,
+          discovery: dict) -> None:
     """Lint SQL files and folders (default: the current directory)."""
     import gc
 
@@ -238,7 +241,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     fix = fix or fix_only
     overrides = {"select": _codes(select), "ignore": _codes(ignore + extend_ignore),
                  "extend_select": _codes(extend_select), "target_version": target_version,
-                 "all_migrations": True if all_migrations else None}
+                 "all_migrations": True if all_migrations else None, **discovery}
     try:
         resolver = Resolver({k: v for k, v in overrides.items() if v is not None}, config_path,
                             catalog=catalog())
@@ -319,7 +322,10 @@ def _scope_and_history(path_list: list[Path], settings, diff_base: str | None, p
             # pre-commit names the files being committed: those are the new ones.
             history = from_changes({str(p) for p in path_list if not p.is_dir()},
                                    "named on the command line")
-        return [project_root(path_list[0], config_root)], scope, history
+        # The files named are linted even where the excludes leave them out of the walk (as
+        # without --project), unless --force-exclude.
+        return [project_root(path_list[0], config_root),
+                *(p for p in path_list if not p.is_dir())], scope, history
     except ScopeError as exc:
         _usage_error(str(exc))
 
