@@ -191,7 +191,7 @@ def version_command() -> None:
               help="Write the report to this file instead of stdout (errors stay on stderr).")
 @click.option("--color", type=click.Choice(("auto", "always", "never")), default="auto",
               show_default=True,
-              help="Colour the full report: auto (on a terminal, unless NO_COLOR is set; "
+              help="Colour the full and concise reports: auto (on a terminal, unless NO_COLOR is set; "
               "FORCE_COLOR forces it), always or never.")
 @click.option("--show-settings", is_flag=True,
               help="Print the settings that apply to the first path (configuration file, "
@@ -647,7 +647,7 @@ def _print_report(run, output: Output, output_format: str, statistics: bool) -> 
     from pglint.report import ReportSettings, reporter
 
     color = None
-    if output_format == "full" and not statistics and output.color():
+    if output_format in ("full", "concise") and not statistics and output.color():
         color = "auto" if output.stream.isatty() else "standard"
     settings = ReportSettings(output_format, summary=not output.quiet, color=color)
     output.echo(reporter(output_format, statistics).report(run, settings), nl=False,
