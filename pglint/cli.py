@@ -14,6 +14,7 @@ import click
 
 from pglint import __version__
 from pglint.cli_options import discovery_options
+from pglint.interrupt import interruptible
 from pglint.report import FORMATS
 
 
@@ -271,10 +272,10 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     report_file = sys.stderr if stdin is not None and fix and not diff else None
     output = Output(_open_output(output_file) if output_file is not None else report_file,
                     quiet or silent, silent, owned=output_file is not None, color=color)
-    status = _guarded(lambda: _run_check(
+    status = interruptible(lambda: _guarded(lambda: _run_check(
         path_list, resolver, output_format or "full", fix, unsafe_fixes, diff, cache_dir,
         statistics, baseline, scope, output, stdin,
-        FixReport(fix_only, show_fixes, exit_non_zero_on_fix), history))
+        FixReport(fix_only, show_fixes, exit_non_zero_on_fix), history)))
     # Leave without tearing down the parsed trees (a tenth of a second on a large run): nothing
     # is left to clean up but memory, and the output is flushed first.
     try:
