@@ -48,6 +48,7 @@ class Candidate:
     applied: bool = False  # a migration that has already run somewhere (see pglint.history)
     rel: str = ""  # the path from its project's root, with `/`: how messages name the file
     history: str = ""  # why it counts as new or applied (`--show-files`)
+    max_statements: int = 100_000  # its project's `max-statements` (pglint.loading)
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -153,7 +154,7 @@ def candidate(path: Path, rel: str, display: str, settings: Settings) -> Candida
     kind, version, replay = classify(path, rel, settings)
     return Candidate(path, display, kind, version, replay,
                      role_from_path(rel, kind, replay, settings.roles),
-                     rel=rel.replace(os.sep, "/"))
+                     rel=rel.replace(os.sep, "/"), max_statements=settings.max_statements)
 
 
 def _matches(rel: str, patterns: tuple[str, ...]) -> bool:
