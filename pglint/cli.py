@@ -13,7 +13,7 @@ from typing import NoReturn
 import click
 
 from pglint import __version__
-from pglint.cli_options import discovery_options
+from pglint.cli_options import discovery_options, render_settings
 from pglint.interrupt import interruptible
 from pglint.report import FORMATS
 
@@ -257,7 +257,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     elif cache_dir is None:
         cache_dir = _default_cache_dir(settings)
     if show_settings:
-        click.echo(_render_settings(path_list[0], settings, cache_dir), nl=False)
+        click.echo(render_settings(path_list[0], settings, cache_dir), nl=False)
         sys.exit(0)
     if show_files:
         sys.exit(_show_files(path_list, resolver, history))
@@ -354,60 +354,6 @@ def _guarded(run_check) -> int:
         click.echo(f"pglint: internal error: {exc!r}", err=True)
         traceback.print_exc()
         sys.exit(2)
-
-
-def _render_settings(path: Path, settings, cache_dir: Path | None) -> str:
-    """`--show-settings`: every setting that applies to `path`, one `key = value` line each
-    (TOML-like; table settings one line per entry), the defaults included."""
-    import dataclasses
-    import json
-
-    from pglint.discover import DEFAULT_EXCLUDES
-
-    def value(v) -> str:
-        if v is None:
-            return "none"
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (tuple, list, frozenset, set)):
-            items = sorted(v) if isinstance(v, (frozenset, set)) else v
-            return "[" + ", ".join(value(i) for i in items) + "]"
-        if isinstance(v, Path):
-            return json.dumps(str(v))
-        if isinstance(v, str):
-            return json.dumps(v)
-        if dataclasses.is_dataclass(v):
-            return "{ " + ", ".join(f"{f.name.replace('_', '-')} = {value(getattr(v, f.name))}"
-                                    for f in dataclasses.fields(v)) + " }"
-        return str(v)
-
-    rows: list[tuple[str, str]] = [
-        ("path", value(path)),
-        ("config-file", value(settings.config_path)),
-    ]
-    for f in dataclasses.fields(settings):
-        key, v = f.name.replace("_", "-"), getattr(settings, f.name)
-        if f.name == "config_path":
-            continue
-        if f.name == "exclude" and not v:
-            rows.append((key, value(DEFAULT_EXCLUDES) + "  # the defaults"))
-        elif f.name == "options":  # the rules' options, as top-level keys
-            rows.extend((name, value(option)) for name, option in v.items())
-        elif f.name == "per_file_ignores":
-            rows.extend((f"{key}.{json.dumps(glob)}", value(codes)) for glob, codes in v)
-            if not v:
-                rows.append((key, "{}"))
-        elif isinstance(v, dict):
-            rows.extend((f"{key}.{name}", value(item)) for name, item in sorted(v.items()))
-            if not v:
-                rows.append((key, "{}"))
-        else:
-            rows.append((key, value(v)))
-    rows.append(("cache-dir", value(cache_dir) if cache_dir is not None else "none  # --no-cache"))
-    jobs = os.environ.get("PGLINT_JOBS", "").strip()
-    rows.append(("jobs", jobs + "  # PGLINT_JOBS" if jobs else '"auto"  # one per core'))
-    width = max(len(k) for k, _ in rows)
-    return "".join(f"{k:<{width}} = {v}\n" for k, v in rows)
 
 
 def _usage_error(message: str) -> NoReturn:
