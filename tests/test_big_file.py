@@ -70,3 +70,11 @@ def test_memory_stays_bounded_on_a_huge_file(tmp_path):
     code, peak_kb = (int(n) for n in head.split())
     assert code == 1 and "too large to analyse: 250,000 statements, limit 100,000" in report
     assert peak_kb < 400_000, f"peak RSS {peak_kb} kB"
+
+
+def test_copy_data_is_not_counted_as_statements(tmp_path):
+    (tmp_path / "pglint.toml").write_text("max-statements = 100\n", encoding="utf-8")
+    rows = "".join(f"{i}\tsemi; colon;\n" for i in range(300))
+    (tmp_path / "dump.sql").write_text(
+        f"COPY t (id, note) FROM stdin;\n{rows}\\.\n{COUNTER}", encoding="utf-8")
+    assert [f["code"] for f in findings(cwd=tmp_path)] == ["PGL101"]

@@ -178,6 +178,10 @@ def statement_count(text: str, limit: int) -> int:
     it keeps is one slice per statement, not the gigabytes of a whole file's tree."""
     if text.count(";") < limit:
         return 0
+    if "\\" in text:
+        # psql meta-commands or COPY data (ended by `\.`), whose semicolons PostgreSQL's
+        # scanner would count: pglint's own lexer knows them (slower, as bounded).
+        return len(lex(text).statements)
     try:
         return len(pg.split(text, with_parser=False, only_slices=True))
     except pg.ParseError:  # the scanner stopped (an unterminated quote): count what ends
