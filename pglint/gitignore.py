@@ -15,6 +15,8 @@ import re
 import subprocess
 from typing import Iterable
 
+from pglint.paths import relative_to
+
 _TIMEOUT = 60
 
 
@@ -133,7 +135,7 @@ class _Files:
         deepest file's last matching pattern decides."""
         folder = os.path.dirname(absolute)
         while True:
-            rel = os.path.relpath(absolute, folder).replace(os.sep, "/")
+            rel = (relative_to(absolute, folder) or "").replace(os.sep, "/")
             for pattern in reversed(self.patterns(folder)):
                 if (is_dir or not pattern.dir_only) and pattern.regex.match(rel):
                     return not pattern.negated
