@@ -13,6 +13,8 @@ from typing import NoReturn
 import click
 
 from pglint import __version__
+from pglint.cli_options import discovery_options
+from pglint.interrupt import interruptible
 from pglint.report import FORMATS
 
 
@@ -190,7 +192,7 @@ def version_command() -> None:
               help="Write the report to this file instead of stdout (errors stay on stderr).")
 @click.option("--color", type=click.Choice(("auto", "always", "never")), default="auto",
               show_default=True,
-              help="Colour the full report: auto (on a terminal, unless NO_COLOR is set; "
+              help="Colour the full and concise reports: auto (on a terminal, unless NO_COLOR is set; "
               "FORCE_COLOR forces it), always or never.")
 @click.option("--show-settings", is_flag=True,
               help="Print the settings that apply to the first path (configuration file, "
@@ -207,6 +209,7 @@ def version_command() -> None:
               help="Lint standard input (also `pglint check -`) as a file of this name: its "
               "kind and configuration come from the name. With --fix, the fixed text goes to "
               "stdout and the report to stderr; nothing is written.")
+@discovery_options
 def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_only: bool,
           exit_non_zero_on_fix: bool, show_fixes: bool, unsafe_fixes: bool,
           diff: bool, select: tuple[str, ...], extend_select: tuple[str, ...],
@@ -215,7 +218,8 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
           exit_zero: bool, statistics: bool, baseline_path: Path | None, project: bool,
           diff_base: str | None, no_cache: bool, cache_dir: Path | None, quiet: bool,
           silent: bool, output_file: Path | None, color: str, show_settings: bool,
-          all_migrations: bool, show_files: bool, stdin_filename: Path | None) -> None:
+          all_migrations: bool, show_files: bool, stdin_filename: Path | None,
+          discovery: dict) -> None:
     """Lint SQL files and folders (default: the current directory)."""
     import gc
 
@@ -238,7 +242,7 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     fix = fix or fix_only
     overrides = {"select": _codes(select), "ignore": _codes(ignore + extend_ignore),
                  "extend_select": _codes(extend_select), "target_version": target_version,
-                 "all_migrations": True if all_migrations else None}
+                 "all_migrations": True if all_migrations else None, **discovery}
     try:
         resolver = Resolver({k: v for k, v in overrides.items() if v is not None}, config_path,
                             catalog=catalog())
@@ -270,10 +274,10 @@ def check(paths: tuple[Path, ...], output_format: str | None, fix: bool, fix_onl
     report_file = sys.stderr if stdin is not None and fix and not diff else None
     output = Output(_open_output(output_file) if output_file is not None else report_file,
                     quiet or silent, silent, owned=output_file is not None, color=color)
-    status = _guarded(lambda: _run_check(
+    status = interruptible(lambda: _guarded(lambda: _run_check(
         path_list, resolver, output_format or "full", fix, unsafe_fixes, diff, cache_dir,
         statistics, baseline, scope, output, stdin,
-        FixReport(fix_only, show_fixes, exit_non_zero_on_fix), history))
+        FixReport(fix_only, show_fixes, exit_non_zero_on_fix), history)))
     # Leave without tearing down the parsed trees (a tenth of a second on a large run): nothing
     # is left to clean up but memory, and the output is flushed first.
     try:
@@ -321,7 +325,10 @@ def _scope_and_history(path_list: list[Path], settings, diff_base: str | None, p
             # pre-commit names the files being committed: those are the new ones.
             history = from_changes({str(p) for p in path_list if not p.is_dir()},
                                    "named on the command line")
-        return [project_root(path_list[0], config_root)], scope, history
+        # The files named are linted even where the excludes leave them out of the walk (as
+        # without --project), unless --force-exclude.
+        return [project_root(path_list[0], config_root),
+                *(p for p in path_list if not p.is_dir())], scope, history
     except ScopeError as exc:
         _usage_error(str(exc))
 
@@ -589,7 +596,7 @@ def _print_report(run, output: Output, output_format: str, statistics: bool) -> 
     from pglint.report import ReportSettings, reporter
 
     color = None
-    if output_format == "full" and not statistics and output.color():
+    if output_format in ("full", "concise") and not statistics and output.color():
         color = "auto" if output.stream.isatty() else "standard"
     settings = ReportSettings(output_format, summary=not output.quiet, color=color)
     output.echo(reporter(output_format, statistics).report(run, settings), nl=False,

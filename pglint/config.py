@@ -93,6 +93,12 @@ class Settings:
     # and whether to judge applied migrations as if new (pglint.history).
     applied_migrations: tuple[str, ...] = ()
     all_migrations: bool = False
+    # Skip what git ignores when walking folders; apply the excludes to named paths too.
+    respect_gitignore: bool = True
+    force_exclude: bool = False
+    # A SQL file of more statements is reported (PGL901), not analysed: each parsed statement
+    # is kept in memory for the whole run (a million took 9.6 GB).
+    max_statements: int = 100_000
     config_path: Path | None = None
     root: Path | None = None  # directory of the config file, or the working directory
 
@@ -151,7 +157,8 @@ class Settings:
 CONFIG_KEYS = frozenset({
     "select", "ignore", "extend-select", "target-version", "exclude", "extend-exclude",
     "migrations", "queries", "pgbench", "tables", "per-file-ignores", "roles",
-    "applied-migrations", "all-migrations",
+    "applied-migrations", "all-migrations", "respect-gitignore", "force-exclude",
+    "max-statements",
 })
 
 
@@ -292,10 +299,14 @@ def parse_settings(data: dict[str, Any], path: Path | None = None,
             kwargs["roles"] = parse_roles(data["roles"], str(path or "config"))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    if "all-migrations" in data:
-        if not isinstance(data["all-migrations"], bool):
-            raise ConfigError("`all-migrations` must be true or false")
-        kwargs["all_migrations"] = data["all-migrations"]
+    if "max-statements" in data:
+        kwargs["max_statements"] = _checked(integer_from(1, 2 ** 31 - 1), "max-statements",
+                                            data["max-statements"])
+    for key in ("all-migrations", "respect-gitignore", "force-exclude"):
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise ConfigError(f"`{key}` must be true or false")
+            kwargs[key.replace("-", "_")] = data[key]
     if "applied-migrations" in data:
         value = data["applied-migrations"]
         values = [value] if isinstance(value, str) else value

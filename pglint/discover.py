@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from pglint.config import Settings
+from pglint.gitignore import Ignored, ignored_paths
 from pglint.paths import relative_to
 from pglint.roles import RoleDecision, role_from_path
 
@@ -47,6 +48,7 @@ class Candidate:
     applied: bool = False  # a migration that has already run somewhere (see pglint.history)
     rel: str = ""  # the path from its project's root, with `/`: how messages name the file
     history: str = ""  # why it counts as new or applied (`--show-files`)
+    max_statements: int = 100_000  # its project's `max-statements` (pglint.loading)
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -152,7 +154,7 @@ def candidate(path: Path, rel: str, display: str, settings: Settings) -> Candida
     kind, version, replay = classify(path, rel, settings)
     return Candidate(path, display, kind, version, replay,
                      role_from_path(rel, kind, replay, settings.roles),
-                     rel=rel.replace(os.sep, "/"))
+                     rel=rel.replace(os.sep, "/"), max_statements=settings.max_statements)
 
 
 def _matches(rel: str, patterns: tuple[str, ...]) -> bool:
@@ -199,12 +201,25 @@ def named_candidate(path: Path, settings: Settings) -> Candidate:
     return candidate(path, rel, relative_to(absolute, os.getcwd()) or absolute, settings)
 
 
+def _force_excluded(paths: list[Path], settings: Settings, excluded: Excludes,
+                    root: str) -> set[str]:
+    """`--force-exclude`: the paths named on the command line that the excludes (and, with
+    respect-gitignore, git) leave out, as absolute paths. pre-commit names every staged file:
+    a generated or vendored one must stay unlinted there too."""
+    named = {os.path.abspath(p) for p in paths}
+    out = {p for p in named if excluded(relative_to(p, root) or os.path.basename(p))}
+    if settings.respect_gitignore:
+        out |= ignored_paths(sorted(named - out), root)
+    return out
+
+
 def discover(paths: list[Path], settings: Settings,
              settings_for: Callable[[Path], Settings] | None = None
              ) -> tuple[list[Candidate], list[str]]:
     """Source files under `paths`, migrations first in apply order; and path errors.
 
-    Paths named explicitly are always linted (as ruff does); excludes apply to what is found by
+    Paths named explicitly are always linted (as ruff does), unless `force-exclude`; excludes
+    and, with `respect-gitignore` (the default), what git ignores apply to what is found by
     walking directories. A file's kind and role are judged by its own project's settings
     (`settings_for`, the nearest configuration), from that project's root.
     """
@@ -226,20 +241,27 @@ def discover(paths: list[Path], settings: Settings,
         display = relative_to(absolute, cwd) or absolute
         found[absolute] = candidate(p, rel, display, own)
 
+    named = _force_excluded(paths, settings, excluded, root) if settings.force_exclude \
+        else set()
     for path in paths:
+        if os.path.abspath(path) in named:
+            continue
         if path.is_dir():
             top = os.path.abspath(path)
+            ignored = Ignored(top, root) if settings.respect_gitignore else None
             for folder, dirnames, filenames in os.walk(top):
                 dirnames[:] = sorted(
                     d for d in dirnames
-                    if not excluded(relative_to(os.path.join(folder, d), root) or d))
+                    if not excluded(relative_to(os.path.join(folder, d), root) or d)
+                    and not (ignored and ignored(os.path.join(folder, d), True)))
                 shown = relative_to(folder, cwd)
                 for filename in sorted(filenames):
                     if os.path.splitext(filename)[1].lower() not in SOURCE_SUFFIXES and \
                             not filename.lower().endswith(POSTGRES_ONLY_SUFFIX):
                         continue
                     absolute = folder + os.sep + filename
-                    if excluded(relative_to(absolute, root) or filename):
+                    if excluded(relative_to(absolute, root) or filename) or \
+                            (ignored and ignored(absolute, False)):
                         continue
                     # Keep the user's spelling of the path: relative paths stay relative.
                     add(Path(shown + os.sep + filename) if shown else Path(absolute), absolute,

@@ -232,27 +232,39 @@ def _replace(target: Path, data: bytes, st: os.stat_result, digest: bytes) -> No
     """Write `data` to a new temporary file beside `target` (created exclusively: a planted
     file or symlink of that name is never followed), give it the target's owner and mode,
     then rename it over the target if the target's bytes still hash to `digest`. The
-    temporary file is removed on any failure, an interrupt included."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.",
-                               suffix=TEMP_SUFFIX)
-    replaced = False
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            _copy_owner_and_mode(handle.fileno(), tmp, st)
-            os.fsync(handle.fileno())
-        again, problem = read_bytes(target)
-        if problem is not None or hashlib.blake2b(again).digest() != digest:
-            raise _Changed
-        os.replace(tmp, target)
-        replaced = True
-    finally:
-        if not replaced:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    temporary file is removed on any failure, an interrupt included (pglint.interrupt)."""
+    from pglint.interrupt import held
+
+    tmp, replaced = None, False
+    # A signal between creating the file and knowing its name would leave it behind: hold
+    # signals until `tmp` is set; one that came meanwhile is raised at release(), below.
+    with held() as signals:
+        try:
+            fd, tmp = tempfile.mkstemp(dir=target.parent,
+                                       prefix=f".{target.name}.{os.getpid()}.",
+                                       suffix=TEMP_SUFFIX)
+            signals.release()
+            _write_and_rename(target, fd, tmp, data, st, digest)
+            replaced = True
+        finally:
+            if not replaced and tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+
+def _write_and_rename(target: Path, fd: int, tmp: str, data: bytes, st: os.stat_result,
+                      digest: bytes) -> None:
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        _copy_owner_and_mode(handle.fileno(), tmp, st)
+        os.fsync(handle.fileno())
+    again, problem = read_bytes(target)
+    if problem is not None or hashlib.blake2b(again).digest() != digest:
+        raise _Changed
+    os.replace(tmp, target)
 
 
 def _copy_owner_and_mode(fd: int, name: str, st: os.stat_result) -> None:

@@ -17,7 +17,7 @@ from pglint.roles import APPLICATION, LINTED_ROLES, MIGRATION, SCHEMA_DUMP, SCRI
     role_from_text
 from pglint.rule import Rule
 from pglint.source import SourceFile
-from pglint.sql.parse import ParsedSQL, Statement, parse_sql
+from pglint.sql.parse import ParsedSQL, Statement, parse_sql, statement_count
 
 if TYPE_CHECKING:
     from pglint.python.screen import CodeIndex
@@ -140,6 +140,12 @@ def load(candidate: Candidate, text: str | None = None,
                 if file.role in (APPLICATION, SCRIPT):
                     file.role, file.role_reason = MIGRATION, "Alembic or Django migration"
     else:
+        count = statement_count(text, candidate.max_statements)
+        if count > candidate.max_statements:
+            loaded.problems.append(_problem(
+                candidate, f"too large to analyse: {count:,} statements, limit "
+                f"{candidate.max_statements:,} (`max-statements`)"))
+            return loaded
         parsed = parse_sql(text)
     loaded.parsed = parsed
     for error in parsed.errors:

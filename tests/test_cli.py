@@ -33,7 +33,7 @@ def test_exit_code_1_with_findings_and_full_output(project):
     assert "queries/hits.sql:1:1: PGL101" in result.stdout
     assert "^^^^" in result.stdout  # the code frame underlines the span
     assert "suggestion: Shard the counter" in result.stdout
-    assert "Found 1 finding in 2 files." in result.stdout
+    assert "Found 1 finding in 1 file." in result.stdout  # files with findings, as ruff
     assert "\x1b[" not in result.stdout  # no colour when piped
 
 
@@ -781,3 +781,18 @@ def test_stdin_is_judged_as_the_file_it_names(tmp_path, name):
     piped = run_stdin("check", "--no-cache", "--output-format", "concise", "--stdin-filename",
                       name, cwd=tmp_path, data=text)
     assert (piped.returncode, piped.stdout) == (on_disk.returncode, on_disk.stdout)
+
+
+def test_the_summary_counts_the_files_with_findings_in_every_human_format(project):
+    """`Found N findings in M files`: M is the files the findings are in (ruff's count), the
+    same in the full, concise and markdown reports; a clean run still says how many were
+    linted."""
+    (project / "queries" / "more.sql").write_text("SELECT 2;\n", encoding="utf-8")
+    full = run("check", "--no-cache", ".", cwd=project)
+    concise = run("check", "--no-cache", "--output-format", "concise", ".", cwd=project)
+    markdown = run("check", "--no-cache", "--output-format", "markdown", ".", cwd=project)
+    assert "Found 1 finding in 1 file." in full.stdout
+    assert "Found 1 finding in 1 file." in concise.stdout
+    assert "1 finding in 1 file" in markdown.stdout
+    clean = run("check", "--no-cache", "queries/ok.sql", "queries/more.sql", cwd=project)
+    assert "All checks passed: 2 files linted, no findings." in clean.stdout

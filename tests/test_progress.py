@@ -65,7 +65,7 @@ def test_no_progress_output_when_stderr_is_not_a_terminal(tmp_path):
     assert result.returncode == 1, result.stderr
     assert result.stderr == ""
     assert "Parsing" not in result.stdout and "\x1b[" not in result.stdout
-    assert "Found 1 finding in 220 files." in result.stdout
+    assert "Found 1 finding in 1 file." in result.stdout
 
 
 def _on_a_terminal(root: Path, env: dict[str, str]) -> str:
@@ -98,7 +98,7 @@ def test_progress_bar_on_a_terminal_only_for_many_files(tmp_path):
     many = many_files(tmp_path / "many", PROGRESS_MIN_FILES + 20)
     shown = _on_a_terminal(many, {"TERM": "xterm"})
     assert "Parsing" in shown and f"/{PROGRESS_MIN_FILES + 20}" in shown
-    assert "Found 1 finding in 220 files." in shown
+    assert "Found 1 finding in 1 file." in shown
     assert "Parsing" not in _on_a_terminal(many, {"TERM": "dumb"})
     few = many_files(tmp_path / "few", 10)
     assert "Parsing" not in _on_a_terminal(few, {"TERM": "xterm"})

@@ -19,9 +19,29 @@ def render(findings: list[Finding]) -> str:
 
 
 def report(run: RunReport, settings: ReportSettings) -> str:
-    text = render(run.findings)
-    if settings.summary:
-        from pglint.report.summary import summary_line
+    from pglint.report.summary import summary_line
 
-        text += summary_line(run.findings, run.file_count, run.fixed, run.baselined) + "\n"
+    summary = summary_line(run.findings, run.file_count, run.fixed, run.baselined) \
+        if settings.summary else None
+    if settings.color is not None:
+        return _colored(run.findings, summary, settings.color)
+    text = render(run.findings)
+    if summary is not None:
+        text += summary + "\n"
     return text
+
+
+def _colored(findings: list[Finding], summary: str | None, color_system: str) -> str:
+    """The same lines styled as the full format styles its headers (--color)."""
+    import io
+
+    from pglint.report.full import print_rich
+
+    lines = [[(one_line(f"{f.path}:{f.row}:{f.column}: "), "bold"), (f.code, "bold red"),
+              (" " + marker(f), "cyan"), (one_line(f.message), "")]
+             for f in findings]
+    if summary is not None:
+        lines.extend([(text, "bold")] for text in summary.splitlines())
+    buffer = io.StringIO()
+    print_rich(lines, buffer, color_system=color_system)
+    return buffer.getvalue()

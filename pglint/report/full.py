@@ -3,6 +3,8 @@ a summary. Styled with rich on a terminal; the same layout as plain text otherwi
 
 from __future__ import annotations
 
+import re
+import shutil
 import sys
 import textwrap
 from typing import TextIO
@@ -14,7 +16,9 @@ from pglint.report.text import one_line, visible
 from pglint.source import SourceFile
 
 MAX_FRAME_LINES = 6
-HELP_WIDTH = 92  # help text is prose: wrap it, whatever the terminal
+HELP_INDENT = len("  = help: ")
+MIN_HELP_WIDTH = 30  # below this, wrapping prose leaves a word or two per line: run past
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`(\"'])")
 Line = list[tuple[str, str]]  # (text, style) segments
 
 
@@ -55,10 +59,32 @@ def _fix_lines(f: Finding, file: SourceFile | None) -> list[Line]:
     return out
 
 
+def terminal_width() -> int:
+    """The width to wrap prose to: the terminal's, or COLUMNS (what shutil reads), else 80."""
+    return shutil.get_terminal_size().columns
+
+
+def _help_lines(text: str, full: bool, width: int) -> list[Line]:
+    """A finding's help: the whole explanation at the rule's first finding in the run, wrapped
+    to the terminal; one line at the others (the first sentence, cut to fit), so that a rule
+    found a hundred times does not repeat the same paragraph a hundred times."""
+    room = max(MIN_HELP_WIDTH, width - HELP_INDENT)
+    if full:
+        wrapped = textwrap.wrap(text, width=room) or [""]
+    else:
+        first = _SENTENCE_END.split(text.strip(), maxsplit=1)[0]
+        wrapped = [first if len(first) <= room else first[:room - 1].rstrip() + "\u2026"]
+    out: list[Line] = [[("  = ", "blue"), ("help: ", "bold"), (wrapped[0], "")]]
+    out.extend([(" " * HELP_INDENT + rest, "")] for rest in wrapped[1:])
+    return out
+
+
 def build(findings: list[Finding], files: dict[str, SourceFile], file_count: int,
           fixed: int = 0, baselined: int = 0, summary: bool = True) -> list[Line]:
     """The report's lines; without `summary` (`--quiet`), the findings only."""
     lines: list[Line] = []
+    width = terminal_width()
+    explained: set[str] = set()  # rules whose full explanation is shown already
     for f in findings:
         lines.append([(one_line(f"{f.path}:{f.row}:{f.column}: "), "bold"), (f.code, "bold red"),
                       (one_line(f" {f.message}"), "")])
@@ -66,9 +92,8 @@ def build(findings: list[Finding], files: dict[str, SourceFile], file_count: int
         if file is not None and file.text:
             lines.extend(_frame(f, file))
         if f.help:
-            wrapped = textwrap.wrap(f.help, width=HELP_WIDTH) or [""]
-            lines.append([("  = ", "blue"), ("help: ", "bold"), (wrapped[0], "")])
-            lines.extend([("          " + rest, "")] for rest in wrapped[1:])
+            lines.extend(_help_lines(f.help, f.code not in explained, width))
+            explained.add(f.code)
         lines.extend(_fix_lines(f, file))
         lines.append([])
     if not summary:

@@ -32,9 +32,12 @@ def _summary(findings: list[Finding], files: int, fixed: int) -> str:
         head = f"All checks passed: {files} file{'s' if files != 1 else ''} linted, no findings."
         return head + (f" Fixed {fixed} finding{'s' if fixed != 1 else ''}." if fixed else "")
     n = len(findings)
-    text = f"Found {n} finding{'s' if n != 1 else ''} in {files} file{'s' if files != 1 else ''}."
+    # The files the findings are in, as ruff counts them: not the files linted, which the
+    # clean run's line gives.
+    where = len({f.path for f in findings})
+    text = f"Found {n} finding{'s' if n != 1 else ''} in {where} file{'s' if where != 1 else ''}."
     if fixed:
-        text = f"Fixed {fixed}; {n} remaining in {files} file{'s' if files != 1 else ''}."
+        text = f"Fixed {fixed}; {n} remaining in {where} file{'s' if where != 1 else ''}."
     safe, unsafe = counts(findings)
     if safe:
         text += f"\n[*] {safe} fixable with `--fix`."

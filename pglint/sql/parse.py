@@ -171,6 +171,23 @@ def _at_placeholder(offset: int, masked: str, original: str) -> bool:
     return offset < len(masked) and masked[offset] != original[offset]
 
 
+def statement_count(text: str, limit: int) -> int:
+    """The number of statements in `text`, counted exactly only when it may exceed `limit`:
+    a file with at most `limit` semicolons cannot hold more (the common case, no work). The
+    count comes from PostgreSQL's scanner (pglast's split), which builds no parse tree: what
+    it keeps is one slice per statement, not the gigabytes of a whole file's tree."""
+    if text.count(";") < limit:
+        return 0
+    if "\\" in text:
+        # psql meta-commands or COPY data (ended by `\.`), whose semicolons PostgreSQL's
+        # scanner would count: pglint's own lexer knows them (slower, as bounded).
+        return len(lex(text).statements)
+    try:
+        return len(pg.split(text, with_parser=False, only_slices=True))
+    except pg.ParseError:  # the scanner stopped (an unterminated quote): count what ends
+        return text.count(";")
+
+
 def parse_sql(text: str) -> ParsedSQL:
     if text.startswith("\ufeff"):
         text = " " + text[1:]  # a byte-order mark is one character: a blank keeps offsets

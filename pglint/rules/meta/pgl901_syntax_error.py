@@ -11,8 +11,9 @@ class SyntaxErrorRule(Rule):
     """
     ## What it does
     Reports a statement that PostgreSQL's own parser rejects, at the position the parser gives,
-    and a file that cannot be linted at all: unreadable, not UTF-8, binary, or a directory named
-    like a SQL file. The other statements of the file, and the other files, are still linted.
+    and a file that cannot be linted at all: unreadable, not UTF-8, binary, a directory named
+    like a SQL file, or a SQL file of more statements than `max-statements` (default 100,000;
+    every parsed statement is kept in memory for the whole run). The other statements of the file, and the other files, are still linted.
 
     ## Why is this bad?
     A statement PostgreSQL cannot parse fails when the migration runs, and pglint cannot check
