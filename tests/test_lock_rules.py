@@ -267,3 +267,27 @@ def test_timestamp_to_timestamptz_is_free_only_in_utc(zone, rewrites, postgres):
             + _FILES.format(tag="after")), "-A", "-t")
     assert result.returncode == 0, result.stderr
     assert (_rows(result.stdout, "before") != _rows(result.stdout, "after")) is rewrites
+
+
+def _not_null_cases() -> list:
+    from pglint.registry import rule_by_code
+
+    rule = rule_by_code("PGL509")
+    return [pytest.param(rule, e, id=f"PGL509-invalid-{i}") for i, e in enumerate(rule.INVALID)]
+
+
+@pytest.mark.parametrize("rule,example", _not_null_cases())
+def test_not_null_column_without_default_fails_once_the_table_has_rows(rule, example, postgres,
+                                                                        tmp_path):
+    # PGL509's claim: the statement passes on the empty table of a test database and fails on
+    # a table with one row.
+    project = make_project(tmp_path, rule, example)
+    assert project.lint(rule.code)
+    with postgres.database() as database:
+        for script in project.migrations():
+            assert postgres.psql(database, script).returncode == 0
+        empty = postgres.psql(database, f"BEGIN;\n{example.sql}ROLLBACK;\n")
+        assert empty.returncode == 0, empty.stderr
+        assert postgres.psql(database, "INSERT INTO orders VALUES (1, 'new');").returncode == 0
+        filled = postgres.psql(database, example.sql)
+    assert filled.returncode != 0 and "contains null values" in filled.stderr, filled.stderr
