@@ -185,6 +185,7 @@ _SCHEMA = ("CREATE TABLE customers (customer_id bigint PRIMARY KEY);\n"
     ("ALTER TABLE orders ADD COLUMN status text", True),
     ("ALTER TABLE orders RENAME COLUMN note TO remark", True),
     ("TRUNCATE orders", True),
+    ("CLUSTER orders USING orders_pkey", True),
     ("LOCK TABLE orders", True),
     ("DROP TRIGGER orders_touch ON orders", True),
     ("DROP TRIGGER orders_touch ON public.orders", True),
@@ -291,3 +292,22 @@ def test_not_null_column_without_default_fails_once_the_table_has_rows(rule, exa
         assert postgres.psql(database, "INSERT INTO orders VALUES (1, 'new');").returncode == 0
         filled = postgres.psql(database, example.sql)
     assert filled.returncode != 0 and "contains null values" in filled.stderr, filled.stderr
+
+
+def _rewrite_examples() -> list:
+    from pglint.registry import rule_by_code
+
+    rule = rule_by_code("PGL508")
+    return [pytest.param(rule, e, id=f"PGL508-invalid-{i}") for i, e in enumerate(rule.INVALID)]
+
+
+@pytest.mark.parametrize("rule,example", _rewrite_examples())
+def test_missing_lock_timeout_covers_every_rewrite(rule, example, tmp_path):
+    # A rewrite queues for ACCESS EXCLUSIVE like any other strong lock: PGL301 must see every
+    # form PGL508 reports (SET TABLESPACE, SET LOGGED, VACUUM FULL and CLUSTER included).
+    import dataclasses
+
+    both = dataclasses.replace(example, config={"select": ["PGL301", rule.code]})
+    project = make_project(tmp_path, rule, both)
+    assert project.lint(rule.code)
+    assert project.lint("PGL301"), example.sql
