@@ -123,6 +123,9 @@ class TableRewrite(Rule):
         Example("ALTER TABLE orders ALTER COLUMN status TYPE varchar(10);\n", context=_CONTEXT),
         # The type the earlier migration gave it: text to a bounded varchar.
         Example("ALTER TABLE orders ALTER COLUMN status TYPE varchar(20);\n", context=_RETYPED),
+        # Twice in one file: the first change is free, the second starts from text.
+        Example("ALTER TABLE orders ALTER COLUMN status TYPE text;\n"
+                "ALTER TABLE orders ALTER COLUMN status TYPE varchar(5);\n", context=_CONTEXT),
         Example("ALTER TABLE orders ALTER COLUMN total TYPE numeric(12,3);\n", context=_CONTEXT),
         Example("ALTER TABLE orders ALTER COLUMN placed_at TYPE timestamptz;\n",
                 context=_CONTEXT),
@@ -195,13 +198,14 @@ class TableRewrite(Rule):
         free = not rewrites
         if free and using_only_casts_column(cmd):
             return
-        why = (f"`{column}` goes from `{old}` to `{new}`, and every stored value is converted"
+        why = (f"`{column}` goes from `{shown_type(old)}` to `{shown_type(new)}`, and every "
+               "stored value is converted"
                if not free else "the USING expression computes every value anew")
         if (_base(old), _base(new)) == ("timestamp", "timestamptz"):
             why += (" (free only when the session's TimeZone is UTC, which the migration "
                     "cannot count on)")
-        yield self._report(ctx, stmt, table, f"`ALTER COLUMN {column} TYPE {new}`", why,
-                           _new_column_recipe(table, column, new))
+        yield self._report(ctx, stmt, table, f"`ALTER COLUMN {column} TYPE {shown_type(new)}`",
+                           why, _new_column_recipe(table, column, shown_type(new)))
 
     def _whole_table(self, ctx: FileContext, stmt: Statement, relation: dict[str, Any] | None,
                      what: str) -> Iterable[Finding]:
@@ -235,6 +239,21 @@ def _base(spelled: str) -> str:
     return spelled.split("(")[0]
 
 
+# The catalog's names (PostgreSQL's internal ones) as people write them, for messages and
+# recipes: `int8` is `bigint` to most readers.
+_SHOWN_AS = {"int2": "smallint", "int4": "integer", "int8": "bigint", "float4": "real",
+             "float8": "double precision", "bool": "boolean", "bpchar": "char",
+             "varbit": "bit varying"}
+
+
+def shown_type(spelled: str) -> str:
+    """A type_spelling as SQL people write: bigint, varchar(20), char(5), integer[]."""
+    cut = min((i for i in (spelled.find("("), spelled.find("[")) if i >= 0),
+              default=len(spelled))
+    base, rest = spelled[:cut], spelled[cut:]
+    return _SHOWN_AS.get(base, base) + rest
+
+
 def _new_column_recipe(table: str, column: str, new_type: str) -> Fix:
     target, col = n.quote_qualified(table), n.quote_ident(column)
     new_col = n.quote_ident(f"{column}_new")
@@ -252,13 +271,16 @@ def _new_column_recipe(table: str, column: str, new_type: str) -> Fix:
 def _added_column_recipe(table: str, coldef: dict[str, Any], version: int) -> Fix:
     target = n.quote_qualified(table)
     col = n.quote_ident(coldef.get("colname") or "")
-    typ = n.type_spelling(coldef.get("typeName")) or "<type>"
+    typ = shown_type(n.type_spelling(coldef.get("typeName"))) or "<type>"
     constraints = [c.get("Constraint") or {} for c in coldef.get("constraints") or ()]
     generated = next((c for c in constraints if c.get("contype") == "CONSTR_GENERATED"), None)
     if generated is not None and version >= VIRTUAL_GENERATED_SINCE:
         return Fix.display("Make the generated column VIRTUAL (PostgreSQL 18)",
                            f"ALTER TABLE {target} ADD COLUMN {col} {typ} "
                            "GENERATED ALWAYS AS (...) VIRTUAL;")
+    if n.type_name(coldef.get("typeName")) in n.SERIAL_TYPES or any(
+            c.get("contype") == "CONSTR_IDENTITY" for c in constraints):
+        return _numbered_column_recipe(target, table, coldef.get("colname") or "", typ)
     default = next((c.get("raw_expr") for c in constraints
                     if c.get("contype") == "CONSTR_DEFAULT"), None)
     value = f"{volatile_call(default)}()" if volatile_call(default) else "<value>"
@@ -274,6 +296,23 @@ def _added_column_recipe(table: str, coldef: dict[str, Any], version: int) -> Fi
     lines.append(f"UPDATE {target} SET {col} = {value} WHERE <key range> AND {col} IS NULL;")
     return Fix.display("Add the column without the default, then fill it in batches",
                        "\n".join(lines))
+
+
+def _numbered_column_recipe(target: str, table: str, column: str, typ: str) -> Fix:
+    # What `serial` does, in steps: the sequence numbers new rows at once and old rows in
+    # batches, and no statement holds the lock for more than an instant.
+    col = n.quote_ident(column)
+    sequence = f"{table.split('.')[-1]}_{column}_seq"
+    qualified = n.quote_qualified(f"{table.rsplit('.', 1)[0]}.{sequence}" if "." in table
+                                  else sequence)
+    literal = "'" + qualified.replace("'", "''") + "'"
+    return Fix.display(
+        "Add the column plainly, number new rows from a sequence, then the old ones in batches",
+        f"ALTER TABLE {target} ADD COLUMN {col} {typ};\n"
+        f"CREATE SEQUENCE {qualified} OWNED BY {target}.{col};\n"
+        f"ALTER TABLE {target} ALTER COLUMN {col} SET DEFAULT nextval({literal});\n"
+        "-- then, in batches, each in its own transaction:\n"
+        f"UPDATE {target} SET {col} = nextval({literal}) WHERE <key range> AND {col} IS NULL;")
 
 
 def _repack_recipe(table: str, what: str, tablespace: str | None) -> Fix:
