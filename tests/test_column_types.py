@@ -18,7 +18,8 @@ FILES = {
     "migrations/V1__init.sql": "CREATE TABLE orders (order_id bigserial PRIMARY KEY,\n"
                                "                     status varchar(10), total numeric(10,2));\n",
     "migrations/V2__status.sql": "ALTER TABLE orders ALTER COLUMN status TYPE text;\n",
-    "migrations/V3__status.sql": "SELECT 1;\nALTER TABLE orders ALTER COLUMN status TYPE varchar(5);\n",
+    "migrations/V3__status.sql": ("SELECT 1;\n"
+                                  "ALTER TABLE orders ALTER COLUMN status TYPE varchar(5);\n"),
 }
 
 

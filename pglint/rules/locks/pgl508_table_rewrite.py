@@ -80,7 +80,10 @@ class TableRewrite(Rule):
     name = "table-rewrite"
     summary = "A schema change that rewrites an existing table under an ACCESS EXCLUSIVE lock"
     default_enabled = False
-    off_by_default = "new; not yet measured on real repositories"
+    off_by_default = (
+        "new: 24 findings on the ecosystem corpus with every migration new (none among each "
+        "repository's last 3 migrations); not yet judged"
+    )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False

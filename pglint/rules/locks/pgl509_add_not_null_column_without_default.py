@@ -57,7 +57,10 @@ class AddNotNullColumnWithoutDefault(Rule):
     summary = "ADD COLUMN ... NOT NULL without a DEFAULT fails on a table that has rows"
     severity = Severity.ERROR
     default_enabled = False
-    off_by_default = "new; not yet measured on real repositories"
+    off_by_default = (
+        "new: 14 findings on the ecosystem corpus with every migration new, all in one "
+        "repository (none among each repository's last 3 migrations); not yet judged"
+    )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False

@@ -57,7 +57,10 @@ class UniqueConstraintBuiltInPlace(Rule):
     name = "unique-constraint-built-in-place"
     summary = "ADD UNIQUE / PRIMARY KEY builds its index under an ACCESS EXCLUSIVE lock"
     default_enabled = False
-    off_by_default = "new; not yet measured on real repositories"
+    off_by_default = (
+        "new: 17 findings on the ecosystem corpus with every migration new (none among each "
+        "repository's last 3 migrations); not yet judged"
+    )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
