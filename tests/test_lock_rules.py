@@ -21,6 +21,7 @@ import re
 import pytest
 
 from pglint.kit.locks import LOCK_MODES, pg_locks_mode
+from pglint.kit.rewrites import FAST_DEFAULT_SINCE
 from pglint.registry import all_rules
 from pglint.rule import Example, Rule
 from tests.examples import make_project
@@ -30,6 +31,11 @@ MODE_NAMES = {pg_locks_mode(mode): mode for mode in LOCK_MODES}
 HELD = {"instant", "scan", "build", "rewrite"}
 TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK)\b",
                                  re.IGNORECASE | re.MULTILINE)
+# Statements the transaction below cannot hold: VACUUM refuses to run in a transaction block,
+# and SET TABLESPACE needs a tablespace, which an example's migrations cannot create (it needs
+# a directory on the server). test_rewrites_change_the_table_file runs both.
+OUTSIDE_THE_TEST_TRANSACTION = re.compile(r"^\s*VACUUM\b|\bSET\s+TABLESPACE\b",
+                                          re.IGNORECASE | re.MULTILINE)
 
 # Read in the transaction, after the example's statements: every relation of the example's
 # schema that this backend holds a lock on, with its kind and its storage file.
@@ -51,7 +57,8 @@ def _checked_examples(rule: type[Rule]) -> list[Example]:
     """The INVALID examples whose statements can run inside a test transaction (those written
     for an older `--target-version` included: the statement and its lock are the same)."""
     return [e for e in rule.INVALID if e.kind == "migration"
-            and not TRANSACTION_CONTROL.search(e.sql)]
+            and not TRANSACTION_CONTROL.search(e.sql)
+            and not OUTSIDE_THE_TEST_TRANSACTION.search(e.sql)]
 
 
 def _rows(output: str, tag: str) -> list[list[str]]:
@@ -89,7 +96,9 @@ def test_postgres_takes_the_lock_the_rule_names(rule, index, example, postgres, 
         for script in project.migrations():
             setup = postgres.psql(database, script)
             assert setup.returncode == 0, setup.stderr
-        script = (_FILES.format(tag="before") + f"BEGIN;\n{example.sql}\n;\n{_LOCKS}"
+        # Not UTC, as a production session need not be: timestamp to timestamptz rewrites.
+        script = ("SET TimeZone = 'America/New_York';\n" + _FILES.format(tag="before")
+                  + f"BEGIN;\n{example.sql}\n;\n{_LOCKS}"
                   + _FILES.format(tag="after") + "ROLLBACK;\n")
         result = postgres.psql(database, script, "-A", "-t")
         assert result.returncode == 0, f"{result.stderr}\n--- script ---\n{script}"
@@ -106,7 +115,10 @@ def test_postgres_takes_the_lock_the_rule_names(rule, index, example, postgres, 
     after = dict(_rows(result.stdout, "after"))
     assert before, result.stdout
     changed = {name for name, old in before.items() if after.get(name, old) != old}
-    if rule.lock_held == "rewrite":
+    if rule.lock_held == "rewrite" and (example.target_version or 99) < FAST_DEFAULT_SINCE:
+        # Written for a server that rewrote for any default: this one stores it once.
+        assert not changed, changed
+    elif rule.lock_held == "rewrite":
         assert changed, f"{rule.code} says it rewrites the table, but no relfilenode changed"
     else:
         assert not changed, f"{rule.code} says it does not rewrite, but {changed} were rewritten"
@@ -173,6 +185,7 @@ _SCHEMA = ("CREATE TABLE customers (customer_id bigint PRIMARY KEY);\n"
     ("ALTER TABLE orders ADD COLUMN status text", True),
     ("ALTER TABLE orders RENAME COLUMN note TO remark", True),
     ("TRUNCATE orders", True),
+    ("CLUSTER orders USING orders_pkey", True),
     ("LOCK TABLE orders", True),
     ("DROP TRIGGER orders_touch ON orders", True),
     ("DROP TRIGGER orders_touch ON public.orders", True),
@@ -197,3 +210,104 @@ def test_what_the_kit_calls_access_exclusive_is_access_exclusive(sql, exclusive,
     modes = [mode for name, _, mode, _ in _rows(result.stdout, "lock") if name == "orders"]
     assert modes, result.stdout
     assert (_strongest(modes) == "ACCESS EXCLUSIVE") is exclusive, modes
+
+
+# PGL508's examples, on tables that hold rows: the rule's rewrites give the table a new file
+# (`pg_class.relfilenode`), and the changes it leaves alone keep the old one.
+_ROWS = ("INSERT INTO orders (order_id, status, total, quantity, placed_at, client_net, note)\n"
+         "SELECT g, 'new', g * 1.5, g, now(), '10.0.0.0/8', 'note ' || g\n"
+         "FROM generate_series(1, 5) g;\n"
+         "INSERT INTO carts SELECT generate_series(1, 5);\n")
+_TABLESPACE = "fast_disk"  # the one PGL508's SET TABLESPACE example moves the table to
+
+
+def _rewrite_cases() -> list:
+    from pglint.registry import rule_by_code
+
+    rule = rule_by_code("PGL508")
+    cases = [pytest.param(rule, e, True, id=f"PGL508-invalid-{i}")
+             for i, e in enumerate(rule.INVALID)
+             # Written for PostgreSQL 10, which wrote any default into every row; 18 does not.
+             if not (e.target_version and e.target_version < FAST_DEFAULT_SINCE)]
+    cases += [pytest.param(rule, e, False, id=f"PGL508-valid-{i}")
+              for i, e in enumerate(rule.VALID) if e.context]
+    return cases
+
+
+@pytest.mark.parametrize("rule,example,rewrites", _rewrite_cases())
+def test_rewrites_change_the_table_file(rule, example, rewrites, postgres, tmp_path):
+    project = make_project(tmp_path, rule, example)
+    assert bool(project.lint(rule.code)) is rewrites
+    # A tablespace inside the server's own folder: tests cannot make a directory it owns.
+    postgres.psql("postgres", "SET allow_in_place_tablespaces = true;\n"
+                              f"CREATE TABLESPACE {_TABLESPACE} LOCATION '';\n")
+    with postgres.database() as database:
+        for script in project.migrations():
+            assert postgres.psql(database, script).returncode == 0
+        assert postgres.psql(database, _ROWS).returncode == 0
+        # Not in a transaction block (VACUUM FULL refuses one), not in UTC (as production).
+        script = ("SET TimeZone = 'America/New_York';\n" + _FILES.format(tag="before")
+                  + example.sql + _FILES.format(tag="after"))
+        result = postgres.psql(database, script, "-A", "-t")
+    assert result.returncode == 0, f"{result.stderr}\n--- script ---\n{script}"
+    before = dict(_rows(result.stdout, "before"))
+    after = dict(_rows(result.stdout, "after"))
+    changed = {name for name, old in before.items() if after.get(name, old) != old}
+    assert bool(changed) is rewrites, (changed, example.sql)
+
+
+@pytest.mark.parametrize("zone,rewrites", [("UTC", False), ("America/New_York", True)])
+def test_timestamp_to_timestamptz_is_free_only_in_utc(zone, rewrites, postgres):
+    # Why PGL508 counts it as a rewrite: a migration cannot know its session's TimeZone.
+    with postgres.database() as database:
+        result = postgres.psql(database, (
+            "CREATE TABLE orders (order_id bigint PRIMARY KEY, placed_at timestamp);\n"
+            "INSERT INTO orders SELECT g, now() FROM generate_series(1, 5) g;\n"
+            f"SET TimeZone = '{zone}';\n" + _FILES.format(tag="before")
+            + "ALTER TABLE orders ALTER COLUMN placed_at TYPE timestamptz;\n"
+            + _FILES.format(tag="after")), "-A", "-t")
+    assert result.returncode == 0, result.stderr
+    assert (_rows(result.stdout, "before") != _rows(result.stdout, "after")) is rewrites
+
+
+def _not_null_cases() -> list:
+    from pglint.registry import rule_by_code
+
+    rule = rule_by_code("PGL509")
+    return [pytest.param(rule, e, id=f"PGL509-invalid-{i}") for i, e in enumerate(rule.INVALID)]
+
+
+@pytest.mark.parametrize("rule,example", _not_null_cases())
+def test_not_null_column_without_default_fails_once_the_table_has_rows(rule, example, postgres,
+                                                                        tmp_path):
+    # PGL509's claim: the statement passes on the empty table of a test database and fails on
+    # a table with one row.
+    project = make_project(tmp_path, rule, example)
+    assert project.lint(rule.code)
+    with postgres.database() as database:
+        for script in project.migrations():
+            assert postgres.psql(database, script).returncode == 0
+        empty = postgres.psql(database, f"BEGIN;\n{example.sql}ROLLBACK;\n")
+        assert empty.returncode == 0, empty.stderr
+        assert postgres.psql(database, "INSERT INTO orders VALUES (1, 'new');").returncode == 0
+        filled = postgres.psql(database, example.sql)
+    assert filled.returncode != 0 and "contains null values" in filled.stderr, filled.stderr
+
+
+def _rewrite_examples() -> list:
+    from pglint.registry import rule_by_code
+
+    rule = rule_by_code("PGL508")
+    return [pytest.param(rule, e, id=f"PGL508-invalid-{i}") for i, e in enumerate(rule.INVALID)]
+
+
+@pytest.mark.parametrize("rule,example", _rewrite_examples())
+def test_missing_lock_timeout_covers_every_rewrite(rule, example, tmp_path):
+    # A rewrite queues for ACCESS EXCLUSIVE like any other strong lock: PGL301 must see every
+    # form PGL508 reports (SET TABLESPACE, SET LOGGED, VACUUM FULL and CLUSTER included).
+    import dataclasses
+
+    both = dataclasses.replace(example, config={"select": ["PGL301", rule.code]})
+    project = make_project(tmp_path, rule, both)
+    assert project.lint(rule.code)
+    assert project.lint("PGL301"), example.sql

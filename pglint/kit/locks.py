@@ -53,7 +53,8 @@ _ENDS_TRANSACTION = {"TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK", "TRANS_STMT_PRE
 
 def takes_access_exclusive(stmt: "Statement", table: str) -> bool:
     """Whether `stmt` takes ACCESS EXCLUSIVE on `table`: an ALTER TABLE with a strong
-    subcommand, a RENAME, TRUNCATE, DROP TRIGGER, or LOCK TABLE in ACCESS EXCLUSIVE mode."""
+    subcommand, a RENAME, TRUNCATE, CLUSTER, DROP TRIGGER, or LOCK TABLE in ACCESS EXCLUSIVE
+    mode."""
     body, kind = stmt.body, stmt.kind
     if kind == "AlterTableStmt" and body.get("objtype") == "OBJECT_TABLE":
         commands = [c.get("AlterTableCmd", {}) for c in body.get("cmds") or ()]
@@ -65,6 +66,8 @@ def takes_access_exclusive(stmt: "Statement", table: str) -> bool:
         return n.relation_name(body.get("relation")) == table
     if kind == "TruncateStmt":
         return table in {n.relation_name(r.get("RangeVar")) for r in body.get("relations") or ()}
+    if kind == "ClusterStmt":  # CLUSTER t [USING i] rewrites t (runs in a transaction)
+        return n.relation_name(body.get("relation")) == table
     if kind == "LockStmt" and body.get("mode", _ACCESS_EXCLUSIVE_LOCK_MODE) >= \
             _ACCESS_EXCLUSIVE_LOCK_MODE:
         return table in {n.relation_name(r.get("RangeVar")) for r in body.get("relations") or ()}

@@ -28,6 +28,12 @@ class Column:
     not_null: bool = False
     location: Location | None = None
     default_sql: str = ""  # the default as SQL, when it is a simple value ('new', 0, now)
+    # The type with its modifiers (pglint.sql.nodes.type_spelling): varchar(20), numeric(10,2).
+    type_sql: str = ""
+    # Every `ALTER COLUMN ... TYPE` replayed, in migration order: (the type before it, the
+    # project path of its file, its offset there). The catalog is the final state; a rule
+    # judging one of those statements needs the type the column had when it runs.
+    type_changes: tuple[tuple[str, str, int], ...] = ()
 
     @property
     def grows(self) -> bool:
@@ -279,7 +285,10 @@ class Catalog:
             elif kind == "alter_type":
                 column = table.columns.get(args[0])
                 if column is not None:
-                    column.type = args[1]
+                    # (Python migrations give the type name only: no spelling, no place.)
+                    spelled, path, start = args[2:5] if len(args) > 4 else ("", "", -1)
+                    column.type_changes += ((column.type_sql, path, start),)
+                    column.type, column.type_sql = args[1], spelled
 
     def _op_create_index(self, index: Index, if_not_exists: bool) -> None:
         if if_not_exists and index.name in self.indexes:

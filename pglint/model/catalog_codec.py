@@ -25,11 +25,12 @@ def _at(span: tuple[int, int] | None, where: Callable[[int, int], Location]) -> 
 
 
 def _encode_column(c: Column) -> tuple:
-    return (c.name, c.type, c.default, c.not_null, _span(c.location), c.default_sql)
+    return (c.name, c.type, c.default, c.not_null, _span(c.location), c.default_sql,
+            c.type_sql, c.type_changes)
 
 
 def _decode_column(t: tuple, where) -> Column:
-    return Column(t[0], t[1], t[2], t[3], _at(t[4], where), t[5])
+    return Column(t[0], t[1], t[2], t[3], _at(t[4], where), t[5], t[6], tuple(t[7]))
 
 
 def _encode_index(i: Index) -> tuple:
@@ -69,7 +70,8 @@ def _decode_table(t: tuple, where) -> Table:
 
 
 _ENCODED_FIELDS = {
-    Column: ("name", "type", "default", "not_null", "location", "default_sql"),
+    Column: ("name", "type", "default", "not_null", "location", "default_sql", "type_sql",
+             "type_changes"),
     Index: ("name", "table", "columns", "method", "unique", "primary", "partial", "location",
             "constraint", "reads", "origin", "predicate"),
     Sequence: ("name", "cache", "owned_by", "location", "origin"),

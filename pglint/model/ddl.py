@@ -40,7 +40,7 @@ def _column_parts(table: str, coldef: dict, stmt: Statement, where) -> list[tupl
     colname = coldef.get("colname", "")
     typ = n.type_name(coldef.get("typeName"))
     loc = where(stmt.offset(coldef.get("location")), stmt.end)
-    column = Column(colname, typ, location=loc)
+    column = Column(colname, typ, location=loc, type_sql=n.type_spelling(coldef.get("typeName")))
     parts: list[tuple] = [("column", column)]
     if typ in n.SERIAL_TYPES:
         column.default = "serial"
@@ -148,8 +148,10 @@ def _alter_table(stmt: Statement, body: dict, where) -> list[tuple]:
         elif subtype == "AT_AddIdentity":
             commands.append(("add_identity", target))
         elif subtype == "AT_AlterColumnType" and "ColumnDef" in definition:
-            commands.append(("alter_type", target,
-                             n.type_name(definition["ColumnDef"].get("typeName"))))
+            type_node = definition["ColumnDef"].get("typeName")
+            commands.append(("alter_type", target, n.type_name(type_node),
+                             n.type_spelling(type_node), where(stmt.start, stmt.end).path,
+                             stmt.start))
     return [("alter_table", name, commands)] if commands else []
 
 

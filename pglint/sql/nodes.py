@@ -70,6 +70,24 @@ def type_name(type_node: dict[str, Any] | None) -> str:
     return qualified(items).lower()
 
 
+def type_spelling(type_node: dict[str, Any] | None) -> str:
+    """A TypeName with its modifiers and array brackets, as the catalog keeps a column's type:
+    `varchar(20)`, `numeric(10,2)`, `int4[]`, `varchar` (no length). Serial types are spelled
+    as the integer type they create. "" when a modifier is not a plain integer."""
+    name = type_name(type_node)
+    if not name:
+        return ""
+    name = SERIAL_TYPES.get(name, name)
+    mods = []
+    for mod in (type_node or {}).get("typmods") or ():
+        ok, value = constant(mod)
+        if not ok or not isinstance(value, int):
+            return ""
+        mods.append(str(value))
+    shown = f"{name}({','.join(mods)})" if mods else name
+    return shown + "[]" * len((type_node or {}).get("arrayBounds") or ())
+
+
 def func_name(call: dict[str, Any]) -> str:
     """A FuncCall's unqualified lowercase name."""
     parts = names(call.get("funcname"))

@@ -1,0 +1,176 @@
+"""What the table-rewrite rules (PGL508, PGL509) share: whether a table already exists outside
+this file, the type a column has when a statement runs, which type changes PostgreSQL makes
+without touching the rows, and which added columns make it write every row.
+
+Not a rule (no Rule subclass): the rules of `pglint.rules.locks` import it. Every "no rewrite"
+answer here was checked on PostgreSQL 18 (`pg_class.relfilenode` unchanged, see
+tests/test_lock_rules.py); anything not known to be free is either a rewrite or, when pglint
+cannot tell (a user-defined type, an array), nothing at all: the rules stay silent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from pglint.model.catalog import Table
+from pglint.sql import nodes as n
+from pglint.sql.parse import iter_nodes
+
+if TYPE_CHECKING:
+    from pglint.context import FileContext
+    from pglint.sql.parse import Statement
+
+FAST_DEFAULT_SINCE = 11  # ADD COLUMN with a non-volatile default stores it once, no rewrite
+VIRTUAL_GENERATED_SINCE = 18  # GENERATED ALWAYS AS (...) VIRTUAL: computed on read
+
+# Functions whose value differs for each row: a default calling one is evaluated for every
+# existing row, which PostgreSQL does by rewriting the table (checked: relfilenode changes).
+VOLATILE_FUNCTIONS = frozenset({
+    "random", "random_normal", "clock_timestamp", "timeofday", "gen_random_uuid", "uuidv4",
+    "uuidv7", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4", "nextval",
+    "gen_random_bytes"})
+
+# Built-in types whose conversions pglint judges; any other type (a domain, an enum, an
+# extension's type) leaves the verdict unknown.
+_KNOWN_TYPES = frozenset({
+    "int2", "int4", "int8", "float4", "float8", "numeric", "text", "varchar", "bpchar", "bool",
+    "date", "timestamp", "timestamptz", "time", "timetz", "interval", "uuid", "json", "jsonb",
+    "bytea", "inet", "cidr", "varbit", "bit", "money", "macaddr", "macaddr8"})
+# Types whose length modifier can grow without a rewrite (a longer limit accepts every value).
+_WIDENED_FREELY = frozenset({"varchar", "varbit"})
+# (old, new) base types that are binary-coercible: the stored bytes stay as they are.
+_BINARY_COERCIBLE = frozenset({("text", "varchar"), ("varchar", "text"), ("cidr", "inet")})
+_SPELLED = re.compile(r"^([a-z0-9_]+)(?:\(([0-9,]+)\))?$")
+
+
+def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None) -> Table | None:
+    """The catalog's table `name` when production already has it: another migration file
+    created it, that file has run (pglint.history), and this script has not created it again.
+
+    Unlike kit.locks.table_before_file, an ACCESS EXCLUSIVE lock taken earlier in the same
+    transaction does not make the statement harmless: the lock was instant, a rewrite holds it
+    for as long as it copies the table."""
+    if not name or name in ctx.session(stmt).created_tables:
+        return None
+    table = ctx.model.catalog.table(name)
+    if table is None or not table.path or table.path == ctx.file.project_path:
+        return None
+    return None if ctx.model.created_by_new_migration(name) else table
+
+
+def column_type_before(ctx: "FileContext", stmt: "Statement", table: Table,
+                       column: str) -> str | None:
+    """The type (pglint.sql.nodes.type_spelling) `table.column` has when `stmt` runs, or None
+    when pglint cannot tell. The catalog holds the final state and, for each column, the type
+    before each `ALTER COLUMN ... TYPE` it replayed: the one this statement made, or the first
+    this file makes after it, gives the type before it."""
+    found = table.columns.get(column)
+    if found is None:
+        return None
+    top = stmt.parent if stmt.parent is not None else stmt
+    path = ctx.file.project_path
+    changes = found.type_changes
+    for i, (before, where, start) in enumerate(changes):
+        if where == path and start >= top.start:
+            return before or None
+    mine = [i for i, (_, where, _) in enumerate(changes) if where == path]
+    if mine:  # this file changed it earlier on: the type it set then
+        after = mine[-1] + 1
+        return (changes[after][0] if after < len(changes) else found.type_sql) or None
+    # Not placed in the replay (a DO block, a file that is not replayed): only a column that
+    # never changed type has an answer.
+    return (found.type_sql or None) if not changes else None
+
+
+def _parts(spelled: str) -> tuple[str, tuple[int, ...]] | None:
+    match = _SPELLED.match(spelled)
+    if match is None:
+        return None
+    mods = tuple(int(m) for m in match.group(2).split(",")) if match.group(2) else ()
+    return match.group(1), mods
+
+
+def type_change_rewrites(old: str, new: str) -> bool | None:
+    """Whether `ALTER COLUMN ... TYPE` from `old` to `new` (type_spelling forms) rewrites the
+    table: False for the changes PostgreSQL makes in the catalog only (varchar and varbit
+    limits raised or removed, text and varchar either way, numeric precision raised at the same
+    scale or removed, cidr to inet, the same type), True for the others, None when pglint does
+    not know the types. timestamp to timestamptz is a rewrite: it is free only when the
+    session's TimeZone is UTC, which a migration cannot count on."""
+    before, after = _parts(old), _parts(new)
+    if before is None or after is None:
+        return None
+    (old_name, old_mods), (new_name, new_mods) = before, after
+    if old_name not in _KNOWN_TYPES or new_name not in _KNOWN_TYPES:
+        return None
+    if old == new:
+        return False
+    if old_name == new_name:
+        if old_name in _WIDENED_FREELY:
+            return bool(new_mods) and (not old_mods or new_mods[0] < old_mods[0])
+        if old_name == "numeric":
+            if not new_mods:
+                return False
+            if not old_mods:
+                return True
+            old_scale = old_mods[1] if len(old_mods) > 1 else 0
+            new_scale = new_mods[1] if len(new_mods) > 1 else 0
+            return new_scale != old_scale or new_mods[0] < old_mods[0]
+        if old_name in ("bpchar", "bit"):
+            return True  # fixed length: every value is padded anew
+        return None  # other modifiers (time precision, interval fields): not judged
+    if (old_name, new_name) in _BINARY_COERCIBLE:
+        # A length limit on the new varchar makes PostgreSQL check, and rewrite, every row.
+        return bool(new_mods)
+    return True
+
+
+def using_only_casts_column(command: dict[str, Any]) -> bool:
+    """True when `ALTER COLUMN c TYPE t` has no USING, or a USING that is the column itself
+    (cast or not): PostgreSQL then judges the change by the types alone."""
+    using = ((command.get("def") or {}).get("ColumnDef") or {}).get("raw_default")
+    while using and "TypeCast" in using:
+        using = using["TypeCast"].get("arg")
+    return using is None or n.column_ref(using) == command.get("name")
+
+
+def added_column_rewrites(coldef: dict[str, Any], version: int) -> str | None:
+    """Why `ADD COLUMN coldef` rewrites every row on PostgreSQL `version`, or None: a serial or
+    identity column (each row draws a value), a default calling a volatile function, a STORED
+    generated column, or (before 11) any default that is not NULL."""
+    typ = n.type_name(coldef.get("typeName"))
+    if typ in n.SERIAL_TYPES:
+        return f"a `{typ}` column draws a sequence value for every existing row"
+    for item in coldef.get("constraints") or ():
+        con = item.get("Constraint") or {}
+        contype = con.get("contype")
+        if contype == "CONSTR_IDENTITY":
+            return "an identity column draws a sequence value for every existing row"
+        if contype == "CONSTR_GENERATED" and con.get("generated_kind", "s") == "s":
+            return "a STORED generated column is computed and written for every existing row"
+        if contype == "CONSTR_DEFAULT":
+            volatile = volatile_call(con.get("raw_expr"))
+            if volatile:
+                return (f"the default calls `{volatile}()`, a volatile function, so each "
+                        "existing row gets a value of its own")
+            if version < FAST_DEFAULT_SINCE and not _is_null(con.get("raw_expr")):
+                return (f"before PostgreSQL {FAST_DEFAULT_SINCE} any default other than NULL "
+                        "is written into every existing row")
+    return None
+
+
+def volatile_call(expr: dict[str, Any] | None) -> str | None:
+    """The first volatile function (VOLATILE_FUNCTIONS) an expression calls, or None."""
+    if not expr:
+        return None
+    for kind, body in iter_nodes(expr):
+        if kind == "FuncCall" and n.func_name(body) in VOLATILE_FUNCTIONS:
+            return n.func_name(body)
+    return None
+
+
+def _is_null(expr: dict[str, Any] | None) -> bool:
+    while expr and "TypeCast" in expr:
+        expr = expr["TypeCast"].get("arg")
+    return not expr or bool((expr.get("A_Const") or {}).get("isnull"))

@@ -1,0 +1,336 @@
+"""PGL508 table-rewrite."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pglint.context import FileContext
+from pglint.finding import Finding, Fix
+from pglint.kit.locks import BLOCKED_BY, runs_in_migration
+from pglint.kit.rewrites import (VIRTUAL_GENERATED_SINCE, added_column_rewrites,
+                                 column_type_before, existing_table, type_change_rewrites,
+                                 using_only_casts_column, volatile_call)
+from pglint.roles import MIGRATION
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement
+
+_ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status varchar(20),\n"
+           "                     total numeric(10,2), quantity int, placed_at timestamp,\n"
+           "                     client_net cidr, note text);\n"
+           "CREATE UNLOGGED TABLE carts (cart_id bigint PRIMARY KEY);\n")
+_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+# An earlier migration changed the type: the column's type when the example runs is that one.
+_RETYPED = {"migrations/V1__init.sql": _ORDERS,
+            "migrations/V2__status.sql": "ALTER TABLE orders ALTER COLUMN status TYPE text;\n"}
+_SHOWN_ONLY = ("the recipe copies the table or the column while the application runs; it "
+               "spans several transactions and needs a key to batch on")
+
+
+class TableRewrite(Rule):
+    """
+    ## What it does
+    Flags statements that make PostgreSQL write a new copy of a table that an earlier migration
+    file created: `ALTER COLUMN ... TYPE` to a type the stored values must be converted to,
+    `ADD COLUMN` with a default that differs for each row (`random()`, `clock_timestamp()`,
+    `gen_random_uuid()`, `uuidv7()`, `nextval()`, a `serial`/`bigserial` or identity column),
+    or with any default other than NULL before PostgreSQL 11, `ADD COLUMN ... GENERATED
+    ALWAYS AS (...) STORED`, `SET TABLESPACE`, `SET LOGGED` / `SET UNLOGGED`, `VACUUM FULL`
+    and `CLUSTER`. The type changes PostgreSQL makes in its catalog only are left alone:
+    a varchar or varbit limit raised or removed, varchar to text and text to varchar (no
+    limit), numeric precision raised at the same scale or removed, cidr to inet. The type a
+    column has when the statement runs is the one the migrations before it gave it. Tables
+    created in the same file, and tables not known from earlier migrations, are left alone.
+
+    ## Why is this bad?
+    A rewrite holds an ACCESS EXCLUSIVE lock on the table from start to end: every read and
+    write, `SELECT` included, waits while PostgreSQL copies every row and rebuilds every index,
+    for a time proportional to the table's size (minutes to hours on a large table). A lock
+    taken by an earlier statement of the same transaction does not make it cheaper: that lock
+    was held for an instant, this one for the whole copy. `timestamp` to `timestamptz` is free
+    only when the session's TimeZone is UTC; pglint cannot know it, and counts it as a
+    rewrite.
+
+    ## Example
+    ```sql
+    ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;
+    ALTER TABLE orders ADD COLUMN public_id uuid DEFAULT gen_random_uuid();
+    ```
+
+    ## Use instead
+    ```sql
+    -- a new column, kept in step by a trigger, filled in batches, then swapped in
+    ALTER TABLE orders ADD COLUMN quantity_new bigint;
+    -- ... backfill in batches, each in its own transaction, then rename in a short one
+    ALTER TABLE orders ADD COLUMN public_id uuid;
+    ALTER TABLE orders ALTER COLUMN public_id SET DEFAULT gen_random_uuid();  -- new rows
+    -- ... fill the existing rows in batches
+    ```
+    For `SET TABLESPACE`, `VACUUM FULL` and `CLUSTER`, pg_repack (or pg_squeeze) rebuilds the
+    table online, holding ACCESS EXCLUSIVE only for a moment at each end.
+
+    ## Fix safety
+    Shown, never applied: the recipe copies the table or the column while the application
+    runs, spans several transactions, and needs a key to batch on. From PostgreSQL 18 a
+    generated column can be `VIRTUAL` (computed on read, no rewrite); the suggestion says so
+    when `--target-version` is 18 or later.
+    """
+
+    code = "PGL508"
+    name = "table-rewrite"
+    summary = "A schema change that rewrites an existing table under an ACCESS EXCLUSIVE lock"
+    default_enabled = False
+    off_by_default = (
+        "new: 24 findings on the ecosystem corpus with every migration new (none among each "
+        "repository's last 3 migrations); not yet judged"
+    )
+    file_kinds = frozenset({"migration"})
+    roles = frozenset({MIGRATION})
+    judges_applied_migrations = False
+    statements = ("AlterTableStmt", "VacuumStmt", "ClusterStmt")
+    lock = "ACCESS EXCLUSIVE"
+    lock_held = "rewrite"
+
+    VALID = (
+        # Changes made in the catalog only.
+        Example("ALTER TABLE orders ALTER COLUMN status TYPE varchar(40);\n"
+                "ALTER TABLE orders ALTER COLUMN note TYPE varchar;\n"
+                "ALTER TABLE orders ALTER COLUMN total TYPE numeric(12,2);\n"
+                "ALTER TABLE orders ALTER COLUMN client_net TYPE inet;\n", context=_CONTEXT),
+        Example("ALTER TABLE orders ALTER COLUMN status TYPE text;\n", context=_CONTEXT),
+        Example("ALTER TABLE orders ALTER COLUMN total TYPE numeric;\n", context=_CONTEXT),
+        # The earlier migration made it text: text to unbounded varchar is free.
+        Example("ALTER TABLE orders ALTER COLUMN status TYPE varchar;\n", context=_RETYPED),
+        # Defaults stored once (PostgreSQL 11+): a constant, now().
+        Example("ALTER TABLE orders ADD COLUMN region text NOT NULL DEFAULT 'eu';\n"
+                "ALTER TABLE orders ADD COLUMN seen_at timestamptz DEFAULT now();\n",
+                context=_CONTEXT),
+        # The default for new rows only, set after the column exists.
+        Example("ALTER TABLE orders ADD COLUMN public_id uuid;\n"
+                "ALTER TABLE orders ALTER COLUMN public_id SET DEFAULT gen_random_uuid();\n",
+                context=_CONTEXT),
+        Example("ALTER TABLE orders ADD COLUMN total_cents bigint\n"
+                "    GENERATED ALWAYS AS ((total * 100)::bigint) VIRTUAL;\n",
+                context=_CONTEXT, target_version=18),
+        # Plain VACUUM rewrites nothing.
+        Example("VACUUM ANALYZE orders;\n", context=_CONTEXT),
+        # A table created in this file, a table unknown.
+        Example("CREATE TABLE notes (note_id bigint PRIMARY KEY, body varchar(100));\n"
+                "ALTER TABLE notes ALTER COLUMN body TYPE varchar(50);\n"
+                "ALTER TABLE notes ADD COLUMN public_id uuid DEFAULT gen_random_uuid();\n"),
+        Example("ALTER TABLE invoices ALTER COLUMN amount TYPE bigint;\n"),
+    )
+    INVALID = (
+        Example("ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;\n", context=_CONTEXT),
+        # A shorter limit: every value is checked and the table rewritten.
+        Example("ALTER TABLE orders ALTER COLUMN status TYPE varchar(10);\n", context=_CONTEXT),
+        # The type the earlier migration gave it: text to a bounded varchar.
+        Example("ALTER TABLE orders ALTER COLUMN status TYPE varchar(20);\n", context=_RETYPED),
+        # Twice in one file: the first change is free, the second starts from text.
+        Example("ALTER TABLE orders ALTER COLUMN status TYPE text;\n"
+                "ALTER TABLE orders ALTER COLUMN status TYPE varchar(5);\n", context=_CONTEXT),
+        Example("ALTER TABLE orders ALTER COLUMN total TYPE numeric(12,3);\n", context=_CONTEXT),
+        Example("ALTER TABLE orders ALTER COLUMN placed_at TYPE timestamptz;\n",
+                context=_CONTEXT),
+        Example("ALTER TABLE orders ALTER COLUMN note TYPE text USING trim(note);\n",
+                context=_CONTEXT),
+        Example("ALTER TABLE orders ADD COLUMN public_id uuid DEFAULT gen_random_uuid();\n",
+                context=_CONTEXT),
+        Example("ALTER TABLE orders ADD COLUMN line_no bigserial;\n", context=_CONTEXT),
+        Example("ALTER TABLE orders ADD COLUMN total_cents bigint\n"
+                "    GENERATED ALWAYS AS ((total * 100)::bigint) STORED;\n", context=_CONTEXT),
+        Example("ALTER TABLE orders ADD COLUMN total_cents bigint\n"
+                "    GENERATED ALWAYS AS ((total * 100)::bigint) STORED;\n", context=_CONTEXT,
+                target_version=18),
+        Example("ALTER TABLE orders ADD COLUMN region text DEFAULT 'eu';\n", context=_CONTEXT,
+                target_version=10),
+        Example("ALTER TABLE orders SET UNLOGGED;\n", context=_CONTEXT),
+        Example("ALTER TABLE carts SET LOGGED;\n", context=_CONTEXT),
+        Example("CLUSTER orders USING orders_pkey;\n", context=_CONTEXT),
+        Example("VACUUM FULL orders;\n", context=_CONTEXT),
+        Example("ALTER TABLE orders SET TABLESPACE fast_disk;\n", context=_CONTEXT),
+    )
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        if not runs_in_migration(stmt):
+            return
+        if stmt.kind == "VacuumStmt":
+            if node.get("is_vacuumcmd") and "full" in n.def_elems(node.get("options")):
+                for item in node.get("rels") or ():
+                    relation = (item.get("VacuumRelation") or {}).get("relation")
+                    yield from self._whole_table(ctx, stmt, relation, "`VACUUM FULL`")
+            return
+        if stmt.kind == "ClusterStmt":
+            yield from self._whole_table(ctx, stmt, node.get("relation"), "`CLUSTER`")
+            return
+        if node.get("objtype") != "OBJECT_TABLE":
+            return
+        table = existing_table(ctx, stmt, n.relation_name(node.get("relation")))
+        if table is None:
+            return
+        version = ctx.settings.target_version
+        for item in node.get("cmds") or ():
+            cmd = item.get("AlterTableCmd") or {}
+            subtype = cmd.get("subtype")
+            if subtype == "AT_AlterColumnType":
+                yield from self._type_change(ctx, stmt, table.name, cmd)
+            elif subtype == "AT_AddColumn":
+                coldef = (cmd.get("def") or {}).get("ColumnDef") or {}
+                why = added_column_rewrites(coldef, version)
+                if why:
+                    yield self._report(ctx, stmt, table.name,
+                                       f"`ADD COLUMN {coldef.get('colname')}`", why,
+                                       _added_column_recipe(table.name, coldef, version))
+            elif subtype in _WHOLE_TABLE_COMMANDS:
+                what = _WHOLE_TABLE_COMMANDS[subtype]
+                yield self._report(ctx, stmt, table.name, f"`{what}`", "",
+                                   _repack_recipe(table.name, what, cmd.get("name")))
+
+    def _type_change(self, ctx: FileContext, stmt: Statement, table: str,
+                     cmd: dict[str, Any]) -> Iterable[Finding]:
+        column = cmd.get("name") or ""
+        new = n.type_spelling(((cmd.get("def") or {}).get("ColumnDef") or {}).get("typeName"))
+        found = ctx.model.catalog.table(table)
+        old = column_type_before(ctx, stmt, found, column) if found is not None else None
+        if not old or not new:
+            return
+        rewrites = type_change_rewrites(old, new)
+        if rewrites is None:
+            return
+        free = not rewrites
+        if free and using_only_casts_column(cmd):
+            return
+        why = (f"`{column}` goes from `{shown_type(old)}` to `{shown_type(new)}`, and every "
+               "stored value is converted"
+               if not free else "the USING expression computes every value anew")
+        if (_base(old), _base(new)) == ("timestamp", "timestamptz"):
+            why += (" (free only when the session's TimeZone is UTC, which the migration "
+                    "cannot count on)")
+        yield self._report(ctx, stmt, table, f"`ALTER COLUMN {column} TYPE {shown_type(new)}`",
+                           why, _new_column_recipe(table, column, shown_type(new)))
+
+    def _whole_table(self, ctx: FileContext, stmt: Statement, relation: dict[str, Any] | None,
+                     what: str) -> Iterable[Finding]:
+        table = existing_table(ctx, stmt, n.relation_name(relation))
+        if table is not None:
+            yield self._report(ctx, stmt, table.name, what, "",
+                               _repack_recipe(table.name, what.strip("`"), None))
+
+    def _report(self, ctx: FileContext, stmt: Statement, table: str, what: str, why: str,
+                fix: Fix) -> Finding:
+        shown = f"`{table}`"
+        message = (f"{what} rewrites every row of {shown} under an ACCESS EXCLUSIVE lock: "
+                   f"{BLOCKED_BY['ACCESS EXCLUSIVE']}, reads and writes alike, waits for the "
+                   "whole rewrite, which takes as long as copying the table and its indexes")
+        help = ((why[0].upper() + why[1:] + ". ") if why else "") + (
+            "A rewrite copies every row into a new file and rebuilds every index while "
+            "holding ACCESS EXCLUSIVE, so the time every query waits grows with the table's "
+            "size. Do the work beside the live table instead: a new column filled in batches "
+            "and swapped in, or an online rebuild (pg_repack).")
+        if why.startswith("a STORED") and ctx.settings.target_version >= VIRTUAL_GENERATED_SINCE:
+            help += (" On PostgreSQL 18 a `VIRTUAL` generated column is computed on read and "
+                     "rewrites nothing.")
+        return self.finding(ctx, message, fix, help, node=stmt)
+
+
+_WHOLE_TABLE_COMMANDS = {"AT_SetTableSpace": "SET TABLESPACE", "AT_SetLogged": "SET LOGGED",
+                         "AT_SetUnLogged": "SET UNLOGGED"}
+
+
+def _base(spelled: str) -> str:
+    return spelled.split("(")[0]
+
+
+# The catalog's names (PostgreSQL's internal ones) as people write them, for messages and
+# recipes: `int8` is `bigint` to most readers.
+_SHOWN_AS = {"int2": "smallint", "int4": "integer", "int8": "bigint", "float4": "real",
+             "float8": "double precision", "bool": "boolean", "bpchar": "char",
+             "varbit": "bit varying"}
+
+
+def shown_type(spelled: str) -> str:
+    """A type_spelling as SQL people write: bigint, varchar(20), char(5), integer[]."""
+    cut = min((i for i in (spelled.find("("), spelled.find("[")) if i >= 0),
+              default=len(spelled))
+    base, rest = spelled[:cut], spelled[cut:]
+    return _SHOWN_AS.get(base, base) + rest
+
+
+def _new_column_recipe(table: str, column: str, new_type: str) -> Fix:
+    target, col = n.quote_qualified(table), n.quote_ident(column)
+    new_col = n.quote_ident(f"{column}_new")
+    return Fix.display(
+        "Add a column of the new type, fill it in batches, then swap it in",
+        f"ALTER TABLE {target} ADD COLUMN {new_col} {new_type};\n"
+        f"-- a trigger keeps {new_col} equal to {col} on INSERT and UPDATE; then, in batches, "
+        "each in its own transaction:\n"
+        f"UPDATE {target} SET {new_col} = {col} WHERE <key range> AND {new_col} IS NULL;\n"
+        f"-- then, in one short transaction: drop the trigger and swap the names\n"
+        f"ALTER TABLE {target} RENAME COLUMN {col} TO {n.quote_ident(column + '_old')};\n"
+        f"ALTER TABLE {target} RENAME COLUMN {new_col} TO {col};")
+
+
+def _added_column_recipe(table: str, coldef: dict[str, Any], version: int) -> Fix:
+    target = n.quote_qualified(table)
+    col = n.quote_ident(coldef.get("colname") or "")
+    typ = shown_type(n.type_spelling(coldef.get("typeName"))) or "<type>"
+    constraints = [c.get("Constraint") or {} for c in coldef.get("constraints") or ()]
+    generated = next((c for c in constraints if c.get("contype") == "CONSTR_GENERATED"), None)
+    if generated is not None and version >= VIRTUAL_GENERATED_SINCE:
+        return Fix.display("Make the generated column VIRTUAL (PostgreSQL 18)",
+                           f"ALTER TABLE {target} ADD COLUMN {col} {typ} "
+                           "GENERATED ALWAYS AS (...) VIRTUAL;")
+    if n.type_name(coldef.get("typeName")) in n.SERIAL_TYPES or any(
+            c.get("contype") == "CONSTR_IDENTITY" for c in constraints):
+        return _numbered_column_recipe(target, table, coldef.get("colname") or "", typ)
+    default = next((c.get("raw_expr") for c in constraints
+                    if c.get("contype") == "CONSTR_DEFAULT"), None)
+    value = f"{volatile_call(default)}()" if volatile_call(default) else "<value>"
+    if generated is not None:
+        value = "<the expression>"
+    lines = [f"ALTER TABLE {target} ADD COLUMN {col} {typ};"]
+    if default is not None and generated is None:
+        lines.append(f"ALTER TABLE {target} ALTER COLUMN {col} SET DEFAULT {value};  "
+                     "-- new rows only")
+    else:
+        lines.append(f"-- new rows: a default or trigger that sets {col}")
+    lines.append("-- then, in batches, each in its own transaction:")
+    lines.append(f"UPDATE {target} SET {col} = {value} WHERE <key range> AND {col} IS NULL;")
+    return Fix.display("Add the column without the default, then fill it in batches",
+                       "\n".join(lines))
+
+
+def _numbered_column_recipe(target: str, table: str, column: str, typ: str) -> Fix:
+    # What `serial` does, in steps: the sequence numbers new rows at once and old rows in
+    # batches, and no statement holds the lock for more than an instant.
+    col = n.quote_ident(column)
+    sequence = f"{table.split('.')[-1]}_{column}_seq"
+    qualified = n.quote_qualified(f"{table.rsplit('.', 1)[0]}.{sequence}" if "." in table
+                                  else sequence)
+    literal = "'" + qualified.replace("'", "''") + "'"
+    return Fix.display(
+        "Add the column plainly, number new rows from a sequence, then the old ones in batches",
+        f"ALTER TABLE {target} ADD COLUMN {col} {typ};\n"
+        f"CREATE SEQUENCE {qualified} OWNED BY {target}.{col};\n"
+        f"ALTER TABLE {target} ALTER COLUMN {col} SET DEFAULT nextval({literal});\n"
+        "-- then, in batches, each in its own transaction:\n"
+        f"UPDATE {target} SET {col} = nextval({literal}) WHERE <key range> AND {col} IS NULL;")
+
+
+def _repack_recipe(table: str, what: str, tablespace: str | None) -> Fix:
+    if what in ("SET LOGGED", "SET UNLOGGED"):
+        return Fix.display(
+            f"Copy into a new {'logged' if what == 'SET LOGGED' else 'unlogged'} table in "
+            "batches, then swap the names",
+            f"CREATE {'' if what == 'SET LOGGED' else 'UNLOGGED '}TABLE "
+            f"{n.quote_qualified(table + '_new')} (LIKE {n.quote_qualified(table)} "
+            "INCLUDING ALL);\n"
+            "-- copy the rows in batches (a trigger forwards new writes), then rename both "
+            "tables in one short transaction")
+    option = f" --tablespace={tablespace}" if tablespace else ""
+    order = " --order-by=<columns>" if what == "CLUSTER" else ""
+    return Fix.display(
+        "Rebuild the table online with pg_repack",
+        f"-- from a shell, not in the migration:\n"
+        f"-- pg_repack --table={table}{option}{order} <database>")

@@ -1,0 +1,136 @@
+"""PGL510 unique-constraint-built-in-place."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pglint.context import FileContext
+from pglint.finding import Finding, Fix
+from pglint.kit.locks import BLOCKED_BY, RUNNER_OPT_OUT, runs_in_migration, table_before_file
+from pglint.roles import MIGRATION
+from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement
+
+_ORDERS = ("CREATE TABLE orders (order_id bigint NOT NULL, reference text NOT NULL,\n"
+           "                     customer_id bigint);\n")
+_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+_KEYS = {"CONSTR_UNIQUE": "UNIQUE", "CONSTR_PRIMARY": "PRIMARY KEY"}
+
+
+class UniqueConstraintBuiltInPlace(Rule):
+    """
+    ## What it does
+    Flags `ALTER TABLE ... ADD CONSTRAINT ... UNIQUE (...)` and `... PRIMARY KEY (...)` on a
+    table that an earlier migration file created, when the constraint builds its own index
+    (no `USING INDEX`). Tables created in the same file are left alone.
+
+    ## Why is this bad?
+    The constraint's unique index is built while the `ALTER TABLE` holds an ACCESS EXCLUSIVE
+    lock on the table: every query, `SELECT` included, waits for the whole build, which reads
+    and sorts every row. A unique index built `CONCURRENTLY` beforehand blocks no reads or
+    writes, and `ADD CONSTRAINT ... USING INDEX` then turns it into the constraint in an
+    instant.
+
+    ## Example
+    ```sql
+    ALTER TABLE orders ADD CONSTRAINT orders_reference_key UNIQUE (reference);
+    ```
+
+    ## Use instead
+    ```sql
+    CREATE UNIQUE INDEX CONCURRENTLY orders_reference_key ON orders (reference);
+    ALTER TABLE orders ADD CONSTRAINT orders_reference_key UNIQUE USING INDEX orders_reference_key;
+    ```
+    The `CREATE INDEX CONCURRENTLY` must run outside a transaction block (its own migration
+    step, or a file the runner leaves unwrapped). For a primary key, the columns should be
+    `NOT NULL` already: otherwise `USING INDEX` sets NOT NULL and scans the table for it.
+
+    ## Fix safety
+    Shown, never applied: the index build must leave the migration's transaction (most
+    runners wrap each file in one) and be retried by hand if it fails, which leaves an invalid
+    index behind to drop. A partitioned table cannot build an index concurrently nor attach
+    one with `USING INDEX`: the suggestion says so.
+    """
+
+    code = "PGL510"
+    name = "unique-constraint-built-in-place"
+    summary = "ADD UNIQUE / PRIMARY KEY builds its index under an ACCESS EXCLUSIVE lock"
+    default_enabled = False
+    off_by_default = (
+        "new: 17 findings on the ecosystem corpus with every migration new (none among each "
+        "repository's last 3 migrations); not yet judged"
+    )
+    file_kinds = frozenset({"migration"})
+    roles = frozenset({MIGRATION})
+    judges_applied_migrations = False
+    statements = ("AlterTableStmt",)
+    lock = "ACCESS EXCLUSIVE"
+    lock_held = "build"
+
+    VALID = (
+        Example("CREATE UNIQUE INDEX CONCURRENTLY orders_reference_key ON orders (reference);\n"
+                "ALTER TABLE orders ADD CONSTRAINT orders_reference_key\n"
+                "    UNIQUE USING INDEX orders_reference_key;\n", context=_CONTEXT),
+        Example("CREATE TABLE notes (note_id bigint NOT NULL, slug text);\n"
+                "ALTER TABLE notes ADD PRIMARY KEY (note_id);\n"
+                "ALTER TABLE notes ADD CONSTRAINT notes_slug_key UNIQUE (slug);\n"),
+        Example("ALTER TABLE invoices ADD CONSTRAINT invoices_number_key UNIQUE (number);\n"),
+    )
+    INVALID = (
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_reference_key UNIQUE (reference);\n",
+                context=_CONTEXT),
+        Example("ALTER TABLE orders ADD PRIMARY KEY (order_id);\n", context=_CONTEXT),
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_customer_reference_key\n"
+                "    UNIQUE (customer_id, reference);\n", context=_CONTEXT),
+    )
+
+    def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
+              ) -> Iterable[Finding]:
+        if node.get("objtype") != "OBJECT_TABLE" or not runs_in_migration(stmt):
+            return
+        keys = []
+        for item in node.get("cmds") or ():
+            cmd = item.get("AlterTableCmd") or {}
+            constraint = (cmd.get("def") or {}).get("Constraint") or {}
+            if cmd.get("subtype") == "AT_AddConstraint" and \
+                    constraint.get("contype") in _KEYS and not constraint.get("indexname"):
+                keys.append(constraint)
+        if not keys:
+            return
+        table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
+        if table is None:
+            return
+        for constraint in keys:
+            kind = _KEYS[constraint["contype"]]
+            message = (f"`ADD {kind}` builds its unique index on `{table.name}` under an ACCESS "
+                       f"EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on `{table.name}` "
+                       "waits for the whole build")
+            help = ("Build the unique index with `CREATE UNIQUE INDEX CONCURRENTLY` first (no "
+                    "reads or writes blocked), then attach it with `ADD CONSTRAINT ... "
+                    f"{kind} USING INDEX` (an instant lock). The index build cannot run in a "
+                    f"transaction block: give it a migration step of its own "
+                    f"({RUNNER_OPT_OUT}).")
+            if kind == "PRIMARY KEY":
+                help += (" Make the key columns NOT NULL first (PGL507's recipe): `USING INDEX` "
+                         "would otherwise set it with a scan under the same lock.")
+            if table.partitioned:
+                help += (f" `{table.name}` is partitioned: build the index on each partition "
+                         "concurrently, then create it on the parent (it attaches them).")
+            yield self.finding(ctx, message, _recipe(table.name, constraint, kind), help,
+                               node=stmt)
+
+
+def _recipe(table: str, constraint: dict[str, Any], kind: str) -> Fix:
+    columns = n.names(constraint.get("keys"))
+    bare = table.split(".")[-1]
+    # PostgreSQL's own names for an unnamed constraint (truncation of long names aside).
+    name = constraint.get("conname") or (f"{bare}_pkey" if kind == "PRIMARY KEY"
+                                         else f"{bare}_{'_'.join(columns)}_key")
+    target, index = n.quote_qualified(table), n.quote_ident(name)
+    listed = ", ".join(n.quote_ident(c) for c in columns)
+    return Fix.display(
+        f"Build the index concurrently, then add the {kind} constraint using it",
+        f"CREATE UNIQUE INDEX CONCURRENTLY {index} ON {target} ({listed});\n"
+        f"-- then, in a separate migration step:\n"
+        f"ALTER TABLE {target} ADD CONSTRAINT {index} {kind} USING INDEX {index};")
