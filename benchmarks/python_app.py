@@ -9,8 +9,9 @@ is copied to a temporary directory first, so nothing in it is changed. In one ru
   cold     `pglint check . --no-cache --select ALL`: every rule, nothing cached;
   ast      read every .py file and `ast.parse` it (the parse alone is timed);
   libcst   read every .py file and `libcst.parse_module` it (the parse alone is timed);
-  edit     after a warm run that fills the cache, one application file is changed (a comment
-           line appended) and `pglint check --project FILE` runs, as a pre-commit hook does.
+  edit     after a `pglint check --project FILE` that fills the cache (the commit before), the
+           file is changed (a comment line appended) and the same command runs again, as a
+           pre-commit hook does.
 
 Peak memory is the pglint process's own maximum resident set (os.wait4). The targets printed
 beside the ratios are the Python front end's: cold at least 8x faster than libcst, at most 3x
@@ -96,12 +97,12 @@ def main() -> int:
             rss.append(peak)
             ast_s.append(parse_seconds("ast", folder))
             cst_s.append(parse_seconds("libcst", folder))
-            run_child(check, folder, env, args.timeout)  # warm: fills the cache
+            hook = [*pglint, "check", "--select", "ALL", "--exit-zero", "-q", "--project",
+                    str(target.relative_to(folder))]
+            run_child(hook, folder, env, args.timeout)  # the commit before: fills the cache
             with target.open("a", encoding="utf-8") as f:
                 f.write(f"# edited {run}\n")
-            wall, peak, code, tail = run_child(
-                [*pglint, "check", "--select", "ALL", "--exit-zero", "-q", "--project",
-                 str(target.relative_to(folder))], folder, env, args.timeout)
+            wall, peak, code, tail = run_child(hook, folder, env, args.timeout)
             edit.append(wall)
             edit_rss.append(peak)
     med = statistics.median

@@ -131,8 +131,9 @@ def _create_gitignore(path: Path) -> None:
 
 
 GITIGNORE_MARK = "# Created by pglint."
-# The names pglint writes in a cache folder: entries, temporary entries, the marker .gitignore.
-_OWN_NAME = re.compile(r"^(?:run-[0-9a-f]+\.json|\.run\..+\.tmp|\.gitignore)$")
+# The names pglint writes in a cache folder: result and per-file facts entries (pglint.facts_cache),
+# their temporary files, the marker .gitignore.
+_OWN_NAME = re.compile(r"^(?:(?:run|facts)-[0-9a-f]+\.json|\.(?:run|facts)\..+\.tmp|\.gitignore)$")
 # Folders `pglint clean` does not walk into: no cache of a project is kept inside them.
 _CLEAN_SKIPS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", ".tox", ".nox",
                 "__pycache__", "site-packages"}

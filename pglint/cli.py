@@ -97,15 +97,17 @@ def _default_cache_dir(settings) -> Path:
     return (settings.root or Path.cwd()) / CACHE_DIR_NAME
 
 
-def _lint(paths: list[Path], resolver, cache_dir: Path | None, stdin=None, history=None):
-    """engine.lint, with a progress bar on a terminal."""
+def _lint(paths: list[Path], resolver, cache_dir: Path | None, stdin=None, history=None,
+          scope=None):
+    """engine.lint, with a progress bar on a terminal; only the files in `scope` checked."""
     from pglint import engine
 
+    only = (lambda c: scope.wants(c.path)) if scope is not None else None
     if stdin is not None or not _ProgressBar.wanted():
-        return engine.lint(paths, resolver, cache_dir, stdin=stdin, history=history)
+        return engine.lint(paths, resolver, cache_dir, stdin=stdin, history=history, only=only)
     bar = _ProgressBar()
     try:
-        return engine.lint(paths, resolver, cache_dir, progress=bar, history=history)
+        return engine.lint(paths, resolver, cache_dir, progress=bar, history=history, only=only)
     finally:
         bar.stop()
 
@@ -575,7 +577,7 @@ def _lint_or_fix(paths: list[Path], resolver, fix: bool, unsafe: bool, diff: boo
         return engine.lint_and_fix(paths, resolver, unsafe=unsafe, write=not diff,
                                    keep=keep if scope or baseline else None, stdin=content,
                                    history=history)
-    return _lint(paths, resolver, cache_dir, stdin=content, history=history)
+    return _lint(paths, resolver, cache_dir, stdin=content, history=history, scope=scope)
 
 
 def _print_diff(result, output: Output) -> int:

@@ -17,12 +17,11 @@ from pglint.context import FileContext
 from pglint.discover import Candidate, discover
 # The stages, re-exported: callers (the CLI, the sqlfluff plugin, tests) import them from here.
 from pglint.dispatch import Dispatcher, _history_untouched, hints_match, judges_file  # noqa: F401
-from pglint.facts import (FileFacts, build_model, file_facts, model_from_facts,  # noqa: F401
-                          new_migration_paths)
+from pglint.facts import (FileFacts, build_model, decode_facts, encode_facts,  # noqa: F401
+                          file_facts, model_from_facts, new_migration_paths)
 from pglint.finding import Finding
 from pglint.loader import LoadProblem, read_text
 from pglint.loading import SYNTAX_ERROR, LoadedFile, PythonScreen, _source_file, load  # noqa: F401
-from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.registry import all_rules, catalog
 from pglint.roles import MIGRATION
@@ -87,10 +86,16 @@ def select_rules(settings: Settings) -> list[Rule]:
 
 
 def lint_loaded(files: list[LoadedFile], settings: Settings,
-                crashes: list[str] | None = None) -> list[Finding]:
-    """Lint parsed files that form one project, in this process."""
+                crashes: list[str] | None = None,
+                facts: list[FileFacts] | None = None) -> list[Finding]:
+    """Lint parsed files that form one project, in this process (`facts`: their file_facts,
+    when the caller has them already)."""
     settings = catalog().with_defaults(settings)  # Settings made by hand lack the options
-    model = build_model(files, settings)
+    if facts is None:
+        model = build_model(files, settings)
+    else:
+        model = model_from_facts(facts, settings)
+        model.new_migration_paths = new_migration_paths([f.candidate for f in files])
     checker = _Checker(settings)
     findings = [f for loaded in files for f in checker.check(loaded, model)]
     if crashes is not None:
@@ -157,9 +162,15 @@ class _Progress:
 
 
 def _lint_contents(contents: list[Content], settings: Settings, crashes: list[str],
-                   progress: _Progress | None = None) -> tuple[list[Finding], list[LoadedFile]]:
+                   progress: _Progress | None = None, scoped: _ScopedRun | None = None
+                   ) -> tuple[list[Finding], list[LoadedFile]]:
     """Lint one project's files from their text: in this process, or spread over the cores
-    (see pglint.parallel) when there is enough of it."""
+    (see pglint.parallel) when there is enough of it. With `scoped`, only the files in its
+    scope are checked when the other files' facts are cached (the facts made here are)."""
+    if scoped is not None:
+        done = scoped.lint(contents, settings, crashes, progress)
+        if done is not None:
+            return done
     size = sum(len(t) for _, t, _ in contents if t)
     if size >= PARALLEL_MIN_CHARS:
         from pglint.parallel import available_cores, balanced, can_fork, two_phase
@@ -171,7 +182,10 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
             files.append(load(c, t, p))
             if progress is not None:
                 progress.advance()
-        return lint_loaded(files, settings, crashes), files
+        facts = [file_facts(f) for f in files]
+        if scoped is not None:
+            scoped.remember(contents, facts)
+        return lint_loaded(files, settings, crashes, facts), files
     checker = _Checker(settings)
     numbered = list(enumerate(contents))
 
@@ -191,6 +205,8 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
         if progress is not None and os.getpid() == parent:
             progress.advance(parsed_before + len(contents) - progress.done)
         ordered = sorted((pair for facts in all_facts for pair in facts), key=lambda p: p[0])
+        if scoped is not None and os.getpid() == parent:
+            scoped.remember(contents, [facts for _, facts in ordered])
         built = model_from_facts([facts for _, facts in ordered], settings)
         built.new_migration_paths = new_migration_paths(c for c, _, _ in contents)
         return built
@@ -219,6 +235,84 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
     return findings, files
 
 
+# (which files are checked, the cache folder) of a run that reports on part of a project.
+_Scope = tuple[Callable[[Candidate], bool], Path]
+
+
+class _ScopedRun:
+    """One project's run that checks only the files in scope, the model built from the cached
+    facts of the others (pglint.facts_cache). Files out of scope whose facts are not cached are
+    parsed for their facts only; when most are missing (the first such run), the caller lints
+    the whole project the usual way (over every core) and `remember`s the facts it made."""
+
+    # Parsing this many files (or a tenth of the project, if more) for their facts alone is
+    # still cheaper than a whole run.
+    MAX_MISSES = 50
+
+    def __init__(self, only: Callable[[Candidate], bool], cache_dir: Path,
+                 settings: Settings) -> None:
+        import hashlib
+
+        from pglint.cache import _code_fingerprint
+        from pglint.facts_cache import FactsCache
+
+        self.only = only
+        run_key = hashlib.blake2b((_code_fingerprint() + repr(settings)).encode(
+            "utf-8", "surrogateescape"), digest_size=20).hexdigest()
+        self.facts = FactsCache(cache_dir, run_key)
+
+    def _key(self, content: Content) -> str:
+        from pglint.cache import content_digest
+        from pglint.facts_cache import file_key
+
+        c, t, p = content
+        return file_key(c, content_digest(t, p))
+
+    def remember(self, contents: list[Content], facts: list[FileFacts]) -> None:
+        """Keep the facts of a whole run (the contents' facts, in their order)."""
+        for content, f in zip(contents, facts):
+            self.facts.put(self._key(content), f)
+
+    def lint(self, contents: list[Content], settings: Settings, crashes: list[str],
+             progress: _Progress | None) -> tuple[list[Finding], list[LoadedFile]] | None:
+        """The findings of the files in scope and every file (parsed or not), or None when
+        too many facts are missing or the cached ones do not make a model."""
+        facts: list[FileFacts | None] = [None] * len(contents)
+        sources: dict[int, SourceFile] = {}
+        to_load = []
+        for i, (c, t, p) in enumerate(contents):
+            if t is None or self.only(c):
+                to_load.append(i)
+                continue
+            sources[i] = _source_file(c, t)
+            facts[i] = self.facts.get(self._key(contents[i]), sources[i])
+            if facts[i] is None:
+                to_load.append(i)
+        misses = len(to_load) - sum(1 for c, _, _ in contents if self.only(c))
+        if misses > max(self.MAX_MISSES, len(contents) // 10):
+            return None
+        loaded: dict[int, LoadedFile] = {}
+        for i in to_load:
+            loaded[i] = load(*contents[i])
+            facts[i] = file_facts(loaded[i])
+            self.facts.put(self._key(contents[i]), facts[i])
+            if progress is not None:
+                progress.advance()
+        try:
+            model = model_from_facts(facts, catalog().with_defaults(settings))
+        except Exception:  # cached facts that decode but do not fit: start again without them
+            self.facts.fresh.clear()
+            return None
+        model.new_migration_paths = new_migration_paths(c for c, _, _ in contents)
+        checker = _Checker(catalog().with_defaults(settings))
+        findings = [f for i, file in loaded.items() if self.only(file.candidate)
+                    for f in checker.check(file, model)]
+        crashes.extend(checker.dispatcher.crashes)
+        files = [loaded.get(i) or LoadedFile(c, sources.get(i))
+                 for i, (c, _, _) in enumerate(contents)]
+        return findings, files
+
+
 class _FactsTransport:
     """Facts cross between processes as plain data (far cheaper than pickling the objects),
     their Locations as offsets into a file whose text every process has."""
@@ -238,12 +332,7 @@ class _FactsTransport:
         import marshal
         import pickle
 
-        from pglint.model.catalog_codec import encode_ops
-        from pglint.model.workload import encode_write
-
-        plain = [(i, encode_ops(f.ops), [encode_write(w) for w in f.writes],
-                  {k: v for k, v in vars(f).items() if k != "ops" and k != "writes"})
-                 for i, f in facts]
+        plain = [(i, encode_facts(f)) for i, f in facts]
         try:
             return b"m" + marshal.dumps(plain)
         except ValueError:  # a fact of another kind that marshal cannot hold
@@ -252,18 +341,9 @@ class _FactsTransport:
     def receive(self, blob: bytes) -> list[tuple[int, FileFacts]]:
         import marshal
         import pickle
-        from functools import partial
 
-        from pglint.model.catalog_codec import decode_ops
-        from pglint.model.workload import decode_write
-
-        received = []
         plain = marshal.loads(blob[1:]) if blob[:1] == b"m" else pickle.loads(blob[1:])
-        for i, ops, writes, rest in plain:
-            where = partial(Location.in_file, self.source(i)) if ops or writes else None
-            received.append((i, FileFacts(decode_ops(ops, where),
-                                          [decode_write(w, where) for w in writes], **rest)))
-        return received
+        return [(i, decode_facts(data, self.source(i))) for i, data in plain]
 
 
 def _resolver(settings: Settings | Resolver) -> Resolver:
@@ -308,13 +388,17 @@ def lint_project(files: list[LoadedFile], resolver: Resolver,
 
 
 def _lint_projects(contents: list[Content], resolver: Resolver, crashes: list[str],
-                   progress: _Progress | None = None) -> tuple[list[Finding], list[LoadedFile]]:
-    """Lint files from their text, one project at a time."""
+                   progress: _Progress | None = None,
+                   scope: "_Scope | None" = None) -> tuple[list[Finding], list[LoadedFile]]:
+    """Lint files from their text, one project at a time (see _lint_contents for `scope`)."""
     findings: list[Finding] = []
     files: list[LoadedFile | None] = [None] * len(contents)
     for settings, members in _projects([c for c, _, _ in contents], resolver):
+        scoped = _ScopedRun(scope[0], scope[1], settings) if scope is not None else None
         found, loaded = _lint_contents([contents[i] for i in members], settings, crashes,
-                                       progress)
+                                       progress, scoped)
+        if scoped is not None:
+            scoped.facts.save()
         findings.extend(found)
         for i, file in zip(members, loaded):
             files[i] = file
@@ -324,11 +408,17 @@ def _lint_projects(contents: list[Content], resolver: Resolver, crashes: list[st
 
 def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | None = None,
          progress: Callable[[int, int], None] | None = None,
-         stdin: Content | None = None, history: "History | None" = None) -> LintResult:
+         stdin: Content | None = None, history: "History | None" = None,
+         only: Callable[[Candidate], bool] | None = None) -> LintResult:
     """Lint the files under `paths`, or only the text `stdin` gives (candidate, text, problem:
     what was read from standard input, never cached). With `cache_dir`, an unchanged run is
     answered from cache. `progress(done, total)` is called as files are parsed (not on a cache
-    hit)."""
+    hit).
+
+    `only(candidate)` names the files whose findings are wanted (`--project`, `--diff-base`):
+    the others still build the project model, from their facts cached in `cache_dir` (see
+    pglint.facts_cache) when they are; findings outside `only` may be missing from the result.
+    """
     resolver = _resolver(settings)
     crashes: list[str] = []
     if stdin is not None:
@@ -345,8 +435,10 @@ def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | Non
     cache = ResultCache(cache_dir, paths)
     distinct = {id(s): s for s in (resolver.for_file(c.path) for c in candidates)}
     key = cache.key(repr(sorted(map(repr, distinct.values()))),
-                    # A migration that turned into history is linted differently.
-                    [(c.display, c.kind + ("/applied" if c.applied else ""),
+                    # A migration that turned into history is linted differently; a file out
+                    # of scope is not checked at all.
+                    [(c.display, c.kind + ("/applied" if c.applied else "")
+                      + ("/out-of-scope" if only is not None and not only(c) else ""),
                       content_digest(t, p)) for c, t, p in contents])
     cached = cache.get(key)
     if cached is not None:
@@ -354,7 +446,8 @@ def lint(paths: list[Path], settings: Settings | Resolver, cache_dir: Path | Non
         files = [LoadedFile(c, _source_file(c, t) if t is not None else None)
                  for c, t, _ in contents]
         return LintResult(cached, files, errors)
-    findings, files = _lint_projects(contents, resolver, crashes, counter)
+    findings, files = _lint_projects(contents, resolver, crashes, counter,
+                                     (only, cache_dir) if only is not None else None)
     if not crashes:
         cache.put(key, findings)
     return LintResult(findings, files, errors, crashes)

@@ -18,7 +18,7 @@ from pglint.roles import APPLICATION, MIGRATION, SCHEMA_DUMP, SCRIPT
 from pglint.sql.nodes import defined_function_key
 
 if TYPE_CHECKING:
-    pass
+    from pglint.source import SourceFile
 
 
 @dataclass
@@ -98,6 +98,29 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
         elif run_time:
             facts.writes.extend(orm.writes)
     return facts
+
+
+def encode_facts(facts: FileFacts) -> tuple:
+    """`facts` as plain tuples, lists, dicts, strings and numbers (for another process, or the
+    per-file facts cache); decode_facts reverses it. A Location travels as offsets in the
+    file the facts are of."""
+    from pglint.model.catalog_codec import encode_ops
+    from pglint.model.workload import encode_write
+
+    return (encode_ops(facts.ops), [encode_write(w) for w in facts.writes],
+            {k: v for k, v in vars(facts).items() if k != "ops" and k != "writes"})
+
+
+def decode_facts(data: tuple, file: SourceFile) -> FileFacts:
+    """The facts encode_facts encoded, their Locations in `file` (the file they are of)."""
+    from functools import partial
+
+    from pglint.model.catalog_codec import decode_ops
+    from pglint.model.workload import decode_write
+
+    ops, writes, rest = data
+    where = partial(Location.in_file, file) if ops or writes else None
+    return FileFacts(decode_ops(ops, where), [decode_write(w, where) for w in writes], **rest)
 
 
 def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel:

@@ -39,6 +39,13 @@ class Scope:
             return any(a <= last and finding.row <= b for a, b in ranges)
         return absolute in self.files or any(absolute.startswith(f) for f in self.folders)
 
+    def wants(self, path: Path) -> bool:
+        """Whether any finding in the file at `path` can be in scope (the file is checked)."""
+        absolute = os.path.abspath(path)
+        if self.lines is not None:
+            return bool(self.lines.get(absolute))
+        return absolute in self.files or any(absolute.startswith(f) for f in self.folders)
+
     def keep(self, findings: list[Finding], files) -> list[Finding]:
         """The findings in scope; `files` are the run's LoadedFile objects (path lookup)."""
         absolute = {f.candidate.display: os.path.abspath(f.candidate.path) for f in files}
