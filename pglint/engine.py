@@ -341,9 +341,10 @@ class _FactsTransport:
     def receive(self, blob: bytes) -> list[tuple[int, FileFacts]]:
         import marshal
         import pickle
+        from functools import partial
 
         plain = marshal.loads(blob[1:]) if blob[:1] == b"m" else pickle.loads(blob[1:])
-        return [(i, decode_facts(data, self.source(i))) for i, data in plain]
+        return [(i, decode_facts(data, partial(self.source, i))) for i, data in plain]
 
 
 def _resolver(settings: Settings | Resolver) -> Resolver:

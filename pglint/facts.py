@@ -5,7 +5,7 @@ the model built from them: migrations replayed in order, workload from run-time 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from pglint.config import Settings
 from pglint.discover import Candidate
@@ -111,15 +111,16 @@ def encode_facts(facts: FileFacts) -> tuple:
             {k: v for k, v in vars(facts).items() if k != "ops" and k != "writes"})
 
 
-def decode_facts(data: tuple, file: SourceFile) -> FileFacts:
-    """The facts encode_facts encoded, their Locations in `file` (the file they are of)."""
+def decode_facts(data: tuple, source: Callable[[], SourceFile]) -> FileFacts:
+    """The facts encode_facts encoded, their Locations in `source()`, the file they are of
+    (asked for only when some fact has a location: an unreadable file has no text)."""
     from functools import partial
 
     from pglint.model.catalog_codec import decode_ops
     from pglint.model.workload import decode_write
 
     ops, writes, rest = data
-    where = partial(Location.in_file, file) if ops or writes else None
+    where = partial(Location.in_file, source()) if ops or writes else None
     return FileFacts(decode_ops(ops, where), [decode_write(w, where) for w in writes], **rest)
 
 

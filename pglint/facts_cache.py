@@ -110,7 +110,7 @@ class FactsCache:
         if stored is None:
             return None
         try:
-            facts = decode_facts(from_json(stored), file)
+            facts = decode_facts(from_json(stored), lambda: file)
         except Exception:  # a tampered entry: a miss
             return None
         self.fresh[key] = stored
