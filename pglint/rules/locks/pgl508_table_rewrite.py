@@ -79,6 +79,12 @@ class TableRewrite(Rule):
     code = "PGL508"
     name = "table-rewrite"
     summary = "A schema change that rewrites an existing table under an ACCESS EXCLUSIVE lock"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-NOTES",
+        "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-TABLES",
+        "https://www.postgresql.org/docs/current/sql-cluster.html",
+        "https://www.postgresql.org/docs/current/sql-vacuum.html",
+    )
     default_enabled = False
     off_by_default = (
         "new: 24 findings on the ecosystem corpus with every migration new (none among each "

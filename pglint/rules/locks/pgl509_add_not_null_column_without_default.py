@@ -56,6 +56,10 @@ class AddNotNullColumnWithoutDefault(Rule):
     name = "add-not-null-column-without-default"
     summary = "ADD COLUMN ... NOT NULL without a DEFAULT fails on a table that has rows"
     severity = Severity.ERROR
+    references = (
+        "https://www.postgresql.org/docs/current/ddl-alter.html#DDL-ALTER-ADDING-A-COLUMN",
+        "https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-NOTES",
+    )
     default_enabled = False
     off_by_default = (
         "new: 14 findings on the ecosystem corpus with every migration new, all in one "

@@ -56,6 +56,10 @@ class UniqueConstraintBuiltInPlace(Rule):
     code = "PGL510"
     name = "unique-constraint-built-in-place"
     summary = "ADD UNIQUE / PRIMARY KEY builds its index under an ACCESS EXCLUSIVE lock"
+    references = (
+        "https://www.postgresql.org/docs/current/sql-altertable.html",
+        "https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY",
+    )
     default_enabled = False
     off_by_default = (
         "new: 17 findings on the ecosystem corpus with every migration new (none among each "
