@@ -311,3 +311,24 @@ def test_missing_lock_timeout_covers_every_rewrite(rule, example, tmp_path):
     project = make_project(tmp_path, rule, both)
     assert project.lint(rule.code)
     assert project.lint("PGL301"), example.sql
+
+
+@pytest.mark.parametrize("code, added", [
+    ("PGL510", ("ADD CONSTRAINT uq_a UNIQUE (a)", "ADD CONSTRAINT \"Uq B\" UNIQUE (b)")),
+    ("PGL506", ("ADD CONSTRAINT ck_a CHECK (a > 0)", "ADD CONSTRAINT ck_b CHECK (b > 0)")),
+])
+def test_each_constraint_of_a_statement_has_its_own_finding_at_its_name(tmp_path, code, added):
+    """A statement adding two constraints gets two findings, each at its own `CONSTRAINT name`
+    (not two identical findings at the statement's start)."""
+    from pglint import engine
+
+    rule = next(r for r in all_rules() if r.code == code)
+    example = Example("ALTER TABLE t\n    " + ",\n    ".join(added) + ";\n", context={
+        "migrations/V1__t.sql": "CREATE TABLE t (id bigint PRIMARY KEY, a int, b int);\n"})
+    project = make_project(tmp_path, rule, example)
+    findings = sorted(engine.lint([project.root], project.settings).findings,
+                      key=lambda f: f.row)
+    assert [(f.code, f.row, f.column) for f in findings] == [(code, 2, 9), (code, 3, 9)]
+    if code == "PGL510":
+        assert "`ADD CONSTRAINT uq_a UNIQUE`" in findings[0].message
+        assert '`ADD CONSTRAINT "Uq B" UNIQUE`' in findings[1].message

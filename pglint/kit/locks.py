@@ -353,3 +353,26 @@ def proved_not_null(ctx: "FileContext", stmt: "Statement", table: str, column: s
             elif cmd.get("subtype") == "AT_ValidateConstraint" and cmd.get("name") in pending:
                 return True
     return False
+
+
+def constraint_span(ctx: "FileContext", stmt: "Statement", constraint: dict[str, Any]
+                    ) -> tuple[int, int] | None:
+    """Where `CONSTRAINT <name>` of a named constraint stands in the statement (a statement
+    may add several: each finding points at its own); None for an unnamed constraint."""
+    name = constraint.get("conname")
+    if not name:
+        return None
+    tokens = ctx.tokens(stmt)
+    for keyword, ident in zip(tokens, tokens[1:]):
+        text = ident.text
+        spelled = text[1:-1].replace('""', '"') if text.startswith('"') else text.lower()
+        if keyword.name == "CONSTRAINT" and spelled == name:
+            return keyword.start, ident.end
+    return None
+
+
+def added_as(constraint: dict[str, Any], kind: str) -> str:
+    """How a statement adds the constraint, for messages: `ADD CONSTRAINT uq_x UNIQUE` for a
+    named one (a statement may add several), `ADD UNIQUE` otherwise."""
+    name = constraint.get("conname")
+    return f"ADD CONSTRAINT {n.quote_ident(name)} {kind}" if name else f"ADD {kind}"

@@ -6,7 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import BLOCKED_BY, not_valid_fix, validated_on_existing_table
+from pglint.kit.locks import (BLOCKED_BY, constraint_span, not_valid_fix,
+                              validated_on_existing_table)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -156,4 +157,5 @@ class ForeignKeyWithoutNotValid(Rule):
             else:
                 fix, why_shown = not_valid_fix(ctx, stmt, constraint, title)
                 help += why_shown
-            yield self.finding(ctx, message, fix, help, node=stmt)
+            yield self.finding(ctx, message, fix, help, node=stmt,
+                               span=constraint_span(ctx, stmt, constraint))

@@ -6,7 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding
-from pglint.kit.locks import BLOCKED_BY, not_valid_fix, validated_on_existing_table
+from pglint.kit.locks import (BLOCKED_BY, constraint_span, not_valid_fix,
+                              validated_on_existing_table)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql.parse import Statement
@@ -123,4 +124,5 @@ class CheckWithoutNotValid(Rule):
                 "SHARE UPDATE EXCLUSIVE, which blocks no reads or writes.")
             fix, why_shown = not_valid_fix(
                 ctx, stmt, constraint, "Add the check `NOT VALID`, then validate it separately")
-            yield self.finding(ctx, message, fix, help + why_shown, node=stmt)
+            yield self.finding(ctx, message, fix, help + why_shown, node=stmt,
+                               span=constraint_span(ctx, stmt, constraint))

@@ -6,7 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import BLOCKED_BY, RUNNER_OPT_OUT, runs_in_migration, table_before_file
+from pglint.kit.locks import (BLOCKED_BY, RUNNER_OPT_OUT, added_as, constraint_span,
+                              runs_in_migration, table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -107,7 +108,8 @@ class UniqueConstraintBuiltInPlace(Rule):
             return
         for constraint in keys:
             kind = _KEYS[constraint["contype"]]
-            message = (f"`ADD {kind}` builds its unique index on `{table.name}` under an ACCESS "
+            message = (f"`{added_as(constraint, kind)}` builds its unique index on "
+                       f"`{table.name}` under an ACCESS "
                        f"EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on `{table.name}` "
                        "waits for the whole build")
             help = ("Build the unique index with `CREATE UNIQUE INDEX CONCURRENTLY` first (no "
@@ -122,7 +124,7 @@ class UniqueConstraintBuiltInPlace(Rule):
                 help += (f" `{table.name}` is partitioned: build the index on each partition "
                          "concurrently, then create it on the parent (it attaches them).")
             yield self.finding(ctx, message, _recipe(table.name, constraint, kind), help,
-                               node=stmt)
+                               node=stmt, span=constraint_span(ctx, stmt, constraint))
 
 
 def _recipe(table: str, constraint: dict[str, Any], kind: str) -> Fix:
