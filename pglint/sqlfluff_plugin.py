@@ -1,6 +1,7 @@
 """pglint's SQL rules inside `sqlfluff lint`: a sqlfluff plugin (entry point group `sqlfluff`).
 
-Only sqlfluff imports this module (`pip install 'pglint[sqlfluff]'`); pglint itself never does.
+Only sqlfluff imports this module (`pip install '.[sqlfluff]'` in a checkout); pglint itself
+never does.
 
 Each pglint SQL rule (PGL101 ... PGL401; not the PGL9xx meta rules) becomes one sqlfluff rule
 with the same code (`PGL101`) and the name `pglint.<name with underscores>`
