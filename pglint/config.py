@@ -165,11 +165,13 @@ CONFIG_KEYS = frozenset({
 @dataclass(frozen=True)
 class RuleCatalog:
     """What the configuration needs to know of the rules: their codes, their names (upper-cased,
-    to their codes) and the options they declare (key -> declaration, in rule order)."""
+    to their codes), the options they declare (key -> declaration, in rule order) and squawk's
+    names for them (upper-cased, to the codes that cover each)."""
 
     codes: tuple[str, ...] = ()
     names: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, RuleOption] = field(default_factory=dict)
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         clash = sorted(CONFIG_KEYS & set(self.options))
@@ -188,6 +190,14 @@ class RuleCatalog:
         if upper and any(code.startswith(upper) for code in self.codes):
             return upper
         return None
+
+    def resolve_all(self, selector: str) -> tuple[str, ...] | None:
+        """What `resolve` gives, as a tuple; a squawk rule name gives the codes of every pglint
+        rule that covers it. None when the selector names no rule."""
+        one = self.resolve(selector)
+        if one is not None:
+            return (one,)
+        return self.aliases.get(selector.strip().upper())
 
     def with_defaults(self, settings: Settings) -> Settings:
         """`settings` with the default of every declared option it does not set."""
@@ -442,20 +452,21 @@ def resolve_selectors(settings: Settings, catalog: RuleCatalog,
                       from_command_line: set[str] | frozenset = frozenset()) -> Settings:
     """The settings with every rule selector (in select, extend-select, ignore and
     per-file-ignores) made canonical: a code or a code prefix upper-cased, a rule name
-    (`missing-lock-timeout`) turned into its code, `ALL` kept. A selector that names no rule is
+    (`missing-lock-timeout`) turned into its code, a squawk rule name into the codes of the
+    rules that cover it, `ALL` kept. A selector that names no rule is
     a ConfigError: a typo must not silently turn pglint off in CI."""
     where = f" (in {settings.config_path})" if settings.config_path else ""
-    resolve = catalog.resolve
+    resolve = catalog.resolve_all
 
     def canonical(selectors: tuple[str, ...], option: str) -> tuple[str, ...]:
-        out = []
+        out: list[str] = []
         for selector in selectors:
-            code = resolve(selector)
-            if code is None:
+            codes = resolve(selector)
+            if codes is None:
                 source = " (on the command line)" if selector in from_command_line else where
                 raise ConfigError(f"unknown rule selector {selector!r} in `{option}`{source}; "
                                   "`pglint rule --all` lists the codes and names")
-            out.append(code)
+            out.extend(code for code in codes if code not in out)
         return tuple(out)
 
     changes: dict[str, Any] = {

@@ -124,6 +124,17 @@ def codes_by_name() -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
+def squawk_aliases() -> dict[str, tuple[str, ...]]:
+    """squawk's rule names upper-cased, each to the codes of the pglint rules that cover it
+    (`CONSTRAINT-MISSING-NOT-VALID` -> PGL505, PGL506), in code order."""
+    aliases: dict[str, tuple[str, ...]] = {}
+    for rule in all_rules():
+        for name in rule.squawk:
+            aliases[name.upper()] = aliases.get(name.upper(), ()) + (rule.code,)
+    return aliases
+
+
+@lru_cache(maxsize=1)
 def catalog() -> RuleCatalog:
     """What the configuration knows of the rules: codes, names and declared options (in code
     order). Two rules may list the same RuleOption; two declarations of one key are an error."""
@@ -136,7 +147,8 @@ def catalog() -> RuleCatalog:
                 raise PluginError(f"the option `{option.name}` is declared twice (again by "
                                   f"{rule.code}): rules that share an option list one "
                                   "RuleOption")
-    return RuleCatalog(tuple(rule.code for rule in rules), codes_by_name(), options)
+    return RuleCatalog(tuple(rule.code for rule in rules), codes_by_name(), options,
+                       squawk_aliases())
 
 
 def rule_by_code(code: str) -> type[Rule] | None:

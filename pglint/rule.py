@@ -114,6 +114,10 @@ class Rule:
     # the statement): `pglint rule CODE` lists them, SARIF's helpUri and each finding's JSON
     # `url` are the first.
     references: ClassVar[tuple[str, ...]] = ()
+    # squawk's names for the rule (`require-concurrent-index-creation`): accepted wherever codes
+    # are, and `-- squawk-ignore NAME` comments suppress the rule, for teams coming from squawk.
+    # Several pglint rules may share one squawk name when squawk's rule covers several mechanisms.
+    squawk: ClassVar[tuple[str, ...]] = ()
     severity: ClassVar[Severity] = Severity.WARNING
     # Statement types (pglast node names: "UpdateStmt", "CreateStmt") checked at the top of a
     # statement, including each statement of a PL/pgSQL body; a subquery is not a statement.

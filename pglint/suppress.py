@@ -3,6 +3,13 @@
 A comment at the end of a line covers that line and the statement ending on it; a comment on a
 line of its own covers the statement that starts on the next line (or that next line). Without
 codes, it covers every rule. Suppressions that cover nothing are reported as PGL902.
+
+squawk's own comments are honoured too, for projects that ran squawk before: `-- squawk-ignore
+NAME, ...` covers the next statement for the pglint rules that cover those squawk rules
+(`Rule.squawk`), `-- squawk-ignore-file [NAME, ...]` the whole file; without names, every rule
+that covers a squawk rule. Names pglint has no rule for are skipped (a comment naming only such
+rules suppresses nothing), and squawk's comments are never reported as unused: squawk may
+still read them.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from pglint.sql.parse import Statement
 
 _DIRECTIVE = re.compile(
     r"pglint:\s*(?P<kind>ignore-file|ignore)(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
+_SQUAWK = re.compile(r"\bsquawk-(?P<kind>ignore-file|ignore)\b(?P<names>[ \t]+[\w\-, \t]*)?",
+                     re.IGNORECASE)
 
 
 @dataclass
@@ -30,6 +39,7 @@ class Suppression:
     comment: Comment | None = None
     used: set[str] = field(default_factory=set)
     spelled: tuple[str, ...] = ()  # `codes` as written (a rule's name or its code)
+    foreign: bool = False  # squawk's comment: never reported as unused
 
     def covers(self, code: str, line: int) -> bool:
         if self.codes and code not in self.codes:
@@ -45,16 +55,13 @@ def find_suppressions(file: SourceFile, comments: list[Comment],
     spans = [(file.position(s.start)[0], file.position(s.end)[0]) for s in statements]
     out: list[Suppression] = []
     for comment in comments:
-        for match in _DIRECTIVE.finditer(comment.text):
-            spelled = tuple(c.strip() for c in (match.group("codes") or "").split(",")
-                            if c.strip())
-            # A rule's name stands for its code.
-            codes = tuple(names.get(c.upper(), c.upper()) for c in spelled)
+        for match, codes, spelled, foreign in _directives(comment, names):
             start = comment.start + match.start()
             end = comment.start + match.end()
             line, _ = file.position(comment.start)
             if match.group("kind").lower() == "ignore-file":
-                out.append(Suppression(start, end, codes, 1, 0, comment, spelled=spelled))
+                out.append(Suppression(start, end, codes, 1, 0, comment, spelled=spelled,
+                                       foreign=foreign))
                 continue
             before = file.text[file.line_starts[line - 1]:comment.start]
             if before.strip():
@@ -67,8 +74,33 @@ def find_suppressions(file: SourceFile, comments: list[Comment],
                 for a, b in spans:
                     if a == first:
                         last = max(last, b)
-            out.append(Suppression(start, end, codes, first, last, comment, spelled=spelled))
+            out.append(Suppression(start, end, codes, first, last, comment, spelled=spelled,
+                                   foreign=foreign))
     return out
+
+
+def _directives(comment: Comment, names: dict[str, str]):
+    """(match, codes, codes as written, squawk's?) of each directive in a comment."""
+    for match in _DIRECTIVE.finditer(comment.text):
+        spelled = tuple(c.strip() for c in (match.group("codes") or "").split(",")
+                        if c.strip())
+        # A rule's name stands for its code.
+        yield match, tuple(names.get(c.upper(), c.upper()) for c in spelled), spelled, False
+    if "squawk-" not in comment.text.lower():
+        return
+    from pglint.registry import squawk_aliases
+
+    aliases = squawk_aliases()
+    for match in _SQUAWK.finditer(comment.text):
+        wanted = [n.strip().upper() for n in re.split(r"[,\s]+", match.group("names") or "")
+                  if n.strip()]
+        if wanted:
+            codes = tuple(dict.fromkeys(c for n in wanted for c in aliases.get(n, ())))
+            if not codes:
+                continue  # only rules pglint does not have: nothing of pglint's to suppress
+        else:  # every rule squawk would have been quiet about
+            codes = tuple(dict.fromkeys(c for cs in aliases.values() for c in cs))
+        yield match, codes, codes, True
 
 
 def _next_code_line(file: SourceFile, line: int) -> int:
@@ -160,6 +192,8 @@ def apply_suppressions(file: SourceFile, parsed, findings: list[Finding], report
     if not report_unused:
         return kept
     for s in suppressions:
+        if s.foreign:
+            continue
         if not s.codes:
             if s.used:
                 continue

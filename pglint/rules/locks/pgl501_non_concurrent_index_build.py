@@ -73,6 +73,7 @@ class NonConcurrentIndexBuild(Rule):
     references = (
         "https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY",
     )
+    squawk = ("require-concurrent-index-creation",)
     default_enabled = False
     off_by_default = (
         "judged worth acting on in 6 of 14 sampled findings on real repositories in a "

@@ -65,6 +65,7 @@ class NonConcurrentIndexDrop(Rule):
     references = (
         "https://www.postgresql.org/docs/current/sql-dropindex.html",
     )
+    squawk = ("require-concurrent-index-deletion",)
     default_enabled = False
     off_by_default = (
         "judged worth acting on in 0 of 12 sampled findings on real repositories (two "

@@ -66,6 +66,7 @@ class NonConcurrentReindex(Rule):
     references = (
         "https://www.postgresql.org/docs/current/sql-reindex.html#SQL-REINDEX-CONCURRENTLY",
     )
+    squawk = ("require-concurrent-reindex",)
     default_enabled = False
     off_by_default = (
         "judged worth acting on in 1 of 4 sampled findings on real repositories: a REINDEX in "

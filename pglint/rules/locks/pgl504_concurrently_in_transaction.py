@@ -60,6 +60,7 @@ class ConcurrentlyInTransaction(Rule):
         "https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY",
         "https://www.postgresql.org/docs/current/sql-reindex.html#SQL-REINDEX-CONCURRENTLY",
     )
+    squawk = ("ban-concurrent-index-creation-in-transaction",)
     severity = Severity.ERROR
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})

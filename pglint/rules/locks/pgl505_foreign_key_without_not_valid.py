@@ -70,6 +70,7 @@ class ForeignKeyWithoutNotValid(Rule):
         "https://www.postgresql.org/docs/current/sql-altertable.html",
         "https://www.postgresql.org/docs/current/ddl-constraints.html#DDL-CONSTRAINTS-FK",
     )
+    squawk = ("adding-foreign-key-constraint", "constraint-missing-not-valid")
     default_enabled = False
     off_by_default = (
         "judged worth acting on in 0 of 3 sampled findings on real repositories before the "

@@ -58,6 +58,7 @@ class CheckWithoutNotValid(Rule):
         "https://www.postgresql.org/docs/current/sql-altertable.html",
         "https://www.postgresql.org/docs/current/ddl-constraints.html#DDL-CONSTRAINTS-CHECK-CONSTRAINTS",
     )
+    squawk = ("constraint-missing-not-valid",)
     default_enabled = False
     off_by_default = (
         "judged worth acting on in 0 of 3 sampled findings on real repositories before the "

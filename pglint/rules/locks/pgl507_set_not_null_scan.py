@@ -75,6 +75,7 @@ class SetNotNullScan(Rule):
         "https://www.postgresql.org/docs/current/sql-altertable.html",
         "https://www.postgresql.org/docs/current/ddl-constraints.html#DDL-CONSTRAINTS-NOT-NULL",
     )
+    squawk = ("adding-not-nullable-field",)
     default_enabled = False
     off_by_default = (
         "judged worth acting on in 0 of 3 sampled findings on real repositories before the "

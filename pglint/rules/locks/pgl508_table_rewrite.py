@@ -85,6 +85,7 @@ class TableRewrite(Rule):
         "https://www.postgresql.org/docs/current/sql-cluster.html",
         "https://www.postgresql.org/docs/current/sql-vacuum.html",
     )
+    squawk = ("adding-field-with-default", "changing-column-type", "prefer-repack")
     default_enabled = False
     off_by_default = (
         "new: 24 findings on the ecosystem corpus with every migration new (none among each "

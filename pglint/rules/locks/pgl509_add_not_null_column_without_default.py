@@ -60,6 +60,7 @@ class AddNotNullColumnWithoutDefault(Rule):
         "https://www.postgresql.org/docs/current/ddl-alter.html#DDL-ALTER-ADDING-A-COLUMN",
         "https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-NOTES",
     )
+    squawk = ("adding-required-field",)
     default_enabled = False
     off_by_default = (
         "new: 14 findings on the ecosystem corpus with every migration new, all in one "

@@ -61,6 +61,7 @@ class UniqueConstraintBuiltInPlace(Rule):
         "https://www.postgresql.org/docs/current/sql-altertable.html",
         "https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY",
     )
+    squawk = ("disallowed-unique-constraint", "adding-serial-primary-key-field")
     default_enabled = False
     off_by_default = (
         "new: 17 findings on the ecosystem corpus with every migration new (none among each "

@@ -93,6 +93,7 @@ class MissingLockTimeout(Rule):
         "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-LOCK-TIMEOUT",
         "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-TABLES",
     )
+    squawk = ("require-timeout-settings",)
     file_kinds = frozenset({"migration"})
     min_fix_version = 9  # lock_timeout exists since 9.3
     options = (LOCK_TIMEOUT,)
