@@ -5,6 +5,7 @@ an unused import behind, fresh names."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pglint.finding import Edit
@@ -142,3 +143,28 @@ def fresh_name(tree: Any, scope: Any, *candidates: str) -> str:
     while f"{base}_{i}" in used:
         i += 1
     return f"{base}_{i}"
+
+
+# A call that sends SQL, alone on its line up to the string: `op.execute(`, `conn.execute(
+# text(`, `migrations.RunSQL(sql=`.
+_SQL_CALL = re.compile(r"^(?P<indent>[ \t]*)(?P<call>(?:[A-Za-z_]\w*\.)*(?:execute|RunSQL))\(\s*"
+                       r"(?:sql\s*=\s*)?(?:(?:sa|sqlalchemy)\.)?(?:text\(\s*)?$")
+
+
+def separate_sql_call_before(text: str, line_start: int, literal_start: int,
+                             sql: str) -> Edit | None:
+    """An edit that sends `sql` with a call of its own on the line before the call whose string
+    starts at `literal_start` (its opening quote; `line_start` is the start of that line):
+    `op.execute("SET LOCAL lock_timeout = '5s'")` before `op.execute("ALTER TABLE ...")`.
+    Two commands in one string fail where the driver prepares the statement (asyncpg:
+    "cannot insert multiple commands into a prepared statement"). None unless the call stands
+    alone at the start of its line, the only place a new line can go without reading the tree.
+    Django's RunSQL gets a trailing comma (an item of `operations`)."""
+    found = _SQL_CALL.match(text[line_start:literal_start])
+    if found is None:
+        return None
+    call = found.group("call")
+    comma = "," if call.endswith("RunSQL") else ""
+    line = f"{found.group('indent')}{call}({sql.rstrip().rstrip(';')!r}){comma}\n"
+    return Edit.insert(line_start, line)
+

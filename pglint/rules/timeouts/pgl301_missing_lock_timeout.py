@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.locks import WEAK_ALTER_SUBCOMMANDS, runner_wraps_file
+from pglint.kit.python_edits import separate_sql_call_before
 from pglint.kit.timeouts import LOCK_TIMEOUT, is_zero, set_config
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -19,6 +20,8 @@ _SHARE_LOCK = 5  # LockStmt modes from SHARE up block writes or everything
 
 _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL);\n"
            "CREATE INDEX orders_status_idx ON orders (status);\n")
+_ALEMBIC = ("from alembic import op\n\nrevision = \"b2\"\ndown_revision = None\n\n\n"
+            "def upgrade():\n{}    op.execute(\"ALTER TABLE orders ADD COLUMN note text\")\n")
 _CONTEXT = {"migrations/V1__orders.sql": _ORDERS}
 _TRIGGER = ("CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; "
             "END $$;\nCREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW "
@@ -127,6 +130,10 @@ class MissingLockTimeout(Rule):
                 context=_CONTEXT),
     )
     INVALID = (
+        # An Alembic revision: the setting gets an op.execute() of its own (asyncpg refuses two
+        # commands in one string), SET LOCAL as Alembic runs the revision in a transaction.
+        Example(_ALEMBIC.format(""), kind="python", context=_CONTEXT,
+                fixed=_ALEMBIC.format("    op.execute(\"SET LOCAL lock_timeout = '5s'\")\n")),
         Example("ALTER TABLE orders ADD COLUMN note text;\n",
                 fixed="SET LOCAL lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
                 context=_CONTEXT),
@@ -260,9 +267,16 @@ class MissingLockTimeout(Rule):
             "bounds the work itself too (a table rewrite, an index build)."
             + (f" The same setting covers the file's {more} later locking "
                f"statement{'s' if more > 1 else ''}." if more else ""))
-        fix = Fix("Set `lock_timeout` before the first locking statement",
-                  Applicability.UNSAFE, (Edit.insert(at, content),),
-                  suggestion=setting)
+        title = "Set `lock_timeout` before the first locking statement"
+        if top.python_literal is not None and at == top.start:
+            # SQL in a Python call: a call of its own, never two commands in one string.
+            opening = top.python_literal[0] - len(top.python_literal[2])
+            edit = separate_sql_call_before(ctx.text, ctx.line_start(opening), opening, setting)
+            fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion=setting) \
+                if edit is not None else Fix.display(title, setting)
+        else:
+            fix = Fix(title, Applicability.UNSAFE, (Edit.insert(at, content),),
+                      suggestion=setting)
         return self.finding(ctx, message, fix, help, node=stmt)
 
 
