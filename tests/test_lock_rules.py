@@ -332,3 +332,16 @@ def test_each_constraint_of_a_statement_has_its_own_finding_at_its_name(tmp_path
     if code == "PGL510":
         assert "`ADD CONSTRAINT uq_a UNIQUE`" in findings[0].message
         assert '`ADD CONSTRAINT "Uq B" UNIQUE`' in findings[1].message
+
+
+def test_a_new_tables_foreign_key_locks_the_referenced_table_against_writes(postgres):
+    # PGL301 says the writes on `customers` queue behind such a CREATE TABLE: PostgreSQL takes
+    # SHARE ROW EXCLUSIVE on it, which conflicts with writes (ROW EXCLUSIVE), not with reads.
+    with postgres.database() as database:
+        assert postgres.psql(database, _SCHEMA).returncode == 0
+        result = postgres.psql(database, "BEGIN;\nCREATE TABLE invoices (invoice_id bigint "
+                               "PRIMARY KEY, customer_id bigint REFERENCES customers);\n"
+                               f"{_LOCKS}ROLLBACK;\n", "-A", "-t")
+    assert result.returncode == 0, result.stderr
+    modes = [mode for name, _, mode, _ in _rows(result.stdout, "lock") if name == "customers"]
+    assert _strongest(modes) == "SHARE ROW EXCLUSIVE", modes

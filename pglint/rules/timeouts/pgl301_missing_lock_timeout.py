@@ -105,6 +105,10 @@ class MissingLockTimeout(Rule):
     judges_applied_migrations = False
 
     VALID = (
+        # Both tables are new: nothing waits on them.
+        Example("CREATE TABLE carts (cart_id bigint PRIMARY KEY);\n"
+                "CREATE TABLE cart_items (cart_id bigint REFERENCES carts,\n"
+                "    parent_id bigint, FOREIGN KEY (parent_id) REFERENCES cart_items);\n"),
         Example("SET lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
                 context=_CONTEXT),
         # The runner wraps the file in a transaction: SET LOCAL lasts until its end.
@@ -130,6 +134,13 @@ class MissingLockTimeout(Rule):
                 context=_CONTEXT),
     )
     INVALID = (
+        # A foreign key to an existing table locks it (SHARE ROW EXCLUSIVE): its writes queue.
+        Example("CREATE TABLE refunds (refund_id bigint PRIMARY KEY,\n"
+                "    order_id bigint NOT NULL REFERENCES orders);\n",
+                fixed="SET LOCAL lock_timeout = '5s';\n"
+                      "CREATE TABLE refunds (refund_id bigint PRIMARY KEY,\n"
+                      "    order_id bigint NOT NULL REFERENCES orders);\n",
+                context=_CONTEXT),
         # An Alembic revision: the setting gets an op.execute() of its own (asyncpg refuses two
         # commands in one string), SET LOCAL as Alembic runs the revision in a transaction.
         Example(_ALEMBIC.format(""), kind="python", context=_CONTEXT,
@@ -370,7 +381,27 @@ def _locked_table(stmt: Statement, created: frozenset[str],
     if kind == "CreateTrigStmt":
         name = _first_existing([body.get("relation") or {}], created)
         return (name, "write") if name else None
+    if kind == "CreateStmt":
+        # A foreign key to an existing table takes SHARE ROW EXCLUSIVE on it: writes queue.
+        own = n.relation_name(body.get("relation"))
+        name = _first_existing([rv for rv in _referenced(body) if n.relation_name(rv) != own],
+                               created)
+        return (name, "write") if name else None
     return None
+
+
+def _referenced(body: dict) -> list[dict]:
+    """The tables a CREATE TABLE's foreign keys reference (table and column constraints)."""
+    out = []
+    for element in body.get("tableElts") or ():
+        if "Constraint" in element:
+            constraints = [element["Constraint"]]
+        else:
+            constraints = [c.get("Constraint") or {} for c in
+                           (element.get("ColumnDef") or {}).get("constraints") or ()]
+        out.extend(c["pktable"] for c in constraints
+                   if c.get("contype") == "CONSTR_FOREIGN" and c.get("pktable"))
+    return out
 
 
 def _altered(body: dict, created: frozenset[str],
@@ -437,7 +468,7 @@ def _locks_index(stmt: Statement) -> bool:
 _WHAT = {"AlterTableStmt": "ALTER", "IndexStmt": "CREATE INDEX", "DropStmt": "DROP",
          "TruncateStmt": "TRUNCATE", "RenameStmt": "ALTER ... RENAME", "VacuumStmt": "VACUUM FULL",
          "ClusterStmt": "CLUSTER", "ReindexStmt": "REINDEX", "LockStmt": "LOCK TABLE",
-         "CreateTrigStmt": "CREATE TRIGGER"}
+         "CreateTrigStmt": "CREATE TRIGGER", "CreateStmt": "CREATE TABLE"}
 
 
 def _describe(stmt: Statement) -> str:
