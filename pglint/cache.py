@@ -84,29 +84,34 @@ class ResultCache:
             return None
 
     def put(self, key: str, findings: list[Finding]) -> None:
-        """Store the findings; never through a symlink (the folder, its .gitignore or the
-        entry), and not at all when one is in the way."""
+        """Store the findings (see write_entry)."""
+        # json.dumps, not json.dump: only the former uses the C encoder.
+        write_entry(self.directory, self.entry, ".run.",
+                    json.dumps({"key": key, "findings": [_plain(f) for f in findings]}))
+
+
+def write_entry(directory: Path, entry: Path, prefix: str, data: str) -> None:
+    """Write a cache entry whole (a temporary file renamed over it); never through a symlink
+    (the folder, its .gitignore or the entry), and not at all when one is in the way."""
+    tmp = None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not _real_folder(directory) or os.path.islink(entry):
+            return
+        _create_gitignore(directory / ".gitignore")
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
+        with open(fd, "w", encoding="utf-8") as handle:
+            handle.write(data)
+        os.replace(tmp, entry)  # rename replaces a name; it never follows one
         tmp = None
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            if not _real_folder(self.directory) or os.path.islink(self.entry):
-                return
-            _create_gitignore(self.directory / ".gitignore")
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".run.", suffix=".tmp")
-            # json.dumps, not json.dump: only the former uses the C encoder.
-            data = json.dumps({"key": key, "findings": [_plain(f) for f in findings]})
-            with open(fd, "w", encoding="utf-8") as handle:
-                handle.write(data)
-            os.replace(tmp, self.entry)  # rename replaces a name; it never follows one
-            tmp = None
-        except OSError:
-            pass  # a read-only checkout still lints, just without a cache
-        finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+    except OSError:
+        pass  # a read-only checkout still lints, just without a cache
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)

@@ -18,11 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from pglint.cache import _NOFOLLOW, _bytes, _create_gitignore, _real_folder
+from pglint.cache import _NOFOLLOW, _bytes, _real_folder, write_entry
 from pglint.discover import Candidate
 from pglint.facts import FileFacts, decode_facts, encode_facts
 from pglint.source import SourceFile
@@ -126,25 +125,7 @@ class FactsCache:
 
     def save(self) -> None:
         """Write the entry with the facts this run used or made (the files of the project
-        now), never through a symlink."""
-        if self.fresh == self.stored:
-            return
-        tmp = None
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            if not _real_folder(self.directory) or os.path.islink(self.entry):
-                return
-            _create_gitignore(self.directory / ".gitignore")
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".facts.", suffix=".tmp")
-            with open(fd, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps({"key": self.run_key, "files": self.fresh}))
-            os.replace(tmp, self.entry)
-            tmp = None
-        except OSError:
-            pass  # a read-only checkout still lints, just without a cache
-        finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+        now), as pglint.cache writes its entries."""
+        if self.fresh != self.stored:
+            write_entry(self.directory, self.entry, ".facts.",
+                        json.dumps({"key": self.run_key, "files": self.fresh}))
