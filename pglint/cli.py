@@ -724,13 +724,17 @@ def clean() -> None:
 @click.option("--all", "show_all", is_flag=True, help="Print the documentation of every rule.")
 @click.option("--output-format", type=click.Choice(("text", "json")), default="text")
 def rule(code: str | None, show_all: bool, output_format: str) -> None:
-    """Print a rule's documentation (by code or name), or every rule's with --all."""
-    from pglint.registry import PluginError, all_rules, rule_by_code
+    """Print a rule's documentation (by code, name or squawk's name), or every rule's with
+    --all."""
+    from pglint.registry import PluginError, all_rules, rule_by_code, squawk_aliases
 
     if not show_all and not code:
         _usage_error("give a rule code, or --all")
     try:
         rules = list(all_rules()) if show_all else [rule_by_code(code)]
+        if rules == [None]:  # squawk's name for one or more rules
+            covering = squawk_aliases().get(code.upper(), ())
+            rules = [rule_by_code(c) for c in covering] or rules
     except PluginError as exc:
         _usage_error(str(exc))
     if rules == [None]:
@@ -743,7 +747,8 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
                  "default": r.default_enabled,
                  "off_by_default": r.off_by_default, "explanation": r.doc(),
                  "options": [o.as_json() for o in r.options]} for r in rules]
-        click.echo(json.dumps(data if show_all else data[0], indent=2))
+        # One rule asked for: its object; --all, or a squawk name several rules cover: a list.
+        click.echo(json.dumps(data if len(data) > 1 or show_all else data[0], indent=2))
         return
     for i, r in enumerate(rules):
         if i:

@@ -90,3 +90,15 @@ def test_the_readme_table_is_the_rules_own_mapping():
     assert table == expected
     for rule in all_rules():
         assert all(name == name.lower() and " " not in name for name in rule.squawk)
+
+
+def test_the_rule_command_takes_squawk_names(tmp_path):
+    from tests.test_cli import run
+
+    text = run("rule", "require-concurrent-index-creation", cwd=tmp_path).stdout
+    assert text.startswith("# non-concurrent-index-build (PGL501)")
+    both = run("rule", "constraint-missing-not-valid", "--output-format", "json", cwd=tmp_path)
+    import json
+
+    assert [r["code"] for r in json.loads(both.stdout)] == ["PGL505", "PGL506"]
+    assert run("rule", "prefer-text-field", cwd=tmp_path).returncode == 2
