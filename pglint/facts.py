@@ -13,6 +13,7 @@ from pglint.loading import LoadedFile
 from pglint.model.ddl import ROLE_SETTING_KINDS, catalog_ops
 from pglint.model.location import Location
 from pglint.model.project import ProjectModel
+from pglint.model.uses import Use, decode_use, encode_use, statement_uses
 from pglint.model.workload import Write, write_fact
 from pglint.roles import APPLICATION, MIGRATION, SCHEMA_DUMP, SCRIPT
 from pglint.sql.nodes import defined_function_key
@@ -36,6 +37,8 @@ class FileFacts:
     # Writes made by function bodies: (index in `writes`, function key, defining statement's
     # origin). They count only while that definition is the one in force after replay.
     body_writes: list[tuple] = field(default_factory=list)
+    # The tables and columns the application's SQL names (pglint.model.uses).
+    uses: list[Use] = field(default_factory=list)
 
 
 def file_facts(loaded: LoadedFile) -> FileFacts:
@@ -60,6 +63,8 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
     elif file.kind in ("sql", "python") and file.role in (APPLICATION, SCRIPT):
         # (a Python migration's kind is "migration": its statements are replayed below)
         for stmt in loaded.parsed.statements:
+            if run_time:
+                facts.uses.extend(statement_uses(stmt.node, stmt.start, stmt.end, where))
             write = write_fact(stmt.kind, stmt.body, where(stmt.start, stmt.end)) \
                 if run_time else None
             if write is not None:
@@ -108,7 +113,8 @@ def encode_facts(facts: FileFacts) -> tuple:
     from pglint.model.workload import encode_write
 
     return (encode_ops(facts.ops), [encode_write(w) for w in facts.writes],
-            {k: v for k, v in vars(facts).items() if k != "ops" and k != "writes"})
+            [encode_use(u) for u in facts.uses],
+            {k: v for k, v in vars(facts).items() if k not in ("ops", "writes", "uses")})
 
 
 def decode_facts(data: tuple, source: Callable[[], SourceFile]) -> FileFacts:
@@ -119,9 +125,10 @@ def decode_facts(data: tuple, source: Callable[[], SourceFile]) -> FileFacts:
     from pglint.model.catalog_codec import decode_ops
     from pglint.model.workload import decode_write
 
-    ops, writes, rest = data
-    where = partial(Location.in_file, source()) if ops or writes else None
-    return FileFacts(decode_ops(ops, where), [decode_write(w, where) for w in writes], **rest)
+    ops, writes, uses, rest = data
+    where = partial(Location.in_file, source()) if ops or writes or uses else None
+    return FileFacts(decode_ops(ops, where), [decode_write(w, where) for w in writes],
+                     uses=[decode_use(u, where) for u in uses], **rest)
 
 
 def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel:
@@ -140,6 +147,8 @@ def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel
             writes = [w for i, w in enumerate(writes) if i not in gone] if gone else writes
         for write in resolve(writes, model.orm_tables) if model.orm_tables else writes:
             model.workload.add(write)
+        for use in f.uses:
+            model.uses.setdefault((use.table, use.column), []).append(use)
     return model
 
 

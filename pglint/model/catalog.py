@@ -116,6 +116,9 @@ class Catalog:
         # Indexes that a `DROP INDEX` removed, by name (the last one dropped under each name):
         # the catalog is the final state, so a migration that drops an index finds it here.
         self.dropped_indexes: dict[str, Index] = {}
+        # What DROP TABLE and DROP COLUMN removed, as it was (a rule asks what a drop removed).
+        self.dropped_tables: dict[str, Table] = {}
+        self.dropped_columns: dict[tuple[str, str], Column] = {}
         # (table, column) -> the migration files where a valid constraint proved the column NOT
         # NULL (`CHECK (col IS NOT NULL)`, 18's `NOT NULL col`): PostgreSQL 12+ then sets NOT
         # NULL without a scan. Kept when the constraint is dropped later, since the usual recipe
@@ -263,7 +266,9 @@ class Catalog:
                         "validate_constraint"):
                 self._table_part(table, command)
             elif kind == "drop_column":
-                table.columns.pop(args[0], None)
+                dropped = table.columns.pop(args[0], None)
+                if dropped is not None:
+                    self.dropped_columns[(table.name, args[0])] = dropped
                 for key, index in list(self.indexes.items()):
                     if index.table == table.name and args[0] in index.columns:
                         del self.indexes[key]
@@ -311,7 +316,9 @@ class Catalog:
     def _op_drop(self, kind: str, names: list[str]) -> None:
         for name in names:
             if kind == "OBJECT_TABLE":
-                self.tables.pop(name, None)
+                dropped = self.tables.pop(name, None)
+                if dropped is not None:
+                    self.dropped_tables[name] = dropped
                 self.foreign_keys = [fk for fk in self.foreign_keys if fk.table != name]
                 for key, index in list(self.indexes.items()):
                     if index.table == name:

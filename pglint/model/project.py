@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pglint.config import Settings, TableHint
 from pglint.model.catalog import Catalog
 from pglint.model.location import Location
+from pglint.model.uses import Use
 from pglint.model.workload import Workload, Write
 
 # Tables that exist to append rows: logs, events, audit trails, metrics.
@@ -70,6 +71,9 @@ class ProjectModel:
     # (pglint.history); None when nothing is known to have run. A table a new migration
     # creates has no production rows or readers yet.
     new_migration_paths: frozenset[str] | None = None
+    # (table, column or None for the table itself) -> where the application's SQL names it
+    # (pglint.model.uses).
+    uses: dict[tuple[str, str | None], list[Use]] = field(default_factory=dict)
 
     def created_by_new_migration(self, table: str) -> bool:
         """Whether a migration that has not run yet creates `table` (its lock blocks nobody)."""
