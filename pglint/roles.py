@@ -118,7 +118,10 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
         return RoleDecision(TEST, f"in {tests[0]}/")
     if _TEST_FILE.search(name) or (kind == "python" and _PYTHON_TEST_FILE.search(name)):
         return RoleDecision(TEST, "a test or seed file name")
-    migration_code = [p for p in folders if p in _MIGRATION_CODE_DIRS]
+    migration_code = [p for p in folders if p in _MIGRATION_CODE_DIRS] or [
+        # Synapse-style schema deltas: `schema/main/delta/69/01as_txn_seq.py` beside the SQL.
+        f"{p}/{folders[i + 1]}" for i, p in enumerate(folders[:-1])
+        if p in ("delta", "deltas") and folders[i + 1].isdigit()]
     if kind == "python" and migration_code:
         return RoleDecision(SCRIPT, f"in {migration_code[0]}/: runs with the migrations")
     if kind == "migration":

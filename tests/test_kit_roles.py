@@ -36,6 +36,8 @@ def _codes(root: Path, rel: str, text: str, code: str = "PGL206") -> list[str]:
     ("shop/migrations/helpers.py", False),  # runs with the migrations
     ("shop/seeders/pages.py", False),  # seed data
     ("shop/fixtures.py", False),
+    ("storage/schema/main/delta/69/01_pages.py", False),  # a schema delta's Python step
+    ("shop/delta/pages.py", True),  # a folder named delta, not schema deltas
 ])
 def test_a_race_is_reported_only_where_the_code_runs_repeatedly(tmp_path, rel, reported):
     assert (_codes(tmp_path, rel, LOST_UPDATE) == ["PGL206"]) is reported
