@@ -24,7 +24,8 @@ class UniqueConstraintBuiltInPlace(Rule):
     ## What it does
     Flags `ALTER TABLE ... ADD CONSTRAINT ... UNIQUE (...)` and `... PRIMARY KEY (...)` on a
     table that an earlier migration file created, when the constraint builds its own index
-    (no `USING INDEX`). Tables created in the same file are left alone.
+    (no `USING INDEX`), and `ADD COLUMN ... UNIQUE`, whose index is built the same way. Tables
+    created in the same file are left alone.
 
     ## Why is this bad?
     The constraint's unique index is built while the `ALTER TABLE` holds an ACCESS EXCLUSIVE
@@ -64,7 +65,7 @@ class UniqueConstraintBuiltInPlace(Rule):
     squawk = ("disallowed-unique-constraint", "adding-serial-primary-key-field")
     default_enabled = False
     off_by_default = (
-        "new: 17 findings on the ecosystem corpus with every migration new (none among each "
+        "new: 19 findings on the ecosystem corpus with every migration new (none among each "
         "repository's last 3 migrations); not yet judged"
     )
     file_kinds = frozenset({"migration"})
@@ -82,6 +83,11 @@ class UniqueConstraintBuiltInPlace(Rule):
                 "ALTER TABLE notes ADD PRIMARY KEY (note_id);\n"
                 "ALTER TABLE notes ADD CONSTRAINT notes_slug_key UNIQUE (slug);\n"),
         Example("ALTER TABLE invoices ADD CONSTRAINT invoices_number_key UNIQUE (number);\n"),
+        # The new column without UNIQUE, its index built concurrently: the recipe.
+        Example("ALTER TABLE orders ADD COLUMN external_id text;\n", context=_CONTEXT),
+        # NOT NULL without a default fails on the first row: PGL509's finding, not this one.
+        Example("ALTER TABLE orders ADD COLUMN external_id text NOT NULL UNIQUE;\n",
+                context=_CONTEXT),
     )
     INVALID = (
         Example("ALTER TABLE orders ADD CONSTRAINT orders_reference_key UNIQUE (reference);\n",
@@ -89,27 +95,33 @@ class UniqueConstraintBuiltInPlace(Rule):
         Example("ALTER TABLE orders ADD PRIMARY KEY (order_id);\n", context=_CONTEXT),
         Example("ALTER TABLE orders ADD CONSTRAINT orders_customer_reference_key\n"
                 "    UNIQUE (customer_id, reference);\n", context=_CONTEXT),
+        # A new column declared UNIQUE: its index too is built from every row, under the lock.
+        Example("ALTER TABLE orders ADD COLUMN external_id text UNIQUE;\n", context=_CONTEXT),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
         if node.get("objtype") != "OBJECT_TABLE" or not runs_in_migration(stmt):
             return
-        keys = []
+        keys: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
         for item in node.get("cmds") or ():
             cmd = item.get("AlterTableCmd") or {}
             constraint = (cmd.get("def") or {}).get("Constraint") or {}
             if cmd.get("subtype") == "AT_AddConstraint" and \
                     constraint.get("contype") in _KEYS and not constraint.get("indexname"):
-                keys.append(constraint)
+                keys.append((constraint, None))
+            elif cmd.get("subtype") == "AT_AddColumn":
+                keys.extend(_unique_new_column((cmd.get("def") or {}).get("ColumnDef") or {}))
         if not keys:
             return
         table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
         if table is None:
             return
-        for constraint in keys:
+        for constraint, column in keys:
             kind = _KEYS[constraint["contype"]]
-            message = (f"`{added_as(constraint, kind)}` builds its unique index on "
+            added = added_as(constraint, kind) if column is None else \
+                f"ADD COLUMN {column['colname']} ... UNIQUE"
+            message = (f"`{added}` builds its unique index on "
                        f"`{table.name}` under an ACCESS "
                        f"EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on `{table.name}` "
                        "waits for the whole build")
@@ -124,11 +136,26 @@ class UniqueConstraintBuiltInPlace(Rule):
             if table.partitioned:
                 help += (f" `{table.name}` is partitioned: build the index on each partition "
                          "concurrently, then create it on the parent (it attaches them).")
-            yield self.finding(ctx, message, _recipe(table.name, constraint, kind), help,
+            yield self.finding(ctx, message, _recipe(table.name, constraint, kind, column), help,
                                node=stmt, span=constraint_span(ctx, stmt, constraint))
 
 
-def _recipe(table: str, constraint: dict[str, Any], kind: str) -> Fix:
+def _unique_new_column(column: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(constraint, column) for an added nullable column declared UNIQUE: its index is built
+    from every row under the ALTER TABLE's lock too. A NOT NULL one (a PRIMARY KEY included)
+    is PGL509's or PGL508's statement already: without a default it fails on the first row,
+    with a constant one on the second (duplicates), and a volatile one rewrites the table."""
+    constraints = [c.get("Constraint") or {} for c in column.get("constraints") or ()]
+    if not column.get("colname") or any(
+            c.get("contype") in ("CONSTR_NOTNULL", "CONSTR_PRIMARY") for c in constraints):
+        return []
+    return [(c, column) for c in constraints if c.get("contype") == "CONSTR_UNIQUE"]
+
+
+def _recipe(table: str, constraint: dict[str, Any], kind: str,
+            column: dict[str, Any] | None = None) -> Fix:
+    if column is not None:  # a new column's UNIQUE: its key is the column
+        constraint = {**constraint, "keys": [{"String": {"sval": column["colname"]}}]}
     columns = n.names(constraint.get("keys"))
     bare = table.split(".")[-1]
     # PostgreSQL's own names for an unnamed constraint (truncation of long names aside).
@@ -136,8 +163,12 @@ def _recipe(table: str, constraint: dict[str, Any], kind: str) -> Fix:
                                          else f"{bare}_{'_'.join(columns)}_key")
     target, index = n.quote_qualified(table), n.quote_ident(name)
     listed = ", ".join(n.quote_ident(c) for c in columns)
+    first = "" if column is None else (
+        f"ALTER TABLE {target} ADD COLUMN {n.quote_ident(column['colname'])} "
+        f"{n.type_spelling(column.get('typeName'))};\n"
+        "-- then, in a migration step outside a transaction block:\n")
     return Fix.display(
         f"Build the index concurrently, then add the {kind} constraint using it",
-        f"CREATE UNIQUE INDEX CONCURRENTLY {index} ON {target} ({listed});\n"
+        f"{first}CREATE UNIQUE INDEX CONCURRENTLY {index} ON {target} ({listed});\n"
         f"-- then, in a separate migration step:\n"
         f"ALTER TABLE {target} ADD CONSTRAINT {index} {kind} USING INDEX {index};")
