@@ -16,6 +16,7 @@ import re
 import stat
 import sys
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from pglint import __version__
@@ -30,9 +31,10 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+@lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
     """Changes whenever pglint's or its rules' source files change (development installs too),
-    plugins' rules included."""
+    plugins' rules included. Once per process: the result and facts caches both ask."""
     import pglint  # the rules and the rule kit are folders of it
 
     digest = hashlib.blake2b(__version__.encode(), digest_size=16)

@@ -18,7 +18,7 @@ from pglint.discover import Candidate, discover
 # The stages, re-exported: callers (the CLI, the sqlfluff plugin, tests) import them from here.
 from pglint.dispatch import Dispatcher, _history_untouched, hints_match, judges_file  # noqa: F401
 from pglint.facts import (FileFacts, build_model, decode_facts, encode_facts,  # noqa: F401
-                          file_facts, model_from_facts, new_migration_paths)
+                          file_facts, model_from_facts, new_migration_paths, project_model)
 from pglint.finding import Finding
 from pglint.loader import LoadProblem, read_text
 from pglint.loading import SYNTAX_ERROR, LoadedFile, PythonScreen, _source_file, load  # noqa: F401
@@ -92,11 +92,8 @@ def lint_loaded(files: list[LoadedFile], settings: Settings,
     """Lint parsed files that form one project, in this process (`facts`: their file_facts,
     when the caller has them already)."""
     settings = catalog().with_defaults(settings)  # Settings made by hand lack the options
-    if facts is None:
-        model = build_model(files, settings)
-    else:
-        model = model_from_facts(facts, settings)
-        model.new_migration_paths = new_migration_paths([f.candidate for f in files])
+    model = build_model(files, settings) if facts is None else \
+        project_model(facts, [f.candidate for f in files], settings)
     checker = _Checker(settings)
     findings = [f for loaded in files for f in checker.check(loaded, model)]
     if crashes is not None:
@@ -208,9 +205,8 @@ def _lint_contents(contents: list[Content], settings: Settings, crashes: list[st
         ordered = sorted((pair for facts in all_facts for pair in facts), key=lambda p: p[0])
         if scoped is not None and os.getpid() == parent:
             scoped.remember(contents, [facts for _, facts in ordered])
-        built = model_from_facts([facts for _, facts in ordered], settings)
-        built.new_migration_paths = new_migration_paths(c for c, _, _ in contents)
-        return built
+        return project_model([facts for _, facts in ordered], (c for c, _, _ in contents),
+                             settings)
 
     parsed_here: dict[int, LoadedFile] = {}
 
@@ -280,18 +276,19 @@ class _ScopedRun:
         too many facts are missing or the cached ones do not make a model."""
         facts: list[FileFacts | None] = [None] * len(contents)
         sources: dict[int, SourceFile] = {}
-        to_load = []
+        in_scope = {i for i, (c, _, _) in enumerate(contents) if self.only(c)}
+        misses = []
         for i, (c, t, p) in enumerate(contents):
-            if t is None or self.only(c):
-                to_load.append(i)
+            if i in in_scope or t is None:
                 continue
             sources[i] = _source_file(c, t)
             facts[i] = self.facts.get(self._key(contents[i]), sources[i])
             if facts[i] is None:
-                to_load.append(i)
-        misses = len(to_load) - sum(1 for c, _, _ in contents if self.only(c))
-        if misses > max(self.MAX_MISSES, len(contents) // 10):
+                misses.append(i)
+        if len(misses) > max(self.MAX_MISSES, len(contents) // 10):
             return None
+        to_load = sorted(in_scope | set(misses) | {
+            i for i, (_, t, _) in enumerate(contents) if t is None})
         loaded: dict[int, LoadedFile] = {}
         for i in to_load:
             loaded[i] = load(*contents[i])
@@ -299,15 +296,14 @@ class _ScopedRun:
             self.facts.put(self._key(contents[i]), facts[i])
             if progress is not None:
                 progress.advance()
+        settings = catalog().with_defaults(settings)
         try:
-            model = model_from_facts(facts, catalog().with_defaults(settings))
+            model = project_model(facts, (c for c, _, _ in contents), settings)
         except Exception:  # cached facts that decode but do not fit: start again without them
             self.facts.fresh.clear()
             return None
-        model.new_migration_paths = new_migration_paths(c for c, _, _ in contents)
-        checker = _Checker(catalog().with_defaults(settings))
-        findings = [f for i, file in loaded.items() if self.only(file.candidate)
-                    for f in checker.check(file, model)]
+        checker = _Checker(settings)
+        findings = [f for i in sorted(in_scope) for f in checker.check(loaded[i], model)]
         crashes.extend(checker.dispatcher.crashes)
         files = [loaded.get(i) or LoadedFile(c, sources.get(i))
                  for i, (c, _, _) in enumerate(contents)]

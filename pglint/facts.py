@@ -187,8 +187,16 @@ def _revision_order(facts: list[FileFacts]) -> list[FileFacts]:
 
 def build_model(files: list[LoadedFile], settings: Settings) -> ProjectModel:
     """Replay migrations in order into the catalog; collect workload facts from app SQL."""
-    model = model_from_facts([file_facts(f) for f in files], settings)
-    model.new_migration_paths = new_migration_paths([f.candidate for f in files])
+    return project_model([file_facts(f) for f in files], [f.candidate for f in files],
+                         settings)
+
+
+def project_model(facts: list[FileFacts], candidates: Iterable[Candidate],
+                  settings: Settings) -> ProjectModel:
+    """The model of a project from its files' facts (in file order) and the files themselves
+    (which migrations are new)."""
+    model = model_from_facts(facts, settings)
+    model.new_migration_paths = new_migration_paths(candidates)
     return model
 
 

@@ -139,8 +139,7 @@ class _Files:
             for pattern in reversed(self.patterns(folder)):
                 if (is_dir or not pattern.dir_only) and pattern.regex.match(rel):
                     return not pattern.negated
-            if folder == stop or os.path.dirname(folder) == folder or \
-                    not folder.startswith(stop):
+            if folder == stop or os.path.dirname(folder) == folder or not _below(folder, stop):
                 return False
             folder = os.path.dirname(folder)
 
