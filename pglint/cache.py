@@ -73,16 +73,10 @@ class ResultCache:
     def get(self, key: str) -> list[Finding] | None:
         """The findings stored under `key`, or None. A cache folder or entry that is a symlink
         is a miss: whoever planted it chose what it says."""
-        if not _real_folder(self.directory):
-            return None
+        stored = read_entry(self.directory, self.entry, key)
         try:
-            fd = os.open(self.entry, os.O_RDONLY | _NOFOLLOW)
-            with open(fd, encoding="utf-8") as handle:
-                stored = json.load(handle)
-            if stored.get("key") != key:
-                return None
-            return [_finding(item) for item in stored["findings"]]
-        except Exception:  # a missing, old or corrupt cache is just a miss
+            return None if stored is None else [_finding(i) for i in stored["findings"]]
+        except Exception:  # an old or tampered entry is just a miss
             return None
 
     def put(self, key: str, findings: list[Finding]) -> None:
@@ -90,6 +84,21 @@ class ResultCache:
         # json.dumps, not json.dump: only the former uses the C encoder.
         write_entry(self.directory, self.entry, ".run.",
                     json.dumps({"key": key, "findings": [_plain(f) for f in findings]}))
+
+
+def read_entry(directory: Path, entry: Path, key: str) -> dict | None:
+    """A cache entry's JSON object when it is stored under `key`, else None (missing, old,
+    corrupt). A cache folder or entry that is a symlink is a miss: whoever planted it chose
+    what it says."""
+    if not _real_folder(directory):
+        return None
+    try:
+        fd = os.open(entry, os.O_RDONLY | _NOFOLLOW)
+        with open(fd, encoding="utf-8") as handle:
+            stored = json.load(handle)
+    except Exception:
+        return None
+    return stored if type(stored) is dict and stored.get("key") == key else None
 
 
 def write_entry(directory: Path, entry: Path, prefix: str, data: str) -> None:

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from pglint.cache import _NOFOLLOW, _bytes, _real_folder, write_entry
+from pglint.cache import _bytes, read_entry, write_entry
 from pglint.discover import Candidate
 from pglint.facts import FileFacts, decode_facts, encode_facts
 from pglint.source import SourceFile
@@ -90,18 +89,9 @@ class FactsCache:
         self.fresh: dict[str, Any] = {}  # what this run used or made: what the entry keeps
 
     def _read(self) -> dict[str, Any]:
-        if not _real_folder(self.directory):
-            return {}
-        try:
-            fd = os.open(self.entry, os.O_RDONLY | _NOFOLLOW)
-            with open(fd, encoding="utf-8") as handle:
-                data = json.load(handle)
-            if type(data) is not dict or data.get("key") != self.run_key \
-                    or type(data.get("files")) is not dict:
-                return {}
-            return data["files"]
-        except Exception:  # missing, old, corrupt: no facts
-            return {}
+        data = read_entry(self.directory, self.entry, self.run_key)
+        files = data.get("files") if data is not None else None
+        return files if type(files) is dict else {}
 
     def get(self, key: str, file: SourceFile) -> FileFacts | None:
         """The cached facts of a file (their Locations in `file`), or None."""
