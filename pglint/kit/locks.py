@@ -187,23 +187,29 @@ def in_transaction_block(ctx: "FileContext", stmt: "Statement") -> bool:
     return stmt.parent is not None or ctx.session(stmt).in_transaction
 
 
-def _defined_elsewhere(ctx: "FileContext", path: str) -> bool:
+def defined_elsewhere(ctx: "FileContext", path: str) -> bool:
+    """Whether an object made in the file at project path `path` comes from another file."""
     return bool(path) and path != ctx.file.project_path
 
 
-def table_before_file(ctx: "FileContext", stmt: "Statement", name: str | None) -> Table | None:
-    """The catalog's table `name` when `stmt` is the first to lock it against production
-    traffic: another migration file created it, that file has run (when pglint knows which
-    have: pglint.history), this script has not created it again, and no earlier statement of
-    the same transaction already holds ACCESS EXCLUSIVE on it. None without that evidence."""
+def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None) -> Table | None:
+    """The catalog's table `name` when production already has it: another migration file
+    created it, that file has run (pglint.history), and this script has not created it again.
+    None without that evidence."""
     if not name or name in ctx.session(stmt).created_tables:
         return None
     table = ctx.model.catalog.table(name)
-    if table is None or not _defined_elsewhere(ctx, table.path):
+    if table is None or not defined_elsewhere(ctx, table.path):
         return None
-    if ctx.model.created_by_new_migration(name) or locked_earlier(ctx, stmt, name) is not None:
-        return None
-    return table
+    return None if ctx.model.created_by_new_migration(name) else table
+
+
+def table_before_file(ctx: "FileContext", stmt: "Statement", name: str | None) -> Table | None:
+    """existing_table, when `stmt` is also the first to lock it against production traffic:
+    no earlier statement of the same transaction already holds ACCESS EXCLUSIVE on it. (A
+    rewrite holds the lock for as long as it copies the table: its rules ask existing_table.)"""
+    table = existing_table(ctx, stmt, name)
+    return None if table is None or locked_earlier(ctx, stmt, name) is not None else table
 
 
 def index_before_file(ctx: "FileContext", stmt: "Statement", name: str | None) -> Index | None:
@@ -215,7 +221,7 @@ def index_before_file(ctx: "FileContext", stmt: "Statement", name: str | None) -
     for index in (catalog.indexes.get(name), catalog.dropped_indexes.get(name)):
         if index is None or index.location is None:
             continue
-        if _defined_elsewhere(ctx, index.location.path) and \
+        if defined_elsewhere(ctx, index.location.path) and \
                 table_before_file(ctx, stmt, index.table) is not None:
             return index
     return None

@@ -1,5 +1,5 @@
-"""What the table-rewrite rules (PGL508, PGL509) share: whether a table already exists outside
-this file, the type a column has when a statement runs, which type changes PostgreSQL makes
+"""What the table-rewrite rules (PGL508, PGL509) share: the type a column has when a statement
+runs, which type changes PostgreSQL makes
 without touching the rows, and which added columns make it write every row.
 
 Not a rule (no Rule subclass): the rules of `pglint.rules.locks` import it. Every "no rewrite"
@@ -42,21 +42,6 @@ _WIDENED_FREELY = frozenset({"varchar", "varbit"})
 # (old, new) base types that are binary-coercible: the stored bytes stay as they are.
 _BINARY_COERCIBLE = frozenset({("text", "varchar"), ("varchar", "text"), ("cidr", "inet")})
 _SPELLED = re.compile(r"^([a-z0-9_]+)(?:\(([0-9,]+)\))?$")
-
-
-def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None) -> Table | None:
-    """The catalog's table `name` when production already has it: another migration file
-    created it, that file has run (pglint.history), and this script has not created it again.
-
-    Unlike kit.locks.table_before_file, an ACCESS EXCLUSIVE lock taken earlier in the same
-    transaction does not make the statement harmless: the lock was instant, a rewrite holds it
-    for as long as it copies the table."""
-    if not name or name in ctx.session(stmt).created_tables:
-        return None
-    table = ctx.model.catalog.table(name)
-    if table is None or not table.path or table.path == ctx.file.project_path:
-        return None
-    return None if ctx.model.created_by_new_migration(name) else table
 
 
 def column_type_before(ctx: "FileContext", stmt: "Statement", table: Table,

@@ -6,9 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import BLOCKED_BY, runs_in_migration
+from pglint.kit.locks import BLOCKED_BY, existing_table, runs_in_migration
 from pglint.kit.rewrites import (VIRTUAL_GENERATED_SINCE, added_column_rewrites,
-                                 column_type_before, existing_table, type_change_rewrites,
+                                 column_type_before, type_change_rewrites,
                                  using_only_casts_column, volatile_call)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule

@@ -7,7 +7,8 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix, Severity
 from pglint.kit.locks import runs_in_migration
-from pglint.kit.rewrites import FAST_DEFAULT_SINCE, existing_table
+from pglint.kit.locks import existing_table
+from pglint.kit.rewrites import FAST_DEFAULT_SINCE
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix, Severity
-from pglint.kit.locks import runs_in_migration
+from pglint.kit.locks import defined_elsewhere, runs_in_migration
 from pglint.model.uses import Use
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -188,11 +188,10 @@ def _existed_elsewhere(ctx: FileContext, stmt: Statement, table: str, column: st
 
 
 def _elsewhere(ctx: FileContext, path: str) -> bool:
-    """Made by another migration file, one that has run when pglint knows which have."""
-    if not path or path == ctx.file.project_path:
-        return False
+    """Made by another migration file, one that has run when pglint knows which have (the
+    catalog no longer holds what was dropped: existing_table cannot answer)."""
     new = ctx.model.new_migration_paths
-    return new is None or path not in new
+    return defined_elsewhere(ctx, path) and (new is None or path not in new)
 
 
 def _uses(ctx: FileContext, table: str, column: str | None) -> list[Use]:
