@@ -11,11 +11,13 @@ whichever has it). `SELECT *` names no column: it is not evidence for one.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from pglint.model.location import Location
 from pglint.sql import nodes as n
+from pglint.sql.parse import iter_nodes
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,12 @@ class Use:
 def statement_uses(node: dict[str, Any], start: int, end: int,
                    where: Callable[[int, int], Location]) -> list[Use]:
     """The uses of one statement (its pglast tree) located at (start, end) in its file."""
+    nodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for kind, body in iter_nodes(node):  # one walk of the tree, its nodes by type
+        nodes[kind].append(body)
     aliases: dict[str, str] = {}
     tables: list[str] = []
-    for rangevar in _rangevars(node):
+    for rangevar in _rangevars(nodes):
         name = n.relation_name(rangevar)
         if not name:
             continue
@@ -47,7 +52,7 @@ def statement_uses(node: dict[str, Any], start: int, end: int,
             aliases[alias.lower()] = name
     if not tables:
         return []
-    ctes = {cte.get("ctename", "").lower() for cte in _nodes(node, "CommonTableExpr")}
+    ctes = {cte.get("ctename", "").lower() for cte in nodes["CommonTableExpr"]}
     tables = [t for t in tables if t not in ctes]
     here = where(start, end)
     uses = [Use(table, None, (), here) for table in tables]
@@ -58,9 +63,9 @@ def statement_uses(node: dict[str, Any], start: int, end: int,
             seen.add((table, column))
             uses.append(Use(table, column, others, here))
 
-    for table, column in _written_columns(node):
+    for table, column in _written_columns(nodes):
         add(table, column, ())
-    for ref in _nodes(node, "ColumnRef"):
+    for ref in nodes["ColumnRef"]:
         fields = [f["String"]["sval"].lower() for f in ref.get("fields") or ()
                   if "String" in f]
         if not fields or len(fields) != len(ref.get("fields") or ()):
@@ -78,41 +83,26 @@ def statement_uses(node: dict[str, Any], start: int, end: int,
     return uses
 
 
-def _rangevars(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _rangevars(nodes: dict[str, list[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
     """The tables a statement names: RangeVar nodes, and the target relation of an INSERT,
     UPDATE, DELETE or MERGE (a bare RangeVar in pglast's tree, not a wrapped node)."""
-    yield from _nodes(node, "RangeVar")
+    yield from nodes["RangeVar"]
     for kind in ("InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"):
-        for statement in _nodes(node, kind):
+        for statement in nodes[kind]:
             if statement.get("relation"):
                 yield statement["relation"]
 
 
-def _written_columns(node: dict[str, Any]) -> Iterator[tuple[str, str]]:
+def _written_columns(nodes: dict[str, list[dict[str, Any]]]) -> Iterator[tuple[str, str]]:
     """(table, column) of the columns INSERT and UPDATE statements write."""
     for kind in ("InsertStmt", "UpdateStmt"):
-        for statement in _nodes(node, kind):
+        for statement in nodes[kind]:
             table = n.relation_name(statement.get("relation"))
             field = "cols" if kind == "InsertStmt" else "targetList"
             for target in statement.get(field) or ():
                 name = (target.get("ResTarget") or {}).get("name")
                 if table and name:
                     yield table, name.lower()
-
-
-def _nodes(node: Any, kind: str) -> Iterator[dict[str, Any]]:
-    """Every `kind` node in a pglast JSON tree (iteratively: trees can be deep)."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if key == kind and isinstance(value, dict):
-                    yield value
-                if isinstance(value, (dict, list)):
-                    stack.append(value)
-        elif isinstance(item, list):
-            stack.extend(item)
 
 
 def encode_use(use: Use) -> tuple:
