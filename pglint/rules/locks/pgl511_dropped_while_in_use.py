@@ -123,12 +123,17 @@ class DroppedWhileInUse(Rule):
     def _report(self, ctx: FileContext, stmt: Statement, table: str, column: str | None,
                 what: str, uses: list[Use]) -> Finding:
         named = f"`{table}.{column}`" if column else f"table `{table}`"
-        where = ", ".join(str(u.location) for u in uses[:3]) + (
-            f" and {len(uses) - 3} more" if len(uses) > 3 else "")
         error = "42703 undefined_column" if column else "42P01 undefined_table"
+        sql = [u for u in uses if not u.mapped]
+        mapped = _mappings([u for u in uses if u.mapped])
+        if not sql:
+            return self._report_mapped(ctx, stmt, named, what, error, mapped)
+        where = _listed([str(u.location) for u in sql])
         message = (f"{what} removes {named} (an instant ACCESS EXCLUSIVE lock), but the "
                    f"application's SQL still names it ({where}): those statements fail "
                    f"({error}) from the moment the migration commits")
+        if mapped:
+            message += f"; it is also still mapped in {mapped}"
         help = ("The code that names it and this migration do not switch over together: "
                 "between the migration and the last deploy of the new code (and after a "
                 "rollback of the code) every such statement fails. Ship code that no longer "
@@ -139,6 +144,44 @@ class DroppedWhileInUse(Rule):
                           f"-- first release: remove {named} from {where}\n"
                           f"-- a later release: {ctx.statement_text(stmt).strip()};")
         return self.finding(ctx, message, fix, help, node=stmt)
+
+    def _report_mapped(self, ctx: FileContext, stmt: Statement, named: str, what: str,
+                       error: str, mapped: str) -> Finding:
+        """The finding when only the application's models still map it."""
+        verb = "renamed" if what.startswith("`RENAME") else "dropped"
+        # Django and SQLAlchemy select every mapped column whenever they load a model: one
+        # mapping breaks every query of the model, not only the code that reads the field.
+        why = ("the ORM names every mapped column whenever it loads the model" if
+               named.startswith("`") else "every query the ORM makes of the model names it")
+        message = (f"{named} is {verb} here ({what}, an instant ACCESS EXCLUSIVE lock) but still "
+                   f"mapped in {mapped}: {why}, and those queries fail ({error}) from the "
+                   f"moment the migration commits")
+        help = ("The model and this migration do not switch over together: between the "
+                "migration and the last deploy of the new code (and after a rollback of the "
+                "code) every query of the model fails. Remove the mapping first and ship it "
+                "(Django: remove the field, and where Django's migrations own the schema, "
+                "make its migration a `SeparateDatabaseAndState` that keeps the column; "
+                "SQLAlchemy: remove the attribute or the `Column`), then drop or rename it in "
+                "a later release; for a rename, map the new name first (`db_column`, "
+                "`Column(\"new\")`) once the column has it, or add the new column first and "
+                "keep both in step.")
+        fix = Fix.display(f"Stop mapping {named} in the application first",
+                          f"-- first release: remove the mapping in {mapped}\n"
+                          f"-- a later release: {ctx.statement_text(stmt).strip()};")
+        return self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _listed(items: list[str]) -> str:
+    """The first three, and how many more."""
+    return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+
+
+def _mappings(uses: list[Use]) -> str:
+    """`shop/models.py:41` (`Order.legacy_total`), ...: each model mapping once."""
+    seen: dict[str, str] = {}
+    for use in uses:
+        seen.setdefault(use.mapped, f"`{use.location}` (`{use.mapped}`)")
+    return _listed(list(seen.values()))
 
 
 def _removed(kind: str, node: dict[str, Any]) -> list[tuple[str, str | None, str, str | None]]:
