@@ -23,6 +23,7 @@ from another module) maps nothing: no use is invented.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from pglint.model.location import Location
@@ -45,11 +46,54 @@ class _Reader:
     def __init__(self, tree: Any, where: Callable[[int, int], Location]) -> None:
         self.tree, self.cst, self.where = tree, tree.cst, where
         self.uses: list[Use] = []
+        # id of a field's value (or bare annotation) -> (its class, its attribute name)
+        self.owners: dict[int, tuple[Any, str]] = {}
 
     def add(self, table: str, column: str | None, node: Any, mapped: str) -> None:
-        start, end = self.tree.span(node)
+        start, end = self.span(node)
         self.uses.append(Use(table, column.lower() if column else None, (),
                              self.where(start, end), mapped))
+
+    def span(self, node: Any) -> tuple[int, int]:
+        """Where a node is. Placing a node by libcst's positions renders its whole class, and
+        the same field code (`models.DateTimeField(auto_now_add=True)`) recurs in a models
+        module: a class is found by its `class Name` line and a field by its `name =` line
+        in the class's body, when either is unique there."""
+        found = None
+        if isinstance(node, self.cst.ClassDef):
+            found = self.header(node)
+        elif id(node) in self.owners:
+            found = self.field_line(*self.owners[id(node)])
+        if found is not None:
+            return found
+        return self.tree.span(node.name if isinstance(node, self.cst.ClassDef) else node)
+
+    def header(self, cls: Any) -> tuple[int, int] | None:
+        """The span of a class's name on its `class` line, if no other line defines it."""
+        pattern = rf"(?m)^[ \t]*class[ \t]+({re.escape(cls.name.value)})\b"
+        found = list(re.finditer(pattern, self.tree.text))
+        return found[0].span(1) if len(found) == 1 else None
+
+    def field_line(self, cls: Any, attr: str) -> tuple[int, int] | None:
+        """The span of `attr` where the class's body assigns it, if that is the one line of
+        the body's indentation starting so (the body ends at the first line indented no more
+        than the class; a string that reaches the margin ends it early, and misses)."""
+        text = self.tree.text
+        start = self.header(cls)
+        if start is None:
+            return None
+        line = text.rfind("\n", 0, start[0]) + 1
+        indent = text[line:line + len(text[line:]) - len(text[line:].lstrip(" \t"))]
+        body = indent + (getattr(cls.body, "indent", None) or self.tree.module.default_indent)
+        first = re.compile(rf"\n{re.escape(body)}\S").search(text, start[1])
+        if first is None:
+            return None
+        end = re.compile(rf"(?m)^(?![ \t]*(?:#|$))(?!{re.escape(indent)}[ \t])").search(
+            text, first.start() + 1)
+        stop = end.start() if end is not None else len(text)
+        found = list(re.compile(rf"(?m)^{re.escape(body)}({re.escape(attr)})[ \t]*(?::|=(?!=))")
+                     .finditer(text, first.start() + 1, stop))
+        return found[0].span(1) if len(found) == 1 else None
 
     def last_name(self, node: Any) -> str:
         return (self.tree.dotted(node) or "").rsplit(".", 1)[-1]
@@ -62,7 +106,7 @@ class _Reader:
     def django(self, model: ModelClass) -> None:
         if model.table is None:
             return
-        self.add(model.table, None, model.node.name, model.name)
+        self.add(model.table, None, model.node, model.name)
         if model.proxy:
             return
         fields = self.django_fields(model)
@@ -73,7 +117,7 @@ class _Reader:
             if parent.table and not parent.proxy and not linked:
                 # Multi-table inheritance: the child's row links to its parent's.
                 link = f"{parent.name.lower()}_ptr"
-                self.add(model.table, f"{link}_id", model.node.name, f"{model.name}.{link}")
+                self.add(model.table, f"{link}_id", model.node, f"{model.name}.{link}")
 
     def django_fields(self, model: ModelClass) -> dict[str, Any]:
         """Field name -> its call: the abstract bases' fields first, the model's own last (a
@@ -85,6 +129,7 @@ class _Reader:
         for attr, value in _class_body_assignments(self.tree, model.node.body).items():
             if isinstance(value, self.cst.Call) and _is_django_field(self.last_name(value.func)):
                 fields[attr] = value
+                self.owners[id(value)] = (model.node, attr)
         return fields
 
     def django_field(self, model: ModelClass, attr: str, call: Any) -> None:
@@ -163,7 +208,7 @@ class _Reader:
                 continue
             cls = nodes[name]
             if name in mapped:
-                self.add(table, None, cls.name, name)
+                self.add(table, None, cls, name)
             for attr, column, node in self.sa_columns(cls, nodes, tables, table_of):
                 self.add(table, column, node, f"{name}.{attr}")
 
@@ -206,6 +251,7 @@ class _Reader:
                 found = self.sa_column(small)
                 if found is not None:
                     out.append(found)
+                    self.owners[id(found[2])] = (cls, found[0])
         return out
 
     def sa_column(self, small: Any) -> tuple[str, str, Any] | None:
