@@ -21,15 +21,48 @@ _QUERIES = ("-- name: OrderTotals :many\n"
 _CONTEXT = {"migrations/V1__init.sql": _ORDERS, "queries/orders.sql": _QUERIES}
 
 
+def _django(fields: str) -> dict[str, str]:
+    """The schema and a Django model of `orders` with these fields (over the SQL schema:
+    `managed = False`, still a mapping of the table)."""
+    return {"migrations/V1__init.sql": _ORDERS, "shop/models.py": (
+        "from django.db import models\n\n\n"
+        "class Order(models.Model):\n"
+        "    order_id = models.BigAutoField(primary_key=True)\n"
+        "    status = models.TextField()\n"
+        f"{fields}\n"
+        "    class Meta:\n"
+        "        db_table = \"orders\"\n"
+        "        managed = False\n")}
+
+
+def _sqlalchemy(columns: str) -> dict[str, str]:
+    """The schema and a SQLAlchemy declarative model of `orders` with these columns."""
+    return {"migrations/V1__init.sql": _ORDERS, "shop/models.py": (
+        "from sqlalchemy import BigInteger, Numeric, Text\n"
+        "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n\n"
+        "class Base(DeclarativeBase):\n"
+        "    pass\n\n\n"
+        "class Order(Base):\n"
+        "    __tablename__ = \"orders\"\n"
+        "    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)\n"
+        "    status: Mapped[str] = mapped_column(Text)\n"
+        f"{columns}")}
+
+
 class DroppedWhileInUse(Rule):
     """
     ## What it does
     Flags a migration that drops or renames a table or a column that the application's SQL
-    (its query files and the SQL strings in its code) still names: `ALTER TABLE ... DROP
-    COLUMN`, `RENAME COLUMN`, `DROP TABLE`, `ALTER TABLE ... RENAME TO`. Only tables and columns
-    that an earlier migration created and that are gone once every migration has run count;
-    a column the application names only in a query over several tables that another of those
-    tables also has is left alone, and `SELECT *` names no column.
+    (its query files and the SQL strings in its code) still names, or that its Django or
+    SQLAlchemy models still map: `ALTER TABLE ... DROP COLUMN`, `RENAME COLUMN`, `DROP TABLE`,
+    `ALTER TABLE ... RENAME TO`. Only tables and columns that an earlier migration created and
+    that are gone once every migration has run count; a column the application names only in
+    a query over several tables that another of those tables also has is left alone, and
+    `SELECT *` names no column. A model maps its table (a Django model's `db_table` or
+    `<app>_<model>`, `managed = False` included; a SQLAlchemy `__tablename__` or `Table(...)`)
+    and each field's column (`db_column`, `<name>_id` of a `ForeignKey`, a `ManyToManyField`'s
+    join table; a `Column(...)` / `mapped_column(...)` attribute, named by its first argument
+    when that is a string); only application code counts, not migrations, tests or scripts.
 
     ## Why is this bad?
     The migration and the code that still names the column ship together, but they do not
@@ -45,11 +78,15 @@ class DroppedWhileInUse(Rule):
     ```sql
     ALTER TABLE orders DROP COLUMN legacy_total;
     ```
-    while `queries/orders.sql` still says `SELECT order_id, legacy_total FROM orders`.
+    while `queries/orders.sql` still says `SELECT order_id, legacy_total FROM orders`, or
+    `shop/models.py` still has `legacy_total = models.DecimalField(...)` on `Order` (Django
+    and SQLAlchemy name every mapped column whenever they load the model: every query of
+    `Order` fails, not only the code that reads the field).
 
     ## Use instead
-    Remove `legacy_total` from the application's queries and ship that first; drop the column
-    in a later migration.
+    Remove `legacy_total` from the application's queries and models and ship that first; drop
+    the column in a later migration. (Where Django's migrations own the schema, the migration
+    of the removed field is a `SeparateDatabaseAndState` that keeps the column.)
 
     ## Fix safety
     Display only: what to change is the code, and the order of releases.
@@ -57,7 +94,8 @@ class DroppedWhileInUse(Rule):
 
     code = "PGL511"
     name = "dropped-while-in-use"
-    summary = "A migration drops or renames a table or column the application's SQL still names"
+    summary = ("A migration drops or renames a table or column the application's SQL still "
+               "names or its models still map")
     references = (
         "https://www.postgresql.org/docs/current/sql-altertable.html",
         "https://www.postgresql.org/docs/current/errcodes-appendix.html",
@@ -96,6 +134,11 @@ class DroppedWhileInUse(Rule):
         Example("ALTER TABLE orders DROP COLUMN legacy_total;\n", context={
             "migrations/V1__init.sql": _ORDERS,
             "queries/orders.sql": "SELECT * FROM orders;\n"}),
+        # The field left the Django model in an earlier release: nothing maps the column.
+        Example("ALTER TABLE orders DROP COLUMN legacy_total;\n", context=_django("")),
+        # The SQLAlchemy model already maps the new name.
+        Example("ALTER TABLE orders RENAME COLUMN legacy_total TO total;\n",
+                context=_sqlalchemy("    total: Mapped[float | None] = mapped_column(Numeric)\n")),
     )
 
     INVALID = (
@@ -107,6 +150,15 @@ class DroppedWhileInUse(Rule):
         Example("ALTER TABLE customers RENAME TO clients;\n", context={
             "migrations/V1__init.sql": _ORDERS,
             "queries/customers.sql": "SELECT c.status FROM customers c;\n"}),
+        # Django selects every field's column whenever it loads an Order.
+        Example("ALTER TABLE orders DROP COLUMN legacy_total;\n", context=_django(
+            "    legacy_total = models.DecimalField(max_digits=12, decimal_places=2, "
+            "null=True)\n")),
+        # The SQLAlchemy model still maps the old name (the column's name is mapped_column's
+        # first argument).
+        Example("ALTER TABLE orders RENAME COLUMN legacy_total TO total;\n", context=_sqlalchemy(
+            "    total: Mapped[float | None] = mapped_column(\"legacy_total\", Numeric)\n")),
+        Example("DROP TABLE orders;\n", context=_django("")),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -156,15 +208,20 @@ class DroppedWhileInUse(Rule):
         message = (f"{named} is {verb} here ({what}, an instant ACCESS EXCLUSIVE lock) but still "
                    f"mapped in {mapped}: {why}, and those queries fail ({error}) from the "
                    f"moment the migration commits")
+        if named.startswith("`"):
+            remove = ("(Django: remove the field, and where Django's migrations own the "
+                      "schema, make its migration a `SeparateDatabaseAndState` that keeps the "
+                      "column; SQLAlchemy: remove the attribute or the `Column`)")
+        else:
+            remove = ("(Django: remove the model, and where Django's migrations own the "
+                      "schema, make its migration a `SeparateDatabaseAndState` that keeps the "
+                      "table; SQLAlchemy: remove the class or the `Table`)")
         help = ("The model and this migration do not switch over together: between the "
                 "migration and the last deploy of the new code (and after a rollback of the "
-                "code) every query of the model fails. Remove the mapping first and ship it "
-                "(Django: remove the field, and where Django's migrations own the schema, "
-                "make its migration a `SeparateDatabaseAndState` that keeps the column; "
-                "SQLAlchemy: remove the attribute or the `Column`), then drop or rename it in "
-                "a later release; for a rename, map the new name first (`db_column`, "
-                "`Column(\"new\")`) once the column has it, or add the new column first and "
-                "keep both in step.")
+                f"code) every query of the model fails. Remove the mapping first and ship it "
+                f"{remove}, then drop or rename it in a later release; for a rename, add the "
+                "new name first (a new column kept in step, or a view under the new name) and "
+                "move the model over.")
         fix = Fix.display(f"Stop mapping {named} in the application first",
                           f"-- first release: remove the mapping in {mapped}\n"
                           f"-- a later release: {ctx.statement_text(stmt).strip()};")
