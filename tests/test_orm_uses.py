@@ -83,6 +83,11 @@ class Line(Base):
 
 class SpecialLine(Line):
     extra = Column(String)
+
+
+class AdminLine(Line):
+    __tablename__ = "admin_lines"
+    __mapper_args__ = {"polymorphic_identity": "admin"}
 '''
 
 
@@ -156,7 +161,8 @@ def test_sqlalchemy_models_and_tables_map_tables_and_columns(tmp_path: Path) -> 
         ("billing.invoices", "total_cents"): {(f"{m}:22", "Invoice.total")},
         ("billing.invoices", "note"): {(f"{m}:23", "Invoice.note")},
         ("billing.invoices", "body"): {(f"{m}:25", "Invoice.body")},
-        ("lines", None): {(f"{m}:28", "Line")},
+        # A __tablename__ subclass without a column of its own has no table of its own.
+        ("lines", None): {(f"{m}:28", "Line"), (f"{m}:37", "AdminLine")},
         ("lines", "kind"): {(f"{m}:30", "Line.kind")},
         # Single-table inheritance: the subclass's columns are its parent's table's.
         ("lines", "extra"): {(f"{m}:34", "SpecialLine.extra")},

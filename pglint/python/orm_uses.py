@@ -194,12 +194,16 @@ class _Reader:
             tables[name] = None  # a cycle of names maps nothing
             cls = nodes[name]
             assigned = _class_body_assignments(self.tree, cls.body)
-            if name in mapped:
+            parent = next((t for t in map(table_of, self.bases(cls, nodes)) if t), None)
+            if name in mapped and (parent is None or self.declares_columns(cls)):
                 tables[name] = self.schema_table(mapped[name].table, assigned)
+            elif name in mapped:
+                # A subclass with a __tablename__ but no column: no table of its own (a table
+                # needs a key; Flask-SQLAlchemy makes it single-table inheritance).
+                tables[name] = parent
             elif not _is_true(self, assigned.get("__abstract__")):
                 # No __tablename__: single-table inheritance from a mapped base, if any.
-                tables[name] = next((t for t in map(table_of, self.bases(cls, nodes)) if t),
-                                    None)
+                tables[name] = parent
             return tables[name]
 
         for name in nodes:
@@ -211,6 +215,11 @@ class _Reader:
                 self.add(table, None, cls, name)
             for attr, column, node in self.sa_columns(cls, nodes, tables, table_of):
                 self.add(table, column, node, f"{name}.{attr}")
+
+    def declares_columns(self, cls: Any) -> bool:
+        return any(self.sa_column(small) is not None for statement in
+                   getattr(cls.body, "body", ()) if isinstance(statement, self.cst.SimpleStatementLine)
+                   for small in statement.body)
 
     def bases(self, cls: Any, nodes: dict[str, Any]) -> list[str]:
         """The bases of a class that are classes of this file."""
