@@ -104,8 +104,9 @@ class DroppedWhileInUse(Rule):
     default_enabled = False
     off_by_default = (
         "new: no finding on the ecosystem corpus (its one candidate, a column a Synapse schema "
-        "delta's Python step read before a later delta dropped it, is not application code); "
-        "not yet judged")
+        "delta's Python step read before a later delta dropped it, is not application code; "
+        "no migration of the projects with Django or SQLAlchemy models drops or renames what "
+        "a model still maps); not yet judged")
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
