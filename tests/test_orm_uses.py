@@ -286,3 +286,40 @@ def test_a_django_migration_dropping_a_field_the_model_still_maps_is_reported(
     [(name, _, message)] = _pgl511(root)
     assert name == "0002_drop_legacy_total.py"
     assert "still mapped in `shop/models.py:6` (`Order.legacy_total`)" in message
+
+
+def test_a_scoped_run_reads_the_models_uses_from_the_facts_cache(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    """`--project migration.sql` after an edit of the models: the migration's finding follows
+    the models' cached facts, and their new facts once they change."""
+    import shutil
+
+    shop = tmp_path / "shop"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "fixtures" / "shop", shop)
+    (shop / "queries" / "orders.sql").write_text(
+        (shop / "queries" / "orders.sql").read_text().replace(
+            "SELECT order_id, shipped_at FROM", "SELECT order_id FROM"))
+    migration = (shop / "migrations" / "V90__retire_shipped_at.sql").resolve()
+    settings = parse_settings({"select": ["PGL511"], "all-migrations": True}).with_overrides(
+        root=shop)
+    cache = tmp_path / "cache"
+    engine.lint([shop], settings, cache, only=lambda c: False)  # every file's facts, cached
+
+    parsed: list[str] = []
+    load = engine.load
+    monkeypatch.setattr(engine, "load", lambda c, *a: parsed.append(c.path.name) or load(c, *a))
+
+    def scoped() -> list[str]:
+        parsed.clear()
+        result = engine.lint([shop], settings, cache,
+                             only=lambda c: c.path.resolve() == migration)
+        return [f.message for f in result.findings]
+
+    [message] = scoped()
+    assert parsed == ["V90__retire_shipped_at.sql"]  # the models' uses came from the cache
+    assert "still mapped in `app/shop/models.py:19` (`Order.shipped_at`)" in message
+    models = shop / "app" / "shop" / "models.py"
+    models.write_text(models.read_text().replace(
+        "    shipped_at = models.DateTimeField(null=True)\n", ""))
+    assert scoped() == []
+    assert sorted(parsed) == ["V90__retire_shipped_at.sql", "models.py"]
