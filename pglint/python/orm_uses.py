@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from pglint.model.location import Location
 from pglint.model.uses import Use
-from pglint.python.orm import ModelClass, _class_body_assignments, string_literal
+from pglint.python.orm import ModelClass, _class_body_assignments, _true, string_literal
 
 _SA_COLUMNS = ("Column", "mapped_column")
 _SA_WRAPPERS = ("deferred", "column_property")  # `deferred(Column(...))` is still a column
@@ -48,6 +48,8 @@ class _Reader:
         self.uses: list[Use] = []
         # id of a field's value (or bare annotation) -> (its class, its attribute name)
         self.owners: dict[int, tuple[Any, str]] = {}
+        self.headers: dict[int, tuple[int, int] | None] = {}  # id of a class -> header()
+        self.bodies: dict[int, tuple[str, int, int] | None] = {}  # id of a class -> body()
 
     def add(self, table: str, column: str | None, node: Any, mapped: str) -> None:
         start, end = self.span(node)
@@ -70,30 +72,45 @@ class _Reader:
 
     def header(self, cls: Any) -> tuple[int, int] | None:
         """The span of a class's name on its `class` line, if no other line defines it."""
-        pattern = rf"(?m)^[ \t]*class[ \t]+({re.escape(cls.name.value)})\b"
-        found = list(re.finditer(pattern, self.tree.text))
-        return found[0].span(1) if len(found) == 1 else None
+        if id(cls) not in self.headers:
+            pattern = rf"(?m)^[ \t]*class[ \t]+({re.escape(cls.name.value)})\b"
+            found = list(re.finditer(pattern, self.tree.text))
+            self.headers[id(cls)] = found[0].span(1) if len(found) == 1 else None
+        return self.headers[id(cls)]
 
     def field_line(self, cls: Any, attr: str) -> tuple[int, int] | None:
         """The span of `attr` where the class's body assigns it, if that is the one line of
-        the body's indentation starting so (the body ends at the first line indented no more
-        than the class; a string that reaches the margin ends it early, and misses)."""
-        text = self.tree.text
-        start = self.header(cls)
-        if start is None:
+        the body's indentation starting so."""
+        body = self.body(cls)
+        if body is None:
             return None
-        line = text.rfind("\n", 0, start[0]) + 1
-        indent = text[line:line + len(text[line:]) - len(text[line:].lstrip(" \t"))]
+        indent, start, stop = body
+        pattern = rf"(?m)^{re.escape(indent)}({re.escape(attr)})[ \t]*(?::|=(?!=))"
+        found = list(re.compile(pattern).finditer(self.tree.text, start, stop))
+        return found[0].span(1) if len(found) == 1 else None
+
+    def body(self, cls: Any) -> tuple[str, int, int] | None:
+        """(indentation, start, end) of a class's body in the text: from its first line
+        indented as the body is to the first line indented no more than the class (a string
+        that reaches the margin ends it early: its fields are then placed by libcst)."""
+        if id(cls) in self.bodies:
+            return self.bodies[id(cls)]
+        self.bodies[id(cls)] = None
+        text = self.tree.text
+        header = self.header(cls)
+        if header is None:
+            return None
+        line = text.rfind("\n", 0, header[0]) + 1
+        indent = text[line:header[0]][:len(text[line:header[0]]) - len(
+            text[line:header[0]].lstrip(" \t"))]
         body = indent + (getattr(cls.body, "indent", None) or self.tree.module.default_indent)
-        first = re.compile(rf"\n{re.escape(body)}\S").search(text, start[1])
+        first = re.compile(rf"\n{re.escape(body)}\S").search(text, header[1])
         if first is None:
             return None
         end = re.compile(rf"(?m)^(?![ \t]*(?:#|$))(?!{re.escape(indent)}[ \t])").search(
             text, first.start() + 1)
-        stop = end.start() if end is not None else len(text)
-        found = list(re.compile(rf"(?m)^{re.escape(body)}({re.escape(attr)})[ \t]*(?::|=(?!=))")
-                     .finditer(text, first.start() + 1, stop))
-        return found[0].span(1) if len(found) == 1 else None
+        self.bodies[id(cls)] = (body, first.start() + 1, end.start() if end else len(text))
+        return self.bodies[id(cls)]
 
     def last_name(self, node: Any) -> str:
         return (self.tree.dotted(node) or "").rsplit(".", 1)[-1]
@@ -201,7 +218,7 @@ class _Reader:
                 # A subclass with a __tablename__ but no column: no table of its own (a table
                 # needs a key; Flask-SQLAlchemy makes it single-table inheritance).
                 tables[name] = parent
-            elif not _is_true(self, assigned.get("__abstract__")):
+            elif not _true(assigned.get("__abstract__"), self.tree):
                 # No __tablename__: single-table inheritance from a mapped base, if any.
                 tables[name] = parent
             return tables[name]
@@ -356,12 +373,8 @@ def _is_django_field(kind: str) -> bool:
     return kind.endswith(("Field", *_RELATION_SUFFIXES)) and kind not in _NOT_FIELDS
 
 
-def _is_true(reader: _Reader, node: Any) -> bool:
-    return isinstance(node, reader.cst.Name) and node.value == "True"
-
-
 def _true_keyword(reader: _Reader, call: Any, name: str) -> bool:
-    return _is_true(reader, reader.keywords(call).get(name))
+    return _true(reader.keywords(call).get(name), reader.tree)
 
 
 def model_uses(tree: Any, classes: list[ModelClass], where: Callable[[int, int], Location]
