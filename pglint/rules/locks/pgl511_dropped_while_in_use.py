@@ -180,7 +180,7 @@ class DroppedWhileInUse(Rule):
         sql = [u for u in uses if not u.mapped]
         mapped = _mappings([u for u in uses if u.mapped])
         if not sql:
-            return self._report_mapped(ctx, stmt, named, what, error, mapped)
+            return self._report_mapped(ctx, stmt, named, what, error, mapped, column is not None)
         where = _listed([str(u.location) for u in sql])
         message = (f"{what} removes {named} (an instant ACCESS EXCLUSIVE lock), but the "
                    f"application's SQL still names it ({where}): those statements fail "
@@ -199,17 +199,17 @@ class DroppedWhileInUse(Rule):
         return self.finding(ctx, message, fix, help, node=stmt)
 
     def _report_mapped(self, ctx: FileContext, stmt: Statement, named: str, what: str,
-                       error: str, mapped: str) -> Finding:
+                       error: str, mapped: str, is_column: bool) -> Finding:
         """The finding when only the application's models still map it."""
         verb = "renamed" if what.startswith("`RENAME") else "dropped"
         # Django and SQLAlchemy select every mapped column whenever they load a model: one
         # mapping breaks every query of the model, not only the code that reads the field.
-        why = ("the ORM names every mapped column whenever it loads the model" if
-               named.startswith("`") else "every query the ORM makes of the model names it")
+        why = ("the ORM names every mapped column whenever it loads the model" if is_column
+               else "every query the ORM makes of the model names it")
         message = (f"{named} is {verb} here ({what}, an instant ACCESS EXCLUSIVE lock) but still "
                    f"mapped in {mapped}: {why}, and those queries fail ({error}) from the "
                    f"moment the migration commits")
-        if named.startswith("`"):
+        if is_column:
             remove = ("(Django: remove the field, and where Django's migrations own the "
                       "schema, make its migration a `SeparateDatabaseAndState` that keeps the "
                       "column; SQLAlchemy: remove the attribute or the `Column`)")
@@ -219,7 +219,7 @@ class DroppedWhileInUse(Rule):
                       "table; SQLAlchemy: remove the class or the `Table`)")
         help = ("The model and this migration do not switch over together: between the "
                 "migration and the last deploy of the new code (and after a rollback of the "
-                f"code) every query of the model fails. Remove the mapping first and ship it "
+                "code) every query of the model fails. Remove the mapping first and ship it "
                 f"{remove}, then drop or rename it in a later release; for a rename, add the "
                 "new name first (a new column kept in step, or a view under the new name) and "
                 "move the model over.")
