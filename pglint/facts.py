@@ -37,7 +37,8 @@ class FileFacts:
     # Writes made by function bodies: (index in `writes`, function key, defining statement's
     # origin). They count only while that definition is the one in force after replay.
     body_writes: list[tuple] = field(default_factory=list)
-    # The tables and columns the application's SQL names (pglint.model.uses).
+    # The tables and columns the application's SQL names and its models map
+    # (pglint.model.uses).
     uses: list[Use] = field(default_factory=list)
 
 
@@ -89,7 +90,9 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
 
         # Read only where the ORM reader wanted the file (a tree parsed for a rule or for SQL
         # strings is not evidence of models: rich's `Table("Exchange Rates")` is no table).
-        orm = orm_facts(loaded.python, loaded.candidate.path, where) if loaded.python_orm \
+        # What application models map is a use, as a query naming it is (pglint.model.uses).
+        orm = orm_facts(loaded.python, loaded.candidate.path, where,
+                        uses=run_time and file.kind != "migration") if loaded.python_orm \
             else OrmFacts()
         facts.orm_tables = orm.tables
         if file.kind == "migration":
@@ -102,6 +105,7 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
             facts.revision = alembic_revision(loaded.python)
         elif run_time:
             facts.writes.extend(orm.writes)
+            facts.uses.extend(orm.uses)
     return facts
 
 
