@@ -7,8 +7,9 @@ Not a rule (no Rule subclass): the rules of `pglint.rules.locks` import it.
 Noise control lives here. A lock on a table nobody uses yet costs nothing, and the catalog is
 the project's final state (every migration replayed), so "existed before this file" is decided
 conservatively: the catalog must know the object and have seen it defined by another migration
-file, and the same script must not have created it earlier. Without that evidence the rules stay
-silent.
+file, and the same script must not have created it earlier. A lock blocks only the queries that
+use the table, so the application must use it too, where pglint can see the application
+(`lock-evidence`, in_use). Without that evidence the rules stay silent.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pglint.finding import Applicability, Edit, Fix
 from pglint.model.catalog import Index, Table
+from pglint.rule import RuleOption
 from pglint.sql import nodes as n
 
 if TYPE_CHECKING:
@@ -192,14 +194,47 @@ def defined_elsewhere(ctx: "FileContext", path: str) -> bool:
     return bool(path) and path != ctx.file.project_path
 
 
+def _evidence_mode(key: str, value: Any) -> str:
+    if value not in _EVIDENCE_MODES:
+        raise ValueError(f"`{key}` must be one of " + ", ".join(f'"{m}"' for m in _EVIDENCE_MODES))
+    return value
+
+
+_EVIDENCE_MODES = ("auto", "traffic", "exists")
+LOCK_EVIDENCE = RuleOption(
+    "lock-evidence", str, "auto",
+    "which existing tables a lock finding needs: \"traffic\", a table the application's code "
+    "names (its SQL, SQL in its code, its ORM models) or [tool.pglint.tables] describes; "
+    "\"exists\", any table an applied migration created; \"auto\", traffic when pglint reads "
+    "any such code in the project, exists when it reads none",
+    check=_evidence_mode)
+
+
+def in_use(ctx: "FileContext", table: str) -> bool:
+    """Whether production traffic can queue behind a lock on `table`, as far as the project
+    shows (the `lock-evidence` option): a table nothing at run time names blocks nobody."""
+    mode = ctx.settings.option(LOCK_EVIDENCE.name)
+    model = ctx.model
+    if mode == "exists" or (mode == "auto" and not model.sees_run_time_code()):
+        return True
+    renamed = model.catalog.former_tables.get(table)  # an old migration names it as it was
+    names = {table, renamed.name} if renamed is not None else {table}
+    in_use = model.tables_in_use()
+    # `app.users` and a bare `users` meet: the application's search_path finds the table.
+    return any(name in in_use or name.rpartition(".")[2] in in_use for name in names) or \
+        any(used.rpartition(".")[2] in names for used in in_use if "." in used)
+
+
 def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None) -> Table | None:
-    """The catalog's table `name` when production already has it: another migration file
-    created it, that file has run (pglint.history), and this script has not created it again.
-    None without that evidence."""
+    """The catalog's table `name` when production already has it and uses it: another
+    migration file created it, that file has run (pglint.history), this script has not created
+    it again, and the application uses it (in_use). None without that evidence."""
     if not name or name in ctx.session(stmt).created_tables:
         return None
-    table = ctx.model.catalog.table(name)
-    if table is None or not defined_elsewhere(ctx, table.path):
+    catalog = ctx.model.catalog
+    # A later migration may have renamed it: the catalog holds the final names.
+    table = catalog.table(name) or catalog.former_tables.get(name.lower())
+    if table is None or not defined_elsewhere(ctx, table.path) or not in_use(ctx, name):
         return None
     return None if ctx.model.created_by_new_migration(name) else table
 

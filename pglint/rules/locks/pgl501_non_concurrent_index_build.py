@@ -6,8 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, RUNNER_OPT_OUT, in_transaction_block, keyword,
-                              runs_in_migration, runs_outside_transaction, table_before_file)
+from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, RUNNER_OPT_OUT, in_transaction_block,
+                              keyword, runs_in_migration, runs_outside_transaction,
+                              table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -82,6 +83,7 @@ class NonConcurrentIndexBuild(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
     statements = ("IndexStmt",)
     # The strongest lock it takes on the table, and for how long (tests/test_lock_rules.py).
@@ -106,6 +108,10 @@ class NonConcurrentIndexBuild(Rule):
                 "CREATE INDEX notes_author_idx ON notes (author);\n"),
         # No evidence the table exists before this file: silent.
         Example("CREATE INDEX invoices_due_idx ON invoices (due_at);\n"),
+        # pglint reads the application, which never names `orders`: nothing waits on it
+        # (`lock-evidence`).
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n",
+                context={**_CONTEXT, "queries/carts.sql": "SELECT 1 FROM carts WHERE id = $1;\n"}),
     )
     INVALID = (
         # The table's migration has run: production writes it.
@@ -119,6 +125,10 @@ class NonConcurrentIndexBuild(Rule):
         # Most runners wrap a file in a transaction, where CONCURRENTLY fails: shown only,
         # with what each runner needs to leave the file outside one.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT),
+        # The application reads `orders`: its writes wait for the build.
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n",
+                context={**_CONTEXT, "queries/orders.sql":
+                         "SELECT order_id FROM orders WHERE status = $1;\n"}),
         Example("-- +goose NO TRANSACTION\n"
                 "CREATE UNIQUE INDEX IF NOT EXISTS orders_created_idx\n"
                 "    ON orders (created_at, order_id); -- newest first\n",

@@ -6,8 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, in_transaction_block, index_before_file, keyword,
-                              locked_later, runs_in_migration, runs_outside_transaction,
+from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, in_transaction_block, index_before_file,
+                              keyword, locked_later, runs_in_migration, runs_outside_transaction,
                               table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -74,6 +74,7 @@ class NonConcurrentIndexDrop(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
     statements = ("DropStmt",)
     lock = "ACCESS EXCLUSIVE"

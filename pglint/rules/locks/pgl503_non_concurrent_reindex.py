@@ -6,8 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.locks import (in_transaction_block, index_before_file, runs_in_migration,
-                              runs_outside_transaction, table_before_file)
+from pglint.kit.locks import (LOCK_EVIDENCE, in_transaction_block, index_before_file,
+                              runs_in_migration, runs_outside_transaction, table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -74,6 +74,7 @@ class NonConcurrentReindex(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
     statements = ("ReindexStmt",)
     min_fix_version = CONCURRENT_SINCE

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding
-from pglint.kit.locks import (BLOCKED_BY, constraint_span, not_valid_fix,
+from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, constraint_span, not_valid_fix,
                               validated_on_existing_table)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -66,6 +66,7 @@ class CheckWithoutNotValid(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"

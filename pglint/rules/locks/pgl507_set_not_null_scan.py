@@ -6,7 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import BLOCKED_BY, proved_not_null, runs_in_migration, table_before_file
+from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, proved_not_null, runs_in_migration,
+                              table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -83,6 +84,7 @@ class SetNotNullScan(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import BLOCKED_BY, existing_table, runs_in_migration
+from pglint.kit.locks import LOCK_EVIDENCE, BLOCKED_BY, existing_table, runs_in_migration
 from pglint.kit.rewrites import (VIRTUAL_GENERATED_SINCE, added_column_rewrites,
                                  column_type_before, type_change_rewrites,
                                  using_only_casts_column, volatile_call)
@@ -93,6 +93,7 @@ class TableRewrite(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
     statements = ("AlterTableStmt", "VacuumStmt", "ClusterStmt")
     lock = "ACCESS EXCLUSIVE"

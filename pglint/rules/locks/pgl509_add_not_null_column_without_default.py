@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix, Severity
-from pglint.kit.locks import runs_in_migration
+from pglint.kit.locks import LOCK_EVIDENCE, runs_in_migration
 from pglint.kit.locks import existing_table
 from pglint.kit.rewrites import FAST_DEFAULT_SINCE
 from pglint.roles import MIGRATION
@@ -69,6 +69,7 @@ class AddNotNullColumnWithoutDefault(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"

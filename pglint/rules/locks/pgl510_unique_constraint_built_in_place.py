@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, RUNNER_OPT_OUT, added_as, constraint_span,
+from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, RUNNER_OPT_OUT, added_as, constraint_span,
                               runs_in_migration, table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -70,6 +70,7 @@ class UniqueConstraintBuiltInPlace(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"

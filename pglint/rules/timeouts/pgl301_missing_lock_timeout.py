@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.locks import WEAK_ALTER_SUBCOMMANDS, runner_wraps_file
+from pglint.kit.locks import LOCK_EVIDENCE, WEAK_ALTER_SUBCOMMANDS, in_use, runner_wraps_file
 from pglint.kit.python_edits import separate_sql_call_before
 from pglint.kit.timeouts import LOCK_TIMEOUT, is_zero, set_config
 from pglint.roles import MIGRATION
@@ -99,7 +99,7 @@ class MissingLockTimeout(Rule):
     squawk = ("require-timeout-settings",)
     file_kinds = frozenset({"migration"})
     min_fix_version = 9  # lock_timeout exists since 9.3
-    options = (LOCK_TIMEOUT,)
+    options = (LOCK_TIMEOUT, LOCK_EVIDENCE)
     # Locks are taken when a migration runs: never by one that has already run.
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
@@ -224,7 +224,7 @@ class MissingLockTimeout(Rule):
                 wrapped_local = _set_value(stmt.body)
                 continue
             target = _locked_table(stmt, session.created_tables | new_tables, new_indexes)
-            if target is None:
+            if target is None or not in_use(ctx, _table_of(ctx, stmt, target[0])):
                 continue
             value = session.setting("lock_timeout")
             if local_configured is not None and session.in_transaction and \
@@ -295,6 +295,15 @@ class MissingLockTimeout(Rule):
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(at, content),),
                       suggestion=setting)
         return self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _table_of(ctx: FileContext, stmt: Statement, name: str) -> str:
+    """The table a statement locks when `name` is the index it names (DROP INDEX, REINDEX)."""
+    if not _locks_index(stmt):
+        return name
+    catalog = ctx.model.catalog
+    index = catalog.indexes.get(name) or catalog.dropped_indexes.get(name)
+    return index.table if index is not None else name
 
 
 def _qualify(rangevar: dict[str, Any] | None, name: str) -> str:
