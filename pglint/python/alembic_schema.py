@@ -90,7 +90,7 @@ class AlembicMigration(MigrationReader):
         schema = string_value(self.cst, schema_node)
         ops = handler(call, args, schema)
         if ops:
-            self.emit(self.tree.span(call)[0], ops)
+            self.emit_call(call, method, ops)
 
     # -- operations ------------------------------------------------------------------------
 

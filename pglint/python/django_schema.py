@@ -43,7 +43,7 @@ _DJANGO_OPERATIONS = frozenset({
     "CreateModel", "AddField", "AlterField", "RemoveField", "RenameField", "DeleteModel",
     "AlterModelTable", "RenameModel", "AddIndex", "RemoveIndex", "AddConstraint",
     "RemoveConstraint", "AlterUniqueTogether", "AlterIndexTogether", "SeparateDatabaseAndState",
-    "RunSQL",
+    "RunSQL", "AddIndexConcurrently", "RemoveIndexConcurrently",
 })
 _INDEX_METHODS = {"Index": "btree", "BTreeIndex": "btree", "BrinIndex": "brin",
                   "GinIndex": "gin", "GistIndex": "gist", "HashIndex": "hash",
@@ -140,7 +140,7 @@ class DjangoMigration(MigrationReader):
         return self.models[model]
 
     def _add(self, call: Any, ops: list[tuple]) -> None:
-        self.emit(self.tree.span(call)[0], ops)
+        self.emit_call(call, self.name(call, _DJANGO_LIBS) or "", ops)
 
     # -- operations ------------------------------------------------------------------------
 
@@ -280,6 +280,13 @@ class DjangoMigration(MigrationReader):
         index = self._index(model, args.get(1, "index"))
         if index is not None:
             self._add(call, [("create_index", index, False)])
+
+    # django.contrib.postgres.operations: the same catalog change, built concurrently.
+    def _AddIndexConcurrently(self, call: Any, args: CallArgs) -> None:
+        self._AddIndex(call, args)
+
+    def _RemoveIndexConcurrently(self, call: Any, args: CallArgs) -> None:
+        self._RemoveIndex(call, args)
 
     def _RemoveIndex(self, call: Any, args: CallArgs) -> None:
         name = string_value(self.cst, args.get(1, "name"))

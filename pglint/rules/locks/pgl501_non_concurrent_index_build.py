@@ -8,6 +8,7 @@ from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.locks import (BLOCKED_BY, RUNNER_OPT_OUT, in_transaction_block, keyword,
                               runs_in_migration, runs_outside_transaction, table_before_file)
+from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -83,6 +84,7 @@ class NonConcurrentIndexBuild(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
+    judges_operations = True  # `op.create_index(...)`, `AddIndex(...)` too
     statements = ("IndexStmt",)
     # The strongest lock it takes on the table, and for how long (tests/test_lock_rules.py).
     lock = "SHARE"
@@ -184,4 +186,7 @@ class NonConcurrentIndexBuild(Rule):
                          f"the runner leaves outside a transaction ({RUNNER_OPT_OUT}).")
         else:
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(after.end, " CONCURRENTLY"),))
+        recipe = concurrent_recipe(ctx, stmt, title)
+        if recipe is not None:  # `op.create_index(...)`, `AddIndex(...)`: the ORM's way
+            fix, help = recipe, help + concurrent_help(stmt)
         yield self.finding(ctx, message, fix, help, node=stmt)

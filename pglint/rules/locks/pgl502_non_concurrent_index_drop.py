@@ -9,6 +9,7 @@ from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.locks import (BLOCKED_BY, in_transaction_block, index_before_file, keyword,
                               locked_later, runs_in_migration, runs_outside_transaction,
                               table_before_file)
+from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -75,6 +76,7 @@ class NonConcurrentIndexDrop(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
+    judges_operations = True  # `op.create_index(...)`, `AddIndex(...)` too
     statements = ("DropStmt",)
     lock = "ACCESS EXCLUSIVE"
     lock_held = "instant"
@@ -158,4 +160,7 @@ class NonConcurrentIndexDrop(Rule):
             fix = Fix.display(f"{title},{why_shown} outside any transaction block", suggestion)
         else:
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(after.end, " CONCURRENTLY"),))
+        recipe = concurrent_recipe(ctx, stmt, title)
+        if recipe is not None and not why_shown:  # `op.drop_index(...)`, `RemoveIndex(...)`
+            fix, help = recipe, help + concurrent_help(stmt)
         yield self.finding(ctx, message, fix, help, node=stmt)

@@ -94,6 +94,7 @@ class TableRewrite(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
+    judges_operations = True  # `op.create_index(...)`, `AddIndex(...)` too
     statements = ("AlterTableStmt", "VacuumStmt", "ClusterStmt")
     lock = "ACCESS EXCLUSIVE"
     lock_held = "rewrite"

@@ -71,6 +71,7 @@ class DroppedWhileInUse(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
+    judges_operations = True  # `op.create_index(...)`, `AddIndex(...)` too
     statements = ("AlterTableStmt", "RenameStmt", "DropStmt")
     lock = "ACCESS EXCLUSIVE"
     lock_held = "instant"

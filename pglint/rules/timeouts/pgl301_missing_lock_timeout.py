@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.locks import WEAK_ALTER_SUBCOMMANDS, runner_wraps_file
+from pglint.kit.orm_migrations import sql_call_before
 from pglint.kit.python_edits import separate_sql_call_before
 from pglint.kit.timeouts import LOCK_TIMEOUT, is_zero, set_config
 from pglint.roles import MIGRATION
@@ -103,6 +104,7 @@ class MissingLockTimeout(Rule):
     # Locks are taken when a migration runs: never by one that has already run.
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
+    judges_operations = True  # `op.create_index(...)`, `AddIndex(...)` too
 
     VALID = (
         # Both tables are new: nothing waits on them.
@@ -285,6 +287,10 @@ class MissingLockTimeout(Rule):
             edit = separate_sql_call_before(ctx.text, ctx.line_start(opening), opening, setting)
             fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion=setting) \
                 if edit is not None else Fix.display(title, setting)
+        elif top.operation is not None:
+            # `op.create_index(...)`, `AddIndex(...)`: the setting in the migration's own call.
+            fix = sql_call_before(ctx, top, setting, title) if at == top.start \
+                else Fix.display(title, setting)
         else:
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(at, content),),
                       suggestion=setting)

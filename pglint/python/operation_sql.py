@@ -1,0 +1,244 @@
+"""The SQL that Django and Alembic migration operations send, as statements of the .py file.
+
+`op.create_index(...)` and `migrations.AddIndex(...)` are statements PostgreSQL receives, as much
+as the SQL in `op.execute("...")` is: this module renders each operation of a migration's
+`upgrade()` (Alembic) or `operations` (Django) into the SQL the ORM sends for it, as
+`sqlmigrate` or Alembic's offline mode would print it for PostgreSQL (SQLAlchemy's PostgreSQL
+dialect, Django's PostgreSQL schema editor), parsed by PostgreSQL's parser. Each statement is
+positioned at the operation's call (`exact` False, its SQL in `stmt.sql`) and says where it
+comes from (`stmt.operation`, an `OperationSource`): the SQL rules see it in file order with the
+SQL the migration runs itself, and a rule can offer the ORM's own recipe as its fix.
+
+What the operation means is read once, by the schema readers (`alembic_schema`,
+`django_schema`): the catalog operations they replay for the call are rendered here, with the
+few arguments that change the SQL but not the catalog (`postgresql_concurrently=True`,
+`AddIndexConcurrently`). The statements never feed the catalog a second time: the readers skip
+statements that carry an `operation`.
+
+Only what can lock a table is rendered, and only in the form the SQL rules judge: a table's
+columns and foreign keys (not its defaults or comments), an index's columns (an expression
+is `(NULL)`, a condition is left out). Operations whose SQL depends on what only other files
+know (the old type of an altered column) are not rendered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pglint.model.catalog import Index, Table
+from pglint.sql import nodes as n
+from pglint.sql.parse import Statement, parse_sql
+
+@dataclass(frozen=True)
+class OperationSource:
+    """The migration operation a statement comes from."""
+
+    framework: str  # "alembic" or "django"
+    name: str  # the operation: "create_index" (op.create_index), "AddIndex"
+    start: int  # the call's span in the file
+    end: int
+    # Alembic: the call runs inside `with op.get_context().autocommit_block():`, outside the
+    # revision's transaction.
+    autocommit: bool = False
+
+
+class _AtCall:
+    """Every byte of the rendered SQL maps to the call's first character: a finding on any
+    node of the statement points at the operation."""
+
+    def __call__(self, byte_offset: int) -> int:
+        return 0
+
+    def char(self, char_offset: int) -> int:
+        return 0
+
+    def end(self, char_offset: int) -> int:
+        return 0
+
+
+_AT_CALL = _AtCall()
+
+
+def operation_statements(tree: Any, kind: str, where: Callable, path: Any) -> list[Statement]:
+    """The statements the operations of the migration `tree` (of `kind` "alembic" or
+    "django", see schema.migration_kind) send, in file order, positioned at their calls."""
+    if kind == "alembic":
+        from pglint.python.alembic_schema import AlembicMigration
+
+        reader: Any = AlembicMigration(tree, where, None)
+        renderers = _ALEMBIC
+    elif kind == "django":
+        from pglint.python.django_schema import DjangoMigration
+
+        reader = DjangoMigration(tree, where, None, path)
+        renderers = _DJANGO
+    else:
+        return []
+    reader.ops()
+    out: list[Statement] = []
+    for call, name, ops in reader.calls:
+        render = renderers.get(name)
+        if render is None:
+            continue
+        start, end = tree.span(call)
+        source = OperationSource(kind, name, start, end,
+                                 kind == "alembic" and _in_autocommit_block(tree, call))
+        for sql in render(reader, call, ops):
+            out.extend(_statements(sql, source))
+    out.sort(key=lambda s: s.start)
+    return out
+
+
+def _statements(sql: str, source: OperationSource) -> list[Statement]:
+    parsed = parse_sql(sql)
+    if parsed.errors:
+        return []  # a rendering PostgreSQL rejects (an odd name): nothing rather than noise
+    out = []
+    for stmt in parsed.statements:
+        text = sql[stmt.start:stmt.end]
+        rendered = Statement(stmt.node, source.start, source.end, source.start, _AT_CALL,
+                             exact=False, sql=text)  # type: ignore[arg-type]
+        rendered.operation = source
+        out.append(rendered)
+    return out
+
+
+def _in_autocommit_block(tree: Any, call: Any) -> bool:
+    """Whether `call` runs in a `with ...autocommit_block():` (Alembic's way out of the
+    revision's transaction)."""
+    cst = tree.cst
+    for ancestor in tree.ancestors(call):
+        if isinstance(ancestor, cst.With) and any(
+                isinstance(item.item, cst.Call) and isinstance(item.item.func, cst.Attribute)
+                and item.item.func.attr.value == "autocommit_block" for item in ancestor.items):
+            return True
+    return False
+
+
+def _flag(reader: Any, call: Any, keyword: str) -> bool:
+    from pglint.python.schema_reader import CallArgs, bool_value
+
+    return bool_value(reader.cst, CallArgs(reader.cst, call).kw.get(keyword)) is True
+
+
+# -- rendering catalog operations --------------------------------------------------------------
+
+
+def _type(name: str) -> str:
+    """A plain type name the catalog stores (`int8`, `varchar`, an enum's name), else `text`
+    (the lock rules do not read a created table's column types)."""
+    return name if name and _plain(name) else "text"
+
+
+def _plain(name: str) -> bool:
+    return name.replace("_", "a").isalnum() and name.isascii() and name == name.lower() \
+        and not name[0].isdigit()
+
+
+def _columns(columns: list) -> str:
+    return ", ".join(n.quote_ident(c) if c else "(NULL)" for c in columns)
+
+
+def index_sql(index: Index, concurrently: bool = False, if_not_exists: bool = False) -> str:
+    """`CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT EXISTS] name ON table [USING m] (...)`."""
+    using = f" USING {index.method}" if index.method and index.method != "btree" else ""
+    return (f"CREATE {'UNIQUE ' if index.unique else ''}INDEX "
+            f"{'CONCURRENTLY ' if concurrently else ''}{'IF NOT EXISTS ' if if_not_exists else ''}"
+            f"{n.quote_ident(index.name)} ON {n.quote_qualified(index.table)}{using} "
+            f"({_columns(index.columns)})")
+
+
+def table_sql(table: Table, parts: list[tuple], exists: bool, foreign_keys: bool) -> str:
+    """`CREATE TABLE` with the table's columns (and its foreign keys when they are inline)."""
+    elements = [f"{n.quote_ident(p[1].name)} {_type(p[1].type)}" for p in parts
+                if p[0] == "column"]
+    if foreign_keys:
+        elements += [foreign_key_sql(p[1]) for p in parts if p[0] == "foreign_key"]
+    return (f"CREATE TABLE {'IF NOT EXISTS ' if exists else ''}"
+            f"{n.quote_qualified(table.name)} ({', '.join(elements)})")
+
+
+def foreign_key_sql(fk: Any) -> str:
+    referenced = f" ({_columns(fk.ref_columns)})" if fk.ref_columns else ""
+    return (f"FOREIGN KEY ({_columns(fk.columns)}) REFERENCES "
+            f"{n.quote_qualified(fk.ref_table)}{referenced}")
+
+
+def _creates(ops: list[tuple], concurrently: bool, foreign_keys: bool) -> list[str]:
+    """CREATE TABLE and CREATE INDEX operations as SQL (others are left to their renderer)."""
+    out = []
+    for op in ops:
+        if op[0] == "create_table":
+            out.append(table_sql(op[1], op[2], op[3], foreign_keys))
+        elif op[0] == "create_index":
+            out.append(index_sql(op[1], concurrently, op[2]))
+    return out
+
+
+def _dropped_indexes(ops: list[tuple]) -> list[str]:
+    return [name for op in ops if op[0] == "drop" and op[1] == "OBJECT_INDEX" for name in op[2]]
+
+
+# -- Alembic (SQLAlchemy's PostgreSQL dialect) -------------------------------------------------
+
+
+def _alembic_create_table(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    return _creates(ops, False, True)  # SQLAlchemy writes foreign keys in the CREATE TABLE
+
+
+def _alembic_create_index(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    return _creates(ops, _flag(reader, call, "postgresql_concurrently"), False)
+
+
+def _alembic_drop_index(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    concurrently = "CONCURRENTLY " if _flag(reader, call, "postgresql_concurrently") else ""
+    exists = "IF EXISTS " if _flag(reader, call, "if_exists") else ""
+    return [f"DROP INDEX {concurrently}{exists}{n.quote_qualified(name)}"
+            for name in _dropped_indexes(ops)]
+
+
+_ALEMBIC: dict[str, Callable[[Any, Any, list[tuple]], list[str]]] = {
+    "create_table": _alembic_create_table,
+    "create_index": _alembic_create_index,
+    "drop_index": _alembic_drop_index,
+}
+
+
+# -- Django (its PostgreSQL schema editor) -----------------------------------------------------
+
+
+def _django_create_model(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    # Django adds a new table's foreign keys after it (deferred ALTER TABLEs of the new table).
+    return _creates(ops, False, False)
+
+
+def _django_add_index(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    return _creates(ops, False, False)
+
+
+def _django_add_index_concurrently(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    return _creates(ops, True, False)
+
+
+def _django_remove_index(reader: Any, call: Any, ops: list[tuple],
+                         concurrently: bool = False) -> list[str]:
+    word = "CONCURRENTLY " if concurrently else ""
+    return [f"DROP INDEX {word}IF EXISTS {n.quote_qualified(name)}"
+            for name in _dropped_indexes(ops)]
+
+
+def _django_remove_index_concurrently(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    return _django_remove_index(reader, call, ops, True)
+
+
+_DJANGO: dict[str, Callable[[Any, Any, list[tuple]], list[str]]] = {
+    "CreateModel": _django_create_model,
+    "AddIndex": _django_add_index,
+    "AddIndexConcurrently": _django_add_index_concurrently,
+    "RemoveIndex": _django_remove_index,
+    "RemoveIndexConcurrently": _django_remove_index_concurrently,
+}
+
+__all__ = ["OperationSource", "foreign_key_sql", "index_sql", "operation_statements",
+           "table_sql"]
