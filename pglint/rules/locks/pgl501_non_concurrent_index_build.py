@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
 from pglint.kit.locks import (BLOCKED_BY, RUNNER_OPT_OUT, in_transaction_block, keyword,
                               runs_in_migration, runs_outside_transaction, table_before_file)
 from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
@@ -22,6 +23,10 @@ _PARTITIONED = {"migrations/V1__init.sql": (
     "    PARTITION BY RANGE (created_at);\n"
     "CREATE TABLE events_2025 PARTITION OF events\n"
     "    FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');\n")}
+_ADD_INDEX = ("        {}(\n"
+              "            model_name=\"order\",\n"
+              "            index=models.Index(fields=[\"created\"], name=\"app_order_created_idx\"),\n"
+              "        ),\n")
 
 
 class NonConcurrentIndexBuild(Rule):
@@ -84,7 +89,7 @@ class NonConcurrentIndexBuild(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
-    judges_operations = True  # `op.create_index(...)`, `AddIndex(...)` too
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("IndexStmt",)
     # The strongest lock it takes on the table, and for how long (tests/test_lock_rules.py).
     lock = "SHARE"
@@ -108,6 +113,24 @@ class NonConcurrentIndexBuild(Rule):
                 "CREATE INDEX notes_author_idx ON notes (author);\n"),
         # No evidence the table exists before this file: silent.
         Example("CREATE INDEX invoices_due_idx ON invoices (due_at);\n"),
+        # Alembic: a concurrent build, outside the revision's transaction.
+        Example(alembic_revision(
+            "    with op.get_context().autocommit_block():\n"
+            "        op.create_index(\"orders_status_idx\", \"orders\", [\"status\"],\n"
+            "                        postgresql_concurrently=True)\n"),
+            kind="python", context=_CONTEXT),
+        # Alembic: a table the same revision creates.
+        Example(alembic_revision(
+            "    op.create_table(\"notes\", sa.Column(\"note_id\", sa.BigInteger(), "
+            "primary_key=True),\n"
+            "                    sa.Column(\"author\", sa.Text()))\n"
+            "    op.create_index(\"notes_author_idx\", \"notes\", [\"author\"])\n",
+            imports="import sqlalchemy as sa\n"), kind="python"),
+        # Django: AddIndexConcurrently in a migration that is not atomic.
+        Example(django_migration(
+            _ADD_INDEX.format("AddIndexConcurrently"), atomic=False,
+            imports="from django.contrib.postgres.operations import AddIndexConcurrently\n"),
+            kind="python", context=DJANGO_ORDERS),
     )
     INVALID = (
         # The table's migration has run: production writes it.
@@ -133,6 +156,13 @@ class NonConcurrentIndexBuild(Rule):
                 context=_CONTEXT),
         # A partitioned table cannot be indexed concurrently: the recipe is shown.
         Example("CREATE INDEX events_kind_idx ON events (kind);\n", context=_PARTITIONED),
+        # Alembic's op.create_index sends the same CREATE INDEX: the fix shown is
+        # `postgresql_concurrently=True` in an autocommit block.
+        Example(alembic_revision("    op.create_index(\"orders_status_idx\", \"orders\", "
+                                 "[\"status\"])\n"), kind="python", context=_CONTEXT),
+        # Django's AddIndex too: the fix shown is AddIndexConcurrently with `atomic = False`.
+        Example(django_migration(_ADD_INDEX.format("migrations.AddIndex")), kind="python",
+                context=DJANGO_ORDERS),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
 from pglint.kit.locks import (BLOCKED_BY, in_transaction_block, index_before_file, keyword,
                               locked_later, runs_in_migration, runs_outside_transaction,
                               table_before_file)
@@ -76,7 +77,7 @@ class NonConcurrentIndexDrop(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
-    judges_operations = True  # `op.create_index(...)`, `AddIndex(...)` too
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("DropStmt",)
     lock = "ACCESS EXCLUSIVE"
     lock_held = "instant"
@@ -92,6 +93,18 @@ class NonConcurrentIndexDrop(Rule):
                 "DROP INDEX notes_author_idx;\n"),
         # No evidence of the index: silent.
         Example("DROP INDEX IF EXISTS invoices_due_idx;\n"),
+        # Alembic: a concurrent drop, outside the revision's transaction.
+        Example(alembic_revision(
+            "    with op.get_context().autocommit_block():\n"
+            "        op.drop_index(\"orders_status_idx\", table_name=\"orders\",\n"
+            "                      postgresql_concurrently=True)\n"),
+            kind="python", context=_CONTEXT),
+        # Django: RemoveIndexConcurrently in a migration that is not atomic.
+        Example(django_migration(
+            "        RemoveIndexConcurrently(model_name=\"order\", "
+            "name=\"app_order_status_idx\"),\n", atomic=False,
+            imports="from django.contrib.postgres.operations import RemoveIndexConcurrently\n"),
+            kind="python", context=DJANGO_ORDERS),
         # A later statement of the same transaction takes ACCESS EXCLUSIVE on the table anyway.
         Example("DROP INDEX orders_note_idx;\nALTER TABLE orders DROP COLUMN note;\n",
                 context=_CONTEXT),
@@ -111,6 +124,14 @@ class NonConcurrentIndexDrop(Rule):
         # Two indexes in one statement: CONCURRENTLY takes one; shown only.
         Example("DROP INDEX orders_status_idx, orders_note_idx;\n", context=_CONTEXT),
         Example("BEGIN;\nDROP INDEX orders_status_idx;\nCOMMIT;\n", context=_CONTEXT),
+        # Alembic's op.drop_index sends the same DROP INDEX: the fix shown is
+        # `postgresql_concurrently=True` in an autocommit block.
+        Example(alembic_revision("    op.drop_index(\"orders_status_idx\", "
+                                 "table_name=\"orders\")\n"), kind="python", context=_CONTEXT),
+        # Django's RemoveIndex too: the fix shown is RemoveIndexConcurrently.
+        Example(django_migration("        migrations.RemoveIndex(model_name=\"order\", "
+                                 "name=\"app_order_status_idx\"),\n"),
+                kind="python", context=DJANGO_ORDERS),
         # The later lock comes after a COMMIT: the drop waits on its own.
         Example("BEGIN;\nDROP INDEX orders_note_idx;\nCOMMIT;\n"
                 "ALTER TABLE orders DROP COLUMN note;\n", context=_CONTEXT),

@@ -75,7 +75,7 @@ class NonConcurrentReindex(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
-    judges_operations = True  # `op.create_index(...)`, `AddIndex(...)` too
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("ReindexStmt",)
     min_fix_version = CONCURRENT_SINCE
     lock = "SHARE"  # on the table

@@ -79,7 +79,7 @@ class ForeignKeyWithoutNotValid(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
-    judges_operations = True  # `op.create_index(...)`, `AddIndex(...)` too
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
     lock = "SHARE ROW EXCLUSIVE"  # on both tables
     lock_held = "scan"

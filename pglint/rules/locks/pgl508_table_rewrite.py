@@ -94,7 +94,7 @@ class TableRewrite(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
-    judges_operations = True  # `op.create_index(...)`, `AddIndex(...)` too
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt", "VacuumStmt", "ClusterStmt")
     lock = "ACCESS EXCLUSIVE"
     lock_held = "rewrite"

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
 from pglint.kit.locks import WEAK_ALTER_SUBCOMMANDS, runner_wraps_file
 from pglint.kit.orm_migrations import sql_call_before
 from pglint.kit.python_edits import separate_sql_call_before
@@ -24,6 +25,12 @@ _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NU
 _ALEMBIC = ("from alembic import op\n\nrevision = \"b2\"\ndown_revision = None\n\n\n"
             "def upgrade():\n{}    op.execute(\"ALTER TABLE orders ADD COLUMN note text\")\n")
 _CONTEXT = {"migrations/V1__orders.sql": _ORDERS}
+_CREATE_INDEX = "    op.create_index(\"orders_note_idx\", \"orders\", [\"status\", \"order_id\"])\n"
+_ADD_INDEX = ("        migrations.AddIndex(\n"
+              "            model_name=\"order\",\n"
+              "            index=models.Index(fields=[\"created\"], name=\"app_order_created_idx\"),\n"
+              "        ),\n")
+_SET_LOCAL = "SET LOCAL lock_timeout = '5s'"
 _TRIGGER = ("CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; "
             "END $$;\nCREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW "
             "EXECUTE FUNCTION touch();\n")
@@ -104,7 +111,7 @@ class MissingLockTimeout(Rule):
     # Locks are taken when a migration runs: never by one that has already run.
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
-    judges_operations = True  # `op.create_index(...)`, `AddIndex(...)` too
+    judges_operations = True  # the SQL of Django and Alembic operations too
 
     VALID = (
         # Both tables are new: nothing waits on them.
@@ -134,6 +141,25 @@ class MissingLockTimeout(Rule):
         Example("ALTER TABLE orders SET (fillfactor = 70);\n", context=_CONTEXT),
         Example("SELECT set_config('lock_timeout', '3s', false);\nTRUNCATE orders;\n",
                 context=_CONTEXT),
+        # Alembic operations: the index of a table the revision creates locks nobody; the
+        # setting, sent first, covers the index build on an existing table.
+        Example(alembic_revision(
+            "    op.create_table(\"notes\", sa.Column(\"note_id\", sa.BigInteger(), "
+            "primary_key=True))\n"
+            "    op.create_index(\"notes_id_idx\", \"notes\", [\"note_id\"])\n"
+            f"    op.execute(\"{_SET_LOCAL}\")\n" + _CREATE_INDEX,
+            imports="import sqlalchemy as sa\n"), kind="python", context=_CONTEXT),
+        # Django: a model created in the same migration, then its index.
+        Example(django_migration(
+            "        migrations.CreateModel(\n"
+            "            name=\"Note\",\n"
+            "            fields=[(\"id\", models.BigAutoField(primary_key=True)),\n"
+            "                    (\"body\", models.TextField())],\n"
+            "        ),\n"
+            "        migrations.AddIndex(\n"
+            "            model_name=\"note\",\n"
+            "            index=models.Index(fields=[\"body\"], name=\"app_note_body_idx\"),\n"
+            "        ),\n"), kind="python", context=DJANGO_ORDERS),
     )
     INVALID = (
         # A foreign key to an existing table locks it (SHARE ROW EXCLUSIVE): its writes queue.
@@ -147,6 +173,15 @@ class MissingLockTimeout(Rule):
         # commands in one string), SET LOCAL as Alembic runs the revision in a transaction.
         Example(_ALEMBIC.format(""), kind="python", context=_CONTEXT,
                 fixed=_ALEMBIC.format("    op.execute(\"SET LOCAL lock_timeout = '5s'\")\n")),
+        # Alembic's op.create_index builds an index on an existing table: the setting goes in
+        # an op.execute() before it.
+        Example(alembic_revision(_CREATE_INDEX), kind="python", context=_CONTEXT,
+                fixed=alembic_revision(f"    op.execute(\"{_SET_LOCAL}\")\n" + _CREATE_INDEX)),
+        # Django's AddIndex too: a RunSQL before it (reversible: its reverse does nothing).
+        Example(django_migration(_ADD_INDEX), kind="python", context=DJANGO_ORDERS,
+                fixed=django_migration(
+                    f"        migrations.RunSQL(\"{_SET_LOCAL}\", migrations.RunSQL.noop),\n"
+                    + _ADD_INDEX)),
         Example("ALTER TABLE orders ADD COLUMN note text;\n",
                 fixed="SET LOCAL lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
                 context=_CONTEXT),
