@@ -1,0 +1,200 @@
+"""Django and Alembic migration operations judged by the lock rules, end to end: a project in
+git whose first migrations are applied (committed upstream) and whose new ones each hold one
+operation, written the dangerous way (one finding, the SQL form's code) or the safe way (none).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pglint.python.operation_sql import OperationSource
+from tests.test_cli import run
+from tests.test_scope import _git
+
+LOCK_CODES = ["PGL301"] + [f"PGL5{i:02d}" for i in range(1, 12)]
+
+ALEMBIC_INIT = '''from alembic import op
+import sqlalchemy as sa
+
+revision = "a1"
+down_revision = None
+
+
+def upgrade():
+    op.create_table(
+        "customers",
+        sa.Column("customer_id", sa.BigInteger(), primary_key=True),
+        sa.Column("email", sa.Text(), nullable=False),
+    )
+    op.create_table(
+        "orders",
+        sa.Column("order_id", sa.BigInteger(), primary_key=True),
+        sa.Column("customer_id", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("note", sa.Text()),
+        sa.Column("total", sa.Integer()),
+    )
+    op.create_index("orders_status_idx", "orders", ["status"])
+
+
+def downgrade():
+    op.drop_table("orders")
+    op.drop_table("customers")
+'''
+
+DJANGO_INIT = '''from django.db import migrations, models
+import django.db.models.deletion
+
+
+class Migration(migrations.Migration):
+    initial = True
+    dependencies = []
+    operations = [
+        migrations.CreateModel(
+            name="Customer",
+            fields=[
+                ("id", models.BigAutoField(primary_key=True)),
+                ("email", models.TextField()),
+            ],
+        ),
+        migrations.CreateModel(
+            name="Order",
+            fields=[
+                ("id", models.BigAutoField(primary_key=True)),
+                ("status", models.CharField(max_length=20)),
+                ("note", models.TextField(null=True)),
+                ("total", models.IntegerField(null=True)),
+                ("created", models.DateTimeField()),
+            ],
+            options={"indexes": [models.Index(fields=["status"], name="shop_order_status_idx")]},
+        ),
+    ]
+'''
+
+# (name, the operation written the dangerous way, the same change written the safe way, the
+# code the dangerous one gets). Each goes in a migration of its own, after a lock_timeout.
+ALEMBIC_CASES = [
+    ("create_index",
+     'op.create_index("orders_note_idx", "orders", ["note"])',
+     'with op.get_context().autocommit_block():\n'
+     '        op.create_index("orders_note_idx", "orders", ["note"],\n'
+     '                        postgresql_concurrently=True)',
+     "PGL501"),
+    ("drop_index",
+     'op.drop_index("orders_status_idx", table_name="orders")',
+     'with op.get_context().autocommit_block():\n'
+     '        op.drop_index("orders_status_idx", table_name="orders",\n'
+     '                      postgresql_concurrently=True)',
+     "PGL502"),
+]
+
+DJANGO_CASES = [
+    ("add_index",
+     'migrations.AddIndex(\n'
+     '            model_name="order",\n'
+     '            index=models.Index(fields=["created"], name="shop_order_created_idx"),\n'
+     '        )',
+     'AddIndexConcurrently(\n'
+     '            model_name="order",\n'
+     '            index=models.Index(fields=["created"], name="shop_order_created_idx"),\n'
+     '        )',
+     "PGL501"),
+    ("remove_index",
+     'migrations.RemoveIndex(model_name="order", name="shop_order_status_idx")',
+     'RemoveIndexConcurrently(model_name="order", name="shop_order_status_idx")',
+     "PGL502"),
+]
+
+
+def _alembic(number: int, operation: str, safe: bool) -> str:
+    return (f'from alembic import op\nimport sqlalchemy as sa\n\nrevision = "r{number}"\n'
+            f'down_revision = "a1"\n\n\ndef upgrade():\n'
+            f'    op.execute("SET lock_timeout = \'5s\'")\n    {operation}\n\n\n'
+            'def downgrade():\n    pass\n')
+
+
+def _django(operation: str, safe: bool) -> str:
+    return ('from django.contrib.postgres.operations import AddIndexConcurrently, '
+            'RemoveIndexConcurrently\n'
+            'from django.db import migrations, models\nimport django.db.models.deletion\n\n\n'
+            'class Migration(migrations.Migration):\n'
+            + ('    atomic = False\n' if safe else '')
+            + '    dependencies = [("shop", "0001_initial")]\n'
+            '    operations = [\n'
+            '        migrations.RunSQL("SET lock_timeout = \'5s\'", migrations.RunSQL.noop),\n'
+            f'        {operation},\n'
+            '    ]\n')
+
+
+def _project(tmp_path: Path, safe: bool) -> tuple[Path, dict[str, str]]:
+    """A clone whose upstream holds the first Alembic revision and Django migration (applied),
+    with one new migration per case; the expected code per new file ("" for none)."""
+    upstream = tmp_path / "upstream"
+    versions = upstream / "alembic" / "versions"
+    django = upstream / "shop" / "migrations"
+    versions.mkdir(parents=True)
+    django.mkdir(parents=True)
+    (django / "__init__.py").write_text("")
+    (upstream / "pglint.toml").write_text(f"select = {LOCK_CODES!r}\n".replace("'", '"'))
+    (versions / "a1_init.py").write_text(ALEMBIC_INIT)
+    (django / "0001_initial.py").write_text(DJANGO_INIT)
+    _git(upstream, "init", "-q", "-b", "main")
+    _git(upstream, "add", ".")
+    _git(upstream, "commit", "-q", "-m", "applied")
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "-q", str(upstream), str(clone))
+    expected = {}
+    for number, (name, dangerous, safe_form, code) in enumerate(ALEMBIC_CASES, 2):
+        rel = f"alembic/versions/r{number}_{name}.py"
+        (clone / rel).write_text(_alembic(number, safe_form if safe else dangerous, safe))
+        expected[rel] = "" if safe else code
+    for number, (name, dangerous, safe_form, code) in enumerate(DJANGO_CASES, 2):
+        rel = f"shop/migrations/{number:04d}_{name}.py"
+        (clone / rel).write_text(_django(safe_form if safe else dangerous, safe))
+        expected[rel] = "" if safe else code
+    return clone, expected
+
+
+def _findings(clone: Path) -> dict[str, list[str]]:
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=clone)
+    assert "Traceback" not in result.stderr and "crashed" not in result.stderr, result.stderr
+    found: dict[str, list[str]] = {}
+    for line in result.stdout.splitlines():
+        if ": PGL" in line:
+            path, rest = line.split(":", 1)
+            found.setdefault(path, []).append(rest.split(": ", 1)[1].split()[0])
+    return found
+
+
+@pytest.mark.parametrize("safe", [False, True], ids=["dangerous", "safe"])
+def test_each_operation_gets_the_code_of_its_sql(tmp_path, monkeypatch, safe):
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    clone, expected = _project(tmp_path, safe)
+    found = _findings(clone)
+    # The applied migrations are history; each new one gets exactly its code, or nothing.
+    assert {path: codes for path, codes in found.items()} == \
+        {path: [code] for path, code in expected.items() if code}
+
+
+def test_statements_of_operations_are_positioned_at_their_call(tmp_path):
+    from pglint.discover import Candidate
+    from pglint.loading import load
+    from pglint.roles import RoleDecision
+
+    path = tmp_path / "versions" / "b2_index.py"
+    path.parent.mkdir()
+    text = _alembic(2, ALEMBIC_CASES[0][1], False)
+    path.write_text(text)
+    candidate = Candidate(path, "versions/b2_index.py", "python",
+                          role=RoleDecision("migration", "test"), rel="versions/b2_index.py")
+    loaded = load(candidate)
+    rendered = [s for s in loaded.parsed.statements if s.operation is not None]
+    assert [s.sql for s in rendered] == ["CREATE INDEX orders_note_idx ON orders (note)"]
+    stmt = rendered[0]
+    assert stmt.operation == OperationSource("alembic", "create_index", stmt.start, stmt.end)
+    assert text[stmt.start:stmt.end] == ALEMBIC_CASES[0][1]
+    assert not stmt.exact
+    # In file order with the SQL the revision runs itself, after its SET.
+    assert [s.kind for s in loaded.parsed.statements] == ["VariableSetStmt", "IndexStmt"]
