@@ -88,6 +88,25 @@ ALEMBIC_CASES = [
      '        op.drop_index("orders_status_idx", table_name="orders",\n'
      '                      postgresql_concurrently=True)',
      "PGL502"),
+    ("create_foreign_key",
+     'op.create_foreign_key("orders_customer_fk", "orders", "customers", ["customer_id"],\n'
+     '                          ["customer_id"])',
+     'op.create_foreign_key("orders_customer_fk", "orders", "customers", ["customer_id"],\n'
+     '                          ["customer_id"], postgresql_not_valid=True)',
+     "PGL505"),
+    ("create_check_constraint",
+     'op.create_check_constraint("orders_total_check", "orders", "total >= 0")',
+     'op.create_check_constraint("orders_total_check", "orders", "total >= 0",\n'
+     '                               postgresql_not_valid=True)',
+     "PGL506"),
+    ("create_unique_constraint",
+     'op.create_unique_constraint("orders_note_key", "orders", ["note"])',
+     'with op.get_context().autocommit_block():\n'
+     '        op.create_index("orders_note_key", "orders", ["note"], unique=True,\n'
+     '                        postgresql_concurrently=True)\n'
+     '    op.execute("ALTER TABLE orders ADD CONSTRAINT orders_note_key "\n'
+     '               "UNIQUE USING INDEX orders_note_key")',
+     "PGL510"),
 ]
 
 DJANGO_CASES = [
@@ -105,6 +124,43 @@ DJANGO_CASES = [
      'migrations.RemoveIndex(model_name="order", name="shop_order_status_idx")',
      'RemoveIndexConcurrently(model_name="order", name="shop_order_status_idx")',
      "PGL502"),
+    ("check_constraint",
+     'migrations.AddConstraint(\n'
+     '            model_name="order",\n'
+     '            constraint=models.CheckConstraint(condition=models.Q(total__gte=0),\n'
+     '                                              name="shop_order_total_check"),\n'
+     '        )',
+     'migrations.SeparateDatabaseAndState(\n'
+     '            state_operations=[migrations.AddConstraint(\n'
+     '                model_name="order",\n'
+     '                constraint=models.CheckConstraint(condition=models.Q(total__gte=0),\n'
+     '                                                  name="shop_order_total_check"),\n'
+     '            )],\n'
+     '            database_operations=[migrations.RunSQL(\n'
+     '                "ALTER TABLE shop_order ADD CONSTRAINT shop_order_total_check "\n'
+     '                "CHECK (total >= 0) NOT VALID")],\n'
+     '        )',
+     "PGL506"),
+    ("unique_constraint",
+     'migrations.AddConstraint(\n'
+     '            model_name="order",\n'
+     '            constraint=models.UniqueConstraint(fields=["note"], name="shop_order_note_key"),\n'
+     '        )',
+     'migrations.SeparateDatabaseAndState(\n'
+     '            state_operations=[migrations.AddConstraint(\n'
+     '                model_name="order",\n'
+     '                constraint=models.UniqueConstraint(fields=["note"],\n'
+     '                                                   name="shop_order_note_key"),\n'
+     '            )],\n'
+     '            database_operations=[\n'
+     '                migrations.RunSQL("CREATE UNIQUE INDEX CONCURRENTLY shop_order_note_key "\n'
+     '                                  "ON shop_order (note)"),\n'
+     '                migrations.RunSQL("ALTER TABLE shop_order ADD CONSTRAINT "\n'
+     '                                  "shop_order_note_key UNIQUE USING INDEX "\n'
+     '                                  "shop_order_note_key"),\n'
+     '            ],\n'
+     '        )',
+     "PGL510"),
 ]
 
 

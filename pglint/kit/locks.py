@@ -304,6 +304,11 @@ def not_valid_fix(ctx: "FileContext", stmt: "Statement", constraint: dict[str, A
     if not name:
         return shown, (" Name the constraint (`ADD CONSTRAINT <name> ...`) so that the "
                        "separate `VALIDATE CONSTRAINT` can refer to it.")
+    if stmt.operation is not None:
+        # A Django or Alembic operation (the rule shows it in the ORM's terms): its migration
+        # is one transaction, so the VALIDATE goes in the next one.
+        return Fix.display(title, f"{text} NOT VALID;\n-- then, in a later migration (a "
+                                  f"transaction of its own):\n{validate}"), ""
     if len(node.get("cmds") or ()) != 1:
         return shown, (" Add the constraint in an `ALTER TABLE` of its own, `NOT VALID`, and "
                        "validate it after.")

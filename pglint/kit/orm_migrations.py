@@ -136,5 +136,84 @@ def sql_call_before(ctx: "FileContext", stmt: "Statement", sql: str, title: str)
                suggestion=code)
 
 
-__all__ = ["DJANGO_CONCURRENT", "call_text", "concurrent_help", "concurrent_recipe",
+def _py_string(sql: str) -> str:
+    """A Python string literal holding `sql`: double quotes unless it holds one."""
+    if '"' not in sql and "\\" not in sql and "\n" not in sql:
+        return f'"{sql}"'
+    return repr(sql)
+
+
+def _sql_steps(suggestion: str) -> list[tuple[str, str]]:
+    """An SQL suggestion as ("sql", statement) and ("comment", text) steps, in order."""
+    steps: list[tuple[str, str]] = []
+    pending: list[str] = []
+    for line in suggestion.splitlines():
+        stripped = line.strip()
+        if not pending and stripped.startswith("--"):
+            steps.append(("comment", stripped[2:].strip()))
+            continue
+        if stripped:
+            pending.append(stripped)
+        if stripped.endswith(";"):
+            steps.append(("sql", " ".join(pending).rstrip(";").strip()))
+            pending = []
+    if pending:
+        steps.append(("sql", " ".join(pending).rstrip(";").strip()))
+    return steps
+
+
+def orm_recipe(ctx: "FileContext", stmt: "Statement", fix: Fix | None) -> Fix | None:
+    """`fix`, the SQL rule's fix for `stmt`, as the migration's framework writes it when a
+    migration operation sends `stmt`: Alembic runs each statement with `op.execute()` (a
+    `CONCURRENTLY` one in an autocommit block) or passes `postgresql_not_valid=True`; Django
+    keeps the operation for its model state and runs the SQL instead
+    (`SeparateDatabaseAndState`). Shown, never applied. `fix` itself for other statements."""
+    source = stmt.operation
+    if source is None or fix is None or fix.applicable or not fix.suggestion:
+        return fix
+    steps = _sql_steps(fix.suggestion)
+    if source.framework == "alembic":
+        return Fix.display(fix.title, _alembic_steps(ctx, stmt, steps))
+    return Fix.display(fix.title, _django_steps(ctx, stmt, steps))
+
+
+def _alembic_steps(ctx: "FileContext", stmt: "Statement", steps: list[tuple[str, str]]) -> str:
+    source = stmt.operation
+    lines: list[str] = []
+    first = steps[0][1] if steps and steps[0][0] == "sql" else ""
+    if source.name in ("create_foreign_key", "create_check_constraint") and \
+            first.endswith("NOT VALID"):
+        # SQLAlchemy adds NOT VALID itself; the VALIDATE follows with op.execute().
+        lines.append(_with_keyword(_dedented(ctx, stmt), "postgresql_not_valid=True"))
+        steps = steps[1:]
+    for kind, text in steps:
+        if kind == "comment":
+            lines.append(f"# {text}")
+        elif "CONCURRENTLY" in text.upper() and not source.autocommit:
+            lines.append("with op.get_context().autocommit_block():\n"
+                         f"    op.execute({_py_string(text)})")
+        else:
+            lines.append(f"op.execute({_py_string(text)})")
+    return "\n".join(lines)
+
+
+def _django_steps(ctx: "FileContext", stmt: "Statement", steps: list[tuple[str, str]]) -> str:
+    """The operation kept for Django's model state, its SQL replaced by the recipe's first
+    step; the later steps (after a `-- then, ...` comment) as RunSQL operations of their own."""
+    split = next((i for i, (kind, _) in enumerate(steps) if kind == "comment" and i), len(steps))
+    operations = [f"        migrations.RunSQL({_py_string(text)})," for kind, text in steps[:split]
+                  if kind == "sql"]
+    later = [f"# {text}" if kind == "comment" else f"migrations.RunSQL({_py_string(text)}),"
+             for kind, text in steps[split:]]
+    state = _indented(_dedented(ctx, stmt), "        ")
+    head = ""
+    if any(kind == "sql" and "CONCURRENTLY" in text.upper() for kind, text in steps[:split]):
+        head = "# in a migration with atomic = False (CONCURRENTLY cannot run in a transaction)\n"
+    return (f"{head}migrations.SeparateDatabaseAndState(\n"
+            f"    state_operations=[\n{state},\n    ],\n"
+            "    database_operations=[\n" + "\n".join(operations) + "\n    ],\n),"
+            + "".join("\n" + line for line in later))
+
+
+__all__ = ["orm_recipe", "DJANGO_CONCURRENT", "call_text", "concurrent_help", "concurrent_recipe",
            "operation_of", "sql_call_before"]

@@ -88,9 +88,7 @@ class AlembicMigration(MigrationReader):
             args.pos.insert(slot, batch[0])
             schema_node = batch[1]
         schema = string_value(self.cst, schema_node)
-        ops = handler(call, args, schema)
-        if ops:
-            self.emit_call(call, method, ops)
+        self.emit_call(call, method, handler(call, args, schema))
 
     # -- operations ------------------------------------------------------------------------
 
@@ -185,6 +183,10 @@ class AlembicMigration(MigrationReader):
     def _op_create_unique_constraint(self, call: Any, args: CallArgs,
                                      schema: str | None) -> list[tuple]:
         return self._add_key(call, args, schema, primary=False)
+
+    def _op_create_check_constraint(self, call: Any, args: CallArgs,
+                                    schema: str | None) -> list[tuple]:
+        return []  # the catalog keeps no checks; the call's SQL is rendered (operation_sql)
 
     def _op_create_primary_key(self, call: Any, args: CallArgs, schema: str | None) -> list[tuple]:
         return self._add_key(call, args, schema, primary=True)
@@ -484,8 +486,8 @@ class AlembicMigration(MigrationReader):
 # op.<method>'s positional slot of the table name: where a batch operation's table goes.
 _BATCH_TABLE_SLOT = {
     "add_column": 0, "drop_column": 0, "alter_column": 0, "create_index": 1,
-    "create_unique_constraint": 1, "create_primary_key": 1, "create_foreign_key": 1,
-    "drop_constraint": 1, "drop_index": 1,
+    "create_unique_constraint": 1, "create_check_constraint": 1, "create_primary_key": 1,
+    "create_foreign_key": 1, "drop_constraint": 1, "drop_index": 1,
 }
 
 

@@ -176,6 +176,34 @@ def _creates(ops: list[tuple], concurrently: bool, foreign_keys: bool) -> list[s
     return out
 
 
+def key_sql(index: Index) -> str:
+    """`CONSTRAINT name UNIQUE (...)` / `PRIMARY KEY (...)` of a key the catalog keeps."""
+    kind = "PRIMARY KEY" if index.primary else "UNIQUE"
+    return f"CONSTRAINT {n.quote_ident(index.name)} {kind} ({_columns(index.columns)})"
+
+
+def _add_keys(ops: list[tuple]) -> list[str]:
+    """`ALTER TABLE ... ADD CONSTRAINT ... UNIQUE` for the keys of `alter_table` operations."""
+    return [f"ALTER TABLE {n.quote_qualified(op[1])} ADD {key_sql(command[1])}"
+            for op in ops if op[0] == "alter_table" for command in op[2] if command[0] == "key"]
+
+
+def _args(reader: Any, call: Any) -> Any:
+    from pglint.python.schema_reader import CallArgs
+
+    return CallArgs(reader.cst, call)
+
+
+def _name(reader: Any, node: Any) -> str | None:
+    from pglint.python.schema_reader import string_value
+
+    return string_value(reader.cst, node)
+
+
+def _constraint(name: str | None) -> str:
+    return f"CONSTRAINT {n.quote_ident(name)} " if name else ""
+
+
 def _dropped_indexes(ops: list[tuple]) -> list[str]:
     return [name for op in ops if op[0] == "drop" and op[1] == "OBJECT_INDEX" for name in op[2]]
 
@@ -198,10 +226,47 @@ def _alembic_drop_index(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
             for name in _dropped_indexes(ops)]
 
 
+def _not_valid(reader: Any, call: Any) -> str:
+    return " NOT VALID" if _flag(reader, call, "postgresql_not_valid") else ""
+
+
+def _alembic_create_foreign_key(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    name = _name(reader, _args(reader, call).get(0, "constraint_name"))
+    return [f"ALTER TABLE {n.quote_qualified(op[1])} ADD {_constraint(name)}"
+            f"{foreign_key_sql(command[1])}{_not_valid(reader, call)}"
+            for op in ops if op[0] == "alter_table" for command in op[2]
+            if command[0] == "foreign_key"]
+
+
+def _alembic_create_check_constraint(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    from pglint.python.schema_reader import schema_qualified
+
+    args = _args(reader, call)
+    table = _name(reader, args.get(1, "table_name"))
+    if not table:
+        return []
+    condition = args.get(2, "condition")
+    sql = _name(reader, condition)
+    if sql is None:
+        sql = reader._text(condition) if condition is not None else None
+    table = schema_qualified(table, _name(reader, args.kw.get("schema")))
+    return [f"ALTER TABLE {n.quote_qualified(table)} ADD "
+            f"{_constraint(_name(reader, args.get(0, 'constraint_name')))}"
+            f"CHECK ({sql or 'true'}){_not_valid(reader, call)}"]
+
+
+def _alembic_add_keys(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    return _add_keys(ops)
+
+
 _ALEMBIC: dict[str, Callable[[Any, Any, list[tuple]], list[str]]] = {
     "create_table": _alembic_create_table,
     "create_index": _alembic_create_index,
     "drop_index": _alembic_drop_index,
+    "create_foreign_key": _alembic_create_foreign_key,
+    "create_check_constraint": _alembic_create_check_constraint,
+    "create_unique_constraint": _alembic_add_keys,
+    "create_primary_key": _alembic_add_keys,
 }
 
 
@@ -232,7 +297,25 @@ def _django_remove_index_concurrently(reader: Any, call: Any, ops: list[tuple]) 
     return _django_remove_index(reader, call, ops, True)
 
 
+def _django_add_constraint(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    """A UniqueConstraint is a key (or, with a condition or expressions, a unique index, as
+    the reader says); a CheckConstraint an `ADD CONSTRAINT ... CHECK`."""
+    out = _add_keys(ops) + _creates(ops, False, False)
+    args = _args(reader, call)
+    node = args.get(1, "constraint")
+    cst = reader.cst
+    if isinstance(node, cst.Call) and reader.name(node, ("django",)) == "CheckConstraint":
+        check = _args(reader, node)
+        model = reader._model(_name(reader, args.get(0, "model_name")))
+        condition = check.kw.get("condition", check.kw.get("check"))
+        sql = reader._q_sql(model, condition, set()) if condition is not None else None
+        out.append(f"ALTER TABLE {n.quote_qualified(model.table)} ADD "
+                   f"{_constraint(_name(reader, check.kw.get('name')))}CHECK ({sql or 'true'})")
+    return out
+
+
 _DJANGO: dict[str, Callable[[Any, Any, list[tuple]], list[str]]] = {
+    "AddConstraint": _django_add_constraint,
     "CreateModel": _django_create_model,
     "AddIndex": _django_add_index,
     "AddIndexConcurrently": _django_add_index_concurrently,

@@ -124,6 +124,9 @@ class NonConcurrentIndexDrop(Rule):
         # Two indexes in one statement: CONCURRENTLY takes one; shown only.
         Example("DROP INDEX orders_status_idx, orders_note_idx;\n", context=_CONTEXT),
         Example("BEGIN;\nDROP INDEX orders_status_idx;\nCOMMIT;\n", context=_CONTEXT),
+        # The later lock comes after a COMMIT: the drop waits on its own.
+        Example("BEGIN;\nDROP INDEX orders_note_idx;\nCOMMIT;\n"
+                "ALTER TABLE orders DROP COLUMN note;\n", context=_CONTEXT),
         # Alembic's op.drop_index sends the same DROP INDEX: the fix shown is
         # `postgresql_concurrently=True` in an autocommit block.
         Example(alembic_revision("    op.drop_index(\"orders_status_idx\", "
@@ -132,9 +135,6 @@ class NonConcurrentIndexDrop(Rule):
         Example(django_migration("        migrations.RemoveIndex(model_name=\"order\", "
                                  "name=\"app_order_status_idx\"),\n"),
                 kind="python", context=DJANGO_ORDERS),
-        # The later lock comes after a COMMIT: the drop waits on its own.
-        Example("BEGIN;\nDROP INDEX orders_note_idx;\nCOMMIT;\n"
-                "ALTER TABLE orders DROP COLUMN note;\n", context=_CONTEXT),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext

@@ -6,8 +6,10 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
+from pglint.kit.example_projects import alembic_revision
 from pglint.kit.locks import (BLOCKED_BY, constraint_span, not_valid_fix,
                               validated_on_existing_table)
+from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -95,6 +97,12 @@ class ForeignKeyWithoutNotValid(Rule):
                 context=_CONTEXT),
         Example("ALTER TABLE invoices ADD CONSTRAINT invoices_order_fk\n"
                 "    FOREIGN KEY (order_id) REFERENCES orders (order_id);\n"),
+        # Alembic: SQLAlchemy adds the foreign key NOT VALID.
+        Example(alembic_revision(
+            "    op.create_foreign_key(\"orders_customer_fk\", \"orders\", \"customers\",\n"
+            "                          [\"customer_id\"], [\"customer_id\"],\n"
+            "                          postgresql_not_valid=True)\n"), kind="python",
+            context=_CONTEXT),
     )
     INVALID = (
         Example("ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n"
@@ -123,6 +131,12 @@ class ForeignKeyWithoutNotValid(Rule):
         Example("ALTER TABLE visits ADD CONSTRAINT visits_customer_fk\n"
                 "    FOREIGN KEY (customer_id) REFERENCES customers;\n",
                 context=_PARTITIONED, target_version=17),
+        # Alembic's op.create_foreign_key sends the same ALTER TABLE: the fix shown passes
+        # `postgresql_not_valid=True` and validates in a later revision.
+        Example(alembic_revision(
+            "    op.create_foreign_key(\"orders_customer_fk\", \"orders\", \"customers\",\n"
+            "                          [\"customer_id\"], [\"customer_id\"])\n"),
+            kind="python", context=_CONTEXT),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -159,5 +173,6 @@ class ForeignKeyWithoutNotValid(Rule):
             else:
                 fix, why_shown = not_valid_fix(ctx, stmt, constraint, title)
                 help += why_shown
+            fix = orm_recipe(ctx, stmt, fix)  # `op.create_foreign_key(...)`: Alembic's way
             yield self.finding(ctx, message, fix, help, node=stmt,
                                span=constraint_span(ctx, stmt, constraint))

@@ -173,15 +173,6 @@ class MissingLockTimeout(Rule):
         # commands in one string), SET LOCAL as Alembic runs the revision in a transaction.
         Example(_ALEMBIC.format(""), kind="python", context=_CONTEXT,
                 fixed=_ALEMBIC.format("    op.execute(\"SET LOCAL lock_timeout = '5s'\")\n")),
-        # Alembic's op.create_index builds an index on an existing table: the setting goes in
-        # an op.execute() before it.
-        Example(alembic_revision(_CREATE_INDEX), kind="python", context=_CONTEXT,
-                fixed=alembic_revision(f"    op.execute(\"{_SET_LOCAL}\")\n" + _CREATE_INDEX)),
-        # Django's AddIndex too: a RunSQL before it (reversible: its reverse does nothing).
-        Example(django_migration(_ADD_INDEX), kind="python", context=DJANGO_ORDERS,
-                fixed=django_migration(
-                    f"        migrations.RunSQL(\"{_SET_LOCAL}\", migrations.RunSQL.noop),\n"
-                    + _ADD_INDEX)),
         Example("ALTER TABLE orders ADD COLUMN note text;\n",
                 fixed="SET LOCAL lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
                 context=_CONTEXT),
@@ -222,6 +213,15 @@ class MissingLockTimeout(Rule):
                 fixed="SET LOCAL lock_timeout = '5s';\nDO $$\nBEGIN\n"
                       "  LOCK TABLE orders IN SHARE MODE;\nEND $$;\n",
                 context=_CONTEXT),
+        # Alembic's op.create_index builds an index on an existing table: the setting goes in
+        # an op.execute() before it.
+        Example(alembic_revision(_CREATE_INDEX), kind="python", context=_CONTEXT,
+                fixed=alembic_revision(f"    op.execute(\"{_SET_LOCAL}\")\n" + _CREATE_INDEX)),
+        # Django's AddIndex too: a RunSQL before it (reversible: its reverse does nothing).
+        Example(django_migration(_ADD_INDEX), kind="python", context=DJANGO_ORDERS,
+                fixed=django_migration(
+                    f"        migrations.RunSQL(\"{_SET_LOCAL}\", migrations.RunSQL.noop),\n"
+                    + _ADD_INDEX)),
     )
 
     def check_file(self, ctx: FileContext) -> Iterable[Finding]:
