@@ -35,8 +35,11 @@ def upgrade():
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("note", sa.Text()),
         sa.Column("total", sa.Integer()),
+        sa.Column("code", sa.Text()),
+        sa.Column("legacy", sa.Text()),
     )
     op.create_index("orders_status_idx", "orders", ["status"])
+    op.create_table("audit", sa.Column("audit_id", sa.BigInteger(), primary_key=True))
 
 
 def downgrade():
@@ -67,8 +70,14 @@ class Migration(migrations.Migration):
                 ("note", models.TextField(null=True)),
                 ("total", models.IntegerField(null=True)),
                 ("created", models.DateTimeField()),
+                ("code", models.CharField(max_length=10, null=True)),
+                ("legacy", models.TextField(null=True)),
             ],
             options={"indexes": [models.Index(fields=["status"], name="shop_order_status_idx")]},
+        ),
+        migrations.CreateModel(
+            name="Audit",
+            fields=[("id", models.BigAutoField(primary_key=True))],
         ),
     ]
 '''
@@ -107,6 +116,28 @@ ALEMBIC_CASES = [
      '    op.execute("ALTER TABLE orders ADD CONSTRAINT orders_note_key "\n'
      '               "UNIQUE USING INDEX orders_note_key")',
      "PGL510"),
+    ("add_column",
+     'op.add_column("orders", sa.Column("flag", sa.Boolean(), nullable=False))',
+     'op.add_column("orders", sa.Column("flag", sa.Boolean(), nullable=False,\n'
+     '                                     server_default=sa.false()))',
+     "PGL509"),
+    ("alter_column_type",
+     'op.alter_column("orders", "code", type_=sa.String(20))',
+     'op.alter_column("orders", "code", type_=sa.Text())',
+     "PGL508"),
+    ("alter_column_not_null",
+     'op.alter_column("orders", "note", nullable=False)',
+     'op.execute("ALTER TABLE orders ADD CONSTRAINT orders_note_not_null "\n'
+     '               "CHECK (note IS NOT NULL) NOT VALID")',
+     "PGL507"),
+    ("drop_column",
+     'op.drop_column("orders", "legacy")',
+     'op.drop_column("orders", "total")',
+     "PGL511"),
+    ("drop_table",
+     'op.drop_table("audit")',
+     'op.drop_table("customers")',
+     "PGL511"),
 ]
 
 DJANGO_CASES = [
@@ -161,7 +192,26 @@ DJANGO_CASES = [
      '            ],\n'
      '        )',
      "PGL510"),
+    ("add_field",
+     'migrations.AddField(model_name="order", name="flag", field=models.BooleanField())',
+     'migrations.AddField(model_name="order", name="flag",\n'
+     '                            field=models.BooleanField(default=False))',
+     "PGL509"),
+    ("remove_field",
+     'migrations.RemoveField(model_name="order", name="legacy")',
+     'migrations.RemoveField(model_name="order", name="total")',
+     "PGL511"),
+    ("delete_model",
+     'migrations.DeleteModel(name="Audit")',
+     'migrations.DeleteModel(name="Customer")',
+     "PGL511"),
 ]
+
+# The application's SQL: what PGL511 sees still in use.
+QUERIES = ("SELECT order_id, legacy FROM orders WHERE status = $1;\n"
+           "SELECT audit_id FROM audit;\n"
+           "SELECT id, legacy FROM shop_order WHERE status = $1;\n"
+           "SELECT id FROM shop_audit;\n")
 
 
 def _alembic(number: int, operation: str, safe: bool) -> str:
@@ -195,6 +245,8 @@ def _project(tmp_path: Path, safe: bool) -> tuple[Path, dict[str, str]]:
     (django / "__init__.py").write_text("")
     (upstream / "pglint.toml").write_text(f"select = {LOCK_CODES!r}\n".replace("'", '"'))
     (versions / "a1_init.py").write_text(ALEMBIC_INIT)
+    (upstream / "queries").mkdir()
+    (upstream / "queries" / "report.sql").write_text(QUERIES)
     (django / "0001_initial.py").write_text(DJANGO_INIT)
     _git(upstream, "init", "-q", "-b", "main")
     _git(upstream, "add", ".")

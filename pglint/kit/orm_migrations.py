@@ -136,6 +136,41 @@ def sql_call_before(ctx: "FileContext", stmt: "Statement", sql: str, title: str)
                suggestion=code)
 
 
+def _with_inner_keyword(call: str, keyword: str) -> str | None:
+    """`op.add_column("t", sa.Column(...))` -> the inner call (the last argument) with
+    `keyword` added; None when the last argument is not a call."""
+    body = call.rstrip()
+    if not body.endswith(")"):
+        return None
+    inner = body[:-1].rstrip()
+    inner = inner[:-1].rstrip() if inner.endswith(",") else inner
+    if not inner.endswith(")"):
+        return None
+    return _with_keyword(inner, keyword) + body[len(inner):]
+
+
+def default_recipe(ctx: "FileContext", stmt: "Statement", title: str) -> Fix | None:
+    """For a NOT NULL column an operation adds without a default (`op.add_column(t,
+    sa.Column(..., nullable=False))`, `AddField(..., field=models.X())`): the operation with a
+    constant default, which PostgreSQL stores once (11 and later) instead of failing on the
+    first row. Django sends the default for the existing rows and drops it after; Alembic's
+    `server_default` stays. None for other statements."""
+    source = stmt.operation
+    if source is None or source.name not in ("add_column", "AddField"):
+        return None
+    keyword = "server_default=<value>" if source.framework == "alembic" else "default=<value>"
+    recipe = _with_inner_keyword(_dedented(ctx, stmt), keyword)
+    return Fix.display(title, recipe) if recipe is not None else None
+
+
+def as_written(ctx: "FileContext", stmt: "Statement") -> tuple[str, str]:
+    """The statement as its file writes it and the file's comment marker: the operation's call
+    and `#` for one a migration operation sends, the SQL and `--` otherwise."""
+    if stmt.operation is not None:
+        return _dedented(ctx, stmt), "#"
+    return ctx.statement_text(stmt).strip() + ";", "--"
+
+
 def _py_string(sql: str) -> str:
     """A Python string literal holding `sql`: double quotes unless it holds one."""
     if '"' not in sql and "\\" not in sql and "\n" not in sql:
@@ -215,5 +250,5 @@ def _django_steps(ctx: "FileContext", stmt: "Statement", steps: list[tuple[str, 
             + "".join("\n" + line for line in later))
 
 
-__all__ = ["orm_recipe", "DJANGO_CONCURRENT", "call_text", "concurrent_help", "concurrent_recipe",
+__all__ = ["orm_recipe", "as_written", "default_recipe", "DJANGO_CONCURRENT", "call_text", "concurrent_help", "concurrent_recipe",
            "operation_of", "sql_call_before"]

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.locks import BLOCKED_BY, proved_not_null, runs_in_migration, table_before_file
+from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -153,7 +154,9 @@ class SetNotNullScan(Rule):
                 "go on), then SET NOT NULL and drop the check.")
             version = ctx.settings.target_version
             pending = ctx.model.catalog.unvalidated_not_null_check(table.name, column.name)
-            yield self.finding(ctx, message, _recipe(table.name, column.name, version, pending),
+            # `op.alter_column(..., nullable=False)`: the recipe in Alembic's or Django's terms.
+            fix = orm_recipe(ctx, stmt, _recipe(table.name, column.name, version, pending))
+            yield self.finding(ctx, message, fix,
                                help + _version_note(version), node=stmt)
 
 

@@ -10,6 +10,7 @@ from pglint.kit.locks import BLOCKED_BY, existing_table, runs_in_migration
 from pglint.kit.rewrites import (VIRTUAL_GENERATED_SINCE, added_column_rewrites,
                                  column_type_before, type_change_rewrites,
                                  using_only_casts_column, volatile_call)
+from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -239,7 +240,8 @@ class TableRewrite(Rule):
         if why.startswith("a STORED") and ctx.settings.target_version >= VIRTUAL_GENERATED_SINCE:
             help += (" On PostgreSQL 18 a `VIRTUAL` generated column is computed on read and "
                      "rewrites nothing.")
-        return self.finding(ctx, message, fix, help, node=stmt)
+        # `op.alter_column(..., type_=...)`: the recipe in Alembic's or Django's terms.
+        return self.finding(ctx, message, orm_recipe(ctx, stmt, fix), help, node=stmt)
 
 
 _WHOLE_TABLE_COMMANDS = {"AT_SetTableSpace": "SET TABLESPACE", "AT_SetLogged": "SET LOGGED",

@@ -9,6 +9,7 @@ from pglint.finding import Finding, Fix, Severity
 from pglint.kit.locks import runs_in_migration
 from pglint.kit.locks import existing_table
 from pglint.kit.rewrites import FAST_DEFAULT_SINCE
+from pglint.kit.orm_migrations import default_recipe, orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -120,8 +121,13 @@ class AddNotNullColumnWithoutDefault(Rule):
             if version < FAST_DEFAULT_SINCE:
                 help += (f" Before PostgreSQL {FAST_DEFAULT_SINCE} a default is written into "
                          "every row, rewriting the table: prefer the nullable column.")
-            yield self.finding(ctx, message, _recipe(table.name, coldef, version), help,
-                               node=stmt)
+            fix = _recipe(table.name, coldef, version)
+            if version >= FAST_DEFAULT_SINCE:  # `op.add_column`, `AddField`: a default there
+                fix = default_recipe(ctx, stmt, "Give it a constant default (stored once, no "
+                                     "rewrite)") or orm_recipe(ctx, stmt, fix)
+            else:
+                fix = orm_recipe(ctx, stmt, fix)
+            yield self.finding(ctx, message, fix, help, node=stmt)
 
 
 def _not_null_without_value(coldef: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix, Severity
 from pglint.kit.locks import defined_elsewhere, runs_in_migration
+from pglint.kit.orm_migrations import as_written
 from pglint.model.uses import Use
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -136,9 +137,10 @@ class DroppedWhileInUse(Rule):
                 "names it first, then drop or rename it in a later release; for a rename, add "
                 "the new name first (a new column kept in step, or a view under the new name) "
                 "and move the code over.")
+        written, comment = as_written(ctx, stmt)  # `RemoveField(...)`: in the file's terms
         fix = Fix.display(f"Stop naming {named} in the application first",
-                          f"-- first release: remove {named} from {where}\n"
-                          f"-- a later release: {ctx.statement_text(stmt).strip()};")
+                          f"{comment} first release: remove {named} from {where}\n"
+                          f"{comment} a later release: {written}")
         return self.finding(ctx, message, fix, help, node=stmt)
 
 
