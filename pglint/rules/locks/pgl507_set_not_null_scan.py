@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
+from pglint.kit.example_projects import alembic_revision
 from pglint.kit.locks import BLOCKED_BY, proved_not_null, runs_in_migration, table_before_file
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
@@ -123,6 +124,10 @@ class SetNotNullScan(Rule):
                 target_version=18),
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
                 target_version=11),
+        # Alembic's op.alter_column(nullable=False) sends the same SET NOT NULL: the recipe is
+        # shown as op.execute() calls.
+        Example(alembic_revision("    op.alter_column(\"orders\", \"customer_id\", "
+                                 "nullable=False)\n"), kind="python", context=_CONTEXT),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
+from pglint.kit.example_projects import alembic_revision
 from pglint.kit.locks import BLOCKED_BY, existing_table, runs_in_migration
 from pglint.kit.rewrites import (VIRTUAL_GENERATED_SINCE, added_column_rewrites,
                                  column_type_before, type_change_rewrites,
@@ -128,6 +129,10 @@ class TableRewrite(Rule):
                 "ALTER TABLE notes ALTER COLUMN body TYPE varchar(50);\n"
                 "ALTER TABLE notes ADD COLUMN public_id uuid DEFAULT gen_random_uuid();\n"),
         Example("ALTER TABLE invoices ALTER COLUMN amount TYPE bigint;\n"),
+        # Alembic: raising a varchar limit rewrites nothing.
+        Example(alembic_revision("    op.alter_column(\"orders\", \"status\", "
+                                 "type_=sa.String(50))\n", imports="import sqlalchemy as sa\n"),
+                kind="python", context=_CONTEXT),
     )
     INVALID = (
         Example("ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;\n", context=_CONTEXT),
@@ -158,6 +163,11 @@ class TableRewrite(Rule):
         Example("CLUSTER orders USING orders_pkey;\n", context=_CONTEXT),
         Example("VACUUM FULL orders;\n", context=_CONTEXT),
         Example("ALTER TABLE orders SET TABLESPACE fast_disk;\n", context=_CONTEXT),
+        # Alembic's op.alter_column(type_=...) sends the same ALTER COLUMN ... TYPE: the recipe
+        # is shown as op.execute() calls.
+        Example(alembic_revision("    op.alter_column(\"orders\", \"quantity\", "
+                                 "type_=sa.BigInteger())\n", imports="import sqlalchemy as sa\n"),
+                kind="python", context=_CONTEXT),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix, Severity
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
 from pglint.kit.locks import runs_in_migration
 from pglint.kit.locks import existing_table
 from pglint.kit.rewrites import FAST_DEFAULT_SINCE
@@ -86,6 +87,11 @@ class AddNotNullColumnWithoutDefault(Rule):
         Example("CREATE TABLE notes (note_id bigint PRIMARY KEY);\n"
                 "ALTER TABLE notes ADD COLUMN author text NOT NULL;\n"),
         Example("ALTER TABLE invoices ADD COLUMN due_at date NOT NULL;\n"),
+        # Django sends a default for the existing rows (and drops it after): nothing fails.
+        Example(django_migration(
+            "        migrations.AddField(model_name=\"order\", name=\"paid\",\n"
+            "                            field=models.BooleanField(default=False)),\n"),
+            kind="python", context=DJANGO_ORDERS),
     )
     INVALID = (
         Example("ALTER TABLE orders ADD COLUMN region text NOT NULL;\n", context=_CONTEXT),
@@ -93,6 +99,15 @@ class AddNotNullColumnWithoutDefault(Rule):
                 target_version=11),
         Example("ALTER TABLE orders ADD COLUMN region text NOT NULL;\n", context=_CONTEXT,
                 target_version=10),
+        # Alembic's op.add_column and Django's AddField send the same ADD COLUMN: the fix shown
+        # gives the operation a default.
+        Example(alembic_revision("    op.add_column(\"orders\", sa.Column(\"paid\", sa.Boolean(), "
+                                 "nullable=False))\n", imports="import sqlalchemy as sa\n"),
+                kind="python", context=_CONTEXT),
+        Example(django_migration(
+            "        migrations.AddField(model_name=\"order\", name=\"paid\",\n"
+            "                            field=models.BooleanField()),\n"),
+            kind="python", context=DJANGO_ORDERS),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext

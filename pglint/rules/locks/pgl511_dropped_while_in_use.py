@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix, Severity
+from pglint.kit.example_projects import django_migration
 from pglint.kit.locks import defined_elsewhere, runs_in_migration
 from pglint.kit.orm_migrations import as_written
 from pglint.model.uses import Use
@@ -109,6 +110,13 @@ class DroppedWhileInUse(Rule):
         Example("ALTER TABLE customers RENAME TO clients;\n", context={
             "migrations/V1__init.sql": _ORDERS,
             "queries/customers.sql": "SELECT c.status FROM customers c;\n"}),
+        # Django's RemoveField sends the same DROP COLUMN: the later release is the operation.
+        Example(django_migration("        migrations.RemoveField(model_name=\"order\", "
+                                 "name=\"status\"),\n"),
+                kind="python", context={
+                    "migrations/V1__init.sql":
+                        "CREATE TABLE app_order (id bigint PRIMARY KEY, status text);\n",
+                    "queries/orders.sql": "SELECT id FROM app_order WHERE status = $1;\n"}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
