@@ -234,7 +234,8 @@ def _django(operation: str, safe: bool) -> str:
             '    ]\n')
 
 
-def _project(tmp_path: Path, safe: bool) -> tuple[Path, dict[str, str]]:
+def _project(tmp_path: Path, safe: bool, alembic_cases: list = ALEMBIC_CASES,
+             django_cases: list = DJANGO_CASES) -> tuple[Path, dict[str, str]]:
     """A clone whose upstream holds the first Alembic revision and Django migration (applied),
     with one new migration per case; the expected code per new file ("" for none)."""
     upstream = tmp_path / "upstream"
@@ -254,11 +255,11 @@ def _project(tmp_path: Path, safe: bool) -> tuple[Path, dict[str, str]]:
     clone = tmp_path / "clone"
     _git(tmp_path, "clone", "-q", str(upstream), str(clone))
     expected = {}
-    for number, (name, dangerous, safe_form, code) in enumerate(ALEMBIC_CASES, 2):
+    for number, (name, dangerous, safe_form, code) in enumerate(alembic_cases, 2):
         rel = f"alembic/versions/r{number}_{name}.py"
         (clone / rel).write_text(_alembic(number, safe_form if safe else dangerous, safe))
         expected[rel] = "" if safe else code
-    for number, (name, dangerous, safe_form, code) in enumerate(DJANGO_CASES, 2):
+    for number, (name, dangerous, safe_form, code) in enumerate(django_cases, 2):
         rel = f"shop/migrations/{number:04d}_{name}.py"
         (clone / rel).write_text(_django(safe_form if safe else dangerous, safe))
         expected[rel] = "" if safe else code
@@ -284,6 +285,24 @@ def test_each_operation_gets_the_code_of_its_sql(tmp_path, monkeypatch, safe):
     # The applied migrations are history; each new one gets exactly its code, or nothing.
     assert {path: codes for path, codes in found.items()} == \
         {path: [code] for path, code in expected.items() if code}
+
+
+def test_a_lock_taken_earlier_in_the_same_operation_counts(tmp_path, monkeypatch):
+    # AddField(ForeignKey) sends ADD COLUMN, then builds the column's index: the index build
+    # blocks nobody the ADD COLUMN's ACCESS EXCLUSIVE lock did not already block (PGL501 is
+    # silent, as for the same two statements in SQL); the same for Alembic's add_column with
+    # index=True.
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    alembic = [("add_column_index",
+                'op.add_column("orders", sa.Column("ref", sa.Text(), index=True))', "", "")]
+    django = [("add_foreign_key",
+               'migrations.AddField(model_name="order", name="customer",\n'
+               '            field=models.ForeignKey(null=True, to="shop.customer",\n'
+               '                                    on_delete=django.db.models.deletion.CASCADE))',
+               "", "")]
+    clone, expected = _project(tmp_path, False, alembic, django)
+    assert len(expected) == 2
+    assert _findings(clone) == {}
 
 
 def test_statements_of_operations_are_positioned_at_their_call(tmp_path):

@@ -141,7 +141,9 @@ def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str) -> "Statem
     top = stmt.parent if stmt.parent is not None else stmt
     holder = None
     for earlier in ctx.statements:
-        if earlier is top or earlier.start >= top.start:
+        # By place in the file's statements, not offset: the statements a migration operation
+        # sends all sit at its call (an AddField's ADD COLUMN, then its index).
+        if earlier is top or earlier.index >= top.index:
             break
         if earlier.kind == "TransactionStmt" and earlier.body.get("kind") in _ENDS_TRANSACTION:
             holder = None
@@ -158,7 +160,7 @@ def locked_later(ctx: "FileContext", stmt: "Statement", table: str) -> "Statemen
         return None
     top = stmt.parent if stmt.parent is not None else stmt
     for later in ctx.statements:
-        if later.start <= top.start:
+        if later.index <= top.index:
             continue
         if later.kind == "TransactionStmt" and later.body.get("kind") in _ENDS_TRANSACTION:
             return None
