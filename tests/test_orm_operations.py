@@ -197,6 +197,12 @@ DJANGO_CASES = [
      'migrations.AddField(model_name="order", name="flag",\n'
      '                            field=models.BooleanField(default=False))',
      "PGL509"),
+    ("alter_field_type",
+     'migrations.AlterField(model_name="order", name="code",\n'
+     '                              field=models.BigIntegerField(null=True))',
+     'migrations.AlterField(model_name="order", name="code",\n'
+     '                              field=models.CharField(max_length=40, null=True))',
+     "PGL508"),
     ("remove_field",
      'migrations.RemoveField(model_name="order", name="legacy")',
      'migrations.RemoveField(model_name="order", name="total")',
@@ -303,6 +309,26 @@ def test_a_lock_taken_earlier_in_the_same_operation_counts(tmp_path, monkeypatch
     clone, expected = _project(tmp_path, False, alembic, django)
     assert len(expected) == 2
     assert _findings(clone) == {}
+
+
+def test_alter_field_sends_sql_only_when_the_type_changes(tmp_path, monkeypatch):
+    # An AlterField that keeps the column's type (a help text, a default) sends nothing: no
+    # lock for PGL301 to see, though this migration sets no lock_timeout.
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    clone, expected = _project(tmp_path, False, [], [])
+    (clone / "shop" / "migrations" / "0002_help.py").write_text(
+        'from django.db import migrations, models\n\n\n'
+        'class Migration(migrations.Migration):\n'
+        '    dependencies = [("shop", "0001_initial")]\n'
+        '    operations = [\n'
+        '        migrations.AlterField(model_name="order", name="code",\n'
+        '            field=models.CharField(max_length=10, null=True, help_text="SKU")),\n'
+        '    ]\n')
+    assert _findings(clone) == {}
+    (clone / "shop" / "migrations" / "0002_help.py").write_text(
+        (clone / "shop" / "migrations" / "0002_help.py").read_text().replace(
+            "max_length=10", "max_length=5"))
+    assert _findings(clone) == {"shop/migrations/0002_help.py": ["PGL301", "PGL508"]}
 
 
 def test_statements_of_operations_are_positioned_at_their_call(tmp_path):

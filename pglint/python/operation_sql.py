@@ -23,7 +23,7 @@ know (the old type of an altered column) are not rendered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from pglint.model.catalog import Index, Table
@@ -41,6 +41,10 @@ class OperationSource:
     # Alembic: the call runs inside `with op.get_context().autocommit_block():`, outside the
     # revision's transaction.
     autocommit: bool = False
+    # (table, column, type): the statement is sent only when the column's type before the
+    # operation is known and differs (Django's AlterField compares the old and new field);
+    # `statements_sent` decides, once the catalog is known.
+    unless_type: tuple[str, str, str] | None = None
 
 
 class _AtCall:
@@ -85,9 +89,37 @@ def operation_statements(tree: Any, kind: str, where: Callable, path: Any) -> li
         source = OperationSource(kind, name, start, end,
                                  kind == "alembic" and _in_autocommit_block(tree, call))
         for sql in render(reader, call, ops):
-            out.extend(_statements(sql, source))
+            if isinstance(sql, tuple):  # (SQL, the type it changes the column from)
+                sql, unless = sql
+                out.extend(_statements(sql, replace(source, unless_type=unless)))
+            else:
+                out.extend(_statements(sql, source))
     out.sort(key=lambda s: s.start)
     return out
+
+
+def statements_sent(parsed: Any, catalog: Any, path: str) -> Any:
+    """`parsed` (a ParsedSQL) without the statements of operations that send them only on a
+    condition the catalog says is not met: a Django AlterField whose column had the same type
+    before (or one pglint cannot tell) changes no type. The catalog records, for each column,
+    the type before each change and where it was made (this file's path, the call's offset)."""
+    kept = []
+    for stmt in parsed.statements:
+        condition = stmt.operation.unless_type if stmt.operation is not None else None
+        if condition is not None:
+            table = catalog.table(condition[0])
+            column = table.columns.get(condition[1]) if table is not None else None
+            before = next((b for b, where, start in column.type_changes
+                           if where == path and start == stmt.operation.start), None) \
+                if column is not None else None
+            if not before or before == condition[2]:
+                continue
+        kept.append(stmt)
+    if len(kept) == len(parsed.statements):
+        return parsed
+    for i, stmt in enumerate(kept):
+        stmt.index = i
+    return replace(parsed, statements=kept)
 
 
 def _statements(sql: str, source: OperationSource) -> list[Statement]:
@@ -472,6 +504,24 @@ def _django_add_field(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     return out + _creates(ops, False, False)
 
 
+def _django_alter_field(reader: Any, call: Any, ops: list[tuple]) -> list[Any]:
+    """`ALTER COLUMN ... TYPE ... USING col::type`, as Django sends it when the field's column
+    type changes (only then: see statements_sent). What else an AlterField may send (NOT NULL,
+    UNIQUE, a foreign key) depends on the field as an earlier migration left it, which the
+    catalog does not record: not rendered."""
+    out: list[Any] = []
+    for op in ops:
+        for command in op[2] if op[0] == "alter_table" else ():
+            if command[0] != "alter_type" or len(command) < 4 or not command[3]:
+                continue
+            column, spelled = n.quote_ident(command[1]), command[3]
+            if not _plain(spelled.split("(")[0]):
+                continue
+            out.append((f"ALTER TABLE {n.quote_qualified(op[1])} ALTER COLUMN {column} TYPE "
+                        f"{spelled} USING {column}::{spelled}", (op[1], command[1], spelled)))
+    return out
+
+
 def _django_remove_field(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     return [f"ALTER TABLE {n.quote_qualified(op[1])} DROP COLUMN {n.quote_ident(command[1])} "
             "CASCADE" for op in ops if op[0] == "alter_table" for command in op[2]
@@ -482,8 +532,9 @@ def _django_delete_model(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     return _drop_tables(ops, " CASCADE")
 
 
-_DJANGO: dict[str, Callable[[Any, Any, list[tuple]], list[str]]] = {
+_DJANGO: dict[str, Callable[[Any, Any, list[tuple]], list[Any]]] = {
     "AddField": _django_add_field,
+    "AlterField": _django_alter_field,
     "RemoveField": _django_remove_field,
     "DeleteModel": _django_delete_model,
     "AddConstraint": _django_add_constraint,
@@ -495,4 +546,4 @@ _DJANGO: dict[str, Callable[[Any, Any, list[tuple]], list[str]]] = {
 }
 
 __all__ = ["OperationSource", "foreign_key_sql", "index_sql", "operation_statements",
-           "table_sql"]
+           "statements_sent", "table_sql"]
