@@ -311,6 +311,22 @@ def test_a_lock_taken_earlier_in_the_same_operation_counts(tmp_path, monkeypatch
     assert _findings(clone) == {}
 
 
+def test_dropped_constraints_and_renames_are_sent_too(tmp_path, monkeypatch):
+    # op.drop_constraint takes ACCESS EXCLUSIVE: the foreign key added after it in the same
+    # revision waits for nobody new (PGL505 silent, as in SQL). RenameField of a column the
+    # application still reads breaks it (PGL511).
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    alembic = [("replace_fk",
+                'op.drop_constraint("orders_customer_id_fkey", "orders", type_="foreignkey")\n'
+                '    op.create_foreign_key(None, "orders", "customers", ["customer_id"],\n'
+                '                          ["customer_id"], ondelete="CASCADE")', "", "")]
+    django = [("rename_field",
+               'migrations.RenameField(model_name="order", old_name="legacy", new_name="old")',
+               "", "PGL511")]
+    clone, expected = _project(tmp_path, False, alembic, django)
+    assert _findings(clone) == {path: [code] for path, code in expected.items() if code}
+
+
 def test_alter_field_sends_sql_only_when_the_type_changes(tmp_path, monkeypatch):
     # An AlterField that keeps the column's type (a help text, a default) sends nothing: no
     # lock for PGL301 to see, though this migration sets no lock_timeout.

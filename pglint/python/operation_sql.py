@@ -385,7 +385,38 @@ def _alembic_drop_table(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     return _drop_tables(ops)
 
 
+def _drop_constraints(ops: list[tuple]) -> list[str]:
+    return [f"ALTER TABLE {n.quote_qualified(op[1])} DROP CONSTRAINT {n.quote_ident(command[1])}"
+            for op in ops if op[0] == "alter_table" for command in op[2]
+            if command[0] == "drop_constraint"]
+
+
+def _renames(ops: list[tuple]) -> list[str]:
+    """`ALTER TABLE ... RENAME TO` / `RENAME COLUMN` of the catalog's rename operations."""
+    out = []
+    for op in ops:
+        if op[0] != "rename":
+            continue
+        kind, target, new, old = op[1:5]
+        if kind == "OBJECT_TABLE":
+            out.append(f"ALTER TABLE {n.quote_qualified(target)} RENAME TO {n.quote_ident(new)}")
+        elif kind == "OBJECT_COLUMN":
+            out.append(f"ALTER TABLE {n.quote_qualified(target)} RENAME COLUMN "
+                       f"{n.quote_ident(old)} TO {n.quote_ident(new)}")
+    return out
+
+
+def _alembic_drop_constraint(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    return _drop_constraints(ops)
+
+
+def _alembic_rename_table(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    return _renames(ops)
+
+
 _ALEMBIC: dict[str, Callable[[Any, Any, list[tuple]], list[str]]] = {
+    "drop_constraint": _alembic_drop_constraint,
+    "rename_table": _alembic_rename_table,
     "add_column": _alembic_add_column,
     "alter_column": _alembic_alter_column,
     "drop_column": _alembic_drop_column,
@@ -532,7 +563,20 @@ def _django_delete_model(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     return _drop_tables(ops, " CASCADE")
 
 
+def _django_renames(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    return _renames(ops)
+
+
+def _django_remove_constraint(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    # (A conditional UniqueConstraint is an index, dropped with DROP INDEX: the same lock.)
+    return _drop_constraints(ops)
+
+
 _DJANGO: dict[str, Callable[[Any, Any, list[tuple]], list[Any]]] = {
+    "RenameField": _django_renames,
+    "RenameModel": _django_renames,
+    "AlterModelTable": _django_renames,
+    "RemoveConstraint": _django_remove_constraint,
     "AddField": _django_add_field,
     "AlterField": _django_alter_field,
     "RemoveField": _django_remove_field,
