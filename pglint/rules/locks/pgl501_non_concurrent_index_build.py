@@ -35,6 +35,9 @@ class NonConcurrentIndexBuild(Rule):
     Flags `CREATE INDEX` without `CONCURRENTLY` on a table that an earlier migration file
     created. A table created earlier in the same file, or one the replayed migrations do not
     show, is left alone.
+    Alembic's `op.create_index` and Django's `AddIndex` are judged by the `CREATE INDEX` they
+    send; their fix is shown in the framework's terms (`postgresql_concurrently=True` in an
+    autocommit block, `AddIndexConcurrently` in a migration with `atomic = False`).
 
     ## Why is this bad?
     A plain `CREATE INDEX` takes a SHARE lock on the table for the whole build: every `INSERT`,

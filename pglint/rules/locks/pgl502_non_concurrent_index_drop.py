@@ -29,6 +29,9 @@ class NonConcurrentIndexDrop(Rule):
     Flags `DROP INDEX` without `CONCURRENTLY` of an index that an earlier migration file
     built on a table that already existed. Indexes built earlier in the same file, and indexes
     the replayed migrations do not show, are left alone.
+    Alembic's `op.drop_index` and Django's `RemoveIndex` are judged by the `DROP INDEX` they
+    send; their fix is shown in the framework's terms (`postgresql_concurrently=True` in an
+    autocommit block, `RemoveIndexConcurrently`).
 
     ## Why is this bad?
     A plain `DROP INDEX` takes an ACCESS EXCLUSIVE lock on the index's table. The drop itself is

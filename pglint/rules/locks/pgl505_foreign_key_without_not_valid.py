@@ -32,6 +32,8 @@ class ForeignKeyWithoutNotValid(Rule):
     `NOT VALID` on a table that an earlier migration file created. A table created earlier in
     the same file has no rows to check and is left alone, as is one the replayed migrations do
     not show.
+    Alembic's `op.create_foreign_key` is judged by the `ALTER TABLE` it sends; the fix shown
+    passes `postgresql_not_valid=True` and validates in a later revision.
 
     ## Why is this bad?
     Adding a foreign key checks every existing row of the table against the referenced table,

@@ -25,6 +25,8 @@ class CheckWithoutNotValid(Rule):
     Flags `ALTER TABLE ... ADD CONSTRAINT ... CHECK (...)` without `NOT VALID` on a table that
     an earlier migration file created. A table created earlier in the same file has no rows to
     check and is left alone, as is one the replayed migrations do not show.
+    Alembic's `op.create_check_constraint` and Django's `AddConstraint(CheckConstraint(...))`
+    are judged by the `ALTER TABLE` they send; the fix is shown in the framework's terms.
 
     ## Why is this bad?
     Adding a check constraint evaluates it on every existing row while holding an ACCESS

@@ -36,6 +36,7 @@ class SetNotNullScan(Rule):
     or an earlier one), or PostgreSQL 18's `NOT NULL col` constraint validated earlier. A column
     declared `NOT NULL` already, and tables or columns created in the same file, are left
     alone.
+    Alembic's `op.alter_column(..., nullable=False)` is judged by the `SET NOT NULL` it sends.
 
     ## Why is this bad?
     `SET NOT NULL` takes an ACCESS EXCLUSIVE lock and, to prove there is no NULL, reads every

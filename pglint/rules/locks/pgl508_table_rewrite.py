@@ -43,6 +43,8 @@ class TableRewrite(Rule):
     limit), numeric precision raised at the same scale or removed, cidr to inet. The type a
     column has when the statement runs is the one the migrations before it gave it. Tables
     created in the same file, and tables not known from earlier migrations, are left alone.
+    Alembic's `op.alter_column(..., type_=...)` and `op.add_column`, and Django's `AlterField`
+    (when the column type changes) and `AddField`, are judged by the SQL they send.
 
     ## Why is this bad?
     A rewrite holds an ACCESS EXCLUSIVE lock on the table from start to end: every read and

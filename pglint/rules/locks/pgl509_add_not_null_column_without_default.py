@@ -29,6 +29,8 @@ class AddNotNullColumnWithoutDefault(Rule):
     Flags `ALTER TABLE ... ADD COLUMN c T NOT NULL` (or `PRIMARY KEY`) without a `DEFAULT` on
     a table that an earlier migration file created. A column with a default, an identity,
     serial or generated column, and tables created in the same file are left alone.
+    Alembic's `op.add_column` and Django's `AddField` are judged by the `ADD COLUMN` they send;
+    the fix shown gives the operation a default (`server_default=`, `default=`).
 
     ## Why is this bad?
     Every existing row gets NULL in the new column, which NOT NULL forbids: on a table that

@@ -28,6 +28,8 @@ class UniqueConstraintBuiltInPlace(Rule):
     table that an earlier migration file created, when the constraint builds its own index
     (no `USING INDEX`), and `ADD COLUMN ... UNIQUE`, whose index is built the same way. Tables
     created in the same file are left alone.
+    Alembic's `op.create_unique_constraint` and Django's `AddConstraint(UniqueConstraint(...))`
+    and `AddField(unique=True)` are judged by the SQL they send.
 
     ## Why is this bad?
     The constraint's unique index is built while the `ALTER TABLE` holds an ACCESS EXCLUSIVE

@@ -32,6 +32,8 @@ class DroppedWhileInUse(Rule):
     that an earlier migration created and that are gone once every migration has run count;
     a column the application names only in a query over several tables that another of those
     tables also has is left alone, and `SELECT *` names no column.
+    Alembic's `op.drop_column`, `op.drop_table`, `op.rename_table` and Django's `RemoveField`,
+    `DeleteModel`, `RenameField`, `RenameModel` are judged by the SQL they send.
 
     ## Why is this bad?
     The migration and the code that still names the column ship together, but they do not
