@@ -367,3 +367,26 @@ def test_statements_of_operations_are_positioned_at_their_call(tmp_path):
     assert not stmt.exact
     # In file order with the SQL the revision runs itself, after its SET.
     assert [s.kind for s in loaded.parsed.statements] == ["VariableSetStmt", "IndexStmt"]
+
+
+def test_reserved_words_are_quoted_in_the_rendered_sql(tmp_path):
+    # A field called `order` is a column PostgreSQL only takes quoted: unquoted, the CREATE
+    # TABLE would not parse, and the index built on the new table would look like one on an
+    # existing table.
+    from pglint.model.location import Location
+    from pglint.python.operation_sql import operation_statements
+    from pglint.python.tree import PythonTree
+
+    text = ('from django.db import migrations, models\n\n\n'
+            'class Migration(migrations.Migration):\n'
+            '    operations = [\n'
+            '        migrations.CreateModel(name="Lane", fields=[\n'
+            '            ("id", models.BigAutoField(primary_key=True)),\n'
+            '            ("order", models.BigIntegerField(db_index=True)),\n'
+            '        ]),\n'
+            '    ]\n')
+    path = tmp_path / "board" / "migrations" / "0001_initial.py"
+    rendered = operation_statements(PythonTree.parse(text), "django",
+                                    lambda a, b: Location("x", 0, 0, a, b, None), path)
+    assert [s.kind for s in rendered] == ["CreateStmt", "IndexStmt"]
+    assert '"order" int8' in rendered[0].sql

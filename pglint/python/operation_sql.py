@@ -47,6 +47,28 @@ class OperationSource:
     unless_type: tuple[str, str, str] | None = None
 
 
+def _keywords() -> frozenset[str]:
+    from pglast import keywords
+
+    return frozenset(keywords.RESERVED_KEYWORDS | keywords.TYPE_FUNC_NAME_KEYWORDS
+                     | keywords.COL_NAME_KEYWORDS)
+
+
+_KEYWORDS = _keywords()
+
+
+def _ident(name: str) -> str:
+    """An identifier as the rendered SQL needs it: quoted unless a plain lowercase name that
+    is no keyword PostgreSQL reserves (a Django field called `order` is `"order"`)."""
+    if name.lower() in _KEYWORDS:
+        return '"' + name.replace('"', '""') + '"'
+    return n.quote_ident(name)
+
+
+def _qualified(name: str) -> str:
+    return ".".join(_ident(part) for part in name.split("."))
+
+
 class _AtCall:
     """Every byte of the rendered SQL maps to the call's first character: a finding on any
     node of the statement points at the operation."""
@@ -169,7 +191,7 @@ def _plain(name: str) -> bool:
 
 
 def _columns(columns: list) -> str:
-    return ", ".join(n.quote_ident(c) if c else "(NULL)" for c in columns)
+    return ", ".join(_ident(c) if c else "(NULL)" for c in columns)
 
 
 def index_sql(index: Index, concurrently: bool = False, if_not_exists: bool = False) -> str:
@@ -177,24 +199,24 @@ def index_sql(index: Index, concurrently: bool = False, if_not_exists: bool = Fa
     using = f" USING {index.method}" if index.method and index.method != "btree" else ""
     return (f"CREATE {'UNIQUE ' if index.unique else ''}INDEX "
             f"{'CONCURRENTLY ' if concurrently else ''}{'IF NOT EXISTS ' if if_not_exists else ''}"
-            f"{n.quote_ident(index.name)} ON {n.quote_qualified(index.table)}{using} "
+            f"{_ident(index.name)} ON {_qualified(index.table)}{using} "
             f"({_columns(index.columns)})")
 
 
 def table_sql(table: Table, parts: list[tuple], exists: bool, foreign_keys: bool) -> str:
     """`CREATE TABLE` with the table's columns (and its foreign keys when they are inline)."""
-    elements = [f"{n.quote_ident(p[1].name)} {_type(p[1].type)}" for p in parts
+    elements = [f"{_ident(p[1].name)} {_type(p[1].type)}" for p in parts
                 if p[0] == "column"]
     if foreign_keys:
         elements += [foreign_key_sql(p[1]) for p in parts if p[0] == "foreign_key"]
     return (f"CREATE TABLE {'IF NOT EXISTS ' if exists else ''}"
-            f"{n.quote_qualified(table.name)} ({', '.join(elements)})")
+            f"{_qualified(table.name)} ({', '.join(elements)})")
 
 
 def foreign_key_sql(fk: Any) -> str:
     referenced = f" ({_columns(fk.ref_columns)})" if fk.ref_columns else ""
     return (f"FOREIGN KEY ({_columns(fk.columns)}) REFERENCES "
-            f"{n.quote_qualified(fk.ref_table)}{referenced}")
+            f"{_qualified(fk.ref_table)}{referenced}")
 
 
 def _creates(ops: list[tuple], concurrently: bool, foreign_keys: bool) -> list[str]:
@@ -211,12 +233,12 @@ def _creates(ops: list[tuple], concurrently: bool, foreign_keys: bool) -> list[s
 def key_sql(index: Index) -> str:
     """`CONSTRAINT name UNIQUE (...)` / `PRIMARY KEY (...)` of a key the catalog keeps."""
     kind = "PRIMARY KEY" if index.primary else "UNIQUE"
-    return f"CONSTRAINT {n.quote_ident(index.name)} {kind} ({_columns(index.columns)})"
+    return f"CONSTRAINT {_ident(index.name)} {kind} ({_columns(index.columns)})"
 
 
 def _add_keys(ops: list[tuple]) -> list[str]:
     """`ALTER TABLE ... ADD CONSTRAINT ... UNIQUE` for the keys of `alter_table` operations."""
-    return [f"ALTER TABLE {n.quote_qualified(op[1])} ADD {key_sql(command[1])}"
+    return [f"ALTER TABLE {_qualified(op[1])} ADD {key_sql(command[1])}"
             for op in ops if op[0] == "alter_table" for command in op[2] if command[0] == "key"]
 
 
@@ -233,7 +255,7 @@ def _name(reader: Any, node: Any) -> str | None:
 
 
 def _constraint(name: str | None) -> str:
-    return f"CONSTRAINT {n.quote_ident(name)} " if name else ""
+    return f"CONSTRAINT {_ident(name)} " if name else ""
 
 
 def _dropped_indexes(ops: list[tuple]) -> list[str]:
@@ -254,7 +276,7 @@ def _alembic_create_index(reader: Any, call: Any, ops: list[tuple]) -> list[str]
 def _alembic_drop_index(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     concurrently = "CONCURRENTLY " if _flag(reader, call, "postgresql_concurrently") else ""
     exists = "IF EXISTS " if _flag(reader, call, "if_exists") else ""
-    return [f"DROP INDEX {concurrently}{exists}{n.quote_qualified(name)}"
+    return [f"DROP INDEX {concurrently}{exists}{_qualified(name)}"
             for name in _dropped_indexes(ops)]
 
 
@@ -264,7 +286,7 @@ def _not_valid(reader: Any, call: Any) -> str:
 
 def _alembic_create_foreign_key(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     name = _name(reader, _args(reader, call).get(0, "constraint_name"))
-    return [f"ALTER TABLE {n.quote_qualified(op[1])} ADD {_constraint(name)}"
+    return [f"ALTER TABLE {_qualified(op[1])} ADD {_constraint(name)}"
             f"{foreign_key_sql(command[1])}{_not_valid(reader, call)}"
             for op in ops if op[0] == "alter_table" for command in op[2]
             if command[0] == "foreign_key"]
@@ -282,7 +304,7 @@ def _alembic_create_check_constraint(reader: Any, call: Any, ops: list[tuple]) -
     if sql is None:
         sql = reader._text(condition) if condition is not None else None
     table = schema_qualified(table, _name(reader, args.kw.get("schema")))
-    return [f"ALTER TABLE {n.quote_qualified(table)} ADD "
+    return [f"ALTER TABLE {_qualified(table)} ADD "
             f"{_constraint(_name(reader, args.get(0, 'constraint_name')))}"
             f"CHECK ({sql or 'true'}){_not_valid(reader, call)}"]
 
@@ -305,7 +327,7 @@ def _column_sql(column: Any, default: str | None) -> str:
     """A column definition: name, type (with its modifiers), default, NOT NULL."""
     typ = column.type if column.default == "serial" else (column.type_sql or _type(column.type))
     typ = typ if _plain(typ.split("(")[0].rstrip("[]")) else "text"
-    sql = f"{n.quote_ident(column.name)} {typ}"
+    sql = f"{_ident(column.name)} {typ}"
     if column.default == "identity":
         sql += " GENERATED BY DEFAULT AS IDENTITY"
     elif default:
@@ -325,7 +347,7 @@ def _alembic_add_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     for op in ops:
         if op[0] != "alter_table":
             continue
-        table = n.quote_qualified(op[1])
+        table = _qualified(op[1])
         for command in op[2]:
             if command[0] == "column":
                 out.append(f"ALTER TABLE {table} ADD COLUMN "
@@ -346,8 +368,8 @@ def _alembic_alter_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]
                                                                                     "column_name"))
     if not table or not column:
         return []
-    target = n.quote_qualified(schema_qualified(table, _name(reader, args.kw.get("schema"))))
-    alter = f"ALTER TABLE {target} ALTER COLUMN {n.quote_ident(column)}"
+    target = _qualified(schema_qualified(table, _name(reader, args.kw.get("schema"))))
+    alter = f"ALTER TABLE {target} ALTER COLUMN {_ident(column)}"
     out = []
     for op in ops:
         for command in op[2] if op[0] == "alter_table" else ():
@@ -365,19 +387,19 @@ def _alembic_alter_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]
         out.append(f"{alter} SET DEFAULT {default}" if default else f"{alter} DROP DEFAULT")
     new = _name(reader, args.kw.get("new_column_name"))
     if new:
-        out.append(f"ALTER TABLE {target} RENAME COLUMN {n.quote_ident(column)} TO "
-                   f"{n.quote_ident(new)}")
+        out.append(f"ALTER TABLE {target} RENAME COLUMN {_ident(column)} TO "
+                   f"{_ident(new)}")
     return out
 
 
 def _alembic_drop_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
-    return [f"ALTER TABLE {n.quote_qualified(op[1])} DROP COLUMN {n.quote_ident(command[1])}"
+    return [f"ALTER TABLE {_qualified(op[1])} DROP COLUMN {_ident(command[1])}"
             for op in ops if op[0] == "alter_table" for command in op[2]
             if command[0] == "drop_column"]
 
 
 def _drop_tables(ops: list[tuple], cascade: str = "") -> list[str]:
-    return [f"DROP TABLE {n.quote_qualified(name)}{cascade}" for op in ops
+    return [f"DROP TABLE {_qualified(name)}{cascade}" for op in ops
             if op[0] == "drop" and op[1] == "OBJECT_TABLE" for name in op[2]]
 
 
@@ -386,7 +408,7 @@ def _alembic_drop_table(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
 
 
 def _drop_constraints(ops: list[tuple]) -> list[str]:
-    return [f"ALTER TABLE {n.quote_qualified(op[1])} DROP CONSTRAINT {n.quote_ident(command[1])}"
+    return [f"ALTER TABLE {_qualified(op[1])} DROP CONSTRAINT {_ident(command[1])}"
             for op in ops if op[0] == "alter_table" for command in op[2]
             if command[0] == "drop_constraint"]
 
@@ -399,10 +421,10 @@ def _renames(ops: list[tuple]) -> list[str]:
             continue
         kind, target, new, old = op[1:5]
         if kind == "OBJECT_TABLE":
-            out.append(f"ALTER TABLE {n.quote_qualified(target)} RENAME TO {n.quote_ident(new)}")
+            out.append(f"ALTER TABLE {_qualified(target)} RENAME TO {_ident(new)}")
         elif kind == "OBJECT_COLUMN":
-            out.append(f"ALTER TABLE {n.quote_qualified(target)} RENAME COLUMN "
-                       f"{n.quote_ident(old)} TO {n.quote_ident(new)}")
+            out.append(f"ALTER TABLE {_qualified(target)} RENAME COLUMN "
+                       f"{_ident(old)} TO {_ident(new)}")
     return out
 
 
@@ -450,7 +472,7 @@ def _django_add_index_concurrently(reader: Any, call: Any, ops: list[tuple]) -> 
 def _django_remove_index(reader: Any, call: Any, ops: list[tuple],
                          concurrently: bool = False) -> list[str]:
     word = "CONCURRENTLY " if concurrently else ""
-    return [f"DROP INDEX {word}IF EXISTS {n.quote_qualified(name)}"
+    return [f"DROP INDEX {word}IF EXISTS {_qualified(name)}"
             for name in _dropped_indexes(ops)]
 
 
@@ -470,7 +492,7 @@ def _django_add_constraint(reader: Any, call: Any, ops: list[tuple]) -> list[str
         model = reader._model(_name(reader, args.get(0, "model_name")))
         condition = check.kw.get("condition", check.kw.get("check"))
         sql = reader._q_sql(model, condition, set()) if condition is not None else None
-        out.append(f"ALTER TABLE {n.quote_qualified(model.table)} ADD "
+        out.append(f"ALTER TABLE {_qualified(model.table)} ADD "
                    f"{_constraint(_name(reader, check.kw.get('name')))}CHECK ({sql or 'true'})")
     return out
 
@@ -512,7 +534,7 @@ def _django_add_field(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     for op in ops:
         if op[0] != "alter_table":
             continue
-        table = n.quote_qualified(op[1])
+        table = _qualified(op[1])
         commands = op[2]
         for command in commands:
             if command[0] != "column":
@@ -526,11 +548,11 @@ def _django_add_field(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
                 sql += " UNIQUE"
             for fk in (c[1] for c in commands if c[0] == "foreign_key"):
                 referenced = f" ({_columns(fk.ref_columns)})" if fk.ref_columns else ""
-                sql += (f" REFERENCES {n.quote_qualified(fk.ref_table)}{referenced} "
+                sql += (f" REFERENCES {_qualified(fk.ref_table)}{referenced} "
                         "DEFERRABLE INITIALLY DEFERRED")
             out.append(sql)
             if default and not db_default:
-                out.append(f"ALTER TABLE {table} ALTER COLUMN {n.quote_ident(column.name)} "
+                out.append(f"ALTER TABLE {table} ALTER COLUMN {_ident(column.name)} "
                            "DROP DEFAULT")
     return out + _creates(ops, False, False)
 
@@ -545,16 +567,16 @@ def _django_alter_field(reader: Any, call: Any, ops: list[tuple]) -> list[Any]:
         for command in op[2] if op[0] == "alter_table" else ():
             if command[0] != "alter_type" or len(command) < 4 or not command[3]:
                 continue
-            column, spelled = n.quote_ident(command[1]), command[3]
+            column, spelled = _ident(command[1]), command[3]
             if not _plain(spelled.split("(")[0]):
                 continue
-            out.append((f"ALTER TABLE {n.quote_qualified(op[1])} ALTER COLUMN {column} TYPE "
+            out.append((f"ALTER TABLE {_qualified(op[1])} ALTER COLUMN {column} TYPE "
                         f"{spelled} USING {column}::{spelled}", (op[1], command[1], spelled)))
     return out
 
 
 def _django_remove_field(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
-    return [f"ALTER TABLE {n.quote_qualified(op[1])} DROP COLUMN {n.quote_ident(command[1])} "
+    return [f"ALTER TABLE {_qualified(op[1])} DROP COLUMN {_ident(command[1])} "
             "CASCADE" for op in ops if op[0] == "alter_table" for command in op[2]
             if command[0] == "drop_column"]
 
