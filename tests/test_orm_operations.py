@@ -390,3 +390,18 @@ def test_reserved_words_are_quoted_in_the_rendered_sql(tmp_path):
                                     lambda a, b: Location("x", 0, 0, a, b, None), path)
     assert [s.kind for s in rendered] == ["CreateStmt", "IndexStmt"]
     assert '"order" int8' in rendered[0].sql
+
+
+def test_operations_for_another_database_are_not_sent_to_postgresql(tmp_path, monkeypatch):
+    # A revision that also supports SQLite: the SQLite branch never reaches PostgreSQL.
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    alembic = [("other_database_branch",
+                'if op.get_bind().dialect.name == "sqlite":\n'
+                '        op.create_index("orders_note_idx", "orders", ["note"])\n'
+                '    else:\n'
+                '        op.drop_index("orders_status_idx", table_name="orders")', "", "PGL502"),
+               ("negated_test",
+                'if op.get_context().dialect.name != "postgresql":\n'
+                '        op.create_index("orders_note_idx", "orders", ["note"])', "", "")]
+    clone, expected = _project(tmp_path, False, alembic, [])
+    assert _findings(clone) == {path: [code] for path, code in expected.items() if code}

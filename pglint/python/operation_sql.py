@@ -23,6 +23,7 @@ know (the old type of an altered column) are not rendered.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -105,7 +106,7 @@ def operation_statements(tree: Any, kind: str, where: Callable, path: Any) -> li
     out: list[Statement] = []
     for call, name, ops in reader.calls:
         render = renderers.get(name)
-        if render is None:
+        if render is None or _other_dialect_branch(tree, call):
             continue
         start, end = tree.span(call)
         source = OperationSource(kind, name, start, end,
@@ -156,6 +157,29 @@ def _statements(sql: str, source: OperationSource) -> list[Statement]:
         rendered.operation = source
         out.append(rendered)
     return out
+
+
+_POSTGRESQL = re.compile(r"""["'](?:postgresql|postgres|psycopg2?)["']""")
+_OTHER_DIALECT = re.compile(r"""["'](?:sqlite|mysql|mariadb|mssql|oracle)["']""")
+
+
+def _other_dialect_branch(tree: Any, call: Any) -> bool:
+    """Whether `call` sits in the branch of an `if` on the database dialect that runs on
+    another database (`if op.get_bind().dialect.name == "sqlite":`, or the `else` of a
+    PostgreSQL test): PostgreSQL never receives that SQL."""
+    cst = tree.cst
+    child = call
+    for ancestor in tree.ancestors(call):
+        if isinstance(ancestor, cst.If):
+            test = tree.code(ancestor.test)
+            postgres, other = _POSTGRESQL.search(test), _OTHER_DIALECT.search(test)
+            if "dialect" in test and bool(postgres) != bool(other):
+                true_is_postgres = bool(postgres) != ("!=" in test or "not " in test)
+                in_body = child is ancestor.body
+                if in_body != true_is_postgres:
+                    return True
+        child = ancestor
+    return False
 
 
 def _in_autocommit_block(tree: Any, call: Any) -> bool:
