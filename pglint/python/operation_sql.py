@@ -17,8 +17,12 @@ statements that carry an `operation`.
 
 Only what can lock a table is rendered, and only in the form the SQL rules judge: a table's
 columns and foreign keys (not its defaults or comments), an index's columns (an expression
-is `(NULL)`, a condition is left out). Operations whose SQL depends on what only other files
-know (the old type of an altered column) are not rendered.
+is `(NULL)`, a condition is left out). What an operation sends can depend on the state an
+earlier migration left: a Django AlterField changes the column type only when it differs,
+which the engine decides with the catalog (`statements_sent`); its NOT NULL, UNIQUE and foreign
+key changes, AlterUniqueTogether and AlterIndexTogether (the catalog keeps no record of what
+they were before) are not rendered. Neither are operations in a branch for another database
+(`if op.get_bind().dialect.name == "sqlite":`), Alembic's `downgrade()`, nor RunPython.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any, Callable
 from pglint.model.catalog import Index, Table
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, parse_sql
+
 
 @dataclass(frozen=True)
 class OperationSource:
@@ -112,7 +117,7 @@ def operation_statements(tree: Any, kind: str, where: Callable, path: Any) -> li
         source = OperationSource(kind, name, start, end,
                                  kind == "alembic" and _in_autocommit_block(tree, call))
         for sql in render(reader, call, ops):
-            if isinstance(sql, tuple):  # (SQL, the type it changes the column from)
+            if isinstance(sql, tuple):  # (SQL, (table, column, type)): see unless_type
                 sql, unless = sql
                 out.extend(_statements(sql, replace(source, unless_type=unless)))
             else:
@@ -152,10 +157,9 @@ def _statements(sql: str, source: OperationSource) -> list[Statement]:
     out = []
     for stmt in parsed.statements:
         text = sql[stmt.start:stmt.end]
-        rendered = Statement(stmt.node, source.start, source.end, source.start, _AT_CALL,
-                             exact=False, sql=text)  # type: ignore[arg-type]
-        rendered.operation = source
-        out.append(rendered)
+        out.append(Statement(stmt.node, source.start, source.end, source.start,
+                             _AT_CALL, exact=False, sql=text,  # type: ignore[arg-type]
+                             operation=source))
     return out
 
 
