@@ -405,3 +405,32 @@ def test_operations_for_another_database_are_not_sent_to_postgresql(tmp_path, mo
                 '        op.create_index("orders_note_idx", "orders", ["note"])', "", "")]
     clone, expected = _project(tmp_path, False, alembic, [])
     assert _findings(clone) == {path: [code] for path, code in expected.items() if code}
+
+
+def _rendered(text: str, kind: str, path: Path) -> list[str]:
+    from pglint.model.location import Location
+    from pglint.python.operation_sql import operation_statements
+    from pglint.python.tree import PythonTree
+
+    return [s.sql for s in operation_statements(
+        PythonTree.parse(text), kind, lambda a, b: Location("x", 0, 0, a, b, None), path)]
+
+
+def test_what_the_operations_send_runs_on_postgresql(postgres, tmp_path):
+    # The SQL rendered for each operation (the first migrations, then each dangerous case, in
+    # a database of its own) is SQL PostgreSQL accepts and runs on those tables.
+    django_path = tmp_path / "shop" / "migrations"
+    init = _rendered(ALEMBIC_INIT, "alembic", tmp_path / "a1_init.py") + \
+        _rendered(DJANGO_INIT, "django", django_path / "0001_initial.py")
+    assert len(init) >= 5
+    setup = "".join(f"{sql};\n" for sql in init)
+    cases = [(name, _rendered(_alembic(2, dangerous, False), "alembic", tmp_path / "r2.py"))
+             for name, dangerous, _, _ in ALEMBIC_CASES]
+    cases += [(name, _rendered(_django(dangerous, False), "django", django_path / "0002_x.py"))
+              for name, dangerous, _, _ in DJANGO_CASES]
+    for name, statements in cases:
+        assert statements, name
+        with postgres.database() as database:
+            script = setup + "".join(f"{sql};\n" for sql in statements)
+            result = postgres.psql(database, script)
+        assert result.returncode == 0, (name, statements, result.stderr)

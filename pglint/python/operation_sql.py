@@ -232,9 +232,11 @@ def index_sql(index: Index, concurrently: bool = False, if_not_exists: bool = Fa
 
 
 def table_sql(table: Table, parts: list[tuple], exists: bool, foreign_keys: bool) -> str:
-    """`CREATE TABLE` with the table's columns (and its foreign keys when they are inline)."""
+    """`CREATE TABLE` with the table's columns and keys (and its foreign keys when they are
+    inline)."""
     elements = [f"{_ident(p[1].name)} {_type(p[1].type)}" for p in parts
                 if p[0] == "column"]
+    elements += [key_sql(p[1]) for p in parts if p[0] == "key"]
     if foreign_keys:
         elements += [foreign_key_sql(p[1]) for p in parts if p[0] == "foreign_key"]
     return (f"CREATE TABLE {'IF NOT EXISTS ' if exists else ''}"
