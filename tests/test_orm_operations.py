@@ -434,3 +434,16 @@ def test_what_the_operations_send_runs_on_postgresql(postgres, tmp_path):
             script = setup + "".join(f"{sql};\n" for sql in statements)
             result = postgres.psql(database, script)
         assert result.returncode == 0, (name, statements, result.stderr)
+
+
+def test_an_autocommit_block_ends_the_revisions_transaction(tmp_path, monkeypatch):
+    # Alembic commits before autocommit_block(): the DROP COLUMN in the block is no lock the
+    # DROP INDEX before it shares a transaction with, so the drop waits on its own (PGL502);
+    # without the block the transaction queues for the DROP COLUMN's lock anyway (silent).
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+    drop = 'op.drop_index("orders_status_idx", table_name="orders")\n'
+    alembic = [("in_block", drop + '    with op.get_context().autocommit_block():\n'
+                '        op.drop_column("orders", "total")', "", "PGL502"),
+               ("same_transaction", drop + '    op.drop_column("orders", "code")', "", "")]
+    clone, expected = _project(tmp_path, False, alembic, [])
+    assert _findings(clone) == {path: [code] for path, code in expected.items() if code}
