@@ -171,6 +171,15 @@ def as_written(ctx: "FileContext", stmt: "Statement") -> tuple[str, str]:
     return ctx.statement_text(stmt).strip() + ";", "--"
 
 
+def runner_setting(ctx: "FileContext", name: str) -> str | None:
+    """The value the project's Alembic env.py SETs for `name` on the connection an Alembic
+    revision (this file) runs on, or None."""
+    if not ctx.file.path.name.endswith(".py") or "alembic" not in ctx.text \
+            or "def upgrade" not in ctx.text:
+        return None
+    return ctx.model.runner_settings.get(name.lower())
+
+
 def _py_string(sql: str) -> str:
     """A Python string literal holding `sql`: double quotes unless it holds one."""
     if '"' not in sql and "\\" not in sql and "\n" not in sql:
@@ -250,5 +259,5 @@ def _django_steps(ctx: "FileContext", stmt: "Statement", steps: list[tuple[str, 
             + "".join("\n" + line for line in later))
 
 
-__all__ = ["orm_recipe", "as_written", "default_recipe", "DJANGO_CONCURRENT", "call_text", "concurrent_help", "concurrent_recipe",
+__all__ = ["orm_recipe", "as_written", "default_recipe", "runner_setting", "DJANGO_CONCURRENT", "call_text", "concurrent_help", "concurrent_recipe",
            "operation_of", "sql_call_before"]

@@ -8,7 +8,7 @@ from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
 from pglint.kit.locks import WEAK_ALTER_SUBCOMMANDS, runner_wraps_file
-from pglint.kit.orm_migrations import sql_call_before
+from pglint.kit.orm_migrations import runner_setting, sql_call_before
 from pglint.kit.python_edits import separate_sql_call_before
 from pglint.kit.timeouts import LOCK_TIMEOUT, is_zero, set_config
 from pglint.roles import MIGRATION
@@ -31,6 +31,15 @@ _ADD_INDEX = ("        migrations.AddIndex(\n"
               "            index=models.Index(fields=[\"created\"], name=\"app_order_created_idx\"),\n"
               "        ),\n")
 _SET_LOCAL = "SET LOCAL lock_timeout = '5s'"
+_ENV = ("from alembic import context\nfrom sqlalchemy import engine_from_config, text\n\n\n"
+        "def run_migrations_online():\n"
+        "    engine = engine_from_config(context.config.get_section(\"alembic\"))\n"
+        "    with engine.connect() as connection:\n"
+        "        connection.execute(text(\"SET lock_timeout = 4000\"))\n"
+        "        context.configure(connection=connection)\n"
+        "        with context.begin_transaction():\n"
+        "            context.run_migrations()\n\n\n"
+        "run_migrations_online()\n")
 _TRIGGER = ("CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; "
             "END $$;\nCREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW "
             "EXECUTE FUNCTION touch();\n")
@@ -45,7 +54,9 @@ class MissingLockTimeout(Rule):
     `CREATE TRIGGER`, `LOCK TABLE`) with no `SET lock_timeout` (or `SET LOCAL lock_timeout` in
     the same transaction block) in force before it. A table created earlier in the same script
     has no other users yet and does not count. The rule reports once per file, on the first such
-    statement; the fix covers the rest of the file.
+    statement; the fix covers the rest of the file. Alembic and Django operations count by the
+    SQL they send (`op.create_index`, `AddField`, ...), and a `SET lock_timeout` that the
+    project's Alembic `env.py` runs on the connection counts for every revision.
 
     It stays silent on `ALTER TABLE` forms that take at most a SHARE UPDATE EXCLUSIVE lock
     (`SET (fillfactor = ...)`, `VALIDATE CONSTRAINT`, `SET STATISTICS`), on
@@ -160,6 +171,9 @@ class MissingLockTimeout(Rule):
             "            model_name=\"note\",\n"
             "            index=models.Index(fields=[\"body\"], name=\"app_note_body_idx\"),\n"
             "        ),\n"), kind="python", context=DJANGO_ORDERS),
+        # The project's Alembic env.py sets lock_timeout on the connection of every revision.
+        Example(alembic_revision(_CREATE_INDEX), kind="python",
+                context={**_CONTEXT, "alembic/env.py": _ENV}),
     )
     INVALID = (
         # A foreign key to an existing table locks it (SHARE ROW EXCLUSIVE): its writes queue.
@@ -227,7 +241,8 @@ class MissingLockTimeout(Rule):
     def check_file(self, ctx: FileContext) -> Iterable[Finding]:
         uncovered: list[tuple[Statement, Statement, str, str]] = []
         new_indexes: set[str] = set()
-        configured: str | None = None  # set_config('lock_timeout', v, false) in force
+        # set_config('lock_timeout', v, false) in force; an Alembic env.py's SET to begin with.
+        configured: str | None = runner_setting(ctx, "lock_timeout")
         local_configured: tuple[Statement | None, str] | None = None
         # Tables that migrations not yet run create: nobody reads or writes them yet.
         new_tables = ctx.model.tables_of_new_migrations()
