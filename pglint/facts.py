@@ -40,6 +40,9 @@ class FileFacts:
     # The tables and columns the application's SQL names and its models map
     # (pglint.model.uses).
     uses: list[Use] = field(default_factory=list)
+    # Settings an Alembic env.py SETs on the connection every revision runs on
+    # (`SET lock_timeout = 4000`): name -> value.
+    runner_settings: dict[str, str] = field(default_factory=dict)
 
 
 def file_facts(loaded: LoadedFile) -> FileFacts:
@@ -85,6 +88,8 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
                                                   defined_function_key(parent.body),
                                                   parent.origin))
                     facts.writes.append(write)
+    if file.path.name == "env.py" and "alembic" in file.text and "run_migrations" in file.text:
+        facts.runner_settings = _runner_settings(loaded.parsed.statements)
     if loaded.python is not None:
         from pglint.python.orm import OrmFacts, orm_facts
 
@@ -107,6 +112,18 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
             facts.writes.extend(orm.writes)
             facts.uses.extend(orm.uses)
     return facts
+
+
+def _runner_settings(statements: list) -> dict[str, str]:
+    """The session settings in force after an Alembic env.py's SQL (its `SET`s on the
+    connection it hands to every revision)."""
+    from pglint.sql.session import session_states
+
+    sets = [s for s in statements if s.kind == "VariableSetStmt" and s.parent is None]
+    if not sets:
+        return {}
+    # The state before a statement is the state after those before it: ask for one more.
+    return dict(session_states(sets + sets[-1:])[-1].settings)
 
 
 def encode_facts(facts: FileFacts) -> tuple:
@@ -141,6 +158,7 @@ def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel
     for f in _revision_order(facts):
         model.catalog.apply_ops(f.ops)
         model.orm_tables.update(f.orm_tables)
+        model.runner_settings.update(f.runner_settings)
     from pglint.python.orm import resolve
 
     catalog = model.catalog

@@ -141,11 +141,16 @@ def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str) -> "Statem
     if runs_outside_transaction(ctx):
         return None
     top = stmt.parent if stmt.parent is not None else stmt
+    if _autocommit(top):
+        return None
     holder = None
     for earlier in ctx.statements:
-        if earlier is top or earlier.start >= top.start:
+        # By place in the file's statements, not offset: the statements a migration operation
+        # sends all sit at its call (an AddField's ADD COLUMN, then its index).
+        if earlier is top or earlier.index >= top.index:
             break
-        if earlier.kind == "TransactionStmt" and earlier.body.get("kind") in _ENDS_TRANSACTION:
+        if earlier.kind == "TransactionStmt" and earlier.body.get("kind") in _ENDS_TRANSACTION \
+                or _autocommit(earlier):
             holder = None
         elif holder is None and takes_access_exclusive(earlier, table):
             holder = earlier
@@ -160,13 +165,21 @@ def locked_later(ctx: "FileContext", stmt: "Statement", table: str) -> "Statemen
         return None
     top = stmt.parent if stmt.parent is not None else stmt
     for later in ctx.statements:
-        if later.start <= top.start:
+        if later.index <= top.index:
             continue
-        if later.kind == "TransactionStmt" and later.body.get("kind") in _ENDS_TRANSACTION:
+        if later.kind == "TransactionStmt" and later.body.get("kind") in _ENDS_TRANSACTION \
+                or _autocommit(later):
             return None
         if takes_access_exclusive(later, table):
             return later
     return None
+
+
+def _autocommit(stmt: "Statement") -> bool:
+    """Whether an Alembic operation sends `stmt` in `op.get_context().autocommit_block()`:
+    Alembic commits the revision's transaction before the block, so no lock taken before it
+    is held there, and the block's own statements each commit at once."""
+    return stmt.operation is not None and stmt.operation.autocommit
 
 
 def pg_locks_mode(mode: str) -> str:
@@ -339,6 +352,11 @@ def not_valid_fix(ctx: "FileContext", stmt: "Statement", constraint: dict[str, A
     if not name:
         return shown, (" Name the constraint (`ADD CONSTRAINT <name> ...`) so that the "
                        "separate `VALIDATE CONSTRAINT` can refer to it.")
+    if stmt.operation is not None:
+        # A Django or Alembic operation (the rule shows it in the ORM's terms): its migration
+        # is one transaction, so the VALIDATE goes in the next one.
+        return Fix.display(title, f"{text} NOT VALID;\n-- then, in a later migration (a "
+                                  f"transaction of its own):\n{validate}"), ""
     if len(node.get("cmds") or ()) != 1:
         return shown, (" Add the constraint in an `ALTER TABLE` of its own, `NOT VALID`, and "
                        "validate it after.")

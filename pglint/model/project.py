@@ -74,6 +74,8 @@ class ProjectModel:
     # (table, column or None for the table itself) -> where the application's SQL names it
     # (pglint.model.uses).
     uses: dict[tuple[str, str | None], list[Use]] = field(default_factory=dict)
+    # Settings the project's Alembic env.py SETs on the connection of every revision.
+    runner_settings: dict[str, str] = field(default_factory=dict)
 
     def created_by_new_migration(self, table: str) -> bool:
         """Whether a migration that has not run yet creates `table` (its lock blocks nobody)."""

@@ -76,6 +76,7 @@ class NonConcurrentReindex(Rule):
     roles = frozenset({MIGRATION})
     options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("ReindexStmt",)
     min_fix_version = CONCURRENT_SINCE
     lock = "SHARE"  # on the table

@@ -6,8 +6,10 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
+from pglint.kit.example_projects import alembic_revision
 from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, constraint_span, not_valid_fix,
                               validated_on_existing_table)
+from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -30,6 +32,8 @@ class ForeignKeyWithoutNotValid(Rule):
     `NOT VALID` on a table that an earlier migration file created. A table created earlier in
     the same file has no rows to check and is left alone, as is one the replayed migrations do
     not show.
+    Alembic's `op.create_foreign_key` is judged by the `ALTER TABLE` it sends; the fix shown
+    passes `postgresql_not_valid=True` and validates in a later revision.
 
     ## Why is this bad?
     Adding a foreign key checks every existing row of the table against the referenced table,
@@ -80,6 +84,7 @@ class ForeignKeyWithoutNotValid(Rule):
     roles = frozenset({MIGRATION})
     options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
     lock = "SHARE ROW EXCLUSIVE"  # on both tables
     lock_held = "scan"
@@ -95,6 +100,12 @@ class ForeignKeyWithoutNotValid(Rule):
                 context=_CONTEXT),
         Example("ALTER TABLE invoices ADD CONSTRAINT invoices_order_fk\n"
                 "    FOREIGN KEY (order_id) REFERENCES orders (order_id);\n"),
+        # Alembic: SQLAlchemy adds the foreign key NOT VALID.
+        Example(alembic_revision(
+            "    op.create_foreign_key(\"orders_customer_fk\", \"orders\", \"customers\",\n"
+            "                          [\"customer_id\"], [\"customer_id\"],\n"
+            "                          postgresql_not_valid=True)\n"), kind="python",
+            context=_CONTEXT),
     )
     INVALID = (
         Example("ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n"
@@ -123,6 +134,12 @@ class ForeignKeyWithoutNotValid(Rule):
         Example("ALTER TABLE visits ADD CONSTRAINT visits_customer_fk\n"
                 "    FOREIGN KEY (customer_id) REFERENCES customers;\n",
                 context=_PARTITIONED, target_version=17),
+        # Alembic's op.create_foreign_key sends the same ALTER TABLE: the fix shown passes
+        # `postgresql_not_valid=True` and validates in a later revision.
+        Example(alembic_revision(
+            "    op.create_foreign_key(\"orders_customer_fk\", \"orders\", \"customers\",\n"
+            "                          [\"customer_id\"], [\"customer_id\"])\n"),
+            kind="python", context=_CONTEXT),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -159,5 +176,6 @@ class ForeignKeyWithoutNotValid(Rule):
             else:
                 fix, why_shown = not_valid_fix(ctx, stmt, constraint, title)
                 help += why_shown
+            fix = orm_recipe(ctx, stmt, fix)  # `op.create_foreign_key(...)`: Alembic's way
             yield self.finding(ctx, message, fix, help, node=stmt,
                                span=constraint_span(ctx, stmt, constraint))

@@ -6,8 +6,10 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
+from pglint.kit.example_projects import alembic_revision
 from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, proved_not_null, runs_in_migration,
                               table_before_file)
+from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -35,6 +37,7 @@ class SetNotNullScan(Rule):
     or an earlier one), or PostgreSQL 18's `NOT NULL col` constraint validated earlier. A column
     declared `NOT NULL` already, and tables or columns created in the same file, are left
     alone.
+    Alembic's `op.alter_column(..., nullable=False)` is judged by the `SET NOT NULL` it sends.
 
     ## Why is this bad?
     `SET NOT NULL` takes an ACCESS EXCLUSIVE lock and, to prove there is no NULL, reads every
@@ -86,6 +89,7 @@ class SetNotNullScan(Rule):
     roles = frozenset({MIGRATION})
     options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"
     lock_held = "scan"
@@ -123,6 +127,10 @@ class SetNotNullScan(Rule):
                 target_version=18),
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
                 target_version=11),
+        # Alembic's op.alter_column(nullable=False) sends the same SET NOT NULL: the recipe is
+        # shown as op.execute() calls.
+        Example(alembic_revision("    op.alter_column(\"orders\", \"customer_id\", "
+                                 "nullable=False)\n"), kind="python", context=_CONTEXT),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -154,7 +162,9 @@ class SetNotNullScan(Rule):
                 "go on), then SET NOT NULL and drop the check.")
             version = ctx.settings.target_version
             pending = ctx.model.catalog.unvalidated_not_null_check(table.name, column.name)
-            yield self.finding(ctx, message, _recipe(table.name, column.name, version, pending),
+            # `op.alter_column(..., nullable=False)`: the recipe in Alembic's or Django's terms.
+            fix = orm_recipe(ctx, stmt, _recipe(table.name, column.name, version, pending))
+            yield self.finding(ctx, message, fix,
                                help + _version_note(version), node=stmt)
 
 

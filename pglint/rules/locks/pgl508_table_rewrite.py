@@ -6,10 +6,12 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
+from pglint.kit.example_projects import alembic_revision
 from pglint.kit.locks import LOCK_EVIDENCE, BLOCKED_BY, existing_table, runs_in_migration
 from pglint.kit.rewrites import (VIRTUAL_GENERATED_SINCE, added_column_rewrites,
                                  column_type_before, type_change_rewrites,
                                  using_only_casts_column, volatile_call)
+from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -41,6 +43,8 @@ class TableRewrite(Rule):
     limit), numeric precision raised at the same scale or removed, cidr to inet. The type a
     column has when the statement runs is the one the migrations before it gave it. Tables
     created in the same file, and tables not known from earlier migrations, are left alone.
+    Alembic's `op.alter_column(..., type_=...)` and `op.add_column`, and Django's `AlterField`
+    (when the column type changes) and `AddField`, are judged by the SQL they send.
 
     ## Why is this bad?
     A rewrite holds an ACCESS EXCLUSIVE lock on the table from start to end: every read and
@@ -95,6 +99,7 @@ class TableRewrite(Rule):
     roles = frozenset({MIGRATION})
     options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt", "VacuumStmt", "ClusterStmt")
     lock = "ACCESS EXCLUSIVE"
     lock_held = "rewrite"
@@ -127,6 +132,10 @@ class TableRewrite(Rule):
                 "ALTER TABLE notes ALTER COLUMN body TYPE varchar(50);\n"
                 "ALTER TABLE notes ADD COLUMN public_id uuid DEFAULT gen_random_uuid();\n"),
         Example("ALTER TABLE invoices ALTER COLUMN amount TYPE bigint;\n"),
+        # Alembic: raising a varchar limit rewrites nothing.
+        Example(alembic_revision("    op.alter_column(\"orders\", \"status\", "
+                                 "type_=sa.String(50))\n", imports="import sqlalchemy as sa\n"),
+                kind="python", context=_CONTEXT),
     )
     INVALID = (
         Example("ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;\n", context=_CONTEXT),
@@ -157,6 +166,11 @@ class TableRewrite(Rule):
         Example("CLUSTER orders USING orders_pkey;\n", context=_CONTEXT),
         Example("VACUUM FULL orders;\n", context=_CONTEXT),
         Example("ALTER TABLE orders SET TABLESPACE fast_disk;\n", context=_CONTEXT),
+        # Alembic's op.alter_column(type_=...) sends the same ALTER COLUMN ... TYPE: the recipe
+        # is shown as op.execute() calls.
+        Example(alembic_revision("    op.alter_column(\"orders\", \"quantity\", "
+                                 "type_=sa.BigInteger())\n", imports="import sqlalchemy as sa\n"),
+                kind="python", context=_CONTEXT),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -239,7 +253,8 @@ class TableRewrite(Rule):
         if why.startswith("a STORED") and ctx.settings.target_version >= VIRTUAL_GENERATED_SINCE:
             help += (" On PostgreSQL 18 a `VIRTUAL` generated column is computed on read and "
                      "rewrites nothing.")
-        return self.finding(ctx, message, fix, help, node=stmt)
+        # `op.alter_column(..., type_=...)`: the recipe in Alembic's or Django's terms.
+        return self.finding(ctx, message, orm_recipe(ctx, stmt, fix), help, node=stmt)
 
 
 _WHOLE_TABLE_COMMANDS = {"AT_SetTableSpace": "SET TABLESPACE", "AT_SetLogged": "SET LOGGED",

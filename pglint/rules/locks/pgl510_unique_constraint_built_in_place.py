@@ -6,8 +6,10 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
 from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, RUNNER_OPT_OUT, added_as, constraint_span,
                               runs_in_migration, table_before_file)
+from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -26,6 +28,8 @@ class UniqueConstraintBuiltInPlace(Rule):
     table that an earlier migration file created, when the constraint builds its own index
     (no `USING INDEX`), and `ADD COLUMN ... UNIQUE`, whose index is built the same way. Tables
     created in the same file are left alone.
+    Alembic's `op.create_unique_constraint` and Django's `AddConstraint(UniqueConstraint(...))`
+    and `AddField(unique=True)` are judged by the SQL they send.
 
     ## Why is this bad?
     The constraint's unique index is built while the `ALTER TABLE` holds an ACCESS EXCLUSIVE
@@ -72,6 +76,7 @@ class UniqueConstraintBuiltInPlace(Rule):
     roles = frozenset({MIGRATION})
     options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"
     lock_held = "build"
@@ -98,6 +103,18 @@ class UniqueConstraintBuiltInPlace(Rule):
                 "    UNIQUE (customer_id, reference);\n", context=_CONTEXT),
         # A new column declared UNIQUE: its index too is built from every row, under the lock.
         Example("ALTER TABLE orders ADD COLUMN external_id text UNIQUE;\n", context=_CONTEXT),
+        # Alembic's op.create_unique_constraint and Django's AddConstraint(UniqueConstraint)
+        # send the same ALTER TABLE: the recipe is shown in their terms.
+        Example(alembic_revision(
+            "    op.create_unique_constraint(\"orders_reference_key\", \"orders\",\n"
+            "                                [\"reference\"])\n"), kind="python",
+            context=_CONTEXT),
+        Example(django_migration(
+            "        migrations.AddConstraint(\n"
+            "            model_name=\"order\",\n"
+            "            constraint=models.UniqueConstraint(fields=[\"status\", \"created\"],\n"
+            "                                               name=\"app_order_status_key\"),\n"
+            "        ),\n"), kind="python", context=DJANGO_ORDERS),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -137,7 +154,8 @@ class UniqueConstraintBuiltInPlace(Rule):
             if table.partitioned:
                 help += (f" `{table.name}` is partitioned: build the index on each partition "
                          "concurrently, then create it on the parent (it attaches them).")
-            yield self.finding(ctx, message, _recipe(table.name, constraint, kind, column), help,
+            fix = orm_recipe(ctx, stmt, _recipe(table.name, constraint, kind, column))
+            yield self.finding(ctx, message, fix, help,
                                node=stmt, span=constraint_span(ctx, stmt, constraint))
 
 

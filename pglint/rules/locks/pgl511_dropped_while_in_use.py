@@ -6,7 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix, Severity
+from pglint.kit.example_projects import django_migration
 from pglint.kit.locks import defined_elsewhere, runs_in_migration
+from pglint.kit.orm_migrations import as_written
 from pglint.model.uses import Use
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -63,6 +65,8 @@ class DroppedWhileInUse(Rule):
     and each field's column (`db_column`, `<name>_id` of a `ForeignKey`, a `ManyToManyField`'s
     join table; a `Column(...)` / `mapped_column(...)` attribute, named by its first argument
     when that is a string); only application code counts, not migrations, tests or scripts.
+    Alembic's `op.drop_column`, `op.drop_table`, `op.rename_table` and Django's `RemoveField`,
+    `DeleteModel`, `RenameField`, `RenameModel` are judged by the SQL they send.
 
     ## Why is this bad?
     The migration and the code that still names the column ship together, but they do not
@@ -110,6 +114,7 @@ class DroppedWhileInUse(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt", "RenameStmt", "DropStmt")
     lock = "ACCESS EXCLUSIVE"
     lock_held = "instant"
@@ -160,6 +165,13 @@ class DroppedWhileInUse(Rule):
         Example("ALTER TABLE orders RENAME COLUMN legacy_total TO total;\n", context=_sqlalchemy(
             "    total: Mapped[float | None] = mapped_column(\"legacy_total\", Numeric)\n")),
         Example("DROP TABLE orders;\n", context=_django("")),
+        # Django's RemoveField sends the same DROP COLUMN: the later release is the operation.
+        Example(django_migration("        migrations.RemoveField(model_name=\"order\", "
+                                 "name=\"status\"),\n"),
+                kind="python", context={
+                    "migrations/V1__init.sql":
+                        "CREATE TABLE app_order (id bigint PRIMARY KEY, status text);\n",
+                    "queries/orders.sql": "SELECT id FROM app_order WHERE status = $1;\n"}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -193,9 +205,10 @@ class DroppedWhileInUse(Rule):
                 "names it first, then drop or rename it in a later release; for a rename, add "
                 "the new name first (a new column kept in step, or a view under the new name) "
                 "and move the code over.")
+        written, comment = as_written(ctx, stmt)  # `RemoveField(...)`: in the file's terms
         fix = Fix.display(f"Stop naming {named} in the application first",
-                          f"-- first release: remove {named} from {where}\n"
-                          f"-- a later release: {ctx.statement_text(stmt).strip()};")
+                          f"{comment} first release: remove {named} from {where}\n"
+                          f"{comment} a later release: {written}")
         return self.finding(ctx, message, fix, help, node=stmt)
 
     def _report_mapped(self, ctx: FileContext, stmt: Statement, named: str, what: str,

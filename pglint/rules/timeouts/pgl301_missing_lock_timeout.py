@@ -6,7 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.locks import LOCK_EVIDENCE, WEAK_ALTER_SUBCOMMANDS, in_use, runner_wraps_file
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.locks import LOCK_EVIDENCE, in_use, WEAK_ALTER_SUBCOMMANDS, runner_wraps_file
+from pglint.kit.orm_migrations import runner_setting, sql_call_before
 from pglint.kit.python_edits import separate_sql_call_before
 from pglint.kit.timeouts import LOCK_TIMEOUT, is_zero, set_config
 from pglint.roles import MIGRATION
@@ -23,6 +25,21 @@ _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NU
 _ALEMBIC = ("from alembic import op\n\nrevision = \"b2\"\ndown_revision = None\n\n\n"
             "def upgrade():\n{}    op.execute(\"ALTER TABLE orders ADD COLUMN note text\")\n")
 _CONTEXT = {"migrations/V1__orders.sql": _ORDERS}
+_CREATE_INDEX = "    op.create_index(\"orders_note_idx\", \"orders\", [\"status\", \"order_id\"])\n"
+_ADD_INDEX = ("        migrations.AddIndex(\n"
+              "            model_name=\"order\",\n"
+              "            index=models.Index(fields=[\"created\"], name=\"app_order_created_idx\"),\n"
+              "        ),\n")
+_SET_LOCAL = "SET LOCAL lock_timeout = '5s'"
+_ENV = ("from alembic import context\nfrom sqlalchemy import engine_from_config, text\n\n\n"
+        "def run_migrations_online():\n"
+        "    engine = engine_from_config(context.config.get_section(\"alembic\"))\n"
+        "    with engine.connect() as connection:\n"
+        "        connection.execute(text(\"SET lock_timeout = 4000\"))\n"
+        "        context.configure(connection=connection)\n"
+        "        with context.begin_transaction():\n"
+        "            context.run_migrations()\n\n\n"
+        "run_migrations_online()\n")
 _TRIGGER = ("CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; "
             "END $$;\nCREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW "
             "EXECUTE FUNCTION touch();\n")
@@ -37,7 +54,9 @@ class MissingLockTimeout(Rule):
     `CREATE TRIGGER`, `LOCK TABLE`) with no `SET lock_timeout` (or `SET LOCAL lock_timeout` in
     the same transaction block) in force before it. A table created earlier in the same script
     has no other users yet and does not count. The rule reports once per file, on the first such
-    statement; the fix covers the rest of the file.
+    statement; the fix covers the rest of the file. Alembic and Django operations count by the
+    SQL they send (`op.create_index`, `AddField`, ...), and a `SET lock_timeout` that the
+    project's Alembic `env.py` runs on the connection counts for every revision.
 
     It stays silent on `ALTER TABLE` forms that take at most a SHARE UPDATE EXCLUSIVE lock
     (`SET (fillfactor = ...)`, `VALIDATE CONSTRAINT`, `SET STATISTICS`), on
@@ -103,6 +122,7 @@ class MissingLockTimeout(Rule):
     # Locks are taken when a migration runs: never by one that has already run.
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
 
     VALID = (
         # Both tables are new: nothing waits on them.
@@ -137,6 +157,28 @@ class MissingLockTimeout(Rule):
         Example("ALTER TABLE orders SET (fillfactor = 70);\n", context=_CONTEXT),
         Example("SELECT set_config('lock_timeout', '3s', false);\nTRUNCATE orders;\n",
                 context=_CONTEXT),
+        # Alembic operations: the index of a table the revision creates locks nobody; the
+        # setting, sent first, covers the index build on an existing table.
+        Example(alembic_revision(
+            "    op.create_table(\"notes\", sa.Column(\"note_id\", sa.BigInteger(), "
+            "primary_key=True))\n"
+            "    op.create_index(\"notes_id_idx\", \"notes\", [\"note_id\"])\n"
+            f"    op.execute(\"{_SET_LOCAL}\")\n" + _CREATE_INDEX,
+            imports="import sqlalchemy as sa\n"), kind="python", context=_CONTEXT),
+        # Django: a model created in the same migration, then its index.
+        Example(django_migration(
+            "        migrations.CreateModel(\n"
+            "            name=\"Note\",\n"
+            "            fields=[(\"id\", models.BigAutoField(primary_key=True)),\n"
+            "                    (\"body\", models.TextField())],\n"
+            "        ),\n"
+            "        migrations.AddIndex(\n"
+            "            model_name=\"note\",\n"
+            "            index=models.Index(fields=[\"body\"], name=\"app_note_body_idx\"),\n"
+            "        ),\n"), kind="python", context=DJANGO_ORDERS),
+        # The project's Alembic env.py sets lock_timeout on the connection of every revision.
+        Example(alembic_revision(_CREATE_INDEX), kind="python",
+                context={**_CONTEXT, "alembic/env.py": _ENV}),
     )
     INVALID = (
         # A foreign key to an existing table locks it (SHARE ROW EXCLUSIVE): its writes queue.
@@ -190,13 +232,23 @@ class MissingLockTimeout(Rule):
                 fixed="SET LOCAL lock_timeout = '5s';\nDO $$\nBEGIN\n"
                       "  LOCK TABLE orders IN SHARE MODE;\nEND $$;\n",
                 context=_CONTEXT),
+        # Alembic's op.create_index builds an index on an existing table: the setting goes in
+        # an op.execute() before it.
+        Example(alembic_revision(_CREATE_INDEX), kind="python", context=_CONTEXT,
+                fixed=alembic_revision(f"    op.execute(\"{_SET_LOCAL}\")\n" + _CREATE_INDEX)),
+        # Django's AddIndex too: a RunSQL before it (reversible: its reverse does nothing).
+        Example(django_migration(_ADD_INDEX), kind="python", context=DJANGO_ORDERS,
+                fixed=django_migration(
+                    f"        migrations.RunSQL(\"{_SET_LOCAL}\", migrations.RunSQL.noop),\n"
+                    + _ADD_INDEX)),
     )
 
     def check_file(self, ctx: FileContext) -> Iterable[Finding]:
         uncovered: list[tuple[Statement, Statement, str, str]] = []
         # Indexes built in this file, or on a table a migration not yet run creates.
         new_indexes: set[str] = set(ctx.model.indexes_on_new_tables())
-        configured: str | None = None  # set_config('lock_timeout', v, false) in force
+        # set_config('lock_timeout', v, false) in force; an Alembic env.py's SET to begin with.
+        configured: str | None = runner_setting(ctx, "lock_timeout")
         local_configured: tuple[Statement | None, str] | None = None
         # Tables that migrations not yet run create: nobody reads or writes them yet.
         new_tables = ctx.model.tables_of_new_migrations()
@@ -291,6 +343,10 @@ class MissingLockTimeout(Rule):
             edit = separate_sql_call_before(ctx.text, ctx.line_start(opening), opening, setting)
             fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion=setting) \
                 if edit is not None else Fix.display(title, setting)
+        elif top.operation is not None:
+            # `op.create_index(...)`, `AddIndex(...)`: the setting in the migration's own call.
+            fix = sql_call_before(ctx, top, setting, title) if at == top.start \
+                else Fix.display(title, setting)
         else:
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(at, content),),
                       suggestion=setting)
