@@ -105,6 +105,7 @@ class SquawkFinding:
     codes: tuple[str, ...] = ()  # the pglint rules covering squawk's rule
     covered: bool = False  # pglint reports one of `codes` there (recent view)
     gap: str = ""  # why pglint is silent, for an uncovered EXISTING_NEW finding
+    gap_kind: str = ""  # the reason's category, for the summary
     table: str = ""  # the table the statement works on, when known
 
 
@@ -116,6 +117,7 @@ class Span:
     last: int
     kind: str
     tables: tuple[str, ...]
+    indexes: tuple[str, ...] = ()  # indexes dropped or reindexed that this file did not make
 
 
 @dataclass
@@ -227,28 +229,27 @@ def _key(rangevar: dict | None) -> str | None:
     return name.lower() if name else None
 
 
-def _targets(kind: str, body: dict, index_tables: dict[str, str]) -> tuple[str, ...]:
-    """The tables a statement works on: the altered, indexed, reindexed or vacuumed table, and
-    for `DROP INDEX` / `REINDEX INDEX` the table of an index this file made."""
-    from pglint.sql.nodes import names
+def _targets(kind: str, body: dict, index_tables: dict[str, str]
+             ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The tables a statement works on (the altered, indexed, reindexed or vacuumed table; for
+    `DROP INDEX` / `REINDEX INDEX` the table of an index this file made), and the indexes it
+    drops or rebuilds that this file did not make."""
+    from pglint.sql.nodes import qualified
 
-    found: list[str] = []
+    indexes: list[str] = []
     if kind == "DropStmt" and body.get("removeType") == "OBJECT_INDEX":
-        for obj in body.get("objects") or ():
-            index = ".".join(names(obj.get("List", {}).get("items"))).lower()
-            found.append(index_tables.get(index, index.rpartition(".")[2]))
-    elif kind == "VacuumStmt":
-        found += [k for rel in body.get("rels") or ()
-                  if (k := _key(rel.get("VacuumRelation", {}).get("relation")))]
+        indexes = [qualified(obj.get("List", {}).get("items")).lower()
+                   for obj in body.get("objects") or ()]
     elif kind == "ReindexStmt" and body.get("kind") == "REINDEX_OBJECT_INDEX":
-        index = _key(body.get("relation"))
-        if index:
-            found.append(index_tables.get(index, index))
+        indexes = [index] if (index := _key(body.get("relation"))) else []
+    elif kind == "VacuumStmt":
+        return tuple(k for rel in body.get("rels") or ()
+                     if (k := _key(rel.get("VacuumRelation", {}).get("relation")))), ()
     else:
         relation = body.get("relation") or body.get("into", {}).get("rel")
-        if (key := _key(relation)):
-            found.append(key)
-    return tuple(found)
+        return ((key,) if (key := _key(relation)) else ()), ()
+    tables = tuple(index_tables[i] for i in indexes if i in index_tables)
+    return tables, tuple(i for i in indexes if i not in index_tables)
 
 
 def file_facts(text: str) -> FileFacts:
@@ -277,8 +278,9 @@ def file_facts(text: str) -> FileFacts:
         if stmt.parent is not None:
             continue
         first = line_of(stmt.start)
-        tables = _targets(stmt.kind, stmt.body, facts.index_tables)
-        facts.spans.append(Span(first, line_of(max(stmt.end - 1, stmt.start)), stmt.kind, tables))
+        tables, indexes = _targets(stmt.kind, stmt.body, facts.index_tables)
+        facts.spans.append(Span(first, line_of(max(stmt.end - 1, stmt.start)), stmt.kind, tables,
+                                indexes))
         if stmt.kind in ("CreateStmt", "CreateTableAsStmt") and tables:
             facts.created.setdefault(tables[0], first)
         elif stmt.kind == "IndexStmt" and stmt.body.get("idxname") and tables:
@@ -303,7 +305,7 @@ def classify(finding: SquawkFinding, role: str, status: str, facts: FileFacts) -
         finding.kind, finding.why_class = NOT_MIGRATION, role or "unknown"
     elif finding.line in facts.masked_lines:
         finding.kind, finding.why_class = NOT_MIGRATION, "down section"
-    elif span and span.tables and all(
+    elif span and span.tables and not span.indexes and all(
             any(same_table(t, made) and line < span.first for made, line in
                 facts.created.items()) for t in span.tables):
         finding.kind = SAME_FILE
@@ -323,26 +325,86 @@ def covered(finding: SquawkFinding, reported: list[tuple[int, str]], facts: File
     return any(code in finding.codes and first <= line <= last for line, code in reported)
 
 
+@dataclass
+class RepoTables:
+    """Where the repository's SQL makes each table and index: the first migration (in apply
+    order) and its status, and the other SQL files (dumps, scripts, ...) that define it too."""
+
+    made_by: dict[str, tuple[str, str]] = field(default_factory=dict)  # table -> path, status
+    index_table: dict[str, str] = field(default_factory=dict)  # index -> table
+    outside: dict[str, tuple[str, str]] = field(default_factory=dict)  # table -> path, role
+
+    def maker(self, table: str) -> tuple[str, str] | None:
+        return next((v for t, v in self.made_by.items() if same_table(t, table)), None)
+
+
+def repo_tables(files: dict[str, FileFacts], status: dict[str, tuple[str, str]],
+                outside: dict[str, FileFacts]) -> RepoTables:
+    """RepoTables from the parsed migrations (`files`, in apply order) and other SQL files."""
+    out = RepoTables()
+    for path, facts in files.items():
+        role, state = status.get(path, ("", ""))
+        if role != "migration":
+            continue
+        for table, line in facts.created.items():
+            if line not in facts.masked_lines:
+                out.made_by.setdefault(table, (path, state))
+        for index, table in facts.index_tables.items():
+            out.index_table.setdefault(index, table)
+    for path, facts in outside.items():
+        for table in facts.created:
+            out.outside.setdefault(table, (path, status.get(path, ("", ""))[0]))
+    return out
+
+
 def gap_reason(finding: SquawkFinding, reported: list[tuple[int, str]], facts: FileFacts,
-               made_by: dict[str, tuple[str, str]]) -> str:
-    """Why pglint is silent on an existing-table finding, as far as the files tell:
-    `made_by` maps each table to the migration that first creates it and its status."""
+               tables: RepoTables) -> tuple[str, str]:
+    """Why pglint is silent on an existing-table finding, as far as the files tell: a short
+    category (for the summary) and the detail for this finding."""
     span = facts.span_at(finding.line)
     if span is None:
-        return "pglint parses no statement at this line"
-    if not span.tables:
-        return f"the statement ({span.kind}) names no table pglint can place"
-    for table in span.tables:
-        maker = next((made_by[t] for t in made_by if same_table(t, table)), None)
+        return "no statement parsed there", "pglint parses no statement at this line"
+    names = list(span.tables)
+    for index in span.indexes:
+        table = tables.index_table.get(index) or tables.index_table.get(index.rpartition(".")[2])
+        if table is None:
+            return ("index made by no SQL migration",
+                    f"index `{index}` is created by no SQL migration pglint reads")
+        names.append(table)
+    if not names:
+        return ("statement names no table", f"the statement ({span.kind}) names no table "
+                "pglint's lock rules track")
+    earlier = next((t for other in facts.spans if other.first < span.first
+                    and other.kind in ("AlterTableStmt", "RenameStmt")
+                    for t in other.tables if any(same_table(t, n) for n in names)), None)
+    if earlier and finding.rule not in TIMEOUT_RULES:
+        return ("table locked earlier in the file",
+                f"an earlier ALTER TABLE of the file already holds ACCESS EXCLUSIVE on "
+                f"`{earlier}` in the same transaction: pglint does not report the later "
+                "statement")
+    for table in names:
+        maker = tables.maker(table)
+        elsewhere = next((v for t, v in tables.outside.items() if same_table(t, table)), None)
         if maker is None:
-            return (f"`{table}` is created by no SQL migration pglint reads (not in its "
-                    "catalog, or made by a Python migration or the ORM)")
+            where = f" (only `{elsewhere[0]}`, a {elsewhere[1]} file, defines it)" \
+                if elsewhere else ""
+            return ("table made by no SQL migration",
+                    f"`{table}` is created by no SQL migration pglint reads{where}: not in "
+                    "its history (made by a Python migration, the ORM, or outside the corpus)")
         if maker[1] == "new":
-            return f"`{table}` is created by `{maker[0]}`, also new: not an existing table"
+            return ("table made by a new migration",
+                    f"`{table}` is created by `{maker[0]}`, also new: no production table yet")
+        if elsewhere:
+            return ("table also defined outside the migrations",
+                    f"`{table}` is also defined in `{elsewhere[0]}` ({elsewhere[1]}): pglint's "
+                    "catalog likely takes that definition, and every file that is not an "
+                    "applied migration counts as not yet run, so the table looks new")
     others = sorted({code for line, code in reported if span.first <= line <= span.last})
     if others:
-        return f"pglint reports {', '.join(others)} on this statement instead"
-    return JUDGEMENT.get(finding.rule, "a different judgement") + f" ({span.kind})"
+        return ("pglint reports another rule", f"pglint reports {', '.join(others)} on this "
+                "statement instead")
+    judged = JUDGEMENT.get(finding.rule, "a different judgement")
+    return f"different judgement: {finding.rule}", f"{judged} ({span.kind})"
 
 
 def run_squawk(squawk: str, root: Path, files: list[str], pg_version: int,
@@ -404,33 +466,48 @@ def compare_repo(name: str, root: Path, squawk: str | None, command: list[str], 
     pglint_all, _ = run_pglint(command, root, ["--all-migrations"], timeout)
     result.pglint_recent = Counter(code for _, _, code in pglint_recent)
     result.pglint_all_new = Counter(code for _, _, code in pglint_all)
-    facts = {path: file_facts((root / path).read_text(encoding="utf-8", errors="replace"))
-             for path in files}
-    made_by: dict[str, tuple[str, str]] = {}
-    for path in files:  # in apply order: the first migration creating a table made it
-        role, state = status.get(path, roles.get(path, ("", "")))
-        if role == "migration":
-            for table, line in facts[path].created.items():
-                if line not in facts[path].masked_lines:
-                    made_by.setdefault(table, (path, state))
+    status = {path: status.get(path, role) for path, role in roles.items()}
+    classify_all(result, parse_squawk_json(recorded, root), root, files, status, pglint_recent)
+    return result
+
+
+def read_facts(root: Path, paths: list[str]) -> dict[str, FileFacts]:
+    return {path: file_facts((root / path).read_text(encoding="utf-8", errors="replace"))
+            for path in paths}
+
+
+def classify_all(result: RepoResult, findings: list[SquawkFinding], root: Path,
+                 files: list[str], status: dict[str, tuple[str, str]],
+                 pglint_recent: list[tuple[str, int, str]]) -> None:
+    """Classify squawk's findings, match them with pglint's (recent view) and, for each one on
+    an existing table in a new migration that pglint does not report, say why."""
+    facts = read_facts(root, files)
     reported: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for path, line, code in pglint_recent:
         reported[path].append((line, code))
     mapping = squawk_map()
-    for finding in parse_squawk_json(recorded, root):
+    gaps = []
+    for finding in findings:
         if finding.rule == "syntax-error":
             result.squawk_syntax_errors += 1
             continue
         file = facts.get(finding.path) or FileFacts()
-        role, state = status.get(finding.path, roles.get(finding.path, ("", "")))
+        role, state = status.get(finding.path, ("", ""))
         classify(finding, role, state, file)
         finding.codes = mapping.get(finding.rule, ())
         if finding.codes:
             finding.covered = covered(finding, reported[finding.path], file)
             if finding.kind == EXISTING_NEW and not finding.covered:
-                finding.gap = gap_reason(finding, reported[finding.path], file, made_by)
+                gaps.append(finding)
         result.squawk.append(finding)
-    return result
+    if gaps:  # the other SQL files (dumps, scripts, ...) are read only to explain gaps
+        others = [p for p, (role, _) in status.items() if is_sql(p) and p not in facts
+                  and role not in ("other-dialect", "migration", "down-migration")]
+        outside = {p: f for p, f in facts.items() if status.get(p, ("", ""))[0] != "migration"}
+        tables = repo_tables(facts, status, {**outside, **read_facts(root, others)})
+        for finding in gaps:
+            finding.gap_kind, finding.gap = gap_reason(
+                finding, reported[finding.path], facts.get(finding.path) or FileFacts(), tables)
 
 
 def time_again(result: RepoResult, root: Path, squawk: str, command: list[str], recent: int,
@@ -498,7 +575,9 @@ def render(results: list[RepoResult], header: dict[str, str], recent: int) -> st
         "same file). pglint's columns count the findings of the covering codes.", "",
     ]
     for family, rules in families(mapping):
-        rows = [rule for rule in rules if by_rule.get(rule) or mapping.get(rule)]
+        # squawk's old name for a split rule only when squawk still reports it
+        rows = [rule for rule in rules if by_rule.get(rule)
+                or (mapping.get(rule) and rule not in RENAMED.values())]
         if not rows:
             continue
         lines += [f"## {family}", "",
@@ -559,9 +638,7 @@ def render_gaps(results: list[RepoResult]) -> list[str]:
     out = ["## Recall gaps (recent view)", "",
            "squawk findings on an existing table in a new migration that pglint does not report "
            f"({len(gaps)}); `repo:path:line`, squawk's rule, why pglint is silent.", ""]
-    reasons = Counter(f.gap.split(" (")[0] if "`" not in f.gap else
-                      f.gap.split("`")[0] + "`...`" + f.gap.rpartition("`")[2]
-                      for _, f in gaps)
+    reasons = Counter(f.gap_kind for _, f in gaps)
     for reason, n in reasons.most_common():
         out.append(f"- {n} x {reason}")
     out.append("")
