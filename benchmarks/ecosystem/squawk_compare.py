@@ -188,13 +188,20 @@ def parse_squawk_json(text: str, root: Path | None = None) -> list[SquawkFinding
     return out
 
 
+def pglint_env() -> dict[str, str]:
+    """The environment for pglint's runs, without PGLINT_ALL_MIGRATIONS: the recent view needs
+    pglint's own judgement of which migrations have run (the all-new view passes
+    --all-migrations)."""
+    return {k: v for k, v in os.environ.items() if k != "PGLINT_ALL_MIGRATIONS"}
+
+
 def show_files(command: list[str], root: Path, extra: list[str], timeout: float
                ) -> dict[str, tuple[str, str]]:
     """`pglint check --show-files`: each file's role and, for a migration, "new" or "applied"
     (in lint order, migrations in apply order)."""
     proc = subprocess.run([*command, "check", ".", "--show-files", *extra], cwd=root,
                           capture_output=True, text=True, timeout=timeout, check=False,
-                          errors="replace")
+                          errors="replace", env=pglint_env())
     out: dict[str, tuple[str, str]] = {}
     for line in proc.stdout.splitlines():
         path, _, rest = line.partition("  ")
@@ -428,7 +435,7 @@ def run_pglint(command: list[str], root: Path, extra: list[str], timeout: float
     proc = subprocess.run([*command, "check", ".", "--select", LOCK_SELECT, "--output-format",
                            "json", "--no-cache", "--exit-zero", *extra], cwd=root,
                           capture_output=True, text=True, timeout=timeout, check=False,
-                          errors="replace")
+                          errors="replace", env=pglint_env())
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"pglint exited with {proc.returncode}: {proc.stderr.strip()[-300:]}")
