@@ -147,6 +147,7 @@ class RepoResult:
     squawk_files: int = 0
     squawk: list[SquawkFinding] = field(default_factory=list)
     squawk_syntax_errors: int = 0
+    squawk_unparsed: set[str] = field(default_factory=set)  # files with a squawk syntax error
     pglint_recent: Counter = field(default_factory=Counter)
     pglint_all_new: Counter = field(default_factory=Counter)
     squawk_seconds: list[float] = field(default_factory=list)
@@ -497,6 +498,7 @@ def classify_all(result: RepoResult, findings: list[SquawkFinding], root: Path,
     for finding in findings:
         if finding.rule == "syntax-error":
             result.squawk_syntax_errors += 1
+            result.squawk_unparsed.add(finding.path)
             continue
         file = facts.get(finding.path) or FileFacts()
         role, state = status.get(finding.path, ("", ""))
@@ -608,8 +610,12 @@ def render(results: list[RepoResult], header: dict[str, str], recent: int) -> st
     lines += [f"squawk lock rules that did not fire and have no pglint counterpart: "
               f"{', '.join(f'`{r}`' for r in silent) or 'none'}. squawk's other rules "
               f"(types, naming, compatibility, idempotence) gave {sum(other.values())} "
-              f"findings, not compared; squawk reported {sum(r.squawk_syntax_errors for r in results)} "
-              "syntax errors.", ""]
+              f"findings, not compared. squawk reported "
+              f"{sum(r.squawk_syntax_errors for r in results)} syntax errors, in "
+              f"{sum(len(r.squawk_unparsed) for r in results)} files (it reports nothing else "
+              "on a file it cannot parse: psql variables, templates, ...): "
+              + (", ".join(f"{r.name} {len(r.squawk_unparsed)} of {r.squawk_files}"
+                           for r in results if r.squawk_unparsed) or "none") + ".", ""]
     lines += ["## pglint's lock findings per code", "", "| code | recent | all new |",
               "|---|--:|--:|"]
     for code in sorted(set(recent_counts) | set(all_counts)):
