@@ -626,21 +626,24 @@ def render(results: list[RepoResult], header: dict[str, str], recent: int) -> st
 
 
 def render_times(results: list[RepoResult]) -> list[str]:
-    """Median over the runs of each tool's total time on the corpus, and their ratio."""
-    runs = min((len(r.squawk_seconds) for r in results if not r.error), default=0)
+    """Median over the runs of each tool's total time on the repositories where squawk read
+    files (pglint alone on the others compares with nothing), and their ratio."""
+    timed = [r for r in results if not r.error and r.squawk_files]
+    runs = min((len(r.squawk_seconds) for r in timed), default=0)
     if not runs:
         return []
-    squawk = statistics.median(sum(r.squawk_seconds[i] for r in results if not r.error)
-                               for i in range(runs))
-    pglint = statistics.median(sum(r.pglint_seconds[i] for r in results if not r.error)
-                               for i in range(runs))
+    squawk = statistics.median(sum(r.squawk_seconds[i] for r in timed) for i in range(runs))
+    pglint = statistics.median(sum(r.pglint_seconds[i] for r in timed) for i in range(runs))
     ratio = f"{pglint / squawk:.1f}x" if squawk else "-"
     return ["## Time", "",
-            f"Median of {runs} runs over the corpus (wall seconds, all repositories summed): "
-            "squawk reads only the SQL files above; pglint reads the whole repository (SQL and "
-            "Python) to build its project model, in the recent view, without cache.", "",
-            "| squawk (s) | pglint (s) | pglint / squawk |", "|--:|--:|--:|",
-            f"| {squawk:.2f} | {pglint:.2f} | {ratio} |", ""]
+            f"Median of {runs} runs, wall seconds summed over the {len(timed)} repositories "
+            "where squawk read files: squawk reads only the SQL files above; pglint reads the "
+            "whole repository (SQL and Python) to build its project model, in the recent view, "
+            "without cache.", "",
+            "| repositories | squawk files | squawk (s) | pglint (s) | pglint / squawk |",
+            "|--:|--:|--:|--:|--:|",
+            f"| {len(timed)} | {sum(r.squawk_files for r in timed)} | {squawk:.2f} | "
+            f"{pglint:.2f} | {ratio} |", ""]
 
 
 def render_gaps(results: list[RepoResult]) -> list[str]:
@@ -707,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in range(1, args.runs):
         print(f"timing run {run + 1} of {args.runs} ...", flush=True)
         for repo, result in zip(select_repos(load_manifest(), args.only), results):
-            if not result.error:
+            if not result.error and result.squawk_files:
                 time_again(result, corpus / repo.dirname, squawk, command, args.recent,
                            DEFAULT_TARGET_VERSION, args.timeout)
     shown = " ".join(["python benchmarks/ecosystem/squawk_compare.py",
