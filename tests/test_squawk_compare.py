@@ -139,6 +139,7 @@ def test_classification_of_a_small_project(tmp_path, source):
     assert (dump.kind, dump.why_class) == (sc.NOT_MIGRATION, "schema-dump")
     assert found["0003_orders_index.up.sql", 2, "require-statement-timeout"].codes == ()
     assert result.pglint_recent == {"PGL501": 1}
+    assert not result.pglint_only  # squawk reports the same statement
     # Every migration new: the tables of earlier files count as existing.
     assert result.pglint_all_new["PGL501"] == 3
     text = sc.render([result], {"command": "c", "commit": "x", "pglint": "p", "squawk": "s",
@@ -146,3 +147,30 @@ def test_classification_of_a_small_project(tmp_path, source):
     assert "| `require-concurrent-index-creation` | PGL501 | 5 | 1 | 1 | 1 | 2 | 1 |" in text
     assert "`example/project:migrations/0005_gadget_index.up.sql:2` " \
            "`require-concurrent-index-creation`" in text
+
+
+def test_gap_reasons_read_from_the_file():
+    facts = sc.file_facts(
+        "ALTER TABLE reaction ADD COLUMN memo_id bigint;\n"
+        "ALTER TABLE reaction ADD CONSTRAINT reaction_memo_fk FOREIGN KEY (memo_id)\n"
+        "    REFERENCES memo (id);\n"
+        "CREATE INDEX CONCURRENTLY reaction_memo_idx ON reaction (memo_id);\n"
+        "TRUNCATE memo;\n"
+        "COMMENT ON TABLE memo IS 'notes';\n")
+    assert [(s.first, s.last, s.kind, s.tables, s.concurrent) for s in facts.spans] == [
+        (1, 1, "AlterTableStmt", ("reaction",), False),
+        (2, 3, "AlterTableStmt", ("reaction",), False),
+        (4, 4, "IndexStmt", ("reaction",), True),
+        (5, 5, "TruncateStmt", ("memo",), False),
+        (6, 6, "CommentStmt", (), False)]
+    tables = sc.RepoTables(made_by={"reaction": ("m/1.sql", "applied"),
+                                    "memo": ("m/2.sql", "new")})
+
+    def why(line: int, rule: str) -> str:
+        return sc.gap_reason(sc.SquawkFinding("m/3.sql", line, rule, ""), [], facts, tables)[0]
+
+    assert why(3, "adding-foreign-key-constraint") == \
+        "table locked by another statement of the file"
+    assert why(4, "require-lock-timeout") == "timeout before a CONCURRENTLY build or drop"
+    assert why(5, "require-lock-timeout") == "table made by a new migration"
+    assert why(6, "require-lock-timeout") == "timeout before a statement that locks no table"

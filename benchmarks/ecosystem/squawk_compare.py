@@ -118,6 +118,7 @@ class Span:
     kind: str
     tables: tuple[str, ...]
     indexes: tuple[str, ...] = ()  # indexes dropped or reindexed that this file did not make
+    concurrent: bool = False  # CREATE / DROP / REINDEX ... CONCURRENTLY
 
 
 @dataclass
@@ -150,6 +151,9 @@ class RepoResult:
     squawk_unparsed: set[str] = field(default_factory=set)  # files with a squawk syntax error
     pglint_recent: Counter = field(default_factory=Counter)
     pglint_all_new: Counter = field(default_factory=Counter)
+    # pglint's recent findings that no squawk finding of a rule it covers matches, by
+    # (code, why): squawk does not read the file, cannot parse it, or stays silent.
+    pglint_only: Counter = field(default_factory=Counter)
     squawk_seconds: list[float] = field(default_factory=list)
     pglint_seconds: list[float] = field(default_factory=list)
     error: str = ""
@@ -248,8 +252,14 @@ def _targets(kind: str, body: dict, index_tables: dict[str, str]
     if kind == "DropStmt" and body.get("removeType") == "OBJECT_INDEX":
         indexes = [qualified(obj.get("List", {}).get("items")).lower()
                    for obj in body.get("objects") or ()]
+    elif kind == "DropStmt" and body.get("removeType") == "OBJECT_TABLE":
+        return tuple(qualified(obj.get("List", {}).get("items")).lower()
+                     for obj in body.get("objects") or ()), ()
     elif kind == "ReindexStmt" and body.get("kind") == "REINDEX_OBJECT_INDEX":
         indexes = [index] if (index := _key(body.get("relation"))) else []
+    elif kind in ("TruncateStmt", "LockStmt"):
+        return tuple(k for rel in body.get("relations") or ()
+                     if (k := _key(rel.get("RangeVar")))), ()
     elif kind == "VacuumStmt":
         return tuple(k for rel in body.get("rels") or ()
                      if (k := _key(rel.get("VacuumRelation", {}).get("relation")))), ()
@@ -258,6 +268,11 @@ def _targets(kind: str, body: dict, index_tables: dict[str, str]
         return ((key,) if (key := _key(relation)) else ()), ()
     tables = tuple(index_tables[i] for i in indexes if i in index_tables)
     return tables, tuple(i for i in indexes if i not in index_tables)
+
+
+def _concurrent(body: dict) -> bool:
+    return bool(body.get("concurrent")) or any(
+        p.get("DefElem", {}).get("defname") == "concurrently" for p in body.get("params") or ())
 
 
 def file_facts(text: str) -> FileFacts:
@@ -288,7 +303,7 @@ def file_facts(text: str) -> FileFacts:
         first = line_of(stmt.start)
         tables, indexes = _targets(stmt.kind, stmt.body, facts.index_tables)
         facts.spans.append(Span(first, line_of(max(stmt.end - 1, stmt.start)), stmt.kind, tables,
-                                indexes))
+                                indexes, _concurrent(stmt.body)))
         if stmt.kind in ("CreateStmt", "CreateTableAsStmt") and tables:
             facts.created.setdefault(tables[0], first)
         elif stmt.kind == "IndexStmt" and stmt.body.get("idxname") and tables:
@@ -379,17 +394,26 @@ def gap_reason(finding: SquawkFinding, reported: list[tuple[int, str]], facts: F
             return ("index made by no SQL migration",
                     f"index `{index}` is created by no SQL migration pglint reads")
         names.append(table)
+    timeout = finding.rule in TIMEOUT_RULES
+    if timeout and span.concurrent:
+        return ("timeout before a CONCURRENTLY build or drop",
+                "a CONCURRENTLY build or drop takes SHARE UPDATE EXCLUSIVE, which blocks no "
+                "reads or writes: pglint asks for no lock_timeout before it")
     if not names:
+        if timeout:
+            return ("timeout before a statement that locks no table",
+                    f"the statement ({span.kind}) locks no table: pglint asks for lock_timeout "
+                    "before statements that lock one")
         return ("statement names no table", f"the statement ({span.kind}) names no table "
                 "pglint's lock rules track")
-    earlier = next((t for other in facts.spans if other.first < span.first
-                    and other.kind in ("AlterTableStmt", "RenameStmt")
-                    for t in other.tables if any(same_table(t, n) for n in names)), None)
-    if earlier and finding.rule not in TIMEOUT_RULES:
-        return ("table locked earlier in the file",
-                f"an earlier ALTER TABLE of the file already holds ACCESS EXCLUSIVE on "
-                f"`{earlier}` in the same transaction: pglint does not report the later "
-                "statement")
+    other = next(((o, t) for o in facts.spans if o is not span
+                  and o.kind in ("AlterTableStmt", "RenameStmt")
+                  for t in o.tables if any(same_table(t, n) for n in names)), None)
+    if other and not timeout:
+        return ("table locked by another statement of the file",
+                f"the ALTER TABLE at line {other[0].first} holds ACCESS EXCLUSIVE on "
+                f"`{other[1]}` until the transaction ends: pglint does not report a second "
+                "lock of the same table")
     for table in names:
         maker = tables.maker(table)
         elsewhere = next((v for t, v in tables.outside.items() if same_table(t, table)), None)
@@ -509,6 +533,7 @@ def classify_all(result: RepoResult, findings: list[SquawkFinding], root: Path,
             if finding.kind == EXISTING_NEW and not finding.covered:
                 gaps.append(finding)
         result.squawk.append(finding)
+    result.pglint_only = pglint_alone(result, pglint_recent, facts, mapping)
     if gaps:  # the other SQL files (dumps, scripts, ...) are read only to explain gaps
         others = [p for p, (role, _) in status.items() if is_sql(p) and p not in facts
                   and role not in ("other-dialect", "migration", "down-migration")]
@@ -517,6 +542,29 @@ def classify_all(result: RepoResult, findings: list[SquawkFinding], root: Path,
         for finding in gaps:
             finding.gap_kind, finding.gap = gap_reason(
                 finding, reported[finding.path], facts.get(finding.path) or FileFacts(), tables)
+
+
+def pglint_alone(result: RepoResult, pglint_recent: list[tuple[str, int, str]],
+                 facts: dict[str, FileFacts], mapping: dict[str, tuple[str, ...]]) -> Counter:
+    """pglint's recent findings that squawk does not match (a finding of a squawk rule the
+    pglint code covers, on the same statement; for PGL301 in the same file), by why."""
+    by_file: dict[str, list[SquawkFinding]] = defaultdict(list)
+    for finding in result.squawk:
+        by_file[finding.path].append(finding)
+    alone: Counter = Counter()
+    for path, line, code in pglint_recent:
+        if path not in facts:
+            alone[code, "file not read"] += 1
+            continue
+        if path in result.squawk_unparsed:
+            alone[code, "file not parsed"] += 1
+            continue
+        span = facts[path].span_at(line)
+        first, last = (span.first, span.last) if span else (line, line)
+        if not any(code in mapping.get(f.rule, ()) and (
+                code == "PGL301" or first <= f.line <= last) for f in by_file[path]):
+            alone[code, "squawk silent"] += 1
+    return alone
 
 
 def time_again(result: RepoResult, root: Path, squawk: str, command: list[str], recent: int,
@@ -616,11 +664,18 @@ def render(results: list[RepoResult], header: dict[str, str], recent: int) -> st
               "on a file it cannot parse: psql variables, templates, ...): "
               + (", ".join(f"{r.name} {len(r.squawk_unparsed)} of {r.squawk_files}"
                            for r in results if r.squawk_unparsed) or "none") + ".", ""]
-    lines += ["## pglint's lock findings per code", "", "| code | recent | all new |",
-              "|---|--:|--:|"]
+    alone = sum((r.pglint_only for r in results), Counter())
+    lines += ["## pglint's lock findings per code", "",
+              "*squawk too*: squawk reports a rule the code covers on the same statement (PGL301: "
+              "in the same file); otherwise squawk does not read the file (a Python migration), "
+              "cannot parse it, or reads it and is silent.", "",
+              "| code | recent | squawk too | file not read | file not parsed | squawk silent | "
+              "all new |", "|---|--:|--:|--:|--:|--:|--:|"]
     for code in sorted(set(recent_counts) | set(all_counts)):
         if code.startswith(("PGL5", "PGL301")):
-            lines.append(f"| {code} | {recent_counts[code]} | {all_counts[code]} |")
+            why = [alone[code, w] for w in ("file not read", "file not parsed", "squawk silent")]
+            lines.append(f"| {code} | {recent_counts[code]} | {recent_counts[code] - sum(why)} | "
+                         + " | ".join(map(str, why)) + f" | {all_counts[code]} |")
     lines += ["", *render_times(results), *render_gaps(results), *render_errors(results)]
     return "\n".join(lines).rstrip() + "\n"
 
