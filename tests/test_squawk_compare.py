@@ -156,15 +156,18 @@ def test_gap_reasons_read_from_the_file():
         "    REFERENCES memo (id);\n"
         "CREATE INDEX CONCURRENTLY reaction_memo_idx ON reaction (memo_id);\n"
         "TRUNCATE memo;\n"
-        "COMMENT ON TABLE memo IS 'notes';\n")
+        "COMMENT ON TABLE memo IS 'notes';\n"
+        "ALTER TABLE \"Memo\" ADD CONSTRAINT memo_check CHECK (id > 0);\n")
     assert [(s.first, s.last, s.kind, s.tables, s.concurrent) for s in facts.spans] == [
         (1, 1, "AlterTableStmt", ("reaction",), False),
         (2, 3, "AlterTableStmt", ("reaction",), False),
         (4, 4, "IndexStmt", ("reaction",), True),
         (5, 5, "TruncateStmt", ("memo",), False),
-        (6, 6, "CommentStmt", (), False)]
+        (6, 6, "CommentStmt", (), False),
+        (7, 7, "AlterTableStmt", ("Memo",), False)]
     tables = sc.RepoTables(made_by={"reaction": ("m/1.sql", "applied"),
-                                    "memo": ("m/2.sql", "new")})
+                                    "memo": ("m/2.sql", "new"),
+                                    "Memo": ("m/1.sql", "applied")})
 
     def why(line: int, rule: str) -> str:
         return sc.gap_reason(sc.SquawkFinding("m/3.sql", line, rule, ""), [], facts, tables)[0]
@@ -174,3 +177,5 @@ def test_gap_reasons_read_from_the_file():
     assert why(4, "require-lock-timeout") == "timeout before a CONCURRENTLY build or drop"
     assert why(5, "require-lock-timeout") == "table made by a new migration"
     assert why(6, "require-lock-timeout") == "timeout before a statement that locks no table"
+    # pglint's catalog keeps `"Memo"` as written but looks names up in lower case.
+    assert why(7, "constraint-missing-not-valid") == "quoted mixed-case table name"

@@ -235,10 +235,11 @@ def squawk_files(roles: dict[str, tuple[str, str]]) -> list[str]:
 
 
 def _key(rangevar: dict | None) -> str | None:
+    """A table as pglint's catalog keys it: `schema.name` (no `public.`), a quoted name's case
+    kept."""
     from pglint.sql.nodes import relation_name
 
-    name = relation_name(rangevar)
-    return name.lower() if name else None
+    return relation_name(rangevar)
 
 
 def _targets(kind: str, body: dict, index_tables: dict[str, str]
@@ -250,10 +251,10 @@ def _targets(kind: str, body: dict, index_tables: dict[str, str]
 
     indexes: list[str] = []
     if kind == "DropStmt" and body.get("removeType") == "OBJECT_INDEX":
-        indexes = [qualified(obj.get("List", {}).get("items")).lower()
+        indexes = [qualified(obj.get("List", {}).get("items"))
                    for obj in body.get("objects") or ()]
     elif kind == "DropStmt" and body.get("removeType") == "OBJECT_TABLE":
-        return tuple(qualified(obj.get("List", {}).get("items")).lower()
+        return tuple(qualified(obj.get("List", {}).get("items"))
                      for obj in body.get("objects") or ()), ()
     elif kind == "ReindexStmt" and body.get("kind") == "REINDEX_OBJECT_INDEX":
         indexes = [index] if (index := _key(body.get("relation"))) else []
@@ -266,8 +267,8 @@ def _targets(kind: str, body: dict, index_tables: dict[str, str]
     else:
         relation = body.get("relation") or body.get("into", {}).get("rel")
         return ((key,) if (key := _key(relation)) else ()), ()
-    tables = tuple(index_tables[i] for i in indexes if i in index_tables)
-    return tables, tuple(i for i in indexes if i not in index_tables)
+    tables = tuple(index_tables[i.lower()] for i in indexes if i.lower() in index_tables)
+    return tables, tuple(i for i in indexes if i.lower() not in index_tables)
 
 
 def _concurrent(body: dict) -> bool:
@@ -307,13 +308,14 @@ def file_facts(text: str) -> FileFacts:
         if stmt.kind in ("CreateStmt", "CreateTableAsStmt") and tables:
             facts.created.setdefault(tables[0], first)
         elif stmt.kind == "IndexStmt" and stmt.body.get("idxname") and tables:
-            facts.index_tables[stmt.body["idxname"].lower()] = tables[0]
+            facts.index_tables[stmt.body["idxname"].lower()] = tables[0]  # index names: lower
     return facts
 
 
 def same_table(a: str, b: str) -> bool:
     """One table named twice: equal keys, or equal names when one of them has no schema (the
     search path decides, and migrations rarely rely on two tables of one name)."""
+    a, b = a.lower(), b.lower()  # for matching only: a quoted and a bare name rarely differ
     if a == b:
         return True
     return ("." not in a or "." not in b) and a.rpartition(".")[2] == b.rpartition(".")[2]
@@ -389,7 +391,8 @@ def gap_reason(finding: SquawkFinding, reported: list[tuple[int, str]], facts: F
         return "no statement parsed there", "pglint parses no statement at this line"
     names = list(span.tables)
     for index in span.indexes:
-        table = tables.index_table.get(index) or tables.index_table.get(index.rpartition(".")[2])
+        table = tables.index_table.get(index.lower()) or \
+            tables.index_table.get(index.rpartition(".")[2].lower())
         if table is None:
             return ("index made by no SQL migration",
                     f"index `{index}` is created by no SQL migration pglint reads")
@@ -406,6 +409,13 @@ def gap_reason(finding: SquawkFinding, reported: list[tuple[int, str]], facts: F
                     "before statements that lock one")
         return ("statement names no table", f"the statement ({span.kind}) names no table "
                 "pglint's lock rules track")
+    quoted = next((n for n in names if n != n.lower()), None)
+    if quoted and not timeout:
+        # Catalog.table() lowercases the name it is asked for, but the catalog keeps a quoted
+        # name's case: `"Workflow"` is never found, so no lock rule sees an existing table.
+        return ("quoted mixed-case table name",
+                f"`\"{quoted}\"` is a quoted mixed-case name: pglint's catalog keeps its case "
+                "but looks names up in lower case, so it never finds the table")
     other = next(((o, t) for o in facts.spans if o is not span
                   and o.kind in ("AlterTableStmt", "RenameStmt")
                   for t in o.tables if any(same_table(t, n) for n in names)), None)
