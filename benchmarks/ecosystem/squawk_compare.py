@@ -421,9 +421,9 @@ def gap_reason(finding: SquawkFinding, reported: list[tuple[int, str]], facts: F
                   for t in o.tables if any(same_table(t, n) for n in names)), None)
     if other and not timeout:
         return ("table locked by another statement of the file",
-                f"the ALTER TABLE at line {other[0].first} holds ACCESS EXCLUSIVE on "
-                f"`{other[1]}` until the transaction ends: pglint does not report a second "
-                "lock of the same table")
+                f"the ALTER TABLE at line {other[0].first} takes ACCESS EXCLUSIVE on "
+                f"`{other[1]}` in the same transaction: pglint does not report a second lock "
+                "of the same table (the work itself then runs under that lock)")
     for table in names:
         maker = tables.maker(table)
         elsewhere = next((v for t, v in tables.outside.items() if same_table(t, table)), None)
