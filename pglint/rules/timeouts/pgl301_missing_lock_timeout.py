@@ -115,7 +115,9 @@ class MissingLockTimeout(Rule):
         "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-LOCK-TIMEOUT",
         "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-TABLES",
     )
-    squawk = ("require-timeout-settings",)
+    # squawk 2.x split require-timeout-settings in two: require-lock-timeout is this rule's,
+    # require-statement-timeout none's (a statement_timeout is not required).
+    squawk = ("require-timeout-settings", "require-lock-timeout")
     file_kinds = frozenset({"migration"})
     min_fix_version = 9  # lock_timeout exists since 9.3
     options = (LOCK_TIMEOUT, LOCK_EVIDENCE)
