@@ -103,14 +103,18 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
         if file.kind == "migration":
             # Alembic and Django migrations feed the catalog (their SQL strings included);
             # what they write runs once: no workload.
-            from pglint.python.schema import alembic_revision, schema_ops
+            from pglint.python.schema import schema_ops
 
             facts.ops.extend(schema_ops(loaded.python, where, loaded.parsed.statements,
                                         loaded.candidate.path))
-            facts.revision = alembic_revision(loaded.python)
         elif run_time:
             facts.writes.extend(orm.writes)
             facts.uses.extend(orm.uses)
+    if file.kind == "migration" and loaded.candidate.kind == "python":
+        from pglint.python.schema import alembic_revision
+
+        # Read on the text: a merge revision has no tree, and is a link of the chain all the same.
+        facts.revision = alembic_revision(file.text)
     return facts
 
 
