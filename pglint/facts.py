@@ -43,6 +43,8 @@ class FileFacts:
     # Settings an Alembic env.py SETs on the connection every revision runs on
     # (`SET lock_timeout = 4000`): name -> value.
     runner_settings: dict[str, str] = field(default_factory=dict)
+    # The file's role once read (pglint.roles): a pg_dump file is known by its text.
+    role: str = ""
 
 
 def file_facts(loaded: LoadedFile) -> FileFacts:
@@ -53,6 +55,7 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
     file = loaded.file
     if file is None or loaded.parsed is None:
         return facts
+    facts.role = file.role
 
     def where(start: int, end: int) -> Location:
         return Location.in_file(file, start, end)
@@ -103,14 +106,18 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
         if file.kind == "migration":
             # Alembic and Django migrations feed the catalog (their SQL strings included);
             # what they write runs once: no workload.
-            from pglint.python.schema import alembic_revision, schema_ops
+            from pglint.python.schema import schema_ops
 
             facts.ops.extend(schema_ops(loaded.python, where, loaded.parsed.statements,
                                         loaded.candidate.path))
-            facts.revision = alembic_revision(loaded.python)
         elif run_time:
             facts.writes.extend(orm.writes)
             facts.uses.extend(orm.uses)
+    if file.kind == "migration" and loaded.candidate.kind == "python":
+        from pglint.python.schema import alembic_revision
+
+        # Read on the text: a merge revision has no tree, and is a link of the chain all the same.
+        facts.revision = alembic_revision(file.text)
     return facts
 
 
@@ -218,14 +225,18 @@ def project_model(facts: list[FileFacts], candidates: Iterable[Candidate],
     """The model of a project from its files' facts (in file order) and the files themselves
     (which migrations are new)."""
     model = model_from_facts(facts, settings)
-    model.new_migration_paths = new_migration_paths(candidates)
+    model.new_migration_paths = new_migration_paths(candidates, facts)
     return model
 
 
-def new_migration_paths(candidates: Iterable[Candidate]) -> frozenset[str] | None:
-    """The project paths of the files that are not history, when some migration is known to
-    have run; None when none is (then every table of another file counts as existing)."""
+def new_migration_paths(candidates: Iterable[Candidate], facts: list[FileFacts]
+                        ) -> frozenset[str] | None:
+    """The project paths of the migrations that have not run (`facts` in the same order as
+    `candidates`), when some migration is known to have run; None when none is (then every
+    table of another file counts as existing). A schema dump, or any file that is not a
+    migration, is not new: a dump shows the tables production has."""
     candidates = list(candidates)
     if not any(c.applied for c in candidates):
         return None
-    return frozenset(c.rel for c in candidates if not c.applied)
+    return frozenset(c.rel for c, f in zip(candidates, facts)
+                     if not c.applied and f.role == MIGRATION)

@@ -158,6 +158,14 @@ def load(candidate: Candidate, text: str | None = None,
                     file.role, file.role_reason = MIGRATION, "Alembic or Django migration"
                 if file.role == MIGRATION:
                     _add_operation_statements(loaded, parsed, kind)
+        elif file.role in (APPLICATION, SCRIPT) and "revision" in text:
+            from pglint.python.schema import alembic_revision
+
+            if alembic_revision(text) is not None:
+                # An Alembic revision with nothing for a rule to read (a merge of two
+                # heads): still a link of the revision chain the catalog is replayed along.
+                file.kind = "migration"
+                file.role, file.role_reason = MIGRATION, "Alembic revision"
     else:
         count = statement_count(text, candidate.max_statements)
         if count > candidate.max_statements:

@@ -245,3 +245,21 @@ def test_use_evidence_meets_schema_qualified_and_renamed_tables(tmp_path):
     found, out = _findings(tmp_path)
     assert {(name, line, code) for name, line, code in found if code == "PGL501"} == {
         ("002_indexes.sql", 1, "PGL501"), ("002_indexes.sql", 2, "PGL501")}, out
+
+
+def test_quoted_names_and_tables_a_schema_dump_also_defines_are_existing(tmp_path):
+    # A quoted name keeps its case ("Orders"); a pg_dump snapshot beside the migrations shows
+    # what production has, so the table it also defines is not a new one.
+    dump = ("-- PostgreSQL database dump\n\nSET statement_timeout = 0;\n\n"
+            "CREATE TABLE public.events (id bigint NOT NULL, kind text);\n")
+    _project(tmp_path, {
+        "001_tables.sql": 'CREATE TABLE "Orders" (id bigint PRIMARY KEY, status text);\n'
+                          "CREATE TABLE events (id bigint, kind text);\n",
+        "002_indexes.sql": 'CREATE INDEX orders_status_idx ON "Orders" (status);\n'
+                           "CREATE INDEX events_kind_idx ON events (kind);\n"},
+        'SELECT id FROM "Orders" WHERE status = $1;\nSELECT id FROM events;\n',
+        applied="001_*")
+    (tmp_path / "db" / "schema.sql").write_text(dump)
+    found, out = _findings(tmp_path)
+    assert {(name, line, code) for name, line, code in found if code == "PGL501"} == {
+        ("002_indexes.sql", 1, "PGL501"), ("002_indexes.sql", 2, "PGL501")}, out

@@ -246,7 +246,7 @@ def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None) -> T
         return None
     catalog = ctx.model.catalog
     # A later migration may have renamed it: the catalog holds the final names.
-    table = catalog.table(name) or catalog.former_tables.get(name.lower())
+    table = catalog.table(name) or catalog.former_tables.get(name)
     if table is None or not defined_elsewhere(ctx, table.path) or not in_use(ctx, name):
         return None
     return None if ctx.model.created_by_new_migration(name) else table

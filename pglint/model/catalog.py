@@ -150,7 +150,8 @@ class Catalog:
         return self._lookups
 
     def table(self, name: str | None) -> Table | None:
-        return self.tables.get(name.lower()) if name else None
+        # A quoted name keeps its case ("Orders"); an unquoted one is folded to lower case.
+        return (self.tables.get(name) or self.tables.get(name.lower())) if name else None
 
     def indexes_on(self, table: str) -> list[Index]:
         return self.lookups.indexes_by_table.get(table, [])
