@@ -60,3 +60,24 @@ def test_types_and_their_history_travel_between_processes():
     for name in ("status", "total", "order_id"):
         a, b = direct.table("orders").columns[name], sent.table("orders").columns[name]
         assert (a.type, a.type_sql, a.type_changes) == (b.type, b.type_sql, b.type_changes)
+
+
+def test_a_key_added_using_an_index_takes_the_index_and_its_columns():
+    # The recipe of PGL510: build the index concurrently, then make it the key. PostgreSQL
+    # renames the index to the constraint; the key's columns are the index's.
+    sql = ("CREATE TABLE refs (id uuid, parent_id uuid, name text);\n"
+           "CREATE UNIQUE INDEX CONCURRENTLY refs_tmp ON refs (id);\n"
+           "ALTER TABLE refs ADD CONSTRAINT refs_pkey PRIMARY KEY USING INDEX refs_tmp;\n"
+           "CREATE UNIQUE INDEX CONCURRENTLY refs_name_tmp ON refs (parent_id, name);\n"
+           "ALTER TABLE refs ADD CONSTRAINT refs_parent_name_key UNIQUE USING INDEX "
+           "refs_name_tmp;\n")
+    catalog = Catalog()
+    ops, _file = _ops("migrations/V1__refs.sql", sql)
+    catalog.apply_ops(decode_ops(marshal.loads(marshal.dumps(encode_ops(ops))),
+                                 lambda s, e: None))
+    assert "refs_tmp" not in catalog.indexes and "refs_name_tmp" not in catalog.indexes
+    primary, unique = catalog.indexes["refs_pkey"], catalog.indexes["refs_parent_name_key"]
+    assert (primary.columns, primary.primary, primary.unique) == (["id"], True, True)
+    assert (unique.columns, unique.primary, unique.unique) == (["parent_id", "name"], False, True)
+    assert catalog.table("refs").columns["id"].not_null
+    assert catalog.key_columns("refs") == [{"id"}, {"parent_id", "name"}]

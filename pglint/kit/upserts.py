@@ -165,7 +165,7 @@ def inner_equality(node: dict[str, Any], alias: str) -> tuple[str, dict[str, Any
 def unique_indexes(ctx: FileContext, table: str) -> list[Index]:
     """Non-partial unique indexes and constraints on plain columns, primary key first."""
     found = [i for i in ctx.model.catalog.indexes_on(table)
-             if (i.unique or i.primary) and not i.partial and all(i.columns)]
+             if (i.unique or i.primary) and not i.partial and i.columns and all(i.columns)]
     return sorted(found, key=lambda i: not i.primary)
 
 

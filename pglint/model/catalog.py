@@ -167,7 +167,7 @@ class Catalog:
     def key_columns(self, table: str) -> list[set[str]]:
         """Column sets of the table's primary key and unique indexes/constraints."""
         return [set(c for c in i.columns if c) for i in self.indexes_on(table)
-                if (i.unique or i.primary) and not i.partial and all(i.columns)]
+                if (i.unique or i.primary) and not i.partial and i.columns and all(i.columns)]
 
     # -- replay ------------------------------------------------------------------------------
     # Replay is split in two: `catalog_ops` reads one statement's tree into small operations
@@ -245,6 +245,16 @@ class Catalog:
                 for col in index.columns:
                     if col in table.columns:
                         table.columns[col].not_null = True
+        elif kind == "key_using_index":
+            name, used, primary = part[1:]
+            index = self.indexes.pop(used, None)
+            if index is not None:
+                index.name, index.unique, index.primary, index.constraint = \
+                    name, True, primary, True
+                self.indexes[name] = index
+                for col in index.columns if primary else ():
+                    if col in table.columns:
+                        table.columns[col].not_null = True
         elif kind == "foreign_key":
             self.foreign_keys.append(part[1])
         elif kind == "not_null_constraint":
@@ -265,8 +275,8 @@ class Catalog:
             return
         for command in commands:
             kind, args = command[0], command[1:]
-            if kind in ("column", "sequence", "key", "foreign_key", "not_null_constraint",
-                        "validate_constraint"):
+            if kind in ("column", "sequence", "key", "key_using_index", "foreign_key",
+                        "not_null_constraint", "validate_constraint"):
                 self._table_part(table, command)
             elif kind == "drop_column":
                 dropped = table.columns.pop(args[0], None)

@@ -83,6 +83,11 @@ def default_kind(expr: dict | None) -> tuple[str, str]:
 
 def _constraint_parts(table: str, con: dict, stmt: Statement, where) -> list[tuple]:
     contype = con.get("contype")
+    if contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE") and con.get("indexname"):
+        # ADD CONSTRAINT c PRIMARY KEY USING INDEX i: PostgreSQL renames i to c and makes it
+        # the key; its columns are i's.
+        name = con.get("conname") or con["indexname"]
+        return [("key_using_index", name, con["indexname"], contype == "CONSTR_PRIMARY")]
     if contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
         return [_key_part(table, n.names(con.get("keys")), contype == "CONSTR_PRIMARY", con,
                           stmt, where)]

@@ -303,7 +303,7 @@ def _order_key(ctx: FileContext, table: str | None,
     """The columns to order by and how they were chosen, or (None, "")."""
     if table:
         for index in ctx.model.catalog.indexes_on(table):
-            if index.primary and all(index.columns):
+            if index.primary and index.columns and all(index.columns):
                 return [c for c in index.columns if c], f"`{ctx.model.bare(table)}`'s primary key"
         known = ctx.model.catalog.table(table)
         for cols in ctx.model.catalog.key_columns(table):
