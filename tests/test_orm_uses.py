@@ -11,6 +11,7 @@ from pglint.config import parse_settings
 from pglint.discover import discover
 from pglint.facts import decode_facts, encode_facts, file_facts
 from pglint.facts_cache import from_json, to_json
+from tests.test_python_orm import _model
 
 DJANGO = '''from django.contrib.contenttypes.fields import GenericForeignKey
 from django.db import models
@@ -98,11 +99,6 @@ def _write(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def _model(root: Path):
-    settings = parse_settings({}).with_overrides(root=root)
-    candidates, errors = discover([root], settings)
-    assert not errors
-    return engine.build_model([engine.load(c) for c in candidates], settings)
 
 
 def _mapped(model) -> dict[tuple[str, str | None], set[tuple[str, str]]]:

@@ -458,17 +458,20 @@ def _renames(ops: list[tuple]) -> list[str]:
     return out
 
 
-def _alembic_drop_constraint(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+def _sent_drop_constraints(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    """Alembic's drop_constraint, Django's RemoveConstraint (a conditional UniqueConstraint is
+    an index, dropped with DROP INDEX: the same lock)."""
     return _drop_constraints(ops)
 
 
-def _alembic_rename_table(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+def _sent_renames(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
+    """Alembic's rename_table, Django's RenameField, RenameModel and AlterModelTable."""
     return _renames(ops)
 
 
 _ALEMBIC: dict[str, Callable[[Any, Any, list[tuple]], list[str]]] = {
-    "drop_constraint": _alembic_drop_constraint,
-    "rename_table": _alembic_rename_table,
+    "drop_constraint": _sent_drop_constraints,
+    "rename_table": _sent_renames,
     "add_column": _alembic_add_column,
     "alter_column": _alembic_alter_column,
     "drop_column": _alembic_drop_column,
@@ -615,20 +618,11 @@ def _django_delete_model(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     return _drop_tables(ops, " CASCADE")
 
 
-def _django_renames(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
-    return _renames(ops)
-
-
-def _django_remove_constraint(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
-    # (A conditional UniqueConstraint is an index, dropped with DROP INDEX: the same lock.)
-    return _drop_constraints(ops)
-
-
 _DJANGO: dict[str, Callable[[Any, Any, list[tuple]], list[Any]]] = {
-    "RenameField": _django_renames,
-    "RenameModel": _django_renames,
-    "AlterModelTable": _django_renames,
-    "RemoveConstraint": _django_remove_constraint,
+    "RenameField": _sent_renames,
+    "RenameModel": _sent_renames,
+    "AlterModelTable": _sent_renames,
+    "RemoveConstraint": _sent_drop_constraints,
     "AddField": _django_add_field,
     "AlterField": _django_alter_field,
     "RemoveField": _django_remove_field,
