@@ -107,7 +107,11 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
         if dialect:
             return RoleDecision(OTHER_DIALECT, f"{sorted(dialect)[0]} in the path")
     # Run together with other words too: `riversqlite/`, `schema_sqlite3.sql`, `initmysql.sql`.
-    glued = _GLUED_DIALECT.search(posix.lower())
+    # Not the name of a Python migration: it says what the revision changes
+    # (`enable_millisecond_precision_in_mysql`), and the revision is a link of the chain
+    # whatever database runs it.
+    python_migration = kind == "python" and any(p in _MIGRATION_CODE_DIRS for p in folders)
+    glued = _GLUED_DIALECT.search("/".join(folders) if python_migration else posix.lower())
     if glued:
         return RoleDecision(OTHER_DIALECT, f"{glued.group()} in the path")
     if kind == "python" and (_LOAD_TEST_FILE.search(name) or any(p in _LOAD_TEST_DIRS

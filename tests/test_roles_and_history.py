@@ -37,6 +37,10 @@ ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
     ("riverdriver/riversqlite/migration/main/004.up.sql", "migration", "other-dialect"),
     ("db/clickhouse/migrations/01_init.sql", "migration", "other-dialect"),
     ("persistence/sql/migrations/1_init.mysql.up.sql", "migration", "other-dialect"),
+    # An Alembic revision's name says what it changes: still a link of the chain.
+    ("migrations/versions/46a278193a94_enable_millisecond_precision_in_mysql_.py", "python",
+     "script"),
+    ("alembic/versions/sqlite/0001_init.py", "python", "other-dialect"),
     ("queries/orders.sql", "sql", "application"),
     ("examples/booktest/schema.sql", "sql", "test"),
     ("sql/migrations.sql", "sql", "script"),
