@@ -379,3 +379,11 @@ def test_a_section_for_another_database_is_not_parsed():
     assert [sql[e.offset:e.offset + 5] for e in parsed.errors] == ["SELEC"]  # PostgreSQL again
     # A comment that merely mentions a database is no header.
     assert not parse_sql("-- ported from MySQL\nUPDATE `t` SET a = 1;\n").statements
+
+
+def test_identifiers_are_quoted_where_the_grammar_needs_it():
+    from pglint.sql import nodes as n
+
+    assert [n.quote_ident(x) for x in ("status", "order", "user", "Orders", "a b", "left")] == \
+        ["status", '"order"', '"user"', '"Orders"', '"a b"', '"left"']
+    assert n.quote_qualified("public.order") == 'public."order"'

@@ -260,10 +260,23 @@ def _strip_casts(node: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def quote_ident(name: str) -> str:
-    """An identifier as SQL: bare when it is a plain lowercase name, quoted otherwise."""
-    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
+    """An identifier as SQL: bare when it is a plain lowercase name that no keyword of
+    PostgreSQL's grammar could take for something else (pglast's list; a column called `order`
+    or `user` is `"order"`, `"user"`), quoted otherwise."""
+    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) and name not in _NOT_BARE:
         return name
     return '"' + name.replace('"', '""') + '"'
+
+
+def _keywords_not_bare() -> frozenset[str]:
+    from pglast import keywords
+
+    # Column-name keywords too: quoting one more name than needed is always valid SQL.
+    return frozenset(keywords.RESERVED_KEYWORDS | keywords.TYPE_FUNC_NAME_KEYWORDS
+                     | keywords.COL_NAME_KEYWORDS)
+
+
+_NOT_BARE = _keywords_not_bare()
 
 
 def quote_qualified(name: str) -> str:
