@@ -282,16 +282,21 @@ def shown_type(spelled: str) -> str:
 
 def _new_column_recipe(table: str, column: str, new_type: str) -> Fix:
     target, col = n.quote_qualified(table), n.quote_ident(column)
-    new_col = n.quote_ident(f"{column}_new")
+    new_col, old_col = n.quote_ident(f"{column}_new"), n.quote_ident(f"{column}_old")
     return Fix.display(
         "Add a column of the new type, fill it in batches, then swap it in",
         f"ALTER TABLE {target} ADD COLUMN {new_col} {new_type};\n"
         f"-- a trigger keeps {new_col} equal to {col} on INSERT and UPDATE; then, in batches, "
         "each in its own transaction:\n"
         f"UPDATE {target} SET {new_col} = {col} WHERE <key range> AND {new_col} IS NULL;\n"
-        f"-- then, in one short transaction: drop the trigger and swap the names\n"
-        f"ALTER TABLE {target} RENAME COLUMN {col} TO {n.quote_ident(column + '_old')};\n"
-        f"ALTER TABLE {target} RENAME COLUMN {new_col} TO {col};")
+        f"-- give {new_col} the default of {col}, and its NOT NULL through a validated CHECK\n"
+        f"-- then, in one short transaction: drop the trigger, swap the names, and free the old\n"
+        f"-- column, which new rows no longer fill\n"
+        f"ALTER TABLE {target} RENAME COLUMN {col} TO {old_col};\n"
+        f"ALTER TABLE {target} RENAME COLUMN {new_col} TO {col};\n"
+        f"ALTER TABLE {target} ALTER COLUMN {old_col} DROP NOT NULL,\n"
+        f"    ALTER COLUMN {old_col} DROP DEFAULT;\n"
+        f"-- drop {old_col} once no code reads it")
 
 
 def _added_column_recipe(table: str, coldef: dict[str, Any], version: int) -> Fix:
