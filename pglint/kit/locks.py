@@ -98,8 +98,11 @@ _NO_TRANSACTION = re.compile(
 RUNNER_OPT_OUT = ("goose: `-- +goose NO TRANSACTION`; dbmate: `-- migrate:up transaction:false`; "
                   "Flyway: `executeInTransaction=false` in the script's .conf; ory/popx: an "
                   "`.autocommit.` file; Django: `atomic = False`; Alembic: "
-                  "`op.get_context().autocommit_block()`; Prisma, Diesel and sqlx always wrap: "
-                  "run it by hand")
+                  "`op.get_context().autocommit_block()`; Diesel: `run_in_transaction = false` "
+                  "in the migration's metadata.toml; sqlx: `-- no-transaction` as its first "
+                  "line; Prisma: the statement alone in a migration of its own (Prisma 7.4 and "
+                  "later run it outside a transaction; before, with `prisma db execute` or by "
+                  "hand)")
 
 
 def runs_outside_transaction(ctx: "FileContext") -> bool:
