@@ -120,7 +120,9 @@ def test_rule_options_are_declared_by_the_rules_and_checked_by_the_configuration
     declared = {option.name: sorted(rule.code for rule in all_rules() if option in rule.options)
                 for option in catalog().options.values()}
     assert declared == {"sequence-cache": ["PGL102", "PGL106"],
-                        "fillfactor": ["PGL104", "PGL105"], "lock-timeout": ["PGL301", "PGL302"]}
+                        "fillfactor": ["PGL104", "PGL105"], "lock-timeout": ["PGL301", "PGL302"],
+                        "small-table-rows": ["PGL501", "PGL503", "PGL505", "PGL506",
+                                             "PGL507", "PGL508", "PGL510"]}
     # The configuration has no key or field of its own for them: they come from the rules.
     from dataclasses import fields
 

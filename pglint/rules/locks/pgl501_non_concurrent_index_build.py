@@ -6,8 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, RUNNER_OPT_OUT, in_transaction_block, keyword,
-                              runs_in_migration, runs_outside_transaction, table_before_file)
+from pglint.kit.locks import (BLOCKED_BY, RUNNER_OPT_OUT, SMALL_TABLE_ROWS,
+                              in_transaction_block, keyword, known_small, runs_in_migration,
+                              runs_outside_transaction, shown_table, table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -29,6 +30,10 @@ class NonConcurrentIndexBuild(Rule):
     Flags `CREATE INDEX` without `CONCURRENTLY` on a table that an earlier migration file
     created. A table created earlier in the same file, or one the replayed migrations do not
     show, is left alone.
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its build is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     A plain `CREATE INDEX` takes a SHARE lock on the table for the whole build: every `INSERT`,
@@ -82,6 +87,8 @@ class NonConcurrentIndexBuild(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (SMALL_TABLE_ROWS,)
     judges_applied_migrations = False
     statements = ("IndexStmt",)
     # The strongest lock it takes on the table, and for how long (tests/test_lock_rules.py).
@@ -106,6 +113,9 @@ class NonConcurrentIndexBuild(Rule):
                 "CREATE INDEX notes_author_idx ON notes (author);\n"),
         # No evidence the table exists before this file: silent.
         Example("CREATE INDEX invoices_due_idx ON invoices (due_at);\n"),
+        # The hints say the table is small: the build is over in moments.
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         # The table's migration has run: production writes it.
@@ -131,6 +141,9 @@ class NonConcurrentIndexBuild(Rule):
                 context=_CONTEXT),
         # A partitioned table cannot be indexed concurrently: the recipe is shown.
         Example("CREATE INDEX events_kind_idx ON events (kind);\n", context=_PARTITIONED),
+        # A large table, by the hints: the message says how large.
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -139,10 +152,11 @@ class NonConcurrentIndexBuild(Rule):
             return
         name = n.relation_name(node.get("relation"))
         table = table_before_file(ctx, stmt, name)
-        if table is None:
+        if table is None or known_small(ctx, table.name):
             return
         shown = f"`{table.name}`"
-        message = (f"`CREATE INDEX` on {shown} without `CONCURRENTLY` holds a SHARE lock for "
+        message = (f"`CREATE INDEX` on {shown_table(ctx, table.name)} without `CONCURRENTLY` "
+                   "holds a SHARE lock for "
                    f"the whole build: {BLOCKED_BY['SHARE']} on {shown} waits until it ends")
         help = (
             "A plain index build locks the table in SHARE mode from start to end; writes queue "

@@ -6,8 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, constraint_span, not_valid_fix,
-                              validated_on_existing_table)
+from pglint.kit.locks import (BLOCKED_BY, SMALL_TABLE_ROWS, constraint_span, known_small,
+                              not_valid_fix, shown_table, validated_on_existing_table)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -30,6 +30,10 @@ class ForeignKeyWithoutNotValid(Rule):
     `NOT VALID` on a table that an earlier migration file created. A table created earlier in
     the same file has no rows to check and is left alone, as is one the replayed migrations do
     not show.
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its scan is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     Adding a foreign key checks every existing row of the table against the referenced table,
@@ -78,6 +82,8 @@ class ForeignKeyWithoutNotValid(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (SMALL_TABLE_ROWS,)
     judges_applied_migrations = False
     statements = ("AlterTableStmt",)
     lock = "SHARE ROW EXCLUSIVE"  # on both tables
@@ -94,6 +100,9 @@ class ForeignKeyWithoutNotValid(Rule):
                 context=_CONTEXT),
         Example("ALTER TABLE invoices ADD CONSTRAINT invoices_order_fk\n"
                 "    FOREIGN KEY (order_id) REFERENCES orders (order_id);\n"),
+        # The hints say the table is small: the scan is over in moments.
+        Example("ALTER TABLE orders ADD FOREIGN KEY (customer_id) REFERENCES customers;\n",
+                context=_CONTEXT, config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         Example("ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n"
@@ -122,6 +131,9 @@ class ForeignKeyWithoutNotValid(Rule):
         Example("ALTER TABLE visits ADD CONSTRAINT visits_customer_fk\n"
                 "    FOREIGN KEY (customer_id) REFERENCES customers;\n",
                 context=_PARTITIONED, target_version=17),
+        # A large table, by the hints: the message says how large.
+        Example("ALTER TABLE orders ADD FOREIGN KEY (customer_id) REFERENCES customers;\n",
+                context=_CONTEXT, config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -130,11 +142,14 @@ class ForeignKeyWithoutNotValid(Rule):
         if found is None:
             return
         table, constraints = found
+        if known_small(ctx, table.name):
+            return
         for constraint in constraints:
             referenced = n.relation_name(constraint.get("pktable")) or "the referenced table"
             both = f"`{table.name}` and `{referenced}`"
             message = (f"`ADD FOREIGN KEY` without `NOT VALID` checks every row of "
-                       f"`{table.name}` while holding SHARE ROW EXCLUSIVE locks on {both}: "
+                       f"{shown_table(ctx, table.name)} while holding SHARE ROW EXCLUSIVE "
+                       f"locks on {both}: "
                        f"{BLOCKED_BY['SHARE ROW EXCLUSIVE']} on either table waits for the scan")
             help = (
                 "PostgreSQL validates a new foreign key by scanning the whole table under a "

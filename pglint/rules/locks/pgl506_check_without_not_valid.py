@@ -6,8 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding
-from pglint.kit.locks import (BLOCKED_BY, constraint_span, not_valid_fix,
-                              validated_on_existing_table)
+from pglint.kit.locks import (BLOCKED_BY, SMALL_TABLE_ROWS, constraint_span, known_small,
+                              not_valid_fix, shown_table, validated_on_existing_table)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql.parse import Statement
@@ -23,6 +23,10 @@ class CheckWithoutNotValid(Rule):
     Flags `ALTER TABLE ... ADD CONSTRAINT ... CHECK (...)` without `NOT VALID` on a table that
     an earlier migration file created. A table created earlier in the same file has no rows to
     check and is left alone, as is one the replayed migrations do not show.
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its scan is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     Adding a check constraint evaluates it on every existing row while holding an ACCESS
@@ -66,6 +70,8 @@ class CheckWithoutNotValid(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (SMALL_TABLE_ROWS,)
     judges_applied_migrations = False
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"
@@ -83,6 +89,9 @@ class CheckWithoutNotValid(Rule):
         # NOT ENFORCED (PostgreSQL 18) checks nothing, now or later.
         Example("ALTER TABLE orders ADD CONSTRAINT orders_status_known\n"
                 "    CHECK (status IN ('new', 'paid')) NOT ENFORCED;\n", context=_CONTEXT),
+        # The hints say the table is small: the scan is over in moments.
+        Example("ALTER TABLE orders ADD CHECK (total_cents >= 0), ADD COLUMN note text;\n",
+                context=_CONTEXT, config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         Example("ALTER TABLE orders ADD CONSTRAINT orders_total_nonnegative "
@@ -104,6 +113,9 @@ class CheckWithoutNotValid(Rule):
         # Unnamed, and with a second change in the same ALTER: the recipe is shown.
         Example("ALTER TABLE orders ADD CHECK (total_cents >= 0), ADD COLUMN note text;\n",
                 context=_CONTEXT),
+        # A large table, by the hints: the message says how large.
+        Example("ALTER TABLE orders ADD CHECK (total_cents >= 0), ADD COLUMN note text;\n",
+                context=_CONTEXT, config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -112,9 +124,12 @@ class CheckWithoutNotValid(Rule):
         if found is None:
             return
         table, constraints = found
+        if known_small(ctx, table.name):
+            return
         shown = f"`{table.name}`"
         for constraint in constraints:
-            message = (f"`ADD CHECK` without `NOT VALID` checks every row of {shown} while "
+            message = (f"`ADD CHECK` without `NOT VALID` checks every row of "
+                       f"{shown_table(ctx, table.name)} while "
                        f"holding an ACCESS EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on "
                        f"{shown} waits for the scan")
             help = (

@@ -6,7 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import BLOCKED_BY, proved_not_null, runs_in_migration, table_before_file
+from pglint.kit.locks import (BLOCKED_BY, SMALL_TABLE_ROWS, known_small, proved_not_null,
+                              runs_in_migration, shown_table, table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -34,6 +35,10 @@ class SetNotNullScan(Rule):
     or an earlier one), or PostgreSQL 18's `NOT NULL col` constraint validated earlier. A column
     declared `NOT NULL` already, and tables or columns created in the same file, are left
     alone.
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its scan is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     `SET NOT NULL` takes an ACCESS EXCLUSIVE lock and, to prove there is no NULL, reads every
@@ -83,6 +88,8 @@ class SetNotNullScan(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (SMALL_TABLE_ROWS,)
     judges_applied_migrations = False
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"
@@ -109,6 +116,9 @@ class SetNotNullScan(Rule):
         Example("CREATE TABLE notes (note_id bigint PRIMARY KEY, author text);\n"
                 "ALTER TABLE notes ALTER COLUMN author SET NOT NULL;\n"),
         Example("ALTER TABLE invoices ALTER COLUMN due_at SET NOT NULL;\n"),
+        # The hints say the table is small: the scan is over in moments.
+        Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT),
@@ -121,6 +131,9 @@ class SetNotNullScan(Rule):
                 target_version=18),
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
                 target_version=11),
+        # A large table, by the hints: the message says how large.
+        Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -132,7 +145,7 @@ class SetNotNullScan(Rule):
         if not columns:
             return
         table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
-        if table is None:
+        if table is None or known_small(ctx, table.name):
             return
         for name in columns:
             column = table.columns.get(name or "")
@@ -142,7 +155,7 @@ class SetNotNullScan(Rule):
                 continue
             shown = f"`{table.name}`"
             message = (f"`SET NOT NULL` on `{table.name}.{column.name}` reads every row of "
-                       f"{shown} under an ACCESS EXCLUSIVE lock: "
+                       f"{shown_table(ctx, table.name)} under an ACCESS EXCLUSIVE lock: "
                        f"{BLOCKED_BY['ACCESS EXCLUSIVE']} on {shown} waits for the scan")
             help = (
                 "To prove the column holds no NULL, SET NOT NULL scans the whole table while "

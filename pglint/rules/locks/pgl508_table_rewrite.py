@@ -6,7 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import BLOCKED_BY, existing_table, runs_in_migration
+from pglint.kit.locks import (BLOCKED_BY, SMALL_TABLE_ROWS, existing_table, known_small,
+                              runs_in_migration, shown_table)
 from pglint.kit.rewrites import (VIRTUAL_GENERATED_SINCE, added_column_rewrites,
                                  column_type_before, type_change_rewrites,
                                  using_only_casts_column, volatile_call)
@@ -41,6 +42,10 @@ class TableRewrite(Rule):
     limit), numeric precision raised at the same scale or removed, cidr to inet. The type a
     column has when the statement runs is the one the migrations before it gave it. Tables
     created in the same file, and tables not known from earlier migrations, are left alone.
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its rewrite is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     A rewrite holds an ACCESS EXCLUSIVE lock on the table from start to end: every read and
@@ -93,6 +98,8 @@ class TableRewrite(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (SMALL_TABLE_ROWS,)
     judges_applied_migrations = False
     statements = ("AlterTableStmt", "VacuumStmt", "ClusterStmt")
     lock = "ACCESS EXCLUSIVE"
@@ -126,6 +133,9 @@ class TableRewrite(Rule):
                 "ALTER TABLE notes ALTER COLUMN body TYPE varchar(50);\n"
                 "ALTER TABLE notes ADD COLUMN public_id uuid DEFAULT gen_random_uuid();\n"),
         Example("ALTER TABLE invoices ALTER COLUMN amount TYPE bigint;\n"),
+        # The hints say the table is small: the rewrite is over in moments.
+        Example("ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         Example("ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;\n", context=_CONTEXT),
@@ -156,6 +166,9 @@ class TableRewrite(Rule):
         Example("CLUSTER orders USING orders_pkey;\n", context=_CONTEXT),
         Example("VACUUM FULL orders;\n", context=_CONTEXT),
         Example("ALTER TABLE orders SET TABLESPACE fast_disk;\n", context=_CONTEXT),
+        # A large table, by the hints: the message says how large.
+        Example("ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -174,7 +187,7 @@ class TableRewrite(Rule):
         if node.get("objtype") != "OBJECT_TABLE":
             return
         table = existing_table(ctx, stmt, n.relation_name(node.get("relation")))
-        if table is None:
+        if table is None or known_small(ctx, table.name):
             return
         version = ctx.settings.target_version
         for item in node.get("cmds") or ():
@@ -220,14 +233,14 @@ class TableRewrite(Rule):
     def _whole_table(self, ctx: FileContext, stmt: Statement, relation: dict[str, Any] | None,
                      what: str) -> Iterable[Finding]:
         table = existing_table(ctx, stmt, n.relation_name(relation))
-        if table is not None:
+        if table is not None and not known_small(ctx, table.name):
             yield self._report(ctx, stmt, table.name, what, "",
                                _repack_recipe(table.name, what.strip("`"), None))
 
     def _report(self, ctx: FileContext, stmt: Statement, table: str, what: str, why: str,
                 fix: Fix) -> Finding:
-        shown = f"`{table}`"
-        message = (f"{what} rewrites every row of {shown} under an ACCESS EXCLUSIVE lock: "
+        message = (f"{what} rewrites every row of {shown_table(ctx, table)} under an ACCESS "
+                   "EXCLUSIVE lock: "
                    f"{BLOCKED_BY['ACCESS EXCLUSIVE']}, reads and writes alike, waits for the "
                    "whole rewrite, which takes as long as copying the table and its indexes")
         help = ((why[0].upper() + why[1:] + ". ") if why else "") + (

@@ -6,8 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, RUNNER_OPT_OUT, added_as, constraint_span,
-                              runs_in_migration, table_before_file)
+from pglint.kit.locks import (BLOCKED_BY, RUNNER_OPT_OUT, SMALL_TABLE_ROWS, added_as,
+                              constraint_span, known_small, runs_in_migration, shown_table,
+                              table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -26,6 +27,10 @@ class UniqueConstraintBuiltInPlace(Rule):
     table that an earlier migration file created, when the constraint builds its own index
     (no `USING INDEX`), and `ADD COLUMN ... UNIQUE`, whose index is built the same way. Tables
     created in the same file are left alone.
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its index build is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     The constraint's unique index is built while the `ALTER TABLE` holds an ACCESS EXCLUSIVE
@@ -70,6 +75,8 @@ class UniqueConstraintBuiltInPlace(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (SMALL_TABLE_ROWS,)
     judges_applied_migrations = False
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"
@@ -88,6 +95,9 @@ class UniqueConstraintBuiltInPlace(Rule):
         # NOT NULL without a default fails on the first row: PGL509's finding, not this one.
         Example("ALTER TABLE orders ADD COLUMN external_id text NOT NULL UNIQUE;\n",
                 context=_CONTEXT),
+        # The hints say the table is small: the build is over in moments.
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_reference_key UNIQUE (reference);\n",
+                context=_CONTEXT, config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         Example("ALTER TABLE orders ADD CONSTRAINT orders_reference_key UNIQUE (reference);\n",
@@ -97,6 +107,9 @@ class UniqueConstraintBuiltInPlace(Rule):
                 "    UNIQUE (customer_id, reference);\n", context=_CONTEXT),
         # A new column declared UNIQUE: its index too is built from every row, under the lock.
         Example("ALTER TABLE orders ADD COLUMN external_id text UNIQUE;\n", context=_CONTEXT),
+        # A large table, by the hints: the message says how large.
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_reference_key UNIQUE (reference);\n",
+                context=_CONTEXT, config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -115,14 +128,14 @@ class UniqueConstraintBuiltInPlace(Rule):
         if not keys:
             return
         table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
-        if table is None:
+        if table is None or known_small(ctx, table.name):
             return
         for constraint, column in keys:
             kind = _KEYS[constraint["contype"]]
             added = added_as(constraint, kind) if column is None else \
                 f"ADD COLUMN {column['colname']} ... UNIQUE"
             message = (f"`{added}` builds its unique index on "
-                       f"`{table.name}` under an ACCESS "
+                       f"{shown_table(ctx, table.name)} under an ACCESS "
                        f"EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on `{table.name}` "
                        "waits for the whole build")
             help = ("Build the unique index with `CREATE UNIQUE INDEX CONCURRENTLY` first (no "
