@@ -17,7 +17,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from pglint.finding import Applicability, Edit, Fix
-from pglint.model.catalog import Index, Table
+from pglint.model.catalog import Column, Index, Table
 from pglint.rule import RuleOption, integer_from
 from pglint.sql import nodes as n
 
@@ -389,6 +389,19 @@ def proved_not_null(ctx: "FileContext", stmt: "Statement", table: str, column: s
             elif cmd.get("subtype") == "AT_ValidateConstraint" and cmd.get("name") in pending:
                 return True
     return False
+
+
+def scans_for_not_null(ctx: "FileContext", stmt: "Statement", table: Table,
+                       name: str) -> Column | None:
+    """The column `table.name` when `SET NOT NULL` on it reads every row: a column another
+    migration file made, not declared NOT NULL, and no valid constraint proves it
+    (proved_not_null). None when there is nothing to scan, or pglint does not know."""
+    column = table.columns.get(name or "")
+    if column is None or column.not_null or column.location is None \
+            or column.location.path == ctx.file.project_path \
+            or proved_not_null(ctx, stmt, table.name, column.name):
+        return None
+    return column
 
 
 def constraint_span(ctx: "FileContext", stmt: "Statement", constraint: dict[str, Any]

@@ -6,8 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, SMALL_TABLE_ROWS, known_small, proved_not_null,
-                              runs_in_migration, shown_table, table_before_file)
+from pglint.kit.locks import (BLOCKED_BY, SMALL_TABLE_ROWS, known_small, runs_in_migration,
+                              scans_for_not_null, shown_table, table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -148,10 +148,8 @@ class SetNotNullScan(Rule):
         if table is None or known_small(ctx, table.name):
             return
         for name in columns:
-            column = table.columns.get(name or "")
-            if column is None or column.not_null or column.location is None \
-                    or column.location.path == ctx.file.project_path \
-                    or proved_not_null(ctx, stmt, table.name, column.name):
+            column = scans_for_not_null(ctx, stmt, table, name)
+            if column is None:
                 continue
             shown = f"`{table.name}`"
             message = (f"`SET NOT NULL` on `{table.name}.{column.name}` reads every row of "
