@@ -1,0 +1,100 @@
+"""PGL308: the statements whose lock lasts as long as the table is big, and what decides how
+long that may be.
+
+The lock rules each report one kind of long statement; PGL308 asks for a statement_timeout
+before any of them. Its premise is checked on a real PostgreSQL: `lock_timeout` does not stop
+a statement that holds its lock for a long time, `statement_timeout` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pglint.registry import rule_by_code
+from pglint.rule import Example
+from tests.examples import make_project
+
+# The lock rules whose statements hold their lock for as long as the table is big.
+LONG_RULES = ("PGL501", "PGL503", "PGL505", "PGL506", "PGL507", "PGL508", "PGL510")
+
+
+def _cases() -> list:
+    return [pytest.param(code, example, id=f"{code}-invalid-{i}")
+            for code in LONG_RULES
+            for i, example in enumerate(rule_by_code(code).INVALID)
+            if example.kind == "migration"]
+
+
+@pytest.mark.parametrize("code,example", _cases())
+def test_every_long_statement_a_lock_rule_reports_needs_a_statement_timeout(code, example,
+                                                                            tmp_path):
+    rule, pgl308 = rule_by_code(code), rule_by_code("PGL308")
+    both = dataclasses.replace(example, config={**example.config, "select": [code, "PGL308"]})
+    project = make_project(tmp_path / "bare", rule, both)
+    assert project.lint(code)
+    assert project.lint("PGL308"), example.sql
+    # Any value set before it is a decision, 0 included; one after it is not.
+    for setting in ("SET statement_timeout = '30min';\n", "SET statement_timeout = 0;\n"):
+        decided = dataclasses.replace(both, sql=_after_markers(example.sql, setting))
+        assert make_project(tmp_path / str(len(setting)), pgl308, decided).lint("PGL308") == []
+    late = dataclasses.replace(both, sql=example.sql + "SET statement_timeout = '30min';\n")
+    assert make_project(tmp_path / "late", pgl308, late).lint("PGL308")
+
+
+def _after_markers(sql: str, setting: str) -> str:
+    """`setting` at the top of the script, after its runner's marker comment if it has one."""
+    first, _, rest = sql.partition("\n")
+    return f"{first}\n{setting}{rest}" if first.startswith("-- +goose") else setting + sql
+
+
+def test_a_role_level_timeout_is_named_in_the_help(tmp_path):
+    # A role default meant for the application would cancel the migration halfway: the help
+    # says the value the project's SQL sets.
+    rule = rule_by_code("PGL308")
+    schema = "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text);\n"
+    example = Example("CREATE INDEX orders_status_idx ON orders (status);\n", context={
+        "migrations/V1__init.sql": schema + "ALTER ROLE CURRENT_USER SET statement_timeout "
+                                            "= '5s';\n"})
+    found = make_project(tmp_path, rule, example).lint("PGL308")
+    assert len(found) == 1
+    assert "`statement_timeout = '5s'` for a role or database" in found[0].help
+
+
+def test_one_finding_per_file_counts_the_others(tmp_path):
+    rule = rule_by_code("PGL308")
+    schema = "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text, n int);\n"
+    example = Example("CREATE INDEX orders_status_idx ON orders (status);\n"
+                      "ALTER TABLE orders ALTER COLUMN n TYPE bigint;\n"
+                      "UPDATE orders SET status = 'x';\n",
+                      context={"migrations/V1__init.sql": schema})
+    found = make_project(tmp_path, rule, example).lint("PGL308")
+    assert [(f.row, "covers the file's 2 later long statements" in f.help)
+            for f in found] == [(1, True)]
+
+
+_SLOW = """
+CREATE TABLE orders (order_id bigint PRIMARY KEY, quantity int);
+INSERT INTO orders SELECT g, g FROM generate_series(1, 40) g;
+-- A check that takes 25 ms a row: validating it scans for about a second.
+CREATE FUNCTION slow_positive(n int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS
+$$ BEGIN PERFORM pg_sleep(0.025); RETURN n > 0; END $$;
+"""
+_VALIDATE = ("ALTER TABLE orders ADD CONSTRAINT orders_quantity_check "
+             "CHECK (slow_positive(quantity));\n")
+
+
+@pytest.mark.parametrize("setting,cancelled", [
+    ("SET lock_timeout = '100ms';", False),  # nothing waits for the lock: it does not apply
+    ("SET statement_timeout = '100ms';", True),
+])
+def test_only_statement_timeout_bounds_how_long_a_lock_is_held(setting, cancelled, postgres):
+    # The scan holds ACCESS EXCLUSIVE for its whole second: lock_timeout lets it, a
+    # statement_timeout cancels it (SQLSTATE 57014), as PGL308 says.
+    with postgres.database() as database:
+        assert postgres.psql(database, _SLOW).returncode == 0
+        result = postgres.psql(database, f"{setting}\n{_VALIDATE}")
+    assert (result.returncode != 0) is cancelled, result.stderr
+    if cancelled:
+        assert "canceling statement due to statement timeout" in result.stderr
