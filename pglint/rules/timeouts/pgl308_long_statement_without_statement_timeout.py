@@ -104,9 +104,10 @@ class LongStatementWithoutStatementTimeout(Rule):
                "with no statement_timeout decided")
     default_enabled = False
     off_by_default = (
-        "new, and about a decision rather than a bug: it fires wherever PGL501-PGL510 or "
-        "PGL202 do without a statement_timeout in the file, and a timeout set by the runner or "
-        "the role is not seen; not yet judged on real repositories"
+        "new: 293 findings in 18 of the 29 corpus repositories with every migration new (124 "
+        "index builds, 79 whole-table UPDATEs, 51 validations, 26 unique builds, 12 rewrites, "
+        "1 reindex); about a decision rather than a bug, and a timeout that the runner or the "
+        "migration's role sets is not seen; not yet judged"
     )
     references = (
         "https://www.postgresql.org/docs/current/runtime-config-client.html"
