@@ -90,7 +90,7 @@ def _commit_of(base: str, top: Path) -> str:
 
 def changed_lines(base: str, start: Path) -> tuple[Path, dict[str, list[tuple[int, int]]]]:
     """(git top level, absolute path -> line ranges added or changed since `base`), as
-    `git diff <base>` compares the working tree with it."""
+    `git diff <base>` compares the working tree with it; untracked files are new whole."""
     top = git_toplevel(start)
     if top is None:
         raise ScopeError(f"--diff-base needs a git repository ({start} is not in one)")
@@ -113,4 +113,22 @@ def changed_lines(base: str, start: Path) -> tuple[Path, dict[str, list[tuple[in
             first, count = int(hunk.group(1)), int(hunk.group(2) or 1)
             if count:
                 changes.setdefault(path, []).append((first, first + count - 1))
+    # `git diff` leaves out untracked files, which are as new as an added one: whole.
+    for name in _untracked(top):
+        changes[os.path.abspath(top / name)] = [(1, _WHOLE_FILE)]
     return top, changes
+
+
+_WHOLE_FILE = 1 << 62  # a line range's end that no file reaches
+
+
+def _untracked(top: Path) -> list[str]:
+    """Files git does not track and does not ignore, relative to `top`."""
+    try:
+        out = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "-z"],
+                             cwd=top, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ScopeError(f"git ls-files failed: {exc}") from None
+    if out.returncode != 0:
+        raise ScopeError(f"git ls-files: {out.stderr.strip() or 'failed'}")
+    return [name for name in out.stdout.split("\0") if name]

@@ -63,6 +63,29 @@ def test_diff_base_reports_only_changed_lines(tmp_path):
     assert clean.returncode == 0, clean.stdout
 
 
+def test_diff_base_reports_untracked_files_whole(tmp_path):
+    # A new migration not yet `git add`ed is new to --diff-base (history says so): every line
+    # of it is in scope, as `git diff` would show once it is added.
+    root = _project(tmp_path)
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "base")
+    (root / "queries" / "more.sql").write_text(COUNTER)
+    result = run("check", "--no-cache", "--output-format", "concise", "--diff-base", "HEAD",
+                 cwd=root)
+    lines = [line for line in result.stdout.splitlines() if ": PGL" in line]
+    assert lines and all(line.startswith("queries/more.sql:1:1: PGL101") for line in lines), \
+        result.stdout
+    assert result.returncode == 1
+    # An ignored file stays out of scope.
+    (root / ".gitignore").write_text("scratch.sql\n")
+    (root / "queries" / "more.sql").unlink()
+    (root / "scratch.sql").write_text(COUNTER)
+    ignored = run("check", "--no-cache", "--output-format", "concise", "--diff-base", "HEAD",
+                  "--no-respect-gitignore", cwd=root)
+    assert ignored.returncode == 0, ignored.stdout
+
+
 def test_diff_base_outside_git_is_a_usage_error(tmp_path):
     result = run("check", "--no-cache", "--diff-base", "HEAD", cwd=tmp_path)
     assert result.returncode == 2 and "needs a git repository" in result.stderr

@@ -119,6 +119,8 @@ class Catalog:
         # What DROP TABLE and DROP COLUMN removed, as it was (a rule asks what a drop removed).
         self.dropped_tables: dict[str, Table] = {}
         self.dropped_columns: dict[tuple[str, str], Column] = {}
+        # Each name a RENAME moved a table away from -> that table (under its final name).
+        self.former_tables: dict[str, Table] = {}
         # (table, column) -> the migration files where a valid constraint proved the column NOT
         # NULL (`CHECK (col IS NOT NULL)`, 18's `NOT NULL col`): PostgreSQL 12+ then sets NOT
         # NULL without a scan. Kept when the constraint is dropped later, since the usual recipe
@@ -340,6 +342,7 @@ class Catalog:
             table = self.tables.pop(old)
             table.name = new
             self.tables[new] = table
+            self.former_tables[old] = table
             for index in self.indexes.values():
                 if index.table == old:
                     index.table = new

@@ -80,15 +80,28 @@ class ProjectModel:
         return table.lower() in self.tables_of_new_migrations()
 
     def tables_of_new_migrations(self) -> frozenset[str]:
-        """The tables that migrations not yet run create (memoized: the model does not change
-        once built, and every migration file asks)."""
+        """The tables that migrations not yet run create, under every name they have had:
+        a later migration of the same change may drop or rename them (memoized: the model does
+        not change once built, and every migration file asks)."""
         cached = self.__dict__.get("_new_tables_memo")
         if cached is None:
             paths = self.new_migration_paths
+            catalog = self.catalog
+            named = (*catalog.tables.items(), *catalog.dropped_tables.items(),
+                     *catalog.former_tables.items())
             cached = frozenset() if paths is None else frozenset(
-                name for name, table in self.catalog.tables.items() if table.path in paths)
+                name for name, table in named if table.path in paths)
             self.__dict__["_new_tables_memo"] = cached
         return cached
+
+    def indexes_on_new_tables(self) -> frozenset[str]:
+        """The indexes (those the catalog holds, and those a DROP INDEX removed) of the tables
+        that migrations not yet run create."""
+        new = self.tables_of_new_migrations()
+        catalog = self.catalog
+        return frozenset(name for name, index in (*catalog.indexes.items(),
+                                                  *catalog.dropped_indexes.items())
+                         if index.table in new)
 
     def orm_table(self, name: str) -> str | None:
         """The table an ORM model class (or SQLAlchemy Table variable) maps to, or None."""

@@ -120,6 +120,11 @@ class MissingLockTimeout(Rule):
                 context={"migrations/V0__settings.sql": "CREATE TABLE settings (k text);\n",
                          **_CONTEXT},
                 config={"applied-migrations": "V0__*"}),
+        # Nor does dropping its index, or renaming it, in a later migration of the same change.
+        Example("DROP INDEX orders_status_idx;\nALTER TABLE orders RENAME TO purchases;\n",
+                context={"migrations/V0__settings.sql": "CREATE TABLE settings (k text);\n",
+                         "migrations/V1__init.sql": _ORDERS},
+                config={"applied-migrations": "V0__*"}),
         # A table created in the same script has no readers to block.
         Example("CREATE TABLE notes (id bigint PRIMARY KEY, body text);\n"
                 "ALTER TABLE notes ADD COLUMN author text;\n"
@@ -190,7 +195,8 @@ class MissingLockTimeout(Rule):
 
     def check_file(self, ctx: FileContext) -> Iterable[Finding]:
         uncovered: list[tuple[Statement, Statement, str, str]] = []
-        new_indexes: set[str] = set()
+        # Indexes built in this file, or on a table a migration not yet run creates.
+        new_indexes: set[str] = set(ctx.model.indexes_on_new_tables())
         # Tables that migrations not yet run create: nobody reads or writes them yet.
         new_tables = ctx.model.tables_of_new_migrations()
         # In a file its runner wraps in one transaction, a top-level SET LOCAL lasts the file.

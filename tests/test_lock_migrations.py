@@ -1,0 +1,192 @@
+"""The lock-safety rules on whole migrations, as a project meets them: one new migration holding
+every dangerous schema change, each on a table an applied migration created, gets a finding for
+each statement; the same changes written with each rule's safe recipe get none; and both files
+get none when the tables are created in the same change (by the same file, or by another
+migration that has not run either), but for `CONCURRENTLY` inside a transaction block, which
+fails on any table."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.test_cli import run
+
+TABLES = """\
+CREATE TABLE parents (id bigint PRIMARY KEY);
+CREATE TABLE t_index (id bigint PRIMARY KEY, a int);
+CREATE TABLE t_dropidx (id bigint PRIMARY KEY, a int);
+CREATE INDEX t_dropidx_a_idx ON t_dropidx (a);
+CREATE TABLE t_reindex (id bigint PRIMARY KEY, a int);
+CREATE INDEX t_reindex_a_idx ON t_reindex (a);
+CREATE TABLE t_txn (id bigint PRIMARY KEY, a int);
+CREATE TABLE t_fk (id bigint PRIMARY KEY, parent_id bigint);
+CREATE TABLE t_check (id bigint PRIMARY KEY, a int);
+CREATE TABLE t_notnull (id bigint PRIMARY KEY, a int);
+CREATE TABLE t_unique (id bigint PRIMARY KEY, a int);
+CREATE TABLE t_type (id bigint PRIMARY KEY, a int, label varchar(20));
+CREATE TABLE t_volatile (id bigint PRIMARY KEY, a int);
+CREATE TABLE t_generated (id bigint PRIMARY KEY, a int);
+CREATE TABLE t_tablespace (id bigint PRIMARY KEY, a int);
+CREATE TABLE t_logged (id bigint PRIMARY KEY, a int);
+CREATE TABLE t_vacuum (id bigint PRIMARY KEY, a int);
+CREATE TABLE t_cluster (id bigint PRIMARY KEY, a int);
+CREATE INDEX t_cluster_a_idx ON t_cluster (a);
+CREATE TABLE t_addnotnull (id bigint PRIMARY KEY, a int);
+CREATE TABLE t_dropcol (id bigint PRIMARY KEY, a int, legacy int);
+CREATE TABLE t_renamecol (id bigint PRIMARY KEY, a int, old_name int);
+CREATE TABLE t_droptable (id bigint PRIMARY KEY, a int);
+CREATE TABLE t_renametable (id bigint PRIMARY KEY, a int);
+"""
+
+# Each dangerous statement, one per line, and the rule that must report it.
+DANGEROUS = (
+    # A new table's foreign key locks the existing `parents` against writes: PGL301 asks for
+    # a lock_timeout (it reports the file's first such statement).
+    ("CREATE TABLE t_child (id bigint PRIMARY KEY,"
+     " parent_id bigint REFERENCES parents (id));", "PGL301"),
+    ("CREATE INDEX t_index_a_idx ON t_index (a);", "PGL501"),
+    ("DROP INDEX t_dropidx_a_idx;", "PGL502"),
+    ("REINDEX INDEX t_reindex_a_idx;", "PGL503"),
+    ("BEGIN;", None),
+    ("CREATE INDEX CONCURRENTLY t_txn_a_idx ON t_txn (a);", "PGL504"),
+    ("COMMIT;", None),
+    ("ALTER TABLE t_fk ADD CONSTRAINT t_fk_parent_fk"
+     " FOREIGN KEY (parent_id) REFERENCES parents (id);", "PGL505"),
+    ("ALTER TABLE t_check ADD CONSTRAINT t_check_a_positive CHECK (a > 0);", "PGL506"),
+    ("ALTER TABLE t_notnull ALTER COLUMN a SET NOT NULL;", "PGL507"),
+    ("ALTER TABLE t_unique ADD CONSTRAINT t_unique_a_key UNIQUE (a);", "PGL510"),
+    ("ALTER TABLE t_type ALTER COLUMN a TYPE bigint;", "PGL508"),
+    ("ALTER TABLE t_volatile ADD COLUMN token uuid DEFAULT gen_random_uuid();", "PGL508"),
+    ("ALTER TABLE t_generated ADD COLUMN doubled int GENERATED ALWAYS AS (a * 2) STORED;",
+     "PGL508"),
+    ("ALTER TABLE t_tablespace SET TABLESPACE pg_default;", "PGL508"),
+    ("ALTER TABLE t_logged SET UNLOGGED;", "PGL508"),
+    ("VACUUM FULL t_vacuum;", "PGL508"),
+    ("CLUSTER t_cluster USING t_cluster_a_idx;", "PGL508"),
+    ("ALTER TABLE t_addnotnull ADD COLUMN b int NOT NULL;", "PGL509"),
+    ("ALTER TABLE t_dropcol DROP COLUMN legacy;", "PGL511"),
+    ("ALTER TABLE t_renamecol RENAME COLUMN old_name TO new_name;", "PGL511"),
+    ("DROP TABLE t_droptable;", "PGL511"),
+    ("ALTER TABLE t_renametable RENAME TO t_renamed;", "PGL511"),
+)
+
+# The same changes, each written the way its rule's help says; the drops and renames come after
+# the application stopped naming what they remove (APP_AFTER).
+SAFE = """\
+SET lock_timeout = '2s';
+CREATE TABLE t_child (id bigint PRIMARY KEY, parent_id bigint REFERENCES parents (id));
+CREATE INDEX CONCURRENTLY t_index_a_idx ON t_index (a);
+DROP INDEX CONCURRENTLY t_dropidx_a_idx;
+REINDEX INDEX CONCURRENTLY t_reindex_a_idx;
+CREATE INDEX CONCURRENTLY t_txn_a_idx ON t_txn (a);
+ALTER TABLE t_fk ADD CONSTRAINT t_fk_parent_fk
+    FOREIGN KEY (parent_id) REFERENCES parents (id) NOT VALID;
+ALTER TABLE t_fk VALIDATE CONSTRAINT t_fk_parent_fk;
+ALTER TABLE t_check ADD CONSTRAINT t_check_a_positive CHECK (a > 0) NOT VALID;
+ALTER TABLE t_check VALIDATE CONSTRAINT t_check_a_positive;
+ALTER TABLE t_notnull ADD CONSTRAINT t_notnull_a_not_null CHECK (a IS NOT NULL) NOT VALID;
+ALTER TABLE t_notnull VALIDATE CONSTRAINT t_notnull_a_not_null;
+ALTER TABLE t_notnull ALTER COLUMN a SET NOT NULL;
+ALTER TABLE t_notnull DROP CONSTRAINT t_notnull_a_not_null;
+CREATE UNIQUE INDEX CONCURRENTLY t_unique_a_key ON t_unique (a);
+ALTER TABLE t_unique ADD CONSTRAINT t_unique_a_key UNIQUE USING INDEX t_unique_a_key;
+ALTER TABLE t_type ALTER COLUMN label TYPE text;
+ALTER TABLE t_type ADD COLUMN a_big bigint;
+ALTER TABLE t_volatile ADD COLUMN token uuid;
+ALTER TABLE t_volatile ALTER COLUMN token SET DEFAULT gen_random_uuid();
+ALTER TABLE t_generated ADD COLUMN doubled int GENERATED ALWAYS AS (a * 2) VIRTUAL;
+VACUUM t_vacuum;
+ALTER TABLE t_addnotnull ADD COLUMN b int NOT NULL DEFAULT 0;
+ALTER TABLE t_dropcol DROP COLUMN legacy;
+ALTER TABLE t_renamecol RENAME COLUMN old_name TO new_name;
+DROP TABLE t_droptable;
+ALTER TABLE t_renametable RENAME TO t_renamed;
+"""
+
+APP_BEFORE = """\
+SELECT legacy FROM t_dropcol WHERE id = $1;
+SELECT old_name FROM t_renamecol WHERE id = $1;
+SELECT a FROM t_droptable WHERE id = $1;
+SELECT a FROM t_renametable WHERE id = $1;
+"""
+APP_AFTER = """\
+SELECT a FROM t_dropcol WHERE id = $1;
+SELECT new_name FROM t_renamecol WHERE id = $1;
+SELECT a FROM t_renamed WHERE id = $1;
+"""
+
+DANGEROUS_SQL = "".join(statement + "\n" for statement, _code in DANGEROUS)
+_FINDING = re.compile(r"^db/migrations/(\S+?):(\d+):\d+: (PGL\d+)", re.MULTILINE)
+
+
+@pytest.fixture(autouse=True)
+def _history_from_the_configuration(monkeypatch):
+    # Which migrations have run is the point here: `applied-migrations` decides, not the
+    # suite's judge-everything-as-new default.
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
+
+
+def _findings(root) -> tuple[set[tuple[str, int, str]], str]:
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=root)
+    assert result.returncode in (0, 1), result.stderr
+    assert "Traceback" not in result.stderr
+    found = {(name, int(line), code) for name, line, code in _FINDING.findall(result.stdout)}
+    return found, result.stdout
+
+
+def _project(root, files: dict[str, str], app: str, applied: str | None) -> None:
+    config = 'select = ["PGL5", "PGL301"]\n'
+    if applied:
+        config += f'applied-migrations = ["{applied}"]\n'
+    (root / "pglint.toml").write_text(config)
+    (root / "db" / "migrations").mkdir(parents=True)
+    for name, text in files.items():
+        (root / "db" / "migrations" / name).write_text(text)
+    (root / "queries").mkdir()
+    (root / "queries" / "app.sql").write_text(app)
+
+
+def test_each_dangerous_statement_on_an_applied_table_has_its_finding(tmp_path):
+    _project(tmp_path, {"001_tables.sql": TABLES, "002_change.sql": DANGEROUS_SQL},
+             APP_BEFORE, applied="001_*")
+    found, out = _findings(tmp_path)
+    expected = {("002_change.sql", line, code)
+                for line, (_statement, code) in enumerate(DANGEROUS, start=1) if code}
+    assert found == expected, out
+
+
+def test_the_safe_recipes_have_no_finding(tmp_path):
+    _project(tmp_path, {"001_tables.sql": TABLES, "002_change.sql": SAFE}, APP_AFTER,
+             applied="001_*")
+    found, out = _findings(tmp_path)
+    assert found == set(), out
+
+
+def _errors(name: str, change: str, first_line: int) -> set[tuple[str, int, str]]:
+    """What stays reported on any table: `CONCURRENTLY` inside a transaction block is an
+    error (25001) whoever uses the table, so PGL504 keeps its finding."""
+    if change is not DANGEROUS_SQL:
+        return set()
+    line = next(i for i, (_s, code) in enumerate(DANGEROUS, start=first_line) if code == "PGL504")
+    return {(name, line, "PGL504")}
+
+
+@pytest.mark.parametrize("change", [DANGEROUS_SQL, SAFE], ids=["dangerous", "safe"])
+def test_tables_created_by_a_migration_of_the_same_change_are_left_alone(tmp_path, change):
+    # 000 has run; 001, which creates the tables, has not: nobody uses them yet.
+    _project(tmp_path, {"000_settings.sql": "CREATE TABLE settings (k text PRIMARY KEY);\n",
+                        "001_tables.sql": TABLES, "002_change.sql": change},
+             APP_BEFORE, applied="000_*")
+    found, out = _findings(tmp_path)
+    assert found == _errors("002_change.sql", change, 1), out
+
+
+@pytest.mark.parametrize("change", [DANGEROUS_SQL, SAFE], ids=["dangerous", "safe"])
+def test_tables_created_earlier_in_the_same_file_are_left_alone(tmp_path, change):
+    _project(tmp_path, {"000_settings.sql": "CREATE TABLE settings (k text PRIMARY KEY);\n",
+                        "001_change.sql": TABLES + change},
+             APP_BEFORE, applied="000_*")
+    found, out = _findings(tmp_path)
+    assert found == _errors("001_change.sql", change, TABLES.count("\n") + 1), out
