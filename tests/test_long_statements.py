@@ -98,3 +98,33 @@ def test_only_statement_timeout_bounds_how_long_a_lock_is_held(setting, cancelle
     assert (result.returncode != 0) is cancelled, result.stderr
     if cancelled:
         assert "canceling statement due to statement timeout" in result.stderr
+
+
+def test_whole_migrations_the_safe_recipes_need_no_statement_timeout(tmp_path, monkeypatch):
+    # tests/test_lock_migrations.py's files, with PGL308 alone: the dangerous migration gets
+    # one finding, on its first long statement (the index build on line 2; the CREATE TABLE
+    # before it only queues for its lock); the safe recipes hold no lock for long and get none;
+    # tables a migration of the same change creates get none either.
+    from tests import test_lock_migrations as whole
+
+    monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)  # the history decides
+
+    def found(root, files, applied):
+        root.mkdir()
+        whole._project(root, files, whole.APP_BEFORE, applied=applied)
+        (root / "pglint.toml").write_text(
+            'select = ["PGL308"]\n' + (f'applied-migrations = ["{applied}"]\n'
+                                       if applied else ""))
+        return whole._findings(root)
+
+    dangerous, out = found(tmp_path / "dangerous", {"001_tables.sql": whole.TABLES,
+                                                    "002_change.sql": whole.DANGEROUS_SQL},
+                           "001_*")
+    assert dangerous == {("002_change.sql", 2, "PGL308")}, out
+    safe, out = found(tmp_path / "safe", {"001_tables.sql": whole.TABLES,
+                                          "002_change.sql": whole.SAFE}, "001_*")
+    assert safe == set(), out
+    new, out = found(tmp_path / "new", {
+        "000_settings.sql": "CREATE TABLE settings (k text PRIMARY KEY);\n",
+        "001_tables.sql": whole.TABLES, "002_change.sql": whole.DANGEROUS_SQL}, "000_*")
+    assert new == set(), out

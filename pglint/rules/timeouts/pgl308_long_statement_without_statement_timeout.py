@@ -229,7 +229,9 @@ def _long_statement(ctx: FileContext, stmt: Statement) -> _Long | None:
     body, kind = stmt.body, stmt.kind
     found: _Long | None = None
     if kind in ("AlterTableStmt", "VacuumStmt", "ClusterStmt"):
-        rewrite = next(iter(table_rewrites(ctx, stmt)), None)
+        # VACUUM FULL may name several tables: the first that is not known to be small.
+        rewrite = next((r for r in table_rewrites(ctx, stmt) if not known_small(ctx, r.table)),
+                       None)
         if rewrite is not None:
             found = _Long(rewrite.table, rewrite.what, "ACCESS EXCLUSIVE", "the rewrite")
         elif kind == "AlterTableStmt":
