@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.backfills import writes_whole_table
 from pglint.kit.locks import (BLOCKED_BY, SMALL_TABLE_ROWS, added_constraints, existing_table,
-                              known_small, runs_in_migration, scans_for_not_null, shown_table,
-                              takes_access_exclusive)
+                              known_small, locked_earlier, runs_in_migration,
+                              scans_for_not_null, shown_table, takes_access_exclusive)
 from pglint.kit.rewrites import table_rewrites
 from pglint.kit.timeouts import postgres_duration, runner_transaction_only, settings_in_force
 from pglint.model.catalog import Table
@@ -42,6 +42,7 @@ class _Long:
     what: str  # "`CREATE INDEX` without `CONCURRENTLY`"
     lock: str  # a mode of kit.locks.BLOCKED_BY, or "" for the row locks of an UPDATE
     work: str  # "the build", "the rewrite"
+    earlier: bool = False  # the lock is ACCESS EXCLUSIVE, taken earlier in the transaction
 
 
 class LongStatementWithoutStatementTimeout(Rule):
@@ -67,7 +68,9 @@ class LongStatementWithoutStatementTimeout(Rule):
     statement runs, and so how long it holds the lock once granted. A rewrite holds ACCESS
     EXCLUSIVE, a plain index build SHARE, a validation in place ACCESS EXCLUSIVE or SHARE ROW
     EXCLUSIVE, a whole-table `UPDATE` a row lock on every row, each for a time that grows with
-    the table. Without a decision in the migration, the statement runs with whatever the
+    the table; after an `ALTER TABLE` earlier in the same transaction (a column added, then
+    indexed or backfilled) the lock held through the work is that statement's ACCESS
+    EXCLUSIVE. Without a decision in the migration, the statement runs with whatever the
     session has: with a short role-level default (`ALTER ROLE app SET statement_timeout =
     '5s'`, meant for the application) it is cancelled halfway through on a large table and the
     migration fails, possibly after minutes of blocking; with none (0, the server's default)
@@ -162,6 +165,9 @@ class LongStatementWithoutStatementTimeout(Rule):
         Example("DO $$\nBEGIN\n  UPDATE orders SET quantity = 0;\nEND $$;\n", context=_CONTEXT),
         # Outside any transaction: a session-level SET, reset after the statement.
         Example("-- +goose NO TRANSACTION\nREINDEX TABLE orders;\n", context=_CONTEXT),
+        # The column's ALTER TABLE took ACCESS EXCLUSIVE: the build keeps every query waiting.
+        Example("ALTER TABLE orders ADD COLUMN note text;\n"
+                "CREATE INDEX orders_note_idx ON orders (note);\n", context=_CONTEXT),
         # A timeout set after the statement decides nothing for it.
         Example(_INDEX + "SET statement_timeout = '5min';\n", context=_CONTEXT),
     )
@@ -172,14 +178,24 @@ class LongStatementWithoutStatementTimeout(Rule):
             if value is not None:
                 continue  # decided: any value, 0 included
             long = _long_statement(ctx, stmt)
-            if long is not None:
-                found.append((stmt, long))
+            if long is None:
+                continue
+            if long.lock != "ACCESS EXCLUSIVE" and \
+                    locked_earlier(ctx, stmt, long.table) is not None:
+                # The ALTER TABLE before it (ADD COLUMN, then its index or backfill) holds
+                # ACCESS EXCLUSIVE until the transaction ends: through all of this work.
+                long = replace(long, lock="ACCESS EXCLUSIVE", earlier=True)
+            found.append((stmt, long))
         if found:
             yield self._report(ctx, *found[0], len(found) - 1)
 
     def _report(self, ctx: FileContext, stmt: Statement, long: _Long, more: int) -> Finding:
         shown = shown_table(ctx, long.table)
-        if long.lock:
+        if long.earlier:
+            held = (f"keeps the ACCESS EXCLUSIVE lock that an earlier statement of its "
+                    f"transaction took on {shown}")
+            blocked = f"{BLOCKED_BY[long.lock]} on `{long.table}`"
+        elif long.lock:
             held = f"holds a{'n' if long.lock[0] in 'AEIOU' else ''} {long.lock} lock on {shown}"
             blocked = f"{BLOCKED_BY[long.lock]} on `{long.table}`"
         else:
