@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from pglint.config import Settings
 from pglint.discover import Candidate
 from pglint.loading import LoadedFile
-from pglint.model.ddl import ROLE_SETTING_KINDS, catalog_ops
+from pglint.model.ddl import ROLE_SETTING_KINDS, catalog_ops, runner_setting_ops
 from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.model.uses import Use, decode_use, encode_use, statement_uses
@@ -71,6 +71,8 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
                 facts.writes.append(write)
             elif stmt.kind in ROLE_SETTING_KINDS:
                 facts.ops.extend(catalog_ops(stmt, where))
+            elif stmt.kind == "VariableSetStmt" and runner_environment(file):
+                facts.ops.extend(runner_setting_ops(stmt))
     if file.role in (MIGRATION, SCHEMA_DUMP, APPLICATION):
         for stmt in loaded.body_statements:
             # Same judgement as runs_repeatedly(): function bodies, DO blocks in app SQL.
@@ -103,6 +105,13 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
         elif run_time:
             facts.writes.extend(orm.writes)
     return facts
+
+
+def runner_environment(file: "SourceFile") -> bool:
+    """Whether `file` is the code that runs every migration on its connection: Alembic's
+    `env.py` (a script beside the migrations that calls `context.run_migrations()`)."""
+    return file.role == SCRIPT and file.path.name == "env.py" and \
+        "run_migrations" in file.text
 
 
 def encode_facts(facts: FileFacts) -> tuple:

@@ -128,3 +128,29 @@ def test_whole_migrations_the_safe_recipes_need_no_statement_timeout(tmp_path, m
         "000_settings.sql": "CREATE TABLE settings (k text PRIMARY KEY);\n",
         "001_tables.sql": whole.TABLES, "002_change.sql": whole.DANGEROUS_SQL}, "000_*")
     assert new == set(), out
+
+
+@pytest.mark.parametrize("context,decided", [
+    ("env", True),  # Alembic's env.py, SET on the connection before run_migrations()
+    ("env-local", False),  # SET LOCAL ends with its transaction: nothing for the migrations
+    ("script", False),  # any other script beside the migrations sets its own session only
+])
+def test_the_runners_own_set_counts_for_every_migration(context, decided, tmp_path):
+    from pglint.kit.example_projects import alembic_env
+
+    env = alembic_env("statement_timeout = 60000", "lock_timeout = 4000")
+    contexts = {
+        "env": env,
+        "env-local": {k: v.replace("SET ", "SET LOCAL ") for k, v in env.items()},
+        "script": {"migrations/backfill_tool.py": env["migrations/env.py"]},
+    }
+    schema = {"migrations/V1__init.sql":
+              "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text);\n"}
+    revision = ("from alembic import op\n\nrevision = \"b2\"\ndown_revision = None\n\n\n"
+                "def upgrade():\n"
+                "    op.execute(\"CREATE INDEX orders_status_idx ON orders (status)\")\n")
+    for code in ("PGL301", "PGL308"):
+        example = Example(revision, kind="python", context={**schema, **contexts[context]})
+        found = make_project(tmp_path / f"{code}-{context}", rule_by_code(code),
+                             example).lint(code)
+        assert (found == []) is decided, (code, found)

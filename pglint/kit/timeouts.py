@@ -96,9 +96,12 @@ def settings_in_force(ctx: "FileContext", name: str
     later), in order, with the value of the setting `name` in force just before it, as
     written, or None when the file has not set it: `SET` and `SET LOCAL` (the session
     tracking of pglint.sql.session), a top-level `SET LOCAL` in a file its runner wraps in
-    one transaction (runner_transaction_only), and `set_config(name, value, is_local)` in a
-    SELECT (a local one for the rest of its transaction block)."""
+    one transaction (runner_transaction_only), `set_config(name, value, is_local)` in a
+    SELECT (a local one for the rest of its transaction block), and, when the file sets
+    nothing, what the migration runner sets on its connection (Alembic's env.py: the
+    catalog's runner_settings)."""
     name = name.lower()
+    runner = ctx.model.catalog.runner_settings.get(name)
     configured: str | None = None  # set_config(name, v, false) in force
     local_configured: tuple["Statement | None", str] | None = None
     wrapped = runner_transaction_only(ctx)
@@ -115,7 +118,7 @@ def settings_in_force(ctx: "FileContext", name: str
             value = wrapped_local
         elif configured is not None and value is None:
             value = configured
-        yield stmt, value
+        yield stmt, runner if value is None else value
         # What the statement itself sets, for the statements after it.
         if stmt.kind == "SelectStmt" and "set_config" in ctx.statement_text(stmt).lower():
             for _, call in n.calls(stmt.node):

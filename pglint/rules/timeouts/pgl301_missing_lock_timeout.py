@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit.example_projects import alembic_env
 from pglint.kit.locks import WEAK_ALTER_SUBCOMMANDS
 from pglint.kit.python_edits import separate_sql_call_before
 from pglint.kit.timeouts import (LOCK_TIMEOUT, is_zero, runner_transaction_only,
@@ -36,8 +37,9 @@ class MissingLockTimeout(Rule):
     `CREATE INDEX` without `CONCURRENTLY`, `DROP TABLE`/`DROP INDEX`, `ADD CONSTRAINT`,
     `TRUNCATE`, `RENAME`, `VACUUM FULL`, `CLUSTER`, `REINDEX` without `CONCURRENTLY`,
     `CREATE TRIGGER`, `LOCK TABLE`) with no `SET lock_timeout` (or `SET LOCAL lock_timeout` in
-    the same transaction block) in force before it. A table created earlier in the same script
-    has no other users yet and does not count. The rule reports once per file, on the first such
+    the same transaction block) in force before it, nor one that the migration runner sets on
+    its connection (a `SET lock_timeout` in Alembic's `env.py`). A table created earlier in
+    the same script has no other users yet and does not count. The rule reports once per file, on the first such
     statement; the fix covers the rest of the file.
 
     It stays silent on `ALTER TABLE` forms that take at most a SHARE UPDATE EXCLUSIVE lock
@@ -138,6 +140,9 @@ class MissingLockTimeout(Rule):
         Example("ALTER TABLE orders SET (fillfactor = 70);\n", context=_CONTEXT),
         Example("SELECT set_config('lock_timeout', '3s', false);\nTRUNCATE orders;\n",
                 context=_CONTEXT),
+        # Alembic's env.py sets it on the connection that runs every revision.
+        Example(_ALEMBIC.format(""), kind="python",
+                context={**_CONTEXT, **alembic_env("lock_timeout = 4000")}),
     )
     INVALID = (
         # A foreign key to an existing table locks it (SHARE ROW EXCLUSIVE): its writes queue.

@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.backfills import writes_whole_table
+from pglint.kit.example_projects import alembic_env
 from pglint.kit.locks import (BLOCKED_BY, SMALL_TABLE_ROWS, added_constraints, existing_table,
                               known_small, locked_earlier, runs_in_migration,
                               scans_for_not_null, shown_table, takes_access_exclusive)
@@ -55,8 +56,9 @@ class LongStatementWithoutStatementTimeout(Rule):
     KEY` or `ADD CHECK` without `NOT VALID`, `SET NOT NULL` that no valid check proves), and
     an `UPDATE` of a whole table (no `WHERE`, or one that leaves most rows in). Any value
     counts as a decision, `0` included: `SET`, `SET LOCAL` (in a transaction block, or at the
-    top of a file its runner wraps in one transaction), or `set_config('statement_timeout',
-    ...)`. The rule reports once per file, on the first such statement.
+    top of a file its runner wraps in one transaction), `set_config('statement_timeout',
+    ...)`, or a `SET statement_timeout` that the migration runner makes on its connection
+    (Alembic's `env.py`). The rule reports once per file, on the first such statement.
 
     It stays silent on `ALTER TABLE ... VALIDATE CONSTRAINT` (SHARE UPDATE EXCLUSIVE: reads and
     writes go on), on `CONCURRENTLY` builds, on constraints added `NOT VALID`, on tables
@@ -133,6 +135,12 @@ class LongStatementWithoutStatementTimeout(Rule):
         Example("SET LOCAL statement_timeout = '20min';\n" + _INDEX, context=_CONTEXT),
         Example("SELECT set_config('statement_timeout', '1h', false);\n" + _INDEX,
                 context=_CONTEXT),
+        # Alembic's env.py sets it on the connection that runs every revision.
+        Example("from alembic import op\n\nrevision = \"b2\"\ndown_revision = None\n\n\n"
+                "def upgrade():\n"
+                "    op.execute(\"CREATE INDEX orders_status_idx ON orders (status)\")\n",
+                kind="python",
+                context={**_CONTEXT, **alembic_env("statement_timeout = 60000")}),
         # Nothing that holds a strong lock for long.
         Example("CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
                 context=_CONTEXT),
