@@ -102,8 +102,13 @@ class FileContext:
                 scanned = pg.scan(source)
             except pg.ParseError:
                 scanned = []
-            cached = [Token(stmt.start + t.start, stmt.start + t.end + 1, t.name,
-                            source[t.start:t.end + 1]) for t in scanned]
+            if stmt.operation is not None:
+                # SQL a migration operation sends is not in the file: every token is the call.
+                cached = [Token(stmt.start, stmt.end, t.name, source[t.start:t.end + 1])
+                          for t in scanned]
+            else:
+                cached = [Token(stmt.start + t.start, stmt.start + t.end + 1, t.name,
+                                source[t.start:t.end + 1]) for t in scanned]
             self._tokens[id(stmt)] = cached
         return cached
 
@@ -112,6 +117,9 @@ class FileContext:
         return [t for t in self.tokens(stmt) if not t.is_comment]
 
     def statement_text(self, stmt: Statement) -> str:
+        """The statement as written; for SQL a migration operation sends, that SQL."""
+        if stmt.operation is not None:
+            return stmt.sql
         return self.text[stmt.start:stmt.end]
 
     def statement_end(self, stmt: Statement) -> int:

@@ -67,11 +67,15 @@ class Dispatcher:
         text = ctx.text
         for stmt in ctx.all_statements():
             before = len(findings)
+            # SQL a migration operation sends goes only to the rules that judge operations.
+            operation = stmt.operation is not None
             for rule in by_stmt.get(stmt.kind, ()):
-                self._call(findings, rule, rule.check, ctx, stmt, stmt, stmt.body, ctx)
+                if not operation or rule.judges_operations:
+                    self._call(findings, rule, rule.check, ctx, stmt, stmt, stmt.body, ctx)
             if nested:
                 lowered = (text[stmt.start:stmt.end] if stmt.exact else stmt.sql).lower()
-                self._nested(findings, ctx, stmt, nested, lowered)
+                self._nested(findings, ctx, stmt, [x for x in nested if x[1].judges_operations]
+                             if operation else nested, lowered)
             if not stmt.exact:
                 _display_only(findings, before)
         for rule in file_rules:

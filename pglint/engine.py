@@ -125,7 +125,15 @@ class _Checker:
         if settings.enabled(SYNTAX_ERROR[0]) and (role is None or role in self.syntax_roles):
             found.extend(loaded.problems)
         if loaded.file is not None and loaded.parsed is not None:
-            ctx = FileContext(loaded.file, loaded.parsed, model, settings, loaded.body_statements,
+            parsed = loaded.parsed
+            if loaded.python is not None and any(
+                    s.operation is not None and s.operation.unless_type is not None
+                    for s in parsed.statements):
+                from pglint.python.operation_sql import statements_sent
+
+                # What a Django AlterField sends depends on the column before it: the catalog.
+                parsed = statements_sent(parsed, model.catalog, loaded.file.project_path)
+            ctx = FileContext(loaded.file, parsed, model, settings, loaded.body_statements,
                               python=loaded.python)
             found.extend(self.dispatcher.run(ctx))
             if loaded.python is not None:

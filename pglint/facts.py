@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from pglint.config import Settings
 from pglint.discover import Candidate
 from pglint.loading import LoadedFile
-from pglint.model.ddl import ROLE_SETTING_KINDS, catalog_ops, runner_setting_ops
+from pglint.model.ddl import ROLE_SETTING_KINDS, catalog_ops
 from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.model.uses import Use, decode_use, encode_use, statement_uses
@@ -37,8 +37,14 @@ class FileFacts:
     # Writes made by function bodies: (index in `writes`, function key, defining statement's
     # origin). They count only while that definition is the one in force after replay.
     body_writes: list[tuple] = field(default_factory=list)
-    # The tables and columns the application's SQL names (pglint.model.uses).
+    # The tables and columns the application's SQL names and its models map
+    # (pglint.model.uses).
     uses: list[Use] = field(default_factory=list)
+    # Settings an Alembic env.py SETs on the connection every revision runs on
+    # (`SET lock_timeout = 4000`): name -> value.
+    runner_settings: dict[str, str] = field(default_factory=dict)
+    # The file's role once read (pglint.roles): a pg_dump file is known by its text.
+    role: str = ""
 
 
 def file_facts(loaded: LoadedFile) -> FileFacts:
@@ -49,6 +55,7 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
     file = loaded.file
     if file is None or loaded.parsed is None:
         return facts
+    facts.role = file.role
 
     def where(start: int, end: int) -> Location:
         return Location.in_file(file, start, end)
@@ -71,8 +78,6 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
                 facts.writes.append(write)
             elif stmt.kind in ROLE_SETTING_KINDS:
                 facts.ops.extend(catalog_ops(stmt, where))
-            elif stmt.kind == "VariableSetStmt" and runner_environment(file):
-                facts.ops.extend(runner_setting_ops(stmt))
     if file.role in (MIGRATION, SCHEMA_DUMP, APPLICATION):
         for stmt in loaded.body_statements:
             # Same judgement as runs_repeatedly(): function bodies, DO blocks in app SQL.
@@ -86,32 +91,46 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
                                                   defined_function_key(parent.body),
                                                   parent.origin))
                     facts.writes.append(write)
+    if file.path.name == "env.py" and "alembic" in file.text and "run_migrations" in file.text:
+        facts.runner_settings = _runner_settings(loaded.parsed.statements)
     if loaded.python is not None:
         from pglint.python.orm import OrmFacts, orm_facts
 
         # Read only where the ORM reader wanted the file (a tree parsed for a rule or for SQL
         # strings is not evidence of models: rich's `Table("Exchange Rates")` is no table).
-        orm = orm_facts(loaded.python, loaded.candidate.path, where) if loaded.python_orm \
+        # What application models map is a use, as a query naming it is (pglint.model.uses).
+        orm = orm_facts(loaded.python, loaded.candidate.path, where,
+                        uses=run_time and file.kind != "migration") if loaded.python_orm \
             else OrmFacts()
         facts.orm_tables = orm.tables
         if file.kind == "migration":
             # Alembic and Django migrations feed the catalog (their SQL strings included);
             # what they write runs once: no workload.
-            from pglint.python.schema import alembic_revision, schema_ops
+            from pglint.python.schema import schema_ops
 
             facts.ops.extend(schema_ops(loaded.python, where, loaded.parsed.statements,
                                         loaded.candidate.path))
-            facts.revision = alembic_revision(loaded.python)
         elif run_time:
             facts.writes.extend(orm.writes)
+            facts.uses.extend(orm.uses)
+    if file.kind == "migration" and loaded.candidate.kind == "python":
+        from pglint.python.schema import alembic_revision
+
+        # Read on the text: a merge revision has no tree, and is a link of the chain all the same.
+        facts.revision = alembic_revision(file.text)
     return facts
 
 
-def runner_environment(file: "SourceFile") -> bool:
-    """Whether `file` is the code that runs every migration on its connection: Alembic's
-    `env.py` (a script beside the migrations that calls `context.run_migrations()`)."""
-    return file.role == SCRIPT and file.path.name == "env.py" and \
-        "run_migrations" in file.text
+def _runner_settings(statements: list) -> dict[str, str]:
+    """The session settings in force after an Alembic env.py's SQL (its `SET`s on the
+    connection it hands to every revision)."""
+    from pglint.sql.session import session_states
+
+    sets = [s for s in statements if s.kind == "VariableSetStmt" and s.parent is None]
+    if not sets:
+        return {}
+    # The state before a statement is the state after those before it: ask for one more.
+    return dict(session_states(sets + sets[-1:])[-1].settings)
 
 
 def encode_facts(facts: FileFacts) -> tuple:
@@ -146,6 +165,7 @@ def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel
     for f in _revision_order(facts):
         model.catalog.apply_ops(f.ops)
         model.orm_tables.update(f.orm_tables)
+        model.runner_settings.update(f.runner_settings)
     from pglint.python.orm import resolve
 
     catalog = model.catalog
@@ -205,14 +225,18 @@ def project_model(facts: list[FileFacts], candidates: Iterable[Candidate],
     """The model of a project from its files' facts (in file order) and the files themselves
     (which migrations are new)."""
     model = model_from_facts(facts, settings)
-    model.new_migration_paths = new_migration_paths(candidates)
+    model.new_migration_paths = new_migration_paths(candidates, facts)
     return model
 
 
-def new_migration_paths(candidates: Iterable[Candidate]) -> frozenset[str] | None:
-    """The project paths of the files that are not history, when some migration is known to
-    have run; None when none is (then every table of another file counts as existing)."""
+def new_migration_paths(candidates: Iterable[Candidate], facts: list[FileFacts]
+                        ) -> frozenset[str] | None:
+    """The project paths of the migrations that have not run (`facts` in the same order as
+    `candidates`), when some migration is known to have run; None when none is (then every
+    table of another file counts as existing). A schema dump, or any file that is not a
+    migration, is not new: a dump shows the tables production has."""
     candidates = list(candidates)
     if not any(c.applied for c in candidates):
         return None
-    return frozenset(c.rel for c in candidates if not c.applied)
+    return frozenset(c.rel for c, f in zip(candidates, facts)
+                     if not c.applied and f.role == MIGRATION)

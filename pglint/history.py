@@ -175,28 +175,10 @@ def python_migration_order(paths: list[Path]) -> list[Path]:
 
 
 def _alembic_revision(path: Path) -> tuple[str, tuple[str, ...]] | None:
-    """(revision, down revisions) from an Alembic module's top-level string assignments."""
-    import ast
+    """(revision, down revisions) of the Alembic module at `path`, or None."""
+    from pglint.python.schema import alembic_revision
 
     try:
-        tree = ast.parse(path.read_bytes())
-    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return alembic_revision(path.read_bytes())
+    except OSError:
         return None
-    values: dict[str, ast.expr] = {}
-    for statement in tree.body:
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-            target, value = statement.targets[0], statement.value
-        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
-            target, value = statement.target, statement.value
-        else:
-            continue
-        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
-            values[target.id] = value
-
-    def strings(node: ast.expr | None) -> tuple[str, ...]:
-        items = node.elts if isinstance(node, (ast.Tuple, ast.List)) else [node]
-        return tuple(n.value for n in items
-                     if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value)
-
-    revision = strings(values.get("revision"))
-    return (revision[0], strings(values.get("down_revision"))) if revision else None

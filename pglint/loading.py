@@ -109,6 +109,22 @@ def _source_file(candidate: Candidate, text: str) -> SourceFile:
                       project_path=candidate.rel)
 
 
+def _add_operation_statements(loaded: LoadedFile, parsed: ParsedSQL, kind: str) -> None:
+    """The SQL that the migration's operations send (`op.create_index`, `AddIndex`), among
+    the file's statements in file order (pglint.python.operation_sql)."""
+    from functools import partial
+
+    from pglint.model.location import Location
+    from pglint.python.operation_sql import operation_statements
+
+    where = partial(Location.in_file, loaded.file)
+    rendered = operation_statements(loaded.python, kind, where, loaded.candidate.path)
+    if rendered:
+        parsed.statements = sorted(parsed.statements + rendered, key=lambda s: s.start)
+        for i, stmt in enumerate(parsed.statements):
+            stmt.index = i
+
+
 def load(candidate: Candidate, text: str | None = None,
          problem: LoadProblem | None = None) -> LoadedFile:
     """Parse one file (reading it unless `text` is given); problems become PGL901 findings."""
@@ -134,11 +150,22 @@ def load(candidate: Candidate, text: str | None = None,
         if loaded.python is not None:
             from pglint.python.schema import migration_kind
 
-            if migration_kind(loaded.python):
+            kind = migration_kind(loaded.python)
+            if kind:
                 # An Alembic or Django migration: its SQL runs once, as a migration's does.
                 file.kind = "migration"
                 if file.role in (APPLICATION, SCRIPT):
                     file.role, file.role_reason = MIGRATION, "Alembic or Django migration"
+                if file.role == MIGRATION:
+                    _add_operation_statements(loaded, parsed, kind)
+        elif file.role in (APPLICATION, SCRIPT) and "revision" in text:
+            from pglint.python.schema import alembic_revision
+
+            if alembic_revision(text) is not None:
+                # An Alembic revision with nothing for a rule to read (a merge of two
+                # heads): still a link of the revision chain the catalog is replayed along.
+                file.kind = "migration"
+                file.role, file.role_reason = MIGRATION, "Alembic revision"
     else:
         count = statement_count(text, candidate.max_statements)
         if count > candidate.max_statements:

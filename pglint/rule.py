@@ -133,6 +133,11 @@ class Rule:
     # False for rules about running a migration (locks, timeouts): a migration that has
     # already run is history, and a finding on it changes nothing (pglint.history).
     judges_applied_migrations: ClassVar[bool] = True
+    # Whether `check` also sees the SQL that Django and Alembic migration operations send
+    # (`stmt.operation` set: `op.create_index(...)`, `AddIndex(...)`; see
+    # pglint.python.operation_sql). The lock rules do; a rule about what SQL is written
+    # (fillfactor, naming) leaves the ORM's own SQL alone.
+    judges_operations: ClassVar[bool] = False
     # What the lowercased statement text must contain for `check` to be worth calling on
     # nested nodes: substrings or compiled patterns, all of them (an inner tuple lists
     # alternatives). A cheap pre-filter, like ruff's token checks: the engine walks a

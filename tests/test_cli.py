@@ -167,9 +167,11 @@ def concise_codes(result: subprocess.CompletedProcess) -> list[str]:
 
 
 def test_select_all_and_rule_names_wherever_codes_are(tmp_path):
-    # PGL101 in a query file, PGL301 in a migration that alters an existing table.
+    # PGL101 in a query file, PGL301 in a migration that alters an existing table, which the
+    # application reads.
     (tmp_path / "queries").mkdir()
-    (tmp_path / "queries" / "hits.sql").write_text(COUNTER, encoding="utf-8")
+    (tmp_path / "queries" / "hits.sql").write_text(COUNTER + "SELECT id FROM t;\n",
+                                                  encoding="utf-8")
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
     (tmp_path / "migrations" / "V2__alter.sql").write_text("ALTER TABLE t ADD COLUMN n int;\n")
@@ -584,15 +586,18 @@ def fixable_project(root: Path) -> None:
     (root / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
     (root / "migrations" / "V2__alter.sql").write_text(ALTER_T)
     (root / "pglint.toml").write_text('extend-select = ["PGL301"]\n')  # off by default
+    # The application reads `t`: the lock on it blocks someone.
     (root / "q.sql").write_text("SELECT 1;  -- pglint: ignore[PGL101]\n"
-                                "SELECT 2;  -- pglint: ignore[PGL303]\n" + COUNTER)
+                                "SELECT 2;  -- pglint: ignore[PGL303]\n" + COUNTER
+                                + "SELECT id FROM t;\n")
 
 
 def test_fix_only_reports_the_count_and_exits_0(tmp_path):
     fixable_project(tmp_path)
     result = run("check", "--no-cache", "--fix-only", ".", cwd=tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (0, "Fixed 2 findings.\n", "")
-    assert (tmp_path / "q.sql").read_text() == "SELECT 1;\nSELECT 2;\n" + COUNTER
+    assert (tmp_path / "q.sql").read_text() == \
+        "SELECT 1;\nSELECT 2;\n" + COUNTER + "SELECT id FROM t;\n"
     assert (tmp_path / "migrations" / "V2__alter.sql").read_text() == ALTER_T  # unsafe
     again = run("check", "--no-cache", "--fix-only", "--exit-non-zero-on-fix", ".",
                 cwd=tmp_path)

@@ -46,7 +46,9 @@ def _write(path: Path | bytes, data: str | bytes) -> None:
 def build(root: Path) -> None:
     """The hostile tree under `root` (the constructed inputs, then the generated ones)."""
     shutil.copytree(CORPUS, root, dirs_exist_ok=True)
-    (root / "pglint.toml").write_text('extend-select = ["PGL"]\n', encoding="utf-8")
+    # Every lock rule on every table: the robustness checks need their fixes to write.
+    (root / "pglint.toml").write_text('extend-select = ["PGL"]\nlock-evidence = "exists"\n',
+                                      encoding="utf-8")
     q = root / "queries"
     _write(q / "hot.sql", HOT)
     # Special files: a FIFO, a link to an endless device, links dangling, looping and leading

@@ -105,13 +105,19 @@ DROP TABLE t_droptable;
 ALTER TABLE t_renametable RENAME TO t_renamed;
 """
 
-APP_BEFORE = """\
+# The application reads every table (lock findings need run-time use: `lock-evidence`);
+# before the change it still names what the change drops or renames, after it no longer does.
+_READ = ("parents", "t_index", "t_dropidx", "t_reindex", "t_txn", "t_fk", "t_check",
+         "t_notnull", "t_unique", "t_type", "t_volatile", "t_generated", "t_tablespace",
+         "t_logged", "t_vacuum", "t_cluster", "t_addnotnull")
+_READS = "".join(f"SELECT id FROM {table} WHERE id = $1;\n" for table in _READ)
+APP_BEFORE = _READS + """\
 SELECT legacy FROM t_dropcol WHERE id = $1;
 SELECT old_name FROM t_renamecol WHERE id = $1;
 SELECT a FROM t_droptable WHERE id = $1;
 SELECT a FROM t_renametable WHERE id = $1;
 """
-APP_AFTER = """\
+APP_AFTER = _READS + """\
 SELECT a FROM t_dropcol WHERE id = $1;
 SELECT new_name FROM t_renamecol WHERE id = $1;
 SELECT a FROM t_renamed WHERE id = $1;
@@ -136,8 +142,11 @@ def _findings(root) -> tuple[set[tuple[str, int, str]], str]:
     return found, result.stdout
 
 
-def _project(root, files: dict[str, str], app: str, applied: str | None) -> None:
+def _project(root, files: dict[str, str], app: str, applied: str | None,
+             evidence: str | None = None) -> None:
     config = 'select = ["PGL5", "PGL301"]\n'
+    if evidence:
+        config += f'lock-evidence = "{evidence}"\n'
     if applied:
         config += f'applied-migrations = ["{applied}"]\n'
     (root / "pglint.toml").write_text(config)
@@ -190,3 +199,67 @@ def test_tables_created_earlier_in_the_same_file_are_left_alone(tmp_path, change
              APP_BEFORE, applied="000_*")
     found, out = _findings(tmp_path)
     assert found == _errors("001_change.sql", change, TABLES.count("\n") + 1), out
+
+
+def test_tables_the_application_never_names_are_left_alone(tmp_path):
+    # pglint reads the application: a table it never names has no traffic to block.
+    app = "".join(line + "\n" for line in APP_BEFORE.splitlines() if "t_index " not in line
+                  and "t_type " not in line)
+    _project(tmp_path, {"001_tables.sql": TABLES, "002_change.sql": DANGEROUS_SQL}, app,
+             applied="001_*")
+    found, out = _findings(tmp_path)
+    lines = {line for line, (statement, _c) in enumerate(DANGEROUS, start=1)
+             if " t_index " in statement or " t_type " in statement}
+    assert len(lines) == 2 and not {f for f in found if f[1] in lines}, out
+    assert len(found) == len([c for _s, c in DANGEROUS if c]) - 2, out
+
+
+@pytest.mark.parametrize("app", ["", None], ids=["lock-evidence-exists", "no-application-code"])
+def test_without_use_evidence_every_applied_table_counts(tmp_path, app):
+    # `lock-evidence = "exists"` judges every table an applied migration created (squawk's
+    # view); so does the default when pglint reads no run-time code at all (then PGL511,
+    # which is about the application's own statements, has nothing to report).
+    _project(tmp_path, {"001_tables.sql": TABLES, "002_change.sql": DANGEROUS_SQL},
+             APP_BEFORE if app == "" else "", applied="001_*",
+             evidence="exists" if app == "" else None)
+    if app is None:
+        (tmp_path / "queries" / "app.sql").unlink()
+    found, out = _findings(tmp_path)
+    expected = {("002_change.sql", line, code)
+                for line, (_statement, code) in enumerate(DANGEROUS, start=1)
+                if code and (app == "" or code != "PGL511")}
+    assert found == expected, out
+
+
+def test_use_evidence_meets_schema_qualified_and_renamed_tables(tmp_path):
+    # The application's `users` is the migrations' `app.users` (its search_path); `packages`,
+    # renamed `projects` by a later migration, is what the application reads today.
+    _project(tmp_path, {
+        "001_tables.sql": "CREATE SCHEMA app;\nCREATE TABLE app.users (id bigint, email text);\n"
+                          "CREATE TABLE packages (id bigint, name text);\n",
+        "002_indexes.sql": "CREATE INDEX users_email_idx ON app.users (email);\n"
+                           "CREATE INDEX packages_name_idx ON packages (name);\n",
+        "003_rename.sql": "SET lock_timeout = '2s';\nALTER TABLE packages RENAME TO projects;\n"},
+        "SELECT id FROM users WHERE email = $1;\nSELECT id FROM projects WHERE name = $1;\n",
+        applied="001_*")
+    found, out = _findings(tmp_path)
+    assert {(name, line, code) for name, line, code in found if code == "PGL501"} == {
+        ("002_indexes.sql", 1, "PGL501"), ("002_indexes.sql", 2, "PGL501")}, out
+
+
+def test_quoted_names_and_tables_a_schema_dump_also_defines_are_existing(tmp_path):
+    # A quoted name keeps its case ("Orders"); a pg_dump snapshot beside the migrations shows
+    # what production has, so the table it also defines is not a new one.
+    dump = ("-- PostgreSQL database dump\n\nSET statement_timeout = 0;\n\n"
+            "CREATE TABLE public.events (id bigint NOT NULL, kind text);\n")
+    _project(tmp_path, {
+        "001_tables.sql": 'CREATE TABLE "Orders" (id bigint PRIMARY KEY, status text);\n'
+                          "CREATE TABLE events (id bigint, kind text);\n",
+        "002_indexes.sql": 'CREATE INDEX orders_status_idx ON "Orders" (status);\n'
+                           "CREATE INDEX events_kind_idx ON events (kind);\n"},
+        'SELECT id FROM "Orders" WHERE status = $1;\nSELECT id FROM events;\n',
+        applied="001_*")
+    (tmp_path / "db" / "schema.sql").write_text(dump)
+    found, out = _findings(tmp_path)
+    assert {(name, line, code) for name, line, code in found if code == "PGL501"} == {
+        ("002_indexes.sql", 1, "PGL501"), ("002_indexes.sql", 2, "PGL501")}, out

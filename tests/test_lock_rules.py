@@ -155,6 +155,8 @@ def _shown_suggestions() -> list:
     cases = []
     for rule in LOCK_RULES:
         for i, example in enumerate(rule.INVALID):
+            if example.kind == "python":
+                continue  # a Python recipe: test_shown_python_recipes_compile
             with tempfile.TemporaryDirectory() as root:
                 for finding in make_project(Path(root), rule, example).lint(rule.code):
                     fix = finding.fix
@@ -172,6 +174,34 @@ def test_shown_recipes_run_on_postgres(rule, example, suggestion, postgres, tmp_
     # transaction block, as it says) on the schema it was written for.
     project = make_project(tmp_path, rule, example)
     postgres.run(*project.migrations(), suggestion)
+
+
+def _python_suggestions() -> list:
+    """(rule, suggestion) for every display-only fix of an INVALID Python example."""
+    import tempfile
+    from pathlib import Path
+
+    cases = []
+    for rule in LOCK_RULES:
+        for i, example in enumerate(rule.INVALID):
+            if example.kind != "python":
+                continue
+            with tempfile.TemporaryDirectory() as root:
+                for finding in make_project(Path(root), rule, example).lint(rule.code):
+                    if finding.fix is not None and not finding.fix.applicable:
+                        cases.append(pytest.param(rule, finding.fix.suggestion,
+                                                  id=f"{rule.code}-invalid-{i}"))
+    return cases
+
+
+@pytest.mark.parametrize("rule,suggestion", _python_suggestions())
+def test_shown_python_recipes_compile(rule, suggestion):
+    # The ORM recipe shown for a Django or Alembic operation is Python the user copies into
+    # the migration: with its placeholders filled in, it must be valid Python.
+    import ast
+
+    filled = suggestion.replace("<value>", "0").rstrip().rstrip(",")
+    ast.parse(filled)
 
 
 _SCHEMA = ("CREATE TABLE customers (customer_id bigint PRIMARY KEY);\n"
@@ -226,14 +256,18 @@ def _rewrite_cases() -> list:
     from pglint.registry import rule_by_code
 
     rule = rule_by_code("PGL508")
+    # (A Python example is a Django or Alembic operation: what it sends is the SQL of an SQL
+    # example, and tests/test_orm_operations.py checks what it sends.)
     cases = [pytest.param(rule, e, True, id=f"PGL508-invalid-{i}")
              for i, e in enumerate(rule.INVALID)
              # Written for PostgreSQL 10, which wrote any default into every row; 18 does not.
-             if not (e.target_version and e.target_version < FAST_DEFAULT_SINCE)]
+             if not (e.target_version and e.target_version < FAST_DEFAULT_SINCE)
+             and e.kind != "python"]
     # A VALID example silenced by a size hint still rewrites: the hint says it is cheap, not
     # that it is free (test_a_size_hint_silences_only_small_tables).
     cases += [pytest.param(rule, e, False, id=f"PGL508-valid-{i}")
-              for i, e in enumerate(rule.VALID) if e.context and "tables" not in e.config]
+              for i, e in enumerate(rule.VALID)
+              if e.context and e.kind != "python" and "tables" not in e.config]
     return cases
 
 
@@ -277,7 +311,8 @@ def _not_null_cases() -> list:
     from pglint.registry import rule_by_code
 
     rule = rule_by_code("PGL509")
-    return [pytest.param(rule, e, id=f"PGL509-invalid-{i}") for i, e in enumerate(rule.INVALID)]
+    return [pytest.param(rule, e, id=f"PGL509-invalid-{i}") for i, e in enumerate(rule.INVALID)
+            if e.kind != "python"]  # an operation sends the SQL of an SQL example
 
 
 @pytest.mark.parametrize("rule,example", _not_null_cases())

@@ -324,3 +324,40 @@ def test_all_migrations_in_the_configuration(tmp_path, monkeypatch):
     (clone / "pglint.toml").write_text('all-migrations = "yes"\n')
     bad = run("check", "--no-cache", ".", cwd=clone)
     assert bad.returncode == 2 and "`all-migrations` must be true or false" in bad.stderr
+
+
+def _revision(revision: str, down: str, body: str) -> str:
+    return (f'"""r"""\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
+            f'revision = "{revision}"\ndown_revision = {down}\n\n\n'
+            f"def upgrade():\n{body}\n")
+
+
+def test_a_merge_revision_links_the_alembic_chain(tmp_path):
+    # File names sort the rename and the index before the table they act on; only the chain,
+    # through a merge revision with an empty upgrade(), puts them after it.
+    versions = tmp_path / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    (tmp_path / "alembic" / "env.py").write_text("from alembic import context\n")
+    files = {
+        "9a_initial.py": _revision("a1", "None", '    op.create_table("packages", '
+                                   'sa.Column("id", sa.BigInteger()))'),
+        "5b_other.py": _revision("b1", '"a1"', '    op.create_table("other", '
+                                 'sa.Column("id", sa.BigInteger()))'),
+        "5c_third.py": _revision("b2", '"a1"', '    op.create_table("third", '
+                                 'sa.Column("id", sa.BigInteger()))'),
+        "0m_merge.py": '"""merge"""\nrevision = "m"\ndown_revision = ("b1", "b2")\n\n\n'
+                       "def upgrade():\n    pass\n",
+        "0c_rename.py": _revision("c", '"m"', '    op.rename_table("packages", "projects")'),
+        "0d_index.py": _revision("d", '"c"', '    op.create_index("projects_id_idx", '
+                                 '"projects", ["id"])'),
+    }
+    for name, text in files.items():
+        (versions / name).write_text(text)
+    (tmp_path / "queries.sql").write_text("SELECT id FROM projects;\n")
+    shown = run("check", "--no-cache", "--show-files", ".", cwd=tmp_path)
+    assert "alembic/versions/0m_merge.py  migration (Alembic revision" in shown.stdout, \
+        shown.stdout
+    result = run("check", "--no-cache", "--select", "PGL501", "--output-format", "concise",
+                 ".", cwd=tmp_path)
+    assert result.stdout.startswith(
+        "alembic/versions/0d_index.py:10:5: PGL501 `CREATE INDEX` on `projects`"), result.stdout

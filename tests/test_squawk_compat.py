@@ -102,3 +102,15 @@ def test_the_rule_command_takes_squawk_names(tmp_path):
 
     assert [r["code"] for r in json.loads(both.stdout)] == ["PGL505", "PGL506"]
     assert run("rule", "prefer-text-field", cwd=tmp_path).returncode == 2
+
+
+def test_squawk_2_names_for_the_lock_timeout_rule(tmp_path):
+    """squawk 2.x split require-timeout-settings into require-lock-timeout and
+    require-statement-timeout: the lock half is PGL301's, the statement half no rule's."""
+    text = RISKY.replace("SET lock_timeout = '2s';\n", "")
+    assert ("PGL301", 1) in _lint(tmp_path, text, select=["PGL301"])
+    assert _lint(tmp_path, "-- squawk-ignore require-lock-timeout\n" + text,
+                 select=["PGL301"]) == []
+    assert _lint(tmp_path, "-- squawk-ignore require-statement-timeout\n" + text,
+                 select=["PGL301"]) == [("PGL301", 2)]
+    assert _settings({"select": ["require-lock-timeout"]}).select == ("PGL301",)

@@ -16,6 +16,42 @@ def app_consumes(table: str) -> dict[str, str]:
             f"DELETE FROM {table} WHERE id = $1;"}
 
 
+def alembic_revision(upgrade: str, imports: str = "") -> str:
+    """An Alembic revision (the example's `app/example.py`) whose `upgrade()` body is
+    `upgrade` (lines indented by four spaces)."""
+    return (f"from alembic import op\n{imports}\nrevision = \"b2\"\ndown_revision = \"a1\"\n\n\n"
+            f"def upgrade():\n{upgrade}")
+
+
+def django_migration(operations: str, atomic: bool = True, imports: str = "") -> str:
+    """A Django migration of the app `app` (the example's `app/example.py`) whose `operations`
+    list holds `operations` (items indented by eight spaces)."""
+    return (f"from django.db import migrations, models\n{imports}\n\n"
+            "class Migration(migrations.Migration):\n"
+            + ("" if atomic else "    atomic = False\n")
+            + "    dependencies = [(\"app\", \"0001_initial\")]\n"
+            f"    operations = [\n{operations}    ]\n")
+
+
+# The first migration of that app: the table `app_order`, with an index on its status.
+DJANGO_ORDERS = {"app/migrations/0001_initial.py": (
+    "from django.db import migrations, models\n\n\n"
+    "class Migration(migrations.Migration):\n"
+    "    initial = True\n"
+    "    operations = [\n"
+    "        migrations.CreateModel(\n"
+    "            name=\"Order\",\n"
+    "            fields=[\n"
+    "                (\"id\", models.BigAutoField(primary_key=True)),\n"
+    "                (\"status\", models.CharField(max_length=20)),\n"
+    "                (\"created\", models.DateTimeField()),\n"
+    "            ],\n"
+    "            options={\"indexes\": [models.Index(fields=[\"status\"],\n"
+    "                                              name=\"app_order_status_idx\")]},\n"
+    "        ),\n"
+    "    ]\n")}
+
+
 def alembic_env(*settings: str) -> dict[str, str]:
     """An example's context with an Alembic `env.py` that sets `settings` (`"lock_timeout =
     4000"`) on the connection every migration runs on: the runner's decision."""

@@ -7,8 +7,9 @@ Not a rule (no Rule subclass): the rules of `pglint.rules.locks` import it.
 Noise control lives here. A lock on a table nobody uses yet costs nothing, and the catalog is
 the project's final state (every migration replayed), so "existed before this file" is decided
 conservatively: the catalog must know the object and have seen it defined by another migration
-file, and the same script must not have created it earlier. Without that evidence the rules stay
-silent.
+file, and the same script must not have created it earlier. A lock blocks only the queries that
+use the table, so the application must use it too, where pglint can see the application
+(`lock-evidence`, in_use). Without that evidence the rules stay silent.
 """
 
 from __future__ import annotations
@@ -169,11 +170,16 @@ def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str) -> "Statem
     if runs_outside_transaction(ctx):
         return None
     top = stmt.parent if stmt.parent is not None else stmt
+    if _autocommit(top):
+        return None
     holder = None
     for earlier in ctx.statements:
-        if earlier is top or earlier.start >= top.start:
+        # By place in the file's statements, not offset: the statements a migration operation
+        # sends all sit at its call (an AddField's ADD COLUMN, then its index).
+        if earlier is top or earlier.index >= top.index:
             break
-        if earlier.kind == "TransactionStmt" and earlier.body.get("kind") in _ENDS_TRANSACTION:
+        if earlier.kind == "TransactionStmt" and earlier.body.get("kind") in _ENDS_TRANSACTION \
+                or _autocommit(earlier):
             holder = None
         elif holder is None and takes_access_exclusive(earlier, table):
             holder = earlier
@@ -188,13 +194,21 @@ def locked_later(ctx: "FileContext", stmt: "Statement", table: str) -> "Statemen
         return None
     top = stmt.parent if stmt.parent is not None else stmt
     for later in ctx.statements:
-        if later.start <= top.start:
+        if later.index <= top.index:
             continue
-        if later.kind == "TransactionStmt" and later.body.get("kind") in _ENDS_TRANSACTION:
+        if later.kind == "TransactionStmt" and later.body.get("kind") in _ENDS_TRANSACTION \
+                or _autocommit(later):
             return None
         if takes_access_exclusive(later, table):
             return later
     return None
+
+
+def _autocommit(stmt: "Statement") -> bool:
+    """Whether an Alembic operation sends `stmt` in `op.get_context().autocommit_block()`:
+    Alembic commits the revision's transaction before the block, so no lock taken before it
+    is held there, and the block's own statements each commit at once."""
+    return stmt.operation is not None and stmt.operation.autocommit
 
 
 def pg_locks_mode(mode: str) -> str:
@@ -222,14 +236,47 @@ def defined_elsewhere(ctx: "FileContext", path: str) -> bool:
     return bool(path) and path != ctx.file.project_path
 
 
+def _evidence_mode(key: str, value: Any) -> str:
+    if value not in _EVIDENCE_MODES:
+        raise ValueError(f"`{key}` must be one of " + ", ".join(f'"{m}"' for m in _EVIDENCE_MODES))
+    return value
+
+
+_EVIDENCE_MODES = ("auto", "traffic", "exists")
+LOCK_EVIDENCE = RuleOption(
+    "lock-evidence", str, "auto",
+    "which existing tables a lock finding needs: \"traffic\", a table the application's code "
+    "names (its SQL, SQL in its code, its ORM models) or [tool.pglint.tables] describes; "
+    "\"exists\", any table an applied migration created; \"auto\", traffic when pglint reads "
+    "any such code in the project, exists when it reads none",
+    check=_evidence_mode)
+
+
+def in_use(ctx: "FileContext", table: str) -> bool:
+    """Whether production traffic can queue behind a lock on `table`, as far as the project
+    shows (the `lock-evidence` option): a table nothing at run time names blocks nobody."""
+    mode = ctx.settings.option(LOCK_EVIDENCE.name)
+    model = ctx.model
+    if mode == "exists" or (mode == "auto" and not model.sees_run_time_code()):
+        return True
+    renamed = model.catalog.former_tables.get(table)  # an old migration names it as it was
+    names = {table, renamed.name} if renamed is not None else {table}
+    in_use = model.tables_in_use()
+    # `app.users` and a bare `users` meet: the application's search_path finds the table.
+    return any(name in in_use or name.rpartition(".")[2] in in_use for name in names) or \
+        any(used.rpartition(".")[2] in names for used in in_use if "." in used)
+
+
 def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None) -> Table | None:
-    """The catalog's table `name` when production already has it: another migration file
-    created it, that file has run (pglint.history), and this script has not created it again.
-    None without that evidence."""
+    """The catalog's table `name` when production already has it and uses it: another
+    migration file created it, that file has run (pglint.history), this script has not created
+    it again, and the application uses it (in_use). None without that evidence."""
     if not name or name in ctx.session(stmt).created_tables:
         return None
-    table = ctx.model.catalog.table(name)
-    if table is None or not defined_elsewhere(ctx, table.path):
+    catalog = ctx.model.catalog
+    # A later migration may have renamed it: the catalog holds the final names.
+    table = catalog.table(name) or catalog.former_tables.get(name)
+    if table is None or not defined_elsewhere(ctx, table.path) or not in_use(ctx, name):
         return None
     return None if ctx.model.created_by_new_migration(name) else table
 
@@ -334,6 +381,11 @@ def not_valid_fix(ctx: "FileContext", stmt: "Statement", constraint: dict[str, A
     if not name:
         return shown, (" Name the constraint (`ADD CONSTRAINT <name> ...`) so that the "
                        "separate `VALIDATE CONSTRAINT` can refer to it.")
+    if stmt.operation is not None:
+        # A Django or Alembic operation (the rule shows it in the ORM's terms): its migration
+        # is one transaction, so the VALIDATE goes in the next one.
+        return Fix.display(title, f"{text} NOT VALID;\n-- then, in a later migration (a "
+                                  f"transaction of its own):\n{validate}"), ""
     if len(node.get("cmds") or ()) != 1:
         return shown, (" Add the constraint in an `ALTER TABLE` of its own, `NOT VALID`, and "
                        "validate it after.")

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any, Iterator
 
 from pglint.kit.locks import runner_wraps_file
+from pglint.kit.orm_migrations import runner_setting
 from pglint.rule import RuleOption, toml_value
 from pglint.sql import nodes as n
 
@@ -97,12 +98,12 @@ def settings_in_force(ctx: "FileContext", name: str
     written, or None when the file has not set it: `SET` and `SET LOCAL` (the session
     tracking of pglint.sql.session), a top-level `SET LOCAL` in a file its runner wraps in
     one transaction (runner_transaction_only), `set_config(name, value, is_local)` in a
-    SELECT (a local one for the rest of its transaction block), and, when the file sets
-    nothing, what the migration runner sets on its connection (Alembic's env.py: the
-    catalog's runner_settings)."""
+    SELECT (a local one for the rest of its transaction block), and, to begin with, what an
+    Alembic env.py SETs on the connection every revision runs on
+    (pglint.kit.orm_migrations.runner_setting)."""
     name = name.lower()
-    runner = ctx.model.catalog.runner_settings.get(name)
-    configured: str | None = None  # set_config(name, v, false) in force
+    # set_config(name, v, false) in force; an Alembic env.py's SET to begin with.
+    configured: str | None = runner_setting(ctx, name)
     local_configured: tuple["Statement | None", str] | None = None
     wrapped = runner_transaction_only(ctx)
     wrapped_local: str | None = None
@@ -118,7 +119,7 @@ def settings_in_force(ctx: "FileContext", name: str
             value = wrapped_local
         elif configured is not None and value is None:
             value = configured
-        yield stmt, runner if value is None else value
+        yield stmt, value
         # What the statement itself sets, for the statements after it.
         if stmt.kind == "SelectStmt" and "set_config" in ctx.statement_text(stmt).lower():
             for _, call in n.calls(stmt.node):

@@ -131,10 +131,6 @@ class Catalog:
         # Server-side defaults set with ALTER ROLE / ALTER DATABASE ... SET name = value
         # (the last one seen wins): name -> value as written ('30s', '0').
         self.role_settings: dict[str, str] = {}
-        # Settings the migration runner sets on its connection before it runs any migration
-        # (Alembic's env.py: `connection.execute(text("SET lock_timeout = 4000"))`): every
-        # migration runs with them. name -> value as written.
-        self.runner_settings: dict[str, str] = {}
         # Function key (pglint.sql.nodes.function_key) -> Statement.origin of its definition
         # in force; "" once dropped. A body replaced by CREATE OR REPLACE or dropped by a later
         # migration no longer runs: what it did is not workload, and not a finding.
@@ -154,7 +150,8 @@ class Catalog:
         return self._lookups
 
     def table(self, name: str | None) -> Table | None:
-        return self.tables.get(name.lower()) if name else None
+        # A quoted name keeps its case ("Orders"); an unquoted one is folded to lower case.
+        return (self.tables.get(name) or self.tables.get(name.lower())) if name else None
 
     def indexes_on(self, table: str) -> list[Index]:
         return self.lookups.indexes_by_table.get(table, [])
@@ -382,9 +379,6 @@ class Catalog:
 
     def _op_role_setting(self, name: str, value: str) -> None:
         self.role_settings[name] = value
-
-    def _op_runner_setting(self, name: str, value: str) -> None:
-        self.runner_settings[name] = value
 
     def _op_create_enum(self, name: str, labels: list[str]) -> None:
         self.enums[name] = list(labels)

@@ -272,18 +272,6 @@ def role_setting_ops(stmt: Statement, body: dict, where=None) -> list[tuple]:
     return [("role_setting", setstmt["name"].lower(), " ".join(values))]
 
 
-def runner_setting_ops(stmt: Statement) -> list[tuple]:
-    """A session-level `SET name = value` in the migration runner's own code (Alembic's
-    env.py) as ("runner_setting", name, value): it is in force for every migration the runner
-    runs on that connection. `SET LOCAL` ends with its transaction and counts for nothing."""
-    body = stmt.body
-    if stmt.kind != "VariableSetStmt" or body.get("kind") != "VAR_SET_VALUE" or \
-            body.get("is_local") or not body.get("name"):
-        return []
-    values = [n.sql_literal(a).strip("'") for a in body.get("args") or ()]
-    return [("runner_setting", body["name"].lower(), " ".join(values))]
-
-
 _READERS: dict[str, Callable[[Statement, dict, Callable], list[tuple]]] = {
     "CreateStmt": _create_table,
     "AlterTableStmt": _alter_table,

@@ -74,6 +74,8 @@ class ProjectModel:
     # (table, column or None for the table itself) -> where the application's SQL names it
     # (pglint.model.uses).
     uses: dict[tuple[str, str | None], list[Use]] = field(default_factory=dict)
+    # Settings the project's Alembic env.py SETs on the connection of every revision.
+    runner_settings: dict[str, str] = field(default_factory=dict)
 
     def created_by_new_migration(self, table: str) -> bool:
         """Whether a migration that has not run yet creates `table` (its lock blocks nobody)."""
@@ -102,6 +104,22 @@ class ProjectModel:
         return frozenset(name for name, index in (*catalog.indexes.items(),
                                                   *catalog.dropped_indexes.items())
                          if index.table in new)
+
+    def sees_run_time_code(self) -> bool:
+        """Whether the project shows any code that uses the database at run time: application
+        SQL, SQL in application code, ORM models, function bodies that write, or table hints."""
+        return bool(self.workload.writes or self.uses or self.orm_tables or self.hints)
+
+    def tables_in_use(self) -> frozenset[str]:
+        """The tables that run-time code names (reads or writes), that an ORM model maps, or
+        that `[tool.pglint.tables]` describes (memoized, like tables_of_new_migrations)."""
+        cached = self.__dict__.get("_in_use_memo")
+        if cached is None:
+            cached = frozenset({*(t for t, writes in self.workload.writes.items() if writes),
+                                *(table for table, _column in self.uses),
+                                *self.orm_tables.values(), *self.hints})
+            self.__dict__["_in_use_memo"] = cached
+        return cached
 
     def orm_table(self, name: str) -> str | None:
         """The table an ORM model class (or SQLAlchemy Table variable) maps to, or None."""

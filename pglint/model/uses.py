@@ -1,4 +1,5 @@
-"""Which tables and columns the application's SQL names: a migration that drops or renames one
+"""Which tables and columns the application's SQL names (and, read by
+pglint.python.orm_uses, which ones its ORM models map): a migration that drops or renames one
 of them breaks the code that still does, the moment it runs.
 
 Read from run-time SQL only (application query files and SQL strings in application code),
@@ -30,6 +31,9 @@ class Use:
     # tables (the column may be one of theirs); () when the column is certainly `table`'s.
     others: tuple[str, ...]
     location: Location
+    # A model's mapping of it (`Order.legacy_total`, `Order` for the table) when the use is an
+    # ORM model's (pglint.python.orm_uses); "" for a statement of the application's SQL.
+    mapped: str = ""
 
 
 def statement_uses(node: dict[str, Any], start: int, end: int,
@@ -106,8 +110,9 @@ def _written_columns(nodes: dict[str, list[dict[str, Any]]]) -> Iterator[tuple[s
 
 
 def encode_use(use: Use) -> tuple:
-    return (use.table, use.column, use.others, (use.location.start, use.location.end))
+    return (use.table, use.column, use.others, (use.location.start, use.location.end),
+            use.mapped)
 
 
 def decode_use(data: tuple, where: Callable[[int, int], Location]) -> Use:
-    return Use(data[0], data[1], tuple(data[2]), where(*data[3]))
+    return Use(data[0], data[1], tuple(data[2]), where(*data[3]), str(data[4]))

@@ -88,9 +88,7 @@ class AlembicMigration(MigrationReader):
             args.pos.insert(slot, batch[0])
             schema_node = batch[1]
         schema = string_value(self.cst, schema_node)
-        ops = handler(call, args, schema)
-        if ops:
-            self.emit(self.tree.span(call)[0], ops)
+        self.emit_call(call, method, handler(call, args, schema))
 
     # -- operations ------------------------------------------------------------------------
 
@@ -186,6 +184,10 @@ class AlembicMigration(MigrationReader):
                                      schema: str | None) -> list[tuple]:
         return self._add_key(call, args, schema, primary=False)
 
+    def _op_create_check_constraint(self, call: Any, args: CallArgs,
+                                    schema: str | None) -> list[tuple]:
+        return []  # the catalog keeps no checks; the call's SQL is rendered (operation_sql)
+
     def _op_create_primary_key(self, call: Any, args: CallArgs, schema: str | None) -> list[tuple]:
         return self._add_key(call, args, schema, primary=True)
 
@@ -228,7 +230,10 @@ class AlembicMigration(MigrationReader):
         if "type_" in args.kw:
             typ = self._type(args.kw["type_"])[0]
             if typ:
-                commands.append(("alter_type", column, typ))
+                # Placed like an SQL `ALTER COLUMN ... TYPE` (pglint.kit.rewrites reads it).
+                commands.append(("alter_type", column, typ,
+                                 self._spelling(args.kw["type_"], typ), self.at(call).path,
+                                 self.tree.span(call)[0]))
         if "server_default" in args.kw:
             node = args.kw["server_default"]
             kind, sql = ("", "") if isinstance(node, self.cst.Name) and node.value == "None" \
@@ -292,7 +297,7 @@ class AlembicMigration(MigrationReader):
             type_node, rest = rest[0], rest[1:]
         typ, integer = self._type(type_node) if type_node is not None else ("", False)
         loc = self.at(call)
-        column = Column(name, typ, location=loc)
+        column = Column(name, typ, location=loc, type_sql=self._spelling(type_node, typ))
         info: dict[str, Any] = {
             "primary": bool_value(self.cst, args.kw.get("primary_key")) or False,
             "unique": bool_value(self.cst, args.kw.get("unique")) or False,
@@ -445,6 +450,31 @@ class AlembicMigration(MigrationReader):
             typ += "tz"
         return typ, typ in _SA_INTEGERS
 
+    def _spelling(self, node: Any, typ: str) -> str:
+        """The type with its modifiers, as pglint.sql.nodes.type_spelling spells SQL types:
+        `String(50)` -> `varchar(50)`, `Numeric(10, 2)` -> `numeric(10,2)`; "" for an array
+        or a modifier that is not a literal."""
+        if not typ or node is None:
+            return ""
+        if not isinstance(node, self.cst.Call):
+            return typ
+        if (self.name(node, _SA) or "").lower() == "array":
+            return ""
+        args = CallArgs(self.cst, node)
+        slots = {"varchar": ("length",), "bpchar": ("length",), "bit": ("length",),
+                 "numeric": ("precision", "scale"), "float8": (), "float4": ()}.get(typ)
+        if slots is None:
+            return typ
+        mods = []
+        for i, slot in enumerate(slots):
+            value = literal_value(self.cst, args.get(i, slot))
+            if value is None:
+                break
+            if not isinstance(value, int) or isinstance(value, bool):
+                return ""
+            mods.append(str(value))
+        return f"{typ}({','.join(mods)})" if mods else typ
+
     def _server_default(self, node: Any) -> tuple[str, str]:
         """(kind, SQL) of a `server_default=`: a string is a literal, text()/func are SQL."""
         literal = string_value(self.cst, node)
@@ -484,8 +514,8 @@ class AlembicMigration(MigrationReader):
 # op.<method>'s positional slot of the table name: where a batch operation's table goes.
 _BATCH_TABLE_SLOT = {
     "add_column": 0, "drop_column": 0, "alter_column": 0, "create_index": 1,
-    "create_unique_constraint": 1, "create_primary_key": 1, "create_foreign_key": 1,
-    "drop_constraint": 1, "drop_index": 1,
+    "create_unique_constraint": 1, "create_check_constraint": 1, "create_primary_key": 1,
+    "create_foreign_key": 1, "drop_constraint": 1, "drop_index": 1,
 }
 
 

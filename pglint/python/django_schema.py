@@ -43,7 +43,7 @@ _DJANGO_OPERATIONS = frozenset({
     "CreateModel", "AddField", "AlterField", "RemoveField", "RenameField", "DeleteModel",
     "AlterModelTable", "RenameModel", "AddIndex", "RemoveIndex", "AddConstraint",
     "RemoveConstraint", "AlterUniqueTogether", "AlterIndexTogether", "SeparateDatabaseAndState",
-    "RunSQL",
+    "RunSQL", "AddIndexConcurrently", "RemoveIndexConcurrently",
 })
 _INDEX_METHODS = {"Index": "btree", "BTreeIndex": "btree", "BrinIndex": "brin",
                   "GinIndex": "gin", "GistIndex": "gist", "HashIndex": "hash",
@@ -140,7 +140,7 @@ class DjangoMigration(MigrationReader):
         return self.models[model]
 
     def _add(self, call: Any, ops: list[tuple]) -> None:
-        self.emit(self.tree.span(call)[0], ops)
+        self.emit_call(call, self.name(call, _DJANGO_LIBS) or "", ops)
 
     # -- operations ------------------------------------------------------------------------
 
@@ -217,8 +217,11 @@ class DjangoMigration(MigrationReader):
         if column is None:
             return
         model.columns[name] = column.name
-        commands: list[tuple] = [("alter_type", column.name, column.type)] if column.type \
-            else []
+        # Placed like an SQL `ALTER COLUMN ... TYPE` (pglint.kit.rewrites reads it); Django
+        # sends one only when the type changes, the same type here changes nothing.
+        commands: list[tuple] = [("alter_type", column.name, column.type, column.type_sql,
+                                  self.at(call).path, self.tree.span(call)[0])] \
+            if column.type else []
         commands += [p for p in parts if p[0] in ("key", "foreign_key")]
         if commands or after:
             self._add(call, [("alter_table", model.table, commands)] + after)
@@ -280,6 +283,13 @@ class DjangoMigration(MigrationReader):
         index = self._index(model, args.get(1, "index"))
         if index is not None:
             self._add(call, [("create_index", index, False)])
+
+    # django.contrib.postgres.operations: the same catalog change, built concurrently.
+    def _AddIndexConcurrently(self, call: Any, args: CallArgs) -> None:
+        self._AddIndex(call, args)
+
+    def _RemoveIndexConcurrently(self, call: Any, args: CallArgs) -> None:
+        self._RemoveIndex(call, args)
 
     def _RemoveIndex(self, call: Any, args: CallArgs) -> None:
         name = string_value(self.cst, args.get(1, "name"))
@@ -362,7 +372,8 @@ class DjangoMigration(MigrationReader):
         loc = self.at(field)
         primary = literal_value(self.cst, args.kw.get("primary_key")) is True
         nullable = literal_value(self.cst, args.kw.get("null")) is True
-        column = Column(column_name, typ, location=loc, not_null=primary or not nullable)
+        column = Column(column_name, typ, location=loc, not_null=primary or not nullable,
+                        type_sql=_spelling(self.cst, kind, typ, args))
         if primary:
             model.pk_type = _IDENTITY_TYPES.get(typ, typ)
         parts.append(("column", column))
@@ -598,6 +609,25 @@ class DjangoMigration(MigrationReader):
             if all(isinstance(v, str) for v in literals):
                 return f"{quoted} IN ({', '.join(literals)})"  # type: ignore[arg-type]
         return None
+
+
+def _spelling(cst: Any, kind: str, typ: str, args: CallArgs) -> str:
+    """A field's column type with its modifiers, as pglint.sql.nodes.type_spelling spells
+    SQL types: `CharField(max_length=20)` -> `varchar(20)`, `DecimalField(max_digits=10,
+    decimal_places=2)` -> `numeric(10,2)`, an AutoField the integer type of its serial; ""
+    for arrays and modifiers that are not literals."""
+    typ = _IDENTITY_TYPES.get(typ, typ)
+    if not typ or kind == "ArrayField":
+        return ""
+    keys = {"varchar": ("max_length",), "numeric": ("max_digits", "decimal_places")}.get(typ)
+    if keys is None:
+        return typ
+    mods = [literal_value(cst, args.kw.get(key)) for key in keys]
+    if all(mod is None for mod in mods):
+        return typ
+    if not all(isinstance(mod, int) and not isinstance(mod, bool) for mod in mods):
+        return ""
+    return f"{typ}({','.join(str(mod) for mod in mods)})"
 
 
 def _together(cst: Any, node: Any) -> list[list[str]]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from pglint.model.location import Location
+from pglint.model.uses import Use
 from pglint.model.workload import RECURRING_STAMP, Write
 
 if TYPE_CHECKING:
@@ -161,6 +162,7 @@ def _abstract(cls: Any) -> bool:
 class OrmFacts:
     tables: dict[str, str] = field(default_factory=dict)  # class or Table variable -> table
     writes: list[Write] = field(default_factory=list)  # table = "orm:<Class>" or a table name
+    uses: list[Use] = field(default_factory=list)  # the tables and columns its models map
 
 
 def app_label(path: Path) -> str:
@@ -170,9 +172,17 @@ def app_label(path: Path) -> str:
     return path.parent.name
 
 
-def orm_facts(tree: Any, path: Path, where: Callable[[int, int], Location]) -> OrmFacts:
+def orm_facts(tree: Any, path: Path, where: Callable[[int, int], Location],
+              uses: bool = False) -> OrmFacts:
+    """The file's model classes and Table variables, the writes through them, and (`uses`,
+    for application code) the tables and columns its models map."""
     facts = OrmFacts()
-    _model_tables(tree, path, facts.tables)
+    classes = model_classes(tree, path)
+    _model_tables(tree, classes, facts.tables)
+    if uses:
+        from pglint.python.orm_uses import model_uses
+
+        facts.uses = model_uses(tree, classes, where)
     reader = _Writes(tree, facts, where)
     for call in tree.nodes("Call"):
         reader.call(call)
@@ -232,29 +242,64 @@ def _meta(tree: Any, cls: Any) -> dict[str, Any]:
     return {}
 
 
-def _model_tables(tree: Any, path: Path, tables: dict[str, str]) -> None:
-    cst = tree.cst
-    django_models: set[str] = set()
+@dataclass
+class ModelClass:
+    """A class of this file that maps a table: a Django model (`table` None when abstract, or
+    a proxy of a model this file does not define) or a SQLAlchemy class with `__tablename__`."""
+
+    name: str
+    node: Any  # its ClassDef
+    framework: str  # "django" or "sqlalchemy"
+    table: str | None
+    parents: list["ModelClass"] = field(default_factory=list)  # its Django bases of this file
+    proxy: bool = False  # a Django proxy: its parent's table, no columns of its own
+
+
+def _true(node: Any, tree: Any) -> bool:
+    return isinstance(node, tree.cst.Name) and node.value == "True"
+
+
+def model_classes(tree: Any, path: Path) -> list[ModelClass]:
+    """The model classes of a file, in file order: the one place that names their tables (the
+    workload's writes and the uses of pglint.python.orm_uses both read it)."""
+    django: dict[str, ModelClass] = {}
+    out: list[ModelClass] = []
     for cls in tree.nodes("ClassDef"):
         assigned = _class_body_assignments(tree, cls.body)
         tablename = string_literal(tree, assigned.get("__tablename__"))
         if tablename:  # SQLAlchemy declarative
-            tables[cls.name.value] = tablename
+            out.append(ModelClass(cls.name.value, cls, "sqlalchemy", tablename))
             continue
         bases = [tree.qualified(arg.value) for arg in cls.bases]
-        if not any(b in ("django.db.models.Model", "models.Model") or b in django_models
+        if not any(b in ("django.db.models.Model", "models.Model") or b in django
                    for b in bases if b):
             continue
-        django_models.add(cls.name.value)
+        model = ModelClass(cls.name.value, cls, "django", None,
+                           [django[b] for b in bases if b in django])
+        django[model.name] = model
+        out.append(model)
         meta = _meta(tree, cls)
-        abstract = meta.get("abstract")
-        if isinstance(abstract, cst.Name) and abstract.value == "True":
+        if _true(meta.get("abstract"), tree):
+            continue
+        if _true(meta.get("proxy"), tree):
+            # A proxy reads and writes its concrete parent's table, and has no table of its
+            # own; a parent this file does not define is not known here.
+            model.proxy = True
+            model.table = next((p.table for p in model.parents if p.table), None)
             continue
         table = string_literal(tree, meta.get("db_table"))
         if not table:
             label = string_literal(tree, meta.get("app_label")) or app_label(path)
             table = f"{label}_{cls.name.value.lower()}"
-        tables[cls.name.value] = table
+        model.table = table
+    return out
+
+
+def _model_tables(tree: Any, classes: list[ModelClass], tables: dict[str, str]) -> None:
+    cst = tree.cst
+    for model in classes:
+        if model.table:
+            tables[model.name] = model.table
     for assign in tree.nodes("Assign"):  # orders = Table("orders", metadata, ...)
         value = assign.value
         if isinstance(value, cst.Call) and (tree.dotted(value.func) or "").split(".")[-1] \

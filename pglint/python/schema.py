@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from pglint.python.alembic_schema import AlembicMigration
 from pglint.python.django_schema import DjangoMigration
 from pglint.python.schema_reader import (
-    Where, django_migration_class, string_list, string_value, upgrade_function,
+    Where, django_migration_class, upgrade_function,
 )
 
 if TYPE_CHECKING:
@@ -88,27 +88,41 @@ def migration_kind(tree: Any) -> str:
     return ""
 
 
-def alembic_revision(tree: Any) -> tuple[str, tuple[str, ...]] | None:
-    """An Alembic revision's `revision` and the `down_revision`(s) it follows (module-level
-    string assignments), or None."""
-    cst = tree.cst
-    values: dict[str, Any] = {}
-    for statement in tree.module.body:
-        if isinstance(statement, cst.SimpleStatementLine):
-            for small in statement.body:
-                target = small.targets[0].target if isinstance(small, cst.Assign) and len(
-                    small.targets) == 1 else small.target if isinstance(
-                        small, cst.AnnAssign) and small.value is not None else None
-                if isinstance(target, cst.Name) and target.value in ("revision",
-                                                                      "down_revision"):
-                    values[target.value] = small.value
-    revision = string_value(cst, values.get("revision"))
-    if not revision:
+def alembic_revision(text: str | bytes) -> tuple[str, tuple[str, ...]] | None:
+    """An Alembic revision's `revision` and the `down_revision`(s) it follows, from the
+    module's top-level string assignments (annotated ones too), or None. Read on the text,
+    so that a merge revision with an empty `upgrade()`, which no rule parses, still links
+    its parents in the chain."""
+    import ast
+
+    if not _REVISION_LINE.search(text if isinstance(text, str) else
+                                 text.decode("utf-8", "replace")):
         return None
-    down = values.get("down_revision")
-    downs = string_list(cst, down) if isinstance(down, (cst.Tuple, cst.List)) \
-        else [string_value(cst, down)]
-    return revision, tuple(d for d in downs or () if d)
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    values: dict[str, ast.expr] = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target, value = statement.targets[0], statement.value
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            target, value = statement.target, statement.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+            values[target.id] = value
+
+    def strings(node: ast.expr | None) -> tuple[str, ...]:
+        items = node.elts if isinstance(node, (ast.Tuple, ast.List)) else [node]
+        return tuple(n.value for n in items
+                     if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value)
+
+    revision = strings(values.get("revision"))
+    return (revision[0], strings(values.get("down_revision"))) if revision else None
+
+
+_REVISION_LINE = re.compile(r"^down_revision\b", re.MULTILINE)
 
 
 def schema_ops(tree: Any, where: Where, statements: Iterable[Any] | None = None,

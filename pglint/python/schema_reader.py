@@ -143,9 +143,15 @@ def bare_name(table: str) -> str:
 class MigrationReader:
     def __init__(self, tree: Any, where: Where, statements: Iterable[Any] | None) -> None:
         self.tree, self.cst, self.where = tree, tree.cst, where
-        self.statements = [s for s in statements or () if getattr(s, "parent", None) is None]
+        # The SQL the migration runs itself; the statements rendered from its operations
+        # (pglint.python.operation_sql) are those operations, already read from the calls.
+        self.statements = [s for s in statements or () if getattr(s, "parent", None) is None
+                           and getattr(s, "operation", None) is None]
         # (file offset, order, operations): sorted into file order at the end.
         self.items: list[tuple[int, int, list[tuple]]] = []
+        # (call, operation name, catalog operations) of each operation call read, in the order
+        # read: what pglint.python.operation_sql renders as the SQL the operation sends.
+        self.calls: list[tuple[Any, str, list[tuple]]] = []
 
     def at(self, node: Any) -> Location:
         return self.where(*self.tree.span(node))
@@ -153,6 +159,11 @@ class MigrationReader:
     def emit(self, offset: int, ops: list[tuple]) -> None:
         if ops:
             self.items.append((offset, len(self.items), ops))
+
+    def emit_call(self, call: Any, name: str, ops: list[tuple]) -> None:
+        """The catalog operations of the operation call `call` (`create_index`, `AddIndex`)."""
+        self.calls.append((call, name, ops))
+        self.emit(self.tree.span(call)[0], ops)
 
     def replay_sql(self, start: int, end: int) -> None:
         """Replay the embedded statements that start within [start, end)."""

@@ -53,6 +53,10 @@ class Statement:
     # literal's content and its opening (prefix and quote: `'`, `r"""`). An edit there must
     # not end the literal early or change what it decodes to.
     python_literal: tuple[int, int, str] | None = field(default=None, repr=False)
+    # For a statement that a Django or Alembic migration operation sends (`op.create_index`,
+    # `AddIndex`): where it comes from (pglint.python.operation_sql.OperationSource). Such a
+    # statement is not in the file: it is positioned at the operation's call, `exact` False.
+    operation: Any = field(default=None, repr=False)
     # The node's type ("UpdateStmt") and its fields: asked for by every rule, so kept.
     kind: str = field(init=False)
     body: dict[str, Any] = field(init=False, repr=False)

@@ -6,9 +6,11 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, RUNNER_OPT_OUT, SMALL_TABLE_ROWS,
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, RUNNER_OPT_OUT, SMALL_TABLE_ROWS,
                               in_transaction_block, keyword, known_small, runs_in_migration,
                               runs_outside_transaction, shown_table, table_before_file)
+from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -22,6 +24,10 @@ _PARTITIONED = {"migrations/V1__init.sql": (
     "    PARTITION BY RANGE (created_at);\n"
     "CREATE TABLE events_2025 PARTITION OF events\n"
     "    FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');\n")}
+_ADD_INDEX = ("        {}(\n"
+              "            model_name=\"order\",\n"
+              "            index=models.Index(fields=[\"created\"], name=\"app_order_created_idx\"),\n"
+              "        ),\n")
 
 
 class NonConcurrentIndexBuild(Rule):
@@ -30,6 +36,9 @@ class NonConcurrentIndexBuild(Rule):
     Flags `CREATE INDEX` without `CONCURRENTLY` on a table that an earlier migration file
     created. A table created earlier in the same file, or one the replayed migrations do not
     show, is left alone.
+    Alembic's `op.create_index` and Django's `AddIndex` are judged by the `CREATE INDEX` they
+    send; their fix is shown in the framework's terms (`postgresql_concurrently=True` in an
+    autocommit block, `AddIndexConcurrently` in a migration with `atomic = False`).
 
     A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
     10,000; `rows = 40`) is left alone too: its build is over in moments. On a larger hinted
@@ -88,8 +97,9 @@ class NonConcurrentIndexBuild(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (SMALL_TABLE_ROWS,)
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("IndexStmt",)
     # The strongest lock it takes on the table, and for how long (tests/test_lock_rules.py).
     lock = "SHARE"
@@ -113,6 +123,28 @@ class NonConcurrentIndexBuild(Rule):
                 "CREATE INDEX notes_author_idx ON notes (author);\n"),
         # No evidence the table exists before this file: silent.
         Example("CREATE INDEX invoices_due_idx ON invoices (due_at);\n"),
+        # pglint reads the application, which never names `orders`: nothing waits on it
+        # (`lock-evidence`).
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n",
+                context={**_CONTEXT, "queries/carts.sql": "SELECT 1 FROM carts WHERE id = $1;\n"}),
+        # Alembic: a concurrent build, outside the revision's transaction.
+        Example(alembic_revision(
+            "    with op.get_context().autocommit_block():\n"
+            "        op.create_index(\"orders_status_idx\", \"orders\", [\"status\"],\n"
+            "                        postgresql_concurrently=True)\n"),
+            kind="python", context=_CONTEXT),
+        # Alembic: a table the same revision creates.
+        Example(alembic_revision(
+            "    op.create_table(\"notes\", sa.Column(\"note_id\", sa.BigInteger(), "
+            "primary_key=True),\n"
+            "                    sa.Column(\"author\", sa.Text()))\n"
+            "    op.create_index(\"notes_author_idx\", \"notes\", [\"author\"])\n",
+            imports="import sqlalchemy as sa\n"), kind="python"),
+        # Django: AddIndexConcurrently in a migration that is not atomic.
+        Example(django_migration(
+            _ADD_INDEX.format("AddIndexConcurrently"), atomic=False,
+            imports="from django.contrib.postgres.operations import AddIndexConcurrently\n"),
+            kind="python", context=DJANGO_ORDERS),
         # The hints say the table is small: the build is over in moments.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 200}}}),
@@ -129,6 +161,10 @@ class NonConcurrentIndexBuild(Rule):
         # Most runners wrap a file in a transaction, where CONCURRENTLY fails: shown only,
         # with what each runner needs to leave the file outside one.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT),
+        # The application reads `orders`: its writes wait for the build.
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n",
+                context={**_CONTEXT, "queries/orders.sql":
+                         "SELECT order_id FROM orders WHERE status = $1;\n"}),
         Example("-- +goose NO TRANSACTION\n"
                 "CREATE UNIQUE INDEX IF NOT EXISTS orders_created_idx\n"
                 "    ON orders (created_at, order_id); -- newest first\n",
@@ -141,6 +177,13 @@ class NonConcurrentIndexBuild(Rule):
                 context=_CONTEXT),
         # A partitioned table cannot be indexed concurrently: the recipe is shown.
         Example("CREATE INDEX events_kind_idx ON events (kind);\n", context=_PARTITIONED),
+        # Alembic's op.create_index sends the same CREATE INDEX: the fix shown is
+        # `postgresql_concurrently=True` in an autocommit block.
+        Example(alembic_revision("    op.create_index(\"orders_status_idx\", \"orders\", "
+                                 "[\"status\"])\n"), kind="python", context=_CONTEXT),
+        # Django's AddIndex too: the fix shown is AddIndexConcurrently with `atomic = False`.
+        Example(django_migration(_ADD_INDEX.format("migrations.AddIndex")), kind="python",
+                context=DJANGO_ORDERS),
         # A large table, by the hints: the message says how large.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 50_000_000}}}),
@@ -198,4 +241,7 @@ class NonConcurrentIndexBuild(Rule):
                          f"the runner leaves outside a transaction ({RUNNER_OPT_OUT}).")
         else:
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(after.end, " CONCURRENTLY"),))
+        recipe = concurrent_recipe(ctx, stmt, title)
+        if recipe is not None:  # `op.create_index(...)`, `AddIndex(...)`: the ORM's way
+            fix, help = recipe, help + concurrent_help(stmt)
         yield self.finding(ctx, message, fix, help, node=stmt)

@@ -6,9 +6,11 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, in_transaction_block, index_before_file, keyword,
-                              locked_later, runs_in_migration, runs_outside_transaction,
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, in_transaction_block, index_before_file,
+                              keyword, locked_later, runs_in_migration, runs_outside_transaction,
                               table_before_file)
+from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -27,6 +29,9 @@ class NonConcurrentIndexDrop(Rule):
     Flags `DROP INDEX` without `CONCURRENTLY` of an index that an earlier migration file
     built on a table that already existed. Indexes built earlier in the same file, and indexes
     the replayed migrations do not show, are left alone.
+    Alembic's `op.drop_index` and Django's `RemoveIndex` are judged by the `DROP INDEX` they
+    send; their fix is shown in the framework's terms (`postgresql_concurrently=True` in an
+    autocommit block, `RemoveIndexConcurrently`).
 
     ## Why is this bad?
     A plain `DROP INDEX` takes an ACCESS EXCLUSIVE lock on the index's table. The drop itself is
@@ -74,7 +79,9 @@ class NonConcurrentIndexDrop(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("DropStmt",)
     lock = "ACCESS EXCLUSIVE"
     lock_held = "instant"
@@ -90,6 +97,18 @@ class NonConcurrentIndexDrop(Rule):
                 "DROP INDEX notes_author_idx;\n"),
         # No evidence of the index: silent.
         Example("DROP INDEX IF EXISTS invoices_due_idx;\n"),
+        # Alembic: a concurrent drop, outside the revision's transaction.
+        Example(alembic_revision(
+            "    with op.get_context().autocommit_block():\n"
+            "        op.drop_index(\"orders_status_idx\", table_name=\"orders\",\n"
+            "                      postgresql_concurrently=True)\n"),
+            kind="python", context=_CONTEXT),
+        # Django: RemoveIndexConcurrently in a migration that is not atomic.
+        Example(django_migration(
+            "        RemoveIndexConcurrently(model_name=\"order\", "
+            "name=\"app_order_status_idx\"),\n", atomic=False,
+            imports="from django.contrib.postgres.operations import RemoveIndexConcurrently\n"),
+            kind="python", context=DJANGO_ORDERS),
         # A later statement of the same transaction takes ACCESS EXCLUSIVE on the table anyway.
         Example("DROP INDEX orders_note_idx;\nALTER TABLE orders DROP COLUMN note;\n",
                 context=_CONTEXT),
@@ -112,6 +131,14 @@ class NonConcurrentIndexDrop(Rule):
         # The later lock comes after a COMMIT: the drop waits on its own.
         Example("BEGIN;\nDROP INDEX orders_note_idx;\nCOMMIT;\n"
                 "ALTER TABLE orders DROP COLUMN note;\n", context=_CONTEXT),
+        # Alembic's op.drop_index sends the same DROP INDEX: the fix shown is
+        # `postgresql_concurrently=True` in an autocommit block.
+        Example(alembic_revision("    op.drop_index(\"orders_status_idx\", "
+                                 "table_name=\"orders\")\n"), kind="python", context=_CONTEXT),
+        # Django's RemoveIndex too: the fix shown is RemoveIndexConcurrently.
+        Example(django_migration("        migrations.RemoveIndex(model_name=\"order\", "
+                                 "name=\"app_order_status_idx\"),\n"),
+                kind="python", context=DJANGO_ORDERS),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -158,4 +185,7 @@ class NonConcurrentIndexDrop(Rule):
             fix = Fix.display(f"{title},{why_shown} outside any transaction block", suggestion)
         else:
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(after.end, " CONCURRENTLY"),))
+        recipe = concurrent_recipe(ctx, stmt, title)
+        if recipe is not None and not why_shown:  # `op.drop_index(...)`, `RemoveIndex(...)`
+            fix, help = recipe, help + concurrent_help(stmt)
         yield self.finding(ctx, message, fix, help, node=stmt)

@@ -6,9 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.locks import (SMALL_TABLE_ROWS, in_transaction_block, index_before_file,
-                              known_small, runs_in_migration, runs_outside_transaction,
-                              shown_table, table_before_file)
+from pglint.kit.locks import (LOCK_EVIDENCE, SMALL_TABLE_ROWS, in_transaction_block,
+                              index_before_file, known_small, runs_in_migration,
+                              runs_outside_transaction, shown_table, table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -80,8 +80,9 @@ class NonConcurrentReindex(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (SMALL_TABLE_ROWS,)
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("ReindexStmt",)
     min_fix_version = CONCURRENT_SINCE
     lock = "SHARE"  # on the table

@@ -65,6 +65,7 @@ class ConcurrentlyInTransaction(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("IndexStmt", "DropStmt", "ReindexStmt", "AlterTableStmt")
     # No lock to verify: the statement never runs inside a transaction, where pg_locks could be
     # read (tests/test_lock_rules.py checks that it fails there instead).

@@ -6,8 +6,10 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, SMALL_TABLE_ROWS, constraint_span, known_small,
-                              not_valid_fix, shown_table, validated_on_existing_table)
+from pglint.kit.example_projects import alembic_revision
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, constraint_span,
+                              known_small, not_valid_fix, shown_table, validated_on_existing_table)
+from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -30,6 +32,8 @@ class ForeignKeyWithoutNotValid(Rule):
     `NOT VALID` on a table that an earlier migration file created. A table created earlier in
     the same file has no rows to check and is left alone, as is one the replayed migrations do
     not show.
+    Alembic's `op.create_foreign_key` is judged by the `ALTER TABLE` it sends; the fix shown
+    passes `postgresql_not_valid=True` and validates in a later revision.
 
     A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
     10,000; `rows = 40`) is left alone too: its scan is over in moments. On a larger hinted
@@ -83,8 +87,9 @@ class ForeignKeyWithoutNotValid(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (SMALL_TABLE_ROWS,)
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
     lock = "SHARE ROW EXCLUSIVE"  # on both tables
     lock_held = "scan"
@@ -100,6 +105,12 @@ class ForeignKeyWithoutNotValid(Rule):
                 context=_CONTEXT),
         Example("ALTER TABLE invoices ADD CONSTRAINT invoices_order_fk\n"
                 "    FOREIGN KEY (order_id) REFERENCES orders (order_id);\n"),
+        # Alembic: SQLAlchemy adds the foreign key NOT VALID.
+        Example(alembic_revision(
+            "    op.create_foreign_key(\"orders_customer_fk\", \"orders\", \"customers\",\n"
+            "                          [\"customer_id\"], [\"customer_id\"],\n"
+            "                          postgresql_not_valid=True)\n"), kind="python",
+            context=_CONTEXT),
         # The hints say the table is small: the scan is over in moments.
         Example("ALTER TABLE orders ADD FOREIGN KEY (customer_id) REFERENCES customers;\n",
                 context=_CONTEXT, config={"tables": {"orders": {"rows": 200}}}),
@@ -131,6 +142,12 @@ class ForeignKeyWithoutNotValid(Rule):
         Example("ALTER TABLE visits ADD CONSTRAINT visits_customer_fk\n"
                 "    FOREIGN KEY (customer_id) REFERENCES customers;\n",
                 context=_PARTITIONED, target_version=17),
+        # Alembic's op.create_foreign_key sends the same ALTER TABLE: the fix shown passes
+        # `postgresql_not_valid=True` and validates in a later revision.
+        Example(alembic_revision(
+            "    op.create_foreign_key(\"orders_customer_fk\", \"orders\", \"customers\",\n"
+            "                          [\"customer_id\"], [\"customer_id\"])\n"),
+            kind="python", context=_CONTEXT),
         # A large table, by the hints: the message says how large.
         Example("ALTER TABLE orders ADD FOREIGN KEY (customer_id) REFERENCES customers;\n",
                 context=_CONTEXT, config={"tables": {"orders": {"rows": 50_000_000}}}),
@@ -173,5 +190,6 @@ class ForeignKeyWithoutNotValid(Rule):
             else:
                 fix, why_shown = not_valid_fix(ctx, stmt, constraint, title)
                 help += why_shown
+            fix = orm_recipe(ctx, stmt, fix)  # `op.create_foreign_key(...)`: Alembic's way
             yield self.finding(ctx, message, fix, help, node=stmt,
                                span=constraint_span(ctx, stmt, constraint))

@@ -6,8 +6,10 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding
-from pglint.kit.locks import (BLOCKED_BY, SMALL_TABLE_ROWS, constraint_span, known_small,
-                              not_valid_fix, shown_table, validated_on_existing_table)
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, constraint_span,
+                              known_small, not_valid_fix, shown_table, validated_on_existing_table)
+from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql.parse import Statement
@@ -23,6 +25,8 @@ class CheckWithoutNotValid(Rule):
     Flags `ALTER TABLE ... ADD CONSTRAINT ... CHECK (...)` without `NOT VALID` on a table that
     an earlier migration file created. A table created earlier in the same file has no rows to
     check and is left alone, as is one the replayed migrations do not show.
+    Alembic's `op.create_check_constraint` and Django's `AddConstraint(CheckConstraint(...))`
+    are judged by the `ALTER TABLE` they send; the fix is shown in the framework's terms.
 
     A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
     10,000; `rows = 40`) is left alone too: its scan is over in moments. On a larger hinted
@@ -71,8 +75,9 @@ class CheckWithoutNotValid(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (SMALL_TABLE_ROWS,)
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"
     lock_held = "scan"
@@ -89,6 +94,11 @@ class CheckWithoutNotValid(Rule):
         # NOT ENFORCED (PostgreSQL 18) checks nothing, now or later.
         Example("ALTER TABLE orders ADD CONSTRAINT orders_status_known\n"
                 "    CHECK (status IN ('new', 'paid')) NOT ENFORCED;\n", context=_CONTEXT),
+        # Alembic: SQLAlchemy adds the check NOT VALID.
+        Example(alembic_revision(
+            "    op.create_check_constraint(\"orders_total_check\", \"orders\",\n"
+            "                               \"total_cents >= 0\", postgresql_not_valid=True)\n"),
+            kind="python", context=_CONTEXT),
         # The hints say the table is small: the scan is over in moments.
         Example("ALTER TABLE orders ADD CHECK (total_cents >= 0), ADD COLUMN note text;\n",
                 context=_CONTEXT, config={"tables": {"orders": {"rows": 200}}}),
@@ -113,6 +123,15 @@ class CheckWithoutNotValid(Rule):
         # Unnamed, and with a second change in the same ALTER: the recipe is shown.
         Example("ALTER TABLE orders ADD CHECK (total_cents >= 0), ADD COLUMN note text;\n",
                 context=_CONTEXT),
+        # Django's AddConstraint(CheckConstraint) sends the same ALTER TABLE; Django cannot
+        # say NOT VALID: the fix shown runs the SQL in SeparateDatabaseAndState.
+        Example(django_migration(
+            "        migrations.AddConstraint(\n"
+            "            model_name=\"order\",\n"
+            "            constraint=models.CheckConstraint(\n"
+            "                condition=models.Q((\"status\", \"\"), _negated=True),\n"
+            "                name=\"app_order_status_check\"),\n"
+            "        ),\n"), kind="python", context=DJANGO_ORDERS),
         # A large table, by the hints: the message says how large.
         Example("ALTER TABLE orders ADD CHECK (total_cents >= 0), ADD COLUMN note text;\n",
                 context=_CONTEXT, config={"tables": {"orders": {"rows": 50_000_000}}}),
@@ -140,5 +159,6 @@ class CheckWithoutNotValid(Rule):
                 "SHARE UPDATE EXCLUSIVE, which blocks no reads or writes.")
             fix, why_shown = not_valid_fix(
                 ctx, stmt, constraint, "Add the check `NOT VALID`, then validate it separately")
+            fix = orm_recipe(ctx, stmt, fix)  # `AddConstraint(CheckConstraint(...))` too
             yield self.finding(ctx, message, fix, help + why_shown, node=stmt,
                                span=constraint_span(ctx, stmt, constraint))

@@ -6,8 +6,11 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, SMALL_TABLE_ROWS, known_small, runs_in_migration,
-                              scans_for_not_null, shown_table, table_before_file)
+from pglint.kit.example_projects import alembic_revision
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, known_small,
+                              runs_in_migration, scans_for_not_null, shown_table,
+                              table_before_file)
+from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -35,6 +38,7 @@ class SetNotNullScan(Rule):
     or an earlier one), or PostgreSQL 18's `NOT NULL col` constraint validated earlier. A column
     declared `NOT NULL` already, and tables or columns created in the same file, are left
     alone.
+    Alembic's `op.alter_column(..., nullable=False)` is judged by the `SET NOT NULL` it sends.
 
     A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
     10,000; `rows = 40`) is left alone too: its scan is over in moments. On a larger hinted
@@ -89,8 +93,9 @@ class SetNotNullScan(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (SMALL_TABLE_ROWS,)
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"
     lock_held = "scan"
@@ -131,6 +136,10 @@ class SetNotNullScan(Rule):
                 target_version=18),
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
                 target_version=11),
+        # Alembic's op.alter_column(nullable=False) sends the same SET NOT NULL: the recipe is
+        # shown as op.execute() calls.
+        Example(alembic_revision("    op.alter_column(\"orders\", \"customer_id\", "
+                                 "nullable=False)\n"), kind="python", context=_CONTEXT),
         # A large table, by the hints: the message says how large.
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 50_000_000}}}),
@@ -163,7 +172,9 @@ class SetNotNullScan(Rule):
                 "go on), then SET NOT NULL and drop the check.")
             version = ctx.settings.target_version
             pending = ctx.model.catalog.unvalidated_not_null_check(table.name, column.name)
-            yield self.finding(ctx, message, _recipe(table.name, column.name, version, pending),
+            # `op.alter_column(..., nullable=False)`: the recipe in Alembic's or Django's terms.
+            fix = orm_recipe(ctx, stmt, _recipe(table.name, column.name, version, pending))
+            yield self.finding(ctx, message, fix,
                                help + _version_note(version), node=stmt)
 
 

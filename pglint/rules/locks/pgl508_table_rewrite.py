@@ -6,7 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import BLOCKED_BY, SMALL_TABLE_ROWS, known_small, shown_table
+from pglint.kit.example_projects import alembic_revision
+from pglint.kit.locks import BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, known_small, shown_table
+from pglint.kit.orm_migrations import orm_recipe
 from pglint.kit.rewrites import (VIRTUAL_GENERATED_SINCE, Rewrite, shown_type, table_rewrites,
                                  volatile_call)
 from pglint.roles import MIGRATION
@@ -40,6 +42,8 @@ class TableRewrite(Rule):
     limit), numeric precision raised at the same scale or removed, cidr to inet. The type a
     column has when the statement runs is the one the migrations before it gave it. Tables
     created in the same file, and tables not known from earlier migrations, are left alone.
+    Alembic's `op.alter_column(..., type_=...)` and `op.add_column`, and Django's `AlterField`
+    (when the column type changes) and `AddField`, are judged by the SQL they send.
 
     A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
     10,000; `rows = 40`) is left alone too: its rewrite is over in moments. On a larger hinted
@@ -97,8 +101,9 @@ class TableRewrite(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (SMALL_TABLE_ROWS,)
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt", "VacuumStmt", "ClusterStmt")
     lock = "ACCESS EXCLUSIVE"
     lock_held = "rewrite"
@@ -131,6 +136,10 @@ class TableRewrite(Rule):
                 "ALTER TABLE notes ALTER COLUMN body TYPE varchar(50);\n"
                 "ALTER TABLE notes ADD COLUMN public_id uuid DEFAULT gen_random_uuid();\n"),
         Example("ALTER TABLE invoices ALTER COLUMN amount TYPE bigint;\n"),
+        # Alembic: raising a varchar limit rewrites nothing.
+        Example(alembic_revision("    op.alter_column(\"orders\", \"status\", "
+                                 "type_=sa.String(50))\n", imports="import sqlalchemy as sa\n"),
+                kind="python", context=_CONTEXT),
         # The hints say the table is small: the rewrite is over in moments.
         Example("ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 200}}}),
@@ -164,6 +173,11 @@ class TableRewrite(Rule):
         Example("CLUSTER orders USING orders_pkey;\n", context=_CONTEXT),
         Example("VACUUM FULL orders;\n", context=_CONTEXT),
         Example("ALTER TABLE orders SET TABLESPACE fast_disk;\n", context=_CONTEXT),
+        # Alembic's op.alter_column(type_=...) sends the same ALTER COLUMN ... TYPE: the recipe
+        # is shown as op.execute() calls.
+        Example(alembic_revision("    op.alter_column(\"orders\", \"quantity\", "
+                                 "type_=sa.BigInteger())\n", imports="import sqlalchemy as sa\n"),
+                kind="python", context=_CONTEXT),
         # A large table, by the hints: the message says how large.
         Example("ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 50_000_000}}}),
@@ -191,7 +205,8 @@ class TableRewrite(Rule):
         if why.startswith("a STORED") and ctx.settings.target_version >= VIRTUAL_GENERATED_SINCE:
             help += (" On PostgreSQL 18 a `VIRTUAL` generated column is computed on read and "
                      "rewrites nothing.")
-        return self.finding(ctx, message, fix, help, node=stmt)
+        # `op.alter_column(..., type_=...)`: the recipe in Alembic's or Django's terms.
+        return self.finding(ctx, message, orm_recipe(ctx, stmt, fix), help, node=stmt)
 
 
 def _recipe(rewrite: Rewrite, version: int) -> Fix:

@@ -6,9 +6,10 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix, Severity
-from pglint.kit.locks import runs_in_migration
-from pglint.kit.locks import existing_table
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.locks import LOCK_EVIDENCE, runs_in_migration, existing_table
 from pglint.kit.rewrites import FAST_DEFAULT_SINCE
+from pglint.kit.orm_migrations import default_recipe, orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -27,6 +28,8 @@ class AddNotNullColumnWithoutDefault(Rule):
     Flags `ALTER TABLE ... ADD COLUMN c T NOT NULL` (or `PRIMARY KEY`) without a `DEFAULT` on
     a table that an earlier migration file created. A column with a default, an identity,
     serial or generated column, and tables created in the same file are left alone.
+    Alembic's `op.add_column` and Django's `AddField` are judged by the `ADD COLUMN` they send;
+    the fix shown gives the operation a default (`server_default=`, `default=`).
 
     ## Why is this bad?
     Every existing row gets NULL in the new column, which NOT NULL forbids: on a table that
@@ -69,7 +72,9 @@ class AddNotNullColumnWithoutDefault(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
+    options = (LOCK_EVIDENCE,)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"
     lock_held = "instant"
@@ -84,6 +89,11 @@ class AddNotNullColumnWithoutDefault(Rule):
         Example("CREATE TABLE notes (note_id bigint PRIMARY KEY);\n"
                 "ALTER TABLE notes ADD COLUMN author text NOT NULL;\n"),
         Example("ALTER TABLE invoices ADD COLUMN due_at date NOT NULL;\n"),
+        # Django sends a default for the existing rows (and drops it after): nothing fails.
+        Example(django_migration(
+            "        migrations.AddField(model_name=\"order\", name=\"paid\",\n"
+            "                            field=models.BooleanField(default=False)),\n"),
+            kind="python", context=DJANGO_ORDERS),
     )
     INVALID = (
         Example("ALTER TABLE orders ADD COLUMN region text NOT NULL;\n", context=_CONTEXT),
@@ -91,6 +101,15 @@ class AddNotNullColumnWithoutDefault(Rule):
                 target_version=11),
         Example("ALTER TABLE orders ADD COLUMN region text NOT NULL;\n", context=_CONTEXT,
                 target_version=10),
+        # Alembic's op.add_column and Django's AddField send the same ADD COLUMN: the fix shown
+        # gives the operation a default.
+        Example(alembic_revision("    op.add_column(\"orders\", sa.Column(\"paid\", sa.Boolean(), "
+                                 "nullable=False))\n", imports="import sqlalchemy as sa\n"),
+                kind="python", context=_CONTEXT),
+        Example(django_migration(
+            "        migrations.AddField(model_name=\"order\", name=\"paid\",\n"
+            "                            field=models.BooleanField()),\n"),
+            kind="python", context=DJANGO_ORDERS),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -119,8 +138,13 @@ class AddNotNullColumnWithoutDefault(Rule):
             if version < FAST_DEFAULT_SINCE:
                 help += (f" Before PostgreSQL {FAST_DEFAULT_SINCE} a default is written into "
                          "every row, rewriting the table: prefer the nullable column.")
-            yield self.finding(ctx, message, _recipe(table.name, coldef, version), help,
-                               node=stmt)
+            fix = _recipe(table.name, coldef, version)
+            if version >= FAST_DEFAULT_SINCE:  # `op.add_column`, `AddField`: a default there
+                fix = default_recipe(ctx, stmt, "Give it a constant default (stored once, no "
+                                     "rewrite)") or orm_recipe(ctx, stmt, fix)
+            else:
+                fix = orm_recipe(ctx, stmt, fix)
+            yield self.finding(ctx, message, fix, help, node=stmt)
 
 
 def _not_null_without_value(coldef: dict[str, Any]) -> bool:

@@ -6,9 +6,11 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.locks import (BLOCKED_BY, RUNNER_OPT_OUT, SMALL_TABLE_ROWS, added_as,
-                              constraint_span, known_small, runs_in_migration, shown_table,
-                              table_before_file)
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, RUNNER_OPT_OUT, SMALL_TABLE_ROWS,
+                              added_as, constraint_span, known_small, runs_in_migration,
+                              shown_table, table_before_file)
+from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -27,6 +29,8 @@ class UniqueConstraintBuiltInPlace(Rule):
     table that an earlier migration file created, when the constraint builds its own index
     (no `USING INDEX`), and `ADD COLUMN ... UNIQUE`, whose index is built the same way. Tables
     created in the same file are left alone.
+    Alembic's `op.create_unique_constraint` and Django's `AddConstraint(UniqueConstraint(...))`
+    and `AddField(unique=True)` are judged by the SQL they send.
 
     A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
     10,000; `rows = 40`) is left alone too: its index build is over in moments. On a larger hinted
@@ -76,8 +80,9 @@ class UniqueConstraintBuiltInPlace(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (SMALL_TABLE_ROWS,)
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
     lock = "ACCESS EXCLUSIVE"
     lock_held = "build"
@@ -107,6 +112,18 @@ class UniqueConstraintBuiltInPlace(Rule):
                 "    UNIQUE (customer_id, reference);\n", context=_CONTEXT),
         # A new column declared UNIQUE: its index too is built from every row, under the lock.
         Example("ALTER TABLE orders ADD COLUMN external_id text UNIQUE;\n", context=_CONTEXT),
+        # Alembic's op.create_unique_constraint and Django's AddConstraint(UniqueConstraint)
+        # send the same ALTER TABLE: the recipe is shown in their terms.
+        Example(alembic_revision(
+            "    op.create_unique_constraint(\"orders_reference_key\", \"orders\",\n"
+            "                                [\"reference\"])\n"), kind="python",
+            context=_CONTEXT),
+        Example(django_migration(
+            "        migrations.AddConstraint(\n"
+            "            model_name=\"order\",\n"
+            "            constraint=models.UniqueConstraint(fields=[\"status\", \"created\"],\n"
+            "                                               name=\"app_order_status_key\"),\n"
+            "        ),\n"), kind="python", context=DJANGO_ORDERS),
         # A large table, by the hints: the message says how large.
         Example("ALTER TABLE orders ADD CONSTRAINT orders_reference_key UNIQUE (reference);\n",
                 context=_CONTEXT, config={"tables": {"orders": {"rows": 50_000_000}}}),
@@ -149,7 +166,8 @@ class UniqueConstraintBuiltInPlace(Rule):
             if table.partitioned:
                 help += (f" `{table.name}` is partitioned: build the index on each partition "
                          "concurrently, then create it on the parent (it attaches them).")
-            yield self.finding(ctx, message, _recipe(table.name, constraint, kind, column), help,
+            fix = orm_recipe(ctx, stmt, _recipe(table.name, constraint, kind, column))
+            yield self.finding(ctx, message, fix, help,
                                node=stmt, span=constraint_span(ctx, stmt, constraint))
 
 

@@ -6,8 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.example_projects import alembic_env
-from pglint.kit.locks import WEAK_ALTER_SUBCOMMANDS
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.locks import LOCK_EVIDENCE, WEAK_ALTER_SUBCOMMANDS, in_use
+from pglint.kit.orm_migrations import sql_call_before
 from pglint.kit.python_edits import separate_sql_call_before
 from pglint.kit.timeouts import (LOCK_TIMEOUT, is_zero, runner_transaction_only,
                                  settings_in_force)
@@ -25,6 +26,21 @@ _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NU
 _ALEMBIC = ("from alembic import op\n\nrevision = \"b2\"\ndown_revision = None\n\n\n"
             "def upgrade():\n{}    op.execute(\"ALTER TABLE orders ADD COLUMN note text\")\n")
 _CONTEXT = {"migrations/V1__orders.sql": _ORDERS}
+_CREATE_INDEX = "    op.create_index(\"orders_note_idx\", \"orders\", [\"status\", \"order_id\"])\n"
+_ADD_INDEX = ("        migrations.AddIndex(\n"
+              "            model_name=\"order\",\n"
+              "            index=models.Index(fields=[\"created\"], name=\"app_order_created_idx\"),\n"
+              "        ),\n")
+_SET_LOCAL = "SET LOCAL lock_timeout = '5s'"
+_ENV = ("from alembic import context\nfrom sqlalchemy import engine_from_config, text\n\n\n"
+        "def run_migrations_online():\n"
+        "    engine = engine_from_config(context.config.get_section(\"alembic\"))\n"
+        "    with engine.connect() as connection:\n"
+        "        connection.execute(text(\"SET lock_timeout = 4000\"))\n"
+        "        context.configure(connection=connection)\n"
+        "        with context.begin_transaction():\n"
+        "            context.run_migrations()\n\n\n"
+        "run_migrations_online()\n")
 _TRIGGER = ("CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; "
             "END $$;\nCREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW "
             "EXECUTE FUNCTION touch();\n")
@@ -37,10 +53,11 @@ class MissingLockTimeout(Rule):
     `CREATE INDEX` without `CONCURRENTLY`, `DROP TABLE`/`DROP INDEX`, `ADD CONSTRAINT`,
     `TRUNCATE`, `RENAME`, `VACUUM FULL`, `CLUSTER`, `REINDEX` without `CONCURRENTLY`,
     `CREATE TRIGGER`, `LOCK TABLE`) with no `SET lock_timeout` (or `SET LOCAL lock_timeout` in
-    the same transaction block) in force before it, nor one that the migration runner sets on
-    its connection (a `SET lock_timeout` in Alembic's `env.py`). A table created earlier in
-    the same script has no other users yet and does not count. The rule reports once per file, on the first such
-    statement; the fix covers the rest of the file.
+    the same transaction block) in force before it. A table created earlier in the same script
+    has no other users yet and does not count. The rule reports once per file, on the first such
+    statement; the fix covers the rest of the file. Alembic and Django operations count by the
+    SQL they send (`op.create_index`, `AddField`, ...), and a `SET lock_timeout` that the
+    project's Alembic `env.py` runs on the connection counts for every revision.
 
     It stays silent on `ALTER TABLE` forms that take at most a SHARE UPDATE EXCLUSIVE lock
     (`SET (fillfactor = ...)`, `VALIDATE CONSTRAINT`, `SET STATISTICS`), on
@@ -99,13 +116,16 @@ class MissingLockTimeout(Rule):
         "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-LOCK-TIMEOUT",
         "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-TABLES",
     )
-    squawk = ("require-timeout-settings",)
+    # squawk 2.x split require-timeout-settings in two: require-lock-timeout is this rule's,
+    # require-statement-timeout none's (a statement_timeout is not required).
+    squawk = ("require-timeout-settings", "require-lock-timeout")
     file_kinds = frozenset({"migration"})
     min_fix_version = 9  # lock_timeout exists since 9.3
-    options = (LOCK_TIMEOUT,)
+    options = (LOCK_TIMEOUT, LOCK_EVIDENCE)
     # Locks are taken when a migration runs: never by one that has already run.
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
+    judges_operations = True  # the SQL of Django and Alembic operations too
 
     VALID = (
         # Both tables are new: nothing waits on them.
@@ -140,9 +160,28 @@ class MissingLockTimeout(Rule):
         Example("ALTER TABLE orders SET (fillfactor = 70);\n", context=_CONTEXT),
         Example("SELECT set_config('lock_timeout', '3s', false);\nTRUNCATE orders;\n",
                 context=_CONTEXT),
-        # Alembic's env.py sets it on the connection that runs every revision.
-        Example(_ALEMBIC.format(""), kind="python",
-                context={**_CONTEXT, **alembic_env("lock_timeout = 4000")}),
+        # Alembic operations: the index of a table the revision creates locks nobody; the
+        # setting, sent first, covers the index build on an existing table.
+        Example(alembic_revision(
+            "    op.create_table(\"notes\", sa.Column(\"note_id\", sa.BigInteger(), "
+            "primary_key=True))\n"
+            "    op.create_index(\"notes_id_idx\", \"notes\", [\"note_id\"])\n"
+            f"    op.execute(\"{_SET_LOCAL}\")\n" + _CREATE_INDEX,
+            imports="import sqlalchemy as sa\n"), kind="python", context=_CONTEXT),
+        # Django: a model created in the same migration, then its index.
+        Example(django_migration(
+            "        migrations.CreateModel(\n"
+            "            name=\"Note\",\n"
+            "            fields=[(\"id\", models.BigAutoField(primary_key=True)),\n"
+            "                    (\"body\", models.TextField())],\n"
+            "        ),\n"
+            "        migrations.AddIndex(\n"
+            "            model_name=\"note\",\n"
+            "            index=models.Index(fields=[\"body\"], name=\"app_note_body_idx\"),\n"
+            "        ),\n"), kind="python", context=DJANGO_ORDERS),
+        # The project's Alembic env.py sets lock_timeout on the connection of every revision.
+        Example(alembic_revision(_CREATE_INDEX), kind="python",
+                context={**_CONTEXT, "alembic/env.py": _ENV}),
     )
     INVALID = (
         # A foreign key to an existing table locks it (SHARE ROW EXCLUSIVE): its writes queue.
@@ -196,6 +235,15 @@ class MissingLockTimeout(Rule):
                 fixed="SET LOCAL lock_timeout = '5s';\nDO $$\nBEGIN\n"
                       "  LOCK TABLE orders IN SHARE MODE;\nEND $$;\n",
                 context=_CONTEXT),
+        # Alembic's op.create_index builds an index on an existing table: the setting goes in
+        # an op.execute() before it.
+        Example(alembic_revision(_CREATE_INDEX), kind="python", context=_CONTEXT,
+                fixed=alembic_revision(f"    op.execute(\"{_SET_LOCAL}\")\n" + _CREATE_INDEX)),
+        # Django's AddIndex too: a RunSQL before it (reversible: its reverse does nothing).
+        Example(django_migration(_ADD_INDEX), kind="python", context=DJANGO_ORDERS,
+                fixed=django_migration(
+                    f"        migrations.RunSQL(\"{_SET_LOCAL}\", migrations.RunSQL.noop),\n"
+                    + _ADD_INDEX)),
     )
 
     def check_file(self, ctx: FileContext) -> Iterable[Finding]:
@@ -212,7 +260,7 @@ class MissingLockTimeout(Rule):
             if stmt.kind == "IndexStmt" and stmt.body.get("idxname"):
                 new_indexes.add(_qualify(stmt.body.get("relation"), stmt.body["idxname"]))
             target = _locked_table(stmt, session.created_tables | new_tables, new_indexes)
-            if target is None:
+            if target is None or not in_use(ctx, _table_of(ctx, stmt, target[0])):
                 continue
             if value is not None and not is_zero(value):
                 continue
@@ -271,10 +319,23 @@ class MissingLockTimeout(Rule):
             edit = separate_sql_call_before(ctx.text, ctx.line_start(opening), opening, setting)
             fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion=setting) \
                 if edit is not None else Fix.display(title, setting)
+        elif top.operation is not None:
+            # `op.create_index(...)`, `AddIndex(...)`: the setting in the migration's own call.
+            fix = sql_call_before(ctx, top, setting, title) if at == top.start \
+                else Fix.display(title, setting)
         else:
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(at, content),),
                       suggestion=setting)
         return self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _table_of(ctx: FileContext, stmt: Statement, name: str) -> str:
+    """The table a statement locks when `name` is the index it names (DROP INDEX, REINDEX)."""
+    if not _locks_index(stmt):
+        return name
+    catalog = ctx.model.catalog
+    index = catalog.indexes.get(name) or catalog.dropped_indexes.get(name)
+    return index.table if index is not None else name
 
 
 def _qualify(rangevar: dict[str, Any] | None, name: str) -> str:

@@ -9,8 +9,8 @@ from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.backfills import writes_whole_table
 from pglint.kit.example_projects import alembic_env
-from pglint.kit.locks import (BLOCKED_BY, SMALL_TABLE_ROWS, added_constraints, existing_table,
-                              known_small, locked_earlier, runs_in_migration,
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, added_constraints,
+                              existing_table, known_small, locked_earlier, runs_in_migration,
                               scans_for_not_null, shown_table, takes_access_exclusive)
 from pglint.kit.rewrites import table_rewrites
 from pglint.kit.timeouts import postgres_duration, runner_transaction_only, settings_in_force
@@ -120,9 +120,10 @@ class LongStatementWithoutStatementTimeout(Rule):
         "#GUC-STATEMENT-TIMEOUT",
         "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-TABLES",
     )
-    squawk = ("require-timeout-settings",)
+    squawk = ("require-statement-timeout",)
     file_kinds = frozenset({"migration"})
-    options = (SMALL_TABLE_ROWS, MIGRATION_STATEMENT_TIMEOUT)
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS, MIGRATION_STATEMENT_TIMEOUT)
+    judges_operations = True  # the SQL of Django and Alembic operations too
     # Locks are held when a migration runs: never by one that has already run.
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False

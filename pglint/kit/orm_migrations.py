@@ -1,0 +1,263 @@
+"""Fixes for SQL that a Django or Alembic migration operation sends (`op.create_index(...)`,
+`migrations.AddIndex(...)`): the ORM's own recipe instead of an SQL edit.
+
+The lock rules judge such statements like any other (pglint.python.operation_sql renders them,
+`stmt.operation` says which call they come from); what they propose is then written in the
+migration's language. Most recipes are shown, not applied: leaving the migration's transaction
+(`atomic = False`, an autocommit block) changes what happens to the migration's other
+operations, a choice for its author.
+
+Not a rule (no Rule subclass): the lock rules import it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from pglint.finding import Applicability, Edit, Fix
+
+if TYPE_CHECKING:
+    from pglint.context import FileContext
+    from pglint.sql.parse import Statement
+
+# What Django and Alembic call the concurrent forms of their index operations.
+DJANGO_CONCURRENT = {"AddIndex": "AddIndexConcurrently", "RemoveIndex": "RemoveIndexConcurrently"}
+_POSTGRES_OPERATIONS = "django.contrib.postgres.operations"
+_CALLEE = re.compile(r"(?P<callee>(?:(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.)?"
+                     r"(?P<name>[A-Za-z_]\w*))\s*\(")
+
+
+def operation_of(stmt: "Statement") -> Any:
+    """Where `stmt` comes from when a migration operation sends it (an OperationSource with
+    `framework`, `name`, `start`, `end`, `autocommit`), else None."""
+    return stmt.operation
+
+
+def call_text(ctx: "FileContext", stmt: "Statement") -> str:
+    """The operation's call as written."""
+    return ctx.text[stmt.operation.start:stmt.operation.end]
+
+
+def _indented(text: str, indent: str) -> str:
+    return "\n".join(indent + line if line.strip() else line for line in text.splitlines())
+
+
+def _dedented(ctx: "FileContext", stmt: "Statement") -> str:
+    """The call's text with the indentation of its first line taken off every line."""
+    source = stmt.operation
+    indent = ctx.text[ctx.line_start(source.start):source.start]
+    lines = call_text(ctx, stmt).splitlines()
+    if indent.strip():
+        return "\n".join(lines)
+    return "\n".join([lines[0]] + [line[len(indent):] if line.startswith(indent) else line
+                                   for line in lines[1:]])
+
+
+def _with_keyword(call: str, keyword: str) -> str:
+    """`f(a, b)` -> `f(a, b, <keyword>)`, keeping a multi-line call's layout."""
+    body = call.rstrip()
+    if not body.endswith(")"):
+        return call
+    inner = body[:-1].rstrip()
+    if inner.endswith(","):
+        indent = re.search(r"\n([ \t]*)[^\n]*$", inner)
+        if indent is not None:
+            return f"{inner}\n{indent.group(1)}{keyword},\n)"
+        return f"{inner} {keyword})"
+    return f"{inner}, {keyword})" if not inner.endswith("(") else f"{inner}{keyword})"
+
+
+def concurrent_recipe(ctx: "FileContext", stmt: "Statement", title: str) -> Fix | None:
+    """The ORM's way to build or drop an index concurrently, for a statement of
+    `op.create_index` / `op.drop_index` / `AddIndex` / `RemoveIndex`; None for another
+    operation. Shown: the migration (or the block) must leave its transaction."""
+    source = stmt.operation
+    if source is None:
+        return None
+    call = _dedented(ctx, stmt)
+    if source.framework == "alembic" and source.name in ("create_index", "drop_index"):
+        concurrent = _with_keyword(call, "postgresql_concurrently=True")
+        if source.autocommit:
+            return Fix.display(title, concurrent)
+        return Fix.display(
+            title + ", in an autocommit block",
+            "with op.get_context().autocommit_block():\n" + _indented(concurrent, "    "))
+    new = DJANGO_CONCURRENT.get(source.name)
+    if source.framework == "django" and new is not None:
+        found = _CALLEE.match(call)
+        if found is None:
+            return None
+        renamed = new + call[found.end("callee"):]
+        return Fix.display(
+            f"Use `{new}`, in a migration with `atomic = False`",
+            f"# from {_POSTGRES_OPERATIONS} import {new}\n"
+            f"# and on the Migration class: atomic = False\n{renamed}")
+    return None
+
+
+def concurrent_help(stmt: "Statement") -> str:
+    """What the recipe of concurrent_recipe needs, for a finding's help."""
+    source = stmt.operation
+    if source is None:
+        return ""
+    if source.framework == "alembic":
+        return (" With Alembic, pass `postgresql_concurrently=True` and run the operation in "
+                "`with op.get_context().autocommit_block():` (outside the revision's "
+                "transaction).")
+    return (f" With Django, use `{_POSTGRES_OPERATIONS}.AddIndexConcurrently` / "
+            "`RemoveIndexConcurrently` in a migration with `atomic = False` (ideally the "
+            "index alone in it).")
+
+
+def sql_call_before(ctx: "FileContext", stmt: "Statement", sql: str, title: str) -> Fix:
+    """A fix that runs `sql` just before the operation of `stmt`, with the migration's own
+    call for SQL: `op.execute("...")` on the line before an Alembic operation,
+    `migrations.RunSQL("...", migrations.RunSQL.noop),` before a Django one (noop: the
+    migration stays reversible). Applied (unsafe) when the operation stands alone at the start
+    of its line and its callee names the module to call (`op.`, `migrations.`); shown
+    otherwise."""
+    source = stmt.operation
+    sql = sql.rstrip().rstrip(";")
+    line_start = ctx.line_start(source.start)
+    indent = ctx.text[line_start:source.start]
+    found = _CALLEE.match(ctx.text, source.start)
+    module = found.group("module") if found is not None else None
+    if source.framework == "alembic":
+        if module not in ("op", "alembic.op"):
+            module = None  # a batch operation: its own object may not execute SQL
+        code = f"{module or 'op'}.execute({sql!r})"
+    else:
+        runner = f"{module or 'migrations'}.RunSQL"
+        code = f"{runner}({sql!r}, {runner}.noop),"
+    if indent.strip() or module is None:
+        return Fix.display(title, code)
+    return Fix(title, Applicability.UNSAFE, (Edit.insert(line_start, f"{indent}{code}\n"),),
+               suggestion=code)
+
+
+def _with_inner_keyword(call: str, keyword: str) -> str | None:
+    """`op.add_column("t", sa.Column(...))` -> the inner call (the last argument) with
+    `keyword` added; None when the last argument is not a call."""
+    body = call.rstrip()
+    if not body.endswith(")"):
+        return None
+    inner = body[:-1].rstrip()
+    inner = inner[:-1].rstrip() if inner.endswith(",") else inner
+    if not inner.endswith(")"):
+        return None
+    return _with_keyword(inner, keyword) + body[len(inner):]
+
+
+def default_recipe(ctx: "FileContext", stmt: "Statement", title: str) -> Fix | None:
+    """For a NOT NULL column an operation adds without a default (`op.add_column(t,
+    sa.Column(..., nullable=False))`, `AddField(..., field=models.X())`): the operation with a
+    constant default, which PostgreSQL stores once (11 and later) instead of failing on the
+    first row. Django sends the default for the existing rows and drops it after; Alembic's
+    `server_default` stays. None for other statements."""
+    source = stmt.operation
+    if source is None or source.name not in ("add_column", "AddField"):
+        return None
+    keyword = "server_default=<value>" if source.framework == "alembic" else "default=<value>"
+    recipe = _with_inner_keyword(_dedented(ctx, stmt), keyword)
+    return Fix.display(title, recipe) if recipe is not None else None
+
+
+def as_written(ctx: "FileContext", stmt: "Statement") -> tuple[str, str]:
+    """The statement as its file writes it and the file's comment marker: the operation's call
+    and `#` for one a migration operation sends, the SQL and `--` otherwise."""
+    if stmt.operation is not None:
+        return _dedented(ctx, stmt), "#"
+    return ctx.statement_text(stmt).strip() + ";", "--"
+
+
+def runner_setting(ctx: "FileContext", name: str) -> str | None:
+    """The value the project's Alembic env.py SETs for `name` on the connection an Alembic
+    revision (this file) runs on, or None."""
+    if not ctx.file.path.name.endswith(".py") or "alembic" not in ctx.text \
+            or "def upgrade" not in ctx.text:
+        return None
+    return ctx.model.runner_settings.get(name.lower())
+
+
+def _py_string(sql: str) -> str:
+    """A Python string literal holding `sql`: double quotes unless it holds one."""
+    if '"' not in sql and "\\" not in sql and "\n" not in sql:
+        return f'"{sql}"'
+    return repr(sql)
+
+
+def _sql_steps(suggestion: str) -> list[tuple[str, str]]:
+    """An SQL suggestion as ("sql", statement) and ("comment", text) steps, in order."""
+    steps: list[tuple[str, str]] = []
+    pending: list[str] = []
+    for line in suggestion.splitlines():
+        stripped = line.strip()
+        if not pending and stripped.startswith("--"):
+            steps.append(("comment", stripped[2:].strip()))
+            continue
+        if stripped:
+            pending.append(stripped)
+        if stripped.endswith(";"):
+            steps.append(("sql", " ".join(pending).rstrip(";").strip()))
+            pending = []
+    if pending:
+        steps.append(("sql", " ".join(pending).rstrip(";").strip()))
+    return steps
+
+
+def orm_recipe(ctx: "FileContext", stmt: "Statement", fix: Fix | None) -> Fix | None:
+    """`fix`, the SQL rule's fix for `stmt`, as the migration's framework writes it when a
+    migration operation sends `stmt`: Alembic runs each statement with `op.execute()` (a
+    `CONCURRENTLY` one in an autocommit block) or passes `postgresql_not_valid=True`; Django
+    keeps the operation for its model state and runs the SQL instead
+    (`SeparateDatabaseAndState`). Shown, never applied. `fix` itself for other statements."""
+    source = stmt.operation
+    if source is None or fix is None or fix.applicable or not fix.suggestion:
+        return fix
+    steps = _sql_steps(fix.suggestion)
+    if source.framework == "alembic":
+        return Fix.display(fix.title, _alembic_steps(ctx, stmt, steps))
+    return Fix.display(fix.title, _django_steps(ctx, stmt, steps))
+
+
+def _alembic_steps(ctx: "FileContext", stmt: "Statement", steps: list[tuple[str, str]]) -> str:
+    source = stmt.operation
+    lines: list[str] = []
+    first = steps[0][1] if steps and steps[0][0] == "sql" else ""
+    if source.name in ("create_foreign_key", "create_check_constraint") and \
+            first.endswith("NOT VALID"):
+        # SQLAlchemy adds NOT VALID itself; the VALIDATE follows with op.execute().
+        lines.append(_with_keyword(_dedented(ctx, stmt), "postgresql_not_valid=True"))
+        steps = steps[1:]
+    for kind, text in steps:
+        if kind == "comment":
+            lines.append(f"# {text}")
+        elif "CONCURRENTLY" in text.upper() and not source.autocommit:
+            lines.append("with op.get_context().autocommit_block():\n"
+                         f"    op.execute({_py_string(text)})")
+        else:
+            lines.append(f"op.execute({_py_string(text)})")
+    return "\n".join(lines)
+
+
+def _django_steps(ctx: "FileContext", stmt: "Statement", steps: list[tuple[str, str]]) -> str:
+    """The operation kept for Django's model state, its SQL replaced by the recipe's first
+    step; the later steps (after a `-- then, ...` comment) as RunSQL operations of their own."""
+    split = next((i for i, (kind, _) in enumerate(steps) if kind == "comment" and i), len(steps))
+    operations = [f"        migrations.RunSQL({_py_string(text)})," for kind, text in steps[:split]
+                  if kind == "sql"]
+    later = [f"# {text}" if kind == "comment" else f"migrations.RunSQL({_py_string(text)}),"
+             for kind, text in steps[split:]]
+    state = _indented(_dedented(ctx, stmt), "        ")
+    head = ""
+    if any(kind == "sql" and "CONCURRENTLY" in text.upper() for kind, text in steps[:split]):
+        head = "# in a migration with atomic = False (CONCURRENTLY cannot run in a transaction)\n"
+    return (f"{head}migrations.SeparateDatabaseAndState(\n"
+            f"    state_operations=[\n{state},\n    ],\n"
+            "    database_operations=[\n" + "\n".join(operations) + "\n    ],\n),"
+            + "".join("\n" + line for line in later))
+
+
+__all__ = ["orm_recipe", "as_written", "default_recipe", "runner_setting", "DJANGO_CONCURRENT", "call_text", "concurrent_help", "concurrent_recipe",
+           "operation_of", "sql_call_before"]
