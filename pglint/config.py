@@ -67,6 +67,9 @@ def specificity(selector: str) -> int:
 class TableHint:
     workloads: frozenset[str] = frozenset()
     updated_columns: frozenset[str] = frozenset()
+    # How many rows production holds (`rows = 50_000_000`): the lock rules whose harm grows
+    # with the table's size stay silent on a small one (pglint.kit.locks.known_small).
+    rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -247,9 +250,11 @@ def _codes(value: Any, key: str) -> tuple[str, ...]:
 
 def _hint(table: str, value: Any) -> TableHint:
     columns: list[str] = []
+    rows = None
     if isinstance(value, dict):
-        _reject_unknown(value, {"workload", "updated-columns"}, "key", f"tables.{table}.")
+        _reject_unknown(value, {"workload", "updated-columns", "rows"}, "key", f"tables.{table}.")
         columns = value.get("updated-columns", [])
+        rows = _rows(table, value["rows"]) if "rows" in value else None
         value = value.get("workload", [])
     if isinstance(value, str):
         value = [value]
@@ -263,7 +268,16 @@ def _hint(table: str, value: Any) -> TableHint:
         )
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise ConfigError(f"tables.{table}: updated-columns must be a list of column names")
-    return TableHint(frozenset(value), frozenset(c.lower() for c in columns))
+    return TableHint(frozenset(value), frozenset(c.lower() for c in columns), rows)
+
+
+def _rows(table: str, value: Any) -> int:
+    """A table's row count as a hint gives it: a TOML integer, 0 or more (a float or a string
+    is refused rather than rounded or parsed: `5e7` and "50M" are guesses at what was meant)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"tables.{table}.rows must be a whole number of rows, 0 or more "
+                          f"(`rows = 50_000_000`), not {toml_value(value)}")
+    return value
 
 
 def parse_settings(data: dict[str, Any], path: Path | None = None,

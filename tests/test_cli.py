@@ -348,6 +348,14 @@ def test_syntax_errors_are_reported_whatever_is_selected(project):
     ("colour = true", "unknown option `colour` (known: "),  # no key close enough: all of them
     ('[tables]\nt = { workload = "queue", updated_columns = ["a"] }',
      "unknown key `tables.t.updated_columns` (did you mean `updated-columns`?)"),
+    ('[tables]\norders = { rows = -5 }',
+     "tables.orders.rows must be a whole number of rows, 0 or more (`rows = 50_000_000`), "
+     "not -5"),
+    ('[tables]\norders = { rows = 5e7 }', "tables.orders.rows must be a whole number"),
+    ('[tables]\norders = { rows = "50M" }', 'tables.orders.rows must be a whole number of '
+                                            'rows, 0 or more (`rows = 50_000_000`), not "50M"'),
+    ('[tables]\norders = { rows = true }', "tables.orders.rows must be a whole number"),
+    ('[tables]\norders = { row = 5 }', "unknown key `tables.orders.row` (did you mean `rows`?)"),
 ])
 def test_configuration_values_are_checked(project, config, says):
     (project / "pglint.toml").write_text(config + "\n", encoding="utf-8")
@@ -698,8 +706,8 @@ def test_junit_is_valid_xml_whatever_the_file_holds(tmp_path):
 def test_show_settings_prints_the_resolved_settings(project):
     (project / "pglint.toml").write_text(
         'ignore = ["hot-counter-update"]\nlock-timeout = "2s"\nextend-exclude = ["legacy"]\n'
-        '[per-file-ignores]\n"legacy/*.sql" = ["PGL1"]\n[tables]\nevents = "insert-heavy"\n',
-        encoding="utf-8")
+        '[per-file-ignores]\n"legacy/*.sql" = ["PGL1"]\n[tables]\nevents = "insert-heavy"\n'
+        'orders = { rows = 50_000_000 }\n', encoding="utf-8")
     result = run("check", "--no-cache", "--show-settings", "--extend-select", "PGL9",
                  "--target-version", "17", "queries", cwd=project)
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
@@ -717,6 +725,8 @@ def test_show_settings_prints_the_resolved_settings(project):
     assert settings["extend-exclude"] == '["legacy"]'
     assert settings['per-file-ignores."legacy/*.sql"'] == '["PGL1"]'
     assert settings["tables.events"].startswith('{ workloads = ["insert-heavy"]')
+    assert settings["tables.events"].endswith("rows = none }")
+    assert settings["tables.orders"] == "{ workloads = [], updated-columns = [], rows = 50000000 }"
     assert settings["cache-dir"].startswith("none")
     cached = run("check", "--show-settings", cwd=project)
     assert cached.returncode == 0

@@ -263,8 +263,11 @@ def _rewrite_cases() -> list:
              # Written for PostgreSQL 10, which wrote any default into every row; 18 does not.
              if not (e.target_version and e.target_version < FAST_DEFAULT_SINCE)
              and e.kind != "python"]
+    # A VALID example silenced by a size hint still rewrites: the hint says it is cheap, not
+    # that it is free (test_a_size_hint_silences_only_small_tables).
     cases += [pytest.param(rule, e, False, id=f"PGL508-valid-{i}")
-              for i, e in enumerate(rule.VALID) if e.context and e.kind != "python"]
+              for i, e in enumerate(rule.VALID)
+              if e.context and e.kind != "python" and "tables" not in e.config]
     return cases
 
 
@@ -380,3 +383,34 @@ def test_a_new_tables_foreign_key_locks_the_referenced_table_against_writes(post
     assert result.returncode == 0, result.stderr
     modes = [mode for name, _, mode, _ in _rows(result.stdout, "lock") if name == "customers"]
     assert _strongest(modes) == "SHARE ROW EXCLUSIVE", modes
+
+
+@pytest.mark.parametrize("code", ["PGL501", "PGL503", "PGL505", "PGL506", "PGL507", "PGL508",
+                                  "PGL510"])
+def test_a_size_hint_silences_only_small_tables(code, tmp_path):
+    # Each rule whose lock lasts as long as the table is big: its INVALID example with the
+    # large hint, re-hinted. Below `small-table-rows` it is silent; at the threshold it reports
+    # and names the size; `small-table-rows = 0` turns the exemption off.
+    import dataclasses
+
+    from pglint.registry import rule_by_code
+
+    rule = rule_by_code(code)
+    large = next(e for e in rule.INVALID if "tables" in e.config)
+
+    def lint(rows: int, **options) -> list:
+        example = dataclasses.replace(
+            large, config={"tables": {"orders": {"rows": rows}}, **options})
+        root = tmp_path / f"{rows}-{options.get('small-table-rows', 'default')}"
+        root.mkdir()
+        return make_project(root, rule, example).lint(code)
+
+    assert lint(9_999) == []
+    assert lint(0) == []
+    found = lint(10_000)
+    assert found and all("`orders` (10,000 rows, per [tool.pglint.tables])" in f.message
+                         for f in found), found
+    assert lint(50, **{"small-table-rows": 0})
+    assert lint(50, **{"small-table-rows": 40})
+    big = lint(50_000_000)
+    assert big and "(50,000,000 rows, per [tool.pglint.tables])" in big[0].message

@@ -121,8 +121,12 @@ def test_rule_options_are_declared_by_the_rules_and_checked_by_the_configuration
                 for option in catalog().options.values()}
     assert declared == {"sequence-cache": ["PGL102", "PGL106"],
                         "fillfactor": ["PGL104", "PGL105"], "lock-timeout": ["PGL301", "PGL302"],
-                        "lock-evidence": ["PGL301", "PGL501", "PGL502", "PGL503", "PGL505",
-                                          "PGL506", "PGL507", "PGL508", "PGL509", "PGL510"]}
+                        "small-table-rows": ["PGL308", "PGL501", "PGL503", "PGL505",
+                                             "PGL506", "PGL507", "PGL508", "PGL510"],
+                        "migration-statement-timeout": ["PGL308"],
+                        "lock-evidence": ["PGL301", "PGL308", "PGL501", "PGL502", "PGL503",
+                                          "PGL505", "PGL506", "PGL507", "PGL508", "PGL509",
+                                          "PGL510"]}
     # The configuration has no key or field of its own for them: they come from the rules.
     from dataclasses import fields
 

@@ -50,3 +50,15 @@ DJANGO_ORDERS = {"app/migrations/0001_initial.py": (
     "                                              name=\"app_order_status_idx\")]},\n"
     "        ),\n"
     "    ]\n")}
+
+
+def alembic_env(*settings: str) -> dict[str, str]:
+    """An example's context with an Alembic `env.py` that sets `settings` (`"lock_timeout =
+    4000"`) on the connection every migration runs on: the runner's decision."""
+    lines = "".join(f'    connection.execute(text("SET {s}"))\n' for s in settings)
+    return {"migrations/env.py": (
+        "from alembic import context\nfrom sqlalchemy import text\n\n\n"
+        "def run_migrations_online(connection):\n" + lines +
+        "    context.configure(connection=connection)\n"
+        "    with context.begin_transaction():\n"
+        "        context.run_migrations()\n")}

@@ -18,8 +18,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from pglint.finding import Applicability, Edit, Fix
-from pglint.model.catalog import Index, Table
-from pglint.rule import RuleOption
+from pglint.model.catalog import Column, Index, Table
+from pglint.rule import RuleOption, integer_from
 from pglint.sql import nodes as n
 
 if TYPE_CHECKING:
@@ -51,6 +51,35 @@ WEAK_ALTER_SUBCOMMANDS = frozenset({
 _ACCESS_EXCLUSIVE_LOCK_MODE = 8  # LockStmt.mode of LOCK TABLE ... IN ACCESS EXCLUSIVE MODE
 _ENDS_TRANSACTION = {"TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK", "TRANS_STMT_PREPARE",
                      "TRANS_STMT_COMMIT_PREPARED"}
+
+
+# The size below which a table's scan, build or rewrite is over before anyone notices the lock.
+SMALL_TABLE_ROWS = RuleOption(
+    "small-table-rows", int, 10_000, check=integer_from(0, 10**15),
+    doc="a table that `[tool.pglint.tables]` hints has fewer rows (`rows = 40`) is small: the "
+        "rules whose lock lasts as long as the table is big stay silent on it; 0 turns the "
+        "exemption off")
+
+
+def hinted_rows(ctx: "FileContext", table: str) -> int | None:
+    """The row count `[tool.pglint.tables]` gives `table` (`rows = 50_000_000`), or None."""
+    return ctx.model.hint(table.lower()).rows
+
+
+def known_small(ctx: "FileContext", table: str) -> bool:
+    """Whether the hints say `table` has fewer rows than `small-table-rows`: a scan, an index
+    build or a rewrite of it ends in moments, so the lock it holds meanwhile harms nobody.
+    Without a hint the size is unknown and the answer is False."""
+    rows = hinted_rows(ctx, table)
+    return rows is not None and rows < ctx.settings.option(SMALL_TABLE_ROWS.name)
+
+
+def shown_table(ctx: "FileContext", table: str) -> str:
+    """`table` for a message, with the hinted size when there is one (known_small tables get
+    no message): "`orders` (50,000,000 rows, per [tool.pglint.tables])"."""
+    rows = hinted_rows(ctx, table)
+    return f"`{table}`" if rows is None else \
+        f"`{table}` ({rows:,} rows, per [tool.pglint.tables])"
 
 
 def takes_access_exclusive(stmt: "Statement", table: str) -> bool:
@@ -415,6 +444,19 @@ def proved_not_null(ctx: "FileContext", stmt: "Statement", table: str, column: s
             elif cmd.get("subtype") == "AT_ValidateConstraint" and cmd.get("name") in pending:
                 return True
     return False
+
+
+def scans_for_not_null(ctx: "FileContext", stmt: "Statement", table: Table,
+                       name: str) -> Column | None:
+    """The column `table.name` when `SET NOT NULL` on it reads every row: a column another
+    migration file made, not declared NOT NULL, and no valid constraint proves it
+    (proved_not_null). None when there is nothing to scan, or pglint does not know."""
+    column = table.columns.get(name or "")
+    if column is None or column.not_null or column.location is None \
+            or column.location.path == ctx.file.project_path \
+            or proved_not_null(ctx, stmt, table.name, column.name):
+        return None
+    return column
 
 
 def constraint_span(ctx: "FileContext", stmt: "Statement", constraint: dict[str, Any]

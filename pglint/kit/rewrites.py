@@ -1,8 +1,11 @@
 """What the table-rewrite rules (PGL508, PGL509) share: the type a column has when a statement
 runs, which type changes PostgreSQL makes
-without touching the rows, and which added columns make it write every row.
+without touching the rows, which added columns make it write every row, and which statements
+rewrite an existing table (table_rewrites: PGL508's findings, and one of the long statements
+PGL308 asks a statement_timeout for).
 
-Not a rule (no Rule subclass): the rules of `pglint.rules.locks` import it. Every "no rewrite"
+Not a rule (no Rule subclass): the rules of `pglint.rules.locks` and `pglint.rules.timeouts`
+import it. Every "no rewrite"
 answer here was checked on PostgreSQL 18 (`pg_class.relfilenode` unchanged, see
 tests/test_lock_rules.py); anything not known to be free is either a rewrite or, when pglint
 cannot tell (a user-defined type, an array), nothing at all: the rules stay silent.
@@ -11,8 +14,10 @@ cannot tell (a user-defined type, an array), nothing at all: the rules stay sile
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pglint.kit.locks import existing_table, runs_in_migration
 from pglint.model.catalog import Table
 from pglint.sql import nodes as n
 from pglint.sql.parse import iter_nodes
@@ -159,3 +164,109 @@ def _is_null(expr: dict[str, Any] | None) -> bool:
     while expr and "TypeCast" in expr:
         expr = expr["TypeCast"].get("arg")
     return not expr or bool((expr.get("A_Const") or {}).get("isnull"))
+
+
+# The catalog's names (PostgreSQL's internal ones) as people write them, for messages and
+# recipes: `int8` is `bigint` to most readers.
+_SHOWN_AS = {"int2": "smallint", "int4": "integer", "int8": "bigint", "float4": "real",
+             "float8": "double precision", "bool": "boolean", "bpchar": "char",
+             "varbit": "bit varying"}
+# ALTER TABLE subcommands that copy the whole table, by how they are written.
+WHOLE_TABLE_COMMANDS = {"AT_SetTableSpace": "SET TABLESPACE", "AT_SetLogged": "SET LOGGED",
+                        "AT_SetUnLogged": "SET UNLOGGED"}
+
+
+def shown_type(spelled: str) -> str:
+    """A type_spelling as SQL people write: bigint, varchar(20), char(5), integer[]."""
+    cut = min((i for i in (spelled.find("("), spelled.find("[")) if i >= 0),
+              default=len(spelled))
+    base, rest = spelled[:cut], spelled[cut:]
+    return _SHOWN_AS.get(base, base) + rest
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One part of a statement that makes PostgreSQL write a new copy of an existing table."""
+
+    table: str
+    what: str  # for messages: "`ALTER COLUMN quantity TYPE bigint`", "`VACUUM FULL`"
+    why: str  # what makes it a rewrite, when `what` does not say it ("" then)
+    # The ALTER TABLE subcommand (AT_AlterColumnType, AT_AddColumn, a WHOLE_TABLE_COMMANDS
+    # one); None for VACUUM FULL and CLUSTER.
+    command: dict[str, Any] | None = None
+    new_type: str = ""  # a type change's new type, as shown_type writes it
+
+
+def table_rewrites(ctx: "FileContext", stmt: "Statement") -> list[Rewrite]:
+    """What in `stmt`, run by the migration itself, rewrites a table that production already
+    has (pglint.kit.locks.existing_table): `ALTER COLUMN ... TYPE` to a type the stored values
+    must be converted to (or with a USING that computes them anew), an `ADD COLUMN` that
+    writes every row (added_column_rewrites), `SET TABLESPACE`, `SET LOGGED`/`UNLOGGED`,
+    `VACUUM FULL` and `CLUSTER`. Empty when pglint cannot tell (an unknown type)."""
+    if not runs_in_migration(stmt):
+        return []
+    node = stmt.body
+    if stmt.kind == "VacuumStmt":
+        if not (node.get("is_vacuumcmd") and "full" in n.def_elems(node.get("options"))):
+            return []
+        relations = [(item.get("VacuumRelation") or {}).get("relation")
+                     for item in node.get("rels") or ()]
+        return _whole(ctx, stmt, relations, "`VACUUM FULL`")
+    if stmt.kind == "ClusterStmt":
+        return _whole(ctx, stmt, [node.get("relation")], "`CLUSTER`")
+    if stmt.kind != "AlterTableStmt" or node.get("objtype") != "OBJECT_TABLE":
+        return []
+    table = existing_table(ctx, stmt, n.relation_name(node.get("relation")))
+    if table is None:
+        return []
+    found = []
+    version = ctx.settings.target_version
+    for item in node.get("cmds") or ():
+        cmd = item.get("AlterTableCmd") or {}
+        subtype = cmd.get("subtype")
+        if subtype == "AT_AlterColumnType":
+            rewrite = _type_change(ctx, stmt, table, cmd)
+            if rewrite is not None:
+                found.append(rewrite)
+        elif subtype == "AT_AddColumn":
+            coldef = (cmd.get("def") or {}).get("ColumnDef") or {}
+            why = added_column_rewrites(coldef, version)
+            if why:
+                found.append(Rewrite(table.name, f"`ADD COLUMN {coldef.get('colname')}`", why,
+                                     cmd))
+        elif subtype in WHOLE_TABLE_COMMANDS:
+            found.append(Rewrite(table.name, f"`{WHOLE_TABLE_COMMANDS[subtype]}`", "", cmd))
+    return found
+
+
+def _whole(ctx: "FileContext", stmt: "Statement", relations: list[dict[str, Any] | None],
+           what: str) -> list[Rewrite]:
+    found = []
+    for relation in relations:
+        table = existing_table(ctx, stmt, n.relation_name(relation))
+        if table is not None:
+            found.append(Rewrite(table.name, what, ""))
+    return found
+
+
+def _type_change(ctx: "FileContext", stmt: "Statement", table: Table,
+                 cmd: dict[str, Any]) -> Rewrite | None:
+    column = cmd.get("name") or ""
+    new = n.type_spelling(((cmd.get("def") or {}).get("ColumnDef") or {}).get("typeName"))
+    old = column_type_before(ctx, stmt, table, column)
+    if not old or not new:
+        return None
+    rewrites = type_change_rewrites(old, new)
+    if rewrites is None:
+        return None
+    free = not rewrites
+    if free and using_only_casts_column(cmd):
+        return None
+    why = (f"`{column}` goes from `{shown_type(old)}` to `{shown_type(new)}`, and every "
+           "stored value is converted"
+           if not free else "the USING expression computes every value anew")
+    if (old.split("(")[0], new.split("(")[0]) == ("timestamp", "timestamptz"):
+        why += (" (free only when the session's TimeZone is UTC, which the migration "
+                "cannot count on)")
+    return Rewrite(table.name, f"`ALTER COLUMN {column} TYPE {shown_type(new)}`", why, cmd,
+                   shown_type(new))

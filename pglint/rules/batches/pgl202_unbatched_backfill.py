@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
 from pglint.finding import Finding, Fix
+from pglint.kit.backfills import writes_whole_table
 from pglint.kit.locks import locked_earlier
 from pglint.kit.sql_tokens import top_level
 from pglint.roles import MIGRATION, SCRIPT
@@ -162,7 +163,7 @@ class UnbatchedBackfill(Rule):
             yield self._insert_finding(ctx, stmt, table, source, items[0]["RangeVar"])
             return
         where = node.get("whereClause")
-        if where is not None and not all(_broad(c) for c in n.conjuncts(where)):
+        if not writes_whole_table(where):
             return
         yield self._write_finding(ctx, stmt, node, table, where)
 
@@ -218,38 +219,6 @@ class UnbatchedBackfill(Rule):
         fix = Fix.display(f"Copy `{src}` in keyed batches with a COMMIT per batch",
                           _insert_loop(ctx, stmt, source, rangevar))
         return self.finding(ctx, message, fix, help, node=stmt)
-
-
-def _broad(cond: dict[str, Any]) -> bool:
-    """A WHERE conjunct that does not narrow a whole-table statement to a few rows."""
-    while "TypeCast" in cond:
-        cond = cond["TypeCast"].get("arg") or {}
-    if "A_Const" in cond or "NullTest" in cond or "BooleanTest" in cond or "ColumnRef" in cond:
-        return True
-    if "BoolExpr" in cond:
-        expr = cond["BoolExpr"]
-        args = expr.get("args") or ()
-        if expr.get("boolop") == "NOT_EXPR":
-            return all("ColumnRef" in a or "NullTest" in a for a in args)
-        return expr.get("boolop") == "OR_EXPR" and all(_broad(a) for a in args)
-    if "A_Expr" in cond:
-        expr = cond["A_Expr"]
-        if expr.get("kind") in ("AEXPR_DISTINCT", "AEXPR_NOT_DISTINCT"):
-            return True
-        if expr.get("kind") != "AEXPR_OP":
-            return False
-        op = n.operator(expr)
-        left, right = expr.get("lexpr") or {}, expr.get("rexpr") or {}
-        if op in ("<>", "!="):
-            return True
-        if op == "=":
-            if "ColumnRef" in left and "ColumnRef" in right:
-                return True  # a join condition: every joined row
-            for side in (left, right):
-                is_const, value = n.constant(side)
-                if is_const and isinstance(value, bool):
-                    return True
-    return False
 
 
 def _clause_text(ctx: FileContext, tokens: list[Token], keyword: str,

@@ -7,9 +7,9 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
-from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, RUNNER_OPT_OUT, in_transaction_block,
-                              keyword, runs_in_migration, runs_outside_transaction,
-                              table_before_file)
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, RUNNER_OPT_OUT, SMALL_TABLE_ROWS,
+                              in_transaction_block, keyword, known_small, runs_in_migration,
+                              runs_outside_transaction, shown_table, table_before_file)
 from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -39,6 +39,10 @@ class NonConcurrentIndexBuild(Rule):
     Alembic's `op.create_index` and Django's `AddIndex` are judged by the `CREATE INDEX` they
     send; their fix is shown in the framework's terms (`postgresql_concurrently=True` in an
     autocommit block, `AddIndexConcurrently` in a migration with `atomic = False`).
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its build is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     A plain `CREATE INDEX` takes a SHARE lock on the table for the whole build: every `INSERT`,
@@ -92,7 +96,8 @@ class NonConcurrentIndexBuild(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    options = (LOCK_EVIDENCE,)
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("IndexStmt",)
@@ -140,6 +145,9 @@ class NonConcurrentIndexBuild(Rule):
             _ADD_INDEX.format("AddIndexConcurrently"), atomic=False,
             imports="from django.contrib.postgres.operations import AddIndexConcurrently\n"),
             kind="python", context=DJANGO_ORDERS),
+        # The hints say the table is small: the build is over in moments.
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         # The table's migration has run: production writes it.
@@ -176,6 +184,9 @@ class NonConcurrentIndexBuild(Rule):
         # Django's AddIndex too: the fix shown is AddIndexConcurrently with `atomic = False`.
         Example(django_migration(_ADD_INDEX.format("migrations.AddIndex")), kind="python",
                 context=DJANGO_ORDERS),
+        # A large table, by the hints: the message says how large.
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -184,10 +195,11 @@ class NonConcurrentIndexBuild(Rule):
             return
         name = n.relation_name(node.get("relation"))
         table = table_before_file(ctx, stmt, name)
-        if table is None:
+        if table is None or known_small(ctx, table.name):
             return
         shown = f"`{table.name}`"
-        message = (f"`CREATE INDEX` on {shown} without `CONCURRENTLY` holds a SHARE lock for "
+        message = (f"`CREATE INDEX` on {shown_table(ctx, table.name)} without `CONCURRENTLY` "
+                   "holds a SHARE lock for "
                    f"the whole build: {BLOCKED_BY['SHARE']} on {shown} waits until it ends")
         help = (
             "A plain index build locks the table in SHARE mode from start to end; writes queue "

@@ -6,8 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.locks import (LOCK_EVIDENCE, in_transaction_block, index_before_file,
-                              runs_in_migration, runs_outside_transaction, table_before_file)
+from pglint.kit.locks import (LOCK_EVIDENCE, SMALL_TABLE_ROWS, in_transaction_block,
+                              index_before_file, known_small, runs_in_migration,
+                              runs_outside_transaction, shown_table, table_before_file)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -26,6 +27,10 @@ class NonConcurrentReindex(Rule):
     Flags `REINDEX INDEX` and `REINDEX TABLE` without `CONCURRENTLY` on a table that an earlier
     migration file created, when the target PostgreSQL (`--target-version`) is 12 or later,
     where `REINDEX CONCURRENTLY` exists. Before 12 it shows the equivalent by hand.
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its rebuild is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     A plain `REINDEX` rebuilds each index from scratch while holding a SHARE lock on the table,
@@ -74,7 +79,8 @@ class NonConcurrentReindex(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    options = (LOCK_EVIDENCE,)
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("ReindexStmt",)
@@ -89,6 +95,9 @@ class NonConcurrentReindex(Rule):
         Example("CREATE TABLE notes (note_id bigint PRIMARY KEY, author text);\n"
                 "REINDEX TABLE notes;\n"),
         Example("REINDEX TABLE invoices;\n"),
+        # The hints say the table is small: the rebuild is over in moments.
+        Example("BEGIN;\nREINDEX TABLE orders;\nCOMMIT;\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         Example("-- +goose NO TRANSACTION\n"
@@ -102,6 +111,9 @@ class NonConcurrentReindex(Rule):
         Example("BEGIN;\nREINDEX TABLE orders;\nCOMMIT;\n", context=_CONTEXT),
         # PostgreSQL 11 has no REINDEX CONCURRENTLY: the rebuild by hand is shown.
         Example("REINDEX INDEX orders_status_idx;\n", context=_CONTEXT, target_version=11),
+        # A large table, by the hints: the message says how large.
+        Example("BEGIN;\nREINDEX TABLE orders;\nCOMMIT;\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -116,11 +128,12 @@ class NonConcurrentReindex(Rule):
             table = table_before_file(ctx, stmt, index.table) if index is not None else None
         else:
             index, table = None, table_before_file(ctx, stmt, name)
-        if table is None:
+        if table is None or known_small(ctx, table.name):
             return
         shown = f"`{table.name}`"
         target = f"`{index.name}`" if index is not None else f"every index of {shown}"
-        message = (f"`REINDEX {what}` without `CONCURRENTLY` holds a SHARE lock on {shown} and "
+        message = (f"`REINDEX {what}` without `CONCURRENTLY` holds a SHARE lock on "
+                   f"{shown_table(ctx, table.name)} and "
                    f"an ACCESS EXCLUSIVE lock on {target} for the whole rebuild: writes, and "
                    "queries that would use the index, wait until it ends")
         help = (

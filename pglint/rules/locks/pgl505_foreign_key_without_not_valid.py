@@ -7,8 +7,8 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.example_projects import alembic_revision
-from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, constraint_span, not_valid_fix,
-                              validated_on_existing_table)
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, constraint_span,
+                              known_small, not_valid_fix, shown_table, validated_on_existing_table)
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -34,6 +34,10 @@ class ForeignKeyWithoutNotValid(Rule):
     not show.
     Alembic's `op.create_foreign_key` is judged by the `ALTER TABLE` it sends; the fix shown
     passes `postgresql_not_valid=True` and validates in a later revision.
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its scan is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     Adding a foreign key checks every existing row of the table against the referenced table,
@@ -82,7 +86,8 @@ class ForeignKeyWithoutNotValid(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    options = (LOCK_EVIDENCE,)
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
@@ -106,6 +111,9 @@ class ForeignKeyWithoutNotValid(Rule):
             "                          [\"customer_id\"], [\"customer_id\"],\n"
             "                          postgresql_not_valid=True)\n"), kind="python",
             context=_CONTEXT),
+        # The hints say the table is small: the scan is over in moments.
+        Example("ALTER TABLE orders ADD FOREIGN KEY (customer_id) REFERENCES customers;\n",
+                context=_CONTEXT, config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         Example("ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n"
@@ -140,6 +148,9 @@ class ForeignKeyWithoutNotValid(Rule):
             "    op.create_foreign_key(\"orders_customer_fk\", \"orders\", \"customers\",\n"
             "                          [\"customer_id\"], [\"customer_id\"])\n"),
             kind="python", context=_CONTEXT),
+        # A large table, by the hints: the message says how large.
+        Example("ALTER TABLE orders ADD FOREIGN KEY (customer_id) REFERENCES customers;\n",
+                context=_CONTEXT, config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -148,11 +159,14 @@ class ForeignKeyWithoutNotValid(Rule):
         if found is None:
             return
         table, constraints = found
+        if known_small(ctx, table.name):
+            return
         for constraint in constraints:
             referenced = n.relation_name(constraint.get("pktable")) or "the referenced table"
             both = f"`{table.name}` and `{referenced}`"
             message = (f"`ADD FOREIGN KEY` without `NOT VALID` checks every row of "
-                       f"`{table.name}` while holding SHARE ROW EXCLUSIVE locks on {both}: "
+                       f"{shown_table(ctx, table.name)} while holding SHARE ROW EXCLUSIVE "
+                       f"locks on {both}: "
                        f"{BLOCKED_BY['SHARE ROW EXCLUSIVE']} on either table waits for the scan")
             help = (
                 "PostgreSQL validates a new foreign key by scanning the whole table under a "

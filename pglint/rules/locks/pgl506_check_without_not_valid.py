@@ -7,8 +7,8 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding
 from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
-from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, constraint_span, not_valid_fix,
-                              validated_on_existing_table)
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, constraint_span,
+                              known_small, not_valid_fix, shown_table, validated_on_existing_table)
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -27,6 +27,10 @@ class CheckWithoutNotValid(Rule):
     check and is left alone, as is one the replayed migrations do not show.
     Alembic's `op.create_check_constraint` and Django's `AddConstraint(CheckConstraint(...))`
     are judged by the `ALTER TABLE` they send; the fix is shown in the framework's terms.
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its scan is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     Adding a check constraint evaluates it on every existing row while holding an ACCESS
@@ -70,7 +74,8 @@ class CheckWithoutNotValid(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    options = (LOCK_EVIDENCE,)
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
@@ -94,6 +99,9 @@ class CheckWithoutNotValid(Rule):
             "    op.create_check_constraint(\"orders_total_check\", \"orders\",\n"
             "                               \"total_cents >= 0\", postgresql_not_valid=True)\n"),
             kind="python", context=_CONTEXT),
+        # The hints say the table is small: the scan is over in moments.
+        Example("ALTER TABLE orders ADD CHECK (total_cents >= 0), ADD COLUMN note text;\n",
+                context=_CONTEXT, config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         Example("ALTER TABLE orders ADD CONSTRAINT orders_total_nonnegative "
@@ -124,6 +132,9 @@ class CheckWithoutNotValid(Rule):
             "                condition=models.Q((\"status\", \"\"), _negated=True),\n"
             "                name=\"app_order_status_check\"),\n"
             "        ),\n"), kind="python", context=DJANGO_ORDERS),
+        # A large table, by the hints: the message says how large.
+        Example("ALTER TABLE orders ADD CHECK (total_cents >= 0), ADD COLUMN note text;\n",
+                context=_CONTEXT, config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -132,9 +143,12 @@ class CheckWithoutNotValid(Rule):
         if found is None:
             return
         table, constraints = found
+        if known_small(ctx, table.name):
+            return
         shown = f"`{table.name}`"
         for constraint in constraints:
-            message = (f"`ADD CHECK` without `NOT VALID` checks every row of {shown} while "
+            message = (f"`ADD CHECK` without `NOT VALID` checks every row of "
+                       f"{shown_table(ctx, table.name)} while "
                        f"holding an ACCESS EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on "
                        f"{shown} waits for the scan")
             help = (

@@ -7,7 +7,8 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.example_projects import alembic_revision
-from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, proved_not_null, runs_in_migration,
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, known_small,
+                              runs_in_migration, scans_for_not_null, shown_table,
                               table_before_file)
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
@@ -38,6 +39,10 @@ class SetNotNullScan(Rule):
     declared `NOT NULL` already, and tables or columns created in the same file, are left
     alone.
     Alembic's `op.alter_column(..., nullable=False)` is judged by the `SET NOT NULL` it sends.
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its scan is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     `SET NOT NULL` takes an ACCESS EXCLUSIVE lock and, to prove there is no NULL, reads every
@@ -87,7 +92,8 @@ class SetNotNullScan(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    options = (LOCK_EVIDENCE,)
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
@@ -115,6 +121,9 @@ class SetNotNullScan(Rule):
         Example("CREATE TABLE notes (note_id bigint PRIMARY KEY, author text);\n"
                 "ALTER TABLE notes ALTER COLUMN author SET NOT NULL;\n"),
         Example("ALTER TABLE invoices ALTER COLUMN due_at SET NOT NULL;\n"),
+        # The hints say the table is small: the scan is over in moments.
+        Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT),
@@ -131,6 +140,9 @@ class SetNotNullScan(Rule):
         # shown as op.execute() calls.
         Example(alembic_revision("    op.alter_column(\"orders\", \"customer_id\", "
                                  "nullable=False)\n"), kind="python", context=_CONTEXT),
+        # A large table, by the hints: the message says how large.
+        Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -142,17 +154,15 @@ class SetNotNullScan(Rule):
         if not columns:
             return
         table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
-        if table is None:
+        if table is None or known_small(ctx, table.name):
             return
         for name in columns:
-            column = table.columns.get(name or "")
-            if column is None or column.not_null or column.location is None \
-                    or column.location.path == ctx.file.project_path \
-                    or proved_not_null(ctx, stmt, table.name, column.name):
+            column = scans_for_not_null(ctx, stmt, table, name)
+            if column is None:
                 continue
             shown = f"`{table.name}`"
             message = (f"`SET NOT NULL` on `{table.name}.{column.name}` reads every row of "
-                       f"{shown} under an ACCESS EXCLUSIVE lock: "
+                       f"{shown_table(ctx, table.name)} under an ACCESS EXCLUSIVE lock: "
                        f"{BLOCKED_BY['ACCESS EXCLUSIVE']} on {shown} waits for the scan")
             help = (
                 "To prove the column holds no NULL, SET NOT NULL scans the whole table while "

@@ -7,11 +7,10 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.example_projects import alembic_revision
-from pglint.kit.locks import LOCK_EVIDENCE, BLOCKED_BY, existing_table, runs_in_migration
-from pglint.kit.rewrites import (VIRTUAL_GENERATED_SINCE, added_column_rewrites,
-                                 column_type_before, type_change_rewrites,
-                                 using_only_casts_column, volatile_call)
+from pglint.kit.locks import BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, known_small, shown_table
 from pglint.kit.orm_migrations import orm_recipe
+from pglint.kit.rewrites import (VIRTUAL_GENERATED_SINCE, Rewrite, shown_type, table_rewrites,
+                                 volatile_call)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -45,6 +44,10 @@ class TableRewrite(Rule):
     created in the same file, and tables not known from earlier migrations, are left alone.
     Alembic's `op.alter_column(..., type_=...)` and `op.add_column`, and Django's `AlterField`
     (when the column type changes) and `AddField`, are judged by the SQL they send.
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its rewrite is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     A rewrite holds an ACCESS EXCLUSIVE lock on the table from start to end: every read and
@@ -97,7 +100,8 @@ class TableRewrite(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    options = (LOCK_EVIDENCE,)
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt", "VacuumStmt", "ClusterStmt")
@@ -136,6 +140,9 @@ class TableRewrite(Rule):
         Example(alembic_revision("    op.alter_column(\"orders\", \"status\", "
                                  "type_=sa.String(50))\n", imports="import sqlalchemy as sa\n"),
                 kind="python", context=_CONTEXT),
+        # The hints say the table is small: the rewrite is over in moments.
+        Example("ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         Example("ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;\n", context=_CONTEXT),
@@ -171,78 +178,23 @@ class TableRewrite(Rule):
         Example(alembic_revision("    op.alter_column(\"orders\", \"quantity\", "
                                  "type_=sa.BigInteger())\n", imports="import sqlalchemy as sa\n"),
                 kind="python", context=_CONTEXT),
+        # A large table, by the hints: the message says how large.
+        Example("ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
-        if not runs_in_migration(stmt):
-            return
-        if stmt.kind == "VacuumStmt":
-            if node.get("is_vacuumcmd") and "full" in n.def_elems(node.get("options")):
-                for item in node.get("rels") or ():
-                    relation = (item.get("VacuumRelation") or {}).get("relation")
-                    yield from self._whole_table(ctx, stmt, relation, "`VACUUM FULL`")
-            return
-        if stmt.kind == "ClusterStmt":
-            yield from self._whole_table(ctx, stmt, node.get("relation"), "`CLUSTER`")
-            return
-        if node.get("objtype") != "OBJECT_TABLE":
-            return
-        table = existing_table(ctx, stmt, n.relation_name(node.get("relation")))
-        if table is None:
-            return
         version = ctx.settings.target_version
-        for item in node.get("cmds") or ():
-            cmd = item.get("AlterTableCmd") or {}
-            subtype = cmd.get("subtype")
-            if subtype == "AT_AlterColumnType":
-                yield from self._type_change(ctx, stmt, table.name, cmd)
-            elif subtype == "AT_AddColumn":
-                coldef = (cmd.get("def") or {}).get("ColumnDef") or {}
-                why = added_column_rewrites(coldef, version)
-                if why:
-                    yield self._report(ctx, stmt, table.name,
-                                       f"`ADD COLUMN {coldef.get('colname')}`", why,
-                                       _added_column_recipe(table.name, coldef, version))
-            elif subtype in _WHOLE_TABLE_COMMANDS:
-                what = _WHOLE_TABLE_COMMANDS[subtype]
-                yield self._report(ctx, stmt, table.name, f"`{what}`", "",
-                                   _repack_recipe(table.name, what, cmd.get("name")))
-
-    def _type_change(self, ctx: FileContext, stmt: Statement, table: str,
-                     cmd: dict[str, Any]) -> Iterable[Finding]:
-        column = cmd.get("name") or ""
-        new = n.type_spelling(((cmd.get("def") or {}).get("ColumnDef") or {}).get("typeName"))
-        found = ctx.model.catalog.table(table)
-        old = column_type_before(ctx, stmt, found, column) if found is not None else None
-        if not old or not new:
-            return
-        rewrites = type_change_rewrites(old, new)
-        if rewrites is None:
-            return
-        free = not rewrites
-        if free and using_only_casts_column(cmd):
-            return
-        why = (f"`{column}` goes from `{shown_type(old)}` to `{shown_type(new)}`, and every "
-               "stored value is converted"
-               if not free else "the USING expression computes every value anew")
-        if (_base(old), _base(new)) == ("timestamp", "timestamptz"):
-            why += (" (free only when the session's TimeZone is UTC, which the migration "
-                    "cannot count on)")
-        yield self._report(ctx, stmt, table, f"`ALTER COLUMN {column} TYPE {shown_type(new)}`",
-                           why, _new_column_recipe(table, column, shown_type(new)))
-
-    def _whole_table(self, ctx: FileContext, stmt: Statement, relation: dict[str, Any] | None,
-                     what: str) -> Iterable[Finding]:
-        table = existing_table(ctx, stmt, n.relation_name(relation))
-        if table is not None:
-            yield self._report(ctx, stmt, table.name, what, "",
-                               _repack_recipe(table.name, what.strip("`"), None))
+        for rewrite in table_rewrites(ctx, stmt):
+            if not known_small(ctx, rewrite.table):
+                yield self._report(ctx, stmt, rewrite.table, rewrite.what, rewrite.why,
+                                   _recipe(rewrite, version))
 
     def _report(self, ctx: FileContext, stmt: Statement, table: str, what: str, why: str,
                 fix: Fix) -> Finding:
-        shown = f"`{table}`"
-        message = (f"{what} rewrites every row of {shown} under an ACCESS EXCLUSIVE lock: "
+        message = (f"{what} rewrites every row of {shown_table(ctx, table)} under an ACCESS "
+                   "EXCLUSIVE lock: "
                    f"{BLOCKED_BY['ACCESS EXCLUSIVE']}, reads and writes alike, waits for the "
                    "whole rewrite, which takes as long as copying the table and its indexes")
         help = ((why[0].upper() + why[1:] + ". ") if why else "") + (
@@ -257,27 +209,17 @@ class TableRewrite(Rule):
         return self.finding(ctx, message, orm_recipe(ctx, stmt, fix), help, node=stmt)
 
 
-_WHOLE_TABLE_COMMANDS = {"AT_SetTableSpace": "SET TABLESPACE", "AT_SetLogged": "SET LOGGED",
-                         "AT_SetUnLogged": "SET UNLOGGED"}
-
-
-def _base(spelled: str) -> str:
-    return spelled.split("(")[0]
-
-
-# The catalog's names (PostgreSQL's internal ones) as people write them, for messages and
-# recipes: `int8` is `bigint` to most readers.
-_SHOWN_AS = {"int2": "smallint", "int4": "integer", "int8": "bigint", "float4": "real",
-             "float8": "double precision", "bool": "boolean", "bpchar": "char",
-             "varbit": "bit varying"}
-
-
-def shown_type(spelled: str) -> str:
-    """A type_spelling as SQL people write: bigint, varchar(20), char(5), integer[]."""
-    cut = min((i for i in (spelled.find("("), spelled.find("[")) if i >= 0),
-              default=len(spelled))
-    base, rest = spelled[:cut], spelled[cut:]
-    return _SHOWN_AS.get(base, base) + rest
+def _recipe(rewrite: Rewrite, version: int) -> Fix:
+    """The way around the rewrite: a new column filled in batches, or an online rebuild."""
+    cmd = rewrite.command or {}
+    subtype = cmd.get("subtype")
+    if subtype == "AT_AlterColumnType":
+        return _new_column_recipe(rewrite.table, cmd.get("name") or "", rewrite.new_type)
+    if subtype == "AT_AddColumn":
+        return _added_column_recipe(rewrite.table, (cmd.get("def") or {}).get("ColumnDef") or {},
+                                    version)
+    return _repack_recipe(rewrite.table, rewrite.what.strip("`"),
+                          cmd.get("name") if subtype == "AT_SetTableSpace" else None)
 
 
 def _new_column_recipe(table: str, column: str, new_type: str) -> Fix:

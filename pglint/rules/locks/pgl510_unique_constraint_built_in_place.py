@@ -7,8 +7,9 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
-from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, RUNNER_OPT_OUT, added_as, constraint_span,
-                              runs_in_migration, table_before_file)
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, RUNNER_OPT_OUT, SMALL_TABLE_ROWS,
+                              added_as, constraint_span, known_small, runs_in_migration,
+                              shown_table, table_before_file)
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -30,6 +31,10 @@ class UniqueConstraintBuiltInPlace(Rule):
     created in the same file are left alone.
     Alembic's `op.create_unique_constraint` and Django's `AddConstraint(UniqueConstraint(...))`
     and `AddField(unique=True)` are judged by the SQL they send.
+
+    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
+    10,000; `rows = 40`) is left alone too: its index build is over in moments. On a larger hinted
+    table the message gives the size.
 
     ## Why is this bad?
     The constraint's unique index is built while the `ALTER TABLE` holds an ACCESS EXCLUSIVE
@@ -74,7 +79,8 @@ class UniqueConstraintBuiltInPlace(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    options = (LOCK_EVIDENCE,)
+    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
@@ -94,6 +100,9 @@ class UniqueConstraintBuiltInPlace(Rule):
         # NOT NULL without a default fails on the first row: PGL509's finding, not this one.
         Example("ALTER TABLE orders ADD COLUMN external_id text NOT NULL UNIQUE;\n",
                 context=_CONTEXT),
+        # The hints say the table is small: the build is over in moments.
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_reference_key UNIQUE (reference);\n",
+                context=_CONTEXT, config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
         Example("ALTER TABLE orders ADD CONSTRAINT orders_reference_key UNIQUE (reference);\n",
@@ -115,6 +124,9 @@ class UniqueConstraintBuiltInPlace(Rule):
             "            constraint=models.UniqueConstraint(fields=[\"status\", \"created\"],\n"
             "                                               name=\"app_order_status_key\"),\n"
             "        ),\n"), kind="python", context=DJANGO_ORDERS),
+        # A large table, by the hints: the message says how large.
+        Example("ALTER TABLE orders ADD CONSTRAINT orders_reference_key UNIQUE (reference);\n",
+                context=_CONTEXT, config={"tables": {"orders": {"rows": 50_000_000}}}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -133,14 +145,14 @@ class UniqueConstraintBuiltInPlace(Rule):
         if not keys:
             return
         table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
-        if table is None:
+        if table is None or known_small(ctx, table.name):
             return
         for constraint, column in keys:
             kind = _KEYS[constraint["contype"]]
             added = added_as(constraint, kind) if column is None else \
                 f"ADD COLUMN {column['colname']} ... UNIQUE"
             message = (f"`{added}` builds its unique index on "
-                       f"`{table.name}` under an ACCESS "
+                       f"{shown_table(ctx, table.name)} under an ACCESS "
                        f"EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on `{table.name}` "
                        "waits for the whole build")
             help = ("Build the unique index with `CREATE UNIQUE INDEX CONCURRENTLY` first (no "

@@ -7,10 +7,11 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
-from pglint.kit.locks import LOCK_EVIDENCE, in_use, WEAK_ALTER_SUBCOMMANDS, runner_wraps_file
-from pglint.kit.orm_migrations import runner_setting, sql_call_before
+from pglint.kit.locks import LOCK_EVIDENCE, WEAK_ALTER_SUBCOMMANDS, in_use
+from pglint.kit.orm_migrations import sql_call_before
 from pglint.kit.python_edits import separate_sql_call_before
-from pglint.kit.timeouts import LOCK_TIMEOUT, is_zero, set_config
+from pglint.kit.timeouts import (LOCK_TIMEOUT, is_zero, runner_transaction_only,
+                                 settings_in_force)
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -249,45 +250,18 @@ class MissingLockTimeout(Rule):
         uncovered: list[tuple[Statement, Statement, str, str]] = []
         # Indexes built in this file, or on a table a migration not yet run creates.
         new_indexes: set[str] = set(ctx.model.indexes_on_new_tables())
-        # set_config('lock_timeout', v, false) in force; an Alembic env.py's SET to begin with.
-        configured: str | None = runner_setting(ctx, "lock_timeout")
-        local_configured: tuple[Statement | None, str] | None = None
         # Tables that migrations not yet run create: nobody reads or writes them yet.
         new_tables = ctx.model.tables_of_new_migrations()
         # In a file its runner wraps in one transaction, a top-level SET LOCAL lasts the file.
-        wrapped = runner_wraps_file(ctx) and \
-            not any(s.kind == "TransactionStmt" for s in ctx.statements)
-        wrapped_local: str | None = None
-        for stmt in ctx.all_statements():
-            if stmt.parent is not None and stmt.parent.kind != "DoStmt":
-                continue  # a function body runs later, not in this migration
+        wrapped = runner_transaction_only(ctx)
+        for stmt, value in settings_in_force(ctx, "lock_timeout"):
             top = stmt.parent or stmt
             session = ctx.session(stmt)
             if stmt.kind == "IndexStmt" and stmt.body.get("idxname"):
                 new_indexes.add(_qualify(stmt.body.get("relation"), stmt.body["idxname"]))
-            if stmt.kind == "SelectStmt" and "set_config" in ctx.statement_text(stmt).lower():
-                for value, local in _set_configs(stmt.node):
-                    if local:
-                        local_configured = (session.transaction_start, value) \
-                            if session.in_transaction else local_configured
-                    else:
-                        configured = value
-                continue
-            if wrapped and stmt.kind == "VariableSetStmt" and stmt.parent is None and \
-                    stmt.body.get("is_local") and stmt.body.get("name") == "lock_timeout":
-                wrapped_local = _set_value(stmt.body)
-                continue
             target = _locked_table(stmt, session.created_tables | new_tables, new_indexes)
             if target is None or not in_use(ctx, _table_of(ctx, stmt, target[0])):
                 continue
-            value = session.setting("lock_timeout")
-            if local_configured is not None and session.in_transaction and \
-                    local_configured[0] is session.transaction_start:
-                value = local_configured[1]
-            elif wrapped_local is not None:
-                value = wrapped_local
-            elif configured is not None and value is None:
-                value = configured
             if value is not None and not is_zero(value):
                 continue
             uncovered.append((stmt, top, *target))
@@ -367,24 +341,6 @@ def _table_of(ctx: FileContext, stmt: Statement, name: str) -> str:
 def _qualify(rangevar: dict[str, Any] | None, name: str) -> str:
     schema = (rangevar or {}).get("schemaname")
     return f"{schema}.{name}".lower() if schema and schema != "public" else name.lower()
-
-
-def _set_value(body: dict[str, Any]) -> str:
-    """The value of `SET name = value` as written ('0' for DEFAULT: no timeout set)."""
-    args = body.get("args") or ()
-    const = args[0].get("A_Const", {}) if args else {}
-    for field in ("sval", "ival"):
-        if field in const:
-            return str(const[field].get(field, 0))
-    return "0"
-
-
-def _set_configs(node: dict[str, Any]) -> Iterable[tuple[str, bool]]:
-    """(value, is_local) of each `set_config('lock_timeout', value, is_local)` call."""
-    for _, call in n.calls(node):
-        found = set_config(call)
-        if found is not None and found[0] == "lock_timeout":
-            yield found[1], found[2]
 
 
 def _rangevars(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
