@@ -4,6 +4,8 @@ the model built from them: migrations replayed in order, workload from run-time 
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -15,7 +17,7 @@ from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.model.uses import Use, decode_use, encode_use, statement_uses
 from pglint.model.workload import Write, write_fact
-from pglint.roles import APPLICATION, MIGRATION, SCHEMA_DUMP, SCRIPT
+from pglint.roles import APPLICATION, MIGRATION, OTHER_DIALECT, SCHEMA_DUMP, SCRIPT
 from pglint.sql.nodes import defined_function_key
 
 if TYPE_CHECKING:
@@ -45,6 +47,14 @@ class FileFacts:
     runner_settings: dict[str, str] = field(default_factory=dict)
     # The file's role once read (pglint.roles): a pg_dump file is known by its text.
     role: str = ""
+    # The file shows the project running on another database too: a SQLite or MySQL file, a
+    # migration that asks which database it runs on, a settings or URL naming another backend.
+    other_backends: bool = False
+
+
+_OTHER_BACKEND = re.compile(
+    r"\bdialect\.name\b|\bconnection\.vendor\b|django\.db\.backends\.(?:sqlite3|mysql|oracle)"
+    r"|[\"'](?:sqlite|mysql|mariadb)(?:\+\w+)?://")
 
 
 def file_facts(loaded: LoadedFile) -> FileFacts:
@@ -53,9 +63,12 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
     defines them; a DO block in a migration runs once)."""
     facts = FileFacts()
     file = loaded.file
+    if file is not None:
+        facts.role = file.role
+        facts.other_backends = file.role == OTHER_DIALECT or (
+            loaded.candidate.kind == "python" and _OTHER_BACKEND.search(file.text) is not None)
     if file is None or loaded.parsed is None:
         return facts
-    facts.role = file.role
 
     def where(start: int, end: int) -> Location:
         return Location.in_file(file, start, end)
@@ -166,6 +179,7 @@ def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel
         model.catalog.apply_ops(f.ops)
         model.orm_tables.update(f.orm_tables)
         model.runner_settings.update(f.runner_settings)
+        model.other_backends = model.other_backends or f.other_backends
     from pglint.python.orm import resolve
 
     catalog = model.catalog

@@ -13,9 +13,11 @@ Not a rule (no Rule subclass): the lock rules import it.
 from __future__ import annotations
 
 import re
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from pglint.finding import Applicability, Edit, Fix
+from pglint.kit.python_edits import postgres_only_call
 
 if TYPE_CHECKING:
     from pglint.context import FileContext
@@ -126,14 +128,18 @@ def sql_call_before(ctx: "FileContext", stmt: "Statement", sql: str, title: str)
     if source.framework == "alembic":
         if module not in ("op", "alembic.op"):
             module = None  # a batch operation: its own object may not execute SQL
-        code = f"{module or 'op'}.execute({sql!r})"
+        call = f"{module or 'op'}.execute"
+        code = f"{call}({sql!r})"
     else:
-        runner = f"{module or 'migrations'}.RunSQL"
-        code = f"{runner}({sql!r}, {runner}.noop),"
-    if indent.strip() or module is None:
+        call = f"{module or 'migrations'}.RunSQL"
+        code = f"{call}({sql!r}, {call}.noop),"
+    lines = f"{indent}{code}\n"
+    if ctx.model.other_backends:  # SQLite or MySQL would fail on PostgreSQL's SQL
+        lines = postgres_only_call(call, indent, sql)
+        code = textwrap.dedent(lines).strip() if lines is not None else code
+    if indent.strip() or module is None or lines is None:
         return Fix.display(title, code)
-    return Fix(title, Applicability.UNSAFE, (Edit.insert(line_start, f"{indent}{code}\n"),),
-               suggestion=code)
+    return Fix(title, Applicability.UNSAFE, (Edit.insert(line_start, lines),), suggestion=code)
 
 
 def _with_inner_keyword(call: str, keyword: str) -> str | None:

@@ -151,20 +151,42 @@ _SQL_CALL = re.compile(r"^(?P<indent>[ \t]*)(?P<call>(?:[A-Za-z_]\w*\.)*(?:execu
                        r"(?:sql\s*=\s*)?(?:(?:sa|sqlalchemy)\.)?(?:text\(\s*)?$")
 
 
+def postgres_only_call(call: str, indent: str, sql: str) -> str | None:
+    """Lines (each starting with `indent`) that send `sql` with `call` on PostgreSQL only, for
+    a project whose migrations also run on SQLite or MySQL, where `SET lock_timeout` is an
+    error: an Alembic `op.execute` under a test of the dialect, a Django `RunSQL` as a
+    `RunPython` that asks the connection's vendor. None for other calls."""
+    module, _, name = call.rpartition(".")
+    if name == "execute" and module in ("op", "alembic.op"):
+        return (f'{indent}if {module}.get_context().dialect.name == "postgresql":\n'
+                f"{indent}    {call}({sql!r})\n")
+    if name == "RunSQL" and module == "migrations":
+        return (f"{indent}migrations.RunPython(\n"
+                f'{indent}    lambda apps, schema_editor: schema_editor.connection.vendor == '
+                f'"postgresql"\n'
+                f"{indent}    and schema_editor.execute({sql!r}),\n"
+                f"{indent}    migrations.RunPython.noop),\n")
+    return None
+
+
 def separate_sql_call_before(text: str, line_start: int, literal_start: int,
-                             sql: str) -> Edit | None:
+                             sql: str, postgres_only: bool = False) -> Edit | None:
     """An edit that sends `sql` with a call of its own on the line before the call whose string
     starts at `literal_start` (its opening quote; `line_start` is the start of that line):
     `op.execute("SET LOCAL lock_timeout = '5s'")` before `op.execute("ALTER TABLE ...")`.
     Two commands in one string fail where the driver prepares the statement (asyncpg:
     "cannot insert multiple commands into a prepared statement"). None unless the call stands
     alone at the start of its line, the only place a new line can go without reading the tree.
-    Django's RunSQL gets a trailing comma (an item of `operations`)."""
+    Django's RunSQL gets a trailing comma (an item of `operations`). With `postgres_only`, the
+    call asks for PostgreSQL first (postgres_only_call), or None when it cannot."""
     found = _SQL_CALL.match(text[line_start:literal_start])
     if found is None:
         return None
-    call = found.group("call")
+    call, sql = found.group("call"), sql.rstrip().rstrip(";")
+    if postgres_only:
+        lines = postgres_only_call(call, found.group("indent"), sql)
+        return Edit.insert(line_start, lines) if lines is not None else None
     comma = "," if call.endswith("RunSQL") else ""
-    line = f"{found.group('indent')}{call}({sql.rstrip().rstrip(';')!r}){comma}\n"
+    line = f"{found.group('indent')}{call}({sql!r}){comma}\n"
     return Edit.insert(line_start, line)
 

@@ -76,6 +76,9 @@ class ProjectModel:
     uses: dict[tuple[str, str | None], list[Use]] = field(default_factory=dict)
     # Settings the project's Alembic env.py SETs on the connection of every revision.
     runner_settings: dict[str, str] = field(default_factory=dict)
+    # Some file shows the project running on another database too (SQLite, MySQL): SQL that
+    # only PostgreSQL knows must be asked for PostgreSQL only (pglint.facts.FileFacts).
+    other_backends: bool = False
 
     def created_by_new_migration(self, table: str) -> bool:
         """Whether a migration that has not run yet creates `table` (its lock blocks nobody)."""
