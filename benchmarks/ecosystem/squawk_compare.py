@@ -360,7 +360,10 @@ class RepoTables:
     outside: dict[str, tuple[str, str]] = field(default_factory=dict)  # table -> path, role
 
     def maker(self, table: str) -> tuple[str, str] | None:
-        return next((v for t, v in self.made_by.items() if same_table(t, table)), None)
+        # The name as written first: `"Memo"` and `memo` are two tables.
+        exact = self.made_by.get(table)
+        return exact if exact is not None else next(
+            (v for t, v in self.made_by.items() if same_table(t, table)), None)
 
 
 def repo_tables(files: dict[str, FileFacts], status: dict[str, tuple[str, str]],
@@ -409,13 +412,6 @@ def gap_reason(finding: SquawkFinding, reported: list[tuple[int, str]], facts: F
                     "before statements that lock one")
         return ("statement names no table", f"the statement ({span.kind}) names no table "
                 "pglint's lock rules track")
-    quoted = next((n for n in names if n != n.lower()), None)
-    if quoted and not timeout:
-        # Catalog.table() lowercases the name it is asked for, but the catalog keeps a quoted
-        # name's case: `"Workflow"` is never found, so no lock rule sees an existing table.
-        return ("quoted mixed-case table name",
-                f"`\"{quoted}\"` is a quoted mixed-case name: pglint's catalog keeps its case "
-                "but looks names up in lower case, so it never finds the table")
     other = next(((o, t) for o in facts.spans if o is not span
                   and o.kind in ("AlterTableStmt", "RenameStmt")
                   for t in o.tables if any(same_table(t, n) for n in names)), None)
@@ -438,9 +434,9 @@ def gap_reason(finding: SquawkFinding, reported: list[tuple[int, str]], facts: F
                     f"`{table}` is created by `{maker[0]}`, also new: no production table yet")
         if elsewhere:
             return ("table also defined outside the migrations",
-                    f"`{table}` is also defined in `{elsewhere[0]}` ({elsewhere[1]}): pglint's "
-                    "catalog likely takes that definition, and every file that is not an "
-                    "applied migration counts as not yet run, so the table looks new")
+                    f"`{table}` is also defined in `{elsewhere[0]}` ({elsewhere[1]}), which "
+                    "does not make it new; pglint stays silent on a table that none of the "
+                    "run-time code it reads names (lock-evidence)")
     others = sorted({code for line, code in reported if span.first <= line <= span.last})
     if others:
         return ("pglint reports another rule", f"pglint reports {', '.join(others)} on this "
