@@ -158,3 +158,14 @@ def test_project_option_after_an_edit_reports_what_a_whole_run_reports(shop: Pat
     views.write_text(views.read_text() + "\n# edited\n")
     assert findings("--project", "app/shop/views.py") == first
     assert findings(".") == first
+
+
+def test_code_that_shows_another_database_backend():
+    from pglint.facts import _names_other_backend
+
+    assert _names_other_backend('if op.get_bind().dialect.name == "sqlite":\n')
+    assert _names_other_backend("if schema_editor.connection.vendor != 'postgresql':\n")
+    assert _names_other_backend('ENGINE = "django.db.backends.sqlite3"\n')
+    assert _names_other_backend('URL = "mysql+pymysql://u@h/db"\n')
+    assert not _names_other_backend('ENGINE = "django.db.backends.postgresql"\n'
+                                    "# see https://example.org/mysql-vs-postgres\n")
