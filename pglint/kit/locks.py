@@ -134,6 +134,11 @@ RUNNER_OPT_OUT = ("goose: `-- +goose NO TRANSACTION`; dbmate: `-- migrate:up tra
                   "hand)")
 
 
+OWN_MIGRATION_HELP = (" `CONCURRENTLY` cannot run in a transaction, and most migration runners "
+                      "wrap each file in one: put it in a migration of its own that the runner "
+                      f"leaves outside a transaction ({RUNNER_OPT_OUT}).")
+
+
 def runs_outside_transaction(ctx: "FileContext") -> bool:
     """Whether the migration file says its runner must not wrap it in a transaction (goose's
     `NO TRANSACTION`, dbmate's `transaction:false`, an ory/popx `.autocommit.` file). Most

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
-from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, RUNNER_OPT_OUT, SMALL_TABLE_ROWS,
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP, SMALL_TABLE_ROWS,
                               in_transaction_block, keyword, known_small, runs_in_migration,
                               runs_outside_transaction, shown_table, table_before_file)
 from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
@@ -236,9 +236,7 @@ class NonConcurrentIndexBuild(Rule):
                          "`BEGIN`, or a DO block): move it out, into its own migration, "
                          "before adding `CONCURRENTLY`.")
             else:
-                help += (" `CONCURRENTLY` cannot run in a transaction, and most migration "
-                         "runners wrap each file in one: put it in a migration of its own that "
-                         f"the runner leaves outside a transaction ({RUNNER_OPT_OUT}).")
+                help += OWN_MIGRATION_HELP
         else:
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(after.end, " CONCURRENTLY"),))
         recipe = concurrent_recipe(ctx, stmt, title)

@@ -7,9 +7,9 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
-from pglint.kit.locks import (LOCK_EVIDENCE, BLOCKED_BY, in_transaction_block, index_before_file,
-                              keyword, locked_later, runs_in_migration, runs_outside_transaction,
-                              table_before_file)
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP,
+                              in_transaction_block, index_before_file, keyword, locked_later,
+                              runs_in_migration, runs_outside_transaction, table_before_file)
 from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -183,6 +183,8 @@ class NonConcurrentIndexDrop(Rule):
             suggestion = "\n".join(f"DROP INDEX CONCURRENTLY {if_exists}{n.quote_qualified(x)};"
                                    for x in names)
             fix = Fix.display(f"{title},{why_shown} outside any transaction block", suggestion)
+            if not in_transaction_block(ctx, stmt) and not runs_outside_transaction(ctx):
+                help += OWN_MIGRATION_HELP
         else:
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(after.end, " CONCURRENTLY"),))
         recipe = concurrent_recipe(ctx, stmt, title)
