@@ -5,7 +5,6 @@ the model built from them: migrations replayed in order, workload from run-time 
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 

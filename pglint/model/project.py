@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 from pglint.config import Settings, TableHint
 from pglint.model.catalog import Catalog
@@ -88,25 +89,25 @@ class ProjectModel:
         """The tables that migrations not yet run create, under every name they have had:
         a later migration of the same change may drop or rename them (memoized: the model does
         not change once built, and every migration file asks)."""
-        cached = self.__dict__.get("_new_tables_memo")
-        if cached is None:
-            paths = self.new_migration_paths
-            catalog = self.catalog
+        def compute() -> frozenset[str]:
+            paths, catalog = self.new_migration_paths, self.catalog
             named = (*catalog.tables.items(), *catalog.dropped_tables.items(),
                      *catalog.former_tables.items())
-            cached = frozenset() if paths is None else frozenset(
+            return frozenset() if paths is None else frozenset(
                 name for name, table in named if table.path in paths)
-            self.__dict__["_new_tables_memo"] = cached
-        return cached
+
+        return self._memo("_new_tables_memo", compute)
 
     def indexes_on_new_tables(self) -> frozenset[str]:
         """The indexes (those the catalog holds, and those a DROP INDEX removed) of the tables
-        that migrations not yet run create."""
-        new = self.tables_of_new_migrations()
-        catalog = self.catalog
-        return frozenset(name for name, index in (*catalog.indexes.items(),
-                                                  *catalog.dropped_indexes.items())
-                         if index.table in new)
+        that migrations not yet run create (memoized: PGL301 asks once per migration file)."""
+        def compute() -> frozenset[str]:
+            new, catalog = self.tables_of_new_migrations(), self.catalog
+            return frozenset(name for name, index in (*catalog.indexes.items(),
+                                                      *catalog.dropped_indexes.items())
+                             if index.table in new)
+
+        return self._memo("_new_indexes_memo", compute)
 
     def sees_run_time_code(self) -> bool:
         """Whether the project shows any code that uses the database at run time: application
@@ -116,12 +117,16 @@ class ProjectModel:
     def tables_in_use(self) -> frozenset[str]:
         """The tables that run-time code names (reads or writes), that an ORM model maps, or
         that `[tool.pglint.tables]` describes (memoized, like tables_of_new_migrations)."""
-        cached = self.__dict__.get("_in_use_memo")
+        return self._memo("_in_use_memo", lambda: frozenset({
+            *(t for t, writes in self.workload.writes.items() if writes),
+            *(table for table, _column in self.uses), *self.orm_tables.values(), *self.hints}))
+
+    def _memo(self, key: str, compute: Callable[[], frozenset[str]]) -> frozenset[str]:
+        """`compute()` once per model: the model does not change once built, and every file of
+        the project asks the same question of it."""
+        cached = self.__dict__.get(key)
         if cached is None:
-            cached = frozenset({*(t for t, writes in self.workload.writes.items() if writes),
-                                *(table for table, _column in self.uses),
-                                *self.orm_tables.values(), *self.hints})
-            self.__dict__["_in_use_memo"] = cached
+            cached = self.__dict__[key] = compute()
         return cached
 
     def orm_table(self, name: str) -> str | None:
