@@ -68,13 +68,11 @@ def _git(args: list[str], cwd: Path) -> str | None:
 
 def _changed_since(commit: str, top: Path) -> set[str]:
     """Files added or changed between `commit` and the working tree, and untracked files."""
-    names: list[str] = []
-    for args in (["diff", "--name-only", "-z", "--no-renames", "--diff-filter=ACMRT", commit,
-                  "--"],
-                 ["ls-files", "--others", "--exclude-standard", "-z"]):
-        out = _git(args, top)
-        if out:
-            names.extend(n for n in out.split("\0") if n)
+    from pglint.scope import untracked_files
+
+    out = _git(["diff", "--name-only", "-z", "--no-renames", "--diff-filter=ACMRT", commit, "--"],
+               top)
+    names = [n for n in (out or "").split("\0") if n] + (untracked_files(top) or [])
     return {os.path.realpath(top / name) for name in names}
 
 

@@ -114,7 +114,10 @@ def changed_lines(base: str, start: Path) -> tuple[Path, dict[str, list[tuple[in
             if count:
                 changes.setdefault(path, []).append((first, first + count - 1))
     # `git diff` leaves out untracked files, which are as new as an added one: whole.
-    for name in _untracked(top):
+    names = untracked_files(top)
+    if names is None:
+        raise ScopeError("git ls-files failed")
+    for name in names:
         changes[os.path.abspath(top / name)] = [(1, _WHOLE_FILE)]
     return top, changes
 
@@ -122,13 +125,12 @@ def changed_lines(base: str, start: Path) -> tuple[Path, dict[str, list[tuple[in
 _WHOLE_FILE = 1 << 62  # a line range's end that no file reaches
 
 
-def _untracked(top: Path) -> list[str]:
-    """Files git does not track and does not ignore, relative to `top`."""
+def untracked_files(top: Path) -> list[str] | None:
+    """Files git does not track and does not ignore, relative to `top`; None when git fails
+    (pglint.history uses it too)."""
     try:
         out = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "-z"],
                              cwd=top, capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ScopeError(f"git ls-files failed: {exc}") from None
-    if out.returncode != 0:
-        raise ScopeError(f"git ls-files: {out.stderr.strip() or 'failed'}")
-    return [name for name in out.stdout.split("\0") if name]
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return [name for name in out.stdout.split("\0") if name] if out.returncode == 0 else None
