@@ -18,7 +18,7 @@ from pglint.discover import Candidate, discover
 # The stages, re-exported: callers (the CLI, the sqlfluff plugin, tests) import them from here.
 from pglint.dispatch import Dispatcher, _history_untouched, hints_match, judges_file  # noqa: F401
 from pglint.facts import (FileFacts, build_model, decode_facts, encode_facts,  # noqa: F401
-                          file_facts, model_from_facts, new_migration_paths, project_model)
+                          file_facts, project_model)
 from pglint.finding import Finding
 from pglint.loader import LoadProblem, read_text
 from pglint.loading import SYNTAX_ERROR, LoadedFile, PythonScreen, _source_file, load  # noqa: F401

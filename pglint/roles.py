@@ -110,7 +110,8 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
     # Not the name of a Python migration: it says what the revision changes
     # (`enable_millisecond_precision_in_mysql`), and the revision is a link of the chain
     # whatever database runs it.
-    python_migration = kind == "python" and any(p in _MIGRATION_CODE_DIRS for p in folders)
+    migration_dirs = [p for p in folders if p in _MIGRATION_CODE_DIRS]
+    python_migration = kind == "python" and bool(migration_dirs)
     glued = _GLUED_DIALECT.search("/".join(folders) if python_migration else posix.lower())
     if glued:
         return RoleDecision(OTHER_DIALECT, f"{glued.group()} in the path")
@@ -122,7 +123,7 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
         return RoleDecision(TEST, f"in {tests[0]}/")
     if _TEST_FILE.search(name) or (kind == "python" and _PYTHON_TEST_FILE.search(name)):
         return RoleDecision(TEST, "a test or seed file name")
-    migration_code = [p for p in folders if p in _MIGRATION_CODE_DIRS] or [
+    migration_code = migration_dirs or [
         # Synapse-style schema deltas: `schema/main/delta/69/01as_txn_seq.py` beside the SQL.
         f"{p}/{folders[i + 1]}" for i, p in enumerate(folders[:-1])
         if p in ("delta", "deltas") and folders[i + 1].isdigit()]

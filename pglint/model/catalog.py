@@ -251,10 +251,7 @@ class Catalog:
             if index is not None:
                 index.name, index.unique, index.primary, index.constraint = \
                     name, True, primary, True
-                self.indexes[name] = index
-                for col in index.columns if primary else ():
-                    if col in table.columns:
-                        table.columns[col].not_null = True
+                self._table_part(table, ("key", index))
         elif kind == "foreign_key":
             self.foreign_keys.append(part[1])
         elif kind == "not_null_constraint":

@@ -112,7 +112,7 @@ class ProjectModel:
     def sees_run_time_code(self) -> bool:
         """Whether the project shows any code that uses the database at run time: application
         SQL, SQL in application code, ORM models, function bodies that write, or table hints."""
-        return bool(self.workload.writes or self.uses or self.orm_tables or self.hints)
+        return bool(self.tables_in_use())
 
     def tables_in_use(self) -> frozenset[str]:
         """The tables that run-time code names (reads or writes), that an ORM model maps, or
