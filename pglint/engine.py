@@ -57,10 +57,10 @@ class LintResult:
 def _suppress(loaded: LoadedFile, findings: list[Finding], settings: Settings,
               known_codes: set[str], running: set[str]) -> list[Finding]:
     file = loaded.file
-    if file is None or loaded.parsed is None or (
-            "pglint" not in file.text and "squawk-ignore" not in file.text):
+    from pglint.suppress import UNUSED_SUPPRESSION, apply_suppressions, may_suppress
+
+    if file is None or loaded.parsed is None or not may_suppress(file.text):
         return findings  # no suppression comment can be in this file
-    from pglint.suppress import UNUSED_SUPPRESSION, apply_suppressions
 
     return apply_suppressions(file, loaded.parsed, findings,
                               settings.enabled(UNUSED_SUPPRESSION[0]),

@@ -29,6 +29,13 @@ _SQUAWK = re.compile(r"\bsquawk-(?P<kind>ignore-file|ignore)\b(?P<names>[ \t]+[\
                      re.IGNORECASE)
 
 
+def may_suppress(text: str) -> bool:
+    """Whether `text` can hold a suppression comment at all (a cheap test before the comments
+    are read), in any case, as the directives are matched."""
+    lowered = text.lower()
+    return "pglint" in lowered or "squawk-" in lowered
+
+
 @dataclass
 class Suppression:
     start: int  # character offsets of the directive, for PGL902

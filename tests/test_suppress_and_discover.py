@@ -140,3 +140,8 @@ def test_kind_patterns_from_config(tmp_path):
     candidates, _ = discover([tmp_path], settings.with_overrides(root=tmp_path))
     kinds = {Path(c.path).relative_to(tmp_path).as_posix(): c.kind for c in candidates}
     assert kinds == {"db/0001_seed.sql": "sql", "bench/run.sql": "pgbench"}
+
+
+def test_directives_in_any_case(tmp_path):
+    # The directives match in any case; so must the quick test for whether a file has any.
+    assert lint_text(tmp_path, f"{COUNTER}; -- PGLINT: IGNORE[PGL101]\n") == []
