@@ -14,6 +14,7 @@ from pglint.kit.locks import runner_wraps_file
 from pglint.kit.orm_migrations import runner_setting
 from pglint.rule import RuleOption, toml_value
 from pglint.sql import nodes as n
+from pglint.sql.session import setting_value
 
 if TYPE_CHECKING:
     from pglint.context import FileContext
@@ -137,9 +138,4 @@ def settings_in_force(ctx: "FileContext", name: str
 
 def _set_value(body: dict[str, Any]) -> str:
     """The value of `SET name = value` as written ('0' for DEFAULT: no timeout set)."""
-    args = body.get("args") or ()
-    const = args[0].get("A_Const", {}) if args else {}
-    for field in ("sval", "ival"):
-        if field in const:
-            return str(const[field].get(field, 0))
-    return "0"
+    return setting_value(body.get("args")) if body.get("kind") == "VAR_SET_VALUE" else "0"

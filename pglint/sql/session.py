@@ -39,7 +39,8 @@ class SessionState:
         return self.settings.get(name)
 
 
-def _value(args: list[dict[str, Any]] | None) -> str:
+def setting_value(args: list[dict[str, Any]] | None) -> str:
+    """The value a SET gives, as written (`'5s'`, `4000`, `1.5`)."""
     values = []
     for arg in args or ():
         is_const, value = n.constant(arg)
@@ -72,7 +73,7 @@ def session_states(statements: list[Statement]) -> list[SessionState]:
             if kind == "VAR_SET_VALUE" and name:
                 if body.get("is_local") and not in_tx:
                     continue  # SET LOCAL outside a transaction block has no effect
-                target[name] = _value(body.get("args"))
+                target[name] = setting_value(body.get("args"))
                 if not body.get("is_local"):
                     local.pop(name, None)
             elif kind in ("VAR_RESET", "VAR_SET_DEFAULT") and name:

@@ -159,6 +159,9 @@ class MissingLockTimeout(Rule):
         Example("BEGIN;\nSET LOCAL lock_timeout = '2s';\n"
                 "ALTER TABLE orders ADD CONSTRAINT orders_status_check "
                 "CHECK (status <> '') NOT VALID;\nCOMMIT;\n", context=_CONTEXT),
+        # A timeout in fractional seconds is a timeout.
+        Example("SET LOCAL lock_timeout = 1.5;\nALTER TABLE orders ADD COLUMN note text;\n",
+                context=_CONTEXT),
         # SHARE UPDATE EXCLUSIVE only: queries are not blocked.
         Example("ALTER TABLE orders SET (fillfactor = 70);\n", context=_CONTEXT),
         Example("SELECT set_config('lock_timeout', '3s', false);\nTRUNCATE orders;\n",
@@ -233,6 +236,10 @@ class MissingLockTimeout(Rule):
                       "ALTER TABLE orders RENAME COLUMN status TO state;\nCOMMIT;\n"
                       "VACUUM FULL orders;\n",
                 context=_CONTEXT),
+        # VACUUM FULL of every table locks tables it does not name: no use to look for.
+        Example("VACUUM FULL;\n",
+                fixed="SET LOCAL lock_timeout = '5s';\nVACUUM FULL;\n",
+                context={**_CONTEXT, "queries/orders.sql": "SELECT order_id FROM orders;\n"}),
         # A DO block runs its statements once, in the migration.
         Example("DO $$\nBEGIN\n  LOCK TABLE orders IN SHARE MODE;\nEND $$;\n",
                 fixed="SET LOCAL lock_timeout = '5s';\nDO $$\nBEGIN\n"
@@ -277,9 +284,10 @@ class MissingLockTimeout(Rule):
             if stmt.kind == "IndexStmt" and stmt.body.get("idxname"):
                 new_indexes.add(_qualify(stmt.body.get("relation"), stmt.body["idxname"]))
             target = _locked_table(stmt, session.created_tables | new_tables, new_indexes)
-            if target is None or not in_use(ctx, _table_of(ctx, stmt, target[0])):
+            if target is None or value is not None and not is_zero(value):
                 continue
-            if value is not None and not is_zero(value):
+            # ("" for a statement that locks tables it does not name: `VACUUM FULL;`.)
+            if target[0] and not in_use(ctx, _table_of(ctx, stmt, target[0])):
                 continue
             uncovered.append((stmt, top, *target))
         if not uncovered:
