@@ -184,7 +184,7 @@ def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str) -> "Statem
     for earlier in ctx.statements:
         # By place in the file's statements, not offset: the statements a migration operation
         # sends all sit at its call (an AddField's ADD COLUMN, then its index).
-        if earlier is top or earlier.index >= top.index:
+        if earlier.index >= top.index:
             break
         if earlier.kind == "TransactionStmt" and earlier.body.get("kind") in _ENDS_TRANSACTION \
                 or _autocommit(earlier):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pglint.finding import Applicability, Edit, Fix
 from pglint.kit.python_edits import postgres_only_call
@@ -28,12 +28,6 @@ DJANGO_CONCURRENT = {"AddIndex": "AddIndexConcurrently", "RemoveIndex": "RemoveI
 _POSTGRES_OPERATIONS = "django.contrib.postgres.operations"
 _CALLEE = re.compile(r"(?P<callee>(?:(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.)?"
                      r"(?P<name>[A-Za-z_]\w*))\s*\(")
-
-
-def operation_of(stmt: "Statement") -> Any:
-    """Where `stmt` comes from when a migration operation sends it (an OperationSource with
-    `framework`, `name`, `start`, `end`, `autocommit`), else None."""
-    return stmt.operation
 
 
 def call_text(ctx: "FileContext", stmt: "Statement") -> str:
@@ -263,7 +257,3 @@ def _django_steps(ctx: "FileContext", stmt: "Statement", steps: list[tuple[str, 
             f"    state_operations=[\n{state},\n    ],\n"
             "    database_operations=[\n" + "\n".join(operations) + "\n    ],\n),"
             + "".join("\n" + line for line in later))
-
-
-__all__ = ["orm_recipe", "as_written", "default_recipe", "runner_setting", "DJANGO_CONCURRENT", "call_text", "concurrent_help", "concurrent_recipe",
-           "operation_of", "sql_call_before"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Iterator
 
-from pglint.kit.locks import runner_wraps_file
+from pglint.kit.locks import runner_wraps_file, runs_in_migration
 from pglint.kit.orm_migrations import runner_setting
 from pglint.rule import RuleOption, toml_value
 from pglint.sql import nodes as n
@@ -109,7 +109,7 @@ def settings_in_force(ctx: "FileContext", name: str
     wrapped = runner_transaction_only(ctx)
     wrapped_local: str | None = None
     for stmt in ctx.all_statements():
-        if stmt.parent is not None and stmt.parent.kind != "DoStmt":
+        if not runs_in_migration(stmt):
             continue  # a function body runs later, not in this migration
         session = ctx.session(stmt)
         value = session.setting(name)
