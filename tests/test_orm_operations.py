@@ -447,3 +447,19 @@ def test_an_autocommit_block_ends_the_revisions_transaction(tmp_path, monkeypatc
                ("same_transaction", drop + '    op.drop_column("orders", "code")', "", "")]
     clone, expected = _project(tmp_path, False, alembic, [])
     assert _findings(clone) == {path: [code] for path, code in expected.items() if code}
+
+
+def test_batch_operations_send_the_sql_of_their_table(tmp_path):
+    # `batch_op.<method>` names no table: the reader puts batch_alter_table's where
+    # `op.<method>` takes it, and what the operation sends reads the same arguments.
+    text = ('from alembic import op\nimport sqlalchemy as sa\n\nrevision = "b1"\n'
+            'down_revision = None\n\n\ndef upgrade():\n'
+            '    with op.batch_alter_table("orders") as batch_op:\n'
+            '        batch_op.add_column(sa.Column("paid", sa.Boolean(), nullable=False,\n'
+            '                                      server_default=sa.false()))\n'
+            '        batch_op.alter_column("status", type_=sa.String(50), nullable=False)\n'
+            '        batch_op.create_check_constraint("ck_qty", "quantity > 0")\n')
+    sent = " ".join(_rendered(text, "alembic", tmp_path / "b1_batch.py"))
+    assert "ADD COLUMN paid" in sent and "DEFAULT false" in sent.replace("'false'", "false")
+    assert "ALTER TABLE orders ALTER COLUMN status" in sent
+    assert "ALTER TABLE orders ADD CONSTRAINT ck_qty CHECK (quantity > 0)" in sent

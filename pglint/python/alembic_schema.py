@@ -88,7 +88,8 @@ class AlembicMigration(MigrationReader):
             args.pos.insert(slot, batch[0])
             schema_node = batch[1]
         schema = string_value(self.cst, schema_node)
-        self.emit_call(call, method, handler(call, args, schema))
+        self.emit_call(call, method, handler(call, args, schema),
+                       args if batch is not None else None)
 
     # -- operations ------------------------------------------------------------------------
 

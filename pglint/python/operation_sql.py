@@ -181,9 +181,9 @@ def _in_autocommit_block(tree: Any, call: Any) -> bool:
 
 
 def _flag(reader: Any, call: Any, keyword: str) -> bool:
-    from pglint.python.schema_reader import CallArgs, bool_value
+    from pglint.python.schema_reader import bool_value
 
-    return bool_value(reader.cst, CallArgs(reader.cst, call).kw.get(keyword)) is True
+    return bool_value(reader.cst, _args(reader, call).kw.get(keyword)) is True
 
 
 # -- rendering catalog operations --------------------------------------------------------------
@@ -255,9 +255,11 @@ def _add_keys(ops: list[tuple]) -> list[str]:
 
 
 def _args(reader: Any, call: Any) -> Any:
+    """The arguments of `call` as the reader read them (a batch operation's table put where
+    `op.<method>` takes it), or as written for a call it did not record (a nested column)."""
     from pglint.python.schema_reader import CallArgs
 
-    return CallArgs(reader.cst, call)
+    return reader.call_args.get(id(call)) or CallArgs(reader.cst, call)
 
 
 def _name(reader: Any, node: Any) -> str | None:

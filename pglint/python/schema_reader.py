@@ -152,6 +152,9 @@ class MigrationReader:
         # (call, operation name, catalog operations) of each operation call read, in the order
         # read: what pglint.python.operation_sql renders as the SQL the operation sends.
         self.calls: list[tuple[Any, str, list[tuple]]] = []
+        # id(call) -> the arguments as read, where they differ from the call's own (a batch
+        # operation gets its table from `batch_alter_table`).
+        self.call_args: dict[int, Any] = {}
 
     def at(self, node: Any) -> Location:
         return self.where(*self.tree.span(node))
@@ -160,9 +163,12 @@ class MigrationReader:
         if ops:
             self.items.append((offset, len(self.items), ops))
 
-    def emit_call(self, call: Any, name: str, ops: list[tuple]) -> None:
-        """The catalog operations of the operation call `call` (`create_index`, `AddIndex`)."""
+    def emit_call(self, call: Any, name: str, ops: list[tuple], args: Any = None) -> None:
+        """The catalog operations of the operation call `call` (`create_index`, `AddIndex`),
+        with the arguments read when they are not the call's own."""
         self.calls.append((call, name, ops))
+        if args is not None:
+            self.call_args[id(call)] = args
         self.emit(self.tree.span(call)[0], ops)
 
     def replay_sql(self, start: int, end: int) -> None:
