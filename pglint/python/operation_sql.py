@@ -53,10 +53,6 @@ class OperationSource:
     unless_type: tuple[str, str, str] | None = None
 
 
-def _qualified(name: str) -> str:
-    return ".".join(n.quote_ident(part) for part in name.split("."))
-
-
 class _AtCall:
     """Every byte of the rendered SQL maps to the call's first character: a finding on any
     node of the statement points at the operation."""
@@ -209,7 +205,7 @@ def index_sql(index: Index, concurrently: bool = False, if_not_exists: bool = Fa
     using = f" USING {index.method}" if index.method and index.method != "btree" else ""
     return (f"CREATE {'UNIQUE ' if index.unique else ''}INDEX "
             f"{'CONCURRENTLY ' if concurrently else ''}{'IF NOT EXISTS ' if if_not_exists else ''}"
-            f"{n.quote_ident(index.name)} ON {_qualified(index.table)}{using} "
+            f"{n.quote_ident(index.name)} ON {n.quote_qualified(index.table)}{using} "
             f"({_columns(index.columns)})")
 
 
@@ -222,13 +218,13 @@ def table_sql(table: Table, parts: list[tuple], exists: bool, foreign_keys: bool
     if foreign_keys:
         elements += [foreign_key_sql(p[1]) for p in parts if p[0] == "foreign_key"]
     return (f"CREATE TABLE {'IF NOT EXISTS ' if exists else ''}"
-            f"{_qualified(table.name)} ({', '.join(elements)})")
+            f"{n.quote_qualified(table.name)} ({', '.join(elements)})")
 
 
 def foreign_key_sql(fk: Any) -> str:
     referenced = f" ({_columns(fk.ref_columns)})" if fk.ref_columns else ""
     return (f"FOREIGN KEY ({_columns(fk.columns)}) REFERENCES "
-            f"{_qualified(fk.ref_table)}{referenced}")
+            f"{n.quote_qualified(fk.ref_table)}{referenced}")
 
 
 def _creates(ops: list[tuple], concurrently: bool, foreign_keys: bool) -> list[str]:
@@ -250,7 +246,7 @@ def key_sql(index: Index) -> str:
 
 def _add_keys(ops: list[tuple]) -> list[str]:
     """`ALTER TABLE ... ADD CONSTRAINT ... UNIQUE` for the keys of `alter_table` operations."""
-    return [f"ALTER TABLE {_qualified(op[1])} ADD {key_sql(command[1])}"
+    return [f"ALTER TABLE {n.quote_qualified(op[1])} ADD {key_sql(command[1])}"
             for op in ops if op[0] == "alter_table" for command in op[2] if command[0] == "key"]
 
 
@@ -290,7 +286,7 @@ def _alembic_create_index(reader: Any, call: Any, ops: list[tuple]) -> list[str]
 def _alembic_drop_index(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     concurrently = "CONCURRENTLY " if _flag(reader, call, "postgresql_concurrently") else ""
     exists = "IF EXISTS " if _flag(reader, call, "if_exists") else ""
-    return [f"DROP INDEX {concurrently}{exists}{_qualified(name)}"
+    return [f"DROP INDEX {concurrently}{exists}{n.quote_qualified(name)}"
             for name in _dropped_indexes(ops)]
 
 
@@ -300,7 +296,7 @@ def _not_valid(reader: Any, call: Any) -> str:
 
 def _alembic_create_foreign_key(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     name = _name(reader, _args(reader, call).get(0, "constraint_name"))
-    return [f"ALTER TABLE {_qualified(op[1])} ADD {_constraint(name)}"
+    return [f"ALTER TABLE {n.quote_qualified(op[1])} ADD {_constraint(name)}"
             f"{foreign_key_sql(command[1])}{_not_valid(reader, call)}"
             for op in ops if op[0] == "alter_table" for command in op[2]
             if command[0] == "foreign_key"]
@@ -318,7 +314,7 @@ def _alembic_create_check_constraint(reader: Any, call: Any, ops: list[tuple]) -
     if sql is None:
         sql = reader._text(condition) if condition is not None else None
     table = schema_qualified(table, _name(reader, args.kw.get("schema")))
-    return [f"ALTER TABLE {_qualified(table)} ADD "
+    return [f"ALTER TABLE {n.quote_qualified(table)} ADD "
             f"{_constraint(_name(reader, args.get(0, 'constraint_name')))}"
             f"CHECK ({sql or 'true'}){_not_valid(reader, call)}"]
 
@@ -361,7 +357,7 @@ def _alembic_add_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     for op in ops:
         if op[0] != "alter_table":
             continue
-        table = _qualified(op[1])
+        table = n.quote_qualified(op[1])
         for command in op[2]:
             if command[0] == "column":
                 out.append(f"ALTER TABLE {table} ADD COLUMN "
@@ -382,7 +378,7 @@ def _alembic_alter_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]
                                                                                     "column_name"))
     if not table or not column:
         return []
-    target = _qualified(schema_qualified(table, _name(reader, args.kw.get("schema"))))
+    target = n.quote_qualified(schema_qualified(table, _name(reader, args.kw.get("schema"))))
     alter = f"ALTER TABLE {target} ALTER COLUMN {n.quote_ident(column)}"
     out = []
     for op in ops:
@@ -407,13 +403,13 @@ def _alembic_alter_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]
 
 
 def _alembic_drop_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
-    return [f"ALTER TABLE {_qualified(op[1])} DROP COLUMN {n.quote_ident(command[1])}"
+    return [f"ALTER TABLE {n.quote_qualified(op[1])} DROP COLUMN {n.quote_ident(command[1])}"
             for op in ops if op[0] == "alter_table" for command in op[2]
             if command[0] == "drop_column"]
 
 
 def _drop_tables(ops: list[tuple], cascade: str = "") -> list[str]:
-    return [f"DROP TABLE {_qualified(name)}{cascade}" for op in ops
+    return [f"DROP TABLE {n.quote_qualified(name)}{cascade}" for op in ops
             if op[0] == "drop" and op[1] == "OBJECT_TABLE" for name in op[2]]
 
 
@@ -422,7 +418,7 @@ def _alembic_drop_table(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
 
 
 def _drop_constraints(ops: list[tuple]) -> list[str]:
-    return [f"ALTER TABLE {_qualified(op[1])} DROP CONSTRAINT {n.quote_ident(command[1])}"
+    return [f"ALTER TABLE {n.quote_qualified(op[1])} DROP CONSTRAINT {n.quote_ident(command[1])}"
             for op in ops if op[0] == "alter_table" for command in op[2]
             if command[0] == "drop_constraint"]
 
@@ -435,9 +431,9 @@ def _renames(ops: list[tuple]) -> list[str]:
             continue
         kind, target, new, old = op[1:5]
         if kind == "OBJECT_TABLE":
-            out.append(f"ALTER TABLE {_qualified(target)} RENAME TO {n.quote_ident(new)}")
+            out.append(f"ALTER TABLE {n.quote_qualified(target)} RENAME TO {n.quote_ident(new)}")
         elif kind == "OBJECT_COLUMN":
-            out.append(f"ALTER TABLE {_qualified(target)} RENAME COLUMN "
+            out.append(f"ALTER TABLE {n.quote_qualified(target)} RENAME COLUMN "
                        f"{n.quote_ident(old)} TO {n.quote_ident(new)}")
     return out
 
@@ -489,7 +485,7 @@ def _django_add_index_concurrently(reader: Any, call: Any, ops: list[tuple]) -> 
 def _django_remove_index(reader: Any, call: Any, ops: list[tuple],
                          concurrently: bool = False) -> list[str]:
     word = "CONCURRENTLY " if concurrently else ""
-    return [f"DROP INDEX {word}IF EXISTS {_qualified(name)}"
+    return [f"DROP INDEX {word}IF EXISTS {n.quote_qualified(name)}"
             for name in _dropped_indexes(ops)]
 
 
@@ -509,7 +505,7 @@ def _django_add_constraint(reader: Any, call: Any, ops: list[tuple]) -> list[str
         model = reader._model(_name(reader, args.get(0, "model_name")))
         condition = check.kw.get("condition", check.kw.get("check"))
         sql = reader._q_sql(model, condition, set()) if condition is not None else None
-        out.append(f"ALTER TABLE {_qualified(model.table)} ADD "
+        out.append(f"ALTER TABLE {n.quote_qualified(model.table)} ADD "
                    f"{_constraint(_name(reader, check.kw.get('name')))}CHECK ({sql or 'true'})")
     return out
 
@@ -551,7 +547,7 @@ def _django_add_field(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     for op in ops:
         if op[0] != "alter_table":
             continue
-        table = _qualified(op[1])
+        table = n.quote_qualified(op[1])
         commands = op[2]
         for command in commands:
             if command[0] != "column":
@@ -565,7 +561,7 @@ def _django_add_field(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
                 sql += " UNIQUE"
             for fk in (c[1] for c in commands if c[0] == "foreign_key"):
                 referenced = f" ({_columns(fk.ref_columns)})" if fk.ref_columns else ""
-                sql += (f" REFERENCES {_qualified(fk.ref_table)}{referenced} "
+                sql += (f" REFERENCES {n.quote_qualified(fk.ref_table)}{referenced} "
                         "DEFERRABLE INITIALLY DEFERRED")
             out.append(sql)
             if default and not db_default:
@@ -587,13 +583,13 @@ def _django_alter_field(reader: Any, call: Any, ops: list[tuple]) -> list[Any]:
             column, spelled = n.quote_ident(command[1]), command[3]
             if not _plain(spelled.split("(")[0]):
                 continue
-            out.append((f"ALTER TABLE {_qualified(op[1])} ALTER COLUMN {column} TYPE "
+            out.append((f"ALTER TABLE {n.quote_qualified(op[1])} ALTER COLUMN {column} TYPE "
                         f"{spelled} USING {column}::{spelled}", (op[1], command[1], spelled)))
     return out
 
 
 def _django_remove_field(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
-    return [f"ALTER TABLE {_qualified(op[1])} DROP COLUMN {n.quote_ident(command[1])} "
+    return [f"ALTER TABLE {n.quote_qualified(op[1])} DROP COLUMN {n.quote_ident(command[1])} "
             "CASCADE" for op in ops if op[0] == "alter_table" for command in op[2]
             if command[0] == "drop_column"]
 
