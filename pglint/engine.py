@@ -134,9 +134,9 @@ class _Checker:
                 # What a Django AlterField sends depends on the column before it: the catalog.
                 parsed = statements_sent(parsed, model.catalog, loaded.file.project_path)
             ctx = FileContext(loaded.file, parsed, model, settings, loaded.body_statements,
-                              python=loaded.python)
+                              python=loaded.python, python_file=loaded.python_file)
             found.extend(self.dispatcher.run(ctx))
-            if loaded.python is not None:
+            if loaded.python is not None or loaded.python_file is not None:
                 found.extend(self.dispatcher.run_python(ctx, loaded.python_rules))
         if loaded.file is not None and loaded.file.applied and loaded.file.role == MIGRATION:
             _history_untouched(found)

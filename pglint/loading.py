@@ -20,7 +20,7 @@ from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement, parse_sql, statement_count
 
 if TYPE_CHECKING:
-    from pglint.python.screen import CodeIndex
+    from pglint.python.pyfile import PythonFile
     from pglint.python.tree import PythonTree
 
 SYNTAX_ERROR = ("PGL901", "syntax-error")
@@ -34,6 +34,7 @@ class LoadedFile:
     body_statements: list[Statement] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)  # PGL901 findings from loading/parsing
     python: "PythonTree | None" = None  # a .py file's libcst tree, when it was parsed
+    python_file: "PythonFile | None" = None  # a .py file's CPython tree, when it was parsed
     python_rules: frozenset[str] = frozenset()  # the Python rules its text and screens pass
     python_orm: bool = False  # the ORM reader's text test and screen pass it
 
@@ -42,25 +43,31 @@ class LoadedFile:
 def _python_rules() -> tuple[tuple[Rule, tuple[tuple, ...]], ...]:
     """Every Python rule with its text hints (selected or not: a file is loaded once)."""
     return tuple((rule(), _hints(rule.python_hint)) for rule in all_rules()
-                 if rule.python_node_types)
+                 if rule.python_node_types or rule.python_nodes)
 
 
 class PythonScreen:
-    """Who wants a .py file's libcst tree: the Python rules and readers whose text hints match,
-    then (called with CPython's tree of the file) those whose screens pass it."""
+    """Who reads a .py file: the Python rules and readers whose text hints match. Those on
+    CPython's tree (`python_nodes`) read it as it is; those still on libcst's tree are asked
+    (with CPython's tree of the file) whether their screens pass it, and libcst parses the file
+    only for them."""
 
     def __init__(self, text: str) -> None:
         from pglint.python.orm import might_describe_orm
         from pglint.python.schema import might_define_schema
 
-        self.rules = [rule for rule, hints in _python_rules() if hints_match(hints, text)]
+        matched = [rule for rule, hints in _python_rules() if hints_match(hints, text)]
+        self.on_ast = [rule for rule in matched if rule.python_nodes]
+        self.rules = [rule for rule in matched if not rule.python_nodes]
         self.orm = might_describe_orm(text)
         self.schema = might_define_schema(text)
 
     def __bool__(self) -> bool:
+        """Whether a consumer of libcst's tree may want the file."""
         return bool(self.rules) or self.orm or self.schema
 
-    def __call__(self, code: "CodeIndex") -> bool:
+    def __call__(self, code: "PythonFile") -> bool:
+        """Whether libcst must parse the file: some screen passes it."""
         from pglint.python.orm import orm_screen
         from pglint.python.schema import schema_screen
 
@@ -71,7 +78,7 @@ class PythonScreen:
 
     @property
     def codes(self) -> frozenset[str]:
-        return frozenset(rule.code for rule in self.rules)
+        return frozenset(rule.code for rule in (*self.rules, *self.on_ast))
 
 
 @lru_cache(maxsize=1)
@@ -144,8 +151,9 @@ def load(candidate: Candidate, text: str | None = None,
         from pglint.python.embedded import parse_python
 
         screen = PythonScreen(text)
-        parsed, loaded.python = parse_python(text, screen if screen else False,
-                                             file.display_path, _sql_reads_python_tree)
+        parsed, loaded.python, loaded.python_file = parse_python(
+            text, screen if screen else False, file.display_path, _sql_reads_python_tree,
+            wants_file=bool(screen.on_ast))
         loaded.python_rules, loaded.python_orm = screen.codes, screen.orm
         if loaded.python is not None:
             from pglint.python.schema import migration_kind

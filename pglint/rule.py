@@ -9,6 +9,7 @@ the file's other statements and the project model from the context, and yield fi
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
@@ -18,7 +19,7 @@ from pglint.roles import RUN_TIME_ROLES
 
 if TYPE_CHECKING:
     from pglint.context import FileContext
-    from pglint.python.screen import CodeIndex
+    from pglint.python.pyfile import PythonFile as CodeIndex
     from pglint.sql.parse import Statement
 
 DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety")
@@ -143,12 +144,15 @@ class Rule:
     # alternatives). A cheap pre-filter, like ruff's token checks: the engine walks a
     # statement's tree only when some rule's hint matches.
     text_hint: ClassVar[Any] = None
-    # Python forms: the libcst node types (class names such as "Call", "While") that
-    # `check_python` wants, and what a .py file's text must contain (same shape as `text_hint`,
-    # case-sensitive) for the file to be parsed for this rule at all: libcst is slow, and most
-    # files of a code base cannot match.
-    python_node_types: ClassVar[tuple[str, ...]] = ()
+    # Python forms: the `ast` classes (`ast.Call`, `ast.While`) whose nodes `check_python` is
+    # called with, and what a .py file's text must contain (same shape as `text_hint`,
+    # case-sensitive) for the rule to read the file at all (most files of a code base cannot
+    # match). `ctx.python_file` is the file's tree (pglint.python.pyfile).
+    python_nodes: ClassVar[tuple[type, ...]] = ()
     python_hint: ClassVar[Any] = None
+    # The same for a rule still reading libcst's tree (`ctx.python`): its node types by class
+    # name ("Call", "While"), and `screen_python` judged on CPython's tree before libcst parses.
+    python_node_types: ClassVar[tuple[str, ...]] = ()
     # For an SQL check that reads the libcst tree (`ctx.python`) around a statement embedded in
     # Python: what the statement's lowercased text must contain for that (same shape as
     # `text_hint`). SQL strings are found without libcst; the tree is parsed for them only then.
@@ -186,8 +190,9 @@ class Rule:
         return True
 
     def check_python(self, node: Any, ctx: "FileContext") -> Iterable[Finding]:
-        """Called for each libcst node of `python_node_types` in a .py file (`ctx.python` is
-        its `pglint.python.tree.PythonTree`)."""
+        """Called for each `ast` node of a class in `python_nodes` in a .py file
+        (`ctx.python_file` is its `pglint.python.pyfile.PythonFile`), or for each libcst node
+        of `python_node_types` (`ctx.python` is its `pglint.python.tree.PythonTree`)."""
         return ()
 
     def finding(self, ctx: "FileContext", message: str, fix: Fix | None = None, help: str = "",
@@ -230,6 +235,8 @@ def _span_of(node: Any, ctx: "FileContext") -> tuple[int, int]:
     start, end = getattr(node, "start", None), getattr(node, "end", None)
     if isinstance(start, int) and isinstance(end, int):
         return start, end
+    if isinstance(node, ast.AST) and ctx.python_file is not None:
+        return ctx.python_file.span(node)
     if ctx.python is None:
         raise TypeError(f"no span for {type(node).__name__} outside a Python file")
     return ctx.python.span(node)

@@ -20,7 +20,7 @@ from pglint.source import SourceFile
 
 def _ops(text: str, path: str = "shop/migrations/0001_initial.py",
          replay_sql: bool = True) -> tuple[list[tuple], SourceFile]:
-    parsed, tree = parse_python(text, wants_tree=True)
+    parsed, tree, _ = parse_python(text, wants_tree=True)
     assert tree is not None
     file = SourceFile(Path(path), text, "python", path)
     for stmt in parsed.statements:

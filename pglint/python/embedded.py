@@ -12,20 +12,25 @@ from pglint.sql.lexer import Comment, Lexed
 from pglint.sql.parse import ParsedSQL, Statement
 
 if TYPE_CHECKING:
-    from pglint.python.screen import CodeIndex
+    from pglint.python.pyfile import PythonFile
     from pglint.python.tree import PythonTree
 
 _DIRECTIVE = re.compile(r"#\s*pglint:")
 
 
-def parse_python(text: str, wants_tree: "bool | Callable[[CodeIndex], bool]" = False,
+def parse_python(text: str, wants_tree: "bool | Callable[[PythonFile], bool]" = False,
                  path: str = "",
                  sql_wants_tree: "Callable[[list[Statement], str], bool] | None" = None,
-                 ) -> tuple[ParsedSQL, "PythonTree | None"]:
-    """The embedded SQL of a Python file as a ParsedSQL over the file's text, and the file's
-    libcst tree when it was parsed: when `wants_tree` (True, or a screen that CPython's tree of
-    the file, at `path`, passes: some Python rule or ORM reader can match), or when
-    `sql_wants_tree` says an SQL rule reads the tree around the statements found.
+                 wants_file: bool = False,
+                 ) -> tuple[ParsedSQL, "PythonTree | None", "PythonFile | None"]:
+    """The embedded SQL of a Python file as a ParsedSQL over the file's text, the file's
+    libcst tree when it was parsed, and CPython's tree of it (`PythonFile`) when it was.
+
+    CPython's tree is read when the file may hold SQL, when `wants_file` (a rule reading that
+    tree has its text hint in the file) or when `wants_tree` is not False. libcst parses the
+    file when `wants_tree` (True, or a screen that CPython's tree of the file, at `path`,
+    passes: some Python rule or reader not yet reading CPython's tree can match), or when
+    `sql_wants_tree` says an SQL rule reads the libcst tree around the statements found.
 
     The SQL strings are found on CPython's tree (`frontend.extract_sql`): a file with SQL and
     nothing else to read costs no libcst parse.
@@ -39,14 +44,13 @@ def parse_python(text: str, wants_tree: "bool | Callable[[CodeIndex], bool]" = F
     from pglint.python.frontend import might_contain_sql
 
     has_sql = might_contain_sql(text)
-    tree = None
-    if has_sql or wants_tree:
-        from pglint.python import screen
+    tree = code = None
+    if has_sql or wants_tree or wants_file:
         from pglint.python.frontend import statements_in
+        from pglint.python.pyfile import PythonFile
 
-        module = screen.parse(text)
-        if module is not None:
-            code = screen.CodeIndex(module, path)
+        code = PythonFile.parse(text, path)
+        if code is not None:
             # The screen is always asked: it also tells which rules the tree is for.
             wanted = wants_tree if isinstance(wants_tree, bool) else wants_tree(code)
             if has_sql:
@@ -69,7 +73,7 @@ def parse_python(text: str, wants_tree: "bool | Callable[[CodeIndex], bool]" = F
     for i, stmt in enumerate(statements):
         stmt.index = i
     comments = python_comments(text) if _DIRECTIVE.search(text) else []
-    return ParsedSQL(text, statements, [], Lexed(text, [], comments), text), tree
+    return ParsedSQL(text, statements, [], Lexed(text, [], comments), text), tree, code
 
 
 def python_comments(text: str) -> list[Comment]:

@@ -8,7 +8,7 @@ Three steps, cheapest first:
    `sql.SQL(`) takes a string literal that starts like an
    SQL statement, or where `RunSQL(` or `.extra(` appear (their SQL can be a list, or a fragment
    such as a WHERE condition). Most files of a code base fail it and are never parsed.
-2. `extract_sql(text)`: CPython's parser (`ast`, through `pglint.python.screen`) reads the
+2. `extract_sql(text)`: CPython's parser (`ast`, through `pglint.python.pyfile`) reads the
    file; every string literal handed to one of those calls becomes an `EmbeddedSQL`: the SQL as
    the database sees it, with a `PositionMap` from each of its characters to the file. Only
    literals are taken: f-strings, `%`/`.format()`-ed strings, `+` concatenations, variables and
@@ -72,7 +72,7 @@ from pglint.source import ByteToChar, line_starts
 from pglint.sql.parse import LEADING_TRIVIA, Statement, SyntaxProblem, sql_tree
 
 if TYPE_CHECKING:
-    from pglint.python.screen import CodeIndex
+    from pglint.python.pyfile import PythonFile as CodeIndex
 
 # --------------------------------------------------------------------------------------------
 # The textual pre-filter
@@ -511,12 +511,12 @@ def extract_sql(text: str, code: CodeIndex | None = None) -> list[EmbeddedSQL]:
     nothing (reporting Python syntax errors is the Python linters' job).
     """
     if code is None:
-        from pglint.python import screen
+        from pglint.python.pyfile import PythonFile, parse
 
-        module = screen.parse(text)
+        module = parse(text)
         if module is None:
             return []
-        code = screen.CodeIndex(module)
+        code = PythonFile(module, text=text)
     source = _Source(text)
     found = [candidate for call, name in _calls(code)
              for candidate in _candidates(call, name, source) if _is_sql(candidate)]

@@ -11,7 +11,7 @@ from pglint.finding import Applicability, Finding, Fix
 from pglint.kit.example_projects import app_consumes
 from pglint.kit.sql_tokens import depths
 from pglint.model.project import APPEND_ONLY_NAME, LEASE_COLUMNS
-from pglint.python.screen import CodeIndex, keyword
+from pglint.python.pyfile import PythonFile, has_star, is_int, keyword
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -122,7 +122,7 @@ class UnboundedQueue(Rule):
     )
     statements = ("InsertStmt",)
     file_kinds = frozenset({"sql", "migration"})
-    python_node_types = ("Call",)
+    python_nodes = (ast.Call,)
     python_hint = ("Queue(",)
 
     VALID = (
@@ -198,56 +198,24 @@ class UnboundedQueue(Rule):
                 kind="python"),
     )
 
-    def screen_python(self, code: CodeIndex) -> bool:
-        """A call of an in-process queue class (`queue.Queue`, `asyncio.Queue`, ... through any
-        import alias) without a bound (no `maxsize=` nor positional argument, and no `*args` /
-        `**kwargs`) or with a literal bound <= 0 (`0`, `-1`)."""
-        for call in code.nodes(ast.Call):
-            if not isinstance(call.func, (ast.Name, ast.Attribute)) \
-                    or code.qualified(call.func) not in _PY_QUEUES:
-                continue
-            bound = keyword(call, "maxsize")
-            if bound is None:
-                bound = next((a for a in call.args if not isinstance(a, ast.Starred)), None)
-            if bound is None:
-                if not any(isinstance(a, ast.Starred) for a in call.args) \
-                        and all(k.arg is not None for k in call.keywords):
-                    return True
-                continue
-            if isinstance(bound, ast.UnaryOp) and isinstance(bound.op, ast.USub):
-                if _is_int(bound.operand):
-                    return True
-            elif _is_int(bound) and bound.value <= 0:  # type: ignore[attr-defined]
-                return True
-        return False
-
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
-        tree = ctx.python
-        name = tree.call_name(node)
+    def check_python(self, node: ast.Call, ctx: FileContext) -> Iterable[Finding]:
+        code = ctx.python_file
+        name = code.qualified(node.func)
         if name not in _PY_QUEUES:
             return
-        cst = tree.cst
-        positional = [a for a in node.args if a.keyword is None and not a.star]
-        keyword = next((a for a in node.args if a.keyword is not None
-                        and a.keyword.value == "maxsize"), None)
-        bound = keyword or (positional[0] if positional else None)
-        if bound is None and any(a.star for a in node.args):
+        bound = keyword(node, "maxsize")
+        if bound is None and node.args and not isinstance(node.args[0], ast.Starred):
+            bound = node.args[0]
+        if bound is None and has_star(node):
             return  # Queue(*args) / Queue(**options): cannot tell
         if bound is not None:
-            value = bound.value
-            if isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Minus) \
-                    and isinstance(value.expression, cst.Integer):
+            if isinstance(bound, ast.UnaryOp) and isinstance(bound.op, ast.USub) \
+                    and is_int(bound.operand):
                 pass  # a negative maxsize is unbounded too
-            elif not (isinstance(value, cst.Integer) and int(value.value, 0) <= 0):
+            elif not (is_int(bound) and bound.value <= 0):  # type: ignore[attr-defined]
                 return
-        limit = cst.Integer(str(PYTHON_MAXSIZE))
-        if bound is None:
-            edit = tree.replace(node, tree.appended(node, tree.keyword("maxsize", limit)))
-        else:
-            edit = tree.replace(bound.value, limit)
         short = name.rsplit(".", 1)[-1] if name.count(".") == 1 else name
-        start, end = tree.span(node)
-        message = (f"`{tree.code(node.func)}()` has no positive maxsize: when consumers fall "
+        message = (f"`{code.code(node.func)}()` has no positive maxsize: when consumers fall "
                    f"behind, it grows until memory runs out")
         help = (f"`{short}` with maxsize <= 0 is unbounded: `put()` never blocks, so a producer "
                 "faster than its consumers is never slowed down and the backlog (and every "
@@ -255,8 +223,7 @@ class UnboundedQueue(Rule):
                 "into back pressure: `put()` blocks, or `put_nowait()` raises `queue.Full` "
                 f"(asyncio: `QueueFull`) so the caller can shed load. {PYTHON_MAXSIZE} is a "
                 "starting point: size it to what consumers drain within your latency budget.")
-        fix = Fix(f"Bound the queue: maxsize={PYTHON_MAXSIZE}", Applicability.UNSAFE, (edit,))
-        yield self.finding(ctx, message, fix, help, span=(start, end))
+        yield self.finding(ctx, message, _bounded(code, node, bound), help, node=node)
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
@@ -295,9 +262,20 @@ class UnboundedQueue(Rule):
         yield self.finding(ctx, message, fix, help, node=stmt)
 
 
-def _is_int(node: ast.AST) -> bool:
-    """An integer literal (libcst's Integer; not a bool, float or complex) (screen only)."""
-    return isinstance(node, ast.Constant) and type(node.value) is int
+def _bounded(code: PythonFile, call: ast.Call, bound: ast.expr | None) -> Fix | None:
+    """`maxsize=` added to the call, or its bound replaced: libcst renders the edit."""
+    tree, node = code.fix_tree, code.cst_of(call)
+    if tree is None or node is None:
+        return None
+    limit = tree.cst.Integer(str(PYTHON_MAXSIZE))
+    if bound is None:
+        edit = tree.replace(node, tree.appended(node, tree.keyword("maxsize", limit)))
+    else:
+        value = code.cst_of(bound)
+        if value is None:
+            return None
+        edit = tree.replace(value, limit)
+    return Fix(f"Bound the queue: maxsize={PYTHON_MAXSIZE}", Applicability.UNSAFE, (edit,))
 
 
 def _range_tables(node: Any) -> set[str]:

@@ -1,0 +1,393 @@
+"""One .py file as rules and readers see it: CPython's tree (`ast`), parsed once.
+
+Every Python rule and fact reader reads this tree: nodes by class from one walk, parents,
+imports and qualified names, and positions as file character offsets (pglint's unit
+everywhere). libcst, five to ten times as costly to parse, is parsed only for a file where a
+rule builds a fix: `fix_tree` is the file's libcst tree and `cst_of(node)` the libcst node at
+an `ast` node's place, whose replacement the fix renders.
+
+Positions. CPython counts 1-based lines (ending at `\\r\\n`, `\\r` or `\\n`) and columns in UTF-8
+bytes of the text without its byte-order mark; `span` turns them into character offsets of the
+file. An expression's span leaves its own parentheses out, as libcst's positions do.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
+
+from pglint.source import line_starts
+
+if TYPE_CHECKING:
+    from pglint.python.tree import PythonTree
+
+Node = TypeVar("Node", bound=ast.AST)
+
+
+def parse(text: str) -> ast.Module | None:
+    """CPython's tree of a Python file, or None where CPython refuses it: a syntax error, or
+    nesting too deep for its parser (where libcst's native parser can crash the process)."""
+    source = text[1:] if text.startswith("\ufeff") else text
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+
+
+# Fields not walked: expression contexts (`Load`, `Store`) and operators are singletons that
+# rules read from their nodes (`node.op`), never look up; `type_comment` is a string.
+_NOT_WALKED = frozenset({"ctx", "op", "ops", "type_comment", "type_ignores"})
+# Node class -> a function returning its walked fields' values as a tuple, or None for none.
+_READERS: dict[type, Callable[[ast.AST], tuple] | None] = {}
+
+
+def _reader(kind: type) -> Callable[[ast.AST], tuple] | None:
+    names = [name for name in kind._fields if name not in _NOT_WALKED]
+    if not names:
+        return None
+    if len(names) == 1:
+        only = operator.attrgetter(names[0])
+        return lambda node: (only(node),)
+    return operator.attrgetter(*names)
+
+
+def children(node: ast.AST) -> list[ast.AST]:
+    """A node's child nodes in the order of their fields (the text's order)."""
+    kind = type(node)
+    read = _READERS.get(kind)
+    if read is None:
+        if kind in _READERS:
+            return []
+        read = _READERS[kind] = _reader(kind)
+        if read is None:
+            return []
+    found: list[ast.AST] = []
+    node_class = ast.AST
+    for value in read(node):
+        if isinstance(value, list):
+            found.extend(v for v in value if isinstance(v, node_class))
+        elif isinstance(value, node_class):
+            found.append(value)
+    return found
+
+
+# libcst's class names for the `ast` classes a fix may replace (cst_of); others are looked up
+# under their own name.
+_CST_NAMES: dict[type, tuple[str, ...]] = {
+    ast.keyword: ("Arg",),
+    ast.Starred: ("Arg", "StarredElement"),
+    ast.Constant: ("SimpleString", "ConcatenatedString", "Integer", "Float", "Imaginary", "Name",
+                   "Ellipsis"),
+    ast.JoinedStr: ("FormattedString", "ConcatenatedString"),
+    ast.BinOp: ("BinaryOperation",),
+    ast.UnaryOp: ("UnaryOperation",),
+    ast.BoolOp: ("BooleanOperation",),
+    ast.Compare: ("Comparison",),
+    ast.AsyncFunctionDef: ("FunctionDef",),
+    ast.AsyncWith: ("With",),
+    ast.AsyncFor: ("For",),
+    ast.IfExp: ("IfExp",),
+    ast.Expr: ("Expr",),
+}
+
+
+class PythonFile:
+    """CPython's tree of one file, with the nodes by class (one walk, in file order), parents,
+    imports, qualified names and positions, and the libcst bridge for fixes."""
+
+    __slots__ = ("module", "path", "text", "derived", "_by_type", "_imports", "_parents",
+                 "_lines", "_shift", "_fix_tree", "_fix_tree_read")
+
+    def __init__(self, module: ast.Module, path: str = "", text: str = "") -> None:
+        self.module = module
+        self.path = path  # the file's path as shown (rules that judge a file by its name)
+        self.text = text
+        # What rules and readers derive from the file, by name, when several share it.
+        self.derived: dict[str, Any] = {}
+        by_type: dict[type, list[ast.AST]] = {}
+        stack: list[ast.AST] = [module]
+        pop, extend = stack.pop, stack.extend
+        node_class = ast.AST
+        while stack:
+            node = pop()
+            kind = type(node)
+            found = by_type.get(kind)
+            if found is None:
+                by_type[kind] = [node]
+            else:
+                found.append(node)
+            read = _READERS.get(kind)
+            if read is None:
+                read = _READERS[kind] = _reader(kind)
+            if read is None:
+                continue
+            below = []
+            for value in read(node):
+                if isinstance(value, list):
+                    below.extend(v for v in value if isinstance(v, node_class))
+                elif isinstance(value, node_class):
+                    below.append(value)
+            extend(reversed(below))  # popped in pre-order: statements in file order
+        self._by_type = by_type
+        self._imports: dict[str, str] | None = None
+        self._parents: dict[int, ast.AST] | None = None
+        self._lines: list[int] | None = None
+        self._shift = 1 if text.startswith("\ufeff") else 0
+        self._fix_tree: "PythonTree | None" = None
+        self._fix_tree_read = False
+
+    @classmethod
+    def parse(cls, text: str, path: str = "") -> "PythonFile | None":
+        """The file's tree, or None where CPython refuses the text (see `parse`)."""
+        module = parse(text)
+        return None if module is None else cls(module, path, text)
+
+    # -- structure -----------------------------------------------------------------------------
+
+    def nodes(self, kind: type[Node]) -> list[Node]:
+        """Every node of one `ast` class, in file order."""
+        return self._by_type.get(kind, [])  # type: ignore[return-value]
+
+    def calls(self, *names: str) -> Iterable[ast.Call]:
+        """Calls whose callee ends in one of `names`: `f(...)`, `x.y.f(...)`."""
+        wanted = frozenset(names)
+        for call in self.nodes(ast.Call):
+            if last_name(call.func) in wanted:
+                yield call
+
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        if self._parents is None:
+            parents: dict[int, ast.AST] = {}
+            for kind, found in self._by_type.items():
+                if _READERS.get(kind) is None:
+                    continue
+                for above in found:
+                    for below in children(above):
+                        parents[id(below)] = above
+            self._parents = parents
+        return self._parents.get(id(node))
+
+    def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
+        above = self.parent(node)
+        while above is not None:
+            yield above
+            above = self.parent(above)
+
+    def enclosing(self, node: ast.AST, *kinds: type) -> Any:
+        """The nearest ancestor of one of `kinds`, or None."""
+        return next((a for a in self.ancestors(node) if isinstance(a, kinds)), None)
+
+    def statement(self, node: ast.AST) -> ast.stmt | None:
+        """The statement holding `node` (itself, if it is one)."""
+        if isinstance(node, ast.stmt):
+            return node
+        return self.enclosing(node, ast.stmt)
+
+    @staticmethod
+    def descendants(node: ast.AST) -> Iterator[ast.AST]:
+        """Every node under `node` (not itself), in pre-order: file order."""
+        stack = children(node)[::-1]
+        while stack:
+            current = stack.pop()
+            yield current
+            stack.extend(reversed(children(current)))
+
+    # -- names ---------------------------------------------------------------------------------
+
+    @property
+    def import_names(self) -> dict[str, str]:
+        """Local name -> what it was imported as: `sleep` -> `time.sleep`, `tn` -> `tenacity`.
+        Imports anywhere in the file count (function-level imports are common in scripts)."""
+        if self._imports is None:
+            names: dict[str, str] = {}
+            for statement in self.nodes(ast.Import):
+                for alias in statement.names:
+                    local = alias.asname or alias.name.split(".")[0]
+                    names[local] = alias.name if alias.asname else local
+            for found in self.nodes(ast.ImportFrom):
+                if found.level or found.module is None:
+                    continue
+                for alias in found.names:
+                    if alias.name != "*":
+                        names[alias.asname or alias.name] = f"{found.module}.{alias.name}"
+            self._imports = names
+        return self._imports
+
+    def qualified(self, node: ast.AST) -> str | None:
+        """The dotted name with its first part resolved through the file's imports:
+        `sleep` -> `time.sleep` after `from time import sleep`; names not imported stay as
+        written (`obj.save`); None for computed expressions."""
+        name = dotted(node)
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        full = self.import_names.get(head)
+        if full is None:
+            return name
+        return f"{full}.{rest}" if rest else full
+
+    def call_name(self, call: ast.Call) -> str | None:
+        """The qualified name of what a call calls (None for computed callees)."""
+        return self.qualified(call.func)
+
+    def is_imported(self, module: str, name: str | None = None) -> str | None:
+        """The local name under which `module` (or `module.name`) is usable, or None."""
+        target = f"{module}.{name}" if name else module
+        for local, full in self.import_names.items():
+            if full == target:
+                return local
+        if name:
+            base = self.is_imported(module)
+            if base is not None:
+                return f"{base}.{name}"
+        return None
+
+    def imports(self, roots: Iterable[str]) -> bool:
+        """Whether the file imports (absolutely, anywhere) one of the top-level packages
+        `roots` or a module under one."""
+        wanted = frozenset(roots)
+        return any(alias.name.split(".")[0] in wanted
+                   for statement in self.nodes(ast.Import) for alias in statement.names) or any(
+            not found.level and found.module is not None
+            and found.module.split(".")[0] in wanted for found in self.nodes(ast.ImportFrom))
+
+    # -- positions -----------------------------------------------------------------------------
+
+    def offset(self, line: int, byte_column: int) -> int:
+        """The file character offset of a CPython position (1-based line, UTF-8 byte column)."""
+        if self._lines is None:
+            self._lines = line_starts(self.text, self._shift)
+        start = self._lines[line - 1]
+        head = self.text[start:start + byte_column]  # no fewer characters than bytes before
+        if head.isascii():
+            return start + byte_column
+        return start + len(head.encode("utf-8")[:byte_column].decode("utf-8", "replace"))
+
+    def span(self, node: ast.AST) -> tuple[int, int]:
+        """File character offsets of a node's code (an expression's own parentheses left out;
+        a decorated definition from its `def`/`class`)."""
+        return (self.offset(node.lineno, node.col_offset),  # type: ignore[attr-defined]
+                self.offset(node.end_lineno, node.end_col_offset))  # type: ignore[attr-defined]
+
+    def code(self, node: ast.AST) -> str:
+        """The node's code as written."""
+        start, end = self.span(node)
+        return self.text[start:end]
+
+    def line_indent(self, offset: int) -> str:
+        """The indentation of the line holding `offset`."""
+        start = self.text.rfind("\n", 0, offset) + 1
+        end = start
+        while end < len(self.text) and self.text[end] in " \t":
+            end += 1
+        return self.text[start:end]
+
+    # -- fixes: the libcst tree, parsed only when a fix is built ---------------------------
+
+    @property
+    def fix_tree(self) -> "PythonTree | None":
+        """The file's libcst tree, to build a fix with (parsed on first use), or None where
+        libcst cannot parse the file."""
+        if not self._fix_tree_read:
+            from pglint.python.tree import PythonTree
+
+            self._fix_tree_read = True
+            self._fix_tree = PythonTree.parse(self.text, screened=True)
+        return self._fix_tree
+
+    def cst_of(self, node: ast.AST) -> Any:
+        """The libcst node that stands where `node` stands (same span, matching class), or None
+        where libcst cannot parse the file or no node matches."""
+        tree = self.fix_tree
+        if tree is None:
+            return None
+        want = self.span(node)
+        names = _CST_NAMES.get(type(node), (type(node).__name__,))
+        for name in names:
+            for candidate in tree.nodes(name):
+                if tree.span(candidate) == want:
+                    return candidate
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # libcst's definition starts at its first decorator.
+            for candidate in tree.nodes(names[0]):
+                if tree.span(candidate)[1] == want[1]:
+                    return candidate
+        return None
+
+
+def last_name(node: ast.AST) -> str | None:
+    """`f` of `f`, `a.b.f`; None for computed callees."""
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return None
+
+
+def dotted(node: ast.AST) -> str | None:
+    """`a.b.c` of a Name/Attribute chain, or None for anything else."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def keyword(call: ast.Call, name: str) -> ast.expr | None:
+    """The value of a call's keyword argument `name`, or None."""
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def is_string(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def string_value(node: ast.AST | None) -> str | None:
+    """The value of a str literal (implicit concatenation included), else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def is_int(node: ast.AST | None) -> bool:
+    """An integer literal (not a bool)."""
+    return isinstance(node, ast.Constant) and type(node.value) is int
+
+
+def arguments(call: ast.Call) -> list[ast.expr]:
+    """Every argument value of a call in order, `*x` and `**x` as `x`."""
+    return [a.value if isinstance(a, ast.Starred) else a for a in call.args] + \
+        [k.value for k in call.keywords]
+
+
+def positional(call: ast.Call) -> list[ast.expr]:
+    """The positional arguments up to the first `*args` (after it, positions are unknown)."""
+    found = []
+    for arg in call.args:
+        if isinstance(arg, ast.Starred):
+            break
+        found.append(arg)
+    return found
+
+
+def has_star(call: ast.Call) -> bool:
+    """`*args` or `**kwargs` among a call's arguments."""
+    return any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords)
+
+
+def manager_root(node: ast.AST) -> bool:
+    """The method chain under `node` ends at `M.objects` / `M._default_manager`."""
+    while True:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            node = node.func.value
+        elif isinstance(node, ast.Subscript):
+            node = node.value
+        else:
+            break
+    return isinstance(node, ast.Attribute) and node.attr in ("objects", "_default_manager") \
+        and isinstance(node.value, ast.Name)

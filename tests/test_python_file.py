@@ -1,0 +1,95 @@
+"""The Python file as rules read it: CPython's tree, positions as file character offsets,
+parents and names, and the libcst node a fix replaces (pglint.python.pyfile)."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from pglint.python.pyfile import PythonFile
+
+
+def _file(text: str) -> PythonFile:
+    code = PythonFile.parse(text, "app.py")
+    assert code is not None
+    return code
+
+
+@pytest.mark.parametrize("text", [
+    "x = f(a, 'é')\ncall(1)\n",
+    "\ufeffx = f(a, 'é')\ncall(1)\n",
+    "x = f(a, 'é')\r\ncall(1)\r\n",
+    "x = f(a, 'é')\rcall(1)\r",
+    "s = '日本語'; call(1)\n",
+    "def g():\n\tif x:\n\t\treturn call(1)\n",
+])
+def test_spans_are_file_character_offsets(text: str) -> None:
+    code = _file(text)
+    calls = code.nodes(ast.Call)
+    assert [code.code(c) for c in calls][-1] == "call(1)"
+    start, end = code.span(calls[-1])
+    assert text[start:end] == "call(1)"
+
+
+def test_spans_leave_an_expressions_parentheses_out() -> None:
+    code = _file("y = (  q  )\nz = (a.b)(1)\n")
+    assert [code.code(n) for n in code.nodes(ast.Name)] == ["y", "q", "z", "a"]
+    assert [code.code(n) for n in code.nodes(ast.Attribute)] == ["a.b"]
+
+
+def test_nodes_come_in_file_order_with_their_parents() -> None:
+    code = _file("def f():\n    with lock:\n        save(g(1))\n")
+    inner = code.nodes(ast.Call)[1]
+    assert code.code(inner) == "g(1)"
+    assert code.code(code.parent(inner)) == "save(g(1))"
+    assert isinstance(code.enclosing(inner, ast.With), ast.With)
+    assert isinstance(code.statement(inner), ast.Expr)
+    assert [type(a).__name__ for a in code.ancestors(inner)] == [
+        "Call", "Expr", "With", "FunctionDef", "Module"]
+    assert [code.code(n) for n in code.descendants(code.parent(inner))
+            if isinstance(n, ast.Call)] == ["g(1)"]
+
+
+def test_names_resolve_through_imports_anywhere_in_the_file() -> None:
+    code = _file("import tenacity as tn\ndef f():\n    from time import sleep\n"
+                 "    sleep(1)\n    tn.retry()\n    obj.save()\n")
+    names = [code.call_name(c) for c in code.nodes(ast.Call)]
+    assert names == ["time.sleep", "tenacity.retry", "obj.save"]
+    assert code.is_imported("time", "sleep") == "sleep"
+    assert code.is_imported("tenacity", "stop_after_attempt") == "tn.stop_after_attempt"
+    assert code.imports(["tenacity"]) and not code.imports(["backoff"])
+
+
+@pytest.mark.parametrize("text, kind, expected, cst_name", [
+    ("q = Queue(maxsize=0)\n", ast.Call, "Queue(maxsize=0)", "Call"),
+    ("q = Queue(maxsize=0)\n", ast.keyword, "maxsize=0", "Arg"),
+    ("q = Queue(maxsize=0)\n", ast.Constant, "0", "Integer"),
+    ("q = Queue( ( 5 ) )\n", ast.Constant, "5", "Integer"),
+    ("x = 'é' + f('a' 'b')\n", ast.Constant, "'a' 'b'", "ConcatenatedString"),
+    ("x = 'é' + f(None)\n", ast.Constant, "None", "Name"),
+    ("@d\ndef g():\n    pass\n", ast.FunctionDef, "def g():\n    pass", "FunctionDef"),
+])
+def test_the_libcst_node_of_an_ast_node_stands_at_the_same_place(
+        text: str, kind: type, expected: str, cst_name: str) -> None:
+    code = _file(text)
+    node = code.nodes(kind)[-1]
+    assert code.code(node) == expected
+    found = code.cst_of(node)
+    assert type(found).__name__ == cst_name
+    start, end = code.fix_tree.span(found)
+    assert text[start:end].endswith(expected)
+
+
+def test_libcst_is_parsed_only_when_a_fix_asks_for_it() -> None:
+    code = _file("q = Queue()\n")
+    assert code._fix_tree_read is False
+    code.span(code.nodes(ast.Call)[0])
+    assert code._fix_tree_read is False
+    assert code.cst_of(code.nodes(ast.Call)[0]) is not None
+    assert code._fix_tree_read is True
+
+
+def test_a_file_cpython_refuses_has_no_tree() -> None:
+    assert PythonFile.parse("def f(:\n") is None
+    assert PythonFile.parse("x = " + "(" * 300 + ")" * 300 + "\n") is None
