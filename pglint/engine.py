@@ -126,7 +126,7 @@ class _Checker:
             found.extend(loaded.problems)
         if loaded.file is not None and loaded.parsed is not None:
             parsed = loaded.parsed
-            if loaded.python is not None and any(
+            if loaded.python_file is not None and any(
                     s.operation is not None and s.operation.unless_type is not None
                     for s in parsed.statements):
                 from pglint.python.operation_sql import statements_sent

@@ -126,16 +126,16 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
                         uses=run_time and file.kind != "migration") if loaded.python_orm \
             else OrmFacts()
         facts.orm_tables = orm.tables
-        if file.kind == "migration":
-            # Alembic and Django migrations feed the catalog (their SQL strings included);
-            # what they write runs once: no workload.
-            from pglint.python.schema import schema_ops
-
-            facts.ops.extend(schema_ops(loaded.python, where, loaded.parsed.statements,
-                                        loaded.candidate.path))
-        elif run_time:
+        if run_time and file.kind != "migration":
             facts.writes.extend(orm.writes)
             facts.uses.extend(orm.uses)
+    if file.kind == "migration" and loaded.python_file is not None:
+        # Alembic and Django migrations feed the catalog (their SQL strings included); what
+        # they write runs once: no workload.
+        from pglint.python.schema import schema_ops
+
+        facts.ops.extend(schema_ops(loaded.python_file, where, loaded.parsed.statements,
+                                    loaded.candidate.path))
     if file.kind == "migration" and loaded.candidate.kind == "python":
         from pglint.python.schema import alembic_revision
 

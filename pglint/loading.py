@@ -48,9 +48,9 @@ def _python_rules() -> tuple[tuple[Rule, tuple[tuple, ...]], ...]:
 
 class PythonScreen:
     """Who reads a .py file: the Python rules and readers whose text hints match. Those on
-    CPython's tree (`python_nodes`) read it as it is; those still on libcst's tree are asked
-    (with CPython's tree of the file) whether their screens pass it, and libcst parses the file
-    only for them."""
+    CPython's tree (`python_nodes`, the migration readers) read it as it is; those still on
+    libcst's tree are asked (with CPython's tree of the file) whether their screens pass it,
+    and libcst parses the file only for them."""
 
     def __init__(self, text: str) -> None:
         from pglint.python.orm import might_describe_orm
@@ -60,20 +60,18 @@ class PythonScreen:
         self.on_ast = [rule for rule in matched if rule.python_nodes]
         self.rules = [rule for rule in matched if not rule.python_nodes]
         self.orm = might_describe_orm(text)
-        self.schema = might_define_schema(text)
+        self.schema = might_define_schema(text)  # the migration readers read CPython's tree
 
     def __bool__(self) -> bool:
         """Whether a consumer of libcst's tree may want the file."""
-        return bool(self.rules) or self.orm or self.schema
+        return bool(self.rules) or self.orm
 
     def __call__(self, code: "PythonFile") -> bool:
         """Whether libcst must parse the file: some screen passes it."""
         from pglint.python.orm import orm_screen
-        from pglint.python.schema import schema_screen
 
         self.rules = [rule for rule in self.rules if rule.screen_python(code)]
         self.orm = self.orm and orm_screen(code)
-        self.schema = self.schema and schema_screen(code)
         return bool(self)
 
     @property
@@ -125,7 +123,7 @@ def _add_operation_statements(loaded: LoadedFile, parsed: ParsedSQL, kind: str) 
     from pglint.python.operation_sql import operation_statements
 
     where = partial(Location.in_file, loaded.file)
-    rendered = operation_statements(loaded.python, kind, where, loaded.candidate.path)
+    rendered = operation_statements(loaded.python_file, kind, where, loaded.candidate.path)
     if rendered:
         parsed.statements = sorted(parsed.statements + rendered, key=lambda s: s.start)
         for i, stmt in enumerate(parsed.statements):
@@ -153,25 +151,27 @@ def load(candidate: Candidate, text: str | None = None,
         screen = PythonScreen(text)
         parsed, loaded.python, loaded.python_file = parse_python(
             text, screen if screen else False, file.display_path, _sql_reads_python_tree,
-            wants_file=bool(screen.on_ast))
+            wants_file=bool(screen.on_ast) or screen.schema)
         loaded.python_rules, loaded.python_orm = screen.codes, screen.orm
-        if loaded.python is not None:
+        kind = ""
+        if screen.schema and loaded.python_file is not None:
             from pglint.python.schema import migration_kind
 
-            kind = migration_kind(loaded.python)
-            if kind:
-                # An Alembic or Django migration: its SQL runs once, as a migration's does.
-                file.kind = "migration"
-                if file.role in (APPLICATION, SCRIPT):
-                    file.role, file.role_reason = MIGRATION, "Alembic or Django migration"
-                if file.role == MIGRATION:
-                    _add_operation_statements(loaded, parsed, kind)
+            kind = migration_kind(loaded.python_file)
+        if kind:
+            # An Alembic or Django migration: its SQL runs once, as a migration's does.
+            file.kind = "migration"
+            if file.role in (APPLICATION, SCRIPT):
+                file.role, file.role_reason = MIGRATION, "Alembic or Django migration"
+            if file.role == MIGRATION:
+                _add_operation_statements(loaded, parsed, kind)
         elif file.role in (APPLICATION, SCRIPT) and "revision" in text:
             from pglint.python.schema import alembic_revision
 
             if alembic_revision(text) is not None:
-                # An Alembic revision with nothing for a rule to read (a merge of two
-                # heads): still a link of the revision chain the catalog is replayed along.
+                # An Alembic revision the readers do not take for a migration (a merge of two
+                # heads that imports nothing): still a link of the revision chain the catalog
+                # is replayed along.
                 file.kind = "migration"
                 file.role, file.role_reason = MIGRATION, "Alembic revision"
     else:

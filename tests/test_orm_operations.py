@@ -375,7 +375,7 @@ def test_reserved_words_are_quoted_in_the_rendered_sql(tmp_path):
     # existing table.
     from pglint.model.location import Location
     from pglint.python.operation_sql import operation_statements
-    from pglint.python.tree import PythonTree
+    from pglint.python.pyfile import PythonFile
 
     text = ('from django.db import migrations, models\n\n\n'
             'class Migration(migrations.Migration):\n'
@@ -386,7 +386,7 @@ def test_reserved_words_are_quoted_in_the_rendered_sql(tmp_path):
             '        ]),\n'
             '    ]\n')
     path = tmp_path / "board" / "migrations" / "0001_initial.py"
-    rendered = operation_statements(PythonTree.parse(text), "django",
+    rendered = operation_statements(PythonFile.parse(text), "django",
                                     lambda a, b: Location("x", 0, 0, a, b, None), path)
     assert [s.kind for s in rendered] == ["CreateStmt", "IndexStmt"]
     assert '"order" int8' in rendered[0].sql
@@ -410,10 +410,10 @@ def test_operations_for_another_database_are_not_sent_to_postgresql(tmp_path, mo
 def _rendered(text: str, kind: str, path: Path) -> list[str]:
     from pglint.model.location import Location
     from pglint.python.operation_sql import operation_statements
-    from pglint.python.tree import PythonTree
+    from pglint.python.pyfile import PythonFile
 
     return [s.sql for s in operation_statements(
-        PythonTree.parse(text), kind, lambda a, b: Location("x", 0, 0, a, b, None), path)]
+        PythonFile.parse(text), kind, lambda a, b: Location("x", 0, 0, a, b, None), path)]
 
 
 def test_what_the_operations_send_runs_on_postgresql(postgres, tmp_path):

@@ -1,6 +1,5 @@
-"""The screens on CPython's tree (pglint.python.screen; Rule.screen_python, orm_screen,
-schema_screen) decide only whether libcst parses a file: with and without them, pglint must find
-the same."""
+"""The screens on CPython's tree (pglint.python.screen; Rule.screen_python, orm_screen) decide
+only whether libcst parses a file: with and without them, pglint must find the same."""
 
 from __future__ import annotations
 

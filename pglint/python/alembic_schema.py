@@ -4,15 +4,16 @@ types and defaults as PostgreSQL ends up with them: see `pglint.python.schema`."
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any
 
 from pglint.model.catalog import Column, ForeignKey, Index, Sequence, Table
 from pglint.model.ddl import columns_read, serial_sequence_name
 from pglint.python.schema_reader import (
-    CallArgs, MigrationReader, bare_name, bool_value, default_of_sql, literal_value,
-    parse_expression, parse_predicate, schema_qualified, sql_literal, string_list, string_value,
-    upgrade_function,
+    CallArgs, MigrationReader, bare_name, bool_value, default_of_sql, elements, is_none,
+    literal_value, parse_expression, parse_predicate, schema_qualified, sql_literal, string_list,
+    string_value, upgrade_function,
 )
 
 _SA = ("sqlalchemy", "sqlalchemy_utils", "geoalchemy2", "alembic")
@@ -44,27 +45,27 @@ class AlembicMigration(MigrationReader):
             return []
         batches: dict[str, tuple[str, Any]] = {}  # `batch_op` -> (table, schema node)
         for node in self.tree.descendants(upgrade):
-            if isinstance(node, self.cst.With):
+            if isinstance(node, (ast.With, ast.AsyncWith)):
                 for item in node.items:
-                    call = item.item
-                    if isinstance(call, self.cst.Call) and self._op(call) == "batch_alter_table" \
-                            and item.asname is not None \
-                            and isinstance(item.asname.name, self.cst.Name):
-                        args = CallArgs(self.cst, call)
-                        table = string_value(self.cst, args.get(0, "table_name"))
+                    call = item.context_expr
+                    if isinstance(call, ast.Call) and self._op(call) == "batch_alter_table" \
+                            and isinstance(item.optional_vars, ast.Name):
+                        args = CallArgs(call)
+                        table = string_value(args.get(0, "table_name"))
                         if table:
-                            batches[item.asname.name.value] = (table, args.kw.get("schema"))
-            elif isinstance(node, self.cst.Call):
+                            batches[item.optional_vars.id] = (table, args.kw.get("schema"))
+            elif isinstance(node, ast.Call):
                 method, batch = self._op(node), None
                 func = node.func
-                if method is None and isinstance(func, self.cst.Attribute) and isinstance(
-                        func.value, self.cst.Name) and func.value.value in batches:
-                    method, batch = func.attr.value, batches[func.value.value]
+                if method is None and isinstance(func, ast.Attribute) and isinstance(
+                        func.value, ast.Name) and func.value.id in batches:
+                    method, batch = func.attr, batches[func.value.id]
                 if method is not None:
                     self._call(node, method, batch)
         if self.statements:
-            start, end = self.tree.span(upgrade)
-            self.replay_sql(start, end)
+            # From the first decorator, as the function's code goes.
+            first = upgrade.decorator_list[0] if upgrade.decorator_list else upgrade
+            self.replay_sql(self.tree.span(first)[0], self.tree.span(upgrade)[1])
         return self.result()
 
     def _op(self, call: Any) -> str | None:
@@ -78,7 +79,7 @@ class AlembicMigration(MigrationReader):
         handler = getattr(self, "_op_" + method, None)
         if handler is None:
             return
-        args = CallArgs(self.cst, call)
+        args = CallArgs(call)
         schema_node = args.kw.get("schema")
         if batch is not None:
             # A batch operation names no table: put it where `op.<method>` takes it.
@@ -87,20 +88,20 @@ class AlembicMigration(MigrationReader):
                 return
             args.pos.insert(slot, batch[0])
             schema_node = batch[1]
-        schema = string_value(self.cst, schema_node)
+        schema = string_value(schema_node)
         self.emit_call(call, method, handler(call, args, schema),
                        args if batch is not None else None)
 
     # -- operations ------------------------------------------------------------------------
 
     def _op_create_table(self, call: Any, args: CallArgs, schema: str | None) -> list[tuple]:
-        name = string_value(self.cst, args.get(0, "table_name"))
+        name = string_value(args.get(0, "table_name"))
         if not name:
             return []
         table_name = schema_qualified(name, schema)
         loc = self.at(call)
         table = Table(table_name, location=loc, path=loc.path)
-        with_ = literal_value(self.cst, args.kw.get("postgresql_with"))
+        with_ = literal_value(args.kw.get("postgresql_with"))
         if isinstance(with_, dict):
             table.options.update({k.lower(): v for k, v in with_.items()})
         table.partitioned = "postgresql_partition_by" in args.kw
@@ -124,13 +125,13 @@ class AlembicMigration(MigrationReader):
             if con[0] != "primary":
                 parts.extend(self._constraint(table_name, con))
         ops_after.extend(("create_index", index, False) for index in indexes)
-        exists = bool_value(self.cst, args.kw.get("if_not_exists")) or False
+        exists = bool_value(args.kw.get("if_not_exists")) or False
         return [("create_table", table, parts, exists)] + ops_after
 
     def _op_add_column(self, call: Any, args: CallArgs, schema: str | None) -> list[tuple]:
-        name = string_value(self.cst, args.get(0, "table_name"))
+        name = string_value(args.get(0, "table_name"))
         node = args.get(1, "column")
-        if not name or not isinstance(node, self.cst.Call):
+        if not name or not isinstance(node, ast.Call):
             return []
         table_name = schema_qualified(name, schema)
         read = self._column(table_name, node)
@@ -147,38 +148,36 @@ class AlembicMigration(MigrationReader):
         return [("alter_table", table_name, commands)] + ops_after
 
     def _op_drop_column(self, call: Any, args: CallArgs, schema: str | None) -> list[tuple]:
-        name = string_value(self.cst, args.get(0, "table_name"))
-        column = string_value(self.cst, args.get(1, "column_name"))
+        name = string_value(args.get(0, "table_name"))
+        column = string_value(args.get(1, "column_name"))
         if not name or not column:
             return []
         return [("alter_table", schema_qualified(name, schema), [("drop_column", column)])]
 
     def _op_drop_table(self, call: Any, args: CallArgs, schema: str | None) -> list[tuple]:
-        name = string_value(self.cst, args.get(0, "table_name"))
+        name = string_value(args.get(0, "table_name"))
         return [("drop", "OBJECT_TABLE", [schema_qualified(name, schema)])] if name else []
 
     def _op_drop_index(self, call: Any, args: CallArgs, schema: str | None) -> list[tuple]:
-        name = string_value(self.cst, args.get(0, "index_name"))
+        name = string_value(args.get(0, "index_name"))
         return [("drop", "OBJECT_INDEX", [name])] if name else []
 
     def _op_rename_table(self, call: Any, args: CallArgs, schema: str | None) -> list[tuple]:
-        old = string_value(self.cst, args.get(0, "old_table_name"))
-        new = string_value(self.cst, args.get(1, "new_table_name"))
+        old = string_value(args.get(0, "old_table_name"))
+        new = string_value(args.get(1, "new_table_name"))
         if not old or not new:
             return []
         return [("rename", "OBJECT_TABLE", schema_qualified(old, schema), new, None)]
 
     def _op_create_index(self, call: Any, args: CallArgs, schema: str | None) -> list[tuple]:
-        name = string_value(self.cst, args.get(0, "index_name"))
-        table = string_value(self.cst, args.get(1, "table_name"))
+        name = string_value(args.get(0, "index_name"))
+        table = string_value(args.get(1, "table_name"))
         columns = args.get(2, "columns")
         if not table or columns is None:
             return []
-        elements = columns.elements if isinstance(columns, (self.cst.List, self.cst.Tuple)) \
-            else [columns]
-        index = self._index(schema_qualified(table, schema), name,
-                            [getattr(e, "value", e) for e in elements], args.kw, call)
-        exists = bool_value(self.cst, args.kw.get("if_not_exists")) or False
+        items = elements(columns) if isinstance(columns, (ast.List, ast.Tuple)) else [columns]
+        index = self._index(schema_qualified(table, schema), name, items, args.kw, call)
+        exists = bool_value(args.kw.get("if_not_exists")) or False
         return [("create_index", index, exists)] if index is not None else []
 
     def _op_create_unique_constraint(self, call: Any, args: CallArgs,
@@ -193,9 +192,9 @@ class AlembicMigration(MigrationReader):
         return self._add_key(call, args, schema, primary=True)
 
     def _add_key(self, call: Any, args: CallArgs, schema: str | None, primary: bool) -> list[tuple]:
-        name = string_value(self.cst, args.get(0, "constraint_name"))
-        table = string_value(self.cst, args.get(1, "table_name"))
-        columns = string_list(self.cst, args.get(2, "columns"))
+        name = string_value(args.get(0, "constraint_name"))
+        table = string_value(args.get(1, "table_name"))
+        columns = string_list(args.get(2, "columns"))
         if not table or not columns:
             return []
         table_name = schema_qualified(table, schema)
@@ -203,27 +202,27 @@ class AlembicMigration(MigrationReader):
                                                         call)])]
 
     def _op_create_foreign_key(self, call: Any, args: CallArgs, schema: str | None) -> list[tuple]:
-        source = string_value(self.cst, args.get(1, "source_table"))
-        referent = string_value(self.cst, args.get(2, "referent_table"))
-        local = string_list(self.cst, args.get(3, "local_cols"))
-        remote = string_list(self.cst, args.get(4, "remote_cols")) or []
+        source = string_value(args.get(1, "source_table"))
+        referent = string_value(args.get(2, "referent_table"))
+        local = string_list(args.get(3, "local_cols"))
+        remote = string_list(args.get(4, "remote_cols")) or []
         if not source or not referent or not local:
             return []
-        ref_schema = string_value(self.cst, args.kw.get("referent_schema"))
+        ref_schema = string_value(args.kw.get("referent_schema"))
         table_name = schema_qualified(source, schema)
         return [("alter_table", table_name, [("foreign_key", ForeignKey(
             table_name, local, schema_qualified(referent, ref_schema), remote))])]
 
     def _op_drop_constraint(self, call: Any, args: CallArgs, schema: str | None) -> list[tuple]:
-        name = string_value(self.cst, args.get(0, "constraint_name"))
-        table = string_value(self.cst, args.get(1, "table_name"))
+        name = string_value(args.get(0, "constraint_name"))
+        table = string_value(args.get(1, "table_name"))
         if not name or not table:
             return []
         return [("alter_table", schema_qualified(table, schema), [("drop_constraint", name)])]
 
     def _op_alter_column(self, call: Any, args: CallArgs, schema: str | None) -> list[tuple]:
-        table = string_value(self.cst, args.get(0, "table_name"))
-        column = string_value(self.cst, args.get(1, "column_name"))
+        table = string_value(args.get(0, "table_name"))
+        column = string_value(args.get(1, "column_name"))
         if not table or not column:
             return []
         table_name = schema_qualified(table, schema)
@@ -237,11 +236,11 @@ class AlembicMigration(MigrationReader):
                                  self.tree.span(call)[0]))
         if "server_default" in args.kw:
             node = args.kw["server_default"]
-            kind, sql = ("", "") if isinstance(node, self.cst.Name) and node.value == "None" \
+            kind, sql = ("", "") if is_none(node) \
                 else self._server_default(node)
             commands.append(("column_default", column, kind, sql))
         ops: list[tuple] = [("alter_table", table_name, commands)] if commands else []
-        new = string_value(self.cst, args.kw.get("new_column_name"))
+        new = string_value(args.kw.get("new_column_name"))
         if new:
             ops.append(("rename", "OBJECT_COLUMN", table_name, new, column))
         return ops
@@ -255,7 +254,7 @@ class AlembicMigration(MigrationReader):
         constraints: list[tuple] = []
         indexes: list[Index] = []
         for node in nodes:
-            if not isinstance(node, self.cst.Call):
+            if not isinstance(node, ast.Call):
                 continue
             kind = self.name(node, _SA)
             if kind == "Column":
@@ -263,22 +262,22 @@ class AlembicMigration(MigrationReader):
                 if read is not None:
                     columns.append((read[0], node, read[1]))
             elif kind in ("PrimaryKeyConstraint", "UniqueConstraint"):
-                args = CallArgs(self.cst, node)
-                cols = [s for s in (string_value(self.cst, p) for p in args.pos) if s]
+                args = CallArgs(node)
+                cols = [s for s in (string_value(p) for p in args.pos) if s]
                 if cols:
                     constraints.append(("primary" if kind == "PrimaryKeyConstraint" else "unique",
-                                        cols, string_value(self.cst, args.kw.get("name")), node))
+                                        cols, string_value(args.kw.get("name")), node))
             elif kind == "ForeignKeyConstraint":
-                args = CallArgs(self.cst, node)
-                local = string_list(self.cst, args.get(0, "columns"))
-                remote = string_list(self.cst, args.get(1, "refcolumns"))
+                args = CallArgs(node)
+                local = string_list(args.get(0, "columns"))
+                remote = string_list(args.get(1, "refcolumns"))
                 if local and remote:
                     ref_table, ref_columns = _split_reference(remote)
                     if ref_table:
                         constraints.append(("foreign", local, ref_table, ref_columns))
             elif kind == "Index":
-                args = CallArgs(self.cst, node)
-                index = self._index(table, string_value(self.cst, args.get(0, "name")),
+                args = CallArgs(node)
+                index = self._index(table, string_value(args.get(0, "name")),
                                     args.pos[1:], args.kw, node)
                 if index is not None:
                     indexes.append(index)
@@ -286,46 +285,46 @@ class AlembicMigration(MigrationReader):
 
     def _column(self, table: str, call: Any) -> tuple[Column, dict] | None:
         """The column of an `sa.Column(...)` call and what else it declares."""
-        args = CallArgs(self.cst, call)
-        name = string_value(self.cst, args.get(0, "name"))
+        args = CallArgs(call)
+        name = string_value(args.get(0, "name"))
         if not name:
             return None
         type_node = args.kw.get("type_")
         rest = args.pos[1:]
-        if type_node is None and rest and string_value(self.cst, rest[0]) is None and not (
-                isinstance(rest[0], self.cst.Call) and self.name(rest[0], _SA) in (
+        if type_node is None and rest and string_value(rest[0]) is None and not (
+                isinstance(rest[0], ast.Call) and self.name(rest[0], _SA) in (
                     "ForeignKey", "Identity", "Sequence", "Computed")):
             type_node, rest = rest[0], rest[1:]
         typ, integer = self._type(type_node) if type_node is not None else ("", False)
         loc = self.at(call)
         column = Column(name, typ, location=loc, type_sql=self._spelling(type_node, typ))
         info: dict[str, Any] = {
-            "primary": bool_value(self.cst, args.kw.get("primary_key")) or False,
-            "unique": bool_value(self.cst, args.kw.get("unique")) or False,
-            "index": bool_value(self.cst, args.kw.get("index")) or False,
+            "primary": bool_value(args.kw.get("primary_key")) or False,
+            "unique": bool_value(args.kw.get("unique")) or False,
+            "index": bool_value(args.kw.get("index")) or False,
             "integer": integer, "identity": None, "sequence": None, "foreign": [],
             "autoincrement": "auto", "client_default": "default" in args.kw,
             "server_default": "server_default" in args.kw, "loc": loc,
         }
         auto = args.kw.get("autoincrement")
         if auto is not None:
-            flag = bool_value(self.cst, auto)
+            flag = bool_value(auto)
             info["autoincrement"] = flag if flag is not None \
-                else (string_value(self.cst, auto) or "auto")
-        nullable = bool_value(self.cst, args.kw.get("nullable"))
+                else (string_value(auto) or "auto")
+        nullable = bool_value(args.kw.get("nullable"))
         column.not_null = info["primary"] or nullable is False
         if info["server_default"]:
             column.default, column.default_sql = self._server_default(args.kw["server_default"])
         for item in rest:
-            kind = self.name(item, _SA) if isinstance(item, self.cst.Call) else None
+            kind = self.name(item, _SA) if isinstance(item, ast.Call) else None
             if kind == "ForeignKey":
-                target = string_value(self.cst, CallArgs(self.cst, item).get(0, "column"))
+                target = string_value(CallArgs(item).get(0, "column"))
                 if target:
                     info["foreign"].append(target)
             elif kind == "Identity":
-                info["identity"] = CallArgs(self.cst, item)
+                info["identity"] = CallArgs(item)
             elif kind == "Sequence":
-                info["sequence"] = CallArgs(self.cst, item)
+                info["sequence"] = CallArgs(item)
         return column, info
 
     def _autoincrement(self, table: str, column: Column, info: dict, pk: list[str],
@@ -335,16 +334,16 @@ class AlembicMigration(MigrationReader):
         sequence_name = serial_sequence_name(table, column.name)
         if info["identity"] is not None:
             column.default, column.default_sql = "identity", ""
-            cache = literal_value(self.cst, info["identity"].kw.get("cache"))
+            cache = literal_value(info["identity"].kw.get("cache"))
             parts.append(("sequence", Sequence(sequence_name, int(cache or 1),
                                                (table, column.name), info["loc"])))
             return
         if info["sequence"] is not None:
             args = info["sequence"]
-            name = string_value(self.cst, args.get(0, "name"))
+            name = string_value(args.get(0, "name"))
             if name:
-                seq_schema = string_value(self.cst, args.kw.get("schema"))
-                cache = literal_value(self.cst, args.kw.get("cache"))
+                seq_schema = string_value(args.kw.get("schema"))
+                cache = literal_value(args.kw.get("cache"))
                 column.default, column.default_sql = "nextval", ""
                 parts.append(("sequence", Sequence(schema_qualified(name, seq_schema),
                                                    int(cache or 1), None, info["loc"])))
@@ -401,7 +400,7 @@ class AlembicMigration(MigrationReader):
         columns: list[str | None] = []
         reads: set[str] = set()
         for element in elements:
-            text = string_value(self.cst, element)
+            text = string_value(element)
             if text is not None and re.fullmatch(r"\w+", text):
                 columns.append(text)
                 reads.add(text)
@@ -413,7 +412,7 @@ class AlembicMigration(MigrationReader):
                 reads |= columns_read(expr)
         if not columns:
             return None
-        include = string_list(self.cst, kw.get("postgresql_include")) or []
+        include = string_list(kw.get("postgresql_include")) or []
         reads |= set(include)
         predicate = None
         partial = "postgresql_where" in kw
@@ -422,11 +421,11 @@ class AlembicMigration(MigrationReader):
             predicate = parse_predicate(sql) if sql else None
             if predicate is not None:
                 reads |= columns_read(predicate)
-        method = (string_value(self.cst, kw.get("postgresql_using")) or "btree").lower()
+        method = (string_value(kw.get("postgresql_using")) or "btree").lower()
         if not name:
             name = f"{bare_name(table)}_{'_'.join(c or 'expr' for c in columns)}_idx"
         return Index(name, table, columns, method,
-                     unique=bool(bool_value(self.cst, kw.get("unique"))),
+                     unique=bool(bool_value(kw.get("unique"))),
                      partial=partial, location=self.at(node), reads=frozenset(reads - {"*"}),
                      predicate=predicate)
 
@@ -434,20 +433,20 @@ class AlembicMigration(MigrationReader):
 
     def _type(self, node: Any) -> tuple[str, bool]:
         """(catalog type name, integer affinity) of an SQLAlchemy type (class or instance)."""
-        call = node if isinstance(node, self.cst.Call) else None
+        call = node if isinstance(node, ast.Call) else None
         name = self.name(call if call is not None else node, _SA)
         if name is None:
             return "", False
         lowered = name.lower()
-        args = CallArgs(self.cst, call) if call is not None else None
+        args = CallArgs(call) if call is not None else None
         if lowered == "array" and args is not None and args.get(0, "item_type") is not None:
             return self._type(args.get(0, "item_type"))
         if lowered in ("enum",):
-            enum_name = string_value(self.cst, args.kw.get("name")) if args is not None else None
+            enum_name = string_value(args.kw.get("name")) if args is not None else None
             return (enum_name or "").lower(), False
         typ = _SA_TYPES.get(lowered, lowered)
         if typ in ("timestamp", "time") and args is not None and bool_value(
-                self.cst, args.get(0, "timezone")):
+                args.get(0, "timezone")):
             typ += "tz"
         return typ, typ in _SA_INTEGERS
 
@@ -457,18 +456,18 @@ class AlembicMigration(MigrationReader):
         or a modifier that is not a literal."""
         if not typ or node is None:
             return ""
-        if not isinstance(node, self.cst.Call):
+        if not isinstance(node, ast.Call):
             return typ
         if (self.name(node, _SA) or "").lower() == "array":
             return ""
-        args = CallArgs(self.cst, node)
+        args = CallArgs(node)
         slots = {"varchar": ("length",), "bpchar": ("length",), "bit": ("length",),
                  "numeric": ("precision", "scale"), "float8": (), "float4": ()}.get(typ)
         if slots is None:
             return typ
         mods = []
         for i, slot in enumerate(slots):
-            value = literal_value(self.cst, args.get(i, slot))
+            value = literal_value(args.get(i, slot))
             if value is None:
                 break
             if not isinstance(value, int) or isinstance(value, bool):
@@ -478,7 +477,7 @@ class AlembicMigration(MigrationReader):
 
     def _server_default(self, node: Any) -> tuple[str, str]:
         """(kind, SQL) of a `server_default=`: a string is a literal, text()/func are SQL."""
-        literal = string_value(self.cst, node)
+        literal = string_value(node)
         if literal is not None:
             return default_of_sql(sql_literal(literal) or "")
         sql = self._text(node)
@@ -487,14 +486,14 @@ class AlembicMigration(MigrationReader):
     def _text(self, node: Any) -> str | None:
         """SQL for `sa.text("...")`, `sa.literal_column("...")`, `sa.func.now()`,
         `sa.true()`/`sa.false()`/`sa.null()`; None for anything else."""
-        if not isinstance(node, self.cst.Call):
+        if not isinstance(node, ast.Call):
             return None
         qualified = self.tree.qualified(node.func) or ""
         name = self.name(node, _SA)
-        args = CallArgs(self.cst, node)
+        args = CallArgs(node)
         if name in ("text", "literal_column", "DefaultClause"):
             value = args.get(0)
-            return string_value(self.cst, value) if string_value(self.cst, value) is not None \
+            return string_value(value) if string_value(value) is not None \
                 else self._text(value)
         if name in ("true", "false", "null") and not args.pos:
             return name
@@ -503,8 +502,8 @@ class AlembicMigration(MigrationReader):
             function = parts[-1]
             if function.lower() in _NO_PARENS and not args.pos:
                 return function.upper()
-            values = [sql_literal(literal_value(self.cst, a))
-                      if literal_value(self.cst, a) is not None else self._text(a)
+            values = [sql_literal(literal_value(a))
+                      if literal_value(a) is not None else self._text(a)
                       for a in args.pos]
             if any(v is None for v in values):
                 return None

@@ -27,13 +27,17 @@ they were before) are not rendered. Neither are operations in a branch for anoth
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pglint.model.catalog import Index, Table
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, parse_sql
+
+if TYPE_CHECKING:
+    from pglint.python.pyfile import PythonFile
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,11 @@ class _AtCall:
 _AT_CALL = _AtCall()
 
 
-def operation_statements(tree: Any, kind: str, where: Callable, path: Any) -> list[Statement]:
-    """The statements the operations of the migration `tree` (of `kind` "alembic" or
-    "django", see schema.migration_kind) send, in file order, positioned at their calls."""
+def operation_statements(tree: PythonFile, kind: str, where: Callable, path: Any
+                         ) -> list[Statement]:
+    """The statements the operations of the migration `tree` (CPython's tree of the file, of
+    `kind` "alembic" or "django", see schema.migration_kind) send, in file order, positioned
+    at their calls."""
     if kind == "alembic":
         from pglint.python.alembic_schema import AlembicMigration
 
@@ -145,33 +151,32 @@ _POSTGRESQL = re.compile(r"""["'](?:postgresql|postgres|psycopg2?)["']""")
 _OTHER_DIALECT = re.compile(r"""["'](?:sqlite|mysql|mariadb|mssql|oracle)["']""")
 
 
-def _other_dialect_branch(tree: Any, call: Any) -> bool:
+def _other_dialect_branch(tree: PythonFile, call: ast.Call) -> bool:
     """Whether `call` sits in the branch of an `if` on the database dialect that runs on
     another database (`if op.get_bind().dialect.name == "sqlite":`, or the `else` of a
     PostgreSQL test): PostgreSQL never receives that SQL."""
-    cst = tree.cst
-    child = call
+    child: ast.AST = call
     for ancestor in tree.ancestors(call):
-        if isinstance(ancestor, cst.If):
+        if isinstance(ancestor, ast.If):
             test = tree.code(ancestor.test)
             postgres, other = _POSTGRESQL.search(test), _OTHER_DIALECT.search(test)
             if "dialect" in test and bool(postgres) != bool(other):
                 true_is_postgres = bool(postgres) != ("!=" in test or "not " in test)
-                in_body = child is ancestor.body
+                in_body = any(statement is child for statement in ancestor.body)
                 if in_body != true_is_postgres:
                     return True
         child = ancestor
     return False
 
 
-def _in_autocommit_block(tree: Any, call: Any) -> bool:
+def _in_autocommit_block(tree: PythonFile, call: ast.Call) -> bool:
     """Whether `call` runs in a `with ...autocommit_block():` (Alembic's way out of the
     revision's transaction)."""
-    cst = tree.cst
     for ancestor in tree.ancestors(call):
-        if isinstance(ancestor, cst.With) and any(
-                isinstance(item.item, cst.Call) and isinstance(item.item.func, cst.Attribute)
-                and item.item.func.attr.value == "autocommit_block" for item in ancestor.items):
+        if isinstance(ancestor, (ast.With, ast.AsyncWith)) and any(
+                isinstance(item.context_expr, ast.Call)
+                and isinstance(item.context_expr.func, ast.Attribute)
+                and item.context_expr.func.attr == "autocommit_block" for item in ancestor.items):
             return True
     return False
 
@@ -179,7 +184,7 @@ def _in_autocommit_block(tree: Any, call: Any) -> bool:
 def _flag(reader: Any, call: Any, keyword: str) -> bool:
     from pglint.python.schema_reader import bool_value
 
-    return bool_value(reader.cst, _args(reader, call).kw.get(keyword)) is True
+    return bool_value(_args(reader, call).kw.get(keyword)) is True
 
 
 # -- rendering catalog operations --------------------------------------------------------------
@@ -255,13 +260,13 @@ def _args(reader: Any, call: Any) -> Any:
     `op.<method>` takes it), or as written for a call it did not record (a nested column)."""
     from pglint.python.schema_reader import CallArgs
 
-    return reader.call_args.get(id(call)) or CallArgs(reader.cst, call)
+    return reader.call_args.get(id(call)) or CallArgs(call)
 
 
 def _name(reader: Any, node: Any) -> str | None:
     from pglint.python.schema_reader import string_value
 
-    return string_value(reader.cst, node)
+    return string_value(node)
 
 
 def _constraint(name: str | None) -> str:
@@ -350,7 +355,7 @@ def _alembic_add_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     (ALTER TABLEs of their own) and its index, as Alembic sends them."""
     node = _args(reader, call).get(1, "column")
     server_default = _args(reader, node).kw.get("server_default") \
-        if isinstance(node, reader.cst.Call) else None
+        if isinstance(node, ast.Call) else None
     default = _alembic_server_default(reader, server_default) \
         if server_default is not None else None
     out = []
@@ -371,7 +376,7 @@ def _alembic_add_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
 def _alembic_alter_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     """One ALTER TABLE per change, as Alembic sends them: type (USING), NOT NULL, default,
     name."""
-    from pglint.python.schema_reader import bool_value, schema_qualified
+    from pglint.python.schema_reader import bool_value, is_none, schema_qualified
 
     args = _args(reader, call)
     table, column = _name(reader, args.get(0, "table_name")), _name(reader, args.get(1,
@@ -387,12 +392,12 @@ def _alembic_alter_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]
                 spelled = command[3] if len(command) > 3 and command[3] else command[2]
                 using = _name(reader, args.kw.get("postgresql_using"))
                 out.append(f"{alter} TYPE {spelled}" + (f" USING {using}" if using else ""))
-    nullable = bool_value(reader.cst, args.kw.get("nullable"))
+    nullable = bool_value(args.kw.get("nullable"))
     if nullable is not None:
         out.append(f"{alter} {'DROP' if nullable else 'SET'} NOT NULL")
     if "server_default" in args.kw:
         node = args.kw["server_default"]
-        default = None if isinstance(node, reader.cst.Name) and node.value in ("None", "False") \
+        default = None if is_none(node) or bool_value(node) is False \
             else _alembic_server_default(reader, node)
         out.append(f"{alter} SET DEFAULT {default}" if default else f"{alter} DROP DEFAULT")
     new = _name(reader, args.kw.get("new_column_name"))
@@ -499,8 +504,7 @@ def _django_add_constraint(reader: Any, call: Any, ops: list[tuple]) -> list[str
     out = _add_keys(ops) + _creates(ops, False, False)
     args = _args(reader, call)
     node = args.get(1, "constraint")
-    cst = reader.cst
-    if isinstance(node, cst.Call) and reader.name(node, ("django",)) == "CheckConstraint":
+    if isinstance(node, ast.Call) and reader.name(node, ("django",)) == "CheckConstraint":
         check = _args(reader, node)
         model = reader._model(_name(reader, args.get(0, "model_name")))
         condition = check.kw.get("condition", check.kw.get("check"))
@@ -526,13 +530,13 @@ def _django_default(reader: Any, field: Any, column: Any) -> str | None:
     kind = reader.name(field, ("django",)) or ""
     args = _args(reader, field)
     if "default" in args.kw:
-        value = literal_value(reader.cst, args.kw["default"])
+        value = literal_value(args.kw["default"])
         return (sql_literal(value) if value is not None else None) or "'<default>'"
-    if column.not_null and literal_value(reader.cst, args.kw.get("blank")) is True and \
+    if column.not_null and literal_value(args.kw.get("blank")) is True and \
             kind in _STRING_FIELDS:
         return "''"
-    if literal_value(reader.cst, args.kw.get("auto_now")) is True or \
-            literal_value(reader.cst, args.kw.get("auto_now_add")) is True:
+    if literal_value(args.kw.get("auto_now")) is True or \
+            literal_value(args.kw.get("auto_now_add")) is True:
         return "'<now>'"  # computed by Django once: a constant for the database
     return None
 
@@ -541,7 +545,7 @@ def _django_add_field(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     """`ADD COLUMN` with the default Django sends for the existing rows (then dropped), its
     UNIQUE and its foreign key inline, then the index Django builds for it."""
     field = _args(reader, call).get(2, "field")
-    if not isinstance(field, reader.cst.Call):
+    if not isinstance(field, ast.Call):
         return []
     out = []
     for op in ops:

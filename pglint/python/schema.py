@@ -28,7 +28,8 @@ front end; given those statements, `schema_ops` replays the ones the migration a
 `upgrade()`, in RunSQL's `sql`, never `reverse_sql`) in file order with the other operations.
 
 This module tells the kinds apart; the readers are `alembic_schema.py` and `django_schema.py`,
-and what they share is `schema_reader.py`.
+and what they share is `schema_reader.py`. They read CPython's tree of the file
+(`pglint.python.pyfile.PythonFile`), parsed for every file that `might_define_schema`.
 """
 
 from __future__ import annotations
@@ -36,16 +37,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from pglint.python.alembic_schema import AlembicMigration
 from pglint.python.django_schema import DjangoMigration
+from pglint.python.pyfile import PythonFile
 from pglint.python.schema_reader import (
     Where, django_migration_class, upgrade_function,
 )
-
-if TYPE_CHECKING:
-    from pglint.python.screen import CodeIndex
 
 # Cheap text tests, before any tree is looked at.
 _ALEMBIC = re.compile(r"^\s*(?:from\s+alembic\s+import\s[^\n]*\bop\b|import\s+alembic\b)", re.M)
@@ -57,29 +56,12 @@ def might_define_schema(text: str) -> bool:
     return _looks_alembic(text) or ("Migration" in text and _DJANGO.search(text) is not None)
 
 
-def schema_screen(code: CodeIndex) -> bool:
-    """Whether CPython's tree of a file can be a migration as `migration_kind` reads one: a
-    module-level `upgrade()` (Alembic) or class deriving from a `Migration` (Django)."""
-    import ast
-
-    for statement in code.module.body:
-        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) \
-                and statement.name == "upgrade":
-            return True
-        if isinstance(statement, ast.ClassDef) and any(
-                (code.qualified(base) or "") in (
-                    "django.db.migrations.Migration", "migrations.Migration", "Migration")
-                for base in statement.bases):
-            return True
-    return False
-
-
 def _looks_alembic(text: str) -> bool:
     return "alembic" in text and "def upgrade" in text and _ALEMBIC.search(text) is not None
 
 
-def migration_kind(tree: Any) -> str:
-    """"alembic", "django" or "" for a parsed .py file."""
+def migration_kind(tree: PythonFile) -> str:
+    """"alembic", "django" or "" for a parsed .py file (CPython's tree of it)."""
     text = tree.text
     if _looks_alembic(text) and upgrade_function(tree) is not None:
         return "alembic"
@@ -125,7 +107,7 @@ def alembic_revision(text: str | bytes) -> tuple[str, tuple[str, ...]] | None:
 _REVISION_LINE = re.compile(r"^down_revision\b", re.MULTILINE)
 
 
-def schema_ops(tree: Any, where: Where, statements: Iterable[Any] | None = None,
+def schema_ops(tree: PythonFile, where: Where, statements: Iterable[Any] | None = None,
                path: Path | None = None) -> list[tuple]:
     """The catalog operations of a Python migration module, in file order ([] for others).
 

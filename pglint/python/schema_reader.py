@@ -1,16 +1,54 @@
 """What the Alembic and Django migration readers share: a call's arguments, Python literals
 and their SQL spelling, SQL snippets parsed by PostgreSQL's parser, and `MigrationReader`, which
-collects catalog operations in file order and replays the embedded SQL a migration runs."""
+collects catalog operations in file order and replays the embedded SQL a migration runs.
+
+The readers read CPython's tree of the file (`pglint.python.pyfile.PythonFile`)."""
 
 from __future__ import annotations
 
+import ast
 from typing import Any, Callable, Iterable
 
 from pglint.model.ddl import catalog_ops, default_kind
 from pglint.model.location import Location
+from pglint.python.pyfile import PythonFile, dotted, last_name
 from pglint.sql.nodes import quote_literal
 
 Where = Callable[[int, int], Location]
+
+
+def call_arguments(call: ast.Call) -> list[tuple[str | None, ast.expr, str]]:
+    """A call's arguments in the order written, as (keyword or None, value, star): star is
+    "*" for `*x` and "**" for `**x` (the value is then `x`), else "". CPython's tree keeps
+    positional and keyword arguments apart; a `*x` may stand among the keywords."""
+    found: list[tuple[str | None, ast.expr, str]] = [
+        (None, a.value, "*") if isinstance(a, ast.Starred) else (None, a, "")
+        for a in call.args]
+    if call.keywords:
+        found += [(k.arg, k.value, "" if k.arg is not None else "**") for k in call.keywords]
+        if any(isinstance(a, ast.Starred) for a in call.args):
+            # `f(a=1, *b)`: only a starred argument can follow a keyword.
+            nodes = [*call.args, *call.keywords]
+            order = sorted(range(len(nodes)),
+                           key=lambda i: (nodes[i].lineno, nodes[i].col_offset))
+            found = [found[i] for i in order]
+    return found
+
+
+def first_argument(call: ast.Call) -> ast.expr | None:
+    """The value of a call's first argument as written (a keyword's, `*x`'s `x`), or None."""
+    found = call_arguments(call)
+    return found[0][1] if found else None
+
+
+def elements(node: Any) -> list[ast.expr]:
+    """The items of a list, tuple or set display (`*x` as `x`), the values of a dict
+    display (`**x` as `x`); [] for anything else."""
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return [e.value if isinstance(e, ast.Starred) else e for e in node.elts]
+    if isinstance(node, ast.Dict):
+        return list(node.values)
+    return []
 
 
 class CallArgs:
@@ -18,19 +56,19 @@ class CallArgs:
     A positional value may be a plain string standing for an argument that is not in the call
     (the table of a batch operation)."""
 
-    def __init__(self, cst: Any, call: Any) -> None:
+    def __init__(self, call: ast.Call) -> None:
         self.pos: list[Any] = []
         self.kw: dict[str, Any] = {}
-        for arg in call.args:
-            if arg.keyword is not None:
-                self.kw[arg.keyword.value] = arg.value
-            elif arg.star == "**" and isinstance(arg.value, cst.Dict):
-                for element in arg.value.elements:
-                    key = string_value(cst, getattr(element, "key", None))
-                    if key is not None:
-                        self.kw[key] = element.value
-            elif not arg.star:
-                self.pos.append(arg.value)
+        for keyword, value, star in call_arguments(call):
+            if keyword is not None:
+                self.kw[keyword] = value
+            elif star == "**" and isinstance(value, ast.Dict):
+                for key, item in zip(value.keys, value.values):
+                    name = string_value(key)
+                    if name is not None:
+                        self.kw[name] = item
+            elif not star:
+                self.pos.append(value)
 
     def get(self, index: int, name: str | None = None) -> Any:
         if name is not None and name in self.kw:
@@ -38,57 +76,60 @@ class CallArgs:
         return self.pos[index] if index < len(self.pos) else None
 
 
-def string_value(cst: Any, node: Any) -> str | None:
+def string_value(node: Any) -> str | None:
     """A string literal's value (`op.f("name")` and `conv("name")` included), else None."""
     if isinstance(node, str):
         return node
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
-    if isinstance(node, cst.Call) and isinstance(node.func, (cst.Attribute, cst.Name)) and \
-            (node.func.attr.value if isinstance(node.func, cst.Attribute) else node.func.value) \
-            in ("f", "conv") and node.args:
-        return string_value(cst, node.args[0].value)
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else None
+    if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)) and \
+            last_name(node.func) in ("f", "conv"):
+        first = first_argument(node)
+        return string_value(first) if first is not None else None
     return None
 
 
-def string_list(cst: Any, node: Any) -> list[str] | None:
+def string_list(node: Any) -> list[str] | None:
     """A list/tuple of string literals (a single string counts as one), else None."""
-    single = string_value(cst, node)
+    single = string_value(node)
     if single is not None:
         return [single]
-    if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
-        out = [string_value(cst, e.value) for e in node.elements]
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        out = [string_value(e) for e in elements(node)]
         return [s for s in out if s is not None] if all(s is not None for s in out) else None
     return None
 
 
-def bool_value(cst: Any, node: Any) -> bool | None:
-    if isinstance(node, cst.Name) and node.value in ("True", "False"):
-        return node.value == "True"
+def bool_value(node: Any) -> bool | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return node.value
     return None
 
 
-def literal_value(cst: Any, node: Any) -> Any:
+def is_none(node: Any) -> bool:
+    """The literal `None`."""
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def literal_value(node: Any) -> Any:
     """A literal (string, number, boolean, None, or a dict/list of them) as Python, or None."""
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-        return string_value(cst, node)
-    if isinstance(node, (cst.Integer, cst.Float)):
-        return node.evaluated_value
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus) and \
-            isinstance(node.expression, (cst.Integer, cst.Float)):
-        return -node.expression.evaluated_value
-    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[node.value]
-    if isinstance(node, cst.Dict):
+    if isinstance(node, ast.Constant):
+        value = node.value
+        # Bytes, complex numbers and `...` are no literal an SQL reader takes.
+        return value if value is None or isinstance(value, (str, bool, int, float)) else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and \
+            isinstance(node.operand, ast.Constant) and \
+            type(node.operand.value) in (int, float):
+        return -node.operand.value
+    if isinstance(node, ast.Dict):
         out = {}
-        for element in node.elements:
-            key = string_value(cst, getattr(element, "key", None))
-            if key is not None:
-                out[key] = literal_value(cst, element.value)
+        for key, value in zip(node.keys, node.values):
+            name = string_value(key)
+            if name is not None:
+                out[name] = literal_value(value)
         return out
-    if isinstance(node, (cst.List, cst.Tuple)):
-        return [literal_value(cst, e.value) for e in node.elements]
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [literal_value(e) for e in elements(node)]
     return None
 
 
@@ -141,8 +182,9 @@ def bare_name(table: str) -> str:
 
 
 class MigrationReader:
-    def __init__(self, tree: Any, where: Where, statements: Iterable[Any] | None) -> None:
-        self.tree, self.cst, self.where = tree, tree.cst, where
+    def __init__(self, tree: PythonFile, where: Where, statements: Iterable[Any] | None
+                 ) -> None:
+        self.tree, self.where = tree, where
         # The SQL the migration runs itself; the statements rendered from its operations
         # (pglint.python.operation_sql) are those operations, already read from the calls.
         self.statements = [s for s in statements or () if getattr(s, "parent", None) is None
@@ -183,29 +225,32 @@ class MigrationReader:
     def name(self, node: Any, libraries: tuple[str, ...]) -> str | None:
         """The last part of a callee/type name that resolves to one of `libraries` (or is not
         imported at all: `Column` after a star import)."""
-        target = node.func if isinstance(node, self.cst.Call) else node
+        target = node.func if isinstance(node, ast.Call) else node
         qualified = self.tree.qualified(target)
         if qualified is None:
             return None
-        if qualified == self.tree.dotted(target) or qualified.startswith(libraries):
+        if qualified == dotted(target) or qualified.startswith(libraries):
             return qualified.rsplit(".", 1)[-1]
         return None  # imported from another library
 
 
-def upgrade_function(tree: Any) -> Any:
-    cst = tree.cst
+def upgrade_function(tree: PythonFile) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The module's own `upgrade()` (an Alembic revision's), or None."""
     for statement in tree.module.body:
-        if isinstance(statement, cst.FunctionDef) and statement.name.value == "upgrade":
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and statement.name == "upgrade":
             return statement
     return None
 
 
-def django_migration_class(tree: Any) -> Any:
-    cst = tree.cst
+_MIGRATION_BASES = ("django.db.migrations.Migration", "migrations.Migration", "Migration")
+
+
+def django_migration_class(tree: PythonFile) -> ast.ClassDef | None:
+    """The module's class deriving from Django's `Migration`, or None."""
     for statement in tree.module.body:
-        if isinstance(statement, cst.ClassDef) and any(
-                (tree.qualified(base.value) or "") in (
-                    "django.db.migrations.Migration", "migrations.Migration", "Migration")
-                for base in statement.bases):
+        if isinstance(statement, ast.ClassDef) and any(
+                (tree.qualified(base.value if isinstance(base, ast.Starred) else base) or "")
+                in _MIGRATION_BASES for base in statement.bases):
             return statement
     return None
