@@ -113,6 +113,59 @@ def test_alembic_replays_upgrade_sql_only():
     assert "events_n_idx" not in _catalog(EVENTS, replay_sql=False).indexes
 
 
+
+def test_call_arguments_in_the_order_written():
+    # CPython's tree keeps positional and keyword arguments apart; a `*x` may follow a keyword.
+    import ast
+
+    from pglint.python.schema_reader import call_arguments
+
+    call = ast.parse("f(a, *b, c=1, *d, **e)").body[0].value
+    assert [(k, ast.unparse(v), star) for k, v, star in call_arguments(call)] == [
+        (None, "a", ""), (None, "b", "*"), ("c", "1", ""), (None, "d", "*"), (None, "e", "**")]
+
+
+def test_alembic_forms_cpythons_tree_spells_apart():
+    # An `async def upgrade()`, an `async with` batch, `op.f()` with its name as a keyword
+    # and `**{...}` keywords are read as their plain forms.
+    text = ("from alembic import op\nimport sqlalchemy as sa\n\n\n"
+            "async def upgrade():\n"
+            "    op.create_index(op.f(name='ix_orders_n'), 'orders', ['n'], **{'unique': True})\n"
+            "    async with op.batch_alter_table('orders') as batch:\n"
+            "        batch.add_column(sa.Column('note', sa.Text, nullable=False))\n")
+    ops = _ops(text, "alembic/versions/1_orders.py")[0]
+    index = next(op[1] for op in ops if op[0] == "create_index")
+    assert (index.name, index.table, index.columns, index.unique) == (
+        "ix_orders_n", "orders", ["n"], True)
+    altered = [op for op in ops if op[0] == "alter_table"]
+    assert altered and altered[0][1] == "orders" and altered[0][2][0][1].name == "note"
+
+
+def test_django_q_terms_in_the_order_written():
+    text = ("from django.db import migrations, models\n\n\n"
+            "class Migration(migrations.Migration):\n"
+            "    operations = [\n"
+            "        migrations.AddIndex(model_name='order', index=models.Index(\n"
+            "            fields=['status'], name='order_open_idx',\n"
+            "            condition=models.Q(('status', 'new'), paid=False, _connector='OR'))),\n"
+            "    ]\n")
+    index = _catalog(text).indexes["order_open_idx"]
+    assert index.partial and index.reads == {"status", "paid"}
+    # The condition as SQL: a tuple term, a keyword term, then the connector that joins them.
+    import ast
+
+    from pglint.python.django_schema import DjangoMigration, _Model
+    from pglint.python.pyfile import PythonFile
+
+    code = PythonFile.parse(text)
+    assert code is not None
+    reader = DjangoMigration(code, lambda a, b: Location("x", 0, 0, a, b, None), None,
+                             Path("shop/migrations/0002_open.py"))
+    q = next(c for c in code.nodes(ast.Call) if code.code(c.func) == "models.Q")
+    assert reader._q_sql(_Model("shop_order"), q, set()) == \
+        "(\"status\" = 'new' OR \"paid\" = false)"
+
+
 AUTOINCREMENT = '''from alembic import op
 import sqlalchemy as sa
 
