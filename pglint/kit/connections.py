@@ -9,9 +9,12 @@ Not a rule (no Rule subclass): PGL304 and PGL302 import it.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from pglint.python.pyfile import PythonFile
 
 HOLE = "\x00"  # stands for an f-string placeholder in a string's visible text
 # `-c name=value` or `--name=value` in a libpq `options` string.
@@ -30,84 +33,97 @@ class _Unknown:
 UNKNOWN: Any = _Unknown()
 
 
-def literal(tree: Any, node: Any) -> Any:
+def literal(code: PythonFile, node: ast.AST | None) -> Any:
     """The Python value of a literal (strings with f-string placeholders as HOLE), else UNKNOWN."""
-    cst = tree.cst
-    if isinstance(node, cst.SimpleString):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else UNKNOWN
-    if isinstance(node, cst.ConcatenatedString):
-        left, right = literal(tree, node.left), literal(tree, node.right)
-        return left + right if isinstance(left, str) and isinstance(right, str) else UNKNOWN
-    if isinstance(node, cst.FormattedString):
-        if "b" in node.prefix.lower():
-            return UNKNOWN
-        out = []
-        for part in node.parts:
-            out.append(part.value if isinstance(part, cst.FormattedStringText) else HOLE)
-        return "".join(out)
-    if isinstance(node, cst.Integer):
-        return int(node.value.replace("_", ""), 0)
-    if isinstance(node, cst.Float):
-        try:
-            return float(node.value.replace("_", ""))
-        except ValueError:
-            return UNKNOWN
-    if isinstance(node, cst.Name) and node.value in ("None", "True", "False"):
-        return {"None": None, "True": True, "False": False}[node.value]
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
-        inner = literal(tree, node.expression)
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, (str, int, float)) or value is None:  # bool is an int
+            return value
+        return UNKNOWN  # bytes, complex, `...`
+    if isinstance(node, ast.JoinedStr):
+        return "".join(part.value if isinstance(part, ast.Constant) else HOLE
+                       for part in node.values)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = literal(code, node.operand)
         return -inner if isinstance(inner, (int, float)) and not isinstance(inner, bool) \
             else UNKNOWN
     return UNKNOWN
 
 
-def module_constant(tree: Any, use: Any) -> Any:
+def module_constant(code: PythonFile, use: ast.Name) -> ast.expr | None:
     """The value a name (a Name node where it is read) is bound to, when that is a module-level
     `name = <expr>`, the only binding of the name in the file, not shadowed by a parameter of
     an enclosing function; else None."""
-    cst = tree.cst
-    name = use.value
-    for scope in tree.ancestors(use):
-        if isinstance(scope, (cst.FunctionDef, cst.Lambda)) and any(
-                param.name.value == name for param in _parameters(cst, scope.params)):
+    name = use.id
+    for scope in code.ancestors(use):
+        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and any(
+                param.arg == name for param in _parameters(scope.args)):
             return None
     found = None
-    for kind in ("Assign", "AnnAssign", "AugAssign"):
-        for node in tree.nodes(kind):
-            targets = [t.target for t in node.targets] if kind == "Assign" else [node.target]
-            if not any(isinstance(t, cst.Name) and t.value == name for t in targets):
-                if any(name in {n.value for n in _names_in(tree, t)} for t in targets):
+    for kind in (ast.Assign, ast.AnnAssign, ast.AugAssign):
+        for node in code.nodes(kind):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if not any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                if any(name in _names_in(t) for t in targets):
                     return None  # bound inside a tuple target or the like
                 continue
-            if found is not None or kind == "AugAssign" or len(targets) != 1:
+            if found is not None or kind is ast.AugAssign or len(targets) != 1:
                 return None
-            if not isinstance(tree.parent(tree.statement(node)), cst.Module):
+            if not isinstance(code.parent(node), ast.Module):
                 return None
             found = node.value
     return found
 
 
-def value_of(tree: Any, node: Any) -> Any:
+def value_of(code: PythonFile, node: ast.AST | None) -> Any:
     """The value of a literal, or of a name bound to one by a module-level constant
     (`module_constant`); else UNKNOWN."""
-    if isinstance(node, tree.cst.Name):
-        bound = module_constant(tree, node)
-        return literal(tree, bound) if bound is not None else UNKNOWN
-    return literal(tree, node)
+    if isinstance(node, ast.Name):
+        bound = module_constant(code, node)
+        return literal(code, bound) if bound is not None else UNKNOWN
+    if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, bool)):
+        return UNKNOWN  # `None`, `True`: names, which no module constant binds
+    return literal(code, node)
 
 
-def _parameters(cst: Any, params: Any) -> list[Any]:
-    found = [*params.posonly_params, *params.params, *params.kwonly_params]
-    found.extend(p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param))
+def _parameters(params: ast.arguments) -> list[ast.arg]:
+    found = [*params.posonlyargs, *params.args, *params.kwonlyargs]
+    found.extend(p for p in (params.vararg, params.kwarg) if p is not None)
     return found
 
 
-def _names_in(tree: Any, node: Any) -> list[Any]:
-    cst = tree.cst
-    out = [node] if isinstance(node, cst.Name) else []
-    out.extend(d for d in tree.descendants(node) if isinstance(d, cst.Name))
-    return out
+def _names_in(node: ast.AST) -> set[str]:
+    """The names a target mentions: variables, and attribute names (`x.name = ...`)."""
+    found = set()
+    for inner in (node, *PythonFile.descendants(node)):
+        if isinstance(inner, ast.Name):
+            found.add(inner.id)
+        elif isinstance(inner, ast.Attribute):
+            found.add(inner.attr)
+    return found
+
+
+def string_tokens(code: PythonFile, node: ast.AST) -> list[tuple[int, int]]:
+    """The string tokens of a literal as file character offsets: one, or several implicitly
+    concatenated (`"a" "b"`, `"a" f"{b}"`); none for anything else."""
+    import io
+    import tokenize
+
+    start, _ = code.span(node)
+    source = "(" + code.code(node) + ")"  # inside brackets, line breaks between pieces are free
+    lines = [0]
+    for line in source.splitlines(keepends=True):
+        lines.append(lines[-1] + len(line))
+    found = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.STRING:
+                first = lines[token.start[0] - 1] + token.start[1] - 1
+                last = lines[token.end[0] - 1] + token.end[1] - 1
+                found.append((start + first, start + last))
+    except (tokenize.TokenError, SyntaxError):
+        return []
+    return found
 
 
 def option_settings(options: str) -> dict[str, str]:
@@ -184,15 +200,15 @@ class Entry:
     """A keyword argument or a dict item: where a parameter is written."""
 
     name: str
-    node: Any  # the Arg or DictElement
-    value: Any  # its value node
+    node: ast.AST  # the keyword, or the dict item's key
+    value: ast.expr  # its value node
 
 
 @dataclass
 class Container:
     """Where the fix writes parameters: a call's keywords or a dict literal's items."""
 
-    node: Any  # Call or Dict
+    node: ast.Call | ast.Dict
     entries: dict[str, Entry]
     opaque: bool  # **kwargs / **base: parameters we cannot see
     is_dict: bool
@@ -215,8 +231,8 @@ class Setup:
     options_entry: Entry | None = None  # a literal `options` keyword/item to extend
     settings_entry: Entry | None = None  # asyncpg server_settings dict literal
 
-    def read_dsn(self, tree: Any, node: Any) -> None:
-        value = value_of(tree, node)
+    def read_dsn(self, code: PythonFile, node: ast.AST) -> None:
+        value = value_of(code, node)
         if value is None or value == "":
             return  # everything else comes from the PG* environment: judged on the keywords
         if not isinstance(value, str):
@@ -262,7 +278,7 @@ class Setup:
         found = seconds(value)
         self.statement = found if found is not None else UNKNOWN
 
-    def read_keywords(self, tree: Any, container: Container) -> None:
+    def read_keywords(self, code: PythonFile, container: Container) -> None:
         """Connection keywords (call keywords, connect_args, kwargs=, Django OPTIONS)."""
         if container.opaque:
             self.hidden_connect = self.hidden_statement = True
@@ -272,12 +288,12 @@ class Setup:
             if "connect_timeout" in entries:
                 entry = entries["connect_timeout"]
                 self.hidden_connect = False
-                self._connect(literal(tree, entry.value), entry)
+                self._connect(literal(code, entry.value), entry)
             if "options" in entries:
                 entry = entries["options"]
                 self.hidden_statement = self.dsn_options = False
                 self.statement = None
-                value = literal(tree, entry.value)
+                value = literal(code, entry.value)
                 if not isinstance(value, str):
                     self.hidden_statement = True
                 else:
@@ -286,14 +302,14 @@ class Setup:
                         self._statement(settings["statement_timeout"])
                     elif HOLE in value:
                         self.hidden_statement = True
-                    elif isinstance(entry.value, tree.cst.SimpleString):
+                    elif is_one_string(code, entry.value):
                         self.options_entry = entry
                     else:
                         self.hidden_statement = True  # concatenated / f-string: not edited
             return
         if "command_timeout" in entries:
             entry = entries["command_timeout"]
-            value = literal(tree, entry.value)
+            value = literal(code, entry.value)
             if value is not None:
                 self.command = True
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -301,16 +317,16 @@ class Setup:
         if "server_settings" in entries:
             entry = entries["server_settings"]
             settings = entry.value
-            if not isinstance(settings, tree.cst.Dict):
+            if not isinstance(settings, ast.Dict):
                 self.hidden_statement = True
                 return
-            items = dict_entries(tree, settings)
+            items = dict_entries(code, settings)
             if items.opaque:
                 self.hidden_statement = True
             if "statement_timeout" in items.entries:
-                self._statement(literal(tree, items.entries["statement_timeout"].value))
+                self._statement(literal(code, items.entries["statement_timeout"].value))
             elif "options" in items.entries:
-                options = literal(tree, items.entries["options"].value)
+                options = literal(code, items.entries["options"].value)
                 if not isinstance(options, str) or "statement_timeout" in options:
                     self.hidden_statement = True
             self.settings_entry = entry
@@ -328,38 +344,45 @@ class Setup:
         return self.statement if self.client <= self.statement else None
 
 
-def call_keywords(call: Any) -> Container:
-    entries = {a.keyword.value: Entry(a.keyword.value, a, a.value)
-               for a in call.args if a.keyword is not None}
-    opaque = any(a.star == "**" for a in call.args)
+def is_one_string(code: PythonFile, node: ast.AST) -> bool:
+    """A str literal of one token (not `"a" "b"`, not an f-string), as a fix can rewrite it."""
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+        len(string_tokens(code, node)) == 1
+
+
+def call_keywords(call: ast.Call) -> Container:
+    entries = {k.arg: Entry(k.arg, k, k.value) for k in call.keywords if k.arg is not None}
+    opaque = any(k.arg is None for k in call.keywords)
     return Container(call, entries, opaque, False)
 
 
-def dict_entries(tree: Any, node: Any) -> Container:
-    cst = tree.cst
+def dict_entries(code: PythonFile, node: ast.Dict) -> Container:
     entries: dict[str, Entry] = {}
     opaque = False
-    for element in node.elements:
-        if isinstance(element, cst.DictElement):
-            key = literal(tree, element.key)
-            if isinstance(key, str) and HOLE not in key:
-                entries[key] = Entry(key, element, element.value)
-            else:
-                opaque = True
-        else:
+    for key, value in zip(node.keys, node.values):
+        if key is None:
             opaque = True  # **base
+            continue
+        name = literal(code, key)
+        if isinstance(name, str) and HOLE not in name:
+            entries[name] = Entry(name, key, value)
+        else:
+            opaque = True
     return Container(node, entries, opaque, True)
 
 
-def positional_argument(call: Any, index: int, keyword: str | None = None) -> Any:
+def positional_argument(call: ast.Call, index: int, keyword: str | None = None) -> Any:
+    """The argument at a position (or passed as `keyword`); UNKNOWN where `*args` or `**kw`
+    hides the position, None where there is none."""
     if keyword is not None:
-        for arg in call.args:
-            if arg.keyword is not None and arg.keyword.value == keyword:
-                return arg.value
-    plain = [a for a in call.args if a.keyword is None]
+        for item in call.keywords:
+            if item.arg == keyword:
+                return item.value
+    # `**kw` can only follow the positional arguments: it hides the positions after them.
+    plain: list[ast.AST] = [*call.args, *(k for k in call.keywords if k.arg is None)]
     for i, arg in enumerate(plain):
-        if arg.star:
+        if isinstance(arg, (ast.Starred, ast.keyword)):
             return UNKNOWN  # *args: the position is hidden
         if i == index:
-            return arg.value
+            return arg
     return None

@@ -5,11 +5,14 @@ draws keys from a Pareto distribution instead."""
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Fix
+from pglint.kit.connections import string_tokens
+from pglint.python.pyfile import PythonFile, dotted
 
 PARETO_ALPHA = "1.2"  # close to the 80/20 rule (alpha = log4(5) = 1.16)
 HELPER = "pareto_key"
@@ -27,9 +30,6 @@ _HTTP_VERBS = frozenset({"get", "post", "put", "patch", "delete", "head", "optio
 _HTTP_MODULES = ("requests.", "httpx.", "aiohttp.")
 _SQL_METHODS = frozenset({"execute", "executemany", "fetch", "fetchrow", "fetchval"})
 _ORM_LOOKUPS = frozenset({"get", "filter", "exclude", "get_or_create", "update_or_create"})
-# What the screen looks for: the attributes a draw is called through, the methods of the sinks.
-DRAW_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in UNIFORM_DRAWS)
-SINK_METHODS = _HTTP_VERBS | _SQL_METHODS | _ORM_LOOKUPS
 # Converters a key passes through on its way into a URL or a parameter.
 _WRAPPERS = frozenset({"str", "int", "repr", "format", "urllib.parse.quote",
                        "urllib.parse.urlencode"})
@@ -44,14 +44,14 @@ def named_like_a_load_test(path: str) -> bool:
     return any(fnmatch(name, pattern) for pattern in _LOAD_TEST_FILES)
 
 
-def is_load_test(ctx: FileContext, tree: Any, node: Any) -> bool:
+def is_load_test(ctx: FileContext, code: PythonFile, node: ast.AST) -> bool:
     if named_like_a_load_test(ctx.file.display_path):
         return True
-    if any(full == "locust" or full.startswith("locust.") for full in tree.imports.values()):
+    if any(full == "locust" or full.startswith("locust.") for full in code.import_names.values()):
         return True  # a locustfile, whatever its name
-    for cls in tree.ancestors(node):
-        if isinstance(cls, tree.cst.ClassDef) and any(
-                tree.qualified(base.value) in LOCUST_BASES for base in cls.bases):
+    for cls in code.ancestors(node):
+        if isinstance(cls, ast.ClassDef) and any(
+                code.qualified(base) in LOCUST_BASES for base in cls.bases):
             return True
     return False
 
@@ -86,137 +86,167 @@ class Destination:
         return other
 
 
-def _string_before(tree: Any, container: Any, child: Any) -> str | None:
+def _string_before(code: PythonFile, container: ast.AST, child: ast.AST) -> str | None:
     """The literal text of a string-building expression before `child` (f-string, `+`, `%`,
     `.format`), or None when it is not a string being built."""
-    cst = tree.cst
-    if isinstance(container, cst.FormattedString):
+    if isinstance(container, ast.JoinedStr):
         text = []
-        for part in container.parts:
+        for part in container.values:
             if part is child:
-                return "".join(text)
-            text.append(part.value if isinstance(part, cst.FormattedStringText) else "{}")
+                break
+            text.append(part.value if isinstance(part, ast.Constant) else "{}")
         return "".join(text)
-    if isinstance(container, cst.BinaryOperation):
+    if isinstance(container, ast.BinOp):
         left = container.left
-        if isinstance(container.operator, cst.Add) and container.right is child:
-            value = _plain(tree, left)
+        if isinstance(container.op, ast.Add) and container.right is child:
+            value = _plain(code, left)
             return value if value is not None else ""
-        if isinstance(container.operator, cst.Modulo) and container.right is child:
-            template = _plain(tree, left) or ""
+        if isinstance(container.op, ast.Mod) and container.right is child:
+            template = _plain(code, left) or ""
             return template.split("%", 1)[0] if "?" not in template else template
         return ""
     return None
 
 
-def _plain(tree: Any, node: Any) -> str | None:
-    cst = tree.cst
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
-    if isinstance(node, cst.FormattedString):
-        return "".join(p.value if isinstance(p, cst.FormattedStringText) else "{}"
-                       for p in node.parts)
-    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
-        return (_plain(tree, node.left) or "") + (_plain(tree, node.right) or "")
+def _plain(code: PythonFile, node: ast.AST) -> str | None:
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else None
+    if isinstance(node, ast.JoinedStr):
+        if _concatenated(code, node):
+            return None  # `"a" f"{b}"` is not read
+        return "".join(p.value if isinstance(p, ast.Constant) else "{}" for p in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return (_plain(code, node.left) or "") + (_plain(code, node.right) or "")
     return None
 
 
-def key_sinks(tree: Any, expr: Any, where: Destination, depth: int = 0
-              ) -> list[tuple[str, Any, Destination]]:
+def _concatenated(code: PythonFile, node: ast.JoinedStr) -> bool:
+    """An f-string implicitly concatenated with other strings (`"a" f"{b}"`)."""
+    return len(string_tokens(code, node)) > 1
+
+
+def _in_file_order(nodes: list[Any]) -> list[Any]:
+    """Nodes by where they start (ast's walk visits a dict's keys before its values, a
+    function's decorators after its body)."""
+    return sorted(nodes, key=lambda node: (node.lineno, node.col_offset))
+
+
+def _argument(code: PythonFile, node: ast.AST, parent: ast.AST) -> tuple[Any, Any]:
+    """(the call, the argument: a positional value, a `*x` or a keyword) when `node` is
+    passed to a call (not its callee), else (None, None)."""
+    if isinstance(parent, ast.keyword):
+        return code.parent(parent), parent
+    if isinstance(parent, ast.Starred):
+        above = code.parent(parent)
+        if isinstance(above, ast.Call) and any(a is parent for a in above.args):
+            return above, parent
+        return None, None
+    if isinstance(parent, ast.Call) and node is not parent.func:
+        return parent, node
+    return None, None
+
+
+def key_sinks(code: PythonFile, expr: ast.AST, where: Destination, depth: int = 0
+              ) -> list[tuple[str, ast.Call, Destination]]:
     """The calls a drawn value feeds: (kind, call, where) with kind "url", "params", "sql" or
     "orm", following it through string building, containers, converters, variables of the same
     function and the return value of a helper function."""
-    cst = tree.cst
     node = expr
     while True:
-        parent = tree.parent(node)
+        parent = code.parent(node)
         if parent is None:
             return []
-        if isinstance(parent, cst.FormattedStringExpression):
+        if isinstance(parent, ast.FormattedValue):
             node = parent
             continue
-        before = _string_before(tree, parent, node)
+        if isinstance(parent, ast.JoinedStr) and _concatenated(code, parent):
+            return []  # `"a" f"{key}"` is not followed
+        before = _string_before(code, parent, node)
         if before is not None:
             where.note_string(before)
             node = parent
             continue
-        if isinstance(parent, cst.DictElement):
-            if parent.value is not node:
-                return []
-            where.note_key(_plain(tree, parent.key))
+        if isinstance(parent, ast.Dict):
+            item = next(((key,) for key, value in zip(parent.keys, parent.values)
+                         if value is node), None)
+            if item is None or item[0] is None:
+                return []  # a key, or `**x`
+            where.note_key(_plain(code, item[0]))
             node = parent
             continue
-        if isinstance(parent, (cst.Element, cst.Tuple, cst.List, cst.Set, cst.Dict)):
+        if isinstance(parent, (ast.Tuple, ast.List, ast.Set)):
             node = parent
             continue
-        if isinstance(parent, cst.Arg):
-            call = tree.parent(parent)
-            kind = _consumer(tree, call, parent, where)
+        call, arg = _argument(code, node, parent)
+        if call is not None:
+            if not isinstance(call, ast.Call):
+                return []  # a class's base or keyword
+            kind = _consumer(code, call, arg, where)
             if kind is not None:
                 return [(kind, call, where)]
-            name = tree.call_name(call) or ""
-            method = call.func.attr.value if isinstance(call.func, cst.Attribute) else ""
+            name = code.call_name(call) or ""
+            method = call.func.attr if isinstance(call.func, ast.Attribute) else ""
             if method == "format":
-                template = _plain(tree, call.func.value) or ""
+                template = _plain(code, call.func.value) or ""  # type: ignore[attr-defined]
                 where.note_string(template.split("{", 1)[0] if "?" not in template
                                   else template)
             if name in _WRAPPERS or method in ("format", "join"):
                 node = call
                 continue
             return []
-        if isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is node:
+        if isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is node:
             if depth >= 3:
                 return []
-            targets = [t.target for t in parent.targets] if isinstance(parent, cst.Assign) \
-                else [parent.target]
+            targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
             found = []
             for target in targets:
-                if isinstance(target, cst.Name):
-                    if _PY_KEY.search(target.value) and not where.var:
-                        where.var = target.value
-                    for use in _uses(tree, target):
-                        found.extend(key_sinks(tree, use, where.copy(), depth + 1))
+                if isinstance(target, ast.Name):
+                    if _PY_KEY.search(target.id) and not where.var:
+                        where.var = target.id
+                    for use in _uses(code, target):
+                        found.extend(key_sinks(code, use, where.copy(), depth + 1))
             return found
-        if isinstance(parent, cst.Return) and depth < 3:
-            function = tree.enclosing(parent, cst.FunctionDef)
+        if isinstance(parent, ast.Return) and depth < 3:
+            function = code.enclosing(parent, ast.FunctionDef, ast.AsyncFunctionDef)
             if function is None:
                 return []
             found = []
-            for call in tree.nodes("Call"):
-                callee = tree.dotted(call.func) or ""
-                if callee.split(".")[-1] == function.name.value and callee.count(".") <= 1:
-                    found.extend(key_sinks(tree, call, where.copy(), depth + 1))
+            for call in _in_file_order(code.nodes(ast.Call)):
+                callee = dotted(call.func) or ""
+                if callee.split(".")[-1] == function.name and callee.count(".") <= 1:
+                    found.extend(key_sinks(code, call, where.copy(), depth + 1))
             return found
         return []
 
 
-def _uses(tree: Any, target: Any) -> list[Any]:
+def _uses(code: PythonFile, target: ast.Name) -> list[ast.Name]:
     """Later reads of a variable in the same function (or module)."""
-    cst = tree.cst
-    scope = tree.enclosing(target, cst.FunctionDef) or tree.module
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    scope = code.enclosing(target, *functions) or code.module
     uses = []
-    for name in tree.nodes("Name"):
-        if name is target or name.value != target.value:
+    for name in code.nodes(ast.Name):
+        if name is target or name.id != target.id:
             continue
-        if not tree.names_variable(name) or isinstance(tree.parent(name), cst.AssignTarget):
-            continue
-        if (tree.enclosing(name, cst.FunctionDef) or tree.module) is scope:
+        above = code.parent(name)
+        if isinstance(above, ast.Assign) and any(t is name for t in above.targets):
+            continue  # assigned again
+        if (code.enclosing(name, *functions) or code.module) is scope:
             uses.append(name)
-    return uses
+    return _in_file_order(uses)
 
 
-def _consumer(tree: Any, call: Any, arg: Any, where: Destination) -> str | None:
-    """What kind of key a call argument is: a request URL or query parameter ("url",
-    "params"), an SQL parameter ("sql"), an ORM lookup ("orm"); None for anything else."""
-    cst = tree.cst
-    if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
+def _consumer(code: PythonFile, call: ast.Call, arg: ast.AST, where: Destination) -> str | None:
+    """What kind of key a call argument (a positional value, a `*x` or a keyword) is: a request
+    URL or query parameter ("url", "params"), an SQL parameter ("sql"), an ORM lookup ("orm");
+    None for anything else."""
+    if not isinstance(call.func, ast.Attribute):
         return None
-    method = call.func.attr.value
-    receiver = tree.qualified(call.func.value) or ""
-    full = tree.call_name(call) or ""
-    positional = [a for a in call.args if a.keyword is None]
-    keyword = arg.keyword.value if arg.keyword is not None else None
+    method = call.func.attr
+    receiver = code.qualified(call.func.value) or ""
+    full = code.call_name(call) or ""
+    # In the order written: `**kw` comes after every positional argument.
+    positional = [*call.args, *(k for k in call.keywords if k.arg is None)]
+    keyword = arg.arg if isinstance(arg, ast.keyword) else None
     is_http = method in _HTTP_VERBS and (
         full.startswith(_HTTP_MODULES) or receiver.split(".")[-1].endswith(("client", "session")))
     if is_http:
@@ -347,10 +377,11 @@ def _unused_import_edit(tree: Any, call: Any, replacement: str | None) -> Edit |
     return None
 
 
-def pareto_fix(tree: Any, call: Any, style: str) -> tuple[Fix | None, str]:
+def pareto_fix(code: PythonFile, draw: ast.Call, style: str) -> tuple[Fix | None, str]:
     """The unsafe fix replacing a uniform draw by a Pareto draw over the same keys, or None,
-    and the Python to show."""
-    bounds = _bounds(tree, call, style)
+    and the Python to show. Built on libcst's tree (the call found at the draw's place)."""
+    tree, call = code.fix_tree, code.cst_of(draw)
+    bounds = _bounds(tree, call, style) if tree is not None and call is not None else None
     helper = (f"def {HELPER}(low: int, high: int) -> int:\n"
               f"    \"\"\"A key in [low, high], Pareto-distributed: a few low keys take most "
               f"draws.\"\"\"\n"

@@ -1,13 +1,18 @@
 """Fixes that add connection parameters: keyword arguments of a call or items of a dict literal,
 written in the quotes the surrounding code uses and laid out one item per line, as formatters
-do, when the result would not fit on its line."""
+do, when the result would not fit on its line.
+
+Detection reads CPython's tree (`ast`); the edits are rendered on the file's libcst tree, whose
+nodes are looked up at the places of the `ast` nodes (`PythonFile.cst_of`)."""
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from pglint.finding import Edit
-from pglint.kit.connections import Container
+from pglint.kit.connections import Container, string_tokens
+from pglint.python.pyfile import PythonFile
 
 LINE_LENGTH = 88  # the common formatter default: fixed lines longer than this are laid out
 
@@ -16,40 +21,52 @@ def quoted_string(value: str, quote: str) -> str:
     return quote + value.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
 
 
-def quote_of(tree: Any, node: Any) -> str:
-    """The quote character the surrounding code uses (double quotes by default)."""
-    cst = tree.cst
-    for inner in tree.descendants(node):
-        if isinstance(inner, cst.SimpleString) and inner.quote in ("'", '"'):
-            return inner.quote
-        if isinstance(inner, cst.FormattedString) and inner.end in ("'", '"'):
-            return inner.end
+def quote_of(code: PythonFile, node: ast.AST) -> str:
+    """The quote character the surrounding code uses (double quotes by default): that of its
+    first string written in single or double quotes (not triple ones)."""
+    parts: set[int] = set()  # the text pieces of f-strings: read with their f-string
+    for inner in code.descendants(node):
+        if isinstance(inner, ast.JoinedStr):
+            parts.update(id(part) for part in inner.values)
+        elif not isinstance(inner, ast.Constant) or id(inner) in parts or \
+                not isinstance(inner.value, (str, bytes)):
+            continue
+        for start, end in string_tokens(code, inner):
+            quote = code.text[start:end].lstrip("rRbBuUfF")[:3]
+            if quote not in ('"""', "'''"):
+                return quote[0]
     return '"'
 
 
 class ParameterEdits:
-    """Changes to one container, rendered as one replacement of its node."""
+    """Changes to one container (`ast` nodes), rendered on libcst's tree as one replacement of
+    its node. The replaced values are `ast` nodes; what replaces them is code, or a libcst node
+    built by another ParameterEdits."""
 
-    def __init__(self, tree: Any, container: Container, quote: str) -> None:
-        self.tree, self.container, self.quote = tree, container, quote
-        self.replaced: list[tuple[Any, Any]] = []
+    def __init__(self, code: PythonFile, container: Container, quote: str) -> None:
+        self.code, self.container, self.quote = code, container, quote
+        self.replaced: list[tuple[ast.AST, Any]] = []
         self.added: list[tuple[str, str]] = []
 
     def set(self, name: str, code: str) -> None:
         entry = self.container.entries.get(name)
         if entry is not None:
-            self.replaced.append((entry.value, self.tree.cst.parse_expression(code)))
+            self.replaced.append((entry.value, code))
         else:
             self.added.append((name, code))
 
-    def replace(self, old: Any, code: str) -> None:
-        self.replaced.append((old, self.tree.cst.parse_expression(code)))
+    def replace(self, old: ast.AST, code: str) -> None:
+        self.replaced.append((old, code))
 
     def build(self, explode: bool = False) -> Any:
-        """The container with the changes. With `explode`, a one-line container is laid out one
-        item per line, and an added dict too long for its line too (as formatters do)."""
-        tree, cst = self.tree, self.tree.cst
-        node = self.container.node
+        """The container's libcst node with the changes, or None where libcst cannot give the
+        nodes. With `explode`, a one-line container is laid out one item per line, and an
+        added dict too long for its line too (as formatters do)."""
+        tree = self.code.fix_tree
+        node = self.code.cst_of(self.container.node)
+        if tree is None or node is None:
+            return None
+        cst = tree.cst
         one_line = "\n" not in tree.code(node)
         indent = tree.line_indent(tree.span(node)[0]) if explode else ""
         if explode and not one_line:
@@ -58,7 +75,11 @@ class ParameterEdits:
         elif explode:
             indent += "    "
         for old, new in self.replaced:
-            node = node.deep_replace(old, new)
+            target = self.code.cst_of(old)
+            if target is None or new is None:
+                return None
+            new = cst.parse_expression(new) if isinstance(new, str) else new
+            node = node.deep_replace(target, new)
         for name, code in self.added:
             value = cst.parse_expression(code)
             if self.container.is_dict:
@@ -101,10 +122,10 @@ def one_item_per_line(cst: Any, node: Any, inner: str, outer: str) -> Any:
                                  whitespace_before=cst.SimpleWhitespace("")))
 
 
-def too_long(tree: Any, edit: Edit) -> bool:
+def too_long(code: PythonFile, edit: Edit) -> bool:
     """Whether the fixed lines would be longer than the usual line-length limit, when the lines
     they replace were not."""
-    text = tree.text
+    text = code.text
     start = text.rfind("\n", 0, edit.start) + 1
     end = text.find("\n", edit.end)
     end = len(text) if end < 0 else end

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+
 import re
 from typing import Any, Iterable
 
@@ -83,7 +85,7 @@ class SessionAdvisoryLock(Rule):
     nodes = ("FuncCall",)
     text_hint = "advisory"
     file_kinds = frozenset({"sql", "migration", "pgbench"})
-    python_node_types = ("Call",)
+    python_nodes = (ast.Call,)
     python_hint = ("advisory_lock",)
     min_fix_version = 9  # pg_advisory_xact_lock exists since 9.1
 
@@ -177,18 +179,17 @@ class SessionAdvisoryLock(Rule):
                 kind="python"),
     )
 
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
-        tree = ctx.python
-        cst = tree.cst
+    def check_python(self, node: ast.Call, ctx: FileContext) -> Iterable[Finding]:
+        code = ctx.python_file
         func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in XACT_VARIANT:
+        if not isinstance(func, ast.Attribute) or func.attr not in XACT_VARIANT:
             return
-        receiver = tree.qualified(func.value) or ""
+        receiver = code.qualified(func.value) or ""
         if receiver.split(".")[-1] != "func":  # SQLAlchemy's func namespace only
             return
-        name = func.attr.value
+        name = func.attr
         xact = XACT_VARIANT[name]
-        start, end = tree.span(node)
+        start, end = code.span(node)
         message = (f"`{name}` takes a session-scoped lock that outlives the transaction and can "
                    "leak behind a transaction pooler")
         help = (
@@ -202,16 +203,19 @@ class SessionAdvisoryLock(Rule):
         suggestion = (f"with session.begin():\n    session.execute(select(func.{xact}(key)))\n"
                       "    ...  # the work the lock protects; COMMIT releases the lock")
         in_block = any(
-            isinstance(a, cst.With) and any(
-                isinstance(item.item, cst.Call) and isinstance(item.item.func, cst.Attribute)
-                and item.item.func.attr.value in ("begin", "transaction", "atomic")
-                or (tree.qualified(item.item) or "").endswith("atomic")
+            isinstance(a, (ast.With, ast.AsyncWith)) and any(
+                isinstance(item.context_expr, ast.Call)
+                and isinstance(item.context_expr.func, ast.Attribute)
+                and item.context_expr.func.attr in ("begin", "transaction", "atomic")
+                or (code.qualified(item.context_expr) or "").endswith("atomic")
                 for item in a.items)
-            for a in tree.ancestors(node))
+            for a in code.ancestors(node))
         if not in_block or "advisory_unlock" in ctx.text:
             yield self.finding(ctx, message, Fix.display(title, suggestion), help, span=(start, end))
             return
-        edit = tree.replace(func.attr, cst.Name(xact))
+        # The attribute's name ends the callee's code: a rename of those characters.
+        name_end = code.span(func)[1]
+        edit = Edit(name_end - len(name), name_end, xact)
         yield self.finding(ctx, message, Fix(title, Applicability.UNSAFE, (edit,), suggestion), help, span=(start, end))
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext

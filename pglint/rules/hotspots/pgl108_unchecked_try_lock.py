@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import ast
 from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
 from pglint.finding import Finding, Fix
 from pglint.kit.sql_tokens import matching_paren
+from pglint.python.pyfile import PythonFile
+
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -72,7 +75,6 @@ class UncheckedTryLock(Rule):
         "https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS",
     )
     statements = ("SelectStmt",)
-    python_tree_for_sql = ("try_advisory",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
 
     VALID = (
@@ -150,7 +152,7 @@ class UncheckedTryLock(Rule):
         if call is None or not _discarded(ctx, stmt):
             return
         writes = _unguarded_writes_after(ctx, stmt)
-        if ctx.python is not None:
+        if ctx.python_file is not None:
             writes = _python_unchecked(ctx, stmt, writes)
         if not writes:
             return
@@ -184,27 +186,62 @@ _READS = re.compile(r"\.(?:fetch\w*|scalar\w*|one\w*|first|all)\(")
 def _python_unchecked(ctx: FileContext, lock: Statement, writes: list[Statement]
                       ) -> list[Statement]:
     """For SQL strings in Python: the writes that follow the try-lock in the same function,
-    if its `execute(...)` call's result is discarded (a bare call statement, and the next
-    statement reads no row), else none."""
-    tree = ctx.python
-    cst = tree.cst
-    call = next((c for c in tree.nodes("Call") if isinstance(c.func, cst.Attribute)
-                 and c.func.attr.value in ("execute", "fetch", "fetchval", "fetchrow")
-                 and _contains(tree.span(c), lock.start)), None)
+    if its `execute(...)` call's result is discarded (a bare call statement first on its line,
+    and the next line's statement reads no row), else none."""
+    code = ctx.python_file
+    call = next((c for c in code.nodes(ast.Call) if isinstance(c.func, ast.Attribute)
+                 and c.func.attr in ("execute", "fetch", "fetchval", "fetchrow")
+                 and _contains(code.span(c), lock.start)), None)
     if call is None:
         return writes
-    statement = tree.statement(call)
-    line = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
-    if not isinstance(line, cst.Expr) or line.value is not call:
-        return []  # assigned, awaited into a name, tested: the result is read
-    block = tree.parent(statement)
-    body = list(getattr(block, "body", ()))
-    following = body[body.index(statement) + 1:] if statement in body else []
-    if following and _READS.search(tree.code(following[0])):
+    statement = code.statement(call)
+    if not isinstance(statement, ast.Expr) or statement.value is not call or \
+            _text_before(code, statement).strip():
+        return []  # assigned, awaited into a name, tested, after `if x:`: the result is read
+    after = _next_line(code, statement)
+    if after is not None and _READS.search(after):
         return []  # cur.execute(...) then cur.fetchone(): read right after
-    function = tree.enclosing(call, cst.FunctionDef)
-    end = tree.span(function)[1] if function is not None else len(ctx.text)
+    function = code.enclosing(call, ast.FunctionDef, ast.AsyncFunctionDef)
+    end = code.span(function)[1] if function is not None else len(ctx.text)
     return [w for w in writes if w.start < end]
+
+
+def _next_line(code: PythonFile, statement: ast.stmt) -> str | None:
+    """The text of the statement line after the one `statement` starts (statements joined by
+    `;` are one line), with the comment lines above it and its own comment; None at the end of
+    the block."""
+    block = code.parent(statement)
+    siblings = next((found for name in ("body", "orelse", "finalbody")
+                     for found in [getattr(block, name, None)]
+                     if isinstance(found, list) and any(s is statement for s in found)), [])
+    at = next(i for i, s in enumerate(siblings) if s is statement) if siblings else 0
+    rest = siblings[at + 1:]
+    last = statement.end_lineno
+    while rest and rest[0].lineno == last:  # `a(); b()`: one line
+        last = rest.pop(0).end_lineno
+    if not rest:
+        return None
+    start = _line_end(code.text, code.offset(last, 0))
+    following = [rest[0]]
+    last = rest[0].end_lineno
+    for later in rest[1:]:
+        if later.lineno != last:
+            break
+        last = later.end_lineno
+        following.append(later)
+    return code.text[start:_line_end(code.text, code.span(following[-1])[1])]
+
+
+def _text_before(code: PythonFile, statement: ast.stmt) -> str:
+    """What its line holds before a statement (`if x:`, `a = 1;`)."""
+    start = code.span(statement)[0]
+    return code.text[code.text.rfind("\n", 0, start) + 1:start]
+
+
+def _line_end(text: str, offset: int) -> int:
+    """Just after the end of the line holding `offset` (its newline included)."""
+    end = text.find("\n", offset)
+    return len(text) if end < 0 else end + 1
 
 
 def _contains(span: tuple[int, int], offset: int) -> bool:

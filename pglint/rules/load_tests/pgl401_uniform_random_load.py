@@ -8,12 +8,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.load_tests import (
-    DRAW_NAMES, Destination, LOCUST_BASES, SINK_METHODS, UNIFORM_DRAWS, is_load_test, key_sinks,
-    named_like_a_load_test, pareto_fix,
-)
+from pglint.kit.load_tests import Destination, UNIFORM_DRAWS, is_load_test, key_sinks, pareto_fix
 from pglint.kit.sql_tokens import matching_paren, tokens_of
-from pglint.python.screen import CodeIndex
 from pglint.roles import APPLICATION, LOAD_TEST, SCRIPT
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -147,7 +143,7 @@ class UniformRandomLoad(Rule):
     # Load tests, and the data generators beside them; not regression tests, whose fixture
     # data is uniform on purpose.
     roles = frozenset({LOAD_TEST, APPLICATION, SCRIPT})
-    python_node_types = ("Call",)
+    python_nodes = (ast.Call,)
     python_hint = (("randint(", "randrange(", "choice(range("),)
 
     VALID = (
@@ -276,50 +272,20 @@ class UniformRandomLoad(Rule):
 
     # -- Python load tests --------------------------------------------------------------------
 
-    def screen_python(self, code: CodeIndex) -> bool:
-        """A uniform draw (`random.randint`, `random.randrange`, `numpy.random.randint`,
-        `random.choice(range(...))`, through any import alias), and a call its key can reach
-        (every sink is a method call named like an HTTP verb, an SQL execute/fetch or an ORM
-        lookup), in a load test: a file named like one, importing locust, or with a class
-        deriving from a locust user class (`locust.HttpUser` however `locust` got there)."""
-        if not named_like_a_load_test(code.path) and not code.imports(("locust",)) and not any(
-                code.qualified(base) in LOCUST_BASES
-                for cls in code.nodes(ast.ClassDef) for base in cls.bases):
-            return False
-        draw = sink = False
-        for call in code.nodes(ast.Call):
-            func = call.func
-            if isinstance(func, ast.Attribute):
-                if func.attr in SINK_METHODS:
-                    sink = True
-                    if draw:
-                        return True
-                if func.attr not in DRAW_NAMES:
-                    continue
-            elif not isinstance(func, ast.Name):
-                continue
-            if not draw:
-                style = UNIFORM_DRAWS.get(code.qualified(func) or "")
-                draw = style is not None and (style != "range" or any(
-                    isinstance(arg, ast.Call) and code.qualified(arg.func) == "range"
-                    for arg in (*(a.value if isinstance(a, ast.Starred) else a for a in call.args),
-                                *(k.value for k in call.keywords))))
-                if draw and sink:
-                    return True
-        return False
-
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
-        tree = ctx.python
-        name = tree.call_name(node)
+    def check_python(self, node: ast.Call, ctx: FileContext) -> Iterable[Finding]:
+        code = ctx.python_file
+        name = code.call_name(node)
         style = UNIFORM_DRAWS.get(name or "")
         if style is None:
             return
-        if style == "range" and not (node.args and isinstance(node.args[0].value, tree.cst.Call)
-                                     and tree.call_name(node.args[0].value) == "range"):
+        if style == "range":
+            first = node.args[0] if node.args else node.keywords[0] if node.keywords else None
+            first = first.value if isinstance(first, (ast.Starred, ast.keyword)) else first
+            if not (isinstance(first, ast.Call) and code.call_name(first) == "range"):
+                return
+        if not is_load_test(ctx, code, node):
             return
-        if not is_load_test(ctx, tree, node):
-            return
-        sinks = key_sinks(tree, node, Destination())
+        sinks = key_sinks(code, node, Destination())
         if not sinks:
             return
         kind, _, where = sinks[0]
@@ -327,7 +293,7 @@ class UniformRandomLoad(Rule):
         what = {"url": f"the {label} of a request URL", "sql": f"the {label} of an SQL query",
                 "params": f"the `{where.name or where.var}` request parameter",
                 "orm": f"the `{where.name}` lookup"}[kind]
-        short = tree.code(node.func).strip()
+        short = code.code(node.func).strip()
         message = (f"`{short}()` picks {what} uniformly, so the load test misses production's "
                    "hot keys")
         help = ("Production traffic is skewed: a few users, products or accounts take most of "
@@ -339,7 +305,7 @@ class UniformRandomLoad(Rule):
                 "The suggested draw goes through `secrets.SystemRandom()`, which security "
                 "linters (ruff S311, bandit B311) accept; numpy's `default_rng().zipf()` is "
                 "another skewed source.")
-        fix, helper = pareto_fix(tree, node, style)
+        fix, helper = pareto_fix(code, node, style)
         if fix is None:
             fix = Fix.display("Draw keys from a Pareto distribution",
                               helper + "\n# and call pareto_key(low, high) with the draw's "

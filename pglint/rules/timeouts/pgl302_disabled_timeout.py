@@ -8,9 +8,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.connections import literal, option_settings, parse_dsn
+from pglint.kit.connections import literal, option_settings, parse_dsn, string_tokens
 from pglint.kit.timeouts import LOCK_TIMEOUT, TIMEOUTS, is_zero, set_config
-from pglint.python.screen import CodeIndex
+from pglint.python.pyfile import PythonFile
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -89,7 +89,7 @@ class DisabledTimeout(Rule):
     nodes = ("FuncCall",)
     text_hint = "set_config"
     file_kinds = frozenset({"sql", "migration", "pgbench"})
-    python_node_types = ("SimpleString", "Dict")
+    python_nodes = (ast.Constant, ast.JoinedStr, ast.Dict)
     python_hint = (tuple(TIMEOUTS),)
     # A migration that has already run is history: a timeout finding on it changes nothing.
     judges_applied_migrations = False
@@ -145,64 +145,66 @@ class DisabledTimeout(Rule):
 
     # -- Python: connection options -----------------------------------------------------------
 
-    def screen_python(self, code: CodeIndex) -> bool:
-        """A string holding `_timeout` and a `0` (a zero read from a string has a `0` in it,
-        also when percent-encoded as `%30`), or a `server_settings` dict (a keyword or a dict
-        item) with a timeout key set to a zero literal. SQL strings are linted as SQL apart
-        from this screen."""
-        for constant in code.nodes(ast.Constant):
-            value = constant.value
-            if isinstance(value, str) and "_timeout" in value and "0" in value:
-                return True
-        for item in code.nodes(ast.keyword):
-            if item.arg == "server_settings" and isinstance(item.value, ast.Dict) and \
-                    _zero_setting(item.value):
-                return True
-        for found in code.nodes(ast.Dict):
-            if any(isinstance(value, ast.Dict) and _is_text(key, "server_settings")
-                   and _zero_setting(value) for key, value in zip(found.keys, found.values)):
-                return True
-        return False
-
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
-        tree = ctx.python
-        cst = tree.cst
-        if isinstance(node, cst.SimpleString):
-            if "_timeout" not in node.value:
+    def check_python(self, node: ast.AST, ctx: FileContext) -> Iterable[Finding]:
+        code = ctx.python_file
+        if isinstance(node, ast.Dict):
+            yield from self._server_settings(node, ctx)
+            return
+        if isinstance(node, ast.Constant):
+            # A str literal, but not the text of an f-string (read with the f-string).
+            if not isinstance(node.value, str) or "_timeout" not in node.value or \
+                    id(node) in _f_string_parts(code):
                 return
-            value = literal(tree, node)
+        elif id(node) in _f_string_parts(code) or "_timeout" not in code.code(node):
+            return  # an f-string's format spec; an f-string that cannot mention a timeout
+        # Each string token alone, as written: `"a" "b"` are two literals here.
+        for start, end in string_tokens(code, node):
+            token = code.text[start:end]
+            if "_timeout" not in token or "f" in token[:token.find(token[-1])].lower():
+                continue  # an f-string's own pieces hold placeholders: not read
+            try:
+                value = ast.literal_eval(token)
+            except (ValueError, SyntaxError):
+                continue
             if not isinstance(value, str):
-                return
+                continue
             for name in _zero_options(value):
                 bound = self._bound(ctx, name)
                 pattern = re.compile(_ZERO_IN_CODE.format(name=name), re.IGNORECASE)
-                code = tree.code(node)
-                suggestion = pattern.sub(lambda m, bound=bound: m.group(1) + bound, code, count=1)
-                start, end = tree.span(node)
+                suggestion = pattern.sub(lambda m, bound=bound: m.group(1) + bound, token,
+                                         count=1)
                 yield self._python_finding(ctx, start, end, name, suggestion)
-            return
-        # asyncpg `server_settings={...}`, as a keyword or a `connect_args` item.
-        parent = tree.parent(node)
-        if isinstance(parent, cst.Arg):
-            if parent.keyword is None or parent.keyword.value != "server_settings":
-                return
-        elif not (isinstance(parent, cst.DictElement) and parent.value is node
-                  and literal(tree, parent.key) == "server_settings"):
-            return
-        for element in node.elements:
-            if not isinstance(element, cst.DictElement):
-                continue
-            name = literal(tree, element.key)
+
+    def _server_settings(self, node: ast.Dict, ctx: FileContext) -> Iterable[Finding]:
+        """asyncpg `server_settings={...}` (a keyword or a `connect_args` item) setting a
+        timeout to zero."""
+        code = ctx.python_file
+        zeros = []
+        for key, value in zip(node.keys, node.values):
+            if key is None:
+                continue  # **base
+            name = literal(code, key)
             if name not in TIMEOUTS:
                 continue
-            value = literal(tree, element.value)
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)) or \
-                    not is_zero(str(value)):
+            setting = literal(code, value)
+            if isinstance(setting, bool) or not isinstance(setting, (str, int, float)) or \
+                    not is_zero(str(setting)):
                 continue
+            zeros.append((name, key, value))
+        if not zeros:
+            return
+        parent = code.parent(node)
+        if isinstance(parent, ast.keyword):
+            if parent.arg != "server_settings":
+                return
+        elif not (isinstance(parent, ast.Dict) and any(
+                value is node and key is not None and literal(code, key) == "server_settings"
+                for key, value in zip(parent.keys, parent.values))):
+            return
+        for name, key, value in zeros:
             bound = self._bound(ctx, name)
-            suggestion = (f"{tree.code(element.key)}: "
-                          f"{_python_string(bound, tree.code(element.key))}")
-            start, end = tree.span(element)
+            suggestion = f"{code.code(key)}: {_python_string(bound, code.code(key))}"
+            start, end = code.span(key)[0], code.span(value)[1]
             yield self._python_finding(ctx, start, end, name, suggestion)
 
     def _bound(self, ctx: FileContext, name: str) -> str:
@@ -309,25 +311,16 @@ def _zero_options(value: str) -> list[str]:
     return [name for name in TIMEOUTS if is_zero(settings.get(name))]
 
 
-def _is_text(node: ast.expr | None, text: str) -> bool:
-    """On CPython's tree: a string literal that is (or, an f-string, may be) `text`."""
-    return isinstance(node, ast.JoinedStr) or isinstance(node, ast.Constant) and \
-        node.value == text
-
-
-def _zero_setting(settings: ast.Dict) -> bool:
-    """On CPython's tree: a dict item whose key may be a timeout's name and whose value may be
-    a zero (`0`, `"0s"`, `-0`, an f-string)."""
-    for key, value in zip(settings.keys, settings.values):
-        if not (isinstance(key, ast.JoinedStr) or isinstance(key, ast.Constant)
-                and isinstance(key.value, str) and key.value in TIMEOUTS):
-            continue
-        if isinstance(value, (ast.JoinedStr, ast.UnaryOp)):
-            return True
-        if isinstance(value, ast.Constant) and isinstance(value.value, (str, int, float)) and \
-                not isinstance(value.value, bool) and is_zero(str(value.value)):
-            return True
-    return False
+def _f_string_parts(code: PythonFile) -> set[int]:
+    """The nodes that are parts of f-strings (their text, their format specs), by id: read
+    with their f-string, never alone."""
+    found = code.derived.get("f-string parts")
+    if found is None:
+        found = code.derived["f-string parts"] = {
+            id(part) for joined in code.nodes(ast.JoinedStr) for part in joined.values}
+        found.update(id(value.format_spec) for value in code.nodes(ast.FormattedValue)
+                     if value.format_spec is not None)
+    return found
 
 
 def _python_string(value: str, like: str) -> str:

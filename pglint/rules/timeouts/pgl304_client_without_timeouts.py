@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from typing import Any, Iterable
+from typing import Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Finding, Fix
@@ -14,7 +14,7 @@ from pglint.kit.connections import (
     value_of,
 )
 from pglint.kit.parameter_edits import ParameterEdits, quote_of, quoted_string, too_long
-from pglint.python.screen import CodeIndex, keyword
+from pglint.python.pyfile import PythonFile
 from pglint.rule import Example, Rule
 
 CONNECT_TIMEOUT = 10  # seconds: the chapter's connect_timeout
@@ -154,7 +154,7 @@ class ClientWithoutTimeouts(Rule):
         "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-STATEMENT-TIMEOUT",
     )
     file_kinds = frozenset({"python"})
-    python_node_types = ("Call", "Assign")
+    python_nodes = (ast.Call, ast.Assign)
     # A driver's connect()/pool, an engine, Django's DATABASES.
     python_hint = (("psycopg", "asyncpg", "create_engine", "create_async_engine", "DATABASES"),
                    re.compile(
@@ -302,29 +302,11 @@ class ClientWithoutTimeouts(Rule):
 
     # -- dispatch -------------------------------------------------------------------------------
 
-    def screen_python(self, code: CodeIndex) -> bool:
-        """A call resolved through the file's imports to a judged connect function, pool or
-        engine, with the arguments `_call` needs to judge it (`_call_screen`), or an assignment
-        `DATABASES = {...}` holding a dict (no `**`) with a PostgreSQL `ENGINE` literal."""
-        for call in code.nodes(ast.Call):
-            name = code.qualified(call.func)
-            if name in _JUDGED_CALLS and _call_screen(code, call, name):
-                return True
-        for assign in code.nodes(ast.Assign):  # module level in check_python: not required here
-            target = assign.targets[0]
-            if len(assign.targets) == 1 and isinstance(target, ast.Name) and \
-                    target.id == "DATABASES" and isinstance(assign.value, ast.Dict) and any(
-                        isinstance(entry, ast.Dict) and _django_postgres(entry)
-                        for entry in assign.value.values):
-                return True
-        return False
-
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
-        tree = ctx.python
-        if isinstance(node, tree.cst.Assign):
+    def check_python(self, node: ast.AST, ctx: FileContext) -> Iterable[Finding]:
+        if isinstance(node, ast.Assign):
             yield from self._django(node, ctx)
             return
-        name = tree.call_name(node)
+        name = ctx.python_file.call_name(node)  # type: ignore[arg-type]
         if name is None:
             return
         if name in _LIBPQ_CONNECT:
@@ -339,29 +321,28 @@ class ClientWithoutTimeouts(Rule):
             kind = "engine"
         else:
             return
-        finding = self._call(node, ctx, kind)
+        finding = self._call(node, ctx, kind)  # type: ignore[arg-type]
         if finding is not None:
             yield finding
 
-    def _call(self, call: Any, ctx: FileContext, kind: str) -> Finding | None:
-        tree = ctx.python
-        cst = tree.cst
+    def _call(self, call: ast.Call, ctx: FileContext, kind: str) -> Finding | None:
+        code = ctx.python_file
         keywords = call_keywords(call)
         container, wrap = keywords, None  # where the fix writes; the item to create for it
         if kind == "engine":
-            setup = _engine_setup(tree, call)
+            setup = _engine_setup(code, call)
             if setup is None:
                 return None
             args = keywords.entries.get("connect_args")
             if args is not None:
-                if not isinstance(args.value, cst.Dict):
+                if not isinstance(args.value, ast.Dict):
                     return None
-                container = dict_entries(tree, args.value)
+                container = dict_entries(code, args.value)
                 if setup.driver == "unknown":  # the keys tell which library reads them
                     keys = set(container.entries)
                     setup.driver = "asyncpg" if keys & {"command_timeout", "server_settings"} \
                         else "libpq"
-                setup.read_keywords(tree, container)
+                setup.read_keywords(code, container)
             elif setup.driver == "unknown":
                 return None
             else:
@@ -372,23 +353,23 @@ class ClientWithoutTimeouts(Rule):
             setup = Setup("asyncpg", connect=True)
             dsn = positional_argument(call, 0, "dsn")
             if dsn is not None:
-                setup.read_dsn(tree, dsn)
-            setup.read_keywords(tree, keywords)
+                setup.read_dsn(code, dsn)
+            setup.read_keywords(code, keywords)
             if keywords.entries.keys() & _HOOKS:
                 setup.hidden_statement = True
         elif kind == "pool":
             setup = Setup("libpq")
             dsn = positional_argument(call, 0, "conninfo")
             if dsn is not None:
-                setup.read_dsn(tree, dsn)
+                setup.read_dsn(code, dsn)
             if keywords.entries.keys() & _HOOKS or keywords.opaque:
                 setup.hidden_connect = setup.hidden_statement = True
             args = keywords.entries.get("kwargs")
             if args is not None:
-                if not isinstance(args.value, cst.Dict):
+                if not isinstance(args.value, ast.Dict):
                     return None
-                container = dict_entries(tree, args.value)
-                setup.read_keywords(tree, container)
+                container = dict_entries(code, args.value)
+                setup.read_keywords(code, container)
             elif dsn is None:
                 return None  # every parameter from the PG* environment
             else:
@@ -398,41 +379,40 @@ class ClientWithoutTimeouts(Rule):
             if kind == "psycopg2-pool":
                 dsn = positional_argument(call, 2, "dsn")
             else:
-                dsn = positional_argument(call, 0, "dsn" if tree.call_name(call) == "psycopg2.connect"
-                                  else "conninfo")
+                dsn = positional_argument(call, 0, "dsn" if code.call_name(call) == "psycopg2.connect"
+                                          else "conninfo")
             if dsn is not None:
-                setup.read_dsn(tree, dsn)
+                setup.read_dsn(code, dsn)
             elif not (keywords.entries.keys() - _DRIVER_KEYWORDS) and not keywords.opaque:
                 return None  # every connection parameter from the PG* environment
-            setup.read_keywords(tree, keywords)
-        return self._judge(ctx, call, setup, container, wrap, f"`{tree.code(call.func).strip()}()`")
+            setup.read_keywords(code, keywords)
+        return self._judge(ctx, call, setup, container, wrap, f"`{code.code(call.func).strip()}()`")
 
-    def _django(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
-        tree = ctx.python
-        cst = tree.cst
-        if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name) or \
-                node.targets[0].target.value != "DATABASES" or not isinstance(node.value, cst.Dict):
+    def _django(self, node: ast.Assign, ctx: FileContext) -> Iterable[Finding]:
+        code = ctx.python_file
+        if len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name) or \
+                node.targets[0].id != "DATABASES" or not isinstance(node.value, ast.Dict):
             return
-        if not isinstance(tree.parent(tree.statement(node)), cst.Module):
+        if not isinstance(code.parent(node), ast.Module):
             return
         if re.search(r"\bDATABASES\s*(?:\[|\.update\b|\|=)", ctx.text):
             return  # entries changed after the literal: cannot tell what they end up with
-        databases = dict_entries(tree, node.value)
+        databases = dict_entries(code, node.value)
         for alias, entry in databases.entries.items():
-            if not isinstance(entry.value, cst.Dict):
+            if not isinstance(entry.value, ast.Dict):
                 continue
-            settings = dict_entries(tree, entry.value)
+            settings = dict_entries(code, entry.value)
             engine = settings.entries.get("ENGINE")
             if settings.opaque or engine is None or \
-                    literal(tree, engine.value) not in _DJANGO_ENGINES:
+                    literal(code, engine.value) not in _DJANGO_ENGINES:
                 continue
             setup = Setup("libpq")
             options = settings.entries.get("OPTIONS")
             if options is None:
                 container, wrap = settings, "OPTIONS"
-            elif isinstance(options.value, cst.Dict):
-                container, wrap = dict_entries(tree, options.value), None
-                setup.read_keywords(tree, container)
+            elif isinstance(options.value, ast.Dict):
+                container, wrap = dict_entries(code, options.value), None
+                setup.read_keywords(code, container)
             else:
                 continue
             finding = self._judge(ctx, entry.value, setup, container, wrap,
@@ -442,9 +422,9 @@ class ClientWithoutTimeouts(Rule):
 
     # -- judgement and fix ----------------------------------------------------------------------
 
-    def _judge(self, ctx: FileContext, node: Any, setup: Setup, container: Container,
-               wrap: str | None, what: str, anchor: Any = None) -> Finding | None:
-        tree = ctx.python
+    def _judge(self, ctx: FileContext, node: ast.AST, setup: Setup, container: Container,
+               wrap: str | None, what: str, anchor: ast.AST | None = None) -> Finding | None:
+        code = ctx.python_file
         missing_connect = setup.driver == "libpq" and not setup.connect and \
             not setup.hidden_connect
         missing_statement = not setup.has_statement and not setup.hidden_statement and \
@@ -452,8 +432,8 @@ class ClientWithoutTimeouts(Rule):
         short = setup.too_short()
         if not (missing_connect or missing_statement or short is not None):
             return None
-        quote = quote_of(tree, node)
-        edits = ParameterEdits(tree, container, quote)
+        quote = quote_of(code, node)
+        edits = ParameterEdits(code, container, quote)
         items: list[tuple[str, str]] = []  # (name, code) to write
         titles = []
         display = False
@@ -462,7 +442,7 @@ class ClientWithoutTimeouts(Rule):
             titles.append(f"`connect_timeout={CONNECT_TIMEOUT}`")
         if missing_statement and setup.driver == "libpq":
             if setup.options_entry is not None:
-                old = literal(tree, setup.options_entry.value)
+                old = literal(code, setup.options_entry.value)
                 joined = f"{old.rstrip()} {_STATEMENT_OPTION}" if old.strip() \
                     else _STATEMENT_OPTION
                 edits.replace(setup.options_entry.value, quoted_string(joined, quote))
@@ -473,9 +453,11 @@ class ClientWithoutTimeouts(Rule):
         if missing_statement and setup.driver == "asyncpg":
             items.append(("command_timeout", str(COMMAND_TIMEOUT)))
             if setup.settings_entry is not None:
-                grown = ParameterEdits(tree, dict_entries(tree, setup.settings_entry.value), quote)
+                settings = setup.settings_entry.value
+                assert isinstance(settings, ast.Dict)  # read_keywords keeps dict literals only
+                grown = ParameterEdits(code, dict_entries(code, settings), quote)
                 grown.added.append(("statement_timeout", quoted_string(STATEMENT_TIMEOUT, quote)))
-                edits.replaced.append((setup.settings_entry.value, grown.build()))
+                edits.replaced.append((settings, grown.build()))
             else:
                 items.append(("server_settings", "{" + quoted_string("statement_timeout", quote)
                               + ": " + quoted_string(STATEMENT_TIMEOUT, quote) + "}"))
@@ -486,87 +468,41 @@ class ClientWithoutTimeouts(Rule):
             edits.replace(setup.client_entry.value, str(raised))
             titles.append(f"`command_timeout={raised}`")
         if wrap is not None and items:
-            edits.set(wrap, "{" + ", ".join(f"{quoted_string(name, quote)}: {code}"
-                                            for name, code in items) + "}")
+            edits.set(wrap, "{" + ", ".join(f"{quoted_string(name, quote)}: {value}"
+                                            for name, value in items) + "}")
         else:
-            for name, code in items:
-                edits.set(name, code)
-        new = edits.build()
-        edit = tree.replace(container.node, new)
-        if too_long(tree, edit):
-            new = edits.build(explode=True)
-            edit = tree.replace(container.node, new)
+            for name, value in items:
+                edits.set(name, value)
         title = "Set " + ", ".join(titles)
-        if display:
-            fix = Fix.display(title, edit.content + "\n# the connection string's `options` "
-                              "are replaced by this keyword: move them into it")
-        else:
-            fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion=edit.content)
         message, help = _words(what, setup, missing_connect, missing_statement, short)
-        return self.finding(ctx, message, fix, help, node=anchor if anchor is not None else node)
+        return self.finding(ctx, message, _fix(code, container, edits, title, display), help,
+                            node=anchor if anchor is not None else node)
 
 
-def _call_screen(code: CodeIndex, call: ast.Call, name: str) -> bool:
-    """On CPython's tree, what `_call` needs to judge a call (a superset): `**kw` hides every
-    parameter (it yields nothing unless a keyword it reads is written out), a libpq call needs
-    a connection argument (else all comes from the `PG*` environment), a pool's `kwargs=` and
-    an engine's `connect_args=` must be dict literals, and an engine's URL (a literal, or a
-    module constant's) a PostgreSQL one unless hidden (then `connect_args` is needed)."""
-    names = {k.arg for k in call.keywords}  # None for `**kw`
-    if name in _ASYNCPG:  # hooks and `**` hide the statement timeout: only a short client one
-        return "command_timeout" in names or not names & (_HOOKS | {None})
-    if name in _PSYCOPG_POOLS:
-        if "kwargs" in names:
-            return isinstance(keyword(call, "kwargs"), ast.Dict)
-        return not names & (_HOOKS | {None}) and bool(call.args or "conninfo" in names)
-    if name not in _ENGINES:  # libpq connect() and psycopg2's pools
-        if None in names:
-            return bool(names & {"connect_timeout", "options"})
-        return bool(call.args or names - _DRIVER_KEYWORDS)
-    args = keyword(call, "connect_args")
-    if args is not None and not isinstance(args, ast.Dict) or args is None and None in names:
-        return False
-    url = keyword(call, "url")
-    if url is None and call.args:
-        url = call.args[0]  # a Starred: hidden
-    values = [url]
-    if isinstance(url, ast.Name):  # a module constant (its binding may also be hidden)
-        values = [a.value for a in code.nodes(ast.Assign)
-                  if any(isinstance(t, ast.Name) and t.id == url.id for t in a.targets)]
-        values += [a.value for a in code.nodes(ast.AnnAssign)
-                   if isinstance(a.target, ast.Name) and a.target.id == url.id]
-    for value in values:
-        if isinstance(value, ast.JoinedStr):
-            return True
-        if isinstance(value, ast.Constant) and isinstance(value.value, str):
-            dsn = parse_dsn(value.value)
-            if not dsn.opaque and dsn.is_url:
-                base, _, driver = dsn.scheme.partition("+")
-                if base in ("postgresql", "postgres") and driver in _SQLALCHEMY_DRIVERS:
-                    return True
-                if value is url:
-                    return False  # another database, or a driver not judged
-    return args is not None  # a hidden URL: the connect_args keys tell the driver
+def _fix(code: PythonFile, container: Container, edits: ParameterEdits, title: str,
+         display: bool) -> Fix | None:
+    """The edits rendered on libcst's tree (None where libcst cannot give the nodes): one
+    replacement of the container, laid out one item per line when too long for its line."""
+    tree, old = code.fix_tree, code.cst_of(container.node)
+    new = edits.build()
+    if tree is None or old is None or new is None:
+        return None
+    edit = tree.replace(old, new)
+    if too_long(code, edit):
+        new = edits.build(explode=True)
+        if new is None:
+            return None
+        edit = tree.replace(old, new)
+    if display:
+        return Fix.display(title, edit.content + "\n# the connection string's `options` "
+                           "are replaced by this keyword: move them into it")
+    return Fix(title, Applicability.UNSAFE, (edit,), suggestion=edit.content)
 
 
-def _django_postgres(settings: ast.Dict) -> bool:
-    """On CPython's tree: a Django database entry with a PostgreSQL `ENGINE` literal (keys or
-    values written as f-strings may be anything) and no `**`."""
-    if None in settings.keys:
-        return False
-    for key, value in zip(settings.keys, settings.values):
-        if (isinstance(key, ast.JoinedStr) or isinstance(key, ast.Constant)
-                and key.value == "ENGINE") and (
-                isinstance(value, ast.JoinedStr) or isinstance(value, ast.Constant)
-                and value.value in _DJANGO_ENGINES):
-            return True
-    return False
-
-
-def _engine_setup(tree: Any, call: Any) -> Setup | None:
+def _engine_setup(code: PythonFile, call: ast.Call) -> Setup | None:
     """What a SQLAlchemy URL shows; None for another database or a driver not judged."""
     url = positional_argument(call, 0, "url")
-    value = value_of(tree, url)
+    value = value_of(code, url)
     dsn = parse_dsn(value) if isinstance(value, str) else Dsn(opaque=True)
     if dsn.opaque or not dsn.is_url:
         setup = Setup("unknown")
