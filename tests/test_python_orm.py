@@ -147,3 +147,29 @@ def test_a_model_deriving_from_an_imported_model_class_maps_to_a_table(tmp_path)
         "from django.db.models import Model, TextField\n\n\n"
         "class Order(Model):\n    note = TextField()\n", encoding="utf-8")
     assert _model(tmp_path).orm_tables == {"Order": "shop_order"}
+
+
+def test_models_and_writes_are_read_on_cpythons_tree_alone(tmp_path):
+    """The ORM reader reads CPython's tree: a file with models or ORM writes and nothing for a
+    libcst rule costs no libcst parse, and a file libcst refuses (a generated constant of 900
+    terms is deeper than it renders) still maps its models."""
+    from pglint.facts import file_facts
+
+    root = _project(tmp_path)
+    (root / "shop" / "generated.py").write_text(
+        "from django.db import models\n\nWEIGHTS = " + " + ".join(["1"] * 900) + "\n\n\n"
+        "class Weight(models.Model):\n    value = models.IntegerField()\n", encoding="utf-8")
+    settings = parse_settings({}).with_overrides(root=root)
+    candidates, _ = discover([root], settings)
+    loaded = {c.rel.replace("\\", "/"): engine.load(c) for c in candidates}
+    tables = {}
+    for rel in ("shop/models.py", "shop/generated.py", "app/events.py"):
+        assert loaded[rel].python is None, rel
+        tables.update(file_facts(loaded[rel]).orm_tables)
+    assert tables == {"Product": "shop_product", "PageHit": "page_hits",
+                      "Weight": "shop_weight", "Session": "user_sessions",
+                      "audit": "audit_events"}
+    writes = file_facts(loaded["app/views.py"]).writes
+    assert [(w.table, w.op, w.location.line) for w in writes] == [
+        ("orm:Product", "update", 9), ("orm:PageHit", "insert", 10),
+        ("orm:Unknown", "update", 11), ("orm:Base", "update", 12)]
