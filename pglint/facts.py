@@ -116,15 +116,14 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
                     facts.writes.append(write)
     if file.path.name == "env.py" and "alembic" in file.text and "run_migrations" in file.text:
         facts.runner_settings = _runner_settings(loaded.parsed.statements)
-    if loaded.python is not None:
-        from pglint.python.orm import OrmFacts, orm_facts
+    if loaded.python_file is not None and loaded.python_orm:
+        from pglint.python.orm import orm_facts
 
         # Read only where the ORM reader wanted the file (a tree parsed for a rule or for SQL
         # strings is not evidence of models: rich's `Table("Exchange Rates")` is no table).
         # What application models map is a use, as a query naming it is (pglint.model.uses).
-        orm = orm_facts(loaded.python, loaded.candidate.path, where,
-                        uses=run_time and file.kind != "migration") if loaded.python_orm \
-            else OrmFacts()
+        orm = orm_facts(loaded.python_file, loaded.candidate.path, where,
+                        uses=run_time and file.kind != "migration")
         facts.orm_tables = orm.tables
         if run_time and file.kind != "migration":
             facts.writes.extend(orm.writes)

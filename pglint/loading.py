@@ -36,7 +36,7 @@ class LoadedFile:
     python: "PythonTree | None" = None  # a .py file's libcst tree, when it was parsed
     python_file: "PythonFile | None" = None  # a .py file's CPython tree, when it was parsed
     python_rules: frozenset[str] = frozenset()  # the Python rules its text and screens pass
-    python_orm: bool = False  # the ORM reader's text test and screen pass it
+    python_orm: bool = False  # the ORM reader's text test passes it (it reads `python_file`)
 
 
 @lru_cache(maxsize=1)
@@ -48,9 +48,9 @@ def _python_rules() -> tuple[tuple[Rule, tuple[tuple, ...]], ...]:
 
 class PythonScreen:
     """Who reads a .py file: the Python rules and readers whose text hints match. Those on
-    CPython's tree (`python_nodes`, the migration readers) read it as it is; those still on
-    libcst's tree are asked (with CPython's tree of the file) whether their screens pass it,
-    and libcst parses the file only for them."""
+    CPython's tree (`python_nodes`, the ORM and migration readers) read it as it is; those
+    still on libcst's tree are asked (with CPython's tree of the file) whether their screens
+    pass it, and libcst parses the file only for them."""
 
     def __init__(self, text: str) -> None:
         from pglint.python.orm import might_describe_orm
@@ -59,19 +59,17 @@ class PythonScreen:
         matched = [rule for rule, hints in _python_rules() if hints_match(hints, text)]
         self.on_ast = [rule for rule in matched if rule.python_nodes]
         self.rules = [rule for rule in matched if not rule.python_nodes]
+        # The ORM and migration readers read CPython's tree.
         self.orm = might_describe_orm(text)
-        self.schema = might_define_schema(text)  # the migration readers read CPython's tree
+        self.schema = might_define_schema(text)
 
     def __bool__(self) -> bool:
         """Whether a consumer of libcst's tree may want the file."""
-        return bool(self.rules) or self.orm
+        return bool(self.rules)
 
     def __call__(self, code: "PythonFile") -> bool:
         """Whether libcst must parse the file: some screen passes it."""
-        from pglint.python.orm import orm_screen
-
         self.rules = [rule for rule in self.rules if rule.screen_python(code)]
-        self.orm = self.orm and orm_screen(code)
         return bool(self)
 
     @property
@@ -151,7 +149,7 @@ def load(candidate: Candidate, text: str | None = None,
         screen = PythonScreen(text)
         parsed, loaded.python, loaded.python_file = parse_python(
             text, screen if screen else False, file.display_path, _sql_reads_python_tree,
-            wants_file=bool(screen.on_ast) or screen.schema)
+            wants_file=bool(screen.on_ast) or screen.orm or screen.schema)
         loaded.python_rules, loaded.python_orm = screen.codes, screen.orm
         kind = ""
         if screen.schema and loaded.python_file is not None:

@@ -147,3 +147,69 @@ def test_a_model_deriving_from_an_imported_model_class_maps_to_a_table(tmp_path)
         "from django.db.models import Model, TextField\n\n\n"
         "class Order(Model):\n    note = TextField()\n", encoding="utf-8")
     assert _model(tmp_path).orm_tables == {"Order": "shop_order"}
+
+
+def test_models_and_writes_are_read_on_cpythons_tree_alone(tmp_path):
+    """The ORM reader reads CPython's tree: a file with models or ORM writes and nothing for a
+    libcst rule costs no libcst parse, and a file libcst refuses (a generated constant of 900
+    terms is deeper than it renders) still maps its models."""
+    from pglint.facts import file_facts
+
+    root = _project(tmp_path)
+    (root / "shop" / "generated.py").write_text(
+        "from django.db import models\n\nWEIGHTS = " + " + ".join(["1"] * 900) + "\n\n\n"
+        "class Weight(models.Model):\n    value = models.IntegerField()\n", encoding="utf-8")
+    settings = parse_settings({}).with_overrides(root=root)
+    candidates, _ = discover([root], settings)
+    loaded = {c.rel.replace("\\", "/"): engine.load(c) for c in candidates}
+    tables = {}
+    for rel in ("shop/models.py", "shop/generated.py", "app/events.py"):
+        assert loaded[rel].python is None, rel
+        tables.update(file_facts(loaded[rel]).orm_tables)
+    assert tables == {"Product": "shop_product", "PageHit": "page_hits",
+                      "Weight": "shop_weight", "Session": "user_sessions",
+                      "audit": "audit_events"}
+    writes = file_facts(loaded["app/views.py"]).writes
+    assert [(w.table, w.op, w.location.line) for w in writes] == [
+        ("orm:Product", "update", 9), ("orm:PageHit", "insert", 10),
+        ("orm:Unknown", "update", 11), ("orm:Base", "update", 12)]
+
+
+def _read(text: str, path: str = "shop/models.py"):
+    """The ORM facts of one file, each location as the text it spans."""
+    from pglint.python.orm import orm_facts
+    from pglint.python.pyfile import PythonFile
+
+    code = PythonFile.parse(text, path)
+    assert code is not None
+    return orm_facts(code, Path(path), lambda start, end: text[start:end], uses=True)
+
+
+def test_names_are_plain_string_literals_read_where_they_are_written():
+    facts = _read(
+        "from django.db import models\nfrom sqlalchemy import Column, MetaData, Table\n\n\n"
+        "class Joined(models.Model):\n  a = models.IntegerField()\n  b = models.IntegerField()\n"
+        "  c = models.TextField(db_column=f'see')\n\n  class Meta:\n    db_table = 'jo' 'ined'\n"
+        "\n\nclass Old:\n    __tablename__ = b'old'\n\n\nclass New:\n"
+        "    __tablename__ = r'new'\n    x = Column('x' 'y')\n    y = Column(name='why')\n\n\n"
+        "tagged = Table(name='tags', *columns)\n")
+    # A concatenation, an f-string or bytes names nothing: Django's default name stands.
+    assert facts.tables == {"Joined": "shop_joined", "New": "new", "tagged": "tags"}
+    # Each use at the class's name or the field's name (two blanks of indentation here).
+    assert [(u.table, u.column, u.location) for u in facts.uses] == [
+        ("shop_joined", None, "Joined"), ("shop_joined", "a", "a"), ("shop_joined", "b", "b"),
+        ("new", None, "New"), ("new", "why", "y")]
+
+
+def test_writes_come_in_the_order_of_the_text():
+    # `ast` walks a definition's decorators after its body, a conditional's test first.
+    facts = _read(
+        "@cached(Order.objects.create(a=1))\ndef view(pk):\n"
+        "    Order.objects.filter(pk=pk).delete()\n"
+        "    return Order.objects.filter(pk=1).update(n=1) if Order.objects.get_or_create(b=2) "
+        "else None\n", "app/views.py")
+    assert [(w.op, w.location) for w in facts.writes] == [
+        ("insert", "Order.objects.create(a=1)"), ("delete", "Order.objects.filter(pk=pk).delete()"),
+        ("update", "Order.objects.filter(pk=1).update(n=1)"),
+        ("insert", "Order.objects.get_or_create(b=2)")]
+    assert [w.literal_key for w in facts.writes if w.op != "insert"] == [False, True]

@@ -1,5 +1,5 @@
-"""The screens on CPython's tree (pglint.python.screen; Rule.screen_python, orm_screen) decide
-only whether libcst parses a file: with and without them, pglint must find the same."""
+"""The screens on CPython's tree (pglint.python.screen; Rule.screen_python) decide only whether
+libcst parses a file: with and without them, pglint must find the same."""
 
 from __future__ import annotations
 
@@ -191,26 +191,6 @@ def test_cpython_refusals_are_not_parsed_by_libcst() -> None:
     assert screen.parse("def f(:\n") is None
     assert screen.parse("x = " + "(" * 300 + ")" * 300 + "\n") is None  # too deeply nested
     assert screen.parse("\ufeffx = 1\n") is not None  # a byte-order mark is not code
-
-
-@pytest.mark.parametrize(("source", "wanted"), [
-    # An abstract model maps to no table; a concrete subclass in the same file does.
-    ("from django.db import models\nclass Base(models.Model):\n    class Meta:\n"
-     "        abstract = True\n", False),
-    ("from django.db import models\nclass Base(models.Model):\n    class Meta:\n"
-     "        abstract = True\nclass Order(Base):\n    pass\n", True),
-    # `.values()` of a dict beside a dict's `.update()` is no SQLAlchemy statement ...
-    ("d.update(x)\nfor v in d.values():\n    pass\n", False),
-    # ... `update(M).values(...)` and `t.insert().values(...)` are.
-    ("from sqlalchemy import update\nupdate(Order).where(Order.id == 1).values(n=2)\n", True),
-    ("orders.insert().values(n=2)\n", True),
-    ("Order.objects.filter(id=1).update(n=2)\n", True),
-    ("self.model._default_manager.update(n=2)\n", False),
-])
-def test_orm_screen(source: str, wanted: bool) -> None:
-    from pglint.python.orm import orm_screen
-
-    assert orm_screen(screen.CodeIndex(ast.parse(source))) is wanted
 
 
 def test_sql_strings_need_no_libcst_tree_unless_an_sql_rule_reads_it() -> None:

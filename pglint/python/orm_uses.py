@@ -23,12 +23,17 @@ from another module) maps nothing: no use is invented.
 
 from __future__ import annotations
 
+import ast
 import re
-from typing import Any, Callable
+from typing import Callable
 
 from pglint.model.location import Location
 from pglint.model.uses import Use
-from pglint.python.orm import ModelClass, _class_body_assignments, _true, string_literal
+from pglint.python.orm import (
+    ModelClass, block, call_args, class_assignments, in_file_order, is_true, keywords,
+    last_part, plain_string, unstarred,
+)
+from pglint.python.pyfile import PythonFile, dotted
 
 _SA_COLUMNS = ("Column", "mapped_column")
 _SA_WRAPPERS = ("deferred", "column_property")  # `deferred(Column(...))` is still a column
@@ -43,42 +48,46 @@ _MAX_NAME = 63  # PostgreSQL's identifier length: Django shortens longer join ta
 
 
 class _Reader:
-    def __init__(self, tree: Any, where: Callable[[int, int], Location]) -> None:
-        self.tree, self.cst, self.where = tree, tree.cst, where
+    def __init__(self, code: PythonFile, where: Callable[[int, int], Location]) -> None:
+        self.code, self.where = code, where
         self.uses: list[Use] = []
         # id of a field's value (or bare annotation) -> (its class, its attribute name)
-        self.owners: dict[int, tuple[Any, str]] = {}
+        self.owners: dict[int, tuple[ast.ClassDef, str]] = {}
         self.headers: dict[int, tuple[int, int] | None] = {}  # id of a class -> header()
         self.bodies: dict[int, tuple[str, int, int] | None] = {}  # id of a class -> body()
 
-    def add(self, table: str, column: str | None, node: Any, mapped: str) -> None:
+    def add(self, table: str, column: str | None, node: ast.AST, mapped: str) -> None:
         start, end = self.span(node)
         self.uses.append(Use(table, column.lower() if column else None, (),
                              self.where(start, end), mapped))
 
-    def span(self, node: Any) -> tuple[int, int]:
-        """Where a node is. Placing a node by libcst's positions renders its whole class, and
-        the same field code (`models.DateTimeField(auto_now_add=True)`) recurs in a models
-        module: a class is found by its `class Name` line and a field by its `name =` line
-        in the class's body, when either is unique there."""
+    def span(self, node: ast.AST) -> tuple[int, int]:
+        """Where a node is: a class at its name, a field at its attribute's name. A class is
+        found by its `class Name` line and a field by its `name =` line in the class's body,
+        when either is unique there (the same field code recurs in a models module); else by
+        the node's own position."""
         found = None
-        if isinstance(node, self.cst.ClassDef):
+        if isinstance(node, ast.ClassDef):
             found = self.header(node)
         elif id(node) in self.owners:
             found = self.field_line(*self.owners[id(node)])
         if found is not None:
             return found
-        return self.tree.span(node.name if isinstance(node, self.cst.ClassDef) else node)
+        if isinstance(node, ast.ClassDef):
+            # The name after `class` (only blanks and line continuations between them).
+            start = self.code.text.find(node.name, self.code.span(node)[0] + len("class"))
+            return start, start + len(node.name)
+        return self.code.span(node)
 
-    def header(self, cls: Any) -> tuple[int, int] | None:
+    def header(self, cls: ast.ClassDef) -> tuple[int, int] | None:
         """The span of a class's name on its `class` line, if no other line defines it."""
         if id(cls) not in self.headers:
-            pattern = rf"(?m)^[ \t]*class[ \t]+({re.escape(cls.name.value)})\b"
-            found = list(re.finditer(pattern, self.tree.text))
+            pattern = rf"(?m)^[ \t]*class[ \t]+({re.escape(cls.name)})\b"
+            found = list(re.finditer(pattern, self.code.text))
             self.headers[id(cls)] = found[0].span(1) if len(found) == 1 else None
         return self.headers[id(cls)]
 
-    def field_line(self, cls: Any, attr: str) -> tuple[int, int] | None:
+    def field_line(self, cls: ast.ClassDef, attr: str) -> tuple[int, int] | None:
         """The span of `attr` where the class's body assigns it, if that is the one line of
         the body's indentation starting so."""
         body = self.body(cls)
@@ -86,37 +95,37 @@ class _Reader:
             return None
         indent, start, stop = body
         pattern = rf"(?m)^{re.escape(indent)}({re.escape(attr)})[ \t]*(?::|=(?!=))"
-        found = list(re.compile(pattern).finditer(self.tree.text, start, stop))
+        found = list(re.compile(pattern).finditer(self.code.text, start, stop))
         return found[0].span(1) if len(found) == 1 else None
 
-    def body(self, cls: Any) -> tuple[str, int, int] | None:
+    def body(self, cls: ast.ClassDef) -> tuple[str, int, int] | None:
         """(indentation, start, end) of a class's body in the text: from its first line
         indented as the body is to the first line indented no more than the class (a string
-        that reaches the margin ends it early: its fields are then placed by libcst)."""
+        that reaches the margin ends it early: its fields are then placed by their own
+        positions)."""
         if id(cls) in self.bodies:
             return self.bodies[id(cls)]
         self.bodies[id(cls)] = None
-        text = self.tree.text
+        code, text = self.code, self.code.text
         header = self.header(cls)
         if header is None:
             return None
         line = text.rfind("\n", 0, header[0]) + 1
         indent = text[line:header[0]][:len(text[line:header[0]]) - len(
             text[line:header[0]].lstrip(" \t"))]
-        body = indent + (getattr(cls.body, "indent", None) or self.tree.module.default_indent)
-        first = re.compile(rf"\n{re.escape(body)}\S").search(text, header[1])
-        if first is None:
+        # The body's indentation relative to the class's (the blanks its first statement
+        # has beyond those of the `class` line).
+        first = cls.body[0]
+        own = text[code.offset(cls.lineno, 0):code.offset(cls.lineno, cls.col_offset)]
+        body = indent + text[code.offset(first.lineno, 0) + len(own):
+                             code.offset(first.lineno, first.col_offset)]
+        found = re.compile(rf"\n{re.escape(body)}\S").search(text, header[1])
+        if found is None:
             return None
         end = re.compile(rf"(?m)^(?![ \t]*(?:#|$))(?!{re.escape(indent)}[ \t])").search(
-            text, first.start() + 1)
-        self.bodies[id(cls)] = (body, first.start() + 1, end.start() if end else len(text))
+            text, found.start() + 1)
+        self.bodies[id(cls)] = (body, found.start() + 1, end.start() if end else len(text))
         return self.bodies[id(cls)]
-
-    def last_name(self, node: Any) -> str:
-        return (self.tree.dotted(node) or "").rsplit(".", 1)[-1]
-
-    def keywords(self, call: Any) -> dict[str, Any]:
-        return {a.keyword.value: a.value for a in call.args if a.keyword is not None}
 
     # Django -----------------------------------------------------------------------------------
 
@@ -129,55 +138,58 @@ class _Reader:
         fields = self.django_fields(model)
         for attr, call in fields.items():
             self.django_field(model, attr, call)
-        linked = any(_true_keyword(self, call, "parent_link") for call in fields.values())
+        linked = any(is_true(keywords(call).get("parent_link")) for call in fields.values())
         for parent in model.parents:
             if parent.table and not parent.proxy and not linked:
                 # Multi-table inheritance: the child's row links to its parent's.
                 link = f"{parent.name.lower()}_ptr"
                 self.add(model.table, f"{link}_id", model.node, f"{model.name}.{link}")
 
-    def django_fields(self, model: ModelClass) -> dict[str, Any]:
+    def django_fields(self, model: ModelClass) -> dict[str, ast.Call]:
         """Field name -> its call: the abstract bases' fields first, the model's own last (a
         field redefined by the model is the model's)."""
-        fields: dict[str, Any] = {}
+        fields: dict[str, ast.Call] = {}
         for parent in model.parents:
             if parent.table is None and not parent.proxy:  # abstract: its fields are ours
                 fields.update(self.django_fields(parent))
-        for attr, value in _class_body_assignments(self.tree, model.node.body).items():
-            if isinstance(value, self.cst.Call) and _is_django_field(self.last_name(value.func)):
+        for attr, value in class_assignments(self.code, model.node).items():
+            if isinstance(value, ast.Call) and _is_django_field(last_part(value.func)):
                 fields[attr] = value
                 self.owners[id(value)] = (model.node, attr)
         return fields
 
-    def django_field(self, model: ModelClass, attr: str, call: Any) -> None:
-        kind = self.last_name(call.func)
-        keywords = self.keywords(call)
+    def django_field(self, model: ModelClass, attr: str, call: ast.Call) -> None:
+        assert model.table is not None
+        kind = last_part(call.func)
+        given = keywords(call)
         mapped = f"{model.name}.{attr}"
         if kind.endswith("ManyToManyField"):
-            self.many_to_many(model, attr, call, keywords, mapped)
+            self.many_to_many(model, attr, call, given, mapped)
             return
-        column = attr + "_id" if kind.endswith(_RELATION_SUFFIXES) else attr
-        if "db_column" in keywords:
-            column = string_literal(self.tree, keywords["db_column"])
+        column: str | None = attr + "_id" if kind.endswith(_RELATION_SUFFIXES) else attr
+        if "db_column" in given:
+            column = plain_string(self.code, given["db_column"])
             if not column:
                 return
         self.add(model.table, column, call, mapped)
 
-    def many_to_many(self, model: ModelClass, attr: str, call: Any, keywords: dict[str, Any],
-                     mapped: str) -> None:
+    def many_to_many(self, model: ModelClass, attr: str, call: ast.Call,
+                     given: dict[str, ast.expr], mapped: str) -> None:
         """The join table Django makes for the field (a `through=` model maps its own)."""
-        if "through" in keywords:
+        if "through" in given:
             return
-        if "db_table" in keywords:
-            table = string_literal(self.tree, keywords["db_table"])
+        table: str | None
+        if "db_table" in given:
+            table = plain_string(self.code, given["db_table"])
         else:
             table = f"{model.table}_{attr}"
             table = table if len(table) <= _MAX_NAME else None
         if not table:
             return
         self.add(table, None, call, mapped)
-        target = self.model_name(call.args[0].value if call.args and call.args[0].keyword
-                                 is None else keywords.get("to"))
+        args = call_args(call)
+        target = self.model_name(args[0][1] if args and args[0][0] is None
+                                 else given.get("to"))
         if target is None:
             return
         source = model.name.lower()
@@ -187,13 +199,13 @@ class _Reader:
         self.add(table, f"{source}_id", call, mapped)
         self.add(table, f"{target}_id", call, mapped)
 
-    def model_name(self, node: Any) -> str | None:
+    def model_name(self, node: ast.expr | None) -> str | None:
         """The lowercase model name a relation points to: `"app.Order"`, `"self"`, `Order`."""
         if node is None:
             return None
-        text = string_literal(self.tree, node)
+        text = plain_string(self.code, node)
         if text is None:
-            text = self.tree.dotted(node)
+            text = dotted(node)
             if text is None or "." in text:  # settings.AUTH_USER_MODEL and the like
                 return None
         return text.rsplit(".", 1)[-1].lower() or None
@@ -202,7 +214,7 @@ class _Reader:
 
     def sqlalchemy(self, classes: list[ModelClass]) -> None:
         mapped = {m.name: m for m in classes if m.framework == "sqlalchemy"}
-        nodes = {cls.name.value: cls for cls in self.tree.nodes("ClassDef")}
+        nodes = {cls.name: cls for cls in self.code.nodes(ast.ClassDef)}
         tables: dict[str, str | None] = {}  # class name -> the table it maps, None: none
 
         def table_of(name: str) -> str | None:
@@ -210,7 +222,7 @@ class _Reader:
                 return tables[name]
             tables[name] = None  # a cycle of names maps nothing
             cls = nodes[name]
-            assigned = _class_body_assignments(self.tree, cls.body)
+            assigned = class_assignments(self.code, cls)
             parent = next((t for t in map(table_of, self.bases(cls, nodes)) if t), None)
             if name in mapped and (parent is None or self.declares_columns(cls)):
                 tables[name] = self.schema_table(mapped[name].table, assigned)
@@ -218,7 +230,7 @@ class _Reader:
                 # A subclass with a __tablename__ but no column: no table of its own (a table
                 # needs a key; Flask-SQLAlchemy makes it single-table inheritance).
                 tables[name] = parent
-            elif not _true(assigned.get("__abstract__"), self.tree):
+            elif not is_true(assigned.get("__abstract__")):
                 # No __tablename__: single-table inheritance from a mapped base, if any.
                 tables[name] = parent
             return tables[name]
@@ -233,67 +245,62 @@ class _Reader:
             for attr, column, node in self.sa_columns(cls, nodes, tables, table_of):
                 self.add(table, column, node, f"{name}.{attr}")
 
-    def declares_columns(self, cls: Any) -> bool:
-        return any(self.sa_column(small) is not None for statement in
-                   getattr(cls.body, "body", ()) if isinstance(statement, self.cst.SimpleStatementLine)
-                   for small in statement.body)
+    def declares_columns(self, cls: ast.ClassDef) -> bool:
+        return any(self.sa_column(statement) is not None
+                   for statement in block(self.code, cls))
 
-    def bases(self, cls: Any, nodes: dict[str, Any]) -> list[str]:
+    @staticmethod
+    def bases(cls: ast.ClassDef, nodes: dict[str, ast.ClassDef]) -> list[str]:
         """The bases of a class that are classes of this file."""
-        names = [self.tree.dotted(arg.value) for arg in cls.bases]
-        return [b for b in names if b in nodes and b != cls.name.value]
+        names = [dotted(unstarred(base)) for base in cls.bases]
+        return [b for b in names if b in nodes and b != cls.name]
 
-    def schema_table(self, table: str | None, assigned: dict[str, Any]) -> str | None:
+    def schema_table(self, table: str | None, assigned: dict[str, ast.expr]) -> str | None:
         """The table as the catalog keys it, with `__table_args__`'s schema; None when the
         schema is not a literal."""
         args = assigned.get("__table_args__")
-        if isinstance(args, self.cst.Tuple) and args.elements:
-            args = args.elements[-1].value
-        if not isinstance(args, self.cst.Dict) or table is None:
+        if isinstance(args, ast.Tuple) and args.elts:
+            args = unstarred(args.elts[-1])
+        if not isinstance(args, ast.Dict) or table is None:
             return table
-        for element in args.elements:
-            if isinstance(element, self.cst.DictElement) and \
-                    string_literal(self.tree, element.key) == "schema":
-                schema = string_literal(self.tree, element.value)
+        for key, value in zip(args.keys, args.values):
+            if key is not None and plain_string(self.code, key) == "schema":
+                schema = plain_string(self.code, value)
                 if schema is None:
                     return None
                 return table if schema == "public" else f"{schema}.{table}"
         return table
 
-    def sa_columns(self, cls: Any, nodes: dict[str, Any], tables: dict[str, str | None],
-                   table_of: Callable[[str], str | None], seen: frozenset[str] = frozenset()
-                   ) -> list[tuple[str, str, Any]]:
+    def sa_columns(self, cls: ast.ClassDef, nodes: dict[str, ast.ClassDef],
+                   tables: dict[str, str | None], table_of: Callable[[str], str | None],
+                   seen: frozenset[str] = frozenset()) -> list[tuple[str, str, ast.AST]]:
         """(attribute, column, node) of a class's columns: its bases' without a table of
         their own first (mixins, abstract classes), then its own."""
-        out: list[tuple[str, str, Any]] = []
+        out: list[tuple[str, str, ast.AST]] = []
         for base in self.bases(cls, nodes):
             if base not in seen and table_of(base) is None:
                 out.extend(self.sa_columns(nodes[base], nodes, tables, table_of,
-                                           seen | {cls.name.value}))
-        for statement in getattr(cls.body, "body", ()):
-            if not isinstance(statement, self.cst.SimpleStatementLine):
-                continue
-            for small in statement.body:
-                found = self.sa_column(small)
-                if found is not None:
-                    out.append(found)
-                    self.owners[id(found[2])] = (cls, found[0])
+                                           seen | {cls.name}))
+        for statement in block(self.code, cls):
+            found = self.sa_column(statement)
+            if found is not None:
+                out.append(found)
+                self.owners[id(found[2])] = (cls, found[0])
         return out
 
-    def sa_column(self, small: Any) -> tuple[str, str, Any] | None:
-        cst = self.cst
-        if isinstance(small, cst.Assign) and len(small.targets) == 1:
-            target, value = small.targets[0].target, small.value
-        elif isinstance(small, cst.AnnAssign):
-            target, value = small.target, small.value
+    def sa_column(self, statement: ast.stmt) -> tuple[str, str, ast.AST] | None:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target, value = statement.targets[0], statement.value
+        elif isinstance(statement, ast.AnnAssign):
+            target, value = statement.target, statement.value
         else:
             return None
-        if not isinstance(target, cst.Name) or target.value in _NOT_COLUMNS:
+        if not isinstance(target, ast.Name) or target.id in _NOT_COLUMNS:
             return None
-        attr = target.value
+        attr = target.id
         if value is None:  # `total: Mapped[int]`: a column in SQLAlchemy 2's declarative
-            return (attr, attr, target) if self.bare_mapped(small.annotation.annotation) \
-                else None
+            assert isinstance(statement, ast.AnnAssign)
+            return (attr, attr, target) if self.bare_mapped(statement.annotation) else None
         call = self.column_call(value)
         if call is None:
             return None
@@ -302,69 +309,73 @@ class _Reader:
             return None
         return attr, name or attr, call
 
-    def column_call(self, value: Any) -> Any:
+    def column_call(self, value: ast.expr) -> ast.Call | None:
         """The `Column(...)` / `mapped_column(...)` call of a value, through `deferred()`."""
-        if not isinstance(value, self.cst.Call):
+        if not isinstance(value, ast.Call):
             return None
-        kind = self.last_name(value.func)
-        if kind in _SA_WRAPPERS and value.args:
-            return self.column_call(value.args[0].value)
+        kind = last_part(value.func)
+        if kind in _SA_WRAPPERS:
+            args = call_args(value)
+            if args:
+                return self.column_call(args[0][1])
         return value if kind in _SA_COLUMNS else None
 
-    def column_name(self, call: Any) -> str | None | bool:
+    def column_name(self, call: ast.Call) -> str | None | bool:
         """A column call's name: its first argument if a string, `name=`; None: unnamed (the
         attribute's); False: a name that cannot be read."""
-        first = call.args[0] if call.args and call.args[0].keyword is None else None
-        if first is not None and isinstance(first.value, (self.cst.SimpleString,
-                                                          self.cst.ConcatenatedString,
-                                                          self.cst.FormattedString)):
-            return string_literal(self.tree, first.value) or False
-        named = self.keywords(call).get("name")
+        args = call_args(call)
+        first = args[0][1] if args and args[0][0] is None else None
+        if first is not None and (isinstance(first, ast.JoinedStr) or isinstance(
+                first, ast.Constant) and isinstance(first.value, (str, bytes))):
+            return plain_string(self.code, first) or False
+        named = keywords(call).get("name")
         if named is not None:
-            return string_literal(self.tree, named) or False
+            return plain_string(self.code, named) or False
         return None
 
-    def bare_mapped(self, annotation: Any) -> bool:
+    def bare_mapped(self, annotation: ast.expr) -> bool:
         """`Mapped[int]`, `Mapped[str | None]`: a column; not `Mapped["Other"]` or
         `Mapped[list[...]]`, a relationship that needs relationship() (or is an error)."""
-        cst = self.cst
-        if not isinstance(annotation, cst.Subscript) or self.last_name(annotation.value) \
-                != "Mapped" or len(annotation.slice) != 1:
+        if not isinstance(annotation, ast.Subscript) or last_part(annotation.value) != "Mapped":
             return False
-        inner = annotation.slice[0].slice
-        inner = getattr(inner, "value", None)
-        if inner is None or isinstance(inner, (cst.SimpleString, cst.ConcatenatedString)):
+        inner = annotation.slice
+        if isinstance(inner, ast.Slice) or isinstance(inner, ast.Tuple) and not (
+                self.code.code(inner).startswith("(")):
+            return False  # `Mapped[a, b]`, `Mapped[a:b]`: not one type
+        if isinstance(inner, ast.Constant) and isinstance(inner.value, (str, bytes)):
             return False
-        if isinstance(inner, cst.Subscript) and self.last_name(inner.value).lower() in (
+        if isinstance(inner, ast.Subscript) and last_part(inner.value).lower() in (
                 "list", "set", "dict", "sequence", "writeonlymapped", "dynamicmapped"):
             return False
         return True
 
     def table_objects(self) -> None:
         """`Table("orders", metadata, Column("total", ...), schema=...)` calls."""
-        cst = self.cst
-        for call in self.tree.nodes("Call"):
-            if self.last_name(call.func) != "Table" or len(call.args) < 2 or any(
-                    a.keyword is not None for a in call.args[:2]):
+        for call in in_file_order(self.code.nodes(ast.Call)):
+            if last_part(call.func) != "Table":
                 continue
-            name = string_literal(self.tree, call.args[0].value)
-            columns = [a.value for a in call.args[2:] if a.keyword is None and isinstance(
-                a.value, cst.Call) and self.last_name(a.value.func) == "Column"]
-            meta = (self.tree.dotted(call.args[1].value) or "").lower()
+            args = call_args(call)
+            if len(args) < 2 or any(name is not None for name, _ in args[:2]):
+                continue
+            name = plain_string(self.code, args[0][1])
+            columns = [value for keyword, value in args[2:] if keyword is None and isinstance(
+                value, ast.Call) and last_part(value.func) == "Column"]
+            meta = (dotted(args[1][1]) or "").lower()
             if not name or not (columns or "meta" in meta):
                 continue  # another library's Table (rich, docx, prettytable)
-            schema_node = self.keywords(call).get("schema")
-            schema = string_literal(self.tree, schema_node) if schema_node is not None else ""
+            schema_node = keywords(call).get("schema")
+            schema = plain_string(self.code, schema_node) if schema_node is not None else ""
             if schema is None:
                 continue
             table = f"{schema}.{name}" if schema and schema != "public" else name
-            parent = self.tree.parent(call)
-            variable = parent.targets[0].target if isinstance(parent, cst.Assign) and len(
+            parent = self.code.parent(call)
+            variable = parent.targets[0] if isinstance(parent, ast.Assign) and len(
                 parent.targets) == 1 else None
-            owner = variable.value if isinstance(variable, cst.Name) else f'Table("{name}")'
+            owner = variable.id if isinstance(variable, ast.Name) else f'Table("{name}")'
             self.add(table, None, call, owner)
             for column in columns:
-                col = string_literal(self.tree, column.args[0].value) if column.args else None
+                first = call_args(column)
+                col = plain_string(self.code, first[0][1]) if first else None
                 if col:
                     self.add(table, col, column, f"{owner}.c.{col}")
 
@@ -373,15 +384,11 @@ def _is_django_field(kind: str) -> bool:
     return kind.endswith(("Field", *_RELATION_SUFFIXES)) and kind not in _NOT_FIELDS
 
 
-def _true_keyword(reader: _Reader, call: Any, name: str) -> bool:
-    return _true(reader.keywords(call).get(name), reader.tree)
-
-
-def model_uses(tree: Any, classes: list[ModelClass], where: Callable[[int, int], Location]
-               ) -> list[Use]:
+def model_uses(code: PythonFile, classes: list[ModelClass],
+               where: Callable[[int, int], Location]) -> list[Use]:
     """The uses of a file's models (`classes`, from pglint.python.orm.model_classes) and
     Table objects, located at the class, field or column that maps each."""
-    reader = _Reader(tree, where)
+    reader = _Reader(code, where)
     for model in classes:
         if model.framework == "django":
             reader.django(model)
