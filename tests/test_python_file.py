@@ -93,3 +93,11 @@ def test_libcst_is_parsed_only_when_a_fix_asks_for_it() -> None:
 def test_a_file_cpython_refuses_has_no_tree() -> None:
     assert PythonFile.parse("def f(:\n") is None
     assert PythonFile.parse("x = " + "(" * 300 + ")" * 300 + "\n") is None
+
+
+def test_nodes_come_in_the_order_the_code_reads() -> None:
+    code = _file("@deco(1)\ndef f(x=g(2)):\n    return h(3)\n"
+                 "y = a(4) if b(5) else c(6)\n"
+                 "d = {k(7): v(8), **w(9), k(10): v(11)}\n")
+    assert [code.code(c.args[0]) for c in code.nodes(ast.Call)] == [
+        str(n) for n in range(1, 12)]

@@ -42,8 +42,29 @@ _NOT_WALKED = frozenset({"ctx", "op", "ops", "type_comment", "type_ignores"})
 _READERS: dict[type, Callable[[ast.AST], tuple] | None] = {}
 
 
+# Nodes whose fields CPython declares in another order than the code reads them: walked in the
+# order of the text (a definition's decorators first, `a if test else b` from `a`), so that
+# nodes come out in file order.
+_TEXT_ORDER: dict[type, tuple[str, ...]] = {
+    ast.FunctionDef: ("decorator_list", "type_params", "args", "returns", "body"),
+    ast.AsyncFunctionDef: ("decorator_list", "type_params", "args", "returns", "body"),
+    ast.ClassDef: ("decorator_list", "type_params", "bases", "keywords", "body"),
+    ast.IfExp: ("body", "test", "orelse"),
+}
+
+
+def _dict_items(node: ast.AST) -> tuple:
+    """A dict display's keys and values in the order written (`**x` has no key)."""
+    return ([part for key, value in zip(node.keys, node.values)  # type: ignore[attr-defined]
+             for part in (key, value)],)
+
+
 def _reader(kind: type) -> Callable[[ast.AST], tuple] | None:
-    names = [name for name in kind._fields if name not in _NOT_WALKED]
+    if kind is ast.Dict:
+        return _dict_items
+    order = _TEXT_ORDER.get(kind)
+    names = [name for name in (order or kind._fields)
+             if name in kind._fields and name not in _NOT_WALKED]
     if not names:
         return None
     if len(names) == 1:
@@ -146,7 +167,8 @@ class PythonFile:
     # -- structure -----------------------------------------------------------------------------
 
     def nodes(self, kind: type[Node]) -> list[Node]:
-        """Every node of one `ast` class, in file order."""
+        """Every node of one `ast` class, in file order (of where each starts; a call's
+        keyword arguments after its positional ones)."""
         return self._by_type.get(kind, [])  # type: ignore[return-value]
 
     def calls(self, *names: str) -> Iterable[ast.Call]:
