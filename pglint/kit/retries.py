@@ -8,7 +8,7 @@ Three shapes of retry:
   `await asyncio.sleep`, trio/anyio/gevent) outside the `try` body, and that leaves the loop on
   success (a `return`/`break` outside the handlers, or a `while` condition the code after the
   call changes). A worker loop that never leaves is not a retry;
-- tenacity (`tenacity_use`): `@retry`, `@retry(...)`, `Retrying(...)`, `AsyncRetrying(...)`,
+- tenacity (`tenacity_uses`): `@retry`, `@retry(...)`, `Retrying(...)`, `AsyncRetrying(...)`,
   however tenacity was imported (`import tenacity`, `from tenacity import retry`, aliases);
 - backoff (`backoff_use`): `@backoff.on_exception(...)` and `@backoff.on_predicate(...)`.
 
@@ -19,9 +19,9 @@ from another module: then nothing is claimed), whether the delay grows exponenti
 `min(...)` caps it. Everything here reads CPython's tree of the file (`pglint.python.pyfile.
 PythonFile`) and is cached per file; libcst is parsed only where a rule builds a fix.
 
-This module holds the names, the small readers and the per-tree scopes the shapes share; the
+This module holds the names, the small readers and the per-file scopes the shapes share; the
 loops and their delays are in `retry_loops`, tenacity, backoff and exception classes in
-`retry_libraries`.
+`retry_libraries`, and the nodes a file's retries can start at (found once) in `retry_shapes`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any
 from pglint.kit.retries import (
     CLOCKS, RANDOM_PREFIXES, SLEEPS, TRANSPARENT, Scope, functions_by_name, inside, inside_block,
     is_constant, is_zero, name_of, name_scope, names_in, own_identifiers,
-    owned, positional_args, scope_of, target_names, terminates, tree_cache,
+    owned, positional_args, scope_of, target_names, terminates, tree_cache, written,
 )
 from pglint.kit.retry_shapes import retry_shapes
 from pglint.python.pyfile import PythonFile
@@ -153,14 +153,14 @@ def bound_check(code: PythonFile, found: RetryLoop) -> Any:
     counters = set()
     for item in _walk(found.loop.body):
         if isinstance(item, ast.AugAssign) and isinstance(item.op, (ast.Add, ast.Sub)):
-            counters.add(code.code(item.target).strip())
+            counters.add(written(code, item.target).strip())
         elif isinstance(item, ast.Assign) and isinstance(item.value, ast.BinOp) and \
                 isinstance(item.value.op, ast.Add):
             for target in item.targets:
-                written = code.code(target).strip()
-                if written in {code.code(item.value.left).strip(),
-                               code.code(item.value.right).strip()}:
-                    counters.add(written)
+                shown = written(code, target).strip()
+                if shown in {written(code, item.value.left).strip(),
+                             written(code, item.value.right).strip()}:
+                    counters.add(shown)
     if found.counter is not None:
         counters.add(found.counter.id)
     scope = name_scope(code, found.scope)
@@ -186,7 +186,7 @@ def bound_check(code: PythonFile, found: RetryLoop) -> Any:
                 # A name or attribute as written, and each identifier in it (`self.failures`
                 # counts for a counter written `failures` too).
                 if isinstance(part, (ast.Name, ast.Attribute)) and \
-                        code.code(part).strip() in counters:
+                        written(code, part).strip() in counters:
                     return item
                 if any(name in counters for name in own_identifiers(part)):
                     return item
