@@ -480,6 +480,11 @@ def test_handler_filters_errors(body, filtered):
     ("x = (A), (B)\n", "(A), (B)"),  # a tuple of parenthesized items
     ("x = ((A, B))\n", "((A, B))"),
     ("x = A, B\n", "A, B"),
+    ("x = ((A), B)\n", "((A), B)"),
+    ("x = ()\n", "()"),
+    # The blanks and comments inside the parentheses are theirs, a trailing comma the tuple's.
+    ("try:\n    f()\nexcept (  # transient\n    A,\n    B,\n):\n    pass\n",
+     "(  # transient\n    A,\n    B,\n)"),
 ])
 def test_tuple_spans_leave_out_their_own_parentheses_as_libcst_does(source, expression):
     code, tree = _code(source), _tree(source)

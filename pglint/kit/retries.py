@@ -178,32 +178,46 @@ def inside_block(code: PythonFile, node: ast.AST, block: list[ast.stmt]) -> bool
 
 
 def span(code: PythonFile, node: ast.AST) -> tuple[int, int]:
-    """`code.span(node)`, a tuple's own parentheses left out as for any other expression
-    (CPython counts them in a parenthesized tuple's position)."""
+    """`code.span(node)`, a tuple's own parentheses left out as for any other expression, with
+    the blanks and comments just inside them, as libcst's positions do (CPython counts the
+    parentheses in a parenthesized tuple's position)."""
     start, end = code.span(node)
     if isinstance(node, ast.Tuple) and code.text.startswith("(", start) and \
-            code.text[end - 1:end] == ")" and _closes_at_end(code.text[start:end]):
-        return start + 1, end - 1
+            code.text[end - 1:end] == ")":
+        inner = _inside_parentheses(code.text[start:end])
+        if inner is not None:
+            return start + inner[0], start + inner[1]
     return start, end
 
 
-def _closes_at_end(text: str) -> bool:
-    """Whether the parenthesis opening `text` is the one closing it."""
+def _inside_parentheses(text: str) -> tuple[int, int] | None:
+    """Where the code inside `(...)` starts and ends (offsets in `text`), when the parenthesis
+    opening `text` is the one closing it; else None."""
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
     depth = 0
+    first = last = None
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            if token.type != tokenize.OP:
+            if token.type in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT,
+                              tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
                 continue
-            if token.string in "([{":
+            at = starts[token.start[0] - 1] + token.start[1]
+            if token.type == tokenize.OP and token.string in "([{":
                 depth += 1
-            elif token.string in ")]}":
+            elif token.type == tokenize.OP and token.string in ")]}":
                 depth -= 1
                 if depth == 0:
-                    lines = text.splitlines() or [""]
-                    return token.end == (len(lines), len(lines[-1]))
+                    if at != len(text) - 1:
+                        return None
+                    return (first, last) if first is not None else (1, 1)  # `()`
+            if at > 0:
+                first = at if first is None else first
+                last = starts[token.end[0] - 1] + token.end[1]
     except (tokenize.TokenError, SyntaxError):
-        return False
-    return False
+        return None
+    return None
 
 
 # --------------------------------------------------------------------------------------------
