@@ -266,9 +266,8 @@ def test_bound_check(check, before, bounded):
 # -- tenacity and backoff, however imported --------------------------------------------------
 
 def _tenacity_uses(code: PythonFile) -> list[retry_libraries.Tenacity]:
-    nodes = [*code.nodes(ast.FunctionDef), *code.nodes(ast.AsyncFunctionDef),
-             *code.nodes(ast.ClassDef), *code.nodes(ast.Call)]
-    return [u for n in nodes for u in retry_libraries.tenacity_uses(code, n)]
+    nodes = [*code.nodes(ast.Name), *code.nodes(ast.Attribute), *code.nodes(ast.Call)]
+    return [u for u in (retry_libraries.tenacity_use(code, n) for n in nodes) if u is not None]
 
 
 @pytest.mark.parametrize("source,entry,bare", [

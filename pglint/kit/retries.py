@@ -8,7 +8,7 @@ Three shapes of retry:
   `await asyncio.sleep`, trio/anyio/gevent) outside the `try` body, and that leaves the loop on
   success (a `return`/`break` outside the handlers, or a `while` condition the code after the
   call changes). A worker loop that never leaves is not a retry;
-- tenacity (`tenacity_uses`): `@retry`, `@retry(...)`, `Retrying(...)`, `AsyncRetrying(...)`,
+- tenacity (`tenacity_use`): `@retry`, `@retry(...)`, `Retrying(...)`, `AsyncRetrying(...)`,
   however tenacity was imported (`import tenacity`, `from tenacity import retry`, aliases);
 - backoff (`backoff_use`): `@backoff.on_exception(...)` and `@backoff.on_predicate(...)`.
 

@@ -33,17 +33,24 @@ class Tenacity:
         return None if self.call is None else keyword(self.call, name)
 
 
-def tenacity_uses(code: PythonFile, node: ast.AST) -> list[Tenacity]:
-    """The tenacity entry points a node is: a Call of one, or a definition's bare `@retry`
-    decorators (a called decorator is seen as its Call)."""
+def tenacity_use(code: PythonFile, node: ast.AST) -> Tenacity | None:
+    """The tenacity entry point a Call or a decorator is, or None. A decorator counts only
+    when it is bare (`@retry`): a called decorator is seen as its Call."""
     shapes = retry_shapes(code)
     if isinstance(node, ast.Call):
         name = shapes.tenacity.get(id(node))
         if name is None:
-            return []
+            return None
         opaque = has_star(node) or bool(positional_args(node))
-        return [Tenacity(node, node, name.rsplit(".", 1)[-1], opaque)]
-    return [Tenacity(d, None, "retry", False) for d in shapes.bare.get(id(node), ())]
+        return Tenacity(node, node, name.rsplit(".", 1)[-1], opaque)
+    if any(d is node for d in shapes.bare.get(id(code.parent(node)), ())):
+        return Tenacity(node, None, "retry", False)
+    return None
+
+
+def bare_decorators(code: PythonFile, definition: ast.AST) -> list[ast.expr]:
+    """A definition's bare `@retry` decorators of tenacity (however imported)."""
+    return retry_shapes(code).bare.get(id(definition), [])
 
 
 def tenacity_name(code: PythonFile, node: Any) -> str | None:

@@ -9,7 +9,9 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding
 from pglint.kit.retries import LOOPS
-from pglint.kit.retry_libraries import Backoff, Tenacity, backoff_use, tenacity_uses
+from pglint.kit.retry_libraries import (
+    Backoff, Tenacity, backoff_use, bare_decorators, tenacity_use,
+)
 from pglint.kit.retry_loops import RetryLoop, retry_loop
 
 # The nodes a retry starts at: loops, calls (tenacity, backoff) and, for a bare `@retry`,
@@ -31,10 +33,15 @@ class RetryForms:
             if loop is not None:
                 yield from self._loop(ctx, loop)
             return
-        uses = tenacity_uses(code, node)
-        if uses:
-            for use in uses:
-                yield from self._tenacity(ctx, use)
+        if not isinstance(node, ast.Call):  # a definition: its bare `@retry` decorators
+            for decorator in bare_decorators(code, node):
+                use = tenacity_use(code, decorator)
+                if use is not None:
+                    yield from self._tenacity(ctx, use)
+            return
+        use = tenacity_use(code, node)
+        if use is not None:
+            yield from self._tenacity(ctx, use)
             return
         backoff = backoff_use(code, node)
         if backoff is not None:
