@@ -3,6 +3,7 @@ their Python fixes introduce nothing ruff flags."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 from collections import Counter
@@ -10,8 +11,9 @@ from collections import Counter
 import pytest
 
 from pglint.finding import Edit
-from pglint.kit import retry_libraries, retry_loops
+from pglint.kit import retries, retry_libraries, retry_loops
 from pglint.kit.python_edits import add_keyword, remove_argument, rename_call
+from pglint.python.pyfile import PythonFile
 from pglint.python.tree import PythonTree
 from pglint.registry import all_rules
 
@@ -22,11 +24,19 @@ def _tree(source: str) -> PythonTree:
     return tree
 
 
+def _code(source: str) -> PythonFile:
+    code = PythonFile.parse(source)
+    assert code is not None
+    return code
+
+
+def _loop_nodes(code: PythonFile) -> list[ast.AST]:
+    return [n for n in code.descendants(code.module) if isinstance(n, retries.LOOPS)]
+
+
 def _loops(source: str) -> list[retry_loops.RetryLoop | None]:
-    tree = _tree(source)
-    loops = [n for n in tree.descendants(tree.module)
-             if isinstance(n, (tree.cst.For, tree.cst.While))]
-    return [retry_loops.retry_loop(tree, loop) for loop in loops]
+    code = _code(source)
+    return [retry_loops.retry_loop(code, loop) for loop in _loop_nodes(code)]
 
 
 def _apply(text: str, *edits: Edit) -> str:
@@ -52,7 +62,7 @@ def run(conn):
 def test_for_range_retry_loop():
     (found,) = _loops(RANGE_LOOP)
     assert found is not None and not found.forever
-    assert found.counter.value == "attempt"
+    assert found.counter.id == "attempt"
     assert len(found.sleeps) == 1 and len(found.handlers) == 1
 
 
@@ -133,10 +143,9 @@ def test_nested_loops_each_own_their_sleep():
 # -- what feeds a sleep ----------------------------------------------------------------------
 
 def _facts(source: str) -> retry_loops.Delay:
-    tree = _tree(source)
-    found = next(f for f in (retry_loops.retry_loop(tree, n) for n in tree.descendants(tree.module)
-                             if isinstance(n, (tree.cst.For, tree.cst.While))) if f)
-    return retry_loops.delay_facts(tree, found.sleeps[0], found)
+    code = _code(source)
+    found = next(f for f in (retry_loops.retry_loop(code, n) for n in _loop_nodes(code)) if f)
+    return retry_loops.delay_facts(code, found.sleeps[0], found)
 
 
 def _loop_with(prelude: str, sleep: str, imports: str = "import time\n") -> str:
@@ -173,7 +182,7 @@ def test_deterministic_delay_through_variables():
               "            time.sleep(pause)\n")
     facts = _facts(source)
     assert not facts.jitter and not facts.unknown
-    assert [type(g).__name__ for g in facts.growth] == ["BinaryOperation"]
+    assert [type(g).__name__ for g in facts.growth] == ["BinOp"]
     assert not facts.capped
 
 
@@ -205,19 +214,20 @@ def test_doubling_variable_and_clamp():
 
 
 def test_growth_in_seconds_only_when_not_rescaled():
-    tree = _tree(_loop_with("", "time.sleep(base * 2 ** attempt + 0.5)"))
-    found = next(f for f in map(lambda n: retry_loops.retry_loop(tree, n), tree.nodes("For")) if f)
-    facts = retry_loops.delay_facts(tree, found.sleeps[0], found)
-    product = retry_loops.growth_in_seconds(tree, facts, facts.growth[0])
-    assert tree.code(product) == "base * 2 ** attempt"
+    code = _code(_loop_with("", "time.sleep(base * 2 ** attempt + 0.5)"))
+    found = next(f for f in map(lambda n: retry_loops.retry_loop(code, n), code.nodes(ast.For))
+                 if f)
+    facts = retry_loops.delay_facts(code, found.sleeps[0], found)
+    product = retry_loops.growth_in_seconds(code, facts, facts.growth[0])
+    assert code.code(product) == "base * 2 ** attempt"
     scaled = ("import time\n\ndef run(f):\n    for attempt in range(5):\n"
               "        try:\n            return f()\n        except OSError:\n"
               "            delay_ms = 100 * 2 ** attempt\n"
               "            time.sleep(delay_ms / 1000)\n")
-    tree = _tree(scaled)
-    found = retry_loops.retry_loop(tree, tree.nodes("For")[0])
-    facts = retry_loops.delay_facts(tree, found.sleeps[0], found)
-    assert retry_loops.growth_in_seconds(tree, facts, facts.growth[0]) is None
+    code = _code(scaled)
+    found = retry_loops.retry_loop(code, code.nodes(ast.For)[0])
+    facts = retry_loops.delay_facts(code, found.sleeps[0], found)
+    assert retry_loops.growth_in_seconds(code, facts, facts.growth[0]) is None
 
 
 # -- bounds of forever loops -----------------------------------------------------------------
@@ -247,13 +257,18 @@ def _forever(check: str, before: str = "") -> str:
     ("            if not is_transient():\n                raise\n", "", False),
 ])
 def test_bound_check(check, before, bounded):
-    tree = _tree(_forever(check, before))
-    found = retry_loops.retry_loop(tree, tree.nodes("While")[0])
+    code = _code(_forever(check, before))
+    found = retry_loops.retry_loop(code, code.nodes(ast.While)[0])
     assert found is not None and found.forever
-    assert (retry_loops.bound_check(tree, found) is not None) == bounded
+    assert (retry_loops.bound_check(code, found) is not None) == bounded
 
 
 # -- tenacity and backoff, however imported --------------------------------------------------
+
+def _tenacity_uses(code: PythonFile) -> list[retry_libraries.Tenacity]:
+    nodes = [*code.nodes(ast.Name), *code.nodes(ast.Attribute), *code.nodes(ast.Call)]
+    return [u for u in (retry_libraries.tenacity_use(code, n) for n in nodes) if u is not None]
+
 
 @pytest.mark.parametrize("source,entry,bare", [
     ("import tenacity\n\n@tenacity.retry\ndef f(): ...\n", "retry", True),
@@ -265,9 +280,7 @@ def test_bound_check(check, before, bounded):
      "    async for a in AsyncRetrying(): pass\n", "AsyncRetrying", False),
 ])
 def test_tenacity_entries(source, entry, bare):
-    tree = _tree(source)
-    nodes = tree.nodes("Decorator") + tree.nodes("Call")
-    uses = [u for u in (retry_libraries.tenacity_use(tree, n) for n in nodes) if u is not None]
+    uses = _tenacity_uses(_code(source))
     assert len(uses) == 1
     assert uses[0].entry == entry and (uses[0].call is None) == bare
 
@@ -277,9 +290,7 @@ def test_tenacity_entries(source, entry, bare):
     "def retry(f): return f\n\n@retry\ndef f(): ...\n",  # a local decorator
 ])
 def test_not_tenacity(source):
-    tree = _tree(source)
-    nodes = tree.nodes("Decorator") + tree.nodes("Call")
-    assert all(retry_libraries.tenacity_use(tree, n) is None for n in nodes)
+    assert _tenacity_uses(_code(source)) == []
 
 
 @pytest.mark.parametrize("wait,fixed,random_waits,unknown", [
@@ -295,9 +306,9 @@ def test_tenacity_waits(wait, fixed, random_waits, unknown):
               "    wait_random, wait_random_exponential)\n"
               "WAIT = wait_fixed(2)\n"
               f"r = tenacity.Retrying(wait={wait})\n")
-    tree = _tree(source)
-    use = next(u for u in map(lambda n: retry_libraries.tenacity_use(tree, n), tree.nodes("Call")) if u)
-    found = retry_libraries.waits(tree, use.argument("wait").value)
+    code = _code(source)
+    (use,) = _tenacity_uses(code)
+    found = retry_libraries.waits(code, use.argument("wait"))
     assert (len(found[0]), len(found[1]), found[2]) == (fixed, random_waits, unknown)
 
 
@@ -310,10 +321,11 @@ def test_tenacity_waits(wait, fixed, random_waits, unknown):
      "on_predicate", None),
 ])
 def test_backoff_entries(source, entry, exception):
-    tree = _tree(source)
-    use = next(u for u in map(lambda n: retry_libraries.backoff_use(tree, n), tree.nodes("Call")) if u)
+    code = _code(source)
+    use = next(u for u in map(lambda n: retry_libraries.backoff_use(code, n),
+                              code.nodes(ast.Call)) if u)
     assert use.entry == entry
-    shown = tree.code(use.exception) if use.exception is not None else None
+    shown = code.code(use.exception) if use.exception is not None else None
     assert shown == exception
 
 
@@ -331,9 +343,9 @@ def test_backoff_entries(source, entry, exception):
     ("import sqlite3", "sqlite3.DatabaseError", False),  # another database
 ])
 def test_broad_classes(imports, caught, broad):
-    tree = _tree(f"{imports}\ntry:\n    f()\nexcept {caught}:\n    pass\n")
-    handler = tree.nodes("ExceptHandler")[0]
-    assert (retry_libraries.broad_class(tree, handler.type) is not None) == broad
+    code = _code(f"{imports}\ntry:\n    f()\nexcept {caught}:\n    pass\n")
+    handler = code.nodes(ast.ExceptHandler)[0]
+    assert (retry_libraries.broad_class(code, handler.type) is not None) == broad
 
 
 # -- edits -----------------------------------------------------------------------------------
@@ -402,7 +414,7 @@ def test_remove_argument(call, expected):
 def test_rename_call(source, expected):
     tree = _tree(source)
     call = next(c for c in tree.nodes("Call")
-                if retry_libraries.tenacity_name(tree, c) == "wait_exponential")
+                if tree.call_name(c) == "tenacity.wait_exponential")
     edits = rename_call(tree, call, "tenacity", "wait_exponential",
                                 "wait_random_exponential")
     assert _apply(source, *edits) == expected
@@ -455,6 +467,66 @@ def test_python_fix_adds_no_ruff_finding(code, index, example, tmp_path):
     ("    log(exc)\n", False),
 ])
 def test_handler_filters_errors(body, filtered):
-    tree = _tree(f"try:\n    f()\nexcept Exception as exc:\n{body}")
-    handler = tree.nodes("ExceptHandler")[0]
-    assert retry_libraries.filters_errors(tree, handler) == filtered
+    code = _code(f"try:\n    f()\nexcept Exception as exc:\n{body}")
+    handler = code.nodes(ast.ExceptHandler)[0]
+    assert retry_libraries.filters_errors(code, handler) == filtered
+
+
+# -- CPython's tree read as libcst's was ----------------------------------------------------
+
+@pytest.mark.parametrize("source,expression", [
+    ("try:\n    f()\nexcept (A, B):\n    pass\n", "(A, B)"),  # a parenthesized tuple
+    ("x = (A), (B)\n", "(A), (B)"),  # a tuple of parenthesized items
+    ("x = ((A, B))\n", "((A, B))"),
+    ("x = A, B\n", "A, B"),
+    ("x = ((A), B)\n", "((A), B)"),
+    ("x = ()\n", "()"),
+    # The blanks and comments inside the parentheses are theirs, a trailing comma the tuple's.
+    ("try:\n    f()\nexcept (  # transient\n    A,\n    B,\n):\n    pass\n",
+     "(  # transient\n    A,\n    B,\n)"),
+])
+def test_tuple_spans_leave_out_their_own_parentheses_as_libcst_does(source, expression):
+    code, tree = _code(source), _tree(source)
+    (node,) = code.nodes(ast.Tuple)
+    (cst_node,) = tree.nodes("Tuple")
+    assert retries.span(code, node) == tree.span(cst_node)
+    assert retries.written(code, node) == tree.code(cst_node) == expression
+
+
+@pytest.mark.parametrize("source,kind,cst_kind", [
+    ("d = (2 ** n) * 0.1\n", ast.BinOp, "BinaryOperation"),  # the power keeps its parentheses
+    ("time.sleep((delay))\n", ast.Name, "Name"),  # the call's own parentheses are not its
+    ("time.sleep( delay )\n", ast.Name, "Name"),
+    ("if (ready):\n    pass\n", ast.Name, "Name"),
+])
+def test_quoted_code_keeps_the_nodes_own_parentheses(source, kind, cst_kind):
+    code, tree = _code(source), _tree(source)
+    node = next(n for n in code.nodes(kind) if not isinstance(n, ast.BinOp)
+                or isinstance(n.op, ast.Pow))
+    cst_node = next(n for n in tree.nodes(cst_kind)
+                    if tree.span(n) == code.span(node))
+    assert retries.written(code, node) == tree.code(cst_node)
+
+
+def test_retries_are_reported_where_libcst_cannot_read_the_file(tmp_path):
+    # libcst's positions recurse past Python's limit on 150 nested brackets: the retries are
+    # found on CPython's tree all the same, without a fix (a fix needs libcst's tree).
+    from pglint import engine
+    from pglint.config import parse_settings
+
+    body = ("import backoff\nimport tenacity\n\n\n"
+            "@backoff.on_exception(backoff.expo, OSError, max_tries=5, jitter=None)\n"
+            "def a(): ...\n\n\n"
+            "@tenacity.retry(wait=tenacity.wait_random(0, 1))\n"
+            "def b(): ...\n")
+    sources = {"deep.py": body + "x = " + "[" * 150 + "]" * 150 + "\n",
+               "fine.py": body}
+    for name, text in sources.items():
+        (tmp_path / name).write_text(text)
+    result = engine.lint([tmp_path], parse_settings({"extend-select": ["PGL207", "PGL208"]})
+                         .with_overrides(root=tmp_path))
+    assert not result.internal_errors
+    assert sorted((f.path.rsplit("/", 1)[-1], f.code, f.fix is not None)
+                  for f in result.findings) == [
+        ("deep.py", "PGL207", False), ("deep.py", "PGL208", False),
+        ("fine.py", "PGL207", True), ("fine.py", "PGL208", True)]

@@ -16,19 +16,24 @@ What feeds a loop's sleep (`delay_facts`) is read from the expression and the as
 names it uses, in the function and at module level, through local helper functions: whether a
 random draw is involved (jitter), whether something unknown is (a method of an object, a helper
 from another module: then nothing is claimed), whether the delay grows exponentially and whether
-`min(...)` caps it. Everything here is cached per tree; libcst is reached through `tree.cst`, so
-importing this module costs nothing for SQL-only runs.
+`min(...)` caps it. Everything here reads CPython's tree of the file (`pglint.python.pyfile.
+PythonFile`) and is cached per file; libcst is parsed only where a rule builds a fix.
 
-This module holds the names, the small readers and the per-tree scopes the shapes share; the
+This module holds the names, the small readers and the per-file scopes the shapes share; the
 loops and their delays are in `retry_loops`, tenacity, backoff and exception classes in
-`retry_libraries`.
+`retry_libraries`, and the nodes a file's retries can start at (found once) in `retry_shapes`.
 """
 
 from __future__ import annotations
 
-import weakref
+import ast
+import io
+import tokenize
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
+
+from pglint.finding import Edit
+from pglint.python.pyfile import PythonFile, children
 
 if TYPE_CHECKING:
     from pglint.kit.retry_loops import Delay, RetryLoop
@@ -81,78 +86,142 @@ DB_LIBRARIES = ("psycopg2", "psycopg", "asyncpg", "sqlalchemy", "sqlmodel", "dja
 # --------------------------------------------------------------------------------------------
 
 def keyword_arg(call: Any, name: str) -> Any:
-    """The `name=...` argument of a call, or None."""
+    """The `name=...` argument of a libcst Call, or None (libcst's tree: PGL206 reads it there
+    until it moves to CPython's tree)."""
     for arg in call.args:
         if arg.keyword is not None and arg.keyword.value == name:
             return arg
     return None
 
 
-def positional_args(call: Any) -> list[Any]:
-    return [a for a in call.args if a.keyword is None and not a.star]
+def positional_args(call: ast.Call) -> list[ast.expr]:
+    """The positional arguments that are not `*args` (those after a `*args` included)."""
+    return [a for a in call.args if not isinstance(a, ast.Starred)]
 
 
-def has_star(call: Any) -> bool:
-    """`*args` or `**kwargs` among the arguments: what they hold cannot be seen."""
-    return any(a.star for a in call.args)
+def first_argument(call: ast.Call) -> ast.AST | None:
+    """The first argument in the text (a value, a `Starred` or a `keyword`), or None."""
+    found = [*call.args, *call.keywords]
+    if not found:
+        return None
+    return min(found, key=lambda a: (a.lineno, a.col_offset))
 
 
-def is_constant(tree: Any, node: Any) -> bool:
-    cst = tree.cst
-    if isinstance(node, cst.UnaryOperation):
-        node = node.expression
-    return isinstance(node, (cst.Integer, cst.Float))
+def is_constant(node: ast.AST) -> bool:
+    """An int or float literal, under at most one unary operator (`-1`, `+0.5`)."""
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
 
-def is_zero(tree: Any, node: Any) -> bool:
-    cst = tree.cst
-    try:
-        if isinstance(node, cst.Integer):
-            return int(node.value, 0) == 0
-        if isinstance(node, cst.Float):
-            return float(node.value) == 0
-    except ValueError:
-        return False
-    return False
+def is_zero(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float) and \
+        node.value == 0
 
 
-def db_library(tree: Any) -> str | None:
+def db_library(code: PythonFile) -> str | None:
     """The database library the file imports (psycopg, psycopg2, asyncpg, sqlalchemy, django),
     the first found in that order, or None."""
-    heads = {full.split(".")[0] for full in tree.imports.values()}
+    heads = {full.split(".")[0] for full in code.import_names.values()}
     for library in DB_LIBRARIES:
         if library in heads:
             return "sqlalchemy" if library == "sqlmodel" else library
     return None
 
 
-def names_in(tree: Any, node: Any) -> Iterator[Any]:
-    """The Name nodes read in an expression (attribute names and keywords excluded)."""
-    cst = tree.cst
-    for name in [node, *tree.descendants(node)]:
-        if isinstance(name, cst.Name) and tree.names_variable(name):
-            yield name
+def name_of(node: ast.AST) -> str:
+    """The variable a node of `names_in` names."""
+    return node.id if isinstance(node, ast.Name) else node.arg  # type: ignore[attr-defined]
 
 
-def terminates(tree: Any, body: Any) -> bool:
+def names_in(node: ast.AST) -> Iterator[ast.AST]:
+    """The variables read or bound in an expression, in file order: its Name nodes and the
+    parameters of its lambdas (attribute names and keywords excluded)."""
+    for part in [node, *PythonFile.descendants(node)]:
+        if isinstance(part, (ast.Name, ast.arg)):
+            yield part
+
+
+def identifiers(node: ast.AST) -> Iterator[str]:
+    """Every identifier written in an expression, attribute names and keywords included
+    (`exc.sqlstate` gives `exc` and `sqlstate`)."""
+    for part in [node, *PythonFile.descendants(node)]:
+        yield from own_identifiers(part)
+
+
+def own_identifiers(part: ast.AST) -> tuple[str, ...]:
+    """The identifiers a node writes itself (not its children's)."""
+    if isinstance(part, ast.Name):
+        return (part.id,)
+    if isinstance(part, ast.Attribute):
+        return (part.attr,)
+    if isinstance(part, ast.keyword):
+        return (part.arg,) if part.arg is not None else ()
+    if isinstance(part, ast.arg):
+        return (part.arg,)
+    return ()
+
+
+def terminates(body: list[ast.stmt]) -> bool:
     """A block whose own statements include an unconditional raise/return/break."""
-    cst = tree.cst
-    statements = body.body
-    if isinstance(body, cst.SimpleStatementSuite):
-        return any(isinstance(s, (cst.Raise, cst.Return, cst.Break)) for s in statements)
-    for statement in statements:
-        if isinstance(statement, cst.SimpleStatementLine) and any(
-                isinstance(s, (cst.Raise, cst.Return, cst.Break)) for s in statement.body):
-            return True
-    return False
+    return any(isinstance(s, (ast.Raise, ast.Return, ast.Break)) for s in body)
 
 
-def inside(tree: Any, node: Any, container: Any) -> bool:
-    return node is container or any(a is container for a in tree.ancestors(node))
+def inside(code: PythonFile, node: ast.AST, container: ast.AST) -> bool:
+    return node is container or any(a is container for a in code.ancestors(node))
+
+
+def inside_block(code: PythonFile, node: ast.AST, block: list[ast.stmt]) -> bool:
+    """Whether a node is one of a block's statements or under one."""
+    ids = {id(s) for s in block}
+    return id(node) in ids or any(id(a) in ids for a in code.ancestors(node))
+
+
+def span(code: PythonFile, node: ast.AST) -> tuple[int, int]:
+    """`code.span(node)`, a tuple's own parentheses left out as for any other expression, with
+    the blanks and comments just inside them, as libcst's positions do (CPython counts the
+    parentheses in a parenthesized tuple's position)."""
+    start, end = code.span(node)
+    if isinstance(node, ast.Tuple) and code.text.startswith("(", start) and \
+            code.text[end - 1:end] == ")":
+        inner = _inside_parentheses(code.text[start:end])
+        if inner is not None:
+            return start + inner[0], start + inner[1]
+    return start, end
+
+
+def _inside_parentheses(text: str) -> tuple[int, int] | None:
+    """Where the code inside `(...)` starts and ends (offsets in `text`), when the parenthesis
+    opening `text` is the one closing it; else None."""
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    depth = 0
+    first = last = None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT,
+                              tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+                continue
+            at = starts[token.start[0] - 1] + token.start[1]
+            if token.type == tokenize.OP and token.string in "([{":
+                depth += 1
+            elif token.type == tokenize.OP and token.string in ")]}":
+                depth -= 1
+                if depth == 0:
+                    if at != len(text) - 1:
+                        return None
+                    return (first, last) if first is not None else (1, 1)  # `()`
+            if at > 0:
+                first = at if first is None else first
+                last = starts[token.end[0] - 1] + token.end[1]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    return None
 
 
 # --------------------------------------------------------------------------------------------
-# Per-tree caches
+# Per-file caches
 # --------------------------------------------------------------------------------------------
 
 class TreeCache:
@@ -163,28 +232,37 @@ class TreeCache:
         self.delays: dict[int, Delay] = {}
 
 
-_CACHES: weakref.WeakKeyDictionary[Any, TreeCache] = weakref.WeakKeyDictionary()
-
-
-def tree_cache(tree: Any) -> TreeCache:
-    cache = _CACHES.get(tree)
+def tree_cache(code: PythonFile) -> TreeCache:
+    cache = code.derived.get("retries")
     if cache is None:
-        cache = _CACHES[tree] = TreeCache()
+        cache = code.derived["retries"] = TreeCache()
     return cache
 
 
-def owner(tree: Any, node: Any) -> Any:
-    """The nearest loop, function, lambda, class or module around a node."""
-    cst = tree.cst
-    kinds = (cst.For, cst.While, cst.FunctionDef, cst.Lambda, cst.ClassDef, cst.Module)
-    return next((a for a in tree.ancestors(node) if isinstance(a, kinds)), None)
+LOOPS = (ast.For, ast.AsyncFor, ast.While)
+FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+# What owns the nodes under it: a retry loop's own code stops at nested loops and definitions.
+_OWNERS = (*LOOPS, *FUNCTIONS, ast.Lambda, ast.ClassDef, ast.Module)
+# Where names are resolved (a class body's names belong to the function or module around it).
+_SCOPES = (*FUNCTIONS, ast.Lambda, ast.Module)
 
 
-def scope_of(tree: Any, node: Any) -> Any:
-    """The function (or module) a node's names are resolved in."""
-    cst = tree.cst
-    return next((a for a in tree.ancestors(node)
-                 if isinstance(a, (cst.FunctionDef, cst.Lambda, cst.Module))), tree.module)
+def owned(node: ast.AST) -> list[ast.AST]:
+    """The nodes of a loop's body that belong to it, in file order: not those under a nested
+    loop, function, lambda or class (those nodes themselves are the loop's)."""
+    found: list[ast.AST] = []
+    stack = list(reversed(node.body))  # type: ignore[attr-defined]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        if not isinstance(current, _OWNERS):
+            stack.extend(reversed(children(current)))
+    return found
+
+
+def scope_of(code: PythonFile, node: ast.AST) -> ast.AST:
+    """The function, lambda (or module) a node's names are resolved in."""
+    return next((a for a in code.ancestors(node) if isinstance(a, _SCOPES)), code.module)
 
 
 @dataclass
@@ -198,76 +276,118 @@ class Scope:
     items: list[Any] = field(default_factory=list)  # the nodes of the scope's own code
 
 
-def name_scope(tree: Any, node: Any) -> Scope:
-    cache = tree_cache(tree)
+def _scope_items(node: ast.AST) -> list[ast.AST]:
+    """The nodes whose names resolve in `node`'s scope, in file order: not those of nested
+    functions and lambdas (nor, for the module, of its top-level definitions); a class's
+    body belongs to the scope around it."""
+    if isinstance(node, ast.Module):
+        roots = [s for s in node.body if not isinstance(s, (*FUNCTIONS, ast.ClassDef))]
+    else:
+        roots = children(node)
+    found: list[ast.AST] = []
+    stack = list(reversed(roots))
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (*FUNCTIONS, ast.Lambda)):
+            continue
+        if not isinstance(current, ast.ClassDef):
+            found.append(current)
+        stack.extend(reversed(children(current)))
+    return found
+
+
+def name_scope(code: PythonFile, node: ast.AST) -> Scope:
+    cache = tree_cache(code)
     scope = cache.scopes.get(id(node))
     if scope is not None:
         return scope
-    cst = tree.cst
     scope = cache.scopes[id(node)] = Scope(node)
-    if isinstance(node, (cst.FunctionDef, cst.Lambda)):
-        params = node.params
-        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
-            scope.params.add(param.name.value)
-        for star in (params.star_arg, params.star_kwarg):
-            if isinstance(star, cst.Param):
-                scope.params.add(star.name.value)
-    growing = (cst.MultiplyAssign, cst.PowerAssign, cst.LeftShiftAssign)
-    definitions = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
-    if isinstance(node, cst.Module):
-        # Module-level code only: the bodies of its functions and classes are not walked.
-        candidates = [d for statement in node.body if not isinstance(statement, definitions)
-                      for d in [statement, *tree.descendants(statement)]]
-    else:
-        candidates = list(tree.descendants(node))
-    for item in candidates:
-        if isinstance(item, definitions) or scope_of(tree, item) is not node:
-            continue
+    if isinstance(node, (*FUNCTIONS, ast.Lambda)):
+        params = node.args  # type: ignore[attr-defined]
+        for param in (*params.posonlyargs, *params.args, *params.kwonlyargs):
+            scope.params.add(param.arg)
+        for star in (params.vararg, params.kwarg):
+            if star is not None:
+                scope.params.add(star.arg)
+    growing = (ast.Mult, ast.Pow, ast.LShift)
+    for item in _scope_items(node):
         scope.items.append(item)
-        if isinstance(item, cst.Assign):
+        if isinstance(item, ast.Assign):
             for target in item.targets:
-                for name in target_names(tree, target.target):
+                for name in target_names(target):
                     scope.values.setdefault(name, []).append(item.value)
-                    if _self_multiplied(tree, name, item.value):
+                    if _self_multiplied(name, item.value):
                         scope.growth.setdefault(name, []).append(item)
-        elif isinstance(item, cst.AnnAssign) and item.value is not None:
-            for name in target_names(tree, item.target):
+        elif isinstance(item, ast.AnnAssign) and item.value is not None:
+            for name in target_names(item.target):
                 scope.values.setdefault(name, []).append(item.value)
-        elif isinstance(item, cst.AugAssign) and isinstance(item.target, cst.Name):
-            scope.values.setdefault(item.target.value, []).append(item.value)
-            if isinstance(item.operator, growing):
-                scope.growth.setdefault(item.target.value, []).append(item)
-        elif isinstance(item, cst.NamedExpr) and isinstance(item.target, cst.Name):
-            scope.values.setdefault(item.target.value, []).append(item.value)
-        elif isinstance(item, cst.For):
-            for name in target_names(tree, item.target):
+        elif isinstance(item, ast.AugAssign) and isinstance(item.target, ast.Name):
+            scope.values.setdefault(item.target.id, []).append(item.value)
+            if isinstance(item.op, growing):
+                scope.growth.setdefault(item.target.id, []).append(item)
+        elif isinstance(item, ast.NamedExpr) and isinstance(item.target, ast.Name):
+            scope.values.setdefault(item.target.id, []).append(item.value)
+        elif isinstance(item, (ast.For, ast.AsyncFor)):
+            for name in target_names(item.target):
                 scope.values.setdefault(name, []).append(item.iter)
     return scope
 
 
-def _self_multiplied(tree: Any, name: str, value: Any) -> bool:
+def _self_multiplied(name: str, value: ast.AST) -> bool:
     """`delay = delay * 2` (or `2 * delay`, `delay * factor`)."""
-    cst = tree.cst
-    return isinstance(value, cst.BinaryOperation) and isinstance(
-        value.operator, (cst.Multiply, cst.LeftShift)) and any(
-            isinstance(side, cst.Name) and side.value == name
-            for side in (value.left, value.right))
+    return isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Mult, ast.LShift)) and any(
+        isinstance(side, ast.Name) and side.id == name for side in (value.left, value.right))
 
 
-def target_names(tree: Any, target: Any) -> list[str]:
-    cst = tree.cst
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [n for e in target.elements for n in target_names(tree, e.value)]
+def target_names(target: ast.AST) -> list[str]:
+    """The names an assignment target binds (a starred element by its name)."""
+    if isinstance(target, ast.Starred):
+        target = target.value
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [n for e in target.elts for n in target_names(e)]
     return []
 
 
-def functions_by_name(tree: Any) -> dict[str, Any]:
-    """Functions defined in the file by name (module level and methods alike)."""
-    cache = tree_cache(tree)
+def functions_by_name(code: PythonFile) -> dict[str, Any]:
+    """Functions defined in the file by name (module level and methods alike), the first in
+    the file for a name defined twice."""
+    cache = tree_cache(code)
     if cache.functions is None:
         cache.functions = {}
-        for node in tree.nodes("FunctionDef"):
-            cache.functions.setdefault(node.name.value, node)
+        found = sorted((*code.nodes(ast.FunctionDef), *code.nodes(ast.AsyncFunctionDef)),
+                       key=lambda f: (f.lineno, f.col_offset))
+        for node in found:
+            cache.functions.setdefault(node.name, node)
     return cache.functions
+
+
+def wrap(code: PythonFile, node: ast.AST, before: str, after: str = ")") -> Edit:
+    """An edit that puts text around an expression, as written in the file."""
+    start, end = span(code, node)
+    return Edit(start, end, before + code.text[start:end] + after)
+
+
+def written(code: PythonFile, node: ast.AST) -> str:
+    """A node's code as written, with the parentheses around it that are its own (`(2 ** n)`
+    in `(2 ** n) * 0.1`; not a call's): what messages quote."""
+    text = code.text
+    start, end = code.span(node)
+    parent = code.parent(node)
+    opening = -1  # the parenthesis of the call or class the node is an argument of
+    if isinstance(parent, ast.Call) and node is not parent.func:
+        opening = text.find("(", code.span(parent.func)[1])
+    elif isinstance(parent, ast.ClassDef):
+        return text[start:end]
+    while True:
+        before = start - 1
+        while before >= 0 and text[before] in " \t\r\n":
+            before -= 1
+        after = end
+        while after < len(text) and text[after] in " \t\r\n":
+            after += 1
+        if before < 0 or text[before] != "(" or after >= len(text) or text[after] != ")" \
+                or before == opening:
+            return text[start:end]
+        start, end = before, after + 1

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit import retries, retry_libraries, retry_loops
-from pglint.kit.python_edits import remove_argument, rename_call, wrap
+from pglint.kit.python_edits import remove_argument, rename_call
 from pglint.kit.queues import (
     CAP,
     CHAPTER_RETRY,
@@ -24,10 +24,8 @@ from pglint.kit.queues import (
     is_attempt_counter,
     time_plus_delay,
 )
-from pglint.kit.retry_rules import RetryForms
-from pglint.kit.retry_shapes import retry_shapes, sleeps_some_time
+from pglint.kit.retry_rules import LOOPS_AND_CALLS, RetryForms
 from pglint.model.workload import is_increment
-from pglint.python.screen import CodeIndex, keyword
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -196,7 +194,7 @@ class RetryWithoutJitter(RetryForms, Rule):
     )
     statements = ("UpdateStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
-    python_node_types = ("For", "While", "Call")
+    python_nodes = LOOPS_AND_CALLS
     python_hint = (("sleep(", "wait_exponential", "wait_fixed", "wait_incrementing", "jitter"),
                    ("except", "tenacity", "backoff"))
 
@@ -387,40 +385,24 @@ class RetryWithoutJitter(RetryForms, Rule):
 
     # -- Python ------------------------------------------------------------------------------
 
-    def screen_python(self, code: CodeIndex) -> bool:
-        """A candidate retry loop (see `retry_shapes`) with a sleep given a delay other than
-        `0`; a tenacity entry point called with `wait=` in a file calling tenacity's
-        `wait_exponential`/`wait_fixed`/`wait_incrementing`; or a backoff decorator called
-        with `jitter=None`."""
-        shapes = retry_shapes(code)
-        if any(sleeps_some_time(s) for _, sleeps in shapes.loops for s in sleeps):
-            return True
-        if shapes.tenacity_names & retries.FIXED_WAITS and any(
-                keyword(c, "wait") is not None for c in shapes.tenacity):
-            return True
-        for call in shapes.backoff:
-            jitter = keyword(call, "jitter")
-            if isinstance(jitter, ast.Constant) and jitter.value is None:
-                return True
-        return False
-
     def _loop(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Iterable[Finding]:
-        tree = ctx.python
+        code = ctx.python_file
         for sleep in loop.sleeps:
-            facts = retry_loops.delay_facts(tree, sleep, loop)
+            facts = retry_loops.delay_facts(code, sleep, loop)
             if facts.argument is None or facts.jitter or facts.unknown:
                 continue
             yield self._loop_finding(ctx, sleep, facts)
 
-    def _loop_finding(self, ctx: FileContext, sleep: Any, facts: retry_loops.Delay) -> Finding:
-        tree = ctx.python
+    def _loop_finding(self, ctx: FileContext, sleep: ast.Call,
+                      facts: retry_loops.Delay) -> Finding:
+        code = ctx.python_file
         argument = facts.argument
-        code = tree.code(argument).strip()
-        shown = f" `{code}`" if len(code) <= 30 else ""
+        written = retries.written(code, argument).strip()
+        shown = f" `{written}`" if len(written) <= 30 else ""
         message = (f"Retry sleep{shown} has no random jitter: clients that fail together retry "
                    "together")
-        call = tree.code(sleep.func).strip()
-        capped = code if facts.capped or not facts.growth else f"min({PY_CAP}, {code})"
+        call = retries.written(code, sleep.func).strip()
+        capped = written if facts.capped or not facts.growth else f"min({PY_CAP}, {written})"
         suggestion = f"{call}(secrets.SystemRandom().uniform(0, {capped}))"
         shape = "an exponential" if facts.growth else "a fixed"
         help = (
@@ -435,25 +417,28 @@ class RetryWithoutJitter(RetryForms, Rule):
             "`wait_random_exponential` does the same in a library.")
         title = "Draw the delay uniformly between 0 and itself (full jitter)"
         positional = retries.positional_args(sleep)
-        if not positional or positional[0].value is not argument:
+        if not positional or positional[0] is not argument:
             return self.finding(ctx, message, Fix.display(title, suggestion), help, node=sleep)
-        local, import_edit = tree.add_import("secrets")
-        edits = [wrap(tree, argument, f"{local}.SystemRandom().uniform(0, ")]
-        if import_edit is not None:
-            edits.append(import_edit)
-        fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
+        tree = code.fix_tree  # the import is placed by libcst's reading of the file
+        fix = None
+        if tree is not None:
+            local, import_edit = tree.add_import("secrets")
+            edits = [retries.wrap(code, argument, f"{local}.SystemRandom().uniform(0, ")]
+            if import_edit is not None:
+                edits.append(import_edit)
+            fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
         return self.finding(ctx, message, fix, help, node=sleep)
 
     def _tenacity(self, ctx: FileContext, use: retry_libraries.Tenacity) -> Iterable[Finding]:
-        tree = ctx.python
-        arg = use.argument("wait")
-        if arg is None:
+        code = ctx.python_file
+        value = use.argument("wait")
+        if value is None:
             return
-        fixed, jittered, unknown = retry_libraries.waits(tree, arg.value)
+        fixed, jittered, unknown = retry_libraries.waits(code, value)
         if jittered or unknown or not fixed:
             return
         wait = fixed[0]
-        short = retry_libraries.tenacity_name(tree, wait)
+        short = retry_libraries.tenacity_name(code, wait)
         message = (f"tenacity's `{short}` has no random jitter: callers that fail together "
                    "retry together")
         help = (
@@ -463,7 +448,7 @@ class RetryWithoutJitter(RetryForms, Rule):
             "offers `wait_random_exponential` (full jitter: a uniform draw between 0 and the "
             "capped exponential delay) for it; `wait_exponential_jitter` adds a bounded jitter, "
             "and any wait can be combined with `+ wait_random(0, x)`.")
-        rendered = tree.code(wait).strip()
+        rendered = retries.written(code, wait).strip()
         if short == "wait_exponential":
             suggestion = "wait=" + rendered.replace("wait_exponential", "wait_random_exponential",
                                                     1)
@@ -472,20 +457,22 @@ class RetryWithoutJitter(RetryForms, Rule):
                           f"  # back off, full jitter\n"
                           f"# or keep the pace, with jitter: wait={rendered} + wait_random(0, 1)")
         title = "Use full jitter: `wait_random_exponential`"
-        if short == "wait_exponential" and arg.value is wait:
-            edits = rename_call(tree, wait, "tenacity", "wait_exponential",
-                                        "wait_random_exponential")
+        if short == "wait_exponential" and value is wait:
+            tree, node = code.fix_tree, code.cst_of(wait)
+            edits = rename_call(tree, node, "tenacity", "wait_exponential",
+                                "wait_random_exponential") if node is not None else []
             if edits:
                 fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
                 yield self.finding(ctx, message, fix, help, node=wait)
                 return
+        shown = wait if value is wait else value
         yield self.finding(ctx, message, Fix.display(title, suggestion), help,
-                           node=wait if arg.value is wait else arg.value)
+                           span=retries.span(code, shown))
 
     def _backoff(self, ctx: FileContext, use: retry_libraries.Backoff) -> Iterable[Finding]:
-        tree = ctx.python
-        arg = use.argument("jitter")
-        if arg is None or not (isinstance(arg.value, tree.cst.Name) and arg.value.value == "None"):
+        code = ctx.python_file
+        arg = use.keyword("jitter")
+        if arg is None or not (isinstance(arg.value, ast.Constant) and arg.value.value is None):
             return
         message = ("`jitter=None` switches off backoff's jitter: callers that fail together "
                    "retry together")
@@ -496,10 +483,13 @@ class RetryWithoutJitter(RetryForms, Rule):
             "a deadlock storm) retry in synchronized waves. Remove the argument to get the "
             "default back.")
         title = "Remove `jitter=None` (backoff's default is full jitter)"
-        edit = remove_argument(tree, use.call, arg)
-        start, end = tree.span(use.call)
-        suggestion = tree.text[start:edit.start] + tree.text[edit.end:end]
-        fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion)
+        tree, call, removed = code.fix_tree, code.cst_of(use.call), code.cst_of(arg)
+        fix = None
+        if tree is not None and call is not None and removed is not None:
+            edit = remove_argument(tree, call, removed)
+            start, end = code.span(use.call)
+            suggestion = code.text[start:edit.start] + code.text[edit.end:end]
+            fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion)
         yield self.finding(ctx, message, fix, help, node=arg)
 
     # -- SQL ---------------------------------------------------------------------------------

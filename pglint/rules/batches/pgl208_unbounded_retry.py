@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit import retries, retry_libraries, retry_loops
-from pglint.kit.python_edits import add_keyword, fresh_name, wrap
+from pglint.kit.python_edits import add_keyword, fresh_name
 from pglint.kit.queues import (
     CAP,
     CHAPTER_RETRY,
@@ -22,10 +22,9 @@ from pglint.kit.queues import (
     exponents,
     time_plus_delay,
 )
-from pglint.kit.retry_rules import RetryForms
-from pglint.kit.retry_shapes import RetryShapes, retry_shapes, sleeps_some_time
+from pglint.kit.retry_rules import WITH_DECORATORS, RetryForms
 from pglint.kit import sql_tokens
-from pglint.python.screen import CodeIndex, has_star, keyword
+from pglint.python.pyfile import PythonFile, has_star
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -37,44 +36,6 @@ _COMPARISONS = {"<", "<=", ">", ">="}
 _LOCKING = {"LCS_FORUPDATE", "LCS_FORNOKEYUPDATE"}
 _AFTER_WHERE = {"ORDER", "LIMIT", "FOR", "GROUP", "RETURNING", "OFFSET", "FETCH", "WINDOW",
                 "HAVING"}
-
-def _may_grow(code: CodeIndex, shapes: RetryShapes) -> bool:
-    """Whether the file holds a node `retry.delay_facts` can count as growth (anywhere: the
-    delay may be computed at module level or in a helper): `x ** n`/`x << n` with `n` not a
-    number, `*=`/`**=`/`<<=`, `d = d * 2`, a call of `pow`/`math.pow`/`math.exp`."""
-    if shapes.growth_call:
-        return True
-    for operation in code.nodes(ast.BinOp):
-        if isinstance(operation.op, (ast.Pow, ast.LShift)) and not _number(operation.right):
-            return True
-    if any(isinstance(a.op, (ast.Mult, ast.Pow, ast.LShift)) for a in code.nodes(ast.AugAssign)):
-        return True
-    for assign in code.nodes(ast.Assign):
-        value = assign.value
-        if isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Mult, ast.LShift)):
-            names = {name for target in assign.targets for name in _target_names(target)}
-            if any(isinstance(side, ast.Name) and side.id in names
-                   for side in (value.left, value.right)):
-                return True
-    return False
-
-
-def _number(node: ast.AST) -> bool:
-    """`retry.is_constant` on `ast`: an int or float literal, under at most one unary operator."""
-    if isinstance(node, ast.UnaryOp):
-        node = node.operand
-    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
-
-
-def _target_names(target: ast.AST) -> list[str]:
-    """`retry._target_names` on `ast` (a starred element counts by its name)."""
-    if isinstance(target, ast.Starred):
-        target = target.value
-    if isinstance(target, ast.Name):
-        return [target.id]
-    if isinstance(target, (ast.Tuple, ast.List)):
-        return [name for element in target.elts for name in _target_names(element)]
-    return []
 
 
 class UnboundedRetry(RetryForms, Rule):
@@ -203,7 +164,7 @@ class UnboundedRetry(RetryForms, Rule):
     )
     statements = ("SelectStmt", "UpdateStmt", "DeleteStmt", "InsertStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})
-    python_node_types = ("For", "While", "Call", "Decorator")
+    python_nodes = WITH_DECORATORS
     python_hint = (("sleep(", "tenacity", "backoff"), ("except", "tenacity", "backoff"))
 
     VALID = (
@@ -355,55 +316,26 @@ class UnboundedRetry(RetryForms, Rule):
 
     # -- Python ------------------------------------------------------------------------------
 
-    def screen_python(self, code: CodeIndex) -> bool:
-        """A bare `@retry` of tenacity; a tenacity entry point called without `stop=` nor
-        `*`/`**` arguments; a backoff decorator called without `max_tries=`, `max_time=` nor
-        `**`; or a candidate retry loop (see `retry_shapes`) that is `while True`/`while 1`/
-        `for ... in itertools.count()`, or that sleeps some time in a file holding something
-        `delay_facts` counts as growth (`_may_grow`)."""
-        shapes = retry_shapes(code)
-        if shapes.bare:
-            return True
-        if any(not has_star(c) and keyword(c, "stop") is None for c in shapes.tenacity):
-            return True
-        if any(all(k.arg is not None for k in c.keywords) and keyword(c, "max_tries") is None
-               and keyword(c, "max_time") is None for c in shapes.backoff):
-            return True
-        if not shapes.loops:
-            return False
-        for loop, _ in shapes.loops:
-            if isinstance(loop, ast.While):
-                test = loop.test
-                if isinstance(test, ast.Constant) and type(test.value) in (bool, int) \
-                        and test.value:
-                    return True
-            elif isinstance(loop.iter, ast.Call) and \
-                    code.qualified(loop.iter.func) == "itertools.count":
-                return True
-        return any(sleeps_some_time(s) for _, sleeps in shapes.loops for s in sleeps) and \
-            _may_grow(code, shapes)
-
     def _loop(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Iterable[Finding]:
-        tree = ctx.python
-        if loop.forever and retry_loops.bound_check(tree, loop) is None:
+        code = ctx.python_file
+        if loop.forever and retry_loops.bound_check(code, loop) is None:
             yield self._forever(ctx, loop)
         reported: set[int] = set()
         for sleep in loop.sleeps:
-            facts = retry_loops.delay_facts(tree, sleep, loop)
+            facts = retry_loops.delay_facts(code, sleep, loop)
             if not facts.growth or facts.capped or id(facts.growth[0]) in reported:
                 continue
             reported.add(id(facts.growth[0]))
             yield self._uncapped_python(ctx, facts, facts.growth[0])
 
     def _tenacity(self, ctx: FileContext, use: retry_libraries.Tenacity) -> Iterable[Finding]:
-        tree = ctx.python
-        cst = tree.cst
-        if use.call is not None and retries.has_star(use.call):
+        code = ctx.python_file
+        if use.call is not None and has_star(use.call):
             return  # `**options` may hold the stop
         if use.argument("stop") is not None:
             return
-        decorator = isinstance(tree.parent(use.node), cst.Decorator)
-        shown = f"@{tree.code(use.node.func if use.call is not None else use.node).strip()}" \
+        decorator = retry_libraries.decorates(code, use.node)
+        shown = f"@{retries.written(code, use.node.func if use.call is not None else use.node)}" \
             if decorator else f"{use.entry}(...)"
         if use.call is None:
             message = (f"Bare `{shown}` retries for ever, without waiting: tenacity's default "
@@ -425,20 +357,27 @@ class UnboundedRetry(RetryForms, Rule):
             suggestion = f"stop=stop_after_attempt({PY_ATTEMPTS})"
             yield self.finding(ctx, message, Fix.display(title, suggestion), help, node=use.node)
             return
+        yield self.finding(ctx, message, self._stop_fix(code, use, title), help, node=use.node)
+
+    @staticmethod
+    def _stop_fix(code: PythonFile, use: retry_libraries.Tenacity, title: str) -> Fix | None:
+        """`stop=stop_after_attempt(5)` added, with its import (libcst places it)."""
+        tree = code.fix_tree
+        if tree is None:
+            return None
+        call = None if use.call is None else code.cst_of(use.call)
+        if use.call is not None and call is None:
+            return None
+        start, end = code.span(use.node)
         local, import_edit = tree.add_import("tenacity", "stop_after_attempt")
         stop = f"stop={local}({PY_ATTEMPTS})"
-        start, end = tree.span(use.node)
-        if use.call is None:
-            edit = Edit.insert(end, f"({stop})")
-        else:
-            edit = add_keyword(tree, use.call, stop)
-        suggestion = tree.text[start:edit.start] + edit.content + tree.text[edit.end:end]
+        edit = Edit.insert(end, f"({stop})") if use.call is None else add_keyword(tree, call, stop)
+        suggestion = code.text[start:edit.start] + edit.content + code.text[edit.end:end]
         edits = [edit] if import_edit is None else [edit, import_edit]
-        fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
-        yield self.finding(ctx, message, fix, help, node=use.node)
+        return Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
 
     def _backoff(self, ctx: FileContext, use: retry_libraries.Backoff) -> Iterable[Finding]:
-        tree = ctx.python
+        code = ctx.python_file
         if use.opaque or use.argument("max_tries") is not None or \
                 use.argument("max_time") is not None:
             return
@@ -451,17 +390,19 @@ class UnboundedRetry(RetryForms, Rule):
             "and an outage turns every caller into a waiting thread holding its request. "
             f"`max_tries={PY_ATTEMPTS}` bounds the attempts, `max_time=seconds` the total "
             "time; after the bound, the last error is raised (`raise_on_giveup=True`).")
-        edit = add_keyword(tree, use.call, f"max_tries={PY_ATTEMPTS}")
-        start, end = tree.span(use.call)
-        suggestion = tree.text[start:edit.start] + edit.content + tree.text[edit.end:end]
-        fix = Fix(f"Give up after {PY_ATTEMPTS} tries: `max_tries={PY_ATTEMPTS}`",
-                  Applicability.UNSAFE, (edit,), suggestion)
+        tree, call = code.fix_tree, code.cst_of(use.call)
+        fix = None
+        if tree is not None and call is not None:
+            edit = add_keyword(tree, call, f"max_tries={PY_ATTEMPTS}")
+            start, end = code.span(use.call)
+            suggestion = code.text[start:edit.start] + edit.content + code.text[edit.end:end]
+            fix = Fix(f"Give up after {PY_ATTEMPTS} tries: `max_tries={PY_ATTEMPTS}`",
+                      Applicability.UNSAFE, (edit,), suggestion)
         yield self.finding(ctx, message, fix, help, node=use.call)
 
     def _forever(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Finding:
-        tree = ctx.python
-        cst = tree.cst
-        header = "while True" if isinstance(loop.loop, cst.While) else "for ... in count()"
+        code = ctx.python_file
+        header = "while True" if isinstance(loop.loop, ast.While) else "for ... in count()"
         message = (f"`{header}` retry loop has no attempt or deadline bound: a lasting error is "
                    "retried for ever")
         help = (
@@ -472,31 +413,29 @@ class UnboundedRetry(RetryForms, Rule):
             "every caller into a waiting thread holding its connection and request. Bound the "
             f"attempts (`for attempt in range({PY_ATTEMPTS}):`, re-raising on the last) or the "
             "total time (`if time.monotonic() > deadline: raise`).")
-        start = tree.span(loop.loop)[0]
-        fix = Fix.display(f"Bound the loop: `for attempt in range({PY_ATTEMPTS})`, re-raise on "
-                          "the last attempt", _bounded_loop(tree, loop))
-        return self.finding(ctx, message, fix, help, span=(start, loop.header_end(tree)))
+        start = code.span(loop.loop)[0]
+        shown = _bounded_loop(code, loop)
+        fix = None if shown is None else Fix.display(
+            f"Bound the loop: `for attempt in range({PY_ATTEMPTS})`, re-raise on the last "
+            "attempt", shown)
+        return self.finding(ctx, message, fix, help, span=(start, loop.header_end(code)))
 
     def _uncapped_python(self, ctx: FileContext, facts: retry_loops.Delay, growth: Any) -> Finding:
-        tree = ctx.python
-        cst = tree.cst
-        if isinstance(growth, (cst.AugAssign, cst.Assign)):
-            code = tree.code(growth).strip()
-            target = growth.target if isinstance(growth, cst.AugAssign) \
-                else growth.targets[0].target
-            name = tree.code(target).strip()
-            grown = (f"{name} * {tree.code(growth.value).strip()}"
-                     if isinstance(growth, cst.AugAssign) else tree.code(growth.value).strip())
+        code = ctx.python_file
+        if isinstance(growth, (ast.AugAssign, ast.Assign)):
+            shown = retries.written(code, growth).strip()
+            target = growth.target if isinstance(growth, ast.AugAssign) else growth.targets[0]
+            name = retries.written(code, target).strip()
+            value = retries.written(code, growth.value).strip()
+            grown = f"{name} * {value}" if isinstance(growth, ast.AugAssign) else value
             suggestion = f"{name} = min({PY_CAP}, {grown})"
-            node = growth
         else:
-            code = tree.code(growth).strip()
-            node = growth
+            shown = retries.written(code, growth).strip()
             suggestion = ""
         # "Doubles with every attempt" holds in a bounded loop too (the bound is the attempt
         # limit's, not the delay's).
-        if len(code) <= 30:
-            message = f"`{code}` grows without a cap: the retry delay doubles with every attempt"
+        if len(shown) <= 30:
+            message = f"`{shown}` grows without a cap: the retry delay doubles with every attempt"
         else:
             message = "The exponential retry delay has no cap: it doubles with every attempt"
         help = (
@@ -507,15 +446,15 @@ class UnboundedRetry(RetryForms, Rule):
             f"(`uniform(0, min(cap, ...))`, PGL207). The fix caps it at {PY_CAP} s; choose the "
             "longest wait your caller can afford.")
         title = f"Cap the delay: `min({PY_CAP}, ...)`"
-        product = retry_loops.growth_in_seconds(tree, facts, growth)
+        product = retry_loops.growth_in_seconds(code, facts, growth)
         if product is not None:
-            edit = wrap(tree, product, f"min({PY_CAP}, ")
+            edit = retries.wrap(code, product, f"min({PY_CAP}, ")
             fix = Fix(title, Applicability.UNSAFE, (edit,), edit.content)
         else:
             if not suggestion:
-                suggestion = f"min({PY_CAP}, {tree.code(growth).strip()})  # in seconds"
+                suggestion = f"min({PY_CAP}, {shown})  # in seconds"
             fix = Fix.display(title, suggestion)
-        return self.finding(ctx, message, fix, help, node=node)
+        return self.finding(ctx, message, fix, help, node=growth)
 
     # -- SQL ---------------------------------------------------------------------------------
 
@@ -719,18 +658,29 @@ def _with_bound(ctx: FileContext, stmt: Statement, bound: str) -> str | None:
     return text[stmt.start:cut] + f" AND {bound}" + text[cut:stmt.end] + ";"
 
 
-def _bounded_loop(tree: Any, loop: Any) -> str:
+def _bounded_loop(code: PythonFile, loop: retry_loops.RetryLoop) -> str | None:
     """The retry loop as `for attempt in range(5):`, each retrying handler re-raising on the
-    last attempt (the code shown by the display fix)."""
+    last attempt (the code shown by the display fix, rendered by libcst); None where libcst
+    cannot read the file."""
+    tree, node = code.fix_tree, code.cst_of(loop.loop)
+    if tree is None or node is None:
+        return None
     cst = tree.cst
-    node = loop.loop
     if loop.counter is not None:
-        counter = loop.counter.value
+        counter = loop.counter.id
     else:
-        counter = fresh_name(tree, loop.scope, "attempt", "attempt_no", "retry_attempt")
+        scope = tree.module if isinstance(loop.scope, ast.Module) else code.cst_of(loop.scope)
+        if scope is None:
+            return None
+        counter = fresh_name(tree, scope, "attempt", "attempt_no", "retry_attempt")
     guard = cst.parse_statement(f"if {counter} == {PY_ATTEMPTS - 1}:\n    raise\n")
     body = node.body
-    for handler in loop.handlers:
+    # The retrying handlers, found by where they start (the `except` keyword).
+    starts = {code.span(handler)[0] for handler in loop.handlers}
+    handlers = [h for h in tree.descendants(node.body)
+                if isinstance(h, (cst.ExceptHandler, cst.ExceptStarHandler))
+                and tree.span(h)[0] in starts]
+    for handler in handlers:
         if not isinstance(handler.body, cst.IndentedBlock):
             continue
         changed = handler.with_changes(body=handler.body.with_changes(

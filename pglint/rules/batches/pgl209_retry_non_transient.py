@@ -9,9 +9,8 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit import retries, retry_libraries, retry_loops
-from pglint.kit.retry_rules import RetryForms
-from pglint.kit.retry_shapes import NodesByStart, RetryShapes, retry_shapes
-from pglint.python.screen import CodeIndex, has_star, keyword
+from pglint.kit.retry_rules import WITH_DECORATORS, RetryForms
+from pglint.python.pyfile import PythonFile, has_star
 from pglint.rule import Example, Rule
 
 
@@ -81,53 +80,6 @@ def _psycopg(code: str) -> str:
             f"        {code}\n"
             "            time.sleep(0.1 * 2 ** attempt)\n"
             "    raise RuntimeError(\"gave up\")\n")
-
-
-def _broad_handler(code: CodeIndex, shapes: RetryShapes) -> bool:
-    """Whether a candidate retry loop holds an `except` that `_broad_handler` of the rule may
-    find broad (`retry.exception_classes`, `retry.broad_class`): a bare `except:` or a class
-    among `BROAD_BUILTINS` in a file importing a database library; a class whose qualified
-    name is in `BROAD_QUALIFIED` or ends in one of `BROAD_NAMES` (or `Error`); or any name
-    the file assigns (`module_value` may turn it into a broad class)."""
-    by_start = NodesByStart(code.nodes(ast.ExceptHandler))
-    handlers = list({id(h): h for loop, _ in shapes.loops for h in by_start.within(loop)}
-                    .values())
-    if not handlers:
-        return False
-    database = None
-    assigned = None
-    for handler in handlers:
-        stack = [handler.type]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, ast.Starred):
-                node = node.value
-            if isinstance(node, (ast.Tuple, ast.List)):
-                stack.extend(node.elts)
-                continue
-            if isinstance(node, ast.Attribute):
-                if node.attr in retries.BROAD_NAMES or node.attr == "Error":
-                    return True
-                continue
-            if node is not None and not isinstance(node, ast.Name):
-                continue  # a call, a subscript...: no class name
-            if isinstance(node, ast.Name):
-                if assigned is None:
-                    assigned = {n.id for n in code.nodes(ast.Name)
-                                if not isinstance(n.ctx, ast.Load)}
-                if node.id in assigned:
-                    return True
-                name = code.qualified(node) or ""
-                if name in retries.BROAD_QUALIFIED or \
-                        name.rsplit(".", 1)[-1] in retries.BROAD_NAMES:
-                    return True
-                if name not in retries.BROAD_BUILTINS:
-                    continue
-            if database is None:
-                database = code.imports(retries.DB_LIBRARIES)
-            if database:
-                return True  # a bare `except:`, `except Exception:`
-    return False
 
 
 class RetryNonTransient(RetryForms, Rule):
@@ -226,7 +178,7 @@ class RetryNonTransient(RetryForms, Rule):
         "https://www.postgresql.org/docs/current/errcodes-appendix.html",
     )
     file_kinds = frozenset()
-    python_node_types = ("For", "While", "Call", "Decorator")
+    python_nodes = WITH_DECORATORS
     python_hint = (
         # The rarest requirement first: the others are only tested on files that pass it.
         ("sleep(", "tenacity", "backoff"), ("except", "tenacity", "backoff"),
@@ -329,132 +281,115 @@ class RetryNonTransient(RetryForms, Rule):
                 "    session.commit()\n", kind="python"),
     )
 
-    def screen_python(self, code: CodeIndex) -> bool:
-        """A candidate retry loop (see `retry_shapes`) holding a handler that may be broad
-        (`_broad_handler`); a backoff `on_exception` called with
-        its exception (`exception=` or a second positional argument); a tenacity entry point
-        called without `*`/`**` arguments, with `retry=` in a file calling tenacity's
-        `retry_if_exception_type`, or without `retry=` (and a bare `@retry`) in a file that
-        imports a database library (`retry.db_library`)."""
-        shapes = retry_shapes(code)
-        if shapes.loops and _broad_handler(code, shapes):
-            return True
-        for call in shapes.backoff:
-            if (code.qualified(call.func) or "").endswith(".on_exception") and (
-                    keyword(call, "exception") is not None
-                    or sum(not isinstance(a, ast.Starred) for a in call.args) > 1):
-                return True
-        unfiltered = shapes.bare
-        for call in shapes.tenacity:
-            if has_star(call):
-                continue
-            if keyword(call, "retry") is None:
-                unfiltered = True
-            elif "retry_if_exception_type" in shapes.tenacity_names:
-                return True
-        return unfiltered and code.imports(retries.DB_LIBRARIES)
-
     def _loop(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Iterable[Finding]:
-        tree = ctx.python
-        cst = tree.cst
+        code = ctx.python_file
         for handler in loop.handlers:
-            broad = self._broad_handler(tree, handler)
-            if broad is None or retry_libraries.filters_errors(tree, handler):
+            broad = self._broad_handler(code, handler)
+            if broad is None or retry_libraries.filters_errors(code, handler):
                 continue
             name, qualified, node_at = broad
-            transient = self._transient(tree, qualified)
-            caught = f" as {handler.name.name.value}" if handler.name is not None and isinstance(
-                handler.name.name, cst.Name) else ""
+            transient = self._transient(code, qualified)
+            caught = f" as {handler.name}" if handler.name is not None else ""
             shown = "a bare `except:`" if name == "" else f"`{name}`"
             message = f"Retry loop catches {shown}: {_WHY}"
             suggestion = (f"{transient.imports}\n\n"
                           + _tuple(transient.classes, "except ", f"{caught}:"))
-            start = tree.span(handler)[0]
-            end = tree.span(node_at)[1] if node_at is not None else start + len("except")
-            yield self.finding(ctx, message, self._fix(suggestion), self._help(transient), span=(start, end))
+            start = code.span(handler)[0]
+            end = retries.span(code, node_at)[1] if node_at is not None \
+                else start + len("except")
+            yield self.finding(ctx, message, self._fix(suggestion), self._help(transient),
+                               span=(start, end))
 
-    def _broad_handler(self, tree: Any, handler: Any) -> tuple[str, str, Any] | None:
+    def _broad_handler(self, code: PythonFile, handler: ast.ExceptHandler
+                       ) -> tuple[str, str, Any] | None:
         """(the broad class as written, its qualified name, the handler's type node), or
         ("", "", None) for a bare except; None if the handler catches specific errors or the
         file shows no database code."""
         if handler.type is None:
-            return ("", "", None) if retries.db_library(tree) else None
-        for cls in retry_libraries.exception_classes(tree, handler.type):
-            name = retry_libraries.broad_class(tree, cls)
+            return ("", "", None) if retries.db_library(code) else None
+        for cls in retry_libraries.exception_classes(code, handler.type):
+            name = retry_libraries.broad_class(code, cls)
             if name is None:
                 continue
-            if name in retries.BROAD_BUILTINS and retries.db_library(tree) is None:
+            if name in retries.BROAD_BUILTINS and retries.db_library(code) is None:
                 continue
-            return tree.code(cls).strip(), name, handler.type
+            return retries.written(code, cls).strip(), name, handler.type
         return None
 
     def _tenacity(self, ctx: FileContext, use: retry_libraries.Tenacity) -> Iterable[Finding]:
-        tree = ctx.python
-        if use.call is not None and retries.has_star(use.call):
+        code = ctx.python_file
+        if use.call is not None and has_star(use.call):
             return
-        transient = self._transient(tree, "")
-        predicate = tree.is_imported("tenacity", "retry_if_exception_type") or \
+        transient = self._transient(code, "")
+        predicate = code.is_imported("tenacity", "retry_if_exception_type") or \
             "retry_if_exception_type"
         suggestion = (f"{transient.imports}\n\n"
                       + _tuple(transient.classes, f"retry={predicate}(", "),"))
-        arg = use.argument("retry")
-        if arg is None:
-            if retries.db_library(tree) is None:
+        value = use.argument("retry")
+        if value is None:
+            if retries.db_library(code) is None:
                 return
-            shown = f"@{tree.code(use.node).strip()}" if use.call is None else \
-                f"{'@' if isinstance(tree.parent(use.node), tree.cst.Decorator) else ''}" \
-                f"{tree.code(use.node.func).strip()}(...)"
+            shown = f"@{retries.written(code, use.node).strip()}" if use.call is None else \
+                f"{'@' if retry_libraries.decorates(code, use.node) else ''}" \
+                f"{retries.written(code, use.node.func).strip()}(...)"
             message = f"`{shown}` without `retry=` retries every exception: {_WHY}"
             if len(message) > 110:
                 message = f"tenacity without `retry=` retries every exception: {_WHY}"
-            yield self.finding(ctx, message, self._fix(suggestion), self._help(transient), node=use.node if use.call is None else use.node.func)
+            yield self.finding(ctx, message, self._fix(suggestion), self._help(transient),
+                               node=use.node if use.call is None else use.node.func)
             return
-        for part in [arg.value, *tree.descendants(arg.value)]:
-            if retry_libraries.tenacity_name(tree, part) != "retry_if_exception_type":
+        for part in [value, *code.descendants(value)]:
+            if retry_libraries.tenacity_name(code, part) != "retry_if_exception_type":
                 continue
-            types = part.args[0].value if part.args and not part.args[0].star else None
+            first = retries.first_argument(part)
+            types = first.value if isinstance(first, ast.keyword) else first
+            if isinstance(first, ast.Starred) or (isinstance(first, ast.keyword)
+                                                  and first.arg is None):
+                types = None  # `*args`, `**kwargs`: read as no argument
             if types is None:
                 name = qualified = "Exception"  # tenacity's default
             else:
                 name, qualified = next(
-                    ((tree.code(c).strip(), retry_libraries.broad_class(tree, c))
-                     for c in retry_libraries.exception_classes(tree, types)
-                     if retry_libraries.broad_class(tree, c)), (None, None))
+                    ((retries.written(code, c).strip(), retry_libraries.broad_class(code, c))
+                     for c in retry_libraries.exception_classes(code, types)
+                     if retry_libraries.broad_class(code, c)), (None, None))
             if name is None or qualified is None:
                 continue
-            if qualified in retries.BROAD_BUILTINS and retries.db_library(tree) is None:
+            if qualified in retries.BROAD_BUILTINS and retries.db_library(code) is None:
                 continue
-            transient = self._transient(tree, qualified)
+            transient = self._transient(code, qualified)
             suggestion = (f"{transient.imports}\n\n"
                           + _tuple(transient.classes, f"retry={predicate}(", "),"))
             message = f"tenacity retries `{name}`: {_WHY}"
-            yield self.finding(ctx, message, self._fix(suggestion), self._help(transient), node=part)
+            yield self.finding(ctx, message, self._fix(suggestion), self._help(transient),
+                               node=part)
             return
 
     def _backoff(self, ctx: FileContext, use: retry_libraries.Backoff) -> Iterable[Finding]:
-        tree = ctx.python
+        code = ctx.python_file
         exception = use.exception
         if exception is None:
             return  # `on_predicate`, or no exception given: nothing caught to judge
-        for cls in retry_libraries.exception_classes(tree, exception):
-            name = retry_libraries.broad_class(tree, cls)
+        for cls in retry_libraries.exception_classes(code, exception):
+            name = retry_libraries.broad_class(code, cls)
             if name is None:
                 continue
-            if name in retries.BROAD_BUILTINS and retries.db_library(tree) is None:
+            if name in retries.BROAD_BUILTINS and retries.db_library(code) is None:
                 continue
-            shown = tree.code(cls).strip()
-            transient = self._transient(tree, name)  # the qualified name
+            shown = retries.written(code, cls).strip()
+            transient = self._transient(code, name)  # the qualified name
             wait_gen = retries.positional_args(use.call)
-            wait = tree.code(wait_gen[0].value).strip() if wait_gen else "backoff.expo"
+            wait = retries.written(code, wait_gen[0]).strip() if wait_gen else "backoff.expo"
             suggestion = (f"{transient.imports}\n\n"
                           + _tuple(transient.classes, f"@backoff.on_exception({wait}, ",
                                    ", max_tries=5)"))
             message = f"backoff retries `{shown}`: {_WHY}"
-            yield self.finding(ctx, message, self._fix(suggestion), self._help(transient), node=exception)
+            yield self.finding(ctx, message, self._fix(suggestion), self._help(transient),
+                               span=retries.span(code, exception))
             return
 
     @staticmethod
-    def _transient(tree: Any, caught: str) -> _Transient:
+    def _transient(code: PythonFile, caught: str) -> _Transient:
         """The transient classes of the driver the caught class comes from, else of the
         driver the file imports."""
         head = caught.split(".")[0]
@@ -462,7 +397,7 @@ class RetryNonTransient(RetryForms, Rule):
             return _TRANSIENT[head]
         if head == "sqlmodel":
             return _TRANSIENT["sqlalchemy"]
-        library = retries.db_library(tree)
+        library = retries.db_library(code)
         return _TRANSIENT.get(library or "", _GENERIC)
 
     @staticmethod
