@@ -101,3 +101,12 @@ def test_nodes_come_in_the_order_the_code_reads() -> None:
                  "d = {k(7): v(8), **w(9), k(10): v(11)}\n")
     assert [code.code(c.args[0]) for c in code.nodes(ast.Call)] == [
         str(n) for n in range(1, 12)]
+
+
+def test_a_tuples_span_leaves_its_parentheses_out_as_libcsts_does() -> None:
+    text = "try:\n    pass\nexcept (  # transient\n    A,\n    B,\n):\n    pass\n"
+    code = _file(text)
+    spans = [code.code(t) for t in code.nodes(ast.Tuple)]
+    assert spans == ["A,\n    B,"]
+    found = code.cst_of(code.nodes(ast.Tuple)[0])
+    assert type(found).__name__ == "Tuple"

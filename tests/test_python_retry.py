@@ -489,7 +489,7 @@ def test_tuple_spans_leave_out_their_own_parentheses_as_libcst_does(source, expr
     code, tree = _code(source), _tree(source)
     (node,) = code.nodes(ast.Tuple)
     (cst_node,) = tree.nodes("Tuple")
-    assert retries.span(code, node) == tree.span(cst_node)
+    assert code.span(node) == tree.span(cst_node)
     assert retries.written(code, node) == tree.code(cst_node) == expression
 
 

@@ -27,8 +27,6 @@ loops and their delays are in `retry_loops`, tenacity, backoff and exception cla
 from __future__ import annotations
 
 import ast
-import io
-import tokenize
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -177,49 +175,6 @@ def inside_block(code: PythonFile, node: ast.AST, block: list[ast.stmt]) -> bool
     return id(node) in ids or any(id(a) in ids for a in code.ancestors(node))
 
 
-def span(code: PythonFile, node: ast.AST) -> tuple[int, int]:
-    """`code.span(node)`, a tuple's own parentheses left out as for any other expression, with
-    the blanks and comments just inside them, as libcst's positions do (CPython counts the
-    parentheses in a parenthesized tuple's position)."""
-    start, end = code.span(node)
-    if isinstance(node, ast.Tuple) and code.text.startswith("(", start) and \
-            code.text[end - 1:end] == ")":
-        inner = _inside_parentheses(code.text[start:end])
-        if inner is not None:
-            return start + inner[0], start + inner[1]
-    return start, end
-
-
-def _inside_parentheses(text: str) -> tuple[int, int] | None:
-    """Where the code inside `(...)` starts and ends (offsets in `text`), when the parenthesis
-    opening `text` is the one closing it; else None."""
-    starts = [0]
-    for line in text.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
-    depth = 0
-    first = last = None
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            if token.type in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT,
-                              tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
-                continue
-            at = starts[token.start[0] - 1] + token.start[1]
-            if token.type == tokenize.OP and token.string in "([{":
-                depth += 1
-            elif token.type == tokenize.OP and token.string in ")]}":
-                depth -= 1
-                if depth == 0:
-                    if at != len(text) - 1:
-                        return None
-                    return (first, last) if first is not None else (1, 1)  # `()`
-            if at > 0:
-                first = at if first is None else first
-                last = starts[token.end[0] - 1] + token.end[1]
-    except (tokenize.TokenError, SyntaxError):
-        return None
-    return None
-
-
 # --------------------------------------------------------------------------------------------
 # Per-file caches
 # --------------------------------------------------------------------------------------------
@@ -365,7 +320,7 @@ def functions_by_name(code: PythonFile) -> dict[str, Any]:
 
 def wrap(code: PythonFile, node: ast.AST, before: str, after: str = ")") -> Edit:
     """An edit that puts text around an expression, as written in the file."""
-    start, end = span(code, node)
+    start, end = code.span(node)
     return Edit(start, end, before + code.text[start:end] + after)
 
 
@@ -374,6 +329,9 @@ def written(code: PythonFile, node: ast.AST) -> str:
     in `(2 ** n) * 0.1`; not a call's): what messages quote."""
     text = code.text
     start, end = code.span(node)
+    if isinstance(node, ast.Tuple):  # CPython's own position holds the tuple's parentheses
+        start = min(start, code.offset(node.lineno, node.col_offset))
+        end = max(end, code.offset(node.end_lineno, node.end_col_offset))  # type: ignore[arg-type]
     parent = code.parent(node)
     opening = -1  # the parenthesis of the call or class the node is an argument of
     if isinstance(parent, ast.Call) and node is not parent.func:

@@ -14,7 +14,9 @@ file. An expression's span leaves its own parentheses out, as libcst's positions
 from __future__ import annotations
 
 import ast
+import io
 import operator
+import tokenize
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 from pglint.source import line_starts
@@ -287,10 +289,17 @@ class PythonFile:
         return start + len(head.encode("utf-8")[:byte_column].decode("utf-8", "replace"))
 
     def span(self, node: ast.AST) -> tuple[int, int]:
-        """File character offsets of a node's code (an expression's own parentheses left out;
-        a decorated definition from its `def`/`class`)."""
-        return (self.offset(node.lineno, node.col_offset),  # type: ignore[attr-defined]
-                self.offset(node.end_lineno, node.end_col_offset))  # type: ignore[attr-defined]
+        """File character offsets of a node's code: an expression's own parentheses left out
+        (with the blanks and comments just inside a tuple's, whose position CPython gives with
+        them), as libcst's positions do; a decorated definition from its `def`/`class`."""
+        start = self.offset(node.lineno, node.col_offset)  # type: ignore[attr-defined]
+        end = self.offset(node.end_lineno, node.end_col_offset)  # type: ignore[attr-defined]
+        if isinstance(node, ast.Tuple) and self.text.startswith("(", start) and \
+                self.text[end - 1:end] == ")":
+            inner = _inside_parentheses(self.text[start:end])
+            if inner is not None:
+                return start + inner[0], start + inner[1]
+        return start, end
 
     def code(self, node: ast.AST) -> str:
         """The node's code as written."""
@@ -336,6 +345,36 @@ class PythonFile:
                 if tree.span(candidate)[1] == want[1]:
                     return candidate
         return None
+
+
+def _inside_parentheses(text: str) -> tuple[int, int] | None:
+    """Where the code inside `(...)` starts and ends (offsets in `text`), when the parenthesis
+    opening `text` is the one closing it; else None."""
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    depth = 0
+    first = last = None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT,
+                              tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+                continue
+            at = starts[token.start[0] - 1] + token.start[1]
+            if token.type == tokenize.OP and token.string in "([{":
+                depth += 1
+            elif token.type == tokenize.OP and token.string in ")]}":
+                depth -= 1
+                if depth == 0:
+                    if at != len(text) - 1:
+                        return None
+                    return (first, last) if first is not None else (1, 1)  # `()`
+            if at > 0:
+                first = at if first is None else first
+                last = starts[token.end[0] - 1] + token.end[1]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    return None
 
 
 def last_name(node: ast.AST) -> str | None:

@@ -467,7 +467,7 @@ class RetryWithoutJitter(RetryForms, Rule):
                 return
         shown = wait if value is wait else value
         yield self.finding(ctx, message, Fix.display(title, suggestion), help,
-                           span=retries.span(code, shown))
+                           span=code.span(shown))
 
     def _backoff(self, ctx: FileContext, use: retry_libraries.Backoff) -> Iterable[Finding]:
         code = ctx.python_file

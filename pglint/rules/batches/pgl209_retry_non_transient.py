@@ -295,7 +295,7 @@ class RetryNonTransient(RetryForms, Rule):
             suggestion = (f"{transient.imports}\n\n"
                           + _tuple(transient.classes, "except ", f"{caught}:"))
             start = code.span(handler)[0]
-            end = retries.span(code, node_at)[1] if node_at is not None \
+            end = code.span(node_at)[1] if node_at is not None \
                 else start + len("except")
             yield self.finding(ctx, message, self._fix(suggestion), self._help(transient),
                                span=(start, end))
@@ -385,7 +385,7 @@ class RetryNonTransient(RetryForms, Rule):
                                    ", max_tries=5)"))
             message = f"backoff retries `{shown}`: {_WHY}"
             yield self.finding(ctx, message, self._fix(suggestion), self._help(transient),
-                               span=retries.span(code, exception))
+                               span=code.span(exception))
             return
 
     @staticmethod
