@@ -107,3 +107,17 @@ def test_files_that_are_not_up_migrations_are_no_evidence(tmp_path, where):
     files = {"migrations/V1__orders.sql": ORDERS, "migrations/V2__index.sql": NEW_INDEX,
              where: text}
     assert _lint(tmp_path, files) == []
+
+
+def test_a_statement_that_fails_on_existing_rows_needs_no_live_database(tmp_path):
+    # `ADD COLUMN ... NOT NULL` without a default fails on the first row of a used table,
+    # before or beside live traffic alike.
+    files = {"migrations/V1__orders.sql": ORDERS,
+             "migrations/V2__code.sql": "ALTER TABLE orders ADD COLUMN code text NOT NULL;\n",
+             "pglint.toml": 'select = ["PGL509"]\n',
+             "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    settings = load_settings(find_config(tmp_path), catalog()).with_overrides(root=tmp_path)
+    assert [f.code for f in engine.lint([tmp_path], settings).findings] == ["PGL509"]

@@ -6,8 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix, Severity
-from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_revision,
-                                         django_migration)
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
 from pglint.kit.locks import LOCK_EVIDENCE, runs_in_migration, existing_table
 from pglint.kit.rewrites import FAST_DEFAULT_SINCE
 from pglint.kit.orm_migrations import default_recipe, orm_recipe
@@ -16,7 +15,7 @@ from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
-_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql":
+_CONTEXT = {"migrations/V1__init.sql":
             "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL);\n"}
 SCAN_SKIPPED_SINCE = 12  # a valid CHECK (col IS NOT NULL) spares SET NOT NULL its scan
 # Constraint kinds that give the new column a value on every existing row.
@@ -123,7 +122,8 @@ class AddNotNullColumnWithoutDefault(Rule):
         columns = [d for d in added if _not_null_without_value(d)]
         if not columns:
             return
-        table = existing_table(ctx, stmt, n.relation_name(node.get("relation")))
+        # The statement fails on a table with rows, whether or not it runs beside live traffic.
+        table = existing_table(ctx, stmt, n.relation_name(node.get("relation")), live=False)
         if table is None:
             return
         version = ctx.settings.target_version
