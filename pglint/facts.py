@@ -46,6 +46,10 @@ class FileFacts:
     runner_settings: dict[str, str] = field(default_factory=dict)
     # The file's role once read (pglint.roles): a pg_dump file is known by its text.
     role: str = ""
+    # The first statement by which a migration (or the Alembic env.py every revision runs
+    # under) shows it runs against a live database, as "path:line (CREATE INDEX
+    # CONCURRENTLY)" (pglint.model.online); "" if none.
+    online_change: str = ""
     # The file shows the project running on another database too: a SQLite or MySQL file, a
     # migration that asks which database it runs on, a settings or URL naming another backend.
     other_backends: bool = False
@@ -114,8 +118,12 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
                                                   defined_function_key(parent.body),
                                                   parent.origin))
                     facts.writes.append(write)
-    if file.path.name == "env.py" and "alembic" in file.text and "run_migrations" in file.text:
+    runner = file.path.name == "env.py" and "alembic" in file.text and \
+        "run_migrations" in file.text
+    if runner:
         facts.runner_settings = _runner_settings(loaded.parsed.statements)
+    if file.role == MIGRATION or runner:
+        facts.online_change = _online_change(file, loaded.parsed.statements)
     if loaded.python_file is not None and loaded.python_orm:
         from pglint.python.orm import orm_facts
 
@@ -141,6 +149,17 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
         # Read on the text: a merge revision has no tree, and is a link of the chain all the same.
         facts.revision = alembic_revision(file.text)
     return facts
+
+
+def _online_change(file: "SourceFile", statements: list) -> str:
+    """The first statement showing the file migrates a live database, as "path:line (what)"."""
+    from pglint.model.online import online_change
+
+    for stmt in statements:
+        what = online_change(stmt.kind, stmt.body)
+        if what:
+            return f"{file.display_path}:{file.position(stmt.start)[0]} ({what})"
+    return ""
 
 
 def _runner_settings(statements: list) -> dict[str, str]:
@@ -189,6 +208,7 @@ def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel
         model.orm_tables.update(f.orm_tables)
         model.runner_settings.update(f.runner_settings)
         model.other_backends = model.other_backends or f.other_backends
+        model.online_change = model.online_change or f.online_change
     from pglint.python.orm import resolve
 
     catalog = model.catalog

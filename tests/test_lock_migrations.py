@@ -253,7 +253,8 @@ def test_quoted_names_and_tables_a_schema_dump_also_defines_are_existing(tmp_pat
     dump = ("-- PostgreSQL database dump\n\nSET statement_timeout = 0;\n\n"
             "CREATE TABLE public.events (id bigint NOT NULL, kind text);\n")
     _project(tmp_path, {
-        "001_tables.sql": 'CREATE TABLE "Orders" (id bigint PRIMARY KEY, status text);\n'
+        "001_tables.sql": "SET lock_timeout = '5s';\n"
+                          'CREATE TABLE "Orders" (id bigint PRIMARY KEY, status text);\n'
                           "CREATE TABLE events (id bigint, kind text);\n",
         "002_indexes.sql": 'CREATE INDEX orders_status_idx ON "Orders" (status);\n'
                            "CREATE INDEX events_kind_idx ON events (kind);\n"},

@@ -23,6 +23,7 @@ import pytest
 from pglint.kit.locks import LOCK_MODES, pg_locks_mode
 from pglint.kit.rewrites import FAST_DEFAULT_SINCE
 from pglint.registry import all_rules
+from pglint.kit.example_projects import LIVE_MIGRATIONS
 from pglint.rule import Example, Rule
 from tests.examples import make_project
 
@@ -362,6 +363,7 @@ def test_each_constraint_of_a_statement_has_its_own_finding_at_its_name(tmp_path
 
     rule = next(r for r in all_rules() if r.code == code)
     example = Example("ALTER TABLE t\n    " + ",\n    ".join(added) + ";\n", context={
+        **LIVE_MIGRATIONS,
         "migrations/V1__t.sql": "CREATE TABLE t (id bigint PRIMARY KEY, a int, b int);\n"})
     project = make_project(tmp_path, rule, example)
     findings = sorted(engine.lint([project.root], project.settings).findings,

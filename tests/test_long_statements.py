@@ -12,6 +12,7 @@ import dataclasses
 
 import pytest
 
+from pglint.kit.example_projects import LIVE_MIGRATIONS
 from pglint.registry import rule_by_code
 from pglint.rule import Example
 from tests.examples import make_project
@@ -55,6 +56,7 @@ def test_a_role_level_timeout_is_named_in_the_help(tmp_path):
     rule = rule_by_code("PGL308")
     schema = "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text);\n"
     example = Example("CREATE INDEX orders_status_idx ON orders (status);\n", context={
+        **LIVE_MIGRATIONS,
         "migrations/V1__init.sql": schema + "ALTER ROLE CURRENT_USER SET statement_timeout "
                                             "= '5s';\n"})
     found = make_project(tmp_path, rule, example).lint("PGL308")
@@ -68,7 +70,7 @@ def test_one_finding_per_file_counts_the_others(tmp_path):
     example = Example("CREATE INDEX orders_status_idx ON orders (status);\n"
                       "ALTER TABLE orders ALTER COLUMN n TYPE bigint;\n"
                       "UPDATE orders SET status = 'x';\n",
-                      context={"migrations/V1__init.sql": schema})
+                      context={**LIVE_MIGRATIONS, "migrations/V1__init.sql": schema})
     found = make_project(tmp_path, rule, example).lint("PGL308")
     assert [(f.row, "covers the file's 2 later long statements" in f.help)
             for f in found] == [(1, True)]
@@ -144,7 +146,7 @@ def test_the_runners_own_set_counts_for_every_migration(context, decided, tmp_pa
         "env-local": {k: v.replace("SET ", "SET LOCAL ") for k, v in env.items()},
         "script": {"migrations/backfill_tool.py": env["migrations/env.py"]},
     }
-    schema = {"migrations/V1__init.sql":
+    schema = {**LIVE_MIGRATIONS, "migrations/V1__init.sql":
               "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text);\n"}
     revision = ("from alembic import op\n\nrevision = \"b2\"\ndown_revision = None\n\n\n"
                 "def upgrade():\n"

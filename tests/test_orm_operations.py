@@ -332,6 +332,9 @@ def test_alter_field_sends_sql_only_when_the_type_changes(tmp_path, monkeypatch)
     # lock for PGL301 to see, though this migration sets no lock_timeout.
     monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
     clone, expected = _project(tmp_path, False, [], [])
+    # The project migrates a live database: an earlier migration bounds its lock waits.
+    (clone / "migrations").mkdir()
+    (clone / "migrations" / "V0__lock_timeout.sql").write_text("SET lock_timeout = '5s';\n")
     (clone / "shop" / "migrations" / "0002_help.py").write_text(
         'from django.db import migrations, models\n\n\n'
         'class Migration(migrations.Migration):\n'

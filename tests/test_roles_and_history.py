@@ -10,7 +10,8 @@ from pglint.roles import role_from_path, role_from_text
 from tests.test_cli import run
 from tests.test_scope import _git
 
-ORDERS = "CREATE TABLE orders (id bigint PRIMARY KEY, status text);\n"
+# The project migrates a live database: its first migration bounds its lock waits.
+ORDERS = "SET lock_timeout = '5s';\nCREATE TABLE orders (id bigint PRIMARY KEY, status text);\n"
 ADD_NOTE = "ALTER TABLE orders ADD COLUMN note text;\n"
 ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
 
@@ -190,7 +191,8 @@ def test_applied_migrations_follow_the_alembic_revision_chain(tmp_path, monkeypa
     versions.mkdir(parents=True)
     for name, rev, down in (("3_base.py", "a", "None"), ("1_second.py", "b", '"a"'),
                             ("2_third.py", "c", '("b",)')):
-        sql = ORDERS.strip() if rev == "a" else f"CREATE INDEX ix_{rev} ON orders (status)"
+        sql = ORDERS.strip().replace("\n", " ") if rev == "a" else \
+            f"CREATE INDEX ix_{rev} ON orders (status)"
         (versions / name).write_text(ALEMBIC.format(rev=rev, down=down, sql=sql))
     (tmp_path / "pglint.toml").write_text(
         'applied-migrations = ["1_second.py"]\nextend-select = ["PGL501"]\n')
@@ -343,7 +345,8 @@ def test_a_merge_revision_links_the_alembic_chain(tmp_path):
     versions.mkdir(parents=True)
     (tmp_path / "alembic" / "env.py").write_text("from alembic import context\n")
     files = {
-        "9a_initial.py": _revision("a1", "None", '    op.create_table("packages", '
+        "9a_initial.py": _revision("a1", "None", '    op.execute("SET lock_timeout = 5000")\n'
+                                   '    op.create_table("packages", '
                                    'sa.Column("id", sa.BigInteger()))'),
         "5b_other.py": _revision("b1", '"a1"', '    op.create_table("other", '
                                  'sa.Column("id", sa.BigInteger()))'),

@@ -34,7 +34,8 @@ def django_migration(operations: str, atomic: bool = True, imports: str = "") ->
 
 
 # The first migration of that app: the table `app_order`, with an index on its status.
-DJANGO_ORDERS = {"app/migrations/0001_initial.py": (
+DJANGO_ORDERS = {"migrations/V0__lock_timeout.sql": "SET lock_timeout = '5s';\n",
+                 "app/migrations/0001_initial.py": (
     "from django.db import migrations, models\n\n\n"
     "class Migration(migrations.Migration):\n"
     "    initial = True\n"
@@ -62,3 +63,9 @@ def alembic_env(*settings: str) -> dict[str, str]:
         "    context.configure(connection=connection)\n"
         "    with context.begin_transaction():\n"
         "        context.run_migrations()\n")}
+
+
+# The first migration of an example project that migrates a live database: it bounds its lock
+# waits (pglint.model.online). Without such evidence the lock rules stay silent: a project whose
+# migrations never do it migrates before it serves.
+LIVE_MIGRATIONS = {"migrations/V0__lock_timeout.sql": "SET lock_timeout = '5s';\n"}

@@ -9,7 +9,9 @@ the project's final state (every migration replayed), so "existed before this fi
 conservatively: the catalog must know the object and have seen it defined by another migration
 file, and the same script must not have created it earlier. A lock blocks only the queries that
 use the table, so the application must use it too, where pglint can see the application
-(`lock-evidence`, in_use). Without that evidence the rules stay silent.
+(`lock-evidence`, in_use); and the queries must be there while the migration runs, so some
+migration of the project must show it runs against a live database (pglint.model.online).
+Without that evidence the rules stay silent.
 """
 
 from __future__ import annotations
@@ -255,16 +257,23 @@ LOCK_EVIDENCE = RuleOption(
     "lock-evidence", str, "auto",
     "which existing tables a lock finding needs: \"traffic\", a table the application's code "
     "names (its SQL, SQL in its code, its ORM models) or [tool.pglint.tables] describes; "
-    "\"exists\", any table an applied migration created; \"auto\", traffic when pglint reads "
-    "any such code in the project, exists when it reads none",
+    "\"exists\", any table an applied migration created; \"auto\", as \"traffic\" (or "
+    "\"exists\" when pglint reads no such code), and only once some migration of the project "
+    "shows it runs against a live database (`CONCURRENTLY`, `NOT VALID`, a `lock_timeout`)",
     check=_evidence_mode)
 
 
-def in_use(ctx: "FileContext", table: str) -> bool:
+def in_use(ctx: "FileContext", table: str, live: bool = True) -> bool:
     """Whether production traffic can queue behind a lock on `table`, as far as the project
-    shows (the `lock-evidence` option): a table nothing at run time names blocks nobody."""
+    shows (the `lock-evidence` option): a table nothing at run time names blocks nobody, and
+    a project whose migrations never show they run against a live database (no
+    `CONCURRENTLY`, `NOT VALID` or `lock_timeout` in any of them, pglint.model.online)
+    migrates before it serves. Not `live`: whether the table has rows the application put
+    there, live traffic or not (a statement that fails on the first row fails either way)."""
     mode = ctx.settings.option(LOCK_EVIDENCE.name)
     model = ctx.model
+    if live and mode == "auto" and not model.online_change:
+        return False
     if mode == "exists" or (mode == "auto" and not model.sees_run_time_code()):
         return True
     renamed = model.catalog.former_tables.get(table)  # an old migration names it as it was
@@ -275,7 +284,8 @@ def in_use(ctx: "FileContext", table: str) -> bool:
         any(used.rpartition(".")[2] in names for used in in_use if "." in used)
 
 
-def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None) -> Table | None:
+def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None,
+                   live: bool = True) -> Table | None:
     """The catalog's table `name` when production already has it and uses it: another
     migration file created it, that file has run (pglint.history), this script has not created
     it again, and the application uses it (in_use). None without that evidence."""
@@ -284,7 +294,8 @@ def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None) -> T
     catalog = ctx.model.catalog
     # A later migration may have renamed it: the catalog holds the final names.
     table = catalog.table(name) or catalog.former_tables.get(name)
-    if table is None or not defined_elsewhere(ctx, table.path) or not in_use(ctx, name):
+    if table is None or not defined_elsewhere(ctx, table.path) or \
+            not in_use(ctx, name, live):
         return None
     return None if ctx.model.created_by_new_migration(name) else table
 

@@ -80,6 +80,9 @@ class ProjectModel:
     # Some file shows the project running on another database too (SQLite, MySQL): SQL that
     # only PostgreSQL knows must be asked for PostgreSQL only (pglint.facts.FileFacts).
     other_backends: bool = False
+    # Where the project's migrations first show they run against a live database ("path:line
+    # (CREATE INDEX CONCURRENTLY)", pglint.model.online), or "" when none does.
+    online_change: str = ""
 
     def created_by_new_migration(self, table: str) -> bool:
         """Whether a migration that has not run yet creates `table` (its lock blocks nobody)."""

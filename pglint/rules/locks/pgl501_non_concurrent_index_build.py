@@ -6,7 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_revision,
+                                         django_migration)
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP, SMALL_TABLE_ROWS,
                               in_transaction_block, keyword, known_small, runs_in_migration,
                               runs_outside_transaction, shown_table, table_before_file)
@@ -18,8 +19,8 @@ from pglint.sql.parse import Statement
 
 _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL,\n"
            "                     created_at timestamptz NOT NULL DEFAULT now());\n")
-_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
-_PARTITIONED = {"migrations/V1__init.sql": (
+_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}
+_PARTITIONED = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": (
     "CREATE TABLE events (event_id bigint, kind text, created_at timestamptz NOT NULL)\n"
     "    PARTITION BY RANGE (created_at);\n"
     "CREATE TABLE events_2025 PARTITION OF events\n"
@@ -113,7 +114,8 @@ class NonConcurrentIndexBuild(Rule):
         # History is known (V1 has run) and the table comes from a migration that has not:
         # nobody uses it yet.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n",
-                context={"migrations/V1__init.sql": "CREATE TABLE settings (k text);\n",
+                context={**LIVE_MIGRATIONS,
+                         "migrations/V1__init.sql": "CREATE TABLE settings (k text);\n",
                          "migrations/V2__orders.sql": _ORDERS},
                 config={"applied-migrations": "V1__*"}),
         Example("CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
@@ -123,6 +125,10 @@ class NonConcurrentIndexBuild(Rule):
                 "CREATE INDEX notes_author_idx ON notes (author);\n"),
         # No evidence the table exists before this file: silent.
         Example("CREATE INDEX invoices_due_idx ON invoices (due_at);\n"),
+        # No migration of the project shows it runs against a live database (no CONCURRENTLY,
+        # NOT VALID or lock_timeout anywhere): it migrates before it serves.
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n",
+                context={"migrations/V1__init.sql": _ORDERS}),
         # pglint reads the application, which never names `orders`: nothing waits on it
         # (`lock-evidence`).
         Example("CREATE INDEX orders_status_idx ON orders (status);\n",
@@ -155,7 +161,8 @@ class NonConcurrentIndexBuild(Rule):
                 "CREATE INDEX orders_status_idx ON orders (status);\n",
                 fixed="-- +goose NO TRANSACTION\n"
                       "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
-                context={"migrations/V1__init.sql": "CREATE TABLE settings (k text);\n",
+                context={**LIVE_MIGRATIONS,
+                         "migrations/V1__init.sql": "CREATE TABLE settings (k text);\n",
                          "migrations/V2__orders.sql": _ORDERS},
                 config={"applied-migrations": "V2__*"}),
         # Most runners wrap a file in a transaction, where CONCURRENTLY fails: shown only,

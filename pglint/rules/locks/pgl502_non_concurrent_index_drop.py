@@ -6,7 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_revision,
+                                         django_migration)
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP,
                               in_transaction_block, index_before_file, keyword, locked_later,
                               runs_in_migration, runs_outside_transaction, table_before_file)
@@ -20,7 +21,7 @@ _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NU
            "                     note text);\n"
            "CREATE INDEX orders_status_idx ON orders (status);\n"
            "CREATE INDEX orders_note_idx ON orders (note);\n")
-_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}
 
 
 class NonConcurrentIndexDrop(Rule):

@@ -10,13 +10,14 @@ from pglint.kit.locks import (LOCK_EVIDENCE, SMALL_TABLE_ROWS, in_transaction_bl
                               index_before_file, known_small, runs_in_migration,
                               runs_outside_transaction, shown_table, table_before_file)
 from pglint.roles import MIGRATION
+from pglint.kit.example_projects import LIVE_MIGRATIONS
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
 _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL);\n"
            "CREATE INDEX orders_status_idx ON orders (status);\n")
-_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}
 _KINDS = {"REINDEX_OBJECT_INDEX": "INDEX", "REINDEX_OBJECT_TABLE": "TABLE"}
 CONCURRENT_SINCE = 12
 

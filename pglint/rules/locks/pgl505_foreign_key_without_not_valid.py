@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.example_projects import alembic_revision
+from pglint.kit.example_projects import LIVE_MIGRATIONS, alembic_revision
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, constraint_span,
                               known_small, not_valid_fix, shown_table, validated_on_existing_table)
 from pglint.kit.orm_migrations import orm_recipe
@@ -17,8 +17,8 @@ from pglint.sql.parse import Statement
 
 _SCHEMA = ("CREATE TABLE customers (customer_id bigint PRIMARY KEY, email text NOT NULL);\n"
            "CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id bigint NOT NULL);\n")
-_CONTEXT = {"migrations/V1__init.sql": _SCHEMA}
-_PARTITIONED = {"migrations/V1__init.sql": (
+_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _SCHEMA}
+_PARTITIONED = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": (
     "CREATE TABLE customers (customer_id bigint PRIMARY KEY);\n"
     "CREATE TABLE visits (customer_id bigint, seen_at timestamptz NOT NULL)\n"
     "    PARTITION BY RANGE (seen_at);\n")}

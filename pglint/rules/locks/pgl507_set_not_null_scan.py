@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.example_projects import alembic_revision
+from pglint.kit.example_projects import LIVE_MIGRATIONS, alembic_revision
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, known_small,
                               runs_in_migration, scans_for_not_null, shown_table,
                               table_before_file)
@@ -18,9 +18,9 @@ from pglint.sql.parse import Statement
 
 _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL,\n"
            "                     customer_id bigint);\n")
-_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}
 # The check validated by an earlier migration, as the recipe spreads it over several files.
-_CHECKED = {"migrations/V1__init.sql": _ORDERS,
+_CHECKED = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS,
             "migrations/V2__check.sql": (
                 "ALTER TABLE orders ADD CONSTRAINT orders_customer_id_not_null_check\n"
                 "    CHECK (customer_id IS NOT NULL) NOT VALID;\n"

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.example_projects import alembic_revision
+from pglint.kit.example_projects import LIVE_MIGRATIONS, alembic_revision
 from pglint.kit.locks import BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, known_small, shown_table
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.kit.rewrites import (VIRTUAL_GENERATED_SINCE, Rewrite, shown_type, table_rewrites,
@@ -20,9 +20,9 @@ _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status varchar(20)
            "                     total numeric(10,2), quantity int, placed_at timestamp,\n"
            "                     client_net cidr, note text);\n"
            "CREATE UNLOGGED TABLE carts (cart_id bigint PRIMARY KEY);\n")
-_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}
 # An earlier migration changed the type: the column's type when the example runs is that one.
-_RETYPED = {"migrations/V1__init.sql": _ORDERS,
+_RETYPED = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS,
             "migrations/V2__status.sql": "ALTER TABLE orders ALTER COLUMN status TYPE text;\n"}
 _SHOWN_ONLY = ("the recipe copies the table or the column while the application runs; it "
                "spans several transactions and needs a key to batch on")

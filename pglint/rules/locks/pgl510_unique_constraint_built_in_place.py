@@ -6,7 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_revision,
+                                         django_migration)
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, RUNNER_OPT_OUT, SMALL_TABLE_ROWS,
                               added_as, constraint_span, known_small, runs_in_migration,
                               shown_table, table_before_file)
@@ -18,7 +19,7 @@ from pglint.sql.parse import Statement
 
 _ORDERS = ("CREATE TABLE orders (order_id bigint NOT NULL, reference text NOT NULL,\n"
            "                     customer_id bigint);\n")
-_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}
 _KEYS = {"CONSTR_UNIQUE": "UNIQUE", "CONSTR_PRIMARY": "PRIMARY KEY"}
 
 

@@ -6,7 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_revision,
+                                         django_migration)
 from pglint.kit.locks import LOCK_EVIDENCE, WEAK_ALTER_SUBCOMMANDS, in_use
 from pglint.kit.orm_migrations import sql_call_before
 from pglint.kit.python_edits import separate_sql_call_before
@@ -25,7 +26,7 @@ _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NU
            "CREATE INDEX orders_status_idx ON orders (status);\n")
 _ALEMBIC = ("from alembic import op\n\nrevision = \"b2\"\ndown_revision = None\n\n\n"
             "def upgrade():\n{}    op.execute(\"ALTER TABLE orders ADD COLUMN note text\")\n")
-_CONTEXT = {"migrations/V1__orders.sql": _ORDERS}
+_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__orders.sql": _ORDERS}
 _CREATE_INDEX = "    op.create_index(\"orders_note_idx\", \"orders\", [\"status\", \"order_id\"])\n"
 _ADD_INDEX = ("        migrations.AddIndex(\n"
               "            model_name=\"order\",\n"
@@ -137,17 +138,23 @@ class MissingLockTimeout(Rule):
                 "    parent_id bigint, FOREIGN KEY (parent_id) REFERENCES cart_items);\n"),
         Example("SET lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
                 context=_CONTEXT),
+        # No migration of the project shows it runs against a live database (no CONCURRENTLY,
+        # NOT VALID or lock_timeout anywhere): it migrates before it serves.
+        Example("ALTER TABLE orders ADD COLUMN note text;\n",
+                context={"migrations/V1__orders.sql": _ORDERS}),
         # The runner wraps the file in a transaction: SET LOCAL lasts until its end.
         Example("SET LOCAL lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN note text;\n",
                 context=_CONTEXT),
         # A table that a migration not yet run creates has no readers to block either.
         Example("ALTER TABLE orders ADD COLUMN note text;\n",
-                context={"migrations/V0__settings.sql": "CREATE TABLE settings (k text);\n",
+                context={**LIVE_MIGRATIONS,
+                         "migrations/V0__settings.sql": "CREATE TABLE settings (k text);\n",
                          **_CONTEXT},
                 config={"applied-migrations": "V0__*"}),
         # Nor does dropping its index, or renaming it, in a later migration of the same change.
         Example("DROP INDEX orders_status_idx;\nALTER TABLE orders RENAME TO purchases;\n",
-                context={"migrations/V0__settings.sql": "CREATE TABLE settings (k text);\n",
+                context={**LIVE_MIGRATIONS,
+                         "migrations/V0__settings.sql": "CREATE TABLE settings (k text);\n",
                          "migrations/V1__init.sql": _ORDERS},
                 config={"applied-migrations": "V0__*"}),
         # A table created in the same script has no readers to block.
@@ -212,7 +219,7 @@ class MissingLockTimeout(Rule):
         # Dropping a trigger takes ACCESS EXCLUSIVE on its table.
         Example("DROP TRIGGER orders_touch ON orders;\n",
                 fixed="SET LOCAL lock_timeout = '5s';\nDROP TRIGGER orders_touch ON orders;\n",
-                context={"migrations/V1__orders.sql": _ORDERS + _TRIGGER}),
+                context={**LIVE_MIGRATIONS, "migrations/V1__orders.sql": _ORDERS + _TRIGGER}),
         # Inside a transaction block: SET LOCAL, after BEGIN; one finding covers both statements.
         Example("BEGIN;\n  -- a comment stays with its statement\n"
                 "  ALTER TABLE orders ADD COLUMN note text;\n"

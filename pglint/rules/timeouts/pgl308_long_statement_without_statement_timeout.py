@@ -8,7 +8,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.backfills import writes_whole_table
-from pglint.kit.example_projects import alembic_env
+from pglint.kit.example_projects import LIVE_MIGRATIONS, alembic_env
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, added_constraints,
                               existing_table, known_small, locked_earlier, runs_in_migration,
                               scans_for_not_null, shown_table, takes_access_exclusive)
@@ -30,7 +30,7 @@ _ORDERS = ("CREATE TABLE customers (customer_id bigint PRIMARY KEY);\n"
            "                     customer_id bigint);\n"
            "ALTER TABLE orders ADD CONSTRAINT orders_status_check CHECK (status <> '') "
            "NOT VALID;\n")
-_CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}
 _INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
 _UNIQUE = {"CONSTR_UNIQUE": "UNIQUE", "CONSTR_PRIMARY": "PRIMARY KEY"}
 

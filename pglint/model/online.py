@@ -1,0 +1,62 @@
+"""Whether a project's migrations are written to run against a live database.
+
+A team whose migrations build indexes `CONCURRENTLY`, add constraints `NOT VALID` and validate
+them later, or bound their lock waits with `lock_timeout`, runs its migrations while the
+application serves: a lock there queues production queries. A project whose migrations never do
+any of it migrates before it serves (at container start, in a maintenance window): the same lock
+blocks nobody, and a reviewer of that project would not act on a lock finding. The statement
+found is the evidence the lock rules cite (pglint.kit.locks.in_use).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Settings whose non-zero value in a migration bounds what a lock can cost.
+_BOUNDS = ("lock_timeout", "statement_timeout")
+
+
+def online_change(kind: str, body: dict[str, Any]) -> str:
+    """What a migration statement shows of migrating a live database (`CREATE INDEX
+    CONCURRENTLY`, `NOT VALID`, `SET lock_timeout`), or "" when it shows nothing of it."""
+    if kind == "IndexStmt" and body.get("concurrent"):
+        return "CREATE INDEX CONCURRENTLY"
+    if kind == "DropStmt" and body.get("concurrent"):
+        return "DROP INDEX CONCURRENTLY"
+    if kind == "ReindexStmt" and any(
+            (p.get("DefElem") or {}).get("defname") == "concurrently"
+            for p in body.get("params") or ()):
+        return "REINDEX CONCURRENTLY"
+    if kind == "AlterTableStmt":
+        for cmd in body.get("cmds") or ():
+            at = cmd.get("AlterTableCmd") or {}
+            subtype = at.get("subtype")
+            if subtype == "AT_AddConstraint" and \
+                    ((at.get("def") or {}).get("Constraint") or {}).get("skip_validation"):
+                return "ADD CONSTRAINT ... NOT VALID"
+            if subtype == "AT_ValidateConstraint":
+                return "VALIDATE CONSTRAINT"
+            if subtype == "AT_DetachPartition" and \
+                    ((at.get("def") or {}).get("PartitionCmd") or {}).get("concurrent"):
+                return "DETACH PARTITION CONCURRENTLY"
+    if kind == "VariableSetStmt" and (body.get("name") or "").lower() in _BOUNDS:
+        value = _first_value(body)
+        if value not in ("", "0", "DEFAULT"):
+            return f"SET {body['name'].lower()}"
+    return ""
+
+
+def _first_value(body: dict[str, Any]) -> str:
+    """The value a `SET` gives, as written ("0", "5s"), "DEFAULT" for a reset, or ""."""
+    if body.get("kind") != "VAR_SET_VALUE":
+        return "DEFAULT"
+    args = body.get("args") or ()
+    if not args:
+        return ""
+    const = args[0].get("A_Const") or {}
+    for key in ("ival", "sval", "fval"):
+        if key in const:
+            value = const[key]
+            inner = next(iter(value.values()), 0) if isinstance(value, dict) else value
+            return str(inner if inner is not None else 0)
+    return ""

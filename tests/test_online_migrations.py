@@ -1,0 +1,123 @@
+"""Lock findings need a project whose migrations run against a live database: some migration
+builds an index CONCURRENTLY, adds a constraint NOT VALID, bounds its lock waits
+(pglint.model.online, `lock-evidence = "auto"`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pglint import engine
+from pglint.config import find_config, load_settings
+from pglint.model.online import online_change
+from pglint.registry import catalog
+from pglint.sql.parse import parse_sql
+
+
+@pytest.mark.parametrize("sql, shown", [
+    ("CREATE INDEX CONCURRENTLY i ON t (a);", "CREATE INDEX CONCURRENTLY"),
+    ("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);", "CREATE INDEX CONCURRENTLY"),
+    ("DROP INDEX CONCURRENTLY i;", "DROP INDEX CONCURRENTLY"),
+    ("REINDEX INDEX CONCURRENTLY i;", "REINDEX CONCURRENTLY"),
+    ("REINDEX (CONCURRENTLY) TABLE t;", "REINDEX CONCURRENTLY"),
+    ("ALTER TABLE t ADD CONSTRAINT c FOREIGN KEY (a) REFERENCES u NOT VALID;",
+     "ADD CONSTRAINT ... NOT VALID"),
+    ("ALTER TABLE t VALIDATE CONSTRAINT c;", "VALIDATE CONSTRAINT"),
+    ("ALTER TABLE p DETACH PARTITION q CONCURRENTLY;", "DETACH PARTITION CONCURRENTLY"),
+    ("SET lock_timeout = '5s';", "SET lock_timeout"),
+    ("SET LOCAL lock_timeout = 5000;", "SET lock_timeout"),
+    ("SET statement_timeout TO '15min';", "SET statement_timeout"),
+    # What every migration of any project may hold shows nothing.
+    ("CREATE INDEX i ON t (a);", ""),
+    ("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0);", ""),
+    ("DROP INDEX i;", ""),
+    ("ALTER TABLE p DETACH PARTITION q;", ""),
+    # pg_dump's preamble, and a bound switched off, are no bound.
+    ("SET statement_timeout = 0;", ""),
+    ("SET lock_timeout = '0';", ""),
+    ("SET lock_timeout TO DEFAULT;", ""),
+    ("RESET lock_timeout;", ""),
+    ("SET work_mem = '64MB';", ""),
+])
+def test_what_a_statement_shows_of_migrating_a_live_database(sql: str, shown: str) -> None:
+    [stmt] = parse_sql(sql).statements
+    assert online_change(stmt.kind, stmt.body) == shown
+
+
+ORDERS = "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text);\n"
+NEW_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
+
+
+def _lint(root, files: dict[str, str], evidence: str = "") -> list[tuple[str, str]]:
+    config = 'select = ["PGL301", "PGL501"]\n' + (f'lock-evidence = "{evidence}"\n'
+                                                  if evidence else "")
+    for name, text in {**files, "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n",
+                       "pglint.toml": config}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    settings = load_settings(find_config(root), catalog()).with_overrides(root=root)
+    return sorted((f.path.rsplit("/", 1)[-1], f.code)
+                  for f in engine.lint([root], settings).findings)
+
+
+def test_a_project_that_never_migrates_a_live_database_gets_no_lock_finding(tmp_path):
+    files = {"migrations/V1__orders.sql": ORDERS, "migrations/V2__index.sql": NEW_INDEX}
+    assert _lint(tmp_path / "a", files) == []
+    # The user who knows better says so.
+    assert _lint(tmp_path / "b", files, "traffic") == [
+        ("V2__index.sql", "PGL301"), ("V2__index.sql", "PGL501")]
+
+
+@pytest.mark.parametrize("evidence", [
+    {"migrations/V1__orders.sql": ORDERS + "CREATE INDEX CONCURRENTLY orders_id_idx ON orders "
+                                           "(order_id, status);\n"},
+    {"migrations/V0__timeouts.sql": "SET lock_timeout = '3s';\n"},
+    # The new migration itself may be the evidence: its author thought of live traffic.
+    {"migrations/V3__checked.sql": "ALTER TABLE orders ADD CONSTRAINT orders_status_check "
+                                   "CHECK (status <> '') NOT VALID;\n"},
+    # An Alembic env.py that bounds every revision's lock waits.
+    {"alembic/env.py": "from alembic import context\nfrom sqlalchemy import text\n\n\n"
+                       "def run_migrations_online(connection):\n"
+                       "    connection.execute(text(\"SET lock_timeout = 4000\"))\n"
+                       "    context.run_migrations()\n"},
+    # A Django migration built concurrently (the SQL its operation sends).
+    {"shop/migrations/0001_initial.py": "", "shop/migrations/__init__.py": "",
+     "shop/migrations/0002_index.py": (
+         "from django.contrib.postgres.operations import AddIndexConcurrently\n"
+         "from django.db import migrations, models\n\n\n"
+         "class Migration(migrations.Migration):\n    atomic = False\n"
+         "    dependencies = [(\"shop\", \"0001_initial\")]\n"
+         "    operations = [AddIndexConcurrently(\"order\", models.Index(fields=[\"code\"], "
+         "name=\"shop_order_code_idx\"))]\n")},
+])
+def test_a_migration_showing_it_runs_live_is_the_evidence(tmp_path, evidence):
+    files = {"migrations/V1__orders.sql": ORDERS, "migrations/V2__index.sql": NEW_INDEX}
+    found = _lint(tmp_path, {**files, **{k: files.get(k, "") + v for k, v in evidence.items()}})
+    assert ("V2__index.sql", "PGL501") in found
+
+
+@pytest.mark.parametrize("where", [
+    "migrations/V2__index.down.sql",  # a down migration runs when asked, never as evidence
+    "db/schema.sql",  # a dump holds what production has, not how it got there
+    "tests/fixtures/setup.sql",
+])
+def test_files_that_are_not_up_migrations_are_no_evidence(tmp_path, where):
+    text = "CREATE INDEX CONCURRENTLY orders_id_idx ON orders (order_id);\n"
+    if where == "db/schema.sql":
+        text = "-- PostgreSQL database dump\n\nSET statement_timeout = '5s';\n" + text
+    files = {"migrations/V1__orders.sql": ORDERS, "migrations/V2__index.sql": NEW_INDEX,
+             where: text}
+    assert _lint(tmp_path, files) == []
+
+
+def test_a_statement_that_fails_on_existing_rows_needs_no_live_database(tmp_path):
+    # `ADD COLUMN ... NOT NULL` without a default fails on the first row of a used table,
+    # before or beside live traffic alike.
+    files = {"migrations/V1__orders.sql": ORDERS,
+             "migrations/V2__code.sql": "ALTER TABLE orders ADD COLUMN code text NOT NULL;\n",
+             "pglint.toml": 'select = ["PGL509"]\n',
+             "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    settings = load_settings(find_config(tmp_path), catalog()).with_overrides(root=tmp_path)
+    assert [f.code for f in engine.lint([tmp_path], settings).findings] == ["PGL509"]
