@@ -128,6 +128,11 @@ def orm_insert_fix(ctx: FileContext, form: str, model: str, node: ast.Call, row_
     tree, call, row = code.fix_tree, code.cst_of(node), code.cst_of(row_node)
     if tree is None or call is None or row is None:
         return None
+    return _orm_insert_fix(tree, form, model, call, row, keys, columns)
+
+
+def _orm_insert_fix(tree: Any, form: str, model: str, call: Any, row: Any, keys: list[str],
+                    columns: list[str]) -> Fix:
     cst = tree.cst
     elements = cst.List([cst.Element(cst.SimpleString(f'"{c}"')) for c in columns])
     statement = tree.statement(call)
