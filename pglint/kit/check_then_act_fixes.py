@@ -176,8 +176,8 @@ def _python_fix(ctx: FileContext, check: PyCheck, table: str | None, fields: lis
                      + ", defaults={...})")
         suggestion = "\n".join(lines)
         # Without the constraint get_or_create() still races: the catalog says to add it first.
-        edit = _django_edit(ctx, check, fields) if call is not None and state != "missing" \
-            else None
+        edit = _django_edit(ctx, check, fields, create) if call is not None and \
+            state != "missing" else None
         if edit is not None:
             return Fix("Use get_or_create() instead of checking first", Applicability.UNSAFE,
                        (edit,), suggestion)
@@ -299,10 +299,12 @@ def _same(code: PythonFile, one: ast.expr, other: ast.expr) -> bool:
     return ast.dump(one) == ast.dump(other) and code.code(one) == code.code(other)
 
 
-def _django_edit(ctx: FileContext, check: PyCheck, fields: list[str]) -> Edit | None:
+def _django_edit(ctx: FileContext, check: PyCheck, fields: list[str], create: Any
+                 ) -> Edit | None:
     """The if / try replaced by the get_or_create() statement, when the shape is exact: the
     lookup is the create's key arguments with the same values, and nothing else is inside.
-    Built on libcst's tree (`code.fix_tree`), which renders the new statement."""
+    Built on libcst's tree (`code.fix_tree`; `create` is the create call there), which renders
+    the new statement."""
     code = ctx.python_file
     if not (check.plain and check.inline):
         return None
@@ -310,8 +312,8 @@ def _django_edit(ctx: FileContext, check: PyCheck, fields: list[str]) -> Edit | 
     if any(name not in creates or not _same(code, creates[name], value)
            for name, value in check.lookup):
         return None
-    tree, node, create = code.fix_tree, code.cst_of(check.node), code.cst_of(check.act)
-    if tree is None or node is None or create is None:
+    tree, node = code.fix_tree, code.cst_of(check.node)
+    if tree is None or node is None:
         return None
     cst = tree.cst
     act = _only_statement(cst, node.body if isinstance(node, cst.If) else node.handlers[0].body

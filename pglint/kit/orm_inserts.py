@@ -125,7 +125,8 @@ def orm_insert_fix(ctx: FileContext, form: str, model: str, node: ast.Call, row_
     insert call and the row's call at the places of `node` and `row_node`), which renders the
     new code: None where libcst cannot read the file."""
     code = ctx.python_file
-    tree, call, row = code.fix_tree, code.cst_of(node), code.cst_of(row_node)
+    tree, call = code.fix_tree, code.cst_of(node)
+    row = call if row_node is node else code.cst_of(row_node)
     if tree is None or call is None or row is None:
         return None
     return _orm_insert_fix(tree, form, model, call, row, keys, columns)
