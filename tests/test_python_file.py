@@ -110,3 +110,33 @@ def test_a_tuples_span_leaves_its_parentheses_out_as_libcsts_does() -> None:
     assert spans == ["A,\n    B,"]
     found = code.cst_of(code.nodes(ast.Tuple)[0])
     assert type(found).__name__ == "Tuple"
+
+
+def test_every_call_finds_its_libcst_node_whatever_the_order_of_its_fields() -> None:
+    # CPython's fields are not always in the text's order (`a if b else c`, a dict's keys
+    # before its values); calls that start at one place (`f(x)(y)`) nest.
+    text = ("@d(1)\ndef g(a=h()):\n    return {k(): v() for _ in w()}\n\n\n"
+            "x = p() if q() else r()\ny = f(x)(z(1))\nm = {s(): t(), u(): n()}\n"
+            "o = [c(i) for i in range(3)]; oo = c(2)\n")
+    code = _file(text)
+    calls = code.nodes(ast.Call)
+    assert len(calls) == 18
+    for call in calls:
+        found = code.cst_of(call)
+        assert type(found).__name__ == "Call", code.code(call)
+        assert code.fix_tree.span(found) == code.span(call)
+
+
+def test_the_libcst_node_is_found_without_placing_every_node_before_it() -> None:
+    # Placing a libcst node costs libcst's positions of its statement: a lookup near the end
+    # of a long file must not place every call before it.
+    text = "".join(f"def f{i}(x):\n    return g{i}(x) + h{i}(x)\n\n\n" for i in range(200))
+    code = _file(text)
+    tree = code.fix_tree
+    placed = []
+    span = tree.span
+    tree.span = lambda node: placed.append(node) or span(node)  # type: ignore[method-assign]
+    last = code.nodes(ast.Call)[-1]
+    assert code.code(last) == "h199(x)"
+    assert tree.code(code.cst_of(last)) == "h199(x)"
+    assert len(placed) < 20

@@ -200,7 +200,11 @@ def test_sql_strings_need_no_libcst_tree_unless_an_sql_rule_reads_it() -> None:
     select = load("def f(cur):\n    cur.execute('SELECT id FROM orders WHERE id = %s', (1,))\n")
     assert [s.kind for s in select.parsed.statements] == ["SelectStmt"]
     assert select.python is None  # found on CPython's tree alone
-    # PGL201 reads the tree around an INSERT (a one-off script, a check-then-act's insert).
+    # PGL201 reads CPython's tree around an INSERT (a one-off script, a check-then-act's insert).
     insert = load("def f(cur):\n    cur.execute('INSERT INTO orders (id) VALUES (%s)', (1,))\n")
     assert [s.kind for s in insert.parsed.statements] == ["InsertStmt"]
-    assert insert.python is not None
+    assert insert.python is None and insert.python_file is not None
+    # PGL108 reads libcst's tree around a pg_try_advisory_lock() call.
+    lock = load("def f(cur):\n    cur.execute('SELECT pg_try_advisory_lock(1)')\n")
+    assert [s.kind for s in lock.parsed.statements] == ["SelectStmt"]
+    assert lock.python is not None

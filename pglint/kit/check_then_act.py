@@ -1,21 +1,22 @@
 """The Python forms of check-then-act (PGL204), shared with PGL201: reading Django,
-SQLAlchemy and raw-SQL checks and the inserts they guard in Python code.
+SQLAlchemy and raw-SQL checks and the inserts they guard in Python code, on CPython's tree
+(`ctx.python_file`).
 
 Their findings and fixes are built in `check_then_act_fixes`.
 """
 
 from __future__ import annotations
 
-import weakref
+import ast
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from pglint.context import FileContext
 from pglint.kit.upserts import Check, exists_sublink, lookup_equalities, single_table
+from pglint.python.pyfile import PythonFile, dotted
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
-# Folders and files whose code runs once or only under test: data migrations, seeds, fixtures.
 # Terminal calls that answer "is there such a row?".
 _DJANGO_PROBES = frozenset({"exists", "first", "last", "count"})
 _SA_PROBES = frozenset({"first", "one_or_none", "scalar_one_or_none", "scalar", "count"})
@@ -33,30 +34,61 @@ SA_INSERTS = frozenset({"sqlalchemy.insert", "sqlalchemy.sql.insert",
                         "sqlalchemy.sql.expression.insert", "sqlalchemy.dialects.postgresql.insert",
                         "sqlalchemy.dialects.postgresql.dml.insert"})
 PG_INSERT = "sqlalchemy.dialects.postgresql.insert"
+# Where a call's own code runs apart from the statement around it.
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.TryStar, ast.With,
+             ast.AsyncWith, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Match)
 
 
 @dataclass
 class PyCheck:
-    """A check-then-insert in Python: the lookup, the insert it guards, and where they are."""
+    """A check-then-insert in Python: the lookup, the insert it guards, and where they are
+    (CPython's nodes)."""
 
     shape: str  # how the user wrote it, for the message
     kind: str  # "django" | "sqlalchemy" | "sql"
     model: str  # the model class ("" for raw SQL)
-    lookup: list[tuple[str, Any]]  # (field / attribute, value node) of the lookup (ORM forms)
+    lookup: list[tuple[str, ast.expr]]  # (field / attribute, value node) of the lookup (ORM forms)
     plain: bool  # the lookup is nothing but keyword equalities
-    first: Any  # the first statement of the pattern (the lookup's own, or the if / try)
-    node: Any  # the If / Try statement
-    act: Any  # the call that inserts
+    first: ast.stmt  # the first statement of the pattern (the lookup's own, or the if / try)
+    node: ast.If | ast.Try  # the If / Try statement
+    act: ast.Call  # the call that inserts
     inline: bool  # the lookup's result is not kept in a variable
     sql: Check | None = None  # raw SQL: the SELECT's table and lookup, and the INSERT
 
 
-def python_check(ctx: FileContext, node: Any) -> PyCheck | None:
+class Arg(NamedTuple):
+    """One argument of a call, as written: its keyword (None for a positional argument, `*x`
+    and `**x`), its value (`x` of `*x`) and its star ("", "*" or "**")."""
+
+    keyword: str | None
+    value: ast.expr
+    star: str
+
+
+def call_args(call: ast.Call) -> list[Arg]:
+    """A call's arguments in the order written (CPython keeps keywords apart, and
+    `f(k=1, *rest)` puts a keyword first)."""
+    found = [Arg(None, a.value, "*") if isinstance(a, ast.Starred) else Arg(None, a, "")
+             for a in call.args]
+    found += [Arg(k.arg, k.value, "**" if k.arg is None else "") for k in call.keywords]
+    if call.args and call.keywords:
+        found.sort(key=lambda a: (a.value.lineno, a.value.col_offset))
+    return found
+
+
+def in_order(nodes: Iterable[Any]) -> list[Any]:
+    """Nodes of one walk in the order of the text (an outer node before the nodes it starts
+    with): CPython's fields are not always in the text's order (`a if b else c`, a dict's keys
+    before its values)."""
+    return sorted(nodes, key=lambda node: (node.lineno, node.col_offset))
+
+
+def python_check(ctx: FileContext, node: ast.AST) -> PyCheck | None:
     """The check-then-insert that an `if` or `try` statement completes, or None."""
-    cst = ctx.python.cst
-    if isinstance(node, cst.If):
+    if isinstance(node, ast.If):
         return _if_check(ctx, node)
-    if isinstance(node, cst.Try):
+    if isinstance(node, ast.Try):
         return _try_check(ctx, node)
     return None
 
@@ -64,202 +96,283 @@ def python_check(ctx: FileContext, node: Any) -> PyCheck | None:
 def python_acts(ctx: FileContext) -> tuple[set[int], set[int]]:
     """The inserts that complete a Python check-then-act in this file (which PGL204 reports):
     ids of ORM calls, and start offsets of embedded INSERT statements."""
-    tree = ctx.python
-    cached = _ACTS.get(tree)
+    code = ctx.python_file
+    cached = code.derived.get("check_then_act.acts")
     if cached is None:
         calls: set[int] = set()
         starts: set[int] = set()
-        for node in (*tree.nodes("If"), *tree.nodes("Try")):
+        for node in (*code.nodes(ast.If), *code.nodes(ast.Try)):
             found = python_check(ctx, node)
             if found is None:
                 continue
             calls.add(id(found.act))
             if found.sql is not None and found.sql.insert is not None:
                 starts.add(found.sql.insert.start)
-        cached = _ACTS[tree] = (calls, starts)
+        cached = code.derived["check_then_act.acts"] = (calls, starts)
     return cached
 
 
-# Per parsed file (a tree lives as long as its file is being linted).
-_ACTS: "weakref.WeakKeyDictionary[Any, tuple[set[int], set[int]]]" = weakref.WeakKeyDictionary()
+# Statements as lines --------------------------------------------------------------------------
+# What counts as "a statement" here is a line: statements joined by `;` are read together, and
+# a statement written after `if x:` on the same line belongs to that `if`.
+
+def _begins_line(code: PythonFile, statement: ast.stmt) -> bool:
+    start = code.span(statement)[0]
+    return not code.text[code.text.rfind("\n", 0, start) + 1:start].strip()
 
 
-def _unwrap(cst: Any, node: Any) -> Any:
-    """`await x` -> x."""
-    while isinstance(node, cst.Await):
-        node = node.expression
-    return node
-
-
-def _condition(cst: Any, test: Any) -> tuple[Any, bool] | None:
-    """(probe, whether the test is true when the row is missing) of an `if` test:
-    `not x`, `x is None`, `x == 0`, `x < 1` (missing); `x`, `x is not None`, `x > 0` (found)."""
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        return test.expression, True
-    if isinstance(test, cst.Comparison):
-        if len(test.comparisons) != 1:
-            return None
-        target = test.comparisons[0]
-        op, left, right = target.operator, test.left, target.comparator
-        if isinstance(op, (cst.Is, cst.IsNot)):
-            if isinstance(right, cst.Name) and right.value == "None":
-                return left, isinstance(op, cst.Is)
-            return None
-        if isinstance(left, cst.Integer):
-            left, right = right, left
-            op = {cst.LessThan: cst.GreaterThan(), cst.GreaterThan: cst.LessThan()}.get(
-                type(op), op)
-        if not isinstance(right, cst.Integer) or right.value not in ("0", "1"):
-            return None
-        zero = right.value == "0"
-        if zero and isinstance(op, cst.Equal) or not zero and isinstance(op, cst.LessThan):
-            return left, True
-        if zero and isinstance(op, (cst.NotEqual, cst.GreaterThan)) or \
-                not zero and isinstance(op, cst.GreaterThanEqual):
-            return left, False
-        return None
-    return test, False
-
-
-def _block(tree: Any, statement: Any) -> list[Any]:
-    """The statements of the block holding `statement`."""
-    parent = tree.parent(statement)
-    body = getattr(parent, "body", None)
-    return list(body) if isinstance(body, (list, tuple)) else []
-
-
-def last_assignment(cst: Any, statements: list[Any], name: str) -> tuple[Any, Any] | None:
-    """The last `name = value` among `statements`: (that statement, value)."""
-    for statement in reversed(statements):
-        if not isinstance(statement, cst.SimpleStatementLine):
+def statement_lines(code: PythonFile, statements: Iterable[ast.stmt]) -> list[list[ast.stmt]]:
+    """The simple statements among `statements` (in the text's order), as lines: those joined
+    by `;` together, each line on a line of its own (a one-line body, `if x: y = 1`, is not)."""
+    lines: list[list[ast.stmt]] = []
+    previous: ast.stmt | None = None
+    for statement in statements:
+        if isinstance(statement, _COMPOUND):
+            previous = None
             continue
-        for small in statement.body:
-            if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(
-                    small.targets[0].target, cst.Name) and small.targets[0].target.value == name:
-                return statement, small.value
-            if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and \
-                    small.target.value == name and small.value is not None:
-                return statement, small.value
+        if previous is not None and previous.end_lineno == statement.lineno:
+            if lines and lines[-1][-1] is previous:
+                lines[-1].append(statement)
+        elif _begins_line(code, statement):
+            lines.append([statement])
+        previous = statement
+    return lines
+
+
+def _first_line(code: PythonFile, block: list[ast.stmt]) -> list[ast.stmt]:
+    """The first line of a block: its first statement, and those joined to it by `;`."""
+    first = block[0]
+    if isinstance(first, _COMPOUND) or not _begins_line(code, first):
+        return [first]
+    line = [first]
+    for statement in block[1:]:
+        if isinstance(statement, _COMPOUND) or statement.lineno != line[-1].end_lineno:
+            break
+        line.append(statement)
+    return line
+
+
+def block_of(code: PythonFile, statement: ast.stmt) -> list[ast.stmt] | None:
+    """The statement list (a body, an `else`, a `finally`) holding `statement`."""
+    parent = code.parent(statement)
+    for name in ("body", "orelse", "finalbody"):
+        value = getattr(parent, name, None)
+        if isinstance(value, list) and any(s is statement for s in value):
+            return value
     return None
 
 
-def _if_check(ctx: FileContext, node: Any) -> PyCheck | None:
-    tree = ctx.python
-    cst = tree.cst
-    condition = _condition(cst, node.test)
+def statements_before(code: PythonFile, node: ast.AST) -> list[ast.stmt] | None:
+    """The statements of the block holding the line of `node`, before that line (a one-line
+    body's line is its compound statement's)."""
+    statement = code.statement(node)
+    while statement is not None:
+        block = block_of(code, statement)
+        if block is None:
+            return None
+        at = next(i for i, s in enumerate(block) if s is statement)
+        if isinstance(statement, _COMPOUND):
+            return block[:at]
+        while at and not isinstance(block[at - 1], _COMPOUND) and \
+                block[at - 1].end_lineno == block[at].lineno:
+            at -= 1
+        if _begins_line(code, block[at]):
+            return block[:at]
+        statement = code.enclosing(statement, ast.stmt)
+    return None
+
+
+def nested_statements(code: PythonFile, block: Iterable[ast.AST]) -> list[ast.stmt]:
+    """The statements under (or of) `block`'s nodes, in the text's order."""
+    found: list[ast.stmt] = []
+    for node in block:
+        if isinstance(node, ast.stmt):
+            found.append(node)
+        found.extend(s for s in code.descendants(node) if isinstance(s, ast.stmt))
+    return found
+
+
+def last_assignment(lines: list[list[ast.stmt]], name: str) -> tuple[ast.stmt, ast.expr] | None:
+    """The last `name = value` among `lines` (see `statement_lines`; the first of a line
+    joined by `;`): (the first statement of its line, value)."""
+    for line in reversed(lines):
+        for small in line:
+            if isinstance(small, ast.Assign) and len(small.targets) == 1 and isinstance(
+                    small.targets[0], ast.Name) and small.targets[0].id == name:
+                return line[0], small.value
+            if isinstance(small, ast.AnnAssign) and isinstance(small.target, ast.Name) and \
+                    small.target.id == name and small.value is not None:
+                return line[0], small.value
+    return None
+
+
+def _unwrap(node: ast.expr) -> ast.expr:
+    """`await x` -> x."""
+    while isinstance(node, ast.Await):
+        node = node.value
+    return node
+
+
+def _is_probe(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+        node.func.attr in PROBES
+
+
+def _small_int(code: PythonFile, node: ast.expr) -> str | None:
+    """"0" or "1" for an integer literal written so, else None."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        written = code.code(node)
+        return written if written in ("0", "1") else ""
+    return None
+
+
+def _condition(code: PythonFile, test: ast.expr) -> tuple[ast.expr, bool] | None:
+    """(probe, whether the test is true when the row is missing) of an `if` test:
+    `not x`, `x is None`, `x == 0`, `x < 1` (missing); `x`, `x is not None`, `x > 0` (found)."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return test.operand, True
+    if not isinstance(test, ast.Compare):
+        return test, False
+    if len(test.ops) != 1:
+        return None
+    op, left, right = test.ops[0], test.left, test.comparators[0]
+    if isinstance(op, (ast.Is, ast.IsNot)):
+        if isinstance(right, ast.Constant) and right.value is None:
+            return left, isinstance(op, ast.Is)
+        return None
+    if _small_int(code, left) is not None:
+        left, right = right, left
+        op = ast.Gt() if isinstance(op, ast.Lt) else ast.Lt() if isinstance(op, ast.Gt) else op
+    value = _small_int(code, right)
+    if not value:
+        return None
+    zero = value == "0"
+    if zero and isinstance(op, ast.Eq) or not zero and isinstance(op, ast.Lt):
+        return left, True
+    if zero and isinstance(op, (ast.NotEq, ast.Gt)) or not zero and isinstance(op, ast.GtE):
+        return left, False
+    return None
+
+
+def _is_elif(code: PythonFile, node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and code.text.startswith("elif", code.span(node)[0])
+
+
+def _if_check(ctx: FileContext, node: ast.If) -> PyCheck | None:
+    code = ctx.python_file
+    condition = _condition(code, node.test)
     if condition is None:
         return None
     probe, missing = condition
-    probe = _unwrap(cst, probe)
-    if isinstance(probe, cst.Subscript):  # `cur.fetchone()[0]`
-        probe = _unwrap(cst, probe.value)
-    if isinstance(probe, cst.Name):
-        pass
-    elif not (isinstance(probe, cst.Call) and isinstance(probe.func, cst.Attribute)
-              and probe.func.attr.value in PROBES):
+    probe = _unwrap(probe)
+    if isinstance(probe, ast.Subscript):  # `cur.fetchone()[0]`
+        probe = _unwrap(probe.value)
+    if not isinstance(probe, ast.Name) and not _is_probe(probe):
         return None  # the cheap exit for almost every `if`
     if missing:
         branch = node.body
-    elif isinstance(node.orelse, cst.Else):
-        branch = node.orelse.body
+    elif node.orelse and not _is_elif(code, node.orelse[0]):
+        branch = node.orelse
     else:
         return None
-    block = _block(tree, node)
-    at = next((i for i, s in enumerate(block) if s is node), None)
-    if at is not None:
-        before = block[:at]
-    elif isinstance(tree.parent(node), cst.If) and tree.parent(node).orelse is node:
-        before = []  # an `elif`: only a lookup in its own test
+    if _is_elif(code, node):
+        before: list[ast.stmt] = []  # only a lookup in its own test
     else:
-        return None
-    first, inline = node, True
-    if isinstance(probe, cst.Name):
-        found = last_assignment(cst, before, probe.value)
+        block = block_of(code, node)
+        if block is None:
+            return None
+        before = block[:next(i for i, s in enumerate(block) if s is node)]
+    first: ast.stmt = node
+    inline = True
+    if isinstance(probe, ast.Name):
+        found = last_assignment(statement_lines(code, before), probe.id)
         if found is None:
             return None
         first, probe = found
-        probe = _unwrap(cst, probe)
-        if isinstance(probe, cst.Subscript):
-            probe = _unwrap(cst, probe.value)
-        if not (isinstance(probe, cst.Call) and isinstance(probe.func, cst.Attribute)
-                and probe.func.attr.value in PROBES):
+        probe = _unwrap(probe)
+        if isinstance(probe, ast.Subscript):
+            probe = _unwrap(probe.value)
+        if not _is_probe(probe):
             return None
         before = before[:next(i for i, s in enumerate(before) if s is first)]
         inline = False
-    method = probe.func.attr.value
-    return _classify(ctx, node, branch, probe, method, first, inline, before,
+    method = probe.func.attr  # type: ignore[attr-defined]
+    return _classify(ctx, node, branch, probe, method, first, inline, before,  # type: ignore
                      f"`{method}()` then ")
 
 
-def _try_check(ctx: FileContext, node: Any) -> PyCheck | None:
+def _try_check(ctx: FileContext, node: ast.Try) -> PyCheck | None:
     """`try: M.objects.get(...)` / `except M.DoesNotExist: M.objects.create(...)`, and
     SQLAlchemy's `.one()` / `NoResultFound`."""
-    tree = ctx.python
-    cst = tree.cst
-    if not node.body.body or not node.handlers:
+    code = ctx.python_file
+    if not node.body or not node.handlers:
         return None
-    first_statement = node.body.body[0]
-    probe = next((c for c in tree.descendants(first_statement) if isinstance(c, cst.Call)
-                  and isinstance(c.func, cst.Attribute)
-                  and c.func.attr.value in ("get", "one", "scalar_one")),
-                 None)
+    line = _first_line(code, node.body)
+    probe = next(iter(in_order(
+        c for s in line for c in code.descendants(s) if isinstance(c, ast.Call)
+        and isinstance(c.func, ast.Attribute) and c.func.attr in ("get", "one", "scalar_one"))),
+        None)
     if probe is None:
         return None
+    method = probe.func.attr
     for handler in node.handlers:
-        names = _handler_names(tree, handler)
+        names = _handler_names(code, handler)
         if not names:
             continue
-        if probe.func.attr.value == "get":
-            query = _django_query(tree, probe)
+        if method == "get":
+            query = _django_query(code, probe)
             if query is None or not any(n_ in ("ObjectDoesNotExist", f"{query[0]}.DoesNotExist")
                                         for n_ in names):
                 continue
         else:
-            query = _sqlalchemy_query(tree, probe)
+            query = _sqlalchemy_query(code, probe)
             if query is None or "NoResultFound" not in names:
                 continue
-        method = probe.func.attr.value
         return _classify(ctx, node, handler.body, probe, method, node, True, [],
                          f"`{method}()` then ", handler=handler)
     return None
 
 
-def _handler_names(tree: Any, handler: Any) -> list[str]:
+def _handler_names(code: PythonFile, handler: ast.ExceptHandler) -> list[str]:
     """The exception names an `except` clause catches, last part of the module path dropped:
     `M.DoesNotExist`, `ObjectDoesNotExist`, `NoResultFound`."""
-    cst = tree.cst
     kind = handler.type
-    items = [e.value for e in kind.elements] if isinstance(kind, cst.Tuple) else [kind]
+    items = kind.elts if isinstance(kind, ast.Tuple) else [kind]
     out = []
     for item in items:
-        dotted = tree.dotted(item) or ""
-        qualified = tree.qualified(item) or ""
-        if qualified.endswith((".ObjectDoesNotExist", ".NoResultFound")) or dotted in (
+        if isinstance(item, ast.Starred):  # `except (*errors,)`
+            item = item.value
+        if item is None:
+            continue
+        written = dotted(item) or ""
+        qualified = code.qualified(item) or ""
+        if qualified.endswith((".ObjectDoesNotExist", ".NoResultFound")) or written in (
                 "ObjectDoesNotExist", "NoResultFound"):
-            out.append(qualified.rsplit(".", 1)[-1] or dotted)
-        elif dotted.count(".") == 1 and dotted.endswith(".DoesNotExist"):
-            out.append(dotted)
+            out.append(qualified.rsplit(".", 1)[-1] or written)
+        elif written.count(".") == 1 and written.endswith(".DoesNotExist"):
+            out.append(written)
     return out
 
 
-def _classify(ctx: FileContext, node: Any, branch: Any, probe: Any, method: str, first: Any,
-              inline: bool, before: list[Any], shape: str, handler: Any = None
-              ) -> PyCheck | None:
-    tree = ctx.python
+def _classify(ctx: FileContext, node: ast.If | ast.Try, branch: list[ast.stmt], probe: ast.Call,
+              method: str, first: ast.stmt, inline: bool, before: list[ast.stmt], shape: str,
+              handler: ast.ExceptHandler | None = None) -> PyCheck | None:
+    code = ctx.python_file
     if method in _DJANGO_PROBES or method == "get":
-        query = _django_query(tree, probe, before)
+        query = _django_query(code, probe, before)
         if query is not None:
             model, lookup, plain = query
-            act = _act(ctx, branch, lambda call: _django_create(tree, call, model))
+            act = _act(code, node, branch, lambda call: _django_create(call, model))
             if act is None:
                 return None
             return PyCheck(shape + "`create()`", "django", model, lookup, plain, first, node, act,
                            inline)
     if method in _SA_PROBES or method in ("one", "scalar_one"):
-        query = _sqlalchemy_query(tree, probe)
+        query = _sqlalchemy_query(code, probe)
         if query is not None:
             model, lookup, plain = query
-            act = _act(ctx, branch, lambda call: _sqlalchemy_insert(tree, call, model, branch))
+            act = _act(code, node, branch,
+                       lambda call: _sqlalchemy_insert(code, call, model, branch))
             if act is None:
                 return None
             return PyCheck(shape + "`add()`", "sqlalchemy", model, lookup, plain, first, node,
@@ -270,7 +383,7 @@ def _classify(ctx: FileContext, node: Any, branch: Any, probe: Any, method: str,
             return None
         _, lookup_statement, table, lookup, plain = found
         inserts: list[Statement] = []
-        act = _act(ctx, branch, lambda call: _sql_insert(ctx, call, table, inserts))
+        act = _act(code, node, branch, lambda call: _sql_insert(ctx, call, table, inserts))
         if act is None or not inserts:
             return None
         return PyCheck("`SELECT` then `INSERT`", "sql", "", [], plain,
@@ -282,18 +395,17 @@ def _classify(ctx: FileContext, node: Any, branch: Any, probe: Any, method: str,
 _SETTLED = object()  # an insert that handles conflicts itself: no race left to report
 
 
-def _act(ctx: FileContext, branch: Any, matches: Any) -> Any:
-    """The first call in `branch` that `matches` says inserts (None if there is none, or if the
-    first such insert already handles conflicts)."""
-    tree = ctx.python
-    cst = tree.cst
-    scope = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
-    owner = tree.enclosing(branch, *scope)
-    for call in tree.descendants(branch):
-        if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
-            continue
+def _act(code: PythonFile, node: ast.stmt, branch: list[ast.stmt],
+         matches: Callable[[ast.Call], Any]) -> ast.Call | None:
+    """The first call in `branch` (the text's order) that `matches` says inserts (None if there
+    is none, or if the first such insert already handles conflicts); calls in a function or
+    class defined in the branch do not count."""
+    owner = code.enclosing(node, *SCOPES)
+    calls = in_order(c for s in branch for c in code.descendants(s)
+                     if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute))
+    for call in calls:
         verdict = matches(call)
-        if verdict is None or tree.enclosing(call, *scope) is not owner:
+        if verdict is None or code.enclosing(call, *SCOPES) is not owner:
             continue
         return None if verdict is _SETTLED else call
     return None
@@ -301,53 +413,52 @@ def _act(ctx: FileContext, branch: Any, matches: Any) -> Any:
 
 # Django ---------------------------------------------------------------------------------------
 
-def manager_model(cst: Any, node: Any) -> str | None:
+def manager_model(node: ast.expr) -> str | None:
     """`M` of `M.objects` / `M._default_manager`."""
-    if isinstance(node, cst.Attribute) and node.attr.value in ("objects", "_default_manager") \
-            and isinstance(node.value, cst.Name):
-        return node.value.value
+    if isinstance(node, ast.Attribute) and node.attr in ("objects", "_default_manager") \
+            and isinstance(node.value, ast.Name):
+        return node.value.id
     return None
 
 
-def _django_query(tree: Any, probe: Any, before: Sequence[Any] = ()
-                  ) -> tuple[str, list[tuple[str, Any]], bool] | None:
+def _django_query(code: PythonFile, probe: ast.Call, before: Sequence[ast.stmt] = ()
+                  ) -> tuple[str, list[tuple[str, ast.expr]], bool] | None:
     """For `M.objects.filter(a=x).exists()` / `M.objects.get(a=x)`: ("M", [("a", x)], plain),
     plain when the lookup is keyword equalities only (no Q objects, `__in`, `exclude()`) and
     written in place. A queryset kept in a variable (`qs = M.objects.filter(...)` among
     `before`, then `qs.exists()`) is followed once."""
-    cst = tree.cst
-    args = list(probe.args) if probe.func.attr.value == "get" else []
+    args = call_args(probe) if probe.func.attr == "get" else []  # type: ignore[attr-defined]
     plain = True
-    node = probe.func.value
+    node = probe.func.value  # type: ignore[attr-defined]
     filtered = bool(args)
     followed = False
     while True:
-        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-            method = node.func.attr.value
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            method = node.func.attr
             if method == "filter":
-                args = list(node.args) + args
+                args = call_args(node) + args
                 filtered = True
             elif method in ("exclude", "using", "select_for_update", "distinct"):
                 plain = False
             elif method not in _DJANGO_NEUTRAL:
                 return None
             node = node.func.value
-        elif isinstance(node, cst.Name) and not followed and before:
-            found = last_assignment(cst, list(before), node.value)
+        elif isinstance(node, ast.Name) and not followed and before:
+            found = last_assignment(statement_lines(code, before), node.id)
             if found is None:
                 return None
             node, followed, plain = found[1], True, False
         else:
             break
-    model = manager_model(cst, node)
+    model = manager_model(node)
     if model is None or not filtered:
         return None
-    lookup: list[tuple[str, Any]] = []
+    lookup: list[tuple[str, ast.expr]] = []
     for arg in args:
         if arg.keyword is None:
             plain = False  # Q objects, **kwargs
             continue
-        parts = arg.keyword.value.split("__")
+        parts = arg.keyword.split("__")
         if len(parts) == 1 or (len(parts) == 2 and parts[1] == "exact"):
             lookup.append((parts[0], arg.value))
         else:
@@ -359,48 +470,50 @@ def _django_query(tree: Any, probe: Any, before: Sequence[Any] = ()
     return model, lookup, plain
 
 
-def _django_create(tree: Any, call: Any, model: str) -> Any:
-    if call.func.attr.value in ("create", "bulk_create") and \
-            manager_model(tree.cst, call.func.value) == model:
+def _django_create(call: ast.Call, model: str) -> Any:
+    method = call.func.attr  # type: ignore[attr-defined]
+    if method in ("create", "bulk_create") and \
+            manager_model(call.func.value) == model:  # type: ignore[attr-defined]
         return call
-    if call.func.attr.value in ("get_or_create", "update_or_create") and \
-            manager_model(tree.cst, call.func.value) == model:
+    if method in ("get_or_create", "update_or_create") and \
+            manager_model(call.func.value) == model:  # type: ignore[attr-defined]
         return _SETTLED
     return None
 
 
 # SQLAlchemy -----------------------------------------------------------------------------------
 
-def _sqlalchemy_query(tree: Any, probe: Any) -> tuple[str, list[tuple[str, Any]], bool] | None:
+def _sqlalchemy_query(code: PythonFile, probe: ast.Call
+                      ) -> tuple[str, list[tuple[str, ast.expr]], bool] | None:
     """For `session.query(M).filter_by(a=x).first()`, `session.scalars(select(M).where(M.a ==
     x)).first()`, `session.execute(select(M)...).scalar_one_or_none()`: ("M", lookup, plain)."""
-    cst = tree.cst
-    node: Any = probe
-    lookup: list[tuple[str, Any, str | None]] = []  # (attribute, value, owner class)
+    node: ast.expr = probe
+    lookup: list[tuple[str, ast.expr, str | None]] = []  # (attribute, value, owner class)
     plain = True
     model = None
     first = True
-    while isinstance(node, cst.Call):
+    while isinstance(node, ast.Call):
         func = node.func
-        if isinstance(func, cst.Attribute):
-            method = func.attr.value
+        args = call_args(node)
+        if isinstance(func, ast.Attribute):
+            method = func.attr
             if method == "query":
-                if len(node.args) == 1 and isinstance(node.args[0].value, cst.Name):
-                    model = node.args[0].value.value
+                if len(args) == 1 and isinstance(args[0].value, ast.Name):
+                    model = args[0].value.id
                 break
-            if method in ("scalars", "execute", "scalar", "exec") and node.args:
-                node = node.args[0].value
+            if method in ("scalars", "execute", "scalar", "exec") and args:
+                node = args[0].value
                 first = False
                 continue
             if method == "filter_by":
-                for arg in node.args:
+                for arg in args:
                     if arg.keyword is None:
                         plain = False
                     else:
-                        lookup.append((arg.keyword.value, arg.value, None))
+                        lookup.append((arg.keyword, arg.value, None))
             elif method in ("filter", "where"):
-                for arg in node.args:
-                    pair = _attribute_equality(cst, arg.value)
+                for arg in args:
+                    pair = _attribute_equality(arg.value)
                     if pair is None:
                         plain = False
                     else:
@@ -411,9 +524,9 @@ def _sqlalchemy_query(tree: Any, probe: Any) -> tuple[str, list[tuple[str, Any]]
             first = False
             node = func.value
             continue
-        if tree.call_name(node) in _SA_SELECTS and len(node.args) == 1 and isinstance(
-                node.args[0].value, cst.Name):
-            model = node.args[0].value.value
+        if code.call_name(node) in _SA_SELECTS and len(args) == 1 and isinstance(
+                args[0].value, ast.Name):
+            model = args[0].value.id
         break
     if model is None:
         return None
@@ -425,26 +538,26 @@ def _sqlalchemy_query(tree: Any, probe: Any) -> tuple[str, list[tuple[str, Any]]
     return model, found, plain
 
 
-def _attribute_equality(cst: Any, node: Any) -> tuple[str, Any, str] | None:
+def _attribute_equality(node: ast.expr) -> tuple[str, ast.expr, str] | None:
     """`M.a == x` (either side): ("a", x, "M")."""
-    if not isinstance(node, cst.Comparison) or len(node.comparisons) != 1 or not isinstance(
-            node.comparisons[0].operator, cst.Equal):
+    if not isinstance(node, ast.Compare) or len(node.ops) != 1 or not isinstance(
+            node.ops[0], ast.Eq):
         return None
-    sides = (node.left, node.comparisons[0].comparator)
+    sides = (node.left, node.comparators[0])
     for own, other in (sides, sides[::-1]):
-        if isinstance(own, cst.Attribute) and isinstance(own.value, cst.Name) and \
-                own.value.value[:1].isupper():
-            return own.attr.value, other, own.value.value
+        if isinstance(own, ast.Attribute) and isinstance(own.value, ast.Name) and \
+                own.value.id[:1].isupper():
+            return own.attr, other, own.value.id
     return None
 
 
-def sa_insert_model(tree: Any, node: Any) -> tuple[Any, Any, bool] | None:
+def sa_insert_model(code: PythonFile, node: ast.expr
+                    ) -> tuple[ast.Call, ast.Call | None, bool] | None:
     """For an executed `insert(M).values(...)...` chain: (the `insert(M)` call, the `.values()`
     call or None, whether the chain handles conflicts)."""
-    cst = tree.cst
     values, settled = None, False
-    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-        method = node.func.attr.value
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        method = node.func.attr
         if method == "values":
             values = node
         elif method.startswith("on_conflict_"):
@@ -452,84 +565,86 @@ def sa_insert_model(tree: Any, node: Any) -> tuple[Any, Any, bool] | None:
         elif method not in ("returning", "execution_options", "inline", "prefix_with"):
             return None
         node = node.func.value
-    if isinstance(node, cst.Call) and tree.call_name(node) in SA_INSERTS and len(node.args) == 1:
+    if isinstance(node, ast.Call) and code.call_name(node) in SA_INSERTS and \
+            len(call_args(node)) == 1:
         return node, values, settled
     return None
 
 
-def _sqlalchemy_insert(tree: Any, call: Any, model: str, branch: Any) -> Any:
+def _sqlalchemy_insert(code: PythonFile, call: ast.Call, model: str,
+                       branch: list[ast.stmt]) -> Any:
     """`session.add(M(...))`, `session.add(obj)` with `obj = M(...)` in the branch, or
     `session.execute(insert(M)...)`."""
-    cst = tree.cst
-    method = call.func.attr.value
-    if method == "add" and len(call.args) == 1:
-        value = call.args[0].value
-        if isinstance(value, cst.Name):
-            found = last_assignment(cst, [s for s in tree.descendants(branch)
-                                    if isinstance(s, cst.SimpleStatementLine)], value.value)
+    method = call.func.attr  # type: ignore[attr-defined]
+    args = call_args(call)
+    if method == "add" and len(args) == 1:
+        value: ast.expr | None = args[0].value
+        if isinstance(value, ast.Name):
+            found = last_assignment(statement_lines(code, nested_statements(code, branch)),
+                                    value.id)
             value = found[1] if found else None
-        if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and \
-                value.func.value == model:
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and \
+                value.func.id == model:
             return call
         return None
-    if method == "execute" and call.args:
-        chain = sa_insert_model(tree, call.args[0].value)
-        if chain is not None and isinstance(chain[0].args[0].value, cst.Name) and \
-                chain[0].args[0].value.value == model:
-            return _SETTLED if chain[2] else call
+    if method == "execute" and args:
+        chain = sa_insert_model(code, args[0].value)
+        if chain is not None:
+            target = call_args(chain[0])[0].value
+            if isinstance(target, ast.Name) and target.id == model:
+                return _SETTLED if chain[2] else call
     return None
 
 
 # Raw SQL --------------------------------------------------------------------------------------
 
-def sql_string(tree: Any, call: Any) -> Any:
+def sql_string(code: PythonFile, call: ast.Call) -> ast.Constant | None:
     """The string literal an `execute(...)` call runs (inside `text(...)` too), or None."""
-    cst = tree.cst
-    if not call.args:
+    args = call_args(call)
+    if not args:
         return None
-    value = call.args[0].value
-    if isinstance(value, cst.Call) and (tree.call_name(value) or "").split(".")[-1] == "text" \
-            and value.args:
-        value = value.args[0].value
-    if isinstance(value, (cst.SimpleString, cst.ConcatenatedString)):
+    value = args[0].value
+    if isinstance(value, ast.Call) and (code.call_name(value) or "").split(".")[-1] == "text":
+        inner = call_args(value)
+        if inner:
+            value = inner[0].value
+    # Only str literals hold SQL the file's statements were parsed from.
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
         return value
     return None
 
 
-def embedded(ctx: FileContext, string: Any) -> list[Statement]:
+def embedded(ctx: FileContext, string: ast.AST) -> list[Statement]:
     """The SQL statements parsed from a string literal of the file."""
-    start, end = ctx.python.span(string)
+    start, end = ctx.python_file.span(string)
     return [s for s in ctx.statements if start <= s.start < end]
 
 
-def _sql_query(ctx: FileContext, probe: Any, before: list[Any]
-               ) -> tuple[Statement, Any, str, list, bool] | None:
+def _sql_query(ctx: FileContext, probe: ast.Call, before: list[ast.stmt]
+               ) -> tuple[Statement, ast.stmt | None, str, list, bool] | None:
     """`cur.execute("SELECT ... FROM t WHERE ...")` then `cur.fetchone()` (or
     `conn.execute(...).fetchone()`): (the SELECT, the statement running it when it is not the
     probe's own, table, lookup, plain)."""
-    tree = ctx.python
-    cst = tree.cst
-    receiver = probe.func.value
+    code = ctx.python_file
+    receiver = probe.func.value  # type: ignore[attr-defined]
     run = None
     statement = None
-    if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) and \
-            receiver.func.attr.value == "execute":
+    if isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Attribute) and \
+            receiver.func.attr == "execute":
         run = receiver
-    elif probe.func.attr.value == "fetchone" and tree.dotted(receiver):
-        cursor = tree.dotted(receiver)
-        for candidate in reversed(before):
-            if not isinstance(candidate, cst.SimpleStatementLine):
-                continue
-            calls = [_unwrap(cst, s.value) for s in candidate.body if isinstance(s, cst.Expr)]
-            run = next((c for c in calls if isinstance(c, cst.Call) and isinstance(
-                c.func, cst.Attribute) and c.func.attr.value == "execute"
-                and tree.dotted(c.func.value) == cursor), None)
+    elif probe.func.attr == "fetchone" and dotted(receiver):  # type: ignore[attr-defined]
+        cursor = dotted(receiver)
+        for line in reversed(statement_lines(code, before)):
+            calls = [_unwrap(s.value) for s in line if isinstance(s, ast.Expr)]
+            run = next((c for c in calls if isinstance(c, ast.Call) and isinstance(
+                c.func, ast.Attribute) and c.func.attr == "execute"
+                and dotted(c.func.value) == cursor), None)
             if run is not None:
-                statement = candidate
+                statement = line[0]
                 break
     if run is None:
         return None
-    string = sql_string(tree, run)
+    string = sql_string(code, run)
     if string is None:
         return None
     selects = [s for s in embedded(ctx, string) if s.kind == "SelectStmt"]
@@ -549,10 +664,10 @@ def _sql_query(ctx: FileContext, probe: Any, before: list[Any]
     return select, statement, table, lookup[0], lookup[1]
 
 
-def _sql_insert(ctx: FileContext, call: Any, table: str, found: list[Statement]) -> Any:
-    if call.func.attr.value not in ("execute", "executemany"):
+def _sql_insert(ctx: FileContext, call: ast.Call, table: str, found: list[Statement]) -> Any:
+    if call.func.attr not in ("execute", "executemany"):  # type: ignore[attr-defined]
         return None
-    string = sql_string(ctx.python, call)
+    string = sql_string(ctx.python_file, call)
     if string is None:
         return None
     for stmt in embedded(ctx, string):

@@ -4,6 +4,7 @@ need, `get_or_create()` / `ON CONFLICT` rewrites, and laying out the rewritten c
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any
 
@@ -11,12 +12,15 @@ from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.check_then_act import (
     PyCheck,
+    call_args,
     last_assignment,
-    manager_model,
+    nested_statements,
     sa_insert_model,
+    statement_lines,
 )
 from pglint.kit.upserts import MAX_IDENT, has_returning, unique_indexes
 from pglint.model.catalog import Index
+from pglint.python.pyfile import PythonFile
 from pglint.rule import Rule
 from pglint.sql import nodes as n
 
@@ -57,8 +61,31 @@ def key_state(ctx: FileContext, table: str | None, columns: list[str]
     return "missing", None
 
 
+def rendered(code: PythonFile, node: ast.AST) -> str:
+    """A node's code as it reads on its own: its continuation lines without the indentation of
+    the block around its statement (a string's own lines are kept as written)."""
+    start, end = code.span(node)
+    text = code.text[start:end]
+    if "\n" not in text:
+        return text
+    statement = code.statement(node)
+    indent = code.line_indent(code.span(statement)[0]) if statement is not None else ""
+    if not indent:
+        return text
+    strings = [code.span(d) for d in (node, *code.descendants(node))
+               if isinstance(d, (ast.Constant, ast.JoinedStr))]
+    lines = text.split("\n")
+    at = start + len(lines[0]) + 1
+    for i in range(1, len(lines)):
+        line = lines[i]
+        if line.startswith(indent) and not any(s < at < e for s, e in strings):
+            lines[i] = line[len(indent):]
+        at += len(line) + 1
+    return "\n".join(lines)
+
+
 def python_finding(rule: Rule, ctx: FileContext, check: PyCheck) -> Finding:
-    tree = ctx.python
+    code = ctx.python_file
     if check.sql is not None:
         table: str | None = check.sql.table
         fields = columns = [c for c, _ in check.sql.lookup]
@@ -88,8 +115,8 @@ def python_finding(rule: Rule, ctx: FileContext, check: PyCheck) -> Finding:
             "insert. Only a UNIQUE constraint or index on the lookup columns settles the race. "
             + _PY_HELP[check.kind])
     fix = _python_fix(ctx, check, table, fields, columns, state, key)
-    start = tree.span(check.first)[0]
-    end = tree.span(check.node)[1]
+    start = code.span(check.first)[0]
+    end = code.span(check.node)[1]
     return rule.finding(ctx, message, fix, help, span=(start, end))
 
 
@@ -116,7 +143,7 @@ def constraint_name(bare: str, columns: list[str]) -> str:
 
 def _python_fix(ctx: FileContext, check: PyCheck, table: str | None, fields: list[str],
                 columns: list[str], state: str, key: Index | None) -> Fix:
-    tree = ctx.python
+    code = ctx.python_file
     bare = ctx.model.bare(table) if table else check.model.lower()
     target = [c for c in key.columns if c] if key is not None else columns
     lines = [] if key is not None else constraint_comment(table or bare, bare, target, state)
@@ -140,15 +167,17 @@ def _python_fix(ctx: FileContext, check: PyCheck, table: str | None, fields: lis
                       f"            models.UniqueConstraint(fields=[{fields_list}], "
                       f'name="{constraint_name(bare, columns)}"),',
                       "        ]", ""]
-        call = get_or_create_call(tree, check.act, fields)
+        # The rewritten call is rendered by libcst, parsed for this (no fix where it cannot).
+        tree, create = code.fix_tree, code.cst_of(check.act)
+        call = get_or_create_call(tree, create, fields) if create is not None else None
         lines.append(tree.code(call) if call is not None else
                      f"{check.model}.objects.get_or_create("
-                     + ", ".join(f"{f}={tree.code(v)}" for f, v in check.lookup)
+                     + ", ".join(f"{f}={rendered(code, v)}" for f, v in check.lookup)
                      + ", defaults={...})")
         suggestion = "\n".join(lines)
         # Without the constraint get_or_create() still races: the catalog says to add it first.
-        edit = _django_edit(ctx, check, fields) if call is not None and state != "missing" \
-            else None
+        edit = _django_edit(ctx, check, fields, create) if call is not None and \
+            state != "missing" else None
         if edit is not None:
             return Fix("Use get_or_create() instead of checking first", Applicability.UNSAFE,
                        (edit,), suggestion)
@@ -157,8 +186,8 @@ def _python_fix(ctx: FileContext, check: PyCheck, table: str | None, fields: lis
     if lines:
         lines[-1:-1] = ["# and on the model: __table_args__ = (UniqueConstraint("
                         + ", ".join(f'"{c}"' for c in target) + "),)"]
-    values = _sa_values(tree, check)
-    receiver = tree.code(check.act.func.value)
+    values = _sa_values(code, check)
+    receiver = rendered(code, check.act.func.value)  # type: ignore[attr-defined]
     elements = ", ".join(f'"{c}"' for c in target)
     lines += ["from sqlalchemy.dialects.postgresql import insert", "",
               f"{receiver}.execute(",
@@ -183,11 +212,10 @@ def constraint_comment(table: str, bare: str, columns: list[str], state: str) ->
 
 def _sql_with_conflict(ctx: FileContext, check: PyCheck, columns: list[str]) -> str:
     """The INSERT call with `ON CONFLICT (cols) DO NOTHING` appended to its SQL string."""
-    tree = ctx.python
     insert = check.sql.insert  # type: ignore[union-attr]
     clause = " ON CONFLICT (" + ", ".join(n.quote_ident(c) for c in columns) + ") DO NOTHING"
     sql = ctx.text[insert.start:insert.end]
-    code = tree.code(check.act)
+    code = rendered(ctx.python_file, check.act)
     at = code.find(sql) if sql else -1
     point = len(sql)
     if has_returning(insert.body):  # the clause goes before the last RETURNING
@@ -198,23 +226,23 @@ def _sql_with_conflict(ctx: FileContext, check: PyCheck, columns: list[str]) -> 
     return code[:at + point] + clause + code[at + point:]
 
 
-def _sa_values(tree: Any, check: PyCheck) -> str:
+def _sa_values(code: PythonFile, check: PyCheck) -> str:
     """The keyword arguments of the inserted object (`M(a=1)` or `.values(a=1)`), as written."""
-    cst = tree.cst
     act = check.act
-    value = act.args[0].value if act.args else None
-    if act.func.attr.value == "execute":
-        chain = sa_insert_model(tree, value)
+    args = call_args(act)
+    value: ast.expr | None = args[0].value if args else None
+    if act.func.attr == "execute":  # type: ignore[attr-defined]
+        chain = sa_insert_model(code, value) if value is not None else None
         value = chain[1] if chain is not None else None
-    elif isinstance(value, cst.Name):
-        found = last_assignment(cst, [s for s in tree.descendants(check.node)
-                                if isinstance(s, cst.SimpleStatementLine)], value.value)
+    elif isinstance(value, ast.Name):
+        statements = nested_statements(code, code.descendants(check.node))
+        found = last_assignment(statement_lines(code, statements), value.id)
         value = found[1] if found else None
-    if not isinstance(value, cst.Call):
+    if not isinstance(value, ast.Call):
         return "..."
-    code = tree.code(value)
-    head = tree.code(value.func)
-    return code[len(head):].strip()[1:-1].strip() or "..."
+    written = rendered(code, value)
+    head = rendered(code, value.func)
+    return written[len(head):].strip()[1:-1].strip() or "..."
 
 
 def get_or_create_call(tree: Any, create: Any, keys: list[str]) -> Any | None:
@@ -266,21 +294,31 @@ def _result_of(cst: Any, small: Any) -> Any | None:
     return None
 
 
-def _django_edit(ctx: FileContext, check: PyCheck, fields: list[str]) -> Edit | None:
+def _same(code: PythonFile, one: ast.expr, other: ast.expr) -> bool:
+    """Two expressions written alike (the same tree and the same text)."""
+    return ast.dump(one) == ast.dump(other) and code.code(one) == code.code(other)
+
+
+def _django_edit(ctx: FileContext, check: PyCheck, fields: list[str], create: Any
+                 ) -> Edit | None:
     """The if / try replaced by the get_or_create() statement, when the shape is exact: the
-    lookup is the create's key arguments with the same values, and nothing else is inside."""
-    tree = ctx.python
-    cst = tree.cst
-    node = check.node
+    lookup is the create's key arguments with the same values, and nothing else is inside.
+    Built on libcst's tree (`code.fix_tree`; `create` is the create call there), which renders
+    the new statement."""
+    code = ctx.python_file
     if not (check.plain and check.inline):
         return None
-    creates = dict((a.keyword.value, a.value) for a in check.act.args if a.keyword is not None)
-    if any(name not in creates or not creates[name].deep_equals(value)
+    creates = {a.keyword: a.value for a in call_args(check.act) if a.keyword is not None}
+    if any(name not in creates or not _same(code, creates[name], value)
            for name, value in check.lookup):
         return None
+    tree, node = code.fix_tree, code.cst_of(check.node)
+    if tree is None or node is None:
+        return None
+    cst = tree.cst
     act = _only_statement(cst, node.body if isinstance(node, cst.If) else node.handlers[0].body
                           if isinstance(node, cst.Try) else None)
-    if act is None or _result_of(cst, act) is not check.act:
+    if act is None or _result_of(cst, act) is not create:
         return None
     if isinstance(node, cst.If):
         if node.orelse is not None:
@@ -292,13 +330,15 @@ def _django_edit(ctx: FileContext, check: PyCheck, fields: list[str]) -> Edit | 
             return None
         value = _result_of(cst, probe)
         if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
-                and value.func.attr.value == "get" and manager_model(cst, value.func.value)
-                == check.model):
+                and value.func.attr.value == "get" and isinstance(value.func.value, cst.Attribute)
+                and value.func.value.attr.value in ("objects", "_default_manager")
+                and isinstance(value.func.value.value, cst.Name)
+                and value.func.value.value.value == check.model):
             return None
         if isinstance(act, cst.Assign) and not act.targets[0].target.deep_equals(
                 probe.targets[0].target):
             return None
-    call = get_or_create_call(tree, check.act, fields)
+    call = get_or_create_call(tree, create, fields)
     if call is None:
         return None
     if not isinstance(act, cst.Expr):

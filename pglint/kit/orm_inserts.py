@@ -5,14 +5,17 @@ each attempt or the conflict is handled, and the fix: `get_or_create()` for Djan
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Fix
 from pglint.kit.check_then_act import (
-    PG_INSERT, SA_INSERTS, last_assignment, manager_model, sa_insert_model,
+    PG_INSERT, SA_INSERTS, SCOPES, Arg, call_args, last_assignment, manager_model,
+    sa_insert_model, statement_lines, statements_before,
 )
 from pglint.kit.check_then_act_fixes import get_or_create_call, one_per_line, render, too_long
+from pglint.python.pyfile import PythonFile, dotted
 
 # Calls that make a value up afresh on every attempt: a retry sends a new key, not the same one.
 _GENERATORS = frozenset({"uuid1", "uuid4", "uuid6", "uuid7", "now", "utcnow", "today", "time",
@@ -22,74 +25,73 @@ _GENERATOR_MODULES = ("secrets.", "random.", "ulid.", "nanoid.", "shortuuid.")
 _CONFLICT_ERRORS = ("IntegrityError", "UniqueViolation")
 
 
-def generated_value(tree: Any, value: Any, scope: Any) -> bool:
+def generated_value(code: PythonFile, value: ast.expr, scope: ast.AST | None) -> bool:
     """Whether a value is made up on each attempt (`uuid4()`, `timezone.now()`, `None`), directly
     or through a local variable assigned such a value in `scope`."""
-    cst = tree.cst
-    if isinstance(value, cst.Name):
-        if value.value == "None":
-            return True
+    if isinstance(value, ast.Constant) and value.value is None:
+        return True
+    if isinstance(value, ast.Name):
         if scope is not None:
-            assigned = [a.value for a in tree.descendants(scope) if isinstance(a, cst.Assign)
-                        and any(isinstance(t.target, cst.Name) and t.target.value == value.value
+            assigned = [a.value for a in code.descendants(scope) if isinstance(a, ast.Assign)
+                        and any(isinstance(t, ast.Name) and t.id == value.id
                                 for t in a.targets)]
-            return bool(assigned) and all(generated_value(tree, v, None) for v in assigned)
+            return bool(assigned) and all(generated_value(code, v, None) for v in assigned)
         return False
-    for node in (value, *tree.descendants(value)):
-        if isinstance(node, cst.Call):
-            name = tree.call_name(node) or ""
+    for node in (value, *code.descendants(value)):
+        if isinstance(node, ast.Call):
+            name = code.call_name(node) or ""
             if name.rsplit(".", 1)[-1] in _GENERATORS or name.startswith(_GENERATOR_MODULES):
                 return True
     return False
 
 
-def handles_conflict(tree: Any, node: Any) -> bool:
+def handles_conflict(code: PythonFile, node: ast.AST) -> bool:
     """The call sits in a `try` whose handler catches IntegrityError / UniqueViolation."""
-    cst = tree.cst
     child = node
-    for ancestor in tree.ancestors(node):
-        if isinstance(ancestor, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+    for ancestor in code.ancestors(node):
+        if isinstance(ancestor, SCOPES):
             return False
-        if isinstance(ancestor, cst.Try) and child is ancestor.body:
+        if isinstance(ancestor, ast.Try) and any(s is child for s in ancestor.body):
             for handler in ancestor.handlers:
                 kind = handler.type
-                items = [e.value for e in kind.elements] if isinstance(kind, cst.Tuple) else [kind]
-                if any((tree.dotted(i) or "").endswith(_CONFLICT_ERRORS) for i in items):
+                items = kind.elts if isinstance(kind, ast.Tuple) else [kind]
+                if any((dotted(i.value if isinstance(i, ast.Starred) else i) or "").endswith(
+                        _CONFLICT_ERRORS) for i in items if i is not None):
                     return True
         child = ancestor
     return False
 
 
-def orm_insert(tree: Any, call: Any) -> tuple[str, str, Any, list[Any]] | None:
+def orm_insert(code: PythonFile, call: ast.Call
+               ) -> tuple[str, str, ast.Call, list[Arg]] | None:
     """(form, model, the call building the row, its arguments) of an ORM insert:
     `M.objects.create(...)`, `session.add(M(...))`, `session.execute(insert(M).values(...))`."""
-    cst = tree.cst
     func = call.func
-    method = func.attr.value
+    method = func.attr  # type: ignore[attr-defined]
     if method == "create":
-        model = manager_model(cst, func.value)
-        return ("django", model, call, list(call.args)) if model else None
-    if method == "add" and len(call.args) == 1 and call.args[0].keyword is None:
-        value = call.args[0].value
-        if isinstance(value, cst.Name):
-            statement = tree.statement(call)
-            block = list(getattr(tree.parent(statement), "body", ()) or ())
-            at = next((i for i, s in enumerate(block) if s is statement), None)
-            found = last_assignment(cst, block[:at], value.value) if at is not None else None
+        model = manager_model(func.value)  # type: ignore[attr-defined]
+        return ("django", model, call, call_args(call)) if model else None
+    args = call_args(call)
+    if method == "add" and len(args) == 1 and args[0].keyword is None:
+        value: ast.expr | None = args[0].value
+        if isinstance(value, ast.Name):
+            before = statements_before(code, call)
+            found = last_assignment(statement_lines(code, before), value.id) \
+                if before is not None else None
             value = found[1] if found else None
-        if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and \
-                value.func.value[:1].isupper():
-            return "add", value.func.value, value, list(value.args)
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and \
+                value.func.id[:1].isupper():
+            return "add", value.func.id, value, call_args(value)
         return None
-    if method == "execute" and call.args:
-        chain = sa_insert_model(tree, call.args[0].value)
+    if method == "execute" and args:
+        chain = sa_insert_model(code, args[0].value)
         if chain is None or chain[2] or chain[1] is None:
             return None
-        target = chain[0].args[0].value
-        if isinstance(target, cst.Attribute) and target.attr.value == "__table__":
+        target = call_args(chain[0])[0].value
+        if isinstance(target, ast.Attribute) and target.attr == "__table__":
             target = target.value
-        if isinstance(target, cst.Name):
-            return "core", target.value, chain[1], list(chain[1].args)
+        if isinstance(target, ast.Name):
+            return "core", target.id, chain[1], call_args(chain[1])
     return None
 
 
@@ -116,11 +118,22 @@ def _postgresql_insert(tree: Any) -> tuple[Any, Edit | None] | None:
     return cst.parse_expression(local), edit
 
 
-def orm_insert_fix(ctx: FileContext, form: str, model: str, call: Any, row: Any,
-                keys: list[str], columns: list[str]) -> Fix:
+def orm_insert_fix(ctx: FileContext, form: str, model: str, node: ast.Call, row_node: ast.Call,
+                   keys: list[str], columns: list[str]) -> Fix | None:
     """get_or_create() for Django; PostgreSQL's insert ... on_conflict_do_nothing() for
-    SQLAlchemy: applied where the shape is exact, else shown."""
-    tree = ctx.python
+    SQLAlchemy: applied where the shape is exact, else shown. Built on libcst's tree (the
+    insert call and the row's call at the places of `node` and `row_node`), which renders the
+    new code: None where libcst cannot read the file."""
+    code = ctx.python_file
+    tree, call = code.fix_tree, code.cst_of(node)
+    row = call if row_node is node else code.cst_of(row_node)
+    if tree is None or call is None or row is None:
+        return None
+    return _orm_insert_fix(tree, form, model, call, row, keys, columns)
+
+
+def _orm_insert_fix(tree: Any, form: str, model: str, call: Any, row: Any, keys: list[str],
+                    columns: list[str]) -> Fix:
     cst = tree.cst
     elements = cst.List([cst.Element(cst.SimpleString(f'"{c}"')) for c in columns])
     statement = tree.statement(call)

@@ -336,9 +336,9 @@ class PythonFile:
         want = self.span(node)
         names = _CST_NAMES.get(type(node), (type(node).__name__,))
         for name in names:
-            for candidate in tree.nodes(name):
-                if tree.span(candidate) == want:
-                    return candidate
+            found = _cst_at(tree, tree.nodes(name), want)
+            if found is not None:
+                return found
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             # libcst's definition starts at its first decorator.
             for candidate in tree.nodes(names[0]):
@@ -452,3 +452,23 @@ def manager_root(node: ast.AST) -> bool:
             break
     return isinstance(node, ast.Attribute) and node.attr in ("objects", "_default_manager") \
         and isinstance(node.value, ast.Name)
+
+
+def _cst_at(tree: "PythonTree", candidates: list[Any], want: tuple[int, int]) -> Any:
+    """The candidate (libcst nodes of one class, in the text's order) spanning `want`, or None.
+    A span costs libcst's positions of its statement: bisection looks at a few candidates, not
+    at every one before the node (a linear scan decides where the order is not the text's)."""
+    low, high = 0, len(candidates)
+    while low < high:
+        middle = (low + high) // 2
+        if tree.span(candidates[middle])[0] < want[0]:
+            low = middle + 1
+        else:
+            high = middle
+    for candidate in candidates[low:]:
+        span = tree.span(candidate)
+        if span == want:
+            return candidate
+        if span[0] > want[0]:
+            break
+    return next((c for c in candidates if tree.span(c) == want), None)

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.check_then_act import SA_INSERTS, python_acts
+from pglint.kit.check_then_act import python_acts
 from pglint.kit.check_then_act_fixes import constraint_name, orm_columns
 from pglint.kit.orm_inserts import (
     database_generates, generated_value, handles_conflict, orm_insert, orm_insert_fix,
@@ -17,7 +17,6 @@ from pglint.kit.roles import runs_once
 from pglint.kit.triggers import in_trigger_function
 from pglint.kit.upserts import conflict_point, conflict_target, guarded_by_check, unique_indexes
 from pglint.model.catalog import Index
-from pglint.python.screen import CodeIndex, arguments
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -157,9 +156,8 @@ class NonIdempotentInsert(Rule):
         "https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFLICT",
     )
     statements = ("InsertStmt",)
-    python_tree_for_sql = ("insert",)
     file_kinds = frozenset({"sql", "migration"})
-    python_node_types = ("Call",)
+    python_nodes = (ast.Call,)
     # A manager's create(), a session's add(), insert() of a model class.
     # (Alternatives that each start with a literal: fast to search.)
     python_hint = ((".create(", ".add(", "insert("),
@@ -359,48 +357,12 @@ class NonIdempotentInsert(Rule):
                 kind="python", context=_SQLALCHEMY),
     )
 
-    def screen_python(self, code: CodeIndex) -> bool:
-        """A call `orm_insert` reads: `M.objects.create(...)` / `M._default_manager.create(...)`,
-        `x.add(<one argument, not a named keyword>)` of `Capitalized(...)` or of a name assigned
-        `Capitalized(...)` somewhere (`last_assignment`), or
-        `x.execute(...)` of `insert(M).values(...)` (the callee resolved through the imports to
-        SQLAlchemy's insert; `M` or `M.__table__`; no `on_conflict_*()`)."""
-        rows: set[str] | None = None  # names assigned `Capitalized(...)`
-        for call in code.nodes(ast.Call):
-            func = call.func
-            if not isinstance(func, ast.Attribute):
-                continue
-            method = func.attr
-            if method == "create":
-                manager = func.value  # `manager_model`
-                if isinstance(manager, ast.Attribute) and manager.attr in (
-                        "objects", "_default_manager") and isinstance(manager.value, ast.Name):
-                    return True
-            elif method == "add":
-                values = arguments(call)
-                if len(values) != 1 or call.keywords and call.keywords[0].arg:
-                    continue
-                if isinstance(values[0], ast.Name):
-                    if rows is None:
-                        rows = _assigned_rows(code)
-                    if values[0].id in rows:
-                        return True
-                elif _row(values[0]):
-                    return True
-            # libcst's `args[0]` may be any of them (`execute(statement=...)`, `f(k=1, *a)`).
-            elif method == "execute" and any(_executes_insert(code, value)
-                                             for value in arguments(call)):
-                return True
-        return False
-
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
-        tree = ctx.python
-        cst = tree.cst
+    def check_python(self, node: ast.Call, ctx: FileContext) -> Iterable[Finding]:
+        code = ctx.python_file
         func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in (
-                "create", "add", "execute"):
+        if not isinstance(func, ast.Attribute) or func.attr not in ("create", "add", "execute"):
             return
-        found = orm_insert(tree, node)
+        found = orm_insert(code, node)
         if found is None:
             return
         form, model, row, args = found
@@ -408,16 +370,16 @@ class NonIdempotentInsert(Rule):
         known = ctx.model.catalog.table(table)
         if table is None or known is None:
             return  # no catalog evidence of a unique key
-        scope = tree.enclosing(node, cst.FunctionDef)
+        scope = code.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef)
         keyword_args = [a for a in args if a.keyword is not None and not a.star]
-        names = [a.keyword.value for a in keyword_args]
-        columns = orm_columns(ctx, table, names)
-        supplied = {column: arg.keyword.value
+        names = [a.keyword for a in keyword_args]
+        columns = orm_columns(ctx, table, names)  # type: ignore[arg-type]
+        supplied = {column: arg.keyword
                     for arg, column in zip(keyword_args, columns, strict=True)
-                    if not generated_value(tree, arg.value, scope)}
+                    if not generated_value(code, arg.value, scope)}
         keys = [i for i in unique_indexes(ctx, table) if set(i.columns) <= set(supplied)
                 and not any(database_generates(known.columns.get(c)) for c in i.columns)]
-        if not keys or runs_once(ctx) or handles_conflict(tree, node) or \
+        if not keys or runs_once(ctx) or handles_conflict(code, node) or \
                 id(node) in python_acts(ctx)[0]:
             return
         named = [i for i in keys if any(IDEMPOTENCY_NAME.match(c or "") for c in i.columns)]
@@ -438,7 +400,7 @@ class NonIdempotentInsert(Rule):
         if node.get("onConflictClause") or not runs_repeatedly(ctx, stmt) or \
                 in_trigger_function(stmt):
             return  # a trigger's insert is part of the write that fired it
-        if ctx.kind == "python" and ctx.python is not None and (
+        if ctx.kind == "python" and ctx.python_file is not None and (
                 runs_once(ctx) or stmt.start in python_acts(ctx)[1]):
             return  # a one-off script, or the act of a check-then-act (PGL204 reports it)
         table = n.relation_name(node.get("relation"))
@@ -570,47 +532,6 @@ def _suggestion(ctx: FileContext, stmt: Statement, table: str, column: str, know
             "-- Remove existing duplicates first; CONCURRENTLY cannot run in a transaction.\n"
             f"CREATE UNIQUE INDEX CONCURRENTLY {index} ON {table} ({col});\n\n"
             "-- Then:\n" + _with_clause(ctx, stmt, f" ON CONFLICT ({col}) DO NOTHING"))
-
-
-# -- Python screen (CPython's tree) ---------------------------------------------------------------
-
-def _row(value: ast.expr | None) -> bool:
-    """`Capitalized(...)`: what `orm_insert` takes for a model instance."""
-    return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and \
-        value.func.id[:1].isupper()
-
-
-def _assigned_rows(code: CodeIndex) -> set[str]:
-    """Names assigned `Capitalized(...)` (`obj = M(...)`, `obj: M = M(...)`)."""
-    names = set()
-    for node in (*code.nodes(ast.Assign), *code.nodes(ast.AnnAssign)):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if len(targets) == 1 and isinstance(targets[0], ast.Name) and _row(node.value):
-            names.add(targets[0].id)
-    return names
-
-
-def _executes_insert(code: CodeIndex, node: ast.expr) -> bool:
-    """`sa_insert_model` with `.values(...)` and no `on_conflict_*()`, of a model name (or its
-    `__table__`), on CPython's tree."""
-    values = False
-    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        method = node.func.attr
-        if method == "values":
-            values = True
-        elif method.startswith("on_conflict_") or method not in (
-                "returning", "execution_options", "inline", "prefix_with"):
-            return False
-        node = node.func.value
-    if not values or not isinstance(node, ast.Call) or code.qualified(node.func) not in SA_INSERTS:
-        return False
-    target = arguments(node)
-    if len(target) != 1:
-        return False
-    model = target[0]
-    if isinstance(model, ast.Attribute) and model.attr == "__table__":
-        model = model.value
-    return isinstance(model, ast.Name)
 
 
 def _python_help(form: str, bare: str, what: str, cols: str) -> str:

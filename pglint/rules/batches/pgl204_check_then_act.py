@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any, Iterable
 
@@ -9,14 +10,12 @@ from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
 from pglint.kit.check_then_act import python_check
 from pglint.kit.check_then_act_fixes import python_finding
-from pglint.kit.check_then_act_screen import check_then_act_screen
 from pglint.kit.check_then_act_sql import (
     if_not_exists, insert_where_not_exists, on_conflict_fix, on_conflict_suggestion,
     select_into_not_found,
 )
 from pglint.kit.roles import runs_once
 from pglint.kit.upserts import Check, unique_indexes
-from pglint.python.screen import CodeIndex
 from pglint.rule import Example, Rule
 from pglint.sql.parse import Statement
 
@@ -144,7 +143,7 @@ class CheckThenAct(Rule):
     )
     statements = ("SelectStmt", "InsertStmt")
     file_kinds = frozenset({"sql", "migration", "pgbench"})
-    python_node_types = ("If", "Try")
+    python_nodes = (ast.If, ast.Try)
     # The act (a manager's create(), a session's add(), insert() of a model class, an INSERT
     # statement) and the check.
     python_hint = ((".create(", ".add(", "insert(", "INSERT", "insert "),
@@ -362,11 +361,6 @@ class CheckThenAct(Rule):
                 "            )\n",
                 kind="python", context={"migrations/V1__customers.sql": _CUSTOMERS}),
     )
-
-    def screen_python(self, code: CodeIndex) -> bool:
-        """An insert call inside a branch taken when a probe finds no row (see
-        `check_then_act_screen`)."""
-        return check_then_act_screen(code)
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         found = python_check(ctx, node)
