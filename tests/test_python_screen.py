@@ -204,7 +204,7 @@ def test_sql_strings_need_no_libcst_tree_unless_an_sql_rule_reads_it() -> None:
     insert = load("def f(cur):\n    cur.execute('INSERT INTO orders (id) VALUES (%s)', (1,))\n")
     assert [s.kind for s in insert.parsed.statements] == ["InsertStmt"]
     assert insert.python is None and insert.python_file is not None
-    # PGL108 reads libcst's tree around a pg_try_advisory_lock() call.
+    # PGL108 reads CPython's tree around a pg_try_advisory_lock() call.
     lock = load("def f(cur):\n    cur.execute('SELECT pg_try_advisory_lock(1)')\n")
     assert [s.kind for s in lock.parsed.statements] == ["SelectStmt"]
-    assert lock.python is not None
+    assert lock.python is None and lock.python_file is not None
