@@ -77,19 +77,6 @@ class PythonScreen:
         return frozenset(rule.code for rule in (*self.rules, *self.on_ast))
 
 
-@lru_cache(maxsize=1)
-def _python_tree_for_sql() -> tuple[tuple[tuple, ...], ...]:
-    return tuple(_hints(rule.python_tree_for_sql) for rule in all_rules()
-                 if rule.python_tree_for_sql)
-
-
-def _sql_reads_python_tree(statements: list[Statement], text: str) -> bool:
-    """Whether an SQL rule reads the libcst tree around one of a Python file's statements."""
-    hints = _python_tree_for_sql()
-    return any(hints_match(hint, (text[stmt.start:stmt.end] if stmt.exact else stmt.sql).lower())
-               for stmt in statements for hint in hints)
-
-
 def _problem(candidate: Candidate, message: str, offset: int = 0, line: int = 0,
              column: int = 0) -> Finding:
     """A PGL901 finding: at a character offset, or at a known line/column (unreadable file)."""
@@ -148,7 +135,7 @@ def load(candidate: Candidate, text: str | None = None,
 
         screen = PythonScreen(text)
         parsed, loaded.python, loaded.python_file = parse_python(
-            text, screen if screen else False, file.display_path, _sql_reads_python_tree,
+            text, screen if screen else False, file.display_path,
             wants_file=bool(screen.on_ast) or screen.orm or screen.schema)
         loaded.python_rules, loaded.python_orm = screen.codes, screen.orm
         kind = ""

@@ -153,10 +153,6 @@ class Rule:
     # The same for a rule still reading libcst's tree (`ctx.python`): its node types by class
     # name ("Call", "While"), and `screen_python` judged on CPython's tree before libcst parses.
     python_node_types: ClassVar[tuple[str, ...]] = ()
-    # For an SQL check that reads the libcst tree (`ctx.python`) around a statement embedded in
-    # Python: what the statement's lowercased text must contain for that (same shape as
-    # `text_hint`). SQL strings are found without libcst; the tree is parsed for them only then.
-    python_tree_for_sql: ClassVar[Any] = None
     # False for a rule whose findings on real repositories were too often not worth acting on
     # (below 60% in the judged sample): as in ruff, it runs only when the user's own `select`
     # or `extend-select` covers it, and its docs say why (`off_by_default`).

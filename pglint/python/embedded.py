@@ -20,7 +20,6 @@ _DIRECTIVE = re.compile(r"#\s*pglint:")
 
 def parse_python(text: str, wants_tree: "bool | Callable[[PythonFile], bool]" = False,
                  path: str = "",
-                 sql_wants_tree: "Callable[[list[Statement], str], bool] | None" = None,
                  wants_file: bool = False,
                  ) -> tuple[ParsedSQL, "PythonTree | None", "PythonFile | None"]:
     """The embedded SQL of a Python file as a ParsedSQL over the file's text, the file's
@@ -29,8 +28,7 @@ def parse_python(text: str, wants_tree: "bool | Callable[[PythonFile], bool]" = 
     CPython's tree is read when the file may hold SQL, when `wants_file` (a rule reading that
     tree has its text hint in the file) or when `wants_tree` is not False. libcst parses the
     file when `wants_tree` (True, or a screen that CPython's tree of the file, at `path`,
-    passes: some Python rule or reader not yet reading CPython's tree can match), or when
-    `sql_wants_tree` says an SQL rule reads the libcst tree around the statements found.
+    passes: some Python rule not yet reading CPython's tree can match).
 
     The SQL strings are found on CPython's tree (`frontend.extract_sql`): a file with SQL and
     nothing else to read costs no libcst parse.
@@ -65,8 +63,7 @@ def parse_python(text: str, wants_tree: "bool | Callable[[PythonFile], bool]" = 
                         if not verbatim:
                             stmt.sql = embedded.sql
                         statements.append(stmt)
-            if wanted or (statements and sql_wants_tree is not None
-                          and sql_wants_tree(statements, text)):
+            if wanted:
                 from pglint.python.tree import PythonTree
 
                 tree = PythonTree.parse(text, screened=True)
