@@ -4,6 +4,7 @@ parsed statements (PL/pgSQL and SQL bodies included) and its syntax problems (PG
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -99,18 +100,29 @@ def _source_file(candidate: Candidate, text: str) -> SourceFile:
                       project_path=candidate.rel)
 
 
-def _add_operation_statements(loaded: LoadedFile, parsed: ParsedSQL, kind: str) -> None:
-    """The SQL that the migration's operations send (`op.create_index`, `AddIndex`), among
-    the file's statements in file order (pglint.python.operation_sql)."""
+def _migration_statements(loaded: LoadedFile, parsed: ParsedSQL, kind: str) -> None:
+    """A Python migration's statements as it sends them: without the SQL it runs only when it
+    is rolled back (Alembic's `downgrade()`, Django's `reverse_sql`), with the SQL its
+    operations send (`op.create_index`, `AddIndex`; pglint.python.operation_sql), in file
+    order."""
     from functools import partial
 
     from pglint.model.location import Location
     from pglint.python.operation_sql import operation_statements
 
+    code = loaded.python_file
+    if kind == "alembic":
+        for found in code.module.body:
+            if isinstance(found, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                    found.name == "downgrade":
+                start, end = code.span(found)
+                for stmt in parsed.statements:
+                    stmt.rollback = stmt.rollback or start <= stmt.start < end
+    kept = [stmt for stmt in parsed.statements if not stmt.rollback]
     where = partial(Location.in_file, loaded.file)
-    rendered = operation_statements(loaded.python_file, kind, where, loaded.candidate.path)
-    if rendered:
-        parsed.statements = sorted(parsed.statements + rendered, key=lambda s: s.start)
+    rendered = operation_statements(code, kind, where, loaded.candidate.path)
+    if rendered or len(kept) < len(parsed.statements):
+        parsed.statements = sorted(kept + rendered, key=lambda s: s.start)
         for i, stmt in enumerate(parsed.statements):
             stmt.index = i
 
@@ -149,7 +161,7 @@ def load(candidate: Candidate, text: str | None = None,
             if file.role in (APPLICATION, SCRIPT):
                 file.role, file.role_reason = MIGRATION, "Alembic or Django migration"
             if file.role == MIGRATION:
-                _add_operation_statements(loaded, parsed, kind)
+                _migration_statements(loaded, parsed, kind)
         elif file.role in (APPLICATION, SCRIPT) and "revision" in text:
             from pglint.python.schema import alembic_revision
 

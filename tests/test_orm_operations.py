@@ -466,3 +466,37 @@ def test_batch_operations_send_the_sql_of_their_table(tmp_path):
     assert "ADD COLUMN paid" in sent and "DEFAULT false" in sent.replace("'false'", "false")
     assert "ALTER TABLE orders ALTER COLUMN status" in sent
     assert "ALTER TABLE orders ADD CONSTRAINT ck_qty CHECK (quantity > 0)" in sent
+
+
+@pytest.mark.parametrize("code, migration", [
+    # SQL of Alembic's downgrade() runs only when the revision is rolled back.
+    ("PGL503", "from alembic import op\n\nrevision = \"b2\"\ndown_revision = \"a1\"\n\n\n"
+               "def upgrade():\n    op.execute(\"REINDEX INDEX CONCURRENTLY orders_status_idx\")\n\n\n"
+               "def downgrade():\n    op.execute(\"REINDEX INDEX orders_status_idx\")\n"),
+    # Django's reverse_sql likewise.
+    ("PGL502", "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
+               "    atomic = False\n    dependencies = [(\"app\", \"0001_initial\")]\n"
+               "    operations = [migrations.RunSQL(\n"
+               "        \"CREATE INDEX CONCURRENTLY orders_code_idx ON orders (status)\",\n"
+               "        reverse_sql=\"DROP INDEX orders_status_idx\")]\n"),
+])
+def test_sql_run_only_on_rollback_is_not_judged(tmp_path, code, migration):
+    from pglint.kit.example_projects import LIVE_MIGRATIONS
+    from pglint.registry import rule_by_code
+    from pglint.rule import Example
+    from tests.examples import make_project
+
+    context = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": (
+        "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text);\n"
+        "CREATE INDEX orders_status_idx ON orders (status);\n"),
+        "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n"}
+    rolled_back = Example(migration, kind="python", context=context)
+    assert make_project(tmp_path / "a", rule_by_code(code), rolled_back).lint(code) == []
+    # The same statement sent on the way up is judged.
+    forward = migration.replace(
+        "    op.execute(\"REINDEX INDEX CONCURRENTLY orders_status_idx\")\n\n\n"
+        "def downgrade():\n", "").replace(
+        "\",\n        reverse_sql=\"", "\"),\n        migrations.RunSQL(\"")
+    assert forward != migration
+    assert make_project(tmp_path / "b", rule_by_code(code),
+                        Example(forward, kind="python", context=context)).lint(code)

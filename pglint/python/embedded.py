@@ -60,6 +60,7 @@ def parse_python(text: str, wants_tree: "bool | Callable[[PythonFile], bool]" = 
                     for stmt in found:
                         stmt.exact = verbatim
                         stmt.python_literal = literal
+                        stmt.rollback = embedded.argument == "reverse_sql"
                         if not verbatim:
                             stmt.sql = embedded.sql
                         statements.append(stmt)

@@ -57,6 +57,9 @@ class Statement:
     # `AddIndex`): where it comes from (pglint.python.operation_sql.OperationSource). Such a
     # statement is not in the file: it is positioned at the operation's call, `exact` False.
     operation: Any = field(default=None, repr=False)
+    # For SQL a migration runs only when it is rolled back (Django's RunSQL `reverse_sql`, SQL
+    # in Alembic's `downgrade()`): not sent by the migration, so not judged as its statement.
+    rollback: bool = field(default=False, repr=False)
     # The node's type ("UpdateStmt") and its fields: asked for by every rule, so kept.
     kind: str = field(init=False)
     body: dict[str, Any] = field(init=False, repr=False)
