@@ -191,9 +191,28 @@ def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str) -> "Statem
         if earlier.kind == "TransactionStmt" and earlier.body.get("kind") in _ENDS_TRANSACTION \
                 or _autocommit(earlier):
             holder = None
-        elif holder is None and takes_access_exclusive(earlier, table):
+        elif holder is None and (takes_access_exclusive(earlier, table)
+                                 or _drops_index_of(ctx, earlier, table)):
             holder = earlier
     return holder
+
+
+def _drops_index_of(ctx: "FileContext", stmt: "Statement", table: str) -> bool:
+    """Whether `stmt` is a plain `DROP INDEX` of an index the catalog knows on `table`: it
+    takes ACCESS EXCLUSIVE on the table (`CONCURRENTLY`, SHARE UPDATE EXCLUSIVE)."""
+    body = stmt.body
+    if stmt.kind != "DropStmt" or body.get("removeType") != "OBJECT_INDEX" or \
+            body.get("concurrent"):
+        return False
+    catalog = ctx.model.catalog
+    for found in body.get("objects") or ():
+        if not isinstance(found, dict) or "List" not in found:
+            continue
+        name = n.qualified(found["List"].get("items")).lower()
+        index = catalog.indexes.get(name) or catalog.dropped_indexes.get(name)
+        if index is not None and index.table == table:
+            return True
+    return False
 
 
 def locked_later(ctx: "FileContext", stmt: "Statement", table: str) -> "Statement | None":
