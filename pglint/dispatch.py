@@ -5,6 +5,7 @@ edit cannot be trusted).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -252,6 +253,31 @@ def _display_only(findings: list[Finding], start: int) -> None:
             fix = finding.fix
             finding.fix = Fix.display(fix.title, fix.suggestion or "(apply by hand: the "
                                       "statement's text is not verbatim in the file)")
+
+
+# What code generators write in the header of a file they own (Go's convention, hydra's
+# migrations, protobuf, `@generated` of Facebook's tools).
+_GENERATED = re.compile(r"\bDO NOT EDIT\b|@generated\b|^\W*Code generated\b.*\bDO NOT EDIT",
+                        re.IGNORECASE | re.MULTILINE)
+
+
+def generated(text: str) -> bool:
+    """Whether a file says a generator writes it (in its first five lines)."""
+    head = "\n".join(text.splitlines()[:5])
+    return _GENERATED.search(head) is not None
+
+
+def source_untouched(findings: list[Finding]) -> None:
+    """A generated file is never edited: the next generation would undo the edit. Its fixes
+    are shown, for the source it is generated from."""
+    for finding in findings:
+        fix = finding.fix
+        if fix is not None:
+            shown = fix.suggestion or "\n".join(e.content.strip() for e in fix.edits
+                                                if e.content.strip())
+            finding.fix = Fix.display(fix.title, "this file is generated (its header says DO NOT "
+                                      "EDIT): make the change in the source it is generated "
+                                      "from" + (f"\n{shown}" if shown else ""))
 
 
 def _history_untouched(findings: list[Finding]) -> None:

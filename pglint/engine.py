@@ -16,7 +16,8 @@ from pglint.config import Resolver, Settings, ignores
 from pglint.context import FileContext
 from pglint.discover import Candidate, discover
 # The stages, re-exported: callers (the CLI, the sqlfluff plugin, tests) import them from here.
-from pglint.dispatch import Dispatcher, _history_untouched, hints_match, judges_file  # noqa: F401
+from pglint.dispatch import (  # noqa: F401
+    Dispatcher, _history_untouched, generated, hints_match, judges_file, source_untouched)
 from pglint.facts import (FileFacts, build_model, decode_facts, encode_facts,  # noqa: F401
                           file_facts, project_model)
 from pglint.finding import Finding
@@ -140,6 +141,8 @@ class _Checker:
                 found.extend(self.dispatcher.run_python(ctx, loaded.python_rules))
         if loaded.file is not None and loaded.file.applied and loaded.file.role == MIGRATION:
             _history_untouched(found)
+        elif loaded.file is not None and generated(loaded.file.text):
+            source_untouched(found)
         found = _suppress(loaded, found, settings, self.known, self.running)
         ignored = settings.ignored_in(loaded.candidate.path)  # per-file-ignores
         if ignored:
