@@ -413,3 +413,24 @@ def _spelled(node: ast.AST) -> str | None:
     while isinstance(node, ast.Attribute):
         node = node.value
     return node.id if isinstance(node, ast.Name) else None
+
+
+def method_calls(code: PythonFile, method: str) -> list[ast.Call]:
+    """The file's `x.method(...)` calls (any receiver), in file order; kept per file, for the
+    rules that ask before reading a function (is there a `save()` at all?)."""
+    key = f"kit.orm.method_calls.{method}"
+    found = code.derived.get(key)
+    if found is None:
+        found = code.derived[key] = [call for call in code.calls(method)
+                                     if isinstance(call.func, ast.Attribute)]
+    return found
+
+
+def saved_names(code: PythonFile) -> frozenset[str]:
+    """The names `x` of the file's `x.save(...)` calls."""
+    found = code.derived.get("kit.orm.saved_names")
+    if found is None:
+        found = code.derived["kit.orm.saved_names"] = frozenset(
+            call.func.value.id for call in method_calls(code, "save")  # type: ignore[attr-defined]
+            if isinstance(call.func.value, ast.Name))  # type: ignore[attr-defined]
+    return found

@@ -17,6 +17,7 @@ from pglint.kit.orm import (
     method_chain,
     object_origin,
     plain_string,
+    saved_names,
     sqlalchemy_update,
     statement_values,
     walk,
@@ -360,6 +361,8 @@ class UnguardedStateTransition(Rule):
         if not isinstance(target, ast.Attribute) or not isinstance(target.value, ast.Name):
             return None
         obj, column = target.value.id, target.attr
+        if obj not in saved_names(code):
+            return None  # cheap: no `obj.save()` anywhere in the file
         lowered = column.lower()
         if lowered not in STATE_NAMES and not lowered.endswith("_status") \
                 and not ctx.model.catalog.enums:

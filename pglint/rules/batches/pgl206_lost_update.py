@@ -8,7 +8,17 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.orm import Origin, f_field, imports_orm, is_text, object_origin, one_literal, walk
+from pglint.kit.orm import (
+    Origin,
+    f_field,
+    imports_orm,
+    is_text,
+    method_calls,
+    object_origin,
+    one_literal,
+    saved_names,
+    walk,
+)
 from pglint.kit.roles import runs_once
 from pglint.python.pyfile import PythonFile, keyword
 from pglint.rule import Example, Rule
@@ -223,6 +233,9 @@ class LostUpdate(Rule):
         if found is None:
             return
         obj, field, subtract, delta, operand = found
+        if obj not in saved_names(code) and not any(
+                method_calls(code, m) for m in ("commit", "flush", "begin")):
+            return  # cheap: nothing in the file writes the object back
         function = code.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef)
         if function is None or is_text(delta):
             return  # text appended: not a counter, and F() + text is no concatenation
