@@ -12,6 +12,7 @@ from pglint.kit.orm import (
     method_chain,
     object_origin,
     plain_string,
+    snippet,
     sqlalchemy_entity,
     walk,
 )
@@ -124,3 +125,17 @@ def test_object_origin_of_an_annotated_parameter_and_of_self() -> None:
     assert object_origin(code, functions[0], "post", first, TABLES).model == "Post"
     assert object_origin(code, functions[0], "other", first, TABLES) is None
     assert object_origin(code, functions[1], "self", second, TABLES).model == "Post"
+
+
+def test_a_snippet_over_several_lines_loses_the_indentation_of_its_block() -> None:
+    # A suggestion shows the code on its own: continuation lines indented as for the block the
+    # node stands in would be indented too far (found on a real project's PGL205 suggestion).
+    code = _file("def done(task, now):\n"
+                 "    if task:\n"
+                 "        task.seconds = (\n"
+                 "            now - task.started\n"
+                 "        ).total_seconds()\n"
+                 "        task.status = 'done'\n")
+    first, second = (a.value for a in code.nodes(ast.Assign))
+    assert snippet(code, first) == "(\n    now - task.started\n).total_seconds()"
+    assert snippet(code, second) == "'done'"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import io
-import tokenize
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -77,6 +75,9 @@ def one_literal(code: PythonFile, node: ast.AST | None) -> bool:
 
 def _one_token(text: str) -> bool:
     """Whether `text` (a string constant's code) is a single literal."""
+    import io
+    import tokenize  # rarely needed: not at start-up
+
     try:
         strings = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
                    if t.type == tokenize.STRING]
@@ -434,3 +435,14 @@ def saved_names(code: PythonFile) -> frozenset[str]:
             call.func.value.id for call in method_calls(code, "save")  # type: ignore[attr-defined]
             if isinstance(call.func.value, ast.Name))  # type: ignore[attr-defined]
     return found
+
+
+def snippet(code: PythonFile, node: ast.AST) -> str:
+    """A node's code to show on its own, in a suggestion: as written, but a node over several
+    lines as libcst renders it, without the indentation of the blocks around it (taken from
+    the text, the continuation lines would be indented for the place the node stands in)."""
+    text = code.code(node).strip()
+    if "\n" not in text:
+        return text
+    tree, found = code.fix_tree, code.cst_of(node)
+    return tree.code(found).strip() if tree is not None and found is not None else text

@@ -18,6 +18,7 @@ from pglint.kit.orm import (
     object_origin,
     plain_string,
     saved_names,
+    snippet,
     sqlalchemy_update,
     statement_values,
     walk,
@@ -402,7 +403,7 @@ class UnguardedStateTransition(Rule):
             changed = item.targets[0]
             if isinstance(changed, ast.Attribute) and isinstance(changed.value, ast.Name) \
                     and changed.value.id == obj:
-                changes.setdefault(changed.attr, code.code(item.value).strip())
+                changes.setdefault(changed.attr, snippet(code, item.value))
         manager = f"{origin.local}.objects" if origin is not None and origin.local \
             else f"type({obj})._default_manager"
         sets = ", ".join(f"{k}={v}" for k, v in changes.items())
@@ -692,5 +693,5 @@ def _executor(code: PythonFile, statement: ast.AST) -> str | None:
         call = code.parent(arg) if isinstance(arg, (ast.keyword, ast.Starred)) else None
     if isinstance(call, ast.Call) and call.func is not arg and isinstance(
             call.func, ast.Attribute) and call.func.attr == "execute":
-        return code.code(call.func.value).strip()
+        return snippet(code, call.func.value)
     return None

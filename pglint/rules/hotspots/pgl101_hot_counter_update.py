@@ -18,6 +18,7 @@ from pglint.kit.orm import (
     method_chain,
     one_literal,
     plain_string,
+    snippet,
     sqlalchemy_update,
     statement_values,
 )
@@ -557,8 +558,8 @@ def _python_suggestion(ctx: FileContext, found: _OrmIncrement, table: str) -> st
             params += 1
             sql, guess = f"${params}", "bigint" if key in ("pk", "id") else "text"
         specs.append((column, sql, guess, shard_column))
-        py_keys.append((shard_column, code.code(value).strip()))
-    delta = code.code(found.delta).strip()
+        py_keys.append((shard_column, snippet(code, value)))
+    delta = snippet(code, found.delta)
     # One name, number, call or subscript: negated without parentheses.
     atomic = isinstance(found.delta, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)) or (
         isinstance(found.delta, ast.Constant)
