@@ -1,20 +1,122 @@
 """Reading Django and SQLAlchemy code, for rules: method chains on managers and statements,
 model classes, `F()` fields, where an object came from, and whether a file runs once.
 
-The facts the project model takes from ORM code (tables, writes) live in `pglint.python.orm`.
+Everything here reads CPython's tree of the file (`pglint.python.pyfile.PythonFile`). The facts
+the project model takes from ORM code (tables, writes) live in `pglint.python.orm`.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from pglint.python.orm import string_literal
+from pglint.python.pyfile import PythonFile, children
 
 # Django's F() expression under its import paths.
 DJANGO_F = frozenset({"django.db.models.F", "django.db.models.expressions.F"})
 # SQLAlchemy statement constructors: `select(M)`, `update(M)`, ... (core and the dialects').
 _SA_STATEMENTS = frozenset({"select", "update", "insert", "delete"})
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One argument of a call as written: `keyword` for `k=v` (None for a positional one, and
+    for `**v`), `value` (the `x` of `*x` and `**x`), `star` for `*x` / `**x`, and `node`, the
+    argument's own node (the expression, the `Starred` or the `keyword`)."""
+
+    keyword: str | None
+    value: ast.expr
+    star: bool
+    node: ast.AST
+
+
+def call_args(call: ast.Call) -> list[Argument]:
+    """A call's arguments in the order of the text (CPython keeps positional and keyword
+    arguments apart: `f(a=1, *b)` has `*b` first in `args`)."""
+    found = [Argument(None, a.value, True, a) if isinstance(a, ast.Starred)
+             else Argument(None, a, False, a) for a in call.args]
+    found += [Argument(k.arg, k.value, k.arg is None, k) for k in call.keywords]
+    if call.args and call.keywords and _starts(call.keywords[0]) < _starts(call.args[-1]):
+        found.sort(key=lambda a: _starts(a.node))
+    return found
+
+
+def _starts(node: ast.AST) -> tuple[int, int]:
+    return node.lineno, node.col_offset  # type: ignore[attr-defined]
+
+
+def first_arg(call: ast.Call) -> Argument | None:
+    """The call's first argument as written, or None."""
+    if not call.args and not call.keywords:
+        return None
+    return call_args(call)[0]
+
+
+def plain_string(code: PythonFile, node: ast.AST | None) -> str | None:
+    """The value of one plain string literal: not bytes, not an f-string, and not several
+    literals written side by side (`"a" "b"`, one constant in CPython's tree)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+            and one_literal(code, node):
+        return node.value
+    return None
+
+
+def one_literal(code: PythonFile, node: ast.AST | None) -> bool:
+    """One string or bytes literal, not several side by side (`"a" "b"`) nor an f-string."""
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes))):
+        return False
+    text = code.code(node)
+    # A literal has but its two quotes, as a rule; else the tokenizer counts them.
+    return text.count('"') + text.count("'") <= 2 or _one_token(text)
+
+
+def _one_token(text: str) -> bool:
+    """Whether `text` (a string constant's code) is a single literal."""
+    import io
+    import tokenize  # rarely needed: not at start-up
+
+    try:
+        strings = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
+                   if t.type == tokenize.STRING]
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    return len(strings) == 1
+
+
+def is_text(node: ast.AST | None) -> bool:
+    """A string or bytes literal (side by side or not) or an f-string: `+` on it is text."""
+    return isinstance(node, ast.JoinedStr) or isinstance(node, ast.Constant) and isinstance(
+        node.value, (str, bytes))
+
+
+def walk(node: ast.AST) -> Iterator[ast.AST]:
+    """Every node under `node` (not itself) in the order of the text, where CPython's fields
+    differ from it: a definition's decorators before its signature and body, a dict's keys
+    and values in turn, `a if b else c` from `a`, a call's arguments as written."""
+    stack = _in_text_order(node)[::-1]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(_in_text_order(current)))
+
+
+def _in_text_order(node: ast.AST) -> list[ast.AST]:
+    if isinstance(node, _FUNCTIONS):
+        return [*node.decorator_list, node.args, *([node.returns] if node.returns else []),
+                *node.body]
+    if isinstance(node, ast.ClassDef):
+        return [*node.decorator_list, *node.bases, *node.keywords, *node.body]
+    if isinstance(node, ast.Dict):
+        return [part for key, value in zip(node.keys, node.values, strict=True)
+                for part in ((key, value) if key is not None else (value,))]
+    if isinstance(node, ast.IfExp):
+        return [node.body, node.test, node.orelse]
+    if isinstance(node, ast.Call):
+        return [node.func, *(a.node for a in call_args(node))]
+    return children(node)
 
 
 @dataclass
@@ -23,111 +125,111 @@ class Chain:
     [:10]` has the root `M.objects` and the steps filter, select_for_update, [] (a subscript);
     `select(M).where(...).limit(10)` has the root `select(M)`."""
 
-    root: Any
+    root: ast.expr
     steps: list[tuple[str, Any]]  # (method name, its Call), or ("[]", the Subscript)
-    outer: Any  # the outermost node of the chain
+    outer: ast.expr  # the outermost node of the chain
 
     def names(self) -> list[str]:
         return [name for name, _ in self.steps]
 
-    def calls(self, method: str) -> list[Any]:
+    def calls(self, method: str) -> list[ast.Call]:
         return [node for name, node in self.steps if name == method]
 
 
-def method_chain(tree: Any, node: Any) -> Chain:
+def method_chain(code: PythonFile, node: ast.AST) -> Chain:
     """The whole chain that `node` (any Call or Subscript of it, or its root) belongs to."""
-    cst = tree.cst
     outer = node
     while True:
-        parent = tree.parent(outer)
-        if isinstance(parent, cst.Attribute) and parent.value is outer:
-            call = tree.parent(parent)
-            if isinstance(call, cst.Call) and call.func is parent:
+        parent = code.parent(outer)
+        if isinstance(parent, ast.Attribute) and parent.value is outer:
+            call = code.parent(parent)
+            if isinstance(call, ast.Call) and call.func is parent:
                 outer = call
                 continue
-        elif isinstance(parent, cst.Subscript) and parent.value is outer:
+        elif isinstance(parent, ast.Subscript) and parent.value is outer:
             outer = parent
             continue
         break
     steps: list[tuple[str, Any]] = []
     current = outer
     while True:
-        if isinstance(current, cst.Call) and isinstance(current.func, cst.Attribute):
-            steps.append((current.func.attr.value, current))
+        if isinstance(current, ast.Call) and isinstance(current.func, ast.Attribute):
+            steps.append((current.func.attr, current))
             current = current.func.value
-        elif isinstance(current, cst.Subscript):
+        elif isinstance(current, ast.Subscript):
             steps.append(("[]", current))
             current = current.value
         else:
             break
     steps.reverse()
-    return Chain(current, steps, outer)
+    return Chain(current, steps, outer)  # type: ignore[arg-type]
 
 
-def class_name(tree: Any, node: Any) -> str | None:
+def class_name(code: PythonFile, node: ast.AST) -> str | None:
     """The class a Name refers to, through the file's imports (`O` after `from shop.models
     import Order as O` -> "Order"); None for anything but a Name."""
-    if not isinstance(node, tree.cst.Name):
+    if not isinstance(node, ast.Name):
         return None
-    return (tree.qualified(node) or node.value).rsplit(".", 1)[-1]
+    return (code.qualified(node) or node.id).rsplit(".", 1)[-1]
 
 
-def django_model(tree: Any, chain: Chain) -> str | None:
+def django_model(code: PythonFile, chain: Chain) -> str | None:
     """The model class of a queryset chain rooted at `M.objects` / `M._default_manager`."""
     root = chain.root
-    if isinstance(root, tree.cst.Attribute) and root.attr.value in ("objects", "_default_manager"):
-        return class_name(tree, root.value)
+    if isinstance(root, ast.Attribute) and root.attr in ("objects", "_default_manager"):
+        return class_name(code, root.value)
     return None
 
 
-def entity_name(tree: Any, node: Any) -> str | None:
+def entity_name(code: PythonFile, node: ast.AST) -> str | None:
     """The model class or Table variable an SQLAlchemy argument names: `M`, `M.__table__`,
     `M.id`, `t`, `t.c.id` -> "M" / "t"."""
-    cst = tree.cst
-    while isinstance(node, cst.Attribute):
+    while isinstance(node, ast.Attribute):
         node = node.value
-    return class_name(tree, node)
+    return class_name(code, node)
 
 
-def sqlalchemy_statement(tree: Any, chain: Chain) -> tuple[Any, Any] | None:
+def sqlalchemy_statement(code: PythonFile, chain: Chain) -> tuple[ast.Call, ast.expr] | None:
     """The call of an SQLAlchemy chain that names what it works on, and that expression:
     `select(M)` / `sa.update(M)` -> (the call, `M`); `t.update()` / `M.__table__.select()` ->
     (the call, `t`); `session.query(M)` / `session.get(M, key)` -> (the call, `M`). Statement
     constructors count only when imported from sqlalchemy."""
-    cst = tree.cst
     root = chain.root
-    if isinstance(root, cst.Call):
+    if isinstance(root, ast.Call):
         call = root
     elif chain.steps and chain.steps[0][0] != "[]":
         call = chain.steps[0][1]
     else:
         return None
-    name = tree.call_name(call) or ""
+    name = code.call_name(call) or ""
+    first = first_arg(call)
     if name.startswith("sqlalchemy.") and name.rsplit(".", 1)[-1] in _SA_STATEMENTS:
-        if call.args and call.args[0].keyword is None:
-            return call, call.args[0].value
+        if first is not None and first.keyword is None:
+            return call, first.value
         return None
     if call is root:
         return None
-    method = call.func.attr.value
-    if method in _SA_STATEMENTS and not call.args:  # t.update(), M.__table__.select()
+    method = call.func.attr  # type: ignore[attr-defined]
+    if method in _SA_STATEMENTS and first is None:  # t.update(), M.__table__.select()
         return call, root
-    if method in ("query", "get") and call.args and call.args[0].keyword is None:
-        return call, call.args[0].value
+    if method in ("query", "get") and first is not None and first.keyword is None:
+        return call, first.value
     return None
 
 
-def sqlalchemy_entity(tree: Any, chain: Chain) -> str | None:
+def sqlalchemy_entity(code: PythonFile, chain: Chain) -> str | None:
     """The model class (or Table variable) an SQLAlchemy chain works on (see
     `sqlalchemy_statement`)."""
-    found = sqlalchemy_statement(tree, chain)
-    return entity_name(tree, found[1]) if found is not None else None
+    found = sqlalchemy_statement(code, chain)
+    return entity_name(code, found[1]) if found is not None else None
 
 
-def f_field(tree: Any, node: Any) -> str | None:
+def f_field(code: PythonFile, node: ast.AST) -> str | None:
     """The field of a Django `F("field")` expression, else None."""
-    if isinstance(node, tree.cst.Call) and tree.call_name(node) in DJANGO_F and node.args:
-        return string_literal(tree, node.args[0].value)
+    if isinstance(node, ast.Call) and code.call_name(node) in DJANGO_F:
+        first = first_arg(node)
+        if first is not None:
+            return plain_string(code, first.value)
     return None
 
 
@@ -143,53 +245,74 @@ class Origin:
     source: Any = None  # the expression that loaded it (a queryset or session call)
 
 
-def sqlalchemy_update(tree: Any, node: Any, tables: Callable[[str], str | None]
-                      ) -> tuple[Chain, str, Any, list[Any]] | None:
+def sqlalchemy_update(code: PythonFile, node: ast.Call, tables: Callable[[str], str | None]
+                      ) -> tuple[Chain, str, ast.expr, list[ast.expr]] | None:
     """For the `.values(...)` call `node` of `update(M).where(...).values(...)` (or
     `t.update().values(...)`): its chain, the entity's name (`M`, `t`), the expression naming
     it, and the where/filter conditions. None when `node` is not that call, or names something
     no file maps (`tables`) in a file that does not import SQLAlchemy."""
-    chain = method_chain(tree, node)
-    statement = sqlalchemy_statement(tree, chain)
+    chain = method_chain(code, node)
+    statement = sqlalchemy_statement(code, chain)
     if statement is None or statement[0] is not node:
         return None
-    entity = entity_name(tree, statement[1])
-    if entity is None or not node.args and not (
-            tables(entity) or imports_orm(tree, "sqlalchemy")):
+    entity = entity_name(code, statement[1])
+    if entity is None or not (node.args or node.keywords) and not (
+            tables(entity) or imports_orm(code, "sqlalchemy")):
         return None  # t.update() of something no file maps, in a file without sqlalchemy
     wheres = [a.value for name, call in chain.steps if name in ("where", "filter")
-              for a in call.args]
+              for a in call_args(call)]
     return chain, entity, statement[1], wheres
 
 
-def statement_values(tree: Any, chain: Chain) -> list[tuple[str, Any]]:
+def statement_values(code: PythonFile, chain: Chain) -> list[tuple[str, ast.expr]]:
     """(column, value) pairs of an SQLAlchemy statement's `.values(...)`: keywords, or a dict
     keyed by names or columns."""
-    cst = tree.cst
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, ast.expr]] = []
     for call in chain.calls("values"):
-        for arg in call.args:
+        for arg in call_args(call):
             if arg.keyword is not None:
-                out.append((arg.keyword.value, arg.value))
-            elif isinstance(arg.value, cst.Dict):
-                for element in arg.value.elements:
-                    if not isinstance(element, cst.DictElement):
-                        continue
-                    key = element.key
-                    if isinstance(key, cst.SimpleString) and isinstance(key.evaluated_value, str):
-                        out.append((key.evaluated_value, element.value))
-                    elif isinstance(key, cst.Attribute):
-                        out.append((key.attr.value, element.value))
+                out.append((arg.keyword, arg.value))
+            elif isinstance(arg.value, ast.Dict):
+                for key, value in zip(arg.value.keys, arg.value.values, strict=True):
+                    if key is None:
+                        continue  # {**other}
+                    name = plain_string(code, key) if isinstance(key, ast.Constant) else None
+                    if name is not None:
+                        out.append((name, value))
+                    elif isinstance(key, ast.Attribute):
+                        out.append((key.attr, value))
     return out
 
 
-def imports_orm(tree: Any, package: str) -> bool:
+def imports_orm(code: PythonFile, package: str) -> bool:
     """Whether the file imports from `package` ("django", "sqlalchemy") at all."""
     return any(full == package or full.startswith(package + ".")
-               for full in tree.imports.values())
+               for full in code.import_names.values())
 
 
-def object_origin(tree: Any, function: Any, name: str, use: Any,
+def _bound_by(node: ast.AST, name: str) -> tuple[bool, Any, bool]:
+    """Whether `node` binds `name` in `object_origin`'s sense, to what, and whether that is an
+    annotation (a parameter's)."""
+    if isinstance(node, ast.arg):
+        if node.arg == name:
+            return True, node.annotation, True
+    elif isinstance(node, ast.Assign):
+        hit: tuple[bool, Any, bool] = (False, None, False)
+        for target in node.targets:
+            if isinstance(target, ast.Tuple) and target.elts:
+                target = target.elts[0]  # obj, created = M.objects.get_or_create(...)
+                if isinstance(target, ast.Starred):
+                    target = target.value
+            if isinstance(target, ast.Name) and target.id == name:
+                hit = (True, node.value, False)
+        return hit
+    elif isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.target, ast.Name) \
+            and node.target.id == name:
+        return True, node.iter, False
+    return False, None, False
+
+
+def object_origin(code: PythonFile, function: ast.AST, name: str, use: ast.AST,
                   tables: Callable[[str], str | None], _depth: int = 0) -> Origin | None:
     """How variable `name` got its value in `function` before the node `use`: a Django
     queryset (`M.objects....get()`, `get_object_or_404(M, ...)`, a `for` over a queryset), an
@@ -197,109 +320,129 @@ def object_origin(tree: Any, function: Any, name: str, use: Any,
     `session.scalars(select(M)...).one()`), a parameter annotated with a model class, `self`
     in a model's method, or a constructor. `tables` maps a class name to its table (None when
     it is no model the project maps). None when nothing shows a model instance."""
-    cst = tree.cst
     bound: Any = None
     annotated = False
-    for node in tree.descendants(function):
+    for node in walk(function):
         if node is use:
             break
-        if isinstance(node, cst.Param) and node.name.value == name:
-            bound = node.annotation.annotation if node.annotation is not None else None
-            annotated = True
-        elif isinstance(node, cst.Assign):
-            for target in node.targets:
-                t = target.target
-                if isinstance(t, cst.Tuple) and t.elements:
-                    t = t.elements[0].value  # obj, created = M.objects.get_or_create(...)
-                if isinstance(t, cst.Name) and t.value == name:
-                    bound, annotated = node.value, False
-        elif isinstance(node, cst.For) and isinstance(node.target, cst.Name) \
-                and node.target.value == name:
-            bound, annotated = node.iter, False
-    if isinstance(bound, cst.Await):
-        bound = bound.expression
+        hit, value, annotation = _bound_by(node, name)
+        if hit:
+            bound, annotated = value, annotation
+    if isinstance(bound, ast.Await):
+        bound = bound.value
     # list(qs), next(iter(qs)): the objects of the queryset inside.
-    while isinstance(bound, cst.Call) and isinstance(bound.func, cst.Name) and bound.args \
-            and bound.func.value in ("list", "tuple", "iter", "next", "sorted", "reversed"):
-        bound = bound.args[0].value
-    if isinstance(bound, cst.Name) and not annotated:  # batch = ...; for job in batch:
-        if _depth >= 3 or bound.value == name:
+    while isinstance(bound, ast.Call) and isinstance(bound.func, ast.Name) \
+            and bound.func.id in ("list", "tuple", "iter", "next", "sorted", "reversed") \
+            and (bound.args or bound.keywords):
+        bound = first_arg(bound).value  # type: ignore[union-attr]
+    if isinstance(bound, ast.Name) and not annotated:  # batch = ...; for job in batch:
+        if _depth >= 3 or bound.id == name:
             return None
-        return object_origin(tree, function, bound.value, use, tables, _depth + 1)
+        return object_origin(code, function, bound.id, use, tables, _depth + 1)
     if bound is None and name == "self":
-        cls = tree.enclosing(function, cst.ClassDef)
-        if cls is not None and tables(cls.name.value):
-            orm = "sqlalchemy" if imports_orm(tree, "sqlalchemy") and not imports_orm(
-                tree, "django") else "django"
-            return Origin(orm, cls.name.value, cls.name.value)
+        cls = code.enclosing(function, ast.ClassDef)
+        if cls is not None and tables(cls.name):
+            orm = "sqlalchemy" if imports_orm(code, "sqlalchemy") and not imports_orm(
+                code, "django") else "django"
+            return Origin(orm, cls.name, cls.name)
         return None
-    if isinstance(bound, cst.Name):  # a parameter's annotation
-        model = class_name(tree, bound)
+    if isinstance(bound, ast.Name):  # a parameter's annotation
+        model = class_name(code, bound)
         if model and tables(model):
-            orm = "sqlalchemy" if imports_orm(tree, "sqlalchemy") else "django"
-            return Origin(orm, model, bound.value)
+            orm = "sqlalchemy" if imports_orm(code, "sqlalchemy") else "django"
+            return Origin(orm, model, bound.id)
         return None
-    if not isinstance(bound, (cst.Call, cst.Subscript)):
+    if not isinstance(bound, (ast.Call, ast.Subscript)):
         return None
-    origin = _call_origin(tree, bound, tables)
+    origin = _call_origin(code, bound, tables)
     if origin is None:
         return None
-    import dataclasses
-
     return dataclasses.replace(origin, source=bound)
 
 
-def _call_origin(tree: Any, call: Any, tables: Callable[[str], str | None]) -> Origin | None:
+def _call_origin(code: PythonFile, call: ast.Call | ast.Subscript,
+                 tables: Callable[[str], str | None]) -> Origin | None:
     """The origin of an object loaded by `call` (a Call, or a Subscript of a queryset)."""
-    cst = tree.cst
-    if isinstance(call, cst.Call) and isinstance(call.func, cst.Name):
-        if tree.call_name(call) == "django.shortcuts.get_object_or_404" and call.args:
-            first = call.args[0].value
-            if isinstance(first, cst.Name):
-                return Origin("django", class_name(tree, first), first.value)
-            chain = method_chain(tree, first)
-            model = django_model(tree, chain)
+    if isinstance(call, ast.Call) and isinstance(call.func, ast.Name):
+        first = first_arg(call)
+        if code.call_name(call) == "django.shortcuts.get_object_or_404" and first is not None:
+            if isinstance(first.value, ast.Name):
+                return Origin("django", class_name(code, first.value), first.value.id)
+            chain = method_chain(code, first.value)
+            model = django_model(code, chain)
             if model:
-                return Origin("django", model, chain.root.value.value,
+                return Origin("django", model, chain.root.value.id,  # type: ignore[attr-defined]
                               locked="select_for_update" in chain.names())
             return None
-        model = class_name(tree, call.func)
+        model = class_name(code, call.func)
         if model and tables(model):  # M(...): a new row
-            return Origin("django" if imports_orm(tree, "django") else "sqlalchemy", model,
-                          call.func.value, fresh=True)
+            return Origin("django" if imports_orm(code, "django") else "sqlalchemy", model,
+                          call.func.id, fresh=True)
         return None
-    chain = method_chain(tree, call)
+    chain = method_chain(code, call)
     names = chain.names()
-    model = django_model(tree, chain)
+    model = django_model(code, chain)
     if model:
-        return Origin("django", model, chain.root.value.value,
+        return Origin("django", model, chain.root.value.id,  # type: ignore[attr-defined]
                       locked="select_for_update" in names, fresh=names[-1:] == ["create"])
     if not chain.steps or chain.steps[0][0] == "[]":
         return None
     method, first = chain.steps[0]
-    if method in ("scalars", "execute", "scalar") and first.args:
-        inner = method_chain(tree, first.args[0].value)
-        statement = sqlalchemy_statement(tree, inner)
-        entity = entity_name(tree, statement[1]) if statement is not None else None
+    arguments = call_args(first)
+    if method in ("scalars", "execute", "scalar") and arguments:
+        inner = method_chain(code, arguments[0].value)
+        statement = sqlalchemy_statement(code, inner)
+        entity = entity_name(code, statement[1]) if statement is not None else None
         if entity:
-            return Origin("sqlalchemy", entity, _spelled(tree, statement[1]),
+            return Origin("sqlalchemy", entity, _spelled(statement[1]),  # type: ignore[index]
                           locked="with_for_update" in inner.names())
         return None
-    entity = sqlalchemy_entity(tree, chain)
-    if entity is None or not (tables(entity) or imports_orm(tree, "sqlalchemy")):
+    entity = sqlalchemy_entity(code, chain)
+    if entity is None or not (tables(entity) or imports_orm(code, "sqlalchemy")):
         return None
-    if method == "get" and len(first.args) < 2:
+    if method == "get" and len(arguments) < 2:
         return None  # session.get(M, key); a dict's get(key) has no model argument
     locked = "with_for_update" in names or any(
-        a.keyword is not None and a.keyword.value == "with_for_update"
-        and not (isinstance(a.value, cst.Name) and a.value.value in ("False", "None"))
-        for a in first.args)
-    return Origin("sqlalchemy", entity, _spelled(tree, first.args[0].value), locked=locked)
+        a.keyword == "with_for_update" and not (
+            isinstance(a.value, ast.Constant) and (a.value.value is False or a.value.value is None))
+        for a in arguments)
+    return Origin("sqlalchemy", entity, _spelled(arguments[0].value), locked=locked)
 
 
-def _spelled(tree: Any, node: Any) -> str | None:
+def _spelled(node: ast.AST) -> str | None:
     """The model class of an SQLAlchemy entity argument as the code spells it."""
-    cst = tree.cst
-    while isinstance(node, cst.Attribute):
+    while isinstance(node, ast.Attribute):
         node = node.value
-    return node.value if isinstance(node, cst.Name) else None
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def method_calls(code: PythonFile, method: str) -> list[ast.Call]:
+    """The file's `x.method(...)` calls (any receiver), in file order; kept per file, for the
+    rules that ask before reading a function (is there a `save()` at all?)."""
+    key = f"kit.orm.method_calls.{method}"
+    found = code.derived.get(key)
+    if found is None:
+        found = code.derived[key] = [call for call in code.calls(method)
+                                     if isinstance(call.func, ast.Attribute)]
+    return found
+
+
+def saved_names(code: PythonFile) -> frozenset[str]:
+    """The names `x` of the file's `x.save(...)` calls."""
+    found = code.derived.get("kit.orm.saved_names")
+    if found is None:
+        found = code.derived["kit.orm.saved_names"] = frozenset(
+            call.func.value.id for call in method_calls(code, "save")  # type: ignore[attr-defined]
+            if isinstance(call.func.value, ast.Name))  # type: ignore[attr-defined]
+    return found
+
+
+def snippet(code: PythonFile, node: ast.AST) -> str:
+    """A node's code to show on its own, in a suggestion: as written, but a node over several
+    lines as libcst renders it, without the indentation of the blocks around it (taken from
+    the text, the continuation lines would be indented for the place the node stands in)."""
+    text = code.code(node).strip()
+    if "\n" not in text:
+        return text
+    tree, found = code.fix_tree, code.cst_of(node)
+    return tree.code(found).strip() if tree is not None and found is not None else text

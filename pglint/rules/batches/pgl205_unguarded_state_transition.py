@@ -9,18 +9,25 @@ from typing import Any, Iterable, Iterator
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
 from pglint.kit.orm import (
+    Chain,
+    call_args,
     django_model,
+    f_field,
     imports_orm,
     method_chain,
     object_origin,
+    plain_string,
+    saved_names,
+    snippet,
     sqlalchemy_update,
     statement_values,
+    walk,
 )
 from pglint.kit.roles import runs_once
 from pglint.kit.sql_tokens import first_top_level
 from pglint.kit.triggers import in_trigger_function
 from pglint.model.catalog import Column
-from pglint.python.screen import CodeIndex, manager_root
+from pglint.python.pyfile import PythonFile, is_int
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
@@ -126,7 +133,7 @@ class UnguardedStateTransition(Rule):
     )
     statements = ("UpdateStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
-    python_node_types = ("Call", "Assign")
+    python_nodes = (ast.Call, ast.Assign)
     # update(...) forms may set an enum-typed column of any name; save() forms need a state word.
     # A state column given a value, and a write: a manager's update(), save(), update(Model).
     python_hint = (("status", "state", "phase", "stage"),
@@ -276,153 +283,103 @@ class UnguardedStateTransition(Rule):
 
     # -- Python forms ------------------------------------------------------------------------
 
-    def screen_python(self, code: CodeIndex) -> bool:
-        """One of the three forms `check_python` reports: a `.values(...)` with arguments over
-        an SQLAlchemy update in its chain (`x.update()`, `sa.update(M)`, `update(M)` through any
-        alias); a `.update(k=...)` with a keyword on a manager chain (`M.objects...`); or
-        `obj.attr = ...` (one target) in a file with a function and an `obj.save(...)` call."""
-        for call in code.nodes(ast.Call):
-            func = call.func
-            if not isinstance(func, ast.Attribute):
-                continue
-            if func.attr == "values" and (call.args or call.keywords):
-                if _sqlalchemy_update_below(code, func.value):
-                    return True
-            elif func.attr == "update" and any(k.arg is not None for k in call.keywords) \
-                    and manager_root(func.value):
-                return True
-        saved = {call.func.value.id for call in code.calls("save")
-                 if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)}
-        if not saved or not (code.nodes(ast.FunctionDef) or code.nodes(ast.AsyncFunctionDef)):
-            return False
-        for assign in code.nodes(ast.Assign):
-            target = assign.targets[0]
-            if len(assign.targets) == 1 and isinstance(target, ast.Attribute) \
-                    and isinstance(target.value, ast.Name) and target.value.id in saved:
-                return True
-        return False
-
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
-        tree = ctx.python
-        cst = tree.cst
-        if isinstance(node, cst.Assign):
+    def check_python(self, node: ast.Call | ast.Assign, ctx: FileContext
+                     ) -> Iterable[Finding]:
+        code = ctx.python_file
+        if isinstance(node, ast.Assign):
             found = self._saved_state(ctx, node)
-        elif isinstance(node.func, cst.Attribute):
-            if node.func.attr.value != "update":
+        elif isinstance(node.func, ast.Attribute):
+            if node.func.attr != "update":
                 return
-            if not node.args or (tree.call_name(node) or "").startswith("sqlalchemy."):
+            if not (node.args or node.keywords) or (
+                    code.call_name(node) or "").startswith("sqlalchemy."):
                 found = self._sqlalchemy_update(ctx, node)  # t.update(), sa.update(M)
-            elif any(a.keyword is not None for a in node.args):
+            elif any(k.arg is not None for k in node.keywords):
                 found = self._django_update(ctx, node)
             else:
                 return
-        elif isinstance(node.func, cst.Name) and node.args \
-                and (tree.call_name(node) or "").rsplit(".", 1)[-1] == "update":
+        elif isinstance(node.func, ast.Name) and (node.args or node.keywords) \
+                and (code.call_name(node) or "").rsplit(".", 1)[-1] == "update":
             found = self._sqlalchemy_update(ctx, node)
         else:
             return
         if found is not None and not runs_once(ctx):
             yield found
 
-    def _django_update(self, ctx: FileContext, node: Any) -> Finding | None:
+    def _django_update(self, ctx: FileContext, node: ast.Call) -> Finding | None:
         """`M.objects.filter(...).update(status=...)` without the prior status in the queryset."""
-        tree = ctx.python
-        chain = method_chain(tree, node)
-        model = django_model(tree, chain)
+        code = ctx.python_file
+        chain = method_chain(code, node)
+        model = django_model(code, chain)
         if model is None or chain.outer is not node:
             return None
         queryset = [a for name, call in chain.steps[:-1] if name in ("filter", "exclude")
-                    for a in call.args]
-        if any(a.star for a in (*queryset, *node.args)):
+                    for a in call_args(call)]
+        arguments = call_args(node)
+        if any(a.star for a in (*queryset, *arguments)):
             return None  # **lookups: cannot tell
         table = ctx.model.orm_table(model)
-        for arg in node.args:
-            column = arg.keyword.value
+        for arg in arguments:
+            column = arg.keyword
+            if column is None:
+                return None  # update() takes keywords only
             if not _is_state_column(ctx, table, column) or any(
-                    _django_mentions(tree, a, column) for a in (arg.value, *queryset)):
+                    _django_mentions(code, a, column) for a in (arg.value, *(
+                        q.node for q in queryset))):
                 continue
-            new = _sql_value(tree, arg.value)
+            new = _sql_value(code, arg.value)
             prior, why = _prior_state(ctx, table, column, new,
                                       _django_transitions(ctx, model, column))
-            kw = tree.keyword(column, tree.cst.parse_expression(_py_value(prior)))
-            filters = chain.calls("filter")
-            if filters:
-                guarded = node.deep_replace(filters[-1], tree.appended(filters[-1], kw))
-            else:
-                receiver = node.func.value
-                guarded = node.with_changes(func=node.func.with_changes(value=tree.cst.Call(
-                    func=tree.cst.Attribute(value=receiver, attr=tree.cst.Name("filter")),
-                    args=[kw])))
-            result = _assigned_name(tree, node) or "updated"
-            suggestion = (f"{result} = {tree.code(guarded).strip()}\n"
-                          f"if {result} == 0:\n"
-                          f"    ...  # `{column}` was not {_py_value(prior)} (or no such row): "
-                          "the transition is invalid")
+            suggestion = _guarded_update(code, node, chain, column, prior)
             return self._python_finding(ctx, node, column, arg.value, why, suggestion, "update()")
         return None
 
-    def _sqlalchemy_update(self, ctx: FileContext, node: Any) -> Finding | None:
+    def _sqlalchemy_update(self, ctx: FileContext, node: ast.Call) -> Finding | None:
         """`update(M).where(M.id == x).values(status=...)` without `M.status` in the where."""
-        tree = ctx.python
-        cst = tree.cst
-        update = sqlalchemy_update(tree, node, ctx.model.orm_table)
+        code = ctx.python_file
+        update = sqlalchemy_update(code, node, ctx.model.orm_table)
         if update is None:
             return None
         chain, entity, named, wheres = update
         table = ctx.model.orm_table(entity)
-        for column, value in statement_values(tree, chain):
+        for column, value in statement_values(code, chain):
             if not _is_state_column(ctx, table, column) or any(
-                    _attribute_mentions(tree, w, column) for w in (value, *wheres)):
+                    _attribute_mentions(w, column) for w in (value, *wheres)):
                 continue
-            new = _sql_value(tree, value)
+            new = _sql_value(code, value)
             prior, why = _prior_state(ctx, table, column, new)
-            target = named
-            spelled = tree.code(target).strip()
-            bare_class = isinstance(target, cst.Name) and spelled[:1].isupper()
-            col = f"{spelled}.{column}" if bare_class else f"{spelled}.c.{column}"
-            guard = cst.Arg(cst.parse_expression(f"{col} == {_py_value(prior)}"))
-            where_calls = chain.calls("where")
-            if where_calls:
-                guarded = chain.outer.deep_replace(where_calls[-1],
-                                                   tree.appended(where_calls[-1], guard))
-            else:
-                guarded = chain.outer.deep_replace(node, cst.Call(
-                    func=cst.Attribute(value=node, attr=cst.Name("where")), args=[guard]))
-            executor = _executor(tree, chain.outer) or "session"
-            suggestion = (f"result = {executor}.execute(\n    {tree.code(guarded).strip()})\n"
-                          "if result.rowcount == 0:\n"
-                          f"    ...  # `{column}` was not {_py_value(prior)} (or no such row): "
-                          "the transition is invalid")
+            suggestion = _guarded_statement(code, node, chain, named, column, prior)
             return self._python_finding(ctx, chain.outer, column, value, why, suggestion,
                                         "rowcount")
         return None
 
-    def _saved_state(self, ctx: FileContext, node: Any) -> Finding | None:
+    def _saved_state(self, ctx: FileContext, node: ast.Assign) -> Finding | None:
         """`obj.status = "shipped"` then `obj.save()`: the prior state is never checked."""
-        tree = ctx.python
-        cst = tree.cst
+        code = ctx.python_file
         if len(node.targets) != 1:
             return None
-        target = node.targets[0].target
-        if not isinstance(target, cst.Attribute) or not isinstance(target.value, cst.Name):
+        target = node.targets[0]
+        if not isinstance(target, ast.Attribute) or not isinstance(target.value, ast.Name):
             return None
-        obj, column = target.value.value, target.attr.value
+        obj, column = target.value.id, target.attr
+        if obj not in saved_names(code):
+            return None  # cheap: no `obj.save()` anywhere in the file
         lowered = column.lower()
         if lowered not in STATE_NAMES and not lowered.endswith("_status") \
                 and not ctx.model.catalog.enums:
             return None  # cheap: neither a state name nor any enum type to be typed by
-        function = tree.enclosing(node, cst.FunctionDef)
+        function = code.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef)
         if function is None:
             return None
-        nodes = list(tree.descendants(function))
+        nodes = list(walk(function))
         at = next(i for i, item in enumerate(nodes) if item is node)
-        save = next((item for item in nodes[at + 1:] if isinstance(item, cst.Call) and isinstance(
-            item.func, cst.Attribute) and item.func.attr.value == "save" and isinstance(
-            item.func.value, cst.Name) and item.func.value.value == obj), None)
+        save = next((item for item in nodes[at + 1:] if isinstance(item, ast.Call) and isinstance(
+            item.func, ast.Attribute) and item.func.attr == "save" and isinstance(
+            item.func.value, ast.Name) and item.func.value.id == obj), None)
         if save is None:
             return None
-        origin = object_origin(tree, function, obj, node, ctx.model.orm_table)
-        if origin is None and not imports_orm(tree, "django"):
+        origin = object_origin(code, function, obj, node, ctx.model.orm_table)
+        if origin is None and not imports_orm(code, "django"):
             return None
         if origin is not None and (origin.fresh or origin.orm != "django"):
             return None
@@ -430,23 +387,23 @@ class UnguardedStateTransition(Rule):
             else None
         if not _is_state_column(ctx, table, column):
             return None
-        read = any(isinstance(item, cst.Attribute) and isinstance(item.value, cst.Name)
-                   and item.value.value == obj and item.attr.value == column for item in nodes[:at])
+        read = any(isinstance(item, ast.Attribute) and isinstance(item.value, ast.Name)
+                   and item.value.id == obj and item.attr == column for item in nodes[:at])
         if origin is not None and origin.locked and (read or _loaded_by_state(
-                tree, origin.source, column)):
+                code, origin.source, column)):
             return None  # locked, and the state tested before the change (or by the query)
-        new = _sql_value(tree, node.value)
+        new = _sql_value(code, node.value)
         model = origin.model if origin is not None else None
         prior, why = _prior_state(ctx, table, column, new,
                                   _django_transitions(ctx, model, column) if model else ())
         changes: dict[str, str] = {}
         for item in nodes[:nodes.index(save)]:
-            if not isinstance(item, cst.Assign) or len(item.targets) != 1:
+            if not isinstance(item, ast.Assign) or len(item.targets) != 1:
                 continue
-            changed = item.targets[0].target
-            if isinstance(changed, cst.Attribute) and isinstance(changed.value, cst.Name) \
-                    and changed.value.value == obj:
-                changes.setdefault(changed.attr.value, tree.code(item.value).strip())
+            changed = item.targets[0]
+            if isinstance(changed, ast.Attribute) and isinstance(changed.value, ast.Name) \
+                    and changed.value.id == obj:
+                changes.setdefault(changed.attr, snippet(code, item.value))
         manager = f"{origin.local}.objects" if origin is not None and origin.local \
             else f"type({obj})._default_manager"
         sets = ", ".join(f"{k}={v}" for k, v in changes.items())
@@ -457,13 +414,14 @@ class UnguardedStateTransition(Rule):
                       "the transition is invalid")
         return self._python_finding(ctx, node, column, node.value, why, suggestion, "save()")
 
-    def _python_finding(self, ctx: FileContext, node: Any, column: str, value: Any, why: str,
-                        suggestion: str, form: str) -> Finding:
-        tree = ctx.python
-        code = tree.code(value).strip()
-        shown = f"`{code}`" if len(code) <= 30 and "\n" not in code else "a new value"
+    def _python_finding(self, ctx: FileContext, node: ast.AST, column: str, value: ast.expr,
+                        why: str, suggestion: str | None, form: str) -> Finding:
+        """The finding of a Python form; `suggestion` None where libcst could not render it."""
+        code = ctx.python_file
+        written = code.code(value).strip()
+        shown = f"`{written}`" if len(written) <= 30 and "\n" not in written else "a new value"
         if form == "save()":
-            target = tree.code(node.targets[0].target).strip()
+            target = code.code(node.targets[0]).strip()  # type: ignore[attr-defined]
             message = (f"`{target}` is set to {shown} and saved without checking the prior state, "
                        f"so an invalid transition succeeds silently")
         else:
@@ -484,7 +442,7 @@ class UnguardedStateTransition(Rule):
             f"is released, so exactly one conflicting transition wins, and {checked} is 0 when "
             f"the transition was invalid. {why}")
         fix = Fix.display(f"Check the prior `{column}` in the filter and the updated row count",
-                          suggestion)
+                          suggestion) if suggestion is not None else None
         return self.finding(ctx, message, fix, help, node=node)
 
 
@@ -598,65 +556,39 @@ def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: st
 # -- Python helpers -----------------------------------------------------------------------------
 
 
-def _sqlalchemy_update_below(code: CodeIndex, node: ast.AST) -> bool:
-    """An SQLAlchemy update down a chain (from a `.values(...)` to its root, as
-    `method_chain`): `x.update()` without arguments, `sa.update(...)`, or `update(M)` through
-    any import alias (screen only)."""
-    while True:
-        if isinstance(node, ast.Subscript):
-            node = node.value
-            continue
-        if not isinstance(node, ast.Call):
-            return False
-        func = node.func
-        if isinstance(func, ast.Attribute):
-            if func.attr == "update" and (not (node.args or node.keywords) or (
-                    code.qualified(func) or "").startswith("sqlalchemy.")):
-                return True
-            node = func.value
-            continue
-        name = (code.qualified(func) or "") if isinstance(func, ast.Name) else ""
-        return bool(node.args) and name.startswith("sqlalchemy.") and name.endswith(".update")
-
-
-def _django_mentions(tree: Any, node: Any, column: str) -> bool:
+def _django_mentions(code: PythonFile, node: ast.AST, column: str) -> bool:
     """A lookup on `column` (`status=`, `status__in=`, inside `Q(...)`) or `F("status")`."""
-    cst = tree.cst
-    for item in (node, *tree.descendants(node)):
-        if isinstance(item, cst.Arg) and item.keyword is not None \
-                and item.keyword.value.split("__")[0] == column:
+    for item in (node, *walk(node)):
+        if isinstance(item, ast.keyword) and item.arg is not None \
+                and item.arg.split("__")[0] == column:
             return True
-        if isinstance(item, cst.Call) and tree.call_name(item) in (
-                "django.db.models.F", "django.db.models.expressions.F") and item.args \
-                and isinstance(item.args[0].value, cst.SimpleString) \
-                and item.args[0].value.evaluated_value == column:
+        if isinstance(item, ast.Call) and f_field(code, item) == column:
             return True
     return False
 
 
-def _loaded_by_state(tree: Any, source: Any, column: str) -> bool:
+def _loaded_by_state(code: PythonFile, source: ast.AST | None, column: str) -> bool:
     """The queryset that loaded the object filters on `column` (`.filter(status="pending")`)."""
     if source is None:
         return False
-    chain = method_chain(tree, source)
-    return any(_django_mentions(tree, arg, column) for name, call in chain.steps
-               if name in ("filter", "exclude", "get") for arg in call.args)
+    chain = method_chain(code, source)
+    return any(_django_mentions(code, arg.node, column) for name, call in chain.steps
+               if name in ("filter", "exclude", "get") for arg in call_args(call))
 
 
-def _attribute_mentions(tree: Any, node: Any, column: str) -> bool:
+def _attribute_mentions(node: ast.AST, column: str) -> bool:
     """`M.status` / `t.c.status` (any `.status` attribute) under node."""
-    cst = tree.cst
-    return any(isinstance(item, cst.Attribute) and item.attr.value == column
-               for item in (node, *tree.descendants(node)))
+    return any(isinstance(item, ast.Attribute) and item.attr == column
+               for item in (node, *PythonFile.descendants(node)))
 
 
-def _sql_value(tree: Any, value: Any) -> str:
+def _sql_value(code: PythonFile, value: ast.AST) -> str:
     """A Python literal as SQL (for the prior-state guess), `...` for anything else."""
-    cst = tree.cst
-    if isinstance(value, cst.SimpleString) and isinstance(value.evaluated_value, str):
-        return n.quote_literal(value.evaluated_value)
-    if isinstance(value, cst.Integer):
-        return value.value
+    text = plain_string(code, value)
+    if text is not None:
+        return n.quote_literal(text)
+    if is_int(value):
+        return code.code(value)
     return "..."
 
 
@@ -671,42 +603,95 @@ def _py_value(sql: str) -> str:
 
 def _django_transitions(ctx: FileContext, model: str, column: str) -> Iterator[tuple[str, str]]:
     """(prior, new) SQL literal pairs of the file's guarded Django transitions of `model`."""
-    tree = ctx.python
-    cst = tree.cst
-    for call in tree.nodes("Call"):
-        if not isinstance(call.func, cst.Attribute) or call.func.attr.value != "update":
-            continue
-        new = next((_sql_value(tree, a.value) for a in call.args
-                    if a.keyword is not None and a.keyword.value == column), "...")
+    code = ctx.python_file
+    updates = [call for call in code.nodes(ast.Call)
+               if isinstance(call.func, ast.Attribute) and call.func.attr == "update"]
+    # In the order of the text (a chain's outer call first, as the walk found it).
+    updates.sort(key=lambda call: (call.lineno, call.col_offset))
+    for call in updates:
+        new = next((_sql_value(code, a.value) for a in call_args(call) if a.keyword == column),
+                   "...")
         if new == "...":
             continue
-        chain = method_chain(tree, call)
-        if django_model(tree, chain) != model:
+        chain = method_chain(code, call)
+        if django_model(code, chain) != model:
             continue
         for filter_call in chain.calls("filter"):
-            for arg in filter_call.args:
-                if arg.keyword is not None and arg.keyword.value in (column, f"{column}__exact"):
-                    prior = _sql_value(tree, arg.value)
+            for arg in call_args(filter_call):
+                if arg.keyword in (column, f"{column}__exact"):
+                    prior = _sql_value(code, arg.value)
                     if prior != "...":
                         yield prior, new
 
 
-def _assigned_name(tree: Any, node: Any) -> str | None:
-    """`n` in `n = <node>`."""
+# -- Python fixes: the call to write, rendered by libcst ------------------------------------
+
+
+def _guarded_update(code: PythonFile, node: ast.Call, chain: Chain, column: str,
+                    prior: str) -> str | None:
+    """The Django update with `column=<prior>` in its (last) filter, and the row count test."""
+    tree, update = code.fix_tree, code.cst_of(node)
+    filters = [code.cst_of(call) for call in chain.calls("filter")[-1:]]
+    if tree is None or update is None or any(f is None for f in filters):
+        return None
+    kw = tree.keyword(column, tree.cst.parse_expression(_py_value(prior)))
+    if filters:
+        guarded = update.deep_replace(filters[-1], tree.appended(filters[-1], kw))
+    else:
+        receiver = update.func.value
+        guarded = update.with_changes(func=update.func.with_changes(value=tree.cst.Call(
+            func=tree.cst.Attribute(value=receiver, attr=tree.cst.Name("filter")),
+            args=[kw])))
+    result = _assigned_name(code, node) or "updated"
+    return (f"{result} = {tree.code(guarded).strip()}\n"
+            f"if {result} == 0:\n"
+            f"    ...  # `{column}` was not {_py_value(prior)} (or no such row): "
+            "the transition is invalid")
+
+
+def _guarded_statement(code: PythonFile, node: ast.Call, chain: Chain, named: ast.expr,
+                       column: str, prior: str) -> str | None:
+    """The SQLAlchemy statement with `<entity>.<column> == <prior>` in its (last) where, run by
+    the same executor, and the row count test."""
+    tree = code.fix_tree
+    outer, values = code.cst_of(chain.outer), code.cst_of(node)
+    where_calls = [code.cst_of(call) for call in chain.calls("where")[-1:]]
+    if tree is None or outer is None or values is None or any(w is None for w in where_calls):
+        return None
     cst = tree.cst
-    parent = tree.parent(node)
-    if isinstance(parent, cst.Assign) and len(parent.targets) == 1 \
-            and isinstance(parent.targets[0].target, cst.Name):
-        return parent.targets[0].target.value
+    spelled = code.code(named).strip()
+    bare_class = isinstance(named, ast.Name) and spelled[:1].isupper()
+    col = f"{spelled}.{column}" if bare_class else f"{spelled}.c.{column}"
+    guard = cst.Arg(cst.parse_expression(f"{col} == {_py_value(prior)}"))
+    if where_calls:
+        guarded = outer.deep_replace(where_calls[-1], tree.appended(where_calls[-1], guard))
+    else:
+        guarded = outer.deep_replace(values, cst.Call(
+            func=cst.Attribute(value=values, attr=cst.Name("where")), args=[guard]))
+    executor = _executor(code, chain.outer) or "session"
+    return (f"result = {executor}.execute(\n    {tree.code(guarded).strip()})\n"
+            "if result.rowcount == 0:\n"
+            f"    ...  # `{column}` was not {_py_value(prior)} (or no such row): "
+            "the transition is invalid")
+
+
+def _assigned_name(code: PythonFile, node: ast.AST) -> str | None:
+    """`n` in `n = <node>`."""
+    parent = code.parent(node)
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1 \
+            and isinstance(parent.targets[0], ast.Name):
+        return parent.targets[0].id
     return None
 
 
-def _executor(tree: Any, statement: Any) -> str | None:
+def _executor(code: PythonFile, statement: ast.AST) -> str | None:
     """`session` / `conn` in `session.execute(<statement>)`."""
-    cst = tree.cst
-    arg = tree.parent(statement)
-    call = tree.parent(arg) if isinstance(arg, cst.Arg) else None
-    if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) \
-            and call.func.attr.value == "execute":
-        return tree.code(call.func.value).strip()
+    arg = code.parent(statement)
+    if isinstance(arg, ast.Call):
+        call, arg = arg, statement
+    else:
+        call = code.parent(arg) if isinstance(arg, (ast.keyword, ast.Starred)) else None
+    if isinstance(call, ast.Call) and call.func is not arg and isinstance(
+            call.func, ast.Attribute) and call.func.attr == "execute":
+        return snippet(code, call.func.value)
     return None

@@ -8,10 +8,19 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.orm import Origin, f_field, imports_orm, object_origin
-from pglint.kit.retries import keyword_arg
+from pglint.kit.orm import (
+    Origin,
+    f_field,
+    imports_orm,
+    is_text,
+    method_calls,
+    object_origin,
+    one_literal,
+    saved_names,
+    walk,
+)
 from pglint.kit.roles import runs_once
-from pglint.python.screen import CodeIndex
+from pglint.python.pyfile import PythonFile, keyword
 from pglint.rule import Example, Rule
 
 _POSTS = {"app/models.py": (
@@ -102,7 +111,7 @@ class LostUpdate(Rule):
         "https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-ROWS",
     )
     file_kinds = frozenset()
-    python_node_types = ("AugAssign", "Assign")
+    python_nodes = (ast.AugAssign, ast.Assign)
     # An attribute computed from itself (`o.n += x`, `o.n = o.n + x`), and a save or commit.
     python_hint = ((".save(", ".commit(", ".flush(", ".begin("),
                    re.compile(r"\.\w+\s*[-+]=|\.(\w+)\s*=\s*\w+\.\1\s*[-+]"),
@@ -217,62 +226,28 @@ class LostUpdate(Rule):
                       "    session.flush()\n", kind="python", context=_WALLETS),
     )
 
-    def screen_python(self, code: CodeIndex) -> bool:
-        """An increment `obj.f += x` / `obj.f -= x` / `obj.f = obj.f ± x` / `obj.f = x + obj.f`
-        (x no string literal) in a file with a function, and a write after which it can be
-        reported: an `obj.save(...)` of the same name, or any `.commit()` / `.flush()` /
-        `.begin()` call (SQLAlchemy)."""
-        if not (code.nodes(ast.FunctionDef) or code.nodes(ast.AsyncFunctionDef)):
-            return False
-        objects = set()
-        for aug in code.nodes(ast.AugAssign):
-            target = aug.target
-            if isinstance(aug.op, (ast.Add, ast.Sub)) and isinstance(target, ast.Attribute) \
-                    and isinstance(target.value, ast.Name) and not _is_text(aug.value):
-                objects.add(target.value.id)
-        for assign in code.nodes(ast.Assign):
-            target, value = assign.targets[0], assign.value
-            if len(assign.targets) != 1 or not isinstance(target, ast.Attribute) or not isinstance(
-                    target.value, ast.Name) or not isinstance(value, ast.BinOp) \
-                    or not isinstance(value.op, (ast.Add, ast.Sub)):
-                continue
-            if _same_attribute(value.left, target):
-                delta = value.right
-            elif isinstance(value.op, ast.Add) and _same_attribute(value.right, target):
-                delta = value.left
-            else:
-                continue
-            if not _is_text(delta):
-                objects.add(target.value.id)
-        if not objects:
-            return False
-        for call in code.nodes(ast.Call):
-            func = call.func
-            if isinstance(func, ast.Attribute) and (func.attr in ("commit", "flush", "begin") or (
-                    func.attr == "save" and isinstance(func.value, ast.Name)
-                    and func.value.id in objects)):
-                return True
-        return False
-
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
-        tree = ctx.python
-        found = _increment(tree, node)
+    def check_python(self, node: ast.AugAssign | ast.Assign, ctx: FileContext
+                     ) -> Iterable[Finding]:
+        code = ctx.python_file
+        found = _increment(code, node)
         if found is None:
             return
         obj, field, subtract, delta, operand = found
-        function = tree.enclosing(node, tree.cst.FunctionDef)
-        if function is None or isinstance(delta, (tree.cst.SimpleString, tree.cst.FormattedString,
-                                                  tree.cst.ConcatenatedString)):
+        if obj not in saved_names(code) and not any(
+                method_calls(code, m) for m in ("commit", "flush", "begin")):
+            return  # cheap: nothing in the file writes the object back
+        function = code.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef)
+        if function is None or is_text(delta):
             return  # text appended: not a counter, and F() + text is no concatenation
-        if runs_once(ctx) or _mentions_f(tree, delta):
+        if runs_once(ctx) or _mentions_f(code, delta):
             return
-        later = _after(tree, function, node)
-        save = next((c for c in later if _is_call(tree, c, obj, ("save",))), None)
-        origin = object_origin(tree, function, obj, node, ctx.model.orm_table)
+        later = _after(function, node)
+        save = next((c for c in later if _is_call(c, obj, ("save",))), None)
+        origin = object_origin(code, function, obj, node, ctx.model.orm_table)
         if origin is not None and (origin.locked or origin.fresh):
             return
         if save is not None:
-            if origin is None and not imports_orm(tree, "django"):
+            if origin is None and not imports_orm(code, "django"):
                 return
             if origin is not None and origin.orm != "django":
                 return
@@ -281,19 +256,17 @@ class LostUpdate(Rule):
             return
         if origin is None or origin.orm != "sqlalchemy":
             return
-        write = next((c for c in later if _is_call(tree, c, None, ("commit", "flush"))), None)
-        if write is None and not _in_begin_block(tree, node, function):
+        write = next((c for c in later if _is_call(c, None, ("commit", "flush"))), None)
+        if write is None and not _in_begin_block(code, node, function):
             return
         yield self._sqlalchemy(ctx, node, obj, field, subtract, delta, operand, function,
                                write, origin)
 
-    def _django(self, ctx: FileContext, node: Any, obj: str, field: str, subtract: bool,
-                delta: Any, operand: Any, function: Any, later: list[Any], save: Any,
-                origin: Origin | None) -> Finding:
-        tree = ctx.python
-        cst = tree.cst
+    def _django(self, ctx: FileContext, node: ast.stmt, obj: str, field: str, subtract: bool,
+                delta: ast.expr, operand: ast.expr | None, function: ast.AST,
+                later: list[ast.AST], save: ast.Call, origin: Origin | None) -> Finding:
+        code = ctx.python_file
         op = "-" if subtract else "+"
-        start, end = tree.span(node)
         message = (f"`{obj}.{field}` is computed in Python and saved back: concurrent updates "
                    f"overwrite each other (lost update)")
         help = (f"The new `{field}` is computed from a value read earlier: two requests that "
@@ -306,44 +279,22 @@ class LostUpdate(Rule):
                 "it again. Locking the row with `select_for_update()` "
                 "inside `transaction.atomic()` works too. A row that every request increments "
                 "is a contention point of its own (see PGL101).")
-        f_name, import_edit = tree.add_import("django.db.models", "F")
-        f_call = cst.Call(func=cst.parse_expression(f_name),
-                          args=[cst.Arg(cst.SimpleString(f'"{field}"'))])
-        expression = cst.BinaryOperation(left=f_call, operator=cst.Subtract() if subtract
-                                         else cst.Add(), right=_operand(cst, delta))
-        problem = _inexact(tree, node, obj, field, function, later, save)
+        problem = _inexact(code, node, obj, field, function, later, save)
         if problem is None:
             at = next(i for i, n in enumerate(later) if n is save)
-            if any(_is_field(tree, n, obj, field) for n in later[at + 1:]):
+            if any(_is_field(n, obj, field) for n in later[at + 1:]):
                 problem = f"the code reads `{obj}.{field}` after the save"
-            elif any(_is_call(tree, n, obj, ("save",)) for n in later[at + 1:]):
+            elif any(_is_call(n, obj, ("save",)) for n in later[at + 1:]):
                 problem = f"`{obj}` is saved again later, which would apply the F() again"
-        update_form = None
-        if problem is None and origin is not None and origin.local:
-            update_form = _update_form(tree, node, obj, field, save, origin.local, expression)
-        suggestion_f = f"{obj}.{field} = {tree.code(expression).strip()}"
-        if problem is not None:
-            fix = Fix.display(f"Let the database compute `{field}` (F expression)",
-                              _shown(obj, field, problem, suggestion_f, "save()",
-                                     tree.code(f_call), op))
-        elif update_form is not None:
-            edit, code = update_form
-            fix = Fix(f"Increment `{field}` in one UPDATE", Applicability.UNSAFE,
-                      tuple(e for e in (import_edit, edit) if e is not None), code)
-        else:
-            edits = _assignment_edit(tree, node, operand, f_call)
-            fix = Fix(f"Let the database compute `{field}`: `F(\"{field}\") {op} ...`",
-                      Applicability.UNSAFE,
-                      (import_edit, *edits) if import_edit is not None else edits, suggestion_f)
-        return self.finding(ctx, message, fix, help, span=(start, end))
+        fix = _django_fix(code, node, obj, field, subtract, delta, operand, save, problem,
+                          origin.local if origin is not None else None)
+        return self.finding(ctx, message, fix, help, node=node)
 
-    def _sqlalchemy(self, ctx: FileContext, node: Any, obj: str, field: str, subtract: bool,
-                    delta: Any, operand: Any, function: Any, write: Any,
-                    origin: Origin) -> Finding:
-        tree = ctx.python
-        cst = tree.cst
+    def _sqlalchemy(self, ctx: FileContext, node: ast.stmt, obj: str, field: str,
+                    subtract: bool, delta: ast.expr, operand: ast.expr | None,
+                    function: ast.AST, write: ast.Call | None, origin: Origin) -> Finding:
+        code = ctx.python_file
         op = "-" if subtract else "+"
-        start, end = tree.span(node)
         model = origin.local or "Model"
         message = (f"`{obj}.{field}` is computed in Python and flushed back: concurrent updates "
                    f"overwrite each other (lost update)")
@@ -355,79 +306,55 @@ class LostUpdate(Rule):
                 "the flush and reloaded on its next access. Loading the row with "
                 "`with_for_update()` works too. A row that every request increments is a "
                 "contention point of its own (see PGL101).")
-        column = cst.Attribute(value=cst.parse_expression(model), attr=cst.Name(field))
-        expression = cst.BinaryOperation(left=column, operator=cst.Subtract() if subtract
-                                         else cst.Add(), right=_operand(cst, delta))
-        suggestion = f"{obj}.{field} = {tree.code(expression).strip()}"
-        problem = _inexact(tree, node, obj, field, function, _after(tree, function, node),
-                           write)
-        if origin.local is None or problem is not None:
-            fix = Fix.display(f"Let the database compute `{field}` (SQL expression)",
-                              _shown(obj, field, problem, suggestion, "", tree.code(column), op)
-                              if problem
-                              else suggestion + f"  # {model}: the model class of `{obj}`")
-        else:
-            fix = Fix(f"Let the database compute `{field}`: `{model}.{field} {op} ...`",
-                      Applicability.UNSAFE,
-                      _assignment_edit(tree, node, operand, column), suggestion)
-        return self.finding(ctx, message, fix, help, span=(start, end))
+        problem = _inexact(code, node, obj, field, function, _after(function, node), write)
+        fix = _sqlalchemy_fix(code, node, obj, field, subtract, delta, operand, problem,
+                              origin.local)
+        return self.finding(ctx, message, fix, help, node=node)
 
 
-def _increment(tree: Any, node: Any) -> tuple[str, str, bool, Any, Any] | None:
+def _increment(code: PythonFile, node: ast.AugAssign | ast.Assign
+               ) -> tuple[str, str, bool, ast.expr, ast.expr | None] | None:
     """(object, field, subtracts, delta, the `obj.field` operand or None) of `obj.f += x`,
-    `obj.f -= x`, `obj.f = obj.f ± x`, `obj.f = x + obj.f`."""
-    cst = tree.cst
-    if isinstance(node, cst.AugAssign):
-        if not isinstance(node.operator, (cst.AddAssign, cst.SubtractAssign)):
+    `obj.f -= x`, `obj.f = obj.f ± x`, `obj.f = x + obj.f`. An `obj.f` in parentheses of its
+    own is not read as one (as ever: the fix replaces it by position)."""
+    if isinstance(node, ast.AugAssign):
+        if not isinstance(node.op, (ast.Add, ast.Sub)):
             return None
-        target = _attribute(cst, node.target)
-        if target is None:
+        target = _attribute(node.target)
+        if target is None or code.span(node)[0] != code.span(node.target)[0]:
             return None
-        return (*target, isinstance(node.operator, cst.SubtractAssign), node.value, None)
+        return (*target, isinstance(node.op, ast.Sub), node.value, None)
     if len(node.targets) != 1:
         return None
-    target = _attribute(cst, node.targets[0].target)
+    target = _attribute(node.targets[0])
     value = node.value
-    if target is None or not isinstance(value, cst.BinaryOperation) or not isinstance(
-            value.operator, (cst.Add, cst.Subtract)):
+    if target is None or not isinstance(value, ast.BinOp) or not isinstance(
+            value.op, (ast.Add, ast.Sub)) or code.span(node)[0] != code.span(node.targets[0])[0]:
         return None
-    if _attribute(cst, value.left) == target:
-        return (*target, isinstance(value.operator, cst.Subtract), value.right, value.left)
-    if isinstance(value.operator, cst.Add) and _attribute(cst, value.right) == target:
+    if _attribute(value.left) == target and code.span(value)[0] == code.span(value.left)[0]:
+        return (*target, isinstance(value.op, ast.Sub), value.right, value.left)
+    if isinstance(value.op, ast.Add) and _attribute(value.right) == target \
+            and code.span(value)[1] == code.span(value.right)[1]:
         return (*target, False, value.left, value.right)
     return None
 
 
-def _same_attribute(node: ast.AST, target: ast.Attribute) -> bool:
-    """`obj.f` as in `target` (screen only; CPython's tree keeps no parentheses)."""
-    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
-        and isinstance(target.value, ast.Name) and node.attr == target.attr \
-        and node.value.id == target.value.id
-
-
-def _is_text(node: ast.AST) -> bool:
-    """A string or bytes literal, implicitly concatenated or not, or an f-string (screen only)."""
-    return isinstance(node, ast.JoinedStr) or isinstance(node, ast.Constant) and isinstance(
-        node.value, (str, bytes))
-
-
-def _attribute(cst: Any, node: Any) -> tuple[str, str] | None:
-    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and not node.lpar:
-        return node.value.value, node.attr.value
+def _attribute(node: ast.AST) -> tuple[str, str] | None:
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return node.value.id, node.attr
     return None
 
 
-def _mentions_f(tree: Any, node: Any) -> bool:
-    cst = tree.cst
-    return any(isinstance(n, cst.Call) and f_field(tree, n) is not None
-               for n in (node, *tree.descendants(node)))
+def _mentions_f(code: PythonFile, node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and f_field(code, n) is not None
+               for n in (node, *PythonFile.descendants(node)))
 
 
-def _after(tree: Any, function: Any, node: Any) -> list[Any]:
+def _after(function: ast.AST, node: ast.AST) -> list[ast.AST]:
     """The nodes of `function` that come after `node` (and outside it), in file order."""
-    inside = {id(n) for n in tree.descendants(node)}
+    inside = {id(n) for n in PythonFile.descendants(node)}
     out, seen = [], False
-    for n in tree.descendants(function):
+    for n in walk(function):
         if n is node:
             seen = True
         elif seen and id(n) not in inside:
@@ -435,56 +362,54 @@ def _after(tree: Any, function: Any, node: Any) -> list[Any]:
     return out
 
 
-def _is_call(tree: Any, node: Any, obj: str | None, methods: tuple[str, ...]) -> bool:
+def _is_call(node: ast.AST, obj: str | None, methods: tuple[str, ...]) -> bool:
     """`obj.method(...)` (any receiver when obj is None)."""
-    cst = tree.cst
-    if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute) \
-            or node.func.attr.value not in methods:
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute) \
+            or node.func.attr not in methods:
         return False
-    return obj is None or (isinstance(node.func.value, cst.Name) and node.func.value.value == obj)
+    return obj is None or (isinstance(node.func.value, ast.Name) and node.func.value.id == obj)
 
 
-def _is_field(tree: Any, node: Any, obj: str, field: str) -> bool:
-    return _attribute(tree.cst, node) == (obj, field)
+def _is_field(node: ast.AST, obj: str, field: str) -> bool:
+    return _attribute(node) == (obj, field)
 
 
-def _in_begin_block(tree: Any, node: Any, function: Any) -> bool:
+def _in_begin_block(code: PythonFile, node: ast.AST, function: ast.AST) -> bool:
     """Inside `with session.begin():` (commits when the block ends)."""
-    cst = tree.cst
-    for ancestor in tree.ancestors(node):
+    for ancestor in code.ancestors(node):
         if ancestor is function:
             return False
-        if isinstance(ancestor, cst.With) and any(
-                isinstance(item.item, cst.Call) and isinstance(item.item.func, cst.Attribute)
-                and item.item.func.attr.value == "begin" for item in ancestor.items):
+        if isinstance(ancestor, (ast.With, ast.AsyncWith)) and any(
+                isinstance(item.context_expr, ast.Call)
+                and isinstance(item.context_expr.func, ast.Attribute)
+                and item.context_expr.func.attr == "begin" for item in ancestor.items):
             return True
     return False
 
 
-def _inexact(tree: Any, node: Any, obj: str, field: str, function: Any, later: list[Any],
-             write: Any) -> str | None:
+def _inexact(code: PythonFile, node: ast.AST, obj: str, field: str, function: ast.AST,
+             later: list[ast.AST], write: ast.AST | None) -> str | None:
     """Why replacing the increment with an SQL expression would change what the code does,
     or None."""
-    cst = tree.cst
-    for n in tree.descendants(function):
+    for n in walk(function):
         if n is node:
             break
-        if isinstance(n, (cst.AugAssign, cst.AnnAssign)) and _is_field(tree, n.target, obj, field) \
-                or isinstance(n, cst.Assign) and any(_is_field(tree, t.target, obj, field)
+        if isinstance(n, (ast.AugAssign, ast.AnnAssign)) and _is_field(n.target, obj, field) \
+                or isinstance(n, ast.Assign) and any(_is_field(t, obj, field)
                                                      for t in n.targets):
             return f"`{obj}.{field}` is changed earlier in the function as well"
-    loops = (cst.For, cst.While)
-    for ancestor in tree.ancestors(node):
+    loops = (ast.For, ast.AsyncFor, ast.While)
+    for ancestor in code.ancestors(node):
         if ancestor is function:
             break
         if isinstance(ancestor, loops) and (write is None or not any(
-                a is ancestor for a in tree.ancestors(write))) \
-                and not _bound_in(tree, ancestor, obj):
+                a is ancestor for a in code.ancestors(write))) \
+                and not _bound_in(ancestor, obj):
             return "the increment repeats in a loop before the write"
     for n in later:
         if write is not None and n is write:
             break
-        if _is_field(tree, n, obj, field):
+        if _is_field(n, obj, field):
             return f"the code uses `{obj}.{field}` again before the write"
     return None
 
@@ -502,16 +427,89 @@ def _shown(obj: str, field: str, problem: str, assignment: str, save: str,
     return "\n".join(lines)
 
 
-def _bound_in(tree: Any, loop: Any, obj: str) -> bool:
+def _bound_in(loop: ast.For | ast.AsyncFor | ast.While, obj: str) -> bool:
     """Each iteration of `loop` has an object of its own: `for obj in ...`, or `obj = ...`
     inside the loop."""
-    cst = tree.cst
-    if isinstance(loop, cst.For) and isinstance(loop.target, cst.Name) \
-            and loop.target.value == obj:
+    if isinstance(loop, (ast.For, ast.AsyncFor)) and isinstance(loop.target, ast.Name) \
+            and loop.target.id == obj:
         return True
-    return any(isinstance(n, cst.Assign) and any(
-        isinstance(t.target, cst.Name) and t.target.value == obj for t in n.targets)
-        for n in tree.descendants(loop.body))
+    return any(isinstance(n, ast.Assign) and any(
+        isinstance(t, ast.Name) and t.id == obj for t in n.targets)
+        for statement in loop.body for n in (statement, *PythonFile.descendants(statement)))
+
+
+# -- Fixes: built on libcst's tree, at the increment's place ---------------------------------
+
+
+def _django_fix(code: PythonFile, node: ast.stmt, obj: str, field: str, subtract: bool,
+                delta: ast.expr, operand: ast.expr | None, save: ast.Call,
+                problem: str | None, model: str | None) -> Fix | None:
+    """`obj.f = F("f") ± x` (importing F), the one-UPDATE form over the increment and its
+    `save(update_fields=["f"])`, or either shown when it would not be exact."""
+    tree = code.fix_tree
+    parts = _fix_nodes(code, node, delta, operand)
+    if tree is None or parts is None:
+        return None
+    cst = tree.cst
+    increment, cst_delta, cst_operand = parts
+    op = "-" if subtract else "+"
+    f_name, import_edit = tree.add_import("django.db.models", "F")
+    f_call = cst.Call(func=cst.parse_expression(f_name),
+                      args=[cst.Arg(cst.SimpleString(f'"{field}"'))])
+    expression = cst.BinaryOperation(left=f_call, operator=cst.Subtract() if subtract
+                                     else cst.Add(), right=_operand(cst, cst_delta))
+    suggestion_f = f"{obj}.{field} = {tree.code(expression).strip()}"
+    if problem is not None:
+        return Fix.display(f"Let the database compute `{field}` (F expression)",
+                           _shown(obj, field, problem, suggestion_f, "save()",
+                                  tree.code(f_call), op))
+    update_form = None
+    if model and _saves_only(code, save, field):
+        update_form = _update_form(tree, increment, obj, field, code.cst_of(save), model,
+                                   expression)
+    if update_form is not None:
+        edit, text = update_form
+        return Fix(f"Increment `{field}` in one UPDATE", Applicability.UNSAFE,
+                   tuple(e for e in (import_edit, edit) if e is not None), text)
+    edits = _assignment_edit(tree, increment, cst_operand, f_call)
+    return Fix(f"Let the database compute `{field}`: `F(\"{field}\") {op} ...`",
+               Applicability.UNSAFE,
+               (import_edit, *edits) if import_edit is not None else edits, suggestion_f)
+
+
+def _sqlalchemy_fix(code: PythonFile, node: ast.stmt, obj: str, field: str, subtract: bool,
+                    delta: ast.expr, operand: ast.expr | None, problem: str | None,
+                    model: str | None) -> Fix | None:
+    """`obj.f = M.f ± x`, or shown when it would not be exact or the model is not named."""
+    tree = code.fix_tree
+    parts = _fix_nodes(code, node, delta, operand)
+    if tree is None or parts is None:
+        return None
+    cst = tree.cst
+    increment, cst_delta, cst_operand = parts
+    op = "-" if subtract else "+"
+    column = cst.Attribute(value=cst.parse_expression(model or "Model"), attr=cst.Name(field))
+    expression = cst.BinaryOperation(left=column, operator=cst.Subtract() if subtract
+                                     else cst.Add(), right=_operand(cst, cst_delta))
+    suggestion = f"{obj}.{field} = {tree.code(expression).strip()}"
+    if model is None or problem is not None:
+        return Fix.display(f"Let the database compute `{field}` (SQL expression)",
+                           _shown(obj, field, problem, suggestion, "", tree.code(column), op)
+                           if problem
+                           else suggestion + f"  # {model or 'Model'}: the model class of `{obj}`")
+    return Fix(f"Let the database compute `{field}`: `{model}.{field} {op} ...`",
+               Applicability.UNSAFE, _assignment_edit(tree, increment, cst_operand, column),
+               suggestion)
+
+
+def _fix_nodes(code: PythonFile, node: ast.stmt, delta: ast.expr, operand: ast.expr | None
+               ) -> tuple[Any, Any, Any] | None:
+    """libcst's increment statement, delta and `obj.field` operand, or None."""
+    increment, cst_delta = code.cst_of(node), code.cst_of(delta)
+    cst_operand = code.cst_of(operand) if operand is not None else None
+    if increment is None or cst_delta is None or (operand is not None and cst_operand is None):
+        return None
+    return increment, cst_delta, cst_operand
 
 
 def _operand(cst: Any, delta: Any) -> Any:
@@ -540,17 +538,22 @@ def _assignment_edit(tree: Any, node: Any, operand: Any, column: Any) -> tuple[E
     return head, Edit.insert(value_start, "("), Edit.insert(value_end, ")")
 
 
+def _saves_only(code: PythonFile, save: ast.Call, field: str) -> bool:
+    """`save(update_fields=["f"])` (one argument, one field): the save writes `f` alone."""
+    fields = keyword(save, "update_fields")
+    return len(save.args) + len(save.keywords) == 1 and isinstance(
+        fields, (ast.List, ast.Tuple)) and len(fields.elts) == 1 \
+        and isinstance(fields.elts[0], ast.Constant) and isinstance(fields.elts[0].value, str) \
+        and one_literal(code, fields.elts[0]) and fields.elts[0].value == field
+
+
 def _update_form(tree: Any, node: Any, obj: str, field: str, save: Any, model: str,
                  expression: Any) -> tuple[Edit, str] | None:
     """`M.objects.filter(pk=obj.pk).update(f=F("f") ± x)` over the increment and the
-    `save(update_fields=["f"])` right after it, when that is all the save writes."""
+    `save(update_fields=["f"])` right after it (libcst's nodes), when they stand alone on
+    their lines, one after the other."""
     cst = tree.cst
-    arg = keyword_arg(save, "update_fields")
-    fields = arg.value if arg is not None else None
-    if len(save.args) != 1 or not isinstance(fields, (cst.List, cst.Tuple)) \
-            or len(fields.elements) != 1 or not isinstance(fields.elements[0].value,
-                                                           cst.SimpleString) \
-            or fields.elements[0].value.evaluated_value != field:
+    if save is None:
         return None
     line, save_line = tree.statement(node), tree.statement(save)
     parent = tree.parent(line)

@@ -11,9 +11,14 @@ from typing import Any, Callable, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
 from pglint.kit.orm import (
+    call_args,
     django_model,
     f_field,
+    is_text,
     method_chain,
+    one_literal,
+    plain_string,
+    snippet,
     sqlalchemy_update,
     statement_values,
 )
@@ -21,7 +26,7 @@ from pglint.kit.roles import runs_once
 from pglint.model.catalog import Trigger
 from pglint.model.project import Evidence
 from pglint.model.workload import is_increment
-from pglint.python.screen import CodeIndex
+from pglint.python.pyfile import PythonFile, dotted, is_int
 from pglint.sql.parse import Statement
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -165,7 +170,7 @@ class HotCounterUpdate(Rule):
     )
     statements = ("UpdateStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
-    python_node_types = ("Call",)
+    python_nodes = (ast.Call,)
     # An increment: Django `update(c=F("c") + 1)`, SQLAlchemy `.values(c=T.c + 1)`.
     python_hint = (("update(", ".values("), re.compile(r"update\(\s*\w+\s*=\s*(?:\w+\.)*F\(|\.values\(\s*(?:\{\s*)?[\w'\"]+\s*[:=]"
                               r"\s*[\w.\[\]'\"]+\s*[-+]"),)
@@ -313,39 +318,21 @@ class HotCounterUpdate(Rule):
 
     # -- Python forms ------------------------------------------------------------------------
 
-    def screen_python(self, code: CodeIndex) -> bool:
-        """An `update` call that `check_python` reads: `x.update()` / `sa.update(M)` (an
-        SQLAlchemy statement), `qs.update(col=...)` with keyword arguments only."""
-        for call in code.nodes(ast.Call):
-            func = call.func
-            if isinstance(func, ast.Attribute):
-                if func.attr == "update" and (
-                        not (call.args or call.keywords)
-                        or (code.qualified(func) or "").startswith("sqlalchemy.")
-                        or not call.args and all(k.arg is not None for k in call.keywords)):
-                    return True
-            elif isinstance(func, ast.Name) and (call.args or call.keywords):
-                # `update(...)` under any local name: `from sqlalchemy import update as upd`.
-                name = code.qualified(func) or ""
-                if name.startswith("sqlalchemy.") and name.endswith(".update"):
-                    return True
-        return False
-
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
-        tree = ctx.python
-        cst = tree.cst
+    def check_python(self, node: ast.Call, ctx: FileContext) -> Iterable[Finding]:
+        code = ctx.python_file
         func = node.func
-        if isinstance(func, cst.Attribute):
-            if func.attr.value != "update":
+        if isinstance(func, ast.Attribute):
+            if func.attr != "update":
                 return
-            if not node.args or (tree.call_name(node) or "").startswith("sqlalchemy."):
+            if not (node.args or node.keywords) or (
+                    code.call_name(node) or "").startswith("sqlalchemy."):
                 found = _sqlalchemy_counter(ctx, node)  # t.update(), sa.update(M)
-            elif all(a.keyword is not None for a in node.args):
+            elif not node.args and all(k.arg is not None for k in node.keywords):
                 found = _django_counter(ctx, node)
             else:
                 return
-        elif isinstance(func, cst.Name) and node.args:
-            name = tree.call_name(node) or ""
+        elif isinstance(func, ast.Name) and (node.args or node.keywords):
+            name = code.call_name(node) or ""
             if not (name.startswith("sqlalchemy.") and name.endswith(".update")):
                 return
             found = _sqlalchemy_counter(ctx, node)
@@ -357,9 +344,9 @@ class HotCounterUpdate(Rule):
         if ctx.model.is_sharded_table(name) or ctx.model.is_sharded_table(_snake(found.model)):
             return
         if any(k.lower() in _SHARD_KEYS for k, _ in found.keys) or any(
-                _spreads(tree, value) for _, value in found.keys):
+                _spreads(value) for _, value in found.keys):
             return
-        literal = bool(found.keys) and all(_py_literal(tree, v) for _, v in found.keys)
+        literal = bool(found.keys) and all(_py_literal(code, v) for _, v in found.keys)
         # Django's default table name (`app_pagecounter`) hides the words of the class name.
         counter = next((t for t in (name, _snake(found.model)) if ctx.model.is_counter_table(t)),
                        None)
@@ -446,113 +433,103 @@ class _OrmIncrement:
     table: str | None
     column: str
     subtract: bool
-    delta: Any  # the Python expression added or subtracted
-    keys: list[tuple[str, Any]]  # equality filters: (column, Python value)
-    node: Any  # the whole call chain (the finding's span)
+    delta: ast.expr  # the Python expression added or subtracted
+    keys: list[tuple[str, ast.expr]]  # equality filters: (column, Python value)
+    node: ast.expr  # the whole call chain (the finding's span)
 
 
-def _django_counter(ctx: FileContext, node: Any) -> _OrmIncrement | None:
+def _django_counter(ctx: FileContext, node: ast.Call) -> _OrmIncrement | None:
     """`M.objects.filter(key=...).update(c=F("c") + x)`."""
-    tree = ctx.python
-    cst = tree.cst
-    chain = method_chain(tree, node)
-    model = django_model(tree, chain)
+    code = ctx.python_file
+    chain = method_chain(code, node)
+    model = django_model(code, chain)
     if model is None or chain.outer is not node:
         return None
     increment = next((found for found in (
-        _increment(cst, arg.keyword.value, arg.value, lambda v: f_field(tree, v))
-        for arg in node.args if arg.keyword is not None) if found), None)
-    if increment is None or _text(cst, increment[2]):
+        _increment(k.arg, k.value, lambda v: f_field(code, v))
+        for k in node.keywords if k.arg is not None) if found), None)
+    if increment is None or is_text(increment[2]):
         return None
-    keys: list[tuple[str, Any]] = []
+    keys: list[tuple[str, ast.expr]] = []
     for call in chain.calls("filter"):
-        for arg in call.args:
+        for arg in call_args(call):
             if arg.star:
                 return None  # **lookups: cannot tell
             if arg.keyword is None:
                 continue  # Q(...): a guard
-            field, _, lookup = arg.keyword.value.partition("__")
+            field, _, lookup = arg.keyword.partition("__")
             if lookup in ("", "exact"):
                 keys.append((field, arg.value))
     if not keys and (chain.calls("filter") or chain.calls("exclude")):
         return None  # ranges and lookups: not aimed at one row
-    spelled = chain.root.value.value
+    spelled = chain.root.value.id  # type: ignore[attr-defined]
     return _OrmIncrement("django", spelled, ctx.model.orm_table(model), *increment, keys, node)
 
 
-def _sqlalchemy_counter(ctx: FileContext, node: Any) -> _OrmIncrement | None:
+def _sqlalchemy_counter(ctx: FileContext, node: ast.Call) -> _OrmIncrement | None:
     """`update(M).where(M.id == 1).values(c=M.c + x)`, `t.update().values(c=t.c.c + x)`."""
-    tree = ctx.python
-    cst = tree.cst
-    update = sqlalchemy_update(tree, node, ctx.model.orm_table)
+    code = ctx.python_file
+    update = sqlalchemy_update(code, node, ctx.model.orm_table)
     if update is None:
         return None
     chain, entity, named, wheres = update
-    spelled = tree.code(named).strip()
+    spelled = code.code(named).strip()
     increment = next((found for found in (
-        _increment(cst, column, value, lambda v: _column_ref(cst, v))
-        for column, value in statement_values(tree, chain)) if found), None)
-    if increment is None or _text(cst, increment[2]):
+        _increment(column, value, _column_ref)
+        for column, value in statement_values(code, chain)) if found), None)
+    if increment is None or is_text(increment[2]):
         return None  # `t.c.name + " (old)"` appends text: no counter
     conditions = []
     while wheres:
         item = wheres.pop(0)
-        if isinstance(item, cst.Call) and (tree.call_name(item) or "").endswith("and_"):
-            wheres.extend(a.value for a in item.args)
+        if isinstance(item, ast.Call) and (code.call_name(item) or "").endswith("and_"):
+            wheres.extend(a.value for a in call_args(item))
         else:
             conditions.append(item)
-    keys: list[tuple[str, Any]] = []
+    keys: list[tuple[str, ast.expr]] = []
     for cond in conditions:
-        if isinstance(cond, cst.Comparison) and len(cond.comparisons) == 1 \
-                and isinstance(cond.comparisons[0].operator, cst.Equal):
-            right = cond.comparisons[0].comparator
-            if _column_ref(cst, cond.left):
-                keys.append((_column_ref(cst, cond.left), right))
-            elif _column_ref(cst, right):
-                keys.append((_column_ref(cst, right), cond.left))
+        if isinstance(cond, ast.Compare) and len(cond.ops) == 1 \
+                and isinstance(cond.ops[0], ast.Eq):
+            right = cond.comparators[0]
+            if _column_ref(cond.left):
+                keys.append((_column_ref(cond.left), right))  # type: ignore[arg-type]
+            elif _column_ref(right):
+                keys.append((_column_ref(right), cond.left))  # type: ignore[arg-type]
     if not keys and conditions:
         return None
     return _OrmIncrement("sqlalchemy", spelled, ctx.model.orm_table(entity), *increment, keys,
                          chain.outer)
 
 
-def _increment(cst: Any, column: str, value: Any,
-               reads: Callable[[Any], str | None]) -> tuple[str, bool, Any] | None:
+def _increment(column: str, value: ast.expr, reads: Callable[[ast.AST], str | None]
+               ) -> tuple[str, bool, ast.expr] | None:
     """(column, subtracts, delta) when value is `<column> + d`, `<column> - d` or
     `d + <column>` (`reads` names the column an operand refers to)."""
-    if not (isinstance(value, cst.BinaryOperation)
-            and isinstance(value.operator, (cst.Add, cst.Subtract))):
+    if not (isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub))):
         return None
     if reads(value.left) == column:
-        return column, isinstance(value.operator, cst.Subtract), value.right
-    if isinstance(value.operator, cst.Add) and reads(value.right) == column:
+        return column, isinstance(value.op, ast.Sub), value.right
+    if isinstance(value.op, ast.Add) and reads(value.right) == column:
         return column, False, value.left
     return None
 
 
-def _text(cst: Any, node: Any) -> bool:
-    """A string literal: `+` then concatenates text."""
-    return isinstance(node, (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString))
-
-
-def _column_ref(cst: Any, node: Any) -> str | None:
+def _column_ref(node: ast.AST) -> str | None:
     """`c` of `M.c` / `t.c.c` (an attribute of a name or of its `.c`)."""
-    if isinstance(node, cst.Attribute) and isinstance(node.value, (cst.Name, cst.Attribute)):
-        return node.attr.value
+    if isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Name, ast.Attribute)):
+        return node.attr
     return None
 
 
-def _spreads(tree: Any, node: Any) -> bool:
-    cst = tree.cst
-    return any(isinstance(item, cst.Call) and (tree.dotted(item.func) or "").rsplit(".", 1)[-1]
-               in _PY_SPREADING for item in (node, *tree.descendants(node)))
+def _spreads(node: ast.AST) -> bool:
+    return any(isinstance(item, ast.Call) and (dotted(item.func) or "").rsplit(".", 1)[-1]
+               in _PY_SPREADING for item in (node, *PythonFile.descendants(node)))
 
 
-def _py_literal(tree: Any, node: Any) -> bool:
-    cst = tree.cst
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
-        node = node.expression
-    return isinstance(node, (cst.Integer, cst.SimpleString))
+def _py_literal(code: PythonFile, node: ast.AST) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return is_int(node) or one_literal(code, node)
 
 
 def _snake(name: str) -> str:
@@ -561,8 +538,7 @@ def _snake(name: str) -> str:
 
 def _python_suggestion(ctx: FileContext, found: _OrmIncrement, table: str) -> str:
     """The sharded counter in SQL, then the ORM calls that use it."""
-    tree = ctx.python
-    cst = tree.cst
+    code = ctx.python_file
     primary = next((i.columns for i in ctx.model.catalog.indexes_on(table) if i.primary), None) \
         if found.table else None
     pk = primary[0] if primary and len(primary) == 1 and primary[0] else "id"
@@ -572,20 +548,23 @@ def _python_suggestion(ctx: FileContext, found: _OrmIncrement, table: str) -> st
         # The shard rows have their own id: the counter's id gets a name of its own.
         shard_column = f"{_snake(found.model).removesuffix('_shards')}_id" \
             if column == "id" else column
-        literal = value.expression if isinstance(value, cst.UnaryOperation) else value
-        if isinstance(literal, cst.Integer) and _py_literal(tree, value):
-            sql, guess = tree.code(value).strip(), "bigint"
-        elif isinstance(literal, cst.SimpleString) and isinstance(literal.evaluated_value, str):
-            sql, guess = n.quote_literal(literal.evaluated_value), "text"
+        literal = value.operand if isinstance(value, ast.UnaryOp) else value
+        text = plain_string(code, literal)
+        if is_int(literal) and _py_literal(code, value):
+            sql, guess = code.code(value).strip(), "bigint"
+        elif text is not None:
+            sql, guess = n.quote_literal(text), "text"
         else:
             params += 1
             sql, guess = f"${params}", "bigint" if key in ("pk", "id") else "text"
         specs.append((column, sql, guess, shard_column))
-        py_keys.append((shard_column, tree.code(value).strip()))
-    delta = tree.code(found.delta).strip()
-    atomic = isinstance(found.delta, (cst.Name, cst.Attribute, cst.Integer, cst.Call,
-                                      cst.Subscript))
-    if isinstance(found.delta, cst.Integer):
+        py_keys.append((shard_column, snippet(code, value)))
+    delta = snippet(code, found.delta)
+    # One name, number, call or subscript: negated without parentheses.
+    atomic = isinstance(found.delta, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)) or (
+        isinstance(found.delta, ast.Constant)
+        and (type(found.delta.value) in (int, bool) or found.delta.value is None))
+    if is_int(found.delta):
         delta_sql = delta
     else:
         params += 1

@@ -19,7 +19,7 @@ from pglint.kit.python_edits import add_keyword
 from pglint.kit.roles import runs_once
 from pglint.kit.sql_tokens import depths
 from pglint.model.project import Evidence
-from pglint.python.screen import CodeIndex, has_star, manager_root
+from pglint.python.pyfile import PythonFile, has_star, keyword
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -136,7 +136,7 @@ class QueuePollWithoutSkipLocked(Rule):
     text_hint = (re.compile(r"\bfor\s+(?:no\s+key\s+)?update\b"), ("limit", "fetch"))
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     min_fix_version = 9  # SKIP LOCKED exists since 9.5
-    python_node_types = ("Call",)
+    python_nodes = (ast.Call,)
     # Called as a method (not a definition, not a feature flag).
     python_hint = ((".select_for_update(", ".with_for_update("),)
 
@@ -278,30 +278,9 @@ class QueuePollWithoutSkipLocked(Rule):
                   (Edit.insert(last.end, " SKIP LOCKED"),))
         yield self.finding(ctx, message, fix, help, span=(first.start, last.end))
 
-    def screen_python(self, code: CodeIndex) -> bool:
-        """A `select_for_update()` on a manager chain (`M.objects...`) or a `with_for_update()`
-        in a file that limits a query somewhere, neither with `*args`/`**kwargs` nor a literal
-        `skip_locked=True` / `nowait=True`."""
-        limits = None
-        for call in code.calls("select_for_update", "with_for_update"):
-            if not isinstance(call.func, ast.Attribute) or has_star(call) or any(
-                    k.arg in ("skip_locked", "nowait") and isinstance(k.value, ast.Constant)
-                    and k.value.value is True for k in call.keywords):
-                continue
-            if call.func.attr == "with_for_update":
-                if limits is None:
-                    limits = any(code.calls("limit", "fetch", "first"))
-                if limits:
-                    return True
-            elif manager_root(call.func.value):
-                return True
-        return False
-
-    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
-        tree = ctx.python
-        cst = tree.cst
+    def check_python(self, node: ast.Call, ctx: FileContext) -> Iterable[Finding]:
         func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in (
+        if not isinstance(func, ast.Attribute) or func.attr not in (
                 "select_for_update", "with_for_update"):
             return
         found = _python_poll(ctx, node)
@@ -309,7 +288,7 @@ class QueuePollWithoutSkipLocked(Rule):
             return
         orm, table, evidence = found
         bare = ctx.model.bare(table)
-        call = f"{func.attr.value}()"
+        call = f"{func.attr}()"
         shape = "on a sliced queryset" if orm == "django" else "and a LIMIT"
         message = (f"Workers polling queue `{bare}` with `{call}` {shape} block on each "
                    f"other's locked rows ({evidence.named()})")
@@ -322,42 +301,51 @@ class QueuePollWithoutSkipLocked(Rule):
                 "rows another holds and take the next free ones; its view of the table is "
                 "deliberately inconsistent, which suits a queue and nothing else. Serve the poll "
                 "with an index (a partial index on pending rows is typical; see PGL307).")
-        existing = next((a for a in node.args if a.keyword is not None
-                         and a.keyword.value == "skip_locked"), None)
-        if existing is not None:
-            edit = tree.replace(existing.value, cst.Name("True"))
-        else:
-            edit = add_keyword(tree, node, "skip_locked=True")
-        fix = Fix("Add skip_locked=True", Applicability.UNSAFE, (edit,))
-        yield self.finding(ctx, message, fix, help, node=node)
+        yield self.finding(ctx, message, _skip_locked(ctx.python_file, node), help, node=node)
 
 
-def _python_poll(ctx: FileContext, node: Any) -> tuple[str, str, Evidence] | None:
+def _skip_locked(code: PythonFile, call: ast.Call) -> Fix | None:
+    """`skip_locked=True` added to the call, or an explicit `skip_locked=False` made True."""
+    tree = code.fix_tree
+    node = code.cst_of(call)
+    existing = keyword(call, "skip_locked")
+    if existing is not None:
+        value = code.cst_of(existing)
+        if tree is None or value is None:
+            return None
+        edit = tree.replace(value, tree.cst.Name("True"))
+    else:
+        if tree is None or node is None:
+            return None
+        edit = add_keyword(tree, node, "skip_locked=True")
+    return Fix("Add skip_locked=True", Applicability.UNSAFE, (edit,))
+
+
+def _python_poll(ctx: FileContext, node: ast.Call) -> tuple[str, str, Evidence] | None:
     """For a `select_for_update()` / `with_for_update()` call that polls a queue: (ORM, the
     table or model name, the queue evidence)."""
-    tree = ctx.python
-    cst = tree.cst
-    method = node.func.attr.value
-    keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
-    if any(a.star for a in node.args):
+    code = ctx.python_file
+    method = node.func.attr  # type: ignore[attr-defined]
+    if has_star(node):
         return None
-    if any(_true(cst, keywords.get(k)) for k in ("skip_locked", "nowait")):
+    keywords = {k.arg: k.value for k in node.keywords}
+    if any(_true(keywords.get(k)) for k in ("skip_locked", "nowait")):
         return None
-    chain = method_chain(tree, node)
+    chain = method_chain(code, node)
     names = chain.names()
     if method == "select_for_update":
-        model = django_model(tree, chain)
-        if model is None or not (_sliced(cst, chain) or any(m in names for m in _ONE_ROW)):
+        model = django_model(code, chain)
+        if model is None or not (_sliced(chain) or any(m in names for m in _ONE_ROW)):
             return None
         orm = "django"
     else:
-        if _true(cst, keywords.get("read")):
+        if _true(keywords.get("read")):
             return None  # FOR SHARE
-        model = sqlalchemy_entity(tree, chain)
+        model = sqlalchemy_entity(code, chain)
         if model is None or not ("limit" in names or "fetch" in names
                                  or ("query" in names and "first" in names)):
             return None
-        if not (ctx.model.orm_table(model) or imports_orm(tree, "sqlalchemy")):
+        if not (ctx.model.orm_table(model) or imports_orm(code, "sqlalchemy")):
             return None
         orm = "sqlalchemy"
     table = ctx.model.orm_table(model)
@@ -371,21 +359,20 @@ def _python_poll(ctx: FileContext, node: Any) -> tuple[str, str, Evidence] | Non
     return orm, table or snake, evidence
 
 
-def _true(cst: Any, value: Any) -> bool:
+def _true(value: ast.AST | None) -> bool:
     """A literal `True` (anything else computed at run time counts as not known to be true)."""
-    return isinstance(value, cst.Name) and value.value == "True"
+    return isinstance(value, ast.Constant) and value.value is True
 
 
-def _sliced(cst: Any, chain: Chain) -> bool:
+def _sliced(chain: Chain) -> bool:
     """`qs[:10]` / `qs[0]` in the chain: a LIMIT (an open-ended `qs[5:]` is only an OFFSET)."""
     for name, node in chain.steps:
         if name != "[]":
             continue
-        for element in node.slice:
-            part = element.slice
-            if isinstance(part, cst.Index) or (isinstance(part, cst.Slice)
-                                               and part.upper is not None):
-                return True
+        part = node.slice
+        parts = part.elts if isinstance(part, ast.Tuple) and part.elts else [part]
+        if any(not isinstance(p, ast.Slice) or p.upper is not None for p in parts):
+            return True
     return False
 
 
