@@ -60,7 +60,8 @@ def lint_python(sources: list[tuple[Path, str]]) -> tuple[float, int, int]:
     files = [engine.load(c, text) for c, (_, text) in zip(candidates, sources)]
     findings = engine.lint_loaded(files, settings)
     elapsed = time.perf_counter() - began
-    return elapsed, sum(f.python is not None for f in files), len(findings)
+    return elapsed, sum(f.python_file is not None and f.python_file.fix_tree_parsed
+                        for f in files), len(findings)
 
 
 def parse_all(sources: list[tuple[Path, str]]) -> tuple[float, int]:

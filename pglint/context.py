@@ -15,7 +15,6 @@ from pglint.sql.session import SessionState, session_states
 
 if TYPE_CHECKING:
     from pglint.python.pyfile import PythonFile
-    from pglint.python.tree import PythonTree
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,6 @@ class FileContext:
     model: ProjectModel
     settings: Settings
     body_statements: list[Statement] = field(default_factory=list)
-    python: "PythonTree | None" = None  # a .py file's libcst tree (rules not yet on `ast`)
     python_file: "PythonFile | None" = None  # a .py file's CPython tree (Python rules)
     _tokens: dict[int, list[Token]] = field(default_factory=dict, repr=False)
     _states: list[SessionState] | None = field(default=None, repr=False)

@@ -35,8 +35,7 @@ class Dispatcher:
         # Each hint as a tuple of alternatives: ("update", ("limit", "fetch")) means "update"
         # and either "limit" or "fetch".
         self.hints = {rule.code: _hints(rule.text_hint) for rule in self.rules}
-        self.python_rules = [rule for rule in self.rules
-                             if rule.python_node_types or rule.python_nodes]
+        self.python_rules = [rule for rule in self.rules if rule.python_nodes]
         self._plans: dict[str, tuple] = {}
 
     def _plan(self, kind: str, role: str, applied: bool
@@ -87,27 +86,19 @@ class Dispatcher:
         return findings
 
     def run_python(self, ctx: FileContext, wanted: frozenset[str]) -> list[Finding]:
-        """The Python rules over a .py file: each rule that `wanted` names (its text hint, and
-        its screen for a rule on libcst, passed the file) is called for the nodes of the
-        classes it wants, in file order: CPython's tree's (`python_nodes`), else libcst's."""
+        """The Python rules over a .py file's CPython tree: each rule that `wanted` names (its
+        text hint passed the file) is called for the nodes of the classes it wants, in file
+        order."""
         findings: list[Finding] = []
+        code = ctx.python_file
+        if code is None:
+            return findings
         for rule in self.python_rules:
             if rule.code not in wanted or not judges_file(rule, "python", ctx.role,
                                                           ctx.file.applied):
                 continue
-            if rule.python_nodes:
-                code = ctx.python_file
-                if code is None:
-                    continue
-                for kind in rule.python_nodes:
-                    for node in code.nodes(kind):
-                        self._call(findings, rule, rule.check_python, ctx, None, node, ctx)
-                continue
-            tree = ctx.python
-            if tree is None:
-                continue
-            for node_type in rule.python_node_types:
-                for node in tree.nodes(node_type):
+            for kind in rule.python_nodes:
+                for node in code.nodes(kind):
                     self._call(findings, rule, rule.check_python, ctx, None, node, ctx)
         _keep_comments(findings, ctx.text)
         return findings

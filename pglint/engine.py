@@ -22,7 +22,7 @@ from pglint.facts import (FileFacts, build_model, decode_facts, encode_facts,  #
                           file_facts, project_model)
 from pglint.finding import Finding
 from pglint.loader import LoadProblem, read_text
-from pglint.loading import SYNTAX_ERROR, LoadedFile, PythonScreen, _source_file, load  # noqa: F401
+from pglint.loading import SYNTAX_ERROR, LoadedFile, _source_file, load  # noqa: F401
 from pglint.model.project import ProjectModel
 from pglint.registry import all_rules, catalog
 from pglint.roles import MIGRATION
@@ -135,9 +135,9 @@ class _Checker:
                 # What a Django AlterField sends depends on the column before it: the catalog.
                 parsed = statements_sent(parsed, model.catalog, loaded.file.project_path)
             ctx = FileContext(loaded.file, parsed, model, settings, loaded.body_statements,
-                              python=loaded.python, python_file=loaded.python_file)
+                              python_file=loaded.python_file)
             found.extend(self.dispatcher.run(ctx))
-            if loaded.python is not None or loaded.python_file is not None:
+            if loaded.python_file is not None:
                 found.extend(self.dispatcher.run_python(ctx, loaded.python_rules))
         if loaded.file is not None and loaded.file.applied and loaded.file.role == MIGRATION:
             _history_untouched(found)

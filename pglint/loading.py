@@ -22,7 +22,6 @@ from pglint.sql.parse import ParsedSQL, Statement, parse_sql, statement_count
 
 if TYPE_CHECKING:
     from pglint.python.pyfile import PythonFile
-    from pglint.python.tree import PythonTree
 
 SYNTAX_ERROR = ("PGL901", "syntax-error")
 
@@ -34,48 +33,38 @@ class LoadedFile:
     parsed: ParsedSQL | None = None
     body_statements: list[Statement] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)  # PGL901 findings from loading/parsing
-    python: "PythonTree | None" = None  # a .py file's libcst tree, when it was parsed
     python_file: "PythonFile | None" = None  # a .py file's CPython tree, when it was parsed
-    python_rules: frozenset[str] = frozenset()  # the Python rules its text and screens pass
+    python_rules: frozenset[str] = frozenset()  # the Python rules whose text hints it passes
     python_orm: bool = False  # the ORM reader's text test passes it (it reads `python_file`)
 
 
 @lru_cache(maxsize=1)
 def _python_rules() -> tuple[tuple[Rule, tuple[tuple, ...]], ...]:
     """Every Python rule with its text hints (selected or not: a file is loaded once)."""
-    return tuple((rule(), _hints(rule.python_hint)) for rule in all_rules()
-                 if rule.python_node_types or rule.python_nodes)
+    return tuple((rule(), _hints(rule.python_hint)) for rule in all_rules() if rule.python_nodes)
 
 
-class PythonScreen:
-    """Who reads a .py file: the Python rules and readers whose text hints match. Those on
-    CPython's tree (`python_nodes`, the ORM and migration readers) read it as it is; those
-    still on libcst's tree are asked (with CPython's tree of the file) whether their screens
-    pass it, and libcst parses the file only for them."""
+@dataclass
+class PythonReaders:
+    """Who reads a .py file's CPython tree, by the words in its text: the Python rules whose
+    text hints match, the ORM reader, the migration readers (the embedded-SQL finder asks on
+    its own, `might_contain_sql`). A file none of them wants is never parsed."""
 
-    def __init__(self, text: str) -> None:
+    rules: frozenset[str]
+    orm: bool
+    schema: bool
+
+    @classmethod
+    def of(cls, text: str) -> "PythonReaders":
         from pglint.python.orm import might_describe_orm
         from pglint.python.schema import might_define_schema
 
-        matched = [rule for rule, hints in _python_rules() if hints_match(hints, text)]
-        self.on_ast = [rule for rule in matched if rule.python_nodes]
-        self.rules = [rule for rule in matched if not rule.python_nodes]
-        # The ORM and migration readers read CPython's tree.
-        self.orm = might_describe_orm(text)
-        self.schema = might_define_schema(text)
+        return cls(frozenset(rule.code for rule, hints in _python_rules()
+                             if hints_match(hints, text)),
+                   might_describe_orm(text), might_define_schema(text))
 
     def __bool__(self) -> bool:
-        """Whether a consumer of libcst's tree may want the file."""
-        return bool(self.rules)
-
-    def __call__(self, code: "PythonFile") -> bool:
-        """Whether libcst must parse the file: some screen passes it."""
-        self.rules = [rule for rule in self.rules if rule.screen_python(code)]
-        return bool(self)
-
-    @property
-    def codes(self) -> frozenset[str]:
-        return frozenset(rule.code for rule in (*self.rules, *self.on_ast))
+        return bool(self.rules) or self.orm or self.schema
 
 
 def _problem(candidate: Candidate, message: str, offset: int = 0, line: int = 0,
@@ -145,13 +134,11 @@ def load(candidate: Candidate, text: str | None = None,
     if candidate.kind == "python":
         from pglint.python.embedded import parse_python
 
-        screen = PythonScreen(text)
-        parsed, loaded.python, loaded.python_file = parse_python(
-            text, screen if screen else False, file.display_path,
-            wants_file=bool(screen.on_ast) or screen.orm or screen.schema)
-        loaded.python_rules, loaded.python_orm = screen.codes, screen.orm
+        readers = PythonReaders.of(text)
+        parsed, loaded.python_file = parse_python(text, file.display_path, bool(readers))
+        loaded.python_rules, loaded.python_orm = readers.rules, readers.orm
         kind = ""
-        if screen.schema and loaded.python_file is not None:
+        if readers.schema and loaded.python_file is not None:
             from pglint.python.schema import migration_kind
 
             kind = migration_kind(loaded.python_file)

@@ -19,7 +19,6 @@ from pglint.roles import RUN_TIME_ROLES
 
 if TYPE_CHECKING:
     from pglint.context import FileContext
-    from pglint.python.pyfile import PythonFile as CodeIndex
     from pglint.sql.parse import Statement
 
 DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety")
@@ -150,9 +149,6 @@ class Rule:
     # match). `ctx.python_file` is the file's tree (pglint.python.pyfile).
     python_nodes: ClassVar[tuple[type, ...]] = ()
     python_hint: ClassVar[Any] = None
-    # The same for a rule still reading libcst's tree (`ctx.python`): its node types by class
-    # name ("Call", "While"), and `screen_python` judged on CPython's tree before libcst parses.
-    python_node_types: ClassVar[tuple[str, ...]] = ()
     # False for a rule whose findings on real repositories were too often not worth acting on
     # (below 60% in the judged sample): as in ruff, it runs only when the user's own `select`
     # or `extend-select` covers it, and its docs say why (`off_by_default`).
@@ -176,19 +172,10 @@ class Rule:
     def check_file(self, ctx: "FileContext") -> Iterable[Finding]:
         return ()
 
-    def screen_python(self, code: "CodeIndex") -> bool:
-        """Whether a .py file that passed `python_hint` can hold what this rule reports, judged
-        on CPython's tree (`code`, a `pglint.python.screen.CodeIndex`) before libcst parses the
-        file. A necessary condition only: never False where the rule would report something
-        (widen it with `check_python`: an INVALID example it refuses fails the tests, and
-        tests/test_python_screen.py lints real code with and without screens). The default
-        leaves the judgement to `check_python`."""
-        return True
-
     def check_python(self, node: Any, ctx: "FileContext") -> Iterable[Finding]:
         """Called for each `ast` node of a class in `python_nodes` in a .py file
-        (`ctx.python_file` is its `pglint.python.pyfile.PythonFile`), or for each libcst node
-        of `python_node_types` (`ctx.python` is its `pglint.python.tree.PythonTree`)."""
+        (`ctx.python_file` is its `pglint.python.pyfile.PythonFile`). A fix is built on the
+        file's libcst tree (`ctx.python_file.fix_tree`, `cst_of(node)`), parsed only then."""
         return ()
 
     def finding(self, ctx: "FileContext", message: str, fix: Fix | None = None, help: str = "",
@@ -233,6 +220,4 @@ def _span_of(node: Any, ctx: "FileContext") -> tuple[int, int]:
         return start, end
     if isinstance(node, ast.AST) and ctx.python_file is not None:
         return ctx.python_file.span(node)
-    if ctx.python is None:
-        raise TypeError(f"no span for {type(node).__name__} outside a Python file")
-    return ctx.python.span(node)
+    raise TypeError(f"no span for {type(node).__name__} outside a Python file")

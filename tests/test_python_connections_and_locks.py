@@ -72,7 +72,7 @@ def test_a_try_lock_in_python_sql_is_judged_without_libcst(tmp_path: Path) -> No
     path.write_text(text)
     loaded = load(Candidate(path, "app/stock.py", "python",
                             role=RoleDecision("application", "test"), rel="app/stock.py"))
-    assert loaded.python is None and loaded.python_file is not None
+    assert loaded.python_file is not None and not loaded.python_file.fix_tree_parsed
     [finding] = _lint(tmp_path, {})
     assert finding.code == "PGL108" and "UPDATE inventory" in finding.message
     # The result read on the next line: no finding.

@@ -83,11 +83,11 @@ def test_the_libcst_node_of_an_ast_node_stands_at_the_same_place(
 
 def test_libcst_is_parsed_only_when_a_fix_asks_for_it() -> None:
     code = _file("q = Queue()\n")
-    assert code._fix_tree_read is False
+    assert code.fix_tree_parsed is False
     code.span(code.nodes(ast.Call)[0])
-    assert code._fix_tree_read is False
+    assert code.fix_tree_parsed is False
     assert code.cst_of(code.nodes(ast.Call)[0]) is not None
-    assert code._fix_tree_read is True
+    assert code.fix_tree_parsed is True
 
 
 def test_a_file_cpython_refuses_has_no_tree() -> None:

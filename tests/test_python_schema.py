@@ -20,7 +20,7 @@ from pglint.source import SourceFile
 
 def _ops(text: str, path: str = "shop/migrations/0001_initial.py",
          replay_sql: bool = True) -> tuple[list[tuple], SourceFile]:
-    parsed, _, tree = parse_python(text, wants_file=True)
+    parsed, tree = parse_python(text, wanted=True)
     assert tree is not None
     file = SourceFile(Path(path), text, "python", path)
     for stmt in parsed.statements:
@@ -478,7 +478,7 @@ def test_only_migrations_define_schema():
     assert _ops(script, "tools/upgrade.py")[0] == []
     assert not might_define_schema(models) and not might_define_schema(script)
     assert might_define_schema(EVENTS) and might_define_schema(SHOP)
-    tree = parse_python(EVENTS, wants_file=True)[2]
+    tree = parse_python(EVENTS, wanted=True)[1]
     assert migration_kind(tree) == "alembic"
 
 
@@ -503,7 +503,9 @@ def test_operations_travel_between_processes():
 
 
 def test_migrations_are_parsed():
-    assert engine.PythonScreen(EVENTS).schema and engine.PythonScreen(SHOP).schema
+    from pglint.loading import PythonReaders
+
+    assert PythonReaders.of(EVENTS).schema and PythonReaders.of(SHOP).schema
 
 
 @pytest.mark.parametrize(("path", "text"), [("alembic/versions/1a2b3c4d_events.py", EVENTS),
@@ -514,7 +516,7 @@ def test_migrations_are_read_on_cpythons_tree_alone(path: str, text: str):
     from pglint.discover import Candidate
 
     loaded = engine.load(Candidate(Path(path), path, "python"), text)
-    assert loaded.python is None and loaded.python_file is not None
+    assert loaded.python_file is not None and not loaded.python_file.fix_tree_parsed
     assert loaded.file is not None and loaded.file.kind == "migration"
     assert any(s.operation is not None for s in loaded.parsed.statements)
     assert engine.file_facts(loaded).ops

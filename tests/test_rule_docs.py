@@ -48,8 +48,8 @@ def test_rule_has_examples_that_parse(rule):
                 assert parse_sql(text).errors == [], text
 
 
-@pytest.mark.parametrize("rule", [r for r in RULES if r.python_node_types],
-                         ids=[r.code for r in RULES if r.python_node_types])
+@pytest.mark.parametrize("rule", [r for r in RULES if r.python_nodes],
+                         ids=[r.code for r in RULES if r.python_nodes])
 def test_python_rule_has_python_examples(rule):
     """A rule with a Python form shows it firing and staying silent on Python code."""
     assert any(e.kind == "python" for e in rule.INVALID), rule.code

@@ -6,32 +6,23 @@ from __future__ import annotations
 import io
 import re
 import tokenize
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from pglint.sql.lexer import Comment, Lexed
 from pglint.sql.parse import ParsedSQL, Statement
 
 if TYPE_CHECKING:
     from pglint.python.pyfile import PythonFile
-    from pglint.python.tree import PythonTree
 
 _DIRECTIVE = re.compile(r"#\s*pglint:")
 
 
-def parse_python(text: str, wants_tree: "bool | Callable[[PythonFile], bool]" = False,
-                 path: str = "",
-                 wants_file: bool = False,
-                 ) -> tuple[ParsedSQL, "PythonTree | None", "PythonFile | None"]:
-    """The embedded SQL of a Python file as a ParsedSQL over the file's text, the file's
-    libcst tree when it was parsed, and CPython's tree of it (`PythonFile`) when it was.
-
-    CPython's tree is read when the file may hold SQL, when `wants_file` (a rule reading that
-    tree has its text hint in the file) or when `wants_tree` is not False. libcst parses the
-    file when `wants_tree` (True, or a screen that CPython's tree of the file, at `path`,
-    passes: some Python rule not yet reading CPython's tree can match).
-
-    The SQL strings are found on CPython's tree (`frontend.extract_sql`): a file with SQL and
-    nothing else to read costs no libcst parse.
+def parse_python(text: str, path: str = "", wanted: bool = False
+                 ) -> tuple[ParsedSQL, "PythonFile | None"]:
+    """The embedded SQL of a Python file as a ParsedSQL over the file's text, and CPython's tree
+    of the file (`PythonFile`, at `path`) when it was parsed: when the file may hold SQL
+    (`might_contain_sql`) or some rule or reader `wanted` it (their text hints matched).
+    libcst is never parsed here: only a fix asks for it (`PythonFile.fix_tree`).
 
     A statement is `exact` only when its string literal holds the SQL verbatim (no escapes, no
     implicit concatenation, no rewritten placeholders): only then can a fix edit the file.
@@ -42,36 +33,29 @@ def parse_python(text: str, wants_tree: "bool | Callable[[PythonFile], bool]" = 
     from pglint.python.frontend import might_contain_sql
 
     has_sql = might_contain_sql(text)
-    tree = code = None
-    if has_sql or wants_tree or wants_file:
+    code = None
+    if has_sql or wanted:
         from pglint.python.frontend import statements_in
         from pglint.python.pyfile import PythonFile
 
         code = PythonFile.parse(text, path)
-        if code is not None:
-            # The screen is always asked: it also tells which rules the tree is for.
-            wanted = wants_tree if isinstance(wants_tree, bool) else wants_tree(code)
-            if has_sql:
-                for embedded, found, _problem in statements_in(text, code):
-                    verbatim = text[embedded.start:embedded.end] == embedded.sql \
-                        and not embedded.prefix
-                    opening = text[embedded.literal_start:embedded.start]
-                    literal = (embedded.start, embedded.end, opening) if verbatim else None
-                    for stmt in found:
-                        stmt.exact = verbatim
-                        stmt.python_literal = literal
-                        stmt.rollback = embedded.argument == "reverse_sql"
-                        if not verbatim:
-                            stmt.sql = embedded.sql
-                        statements.append(stmt)
-            if wanted:
-                from pglint.python.tree import PythonTree
-
-                tree = PythonTree.parse(text, screened=True)
+        if code is not None and has_sql:
+            for embedded, found, _problem in statements_in(text, code):
+                verbatim = text[embedded.start:embedded.end] == embedded.sql \
+                    and not embedded.prefix
+                opening = text[embedded.literal_start:embedded.start]
+                literal = (embedded.start, embedded.end, opening) if verbatim else None
+                for stmt in found:
+                    stmt.exact = verbatim
+                    stmt.python_literal = literal
+                    stmt.rollback = embedded.argument == "reverse_sql"
+                    if not verbatim:
+                        stmt.sql = embedded.sql
+                    statements.append(stmt)
     for i, stmt in enumerate(statements):
         stmt.index = i
     comments = python_comments(text) if _DIRECTIVE.search(text) else []
-    return ParsedSQL(text, statements, [], Lexed(text, [], comments), text), tree, code
+    return ParsedSQL(text, statements, [], Lexed(text, [], comments), text), code
 
 
 def python_comments(text: str) -> list[Comment]:

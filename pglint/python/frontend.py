@@ -72,7 +72,7 @@ from pglint.source import ByteToChar, line_starts
 from pglint.sql.parse import LEADING_TRIVIA, Statement, SyntaxProblem, sql_tree
 
 if TYPE_CHECKING:
-    from pglint.python.pyfile import PythonFile as CodeIndex
+    from pglint.python.pyfile import PythonFile
 
 # --------------------------------------------------------------------------------------------
 # The textual pre-filter
@@ -428,7 +428,7 @@ def _candidates(call: ast.Call, name: str, source: _Source) -> Iterator[_Candida
         yield _Candidate(call, name, "sql", parts, has_params)
 
 
-def _calls(code: CodeIndex) -> list[tuple[ast.Call, str]]:
+def _calls(code: PythonFile) -> list[tuple[ast.Call, str]]:
     """The file's calls that take SQL, with their API name. A `sql.SQL(...)` composed into
     larger SQL (`sql.SQL("...") + ...`, `sql.SQL(", ").join(...)`, `[sql.SQL("..."), name]`)
     is left out: what runs is the composition."""
@@ -441,7 +441,7 @@ def _calls(code: CodeIndex) -> list[tuple[ast.Call, str]]:
     return calls
 
 
-def _composed(code: CodeIndex) -> set[int]:
+def _composed(code: PythonFile) -> set[int]:
     """Ids of the calls that are a term of a `+`, the object of `.join()`/`.format()`, or an
     element of a list or tuple."""
     ids = set()
@@ -503,7 +503,7 @@ def _embedded(candidate: _Candidate, text: str, offsets: list[int],
                        parameters=tuple(parameters))
 
 
-def extract_sql(text: str, code: CodeIndex | None = None) -> list[EmbeddedSQL]:
+def extract_sql(text: str, code: PythonFile | None = None) -> list[EmbeddedSQL]:
     """The SQL string literals handed to database calls in a Python file, in file order.
 
     Read on CPython's tree (`code`, if the file was parsed already): the literals' tokens are
@@ -635,7 +635,7 @@ def _trim(parsed: str, a: int, b: int, prefix_len: int) -> tuple[int, int]:
     return a, b
 
 
-def statements_in(text: str, code: CodeIndex | None = None
+def statements_in(text: str, code: PythonFile | None = None
                   ) -> Iterator[tuple[EmbeddedSQL, list[Statement], SyntaxProblem | None]]:
     """Every embedded SQL string of a Python file, parsed; `code` is CPython's tree of the file
     if it was parsed already. Callers run the pre-filter (`might_contain_sql`) first."""

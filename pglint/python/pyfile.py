@@ -317,6 +317,11 @@ class PythonFile:
     # -- fixes: the libcst tree, parsed only when a fix is built ---------------------------
 
     @property
+    def fix_tree_parsed(self) -> bool:
+        """Whether libcst has parsed the file (for a fix)."""
+        return self._fix_tree_read
+
+    @property
     def fix_tree(self) -> "PythonTree | None":
         """The file's libcst tree, to build a fix with (parsed on first use), or None where
         libcst cannot parse the file."""
@@ -439,19 +444,6 @@ def has_star(call: ast.Call) -> bool:
     """`*args` or `**kwargs` among a call's arguments."""
     return any(isinstance(a, ast.Starred) for a in call.args) or any(
         k.arg is None for k in call.keywords)
-
-
-def manager_root(node: ast.AST) -> bool:
-    """The method chain under `node` ends at `M.objects` / `M._default_manager`."""
-    while True:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            node = node.func.value
-        elif isinstance(node, ast.Subscript):
-            node = node.value
-        else:
-            break
-    return isinstance(node, ast.Attribute) and node.attr in ("objects", "_default_manager") \
-        and isinstance(node.value, ast.Name)
 
 
 def _cst_at(tree: "PythonTree", candidates: list[Any], want: tuple[int, int]) -> Any:

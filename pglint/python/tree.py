@@ -113,7 +113,7 @@ class PythonTree:
         are the Python linters' business). `screened`: CPython's parser already accepted it."""
         import libcst as cst  # lazily: about 0.1 s to import
 
-        from pglint.python.screen import parse as cpython_parse
+        from pglint.python.pyfile import parse as cpython_parse
 
         # CPython's own parser first (a fifth of libcst's cost): it refuses pathological
         # nesting (too many parentheses, 20,000 chained operators) with an exception where

@@ -1,10 +1,10 @@
-"""The screens on CPython's tree (pglint.python.screen; Rule.screen_python) decide only whether
-libcst parses a file: with and without them, pglint must find the same."""
+"""One tree per Python file: CPython's (`pglint.python.pyfile.PythonFile`), parsed at most once
+for every rule and reader that wants the file; libcst only where a fix is built."""
 
 from __future__ import annotations
 
-import ast
 import importlib.util
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ import pytest
 from pglint import engine
 from pglint.config import parse_settings
 from pglint.discover import Candidate, classify
-from pglint.python import screen
+from pglint.python import pyfile, tree
 from pglint.registry import all_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,9 +123,8 @@ def _projects() -> list[list[tuple[str, str]]]:
     return projects
 
 
-def _lint(project: list[tuple[str, str]]) -> tuple[list[tuple], list[str], int]:
-    """(findings, facts, files parsed with libcst) of one in-memory project."""
-    # Every rule, those off by default included: screens must not change what any rule finds.
+def _lint(project: list[tuple[str, str]]) -> list:
+    """Every rule's findings (those off by default included) on one in-memory project."""
     settings = parse_settings({"select": [rule.code for rule in all_rules()]})
     files = []
     for rel, text in project:
@@ -138,73 +137,53 @@ def _lint(project: list[tuple[str, str]]) -> tuple[list[tuple], list[str], int]:
     files.sort(key=lambda f: (f.candidate.kind != "migration", f.candidate.version,
                               f.candidate.display))
     findings = engine.lint_loaded(files, settings)
-    facts = []
     for loaded in files:
-        found = engine.file_facts(loaded)
-        facts.append(repr((loaded.candidate.display, found.ops, found.writes, found.orm_tables,
-                           found.revision)))
-    found = sorted((f.path, f.start, f.end, f.code, f.message, repr(f.fix)) for f in findings)
-    return found, facts, sum(f.python is not None for f in files)
+        engine.file_facts(loaded)  # the readers (ORM, migrations) read the same tree
+    return findings
 
 
-def test_screens_change_what_is_parsed_not_what_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
-    projects = _projects()
-    screened = [_lint(project) for project in projects]
-    monkeypatch.setattr(engine.PythonScreen, "__call__", lambda self, code: bool(self))
-    unscreened = [_lint(project) for project in projects]
-    for project, ours, theirs in zip(projects, screened, unscreened):
-        where = project[-1][0]
-        assert ours[0] == theirs[0], f"findings differ with screens in {where}"
-        assert ours[1] == theirs[1], f"facts differ with screens in {where}"
-    findings = sum(len(s[0]) for s in screened)
-    assert findings > 100  # the corpus does exercise the rules
-    # ... and the screens do spare libcst some files (psycopg's driver code, at least).
-    assert sum(s[2] for s in screened) < sum(u[2] for u in unscreened)
+def test_each_file_is_parsed_once_and_libcst_only_for_a_fix(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    cpython: Counter[str] = Counter()
+    libcst: Counter[str] = Counter()
+    real_parse, real_tree = pyfile.PythonFile.parse.__func__, tree.PythonTree.parse.__func__
+
+    def counted_parse(cls, text, path=""):
+        cpython[text] += 1
+        return real_parse(cls, text, path)
+
+    def counted_tree(cls, text, screened=False):
+        libcst[text] += 1
+        return real_tree(cls, text, screened)
+
+    monkeypatch.setattr(pyfile.PythonFile, "parse", classmethod(counted_parse))
+    monkeypatch.setattr(tree.PythonTree, "parse", classmethod(counted_tree))
+    found = fixed = 0
+    for project in _projects():
+        cpython.clear()
+        libcst.clear()
+        findings = _lint(project)
+        texts = {text for rel, text in project if rel.endswith(".py")}
+        # Every rule, the readers and the SQL finder share one CPython tree per file.
+        assert all(count == 1 for count in cpython.values()), project[-1][0]
+        assert set(cpython) <= texts
+        # libcst parses a file at most once, and only one where some finding has a fix.
+        assert all(count == 1 for count in libcst.values()), project[-1][0]
+        with_fix = {text for rel, text in project
+                    if any(f.fix is not None and f.path == rel for f in findings)}
+        assert set(libcst) <= with_fix, project[-1][0]
+        found += len(findings)
+        fixed += len(libcst)
+    assert found > 100  # the projects do exercise the rules
+    assert fixed > 10  # ... and their fixes
 
 
-def test_every_python_rule_screens_the_files_its_examples_fire_in() -> None:
-    """Each rule's screen passes its own INVALID Python examples (run through the engine, a
-    refusing screen would already fail the examples' tests; this names the screen at fault)."""
-    for rule in all_rules():
-        if not rule.python_node_types:
-            continue
-        for example in rule.INVALID:
-            if example.kind == "python":
-                module = screen.parse(example.sql)
-                assert module is not None
-                assert rule().screen_python(screen.CodeIndex(module)), (rule.code, example.sql)
-
-
-def test_code_index_resolves_names_through_imports_like_the_libcst_tree() -> None:
-    source = ("import django.db.models as m\nfrom psycopg import connect as pg_connect\n"
-              "import tenacity\n\nclass A(m.Model):\n    pass\n\npg_connect(dsn)\n"
-              "tenacity.retry()\n")
-    code = screen.CodeIndex(ast.parse(source))
-    cls = code.nodes(ast.ClassDef)[0]
-    assert code.qualified(cls.bases[0]) == "django.db.models.Model"
-    assert [code.qualified(c.func) for c in code.nodes(ast.Call)] == [
-        "psycopg.connect", "tenacity.retry"]
-    assert [c.func.id for c in code.calls("pg_connect")] == ["pg_connect"]
-
-
-def test_cpython_refusals_are_not_parsed_by_libcst() -> None:
-    assert screen.parse("def f(:\n") is None
-    assert screen.parse("x = " + "(" * 300 + ")" * 300 + "\n") is None  # too deeply nested
-    assert screen.parse("\ufeffx = 1\n") is not None  # a byte-order mark is not code
-
-
-def test_sql_strings_need_no_libcst_tree_unless_an_sql_rule_reads_it() -> None:
+def test_a_file_no_reader_wants_is_not_parsed() -> None:
     def load(text: str) -> engine.LoadedFile:
-        return engine.load(Candidate(Path("app/q.py"), "app/q.py", "python"), text)
+        return engine.load(Candidate(Path("app/util.py"), "app/util.py", "python"), text)
 
+    assert load("def add(a, b):\n    return a + b\n").python_file is None
+    # SQL strings are found on CPython's tree, with no libcst.
     select = load("def f(cur):\n    cur.execute('SELECT id FROM orders WHERE id = %s', (1,))\n")
     assert [s.kind for s in select.parsed.statements] == ["SelectStmt"]
-    assert select.python is None  # found on CPython's tree alone
-    # PGL201 reads CPython's tree around an INSERT (a one-off script, a check-then-act's insert).
-    insert = load("def f(cur):\n    cur.execute('INSERT INTO orders (id) VALUES (%s)', (1,))\n")
-    assert [s.kind for s in insert.parsed.statements] == ["InsertStmt"]
-    assert insert.python is None and insert.python_file is not None
-    # PGL108 reads CPython's tree around a pg_try_advisory_lock() call.
-    lock = load("def f(cur):\n    cur.execute('SELECT pg_try_advisory_lock(1)')\n")
-    assert [s.kind for s in lock.parsed.statements] == ["SelectStmt"]
-    assert lock.python is None and lock.python_file is not None
+    assert select.python_file is not None and not select.python_file.fix_tree_parsed
