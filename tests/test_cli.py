@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 COUNTER = "UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';\n"
+# The first migration of a project that migrates a live database (it bounds its lock waits):
+# the lock rules' evidence (pglint.model.online).
+INIT_T = "SET lock_timeout = '5s';\nCREATE TABLE t (id int);\n"
 
 
 def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -173,7 +176,7 @@ def test_select_all_and_rule_names_wherever_codes_are(tmp_path):
     (tmp_path / "queries" / "hits.sql").write_text(COUNTER + "SELECT id FROM t;\n",
                                                   encoding="utf-8")
     (tmp_path / "migrations").mkdir()
-    (tmp_path / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
+    (tmp_path / "migrations" / "V1__init.sql").write_text(INIT_T)
     (tmp_path / "migrations" / "V2__alter.sql").write_text("ALTER TABLE t ADD COLUMN n int;\n")
 
     def codes(*args: str) -> list[str]:
@@ -376,7 +379,7 @@ def test_lock_timeout_takes_postgresql_durations(tmp_path, value):
         f'[tool.pglint]\nlock-timeout = "{value}"\nextend-select = ["PGL301"]\n',
         encoding="utf-8")
     (tmp_path / "migrations").mkdir()
-    (tmp_path / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
+    (tmp_path / "migrations" / "V1__init.sql").write_text(INIT_T)
     (tmp_path / "migrations" / "V2__alter.sql").write_text("ALTER TABLE t ADD COLUMN n int;\n")
     result = run("check", "--no-cache", "--diff", "--unsafe-fixes", ".", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
@@ -488,8 +491,10 @@ def test_check_dash_lints_standard_input(tmp_path):
 
 def test_stdin_filename_names_the_text_and_decides_its_kind(tmp_path):
     (tmp_path / "migrations").mkdir()
-    (tmp_path / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
-    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL301"]\n')  # off by default
+    (tmp_path / "migrations" / "V1__init.sql").write_text(INIT_T)
+    # PGL301 is off by default; the text on stdin is linted alone, with no other migration to
+    # show that the project migrates a live database.
+    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL301"]\nlock-evidence = "exists"\n')
     as_migration = run_stdin("check", "--no-cache", "--output-format", "concise",
                              "--stdin-filename", "migrations/V2__add.sql", cwd=tmp_path,
                              data=ALTER_T)
@@ -507,7 +512,8 @@ def test_stdin_filename_names_the_text_and_decides_its_kind(tmp_path):
 
 
 def test_fix_on_stdin_prints_the_fixed_text_and_writes_no_file(tmp_path):
-    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL301"]\n')  # off by default
+    # PGL301 is off by default; the text on stdin is linted alone (see above).
+    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL301"]\nlock-evidence = "exists"\n')
     target = tmp_path / "migrations" / "V2__add.sql"
     target.parent.mkdir()
     target.write_text(ALTER_T, encoding="utf-8")  # a file of that name is left alone
@@ -583,7 +589,7 @@ def fixable_project(root: Path) -> None:
     """PGL301 (an unsafe fix) in a migration; two PGL902 (safe fixes) and a PGL101 (no fix)
     in a query file."""
     (root / "migrations").mkdir()
-    (root / "migrations" / "V1__init.sql").write_text("CREATE TABLE t (id int);\n")
+    (root / "migrations" / "V1__init.sql").write_text(INIT_T)
     (root / "migrations" / "V2__alter.sql").write_text(ALTER_T)
     (root / "pglint.toml").write_text('extend-select = ["PGL301"]\n')  # off by default
     # The application reads `t`: the lock on it blocks someone.

@@ -15,7 +15,8 @@ import pytest
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 FILES = 1500
-CREATE = "CREATE TABLE orders (id bigint PRIMARY KEY);\n"
+# The project migrates a live database (it bounds its lock waits): PGL301's evidence.
+CREATE = "SET lock_timeout = '5s';\nCREATE TABLE orders (id bigint PRIMARY KEY);\n"
 
 
 def alter(i: int) -> str:

@@ -13,7 +13,9 @@ from pglint.config import ConfigError, parse_settings, resolve_selectors
 from pglint.registry import all_rules, catalog, squawk_aliases
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-CREATED = ("CREATE TABLE orders (id bigint PRIMARY KEY, ref text, total int);\n"
+# The project migrates a live database (its first migration bounds its lock waits).
+CREATED = ("SET lock_timeout = '5s';\n"
+           "CREATE TABLE orders (id bigint PRIMARY KEY, ref text, total int);\n"
            "CREATE TABLE customers (id bigint PRIMARY KEY, email text);\n")
 RISKY = """SET lock_timeout = '2s';
 CREATE INDEX orders_ref_idx ON orders (ref);

@@ -5,4 +5,5 @@ down_revision = None
 
 
 def upgrade():
+    op.execute("SET LOCAL lock_timeout = '5s'")  # the project migrates a live database
     op.execute("CREATE TABLE orders (id bigint primary key)")
