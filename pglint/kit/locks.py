@@ -171,12 +171,15 @@ def runner_wraps_file(ctx: "FileContext") -> bool:
         name in ("migration.sql", "up.sql") or name.lower().endswith(".up.sql")
 
 
-def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str) -> "Statement | None":
+def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str,
+                   index_drops: bool = False) -> "Statement | None":
     """The statement before `stmt`, in the same transaction, that already holds ACCESS
     EXCLUSIVE on `table` (an `ALTER TABLE ... ADD COLUMN` before the backfill, the index or the
     constraint on that column): then this statement's own lock blocks nobody new. A migration
     file runs in one transaction unless it commits in between or says it must not
-    (runs_outside_transaction); without a transaction the earlier lock is gone: None."""
+    (runs_outside_transaction); without a transaction the earlier lock is gone: None.
+    `index_drops`: a plain `DROP INDEX` of an index on `table` counts too (for a statement that
+    is instant once it has the lock, another drop: it waits for nobody new)."""
     if runs_outside_transaction(ctx):
         return None
     top = stmt.parent if stmt.parent is not None else stmt
@@ -191,8 +194,8 @@ def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str) -> "Statem
         if earlier.kind == "TransactionStmt" and earlier.body.get("kind") in _ENDS_TRANSACTION \
                 or _autocommit(earlier):
             holder = None
-        elif holder is None and (takes_access_exclusive(earlier, table)
-                                 or _drops_index_of(ctx, earlier, table)):
+        elif holder is None and (takes_access_exclusive(earlier, table) or
+                                 index_drops and _drops_index_of(ctx, earlier, table)):
             holder = earlier
     return holder
 
@@ -319,12 +322,14 @@ def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None,
     return None if ctx.model.created_by_new_migration(name) else table
 
 
-def table_before_file(ctx: "FileContext", stmt: "Statement", name: str | None) -> Table | None:
+def table_before_file(ctx: "FileContext", stmt: "Statement", name: str | None,
+                      index_drops: bool = False) -> Table | None:
     """existing_table, when `stmt` is also the first to lock it against production traffic:
     no earlier statement of the same transaction already holds ACCESS EXCLUSIVE on it. (A
     rewrite holds the lock for as long as it copies the table: its rules ask existing_table.)"""
     table = existing_table(ctx, stmt, name)
-    return None if table is None or locked_earlier(ctx, stmt, name) is not None else table
+    return None if table is None or \
+        locked_earlier(ctx, stmt, name, index_drops) is not None else table
 
 
 def index_before_file(ctx: "FileContext", stmt: "Statement", name: str | None) -> Index | None:
@@ -337,7 +342,7 @@ def index_before_file(ctx: "FileContext", stmt: "Statement", name: str | None) -
         if index is None or index.location is None:
             continue
         if defined_elsewhere(ctx, index.location.path) and \
-                table_before_file(ctx, stmt, index.table) is not None:
+                table_before_file(ctx, stmt, index.table, index_drops=True) is not None:
             return index
     return None
 

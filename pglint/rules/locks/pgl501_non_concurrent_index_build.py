@@ -125,6 +125,8 @@ class NonConcurrentIndexBuild(Rule):
                 "CREATE INDEX notes_author_idx ON notes (author);\n"),
         # No evidence the table exists before this file: silent.
         Example("CREATE INDEX invoices_due_idx ON invoices (due_at);\n"),
+        # `ON ONLY` a partitioned table: an invalid index, made at once, no build.
+        Example("CREATE INDEX events_kind_idx ON ONLY events (kind);\n", context=_PARTITIONED),
         # No migration of the project shows it runs against a live database (no CONCURRENTLY,
         # NOT VALID or lock_timeout anywhere): it migrates before it serves.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n",
@@ -204,6 +206,8 @@ class NonConcurrentIndexBuild(Rule):
         table = table_before_file(ctx, stmt, name)
         if table is None or known_small(ctx, table.name):
             return
+        if table.partitioned and not (node.get("relation") or {}).get("inh"):
+            return  # `ON ONLY` the parent: an invalid index, made at once, no build
         shown = f"`{table.name}`"
         message = (f"`CREATE INDEX` on {shown_table(ctx, table.name)} without `CONCURRENTLY` "
                    "holds a SHARE lock for "

@@ -157,7 +157,7 @@ class NonConcurrentIndexDrop(Rule):
         index = dropped[0]
         if locked_later(ctx, stmt, index.table) is not None:
             return  # the transaction queues for ACCESS EXCLUSIVE on the table anyway
-        table = table_before_file(ctx, stmt, index.table)
+        table = table_before_file(ctx, stmt, index.table, index_drops=True)
         shown = f"`{index.table}`"
         message = (f"`DROP INDEX {index.name}` without `CONCURRENTLY` takes an ACCESS EXCLUSIVE "
                    f"lock on {shown}: while it waits for running transactions, "
