@@ -86,4 +86,10 @@ def session_states(statements: list[Statement]) -> list[SessionState]:
             name = n.relation_name(relation)
             if name:
                 created.add(name)
+        elif stmt.kind == "RenameStmt" and body.get("renameType") == "OBJECT_TABLE":
+            # A table made earlier in the script keeps being new under its next name.
+            old = n.relation_name(body.get("relation"))
+            if old in created and body.get("newname"):
+                schema = old.rpartition(".")[0]
+                created.add(f"{schema}.{body['newname']}" if schema else body["newname"])
     return states
