@@ -140,3 +140,15 @@ def test_the_libcst_node_is_found_without_placing_every_node_before_it() -> None
     assert code.code(last) == "h199(x)"
     assert tree.code(code.cst_of(last)) == "h199(x)"
     assert len(placed) < 20
+
+
+def test_an_expression_is_rewritten_from_its_own_code_alone() -> None:
+    from pglint.python.tree import appended_item, keyword_arg
+
+    text = "def f():\n    q = Queue(\n        ctx,  # the context\n    )\n"
+    code = _file(text)
+    edit = code.expression_edit(code.nodes(ast.Call)[0], lambda cst, node: appended_item(
+        cst, node, keyword_arg(cst, "maxsize", cst.Integer("8"))))
+    assert edit is not None and not code.fix_tree_parsed  # the file's own libcst tree is not
+    assert text[:edit.start] + edit.content + text[edit.end:] == (
+        "def f():\n    q = Queue(\n        ctx,  # the context\n        maxsize=8,\n    )\n")

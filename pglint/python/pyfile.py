@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 from pglint.source import line_starts
 
 if TYPE_CHECKING:
+    from pglint.finding import Edit
     from pglint.python.tree import PythonTree
 
 Node = TypeVar("Node", bound=ast.AST)
@@ -315,6 +316,23 @@ class PythonFile:
         return self.text[start:end]
 
     # -- fixes: the libcst tree, parsed only when a fix is built ---------------------------
+
+    def expression_edit(self, node: ast.expr, rewrite: Callable[[Any, Any], Any]
+                        ) -> "Edit | None":
+        """The edit that replaces the expression `node` by `rewrite(cst, expression)`: libcst's
+        tree of the expression's own code (parsed alone, a fraction of the whole file's cost,
+        comments and layout inside it kept), rewritten and rendered in its place. None where
+        libcst refuses that code."""
+        import libcst as cst
+
+        from pglint.finding import Edit
+
+        start, end = self.span(node)
+        try:
+            expression = cst.parse_expression(self.text[start:end])
+        except Exception:  # ParserSyntaxError; RecursionError on pathological nesting
+            return None
+        return Edit(start, end, cst.Module(body=[]).code_for_node(rewrite(cst, expression)))
 
     @property
     def fix_tree_parsed(self) -> bool:

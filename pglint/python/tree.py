@@ -459,55 +459,11 @@ class PythonTree:
 
     def keyword(self, name: str, value: Any) -> Any:
         """A keyword argument `name=value` formatted as PEP 8 wants (no blanks around `=`)."""
-        cst = self.cst
-        return cst.Arg(value, keyword=cst.Name(name), equal=cst.AssignEqual(
-            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+        return keyword_arg(self.cst, name, value)
 
     def appended(self, node: Any, item: Any) -> Any:
-        """A Call (or Dict) with `item` (an Arg or DictElement) added last, in its layout: one
-        item per line stays one per line (a trailing comma kept, comments left on their lines),
-        one line stays one line. Callers check for `*args`/`**kwargs` first."""
-        cst = self.cst
-        is_call = isinstance(node, cst.Call)
-        items = list(node.args if is_call else node.elements)
-        if not items:
-            return node.with_changes(**{"args" if is_call else "elements": [item]})
-        last = items[-1]
-        trailing = last.comma if isinstance(last.comma, cst.Comma) else None
-        # Where the blank (or the newline and indent) before the closing bracket lives.
-        if is_call:
-            in_comma = trailing is not None
-            closing = trailing.whitespace_after if trailing is not None \
-                else last.whitespace_after_arg
-        else:
-            in_comma = trailing is not None and isinstance(trailing.whitespace_after,
-                                                           cst.ParenthesizedWhitespace)
-            closing = trailing.whitespace_after if in_comma else node.rbrace.whitespace_before
-        between = items[-2].comma.whitespace_after if len(items) >= 2 and isinstance(
-            items[-2].comma, cst.Comma) else (node.whitespace_before_args if is_call
-                                              else node.lbrace.whitespace_after)
-        separator = _separator(between, cst)
-        if isinstance(closing, cst.ParenthesizedWhitespace) and isinstance(
-                separator, cst.ParenthesizedWhitespace):
-            # The old last line keeps its comment; the new item takes the closing layout.
-            after_old = separator.with_changes(first_line=closing.first_line)
-            closing = closing.with_changes(first_line=cst.TrailingWhitespace())
-        else:
-            after_old = separator
-        comma = trailing if trailing is not None else cst.Comma()
-        items[-1] = last.with_changes(comma=comma.with_changes(whitespace_after=after_old))
-        if is_call and trailing is None:
-            items[-1] = items[-1].with_changes(whitespace_after_arg=cst.SimpleWhitespace(""))
-        if trailing is not None:
-            item = item.with_changes(comma=trailing.with_changes(
-                whitespace_after=closing if in_comma else trailing.whitespace_after))
-        elif is_call:
-            item = item.with_changes(whitespace_after_arg=closing)
-        if is_call:
-            return node.with_changes(args=[*items, item])
-        if not in_comma:
-            node = node.with_changes(rbrace=node.rbrace.with_changes(whitespace_before=closing))
-        return node.with_changes(elements=[*items, item])
+        """`node` with `item` added last, in its layout (see appended_item)."""
+        return appended_item(self.cst, node, item)
 
     def add_import(self, module: str, name: str | None = None) -> tuple[str, Edit | None]:
         """How to refer to `module` (or `module.name`) in this file, and the import to insert
@@ -622,3 +578,55 @@ class PythonTree:
     def _is_future(self, statement: Any) -> bool:
         return isinstance(statement.body[0], self.cst.ImportFrom) and \
             self._import_root(statement) == "__future__"
+
+
+def keyword_arg(cst: Any, name: str, value: Any) -> Any:
+    """A keyword argument `name=value` formatted as PEP 8 wants (no blanks around `=`)."""
+    return cst.Arg(value, keyword=cst.Name(name), equal=cst.AssignEqual(
+        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+
+
+def appended_item(cst: Any, node: Any, item: Any) -> Any:
+    """A Call (or Dict) with `item` (an Arg or DictElement) added last, in its layout: one
+    item per line stays one per line (a trailing comma kept, comments left on their lines),
+    one line stays one line. Callers check for `*args`/`**kwargs` first."""
+    is_call = isinstance(node, cst.Call)
+    items = list(node.args if is_call else node.elements)
+    if not items:
+        return node.with_changes(**{"args" if is_call else "elements": [item]})
+    last = items[-1]
+    trailing = last.comma if isinstance(last.comma, cst.Comma) else None
+    # Where the blank (or the newline and indent) before the closing bracket lives.
+    if is_call:
+        in_comma = trailing is not None
+        closing = trailing.whitespace_after if trailing is not None \
+            else last.whitespace_after_arg
+    else:
+        in_comma = trailing is not None and isinstance(trailing.whitespace_after,
+                                                       cst.ParenthesizedWhitespace)
+        closing = trailing.whitespace_after if in_comma else node.rbrace.whitespace_before
+    between = items[-2].comma.whitespace_after if len(items) >= 2 and isinstance(
+        items[-2].comma, cst.Comma) else (node.whitespace_before_args if is_call
+                                          else node.lbrace.whitespace_after)
+    separator = _separator(between, cst)
+    if isinstance(closing, cst.ParenthesizedWhitespace) and isinstance(
+            separator, cst.ParenthesizedWhitespace):
+        # The old last line keeps its comment; the new item takes the closing layout.
+        after_old = separator.with_changes(first_line=closing.first_line)
+        closing = closing.with_changes(first_line=cst.TrailingWhitespace())
+    else:
+        after_old = separator
+    comma = trailing if trailing is not None else cst.Comma()
+    items[-1] = last.with_changes(comma=comma.with_changes(whitespace_after=after_old))
+    if is_call and trailing is None:
+        items[-1] = items[-1].with_changes(whitespace_after_arg=cst.SimpleWhitespace(""))
+    if trailing is not None:
+        item = item.with_changes(comma=trailing.with_changes(
+            whitespace_after=closing if in_comma else trailing.whitespace_after))
+    elif is_call:
+        item = item.with_changes(whitespace_after_arg=closing)
+    if is_call:
+        return node.with_changes(args=[*items, item])
+    if not in_comma:
+        node = node.with_changes(rbrace=node.rbrace.with_changes(whitespace_before=closing))
+    return node.with_changes(elements=[*items, item])

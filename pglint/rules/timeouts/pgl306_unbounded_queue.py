@@ -7,11 +7,12 @@ import re
 from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
-from pglint.finding import Applicability, Finding, Fix
+from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import app_consumes
 from pglint.kit.sql_tokens import depths
 from pglint.model.project import APPEND_ONLY_NAME, LEASE_COLUMNS
 from pglint.python.pyfile import PythonFile, has_star, is_int, keyword
+from pglint.python.tree import appended_item, keyword_arg
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -263,18 +264,15 @@ class UnboundedQueue(Rule):
 
 
 def _bounded(code: PythonFile, call: ast.Call, bound: ast.expr | None) -> Fix | None:
-    """`maxsize=` added to the call, or its bound replaced: libcst renders the edit."""
-    tree, node = code.fix_tree, code.cst_of(call)
-    if tree is None or node is None:
-        return None
-    limit = tree.cst.Integer(str(PYTHON_MAXSIZE))
+    """`maxsize=` added to the call (libcst renders the call in its layout), or its bound
+    replaced."""
     if bound is None:
-        edit = tree.replace(node, tree.appended(node, tree.keyword("maxsize", limit)))
-    else:
-        value = code.cst_of(bound)
-        if value is None:
+        edit = code.expression_edit(call, lambda cst, node: appended_item(
+            cst, node, keyword_arg(cst, "maxsize", cst.Integer(str(PYTHON_MAXSIZE)))))
+        if edit is None:
             return None
-        edit = tree.replace(value, limit)
+    else:
+        edit = Edit(*code.span(bound), str(PYTHON_MAXSIZE))
     return Fix(f"Bound the queue: maxsize={PYTHON_MAXSIZE}", Applicability.UNSAFE, (edit,))
 
 
