@@ -60,6 +60,15 @@ class ByteToChar:
 _NEWLINE = re.compile(r"\r\n?|\n")
 
 
+def indent_at(text: str, offset: int) -> str:
+    """The indentation (blanks and tabs) of the line holding `offset`."""
+    start = text.rfind("\n", 0, offset) + 1
+    end = start
+    while end < len(text) and text[end] in " \t":
+        end += 1
+    return text[start:end]
+
+
 def line_starts(text: str, first: int = 0) -> list[int]:
     """Where each line of `text` starts (lines end at \\r\\n, \\r or \\n); the first one at
     `first` (1 to count from after a byte-order mark, as Python's parsers do)."""

@@ -19,7 +19,7 @@ import operator
 import tokenize
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
-from pglint.source import line_starts
+from pglint.source import indent_at, line_starts
 
 if TYPE_CHECKING:
     from pglint.finding import Edit
@@ -246,11 +246,7 @@ class PythonFile:
         name = dotted(node)
         if name is None:
             return None
-        head, _, rest = name.partition(".")
-        full = self.import_names.get(head)
-        if full is None:
-            return name
-        return f"{full}.{rest}" if rest else full
+        return resolved(self.import_names, name)
 
     def call_name(self, call: ast.Call) -> str | None:
         """The qualified name of what a call calls (None for computed callees)."""
@@ -258,15 +254,7 @@ class PythonFile:
 
     def is_imported(self, module: str, name: str | None = None) -> str | None:
         """The local name under which `module` (or `module.name`) is usable, or None."""
-        target = f"{module}.{name}" if name else module
-        for local, full in self.import_names.items():
-            if full == target:
-                return local
-        if name:
-            base = self.is_imported(module)
-            if base is not None:
-                return f"{base}.{name}"
-        return None
+        return local_name(self.import_names, module, name)
 
     def imports(self, roots: Iterable[str]) -> bool:
         """Whether the file imports (absolutely, anywhere) one of the top-level packages
@@ -309,11 +297,7 @@ class PythonFile:
 
     def line_indent(self, offset: int) -> str:
         """The indentation of the line holding `offset`."""
-        start = self.text.rfind("\n", 0, offset) + 1
-        end = start
-        while end < len(self.text) and self.text[end] in " \t":
-            end += 1
-        return self.text[start:end]
+        return indent_at(self.text, offset)
 
     # -- fixes: the libcst tree, parsed only when a fix is built ---------------------------
 
@@ -397,6 +381,30 @@ def _inside_parentheses(text: str) -> tuple[int, int] | None:
                 last = starts[token.end[0] - 1] + token.end[1]
     except (tokenize.TokenError, SyntaxError):
         return None
+    return None
+
+
+def resolved(imports: dict[str, str], name: str) -> str:
+    """A dotted name with its first part resolved through `imports` (local name -> what it was
+    imported as): `sleep` -> `time.sleep`; names not imported stay as written."""
+    head, _, rest = name.partition(".")
+    full = imports.get(head)
+    if full is None:
+        return name
+    return f"{full}.{rest}" if rest else full
+
+
+def local_name(imports: dict[str, str], module: str, name: str | None = None) -> str | None:
+    """The local name under which `module` (or `module.name`) is usable after `imports`, or
+    None."""
+    target = f"{module}.{name}" if name else module
+    for local, full in imports.items():
+        if full == target:
+            return local
+    if name:
+        base = local_name(imports, module)
+        if base is not None:
+            return f"{base}.{name}"
     return None
 
 

@@ -19,7 +19,8 @@ import sys
 from typing import Any, Iterator
 
 from pglint.finding import Edit
-from pglint.source import line_starts
+from pglint.python.pyfile import local_name, resolved
+from pglint.source import indent_at, line_starts
 
 # Fields of libcst nodes that never hold a node worth visiting.
 _NOT_WALKED = frozenset({
@@ -258,11 +259,7 @@ class PythonTree:
         name = self.dotted(node)
         if name is None:
             return None
-        head, _, rest = name.partition(".")
-        full = self.imports.get(head)
-        if full is None:
-            return name
-        return f"{full}.{rest}" if rest else full
+        return resolved(self.imports, name)
 
     def call_name(self, call: Any) -> str | None:
         """The qualified name of what a Call calls (None for computed callees)."""
@@ -270,15 +267,7 @@ class PythonTree:
 
     def is_imported(self, module: str, name: str | None = None) -> str | None:
         """The local name under which `module` (or `module.name`) is usable, or None."""
-        target = f"{module}.{name}" if name else module
-        for local, full in self.imports.items():
-            if full == target:
-                return local
-        if name:
-            base = self.is_imported(module)
-            if base is not None:
-                return f"{base}.{name}"
-        return None
+        return local_name(self.imports, module, name)
 
     # -- positions -----------------------------------------------------------------------------
 
@@ -426,11 +415,7 @@ class PythonTree:
         return self.module.code_for_node(node)
 
     def line_indent(self, offset: int) -> str:
-        start = self.text.rfind("\n", 0, offset) + 1
-        end = start
-        while end < len(self.text) and self.text[end] in " \t":
-            end += 1
-        return self.text[start:end]
+        return indent_at(self.text, offset)
 
     # -- fixes ---------------------------------------------------------------------------------
 

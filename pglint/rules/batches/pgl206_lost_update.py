@@ -446,13 +446,11 @@ def _django_fix(code: PythonFile, node: ast.stmt, obj: str, field: str, subtract
                 problem: str | None, model: str | None) -> Fix | None:
     """`obj.f = F("f") ± x` (importing F), the one-UPDATE form over the increment and its
     `save(update_fields=["f"])`, or either shown when it would not be exact."""
-    tree = code.fix_tree
     parts = _fix_nodes(code, node, delta, operand)
-    if tree is None or parts is None:
+    if parts is None:
         return None
-    cst = tree.cst
-    increment, cst_delta, cst_operand = parts
-    op = "-" if subtract else "+"
+    tree, increment, cst_delta, cst_operand = parts
+    cst, op = tree.cst, "-" if subtract else "+"
     f_name, import_edit = tree.add_import("django.db.models", "F")
     f_call = cst.Call(func=cst.parse_expression(f_name),
                       args=[cst.Arg(cst.SimpleString(f'"{field}"'))])
@@ -481,13 +479,11 @@ def _sqlalchemy_fix(code: PythonFile, node: ast.stmt, obj: str, field: str, subt
                     delta: ast.expr, operand: ast.expr | None, problem: str | None,
                     model: str | None) -> Fix | None:
     """`obj.f = M.f ± x`, or shown when it would not be exact or the model is not named."""
-    tree = code.fix_tree
     parts = _fix_nodes(code, node, delta, operand)
-    if tree is None or parts is None:
+    if parts is None:
         return None
-    cst = tree.cst
-    increment, cst_delta, cst_operand = parts
-    op = "-" if subtract else "+"
+    tree, increment, cst_delta, cst_operand = parts
+    cst, op = tree.cst, "-" if subtract else "+"
     column = cst.Attribute(value=cst.parse_expression(model or "Model"), attr=cst.Name(field))
     expression = cst.BinaryOperation(left=column, operator=cst.Subtract() if subtract
                                      else cst.Add(), right=_operand(cst, cst_delta))
@@ -503,13 +499,17 @@ def _sqlalchemy_fix(code: PythonFile, node: ast.stmt, obj: str, field: str, subt
 
 
 def _fix_nodes(code: PythonFile, node: ast.stmt, delta: ast.expr, operand: ast.expr | None
-               ) -> tuple[Any, Any, Any] | None:
-    """libcst's increment statement, delta and `obj.field` operand, or None."""
+               ) -> tuple[Any, Any, Any, Any] | None:
+    """The file's libcst tree and its increment statement, delta and `obj.field` operand, or
+    None where libcst cannot give them."""
+    tree = code.fix_tree
+    if tree is None:
+        return None
     increment, cst_delta = code.cst_of(node), code.cst_of(delta)
     cst_operand = code.cst_of(operand) if operand is not None else None
     if increment is None or cst_delta is None or (operand is not None and cst_operand is None):
         return None
-    return increment, cst_delta, cst_operand
+    return tree, increment, cst_delta, cst_operand
 
 
 def _operand(cst: Any, delta: Any) -> Any:
