@@ -83,15 +83,6 @@ DB_LIBRARIES = ("psycopg2", "psycopg", "asyncpg", "sqlalchemy", "sqlmodel", "dja
 # Small readers
 # --------------------------------------------------------------------------------------------
 
-def keyword_arg(call: Any, name: str) -> Any:
-    """The `name=...` argument of a libcst Call, or None (libcst's tree: PGL206 reads it there
-    until it moves to CPython's tree)."""
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return arg
-    return None
-
-
 def positional_args(call: ast.Call) -> list[ast.expr]:
     """The positional arguments that are not `*args` (those after a `*args` included)."""
     return [a for a in call.args if not isinstance(a, ast.Starred)]

@@ -440,17 +440,3 @@ class _Writes:
                     and item.func.id[:1].isupper():
                 self.add(item, ORM_PREFIX + item.func.id, "insert",
                          columns=frozenset(keywords(item)))
-
-
-# -- for pglint.kit.orm, which reads libcst's tree --------------------------------------------
-
-
-def string_literal(tree: Any, node: Any) -> str | None:
-    """The value of a plain (not bytes, not f-) libcst string literal, else None. Nothing in
-    this module uses it: it stays while pglint.kit.orm imports it from here."""
-    cst = tree.cst
-    if isinstance(node, cst.SimpleString) and "b" not in node.prefix.lower() \
-            and "f" not in node.prefix.lower():
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
-    return None
