@@ -1,6 +1,7 @@
-"""Python application code: SQL embedded in string literals (`frontend`), the libcst tree
-Python rules read (`tree`), ORM facts (`orm`), Python migrations (`schema`). What rules read
-of Python code beyond that (ORM chains, retries, edits) is in the rule kit, `pglint.kit`.
+"""Python application code: CPython's tree of a file, which every rule and reader reads
+(`pyfile`), SQL embedded in string literals (`frontend`), ORM facts (`orm`), Python migrations
+(`schema`), and libcst's tree, parsed only to render a fix (`tree`). What rules read of Python
+code beyond that (ORM chains, retries, edits) is in the rule kit, `pglint.kit`.
 
 The front end's names are re-exported lazily: rules import `pglint.kit.orm` at start-up,
 and a run over SQL files alone should not pay for the embedded-SQL front end.

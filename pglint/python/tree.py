@@ -1,8 +1,8 @@
-"""A Python file's libcst tree as Python rules see it.
+"""A Python file's libcst tree, parsed only to build a fix (`PythonFile.fix_tree`): rules find
+what they report on CPython's tree (pglint.python.pyfile) and render their edits here.
 
-One parse per file, shared with the embedded-SQL front end; one walk that records every node's
-parent and indexes the nodes by class name, so that the engine dispatches rules by node type
-without libcst's visitor machinery (which costs about as much as parsing). Positions are file
+One walk records every node's parent and indexes the nodes by class name (libcst's visitor
+machinery costs about as much as parsing). Positions are file
 character offsets, like everywhere else in pglint: libcst's `PositionProvider` (1-based lines,
 0-based columns counted in characters) is converted here, and computed only when a rule asks
 for a span, since it regenerates the code of the whole module.
