@@ -34,6 +34,7 @@ from pglint.sql.parse import parse_sql
     # pg_dump's preamble, and a bound switched off, are no bound.
     ("SET statement_timeout = 0;", ""),
     ("SET lock_timeout = '0';", ""),
+    ("SET lock_timeout = '0ms';", ""),
     ("SET lock_timeout TO DEFAULT;", ""),
     ("RESET lock_timeout;", ""),
     ("SET work_mem = '64MB';", ""),

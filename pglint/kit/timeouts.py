@@ -14,7 +14,7 @@ from pglint.kit.locks import runner_wraps_file, runs_in_migration
 from pglint.kit.orm_migrations import runner_setting
 from pglint.rule import RuleOption, toml_value
 from pglint.sql import nodes as n
-from pglint.sql.session import setting_value
+from pglint.sql.session import is_zero, setting_value  # noqa: F401 - is_zero re-exported
 
 if TYPE_CHECKING:
     from pglint.context import FileContext
@@ -30,15 +30,6 @@ TIMEOUTS = {
     "transaction_timeout": ("5min", "a transaction can run for ever"),
     "idle_session_timeout": ("1h", "idle sessions are never closed"),
 }
-
-# `0`, '0', '0s', '0ms', '0.0 min': a timeout of zero is no timeout.
-ZERO = re.compile(r"\s*0+(?:\.0*)?\s*(?:us|ms|s|min|h|d)?\s*", re.IGNORECASE)
-
-
-def is_zero(value: str | None) -> bool:
-    """True for a timeout value that disables the timeout."""
-    return value is not None and bool(ZERO.fullmatch(str(value)))
-
 
 def set_config(call: dict[str, Any]) -> tuple[str, str, bool] | None:
     """(setting, value, is_local) of a `set_config(...)` FuncCall whose setting and value are

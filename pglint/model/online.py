@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pglint.sql.session import is_zero, setting_value
+
 # Settings whose non-zero value in a migration bounds what a lock can cost.
 _BOUNDS = ("lock_timeout", "statement_timeout")
 
@@ -39,24 +41,8 @@ def online_change(kind: str, body: dict[str, Any]) -> str:
             if subtype == "AT_DetachPartition" and \
                     ((at.get("def") or {}).get("PartitionCmd") or {}).get("concurrent"):
                 return "DETACH PARTITION CONCURRENTLY"
-    if kind == "VariableSetStmt" and (body.get("name") or "").lower() in _BOUNDS:
-        value = _first_value(body)
-        if value not in ("", "0", "DEFAULT"):
-            return f"SET {body['name'].lower()}"
-    return ""
-
-
-def _first_value(body: dict[str, Any]) -> str:
-    """The value a `SET` gives, as written ("0", "5s"), "DEFAULT" for a reset, or ""."""
-    if body.get("kind") != "VAR_SET_VALUE":
-        return "DEFAULT"
-    args = body.get("args") or ()
-    if not args:
-        return ""
-    const = args[0].get("A_Const") or {}
-    for key in ("ival", "sval", "fval"):
-        if key in const:
-            value = const[key]
-            inner = next(iter(value.values()), 0) if isinstance(value, dict) else value
-            return str(inner if inner is not None else 0)
+    if kind == "VariableSetStmt" and body.get("kind") == "VAR_SET_VALUE" and \
+            (body.get("name") or "").lower() in _BOUNDS and \
+            not is_zero(setting_value(body.get("args"))):
+        return f"SET {body['name'].lower()}"
     return ""

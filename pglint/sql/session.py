@@ -9,6 +9,7 @@ tools add around a whole file are not visible here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -37,6 +38,15 @@ class SessionState:
         if name in self.local_settings:
             return self.local_settings[name]
         return self.settings.get(name)
+
+
+# `0`, '0', '0s', '0ms', '0.0 min': a timeout of zero is no timeout.
+_ZERO = re.compile(r"\s*0+(?:\.0*)?\s*(?:us|ms|s|min|h|d)?\s*", re.IGNORECASE)
+
+
+def is_zero(value: str | None) -> bool:
+    """True for a timeout value that disables the timeout."""
+    return value is not None and bool(_ZERO.fullmatch(str(value)))
 
 
 def setting_value(args: list[dict[str, Any]] | None) -> str:
