@@ -254,32 +254,35 @@ _GENERATED = re.compile(r"\bDO NOT EDIT\b|@generated\b|^\W*Code generated\b.*\bD
 
 def generated(text: str) -> bool:
     """Whether a file says a generator writes it (in its first five lines)."""
-    head = "\n".join(text.splitlines()[:5])
-    return _GENERATED.search(head) is not None
+    end = -1
+    for _ in range(5):  # the end of the fifth line, without splitting the whole text
+        end = text.find("\n", end + 1)
+        if end < 0:
+            end = len(text)
+            break
+    return _GENERATED.search(text, 0, end) is not None
+
+
+def _shown_instead(findings: list[Finding], why: str, every: bool) -> None:
+    """The findings' fixes (the applicable ones, or `every` one) shown instead, after `why`."""
+    for finding in findings:
+        fix = finding.fix
+        if fix is not None and (every or fix.applicable):
+            shown = fix.suggestion or "\n".join(e.content.strip() for e in fix.edits
+                                                if e.content.strip())
+            finding.fix = Fix.display(fix.title, why + (f"\n{shown}" if shown else ""))
 
 
 def source_untouched(findings: list[Finding]) -> None:
     """A generated file is never edited: the next generation would undo the edit. Its fixes
     are shown, for the source it is generated from."""
-    for finding in findings:
-        fix = finding.fix
-        if fix is not None:
-            shown = fix.suggestion or "\n".join(e.content.strip() for e in fix.edits
-                                                if e.content.strip())
-            finding.fix = Fix.display(fix.title, "this file is generated (its header says DO NOT "
-                                      "EDIT): make the change in the source it is generated "
-                                      "from" + (f"\n{shown}" if shown else ""))
+    _shown_instead(findings, "this file is generated (its header says DO NOT EDIT): make the "
+                   "change in the source it is generated from", every=True)
 
 
 def _history_untouched(findings: list[Finding]) -> None:
     """A migration that has run is never edited (the databases that ran it would not see the
     change, and checksum-verifying runners would refuse it): its fixes are shown as what to
     put in a new migration."""
-    for finding in findings:
-        fix = finding.fix
-        if fix is not None and fix.applicable:
-            shown = fix.suggestion or "\n".join(e.content.strip() for e in fix.edits
-                                                if e.content.strip())
-            finding.fix = Fix.display(fix.title, "this migration has already run: put the change "
-                                      "in a new migration, do not edit this one" +
-                                      (f"\n{shown}" if shown else ""))
+    _shown_instead(findings, "this migration has already run: put the change in a new "
+                   "migration, do not edit this one", every=False)

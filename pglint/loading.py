@@ -4,7 +4,6 @@ parsed statements (PL/pgSQL and SQL bodies included) and its syntax problems (PG
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -94,6 +93,7 @@ def _migration_statements(loaded: LoadedFile, parsed: ParsedSQL, kind: str) -> N
     is rolled back (Alembic's `downgrade()`, Django's `reverse_sql`), with the SQL its
     operations send (`op.create_index`, `AddIndex`; pglint.python.operation_sql), in file
     order."""
+    import ast
     from functools import partial
 
     from pglint.model.location import Location

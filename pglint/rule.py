@@ -9,7 +9,6 @@ the file's other statements and the project model from the context, and yield fi
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
@@ -218,6 +217,6 @@ def _span_of(node: Any, ctx: "FileContext") -> tuple[int, int]:
     start, end = getattr(node, "start", None), getattr(node, "end", None)
     if isinstance(start, int) and isinstance(end, int):
         return start, end
-    if isinstance(node, ast.AST) and ctx.python_file is not None:
-        return ctx.python_file.span(node)
-    raise TypeError(f"no span for {type(node).__name__} outside a Python file")
+    if ctx.python_file is None:
+        raise TypeError(f"no span for {type(node).__name__} outside a Python file")
+    return ctx.python_file.span(node)

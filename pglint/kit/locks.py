@@ -208,10 +208,7 @@ def _drops_index_of(ctx: "FileContext", stmt: "Statement", table: str) -> bool:
             body.get("concurrent"):
         return False
     catalog = ctx.model.catalog
-    for found in body.get("objects") or ():
-        if not isinstance(found, dict) or "List" not in found:
-            continue
-        name = n.qualified(found["List"].get("items")).lower()
+    for name in n.dropped_names(body):
         index = catalog.indexes.get(name) or catalog.dropped_indexes.get(name)
         if index is not None and index.table == table:
             return True

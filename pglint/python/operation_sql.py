@@ -172,13 +172,7 @@ def _other_dialect_branch(tree: PythonFile, call: ast.Call) -> bool:
 def _in_autocommit_block(tree: PythonFile, call: ast.Call) -> bool:
     """Whether `call` runs in a `with ...autocommit_block():` (Alembic's way out of the
     revision's transaction)."""
-    for ancestor in tree.ancestors(call):
-        if isinstance(ancestor, (ast.With, ast.AsyncWith)) and any(
-                isinstance(item.context_expr, ast.Call)
-                and isinstance(item.context_expr.func, ast.Attribute)
-                and item.context_expr.func.attr == "autocommit_block" for item in ancestor.items):
-            return True
-    return False
+    return tree.in_with_block(call, "autocommit_block")
 
 
 def _flag(reader: Any, call: Any, keyword: str) -> bool:

@@ -209,6 +209,19 @@ class PythonFile:
             return node
         return self.enclosing(node, ast.stmt)
 
+    def in_with_block(self, node: ast.AST, method: str, within: ast.AST | None = None) -> bool:
+        """Whether `node` runs inside a `with <anything>.<method>(...):` block (one inside
+        `within`, when given): `autocommit_block()`, `session.begin()`."""
+        for ancestor in self.ancestors(node):
+            if ancestor is within:
+                return False
+            if isinstance(ancestor, (ast.With, ast.AsyncWith)) and any(
+                    isinstance(item.context_expr, ast.Call)
+                    and isinstance(item.context_expr.func, ast.Attribute)
+                    and item.context_expr.func.attr == method for item in ancestor.items):
+                return True
+        return False
+
     @staticmethod
     def descendants(node: ast.AST) -> Iterator[ast.AST]:
         """Every node under `node` (not itself), in pre-order: file order."""

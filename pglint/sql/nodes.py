@@ -42,6 +42,13 @@ def qualified(items: list[dict[str, Any]] | None) -> str:
     return ".".join(parts)
 
 
+def dropped_names(body: dict[str, Any]) -> list[str]:
+    """The objects a DROP of tables, indexes or views names, qualified and lowercased as the
+    catalog keys them (`public.` left out)."""
+    return [qualified(o["List"].get("items")).lower() for o in body.get("objects") or ()
+            if isinstance(o, dict) and "List" in o]
+
+
 _INPUT_MODES = {"FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT",
                 "FUNC_PARAM_VARIADIC"}
 

@@ -376,15 +376,7 @@ def _is_field(node: ast.AST, obj: str, field: str) -> bool:
 
 def _in_begin_block(code: PythonFile, node: ast.AST, function: ast.AST) -> bool:
     """Inside `with session.begin():` (commits when the block ends)."""
-    for ancestor in code.ancestors(node):
-        if ancestor is function:
-            return False
-        if isinstance(ancestor, (ast.With, ast.AsyncWith)) and any(
-                isinstance(item.context_expr, ast.Call)
-                and isinstance(item.context_expr.func, ast.Attribute)
-                and item.context_expr.func.attr == "begin" for item in ancestor.items):
-            return True
-    return False
+    return code.in_with_block(node, "begin", within=function)
 
 
 def _inexact(code: PythonFile, node: ast.AST, obj: str, field: str, function: ast.AST,

@@ -147,8 +147,7 @@ class NonConcurrentIndexDrop(Rule):
         if node.get("removeType") != "OBJECT_INDEX" or node.get("concurrent") \
                 or not runs_in_migration(stmt):
             return
-        names = [n.qualified(o["List"].get("items")).lower() for o in node.get("objects") or ()
-                 if isinstance(o, dict) and "List" in o]
+        names = n.dropped_names(node)
         # An index behind a PRIMARY KEY or UNIQUE constraint cannot be dropped this way at all.
         dropped = [index for index in (index_before_file(ctx, stmt, x) for x in names)
                    if index is not None and not index.constraint]

@@ -276,9 +276,8 @@ def _removed(kind: str, node: dict[str, Any]) -> list[tuple[str, str | None, str
             return [(table, None, f"`RENAME TO {node['newname']}`", n.catalog_key(schema, new))]
         return []
     if kind == "DropStmt" and node.get("removeType") == "OBJECT_TABLE":
-        return [(name, None, f"`DROP TABLE {name}`", None) for name in
-                (n.qualified(o["List"].get("items")).lower() for o in node.get("objects") or ()
-                 if isinstance(o, dict) and "List" in o) if name]
+        return [(name, None, f"`DROP TABLE {name}`", None) for name in n.dropped_names(node)
+                if name]
     return []
 
 

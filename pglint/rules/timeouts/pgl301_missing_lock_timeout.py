@@ -490,8 +490,7 @@ def _dropped(body: dict, created: frozenset[str],
     """`_locked_table` of a DROP TABLE, DROP INDEX or DROP TRIGGER."""
     if body.get("concurrent"):
         return None
-    names = [n.qualified(o.get("List", {}).get("items")).lower()
-             for o in body.get("objects") or () if isinstance(o, dict) and "List" in o]
+    names = n.dropped_names(body)
     if body.get("removeType") == "OBJECT_TABLE":
         existing = [x for x in names if x and x not in created]
     elif body.get("removeType") == "OBJECT_TRIGGER":  # ON [schema.]table: ACCESS EXCLUSIVE
