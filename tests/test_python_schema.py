@@ -118,10 +118,10 @@ def test_call_arguments_in_the_order_written():
     # CPython's tree keeps positional and keyword arguments apart; a `*x` may follow a keyword.
     import ast
 
-    from pglint.python.schema_reader import call_arguments
+    from pglint.python.pyfile import call_args
 
     call = ast.parse("f(a, *b, c=1, *d, **e)").body[0].value
-    assert [(k, ast.unparse(v), star) for k, v, star in call_arguments(call)] == [
+    assert [(k, ast.unparse(v), star) for k, v, star, _ in call_args(call)] == [
         (None, "a", ""), (None, "b", "*"), ("c", "1", ""), (None, "d", "*"), (None, "e", "**")]
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from pglint.context import FileContext
 from pglint.kit.upserts import Check, exists_sublink, lookup_equalities, single_table
-from pglint.python.pyfile import PythonFile, dotted
+from pglint.python.pyfile import (  # noqa: F401 - call_args: the rules and fixes import it here
+    Argument, PythonFile, call_args, dotted, in_text_order,
+)
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
@@ -55,33 +57,6 @@ class PyCheck:
     act: ast.Call  # the call that inserts
     inline: bool  # the lookup's result is not kept in a variable
     sql: Check | None = None  # raw SQL: the SELECT's table and lookup, and the INSERT
-
-
-class Arg(NamedTuple):
-    """One argument of a call, as written: its keyword (None for a positional argument, `*x`
-    and `**x`), its value (`x` of `*x`) and its star ("", "*" or "**")."""
-
-    keyword: str | None
-    value: ast.expr
-    star: str
-
-
-def call_args(call: ast.Call) -> list[Arg]:
-    """A call's arguments in the order written (CPython keeps keywords apart, and
-    `f(k=1, *rest)` puts a keyword first)."""
-    found = [Arg(None, a.value, "*") if isinstance(a, ast.Starred) else Arg(None, a, "")
-             for a in call.args]
-    found += [Arg(k.arg, k.value, "**" if k.arg is None else "") for k in call.keywords]
-    if call.args and call.keywords:
-        found.sort(key=lambda a: (a.value.lineno, a.value.col_offset))
-    return found
-
-
-def in_order(nodes: Iterable[Any]) -> list[Any]:
-    """Nodes of one walk in the order of the text (an outer node before the nodes it starts
-    with): CPython's fields are not always in the text's order (`a if b else c`, a dict's keys
-    before its values)."""
-    return sorted(nodes, key=lambda node: (node.lineno, node.col_offset))
 
 
 def python_check(ctx: FileContext, node: ast.AST) -> PyCheck | None:
@@ -308,7 +283,7 @@ def _try_check(ctx: FileContext, node: ast.Try) -> PyCheck | None:
     if not node.body or not node.handlers:
         return None
     line = _first_line(code, node.body)
-    probe = next(iter(in_order(
+    probe = next(iter(in_text_order(
         c for s in line for c in code.descendants(s) if isinstance(c, ast.Call)
         and isinstance(c.func, ast.Attribute) and c.func.attr in ("get", "one", "scalar_one"))),
         None)
@@ -401,7 +376,7 @@ def _act(code: PythonFile, node: ast.stmt, branch: list[ast.stmt],
     is none, or if the first such insert already handles conflicts); calls in a function or
     class defined in the branch do not count."""
     owner = code.enclosing(node, *SCOPES)
-    calls = in_order(c for s in branch for c in code.descendants(s)
+    calls = in_text_order(c for s in branch for c in code.descendants(s)
                      if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute))
     for call in calls:
         verdict = matches(call)

@@ -12,7 +12,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from pglint.python.pyfile import PythonFile, children
+from pglint.python.pyfile import (  # noqa: F401 - call_args and the rest: the rules' too
+    Argument, PythonFile, call_args, children, one_literal, plain_string,
+)
 
 # Django's F() expression under its import paths.
 DJANGO_F = frozenset({"django.db.models.F", "django.db.models.expressions.F"})
@@ -21,69 +23,11 @@ _SA_STATEMENTS = frozenset({"select", "update", "insert", "delete"})
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-@dataclass(frozen=True)
-class Argument:
-    """One argument of a call as written: `keyword` for `k=v` (None for a positional one, and
-    for `**v`), `value` (the `x` of `*x` and `**x`), `star` for `*x` / `**x`, and `node`, the
-    argument's own node (the expression, the `Starred` or the `keyword`)."""
-
-    keyword: str | None
-    value: ast.expr
-    star: bool
-    node: ast.AST
-
-
-def call_args(call: ast.Call) -> list[Argument]:
-    """A call's arguments in the order of the text (CPython keeps positional and keyword
-    arguments apart: `f(a=1, *b)` has `*b` first in `args`)."""
-    found = [Argument(None, a.value, True, a) if isinstance(a, ast.Starred)
-             else Argument(None, a, False, a) for a in call.args]
-    found += [Argument(k.arg, k.value, k.arg is None, k) for k in call.keywords]
-    if call.args and call.keywords and _starts(call.keywords[0]) < _starts(call.args[-1]):
-        found.sort(key=lambda a: _starts(a.node))
-    return found
-
-
-def _starts(node: ast.AST) -> tuple[int, int]:
-    return node.lineno, node.col_offset  # type: ignore[attr-defined]
-
-
 def first_arg(call: ast.Call) -> Argument | None:
     """The call's first argument as written, or None."""
     if not call.args and not call.keywords:
         return None
     return call_args(call)[0]
-
-
-def plain_string(code: PythonFile, node: ast.AST | None) -> str | None:
-    """The value of one plain string literal: not bytes, not an f-string, and not several
-    literals written side by side (`"a" "b"`, one constant in CPython's tree)."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-            and one_literal(code, node):
-        return node.value
-    return None
-
-
-def one_literal(code: PythonFile, node: ast.AST | None) -> bool:
-    """One string or bytes literal, not several side by side (`"a" "b"`) nor an f-string."""
-    if not (isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes))):
-        return False
-    text = code.code(node)
-    # A literal has but its two quotes, as a rule; else the tokenizer counts them.
-    return text.count('"') + text.count("'") <= 2 or _one_token(text)
-
-
-def _one_token(text: str) -> bool:
-    """Whether `text` (a string constant's code) is a single literal."""
-    import io
-    import tokenize  # rarely needed: not at start-up
-
-    try:
-        strings = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
-                   if t.type == tokenize.STRING]
-    except (tokenize.TokenError, SyntaxError):
-        return False
-    return len(strings) == 1
 
 
 def is_text(node: ast.AST | None) -> bool:

@@ -11,11 +11,11 @@ from typing import Any
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Fix
 from pglint.kit.check_then_act import (
-    PG_INSERT, SA_INSERTS, SCOPES, Arg, call_args, last_assignment, manager_model,
+    PG_INSERT, SA_INSERTS, SCOPES, call_args, last_assignment, manager_model,
     sa_insert_model, statement_lines, statements_before,
 )
 from pglint.kit.check_then_act_fixes import get_or_create_call, one_per_line, render, too_long
-from pglint.python.pyfile import PythonFile, dotted
+from pglint.python.pyfile import Argument, PythonFile, dotted
 
 # Calls that make a value up afresh on every attempt: a retry sends a new key, not the same one.
 _GENERATORS = frozenset({"uuid1", "uuid4", "uuid6", "uuid7", "now", "utcnow", "today", "time",
@@ -63,7 +63,7 @@ def handles_conflict(code: PythonFile, node: ast.AST) -> bool:
 
 
 def orm_insert(code: PythonFile, call: ast.Call
-               ) -> tuple[str, str, ast.Call, list[Arg]] | None:
+               ) -> tuple[str, str, ast.Call, list[Argument]] | None:
     """(form, model, the call building the row, its arguments) of an ORM insert:
     `M.objects.create(...)`, `session.add(M(...))`, `session.execute(insert(M).values(...))`."""
     func = call.func

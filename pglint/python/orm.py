@@ -19,12 +19,13 @@ import ast
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from pglint.model.location import Location
 from pglint.model.uses import Use
 from pglint.model.workload import RECURRING_STAMP, Write
-from pglint.python.pyfile import PythonFile, dotted
+from pglint.python.pyfile import (PythonFile, call_args, dotted, in_text_order, one_literal,
+                                  plain_string)
 
 ORM_PREFIX = "orm:"
 
@@ -87,7 +88,7 @@ def orm_facts(code: PythonFile, path: Path, where: Callable[[int, int], Location
 
         facts.uses = model_uses(code, classes, where)
     reader = _Writes(code, facts, where)
-    for call in in_file_order(code.nodes(ast.Call)):
+    for call in in_text_order(code.nodes(ast.Call)):
         reader.call(call)
     return facts
 
@@ -110,34 +111,10 @@ def resolve(writes: list[Write], tables: dict[str, str]) -> list[Write]:
 # -- reading CPython's tree -------------------------------------------------------------------
 
 # One string literal, prefix included (no implicit concatenation: `"a" "b"` is two).
-_ONE_LITERAL = re.compile("|".join((
-    r"[A-Za-z]*'''(?:[^'\\]|\\.|'(?!''))*'''",
-    r'[A-Za-z]*"""(?:[^"\\]|\\.|"(?!""))*"""',
-    r"[A-Za-z]*'(?:[^'\\\r\n]|\\(?:\r\n|.))*'",
-    r'[A-Za-z]*"(?:[^"\\\r\n]|\\(?:\r\n|.))*"',
-)), re.S)
-
-
-def single_literal(code: PythonFile, node: ast.AST) -> bool:
-    """Whether a str or bytes constant is written as one literal, not as an implicit
-    concatenation of several."""
-    return _ONE_LITERAL.fullmatch(code.code(node)) is not None
-
-
-def plain_string(code: PythonFile, node: ast.AST | None) -> str | None:
-    """The value of a plain string literal, else None: one literal, not bytes, not an
-    f-string. A table or column name is written so; the readers have never read names built
-    by concatenation, and a change here would change what they find."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-            and single_literal(code, node):
-        return node.value
-    return None
-
-
 def is_literal(code: PythonFile, node: ast.AST) -> bool:
     """An integer literal or one string (or bytes) literal: a value written in the code."""
     return isinstance(node, ast.Constant) and (type(node.value) is int or isinstance(
-        node.value, (str, bytes)) and single_literal(code, node))
+        node.value, (str, bytes)) and one_literal(code, node))
 
 
 def is_true(node: ast.AST | None) -> bool:
@@ -149,18 +126,10 @@ def unstarred(node: ast.expr) -> ast.expr:
     return node.value if isinstance(node, ast.Starred) else node
 
 
-def call_args(call: ast.Call) -> list[tuple[str | None, ast.expr]]:
+def keyword_values(call: ast.Call) -> list[tuple[str | None, ast.expr]]:
     """A call's arguments in the order written, as (keyword, value): (None, x) for a
     positional `x`, `*x` and `**x`. Readers ask for "the first argument" whatever its kind."""
-    args: list[tuple[str | None, ast.expr]] = [(None, unstarred(a)) for a in call.args]
-    keywords = [(k.arg, k.value) for k in call.keywords]
-    if not args or not keywords:
-        return args or keywords
-    if not any(isinstance(a, ast.Starred) for a in call.args):
-        return args + keywords  # only `*x` may follow a keyword argument
-    placed = [((a.lineno, a.col_offset), (None, unstarred(a))) for a in call.args] + [
-        ((k.lineno, k.col_offset), (k.arg, k.value)) for k in call.keywords]
-    return [arg for _, arg in sorted(placed, key=lambda p: p[0])]
+    return [(a.keyword, a.value) for a in call_args(call)]
 
 
 def keywords(call: ast.Call) -> dict[str, ast.expr]:
@@ -170,12 +139,6 @@ def keywords(call: ast.Call) -> dict[str, ast.expr]:
 def last_part(node: ast.AST) -> str:
     """`f` of `f`, `a.b.f`; "" for anything else (`x().f` included)."""
     return (dotted(node) or "").rsplit(".", 1)[-1]
-
-
-def in_file_order(nodes: Iterable[Any]) -> list[Any]:
-    """Nodes in the order of the text (`ast` lists a dict's keys before its values, and a
-    definition's decorators after its body); an enclosing node before those it holds."""
-    return sorted(nodes, key=lambda node: (node.lineno, node.col_offset))
 
 
 def block(code: PythonFile, cls: ast.ClassDef) -> list[ast.stmt]:
@@ -268,7 +231,7 @@ def _model_tables(code: PythonFile, classes: list[ModelClass], tables: dict[str,
         value = assign.value
         if isinstance(value, ast.Call) and last_part(value.func) == "Table" \
                 and len(assign.targets) == 1 and isinstance(assign.targets[0], ast.Name):
-            args = call_args(value)
+            args = keyword_values(value)
             name = plain_string(code, args[0][1]) if args else None
             if name:
                 tables[assign.targets[0].id] = name
@@ -291,7 +254,7 @@ class _Writes:
         if not isinstance(func, ast.Attribute):
             if isinstance(func, ast.Name) and func.id in ("insert", "update") \
                     and not isinstance(self.code.parent(call), ast.Attribute):
-                args = call_args(call)
+                args = keyword_values(call)
                 target = self._table_ref(args[0][1]) if args else None
                 if target:  # insert(M) / update(M) without .values(): still a write
                     self.add(call, target, func.id)
@@ -315,7 +278,7 @@ class _Writes:
         while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                 and node.func.attr in _QUERYSET:
             if node.func.attr in ("filter", "get"):
-                filters.extend(call_args(node))
+                filters.extend(keyword_values(node))
             node = node.func.value
         if isinstance(node, ast.Attribute) and node.attr in ("objects", "_default_manager") \
                 and isinstance(node.value, ast.Name):
@@ -366,7 +329,7 @@ class _Writes:
 
     def _refers_to(self, node: ast.expr, column: str) -> bool:
         if isinstance(node, ast.Call) and last_part(node.func) == "F":
-            args = call_args(node)
+            args = keyword_values(node)
             return bool(args) and plain_string(self.code, args[0][1]) == column
         return isinstance(node, ast.Attribute) and node.attr == column
 
@@ -391,7 +354,7 @@ class _Writes:
         wheres: list[Any] = []
         while isinstance(node, ast.Call):
             func = node.func
-            args = call_args(node)
+            args = keyword_values(node)
             if isinstance(func, ast.Name) and func.id in ("insert", "update") and args:
                 return func.id, self._table_ref(args[0][1]), wheres
             if isinstance(func, ast.Attribute):
@@ -416,7 +379,7 @@ class _Writes:
             if not isinstance(outer, ast.Call) or outer.func is not parent:
                 break
             if parent.attr == "where":
-                wheres.extend(value for _, value in call_args(outer))
+                wheres.extend(value for _, value in keyword_values(outer))
             parent = self.code.parent(outer)
         given = keywords(call)
         if op == "insert":
@@ -432,7 +395,7 @@ class _Writes:
                  increments=frozenset(increments), timestamps=frozenset(stamps), by_key=by_key)
 
     def _session_add(self, call: ast.Call) -> None:
-        value = call_args(call)[0][1]
+        value = keyword_values(call)[0][1]
         items = [unstarred(e) for e in value.elts] if isinstance(value, (ast.List, ast.Tuple)) \
             else [value]
         for item in items:

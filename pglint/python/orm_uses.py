@@ -30,10 +30,10 @@ from typing import Callable
 from pglint.model.location import Location
 from pglint.model.uses import Use
 from pglint.python.orm import (
-    ModelClass, block, call_args, class_assignments, in_file_order, is_true, keywords,
-    last_part, plain_string, unstarred,
+    ModelClass, block, class_assignments, is_true, keyword_values, keywords, last_part,
+    unstarred,
 )
-from pglint.python.pyfile import PythonFile, dotted
+from pglint.python.pyfile import PythonFile, dotted, in_text_order, plain_string
 
 _SA_COLUMNS = ("Column", "mapped_column")
 _SA_WRAPPERS = ("deferred", "column_property")  # `deferred(Column(...))` is still a column
@@ -187,7 +187,7 @@ class _Reader:
         if not table:
             return
         self.add(table, None, call, mapped)
-        args = call_args(call)
+        args = keyword_values(call)
         target = self.model_name(args[0][1] if args and args[0][0] is None
                                  else given.get("to"))
         if target is None:
@@ -315,7 +315,7 @@ class _Reader:
             return None
         kind = last_part(value.func)
         if kind in _SA_WRAPPERS:
-            args = call_args(value)
+            args = keyword_values(value)
             if args:
                 return self.column_call(args[0][1])
         return value if kind in _SA_COLUMNS else None
@@ -323,7 +323,7 @@ class _Reader:
     def column_name(self, call: ast.Call) -> str | None | bool:
         """A column call's name: its first argument if a string, `name=`; None: unnamed (the
         attribute's); False: a name that cannot be read."""
-        args = call_args(call)
+        args = keyword_values(call)
         first = args[0][1] if args and args[0][0] is None else None
         if first is not None and (isinstance(first, ast.JoinedStr) or isinstance(
                 first, ast.Constant) and isinstance(first.value, (str, bytes))):
@@ -351,10 +351,10 @@ class _Reader:
 
     def table_objects(self) -> None:
         """`Table("orders", metadata, Column("total", ...), schema=...)` calls."""
-        for call in in_file_order(self.code.nodes(ast.Call)):
+        for call in in_text_order(self.code.nodes(ast.Call)):
             if last_part(call.func) != "Table":
                 continue
-            args = call_args(call)
+            args = keyword_values(call)
             if len(args) < 2 or any(name is not None for name, _ in args[:2]):
                 continue
             name = plain_string(self.code, args[0][1])
@@ -374,7 +374,7 @@ class _Reader:
             owner = variable.id if isinstance(variable, ast.Name) else f'Table("{name}")'
             self.add(table, None, call, owner)
             for column in columns:
-                first = call_args(column)
+                first = keyword_values(column)
                 col = plain_string(self.code, first[0][1]) if first else None
                 if col:
                     self.add(table, col, column, f"{owner}.c.{col}")

@@ -16,8 +16,9 @@ from __future__ import annotations
 import ast
 import io
 import operator
+import re
 import tokenize
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, TypeVar
 
 from pglint.source import indent_at, line_starts
 
@@ -418,6 +419,57 @@ def local_name(imports: dict[str, str], module: str, name: str | None = None) ->
         base = local_name(imports, module)
         if base is not None:
             return f"{base}.{name}"
+    return None
+
+
+class Argument(NamedTuple):
+    """One argument of a call as written: its keyword (None for a positional argument, `*x`
+    and `**x`), its value (`x` of `*x` and `**x`), its star ("", "*" or "**") and its own node
+    (the expression, the `Starred` or the `keyword`)."""
+
+    keyword: str | None
+    value: ast.expr
+    star: str
+    node: ast.AST
+
+
+def call_args(call: ast.Call) -> list[Argument]:
+    """A call's arguments in the order written: CPython keeps positional and keyword
+    arguments apart, and a `*x` may stand among the keywords (`f(a=1, *b)`)."""
+    found = [Argument(None, a.value, "*", a) if isinstance(a, ast.Starred)
+             else Argument(None, a, "", a) for a in call.args]
+    found += [Argument(k.arg, k.value, "**" if k.arg is None else "", k) for k in call.keywords]
+    if call.keywords and any(isinstance(a, ast.Starred) for a in call.args):
+        found.sort(key=lambda a: (a.node.lineno, a.node.col_offset))  # type: ignore[attr-defined]
+    return found
+
+
+def in_text_order(nodes: Iterable[Any]) -> list[Any]:
+    """Nodes in the order of the text (an enclosing node before the nodes it starts with)."""
+    return sorted(nodes, key=lambda node: (node.lineno, node.col_offset))
+
+
+# One string (or bytes) literal of any quoting, with its prefix: not several side by side.
+_ONE_LITERAL = re.compile("|".join((
+    r"[A-Za-z]*'''(?:[^'\\]|\\.|'(?!''))*'''",
+    r'[A-Za-z]*"""(?:[^"\\]|\\.|"(?!""))*"""',
+    r"[A-Za-z]*'(?:[^'\\\r\n]|\\(?:\r\n|.))*'",
+    r'[A-Za-z]*"(?:[^"\\\r\n]|\\(?:\r\n|.))*"',
+)), re.S)
+
+
+def one_literal(code: PythonFile, node: ast.AST | None) -> bool:
+    """A str or bytes constant written as one literal, not as `"a" "b"` (one constant in
+    CPython's tree), nor an f-string."""
+    return isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and \
+        _ONE_LITERAL.fullmatch(code.code(node)) is not None
+
+
+def plain_string(code: PythonFile, node: ast.AST | None) -> str | None:
+    """The value of one plain string literal: not bytes, not an f-string, not several
+    literals side by side."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and one_literal(code, node):
+        return node.value
     return None
 
 

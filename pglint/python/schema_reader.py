@@ -11,34 +11,16 @@ from typing import Any, Callable, Iterable
 
 from pglint.model.ddl import catalog_ops, default_kind
 from pglint.model.location import Location
-from pglint.python.pyfile import PythonFile, dotted, last_name
+from pglint.python.pyfile import PythonFile, call_args, dotted, last_name
 from pglint.sql.nodes import quote_literal
 
 Where = Callable[[int, int], Location]
 
 
-def call_arguments(call: ast.Call) -> list[tuple[str | None, ast.expr, str]]:
-    """A call's arguments in the order written, as (keyword or None, value, star): star is
-    "*" for `*x` and "**" for `**x` (the value is then `x`), else "". CPython's tree keeps
-    positional and keyword arguments apart; a `*x` may stand among the keywords."""
-    found: list[tuple[str | None, ast.expr, str]] = [
-        (None, a.value, "*") if isinstance(a, ast.Starred) else (None, a, "")
-        for a in call.args]
-    if call.keywords:
-        found += [(k.arg, k.value, "" if k.arg is not None else "**") for k in call.keywords]
-        if any(isinstance(a, ast.Starred) for a in call.args):
-            # `f(a=1, *b)`: only a starred argument can follow a keyword.
-            nodes = [*call.args, *call.keywords]
-            order = sorted(range(len(nodes)),
-                           key=lambda i: (nodes[i].lineno, nodes[i].col_offset))
-            found = [found[i] for i in order]
-    return found
-
-
 def first_argument(call: ast.Call) -> ast.expr | None:
     """The value of a call's first argument as written (a keyword's, `*x`'s `x`), or None."""
-    found = call_arguments(call)
-    return found[0][1] if found else None
+    found = call_args(call)
+    return found[0].value if found else None
 
 
 def elements(node: Any) -> list[ast.expr]:
@@ -59,7 +41,7 @@ class CallArgs:
     def __init__(self, call: ast.Call) -> None:
         self.pos: list[Any] = []
         self.kw: dict[str, Any] = {}
-        for keyword, value, star in call_arguments(call):
+        for keyword, value, star, _ in call_args(call):
             if keyword is not None:
                 self.kw[keyword] = value
             elif star == "**" and isinstance(value, ast.Dict):
