@@ -31,7 +31,18 @@ class NondeterministicBatch(Rule):
     query of the write — in SQL files and in PL/pgSQL bodies (functions, `DO` loops).
 
     It stays silent when the subquery orders its rows, and when it locks them with
-    `FOR UPDATE [SKIP LOCKED]`: then the statement writes exactly the rows it locked.
+    `FOR UPDATE [SKIP LOCKED]`: then the statement writes exactly the rows it locked. It also
+    stays silent where the order cannot matter:
+
+    - `LIMIT 1`: a lookup of one row (often by a unique key), not a batch;
+    - a write that takes its rows out of its own selection, so that repeated runs converge
+      whatever rows each batch took: an `UPDATE` that sets a column its subquery filters on
+      (`SET done_at = now() WHERE id IN (SELECT id ... WHERE done_at IS NULL LIMIT n)`), a
+      `DELETE` of the rows it selected, an `INSERT ... SELECT` that skips rows already in its
+      target (`WHERE NOT EXISTS (SELECT 1 FROM target ...)`). Such a write is still flagged when
+      an `INSERT ... SELECT` beside it (in the same function body, or the same file) copies from
+      the same table with an unordered `LIMIT` of its own: the copy and the mark must pick the
+      same rows.
 
     ## Why is this bad?
     Without `ORDER BY`, `LIMIT` returns whichever rows the plan happens to reach first. Two
@@ -104,6 +115,30 @@ class NondeterministicBatch(Rule):
                 "    SELECT job_id FROM jobs WHERE created_at < now() - interval '30 days'\n"
                 "    ORDER BY job_id LIMIT 500);", kind="sql",
                 context={"migrations/V1__jobs.sql": _JOBS}),
+        # LIMIT 1 looks up one row (here by a unique name): there is no batch to repeat.
+        Example("INSERT INTO enrolments (course_id, user_id)\n"
+                "SELECT id, $1 FROM courses WHERE name = $2 LIMIT 1;", kind="sql",
+                context={"migrations/V1__c.sql":
+                         "CREATE TABLE courses (id int PRIMARY KEY, name text UNIQUE);\n"
+                         "CREATE TABLE enrolments (course_id int, user_id int);"}),
+        # Each batch sets what its subquery filters on: the loop converges in any order.
+        Example("UPDATE staging_table SET processed = true\n"
+                "WHERE id IN (SELECT id FROM staging_table WHERE processed = false LIMIT 1000);",
+                context={"migrations/V1__s.sql": _STAGING}),
+        # A DELETE takes the rows it picked out of the next pick.
+        Example("DELETE FROM jobs j USING (SELECT job_id FROM jobs\n"
+                "    WHERE created_at < now() - interval '30 days' LIMIT 500) old\n"
+                "WHERE j.job_id = old.job_id;",
+                kind="sql", context={"migrations/V1__jobs.sql": _JOBS}),
+        Example("WITH old AS (SELECT job_id FROM jobs\n"
+                "    WHERE created_at < now() - interval '30 days' LIMIT 500)\n"
+                "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM old);", kind="sql",
+                context={"migrations/V1__jobs.sql": _JOBS}),
+        # Rows already copied are skipped by the NOT EXISTS: batches converge.
+        Example("INSERT INTO target_table (id, data)\n"
+                "SELECT s.id, s.data FROM staging_table s\n"
+                "WHERE NOT EXISTS (SELECT 1 FROM target_table t WHERE t.id = s.id) LIMIT 1000;",
+                context={"migrations/V1__s.sql": _STAGING}),
     )
     INVALID = (
         # The chapter's chunked loop: both statements are flagged.
@@ -166,19 +201,25 @@ class NondeterministicBatch(Rule):
                 "    END LOOP;\n"
                 "END $$;"),
             context={"migrations/V1__s.sql": _STAGING}),
-        Example("UPDATE jobs SET state = 'running'\n"
-                "WHERE job_id IN (SELECT job_id FROM jobs WHERE state = 'queued' LIMIT 10);",
-                fixed="UPDATE jobs SET state = 'running'\n"
-                      "WHERE job_id IN (SELECT job_id FROM jobs WHERE state = 'queued' "
-                      "ORDER BY job_id LIMIT 10);",
-                kind="sql", context={"migrations/V1__jobs.sql": _JOBS}),
-        Example("DELETE FROM jobs j USING (SELECT job_id FROM jobs\n"
-                "    WHERE created_at < now() - interval '30 days' LIMIT 500) old\n"
-                "WHERE j.job_id = old.job_id;",
-                fixed="DELETE FROM jobs j USING (SELECT job_id FROM jobs\n"
-                      "    WHERE created_at < now() - interval '30 days' ORDER BY job_id "
-                      "LIMIT 500) old\n"
-                      "WHERE j.job_id = old.job_id;",
+        # The mark of a copy-then-mark pair: it must pick the rows the copy beside it took.
+        Example("INSERT INTO target_table (id, data)\n"
+                "SELECT id, data FROM staging_table WHERE NOT processed LIMIT 100;\n"
+                "UPDATE staging_table SET processed = true\n"
+                "WHERE id IN (SELECT id FROM staging_table WHERE NOT processed LIMIT 100);",
+                fixed="INSERT INTO target_table (id, data)\n"
+                      "SELECT id, data FROM staging_table WHERE NOT processed ORDER BY id "
+                      "LIMIT 100;\n"
+                      "UPDATE staging_table SET processed = true\n"
+                      "WHERE id IN (SELECT id FROM staging_table WHERE NOT processed ORDER BY id "
+                      "LIMIT 100);",
+                context={"migrations/V1__s.sql": _STAGING}),
+        # The subquery filters on nothing the UPDATE changes: each run may pick other rows.
+        Example("UPDATE jobs SET state = 'archived'\n"
+                "WHERE job_id IN (SELECT job_id FROM jobs\n"
+                "    WHERE created_at < now() - interval '1 year' LIMIT 10);",
+                fixed="UPDATE jobs SET state = 'archived'\n"
+                      "WHERE job_id IN (SELECT job_id FROM jobs\n"
+                      "    WHERE created_at < now() - interval '1 year' ORDER BY job_id LIMIT 10);",
                 kind="sql", context={"migrations/V1__jobs.sql": _JOBS}),
         Example("WITH batch AS (\n"
                 "    SELECT id, data FROM staging_table WHERE NOT processed FETCH FIRST 100 ROWS ONLY\n"
@@ -200,13 +241,10 @@ class NondeterministicBatch(Rule):
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
         for select in _row_choosers(stmt.kind, node):
-            if not (select.get("limitCount") or select.get("limitOffset")) \
-                    or select.get("sortClause") or select.get("lockingClause") \
-                    or select.get("op", "SETOP_NONE") != "SETOP_NONE" \
-                    or select.get("valuesLists"):
+            if not _unordered_batch(select):
                 continue
-            if not select.get("limitCount"):
-                continue  # OFFSET alone skips rows, it does not cap the batch
+            if _converges(stmt.kind, node, select) and not _copied_beside(ctx, stmt, select):
+                continue
             yield self._finding(ctx, stmt, node, select)
 
     def _finding(self, ctx: FileContext, stmt: Statement, node: dict[str, Any],
@@ -289,6 +327,81 @@ def _row_choosers(kind: str, node: dict[str, Any]) -> Iterator[dict[str, Any]]:
             stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def _unordered_batch(select: dict[str, Any]) -> bool:
+    """A SELECT that caps its rows with a LIMIT above 1 and neither orders nor locks them."""
+    if not select.get("limitCount") or select.get("sortClause") \
+            or select.get("lockingClause") or select.get("valuesLists") \
+            or select.get("op", "SETOP_NONE") != "SETOP_NONE":
+        return False  # (OFFSET alone skips rows, it does not cap the batch)
+    is_const, value = n.constant(select["limitCount"])
+    return not (is_const and value == 1)  # LIMIT 1 looks a row up: no batch to repeat
+
+
+def _column_names(node: Any) -> set[str]:
+    """The (unqualified) names of every column a tree refers to."""
+    found, stack = set(), [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "ColumnRef" in item:
+                name = n.column_ref(item)
+                if name:
+                    found.add(name.rsplit(".", 1)[-1])
+                continue
+            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _relations(node: Any) -> set[str]:
+    """The tables a tree reads (its RangeVars, subqueries included)."""
+    found, stack = set(), [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "RangeVar" in item:
+                name = n.relation_name(item["RangeVar"])
+                if name:
+                    found.add(name)
+            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _converges(kind: str, node: dict[str, Any], select: dict[str, Any]) -> bool:
+    """True when the write takes the rows it picked out of the next pick, so that repeated
+    batches converge whatever rows each one took: a DELETE from the table it selects from, an
+    UPDATE that sets a column its selection filters on, an INSERT whose selection skips rows
+    already in its target."""
+    target = n.relation_name(node.get("relation"))
+    source = _single_table(select)
+    where = select.get("whereClause")
+    if kind == "DeleteStmt":
+        return source is not None and source == target
+    if kind == "UpdateStmt":
+        set_columns = {t.get("ResTarget", {}).get("name") for t in node.get("targetList", ())}
+        return source == target and bool(set_columns & _column_names(where))
+    return target is not None and target in _relations(where)
+
+
+def _copied_beside(ctx: FileContext, stmt: Statement, select: dict[str, Any]) -> bool:
+    """An INSERT ... SELECT in the same body (or at the file's top level) that copies from the
+    table this write selects from with an unordered LIMIT of its own: the copy-then-mark loop,
+    whose two statements must pick the same rows."""
+    source = _single_table(select)
+    scope = stmt.parent.start if stmt.parent is not None else None
+    for other in ctx.all_statements():
+        if other is stmt or other.kind != "InsertStmt" or \
+                (other.parent.start if other.parent is not None else None) != scope:
+            continue
+        if any(_unordered_batch(s) and _single_table(s) == source
+               for s in _row_choosers("InsertStmt", other.body)):
+            return True
+    return False
 
 
 def _single_table(select: dict[str, Any]) -> str | None:
