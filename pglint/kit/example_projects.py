@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 
-def app_inserts(table: str) -> dict[str, str]:
-    """An example's context in which the application inserts into `table` at run time: the
-    evidence a log-like name alone never is."""
-    return {f"queries/{table.split('.')[-1]}_inserts.sql": f"INSERT INTO {table} DEFAULT VALUES;"}
+def insert_heavy(*tables: str) -> dict[str, dict[str, str]]:
+    """An example's config declaring `tables` insert-heavy (`[tool.pglint.tables]`): what tells
+    pglint that many sessions insert at once, which neither a log-like name nor run-time inserts
+    do."""
+    return {"tables": {t: "insert-heavy" for t in tables}}
 
 
 def app_consumes(table: str) -> dict[str, str]:

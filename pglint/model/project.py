@@ -22,8 +22,6 @@ COUNTER_NAME = re.compile(
     r"(?:^|_)(?:counters?|counts?|stats|statistics|totals?|tally|tallies|stock|stocks"
     r"|inventory|inventories|quotas?|rate_limits?|sequences?_table)(?:$|_)"
 )
-# Tables whose rows are rewritten over and over: sessions, heartbeats, presence.
-REWRITTEN_NAME = re.compile(r"(?:^|_)(?:sessions?|heartbeats?|presence|leases?|locks?)(?:$|_)")
 # Rows that are already one of several shards or slots (the chapter's mitigations).
 SHARDED_NAME = re.compile(r"(?:^|_)(?:shards?|slots?|buckets?|partials?)(?:$|_)")
 # Tables that hold work for workers: job queues, outboxes, retry queues.
@@ -166,10 +164,9 @@ class ProjectModel:
         inserts = tuple(w.location for w in self.workload.of(table, "insert"))
         if hint.workloads & {"insert-heavy", "append-only"}:
             return Evidence("declared insert-heavy in [tool.pglint.tables]", inserts)
-        # A name is never evidence on its own (a concert `event` table is no log): it takes
-        # run-time inserts to make a log-like table insert-heavy.
-        if APPEND_ONLY_NAME.search(self.bare(table)) and inserts:
-            return Evidence("an append-only table that the application inserts into", inserts)
+        # Neither a log-like name nor run-time inserts say how many sessions insert at once:
+        # judged on real code, event and click tables written a few times a second never
+        # contend. Only the project (or, later, the live database's statistics) can say so.
         return None
 
     def append_mostly(self, table: str) -> bool:
@@ -181,9 +178,10 @@ class ProjectModel:
     def hot_updates(self, table: str) -> tuple[set[str], Evidence] | None:
         """Columns that are updated over and over, with the evidence, or None.
 
-        Frequent means: declared update-heavy, or application updates that increment a column or
-        stamp it with now() (counters, heartbeats, last-seen), or a sessions/leases-like table
-        that the application updates.
+        Frequent means: declared update-heavy (or a counter), or application updates that do
+        nothing but increment a column (counters) or stamp it with now() (heartbeats, last-seen
+        touches). An edit that also stamps `updated_at` is no evidence: admin and API edits do
+        that, and neither is a sessions- or counter-like name.
         """
         hint = self.hint(table)
         updates = self.workload.of(table, "update")
@@ -191,14 +189,11 @@ class ProjectModel:
         if "update-heavy" in hint.workloads or "counter" in hint.workloads:
             columns = set(hint.updated_columns) or _all_columns(updates)
             return columns, Evidence("declared update-heavy in [tool.pglint.tables]", locations)
-        repeated = [w for w in updates if w.increments or w.timestamps]
+        repeated = [w for w in updates if _repeats(w)]
         if repeated:
             columns = _all_columns(repeated)
             return columns, Evidence("the application updates it repeatedly",
                                      tuple(w.location for w in repeated))
-        if updates and (REWRITTEN_NAME.search(self.bare(table)) or self.is_counter_table(table)):
-            return _all_columns(updates), Evidence(
-                f"the application updates `{self.bare(table)}` rows in place", locations)
         return None
 
     def frequent_updates(self, table: str) -> tuple[set[str], list[Write], Evidence] | None:
@@ -216,13 +211,8 @@ class ProjectModel:
         updates = self.workload.of(table, "update")
         if hint.workloads & {"update-heavy", "counter"}:
             writes = [w for w in updates if not hint.updated_columns or w.columns & columns]
-        elif REWRITTEN_NAME.search(self.bare(table)) or self.is_counter_table(table):
-            writes = updates
-            columns = _all_columns(updates)
-            evidence = Evidence(f"the application updates `{self.bare(table)}` rows in place",
-                                tuple(w.location for w in updates))
         else:
-            writes = [w for w in updates if w.increments or w.timestamps]
+            writes = [w for w in updates if _repeats(w)]
         return columns, writes, evidence
 
     def hot_blocking_columns(self, table: str, target_version: int) -> dict[str, set[str]]:
@@ -263,6 +253,15 @@ class ProjectModel:
                 return Evidence(f"worker-state column `{bare}.{name}`",
                                 (column.location,) if column.location else ())
         return None
+
+
+def _repeats(write: Write) -> bool:
+    """An update that runs over and over by its shape: it only counts (`n = n + 1`) or stamps
+    now() (a heartbeat, a last-seen touch). An update that also sets other columns is an edit
+    or a state change (`updated_at = now()` of an API edit, `attempts + 1` of a job's retry),
+    whose rate its shape does not tell."""
+    counted = write.increments | write.timestamps
+    return bool(counted) and write.columns <= counted
 
 
 def _all_columns(writes: list[Write]) -> set[str]:

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.example_projects import app_inserts
+from pglint.kit.example_projects import insert_heavy
 from pglint.kit.sql_tokens import matching_paren
 from pglint.kit.storage import SEQUENCE_CACHE
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
@@ -42,11 +42,10 @@ class RightGrowingKey(Rule):
     Flags a `PRIMARY KEY` or `UNIQUE` key whose leading column only grows (`serial`/`bigserial`,
     an identity column, `DEFAULT nextval(...)`, a `DEFAULT now()`-style timestamp, or a
     time-ordered `uuidv7()`) on a table with evidence of heavy concurrent inserts: declared
-    `insert-heavy`/`append-only` in `[tool.pglint.tables]`, or named like an
-    event/log/audit/metrics table and inserted into by run-time code (application SQL or code,
-    function and trigger bodies; not tests, seeds or one-off scripts). A name alone is not
-    evidence. It reports on the column or constraint of the `CREATE TABLE` (or `ALTER TABLE ...
-    ADD`).
+    `insert-heavy`/`append-only` in `[tool.pglint.tables]`. Neither a log-like name nor
+    run-time inserts are such evidence: they show that rows are inserted, not how many sessions
+    insert at once. It reports on the column or constraint of the `CREATE TABLE` (or `ALTER
+    TABLE ... ADD`).
 
     It stays silent without evidence (a `users` table with a `bigserial` key is fine), on tables
     partitioned by hash, on composite keys led by another column, and when the key's sequence
@@ -123,13 +122,16 @@ class RightGrowingKey(Rule):
         Example("CREATE TABLE audit_events (id bigserial PRIMARY KEY, entry text);",
                 context={"scripts/backfill.sql": "INSERT INTO audit_events (entry) VALUES ('x');",
                          "tests/seed.sql": "INSERT INTO audit_events (entry) VALUES ('y');"}),
+        # Nor are run-time inserts: they do not say how many sessions insert at once.
+        Example("CREATE TABLE events (event_id bigserial PRIMARY KEY, payload jsonb);",
+                context=_INSERTS),
         Example("CREATE TABLE events (\n"
                 "    event_id uuid DEFAULT gen_random_uuid() PRIMARY KEY,\n"
-                "    payload jsonb\n);", context=_INSERTS),
+                "    payload jsonb\n);", config=insert_heavy("events")),
         # The sequence has a cache: each session inserts into its own range.
         Example("CREATE TABLE events (\n"
                 "    event_id bigint GENERATED ALWAYS AS IDENTITY (CACHE 100) PRIMARY KEY,\n"
-                "    payload jsonb\n);", context=_INSERTS),
+                "    payload jsonb\n);", config=insert_heavy("events")),
         # Led by a well-distributed column.
         Example("CREATE TABLE metrics (device_id int, id bigserial, value float8,\n"
                 "    PRIMARY KEY (device_id, id));"),
@@ -146,7 +148,7 @@ class RightGrowingKey(Rule):
                       "    event_id uuid DEFAULT gen_random_uuid() PRIMARY KEY,\n"
                       "    created_at timestamptz DEFAULT now(),\n"
                       "    payload jsonb\n);",
-                context=_INSERTS),
+                config=insert_heavy("events")),
         Example("CREATE TABLE page_views (\n"
                 "    id bigint GENERATED ALWAYS AS IDENTITY (START WITH 1000),\n"
                 "    url text NOT NULL,\n"
@@ -155,7 +157,7 @@ class RightGrowingKey(Rule):
                       "    id uuid DEFAULT gen_random_uuid(),\n"
                       "    url text NOT NULL,\n"
                       "    CONSTRAINT page_views_pkey PRIMARY KEY (id)\n);",
-                target_version=18, context=app_inserts("page_views")),
+                target_version=18, config=insert_heavy("page_views")),
         Example("CREATE SEQUENCE orders_seq;\n"
                 "CREATE TABLE orders (\n"
                 "    id int8 NOT NULL DEFAULT nextval('orders_seq'::regclass) UNIQUE,\n"
@@ -168,22 +170,21 @@ class RightGrowingKey(Rule):
         Example("CREATE TABLE audit_log (id uuid DEFAULT uuidv7() PRIMARY KEY, entry text);",
                 fixed="CREATE TABLE audit_log (id uuid DEFAULT gen_random_uuid() PRIMARY KEY, "
                       "entry text);",
-                target_version=18, context=app_inserts("audit_log")),
+                target_version=18, config=insert_heavy("audit_log")),
         # Before PostgreSQL 13 gen_random_uuid() needs pgcrypto: display only.
         Example("CREATE TABLE events (event_id bigserial PRIMARY KEY, payload jsonb);",
-                target_version=12, context=_INSERTS),
+                target_version=12, config=insert_heavy("events")),
         # Referenced by a foreign key: display only.
         Example("CREATE TABLE events (event_id bigserial PRIMARY KEY, payload jsonb);\n"
                 "CREATE TABLE event_tags (event_id bigint REFERENCES events, tag text);",
-                context=_INSERTS),
+                config=insert_heavy("events")),
         # A timestamp key: display only.
         Example("CREATE TABLE metrics (recorded_at timestamptz DEFAULT now(), device int,\n"
                 "    value float8, PRIMARY KEY (recorded_at, device));",
-                context=app_inserts("metrics")),
+                config=insert_heavy("metrics")),
         Example("ALTER TABLE activity ADD PRIMARY KEY (id);",
                 context={"migrations/V1__activity.sql":
-                         "CREATE TABLE activity (id bigserial NOT NULL, what text);",
-                         **app_inserts("activity")}),
+                         "CREATE TABLE activity (id bigserial NOT NULL, what text);"}, config=insert_heavy("activity")),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext

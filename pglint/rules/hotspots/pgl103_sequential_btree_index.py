@@ -8,7 +8,7 @@ from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.sql_tokens import matching_paren
 from pglint.model.catalog import Column
-from pglint.kit.example_projects import app_inserts
+from pglint.kit.example_projects import insert_heavy
 from pglint.roles import RUN_TIME_ROLES, SCHEMA_DUMP
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -31,9 +31,9 @@ class SequentialBtreeIndex(Rule):
     Flags a `CREATE INDEX` that builds a B-tree on a column whose values only grow (serial and
     identity columns, `DEFAULT nextval(...)`, `DEFAULT now()`-style timestamps) of a table that
     is append-mostly and takes many concurrent inserts. Evidence is required: the table is
-    declared `insert-heavy`/`append-only` in `[tool.pglint.tables]` or is named like an
-    event/log/audit/metrics table and inserted into by run-time code (a name alone is not
-    evidence), and the application is not seen updating or deleting its rows.
+    declared `insert-heavy`/`append-only` in `[tool.pglint.tables]` (neither a log-like name
+    nor run-time inserts say how many sessions insert at once), and the application is not
+    seen updating or deleting its rows.
 
     Primary keys and unique constraints are PGL102's business. Partial indexes are left alone.
 
@@ -92,7 +92,9 @@ class SequentialBtreeIndex(Rule):
 
     VALID = (
         Example("CREATE INDEX events_created_at_brin ON events USING BRIN (created_at);",
-                context=_CONTEXT),
+                context=_CONTEXT, config=insert_heavy("events")),
+        # Run-time inserts into a log-like table do not make it insert-heavy.
+        Example("CREATE INDEX events_created_at_idx ON events (created_at);", context=_CONTEXT),
         # No insert evidence: an ordinary table.
         Example("CREATE INDEX orders_created_at_idx ON orders (created_at);",
                 context={"migrations/V1__orders.sql":
@@ -101,19 +103,20 @@ class SequentialBtreeIndex(Rule):
         # The application updates events: not append-mostly, correlation does not hold.
         Example("CREATE INDEX events_created_at_idx ON events (created_at);",
                 context={**_CONTEXT, "queries/replay.sql":
-                         "UPDATE events SET payload = $2 WHERE event_id = $1;"}),
+                         "UPDATE events SET payload = $2 WHERE event_id = $1;"},
+                config=insert_heavy("events")),
         # Not a growing column.
         Example("CREATE INDEX events_payload_idx ON events USING btree ((payload->>'kind'));",
-                context=_CONTEXT),
+                context=_CONTEXT, config=insert_heavy("events")),
         # A partial index for a small subset.
         Example("CREATE INDEX events_recent_idx ON events (created_at) WHERE payload IS NULL;",
-                context=_CONTEXT),
+                context=_CONTEXT, config=insert_heavy("events")),
     )
     INVALID = (
         Example("CREATE INDEX events_created_at_idx ON events (created_at);",
                 fixed="CREATE INDEX events_created_at_idx ON events USING BRIN (created_at) "
                       "WITH (pages_per_range = 128);",
-                context=_CONTEXT),
+                context=_CONTEXT, config=insert_heavy("events")),
         Example("CREATE INDEX CONCURRENTLY audit_log_id_idx ON ONLY audit_log USING btree (id)\n"
                 "    TABLESPACE pg_default;",
                 fixed="CREATE INDEX CONCURRENTLY audit_log_id_idx ON ONLY audit_log USING BRIN (id)"
@@ -121,7 +124,7 @@ class SequentialBtreeIndex(Rule):
                 context={"migrations/V1__audit.sql":
                          "CREATE SEQUENCE audit_seq CACHE 100;\n"
                          "CREATE TABLE audit_log (id bigint DEFAULT nextval('audit_seq'), "
-                         "entry text);", **app_inserts("audit_log")}),
+                         "entry text);"}, config=insert_heavy("audit_log")),
         Example("CREATE INDEX readings_taken_at_idx ON readings (taken_at);",
                 fixed="CREATE INDEX readings_taken_at_idx ON readings USING BRIN (taken_at) "
                       "WITH (pages_per_range = 128);",
@@ -131,13 +134,13 @@ class SequentialBtreeIndex(Rule):
                 config={"tables": {"readings": "append-only"}}),
         # Unique: BRIN cannot enforce it, so display only.
         Example("CREATE UNIQUE INDEX events_created_at_key ON events (created_at);",
-                context=_CONTEXT),
+                context=_CONTEXT, config=insert_heavy("events")),
         # Multi-column: display only.
         Example("CREATE INDEX events_created_payload_idx ON events (created_at, payload);",
-                context=_CONTEXT),
+                context=_CONTEXT, config=insert_heavy("events")),
         # Expression over the growing column: display only.
         Example("CREATE INDEX events_day_idx ON events ((created_at AT TIME ZONE 'UTC'));",
-                context=_CONTEXT),
+                context=_CONTEXT, config=insert_heavy("events")),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext

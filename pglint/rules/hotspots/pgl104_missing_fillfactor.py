@@ -27,15 +27,16 @@ _HEARTBEAT = {"queries/app.sql": "UPDATE user_sessions SET last_seen_at = now() 
 class MissingFillfactor(Rule):
     """
     ## What it does
-    Flags the `CREATE TABLE` of a table that the application updates over and over (a heartbeat
-    or last-seen timestamp, a counter, a sessions/leases table, or a table declared
-    `update-heavy` in `[tool.pglint.tables]`) with updates that change no indexed column, when no
-    migration gives the table a `fillfactor` (an `ALTER TABLE ... SET (fillfactor = ...)` in a
-    later migration counts).
+    Flags the `CREATE TABLE` of a table that the application updates over and over (an update
+    that does nothing but stamp a heartbeat or last-seen timestamp, a counter `SET n = n + 1`,
+    or a table declared `update-heavy` in `[tool.pglint.tables]`) with updates that change no
+    indexed column, when no migration gives the table a `fillfactor` (an `ALTER TABLE ... SET
+    (fillfactor = ...)` in a later migration counts).
 
     It stays silent when every frequent update changes an indexed column (fillfactor cannot help
     there; see PGL105), on partitioned parents (storage parameters belong on the partitions), and
-    without evidence of frequent updates.
+    without evidence of frequent updates: an admin or API edit that also stamps `updated_at` is
+    none, and neither is a sessions- or leases-like name.
 
     ## Why is this bad?
     An update writes a new row version. When it changes no indexed column and the new version
@@ -137,7 +138,7 @@ class MissingFillfactor(Rule):
                 ")\nWITH (fillfactor = 80)\nTABLESPACE pg_default;",
                 config={"fillfactor": 80},
                 context={"queries/app.sql":
-                         "UPDATE leases SET holder = $2, renewed_at = now() WHERE name = $1;"}),
+                         "UPDATE leases SET renewed_at = now() WHERE name = $1 AND holder = $2;"}),
         # Declared update-heavy; a multi-line options list gets the option on its own line.
         Example("CREATE TABLE carts (id bigint PRIMARY KEY, items jsonb) WITH (\n"
                 "    autovacuum_enabled = true\n"

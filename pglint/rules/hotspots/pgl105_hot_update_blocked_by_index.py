@@ -31,13 +31,22 @@ class HotUpdateBlockedByIndex(Rule):
     """
     ## What it does
     Flags an index (a `CREATE INDEX`, or a `PRIMARY KEY`/`UNIQUE` constraint) that covers a
-    column the application updates over and over: a heartbeat or last-seen timestamp, a counter,
-    a column of a sessions/leases table, or a column declared in `[tool.pglint.tables]`. One
-    finding per index and column. Key columns, expressions, `INCLUDE` columns and the `WHERE` of
-    a partial index all count. A primary key is reported only when an update really sets it.
+    column the application updates over and over: a heartbeat or last-seen timestamp (an update
+    that does nothing else), a counter (`SET n = n + 1`), or a column declared in
+    `[tool.pglint.tables]`. One finding per index and column. Key columns, expressions, `INCLUDE`
+    columns and the `WHERE` of a partial index all count.
 
-    It stays silent on BRIN indexes when the target version is 16 or later (BRIN is a
-    summarizing index and no longer blocks HOT), and without evidence of frequent updates.
+    It stays silent:
+
+    - without evidence of frequent updates: an edit that also stamps `updated_at`, or a table
+      named like sessions or counters, is none;
+    - on the key columns of a primary key or unique constraint (the key is the row's identity,
+      not an index to drop; an `INCLUDE` column of one is reported);
+    - when another index also covers the column: dropping or changing this one alone would not
+      make the update HOT (the state column of a job queue, covered by every index its workers
+      fetch by, is the usual case);
+    - on BRIN indexes when the target version is 16 or later (BRIN is a summarizing index and
+      no longer blocks HOT).
 
     ## Why is this bad?
     An update can be HOT (heap-only tuple: no new index entries, old versions pruned without
@@ -96,6 +105,24 @@ class HotUpdateBlockedByIndex(Rule):
                 context=_SESSIONS_CONTEXT, target_version=16),
         # The primary key is not changed by the update.
         Example(_SESSIONS, context=_HEARTBEAT),
+        # A leases-like name and an update that rewrites the key are no evidence, and a primary
+        # key is the row's identity, not an index to drop.
+        Example("CREATE TABLE leases (name text PRIMARY KEY, holder text);",
+                context={"queries/app.sql": "UPDATE leases SET name = $2, holder = $3 WHERE name = $1;"}),
+        # An edit that stamps `updated_at` along with its columns is not a heartbeat.
+        Example("CREATE INDEX webhooks_updated_at_idx ON webhooks (updated_at);",
+                context={"migrations/V001__webhooks.sql":
+                         "CREATE TABLE webhooks (id bigint PRIMARY KEY, url text, "
+                         "updated_at timestamptz);",
+                         "queries/app.sql":
+                         "UPDATE webhooks SET url = $2, updated_at = now() WHERE id = $1;"}),
+        # Two indexes cover the state column: dropping one would not make the update HOT.
+        Example("CREATE INDEX jobs_fetch_idx ON jobs (state, priority);",
+                context={"migrations/V001__jobs.sql":
+                         "CREATE TABLE jobs (id bigint PRIMARY KEY, state text, priority int, "
+                         "hits int);\nCREATE INDEX jobs_state_idx ON jobs (state);",
+                         "queries/app.sql": "UPDATE jobs SET state = 'done' WHERE id = $1;"},
+                config={"tables": {"jobs": "update-heavy"}}),
         # No evidence of frequent updates.
         Example("CREATE TABLE orders (id bigint PRIMARY KEY, placed_at timestamptz NOT NULL);\n"
                 "CREATE INDEX orders_placed_at_idx ON orders (placed_at);",
@@ -121,9 +148,6 @@ class HotUpdateBlockedByIndex(Rule):
                          "CREATE TABLE jobs (id bigint PRIMARY KEY, last_heartbeat_at timestamptz);",
                          "queries/app.sql":
                          "UPDATE jobs SET last_heartbeat_at = now() WHERE id = $1;"}),
-        # A primary key that the application really rewrites (a leases table is rewritten in place).
-        Example("CREATE TABLE leases (name text PRIMARY KEY, holder text);",
-                context={"queries/app.sql": "UPDATE leases SET name = $2, holder = $3 WHERE name = $1;"}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -140,7 +164,12 @@ class HotUpdateBlockedByIndex(Rule):
             columns, writes, evidence = found
             declared = ctx.model.hint(index.table).updated_columns
             start, end = _span(ctx, stmt, index)
+            covering = ctx.model.hot_blocking_columns(index.table, version)
             for column in sorted(index_columns(index) & columns):
+                if (index.unique or index.primary) and column in index.columns:
+                    continue  # a key column: the key defines identity, it is not to be dropped
+                if any(column in cols for name, cols in covering.items() if name != index.name):
+                    continue  # another index covers it too: this one alone does not block HOT
                 colliding = [w for w in writes if column in w.columns]
                 if colliding:
                     why = Evidence(f"UPDATE {ctx.model.bare(index.table)} SET {column}",
