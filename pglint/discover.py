@@ -12,7 +12,7 @@ from typing import Callable
 from pglint.config import Settings
 from pglint.gitignore import Ignored, ignored_paths
 from pglint.paths import relative_to
-from pglint.roles import RoleDecision, role_from_path
+from pglint.roles import MIGRATION_CODE_DIRS, RoleDecision, role_from_path
 
 SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".pgbench"}
 # Python files are read for the SQL strings they hand to database calls.
@@ -135,6 +135,24 @@ def _prefer_postgres_variants(found: dict[str, Candidate]) -> None:
                 (os.path.dirname(absolute), base) in variants:
             found[absolute] = replace(c, role=RoleDecision(
                 "other-dialect", "a PostgreSQL variant of this migration runs instead"))
+
+
+def _mark_beside_migrations(found: dict[str, Candidate]) -> None:
+    """Mark the SQL outside migrations of each project that has up migrations: when such a file
+    turns out to create tables, it copies the schema the migrations build (pglint.roles)."""
+    roots = {absolute[:len(absolute) - len(c.rel)] for absolute, c in found.items()
+             if c.rel and absolute.replace(os.sep, "/").endswith(c.rel) and (
+                 (c.kind == "migration" and c.replay)
+                 # Alembic and Django migrations are told from other Python once read; their
+                 # folder is enough here.
+                 or (c.kind == "python" and MIGRATION_CODE_DIRS.intersection(
+                     c.rel.lower().split("/")[:-1])))}
+    if not roots:
+        return
+    for absolute, c in list(found.items()):
+        if c.kind == "sql" and c.role.role == "application" and not c.role.configured and \
+                c.rel and absolute[:len(absolute) - len(c.rel)] in roots:
+            found[absolute] = replace(c, role=replace(c.role, beside_migrations=True))
 
 
 def shown_name(name: str) -> str:
@@ -271,6 +289,7 @@ def discover(paths: list[Path], settings: Settings,
         else:
             errors.append(f"{path}: no such file or directory")
     _prefer_postgres_variants(found)
+    _mark_beside_migrations(found)
     candidates = sorted(
         found.values(),
         key=lambda c: (0, c.version, c.display) if c.kind == "migration" else (1, (), c.display),

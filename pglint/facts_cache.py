@@ -73,6 +73,7 @@ def file_key(candidate: Candidate, content: bytes) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(_bytes(candidate.display) + b"\0" + _bytes(candidate.rel) + b"\0"
                   + candidate.kind.encode() + b"\0" + candidate.role.role.encode()
+                  + (b"\0beside" if candidate.role.beside_migrations else b"")
                   + (b"\0replay" if candidate.replay else b"\0no-replay")
                   + (b"\0applied\0" if candidate.applied else b"\0new\0") + content)
     return digest.hexdigest()

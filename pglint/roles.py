@@ -54,7 +54,7 @@ _PYTHON_TEST_FILE = re.compile(r"^seed(?:ers?|ing)\.py$|_seeds?\.py$|^fixtures?\
                                re.IGNORECASE)
 # Folders whose Python runs with the migrations: the migrations themselves (recognised by their
 # text when read, pglint.loading) and the modules beside them (helpers, Alembic's env.py).
-_MIGRATION_CODE_DIRS = {"migrations", "migration", "alembic"}
+MIGRATION_CODE_DIRS = {"migrations", "migration", "alembic"}
 # Python load tests (locust and the like), which live beside or inside tests.
 _LOAD_TEST_FILE = re.compile(r"^locustfile.*\.py$|load.*test.*\.py$|^bench.*\.py$", re.IGNORECASE)
 _LOAD_TEST_DIRS = {"loadtest", "loadtests", "load_test", "load_tests", "load-tests", "locust"}
@@ -67,6 +67,10 @@ _DUMP_PREAMBLE = re.compile(
     re.MULTILINE | re.DOTALL | re.IGNORECASE)
 _SQLC_QUERY = re.compile(r"^--\s*name:\s*\w+\s*:(?:one|many|exec|execrows|execresult|execlastid|"
                          r"copyfrom|batchexec|batchmany|batchone)\b", re.MULTILINE)
+# A table created for good (not a session's TEMP table): outside migrations, the mark of a
+# schema definition (an install schema, sqlc's schema, an extension's install script).
+_CREATE_TABLE = re.compile(r"^[ \t]*CREATE[ \t]+(?:UNLOGGED[ \t]+)?TABLE\b",
+                           re.MULTILINE | re.IGNORECASE)
 _GOOSE_UP = re.compile(r"^--\s*\+goose\s+up\b", re.MULTILINE | re.IGNORECASE)
 _DBMATE_UP = re.compile(r"^--\s*migrate:up\b", re.MULTILINE)
 _LIQUIBASE = re.compile(r"^--\s*liquibase\s+formatted\s+sql\b", re.MULTILINE | re.IGNORECASE)
@@ -83,6 +87,9 @@ class RoleDecision:
     role: str
     reason: str
     configured: bool = False  # set by [tool.pglint.roles]: the text never overrides it
+    # Found in a project whose migrations build the schema (pglint.discover): a file outside
+    # them that creates tables is a copy of that schema, not the schema itself.
+    beside_migrations: bool = False
 
 
 def _words(part: str) -> set[str]:
@@ -110,7 +117,7 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
     # Not the name of a Python migration: it says what the revision changes
     # (`enable_millisecond_precision_in_mysql`), and the revision is a link of the chain
     # whatever database runs it.
-    migration_dirs = [p for p in folders if p in _MIGRATION_CODE_DIRS]
+    migration_dirs = [p for p in folders if p in MIGRATION_CODE_DIRS]
     python_migration = kind == "python" and bool(migration_dirs)
     glued = _GLUED_DIALECT.search("/".join(folders) if python_migration else posix.lower())
     if glued:
@@ -171,6 +178,16 @@ def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision
                               (_LIQUIBASE, "Liquibase")):
             if pattern.search(head):
                 return RoleDecision(MIGRATION, f"{what} migration")
+        if _CREATE_TABLE.search(text):
+            # An install schema (`schema.sql`), sqlc's schema files, an extension's table
+            # script: they build a database once; their statements are not the application's
+            # workload. Beside migrations they repeat what the migrations build (replaying
+            # both would make every table older than the migration that creates it): linted,
+            # not replayed. Alone, they are the schema, replayed like a dump.
+            if decision.beside_migrations:
+                return RoleDecision(SCRIPT, "creates tables beside the migrations: a copy of "
+                                            "the schema they build")
+            return RoleDecision(SCHEMA_DUMP, "creates tables outside migrations: the schema")
     return decision
 
 

@@ -87,6 +87,11 @@ def test_configured_roles_win_over_the_path():
     ("-- migrate:up\nCREATE TABLE t (id int);\n", "migration"),
     ("CREATE TABLE t (id int AUTO_INCREMENT) ENGINE=InnoDB;\n", "other-dialect"),
     ("SELECT * FROM orders;\n", "application"),
+    # SQL outside migrations that creates tables is a schema: an install schema, sqlc's schema.
+    ("CREATE TABLE t (id int);\nCREATE INDEX t_id ON t (id);\n", "schema-dump"),
+    ("  create unlogged table t (id int);\n", "schema-dump"),
+    # A session's scratch table is the application's own business.
+    ("CREATE TEMP TABLE scratch (id int);\nINSERT INTO scratch SELECT 1;\n", "application"),
 ])
 def test_role_from_the_text(text, role):
     assert role_from_text(role_from_path("sql/x.sql", "sql"), "sql", text).role == role
@@ -260,6 +265,32 @@ def test_no_git_means_every_migration_is_new(tmp_path, monkeypatch):
     result = run("check", "--no-cache", "--output-format", "concise", "--extend-select",
                  "PGL301", ".", cwd=tmp_path)
     assert "PGL301" in _codes_by_file(result.stdout).get("migrations/V2__note.sql", set())
+
+
+def test_a_schema_beside_migrations_is_a_copy_and_alone_it_is_the_schema(tmp_path):
+    """An install schema repeats what the migrations build: it is linted, not replayed (else
+    every table would look older than the migration that creates it). Without migrations the
+    same file is the schema, and the queries are judged against it."""
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "pglint.toml").write_text('select = ["PGL501"]\nlock-evidence = "exists"\n')
+    (tmp_path / "migrations" / "V1__orders.sql").write_text(ORDERS)
+    (tmp_path / "migrations" / "V2__index.sql").write_text(ADD_INDEX)
+    (tmp_path / "schema.sql").write_text(ORDERS + ADD_INDEX)
+    shown = run("check", "--show-files", ".", cwd=tmp_path)
+    lines = dict(line.split("  ", 1) for line in shown.stdout.splitlines())
+    assert lines["schema.sql"].startswith("script (creates tables beside the migrations"), \
+        shown.stdout
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    # The index build on the table V1 made is judged; the copy is not (a dump takes no locks).
+    assert set(_codes_by_file(result.stdout)) == {"migrations/V2__index.sql"}, result.stdout
+
+    alone = tmp_path / "alone"
+    (alone / "queries").mkdir(parents=True)
+    (alone / "schema.sql").write_text(ORDERS)
+    (alone / "queries" / "orders.sql").write_text("SELECT * FROM orders;\n")
+    shown = run("check", "--show-files", ".", cwd=alone)
+    assert "schema.sql  schema-dump (creates tables outside migrations: the schema)" in \
+        shown.stdout, shown.stdout
 
 
 def test_other_dialects_are_not_read(tmp_path):

@@ -16,9 +16,10 @@ from pglint.sql import nodes as n
 
 
 # Timestamp columns that are stamped over and over (heartbeats, touches, leases), as opposed to
-# one-time event stamps such as shipped_at or paid_at.
+# one-time event stamps such as shipped_at or paid_at. Not `updated_at`/`modified_at`: every
+# edit stamps them, however rare the edit.
 RECURRING_STAMP = re.compile(
-    r"(?:^|_)(?:last|seen|heartbeat|ping|pinged|touched|updated|modified|refreshed|checked|"
+    r"(?:^|_)(?:last|seen|heartbeat|ping|pinged|touched|refreshed|checked|"
     r"polled|renewed|active|activity|accessed|visited|synced|lease|expires?)(?:_|$)")
 
 
