@@ -98,10 +98,29 @@ def sql_guarded_update(ctx: FileContext, stmt: Statement, table: str, column: st
                 t.get("ResTarget", {}).get("name") == column for t in body.get("targetList", ())):
             continue
         alias = ((body.get("relation") or {}).get("alias") or {}).get("aliasname")
-        if mentions(body.get("whereClause"), column, {None, ctx.model.bare(table), alias}) or \
+        qualifiers = {None, ctx.model.bare(table), alias}
+        tests = [c for c in n.conjuncts(body.get("whereClause"))
+                 if mentions(c, column, qualifiers)]
+        new = next(t["ResTarget"].get("val") for t in body.get("targetList", ())
+                   if t.get("ResTarget", {}).get("name") == column)
+        if tests and not all(_skips_own_value(c, column, new) for c in tests) or \
                 cte_guarded(body, table, column):
             return ctx.text.count("\n", 0, other.start) + 1
     return None
+
+
+def _skips_own_value(cond: dict[str, Any], column: str, new: dict[str, Any] | None) -> bool:
+    """`status <> 'unsubscribed'` in the UPDATE that sets 'unsubscribed': it skips rows that
+    already hold the value (no rewrite), it says nothing about which states may lead there."""
+    expr = cond.get("A_Expr") or {}
+    if expr.get("kind") not in ("AEXPR_OP", "AEXPR_DISTINCT") or \
+            n.operator(expr) not in ("<>", "!=") and expr.get("kind") != "AEXPR_DISTINCT":
+        return False
+    sides = [expr.get("lexpr"), expr.get("rexpr")]
+    if n.column_ref(sides[0]) != column:
+        sides.reverse()
+    return n.column_ref(sides[0]) == column and n.constant(sides[1]) == n.constant(new) \
+        and n.constant(new)[0]
 
 
 # -- Python ---------------------------------------------------------------------------------
@@ -129,6 +148,15 @@ def django_mentions(code: PythonFile, node: ast.AST, column: str) -> bool:
         if isinstance(item, ast.Call) and f_field(code, item) == column:
             return True
     return False
+
+
+def loaded_by_state(code: PythonFile, source: ast.AST | None, column: str) -> bool:
+    """The queryset that loaded the object filters on `column` (`.filter(status="pending")`)."""
+    if source is None:
+        return False
+    chain = method_chain(code, source)
+    return any(django_mentions(code, arg.node, column) for name, call in chain.steps
+               if name in ("filter", "exclude", "get") for arg in call_args(call))
 
 
 def attribute_mentions(node: ast.AST, column: str) -> bool:

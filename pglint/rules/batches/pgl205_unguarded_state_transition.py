@@ -28,6 +28,7 @@ from pglint.kit.state_machines import (
     cte_guarded,
     django_guarded_update,
     django_mentions,
+    loaded_by_state,
     mentions,
     set_or_tested_before,
     sql_guarded_update,
@@ -205,9 +206,12 @@ class UnguardedStateTransition(Rule):
                 "UPDATE tasks SET status = 'queued' WHERE id IN (SELECT id FROM picked);",
                 kind="sql"),
         # No write of the file checks the column's prior state: a status any state may move to
-        # (an unsubscribe, an admin's review), not a guarded state machine.
+        # (an unsubscribe, an admin's review), not a guarded state machine. Skipping the rows
+        # that already hold the new value only avoids a rewrite.
         Example("UPDATE subscriptions SET status = 'unsubscribed', updated_at = now()\n"
-                "WHERE subscriber_id = $1;", kind="sql"),
+                "WHERE subscriber_id = $1;\n"
+                "UPDATE subscriptions SET status = 'unsubscribed' WHERE list_id = $1\n"
+                "  AND status <> 'unsubscribed';", kind="sql"),
         # The state of another table in a subquery is no guard, but this sets no state column.
         Example("UPDATE parcels SET parcel_id = parcel_id WHERE parcel_id = $1;", kind="sql",
                 context={"migrations/V1__parcels.sql": _PARCELS}),
@@ -284,6 +288,13 @@ class UnguardedStateTransition(Rule):
     INVALID = (
         Example("UPDATE orders SET status = 'paid' WHERE order_id = $1 AND status = 'new';\n"
                 "UPDATE orders SET status = 'shipped' WHERE order_id = $1;", kind="sql",
+                context={"migrations/V1__orders.sql": _ORDERS}),
+        # A pgtyped query file: the guard goes after the whole parameter name.
+        Example("/* @name pay */\n"
+                "UPDATE orders SET status = 'paid' WHERE order_id = :orderId! AND status = 'new';\n\n"
+                "/* @name ship */\n"
+                "UPDATE orders SET status = 'shipped' WHERE order_id = :orderId!\n"
+                "RETURNING order_id;", kind="sql",
                 context={"migrations/V1__orders.sql": _ORDERS}),
         # An enum-typed column, whatever its name.
         Example("UPDATE parcels SET lifecycle = 'packed' WHERE parcel_id = $1\n"
@@ -517,7 +528,7 @@ class UnguardedStateTransition(Rule):
             return None  # no write of the file guards this column: no state machine in view
         read = any(isinstance(item, ast.Attribute) and isinstance(item.value, ast.Name)
                    and item.value.id == obj and item.attr == column for item in nodes[:at])
-        if origin is not None and origin.locked and (read or _loaded_by_state(
+        if origin is not None and origin.locked and (read or loaded_by_state(
                 code, origin.source, column)):
             return None  # locked, and the state tested before the change (or by the query)
         new = _sql_value(code, node.value)
@@ -642,8 +653,13 @@ def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: st
     tokens = ctx.tokens(stmt)
     returning = first_top_level(tokens, "RETURNING")
     last = tokens[(returning if returning is not None else len(tokens)) - 1]
-    text = ctx.text[stmt.start:last.end]
-    tail = ctx.text[last.end:stmt.end]
+    end = last.end
+    # A parameter masked for the parser (`:orderId!` read as `$1` and blanks) ends where the
+    # text's does, not where its stand-in does: never write inside its name.
+    while end < stmt.end and (ctx.text[end].isalnum() or ctx.text[end] in "_!"):
+        end += 1
+    text = ctx.text[stmt.start:end]
+    tail = ctx.text[end:stmt.end]
     where = node.get("whereClause")
     guard = f"{n.quote_ident(column)} = {prior}"
     if where is None:
@@ -651,7 +667,7 @@ def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: st
     elif "BoolExpr" in where and where["BoolExpr"].get("boolop") == "OR_EXPR":
         at = next(t for t in tokens if t.name == "WHERE" and t.start >= stmt.start)
         head = ctx.text[stmt.start:at.end]
-        text = f"{head} ({ctx.text[at.end:last.end].strip()})\n  AND {guard}"
+        text = f"{head} ({ctx.text[at.end:end].strip()})\n  AND {guard}"
     else:
         text += f"\n  AND {guard}"
     text += tail
@@ -664,15 +680,6 @@ def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: st
 
 
 # -- Python helpers -----------------------------------------------------------------------------
-
-
-def _loaded_by_state(code: PythonFile, source: ast.AST | None, column: str) -> bool:
-    """The queryset that loaded the object filters on `column` (`.filter(status="pending")`)."""
-    if source is None:
-        return False
-    chain = method_chain(code, source)
-    return any(django_mentions(code, arg.node, column) for name, call in chain.steps
-               if name in ("filter", "exclude", "get") for arg in call_args(call))
 
 
 def _sql_value(code: PythonFile, value: ast.AST) -> str:

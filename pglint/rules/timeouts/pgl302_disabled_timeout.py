@@ -44,9 +44,10 @@ class DisabledTimeout(Rule):
     lifting the bound for one transaction the code chose, a purge say, is what `SET LOCAL` is
     for. In Python it judges the options that configure the application's connections
     (settings at module or class level such as Django's `DATABASES`, and the options of an
-    engine or a pool: `create_engine`, `create_pool`, `...Pool(...)`), not options given
-    inside a function to one connection or one child process opened for one maintenance
-    operation (a `CHECKPOINT`, a replication slot copy, `PGOPTIONS` for `pg_rewind`).
+    engine or a pool: `create_engine`, `create_pool`, `...Pool(...)`, and a function that
+    returns the connection it opens), not options given inside a function to one connection
+    or one child process opened for one maintenance operation (a `CHECKPOINT`, a replication
+    slot copy, `PGOPTIONS` for `pg_rewind`).
 
     ## Why is this bad?
     Zero means no limit. All five default to zero, so an explicit zero usually switches off a
@@ -165,6 +166,11 @@ class DisabledTimeout(Rule):
                 "        \"postgresql://app@db/shop?idle_in_transaction_session_timeout=0\",\n"
                 "        server_settings={\"statement_timeout\": \"0\"},\n"
                 "    )\n", kind="python"),
+        # A function that returns the connection: a factory of the application's connections.
+        Example("import psycopg\n\n\n"
+                "def connect_reporting():\n"
+                "    return psycopg.connect(\"dbname=shop\", connect_timeout=5,\n"
+                "                           options=\"-c statement_timeout=0\")\n", kind="python"),
         # The options of an engine that a function builds: every connection of the application.
         Example("from sqlalchemy import create_engine\n\n\n"
                 "def make_engine(url):\n"
@@ -340,8 +346,9 @@ def _application_wide(code: PythonFile, node: ast.AST) -> bool:
     """Connection options that configure the application's connections: settings at module
     or class level (Django's `DATABASES`, a DSN constant), or the options of an engine or a
     pool (`create_engine(connect_args=...)`, `asyncpg.create_pool(...)`, `ConnectionPool(...)`).
-    Not options given, inside a function, to one connection or one child process opened for
-    one operation (a checkpoint, a slot copy, `PGOPTIONS` for `pg_rewind`): a long
+    A function that returns the connection it opens is a factory of the application's
+    connections too. Not options given, inside a function, to one connection or one child
+    process opened for one operation (a checkpoint, a slot copy, `PGOPTIONS` for `pg_rewind`): a long
     maintenance operation bounded by its caller, not the application's queries."""
     for ancestor in code.ancestors(node):
         if isinstance(ancestor, ast.Call):
@@ -349,7 +356,8 @@ def _application_wide(code: PythonFile, node: ast.AST) -> bool:
             if _POOL_FACTORIES.match(name):
                 return True
         if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            return False
+            # A function that returns the connection makes the application's connections.
+            return isinstance(code.statement(node), ast.Return)
     return True
 
 
