@@ -198,6 +198,24 @@ def sqlalchemy_guarded_update(code: PythonFile, entity: str, column: str,
     return None
 
 
+def sqlalchemy_transitions(code: PythonFile, entity: str, column: str,
+                           tables: Callable[[str], str | None],
+                           value: Callable[[ast.AST], str]) -> Iterator[tuple[str, str]]:
+    """(prior, new) values (rendered by `value`, `...` when not a literal) of the file's
+    SQLAlchemy UPDATEs of `entity` that test `column` with `==` and set it."""
+    for call in code.nodes(ast.Call):
+        found = sqlalchemy_update(code, call, tables)
+        if found is None or found[1] != entity:
+            continue
+        new = next((value(v) for name, v in statement_values(code, found[0]) if name == column),
+                   "...")
+        for test in (t for where in found[3] for t in (where, *PythonFile.descendants(where))):
+            if new != "..." and isinstance(test, ast.Compare) and len(test.ops) == 1 \
+                    and isinstance(test.ops[0], ast.Eq) and isinstance(test.left, ast.Attribute) \
+                    and test.left.attr == column and value(test.comparators[0]) != "...":
+                yield value(test.comparators[0]), new
+
+
 def set_or_tested_before(nodes: list[ast.AST], at: int, obj: str, column: str) -> bool:
     """Before position `at` of a function's nodes: `obj.column` compared (`if obj.status ==
     ...`, `obj.status in (...)`) or assigned. The function checked the prior state itself, or

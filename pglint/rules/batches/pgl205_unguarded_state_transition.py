@@ -33,6 +33,7 @@ from pglint.kit.state_machines import (
     set_or_tested_before,
     sql_guarded_update,
     sqlalchemy_guarded_update,
+    sqlalchemy_transitions,
     state_literal,
 )
 from pglint.kit.sql_tokens import first_top_level
@@ -458,7 +459,8 @@ class UnguardedStateTransition(Rule):
             new = _sql_value(code, arg.value)
             prior, why = _prior_state(ctx, table, column, new,
                                       _django_transitions(ctx, model, column))
-            suggestion = _guarded_update(code, node, chain, column, prior)
+            suggestion = _guarded_update(code, node, chain, column, prior) \
+                if prior != PLACEHOLDER else None  # libcst parses only for a fix
             return self._python_finding(ctx, node, column, arg.value, why, suggestion,
                                         "update()", sibling)
         return None
@@ -480,8 +482,10 @@ class UnguardedStateTransition(Rule):
             if not state_literal(value) or sibling is None:
                 continue  # a generic setter, or a column no write of the file guards
             new = _sql_value(code, value)
-            prior, why = _prior_state(ctx, table, column, new)
-            suggestion = _guarded_statement(code, node, chain, named, column, prior)
+            prior, why = _prior_state(ctx, table, column, new, sqlalchemy_transitions(
+                code, entity, column, ctx.model.orm_table, lambda v: _sql_value(code, v)))
+            suggestion = _guarded_statement(code, node, chain, named, column, prior) \
+                if prior != PLACEHOLDER else None
             return self._python_finding(ctx, chain.outer, column, value, why, suggestion,
                                         "rowcount", sibling)
         return None
@@ -584,7 +588,7 @@ class UnguardedStateTransition(Rule):
             f"`{column}` in its update; this one does not. {why}")
         fix = Fix.display(f"Check the prior `{column}` in the filter and the updated row count",
                           suggestion) if suggestion is not None and PLACEHOLDER[1:-1] not in \
-            suggestion else None
+            suggestion else None  # a placeholder is not a state
         return self.finding(ctx, message, fix, help, node=node)
 
 
@@ -616,11 +620,6 @@ def _column(ctx: FileContext, table: str | None, column: str) -> Column | None:
     return known.columns.get(column) if known is not None else None
 
 
-def _column_default(ctx: FileContext, table: str, column: str) -> str | None:
-    col = _column(ctx, table, column)
-    return (col.default_sql or None) if col is not None else None
-
-
 def _prior_state(ctx: FileContext, table: str | None, column: str, new: str,
                  extra: Iterable[tuple[str, str]] = ()) -> tuple[str, str]:
     """A guess at the state the transition leaves, and why it was guessed (`extra`: more
@@ -641,7 +640,7 @@ def _prior_state(ctx: FileContext, table: str | None, column: str, new: str,
         reached = [b for _, b in edges if b not in sources] or [b for _, b in edges]
         return reached[-1], (f"The prior state shown is where this file's guarded transitions "
                              f"of `{column}` lead ({reached[-1]}): adjust it to your state machine.")
-    default = _column_default(ctx, table, column)
+    default = (col.default_sql or None) if col is not None else None
     if default and default != new:
         return default, (f"The prior state shown is `{column}`'s default ({default}): adjust it "
                          "to your state machine.")
