@@ -514,8 +514,10 @@ class ClientWithoutTimeouts(Rule):
             raised = math.ceil(short) + CLIENT_MARGIN
             edits.replace(setup.client_entry.value, str(raised))
             titles.append(f"`command_timeout={raised}`")
-        if expose is not None:
-            # A library: its callers choose the limits, as they choose the other parameters.
+        # A library: its callers choose the limits, as they choose the other parameters (only
+        # where the fix adds them; a limit written into a literal stays a value).
+        exposing = expose is not None and bool(items) and not edits.replaced
+        if exposing:
             items = [(name, f"{expose}{name}") for name, _ in items]
         if wrap is not None and items:
             edits.set(wrap, "{" + ", ".join(f"{quoted_string(name, quote)}: {value}"
@@ -525,7 +527,7 @@ class ClientWithoutTimeouts(Rule):
                 edits.set(name, value)
         title = "Set " + ", ".join(titles)
         message, help = _words(what, setup, missing_connect, missing_statement, short)
-        if expose is not None:
+        if exposing:
             names = " and ".join(f"`{name}`" for name, _ in items)
             title = f"Let the caller set {names}"
             message = message.split(":")[0] + ", and its caller cannot pass one"
@@ -534,7 +536,7 @@ class ClientWithoutTimeouts(Rule):
                      "limits that suit one workload.")
             display = True
         return self.finding(ctx, message, _fix(code, container, edits, title, display,
-                                               expose is not None), help,
+                                               exposing), help,
                             node=anchor if anchor is not None else node)
 
 
