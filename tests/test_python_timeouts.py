@@ -118,6 +118,24 @@ def test_client_without_timeouts_skips_test_files(tmp_path):
     assert _lint(tmp_path, "PGL304", source, "app/conftest.py") == []
 
 
+def test_client_without_timeouts_library_lets_the_caller_set_them(tmp_path):
+    # Every connection parameter is the function's: the caller should give the limits too.
+    source = ("import psycopg\n\n\n"
+              "def connect(host, user):\n"
+              "    return psycopg.connect(host=host, user=user)\n")
+    [finding] = _lint(tmp_path, "PGL304", source)
+    assert finding.message.endswith("and its caller cannot pass one")
+    assert not finding.fix.applicable
+    assert "connect_timeout=connect_timeout" in finding.fix.suggestion
+    assert "options=options" in finding.fix.suggestion
+    assert "30s" not in finding.fix.suggestion
+    assert _fix(tmp_path, "PGL304", source) == source
+    # One literal among them: the application chose where to connect, so it chooses limits.
+    mixed = source.replace("host=host", "host='db'")
+    [finding] = _lint(tmp_path, "PGL304", mixed)
+    assert finding.fix.applicable and "connect_timeout=10" in finding.fix.suggestion
+
+
 def test_client_without_timeouts_sqlalchemy_keys_tell_the_driver(tmp_path):
     source = ("from sqlalchemy.ext.asyncio import create_async_engine\n\n\n"
               "def make(url):\n"

@@ -12,7 +12,6 @@ from pglint.kit.orm import (
     Chain,
     call_args,
     django_model,
-    f_field,
     imports_orm,
     method_chain,
     object_origin,
@@ -24,6 +23,19 @@ from pglint.kit.orm import (
     walk,
 )
 from pglint.kit.roles import runs_once
+from pglint.kit.state_machines import (
+    attribute_mentions,
+    cte_guarded,
+    django_guarded_update,
+    django_mentions,
+    loaded_by_state,
+    mentions,
+    set_or_tested_before,
+    sql_guarded_update,
+    sqlalchemy_guarded_update,
+    sqlalchemy_transitions,
+    state_literal,
+)
 from pglint.kit.sql_tokens import first_top_level
 from pglint.kit.triggers import in_trigger_function
 from pglint.model.catalog import Column
@@ -33,6 +45,8 @@ from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
 STATE_NAMES = {"status", "state", "phase", "stage"}
+# No prior state could be guessed: no fix is shown (a placeholder is not a state).
+PLACEHOLDER = "'<prior state>'"
 _ORDERS = ("CREATE TABLE orders (order_id bigserial PRIMARY KEY, status text NOT NULL DEFAULT "
            "'new',\n    shipped_at timestamptz);")
 _DJANGO_ORDERS = {
@@ -62,23 +76,36 @@ _PARCELS = ("CREATE TYPE parcel_lifecycle AS ENUM ('placed', 'packed', 'sent', '
 class UnguardedStateTransition(Rule):
     """
     ## What it does
-    Flags an `UPDATE` that sets a state column — named `status`, `state`, `phase`, `stage` (or
-    `..._status`), or typed by an enum from `CREATE TYPE ... AS ENUM` — whose `WHERE` does not
-    constrain the column's prior value, in application SQL and function bodies (statements that
-    run over and over, not one-off migration statements).
+    Flags an `UPDATE` that moves a state column — named `status`, `state`, `phase`, `stage` (or
+    `..._status`), or typed by an enum from `CREATE TYPE ... AS ENUM` — to one known state (a
+    literal) while its `WHERE` does not constrain the column's prior value, in application SQL
+    and function bodies (statements that run over and over, not one-off migration statements),
+    when another run-time `UPDATE` of the same file does check the prior value of that column.
+    That other write is the evidence that the column is a state machine whose transitions the
+    project guards; a column's name is not.
 
     It stays silent when the `WHERE` tests the same column (`AND status = 'paid'`,
-    `status IN (...)`, `status <> 'cancelled'`), or when the new value is computed from the old
-    one (`SET status = CASE WHEN status = ... END`).
+    `status IN (...)`, `status <> 'cancelled'`), when the new value is computed from the old
+    one (`SET status = CASE WHEN status = ... END`), when the rows come from a CTE that tests
+    the state and locks them (`WITH c AS (SELECT ... WHERE status = 'todo' ... FOR UPDATE SKIP
+    LOCKED) UPDATE ... FROM c`: a claim), when the new value is a parameter, a lookup or `NULL`
+    (a generic setter or a reset, where any state may follow any other), and when no write of
+    the file checks the column's prior state (an unsubscribe, an admin's review status, a
+    mirror of another system's lifecycle).
 
     In Python: Django `M.objects.filter(pk=x).update(status="shipped")` with no `status=` /
     `status__in=` (or any `status__...` lookup, `exclude(status=...)`, `Q(status=...)`) in the
     queryset; `obj.status = "shipped"` followed by `obj.save()` in the same function (the prior
     state was read without a lock and is not checked by the write); SQLAlchemy
     `update(M).where(M.id == x).values(status=...)` (or `update(t)`, `t.update()`) without
-    `M.status` in the `where`. It stays silent on objects created in the function, on objects
-    loaded with `select_for_update()` whose state the function tests before changing it, on
-    plain Python objects (no `save()`), and in Django data migrations and Alembic revisions.
+    `M.status` in the `where`; each only when the file has a guarded update of the same model's
+    column (`filter(status=...).update(status=...)`, `where(M.status == ...)`) and the new
+    state is a literal or a choices member (`Order.Status.SHIPPED`), not a variable. It stays
+    silent on objects created in the function, on objects loaded with `select_for_update()`
+    whose state the function tests before changing it, on a function that tests
+    `obj.status` before the assignment or set it earlier itself (a task's success and failure
+    paths after it marked the object as processing), on plain Python objects (no `save()`),
+    and in Django data migrations and Alembic revisions.
 
     ## Why is this bad?
     Requests race and get retried. Without the prior state in the `WHERE`, every transition
@@ -116,7 +143,7 @@ class UnguardedStateTransition(Rule):
     Display only: which prior states allow the transition is business logic, and the caller
     must handle 0 affected rows. pglint guesses the prior state from the enum's order, the
     guarded transitions of the same file, or the column's default, and shows the ORM call to
-    write in Python files.
+    write in Python files; with no guess, it shows no fix (a placeholder is not a state).
     """
 
     code = "PGL205"
@@ -162,6 +189,30 @@ class UnguardedStateTransition(Rule):
         Example("UPDATE orders SET status = 'new' WHERE order_id = 1;",
                 context={"migrations/V1__orders.sql": _ORDERS}),
         Example("UPDATE orders SET shipped_at = now() WHERE order_id = $1;", kind="sql"),
+        # A generic setter (the new state is a parameter), a lookup and a reset: no transition
+        # from one known state to another.
+        Example("UPDATE jobs SET job_status = $2 WHERE job_id = $1;\n"
+                "UPDATE jobs SET job_status = 'done' WHERE job_id = $1 AND job_status = 'running';\n"
+                "UPDATE jobs SET job_status = (SELECT code FROM job_codes WHERE name = $2)\n"
+                "WHERE job_id = $1;\n"
+                "UPDATE jobs SET job_status = NULL WHERE job_id = $1;", kind="sql"),
+        # A claim: the CTE tests the prior state and locks the rows the UPDATE joins on.
+        Example("WITH picked AS (\n"
+                "  SELECT id FROM tasks WHERE status = 'queued' ORDER BY id LIMIT 10\n"
+                "  FOR UPDATE SKIP LOCKED\n)\n"
+                "UPDATE tasks SET status = 'running' FROM picked WHERE tasks.id = picked.id;\n"
+                "WITH picked AS (\n"
+                "  SELECT id FROM tasks WHERE status = 'running' AND lease < now() LIMIT 10\n"
+                "  FOR UPDATE SKIP LOCKED\n)\n"
+                "UPDATE tasks SET status = 'queued' WHERE id IN (SELECT id FROM picked);",
+                kind="sql"),
+        # No write of the file checks the column's prior state: a status any state may move to
+        # (an unsubscribe, an admin's review), not a guarded state machine. Skipping the rows
+        # that already hold the new value only avoids a rewrite.
+        Example("UPDATE subscriptions SET status = 'unsubscribed', updated_at = now()\n"
+                "WHERE subscriber_id = $1;\n"
+                "UPDATE subscriptions SET status = 'unsubscribed' WHERE list_id = $1\n"
+                "  AND status <> 'unsubscribed';", kind="sql"),
         # The state of another table in a subquery is no guard, but this sets no state column.
         Example("UPDATE parcels SET parcel_id = parcel_id WHERE parcel_id = $1;", kind="sql",
                 context={"migrations/V1__parcels.sql": _PARCELS}),
@@ -188,6 +239,42 @@ class UnguardedStateTransition(Rule):
                 "            raise ValueError(order.status)\n"
                 "        order.status = \"shipped\"\n"
                 "        order.save()\n", kind="python", context=_DJANGO_ORDERS),
+        # No write of the file guards the column: a lifecycle mirror or a setter, where any
+        # state may follow any other (a task-started signal handler, say).
+        Example("from app.models import Order\n\n\n"
+                "def on_shipped(order_id):\n"
+                "    Order.objects.filter(pk=order_id).update(status=\"shipped\")\n",
+                kind="python", context=_DJANGO_ORDERS),
+        # With a guarded transition in the file: a generic setter, the owning task's own
+        # success and failure paths after it set the state, and a prior state tested first.
+        Example("from django.db import transaction\n\nfrom app.models import Order\n\n\n"
+                "def pay(order_id):\n"
+                "    Order.objects.filter(pk=order_id, status=\"new\").update(status=\"paid\")\n\n\n"
+                "def set_status(order_id, new_status):\n"
+                "    order = Order.objects.get(pk=order_id)\n"
+                "    order.status = new_status\n"
+                "    order.save()\n\n\n"
+                "def pack(order_id):\n"
+                "    with transaction.atomic():\n"
+                "        order = Order.objects.select_for_update().filter(status=\"paid\").get(\n"
+                "            pk=order_id)\n"
+                "        order.status = \"packing\"\n"
+                "        order.save()\n"
+                "    try:\n"
+                "        build_parcel(order)\n"
+                "        order.status = \"packed\"\n"
+                "        order.save()\n"
+                "    except Exception:\n"
+                "        order.status = \"failed\"\n"
+                "        order.save()\n\n\n"
+                "def reopen(order_id):\n"
+                "    order = Order.objects.get(pk=order_id)\n"
+                "    if order.status in (\"new\", \"open\"):\n"
+                "        return\n"
+                "    order.status = \"open\"\n"
+                "    order.save()\n\n\n"
+                "def build_parcel(order):\n"
+                "    pass\n", kind="python", context=_DJANGO_ORDERS),
         # A new row, and a plain object (the chapter's circuit breaker).
         Example("from app.models import Order\n\n\n"
                 "def place():\n"
@@ -203,31 +290,56 @@ class UnguardedStateTransition(Rule):
         Example("UPDATE orders SET status = 'paid' WHERE order_id = $1 AND status = 'new';\n"
                 "UPDATE orders SET status = 'shipped' WHERE order_id = $1;", kind="sql",
                 context={"migrations/V1__orders.sql": _ORDERS}),
+        # A pgtyped query file: the guard goes after the whole parameter name.
+        Example("/* @name pay */\n"
+                "UPDATE orders SET status = 'paid' WHERE order_id = :orderId! AND status = 'new';\n\n"
+                "/* @name ship */\n"
+                "UPDATE orders SET status = 'shipped' WHERE order_id = :orderId!\n"
+                "RETURNING order_id;", kind="sql",
+                context={"migrations/V1__orders.sql": _ORDERS}),
         # An enum-typed column, whatever its name.
-        Example("UPDATE parcels SET lifecycle = 'sent' WHERE parcel_id = $1;", kind="sql",
+        Example("UPDATE parcels SET lifecycle = 'packed' WHERE parcel_id = $1\n"
+                "  AND lifecycle = 'placed';\n"
+                "UPDATE parcels SET lifecycle = 'sent' WHERE parcel_id = $1;", kind="sql",
                 context={"migrations/V1__parcels.sql": _PARCELS}),
-        Example("CREATE FUNCTION ship(p_order bigint) RETURNS void LANGUAGE plpgsql AS $$\n"
+        Example("CREATE FUNCTION pay(p_order bigint) RETURNS void LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n"
+                "  UPDATE orders SET status = 'paid' WHERE order_id = p_order AND status = 'new';\n"
+                "END $$;\n"
+                "CREATE FUNCTION ship(p_order bigint) RETURNS void LANGUAGE plpgsql AS $$\n"
                 "BEGIN\n"
                 "  UPDATE orders SET status = 'shipped', shipped_at = now() WHERE order_id = p_order;\n"
                 "END $$;", context={"migrations/V1__orders.sql": _ORDERS}),
-        Example("UPDATE jobs SET job_status = $2 WHERE job_id = $1;", kind="sql"),
         # A guard on another table's status is not a guard on this row's.
-        Example("UPDATE orders SET status = 'paid'\n"
+        Example("UPDATE orders SET status = 'new' WHERE order_id = $1 AND status = 'draft';\n"
+                "UPDATE orders SET status = 'paid'\n"
                 "WHERE order_id IN (SELECT order_id FROM payments WHERE status = 'settled');",
                 kind="sql"),
-        Example("UPDATE sessions SET state = 'expired' WHERE expires_at < now();", kind="sql"),
+        # A CTE that tests the state without locking the rows is no guard: they may have moved.
+        Example("WITH due AS (SELECT id FROM sessions WHERE state = 'active' AND expires_at < now())\n"
+                "UPDATE sessions SET state = 'expired' FROM due WHERE sessions.id = due.id;\n"
+                "UPDATE sessions SET state = 'closed' WHERE id = $1 AND state = 'active';",
+                kind="sql"),
         # Python: Django queryset update, read-modify-write with save(), SQLAlchemy update().
         Example("from app.models import Order\n\n\n"
+                "def pay(order_id):\n"
+                "    Order.objects.filter(pk=order_id, status=\"new\").update(status=\"paid\")\n\n\n"
                 "def ship(order_id):\n"
                 "    Order.objects.filter(pk=order_id).update(status=\"shipped\")\n",
                 kind="python", context=_DJANGO_ORDERS),
         Example("from django.utils import timezone\n\nfrom app.models import Order\n\n\n"
+                "def pay(order_id):\n"
+                "    Order.objects.filter(pk=order_id, status=\"new\").update(status=\"paid\")\n\n\n"
                 "def ship(order_id):\n"
                 "    order = Order.objects.get(pk=order_id)\n"
                 "    order.status = \"shipped\"\n"
                 "    order.shipped_at = timezone.now()\n"
                 "    order.save()\n", kind="python", context=_DJANGO_ORDERS),
         Example("from sqlalchemy import update\n\nfrom app.models import Order\n\n\n"
+                "def pay(session, order_id):\n"
+                "    session.execute(update(Order).where(Order.order_id == order_id,\n"
+                "                                        Order.status == \"new\")\n"
+                "                    .values(status=\"paid\"))\n\n\n"
                 "def ship(session, order_id):\n"
                 "    session.execute(\n"
                 "        update(Order).where(Order.order_id == order_id).values(status=\"shipped\"))\n",
@@ -235,6 +347,10 @@ class UnguardedStateTransition(Rule):
         Example("from sqlalchemy import Column, MetaData, Table, Text\n\n"
                 "metadata = MetaData()\n"
                 "orders = Table(\"orders\", metadata, Column(\"status\", Text))\n\n\n"
+                "def pay(conn, order_id):\n"
+                "    conn.execute(orders.update().where(orders.c.order_id == order_id,\n"
+                "                                       orders.c.status == \"new\")\n"
+                "                 .values(status=\"paid\"))\n\n\n"
                 "def cancel(conn, order_id):\n"
                 "    conn.execute(orders.update().where(orders.c.order_id == order_id)\n"
                 "                 .values(status=\"cancelled\"))\n",
@@ -256,14 +372,22 @@ class UnguardedStateTransition(Rule):
             column = res.get("name")
             if not column or not _is_state_column(ctx, table, column):
                 continue
-            if _mentions(res.get("val"), column, qualifiers) or \
-                    _mentions(where, column, qualifiers):
+            if mentions(res.get("val"), column, qualifiers) or \
+                    mentions(where, column, qualifiers):
                 continue
-            yield self._finding(ctx, stmt, node, table, column, res.get("val"))
+            is_const, value = n.constant(res.get("val"))
+            if not is_const or value is None:
+                continue  # a parameter, a lookup or NULL: a generic setter or a reset
+            if cte_guarded(node, table, column):
+                continue  # the rows come from a CTE that tests the state and locks them
+            sibling = sql_guarded_update(ctx, stmt, table, column)
+            if sibling is None:
+                continue  # no write of the file treats the column as a guarded state machine
+            yield self._finding(ctx, stmt, node, table, column, res.get("val"), sibling)
             return
 
     def _finding(self, ctx: FileContext, stmt: Statement, node: dict[str, Any], table: str,
-                 column: str, value: dict[str, Any] | None) -> Finding:
+                 column: str, value: dict[str, Any] | None, sibling: int) -> Finding:
         new = n.sql_literal(value)
         shown = new if new != "..." else "a new value"
         message = (f"Sets state column `{column}` to {shown} without checking its prior value, "
@@ -276,9 +400,11 @@ class UnguardedStateTransition(Rule):
             "caller. Guarding the WHERE with the expected prior state makes the UPDATE a "
             "compare-and-set: under READ COMMITTED a concurrent writer's change is re-checked "
             "once its row lock is released, so exactly one conflicting transition wins, and 0 "
-            f"rows affected means the transition was invalid. {why}")
+            f"rows affected means the transition was invalid. Line {sibling} of this file "
+            f"checks the prior `{column}` in its UPDATE; this one does not. {why}")
         fix = Fix.display(f"Check the prior `{column}` in the WHERE and the affected row count",
-                          _guarded(ctx, stmt, node, column, prior))
+                          _guarded(ctx, stmt, node, column, prior)) if prior != PLACEHOLDER \
+            else None
         return self.finding(ctx, message, fix, help, node=stmt)
 
     # -- Python forms ------------------------------------------------------------------------
@@ -324,14 +450,19 @@ class UnguardedStateTransition(Rule):
             if column is None:
                 return None  # update() takes keywords only
             if not _is_state_column(ctx, table, column) or any(
-                    _django_mentions(code, a, column) for a in (arg.value, *(
+                    django_mentions(code, a, column) for a in (arg.value, *(
                         q.node for q in queryset))):
                 continue
+            sibling = django_guarded_update(code, model, column, skip=node)
+            if not state_literal(arg.value) or sibling is None:
+                continue  # a generic setter, or a column no write of the file guards
             new = _sql_value(code, arg.value)
             prior, why = _prior_state(ctx, table, column, new,
                                       _django_transitions(ctx, model, column))
-            suggestion = _guarded_update(code, node, chain, column, prior)
-            return self._python_finding(ctx, node, column, arg.value, why, suggestion, "update()")
+            suggestion = _guarded_update(code, node, chain, column, prior) \
+                if prior != PLACEHOLDER else None  # libcst parses only for a fix
+            return self._python_finding(ctx, node, column, arg.value, why, suggestion,
+                                        "update()", sibling)
         return None
 
     def _sqlalchemy_update(self, ctx: FileContext, node: ast.Call) -> Finding | None:
@@ -344,13 +475,19 @@ class UnguardedStateTransition(Rule):
         table = ctx.model.orm_table(entity)
         for column, value in statement_values(code, chain):
             if not _is_state_column(ctx, table, column) or any(
-                    _attribute_mentions(w, column) for w in (value, *wheres)):
+                    attribute_mentions(w, column) for w in (value, *wheres)):
                 continue
+            sibling = sqlalchemy_guarded_update(code, entity, column, ctx.model.orm_table,
+                                                skip=chain.outer)
+            if not state_literal(value) or sibling is None:
+                continue  # a generic setter, or a column no write of the file guards
             new = _sql_value(code, value)
-            prior, why = _prior_state(ctx, table, column, new)
-            suggestion = _guarded_statement(code, node, chain, named, column, prior)
+            prior, why = _prior_state(ctx, table, column, new, sqlalchemy_transitions(
+                code, entity, column, ctx.model.orm_table, lambda v: _sql_value(code, v)))
+            suggestion = _guarded_statement(code, node, chain, named, column, prior) \
+                if prior != PLACEHOLDER else None
             return self._python_finding(ctx, chain.outer, column, value, why, suggestion,
-                                        "rowcount")
+                                        "rowcount", sibling)
         return None
 
     def _saved_state(self, ctx: FileContext, node: ast.Assign) -> Finding | None:
@@ -385,11 +522,17 @@ class UnguardedStateTransition(Rule):
             return None
         table = ctx.model.orm_table(origin.model) if origin is not None and origin.model \
             else None
-        if not _is_state_column(ctx, table, column):
-            return None
+        if not _is_state_column(ctx, table, column) or not state_literal(node.value):
+            return None  # a generic setter (`obj.status = new_status`) or a reset
+        if set_or_tested_before(nodes, at, obj, column):
+            return None  # the function tested the prior state, or owns it (set it earlier)
+        sibling = django_guarded_update(code, origin.model, column) \
+            if origin is not None and origin.model else None
+        if sibling is None:
+            return None  # no write of the file guards this column: no state machine in view
         read = any(isinstance(item, ast.Attribute) and isinstance(item.value, ast.Name)
                    and item.value.id == obj and item.attr == column for item in nodes[:at])
-        if origin is not None and origin.locked and (read or _loaded_by_state(
+        if origin is not None and origin.locked and (read or loaded_by_state(
                 code, origin.source, column)):
             return None  # locked, and the state tested before the change (or by the query)
         new = _sql_value(code, node.value)
@@ -412,10 +555,11 @@ class UnguardedStateTransition(Rule):
                       "if updated == 0:\n"
                       f"    ...  # `{column}` was not {_py_value(prior)} (or no such row): "
                       "the transition is invalid")
-        return self._python_finding(ctx, node, column, node.value, why, suggestion, "save()")
+        return self._python_finding(ctx, node, column, node.value, why, suggestion, "save()",
+                                    sibling)
 
     def _python_finding(self, ctx: FileContext, node: ast.AST, column: str, value: ast.expr,
-                        why: str, suggestion: str | None, form: str) -> Finding:
+                        why: str, suggestion: str | None, form: str, sibling: int) -> Finding:
         """The finding of a Python form; `suggestion` None where libcst could not render it."""
         code = ctx.python_file
         written = code.code(value).strip()
@@ -440,9 +584,11 @@ class UnguardedStateTransition(Rule):
             "Putting the expected prior state in the filter makes the UPDATE a compare-and-set: "
             "under READ COMMITTED a concurrent writer's change is re-checked once its row lock "
             f"is released, so exactly one conflicting transition wins, and {checked} is 0 when "
-            f"the transition was invalid. {why}")
+            f"the transition was invalid. Line {sibling} of this file checks the prior "
+            f"`{column}` in its update; this one does not. {why}")
         fix = Fix.display(f"Check the prior `{column}` in the filter and the updated row count",
-                          suggestion) if suggestion is not None else None
+                          suggestion) if suggestion is not None and PLACEHOLDER[1:-1] not in \
+            suggestion else None  # a placeholder is not a state
         return self.finding(ctx, message, fix, help, node=node)
 
 
@@ -452,27 +598,6 @@ def _is_state_column(ctx: FileContext, table: str | None, column: str) -> bool:
         return True
     col = _column(ctx, table, column)
     return col is not None and col.type in ctx.model.catalog.enums
-
-
-def _mentions(node: Any, column: str, qualifiers: set[str | None]) -> bool:
-    """A reference to the updated row's `column` under node, not counting subqueries."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if "SubLink" in item:
-                stack.append(item["SubLink"].get("testexpr"))
-                continue
-            if "ColumnRef" in item:
-                parts = n.names(item["ColumnRef"].get("fields"))
-                if parts and parts[-1] == column and \
-                        (len(parts) == 1 or parts[-2] in qualifiers):
-                    return True
-                continue
-            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 def _transitions(ctx: FileContext, table: str | None, column: str) -> Iterator[tuple[str, str]]:
@@ -495,11 +620,6 @@ def _column(ctx: FileContext, table: str | None, column: str) -> Column | None:
     return known.columns.get(column) if known is not None else None
 
 
-def _column_default(ctx: FileContext, table: str, column: str) -> str | None:
-    col = _column(ctx, table, column)
-    return (col.default_sql or None) if col is not None else None
-
-
 def _prior_state(ctx: FileContext, table: str | None, column: str, new: str,
                  extra: Iterable[tuple[str, str]] = ()) -> tuple[str, str]:
     """A guess at the state the transition leaves, and why it was guessed (`extra`: more
@@ -520,11 +640,11 @@ def _prior_state(ctx: FileContext, table: str | None, column: str, new: str,
         reached = [b for _, b in edges if b not in sources] or [b for _, b in edges]
         return reached[-1], (f"The prior state shown is where this file's guarded transitions "
                              f"of `{column}` lead ({reached[-1]}): adjust it to your state machine.")
-    default = _column_default(ctx, table, column)
+    default = (col.default_sql or None) if col is not None else None
     if default and default != new:
         return default, (f"The prior state shown is `{column}`'s default ({default}): adjust it "
                          "to your state machine.")
-    return "'<prior state>'", "Write the state(s) this transition may leave."
+    return PLACEHOLDER, "Write the state(s) this transition may leave."
 
 
 def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: str,
@@ -532,8 +652,13 @@ def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: st
     tokens = ctx.tokens(stmt)
     returning = first_top_level(tokens, "RETURNING")
     last = tokens[(returning if returning is not None else len(tokens)) - 1]
-    text = ctx.text[stmt.start:last.end]
-    tail = ctx.text[last.end:stmt.end]
+    end = last.end
+    # A parameter masked for the parser (`:orderId!` read as `$1` and blanks) ends where the
+    # text's does, not where its stand-in does: never write inside its name.
+    while end < stmt.end and (ctx.text[end].isalnum() or ctx.text[end] in "_!"):
+        end += 1
+    text = ctx.text[stmt.start:end]
+    tail = ctx.text[end:stmt.end]
     where = node.get("whereClause")
     guard = f"{n.quote_ident(column)} = {prior}"
     if where is None:
@@ -541,7 +666,7 @@ def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: st
     elif "BoolExpr" in where and where["BoolExpr"].get("boolop") == "OR_EXPR":
         at = next(t for t in tokens if t.name == "WHERE" and t.start >= stmt.start)
         head = ctx.text[stmt.start:at.end]
-        text = f"{head} ({ctx.text[at.end:last.end].strip()})\n  AND {guard}"
+        text = f"{head} ({ctx.text[at.end:end].strip()})\n  AND {guard}"
     else:
         text += f"\n  AND {guard}"
     text += tail
@@ -554,32 +679,6 @@ def _guarded(ctx: FileContext, stmt: Statement, node: dict[str, Any], column: st
 
 
 # -- Python helpers -----------------------------------------------------------------------------
-
-
-def _django_mentions(code: PythonFile, node: ast.AST, column: str) -> bool:
-    """A lookup on `column` (`status=`, `status__in=`, inside `Q(...)`) or `F("status")`."""
-    for item in (node, *walk(node)):
-        if isinstance(item, ast.keyword) and item.arg is not None \
-                and item.arg.split("__")[0] == column:
-            return True
-        if isinstance(item, ast.Call) and f_field(code, item) == column:
-            return True
-    return False
-
-
-def _loaded_by_state(code: PythonFile, source: ast.AST | None, column: str) -> bool:
-    """The queryset that loaded the object filters on `column` (`.filter(status="pending")`)."""
-    if source is None:
-        return False
-    chain = method_chain(code, source)
-    return any(_django_mentions(code, arg.node, column) for name, call in chain.steps
-               if name in ("filter", "exclude", "get") for arg in call_args(call))
-
-
-def _attribute_mentions(node: ast.AST, column: str) -> bool:
-    """`M.status` / `t.c.status` (any `.status` attribute) under node."""
-    return any(isinstance(item, ast.Attribute) and item.attr == column
-               for item in (node, *PythonFile.descendants(node)))
 
 
 def _sql_value(code: PythonFile, value: ast.AST) -> str:

@@ -53,8 +53,13 @@ class LostUpdate(Rule):
 
     It stays silent on plain Python objects (no `save()` and no session in sight), on `F()`
     expressions, on objects loaded with `select_for_update()` / `with_for_update()` (the row is
-    locked until the transaction ends, so nothing is lost), on objects created in the same
-    function, and in Django data migrations and Alembic revisions (they run once).
+    locked until the transaction ends, so nothing is lost), when the function takes such a lock
+    before the change (on a parent row, say) or every caller in the module does before calling
+    it, on objects created in the same function or copied (`obj.pk = None`: the save inserts a
+    new row, and an `F()` in an INSERT raises), on a change computed from the object's own
+    fields (`shift = new_start - event.start; event.start += shift` moves the value to a
+    target), and in Django data migrations, Alembic revisions and tests (they run once, or not
+    in production).
 
     ## Why is this bad?
     The new value is computed from a value read earlier, in another statement. Two requests
@@ -150,6 +155,35 @@ class LostUpdate(Rule):
                 "        select(Wallet).where(Wallet.id == wallet_id).with_for_update()).one()\n"
                 "    wallet.credits += 10\n"
                 "    session.commit()\n", kind="python", context=_WALLETS),
+        # A copy: `pk = None` makes the save an INSERT of a new row.
+        Example("from app.models import Post\n\n\n"
+                "def copy_posts(source, offset):\n"
+                "    for post in Post.objects.filter(blog=source):\n"
+                "        post.pk = None\n"
+                "        post.likes += offset\n"
+                "        post.save()\n", kind="python", context=_POSTS),
+        # Moved to a target computed from the object itself, not by an amount that adds up.
+        Example("from app.models import Post\n\n\n"
+                "def renumber(post_id, first):\n"
+                "    post = Post.objects.get(pk=post_id)\n"
+                "    shift = first - post.likes\n"
+                "    post.likes += shift\n"
+                "    post.save()\n", kind="python", context=_POSTS),
+        # Locks taken before the change: the parent row in the same function, or by the caller.
+        Example("from django.db import transaction\n\nfrom app.models import Blog, Post\n\n\n"
+                "def like(blog_id, post_id):\n"
+                "    with transaction.atomic():\n"
+                "        Blog.objects.select_for_update().get(pk=blog_id)\n"
+                "        post = Post.objects.get(pk=post_id)\n"
+                "        post.likes += 1\n"
+                "        post.save()\n\n\n"
+                "def _bump(post):\n"
+                "    post.likes += 1\n"
+                "    post.save()\n\n\n"
+                "def like_locked(post_id):\n"
+                "    with transaction.atomic():\n"
+                "        post = Post.objects.select_for_update().get(pk=post_id)\n"
+                "        _bump(post)\n", kind="python", context=_POSTS),
         # Already an SQL expression.
         Example("from app.models import Wallet\n\n\n"
                 "def top_up(session, wallet_id):\n"
@@ -245,6 +279,9 @@ class LostUpdate(Rule):
         save = next((c for c in later if _is_call(c, obj, ("save",))), None)
         origin = object_origin(code, function, obj, node, ctx.model.orm_table)
         if origin is not None and (origin.locked or origin.fresh):
+            return
+        if _cloned(function, node, obj) or _moved_to_target(function, node, obj, delta) \
+                or _locked_before(code, function, node):
             return
         if save is not None:
             if origin is None and not imports_orm(code, "django"):
@@ -348,6 +385,60 @@ def _attribute(node: ast.AST) -> tuple[str, str] | None:
 def _mentions_f(code: PythonFile, node: ast.AST) -> bool:
     return any(isinstance(n, ast.Call) and f_field(code, n) is not None
                for n in (node, *PythonFile.descendants(node)))
+
+
+def _before(function: ast.AST, node: ast.AST) -> list[ast.AST]:
+    """The nodes of `function` before `node`, in file order."""
+    out = []
+    for n in walk(function):
+        if n is node:
+            break
+        out.append(n)
+    return out
+
+
+def _cloned(function: ast.AST, node: ast.AST, obj: str) -> bool:
+    """`obj.pk = None` (or `obj.id = None`) before the change: the save inserts a copy, there
+    is no stored row to lose an update of, and an `F()` in an INSERT raises."""
+    return any(isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
+               and n.value.value is None and any(
+                   isinstance(t, ast.Attribute) and t.attr in ("pk", "id")
+                   and isinstance(t.value, ast.Name) and t.value.id == obj for t in n.targets)
+               for n in _before(function, node))
+
+
+def _moved_to_target(function: ast.AST, node: ast.AST, obj: str, delta: ast.expr) -> bool:
+    """The change is computed from the object's own fields (`shift = new_start - event.start;
+    event.start += shift`): the code moves the value to a target it chose, not by an amount
+    that concurrent requests add up, and `F()` would apply two moves at once."""
+    names = {n.id for n in (delta, *PythonFile.descendants(delta)) if isinstance(n, ast.Name)}
+    sources = [delta, *(n.value for n in _before(function, node) if isinstance(n, ast.Assign)
+                        and any(isinstance(t, ast.Name) and t.id in names for t in n.targets))]
+    return any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+               and n.value.id == obj for source in sources
+               for n in (source, *PythonFile.descendants(source)))
+
+
+def _locks(node: ast.AST) -> bool:
+    return _is_call(node, None, ("select_for_update", "with_for_update"))
+
+
+def _locked_before(code: PythonFile, function: ast.FunctionDef | ast.AsyncFunctionDef,
+                   node: ast.AST) -> bool:
+    """A row lock taken before the change, in the function (the parent row, say, which
+    serialises every writer of its children) or by every caller of the function in the module
+    before it calls it: the writers are serialised, nothing is lost, and an `F()` would break
+    code that reads the value afterwards."""
+    if any(_locks(n) for n in _before(function, node)):
+        return True
+    callers = [call for call in code.nodes(ast.Call) if (
+        isinstance(call.func, ast.Name) and call.func.id == function.name
+        or isinstance(call.func, ast.Attribute) and call.func.attr == function.name
+        and isinstance(call.func.value, ast.Name) and call.func.value.id == "self")]
+    enclosing = [code.enclosing(call, ast.FunctionDef, ast.AsyncFunctionDef) for call in callers]
+    return bool(callers) and all(
+        outer is not None and any(_locks(n) for n in _before(outer, call))
+        for call, outer in zip(callers, enclosing, strict=True))
 
 
 def _after(function: ast.AST, node: ast.AST) -> list[ast.AST]:

@@ -40,6 +40,15 @@ class DisabledTimeout(Rule):
     `connect_args`, Django `OPTIONS`) and asyncpg's
     `server_settings={"statement_timeout": "0"}` (or `?statement_timeout=0` in its URL).
 
+    It stays silent on a `SET LOCAL` in application code (query files, SQL run from Python):
+    lifting the bound for one transaction the code chose, a purge say, is what `SET LOCAL` is
+    for. In Python it judges the options that configure the application's connections
+    (settings at module or class level such as Django's `DATABASES`, and the options of an
+    engine or a pool: `create_engine`, `create_pool`, `...Pool(...)`, and a function that
+    returns the connection it opens), not options given inside a function to one connection
+    or one child process opened for one maintenance operation (a `CHECKPOINT`, a replication
+    slot copy, `PGOPTIONS` for `pg_rewind`).
+
     ## Why is this bad?
     Zero means no limit. All five default to zero, so an explicit zero usually switches off a
     bound that someone set on purpose for the role or database. Without `statement_timeout` a
@@ -110,13 +119,29 @@ class DisabledTimeout(Rule):
                 "    return await asyncpg.create_pool(\n"
                 "        command_timeout=60, server_settings={\"statement_timeout\": \"30s\"}\n"
                 "    )\n", kind="python"),
+        # Lifted for one transaction that application code chose (a purge): what SET LOCAL is
+        # for.
+        Example("BEGIN;\nSET LOCAL lock_timeout = '0s';\nCOMMIT;\n", kind="sql"),
+        Example("def purge(txn):\n"
+                "    txn.execute(\"SET LOCAL statement_timeout = 0\")\n"
+                "    txn.execute(\"DELETE FROM events WHERE room_id = %s\", (1,))\n",
+                kind="python"),
+        # One connection, or one child process, opened for one maintenance operation.
+        Example("import subprocess\n\nimport psycopg\n\n\n"
+                "def checkpoint(dsn):\n"
+                "    with psycopg.connect(dsn, options=\"-c statement_timeout=0\") as conn:\n"
+                "        conn.execute(\"CHECKPOINT\")\n\n\n"
+                "def rewind(source, data_dir, env):\n"
+                "    env[\"PGOPTIONS\"] = \"-c statement_timeout=0\"\n"
+                "    subprocess.run([\"pg_rewind\", \"--source-server\", source, \"-D\", data_dir],\n"
+                "                   env=env, check=True)\n", kind="python"),
         # SQL in Python that keeps the timeout.
         Example("def report(cur):\n"
                 "    cur.execute(\"SET LOCAL statement_timeout = '5min'\")\n", kind="python"),
     )
     INVALID = (
         Example("SET statement_timeout = 0;", kind="sql"),
-        Example("BEGIN;\nSET LOCAL lock_timeout = '0s';\nCOMMIT;\n", kind="sql"),
+        Example("BEGIN;\nSET lock_timeout = '0s';\nCOMMIT;\n", kind="sql"),
         Example("ALTER ROLE CURRENT_USER SET statement_timeout = '0';"),
         Example("ALTER DATABASE postgres SET idle_in_transaction_session_timeout TO 0;"),
         Example("SELECT set_config('statement_timeout', '0ms', false);", kind="sql"),
@@ -141,12 +166,24 @@ class DisabledTimeout(Rule):
                 "        \"postgresql://app@db/shop?idle_in_transaction_session_timeout=0\",\n"
                 "        server_settings={\"statement_timeout\": \"0\"},\n"
                 "    )\n", kind="python"),
+        # A function that returns the connection: a factory of the application's connections.
+        Example("import psycopg\n\n\n"
+                "def connect_reporting():\n"
+                "    return psycopg.connect(\"dbname=shop\", connect_timeout=5,\n"
+                "                           options=\"-c statement_timeout=0\")\n", kind="python"),
+        # The options of an engine that a function builds: every connection of the application.
+        Example("from sqlalchemy import create_engine\n\n\n"
+                "def make_engine(url):\n"
+                "    return create_engine(url, connect_args={\"options\": \"-c statement_timeout=0\"})\n",
+                kind="python"),
     )
 
     # -- Python: connection options -----------------------------------------------------------
 
     def check_python(self, node: ast.AST, ctx: FileContext) -> Iterable[Finding]:
         code = ctx.python_file
+        if not _application_wide(code, node):
+            return  # one connection (or one child process) opened for one operation
         if isinstance(node, ast.Dict):
             yield from self._server_settings(node, ctx)
             return
@@ -245,6 +282,8 @@ class DisabledTimeout(Rule):
                     if "DefElem" in item and item["DefElem"].get("defname") == "set"]
         else:
             return
+        if _set_local_in_application(ctx, sets):
+            return  # zero for the one transaction the application code chose
         for variable, how in sets:
             name = (variable.get("name") or "").lower()
             args = variable.get("args") or []
@@ -289,6 +328,37 @@ class DisabledTimeout(Rule):
         fix = Fix.display(f"Set `{name}` to a bounded value", suggestion)
         end = max(start, value[1] if value is not None else stmt.end)
         return self.finding(ctx, message, fix, help, span=(start, end))
+
+
+def _set_local_in_application(ctx: FileContext, sets: list[tuple[dict[str, Any], str]]) -> bool:
+    """A `SET LOCAL` in application code (a query file, SQL run from Python): the code lifts the
+    bound for one transaction it chose (a purge, a rebuild), which is what `SET LOCAL` is for;
+    the role's and database's bounds stay in force for everything else."""
+    return ctx.role == "application" and all(how == "SET LOCAL" for _, how in sets)
+
+
+# Calls whose options configure every connection the application opens: engines and pools.
+_POOL_FACTORIES = re.compile(r"^(?:create_(?:async_)?engine|engine_from_config|create_pool|"
+                             r"\w*Pool)$")
+
+
+def _application_wide(code: PythonFile, node: ast.AST) -> bool:
+    """Connection options that configure the application's connections: settings at module
+    or class level (Django's `DATABASES`, a DSN constant), or the options of an engine or a
+    pool (`create_engine(connect_args=...)`, `asyncpg.create_pool(...)`, `ConnectionPool(...)`).
+    A function that returns the connection it opens is a factory of the application's
+    connections too. Not options given, inside a function, to one connection or one child
+    process opened for one operation (a checkpoint, a slot copy, `PGOPTIONS` for `pg_rewind`): a long
+    maintenance operation bounded by its caller, not the application's queries."""
+    for ancestor in code.ancestors(node):
+        if isinstance(ancestor, ast.Call):
+            name = (code.call_name(ancestor) or code.code(ancestor.func)).rsplit(".", 1)[-1]
+            if _POOL_FACTORIES.match(name):
+                return True
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            # A function that returns the connection makes the application's connections.
+            return isinstance(code.statement(node), ast.Return)
+    return True
 
 
 def _notes(name: str) -> str:

@@ -88,8 +88,14 @@ class ClientWithoutTimeouts(Rule):
     `server_settings={"statement_timeout": ...}`. It also flags an asyncpg `command_timeout`
     that is not above the `statement_timeout` set in the same call.
 
+    A connection whose every parameter the caller gives (`host=self.host, user=self.user`, or
+    the enclosing function's parameters: a client library) is reported with a suggestion to
+    let the caller give the limits the same way, never with fixed values. Django `DATABASES`
+    is read at module level, inside `if`/`try` blocks too.
+
     It stays silent when the parameters come from somewhere it cannot see: a connection string
-    or URL in a variable (a module-level string constant is read), `**params`, a computed
+    or URL in a variable, an attribute or a parameter (`dsn=self.dsn`: the caller's DSN can
+    carry both; a module-level string constant is read), `**params`, a computed
     `options`, a connect hook (`configure=`, `init=`, `setup=`), a file that sets
     `statement_timeout` with SQL (`SET`, `SET LOCAL`, `set_config`), a connection that takes
     everything from the `PG*` environment (no arguments at all), and test files. A statement
@@ -198,6 +204,13 @@ class ClientWithoutTimeouts(Rule):
                 "\"options\": \"-c statement_timeout=30000\"},\n"
                 "    },\n"
                 "}\n", kind="python"),
+        # A DSN the caller gives (an attribute, a parameter) may carry both: a command-line tool
+        # run against the user's server, say.
+        Example("import psycopg\n\n\n"
+                "class Generator:\n"
+                "    def cursor(self):\n"
+                "        return psycopg.connect(dsn=self.dsn, password=self.password).cursor()\n",
+                kind="python"),
         # Another database.
         Example("from sqlalchemy import create_engine\n\n"
                 "engine = create_engine(\"sqlite:///local.db\")\n", kind="python"),
@@ -294,6 +307,33 @@ class ClientWithoutTimeouts(Rule):
                       "    \"connect_timeout\": 10,\n"
                       "    \"options\": \"-c statement_timeout=30s\",\n"
                       "})\n", kind="python"),
+        # A client library: the caller gives every connection parameter, so the fix lets it
+        # give the limits too (shown only) instead of fixing them for every user.
+        Example("import asyncpg\n\n\n"
+                "class Queue:\n"
+                "    async def init(self):\n"
+                "        self.pool = await asyncpg.create_pool(\n"
+                "            host=self.host, user=self.user, password=self.password,\n"
+                "            min_size=1, max_size=self.pool_size)\n", kind="python"),
+        # Settings that choose the database by environment: read inside the `if`.
+        Example("import os\n\n"
+                "if os.environ.get(\"DB\") == \"postgres\":\n"
+                "    DATABASES = {\n"
+                "        \"default\": {\n"
+                "            \"ENGINE\": \"django.db.backends.postgresql\",\n"
+                "            \"NAME\": \"shop\",\n"
+                "        }\n"
+                "    }\n",
+                fixed="import os\n\n"
+                      "if os.environ.get(\"DB\") == \"postgres\":\n"
+                      "    DATABASES = {\n"
+                      "        \"default\": {\n"
+                      "            \"ENGINE\": \"django.db.backends.postgresql\",\n"
+                      "            \"NAME\": \"shop\",\n"
+                      "            \"OPTIONS\": {\"connect_timeout\": 10, "
+                      "\"options\": \"-c statement_timeout=30s\"},\n"
+                      "        }\n"
+                      "    }\n", kind="python"),
         # The connection string's options would be replaced by a keyword: shown only.
         Example("import psycopg\n\n"
                 "conn = psycopg.connect(\"dbname=shop options='-c search_path=app'\")\n",
@@ -379,22 +419,26 @@ class ClientWithoutTimeouts(Rule):
             if kind == "psycopg2-pool":
                 dsn = positional_argument(call, 2, "dsn")
             else:
-                dsn = positional_argument(call, 0, "dsn" if code.call_name(call) == "psycopg2.connect"
-                                          else "conninfo")
+                # psycopg2 names it `dsn`, psycopg 3 `conninfo` (and wrappers of it `dsn`).
+                dsn = positional_argument(call, 0, "conninfo")
+                if dsn is None:
+                    dsn = positional_argument(call, 0, "dsn")
             if dsn is not None:
                 setup.read_dsn(code, dsn)
             elif not (keywords.entries.keys() - _DRIVER_KEYWORDS) and not keywords.opaque:
                 return None  # every connection parameter from the PG* environment
             setup.read_keywords(code, keywords)
-        return self._judge(ctx, call, setup, container, wrap, f"`{code.code(call.func).strip()}()`")
+        return self._judge(ctx, call, setup, container, wrap,
+                           f"`{code.code(call.func).strip()}()`",
+                           expose=_caller_configured(code, call, keywords))
 
     def _django(self, node: ast.Assign, ctx: FileContext) -> Iterable[Finding]:
         code = ctx.python_file
         if len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name) or \
                 node.targets[0].id != "DATABASES" or not isinstance(node.value, ast.Dict):
             return
-        if not isinstance(code.parent(node), ast.Module):
-            return
+        if code.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef) is not None:
+            return  # module level only, inside `if`/`try` too (settings choose by environment)
         if re.search(r"\bDATABASES\s*(?:\[|\.update\b|\|=)", ctx.text):
             return  # entries changed after the literal: cannot tell what they end up with
         databases = dict_entries(code, node.value)
@@ -423,7 +467,10 @@ class ClientWithoutTimeouts(Rule):
     # -- judgement and fix ----------------------------------------------------------------------
 
     def _judge(self, ctx: FileContext, node: ast.AST, setup: Setup, container: Container,
-               wrap: str | None, what: str, anchor: ast.AST | None = None) -> Finding | None:
+               wrap: str | None, what: str, anchor: ast.AST | None = None,
+               expose: str | None = None) -> Finding | None:
+        """`expose`: the caller gives every connection parameter (`self.` or "" for function
+        parameters): the fix passes the caller's limits on instead of fixed values."""
         code = ctx.python_file
         missing_connect = setup.driver == "libpq" and not setup.connect and \
             not setup.hidden_connect
@@ -467,6 +514,11 @@ class ClientWithoutTimeouts(Rule):
             raised = math.ceil(short) + CLIENT_MARGIN
             edits.replace(setup.client_entry.value, str(raised))
             titles.append(f"`command_timeout={raised}`")
+        # A library: its callers choose the limits, as they choose the other parameters (only
+        # where the fix adds them; a limit written into a literal stays a value).
+        exposing = expose is not None and bool(items) and not edits.replaced
+        if exposing:
+            items = [(name, f"{expose}{name}") for name, _ in items]
         if wrap is not None and items:
             edits.set(wrap, "{" + ", ".join(f"{quoted_string(name, quote)}: {value}"
                                             for name, value in items) + "}")
@@ -475,12 +527,21 @@ class ClientWithoutTimeouts(Rule):
                 edits.set(name, value)
         title = "Set " + ", ".join(titles)
         message, help = _words(what, setup, missing_connect, missing_statement, short)
-        return self.finding(ctx, message, _fix(code, container, edits, title, display), help,
+        if exposing:
+            names = " and ".join(f"`{name}`" for name, _ in items)
+            title = f"Let the caller set {names}"
+            message = message.split(":")[0] + ", and its caller cannot pass one"
+            help += (f" The caller gives every other connection parameter here: accept {names} "
+                     "the same way (None by default) and pass them on, rather than fixing "
+                     "limits that suit one workload.")
+            display = True
+        return self.finding(ctx, message, _fix(code, container, edits, title, display,
+                                               exposing), help,
                             node=anchor if anchor is not None else node)
 
 
 def _fix(code: PythonFile, container: Container, edits: ParameterEdits, title: str,
-         display: bool) -> Fix | None:
+         display: bool, exposed: bool = False) -> Fix | None:
     """The edits rendered on libcst's tree (None where libcst cannot give the nodes): one
     replacement of the container, laid out one item per line when too long for its line."""
     tree, old = code.fix_tree, code.cst_of(container.node)
@@ -493,6 +554,9 @@ def _fix(code: PythonFile, container: Container, edits: ParameterEdits, title: s
         if new is None:
             return None
         edit = tree.replace(old, new)
+    if exposed:
+        return Fix.display(title, edit.content + "\n# take them where the other connection "
+                           "parameters come from (None by default: no limit)")
     if display:
         return Fix.display(title, edit.content + "\n# the connection string's `options` "
                            "are replaced by this keyword: move them into it")
@@ -556,6 +620,31 @@ def _words(what: str, setup: Setup, missing_connect: bool, missing_statement: bo
         "`options='-c statement_timeout=...'` is rejected or ignored unless PgBouncer is "
         "configured for it: set the timeout per role there.")
     return message, help
+
+
+# Keywords that size or tune a pool, not where or how to connect.
+_POOL_KEYWORDS = frozenset({"min_size", "max_size", "minconn", "maxconn", "max_queries",
+                            "max_inactive_connection_lifetime", "max_lifetime", "max_idle",
+                            "timeout", "loop", "connection_class", "record_class"})
+
+
+def _caller_configured(code: PythonFile, call: ast.Call, keywords: Container) -> str | None:
+    """`self.` when every connection parameter of the call is an attribute of `self`, "" when
+    each is a parameter of the enclosing function (a client library's connection, whose caller
+    gives host, user, password...); None otherwise."""
+    function = code.enclosing(call, ast.FunctionDef, ast.AsyncFunctionDef)
+    given = [entry.value for name, entry in keywords.entries.items()
+             if name not in _POOL_KEYWORDS and name not in _DRIVER_KEYWORDS]
+    if function is None or call.args or keywords.opaque or not given:
+        return None
+    parameters = {a.arg for a in (*function.args.posonlyargs, *function.args.args,
+                                  *function.args.kwonlyargs)}
+    if all(isinstance(v, ast.Attribute) and isinstance(v.value, ast.Name)
+           and v.value.id == "self" for v in given):
+        return "self."
+    if all(isinstance(v, ast.Name) and v.id in parameters for v in given):
+        return ""
+    return None
 
 
 def _set_elsewhere(ctx: FileContext) -> bool:
