@@ -15,7 +15,8 @@ from pglint.sql import nodes as n
 def writes_whole_table(where: dict[str, Any] | None) -> bool:
     """True for an UPDATE's or DELETE's WHERE clause that leaves every row, or most, in: none
     at all, or only broad conditions AND-ed together (`col IS NULL`, `true`, `NOT flag`,
-    `col <> x`, a join condition)."""
+    `col <> x`). A join condition is not one: how many rows it keeps depends on the joined
+    relation."""
     return where is None or all(_broad(c) for c in n.conjuncts(where))
 
 
@@ -42,8 +43,8 @@ def _broad(cond: dict[str, Any]) -> bool:
         if op in ("<>", "!="):
             return True
         if op == "=":
-            if "ColumnRef" in left and "ColumnRef" in right:
-                return True  # a join condition: every joined row
+            # A join condition (`t.id = s.id`) narrows to the rows the joined relation holds:
+            # a few, or all of them, which the statement does not tell. Unsure: not broad.
             for side in (left, right):
                 is_const, value = n.constant(side)
                 if is_const and isinstance(value, bool):

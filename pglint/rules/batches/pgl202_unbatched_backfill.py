@@ -30,13 +30,15 @@ class UnbatchedBackfill(Rule):
     """
     ## What it does
     Flags, in a migration, a top-level `UPDATE` or `DELETE` with no `WHERE` or a non-selective
-    one (`WHERE col IS NULL`, `WHERE true`, `WHERE NOT flag`, `col <> x`, a join condition
-    only), and an `INSERT ... SELECT` that copies a whole table (no `WHERE`, no `LIMIT`) into
-    a table that already has writers — on tables that existed before the migration.
+    one (`WHERE col IS NULL`, `WHERE true`, `WHERE NOT flag`, `col <> x`), and an `INSERT ...
+    SELECT` that copies a whole table (no `WHERE`, no `LIMIT`) into a table that already has
+    writers — on tables that existed before the migration.
 
     It stays silent on tables created earlier in the same script (a new table is empty and
     nobody else uses it yet), on selective statements (`WHERE id = 5`, key ranges, subquery
-    batches), and on statements of function bodies and `DO` blocks.
+    batches), on joins (`FROM other WHERE t.id = other.id` writes the rows the other relation
+    holds, a few or all: without statistics pglint cannot tell), and on statements of function
+    bodies and `DO` blocks.
 
     ## Why is this bad?
     One `UPDATE`/`DELETE` over a whole table holds a row lock on every row it changes until the
@@ -121,6 +123,15 @@ class UnbatchedBackfill(Rule):
         # The chapter's loop itself: body statements are batches.
         Example("DO $$ BEGIN UPDATE orders SET status = 'new' WHERE status IS NULL; END $$;",
                 context={"migrations/V1__orders.sql": _ORDERS}),
+        # A join keeps the rows the joined relation holds: a few, or all; unsure, silent.
+        Example("UPDATE orders o SET status = 'shipped' FROM shipments s\n"
+                "WHERE s.order_id = o.order_id;",
+                context={"migrations/V1__orders.sql": _ORDERS + "\nCREATE TABLE shipments "
+                         "(order_id bigint PRIMARY KEY);"}),
+        Example("UPDATE orders SET shipped_at = now() FROM (\n"
+                "    SELECT order_id FROM orders WHERE status = 'shipped' AND shipped_at IS NULL\n"
+                ") late WHERE orders.order_id = late.order_id AND orders.shipped_at IS NULL;",
+                context={"migrations/V1__orders.sql": _ORDERS}),
     )
     INVALID = (
         Example("UPDATE orders SET status = 'new' WHERE status IS NULL;",
@@ -132,10 +143,6 @@ class UnbatchedBackfill(Rule):
         Example("INSERT INTO events_archive (event_id, payload, created_at)\n"
                 "SELECT event_id, payload, created_at FROM events\n"
                 "ON CONFLICT DO NOTHING;", context={"migrations/V1__events.sql": _EVENTS}),
-        Example("UPDATE orders o SET status = 'shipped' FROM shipments s\n"
-                "WHERE s.order_id = o.order_id;",
-                context={"migrations/V1__orders.sql": _ORDERS + "\nCREATE TABLE shipments "
-                         "(order_id bigint PRIMARY KEY);"}),
         # Unknown to the catalog, but not created by this migration either.
         Example("UPDATE legacy_users SET active = true WHERE active IS NULL;",
                 target_version=10),
