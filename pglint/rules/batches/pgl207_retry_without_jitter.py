@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit import retries, retry_libraries, retry_loops
+from pglint.kit import retries, retry_libraries, retry_loops, retry_targets
 from pglint.kit.python_edits import remove_argument, rename_call
 from pglint.kit.queues import (
     CAP,
@@ -107,8 +107,18 @@ class RetryWithoutJitter(RetryForms, Rule):
       `AsyncRetrying(...)`, however tenacity is imported;
     - backoff's `@backoff.on_exception(..., jitter=None)` / `on_predicate(..., jitter=None)`.
 
+    A Python retry counts only when it retries database work: the file uses a PostgreSQL driver
+    or ORM and the retried code (the loop, the decorated function, the `Retrying` loop's body)
+    calls it (a connection, cursor, pool or session method, a Django manager, or a function of
+    the same file that does), or it is a generic helper that calls a function passed in
+    (`execute_with_retry(func)`). Retries of HTTP calls, Redis or a consensus store are not a
+    PostgreSQL linter's to judge.
+
     It stays silent when a delay comes from something it cannot see into (a method of another
-    object, a helper imported from another module) and on worker loops that never leave. The
+    object, a helper imported from another module), on worker loops that never leave, on a
+    retry loop inside a daemon's own endless loop (`while True:` around it: one per process,
+    no herd), and on retries of at most 3 attempts (`range(3)`, `stop_after_attempt(3)`): a
+    few retries cannot form a herd. The
     book's `base_delay + random.uniform(0, base_delay)` has a random component, so this rule
     does not flag it, but it is not full jitter: every client still waits at least
     `base_delay`, and the delay has no cap (PGL208 flags that).
@@ -183,6 +193,7 @@ class RetryWithoutJitter(RetryForms, Rule):
 
     code = "PGL207"
     name = "retry-without-jitter"
+    database_only = True
     summary = "Retry backoff without random jitter: failed jobs retry in synchronized waves"
     default_enabled = False
     off_by_default = (
@@ -252,6 +263,37 @@ class RetryWithoutJitter(RetryForms, Rule):
                 "def b(): ...\n\n\n"
                 "@backoff.on_exception(backoff.expo, OperationalError, max_tries=5)\n"
                 "def c(): ...\n", kind="python"),
+        # Not a database retry: an HTTP call (the file uses no PostgreSQL library), and a
+        # consensus-store read in a file that does.
+        Example("import requests\nfrom tenacity import retry, stop_after_attempt, wait_exponential"
+                "\n\n\n@retry(stop=stop_after_attempt(5), wait=wait_exponential(max=10))\n"
+                "def fetch_status(url):\n    return requests.get(url, timeout=5).json()\n",
+                kind="python"),
+        Example("import time\n\nimport psycopg\n\n\nclass Node:\n"
+                "    def wait_for_store(self):\n"
+                "        for attempt in range(10):\n"
+                "            try:\n"
+                "                return self.store.get_cluster()\n"
+                "            except StoreError:\n"
+                "                time.sleep(5)\n", kind="python"),
+        # A status write retried inside a daemon thread's own endless loop: one per process.
+        Example("import time\n\nimport psycopg2\n\n\ndef cron_thread(db, job):\n"
+                "    while True:\n"
+                "        job()\n"
+                "        for attempt in range(100):\n"
+                "            try:\n"
+                "                db.run(\"UPDATE cron_jobs SET last_run = now()\")\n"
+                "                break\n"
+                "            except psycopg2.OperationalError:\n"
+                "                time.sleep(60)\n"
+                "        time.sleep(3600)\n", kind="python"),
+        # Three attempts at most: too few retries to form a herd.
+        Example("from psycopg import OperationalError\n"
+                "from tenacity import retry, retry_if_exception_type, stop_after_attempt, "
+                "wait_fixed\n\n\n"
+                "@retry(retry=retry_if_exception_type(OperationalError),\n"
+                "       stop=stop_after_attempt(3), wait=wait_fixed(2))\n"
+                "def transfer(conn):\n    conn.execute(\"SELECT 1\")\n", kind="python"),
     )
     INVALID = (
         # The chapter's failure path (40.2.3).
@@ -330,35 +372,36 @@ class RetryWithoutJitter(RetryForms, Rule):
                       "    conn.execute(\"SELECT 1\")\n",
                 kind="python"),
         # Two uses: fixed in two passes, no unused import left behind.
-        Example("from tenacity import retry, wait_exponential\n\n\n"
+        Example("import psycopg\nfrom tenacity import retry, wait_exponential\n\n\n"
                 "@retry(wait=wait_exponential(max=10))\n"
-                "def a(): ...\n\n\n"
+                "def a(conn: psycopg.Connection): conn.execute(\"SELECT 1\")\n\n\n"
                 "@retry(wait=wait_exponential(max=20))\n"
-                "def b(): ...\n",
-                fixed="from tenacity import retry, wait_random_exponential\n\n\n"
+                "def b(conn: psycopg.Connection): conn.execute(\"SELECT 2\")\n",
+                fixed="import psycopg\nfrom tenacity import retry, wait_random_exponential\n\n\n"
                       "@retry(wait=wait_random_exponential(max=10))\n"
-                      "def a(): ...\n\n\n"
+                      "def a(conn: psycopg.Connection): conn.execute(\"SELECT 1\")\n\n\n"
                       "@retry(wait=wait_random_exponential(max=20))\n"
-                      "def b(): ...\n",
+                      "def b(conn: psycopg.Connection): conn.execute(\"SELECT 2\")\n",
                 kind="python"),
         # `import tenacity as tn`, Retrying as an iterator.
-        Example("import tenacity as tn\n\n\n"
+        Example("import tenacity as tn\nfrom sqlalchemy import text\n\n\n"
                 "def transfer(conn):\n"
                 "    for attempt in tn.Retrying(stop=tn.stop_after_attempt(5),\n"
                 "                               wait=tn.wait_exponential(max=10)):\n"
                 "        with attempt:\n"
-                "            conn.execute(\"SELECT 1\")\n",
-                fixed="import tenacity as tn\n\n\n"
+                "            conn.execute(text(\"SELECT 1\"))\n",
+                fixed="import tenacity as tn\nfrom sqlalchemy import text\n\n\n"
                       "def transfer(conn):\n"
                       "    for attempt in tn.Retrying(stop=tn.stop_after_attempt(5),\n"
                       "                               wait=tn.wait_random_exponential(max=10)):\n"
                       "        with attempt:\n"
-                      "            conn.execute(\"SELECT 1\")\n",
+                      "            conn.execute(text(\"SELECT 1\"))\n",
                 kind="python"),
         # A fixed wait: the choice of pace is shown, not made.
-        Example("from tenacity import AsyncRetrying, stop_after_attempt, wait_fixed\n\n\n"
-                "async def transfer(conn):\n"
-                "    async for attempt in AsyncRetrying(stop=stop_after_attempt(3),"
+        Example("import asyncpg\nfrom tenacity import AsyncRetrying, stop_after_attempt, "
+                "wait_fixed\n\n\n"
+                "async def transfer(conn: asyncpg.Connection):\n"
+                "    async for attempt in AsyncRetrying(stop=stop_after_attempt(5),"
                 " wait=wait_fixed(2)):\n"
                 "        with attempt:\n"
                 "            await conn.execute(\"SELECT 1\")\n", kind="python"),
@@ -387,6 +430,8 @@ class RetryWithoutJitter(RetryForms, Rule):
 
     def _loop(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Iterable[Finding]:
         code = ctx.python_file
+        if retry_targets.few_loop_attempts(code, loop.loop):
+            return  # a few attempts cannot form a herd
         for sleep in loop.sleeps:
             facts = retry_loops.delay_facts(code, sleep, loop)
             if facts.argument is None or facts.jitter or facts.unknown:
@@ -432,7 +477,7 @@ class RetryWithoutJitter(RetryForms, Rule):
     def _tenacity(self, ctx: FileContext, use: retry_libraries.Tenacity) -> Iterable[Finding]:
         code = ctx.python_file
         value = use.argument("wait")
-        if value is None:
+        if value is None or retry_targets.few_tenacity_attempts(code, use.argument("stop")):
             return
         fixed, jittered, unknown = retry_libraries.waits(code, value)
         if jittered or unknown or not fixed:

@@ -67,6 +67,13 @@ class UnboundedRetry(RetryForms, Rule):
       The book's `execute_with_retry` is this case. A `for attempt in range(n)` loop bounds
       the delay only implicitly: `0.1 * 2 ** attempt` is 29 hours at attempt 20.
 
+    A Python retry counts only when it retries database work: the file uses a PostgreSQL driver
+    or ORM and the retried code calls it (a connection, cursor, pool or session method, a
+    Django manager, or a function of the same file that does), or it is a generic helper that
+    calls a function passed in. It stays silent on retries of HTTP calls, Redis or a consensus
+    store, and on a retry loop inside a daemon's own endless loop (`while True:` around it),
+    where waiting for ever is the intent and a bound that raises would end the daemon.
+
     ## Why is this bad?
     A job that can never succeed (a poison message, a permanently invalid payload) is retried for
     ever: it keeps costing worker time, lock traffic and log noise, and nobody is told that it
@@ -152,6 +159,7 @@ class UnboundedRetry(RetryForms, Rule):
     """
 
     code = "PGL208"
+    database_only = True
     name = "unbounded-retry"
     summary = "Retry queue without an attempt bound, or exponential backoff without a cap"
     default_enabled = False
@@ -225,6 +233,30 @@ class UnboundedRetry(RetryForms, Rule):
         Example("import time\n\n\ndef work(queue):\n    while True:\n        try:\n"
                 "            queue.process_one()\n        except Exception:\n"
                 "            time.sleep(5)\n", kind="python"),
+        # Not a database retry: an upload to an HTTP API, and a consensus-store read in a file
+        # that uses psycopg (waiting for ever there is the daemon's documented intent).
+        Example("from tenacity import retry, wait_exponential\n\n\n"
+                "@retry(wait=wait_exponential(multiplier=1, max=10))\n"
+                "def upload_chunk(request):\n    return request.next_chunk()\n", kind="python"),
+        Example("import time\n\nimport psycopg\n\n\nclass Node:\n"
+                "    def wait_for_store(self):\n"
+                "        while True:\n"
+                "            try:\n"
+                "                return self.store.get_cluster()\n"
+                "            except StoreError:\n"
+                "                time.sleep(5)\n", kind="python"),
+        # A status write retried inside a daemon thread's own endless loop: a bound that
+        # raises would end the thread.
+        Example("import time\n\nimport psycopg2\n\n\ndef cron_thread(db, job):\n"
+                "    while True:\n"
+                "        job()\n"
+                "        while True:\n"
+                "            try:\n"
+                "                db.run(\"UPDATE cron_jobs SET last_run = now()\")\n"
+                "                break\n"
+                "            except psycopg2.OperationalError:\n"
+                "                time.sleep(60)\n"
+                "        time.sleep(3600)\n", kind="python"),
     )
     INVALID = (
         # The chapter's worker query (40.2.3).
@@ -266,8 +298,8 @@ class UnboundedRetry(RetryForms, Rule):
                 "            time.sleep(secrets.SystemRandom().uniform(0, 2))\n",
                 kind="python"),
         # async, the delay doubling in a variable: the capped formula is shown.
-        Example("import asyncio\nimport random\n\n\n"
-                "async def fetch(pool):\n"
+        Example("import asyncio\nimport random\n\nimport asyncpg\n\n\n"
+                "async def fetch(pool: asyncpg.Pool):\n"
                 "    delay = 0.05\n"
                 "    for attempt in range(8):\n"
                 "        try:\n"
@@ -276,27 +308,29 @@ class UnboundedRetry(RetryForms, Rule):
                 "            await asyncio.sleep(delay + random.random())\n"
                 "            delay *= 2\n", kind="python"),
         # tenacity imported by name, bare and called; the import is added once.
-        Example("from tenacity import retry, wait_random_exponential\n\n\n"
+        Example("import psycopg\nfrom tenacity import retry, wait_random_exponential\n\n\n"
                 "@retry\n"
-                "def a(): ...\n\n\n"
+                "def a(conn: psycopg.Connection): conn.execute(\"SELECT 1\")\n\n\n"
                 "@retry(wait=wait_random_exponential(max=30))\n"
-                "def b(): ...\n",
-                fixed="from tenacity import retry, stop_after_attempt, wait_random_exponential\n\n\n"
+                "def b(conn: psycopg.Connection): conn.execute(\"SELECT 2\")\n",
+                fixed="import psycopg\n"
+                      "from tenacity import retry, stop_after_attempt, wait_random_exponential\n"
+                      "\n\n"
                       "@retry(stop=stop_after_attempt(5))\n"
-                      "def a(): ...\n\n\n"
+                      "def a(conn: psycopg.Connection): conn.execute(\"SELECT 1\")\n\n\n"
                       "@retry(wait=wait_random_exponential(max=30), stop=stop_after_attempt(5))\n"
-                      "def b(): ...\n",
+                      "def b(conn: psycopg.Connection): conn.execute(\"SELECT 2\")\n",
                 kind="python"),
         # `import tenacity`: the module's own name is used; AsyncRetrying.
-        Example("import tenacity\n\n\n"
-                "async def transfer(conn):\n"
+        Example("import asyncpg\nimport tenacity\n\n\n"
+                "async def transfer(conn: asyncpg.Connection):\n"
                 "    async for attempt in tenacity.AsyncRetrying(\n"
                 "        wait=tenacity.wait_random_exponential(max=30),\n"
                 "    ):\n"
                 "        with attempt:\n"
                 "            await conn.execute(\"SELECT 1\")\n",
-                fixed="import tenacity\n\n\n"
-                      "async def transfer(conn):\n"
+                fixed="import asyncpg\nimport tenacity\n\n\n"
+                      "async def transfer(conn: asyncpg.Connection):\n"
                       "    async for attempt in tenacity.AsyncRetrying(\n"
                       "        wait=tenacity.wait_random_exponential(max=30),\n"
                       "        stop=tenacity.stop_after_attempt(5),\n"
@@ -307,10 +341,10 @@ class UnboundedRetry(RetryForms, Rule):
         # backoff without max_tries or max_time.
         Example("import backoff\nfrom sqlalchemy.exc import OperationalError\n\n\n"
                 "@backoff.on_exception(backoff.expo, OperationalError)\n"
-                "def transfer(session): ...\n",
+                "def transfer(session): session.commit()\n",
                 fixed="import backoff\nfrom sqlalchemy.exc import OperationalError\n\n\n"
                       "@backoff.on_exception(backoff.expo, OperationalError, max_tries=5)\n"
-                      "def transfer(session): ...\n",
+                      "def transfer(session): session.commit()\n",
                 kind="python"),
     )
 
