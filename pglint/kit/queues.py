@@ -56,6 +56,54 @@ def execute_with_retry(func, max_retries=5):
 """
 
 
+# Columns that hold a job's own attempt limit: the bound is enforced where that is read.
+MAX_ATTEMPTS_COLUMN = re.compile(
+    r"(?:max_?(?:attempts?|retr(?:y|ies)|tries)|(?:attempts?|retry|retries)_?(?:limit|max))",
+    re.IGNORECASE)
+# States a job ends in when it gives up: a poll that takes only another state never sees it.
+TERMINAL_FAILURE = re.compile(
+    r"^(?:failed|failure|discarded|dead|errored|error|abandoned|exhausted|gave_up|given_up)$",
+    re.IGNORECASE)
+
+
+def attempt_limit_column(ctx: FileContext, table: str) -> str | None:
+    """The catalog's per-job attempt-limit column of table (`max_attempts`), if any."""
+    known = ctx.model.catalog.table(table)
+    if known is None:
+        return None
+    return next((c for c in known.columns if MAX_ATTEMPTS_COLUMN.fullmatch(c)), None)
+
+
+def incremented_at_run_time(ctx: FileContext, table: str, counter: str) -> bool:
+    """Run-time code counts attempts in `counter` (`SET attempts = attempts + 1` on table):
+    a column copied from elsewhere is an attempt's number, not a counter this queue keeps."""
+    return any(counter in w.increments for w in ctx.model.workload.of(table, "update"))
+
+
+def skips_terminal_state(ctx: FileContext, table: str, where: dict[str, Any] | None) -> str | None:
+    """The state column a poll's WHERE pins to a live state (`status = 'todo'`) when that
+    column's enum has a terminal failure state (`failed`, `discarded`): jobs that used up their
+    attempts end there and the poll never takes them again. None otherwise."""
+    known = ctx.model.catalog.table(table)
+    if known is None:
+        return None
+    for part in n.conjuncts(where):
+        found = n.equality(part)
+        if found is None:
+            continue
+        column, value = found
+        is_const, literal = n.constant(value)
+        info = known.columns.get(column)
+        if not is_const or not isinstance(literal, str) or info is None:
+            continue
+        labels = ctx.model.catalog.enums.get(info.type) or \
+            ctx.model.catalog.enums.get(info.type.rsplit(".", 1)[-1]) or ()
+        if literal in labels and any(TERMINAL_FAILURE.match(label) for label in labels) \
+                and not TERMINAL_FAILURE.match(literal):
+            return column
+    return None
+
+
 def is_attempt_counter(column: str) -> bool:
     return bool(ATTEMPT_COUNTER.fullmatch(column))
 

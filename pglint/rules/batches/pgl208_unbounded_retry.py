@@ -17,11 +17,16 @@ from pglint.kit.queues import (
     NEXT_ATTEMPT_COLUMN,
     PY_CAP,
     assignment_span,
+    attempt_limit_column,
     counter_in,
     counter_of,
     exponents,
+    incremented_at_run_time,
+    skips_terminal_state,
     time_plus_delay,
 )
+from pglint.model.workload import is_increment
+from pglint.kit.example_projects import app_counts_attempts
 from pglint.kit.retry_rules import WITH_DECORATORS, RetryForms
 from pglint.kit import sql_tokens
 from pglint.python.pyfile import PythonFile, has_star
@@ -30,6 +35,8 @@ from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 
 MAX_ATTEMPTS = 10
+# The book's retry queue, with the application counting failed attempts.
+_COUNTED = {**CONTEXT, **app_counts_attempts("retry_queue", "attempt_count")}
 # Python: the attempts a fix allows a tenacity/backoff retry or a retry loop.
 PY_ATTEMPTS = 5
 _COMPARISONS = {"<", "<=", ">", ">="}
@@ -51,7 +58,16 @@ class UnboundedRetry(RetryForms, Rule):
     - an exponential backoff on the attempt counter (`2 ^ attempt_count`, `power(2, attempts)`)
       with no cap (`least(...)` or a `CASE`) around it.
 
-    It applies to SQL that runs repeatedly: application queries and function bodies.
+    It applies to SQL that runs repeatedly: application queries and function bodies. A poll
+    is a locking `SELECT` with a `LIMIT` or `SKIP LOCKED` (rows locked by key, `id = $1` or
+    `id = ANY($1)`, are a lookup), and the counter must be one run-time code keeps: some
+    statement increments it on that table (`SET attempts = attempts + 1`); a column that only
+    copies an attempt's number from elsewhere is no counter. It stays silent when the statement
+    deletes the rows it takes (a cleanup), when it compares a column it increments
+    (`AND step.retries > t.app_failures`), when the table keeps a per-job limit
+    (`max_attempts`, enforced where failures are handled), and when the poll takes one state
+    (`status = 'todo'`) of an enum that has a terminal failure state (`failed`, `discarded`):
+    jobs that give up end there and are never taken again.
 
     In Python, flags:
     - a `while True` (or `for attempt in itertools.count()`) retry loop (a `try`/`except`
@@ -187,6 +203,46 @@ class UnboundedRetry(RetryForms, Rule):
                 "ORDER BY next_attempt_at LIMIT 10 FOR UPDATE SKIP LOCKED;\n\n"
                 "DELETE FROM retry_queue WHERE attempt_count >= 10;", kind="sql",
                 context=CONTEXT),
+        # Rows locked by explicit id and deleted: a lookup, not a poll.
+        Example("WITH locked AS (\n  SELECT id FROM retry_queue WHERE id = ANY($1::bigint[])\n"
+                "  ORDER BY id FOR UPDATE\n)\n"
+                "DELETE FROM retry_queue WHERE id = ANY($1::bigint[]) RETURNING id;",
+                kind="sql", context=_COUNTED),
+        # A cleanup that deletes the rows it takes: they are never retried.
+        Example("WITH orphans AS (\n  SELECT id FROM retry_queue WHERE payload IS NULL\n"
+                "  LIMIT 100 FOR UPDATE SKIP LOCKED\n)\n"
+                "DELETE FROM retry_queue WHERE id IN (SELECT id FROM orphans);",
+                kind="sql", context=_COUNTED),
+        # The attempt number is copied from elsewhere, never counted on this table.
+        Example("SELECT * FROM retry_queue WHERE next_attempt_at <= now()\n"
+                "ORDER BY next_attempt_at LIMIT 10 FOR UPDATE SKIP LOCKED;", kind="sql",
+                context=CONTEXT),
+        # The limit is kept per job (`max_attempts`), enforced where the failure is handled.
+        Example("SELECT * FROM jobs WHERE run_at <= now()\n"
+                "ORDER BY run_at LIMIT 10 FOR UPDATE SKIP LOCKED;", kind="sql",
+                context={"migrations/V1__jobs.sql":
+                         "CREATE TABLE jobs (id bigint PRIMARY KEY, attempts int DEFAULT 0,\n"
+                         "    max_attempts int DEFAULT 25, run_at timestamptz);",
+                         **app_counts_attempts("jobs", "attempts")}),
+        # Jobs that give up end in a terminal state the poll does not take.
+        Example("SELECT * FROM jobs WHERE state = 'available'\n"
+                "ORDER BY id LIMIT 10 FOR UPDATE SKIP LOCKED;", kind="sql",
+                context={"migrations/V1__jobs.sql":
+                         "CREATE TYPE job_state AS ENUM ('available', 'running', 'failed');\n"
+                         "CREATE TABLE jobs (id bigint PRIMARY KEY, attempts int DEFAULT 0,\n"
+                         "    state job_state NOT NULL DEFAULT 'available');",
+                         **app_counts_attempts("jobs", "attempts")}),
+        # The failure path bounds a second counter it increments with the attempt counter.
+        Example("WITH due AS (\n  SELECT id FROM jobs WHERE run_at <= now()\n"
+                "  LIMIT 10 FOR UPDATE SKIP LOCKED\n)\n"
+                "UPDATE jobs SET attempts = attempts + 1, app_failures = app_failures + 1\n"
+                "FROM due, steps WHERE jobs.id = due.id AND steps.id = jobs.step_id\n"
+                "    AND steps.retries > jobs.app_failures\nRETURNING jobs.id;", kind="sql",
+                context={"migrations/V1__jobs.sql":
+                         "CREATE TABLE steps (id bigint PRIMARY KEY, retries int);\n"
+                         "CREATE TABLE jobs (id bigint PRIMARY KEY, step_id bigint,\n"
+                         "    attempts int DEFAULT 0, app_failures int DEFAULT 0,\n"
+                         "    run_at timestamptz);"}),
         # No attempt counter: not a retry queue.
         Example("CREATE TABLE tickets (id bigint PRIMARY KEY, status text);\n"
                 "CREATE FUNCTION next_ticket() RETURNS SETOF tickets LANGUAGE sql AS $$\n"
@@ -263,22 +319,22 @@ class UnboundedRetry(RetryForms, Rule):
         Example("SELECT * FROM retry_queue \nWHERE next_attempt_at <= now()\n"
                 "ORDER BY next_attempt_at\nLIMIT 10\n"
                 "FOR UPDATE SKIP LOCKED;  -- Skip items being processed by other workers\n",
-                kind="sql", context=CONTEXT),
+                kind="sql", context=_COUNTED),
         # The chapter's failure path: no cap on the exponential delay.
         Example("UPDATE retry_queue \nSET attempt_count = attempt_count + 1,\n"
                 "    next_attempt_at = now() + (interval '1 second' * (2 ^ attempt_count)),\n"
                 "    error_message = 'Error details...'\nWHERE id = $1;",
-                kind="sql", context=CONTEXT),
+                kind="sql", context=_COUNTED),
         # A claim in a CTE, an OR in the WHERE clause.
         Example("WITH next AS (\n  SELECT id FROM retry_queue\n"
                 "  WHERE next_attempt_at <= now() OR next_attempt_at IS NULL\n"
                 "  LIMIT 1 FOR UPDATE SKIP LOCKED\n)\n"
                 "UPDATE retry_queue q SET next_attempt_at = now() + interval '5 minutes'\n"
-                "FROM next WHERE q.id = next.id\nRETURNING q.*;", kind="sql", context=CONTEXT),
+                "FROM next WHERE q.id = next.id\nRETURNING q.*;", kind="sql", context=_COUNTED),
         # An UPDATE ... RETURNING claim without a row lock.
         Example("UPDATE retry_queue SET next_attempt_at = now() + interval '5 minutes'\n"
                 "WHERE next_attempt_at <= now()\nRETURNING id, payload;", kind="sql",
-                context=CONTEXT),
+                context=_COUNTED),
         Example("CREATE FUNCTION fail_job(job bigint) RETURNS void LANGUAGE plpgsql AS $$\n"
                 "BEGIN\n  UPDATE retry_queue SET attempt_count = attempt_count + 1,\n"
                 "    next_attempt_at = now() + power(2, attempt_count) * interval '1 minute'\n"
@@ -509,25 +565,34 @@ class UnboundedRetry(RetryForms, Rule):
         """(table, its attempt counter, the claim is the statement's own WHERE) or None."""
         if "update" not in ctx.statement_text(stmt).lower() and stmt.kind != "UpdateStmt":
             return None  # neither FOR UPDATE nor an UPDATE: cheap exit
-        claims: list[tuple[str, bool]] = []
+        claims: list[tuple[str, bool, dict[str, Any] | None]] = []
         for kind, body in iter_nodes(stmt.node):
             if kind != "SelectStmt" or not body.get("lockingClause"):
                 continue
             strengths = {c.get("LockingClause", {}).get("strength")
                          for c in body["lockingClause"]}
-            if not strengths & _LOCKING:
-                continue
+            if not strengths & _LOCKING or not _polls(body):
+                continue  # a lock of rows picked by key is a lookup, not a poll
             for item in body.get("fromClause") or ():
                 if "RangeVar" in item:
-                    claims.append((n.relation_name(item["RangeVar"]) or "", body is stmt.body))
+                    claims.append((n.relation_name(item["RangeVar"]) or "", body is stmt.body,
+                                   body.get("whereClause")))
         if stmt.kind == "UpdateStmt" and n.returning(stmt.body):
             table = n.relation_name(stmt.body.get("relation")) or ""
             if table and not self._pinned(ctx, table, stmt.body.get("whereClause")):
-                claims.append((table, True))
-        for table, top_level in claims:
+                claims.append((table, True, stmt.body.get("whereClause")))
+        deleted = {n.relation_name(body.get("relation")) for kind, body in iter_nodes(stmt.node)
+                   if kind == "DeleteStmt"}
+        for table, top_level, where in claims:
             counter = counter_of(ctx, table)
-            if counter is None or _compares(stmt.node, counter):
-                continue
+            if counter is None or table in deleted or any(
+                    _compares(stmt.node, c) for c in (counter, *_incremented(stmt, table))):
+                continue  # no counter, bounded here, or the claimed rows are deleted
+            if not incremented_at_run_time(ctx, table, counter) and \
+                    not _increments(stmt, table, counter):
+                continue  # a copied attempt number, not a counter of this queue
+            if attempt_limit_column(ctx, table) or skips_terminal_state(ctx, table, where):
+                continue  # the limit is kept per job, or given-up jobs leave the poll's state
             if self._bounded_elsewhere(ctx, stmt, table, counter):
                 continue
             return table, counter, top_level
@@ -538,6 +603,7 @@ class UnboundedRetry(RetryForms, Rule):
         """The WHERE picks one row by a key (`id = $1`, `q.id = next.id`)."""
         keys = ctx.model.catalog.key_columns(table)
         equal = {eq[0] for eq in map(n.equality, n.conjuncts(where)) if eq is not None}
+        equal |= _any_of(where)
         return any(key and key <= equal for key in keys) or (not keys and "id" in equal)
 
     @staticmethod
@@ -616,6 +682,49 @@ class UnboundedRetry(RetryForms, Rule):
                           f"least({CAP}, 2 ^ {counter})")
         fix = Fix.display("Cap the delay with `least(...)`", suggestion)
         return self.finding(ctx, message, fix, help, span=(start, end))
+
+
+def _polls(select: dict[str, Any]) -> bool:
+    """A locking SELECT that takes whatever rows are due: a LIMIT or SKIP LOCKED."""
+    return bool(select.get("limitCount")) or any(
+        c.get("LockingClause", {}).get("waitPolicy") == "LockWaitSkip"
+        for c in select.get("lockingClause") or ())
+
+
+def _any_of(where: dict[str, Any] | None) -> set[str]:
+    """Columns a WHERE pins to a list of given values (`id = ANY($1)`)."""
+    out = set()
+    for part in n.conjuncts(where):
+        expr = part.get("ScalarArrayOpExpr") or part.get("A_Expr")
+        if not expr:
+            continue
+        if "A_Expr" in part and expr.get("kind") not in ("AEXPR_OP_ANY", "AEXPR_IN"):
+            continue
+        column = n.column_ref(expr.get("lexpr"))
+        if column is not None:
+            out.add(column)
+    return out
+
+
+def _increments(stmt: Statement, table: str, counter: str) -> bool:
+    """The statement itself counts the attempt (`UPDATE t SET attempts = attempts + 1`)."""
+    return counter in _incremented(stmt, table)
+
+
+def _incremented(stmt: Statement, table: str) -> list[str]:
+    """The columns of table the statement increments (`SET app_retries = app_retries + 1`):
+    a comparison of any of them in the statement bounds the retry
+    (`AND step.retries > t.app_retries`)."""
+    found = []
+    for kind, body in iter_nodes(stmt.node):
+        if kind != "UpdateStmt" or n.relation_name(body.get("relation")) != table:
+            continue
+        for target in body.get("targetList") or ():
+            res = target.get("ResTarget", {})
+            name = res.get("name") or ""
+            if name and is_increment(name, res.get("val") or {}):
+                found.append(name)
+    return found
 
 
 def _compares(node: Any, counter: str) -> bool:
