@@ -9,6 +9,7 @@ from typing import Any
 from pglint.context import FileContext
 from pglint.kit.sql_tokens import group_end
 from pglint.sql import nodes as n
+from pglint.model.workload import is_increment
 from pglint.sql.parse import Statement, iter_nodes
 
 # Columns that hold when a job may run next.
@@ -64,6 +65,46 @@ MAX_ATTEMPTS_COLUMN = re.compile(
 TERMINAL_FAILURE = re.compile(
     r"^(?:failed|failure|discarded|dead|errored|error|abandoned|exhausted|gave_up|given_up)$",
     re.IGNORECASE)
+
+
+# States a worker's fetch moves a job to.
+RUNNING_STATE = re.compile(
+    r"^(?:running|processing|in_progress|in-progress|doing|active|started|working|claimed"
+    r"|locked|leased|reserved|picked|taken|executing|busy|assigned)$", re.IGNORECASE)
+STATE_COLUMN = re.compile(r"^(?:status|state|job_status|job_state|phase)$", re.IGNORECASE)
+# Columns a worker's fetch stamps with who holds the job, or since when.
+LEASE_COLUMN = re.compile(
+    r"(?:^|_)(?:locked|claimed|leased?|attempted|started|picked|reserved|worker|owner"
+    r"|heartbeat)(?:_|$)", re.IGNORECASE)
+
+
+def update_claims(body: dict[str, Any]) -> bool:
+    """An UPDATE that moves the rows it sets to a worker: a state column set to a running
+    state (`status = 'running'`), a lease column set to a value (`locked_by = $1`,
+    `started_at = now()`), or an attempt counter incremented."""
+    for target in body.get("targetList") or ():
+        res = target.get("ResTarget", {})
+        column, value = res.get("name") or "", res.get("val") or {}
+        is_const, literal = n.constant(value)
+        if STATE_COLUMN.match(column) and is_const and isinstance(literal, str) \
+                and RUNNING_STATE.match(literal):
+            return True
+        if LEASE_COLUMN.search(column) and not (is_const and literal is None):
+            return True
+        if is_attempt_counter(column) and is_increment(column, value):
+            return True
+    return False
+
+
+def workload_claims(ctx: FileContext, table: str) -> bool:
+    """Run-time code hands rows of table to workers elsewhere (a separate UPDATE after the
+    poll): it sets a lease column or increments an attempt counter there."""
+    for write in ctx.model.workload.of(table, "update"):
+        if any(LEASE_COLUMN.search(c) for c in write.columns) or \
+                any(is_attempt_counter(c) for c in write.increments) or \
+                any(STATE_COLUMN.match(c) for c in write.columns):
+            return True
+    return False
 
 
 def attempt_limit_column(ctx: FileContext, table: str) -> str | None:
