@@ -217,3 +217,48 @@ def assignment_span(ctx: FileContext, stmt: Statement, target: dict[str, Any]) -
     stop = group_end(tokens, 0, lambda t: t.text == "," or t.upper in ("FROM", "WHERE",
                                                                           "RETURNING"))
     return start, tokens[stop - 1].end if stop else start
+
+
+# -- polls and counters (PGL208) -----------------------------------------------------------
+
+def locking_poll(select: dict[str, Any]) -> bool:
+    """A locking SELECT that takes whatever rows are due: a LIMIT or SKIP LOCKED."""
+    return bool(select.get("limitCount")) or any(
+        c.get("LockingClause", {}).get("waitPolicy") == "LockWaitSkip"
+        for c in select.get("lockingClause") or ())
+
+
+def pinned_to_list(where: dict[str, Any] | None) -> set[str]:
+    """Columns a WHERE pins to a list of given values (`id = ANY($1)`)."""
+    out = set()
+    for part in n.conjuncts(where):
+        expr = part.get("ScalarArrayOpExpr") or part.get("A_Expr")
+        if not expr:
+            continue
+        if "A_Expr" in part and expr.get("kind") not in ("AEXPR_OP_ANY", "AEXPR_IN"):
+            continue
+        column = n.column_ref(expr.get("lexpr"))
+        if column is not None:
+            out.add(column)
+    return out
+
+
+def increments_in(stmt: Statement, table: str, counter: str) -> bool:
+    """The statement itself counts the attempt (`UPDATE t SET attempts = attempts + 1`)."""
+    return counter in incremented_by(stmt, table)
+
+
+def incremented_by(stmt: Statement, table: str) -> list[str]:
+    """The columns of table the statement increments (`SET app_retries = app_retries + 1`):
+    a comparison of any of them in the statement bounds the retry
+    (`AND step.retries > t.app_retries`)."""
+    found = []
+    for kind, body in iter_nodes(stmt.node):
+        if kind != "UpdateStmt" or n.relation_name(body.get("relation")) != table:
+            continue
+        for target in body.get("targetList") or ():
+            res = target.get("ResTarget", {})
+            name = res.get("name") or ""
+            if name and is_increment(name, res.get("val") or {}):
+                found.append(name)
+    return found

@@ -22,10 +22,13 @@ from pglint.kit.queues import (
     counter_of,
     exponents,
     incremented_at_run_time,
+    incremented_by,
+    increments_in,
+    locking_poll,
+    pinned_to_list,
     skips_terminal_state,
     time_plus_delay,
 )
-from pglint.model.workload import is_increment
 from pglint.kit.example_projects import app_counts_attempts
 from pglint.kit.retry_rules import WITH_DECORATORS, RetryForms
 from pglint.kit import sql_tokens
@@ -571,7 +574,7 @@ class UnboundedRetry(RetryForms, Rule):
                 continue
             strengths = {c.get("LockingClause", {}).get("strength")
                          for c in body["lockingClause"]}
-            if not strengths & _LOCKING or not _polls(body):
+            if not strengths & _LOCKING or not locking_poll(body):
                 continue  # a lock of rows picked by key is a lookup, not a poll
             for item in body.get("fromClause") or ():
                 if "RangeVar" in item:
@@ -586,10 +589,10 @@ class UnboundedRetry(RetryForms, Rule):
         for table, top_level, where in claims:
             counter = counter_of(ctx, table)
             if counter is None or table in deleted or any(
-                    _compares(stmt.node, c) for c in (counter, *_incremented(stmt, table))):
+                    _compares(stmt.node, c) for c in (counter, *incremented_by(stmt, table))):
                 continue  # no counter, bounded here, or the claimed rows are deleted
             if not incremented_at_run_time(ctx, table, counter) and \
-                    not _increments(stmt, table, counter):
+                    not increments_in(stmt, table, counter):
                 continue  # a copied attempt number, not a counter of this queue
             if attempt_limit_column(ctx, table) or skips_terminal_state(ctx, table, where):
                 continue  # the limit is kept per job, or given-up jobs leave the poll's state
@@ -603,7 +606,7 @@ class UnboundedRetry(RetryForms, Rule):
         """The WHERE picks one row by a key (`id = $1`, `q.id = next.id`)."""
         keys = ctx.model.catalog.key_columns(table)
         equal = {eq[0] for eq in map(n.equality, n.conjuncts(where)) if eq is not None}
-        equal |= _any_of(where)
+        equal |= pinned_to_list(where)
         return any(key and key <= equal for key in keys) or (not keys and "id" in equal)
 
     @staticmethod
@@ -682,49 +685,6 @@ class UnboundedRetry(RetryForms, Rule):
                           f"least({CAP}, 2 ^ {counter})")
         fix = Fix.display("Cap the delay with `least(...)`", suggestion)
         return self.finding(ctx, message, fix, help, span=(start, end))
-
-
-def _polls(select: dict[str, Any]) -> bool:
-    """A locking SELECT that takes whatever rows are due: a LIMIT or SKIP LOCKED."""
-    return bool(select.get("limitCount")) or any(
-        c.get("LockingClause", {}).get("waitPolicy") == "LockWaitSkip"
-        for c in select.get("lockingClause") or ())
-
-
-def _any_of(where: dict[str, Any] | None) -> set[str]:
-    """Columns a WHERE pins to a list of given values (`id = ANY($1)`)."""
-    out = set()
-    for part in n.conjuncts(where):
-        expr = part.get("ScalarArrayOpExpr") or part.get("A_Expr")
-        if not expr:
-            continue
-        if "A_Expr" in part and expr.get("kind") not in ("AEXPR_OP_ANY", "AEXPR_IN"):
-            continue
-        column = n.column_ref(expr.get("lexpr"))
-        if column is not None:
-            out.add(column)
-    return out
-
-
-def _increments(stmt: Statement, table: str, counter: str) -> bool:
-    """The statement itself counts the attempt (`UPDATE t SET attempts = attempts + 1`)."""
-    return counter in _incremented(stmt, table)
-
-
-def _incremented(stmt: Statement, table: str) -> list[str]:
-    """The columns of table the statement increments (`SET app_retries = app_retries + 1`):
-    a comparison of any of them in the statement bounds the retry
-    (`AND step.retries > t.app_retries`)."""
-    found = []
-    for kind, body in iter_nodes(stmt.node):
-        if kind != "UpdateStmt" or n.relation_name(body.get("relation")) != table:
-            continue
-        for target in body.get("targetList") or ():
-            res = target.get("ResTarget", {})
-            name = res.get("name") or ""
-            if name and is_increment(name, res.get("val") or {}):
-                found.append(name)
-    return found
 
 
 def _compares(node: Any, counter: str) -> bool:
