@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit import retries, retry_libraries, retry_loops, retry_targets
+from pglint.kit import retries, retry_celery, retry_libraries, retry_loops, retry_targets
 from pglint.kit.python_edits import remove_argument, rename_call
 from pglint.kit.queues import (
     CAP,
@@ -49,6 +49,33 @@ def _py_loop(sleep: str, extra_import: str = "") -> str:
             "        except psycopg.errors.SerializationFailure:\n"
             f"            {sleep}\n"
             "    raise RuntimeError(\"gave up\")\n")
+
+
+_CELERY_IMPORTS = ("from celery import shared_task\n"
+                   "from django.db import OperationalError, transaction\n\n"
+                   "from app.models import Invoice\n")
+_CELERY_BODY = ("def settle(invoice_id):\n"
+                "    with transaction.atomic():\n"
+                "        Invoice.objects.filter(id=invoice_id).update(settled=True)\n")
+
+
+def _celery_task(retry: str) -> str:
+    """A bound Celery task that updates a row and, on a database error, runs `retry` (lines
+    indented by eight spaces)."""
+    return (_CELERY_IMPORTS + "\n\n@shared_task(bind=True, max_retries=5)\n"
+            "def settle(self, invoice_id):\n"
+            "    try:\n"
+            "        with transaction.atomic():\n"
+            "            Invoice.objects.filter(id=invoice_id).update(settled=True)\n"
+            "    except OperationalError as exc:\n"
+            f"{retry}")
+
+
+def _celery_retry(countdown: str) -> str:
+    return ("        raise self.retry(\n"
+            "            exc=exc,\n"
+            f"            countdown={countdown},\n"
+            "        )\n")
 
 
 def has_jitter(node: Any) -> bool:
@@ -105,7 +132,11 @@ class RetryWithoutJitter(RetryForms, Rule):
     - tenacity's `wait_exponential`, `wait_fixed` or `wait_incrementing` used without a random
       wait added (`+ wait_random(...)`) in `@retry(...)`, `Retrying(...)` or
       `AsyncRetrying(...)`, however tenacity is imported;
-    - backoff's `@backoff.on_exception(..., jitter=None)` / `on_predicate(..., jitter=None)`.
+    - backoff's `@backoff.on_exception(..., jitter=None)` / `on_predicate(..., jitter=None)`;
+    - Celery: a bound task's `self.retry(countdown=<d>)` whose delay follows from constants and
+      `self.request.retries` alone (`2 ** self.request.retries`, `60`), and
+      `retry_jitter=False` on a task decorator that sets `retry_backoff` (without a backoff the
+      switch changes nothing).
 
     A Python retry counts only when it retries database work: the file uses a PostgreSQL driver
     or ORM and the retried code (the loop, the decorated function, the `Retrying` loop's body)
@@ -188,7 +219,9 @@ class RetryWithoutJitter(RetryForms, Rule):
       place, so no unused import is left behind. `wait_fixed` and `wait_incrementing` get a
       shown suggestion: whether to keep a steady pace (`wait_fixed(2) + wait_random(0, 2)`) or
       to back off is a design choice;
-    - backoff's `jitter=None` is removed: backoff's default is full jitter.
+    - backoff's `jitter=None` is removed: backoff's default is full jitter;
+    - Celery's countdown `d` becomes `secrets.SystemRandom().uniform(0, d)`, and
+      `retry_jitter=False` is removed (Celery's default is full jitter).
     """
 
     code = "PGL207"
@@ -206,8 +239,9 @@ class RetryWithoutJitter(RetryForms, Rule):
     statements = ("UpdateStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_nodes = LOOPS_AND_CALLS
-    python_hint = (("sleep(", "wait_exponential", "wait_fixed", "wait_incrementing", "jitter"),
-                   ("except", "tenacity", "backoff"))
+    python_hint = (("sleep(", "wait_exponential", "wait_fixed", "wait_incrementing", "jitter",
+                    "countdown"),
+                   ("except", "tenacity", "backoff", "task("))
 
     VALID = (
         Example("UPDATE retry_queue\nSET attempt_count = attempt_count + 1,\n"
@@ -294,6 +328,20 @@ class RetryWithoutJitter(RetryForms, Rule):
                 "@retry(retry=retry_if_exception_type(OperationalError),\n"
                 "       stop=stop_after_attempt(3), wait=wait_fixed(2))\n"
                 "def transfer(conn):\n    conn.execute(\"SELECT 1\")\n", kind="python"),
+        # Celery: jitter off without a backoff changes nothing; a countdown with jitter; a
+        # task that sends e-mail, not SQL.
+        Example(_CELERY_IMPORTS + "\n\n@shared_task(autoretry_for=(OperationalError,), "
+                "max_retries=3, retry_jitter=False)\n" + _CELERY_BODY, kind="python"),
+        Example("import secrets\n\n" + _celery_task(_celery_retry(
+            "secrets.SystemRandom().uniform(0, 60)")), kind="python"),
+        Example("import smtplib\n\nfrom celery import shared_task\n\n\n"
+                "@shared_task(bind=True, max_retries=5)\n"
+                "def send(self, message):\n"
+                "    try:\n"
+                "        smtplib.SMTP(\"localhost\").send_message(message)\n"
+                "    except smtplib.SMTPException as exc:\n"
+                "        raise self.retry(exc=exc, countdown=2 ** self.request.retries)\n",
+                kind="python"),
     )
     INVALID = (
         # The chapter's failure path (40.2.3).
@@ -424,9 +472,87 @@ class RetryWithoutJitter(RetryForms, Rule):
                       "def transfer(conn):\n"
                       "    conn.execute(\"SELECT 1\")\n",
                 kind="python"),
+        # Celery: a bound task's countdown without jitter, and retry_jitter=False.
+        Example(_celery_task(_celery_retry("2 ** self.request.retries")),
+                fixed="import secrets\n\n" + _celery_task(_celery_retry(
+                    "secrets.SystemRandom().uniform(0, 2 ** self.request.retries)")),
+                kind="python"),
+        Example(_CELERY_IMPORTS + "\n\n@shared_task(autoretry_for=(OperationalError,), "
+                "retry_backoff=True, max_retries=5,\n"
+                "             retry_jitter=False)\n" + _CELERY_BODY,
+                fixed=_CELERY_IMPORTS + "\n\n@shared_task(autoretry_for=(OperationalError,), "
+                "retry_backoff=True, max_retries=5)\n" + _CELERY_BODY,
+                kind="python"),
     )
 
     # -- Python ------------------------------------------------------------------------------
+
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        yield from super().check_python(node, ctx)
+        if isinstance(node, ast.Call):
+            yield from self._celery(ctx, node)
+
+    def _celery(self, ctx: FileContext, call: ast.Call) -> Iterable[Finding]:
+        """Celery: `retry_jitter=False` on a backing-off task, `self.retry(countdown=d)` with
+        a deterministic `d`; only for tasks whose code reaches PostgreSQL."""
+        code = ctx.python_file
+        jitter = retry_celery.jitter_switched_off(code, call)
+        if jitter is not None:
+            task = code.parent(call)
+            if retry_targets.reaches_database(code, task.body):
+                yield self._celery_jitter(ctx, call, jitter)
+            return
+        found = retry_celery.task_retry(code, call)
+        if found is None or not retry_celery.deterministic(code, found.task, found.countdown):
+            return
+        if retry_targets.reaches_database(code, found.task.body):
+            yield self._celery_countdown(ctx, found)
+
+    def _celery_jitter(self, ctx: FileContext, call: ast.Call, jitter: ast.keyword) -> Finding:
+        code = ctx.python_file
+        message = ("`retry_jitter=False` switches off Celery's backoff jitter: tasks that fail "
+                   "together retry together")
+        help = (
+            "With `retry_backoff`, Celery draws each automatic retry's countdown at random "
+            "between 0 and the exponential delay (`retry_jitter=True` is the default); "
+            "`retry_jitter=False` re-queues every task that failed at the same moment (a "
+            "database failover, a deadlock storm) for the same instant, so they retry in "
+            "synchronized waves. Remove the argument to get the default back.")
+        title = "Remove `retry_jitter=False` (Celery's default is full jitter)"
+        tree, cst_call, removed = code.fix_tree, code.cst_of(call), code.cst_of(jitter)
+        fix = None
+        if tree is not None and cst_call is not None and removed is not None:
+            edit = remove_argument(tree, cst_call, removed)
+            start, end = code.span(call)
+            suggestion = code.text[start:edit.start] + code.text[edit.end:end]
+            fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion)
+        return self.finding(ctx, message, fix, help, node=jitter)
+
+    def _celery_countdown(self, ctx: FileContext, found: retry_celery.TaskRetry) -> Finding:
+        code = ctx.python_file
+        delay = found.countdown
+        written = retries.written(code, delay).strip()
+        shape = "an exponential" if retry_celery.grows(delay) else "a fixed"
+        shown = f" `{written}`" if len(written) <= 30 else ""
+        message = (f"Task retry countdown{shown} has no random jitter: tasks that fail "
+                   "together retry together")
+        help = (
+            f"`retry(countdown=...)` re-queues the task after {shape} delay computed without "
+            "randomness, so tasks that fail at the same moment (a database failover, a "
+            "deadlock storm) all run again at the same instant: synchronized waves of retries "
+            "against the database. Draw the countdown uniformly between 0 and the delay (full "
+            "jitter), as Celery's own `retry_backoff` does by default.")
+        title = "Draw the countdown uniformly between 0 and itself (full jitter)"
+        suggestion = f"countdown=secrets.SystemRandom().uniform(0, {written})"
+        tree = code.fix_tree
+        fix = Fix.display(title, suggestion)
+        if tree is not None:
+            local, import_edit = tree.add_import("secrets")
+            edits = [retries.wrap(code, delay, f"{local}.SystemRandom().uniform(0, ")]
+            if import_edit is not None:
+                edits.append(import_edit)
+            fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
+        return self.finding(ctx, message, fix, help, node=delay)
 
     def _loop(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Iterable[Finding]:
         code = ctx.python_file
