@@ -62,3 +62,17 @@ def test_few_tenacity_attempts(stop, few):
     code = _code(f"from tenacity import *\n\nx = {stop}\n")
     value = code.nodes(ast.Assign)[0].value
     assert retry_targets.few_tenacity_attempts(code, value) == few
+
+
+@pytest.mark.parametrize("caught,other", [
+    ("redis.exceptions.LockError", True),
+    ("(redis.exceptions.LockError, smtplib.SMTPException)", True),
+    ("(redis.exceptions.LockError, psycopg.OperationalError)", False),
+    ("Exception", False),  # a builtin may be a database error
+    ("LocalError", False),  # the file's own class may wrap one
+])
+def test_other_errors_only(caught, other):
+    code = _code("import psycopg\nimport redis\nimport smtplib\n\n"
+                 f"try:\n    f()\nexcept {caught}:\n    pass\n")
+    handler = code.nodes(ast.ExceptHandler)[0]
+    assert retry_targets.other_errors_only(code, handler.type) == other

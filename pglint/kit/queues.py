@@ -20,6 +20,7 @@ NEXT_ATTEMPT_COLUMN = re.compile(
 ATTEMPT_COUNTER = re.compile(
     r"(?:num_|n_)?(?:attempts?|retr(?:y|ies)|tries|try|failures?|failed_attempts|errors?)"
     r"(?:_count|_no|_number|_total)?", re.IGNORECASE)
+COMPARISONS = {"<", "<=", ">", ">="}
 TIME_NOW = {"now", "clock_timestamp", "statement_timestamp", "transaction_timestamp"}
 EXPONENT_FUNCTIONS = {"power", "pow", "exp"}
 CAP = 600  # seconds: suggested ceiling on the delay, in the formula's base unit
@@ -262,3 +263,18 @@ def incremented_by(stmt: Statement, table: str) -> list[str]:
             if name and is_increment(name, res.get("val") or {}):
                 found.append(name)
     return found
+
+
+def compares_counter(node: Any, counter: str) -> bool:
+    """A `<`, `<=`, `>`, `>=` or BETWEEN comparison that reads the counter column."""
+    for kind, body in iter_nodes(node):
+        if kind != "A_Expr":
+            continue
+        if body.get("kind") == "AEXPR_OP" and n.operator(body) not in COMPARISONS:
+            continue
+        if body.get("kind") not in ("AEXPR_OP", "AEXPR_BETWEEN", "AEXPR_NOT_BETWEEN"):
+            continue
+        if any(k == "ColumnRef" and n.column_ref({"ColumnRef": b}) == counter
+               for k, b in iter_nodes(body)):
+            return True
+    return False

@@ -13,7 +13,9 @@ from pglint.kit.retry_libraries import (
     Backoff, Tenacity, backoff_use, bare_decorators, tenacity_use,
 )
 from pglint.kit.retry_loops import RetryLoop, retry_loop
-from pglint.kit.retry_targets import in_daemon_loop, reaches_database, retried_code
+from pglint.kit.retry_targets import (
+    in_daemon_loop, other_errors_only, reaches_database, retried_code,
+)
 
 # The nodes a retry starts at: loops, calls (tenacity, backoff) and, for a bare `@retry`,
 # the definitions it decorates.
@@ -37,7 +39,9 @@ class RetryForms:
         code = ctx.python_file
         if isinstance(node, LOOPS):
             loop = retry_loop(code, node)
-            if loop is not None and self._judged(code, node, loop.owned):
+            if loop is not None and self._judged(code, node, loop.owned) and not (
+                    self.database_only and all(other_errors_only(code, handler.type)
+                                               for handler in loop.handlers)):
                 yield from self._loop(ctx, loop)
             return
         if not isinstance(node, ast.Call):  # a definition: its bare `@retry` decorators

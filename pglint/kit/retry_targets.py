@@ -15,6 +15,7 @@ import ast
 from typing import Any, Iterable
 
 from pglint.kit.retries import FUNCTIONS, functions_by_name
+from pglint.kit.retry_libraries import exception_classes
 from pglint.python.pyfile import PythonFile
 
 # Packages through which Python code talks to PostgreSQL (`postgres` is postgres.py).
@@ -120,6 +121,36 @@ def _local_function(call: ast.Call, functions: dict[str, Any]) -> Any:
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
             func.value.id in ("self", "cls"):
         return functions.get(func.attr)
+    return None
+
+
+def other_errors_only(code: PythonFile, classes: ast.AST | None) -> bool:
+    """The exception classes a retry catches (`except X`, `except (X, Y)`, a tuple) all come
+    from a library that is not a PostgreSQL one (`redis.exceptions.LockError`,
+    `smtplib.SMTPException`): the failure retried is not the database's. False for a bare
+    `except`, builtins and the file's own classes (they may wrap database errors)."""
+    if classes is None:
+        return False
+    found = exception_classes(code, classes)
+    if not found:
+        return False
+    for node in found:
+        name = code.qualified(node) or ""
+        head = name.split(".", 1)[0]
+        if head not in code.import_names:
+            return False
+        if code.import_names[head].split(".", 1)[0] in PG_PACKAGES:
+            return False
+    return True
+
+
+def handler_of(code: PythonFile, node: ast.AST) -> ast.ExceptHandler | None:
+    """The `except` handler a node runs in (within its function), or None."""
+    for ancestor in code.ancestors(node):
+        if isinstance(ancestor, ast.ExceptHandler):
+            return ancestor
+        if isinstance(ancestor, (*FUNCTIONS, ast.Lambda, ast.ClassDef)):
+            return None
     return None
 
 

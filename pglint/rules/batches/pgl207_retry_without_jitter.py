@@ -143,7 +143,8 @@ class RetryWithoutJitter(RetryForms, Rule):
     calls it (a connection, cursor, pool or session method, a Django manager, or a function of
     the same file that does), or it is a generic helper that calls a function passed in
     (`execute_with_retry(func)`). Retries of HTTP calls, Redis or a consensus store are not a
-    PostgreSQL linter's to judge.
+    PostgreSQL linter's to judge, nor are retries that catch only another library's errors
+    (`except redis.exceptions.LockError:` around database work: another service failed).
 
     It stays silent when a delay comes from something it cannot see into (a method of another
     object, a helper imported from another module), on worker loops that never leave, on a
@@ -334,6 +335,16 @@ class RetryWithoutJitter(RetryForms, Rule):
                 "max_retries=3, retry_jitter=False)\n" + _CELERY_BODY, kind="python"),
         Example("import secrets\n\n" + _celery_task(_celery_retry(
             "secrets.SystemRandom().uniform(0, 60)")), kind="python"),
+        # A task that reads the database but retries because another worker holds a Redis
+        # lock: not a database failure.
+        Example("import redis\nfrom celery import shared_task\nfrom sqlalchemy import text\n\n\n"
+                "@shared_task(bind=True)\n"
+                "def reindex(self, db, lock):\n"
+                "    try:\n"
+                "        with lock:\n"
+                "            db.execute(text(\"SELECT 1\"))\n"
+                "    except redis.exceptions.LockError as exc:\n"
+                "        raise self.retry(countdown=60, exc=exc)\n", kind="python"),
         Example("import smtplib\n\nfrom celery import shared_task\n\n\n"
                 "@shared_task(bind=True, max_retries=5)\n"
                 "def send(self, message):\n"
@@ -505,6 +516,9 @@ class RetryWithoutJitter(RetryForms, Rule):
         found = retry_celery.task_retry(code, call)
         if found is None or not retry_celery.deterministic(code, found.task, found.countdown):
             return
+        handler = retry_targets.handler_of(code, call)
+        if handler is not None and retry_targets.other_errors_only(code, handler.type):
+            return  # a retry of another service's failure (a Redis lock, SMTP)
         if retry_targets.reaches_database(code, found.task.body):
             yield self._celery_countdown(ctx, found)
 

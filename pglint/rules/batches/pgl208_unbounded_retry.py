@@ -18,6 +18,7 @@ from pglint.kit.queues import (
     PY_CAP,
     assignment_span,
     attempt_limit_column,
+    compares_counter,
     counter_in,
     counter_of,
     exponents,
@@ -42,7 +43,6 @@ MAX_ATTEMPTS = 10
 _COUNTED = {**CONTEXT, **app_counts_attempts("retry_queue", "attempt_count")}
 # Python: the attempts a fix allows a tenacity/backoff retry or a retry loop.
 PY_ATTEMPTS = 5
-_COMPARISONS = {"<", "<=", ">", ">="}
 _LOCKING = {"LCS_FORUPDATE", "LCS_FORNOKEYUPDATE"}
 _AFTER_WHERE = {"ORDER", "LIMIT", "FOR", "GROUP", "RETURNING", "OFFSET", "FETCH", "WINDOW",
                 "HAVING"}
@@ -90,7 +90,7 @@ class UnboundedRetry(RetryForms, Rule):
     or ORM and the retried code calls it (a connection, cursor, pool or session method, a
     Django manager, or a function of the same file that does), or it is a generic helper that
     calls a function passed in. It stays silent on retries of HTTP calls, Redis or a consensus
-    store, and on a retry loop inside a daemon's own endless loop (`while True:` around it),
+    store, on retries that catch only another library's errors (a Redis lock), and on a retry loop inside a daemon's own endless loop (`while True:` around it),
     where waiting for ever is the intent and a bound that raises would end the daemon.
 
     ## Why is this bad?
@@ -304,6 +304,16 @@ class UnboundedRetry(RetryForms, Rule):
                 "                return self.store.get_cluster()\n"
                 "            except StoreError:\n"
                 "                time.sleep(5)\n", kind="python"),
+        # Database work retried while another process holds a Redis lock: not a database
+        # failure.
+        Example("import time\n\nimport psycopg\nimport redis\n\n\n"
+                "def refresh(conn: psycopg.Connection, lock):\n"
+                "    while True:\n"
+                "        try:\n"
+                "            with lock:\n"
+                "                return conn.execute(\"REFRESH MATERIALIZED VIEW stats\")\n"
+                "        except redis.exceptions.LockError:\n"
+                "            time.sleep(1)\n", kind="python"),
         # A status write retried inside a daemon thread's own endless loop: a bound that
         # raises would end the thread.
         Example("import time\n\nimport psycopg2\n\n\ndef cron_thread(db, job):\n"
@@ -589,7 +599,7 @@ class UnboundedRetry(RetryForms, Rule):
         for table, top_level, where in claims:
             counter = counter_of(ctx, table)
             if counter is None or table in deleted or any(
-                    _compares(stmt.node, c) for c in (counter, *incremented_by(stmt, table))):
+                    compares_counter(stmt.node, c) for c in (counter, *incremented_by(stmt, table))):
                 continue  # no counter, bounded here, or the claimed rows are deleted
             if not incremented_at_run_time(ctx, table, counter) and \
                     not increments_in(stmt, table, counter):
@@ -616,7 +626,7 @@ class UnboundedRetry(RetryForms, Rule):
             if other is stmt or counter not in ctx.statement_text(other):
                 continue
             if n.relation_name(other.body.get("relation")) == table and \
-                    _compares(other.node, counter):
+                    compares_counter(other.node, counter):
                 return True
         return False
 
@@ -685,21 +695,6 @@ class UnboundedRetry(RetryForms, Rule):
                           f"least({CAP}, 2 ^ {counter})")
         fix = Fix.display("Cap the delay with `least(...)`", suggestion)
         return self.finding(ctx, message, fix, help, span=(start, end))
-
-
-def _compares(node: Any, counter: str) -> bool:
-    """A `<`, `<=`, `>`, `>=` or BETWEEN comparison that reads the counter column."""
-    for kind, body in iter_nodes(node):
-        if kind != "A_Expr":
-            continue
-        if body.get("kind") == "AEXPR_OP" and n.operator(body) not in _COMPARISONS:
-            continue
-        if body.get("kind") not in ("AEXPR_OP", "AEXPR_BETWEEN", "AEXPR_NOT_BETWEEN"):
-            continue
-        if any(k == "ColumnRef" and n.column_ref({"ColumnRef": b}) == counter
-               for k, b in iter_nodes(body)):
-            return True
-    return False
 
 
 def _counter_ref(power: dict[str, Any]) -> str | None:
