@@ -72,8 +72,8 @@ class UnboundedQueue(Rule):
     construction (`x.queue.maxsize = n`), pushes back on its size (`if q.qsize() >= 5:
     producer.pause()`), puts a stop marker without waiting (`q.put_nowait(None)`, which a
     bound would make raise `QueueFull`), or uses it as a work list that one function fills and
-    drains itself (every use of a local name a method call on it): bounding those would break
-    them.
+    drains itself (every use of a local name a method call on it), or whose consumer puts items
+    back itself (a thread re-queueing a failed item): bounding those would break them.
 
     ## Why is this bad?
     When producers outpace the workers, nothing pushes back: the table grows without bound,
@@ -216,6 +216,18 @@ class UnboundedQueue(Rule):
                 "        for child in children(item):\n"
                 "            pending.put(child)\n"
                 "    return seen\n", kind="python"),
+        # The consuming thread re-queues failed items itself: a bound could block it for ever.
+        Example("import queue\nimport threading\n\n\nclass Resolver(threading.Thread):\n"
+                "    def __init__(self):\n"
+                "        super().__init__(daemon=True)\n"
+                "        self.pending = queue.Queue()\n\n"
+                "    def run(self):\n"
+                "        while True:\n"
+                "            host, attempt = self.pending.get()\n"
+                "            if not self.lookup(host) and attempt < 10:\n"
+                "                self.resolve_later(host, attempt + 1)\n\n"
+                "    def resolve_later(self, host, attempt=0):\n"
+                "        self.pending.put((host, attempt))\n", kind="python"),
         # Bounded in-process queues; a bound computed at run time is trusted.
         Example("import queue\nimport asyncio\n\n"
                 "jobs = queue.Queue(maxsize=500)\n"
@@ -331,9 +343,9 @@ def _bounded_by_use(code: PythonFile, call: ast.Call) -> bool:
     """How the file uses the queue it binds (`self.q = Queue()`, `q = Queue()`) bounds it or
     rules a bound out: a `maxsize` assigned later (`x.q.maxsize = n`), back pressure on
     `q.qsize()` (pause the producer above a size), a stop marker put without waiting
-    (`q.put_nowait(None)`, which a bound would make raise), or a work list that one function
-    fills and drains itself (every use a method call on a local name: a bound would block the
-    only consumer)."""
+    (`q.put_nowait(None)`, which a bound would make raise), a work list that one function
+    fills and drains itself (every use a method call on a local name), or a consumer that
+    puts items back: a bound would block the only consumer."""
     binding = _binding(code, call)
     if binding is None:
         return False
@@ -352,7 +364,33 @@ def _bounded_by_use(code: PythonFile, call: ast.Call) -> bool:
         if attribute.attr == "put_nowait" and parent.args and \
                 isinstance(parent.args[0], ast.Constant):
             return True
-    return isinstance(binding, ast.Name) and _local_work_list(code, binding)
+    if isinstance(binding, ast.Name):
+        return _local_work_list(code, binding)
+    return _consumer_refills(code, name)
+
+
+def _consumer_refills(code: PythonFile, name: str) -> bool:
+    """The function that takes items out of `<x>.name` also puts items back, itself or
+    through a method it calls on `self` (a resolver thread re-queueing a failed lookup): with
+    a bound, that `put()` would block the only consumer for ever."""
+    functions = {f.name: f for f in (*code.nodes(ast.FunctionDef),
+                                     *code.nodes(ast.AsyncFunctionDef))}
+
+    def uses(function: Any, prefix: str) -> bool:
+        return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                   and node.func.attr.startswith(prefix)
+                   and last_name(node.func.value) == name
+                   for node in PythonFile.descendants(function))
+
+    for function in functions.values():
+        if not uses(function, "get"):
+            continue
+        called = [functions.get(node.func.attr) for node in PythonFile.descendants(function)
+                  if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and isinstance(node.func.value, ast.Name) and node.func.value.id == "self"]
+        if uses(function, "put") or any(f is not None and uses(f, "put") for f in called):
+            return True
+    return False
 
 
 def _binding(code: PythonFile, call: ast.Call) -> ast.Name | ast.Attribute | None:
