@@ -470,6 +470,20 @@ def _moves_rows(ctx: FileContext, stmt: Statement, table: str) -> bool:
                for other in _range_tables(source))
 
 
+_PLPGSQL_INTO = re.compile(r"\s*(INTO\s+(?:STRICT\s+)?[^;]+)", re.IGNORECASE)
+
+
+def _default_state(ctx: FileContext, table: str) -> str | None:
+    """The `status` column's default when it is a plain string (`'todo'`, `'todo'::state`):
+    the state the inserted rows start in. None without a known default."""
+    known = ctx.model.catalog.table(table)
+    column = known.columns.get("status") if known is not None else None
+    if column is None or not column.default_sql:
+        return None
+    match = re.fullmatch(r"'((?:[^']|'')*)'(?:::[\w.\"]+)?", column.default_sql.strip())
+    return match.group(1).replace("''", "'") if match else None
+
+
 def _depth_tokens(ctx: FileContext, stmt: Statement) -> list[tuple[Token, int]]:
     tokens = ctx.code_tokens(stmt)
     return list(zip(tokens, depths(tokens)))
@@ -492,8 +506,10 @@ def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], tab
     if "status" in cols and cols.index("status") < len(row_items):
         is_const, value = n.constant(row_items[cols.index("status")])
         status_value = value if is_const and isinstance(value, str) else None
-    if status_value is not None or (known is not None and "status" in known.columns):
-        pending = f" WHERE status = {n.quote_literal(status_value or 'pending')}"
+    elif "status" not in cols:
+        status_value = _default_state(ctx, table)  # what the inserted rows get
+    if status_value is not None:
+        pending = f" WHERE status = {n.quote_literal(status_value)}"
     # Where the parts of the statement are: WITH ... | INSERT INTO t (cols) | source | tail.
     insert_at = next(i for i, (tok, d) in enumerate(tokens) if d == 0 and tok.upper == "INSERT")
     ctes, recursive = "", ""
@@ -503,6 +519,8 @@ def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], tab
         ctes = text[tokens[first][0].start:tokens[insert_at - 1][0].end]
     into_end = next(i for i, (tok, d) in enumerate(tokens) if i > insert_at and d == 0
                     and tok.start >= stmt.offset(node["relation"].get("location")))
+    while into_end + 2 < len(tokens) and tokens[into_end + 1][0].text == ".":
+        into_end += 2  # schema.table
     i = into_end + 1
     if i < len(tokens) and tokens[i][0].upper == "AS":
         i += 2
@@ -517,6 +535,11 @@ def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], tab
     source_end = tokens[tail_at - 1][0].end if tail_at is not None else stmt.end
     source = text[tokens[i][0].start:source_end] if i < len(tokens) else ""
     tail = "\n" + text[tokens[tail_at][0].start:stmt.end] if tail_at is not None else ""
+    if stmt.parent is not None:
+        # PL/pgSQL hands the query without its `INTO target`: keep it.
+        into = _PLPGSQL_INTO.match(text, stmt.end)
+        if into is not None:
+            tail += " " + into.group(1).strip()
     if len(rows) == 1 and source.upper().startswith("VALUES"):
         inner_open = next(j for j in range(i, len(tokens)) if tokens[j][0].text == "(")
         inner_close = next(j for j in range(inner_open + 1, len(tokens))
