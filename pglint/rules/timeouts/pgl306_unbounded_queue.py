@@ -495,9 +495,8 @@ def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], tab
     tokens = _depth_tokens(ctx, stmt)
     bare = ctx.model.bare(table)
     target = n.quote_qualified(table)
-    known = ctx.model.catalog.table(table)
     cols = [t["ResTarget"].get("name", "") for t in node.get("cols") or () if "ResTarget" in t]
-    # The pending rows: those the insert itself marks, else status = 'pending' if there is one.
+    # The pending rows: those in the state the insert writes, or the status column's default.
     pending = ""
     status_value = None
     select = (node.get("selectStmt") or {}).get("SelectStmt") or {}
