@@ -32,6 +32,7 @@ def dynamic(cur, table):
 
 def poll(cur):
     cur.execute("SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE")
+    cur.execute("UPDATE jobs SET status = 'running' WHERE id = %s", (1,))  # the worker takes it
 '''
 SESSIONS = ("CREATE TABLE user_sessions (\n    session_id text PRIMARY KEY,\n"
             "    last_seen_at timestamptz\n);\n"

@@ -557,6 +557,8 @@ def downgrade():
 def claim(cur):
     cur.execute("SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1 "
                 "FOR UPDATE SKIP LOCKED")
+    # The worker takes the job: what makes `jobs` a work queue, not only its name.
+    cur.execute("UPDATE jobs SET status = 'running' WHERE id = %s", (1,))
 ''',
 }
 

@@ -17,6 +17,13 @@ def app_consumes(table: str) -> dict[str, str]:
             f"DELETE FROM {table} WHERE id = $1;"}
 
 
+def app_counts_attempts(table: str, counter: str) -> dict[str, str]:
+    """An example's context in which the application counts a failed attempt of a job of
+    `table` in `counter`: what makes an attempt counter one this queue keeps."""
+    return {f"queries/{table.split('.')[-1]}_failed.sql":
+            f"UPDATE {table} SET {counter} = {counter} + 1 WHERE id = $1;"}
+
+
 def alembic_revision(upgrade: str, imports: str = "") -> str:
     """An Alembic revision (the example's `app/example.py`) whose `upgrade()` body is
     `upgrade` (lines indented by four spaces)."""

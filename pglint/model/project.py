@@ -225,18 +225,19 @@ class ProjectModel:
                 if not (index.method == "brin" and target_version >= 16)}
 
     def queue_evidence(self, table: str, columns: tuple[str, ...] = QUEUE_COLUMNS,
-                       polled: bool = False) -> Evidence | None:
+                       polled: bool = False, by_name: bool = True) -> Evidence | None:
         """Evidence that `table` is a work queue that workers poll, or None.
 
         A `[tool.pglint.tables]` hint "queue"; a queue-like name (queue, jobs, tasks, outbox,
         messages, retries) on a table that run-time code consumes (updates or deletes rows of),
         or that the statement asking polls (`polled`: it locks rows to claim them); or one of
-        `columns` in the catalog (a worker-state column).
+        `columns` in the catalog (a worker-state column). `by_name=False` leaves out the
+        queue-like name: a rule for which a job-queue product's own tables must not count.
         """
         bare = self.bare(table)
         if "queue" in self.hint(table).workloads:
             return Evidence("declared a queue in [tool.pglint.tables]")
-        if QUEUE_NAME.search(bare):
+        if by_name and QUEUE_NAME.search(bare):
             # A name alone is no queue (a broadcast `messages` log is not polled): run-time
             # code must also take rows out or mark them done.
             if polled:

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit import retries, retry_libraries, retry_loops
+from pglint.kit import retries, retry_celery, retry_libraries, retry_loops, retry_targets
 from pglint.kit.python_edits import remove_argument, rename_call
 from pglint.kit.queues import (
     CAP,
@@ -49,6 +49,33 @@ def _py_loop(sleep: str, extra_import: str = "") -> str:
             "        except psycopg.errors.SerializationFailure:\n"
             f"            {sleep}\n"
             "    raise RuntimeError(\"gave up\")\n")
+
+
+_CELERY_IMPORTS = ("from celery import shared_task\n"
+                   "from django.db import OperationalError, transaction\n\n"
+                   "from app.models import Invoice\n")
+_CELERY_BODY = ("def settle(invoice_id):\n"
+                "    with transaction.atomic():\n"
+                "        Invoice.objects.filter(id=invoice_id).update(settled=True)\n")
+
+
+def _celery_task(retry: str) -> str:
+    """A bound Celery task that updates a row and, on a database error, runs `retry` (lines
+    indented by eight spaces)."""
+    return (_CELERY_IMPORTS + "\n\n@shared_task(bind=True, max_retries=5)\n"
+            "def settle(self, invoice_id):\n"
+            "    try:\n"
+            "        with transaction.atomic():\n"
+            "            Invoice.objects.filter(id=invoice_id).update(settled=True)\n"
+            "    except OperationalError as exc:\n"
+            f"{retry}")
+
+
+def _celery_retry(countdown: str) -> str:
+    return ("        raise self.retry(\n"
+            "            exc=exc,\n"
+            f"            countdown={countdown},\n"
+            "        )\n")
 
 
 def has_jitter(node: Any) -> bool:
@@ -105,10 +132,25 @@ class RetryWithoutJitter(RetryForms, Rule):
     - tenacity's `wait_exponential`, `wait_fixed` or `wait_incrementing` used without a random
       wait added (`+ wait_random(...)`) in `@retry(...)`, `Retrying(...)` or
       `AsyncRetrying(...)`, however tenacity is imported;
-    - backoff's `@backoff.on_exception(..., jitter=None)` / `on_predicate(..., jitter=None)`.
+    - backoff's `@backoff.on_exception(..., jitter=None)` / `on_predicate(..., jitter=None)`;
+    - Celery: a bound task's `self.retry(countdown=<d>)` whose delay follows from constants and
+      `self.request.retries` alone (`2 ** self.request.retries`, `60`), and
+      `retry_jitter=False` on a task decorator that sets `retry_backoff` (without a backoff the
+      switch changes nothing).
+
+    A Python retry counts only when it retries database work: the file uses a PostgreSQL driver
+    or ORM and the retried code (the loop, the decorated function, the `Retrying` loop's body)
+    calls it (a connection, cursor, pool or session method, a Django manager, or a function of
+    the same file that does), or it is a generic helper that calls a function passed in
+    (`execute_with_retry(func)`). Retries of HTTP calls, Redis or a consensus store are not a
+    PostgreSQL linter's to judge, nor are retries that catch only another library's errors
+    (`except redis.exceptions.LockError:` around database work: another service failed).
 
     It stays silent when a delay comes from something it cannot see into (a method of another
-    object, a helper imported from another module) and on worker loops that never leave. The
+    object, a helper imported from another module), on worker loops that never leave, on a
+    retry loop inside a daemon's own endless loop (`while True:` around it: one per process,
+    no herd), and on retries of at most 3 attempts (`range(3)`, `stop_after_attempt(3)`): a
+    few retries cannot form a herd. The
     book's `base_delay + random.uniform(0, base_delay)` has a random component, so this rule
     does not flag it, but it is not full jitter: every client still waits at least
     `base_delay`, and the delay has no cap (PGL208 flags that).
@@ -178,11 +220,14 @@ class RetryWithoutJitter(RetryForms, Rule):
       place, so no unused import is left behind. `wait_fixed` and `wait_incrementing` get a
       shown suggestion: whether to keep a steady pace (`wait_fixed(2) + wait_random(0, 2)`) or
       to back off is a design choice;
-    - backoff's `jitter=None` is removed: backoff's default is full jitter.
+    - backoff's `jitter=None` is removed: backoff's default is full jitter;
+    - Celery's countdown `d` becomes `secrets.SystemRandom().uniform(0, d)`, and
+      `retry_jitter=False` is removed (Celery's default is full jitter).
     """
 
     code = "PGL207"
     name = "retry-without-jitter"
+    database_only = True
     summary = "Retry backoff without random jitter: failed jobs retry in synchronized waves"
     default_enabled = False
     off_by_default = (
@@ -195,8 +240,9 @@ class RetryWithoutJitter(RetryForms, Rule):
     statements = ("UpdateStmt",)
     file_kinds = frozenset({"sql", "migration", "pgbench"})
     python_nodes = LOOPS_AND_CALLS
-    python_hint = (("sleep(", "wait_exponential", "wait_fixed", "wait_incrementing", "jitter"),
-                   ("except", "tenacity", "backoff"))
+    python_hint = (("sleep(", "wait_exponential", "wait_fixed", "wait_incrementing", "jitter",
+                    "countdown"),
+                   ("except", "tenacity", "backoff", "task("))
 
     VALID = (
         Example("UPDATE retry_queue\nSET attempt_count = attempt_count + 1,\n"
@@ -252,6 +298,61 @@ class RetryWithoutJitter(RetryForms, Rule):
                 "def b(): ...\n\n\n"
                 "@backoff.on_exception(backoff.expo, OperationalError, max_tries=5)\n"
                 "def c(): ...\n", kind="python"),
+        # Not a database retry: an HTTP call (the file uses no PostgreSQL library), and a
+        # consensus-store read in a file that does.
+        Example("import requests\nfrom tenacity import retry, stop_after_attempt, wait_exponential"
+                "\n\n\n@retry(stop=stop_after_attempt(5), wait=wait_exponential(max=10))\n"
+                "def fetch_status(url):\n    return requests.get(url, timeout=5).json()\n",
+                kind="python"),
+        Example("import time\n\nimport psycopg\n\n\nclass Node:\n"
+                "    def wait_for_store(self):\n"
+                "        for attempt in range(10):\n"
+                "            try:\n"
+                "                return self.store.get_cluster()\n"
+                "            except StoreError:\n"
+                "                time.sleep(5)\n", kind="python"),
+        # A status write retried inside a daemon thread's own endless loop: one per process.
+        Example("import time\n\nimport psycopg2\n\n\ndef cron_thread(db, job):\n"
+                "    while True:\n"
+                "        job()\n"
+                "        for attempt in range(100):\n"
+                "            try:\n"
+                "                db.run(\"UPDATE cron_jobs SET last_run = now()\")\n"
+                "                break\n"
+                "            except psycopg2.OperationalError:\n"
+                "                time.sleep(60)\n"
+                "        time.sleep(3600)\n", kind="python"),
+        # Three attempts at most: too few retries to form a herd.
+        Example("from psycopg import OperationalError\n"
+                "from tenacity import retry, retry_if_exception_type, stop_after_attempt, "
+                "wait_fixed\n\n\n"
+                "@retry(retry=retry_if_exception_type(OperationalError),\n"
+                "       stop=stop_after_attempt(3), wait=wait_fixed(2))\n"
+                "def transfer(conn):\n    conn.execute(\"SELECT 1\")\n", kind="python"),
+        # Celery: jitter off without a backoff changes nothing; a countdown with jitter; a
+        # task that sends e-mail, not SQL.
+        Example(_CELERY_IMPORTS + "\n\n@shared_task(autoretry_for=(OperationalError,), "
+                "max_retries=3, retry_jitter=False)\n" + _CELERY_BODY, kind="python"),
+        Example("import secrets\n\n" + _celery_task(_celery_retry(
+            "secrets.SystemRandom().uniform(0, 60)")), kind="python"),
+        # A task that reads the database but retries because another worker holds a Redis
+        # lock: not a database failure.
+        Example("import redis\nfrom celery import shared_task\nfrom sqlalchemy import text\n\n\n"
+                "@shared_task(bind=True)\n"
+                "def reindex(self, db, lock):\n"
+                "    try:\n"
+                "        with lock:\n"
+                "            db.execute(text(\"SELECT 1\"))\n"
+                "    except redis.exceptions.LockError as exc:\n"
+                "        raise self.retry(countdown=60, exc=exc)\n", kind="python"),
+        Example("import smtplib\n\nfrom celery import shared_task\n\n\n"
+                "@shared_task(bind=True, max_retries=5)\n"
+                "def send(self, message):\n"
+                "    try:\n"
+                "        smtplib.SMTP(\"localhost\").send_message(message)\n"
+                "    except smtplib.SMTPException as exc:\n"
+                "        raise self.retry(exc=exc, countdown=2 ** self.request.retries)\n",
+                kind="python"),
     )
     INVALID = (
         # The chapter's failure path (40.2.3).
@@ -330,35 +431,36 @@ class RetryWithoutJitter(RetryForms, Rule):
                       "    conn.execute(\"SELECT 1\")\n",
                 kind="python"),
         # Two uses: fixed in two passes, no unused import left behind.
-        Example("from tenacity import retry, wait_exponential\n\n\n"
+        Example("import psycopg\nfrom tenacity import retry, wait_exponential\n\n\n"
                 "@retry(wait=wait_exponential(max=10))\n"
-                "def a(): ...\n\n\n"
+                "def a(conn: psycopg.Connection): conn.execute(\"SELECT 1\")\n\n\n"
                 "@retry(wait=wait_exponential(max=20))\n"
-                "def b(): ...\n",
-                fixed="from tenacity import retry, wait_random_exponential\n\n\n"
+                "def b(conn: psycopg.Connection): conn.execute(\"SELECT 2\")\n",
+                fixed="import psycopg\nfrom tenacity import retry, wait_random_exponential\n\n\n"
                       "@retry(wait=wait_random_exponential(max=10))\n"
-                      "def a(): ...\n\n\n"
+                      "def a(conn: psycopg.Connection): conn.execute(\"SELECT 1\")\n\n\n"
                       "@retry(wait=wait_random_exponential(max=20))\n"
-                      "def b(): ...\n",
+                      "def b(conn: psycopg.Connection): conn.execute(\"SELECT 2\")\n",
                 kind="python"),
         # `import tenacity as tn`, Retrying as an iterator.
-        Example("import tenacity as tn\n\n\n"
+        Example("import tenacity as tn\nfrom sqlalchemy import text\n\n\n"
                 "def transfer(conn):\n"
                 "    for attempt in tn.Retrying(stop=tn.stop_after_attempt(5),\n"
                 "                               wait=tn.wait_exponential(max=10)):\n"
                 "        with attempt:\n"
-                "            conn.execute(\"SELECT 1\")\n",
-                fixed="import tenacity as tn\n\n\n"
+                "            conn.execute(text(\"SELECT 1\"))\n",
+                fixed="import tenacity as tn\nfrom sqlalchemy import text\n\n\n"
                       "def transfer(conn):\n"
                       "    for attempt in tn.Retrying(stop=tn.stop_after_attempt(5),\n"
                       "                               wait=tn.wait_random_exponential(max=10)):\n"
                       "        with attempt:\n"
-                      "            conn.execute(\"SELECT 1\")\n",
+                      "            conn.execute(text(\"SELECT 1\"))\n",
                 kind="python"),
         # A fixed wait: the choice of pace is shown, not made.
-        Example("from tenacity import AsyncRetrying, stop_after_attempt, wait_fixed\n\n\n"
-                "async def transfer(conn):\n"
-                "    async for attempt in AsyncRetrying(stop=stop_after_attempt(3),"
+        Example("import asyncpg\nfrom tenacity import AsyncRetrying, stop_after_attempt, "
+                "wait_fixed\n\n\n"
+                "async def transfer(conn: asyncpg.Connection):\n"
+                "    async for attempt in AsyncRetrying(stop=stop_after_attempt(5),"
                 " wait=wait_fixed(2)):\n"
                 "        with attempt:\n"
                 "            await conn.execute(\"SELECT 1\")\n", kind="python"),
@@ -381,12 +483,95 @@ class RetryWithoutJitter(RetryForms, Rule):
                       "def transfer(conn):\n"
                       "    conn.execute(\"SELECT 1\")\n",
                 kind="python"),
+        # Celery: a bound task's countdown without jitter, and retry_jitter=False.
+        Example(_celery_task(_celery_retry("2 ** self.request.retries")),
+                fixed="import secrets\n\n" + _celery_task(_celery_retry(
+                    "secrets.SystemRandom().uniform(0, 2 ** self.request.retries)")),
+                kind="python"),
+        Example(_CELERY_IMPORTS + "\n\n@shared_task(autoretry_for=(OperationalError,), "
+                "retry_backoff=True, max_retries=5,\n"
+                "             retry_jitter=False)\n" + _CELERY_BODY,
+                fixed=_CELERY_IMPORTS + "\n\n@shared_task(autoretry_for=(OperationalError,), "
+                "retry_backoff=True, max_retries=5)\n" + _CELERY_BODY,
+                kind="python"),
     )
 
     # -- Python ------------------------------------------------------------------------------
 
+    def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
+        yield from super().check_python(node, ctx)
+        if isinstance(node, ast.Call):
+            yield from self._celery(ctx, node)
+
+    def _celery(self, ctx: FileContext, call: ast.Call) -> Iterable[Finding]:
+        """Celery: `retry_jitter=False` on a backing-off task, `self.retry(countdown=d)` with
+        a deterministic `d`; only for tasks whose code reaches PostgreSQL."""
+        code = ctx.python_file
+        jitter = retry_celery.jitter_switched_off(code, call)
+        if jitter is not None:
+            task = code.parent(call)
+            if retry_targets.reaches_database(code, task.body):
+                yield self._celery_jitter(ctx, call, jitter)
+            return
+        found = retry_celery.task_retry(code, call)
+        if found is None or not retry_celery.deterministic(code, found.task, found.countdown):
+            return
+        handler = retry_targets.handler_of(code, call)
+        if handler is not None and retry_targets.other_errors_only(code, handler.type):
+            return  # a retry of another service's failure (a Redis lock, SMTP)
+        if retry_targets.reaches_database(code, found.task.body):
+            yield self._celery_countdown(ctx, found)
+
+    def _celery_jitter(self, ctx: FileContext, call: ast.Call, jitter: ast.keyword) -> Finding:
+        code = ctx.python_file
+        message = ("`retry_jitter=False` switches off Celery's backoff jitter: tasks that fail "
+                   "together retry together")
+        help = (
+            "With `retry_backoff`, Celery draws each automatic retry's countdown at random "
+            "between 0 and the exponential delay (`retry_jitter=True` is the default); "
+            "`retry_jitter=False` re-queues every task that failed at the same moment (a "
+            "database failover, a deadlock storm) for the same instant, so they retry in "
+            "synchronized waves. Remove the argument to get the default back.")
+        title = "Remove `retry_jitter=False` (Celery's default is full jitter)"
+        tree, cst_call, removed = code.fix_tree, code.cst_of(call), code.cst_of(jitter)
+        fix = None
+        if tree is not None and cst_call is not None and removed is not None:
+            edit = remove_argument(tree, cst_call, removed)
+            start, end = code.span(call)
+            suggestion = code.text[start:edit.start] + code.text[edit.end:end]
+            fix = Fix(title, Applicability.UNSAFE, (edit,), suggestion)
+        return self.finding(ctx, message, fix, help, node=jitter)
+
+    def _celery_countdown(self, ctx: FileContext, found: retry_celery.TaskRetry) -> Finding:
+        code = ctx.python_file
+        delay = found.countdown
+        written = retries.written(code, delay).strip()
+        shape = "an exponential" if retry_celery.grows(delay) else "a fixed"
+        shown = f" `{written}`" if len(written) <= 30 else ""
+        message = (f"Task retry countdown{shown} has no random jitter: tasks that fail "
+                   "together retry together")
+        help = (
+            f"`retry(countdown=...)` re-queues the task after {shape} delay computed without "
+            "randomness, so tasks that fail at the same moment (a database failover, a "
+            "deadlock storm) all run again at the same instant: synchronized waves of retries "
+            "against the database. Draw the countdown uniformly between 0 and the delay (full "
+            "jitter), as Celery's own `retry_backoff` does by default.")
+        title = "Draw the countdown uniformly between 0 and itself (full jitter)"
+        suggestion = f"countdown=secrets.SystemRandom().uniform(0, {written})"
+        tree = code.fix_tree
+        fix = Fix.display(title, suggestion)
+        if tree is not None:
+            local, import_edit = tree.add_import("secrets")
+            edits = [retries.wrap(code, delay, f"{local}.SystemRandom().uniform(0, ")]
+            if import_edit is not None:
+                edits.append(import_edit)
+            fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
+        return self.finding(ctx, message, fix, help, node=delay)
+
     def _loop(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Iterable[Finding]:
         code = ctx.python_file
+        if retry_targets.few_loop_attempts(code, loop.loop):
+            return  # a few attempts cannot form a herd
         for sleep in loop.sleeps:
             facts = retry_loops.delay_facts(code, sleep, loop)
             if facts.argument is None or facts.jitter or facts.unknown:
@@ -432,7 +617,7 @@ class RetryWithoutJitter(RetryForms, Rule):
     def _tenacity(self, ctx: FileContext, use: retry_libraries.Tenacity) -> Iterable[Finding]:
         code = ctx.python_file
         value = use.argument("wait")
-        if value is None:
+        if value is None or retry_targets.few_tenacity_attempts(code, use.argument("stop")):
             return
         fixed, jittered, unknown = retry_libraries.waits(code, value)
         if jittered or unknown or not fixed:

@@ -17,11 +17,20 @@ from pglint.kit.queues import (
     NEXT_ATTEMPT_COLUMN,
     PY_CAP,
     assignment_span,
+    attempt_limit_column,
+    compares_counter,
     counter_in,
     counter_of,
     exponents,
+    incremented_at_run_time,
+    incremented_by,
+    increments_in,
+    locking_poll,
+    pinned_to_list,
+    skips_terminal_state,
     time_plus_delay,
 )
+from pglint.kit.example_projects import app_counts_attempts
 from pglint.kit.retry_rules import WITH_DECORATORS, RetryForms
 from pglint.kit import sql_tokens
 from pglint.python.pyfile import PythonFile, has_star
@@ -30,9 +39,10 @@ from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
 
 MAX_ATTEMPTS = 10
+# The book's retry queue, with the application counting failed attempts.
+_COUNTED = {**CONTEXT, **app_counts_attempts("retry_queue", "attempt_count")}
 # Python: the attempts a fix allows a tenacity/backoff retry or a retry loop.
 PY_ATTEMPTS = 5
-_COMPARISONS = {"<", "<=", ">", ">="}
 _LOCKING = {"LCS_FORUPDATE", "LCS_FORNOKEYUPDATE"}
 _AFTER_WHERE = {"ORDER", "LIMIT", "FOR", "GROUP", "RETURNING", "OFFSET", "FETCH", "WINDOW",
                 "HAVING"}
@@ -51,7 +61,16 @@ class UnboundedRetry(RetryForms, Rule):
     - an exponential backoff on the attempt counter (`2 ^ attempt_count`, `power(2, attempts)`)
       with no cap (`least(...)` or a `CASE`) around it.
 
-    It applies to SQL that runs repeatedly: application queries and function bodies.
+    It applies to SQL that runs repeatedly: application queries and function bodies. A poll
+    is a locking `SELECT` with a `LIMIT` or `SKIP LOCKED` (rows locked by key, `id = $1` or
+    `id = ANY($1)`, are a lookup), and the counter must be one run-time code keeps: some
+    statement increments it on that table (`SET attempts = attempts + 1`); a column that only
+    copies an attempt's number from elsewhere is no counter. It stays silent when the statement
+    deletes the rows it takes (a cleanup), when it compares a column it increments
+    (`AND step.retries > t.app_failures`), when the table keeps a per-job limit
+    (`max_attempts`, enforced where failures are handled), and when the poll takes one state
+    (`status = 'todo'`) of an enum that has a terminal failure state (`failed`, `discarded`):
+    jobs that give up end there and are never taken again.
 
     In Python, flags:
     - a `while True` (or `for attempt in itertools.count()`) retry loop (a `try`/`except`
@@ -66,6 +85,13 @@ class UnboundedRetry(RetryForms, Rule):
       `delay *= 2`) that nothing caps with `min(cap, ...)` (or `if delay > cap: delay = cap`).
       The book's `execute_with_retry` is this case. A `for attempt in range(n)` loop bounds
       the delay only implicitly: `0.1 * 2 ** attempt` is 29 hours at attempt 20.
+
+    A Python retry counts only when it retries database work: the file uses a PostgreSQL driver
+    or ORM and the retried code calls it (a connection, cursor, pool or session method, a
+    Django manager, or a function of the same file that does), or it is a generic helper that
+    calls a function passed in. It stays silent on retries of HTTP calls, Redis or a consensus
+    store, on retries that catch only another library's errors (a Redis lock), and on a retry loop inside a daemon's own endless loop (`while True:` around it),
+    where waiting for ever is the intent and a bound that raises would end the daemon.
 
     ## Why is this bad?
     A job that can never succeed (a poison message, a permanently invalid payload) is retried for
@@ -152,6 +178,7 @@ class UnboundedRetry(RetryForms, Rule):
     """
 
     code = "PGL208"
+    database_only = True
     name = "unbounded-retry"
     summary = "Retry queue without an attempt bound, or exponential backoff without a cap"
     default_enabled = False
@@ -179,6 +206,46 @@ class UnboundedRetry(RetryForms, Rule):
                 "ORDER BY next_attempt_at LIMIT 10 FOR UPDATE SKIP LOCKED;\n\n"
                 "DELETE FROM retry_queue WHERE attempt_count >= 10;", kind="sql",
                 context=CONTEXT),
+        # Rows locked by explicit id and deleted: a lookup, not a poll.
+        Example("WITH locked AS (\n  SELECT id FROM retry_queue WHERE id = ANY($1::bigint[])\n"
+                "  ORDER BY id FOR UPDATE\n)\n"
+                "DELETE FROM retry_queue WHERE id = ANY($1::bigint[]) RETURNING id;",
+                kind="sql", context=_COUNTED),
+        # A cleanup that deletes the rows it takes: they are never retried.
+        Example("WITH orphans AS (\n  SELECT id FROM retry_queue WHERE payload IS NULL\n"
+                "  LIMIT 100 FOR UPDATE SKIP LOCKED\n)\n"
+                "DELETE FROM retry_queue WHERE id IN (SELECT id FROM orphans);",
+                kind="sql", context=_COUNTED),
+        # The attempt number is copied from elsewhere, never counted on this table.
+        Example("SELECT * FROM retry_queue WHERE next_attempt_at <= now()\n"
+                "ORDER BY next_attempt_at LIMIT 10 FOR UPDATE SKIP LOCKED;", kind="sql",
+                context=CONTEXT),
+        # The limit is kept per job (`max_attempts`), enforced where the failure is handled.
+        Example("SELECT * FROM jobs WHERE run_at <= now()\n"
+                "ORDER BY run_at LIMIT 10 FOR UPDATE SKIP LOCKED;", kind="sql",
+                context={"migrations/V1__jobs.sql":
+                         "CREATE TABLE jobs (id bigint PRIMARY KEY, attempts int DEFAULT 0,\n"
+                         "    max_attempts int DEFAULT 25, run_at timestamptz);",
+                         **app_counts_attempts("jobs", "attempts")}),
+        # Jobs that give up end in a terminal state the poll does not take.
+        Example("SELECT * FROM jobs WHERE state = 'available'\n"
+                "ORDER BY id LIMIT 10 FOR UPDATE SKIP LOCKED;", kind="sql",
+                context={"migrations/V1__jobs.sql":
+                         "CREATE TYPE job_state AS ENUM ('available', 'running', 'failed');\n"
+                         "CREATE TABLE jobs (id bigint PRIMARY KEY, attempts int DEFAULT 0,\n"
+                         "    state job_state NOT NULL DEFAULT 'available');",
+                         **app_counts_attempts("jobs", "attempts")}),
+        # The failure path bounds a second counter it increments with the attempt counter.
+        Example("WITH due AS (\n  SELECT id FROM jobs WHERE run_at <= now()\n"
+                "  LIMIT 10 FOR UPDATE SKIP LOCKED\n)\n"
+                "UPDATE jobs SET attempts = attempts + 1, app_failures = app_failures + 1\n"
+                "FROM due, steps WHERE jobs.id = due.id AND steps.id = jobs.step_id\n"
+                "    AND steps.retries > jobs.app_failures\nRETURNING jobs.id;", kind="sql",
+                context={"migrations/V1__jobs.sql":
+                         "CREATE TABLE steps (id bigint PRIMARY KEY, retries int);\n"
+                         "CREATE TABLE jobs (id bigint PRIMARY KEY, step_id bigint,\n"
+                         "    attempts int DEFAULT 0, app_failures int DEFAULT 0,\n"
+                         "    run_at timestamptz);"}),
         # No attempt counter: not a retry queue.
         Example("CREATE TABLE tickets (id bigint PRIMARY KEY, status text);\n"
                 "CREATE FUNCTION next_ticket() RETURNS SETOF tickets LANGUAGE sql AS $$\n"
@@ -225,28 +292,62 @@ class UnboundedRetry(RetryForms, Rule):
         Example("import time\n\n\ndef work(queue):\n    while True:\n        try:\n"
                 "            queue.process_one()\n        except Exception:\n"
                 "            time.sleep(5)\n", kind="python"),
+        # Not a database retry: an upload to an HTTP API, and a consensus-store read in a file
+        # that uses psycopg (waiting for ever there is the daemon's documented intent).
+        Example("from tenacity import retry, wait_exponential\n\n\n"
+                "@retry(wait=wait_exponential(multiplier=1, max=10))\n"
+                "def upload_chunk(request):\n    return request.next_chunk()\n", kind="python"),
+        Example("import time\n\nimport psycopg\n\n\nclass Node:\n"
+                "    def wait_for_store(self):\n"
+                "        while True:\n"
+                "            try:\n"
+                "                return self.store.get_cluster()\n"
+                "            except StoreError:\n"
+                "                time.sleep(5)\n", kind="python"),
+        # Database work retried while another process holds a Redis lock: not a database
+        # failure.
+        Example("import time\n\nimport psycopg\nimport redis\n\n\n"
+                "def refresh(conn: psycopg.Connection, lock):\n"
+                "    while True:\n"
+                "        try:\n"
+                "            with lock:\n"
+                "                return conn.execute(\"REFRESH MATERIALIZED VIEW stats\")\n"
+                "        except redis.exceptions.LockError:\n"
+                "            time.sleep(1)\n", kind="python"),
+        # A status write retried inside a daemon thread's own endless loop: a bound that
+        # raises would end the thread.
+        Example("import time\n\nimport psycopg2\n\n\ndef cron_thread(db, job):\n"
+                "    while True:\n"
+                "        job()\n"
+                "        while True:\n"
+                "            try:\n"
+                "                db.run(\"UPDATE cron_jobs SET last_run = now()\")\n"
+                "                break\n"
+                "            except psycopg2.OperationalError:\n"
+                "                time.sleep(60)\n"
+                "        time.sleep(3600)\n", kind="python"),
     )
     INVALID = (
         # The chapter's worker query (40.2.3).
         Example("SELECT * FROM retry_queue \nWHERE next_attempt_at <= now()\n"
                 "ORDER BY next_attempt_at\nLIMIT 10\n"
                 "FOR UPDATE SKIP LOCKED;  -- Skip items being processed by other workers\n",
-                kind="sql", context=CONTEXT),
+                kind="sql", context=_COUNTED),
         # The chapter's failure path: no cap on the exponential delay.
         Example("UPDATE retry_queue \nSET attempt_count = attempt_count + 1,\n"
                 "    next_attempt_at = now() + (interval '1 second' * (2 ^ attempt_count)),\n"
                 "    error_message = 'Error details...'\nWHERE id = $1;",
-                kind="sql", context=CONTEXT),
+                kind="sql", context=_COUNTED),
         # A claim in a CTE, an OR in the WHERE clause.
         Example("WITH next AS (\n  SELECT id FROM retry_queue\n"
                 "  WHERE next_attempt_at <= now() OR next_attempt_at IS NULL\n"
                 "  LIMIT 1 FOR UPDATE SKIP LOCKED\n)\n"
                 "UPDATE retry_queue q SET next_attempt_at = now() + interval '5 minutes'\n"
-                "FROM next WHERE q.id = next.id\nRETURNING q.*;", kind="sql", context=CONTEXT),
+                "FROM next WHERE q.id = next.id\nRETURNING q.*;", kind="sql", context=_COUNTED),
         # An UPDATE ... RETURNING claim without a row lock.
         Example("UPDATE retry_queue SET next_attempt_at = now() + interval '5 minutes'\n"
                 "WHERE next_attempt_at <= now()\nRETURNING id, payload;", kind="sql",
-                context=CONTEXT),
+                context=_COUNTED),
         Example("CREATE FUNCTION fail_job(job bigint) RETURNS void LANGUAGE plpgsql AS $$\n"
                 "BEGIN\n  UPDATE retry_queue SET attempt_count = attempt_count + 1,\n"
                 "    next_attempt_at = now() + power(2, attempt_count) * interval '1 minute'\n"
@@ -266,8 +367,8 @@ class UnboundedRetry(RetryForms, Rule):
                 "            time.sleep(secrets.SystemRandom().uniform(0, 2))\n",
                 kind="python"),
         # async, the delay doubling in a variable: the capped formula is shown.
-        Example("import asyncio\nimport random\n\n\n"
-                "async def fetch(pool):\n"
+        Example("import asyncio\nimport random\n\nimport asyncpg\n\n\n"
+                "async def fetch(pool: asyncpg.Pool):\n"
                 "    delay = 0.05\n"
                 "    for attempt in range(8):\n"
                 "        try:\n"
@@ -276,27 +377,29 @@ class UnboundedRetry(RetryForms, Rule):
                 "            await asyncio.sleep(delay + random.random())\n"
                 "            delay *= 2\n", kind="python"),
         # tenacity imported by name, bare and called; the import is added once.
-        Example("from tenacity import retry, wait_random_exponential\n\n\n"
+        Example("import psycopg\nfrom tenacity import retry, wait_random_exponential\n\n\n"
                 "@retry\n"
-                "def a(): ...\n\n\n"
+                "def a(conn: psycopg.Connection): conn.execute(\"SELECT 1\")\n\n\n"
                 "@retry(wait=wait_random_exponential(max=30))\n"
-                "def b(): ...\n",
-                fixed="from tenacity import retry, stop_after_attempt, wait_random_exponential\n\n\n"
+                "def b(conn: psycopg.Connection): conn.execute(\"SELECT 2\")\n",
+                fixed="import psycopg\n"
+                      "from tenacity import retry, stop_after_attempt, wait_random_exponential\n"
+                      "\n\n"
                       "@retry(stop=stop_after_attempt(5))\n"
-                      "def a(): ...\n\n\n"
+                      "def a(conn: psycopg.Connection): conn.execute(\"SELECT 1\")\n\n\n"
                       "@retry(wait=wait_random_exponential(max=30), stop=stop_after_attempt(5))\n"
-                      "def b(): ...\n",
+                      "def b(conn: psycopg.Connection): conn.execute(\"SELECT 2\")\n",
                 kind="python"),
         # `import tenacity`: the module's own name is used; AsyncRetrying.
-        Example("import tenacity\n\n\n"
-                "async def transfer(conn):\n"
+        Example("import asyncpg\nimport tenacity\n\n\n"
+                "async def transfer(conn: asyncpg.Connection):\n"
                 "    async for attempt in tenacity.AsyncRetrying(\n"
                 "        wait=tenacity.wait_random_exponential(max=30),\n"
                 "    ):\n"
                 "        with attempt:\n"
                 "            await conn.execute(\"SELECT 1\")\n",
-                fixed="import tenacity\n\n\n"
-                      "async def transfer(conn):\n"
+                fixed="import asyncpg\nimport tenacity\n\n\n"
+                      "async def transfer(conn: asyncpg.Connection):\n"
                       "    async for attempt in tenacity.AsyncRetrying(\n"
                       "        wait=tenacity.wait_random_exponential(max=30),\n"
                       "        stop=tenacity.stop_after_attempt(5),\n"
@@ -307,10 +410,10 @@ class UnboundedRetry(RetryForms, Rule):
         # backoff without max_tries or max_time.
         Example("import backoff\nfrom sqlalchemy.exc import OperationalError\n\n\n"
                 "@backoff.on_exception(backoff.expo, OperationalError)\n"
-                "def transfer(session): ...\n",
+                "def transfer(session): session.commit()\n",
                 fixed="import backoff\nfrom sqlalchemy.exc import OperationalError\n\n\n"
                       "@backoff.on_exception(backoff.expo, OperationalError, max_tries=5)\n"
-                      "def transfer(session): ...\n",
+                      "def transfer(session): session.commit()\n",
                 kind="python"),
     )
 
@@ -475,25 +578,34 @@ class UnboundedRetry(RetryForms, Rule):
         """(table, its attempt counter, the claim is the statement's own WHERE) or None."""
         if "update" not in ctx.statement_text(stmt).lower() and stmt.kind != "UpdateStmt":
             return None  # neither FOR UPDATE nor an UPDATE: cheap exit
-        claims: list[tuple[str, bool]] = []
+        claims: list[tuple[str, bool, dict[str, Any] | None]] = []
         for kind, body in iter_nodes(stmt.node):
             if kind != "SelectStmt" or not body.get("lockingClause"):
                 continue
             strengths = {c.get("LockingClause", {}).get("strength")
                          for c in body["lockingClause"]}
-            if not strengths & _LOCKING:
-                continue
+            if not strengths & _LOCKING or not locking_poll(body):
+                continue  # a lock of rows picked by key is a lookup, not a poll
             for item in body.get("fromClause") or ():
                 if "RangeVar" in item:
-                    claims.append((n.relation_name(item["RangeVar"]) or "", body is stmt.body))
+                    claims.append((n.relation_name(item["RangeVar"]) or "", body is stmt.body,
+                                   body.get("whereClause")))
         if stmt.kind == "UpdateStmt" and n.returning(stmt.body):
             table = n.relation_name(stmt.body.get("relation")) or ""
             if table and not self._pinned(ctx, table, stmt.body.get("whereClause")):
-                claims.append((table, True))
-        for table, top_level in claims:
+                claims.append((table, True, stmt.body.get("whereClause")))
+        deleted = {n.relation_name(body.get("relation")) for kind, body in iter_nodes(stmt.node)
+                   if kind == "DeleteStmt"}
+        for table, top_level, where in claims:
             counter = counter_of(ctx, table)
-            if counter is None or _compares(stmt.node, counter):
-                continue
+            if counter is None or table in deleted or any(
+                    compares_counter(stmt.node, c) for c in (counter, *incremented_by(stmt, table))):
+                continue  # no counter, bounded here, or the claimed rows are deleted
+            if not incremented_at_run_time(ctx, table, counter) and \
+                    not increments_in(stmt, table, counter):
+                continue  # a copied attempt number, not a counter of this queue
+            if attempt_limit_column(ctx, table) or skips_terminal_state(ctx, table, where):
+                continue  # the limit is kept per job, or given-up jobs leave the poll's state
             if self._bounded_elsewhere(ctx, stmt, table, counter):
                 continue
             return table, counter, top_level
@@ -504,6 +616,7 @@ class UnboundedRetry(RetryForms, Rule):
         """The WHERE picks one row by a key (`id = $1`, `q.id = next.id`)."""
         keys = ctx.model.catalog.key_columns(table)
         equal = {eq[0] for eq in map(n.equality, n.conjuncts(where)) if eq is not None}
+        equal |= pinned_to_list(where)
         return any(key and key <= equal for key in keys) or (not keys and "id" in equal)
 
     @staticmethod
@@ -513,7 +626,7 @@ class UnboundedRetry(RetryForms, Rule):
             if other is stmt or counter not in ctx.statement_text(other):
                 continue
             if n.relation_name(other.body.get("relation")) == table and \
-                    _compares(other.node, counter):
+                    compares_counter(other.node, counter):
                 return True
         return False
 
@@ -582,21 +695,6 @@ class UnboundedRetry(RetryForms, Rule):
                           f"least({CAP}, 2 ^ {counter})")
         fix = Fix.display("Cap the delay with `least(...)`", suggestion)
         return self.finding(ctx, message, fix, help, span=(start, end))
-
-
-def _compares(node: Any, counter: str) -> bool:
-    """A `<`, `<=`, `>`, `>=` or BETWEEN comparison that reads the counter column."""
-    for kind, body in iter_nodes(node):
-        if kind != "A_Expr":
-            continue
-        if body.get("kind") == "AEXPR_OP" and n.operator(body) not in _COMPARISONS:
-            continue
-        if body.get("kind") not in ("AEXPR_OP", "AEXPR_BETWEEN", "AEXPR_NOT_BETWEEN"):
-            continue
-        if any(k == "ColumnRef" and n.column_ref({"ColumnRef": b}) == counter
-               for k, b in iter_nodes(body)):
-            return True
-    return False
 
 
 def _counter_ref(power: dict[str, Any]) -> str | None:

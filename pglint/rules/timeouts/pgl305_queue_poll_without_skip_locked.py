@@ -16,6 +16,7 @@ from pglint.kit.orm import (
     sqlalchemy_entity,
 )
 from pglint.kit.python_edits import add_keyword
+from pglint.kit.queues import update_claims, workload_claims
 from pglint.kit.roles import runs_once
 from pglint.kit.sql_tokens import depths
 from pglint.model.project import Evidence
@@ -55,8 +56,14 @@ _ONE_ROW = ("first", "last")
 _TASKS = ("CREATE TABLE work_items (\n"
           "    id bigint PRIMARY KEY,\n"
           "    next_attempt_at timestamptz NOT NULL DEFAULT now(),\n"
+          "    locked_by text,\n"
           "    payload jsonb\n"
           ");")
+# Workers take the rows they polled: the run-time evidence of a worker's fetch.
+_JOBS_CLAIMED = {"migrations/V1__jobs.sql": _JOBS,
+                 "queries/claim.sql": "UPDATE jobs SET status = 'running' WHERE id = $1;"}
+_TASKS_CLAIMED = {"migrations/V1__work_items.sql": _TASKS,
+                  "queries/claim.sql": "UPDATE work_items SET locked_by = $2 WHERE id = $1;"}
 
 
 class QueuePollWithoutSkipLocked(Rule):
@@ -69,8 +76,17 @@ class QueuePollWithoutSkipLocked(Rule):
     outbox, messages or retries, or when the catalog gives it a worker-state column (`status`,
     `next_attempt_at`, `locked_by`). The `SELECT` may stand alone or sit in a CTE or subquery.
 
+    Only a worker's fetch competes with other workers, so the rule also wants the rows handed
+    to a worker: the table is declared a queue, or the statement's own `UPDATE` of the table
+    sets a running state (`status = 'running'`), a lease column (`locked_by = $1`,
+    `started_at = now()`) or increments an attempt counter; a poll with no `UPDATE` of its own
+    needs run-time code that does so elsewhere. A single leader's scheduler that makes due jobs
+    available (its `UPDATE` sets no running state) has no competing pollers and is left alone.
+
     It stays silent on locking reads without `LIMIT` (a lookup by key, not a poll), on
-    `FOR SHARE`/`FOR KEY SHARE`, and on polls that already say `SKIP LOCKED` or `NOWAIT`.
+    `FOR SHARE`/`FOR KEY SHARE`, on polls that already say `SKIP LOCKED` or `NOWAIT`, and on a
+    Django read of one row (`[:1]`, `[0]`, `.first()`) with no `order_by()`: a lookup by its
+    filter (a dedup check, where skipping a locked row would create a duplicate).
 
     In Python: Django `M.objects.select_for_update()` without `skip_locked=True` or
     `nowait=True` on a sliced queryset (`[:10]`, `[0]`, `.first()`, `.last()`), and SQLAlchemy
@@ -157,8 +173,28 @@ class QueuePollWithoutSkipLocked(Rule):
                          "CREATE TABLE accounts (id bigint PRIMARY KEY, balance numeric);"}),
         # A one-off migration statement, not a worker.
         Example("SELECT id FROM jobs ORDER BY id LIMIT 10 FOR UPDATE;"),
+        # A leader's scheduler making due jobs available: no competing pollers, and waiting
+        # for a concurrent cancel is what it wants.
+        Example("WITH due AS (\n"
+                "    SELECT id FROM jobs WHERE status = 'scheduled' ORDER BY id LIMIT 100\n"
+                "    FOR UPDATE\n)\n"
+                "UPDATE jobs SET status = CASE WHEN jobs.payload IS NULL THEN 'discarded'\n"
+                "    ELSE 'available' END\nFROM due WHERE jobs.id = due.id;", kind="sql",
+                context=_JOBS_CLAIMED),
+        # Nothing at run time hands the rows to a worker: a batch read, not a fetch.
+        Example("SELECT id, payload FROM jobs WHERE status = 'pending' ORDER BY id\n"
+                "LIMIT 10 FOR UPDATE;", kind="sql",
+                context={"migrations/V1__jobs.sql": _JOBS}),
         # FOR SHARE does not make the other pollers' FOR SHARE wait.
         Example("SELECT id FROM jobs ORDER BY id LIMIT 10 FOR SHARE;", kind="sql"),
+        # Python: one row looked up by its filter to deduplicate, not the next job to run.
+        Example("from django.db import transaction\n\nfrom app.models import Job\n\n\n"
+                "def enqueue_once(key):\n"
+                "    with transaction.atomic():\n"
+                "        existing = Job.objects.select_for_update().filter(payload=key)[:1]\n"
+                "        if not existing:\n"
+                "            Job.objects.create(payload=key)\n", kind="python",
+                context=_DJANGO_JOBS),
         # Python: skip_locked / nowait already; a lookup by key; not a queue.
         Example("from django.db import transaction\n\nfrom app.models import Account, Job\n\n\n"
                 "def claim():\n"
@@ -183,13 +219,13 @@ class QueuePollWithoutSkipLocked(Rule):
                 "LIMIT 10\nFOR UPDATE;",
                 fixed="SELECT id, payload FROM jobs\nWHERE status = 'pending'\nORDER BY id\n"
                 "LIMIT 10\nFOR UPDATE SKIP LOCKED;",
-                kind="sql", context={"migrations/V1__jobs.sql": _JOBS}),
+                kind="sql", context=_JOBS_CLAIMED),
         # A worker-state column in the catalog; FOR NO KEY UPDATE OF ...; LIMIT after the lock.
         Example("SELECT w.id FROM work_items w\nWHERE w.next_attempt_at <= now()\n"
                 "ORDER BY w.next_attempt_at\nFOR NO KEY UPDATE OF w LIMIT 5;",
                 fixed="SELECT w.id FROM work_items w\nWHERE w.next_attempt_at <= now()\n"
                 "ORDER BY w.next_attempt_at\nFOR NO KEY UPDATE OF w SKIP LOCKED LIMIT 5;",
-                kind="sql", context={"migrations/V1__work_items.sql": _TASKS}),
+                kind="sql", context=_TASKS_CLAIMED),
         # The poll inside an UPDATE's subquery (claim in one statement).
         Example("UPDATE jobs SET status = 'running'\nWHERE id = (\n"
                 "    SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE\n"
@@ -259,6 +295,8 @@ class QueuePollWithoutSkipLocked(Rule):
         if found is None:
             return
         table, rangevar, evidence = found
+        if not _fetches(ctx, stmt, table):
+            return
         clause = _clause_tokens(ctx, stmt, select, node, rangevar)
         if clause is None:
             return
@@ -304,6 +342,21 @@ class QueuePollWithoutSkipLocked(Rule):
         yield self.finding(ctx, message, _skip_locked(ctx.python_file, node), help, node=node)
 
 
+def _fetches(ctx: FileContext, stmt: Statement, table: str) -> bool:
+    """The poll is a worker's fetch, competing with other workers: the table is declared a
+    queue, or the rows move to a worker (a running state, a lease, an attempt counted) in the
+    statement itself or, for a poll without an UPDATE of its own, in run-time code elsewhere.
+    A statement that updates the rows without handing them to a worker (a leader's scheduler
+    making jobs available) has no competing pollers to skip."""
+    if "queue" in ctx.model.hint(table).workloads:
+        return True
+    updates = [body for kind, body in iter_nodes(stmt.node)
+               if kind == "UpdateStmt" and n.relation_name(body.get("relation")) == table]
+    if updates:
+        return any(update_claims(body) for body in updates)
+    return workload_claims(ctx, table)
+
+
 def _skip_locked(code: PythonFile, call: ast.Call) -> Fix | None:
     """`skip_locked=True` added to the call, or an explicit `skip_locked=False` made True."""
     tree = code.fix_tree
@@ -337,6 +390,8 @@ def _python_poll(ctx: FileContext, node: ast.Call) -> tuple[str, str, Evidence] 
         model = django_model(code, chain)
         if model is None or not (_sliced(chain) or any(m in names for m in _ONE_ROW)):
             return None
+        if "order_by" not in names and _one_row(chain):
+            return None  # one row looked up by its filter (a dedup check), not the next job
         orm = "django"
     else:
         if _true(keywords.get("read")):
@@ -362,6 +417,22 @@ def _python_poll(ctx: FileContext, node: ast.Call) -> tuple[str, str, Evidence] 
 def _true(value: ast.AST | None) -> bool:
     """A literal `True` (anything else computed at run time counts as not known to be true)."""
     return isinstance(value, ast.Constant) and value.value is True
+
+
+def _one_row(chain: Chain) -> bool:
+    """The queryset is read for one row: `.first()`, `.last()`, `[0]`, `[:1]`."""
+    if any(name in _ONE_ROW for name in chain.names()):
+        return True
+    for name, node in chain.steps:
+        if name != "[]":
+            continue
+        part = node.slice
+        if isinstance(part, ast.Constant) and part.value == 0:
+            return True
+        if isinstance(part, ast.Slice) and part.lower is None and \
+                isinstance(part.upper, ast.Constant) and part.upper.value == 1:
+            return True
+    return False
 
 
 def _sliced(chain: Chain) -> bool:

@@ -11,7 +11,7 @@ from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import app_consumes
 from pglint.kit.sql_tokens import depths
 from pglint.model.project import APPEND_ONLY_NAME, LEASE_COLUMNS
-from pglint.python.pyfile import PythonFile, has_star, is_int, keyword
+from pglint.python.pyfile import PythonFile, has_star, is_int, keyword, last_name
 from pglint.python.tree import appended_item, keyword_arg
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -35,6 +35,7 @@ _INGESTION = ("CREATE TABLE ingestion_queue (\n"
               "    status text NOT NULL DEFAULT 'pending'\n"
               ");")
 _CONTEXT = {"migrations/V1__queue.sql": _INGESTION, **app_consumes("ingestion_queue")}
+_DECLARED = {"tables": {"ingestion_queue": "queue"}}
 
 
 def _guarded(values: str, tail: str = "") -> str:
@@ -50,21 +51,29 @@ def _guarded(values: str, tail: str = "") -> str:
 class UnboundedQueue(Rule):
     """
     ## What it does
-    Flags an application `INSERT` into a queue table (a query file or a function body) that
-    does not check the queue's depth first. A table is a queue when `[tool.pglint.tables]`
-    declares it a `queue`, when its name says queue, jobs, tasks, outbox, messages or retries
-    and run-time code takes its rows out or marks them done (updates or deletes them: a
-    broadcast `messages` log nobody consumes is no queue), or when it has a worker-lease column
-    (`next_attempt_at`, `locked_by`).
+    Flags an application `INSERT` into a queue table (a query file, or a function body for a
+    declared queue) that does not check the queue's depth first. A table is a queue when
+    `[tool.pglint.tables]` declares it a `queue`, or when it has a worker-lease column
+    (`next_attempt_at`, `locked_by`). A queue-like name is not enough, even on a table whose
+    rows run-time code consumes: the tables of a job-queue product (river, procrastinate,
+    hatchet) are named and consumed exactly so, and their enqueue must never drop work.
 
     It stays silent on the depth-guarded form (a `count(*)` of the same table in the statement,
     as in `WITH queue_depth AS (SELECT count(*) ...) INSERT ... WHERE depth <
     10000`, or in the same function body), on rows moved from another queue (archives, dead
-    letters) and on one-off migration statements.
+    letters), on one-off migration statements and on function and trigger bodies of tables not
+    declared queues: an enqueue function or trigger hands on every row it is given, and a
+    guard there loses work silently. A body that a later migration replaced or dropped is not
+    judged either.
 
     In Python, flags `queue.Queue()`, `asyncio.Queue()`, `multiprocessing.Queue()` (and their
     Lifo/Priority/Joinable variants) created without a positive `maxsize`. A `maxsize` that is
-    a variable or expression is trusted.
+    a variable or expression is trusted. It stays silent when the file bounds the queue after
+    construction (`x.queue.maxsize = n`), pushes back on its size (`if q.qsize() >= 5:
+    producer.pause()`), puts a stop marker without waiting (`q.put_nowait(None)`, which a
+    bound would make raise `QueueFull`), or uses it as a work list that one function fills and
+    drains itself (every use of a local name a method call on it), or whose consumer puts items
+    back itself (a thread re-queueing a failed item): bounding those would break them.
 
     ## Why is this bad?
     When producers outpace the workers, nothing pushes back: the table grows without bound,
@@ -160,6 +169,65 @@ class UnboundedQueue(Rule):
                          "tests/cleanup.sql": "DELETE FROM messages;"}),
         # A one-off migration statement.
         Example(_INGESTION + "\nINSERT INTO ingestion_queue (payload) VALUES ('{}');"),
+        # Named like a queue and consumed, but not declared one: a job-queue product's own
+        # enqueue (it must not drop work) looks exactly like this.
+        Example("INSERT INTO ingestion_queue (payload, status) VALUES ($1, 'pending');",
+                kind="sql", context=_CONTEXT),
+        # A trigger or enqueue function hands on every row it is given: a guard there drops
+        # work silently, whatever the table.
+        Example("CREATE FUNCTION enqueue_delivery() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n"
+                "  INSERT INTO deliveries (url, body, next_attempt_at)\n"
+                "  VALUES (NEW.url, NEW.body, now());\n"
+                "  RETURN NEW;\n"
+                "END $$;",
+                context={"migrations/V1__deliveries.sql":
+                         "CREATE TABLE deliveries (id bigserial PRIMARY KEY, url text,\n"
+                         "    body text, next_attempt_at timestamptz);"}),
+        # Bounded after construction; back pressure on qsize(); a stop marker put without
+        # waiting; a work list one function fills and drains.
+        Example("import queue\n\n\nclass Handler:\n"
+                "    def __init__(self):\n"
+                "        self.records = queue.Queue()\n\n"
+                "    def reload(self, config):\n"
+                "        self.records.maxsize = config['max_queue_size']\n", kind="python"),
+        Example("import queue\n\n\nclass Consumer:\n"
+                "    def __init__(self, producer):\n"
+                "        self.producer = producer\n"
+                "        self.chunks = queue.Queue()\n\n"
+                "    def write(self, data):\n"
+                "        self.chunks.put(data)\n"
+                "        if self.chunks.qsize() >= 5:\n"
+                "            self.producer.pause()\n", kind="python"),
+        Example("import asyncio\n\n\nclass Worker:\n"
+                "    def __init__(self):\n"
+                "        self.inbox = asyncio.Queue()\n\n"
+                "    def stop(self):\n"
+                "        self.inbox.put_nowait(None)\n", kind="python"),
+        Example("from queue import PriorityQueue\n\n\n"
+                "def walk(seeds, children, limit):\n"
+                "    pending = PriorityQueue()\n"
+                "    for seed in seeds:\n"
+                "        pending.put(seed)\n"
+                "    seen = []\n"
+                "    while not pending.empty() and len(seen) < limit:\n"
+                "        item = pending.get_nowait()\n"
+                "        seen.append(item)\n"
+                "        for child in children(item):\n"
+                "            pending.put(child)\n"
+                "    return seen\n", kind="python"),
+        # The consuming thread re-queues failed items itself: a bound could block it for ever.
+        Example("import queue\nimport threading\n\n\nclass Resolver(threading.Thread):\n"
+                "    def __init__(self):\n"
+                "        super().__init__(daemon=True)\n"
+                "        self.pending = queue.Queue()\n\n"
+                "    def run(self):\n"
+                "        while True:\n"
+                "            host, attempt = self.pending.get()\n"
+                "            if not self.lookup(host) and attempt < 10:\n"
+                "                self.resolve_later(host, attempt + 1)\n\n"
+                "    def resolve_later(self, host, attempt=0):\n"
+                "        self.pending.put((host, attempt))\n", kind="python"),
         # Bounded in-process queues; a bound computed at run time is trusted.
         Example("import queue\nimport asyncio\n\n"
                 "jobs = queue.Queue(maxsize=500)\n"
@@ -170,7 +238,7 @@ class UnboundedQueue(Rule):
     )
     INVALID = (
         Example("INSERT INTO ingestion_queue (payload, status) VALUES ($1, 'pending');",
-                kind="sql", context=_CONTEXT),
+                kind="sql", context=_CONTEXT, config=_DECLARED),
         # A worker-lease column marks the table; RETURNING is kept in the suggestion.
         Example("INSERT INTO deliveries (url, body, next_attempt_at)\n"
                 "VALUES ($1, $2, now())\nRETURNING id;", kind="sql",
@@ -186,7 +254,8 @@ class UnboundedQueue(Rule):
         # A guard on another table does not bound this one.
         Example("WITH depth AS (SELECT count(*) AS n FROM other_queue)\n"
                 "INSERT INTO outbox (topic, payload) SELECT $1, $2 FROM depth WHERE n < 100;",
-                kind="sql", context=app_consumes("outbox")),
+                kind="sql", context=app_consumes("outbox"),
+                config={"tables": {"outbox": "queue"}}),
         # Python: no maxsize, an explicit 0, and an imported-name form.
         Example("import queue\n\nwork = queue.Queue()\n",
                 fixed="import queue\n\nwork = queue.Queue(maxsize=1000)\n", kind="python"),
@@ -215,6 +284,8 @@ class UnboundedQueue(Rule):
                 pass  # a negative maxsize is unbounded too
             elif not (is_int(bound) and bound.value <= 0):  # type: ignore[attr-defined]
                 return
+        if _bounded_by_use(code, node):
+            return
         short = name.rsplit(".", 1)[-1] if name.count(".") == 1 else name
         message = (f"`{code.code(node.func)}()` has no positive maxsize: when consumers fall "
                    f"behind, it grows until memory runs out")
@@ -229,8 +300,8 @@ class UnboundedQueue(Rule):
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
         # An application insert: a query file or a function body (not pgbench, not a migration).
-        if not (ctx.kind == "sql" or (stmt.parent is not None
-                                      and stmt.parent.kind == "CreateFunctionStmt")):
+        in_body = stmt.parent is not None and stmt.parent.kind == "CreateFunctionStmt"
+        if not (ctx.kind == "sql" or in_body):
             return
         if node is not stmt.body:
             return  # an INSERT nested in a CTE is judged with its statement
@@ -240,9 +311,14 @@ class UnboundedQueue(Rule):
         bare = ctx.model.bare(table)
         if APPEND_ONLY_NAME.search(bare) or _ARCHIVE_NAME.search(bare):
             return
-        evidence = ctx.model.queue_evidence(table, LEASE_COLUMNS)
+        # Only a declared queue, or a worker-lease column, makes this a queue to guard: a
+        # job-queue product's own tables are named and consumed like queues, and their enqueue
+        # must never drop work.
+        evidence = ctx.model.queue_evidence(table, LEASE_COLUMNS, by_name=False)
         if evidence is None or _moves_rows(ctx, stmt, table):
             return
+        if in_body and "queue" not in ctx.model.hint(table).workloads:
+            return  # a trigger or enqueue function hands on all it is given
         if _counts(stmt.node, table) or _guarded_in_body(ctx, stmt, table):
             return
         message = (f"Enqueue into `{bare}` has no depth guard: when workers fall behind, the "
@@ -261,6 +337,90 @@ class UnboundedQueue(Rule):
         fix = Fix.display("Insert only while the queue is below a depth limit",
                           _guarded_insert(ctx, stmt, node, table))
         yield self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _bounded_by_use(code: PythonFile, call: ast.Call) -> bool:
+    """How the file uses the queue it binds (`self.q = Queue()`, `q = Queue()`) bounds it or
+    rules a bound out: a `maxsize` assigned later (`x.q.maxsize = n`), back pressure on
+    `q.qsize()` (pause the producer above a size), a stop marker put without waiting
+    (`q.put_nowait(None)`, which a bound would make raise), a work list that one function
+    fills and drains itself (every use a method call on a local name), or a consumer that
+    puts items back: a bound would block the only consumer."""
+    binding = _binding(code, call)
+    if binding is None:
+        return False
+    name = binding.attr if isinstance(binding, ast.Attribute) else binding.id
+    for attribute in code.nodes(ast.Attribute):
+        if last_name(attribute.value) != name:
+            continue
+        parent = code.parent(attribute)
+        if attribute.attr == "maxsize" and isinstance(parent, (ast.Assign, ast.AugAssign)) \
+                and attribute in (getattr(parent, "targets", None) or [parent.target]):
+            return True
+        if not (isinstance(parent, ast.Call) and parent.func is attribute):
+            continue
+        if attribute.attr == "qsize" and isinstance(code.parent(parent), ast.Compare):
+            return True
+        if attribute.attr == "put_nowait" and parent.args and \
+                isinstance(parent.args[0], ast.Constant):
+            return True
+    if isinstance(binding, ast.Name):
+        return _local_work_list(code, binding)
+    return _consumer_refills(code, name)
+
+
+def _consumer_refills(code: PythonFile, name: str) -> bool:
+    """The function that takes items out of `<x>.name` also puts items back, itself or
+    through a method it calls on `self` (a resolver thread re-queueing a failed lookup): with
+    a bound, that `put()` would block the only consumer for ever."""
+    functions = {f.name: f for f in (*code.nodes(ast.FunctionDef),
+                                     *code.nodes(ast.AsyncFunctionDef))}
+
+    def uses(function: Any, prefix: str) -> bool:
+        return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                   and node.func.attr.startswith(prefix)
+                   and last_name(node.func.value) == name
+                   for node in PythonFile.descendants(function))
+
+    for function in functions.values():
+        if not uses(function, "get"):
+            continue
+        called = [functions.get(node.func.attr) for node in PythonFile.descendants(function)
+                  if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and isinstance(node.func.value, ast.Name) and node.func.value.id == "self"]
+        if uses(function, "put") or any(f is not None and uses(f, "put") for f in called):
+            return True
+    return False
+
+
+def _binding(code: PythonFile, call: ast.Call) -> ast.Name | ast.Attribute | None:
+    """What the queue is bound to: the target of `x = Queue()` / `self.x: Queue = Queue()`."""
+    parent = code.parent(call)
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
+        target = parent.targets[0]
+    elif isinstance(parent, ast.AnnAssign):
+        target = parent.target
+    else:
+        return None
+    return target if isinstance(target, (ast.Name, ast.Attribute)) else None
+
+
+def _local_work_list(code: PythonFile, binding: ast.Name) -> bool:
+    """A local name of a function whose every use is a method call on it (`q.put(x)`,
+    `q.get_nowait()`): filled and drained by the same code, never handed to another thread."""
+    function = code.enclosing(binding, ast.FunctionDef, ast.AsyncFunctionDef)
+    if function is None:
+        return False
+    methods = set()
+    for node in PythonFile.descendants(function):
+        if not isinstance(node, ast.Name) or node.id != binding.id or node is binding:
+            continue
+        parent = code.parent(node)
+        if not (isinstance(parent, ast.Attribute) and isinstance(code.parent(parent), ast.Call)
+                and code.parent(parent).func is parent):
+            return False
+        methods.add(parent.attr.split("_", 1)[0])
+    return {"put", "get"} <= methods
 
 
 def _bounded(code: PythonFile, call: ast.Call, bound: ast.expr | None) -> Fix | None:
@@ -310,6 +470,20 @@ def _moves_rows(ctx: FileContext, stmt: Statement, table: str) -> bool:
                for other in _range_tables(source))
 
 
+_PLPGSQL_INTO = re.compile(r"\s*(INTO\s+(?:STRICT\s+)?[^;]+)", re.IGNORECASE)
+
+
+def _default_state(ctx: FileContext, table: str) -> str | None:
+    """The `status` column's default when it is a plain string (`'todo'`, `'todo'::state`):
+    the state the inserted rows start in. None without a known default."""
+    known = ctx.model.catalog.table(table)
+    column = known.columns.get("status") if known is not None else None
+    if column is None or not column.default_sql:
+        return None
+    match = re.fullmatch(r"'((?:[^']|'')*)'(?:::[\w.\"]+)?", column.default_sql.strip())
+    return match.group(1).replace("''", "'") if match else None
+
+
 def _depth_tokens(ctx: FileContext, stmt: Statement) -> list[tuple[Token, int]]:
     tokens = ctx.code_tokens(stmt)
     return list(zip(tokens, depths(tokens)))
@@ -321,9 +495,8 @@ def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], tab
     tokens = _depth_tokens(ctx, stmt)
     bare = ctx.model.bare(table)
     target = n.quote_qualified(table)
-    known = ctx.model.catalog.table(table)
     cols = [t["ResTarget"].get("name", "") for t in node.get("cols") or () if "ResTarget" in t]
-    # The pending rows: those the insert itself marks, else status = 'pending' if there is one.
+    # The pending rows: those in the state the insert writes, or the status column's default.
     pending = ""
     status_value = None
     select = (node.get("selectStmt") or {}).get("SelectStmt") or {}
@@ -332,8 +505,10 @@ def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], tab
     if "status" in cols and cols.index("status") < len(row_items):
         is_const, value = n.constant(row_items[cols.index("status")])
         status_value = value if is_const and isinstance(value, str) else None
-    if status_value is not None or (known is not None and "status" in known.columns):
-        pending = f" WHERE status = {n.quote_literal(status_value or 'pending')}"
+    elif "status" not in cols:
+        status_value = _default_state(ctx, table)  # what the inserted rows get
+    if status_value is not None:
+        pending = f" WHERE status = {n.quote_literal(status_value)}"
     # Where the parts of the statement are: WITH ... | INSERT INTO t (cols) | source | tail.
     insert_at = next(i for i, (tok, d) in enumerate(tokens) if d == 0 and tok.upper == "INSERT")
     ctes, recursive = "", ""
@@ -343,6 +518,8 @@ def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], tab
         ctes = text[tokens[first][0].start:tokens[insert_at - 1][0].end]
     into_end = next(i for i, (tok, d) in enumerate(tokens) if i > insert_at and d == 0
                     and tok.start >= stmt.offset(node["relation"].get("location")))
+    while into_end + 2 < len(tokens) and tokens[into_end + 1][0].text == ".":
+        into_end += 2  # schema.table
     i = into_end + 1
     if i < len(tokens) and tokens[i][0].upper == "AS":
         i += 2
@@ -357,6 +534,11 @@ def _guarded_insert(ctx: FileContext, stmt: Statement, node: dict[str, Any], tab
     source_end = tokens[tail_at - 1][0].end if tail_at is not None else stmt.end
     source = text[tokens[i][0].start:source_end] if i < len(tokens) else ""
     tail = "\n" + text[tokens[tail_at][0].start:stmt.end] if tail_at is not None else ""
+    if stmt.parent is not None:
+        # PL/pgSQL hands the query without its `INTO target`: keep it.
+        into = _PLPGSQL_INTO.match(text, stmt.end)
+        if into is not None:
+            tail += " " + into.group(1).strip()
     if len(rows) == 1 and source.upper().startswith("VALUES"):
         inner_open = next(j for j in range(i, len(tokens)) if tokens[j][0].text == "(")
         inner_close = next(j for j in range(inner_open + 1, len(tokens))

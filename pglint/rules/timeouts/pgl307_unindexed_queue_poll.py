@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
+from pglint.kit.queues import update_claims, workload_claims
 from pglint.model.catalog import Index
 from pglint.model.project import LEASE_COLUMNS
 from pglint.rule import Example, Rule
@@ -32,6 +33,9 @@ _JOBS = ("CREATE TABLE jobs (\n"
          "    run_at timestamptz NOT NULL DEFAULT now(),\n"
          "    payload jsonb\n"
          ");")
+# Workers take the jobs they polled: what makes `jobs` a work queue, not only its name.
+_JOBS_CLAIMED = {"migrations/V1__jobs.sql": _JOBS,
+                 "queries/claim.sql": "UPDATE jobs SET status = 'running' WHERE id = $1;"}
 _CHAPTER_POLL = ("SELECT * FROM retry_queue\nWHERE next_attempt_at <= now()\n"
                  "ORDER BY next_attempt_at\nLIMIT 10\nFOR UPDATE SKIP LOCKED;")
 
@@ -44,6 +48,9 @@ class _Poll:
     state: tuple[str, str] | None  # (status column, literal) of `status = 'pending'`
     conjuncts: set[str]  # the WHERE's AND-ed parts, normalized
     shaped: bool  # LIMIT or a locking clause: a worker taking a batch
+    # Columns the WHERE pins (`col = $1`, `col = 'x'`) or bounds by the clock (`col > now()`):
+    # index columns before the polled one that are all of these still lead the scan to it.
+    constrained: frozenset[str] = frozenset()
 
 
 class UnindexedQueuePoll(Rule):
@@ -54,9 +61,14 @@ class UnindexedQueuePoll(Rule):
     catalog (replayed from the migrations) serves it: no B-tree index led by the polled time
     column (or by the status column), and no partial index whose predicate the poll repeats.
 
-    A table counts as a queue when `[tool.pglint.tables]` declares it a `queue`, when its name
-    says queue, jobs, tasks, outbox, messages or retries, or when it has a worker-lease column
-    (`next_attempt_at`, `locked_by`). A `status = '...'` filter on another table counts only
+    A table counts as a queue when `[tool.pglint.tables]` declares it a `queue`, when it has a
+    worker-lease column (`next_attempt_at`, `locked_by`), or when its name says queue, jobs,
+    tasks, outbox, messages or retries and run-time code hands its rows to workers (an
+    `UPDATE` that sets a running state, a lease column or an attempt count): a registry of
+    queue names polled by a maintenance query is no work queue. An index serves the poll when
+    its leading columns are all pinned by the poll (`tenant_id = $1`, or bounded by the clock)
+    up to the polled column: `(tenant_id, queue, run_at)` serves `tenant_id = $1 AND queue =
+    $2 AND run_at <= now()`. A `status = '...'` filter on another table counts only
     when the query takes a batch (`LIMIT` or `FOR UPDATE`), as a worker does. Tables the
     catalog does not know are left alone: pglint cannot tell which indexes they have.
 
@@ -119,6 +131,26 @@ class UnindexedQueuePoll(Rule):
         Example("SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 10;", kind="sql",
                 context={"migrations/V1__jobs.sql": _JOBS + "\nCREATE INDEX jobs_status_idx "
                          "ON jobs (status, id);"}),
+        # Leading columns the poll pins by equality, then the polled time column.
+        Example("SELECT id FROM jobs\nWHERE tenant_id = $1 AND queue = $2 AND run_at <= now()\n"
+                "ORDER BY run_at LIMIT 10 FOR UPDATE SKIP LOCKED;", kind="sql",
+                context={**_JOBS_CLAIMED, "migrations/V1__jobs.sql":
+                         "CREATE TABLE jobs (id bigint PRIMARY KEY, tenant_id uuid, queue text,\n"
+                         "    status text, run_at timestamptz);\n"
+                         "CREATE INDEX jobs_tenant_queue_run_at_idx ON jobs (tenant_id, queue, "
+                         "run_at);"}),
+        # A registry of queue names polled by a maintenance query on its heartbeat: named
+        # like a queue, but nothing hands its rows to workers.
+        Example("WITH idle AS (\n  SELECT tenant_id, name FROM task_queues\n"
+                "  WHERE last_active <= now() - interval '1 day'\n"
+                "  FOR UPDATE SKIP LOCKED\n)\n"
+                "UPDATE task_queues q SET is_active = true FROM idle\n"
+                "WHERE q.tenant_id = idle.tenant_id AND q.name = idle.name;", kind="sql",
+                context={"migrations/V1__queues.sql":
+                         "CREATE TABLE task_queues (tenant_id uuid, name text, is_active bool,\n"
+                         "    last_active timestamptz, PRIMARY KEY (tenant_id, name));",
+                         "queries/touch.sql":
+                         "UPDATE task_queues SET last_active = now() WHERE name = $1;"}),
         # An orders table filtered by status, not taking a batch: not a worker's poll.
         Example("SELECT * FROM orders WHERE status = 'pending';", kind="sql",
                 context={"migrations/V1__orders.sql":
@@ -132,13 +164,19 @@ class UnindexedQueuePoll(Rule):
         # The chapter's retry queue without the index its comment mentions.
         Example(_CHAPTER_POLL, kind="sql", context={"migrations/V1__retry.sql": _RETRY_QUEUE}),
         Example("SELECT id, payload FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 10\n"
-                "FOR UPDATE SKIP LOCKED;", kind="sql",
-                context={"migrations/V1__jobs.sql": _JOBS}),
+                "FOR UPDATE SKIP LOCKED;", kind="sql", context=_JOBS_CLAIMED),
         # A partial index for other rows does not serve this poll.
         Example("SELECT id FROM jobs WHERE status = 'pending' AND run_at <= now()\n"
                 "ORDER BY run_at LIMIT 10;", kind="sql",
-                context={"migrations/V1__jobs.sql": _JOBS + "\nCREATE INDEX jobs_failed_idx "
+                context={**_JOBS_CLAIMED,
+                         "migrations/V1__jobs.sql": _JOBS + "\nCREATE INDEX jobs_failed_idx "
                          "ON jobs (run_at) WHERE status = 'failed';"}),
+        # Pinned leading columns, then a column the poll does not filter: the index stops there.
+        Example("SELECT id FROM jobs WHERE run_at <= now() AND payload IS NOT NULL\n"
+                "ORDER BY run_at LIMIT 10 FOR UPDATE SKIP LOCKED;", kind="sql",
+                context={**_JOBS_CLAIMED,
+                         "migrations/V1__jobs.sql": _JOBS + "\nCREATE INDEX jobs_status_run_at_idx "
+                         "ON jobs (status, run_at);"}),
         # The poll inside an UPDATE that claims rows; the worker-lease column marks the queue.
         Example("UPDATE work_items SET locked_by = $1\nWHERE id IN (\n"
                 "    SELECT id FROM work_items WHERE locked_by IS NULL AND next_attempt_at <= now()\n"
@@ -174,6 +212,9 @@ class UnindexedQueuePoll(Rule):
                 evidence = ctx.model.queue_evidence(poll.table, (poll.state[0],), polled=True)
             if evidence is None:
                 continue
+            if ctx.model.queue_evidence(poll.table, LEASE_COLUMNS, by_name=False) is None and \
+                    not _claimed(ctx, stmt, poll.table):
+                continue  # named like a queue, but nothing hands its rows to workers
             indexes = ctx.model.catalog.indexes_on(poll.table)
             if any(_serves(index, poll) for index in indexes):
                 continue
@@ -198,6 +239,15 @@ class UnindexedQueuePoll(Rule):
                     "build leaves an INVALID index to drop and retry.")
             fix = Fix.display("Add an index that serves the poll (in a new migration)", ddl)
             yield self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _claimed(ctx: FileContext, stmt: Statement, table: str) -> bool:
+    """Run-time code hands the table's rows to workers: this statement's UPDATE of it, or
+    another's (a running state, a lease, an attempt counted). A registry of queue names
+    polled by a maintenance query on a heartbeat column is no work queue."""
+    updates = [body for kind, body in iter_nodes(stmt.node)
+               if kind == "UpdateStmt" and n.relation_name(body.get("relation")) == table]
+    return any(update_claims(body) for body in updates) or workload_claims(ctx, table)
 
 
 def _norm(node: Any) -> Any:
@@ -233,6 +283,7 @@ def _poll(select: dict[str, Any]) -> _Poll | None:
     if not table:
         return None
     time_column, state, conjuncts = None, None, set()
+    constrained: set[str] = set()
     for part in n.conjuncts(select.get("whereClause")):
         conjuncts.add(_key(part))
         expr = part.get("A_Expr")
@@ -244,7 +295,12 @@ def _poll(select: dict[str, Any]) -> _Poll | None:
             time_column = time_column or left
         elif op in (">=", ">") and right and _is_time(expr.get("lexpr")):
             time_column = time_column or right
+        if op in ("<", "<=", ">", ">=") and (
+                (left and _is_time(expr.get("rexpr"))) or (right and _is_time(expr.get("lexpr")))):
+            constrained.add(left or right or "")
         eq = n.equality(part)
+        if eq:
+            constrained.add(eq[0])
         if eq and eq[0].lower() in _STATE_COLUMNS:
             is_const, value = n.constant(eq[1])
             if is_const and isinstance(value, str):
@@ -256,7 +312,8 @@ def _poll(select: dict[str, Any]) -> _Poll | None:
         order_column = n.column_ref(item.get("SortBy", {}).get("node"))
         break
     shaped = bool(select.get("limitCount") or select.get("lockingClause"))
-    return _Poll(table, time_column, order_column, state, conjuncts, shaped)
+    return _Poll(table, time_column, order_column, state, conjuncts, shaped,
+                 frozenset(constrained))
 
 
 def _predicate_holds(index: Index, poll: _Poll) -> bool:
@@ -284,13 +341,20 @@ def _serves(index: Index, poll: _Poll) -> bool:
         return False
     if not _predicate_holds(index, poll):
         return False
-    lead = index.columns[0]
     state_column = poll.state[0] if poll.state else None
+    # The index columns the scan can descend through: those the poll pins or bounds, up to the
+    # first it does not (`(tenant_id, queue, requeue_after)` for `tenant_id = $1 AND queue =
+    # $2 AND requeue_after <= now()`).
+    prefix = []
+    for column in index.columns:
+        prefix.append(column)
+        if column is None or column not in poll.constrained:
+            break
     if poll.time_column:
-        second = index.columns[1] if len(index.columns) > 1 else None
-        return lead == poll.time_column or (lead == state_column and second == poll.time_column)
-    # A status poll: a partial index on those rows, or an index led by the status column.
-    return index.partial or lead == state_column
+        return poll.time_column in prefix
+    # A status poll: a partial index on those rows, or an index whose pinned leading columns
+    # reach the status column.
+    return index.partial or state_column in prefix
 
 
 def _suggested_key(ctx: FileContext, poll: _Poll) -> tuple[str, str]:
