@@ -13,6 +13,7 @@ from pglint.kit.check_then_act_fixes import constraint_name, orm_columns
 from pglint.kit.orm_inserts import (
     database_generates, generated_value, handles_conflict, orm_insert, orm_insert_fix,
 )
+from pglint.kit.reruns import rerun_reason, statement_rerun
 from pglint.kit.roles import runs_once
 from pglint.kit.triggers import in_trigger_function
 from pglint.kit.upserts import conflict_point, conflict_target, guarded_by_check, unique_indexes
@@ -73,6 +74,39 @@ _DJANGO = {"app/models.py": _DJANGO_MODELS, "migrations/V1__schema.sql": _SHOP}
 _SQLALCHEMY = {"app/models.py": _SA_MODELS, "migrations/V1__schema.sql": _SHOP}
 _PAYMENTS = ("CREATE TABLE payments (id bigserial PRIMARY KEY, external_id text NOT NULL,\n"
              "    amount_cents int NOT NULL);\n")
+
+
+# A message consumer that retries the whole handling after a lost connection.
+_CONSUMER = ("import time\n\n"
+             "from sqlalchemy.exc import OperationalError\n\n"
+             "from app.models import Event\n\n\n"
+             "def record(session, event_id, payload):\n"
+             "{insert}\n\n"
+             "def consume(session, message):\n"
+             "    for attempt in range(5):\n"
+             "        try:\n"
+             "            record(session, message[\"id\"], message[\"body\"])\n"
+             "            session.commit()\n"
+             "            return\n"
+             "        except OperationalError:\n"
+             "            session.rollback()\n"
+             "            time.sleep(2 ** attempt)\n")
+
+def _retry_loop(sql: str) -> str:
+    """A psycopg retry loop around one INSERT (the examples' retried statement)."""
+    return ("import time\n\n"
+            "import psycopg\n\n\n"
+            "def bill(conn, key, invoice_id, cents):\n"
+            "    for attempt in range(3):\n"
+            "        try:\n"
+            "            with conn.transaction():\n"
+            "                conn.execute(\n"
+            f"                    \"\"\"{sql}\"\"\",\n"
+            "                    (key, invoice_id, cents),\n"
+            "                )\n"
+            "            return\n"
+            "        except psycopg.OperationalError:\n"
+            "            time.sleep(2 ** attempt)\n")
 
 
 class NonIdempotentInsert(Rule):
@@ -214,6 +248,27 @@ class NonIdempotentInsert(Rule):
         Example("DO $$\nBEGIN\n"
                 "  INSERT INTO invoice_processing (idempotency_key, invoice_id) VALUES ('x', 1);\n"
                 "END $$;", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # A query file and a function body do not show their callers: no retry in sight.
+        Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
+                "VALUES ('req-2024-001', 12345, 10000);",
+                kind="sql", context={"migrations/V1__invoices.sql": _INVOICES}),
+        Example("CREATE FUNCTION record_event(p_id text, p_payload jsonb) RETURNS void\n"
+                "LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n"
+                "  INSERT INTO events (event_id, payload) VALUES (p_id, p_payload);\n"
+                "END $$;",
+                context={"migrations/V1__events.sql": _EVENTS}),
+        Example("INSERT INTO webhook_deliveries (request_id, body) VALUES ($1, $2);", kind="sql"),
+        # A request handler: a client could retry, but nothing in the code runs it again.
+        Example("from app.models import Invoice\n\n\n"
+                "def bill(request):\n"
+                "    invoice = Invoice.objects.create(\n"
+                "        idempotency_key=request.headers[\"Idempotency-Key\"],\n"
+                "        invoice_id=request.data[\"invoice_id\"],\n"
+                "        amount_cents=request.data[\"amount_cents\"],\n"
+                "    )\n"
+                "    return invoice.invoice_id\n",
+                kind="python", context=_DJANGO),
         # Python: get_or_create() on the key.
         Example("from app.models import Invoice\n\n\n"
                 "def bill(key, invoice_id, cents):\n"
@@ -256,92 +311,82 @@ class NonIdempotentInsert(Rule):
                 kind="python", context={"app/models.py": _SA_MODELS}),
     )
     INVALID = (
-        # The chapter's insert without its ON CONFLICT clause.
-        Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
-                "VALUES ('req-2024-001', 12345, 10000);",
-                fixed="INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
-                      "VALUES ('req-2024-001', 12345, 10000)"
-                      " ON CONFLICT (idempotency_key) DO NOTHING;",
-                kind="sql", context={"migrations/V1__invoices.sql": _INVOICES}),
-        # With RETURNING: the clause goes before it.
-        Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
-                "VALUES ('req-2024-002', 12346, 500)\n"
-                "RETURNING invoice_id, status;",
-                fixed="INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
-                      "VALUES ('req-2024-002', 12346, 500)"
-                      " ON CONFLICT (idempotency_key) DO NOTHING\n"
-                      "RETURNING invoice_id, status;",
-                kind="sql", context={"migrations/V1__invoices.sql": _INVOICES}),
-        # The chapter's batch insert without conflict handling.
-        Example("INSERT INTO events (event_id, payload, processed_at)\n"
-                "VALUES\n"
-                "    ('evt-001', '{\"data\": 1}', now()),\n"
-                "    ('evt-002', '{\"data\": 2}', now());",
-                fixed="INSERT INTO events (event_id, payload, processed_at)\n"
-                      "VALUES\n"
-                      "    ('evt-001', '{\"data\": 1}', now()),\n"
-                      "    ('evt-002', '{\"data\": 2}', now())"
-                      " ON CONFLICT (event_id) DO NOTHING;",
-                kind="sql", context={"migrations/V1__events.sql": _EVENTS}),
-        # A function body, defined in a migration, runs on every call.
-        Example("CREATE FUNCTION record_event(p_id text, p_payload jsonb) RETURNS void\n"
-                "LANGUAGE plpgsql AS $$\n"
-                "BEGIN\n"
-                "  INSERT INTO events (event_id, payload) VALUES (p_id, p_payload);\n"
-                "END $$;",
-                fixed="CREATE FUNCTION record_event(p_id text, p_payload jsonb) RETURNS void\n"
-                      "LANGUAGE plpgsql AS $$\n"
-                      "BEGIN\n"
-                      "  INSERT INTO events (event_id, payload) VALUES (p_id, p_payload)"
-                      " ON CONFLICT (event_id) DO NOTHING;\n"
-                      "END $$;",
-                context={"migrations/V1__events.sql": _EVENTS}),
-        # A natural key without a unique constraint: display, with the index it needs.
-        Example("INSERT INTO payments (external_id, amount_cents) VALUES ($1, $2);",
-                kind="sql", context={"migrations/V1__payments.sql": _PAYMENTS}),
-        # A table the catalog does not know, with an idempotency-key column.
-        Example("INSERT INTO webhook_deliveries (request_id, body) VALUES ($1, $2);", kind="sql"),
-        # Python, Django: create() with the client's idempotency key.
-        Example("from app.models import Invoice\n\n\n"
-                "def bill(request):\n"
+        # The chapter's insert without its ON CONFLICT clause, run again by a retry loop that
+        # catches a lost connection (the first attempt may have committed).
+        Example(_retry_loop("INSERT INTO invoice_processing (idempotency_key, invoice_id, "
+                            "amount_cents)\n"
+                            "                    VALUES (%s, %s, %s)"),
+                kind="python", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # With RETURNING (SQL in a Python string: the fix is shown, not applied).
+        Example(_retry_loop("INSERT INTO invoice_processing (idempotency_key, invoice_id, "
+                            "amount_cents)\n"
+                            "                    VALUES (%s, %s, %s) RETURNING status"),
+                kind="python", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # A Celery task retried on any error: a failure after the commit re-runs the insert.
+        Example("from celery import shared_task\n\n"
+                "from app.db import connection\n\n\n"
+                "@shared_task(autoretry_for=(Exception,), retry_backoff=True)\n"
+                "def record_event(event_id, payload):\n"
+                "    with connection() as conn:\n"
+                "        conn.execute(\"INSERT INTO events (event_id, payload) VALUES (%s, %s)\",\n"
+                "                     (event_id, payload))\n"
+                "    notify_subscribers(event_id)\n",
+                kind="python", context={"migrations/V1__events.sql": _EVENTS}),
+        # A natural key without a unique constraint, in a tenacity-retried function: display,
+        # with the index it needs.
+        Example("from tenacity import retry, stop_after_attempt, wait_random_exponential\n\n\n"
+                "@retry(stop=stop_after_attempt(3), wait=wait_random_exponential(max=10))\n"
+                "def pay(cur, external_id, cents):\n"
+                "    cur.execute(\"INSERT INTO payments (external_id, amount_cents) "
+                "VALUES (%s, %s)\",\n"
+                "                (external_id, cents))\n",
+                kind="python", context={"migrations/V1__payments.sql": _PAYMENTS}),
+        # Python, Django: a task redelivered after a crash (acks_late) creates the invoice again.
+        Example("from celery import shared_task\n\n"
+                "from app.models import Invoice\n\n\n"
+                "@shared_task(acks_late=True)\n"
+                "def bill(key, invoice_id, cents):\n"
                 "    invoice = Invoice.objects.create(\n"
-                "        idempotency_key=request.headers[\"Idempotency-Key\"],\n"
-                "        invoice_id=request.data[\"invoice_id\"],\n"
-                "        amount_cents=request.data[\"amount_cents\"],\n"
+                "        idempotency_key=key,\n"
+                "        invoice_id=invoice_id,\n"
+                "        amount_cents=cents,\n"
                 "    )\n"
                 "    return invoice.invoice_id\n",
-                fixed="from app.models import Invoice\n\n\n"
-                      "def bill(request):\n"
+                fixed="from celery import shared_task\n\n"
+                      "from app.models import Invoice\n\n\n"
+                      "@shared_task(acks_late=True)\n"
+                      "def bill(key, invoice_id, cents):\n"
                       "    invoice = Invoice.objects.get_or_create(\n"
-                      "        idempotency_key=request.headers[\"Idempotency-Key\"],\n"
-                      "        defaults={\n"
-                      "            \"invoice_id\": request.data[\"invoice_id\"],\n"
-                      "            \"amount_cents\": request.data[\"amount_cents\"],\n"
-                      "        },\n"
+                      "        idempotency_key=key,\n"
+                      "        defaults={\"invoice_id\": invoice_id, \"amount_cents\": cents},\n"
                       "    )[0]\n"
                       "    return invoice.invoice_id\n",
                 kind="python", context=_DJANGO),
-        # SQLAlchemy: session.add() of a row with the client's event id.
-        Example("from app.models import Event\n\n\n"
-                "def record(session, event_id, payload):\n"
-                "    session.add(Event(event_id=event_id, payload=payload))\n",
-                fixed="from app.models import Event\n"
-                      "from sqlalchemy.dialects import postgresql\n\n\n"
-                      "def record(session, event_id, payload):\n"
-                      "    session.execute(\n"
-                      "        postgresql.insert(Event)\n"
-                      "        .values(event_id=event_id, payload=payload)\n"
-                      "        .on_conflict_do_nothing(index_elements=[\"event_id\"])\n"
-                      "    )\n",
+        # SQLAlchemy: session.add() in a helper that a retry loop of the module calls.
+        Example(_CONSUMER.format(insert="    session.add(Event(event_id=event_id, "
+                                        "payload=payload))\n"),
+                fixed=_CONSUMER.format(insert="    session.execute(\n"
+                                              "        postgresql.insert(Event)\n"
+                                              "        .values(event_id=event_id, "
+                                              "payload=payload)\n"
+                                              "        .on_conflict_do_nothing(index_elements="
+                                              "[\"event_id\"])\n"
+                                              "    )\n").replace(
+                    "from app.models import Event\n",
+                    "from app.models import Event\nfrom sqlalchemy.dialects import postgresql\n"),
                 kind="python", context=_SQLALCHEMY),
-        # An executed insert(M).values(...) with an external id.
-        Example("from sqlalchemy import insert\n\n"
+        # An executed insert(M).values(...) with an external id, under tenacity's @retry.
+        Example("from sqlalchemy import insert\n"
+                "from tenacity import retry, stop_after_attempt\n\n"
                 "from app.models import Payment\n\n\n"
+                "@retry(stop=stop_after_attempt(3))\n"
                 "def pay(conn, body):\n"
                 "    conn.execute(insert(Payment).values(external_id=body[\"id\"], "
                 "amount_cents=1))\n",
-                fixed="from sqlalchemy.dialects.postgresql import insert\n\n"
+                fixed="from sqlalchemy.dialects.postgresql import insert\n"
+                      "from tenacity import retry, stop_after_attempt\n\n"
                       "from app.models import Payment\n\n\n"
+                      "@retry(stop=stop_after_attempt(3))\n"
                       "def pay(conn, body):\n"
                       "    conn.execute(\n"
                       "        insert(Payment)\n"
@@ -350,7 +395,9 @@ class NonIdempotentInsert(Rule):
                       "    )\n",
                 kind="python", context=_SQLALCHEMY),
         # In an async function execute() must be awaited: display only.
-        Example("from app.models import Event\n\n\n"
+        Example("import backoff\n\n"
+                "from app.models import Event\n\n\n"
+                "@backoff.on_exception(backoff.expo, OSError, max_tries=5)\n"
                 "async def record(session, event_id, payload):\n"
                 "    session.add(Event(event_id=event_id, payload=payload))\n"
                 "    await session.commit()\n",
@@ -382,6 +429,9 @@ class NonIdempotentInsert(Rule):
         if not keys or runs_once(ctx) or handles_conflict(code, node) or \
                 id(node) in python_acts(ctx)[0]:
             return
+        rerun = rerun_reason(code, node)
+        if rerun is None:
+            return  # nothing in the code runs it again: "a client could retry" is no evidence
         named = [i for i in keys if any(IDEMPOTENCY_NAME.match(c or "") for c in i.columns)]
         key = (named or keys)[0]
         key_columns = [c for c in key.columns if c]
@@ -390,10 +440,12 @@ class NonIdempotentInsert(Rule):
         what = "primary key" if key.primary else "unique key"
         shown = {"django": f"{model}.objects.create()", "add": f"add({model}(...))",
                  "core": f"insert({model})"}[form]
-        message = f"A retried `{shown}` raises IntegrityError on `{bare}`'s {what} ({cols})"
+        message = (f"`{shown}` re-run by {rerun} raises IntegrityError on `{bare}`'s {what} "
+                   f"({cols})")
         fix = orm_insert_fix(ctx, form, model, node, row, [supplied[c] for c in key_columns],
                           key_columns)
-        yield self.finding(ctx, message, fix, _python_help(form, bare, what, cols), node=node)
+        yield self.finding(ctx, message, fix, _python_help(form, bare, what, cols, rerun),
+                           node=node)
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
@@ -413,11 +465,14 @@ class NonIdempotentInsert(Rule):
         supplied = _supplied_columns(node, columns)
         if not supplied or guarded_by_check(stmt):
             return
+        rerun = statement_rerun(ctx, stmt)
+        if rerun is None:
+            return  # nothing shows the statement is run again after a committed attempt
         bare = ctx.model.bare(table)
         if known is not None:
             key = _covered_key(ctx, table, supplied)
             if key is not None:
-                yield self._keyed(ctx, stmt, table, key)
+                yield self._keyed(ctx, stmt, table, key, rerun)
                 return
         named = next((c for c in columns if c in supplied and IDEMPOTENCY_NAME.match(c)), None)
         if named is None:
@@ -426,24 +481,26 @@ class NonIdempotentInsert(Rule):
                                      if i.unique or i.primary):
             return  # a partial or expression unique index: not ours to judge
         if known is not None:
-            message = (f"Retrying this INSERT duplicates the row: `{bare}` has no unique "
+            message = (f"Re-run by {rerun}, this INSERT duplicates the row: `{bare}` has no unique "
                        f"constraint on the supplied `{named}`")
             state = f"`{bare}` has no unique constraint on `{named}` (per the migrations)"
         else:
-            message = (f"Retrying this INSERT of `{named}` without ON CONFLICT duplicates the row "
+            message = (f"Re-run by {rerun}, this INSERT of `{named}` without ON CONFLICT "
+                       "duplicates the row "
                        "or fails with 23505 (unique constraint unknown)")
             state = f"pglint's catalog does not know `{bare}`: its unique constraints are unknown"
         fix = Fix.display("Add a unique index and INSERT ... ON CONFLICT DO NOTHING",
                           _suggestion(ctx, stmt, table, named, known is not None))
-        yield self.finding(ctx, message, fix, _help(state, named), node=stmt)
+        yield self.finding(ctx, message, fix, _help(state, named, rerun), node=stmt)
 
-    def _keyed(self, ctx: FileContext, stmt: Statement, table: str, key: Index) -> Finding:
+    def _keyed(self, ctx: FileContext, stmt: Statement, table: str, key: Index, rerun: str
+               ) -> Finding:
         bare = ctx.model.bare(table)
         cols = ", ".join(c for c in key.columns if c)
         what = "primary key" if key.primary else "unique key"
-        message = (f"Retrying this INSERT fails with 23505: it supplies `{bare}`'s {what} ({cols}) "
-                   "without ON CONFLICT")
-        help = _help(f"({cols}) is the {what} of `{bare}`", cols)
+        message = (f"Re-run by {rerun}, this INSERT fails with 23505: it supplies `{bare}`'s "
+                   f"{what} ({cols}) without ON CONFLICT")
+        help = _help(f"({cols}) is the {what} of `{bare}`", cols, rerun)
         target = conflict_target(stmt, key)
         if target is None or not stmt.exact:
             fix = Fix.display("Make the retry a no-op with ON CONFLICT DO NOTHING",
@@ -503,10 +560,10 @@ def _covered_key(ctx: FileContext, table: str, supplied: set[str]) -> Index | No
     return (named or covered)[0]
 
 
-def _help(state: str, cols: str) -> str:
-    return (f"{state}. A client that times out or loses its connection (a network partition) "
-            "cannot tell whether the INSERT committed, and retries it: when the first attempt "
-            "did commit, the retry fails with a unique violation (23505), or inserts a duplicate "
+def _help(state: str, cols: str, rerun: str) -> str:
+    return (f"{state}, and {rerun} runs the INSERT again after a failed attempt. An attempt "
+            "can fail after its INSERT committed (a lost connection, an error later on): the "
+            "next attempt then fails with a unique violation (23505), or inserts a duplicate "
             f"where nothing enforces uniqueness. `ON CONFLICT ({cols}) DO NOTHING` makes the "
             "retry a no-op; it needs a unique index or constraint on exactly those columns. "
             "With RETURNING, a conflicting insert returns no row: read the existing row when "
@@ -534,11 +591,11 @@ def _suggestion(ctx: FileContext, stmt: Statement, table: str, column: str, know
             "-- Then:\n" + _with_clause(ctx, stmt, f" ON CONFLICT ({col}) DO NOTHING"))
 
 
-def _python_help(form: str, bare: str, what: str, cols: str) -> str:
-    common = (f"({cols}) is the {what} of `{bare}`. A client that times out or loses its "
-              "connection cannot tell whether the request committed, and retries it: when the "
-              "first attempt did commit, the retry raises IntegrityError (unique violation "
-              "23505) instead of returning the same result. ")
+def _python_help(form: str, bare: str, what: str, cols: str, rerun: str) -> str:
+    common = (f"({cols}) is the {what} of `{bare}`, and {rerun} runs the insert again after a "
+              "failed attempt. An attempt can fail after its INSERT committed (a lost "
+              "connection, an error later in the task): the next attempt then raises "
+              "IntegrityError (unique violation 23505) instead of returning the same result. ")
     if form == "django":
         return common + ("`get_or_create(<key>=..., defaults={...})` makes the retry return the "
                          "existing row (it inserts, and on IntegrityError reads the row back); the "
