@@ -11,7 +11,8 @@ from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.check_then_act import python_acts
 from pglint.kit.check_then_act_fixes import constraint_name, orm_columns
 from pglint.kit.orm_inserts import (
-    database_generates, generated_value, handles_conflict, orm_insert, orm_insert_fix,
+    checked_first, database_generates, generated_value, handles_conflict, orm_insert,
+    orm_insert_fix,
 )
 from pglint.kit.reruns import rerun_reason, statement_rerun
 from pglint.kit.roles import runs_once
@@ -269,6 +270,46 @@ class NonIdempotentInsert(Rule):
                 "    )\n"
                 "    return invoice.invoice_id\n",
                 kind="python", context=_DJANGO),
+        # A re-run finds the committed row: the insert is behind an earlier lookup of it
+        # (in a branch further down), behind a helper's check with an early return, or its
+        # flush catches IntegrityError.
+        Example("from tenacity import retry\n\n"
+                "from app.models import Event\n\n\n"
+                "@retry\n"
+                "def record(session, event_id, payload):\n"
+                "    event = session.query(Event).filter(Event.event_id == event_id)"
+                ".one_or_none()\n"
+                "    if payload:\n"
+                "        if not event:\n"
+                "            event = Event(event_id=event_id, payload=payload)\n"
+                "            session.add(event)\n"
+                "        else:\n"
+                "            event.payload = payload\n",
+                kind="python", context=_SQLALCHEMY),
+        Example("from tenacity import retry\n\n"
+                "from app.models import Event\n\n\n"
+                "class Events:\n"
+                "    def __init__(self, session):\n"
+                "        self.session = session\n\n"
+                "    def seen(self, event_id):\n"
+                "        return self.session.get(Event, event_id) is not None\n\n"
+                "    @retry\n"
+                "    def record(self, event_id, payload):\n"
+                "        if self.seen(event_id):\n"
+                "            return\n"
+                "        self.session.add(Event(event_id=event_id, payload=payload))\n",
+                kind="python", context=_SQLALCHEMY),
+        Example("from sqlalchemy.exc import IntegrityError\n"
+                "from tenacity import retry\n\n"
+                "from app.models import Event\n\n\n"
+                "@retry\n"
+                "def record(session, event_id, payload):\n"
+                "    session.add(Event(event_id=event_id, payload=payload))\n"
+                "    try:\n"
+                "        session.flush()\n"
+                "    except IntegrityError:\n"
+                "        session.rollback()\n",
+                kind="python", context=_SQLALCHEMY),
         # Python: get_or_create() on the key.
         Example("from app.models import Invoice\n\n\n"
                 "def bill(key, invoice_id, cents):\n"
@@ -427,8 +468,8 @@ class NonIdempotentInsert(Rule):
         keys = [i for i in unique_indexes(ctx, table) if set(i.columns) <= set(supplied)
                 and not any(database_generates(known.columns.get(c)) for c in i.columns)]
         if not keys or runs_once(ctx) or handles_conflict(code, node) or \
-                id(node) in python_acts(ctx)[0]:
-            return
+                id(node) in python_acts(ctx)[0] or checked_first(code, node, model):
+            return  # one-off code, a duplicate handled, or a re-run that finds the row
         rerun = rerun_reason(code, node)
         if rerun is None:
             return  # nothing in the code runs it again: "a client could retry" is no evidence
