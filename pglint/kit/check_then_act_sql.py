@@ -24,6 +24,11 @@ _IF_BEFORE = re.compile(r"\bIF\s*$", re.IGNORECASE)
 _END_IF_AFTER = re.compile(r"\s*END\s+IF\s*;", re.IGNORECASE)
 
 
+# What follows a PL/pgSQL INSERT's text up to its `;`: `INTO [STRICT] target[, ...]`.
+_INTO_AFTER = re.compile(r"\s+(into\s+(?:strict\s+)?[\w.\"]+(?:\s*,\s*[\w.\"]+)*)\s*;",
+                         re.IGNORECASE)
+
+
 def insert_where_not_exists(stmt: Statement) -> Check | None:
     """`INSERT INTO t ... SELECT ... WHERE NOT EXISTS (SELECT ... FROM t WHERE ...)`."""
     body = stmt.body
@@ -214,6 +219,16 @@ def _drop_if(ctx: FileContext, cond: Statement, insert: Statement, at: int,
             Edit.delete(after, end_if.end())]
 
 
+def plpgsql_into(ctx: FileContext, insert: Statement) -> str:
+    """The ` INTO target` that PL/pgSQL strips from an `INSERT ... RETURNING ... INTO target`
+    (the statement's text ends before it), or "": a rewrite without it fails at run time
+    ("query has no destination for result data")."""
+    if insert.plpgsql_holder is None:
+        return ""
+    found = _INTO_AFTER.match(ctx.text, insert.end)
+    return " " + found.group(1) if found else ""
+
+
 def on_conflict_suggestion(ctx: FileContext, check: Check, has_key: bool, known: bool) -> str:
     bare = ctx.model.bare(check.table)
     cols = ", ".join(n.quote_ident(c) for c, _ in check.lookup)
@@ -238,7 +253,7 @@ def on_conflict_suggestion(ctx: FileContext, check: Check, has_key: bool, known:
         text = ctx.text[insert.start:insert.end]
         for edit in sorted(edits, reverse=True):
             text = text[:edit.start - insert.start] + edit.content + text[edit.end - insert.start:]
-        lines.append(text + ";")
+        lines.append(text + plpgsql_into(ctx, insert) + ";")
     else:
         lines.append(f"INSERT INTO {check.table} ({cols}, ...) VALUES (...)\n"
                      f"ON CONFLICT ({cols}) DO NOTHING;")

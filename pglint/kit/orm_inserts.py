@@ -14,7 +14,9 @@ from pglint.kit.check_then_act import (
     PG_INSERT, SA_INSERTS, SCOPES, call_args, last_assignment, manager_model,
     sa_insert_model, statement_lines, statements_before,
 )
-from pglint.kit.check_then_act_fixes import get_or_create_call, one_per_line, render, too_long
+from pglint.kit.check_then_act_fixes import (
+    get_or_create_call, one_per_line, render, rendered, too_long,
+)
 from pglint.python.pyfile import Argument, PythonFile, dotted, last_name
 
 # Calls that make a value up afresh on every attempt: a retry sends a new key, not the same one.
@@ -193,6 +195,22 @@ def _postgresql_insert(tree: Any) -> tuple[Any, Edit | None] | None:
     else:
         edit = None
     return cst.parse_expression(local), edit
+
+
+def savepoint_fix(ctx: FileContext, node: ast.Call) -> Fix:
+    """The insert in a savepoint that swallows the duplicate: where PostgreSQL's Core insert
+    cannot stand in for the ORM's (see core_insert_buildable). Works on every database and
+    keeps the ORM object."""
+    code = ctx.python_file
+    receiver = rendered(code, node.func.value)  # type: ignore[attr-defined]
+    act = rendered(code, code.statement(node) or node).replace("\n", "\n        ")
+    return Fix.display("Catch the duplicate in a savepoint", "\n".join([
+        "from sqlalchemy.exc import IntegrityError", "",
+        "try:",
+        f"    with {receiver}.begin_nested():  # a savepoint: flushed on exit",
+        f"        {act}",
+        "except IntegrityError:",
+        "    ...  # an earlier attempt committed the row: read it instead"]))
 
 
 def orm_insert_fix(ctx: FileContext, form: str, model: str, node: ast.Call, row_node: ast.Call,

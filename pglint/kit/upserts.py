@@ -162,6 +162,22 @@ def inner_equality(node: dict[str, Any], alias: str) -> tuple[str, dict[str, Any
     return None
 
 
+def catalog_name(ctx: FileContext, table: str) -> str:
+    """The name under which the catalog knows a table a query names: as written, without
+    `public.`, or, for a bare name, the one schema-qualified table of that name (migrations
+    that write `app.users` and queries that rely on `search_path` to write `users`). The name
+    as written when the catalog knows none, or several."""
+    catalog = ctx.model.catalog
+    if catalog.table(table) is not None:
+        return table
+    bare = table.split(".")[-1]
+    if "." in table:
+        return bare if table.split(".")[0].lower() == "public" and catalog.table(bare) else table
+    found = [name for name in catalog.tables if "." in name
+             and name.split(".")[-1].lower() == bare.lower()]
+    return found[0] if len(found) == 1 else table
+
+
 def unique_indexes(ctx: FileContext, table: str) -> list[Index]:
     """Non-partial unique indexes and constraints on plain columns, primary key first."""
     found = [i for i in ctx.model.catalog.indexes_on(table)

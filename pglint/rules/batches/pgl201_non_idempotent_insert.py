@@ -9,10 +9,10 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.check_then_act import python_acts
-from pglint.kit.check_then_act_fixes import constraint_name, orm_columns
+from pglint.kit.check_then_act_fixes import constraint_name, core_insert_buildable, orm_columns
 from pglint.kit.orm_inserts import (
     checked_first, database_generates, generated_value, handles_conflict, orm_insert,
-    orm_insert_fix,
+    orm_insert_fix, savepoint_fix,
 )
 from pglint.kit.reruns import rerun_reason, statement_rerun
 from pglint.kit.roles import runs_once
@@ -21,6 +21,7 @@ from pglint.kit.upserts import conflict_point, conflict_target, guarded_by_check
 from pglint.model.catalog import Index
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
+from pglint.python.pyfile import call_args
 from pglint.sql.parse import Statement, iter_nodes
 
 # Columns whose value a client sends to make a write idempotent or to name it from outside.
@@ -435,6 +436,17 @@ class NonIdempotentInsert(Rule):
                       "        .on_conflict_do_nothing(index_elements=[\"external_id\"])\n"
                       "    )\n",
                 kind="python", context=_SQLALCHEMY),
+        # The added object is used afterwards (a Core insert leaves none): the savepoint form,
+        # shown.
+        Example("from tenacity import retry\n\n"
+                "from app.models import Event\n\n\n"
+                "@retry\n"
+                "def record(session, event_id, payload):\n"
+                "    event = Event(event_id=event_id, payload=payload)\n"
+                "    session.add(event)\n"
+                "    session.flush()\n"
+                "    return event\n",
+                kind="python", context=_SQLALCHEMY),
         # In an async function execute() must be awaited: display only.
         Example("import backoff\n\n"
                 "from app.models import Event\n\n\n"
@@ -483,8 +495,11 @@ class NonIdempotentInsert(Rule):
                  "core": f"insert({model})"}[form]
         message = (f"`{shown}` re-run by {rerun} raises IntegrityError on `{bare}`'s {what} "
                    f"({cols})")
+        added = call_args(node)[0].value if form == "add" else None
+        # PostgreSQL's Core insert must be able to stand in for the ORM's: else no fix at all.
+        buildable = form == "django" or core_insert_buildable(ctx, table, names, node, added)
         fix = orm_insert_fix(ctx, form, model, node, row, [supplied[c] for c in key_columns],
-                          key_columns)
+                             key_columns) if buildable else savepoint_fix(ctx, node)
         yield self.finding(ctx, message, fix, _python_help(form, bare, what, cols, rerun),
                            node=node)
 

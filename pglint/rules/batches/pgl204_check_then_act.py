@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import replace
 from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
@@ -15,7 +16,8 @@ from pglint.kit.check_then_act_sql import (
     select_into_not_found,
 )
 from pglint.kit.roles import runs_once
-from pglint.kit.upserts import Check, unique_indexes
+from pglint.kit.orm_inserts import handles_conflict
+from pglint.kit.upserts import Check, catalog_name, unique_indexes
 from pglint.rule import Example, Rule
 from pglint.sql.parse import Statement
 
@@ -190,6 +192,32 @@ class CheckThenAct(Rule):
                 "    INSERT INTO audit_log (message) VALUES ('unknown ' || p_email);\n"
                 "  END IF;\nEND $$;",
                 context={"migrations/V1__customers.sql": _CUSTOMERS}),
+        # A table the catalog does not know: whether a key settles the race, and which, is
+        # unknown (on real code the index it would propose often exists, or would be wrong).
+        Example("INSERT INTO newsletter (email)\n"
+                "SELECT $1\n"
+                "WHERE NOT EXISTS (SELECT 1 FROM newsletter WHERE email = $1);", kind="sql"),
+        # A DO block in a SQL file is a script run once (an extension's install step), even
+        # outside the migrations.
+        Example("DO $$\nBEGIN\n"
+                "  IF NOT EXISTS (SELECT 1 FROM customers WHERE email = 'ops@example.com') THEN\n"
+                "    INSERT INTO customers (email, name) VALUES ('ops@example.com', 'Ops');\n"
+                "  END IF;\nEND $$;",
+                kind="sql", context={"migrations/V1__customers.sql": _CUSTOMERS}),
+        # The flush after the insert turns the duplicate into an error the callers retry.
+        Example("from sqlalchemy.exc import IntegrityError\n\n"
+                "from app.models import Customer\n\n\n"
+                "def register(session, email, name):\n"
+                "    customer = session.query(Customer).filter_by(email=email).one_or_none()\n"
+                "    if customer is None:\n"
+                "        customer = Customer(email=email, name=name)\n"
+                "        session.add(customer)\n"
+                "    try:\n"
+                "        session.flush()\n"
+                "    except IntegrityError as err:\n"
+                "        raise ConcurrentUpdate(email) from err\n"
+                "    return customer\n",
+                kind="python", context=_SQLALCHEMY),
         # Python: get_or_create() on a unique field is the race-free form.
         Example("from app.models import Customer\n\n\n"
                 "def register(email, name):\n"
@@ -288,10 +316,18 @@ class CheckThenAct(Rule):
                       " ON CONFLICT ON CONSTRAINT customers_email_key DO NOTHING;\n"
                       "END $$;",
                 context={"migrations/V1__customers.sql": _CUSTOMERS}),
-        # An unknown table: the constraint is unknown, so display only.
-        Example("INSERT INTO newsletter (email)\n"
-                "SELECT $1\n"
-                "WHERE NOT EXISTS (SELECT 1 FROM newsletter WHERE email = $1);", kind="sql"),
+        # The migrations create the table in a schema, the query relies on search_path: the
+        # key is found, and the fix uses it.
+        Example("INSERT INTO subscriptions (user_id, list_id)\n"
+                "SELECT $1, $2\n"
+                "WHERE NOT EXISTS (SELECT 1 FROM subscriptions WHERE user_id = $1 AND list_id = $2);",
+                fixed="INSERT INTO subscriptions (user_id, list_id)\n"
+                      "SELECT $1, $2 ON CONFLICT (user_id, list_id) DO NOTHING;",
+                kind="sql", context={"migrations/V1__subscriptions.sql":
+                                     "CREATE SCHEMA app;\n"
+                                     + _SUBSCRIPTIONS.replace("TABLE subscriptions",
+                                                              "TABLE app.subscriptions")},
+                not_executable="the application's connection sets search_path to app"),
         # Python, Django: exists() then create() on a unique field: get_or_create().
         Example("from app.models import Customer\n\n\n"
                 "def register(email, name):\n"
@@ -364,8 +400,13 @@ class CheckThenAct(Rule):
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         found = python_check(ctx, node)
-        if found is None or runs_once(ctx):
-            return
+        if found is None or runs_once(ctx) or handles_conflict(ctx.python_file, found.act):
+            return  # one-off code, or the function handles the duplicate on purpose
+        table = found.sql.table if found.sql is not None else ctx.model.orm_table(found.model)
+        if table is None or ctx.model.catalog.table(catalog_name(ctx, table)) is None:
+            return  # no catalog: what the race does and which key settles it are unknown
+        if found.sql is not None:
+            found = replace(found, sql=replace(found.sql, table=catalog_name(ctx, table)))
         yield python_finding(self, ctx, found)
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -385,7 +426,12 @@ class CheckThenAct(Rule):
             return
         if found is None:
             return
-        yield self._report(ctx, stmt, found)
+        table = catalog_name(ctx, found.table)
+        if ctx.model.catalog.table(table) is None:
+            return  # no catalog: what the race does and which key settles it are unknown
+        if ctx.kind != "python" and stmt.parent is not None and stmt.parent.kind == "DoStmt":
+            return  # a DO block in a SQL file: a script run once (an install or setup step)
+        yield self._report(ctx, stmt, replace(found, table=table))
 
     def _report(self, ctx: FileContext, stmt: Statement, check: Check) -> Finding:
         catalog = ctx.model.catalog

@@ -1,0 +1,60 @@
+"""PGL204's SQL form on the shapes seen in real projects: a PL/pgSQL `RETURNING ... INTO`
+kept in the suggested rewrite, and tables the migrations create in a schema while the queries
+name them bare (pglint.kit.upserts.catalog_name)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pglint import engine
+from pglint.config import parse_settings
+
+_PRODUCTS = "CREATE TABLE products (id serial PRIMARY KEY, name text NOT NULL UNIQUE);\n"
+
+
+def _lint(root: Path, files: dict[str, str]) -> list:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    settings = parse_settings({"select": ["PGL204"]}).with_overrides(root=root)
+    result = engine.lint([root], settings)
+    assert not result.internal_errors
+    return result.findings
+
+
+def test_the_rewrite_keeps_plpgsql_into(tmp_path: Path) -> None:
+    # Without `INTO product_id` the rewritten INSERT fails at run time ("query has no
+    # destination for result data").
+    [finding] = _lint(tmp_path, {
+        "migrations/V1__products.sql": _PRODUCTS,
+        "migrations/V2__upsert.sql":
+            "CREATE FUNCTION upsert_product(p_name text) RETURNS integer AS '\n"
+            "  DECLARE product_id integer;\n"
+            "  BEGIN\n"
+            "    SELECT id INTO product_id FROM public.products p WHERE p.name = p_name;\n"
+            "    IF NOT FOUND THEN\n"
+            "      INSERT INTO public.products (name)\n"
+            "      VALUES (p_name) RETURNING id INTO product_id;\n"
+            "    END IF;\n"
+            "    RETURN product_id;\n"
+            "  END;\n"
+            "' LANGUAGE plpgsql;\n"})
+    assert "one fails on unique (name)" in finding.message
+    suggestion = finding.fix.suggestion
+    assert "ON CONFLICT (name) DO NOTHING RETURNING id INTO product_id;" in \
+        " ".join(suggestion.split())
+    assert "CREATE UNIQUE INDEX" not in suggestion  # the key exists
+
+
+def test_bare_names_find_the_schema_qualified_table(tmp_path: Path) -> None:
+    schema = ("CREATE SCHEMA app;\n"
+              "CREATE TABLE app.flags (user_id uuid PRIMARY KEY, created_at timestamptz);\n")
+    query = ("INSERT INTO flags (user_id, created_at)\nSELECT $1, now()\n"
+             "WHERE NOT EXISTS (SELECT 1 FROM flags WHERE user_id = $1);\n")
+    [finding] = _lint(tmp_path, {"migrations/V1__flags.sql": schema, "queries/flags.sql": query})
+    assert "one fails on unique (user_id)" in finding.message
+    assert finding.fix.applicable  # the key is known: no index to create
+    # Two schemas with a table of that name: which one the query reaches is unknown.
+    (tmp_path / "migrations" / "V2__more.sql").write_text(
+        "CREATE SCHEMA other;\nCREATE TABLE other.flags (user_id uuid);\n")
+    assert _lint(tmp_path, {}) == []
