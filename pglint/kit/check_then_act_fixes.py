@@ -111,11 +111,12 @@ def python_finding(rule: Rule, ctx: FileContext, check: PyCheck) -> Finding:
                    f"(unique key on {shown} unknown)")
         said = (f"pglint's catalog does not know the table of {subject}: whether ({shown}) is "
                 "unique is open")
+    fix = _python_fix(ctx, check, table, fields, columns, state, key)
+    way = "savepoint" if fix is not None and fix.title == _SAVEPOINT else check.kind
     help = (f"{said}. The lookup and the insert are separate steps: under READ COMMITTED "
             "neither request sees the other's uncommitted row, so both pass the check and both "
             "insert. Only a UNIQUE constraint or index on the lookup columns settles the race. "
-            + _PY_HELP[check.kind])
-    fix = _python_fix(ctx, check, table, fields, columns, state, key)
+            + _PY_HELP[way])
     start = code.span(check.first)[0]
     end = code.span(check.node)[1]
     return rule.finding(ctx, message, fix, help, span=(start, end))
@@ -131,6 +132,11 @@ _PY_HELP = {
                   "atomically; `index_elements` must match a unique index or constraint exactly. "
                   "Unlike `session.add()` it runs at once, outside the unit of work, and a "
                   "skipped row is not returned: select it afterwards when you need it.",
+    "savepoint": "Here PostgreSQL's `insert(M).on_conflict_do_nothing()` cannot stand in for the "
+                 "ORM insert (the object is used afterwards, a value is a relationship, the model "
+                 "inherits its table's key, or the project also runs on another database): add "
+                 "the object in a savepoint (`session.begin_nested()`, flushed on exit) and catch "
+                 "IntegrityError, then read the row the other request committed.",
     "sql": "`INSERT ... ON CONFLICT (cols) DO NOTHING` uses it to skip an existing row atomically "
            "(it needs a unique index or constraint on exactly those columns). A skipped row is "
            "not returned by `RETURNING`: select it afterwards, or use `DO UPDATE SET col = "
@@ -202,6 +208,9 @@ def _python_fix(ctx: FileContext, check: PyCheck, table: str | None, fields: lis
                        "\n".join(lines))
 
 
+_SAVEPOINT = "Let the unique constraint decide, in a savepoint"
+
+
 def _savepoint_fix(ctx: FileContext, check: PyCheck, lines: list[str], target: list[str]
                    ) -> Fix:
     """The ORM insert in a savepoint, the unique constraint deciding the race: for where
@@ -221,7 +230,7 @@ def _savepoint_fix(ctx: FileContext, check: PyCheck, lines: list[str], target: l
               f"        {act}",
               "except IntegrityError:",
               "    ...  # a concurrent request inserted the row: read it again"]
-    return Fix.display("Let the unique constraint decide, in a savepoint", "\n".join(lines))
+    return Fix.display(_SAVEPOINT, "\n".join(lines))
 
 
 def constraint_comment(table: str, bare: str, columns: list[str], state: str) -> list[str]:
