@@ -114,23 +114,34 @@ def _retry_loop(sql: str) -> str:
 class NonIdempotentInsert(Rule):
     """
     ## What it does
-    Flags an `INSERT` that supplies the value of a primary-key or unique column itself — a
-    client-generated id, an idempotency key, an external id — without `ON CONFLICT`, in SQL that
-    runs repeatedly (query files, function bodies), not in a migration's one-off seed data. The
-    catalog says which column sets are unique; the value must come from the caller (a literal, a
-    parameter, a PL/pgSQL variable), not from `DEFAULT` or a generator such as `nextval()`. When
-    the catalog does not know the table, the rule fires only on a column named like an
-    idempotency key (`idempotency_key`, `request_id`, `external_id`, `*_uuid`, ...), and it also
-    fires on such a column of a known table that has no unique constraint on it.
+    Flags an insert that the code runs again after a failed attempt and that supplies the value
+    of a primary-key or unique column itself (a client-generated id, an idempotency key, an
+    external id) without handling the duplicate. "A client could retry the request" is true of
+    every request and is no evidence; the re-run must be in the code: a retry loop around the
+    insert, tenacity's `@retry` / `Retrying`, backoff's decorators, a Celery task with
+    `autoretry_for=`, `acks_late=True` (redelivered when the worker dies after the commit) or
+    `self.retry()`, a dramatiq actor, or a function of the same module that one of these calls.
 
-    In Python, flags ORM inserts that supply such a key: Django `M.objects.create(key=...)`,
-    SQLAlchemy `session.add(M(key=...))` and an executed `insert(M).values(key=...)`, where the
-    catalog (from the SQL migrations) shows that the columns are the primary key or a unique key
-    of the model's table, the database does not generate them (serial, identity, a sequence or a
-    function default) and the value is not made up on each attempt (`uuid4()`,
-    `timezone.now()`). It stays silent without that catalog evidence, inside a `try` that
-    catches `IntegrityError`, on the insert of a check-then-act (PGL204 reports those), and in
-    tests, fixtures, seeds and data migrations (SQL strings in those files too).
+    Python ORM inserts: Django `M.objects.create(key=...)`, SQLAlchemy `session.add(M(key=...))`
+    and an executed `insert(M).values(key=...)`, where the catalog (from the migrations) shows
+    that the columns are the primary key or a unique key of the model's table, the database does
+    not generate them (serial, identity, a sequence or a function default) and the value is not
+    made up on each attempt (`uuid4()`, `timezone.now()`). SQL: an `INSERT` without `ON
+    CONFLICT` that Python executes in such a re-run, supplying a unique key from a literal or a
+    parameter (or, for a table the catalog does not know, a column named like an idempotency
+    key: `idempotency_key`, `request_id`, `external_id`, `*_uuid`, ...).
+
+    ## When it stays silent
+    - No re-run in sight: request handlers, query files (sqlc, yesql) and function bodies, whose
+      callers and their retries pglint does not see; triggers copying the row that fired them.
+    - The re-run finds the row: the insert sits in a branch testing an earlier lookup of the
+      same model (`if row is None:` after `.first()` / `.one_or_none()`), follows a check with
+      an early return (also through a helper method that queries the model), or is the insert
+      of a check-then-act (PGL204 reports those).
+    - The duplicate is handled: a `try` around the insert, or after it around the flush,
+      catches `IntegrityError`.
+    - No catalog evidence of a unique key; keys the database or each attempt makes up.
+    - Tests, fixtures, seeds, scripts, migrations and data migrations (SQL strings in them too).
 
     ## Why is this bad?
     A client that times out or loses its connection cannot tell whether its `INSERT` committed,
@@ -163,11 +174,11 @@ class NonIdempotentInsert(Rule):
     index_elements=["idempotency_key"])` (from `sqlalchemy.dialects.postgresql`).
 
     ## Fix safety
-    Unsafe: pglint appends `ON CONFLICT (key columns) DO NOTHING` (before `RETURNING`), so a
-    duplicate is skipped silently instead of raising 23505, and `RETURNING` yields no row for it;
-    callers that relied on the error or on the returned row must change. When the catalog shows
-    no unique constraint on the key (or does not know the table), the fix is display only and
-    includes the `CREATE UNIQUE INDEX CONCURRENTLY` that `ON CONFLICT` needs.
+    SQL (in a Python string, so shown, not applied): `ON CONFLICT (key columns) DO NOTHING`
+    appended (before `RETURNING`), so a duplicate is skipped silently instead of raising 23505,
+    and `RETURNING` yields no row for it; callers that relied on the error or on the returned
+    row must change. When the catalog shows no unique constraint on the key (or does not know
+    the table), it includes the `CREATE UNIQUE INDEX CONCURRENTLY` that `ON CONFLICT` needs.
 
     Python fixes are unsafe too. Django: `create(...)` becomes `get_or_create(<key>=...,
     defaults={<the other arguments>})` (`[0]` where the result is used): a retry returns the
@@ -177,7 +188,11 @@ class NonIdempotentInsert(Rule):
     PostgreSQL's `insert` and `.on_conflict_do_nothing(...)`; the import is added. The insert then
     runs at once instead of at the session's flush, the object is not added to the session, and
     a skipped row is not returned. Display only for `**kwargs`, an object added through a
-    variable, and `async` functions (where `execute()` must be awaited).
+    variable, and `async` functions (where `execute()` must be awaited). Where PostgreSQL's
+    insert cannot stand in for the ORM's (the added object is used afterwards, a value is a
+    relationship or another non-column, the table's primary key is a foreign key to a parent
+    table as in joined-table inheritance, or the project also runs on SQLite or MySQL), the
+    suggestion is the insert in a savepoint (`begin_nested()`) that catches `IntegrityError`.
     """
 
     code = "PGL201"

@@ -73,8 +73,17 @@ class CheckThenAct(Rule):
     .first()`, `session.execute(...).scalar_one_or_none()`, `.one()` / `NoResultFound`) then
     `if obj is None: session.add(M(...))`; and raw SQL, `cur.execute("SELECT ... FROM t WHERE
     ...")` then `if cur.fetchone() is None: cur.execute("INSERT INTO t ...")`. The model's table
-    (from the project's models) tells which unique keys the catalog knows. Tests, fixtures,
-    seeds and data migrations are not judged.
+    (from the project's models) tells which unique keys the catalog knows.
+
+    ## When it stays silent
+    - The catalog does not know the table: whether a unique key already settles the race, and
+      which, is then unknown (a bare name in a query finds the one schema-qualified table of
+      that name that the migrations create).
+    - The function catches `IntegrityError` around the insert or after it (around the flush
+      that sends it): the race is handled on purpose.
+    - One-off code: migration statements, `DO` blocks (also in SQL files outside the
+      migrations, such as an extension's install script), tests, fixtures, seeds, scripts and
+      data migrations.
 
     ## Why is this bad?
     The check and the insert are two steps. Under `READ COMMITTED` two concurrent sessions both
@@ -129,7 +138,11 @@ class CheckThenAct(Rule):
     one `get_or_create()` still races): the suggestion then carries the `UniqueConstraint`.
     Other shapes, SQLAlchemy and raw SQL get the `get_or_create()`, `on_conflict_do_nothing()`
     or `ON CONFLICT` form as a suggestion: `on_conflict_do_nothing()` runs at once instead of
-    at the session's flush, and a skipped insert returns no row.
+    at the session's flush, and a skipped insert returns no row. Where PostgreSQL's insert
+    cannot stand in for the ORM's (the object is used afterwards, a value is a relationship,
+    the model inherits its table's primary key from a parent table, or the project also runs on
+    SQLite or MySQL), the suggestion is the insert in a savepoint that catches
+    `IntegrityError`. A PL/pgSQL rewrite keeps the insert's `RETURNING ... INTO target`.
     """
 
     code = "PGL204"
