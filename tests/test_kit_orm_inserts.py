@@ -9,7 +9,7 @@ import ast
 
 import pytest
 
-from pglint.kit.orm_inserts import checked_first, handles_conflict
+from pglint.kit.orm_inserts import checked_first, drawn_in_attempt, handles_conflict
 from pglint.python.pyfile import PythonFile
 
 
@@ -53,3 +53,21 @@ def test_checked_first(source: str, expected: bool) -> None:
 def test_handles_conflict(source: str, expected: bool) -> None:
     code, call = _add(source)
     assert handles_conflict(code, call) is expected
+
+
+@pytest.mark.parametrize("source, expected", [
+    # A sequence read through the insert's session, a row id from the attempt's own insert.
+    ("def f(s):\n    k = s.scalar(q)\n    s.add(M(k=k))\n", True),
+    ("def f(cur, s):\n    k = seq.get_next_id(s)\n    s.add(M(k=k))\n", True),
+    ("def f(s):\n    p = P()\n    s.add(p)\n    s.flush()\n    s.add(M(k=p.id))\n", True),
+    # The caller's value, or one computed without the database, is the same on a re-run.
+    ("def f(s, k):\n    s.add(M(k=k))\n", False),
+    ("def f(s, body):\n    k = make_key(body)\n    s.add(M(k=k))\n", False),
+    ("def f(s, p):\n    s.add(M(k=p.id))\n", False),
+])
+def test_drawn_in_attempt(source: str, expected: bool) -> None:
+    code = PythonFile.parse(source)
+    assert code is not None
+    call = [c for c in code.nodes(ast.Call) if getattr(c.func, "attr", None) == "add"][-1]
+    [value] = [k.value for k in call.args[0].keywords]
+    assert drawn_in_attempt(code, value, call) is expected

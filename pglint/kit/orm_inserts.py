@@ -51,6 +51,45 @@ def generated_value(code: PythonFile, value: ast.expr, scope: ast.AST | None) ->
     return False
 
 
+def drawn_in_attempt(code: PythonFile, value: ast.expr, insert: ast.Call) -> bool:
+    """Whether a key value comes from the database within the same attempt, so that a re-run
+    draws a new one: an attribute of an object the function added before the insert (`parent
+    .id` after `session.add(parent)`: a re-run inserts a new parent), or a name assigned from a
+    call on (or given) the insert's session, cursor or transaction (`seq.get_next_id(txn)`,
+    `cur.fetchone()[0]` after an INSERT ... RETURNING)."""
+    scope = code.enclosing(insert, *SCOPES)
+    if scope is None:
+        return False
+    receiver = _root_name(insert.func.value) if isinstance(insert.func, ast.Attribute) else None
+    start = code.span(insert)[0]
+    earlier = [n for n in code.descendants(scope)
+               if hasattr(n, "end_lineno") and code.span(n)[1] <= start]
+    added = {_root_name(c.args[0]) for c in earlier if isinstance(c, ast.Call) and c.args
+             and isinstance(c.func, ast.Attribute) and c.func.attr in ("add", "add_all")}
+    if isinstance(value, ast.Attribute) and _root_name(value) in added - {None}:
+        return True
+    if not isinstance(value, ast.Name) or receiver is None:
+        return False
+    for assign in earlier:
+        if isinstance(assign, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == value.id for t in assign.targets):
+            if any(isinstance(c, ast.Call) and (_root_name(c.func) == receiver or any(
+                    _root_name(a) == receiver for a in c.args))
+                   for c in (assign.value, *code.descendants(assign.value))):
+                return True
+            if isinstance(assign.value, ast.Attribute) and \
+                    _root_name(assign.value) in added - {None}:
+                return True
+    return False
+
+
+def _root_name(node: ast.AST) -> str | None:
+    """`x` of `x`, `x.y.z`, `x.y()`, `x[0]`."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
 def handles_conflict(code: PythonFile, node: ast.AST) -> bool:
     """The insert's duplicate is handled on purpose: the call sits in a `try` whose handler
     catches IntegrityError / UniqueViolation, or such a `try` follows it in the same function

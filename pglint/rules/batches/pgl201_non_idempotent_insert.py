@@ -11,8 +11,8 @@ from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.check_then_act import python_acts
 from pglint.kit.check_then_act_fixes import constraint_name, core_insert_buildable, orm_columns
 from pglint.kit.orm_inserts import (
-    checked_first, database_generates, generated_value, handles_conflict, orm_insert,
-    orm_insert_fix, savepoint_fix,
+    checked_first, database_generates, drawn_in_attempt, generated_value, handles_conflict,
+    orm_insert, orm_insert_fix, savepoint_fix,
 )
 from pglint.kit.reruns import rerun_reason, statement_rerun
 from pglint.kit.roles import runs_once
@@ -326,6 +326,19 @@ class NonIdempotentInsert(Rule):
                 "    except IntegrityError:\n"
                 "        session.rollback()\n",
                 kind="python", context=_SQLALCHEMY),
+        # The key comes from the database in the same attempt (a sequence read through the
+        # session, the id of a row the attempt inserted): a re-run draws a new one.
+        Example("from sqlalchemy import text\n"
+                "from tenacity import retry\n\n"
+                "from app.models import Event, Payment\n\n\n"
+                "@retry\n"
+                "def pay(session, cents, payload):\n"
+                "    ref = session.scalar(text(\"SELECT nextval('payment_refs')::text\"))\n"
+                "    payment = Payment(external_id=ref, amount_cents=cents)\n"
+                "    session.add(payment)\n"
+                "    session.flush()\n"
+                "    session.add(Event(event_id=payment.id, payload=payload))\n",
+                kind="python", context=_SQLALCHEMY),
         # Python: get_or_create() on the key.
         Example("from app.models import Invoice\n\n\n"
                 "def bill(key, invoice_id, cents):\n"
@@ -491,7 +504,8 @@ class NonIdempotentInsert(Rule):
         columns = orm_columns(ctx, table, names)  # type: ignore[arg-type]
         supplied = {column: arg.keyword
                     for arg, column in zip(keyword_args, columns, strict=True)
-                    if not generated_value(code, arg.value, scope)}
+                    if not generated_value(code, arg.value, scope)
+                    and not drawn_in_attempt(code, arg.value, node)}
         keys = [i for i in unique_indexes(ctx, table) if set(i.columns) <= set(supplied)
                 and not any(database_generates(known.columns.get(c)) for c in i.columns)]
         if not keys or runs_once(ctx) or handles_conflict(code, node) or \
