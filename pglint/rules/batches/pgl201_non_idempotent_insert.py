@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.check_then_act import python_acts
+from pglint.kit.check_then_act_sql import plpgsql_into
 from pglint.kit.check_then_act_fixes import constraint_name, core_insert_buildable, orm_columns
 from pglint.kit.orm_inserts import (
     checked_first, database_generates, drawn_in_attempt, generated_value, handles_conflict,
@@ -29,6 +30,7 @@ IDEMPOTENCY_NAME = re.compile(
     r"^(?:.*_)?(?:idempotency_(?:key|token|id)|idempotency|request_(?:id|uuid)|external_(?:id|ref)"
     r"|dedup(?:e|lication)?_(?:key|id)|client_(?:request|message|order|txn|transaction)_id"
     r"|message_id|event_id|[a-z0-9_]+_uuid)$", re.IGNORECASE)
+_RETURNING = re.compile(r"\s+RETURNING\b", re.IGNORECASE)
 # Values the server makes up afresh on every run: a retry inserts a new key, not the same one.
 _GENERATED = {"nextval", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v4", "uuidv4",
               "uuidv7", "random", "now", "clock_timestamp", "statement_timestamp",
@@ -659,9 +661,16 @@ def _help(state: str, cols: str, rerun: str) -> str:
 
 def _with_clause(ctx: FileContext, stmt: Statement, clause: str) -> str:
     if not stmt.exact:
-        return f"INSERT INTO ... VALUES (...){clause};"
+        # SQL in a Python string: the text as written there (the driver's placeholders), the
+        # clause before its own RETURNING.
+        text = ctx.text[stmt.start:stmt.end]
+        if not text.lstrip().upper().startswith("INSERT"):
+            return f"INSERT INTO ... VALUES (...){clause};"
+        returning = list(_RETURNING.finditer(text))
+        at = returning[-1].start() if returning else len(text.rstrip())
+        return text[:at] + clause + text[at:]
     at = conflict_point(ctx, stmt)
-    return ctx.text[stmt.start:at] + clause + ctx.text[at:stmt.end] + ";"
+    return ctx.text[stmt.start:at] + clause + ctx.text[at:stmt.end] + plpgsql_into(ctx, stmt) + ";"
 
 
 def _suggestion(ctx: FileContext, stmt: Statement, table: str, column: str, known: bool) -> str:
