@@ -58,3 +58,20 @@ def test_bare_names_find_the_schema_qualified_table(tmp_path: Path) -> None:
     (tmp_path / "migrations" / "V2__more.sql").write_text(
         "CREATE SCHEMA other;\nCREATE TABLE other.flags (user_id uuid);\n")
     assert _lint(tmp_path, {}) == []
+
+
+def test_a_parents_first_child_is_no_duplicate(tmp_path: Path) -> None:
+    schema = ("CREATE TABLE orders (id bigserial PRIMARY KEY);\n"
+              "CREATE TABLE notes (id bigserial PRIMARY KEY,\n"
+              "    order_id bigint NOT NULL REFERENCES orders (id), body text);\n"
+              "CREATE TABLE tags (id bigserial PRIMARY KEY, name text);\n"
+              "CREATE TABLE order_tags (order_id bigint REFERENCES orders (id),\n"
+              "    tag_id bigint REFERENCES tags (id));\n")
+    one = ("INSERT INTO notes (order_id, body)\nSELECT $1, 'created'\n"
+           "WHERE NOT EXISTS (SELECT 1 FROM notes WHERE order_id = $1);\n")
+    link = ("INSERT INTO order_tags (order_id, tag_id)\nSELECT $1, $2\n"
+            "WHERE NOT EXISTS (SELECT 1 FROM order_tags WHERE order_id = $1 AND tag_id = $2);\n")
+    findings = _lint(tmp_path, {"migrations/V1__orders.sql": schema,
+                                "queries/notes.sql": one, "queries/tags.sql": link})
+    # The first note of an order: silent. A link row of a many-to-many table: a duplicate.
+    assert [Path(f.path).name for f in findings] == ["tags.sql"]

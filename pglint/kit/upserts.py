@@ -178,6 +178,17 @@ def catalog_name(ctx: FileContext, table: str) -> str:
     return found[0] if len(found) == 1 else table
 
 
+def child_lookup(ctx: FileContext, table: str, columns: list[str]) -> bool:
+    """A lookup on one foreign-key column that no unique key covers: "does this parent have a
+    child yet?" on a one-to-many relation (an event's first submission type). A second child
+    is what the data model allows, and a unique constraint on the column would break it."""
+    if len(columns) != 1 or any(set(i.columns) <= set(columns)
+                                for i in unique_indexes(ctx, table)):
+        return False
+    return any(fk.table == table and fk.columns == columns
+               for fk in ctx.model.catalog.foreign_keys)
+
+
 def unique_indexes(ctx: FileContext, table: str) -> list[Index]:
     """Non-partial unique indexes and constraints on plain columns, primary key first."""
     found = [i for i in ctx.model.catalog.indexes_on(table)

@@ -10,14 +10,14 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
 from pglint.kit.check_then_act import python_check
-from pglint.kit.check_then_act_fixes import python_finding
+from pglint.kit.check_then_act_fixes import orm_columns, python_finding
 from pglint.kit.check_then_act_sql import (
     if_not_exists, insert_where_not_exists, on_conflict_fix, on_conflict_suggestion,
     select_into_not_found,
 )
-from pglint.kit.roles import runs_once
 from pglint.kit.orm_inserts import handles_conflict
-from pglint.kit.upserts import Check, catalog_name, unique_indexes
+from pglint.kit.roles import runs_once
+from pglint.kit.upserts import Check, catalog_name, child_lookup, unique_indexes
 from pglint.rule import Example, Rule
 from pglint.sql.parse import Statement
 
@@ -81,6 +81,8 @@ class CheckThenAct(Rule):
       that name that the migrations create).
     - The function catches `IntegrityError` around the insert or after it (around the flush
       that sends it): the race is handled on purpose.
+    - The lookup is one foreign-key column that no unique key covers: a parent's first child
+      on a one-to-many relation, where a second child is no duplicate.
     - One-off code: migration statements, `DO` blocks (also in SQL files outside the
       migrations, such as an extension's install script), tests, fixtures, seeds, scripts and
       data migrations.
@@ -231,6 +233,27 @@ class CheckThenAct(Rule):
                 "        raise ConcurrentUpdate(email) from err\n"
                 "    return customer\n",
                 kind="python", context=_SQLALCHEMY),
+        # A parent's first child on a one-to-many relation: a second child is no duplicate,
+        # and a unique constraint on the foreign key would break the data model.
+        Example("from app.models import SubmissionType\n\n\n"
+                "def ensure_default_type(event):\n"
+                "    if not SubmissionType.objects.filter(event=event).exists():\n"
+                "        SubmissionType.objects.create(event=event, name=\"Talk\")\n",
+                kind="python", context={
+                    "app/models.py": "from django.db import models\n\n\n"
+                                     "class Event(models.Model):\n"
+                                     "    name = models.TextField()\n\n"
+                                     "    class Meta:\n"
+                                     "        db_table = \"events\"\n\n\n"
+                                     "class SubmissionType(models.Model):\n"
+                                     "    event = models.ForeignKey(Event, models.CASCADE)\n"
+                                     "    name = models.TextField()\n\n"
+                                     "    class Meta:\n"
+                                     "        db_table = \"submission_types\"\n",
+                    "migrations/V1__events.sql":
+                        "CREATE TABLE events (id bigserial PRIMARY KEY, name text);\n"
+                        "CREATE TABLE submission_types (id bigserial PRIMARY KEY,\n"
+                        "    event_id bigint NOT NULL REFERENCES events (id), name text);\n"}),
         # Python: get_or_create() on a unique field is the race-free form.
         Example("from app.models import Customer\n\n\n"
                 "def register(email, name):\n"
@@ -418,8 +441,13 @@ class CheckThenAct(Rule):
         table = found.sql.table if found.sql is not None else ctx.model.orm_table(found.model)
         if table is None or ctx.model.catalog.table(catalog_name(ctx, table)) is None:
             return  # no catalog: what the race does and which key settles it are unknown
+        table = catalog_name(ctx, table)
+        columns = [c for c, _ in found.sql.lookup] if found.sql is not None else \
+            orm_columns(ctx, table, [name for name, _ in found.lookup])
+        if child_lookup(ctx, table, columns):
+            return  # a parent's first child: a second one is no duplicate
         if found.sql is not None:
-            found = replace(found, sql=replace(found.sql, table=catalog_name(ctx, table)))
+            found = replace(found, sql=replace(found.sql, table=table))
         yield python_finding(self, ctx, found)
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -444,6 +472,8 @@ class CheckThenAct(Rule):
             return  # no catalog: what the race does and which key settles it are unknown
         if ctx.kind != "python" and stmt.parent is not None and stmt.parent.kind == "DoStmt":
             return  # a DO block in a SQL file: a script run once (an install or setup step)
+        if child_lookup(ctx, table, [c for c, _ in found.lookup]):
+            return  # a parent's first child: a second one is no duplicate
         yield self._report(ctx, stmt, replace(found, table=table))
 
     def _report(self, ctx: FileContext, stmt: Statement, check: Check) -> Finding:
