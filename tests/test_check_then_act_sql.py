@@ -75,3 +75,15 @@ def test_a_parents_first_child_is_no_duplicate(tmp_path: Path) -> None:
                                 "queries/notes.sql": one, "queries/tags.sql": link})
     # The first note of an order: silent. A link row of a many-to-many table: a duplicate.
     assert [Path(f.path).name for f in findings] == ["tags.sql"]
+
+
+def test_a_lookup_partly_unread_needs_a_key_in_what_was_read(tmp_path: Path) -> None:
+    schema = ("CREATE TABLE members (id bigserial PRIMARY KEY, tenant_id int NOT NULL,\n"
+              "    email text NOT NULL);\n"
+              "CREATE UNIQUE INDEX members_email ON members (tenant_id, lower(email));\n")
+    query = ("INSERT INTO members (tenant_id, email)\nSELECT $1, $2\n"
+             "WHERE NOT EXISTS (SELECT 1 FROM members\n"
+             "                  WHERE tenant_id = $1 AND lower(email) = lower($2));\n")
+    # Only `tenant_id = $1` is read: a unique key on it alone would be wrong.
+    assert _lint(tmp_path, {"migrations/V1__members.sql": schema,
+                            "queries/members.sql": query}) == []

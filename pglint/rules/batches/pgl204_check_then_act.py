@@ -83,6 +83,8 @@ class CheckThenAct(Rule):
       that sends it): the race is handled on purpose.
     - The lookup is one foreign-key column that no unique key covers: a parent's first child
       on a one-to-many relation, where a second child is no duplicate.
+    - Part of the lookup is an expression pglint does not read (`lower(email) = ...`,
+      `func.lower(...)`) and no unique key lies within the columns it did read.
     - One-off code: migration statements, `DO` blocks (also in SQL files outside the
       migrations, such as an extension's install script), tests, fixtures, seeds, scripts and
       data migrations.
@@ -254,6 +256,20 @@ class CheckThenAct(Rule):
                         "CREATE TABLE events (id bigserial PRIMARY KEY, name text);\n"
                         "CREATE TABLE submission_types (id bigserial PRIMARY KEY,\n"
                         "    event_id bigint NOT NULL REFERENCES events (id), name text);\n"}),
+        # Part of the lookup is an expression pglint does not read (`func.lower(...)`): the
+        # columns it did read hold no key, and proposing one on them would be wrong.
+        Example("from sqlalchemy import func\n\n"
+                "from app.models import Customer\n\n\n"
+                "def customer_for(session, email, name):\n"
+                "    found = (\n"
+                "        session.query(Customer)\n"
+                "        .filter(func.lower(Customer.email) == func.lower(email))\n"
+                "        .filter(Customer.name == name)\n"
+                "        .one_or_none()\n"
+                "    )\n"
+                "    if not found:\n"
+                "        session.add(Customer(email=email, name=name))\n",
+                kind="python", context=_SQLALCHEMY),
         # Python: get_or_create() on a unique field is the race-free form.
         Example("from app.models import Customer\n\n\n"
                 "def register(email, name):\n"
@@ -446,6 +462,9 @@ class CheckThenAct(Rule):
             orm_columns(ctx, table, [name for name, _ in found.lookup])
         if child_lookup(ctx, table, columns):
             return  # a parent's first child: a second one is no duplicate
+        plain = found.sql.only_equalities if found.sql is not None else found.plain
+        if not plain and not _keyed(ctx, table, columns):
+            return  # part of the lookup is unread (`func.lower(col) == x`): no key to judge
         if found.sql is not None:
             found = replace(found, sql=replace(found.sql, table=table))
         yield python_finding(self, ctx, found)
@@ -474,6 +493,8 @@ class CheckThenAct(Rule):
             return  # a DO block in a SQL file: a script run once (an install or setup step)
         if child_lookup(ctx, table, [c for c, _ in found.lookup]):
             return  # a parent's first child: a second one is no duplicate
+        if not found.only_equalities and not _keyed(ctx, table, [c for c, _ in found.lookup]):
+            return  # part of the lookup is unread (`lower(col) = x`): no key to judge
         yield self._report(ctx, stmt, replace(found, table=table))
 
     def _report(self, ctx: FileContext, stmt: Statement, check: Check) -> Finding:
@@ -516,3 +537,8 @@ class CheckThenAct(Rule):
             fix = Fix.display("Rely on a unique constraint with INSERT ... ON CONFLICT",
                               on_conflict_suggestion(ctx, check, exact_key is not None, known))
         return self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _keyed(ctx: FileContext, table: str, columns: list[str]) -> bool:
+    """A unique key of the table lies within the lookup columns pglint read."""
+    return any(set(i.columns) <= set(columns) for i in unique_indexes(ctx, table))
