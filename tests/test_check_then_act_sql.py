@@ -87,3 +87,19 @@ def test_a_lookup_partly_unread_needs_a_key_in_what_was_read(tmp_path: Path) -> 
     # Only `tenant_id = $1` is read: a unique key on it alone would be wrong.
     assert _lint(tmp_path, {"migrations/V1__members.sql": schema,
                             "queries/members.sql": query}) == []
+
+
+def test_no_on_conflict_for_a_project_that_also_runs_on_mysql(tmp_path: Path) -> None:
+    # ON CONFLICT does not exist in MySQL: the suggestion catches the violation instead.
+    source = ("def register(cur, email):\n"
+              "    cur.execute(\"SELECT id FROM members WHERE email = %s\", (email,))\n"
+              "    if cur.fetchone() is None:\n"
+              "        cur.execute(\"INSERT INTO members (email) VALUES (%s)\", (email,))\n")
+    files = {"migrations/V1__members.sql":
+             "CREATE TABLE members (id bigserial PRIMARY KEY, email text UNIQUE);\n",
+             "app/views.py": source}
+    [finding] = _lint(tmp_path, files)
+    assert "ON CONFLICT (email) DO NOTHING" in finding.fix.suggestion
+    [finding] = _lint(tmp_path, {"app/settings.py": "URL = \"mysql://db/app\"\n"})
+    assert "ON CONFLICT (email)" not in finding.fix.suggestion
+    assert "IntegrityError" in finding.fix.suggestion

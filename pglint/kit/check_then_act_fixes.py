@@ -154,6 +154,13 @@ def _python_fix(ctx: FileContext, check: PyCheck, table: str | None, fields: lis
     bare = ctx.model.bare(table) if table else check.model.lower()
     target = [c for c in key.columns if c] if key is not None else columns
     lines = [] if key is not None else constraint_comment(table or bare, bare, target, state)
+    if check.sql is not None and ctx.model.other_backends:
+        # MySQL has no ON CONFLICT: a PostgreSQL-only clause would break the other database.
+        lines += ["# The project also runs on another database, where ON CONFLICT may not exist",
+                  "# (MySQL): run the INSERT in a savepoint and catch the driver's IntegrityError",
+                  "# (a unique violation), then read the row the other request committed."]
+        return Fix.display("Let the unique constraint decide, catching the violation",
+                           "\n".join(lines))
     if check.sql is not None:
         lines += ["# Then, instead of checking first:" if lines else
                   "# Instead of checking first:", _sql_with_conflict(ctx, check, target),

@@ -74,6 +74,8 @@ _SA_MODELS = ("from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
               "    id: Mapped[int] = mapped_column(primary_key=True)\n"
               "    external_id: Mapped[str]\n"
               "    amount_cents: Mapped[int]\n")
+# Settings that show the project running on SQLite too (local runs, tests).
+_SQLITE_TOO = "DATABASE_URL = \"sqlite:///dev.db\"\n"
 _DJANGO = {"app/models.py": _DJANGO_MODELS, "migrations/V1__schema.sql": _SHOP}
 _SQLALCHEMY = {"app/models.py": _SA_MODELS, "migrations/V1__schema.sql": _SHOP}
 _PAYMENTS = ("CREATE TABLE payments (id bigserial PRIMARY KEY, external_id text NOT NULL,\n"
@@ -181,6 +183,8 @@ class NonIdempotentInsert(Rule):
     and `RETURNING` yields no row for it; callers that relied on the error or on the returned
     row must change. When the catalog shows no unique constraint on the key (or does not know
     the table), it includes the `CREATE UNIQUE INDEX CONCURRENTLY` that `ON CONFLICT` needs.
+    In a project that also runs on SQLite or MySQL (MySQL has no `ON CONFLICT`), the suggestion
+    is to catch the unique violation around the statement instead.
 
     Python fixes are unsafe too. Django: `create(...)` becomes `get_or_create(<key>=...,
     defaults={<the other arguments>})` (`[0]` where the result is used): a retry returns the
@@ -413,6 +417,12 @@ class NonIdempotentInsert(Rule):
                 "VALUES (%s, %s)\",\n"
                 "                (external_id, cents))\n",
                 kind="python", context={"migrations/V1__payments.sql": _PAYMENTS}),
+        # The project also runs on SQLite or MySQL: no ON CONFLICT, the duplicate caught instead.
+        Example(_retry_loop("INSERT INTO invoice_processing (idempotency_key, invoice_id, "
+                            "amount_cents)\n"
+                            "                    VALUES (%s, %s, %s)"),
+                kind="python", context={"migrations/V1__invoices.sql": _INVOICES,
+                                        "app/settings.py": _SQLITE_TOO}),
         # Python, Django: a task redelivered after a crash (acks_late) creates the invoice again.
         Example("from celery import shared_task\n\n"
                 "from app.models import Invoice\n\n\n"
@@ -576,8 +586,9 @@ class NonIdempotentInsert(Rule):
                        "duplicates the row "
                        "or fails with 23505 (unique constraint unknown)")
             state = f"pglint's catalog does not know `{bare}`: its unique constraints are unknown"
-        fix = Fix.display("Add a unique index and INSERT ... ON CONFLICT DO NOTHING",
-                          _suggestion(ctx, stmt, table, named, known is not None))
+        fix = _portable_fix(ctx) or Fix.display(
+            "Add a unique index and INSERT ... ON CONFLICT DO NOTHING",
+            _suggestion(ctx, stmt, table, named, known is not None))
         yield self.finding(ctx, message, fix, _help(state, named, rerun), node=stmt)
 
     def _keyed(self, ctx: FileContext, stmt: Statement, table: str, key: Index, rerun: str
@@ -589,7 +600,10 @@ class NonIdempotentInsert(Rule):
                    f"{what} ({cols}) without ON CONFLICT")
         help = _help(f"({cols}) is the {what} of `{bare}`", cols, rerun)
         target = conflict_target(stmt, key)
-        if target is None or not stmt.exact:
+        portable = _portable_fix(ctx)
+        if portable is not None:
+            fix = portable
+        elif target is None or not stmt.exact:
             fix = Fix.display("Make the retry a no-op with ON CONFLICT DO NOTHING",
                               _with_clause(ctx, stmt, f" ON CONFLICT ({cols}) DO NOTHING"))
         else:
@@ -598,6 +612,17 @@ class NonIdempotentInsert(Rule):
                       (Edit.insert(conflict_point(ctx, stmt), clause),),
                       isolation=f"insert-conflict:{stmt.start}")
         return self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _portable_fix(ctx: FileContext) -> Fix | None:
+    """For a project that also runs on SQLite or MySQL (MySQL has no ON CONFLICT): the duplicate
+    caught around the statement instead of a PostgreSQL-only clause. None elsewhere."""
+    if not ctx.model.other_backends:
+        return None
+    return Fix.display("Catch the duplicate around the INSERT", (
+        "# The project also runs on another database, where ON CONFLICT may not exist (MySQL):\n"
+        "# run the INSERT in a savepoint and catch the driver's IntegrityError (a unique\n"
+        "# violation): an earlier attempt committed the row, read it instead."))
 
 
 def _supplied_columns(node: dict[str, Any], columns: list[str | None]) -> set[str]:

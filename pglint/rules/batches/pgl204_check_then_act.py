@@ -146,7 +146,9 @@ class CheckThenAct(Rule):
     cannot stand in for the ORM's (the object is used afterwards, a value is a relationship,
     the model inherits its table's primary key from a parent table, or the project also runs on
     SQLite or MySQL), the suggestion is the insert in a savepoint that catches
-    `IntegrityError`. A PL/pgSQL rewrite keeps the insert's `RETURNING ... INTO target`.
+    `IntegrityError`. A PL/pgSQL rewrite keeps the insert's `RETURNING ... INTO target`. Raw
+    SQL in a project that also runs on SQLite or MySQL gets no `ON CONFLICT` (MySQL has none):
+    the suggestion is to catch the unique violation.
     """
 
     code = "PGL204"
