@@ -45,7 +45,7 @@ def insert_where_not_exists(stmt: Statement) -> Check | None:
         if lookup is None:
             continue
         return Check("`INSERT ... WHERE NOT EXISTS`", table, lookup[0],
-                     lookup[1] and len(parts) == 1, stmt)
+                     lookup[1] and len(parts) == 1, stmt, partial=not lookup[1])
     return None
 
 
@@ -77,7 +77,7 @@ def if_not_exists(ctx: FileContext, stmt: Statement) -> Check | None:
         else "`IF EXISTS ... ELSE INSERT`"
     exact = (branch == "then_body" and lookup[1] and len(if_stmt.get("then_body") or ()) == 1
              and not if_stmt.get("else_body") and not if_stmt.get("elsif_list"))
-    return Check(shape, table, lookup[0], exact, insert)
+    return Check(shape, table, lookup[0], exact, insert, partial=not lookup[1])
 
 
 def select_into_not_found(ctx: FileContext, stmt: Statement) -> Check | None:
@@ -106,7 +106,8 @@ def select_into_not_found(ctx: FileContext, stmt: Statement) -> Check | None:
     if insert is None:
         return None
     # The SELECT's INTO target is used after the IF: rewriting it is a judgement call.
-    return Check("`SELECT INTO`, `IF NOT FOUND` then `INSERT`", table, lookup[0], False, insert)
+    return Check("`SELECT INTO`, `IF NOT FOUND` then `INSERT`", table, lookup[0], False, insert,
+                 partial=not lookup[1])
 
 
 def _not_exists(node: dict[str, Any]) -> dict[str, Any] | None:

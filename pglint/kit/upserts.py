@@ -28,6 +28,8 @@ class Check:
     lookup: list[tuple[str, dict[str, Any]]]  # (column, compared value) of the lookup
     only_equalities: bool  # the lookup is nothing but `col = value` conjuncts
     insert: Statement | None  # the guarded INSERT statement
+    # Part of the lookup is not a plain `col = value` (`lower(col) = x`): `lookup` is not all of it.
+    partial: bool = False
 
 
 def guarded_by_check(stmt: Statement) -> bool:

@@ -464,8 +464,8 @@ class CheckThenAct(Rule):
             orm_columns(ctx, table, [name for name, _ in found.lookup])
         if child_lookup(ctx, table, columns):
             return  # a parent's first child: a second one is no duplicate
-        plain = found.sql.only_equalities if found.sql is not None else found.plain
-        if not plain and not _keyed(ctx, table, columns):
+        partial = found.sql.partial if found.sql is not None else not found.plain
+        if partial and not _keyed(ctx, table, columns):
             return  # part of the lookup is unread (`func.lower(col) == x`): no key to judge
         if found.sql is not None:
             found = replace(found, sql=replace(found.sql, table=table))
@@ -495,7 +495,7 @@ class CheckThenAct(Rule):
             return  # a DO block in a SQL file: a script run once (an install or setup step)
         if child_lookup(ctx, table, [c for c, _ in found.lookup]):
             return  # a parent's first child: a second one is no duplicate
-        if not found.only_equalities and not _keyed(ctx, table, [c for c, _ in found.lookup]):
+        if found.partial and not _keyed(ctx, table, [c for c, _ in found.lookup]):
             return  # part of the lookup is unread (`lower(col) = x`): no key to judge
         yield self._report(ctx, stmt, replace(found, table=table))
 
