@@ -136,6 +136,10 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
         if p in ("delta", "deltas") and folders[i + 1].isdigit()]
     if kind == "python" and migration_code:
         return RoleDecision(SCRIPT, f"in {migration_code[0]}/: runs with the migrations")
+    if kind == "python" and any(p == "management" and folders[i + 1] == "commands"
+                                for i, p in enumerate(folders[:-1])):
+        # Django's `manage.py <command>`: run by hand, once (sample data, imports, repairs).
+        return RoleDecision(SCRIPT, "a Django management command")
     if kind == "migration":
         return RoleDecision(MIGRATION, "migration layout") if replay else \
             RoleDecision(DOWN_MIGRATION, "down or undo migration layout")

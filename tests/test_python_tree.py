@@ -132,7 +132,8 @@ def test_a_fix_that_would_drop_a_comment_is_only_shown(tmp_path):
         "    idempotency_key = models.TextField(primary_key=True)\n"
         "    amount = models.IntegerField()\n\n    class Meta:\n        db_table = 'invoices'\n")
     # Long enough that the fix lays the call out one argument per line, dropping the comment.
-    views = ("from app.models import Invoice\n\n\ndef record(key, amount_in_cents):\n"
+    views = ("from celery import shared_task\n\nfrom app.models import Invoice\n\n\n"
+             "@shared_task(acks_late=True)\ndef record(key, amount_in_cents):\n"
              "    Invoice.objects.create(idempotency_key=key, amount=amount_in_cents,  # cents\n"
              "                           )\n")
     (tmp_path / "app" / "views.py").write_text(views)

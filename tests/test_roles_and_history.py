@@ -62,6 +62,11 @@ ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
     ("shop/migrations/__init__.py", "python", "script"),
     ("alembic/versions/3f2a_add_index.py", "python", "script"),
     ("alembic/env.py", "python", "script"),
+    # Django management commands are run by hand (sample data, imports, repairs): one-off; the
+    # management package's other modules are not commands.
+    ("taiga/projects/management/commands/sample_data.py", "python", "script"),
+    ("app/management/base.py", "python", "application"),
+    ("app/commands/ship.py", "python", "application"),
     ("app/api/versions.py", "python", "application"),
     ("app/migrate.py", "python", "application"),
 ])

@@ -363,7 +363,8 @@ def _classify(ctx: FileContext, node: ast.If | ast.Try, branch: list[ast.stmt], 
             return None
         return PyCheck("`SELECT` then `INSERT`", "sql", "", [], plain,
                        lookup_statement or first, node, act, inline,
-                       Check("`SELECT` then `INSERT`", table, lookup, plain, inserts[0]))
+                       Check("`SELECT` then `INSERT`", table, lookup, plain, inserts[0],
+                             partial=not plain))
     return None
 
 

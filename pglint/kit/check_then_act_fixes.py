@@ -11,6 +11,7 @@ from typing import Any
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.check_then_act import (
+    SCOPES,
     PyCheck,
     call_args,
     last_assignment,
@@ -110,11 +111,12 @@ def python_finding(rule: Rule, ctx: FileContext, check: PyCheck) -> Finding:
                    f"(unique key on {shown} unknown)")
         said = (f"pglint's catalog does not know the table of {subject}: whether ({shown}) is "
                 "unique is open")
+    fix = _python_fix(ctx, check, table, fields, columns, state, key)
+    way = "savepoint" if fix is not None and fix.title == _SAVEPOINT else check.kind
     help = (f"{said}. The lookup and the insert are separate steps: under READ COMMITTED "
             "neither request sees the other's uncommitted row, so both pass the check and both "
             "insert. Only a UNIQUE constraint or index on the lookup columns settles the race. "
-            + _PY_HELP[check.kind])
-    fix = _python_fix(ctx, check, table, fields, columns, state, key)
+            + _PY_HELP[way])
     start = code.span(check.first)[0]
     end = code.span(check.node)[1]
     return rule.finding(ctx, message, fix, help, span=(start, end))
@@ -130,6 +132,11 @@ _PY_HELP = {
                   "atomically; `index_elements` must match a unique index or constraint exactly. "
                   "Unlike `session.add()` it runs at once, outside the unit of work, and a "
                   "skipped row is not returned: select it afterwards when you need it.",
+    "savepoint": "Here PostgreSQL's `insert(M).on_conflict_do_nothing()` cannot stand in for the "
+                 "ORM insert (the object is used afterwards, a value is a relationship, the model "
+                 "inherits its table's key, or the project also runs on another database): add "
+                 "the object in a savepoint (`session.begin_nested()`, flushed on exit) and catch "
+                 "IntegrityError, then read the row the other request committed.",
     "sql": "`INSERT ... ON CONFLICT (cols) DO NOTHING` uses it to skip an existing row atomically "
            "(it needs a unique index or constraint on exactly those columns). A skipped row is "
            "not returned by `RETURNING`: select it afterwards, or use `DO UPDATE SET col = "
@@ -142,11 +149,18 @@ def constraint_name(bare: str, columns: list[str]) -> str:
 
 
 def _python_fix(ctx: FileContext, check: PyCheck, table: str | None, fields: list[str],
-                columns: list[str], state: str, key: Index | None) -> Fix:
+                columns: list[str], state: str, key: Index | None) -> Fix | None:
     code = ctx.python_file
     bare = ctx.model.bare(table) if table else check.model.lower()
     target = [c for c in key.columns if c] if key is not None else columns
     lines = [] if key is not None else constraint_comment(table or bare, bare, target, state)
+    if check.sql is not None and ctx.model.other_backends:
+        # MySQL has no ON CONFLICT: a PostgreSQL-only clause would break the other database.
+        lines += ["# The project also runs on another database, where ON CONFLICT may not exist",
+                  "# (MySQL): run the INSERT in a savepoint and catch the driver's IntegrityError",
+                  "# (a unique violation), then read the row the other request committed."]
+        return Fix.display("Let the unique constraint decide, catching the violation",
+                           "\n".join(lines))
     if check.sql is not None:
         lines += ["# Then, instead of checking first:" if lines else
                   "# Instead of checking first:", _sql_with_conflict(ctx, check, target),
@@ -182,7 +196,10 @@ def _python_fix(ctx: FileContext, check: PyCheck, table: str | None, fields: lis
             return Fix("Use get_or_create() instead of checking first", Applicability.UNSAFE,
                        (edit,), suggestion)
         return Fix.display("Use get_or_create() on a unique constraint", suggestion)
-    # SQLAlchemy
+    # SQLAlchemy: only where PostgreSQL's Core insert can stand in for the ORM's (no fix
+    # rather than one that fails: an inherited table, a relationship as a value, ...).
+    if not sa_insert_buildable(ctx, check, table):
+        return _savepoint_fix(ctx, check, lines, target)
     if lines:
         lines[-1:-1] = ["# and on the model: __table_args__ = (UniqueConstraint("
                         + ", ".join(f'"{c}"' for c in target) + "),)"]
@@ -196,6 +213,31 @@ def _python_fix(ctx: FileContext, check: PyCheck, table: str | None, fields: lis
               f"    .on_conflict_do_nothing(index_elements=[{elements}])", ")"]
     return Fix.display("Insert with ON CONFLICT DO NOTHING on a unique constraint",
                        "\n".join(lines))
+
+
+_SAVEPOINT = "Let the unique constraint decide, in a savepoint"
+
+
+def _savepoint_fix(ctx: FileContext, check: PyCheck, lines: list[str], target: list[str]
+                   ) -> Fix:
+    """The ORM insert in a savepoint, the unique constraint deciding the race: for where
+    PostgreSQL's Core insert cannot stand in for it (it works on every database, keeps the
+    ORM object and inserts parent rows of an inherited model)."""
+    code = ctx.python_file
+    receiver = rendered(code, check.act.func.value)  # type: ignore[attr-defined]
+    act = rendered(code, code.statement(check.act) or check.act).replace("\n", "\n        ")
+    if lines:
+        lines[0] = lines[0].replace("# ON CONFLICT needs", "# Only")
+        lines[0] = lines[0].replace(") (", ") settles the race (", 1)
+        lines[-1:-1] = ["# and on the model: __table_args__ = (UniqueConstraint("
+                        + ", ".join(f'"{c}"' for c in target) + "),)"]
+    lines += ["from sqlalchemy.exc import IntegrityError", "",
+              "try:",
+              f"    with {receiver}.begin_nested():  # a savepoint: flushed on exit",
+              f"        {act}",
+              "except IntegrityError:",
+              "    ...  # a concurrent request inserted the row: read it again"]
+    return Fix.display(_SAVEPOINT, "\n".join(lines))
 
 
 def constraint_comment(table: str, bare: str, columns: list[str], state: str) -> list[str]:
@@ -226,8 +268,48 @@ def _sql_with_conflict(ctx: FileContext, check: PyCheck, columns: list[str]) -> 
     return code[:at + point] + clause + code[at + point:]
 
 
-def _sa_values(code: PythonFile, check: PyCheck) -> str:
-    """The keyword arguments of the inserted object (`M(a=1)` or `.values(a=1)`), as written."""
+def core_insert_buildable(ctx: FileContext, table: str | None, fields: list[str],
+                          node: ast.AST, added: ast.expr | None) -> bool:
+    """Whether PostgreSQL's Core `insert(M).values(<fields>)` can stand in for an ORM insert of
+    `M`'s row: not where the project also runs on SQLite or MySQL, not for a table whose primary
+    key is a foreign key to another table's (joined-table inheritance: the parent's row is not
+    inserted), not with a field that is not a column of the table as written (a relationship
+    or a hybrid property), and not when the object added (`added`, a variable) is used after
+    the insert (a Core insert leaves no ORM object behind)."""
+    known = ctx.model.catalog.table(table) if table else None
+    if ctx.model.other_backends or known is None:
+        return False
+    if any(f.lower() not in known.columns for f in fields):
+        return False
+    primary = next((i for i in unique_indexes(ctx, table) if i.primary), None)  # type: ignore[arg-type]
+    if primary is not None and any(
+            fk.table == table and set(fk.columns) == set(primary.columns) and fk.ref_table != table
+            for fk in ctx.model.catalog.foreign_keys):
+        return False
+    if isinstance(added, ast.Name):
+        code = ctx.python_file
+        scope = code.enclosing(node, *SCOPES)
+        after = code.span(node)[1]
+        if scope is not None and any(
+                isinstance(n, ast.Name) and n.id == added.id and code.span(n)[0] >= after
+                for n in code.descendants(scope)):
+            return False
+    return True
+
+
+def sa_insert_buildable(ctx: FileContext, check: PyCheck, table: str | None) -> bool:
+    """core_insert_buildable for the SQLAlchemy insert of a check-then-act."""
+    row = sa_row(ctx.python_file, check)
+    if row is None or any(a.keyword is None or a.star for a in call_args(row)):
+        return False
+    args = call_args(check.act)
+    added = args[0].value if args and check.act.func.attr == "add" else None  # type: ignore[attr-defined]
+    return core_insert_buildable(ctx, table, [a.keyword for a in call_args(row)],  # type: ignore[misc]
+                                 check.act, added)
+
+
+def sa_row(code: PythonFile, check: PyCheck) -> ast.Call | None:
+    """The call building the inserted row (`M(a=1)` or `insert(M).values(a=1)`'s `.values`)."""
     act = check.act
     args = call_args(act)
     value: ast.expr | None = args[0].value if args else None
@@ -238,7 +320,13 @@ def _sa_values(code: PythonFile, check: PyCheck) -> str:
         statements = nested_statements(code, code.descendants(check.node))
         found = last_assignment(statement_lines(code, statements), value.id)
         value = found[1] if found else None
-    if not isinstance(value, ast.Call):
+    return value if isinstance(value, ast.Call) else None
+
+
+def _sa_values(code: PythonFile, check: PyCheck) -> str:
+    """The keyword arguments of the inserted object (`M(a=1)` or `.values(a=1)`), as written."""
+    value = sa_row(code, check)
+    if value is None:
         return "..."
     written = rendered(code, value)
     head = rendered(code, value.func)

@@ -24,6 +24,11 @@ _IF_BEFORE = re.compile(r"\bIF\s*$", re.IGNORECASE)
 _END_IF_AFTER = re.compile(r"\s*END\s+IF\s*;", re.IGNORECASE)
 
 
+# What follows a PL/pgSQL INSERT's text up to its `;`: `INTO [STRICT] target[, ...]`.
+_INTO_AFTER = re.compile(r"\s+(into\s+(?:strict\s+)?[\w.\"]+(?:\s*,\s*[\w.\"]+)*)\s*;",
+                         re.IGNORECASE)
+
+
 def insert_where_not_exists(stmt: Statement) -> Check | None:
     """`INSERT INTO t ... SELECT ... WHERE NOT EXISTS (SELECT ... FROM t WHERE ...)`."""
     body = stmt.body
@@ -40,7 +45,7 @@ def insert_where_not_exists(stmt: Statement) -> Check | None:
         if lookup is None:
             continue
         return Check("`INSERT ... WHERE NOT EXISTS`", table, lookup[0],
-                     lookup[1] and len(parts) == 1, stmt)
+                     lookup[1] and len(parts) == 1, stmt, partial=not lookup[1])
     return None
 
 
@@ -72,7 +77,7 @@ def if_not_exists(ctx: FileContext, stmt: Statement) -> Check | None:
         else "`IF EXISTS ... ELSE INSERT`"
     exact = (branch == "then_body" and lookup[1] and len(if_stmt.get("then_body") or ()) == 1
              and not if_stmt.get("else_body") and not if_stmt.get("elsif_list"))
-    return Check(shape, table, lookup[0], exact, insert)
+    return Check(shape, table, lookup[0], exact, insert, partial=not lookup[1])
 
 
 def select_into_not_found(ctx: FileContext, stmt: Statement) -> Check | None:
@@ -101,7 +106,8 @@ def select_into_not_found(ctx: FileContext, stmt: Statement) -> Check | None:
     if insert is None:
         return None
     # The SELECT's INTO target is used after the IF: rewriting it is a judgement call.
-    return Check("`SELECT INTO`, `IF NOT FOUND` then `INSERT`", table, lookup[0], False, insert)
+    return Check("`SELECT INTO`, `IF NOT FOUND` then `INSERT`", table, lookup[0], False, insert,
+                 partial=not lookup[1])
 
 
 def _not_exists(node: dict[str, Any]) -> dict[str, Any] | None:
@@ -214,6 +220,16 @@ def _drop_if(ctx: FileContext, cond: Statement, insert: Statement, at: int,
             Edit.delete(after, end_if.end())]
 
 
+def plpgsql_into(ctx: FileContext, insert: Statement) -> str:
+    """The ` INTO target` that PL/pgSQL strips from an `INSERT ... RETURNING ... INTO target`
+    (the statement's text ends before it), or "": a rewrite without it fails at run time
+    ("query has no destination for result data")."""
+    if insert.plpgsql_holder is None:
+        return ""
+    found = _INTO_AFTER.match(ctx.text, insert.end)
+    return " " + found.group(1) if found else ""
+
+
 def on_conflict_suggestion(ctx: FileContext, check: Check, has_key: bool, known: bool) -> str:
     bare = ctx.model.bare(check.table)
     cols = ", ".join(n.quote_ident(c) for c, _ in check.lookup)
@@ -238,7 +254,7 @@ def on_conflict_suggestion(ctx: FileContext, check: Check, has_key: bool, known:
         text = ctx.text[insert.start:insert.end]
         for edit in sorted(edits, reverse=True):
             text = text[:edit.start - insert.start] + edit.content + text[edit.end - insert.start:]
-        lines.append(text + ";")
+        lines.append(text + plpgsql_into(ctx, insert) + ";")
     else:
         lines.append(f"INSERT INTO {check.table} ({cols}, ...) VALUES (...)\n"
                      f"ON CONFLICT ({cols}) DO NOTHING;")

@@ -14,8 +14,10 @@ from pglint.kit.check_then_act import (
     PG_INSERT, SA_INSERTS, SCOPES, call_args, last_assignment, manager_model,
     sa_insert_model, statement_lines, statements_before,
 )
-from pglint.kit.check_then_act_fixes import get_or_create_call, one_per_line, render, too_long
-from pglint.python.pyfile import Argument, PythonFile, dotted
+from pglint.kit.check_then_act_fixes import (
+    get_or_create_call, one_per_line, render, rendered, too_long,
+)
+from pglint.python.pyfile import Argument, PythonFile, dotted, last_name
 
 # Calls that make a value up afresh on every attempt: a retry sends a new key, not the same one.
 _GENERATORS = frozenset({"uuid1", "uuid4", "uuid6", "uuid7", "now", "utcnow", "today", "time",
@@ -23,6 +25,10 @@ _GENERATORS = frozenset({"uuid1", "uuid4", "uuid6", "uuid7", "now", "utcnow", "t
 _GENERATOR_MODULES = ("secrets.", "random.", "ulid.", "nanoid.", "shortuuid.")
 # Exceptions whose handler deals with a duplicate key.
 _CONFLICT_ERRORS = ("IntegrityError", "UniqueViolation")
+# Calls that read rows of a model (a lookup before an insert).
+_QUERY_CALLS = frozenset({"query", "select", "filter", "filter_by", "where", "get", "first",
+                          "one", "one_or_none", "scalar", "scalar_one_or_none", "scalars",
+                          "exists", "count", "get_or_none", "all"})
 
 
 def generated_value(code: PythonFile, value: ast.expr, scope: ast.AST | None) -> bool:
@@ -45,20 +51,132 @@ def generated_value(code: PythonFile, value: ast.expr, scope: ast.AST | None) ->
     return False
 
 
+def drawn_in_attempt(code: PythonFile, value: ast.expr, insert: ast.Call) -> bool:
+    """Whether a key value comes from the database within the same attempt, so that a re-run
+    draws a new one: an attribute of an object the function added before the insert (`parent
+    .id` after `session.add(parent)`: a re-run inserts a new parent), or a name assigned from a
+    call on (or given) the insert's session, cursor or transaction (`seq.get_next_id(txn)`,
+    `cur.fetchone()[0]` after an INSERT ... RETURNING)."""
+    scope = code.enclosing(insert, *SCOPES)
+    if scope is None:
+        return False
+    receiver = _root_name(insert.func.value) if isinstance(insert.func, ast.Attribute) else None
+    start = code.span(insert)[0]
+    earlier = [n for n in code.descendants(scope)
+               if hasattr(n, "end_lineno") and code.span(n)[1] <= start]
+    added = {_root_name(c.args[0]) for c in earlier if isinstance(c, ast.Call) and c.args
+             and isinstance(c.func, ast.Attribute) and c.func.attr in ("add", "add_all")}
+    if isinstance(value, ast.Attribute) and _root_name(value) in added - {None}:
+        return True
+    if not isinstance(value, ast.Name) or receiver is None:
+        return False
+    for assign in earlier:
+        if isinstance(assign, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == value.id for t in assign.targets):
+            if any(isinstance(c, ast.Call) and (_root_name(c.func) == receiver or any(
+                    _root_name(a) == receiver for a in c.args))
+                   for c in (assign.value, *code.descendants(assign.value))):
+                return True
+            if isinstance(assign.value, ast.Attribute) and \
+                    _root_name(assign.value) in added - {None}:
+                return True
+    return False
+
+
+def _root_name(node: ast.AST) -> str | None:
+    """`x` of `x`, `x.y.z`, `x.y()`, `x[0]`."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
 def handles_conflict(code: PythonFile, node: ast.AST) -> bool:
-    """The call sits in a `try` whose handler catches IntegrityError / UniqueViolation."""
+    """The insert's duplicate is handled on purpose: the call sits in a `try` whose handler
+    catches IntegrityError / UniqueViolation, or such a `try` follows it in the same function
+    (around the `flush()` or `commit()` that sends the insert, say)."""
     child = node
     for ancestor in code.ancestors(node):
         if isinstance(ancestor, SCOPES):
-            return False
-        if isinstance(ancestor, ast.Try) and any(s is child for s in ancestor.body):
-            for handler in ancestor.handlers:
-                kind = handler.type
-                items = kind.elts if isinstance(kind, ast.Tuple) else [kind]
-                if any((dotted(i.value if isinstance(i, ast.Starred) else i) or "").endswith(
-                        _CONFLICT_ERRORS) for i in items if i is not None):
-                    return True
+            break
+        if isinstance(ancestor, ast.Try) and any(s is child for s in ancestor.body) and \
+                _catches_conflict(ancestor):
+            return True
         child = ancestor
+    scope = code.enclosing(node, *SCOPES)
+    if scope is None:
+        return False
+    start = code.span(node)[0]
+    return any(isinstance(t, ast.Try) and code.span(t)[0] > start and _catches_conflict(t)
+               and code.enclosing(t, *SCOPES) is scope for t in code.descendants(scope))
+
+
+def _catches_conflict(statement: ast.Try) -> bool:
+    for handler in statement.handlers:
+        kind = handler.type
+        items = kind.elts if isinstance(kind, ast.Tuple) else [kind]
+        if any((dotted(i.value if isinstance(i, ast.Starred) else i) or "").endswith(
+                _CONFLICT_ERRORS) for i in items if i is not None):
+            return True
+    return False
+
+
+def checked_first(code: PythonFile, node: ast.AST, model: str) -> bool:
+    """The insert of `model` runs only after the function looked the row up: it sits in an
+    `if` whose test reads such a lookup (`if user is None:` after `user = Users.query
+    .filter_by(...).first()`), or follows an `if ...: return` / `raise` that does (`if
+    self.flagged(user, annotation): return`, a helper of the module that queries the model).
+    A re-run then finds the committed row and does not insert again."""
+    scope = code.enclosing(node, *SCOPES)
+    if scope is None:
+        return False
+    start = code.span(node)[0]
+    for ancestor in code.ancestors(node):
+        if ancestor is scope:
+            break
+        if isinstance(ancestor, ast.If) and _reads_row(code, ancestor.test, model, scope, start):
+            return True
+    for earlier in code.descendants(scope):
+        if isinstance(earlier, ast.If) and code.span(earlier)[1] <= start and \
+                code.enclosing(earlier, *SCOPES) is scope and earlier.body and \
+                isinstance(earlier.body[-1], (ast.Return, ast.Raise)) and \
+                _reads_row(code, earlier.test, model, scope, start):
+            return True
+    return False
+
+
+def _reads_row(code: PythonFile, test: ast.expr, model: str, scope: ast.AST, before: int
+               ) -> bool:
+    """Whether an `if` test reads a lookup of `model`: a query of it in the test, a variable
+    assigned one earlier in the function, or a call of a function of the module whose body
+    queries it."""
+    if _queries(code, test, model):
+        return True
+    names = {n.id for n in (test, *code.descendants(test)) if isinstance(n, ast.Name)}
+    for assign in code.descendants(scope):
+        if isinstance(assign, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and \
+                assign.value is not None and code.span(assign)[0] < before:
+            targets = assign.targets if isinstance(assign, ast.Assign) else [assign.target]
+            if any(isinstance(t, ast.Name) and t.id in names for t in targets) and \
+                    _queries(code, assign.value, model):
+                return True
+    called = {last_name(c.func) for c in (test, *code.descendants(test))
+              if isinstance(c, ast.Call)}
+    for kind in (ast.FunctionDef, ast.AsyncFunctionDef):
+        for function in code.nodes(kind):
+            if function.name in called and function is not scope and \
+                    _queries(code, function, model):
+                return True
+    return False
+
+
+def _queries(code: PythonFile, node: ast.AST, model: str) -> bool:
+    """`node` holds a query of `model`: its name under a call of a query method (`filter_by`,
+    `first`, `get`, `exists`, `select(M)`, `query(M)`, ...), not only its constructor."""
+    for inner in (node, *code.descendants(node)):
+        if isinstance(inner, ast.Call) and last_name(inner.func) in _QUERY_CALLS and any(
+                isinstance(n, ast.Name) and n.id == model
+                for n in (inner, *code.descendants(inner))):
+            return True
     return False
 
 
@@ -116,6 +234,22 @@ def _postgresql_insert(tree: Any) -> tuple[Any, Edit | None] | None:
     else:
         edit = None
     return cst.parse_expression(local), edit
+
+
+def savepoint_fix(ctx: FileContext, node: ast.Call) -> Fix:
+    """The insert in a savepoint that swallows the duplicate: where PostgreSQL's Core insert
+    cannot stand in for the ORM's (see core_insert_buildable). Works on every database and
+    keeps the ORM object."""
+    code = ctx.python_file
+    receiver = rendered(code, node.func.value)  # type: ignore[attr-defined]
+    act = rendered(code, code.statement(node) or node).replace("\n", "\n        ")
+    return Fix.display("Catch the duplicate in a savepoint", "\n".join([
+        "from sqlalchemy.exc import IntegrityError", "",
+        "try:",
+        f"    with {receiver}.begin_nested():  # a savepoint: flushed on exit",
+        f"        {act}",
+        "except IntegrityError:",
+        "    ...  # an earlier attempt committed the row: read it instead"]))
 
 
 def orm_insert_fix(ctx: FileContext, form: str, model: str, node: ast.Call, row_node: ast.Call,

@@ -28,6 +28,8 @@ class Check:
     lookup: list[tuple[str, dict[str, Any]]]  # (column, compared value) of the lookup
     only_equalities: bool  # the lookup is nothing but `col = value` conjuncts
     insert: Statement | None  # the guarded INSERT statement
+    # Part of the lookup is not a plain `col = value` (`lower(col) = x`): `lookup` is not all of it.
+    partial: bool = False
 
 
 def guarded_by_check(stmt: Statement) -> bool:
@@ -160,6 +162,33 @@ def inner_equality(node: dict[str, Any], alias: str) -> tuple[str, dict[str, Any
                 continue  # `x = t.col`: the qualified side is the table's
             return parts[-1], other
     return None
+
+
+def catalog_name(ctx: FileContext, table: str) -> str:
+    """The name under which the catalog knows a table a query names: as written, without
+    `public.`, or, for a bare name, the one schema-qualified table of that name (migrations
+    that write `app.users` and queries that rely on `search_path` to write `users`). The name
+    as written when the catalog knows none, or several."""
+    catalog = ctx.model.catalog
+    if catalog.table(table) is not None:
+        return table
+    bare = table.split(".")[-1]
+    if "." in table:
+        return bare if table.split(".")[0].lower() == "public" and catalog.table(bare) else table
+    found = [name for name in catalog.tables if "." in name
+             and name.split(".")[-1].lower() == bare.lower()]
+    return found[0] if len(found) == 1 else table
+
+
+def child_lookup(ctx: FileContext, table: str, columns: list[str]) -> bool:
+    """A lookup on one foreign-key column that no unique key covers: "does this parent have a
+    child yet?" on a one-to-many relation (an event's first submission type). A second child
+    is what the data model allows, and a unique constraint on the column would break it."""
+    if len(columns) != 1 or any(set(i.columns) <= set(columns)
+                                for i in unique_indexes(ctx, table)):
+        return False
+    return any(fk.table == table and fk.columns == columns
+               for fk in ctx.model.catalog.foreign_keys)
 
 
 def unique_indexes(ctx: FileContext, table: str) -> list[Index]:

@@ -9,16 +9,20 @@ from typing import Any, Iterable
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.check_then_act import python_acts
-from pglint.kit.check_then_act_fixes import constraint_name, orm_columns
+from pglint.kit.check_then_act_sql import plpgsql_into
+from pglint.kit.check_then_act_fixes import constraint_name, core_insert_buildable, orm_columns
 from pglint.kit.orm_inserts import (
-    database_generates, generated_value, handles_conflict, orm_insert, orm_insert_fix,
+    checked_first, database_generates, drawn_in_attempt, generated_value, handles_conflict,
+    orm_insert, orm_insert_fix, savepoint_fix,
 )
+from pglint.kit.reruns import rerun_reason, statement_rerun
 from pglint.kit.roles import runs_once
 from pglint.kit.triggers import in_trigger_function
 from pglint.kit.upserts import conflict_point, conflict_target, guarded_by_check, unique_indexes
 from pglint.model.catalog import Index
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
+from pglint.python.pyfile import call_args
 from pglint.sql.parse import Statement, iter_nodes
 
 # Columns whose value a client sends to make a write idempotent or to name it from outside.
@@ -26,6 +30,7 @@ IDEMPOTENCY_NAME = re.compile(
     r"^(?:.*_)?(?:idempotency_(?:key|token|id)|idempotency|request_(?:id|uuid)|external_(?:id|ref)"
     r"|dedup(?:e|lication)?_(?:key|id)|client_(?:request|message|order|txn|transaction)_id"
     r"|message_id|event_id|[a-z0-9_]+_uuid)$", re.IGNORECASE)
+_RETURNING = re.compile(r"\s+RETURNING\b", re.IGNORECASE)
 # Values the server makes up afresh on every run: a retry inserts a new key, not the same one.
 _GENERATED = {"nextval", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v4", "uuidv4",
               "uuidv7", "random", "now", "clock_timestamp", "statement_timestamp",
@@ -69,32 +74,78 @@ _SA_MODELS = ("from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
               "    id: Mapped[int] = mapped_column(primary_key=True)\n"
               "    external_id: Mapped[str]\n"
               "    amount_cents: Mapped[int]\n")
+# Settings that show the project running on SQLite too (local runs, tests).
+_SQLITE_TOO = "DATABASE_URL = \"sqlite:///dev.db\"\n"
 _DJANGO = {"app/models.py": _DJANGO_MODELS, "migrations/V1__schema.sql": _SHOP}
 _SQLALCHEMY = {"app/models.py": _SA_MODELS, "migrations/V1__schema.sql": _SHOP}
 _PAYMENTS = ("CREATE TABLE payments (id bigserial PRIMARY KEY, external_id text NOT NULL,\n"
              "    amount_cents int NOT NULL);\n")
 
 
+# A message consumer that retries the whole handling after a lost connection.
+_CONSUMER = ("import time\n\n"
+             "from sqlalchemy.exc import OperationalError\n\n"
+             "from app.models import Event\n\n\n"
+             "def record(session, event_id, payload):\n"
+             "{insert}\n\n"
+             "def consume(session, message):\n"
+             "    for attempt in range(5):\n"
+             "        try:\n"
+             "            record(session, message[\"id\"], message[\"body\"])\n"
+             "            session.commit()\n"
+             "            return\n"
+             "        except OperationalError:\n"
+             "            session.rollback()\n"
+             "            time.sleep(2 ** attempt)\n")
+
+def _retry_loop(sql: str) -> str:
+    """A psycopg retry loop around one INSERT (the examples' retried statement)."""
+    return ("import time\n\n"
+            "import psycopg\n\n\n"
+            "def bill(conn, key, invoice_id, cents):\n"
+            "    for attempt in range(3):\n"
+            "        try:\n"
+            "            with conn.transaction():\n"
+            "                conn.execute(\n"
+            f"                    \"\"\"{sql}\"\"\",\n"
+            "                    (key, invoice_id, cents),\n"
+            "                )\n"
+            "            return\n"
+            "        except psycopg.OperationalError:\n"
+            "            time.sleep(2 ** attempt)\n")
+
+
 class NonIdempotentInsert(Rule):
     """
     ## What it does
-    Flags an `INSERT` that supplies the value of a primary-key or unique column itself — a
-    client-generated id, an idempotency key, an external id — without `ON CONFLICT`, in SQL that
-    runs repeatedly (query files, function bodies), not in a migration's one-off seed data. The
-    catalog says which column sets are unique; the value must come from the caller (a literal, a
-    parameter, a PL/pgSQL variable), not from `DEFAULT` or a generator such as `nextval()`. When
-    the catalog does not know the table, the rule fires only on a column named like an
-    idempotency key (`idempotency_key`, `request_id`, `external_id`, `*_uuid`, ...), and it also
-    fires on such a column of a known table that has no unique constraint on it.
+    Flags an insert that the code runs again after a failed attempt and that supplies the value
+    of a primary-key or unique column itself (a client-generated id, an idempotency key, an
+    external id) without handling the duplicate. "A client could retry the request" is true of
+    every request and is no evidence; the re-run must be in the code: a retry loop around the
+    insert, tenacity's `@retry` / `Retrying`, backoff's decorators, a Celery task with
+    `autoretry_for=`, `acks_late=True` (redelivered when the worker dies after the commit) or
+    `self.retry()`, a dramatiq actor, or a function of the same module that one of these calls.
 
-    In Python, flags ORM inserts that supply such a key: Django `M.objects.create(key=...)`,
-    SQLAlchemy `session.add(M(key=...))` and an executed `insert(M).values(key=...)`, where the
-    catalog (from the SQL migrations) shows that the columns are the primary key or a unique key
-    of the model's table, the database does not generate them (serial, identity, a sequence or a
-    function default) and the value is not made up on each attempt (`uuid4()`,
-    `timezone.now()`). It stays silent without that catalog evidence, inside a `try` that
-    catches `IntegrityError`, on the insert of a check-then-act (PGL204 reports those), and in
-    tests, fixtures, seeds and data migrations (SQL strings in those files too).
+    Python ORM inserts: Django `M.objects.create(key=...)`, SQLAlchemy `session.add(M(key=...))`
+    and an executed `insert(M).values(key=...)`, where the catalog (from the migrations) shows
+    that the columns are the primary key or a unique key of the model's table, the database does
+    not generate them (serial, identity, a sequence or a function default) and the value is not
+    made up on each attempt (`uuid4()`, `timezone.now()`). SQL: an `INSERT` without `ON
+    CONFLICT` that Python executes in such a re-run, supplying a unique key from a literal or a
+    parameter (or, for a table the catalog does not know, a column named like an idempotency
+    key: `idempotency_key`, `request_id`, `external_id`, `*_uuid`, ...).
+
+    ## When it stays silent
+    - No re-run in sight: request handlers, query files (sqlc, yesql) and function bodies, whose
+      callers and their retries pglint does not see; triggers copying the row that fired them.
+    - The re-run finds the row: the insert sits in a branch testing an earlier lookup of the
+      same model (`if row is None:` after `.first()` / `.one_or_none()`), follows a check with
+      an early return (also through a helper method that queries the model), or is the insert
+      of a check-then-act (PGL204 reports those).
+    - The duplicate is handled: a `try` around the insert, or after it around the flush,
+      catches `IntegrityError`.
+    - No catalog evidence of a unique key; keys the database or each attempt makes up.
+    - Tests, fixtures, seeds, scripts, migrations and data migrations (SQL strings in them too).
 
     ## Why is this bad?
     A client that times out or loses its connection cannot tell whether its `INSERT` committed,
@@ -127,11 +178,13 @@ class NonIdempotentInsert(Rule):
     index_elements=["idempotency_key"])` (from `sqlalchemy.dialects.postgresql`).
 
     ## Fix safety
-    Unsafe: pglint appends `ON CONFLICT (key columns) DO NOTHING` (before `RETURNING`), so a
-    duplicate is skipped silently instead of raising 23505, and `RETURNING` yields no row for it;
-    callers that relied on the error or on the returned row must change. When the catalog shows
-    no unique constraint on the key (or does not know the table), the fix is display only and
-    includes the `CREATE UNIQUE INDEX CONCURRENTLY` that `ON CONFLICT` needs.
+    SQL (in a Python string, so shown, not applied): `ON CONFLICT (key columns) DO NOTHING`
+    appended (before `RETURNING`), so a duplicate is skipped silently instead of raising 23505,
+    and `RETURNING` yields no row for it; callers that relied on the error or on the returned
+    row must change. When the catalog shows no unique constraint on the key (or does not know
+    the table), it includes the `CREATE UNIQUE INDEX CONCURRENTLY` that `ON CONFLICT` needs.
+    In a project that also runs on SQLite or MySQL (MySQL has no `ON CONFLICT`), the suggestion
+    is to catch the unique violation around the statement instead.
 
     Python fixes are unsafe too. Django: `create(...)` becomes `get_or_create(<key>=...,
     defaults={<the other arguments>})` (`[0]` where the result is used): a retry returns the
@@ -141,7 +194,11 @@ class NonIdempotentInsert(Rule):
     PostgreSQL's `insert` and `.on_conflict_do_nothing(...)`; the import is added. The insert then
     runs at once instead of at the session's flush, the object is not added to the session, and
     a skipped row is not returned. Display only for `**kwargs`, an object added through a
-    variable, and `async` functions (where `execute()` must be awaited).
+    variable, and `async` functions (where `execute()` must be awaited). Where PostgreSQL's
+    insert cannot stand in for the ORM's (the added object is used afterwards, a value is a
+    relationship or another non-column, the table's primary key is a foreign key to a parent
+    table as in joined-table inheritance, or the project also runs on SQLite or MySQL), the
+    suggestion is the insert in a savepoint (`begin_nested()`) that catches `IntegrityError`.
     """
 
     code = "PGL201"
@@ -214,6 +271,80 @@ class NonIdempotentInsert(Rule):
         Example("DO $$\nBEGIN\n"
                 "  INSERT INTO invoice_processing (idempotency_key, invoice_id) VALUES ('x', 1);\n"
                 "END $$;", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # A query file and a function body do not show their callers: no retry in sight.
+        Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
+                "VALUES ('req-2024-001', 12345, 10000);",
+                kind="sql", context={"migrations/V1__invoices.sql": _INVOICES}),
+        Example("CREATE FUNCTION record_event(p_id text, p_payload jsonb) RETURNS void\n"
+                "LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n"
+                "  INSERT INTO events (event_id, payload) VALUES (p_id, p_payload);\n"
+                "END $$;",
+                context={"migrations/V1__events.sql": _EVENTS}),
+        Example("INSERT INTO webhook_deliveries (request_id, body) VALUES ($1, $2);", kind="sql"),
+        # A request handler: a client could retry, but nothing in the code runs it again.
+        Example("from app.models import Invoice\n\n\n"
+                "def bill(request):\n"
+                "    invoice = Invoice.objects.create(\n"
+                "        idempotency_key=request.headers[\"Idempotency-Key\"],\n"
+                "        invoice_id=request.data[\"invoice_id\"],\n"
+                "        amount_cents=request.data[\"amount_cents\"],\n"
+                "    )\n"
+                "    return invoice.invoice_id\n",
+                kind="python", context=_DJANGO),
+        # A re-run finds the committed row: the insert is behind an earlier lookup of it
+        # (in a branch further down), behind a helper's check with an early return, or its
+        # flush catches IntegrityError.
+        Example("from tenacity import retry\n\n"
+                "from app.models import Event\n\n\n"
+                "@retry\n"
+                "def record(session, event_id, payload):\n"
+                "    event = session.query(Event).filter(Event.event_id == event_id)"
+                ".one_or_none()\n"
+                "    if payload:\n"
+                "        if not event:\n"
+                "            event = Event(event_id=event_id, payload=payload)\n"
+                "            session.add(event)\n"
+                "        else:\n"
+                "            event.payload = payload\n",
+                kind="python", context=_SQLALCHEMY),
+        Example("from tenacity import retry\n\n"
+                "from app.models import Event\n\n\n"
+                "class Events:\n"
+                "    def __init__(self, session):\n"
+                "        self.session = session\n\n"
+                "    def seen(self, event_id):\n"
+                "        return self.session.get(Event, event_id) is not None\n\n"
+                "    @retry\n"
+                "    def record(self, event_id, payload):\n"
+                "        if self.seen(event_id):\n"
+                "            return\n"
+                "        self.session.add(Event(event_id=event_id, payload=payload))\n",
+                kind="python", context=_SQLALCHEMY),
+        Example("from sqlalchemy.exc import IntegrityError\n"
+                "from tenacity import retry\n\n"
+                "from app.models import Event\n\n\n"
+                "@retry\n"
+                "def record(session, event_id, payload):\n"
+                "    session.add(Event(event_id=event_id, payload=payload))\n"
+                "    try:\n"
+                "        session.flush()\n"
+                "    except IntegrityError:\n"
+                "        session.rollback()\n",
+                kind="python", context=_SQLALCHEMY),
+        # The key comes from the database in the same attempt (a sequence read through the
+        # session, the id of a row the attempt inserted): a re-run draws a new one.
+        Example("from sqlalchemy import text\n"
+                "from tenacity import retry\n\n"
+                "from app.models import Event, Payment\n\n\n"
+                "@retry\n"
+                "def pay(session, cents, payload):\n"
+                "    ref = session.scalar(text(\"SELECT nextval('payment_refs')::text\"))\n"
+                "    payment = Payment(external_id=ref, amount_cents=cents)\n"
+                "    session.add(payment)\n"
+                "    session.flush()\n"
+                "    session.add(Event(event_id=payment.id, payload=payload))\n",
+                kind="python", context=_SQLALCHEMY),
         # Python: get_or_create() on the key.
         Example("from app.models import Invoice\n\n\n"
                 "def bill(key, invoice_id, cents):\n"
@@ -256,92 +387,88 @@ class NonIdempotentInsert(Rule):
                 kind="python", context={"app/models.py": _SA_MODELS}),
     )
     INVALID = (
-        # The chapter's insert without its ON CONFLICT clause.
-        Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
-                "VALUES ('req-2024-001', 12345, 10000);",
-                fixed="INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
-                      "VALUES ('req-2024-001', 12345, 10000)"
-                      " ON CONFLICT (idempotency_key) DO NOTHING;",
-                kind="sql", context={"migrations/V1__invoices.sql": _INVOICES}),
-        # With RETURNING: the clause goes before it.
-        Example("INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
-                "VALUES ('req-2024-002', 12346, 500)\n"
-                "RETURNING invoice_id, status;",
-                fixed="INSERT INTO invoice_processing (idempotency_key, invoice_id, amount_cents)\n"
-                      "VALUES ('req-2024-002', 12346, 500)"
-                      " ON CONFLICT (idempotency_key) DO NOTHING\n"
-                      "RETURNING invoice_id, status;",
-                kind="sql", context={"migrations/V1__invoices.sql": _INVOICES}),
-        # The chapter's batch insert without conflict handling.
-        Example("INSERT INTO events (event_id, payload, processed_at)\n"
-                "VALUES\n"
-                "    ('evt-001', '{\"data\": 1}', now()),\n"
-                "    ('evt-002', '{\"data\": 2}', now());",
-                fixed="INSERT INTO events (event_id, payload, processed_at)\n"
-                      "VALUES\n"
-                      "    ('evt-001', '{\"data\": 1}', now()),\n"
-                      "    ('evt-002', '{\"data\": 2}', now())"
-                      " ON CONFLICT (event_id) DO NOTHING;",
-                kind="sql", context={"migrations/V1__events.sql": _EVENTS}),
-        # A function body, defined in a migration, runs on every call.
-        Example("CREATE FUNCTION record_event(p_id text, p_payload jsonb) RETURNS void\n"
-                "LANGUAGE plpgsql AS $$\n"
-                "BEGIN\n"
-                "  INSERT INTO events (event_id, payload) VALUES (p_id, p_payload);\n"
-                "END $$;",
-                fixed="CREATE FUNCTION record_event(p_id text, p_payload jsonb) RETURNS void\n"
-                      "LANGUAGE plpgsql AS $$\n"
-                      "BEGIN\n"
-                      "  INSERT INTO events (event_id, payload) VALUES (p_id, p_payload)"
-                      " ON CONFLICT (event_id) DO NOTHING;\n"
-                      "END $$;",
-                context={"migrations/V1__events.sql": _EVENTS}),
-        # A natural key without a unique constraint: display, with the index it needs.
-        Example("INSERT INTO payments (external_id, amount_cents) VALUES ($1, $2);",
-                kind="sql", context={"migrations/V1__payments.sql": _PAYMENTS}),
-        # A table the catalog does not know, with an idempotency-key column.
-        Example("INSERT INTO webhook_deliveries (request_id, body) VALUES ($1, $2);", kind="sql"),
-        # Python, Django: create() with the client's idempotency key.
-        Example("from app.models import Invoice\n\n\n"
-                "def bill(request):\n"
+        # The chapter's insert without its ON CONFLICT clause, run again by a retry loop that
+        # catches a lost connection (the first attempt may have committed).
+        Example(_retry_loop("INSERT INTO invoice_processing (idempotency_key, invoice_id, "
+                            "amount_cents)\n"
+                            "                    VALUES (%s, %s, %s)"),
+                kind="python", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # With RETURNING (SQL in a Python string: the fix is shown, not applied).
+        Example(_retry_loop("INSERT INTO invoice_processing (idempotency_key, invoice_id, "
+                            "amount_cents)\n"
+                            "                    VALUES (%s, %s, %s) RETURNING status"),
+                kind="python", context={"migrations/V1__invoices.sql": _INVOICES}),
+        # A Celery task retried on any error: a failure after the commit re-runs the insert.
+        Example("from celery import shared_task\n\n"
+                "from app.db import connection\n\n\n"
+                "@shared_task(autoretry_for=(Exception,), retry_backoff=True)\n"
+                "def record_event(event_id, payload):\n"
+                "    with connection() as conn:\n"
+                "        conn.execute(\"INSERT INTO events (event_id, payload) VALUES (%s, %s)\",\n"
+                "                     (event_id, payload))\n"
+                "    notify_subscribers(event_id)\n",
+                kind="python", context={"migrations/V1__events.sql": _EVENTS}),
+        # A natural key without a unique constraint, in a tenacity-retried function: display,
+        # with the index it needs.
+        Example("from tenacity import retry, stop_after_attempt, wait_random_exponential\n\n\n"
+                "@retry(stop=stop_after_attempt(3), wait=wait_random_exponential(max=10))\n"
+                "def pay(cur, external_id, cents):\n"
+                "    cur.execute(\"INSERT INTO payments (external_id, amount_cents) "
+                "VALUES (%s, %s)\",\n"
+                "                (external_id, cents))\n",
+                kind="python", context={"migrations/V1__payments.sql": _PAYMENTS}),
+        # The project also runs on SQLite or MySQL: no ON CONFLICT, the duplicate caught instead.
+        Example(_retry_loop("INSERT INTO invoice_processing (idempotency_key, invoice_id, "
+                            "amount_cents)\n"
+                            "                    VALUES (%s, %s, %s)"),
+                kind="python", context={"migrations/V1__invoices.sql": _INVOICES,
+                                        "app/settings.py": _SQLITE_TOO}),
+        # Python, Django: a task redelivered after a crash (acks_late) creates the invoice again.
+        Example("from celery import shared_task\n\n"
+                "from app.models import Invoice\n\n\n"
+                "@shared_task(acks_late=True)\n"
+                "def bill(key, invoice_id, cents):\n"
                 "    invoice = Invoice.objects.create(\n"
-                "        idempotency_key=request.headers[\"Idempotency-Key\"],\n"
-                "        invoice_id=request.data[\"invoice_id\"],\n"
-                "        amount_cents=request.data[\"amount_cents\"],\n"
+                "        idempotency_key=key,\n"
+                "        invoice_id=invoice_id,\n"
+                "        amount_cents=cents,\n"
                 "    )\n"
                 "    return invoice.invoice_id\n",
-                fixed="from app.models import Invoice\n\n\n"
-                      "def bill(request):\n"
+                fixed="from celery import shared_task\n\n"
+                      "from app.models import Invoice\n\n\n"
+                      "@shared_task(acks_late=True)\n"
+                      "def bill(key, invoice_id, cents):\n"
                       "    invoice = Invoice.objects.get_or_create(\n"
-                      "        idempotency_key=request.headers[\"Idempotency-Key\"],\n"
-                      "        defaults={\n"
-                      "            \"invoice_id\": request.data[\"invoice_id\"],\n"
-                      "            \"amount_cents\": request.data[\"amount_cents\"],\n"
-                      "        },\n"
+                      "        idempotency_key=key,\n"
+                      "        defaults={\"invoice_id\": invoice_id, \"amount_cents\": cents},\n"
                       "    )[0]\n"
                       "    return invoice.invoice_id\n",
                 kind="python", context=_DJANGO),
-        # SQLAlchemy: session.add() of a row with the client's event id.
-        Example("from app.models import Event\n\n\n"
-                "def record(session, event_id, payload):\n"
-                "    session.add(Event(event_id=event_id, payload=payload))\n",
-                fixed="from app.models import Event\n"
-                      "from sqlalchemy.dialects import postgresql\n\n\n"
-                      "def record(session, event_id, payload):\n"
-                      "    session.execute(\n"
-                      "        postgresql.insert(Event)\n"
-                      "        .values(event_id=event_id, payload=payload)\n"
-                      "        .on_conflict_do_nothing(index_elements=[\"event_id\"])\n"
-                      "    )\n",
+        # SQLAlchemy: session.add() in a helper that a retry loop of the module calls.
+        Example(_CONSUMER.format(insert="    session.add(Event(event_id=event_id, "
+                                        "payload=payload))\n"),
+                fixed=_CONSUMER.format(insert="    session.execute(\n"
+                                              "        postgresql.insert(Event)\n"
+                                              "        .values(event_id=event_id, "
+                                              "payload=payload)\n"
+                                              "        .on_conflict_do_nothing(index_elements="
+                                              "[\"event_id\"])\n"
+                                              "    )\n").replace(
+                    "from app.models import Event\n",
+                    "from app.models import Event\nfrom sqlalchemy.dialects import postgresql\n"),
                 kind="python", context=_SQLALCHEMY),
-        # An executed insert(M).values(...) with an external id.
-        Example("from sqlalchemy import insert\n\n"
+        # An executed insert(M).values(...) with an external id, under tenacity's @retry.
+        Example("from sqlalchemy import insert\n"
+                "from tenacity import retry, stop_after_attempt\n\n"
                 "from app.models import Payment\n\n\n"
+                "@retry(stop=stop_after_attempt(3))\n"
                 "def pay(conn, body):\n"
                 "    conn.execute(insert(Payment).values(external_id=body[\"id\"], "
                 "amount_cents=1))\n",
-                fixed="from sqlalchemy.dialects.postgresql import insert\n\n"
+                fixed="from sqlalchemy.dialects.postgresql import insert\n"
+                      "from tenacity import retry, stop_after_attempt\n\n"
                       "from app.models import Payment\n\n\n"
+                      "@retry(stop=stop_after_attempt(3))\n"
                       "def pay(conn, body):\n"
                       "    conn.execute(\n"
                       "        insert(Payment)\n"
@@ -349,8 +476,21 @@ class NonIdempotentInsert(Rule):
                       "        .on_conflict_do_nothing(index_elements=[\"external_id\"])\n"
                       "    )\n",
                 kind="python", context=_SQLALCHEMY),
+        # The added object is used afterwards (a Core insert leaves none): the savepoint form,
+        # shown.
+        Example("from tenacity import retry\n\n"
+                "from app.models import Event\n\n\n"
+                "@retry\n"
+                "def record(session, event_id, payload):\n"
+                "    event = Event(event_id=event_id, payload=payload)\n"
+                "    session.add(event)\n"
+                "    session.flush()\n"
+                "    return event\n",
+                kind="python", context=_SQLALCHEMY),
         # In an async function execute() must be awaited: display only.
-        Example("from app.models import Event\n\n\n"
+        Example("import backoff\n\n"
+                "from app.models import Event\n\n\n"
+                "@backoff.on_exception(backoff.expo, OSError, max_tries=5)\n"
                 "async def record(session, event_id, payload):\n"
                 "    session.add(Event(event_id=event_id, payload=payload))\n"
                 "    await session.commit()\n",
@@ -376,12 +516,16 @@ class NonIdempotentInsert(Rule):
         columns = orm_columns(ctx, table, names)  # type: ignore[arg-type]
         supplied = {column: arg.keyword
                     for arg, column in zip(keyword_args, columns, strict=True)
-                    if not generated_value(code, arg.value, scope)}
+                    if not generated_value(code, arg.value, scope)
+                    and not drawn_in_attempt(code, arg.value, node)}
         keys = [i for i in unique_indexes(ctx, table) if set(i.columns) <= set(supplied)
                 and not any(database_generates(known.columns.get(c)) for c in i.columns)]
         if not keys or runs_once(ctx) or handles_conflict(code, node) or \
-                id(node) in python_acts(ctx)[0]:
-            return
+                id(node) in python_acts(ctx)[0] or checked_first(code, node, model):
+            return  # one-off code, a duplicate handled, or a re-run that finds the row
+        rerun = rerun_reason(code, node)
+        if rerun is None:
+            return  # nothing in the code runs it again: "a client could retry" is no evidence
         named = [i for i in keys if any(IDEMPOTENCY_NAME.match(c or "") for c in i.columns)]
         key = (named or keys)[0]
         key_columns = [c for c in key.columns if c]
@@ -390,10 +534,15 @@ class NonIdempotentInsert(Rule):
         what = "primary key" if key.primary else "unique key"
         shown = {"django": f"{model}.objects.create()", "add": f"add({model}(...))",
                  "core": f"insert({model})"}[form]
-        message = f"A retried `{shown}` raises IntegrityError on `{bare}`'s {what} ({cols})"
+        message = (f"`{shown}` re-run by {rerun} raises IntegrityError on `{bare}`'s {what} "
+                   f"({cols})")
+        added = call_args(node)[0].value if form == "add" else None
+        # PostgreSQL's Core insert must be able to stand in for the ORM's: else no fix at all.
+        buildable = form == "django" or core_insert_buildable(ctx, table, names, node, added)
         fix = orm_insert_fix(ctx, form, model, node, row, [supplied[c] for c in key_columns],
-                          key_columns)
-        yield self.finding(ctx, message, fix, _python_help(form, bare, what, cols), node=node)
+                             key_columns) if buildable else savepoint_fix(ctx, node)
+        yield self.finding(ctx, message, fix, _python_help(form, bare, what, cols, rerun),
+                           node=node)
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
@@ -413,11 +562,14 @@ class NonIdempotentInsert(Rule):
         supplied = _supplied_columns(node, columns)
         if not supplied or guarded_by_check(stmt):
             return
+        rerun = statement_rerun(ctx, stmt)
+        if rerun is None:
+            return  # nothing shows the statement is run again after a committed attempt
         bare = ctx.model.bare(table)
         if known is not None:
             key = _covered_key(ctx, table, supplied)
             if key is not None:
-                yield self._keyed(ctx, stmt, table, key)
+                yield self._keyed(ctx, stmt, table, key, rerun)
                 return
         named = next((c for c in columns if c in supplied and IDEMPOTENCY_NAME.match(c)), None)
         if named is None:
@@ -426,26 +578,32 @@ class NonIdempotentInsert(Rule):
                                      if i.unique or i.primary):
             return  # a partial or expression unique index: not ours to judge
         if known is not None:
-            message = (f"Retrying this INSERT duplicates the row: `{bare}` has no unique "
+            message = (f"Re-run by {rerun}, this INSERT duplicates the row: `{bare}` has no unique "
                        f"constraint on the supplied `{named}`")
             state = f"`{bare}` has no unique constraint on `{named}` (per the migrations)"
         else:
-            message = (f"Retrying this INSERT of `{named}` without ON CONFLICT duplicates the row "
+            message = (f"Re-run by {rerun}, this INSERT of `{named}` without ON CONFLICT "
+                       "duplicates the row "
                        "or fails with 23505 (unique constraint unknown)")
             state = f"pglint's catalog does not know `{bare}`: its unique constraints are unknown"
-        fix = Fix.display("Add a unique index and INSERT ... ON CONFLICT DO NOTHING",
-                          _suggestion(ctx, stmt, table, named, known is not None))
-        yield self.finding(ctx, message, fix, _help(state, named), node=stmt)
+        fix = _portable_fix(ctx) or Fix.display(
+            "Add a unique index and INSERT ... ON CONFLICT DO NOTHING",
+            _suggestion(ctx, stmt, table, named, known is not None))
+        yield self.finding(ctx, message, fix, _help(state, named, rerun), node=stmt)
 
-    def _keyed(self, ctx: FileContext, stmt: Statement, table: str, key: Index) -> Finding:
+    def _keyed(self, ctx: FileContext, stmt: Statement, table: str, key: Index, rerun: str
+               ) -> Finding:
         bare = ctx.model.bare(table)
         cols = ", ".join(c for c in key.columns if c)
         what = "primary key" if key.primary else "unique key"
-        message = (f"Retrying this INSERT fails with 23505: it supplies `{bare}`'s {what} ({cols}) "
-                   "without ON CONFLICT")
-        help = _help(f"({cols}) is the {what} of `{bare}`", cols)
+        message = (f"Re-run by {rerun}, this INSERT fails with 23505: it supplies `{bare}`'s "
+                   f"{what} ({cols}) without ON CONFLICT")
+        help = _help(f"({cols}) is the {what} of `{bare}`", cols, rerun)
         target = conflict_target(stmt, key)
-        if target is None or not stmt.exact:
+        portable = _portable_fix(ctx)
+        if portable is not None:
+            fix = portable
+        elif target is None or not stmt.exact:
             fix = Fix.display("Make the retry a no-op with ON CONFLICT DO NOTHING",
                               _with_clause(ctx, stmt, f" ON CONFLICT ({cols}) DO NOTHING"))
         else:
@@ -454,6 +612,17 @@ class NonIdempotentInsert(Rule):
                       (Edit.insert(conflict_point(ctx, stmt), clause),),
                       isolation=f"insert-conflict:{stmt.start}")
         return self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _portable_fix(ctx: FileContext) -> Fix | None:
+    """For a project that also runs on SQLite or MySQL (MySQL has no ON CONFLICT): the duplicate
+    caught around the statement instead of a PostgreSQL-only clause. None elsewhere."""
+    if not ctx.model.other_backends:
+        return None
+    return Fix.display("Catch the duplicate around the INSERT", (
+        "# The project also runs on another database, where ON CONFLICT may not exist (MySQL):\n"
+        "# run the INSERT in a savepoint and catch the driver's IntegrityError (a unique\n"
+        "# violation): an earlier attempt committed the row, read it instead."))
 
 
 def _supplied_columns(node: dict[str, Any], columns: list[str | None]) -> set[str]:
@@ -503,10 +672,10 @@ def _covered_key(ctx: FileContext, table: str, supplied: set[str]) -> Index | No
     return (named or covered)[0]
 
 
-def _help(state: str, cols: str) -> str:
-    return (f"{state}. A client that times out or loses its connection (a network partition) "
-            "cannot tell whether the INSERT committed, and retries it: when the first attempt "
-            "did commit, the retry fails with a unique violation (23505), or inserts a duplicate "
+def _help(state: str, cols: str, rerun: str) -> str:
+    return (f"{state}, and {rerun} runs the INSERT again after a failed attempt. An attempt "
+            "can fail after its INSERT committed (a lost connection, an error later on): the "
+            "next attempt then fails with a unique violation (23505), or inserts a duplicate "
             f"where nothing enforces uniqueness. `ON CONFLICT ({cols}) DO NOTHING` makes the "
             "retry a no-op; it needs a unique index or constraint on exactly those columns. "
             "With RETURNING, a conflicting insert returns no row: read the existing row when "
@@ -517,9 +686,16 @@ def _help(state: str, cols: str) -> str:
 
 def _with_clause(ctx: FileContext, stmt: Statement, clause: str) -> str:
     if not stmt.exact:
-        return f"INSERT INTO ... VALUES (...){clause};"
+        # SQL in a Python string: the text as written there (the driver's placeholders), the
+        # clause before its own RETURNING.
+        text = ctx.text[stmt.start:stmt.end]
+        if not text.lstrip().upper().startswith("INSERT"):
+            return f"INSERT INTO ... VALUES (...){clause};"
+        returning = list(_RETURNING.finditer(text))
+        at = returning[-1].start() if returning else len(text.rstrip())
+        return text[:at] + clause + text[at:]
     at = conflict_point(ctx, stmt)
-    return ctx.text[stmt.start:at] + clause + ctx.text[at:stmt.end] + ";"
+    return ctx.text[stmt.start:at] + clause + ctx.text[at:stmt.end] + plpgsql_into(ctx, stmt) + ";"
 
 
 def _suggestion(ctx: FileContext, stmt: Statement, table: str, column: str, known: bool) -> str:
@@ -534,11 +710,11 @@ def _suggestion(ctx: FileContext, stmt: Statement, table: str, column: str, know
             "-- Then:\n" + _with_clause(ctx, stmt, f" ON CONFLICT ({col}) DO NOTHING"))
 
 
-def _python_help(form: str, bare: str, what: str, cols: str) -> str:
-    common = (f"({cols}) is the {what} of `{bare}`. A client that times out or loses its "
-              "connection cannot tell whether the request committed, and retries it: when the "
-              "first attempt did commit, the retry raises IntegrityError (unique violation "
-              "23505) instead of returning the same result. ")
+def _python_help(form: str, bare: str, what: str, cols: str, rerun: str) -> str:
+    common = (f"({cols}) is the {what} of `{bare}`, and {rerun} runs the insert again after a "
+              "failed attempt. An attempt can fail after its INSERT committed (a lost "
+              "connection, an error later in the task): the next attempt then raises "
+              "IntegrityError (unique violation 23505) instead of returning the same result. ")
     if form == "django":
         return common + ("`get_or_create(<key>=..., defaults={...})` makes the retry return the "
                          "existing row (it inserts, and on IntegrityError reads the row back); the "

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import replace
 from typing import Any, Iterable
 
 from pglint.context import FileContext, runs_repeatedly
 from pglint.finding import Finding, Fix
 from pglint.kit.check_then_act import python_check
-from pglint.kit.check_then_act_fixes import python_finding
+from pglint.kit.check_then_act_fixes import orm_columns, python_finding
 from pglint.kit.check_then_act_sql import (
     if_not_exists, insert_where_not_exists, on_conflict_fix, on_conflict_suggestion,
     select_into_not_found,
 )
+from pglint.kit.orm_inserts import handles_conflict
 from pglint.kit.roles import runs_once
-from pglint.kit.upserts import Check, unique_indexes
+from pglint.kit.upserts import Check, catalog_name, child_lookup, unique_indexes
 from pglint.rule import Example, Rule
 from pglint.sql.parse import Statement
 
@@ -71,8 +73,21 @@ class CheckThenAct(Rule):
     .first()`, `session.execute(...).scalar_one_or_none()`, `.one()` / `NoResultFound`) then
     `if obj is None: session.add(M(...))`; and raw SQL, `cur.execute("SELECT ... FROM t WHERE
     ...")` then `if cur.fetchone() is None: cur.execute("INSERT INTO t ...")`. The model's table
-    (from the project's models) tells which unique keys the catalog knows. Tests, fixtures,
-    seeds and data migrations are not judged.
+    (from the project's models) tells which unique keys the catalog knows.
+
+    ## When it stays silent
+    - The catalog does not know the table: whether a unique key already settles the race, and
+      which, is then unknown (a bare name in a query finds the one schema-qualified table of
+      that name that the migrations create).
+    - The function catches `IntegrityError` around the insert or after it (around the flush
+      that sends it): the race is handled on purpose.
+    - The lookup is one foreign-key column that no unique key covers: a parent's first child
+      on a one-to-many relation, where a second child is no duplicate.
+    - Part of the lookup is an expression pglint does not read (`lower(email) = ...`,
+      `func.lower(...)`) and no unique key lies within the columns it did read.
+    - One-off code: migration statements, `DO` blocks (also in SQL files outside the
+      migrations, such as an extension's install script), tests, fixtures, seeds, scripts and
+      data migrations.
 
     ## Why is this bad?
     The check and the insert are two steps. Under `READ COMMITTED` two concurrent sessions both
@@ -127,7 +142,13 @@ class CheckThenAct(Rule):
     one `get_or_create()` still races): the suggestion then carries the `UniqueConstraint`.
     Other shapes, SQLAlchemy and raw SQL get the `get_or_create()`, `on_conflict_do_nothing()`
     or `ON CONFLICT` form as a suggestion: `on_conflict_do_nothing()` runs at once instead of
-    at the session's flush, and a skipped insert returns no row.
+    at the session's flush, and a skipped insert returns no row. Where PostgreSQL's insert
+    cannot stand in for the ORM's (the object is used afterwards, a value is a relationship,
+    the model inherits its table's primary key from a parent table, or the project also runs on
+    SQLite or MySQL), the suggestion is the insert in a savepoint that catches
+    `IntegrityError`. A PL/pgSQL rewrite keeps the insert's `RETURNING ... INTO target`. Raw
+    SQL in a project that also runs on SQLite or MySQL gets no `ON CONFLICT` (MySQL has none):
+    the suggestion is to catch the unique violation.
     """
 
     code = "PGL204"
@@ -190,6 +211,67 @@ class CheckThenAct(Rule):
                 "    INSERT INTO audit_log (message) VALUES ('unknown ' || p_email);\n"
                 "  END IF;\nEND $$;",
                 context={"migrations/V1__customers.sql": _CUSTOMERS}),
+        # A table the catalog does not know: whether a key settles the race, and which, is
+        # unknown (on real code the index it would propose often exists, or would be wrong).
+        Example("INSERT INTO newsletter (email)\n"
+                "SELECT $1\n"
+                "WHERE NOT EXISTS (SELECT 1 FROM newsletter WHERE email = $1);", kind="sql"),
+        # A DO block in a SQL file is a script run once (an extension's install step), even
+        # outside the migrations.
+        Example("DO $$\nBEGIN\n"
+                "  IF NOT EXISTS (SELECT 1 FROM customers WHERE email = 'ops@example.com') THEN\n"
+                "    INSERT INTO customers (email, name) VALUES ('ops@example.com', 'Ops');\n"
+                "  END IF;\nEND $$;",
+                kind="sql", context={"migrations/V1__customers.sql": _CUSTOMERS}),
+        # The flush after the insert turns the duplicate into an error the callers retry.
+        Example("from sqlalchemy.exc import IntegrityError\n\n"
+                "from app.models import Customer\n\n\n"
+                "def register(session, email, name):\n"
+                "    customer = session.query(Customer).filter_by(email=email).one_or_none()\n"
+                "    if customer is None:\n"
+                "        customer = Customer(email=email, name=name)\n"
+                "        session.add(customer)\n"
+                "    try:\n"
+                "        session.flush()\n"
+                "    except IntegrityError as err:\n"
+                "        raise ConcurrentUpdate(email) from err\n"
+                "    return customer\n",
+                kind="python", context=_SQLALCHEMY),
+        # A parent's first child on a one-to-many relation: a second child is no duplicate,
+        # and a unique constraint on the foreign key would break the data model.
+        Example("from app.models import SubmissionType\n\n\n"
+                "def ensure_default_type(event):\n"
+                "    if not SubmissionType.objects.filter(event=event).exists():\n"
+                "        SubmissionType.objects.create(event=event, name=\"Talk\")\n",
+                kind="python", context={
+                    "app/models.py": "from django.db import models\n\n\n"
+                                     "class Event(models.Model):\n"
+                                     "    name = models.TextField()\n\n"
+                                     "    class Meta:\n"
+                                     "        db_table = \"events\"\n\n\n"
+                                     "class SubmissionType(models.Model):\n"
+                                     "    event = models.ForeignKey(Event, models.CASCADE)\n"
+                                     "    name = models.TextField()\n\n"
+                                     "    class Meta:\n"
+                                     "        db_table = \"submission_types\"\n",
+                    "migrations/V1__events.sql":
+                        "CREATE TABLE events (id bigserial PRIMARY KEY, name text);\n"
+                        "CREATE TABLE submission_types (id bigserial PRIMARY KEY,\n"
+                        "    event_id bigint NOT NULL REFERENCES events (id), name text);\n"}),
+        # Part of the lookup is an expression pglint does not read (`func.lower(...)`): the
+        # columns it did read hold no key, and proposing one on them would be wrong.
+        Example("from sqlalchemy import func\n\n"
+                "from app.models import Customer\n\n\n"
+                "def customer_for(session, email, name):\n"
+                "    found = (\n"
+                "        session.query(Customer)\n"
+                "        .filter(func.lower(Customer.email) == func.lower(email))\n"
+                "        .filter(Customer.name == name)\n"
+                "        .one_or_none()\n"
+                "    )\n"
+                "    if not found:\n"
+                "        session.add(Customer(email=email, name=name))\n",
+                kind="python", context=_SQLALCHEMY),
         # Python: get_or_create() on a unique field is the race-free form.
         Example("from app.models import Customer\n\n\n"
                 "def register(email, name):\n"
@@ -288,10 +370,18 @@ class CheckThenAct(Rule):
                       " ON CONFLICT ON CONSTRAINT customers_email_key DO NOTHING;\n"
                       "END $$;",
                 context={"migrations/V1__customers.sql": _CUSTOMERS}),
-        # An unknown table: the constraint is unknown, so display only.
-        Example("INSERT INTO newsletter (email)\n"
-                "SELECT $1\n"
-                "WHERE NOT EXISTS (SELECT 1 FROM newsletter WHERE email = $1);", kind="sql"),
+        # The migrations create the table in a schema, the query relies on search_path: the
+        # key is found, and the fix uses it.
+        Example("INSERT INTO subscriptions (user_id, list_id)\n"
+                "SELECT $1, $2\n"
+                "WHERE NOT EXISTS (SELECT 1 FROM subscriptions WHERE user_id = $1 AND list_id = $2);",
+                fixed="INSERT INTO subscriptions (user_id, list_id)\n"
+                      "SELECT $1, $2 ON CONFLICT (user_id, list_id) DO NOTHING;",
+                kind="sql", context={"migrations/V1__subscriptions.sql":
+                                     "CREATE SCHEMA app;\n"
+                                     + _SUBSCRIPTIONS.replace("TABLE subscriptions",
+                                                              "TABLE app.subscriptions")},
+                not_executable="the application's connection sets search_path to app"),
         # Python, Django: exists() then create() on a unique field: get_or_create().
         Example("from app.models import Customer\n\n\n"
                 "def register(email, name):\n"
@@ -364,8 +454,21 @@ class CheckThenAct(Rule):
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         found = python_check(ctx, node)
-        if found is None or runs_once(ctx):
-            return
+        if found is None or runs_once(ctx) or handles_conflict(ctx.python_file, found.act):
+            return  # one-off code, or the function handles the duplicate on purpose
+        table = found.sql.table if found.sql is not None else ctx.model.orm_table(found.model)
+        if table is None or ctx.model.catalog.table(catalog_name(ctx, table)) is None:
+            return  # no catalog: what the race does and which key settles it are unknown
+        table = catalog_name(ctx, table)
+        columns = [c for c, _ in found.sql.lookup] if found.sql is not None else \
+            orm_columns(ctx, table, [name for name, _ in found.lookup])
+        if child_lookup(ctx, table, columns):
+            return  # a parent's first child: a second one is no duplicate
+        partial = found.sql.partial if found.sql is not None else not found.plain
+        if partial and not _keyed(ctx, table, columns):
+            return  # part of the lookup is unread (`func.lower(col) == x`): no key to judge
+        if found.sql is not None:
+            found = replace(found, sql=replace(found.sql, table=table))
         yield python_finding(self, ctx, found)
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -385,7 +488,16 @@ class CheckThenAct(Rule):
             return
         if found is None:
             return
-        yield self._report(ctx, stmt, found)
+        table = catalog_name(ctx, found.table)
+        if ctx.model.catalog.table(table) is None:
+            return  # no catalog: what the race does and which key settles it are unknown
+        if ctx.kind != "python" and stmt.parent is not None and stmt.parent.kind == "DoStmt":
+            return  # a DO block in a SQL file: a script run once (an install or setup step)
+        if child_lookup(ctx, table, [c for c, _ in found.lookup]):
+            return  # a parent's first child: a second one is no duplicate
+        if found.partial and not _keyed(ctx, table, [c for c, _ in found.lookup]):
+            return  # part of the lookup is unread (`lower(col) = x`): no key to judge
+        yield self._report(ctx, stmt, replace(found, table=table))
 
     def _report(self, ctx: FileContext, stmt: Statement, check: Check) -> Finding:
         catalog = ctx.model.catalog
@@ -427,3 +539,8 @@ class CheckThenAct(Rule):
             fix = Fix.display("Rely on a unique constraint with INSERT ... ON CONFLICT",
                               on_conflict_suggestion(ctx, check, exact_key is not None, known))
         return self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _keyed(ctx: FileContext, table: str, columns: list[str]) -> bool:
+    """A unique key of the table lies within the lookup columns pglint read."""
+    return any(set(i.columns) <= set(columns) for i in unique_indexes(ctx, table))
