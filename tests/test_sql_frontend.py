@@ -381,6 +381,20 @@ def test_a_section_for_another_database_is_not_parsed():
     assert not parse_sql("-- ported from MySQL\nUPDATE `t` SET a = 1;\n").statements
 
 
+def test_a_sentence_that_opens_the_file_to_stop_psql_is_not_a_syntax_error():
+    # An archive of migrations run by hand guards itself with a line of prose: psql stops at
+    # once. The statements after it are still read, where they are.
+    sql = "This is not meant to be run directly.\n\n-- #1\nCREATE TABLE a (id int);\nSELEC 1;\n"
+    parsed = parse_sql(sql)
+    assert [s.kind for s in parsed.statements] == ["CreateStmt"]
+    assert parsed.statements[0].start == sql.index("CREATE")
+    assert [sql[e.offset:e.offset + 5] for e in parsed.errors] == ["SELEC"]
+    # A first line that starts with a keyword is SQL, and its error is reported; so is prose
+    # anywhere else than the first line.
+    assert parse_sql("Select the rows we need.\n").errors
+    assert parse_sql("SELECT 1;\nThis is prose, not a statement.\n").errors
+
+
 def test_identifiers_are_quoted_where_the_grammar_needs_it():
     from pglint.sql import nodes as n
 

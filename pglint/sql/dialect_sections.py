@@ -1,9 +1,13 @@
-"""Sections of a SQL file written for another database, blanked before parsing.
+"""Text of a SQL file that is not PostgreSQL's SQL, blanked before parsing (offsets kept).
 
 Some projects keep one script per task with a section per database, each under a comment that
 names it (`-- PostgreSQL`, then `-- MySQL` with backquoted names). The other databases'
-sections are not PostgreSQL: they are blanked (offsets kept), as a down section is, from their
-header to the next header that names PostgreSQL, or to the end of the file.
+sections are not PostgreSQL: they are blanked, as a down section is, from their header to the
+next header that names PostgreSQL, or to the end of the file.
+
+A file may also open with a line of prose, not commented out, on purpose: an archive of
+migrations run by hand that starts "This is not meant to be run directly." so that psql stops
+at once. That sentence guards the file; it is not a statement that failed to parse.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ _HEADER = re.compile(
     r"sql[ \t]+server|oracle|cockroach(?:db)?)[-=# \t:]*\r?$",
     re.IGNORECASE | re.MULTILINE)
 _POSTGRES = {"postgres", "postgresql", "pg"}
+# The first line of a file when it is a sentence: a capitalised word, at least three words,
+# a full stop at the end, no `;`.
+_PROSE_LINE = re.compile(r"\A[ \t\r\n]*(?P<line>(?P<word>[A-Z][a-z]+)(?:[ \t]+[^\s;]+){2,}[.!])"
+                         r"[ \t]*\r?$", re.MULTILINE)
 
 
 def mask_other_dialect_sections(text: str) -> str:
@@ -36,3 +44,22 @@ def mask_other_dialect_sections(text: str) -> str:
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+def mask_opening_prose(text: str) -> str:
+    """`text` with its first line blanked when that line is a sentence of prose, not SQL (its
+    first word is no SQL keyword)."""
+    found = _PROSE_LINE.match(text)
+    if found is None or _is_keyword(found.group("word")):
+        return text
+    start, end = found.span("line")
+    return text[:start] + " " * (end - start) + text[end:]
+
+
+def _is_keyword(word: str) -> bool:
+    from pglast import keywords
+
+    lowered = word.lower()
+    return any(lowered in group for group in (
+        keywords.RESERVED_KEYWORDS, keywords.UNRESERVED_KEYWORDS, keywords.COL_NAME_KEYWORDS,
+        keywords.TYPE_FUNC_NAME_KEYWORDS))

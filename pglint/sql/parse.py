@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from pglast import parser as pg
 
 from pglint.source import ByteToChar
-from pglint.sql.dialect_sections import mask_other_dialect_sections
+from pglint.sql.dialect_sections import mask_opening_prose, mask_other_dialect_sections
 from pglint.sql.lexer import (LEADING_TRIVIA, Comment, Lexed, has_query_names, lex,
                                mask_down_sections)
 
@@ -202,7 +202,8 @@ def parse_sql(text: str) -> ParsedSQL:
     # never parse, so a file that parses as it is needs no masking.
     # A goose or dbmate file's down section is not what the migration does: blanked.
     # So are the sections a multi-database script writes for another database (`-- MySQL`).
-    up_only = mask_other_dialect_sections(mask_down_sections(text))
+    # So is a sentence that opens the file to stop psql from running it (an archive's guard).
+    up_only = mask_opening_prose(mask_other_dialect_sections(mask_down_sections(text)))
     # A query file that names its queries is split at the names, never parsed whole: without
     # `;` between them, `SELECT 1 <name> DELETE FROM t` would parse as one SELECT.
     named = has_query_names(up_only)

@@ -18,7 +18,10 @@ class SyntaxErrorRule(Rule):
     ## Why is this bad?
     A statement PostgreSQL cannot parse fails when the migration runs, and pglint cannot check
     what it cannot parse. psql meta-commands (`\\set`, `\\i`), psql variables (`:name`) and
-    `COPY ... FROM stdin` data are understood and are not syntax errors.
+    `COPY ... FROM stdin` data are understood and are not syntax errors; nor is a sentence of
+    prose on a file's first line (an archive that starts "This is not meant to be run
+    directly." so that psql stops at once), nor a section under a comment naming another
+    database (`-- MySQL`).
 
     ## Example
     ```sql
