@@ -8,7 +8,7 @@ from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_revision,
                                          django_migration)
-from pglint.kit.locks import LOCK_EVIDENCE, WEAK_ALTER_SUBCOMMANDS, in_use
+from pglint.kit.locks import LOCK_EVIDENCE, WEAK_ALTER_SUBCOMMANDS, added_constraints, in_use
 from pglint.kit.orm_migrations import sql_call_before
 from pglint.kit.python_edits import separate_sql_call_before
 from pglint.kit.timeouts import (LOCK_TIMEOUT, is_zero, runner_transaction_only,
@@ -204,6 +204,16 @@ class MissingLockTimeout(Rule):
                       "CREATE TABLE refunds (refund_id bigint PRIMARY KEY,\n"
                       "    order_id bigint NOT NULL REFERENCES orders);\n",
                 context=_CONTEXT),
+        # Foreign keys to two existing tables lock both: the message names both.
+        Example("CREATE TABLE refunds (refund_id bigint PRIMARY KEY,\n"
+                "    order_id bigint NOT NULL REFERENCES orders,\n"
+                "    customer_id bigint REFERENCES customers);\n",
+                fixed="SET LOCAL lock_timeout = '5s';\n"
+                      "CREATE TABLE refunds (refund_id bigint PRIMARY KEY,\n"
+                      "    order_id bigint NOT NULL REFERENCES orders,\n"
+                      "    customer_id bigint REFERENCES customers);\n",
+                context={**_CONTEXT, "migrations/V2__customers.sql":
+                         "CREATE TABLE customers (customer_id bigint PRIMARY KEY);\n"}),
         # An Alembic revision: the setting gets an op.execute() of its own (asyncpg refuses two
         # commands in one string), SET LOCAL as Alembic runs the revision in a transaction.
         Example(_ALEMBIC.format(""), kind="python", context=_CONTEXT,
@@ -279,6 +289,7 @@ class MissingLockTimeout(Rule):
 
     def check_file(self, ctx: FileContext) -> Iterable[Finding]:
         uncovered: list[tuple[Statement, Statement, str, str]] = []
+        also_locked: list[str] = []  # the other tables the first uncovered statement locks
         # Indexes built in this file, or on a table a migration not yet run creates.
         new_indexes: set[str] = set(ctx.model.indexes_on_new_tables())
         # Tables that migrations not yet run create: nobody reads or writes them yet.
@@ -296,14 +307,21 @@ class MissingLockTimeout(Rule):
             # ("" for a statement that locks tables it does not name: `VACUUM FULL;`.)
             if target[0] and not in_use(ctx, _table_of(ctx, stmt, target[0])):
                 continue
+            if not uncovered and target[1] == "write":
+                # (A referenced table's lock blocks writes only: named beside a table whose
+                # lock blocks the same, not beside one whose every query queues.)
+                created = session.created_tables | new_tables
+                also_locked = [t for t in _referenced_tables(stmt, created)
+                               if t != target[0] and in_use(ctx, _table_of(ctx, stmt, t))]
             uncovered.append((stmt, top, *target))
         if not uncovered:
             return
         stmt, top, table, blocked = uncovered[0]
-        yield self._report(ctx, stmt, top, table, blocked, uncovered, wrapped)
+        yield self._report(ctx, stmt, top, table, blocked, uncovered, wrapped, also_locked)
 
     def _report(self, ctx: FileContext, stmt: Statement, top: Statement, table: str,
-                blocked: str, uncovered: list, wrapped: bool) -> Finding:
+                blocked: str, uncovered: list, wrapped: bool,
+                also_locked: list[str]) -> Finding:
         timeout = ctx.settings.option("lock-timeout")
         literal = n.quote_literal(str(timeout))
         what = _describe(stmt)
@@ -330,6 +348,10 @@ class MissingLockTimeout(Rule):
             on = f"`{index.table}`" if index is not None else f"the table of `{table}`"
         else:
             on = f"`{table}`"
+        if table and also_locked:
+            # A foreign key locks the table it references too: writes to both queue.
+            on = ", ".join(f"`{t}`" for t in [table, *also_locked[:-1]]) + \
+                f" and `{also_locked[-1]}`"
         message = (f"{what} runs with no `lock_timeout`: while it waits for its lock, every later "
                    f"{blocked} on {on} queues behind it")
         more = len(uncovered) - 1
@@ -450,6 +472,20 @@ def _locked_table(stmt: Statement, created: frozenset[str],
                                created)
         return (name, "write") if name else None
     return None
+
+
+def _referenced_tables(stmt: Statement, created: frozenset[str]) -> list[str]:
+    """The existing tables a statement's foreign keys reference (a CREATE TABLE's, or those an
+    ALTER TABLE adds), each once, in the order written: their lock is taken too."""
+    if stmt.kind == "CreateStmt":
+        rangevars = _referenced(stmt.body)
+    elif stmt.kind == "AlterTableStmt":
+        rangevars = [c["pktable"] for c in added_constraints(stmt.body, "CONSTR_FOREIGN")
+                     if c.get("pktable")]
+    else:
+        return []
+    names = [n.relation_name(rv) for rv in rangevars]
+    return list(dict.fromkeys(name for name in names if name and name not in created))
 
 
 def _referenced(body: dict) -> list[dict]:
