@@ -687,3 +687,32 @@ def test_alembic_revisions_replay_in_down_revision_order(tmp_path):
     assert [c.path.name for c in candidates] == ["0b7e_add_status.py", "f3a1_jobs.py"]
     model = engine.build_model([engine.load(c) for c in candidates], settings)
     assert set(model.catalog.table("jobs").columns) == {"id", "status"}
+
+
+PLUGIN_REVISIONS = {
+    "migrations/versions/0001_base.py": (
+        "from alembic import op\nimport sqlalchemy as sa\n\n"
+        "revision = \"0001\"\ndown_revision = None\n\n\n"
+        "def upgrade():\n"
+        "    op.create_table(\"challenges\", sa.Column(\"id\", sa.Integer(), primary_key=True))\n"),
+    # A plugin's revision: its runner hands `op` to upgrade() instead of an import.
+    "plugins/scoring/migrations/0002_scoring.py": (
+        "import sqlalchemy as sa\n\n"
+        "revision = \"0002\"\ndown_revision = \"0001\"\n\n\n"
+        "def upgrade(op=None):\n"
+        "    op.add_column(\"challenges\", sa.Column(\"decay\", sa.Integer(), nullable=True))\n\n\n"
+        "def downgrade(op=None):\n"
+        "    op.execute(\"UPDATE challenges SET decay = NULL\")\n"
+        "    op.drop_column(\"challenges\", \"decay\")\n"),
+}
+
+
+def test_a_plugin_revision_handed_op_by_its_runner_is_an_alembic_migration(tmp_path):
+    root = _project(tmp_path, PLUGIN_REVISIONS)
+    result, model = _lint(root, ["PGL202"])
+    plugin = next(f.file for f in result.files if f.candidate.path.name == "0002_scoring.py")
+    assert (plugin.kind, plugin.role, plugin.role_reason) == (
+        "migration", "migration", "Alembic or Django migration")
+    # Its operations are read (the column exists), its downgrade() is not judged as sent.
+    assert "decay" in model.catalog.table("challenges").columns
+    assert result.findings == []

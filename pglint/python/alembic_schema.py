@@ -73,7 +73,18 @@ class AlembicMigration(MigrationReader):
         qualified = self.tree.qualified(call.func) or ""
         if qualified.startswith("alembic.op."):
             return qualified[len("alembic.op."):]
+        if qualified.startswith("op.") and qualified.count(".") == 1 and self._op_parameter:
+            return qualified[len("op."):]  # `op` handed to upgrade() by a plugin runner
         return None
+
+    @property
+    def _op_parameter(self) -> bool:
+        """Whether `upgrade()` is handed Alembic's `op` by its runner (and `op` is no import)."""
+        if "_takes_op" not in self.__dict__:
+            upgrade = upgrade_function(self.tree)
+            self.__dict__["_takes_op"] = "op" not in self.tree.import_names and \
+                upgrade is not None and any(a.arg == "op" for a in upgrade.args.args)
+        return self.__dict__["_takes_op"]
 
     def _call(self, call: Any, method: str, batch: tuple[str, Any] | None) -> None:
         handler = getattr(self, "_op_" + method, None)

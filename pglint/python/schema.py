@@ -56,8 +56,16 @@ def might_define_schema(text: str) -> bool:
     return _looks_alembic(text) or ("Migration" in text and _DJANGO.search(text) is not None)
 
 
+# A revision run by an application's own plugin runner, which passes Alembic's `op` in
+# (CTFd's plugins: `def upgrade(op=None):`) instead of the module importing it.
+_OP_PARAMETER = re.compile(r"^def upgrade\(\s*op\b", re.M)
+
+
 def _looks_alembic(text: str) -> bool:
-    return "alembic" in text and "def upgrade" in text and _ALEMBIC.search(text) is not None
+    if "def upgrade" not in text:
+        return False
+    return ("alembic" in text and _ALEMBIC.search(text) is not None) or (
+        _OP_PARAMETER.search(text) is not None and _REVISION_LINE.search(text) is not None)
 
 
 def migration_kind(tree: PythonFile) -> str:
