@@ -9,6 +9,7 @@ from pglint.finding import Finding, Fix
 from pglint.kit.backfills import writes_whole_table
 from pglint.kit.locks import locked_earlier
 from pglint.kit.sql_tokens import top_level
+from pglint.kit.timeouts import runner_transaction_only
 from pglint.roles import MIGRATION, SCRIPT
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -61,15 +62,16 @@ class UnbatchedBackfill(Rule):
         batch_start orders.order_id%TYPE;
         batch_end orders.order_id%TYPE;
     BEGIN
-        SELECT min(order_id) INTO batch_start FROM orders;
+        SELECT order_id INTO batch_start FROM orders ORDER BY order_id LIMIT 1;
         WHILE batch_start IS NOT NULL LOOP
-            SELECT max(order_id) INTO batch_end
+            SELECT order_id INTO batch_end
             FROM (SELECT order_id FROM orders WHERE order_id >= batch_start
-                  ORDER BY order_id LIMIT 1000) AS batch;
+                  ORDER BY order_id LIMIT 1000) AS batch ORDER BY order_id DESC LIMIT 1;
             UPDATE orders SET status = 'new'
             WHERE order_id BETWEEN batch_start AND batch_end AND (status IS NULL);
             COMMIT;
-            SELECT min(order_id) INTO batch_start FROM orders WHERE order_id > batch_end;
+            SELECT order_id INTO batch_start FROM orders WHERE order_id > batch_end
+            ORDER BY order_id LIMIT 1;
         END LOOP;
     END $$;
     ```
@@ -78,7 +80,10 @@ class UnbatchedBackfill(Rule):
     Display only: batching gives up the statement's atomicity (a failure leaves part of the
     rows done, so the statement must be safe to re-run), needs a migration that is not wrapped
     in a transaction, and the batch size is a judgement. pglint writes the loop for the
-    statement and the table's key from the catalog.
+    statement and the table's key from the catalog (any orderable key: the bounds are read with
+    `ORDER BY ... LIMIT 1`, so a uuid key works too); with no single-column key it writes no
+    loop and says so, and where the migration's runner wraps the file in a transaction it says
+    to run the loop as a script of its own, outside the migration.
     """
 
     code = "PGL202"
@@ -262,23 +267,36 @@ def _qualified(table: str) -> str:
 
 
 def _loop(ctx: FileContext, table: str, key: str | None, body: str) -> str:
-    """The keyed batch loop around one batch statement that reads `batch_start`/`batch_end`."""
+    """The keyed batch loop around one batch statement that reads `batch_start`/`batch_end`.
+
+    Batch bounds are read with ORDER BY ... LIMIT 1, not min()/max(): that works for any
+    orderable key, a uuid included (there is no min(uuid)). Without a key in the catalog no
+    loop is written: a guessed column would not run."""
     t = _qualified(table)
-    k = n.quote_ident(key) if key else "id"
-    lines = []
     if key is None:
-        lines.append(f"-- `{ctx.model.bare(table)}` has no single-column key in the catalog: use "
-                     "a unique, indexed column for `id`.")
+        return (f"-- `{ctx.model.bare(table)}` has no single-column primary or unique key that "
+                "pglint knows of, so no batch loop is\n"
+                "-- written here: batch on a unique, indexed, orderable column of the table, a "
+                f"{BATCH_SIZE}-row key range per\n-- transaction.")
+    k = n.quote_ident(key)
+    lines = []
+    if runner_transaction_only(ctx):
+        lines += [
+            "-- This migration's runner wraps the file in one transaction, where COMMIT fails:",
+            "-- keep the backfill out of the migration and run it once as a script of its own",
+            "-- (psql, or the runner's no-transaction mode), after the migration is deployed.",
+        ]
     if ctx.settings.target_version < 11:
         # No COMMIT in DO blocks or procedures before 11: a client drives the batches.
         lines += [
             "-- PostgreSQL < 11 cannot COMMIT inside DO: run one batch per transaction from a",
-            "-- client (psql, a script), starting at min(key), until the next start is NULL:",
-            f"SELECT max({k}) AS batch_end FROM (SELECT {k} FROM {t} WHERE {k} >= :'batch_start'",
-            f"    ORDER BY {k} LIMIT {BATCH_SIZE}) AS batch \\gset",
+            "-- client (psql, a script), starting at the first key, until the next start is NULL:",
+            f"SELECT {k} AS batch_end FROM (SELECT {k} FROM {t} WHERE {k} >= :'batch_start'",
+            f"    ORDER BY {k} LIMIT {BATCH_SIZE}) AS batch ORDER BY {k} DESC LIMIT 1 \\gset",
             body.replace("batch_start", ":'batch_start'").replace("batch_end", ":'batch_end'")
             + ";",
-            f"SELECT min({k}) AS batch_start FROM {t} WHERE {k} > :'batch_end' \\gset",
+            f"SELECT {k} AS batch_start FROM {t} WHERE {k} > :'batch_end' ORDER BY {k} LIMIT 1 "
+            "\\gset",
         ]
         return "\n".join(lines)
     lines += [
@@ -289,14 +307,14 @@ def _loop(ctx: FileContext, table: str, key: str | None, body: str) -> str:
         f"    batch_start {t}.{k}%TYPE;",
         f"    batch_end {t}.{k}%TYPE;",
         "BEGIN",
-        f"    SELECT min({k}) INTO batch_start FROM {t};",
+        f"    SELECT {k} INTO batch_start FROM {t} ORDER BY {k} LIMIT 1;",
         "    WHILE batch_start IS NOT NULL LOOP",
-        f"        SELECT max({k}) INTO batch_end",
+        f"        SELECT {k} INTO batch_end",
         f"        FROM (SELECT {k} FROM {t} WHERE {k} >= batch_start",
-        f"              ORDER BY {k} LIMIT {BATCH_SIZE}) AS batch;",
+        f"              ORDER BY {k} LIMIT {BATCH_SIZE}) AS batch ORDER BY {k} DESC LIMIT 1;",
         "        " + body.replace("\n", "\n        ") + ";",
         "        COMMIT;",
-        f"        SELECT min({k}) INTO batch_start FROM {t} WHERE {k} > batch_end;",
+        f"        SELECT {k} INTO batch_start FROM {t} WHERE {k} > batch_end ORDER BY {k} LIMIT 1;",
         "    END LOOP;",
         "END $$;",
     ]
@@ -306,7 +324,7 @@ def _loop(ctx: FileContext, table: str, key: str | None, body: str) -> str:
 def _write_loop(ctx: FileContext, stmt: Statement, node: dict[str, Any], table: str,
                 tokens: list[Token]) -> str:
     key = _single_key(ctx, table)
-    k = n.quote_ident(key) if key else "id"
+    k = n.quote_ident(key) if key else "<key>"
     alias = (node.get("relation") or {}).get("alias", {}).get("aliasname")
     qualifier = n.quote_ident(alias) if alias else _qualified(table)
     head = f"{_qualified(table)}{' ' + n.quote_ident(alias) if alias else ''}"
@@ -332,7 +350,7 @@ def _write_loop(ctx: FileContext, stmt: Statement, node: dict[str, Any], table: 
 def _insert_loop(ctx: FileContext, stmt: Statement, source: str,
                  rangevar: dict[str, Any]) -> str:
     key = _single_key(ctx, source)
-    k = n.quote_ident(key) if key else "id"
+    k = n.quote_ident(key) if key else "<key>"
     alias = (rangevar.get("alias") or {}).get("aliasname")
     qualifier = n.quote_ident(alias) if alias else _qualified(source)
     tokens = ctx.tokens(stmt)
