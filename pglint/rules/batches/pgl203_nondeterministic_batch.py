@@ -10,7 +10,7 @@ from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.sql_tokens import depths, group_end
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
-from pglint.sql.parse import Statement
+from pglint.sql.parse import Statement, iter_nodes
 
 _STAGING = ("CREATE TABLE staging_table (id bigint PRIMARY KEY, data text,\n"
             "    processed boolean NOT NULL DEFAULT false);\n"
@@ -341,35 +341,14 @@ def _unordered_batch(select: dict[str, Any]) -> bool:
 
 def _column_names(node: Any) -> set[str]:
     """The (unqualified) names of every column a tree refers to."""
-    found, stack = set(), [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if "ColumnRef" in item:
-                name = n.column_ref(item)
-                if name:
-                    found.add(name.rsplit(".", 1)[-1])
-                continue
-            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
+    return {name.rsplit(".", 1)[-1] for kind, body in iter_nodes(node) if kind == "ColumnRef"
+            for name in [n.column_ref({kind: body})] if name}
 
 
 def _relations(node: Any) -> set[str]:
     """The tables a tree reads (its RangeVars, subqueries included)."""
-    found, stack = set(), [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if "RangeVar" in item:
-                name = n.relation_name(item["RangeVar"])
-                if name:
-                    found.add(name)
-            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
+    return {name for kind, body in iter_nodes(node) if kind == "RangeVar"
+            for name in [n.relation_name(body)] if name}
 
 
 def _converges(kind: str, node: dict[str, Any], select: dict[str, Any]) -> bool:

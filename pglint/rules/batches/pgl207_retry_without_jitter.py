@@ -558,14 +558,7 @@ class RetryWithoutJitter(RetryForms, Rule):
             "jitter), as Celery's own `retry_backoff` does by default.")
         title = "Draw the countdown uniformly between 0 and itself (full jitter)"
         suggestion = f"countdown=secrets.SystemRandom().uniform(0, {written})"
-        tree = code.fix_tree
-        fix = Fix.display(title, suggestion)
-        if tree is not None:
-            local, import_edit = tree.add_import("secrets")
-            edits = [retries.wrap(code, delay, f"{local}.SystemRandom().uniform(0, ")]
-            if import_edit is not None:
-                edits.append(import_edit)
-            fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
+        fix = _full_jitter(code, delay, title, suggestion) or Fix.display(title, suggestion)
         return self.finding(ctx, message, fix, help, node=delay)
 
     def _loop(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Iterable[Finding]:
@@ -604,15 +597,8 @@ class RetryWithoutJitter(RetryForms, Rule):
         positional = retries.positional_args(sleep)
         if not positional or positional[0] is not argument:
             return self.finding(ctx, message, Fix.display(title, suggestion), help, node=sleep)
-        tree = code.fix_tree  # the import is placed by libcst's reading of the file
-        fix = None
-        if tree is not None:
-            local, import_edit = tree.add_import("secrets")
-            edits = [retries.wrap(code, argument, f"{local}.SystemRandom().uniform(0, ")]
-            if import_edit is not None:
-                edits.append(import_edit)
-            fix = Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
-        return self.finding(ctx, message, fix, help, node=sleep)
+        return self.finding(ctx, message, _full_jitter(code, argument, title, suggestion), help,
+                            node=sleep)
 
     def _tenacity(self, ctx: FileContext, use: retry_libraries.Tenacity) -> Iterable[Finding]:
         code = ctx.python_file
@@ -734,3 +720,15 @@ class RetryWithoutJitter(RetryForms, Rule):
                       suggestion)
         return self.finding(ctx, message, fix, help, span=(start, end))
 
+
+def _full_jitter(code: Any, delay: ast.expr, title: str, suggestion: str) -> Fix | None:
+    """The unsafe fix that wraps `delay` in `secrets.SystemRandom().uniform(0, ...)`, importing
+    `secrets` where needed (placed by libcst's reading of the file), or None without one."""
+    tree = code.fix_tree
+    if tree is None:
+        return None
+    local, import_edit = tree.add_import("secrets")
+    edits = [retries.wrap(code, delay, f"{local}.SystemRandom().uniform(0, ")]
+    if import_edit is not None:
+        edits.append(import_edit)
+    return Fix(title, Applicability.UNSAFE, tuple(edits), suggestion)
