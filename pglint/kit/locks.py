@@ -421,11 +421,21 @@ def not_valid_fix(ctx: "FileContext", stmt: "Statement", constraint: dict[str, A
     if not name:
         return shown, (" Name the constraint (`ADD CONSTRAINT <name> ...`) so that the "
                        "separate `VALIDATE CONSTRAINT` can refer to it.")
+    later = Fix.display(title, f"{text} NOT VALID;\n-- then, in a later migration (a "
+                               f"transaction of its own):\n{validate}")
     if stmt.operation is not None:
         # A Django or Alembic operation (the rule shows it in the ORM's terms): its migration
         # is one transaction, so the VALIDATE goes in the next one.
-        return Fix.display(title, f"{text} NOT VALID;\n-- then, in a later migration (a "
-                                  f"transaction of its own):\n{validate}"), ""
+        return later, ""
+    if not ctx.session(stmt).in_transaction and runner_wraps_file(ctx):
+        # goose, dbmate, Flyway, Prisma, ... run the whole file in one transaction: a VALIDATE
+        # in the same file would keep the ADD's lock for the whole scan.
+        if len(node.get("cmds") or ()) != 1:
+            return later, (" Add the constraint in an `ALTER TABLE` of its own, `NOT VALID`, "
+                           "and validate it in a later migration: this file's runner runs it "
+                           "in one transaction.")
+        return later, (" This file's runner runs it in one transaction: validate in a later "
+                       "migration.")
     if len(node.get("cmds") or ()) != 1:
         return shown, (" Add the constraint in an `ALTER TABLE` of its own, `NOT VALID`, and "
                        "validate it after.")

@@ -64,10 +64,11 @@ class ForeignKeyWithoutNotValid(Rule):
 
     ## Fix safety
     Unsafe: pglint adds `NOT VALID` and a `VALIDATE CONSTRAINT` statement after it (after the
-    `COMMIT` when the file's own transaction block holds it). The validation runs in its own
-    transaction only if the runner does not wrap the whole file in one (Flyway, Diesel, sqlx,
-    Rails and Django do by default); if it does, move the `VALIDATE` to the next migration.
-    The fix is shown, not applied, for an unnamed constraint, an `ALTER TABLE` that changes
+    `COMMIT` when the file's own transaction block holds it). Where the runner is known to
+    wrap the whole file in one transaction (goose and dbmate unless they opt out, Flyway's
+    versioned scripts, Prisma, Diesel, golang-migrate, sqlx, Django, Alembic), a `VALIDATE` in
+    the same file would keep the `ADD`'s lock for the whole scan: the fix is then shown, with
+    the `VALIDATE` in a later migration. The fix is also shown, not applied, for an unnamed constraint, an `ALTER TABLE` that changes
     other things too, a DO block, and a partitioned table before PostgreSQL 18.
     """
 
@@ -116,9 +117,17 @@ class ForeignKeyWithoutNotValid(Rule):
                 context=_CONTEXT, config={"tables": {"orders": {"rows": 200}}}),
     )
     INVALID = (
+        # Flyway runs a versioned migration in one transaction: the VALIDATE goes in a later
+        # migration, shown rather than applied.
         Example("ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n"
                 "    FOREIGN KEY (customer_id) REFERENCES customers (customer_id);\n",
-                fixed="ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n"
+                context=_CONTEXT),
+        # A file run outside a transaction: validated right after.
+        Example("-- +goose NO TRANSACTION\n"
+                "ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n"
+                "    FOREIGN KEY (customer_id) REFERENCES customers (customer_id);\n",
+                fixed="-- +goose NO TRANSACTION\n"
+                      "ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n"
                       "    FOREIGN KEY (customer_id) REFERENCES customers (customer_id)"
                       " NOT VALID;\n"
                       "ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk;\n",
