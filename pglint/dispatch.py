@@ -153,8 +153,12 @@ def judges_file(rule: Rule, kind: str, role: str, applied: bool) -> bool:
 def _hints(hint: Any) -> tuple[tuple, ...]:
     """A rule's text hint as a tuple of alternatives: ("update", ("limit", "fetch")) means
     "update" and either "limit" or "fetch"."""
+    from pglint.text_hints import needled
+
     parts = hint if isinstance(hint, tuple) else (hint,) if hint else ()
-    return tuple((h,) if not isinstance(h, tuple) else h for h in parts)
+    # A pattern is searched for where a literal its matches start with occurs (text_hints).
+    return tuple(tuple(alt if isinstance(alt, str) else needled(alt) for alt in h)
+                 for h in ((h,) if not isinstance(h, tuple) else h for h in parts))
 
 
 def hints_match(hints: tuple[tuple, ...], text: str) -> bool:
