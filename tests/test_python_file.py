@@ -7,7 +7,7 @@ import ast
 
 import pytest
 
-from pglint.python.pyfile import PythonFile
+from pglint.python.pyfile import PythonFile, children
 
 
 def _file(text: str) -> PythonFile:
@@ -101,6 +101,96 @@ def test_nodes_come_in_the_order_the_code_reads() -> None:
                  "d = {k(7): v(8), **w(9), k(10): v(11)}\n")
     assert [code.code(c.args[0]) for c in code.nodes(ast.Call)] == [
         str(n) for n in range(1, 12)]
+
+
+_EVERY_FORM = '''\
+import os, sys as system
+from . import sibling
+from pkg.mod import (a as b, c)
+global_name: int = 1
+
+
+@deco(1)
+class C(Base, metaclass=Meta):
+    """doc"""
+    x: list[int] = []
+
+    async def m(self, /, a, b=2, *args, c, d=4, **kw) -> None:
+        global g
+        async with lock() as held, other():
+            async for i in aiter():
+                yield i
+        try:
+            pass
+        except (ValueError, TypeError) as exc:
+            raise RuntimeError() from exc
+        else:
+            del x[1:2:3]
+        finally:
+            assert a, "why"
+
+
+def f(*, k=None, j):
+    def inner():
+        nonlocal k
+        return lambda q, *r: q
+    match k:
+        case {"a": 1, **rest}:
+            pass
+        case Point(x=0, y=y) | [1, *others] if y > 0:
+            pass
+        case str() as s:
+            pass
+    return {**d, 1: 2}, {x for x in y if x}, [i async for i in z], (w for w in v), {
+        a: b for a, b in c}
+
+
+print(f"{value!r:>{width}}", b"bytes", ..., -x, not y, a if b else c, x @ y, (yield))
+'''
+
+
+def _reference(node: ast.AST) -> list[ast.AST]:
+    """Every node under `node` in the order of the text, from `ast.iter_fields` (slow, plain)."""
+    order = {"FunctionDef": ("decorator_list", "args", "returns", "body"),
+             "AsyncFunctionDef": ("decorator_list", "args", "returns", "body"),
+             "ClassDef": ("decorator_list", "bases", "keywords", "body"),
+             "IfExp": ("body", "test", "orelse")}
+    out = [node]
+    fields = dict(ast.iter_fields(node))
+    if isinstance(node, ast.Dict):
+        values = [part for key, value in zip(node.keys, node.values) for part in (key, value)]
+    else:
+        names = order.get(type(node).__name__, tuple(fields))
+        values = [fields[name] for name in names
+                  if name not in ("ctx", "op", "ops", "type_comment", "type_ignores")]
+    for value in values:
+        for child in value if isinstance(value, list) else [value]:
+            if isinstance(child, ast.AST):
+                out.extend(_reference(child))
+    return out
+
+
+def test_one_walk_finds_every_node_in_the_order_of_the_text() -> None:
+    """The walk made of generated code (one function per class, fields typed from CPython's
+    grammar) finds the nodes, children and parents a plain walk over every field finds."""
+    code = _file(_EVERY_FORM)
+    expected = _reference(code.module)
+    by_type: dict[type, list[ast.AST]] = {}
+    for node in expected:
+        by_type.setdefault(type(node), []).append(node)
+    assert {ast.Dict, ast.arguments, ast.Global, ast.Nonlocal, ast.MatchClass,
+            ast.MatchMapping, ast.JoinedStr} <= set(by_type)
+    assert set(code._by_type) == set(by_type)
+    for kind, nodes in by_type.items():
+        assert [id(n) for n in code.nodes(kind)] == [id(n) for n in nodes], kind.__name__
+    for node in expected:
+        below = children(node)
+        # No names, constants, or the None of a keyword-only argument without a default.
+        assert all(isinstance(child, ast.AST) for child in below)
+        assert [id(n) for n in PythonFile.descendants(node)] == [
+            id(n) for n in _reference(node)[1:]]
+        for child in below:
+            assert code.parent(child) is node
 
 
 def test_a_tuples_span_leaves_its_parentheses_out_as_libcsts_does() -> None:
