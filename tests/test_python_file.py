@@ -242,3 +242,29 @@ def test_an_expression_is_rewritten_from_its_own_code_alone() -> None:
     assert edit is not None and not code.fix_tree_parsed  # the file's own libcst tree is not
     assert text[:edit.start] + edit.content + text[edit.end:] == (
         "def f():\n    q = Queue(\n        ctx,  # the context\n        maxsize=8,\n    )\n")
+
+
+@pytest.mark.parametrize("call", [
+    "Queue()", "queue.Queue()", "Queue ()", "(Queue)()", "Queue( )", "Queue(\n)",
+    "Queue(  # none\n)", "Queue(ctx)", "Queue(ctx, )", "Queue(\n    ctx,\n)",
+])
+def test_a_keyword_is_added_as_libcst_adds_it(call: str) -> None:
+    """`keyword_added` writes `name=value` into an empty `()` itself and has libcst render
+    every other call: the edit is the one libcst's rendering gives, either way."""
+    from pglint.python.tree import appended_item, keyword_arg
+
+    text = f"q = {call}\n"
+    code = _file(text)
+    node = code.nodes(ast.Call)[0]
+    expected = code.expression_edit(node, lambda cst, found: appended_item(
+        cst, found, keyword_arg(cst, "maxsize", cst.Integer("1000"))))
+    assert code.keyword_added(node, "maxsize", "1000") == expected
+
+
+def test_a_keyword_is_written_into_empty_parentheses_without_libcst(monkeypatch) -> None:
+    code = _file("q = asyncio.Queue()\nr = Queue(1)\n")
+    monkeypatch.setattr(PythonFile, "expression_edit", lambda *a: pytest.fail("libcst used"))
+    edit = code.keyword_added(code.nodes(ast.Call)[0], "maxsize", "1000")
+    assert edit is not None and edit.content == "asyncio.Queue(maxsize=1000)"
+    with pytest.raises(pytest.fail.Exception):
+        code.keyword_added(code.nodes(ast.Call)[1], "maxsize", "1000")
