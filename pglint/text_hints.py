@@ -6,9 +6,10 @@ prefix that Python's `re` can scan for (the `\\b` and the top-level alternation 
 `search` tries the pattern at every character of the file: over a large application's every
 .py file, a few such hints cost a third of a second. Each match of it starts with `create` or
 `DATABASES`, though: `str.find` locates those, and the pattern is tried there only. The answer
-is the same (a match starts at one of those places, or nowhere); a pattern whose matches need
-not start with a literal (a character class, a repetition, a case-insensitive part) is searched
-for as before.
+is the same (a match starts at one of those places, or nowhere). A pattern that starts with a
+literal is searched for as before (re scans for that prefix itself, faster than a loop here),
+and so is one whose matches need not start with a literal (a character class, a repetition, a
+case-insensitive part).
 """
 
 from __future__ import annotations
@@ -93,8 +94,10 @@ def needled(pattern: re.Pattern) -> re.Pattern | NeedledPattern:
     if not isinstance(pattern.pattern, str) or pattern.flags & re.IGNORECASE:
         return pattern
     try:
-        parsed = _sre_parse.parse(pattern.pattern, pattern.flags)
-        needles = _starts(list(parsed))
+        parsed = list(_sre_parse.parse(pattern.pattern, pattern.flags))
+        if parsed and parsed[0][0] is _sre.LITERAL:
+            return pattern  # re scans for a literal prefix itself, faster than a Python loop
+        needles = _starts(parsed)
     except Exception:  # noqa: BLE001 - a private parser's surprise: search as before
         return pattern
     if not needles or min(len(n) for n in needles) < _SHORTEST_NEEDLE:
