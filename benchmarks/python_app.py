@@ -7,6 +7,9 @@ is copied to a temporary directory first, so nothing in it is changed. In one ru
 `--runs` times (medians reported), each in a fresh process:
 
   cold     `pglint check . --no-cache --select ALL`: every rule, nothing cached;
+  compiled the same, with pglint's modules compiled to bytecode beforehand, as `pip install`
+           does: a checkout run where Python may not write bytecode (PYTHONDONTWRITEBYTECODE)
+           compiles every module of pglint on each run, a quarter of a second;
   ast      read every .py file and `ast.parse` it (the parse alone is timed);
   libcst   read every .py file and `libcst.parse_module` it (the parse alone is timed);
   edit     after a `pglint check --project FILE` that fills the cache (the commit before), the
@@ -58,6 +61,21 @@ def parse_seconds(parser: str, folder: Path) -> float:
     return float(out.stdout.strip())
 
 
+def compiled_env(env: dict[str, str], tmp: Path) -> dict[str, str]:
+    """`env` for a pglint whose modules are compiled: a copy of the package the benchmark
+    imports, compiled (compileall writes bytecode whatever PYTHONDONTWRITEBYTECODE says), first
+    on PYTHONPATH. The checkout itself is left as it is."""
+    import pglint
+
+    copy = tmp / "bytecode"
+    shutil.copytree(Path(pglint.__file__).parent, copy / "pglint",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(copy / "pglint")],
+                   check=True, env=env)
+    return dict(env, PYTHONPATH=os.pathsep.join(
+        p for p in (str(copy), env.get("PYTHONPATH", "")) if p))
+
+
 def edited_file(folder: Path) -> Path:
     """An application module (not a test, not a migration) to edit: the largest one."""
     def plain(path: Path) -> bool:
@@ -86,15 +104,19 @@ def main() -> int:
         py_files = list(folder.rglob("*.py"))
         megabytes = sum(p.stat().st_size for p in py_files) / 1e6
         target = edited_file(folder)
+        compiled = compiled_env(env, Path(tmp))
         cold, rss, ast_s, cst_s, edit, edit_rss = [], [], [], [], [], []
+        warm, warm_rss = [], []  # cold, with pglint's bytecode compiled
         check = [*pglint, "check", ".", "--select", "ALL", "--exit-zero", "-q"]
         for run in range(args.runs):
-            wall, peak, code, tail = run_child([*check, "--no-cache"], folder, env, args.timeout)
-            if code not in (0, 1):
-                print(f"pglint exited with {code}:\n{tail}", file=sys.stderr)
-                return 1
-            cold.append(wall)
-            rss.append(peak)
+            for times, peaks, child_env in ((cold, rss, env), (warm, warm_rss, compiled)):
+                wall, peak, code, tail = run_child([*check, "--no-cache"], folder, child_env,
+                                                   args.timeout)
+                if code not in (0, 1):
+                    print(f"pglint exited with {code}:\n{tail}", file=sys.stderr)
+                    return 1
+                times.append(wall)
+                peaks.append(peak)
             ast_s.append(parse_seconds("ast", folder))
             cst_s.append(parse_seconds("libcst", folder))
             hook = [*pglint, "check", "--select", "ALL", "--exit-zero", "-q", "--project",
@@ -109,12 +131,15 @@ def main() -> int:
     print(f"application: {args.path} ({len(py_files)} .py files, {megabytes:.1f} MB); "
           f"{args.runs} runs, medians")
     print(f"cold pglint check:       {med(cold):7.2f} s, peak {max(rss):.0f} MB")
+    print(f"  its bytecode compiled: {med(warm):7.2f} s, peak {max(warm_rss):.0f} MB")
     print(f"ast.parse, every file:   {med(ast_s):7.2f} s")
     print(f"libcst, every file:      {med(cst_s):7.2f} s")
     print(f"one file edited, --project: {med(edit):.2f} s, peak {max(edit_rss):.0f} MB "
           f"({target.relative_to(folder)})")
     verdicts = [
         (f"libcst / cold = {med(cst_s) / med(cold):.1f}x", med(cst_s) / med(cold) >= 8, ">= 8x"),
+        (f"  bytecode compiled: {med(cst_s) / med(warm):.1f}x", med(cst_s) / med(warm) >= 8,
+         ">= 8x"),
         (f"cold / ast = {med(cold) / med(ast_s):.1f}x", med(cold) / med(ast_s) <= 3, "<= 3x"),
         (f"peak memory {max(rss):.0f} MB", max(rss) <= 300, "<= 300 MB"),
         (f"one-file edit {med(edit):.2f} s", med(edit) <= 1.5, "<= 1.5 s"),

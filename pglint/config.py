@@ -212,31 +212,42 @@ class RuleCatalog:
 
 
 def find_config(start: Path) -> Path | None:
+    """The configuration of the nearest folder, from `start` (a folder or a file) up."""
     start = start.resolve()
     directory = start if start.is_dir() else start.parent
     for folder in (directory, *directory.parents):
-        candidate = folder / "pglint.toml"
-        if candidate.is_file():
-            return candidate
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                text = candidate.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            if "pglint" not in text:
-                continue  # most pyproject.toml files have no [tool.pglint]: do not parse them
-            tomllib = _toml()
-            try:
-                data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
-                # It names pglint, so it may be our configuration: never ignore it silently.
-                raise ConfigError(f"{candidate}: invalid TOML: {exc}") from None
-            tool = data.get("tool")
-            if tool is not None and not isinstance(tool, dict):
-                raise ConfigError(f"{candidate}: `tool` must be a table")
-            if tool is not None and "pglint" in tool:
-                return candidate
+        found = config_in(folder)
+        if found is not None:
+            return found
+    return None
+
+
+def config_in(folder: Path) -> Path | None:
+    """The folder's own configuration: its pglint.toml, else its pyproject.toml if that has a
+    [tool.pglint] table; None if neither."""
+    candidate = folder / "pglint.toml"
+    if candidate.is_file():
+        return candidate
+    candidate = folder / "pyproject.toml"
+    if not candidate.is_file():
+        return None
+    try:
+        text = candidate.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if "pglint" not in text:
+        return None  # most pyproject.toml files have no [tool.pglint]: do not parse them
+    tomllib = _toml()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # It names pglint, so it may be our configuration: never ignore it silently.
+        raise ConfigError(f"{candidate}: invalid TOML: {exc}") from None
+    tool = data.get("tool")
+    if tool is not None and not isinstance(tool, dict):
+        raise ConfigError(f"{candidate}: `tool` must be a table")
+    if tool is not None and "pglint" in tool:
+        return candidate
     return None
 
 
@@ -426,9 +437,14 @@ class Resolver:
         return self._by_config[config]
 
     def _config_for_dir(self, directory: Path) -> Path | None:
+        """find_config for a resolved folder, each folder above it looked at once per run (a
+        large tree's folders share their parents)."""
         key = str(directory)
         if key not in self._by_dir:
-            self._by_dir[key] = find_config(directory)
+            found = config_in(directory)
+            if found is None and directory.parent != directory:
+                found = self._config_for_dir(directory.parent)
+            self._by_dir[key] = found
         return self._by_dir[key]
 
     def for_file(self, path: Path) -> Settings:

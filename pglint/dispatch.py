@@ -153,13 +153,24 @@ def judges_file(rule: Rule, kind: str, role: str, applied: bool) -> bool:
 def _hints(hint: Any) -> tuple[tuple, ...]:
     """A rule's text hint as a tuple of alternatives: ("update", ("limit", "fetch")) means
     "update" and either "limit" or "fetch"."""
+    from pglint.text_hints import needled
+
     parts = hint if isinstance(hint, tuple) else (hint,) if hint else ()
-    return tuple((h,) if not isinstance(h, tuple) else h for h in parts)
+    # A pattern is searched for where a literal its matches start with occurs (text_hints).
+    return tuple(tuple(alt if isinstance(alt, str) else needled(alt) for alt in h)
+                 for h in ((h,) if not isinstance(h, tuple) else h for h in parts))
 
 
 def hints_match(hints: tuple[tuple, ...], text: str) -> bool:
-    return all(any(alt in text if isinstance(alt, str) else alt.search(text) for alt in hint)
-               for hint in hints)
+    """Whether every hint has an alternative in `text`. Loops rather than all(any(...)): this
+    runs for every rule and every file, and generators cost more than the tests."""
+    for hint in hints:
+        for alt in hint:
+            if (alt in text) if isinstance(alt, str) else alt.search(text):
+                break
+        else:
+            return False
+    return True
 
 
 def _keep_comments(findings: list[Finding], text: str) -> None:

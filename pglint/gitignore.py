@@ -119,6 +119,7 @@ class _Files:
 
     def __init__(self) -> None:
         self.by_folder: dict[str, list[_Pattern]] = {}
+        self.silent: dict[tuple[str, str], bool] = {}
 
     def patterns(self, folder: str) -> list[_Pattern]:
         if folder not in self.by_folder:
@@ -134,6 +135,8 @@ class _Files:
         """Whether the .gitignore files from `stop` down to the path's folder ignore it: the
         deepest file's last matching pattern decides."""
         folder = os.path.dirname(absolute)
+        if self._silent(folder, stop):
+            return False
         while True:
             rel = (relative_to(absolute, folder) or "").replace(os.sep, "/")
             for pattern in reversed(self.patterns(folder)):
@@ -142,6 +145,19 @@ class _Files:
             if folder == stop or os.path.dirname(folder) == folder or not _below(folder, stop):
                 return False
             folder = os.path.dirname(folder)
+
+    def _silent(self, folder: str, stop: str) -> bool:
+        """Whether no .gitignore has a pattern from `folder` up to `stop`, where `ignored`
+        looks: then nothing in the folder is ignored (answered once per folder, not once per
+        file and folder above it)."""
+        key = (folder, stop)
+        known = self.silent.get(key)
+        if known is None:
+            parent = os.path.dirname(folder)
+            known = self.silent[key] = not self.patterns(folder) and (
+                folder == stop or parent == folder or not _below(folder, stop)
+                or self._silent(parent, stop))
+        return known
 
 
 class Ignored:

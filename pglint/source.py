@@ -10,6 +10,8 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from itertools import accumulate, repeat
+from operator import add
 from pathlib import Path
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -72,6 +74,12 @@ def indent_at(text: str, offset: int) -> str:
 def line_starts(text: str, first: int = 0) -> list[int]:
     """Where each line of `text` starts (lines end at \\r\\n, \\r or \\n); the first one at
     `first` (1 to count from after a byte-order mark, as Python's parsers do)."""
+    if "\r" not in text:
+        # Each line's length plus its "\n", summed: no Python code runs per line.
+        starts = list(accumulate(map(add, map(len, text.split("\n")), repeat(1)), initial=0))
+        starts.pop()  # where a line after the last one would start
+        starts[0] = first
+        return starts
     starts = [first]
     starts.extend(m.end() for m in _NEWLINE.finditer(text))
     return starts

@@ -153,6 +153,30 @@ def test_nearest_config_wins_per_folder(tmp_path):
     assert forced.returncode == 0, forced.stdout
 
 
+def test_each_folder_is_searched_for_a_configuration_once(tmp_path, monkeypatch):
+    """The nearest configuration of every folder of a tree, each folder above them looked at
+    once (not once per folder below it), with the answers find_config gives."""
+    from pglint import config
+    from pglint.registry import catalog
+
+    (tmp_path / "pglint.toml").write_text("", encoding="utf-8")
+    (tmp_path / "svc" / "pyproject.toml").parent.mkdir()
+    (tmp_path / "svc" / "pyproject.toml").write_text("[tool.pglint]\n", encoding="utf-8")
+    (tmp_path / "lib" / "pyproject.toml").parent.mkdir()
+    (tmp_path / "lib" / "pyproject.toml").write_text("[tool.black]\n", encoding="utf-8")
+    leaves = [tmp_path / top / "a" / leaf for top in ("svc", "lib") for leaf in ("b", "c")]
+    for leaf in leaves:
+        leaf.mkdir(parents=True)
+    looked: list[Path] = []
+    real = config.config_in
+    monkeypatch.setattr(config, "config_in", lambda folder: looked.append(folder) or real(folder))
+    resolver = config.Resolver(catalog=catalog())
+    found = {leaf: resolver._config_for_dir(leaf.resolve()) for leaf in leaves}
+    assert len(looked) == len(set(looked))
+    assert found == {leaf: config.find_config(leaf) for leaf in leaves}
+    assert {found[leaf].parent.name for leaf in leaves} == {"svc", tmp_path.name}
+
+
 def test_unknown_rule_codes_are_usage_errors(project):
     typo = run("check", "--no-cache", "--select", "PGL1O1", ".", cwd=project)
     assert typo.returncode == 2

@@ -152,3 +152,14 @@ def test_project_runs_lint_the_files_named_unless_force_exclude(tmp_path, no_glo
     forced = run("check", "--no-cache", "--output-format", "concise", "--project",
                  "--force-exclude", "vendor/v.sql", "q/q.sql", cwd=root, env=no_global_git)
     assert "vendor/v.sql" not in forced.stdout and "q/q.sql:1:1: PGL101" in forced.stdout
+
+
+def test_folders_without_a_gitignore_above_them_ignore_nothing(tmp_path, no_global_git):
+    """Outside git: a folder with no .gitignore from it up to the project is answered once
+    for all its files, and a .gitignore in one folder still applies to that folder alone."""
+    root = make(tmp_path / "project", {
+        "one/a.sql": SQL, "one/deeper/b.sql": SQL, "two/c.sql": SQL, "two/deeper/d.sql": SQL,
+        "two/deeper/.gitignore": "d.sql\n", "two/deeper/still/e.sql": SQL,
+        "two/deeper/still/d.sql": SQL, "z.sql": SQL})
+    assert listed(".", cwd=root, env=no_global_git) == [
+        "one/a.sql", "one/deeper/b.sql", "two/c.sql", "two/deeper/still/e.sql", "z.sql"]

@@ -7,7 +7,7 @@ import ast
 
 import pytest
 
-from pglint.python.pyfile import PythonFile
+from pglint.python.pyfile import PythonFile, children
 
 
 def _file(text: str) -> PythonFile:
@@ -103,6 +103,96 @@ def test_nodes_come_in_the_order_the_code_reads() -> None:
         str(n) for n in range(1, 12)]
 
 
+_EVERY_FORM = '''\
+import os, sys as system
+from . import sibling
+from pkg.mod import (a as b, c)
+global_name: int = 1
+
+
+@deco(1)
+class C(Base, metaclass=Meta):
+    """doc"""
+    x: list[int] = []
+
+    async def m(self, /, a, b=2, *args, c, d=4, **kw) -> None:
+        global g
+        async with lock() as held, other():
+            async for i in aiter():
+                yield i
+        try:
+            pass
+        except (ValueError, TypeError) as exc:
+            raise RuntimeError() from exc
+        else:
+            del x[1:2:3]
+        finally:
+            assert a, "why"
+
+
+def f(*, k=None, j):
+    def inner():
+        nonlocal k
+        return lambda q, *r: q
+    match k:
+        case {"a": 1, **rest}:
+            pass
+        case Point(x=0, y=y) | [1, *others] if y > 0:
+            pass
+        case str() as s:
+            pass
+    return {**d, 1: 2}, {x for x in y if x}, [i async for i in z], (w for w in v), {
+        a: b for a, b in c}
+
+
+print(f"{value!r:>{width}}", b"bytes", ..., -x, not y, a if b else c, x @ y, (yield))
+'''
+
+
+def _reference(node: ast.AST) -> list[ast.AST]:
+    """Every node under `node` in the order of the text, from `ast.iter_fields` (slow, plain)."""
+    order = {"FunctionDef": ("decorator_list", "args", "returns", "body"),
+             "AsyncFunctionDef": ("decorator_list", "args", "returns", "body"),
+             "ClassDef": ("decorator_list", "bases", "keywords", "body"),
+             "IfExp": ("body", "test", "orelse")}
+    out = [node]
+    fields = dict(ast.iter_fields(node))
+    if isinstance(node, ast.Dict):
+        values = [part for key, value in zip(node.keys, node.values) for part in (key, value)]
+    else:
+        names = order.get(type(node).__name__, tuple(fields))
+        values = [fields[name] for name in names
+                  if name not in ("ctx", "op", "ops", "type_comment", "type_ignores")]
+    for value in values:
+        for child in value if isinstance(value, list) else [value]:
+            if isinstance(child, ast.AST):
+                out.extend(_reference(child))
+    return out
+
+
+def test_one_walk_finds_every_node_in_the_order_of_the_text() -> None:
+    """The walk made of generated code (one function per class, fields typed from CPython's
+    grammar) finds the nodes, children and parents a plain walk over every field finds."""
+    code = _file(_EVERY_FORM)
+    expected = _reference(code.module)
+    by_type: dict[type, list[ast.AST]] = {}
+    for node in expected:
+        by_type.setdefault(type(node), []).append(node)
+    assert {ast.Dict, ast.arguments, ast.Global, ast.Nonlocal, ast.MatchClass,
+            ast.MatchMapping, ast.JoinedStr} <= set(by_type)
+    assert set(code._by_type) == set(by_type)
+    for kind, nodes in by_type.items():
+        assert [id(n) for n in code.nodes(kind)] == [id(n) for n in nodes], kind.__name__
+    for node in expected:
+        below = children(node)
+        # No names, constants, or the None of a keyword-only argument without a default.
+        assert all(isinstance(child, ast.AST) for child in below)
+        assert [id(n) for n in PythonFile.descendants(node)] == [
+            id(n) for n in _reference(node)[1:]]
+        for child in below:
+            assert code.parent(child) is node
+
+
 def test_a_tuples_span_leaves_its_parentheses_out_as_libcsts_does() -> None:
     text = "try:\n    pass\nexcept (  # transient\n    A,\n    B,\n):\n    pass\n"
     code = _file(text)
@@ -152,3 +242,29 @@ def test_an_expression_is_rewritten_from_its_own_code_alone() -> None:
     assert edit is not None and not code.fix_tree_parsed  # the file's own libcst tree is not
     assert text[:edit.start] + edit.content + text[edit.end:] == (
         "def f():\n    q = Queue(\n        ctx,  # the context\n        maxsize=8,\n    )\n")
+
+
+@pytest.mark.parametrize("call", [
+    "Queue()", "queue.Queue()", "Queue ()", "(Queue)()", "Queue( )", "Queue(\n)",
+    "Queue(  # none\n)", "Queue(ctx)", "Queue(ctx, )", "Queue(\n    ctx,\n)",
+])
+def test_a_keyword_is_added_as_libcst_adds_it(call: str) -> None:
+    """`keyword_added` writes `name=value` into an empty `()` itself and has libcst render
+    every other call: the edit is the one libcst's rendering gives, either way."""
+    from pglint.python.tree import appended_item, keyword_arg
+
+    text = f"q = {call}\n"
+    code = _file(text)
+    node = code.nodes(ast.Call)[0]
+    expected = code.expression_edit(node, lambda cst, found: appended_item(
+        cst, found, keyword_arg(cst, "maxsize", cst.Integer("1000"))))
+    assert code.keyword_added(node, "maxsize", "1000") == expected
+
+
+def test_a_keyword_is_written_into_empty_parentheses_without_libcst(monkeypatch) -> None:
+    code = _file("q = asyncio.Queue()\nr = Queue(1)\n")
+    monkeypatch.setattr(PythonFile, "expression_edit", lambda *a: pytest.fail("libcst used"))
+    edit = code.keyword_added(code.nodes(ast.Call)[0], "maxsize", "1000")
+    assert edit is not None and edit.content == "asyncio.Queue(maxsize=1000)"
+    with pytest.raises(pytest.fail.Exception):
+        code.keyword_added(code.nodes(ast.Call)[1], "maxsize", "1000")

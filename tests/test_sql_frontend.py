@@ -401,3 +401,17 @@ def test_identifiers_are_quoted_where_the_grammar_needs_it():
     assert [n.quote_ident(x) for x in ("status", "order", "user", "Orders", "a b", "left")] == \
         ["status", '"order"', '"user"', '"Orders"', '"a b"', '"left"']
     assert n.quote_qualified("public.order") == 'public."order"'
+
+
+@pytest.mark.parametrize("text", ["", "a", "\n", "a\n", "a\nb", "\n\n", "ab\ncd\n\nef",
+                                  "x\r\ny", "x\ry\n", "\r", "\ufeffa\nb\n", "é\n日本\n"])
+@pytest.mark.parametrize("first", [0, 1])
+def test_line_starts_end_lines_at_crlf_cr_and_lf(text: str, first: int) -> None:
+    """Where each line starts, counted from `first` (after a byte-order mark): summed line
+    lengths where the text has only "\\n", a pattern otherwise; the same either way."""
+    import re
+
+    from pglint.source import line_starts
+
+    expected = [first] + [m.end() for m in re.finditer(r"\r\n?|\n", text)]
+    assert line_starts(text, first) == expected

@@ -26,6 +26,7 @@ from pglint.model.uses import Use
 from pglint.model.workload import RECURRING_STAMP, Write
 from pglint.python.pyfile import (PythonFile, call_args, dotted, in_text_order, one_literal,
                                   plain_string)
+from pglint.text_hints import needled
 
 ORM_PREFIX = "orm:"
 
@@ -51,6 +52,8 @@ _ORM_TEXT = (
     (".values(", re.compile(r"(?:insert|update)\((?:\s*[A-Z]\w*\s*)?\)\s*\.values\(")),
     ("a.", re.compile(r"(?:sa|sqlalchemy)\.(?:insert|update)\(\s*[A-Z]")),
 )
+# A pattern without a literal prefix is tried only where a literal its matches start with is.
+_ORM_TEXT = tuple((literal, needled(pattern)) for literal, pattern in _ORM_TEXT)
 
 _INSERTS = frozenset({"create", "bulk_create", "get_or_create", "update_or_create"})
 _QUERYSET = frozenset({"filter", "exclude", "get", "select_for_update", "all", "using",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 import io
-import operator
+from collections import defaultdict
 import re
 import tokenize
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, TypeVar
@@ -42,8 +42,9 @@ def parse(text: str) -> ast.Module | None:
 # Fields not walked: expression contexts (`Load`, `Store`) and operators are singletons that
 # rules read from their nodes (`node.op`), never look up; `type_comment` is a string.
 _NOT_WALKED = frozenset({"ctx", "op", "ops", "type_comment", "type_ignores"})
-# Node class -> a function returning its walked fields' values as a tuple, or None for none.
-_READERS: dict[type, Callable[[ast.AST], tuple] | None] = {}
+# Field types of CPython's grammar that are no nodes (names, strings, constants, flags).
+_NOT_NODES = frozenset({"identifier", "string", "constant", "int"})
+_SIGNATURE = re.compile(r"\w+\((.*)\)")
 
 
 # Nodes whose fields CPython declares in another order than the code reads them: walked in the
@@ -56,45 +57,104 @@ _TEXT_ORDER: dict[type, tuple[str, ...]] = {
     ast.IfExp: ("body", "test", "orelse"),
 }
 
+# Node class -> a function `push(node, append, extend)` that puts the node's children on a
+# stack, last first (so that they are popped in the order of the text), or None for a class
+# without children. Made once per class, as code: the walk visits every node of each file
+# parsed, and a loop over fields with an isinstance test per value cost twice as much.
+_PUSHERS: dict[type, Callable[[Any, Callable, Callable], None] | None] = {}
 
-def _dict_items(node: ast.AST) -> tuple:
+
+def _push_dict_items(node: Any, append: Callable, extend: Callable) -> None:
     """A dict display's keys and values in the order written (`**x` has no key)."""
-    return ([part for key, value in zip(node.keys, node.values)  # type: ignore[attr-defined]
-             for part in (key, value)],)
+    keys, values = node.keys, node.values
+    for i in range(len(values) - 1, -1, -1):
+        append(values[i])
+        if keys[i] is not None:
+            append(keys[i])
 
 
-def _reader(kind: type) -> Callable[[ast.AST], tuple] | None:
+def _field_types(kind: type) -> dict[str, str]:
+    """Field name -> its type in CPython's grammar (`expr*`, `identifier`), read from the
+    class's documented signature (`Name(identifier id, expr_context ctx)`); {} if unknown."""
+    match = _SIGNATURE.fullmatch((kind.__doc__ or "").split("\n", 1)[0])
+    if match is None or not match.group(1):
+        return {}
+    types = {}
+    for part in match.group(1).split(", "):
+        written, _, name = part.rpartition(" ")
+        types[name] = written
+    return types
+
+
+def _pusher(kind: type) -> Callable[[Any, Callable, Callable], None] | None:
+    if not (isinstance(kind, type) and issubclass(kind, ast.AST)):
+        return None  # a None of a list such as `kw_defaults`: no node
     if kind is ast.Dict:
-        return _dict_items
+        return _push_dict_items
     order = _TEXT_ORDER.get(kind)
-    names = [name for name in (order or kind._fields)
-             if name in kind._fields and name not in _NOT_WALKED]
-    if not names:
+    types = _field_types(kind)
+    lines = []
+    for name in reversed([name for name in (order or kind._fields)
+                          if name in kind._fields and name not in _NOT_WALKED]):
+        written = types.get(name, "?")  # unknown: a node, a list or anything else
+        if written.rstrip("*?") in _NOT_NODES:
+            continue
+        lines.append(f"    value = node.{name}")
+        if written.endswith("*"):
+            lines.append("    if value:\n        extend(value[::-1])")
+        elif written.endswith("?") and name in types:
+            lines.append("    if value is not None:\n        append(value)")
+        elif name in types:
+            lines.append("    append(value)")
+        else:
+            lines.append("    if value.__class__ is list:\n"
+                         "        extend([v for v in value[::-1] if isinstance(v, AST)])\n"
+                         "    elif isinstance(value, AST):\n        append(value)")
+    if not lines:
         return None
-    if len(names) == 1:
-        only = operator.attrgetter(names[0])
-        return lambda node: (only(node),)
-    return operator.attrgetter(*names)
+    namespace: dict[str, Any] = {"AST": ast.AST}
+    exec("def push(node, append, extend):\n" + "\n".join(lines), namespace)  # noqa: S102
+    return namespace["push"]
 
 
 def children(node: ast.AST) -> list[ast.AST]:
     """A node's child nodes in the order of their fields (the text's order)."""
     kind = type(node)
-    read = _READERS.get(kind)
-    if read is None:
-        if kind in _READERS:
-            return []
-        read = _READERS[kind] = _reader(kind)
-        if read is None:
-            return []
-    found: list[ast.AST] = []
-    node_class = ast.AST
-    for value in read(node):
-        if isinstance(value, list):
-            found.extend(v for v in value if isinstance(v, node_class))
-        elif isinstance(value, node_class):
-            found.append(value)
+    try:
+        push = _PUSHERS[kind]
+    except KeyError:
+        push = _PUSHERS[kind] = _pusher(kind)
+    if push is None:
+        return []
+    found: list[Any] = []
+    push(node, found.append, found.extend)
+    found.reverse()
+    if None in found:  # `kw_defaults` holds None for keyword-only arguments without default
+        return [child for child in found if child is not None]
     return found
+
+
+def _by_type(module: ast.Module) -> dict[type, list[ast.AST]]:
+    """Every node under `module` (itself included) by class, each class's in pre-order: the
+    order of the text."""
+    by_type: defaultdict[type, list[Any]] = defaultdict(list)
+    stack: list[Any] = [module]
+    pop, append, extend = stack.pop, stack.append, stack.extend
+    pushers = _PUSHERS
+    while stack:
+        node = pop()
+        kind = node.__class__
+        by_type[kind].append(node)
+        try:
+            push = pushers[kind]
+        except KeyError:
+            push = pushers[kind] = _pusher(kind)
+        if push is not None:
+            push(node, append, extend)
+    by_type.pop(type(None), None)  # from `kw_defaults`
+    for kind in [kind for kind in by_type if not issubclass(kind, ast.AST)]:
+        del by_type[kind]  # a value of a field whose type was unknown
+    return dict(by_type)
 
 
 # libcst's class names for the `ast` classes a fix may replace (cst_of); others are looked up
@@ -130,31 +190,7 @@ class PythonFile:
         self.text = text
         # What rules and readers derive from the file, by name, when several share it.
         self.derived: dict[str, Any] = {}
-        by_type: dict[type, list[ast.AST]] = {}
-        stack: list[ast.AST] = [module]
-        pop, extend = stack.pop, stack.extend
-        node_class = ast.AST
-        while stack:
-            node = pop()
-            kind = type(node)
-            found = by_type.get(kind)
-            if found is None:
-                by_type[kind] = [node]
-            else:
-                found.append(node)
-            read = _READERS.get(kind)
-            if read is None:
-                read = _READERS[kind] = _reader(kind)
-            if read is None:
-                continue
-            below = []
-            for value in read(node):
-                if isinstance(value, list):
-                    below.extend(v for v in value if isinstance(v, node_class))
-                elif isinstance(value, node_class):
-                    below.append(value)
-            extend(reversed(below))  # popped in pre-order: statements in file order
-        self._by_type = by_type
+        self._by_type = _by_type(module)
         self._imports: dict[str, str] | None = None
         self._parents: dict[int, ast.AST] | None = None
         self._lines: list[int] | None = None
@@ -186,7 +222,7 @@ class PythonFile:
         if self._parents is None:
             parents: dict[int, ast.AST] = {}
             for kind, found in self._by_type.items():
-                if _READERS.get(kind) is None:
+                if _PUSHERS.get(kind) is None:
                     continue
                 for above in found:
                     for below in children(above):
@@ -331,6 +367,26 @@ class PythonFile:
         except Exception:  # ParserSyntaxError; RecursionError on pathological nesting
             return None
         return Edit(start, end, cst.Module(body=[]).code_for_node(rewrite(cst, expression)))
+
+    def keyword_added(self, call: ast.Call, name: str, value: str) -> "Edit | None":
+        """The edit that adds the keyword argument `name=value` (`value` is code) last to a
+        call without `*args`/`**kwargs`, in the call's layout (`appended_item`). A call written
+        with nothing between its parentheses, `Queue()`, gets it written in: no libcst tree is
+        needed for that (importing libcst alone costs a fifth of a second), and libcst renders
+        such a call the same way. None where libcst refuses the call's code."""
+        if not call.args and not call.keywords:
+            start, end = self.span(call)
+            if self.text.startswith("()", end - 2):
+                from pglint.finding import Edit
+
+                return Edit(start, end, f"{self.text[start:end - 1]}{name}={value})")
+
+        def rewrite(cst: Any, node: Any) -> Any:
+            from pglint.python.tree import appended_item, keyword_arg
+
+            return appended_item(cst, node, keyword_arg(cst, name, cst.parse_expression(value)))
+
+        return self.expression_edit(call, rewrite)
 
     @property
     def fix_tree_parsed(self) -> bool:

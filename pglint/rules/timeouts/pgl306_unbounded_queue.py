@@ -12,7 +12,6 @@ from pglint.kit.example_projects import app_consumes
 from pglint.kit.sql_tokens import depths
 from pglint.model.project import APPEND_ONLY_NAME, LEASE_COLUMNS
 from pglint.python.pyfile import PythonFile, has_star, is_int, keyword, last_name
-from pglint.python.tree import appended_item, keyword_arg
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement, iter_nodes
@@ -424,11 +423,9 @@ def _local_work_list(code: PythonFile, binding: ast.Name) -> bool:
 
 
 def _bounded(code: PythonFile, call: ast.Call, bound: ast.expr | None) -> Fix | None:
-    """`maxsize=` added to the call (libcst renders the call in its layout), or its bound
-    replaced."""
+    """`maxsize=` added to the call (in its layout), or its bound replaced."""
     if bound is None:
-        edit = code.expression_edit(call, lambda cst, node: appended_item(
-            cst, node, keyword_arg(cst, "maxsize", cst.Integer(str(PYTHON_MAXSIZE)))))
+        edit = code.keyword_added(call, "maxsize", str(PYTHON_MAXSIZE))
         if edit is None:
             return None
     else:
