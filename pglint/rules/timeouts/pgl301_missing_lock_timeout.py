@@ -207,11 +207,13 @@ class MissingLockTimeout(Rule):
         # Foreign keys to two existing tables lock both: the message names both.
         Example("CREATE TABLE refunds (refund_id bigint PRIMARY KEY,\n"
                 "    order_id bigint NOT NULL REFERENCES orders,\n"
-                "    customer_id bigint REFERENCES customers);\n",
+                "    customer_id bigint REFERENCES customers,\n"
+                "    replaces bigint REFERENCES refunds);\n",
                 fixed="SET LOCAL lock_timeout = '5s';\n"
                       "CREATE TABLE refunds (refund_id bigint PRIMARY KEY,\n"
                       "    order_id bigint NOT NULL REFERENCES orders,\n"
-                      "    customer_id bigint REFERENCES customers);\n",
+                      "    customer_id bigint REFERENCES customers,\n"
+                      "    replaces bigint REFERENCES refunds);\n",
                 context={**_CONTEXT, "migrations/V2__customers.sql":
                          "CREATE TABLE customers (customer_id bigint PRIMARY KEY);\n"}),
         # An Alembic revision: the setting gets an op.execute() of its own (asyncpg refuses two
@@ -478,7 +480,9 @@ def _referenced_tables(stmt: Statement, created: frozenset[str]) -> list[str]:
     """The existing tables a statement's foreign keys reference (a CREATE TABLE's, or those an
     ALTER TABLE adds), each once, in the order written: their lock is taken too."""
     if stmt.kind == "CreateStmt":
-        rangevars = _referenced(stmt.body)
+        # (not the new table itself: a self-reference locks nothing that exists)
+        own = n.relation_name(stmt.body.get("relation"))
+        rangevars = [rv for rv in _referenced(stmt.body) if n.relation_name(rv) != own]
     elif stmt.kind == "AlterTableStmt":
         rangevars = [c["pktable"] for c in added_constraints(stmt.body, "CONSTR_FOREIGN")
                      if c.get("pktable")]
