@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit import retries, retry_libraries, retry_loops
+from pglint.kit import retries, retry_libraries, retry_loops, retry_targets
 from pglint.kit.retry_rules import WITH_DECORATORS, RetryForms
 from pglint.python.pyfile import PythonFile, has_star
 from pglint.rule import Example, Rule
@@ -96,9 +96,11 @@ class RetryNonTransient(RetryForms, Rule):
       every exception by default;
     - backoff's `on_exception(wait_gen, <one of those>, ...)`.
 
-    `Exception`, a bare `except` and tenacity's default need evidence that the code talks to
-    PostgreSQL: the file imports psycopg, psycopg2, asyncpg, SQLAlchemy (or SQLModel) or
-    Django. It stays silent on handlers that catch broadly but re-raise what is not transient
+    `Exception`, a bare `except` and tenacity's default need evidence that the retried code
+    talks to PostgreSQL: the file imports psycopg, psycopg2, asyncpg, SQLAlchemy (or SQLModel)
+    or Django, and the code retried calls it, directly or through a function of the same file
+    (a loop that retries a search engine, an HTTP API or a cache in such a file is not this
+    rule's). It stays silent on handlers that catch broadly but re-raise what is not transient
     (an `if` on the caught exception, its `sqlstate`/`pgcode` or `isinstance`, that raises),
     on tenacity predicates it cannot read (`retry_if_exception(fn)`), and on
     `OperationalError`: in psycopg, psycopg2, SQLAlchemy and Django it holds connection
@@ -225,6 +227,15 @@ class RetryNonTransient(RetryForms, Rule):
                 "            return requests.get(url, timeout=5)\n"
                 "        except Exception:\n"
                 "            time.sleep(1)\n", kind="python"),
+        # The file uses SQLAlchemy, but the loop retries a search-engine call: not this rule's.
+        Example("import time\n\nfrom sqlalchemy.orm import Session\n\n\n"
+                "def setup(index, session: Session):\n"
+                "    for attempt in range(10):\n"
+                "        try:\n"
+                "            index.ensure_created()\n"
+                "            break\n"
+                "        except Exception:\n"
+                "            time.sleep(5)\n", kind="python"),
         # The book's circuit breaker re-raises: not a retry.
         Example("from psycopg import DatabaseError\n\n\n"
                 "class CircuitBreaker:\n"
@@ -283,8 +294,9 @@ class RetryNonTransient(RetryForms, Rule):
 
     def _loop(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Iterable[Finding]:
         code = ctx.python_file
+        reaches = retry_targets.reaches_database(code, loop.loop.body)
         for handler in loop.handlers:
-            broad = self._broad_handler(code, handler)
+            broad = self._broad_handler(code, handler, reaches)
             if broad is None or retry_libraries.filters_errors(code, handler):
                 continue
             name, qualified, node_at = broad
@@ -300,18 +312,19 @@ class RetryNonTransient(RetryForms, Rule):
             yield self.finding(ctx, message, self._fix(suggestion), self._help(transient),
                                span=(start, end))
 
-    def _broad_handler(self, code: PythonFile, handler: ast.ExceptHandler
+    def _broad_handler(self, code: PythonFile, handler: ast.ExceptHandler, reaches: bool
                        ) -> tuple[str, str, Any] | None:
         """(the broad class as written, its qualified name, the handler's type node), or
-        ("", "", None) for a bare except; None if the handler catches specific errors or the
-        file shows no database code."""
+        ("", "", None) for a bare except; None if the handler catches specific errors, or
+        catches everything (`except:`, `Exception`) around code that does not reach PostgreSQL
+        (`reaches`: an HTTP, search-engine or cache call retried is not this rule's)."""
         if handler.type is None:
-            return ("", "", None) if retries.db_library(code) else None
+            return ("", "", None) if reaches else None
         for cls in retry_libraries.exception_classes(code, handler.type):
             name = retry_libraries.broad_class(code, cls)
             if name is None:
                 continue
-            if name in retries.BROAD_BUILTINS and retries.db_library(code) is None:
+            if name in retries.BROAD_BUILTINS and not reaches:
                 continue
             return retries.written(code, cls).strip(), name, handler.type
         return None
@@ -326,8 +339,9 @@ class RetryNonTransient(RetryForms, Rule):
         suggestion = (f"{transient.imports}\n\n"
                       + _tuple(transient.classes, f"retry={predicate}(", "),"))
         value = use.argument("retry")
+        reaches = retry_targets.reaches_database(code, retry_targets.retried_code(code, use.node))
         if value is None:
-            if retries.db_library(code) is None:
+            if not reaches:
                 return
             shown = f"@{retries.written(code, use.node).strip()}" if use.call is None else \
                 f"{'@' if retry_libraries.decorates(code, use.node) else ''}" \
@@ -355,7 +369,7 @@ class RetryNonTransient(RetryForms, Rule):
                      if retry_libraries.broad_class(code, c)), (None, None))
             if name is None or qualified is None:
                 continue
-            if qualified in retries.BROAD_BUILTINS and retries.db_library(code) is None:
+            if qualified in retries.BROAD_BUILTINS and not reaches:
                 continue
             transient = self._transient(code, qualified)
             suggestion = (f"{transient.imports}\n\n"
@@ -370,12 +384,17 @@ class RetryNonTransient(RetryForms, Rule):
         exception = use.exception
         if exception is None:
             return  # `on_predicate`, or no exception given: nothing caught to judge
+        reaches = None
         for cls in retry_libraries.exception_classes(code, exception):
             name = retry_libraries.broad_class(code, cls)
             if name is None:
                 continue
-            if name in retries.BROAD_BUILTINS and retries.db_library(code) is None:
-                continue
+            if name in retries.BROAD_BUILTINS:
+                if reaches is None:
+                    reaches = retry_targets.reaches_database(
+                        code, retry_targets.retried_code(code, use.call))
+                if not reaches:
+                    continue
             shown = retries.written(code, cls).strip()
             transient = self._transient(code, name)  # the qualified name
             wait_gen = retries.positional_args(use.call)
