@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
+from pglint.kit import retry_targets
 from pglint.kit.example_projects import app_consumes
 from pglint.kit.sql_tokens import depths
 from pglint.model.project import APPEND_ONLY_NAME, LEASE_COLUMNS
@@ -66,7 +67,11 @@ class UnboundedQueue(Rule):
     judged either.
 
     In Python, flags `queue.Queue()`, `asyncio.Queue()`, `multiprocessing.Queue()` (and their
-    Lifo/Priority/Joinable variants) created without a positive `maxsize`. A `maxsize` that is
+    Lifo/Priority/Joinable variants) created without a positive `maxsize`, when the queue is the
+    database's backlog: a loop of the same file takes items out of it and sends SQL (directly
+    or through a function of the file). A queue of chat tokens, audio frames or log
+    records, one whose consumer the file does not show, or a function's local queue (it lives
+    for one call) is not judged. A `maxsize` that is
     a variable or expression is trusted. It stays silent when the file bounds the queue after
     construction (`x.queue.maxsize = n`), pushes back on its size (`if q.qsize() >= 5:
     producer.pause()`), puts a stop marker without waiting (`q.put_nowait(None)`, which a
@@ -234,6 +239,16 @@ class UnboundedQueue(Rule):
                 "pending = queue.Queue(maxsize=settings.QUEUE_DEPTH)\n", kind="python"),
         # Another library's Queue class is not judged.
         Example("from kombu import Queue\n\ntasks = Queue('tasks')\n", kind="python"),
+        # The file uses psycopg, but the queue carries a chat reply to a websocket: not the
+        # database's backlog. A queue whose consumer the file does not show is left alone too.
+        Example("import asyncio\n\nimport psycopg\n\n\nclass Reply:\n"
+                "    def __init__(self, socket):\n"
+                "        self.socket = socket\n"
+                "        self.tokens = asyncio.Queue()\n\n"
+                "    async def stream(self):\n"
+                "        while True:\n"
+                "            await self.socket.send(await self.tokens.get())\n", kind="python"),
+        Example("import queue\n\nwork = queue.Queue()\n", kind="python"),
     )
     INVALID = (
         Example("INSERT INTO ingestion_queue (payload, status) VALUES ($1, 'pending');",
@@ -255,15 +270,50 @@ class UnboundedQueue(Rule):
                 "INSERT INTO outbox (topic, payload) SELECT $1, $2 FROM depth WHERE n < 100;",
                 kind="sql", context=app_consumes("outbox"),
                 config={"tables": {"outbox": "queue"}}),
-        # Python: no maxsize, an explicit 0, and an imported-name form.
-        Example("import queue\n\nwork = queue.Queue()\n",
-                fixed="import queue\n\nwork = queue.Queue(maxsize=1000)\n", kind="python"),
-        Example("import asyncio\n\n\nasync def main():\n"
-                "    inbox = asyncio.Queue(maxsize=0)  # unbounded\n",
-                fixed="import asyncio\n\n\nasync def main():\n"
-                      "    inbox = asyncio.Queue(maxsize=1000)  # unbounded\n", kind="python"),
-        Example("from multiprocessing import Queue\n\nresults = Queue()\n",
-                fixed="from multiprocessing import Queue\n\nresults = Queue(maxsize=1000)\n",
+        # Python: a queue whose consumer writes to PostgreSQL, with no maxsize, an explicit 0,
+        # and an imported-name form.
+        Example("import queue\n\nimport psycopg\n\nwork = queue.Queue()\n\n\n"
+                "def writer(conn: psycopg.Connection):\n"
+                "    while True:\n"
+                "        row = work.get()\n"
+                "        conn.execute(\"INSERT INTO events (payload) VALUES (%s)\", (row,))\n",
+                fixed="import queue\n\nimport psycopg\n\nwork = queue.Queue(maxsize=1000)\n\n\n"
+                "def writer(conn: psycopg.Connection):\n"
+                "    while True:\n"
+                "        row = work.get()\n"
+                "        conn.execute(\"INSERT INTO events (payload) VALUES (%s)\", (row,))\n",
+                kind="python"),
+        Example("import asyncio\n\nimport asyncpg\n\n\nclass Writer:\n"
+                "    def __init__(self, pool: asyncpg.Pool):\n"
+                "        self.pool = pool\n"
+                "        self.inbox = asyncio.Queue(maxsize=0)  # unbounded\n\n"
+                "    async def run(self):\n"
+                "        while True:\n"
+                "            item = await self.inbox.get()\n"
+                "            await self.pool.execute(\"INSERT INTO events (payload) VALUES ($1)\","
+                " item)\n",
+                fixed="import asyncio\n\nimport asyncpg\n\n\nclass Writer:\n"
+                      "    def __init__(self, pool: asyncpg.Pool):\n"
+                      "        self.pool = pool\n"
+                      "        self.inbox = asyncio.Queue(maxsize=1000)  # unbounded\n\n"
+                      "    async def run(self):\n"
+                      "        while True:\n"
+                      "            item = await self.inbox.get()\n"
+                      "            await self.pool.execute(\"INSERT INTO events (payload) VALUES "
+                      "($1)\", item)\n",
+                kind="python"),
+        Example("from multiprocessing import Queue\n\nfrom django.db import connection\n\n"
+                "results = Queue()\n\n\ndef store():\n"
+                "    while True:\n"
+                "        with connection.cursor() as cursor:\n"
+                "            cursor.execute(\"INSERT INTO results (value) VALUES (%s)\", "
+                "[results.get()])\n",
+                fixed="from multiprocessing import Queue\n\nfrom django.db import connection\n\n"
+                      "results = Queue(maxsize=1000)\n\n\ndef store():\n"
+                      "    while True:\n"
+                      "        with connection.cursor() as cursor:\n"
+                      "            cursor.execute(\"INSERT INTO results (value) VALUES (%s)\", "
+                      "[results.get()])\n",
                 kind="python"),
     )
 
@@ -283,7 +333,7 @@ class UnboundedQueue(Rule):
                 pass  # a negative maxsize is unbounded too
             elif not (is_int(bound) and bound.value <= 0):  # type: ignore[attr-defined]
                 return
-        if _bounded_by_use(code, node):
+        if _bounded_by_use(code, node) or not _feeds_database(code, node):
             return
         short = name.rsplit(".", 1)[-1] if name.count(".") == 1 else name
         message = (f"`{code.code(node.func)}()` has no positive maxsize: when consumers fall "
@@ -366,6 +416,30 @@ def _bounded_by_use(code: PythonFile, call: ast.Call) -> bool:
     if isinstance(binding, ast.Name):
         return _local_work_list(code, binding)
     return _consumer_refills(code, name)
+
+
+def _feeds_database(code: PythonFile, call: ast.Call) -> bool:
+    """The queue is the database's backlog: a loop of the file that takes items out of it
+    (`q.get()`, `self.q.get_nowait()`) sends SQL, directly or through a function of the same
+    file. A queue of chat messages, audio frames or log records is not this rule's, and one
+    whose consumer the file does not show is left alone."""
+    binding = _binding(code, call)
+    if binding is None or (isinstance(binding, ast.Name) and code.enclosing(
+            binding, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda) is not None):
+        return False  # a function's local queue lives for one call: its work bounds it
+    name = binding.attr if isinstance(binding, ast.Attribute) else binding.id
+    consumers = []
+    for attribute in code.nodes(ast.Attribute):
+        parent = code.parent(attribute)
+        if attribute.attr.startswith("get") and last_name(attribute.value) == name and \
+                isinstance(parent, ast.Call) and parent.func is attribute:
+            loop = code.enclosing(parent, ast.While, ast.For, ast.AsyncFor, ast.FunctionDef,
+                                  ast.AsyncFunctionDef, ast.Lambda)
+            if isinstance(loop, (ast.While, ast.For, ast.AsyncFor)):
+                consumers.append(loop)
+    # The consumer's own loop must send SQL: a long function that reads the queue between
+    # other work (a chat turn merging its models' replies) is not a database writer.
+    return any(retry_targets.reaches_database(code, loop.body) for loop in consumers)
 
 
 def _consumer_refills(code: PythonFile, name: str) -> bool:
