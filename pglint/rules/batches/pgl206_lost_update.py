@@ -203,6 +203,13 @@ class LostUpdate(Rule):
                       "    post = Post.objects.get(pk=post_id)\n"
                       "    post.likes = F(\"likes\") + 1\n"
                       "    post.save()\n", kind="python", context=_POSTS),
+        # Read again after the save: shown, with the save as written (its update_fields kept).
+        Example("from app.models import Post\n\n\n"
+                "def like(request, pk):\n"
+                "    post = Post.objects.get(pk=pk)\n"
+                "    post.likes += 1\n"
+                "    post.save(update_fields=[\"likes\"])\n"
+                "    return post.likes\n", kind="python", context=_POSTS),
         # Only that field is saved: the whole write becomes one UPDATE.
         Example("from django.db import models\nfrom django.shortcuts import get_object_or_404\n\n"
                 "from app.models import Post\n\n\n"
@@ -541,8 +548,11 @@ def _django_fix(code: PythonFile, node: ast.stmt, obj: str, field: str, subtract
                                      else cst.Add(), right=_operand(cst, cst_delta))
     suggestion_f = f"{obj}.{field} = {tree.code(expression).strip()}"
     if problem is not None:
+        # The save as the code writes it: `update_fields` and the other arguments kept.
+        written = code.code(save)
+        save_call = written.split(".", 1)[1] if written.startswith(f"{obj}.") else "save()"
         return Fix.display(f"Let the database compute `{field}` (F expression)",
-                           _shown(obj, field, problem, suggestion_f, "save()",
+                           _shown(obj, field, problem, suggestion_f, save_call,
                                   tree.code(f_call), op))
     update_form = None
     if model and _saves_only(code, save, field):
