@@ -110,6 +110,35 @@ def handles_conflict(code: PythonFile, node: ast.AST) -> bool:
                and code.enclosing(t, *SCOPES) is scope for t in code.descendants(scope))
 
 
+# What serializes the callers of a function before its check: an advisory lock (SQL text or a
+# func.pg_advisory_xact_lock(...) call) or a row lock of the ORM.
+_ADVISORY_LOCK = ("pg_advisory_xact_lock", "pg_try_advisory_xact_lock", "pg_advisory_lock",
+                  "pg_try_advisory_lock")
+_ROW_LOCK_METHODS = ("with_for_update", "select_for_update")
+
+
+def serialized_before(code: PythonFile, node: ast.AST) -> bool:
+    """The function takes a lock before `node` that serializes its concurrent runs: an
+    advisory lock (`pg_try_advisory_xact_lock(...)` in its SQL or as `func.`), or a row lock
+    (`.with_for_update()`, `.select_for_update()`, `FOR UPDATE` in its SQL). Two runs of a
+    check-then-act behind it cannot both pass the check."""
+    scope = code.enclosing(node, *SCOPES)
+    if scope is None:
+        return False
+    start = code.span(node)[0]
+    for found in code.descendants(scope):
+        if isinstance(found, ast.Attribute):
+            locks = found.attr in _ADVISORY_LOCK or found.attr in _ROW_LOCK_METHODS
+        elif isinstance(found, ast.Constant) and isinstance(found.value, str):
+            locks = any(name in found.value for name in _ADVISORY_LOCK) or \
+                "FOR UPDATE" in found.value.upper()
+        else:
+            continue
+        if locks and code.span(found)[0] < start:
+            return True
+    return False
+
+
 def _catches_conflict(statement: ast.Try) -> bool:
     for handler in statement.handlers:
         kind = handler.type

@@ -15,7 +15,7 @@ from pglint.kit.check_then_act_sql import (
     if_not_exists, insert_where_not_exists, on_conflict_fix, on_conflict_suggestion,
     select_into_not_found,
 )
-from pglint.kit.orm_inserts import handles_conflict
+from pglint.kit.orm_inserts import handles_conflict, serialized_before
 from pglint.kit.roles import runs_once
 from pglint.kit.upserts import Check, catalog_name, child_lookup, unique_indexes
 from pglint.rule import Example, Rule
@@ -81,6 +81,9 @@ class CheckThenAct(Rule):
       that name that the migrations create).
     - The function catches `IntegrityError` around the insert or after it (around the flush
       that sends it): the race is handled on purpose.
+    - The function takes a lock before the check that serializes its runs: an advisory lock
+      (`pg_try_advisory_xact_lock(...)` in its SQL, or `func.pg_advisory_xact_lock`) or a row
+      lock (`with_for_update()`, `select_for_update()`, `FOR UPDATE`).
     - The lookup is one foreign-key column that no unique key covers: a parent's first child
       on a one-to-many relation, where a second child is no duplicate.
     - Part of the lookup is an expression pglint does not read (`lower(email) = ...`,
@@ -235,6 +238,20 @@ class CheckThenAct(Rule):
                 "        session.flush()\n"
                 "    except IntegrityError as err:\n"
                 "        raise ConcurrentUpdate(email) from err\n"
+                "    return customer\n",
+                kind="python", context=_SQLALCHEMY),
+        # A transaction-scoped advisory lock taken first serializes the callers: only one at a
+        # time reads and inserts.
+        Example("from sqlalchemy import text\n\n"
+                "from app.models import Customer\n\n\n"
+                "def register(session, email, name):\n"
+                "    if not session.execute(text(\"SELECT pg_try_advisory_xact_lock(42)\"))"
+                ".scalar():\n"
+                "        return None\n"
+                "    customer = session.query(Customer).filter_by(email=email).one_or_none()\n"
+                "    if customer is None:\n"
+                "        customer = Customer(email=email, name=name)\n"
+                "        session.add(customer)\n"
                 "    return customer\n",
                 kind="python", context=_SQLALCHEMY),
         # A parent's first child on a one-to-many relation: a second child is no duplicate,
@@ -454,8 +471,9 @@ class CheckThenAct(Rule):
 
     def check_python(self, node: Any, ctx: FileContext) -> Iterable[Finding]:
         found = python_check(ctx, node)
-        if found is None or runs_once(ctx) or handles_conflict(ctx.python_file, found.act):
-            return  # one-off code, or the function handles the duplicate on purpose
+        if found is None or runs_once(ctx) or handles_conflict(ctx.python_file, found.act) or \
+                serialized_before(ctx.python_file, found.first):
+            return  # one-off code, the duplicate handled on purpose, or the runs serialized
         table = found.sql.table if found.sql is not None else ctx.model.orm_table(found.model)
         if table is None or ctx.model.catalog.table(catalog_name(ctx, table)) is None:
             return  # no catalog: what the race does and which key settles it are unknown
