@@ -147,6 +147,11 @@ def test_a_fix_that_would_drop_a_comment_is_only_shown(tmp_path):
     assert finding.fix.applicable
 
 
+# A loop that drains the queue into PostgreSQL: what makes an unbounded queue PGL306's.
+_DRAIN = ("\n\nimport psycopg\n\n\ndef drain(conn: psycopg.Connection):\n    while True:\n"
+          "        conn.execute(\"INSERT INTO jobs VALUES (%s)\", (q.get(),))\n")
+
+
 def test_pathological_nesting_is_skipped_not_fatal(tmp_path):
     # libcst's native parser can crash the process on the first two, which CPython refuses:
     # skipped like unparsable files. libcst's positions recurse past Python's limit on the
@@ -157,9 +162,10 @@ def test_pathological_nesting_is_skipped_not_fatal(tmp_path):
     sources = {
         "parens.py": "x = " + "(" * 1990 + "1," + ")" * 1990 + "\n",
         "minus.py": "x = " + "-" * 20000 + "1\n",
-        "lists.py": "import queue\nx = " + "[" * 150 + "]" * 150 + "\nq = queue.Queue()\n",
-        "sums.py": "import queue\nq = queue.Queue()\nx = " + " + ".join(["a"] * 900) + "\n",
-        "fine.py": "import queue\nx = " + "[" * 60 + "]" * 60 + "\nq = queue.Queue()\n",
+        "lists.py": "import queue\nx = " + "[" * 150 + "]" * 150 + "\nq = queue.Queue()\n" + _DRAIN,
+        "sums.py": "import queue\nq = queue.Queue()\nx = " + " + ".join(["a"] * 900) + "\n"
+                   + _DRAIN,
+        "fine.py": "import queue\nx = " + "[" * 60 + "]" * 60 + "\nq = queue.Queue()\n" + _DRAIN,
     }
     for name, text in sources.items():
         (tmp_path / name).write_text(text)
@@ -177,7 +183,8 @@ def test_a_python_file_in_its_declared_encoding_is_linted_and_fixed_in_it(tmp_pa
     from pglint.config import parse_settings
 
     path = tmp_path / "worker.py"
-    source = "# -*- coding: latin-1 -*-\n# Files d'attente: \xe9t\xe9\nimport queue\n\nq = queue.Queue()\n"
+    source = ("# -*- coding: latin-1 -*-\n# Files d'attente: \xe9t\xe9\nimport queue\n\n"
+              "q = queue.Queue()\n" + _DRAIN)
     path.write_bytes(source.encode("latin-1"))
     settings = parse_settings({"select": ["PGL306"]}).with_overrides(root=tmp_path)
     [finding] = engine.lint([tmp_path], settings).findings
