@@ -369,7 +369,11 @@ class DjangoMigration(MigrationReader):
         model.columns[name] = column_name
         loc = self.at(field)
         primary = literal_value(args.kw.get("primary_key")) is True
-        nullable = literal_value(args.kw.get("null")) is True
+        # A field class pglint does not know (the project's own, a third party's) may set its
+        # own null and default, or be no column at all (a ManyToManyField subclass): its
+        # column is not claimed NOT NULL.
+        known = kind in _DJANGO_TYPES or relation or kind in ("ArrayField", "GeneratedField")
+        nullable = literal_value(args.kw.get("null")) is True or not known
         column = Column(column_name, typ, location=loc, not_null=primary or not nullable,
                         type_sql=_spelling(kind, typ, args))
         if primary:

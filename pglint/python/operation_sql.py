@@ -347,11 +347,18 @@ def _column_sql(column: Any, default: str | None) -> str:
 def _alembic_add_column(reader: Any, call: Any, ops: list[tuple]) -> list[str]:
     """`ADD COLUMN` with the column's server default and NOT NULL, then its constraints
     (ALTER TABLEs of their own) and its index, as Alembic sends them."""
+    from pglint.python.schema_reader import bool_value, is_none
+
     node = _args(reader, call).get(1, "column")
     server_default = _args(reader, node).kw.get("server_default") \
         if isinstance(node, ast.Call) else None
     default = _alembic_server_default(reader, server_default) \
         if server_default is not None else None
+    if default is None and server_default is not None and not is_none(server_default) and \
+            bool_value(server_default) is not False:
+        # An expression pglint does not evaluate (`str(20)`, `Precision.FLOAT.name`): a
+        # constant default all the same, which fills the existing rows.
+        default = "NULL"
     out = []
     for op in ops:
         if op[0] != "alter_table":

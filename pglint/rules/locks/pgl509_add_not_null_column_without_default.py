@@ -94,6 +94,19 @@ class AddNotNullColumnWithoutDefault(Rule):
             "        migrations.AddField(model_name=\"order\", name=\"paid\",\n"
             "                            field=models.BooleanField(default=False)),\n"),
             kind="python", context=DJANGO_ORDERS),
+        # A server default written as an expression (`str(20)`, `Precision.FLOAT.name`): a
+        # constant all the same, which fills the existing rows.
+        Example(alembic_revision("    op.add_column(\"orders\", sa.Column(\"tries\", sa.Integer(),"
+                                 " nullable=False,\n"
+                                 "                                      server_default=str(20)))\n",
+                                 imports="import sqlalchemy as sa\n"),
+                kind="python", context=_CONTEXT),
+        # A field class of the project's own: its null, its default, even whether it is a
+        # column (a ManyToManyField subclass adds a join table) are not known.
+        Example("import shop.fields\n" + django_migration(
+            "        migrations.AddField(model_name=\"order\", name=\"tags\",\n"
+            "                            field=shop.fields.TagField(to=\"shop.Tag\")),\n"),
+            kind="python", context=DJANGO_ORDERS),
     )
     INVALID = (
         Example("ALTER TABLE orders ADD COLUMN region text NOT NULL;\n", context=_CONTEXT),
