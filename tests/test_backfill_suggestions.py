@@ -55,3 +55,25 @@ def test_a_runner_that_wraps_the_file_sends_the_loop_out_of_the_migration(tmp_pa
         "db/migrations/20240102000000_backfill.sql":
             "-- migrate:up\nUPDATE items SET flag = true WHERE flag IS NULL;\n"})
     assert loop.startswith("-- This migration's runner wraps the file in one transaction"), loop
+
+
+def test_a_backfill_in_an_alembic_string_keeps_its_condition(tmp_path, postgres):
+    # Implicitly joined string literals and `IS DISTINCT FROM` (no FROM clause): the loop
+    # writes the condition whole, and it runs.
+    loop = _suggestion(tmp_path, {
+        "migrations/versions/a1_items.py": (
+            "from alembic import op\nimport sqlalchemy as sa\n\n"
+            "revision = \"a1\"\ndown_revision = None\n\n\ndef upgrade():\n"
+            "    op.create_table(\"items\", sa.Column(\"id\", sa.Integer(), primary_key=True),\n"
+            "                    sa.Column(\"flag\", sa.Boolean()))\n"),
+        "migrations/versions/b2_fill.py": (
+            "from alembic import op\n\nrevision = \"b2\"\ndown_revision = \"a1\"\n\n\n"
+            "def upgrade():\n    op.execute(\n        \"UPDATE items SET flag = false \"\n"
+            "        \"WHERE flag IS DISTINCT FROM true\"\n    )\n")})
+    assert "AND (flag IS DISTINCT FROM true)" in loop and "\nFROM true" not in loop, loop
+    table = ("CREATE TABLE items (id integer PRIMARY KEY, flag boolean);\n"
+             "INSERT INTO items SELECT g, NULL FROM generate_series(1, 1500) g;\n")
+    with postgres.database() as database:
+        for script in (table, loop):
+            result = postgres.psql(database, script)
+            assert result.returncode == 0, result.stderr + "\n" + loop

@@ -236,7 +236,9 @@ class UnbatchedBackfill(Rule):
 def _clause_text(ctx: FileContext, tokens: list[Token], keyword: str,
                  stop: set[str] = _CLAUSES) -> str | None:
     """The text of a depth-0 clause of the statement (after `keyword`, up to the next clause)."""
-    top = top_level(tokens)
+    # (`IS DISTINCT FROM x` is no FROM clause)
+    top = [(i, t) for i, t in top_level(tokens)
+           if not (t.name == "FROM" and i and tokens[i - 1].name == "DISTINCT")]
     start = next((i for i, t in top if t.name == keyword), None)
     if start is None:
         return None
@@ -245,6 +247,10 @@ def _clause_text(ctx: FileContext, tokens: list[Token], keyword: str,
     end = min(end, next((i for i, t in enumerate(tokens) if t.name == "ASCII_59"), len(tokens)))
     if end <= start + 1:
         return None
+    if ctx.file.path.name.endswith(".py"):
+        # SQL in a Python string: the file's text between the tokens may hold the quotes of
+        # implicitly joined literals, so the clause is written from its tokens.
+        return " ".join(t.text for t in tokens[start + 1:end] if not t.is_comment)
     return " ".join(ctx.text[tokens[start + 1].start:tokens[end - 1].end].split())
 
 
