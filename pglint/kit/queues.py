@@ -4,7 +4,7 @@ examples both rules use."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 from pglint.context import FileContext
 from pglint.kit.sql_tokens import group_end
@@ -108,12 +108,17 @@ def workload_claims(ctx: FileContext, table: str) -> bool:
     return False
 
 
-def attempt_limit_column(ctx: FileContext, table: str) -> str | None:
-    """The catalog's per-job attempt-limit column of table (`max_attempts`), if any."""
+def _catalog_column(ctx: FileContext, table: str, wanted: Callable[[str], Any]) -> str | None:
+    """The first column of the catalog's `table` that `wanted` accepts, if any."""
     known = ctx.model.catalog.table(table)
     if known is None:
         return None
-    return next((c for c in known.columns if MAX_ATTEMPTS_COLUMN.fullmatch(c)), None)
+    return next((c for c in known.columns if wanted(c)), None)
+
+
+def attempt_limit_column(ctx: FileContext, table: str) -> str | None:
+    """The catalog's per-job attempt-limit column of table (`max_attempts`), if any."""
+    return _catalog_column(ctx, table, MAX_ATTEMPTS_COLUMN.fullmatch)
 
 
 def incremented_at_run_time(ctx: FileContext, table: str, counter: str) -> bool:
@@ -162,10 +167,7 @@ def counter_in(node: Any) -> str | None:
 
 def counter_of(ctx: FileContext, table: str) -> str | None:
     """The catalog's attempt-counter column of table, if any."""
-    known = ctx.model.catalog.table(table)
-    if known is None:
-        return None
-    return next((c for c in known.columns if is_attempt_counter(c)), None)
+    return _catalog_column(ctx, table, is_attempt_counter)
 
 
 def is_now(node: dict[str, Any] | None) -> bool:

@@ -22,6 +22,8 @@ import ast
 from dataclasses import dataclass, field
 
 from pglint.context import FileContext
+from pglint.kit.retries import local_function
+from pglint.kit.retry_celery import bound_receiver
 from pglint.kit.retry_libraries import backoff_use, bare_decorators, tenacity_use
 from pglint.kit.retry_loops import retry_loop
 from pglint.python.pyfile import PythonFile, keyword, last_name
@@ -80,13 +82,9 @@ def _reruns(code: PythonFile) -> Reruns:
     for region in found.nodes:
         why = found.regions[id(region)]
         for inner in code.descendants(region):
-            if isinstance(inner, ast.Call):
-                name = last_name(inner.func)
-                if name and (isinstance(inner.func, ast.Name) or (
-                        isinstance(inner.func, ast.Attribute)
-                        and isinstance(inner.func.value, ast.Name)
-                        and inner.func.value.id in ("self", "cls"))):
-                    found.called.setdefault(name, f"{why} (through `{name}()`)")
+            callee = local_function(code, inner) if isinstance(inner, ast.Call) else None
+            if callee is not None:
+                found.called.setdefault(callee.name, f"{why} (through `{callee.name}()`)")
     code.derived["reruns"] = found
     return found
 
@@ -135,10 +133,8 @@ def _task_reason(function: ast.FunctionDef | ast.AsyncFunctionDef, decorator: as
     late = keyword(decorator, "acks_late")
     if isinstance(late, ast.Constant) and late.value is True:
         return "a task with `acks_late=True` (redelivered after a crash)"
-    bound = keyword(decorator, "bind")
-    params = function.args.posonlyargs + function.args.args
-    if isinstance(bound, ast.Constant) and bound.value is True and params:
-        me = params[0].arg
+    me = bound_receiver(function, decorator)
+    if me is not None:
         for inner in ast.walk(function):
             if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and \
                     inner.func.attr == "retry" and isinstance(inner.func.value, ast.Name) and \

@@ -296,6 +296,18 @@ def target_names(target: ast.AST) -> list[str]:
     return []
 
 
+def local_function(code: PythonFile, call: ast.Call) -> Any:
+    """The same file's function a call calls by name (`f(...)`, `self.f(...)`,
+    `cls.f(...)`), or None."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        return functions_by_name(code).get(func.id)
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
+            func.value.id in ("self", "cls"):
+        return functions_by_name(code).get(func.attr)
+    return None
+
+
 def functions_by_name(code: PythonFile) -> dict[str, Any]:
     """Functions defined in the file by name (module level and methods alike), the first in
     the file for a name defined twice."""

@@ -70,12 +70,19 @@ def task_retry(code: PythonFile, call: ast.Call) -> TaskRetry | None:
     decorator = task_decorator(code, task) if task is not None else None
     if decorator is None:
         return None
-    bound = keyword(decorator, "bind")
-    params = task.args.posonlyargs + task.args.args
-    if not (isinstance(bound, ast.Constant) and bound.value is True and params
-            and params[0].arg == func.value.id):
+    if bound_receiver(task, decorator) != func.value.id:
         return None
     return TaskRetry(call, task, countdown)
+
+
+def bound_receiver(function: Any, decorator: ast.Call) -> str | None:
+    """The name under which a bound Celery task (`bind=True`) receives itself, its first
+    parameter; None for an unbound task."""
+    bound = keyword(decorator, "bind")
+    params = function.args.posonlyargs + function.args.args
+    if isinstance(bound, ast.Constant) and bound.value is True and params:
+        return params[0].arg
+    return None
 
 
 def deterministic(code: PythonFile, task: Any, delay: ast.expr) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Iterable
 
-from pglint.kit.retries import FUNCTIONS, functions_by_name
+from pglint.kit.retries import FUNCTIONS, local_function
 from pglint.kit.retry_libraries import exception_classes
 from pglint.python.pyfile import PythonFile
 
@@ -74,7 +74,6 @@ def _parameters(function: Any) -> set[str]:
 
 
 def _reaches(code: PythonFile, nodes: list[ast.AST], depth: int, seen: set[int]) -> bool:
-    functions = functions_by_name(code)
     for root in nodes:
         for node in (root, *PythonFile.descendants(root)):
             if not isinstance(node, ast.Call):
@@ -83,7 +82,7 @@ def _reaches(code: PythonFile, nodes: list[ast.AST], depth: int, seen: set[int])
             if verdict:
                 return True
             if verdict is None and depth > 0:
-                callee = _local_function(node, functions)
+                callee = local_function(code, node)
                 if callee is not None and id(callee) not in seen:
                     seen.add(id(callee))
                     if _reaches(code, callee.body, depth - 1, seen):
@@ -110,17 +109,6 @@ def _database_call(code: PythonFile, call: ast.Call) -> bool | None:
         if any(isinstance(part, ast.Attribute) and part.attr == "objects"
                for part in ast.walk(call.func)):
             return True
-    return None
-
-
-def _local_function(call: ast.Call, functions: dict[str, Any]) -> Any:
-    """The same file's function a call calls by name (`f(...)`, `self.f(...)`), or None."""
-    func = call.func
-    if isinstance(func, ast.Name):
-        return functions.get(func.id)
-    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
-            func.value.id in ("self", "cls"):
-        return functions.get(func.attr)
     return None
 
 

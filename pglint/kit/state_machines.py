@@ -25,7 +25,7 @@ from pglint.kit.orm import (
 from pglint.context import FileContext, runs_repeatedly
 from pglint.python.pyfile import PythonFile
 from pglint.sql import nodes as n
-from pglint.sql.parse import Statement
+from pglint.sql.parse import Statement, iter_nodes
 
 
 # -- SQL ------------------------------------------------------------------------------------
@@ -71,19 +71,8 @@ def cte_guarded(node: dict[str, Any], table: str, column: str) -> bool:
     if not guards:
         return False
     used = [node.get("fromClause"), node.get("whereClause")]
-    return any(isinstance(item, dict) and item.get("relname") in guards
-               for item in _descendants(used))
-
-
-def _descendants(node: Any) -> Iterator[Any]:
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            yield item
-            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend(item)
+    return any(kind == "RangeVar" and body.get("relname") in guards
+               for kind, body in iter_nodes(used))
 
 
 def sql_guarded_update(ctx: FileContext, stmt: Statement, table: str, column: str) -> int | None:

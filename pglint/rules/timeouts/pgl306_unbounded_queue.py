@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from pglint.context import FileContext, Token
 from pglint.finding import Applicability, Edit, Finding, Fix
@@ -334,7 +334,9 @@ class UnboundedQueue(Rule):
                 pass  # a negative maxsize is unbounded too
             elif not (is_int(bound) and bound.value <= 0):  # type: ignore[attr-defined]
                 return
-        if _bounded_by_use(code, node) or not _feeds_database(code, node):
+        binding = _binding(code, node)
+        if binding is None or _bounded_by_use(code, binding) or \
+                not _feeds_database(code, binding):
             return
         short = name.rsplit(".", 1)[-1] if name.count(".") == 1 else name
         message = (f"`{code.code(node.func)}()` has no positive maxsize: when consumers fall "
@@ -389,21 +391,24 @@ class UnboundedQueue(Rule):
         yield self.finding(ctx, message, fix, help, node=stmt)
 
 
-def _bounded_by_use(code: PythonFile, call: ast.Call) -> bool:
+def _uses(code: PythonFile, binding: ast.Name | ast.Attribute
+          ) -> Iterator[tuple[ast.Attribute, ast.AST]]:
+    """Each `<x>.q.<attr>` or `q.<attr>` of the file for the queue bound to `binding` (by its
+    last name), with the node that holds it (the Call of a method, an assignment, ...)."""
+    name = binding.attr if isinstance(binding, ast.Attribute) else binding.id
+    for attribute in code.nodes(ast.Attribute):
+        if last_name(attribute.value) == name:
+            yield attribute, code.parent(attribute)
+
+
+def _bounded_by_use(code: PythonFile, binding: ast.Name | ast.Attribute) -> bool:
     """How the file uses the queue it binds (`self.q = Queue()`, `q = Queue()`) bounds it or
     rules a bound out: a `maxsize` assigned later (`x.q.maxsize = n`), back pressure on
     `q.qsize()` (pause the producer above a size), a stop marker put without waiting
     (`q.put_nowait(None)`, which a bound would make raise), a work list that one function
     fills and drains itself (every use a method call on a local name), or a consumer that
     puts items back: a bound would block the only consumer."""
-    binding = _binding(code, call)
-    if binding is None:
-        return False
-    name = binding.attr if isinstance(binding, ast.Attribute) else binding.id
-    for attribute in code.nodes(ast.Attribute):
-        if last_name(attribute.value) != name:
-            continue
-        parent = code.parent(attribute)
+    for attribute, parent in _uses(code, binding):
         if attribute.attr == "maxsize" and isinstance(parent, (ast.Assign, ast.AugAssign)) \
                 and attribute in (getattr(parent, "targets", None) or [parent.target]):
             return True
@@ -416,23 +421,20 @@ def _bounded_by_use(code: PythonFile, call: ast.Call) -> bool:
             return True
     if isinstance(binding, ast.Name):
         return _local_work_list(code, binding)
-    return _consumer_refills(code, name)
+    return _consumer_refills(code, binding.attr)
 
 
-def _feeds_database(code: PythonFile, call: ast.Call) -> bool:
+def _feeds_database(code: PythonFile, binding: ast.Name | ast.Attribute) -> bool:
     """The queue is the database's backlog: a loop of the file that takes items out of it
     (`q.get()`, `self.q.get_nowait()`) sends SQL, directly or through a function of the same
     file. A queue of chat messages, audio frames or log records is not this rule's, and one
     whose consumer the file does not show is left alone."""
-    binding = _binding(code, call)
-    if binding is None or (isinstance(binding, ast.Name) and code.enclosing(
-            binding, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda) is not None):
+    if isinstance(binding, ast.Name) and code.enclosing(
+            binding, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda) is not None:
         return False  # a function's local queue lives for one call: its work bounds it
-    name = binding.attr if isinstance(binding, ast.Attribute) else binding.id
     consumers = []
-    for attribute in code.nodes(ast.Attribute):
-        parent = code.parent(attribute)
-        if attribute.attr.startswith("get") and last_name(attribute.value) == name and \
+    for attribute, parent in _uses(code, binding):
+        if attribute.attr.startswith("get") and \
                 isinstance(parent, ast.Call) and parent.func is attribute:
             loop = code.enclosing(parent, ast.While, ast.For, ast.AsyncFor, ast.FunctionDef,
                                   ast.AsyncFunctionDef, ast.Lambda)
