@@ -122,6 +122,20 @@ class FileContext:
             return stmt.sql
         return self.text[stmt.start:stmt.end]
 
+    def tokens_text(self, tokens: list[Token]) -> str:
+        """A run of a statement's tokens as SQL on one line: as written where only blanks
+        separate them; else (SQL in Python string literals joined one after the other, whose
+        quotes sit between the tokens) from the tokens, spaced as people write SQL."""
+        code = [t for t in tokens if not t.is_comment]
+        if any(self.text[a.end:b.start].strip() for a, b in zip(code, code[1:])):
+            out = ""
+            for token in code:
+                tight = out.endswith(("(", ".", "::")) or token.text in (")", ",", ".", "::") \
+                    or (token.text == "(" and out[-1:].isalnum())
+                out += token.text if not out or tight else " " + token.text
+            return out
+        return " ".join(self.text[tokens[0].start:tokens[-1].end].split())
+
     def statement_end(self, stmt: Statement) -> int:
         """Offset just after the statement's terminating ';' (or its end if it has none)."""
         i = stmt.end

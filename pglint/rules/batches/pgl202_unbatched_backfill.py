@@ -247,23 +247,7 @@ def _clause_text(ctx: FileContext, tokens: list[Token], keyword: str,
     end = min(end, next((i for i, t in enumerate(tokens) if t.name == "ASCII_59"), len(tokens)))
     if end <= start + 1:
         return None
-    clause = [t for t in tokens[start + 1:end] if not t.is_comment]
-    written = ctx.text[tokens[start + 1].start:tokens[end - 1].end]
-    if any(ctx.text[a.end:b.start].strip() for a, b in zip(clause, clause[1:])):
-        # SQL in a Python string whose literals are joined (`"... " "WHERE ..."`): the file's
-        # text between the tokens holds their quotes, so the clause is written from its tokens.
-        return _joined(clause)
-    return " ".join(written.split())
-
-
-def _joined(tokens: list[Token]) -> str:
-    """Tokens as SQL text, spaced as people write it: `f(a, b)`, `t.c`."""
-    out = ""
-    for token in tokens:
-        tight = out.endswith(("(", ".")) or token.text in (")", ",", ".", "::") or \
-            out.endswith("::") or (token.text == "(" and out[-1:].isalnum())
-        out += token.text if not out or tight else " " + token.text
-    return out
+    return ctx.tokens_text(tokens[start + 1:end])
 
 
 def _single_key(ctx: FileContext, table: str) -> str | None:

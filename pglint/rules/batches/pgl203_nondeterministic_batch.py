@@ -506,7 +506,7 @@ def _where_text(ctx: FileContext, tokens: list[Token], at: int) -> str | None:
         if levels[i] < levels[index]:
             return None  # the parenthesis the LIMIT is in opens before any WHERE
         if levels[i] == levels[index] and tokens[i].name == "WHERE":
-            return " ".join(ctx.text[tokens[i + 1].start:tokens[index - 1].end].split())
+            return ctx.tokens_text(tokens[i + 1:index])
         if levels[i] == levels[index] and tokens[i].name in ("FROM", "SELECT"):
             return None
     return None
