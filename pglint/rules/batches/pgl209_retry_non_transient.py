@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
@@ -294,7 +295,9 @@ class RetryNonTransient(RetryForms, Rule):
 
     def _loop(self, ctx: FileContext, loop: retry_loops.RetryLoop) -> Iterable[Finding]:
         code = ctx.python_file
-        reaches = retry_targets.reaches_database(code, loop.loop.body)
+        # Whether the loop's code reaches PostgreSQL: read once, and only for a handler that
+        # catches everything.
+        reaches = functools.cache(lambda: retry_targets.reaches_database(code, loop.loop.body))
         for handler in loop.handlers:
             broad = self._broad_handler(code, handler, reaches)
             if broad is None or retry_libraries.filters_errors(code, handler):
@@ -312,19 +315,19 @@ class RetryNonTransient(RetryForms, Rule):
             yield self.finding(ctx, message, self._fix(suggestion), self._help(transient),
                                span=(start, end))
 
-    def _broad_handler(self, code: PythonFile, handler: ast.ExceptHandler, reaches: bool
-                       ) -> tuple[str, str, Any] | None:
+    def _broad_handler(self, code: PythonFile, handler: ast.ExceptHandler,
+                       reaches: Callable[[], bool]) -> tuple[str, str, Any] | None:
         """(the broad class as written, its qualified name, the handler's type node), or
         ("", "", None) for a bare except; None if the handler catches specific errors, or
         catches everything (`except:`, `Exception`) around code that does not reach PostgreSQL
         (`reaches`: an HTTP, search-engine or cache call retried is not this rule's)."""
         if handler.type is None:
-            return ("", "", None) if reaches else None
+            return ("", "", None) if reaches() else None
         for cls in retry_libraries.exception_classes(code, handler.type):
             name = retry_libraries.broad_class(code, cls)
             if name is None:
                 continue
-            if name in retries.BROAD_BUILTINS and not reaches:
+            if name in retries.BROAD_BUILTINS and not reaches():
                 continue
             return retries.written(code, cls).strip(), name, handler.type
         return None
