@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Callable
+from typing import Callable, Iterable
 
 from pglint.model.location import Location
 from pglint.model.uses import Use
@@ -47,14 +47,30 @@ _NOT_COLUMNS = frozenset({"__tablename__", "__table_args__", "__mapper_args__", 
 _MAX_NAME = 63  # PostgreSQL's identifier length: Django shortens longer join table names
 
 
+_NAME = r"[^\W\d]\w*"  # a Python identifier
+_CLASS_LINE = re.compile(rf"(?m)^[ \t]*class[ \t]+({_NAME})")
+
+
+def _spans_by_name(matches: Iterable[re.Match[str]]) -> dict[str, list[tuple[int, int]]]:
+    """Group 1 of each match (a name) -> the spans where it was found, in order."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for match in matches:
+        spans.setdefault(match.group(1), []).append(match.span(1))
+    return spans
+
+
 class _Reader:
     def __init__(self, code: PythonFile, where: Callable[[int, int], Location]) -> None:
         self.code, self.where = code, where
         self.uses: list[Use] = []
         # id of a field's value (or bare annotation) -> (its class, its attribute name)
         self.owners: dict[int, tuple[ast.ClassDef, str]] = {}
-        self.headers: dict[int, tuple[int, int] | None] = {}  # id of a class -> header()
         self.bodies: dict[int, tuple[str, int, int] | None] = {}  # id of a class -> body()
+        # Every `class Name` line and every body's `name =` lines, found in one scan each:
+        # a pattern per name would scan the text once per class and field (seconds on a
+        # models module of a thousand fields).
+        self.class_lines: dict[str, list[tuple[int, int]]] | None = None
+        self.field_lines: dict[int, dict[str, list[tuple[int, int]]]] = {}  # id of a class
 
     def add(self, table: str, column: str | None, node: ast.AST, mapped: str) -> None:
         start, end = self.span(node)
@@ -81,22 +97,21 @@ class _Reader:
 
     def header(self, cls: ast.ClassDef) -> tuple[int, int] | None:
         """The span of a class's name on its `class` line, if no other line defines it."""
-        if id(cls) not in self.headers:
-            pattern = rf"(?m)^[ \t]*class[ \t]+({re.escape(cls.name)})\b"
-            found = list(re.finditer(pattern, self.code.text))
-            self.headers[id(cls)] = found[0].span(1) if len(found) == 1 else None
-        return self.headers[id(cls)]
+        if self.class_lines is None:
+            self.class_lines = _spans_by_name(_CLASS_LINE.finditer(self.code.text))
+        found = self.class_lines.get(cls.name, ())
+        return found[0] if len(found) == 1 else None
 
     def field_line(self, cls: ast.ClassDef, attr: str) -> tuple[int, int] | None:
         """The span of `attr` where the class's body assigns it, if that is the one line of
         the body's indentation starting so."""
-        body = self.body(cls)
-        if body is None:
-            return None
-        indent, start, stop = body
-        pattern = rf"(?m)^{re.escape(indent)}({re.escape(attr)})[ \t]*(?::|=(?!=))"
-        found = list(re.compile(pattern).finditer(self.code.text, start, stop))
-        return found[0].span(1) if len(found) == 1 else None
+        if id(cls) not in self.field_lines:
+            body = self.body(cls)
+            self.field_lines[id(cls)] = {} if body is None else _spans_by_name(
+                re.compile(rf"(?m)^{re.escape(body[0])}({_NAME})[ \t]*(?::|=(?!=))")
+                .finditer(self.code.text, body[1], body[2]))
+        found = self.field_lines[id(cls)].get(attr, ())
+        return found[0] if len(found) == 1 else None
 
     def body(self, cls: ast.ClassDef) -> tuple[str, int, int] | None:
         """(indentation, start, end) of a class's body in the text: from its first line
