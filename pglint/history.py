@@ -50,11 +50,24 @@ class History:
         if self.new is None:
             return [replace(c, applied=False, history=self.why_new) for c in candidates]
         out = []
+        real_folders: dict[str, str] = {}
         for c in candidates:
-            is_new = os.path.realpath(c.path) in self.new
+            is_new = _real_path(c.path, real_folders) in self.new
             out.append(replace(c, applied=not is_new,
                                history=self.why_new if is_new else self.why_applied))
         return out
+
+
+def _real_path(path: Path, real_folders: dict[str, str]) -> str:
+    """os.path.realpath, with each folder resolved once (`real_folders`): resolving every
+    file's whole path was a tenth of a second on a tree of 3,000 files."""
+    if os.path.islink(path):
+        return os.path.realpath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    real = real_folders.get(folder)
+    if real is None:
+        real = real_folders[folder] = os.path.realpath(folder)
+    return os.path.join(real, name)
 
 
 def _git(args: list[str], cwd: Path) -> str | None:

@@ -404,3 +404,22 @@ def test_a_merge_revision_links_the_alembic_chain(tmp_path):
                  ".", cwd=tmp_path)
     assert result.stdout.startswith(
         "alembic/versions/0d_index.py:10:5: PGL501 `CREATE INDEX` on `projects`"), result.stdout
+
+
+def test_new_files_are_told_by_their_real_path_through_symlinks(tmp_path):
+    """A file named through a symlinked folder, or a symlink to a file, is the file its real
+    path is (history compares real paths, each folder resolved once)."""
+    import os
+
+    from pglint.history import _real_path
+
+    real = tmp_path / "real" / "migrations"
+    real.mkdir(parents=True)
+    (real / "V1__a.sql").write_text("SELECT 1;\n")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (real / "V2__b.sql").symlink_to(real / "V1__a.sql")
+    folders: dict[str, str] = {}
+    for path in (tmp_path / "link" / "migrations" / "V1__a.sql", real / "V1__a.sql",
+                 real / "V2__b.sql", tmp_path / "link" / "migrations" / "V2__b.sql",
+                 Path(os.path.relpath(real / "V1__a.sql")), real / "missing.sql"):
+        assert _real_path(path, folders) == os.path.realpath(path)
