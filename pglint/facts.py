@@ -50,6 +50,9 @@ class FileFacts:
     # under) shows it runs against a live database, as "path:line (CREATE INDEX
     # CONCURRENTLY)" (pglint.model.online); "" if none.
     online_change: str = ""
+    # The tables this migration builds an index on concurrently -> "path:line"
+    # (pglint.model.online.online_index_table): the project's own evidence that they are big.
+    online_tables: dict[str, str] = field(default_factory=dict)
     # The file shows the project running on another database too: a SQLite or MySQL file, a
     # migration that asks which database it runs on, a settings or URL naming another backend.
     other_backends: bool = False
@@ -124,6 +127,8 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
         facts.runner_settings = _runner_settings(loaded.parsed.statements)
     if file.role == MIGRATION or runner:
         facts.online_change = _online_change(file, loaded.parsed.statements)
+    if file.role == MIGRATION:
+        facts.online_tables = _online_tables(file, loaded.parsed.statements)
     if loaded.python_file is not None and loaded.python_orm:
         from pglint.python.orm import orm_facts
 
@@ -160,6 +165,19 @@ def _online_change(file: "SourceFile", statements: list) -> str:
         if what:
             return f"{file.display_path}:{file.position(stmt.start)[0]} ({what})"
     return ""
+
+
+def _online_tables(file: "SourceFile", statements: list) -> dict[str, str]:
+    """The tables the file's statements build an index on concurrently, each with the first
+    such statement as "path:line"."""
+    from pglint.model.online import online_index_table
+
+    out: dict[str, str] = {}
+    for stmt in statements:
+        table = online_index_table(stmt.kind, stmt.body)
+        if table is not None and table.lower() not in out:
+            out[table.lower()] = f"{file.display_path}:{file.position(stmt.start)[0]}"
+    return out
 
 
 def _runner_settings(statements: list) -> dict[str, str]:
@@ -209,6 +227,8 @@ def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel
         model.runner_settings.update(f.runner_settings)
         model.other_backends = model.other_backends or f.other_backends
         model.online_change = model.online_change or f.online_change
+        for table, where in f.online_tables.items():
+            model.online_tables.setdefault(table, where)
     from pglint.python.orm import resolve
 
     catalog = model.catalog

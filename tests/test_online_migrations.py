@@ -8,7 +8,7 @@ import pytest
 
 from pglint import engine
 from pglint.config import find_config, load_settings
-from pglint.model.online import online_change
+from pglint.model.online import online_change, online_index_table
 from pglint.registry import catalog
 from pglint.sql.parse import parse_sql
 
@@ -49,8 +49,9 @@ NEW_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
 
 
 def _lint(root, files: dict[str, str], evidence: str = "") -> list[tuple[str, str]]:
-    config = 'select = ["PGL301", "PGL501"]\n' + (f'lock-evidence = "{evidence}"\n'
-                                                  if evidence else "")
+    # Size is another question (test_size_evidence below): every table counts as big here.
+    config = 'select = ["PGL301", "PGL501"]\nsize-evidence = false\n' + (
+        f'lock-evidence = "{evidence}"\n' if evidence else "")
     for name, text in {**files, "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n",
                        "pglint.toml": config}.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -122,3 +123,74 @@ def test_a_statement_that_fails_on_existing_rows_needs_no_live_database(tmp_path
         (tmp_path / name).write_text(text)
     settings = load_settings(find_config(tmp_path), catalog()).with_overrides(root=tmp_path)
     assert [f.code for f in engine.lint([tmp_path], settings).findings] == ["PGL509"]
+
+
+@pytest.mark.parametrize("sql, table", [
+    ("CREATE INDEX CONCURRENTLY i ON t (a);", "t"),
+    ("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON app.t (a);", "app.t"),
+    ("REINDEX TABLE CONCURRENTLY t;", "t"),
+    ("REINDEX (CONCURRENTLY) TABLE t;", "t"),
+    # An index's table is not in the statement; a plain build is no evidence.
+    ("REINDEX INDEX CONCURRENTLY i;", None),
+    ("CREATE INDEX i ON t (a);", None),
+    ("DROP INDEX CONCURRENTLY i;", None),
+])
+def test_the_table_a_statement_indexes_concurrently(sql: str, table: str | None) -> None:
+    [stmt] = parse_sql(sql).statements
+    assert online_index_table(stmt.kind, stmt.body) == table
+
+
+def _pgl501(root, files: dict[str, str], config: str = "") -> list[str]:
+    """PGL501's messages on a project that migrates a live database and reads `orders`."""
+    for name, text in {"migrations/V0__timeouts.sql": "SET lock_timeout = '3s';\n",
+                       "migrations/V1__orders.sql": ORDERS,
+                       "migrations/V5__index.sql": NEW_INDEX,
+                       "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n",
+                       "pglint.toml": 'select = ["PGL501"]\n' + config, **files}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    settings = load_settings(find_config(root), catalog()).with_overrides(root=root)
+    return [f.message for f in engine.lint([root], settings).findings]
+
+
+_ALEMBIC_ONLINE = (
+    "from alembic import op\n\nrevision = \"b2\"\ndown_revision = None\n\n\n"
+    "def upgrade():\n    with op.get_context().autocommit_block():\n"
+    "        op.create_index(\"orders_code_idx\", \"orders\", [\"order_id\", \"status\"],\n"
+    "                        postgresql_concurrently=True)\n")
+
+
+@pytest.mark.parametrize("evidence, cited", [
+    ({"migrations/V7__more.sql": "CREATE INDEX CONCURRENTLY orders_more_idx ON orders "
+                                 "(status, order_id);\n"}, "migrations/V7__more.sql:1"),
+    # Under a name the table had before a rename, and schema-qualified.
+    ({"migrations/V1__orders.sql": ORDERS.replace("orders", "purchases") +
+      "CREATE INDEX CONCURRENTLY purchases_idx ON public.purchases (status);\n"
+      "ALTER TABLE purchases RENAME TO orders;\n"}, "migrations/V1__orders.sql:2"),
+    ({"migrations/V6__reindex.sql": "REINDEX TABLE CONCURRENTLY orders;\n"},
+     "migrations/V6__reindex.sql:1"),
+    # Alembic's create_index(postgresql_concurrently=True), in a project of SQL migrations
+    # and Alembic revisions alike.
+    ({"alembic/versions/b2_orders_code.py": _ALEMBIC_ONLINE},
+     "alembic/versions/b2_orders_code.py:9"),
+])
+def test_size_evidence_is_the_projects_own_concurrent_build(tmp_path, evidence, cited):
+    [message] = _pgl501(tmp_path, evidence)
+    # The path as shown from the working directory (here, absolute).
+    assert "; the project builds indexes on it concurrently elsewhere (" in message
+    assert message.endswith(f"/{cited})")
+
+
+def test_without_size_evidence_an_index_build_is_not_reported(tmp_path):
+    assert _pgl501(tmp_path / "none", {}) == []
+    # A down migration's concurrent build, or one on another table, says nothing of `orders`.
+    assert _pgl501(tmp_path / "down", {
+        "migrations/V7__more.down.sql": "CREATE INDEX CONCURRENTLY o_idx ON orders (status);\n",
+        "migrations/V8__carts.sql": "CREATE TABLE carts (id bigint);\n"
+                                    "CREATE INDEX CONCURRENTLY carts_idx ON carts (id);\n"}) == []
+    # The hints: a big table is reported, with its size; a small one is not.
+    [big] = _pgl501(tmp_path / "big", {}, "[tables]\norders = { rows = 20_000_000 }\n")
+    assert "`orders` (20,000,000 rows, per [tool.pglint.tables])" in big
+    assert _pgl501(tmp_path / "small", {}, "[tables]\norders = { rows = 300 }\n") == []
+    # `size-evidence = false`: every table the lock evidence allows.
+    assert len(_pgl501(tmp_path / "off", {}, "size-evidence = false\n")) == 1

@@ -107,7 +107,8 @@ def _clone_with_history(tmp_path: Path) -> Path:
     upstream = tmp_path / "upstream"
     (upstream / "migrations").mkdir(parents=True)
     # The lock rules are off by default: the project turns them on.
-    (upstream / "pglint.toml").write_text('extend-select = ["PGL301", "PGL501"]\n')
+    (upstream / "pglint.toml").write_text('extend-select = ["PGL301", "PGL501"]\n'
+                                          'size-evidence = false\n')
     (upstream / "migrations" / "V1__orders.sql").write_text(ORDERS)
     (upstream / "migrations" / "V2__note.sql").write_text(ADD_NOTE)
     _git(upstream, "init", "-q", "-b", "main")
@@ -176,7 +177,8 @@ def test_applied_migrations_from_the_configuration(tmp_path, monkeypatch):
                       ("V3__index.sql", ADD_INDEX)):
         (tmp_path / "migrations" / name).write_text(sql)
     (tmp_path / "pglint.toml").write_text('applied-migrations = "V2__*"\n'
-                                          'extend-select = ["PGL301", "PGL501"]\n')
+                                          'extend-select = ["PGL301", "PGL501"]\n'
+                                          'size-evidence = false\n')
     result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
     assert set(_codes_by_file(result.stdout)) == {"migrations/V3__index.sql"}, result.stdout
     shown = run("check", "--show-files", ".", cwd=tmp_path)
@@ -205,7 +207,8 @@ def test_applied_migrations_follow_the_alembic_revision_chain(tmp_path, monkeypa
             f"CREATE INDEX ix_{rev} ON orders (status)"
         (versions / name).write_text(ALEMBIC.format(rev=rev, down=down, sql=sql))
     (tmp_path / "pglint.toml").write_text(
-        'applied-migrations = ["1_second.py"]\nextend-select = ["PGL501"]\n')
+        'applied-migrations = ["1_second.py"]\nextend-select = ["PGL501"]\n'
+        'size-evidence = false\n')
     result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
     assert set(_codes_by_file(result.stdout)) == {"alembic/versions/2_third.py"}, result.stdout
     shown = run("check", "--show-files", ".", cwd=tmp_path).stdout
@@ -229,7 +232,7 @@ def test_applied_migrations_are_one_glob_per_stream(tmp_path, monkeypatch):
             % name[:4])
     (tmp_path / "pglint.toml").write_text(
         'applied-migrations = ["V2__*", "shop/migrations/0002_*"]\n'
-        'extend-select = ["PGL501"]\n')
+        'extend-select = ["PGL501"]\nsize-evidence = false\n')
     result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
     assert set(_codes_by_file(result.stdout)) == {
         "migrations/V3__index.sql", "shop/migrations/0003_index.py"}, result.stdout
@@ -277,7 +280,8 @@ def test_a_schema_beside_migrations_is_a_copy_and_alone_it_is_the_schema(tmp_pat
     every table would look older than the migration that creates it). Without migrations the
     same file is the schema, and the queries are judged against it."""
     (tmp_path / "migrations").mkdir()
-    (tmp_path / "pglint.toml").write_text('select = ["PGL501"]\nlock-evidence = "exists"\n')
+    (tmp_path / "pglint.toml").write_text('select = ["PGL501"]\nlock-evidence = "exists"\n'
+                                          'size-evidence = false\n')
     (tmp_path / "migrations" / "V1__orders.sql").write_text(ORDERS)
     (tmp_path / "migrations" / "V2__index.sql").write_text(ADD_INDEX)
     (tmp_path / "schema.sql").write_text(ORDERS + ADD_INDEX)
@@ -359,7 +363,7 @@ def test_schema_deltas_are_migrations_in_the_order_of_their_folders(tmp_path):
 def test_all_migrations_in_the_configuration(tmp_path, monkeypatch):
     monkeypatch.delenv("PGLINT_ALL_MIGRATIONS", raising=False)
     clone = _clone_with_history(tmp_path)
-    (clone / "pglint.toml").write_text('extend-select = ["PGL301", "PGL501"]\n'
+    (clone / "pglint.toml").write_text('extend-select = ["PGL301", "PGL501"]\nsize-evidence = false\n'
                                        'all-migrations = true\n')
     result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=clone)
     assert "PGL301" in _codes_by_file(result.stdout).get("migrations/V2__note.sql", set())
@@ -397,6 +401,7 @@ def test_a_merge_revision_links_the_alembic_chain(tmp_path):
     for name, text in files.items():
         (versions / name).write_text(text)
     (tmp_path / "queries.sql").write_text("SELECT id FROM projects;\n")
+    (tmp_path / "pglint.toml").write_text("size-evidence = false\n")  # every table is big
     shown = run("check", "--no-cache", "--show-files", ".", cwd=tmp_path)
     assert "alembic/versions/0m_merge.py  migration (Alembic revision" in shown.stdout, \
         shown.stdout

@@ -83,8 +83,9 @@ JUDGEMENT = {
                                  "(volatile, or any default before PostgreSQL 11)",
     "changing-column-type": "pglint reports only type changes that rewrite the table or an "
                             "index (not varchar widening, varchar to text, ...)",
-    "require-concurrent-index-creation": "pglint judges the index's table too small or new "
-                                         "to matter, or the statement runs outside a migration",
+    "require-concurrent-index-creation": "pglint reports an index build only on a table "
+                                         "known to be big (hinted rows, or the project's own "
+                                         "concurrent builds on it), not new, in a migration",
     "require-lock-timeout": "pglint asks for lock_timeout before a statement that locks a table "
                             "production already has",
     "adding-foreign-key-constraint": "pglint reports a foreign key validated in place on a "

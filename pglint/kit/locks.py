@@ -76,6 +76,34 @@ def known_small(ctx: "FileContext", table: str) -> bool:
     return rows is not None and rows < ctx.settings.option(SMALL_TABLE_ROWS.name)
 
 
+SIZE_EVIDENCE = RuleOption(
+    "size-evidence", bool, True,
+    doc="report only a table known to be big: `[tool.pglint.tables]` gives it at least "
+        "`small-table-rows` rows, or a migration of the project builds an index on it "
+        "`CONCURRENTLY` (its team knows a plain build there blocks too long); false reports "
+        "every existing table the lock evidence allows")
+
+
+def size_evidence(ctx: "FileContext", table: Table, named: str | None = None) -> str | None:
+    """Why `table` is big enough for a lock held while it is read to matter, as a message
+    clause, or None when nothing says so: a hint of at least `small-table-rows` rows, or a
+    concurrent index build on it in some migration of the project (under any name it has had:
+    `named`, as the statement writes it, its name now, its former names)."""
+    rows = hinted_rows(ctx, table.name)
+    if rows is not None:
+        return None if rows < ctx.settings.option(SMALL_TABLE_ROWS.name) else \
+            f"{rows:,} rows, per [tool.pglint.tables]"
+    catalog = ctx.model.catalog
+    names = {table.name, *(old for old, now in catalog.former_tables.items() if now is table)}
+    if named:
+        names.add(named)
+    bare = {name.lower().rpartition(".")[2] for name in names}
+    for indexed, where in ctx.model.online_tables.items():
+        if indexed.rpartition(".")[2] in bare:
+            return f"the project builds indexes on it concurrently elsewhere ({where})"
+    return None
+
+
 def shown_table(ctx: "FileContext", table: str) -> str:
     """`table` for a message, with the hinted size when there is one (known_small tables get
     no message): "`orders` (50,000,000 rows, per [tool.pglint.tables])"."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pglint.sql import nodes as n
 from pglint.sql.session import is_zero, setting_value
 
 # Settings whose non-zero value in a migration bounds what a lock can cost.
@@ -46,3 +47,17 @@ def online_change(kind: str, body: dict[str, Any]) -> str:
             not is_zero(setting_value(body.get("args"))):
         return f"SET {body['name'].lower()}"
     return ""
+
+
+def online_index_table(kind: str, body: dict[str, Any]) -> str | None:
+    """The table a migration statement builds an index on without blocking its writes
+    (`CREATE INDEX CONCURRENTLY`, `REINDEX TABLE CONCURRENTLY`), or None. A project that does
+    so knows the table is too big for a plain build: the evidence of size that
+    pglint.kit.locks.size_evidence cites."""
+    if kind == "IndexStmt" and body.get("concurrent"):
+        return n.relation_name(body.get("relation"))
+    if kind == "ReindexStmt" and body.get("kind") == "REINDEX_OBJECT_TABLE" and any(
+            (p.get("DefElem") or {}).get("defname") == "concurrently"
+            for p in body.get("params") or ()):
+        return n.relation_name(body.get("relation"))
+    return None

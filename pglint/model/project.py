@@ -81,6 +81,9 @@ class ProjectModel:
     # Where the project's migrations first show they run against a live database ("path:line
     # (CREATE INDEX CONCURRENTLY)", pglint.model.online), or "" when none does.
     online_change: str = ""
+    # Tables some migration of the project indexes concurrently -> the first such statement,
+    # as "path:line" (pglint.model.online.online_index_table).
+    online_tables: dict[str, str] = field(default_factory=dict)
 
     def created_by_new_migration(self, table: str) -> bool:
         """Whether a migration that has not run yet creates `table` (its lock blocks nobody)."""

@@ -8,9 +8,10 @@ from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_revision,
                                          django_migration)
-from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP, SMALL_TABLE_ROWS,
-                              in_transaction_block, keyword, known_small, runs_in_migration,
-                              runs_outside_transaction, shown_table, table_before_file)
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP, SIZE_EVIDENCE,
+                              SMALL_TABLE_ROWS, in_transaction_block, keyword, known_small,
+                              runs_in_migration, runs_outside_transaction, shown_table,
+                              size_evidence, table_before_file)
 from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -19,7 +20,13 @@ from pglint.sql.parse import Statement
 
 _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL,\n"
            "                     created_at timestamptz NOT NULL DEFAULT now());\n")
-_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}
+# The project builds an index on `orders` concurrently in another migration: its team knows
+# the table is too big for a plain build (the size evidence, pglint.kit.locks.size_evidence).
+_ORDERS_ONLINE = {"migrations/V8__orders_created.sql":
+                  "CREATE INDEX CONCURRENTLY orders_created_at_idx ON orders (created_at);\n"}
+_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS, **_ORDERS_ONLINE}
+_DJANGO_ORDERS = {**DJANGO_ORDERS, "migrations/V8__orders_created.sql":
+                  "CREATE INDEX CONCURRENTLY app_order_created_id_idx ON app_order (created, id);\n"}
 _PARTITIONED = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": (
     "CREATE TABLE events (event_id bigint, kind text, created_at timestamptz NOT NULL)\n"
     "    PARTITION BY RANGE (created_at);\n"
@@ -41,9 +48,12 @@ class NonConcurrentIndexBuild(Rule):
     send; their fix is shown in the framework's terms (`postgresql_concurrently=True` in an
     autocommit block, `AddIndexConcurrently` in a migration with `atomic = False`).
 
-    A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
-    10,000; `rows = 40`) is left alone too: its build is over in moments. On a larger hinted
-    table the message gives the size.
+    It reports only a table known to be big, since a build on a small one is over in moments
+    (`size-evidence`, on by default): `[tool.pglint.tables]` gives it at least
+    `small-table-rows` rows (default 10,000; the message gives the size), or another migration
+    of the project builds an index on it `CONCURRENTLY` (or reindexes it so), under any name
+    the table has had: its team already knows a plain build there blocks too long, and the
+    message cites that statement. A table hinted smaller is left alone.
 
     ## Why is this bad?
     A plain `CREATE INDEX` takes a SHARE lock on the table for the whole build: every `INSERT`,
@@ -101,7 +111,7 @@ class NonConcurrentIndexBuild(Rule):
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS, SIZE_EVIDENCE)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("IndexStmt",)
@@ -159,6 +169,10 @@ class NonConcurrentIndexBuild(Rule):
         # The hints say the table is small: the build is over in moments.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 200}}}),
+        # Nothing says `orders` is big (no hint, no concurrent build of the project's on it):
+        # the build may be over in moments (`size-evidence`).
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n",
+                context={**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}),
     )
     INVALID = (
         # The table's migration has run: production writes it.
@@ -168,7 +182,7 @@ class NonConcurrentIndexBuild(Rule):
                       "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
                 context={**LIVE_MIGRATIONS,
                          "migrations/V1__init.sql": "CREATE TABLE settings (k text);\n",
-                         "migrations/V2__orders.sql": _ORDERS},
+                         "migrations/V2__orders.sql": _ORDERS, **_ORDERS_ONLINE},
                 config={"applied-migrations": "V2__*"}),
         # Most runners wrap a file in a transaction, where CONCURRENTLY fails: shown only,
         # with what each runner needs to leave the file outside one.
@@ -187,18 +201,24 @@ class NonConcurrentIndexBuild(Rule):
         # Inside the file's own transaction block CONCURRENTLY is an error: shown only.
         Example("BEGIN;\nCREATE INDEX orders_status_idx ON orders (status);\nCOMMIT;\n",
                 context=_CONTEXT),
-        # A partitioned table cannot be indexed concurrently: the recipe is shown.
-        Example("CREATE INDEX events_kind_idx ON events (kind);\n", context=_PARTITIONED),
+        # A partitioned table cannot be indexed concurrently: the recipe is shown (the hints
+        # say it is big).
+        Example("CREATE INDEX events_kind_idx ON events (kind);\n", context=_PARTITIONED,
+                config={"tables": {"events": {"rows": 80_000_000}}}),
         # Alembic's op.create_index sends the same CREATE INDEX: the fix shown is
         # `postgresql_concurrently=True` in an autocommit block.
         Example(alembic_revision("    op.create_index(\"orders_status_idx\", \"orders\", "
                                  "[\"status\"])\n"), kind="python", context=_CONTEXT),
         # Django's AddIndex too: the fix shown is AddIndexConcurrently with `atomic = False`.
         Example(django_migration(_ADD_INDEX.format("migrations.AddIndex")), kind="python",
-                context=DJANGO_ORDERS),
+                context=_DJANGO_ORDERS),
         # A large table, by the hints: the message says how large.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 50_000_000}}}),
+        # `size-evidence = false`: every existing table the lock evidence allows.
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n",
+                context={**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS},
+                config={"size-evidence": False}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -211,10 +231,15 @@ class NonConcurrentIndexBuild(Rule):
             return
         if table.partitioned and not (node.get("relation") or {}).get("inh"):
             return  # `ON ONLY` the parent: an invalid index, made at once, no build
+        evidence = size_evidence(ctx, table, name)
+        if evidence is None and ctx.settings.option(SIZE_EVIDENCE.name):
+            return  # nothing says the table is big: the build may be over in moments
         shown = f"`{table.name}`"
         message = (f"`CREATE INDEX` on {shown_table(ctx, table.name)} without `CONCURRENTLY` "
                    "holds a SHARE lock for "
                    f"the whole build: {BLOCKED_BY['SHARE']} on {shown} waits until it ends")
+        if evidence is not None and evidence.startswith("the project"):
+            message += f"; {evidence}"
         help = (
             "A plain index build locks the table in SHARE mode from start to end; writes queue "
             "behind it (and, while it waits for its own lock, every later query too). "
