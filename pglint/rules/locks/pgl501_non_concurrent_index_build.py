@@ -10,8 +10,8 @@ from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic
                                          django_migration)
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP, SIZE_EVIDENCE,
                               SMALL_TABLE_ROWS, in_transaction_block, keyword, known_small,
-                              runs_in_migration, runs_outside_transaction, shown_table,
-                              size_evidence, table_before_file)
+                              locked_earlier, runs_in_migration, runs_outside_transaction,
+                              shown_table, size_evidence, table_before_file)
 from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -26,7 +26,8 @@ _ORDERS_ONLINE = {"migrations/V8__orders_created.sql":
                   "CREATE INDEX CONCURRENTLY orders_created_at_idx ON orders (created_at);\n"}
 _CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS, **_ORDERS_ONLINE}
 _DJANGO_ORDERS = {**DJANGO_ORDERS, "migrations/V8__orders_created.sql":
-                  "CREATE INDEX CONCURRENTLY app_order_created_id_idx ON app_order (created, id);\n"}
+                  "CREATE INDEX CONCURRENTLY app_order_created_id_idx\n"
+                  "    ON app_order (created, id);\n"}
 _PARTITIONED = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": (
     "CREATE TABLE events (event_id bigint, kind text, created_at timestamptz NOT NULL)\n"
     "    PARTITION BY RANGE (created_at);\n"
@@ -99,15 +100,9 @@ class NonConcurrentIndexBuild(Rule):
         "https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY",
     )
     squawk = ("require-concurrent-index-creation",)
-    default_enabled = False
-    off_by_default = (
-        "judged worth acting on in 23 of 50 sampled findings on real repositories (three "
-        "rounds; 11 of 31 in the last, a draw from what it reported by default): most of the "
-        "others built an index on a table small for certain (an admin-written list, rows pruned "
-        "after days), in an application that stops serving while it migrates, or in a file that "
-        "never runs on PostgreSQL; nothing in a repository tells a table's size, so turn it on "
-        "where your tables are large, and hint the small ones in `[tool.pglint.tables]`"
-    )
+    # On by default: once it needed evidence that the table is big, 12 of 18 findings drawn
+    # from the corpus were judged worth acting on (benchmarks/ecosystem/judged.md, round 8;
+    # 11 of 31 before, round 7).
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     # A hinted small table is left alone (pglint.kit.locks.known_small).
@@ -124,6 +119,7 @@ class NonConcurrentIndexBuild(Rule):
         # nobody the ALTER TABLE did not already block.
         Example("ALTER TABLE orders ADD COLUMN shipped_at timestamptz;\n"
                 "CREATE INDEX orders_shipped_at_idx ON orders (shipped_at);\n", context=_CONTEXT),
+
         # History is known (V1 has run) and the table comes from a migration that has not:
         # nobody uses it yet.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n",
@@ -215,6 +211,11 @@ class NonConcurrentIndexBuild(Rule):
         # A large table, by the hints: the message says how large.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 50_000_000}}}),
+        # A DROP INDEX earlier in the transaction holds ACCESS EXCLUSIVE: the rebuild blocks
+        # reads too; the remedy builds the new index first.
+        Example("DROP INDEX orders_created_at_idx;\n"
+                "CREATE INDEX orders_created_at_idx ON orders (created_at, order_id);\n",
+                context=_CONTEXT),
         # `size-evidence = false`: every existing table the lock evidence allows.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n",
                 context={**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS},
@@ -263,6 +264,10 @@ class NonConcurrentIndexBuild(Rule):
                      "partition's index concurrently, and attach them.")
             yield self.finding(ctx, message, fix, help, node=stmt)
             return
+        drop = locked_earlier(ctx, stmt, table.name, index_drops=True)
+        if drop is not None:  # a DROP INDEX (an ALTER TABLE holder left it alone above)
+            yield self._under_drop(ctx, stmt, node, table.name, drop)
+            return
         after = keyword(ctx, stmt, "INDEX")
         title = "Build the index with `CONCURRENTLY`"
         if after is None or in_transaction_block(ctx, stmt) or not runs_outside_transaction(ctx):
@@ -282,3 +287,39 @@ class NonConcurrentIndexBuild(Rule):
         if recipe is not None:  # `op.create_index(...)`, `AddIndex(...)`: the ORM's way
             fix, help = recipe, help + concurrent_help(stmt)
         yield self.finding(ctx, message, fix, help, node=stmt)
+
+    def _under_drop(self, ctx: FileContext, stmt: Statement, node: dict[str, Any], table: str,
+                    drop: Statement) -> Finding:
+        """The build after a plain `DROP INDEX` of the same transaction: it runs under the
+        ACCESS EXCLUSIVE lock the drop took, so reads wait too, and `CONCURRENTLY` on the
+        build alone cannot help: build the new index concurrently first, then drop the old
+        one (the judges' remedy for Hydra's drop-and-rebuild migrations, round 8)."""
+        line = ctx.file.position(drop.start)[0]
+        catalog = ctx.model.catalog
+        dropped = next((name for name in n.dropped_names(drop.body)
+                        if getattr(catalog.indexes.get(name) or catalog.dropped_indexes.get(name),
+                                   "table", None) == table), None)
+        message = (f"`CREATE INDEX` on `{table}` runs under the ACCESS EXCLUSIVE lock the "
+                   f"`DROP INDEX` at line {line} took: every query on `{table}`, reads "
+                   "included, waits until the build ends")
+        text = ctx.statement_text(stmt)
+        at = text.upper().find("INDEX")
+        build = text[:at + 5] + " CONCURRENTLY" + text[at + 5:] if at >= 0 else text
+        index = node.get("idxname")
+        rename = ""
+        if index and index == dropped and build.count(index) == 1:
+            build = build.replace(index, f"{index}_new")
+            rename = (f"\nALTER INDEX {n.quote_ident(index + '_new')} "
+                      f"RENAME TO {n.quote_ident(index)};")
+        suggestion = (f"-- in a migration of its own, outside any transaction block:\n{build};\n"
+                      + (f"DROP INDEX CONCURRENTLY {n.quote_qualified(dropped)};" if dropped
+                         else "") + rename)
+        help = ("A plain `DROP INDEX` takes ACCESS EXCLUSIVE on the index's table and keeps it to "
+                "the end of the transaction, so the build that follows it runs under that lock: "
+                "reads wait as well as writes, for the whole build. Adding `CONCURRENTLY` to the "
+                "build alone fails in the transaction and lifts nothing. Build the new index "
+                "concurrently while the old one still serves, then drop the old one "
+                "concurrently (and rename the new one if the name matters).")
+        fix = Fix.display("Build the new index concurrently first, then drop the old one",
+                          suggestion)
+        return self.finding(ctx, message, fix, help, node=stmt)
