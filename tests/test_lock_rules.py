@@ -462,3 +462,32 @@ def test_a_table_made_earlier_in_the_file_is_new_under_its_next_name(tmp_path):
                     config=example.config)
     project = make_project(tmp_path / "plain", rule, plain)
     assert [f.code for f in engine.lint([project.root], project.settings).findings] == ["PGL501"]
+
+
+def test_a_build_after_a_drop_runs_under_the_drops_access_exclusive_lock(postgres, tmp_path):
+    """PGL501 on a rebuild (DROP INDEX, then CREATE INDEX, in one transaction) names the lock
+    the drop took, not the build's own SHARE: PostgreSQL holds ACCESS EXCLUSIVE on the table."""
+    from pglint.rules.locks import pgl501_non_concurrent_index_build as pgl501
+
+    rule = next(r for r in LOCK_RULES if r.code == "PGL501")
+    example = Example(pgl501.REBUILD, context=pgl501._CONTEXT)
+    project = make_project(tmp_path, rule, example)
+    [finding] = project.lint("PGL501")
+    assert "runs under the ACCESS EXCLUSIVE lock the `DROP INDEX` at line 1 took" in \
+        finding.message
+    assert "DROP INDEX CONCURRENTLY orders_created_at_idx;" in finding.fix.suggestion
+    with postgres.database() as database:
+        for script in project.migrations():
+            assert postgres.psql(database, script).returncode == 0
+        result = postgres.psql(database, f"BEGIN;\n{example.sql}{_LOCKS}ROLLBACK;\n",
+                               "-A", "-t")
+        assert result.returncode == 0, result.stderr
+    modes = [mode for name, kind, mode, _ in _rows(result.stdout, "lock") if name == "orders"]
+    assert _strongest(modes) == "ACCESS EXCLUSIVE", modes
+    # The suggested order runs: the new index built concurrently, the old one dropped so.
+    with postgres.database() as database:
+        for script in project.migrations():
+            assert postgres.psql(database, script).returncode == 0
+        for statement in finding.fix.suggestion.split(";\n"):
+            done = postgres.psql(database, statement.strip().rstrip(";") + ";\n")
+            assert done.returncode == 0, (statement, done.stderr)

@@ -194,3 +194,14 @@ def test_without_size_evidence_an_index_build_is_not_reported(tmp_path):
     assert _pgl501(tmp_path / "small", {}, "[tables]\norders = { rows = 300 }\n") == []
     # `size-evidence = false`: every table the lock evidence allows.
     assert len(_pgl501(tmp_path / "off", {}, "size-evidence = false\n")) == 1
+
+
+def test_the_message_names_the_table_as_the_migration_does(tmp_path):
+    # A later migration renames `orders`: the build is reported on `orders`, as written.
+    [message] = _pgl501(tmp_path, {
+        "migrations/V7__more.sql": "CREATE INDEX CONCURRENTLY orders_more_idx ON orders "
+                                   "(status, order_id);\n",
+        "migrations/V9__rename.sql": "ALTER TABLE orders RENAME TO purchases;\n",
+        "queries/orders.sql": "SELECT * FROM purchases WHERE status = $1;\n"})
+    assert message.startswith("`CREATE INDEX` on `orders` without `CONCURRENTLY`")
+    assert "purchases" not in message

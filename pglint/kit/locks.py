@@ -104,12 +104,15 @@ def size_evidence(ctx: "FileContext", table: Table, named: str | None = None) ->
     return None
 
 
-def shown_table(ctx: "FileContext", table: str) -> str:
+def shown_table(ctx: "FileContext", table: str, written: str | None = None) -> str:
     """`table` for a message, with the hinted size when there is one (known_small tables get
-    no message): "`orders` (50,000,000 rows, per [tool.pglint.tables])"."""
+    no message): "`orders` (50,000,000 rows, per [tool.pglint.tables])". `written`: the name
+    the statement gives it, shown instead (a table renamed by a later migration is named as
+    the migration knew it)."""
     rows = hinted_rows(ctx, table)
-    return f"`{table}`" if rows is None else \
-        f"`{table}` ({rows:,} rows, per [tool.pglint.tables])"
+    shown = written or table
+    return f"`{shown}`" if rows is None else \
+        f"`{shown}` ({rows:,} rows, per [tool.pglint.tables])"
 
 
 def takes_access_exclusive(stmt: "Statement", table: str) -> bool:

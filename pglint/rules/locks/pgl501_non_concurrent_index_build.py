@@ -25,6 +25,10 @@ _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NU
 _ORDERS_ONLINE = {"migrations/V8__orders_created.sql":
                   "CREATE INDEX CONCURRENTLY orders_created_at_idx ON orders (created_at);\n"}
 _CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS, **_ORDERS_ONLINE}
+# A build after a plain DROP INDEX of the same transaction runs under the drop's ACCESS
+# EXCLUSIVE lock (tests/test_lock_rules.py reads it from pg_locks).
+REBUILD = ("DROP INDEX orders_created_at_idx;\n"
+           "CREATE INDEX orders_created_at_idx ON orders (created_at, order_id);\n")
 _DJANGO_ORDERS = {**DJANGO_ORDERS, "migrations/V8__orders_created.sql":
                   "CREATE INDEX CONCURRENTLY app_order_created_id_idx\n"
                   "    ON app_order (created, id);\n"}
@@ -211,11 +215,6 @@ class NonConcurrentIndexBuild(Rule):
         # A large table, by the hints: the message says how large.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 50_000_000}}}),
-        # A DROP INDEX earlier in the transaction holds ACCESS EXCLUSIVE: the rebuild blocks
-        # reads too; the remedy builds the new index first.
-        Example("DROP INDEX orders_created_at_idx;\n"
-                "CREATE INDEX orders_created_at_idx ON orders (created_at, order_id);\n",
-                context=_CONTEXT),
         # `size-evidence = false`: every existing table the lock evidence allows.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n",
                 context={**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS},
@@ -235,8 +234,11 @@ class NonConcurrentIndexBuild(Rule):
         evidence = size_evidence(ctx, table, name)
         if evidence is None and ctx.settings.option(SIZE_EVIDENCE.name):
             return  # nothing says the table is big: the build may be over in moments
-        shown = f"`{table.name}`"
-        message = (f"`CREATE INDEX` on {shown_table(ctx, table.name)} without `CONCURRENTLY` "
+        # Named as the statement names it: a later migration may have renamed the table.
+        written = name or table.name
+        shown = f"`{written}`"
+        message = (f"`CREATE INDEX` on {shown_table(ctx, table.name, written)} without "
+                   "`CONCURRENTLY` "
                    "holds a SHARE lock for "
                    f"the whole build: {BLOCKED_BY['SHARE']} on {shown} waits until it ends")
         if evidence is not None and evidence.startswith("the project"):
@@ -250,11 +252,11 @@ class NonConcurrentIndexBuild(Rule):
             "or a function (SQLSTATE 25001); if it fails it leaves an INVALID index to drop.")
         index = node.get("idxname")
         if table.partitioned:
-            parent_index = index or f"{table.name.split('.')[-1]}_idx"
+            parent_index = index or f"{written.split('.')[-1]}_idx"
             fix = Fix.display(
                 "Build each partition's index concurrently and attach it",
                 f"CREATE INDEX {n.quote_ident(parent_index)} ON ONLY "
-                f"{n.quote_qualified(table.name)} (...);\n"
+                f"{n.quote_qualified(written)} (...);\n"
                 f"-- for each partition:\nCREATE INDEX CONCURRENTLY <partition>_idx ON "
                 f"<partition> (...);\nALTER INDEX {n.quote_ident(parent_index)} "
                 "ATTACH PARTITION <partition>_idx;")
@@ -266,7 +268,7 @@ class NonConcurrentIndexBuild(Rule):
             return
         drop = locked_earlier(ctx, stmt, table.name, index_drops=True)
         if drop is not None:  # a DROP INDEX (an ALTER TABLE holder left it alone above)
-            yield self._under_drop(ctx, stmt, node, table.name, drop)
+            yield self._under_drop(ctx, stmt, node, table.name, written, drop)
             return
         after = keyword(ctx, stmt, "INDEX")
         title = "Build the index with `CONCURRENTLY`"
@@ -289,7 +291,7 @@ class NonConcurrentIndexBuild(Rule):
         yield self.finding(ctx, message, fix, help, node=stmt)
 
     def _under_drop(self, ctx: FileContext, stmt: Statement, node: dict[str, Any], table: str,
-                    drop: Statement) -> Finding:
+                    written: str, drop: Statement) -> Finding:
         """The build after a plain `DROP INDEX` of the same transaction: it runs under the
         ACCESS EXCLUSIVE lock the drop took, so reads wait too, and `CONCURRENTLY` on the
         build alone cannot help: build the new index concurrently first, then drop the old
@@ -299,8 +301,8 @@ class NonConcurrentIndexBuild(Rule):
         dropped = next((name for name in n.dropped_names(drop.body)
                         if getattr(catalog.indexes.get(name) or catalog.dropped_indexes.get(name),
                                    "table", None) == table), None)
-        message = (f"`CREATE INDEX` on `{table}` runs under the ACCESS EXCLUSIVE lock the "
-                   f"`DROP INDEX` at line {line} took: every query on `{table}`, reads "
+        message = (f"`CREATE INDEX` on `{written}` runs under the ACCESS EXCLUSIVE lock the "
+                   f"`DROP INDEX` at line {line} took: every query on `{written}`, reads "
                    "included, waits until the build ends")
         text = ctx.statement_text(stmt)
         at = text.upper().find("INDEX")
