@@ -85,14 +85,14 @@ SIZE_EVIDENCE = RuleOption(
 
 
 def size_evidence(ctx: "FileContext", table: Table, named: str | None = None) -> str | None:
-    """Why `table` is big enough for a lock held while it is read to matter, as a message
-    clause, or None when nothing says so: a hint of at least `small-table-rows` rows, or a
-    concurrent index build on it in some migration of the project (under any name it has had:
-    `named`, as the statement writes it, its name now, its former names)."""
+    """Why `table` is big enough for a lock held while it is read to matter, as a clause for
+    the message, or None when nothing says so: a concurrent index build on it in some
+    migration of the project (under any name it has had: `named`, as the statement writes it,
+    its name now, its former names), or "" for a hint of at least `small-table-rows` rows
+    (shown_table gives the size)."""
     rows = hinted_rows(ctx, table.name)
     if rows is not None:
-        return None if rows < ctx.settings.option(SMALL_TABLE_ROWS.name) else \
-            f"{rows:,} rows, per [tool.pglint.tables]"
+        return None if rows < ctx.settings.option(SMALL_TABLE_ROWS.name) else ""
     catalog = ctx.model.catalog
     names = {table.name, *(old for old, now in catalog.former_tables.items() if now is table)}
     if named:

@@ -26,9 +26,7 @@ def online_change(kind: str, body: dict[str, Any]) -> str:
         return "CREATE INDEX CONCURRENTLY"
     if kind == "DropStmt" and body.get("concurrent"):
         return "DROP INDEX CONCURRENTLY"
-    if kind == "ReindexStmt" and any(
-            (p.get("DefElem") or {}).get("defname") == "concurrently"
-            for p in body.get("params") or ()):
+    if kind == "ReindexStmt" and _concurrently(body):
         return "REINDEX CONCURRENTLY"
     if kind == "AlterTableStmt":
         for cmd in body.get("cmds") or ():
@@ -56,8 +54,13 @@ def online_index_table(kind: str, body: dict[str, Any]) -> str | None:
     pglint.kit.locks.size_evidence cites."""
     if kind == "IndexStmt" and body.get("concurrent"):
         return n.relation_name(body.get("relation"))
-    if kind == "ReindexStmt" and body.get("kind") == "REINDEX_OBJECT_TABLE" and any(
-            (p.get("DefElem") or {}).get("defname") == "concurrently"
-            for p in body.get("params") or ()):
+    if kind == "ReindexStmt" and body.get("kind") == "REINDEX_OBJECT_TABLE" and \
+            _concurrently(body):
         return n.relation_name(body.get("relation"))
     return None
+
+
+def _concurrently(reindex: dict[str, Any]) -> bool:
+    """Whether a REINDEX says `CONCURRENTLY` (an option in its parameter list)."""
+    return any((p.get("DefElem") or {}).get("defname") == "concurrently"
+               for p in reindex.get("params") or ())

@@ -241,7 +241,7 @@ class NonConcurrentIndexBuild(Rule):
                    "`CONCURRENTLY` "
                    "holds a SHARE lock for "
                    f"the whole build: {BLOCKED_BY['SHARE']} on {shown} waits until it ends")
-        if evidence is not None and evidence.startswith("the project"):
+        if evidence:
             message += f"; {evidence}"
         help = (
             "A plain index build locks the table in SHARE mode from start to end; writes queue "
