@@ -123,7 +123,6 @@ class NonConcurrentIndexBuild(Rule):
         # nobody the ALTER TABLE did not already block.
         Example("ALTER TABLE orders ADD COLUMN shipped_at timestamptz;\n"
                 "CREATE INDEX orders_shipped_at_idx ON orders (shipped_at);\n", context=_CONTEXT),
-
         # History is known (V1 has run) and the table comes from a migration that has not:
         # nobody uses it yet.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n",
@@ -238,9 +237,8 @@ class NonConcurrentIndexBuild(Rule):
         written = name or table.name
         shown = f"`{written}`"
         message = (f"`CREATE INDEX` on {shown_table(ctx, table.name, written)} without "
-                   "`CONCURRENTLY` "
-                   "holds a SHARE lock for "
-                   f"the whole build: {BLOCKED_BY['SHARE']} on {shown} waits until it ends")
+                   "`CONCURRENTLY` holds a SHARE lock for the whole build: "
+                   f"{BLOCKED_BY['SHARE']} on {shown} waits until it ends")
         if evidence:
             message += f"; {evidence}"
         help = (
