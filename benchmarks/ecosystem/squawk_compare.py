@@ -626,8 +626,8 @@ def render(results: list[RepoResult], header: dict[str, str], recent: int) -> st
         f"{len(results)} repositories; squawk read {sum(r.squawk_files for r in results)} SQL "
         f"files (up and down migrations, schema dumps, the other SQL files of migration "
         f"folders) with `--reporter json --pg-version={header['pg_version']}.0` and no other "
-        f"flag; pglint read each repository from its root with `--select {LOCK_SELECT}` (its "
-        "lock rules are off by default). Views: *recent*, each repository's last "
+        f"flag; pglint read each repository from its root with `--select {LOCK_SELECT}` (most "
+        "of its lock rules are off by default). Views: *recent*, each repository's last "
         f"{recent} migrations new and the earlier ones applied (check.py `--recent {recent}`); "
         "*all new*, every migration new.", "",
         "squawk's findings by class (recent view): **not a migration** (down migration or "
