@@ -266,3 +266,33 @@ def test_quoted_names_and_tables_a_schema_dump_also_defines_are_existing(tmp_pat
     found, out = _findings(tmp_path)
     assert {(name, line, code) for name, line, code in found if code == "PGL501"} == {
         ("002_indexes.sql", 1, "PGL501"), ("002_indexes.sql", 2, "PGL501")}, out
+
+
+def test_findings_name_a_table_as_the_migration_does_when_a_later_one_renames_it(tmp_path):
+    # 002-007 change `packages`, one statement each; 008, a later migration, renames it
+    # `projects`. Messages and the recipes' SQL, which run where those migrations do, say
+    # `packages`.
+    changes = ("CREATE INDEX packages_a_idx ON packages (a);",
+               "ALTER TABLE packages ADD CONSTRAINT packages_a_check CHECK (a > 0);",
+               "ALTER TABLE packages ALTER COLUMN a SET NOT NULL;",
+               "ALTER TABLE packages ADD CONSTRAINT packages_a_key UNIQUE (a);",
+               "ALTER TABLE packages ADD COLUMN b int NOT NULL;",
+               "REINDEX TABLE packages;")
+    files = {"001_tables.sql": "SET lock_timeout = '5s';\n"
+                               "CREATE TABLE packages (id bigint PRIMARY KEY, a int);\n",
+             **{f"00{i}_change.sql": sql + "\n" for i, sql in enumerate(changes, start=2)},
+             "008_rename.sql": "ALTER TABLE packages RENAME TO projects;\n"}
+    _project(tmp_path, files, "SELECT id FROM projects;\n", applied="001_*")
+    result = run("check", "--no-cache", "--output-format", "json", ".", cwd=tmp_path)
+    import json
+
+    findings = [f for f in json.loads(result.stdout) if "_change.sql" in f["filename"]]
+    assert {f["code"] for f in findings} >= {"PGL501", "PGL503", "PGL506", "PGL507", "PGL509",
+                                             "PGL510"}, result.stdout
+    for finding in findings:
+        fix = finding.get("fix") or {}
+        shown = " ".join([finding["message"], fix.get("suggestion") or "",
+                          *(e.get("content", "") for e in fix.get("edits") or ())])
+        assert "projects" not in shown, finding
+        if finding["code"] != "PGL301":
+            assert "packages" in finding["message"], finding

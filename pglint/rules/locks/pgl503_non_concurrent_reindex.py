@@ -131,10 +131,12 @@ class NonConcurrentReindex(Rule):
             index, table = None, table_before_file(ctx, stmt, name)
         if table is None or known_small(ctx, table.name):
             return
-        shown = f"`{table.name}`"
+        # Named as the statement names it (a later migration may rename the table).
+        written = name if what != "INDEX" and name else table.name
+        shown = f"`{written}`"
         target = f"`{index.name}`" if index is not None else f"every index of {shown}"
         message = (f"`REINDEX {what}` without `CONCURRENTLY` holds a SHARE lock on "
-                   f"{shown_table(ctx, table.name)} and "
+                   f"{shown_table(ctx, table.name, written)} and "
                    f"an ACCESS EXCLUSIVE lock on {target} for the whole rebuild: writes, and "
                    "queries that would use the index, wait until it ends")
         help = (
@@ -149,7 +151,7 @@ class NonConcurrentReindex(Rule):
             fix = Fix.display(
                 f"Rebuild concurrently by hand (PostgreSQL {version} has no REINDEX "
                 "CONCURRENTLY)",
-                _by_hand(index.name if index is not None else None, table.name))
+                _by_hand(index.name if index is not None else None, written))
             help += (f" PostgreSQL {version} has no `REINDEX CONCURRENTLY`: build a copy with "
                      "`CREATE INDEX CONCURRENTLY`, drop the old index concurrently and rename "
                      "the copy.")

@@ -170,11 +170,13 @@ class ForeignKeyWithoutNotValid(Rule):
         table, constraints = found
         if known_small(ctx, table.name):
             return
+        # Named as the statement names it (a later migration may rename the table).
+        written = n.relation_name(node.get("relation")) or table.name
         for constraint in constraints:
             referenced = n.relation_name(constraint.get("pktable")) or "the referenced table"
-            both = f"`{table.name}` and `{referenced}`"
+            both = f"`{written}` and `{referenced}`"
             message = (f"`ADD FOREIGN KEY` without `NOT VALID` checks every row of "
-                       f"{shown_table(ctx, table.name)} while holding SHARE ROW EXCLUSIVE "
+                       f"{shown_table(ctx, table.name, written)} while holding SHARE ROW EXCLUSIVE "
                        f"locks on {both}: "
                        f"{BLOCKED_BY['SHARE ROW EXCLUSIVE']} on either table waits for the scan")
             help = (
@@ -194,7 +196,7 @@ class ForeignKeyWithoutNotValid(Rule):
                     f"ALTER TABLE <partition> ADD CONSTRAINT <partition>_fk "
                     f"FOREIGN KEY (...) REFERENCES {n.quote_qualified(referenced)} NOT VALID;\n"
                     "ALTER TABLE <partition> VALIDATE CONSTRAINT <partition>_fk;")
-                help += (f" `{table.name}` is partitioned, and before PostgreSQL 18 a "
+                help += (f" `{written}` is partitioned, and before PostgreSQL 18 a "
                          "partitioned table cannot take a `NOT VALID` foreign key.")
             else:
                 fix, why_shown = not_valid_fix(ctx, stmt, constraint, title)

@@ -13,6 +13,7 @@ from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, const
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
+from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
 _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL,\n"
@@ -157,10 +158,12 @@ class CheckWithoutNotValid(Rule):
         table, constraints = found
         if known_small(ctx, table.name):
             return
-        shown = f"`{table.name}`"
+        # Named as the statement names it (a later migration may rename the table).
+        written = n.relation_name(node.get("relation")) or table.name
+        shown = f"`{written}`"
         for constraint in constraints:
             message = (f"`ADD CHECK` without `NOT VALID` checks every row of "
-                       f"{shown_table(ctx, table.name)} while "
+                       f"{shown_table(ctx, table.name, written)} while "
                        f"holding an ACCESS EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on "
                        f"{shown} waits for the scan")
             help = (

@@ -153,16 +153,20 @@ class SetNotNullScan(Rule):
                    if c.get("AlterTableCmd", {}).get("subtype") == "AT_SetNotNull"]
         if not columns:
             return
-        table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
+        written = n.relation_name(node.get("relation"))
+        table = table_before_file(ctx, stmt, written)
         if table is None or known_small(ctx, table.name):
             return
+        # Named as the statement names it (a later migration may rename the table): in the
+        # message and in the recipe's SQL, which runs where this statement does.
+        written = written or table.name
         for name in columns:
             column = scans_for_not_null(ctx, stmt, table, name)
             if column is None:
                 continue
-            shown = f"`{table.name}`"
-            message = (f"`SET NOT NULL` on `{table.name}.{column.name}` reads every row of "
-                       f"{shown_table(ctx, table.name)} under an ACCESS EXCLUSIVE lock: "
+            shown = f"`{written}`"
+            message = (f"`SET NOT NULL` on `{written}.{column.name}` reads every row of "
+                       f"{shown_table(ctx, table.name, written)} under an ACCESS EXCLUSIVE lock: "
                        f"{BLOCKED_BY['ACCESS EXCLUSIVE']} on {shown} waits for the scan")
             help = (
                 "To prove the column holds no NULL, SET NOT NULL scans the whole table while "
@@ -173,7 +177,7 @@ class SetNotNullScan(Rule):
             version = ctx.settings.target_version
             pending = ctx.model.catalog.unvalidated_not_null_check(table.name, column.name)
             # `op.alter_column(..., nullable=False)`: the recipe in Alembic's or Django's terms.
-            fix = orm_recipe(ctx, stmt, _recipe(table.name, column.name, version, pending))
+            fix = orm_recipe(ctx, stmt, _recipe(written, column.name, version, pending))
             yield self.finding(ctx, message, fix,
                                help + _version_note(version), node=stmt)
 

@@ -136,14 +136,18 @@ class AddNotNullColumnWithoutDefault(Rule):
         if not columns:
             return
         # The statement fails on a table with rows, whether or not it runs beside live traffic.
-        table = existing_table(ctx, stmt, n.relation_name(node.get("relation")), live=False)
+        written = n.relation_name(node.get("relation"))
+        table = existing_table(ctx, stmt, written, live=False)
         if table is None:
             return
+        # Named as the statement names it (a later migration may rename the table): in the
+        # message and in the recipe's SQL, which runs where this statement does.
+        written = written or table.name
         version = ctx.settings.target_version
         for coldef in columns:
             column = coldef.get("colname") or ""
             message = (f"`ADD COLUMN {column} ... NOT NULL` without a DEFAULT fails on "
-                       f"`{table.name}` as soon as it holds a row (every row would get NULL): "
+                       f"`{written}` as soon as it holds a row (every row would get NULL): "
                        "the migration stops with an error after taking an ACCESS EXCLUSIVE "
                        "lock on it")
             help = ("The statement works on an empty table (a fresh test database) and fails "
@@ -152,7 +156,7 @@ class AddNotNullColumnWithoutDefault(Rule):
             if version < FAST_DEFAULT_SINCE:
                 help += (f" Before PostgreSQL {FAST_DEFAULT_SINCE} a default is written into "
                          "every row, rewriting the table: prefer the nullable column.")
-            fix = _recipe(table.name, coldef, version)
+            fix = _recipe(written, coldef, version)
             if version >= FAST_DEFAULT_SINCE:  # `op.add_column`, `AddField`: a default there
                 fix = default_recipe(ctx, stmt, "Give it a constant default (stored once, no "
                                      "rewrite)") or orm_recipe(ctx, stmt, fix)

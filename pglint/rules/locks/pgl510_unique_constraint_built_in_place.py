@@ -145,16 +145,20 @@ class UniqueConstraintBuiltInPlace(Rule):
                 keys.extend(_unique_new_column((cmd.get("def") or {}).get("ColumnDef") or {}))
         if not keys:
             return
-        table = table_before_file(ctx, stmt, n.relation_name(node.get("relation")))
+        written = n.relation_name(node.get("relation"))
+        table = table_before_file(ctx, stmt, written)
         if table is None or known_small(ctx, table.name):
             return
+        # Named as the statement names it (a later migration may rename the table): in the
+        # message and in the recipe's SQL, which runs where this statement does.
+        written = written or table.name
         for constraint, column in keys:
             kind = _KEYS[constraint["contype"]]
             added = added_as(constraint, kind) if column is None else \
                 f"ADD COLUMN {column['colname']} ... UNIQUE"
             message = (f"`{added}` builds its unique index on "
-                       f"{shown_table(ctx, table.name)} under an ACCESS "
-                       f"EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on `{table.name}` "
+                       f"{shown_table(ctx, table.name, written)} under an ACCESS "
+                       f"EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on `{written}` "
                        "waits for the whole build")
             help = ("Build the unique index with `CREATE UNIQUE INDEX CONCURRENTLY` first (no "
                     "reads or writes blocked), then attach it with `ADD CONSTRAINT ... "
@@ -165,9 +169,9 @@ class UniqueConstraintBuiltInPlace(Rule):
                 help += (" Make the key columns NOT NULL first (PGL507's recipe): `USING INDEX` "
                          "would otherwise set it with a scan under the same lock.")
             if table.partitioned:
-                help += (f" `{table.name}` is partitioned: build the index on each partition "
+                help += (f" `{written}` is partitioned: build the index on each partition "
                          "concurrently, then create it on the parent (it attaches them).")
-            fix = orm_recipe(ctx, stmt, _recipe(table.name, constraint, kind, column))
+            fix = orm_recipe(ctx, stmt, _recipe(written, constraint, kind, column))
             yield self.finding(ctx, message, fix, help,
                                node=stmt, span=constraint_span(ctx, stmt, constraint))
 
