@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from pglint.finding import Applicability, Edit, Fix
 from pglint.kit.python_edits import postgres_only_call
+from pglint.sql.session import is_zero
 
 if TYPE_CHECKING:
     from pglint.context import FileContext
@@ -74,6 +75,13 @@ def concurrent_recipe(ctx: "FileContext", stmt: "Statement", title: str) -> Fix 
     call = _dedented(ctx, stmt)
     if source.framework == "alembic" and source.name in ("create_index", "drop_index"):
         concurrent = _with_keyword(call, "postgresql_concurrently=True")
+        timeout = runner_setting(ctx, "statement_timeout")
+        if source.name == "create_index" and timeout and not is_zero(timeout):
+            # env.py bounds every statement: a concurrent build of a big table outlasts it,
+            # is cancelled, and leaves an INVALID index behind (warehouse raises it so).
+            concurrent = (f"# env.py sets statement_timeout = {timeout}, which would cancel "
+                          "the build and leave an INVALID index\n"
+                          "op.execute(\"SET statement_timeout = '1h'\")\n" + concurrent)
         if source.autocommit:
             return Fix.display(title, concurrent)
         return Fix.display(

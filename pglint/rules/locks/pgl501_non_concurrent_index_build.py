@@ -6,8 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_revision,
-                                         django_migration)
+from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_env,
+                                         alembic_revision, django_migration)
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP, SIZE_EVIDENCE,
                               SMALL_TABLE_ROWS, in_transaction_block, keyword, known_small,
                               locked_earlier, runs_in_migration, runs_outside_transaction,
@@ -211,6 +211,11 @@ class NonConcurrentIndexBuild(Rule):
         # Django's AddIndex too: the fix shown is AddIndexConcurrently with `atomic = False`.
         Example(django_migration(_ADD_INDEX.format("migrations.AddIndex")), kind="python",
                 context=_DJANGO_ORDERS),
+        # Alembic's env.py bounds every statement at 5 s: the recipe raises the bound first,
+        # or the concurrent build is cancelled and leaves an INVALID index.
+        Example(alembic_revision("    op.create_index(\"orders_status_idx\", \"orders\", "
+                                 "[\"status\"])\n"), kind="python",
+                context={**_CONTEXT, **alembic_env("statement_timeout = 5000")}),
         # A large table, by the hints: the message says how large.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 50_000_000}}}),
