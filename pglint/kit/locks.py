@@ -87,12 +87,20 @@ SIZE_EVIDENCE = RuleOption(
 def size_evidence(ctx: "FileContext", table: Table, named: str | None = None) -> str | None:
     """Why `table` is big enough for a lock held while it is read to matter, as a clause for
     the message, or None when nothing says so: a concurrent index build on it in some
-    migration of the project (under any name it has had: `named`, as the statement writes it,
-    its name now, its former names), or "" for a hint of at least `small-table-rows` rows
-    (shown_table gives the size)."""
+    migration of the project (online_build), or "" for a hint of at least `small-table-rows`
+    rows (shown_table gives the size)."""
     rows = hinted_rows(ctx, table.name)
     if rows is not None:
         return None if rows < ctx.settings.option(SMALL_TABLE_ROWS.name) else ""
+    where = online_build(ctx, table, named)
+    return None if where is None else \
+        f"the project builds indexes on it concurrently elsewhere ({where})"
+
+
+def online_build(ctx: "FileContext", table: Table, named: str | None = None) -> str | None:
+    """Where ("path:line") a migration of the project builds an index on `table`
+    concurrently, under any name the table has had (`named`, as a statement writes it, its
+    name now, its former names), or None."""
     catalog = ctx.model.catalog
     names = {table.name, *(old for old, now in catalog.former_tables.items() if now is table)}
     if named:
@@ -100,7 +108,7 @@ def size_evidence(ctx: "FileContext", table: Table, named: str | None = None) ->
     bare = {name.lower().rpartition(".")[2] for name in names}
     for indexed, where in ctx.model.online_tables.items():
         if indexed.rpartition(".")[2] in bare:
-            return f"the project builds indexes on it concurrently elsewhere ({where})"
+            return where
     return None
 
 

@@ -10,8 +10,9 @@ from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic
                                          alembic_revision, django_migration)
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP, SIZE_EVIDENCE,
                               SMALL_TABLE_ROWS, in_transaction_block, keyword, known_small,
-                              locked_earlier, runs_in_migration, runs_outside_transaction,
-                              shown_table, size_evidence, table_before_file)
+                              locked_earlier, online_build, runs_in_migration,
+                              runs_outside_transaction, shown_table, size_evidence,
+                              table_before_file)
 from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -285,7 +286,14 @@ class NonConcurrentIndexBuild(Rule):
                          "`BEGIN`, or a DO block): move it out, into its own migration, "
                          "before adding `CONCURRENTLY`.")
             else:
-                help += OWN_MIGRATION_HELP
+                where = online_build(ctx, table, name)
+                # The project's own concurrent build shows its runner's way better than the
+                # list of every runner's.
+                help += OWN_MIGRATION_HELP if where is None else (
+                    " `CONCURRENTLY` cannot run in a transaction, and most migration runners "
+                    "wrap each file in one: put it in a migration of its own that the runner "
+                    f"leaves outside a transaction, as the project's own concurrent build does "
+                    f"({where}).")
         else:
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(after.end, " CONCURRENTLY"),))
         recipe = concurrent_recipe(ctx, stmt, title)
