@@ -491,3 +491,38 @@ def test_a_build_after_a_drop_runs_under_the_drops_access_exclusive_lock(postgre
         for statement in finding.fix.suggestion.split(";\n"):
             done = postgres.psql(database, statement.strip().rstrip(";") + ";\n")
             assert done.returncode == 0, (statement, done.stderr)
+
+
+def test_a_copy_of_an_index_the_migration_drops_is_a_rename(postgres, tmp_path):
+    """PGL501 on a build whose index the same migration drops under another name suggests
+    the rename, which runs and leaves the same index under the new name."""
+    from pglint.rules.locks import pgl501_non_concurrent_index_build as pgl501
+
+    rule = next(r for r in LOCK_RULES if r.code == "PGL501")
+    example = Example(pgl501.RENAME_COPY, context=pgl501._CONTEXT)
+    project = make_project(tmp_path, rule, example)
+    [finding] = project.lint("PGL501")
+    assert "builds a copy of `orders_created_at_idx`, which this migration drops" in \
+        finding.message
+    rename = finding.fix.suggestion
+    assert rename == "ALTER INDEX orders_created_at_idx RENAME TO orders_created_idx;"
+    definition = ("SELECT 'def', indexrelid::regclass, "
+                  "regexp_replace(pg_get_indexdef(indexrelid), ' \\w+ ON ', ' ON ') "
+                  "FROM pg_index WHERE indrelid = 'orders'::regclass "
+                  "AND NOT indisprimary ORDER BY 2;\n")
+    results = []
+    for script in (example.sql, rename + "\n"):
+        with postgres.database() as database:
+            for migration in project.migrations():
+                assert postgres.psql(database, migration).returncode == 0
+            result = postgres.psql(database, script + definition, "-A", "-t")
+            assert result.returncode == 0, result.stderr
+            results.append(_rows(result.stdout, "def"))
+    assert results[0] == results[1] == [["orders_created_idx",
+                                         "CREATE INDEX ON public.orders USING btree "
+                                         "(created_at)"]], results
+    # Another definition (one more column) is no rename: the build is reported as a build.
+    other = Example(pgl501.RENAME_COPY.replace("(created_at)", "(created_at, order_id)"),
+                    context=pgl501._CONTEXT)
+    [finding] = make_project(tmp_path / "other", rule, other).lint("PGL501")
+    assert "without `CONCURRENTLY` holds a SHARE lock" in finding.message

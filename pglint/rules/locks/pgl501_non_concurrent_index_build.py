@@ -30,6 +30,9 @@ _CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS, **_ORDERS_ONL
 # EXCLUSIVE lock (tests/test_lock_rules.py reads it from pg_locks).
 REBUILD = ("DROP INDEX orders_created_at_idx;\n"
            "CREATE INDEX orders_created_at_idx ON orders (created_at, order_id);\n")
+# A rename written as a build and a drop: the same definition under a new name.
+RENAME_COPY = ("CREATE INDEX orders_created_idx ON orders (created_at);\n"
+               "DROP INDEX orders_created_at_idx;\n")
 _DJANGO_ORDERS = {**DJANGO_ORDERS, "migrations/V8__orders_created.sql":
                   "CREATE INDEX CONCURRENTLY app_order_created_id_idx\n"
                   "    ON app_order (created, id);\n"}
@@ -270,6 +273,10 @@ class NonConcurrentIndexBuild(Rule):
                      "partition's index concurrently, and attach them.")
             yield self.finding(ctx, message, fix, help, node=stmt)
             return
+        copied = _copy_of_dropped(ctx, node)
+        if copied is not None:  # a rename written as build-then-drop (or drop-then-build)
+            yield self._rename(ctx, stmt, node, written, copied)
+            return
         drop = locked_earlier(ctx, stmt, table.name, index_drops=True)
         if drop is not None:  # a DROP INDEX (an ALTER TABLE holder left it alone above)
             yield self._under_drop(ctx, stmt, node, table.name, written, drop)
@@ -300,6 +307,26 @@ class NonConcurrentIndexBuild(Rule):
         if recipe is not None:  # `op.create_index(...)`, `AddIndex(...)`: the ORM's way
             fix, help = recipe, help + concurrent_help(stmt)
         yield self.finding(ctx, message, fix, help, node=stmt)
+
+    def _rename(self, ctx: FileContext, stmt: Statement, node: dict[str, Any], written: str,
+                copied: str) -> Finding:
+        """A build of an index the migration also drops under another name, with the same
+        definition: a rename, done with `ALTER INDEX ... RENAME TO` and no build (round 8:
+        warehouse fixing a typo in an index name on its largest table)."""
+        new = node.get("idxname") or ""
+        message = (f"`CREATE INDEX` on `{written}` builds a copy of `{copied}`, which this "
+                   f"migration drops: {BLOCKED_BY['SHARE']} on `{written}` waits for the whole "
+                   f"build, where renaming `{copied}` is instant")
+        rename = f"ALTER INDEX {n.quote_qualified(copied)} RENAME TO {n.quote_ident(new)};"
+        if stmt.operation is not None and stmt.operation.framework == "alembic":
+            rename = f'op.execute("{rename[:-1]}")  # instead of create_index and drop_index'
+        help = (f"`{new}` has the table, columns and kind of `{copied}`, which the same "
+                "migration drops: the two statements rename an index by building it again, "
+                "holding a SHARE lock (writes wait) for the build. `ALTER INDEX ... RENAME TO` "
+                "changes the name in the catalog only, under a lock held for an instant; "
+                "remove both the build and the drop.")
+        fix = Fix.display(f"Rename `{copied}` instead of building a copy", rename)
+        return self.finding(ctx, message, fix, help, node=stmt)
 
     def _under_drop(self, ctx: FileContext, stmt: Statement, node: dict[str, Any], table: str,
                     written: str, drop: Statement) -> Finding:
@@ -336,3 +363,25 @@ class NonConcurrentIndexBuild(Rule):
         fix = Fix.display("Build the new index concurrently first, then drop the old one",
                           suggestion)
         return self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _copy_of_dropped(ctx: FileContext, node: dict[str, Any]) -> str | None:
+    """The index the file drops (a plain or concurrent `DROP INDEX`) that the index this
+    statement builds copies under another name: same table, columns, method, uniqueness and
+    predicate; None when there is none (or the index has expressions, which the catalog does
+    not compare)."""
+    name = (node.get("idxname") or "").lower()
+    catalog = ctx.model.catalog
+    built = catalog.indexes.get(name) or catalog.dropped_indexes.get(name)
+    if not name or built is None or None in built.columns:
+        return None
+    for other in ctx.statements:
+        if other.kind != "DropStmt" or other.body.get("removeType") != "OBJECT_INDEX":
+            continue
+        for dropped in n.dropped_names(other.body):
+            old = catalog.indexes.get(dropped) or catalog.dropped_indexes.get(dropped)
+            if old is not None and dropped != name and (
+                    old.table, old.columns, old.method, old.unique, old.predicate) == (
+                    built.table, built.columns, built.method, built.unique, built.predicate):
+                return dropped
+    return None
