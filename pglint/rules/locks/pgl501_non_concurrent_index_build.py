@@ -64,6 +64,11 @@ class NonConcurrentIndexBuild(Rule):
     the table has had: its team already knows a plain build there blocks too long, and the
     message cites that statement. A table hinted smaller is left alone.
 
+    After a plain `DROP INDEX` of the same transaction the build runs under the ACCESS
+    EXCLUSIVE lock the drop took (reads wait too): the suggestion builds the new index
+    concurrently first and drops the old one after. A build of the very index the migration
+    drops under another name is a rename: the suggestion is `ALTER INDEX ... RENAME TO`.
+
     ## Why is this bad?
     A plain `CREATE INDEX` takes a SHARE lock on the table for the whole build: every `INSERT`,
     `UPDATE` and `DELETE` on it waits until the index is built, which on a large table is
