@@ -464,21 +464,34 @@ def test_a_table_made_earlier_in_the_file_is_new_under_its_next_name(tmp_path):
     assert [f.code for f in engine.lint([project.root], project.settings).findings] == ["PGL501"]
 
 
-def test_a_build_after_a_drop_runs_under_the_drops_access_exclusive_lock(postgres, tmp_path):
-    """PGL501 on a rebuild (DROP INDEX, then CREATE INDEX, in one transaction) names the lock
-    the drop took, not the build's own SHARE: PostgreSQL holds ACCESS EXCLUSIVE on the table."""
+def _pgl501_on(tmp_path, sql: str):
+    """PGL501's one finding on `sql` as a new migration of its examples' project (`orders`
+    built concurrently elsewhere), with the project and the example."""
     from pglint.rules.locks import pgl501_non_concurrent_index_build as pgl501
 
     rule = next(r for r in LOCK_RULES if r.code == "PGL501")
-    example = Example(pgl501.REBUILD, context=pgl501._CONTEXT)
+    example = Example(sql, context=pgl501._CONTEXT)
     project = make_project(tmp_path, rule, example)
     [finding] = project.lint("PGL501")
+    return project, example, finding
+
+
+def _migrate(postgres, database, project) -> None:
+    for script in project.migrations():
+        assert postgres.psql(database, script).returncode == 0
+
+
+def test_a_build_after_a_drop_runs_under_the_drops_access_exclusive_lock(postgres, tmp_path):
+    """PGL501 on a rebuild (DROP INDEX, then CREATE INDEX, in one transaction) names the lock
+    the drop took, not the build's own SHARE: PostgreSQL holds ACCESS EXCLUSIVE on the table."""
+    from pglint.rules.locks.pgl501_non_concurrent_index_build import REBUILD
+
+    project, example, finding = _pgl501_on(tmp_path, REBUILD)
     assert "runs under the ACCESS EXCLUSIVE lock the `DROP INDEX` at line 1 took" in \
         finding.message
     assert "DROP INDEX CONCURRENTLY orders_created_at_idx;" in finding.fix.suggestion
     with postgres.database() as database:
-        for script in project.migrations():
-            assert postgres.psql(database, script).returncode == 0
+        _migrate(postgres, database, project)
         result = postgres.psql(database, f"BEGIN;\n{example.sql}{_LOCKS}ROLLBACK;\n",
                                "-A", "-t")
         assert result.returncode == 0, result.stderr
@@ -486,8 +499,7 @@ def test_a_build_after_a_drop_runs_under_the_drops_access_exclusive_lock(postgre
     assert _strongest(modes) == "ACCESS EXCLUSIVE", modes
     # The suggested order runs: the new index built concurrently, the old one dropped so.
     with postgres.database() as database:
-        for script in project.migrations():
-            assert postgres.psql(database, script).returncode == 0
+        _migrate(postgres, database, project)
         for statement in finding.fix.suggestion.split(";\n"):
             done = postgres.psql(database, statement.strip().rstrip(";") + ";\n")
             assert done.returncode == 0, (statement, done.stderr)
@@ -496,12 +508,9 @@ def test_a_build_after_a_drop_runs_under_the_drops_access_exclusive_lock(postgre
 def test_a_copy_of_an_index_the_migration_drops_is_a_rename(postgres, tmp_path):
     """PGL501 on a build whose index the same migration drops under another name suggests
     the rename, which runs and leaves the same index under the new name."""
-    from pglint.rules.locks import pgl501_non_concurrent_index_build as pgl501
+    from pglint.rules.locks.pgl501_non_concurrent_index_build import RENAME_COPY
 
-    rule = next(r for r in LOCK_RULES if r.code == "PGL501")
-    example = Example(pgl501.RENAME_COPY, context=pgl501._CONTEXT)
-    project = make_project(tmp_path, rule, example)
-    [finding] = project.lint("PGL501")
+    project, example, finding = _pgl501_on(tmp_path, RENAME_COPY)
     assert "builds a copy of `orders_created_at_idx`, which this migration drops" in \
         finding.message
     rename = finding.fix.suggestion
@@ -513,8 +522,7 @@ def test_a_copy_of_an_index_the_migration_drops_is_a_rename(postgres, tmp_path):
     results = []
     for script in (example.sql, rename + "\n"):
         with postgres.database() as database:
-            for migration in project.migrations():
-                assert postgres.psql(database, migration).returncode == 0
+            _migrate(postgres, database, project)
             result = postgres.psql(database, script + definition, "-A", "-t")
             assert result.returncode == 0, result.stderr
             results.append(_rows(result.stdout, "def"))
@@ -522,7 +530,6 @@ def test_a_copy_of_an_index_the_migration_drops_is_a_rename(postgres, tmp_path):
                                          "CREATE INDEX ON public.orders USING btree "
                                          "(created_at)"]], results
     # Another definition (one more column) is no rename: the build is reported as a build.
-    other = Example(pgl501.RENAME_COPY.replace("(created_at)", "(created_at, order_id)"),
-                    context=pgl501._CONTEXT)
-    [finding] = make_project(tmp_path / "other", rule, other).lint("PGL501")
+    _, _, finding = _pgl501_on(tmp_path / "other",
+                               RENAME_COPY.replace("(created_at)", "(created_at, order_id)"))
     assert "without `CONCURRENTLY` holds a SHARE lock" in finding.message
