@@ -9,7 +9,7 @@ import pytest
 
 from pglint import engine
 from pglint.config import parse_settings
-from pglint.kit.roles import runs_once
+from pglint.kit.roles import may_run_elsewhere, runs_once
 from pglint.registry import catalog
 from pglint.roles import ROLES
 
@@ -53,3 +53,23 @@ def test_client_timeouts_are_judged_where_the_role_says(tmp_path, rel, reported)
     # PGL304 keeps no list of test folders of its own: test files have the test role.
     connect = 'import psycopg\n\nconn = psycopg.connect("postgresql://app@db/shop")\n'
     assert (_codes(tmp_path, rel, connect, "PGL304") == ["PGL304"]) is reported
+
+
+@pytest.mark.parametrize("path, elsewhere", [
+    ("synapse/storage/schema/main/delta/28/public_rooms_index.sql", True),
+    ("persistence/sql/migrations/20230512112801000001_refresh_index.up.sql", True),
+    ("persistence/sql/migrations/20190400000005000000_oauth2.postgres.up.sql", False),
+    ("synapse/storage/schema/main/delta/54/stats.sql.postgres", False),
+    ("assets/migrations/postgres/002_add_version.sql", False),
+    ("db/postgresql/V2__index.sql", False),
+    ("db/pg/V2__index.sql", False),
+    ("pgmq-extension/sql/pgmq--0.14.3--0.15.0.sql", True),  # `pgmq` is no PostgreSQL marker
+])
+def test_sql_may_run_elsewhere_unless_its_path_says_postgresql(path, elsewhere):
+    def ctx(other: bool):
+        return SimpleNamespace(model=SimpleNamespace(other_backends=other),
+                               file=SimpleNamespace(path=Path(path)))
+
+    assert may_run_elsewhere(ctx(True)) is elsewhere
+    # A project that shows no other database runs every file on PostgreSQL.
+    assert may_run_elsewhere(ctx(False)) is False

@@ -11,6 +11,7 @@ from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic
 from pglint.kit.locks import LOCK_EVIDENCE, WEAK_ALTER_SUBCOMMANDS, added_constraints, in_use
 from pglint.kit.orm_migrations import sql_call_before
 from pglint.kit.python_edits import separate_sql_call_before
+from pglint.kit.roles import may_run_elsewhere
 from pglint.kit.timeouts import (LOCK_TIMEOUT, is_zero, runner_transaction_only,
                                  settings_in_force)
 from pglint.roles import MIGRATION
@@ -197,6 +198,10 @@ class MissingLockTimeout(Rule):
                 context={**_CONTEXT, "alembic/env.py": _ENV}),
     )
     INVALID = (
+        # The project runs its migrations on SQLite too, and this file's path does not say
+        # PostgreSQL: `SET lock_timeout` would fail there, so it is shown, not applied.
+        Example("ALTER TABLE orders ADD COLUMN note text;\n",
+                context={**_CONTEXT, "migrations/sqlite/V1__orders.sql": _ORDERS}),
         # A foreign key to an existing table locks it (SHARE ROW EXCLUSIVE): its writes queue.
         Example("CREATE TABLE refunds (refund_id bigint PRIMARY KEY,\n"
                 "    order_id bigint NOT NULL REFERENCES orders);\n",
@@ -380,6 +385,13 @@ class MissingLockTimeout(Rule):
             # `op.create_index(...)`, `AddIndex(...)`: the setting in the migration's own call.
             fix = sql_call_before(ctx, top, setting, title) if at == top.start \
                 else Fix.display(title, setting)
+        elif may_run_elsewhere(ctx):
+            fix = Fix.display(title + ", where the runner talks to PostgreSQL", setting)
+            help += (" The project runs its migrations on another database too (SQLite or "
+                     "MySQL files), and nothing in this file's path says it is PostgreSQL's: "
+                     "there `SET lock_timeout` is an error, so set it where the runner knows "
+                     "it talks to PostgreSQL (a PostgreSQL-only variant of the file, or the "
+                     "runner's connection).")
         else:
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(at, content),),
                       suggestion=setting)
