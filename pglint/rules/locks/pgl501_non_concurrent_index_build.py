@@ -14,6 +14,7 @@ from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP, SIZ
                               runs_outside_transaction, shown_table, size_evidence,
                               table_before_file)
 from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
+from pglint.kit.roles import may_run_elsewhere
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -228,6 +229,11 @@ class NonConcurrentIndexBuild(Rule):
         # A large table, by the hints: the message says how large.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 50_000_000}}}),
+        # The file says it runs outside a transaction, but the project runs its migrations on
+        # SQLite too and the path does not say PostgreSQL: CONCURRENTLY is shown, not applied.
+        Example("-- +goose NO TRANSACTION\n"
+                "CREATE INDEX orders_status_idx ON orders (status);\n",
+                context={**_CONTEXT, "migrations/sqlite/V1__init.sql": _ORDERS}),
         # `size-evidence = false`: every existing table the lock evidence allows.
         Example("CREATE INDEX orders_status_idx ON orders (status);\n",
                 context={**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS},
@@ -264,19 +270,7 @@ class NonConcurrentIndexBuild(Rule):
             "or a function (SQLSTATE 25001); if it fails it leaves an INVALID index to drop.")
         index = node.get("idxname")
         if table.partitioned:
-            parent_index = index or f"{written.split('.')[-1]}_idx"
-            fix = Fix.display(
-                "Build each partition's index concurrently and attach it",
-                f"CREATE INDEX {n.quote_ident(parent_index)} ON ONLY "
-                f"{n.quote_qualified(written)} (...);\n"
-                f"-- for each partition:\nCREATE INDEX CONCURRENTLY <partition>_idx ON "
-                f"<partition> (...);\nALTER INDEX {n.quote_ident(parent_index)} "
-                "ATTACH PARTITION <partition>_idx;")
-            help += (f" {shown} is partitioned, and PostgreSQL cannot build an index "
-                     "concurrently on a partitioned table: create it `ON ONLY` the parent "
-                     "(instant, invalid until every partition is attached), build each "
-                     "partition's index concurrently, and attach them.")
-            yield self.finding(ctx, message, fix, help, node=stmt)
+            yield self.finding(ctx, message, *_partitioned(index, written, help), node=stmt)
             return
         copied = _copy_of_dropped(ctx, node)
         if copied is not None:  # a rename written as build-then-drop (or drop-then-build)
@@ -289,10 +283,8 @@ class NonConcurrentIndexBuild(Rule):
         after = keyword(ctx, stmt, "INDEX")
         title = "Build the index with `CONCURRENTLY`"
         if after is None or in_transaction_block(ctx, stmt) or not runs_outside_transaction(ctx):
-            text = ctx.statement_text(stmt)
-            at = text.upper().find("INDEX")
-            suggestion = text[:at + 5] + " CONCURRENTLY" + text[at + 5:] if at >= 0 else text
-            fix = Fix.display(title + ", outside any transaction block", suggestion)
+            fix = Fix.display(title + ", outside any transaction block",
+                              _with_concurrently(ctx, stmt))
             if in_transaction_block(ctx, stmt):
                 help += (" This statement runs inside a transaction block (the file's own "
                          "`BEGIN`, or a DO block): move it out, into its own migration, "
@@ -306,6 +298,12 @@ class NonConcurrentIndexBuild(Rule):
                     "wrap each file in one: put it in a migration of its own that the runner "
                     f"leaves outside a transaction, as the project's own concurrent build does "
                     f"({where}).")
+        elif may_run_elsewhere(ctx):  # SQLite and MySQL know no CONCURRENTLY
+            fix = Fix.display(title + ", where the runner talks to PostgreSQL",
+                              _with_concurrently(ctx, stmt))
+            help += (" The project runs its migrations on another database too, and nothing "
+                     "in this file's path says it is PostgreSQL's: `CONCURRENTLY` is an error "
+                     "there.")
         else:
             fix = Fix(title, Applicability.UNSAFE, (Edit.insert(after.end, " CONCURRENTLY"),))
         recipe = concurrent_recipe(ctx, stmt, title)
@@ -347,9 +345,7 @@ class NonConcurrentIndexBuild(Rule):
         message = (f"`CREATE INDEX` on `{written}` runs under the ACCESS EXCLUSIVE lock the "
                    f"`DROP INDEX` at line {line} took: every query on `{written}`, reads "
                    "included, waits until the build ends")
-        text = ctx.statement_text(stmt)
-        at = text.upper().find("INDEX")
-        build = text[:at + 5] + " CONCURRENTLY" + text[at + 5:] if at >= 0 else text
+        build = _with_concurrently(ctx, stmt)
         index = node.get("idxname")
         rename = ""
         if index and index == dropped and build.count(index) == 1:
@@ -390,3 +386,28 @@ def _copy_of_dropped(ctx: FileContext, node: dict[str, Any]) -> str | None:
                     built.table, built.columns, built.method, built.unique, built.predicate):
                 return dropped
     return None
+
+
+def _with_concurrently(ctx: FileContext, stmt: Statement) -> str:
+    """The statement's text with `CONCURRENTLY` after its first `INDEX`."""
+    text = ctx.statement_text(stmt)
+    at = text.upper().find("INDEX")
+    return text[:at + 5] + " CONCURRENTLY" + text[at + 5:] if at >= 0 else text
+
+
+def _partitioned(index: str | None, written: str, help: str) -> tuple[Fix, str]:
+    """The recipe and help for a partitioned table, which no index is built concurrently on:
+    the index `ON ONLY` the parent, each partition's built concurrently and attached."""
+    parent_index = index or f"{written.split('.')[-1]}_idx"
+    fix = Fix.display(
+        "Build each partition's index concurrently and attach it",
+        f"CREATE INDEX {n.quote_ident(parent_index)} ON ONLY "
+        f"{n.quote_qualified(written)} (...);\n"
+        f"-- for each partition:\nCREATE INDEX CONCURRENTLY <partition>_idx ON "
+        f"<partition> (...);\nALTER INDEX {n.quote_ident(parent_index)} "
+        "ATTACH PARTITION <partition>_idx;")
+    help += (f" `{written}` is partitioned, and PostgreSQL cannot build an index concurrently "
+             "on a partitioned table: create it `ON ONLY` the parent (instant, invalid until "
+             "every partition is attached), build each partition's index concurrently, and "
+             "attach them.")
+    return fix, help
