@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from pglint.kit.changes import same_change, stops_running_version
 from pglint.finding import Applicability, Edit, Fix
 from pglint.model.catalog import Column, Index, Table
 from pglint.rule import RuleOption, integer_from
@@ -300,8 +301,9 @@ def in_transaction_block(ctx: "FileContext", stmt: "Statement") -> bool:
 
 
 def defined_elsewhere(ctx: "FileContext", path: str) -> bool:
-    """Whether an object made in the file at project path `path` comes from another file."""
-    return bool(path) and path != ctx.file.project_path
+    """Whether an object made in the file at project path `path` comes from another change:
+    not this file, nor a file that always ships with it (pglint.kit.changes)."""
+    return bool(path) and not same_change(ctx, path)
 
 
 def _evidence_mode(key: str, value: Any) -> str:
@@ -345,8 +347,10 @@ def in_use(ctx: "FileContext", table: str, live: bool = True) -> bool:
 def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None,
                    live: bool = True) -> Table | None:
     """The catalog's table `name` when production already has it and uses it: another
-    migration file created it, that file has run (pglint.history), this script has not created
-    it again, and the application uses it (in_use). None without that evidence."""
+    change created it (pglint.kit.changes), that file has run (pglint.history), this script has
+    not created it again, and the application uses it (in_use). None without that evidence,
+    and for a `live` lock when this change already stops the running version's writes to it
+    (stops_running_version)."""
     if not name or name in ctx.session(stmt).created_tables:
         return None
     catalog = ctx.model.catalog
@@ -355,6 +359,8 @@ def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None,
     if table is None or not defined_elsewhere(ctx, table.path) or \
             not in_use(ctx, name, live):
         return None
+    if live and stops_running_version(ctx, name, stmt.start):
+        return None  # the change cannot run beside the version that writes the table
     return None if ctx.model.created_by_new_migration(name) else table
 
 

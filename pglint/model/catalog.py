@@ -127,6 +127,10 @@ class Catalog:
         # drops it right after SET NOT NULL and the catalog is the final state.
         self.not_null_proofs: dict[tuple[str, str], set[str]] = {}
         self._not_null_constraints: dict[tuple[str, str], list[str]] = {}  # not yet valid
+        # (table, column) -> every `ALTER COLUMN ... SET NOT NULL` of it: (project path, offset).
+        # Kept apart from Column.not_null, which says what a CREATE TABLE or ADD COLUMN made:
+        # a rule judging the SET NOT NULL asks what the column was before it.
+        self.not_null_set: dict[tuple[str, str], list[tuple[str, int]]] = {}
         self.enums: dict[str, list[str]] = {}  # enum type name -> labels, in order
         # Server-side defaults set with ALTER ROLE / ALTER DATABASE ... SET name = value
         # (the last one seen wins): name -> value as written ('30s', '0').
@@ -289,6 +293,8 @@ class Catalog:
                     table.options.pop(opt, None)
             elif kind == "drop_constraint":
                 self.indexes.pop(args[0], None)
+            elif kind == "set_not_null":
+                self.not_null_set.setdefault((table.name, args[0]), []).append(args[1:])
             elif kind == "column_default":
                 column = table.columns.get(args[0])
                 if column is not None:

@@ -1,0 +1,95 @@
+"""Migrations that ship together are one change (pglint.kit.changes): a table an earlier chunk
+of the same ory/popx source made is new, and a change that has already made the running
+version's INSERTs into a table fail gets no lock finding on it."""
+
+from __future__ import annotations
+
+from pglint import engine
+from pglint.config import find_config, load_settings
+from pglint.registry import catalog
+
+_DIR = "persistence/sql/migrations/"
+_ORDERS = "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text);\n"
+_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
+
+
+def _pgl501(root, files: dict[str, str]) -> list[str]:
+    """The files PGL501 reports, in a project that migrates a live database (a lock_timeout),
+    reads `orders`, and counts every table as big."""
+    for name, text in {_DIR + "20200101000000000000_timeouts.postgres.up.sql":
+                       "SET lock_timeout = '3s';\n",
+                       "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n",
+                       "pglint.toml": 'select = ["PGL501"]\nsize-evidence = false\n',
+                       **files}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    settings = load_settings(find_config(root), catalog()).with_overrides(root=root)
+    return [f.path.rsplit("/", 1)[-1] for f in engine.lint([root], settings).findings]
+
+
+def test_a_table_an_earlier_chunk_of_the_same_source_made_is_new(tmp_path):
+    chunks = {_DIR + "20211019000001000000_merge.postgres.up.sql": _ORDERS,
+              _DIR + "20211019000001000001_merge.postgres.up.sql":
+              "INSERT INTO orders SELECT order_id, status FROM old_orders;\n",
+              _DIR + "20211019000001000002_merge.postgres.up.sql": _INDEX}
+    assert _pgl501(tmp_path / "one", chunks) == []
+    # The generator's input holds the same chunks under src/: still the same change.
+    assert _pgl501(tmp_path / "src", {
+        "persistence/sql/src/20211019000001_merge/20211019000001000000_merge.postgres.up.sql":
+        _ORDERS, _DIR + "20211019000001000002_merge.postgres.up.sql": _INDEX}) == []
+    # A chunk of another source (another version, or another name) is another change.
+    assert _pgl501(tmp_path / "later", {
+        _DIR + "20211019000001000000_merge.postgres.up.sql": _ORDERS,
+        _DIR + "20220101000001000000_status.postgres.up.sql": _INDEX}) == [
+        "20220101000001000000_status.postgres.up.sql"]
+    assert _pgl501(tmp_path / "named", {
+        _DIR + "20211019000001000000_merge.postgres.up.sql": _ORDERS,
+        _DIR + "20211019000001000002_status.postgres.up.sql": _INDEX}) == [
+        "20211019000001000002_status.postgres.up.sql"]
+
+
+_NID = {  # the shape of a multi-tenancy upgrade: a column added, filled, made NOT NULL
+    _DIR + "20200101000001000000_orders.postgres.up.sql": _ORDERS,
+    _DIR + "20220210000001000005_nid.postgres.up.sql":
+    "ALTER TABLE orders ADD COLUMN nid uuid;\n",
+    _DIR + "20220210000001000006_nid.postgres.up.sql":
+    "UPDATE orders SET nid = '00000000-0000-0000-0000-000000000001';\n",
+    _DIR + "20220210000001000007_nid.postgres.up.sql":
+    "ALTER TABLE orders ALTER nid SET NOT NULL;\n",
+    _DIR + "20220210000001000010_nid.postgres.up.sql": _INDEX,
+}
+
+
+def test_a_change_that_stops_the_running_versions_inserts_gets_no_lock_finding(tmp_path):
+    # From chunk 7 on, every INSERT the running version sends (which names no `nid`) fails:
+    # the upgrade cannot run beside it, and the build of chunk 10 blocks nobody.
+    assert _pgl501(tmp_path / "nid", _NID) == []
+
+
+def test_a_change_that_keeps_the_running_version_working_is_reported(tmp_path):
+    index = "20220210000001000010_nid.postgres.up.sql"
+    # No NOT NULL: the running version's INSERTs still work.
+    no_set = {k: v for k, v in _NID.items() if "000007" not in k}
+    assert _pgl501(tmp_path / "nullable", no_set) == [index]
+    # The generator's input holds the whole source in one file under src/: its SET NOT NULL
+    # says nothing of when the chunks run.
+    source = {**no_set, "persistence/sql/src/20220210000001_nid/"
+              "20220210000001000000_nid.postgres.up.sql":
+              "ALTER TABLE orders ADD COLUMN nid uuid;\n"
+              "ALTER TABLE orders ALTER nid SET NOT NULL;\n"}
+    assert _pgl501(tmp_path / "source", source) == [index]
+    # A default fills the column for the running version's INSERTs.
+    with_default = {**_NID, _DIR + "20220210000001000005_nid.postgres.up.sql":
+                    "ALTER TABLE orders ADD COLUMN nid uuid "
+                    "DEFAULT '00000000-0000-0000-0000-000000000001';\n"}
+    assert _pgl501(tmp_path / "default", with_default) == [index]
+    # The NOT NULL comes after the build: the build runs while the old version still writes.
+    later = {**no_set, _DIR + "20220210000001000012_nid.postgres.up.sql":
+             "ALTER TABLE orders ALTER nid SET NOT NULL;\n"}
+    assert _pgl501(tmp_path / "later", later) == [index]
+    # Made NOT NULL by another change (an earlier release): the running version writes it.
+    earlier = {**no_set, _DIR + "20220101000001000000_nid.postgres.up.sql":
+               "ALTER TABLE orders ADD COLUMN nid uuid;\n"
+               "ALTER TABLE orders ALTER nid SET NOT NULL;\n",
+               _DIR + "20220210000001000005_nid.postgres.up.sql": "SELECT 1;\n"}
+    assert _pgl501(tmp_path / "earlier", earlier) == [index]
