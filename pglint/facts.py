@@ -44,6 +44,9 @@ class FileFacts:
     # Settings an Alembic env.py SETs on the connection every revision runs on
     # (`SET lock_timeout = 4000`): name -> value.
     runner_settings: dict[str, str] = field(default_factory=dict)
+    # That env.py sends SQL on the connection before Alembic begins its transaction: SQLAlchemy
+    # opens one for it, which Alembic's autocommit_block() cannot leave.
+    runner_sql_first: bool = False
     # The file's role once read (pglint.roles): a pg_dump file is known by its text.
     role: str = ""
     # The first statement by which a migration (or the Alembic env.py every revision runs
@@ -125,6 +128,8 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
         "run_migrations" in file.text
     if runner:
         facts.runner_settings = _runner_settings(loaded.parsed.statements)
+        facts.runner_sql_first = any(_before_begin(file.text, s.start)
+                                     for s in loaded.parsed.statements if s.parent is None)
     if file.role == MIGRATION or runner:
         facts.online_change = _online_change(file, loaded.parsed.statements)
     if file.role == MIGRATION:
@@ -180,6 +185,16 @@ def _online_tables(file: "SourceFile", statements: list) -> dict[str, str]:
     return out
 
 
+def _before_begin(text: str, offset: int) -> bool:
+    """Whether the SQL an env.py sends at `offset` runs before the same function begins
+    Alembic's transaction (`context.begin_transaction()` later, with no `def` between)."""
+    begin = text.find("begin_transaction(", offset)
+    if begin < 0:
+        return False
+    following = text.find("\ndef ", offset)
+    return following < 0 or begin < following
+
+
 def _runner_settings(statements: list) -> dict[str, str]:
     """The session settings in force after an Alembic env.py's SQL (its `SET`s on the
     connection it hands to every revision)."""
@@ -225,6 +240,7 @@ def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel
         model.catalog.apply_ops(f.ops)
         model.orm_tables.update(f.orm_tables)
         model.runner_settings.update(f.runner_settings)
+        model.runner_sql_first = model.runner_sql_first or f.runner_sql_first
         model.other_backends = model.other_backends or f.other_backends
         model.online_change = model.online_change or f.online_change
         for table, where in f.online_tables.items():

@@ -93,3 +93,16 @@ def test_a_change_that_keeps_the_running_version_working_is_reported(tmp_path):
                "ALTER TABLE orders ALTER nid SET NOT NULL;\n",
                _DIR + "20220210000001000005_nid.postgres.up.sql": "SELECT 1;\n"}
     assert _pgl501(tmp_path / "earlier", earlier) == [index]
+
+
+def test_the_file_postgres_runs_instead_of_a_generic_popx_migration():
+    from pglint.kit.changes import postgres_autocommit_name
+
+    assert postgres_autocommit_name("persistence/sql/migrations/"
+                                    "20230512112801000001_refresh_idx.up.sql") == \
+        "20230512112801000001_refresh_idx.postgres.autocommit.up.sql"
+    # Already a dialect's own file, a down migration, or not a popx version: no such name.
+    for path in ("m/20230512112801000001_refresh_idx.postgres.up.sql",
+                 "m/20230512112801000001_refresh_idx.down.sql", "m/V2__refresh_idx.up.sql",
+                 "m/0002_refresh_idx.up.sql"):
+        assert postgres_autocommit_name(path) is None

@@ -505,6 +505,36 @@ def test_a_build_after_a_drop_runs_under_the_drops_access_exclusive_lock(postgre
             assert done.returncode == 0, (statement, done.stderr)
 
 
+def test_a_build_replacing_several_dropped_indexes_drops_each_after_it(postgres, tmp_path):
+    """Two indexes dropped and one built in their place, in one transaction: the recipe builds
+    the new index concurrently, then drops both old ones concurrently, each statement alone
+    (a runner that sends a file as one query string would run two as one transaction)."""
+    from pglint.rules.locks import pgl501_non_concurrent_index_build as pgl501
+
+    rule = next(r for r in LOCK_RULES if r.code == "PGL501")
+    example = Example("DROP INDEX orders_status_idx;\nDROP INDEX orders_created_at_idx;\n"
+                      "CREATE INDEX orders_status_created_idx ON orders (status, created_at);\n",
+                      context={**pgl501._CONTEXT, "migrations/V2__status.sql":
+                               "CREATE INDEX orders_status_idx ON orders (status);\n"})
+    project = make_project(tmp_path, rule, example)
+    [finding] = project.lint("PGL501")
+    suggestion = finding.fix.suggestion
+    assert suggestion.startswith("-- each statement in a migration of its own")
+    assert suggestion.splitlines()[1:] == [
+        "CREATE INDEX CONCURRENTLY orders_status_created_idx ON orders (status, created_at);",
+        "DROP INDEX CONCURRENTLY orders_status_idx;",
+        "DROP INDEX CONCURRENTLY orders_created_at_idx;"]
+    with postgres.database() as database:
+        _migrate(postgres, database, project)
+        for statement in suggestion.split(";\n"):
+            done = postgres.psql(database, statement.strip().rstrip(";") + ";\n")
+            assert done.returncode == 0, (statement, done.stderr)
+        left = postgres.psql(database, "SELECT 'idx', indexrelid::regclass FROM pg_index "
+                             "WHERE indrelid = 'orders'::regclass AND NOT indisprimary "
+                             "ORDER BY 2;\n", "-A", "-t")
+    assert _rows(left.stdout, "idx") == [["orders_status_created_idx"]]
+
+
 def test_a_copy_of_an_index_the_migration_drops_is_a_rename(postgres, tmp_path):
     """PGL501 on a build whose index the same migration drops under another name suggests
     the rename, which runs and leaves the same index under the new name."""

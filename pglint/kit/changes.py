@@ -32,6 +32,14 @@ def _chunk_source(path: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(3)) if m else None
 
 
+def postgres_autocommit_name(path: str) -> str | None:
+    """For an ory/popx migration every dialect runs (`<version>_<name>.up.sql`), the name of
+    the file PostgreSQL runs instead, outside a transaction; None for another file."""
+    name = PurePosixPath(path).name
+    m = re.match(r"^(\d+_[^.]+)\.up\.sql$", name)
+    return f"{m.group(1)}.postgres.autocommit.up.sql" if m and _POPX_CHUNK.match(name) else None
+
+
 def same_change(ctx: FileContext, path: str) -> bool:
     """Whether the migration file at project path `path` ships with the file being linted:
     the file itself, or another chunk generated from the same source migration."""

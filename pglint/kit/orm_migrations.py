@@ -75,18 +75,18 @@ def concurrent_recipe(ctx: "FileContext", stmt: "Statement", title: str) -> Fix 
     call = _dedented(ctx, stmt)
     if source.framework == "alembic" and source.name in ("create_index", "drop_index"):
         concurrent = _with_keyword(call, "postgresql_concurrently=True")
-        timeout = runner_setting(ctx, "statement_timeout")
-        if source.name == "create_index" and timeout and not is_zero(timeout):
-            # env.py bounds every statement: a concurrent build of a big table outlasts it,
-            # is cancelled, and leaves an INVALID index behind (warehouse raises it so).
-            concurrent = (f"# env.py sets statement_timeout = {timeout}, which would cancel "
-                          "the build and leave an INVALID index\n"
-                          "op.execute(\"SET statement_timeout = '1h'\")\n" + concurrent)
+        if source.name == "create_index":
+            concurrent = _raised_bounds(ctx) + concurrent
         if source.autocommit:
             return Fix.display(title, concurrent)
-        return Fix.display(
-            title + ", in an autocommit block",
-            "with op.get_context().autocommit_block():\n" + _indented(concurrent, "    "))
+        block = "with op.get_context().autocommit_block():\n" + _indented(concurrent, "    ")
+        if ctx.model.runner_sql_first and _alembic_revision(ctx):
+            # env.py sent SQL on the connection before Alembic began: SQLAlchemy opened a
+            # transaction for it, which autocommit_block() cannot leave (an AssertionError).
+            # warehouse ends it so before each of its concurrent builds.
+            block = ("# env.py runs statements on the connection first: end that transaction\n"
+                     "op.get_bind().commit()\n" + block)
+        return Fix.display(title + ", in an autocommit block", block)
     new = DJANGO_CONCURRENT.get(source.name)
     if source.framework == "django" and new is not None:
         found = _CALLEE.match(call)
@@ -98,6 +98,21 @@ def concurrent_recipe(ctx: "FileContext", stmt: "Statement", title: str) -> Fix 
             f"# from {_POSTGRES_OPERATIONS} import {new}\n"
             f"# and on the Migration class: atomic = False\n{renamed}")
     return None
+
+
+def _raised_bounds(ctx: "FileContext") -> str:
+    """The SETs that lift the bounds env.py puts on every statement, before a concurrent
+    build: a build of a big table outlasts a statement_timeout and is cancelled, and its waits
+    for older transactions run into a lock_timeout; either leaves an INVALID index behind
+    (warehouse raises both so)."""
+    lines = []
+    for name in ("statement_timeout", "lock_timeout"):
+        value = runner_setting(ctx, name)
+        if value and not is_zero(value):
+            lines.append(f"# env.py sets {name} = {value}, which would cancel the build and "
+                         "leave an INVALID index\n"
+                         f"op.execute(\"SET {name} = '1h'\")\n")
+    return "".join(lines)
 
 
 def concurrent_help(stmt: "Statement") -> str:
@@ -179,11 +194,15 @@ def as_written(ctx: "FileContext", stmt: "Statement") -> tuple[str, str]:
     return ctx.statement_text(stmt).strip() + ";", "--"
 
 
+def _alembic_revision(ctx: "FileContext") -> bool:
+    return ctx.file.path.name.endswith(".py") and "alembic" in ctx.text and \
+        "def upgrade" in ctx.text
+
+
 def runner_setting(ctx: "FileContext", name: str) -> str | None:
     """The value the project's Alembic env.py SETs for `name` on the connection an Alembic
     revision (this file) runs on, or None."""
-    if not ctx.file.path.name.endswith(".py") or "alembic" not in ctx.text \
-            or "def upgrade" not in ctx.text:
+    if not _alembic_revision(ctx):
         return None
     return ctx.model.runner_settings.get(name.lower())
 

@@ -75,6 +75,9 @@ class ProjectModel:
     uses: dict[tuple[str, str | None], list[Use]] = field(default_factory=dict)
     # Settings the project's Alembic env.py SETs on the connection of every revision.
     runner_settings: dict[str, str] = field(default_factory=dict)
+    # The env.py sends SQL on that connection before Alembic begins its transaction
+    # (pglint.facts.FileFacts.runner_sql_first).
+    runner_sql_first: bool = False
     # Some file shows the project running on another database too (SQLite, MySQL): SQL that
     # only PostgreSQL knows must be asked for PostgreSQL only (pglint.facts.FileFacts).
     other_backends: bool = False

@@ -1,0 +1,65 @@
+"""PGL501's Alembic recipe fits the env.py it runs under: it lifts the bounds env.py puts on
+every statement, and ends the transaction env.py's own SQL opened before Alembic began its own
+(autocommit_block() cannot leave that one)."""
+
+from __future__ import annotations
+
+from pglint import engine
+from pglint.config import find_config, load_settings
+from pglint.registry import catalog
+
+_REVISION = (
+    "from alembic import op\n\nrevision = \"b2\"\ndown_revision = None\n\n\n"
+    "def upgrade():\n    op.create_index(\"orders_status_idx\", \"orders\", [\"status\"])\n")
+
+
+def _env(before: str, inside: str = "") -> str:
+    return ("from alembic import context\nfrom sqlalchemy import text\n\n\n"
+            "def run_migrations_offline():\n    context.configure(url='x')\n"
+            "    with context.begin_transaction():\n        context.run_migrations()\n\n\n"
+            "def run_migrations_online(connection):\n" + before +
+            "    context.configure(connection=connection)\n"
+            "    with context.begin_transaction():\n" + inside +
+            "        context.run_migrations()\n")
+
+
+def _suggestion(root, env: str) -> str:
+    files = {"migrations/V0__orders.sql":
+             "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text);\n"
+             "CREATE INDEX CONCURRENTLY orders_id_idx ON orders (order_id, status);\n",
+             "alembic/env.py": env, "alembic/versions/b2_status.py": _REVISION,
+             "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n",
+             "pglint.toml": 'select = ["PGL501"]\n'}
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    settings = load_settings(find_config(root), catalog()).with_overrides(root=root)
+    [finding] = engine.lint([root], settings).findings
+    return finding.fix.suggestion
+
+
+def test_sql_env_py_sends_first_is_committed_before_the_autocommit_block(tmp_path):
+    shown = _suggestion(tmp_path / "a", _env(
+        '    connection.execute(text("SET statement_timeout = 5000"))\n'
+        '    connection.execute(text("SET lock_timeout = 4000"))\n'))
+    lines = shown.splitlines()
+    assert lines.index("op.get_bind().commit()") < \
+        lines.index("with op.get_context().autocommit_block():")
+    # Both bounds lifted inside the block, before the build.
+    assert "    op.execute(\"SET statement_timeout = '1h'\")" in lines
+    assert "    op.execute(\"SET lock_timeout = '1h'\")" in lines
+    assert lines[-1].startswith("    op.create_index(") and \
+        "postgresql_concurrently=True" in lines[-1]
+
+
+def test_sql_inside_alembics_transaction_needs_no_commit(tmp_path):
+    shown = _suggestion(tmp_path / "b", _env(
+        "", '        connection.execute(text("SET lock_timeout = 4000"))\n'))
+    assert "commit()" not in shown
+    assert shown.startswith("with op.get_context().autocommit_block():\n")
+    assert "SET lock_timeout = '1h'" in shown
+    # Nothing set: the plain recipe.
+    plain = _suggestion(tmp_path / "c", _env(""))
+    assert plain == ("with op.get_context().autocommit_block():\n"
+                     "    op.create_index(\"orders_status_idx\", \"orders\", [\"status\"], "
+                     "postgresql_concurrently=True)")
