@@ -10,8 +10,7 @@ that beyond one file:
   created is as new to a later chunk as to the chunk that created it.
 - A change that makes a column it adds NOT NULL with no default makes every INSERT the
   running version sends into that table fail (that version does not know the column): such a
-  change cannot run beside the old version, so a lock on that table blocks nobody that could
-  still write it.
+  change cannot run beside the old version, so its locks block no traffic worth protecting.
 """
 
 from __future__ import annotations
@@ -50,34 +49,21 @@ def same_change(ctx: FileContext, path: str) -> bool:
     return source is not None and source == _chunk_source(here)
 
 
-def _runs_before(ctx: FileContext, path: str, offset: int, stmt_start: int) -> bool:
-    """Whether the statement at `offset` of `path`, a file of this change, runs before the
-    statement of the linted file starting at `stmt_start`: chunks of one folder run in name
-    order; the generator's input (`src/`, the whole source in one file) is no measure of it."""
-    here = ctx.file.project_path
-    if path == here:
-        return offset < stmt_start
-    there, this = PurePosixPath(path), PurePosixPath(here)
-    return there.parent == this.parent and there.name < this.name
-
-
-def stops_running_version(ctx: FileContext, table: str, stmt_start: int) -> str | None:
-    """How this change, before the statement starting at `stmt_start`, already makes the
-    running version's INSERTs into `table` fail, as "`t.c`, added without a default, is made
-    NOT NULL at path" (None when it does not): a column added by this change, with no
-    default, made NOT NULL by this change."""
+def stops_running_version(ctx: FileContext) -> str | None:
+    """How this change makes the running version's INSERTs fail, as "`t.c`, added by this
+    change without a default, is made NOT NULL in path" (None when it does not): a column the
+    change adds with no default and makes NOT NULL. Such a change cannot run beside the old
+    version, wherever in it the break comes: its deploy stops that version (or lets it fail),
+    and a lock anywhere in the change blocks no traffic worth protecting."""
     catalog = ctx.model.catalog
-    known = catalog.table(table) or catalog.former_tables.get(table)
-    if known is None:
-        return None
-    for column in known.columns.values():
-        if column.default or column.location is None or \
+    for (table, name), sets in catalog.not_null_set.items():
+        known = catalog.table(table) or catalog.former_tables.get(table)
+        column = known.columns.get(name) if known is not None else None
+        if column is None or column.default or column.location is None or \
                 not same_change(ctx, column.location.path):
             continue
-        sets = catalog.not_null_set.get((known.name, column.name)) or \
-            catalog.not_null_set.get((table, column.name), ())
-        for path, offset in sets:
-            if same_change(ctx, path) and _runs_before(ctx, path, offset, stmt_start):
-                return (f"`{table}.{column.name}`, added by this change without a default, "
-                        f"is made NOT NULL in {path}")
+        for path, _ in sets:
+            if same_change(ctx, path):
+                return (f"`{table}.{name}`, added by this change without a default, is made "
+                        f"NOT NULL in {path}")
     return None

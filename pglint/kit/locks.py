@@ -349,8 +349,8 @@ def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None,
     """The catalog's table `name` when production already has it and uses it: another
     change created it (pglint.kit.changes), that file has run (pglint.history), this script has
     not created it again, and the application uses it (in_use). None without that evidence,
-    and for a `live` lock when this change already stops the running version's writes to it
-    (stops_running_version)."""
+    and for a `live` lock when this change cannot run beside the running version anyway
+    (pglint.kit.changes.stops_running_version)."""
     if not name or name in ctx.session(stmt).created_tables:
         return None
     catalog = ctx.model.catalog
@@ -359,8 +359,8 @@ def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None,
     if table is None or not defined_elsewhere(ctx, table.path) or \
             not in_use(ctx, name, live):
         return None
-    if live and stops_running_version(ctx, name, stmt.start):
-        return None  # the change cannot run beside the version that writes the table
+    if live and stops_running_version(ctx):
+        return None  # the change cannot run beside the version that serves
     return None if ctx.model.created_by_new_migration(name) else table
 
 
