@@ -127,9 +127,7 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
     runner = file.path.name == "env.py" and "alembic" in file.text and \
         "run_migrations" in file.text
     if runner:
-        facts.runner_settings = _runner_settings(loaded.parsed.statements)
-        facts.runner_sql_first = any(_before_begin(file.text, s.start)
-                                     for s in loaded.parsed.statements if s.parent is None)
+        _read_runner(facts, file.text, loaded.parsed.statements)
     if file.role == MIGRATION or runner:
         facts.online_change = _online_change(file, loaded.parsed.statements)
     if file.role == MIGRATION:
@@ -183,6 +181,13 @@ def _online_tables(file: "SourceFile", statements: list) -> dict[str, str]:
         if table is not None and table.lower() not in out:
             out[table.lower()] = f"{file.display_path}:{file.position(stmt.start)[0]}"
     return out
+
+
+def _read_runner(facts: FileFacts, text: str, statements: list) -> None:
+    """What an Alembic env.py does to the connection every revision runs on."""
+    facts.runner_settings = _runner_settings(statements)
+    facts.runner_sql_first = any(_before_begin(text, s.start)
+                                 for s in statements if s.parent is None)
 
 
 def _before_begin(text: str, offset: int) -> bool:
