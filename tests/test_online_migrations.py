@@ -9,7 +9,7 @@ import pytest
 from pglint import engine
 from pglint.config import find_config, load_settings
 from pglint.model.online import online_change, online_index_table
-from pglint.registry import catalog
+from pglint.registry import all_rules, catalog
 from pglint.sql.parse import parse_sql
 
 
@@ -205,3 +205,27 @@ def test_the_message_names_the_table_as_the_migration_does(tmp_path):
         "queries/orders.sql": "SELECT * FROM purchases WHERE status = $1;\n"})
     assert message.startswith("`CREATE INDEX` on `orders` without `CONCURRENTLY`")
     assert "purchases" not in message
+
+
+@pytest.mark.parametrize("code", ["PGL505", "PGL506", "PGL507", "PGL508", "PGL510"])
+def test_the_rules_whose_lock_lasts_as_long_as_the_table_is_big_need_size_evidence(
+        tmp_path, code):
+    """The scan, rewrite and unique-build rules, like PGL501, report only a table something
+    says is big: the project's own concurrent build on it, or a hint."""
+    import dataclasses
+
+    from pglint.kit.example_projects import ORDERS_ONLINE
+    from tests.examples import make_project
+
+    rule = next(r for r in all_rules() if r.code == code)
+    # The rule's first SQL example that relies on the concurrent build for its evidence.
+    example = next(e for e in rule.INVALID if e.kind == "migration" and not e.config
+                   and set(ORDERS_ONLINE) <= set(e.context))
+    assert make_project(tmp_path / "online", rule, example).lint(code)
+    bare = {k: v for k, v in example.context.items() if k not in ORDERS_ONLINE}
+    for name, config, found in (("none", {}, False),
+                                ("big", {"tables": {"orders": {"rows": 20_000_000}}}, True),
+                                ("small", {"tables": {"orders": {"rows": 300}}}, False),
+                                ("off", {"size-evidence": False}, True)):
+        case = dataclasses.replace(example, context=bare, config=config)
+        assert bool(make_project(tmp_path / name, rule, case).lint(code)) is found, name

@@ -124,7 +124,8 @@ def test_rule_options_are_declared_by_the_rules_and_checked_by_the_configuration
                         "small-table-rows": ["PGL308", "PGL501", "PGL503", "PGL505",
                                              "PGL506", "PGL507", "PGL508", "PGL510"],
                         "migration-statement-timeout": ["PGL308"],
-                        "size-evidence": ["PGL501"],
+                        "size-evidence": ["PGL501", "PGL505", "PGL506", "PGL507", "PGL508",
+                                          "PGL510"],
                         "lock-evidence": ["PGL301", "PGL308", "PGL501", "PGL502", "PGL503",
                                           "PGL505", "PGL506", "PGL507", "PGL508", "PGL509",
                                           "PGL510"]}

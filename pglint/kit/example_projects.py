@@ -77,3 +77,8 @@ def alembic_env(*settings: str) -> dict[str, str]:
 # waits (pglint.model.online). Without such evidence the lock rules stay silent: a project whose
 # migrations never do it migrates before it serves.
 LIVE_MIGRATIONS = {"migrations/V0__lock_timeout.sql": "SET lock_timeout = '5s';\n"}
+# A later migration of the example project builds an index on `orders` concurrently: its team
+# knows the table is too big for a plain build, the evidence the lock rules whose lock lasts as
+# long as the table is big ask for (pglint.kit.locks.big_table).
+ORDERS_ONLINE = {"migrations/V8__orders_online.sql":
+                 "CREATE INDEX CONCURRENTLY orders_online_idx ON orders (order_id);\n"}

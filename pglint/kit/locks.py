@@ -98,6 +98,18 @@ def size_evidence(ctx: "FileContext", table: Table, named: str | None = None) ->
         f"the project builds indexes on it concurrently elsewhere ({where})"
 
 
+def big_table(ctx: "FileContext", table: Table, named: str | None = None) -> str | None:
+    """For the rules whose lock lasts as long as the table is big (a build, a scan, a
+    rewrite): None when they stay silent on `table` (the hints say it is small, or nothing says
+    it is big while `size-evidence` is on), else the clause their message adds (size_evidence;
+    "" when a hint gives the size, or when `size-evidence` is off)."""
+    evidence = size_evidence(ctx, table, named)
+    if evidence is None and (known_small(ctx, table.name) or
+                             ctx.settings.option(SIZE_EVIDENCE.name)):
+        return None
+    return evidence or ""
+
+
 def online_build(ctx: "FileContext", table: Table, named: str | None = None) -> str | None:
     """Where ("path:line") a migration of the project builds an index on `table`
     concurrently, under any name the table has had (`named`, as a statement writes it, its

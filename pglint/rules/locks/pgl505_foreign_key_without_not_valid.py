@@ -6,9 +6,10 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.example_projects import LIVE_MIGRATIONS, alembic_revision
-from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, constraint_span,
-                              known_small, not_valid_fix, shown_table, validated_on_existing_table)
+from pglint.kit.example_projects import LIVE_MIGRATIONS, ORDERS_ONLINE, alembic_revision
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SIZE_EVIDENCE, SMALL_TABLE_ROWS,
+                              big_table, constraint_span, not_valid_fix, shown_table,
+                              validated_on_existing_table)
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -17,7 +18,7 @@ from pglint.sql.parse import Statement
 
 _SCHEMA = ("CREATE TABLE customers (customer_id bigint PRIMARY KEY, email text NOT NULL);\n"
            "CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id bigint NOT NULL);\n")
-_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _SCHEMA}
+_CONTEXT = {**LIVE_MIGRATIONS, **ORDERS_ONLINE, "migrations/V1__init.sql": _SCHEMA}
 _PARTITIONED = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": (
     "CREATE TABLE customers (customer_id bigint PRIMARY KEY);\n"
     "CREATE TABLE visits (customer_id bigint, seen_at timestamptz NOT NULL)\n"
@@ -87,8 +88,9 @@ class ForeignKeyWithoutNotValid(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
+    # Only a table known to be big: a hint, or the project's own concurrent build on it
+    # (pglint.kit.locks.big_table).
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS, SIZE_EVIDENCE)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
@@ -150,7 +152,8 @@ class ForeignKeyWithoutNotValid(Rule):
                 context=_CONTEXT),
         Example("ALTER TABLE visits ADD CONSTRAINT visits_customer_fk\n"
                 "    FOREIGN KEY (customer_id) REFERENCES customers;\n",
-                context=_PARTITIONED, target_version=17),
+                context=_PARTITIONED, target_version=17,
+                config={"tables": {"visits": {"rows": 80_000_000}}}),
         # Alembic's op.create_foreign_key sends the same ALTER TABLE: the fix shown passes
         # `postgresql_not_valid=True` and validates in a later revision.
         Example(alembic_revision(
@@ -168,17 +171,19 @@ class ForeignKeyWithoutNotValid(Rule):
         if found is None:
             return
         table, constraints = found
-        if known_small(ctx, table.name):
-            return
         # Named as the statement names it (a later migration may rename the table).
         written = n.relation_name(node.get("relation")) or table.name
+        size = big_table(ctx, table, written)
+        if size is None:
+            return
         for constraint in constraints:
             referenced = n.relation_name(constraint.get("pktable")) or "the referenced table"
             both = f"`{written}` and `{referenced}`"
             message = (f"`ADD FOREIGN KEY` without `NOT VALID` checks every row of "
                        f"{shown_table(ctx, table.name, written)} while holding SHARE ROW EXCLUSIVE "
                        f"locks on {both}: "
-                       f"{BLOCKED_BY['SHARE ROW EXCLUSIVE']} on either table waits for the scan")
+                       f"{BLOCKED_BY['SHARE ROW EXCLUSIVE']} on either table waits for the scan"
+                       + (f"; {size}" if size else ""))
             help = (
                 "PostgreSQL validates a new foreign key by scanning the whole table under a "
                 "SHARE ROW EXCLUSIVE lock on it and on the referenced table. Add it `NOT VALID` "

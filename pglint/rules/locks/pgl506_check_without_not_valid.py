@@ -6,10 +6,11 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding
-from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_revision,
-                                         django_migration)
-from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, constraint_span,
-                              known_small, not_valid_fix, shown_table, validated_on_existing_table)
+from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, ORDERS_ONLINE,
+                                         alembic_revision, django_migration)
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SIZE_EVIDENCE, SMALL_TABLE_ROWS,
+                              big_table, constraint_span, not_valid_fix, shown_table,
+                              validated_on_existing_table)
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -18,7 +19,7 @@ from pglint.sql.parse import Statement
 
 _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL,\n"
            "                     total_cents int NOT NULL DEFAULT 0);\n")
-_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}
+_CONTEXT = {**LIVE_MIGRATIONS, **ORDERS_ONLINE, "migrations/V1__init.sql": _ORDERS}
 
 
 class CheckWithoutNotValid(Rule):
@@ -77,8 +78,9 @@ class CheckWithoutNotValid(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
+    # Only a table known to be big: a hint, or the project's own concurrent build on it
+    # (pglint.kit.locks.big_table).
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS, SIZE_EVIDENCE)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
@@ -144,7 +146,8 @@ class CheckWithoutNotValid(Rule):
             "            constraint=models.CheckConstraint(\n"
             "                condition=models.Q((\"status\", \"\"), _negated=True),\n"
             "                name=\"app_order_status_check\"),\n"
-            "        ),\n"), kind="python", context=DJANGO_ORDERS),
+            "        ),\n"), kind="python", context=DJANGO_ORDERS,
+            config={"tables": {"app_order": {"rows": 3_000_000}}}),
         # A large table, by the hints: the message says how large.
         Example("ALTER TABLE orders ADD CHECK (total_cents >= 0), ADD COLUMN note text;\n",
                 context=_CONTEXT, config={"tables": {"orders": {"rows": 50_000_000}}}),
@@ -156,16 +159,17 @@ class CheckWithoutNotValid(Rule):
         if found is None:
             return
         table, constraints = found
-        if known_small(ctx, table.name):
-            return
         # Named as the statement names it (a later migration may rename the table).
         written = n.relation_name(node.get("relation")) or table.name
+        size = big_table(ctx, table, written)
+        if size is None:
+            return
         shown = f"`{written}`"
         for constraint in constraints:
             message = (f"`ADD CHECK` without `NOT VALID` checks every row of "
                        f"{shown_table(ctx, table.name, written)} while "
                        f"holding an ACCESS EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on "
-                       f"{shown} waits for the scan")
+                       f"{shown} waits for the scan" + (f"; {size}" if size else ""))
             help = (
                 "PostgreSQL validates a new check constraint by scanning the whole table under "
                 "an ACCESS EXCLUSIVE lock. Add it `NOT VALID` (the lock lasts an instant; new "

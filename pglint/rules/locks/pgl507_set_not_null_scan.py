@@ -6,9 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.example_projects import LIVE_MIGRATIONS, alembic_revision
-from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, known_small,
-                              runs_in_migration, scans_for_not_null, shown_table,
+from pglint.kit.example_projects import LIVE_MIGRATIONS, ORDERS_ONLINE, alembic_revision
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SIZE_EVIDENCE, SMALL_TABLE_ROWS,
+                              big_table, runs_in_migration, scans_for_not_null, shown_table,
                               table_before_file)
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
@@ -18,9 +18,9 @@ from pglint.sql.parse import Statement
 
 _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL,\n"
            "                     customer_id bigint);\n")
-_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}
+_CONTEXT = {**LIVE_MIGRATIONS, **ORDERS_ONLINE, "migrations/V1__init.sql": _ORDERS}
 # The check validated by an earlier migration, as the recipe spreads it over several files.
-_CHECKED = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS,
+_CHECKED = {**LIVE_MIGRATIONS, **ORDERS_ONLINE, "migrations/V1__init.sql": _ORDERS,
             "migrations/V2__check.sql": (
                 "ALTER TABLE orders ADD CONSTRAINT orders_customer_id_not_null_check\n"
                 "    CHECK (customer_id IS NOT NULL) NOT VALID;\n"
@@ -92,8 +92,9 @@ class SetNotNullScan(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
+    # Only a table known to be big: a hint, or the project's own concurrent build on it
+    # (pglint.kit.locks.big_table).
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS, SIZE_EVIDENCE)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
@@ -155,11 +156,14 @@ class SetNotNullScan(Rule):
             return
         written = n.relation_name(node.get("relation"))
         table = table_before_file(ctx, stmt, written)
-        if table is None or known_small(ctx, table.name):
+        if table is None:
             return
         # Named as the statement names it (a later migration may rename the table): in the
         # message and in the recipe's SQL, which runs where this statement does.
         written = written or table.name
+        size = big_table(ctx, table, written)
+        if size is None:
+            return
         for name in columns:
             column = scans_for_not_null(ctx, stmt, table, name)
             if column is None:
@@ -167,7 +171,8 @@ class SetNotNullScan(Rule):
             shown = f"`{written}`"
             message = (f"`SET NOT NULL` on `{written}.{column.name}` reads every row of "
                        f"{shown_table(ctx, table.name, written)} under an ACCESS EXCLUSIVE lock: "
-                       f"{BLOCKED_BY['ACCESS EXCLUSIVE']} on {shown} waits for the scan")
+                       f"{BLOCKED_BY['ACCESS EXCLUSIVE']} on {shown} waits for the scan"
+                       + (f"; {size}" if size else ""))
             help = (
                 "To prove the column holds no NULL, SET NOT NULL scans the whole table while "
                 "holding ACCESS EXCLUSIVE. Since PostgreSQL 12 the scan is skipped when a valid "

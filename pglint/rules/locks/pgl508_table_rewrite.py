@@ -6,8 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.example_projects import LIVE_MIGRATIONS, alembic_revision
-from pglint.kit.locks import BLOCKED_BY, LOCK_EVIDENCE, SMALL_TABLE_ROWS, known_small, shown_table
+from pglint.kit.example_projects import LIVE_MIGRATIONS, ORDERS_ONLINE, alembic_revision
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SIZE_EVIDENCE, SMALL_TABLE_ROWS,
+                              big_table, shown_table)
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.kit.rewrites import (VIRTUAL_GENERATED_SINCE, Rewrite, shown_type, table_rewrites,
                                  volatile_call)
@@ -20,9 +21,9 @@ _ORDERS = ("CREATE TABLE orders (order_id bigint PRIMARY KEY, status varchar(20)
            "                     total numeric(10,2), quantity int, placed_at timestamp,\n"
            "                     client_net cidr, note text);\n"
            "CREATE UNLOGGED TABLE carts (cart_id bigint PRIMARY KEY);\n")
-_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}
+_CONTEXT = {**LIVE_MIGRATIONS, **ORDERS_ONLINE, "migrations/V1__init.sql": _ORDERS}
 # An earlier migration changed the type: the column's type when the example runs is that one.
-_RETYPED = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS,
+_RETYPED = {**LIVE_MIGRATIONS, **ORDERS_ONLINE, "migrations/V1__init.sql": _ORDERS,
             "migrations/V2__status.sql": "ALTER TABLE orders ALTER COLUMN status TYPE text;\n"}
 _SHOWN_ONLY = ("the recipe copies the table or the column while the application runs; it "
                "spans several transactions and needs a key to batch on")
@@ -100,8 +101,9 @@ class TableRewrite(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
+    # Only a table known to be big: a hint, or the project's own concurrent build on it
+    # (pglint.kit.locks.big_table).
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS, SIZE_EVIDENCE)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt", "VacuumStmt", "ClusterStmt")
@@ -169,7 +171,8 @@ class TableRewrite(Rule):
         Example("ALTER TABLE orders ADD COLUMN region text DEFAULT 'eu';\n", context=_CONTEXT,
                 target_version=10),
         Example("ALTER TABLE orders SET UNLOGGED;\n", context=_CONTEXT),
-        Example("ALTER TABLE carts SET LOGGED;\n", context=_CONTEXT),
+        Example("ALTER TABLE carts SET LOGGED;\n", context=_CONTEXT,
+                config={"tables": {"carts": {"rows": 3_000_000}}}),
         Example("CLUSTER orders USING orders_pkey;\n", context=_CONTEXT),
         Example("VACUUM FULL orders;\n", context=_CONTEXT),
         Example("ALTER TABLE orders SET TABLESPACE fast_disk;\n", context=_CONTEXT),
@@ -186,17 +189,21 @@ class TableRewrite(Rule):
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
         version = ctx.settings.target_version
+        catalog = ctx.model.catalog
         for rewrite in table_rewrites(ctx, stmt):
-            if not known_small(ctx, rewrite.table):
+            table = catalog.table(rewrite.table) or catalog.former_tables.get(rewrite.table)
+            size = None if table is None else big_table(ctx, table, rewrite.table)
+            if size is not None:
                 yield self._report(ctx, stmt, rewrite.table, rewrite.what, rewrite.why,
-                                   _recipe(rewrite, version))
+                                   _recipe(rewrite, version), size)
 
     def _report(self, ctx: FileContext, stmt: Statement, table: str, what: str, why: str,
-                fix: Fix) -> Finding:
+                fix: Fix, size: str) -> Finding:
         message = (f"{what} rewrites every row of {shown_table(ctx, table)} under an ACCESS "
                    "EXCLUSIVE lock: "
                    f"{BLOCKED_BY['ACCESS EXCLUSIVE']}, reads and writes alike, waits for the "
-                   "whole rewrite, which takes as long as copying the table and its indexes")
+                   "whole rewrite, which takes as long as copying the table and its indexes"
+                   + (f"; {size}" if size else ""))
         help = ((why[0].upper() + why[1:] + ". ") if why else "") + (
             "A rewrite copies every row into a new file and rebuilds every index while "
             "holding ACCESS EXCLUSIVE, so the time every query waits grows with the table's "

@@ -6,10 +6,11 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix
-from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_revision,
-                                         django_migration)
-from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, RUNNER_OPT_OUT, SMALL_TABLE_ROWS,
-                              added_as, constraint_span, known_small, runs_in_migration,
+from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, ORDERS_ONLINE,
+                                         alembic_revision, django_migration)
+from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, RUNNER_OPT_OUT, SIZE_EVIDENCE,
+                              SMALL_TABLE_ROWS, added_as, big_table, constraint_span,
+                              runs_in_migration,
                               shown_table, table_before_file)
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.roles import MIGRATION
@@ -19,7 +20,7 @@ from pglint.sql.parse import Statement
 
 _ORDERS = ("CREATE TABLE orders (order_id bigint NOT NULL, reference text NOT NULL,\n"
            "                     customer_id bigint);\n")
-_CONTEXT = {**LIVE_MIGRATIONS, "migrations/V1__init.sql": _ORDERS}
+_CONTEXT = {**LIVE_MIGRATIONS, **ORDERS_ONLINE, "migrations/V1__init.sql": _ORDERS}
 _KEYS = {"CONSTR_UNIQUE": "UNIQUE", "CONSTR_PRIMARY": "PRIMARY KEY"}
 
 
@@ -80,8 +81,9 @@ class UniqueConstraintBuiltInPlace(Rule):
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    # A hinted small table is left alone (pglint.kit.locks.known_small).
-    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS)
+    # Only a table known to be big: a hint, or the project's own concurrent build on it
+    # (pglint.kit.locks.big_table).
+    options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS, SIZE_EVIDENCE)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
     statements = ("AlterTableStmt",)
@@ -124,7 +126,8 @@ class UniqueConstraintBuiltInPlace(Rule):
             "            model_name=\"order\",\n"
             "            constraint=models.UniqueConstraint(fields=[\"status\", \"created\"],\n"
             "                                               name=\"app_order_status_key\"),\n"
-            "        ),\n"), kind="python", context=DJANGO_ORDERS),
+            "        ),\n"), kind="python", context=DJANGO_ORDERS,
+            config={"tables": {"app_order": {"rows": 3_000_000}}}),
         # A large table, by the hints: the message says how large.
         Example("ALTER TABLE orders ADD CONSTRAINT orders_reference_key UNIQUE (reference);\n",
                 context=_CONTEXT, config={"tables": {"orders": {"rows": 50_000_000}}}),
@@ -147,11 +150,14 @@ class UniqueConstraintBuiltInPlace(Rule):
             return
         written = n.relation_name(node.get("relation"))
         table = table_before_file(ctx, stmt, written)
-        if table is None or known_small(ctx, table.name):
+        if table is None:
             return
         # Named as the statement names it (a later migration may rename the table): in the
         # message and in the recipe's SQL, which runs where this statement does.
         written = written or table.name
+        size = big_table(ctx, table, written)
+        if size is None:
+            return
         for constraint, column in keys:
             kind = _KEYS[constraint["contype"]]
             added = added_as(constraint, kind) if column is None else \
@@ -159,7 +165,7 @@ class UniqueConstraintBuiltInPlace(Rule):
             message = (f"`{added}` builds its unique index on "
                        f"{shown_table(ctx, table.name, written)} under an ACCESS "
                        f"EXCLUSIVE lock: {BLOCKED_BY['ACCESS EXCLUSIVE']} on `{written}` "
-                       "waits for the whole build")
+                       "waits for the whole build" + (f"; {size}" if size else ""))
             help = ("Build the unique index with `CREATE UNIQUE INDEX CONCURRENTLY` first (no "
                     "reads or writes blocked), then attach it with `ADD CONSTRAINT ... "
                     f"{kind} USING INDEX` (an instant lock). The index build cannot run in a "
