@@ -63,3 +63,34 @@ def test_sql_inside_alembics_transaction_needs_no_commit(tmp_path):
     assert plain == ("with op.get_context().autocommit_block():\n"
                      "    op.create_index(\"orders_status_idx\", \"orders\", [\"status\"], "
                      "postgresql_concurrently=True)")
+
+
+def test_pgl507s_recipe_keeps_the_operations_other_changes_and_lifts_the_timeout(tmp_path):
+    """`op.alter_column(..., server_default=..., nullable=False)`: the recipe keeps the default
+    (it replaced the whole call and dropped it), and validates with env.py's statement_timeout
+    lifted for its transaction (a 5 s bound cancels the scan of a big table)."""
+    root = tmp_path / "d"
+    revision = ("from alembic import op\nimport sqlalchemy as sa\n\nrevision = \"b3\"\n"
+                "down_revision = None\n\n\ndef upgrade():\n    op.alter_column(\n"
+                "        \"orders\", \"placed_at\", server_default=sa.func.now(), "
+                "nullable=False\n    )\n")
+    files = {"migrations/V0__orders.sql":
+             "CREATE TABLE orders (order_id bigint PRIMARY KEY, placed_at timestamptz);\n"
+             "CREATE INDEX CONCURRENTLY orders_id_idx ON orders (order_id, placed_at);\n",
+             "alembic/env.py":
+             _env('    connection.execute(text("SET statement_timeout = 5000"))\n'),
+             "alembic/versions/b3_placed.py": revision,
+             "queries/orders.sql": "SELECT * FROM orders WHERE placed_at > $1;\n",
+             "pglint.toml": 'select = ["PGL507"]\n'}
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    settings = load_settings(find_config(root), catalog()).with_overrides(root=root)
+    [finding] = engine.lint([root], settings).findings
+    lines = finding.fix.suggestion.splitlines()
+    assert lines[:3] == ["# the operation's other changes, without nullable=False",
+                         "op.alter_column(",
+                         '    "orders", "placed_at", server_default=sa.func.now())']
+    validate = next(i for i, line in enumerate(lines) if "VALIDATE CONSTRAINT" in line)
+    assert lines[validate - 1] == "op.execute(\"SET LOCAL statement_timeout = '1h'\")"
+    assert "nullable=False" not in "\n".join(lines[1:])

@@ -12,6 +12,7 @@ Not a rule (no Rule subclass): the lock rules import it.
 
 from __future__ import annotations
 
+import ast
 import re
 import textwrap
 from typing import TYPE_CHECKING
@@ -248,9 +249,67 @@ def orm_recipe(ctx: "FileContext", stmt: "Statement", fix: Fix | None) -> Fix | 
     return Fix.display(fix.title, _django_steps(ctx, stmt, steps))
 
 
+# Keywords of `op.alter_column` that change the column beyond what a recipe replacing the
+# operation's SQL does: the recipe must keep them.
+_ALTER_COLUMN_CHANGES = ("server_default", "type_", "new_column_name", "comment",
+                         "autoincrement")
+
+
+def _without_keyword(call: str, name: str) -> str | None:
+    """`call` (one call's source) with its `name=...` keyword argument taken out; None when it
+    has no such keyword or does not parse."""
+    try:
+        tree = ast.parse(call.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(tree, ast.Call):
+        return None
+    text = call.strip()
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    for i, keyword in enumerate(tree.keywords):
+        if keyword.arg != name:
+            continue
+        begin = starts[keyword.value.lineno - 1] + keyword.value.col_offset
+        begin = text.rindex(name, 0, begin)
+        end = starts[keyword.value.end_lineno - 1] + keyword.value.end_col_offset
+        line_start, line_end = text.rfind("\n", 0, begin) + 1, text.find("\n", end)
+        if line_end > 0 and not text[line_start:begin].strip() and \
+                text[end:line_end].strip() in ("", ","):
+            return text[:line_start] + text[line_end + 1:]  # the keyword's own line
+        before = text[:begin].rstrip()
+        after = text[end:].lstrip()
+        if after.startswith(","):
+            return before + " " + after[1:].lstrip() if not before.endswith("(") \
+                else before + after[1:].lstrip()
+        return before.rstrip(",") + after if before.endswith(",") else before + after
+    return None
+
+
+def _kept_alter_column(ctx: "FileContext", stmt: "Statement") -> str | None:
+    """For `op.alter_column(..., nullable=False, server_default=...)`: the call without
+    `nullable=False`, when it changes something else that a recipe for the NOT NULL must
+    keep; None otherwise."""
+    source = stmt.operation
+    if source.name != "alter_column":
+        return None
+    call = _dedented(ctx, stmt)
+    kept = _without_keyword(call, "nullable")
+    if kept is None or not any(f"{k}=" in kept for k in _ALTER_COLUMN_CHANGES):
+        return None
+    return kept
+
+
 def _alembic_steps(ctx: "FileContext", stmt: "Statement", steps: list[tuple[str, str]]) -> str:
     source = stmt.operation
     lines: list[str] = []
+    kept = _kept_alter_column(ctx, stmt)
+    if kept is not None:
+        lines.append("# the operation's other changes, without nullable=False\n" + kept)
+    timeout = runner_setting(ctx, "statement_timeout")
+    lifted = False
     first = steps[0][1] if steps and steps[0][0] == "sql" else ""
     if source.name in ("create_foreign_key", "create_check_constraint") and \
             first.endswith("NOT VALID"):
@@ -264,6 +323,13 @@ def _alembic_steps(ctx: "FileContext", stmt: "Statement", steps: list[tuple[str,
             lines.append("with op.get_context().autocommit_block():\n"
                          f"    op.execute({_py_string(text)})")
         else:
+            if "VALIDATE CONSTRAINT" in text.upper() and timeout and not is_zero(timeout) \
+                    and not lifted:
+                # env.py bounds every statement: a validating scan of a big table outlasts
+                # it and is cancelled (warehouse raises it so before long work).
+                lines.append(f"# env.py sets statement_timeout = {timeout}, which would cancel "
+                             "the scan\nop.execute(\"SET LOCAL statement_timeout = '1h'\")")
+                lifted = True
             lines.append(f"op.execute({_py_string(text)})")
     return "\n".join(lines)
 

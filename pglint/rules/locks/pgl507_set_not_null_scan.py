@@ -85,11 +85,8 @@ class SetNotNullScan(Rule):
         "https://www.postgresql.org/docs/current/ddl-constraints.html#DDL-CONSTRAINTS-NOT-NULL",
     )
     squawk = ("adding-not-nullable-field",)
-    default_enabled = False
-    off_by_default = (
-        "judged worth acting on in 0 of 3 sampled findings on real repositories before the "
-        "same-transaction lock was taken into account; not yet measured since"
-    )
+    # On by default: once it needed evidence that the table is big, 11 of 13 findings on the
+    # corpus were judged worth acting on (benchmarks/ecosystem/judged.md, round 11).
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     # Only a table known to be big: a hint, or the project's own concurrent build on it

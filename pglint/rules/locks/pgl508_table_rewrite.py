@@ -96,8 +96,10 @@ class TableRewrite(Rule):
     squawk = ("adding-field-with-default", "changing-column-type", "prefer-repack")
     default_enabled = False
     off_by_default = (
-        "new: 24 findings on the ecosystem corpus with every migration new (none among each "
-        "repository's last 3 migrations); not yet judged"
+        "judged worth acting on in 8 of 12 findings on real repositories once it needed "
+        "evidence that the table is big, and its recipe (a new column filled in batches and "
+        "swapped in) was wrong for most of them: a popx file runs in one transaction, a "
+        "unique index stays on the old column, a default cannot compute the value"
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})

@@ -76,8 +76,9 @@ class UniqueConstraintBuiltInPlace(Rule):
     squawk = ("disallowed-unique-constraint", "adding-serial-primary-key-field")
     default_enabled = False
     off_by_default = (
-        "new: 19 findings on the ecosystem corpus with every migration new (none among each "
-        "repository's last 3 migrations); not yet judged"
+        "judged worth acting on in 4 of 8 findings on real repositories once it needed "
+        "evidence that the table is big: tables small when the migration ran, and constraints "
+        "added by a statement that already holds the lock for longer"
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
