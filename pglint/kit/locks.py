@@ -285,6 +285,23 @@ def locked_later(ctx: "FileContext", stmt: "Statement", table: str) -> "Statemen
     return None
 
 
+def later_in_transaction(ctx: "FileContext", stmt: "Statement") -> list["Statement"]:
+    """The top-level statements after `stmt` that run in its transaction (up to a COMMIT, or
+    none when the file runs outside a transaction): a lock `stmt` takes is still held there."""
+    if runs_outside_transaction(ctx):
+        return []
+    top = stmt.parent if stmt.parent is not None else stmt
+    out: list["Statement"] = []
+    for later in ctx.statements:
+        if later.index <= top.index or later.parent is not None:
+            continue
+        if later.kind == "TransactionStmt" and later.body.get("kind") in _ENDS_TRANSACTION \
+                or _autocommit(later):
+            break
+        out.append(later)
+    return out
+
+
 def _autocommit(stmt: "Statement") -> bool:
     """Whether an Alembic operation sends `stmt` in `op.get_context().autocommit_block()`:
     Alembic commits the revision's transaction before the block, so no lock taken before it

@@ -8,9 +8,10 @@ from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.example_projects import LIVE_MIGRATIONS, ORDERS_ONLINE, alembic_revision
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SIZE_EVIDENCE, SMALL_TABLE_ROWS,
-                              big_table, runs_in_migration, scans_for_not_null, shown_table,
-                              table_before_file)
+                              big_table, later_in_transaction, runs_in_migration,
+                              scans_for_not_null, shown_table, table_before_file)
 from pglint.kit.orm_migrations import orm_recipe
+from pglint.model.catalog import Table
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -141,6 +142,12 @@ class SetNotNullScan(Rule):
         # A large table, by the hints: the message says how large.
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 50_000_000}}}),
+        # Two SET NOT NULL on one table in one transaction: the second is silent (the lock is
+        # held), but scans again; the first finding names it and its recipe covers both.
+        Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n"
+                "ALTER TABLE orders ALTER COLUMN placed_at SET NOT NULL;\n",
+                context={**_CONTEXT, "migrations/V1__init.sql":
+                         _ORDERS + "ALTER TABLE orders ADD COLUMN placed_at timestamptz;\n"}),
     )
 
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
@@ -161,6 +168,7 @@ class SetNotNullScan(Rule):
         size = big_table(ctx, table, written)
         if size is None:
             return
+        later = _later_scans(ctx, stmt, table, written)
         for name in columns:
             column = scans_for_not_null(ctx, stmt, table, name)
             if column is None:
@@ -170,6 +178,14 @@ class SetNotNullScan(Rule):
                        f"{shown_table(ctx, table.name, written)} under an ACCESS EXCLUSIVE lock: "
                        f"{BLOCKED_BY['ACCESS EXCLUSIVE']} on {shown} waits for the scan"
                        + (f"; {size}" if size else ""))
+            if later and name == columns[-1]:
+                # Their own findings stay silent (the lock is held already), but each scans
+                # the table again under it: the message and the recipe cover them.
+                lines = sorted({ctx.file.position(s.start)[0] for s, _ in later})
+                message += (f", and {len(later)} more `SET NOT NULL` on {shown} later in the "
+                            f"transaction (line{'s' if len(lines) > 1 else ''} "
+                            f"{', '.join(map(str, lines))}) "
+                            f"{'scan' if len(later) > 1 else 'scans'} it again under the same lock")
             help = (
                 "To prove the column holds no NULL, SET NOT NULL scans the whole table while "
                 "holding ACCESS EXCLUSIVE. Since PostgreSQL 12 the scan is skipped when a valid "
@@ -179,9 +195,31 @@ class SetNotNullScan(Rule):
             version = ctx.settings.target_version
             pending = ctx.model.catalog.unvalidated_not_null_check(table.name, column.name)
             # `op.alter_column(..., nullable=False)`: the recipe in Alembic's or Django's terms.
-            fix = orm_recipe(ctx, stmt, _recipe(written, column.name, version, pending))
+            targets = [(column.name, pending)]
+            if later and name == columns[-1]:
+                targets += [(c, ctx.model.catalog.unvalidated_not_null_check(table.name, c))
+                            for _, c in later]
+            fix = orm_recipe(ctx, stmt, _recipe(written, targets, version))
             yield self.finding(ctx, message, fix,
                                help + _version_note(version), node=stmt)
+
+
+def _later_scans(ctx: FileContext, stmt: Statement, table: Table, written: str
+                 ) -> list[tuple[Statement, str]]:
+    """The `SET NOT NULL`s on the same table later in this statement's transaction that scan
+    it (statement, column): silent on their own, as the lock is held already."""
+    names = {table.name, written}
+    out = []
+    for later in later_in_transaction(ctx, stmt):
+        body = later.body
+        if later.kind != "AlterTableStmt" or n.relation_name(body.get("relation")) not in names:
+            continue
+        for cmd in body.get("cmds") or ():
+            alter = cmd.get("AlterTableCmd", {})
+            if alter.get("subtype") == "AT_SetNotNull" and \
+                    scans_for_not_null(ctx, later, table, alter.get("name")) is not None:
+                out.append((later, alter.get("name")))
+    return out
 
 
 def _version_note(version: int) -> str:
@@ -195,31 +233,33 @@ def _version_note(version: int) -> str:
     return ""
 
 
-def _recipe(table: str, column: str, version: int, pending: str | None = None) -> Fix:
-    # `<table>_<column>_not_null` is the name PostgreSQL 18 gives the NOT NULL constraint that
-    # SET NOT NULL creates: the check must not take it.
-    name = n.quote_ident(f"{table.split('.')[-1]}_{column}_not_null")
-    check_name = n.quote_ident(f"{table.split('.')[-1]}_{column}_not_null_check")
-    target, col = n.quote_qualified(table), n.quote_ident(column)
+def _recipe(table: str, columns: list[tuple[str, str | None]], version: int) -> Fix:
+    """The way around the scan for each (column, its NOT VALID check already there or None):
+    every check added at once, validated in a transaction of its own, then SET NOT NULL."""
+    target = n.quote_qualified(table)
+    bare = table.split(".")[-1]
     if version >= NOT_NULL_NOT_VALID_SINCE:
+        # `<table>_<column>_not_null` is the name PostgreSQL 18 gives the NOT NULL constraint.
+        names = [(n.quote_ident(f"{bare}_{c}_not_null"), n.quote_ident(c)) for c, _ in columns]
         return Fix.display(
             "Add the NOT NULL constraint `NOT VALID`, then validate it (PostgreSQL 18)",
-            f"ALTER TABLE {target} ADD CONSTRAINT {name} NOT NULL {col} NOT VALID;\n"
-            f"-- then, in its own transaction:\n"
-            f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};")
-    if pending is not None:
-        # The check is already there, NOT VALID: it only needs validating.
-        name = n.quote_ident(pending)
-        check = (f"-- in its own transaction:\n"
-                 f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};\n")
-    else:
-        name = check_name
-        check = (f"ALTER TABLE {target} ADD CONSTRAINT {name} CHECK ({col} IS NOT NULL) "
-                 f"NOT VALID;\n-- then, in its own transaction:\n"
-                 f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};\n")
+            "".join(f"ALTER TABLE {target} ADD CONSTRAINT {name} NOT NULL {col} NOT VALID;\n"
+                    for name, col in names) + "-- then, in its own transaction:\n" +
+            "\n".join(f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};" for name, _ in names))
+    # The check must not take the name PostgreSQL 18 gives the NOT NULL constraint.
+    checks = [(n.quote_ident(pending) if pending else
+               n.quote_ident(f"{bare}_{c}_not_null_check"), n.quote_ident(c), pending)
+              for c, pending in columns]
+    added = "".join(f"ALTER TABLE {target} ADD CONSTRAINT {name} CHECK ({col} IS NOT NULL) "
+                    "NOT VALID;\n" for name, col, pending in checks if not pending)
+    check = (added + ("-- then, in its own transaction:\n" if added else
+                      "-- in its own transaction:\n") +
+             "".join(f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};\n"
+                     for name, _, _ in checks))
     if version < SCAN_SKIPPED_SINCE:
         return Fix.display("Enforce it with a validated check instead of SET NOT NULL", check)
     return Fix.display(
         "Prove it with a validated check first, so SET NOT NULL skips its scan",
-        check + f"ALTER TABLE {target} ALTER COLUMN {col} SET NOT NULL;\n"
-                f"ALTER TABLE {target} DROP CONSTRAINT {name};")
+        check + "".join(f"ALTER TABLE {target} ALTER COLUMN {col} SET NOT NULL;\n"
+                        for _, col, _ in checks)
+        + "\n".join(f"ALTER TABLE {target} DROP CONSTRAINT {name};" for name, _, _ in checks))
