@@ -62,3 +62,15 @@ def make_project(root: Path, rule: type[Rule], example: Example, text: str | Non
     settings = parse_settings(config, catalog=catalog())
     settings = settings.with_overrides(root=root)
     return ExampleProject(root, main, settings)
+
+
+def lint_files(root: Path, files: dict[str, str]) -> list[Finding]:
+    """Write `files` (project path -> text, a pglint.toml among them) under `root` and lint
+    the project with its configuration."""
+    from pglint.config import find_config, load_settings
+
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    settings = load_settings(find_config(root), catalog()).with_overrides(root=root)
+    return engine.lint([root], settings).findings

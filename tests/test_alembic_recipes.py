@@ -4,9 +4,7 @@ every statement, and ends the transaction env.py's own SQL opened before Alembic
 
 from __future__ import annotations
 
-from pglint import engine
-from pglint.config import find_config, load_settings
-from pglint.registry import catalog
+from tests.examples import lint_files
 
 _REVISION = (
     "from alembic import op\n\nrevision = \"b2\"\ndown_revision = None\n\n\n"
@@ -30,11 +28,7 @@ def _suggestion(root, env: str) -> str:
              "alembic/env.py": env, "alembic/versions/b2_status.py": _REVISION,
              "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n",
              "pglint.toml": 'select = ["PGL501"]\n'}
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    settings = load_settings(find_config(root), catalog()).with_overrides(root=root)
-    [finding] = engine.lint([root], settings).findings
+    [finding] = lint_files(root, files)
     return finding.fix.suggestion
 
 
@@ -82,11 +76,7 @@ def test_pgl507s_recipe_keeps_the_operations_other_changes_and_lifts_the_timeout
              "alembic/versions/b3_placed.py": revision,
              "queries/orders.sql": "SELECT * FROM orders WHERE placed_at > $1;\n",
              "pglint.toml": 'select = ["PGL507"]\n'}
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    settings = load_settings(find_config(root), catalog()).with_overrides(root=root)
-    [finding] = engine.lint([root], settings).findings
+    [finding] = lint_files(root, files)
     lines = finding.fix.suggestion.splitlines()
     assert lines[:3] == ["# the operation's other changes, without nullable=False",
                          "op.alter_column(",

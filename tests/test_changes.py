@@ -4,9 +4,7 @@ version's INSERTs into a table fail gets no lock finding on it."""
 
 from __future__ import annotations
 
-from pglint import engine
-from pglint.config import find_config, load_settings
-from pglint.registry import catalog
+from tests.examples import lint_files
 
 _DIR = "persistence/sql/migrations/"
 _ORDERS = "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text);\n"
@@ -16,15 +14,10 @@ _INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
 def _pgl501(root, files: dict[str, str]) -> list[str]:
     """The files PGL501 reports, in a project that migrates a live database (a lock_timeout),
     reads `orders`, and counts every table as big."""
-    for name, text in {_DIR + "20200101000000000000_timeouts.postgres.up.sql":
-                       "SET lock_timeout = '3s';\n",
-                       "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n",
-                       "pglint.toml": 'select = ["PGL501"]\nsize-evidence = false\n',
-                       **files}.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    settings = load_settings(find_config(root), catalog()).with_overrides(root=root)
-    return [f.path.rsplit("/", 1)[-1] for f in engine.lint([root], settings).findings]
+    return [f.path.rsplit("/", 1)[-1] for f in lint_files(root, {
+        _DIR + "20200101000000000000_timeouts.postgres.up.sql": "SET lock_timeout = '3s';\n",
+        "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n",
+        "pglint.toml": 'select = ["PGL501"]\nsize-evidence = false\n', **files})]
 
 
 def test_a_table_an_earlier_chunk_of_the_same_source_made_is_new(tmp_path):
