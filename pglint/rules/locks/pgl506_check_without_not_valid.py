@@ -33,7 +33,9 @@ class CheckWithoutNotValid(Rule):
 
     A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
     10,000; `rows = 40`) is left alone too: its scan is over in moments. On a larger hinted
-    table the message gives the size.
+    table the message gives the size. Without a hint, only a table something shows to be big is
+    judged (`size-evidence`, default true): another migration of the project builds an index
+    on it `CONCURRENTLY`, which the message cites.
 
     ## Why is this bad?
     Adding a check constraint evaluates it on every existing row while holding an ACCESS

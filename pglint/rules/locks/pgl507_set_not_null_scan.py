@@ -43,7 +43,12 @@ class SetNotNullScan(Rule):
 
     A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
     10,000; `rows = 40`) is left alone too: its scan is over in moments. On a larger hinted
-    table the message gives the size.
+    table the message gives the size. Without a hint, only a table something shows to be big is
+    judged (`size-evidence`, default true): another migration of the project builds an index
+    on it `CONCURRENTLY`, which the message cites.
+    Later `SET NOT NULL`s on the same table in the same transaction have no finding of their own
+    (the lock is already held), but each scans again: the first finding names them, and its
+    recipe covers them.
 
     ## Why is this bad?
     `SET NOT NULL` takes an ACCESS EXCLUSIVE lock and, to prove there is no NULL, reads every

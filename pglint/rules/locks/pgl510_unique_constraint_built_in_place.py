@@ -36,7 +36,9 @@ class UniqueConstraintBuiltInPlace(Rule):
 
     A table that `[tool.pglint.tables]` hints has fewer rows than `small-table-rows` (default
     10,000; `rows = 40`) is left alone too: its index build is over in moments. On a larger hinted
-    table the message gives the size.
+    table the message gives the size. Without a hint, only a table something shows to be big is
+    judged (`size-evidence`, default true): another migration of the project builds an index
+    on it `CONCURRENTLY`, which the message cites.
 
     ## Why is this bad?
     The constraint's unique index is built while the `ALTER TABLE` holds an ACCESS EXCLUSIVE
