@@ -42,8 +42,12 @@ def test_sql_env_py_sends_first_is_committed_before_the_autocommit_block(tmp_pat
     # Both bounds lifted inside the block, before the build.
     assert "    op.execute(\"SET statement_timeout = '1h'\")" in lines
     assert "    op.execute(\"SET lock_timeout = '1h'\")" in lines
-    assert lines[-1].startswith("    op.create_index(") and \
-        "postgresql_concurrently=True" in lines[-1]
+    build = next(i for i, line in enumerate(lines) if line.startswith("    op.create_index("))
+    assert "postgresql_concurrently=True" in lines[build]
+    # env.py's bounds put back for the revisions that follow in the same session.
+    assert lines[build + 1:] == ['    op.execute("SET statement_timeout = 5000")  # env.py\'s '
+                                 'bound again',
+                                 '    op.execute("SET lock_timeout = 4000")  # env.py\'s bound again']
 
 
 def test_sql_inside_alembics_transaction_needs_no_commit(tmp_path):
@@ -81,6 +85,14 @@ def test_pgl507s_recipe_keeps_the_operations_other_changes_and_lifts_the_timeout
     assert lines[:3] == ["# the operation's other changes, without nullable=False",
                          "op.alter_column(",
                          '    "orders", "placed_at", server_default=sa.func.now())']
+    # The validation runs outside the revision's transaction (env.py's SQL opened it, so it is
+    # ended first), with env.py's bound lifted around it.
     validate = next(i for i, line in enumerate(lines) if "VALIDATE CONSTRAINT" in line)
-    assert lines[validate - 1] == "op.execute(\"SET LOCAL statement_timeout = '1h'\")"
+    assert lines[validate - 4:validate] == [
+        "op.get_bind().commit()", "with op.get_context().autocommit_block():",
+        "    # env.py sets statement_timeout = 5000, which would cancel the scan",
+        "    op.execute(\"SET statement_timeout = '1h'\")"]
+    assert lines[validate + 1] == \
+        "    op.execute(\"SET statement_timeout = 5000\")  # env.py's bound again"
+    assert lines[validate + 2].startswith("op.execute(\"ALTER TABLE orders ALTER COLUMN")
     assert "nullable=False" not in "\n".join(lines[1:])

@@ -76,18 +76,13 @@ def concurrent_recipe(ctx: "FileContext", stmt: "Statement", title: str) -> Fix 
     call = _dedented(ctx, stmt)
     if source.framework == "alembic" and source.name in ("create_index", "drop_index"):
         concurrent = _with_keyword(call, "postgresql_concurrently=True")
-        if source.name == "create_index":
-            concurrent = _raised_bounds(ctx) + concurrent
+        bounds = ("statement_timeout", "lock_timeout") if source.name == "create_index" else ()
         if source.autocommit:
-            return Fix.display(title, concurrent)
-        block = "with op.get_context().autocommit_block():\n" + _indented(concurrent, "    ")
-        if ctx.model.runner_sql_first and _alembic_revision(ctx):
-            # env.py sent SQL on the connection before Alembic began: SQLAlchemy opened a
-            # transaction for it, which autocommit_block() cannot leave (an AssertionError).
-            # warehouse ends it so before each of its concurrent builds.
-            block = ("# env.py runs statements on the connection first: end that transaction\n"
-                     "op.get_bind().commit()\n" + block)
-        return Fix.display(title + ", in an autocommit block", block)
+            return Fix.display(title, _bounded(ctx, concurrent, bounds, "the build and leave "
+                                                "an INVALID index"))
+        return Fix.display(title + ", in an autocommit block",
+                           _autocommit_block(ctx, concurrent, bounds,
+                                             "the build and leave an INVALID index"))
     new = DJANGO_CONCURRENT.get(source.name)
     if source.framework == "django" and new is not None:
         found = _CALLEE.match(call)
@@ -101,19 +96,37 @@ def concurrent_recipe(ctx: "FileContext", stmt: "Statement", title: str) -> Fix 
     return None
 
 
-def _raised_bounds(ctx: "FileContext") -> str:
-    """The SETs that lift the bounds env.py puts on every statement, before a concurrent
-    build: a build of a big table outlasts a statement_timeout and is cancelled, and its waits
-    for older transactions run into a lock_timeout; either leaves an INVALID index behind
-    (warehouse raises both so)."""
-    lines = []
-    for name in ("statement_timeout", "lock_timeout"):
-        value = runner_setting(ctx, name)
-        if value and not is_zero(value):
-            lines.append(f"# env.py sets {name} = {value}, which would cancel the build and "
-                         "leave an INVALID index\n"
-                         f"op.execute(\"SET {name} = '1h'\")\n")
-    return "".join(lines)
+def _bounded(ctx: "FileContext", body: str, bounds: tuple[str, ...], what: str) -> str:
+    """`body` between SETs that lift the bounds env.py puts on every statement (`bounds`, the
+    settings that would cancel `what`: a concurrent build outlasts a statement_timeout, and its
+    waits for older transactions run into a lock_timeout) and SETs that put them back, for the
+    revisions that follow in the same session (warehouse raises them so)."""
+    lifted = [(name, value) for name in bounds
+              if (value := runner_setting(ctx, name)) and not is_zero(value)]
+    before = "".join(f"# env.py sets {name} = {value}, which would cancel {what}\n"
+                     f"op.execute(\"SET {name} = '1h'\")\n" for name, value in lifted)
+    after = "".join(f"\nop.execute(\"SET {name} = {_sql_value(value)}\")  # env.py's bound again"
+                    for name, value in lifted)
+    return before + body + after
+
+
+def _sql_value(value: str) -> str:
+    return value if value.isdigit() else "'" + value.replace("'", "''") + "'"
+
+
+def _autocommit_block(ctx: "FileContext", body: str, bounds: tuple[str, ...],
+                      what: str) -> str:
+    """`body` in `with op.get_context().autocommit_block():`, outside the revision's
+    transaction, with env.py's bounds lifted around it (_bounded). When env.py sent SQL on the
+    connection before Alembic began, SQLAlchemy opened a transaction for it, which Alembic
+    does not own: autocommit_block() cannot leave it (an AssertionError), and every revision
+    of the run shares it; `op.get_bind().commit()` ends it first (warehouse's own builds)."""
+    block = "with op.get_context().autocommit_block():\n" + \
+        _indented(_bounded(ctx, body, bounds, what), "    ")
+    if ctx.model.runner_sql_first and _alembic_revision(ctx):
+        block = ("# env.py runs statements on the connection first: end that transaction\n"
+                 "op.get_bind().commit()\n" + block)
+    return block
 
 
 def concurrent_help(stmt: "Statement") -> str:
@@ -308,8 +321,6 @@ def _alembic_steps(ctx: "FileContext", stmt: "Statement", steps: list[tuple[str,
     kept = _kept_alter_column(ctx, stmt)
     if kept is not None:
         lines.append("# the operation's other changes, without nullable=False\n" + kept)
-    timeout = runner_setting(ctx, "statement_timeout")
-    lifted = False
     first = steps[0][1] if steps and steps[0][0] == "sql" else ""
     if source.name in ("create_foreign_key", "create_check_constraint") and \
             first.endswith("NOT VALID"):
@@ -320,16 +331,14 @@ def _alembic_steps(ctx: "FileContext", stmt: "Statement", steps: list[tuple[str,
         if kind == "comment":
             lines.append(f"# {text}")
         elif "CONCURRENTLY" in text.upper() and not source.autocommit:
-            lines.append("with op.get_context().autocommit_block():\n"
-                         f"    op.execute({_py_string(text)})")
+            lines.append(_autocommit_block(ctx, f"op.execute({_py_string(text)})", (), ""))
+        elif "VALIDATE CONSTRAINT" in text.upper() and not source.autocommit:
+            # "In its own transaction": outside the revision's, whose lock on the table
+            # would otherwise last through the scan (and, when env.py began the transaction,
+            # through every later revision of the run); the scan outlasts env.py's bound.
+            lines.append(_autocommit_block(ctx, f"op.execute({_py_string(text)})",
+                                           ("statement_timeout",), "the scan"))
         else:
-            if "VALIDATE CONSTRAINT" in text.upper() and timeout and not is_zero(timeout) \
-                    and not lifted:
-                # env.py bounds every statement: a validating scan of a big table outlasts
-                # it and is cancelled (warehouse raises it so before long work).
-                lines.append(f"# env.py sets statement_timeout = {timeout}, which would cancel "
-                             "the scan\nop.execute(\"SET LOCAL statement_timeout = '1h'\")")
-                lifted = True
             lines.append(f"op.execute({_py_string(text)})")
     return "\n".join(lines)
 
