@@ -19,16 +19,18 @@ import re
 from pathlib import PurePosixPath
 
 from pglint.context import FileContext
+from pglint.model.catalog import Catalog
 
 # An ory/popx chunk: a 14-digit version, a 6-digit chunk number, the source migration's name.
 _POPX_CHUNK = re.compile(r"^(\d{14})(\d{6})_([^.]+)\.")
 
 
-def _chunk_source(path: str) -> tuple[str, str] | None:
-    """(version, name) of the source migration a generated chunk comes from. Not its folder:
-    the generator's input (`src/<version>_<name>/`) holds chunks of the same names."""
+def change_of(path: str) -> tuple[str, str] | str:
+    """What identifies the change the migration file at `path` ships in: the (version, name) of
+    the source migration a generated chunk comes from (not its folder: the generator's input,
+    `src/<version>_<name>/`, holds chunks of the same names), else the path itself."""
     m = _POPX_CHUNK.match(PurePosixPath(path).name)
-    return (m.group(1), m.group(3)) if m else None
+    return (m.group(1), m.group(3)) if m else path
 
 
 def postgres_autocommit_name(path: str) -> str | None:
@@ -42,28 +44,27 @@ def postgres_autocommit_name(path: str) -> str | None:
 def same_change(ctx: FileContext, path: str) -> bool:
     """Whether the migration file at project path `path` ships with the file being linted:
     the file itself, or another chunk generated from the same source migration."""
-    here = ctx.file.project_path
-    if path == here:
-        return True
-    source = _chunk_source(path)
-    return source is not None and source == _chunk_source(here)
+    return change_of(path) == change_of(ctx.file.project_path)
 
 
-def stops_running_version(ctx: FileContext) -> str | None:
-    """How this change makes the running version's INSERTs fail, as "`t.c`, added by this
-    change without a default, is made NOT NULL in path" (None when it does not): a column the
-    change adds with no default and makes NOT NULL. Such a change cannot run beside the old
-    version, wherever in it the break comes: its deploy stops that version (or lets it fail),
-    and a lock anywhere in the change blocks no traffic worth protecting."""
-    catalog = ctx.model.catalog
-    for (table, name), sets in catalog.not_null_set.items():
-        known = catalog.table(table) or catalog.former_tables.get(table)
+def stops_running_version(ctx: FileContext) -> bool:
+    """Whether this change makes the running version's INSERTs fail: it adds a column with no
+    default and makes it NOT NULL. Such a change cannot run beside the old version, wherever in
+    it the break comes: its deploy stops that version (or lets it fail), and a lock anywhere in
+    the change blocks no traffic worth protecting."""
+    return change_of(ctx.file.project_path) in ctx.model.memo(
+        "_breaking_changes_memo", lambda: _breaking_changes(ctx.model.catalog))
+
+
+def _breaking_changes(catalog: Catalog) -> frozenset[tuple[str, str] | str]:
+    """The changes (change_of) that add a column with no default and set it NOT NULL."""
+    out = set()
+    for (table, name), paths in catalog.not_null_set.items():
+        known = catalog.table_or_former(table)
         column = known.columns.get(name) if known is not None else None
-        if column is None or column.default or column.location is None or \
-                not same_change(ctx, column.location.path):
+        if column is None or column.default or column.location is None:
             continue
-        for path, _ in sets:
-            if same_change(ctx, path):
-                return (f"`{table}.{name}`, added by this change without a default, is made "
-                        f"NOT NULL in {path}")
-    return None
+        added = change_of(column.location.path)
+        if any(change_of(path) == added for path in paths):
+            out.add(added)
+    return frozenset(out)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from pglint.kit.changes import same_change, stops_running_version
 from pglint.finding import Applicability, Edit, Fix
+from pglint.kit.changes import same_change, stops_running_version
 from pglint.model.catalog import Column, Index, Table
 from pglint.rule import RuleOption, integer_from
 from pglint.sql import nodes as n
@@ -384,7 +384,7 @@ def existing_table(ctx: "FileContext", stmt: "Statement", name: str | None,
         return None
     catalog = ctx.model.catalog
     # A later migration may have renamed it: the catalog holds the final names.
-    table = catalog.table(name) or catalog.former_tables.get(name)
+    table = catalog.table_or_former(name)
     if table is None or not defined_elsewhere(ctx, table.path) or \
             not in_use(ctx, name, live):
         return None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from pglint.finding import Applicability, Edit, Fix
 from pglint.kit.python_edits import postgres_only_call
+from pglint.sql import nodes as n
 from pglint.sql.session import is_zero
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def _bounded(ctx: "FileContext", body: str, bounds: tuple[str, ...], what: str) 
 
 
 def _sql_value(value: str) -> str:
-    return value if value.isdigit() else "'" + value.replace("'", "''") + "'"
+    return value if value.isdigit() else n.quote_literal(value)
 
 
 def _autocommit_block(ctx: "FileContext", body: str, bounds: tuple[str, ...],
@@ -282,7 +283,7 @@ def _without_keyword(call: str, name: str) -> str | None:
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
-    for i, keyword in enumerate(tree.keywords):
+    for keyword in tree.keywords:
         if keyword.arg != name:
             continue
         begin = starts[keyword.value.lineno - 1] + keyword.value.col_offset

@@ -127,10 +127,10 @@ class Catalog:
         # drops it right after SET NOT NULL and the catalog is the final state.
         self.not_null_proofs: dict[tuple[str, str], set[str]] = {}
         self._not_null_constraints: dict[tuple[str, str], list[str]] = {}  # not yet valid
-        # (table, column) -> every `ALTER COLUMN ... SET NOT NULL` of it: (project path, offset).
+        # (table, column) -> the migration files where `ALTER COLUMN ... SET NOT NULL` sets it.
         # Kept apart from Column.not_null, which says what a CREATE TABLE or ADD COLUMN made:
         # a rule judging the SET NOT NULL asks what the column was before it.
-        self.not_null_set: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        self.not_null_set: dict[tuple[str, str], set[str]] = {}
         self.enums: dict[str, list[str]] = {}  # enum type name -> labels, in order
         # Server-side defaults set with ALTER ROLE / ALTER DATABASE ... SET name = value
         # (the last one seen wins): name -> value as written ('30s', '0').
@@ -156,6 +156,11 @@ class Catalog:
     def table(self, name: str | None) -> Table | None:
         # A quoted name keeps its case ("Orders"); an unquoted one is folded to lower case.
         return (self.tables.get(name) or self.tables.get(name.lower())) if name else None
+
+    def table_or_former(self, name: str | None) -> Table | None:
+        """The table `name` names, under its final name or a name a later RENAME moved it
+        from (an old migration names it as it was)."""
+        return self.table(name) or (self.former_tables.get(name) if name else None)
 
     def indexes_on(self, table: str) -> list[Index]:
         return self.lookups.indexes_by_table.get(table, [])
@@ -294,7 +299,7 @@ class Catalog:
             elif kind == "drop_constraint":
                 self.indexes.pop(args[0], None)
             elif kind == "set_not_null":
-                self.not_null_set.setdefault((table.name, args[0]), []).append(args[1:])
+                self.not_null_set.setdefault((table.name, args[0]), set()).add(args[1])
             elif kind == "column_default":
                 column = table.columns.get(args[0])
                 if column is not None:

@@ -149,8 +149,7 @@ def _alter_table(stmt: Statement, body: dict, where) -> list[tuple]:
         elif subtype == "AT_ValidateConstraint" and target:
             commands.append(("validate_constraint", target, where(stmt.start, stmt.end).path))
         elif subtype == "AT_SetNotNull" and target:
-            commands.append(("set_not_null", target, where(stmt.start, stmt.end).path,
-                             stmt.start))
+            commands.append(("set_not_null", target, where(stmt.start, stmt.end).path))
         elif subtype == "AT_ColumnDefault":
             commands.append(("column_default", target, *default_kind(definition or None)))
         elif subtype == "AT_AddIdentity":

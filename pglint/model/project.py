@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from pglint.config import Settings, TableHint
 from pglint.model.catalog import Catalog
@@ -103,7 +103,7 @@ class ProjectModel:
             return frozenset() if paths is None else frozenset(
                 name for name, table in named if table.path in paths)
 
-        return self._memo("_new_tables_memo", compute)
+        return self.memo("_new_tables_memo", compute)
 
     def indexes_on_new_tables(self) -> frozenset[str]:
         """The indexes (those the catalog holds, and those a DROP INDEX removed) of the tables
@@ -114,7 +114,7 @@ class ProjectModel:
                                                       *catalog.dropped_indexes.items())
                              if index.table in new)
 
-        return self._memo("_new_indexes_memo", compute)
+        return self.memo("_new_indexes_memo", compute)
 
     def sees_run_time_code(self) -> bool:
         """Whether the project shows any code that uses the database at run time: application
@@ -124,13 +124,14 @@ class ProjectModel:
     def tables_in_use(self) -> frozenset[str]:
         """The tables that run-time code names (reads or writes), that an ORM model maps, or
         that `[tool.pglint.tables]` describes (memoized, like tables_of_new_migrations)."""
-        return self._memo("_in_use_memo", lambda: frozenset({
+        return self.memo("_in_use_memo", lambda: frozenset({
             *(t for t, writes in self.workload.writes.items() if writes),
             *(table for table, _column in self.uses), *self.orm_tables.values(), *self.hints}))
 
-    def _memo(self, key: str, compute: Callable[[], frozenset[str]]) -> frozenset[str]:
-        """`compute()` once per model: the model does not change once built, and every file of
-        the project asks the same question of it."""
+    def memo(self, key: str, compute: Callable[[], frozenset[Any]]) -> frozenset[Any]:
+        """`compute()` once per model, kept under `key`: the model does not change once built,
+        and every file of the project asks the same question of it (so does the rule kit:
+        pglint.kit.changes)."""
         cached = self.__dict__.get(key)
         if cached is None:
             cached = self.__dict__[key] = compute()

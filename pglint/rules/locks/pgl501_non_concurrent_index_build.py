@@ -9,10 +9,9 @@ from pglint.finding import Applicability, Edit, Finding, Fix
 from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_env,
                                          alembic_revision, django_migration)
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP, SIZE_EVIDENCE,
-                              SMALL_TABLE_ROWS, in_transaction_block, keyword, known_small,
+                              SMALL_TABLE_ROWS, big_table, in_transaction_block, keyword,
                               locked_earlier, online_build, runs_in_migration,
-                              runs_outside_transaction, shown_table, size_evidence,
-                              table_before_file)
+                              runs_outside_transaction, shown_table, table_before_file)
 from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
 from pglint.kit.changes import postgres_autocommit_name
 from pglint.kit.roles import may_run_elsewhere
@@ -120,7 +119,8 @@ class NonConcurrentIndexBuild(Rule):
     # 11 of 31 before, round 7).
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
-    # A hinted small table is left alone (pglint.kit.locks.known_small).
+    # Only a table known to be big: a hint, or the project's own concurrent build on it
+    # (pglint.kit.locks.big_table).
     options = (LOCK_EVIDENCE, SMALL_TABLE_ROWS, SIZE_EVIDENCE)
     judges_applied_migrations = False
     judges_operations = True  # the SQL of Django and Alembic operations too
@@ -247,13 +247,13 @@ class NonConcurrentIndexBuild(Rule):
             return
         name = n.relation_name(node.get("relation"))
         table = table_before_file(ctx, stmt, name)
-        if table is None or known_small(ctx, table.name):
+        if table is None:
             return
         if table.partitioned and not (node.get("relation") or {}).get("inh"):
             return  # `ON ONLY` the parent: an invalid index, made at once, no build
-        evidence = size_evidence(ctx, table, name)
-        if evidence is None and ctx.settings.option(SIZE_EVIDENCE.name):
-            return  # nothing says the table is big: the build may be over in moments
+        evidence = big_table(ctx, table, name)
+        if evidence is None:
+            return  # hinted small, or nothing says it is big: the build may be over in moments
         # Named as the statement names it: a later migration may have renamed the table.
         written = name or table.name
         shown = f"`{written}`"

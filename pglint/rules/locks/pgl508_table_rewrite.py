@@ -195,7 +195,7 @@ class TableRewrite(Rule):
         version = ctx.settings.target_version
         catalog = ctx.model.catalog
         for rewrite in table_rewrites(ctx, stmt):
-            table = catalog.table(rewrite.table) or catalog.former_tables.get(rewrite.table)
+            table = catalog.table_or_former(rewrite.table)
             size = None if table is None else big_table(ctx, table, rewrite.table)
             if size is not None:
                 yield self._report(ctx, stmt, rewrite.table, rewrite.what, rewrite.why,
