@@ -101,3 +101,25 @@ def test_the_file_postgres_runs_instead_of_a_generic_popx_migration():
                  "m/20230512112801000001_refresh_idx.down.sql", "m/V2__refresh_idx.up.sql",
                  "m/0002_refresh_idx.up.sql"):
         assert postgres_autocommit_name(path) is None
+
+
+def test_a_popx_swap_recipe_says_where_popx_runs_a_statement_alone(tmp_path):
+    # The build-then-drop recipe needs each statement outside a transaction, one per query
+    # string: ory/popx does that for a `.autocommit.` file only (judged round 12: Hydra).
+    swap = ("DROP INDEX orders_status_idx;\n"
+            "CREATE INDEX orders_status_idx ON orders (status, order_id);\n")
+    files = {_DIR + "20200101000001000000_orders.postgres.up.sql": _ORDERS + _INDEX,
+             _DIR + "20220101000001000000_status.postgres.up.sql": swap}
+    popx = _suggestions(tmp_path / "popx", files)
+    assert len(popx) == 1 and "ory/popx: a `.postgres.autocommit.up.sql` file each" in popx[0]
+    other = _suggestions(tmp_path / "flyway", {"migrations/V1__orders.sql": _ORDERS + _INDEX,
+                                                "migrations/V2__status.sql": swap})
+    assert len(other) == 1 and "ory/popx" not in other[0]
+
+
+def _suggestions(root, files: dict[str, str]) -> list[str]:
+    return [f.fix.suggestion for f in lint_files(root, {
+        "migrations/V0__timeouts.sql": "SET lock_timeout = '3s';\n",
+        "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n",
+        "pglint.toml": 'select = ["PGL501"]\nsize-evidence = false\n', **files})
+        if f.fix is not None]

@@ -565,3 +565,33 @@ def test_a_copy_of_an_index_the_migration_drops_is_a_rename(postgres, tmp_path):
     _, _, finding = _pgl501_on(tmp_path / "other",
                                RENAME_COPY.replace("(created_at)", "(created_at, order_id)"))
     assert "without `CONCURRENTLY` holds a SHARE lock" in finding.message
+
+
+def test_pgl507s_recipe_keeps_the_statements_other_actions(postgres, tmp_path):
+    """A `SET NOT NULL` beside other actions in one `ALTER TABLE` (Hatchet's `SET NOT NULL,
+    SET DEFAULT 100`, judged round 12): the recipe runs the statement as written once the
+    check proves the column, so the default is set too; in a goose file, which runs in one
+    transaction, it says the validation goes in a migration of its own."""
+    rule = next(r for r in LOCK_RULES if r.code == "PGL507")
+    example = next(e for e in rule.INVALID if "SET DEFAULT" in e.sql)
+    project = make_project(tmp_path, rule, example)
+    [finding] = project.lint("PGL507")
+    recipe = finding.fix.suggestion
+    assert "SET DEFAULT 0" in recipe and "SET NOT NULL,\n" in recipe, recipe
+    first, then = recipe.split("-- then, in a migration of its own", 1)
+    then = "-- " + then  # the rest of the comment line
+    with postgres.database() as database:
+        for script in project.migrations():
+            assert postgres.psql(database, script).returncode == 0
+        # Rows that are all filled in, as SET NOT NULL requires.
+        assert postgres.psql(database, "INSERT INTO orders VALUES (1, 'new', 7);").returncode == 0
+        for step in (first, then):  # two migrations, two transactions
+            result = postgres.psql(database, f"BEGIN;\n{step}\nCOMMIT;\n")
+            assert result.returncode == 0, result.stderr
+        result = postgres.psql(database, (
+            "SELECT attnotnull, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
+            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE a.attrelid = 'orders'::regclass AND a.attname = 'customer_id';\n"
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'orders'::regclass "
+            "AND contype = 'c';\n"), "-A", "-t")
+    assert result.stdout.split() == ["t|0", "0"], result.stdout

@@ -41,6 +41,12 @@ def postgres_autocommit_name(path: str) -> str | None:
     return f"{m.group(1)}.postgres.autocommit.up.sql" if m and _POPX_CHUNK.match(name) else None
 
 
+def is_popx_chunk(path: str) -> bool:
+    """Whether the migration file at `path` is a chunk ory/popx generated: popx runs a file
+    named `.autocommit.` outside a transaction, one query string per file."""
+    return bool(_POPX_CHUNK.match(PurePosixPath(path).name))
+
+
 def same_change(ctx: FileContext, path: str) -> bool:
     """Whether the migration file at project path `path` ships with the file being linted:
     the file itself, or another chunk generated from the same source migration."""

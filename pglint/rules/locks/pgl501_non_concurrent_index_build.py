@@ -13,7 +13,7 @@ from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP, SIZ
                               locked_earlier, online_build, runs_in_migration,
                               runs_outside_transaction, shown_table, table_before_file)
 from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
-from pglint.kit.changes import postgres_autocommit_name
+from pglint.kit.changes import is_popx_chunk, postgres_autocommit_name
 from pglint.kit.roles import may_run_elsewhere
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -361,7 +361,9 @@ class NonConcurrentIndexBuild(Rule):
         # One statement per migration: some runners send a file as one query string, which
         # PostgreSQL runs as one transaction (ory/popx, golang-migrate).
         where = ("-- each statement in a migration of its own, outside any transaction block"
-                 + (", that only PostgreSQL runs" if may_run_elsewhere(ctx) else "") + ":\n")
+                 + (", that only PostgreSQL runs" if may_run_elsewhere(ctx) else "")
+                 + (" (ory/popx: a `.postgres.autocommit.up.sql` file each)"
+                    if is_popx_chunk(ctx.file.project_path) else "") + ":\n")
         suggestion = (where + f"{build};\n"
                       + "".join(f"DROP INDEX CONCURRENTLY {n.quote_qualified(name)};\n"
                                 for name in dropped)).rstrip("\n") + rename

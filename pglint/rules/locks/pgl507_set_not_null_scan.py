@@ -8,8 +8,9 @@ from pglint.context import FileContext
 from pglint.finding import Finding, Fix
 from pglint.kit.example_projects import LIVE_MIGRATIONS, ORDERS_ONLINE, alembic_revision
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, SIZE_EVIDENCE, SMALL_TABLE_ROWS,
-                              big_table, later_in_transaction, runs_in_migration,
-                              scans_for_not_null, shown_table, table_before_file)
+                              big_table, later_in_transaction, runner_wraps_file,
+                              runs_in_migration, scans_for_not_null, shown_table,
+                              table_before_file)
 from pglint.kit.orm_migrations import orm_recipe
 from pglint.model.catalog import Table
 from pglint.roles import MIGRATION
@@ -77,7 +78,9 @@ class SetNotNullScan(Rule):
 
     ## Fix safety
     Shown, never applied: the recipe spans several transactions (often several migrations),
-    and the runner may wrap a file in one. pglint writes it for `--target-version`: the
+    and the runner may wrap a file in one (then the recipe says the validation goes in a
+    migration of its own). A statement that does more than `SET NOT NULL` (`SET DEFAULT`, ...)
+    is kept as written, run once the check proves its columns. pglint writes it for `--target-version`: the
     PostgreSQL 18 form from 18, the check-then-SET-NOT-NULL form from 12; before 12 no
     constraint spares the scan, and the suggestion keeps the validated check instead of
     `SET NOT NULL`.
@@ -147,6 +150,12 @@ class SetNotNullScan(Rule):
         # A large table, by the hints: the message says how large.
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n", context=_CONTEXT,
                 config={"tables": {"orders": {"rows": 50_000_000}}}),
+        # The statement does more than SET NOT NULL, in a file goose runs in one transaction:
+        # the recipe runs the statement as written once the check proves the column (its
+        # default is not lost), and the validation goes in a migration of its own.
+        Example("-- +goose Up\n"
+                "ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL,\n"
+                "                   ALTER COLUMN customer_id SET DEFAULT 0;\n", context=_CONTEXT),
         # Two SET NOT NULL on one table in one transaction: the second is silent (the lock is
         # held), but scans again; the first finding names it and its recipe covers both.
         Example("ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;\n"
@@ -163,6 +172,10 @@ class SetNotNullScan(Rule):
                    if c.get("AlterTableCmd", {}).get("subtype") == "AT_SetNotNull"]
         if not columns:
             return
+        # The statement's other actions (`SET DEFAULT`, `ADD COLUMN`, ...): the recipe runs the
+        # statement itself once the checks prove its columns, so none of them is lost.
+        others = [c for c in node.get("cmds") or ()
+                  if c.get("AlterTableCmd", {}).get("subtype") != "AT_SetNotNull"]
         written = n.relation_name(node.get("relation"))
         table = table_before_file(ctx, stmt, written)
         if table is None:
@@ -201,10 +214,20 @@ class SetNotNullScan(Rule):
             pending = ctx.model.catalog.unvalidated_not_null_check(table.name, column.name)
             # `op.alter_column(..., nullable=False)`: the recipe in Alembic's or Django's terms.
             targets = [(column.name, pending)]
+            kept = None
+            if others and stmt.operation is None and stmt.exact:
+                targets = [(c, ctx.model.catalog.unvalidated_not_null_check(table.name, c))
+                           for c in columns if scans_for_not_null(ctx, stmt, table, c)]
+                kept = (ctx.text[stmt.start:stmt.end].strip(), len(targets))
             if later and name == columns[-1]:
                 targets += [(c, ctx.model.catalog.unvalidated_not_null_check(table.name, c))
                             for _, c in later]
-            fix = orm_recipe(ctx, stmt, _recipe(written, targets, version))
+            # A runner that wraps the file in one transaction: "its own transaction" is a
+            # migration of its own.
+            own = ("-- then, in a migration of its own (the runner runs this file in one "
+                   "transaction):\n" if runner_wraps_file(ctx) and stmt.operation is None
+                   else "-- then, in its own transaction:\n")
+            fix = orm_recipe(ctx, stmt, _recipe(written, targets, version, kept, own))
             yield self.finding(ctx, message, fix,
                                help + _version_note(version), node=stmt)
 
@@ -238,9 +261,14 @@ def _version_note(version: int) -> str:
     return ""
 
 
-def _recipe(table: str, columns: list[tuple[str, str | None]], version: int) -> Fix:
+def _recipe(table: str, columns: list[tuple[str, str | None]], version: int,
+            kept: tuple[str, int] | None = None,
+            own: str = "-- then, in its own transaction:\n") -> Fix:
     """The way around the scan for each (column, its NOT VALID check already there or None):
-    every check added at once, validated in a transaction of its own, then SET NOT NULL."""
+    every check added at once, validated in a transaction of its own (`own` says where), then
+    SET NOT NULL. `kept`: the flagged statement's text when it does more than SET NOT NULL,
+    and how many of the first `columns` it sets: it runs, as written, instead of their
+    `SET NOT NULL`s (the checks spare it the scan), so its other actions are not lost."""
     target = n.quote_qualified(table)
     bare = table.split(".")[-1]
     if version >= NOT_NULL_NOT_VALID_SINCE:
@@ -249,22 +277,31 @@ def _recipe(table: str, columns: list[tuple[str, str | None]], version: int) -> 
         return Fix.display(
             "Add the NOT NULL constraint `NOT VALID`, then validate it (PostgreSQL 18)",
             "".join(f"ALTER TABLE {target} ADD CONSTRAINT {name} NOT NULL {col} NOT VALID;\n"
-                    for name, col in names) + "-- then, in its own transaction:\n" +
-            "\n".join(f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};" for name, _ in names))
+                    for name, col in names) + own +
+            "\n".join(f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};" for name, _ in names)
+            + (f"\n-- then the statement as written (the validated constraints spare its "
+               f"scan):\n{kept[0].rstrip(';')};" if kept else ""))
     # The check must not take the name PostgreSQL 18 gives the NOT NULL constraint.
     checks = [(n.quote_ident(pending) if pending else
                n.quote_ident(f"{bare}_{c}_not_null_check"), n.quote_ident(c), pending)
               for c, pending in columns]
     added = "".join(f"ALTER TABLE {target} ADD CONSTRAINT {name} CHECK ({col} IS NOT NULL) "
                     "NOT VALID;\n" for name, col, pending in checks if not pending)
-    check = (added + ("-- then, in its own transaction:\n" if added else
-                      "-- in its own transaction:\n") +
+    check = (added + (own if added else own.replace("-- then, in", "-- in")) +
              "".join(f"ALTER TABLE {target} VALIDATE CONSTRAINT {name};\n"
                      for name, _, _ in checks))
     if version < SCAN_SKIPPED_SINCE:
+        if kept:
+            check += ("-- then the statement's other actions, without its SET NOT NULL:\n-- "
+                      + kept[0].replace("\n", "\n-- ") + "\n")
         return Fix.display("Enforce it with a validated check instead of SET NOT NULL", check)
+    set_not_null = [f"ALTER TABLE {target} ALTER COLUMN {col} SET NOT NULL;\n"
+                    for _, col, _ in checks]
+    if kept:
+        # The statement's own columns come first in `columns`: it runs as written instead.
+        text, count = kept
+        set_not_null = [text.rstrip(";") + ";\n"] + set_not_null[count:]
     return Fix.display(
         "Prove it with a validated check first, so SET NOT NULL skips its scan",
-        check + "".join(f"ALTER TABLE {target} ALTER COLUMN {col} SET NOT NULL;\n"
-                        for _, col, _ in checks)
+        check + "".join(set_not_null)
         + "\n".join(f"ALTER TABLE {target} DROP CONSTRAINT {name};" for name, _, _ in checks))
