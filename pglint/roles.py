@@ -35,7 +35,8 @@ LINTED_ROLES = frozenset(ROLES) - {OTHER_DIALECT}
 
 _OTHER_DIALECTS = {"sqlite", "sqlite3", "mysql", "mariadb", "cockroach", "cockroachdb", "crdb",
                    "clickhouse", "mssql", "sqlserver", "tsql", "oracle", "spanner", "duckdb",
-                   "snowflake", "bigquery", "redshift", "h2", "hsqldb", "derby", "db2"}
+                   "snowflake", "bigquery", "redshift", "h2", "hsqldb", "derby", "db2",
+                   "dolt", "tidb"}  # MySQL-compatible servers
 _TEST_DIRS = {"test", "tests", "__tests__", "testdata", "test_data", "testing", "spec", "specs",
               "fixtures", "fixture", "seeds", "seed", "seeders", "seeding", "testhelpers", "testutil", "testutils",
               "e2e", "integration_tests", "conftest",
@@ -74,8 +75,11 @@ _CREATE_TABLE = re.compile(r"^[ \t]*CREATE[ \t]+(?:UNLOGGED[ \t]+)?TABLE\b",
 _GOOSE_UP = re.compile(r"^--\s*\+goose\s+up\b", re.MULTILINE | re.IGNORECASE)
 _DBMATE_UP = re.compile(r"^--\s*migrate:up\b", re.MULTILINE)
 _LIQUIBASE = re.compile(r"^--\s*liquibase\s+formatted\s+sql\b", re.MULTILINE | re.IGNORECASE)
+# What PostgreSQL has no form of: MySQL's table options, character sets and `*.*` grants,
+# `CREATE DATABASE IF NOT EXISTS`, SQLite's pragmas.
 _MYSQL_SYNTAX = re.compile(r"\bENGINE\s*=\s*(?:InnoDB|MyISAM|MEMORY)\b|\bAUTO_INCREMENT\b|"
-                           r"\bAUTOINCREMENT\b|\bPRAGMA\s+\w+|"
+                           r"\bAUTOINCREMENT\b|\bPRAGMA\s+\w+|\butf8mb[34]\b|\bON\s+\*\.\*|"
+                           r"\bCREATE\s+DATABASE\s+IF\s+NOT\s+EXISTS\b|"
                            r"\b(?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?(?:\(\d+\))?\s+UNSIGNED\b",
                            re.IGNORECASE)
 

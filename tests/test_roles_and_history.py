@@ -38,6 +38,7 @@ ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
     ("riverdriver/riversqlite/migration/main/004.up.sql", "migration", "other-dialect"),
     ("db/clickhouse/migrations/01_init.sql", "migration", "other-dialect"),
     ("persistence/sql/migrations/1_init.mysql.up.sql", "migration", "other-dialect"),
+    ("development/dolt/init.sql", "sql", "other-dialect"),
     # An Alembic revision's name says what it changes: still a link of the chain.
     ("migrations/versions/46a278193a94_enable_millisecond_precision_in_mysql_.py", "python",
      "script"),
@@ -91,6 +92,11 @@ def test_configured_roles_win_over_the_path():
     ("-- +goose Up\nCREATE TABLE t (id int);\n", "migration"),
     ("-- migrate:up\nCREATE TABLE t (id int);\n", "migration"),
     ("CREATE TABLE t (id int AUTO_INCREMENT) ENGINE=InnoDB;\n", "other-dialect"),
+    # A MySQL server's set-up (nautobot's `development/dolt-init.sql`): nothing PostgreSQL has.
+    ("CREATE DATABASE IF NOT EXISTS app;\n", "other-dialect"),
+    ("ALTER DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci;\n", "other-dialect"),
+    ("GRANT ALL PRIVILEGES ON *.* TO 'app'@'%';\n", "other-dialect"),
+    ("GRANT SELECT ON ALL TABLES IN SCHEMA public TO app;\n", "application"),
     ("SELECT * FROM orders;\n", "application"),
     # SQL outside migrations that creates tables is a schema: an install schema, sqlc's schema.
     ("CREATE TABLE t (id int);\nCREATE INDEX t_id ON t (id);\n", "schema-dump"),
