@@ -96,3 +96,34 @@ def test_pgl507s_recipe_keeps_the_operations_other_changes_and_lifts_the_timeout
         "    op.execute(\"SET statement_timeout = 5000\")  # env.py's bound again"
     assert lines[validate + 2].startswith("op.execute(\"ALTER TABLE orders ALTER COLUMN")
     assert "nullable=False" not in "\n".join(lines[1:])
+
+
+def test_settings_the_revision_made_are_kept_across_the_block(tmp_path):
+    """The autocommit block commits the revision's transaction: its `SET LOCAL lock_timeout`
+    is gone after it, so the recipe sets it again before the ACCESS EXCLUSIVE steps that follow
+    (judged round 13: polar); a bound the revision itself raised (`SET statement_timeout =
+    120000`) is the value put back, not env.py's (warehouse)."""
+    revision = ("from alembic import op\nimport sqlalchemy as sa\n\nrevision = \"b4\"\n"
+                "down_revision = None\n\n\ndef upgrade():\n"
+                "    op.execute(\"SET LOCAL lock_timeout = '5s'\")\n"
+                "    op.execute(\"SET statement_timeout = 120000\")\n"
+                "    op.alter_column(\"orders\", \"placed_at\", nullable=False)\n\n\n"
+                "def downgrade():\n    op.execute(\"SET LOCAL lock_timeout = '9s'\")\n")
+    files = {"migrations/V0__orders.sql":
+             "CREATE TABLE orders (order_id bigint PRIMARY KEY, placed_at timestamptz);\n"
+             "CREATE INDEX CONCURRENTLY orders_id_idx ON orders (order_id, placed_at);\n",
+             "alembic/env.py":
+             _env('    connection.execute(text("SET statement_timeout = 5000"))\n'),
+             "alembic/versions/b4_placed.py": revision,
+             "queries/orders.sql": "SELECT * FROM orders WHERE placed_at > $1;\n",
+             "pglint.toml": 'select = ["PGL507"]\n'}
+    [finding] = lint_files(tmp_path, files)
+    lines = finding.fix.suggestion.splitlines()
+    validate = next(i for i, line in enumerate(lines) if "VALIDATE CONSTRAINT" in line)
+    assert lines[validate + 1] == \
+        "    op.execute(\"SET statement_timeout = 120000\")  # the revision's value again"
+    assert lines[validate + 2:validate + 5] == [
+        "# the block committed the revision's SET LOCAL: set again for what follows",
+        "op.execute(\"SET LOCAL lock_timeout = '5s'\")",
+        "op.execute(\"ALTER TABLE orders ALTER COLUMN placed_at SET NOT NULL\")"]
+    assert "'9s'" not in finding.fix.suggestion  # downgrade() is not sent by upgrade()

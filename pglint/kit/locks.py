@@ -193,6 +193,17 @@ OWN_MIGRATION_HELP = (" `CONCURRENTLY` cannot run in a transaction, and most mig
                       f"leaves outside a transaction ({RUNNER_OPT_OUT}).")
 
 
+def opt_out_line(ctx: "FileContext") -> str | None:
+    """The line that makes this file's runner leave a migration outside a transaction, when
+    the file shows the runner and the line is a line of SQL: goose's `-- +goose NO
+    TRANSACTION`, dbmate's `-- migrate:up transaction:false`; None otherwise."""
+    marker = _RUNNER_MARKER.search(ctx.text)
+    if marker is None:
+        return None
+    return "-- +goose NO TRANSACTION" if "goose" in marker.group(0).lower() else \
+        "-- migrate:up transaction:false"
+
+
 def runs_outside_transaction(ctx: "FileContext") -> bool:
     """Whether the migration file says its runner must not wrap it in a transaction (goose's
     `NO TRANSACTION`, dbmate's `transaction:false`, an ory/popx `.autocommit.` file). Most
