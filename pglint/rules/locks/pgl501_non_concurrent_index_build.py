@@ -143,6 +143,12 @@ class NonConcurrentIndexBuild(Rule):
                 config={"applied-migrations": "V1__*"}),
         Example("CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
                 context=_CONTEXT),
+        # The migration itself has run: history, whatever it locked then.
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
+                config={"applied-migrations": "V900__*"}),
+        # Its role, as configured: a down migration runs only to roll back.
+        Example("CREATE INDEX orders_status_idx ON orders (status);\n", context=_CONTEXT,
+                config={"roles": {"migrations/V900__*": "down-migration"}}),
         # A table created earlier in the same file has no users to block.
         Example("CREATE TABLE notes (note_id bigint PRIMARY KEY, author text);\n"
                 "CREATE INDEX notes_author_idx ON notes (author);\n"),

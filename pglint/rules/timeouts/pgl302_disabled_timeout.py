@@ -111,6 +111,11 @@ class DisabledTimeout(Rule):
         Example("RESET statement_timeout;\nSET lock_timeout TO DEFAULT;\n", kind="sql"),
         Example("SELECT set_config('statement_timeout', '10s', true);", kind="sql"),
         Example("SET work_mem = 0;", kind="sql"),
+        # pg_dump's preamble: a schema dump is a catalog source, and its SETs are boilerplate
+        # for the restore, not a setting of the application.
+        Example("--\n-- PostgreSQL database dump\n--\n\nSET statement_timeout = 0;\n"
+                "SET lock_timeout = 0;\nSET idle_in_transaction_session_timeout = 0;\n"
+                "SELECT pg_catalog.set_config('search_path', '', false);\n", kind="sql"),
         # Bounded connection options; a zero that is not a timeout.
         Example("import asyncpg\nimport psycopg\n\n"
                 "conn = psycopg.connect(\"dbname=shop\", connect_timeout=10,\n"
