@@ -67,21 +67,9 @@ def test_pgl507s_recipe_keeps_the_operations_other_changes_and_lifts_the_timeout
     """`op.alter_column(..., server_default=..., nullable=False)`: the recipe keeps the default
     (it replaced the whole call and dropped it), and validates with env.py's statement_timeout
     lifted for its transaction (a 5 s bound cancels the scan of a big table)."""
-    root = tmp_path / "d"
-    revision = ("from alembic import op\nimport sqlalchemy as sa\n\nrevision = \"b3\"\n"
-                "down_revision = None\n\n\ndef upgrade():\n    op.alter_column(\n"
-                "        \"orders\", \"placed_at\", server_default=sa.func.now(), "
-                "nullable=False\n    )\n")
-    files = {"migrations/V0__orders.sql":
-             "CREATE TABLE orders (order_id bigint PRIMARY KEY, placed_at timestamptz);\n"
-             "CREATE INDEX CONCURRENTLY orders_id_idx ON orders (order_id, placed_at);\n",
-             "alembic/env.py":
-             _env('    connection.execute(text("SET statement_timeout = 5000"))\n'),
-             "alembic/versions/b3_placed.py": revision,
-             "queries/orders.sql": "SELECT * FROM orders WHERE placed_at > $1;\n",
-             "pglint.toml": 'select = ["PGL507"]\n'}
-    [finding] = lint_files(root, files)
-    lines = finding.fix.suggestion.splitlines()
+    lines = _pgl507_suggestion(tmp_path, "    op.alter_column(\n"
+                               "        \"orders\", \"placed_at\", server_default=sa.func.now(), "
+                               "nullable=False\n    )\n").splitlines()
     assert lines[:3] == ["# the operation's other changes, without nullable=False",
                          "op.alter_column(",
                          '    "orders", "placed_at", server_default=sa.func.now())']
@@ -103,22 +91,12 @@ def test_settings_the_revision_made_are_kept_across_the_block(tmp_path):
     is gone after it, so the recipe sets it again before the ACCESS EXCLUSIVE steps that follow
     (judged round 13: polar); a bound the revision itself raised (`SET statement_timeout =
     120000`) is the value put back, not env.py's (warehouse)."""
-    revision = ("from alembic import op\nimport sqlalchemy as sa\n\nrevision = \"b4\"\n"
-                "down_revision = None\n\n\ndef upgrade():\n"
-                "    op.execute(\"SET LOCAL lock_timeout = '5s'\")\n"
-                "    op.execute(\"SET statement_timeout = 120000\")\n"
-                "    op.alter_column(\"orders\", \"placed_at\", nullable=False)\n\n\n"
-                "def downgrade():\n    op.execute(\"SET LOCAL lock_timeout = '9s'\")\n")
-    files = {"migrations/V0__orders.sql":
-             "CREATE TABLE orders (order_id bigint PRIMARY KEY, placed_at timestamptz);\n"
-             "CREATE INDEX CONCURRENTLY orders_id_idx ON orders (order_id, placed_at);\n",
-             "alembic/env.py":
-             _env('    connection.execute(text("SET statement_timeout = 5000"))\n'),
-             "alembic/versions/b4_placed.py": revision,
-             "queries/orders.sql": "SELECT * FROM orders WHERE placed_at > $1;\n",
-             "pglint.toml": 'select = ["PGL507"]\n'}
-    [finding] = lint_files(tmp_path, files)
-    lines = finding.fix.suggestion.splitlines()
+    suggestion = _pgl507_suggestion(tmp_path, (
+        "    op.execute(\"SET LOCAL lock_timeout = '5s'\")\n"
+        "    op.execute(\"SET statement_timeout = 120000\")\n"
+        "    op.alter_column(\"orders\", \"placed_at\", nullable=False)\n\n\n"
+        "def downgrade():\n    op.execute(\"SET LOCAL lock_timeout = '9s'\")\n"))
+    lines = suggestion.splitlines()
     validate = next(i for i, line in enumerate(lines) if "VALIDATE CONSTRAINT" in line)
     assert lines[validate + 1] == \
         "    op.execute(\"SET statement_timeout = 120000\")  # the revision's value again"
@@ -126,4 +104,21 @@ def test_settings_the_revision_made_are_kept_across_the_block(tmp_path):
         "# the block committed the revision's SET LOCAL: set again for what follows",
         "op.execute(\"SET LOCAL lock_timeout = '5s'\")",
         "op.execute(\"ALTER TABLE orders ALTER COLUMN placed_at SET NOT NULL\")"]
-    assert "'9s'" not in finding.fix.suggestion  # downgrade() is not sent by upgrade()
+    assert "'9s'" not in suggestion  # downgrade() is not sent by upgrade()
+
+
+def _pgl507_suggestion(root, upgrade: str) -> str:
+    """PGL507's one suggestion for an Alembic revision whose upgrade() is `upgrade`, under an
+    env.py that sets a 5 s statement_timeout first, on a big `orders` table."""
+    revision = ("from alembic import op\nimport sqlalchemy as sa\n\nrevision = \"b3\"\n"
+                "down_revision = None\n\n\ndef upgrade():\n" + upgrade)
+    files = {"migrations/V0__orders.sql":
+             "CREATE TABLE orders (order_id bigint PRIMARY KEY, placed_at timestamptz);\n"
+             "CREATE INDEX CONCURRENTLY orders_id_idx ON orders (order_id, placed_at);\n",
+             "alembic/env.py":
+             _env('    connection.execute(text("SET statement_timeout = 5000"))\n'),
+             "alembic/versions/b3_placed.py": revision,
+             "queries/orders.sql": "SELECT * FROM orders WHERE placed_at > $1;\n",
+             "pglint.toml": 'select = ["PGL507"]\n'}
+    [finding] = lint_files(root, files)
+    return finding.fix.suggestion
