@@ -415,3 +415,20 @@ def test_line_starts_end_lines_at_crlf_cr_and_lf(text: str, first: int) -> None:
 
     expected = [first] + [m.end() for m in re.finditer(r"\r\n?|\n", text)]
     assert line_starts(text, first) == expected
+
+
+@pytest.mark.parametrize(("sql", "told"), [
+    # The next statement's first word at the start of a line: the line before has no `;`.
+    ("CREATE TABLE t (a int);\n\nCREATE INDEX t_a ON t (a)\nCREATE INDEX t_b ON t (a);\n",
+     "the statement before it, ending on line 3, has no `;`"),
+    ("UPDATE t SET a = 1  -- fill\n  -- then\nDELETE FROM t;\n",
+     "the statement before it, ending on line 1, has no `;`"),
+    # A mistake of its own: the word is where it belongs, or not at a line's start.
+    ("CREATE TABL t (a int);\n", None),
+    ("SELECT 1 CREATE TABLE t (a int);\n", None),
+    ("SELECT * FORM users;\n", None),
+])
+def test_a_syntax_error_on_the_next_statements_first_word_names_the_missing_semicolon(sql, told):
+    [error] = parse_sql(sql).errors
+    assert error.message.startswith("syntax error at or near")
+    assert (told in error.message) if told else ("`;`" not in error.message), error.message
