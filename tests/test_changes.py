@@ -111,7 +111,8 @@ def test_a_popx_swap_recipe_says_where_popx_runs_a_statement_alone(tmp_path):
     files = {_DIR + "20200101000001000000_orders.postgres.up.sql": _ORDERS + _INDEX,
              _DIR + "20220101000001000000_status.postgres.up.sql": swap}
     popx = _suggestions(tmp_path / "popx", files)
-    assert len(popx) == 1 and "ory/popx: a `.postgres.autocommit.up.sql` file each" in popx[0]
+    assert len(popx) == 1 and "ory/popx: a `.postgres.autocommit.up.sql` file each, of a " \
+        "version of its own with a `.down.sql`" in popx[0]
     other = _suggestions(tmp_path / "flyway", {"migrations/V1__orders.sql": _ORDERS + _INDEX,
                                                 "migrations/V2__status.sql": swap})
     assert len(other) == 1 and "ory/popx" not in other[0]

@@ -380,7 +380,8 @@ class NonConcurrentIndexBuild(Rule):
         # PostgreSQL runs as one transaction (ory/popx, golang-migrate).
         where = ("-- each statement in a migration of its own, outside any transaction block"
                  + (", that only PostgreSQL runs" if may_run_elsewhere(ctx) else "")
-                 + (" (ory/popx: a `.postgres.autocommit.up.sql` file each)"
+                 + (" (ory/popx: a `.postgres.autocommit.up.sql` file each, of a version "
+                    "of its own with a `.down.sql`: popx refuses a version without one)"
                     if is_popx_chunk(ctx.file.project_path) else "") + ":\n")
         suggestion = (where + f"{build};\n"
                       + "".join(f"DROP INDEX CONCURRENTLY {n.quote_qualified(name)};\n"
