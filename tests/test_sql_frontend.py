@@ -423,6 +423,11 @@ def test_line_starts_end_lines_at_crlf_cr_and_lf(text: str, first: int) -> None:
      "the statement before it, ending on line 3, has no `;`"),
     ("UPDATE t SET a = 1  -- fill\n  -- then\nDELETE FROM t;\n",
      "the statement before it, ending on line 1, has no `;`"),
+    # Inside an ALTER, the next action may lack its `,` as well (ente's down migration).
+    ("ALTER TABLE t\n    DROP COLUMN a\n    DROP COLUMN b;\n",
+     "line 2 before it ends with no `,` (between two actions of one ALTER) or `;`"),
+    ("ALTER TABLE t ADD COLUMN a int\nADD COLUMN b int;\n",
+     "line 1 before it ends with no `,` (between two actions of one ALTER) or `;`"),
     # A mistake of its own: the word is where it belongs, or not at a line's start.
     ("CREATE TABL t (a int);\n", None),
     ("SELECT 1 CREATE TABLE t (a int);\n", None),

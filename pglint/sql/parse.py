@@ -140,7 +140,11 @@ def _with_missing_semicolon(error: SyntaxProblem, text: str, start: int) -> Synt
     together)."""
     found = _AT_OR_NEAR.match(error.message)
     offset = error.offset
-    if found is None or found.group(1).upper() not in _STATEMENT_WORDS or \
+    word = found.group(1).upper() if found is not None else ""
+    # Inside an ALTER, the next action (ALTER/DROP/ADD COLUMN ...) follows a `,` as often as
+    # the next statement follows a `;`.
+    in_alter = text[start:offset].lstrip()[:5].upper() == "ALTER"
+    if word not in _STATEMENT_WORDS and not (in_alter and word == "ADD") or \
             not text[start:offset].strip():
         return error
     line_start = text.rfind("\n", 0, offset) + 1
@@ -153,6 +157,9 @@ def _with_missing_semicolon(error: SyntaxProblem, text: str, start: int) -> Synt
     if last is None or lines[last].split("--", 1)[0].rstrip().endswith(";"):
         return error
     line = text.count("\n", 0, start) + last + 1
+    if in_alter and word in ("ALTER", "DROP", "ADD"):
+        return SyntaxProblem(f"{error.message}: line {line} before it ends with no `,` (between "
+                             "two actions of one ALTER) or `;`", offset)
     return SyntaxProblem(f"{error.message}: the statement before it, ending on line {line}, "
                          "has no `;`", offset)
 

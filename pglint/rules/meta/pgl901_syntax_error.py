@@ -15,7 +15,8 @@ class SyntaxErrorRule(Rule):
     like a SQL file, or a SQL file of more statements than `max-statements` (default 100,000;
     every parsed statement is kept in memory for the whole run). The other statements of the file, and the other files, are still linted.
     When the word the parser rejects begins a statement (`CREATE`, `INSERT`, ...) at the start
-    of a line, the message says which line before it ends a statement without `;`.
+    of a line, the message says which line before it ends a statement without `;` (inside an
+    `ALTER`, an action without `,`).
 
     ## Why is this bad?
     A statement PostgreSQL cannot parse fails when the migration runs, and pglint cannot check
