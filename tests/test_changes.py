@@ -124,3 +124,25 @@ def _suggestions(root, files: dict[str, str]) -> list[str]:
         "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n",
         "pglint.toml": 'select = ["PGL501"]\nsize-evidence = false\n', **files})
         if f.fix is not None]
+
+
+def test_a_popx_autocommit_file_of_several_statements_is_one_transaction(tmp_path, postgres):
+    # popx sends an `.autocommit.` file in one Exec: PostgreSQL runs a query string of several
+    # statements as one implicit transaction, where CONCURRENTLY fails (25001).
+    build = "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n"
+    files = {_DIR + "20200101000001000000_orders.postgres.up.sql": _ORDERS,
+             "pglint.toml": 'select = ["PGL504"]\n'}
+    two = lint_files(tmp_path / "two", {
+        **files, _DIR + "20220101000001000000_status.postgres.autocommit.up.sql":
+        "SELECT 1;\n" + build})
+    assert [(f.code, f.row) for f in two] == [("PGL504", 2)]
+    assert "popx sends as one query string" in two[0].message
+    alone = lint_files(tmp_path / "alone", {
+        **files, _DIR + "20220101000001000000_status.postgres.autocommit.up.sql": build})
+    assert alone == []
+    # What the message says PostgreSQL does with such a query string, and with the build alone.
+    with postgres.database() as database:
+        assert postgres.psql(database, _ORDERS).returncode == 0
+        together = postgres.psql(database, "", "-c", "SELECT 1;\n" + build)
+        assert together.returncode != 0 and "inside a transaction block" in together.stderr
+        assert postgres.psql(database, "", "-c", build).returncode == 0
