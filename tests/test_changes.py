@@ -140,6 +140,15 @@ def test_a_popx_autocommit_file_of_several_statements_is_one_transaction(tmp_pat
     alone = lint_files(tmp_path / "alone", {
         **files, _DIR + "20220101000001000000_status.postgres.autocommit.up.sql": build})
     assert alone == []
+    # A plain build there is in that one transaction too: PGL501 shows `CONCURRENTLY`, never
+    # writes it in (the file would then fail as above).
+    plain = lint_files(tmp_path / "plain", {
+        **files, "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n",
+        "pglint.toml": 'select = ["PGL501"]\nsize-evidence = false\n',
+        _DIR + "20200101000000000000_timeouts.postgres.up.sql": "SET lock_timeout = '3s';\n",
+        _DIR + "20220101000001000000_status.postgres.autocommit.up.sql":
+        "SELECT 1;\n" + build.replace(" CONCURRENTLY", "")})
+    assert [f.code for f in plain] == ["PGL501"] and not plain[0].fix.applicable
     # What the message says PostgreSQL does with such a query string, and with the build alone.
     with postgres.database() as database:
         assert postgres.psql(database, _ORDERS).returncode == 0

@@ -20,7 +20,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from pglint.finding import Applicability, Edit, Fix
-from pglint.kit.changes import same_change, stops_running_version
+from pglint.kit.changes import is_popx_chunk, same_change, stops_running_version
 from pglint.model.catalog import Column, Index, Table
 from pglint.rule import RuleOption, integer_from
 from pglint.sql import nodes as n
@@ -206,11 +206,25 @@ def opt_out_line(ctx: "FileContext") -> str | None:
 
 def runs_outside_transaction(ctx: "FileContext") -> bool:
     """Whether the migration file says its runner must not wrap it in a transaction (goose's
-    `NO TRANSACTION`, dbmate's `transaction:false`, an ory/popx `.autocommit.` file). Most
-    runners wrap every file in one, where `CONCURRENTLY` fails (25001): without such a sign a
-    `CONCURRENTLY` fix is shown, not applied."""
-    return bool(_NO_TRANSACTION.search(ctx.text)) or \
-        ".autocommit." in ctx.file.path.name.lower()
+    `NO TRANSACTION`, dbmate's `transaction:false`, an ory/popx `.autocommit.` file of one
+    statement: popx sends the file as one query string, and several statements in one are one
+    implicit transaction). Most runners wrap every file in one, where `CONCURRENTLY` fails
+    (25001): without such a sign a `CONCURRENTLY` fix is shown, not applied."""
+    if _NO_TRANSACTION.search(ctx.text):
+        return True
+    return ".autocommit." in ctx.file.path.name.lower() and statements_in_one_query(ctx) <= 1
+
+
+def statements_in_one_query(ctx: "FileContext") -> int:
+    """How many statements the runner sends together as one query string when it runs the
+    file outside a transaction: an ory/popx `.autocommit.` file goes to the server in one
+    Exec, and PostgreSQL runs a query string of several statements as one implicit
+    transaction (so `CONCURRENTLY` fails there, and locks last to its end). 0 for any other
+    file."""
+    if ".autocommit." not in ctx.file.path.name.lower() or \
+            not is_popx_chunk(ctx.file.project_path):
+        return 0
+    return sum(1 for stmt in ctx.statements if stmt.parent is None)
 
 
 _RUNNER_MARKER = re.compile(r"^--[ \t]*(?:\+goose[ \t]+Up|migrate:up)\b",

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix, Severity
-from pglint.kit.changes import is_popx_chunk
+from pglint.kit.locks import statements_in_one_query
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -120,7 +120,7 @@ class ConcurrentlyInTransaction(Rule):
                 line = ctx.file.position(begin.start)[0]
                 holder += f" on line {line}"
             error = f"`{what} CONCURRENTLY cannot run inside a transaction block`"
-        elif (count := _statements_in_one_query(ctx)) > 1:
+        elif (count := statements_in_one_query(ctx)) > 1:
             holder = (f"an ory/popx `.autocommit.` file of {count} statements, which popx sends "
                       "as one query string (PostgreSQL runs it as one implicit transaction)")
             error = f"`{what} CONCURRENTLY cannot run inside a transaction block`"
@@ -148,17 +148,6 @@ class ConcurrentlyInTransaction(Rule):
             fix = Fix.display("Run it outside any transaction block, in its own migration",
                               ctx.statement_text(stmt) + ";")
         yield self.finding(ctx, message, fix, help, node=stmt)
-
-
-def _statements_in_one_query(ctx: FileContext) -> int:
-    """How many statements a runner sends together, as one query string, when it runs the
-    file outside a transaction: an ory/popx `.autocommit.` file goes to the server in one
-    Exec, and PostgreSQL runs a query string of several statements as one implicit
-    transaction. 0 for any other file."""
-    name = ctx.file.path.name.lower()
-    if ".autocommit." not in name or not is_popx_chunk(ctx.file.project_path):
-        return 0
-    return sum(1 for stmt in ctx.statements if stmt.parent is None)
 
 
 def _concurrent(kind: str, node: dict[str, Any]) -> str | None:
