@@ -36,9 +36,8 @@ def change_of(path: str) -> tuple[str, str] | str:
 def postgres_autocommit_name(path: str) -> str | None:
     """For an ory/popx migration every dialect runs (`<version>_<name>.up.sql`), the name of
     the file PostgreSQL runs instead, outside a transaction; None for another file."""
-    name = PurePosixPath(path).name
-    m = re.match(r"^(\d+_[^.]+)\.up\.sql$", name)
-    return f"{m.group(1)}.postgres.autocommit.up.sql" if m and _POPX_CHUNK.match(name) else None
+    m = re.match(r"^(\d+_[^.]+)\.up\.sql$", PurePosixPath(path).name)
+    return f"{m.group(1)}.postgres.autocommit.up.sql" if m and is_popx_chunk(path) else None
 
 
 def is_popx_chunk(path: str) -> bool:

@@ -17,7 +17,7 @@ Without that evidence the rules stay silent.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from pglint.finding import Applicability, Edit, Fix
 from pglint.kit.changes import is_popx_chunk, same_change, stops_running_version
@@ -296,35 +296,30 @@ def locked_later(ctx: "FileContext", stmt: "Statement", table: str) -> "Statemen
     """The statement after `stmt`, in the same transaction, that takes ACCESS EXCLUSIVE on
     `table` (the `DROP COLUMN` after the `DROP INDEX`): the transaction queues for that lock
     anyway, so a statement whose own lock is brief once granted adds no wait of its own."""
+    return next((later for later in _rest_of_transaction(ctx, stmt)
+                 if takes_access_exclusive(later, table)), None)
+
+
+def later_in_transaction(ctx: "FileContext", stmt: "Statement") -> list["Statement"]:
+    """The top-level statements after `stmt` that run in its transaction (up to a COMMIT, or
+    none when the file runs outside a transaction): a lock `stmt` takes is still held there."""
+    return [later for later in _rest_of_transaction(ctx, stmt) if later.parent is None]
+
+
+def _rest_of_transaction(ctx: "FileContext", stmt: "Statement") -> Iterator["Statement"]:
+    """The file's statements after `stmt` (after the DO block or function holding it) up to
+    the end of its transaction: a COMMIT, an Alembic autocommit block; none when the file runs
+    outside a transaction."""
     if runs_outside_transaction(ctx):
-        return None
+        return
     top = stmt.parent if stmt.parent is not None else stmt
     for later in ctx.statements:
         if later.index <= top.index:
             continue
         if later.kind == "TransactionStmt" and later.body.get("kind") in _ENDS_TRANSACTION \
                 or _autocommit(later):
-            return None
-        if takes_access_exclusive(later, table):
-            return later
-    return None
-
-
-def later_in_transaction(ctx: "FileContext", stmt: "Statement") -> list["Statement"]:
-    """The top-level statements after `stmt` that run in its transaction (up to a COMMIT, or
-    none when the file runs outside a transaction): a lock `stmt` takes is still held there."""
-    if runs_outside_transaction(ctx):
-        return []
-    top = stmt.parent if stmt.parent is not None else stmt
-    out: list["Statement"] = []
-    for later in ctx.statements:
-        if later.index <= top.index or later.parent is not None:
-            continue
-        if later.kind == "TransactionStmt" and later.body.get("kind") in _ENDS_TRANSACTION \
-                or _autocommit(later):
-            break
-        out.append(later)
-    return out
+            return
+        yield later
 
 
 def _autocommit(stmt: "Statement") -> bool:

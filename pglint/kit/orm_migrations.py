@@ -79,7 +79,8 @@ def concurrent_recipe(ctx: "FileContext", stmt: "Statement", title: str) -> Fix 
         concurrent = _with_keyword(call, "postgresql_concurrently=True")
         bounds = ("statement_timeout", "lock_timeout") if source.name == "create_index" else ()
         if source.autocommit:
-            return Fix.display(title, _bounded(ctx, stmt, concurrent, bounds,
+            return Fix.display(title, _bounded(ctx, _revision_settings(ctx, stmt)[0],
+                                               concurrent, bounds,
                                                "the build and leave an INVALID index"))
         return Fix.display(title + ", in an autocommit block",
                            _autocommit_block(ctx, stmt, concurrent, bounds,
@@ -97,14 +98,13 @@ def concurrent_recipe(ctx: "FileContext", stmt: "Statement", title: str) -> Fix 
     return None
 
 
-def _bounded(ctx: "FileContext", stmt: "Statement", body: str, bounds: tuple[str, ...],
-             what: str) -> str:
+def _bounded(ctx: "FileContext", session: dict[str, str], body: str,
+             bounds: tuple[str, ...], what: str) -> str:
     """`body` between SETs that lift the bounds env.py puts on every statement (`bounds`, the
     settings that would cancel `what`: a concurrent build outlasts a statement_timeout, and its
     waits for older transactions run into a lock_timeout) and SETs that put back the value in
-    force before (the revision's own session SET, else env.py's), for what follows in the same
-    session (warehouse raises them so)."""
-    session, _local = _revision_settings(ctx, stmt)
+    force before (the revision's own session SET in `session`, else env.py's), for what
+    follows in the same session (warehouse raises them so)."""
     lifted = [(name, value) for name in bounds
               if (value := runner_setting(ctx, name)) and not is_zero(value)]
     before = "".join(f"# env.py sets {name} = {value}, which would cancel {what}\n"
@@ -150,12 +150,12 @@ def _autocommit_block(ctx: "FileContext", stmt: "Statement", body: str,
     of the run shares it; `op.get_bind().commit()` ends it first (warehouse's own builds).
     Either commit ends the revision's `SET LOCAL`s: they are set again after the block, for
     the statements that follow (judged round 13: polar's `lock_timeout` lost)."""
+    session, local = _revision_settings(ctx, stmt)
     block = "with op.get_context().autocommit_block():\n" + \
-        _indented(_bounded(ctx, stmt, body, bounds, what), "    ")
+        _indented(_bounded(ctx, session, body, bounds, what), "    ")
     if ctx.model.runner_sql_first and _alembic_revision(ctx):
         block = ("# env.py runs statements on the connection first: end that transaction\n"
                  "op.get_bind().commit()\n" + block)
-    _session, local = _revision_settings(ctx, stmt)
     if local:
         block += "\n# the block committed the revision's SET LOCAL: set again for what follows"
         block += "".join(f"\nop.execute(\"SET LOCAL {name} = {_sql_value(value)}\")"
