@@ -13,6 +13,7 @@ from pglint.config import Settings
 from pglint.gitignore import Ignored, ignored_paths
 from pglint.paths import relative_to
 from pglint.roles import MIGRATION_CODE_DIRS, RoleDecision, role_from_path
+from pglint.sqlc_config import CONFIG_NAMES as SQLC_CONFIGS, other_engine_paths
 
 SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".pgbench"}
 # Python files are read for the SQL strings they hand to database calls.
@@ -137,6 +138,48 @@ def _prefer_postgres_variants(found: dict[str, Candidate]) -> None:
                 "other-dialect", "a PostgreSQL variant of this migration runs instead"))
 
 
+def _sqlc_configs_above(paths: list[Path], root: str) -> list[str]:
+    """The sqlc configurations in the folders above the linted paths, up to the project root
+    (`pglint check internal/queries` in a project whose `sqlc.yaml` sits at the top)."""
+    out: list[str] = []
+    for path in paths:
+        folder = os.path.dirname(os.path.abspath(path))
+        while folder.startswith(root) and folder not in out:
+            out.extend(os.path.join(folder, name) for name in sorted(SQLC_CONFIGS)
+                       if os.path.isfile(os.path.join(folder, name)))
+            out.append(folder)  # marks the folder seen; dropped below
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+    return [p for p in out if os.path.basename(p) in SQLC_CONFIGS]
+
+
+def _sqlc_other_engines(found: dict[str, Candidate], configs: list[str]) -> None:
+    """The SQL files a sqlc configuration reads for MySQL or SQLite (its `schema` and
+    `queries` paths, files or folders) get the other-dialect role, unless configured."""
+    claimed: list[tuple[str, str, str]] = []
+    for config in configs:
+        try:
+            with open(config, encoding="utf-8", errors="replace") as handle:
+                text = handle.read(200_000)
+        except OSError:
+            continue
+        name = os.path.basename(config)
+        claimed.extend((path, engine, name) for path, engine in other_engine_paths(config, text))
+    if not claimed:
+        return
+    for absolute, c in list(found.items()):
+        if c.role.configured or c.kind == "python":
+            continue
+        normal = os.path.normpath(absolute)
+        for path, engine, name in claimed:
+            if normal == path or normal.startswith(path + os.sep):
+                found[absolute] = replace(c, role=RoleDecision(
+                    "other-dialect", f"{name} reads it for engine {engine}"))
+                break
+
+
 def _mark_beside_migrations(found: dict[str, Candidate]) -> None:
     """Mark the SQL outside migrations of each project that has up migrations: when such a file
     turns out to create tables, it copies the schema the migrations build (pglint.roles)."""
@@ -246,6 +289,7 @@ def discover(paths: list[Path], settings: Settings,
     excluded = Excludes((*(settings.exclude or DEFAULT_EXCLUDES), *settings.extend_exclude))
     found: dict[str, Candidate] = {}
     errors: list[str] = []
+    sqlc_configs: list[str] = []
 
     def add(p: Path, absolute: str, top: str) -> None:
         if absolute in found:
@@ -274,6 +318,8 @@ def discover(paths: list[Path], settings: Settings,
                     and not (ignored and ignored(os.path.join(folder, d), True)))
                 shown = relative_to(folder, cwd)
                 for filename in sorted(filenames):
+                    if filename in SQLC_CONFIGS:
+                        sqlc_configs.append(folder + os.sep + filename)
                     if os.path.splitext(filename)[1].lower() not in SOURCE_SUFFIXES and \
                             not filename.lower().endswith(POSTGRES_ONLY_SUFFIX):
                         continue
@@ -289,6 +335,7 @@ def discover(paths: list[Path], settings: Settings,
         else:
             errors.append(f"{path}: no such file or directory")
     _prefer_postgres_variants(found)
+    _sqlc_other_engines(found, sqlc_configs + _sqlc_configs_above(paths, root))
     _mark_beside_migrations(found)
     candidates = sorted(
         found.values(),

@@ -25,7 +25,7 @@ from pglint.loader import LoadProblem, read_text
 from pglint.loading import SYNTAX_ERROR, LoadedFile, _source_file, load  # noqa: F401
 from pglint.model.project import ProjectModel
 from pglint.registry import all_rules, catalog
-from pglint.roles import MIGRATION
+from pglint.roles import MIGRATION, SKIPPED_BY_RUNNER
 from pglint.rule import Rule
 from pglint.source import SourceFile
 
@@ -488,6 +488,8 @@ def describe_files(paths: list[Path], settings: Settings | Resolver,
         role = file.role if file is not None else candidate.role.role
         why = file.role_reason if file is not None else candidate.role.reason
         shown = (candidate.history or "new") if role == MIGRATION else ""
+        if file is not None and file.applied and not candidate.applied:
+            shown = SKIPPED_BY_RUNNER
         out.append(FileDescription(candidate.display, kind, role, why, shown))
     return out, errors
 

@@ -16,7 +16,8 @@ from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.model.uses import Use, decode_use, encode_use, statement_uses
 from pglint.model.workload import Write, write_fact
-from pglint.roles import APPLICATION, MIGRATION, OTHER_DIALECT, SCHEMA_DUMP, SCRIPT
+from pglint.roles import APPLICATION, MIGRATION, OTHER_DIALECT, SCHEMA_DUMP, SCRIPT, \
+    skipped_by_runner
 from pglint.sql.nodes import defined_function_key
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ class FileFacts:
     # That env.py sends SQL on the connection before Alembic begins its transaction: SQLAlchemy
     # opens one for it, which Alembic's autocommit_block() cannot leave.
     runner_sql_first: bool = False
+    # That env.py runs the revisions outside a transaction (an AUTOCOMMIT isolation level,
+    # `transactional_ddl=False`): `CONCURRENTLY` works anywhere in them.
+    runner_autocommit: bool = False
     # The file's role once read (pglint.roles): a pg_dump file is known by its text.
     role: str = ""
     # The first statement by which a migration (or the Alembic env.py every revision runs
@@ -130,7 +134,7 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
         _read_runner(facts, file.text, loaded.parsed.statements)
     if file.role == MIGRATION or runner:
         facts.online_change = _online_change(file, loaded.parsed.statements)
-    if file.role == MIGRATION:
+    if file.role == MIGRATION and not skipped_by_runner(file.text):  # no precedent to copy
         facts.online_tables = _online_tables(file, loaded.parsed.statements)
     if loaded.python_file is not None and loaded.python_orm:
         from pglint.python.orm import orm_facts
@@ -183,9 +187,13 @@ def _online_tables(file: "SourceFile", statements: list) -> dict[str, str]:
     return out
 
 
+_AUTOCOMMIT_RUNNER = re.compile(r"[\"']AUTOCOMMIT[\"']|\btransactional_ddl\s*=\s*False\b")
+
+
 def _read_runner(facts: FileFacts, text: str, statements: list) -> None:
     """What an Alembic env.py does to the connection every revision runs on."""
     facts.runner_settings = _runner_settings(statements)
+    facts.runner_autocommit = bool(_AUTOCOMMIT_RUNNER.search(text))
     facts.runner_sql_first = any(_before_begin(text, s.start)
                                  for s in statements if s.parent is None)
 
@@ -246,6 +254,7 @@ def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel
         model.orm_tables.update(f.orm_tables)
         model.runner_settings.update(f.runner_settings)
         model.runner_sql_first = model.runner_sql_first or f.runner_sql_first
+        model.runner_autocommit = model.runner_autocommit or f.runner_autocommit
         model.other_backends = model.other_backends or f.other_backends
         model.online_change = model.online_change or f.online_change
         for table, where in f.online_tables.items():

@@ -79,6 +79,11 @@ def decode(path: Path, data: bytes) -> tuple[str | None, str, LoadProblem | None
     """(text, encoding to write it back in, problem). SQL is UTF-8; a Python file is read as
     Python reads it (PEP 263). A byte-order mark stays in the text as U+FEFF, so that writing
     the text back in the same encoding keeps it, and adds none where there was none."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        # Saved by an editor as UTF-16 (its NUL bytes are half of every ASCII character).
+        return None, "utf-8", LoadProblem("UTF-16 text (a UTF-16 byte-order mark opens it); "
+                                          "pglint reads UTF-8: saved as UTF-8, it would be "
+                                          "linted; not linted")
     if b"\x00" in data:
         # Anywhere, not only at the start: PostgreSQL's parser stops at a NUL, so the rest of
         # the file would go unread without a word.

@@ -14,7 +14,7 @@ from pglint.finding import Finding, Severity
 from pglint.loader import LoadProblem, read_text
 from pglint.registry import all_rules
 from pglint.roles import APPLICATION, LINTED_ROLES, MIGRATION, SCHEMA_DUMP, SCRIPT, TEST, \
-    role_from_text
+    role_from_text, skipped_by_runner
 from pglint.rule import Rule
 from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement, parse_sql, statement_count
@@ -84,7 +84,9 @@ def _source_file(candidate: Candidate, text: str) -> SourceFile:
     if decision.role == SCHEMA_DUMP and kind == "sql":
         kind = "migration"  # a dump's statements run once, and build the catalog
     return SourceFile(candidate.path, text, kind, candidate.display, role=decision.role,
-                      role_reason=decision.reason, applied=candidate.applied,
+                      role_reason=decision.reason,
+                      applied=candidate.applied or
+                      decision.role == MIGRATION and skipped_by_runner(text),
                       project_path=candidate.rel)
 
 

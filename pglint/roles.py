@@ -75,12 +75,23 @@ _CREATE_TABLE = re.compile(r"^[ \t]*CREATE[ \t]+(?:UNLOGGED[ \t]+)?TABLE\b",
 _GOOSE_UP = re.compile(r"^--\s*\+goose\s+up\b", re.MULTILINE | re.IGNORECASE)
 _DBMATE_UP = re.compile(r"^--\s*migrate:up\b", re.MULTILINE)
 _LIQUIBASE = re.compile(r"^--\s*liquibase\s+formatted\s+sql\b", re.MULTILINE | re.IGNORECASE)
+# A migration its runner replaces with `SELECT 1;` (supabase/storage's postgres-migrations
+# runner, for migrations withdrawn after they ran): history, and no evidence of what runs now.
+_RUNNER_SKIPS = re.compile(r"^--[ \t]*postgres-migrations[ \t]+ignore\b", re.MULTILINE)
 # What PostgreSQL has no form of: MySQL's table options, character sets and `*.*` grants,
-# `CREATE DATABASE IF NOT EXISTS`, SQLite's pragmas.
+# `CREATE DATABASE IF NOT EXISTS`, SQLite's pragmas and conflict clauses, ClickHouse's engines.
 _MYSQL_SYNTAX = re.compile(r"\bENGINE\s*=\s*(?:InnoDB|MyISAM|MEMORY)\b|\bAUTO_INCREMENT\b|"
                            r"\bAUTOINCREMENT\b|\bPRAGMA\s+\w+|\butf8mb[34]\b|\bON\s+\*\.\*|"
                            r"\bCREATE\s+DATABASE\s+IF\s+NOT\s+EXISTS\b|"
-                           r"\b(?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?(?:\(\d+\))?\s+UNSIGNED\b",
+                           r"\b(?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?(?:\(\d+\))?\s+UNSIGNED\b|"
+                           # SQLite's conflict clauses and trigger RAISE, MySQL's REPLACE
+                           r"\bINSERT\s+OR\s+(?:IGNORE|REPLACE|ABORT|FAIL|ROLLBACK)\b|"
+                           r"\bREPLACE\s+INTO\b|\bWITHOUT\s+ROWID\b|"
+                           r"\bRAISE\s*\(\s*(?:ABORT|IGNORE|FAIL|ROLLBACK)\b|"
+                           # ClickHouse's table engines, types and mutations
+                           r"\bENGINE\s*=\s*\w*MergeTree\b|\bLowCardinality\s*\(|"
+                           r"\bALTER\s+TABLE\s+\S+\s+(?:ON\s+CLUSTER\s+\S+\s+)?"
+                           r"(?:DELETE|UPDATE\s+\w+\s*=[^;]*?)\s+WHERE\b",
                            re.IGNORECASE)
 
 
@@ -164,6 +175,17 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
                         else "SQL outside migrations")
 
 
+# Why such a migration counts as applied (`--show-files`).
+SKIPPED_BY_RUNNER = "applied: its runner skips it (`-- postgres-migrations ignore`)"
+
+
+def skipped_by_runner(text: str) -> bool:
+    """Whether a migration says its runner does not run it any more (`-- postgres-migrations
+    ignore`): databases that ran it keep what it made, new ones never run it. Judged as an
+    applied migration, and no precedent for the others."""
+    return bool(_RUNNER_SKIPS.search(text[:20_000]))
+
+
 def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision:
     """The role once the file's text is known (`kind` as the text settled it): a pgbench
     script, a dump, a sqlc query file or a file of another dialect is recognised by what it
@@ -178,7 +200,7 @@ def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision
         return RoleDecision(SCHEMA_DUMP, "pg_dump header" if _PG_DUMP.search(head)
                             else "pg_dump preamble")
     if decision.role in (APPLICATION, MIGRATION, SCRIPT) and _MYSQL_SYNTAX.search(head):
-        return RoleDecision(OTHER_DIALECT, "MySQL or SQLite syntax")
+        return RoleDecision(OTHER_DIALECT, "MySQL, SQLite or ClickHouse syntax")
     if decision.role == APPLICATION:
         if _SQLC_QUERY.search(head):
             return RoleDecision(APPLICATION, "sqlc queries")

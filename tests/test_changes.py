@@ -136,7 +136,7 @@ def test_a_popx_autocommit_file_of_several_statements_is_one_transaction(tmp_pat
         **files, _DIR + "20220101000001000000_status.postgres.autocommit.up.sql":
         "SELECT 1;\n" + build})
     assert [(f.code, f.row) for f in two] == [("PGL504", 2)]
-    assert "popx sends as one query string" in two[0].message
+    assert "the runner sends as one query string" in two[0].message
     alone = lint_files(tmp_path / "alone", {
         **files, _DIR + "20220101000001000000_status.postgres.autocommit.up.sql": build})
     assert alone == []
@@ -155,3 +155,50 @@ def test_a_popx_autocommit_file_of_several_statements_is_one_transaction(tmp_pat
         together = postgres.psql(database, "", "-c", "SELECT 1;\n" + build)
         assert together.returncode != 0 and "inside a transaction block" in together.stderr
         assert postgres.psql(database, "", "-c", build).returncode == 0
+
+
+_PGM = "migrations/tenant/"  # postgres-migrations: `<id>-<name>.sql`
+
+
+def test_a_postgres_migrations_file_marked_disable_transaction_is_one_query(tmp_path, postgres):
+    # postgres-migrations sends a `disable-transaction` file as one query string too: with
+    # other statements beside it, CONCURRENTLY fails there (25001), alone it runs.
+    marker = "-- postgres-migrations disable-transaction\n"
+    build = "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n"
+    files = {_PGM + "0001-orders.sql": _ORDERS, "pglint.toml": 'select = ["PGL504"]\n'}
+    two = lint_files(tmp_path / "two", {
+        **files, _PGM + "0002-status.sql": marker + "SELECT 1;\n" + build})
+    assert [(f.code, f.row) for f in two] == [("PGL504", 3)]
+    assert "a postgres-migrations file marked `disable-transaction` of 2 statements" \
+        in two[0].message
+    assert lint_files(tmp_path / "alone", {**files, _PGM + "0002-status.sql": marker + build}) \
+        == []
+    with postgres.database() as database:
+        assert postgres.psql(database, _ORDERS).returncode == 0
+        together = postgres.psql(database, "", "-c", marker + "SELECT 1;\n" + build)
+        assert together.returncode != 0 and "inside a transaction block" in together.stderr
+        assert postgres.psql(database, "", "-c", marker + build).returncode == 0
+
+
+def test_a_migration_its_runner_skips_is_history_and_no_precedent(tmp_path):
+    # supabase/storage's runner replaces a `-- postgres-migrations ignore` file with
+    # `SELECT 1;`: a build there is no lock to take now, and no example to follow.
+    skipped = ("-- postgres-migrations disable-transaction\n-- postgres-migrations ignore\n"
+               "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n")
+    plain = "CREATE INDEX orders_created_idx ON orders (order_id, status);\n"
+    files = {_PGM + "0001-orders.sql": _ORDERS, _PGM + "0002-status.sql": skipped,
+             _PGM + "0003-created.sql": plain,
+             "queries/orders.sql": "SELECT * FROM orders WHERE status = $1;\n",
+             "pglint.toml": 'select = ["PGL501"]\n'}
+    # The skipped file was the only concurrent build: nothing says `orders` is big.
+    assert lint_files(tmp_path / "only", files) == []
+    active = lint_files(tmp_path / "active", {
+        **files, _PGM + "0004-again.sql": skipped.replace(
+            "-- postgres-migrations ignore\n", "").replace("status_idx", "status2_idx")})
+    assert [(f.code, f.path.rsplit("/", 1)[-1]) for f in active] == [("PGL501", "0003-created.sql")]
+    assert "0004-again.sql:2" in active[0].message and "0002" not in active[0].message
+    # The skipped file's own plain build is history: no finding there.
+    own = lint_files(tmp_path / "own", {
+        **files, _PGM + "0002-status.sql": "-- postgres-migrations ignore\n" + plain,
+        _PGM + "0003-created.sql": skipped.replace("-- postgres-migrations ignore\n", "")})
+    assert own == []

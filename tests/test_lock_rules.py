@@ -134,15 +134,18 @@ CONCURRENT_REFUSED = re.compile(r"CONCURRENT(LY)? cannot (run inside a transacti
     "rule,example",
     [pytest.param(rule, example, id=f"{rule.code}-invalid-{i}")
      for rule in LOCK_RULES if getattr(rule, "lock", "") is None
-     for i, example in enumerate(rule.INVALID)])
+     # SQL the server can be sent as is (a Python migration's recipe: compiled below).
+     for i, example in enumerate(rule.INVALID) if example.kind != "python"])
 def test_postgres_refuses_what_an_unlocked_rule_reports(rule, example, postgres, tmp_path):
-    # The exempt rule's INVALID examples fail on PostgreSQL with the error it predicts.
+    # The exempt rule's INVALID examples fail on PostgreSQL with the error it predicts, sent
+    # as their runner sends them: goose wraps a file in one transaction.
     project = make_project(tmp_path, rule, example)
     assert project.lint(rule.code)
+    wrapped = ("--single-transaction",) if "-- +goose Up" in example.sql else ()
     with postgres.database() as database:
         for script in project.migrations():
             assert postgres.psql(database, script).returncode == 0
-        result = postgres.psql(database, example.sql)
+        result = postgres.psql(database, example.sql, *wrapped)
     assert result.returncode != 0 and CONCURRENT_REFUSED.search(result.stderr), result.stderr
 
 

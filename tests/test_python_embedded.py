@@ -104,3 +104,23 @@ def test_a_lone_surrogate_in_a_sql_string_skips_that_string_only(tmp_path):
     (root / "app" / "db.py").write_text(APP + "\n\n" + surrogate, encoding="utf-8")
     result = _lint(root, ["PGL101"])
     assert [(Path(f.path).name, f.row, f.code) for f in result.findings] == [("db.py", 11, "PGL101")]
+
+
+def test_a_function_body_in_a_python_string_with_escapes_is_no_syntax_error(tmp_path):
+    # `\\'` in the Python source is `\'` in the SQL Django sends: PostgreSQL's E'' string.
+    (tmp_path / "app" / "migrations").mkdir(parents=True)
+    (tmp_path / "app" / "migrations" / "0001_f.py").write_text(
+        'from django.db import migrations\n\n\n'
+        'class Migration(migrations.Migration):\n'
+        '    operations = [migrations.RunSQL("""\n'
+        'CREATE FUNCTION f() RETURNS text LANGUAGE plpgsql AS $$\n'
+        'BEGIN\n'
+        "  RETURN E'select \\\\'geometry\\\\' AS g';\n"
+        'END $$;\n'
+        '""")]\n', encoding="utf-8")
+    assert _lint(tmp_path, ["PGL901"]).findings == []
+    # The same body broken for real, in a .sql file, is reported.
+    (tmp_path / "broken.sql").write_text(
+        "CREATE FUNCTION f() RETURNS text LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN 1 +;\n"
+        "END $$;\n", encoding="utf-8")
+    assert [f.code for f in _lint(tmp_path, ["PGL901"]).findings] == ["PGL901"]

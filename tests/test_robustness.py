@@ -123,6 +123,16 @@ def test_binary_file(project: Path) -> None:
     assert_hot_file_linted(findings)
 
 
+def test_utf16_file_is_named_as_such(project: Path) -> None:
+    # An editor's UTF-16 (a byte-order mark, then NUL in every ASCII character): not binary.
+    write(project / "wide.sql", "SELECT 1;\n".encode("utf-16"))
+    code, findings, _ = check(project, ".")
+    [problem] = of(findings, "wide.sql")
+    assert problem["code"] == "PGL901" and "UTF-16" in problem["message"] \
+        and "binary" not in problem["message"]
+    assert_hot_file_linted(findings)
+
+
 @pytest.mark.parametrize("explicit", [False, True], ids=["walked", "named"])
 def test_dangling_symlink(project: Path, explicit: bool) -> None:
     # We may run as root, where chmod 000 does not stop reads: a dangling link cannot be read.

@@ -98,6 +98,15 @@ def test_configured_roles_win_over_the_path():
     ("GRANT ALL PRIVILEGES ON *.* TO 'app'@'%';\n", "other-dialect"),
     ("GRANT SELECT ON ALL TABLES IN SCHEMA public TO app;\n", "application"),
     ("SELECT * FROM orders;\n", "application"),
+    # SQLite's conflict clauses and trigger RAISE, ClickHouse's engines and types.
+    ("INSERT OR IGNORE INTO tags (name) VALUES (?);\n", "other-dialect"),
+    ("CREATE TRIGGER t BEFORE DELETE ON a BEGIN SELECT RAISE(ABORT, 'no'); END;\n",
+     "other-dialect"),
+    ("CREATE TABLE e (kind LowCardinality(String)) ENGINE = MergeTree ORDER BY kind;\n",
+     "other-dialect"),
+    ("ALTER TABLE events_month\nDELETE WHERE version < 4;\n", "other-dialect"),
+    ("INSERT INTO tags (name) VALUES ($1) ON CONFLICT DO NOTHING;\n", "application"),
+    ("ALTER TABLE tags ADD COLUMN note text;\nDELETE FROM tags WHERE id = 1;\n", "application"),
     # SQL outside migrations that creates tables is a schema: an install schema, sqlc's schema.
     ("CREATE TABLE t (id int);\nCREATE INDEX t_id ON t (id);\n", "schema-dump"),
     ("  create unlogged table t (id int);\n", "schema-dump"),
@@ -434,3 +443,45 @@ def test_new_files_are_told_by_their_real_path_through_symlinks(tmp_path):
                  real / "V2__b.sql", tmp_path / "link" / "migrations" / "V2__b.sql",
                  Path(os.path.relpath(real / "V1__a.sql")), real / "missing.sql"):
         assert _real_path(path, folders) == os.path.realpath(path)
+
+
+def test_sql_that_sqlc_reads_for_another_engine_is_another_dialect(tmp_path):
+    (tmp_path / "sqlc.yaml").write_text(
+        'version: "2"\nsql:\n'
+        '  - engine: "sqlite"\n    schema: "db/sqlite/schema.sql"\n    queries: "db/queries/"\n'
+        '  - schema:\n      - "db/pg/schema.sql"\n    queries: ["db/pg/queries.sql"]\n'
+        '    engine: postgresql\n')
+    for rel, text in (("db/sqlite/schema.sql", "CREATE TABLE tags (id integer);\n"),
+                      ("db/queries/tags.sql", "-- name: GetTag :one\n"
+                                              "SELECT * FROM tags WHERE id = ?;\n"),
+                      ("db/pg/schema.sql", "CREATE TABLE tags (id bigint);\n"),
+                      ("db/pg/queries.sql", "-- name: GetTag :one\n"
+                                            "SELECT * FROM tags WHERE id = $1;\n")):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    shown = run("check", "--show-files", ".", cwd=tmp_path)
+    lines = dict(line.split("  ", 1) for line in shown.stdout.splitlines())
+    assert lines["db/queries/tags.sql"] == \
+        "other-dialect (sqlc.yaml reads it for engine sqlite)"
+    assert lines["db/sqlite/schema.sql"].startswith("other-dialect")
+    assert lines["db/pg/queries.sql"].startswith("application")
+    assert lines["db/pg/schema.sql"].startswith("schema-dump")
+    # The `?` placeholder is SQLite's, not a syntax error; named alone, below the config too.
+    for args in ((".",), ("db/queries",), ("db/queries/tags.sql",)):
+        result = run("check", "--no-cache", *args, cwd=tmp_path)
+        assert result.returncode == 0 and "PGL901" not in result.stdout, (args, result.stdout)
+
+
+def test_sqlc_configurations_of_both_versions_are_read():
+    from pglint.sqlc_config import other_engine_paths
+
+    v1 = ('{"version": "1", "packages": [{"name": "db", "engine": "mysql", '
+          '"schema": ["s1.sql", "s2.sql"], "queries": "q/"}, '
+          '{"engine": "postgresql", "schema": "pg.sql", "queries": "pgq/"}]}')
+    assert other_engine_paths("/p/sqlc.json", v1) == [
+        ("/p/s1.sql", "mysql"), ("/p/s2.sql", "mysql"), ("/p/q", "mysql")]
+    v2 = ('version: "2"\nsql:\n- schema:\n  - "a.sql"   # the schema\n  - b.sql\n'
+          "  queries: 'q'\n  engine: sqlite\n  gen:\n    go:\n      out: x\n")
+    assert other_engine_paths("/p/sqlc.yaml", v2) == [
+        ("/p/a.sql", "sqlite"), ("/p/b.sql", "sqlite"), ("/p/q", "sqlite")]
+    assert other_engine_paths("/p/sqlc.json", "{not json") == []

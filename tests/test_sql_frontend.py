@@ -56,6 +56,27 @@ def test_one_bad_statement_does_not_hide_the_others():
     assert file.position(parsed.errors[0].offset) == (2, 1)
 
 
+def test_an_error_at_end_of_input_is_where_its_statement_ends():
+    # pglast gives no position for "syntax error at end of input": not the previous line.
+    text = "SELECT 1;\nSELECT 2;\nDROP AGGREGATE public.last;\n\nDROP AGGREGATE public.first;\n"
+    parsed = parse_sql(text)
+    file = SourceFile("x.sql", text)  # type: ignore[arg-type]
+    assert [(e.message, file.position(e.offset)) for e in parsed.errors] == [
+        ("syntax error at end of input", (3, 27)), ("syntax error at end of input", (5, 28))]
+
+
+def test_plpgsql_checks_that_need_the_catalog_report_nothing():
+    # Without a database the PL/pgSQL parser knows no array or extension types: PostgreSQL
+    # accepts both bodies.
+    for text in ("CREATE FUNCTION f(VARIADIC ids integer[]) RETURNS int LANGUAGE plpgsql AS "
+                 "$$ BEGIN RETURN 1; END $$;\n",
+                 "CREATE FUNCTION g() RETURNS int LANGUAGE plpgsql AS $$ DECLARE a int; "
+                 "bounds geometry; BEGIN FOR a, bounds IN SELECT 1, NULL LOOP NULL; END LOOP; "
+                 "RETURN 1; END $$;\n"):
+        stmt = parse_sql(text).statements[0]
+        assert expand_plpgsql(stmt, text)[1] == []
+
+
 def test_node_positions_count_characters_after_non_ascii_text():
     text = "-- ünïcødé 😀\nSELECT 'é' AS x; UPDATE accounts SET n = 1;\n"
     parsed = parse_sql(text)

@@ -180,7 +180,9 @@ _NO_TRANSACTION = re.compile(
 # What to add so that the runner leaves the file outside a transaction, by runner.
 RUNNER_OPT_OUT = ("goose: `-- +goose NO TRANSACTION`; dbmate: `-- migrate:up transaction:false`; "
                   "Flyway: `executeInTransaction=false` in the script's .conf; ory/popx: an "
-                  "`.autocommit.` file; Django: `atomic = False`; Alembic: "
+                  "`.autocommit.` file; postgres-migrations: "
+                  "`-- postgres-migrations disable-transaction`, the statement alone in its "
+                  "file (the file goes as one query); Django: `atomic = False`; Alembic: "
                   "`op.get_context().autocommit_block()`; Diesel: `run_in_transaction = false` "
                   "in the migration's metadata.toml; sqlx: `-- no-transaction` as its first "
                   "line; Prisma: the statement alone in a migration of its own (Prisma 7.4 and "
@@ -206,23 +208,38 @@ def opt_out_line(ctx: "FileContext") -> str | None:
 
 def runs_outside_transaction(ctx: "FileContext") -> bool:
     """Whether the migration file says its runner must not wrap it in a transaction (goose's
-    `NO TRANSACTION`, dbmate's `transaction:false`, an ory/popx `.autocommit.` file of one
-    statement: popx sends the file as one query string, and several statements in one are one
-    implicit transaction). Most runners wrap every file in one, where `CONCURRENTLY` fails
-    (25001): without such a sign a `CONCURRENTLY` fix is shown, not applied."""
+    `NO TRANSACTION`, dbmate's `transaction:false`; an ory/popx `.autocommit.` file or a
+    postgres-migrations file marked `disable-transaction`, of one statement: those runners
+    send the file as one query string, and several statements in one are one implicit
+    transaction). Most runners wrap every file in one, where `CONCURRENTLY` fails (25001):
+    without such a sign a `CONCURRENTLY` fix is shown, not applied."""
     if _NO_TRANSACTION.search(ctx.text):
         return True
-    return ".autocommit." in ctx.file.path.name.lower() and statements_in_one_query(ctx) <= 1
+    return one_query_runner(ctx) is not None and statements_in_one_query(ctx) <= 1
+
+
+# postgres-migrations runs a file that holds this anywhere outside a transaction.
+_PG_MIGRATIONS_NO_TRANSACTION = re.compile(r"--[ \t]*postgres-migrations[ \t]+disable-transaction")
+
+
+def one_query_runner(ctx: "FileContext") -> str | None:
+    """How the runner that sends this file outside a transaction as one query string is told
+    to (for messages), or None: an ory/popx `.autocommit.` file, a postgres-migrations file
+    marked `-- postgres-migrations disable-transaction` (both send the whole file in one
+    simple query)."""
+    if ".autocommit." in ctx.file.path.name.lower() and is_popx_chunk(ctx.file.project_path):
+        return "an ory/popx `.autocommit.` file"
+    if _PG_MIGRATIONS_NO_TRANSACTION.search(ctx.text):
+        return "a postgres-migrations file marked `disable-transaction`"
+    return None
 
 
 def statements_in_one_query(ctx: "FileContext") -> int:
     """How many statements the runner sends together as one query string when it runs the
-    file outside a transaction: an ory/popx `.autocommit.` file goes to the server in one
-    Exec, and PostgreSQL runs a query string of several statements as one implicit
-    transaction (so `CONCURRENTLY` fails there, and locks last to its end). 0 for any other
-    file."""
-    if ".autocommit." not in ctx.file.path.name.lower() or \
-            not is_popx_chunk(ctx.file.project_path):
+    file outside a transaction (one_query_runner): PostgreSQL runs a query string of several
+    statements as one implicit transaction (so `CONCURRENTLY` fails there, and locks last to
+    its end). 0 for any other file."""
+    if one_query_runner(ctx) is None:
         return 0
     return sum(1 for stmt in ctx.statements if stmt.parent is None)
 
@@ -246,6 +263,40 @@ def runner_wraps_file(ctx: "FileContext") -> bool:
         return not _PYTHON_OPT_OUT.search(ctx.text)
     return bool(_RUNNER_MARKER.search(ctx.text)) or bool(_FLYWAY_VERSIONED.match(name)) or \
         name in ("migration.sql", "up.sql") or name.lower().endswith(".up.sql")
+
+
+_DJANGO_MIGRATION = re.compile(r"^class\s+\w+\(\s*(?:migrations\.)?Migration\s*\)", re.MULTILINE)
+
+
+def runner_transaction(ctx: "FileContext", stmt: "Statement") -> str | None:
+    """The transaction a runner known to wrap this file runs the top-level `stmt` in, for a
+    message, or None: a goose or dbmate file that does not opt out, an Alembic revision (no
+    autocommit block, an env.py that does not run revisions in autocommit) or a Django
+    migration without `atomic = False`, with no COMMIT before `stmt`. Layouts whose runner may
+    leave this very file outside a transaction are not claimed: golang-migrate's `.up.sql`
+    (named as sqlx's) goes in one Exec, Flyway runs a script of non-transactional statements
+    outside one, Diesel's and Prisma's opt-outs live outside the file."""
+    if stmt.parent is not None or not runner_wraps_file(ctx):
+        return None
+    for earlier in ctx.statements:
+        if earlier.index >= stmt.index:
+            break
+        if earlier.kind == "TransactionStmt" and earlier.body.get("kind") in _ENDS_TRANSACTION:
+            return None  # Alembic's `op.execute("COMMIT")`: what follows runs on its own
+    if ctx.file.path.name.lower().endswith(".py"):
+        if _DJANGO_MIGRATION.search(ctx.text):
+            return "the transaction Django runs an atomic migration in (no `atomic = False`)"
+        if "alembic" in ctx.text and "def upgrade" in ctx.text and \
+                not ctx.model.runner_autocommit:
+            return ("the transaction Alembic runs the revision in (not in "
+                    "`op.get_context().autocommit_block()`)")
+        return None
+    marker = _RUNNER_MARKER.search(ctx.text)
+    if marker is None:
+        return None
+    if "goose" in marker.group(0).lower():
+        return "the transaction goose runs this file in (no `-- +goose NO TRANSACTION`)"
+    return "the transaction dbmate runs this file in (no `transaction:false` on `-- migrate:up`)"
 
 
 def locked_earlier(ctx: "FileContext", stmt: "Statement", table: str,

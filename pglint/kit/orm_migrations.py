@@ -98,6 +98,36 @@ def concurrent_recipe(ctx: "FileContext", stmt: "Statement", title: str) -> Fix 
     return None
 
 
+def outside_transaction_recipe(ctx: "FileContext", stmt: "Statement") -> Fix | None:
+    """For a `CONCURRENTLY` statement an Alembic revision or a Django migration sends inside
+    the transaction its runner opened: Alembic's autocommit block around it, Django's
+    `atomic = False`. Shown: what else leaves the transaction with it is the author's call.
+    None outside Python migrations."""
+    if not ctx.file.path.name.endswith(".py"):
+        return None
+    if stmt.operation is not None:
+        call = _dedented(ctx, stmt)
+        framework = stmt.operation.framework
+    else:
+        call = f"op.execute({_py_string(_sql_of(ctx, stmt))})"
+        framework = "alembic" if _alembic_revision(ctx) else "django"
+    if framework == "alembic":
+        return Fix.display("Run it in an autocommit block, outside the revision's transaction",
+                           _autocommit_block(ctx, stmt, call, ("statement_timeout",
+                                                               "lock_timeout"),
+                                             "the build and leave an INVALID index"))
+    if stmt.operation is None:
+        call = f"migrations.RunSQL({_py_string(_sql_of(ctx, stmt))})"
+    return Fix.display("Set `atomic = False` on the migration (the operation ideally alone in "
+                       "it)", f"# on the Migration class: atomic = False\n{call}")
+
+
+def _sql_of(ctx: "FileContext", stmt: "Statement") -> str:
+    """A statement a Python string sends, as SQL: its own text when the string is not
+    verbatim in the file (concatenated literals), else the file's slice."""
+    return (stmt.sql or ctx.statement_text(stmt)).strip()
+
+
 def _bounded(ctx: "FileContext", session: dict[str, str], body: str,
              bounds: tuple[str, ...], what: str) -> str:
     """`body` between SETs that lift the bounds env.py puts on every statement (`bounds`, the

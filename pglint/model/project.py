@@ -78,6 +78,8 @@ class ProjectModel:
     # The env.py sends SQL on that connection before Alembic begins its transaction
     # (pglint.facts.FileFacts.runner_sql_first).
     runner_sql_first: bool = False
+    # That env.py runs the revisions outside a transaction (pglint.facts.FileFacts).
+    runner_autocommit: bool = False
     # Some file shows the project running on another database too (SQLite, MySQL): SQL that
     # only PostgreSQL knows must be asked for PostgreSQL only (pglint.facts.FileFacts).
     other_backends: bool = False

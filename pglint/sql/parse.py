@@ -118,11 +118,14 @@ def _trim(masked: str, original: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _error(exc: Exception, char_base: int) -> SyntaxProblem:
+def _error(exc: Exception, char_base: int, end: int | None = None) -> SyntaxProblem:
     # Unlike node locations (UTF-8 bytes), pglast reports a parse error's position as a
-    # character index into the text it was given.
+    # character index into the text it was given; none for "syntax error at end of input",
+    # which is where the text ends (`end`, when known: not the blank line before it).
     message = exc.args[0] if exc.args else str(exc)
-    location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+    location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+    if location is None:
+        return SyntaxProblem(str(message), end if end is not None else char_base)
     return SyntaxProblem(str(message), char_base + location)
 
 
@@ -270,7 +273,7 @@ def parse_sql(text: str) -> ParsedSQL:
                     raise known
                 tree = sql_tree(masked[a:b])
             except pg.ParseError as exc:
-                error = _error(exc, a)
+                error = _error(exc, a, end=a + len(masked[a:b].rstrip()))
                 if not _at_placeholder(error.offset, masked, up_only):
                     errors.append(_with_missing_semicolon(error, masked, a))
                 continue
@@ -293,7 +296,7 @@ def parse_fragment(sql: str, char_base: int, prefix: str = "", exact: bool = Tru
     try:
         tree = sql_tree(parsed_text)
     except pg.ParseError as exc:
-        return [], _error(exc, base)
+        return [], _error(exc, base, end=char_base + len(sql.rstrip()))
     out = []
     for raw in tree.get("stmts", ()):
         out.append(Statement(raw["stmt"], char_base, char_base + len(sql), base, chars,

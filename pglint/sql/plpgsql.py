@@ -23,7 +23,8 @@ _ASSIGNMENT_MODES = {3, 4, 5}
 _ASSIGNMENT = re.compile(r":=|=")
 _CATALOG_LIMITS = re.compile(
     r"not implemented|pseudo-type|does not exist|cannot accept type|"
-    r"record variable cannot be part of", re.IGNORECASE)
+    r"record variable cannot be part of|VARIADIC parameter must be an array|"
+    r"is not a scalar variable", re.IGNORECASE)
 _DO_WRAPPER = "CREATE FUNCTION pglint_do_block() RETURNS void LANGUAGE plpgsql AS "
 
 
@@ -123,9 +124,11 @@ def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], li
             body = masked
     except pg.ParseError as exc:
         message = str(exc.args[0] if exc.args else exc)
-        if _CATALOG_LIMITS.search(message):
-            # The PL/pgSQL parser works without a database: `%TYPE` and polymorphic pseudo-types
-            # need the catalog. PostgreSQL accepts these bodies; we just cannot look inside.
+        if _CATALOG_LIMITS.search(message) or not stmt.exact:
+            # The PL/pgSQL parser works without a database: `%TYPE`, polymorphic pseudo-types,
+            # array and extension types need the catalog. PostgreSQL accepts these bodies; we
+            # just cannot look inside. A string's escapes (`\\'` in a Python literal) make the
+            # file's text not the SQL that runs: embedded SQL the parser rejects is skipped.
             return [], []
         return [], [SyntaxProblem(f"PL/pgSQL: {message}", body_start)]
     stmt.plpgsql = tree

@@ -6,7 +6,10 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix, Severity
-from pglint.kit.locks import statements_in_one_query
+from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.locks import one_query_runner, opt_out_line, runner_transaction, \
+    statements_in_one_query
+from pglint.kit.orm_migrations import outside_transaction_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
 from pglint.sql import nodes as n
@@ -14,6 +17,9 @@ from pglint.sql.parse import Statement
 
 _ORDERS = "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL);\n"
 _CONTEXT = {"migrations/V1__init.sql": _ORDERS}
+_ADD_INDEX = ("        AddIndexConcurrently(\"order\", models.Index(fields=[\"created\"],\n"
+              "                                                 name=\"app_order_created_idx\")),\n")
+_POSTGRES_OPERATIONS = "from django.contrib.postgres.operations import AddIndexConcurrently\n"
 
 
 class ConcurrentlyInTransaction(Rule):
@@ -21,9 +27,16 @@ class ConcurrentlyInTransaction(Rule):
     ## What it does
     Flags `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `REINDEX ... CONCURRENTLY`
     and `ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY` inside the file's own transaction
-    block (`BEGIN ... COMMIT`), a DO block or a function body, or beside other statements in
-    an ory/popx `.autocommit.` file (popx sends the file as one query string, which PostgreSQL
-    runs as one implicit transaction).
+    block (`BEGIN ... COMMIT`), a DO block or a function body; in the transaction a migration
+    runner known to wrap the file opened (a goose file without `-- +goose NO TRANSACTION`, a
+    dbmate file without `transaction:false`, an Alembic revision outside an autocommit block,
+    a Django migration without `atomic = False`: their operations too, `AddIndexConcurrently`,
+    `op.create_index(..., postgresql_concurrently=True)`); or beside other statements in an
+    ory/popx `.autocommit.` file or a postgres-migrations file marked `-- postgres-migrations
+    disable-transaction` (both runners send the file as one query string, which PostgreSQL runs
+    as one implicit transaction). Runners that may leave a file outside a transaction by
+    themselves are not judged: golang-migrate sends an `.up.sql` in one Exec, Flyway runs a
+    script of non-transactional statements outside one.
 
     ## Why is this bad?
     PostgreSQL refuses them there: `CREATE INDEX CONCURRENTLY cannot run inside a transaction
@@ -53,7 +66,9 @@ class ConcurrentlyInTransaction(Rule):
     Unsafe, and only for an index on a table created earlier in the same file: pglint removes
     `CONCURRENTLY` (a plain build of a brand-new table blocks nobody). Otherwise the fix is
     shown: moving the statement out of the transaction changes what commits together, which is
-    the author's call.
+    the author's call. It names the runner's way out: goose's or dbmate's opt-out line on a
+    migration of its own, Alembic's `op.get_context().autocommit_block()`, Django's
+    `atomic = False`.
     """
 
     code = "PGL504"
@@ -86,8 +101,38 @@ class ConcurrentlyInTransaction(Rule):
                 "CREATE UNIQUE INDEX order_counts_status_idx ON order_counts (status);\n"
                 "BEGIN;\nREFRESH MATERIALIZED VIEW CONCURRENTLY order_counts;\nCOMMIT;\n",
                 context=_CONTEXT),
+        # The runner's transaction turned off: goose, Alembic (an autocommit block, or after
+        # the revision commits its transaction itself), Django (`atomic = False`).
+        Example("-- +goose Up\n-- +goose NO TRANSACTION\n"
+                "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
+                context=_CONTEXT),
+        Example(alembic_revision(
+            "    with op.get_context().autocommit_block():\n"
+            "        op.create_index(\"orders_status_idx\", \"orders\", [\"status\"],\n"
+            "                        postgresql_concurrently=True)\n"),
+            kind="python", context=_CONTEXT),
+        Example(alembic_revision(
+            "    op.execute(\"COMMIT\")\n"
+            "    op.execute(\"CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status)\")\n"),
+            kind="python", context=_CONTEXT),
+        Example(django_migration(_ADD_INDEX, atomic=False, imports=_POSTGRES_OPERATIONS),
+                kind="python", context=DJANGO_ORDERS),
     )
     INVALID = (
+        # Runners that wrap each file in a transaction of their own.
+        Example("-- +goose Up\n"
+                "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
+                context=_CONTEXT),
+        Example(alembic_revision(
+            "    op.create_index(\"orders_status_idx\", \"orders\", [\"status\"],\n"
+            "                    postgresql_concurrently=True)\n"),
+            kind="python", context=_CONTEXT),
+        Example(django_migration(_ADD_INDEX, imports=_POSTGRES_OPERATIONS),
+                kind="python", context=DJANGO_ORDERS),
+        Example(django_migration(
+            "        migrations.RunSQL(\"CREATE INDEX CONCURRENTLY app_order_created_idx \"\n"
+            "                          \"ON app_order (created)\"),\n"),
+            kind="python", context=DJANGO_ORDERS),
         Example("BEGIN;\nCREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n"
                 "COMMIT;\n", context=_CONTEXT),
         Example("START TRANSACTION;\nDROP INDEX CONCURRENTLY IF EXISTS orders_status_idx;\n"
@@ -108,6 +153,7 @@ class ConcurrentlyInTransaction(Rule):
             return
         session = ctx.session(stmt)
         outcome = "the migration fails"
+        wrapper = None
         if stmt.parent is not None:
             holder = "a DO block" if stmt.parent.kind == "DoStmt" else "a function"
             error = f"`{what} CONCURRENTLY cannot be executed from a function`"
@@ -121,13 +167,20 @@ class ConcurrentlyInTransaction(Rule):
                 holder += f" on line {line}"
             error = f"`{what} CONCURRENTLY cannot run inside a transaction block`"
         elif (count := statements_in_one_query(ctx)) > 1:
-            holder = (f"an ory/popx `.autocommit.` file of {count} statements, which popx sends "
+            holder = (f"{one_query_runner(ctx)} of {count} statements, which the runner sends "
                       "as one query string (PostgreSQL runs it as one implicit transaction)")
+            error = f"`{what} CONCURRENTLY cannot run inside a transaction block`"
+        elif (wrapper := runner_transaction(ctx, stmt)) is not None:
+            holder = wrapper
             error = f"`{what} CONCURRENTLY cannot run inside a transaction block`"
         else:
             return
-        message = (f"`{what} CONCURRENTLY` inside {holder}: PostgreSQL rejects it with "
-                   f"{error} (SQLSTATE 25001) and {outcome}")
+        rejecter, code = "PostgreSQL", " (SQLSTATE 25001)"
+        if stmt.operation is not None and "Django" in holder:
+            # AddIndexConcurrently and the like: Django refuses before sending any SQL.
+            rejecter, error, code = "Django", "`NotSupportedError` (set `atomic = False`)", ""
+        message = (f"`{what} CONCURRENTLY` inside {holder}: {rejecter} rejects it with "
+                   f"{error}{code} and {outcome}")
         help = (
             "A concurrent index build, drop or rebuild (and a concurrent partition detach) "
             "commits transactions of its own and waits for other transactions between them, so "
@@ -144,6 +197,13 @@ class ConcurrentlyInTransaction(Rule):
                       (Edit.delete(tokens[concurrently - 1].end, tokens[concurrently].end),))
             help += (f" `{table}` is created earlier in this file, so nobody uses it yet: a "
                      "plain build is as good and may stay in the transaction.")
+        elif wrapper is not None:
+            line = opt_out_line(ctx)
+            if line is not None and "goose" in line:
+                line += "\n-- +goose Up"  # the new file's header, as goose's docs write it
+            fix = outside_transaction_recipe(ctx, stmt) or Fix.display(
+                "Run it in a migration of its own, outside the runner's transaction",
+                (f"{line}\n" if line else "") + ctx.statement_text(stmt) + ";")
         else:
             fix = Fix.display("Run it outside any transaction block, in its own migration",
                               ctx.statement_text(stmt) + ";")
