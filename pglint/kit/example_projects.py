@@ -31,6 +31,14 @@ def alembic_revision(upgrade: str, imports: str = "") -> str:
             f"def upgrade():\n{upgrade}")
 
 
+# An Alembic revision that builds `orders_status_idx` concurrently, in an autocommit block:
+# outside the revision's transaction, as Alembic's documentation asks.
+ALEMBIC_CONCURRENT_BUILD = alembic_revision(
+    "    with op.get_context().autocommit_block():\n"
+    "        op.create_index(\"orders_status_idx\", \"orders\", [\"status\"],\n"
+    "                        postgresql_concurrently=True)\n")
+
+
 def django_migration(operations: str, atomic: bool = True, imports: str = "") -> str:
     """A Django migration of the app `app` (the example's `app/example.py`) whose `operations`
     list holds `operations` (items indented by eight spaces)."""

@@ -6,8 +6,9 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix
-from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic_env,
-                                         alembic_revision, django_migration)
+from pglint.kit.example_projects import (ALEMBIC_CONCURRENT_BUILD, DJANGO_ORDERS,
+                                         LIVE_MIGRATIONS, alembic_env, alembic_revision,
+                                         django_migration)
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP, SIZE_EVIDENCE,
                               SMALL_TABLE_ROWS, big_table, in_transaction_block, keyword,
                               later_in_transaction, locked_earlier, online_build, opt_out_line,
@@ -166,11 +167,7 @@ class NonConcurrentIndexBuild(Rule):
         Example("CREATE INDEX orders_status_idx ON orders (status);\n",
                 context={**_CONTEXT, "queries/carts.sql": "SELECT 1 FROM carts WHERE id = $1;\n"}),
         # Alembic: a concurrent build, outside the revision's transaction.
-        Example(alembic_revision(
-            "    with op.get_context().autocommit_block():\n"
-            "        op.create_index(\"orders_status_idx\", \"orders\", [\"status\"],\n"
-            "                        postgresql_concurrently=True)\n"),
-            kind="python", context=_CONTEXT),
+        Example(ALEMBIC_CONCURRENT_BUILD, kind="python", context=_CONTEXT),
         # Alembic: a table the same revision creates.
         Example(alembic_revision(
             "    op.create_table(\"notes\", sa.Column(\"note_id\", sa.BigInteger(), "

@@ -6,7 +6,8 @@ from typing import Any, Iterable
 
 from pglint.context import FileContext
 from pglint.finding import Applicability, Edit, Finding, Fix, Severity
-from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
+from pglint.kit.example_projects import (ALEMBIC_CONCURRENT_BUILD, DJANGO_ORDERS,
+                                         alembic_revision, django_migration)
 from pglint.kit.locks import one_query_runner, opt_out_line, runner_transaction, \
     statements_in_one_query
 from pglint.kit.orm_migrations import outside_transaction_recipe
@@ -17,8 +18,10 @@ from pglint.sql.parse import Statement
 
 _ORDERS = "CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL);\n"
 _CONTEXT = {"migrations/V1__init.sql": _ORDERS}
-_ADD_INDEX = ("        AddIndexConcurrently(\"order\", models.Index(fields=[\"created\"],\n"
-              "                                                 name=\"app_order_created_idx\")),\n")
+_ADD_INDEX = ("        AddIndexConcurrently(\n"
+              "            \"order\",\n"
+              "            models.Index(fields=[\"created\"], name=\"app_order_created_idx\"),\n"
+              "        ),\n")
 _POSTGRES_OPERATIONS = "from django.contrib.postgres.operations import AddIndexConcurrently\n"
 
 
@@ -106,11 +109,7 @@ class ConcurrentlyInTransaction(Rule):
         Example("-- +goose Up\n-- +goose NO TRANSACTION\n"
                 "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
                 context=_CONTEXT),
-        Example(alembic_revision(
-            "    with op.get_context().autocommit_block():\n"
-            "        op.create_index(\"orders_status_idx\", \"orders\", [\"status\"],\n"
-            "                        postgresql_concurrently=True)\n"),
-            kind="python", context=_CONTEXT),
+        Example(ALEMBIC_CONCURRENT_BUILD, kind="python", context=_CONTEXT),
         Example(alembic_revision(
             "    op.execute(\"COMMIT\")\n"
             "    op.execute(\"CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status)\")\n"),
