@@ -16,8 +16,8 @@ from pglint.model.location import Location
 from pglint.model.project import ProjectModel
 from pglint.model.uses import Use, decode_use, encode_use, statement_uses
 from pglint.model.workload import Write, write_fact
-from pglint.roles import APPLICATION, MIGRATION, OTHER_DIALECT, SCHEMA_DUMP, SCRIPT, \
-    skipped_by_runner
+from pglint.roles import ANALYTICS_DIALECTS, APPLICATION, MIGRATION, MIGRATION_CODE_DIRS, \
+    OTHER_DIALECT, SCHEMA_DUMP, SCRIPT, skipped_by_runner
 from pglint.sql.nodes import defined_function_key
 
 if TYPE_CHECKING:
@@ -60,9 +60,16 @@ class FileFacts:
     # The tables this migration builds an index on concurrently -> "path:line"
     # (pglint.model.online.online_index_table): the project's own evidence that they are big.
     online_tables: dict[str, str] = field(default_factory=dict)
+    # The file's path from its project's root (a migration's place in the replay order).
+    path: str = ""
     # The file shows the project running on another database too: a SQLite or MySQL file, a
     # migration that asks which database it runs on, a settings or URL naming another backend.
     other_backends: bool = False
+    # The file shows the migrations themselves running on another database: a SQLite or MySQL
+    # file, or migration code (Alembic's env.py, a migration) naming another backend. A URL in
+    # the application's settings is not (Skyvern's SQLite mode builds its schema without
+    # Alembic, judged round 16).
+    migrations_elsewhere: bool = False
 
 
 _OTHER_BACKEND_URL = re.compile(r"[\"'](?:sqlite|mysql|mariadb)(?:\+\w+)?://")
@@ -81,6 +88,20 @@ def _names_other_backend(text: str) -> bool:
         _OTHER_BACKEND_URL.search(text) is not None
 
 
+def _read_backends(facts: FileFacts, file: "SourceFile", python: bool) -> None:
+    """Whether the file shows the project, or its migrations, on another database: SQL of a
+    database the migrations may also run on, not a Python module named after one
+    (`system_profile_mssql.py`) nor an analytics store's own files (ClickHouse); Python that
+    names another backend, which says so of the migrations only in migration code."""
+    other_sql = file.role == OTHER_DIALECT and not python and \
+        not ANALYTICS_DIALECTS.search(f"{file.project_path} {file.role_reason}")
+    names_other = python and _names_other_backend(file.text)
+    facts.other_backends = other_sql or names_other
+    facts.migrations_elsewhere = other_sql or names_other and (
+        file.kind == "migration" or
+        not MIGRATION_CODE_DIRS.isdisjoint(file.project_path.lower().split("/")[:-1]))
+
+
 def file_facts(loaded: LoadedFile) -> FileFacts:
     """Catalog operations of a replayed migration; writes of application SQL (DO blocks in it
     included) and of function bodies (which run whenever they are called, even when a migration
@@ -89,8 +110,8 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
     file = loaded.file
     if file is not None:
         facts.role = file.role
-        facts.other_backends = file.role == OTHER_DIALECT or (
-            loaded.candidate.kind == "python" and _names_other_backend(file.text))
+        facts.path = file.project_path
+        _read_backends(facts, file, loaded.candidate.kind == "python")
     if file is None or loaded.parsed is None:
         return facts
 
@@ -249,16 +270,19 @@ def decode_facts(data: tuple, source: Callable[[], SourceFile]) -> FileFacts:
 def model_from_facts(facts: list[FileFacts], settings: Settings) -> ProjectModel:
     """Replay the files' facts in order (migrations first, in version order)."""
     model = ProjectModel.empty(settings)
-    for f in _revision_order(facts):
+    for rank, f in enumerate(_revision_order(facts)):
+        if f.role == MIGRATION:
+            model.migration_rank[f.path] = rank
         model.catalog.apply_ops(f.ops)
         model.orm_tables.update(f.orm_tables)
         model.runner_settings.update(f.runner_settings)
         model.runner_sql_first = model.runner_sql_first or f.runner_sql_first
         model.runner_autocommit = model.runner_autocommit or f.runner_autocommit
         model.other_backends = model.other_backends or f.other_backends
+        model.migrations_elsewhere = model.migrations_elsewhere or f.migrations_elsewhere
         model.online_change = model.online_change or f.online_change
         for table, where in f.online_tables.items():
-            model.online_tables.setdefault(table, where)
+            model.online_tables.setdefault(table, []).append((f.path, where))
     from pglint.python.orm import resolve
 
     catalog = model.catalog

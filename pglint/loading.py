@@ -13,8 +13,8 @@ from pglint.dispatch import _hints, hints_match
 from pglint.finding import Finding, Severity
 from pglint.loader import LoadProblem, read_text
 from pglint.registry import all_rules
-from pglint.roles import APPLICATION, LINTED_ROLES, MIGRATION, SCHEMA_DUMP, SCRIPT, TEST, \
-    role_from_text, skipped_by_runner
+from pglint.roles import APPLICATION, DOWN_MIGRATION, LINTED_ROLES, MIGRATION, SCHEMA_DUMP, \
+    SCRIPT, TEST, refuses_rollback, role_from_text, skipped_by_runner
 from pglint.rule import Rule
 from pglint.source import SourceFile
 from pglint.sql.parse import ParsedSQL, Statement, parse_sql, statement_count
@@ -169,7 +169,9 @@ def load(candidate: Candidate, text: str | None = None,
             return loaded
         parsed = parse_sql(text)
     loaded.parsed = parsed
-    for error in parsed.errors:
+    # A down migration that exists to refuse a rollback fails whether it parses or not.
+    quiet = file.role == DOWN_MIGRATION and refuses_rollback(text)
+    for error in () if quiet else parsed.errors:
         loaded.problems.append(_problem(candidate, error.message,
                                         error.offset))
     for stmt in parsed.statements:
@@ -183,7 +185,7 @@ def load(candidate: Candidate, text: str | None = None,
             inner, errors = expand_body(stmt, parsed.masked if len(parsed.masked) == len(text)
                                         else text)
             loaded.body_statements.extend(inner)
-            for error in errors:
+            for error in () if quiet else errors:
                 loaded.problems.append(_problem(candidate, error.message, error.offset))
     for stmt in (*parsed.statements, *loaded.body_statements):
         stmt.origin = f"{candidate.display}:{stmt.start}"

@@ -75,11 +75,12 @@ _CREATE_TABLE = re.compile(r"^[ \t]*CREATE[ \t]+(?:UNLOGGED[ \t]+)?TABLE\b",
 _GOOSE_UP = re.compile(r"^--\s*\+goose\s+up\b", re.MULTILINE | re.IGNORECASE)
 _DBMATE_UP = re.compile(r"^--\s*migrate:up\b", re.MULTILINE)
 _LIQUIBASE = re.compile(r"^--\s*liquibase\s+formatted\s+sql\b", re.MULTILINE | re.IGNORECASE)
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 # A migration its runner replaces with `SELECT 1;` (supabase/storage's postgres-migrations
 # runner, for migrations withdrawn after they ran): history, and no evidence of what runs now.
 _RUNNER_SKIPS = re.compile(r"^--[ \t]*postgres-migrations[ \t]+ignore\b", re.MULTILINE)
 # What PostgreSQL has no form of: MySQL's table options, character sets and `*.*` grants,
-# `CREATE DATABASE IF NOT EXISTS`, SQLite's pragmas and conflict clauses, ClickHouse's engines.
+# `CREATE DATABASE IF NOT EXISTS`, SQLite's pragmas and conflict clauses.
 _MYSQL_SYNTAX = re.compile(r"\bENGINE\s*=\s*(?:InnoDB|MyISAM|MEMORY)\b|\bAUTO_INCREMENT\b|"
                            r"\bAUTOINCREMENT\b|\bPRAGMA\s+\w+|\butf8mb[34]\b|\bON\s+\*\.\*|"
                            r"\bCREATE\s+DATABASE\s+IF\s+NOT\s+EXISTS\b|"
@@ -87,12 +88,16 @@ _MYSQL_SYNTAX = re.compile(r"\bENGINE\s*=\s*(?:InnoDB|MyISAM|MEMORY)\b|\bAUTO_IN
                            # SQLite's conflict clauses and trigger RAISE, MySQL's REPLACE
                            r"\bINSERT\s+OR\s+(?:IGNORE|REPLACE|ABORT|FAIL|ROLLBACK)\b|"
                            r"\bREPLACE\s+INTO\b|\bWITHOUT\s+ROWID\b|"
-                           r"\bRAISE\s*\(\s*(?:ABORT|IGNORE|FAIL|ROLLBACK)\b|"
-                           # ClickHouse's table engines, types and mutations
-                           r"\bENGINE\s*=\s*\w*MergeTree\b|\bLowCardinality\s*\(|"
-                           r"\bALTER\s+TABLE\s+\S+\s+(?:ON\s+CLUSTER\s+\S+\s+)?"
-                           r"(?:DELETE|UPDATE\s+\w+\s*=[^;]*?)\s+WHERE\b",
+                           r"\bRAISE\s*\(\s*(?:ABORT|IGNORE|FAIL|ROLLBACK)\b",
                            re.IGNORECASE)
+# ClickHouse's table engines, types and mutations: an analytics store beside PostgreSQL, not
+# a database the same migrations also run on.
+_CLICKHOUSE_SYNTAX = re.compile(r"\bENGINE\s*=\s*\w*MergeTree\b|\bLowCardinality\s*\(|"
+                                r"\bALTER\s+TABLE\s+\S+\s+(?:ON\s+CLUSTER\s+\S+\s+)?"
+                                r"(?:DELETE|UPDATE\s+\w+\s*=[^;]*?)\s+WHERE\b", re.IGNORECASE)
+# Stores that sit beside PostgreSQL for analytics: their files show no second backend.
+ANALYTICS_DIALECTS = re.compile(r"clickhouse|bigquery|snowflake|redshift|duckdb|spanner",
+                                re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,19 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
                         else "SQL outside migrations")
 
 
+# A down migration written to refuse a rollback ("This migration is irreversible").
+_REFUSES_ROLLBACK = re.compile(r"\birreversible\b|\bnot\s+reversible\b|"
+                               r"\bcannot\s+be\s+(?:reverted|undone|rolled\s+back)\b",
+                               re.IGNORECASE)
+
+
+def refuses_rollback(text: str) -> bool:
+    """Whether a down migration says it exists to stop a rollback (graph-node's `raise 'This
+    migration is irreversible'`): it fails whether or not it parses, so its syntax errors are
+    not reported."""
+    return bool(_REFUSES_ROLLBACK.search(text[:20_000]))
+
+
 # Why such a migration counts as applied (`--show-files`).
 SKIPPED_BY_RUNNER = "applied: its runner skips it (`-- postgres-migrations ignore`)"
 
@@ -199,8 +217,12 @@ def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision
             _PG_DUMP.search(head) or _DUMP_PREAMBLE.search(head)):
         return RoleDecision(SCHEMA_DUMP, "pg_dump header" if _PG_DUMP.search(head)
                             else "pg_dump preamble")
-    if decision.role in (APPLICATION, MIGRATION, SCRIPT) and _MYSQL_SYNTAX.search(head):
-        return RoleDecision(OTHER_DIALECT, "MySQL, SQLite or ClickHouse syntax")
+    code = _COMMENTS.sub(" ", head) if decision.role in (APPLICATION, MIGRATION, SCRIPT) \
+        else ""  # not "-- autoincrement id"
+    if _MYSQL_SYNTAX.search(code):
+        return RoleDecision(OTHER_DIALECT, "MySQL or SQLite syntax")
+    if _CLICKHOUSE_SYNTAX.search(code):
+        return RoleDecision(OTHER_DIALECT, "ClickHouse syntax")
     if decision.role == APPLICATION:
         if _SQLC_QUERY.search(head):
             return RoleDecision(APPLICATION, "sqlc queries")

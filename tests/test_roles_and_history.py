@@ -105,6 +105,8 @@ def test_configured_roles_win_over_the_path():
     ("CREATE TABLE e (kind LowCardinality(String)) ENGINE = MergeTree ORDER BY kind;\n",
      "other-dialect"),
     ("ALTER TABLE events_month\nDELETE WHERE version < 4;\n", "other-dialect"),
+    # Words in a comment are not syntax (civitai's "-- Add autoincrement id column").
+    ("-- Add autoincrement id column\nALTER TABLE t ADD COLUMN id serial;\n", "application"),
     ("INSERT INTO tags (name) VALUES ($1) ON CONFLICT DO NOTHING;\n", "application"),
     ("ALTER TABLE tags ADD COLUMN note text;\nDELETE FROM tags WHERE id = 1;\n", "application"),
     # SQL outside migrations that creates tables is a schema: an install schema, sqlc's schema.
@@ -485,3 +487,14 @@ def test_sqlc_configurations_of_both_versions_are_read():
     assert other_engine_paths("/p/sqlc.yaml", v2) == [
         ("/p/a.sql", "sqlite"), ("/p/b.sql", "sqlite"), ("/p/q", "sqlite")]
     assert other_engine_paths("/p/sqlc.json", "{not json") == []
+
+
+def test_a_down_migration_written_to_refuse_a_rollback_gets_no_syntax_error(tmp_path):
+    # graph-node's `raise 'This migration is irreversible';`: it fails either way.
+    folder = tmp_path / "migrations" / "2022-10-13-000000_track"
+    folder.mkdir(parents=True)
+    (folder / "up.sql").write_text("CREATE TABLE t (id int);\n")
+    (folder / "down.sql").write_text("raise 'This migration is irreversible';\n")
+    assert run("check", "--no-cache", ".", cwd=tmp_path).returncode == 0
+    (folder / "down.sql").write_text("ALTER TABLE t DROP IF EXISTS COLUMN id;\n")
+    assert "PGL901" in run("check", "--no-cache", ".", cwd=tmp_path).stdout

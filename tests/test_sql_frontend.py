@@ -61,8 +61,35 @@ def test_an_error_at_end_of_input_is_where_its_statement_ends():
     text = "SELECT 1;\nSELECT 2;\nDROP AGGREGATE public.last;\n\nDROP AGGREGATE public.first;\n"
     parsed = parse_sql(text)
     file = SourceFile("x.sql", text)  # type: ignore[arg-type]
-    assert [(e.message, file.position(e.offset)) for e in parsed.errors] == [
-        ("syntax error at end of input", (3, 27)), ("syntax error at end of input", (5, 28))]
+    assert [(e.message.split(":")[0], file.position(e.offset)) for e in parsed.errors] == [
+        ('syntax error at or near ";"', (3, 27)), ('syntax error at or near ";"', (5, 28))]
+    # With no `;` after it the statement ends with the text, as PostgreSQL says.
+    [error] = parse_sql("SELECT 1;\nDROP AGGREGATE public.last\n").errors
+    assert error.message == "syntax error at end of input"
+
+
+@pytest.mark.parametrize(("sql", "message"), [
+    # PostgreSQL, given the whole file, stops at the `;`: its words, and what is missing.
+    ("ALTER TABLE t ADD COLUMN templates;\n",
+     'syntax error at or near ";": the statement ends before a part it needs'),
+    ("raise 'This migration is irreversible';\n",
+     "`RAISE` is PL/pgSQL: outside a function it runs in `DO $$ BEGIN ... END $$;`"),
+    ("ALTER TABLE splits DROP IF EXISTS COLUMN node_id;\n",
+     "the column comes first: `DROP COLUMN IF EXISTS name`"),
+    ("GRANT UPDATE ON system_inventory (stale) TO manager;\n",
+     "the column list follows the privilege: `GRANT UPDATE (col, ...) ON table`"),
+    ("drop constraint deployment_schemas_subgraph_shard_uq;\n",
+     "a constraint is dropped by `ALTER TABLE table DROP CONSTRAINT name`"),
+    ("ALTER TABLE system_platform ADD COLUMN baseline_id BIGINT, baseline_uptodate BOOLEAN;\n",
+     "each action of an ALTER TABLE names its own verb"),
+])
+def test_syntax_errors_name_the_mistake(sql, message, postgres):
+    [error] = parse_sql("SELECT 1;\n" + sql).errors
+    assert message in error.message
+    # PostgreSQL rejects the statement with the error the message starts with.
+    with postgres.database() as database:
+        result = postgres.psql(database, sql)
+    assert result.returncode != 0 and error.message.split(":")[0] in result.stderr
 
 
 def test_plpgsql_checks_that_need_the_catalog_report_nothing():

@@ -80,8 +80,9 @@ def known_small(ctx: "FileContext", table: str) -> bool:
 SIZE_EVIDENCE = RuleOption(
     "size-evidence", bool, True,
     doc="report only a table known to be big: `[tool.pglint.tables]` gives it at least "
-        "`small-table-rows` rows, or a migration of the project builds an index on it "
-        "`CONCURRENTLY` (its team knows a plain build there blocks too long); false reports "
+        "`small-table-rows` rows, or a migration of the project before it (or of the same "
+        "change) builds an index on it `CONCURRENTLY` (its team knows a plain build there "
+        "blocks too long); false reports "
         "every existing table the lock evidence allows")
 
 
@@ -113,16 +114,67 @@ def big_table(ctx: "FileContext", table: Table, named: str | None = None) -> str
 def online_build(ctx: "FileContext", table: Table, named: str | None = None) -> str | None:
     """Where ("path:line") a migration of the project builds an index on `table`
     concurrently, under any name the table has had (`named`, as a statement writes it, its
-    name now, its former names), or None."""
+    name now, its former names), or None. Only a migration the author of this one could see:
+    one before it in replay order, or one of the same change (this file, another new migration
+    when history is known). A build written months later says the table grew, not that it was
+    big then (judged round 16: evidence from later migrations behind most findings on
+    langfuse's, typebot's and civitai's old migrations)."""
     catalog = ctx.model.catalog
     names = {table.name, *(old for old, now in catalog.former_tables.items() if now is table)}
     if named:
         names.add(named)
     bare = {name.lower().rpartition(".")[2] for name in names}
-    for indexed, where in ctx.model.online_tables.items():
+    for indexed, builds in ctx.model.online_tables.items():
         if indexed.rpartition(".")[2] in bare:
-            return where
+            where = next((w for path, w in builds if _seen_by_author(ctx, path)), None)
+            if where is not None:
+                return where
     return None
+
+
+def _stream(path: str) -> str:
+    """The folder of the migration stream a file belongs to: its own folder, or its parent's
+    for the layouts that give each migration a folder (`<version>/migration.sql`, `up.sql`)."""
+    folder, _, name = path.rpartition("/")
+    if name in ("migration.sql", "up.sql", "down.sql", "metadata.toml"):
+        folder = folder.rpartition("/")[0]
+    return folder
+
+
+def built_before(ctx: "FileContext", index: str | None) -> bool:
+    """Whether the index `index` exists when this file runs: a migration before it in replay
+    order built it (then `CREATE INDEX IF NOT EXISTS` of that name builds nothing: agenta's
+    adoption revision, judged round 16)."""
+    found = ctx.model.catalog.indexes.get(index) if index else None
+    if found is None or found.location is None:
+        return False
+    rank = ctx.model.migration_rank
+    here, there = rank.get(ctx.file.project_path), rank.get(found.location.path)
+    return here is not None and there is not None and there < here
+
+
+def concurrent_twin(ctx: "FileContext", stmt: "Statement", index: str | None) -> bool:
+    """Whether this file builds the index `index` concurrently in another statement: the two
+    are the branches of a test (insights-host-inventory's `if MIGRATION_MODE == "managed"`,
+    judged round 16), and the plain one is the author's choice where it runs."""
+    return bool(index) and any(
+        other is not stmt and other.kind == "IndexStmt" and other.body.get("concurrent") and
+        other.body.get("idxname") == index for other in ctx.statements)
+
+
+def _seen_by_author(ctx: "FileContext", path: str) -> bool:
+    """Whether the migration at project path `path` existed when this file was written: it
+    comes before it in replay order, or ships with it (pglint.kit.changes.same_change, or both
+    are new migrations of a known history). A file outside the replay order (a script) sees
+    every migration."""
+    model = ctx.model
+    here = model.migration_rank.get(ctx.file.project_path)
+    there = model.migration_rank.get(path)
+    if here is None or there is None or there <= here or same_change(ctx, path) or \
+            _stream(path) != _stream(ctx.file.project_path):
+        return True  # the order of two streams (SQL files, Alembic revisions) is unknown
+    new = model.new_migration_paths
+    return new is not None and path in new and ctx.file.project_path in new
 
 
 def shown_table(ctx: "FileContext", table: str, written: str | None = None) -> str:

@@ -241,7 +241,9 @@ def _drop(stmt: Statement, body: dict, where) -> list[tuple]:
     names = []
     for obj in body.get("objects", ()):
         items = obj.get("List", {}).get("items") if isinstance(obj, dict) else None
-        name = n.qualified(items).lower() if items else None
+        # As the parser folded it: `"Result_typebotId_idx"` (Prisma quotes every name) keeps
+        # its case, as the CREATE that made it did.
+        name = n.qualified(items) if items else None
         if name:
             names.append(name)
     return [("drop", body.get("removeType"), names)] if names else []

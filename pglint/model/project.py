@@ -83,12 +83,18 @@ class ProjectModel:
     # Some file shows the project running on another database too (SQLite, MySQL): SQL that
     # only PostgreSQL knows must be asked for PostgreSQL only (pglint.facts.FileFacts).
     other_backends: bool = False
+    # Some file shows the migrations themselves running there too: `CONCURRENTLY`, `SET LOCAL`
+    # in a migration must be asked for PostgreSQL only (pglint.facts.FileFacts).
+    migrations_elsewhere: bool = False
     # Where the project's migrations first show they run against a live database ("path:line
     # (CREATE INDEX CONCURRENTLY)", pglint.model.online), or "" when none does.
     online_change: str = ""
-    # Tables some migration of the project indexes concurrently -> the first such statement,
-    # as "path:line" (pglint.model.online.online_index_table).
-    online_tables: dict[str, str] = field(default_factory=dict)
+    # Tables some migration of the project indexes concurrently -> each migration that does,
+    # in replay order: (its project path, "path:line" of its first such statement)
+    # (pglint.model.online.online_index_table).
+    online_tables: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # Each migration's place in the replay order, by its path from the project's root.
+    migration_rank: dict[str, int] = field(default_factory=dict)
 
     def created_by_new_migration(self, table: str) -> bool:
         """Whether a migration that has not run yet creates `table` (its lock blocks nobody)."""

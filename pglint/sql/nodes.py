@@ -43,9 +43,9 @@ def qualified(items: list[dict[str, Any]] | None) -> str:
 
 
 def dropped_names(body: dict[str, Any]) -> list[str]:
-    """The objects a DROP of tables, indexes or views names, qualified and lowercased as the
-    catalog keys them (`public.` left out)."""
-    return [qualified(o["List"].get("items")).lower() for o in body.get("objects") or ()
+    """The objects a DROP of tables, indexes or views names, qualified as the catalog keys them
+    (`public.` left out; case as the parser folded it: a quoted name keeps its own)."""
+    return [qualified(o["List"].get("items")) for o in body.get("objects") or ()
             if isinstance(o, dict) and "List" in o]
 
 
