@@ -237,9 +237,9 @@ RUNNER_OPT_OUT = ("goose: `-- +goose NO TRANSACTION`; dbmate: `-- migrate:up tra
                   "file (the file goes as one query); Django: `atomic = False`; Alembic: "
                   "`op.get_context().autocommit_block()`; Diesel: `run_in_transaction = false` "
                   "in the migration's metadata.toml; sqlx: `-- no-transaction` as its first "
-                  "line; Prisma: the statement alone in a migration of its own (Prisma 7.4 and "
-                  "later run it outside a transaction; before, with `prisma db execute` or by "
-                  "hand)")
+                  "line; Prisma: the statement alone in a `migration.sql` of its own (Prisma "
+                  "sends a migration's file as one query: alone, the statement runs outside a "
+                  "transaction)")
 
 
 OWN_MIGRATION_HELP = (" `CONCURRENTLY` cannot run in a transaction, and most migration runners "
