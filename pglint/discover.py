@@ -142,17 +142,15 @@ def _sqlc_configs_above(paths: list[Path], root: str) -> list[str]:
     """The sqlc configurations in the folders above the linted paths, up to the project root
     (`pglint check internal/queries` in a project whose `sqlc.yaml` sits at the top)."""
     out: list[str] = []
+    seen: set[str] = set()
     for path in paths:
         folder = os.path.dirname(os.path.abspath(path))
-        while folder.startswith(root) and folder not in out:
+        while folder.startswith(root) and folder not in seen:
+            seen.add(folder)
             out.extend(os.path.join(folder, name) for name in sorted(SQLC_CONFIGS)
                        if os.path.isfile(os.path.join(folder, name)))
-            out.append(folder)  # marks the folder seen; dropped below
-            parent = os.path.dirname(folder)
-            if parent == folder:
-                break
-            folder = parent
-    return [p for p in out if os.path.basename(p) in SQLC_CONFIGS]
+            folder = os.path.dirname(folder)
+    return out
 
 
 def _sqlc_other_engines(found: dict[str, Candidate], configs: list[str]) -> None:

@@ -146,7 +146,7 @@ def load(candidate: Candidate, text: str | None = None,
             kind = migration_kind(loaded.python_file)
         if kind:
             # An Alembic or Django migration: its SQL runs once, as a migration's does.
-            file.kind = "migration"
+            file.kind, file.framework = "migration", kind
             if file.role in (APPLICATION, SCRIPT):
                 file.role, file.role_reason = MIGRATION, "Alembic or Django migration"
             if file.role == MIGRATION:

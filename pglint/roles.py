@@ -17,6 +17,8 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
+from pglint.sql.lexer import SQL_COMMENT
+
 MIGRATION = "migration"  # an up migration: replayed into the catalog, lock rules apply
 DOWN_MIGRATION = "down-migration"  # undoes a migration: linted for syntax only, never evidence
 SCHEMA_DUMP = "schema-dump"  # pg_dump output, Rails structure.sql: the catalog, not workload
@@ -75,7 +77,6 @@ _CREATE_TABLE = re.compile(r"^[ \t]*CREATE[ \t]+(?:UNLOGGED[ \t]+)?TABLE\b",
 _GOOSE_UP = re.compile(r"^--\s*\+goose\s+up\b", re.MULTILINE | re.IGNORECASE)
 _DBMATE_UP = re.compile(r"^--\s*migrate:up\b", re.MULTILINE)
 _LIQUIBASE = re.compile(r"^--\s*liquibase\s+formatted\s+sql\b", re.MULTILINE | re.IGNORECASE)
-_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 # A migration its runner replaces with `SELECT 1;` (supabase/storage's postgres-migrations
 # runner, for migrations withdrawn after they ran): history, and no evidence of what runs now.
 _RUNNER_SKIPS = re.compile(r"^--[ \t]*postgres-migrations[ \t]+ignore\b", re.MULTILINE)
@@ -217,7 +218,7 @@ def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision
             _PG_DUMP.search(head) or _DUMP_PREAMBLE.search(head)):
         return RoleDecision(SCHEMA_DUMP, "pg_dump header" if _PG_DUMP.search(head)
                             else "pg_dump preamble")
-    code = _COMMENTS.sub(" ", head) if decision.role in (APPLICATION, MIGRATION, SCRIPT) \
+    code = SQL_COMMENT.sub(" ", head) if decision.role in (APPLICATION, MIGRATION, SCRIPT) \
         else ""  # not "-- autoincrement id"
     if _MYSQL_SYNTAX.search(code):
         return RoleDecision(OTHER_DIALECT, "MySQL or SQLite syntax")

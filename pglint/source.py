@@ -97,6 +97,9 @@ class SourceFile:
     role: str = "application"  # what the file is to the project (pglint.roles)
     role_reason: str = ""  # why it has that role (`--show-files`)
     applied: bool = False  # a migration that has already run (pglint.history)
+    # "alembic" or "django" for a Python migration, as pglint.python.schema.migration_kind
+    # told it when the file was read; "" otherwise.
+    framework: str = ""
     project_path: str = ""  # the path from the project's root: how messages name the file
     _line_starts: list[int] | None = field(default=None, repr=False)
 

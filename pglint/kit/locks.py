@@ -148,9 +148,15 @@ def built_before(ctx: "FileContext", index: str | None) -> bool:
     found = ctx.model.catalog.indexes.get(index) if index else None
     if found is None or found.location is None:
         return False
-    rank = ctx.model.migration_rank
-    here, there = rank.get(ctx.file.project_path), rank.get(found.location.path)
+    here, there = _ranks(ctx, found.location.path)
     return here is not None and there is not None and there < here
+
+
+def _ranks(ctx: "FileContext", path: str) -> tuple[int | None, int | None]:
+    """This file's place in the replay order and that of the migration at `path` (None for
+    a file outside it)."""
+    rank = ctx.model.migration_rank
+    return rank.get(ctx.file.project_path), rank.get(path)
 
 
 def concurrent_twin(ctx: "FileContext", stmt: "Statement", index: str | None) -> bool:
@@ -167,13 +173,11 @@ def _seen_by_author(ctx: "FileContext", path: str) -> bool:
     comes before it in replay order, or ships with it (pglint.kit.changes.same_change, or both
     are new migrations of a known history). A file outside the replay order (a script) sees
     every migration."""
-    model = ctx.model
-    here = model.migration_rank.get(ctx.file.project_path)
-    there = model.migration_rank.get(path)
+    here, there = _ranks(ctx, path)
     if here is None or there is None or there <= here or same_change(ctx, path) or \
             _stream(path) != _stream(ctx.file.project_path):
         return True  # the order of two streams (SQL files, Alembic revisions) is unknown
-    new = model.new_migration_paths
+    new = ctx.model.new_migration_paths
     return new is not None and path in new and ctx.file.project_path in new
 
 
@@ -317,9 +321,6 @@ def runner_wraps_file(ctx: "FileContext") -> bool:
         name in ("migration.sql", "up.sql") or name.lower().endswith(".up.sql")
 
 
-_DJANGO_MIGRATION = re.compile(r"^class\s+\w+\(\s*(?:migrations\.)?Migration\s*\)", re.MULTILINE)
-
-
 def runner_transaction(ctx: "FileContext", stmt: "Statement") -> str | None:
     """The transaction a runner known to wrap this file runs the top-level `stmt` in, for a
     message, or None: a goose or dbmate file that does not opt out, an Alembic revision (no
@@ -335,13 +336,13 @@ def runner_transaction(ctx: "FileContext", stmt: "Statement") -> str | None:
             break
         if earlier.kind == "TransactionStmt" and earlier.body.get("kind") in _ENDS_TRANSACTION:
             return None  # Alembic's `op.execute("COMMIT")`: what follows runs on its own
+    if ctx.file.framework == "django":
+        return "the transaction Django runs an atomic migration in (no `atomic = False`)"
+    if ctx.file.framework == "alembic":
+        return None if ctx.model.runner_autocommit else (
+            "the transaction Alembic runs the revision in (not in "
+            "`op.get_context().autocommit_block()`)")
     if ctx.file.path.name.lower().endswith(".py"):
-        if _DJANGO_MIGRATION.search(ctx.text):
-            return "the transaction Django runs an atomic migration in (no `atomic = False`)"
-        if "alembic" in ctx.text and "def upgrade" in ctx.text and \
-                not ctx.model.runner_autocommit:
-            return ("the transaction Alembic runs the revision in (not in "
-                    "`op.get_context().autocommit_block()`)")
         return None
     marker = _RUNNER_MARKER.search(ctx.text)
     if marker is None:

@@ -297,8 +297,7 @@ def as_written(ctx: "FileContext", stmt: "Statement") -> tuple[str, str]:
 
 
 def _alembic_revision(ctx: "FileContext") -> bool:
-    return ctx.file.path.name.endswith(".py") and "alembic" in ctx.text and \
-        "def upgrade" in ctx.text
+    return ctx.file.framework == "alembic"
 
 
 def runner_setting(ctx: "FileContext", name: str) -> str | None:

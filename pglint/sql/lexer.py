@@ -244,6 +244,8 @@ _NAME_EXPECTED = re.compile(
     r"\b(?:schema|table|index|database|role|user|sequence|view|from|into|join|update|"
     r"truncate)\s+$", re.IGNORECASE)
 # Blanks and comments before a statement (a comment ends at \n or \r, as in PostgreSQL).
+# A comment, either kind (for text tests that must not read words in comments).
+SQL_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
 
 

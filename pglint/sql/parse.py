@@ -16,7 +16,7 @@ from pglast import parser as pg
 
 from pglint.source import ByteToChar
 from pglint.sql.dialect_sections import mask_opening_prose, mask_other_dialect_sections
-from pglint.sql.lexer import (LEADING_TRIVIA, Comment, Lexed, has_query_names, lex,
+from pglint.sql.lexer import (LEADING_TRIVIA, SQL_COMMENT, Comment, Lexed, has_query_names, lex,
                                mask_down_sections)
 
 
@@ -167,9 +167,6 @@ def _with_missing_semicolon(error: SyntaxProblem, text: str, start: int) -> Synt
                          "has no `;`", offset)
 
 
-_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
-
-
 def _with_hint(error: SyntaxProblem, text: str, start: int) -> SyntaxProblem:
     """`error` as PostgreSQL words it for the whole file, with the fix named for mistakes seen
     in real migrations (judged round 16: graph-node's, patchman-engine's and quickwit's down
@@ -180,7 +177,7 @@ def _with_hint(error: SyntaxProblem, text: str, start: int) -> SyntaxProblem:
         return SyntaxProblem('syntax error at or near ";": the statement ends before a part '
                              "it needs (a column's type, an aggregate's argument types, ...)",
                              offset)
-    before = _COMMENTS.sub(" ", text[start:offset])
+    before = SQL_COMMENT.sub(" ", text[start:offset])
     head = before.lstrip()
     hint = ""
     if message.upper() == 'SYNTAX ERROR AT OR NEAR "RAISE"' and not head:
