@@ -49,7 +49,7 @@ _GLUED_DIALECT = re.compile(r"sqlite|mysql|mariadb|cockroach|clickhouse|mssql|sq
 _SCRIPT_DIRS = {"script", "scripts", "bin", "admin", "maintenance", "oneoff", "one-off",
                 "one_off", "fixes", "adhoc", "ad-hoc", "ad_hoc",
                 "data-migrations", "data_migrations"}  # SQL run by hand once, between releases
-_TEST_FILE = re.compile(r"(?:^tests?[_.-]|_tests?\.\w+$|^conftest\.py$|test.?data|^seeds?[._-])",
+_TEST_FILE = re.compile(r"(?:^tests?[_.-]|^syntax_test_|_tests?\.\w+$|^conftest\.py$|test.?data|^seeds?[._-])",
                         re.IGNORECASE)
 # Python modules of seed data and fixtures (only Python: `..._seed.sql` may be a migration that
 # updates seed data in production).
@@ -91,6 +91,9 @@ _MYSQL_SYNTAX = re.compile(r"\bENGINE\s*=\s*(?:InnoDB|MyISAM|MEMORY)\b|\bAUTO_IN
                            r"\bREPLACE\s+INTO\b|\bWITHOUT\s+ROWID\b|"
                            r"\bRAISE\s*\(\s*(?:ABORT|IGNORE|FAIL|ROLLBACK)\b",
                            re.IGNORECASE)
+# Backtick-quoted names (MySQL, SQLite, BigQuery, Spark): PostgreSQL quotes names with `"`.
+_BACKTICK_NAME = re.compile(r"\b(?:FROM|JOIN|INTO|TABLE|UPDATE|MERGE|EXISTS|VIEW|ON|BY)\s+`[^`\n]+`",
+                            re.IGNORECASE)
 # ClickHouse's table engines, types and mutations: an analytics store beside PostgreSQL, not
 # a database the same migrations also run on.
 _CLICKHOUSE_SYNTAX = re.compile(r"\bENGINE\s*=\s*\w*MergeTree\b|\bLowCardinality\s*\(|"
@@ -222,6 +225,8 @@ def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision
         else ""  # not "-- autoincrement id"
     if _MYSQL_SYNTAX.search(code):
         return RoleDecision(OTHER_DIALECT, "MySQL or SQLite syntax")
+    if _BACKTICK_NAME.search(code):
+        return RoleDecision(OTHER_DIALECT, "backtick-quoted names (MySQL, SQLite, BigQuery)")
     if _CLICKHOUSE_SYNTAX.search(code):
         return RoleDecision(OTHER_DIALECT, "ClickHouse syntax")
     if decision.role == APPLICATION:

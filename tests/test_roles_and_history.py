@@ -45,6 +45,8 @@ ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
     ("alembic/versions/sqlite/0001_init.py", "python", "other-dialect"),
     ("queries/orders.sql", "sql", "application"),
     ("examples/booktest/schema.sql", "sql", "test"),
+    # A syntax highlighter's test file (Sublime syntax tests, vendored with their grammars).
+    ("assets/syntaxes/Packages/SQL/syntax_test_sql.sql", "sql", "test"),
     ("sql/migrations.sql", "sql", "script"),
     ("sql/updates/2.14.2--2.15.0.sql", "migration", "migration"),
     ("app/models.py", "python", "application"),
@@ -105,6 +107,11 @@ def test_configured_roles_win_over_the_path():
     ("CREATE TABLE e (kind LowCardinality(String)) ENGINE = MergeTree ORDER BY kind;\n",
      "other-dialect"),
     ("ALTER TABLE events_month\nDELETE WHERE version < 4;\n", "other-dialect"),
+    # Backtick-quoted names: BigQuery's `project.dataset.table`, MySQL's `name`.
+    ("CREATE TABLE IF NOT EXISTS `proj.ds.transactions` (version INT64);\n", "other-dialect"),
+    ("MERGE `proj.ds.items` AS t USING staging AS s ON t.id = s.id\n"
+     "WHEN MATCHED THEN DELETE;\n", "other-dialect"),
+    ("SELECT '`quoted`' FROM t; -- FROM `x`\n", "application"),
     # Words in a comment are not syntax (civitai's "-- Add autoincrement id column").
     ("-- Add autoincrement id column\nALTER TABLE t ADD COLUMN id serial;\n", "application"),
     ("INSERT INTO tags (name) VALUES ($1) ON CONFLICT DO NOTHING;\n", "application"),

@@ -340,6 +340,12 @@ def test_old_mac_line_endings_count_lines(tmp_path):
     # Go templates and Flyway placeholders.
     ("SELECT * FROM {{ .Schema }}.users WHERE id = ${id};", "SelectStmt", "{{ .Schema }}"),
     ("{% if x %}SELECT 1;{% endif %}", "SelectStmt", "{% if x %}"),
+    # A comment where a runner puts the schema name (stack-auth's migrations).
+    ('CREATE INDEX CONCURRENTLY "i" ON /* SCHEMA_NAME_SENTINEL */."Team"("id");', "IndexStmt",
+     "/* SCHEMA_NAME_SENTINEL */."),
+    # A driver's `?` parameters (database/sql, JDBC, sqlx's Rebind).
+    ("SELECT id FROM rpm WHERE name = ?\n  AND epoch=? AND arch IN (?, ?) LIMIT ?;",
+     "SelectStmt", "= ?"),
 ])
 def test_template_placeholders_parse_with_offsets_kept(sql, kind, name):
     parsed = parse_sql(sql)
@@ -409,6 +415,30 @@ def test_a_syntax_error_on_a_placeholder_is_the_template_not_the_sql():
     # real mistake in the same file still is one.
     sql = ("SELECT id FROM subscribers WHERE status = 'enabled' %query% LIMIT 10;\n"
            "INSERT INTO muted (user_id, subject_id) VALUES :rows! ON CONFLICT DO NOTHING;\n"
+           "SELEC 1;\n")
+    parsed = parse_sql(sql)
+    assert [sql[e.offset:e.offset + 5] for e in parsed.errors] == ["SELEC"]
+
+
+def test_a_schema_placeholder_comment_leaves_the_name_unqualified():
+    sql = 'CREATE INDEX "i" ON /* SCHEMA_NAME_SENTINEL */."Team"("id");\nSELEC 1;\n'
+    parsed = parse_sql(sql)
+    relation = parsed.statements[0].node["IndexStmt"]["relation"]
+    assert relation["relname"] == "Team" and "schemaname" not in relation
+    assert [sql[e.offset:e.offset + 5] for e in parsed.errors] == ["SELEC"]
+    # A comment before a number or after a name is left alone.
+    assert parse_sql("SELECT /* x */.5 AS half;").masked == "SELECT /* x */.5 AS half;"
+
+
+def test_question_marks_that_are_operators_stay_as_written():
+    sql = "SELECT data ? 'k', data ?| array['a'] FROM t WHERE data ?& array['b'];"
+    parsed = parse_sql(sql)
+    assert not parsed.errors and parsed.masked == sql
+
+
+def test_a_syntax_error_just_after_a_placeholder_is_the_template_not_the_sql():
+    # goatcounter's `:in` stands for an operator the application writes in.
+    sql = ("SELECT sum(total) FROM hit_counts WHERE path_id :in (:paths) AND site_id = :site;\n"
            "SELEC 1;\n")
     parsed = parse_sql(sql)
     assert [sql[e.offset:e.offset + 5] for e in parsed.errors] == ["SELEC"]

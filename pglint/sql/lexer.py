@@ -30,6 +30,7 @@ def _token_pattern() -> re.Pattern[str]:
   | (?P<psqlvar>(?<![\w\]:)]):(?:[A-Za-z_]\w*!?|'[A-Za-z_]\w*'|"[A-Za-z_]\w*"|\{\?[A-Za-z_]\w*\}))
   | (?P<template>@[A-Za-z_]\w*@|\{\{.*?\}\}|\{%.*?%\}|\$\{[\w.:-]+\}|\{[A-Za-z_]\w*\}
                  |%\([A-Za-z_]\w*\)s|%[A-Za-z_]\w*%|(?<![\w%])%[sd](?!\w))
+  | (?P<qparam>(?<=[=(,<>\s])\?(?=\s*(?:[,);]|\Z|(?i:AND|OR|LIMIT|OFFSET|THEN|ELSE|END|ORDER|GROUP|WHERE)\b)))
   | (?P<open>\()
   | (?P<close>\))
     """,
@@ -144,6 +145,12 @@ def lex(text: str) -> Lexed:
         elif kind == "block_comment":
             pos = block_comment_end(text, pos)
             comments.append(Comment(start, pos, text[start:pos]))
+            if _NAME_FOLLOWS.match(text, pos) and (
+                    start == 0 or _NAME_MAY_START.match(text, start - 1)):
+                # `ON /* SCHEMA_NAME_SENTINEL */."Team"`: a runner puts a schema name there;
+                # blanked with its dot, the name reads as unqualified (the default schema).
+                mask(start, pos + 1)
+                pos += 1
         elif kind == "dollar":
             close = text.find(m.group(), pos)
             pos = n if close < 0 else close + len(m.group())
@@ -179,6 +186,14 @@ def lex(text: str) -> Lexed:
             elif not text[stmt_start:start].strip():
                 stmt_start = line_end
             pos = line_end
+        elif kind == "qparam":
+            # A driver's `?` parameter (JDBC, sqlx's `Rebind`, database/sql): a query
+            # parameter, written `$1` over the blank after an operator (`LIMIT ?`, `=?`: a literal).
+            if start - 1 > copied and text[start - 1] in " \t" and \
+                    not (text[start - 2].isalnum() or text[start - 2] in "_$"):
+                put(start - 1, pos, "$1")
+            else:
+                put(start, pos, "0")
         elif kind == "template":
             put(start, pos, _template_stand_in(m.group()))
         elif kind == "psqlvar":
@@ -239,6 +254,9 @@ def _template_stand_in(template: str) -> str:
         "_" + template[1:-1] + "_"
 
 
+# A comment standing where a schema name goes: `/* SCHEMA */."Team"`, `/* s */.users`.
+_NAME_FOLLOWS = re.compile(r'\.[A-Za-z_"]')
+_NAME_MAY_START = re.compile(r"[\s(,]")
 # Keywords after which a psql variable stands for a name (`REINDEX SCHEMA :s`, `FROM :tbl`).
 _NAME_EXPECTED = re.compile(
     r"\b(?:schema|table|index|database|role|user|sequence|view|from|into|join|update|"

@@ -248,9 +248,15 @@ def _parse_whole(text: str, failed: dict[str, pg.ParseError]) -> dict | None:
 
 def _at_placeholder(offset: int, masked: str, original: str) -> bool:
     """Whether a syntax error sits on a template placeholder (`WITH subs AS (%query%)`,
-    `VALUES :rows`), which stands for SQL filled in at run time: the statement cannot be
-    analysed, but nothing says it is wrong, so it is not reported."""
-    return offset < len(masked) and masked[offset] != original[offset]
+    `VALUES :rows`), or just after one (`path_id :in (:ids)`, where the placeholder is an
+    operator), which stands for SQL filled in at run time: the statement cannot be analysed,
+    but nothing says it is wrong, so it is not reported."""
+    if offset < len(masked) and masked[offset] != original[offset]:
+        return True
+    before = offset - 1  # the last character written before the error
+    while before >= 0 and masked[before].isspace() and offset - before < 10_000:
+        before -= 1
+    return before >= 0 and masked[before] != original[before]
 
 
 def statement_count(text: str, limit: int) -> int:
