@@ -12,7 +12,8 @@ from typing import Callable
 from pglint.config import Settings
 from pglint.gitignore import Ignored, ignored_paths
 from pglint.paths import relative_to
-from pglint.roles import MIGRATION_CODE_DIRS, RoleDecision, role_from_path
+from pglint.roles import (
+    MIGRATION_CODE_DIRS, OTHER_DIALECT, OTHER_DIALECT_NAMES, RoleDecision, role_from_path)
 from pglint.sqlc_config import CONFIG_NAMES as SQLC_CONFIGS, other_engine_paths
 
 SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".pgbench"}
@@ -136,6 +137,33 @@ def _prefer_postgres_variants(found: dict[str, Candidate]) -> None:
                 (os.path.dirname(absolute), base) in variants:
             found[absolute] = replace(c, role=RoleDecision(
                 "other-dialect", "a PostgreSQL variant of this migration runs instead"))
+
+
+_NAME_WORD = re.compile(r"[A-Za-z0-9]+")
+_POSTGRES_WORDS = ("postgres", "postgresql", "pg")
+
+
+def _dialect_named_twins(found: dict[str, Candidate]) -> None:
+    """A file named for another database whose folder holds the same name for PostgreSQL
+    (`oracle_engine_7.5_to_7.6.sql` beside `postgres_engine_7.5_to_7.6.sql`,
+    `activiti.db2.create.engine.sql` beside `activiti.postgres.create.engine.sql`) is that
+    database's script: the other-dialect role. A dialect word alone in a name is no evidence
+    (`remove_oracle_column_default.sql` may well be a PostgreSQL migration)."""
+    names = {(os.path.dirname(a), c.path.name.lower()) for a, c in found.items()}
+    for absolute, c in list(found.items()):
+        if c.role.configured or c.role.role == OTHER_DIALECT:
+            continue
+        name = c.path.name
+        for word in _NAME_WORD.finditer(name):
+            dialect = word.group().lower()
+            if dialect not in OTHER_DIALECT_NAMES:
+                continue
+            folder = os.path.dirname(absolute)
+            if any((folder, (name[:word.start()] + pg + name[word.end():]).lower()) in names
+                   for pg in _POSTGRES_WORDS):
+                found[absolute] = replace(c, role=RoleDecision(
+                    OTHER_DIALECT, f"{dialect} in the name, beside its PostgreSQL twin"))
+                break
 
 
 def _sqlc_configs_above(paths: list[Path], root: str) -> list[str]:
@@ -333,6 +361,7 @@ def discover(paths: list[Path], settings: Settings,
         else:
             errors.append(f"{path}: no such file or directory")
     _prefer_postgres_variants(found)
+    _dialect_named_twins(found)
     _sqlc_other_engines(found, sqlc_configs + _sqlc_configs_above(paths, root))
     _mark_beside_migrations(found)
     candidates = sorted(

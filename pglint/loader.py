@@ -81,9 +81,10 @@ def decode(path: Path, data: bytes) -> tuple[str | None, str, LoadProblem | None
     the text back in the same encoding keeps it, and adds none where there was none."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         # Saved by an editor as UTF-16 (its NUL bytes are half of every ASCII character).
-        return None, "utf-8", LoadProblem("UTF-16 text (a UTF-16 byte-order mark opens it); "
-                                          "pglint reads UTF-8: saved as UTF-8, it would be "
-                                          "linted; not linted")
+        return None, "utf-8", LoadProblem("UTF-16 text (a UTF-16 byte-order mark opens it): "
+                                          "psql rejects it (invalid byte sequence for "
+                                          "encoding \"UTF8\"); saved as UTF-8 it would run "
+                                          "and be linted; not linted")
     if b"\x00" in data:
         # Anywhere, not only at the start: PostgreSQL's parser stops at a NUL, so the rest of
         # the file would go unread without a word.

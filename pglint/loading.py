@@ -4,6 +4,7 @@ parsed statements (PL/pgSQL and SQL bodies included) and its syntax problems (PG
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -64,6 +65,9 @@ class PythonReaders:
 
     def __bool__(self) -> bool:
         return bool(self.rules) or self.orm or self.schema
+
+
+_TEMPLATE_CONTROL = re.compile(r"\{%-?\s*(?:if|for|elif|else|macro|block)\b")
 
 
 def _problem(candidate: Candidate, message: str, offset: int = 0, line: int = 0,
@@ -169,8 +173,11 @@ def load(candidate: Candidate, text: str | None = None,
             return loaded
         parsed = parse_sql(text)
     loaded.parsed = parsed
-    # A down migration that exists to refuse a rollback fails whether it parses or not.
-    quiet = file.role == DOWN_MIGRATION and refuses_rollback(text)
+    # A down migration that exists to refuse a rollback fails whether it parses or not. A
+    # template's control statements (`{% if %}`) keep every branch in the text, which no
+    # database runs as written.
+    quiet = file.role == DOWN_MIGRATION and refuses_rollback(text) or \
+        "{%" in text and _TEMPLATE_CONTROL.search(text) is not None
     for error in () if quiet else parsed.errors:
         loaded.problems.append(_problem(candidate, error.message,
                                         error.offset))

@@ -35,7 +35,7 @@ RUN_TIME_ROLES = frozenset({MIGRATION, APPLICATION, LOAD_TEST})
 # Roles whose files are parsed and linted at all (an other dialect is only listed).
 LINTED_ROLES = frozenset(ROLES) - {OTHER_DIALECT}
 
-_OTHER_DIALECTS = {"sqlite", "sqlite3", "mysql", "mariadb", "cockroach", "cockroachdb", "crdb",
+OTHER_DIALECT_NAMES = {"sqlite", "sqlite3", "mysql", "mariadb", "cockroach", "cockroachdb", "crdb",
                    "clickhouse", "mssql", "sqlserver", "tsql", "oracle", "spanner", "duckdb",
                    "snowflake", "bigquery", "redshift", "h2", "hsqldb", "derby", "db2",
                    "dolt", "tidb"}  # MySQL-compatible servers
@@ -81,7 +81,7 @@ _LIQUIBASE = re.compile(r"^--\s*liquibase\s+formatted\s+sql\b", re.MULTILINE | r
 # runner, for migrations withdrawn after they ran): history, and no evidence of what runs now.
 _RUNNER_SKIPS = re.compile(r"^--[ \t]*postgres-migrations[ \t]+ignore\b", re.MULTILINE)
 # What PostgreSQL has no form of: MySQL's table options, character sets and `*.*` grants,
-# `CREATE DATABASE IF NOT EXISTS`, SQLite's pragmas and conflict clauses.
+# `CREATE DATABASE IF NOT EXISTS`, SQLite's pragmas and conflict clauses, `ALTER TABLE t MODIFY`.
 _MYSQL_SYNTAX = re.compile(r"\bENGINE\s*=\s*(?:InnoDB|MyISAM|MEMORY)\b|\bAUTO_INCREMENT\b|"
                            r"\bAUTOINCREMENT\b|\bPRAGMA\s+\w+|\butf8mb[34]\b|\bON\s+\*\.\*|"
                            r"\bCREATE\s+DATABASE\s+IF\s+NOT\s+EXISTS\b|"
@@ -89,14 +89,16 @@ _MYSQL_SYNTAX = re.compile(r"\bENGINE\s*=\s*(?:InnoDB|MyISAM|MEMORY)\b|\bAUTO_IN
                            # SQLite's conflict clauses and trigger RAISE, MySQL's REPLACE
                            r"\bINSERT\s+OR\s+(?:IGNORE|REPLACE|ABORT|FAIL|ROLLBACK)\b|"
                            r"\bREPLACE\s+INTO\b|\bWITHOUT\s+ROWID\b|"
-                           r"\bRAISE\s*\(\s*(?:ABORT|IGNORE|FAIL|ROLLBACK)\b",
+                           r"\bRAISE\s*\(\s*(?:ABORT|IGNORE|FAIL|ROLLBACK)\b|"
+                           # MySQL's and Oracle's way of changing a column
+                           r"\bALTER\s+TABLE\s+\S+\s+MODIFY\b",
                            re.IGNORECASE)
 # Backtick-quoted names (MySQL, SQLite, BigQuery, Spark): PostgreSQL quotes names with `"`.
 _BACKTICK_NAME = re.compile(r"\b(?:FROM|JOIN|INTO|TABLE|UPDATE|MERGE|EXISTS|VIEW|ON|BY)\s+`[^`\n]+`",
                             re.IGNORECASE)
 # ClickHouse's table engines, types and mutations: an analytics store beside PostgreSQL, not
 # a database the same migrations also run on.
-_CLICKHOUSE_SYNTAX = re.compile(r"\bENGINE\s*=\s*\w*MergeTree\b|\bLowCardinality\s*\(|"
+_CLICKHOUSE_SYNTAX = re.compile(r"\bENGINE\s*=\s*[A-Za-z]\w*|\bLowCardinality\s*\(|"
                                 r"\bALTER\s+TABLE\s+\S+\s+(?:ON\s+CLUSTER\s+\S+\s+)?"
                                 r"(?:DELETE|UPDATE\s+\w+\s*=[^;]*?)\s+WHERE\b", re.IGNORECASE)
 # Stores that sit beside PostgreSQL for analytics: their files show no second backend.
@@ -134,7 +136,7 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
     parts = posix.lower().split("/")
     folders, name = parts[:-1], parts[-1]
     for words in map(_words, folders):
-        dialect = words & _OTHER_DIALECTS
+        dialect = words & OTHER_DIALECT_NAMES
         if dialect:
             return RoleDecision(OTHER_DIALECT, f"{sorted(dialect)[0]} in the path")
     # Run together with other words too: `riversqlite/`, `schema_sqlite3.sql`, `initmysql.sql`.
@@ -221,10 +223,11 @@ def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision
             _PG_DUMP.search(head) or _DUMP_PREAMBLE.search(head)):
         return RoleDecision(SCHEMA_DUMP, "pg_dump header" if _PG_DUMP.search(head)
                             else "pg_dump preamble")
-    code = SQL_COMMENT.sub(" ", head) if decision.role in (APPLICATION, MIGRATION, SCRIPT) \
+    code = SQL_COMMENT.sub(" ", head) if decision.role in (APPLICATION, MIGRATION, SCRIPT,
+                                                           DOWN_MIGRATION) \
         else ""  # not "-- autoincrement id"
     if _MYSQL_SYNTAX.search(code):
-        return RoleDecision(OTHER_DIALECT, "MySQL or SQLite syntax")
+        return RoleDecision(OTHER_DIALECT, "MySQL, SQLite or Oracle syntax")
     if _BACKTICK_NAME.search(code):
         return RoleDecision(OTHER_DIALECT, "backtick-quoted names (MySQL, SQLite, BigQuery)")
     if _CLICKHOUSE_SYNTAX.search(code):

@@ -145,3 +145,31 @@ def test_sharded_counter_suggestion_runs_on_postgres(postgres):
                  if f.code == "PGL101" and "visit_counters" in f.message
                  and f.path.endswith(".sql")]
     postgres.run(*_migrations(root), finding.fix.suggestion)
+
+
+def test_sharded_counter_read_and_fold_keep_every_increment(postgres):
+    # The read adds the counter row's value to its shards'; the fold moves only shards whose
+    # counter row exists (a shard of a key with no row stays, and is still read).
+    root = FIXTURES / "shop"
+    result = engine.lint([root], _settings(root))
+    [finding] = [f for f in result.findings
+                 if f.code == "PGL101" and "visit_counters" in f.message
+                 and f.path.endswith(".sql")]
+    suggestion = finding.fix.suggestion
+    fold = suggestion[suggestion.index("WITH moved"):]
+    read = suggestion[suggestion.index("SELECT coalesce"):suggestion.index("-- Optional fold")]
+    with postgres.database() as database:
+        for script in _migrations(root):
+            assert postgres.psql(database, script).returncode == 0
+        setup = postgres.psql(
+            database, "DELETE FROM visit_counters;\n"
+            "INSERT INTO visit_counters (page_id, count) VALUES ('/home', 5);\n"
+            + suggestion[:suggestion.index("-- The read")]  # the DDL and one increment
+            + "INSERT INTO visit_counters_shards (page_id, shard, count) VALUES ('/gone', 0, 2);\n")
+        assert setup.returncode == 0, setup.stderr
+        before = postgres.psql(database, read, "-A", "-t")
+        folded = postgres.psql(database, fold + "\nSELECT count FROM visit_counters;\n"
+                               "SELECT page_id, count FROM visit_counters_shards;\n" + read,
+                               "-A", "-t")
+    assert before.stdout.split() == ["6"], before.stderr
+    assert folded.stdout.split() == ["6", "/gone|2", "6"], folded.stderr

@@ -112,6 +112,10 @@ def test_configured_roles_win_over_the_path():
     ("MERGE `proj.ds.items` AS t USING staging AS s ON t.id = s.id\n"
      "WHEN MATCHED THEN DELETE;\n", "other-dialect"),
     ("SELECT '`quoted`' FROM t; -- FROM `x`\n", "application"),
+    # Oracle's and MySQL's MODIFY; ClickHouse's engines of every kind.
+    ("alter table ACT_RU_TASK modify (NAME_ NVARCHAR2(255));\n", "other-dialect"),
+    ("CREATE OR REPLACE TABLE d AS logs\nENGINE=Merge(currentDatabase(), '^x$');\n",
+     "other-dialect"),
     # Words in a comment are not syntax (civitai's "-- Add autoincrement id column").
     ("-- Add autoincrement id column\nALTER TABLE t ADD COLUMN id serial;\n", "application"),
     ("INSERT INTO tags (name) VALUES ($1) ON CONFLICT DO NOTHING;\n", "application"),
@@ -334,6 +338,34 @@ def test_other_dialects_are_not_read(tmp_path):
     assert result.returncode == 0 and "PGL901" not in result.stdout, result.stdout
     shown = run("check", "--show-files", ".", cwd=tmp_path)
     assert "other-dialect (sqlite in the path)" in shown.stdout
+
+
+def test_a_file_named_for_another_database_beside_its_postgres_twin(tmp_path):
+    # camunda's `upgrade/` and `create/` folders: one script per database, named for it.
+    for rel in ("upgrade/oracle_engine_7.5_to_7.6.sql", "upgrade/postgres_engine_7.5_to_7.6.sql",
+                "create/activiti.db2.create.engine.sql", "create/activiti.postgres.create.engine.sql",
+                "migrations/V3__remove_oracle_column_default.sql"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("alter table ACT_RU_TASK modify NAME_ null;\n"
+                                    if "postgres" not in rel else "SELECT 1;\n")
+    shown = run("check", "--show-files", ".", cwd=tmp_path).stdout
+    for rel in ("upgrade/oracle_engine_7.5_to_7.6.sql", "create/activiti.db2.create.engine.sql"):
+        assert f"{rel}  other-dialect (" in shown and "beside its PostgreSQL twin" in shown, shown
+    # No twin: the name alone is no evidence (the file is other-dialect by its MODIFY only).
+    assert "V3__remove_oracle_column_default.sql  other-dialect (MySQL, SQLite or Oracle syntax)" \
+        in shown, shown
+
+
+def test_a_templates_control_statements_hide_its_syntax_errors(tmp_path):
+    # Nominatim's Jinja SQL keeps both branches of `{% if %}` in the text; a plain file with
+    # the same mistake is still reported.
+    body = ("{% if debug %}\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;\n"
+            "{% else %}\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 2 $$ LANGUAGE sql;\n"
+            "{% endif %}\nSELEC 1;\n")
+    (tmp_path / "functions.sql").write_text(body)
+    (tmp_path / "plain.sql").write_text("SELEC 1;\n")
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    assert "plain.sql:1:1: PGL901" in result.stdout and "functions.sql" not in result.stdout
 
 
 def test_an_unknown_configured_role_is_a_clear_error(tmp_path):

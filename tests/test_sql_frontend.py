@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from pglint.source import ByteToChar, SourceFile
@@ -92,6 +94,21 @@ def test_syntax_errors_name_the_mistake(sql, message, postgres):
     assert result.returncode != 0 and error.message.split(":")[0] in result.stderr
 
 
+def test_psql_rejects_a_utf16_file_as_the_message_says(tmp_path, postgres):
+    from pglint.loader import decode
+
+    data = "SELECT 1;\n".encode("utf-16")
+    problem = decode(tmp_path / "wide.sql", data)[2]
+    path = tmp_path / "wide.sql"
+    path.write_bytes(data)
+    with postgres.database() as database:
+        result = subprocess.run([postgres.psql_bin, "-X", "-v", "ON_ERROR_STOP=1", "-d",
+                                 postgres.uri(database), "-f", str(path)],
+                                capture_output=True, text=True, timeout=60)
+    assert problem is not None and "psql rejects it" in problem.message
+    assert result.returncode != 0 and 'invalid byte sequence for encoding "UTF8"' in result.stderr
+
+
 def test_plpgsql_checks_that_need_the_catalog_report_nothing():
     # Without a database the PL/pgSQL parser knows no array or extension types: PostgreSQL
     # accepts both bodies.
@@ -99,9 +116,17 @@ def test_plpgsql_checks_that_need_the_catalog_report_nothing():
                  "$$ BEGIN RETURN 1; END $$;\n",
                  "CREATE FUNCTION g() RETURNS int LANGUAGE plpgsql AS $$ DECLARE a int; "
                  "bounds geometry; BEGIN FOR a, bounds IN SELECT 1, NULL LOOP NULL; END LOOP; "
-                 "RETURN 1; END $$;\n"):
+                 "RETURN 1; END $$;\n",
+                 # A row variable's fields come from its table (pgstac's `search_wheres`).
+                 "CREATE FUNCTION h() RETURNS text LANGUAGE plpgsql AS $$ DECLARE "
+                 "sw search_wheres%ROWTYPE; BEGIN sw._where := 'x'; RETURN sw._where; END $$;\n",
+                 # A placeholder decides what the body is (neon's `{privileges}`).
+                 "DO $$ BEGIN CREATE ROLE r {privileges}; END $$;\n"):
         stmt = parse_sql(text).statements[0]
         assert expand_plpgsql(stmt, text)[1] == []
+    # The field of a variable the body does not declare is a mistake.
+    text = "CREATE FUNCTION k() RETURNS void LANGUAGE plpgsql AS $$ BEGIN sw.x := 1; END $$;\n"
+    assert "not a known variable" in expand_plpgsql(parse_sql(text).statements[0], text)[1][0].message
 
 
 def test_node_positions_count_characters_after_non_ascii_text():
@@ -346,6 +371,10 @@ def test_old_mac_line_endings_count_lines(tmp_path):
     # A driver's `?` parameters (database/sql, JDBC, sqlx's Rebind).
     ("SELECT id FROM rpm WHERE name = ?\n  AND epoch=? AND arch IN (?, ?) LIMIT ?;",
      "SelectStmt", "= ?"),
+    # A dollar quote whose tag a format string fills in (neon's compute SQL).
+    ("DO ${outer_tag}$ BEGIN PERFORM 1; END ${outer_tag}$;", "DoStmt", "${outer_tag}$"),
+    # bun's `?TableName` placeholders.
+    ("DELETE FROM ?TableName WHERE id = $1;", "DeleteStmt", "?TableName"),
 ])
 def test_template_placeholders_parse_with_offsets_kept(sql, kind, name):
     parsed = parse_sql(sql)
@@ -428,6 +457,25 @@ def test_a_schema_placeholder_comment_leaves_the_name_unqualified():
     assert [sql[e.offset:e.offset + 5] for e in parsed.errors] == ["SELEC"]
     # A comment before a number or after a name is left alone.
     assert parse_sql("SELECT /* x */.5 AS half;").masked == "SELECT /* x */.5 AS half;"
+
+
+def test_a_script_runners_delimiter_commands_are_not_sql():
+    # DolphinScheduler's upgrade scripts: the runner reads `delimiter d//`; a column named
+    # `delimiter` stays a column.
+    sql = ("CREATE TABLE t (\n    delimiter varchar(10),\n    id int);\n"
+           "delimiter d//\nCREATE OR REPLACE FUNCTION f() RETURNS void AS $$\nBEGIN\nEND;\n"
+           "$$ LANGUAGE plpgsql;\nd//\ndelimiter ;\nSELECT f();\n")
+    parsed = parse_sql(sql)
+    assert [s.kind for s in parsed.statements] == ["CreateStmt", "CreateFunctionStmt",
+                                                   "SelectStmt"] and not parsed.errors
+    assert len(parsed.masked) == len(sql) and "delimiter varchar" in parsed.masked
+
+
+def test_bun_splits_a_migration_at_its_comment():
+    sql = "SELECT 1\n\n--migration:split\n\nSELECT 2\n"
+    parsed = parse_sql(sql)
+    assert [s.kind for s in parsed.statements] == ["SelectStmt", "SelectStmt"]
+    assert not parsed.errors
 
 
 def test_question_marks_that_are_operators_stay_as_written():

@@ -21,6 +21,7 @@ def _token_pattern() -> re.Pattern[str]:
     return re.compile(r"""
     (?P<line_comment>--[^\r\n]*)
   | (?P<block_comment>/\*)
+  | (?P<tdollar>(?<![\w$])\$\{[A-Za-z_]\w*\}\$)
   | (?P<dollar>(?<![\w$])\$(?:[A-Za-z_\x80-\uffff][\w\x80-\uffff]*)?\$)
   | (?P<estring>(?<![\w$])[Ee]')
   | (?P<squote>')
@@ -29,7 +30,7 @@ def _token_pattern() -> re.Pattern[str]:
   | (?P<backslash>\\)
   | (?P<psqlvar>(?<![\w\]:)]):(?:[A-Za-z_]\w*!?|'[A-Za-z_]\w*'|"[A-Za-z_]\w*"|\{\?[A-Za-z_]\w*\}))
   | (?P<template>@[A-Za-z_]\w*@|\{\{.*?\}\}|\{%.*?%\}|\$\{[\w.:-]+\}|\{[A-Za-z_]\w*\}
-                 |%\([A-Za-z_]\w*\)s|%[A-Za-z_]\w*%|(?<![\w%])%[sd](?!\w))
+                 |%\([A-Za-z_]\w*\)s|%[A-Za-z_]\w*%|(?<![\w%])%[sd](?!\w)|(?<![\w?])\?[A-Z]\w*)
   | (?P<qparam>(?<=[=(,<>\s])\?(?=\s*(?:[,);]|\Z|(?i:AND|OR|LIMIT|OFFSET|THEN|ELSE|END|ORDER|GROUP|WHERE)\b)))
   | (?P<open>\()
   | (?P<close>\))
@@ -51,6 +52,7 @@ _IN_BEFORE = re.compile(r"\bIN\s+$", re.IGNORECASE)
 _QUERY_NAME_LINE = re.compile(r"^--[ \t]*(?:name:[ \t]*\S|([\w-]+)[ \t]*--[ \t]*$)",
                               re.MULTILINE)
 _LETTER = re.compile(r"[A-Za-z_]")
+_BUN_SPLIT = "--migration:split"
 
 
 def _names_a_query(match: re.Match | None) -> bool:
@@ -137,10 +139,11 @@ def lex(text: str) -> Lexed:
         pos = m.end()
         if kind == "line_comment":
             comments.append(Comment(start, pos, m.group()))
-            if depth <= 0 and _names_a_query(_QUERY_NAME_LINE.match(m.group())) and \
+            if depth <= 0 and (_names_a_query(_QUERY_NAME_LINE.match(m.group())) or
+                               m.group().startswith(_BUN_SPLIT)) and \
                     text[stmt_start:start].strip():
                 # Query files (goyesql, aiosql, procrastinate) start each query with its name
-                # and may leave out the `;` before it.
+                # and may leave out the `;` before it; bun's migrations split at a comment.
                 end_statement(start, start)
         elif kind == "block_comment":
             pos = block_comment_end(text, pos)
@@ -151,6 +154,17 @@ def lex(text: str) -> Lexed:
                 # blanked with its dot, the name reads as unqualified (the default schema).
                 mask(start, pos + 1)
                 pos += 1
+        elif kind == "tdollar":
+            # `DO ${outer_tag}$ ... ${outer_tag}$`: a dollar quote whose tag a format string
+            # fills in (neon's compute SQL); both ends become the same plain tag.
+            stand_in = "$" + "_" * (len(m.group()) - 2) + "$"
+            put(start, pos, stand_in)
+            close = text.find(m.group(), pos)
+            if close < 0:
+                pos = n
+            else:
+                put(close, close + len(m.group()), stand_in)
+                pos = close + len(m.group())
         elif kind == "dollar":
             close = text.find(m.group(), pos)
             pos = n if close < 0 else close + len(m.group())
@@ -243,7 +257,8 @@ def _psql_variable_stand_in(text: str, token: str, start: int, pos: int, stmt_st
 def _template_stand_in(template: str) -> str:
     """What a template placeholder becomes for the parser, of the same length: extension
     scripts' `@extschema@`, Go/Jinja `{{ ... }}`, Flyway `${name}`, Python's `{name}` and
-    `%(name)s`, Go's `%s`, and `%name%` stand for names or values that are filled in before the SQL runs."""
+    `%(name)s`, Go's `%s`, `%name%` and bun's `?TableName` stand for names or values that are
+    filled in before the SQL runs."""
     if template.startswith("{%"):
         return " " * len(template)  # a template's control statement: no SQL of its own
     if template.startswith("%("):
@@ -273,6 +288,33 @@ _DOWN_MARKER = re.compile(r"^[ \t]*--[ \t]*(?:\+goose[ \t]+down|migrate:down)\b.
                           re.MULTILINE | re.IGNORECASE)
 _UP_MARKER = re.compile(r"^[ \t]*--[ \t]*(?:\+goose[ \t]+up|migrate:up)\b.*$",
                         re.MULTILINE | re.IGNORECASE)
+
+
+# A client's statement delimiter (`delimiter d//`, the MySQL client's command, which some
+# Java script runners also read) and the lines that are that delimiter (never a column
+# named `delimiter`: the mark holds a punctuation character).
+_CLIENT_DELIMITER = re.compile(r"^[ \t]*delimiter[ \t]+((?=[^\s(),]*[/|$;#@!%&*])[^\s(),]+)"
+                               r"[ \t]*\r?$",
+                               re.MULTILINE | re.IGNORECASE)
+
+
+def mask_client_delimiters(text: str) -> str:
+    """The text with `delimiter X` lines, and lines that are only X, blanked: the script
+    runner reads them; the statements between them end with `;` as PostgreSQL's do."""
+    if "elimiter" not in text and "ELIMITER" not in text:
+        return text
+    found = list(_CLIENT_DELIMITER.finditer(text))
+    if not found:
+        return text
+    marks = {m.group(1) for m in found} - {";"}
+    lines = text.splitlines(keepends=True)
+    out = []
+    for line in lines:
+        bare = line.strip()
+        if bare in marks or _CLIENT_DELIMITER.fullmatch(line.rstrip("\n")):
+            line = _blank(line)
+        out.append(line)
+    return "".join(out)
 
 
 def mask_down_sections(text: str) -> str:

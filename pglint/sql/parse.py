@@ -17,7 +17,7 @@ from pglast import parser as pg
 from pglint.source import ByteToChar
 from pglint.sql.dialect_sections import mask_opening_prose, mask_other_dialect_sections
 from pglint.sql.lexer import (LEADING_TRIVIA, SQL_COMMENT, Comment, Lexed, has_query_names, lex,
-                               mask_down_sections)
+                               mask_client_delimiters, mask_down_sections)
 
 
 @dataclass(eq=False)
@@ -284,7 +284,9 @@ def parse_sql(text: str) -> ParsedSQL:
     # A goose or dbmate file's down section is not what the migration does: blanked.
     # So are the sections a multi-database script writes for another database (`-- MySQL`).
     # So is a sentence that opens the file to stop psql from running it (an archive's guard).
-    up_only = mask_opening_prose(mask_other_dialect_sections(mask_down_sections(text)))
+    # So are a script runner's `delimiter` commands.
+    up_only = mask_opening_prose(mask_other_dialect_sections(mask_down_sections(
+        mask_client_delimiters(text))))
     # A query file that names its queries is split at the names, never parsed whole: without
     # `;` between them, `SELECT 1 <name> DELETE FROM t` would parse as one SELECT.
     named = has_query_names(up_only)

@@ -28,6 +28,18 @@ _CATALOG_LIMITS = re.compile(
 _DO_WRAPPER = "CREATE FUNCTION pglint_do_block() RETURNS void LANGUAGE plpgsql AS "
 
 
+_UNKNOWN_FIELD = re.compile(r'"(\w+)\.\w+" is not a known variable')
+
+
+def _field_of_declared(message: str, body: str) -> bool:
+    """`sw._where := ...` where the body declares `sw search_wheres%ROWTYPE` (or of a table's
+    type): the row's fields come from the catalog, which the parser has not got."""
+    m = _UNKNOWN_FIELD.search(message)
+    return m is not None and re.search(
+        rf"(?<![\w.]){re.escape(m.group(1))}\s+[\w.\"]+(?:%ROWTYPE)?\s*(?:;|:=|DEFAULT\b)",
+        body, re.IGNORECASE) is not None
+
+
 def _option(items: list[dict[str, Any]] | None, name: str) -> list[str]:
     """The strings of a function or DO option (`LANGUAGE plpgsql`, `AS 'body'`)."""
     arg = (n.def_elems(items).get(name) or {}).get("arg")
@@ -120,11 +132,16 @@ def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], li
                 raise
             sql = source[:found] + masked + source[found + len(body):] \
                 if stmt.kind != "DoStmt" else f"{_DO_WRAPPER}{tag}{masked}{tag}"
-            tree = plpgsql_tree(sql)
+            try:
+                tree = plpgsql_tree(sql)
+            except pg.ParseError:
+                # What a placeholder stands for decides whether the body parses
+                # (`CREATE ROLE x {privileges}`): nothing says the SQL that runs is wrong.
+                return [], []
             body = masked
     except pg.ParseError as exc:
         message = str(exc.args[0] if exc.args else exc)
-        if _CATALOG_LIMITS.search(message) or not stmt.exact:
+        if _CATALOG_LIMITS.search(message) or not stmt.exact or _field_of_declared(message, body):
             # The PL/pgSQL parser works without a database: `%TYPE`, polymorphic pseudo-types,
             # array and extension types need the catalog. PostgreSQL accepts these bodies; we
             # just cannot look inside. A string's escapes (`\\'` in a Python literal) make the

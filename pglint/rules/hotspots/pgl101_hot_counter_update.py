@@ -99,10 +99,13 @@ class HotCounterUpdate(Rule):
     ## What it does
     Flags an `UPDATE` that increments or decrements a column of one single row that every
     caller shares: a counter, a stock level, a running total. The rule fires when the row is
-    picked by literal key values (`WHERE page_id = '/home'`), or when the table exists to count
-    (its name says counter, stats, totals, stock or inventory, or `[tool.pglint.tables]` declares
-    it a `counter`), and the statement runs at application run time (a query file or a function
-    body, not a one-off migration). In a function that a row-level trigger runs, an increment
+    picked by literal key values (`WHERE page_id = '/home'`), when it updates every row of a
+    table that exists to count (its name says counter, stats or totals: a table of one row or a
+    few), or when `[tool.pglint.tables]` declares the table a `counter`, and the statement runs
+    at application run time (a query file or a function body, not a one-off migration). A row
+    keyed by a parameter (`WHERE user_id = $1`, a trigger's `NEW.user_id`) is shared only by the
+    writers of that key: pglint cannot tell a per-user row from a hot one, and a table's name
+    is no evidence, so it stays silent unless the table is declared a counter. In a function that a row-level trigger runs, an increment
     with no `WHERE` or with a literal key is hot when run-time code writes the trigger's table
     (`UPDATE site_aggregates SET users = users + 1` run for every user inserted): every writer
     of that table then queues on the aggregate's row. Only the definition in force counts: a
@@ -206,6 +209,19 @@ class HotCounterUpdate(Rule):
         Example("CREATE FUNCTION bump() RETURNS void LANGUAGE plpgsql AS $$\n"
                 "BEGIN\n  UPDATE site_stats SET views = views + 1 WHERE id = 1;\nEND $$;",
                 context={"migrations/V901__drop_bump.sql": "DROP FUNCTION bump();"}),
+        # Keyed by a parameter: the rows of one product, one user; the table's name is no
+        # evidence that many writers share a key (atuin's per-user history count).
+        Example("UPDATE inventory SET stock = stock - 1 WHERE product_id = $1;", kind="sql"),
+        Example("CREATE FUNCTION count_history() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n  UPDATE total_history_count_user SET total = total + 1\n"
+                "  WHERE user_id = NEW.user_id;\n  RETURN NULL;\nEND $$;\n"
+                "CREATE TRIGGER tg_count AFTER INSERT ON history\n"
+                "    FOR EACH ROW EXECUTE FUNCTION count_history();",
+                context={"migrations/V1__history.sql":
+                         "CREATE TABLE history (id bigint PRIMARY KEY, user_id bigint);\n"
+                         "CREATE TABLE total_history_count_user (user_id bigint PRIMARY KEY,\n"
+                         "    total bigint NOT NULL DEFAULT 0);",
+                         "queries/sync.sql": "INSERT INTO history (id, user_id) VALUES ($1, $2);"}),
         # A range: many rows, not one.
         Example("UPDATE visit_counters SET count = count + 1 WHERE page_id > 'a';", kind="sql"),
         # Not an increment: jsonb key removal, an interval added to a timestamp.
@@ -236,7 +252,6 @@ class HotCounterUpdate(Rule):
     )
     INVALID = (
         Example("UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';", kind="sql"),
-        Example("UPDATE inventory SET stock = stock - 1 WHERE product_id = $1;", kind="sql"),
         Example("UPDATE accounts SET balance = balance + 1 WHERE id = 1;", kind="sql"),
         # A guard does not spread the writers: still one row.
         Example("UPDATE inventory SET stock = stock - 1 WHERE product_id = 123 AND stock > 0;",
@@ -256,7 +271,7 @@ class HotCounterUpdate(Rule):
         Example("UPDATE site_stats SET views = views + 1;", kind="sql"),
         # A trigger keeps a one-row aggregate: every user sign-up updates the same row.
         Example(_AGGREGATE_TRIGGER, context=_AGGREGATE_CONTEXT),
-        # Python: Django with a literal key, and a counter table keyed by a parameter.
+        # Python: Django with a literal key, and a table declared a counter keyed by a parameter.
         Example("from django.db.models import F\n\nfrom app.models import VisitCounter\n\n\n"
                 "def home(request):\n"
                 "    VisitCounter.objects.filter(page_id=\"/home\").update(count=F(\"count\") + 1)\n",
@@ -264,7 +279,8 @@ class HotCounterUpdate(Rule):
         Example("from django.db import models\n\nfrom app.models import Product\n\n\n"
                 "def reserve(product_id):\n"
                 "    Product.objects.filter(pk=product_id, stock__gt=0).update(\n"
-                "        stock=models.F(\"stock\") - 1)\n", kind="python", context=_DJANGO_COUNTERS),
+                "        stock=models.F(\"stock\") - 1)\n", kind="python", context=_DJANGO_COUNTERS,
+                config={"tables": {"inventory": "counter"}}),
         # SQLAlchemy: a literal key; a counter Table updated whole.
         Example("from sqlalchemy import update\n\nfrom app.models import Account\n\n\n"
                 "def fee(session):\n"
@@ -303,7 +319,10 @@ class HotCounterUpdate(Rule):
         literal = bool(keys) and all(n.constant(value)[0] for _, value in keys)
         # In a trigger function: once per row the application writes to the trigger's table.
         fired = _fired_per_row(ctx, stmt) if literal or not keys else None
-        if not (literal or fired or ctx.model.is_counter_table(table)):
+        # A row keyed by a parameter (a user's, a form's) is shared only by the writers of that
+        # key: without a declaration that the table is a counter, a name is no evidence.
+        counter = ctx.model.is_counter_table(table) if not keys else _declared_counter(ctx, table)
+        if not (literal or fired or counter):
             return
         column = increments[0]["name"]
         if fired is not None:
@@ -348,8 +367,9 @@ class HotCounterUpdate(Rule):
             return
         literal = bool(found.keys) and all(_py_literal(code, v) for _, v in found.keys)
         # Django's default table name (`app_pagecounter`) hides the words of the class name.
-        counter = next((t for t in (name, _snake(found.model)) if ctx.model.is_counter_table(t)),
-                       None)
+        counter = next((t for t in (name, _snake(found.model))
+                        if (_declared_counter(ctx, t) if found.keys
+                            else ctx.model.is_counter_table(t))), None)
         if not (literal or counter):
             return
         bare = ctx.model.bare(name)
@@ -363,6 +383,11 @@ class HotCounterUpdate(Rule):
         suggestion = _python_suggestion(ctx, found, name)
         fix = Fix.display("Shard the counter over several rows and sum on read", suggestion)
         yield self.finding(ctx, message, fix, why + _WHY_HELP, node=found.node)
+
+
+def _declared_counter(ctx: FileContext, table: str) -> bool:
+    """`[tool.pglint.tables]` says the table is a counter."""
+    return "counter" in ctx.model.hint(table).workloads
 
 
 @dataclass(frozen=True)
@@ -582,6 +607,8 @@ def _python_suggestion(ctx: FileContext, found: _OrmIncrement, table: str) -> st
     if found.orm == "django":
         shard = f"{found.model}Shard"
         read = f"{shard}.objects.filter({read_filter})" if read_filter else f"{shard}.objects"
+        main = f"{found.model}.objects.filter({read_filter})" if read_filter \
+            else f"{found.model}.objects"
         python = (
             f"# Django: a model {shard} on {shards} (fields {fields}; unique together: "
             f"{unique}), its rows created once per counter, then the increment on a random "
@@ -592,7 +619,9 @@ def _python_suggestion(ctx: FileContext, found: _OrmIncrement, table: str) -> st
             "ignore_conflicts=True)\n"
             f"{shard}.objects.filter({keyword_args}shard=secrets.randbelow({SHARDS})).update(\n"
             f"    {c}=F({json.dumps(c)}) {op} {delta})\n"
-            f"total = {read}.aggregate(total=Sum({json.dumps(c)}))[\"total\"]")
+            "# the counter row's value plus its shards':\n"
+            f"total = ({main}.aggregate(n=Sum({json.dumps(c)}))[\"n\"] or 0) + (\n"
+            f"    {read}.aggregate(n=Sum({json.dumps(c)}))[\"n\"] or 0)")
     else:
         table_style = not found.model[:1].isupper()
         shard = f"{found.model}_shards" if table_style else f"{found.model}Shard"
@@ -601,6 +630,9 @@ def _python_suggestion(ctx: FileContext, found: _OrmIncrement, table: str) -> st
         signed = f"-{delta}" if found.subtract and atomic else \
             f"-({delta})" if found.subtract else delta
         where = "".join(f".where({col(k)} == {v})" for k, v in py_keys)
+        main_col = (lambda name: f"{found.model}.c.{name}") if table_style \
+            else (lambda name: f"{found.model}.{name}")
+        main_where = "".join(f".where({main_col(k)} == {v})" for k, v in py_keys)
         declared = f"{shard} = Table(\"{shards}\", metadata, ...)" if table_style \
             else f"a model {shard} on {shards}"
         index = ", ".join(json.dumps(k) for k, _ in py_keys)
@@ -613,7 +645,9 @@ def _python_suggestion(ctx: FileContext, found: _OrmIncrement, table: str) -> st
             "session.execute(stmt.on_conflict_do_update(\n"
             f"    index_elements=[{index}{', ' if index else ''}\"shard\"],\n"
             f"    set_={{{json.dumps(c)}: {col(c)} + stmt.excluded.{c}}}))\n"
-            f"total = session.scalar(select(func.sum({col(c)})){where})")
+            "# the counter row's value plus its shards':\n"
+            f"total = session.scalar(select(func.coalesce(func.sum({main_col(c)}), 0)){main_where}) + \\\n"
+            f"    session.scalar(select(func.coalesce(func.sum({col(c)}), 0)){where})")
     return sql + "\n\n" + python
 
 
@@ -659,10 +693,16 @@ def sharded_counter_sql(ctx: FileContext, table: str, column: str,
     keys_sql = ", ".join(n.quote_ident(k) for k in key_cols)
     match = " AND ".join(f"{n.quote_ident(k)} = {spec[1]}"
                          for k, spec in zip(key_cols, keys, strict=True))
+    source_match = " AND ".join(f"{n.quote_ident(s)} = {spec[1]}"
+                                for s, spec in zip(source_cols, keys, strict=True))
     if keys:
         join = " AND ".join(f"t.{n.quote_ident(s)} = m.{n.quote_ident(k)}"
                             for s, k in zip(source_cols, key_cols, strict=True))
-        fold = (f"WITH moved AS (DELETE FROM {shards} RETURNING {keys_sql}, {c}),\n"
+        owned = " AND ".join(f"t.{n.quote_ident(s)} = s.{n.quote_ident(k)}"
+                             for s, k in zip(source_cols, key_cols, strict=True))
+        # Only shards whose counter row exists move: the others stay and are still read.
+        fold = (f"WITH moved AS (DELETE FROM {shards} s USING {bare} t WHERE {owned}\n"
+                f"               RETURNING {', '.join('s.' + n.quote_ident(k) for k in key_cols)}, s.{c}),\n"
                 f"     m AS (SELECT {keys_sql}, sum({c}) AS delta FROM moved GROUP BY {keys_sql})\n"
                 f"UPDATE {bare} t SET {c} = t.{c} + m.delta FROM m WHERE {join};")
     else:
@@ -679,8 +719,10 @@ def sharded_counter_sql(ctx: FileContext, table: str, column: str,
         f"INSERT INTO {shards} ({lead}shard, {c})\n"
         f"VALUES ({values}floor(random() * {SHARDS})::int, {delta})\n"
         f"ON CONFLICT ({lead}shard) DO UPDATE SET {c} = {shards}.{c} + EXCLUDED.{c};\n\n"
-        f"-- The read:\n"
-        f"SELECT sum({c}) FROM {shards}" + (f" WHERE {match}" if match else "") + ";\n\n"
+        f"-- The read: the counter row's value plus its shards'.\n"
+        f"SELECT coalesce((SELECT sum({c}) FROM {bare}" + (f" WHERE {source_match}" if keys else "")
+        + f"), 0)\n     + coalesce((SELECT sum({c}) FROM {shards}"
+        + (f" WHERE {match}" if match else "") + "), 0);\n\n"
         f"-- Optional fold into {bare}, moving rows atomically (no increment lost):\n"
         + fold
     )

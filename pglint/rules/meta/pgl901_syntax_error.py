@@ -24,7 +24,12 @@ class SyntaxErrorRule(Rule):
     `COPY ... FROM stdin` data are understood and are not syntax errors; nor is a sentence of
     prose on a file's first line (an archive that starts "This is not meant to be run
     directly." so that psql stops at once), nor a section under a comment naming another
-    database (`-- MySQL`).
+    database (`-- MySQL`), nor what a runner or template fills in before the SQL runs
+    (`${table}`, `{{ .Schema }}`, `?TableName`, a driver's `?` parameters, a comment where the
+    schema name goes, a script runner's `delimiter` lines, bun's `--migration:split`); a file
+    holding a template's control statements (`{% if %}`) has no syntax errors reported, since
+    its text holds every branch. Files of another database (by their path, their syntax, or
+    a name like `oracle_engine_7.6.sql` beside `postgres_engine_7.6.sql`) are not parsed.
 
     ## Example
     ```sql
