@@ -17,7 +17,7 @@ from pglint.model.project import ProjectModel
 from pglint.model.uses import Use, decode_use, encode_use, statement_uses
 from pglint.model.workload import Write, write_fact
 from pglint.roles import ANALYTICS_DIALECTS, APPLICATION, MIGRATION, MIGRATION_CODE_DIRS, \
-    OTHER_DIALECT, SCHEMA_DUMP, SCRIPT, skipped_by_runner
+    OTHER_DIALECT, SCHEMA_DUMP, SCRIPT
 from pglint.sql.nodes import defined_function_key
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ def file_facts(loaded: LoadedFile) -> FileFacts:
         _read_runner(facts, file.text, loaded.parsed.statements)
     if file.role == MIGRATION or runner:
         facts.online_change = _online_change(file, loaded.parsed.statements)
-    if file.role == MIGRATION and not skipped_by_runner(file.text):  # no precedent to copy
+    if file.role == MIGRATION and not file.skipped_by_runner:  # no precedent to copy
         facts.online_tables = _online_tables(file, loaded.parsed.statements)
     if loaded.python_file is not None and loaded.python_orm:
         from pglint.python.orm import orm_facts

@@ -87,11 +87,10 @@ def _source_file(candidate: Candidate, text: str) -> SourceFile:
     decision = role_from_text(candidate.role, kind, text)
     if decision.role == SCHEMA_DUMP and kind == "sql":
         kind = "migration"  # a dump's statements run once, and build the catalog
+    skipped = decision.role == MIGRATION and skipped_by_runner(text)
     return SourceFile(candidate.path, text, kind, candidate.display, role=decision.role,
-                      role_reason=decision.reason,
-                      applied=candidate.applied or
-                      decision.role == MIGRATION and skipped_by_runner(text),
-                      project_path=candidate.rel)
+                      role_reason=decision.reason, applied=candidate.applied or skipped,
+                      skipped_by_runner=skipped, project_path=candidate.rel)
 
 
 def _migration_statements(loaded: LoadedFile, parsed: ParsedSQL, kind: str) -> None:

@@ -97,6 +97,8 @@ class SourceFile:
     role: str = "application"  # what the file is to the project (pglint.roles)
     role_reason: str = ""  # why it has that role (`--show-files`)
     applied: bool = False  # a migration that has already run (pglint.history)
+    # Its runner no longer runs it (`-- postgres-migrations ignore`): applied, and no precedent.
+    skipped_by_runner: bool = False
     # "alembic" or "django" for a Python migration, as pglint.python.schema.migration_kind
     # told it when the file was read; "" otherwise.
     framework: str = ""
