@@ -106,6 +106,30 @@ def _line_offsets(text: str) -> list[int]:
     return offsets
 
 
+def _body_tree(stmt: Statement, sql: str, source: str, body: str,
+               found: int) -> tuple[Any, str] | None:
+    """The PL/pgSQL tree of `sql` and the body as parsed; None when only what a placeholder
+    stands for could tell. `found`: where the body sits in `source` (-1: not verbatim)."""
+    try:
+        return plpgsql_tree(sql), body
+    except pg.ParseError:
+        # A template placeholder or psql variable in the body (`@extschema@.jobs`,
+        # `:APP_SCHEMA.jobs`), filled in before the SQL runs: masked in place, as in the
+        # statement around it.
+        masked = lex(body).masked
+        if masked == body or found < 0:
+            raise
+    tag = "$pglint_do$"
+    sql = source[:found] + masked + source[found + len(body):] \
+        if stmt.kind != "DoStmt" else f"{_DO_WRAPPER}{tag}{masked}{tag}"
+    try:
+        return plpgsql_tree(sql), masked
+    except pg.ParseError:
+        # What a placeholder stands for decides whether the body parses
+        # (`CREATE ROLE x {privileges}`): nothing says the SQL that runs is wrong.
+        return None
+
+
 def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], list[SyntaxProblem]]:
     """Statements embedded in a PL/pgSQL body, positioned in the file."""
     body = plpgsql_body(stmt)
@@ -121,24 +145,10 @@ def expand_plpgsql(stmt: Statement, file_text: str) -> tuple[list[Statement], li
     else:
         sql = source
     try:
-        try:
-            tree = plpgsql_tree(sql)
-        except pg.ParseError:
-            # A template placeholder or psql variable in the body (`@extschema@.jobs`,
-            # `:APP_SCHEMA.jobs`), filled in before the SQL runs: masked in place, as in the
-            # statement around it.
-            masked = lex(body).masked
-            if masked == body or not exact:
-                raise
-            sql = source[:found] + masked + source[found + len(body):] \
-                if stmt.kind != "DoStmt" else f"{_DO_WRAPPER}{tag}{masked}{tag}"
-            try:
-                tree = plpgsql_tree(sql)
-            except pg.ParseError:
-                # What a placeholder stands for decides whether the body parses
-                # (`CREATE ROLE x {privileges}`): nothing says the SQL that runs is wrong.
-                return [], []
-            body = masked
+        parsed = _body_tree(stmt, sql, source, body, found if exact else -1)
+        if parsed is None:
+            return [], []
+        tree, body = parsed
     except pg.ParseError as exc:
         message = str(exc.args[0] if exc.args else exc)
         if _CATALOG_LIMITS.search(message) or not stmt.exact or _field_of_declared(message, body):

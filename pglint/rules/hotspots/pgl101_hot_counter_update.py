@@ -596,59 +596,72 @@ def _python_suggestion(ctx: FileContext, found: _OrmIncrement, table: str) -> st
         delta_sql = f"${params}"
     sign = "-" if found.subtract else ""
     sql = sharded_counter_sql(ctx, table, found.column, specs, sign + delta_sql)
-    bare = ctx.model.bare(table)
-    shards = f"{bare}_shards"
+    shards = f"{ctx.model.bare(table)}_shards"
+    python = _django_calls(found, py_keys, shards, delta) if found.orm == "django" else \
+        _sqlalchemy_calls(found, py_keys, shards, delta, atomic)
+    return sql + "\n\n" + python
+
+
+def _django_calls(found: _OrmIncrement, py_keys: list[tuple[str, str]], shards: str,
+                  delta: str) -> str:
+    """Django's model, increment and read for the shard table."""
     c = found.column
     keyword_args = "".join(f"{k}={v}, " for k, v in py_keys)
     read_filter = ", ".join(f"{k}={v}" for k, v in py_keys)
     op = "-" if found.subtract else "+"
     fields = ", ".join([*(k for k, _ in py_keys), "shard", c])
     unique = ", ".join([*(k for k, _ in py_keys), "shard"])
-    if found.orm == "django":
-        shard = f"{found.model}Shard"
-        read = f"{shard}.objects.filter({read_filter})" if read_filter else f"{shard}.objects"
-        main = f"{found.model}.objects.filter({read_filter})" if read_filter \
-            else f"{found.model}.objects"
-        python = (
-            f"# Django: a model {shard} on {shards} (fields {fields}; unique together: "
-            f"{unique}), its rows created once per counter, then the increment on a random "
-            "shard and the read:\n"
-            "import secrets\n\nfrom django.db.models import F, Sum\n\n"
-            f"{shard}.objects.bulk_create(\n"
-            f"    [{shard}({keyword_args}shard=s) for s in range({SHARDS})], "
-            "ignore_conflicts=True)\n"
-            f"{shard}.objects.filter({keyword_args}shard=secrets.randbelow({SHARDS})).update(\n"
-            f"    {c}=F({json.dumps(c)}) {op} {delta})\n"
-            "# the counter row's value plus its shards':\n"
-            f"total = ({main}.aggregate(n=Sum({json.dumps(c)}))[\"n\"] or 0) + (\n"
-            f"    {read}.aggregate(n=Sum({json.dumps(c)}))[\"n\"] or 0)")
-    else:
-        table_style = not found.model[:1].isupper()
-        shard = f"{found.model}_shards" if table_style else f"{found.model}Shard"
-        col = (lambda name: f"{shard}.c.{name}") if table_style \
-            else (lambda name: f"{shard}.{name}")
-        signed = f"-{delta}" if found.subtract and atomic else \
-            f"-({delta})" if found.subtract else delta
-        where = "".join(f".where({col(k)} == {v})" for k, v in py_keys)
-        main_col = (lambda name: f"{found.model}.c.{name}") if table_style \
-            else (lambda name: f"{found.model}.{name}")
-        main_where = "".join(f".where({main_col(k)} == {v})" for k, v in py_keys)
-        declared = f"{shard} = Table(\"{shards}\", metadata, ...)" if table_style \
-            else f"a model {shard} on {shards}"
-        index = ", ".join(json.dumps(k) for k, _ in py_keys)
-        python = (
-            f"# SQLAlchemy: {declared}, then the increment and the read:\n"
-            "import secrets\n\nfrom sqlalchemy import func, select\n"
-            "from sqlalchemy.dialects.postgresql import insert\n\n"
-            f"stmt = insert({shard}).values({keyword_args}shard=secrets.randbelow({SHARDS}), "
-            f"{c}={signed})\n"
-            "session.execute(stmt.on_conflict_do_update(\n"
-            f"    index_elements=[{index}{', ' if index else ''}\"shard\"],\n"
-            f"    set_={{{json.dumps(c)}: {col(c)} + stmt.excluded.{c}}}))\n"
-            "# the counter row's value plus its shards':\n"
-            f"total = session.scalar(select(func.coalesce(func.sum({main_col(c)}), 0)){main_where}) + \\\n"
-            f"    session.scalar(select(func.coalesce(func.sum({col(c)}), 0)){where})")
-    return sql + "\n\n" + python
+    shard = f"{found.model}Shard"
+    read = f"{shard}.objects.filter({read_filter})" if read_filter else f"{shard}.objects"
+    main = f"{found.model}.objects.filter({read_filter})" if read_filter \
+        else f"{found.model}.objects"
+    python = (
+        f"# Django: a model {shard} on {shards} (fields {fields}; unique together: "
+        f"{unique}), its rows created once per counter, then the increment on a random "
+        "shard and the read:\n"
+        "import secrets\n\nfrom django.db.models import F, Sum\n\n"
+        f"{shard}.objects.bulk_create(\n"
+        f"    [{shard}({keyword_args}shard=s) for s in range({SHARDS})], "
+        "ignore_conflicts=True)\n"
+        f"{shard}.objects.filter({keyword_args}shard=secrets.randbelow({SHARDS})).update(\n"
+        f"    {c}=F({json.dumps(c)}) {op} {delta})\n"
+        "# the counter row's value plus its shards':\n"
+        f"total = ({main}.aggregate(n=Sum({json.dumps(c)}))[\"n\"] or 0) + (\n"
+        f"    {read}.aggregate(n=Sum({json.dumps(c)}))[\"n\"] or 0)")
+    return python
+
+
+def _sqlalchemy_calls(found: _OrmIncrement, py_keys: list[tuple[str, str]], shards: str,
+                      delta: str, atomic: bool) -> str:
+    """SQLAlchemy's upsert and read for the shard table."""
+    c = found.column
+    keyword_args = "".join(f"{k}={v}, " for k, v in py_keys)
+    table_style = not found.model[:1].isupper()
+    shard = f"{found.model}_shards" if table_style else f"{found.model}Shard"
+    col = (lambda name: f"{shard}.c.{name}") if table_style \
+        else (lambda name: f"{shard}.{name}")
+    signed = f"-{delta}" if found.subtract and atomic else \
+        f"-({delta})" if found.subtract else delta
+    where = "".join(f".where({col(k)} == {v})" for k, v in py_keys)
+    main_col = (lambda name: f"{found.model}.c.{name}") if table_style \
+        else (lambda name: f"{found.model}.{name}")
+    main_where = "".join(f".where({main_col(k)} == {v})" for k, v in py_keys)
+    declared = f"{shard} = Table(\"{shards}\", metadata, ...)" if table_style \
+        else f"a model {shard} on {shards}"
+    index = ", ".join(json.dumps(k) for k, _ in py_keys)
+    python = (
+        f"# SQLAlchemy: {declared}, then the increment and the read:\n"
+        "import secrets\n\nfrom sqlalchemy import func, select\n"
+        "from sqlalchemy.dialects.postgresql import insert\n\n"
+        f"stmt = insert({shard}).values({keyword_args}shard=secrets.randbelow({SHARDS}), "
+        f"{c}={signed})\n"
+        "session.execute(stmt.on_conflict_do_update(\n"
+        f"    index_elements=[{index}{', ' if index else ''}\"shard\"],\n"
+        f"    set_={{{json.dumps(c)}: {col(c)} + stmt.excluded.{c}}}))\n"
+        "# the counter row's value plus its shards':\n"
+        f"total = session.scalar(select(func.coalesce(func.sum({main_col(c)}), 0)){main_where}) + \\\n"
+        f"    session.scalar(select(func.coalesce(func.sum({col(c)}), 0)){where})")
+    return python
 
 
 def _sharded_counter(ctx: FileContext, table: str, column: str,
