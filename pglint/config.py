@@ -466,15 +466,19 @@ class Resolver:
 
 
 def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
-    """Command-line options over a configuration: --select replaces, --ignore and
-    --extend-select add, the rest replace."""
+    """Command-line options over a configuration: --ignore and --extend-select add, the rest
+    replace. As in ruff, a --select starts the rule selection anew: the configuration's
+    `extend-select` and `ignore` no longer apply (`--select PGL901` runs PGL901 alone)."""
     changes = dict(overrides)
+    if changes.get("select"):
+        changes["select_given"] = True
+        changes["ignore"] = tuple(changes.get("ignore") or ())
+        changes["extend_select"] = tuple(changes.get("extend_select") or ())
+        return settings.with_overrides(**changes)
     if changes.get("ignore"):
         changes["ignore"] = settings.ignore + tuple(changes["ignore"])
     if changes.get("extend_select"):
         changes["extend_select"] = settings.extend_select + tuple(changes["extend_select"])
-    if changes.get("select"):
-        changes["select_given"] = True
     return settings.with_overrides(**changes)
 
 

@@ -144,16 +144,27 @@ _POSTGRES_WORDS = ("postgres", "postgresql", "pg")
 
 
 def _dialect_named_twins(found: dict[str, Candidate]) -> None:
-    """A file named for another database whose folder holds the same name for PostgreSQL
-    (`oracle_engine_7.5_to_7.6.sql` beside `postgres_engine_7.5_to_7.6.sql`,
-    `activiti.db2.create.engine.sql` beside `activiti.postgres.create.engine.sql`) is that
-    database's script: the other-dialect role. A dialect word alone in a name is no evidence
+    """Another database's scripts, told by their PostgreSQL twins: a file named for another
+    database whose folder holds the same name for PostgreSQL (`oracle_engine_7.5_to_7.6.sql`
+    beside `postgres_engine_7.5_to_7.6.sql`, `activiti.db2.create.engine.sql` beside
+    `activiti.postgres.create.engine.sql`), and a file whose folder's sibling `postgres/` holds
+    a file of the same name (`migrations/hiqlite/1_init.sql` beside
+    `migrations/postgres/1_init.sql`). A dialect word alone in a name is no evidence
     (`remove_oracle_column_default.sql` may well be a PostgreSQL migration)."""
     names = {(os.path.dirname(a), c.path.name.lower()) for a, c in found.items()}
     for absolute, c in list(found.items()):
         if c.role.configured or c.role.role == OTHER_DIALECT:
             continue
         name = c.path.name
+        folder, parent = os.path.basename(os.path.dirname(absolute)), \
+            os.path.dirname(os.path.dirname(absolute))
+        if folder.lower() not in _POSTGRES_WORDS and any(
+                (os.path.join(parent, pg), name.lower()) in names
+                for pg in _POSTGRES_WORDS + ("PostgreSQL", "Postgres")):
+            # `migrations/hiqlite/1_init.sql` beside `migrations/postgres/1_init.sql`.
+            found[absolute] = replace(c, role=RoleDecision(
+                OTHER_DIALECT, f"{folder}/ beside a postgres/ folder of the same files"))
+            continue
         for word in _NAME_WORD.finditer(name):
             dialect = word.group().lower()
             if dialect not in OTHER_DIALECT_NAMES:

@@ -18,7 +18,7 @@ from pglint.roles import APPLICATION, DOWN_MIGRATION, LINTED_ROLES, MIGRATION, S
     SCRIPT, TEST, refuses_rollback, role_from_text, skipped_by_runner
 from pglint.rule import Rule
 from pglint.source import SourceFile
-from pglint.sql.parse import ParsedSQL, Statement, parse_sql, statement_count
+from pglint.sql.parse import ParsedSQL, Statement, SyntaxProblem, parse_sql, statement_count
 
 if TYPE_CHECKING:
     from pglint.python.pyfile import PythonFile
@@ -67,7 +67,10 @@ class PythonReaders:
         return bool(self.rules) or self.orm or self.schema
 
 
-_TEMPLATE_CONTROL = re.compile(r"\{%-?\s*(?:if|for|elif|else|macro|block)\b")
+# Control statements of Jinja (`{% if %}`), Template Toolkit (`[% IF %]`), and openmaptiles'
+# generated sections (`%%FIELD_MAPPING: class %%`).
+_TEMPLATE_CONTROL = re.compile(r"\{%-?\s*(?:if|for|elif|else|macro|block)\b|"
+                               r"\[%-?\s*(?:IF|FOREACH|ELSE|ELSIF|UNLESS|BLOCK)\b|%%[A-Z_]+:")
 
 
 def _problem(candidate: Candidate, message: str, offset: int = 0, line: int = 0,
@@ -172,14 +175,7 @@ def load(candidate: Candidate, text: str | None = None,
             return loaded
         parsed = parse_sql(text)
     loaded.parsed = parsed
-    # A down migration that exists to refuse a rollback fails whether it parses or not. A
-    # template's control statements (`{% if %}`) keep every branch in the text, which no
-    # database runs as written.
-    quiet = file.role == DOWN_MIGRATION and refuses_rollback(text) or \
-        "{%" in text and _TEMPLATE_CONTROL.search(text) is not None
-    for error in () if quiet else parsed.errors:
-        loaded.problems.append(_problem(candidate, error.message,
-                                        error.offset))
+    errors = list(parsed.errors)
     for stmt in parsed.statements:
         if stmt.kind in ("CreateFunctionStmt", "DoStmt"):
             from pglint.sql.plpgsql import (
@@ -188,11 +184,52 @@ def load(candidate: Candidate, text: str | None = None,
 
             # The masked text: a placeholder in the function's name or options
             # (`:APP_SCHEMA.f()`) stands in as in the statement's own parse.
-            inner, errors = expand_body(stmt, parsed.masked if len(parsed.masked) == len(text)
-                                        else text)
+            inner, body_errors = expand_body(stmt, parsed.masked
+                                             if len(parsed.masked) == len(text) else text)
             loaded.body_statements.extend(inner)
-            for error in () if quiet else errors:
-                loaded.problems.append(_problem(candidate, error.message, error.offset))
+            errors.extend(body_errors)
     for stmt in (*parsed.statements, *loaded.body_statements):
         stmt.origin = f"{candidate.display}:{stmt.start}"
+    if errors:
+        _report_syntax_errors(loaded, file, parsed, sorted(errors, key=lambda e: e.offset))
     return loaded
+
+
+def _report_syntax_errors(loaded: LoadedFile, file: SourceFile, parsed: ParsedSQL,
+                          errors: list[SyntaxProblem]) -> None:
+    """The file's first syntax error, as PostgreSQL stops at it (running the file in a
+    transaction, or psql with ON_ERROR_STOP), saying how many more statements fail; none where
+    the text is not what runs (see `_not_postgres_as_written`)."""
+    why = _not_postgres_as_written(file, parsed, errors)
+    if why:
+        if file.kind != "python":
+            file.role_reason += f"; {why}: its syntax errors are not reported"
+        return
+    first = errors[0]
+    more = len(errors) - 1
+    message = first.message + (f" (and {more} more statement{'s' * (more > 1)} PostgreSQL "
+                               "cannot parse)" if more else "")
+    loaded.problems.append(_problem(loaded.candidate, message, first.offset))
+
+
+def _not_postgres_as_written(file: SourceFile, parsed: ParsedSQL,
+                             errors: list[SyntaxProblem]) -> str:
+    """Why the file's syntax errors say nothing about the SQL that runs, or ""."""
+    text = file.text
+    if file.role == DOWN_MIGRATION and refuses_rollback(text):
+        return "a down migration written to refuse the rollback"
+    if ("{%" in text or "[%" in text or "%%" in text) and _TEMPLATE_CONTROL.search(text):
+        # Every branch of `{% if %}` is in the text; no database runs it as written.
+        return "a template's control statements"
+    if file.kind == "python":
+        return ""
+    statement_errors = sum(1 for e in errors if not e.message.startswith(("PL/pgSQL", "SQL ")))
+    from pglint.sql.plpgsql import plpgsql_fragment  # only files with errors need it
+
+    if statement_errors and plpgsql_fragment(parsed.masked):
+        return "a PL/pgSQL body that other code includes in a function or DO block"
+    if statement_errors >= 3 and statement_errors >= len(parsed.statements):
+        # A mistake is local; another database's SQL or a template fails everywhere.
+        return (f"{statement_errors} of {statement_errors + len(parsed.statements)} statements "
+                "do not parse as PostgreSQL (another database's SQL, or a template)")
+    return ""

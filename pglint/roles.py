@@ -38,7 +38,9 @@ LINTED_ROLES = frozenset(ROLES) - {OTHER_DIALECT}
 OTHER_DIALECT_NAMES = {"sqlite", "sqlite3", "mysql", "mariadb", "cockroach", "cockroachdb", "crdb",
                    "clickhouse", "mssql", "sqlserver", "tsql", "oracle", "spanner", "duckdb",
                    "snowflake", "bigquery", "redshift", "h2", "hsqldb", "derby", "db2",
-                   "dolt", "tidb"}  # MySQL-compatible servers
+                   "dolt", "tidb",  # MySQL-compatible servers
+                   # query engines over files, and EDB's Oracle-compatible server
+                   "trino", "presto", "athena", "hive", "spark", "databricks", "ppas"}
 _TEST_DIRS = {"test", "tests", "__tests__", "testdata", "test_data", "testing", "spec", "specs",
               "fixtures", "fixture", "seeds", "seed", "seeders", "seeding", "testhelpers", "testutil", "testutils",
               "e2e", "integration_tests", "conftest",
@@ -91,11 +93,18 @@ _MYSQL_SYNTAX = re.compile(r"\bENGINE\s*=\s*(?:InnoDB|MyISAM|MEMORY)\b|\bAUTO_IN
                            r"\bREPLACE\s+INTO\b|\bWITHOUT\s+ROWID\b|"
                            r"\bRAISE\s*\(\s*(?:ABORT|IGNORE|FAIL|ROLLBACK)\b|"
                            # MySQL's and Oracle's way of changing a column
-                           r"\bALTER\s+TABLE\s+\S+\s+MODIFY\b",
+                           r"\bALTER\s+TABLE\s+\S+\s+MODIFY\b|"
+                           # MySQL's index hints, SQLite's STRICT tables
+                           r"\b(?:USE|FORCE|IGNORE)\s+INDEX\s*\(|\)\s*(?:WITHOUT\s+ROWID\s*,\s*)?STRICT\s*;",
                            re.IGNORECASE)
 # Backtick-quoted names (MySQL, SQLite, BigQuery, Spark): PostgreSQL quotes names with `"`.
 _BACKTICK_NAME = re.compile(r"\b(?:FROM|JOIN|INTO|TABLE|UPDATE|MERGE|EXISTS|VIEW|ON|BY)\s+`[^`\n]+`",
                             re.IGNORECASE)
+# SQL Server's temporary tables and existence tests (also OHDSI's SqlRender templates), and
+# Trino's, Spark's and SQL Server's TRY_CAST: not PostgreSQL.
+_OTHER_ENGINE_SYNTAX = re.compile(
+    r"\b(?:INTO|FROM|JOIN|TABLE|UPDATE|EXISTS)\s+#\w|\bIF\s+OBJECT_ID\s*\(|\bTRY_CAST\s*\(",
+    re.IGNORECASE)
 # ClickHouse's table engines, types and mutations: an analytics store beside PostgreSQL, not
 # a database the same migrations also run on.
 _CLICKHOUSE_SYNTAX = re.compile(r"\bENGINE\s*=\s*[A-Za-z]\w*|\bLowCardinality\s*\(|"
@@ -151,7 +160,7 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
     if kind == "python" and (_LOAD_TEST_FILE.search(name) or any(p in _LOAD_TEST_DIRS
                                                                   for p in folders)):
         return RoleDecision(LOAD_TEST, "a load test's name")
-    tests = [p for p in folders if p in _TEST_DIRS]
+    tests = [p for p in folders if p in _TEST_DIRS or p.startswith(("pytest_", "pytest-"))]
     if tests:
         return RoleDecision(TEST, f"in {tests[0]}/")
     if _TEST_FILE.search(name) or (kind == "python" and _PYTHON_TEST_FILE.search(name)):
@@ -230,6 +239,8 @@ def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision
         return RoleDecision(OTHER_DIALECT, "MySQL, SQLite or Oracle syntax")
     if _BACKTICK_NAME.search(code):
         return RoleDecision(OTHER_DIALECT, "backtick-quoted names (MySQL, SQLite, BigQuery)")
+    if _OTHER_ENGINE_SYNTAX.search(code):
+        return RoleDecision(OTHER_DIALECT, "SQL Server or Trino syntax")
     if _CLICKHOUSE_SYNTAX.search(code):
         return RoleDecision(OTHER_DIALECT, "ClickHouse syntax")
     if decision.role == APPLICATION:

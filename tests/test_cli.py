@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 COUNTER = "UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';\n"
+# PGL101 (which COUNTER trips) is off by default: projects of these tests turn it on.
+ON_PGL101 = 'extend-select = ["PGL101"]\n'
+ON_PGL101_PYPROJECT = '[tool.pglint]\n' + ON_PGL101
 # The first migration of a project that migrates a live database (it bounds its lock waits):
 # the lock rules' evidence (pglint.model.online).
 INIT_T = "SET lock_timeout = '5s';\nCREATE TABLE t (id int);\n"
@@ -27,6 +30,8 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "queries").mkdir()
     (tmp_path / "queries" / "hits.sql").write_text(COUNTER, encoding="utf-8")
     (tmp_path / "queries" / "ok.sql").write_text("SELECT 1;\n", encoding="utf-8")
+    # PGL101 is off by default: this project turns it on.
+    (tmp_path / "pyproject.toml").write_text(ON_PGL101_PYPROJECT, encoding="utf-8")
     return tmp_path
 
 
@@ -66,10 +71,17 @@ def test_select_and_ignore(project):
     assert run("check", "--no-cache", "--ignore", "PGL101", ".", cwd=project).returncode == 0
     assert run("check", "--no-cache", "--select", "PGL9", ".", cwd=project).returncode == 0
     assert run("check", "--no-cache", "--select", "PGL1", ".", cwd=project).returncode == 1
+    # As in ruff, --select starts the selection anew: the configuration's ignore goes too.
+    (project / "pyproject.toml").write_text('[tool.pglint]\nignore = ["PGL101"]\n')
+    assert run("check", "--no-cache", ".", cwd=project).returncode == 0
+    assert run("check", "--no-cache", "--select", "PGL101", ".", cwd=project).returncode == 1
 
 
 def test_config_file_is_found_by_walking_up(project):
-    (project / "pyproject.toml").write_text('[tool.pglint]\nignore = ["PGL101"]\n')
+    # The project's pyproject.toml turns PGL101 on: found from queries/, it reports.
+    result = run("check", "--no-cache", "hits.sql", cwd=project / "queries")
+    assert result.returncode == 1 and "PGL101" in result.stdout, result.stdout
+    (project / "pyproject.toml").write_text('[tool.pglint]\n' + ON_PGL101 + 'ignore = ["PGL101"]\n')
     result = run("check", "--no-cache", "hits.sql", cwd=project / "queries")
     assert result.returncode == 0, result.stdout
 
@@ -106,6 +118,7 @@ def test_rule_docs(project):
 
 
 def test_fix_diff_and_unsafe_fixes(tmp_path):
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     migration = tmp_path / "migrations" / "V1__init.sql"
     migration.parent.mkdir()
     original = "-- pglint: ignore[PGL101]\nCREATE TABLE t (id int);\n"
@@ -140,7 +153,7 @@ def test_color_only_on_a_terminal_without_no_color(project):
 
 
 def test_nearest_config_wins_per_folder(tmp_path):
-    for name, config in (("a", 'ignore = ["PGL101"]\n'), ("b", "")):
+    for name, config in (("a", ON_PGL101 + 'ignore = ["PGL101"]\n'), ("b", ON_PGL101)):
         (tmp_path / name / "queries").mkdir(parents=True)
         (tmp_path / name / "queries" / "hits.sql").write_text(COUNTER, encoding="utf-8")
         (tmp_path / name / "pglint.toml").write_text(config, encoding="utf-8")
@@ -244,6 +257,7 @@ def test_unknown_selectors_name_the_selector(project, args, config):
 
 
 def test_suppression_comments_take_rule_names(tmp_path):
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     query = tmp_path / "hits.sql"
     query.write_text(COUNTER.rstrip("\n") + "  -- pglint: ignore[hot-counter-update]\n"
                      "SELECT 1;  -- pglint: ignore[hot-counter-update, no-such-rule]\n",
@@ -351,7 +365,7 @@ def test_syntax_errors_are_reported_whatever_is_selected(project):
     # Only PGL901 itself, by code or name, turns them off.
     assert codes("--ignore", "PGL901") == ["PGL101"]
     assert codes("--select", "PGL1", "--ignore", "syntax-error") == ["PGL101"]
-    (project / "pglint.toml").write_text('[per-file-ignores]\n"bad.sql" = ["PGL9"]\n'
+    (project / "pglint.toml").write_text(ON_PGL101 + '[per-file-ignores]\n"bad.sql" = ["PGL9"]\n'
                                          '"binary.sql" = ["PGL901"]\n', encoding="utf-8")
     assert codes() == ["PGL901", "PGL101"]
 
@@ -444,6 +458,7 @@ def test_quiet_prints_the_findings_without_summary(project):
 
 
 def test_quiet_drops_the_would_fix_note_of_diff(tmp_path):
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     (tmp_path / "q.sql").write_text("SELECT 1;  -- pglint: ignore[PGL101]\n", encoding="utf-8")
     loud = run("check", "--no-cache", "--diff", ".", cwd=tmp_path)
     quiet = run("check", "--no-cache", "--diff", "-q", ".", cwd=tmp_path)
@@ -505,6 +520,7 @@ ALTER_T = "ALTER TABLE t ADD COLUMN n int;\n"
 
 
 def test_check_dash_lints_standard_input(tmp_path):
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     result = run_stdin("check", "--no-cache", "--output-format", "concise", "-", cwd=tmp_path,
                        data=COUNTER)
     assert result.returncode == 1, result.stderr
@@ -537,7 +553,8 @@ def test_stdin_filename_names_the_text_and_decides_its_kind(tmp_path):
 
 def test_fix_on_stdin_prints_the_fixed_text_and_writes_no_file(tmp_path):
     # PGL301 is off by default; the text on stdin is linted alone (see above).
-    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL301"]\nlock-evidence = "exists"\n')
+    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL301", "PGL101"]\n'
+                                          'lock-evidence = "exists"\n')
     target = tmp_path / "migrations" / "V2__add.sql"
     target.parent.mkdir()
     target.write_text(ALTER_T, encoding="utf-8")  # a file of that name is left alone
@@ -562,6 +579,7 @@ def test_fix_on_stdin_prints_the_fixed_text_and_writes_no_file(tmp_path):
 
 
 def test_diff_on_stdin(tmp_path):
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     result = run_stdin("check", "--no-cache", "--diff", "--stdin-filename", "q.sql",
                        cwd=tmp_path, data="SELECT 1;  -- pglint: ignore[PGL101]\n")
     assert result.returncode == 1, result.stderr
@@ -581,6 +599,7 @@ def test_stdin_usage_errors(tmp_path, args, says):
 
 
 def test_fixing_an_unused_suppression_leaves_no_empty_comment(tmp_path):
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     app = tmp_path / "app.py"
     app.write_text(
         "def f(cur):\n"
@@ -615,7 +634,7 @@ def fixable_project(root: Path) -> None:
     (root / "migrations").mkdir()
     (root / "migrations" / "V1__init.sql").write_text(INIT_T)
     (root / "migrations" / "V2__alter.sql").write_text(ALTER_T)
-    (root / "pglint.toml").write_text('extend-select = ["PGL301"]\n')  # off by default
+    (root / "pglint.toml").write_text('extend-select = ["PGL301", "PGL101"]\n')  # off by default
     # The application reads `t`: the lock on it blocks someone.
     (root / "q.sql").write_text("SELECT 1;  -- pglint: ignore[PGL101]\n"
                                 "SELECT 2;  -- pglint: ignore[PGL303]\n" + COUNTER
@@ -708,6 +727,7 @@ HOSTILE_COUNTER = ("UPDATE visit_counters SET count = count + 1 "
 
 @pytest.mark.parametrize("args", [(), ("--output-format", "concise"), ("--color", "always")])
 def test_control_characters_of_the_file_never_reach_the_terminal(tmp_path, args):
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     (tmp_path / "hits.sql").write_text(HOSTILE_COUNTER, encoding="utf-8")
     result = run("check", "--no-cache", *args, ".", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
@@ -767,7 +787,7 @@ def test_show_settings_prints_the_resolved_settings(project):
 def test_clean_removes_only_the_caches_pglint_made(project):
     sub = project / "sub"
     sub.mkdir()
-    (sub / "pglint.toml").write_text("", encoding="utf-8")
+    (sub / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     (sub / "hits.sql").write_text(COUNTER, encoding="utf-8")
     assert run("check", ".", cwd=project).returncode == 1  # a cache here
     assert run("check", "sub", cwd=project).returncode == 1  # and one beside sub's config

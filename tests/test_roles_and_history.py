@@ -43,6 +43,10 @@ ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
     ("migrations/versions/46a278193a94_enable_millisecond_precision_in_mysql_.py", "python",
      "script"),
     ("alembic/versions/sqlite/0001_init.py", "python", "other-dialect"),
+    ("koku/masu/database/trino_sql/aws/summary.sql", "sql", "other-dialect"),
+    ("web/templates/dbms_jobs/ppas/16_plus/run_job.sql", "sql", "other-dialect"),
+    # A pytest plugin package is test code.
+    ("packages/pytest-simcore/src/pytest_simcore/postgres_service.py", "python", "test"),
     ("queries/orders.sql", "sql", "application"),
     ("examples/booktest/schema.sql", "sql", "test"),
     # A syntax highlighter's test file (Sublime syntax tests, vendored with their grammars).
@@ -116,6 +120,14 @@ def test_configured_roles_win_over_the_path():
     ("alter table ACT_RU_TASK modify (NAME_ NVARCHAR2(255));\n", "other-dialect"),
     ("CREATE OR REPLACE TABLE d AS logs\nENGINE=Merge(currentDatabase(), '^x$');\n",
      "other-dialect"),
+    # SQL Server's (and OHDSI SqlRender's) temp tables and tests, Trino's TRY_CAST, MySQL's
+    # index hints, SQLite's STRICT tables.
+    ("select person_id into #cohorts from @cdm.person;\n", "other-dialect"),
+    ("IF OBJECT_ID('tempdb..#x', 'U') IS NOT NULL DROP TABLE #x;\n", "other-dialect"),
+    ("SELECT try_cast(fhir_id AS BIGINT) FROM t;\n", "other-dialect"),
+    ("SELECT * FROM icinga_downtimehistory USE INDEX (PRIMARY) WHERE id > 1;\n",
+     "other-dialect"),
+    ("CREATE TABLE users (id TEXT NOT NULL PRIMARY KEY) STRICT;\n", "other-dialect"),
     # Words in a comment are not syntax (civitai's "-- Add autoincrement id column").
     ("-- Add autoincrement id column\nALTER TABLE t ADD COLUMN id serial;\n", "application"),
     ("INSERT INTO tags (name) VALUES ($1) ON CONFLICT DO NOTHING;\n", "application"),
@@ -354,6 +366,36 @@ def test_a_file_named_for_another_database_beside_its_postgres_twin(tmp_path):
     # No twin: the name alone is no evidence (the file is other-dialect by its MODIFY only).
     assert "V3__remove_oracle_column_default.sql  other-dialect (MySQL, SQLite or Oracle syntax)" \
         in shown, shown
+
+
+def test_a_folder_beside_its_postgres_twin_is_another_database(tmp_path):
+    # rauthy: `migrations/hiqlite/` (SQLite) beside `migrations/postgres/`, the same names.
+    for folder in ("hiqlite", "postgres"):
+        (tmp_path / "migrations" / folder).mkdir(parents=True)
+        (tmp_path / "migrations" / folder / "1_init.sql").write_text("SELECT 1;\n")
+    (tmp_path / "migrations" / "hiqlite" / "2_only_here.sql").write_text("SELECT 2;\n")
+    shown = run("check", "--show-files", ".", cwd=tmp_path).stdout
+    assert "migrations/hiqlite/1_init.sql  other-dialect (hiqlite/ beside a postgres/" in shown
+    assert "migrations/postgres/1_init.sql  migration" in shown
+    assert "migrations/hiqlite/2_only_here.sql  migration" in shown, shown
+
+
+def test_syntax_errors_a_file_reports(tmp_path):
+    # PostgreSQL stops at a file's first error: one finding, saying how many more fail.
+    (tmp_path / "two.sql").write_text("SELEC 1;\nSELECT 2;\nSELECT 3;\nSELEC 4;\n")
+    # Most statements failing: another database's SQL or a template, not mistakes.
+    (tmp_path / "tsql.sql").write_text("SELEC 1;\nSELEC 2;\nSELEC 3;\nSELECT 4;\n")
+    # A PL/pgSQL body other code includes in a function (omnigres' catalog).
+    (tmp_path / "catalog.sql").write_text(
+        "if current_setting('omni.x', true) = 'on' then\n  create view v as select 1;\n"
+        "else\n  create view v as select 2;\nend if;\n")
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    lines = [line for line in result.stdout.splitlines() if "PGL901" in line]
+    assert lines == ['two.sql:1:1: PGL901 syntax error at or near "SELEC" (and 1 more '
+                     "statement PostgreSQL cannot parse)"], result.stdout
+    shown = run("check", "--show-files", ".", cwd=tmp_path).stdout
+    assert "3 of 4 statements do not parse as PostgreSQL" in shown
+    assert "a PL/pgSQL body that other code includes" in shown
 
 
 def test_a_templates_control_statements_hide_its_syntax_errors(tmp_path):

@@ -375,6 +375,14 @@ def test_old_mac_line_endings_count_lines(tmp_path):
     ("DO ${outer_tag}$ BEGIN PERFORM 1; END ${outer_tag}$;", "DoStmt", "${outer_tag}$"),
     # bun's `?TableName` placeholders.
     ("DELETE FROM ?TableName WHERE id = $1;", "DeleteStmt", "?TableName"),
+    # An extension script's `@extschema:vector@` (PostgreSQL 16), Jinja's comments, Template
+    # Toolkit's tags, HugSQL's identifier parameters.
+    ("CREATE FUNCTION f(v @extschema:vector@.vector) RETURNS int LANGUAGE sql AS 'SELECT 1';",
+     "CreateFunctionStmt", "@extschema:vector@"),
+    ("{# the languages PostgreSQL ships #}\nSELECT 1;", "SelectStmt", "{#"),
+    ("[% IF old %]UPDATE oe SET curr = 'USD';[% END %]", "UpdateStmt", "[% IF old %]"),
+    ("ALTER TABLE :i:table-name ADD COLUMN :i:column-name text;", "AlterTableStmt",
+     ":i:table-name"),
 ])
 def test_template_placeholders_parse_with_offsets_kept(sql, kind, name):
     parsed = parse_sql(sql)
@@ -469,6 +477,34 @@ def test_a_script_runners_delimiter_commands_are_not_sql():
     assert [s.kind for s in parsed.statements] == ["CreateStmt", "CreateFunctionStmt",
                                                    "SelectStmt"] and not parsed.errors
     assert len(parsed.masked) == len(sql) and "delimiter varchar" in parsed.masked
+
+
+def test_copy_from_a_psql_variable_reads_a_file_name():
+    parsed = parse_sql("COPY tmp_table FROM :source;\n")
+    assert [s.kind for s in parsed.statements] == ["CopyStmt"] and not parsed.errors
+
+
+def test_hugsql_names_its_queries():
+    sql = ("-- :name fetch-collection :? :1\nSELECT * FROM c WHERE id = :id\n\n"
+           "-- :name delete-collection :! :n\nDELETE FROM c WHERE id IN (:v*:ids)\n")
+    parsed = parse_sql(sql)
+    assert [s.kind for s in parsed.statements] == ["SelectStmt", "DeleteStmt"]
+    assert not parsed.errors
+
+
+def test_yaml_front_matter_is_not_sql():
+    sql = ("--- yaml frontmatter\ntitle: |\n  Summary accounts\ndescription: |\n  one role\n"
+           "---\n\nselect accno from account;\n")
+    parsed = parse_sql(sql)
+    assert [s.kind for s in parsed.statements] == ["SelectStmt"] and not parsed.errors
+    # A banner of dashes before SQL is not front matter.
+    assert parse_sql("---\nSELEC 1;\n---\n").errors
+
+
+def test_a_missing_semicolon_before_a_statement_is_not_offered_a_comma():
+    sql = "ALTER TABLE pages DROP COLUMN IF EXISTS web_vitals\nDROP TABLE IF EXISTS s;\n"
+    [error] = parse_sql(sql).errors
+    assert "has no `;`" in error.message and "`,`" not in error.message
 
 
 def test_bun_splits_a_migration_at_its_comment():

@@ -321,6 +321,12 @@ def runner_wraps_file(ctx: "FileContext") -> bool:
         name in ("migration.sql", "up.sql") or name.lower().endswith(".up.sql")
 
 
+# `op.get_bind().execution_options(isolation_level="AUTOCOMMIT")`: with SQLAlchemy 1.3, or a
+# connection changed in place, what the revision sends next runs outside a transaction.
+_AUTOCOMMIT_CONNECTION = re.compile(
+    r"execution_options\([^)]*isolation_level\s*=\s*['\"]AUTOCOMMIT['\"]", re.IGNORECASE)
+
+
 def runner_transaction(ctx: "FileContext", stmt: "Statement") -> str | None:
     """The transaction a runner known to wrap this file runs the top-level `stmt` in, for a
     message, or None: a goose or dbmate file that does not opt out, an Alembic revision (no
@@ -339,9 +345,10 @@ def runner_transaction(ctx: "FileContext", stmt: "Statement") -> str | None:
     if ctx.file.framework == "django":
         return "the transaction Django runs an atomic migration in (no `atomic = False`)"
     if ctx.file.framework == "alembic":
-        return None if ctx.model.runner_autocommit else (
-            "the transaction Alembic runs the revision in (not in "
-            "`op.get_context().autocommit_block()`)")
+        if ctx.model.runner_autocommit or _AUTOCOMMIT_CONNECTION.search(ctx.text, 0, stmt.start):
+            return None
+        return ("the transaction Alembic runs the revision in (not in "
+                "`op.get_context().autocommit_block()`)")
     if ctx.file.path.name.lower().endswith(".py"):
         return None
     marker = _RUNNER_MARKER.search(ctx.text)

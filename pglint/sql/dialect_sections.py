@@ -63,3 +63,19 @@ def _is_keyword(word: str) -> bool:
     return any(lowered in group for group in (
         keywords.RESERVED_KEYWORDS, keywords.UNRESERVED_KEYWORDS, keywords.COL_NAME_KEYWORDS,
         keywords.TYPE_FUNC_NAME_KEYWORDS))
+
+
+# YAML front matter a loader strips before the SQL runs (LedgerSMB's consistency checks): a
+# first line `---` (with a note after it), YAML lines from a `key:` on, a closing `---` line.
+_FRONT_MATTER = re.compile(r"\A---[^\n]*\n(?=[A-Za-z_][\w-]*:(?:[ \t]|\r?\n))"
+                           r"(?:(?!--)[^\n]*\n)+?---[ \t]*\r?\n")
+
+
+def mask_front_matter(text: str) -> str:
+    """`text` with a YAML front matter blanked (newlines kept)."""
+    if not text.startswith("---"):
+        return text
+    found = _FRONT_MATTER.match(text)
+    if found is None:
+        return text
+    return re.sub(r"[^\n]", " ", found.group()) + text[found.end():]

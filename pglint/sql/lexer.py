@@ -28,8 +28,8 @@ def _token_pattern() -> re.Pattern[str]:
   | (?P<dquote>")
   | (?P<semi>;)
   | (?P<backslash>\\)
-  | (?P<psqlvar>(?<![\w\]:)]):(?:[A-Za-z_]\w*!?|'[A-Za-z_]\w*'|"[A-Za-z_]\w*"|\{\?[A-Za-z_]\w*\}))
-  | (?P<template>@[A-Za-z_]\w*@|\{\{.*?\}\}|\{%.*?%\}|\$\{[\w.:-]+\}|\{[A-Za-z_]\w*\}
+  | (?P<psqlvar>(?<![\w\]:)]):(?:(?:i|v|t|sql|snip)\*?:[A-Za-z_][\w-]*|[A-Za-z_]\w*!?|'[A-Za-z_]\w*'|"[A-Za-z_]\w*"|\{\?[A-Za-z_]\w*\}))
+  | (?P<template>@[A-Za-z_]\w*(?::[A-Za-z_]\w*)?@|\{\{.*?\}\}|\{%.*?%\}|\{\#.*?\#\}|\[%.*?%\]|\$\{[\w.:-]+\}|\{[A-Za-z_]\w*\}
                  |%\([A-Za-z_]\w*\)s|%[A-Za-z_]\w*%|(?<![\w%])%[sd](?!\w)|(?<![\w?])\?[A-Z]\w*)
   | (?P<qparam>(?<=[=(,<>\s])\?(?=\s*(?:[,);]|\Z|(?i:AND|OR|LIMIT|OFFSET|THEN|ELSE|END|ORDER|GROUP|WHERE)\b)))
   | (?P<open>\()
@@ -47,9 +47,10 @@ _COPY_STDIN = re.compile(r"\bfrom\s+std(?:in|out)\b", re.IGNORECASE)
 _SENDS_BUFFER = re.compile(r"\\(?:g\w*|crosstabview|watch)\b")
 _VAR_ENDS_STATEMENT = re.compile(r"[ \t]*;")
 _IN_BEFORE = re.compile(r"\bIN\s+$", re.IGNORECASE)
-# A query file's query name: `-- name: get-user` (goyesql, aiosql), `-- get_user --`. (No
+# A query file's query name: `-- name: get-user` (goyesql, aiosql), `-- :name get-user`
+# (HugSQL), `-- get_user --`. (No
 # nested quantifiers: a 200,000-character comment line must not backtrack quadratically.)
-_QUERY_NAME_LINE = re.compile(r"^--[ \t]*(?:name:[ \t]*\S|([\w-]+)[ \t]*--[ \t]*$)",
+_QUERY_NAME_LINE = re.compile(r"^--[ \t]*(?:name:[ \t]*\S|:name[ \t]+\S|([\w-]+)[ \t]*--[ \t]*$)",
                               re.MULTILINE)
 _LETTER = re.compile(r"[A-Za-z_]")
 _BUN_SPLIT = "--migration:split"
@@ -234,6 +235,13 @@ def _psql_variable_stand_in(text: str, token: str, start: int, pos: int, stmt_st
     """What a psql variable `token` (text[start:pos]) becomes in the masked text, of the same
     length."""
     var = token.rstrip("!")  # `:id!`: pgtyped's non-null parameter
+    if re.match(r":i\*?:", var):
+        return "_" * len(var)  # HugSQL's identifier parameter (`:i:table-name`)
+    if re.match(r":(?:v|t|sql|snip)\*?:", var):
+        return "$1".ljust(len(var))  # HugSQL's value, tuple and snippet parameters
+    if _COPY_FILE.search(text, max(stmt_start, start - 400), start):
+        # `COPY t FROM :source`: psql puts a file name there, a string.
+        return "'" + "_" * (len(var) - 2) + "'" + " " * (len(token) - len(var))
     if var[1] in "'\"":
         # :'name' and :"name" become a quoted literal or identifier of the same length.
         return " " + var[1:]
@@ -259,8 +267,9 @@ def _template_stand_in(template: str) -> str:
     scripts' `@extschema@`, Go/Jinja `{{ ... }}`, Flyway `${name}`, Python's `{name}` and
     `%(name)s`, Go's `%s`, `%name%` and bun's `?TableName` stand for names or values that are
     filled in before the SQL runs."""
-    if template.startswith("{%"):
-        return " " * len(template)  # a template's control statement: no SQL of its own
+    if template.startswith(("{%", "{#", "[%")):
+        # A template's control statement or comment (Jinja, Template Toolkit): no SQL of its own.
+        return " " * len(template)
     if template.startswith("%("):
         return "$1".ljust(len(template))  # a value, as a query parameter
     if len(template) == 2:
@@ -272,6 +281,7 @@ def _template_stand_in(template: str) -> str:
 # A comment standing where a schema name goes: `/* SCHEMA */."Team"`, `/* s */.users`.
 _NAME_FOLLOWS = re.compile(r'\.[A-Za-z_"]')
 _NAME_MAY_START = re.compile(r"[\s(,]")
+_COPY_FILE = re.compile(r"\bCOPY\b[^;]*\b(?:FROM|TO)\s+$", re.IGNORECASE)
 # Keywords after which a psql variable stands for a name (`REINDEX SCHEMA :s`, `FROM :tbl`).
 _NAME_EXPECTED = re.compile(
     r"\b(?:schema|table|index|database|role|user|sequence|view|from|into|join|update|"

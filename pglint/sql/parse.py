@@ -15,7 +15,8 @@ from typing import Any, Iterator
 from pglast import parser as pg
 
 from pglint.source import ByteToChar
-from pglint.sql.dialect_sections import mask_opening_prose, mask_other_dialect_sections
+from pglint.sql.dialect_sections import (mask_front_matter, mask_opening_prose,
+                                         mask_other_dialect_sections)
 from pglint.sql.lexer import (LEADING_TRIVIA, SQL_COMMENT, Comment, Lexed, has_query_names, lex,
                                mask_client_delimiters, mask_down_sections)
 
@@ -136,6 +137,12 @@ _STATEMENT_WORDS = frozenset({"CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DE
 _AT_OR_NEAR = re.compile(r'^syntax error at or near "(\w+)"$')
 
 
+# `DROP TABLE`, `ALTER INDEX`: the next statement, never one more action of an ALTER TABLE.
+_STARTS_STATEMENT = re.compile(
+    r"\w+\s+(?:TABLE|INDEX|VIEW|MATERIALIZED|SEQUENCE|TYPE|FUNCTION|PROCEDURE|SCHEMA|"
+    r"EXTENSION|TRIGGER|DATABASE|ROLE|POLICY|DOMAIN)\b", re.IGNORECASE)
+
+
 def _with_missing_semicolon(error: SyntaxProblem, text: str, start: int) -> SyntaxProblem:
     """`error` with the likely cause named when it sits on a word that begins a statement, at
     the start of a line, inside the statement that begins at `start`: the line before it ends
@@ -160,7 +167,7 @@ def _with_missing_semicolon(error: SyntaxProblem, text: str, start: int) -> Synt
     if last is None or lines[last].split("--", 1)[0].rstrip().endswith(";"):
         return error
     line = text.count("\n", 0, start) + last + 1
-    if in_alter and word in ("ALTER", "DROP", "ADD"):
+    if in_alter and word in ("ALTER", "DROP", "ADD") and not _STARTS_STATEMENT.match(text, offset):
         return SyntaxProblem(f"{error.message}: line {line} before it ends with no `,` (between "
                              "two actions of one ALTER) or `;`", offset)
     return SyntaxProblem(f"{error.message}: the statement before it, ending on line {line}, "
@@ -304,8 +311,9 @@ def parse_sql(text: str) -> ParsedSQL:
     # So are the sections a multi-database script writes for another database (`-- MySQL`).
     # So is a sentence that opens the file to stop psql from running it (an archive's guard).
     # So are a script runner's `delimiter` commands.
+    # And a YAML front matter that a loader strips.
     up_only = mask_opening_prose(mask_other_dialect_sections(mask_down_sections(
-        mask_client_delimiters(text))))
+        mask_client_delimiters(mask_front_matter(text)))))
     # A query file that names its queries is split at the names, never parsed whole: without
     # `;` between them, `SELECT 1 <name> DELETE FROM t` would parse as one SELECT.
     named = has_query_names(up_only)

@@ -106,6 +106,25 @@ def _line_offsets(text: str) -> list[int]:
     return offsets
 
 
+_FRAGMENT_TAG = "$pglint_fragment$"
+# PL/pgSQL's own control statements at the start of a line (a lone `RAISE` outside a function
+# is a mistake, not a fragment).
+_PLPGSQL_CONTROL = re.compile(r"^[ \t]*(?:END[ \t]+(?:IF|LOOP)[ \t]*;|PERFORM\b|ELSIF\b)",
+                              re.IGNORECASE | re.MULTILINE)
+
+
+def plpgsql_fragment(text: str) -> bool:
+    """Whether `text`, which does not parse as SQL, is the body of a PL/pgSQL block that other
+    code puts it in (`IF ... THEN CREATE VIEW ...; END IF;`, omnigres' included catalog)."""
+    if _FRAGMENT_TAG in text or len(text) > 1_000_000 or not _PLPGSQL_CONTROL.search(text):
+        return False
+    try:
+        plpgsql_tree(f"{_DO_WRAPPER}{_FRAGMENT_TAG} BEGIN\n{text}\nEND {_FRAGMENT_TAG}")
+    except pg.ParseError:
+        return False
+    return True
+
+
 def _body_tree(stmt: Statement, sql: str, source: str, body: str,
                found: int) -> tuple[Any, str] | None:
     """The PL/pgSQL tree of `sql` and the body as parsed; None when only what a placeholder

@@ -80,6 +80,12 @@ class RacyCounterAggregation(Rule):
     code = "PGL109"
     name = "racy-counter-aggregation"
     summary = "Aggregate-then-TRUNCATE loses increments committed in between and blocks writers"
+    default_enabled = False
+    off_by_default = (
+        "judged worth acting on in 0 of 2 findings on repositories it was not tuned on (round "
+        "18: a one-time backup and dedupe in an upgrade script, a scratch table made per run): "
+        "a read followed by a delete is rarely a counter other writers increment meanwhile"
+    )
     references = (
         "https://www.postgresql.org/docs/current/sql-truncate.html",
         "https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED",

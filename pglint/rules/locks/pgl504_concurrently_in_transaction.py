@@ -116,6 +116,12 @@ class ConcurrentlyInTransaction(Rule):
             kind="python", context=_CONTEXT),
         Example(django_migration(_ADD_INDEX, atomic=False, imports=_POSTGRES_OPERATIONS),
                 kind="python", context=DJANGO_ORDERS),
+        # The revision's connection switched to autocommit before the build (faraday).
+        Example(alembic_revision(
+            "    op.get_bind().execution_options(isolation_level=\"AUTOCOMMIT\")\n"
+            "    op.create_index(\"orders_status_idx\", \"orders\", [\"status\"],\n"
+            "                    postgresql_concurrently=True)\n"),
+            kind="python", context=_CONTEXT),
     )
     INVALID = (
         # Runners that wrap each file in a transaction of their own.

@@ -10,7 +10,9 @@ from pglint.rule import Rule
 class SyntaxErrorRule(Rule):
     """
     ## What it does
-    Reports a statement that PostgreSQL's own parser rejects, at the position the parser gives,
+    Reports the first statement of a file that PostgreSQL's own parser rejects, at the position
+    the parser gives (PostgreSQL stops there when it runs the file in a transaction, as psql
+    with ON_ERROR_STOP does; the message says how many more statements fail),
     and a file that cannot be linted at all: unreadable, not UTF-8, binary, a directory named
     like a SQL file, or a SQL file of more statements than `max-statements` (default 100,000;
     every parsed statement is kept in memory for the whole run). The other statements of the file, and the other files, are still linted.
@@ -29,7 +31,11 @@ class SyntaxErrorRule(Rule):
     schema name goes, a script runner's `delimiter` lines, bun's `--migration:split`); a file
     holding a template's control statements (`{% if %}`) has no syntax errors reported, since
     its text holds every branch. Files of another database (by their path, their syntax, or
-    a name like `oracle_engine_7.6.sql` beside `postgres_engine_7.6.sql`) are not parsed.
+    a name like `oracle_engine_7.6.sql` beside `postgres_engine_7.6.sql`) are not parsed. Nor
+    are errors reported for a file most of whose statements (3 or more) fail, which is
+    another database's SQL or a template rather than a mistake, or for a PL/pgSQL body that
+    other code includes in a function (`IF ... THEN ... END IF;` at the top level):
+    `--show-files` says so.
 
     ## Example
     ```sql
