@@ -14,6 +14,9 @@ import pytest
 COUNTER = "UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';\n"
 OTHER = "UPDATE page_stats SET hits = hits + 1 WHERE page_id = '/about';\n"
 UNUSED = "-- pglint: ignore[PGL101]\nCREATE TABLE t (id int);\n"  # PGL902, safe fix
+# PGL101 (which COUNTER trips) is off by default: the project turns it on, and with it
+# UNUSED's suppression of PGL101 is reported as unused.
+ON_PGL101 = 'extend-select = ["PGL101"]\n'
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -29,6 +32,7 @@ def legacy(tmp_path: Path) -> Path:
     (tmp_path / "migrations").mkdir()
     (tmp_path / "queries" / "hits.sql").write_text(COUNTER, encoding="utf-8")
     (tmp_path / "migrations" / "V1__init.sql").write_text(UNUSED, encoding="utf-8")
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     return tmp_path
 
 

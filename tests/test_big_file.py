@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_cli import COUNTER, run
+from tests.test_cli import COUNTER, ON_PGL101, run
 
 
 def inserts(count: int) -> str:
@@ -23,7 +23,8 @@ def findings(*args: str, cwd: Path) -> list[dict]:
 
 
 def test_a_file_past_the_statement_limit_gets_one_finding_and_the_run_goes_on(tmp_path):
-    (tmp_path / "pglint.toml").write_text("max-statements = 1000\n", encoding="utf-8")
+    # PGL101 (which COUNTER trips) is off by default: the project turns it on.
+    (tmp_path / "pglint.toml").write_text(ON_PGL101 + "max-statements = 1000\n", encoding="utf-8")
     (tmp_path / "big.sql").write_text(inserts(2000), encoding="utf-8")
     (tmp_path / "at_limit.sql").write_text(inserts(1000), encoding="utf-8")
     (tmp_path / "hits.sql").write_text(COUNTER, encoding="utf-8")
@@ -73,7 +74,7 @@ def test_memory_stays_bounded_on_a_huge_file(tmp_path):
 
 
 def test_copy_data_is_not_counted_as_statements(tmp_path):
-    (tmp_path / "pglint.toml").write_text("max-statements = 100\n", encoding="utf-8")
+    (tmp_path / "pglint.toml").write_text(ON_PGL101 + "max-statements = 100\n", encoding="utf-8")
     rows = "".join(f"{i}\tsemi; colon;\n" for i in range(300))
     (tmp_path / "dump.sql").write_text(
         f"COPY t (id, note) FROM stdin;\n{rows}\\.\n{COUNTER}", encoding="utf-8")

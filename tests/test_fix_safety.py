@@ -16,6 +16,9 @@ import pytest
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 ALTER = "ALTER TABLE orders ADD COLUMN note text;\n"
 SET = "SET LOCAL lock_timeout = '5s';\n"
+# PGL101 is off by default; a suppression of it is reported as unused (PGL902, a safe fix that
+# removes the comment) only in a project that turns it on.
+ON_PGL101 = 'extend-select = ["PGL101"]\n'
 
 
 def run(*args: str, cwd: Path, timeout: float = 120, preexec_fn=None,
@@ -266,6 +269,7 @@ def test_python_file_keeps_the_encoding_it_declares(tmp_path: Path) -> None:
     source = tmp_path / "latin1_cookie.py"
     shutil.copy(HOSTILE / "latin1_cookie.py", source)
     original = source.read_bytes()
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     result = run("check", "--no-cache", "--fix", ".", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     fixed = source.read_bytes()
@@ -279,6 +283,7 @@ def test_byte_order_mark_kept_once_and_never_added(tmp_path: Path) -> None:
     marked.write_bytes("\ufeff# pglint: ignore[PGL101]\nx = 'é'\n".encode("utf-8"))
     plain = tmp_path / "plain.py"
     plain.write_bytes("# pglint: ignore[PGL101]\nx = 'é'\n".encode("utf-8"))
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     result = run("check", "--no-cache", "--fix", ".", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     for path, bom in ((marked, b"\xef\xbb\xbf"), (plain, b"")):
@@ -382,6 +387,10 @@ def test_stale_temporary_files_are_removed(tmp_path: Path) -> None:
 
 def test_diff_applies_with_git_apply_and_patch(tmp_path: Path) -> None:
     project = tmp_path / "project"
+    project.mkdir()
+    # The queries' suppressions are unused (their removal is in the diff) with PGL101 on.
+    (project / "pglint.toml").write_text('extend-select = ["PGL301", "PGL101"]\n',
+                                         encoding="utf-8")
     migrations(project, "-- page\x0cbreak\n" + ALTER.rstrip("\n"), name="V2__add note.sql")
     (project / "queries").mkdir()
     (project / "queries" / "plain.sql").write_text("-- pglint: ignore[PGL101]\nSELECT 1;",

@@ -12,13 +12,21 @@ import pytest
 
 from pglint import engine
 from pglint.cli import PROGRESS_MIN_FILES
-from pglint.config import Settings
+from pglint.config import Settings, parse_settings
 
 COUNTER = "UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';\n"
+# PGL101 (which COUNTER trips) is off by default: the projects turn it on, in their
+# pglint.toml for the command line and in the settings given to the engine.
+ON_PGL101 = 'extend-select = ["PGL101"]\n'
+
+
+def settings(root: Path) -> Settings:
+    return parse_settings({"extend-select": ["PGL101"]}).with_overrides(root=root)
 
 
 def many_files(root: Path, count: int) -> Path:
     (root / "queries").mkdir(parents=True)
+    (root / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     for i in range(count):
         (root / "queries" / f"q{i:04d}.sql").write_text(
             COUNTER if i == 0 else f"SELECT {i};\n", encoding="utf-8")
@@ -28,7 +36,7 @@ def many_files(root: Path, count: int) -> Path:
 def test_callback_counts_every_parsed_file(tmp_path):
     many_files(tmp_path, 5)
     calls: list[tuple[int, int]] = []
-    result = engine.lint([tmp_path], Settings(root=tmp_path),
+    result = engine.lint([tmp_path], settings(tmp_path),
                          progress=lambda done, total: calls.append((done, total)))
     assert calls == [(i, 5) for i in range(1, 6)]
     assert [f.code for f in result.findings] == ["PGL101"]
@@ -39,7 +47,7 @@ def test_callback_in_a_forked_run_ends_at_the_total(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "PARALLEL_MIN_CHARS", 0)
     monkeypatch.setenv("PGLINT_JOBS", "2")
     calls: list[tuple[int, int]] = []
-    result = engine.lint([tmp_path], Settings(root=tmp_path),
+    result = engine.lint([tmp_path], settings(tmp_path),
                          progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (40, 40)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
@@ -50,8 +58,8 @@ def test_no_callback_on_a_cache_hit(tmp_path):
     many_files(tmp_path, 3)
     calls: list[tuple[int, int]] = []
     cache = tmp_path / "cache"
-    engine.lint([tmp_path], Settings(root=tmp_path), cache)
-    engine.lint([tmp_path], Settings(root=tmp_path), cache,
+    engine.lint([tmp_path], settings(tmp_path), cache)
+    engine.lint([tmp_path], settings(tmp_path), cache,
                 progress=lambda done, total: calls.append((done, total)))
     assert calls == []
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import COUNTER, run
+from tests.test_cli import COUNTER, ON_PGL101, run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +34,8 @@ def help_blocks(report: str) -> list[list[str]]:
 def counters(tmp_path: Path) -> Path:
     for name in ("a", "b", "c"):
         (tmp_path / f"{name}.sql").write_text(COUNTER, encoding="utf-8")
+    # PGL101 (which COUNTER trips) is off by default: the project turns it on.
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     return tmp_path
 
 

@@ -20,6 +20,8 @@ from pglint.loader import read_text
 
 HOT_UPDATE = "UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';"
 REGRESS = Path(__file__).parent / "data" / "postgres_regress"
+# PGL101 (which HOT_UPDATE trips) is off by default: the projects turn it on.
+ON_PGL101 = 'extend-select = ["PGL101"]\n'
 
 
 def check(cwd: Path, *paths: str, timeout: float = 120) -> tuple[int, list[dict], str]:
@@ -49,6 +51,7 @@ def project(tmp_path: Path) -> Path:
     """A project with one healthy file whose finding proves the rest of the run was linted."""
     (tmp_path / "queries").mkdir()
     (tmp_path / "queries" / "hot.sql").write_text(HOT_UPDATE + "\n", encoding="utf-8")
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     return tmp_path
 
 
@@ -328,7 +331,8 @@ def test_engine_api_on_odd_files(project: Path, monkeypatch: pytest.MonkeyPatch)
     (project / "dir.sql").mkdir()
     (project / "gone.sql").symlink_to(project / "nowhere.sql")
     monkeypatch.chdir(project)
-    result = lint([Path(".")], load_settings(None))
+    # The project's settings, as the command line reads them (they turn PGL101 on).
+    result = lint([Path(".")], load_settings(Path("pglint.toml")))
     assert result.errors == [] and result.internal_errors == []
     by_file = {}
     for f in result.findings:
@@ -379,6 +383,7 @@ def test_too_deeply_nested_sql_is_a_finding_and_the_run_goes_on(tmp_path):
     blocks = "BEGIN " * 500 + "NULL; " + "END; " * 499 + "END"
     (tmp_path / "blocks.sql").write_text(f"DO $$ {blocks} $$;\n", encoding="utf-8")
     (tmp_path / "hot.sql").write_text(HOT_UPDATE + "\n", encoding="utf-8")
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
     code, findings, _ = check(tmp_path, ".")
     assert code == 1
     for name in ("subqueries.sql", "terms.sql", "blocks.sql"):

@@ -11,7 +11,7 @@ import pytest
 
 from pglint.registry import all_rules
 from pglint.report.sarif import _rule_descriptor
-from tests.test_cli import run
+from tests.test_cli import ON_PGL101, run
 
 RULES = list(all_rules())
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots" / "examples"
@@ -56,6 +56,7 @@ def test_json_findings_carry_their_rule_url(tmp_path):
     (tmp_path / "hits.sql").write_text(
         "UPDATE counters SET value = value + 1 WHERE id = 1;\n", encoding="utf-8")
     (tmp_path / "broken.sql").write_text("SELEC 1;\n", encoding="utf-8")
+    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")  # PGL101 is off by default
     result = run("check", "--no-cache", "--output-format", "json", ".", cwd=tmp_path)
     data = json.loads(result.stdout)
     by_code = {rule.code: rule for rule in RULES}

@@ -18,6 +18,9 @@ BEGIN
   UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';
 END $$;
 """
+# PGL101 (which COUNTER trips) is off by default: the projects turn it on, as a user would in
+# the pglint.toml that the plugin reads.
+ON_PGL101 = 'extend-select = ["PGL101"]\n'
 
 
 def sqlfluff(*args: str, cwd: Path) -> list[dict]:
@@ -31,10 +34,11 @@ def sqlfluff(*args: str, cwd: Path) -> list[dict]:
 
 
 def pglint_messages(path: Path, code: str) -> list[str]:
-    from pglint.config import Settings
+    from pglint.config import parse_settings
     from pglint.engine import lint
 
-    found = lint([path], Settings(root=path.parent.parent)).findings
+    settings = parse_settings({"extend-select": [code]}).with_overrides(root=path.parent.parent)
+    found = lint([path], settings).findings
     return [f.message for f in found if f.code == code]
 
 
@@ -45,51 +49,58 @@ def write(root: Path, rel: str, text: str) -> Path:
     return path
 
 
-def test_finding_at_line_1_with_pglints_message(tmp_path):
-    path = write(tmp_path, "queries/hits.sql", COUNTER)
-    violations = sqlfluff("--rules", "PGL101", "queries/hits.sql", cwd=tmp_path)
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project that turns PGL101 on."""
+    write(tmp_path, "pglint.toml", ON_PGL101)
+    return tmp_path
+
+
+def test_finding_at_line_1_with_pglints_message(project):
+    path = write(project, "queries/hits.sql", COUNTER)
+    violations = sqlfluff("--rules", "PGL101", "queries/hits.sql", cwd=project)
     assert [(v["code"], v["name"], v["start_line_no"], v["start_line_pos"])
             for v in violations] == [("PGL101", "pglint.hot_counter_update", 1, 1)]
     assert violations[0]["description"] == pglint_messages(path, "PGL101")[0]
     assert "visit_counters" in violations[0]["description"]
 
 
-def test_rule_selected_by_name_and_group(tmp_path):
-    write(tmp_path, "queries/hits.sql", COUNTER)
+def test_rule_selected_by_name_and_group(project):
+    write(project, "queries/hits.sql", COUNTER)
     for rules in ("pglint.hot_counter_update", "pglint"):
-        violations = sqlfluff("--rules", rules, "queries/hits.sql", cwd=tmp_path)
+        violations = sqlfluff("--rules", rules, "queries/hits.sql", cwd=project)
         assert [v["code"] for v in violations] == ["PGL101"], rules
 
 
-def test_clean_file_gives_no_finding(tmp_path):
-    write(tmp_path, "queries/read.sql",
+def test_clean_file_gives_no_finding(project):
+    write(project, "queries/read.sql",
           "SELECT count FROM visit_counters WHERE page_id = '/home';\n")
-    assert sqlfluff("--rules", "pglint", "queries/read.sql", cwd=tmp_path) == []
+    assert sqlfluff("--rules", "pglint", "queries/read.sql", cwd=project) == []
 
 
-def test_file_kind_from_the_path(tmp_path):
+def test_file_kind_from_the_path(project):
     # The same statement in a migration runs once: PGL101 judges run-time SQL only.
-    write(tmp_path, "migrations/V2__bump.sql", COUNTER)
-    assert sqlfluff("--rules", "PGL101", "migrations/V2__bump.sql", cwd=tmp_path) == []
+    write(project, "migrations/V2__bump.sql", COUNTER)
+    assert sqlfluff("--rules", "PGL101", "migrations/V2__bump.sql", cwd=project) == []
 
 
-def test_finding_inside_a_function_body_is_placed_exactly(tmp_path):
+def test_finding_inside_a_function_body_is_placed_exactly(project):
     # The dollar-quoted body is one sqlfluff token; the finding points inside it.
-    write(tmp_path, "queries/hit.sql", FUNCTION)
-    violations = sqlfluff("--rules", "PGL101", "queries/hit.sql", cwd=tmp_path)
+    write(project, "queries/hit.sql", FUNCTION)
+    violations = sqlfluff("--rules", "PGL101", "queries/hit.sql", cwd=project)
     assert [(v["start_line_no"], v["start_line_pos"]) for v in violations] == [(3, 3)]
 
 
-def test_noqa_and_parallel_workers(tmp_path):
-    write(tmp_path, "queries/a.sql", COUNTER)
-    write(tmp_path, "queries/b.sql", COUNTER.rstrip("\n") + "  -- noqa: PGL101\n")
-    write(tmp_path, "queries/c.sql", COUNTER)
+def test_noqa_and_parallel_workers(project):
+    write(project, "queries/a.sql", COUNTER)
+    write(project, "queries/b.sql", COUNTER.rstrip("\n") + "  -- noqa: PGL101\n")
+    write(project, "queries/c.sql", COUNTER)
     # -p 2 sends results from worker processes: the rule classes must pickle.
-    violations = sqlfluff("-p", "2", "--rules", "PGL101", "queries", cwd=tmp_path)
+    violations = sqlfluff("-p", "2", "--rules", "PGL101", "queries", cwd=project)
     assert sorted(v["code"] for v in violations) == ["PGL101", "PGL101"]
 
 
-def test_one_rule_per_pglint_sql_rule_and_one_lint_per_file(monkeypatch):
+def test_one_rule_per_pglint_sql_rule_and_one_lint_per_file(project, monkeypatch):
     pytest.importorskip("sqlfluff")
     import sqlfluff as sqlfluff_api
 
@@ -105,6 +116,8 @@ def test_one_rule_per_pglint_sql_rule_and_one_lint_per_file(monkeypatch):
     monkeypatch.setattr(sqlfluff_plugin, "_lint_text",
                         lambda text, path: calls.append(path) or real(text, path))
     sqlfluff_plugin._memo.clear()
+    # Text without a path is linted with the settings found from the working directory.
+    monkeypatch.chdir(project)
     found = sqlfluff_api.lint("UPDATE page_counters SET n = n + 1 WHERE id = 7;\n",
                               dialect="postgres", rules=["pglint"])
     assert [v["code"] for v in found] == ["PGL101"]
@@ -127,9 +140,9 @@ os._exit = lambda status: (report(), real_exit(status))
     "import pglint.cli; report()",
     "sys.argv = ['pglint', 'check', '--no-cache', 'queries']; import pglint.cli; pglint.cli.main()",
 ])
-def test_pglint_never_imports_sqlfluff(tmp_path, code):
-    write(tmp_path, "queries/hits.sql", COUNTER)
-    result = subprocess.run([sys.executable, "-c", REPORT + code], cwd=tmp_path,
+def test_pglint_never_imports_sqlfluff(project, code):
+    write(project, "queries/hits.sql", COUNTER)
+    result = subprocess.run([sys.executable, "-c", REPORT + code], cwd=project,
                             capture_output=True, text=True, timeout=120)
     assert "LOADED: [] " in result.stdout, result.stdout + result.stderr
     if "check" in code:
