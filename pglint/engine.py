@@ -25,7 +25,7 @@ from pglint.loader import LoadProblem, read_text
 from pglint.loading import SYNTAX_ERROR, LoadedFile, _source_file, load  # noqa: F401
 from pglint.model.project import ProjectModel
 from pglint.registry import all_rules, catalog
-from pglint.roles import MIGRATION, SKIPPED_BY_RUNNER
+from pglint.roles import APPLICATION, MIGRATION, SKIPPED_BY_RUNNER
 from pglint.rule import Rule
 from pglint.source import SourceFile
 
@@ -123,7 +123,12 @@ class _Checker:
         settings = self.settings
         found: list[Finding] = []
         role = loaded.file.role if loaded.file is not None else None
-        if settings.enabled(SYNTAX_ERROR[0]) and (role is None or role in self.syntax_roles):
+        if settings.enabled(SYNTAX_ERROR[0]) and (role is None or role in self.syntax_roles) \
+                and not (role == APPLICATION and loaded.parsed is not None
+                         and not settings.chosen(SYNTAX_ERROR[0])):
+            # Syntax errors in application SQL only when PGL901 is chosen: judged on real
+            # repositories, those files are mostly other engines' queries or templates that
+            # code fills in, and SQL the application runs fails its own tests first.
             found.extend(loaded.problems)
         if loaded.file is not None and loaded.parsed is not None:
             parsed = loaded.parsed

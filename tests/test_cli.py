@@ -14,6 +14,8 @@ COUNTER = "UPDATE visit_counters SET count = count + 1 WHERE page_id = '/home';\
 # PGL101 (which COUNTER trips) is off by default: projects of these tests turn it on.
 ON_PGL101 = 'extend-select = ["PGL101"]\n'
 ON_PGL101_PYPROJECT = '[tool.pglint]\n' + ON_PGL101
+# ... and a syntax error in application SQL is reported when PGL901 is chosen.
+ON_PGL101_PGL901 = 'extend-select = ["PGL101", "PGL901"]\n'
 # The first migration of a project that migrates a live database (it bounds its lock waits):
 # the lock rules' evidence (pglint.model.online).
 INIT_T = "SET lock_timeout = '5s';\nCREATE TABLE t (id int);\n"
@@ -350,14 +352,15 @@ def test_version_is_pglint_and_the_installed_version(tmp_path, args):
 
 
 def test_syntax_errors_are_reported_whatever_is_selected(project):
-    (project / "queries" / "bad.sql").write_text("SELEC 1;\n", encoding="utf-8")
+    (project / "scripts").mkdir()
+    (project / "scripts" / "bad.sql").write_text("SELEC 1;\n", encoding="utf-8")
     (project / "queries" / "binary.sql").write_bytes(b"SELECT 1;\x00\n")  # unreadable: PGL901
 
     def codes(*args: str) -> list[str]:
         return concise_codes(run("check", "--no-cache", "--output-format", "concise", *args,
                                  ".", cwd=project))
 
-    every = ["PGL901", "PGL901", "PGL101"]
+    every = ["PGL901", "PGL101", "PGL901"]  # queries/binary, queries/hits, scripts/bad
     assert codes() == every
     assert codes("--select", "PGL1") == every
     assert codes("--select", "hot-counter-update", "--ignore", "PGL9") == every
@@ -367,7 +370,24 @@ def test_syntax_errors_are_reported_whatever_is_selected(project):
     assert codes("--select", "PGL1", "--ignore", "syntax-error") == ["PGL101"]
     (project / "pglint.toml").write_text(ON_PGL101 + '[per-file-ignores]\n"bad.sql" = ["PGL9"]\n'
                                          '"binary.sql" = ["PGL901"]\n', encoding="utf-8")
-    assert codes() == ["PGL901", "PGL101"]
+    assert codes() == ["PGL101", "PGL901"]
+
+
+def test_syntax_errors_in_application_sql_need_pgl901_chosen(project):
+    # Judged on real repositories, application SQL that does not parse is mostly another
+    # engine's queries or a template: reported when the project asks for PGL901, unlike
+    # migrations and scripts (above). An unreadable file is reported whatever its role.
+    (project / "queries" / "bad.sql").write_text("SELEC 1;\n", encoding="utf-8")
+    (project / "queries" / "binary.sql").write_bytes(b"SELECT 1;\x00\n")
+
+    def files(*args: str) -> list[str]:
+        result = run("check", "--no-cache", "--output-format", "concise", *args, ".",
+                     cwd=project)
+        return [line.split(":")[0] for line in result.stdout.splitlines() if "PGL901" in line]
+
+    assert files() == ["queries/binary.sql"]
+    assert files("--extend-select", "PGL901") == ["queries/bad.sql", "queries/binary.sql"]
+    assert files("--select", "syntax-error") == ["queries/bad.sql", "queries/binary.sql"]
 
 
 @pytest.mark.parametrize("config,says", [
@@ -727,7 +747,7 @@ HOSTILE_COUNTER = ("UPDATE visit_counters SET count = count + 1 "
 
 @pytest.mark.parametrize("args", [(), ("--output-format", "concise"), ("--color", "always")])
 def test_control_characters_of_the_file_never_reach_the_terminal(tmp_path, args):
-    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")
+    (tmp_path / "pglint.toml").write_text(ON_PGL101_PGL901, encoding="utf-8")
     (tmp_path / "hits.sql").write_text(HOSTILE_COUNTER, encoding="utf-8")
     result = run("check", "--no-cache", *args, ".", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
@@ -742,6 +762,7 @@ def test_control_characters_of_the_file_never_reach_the_terminal(tmp_path, args)
 def test_junit_is_valid_xml_whatever_the_file_holds(tmp_path):
     import xml.etree.ElementTree as ET
 
+    (tmp_path / "pglint.toml").write_text(ON_PGL101_PGL901, encoding="utf-8")
     (tmp_path / "hits.sql").write_text(HOSTILE_COUNTER, encoding="utf-8")
     (tmp_path / "we\x1bird\x01.sql").write_text("SELEC\x0b 1;\n", encoding="utf-8")
     result = run("check", "--no-cache", "--output-format", "junit", ".", cwd=tmp_path)

@@ -34,7 +34,8 @@ FENCED = "/*\n```\n*/ SELECT 1; -- pglint: ignore[PGL101]\n"
 RAW = ("\x1b", "\x07", "\x9b", "\x7f", "\u202e", "\u202c", "\u2066", "\u2069")
 # PGL101 (which HOT and MARKUP_SQL trip, and whose suppression in FENCED is then unused) is
 # off by default: the project turns it on.
-ON_PGL101 = 'extend-select = ["PGL101"]\n'
+# ... and its syntax errors sit in application SQL, reported when PGL901 is chosen.
+ON_PGL101 = 'extend-select = ["PGL101", "PGL901"]\n'
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -382,6 +382,8 @@ def test_a_folder_beside_its_postgres_twin_is_another_database(tmp_path):
 
 def test_syntax_errors_a_file_reports(tmp_path):
     # PostgreSQL stops at a file's first error: one finding, saying how many more fail.
+    # (Syntax errors in application SQL are reported when PGL901 is chosen.)
+    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL901"]\n')
     (tmp_path / "two.sql").write_text("SELEC 1;\nSELECT 2;\nSELECT 3;\nSELEC 4;\n")
     # Most statements failing: another database's SQL or a template, not mistakes.
     (tmp_path / "tsql.sql").write_text("SELEC 1;\nSELEC 2;\nSELEC 3;\nSELECT 4;\n")
@@ -404,6 +406,7 @@ def test_a_templates_control_statements_hide_its_syntax_errors(tmp_path):
     body = ("{% if debug %}\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;\n"
             "{% else %}\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 2 $$ LANGUAGE sql;\n"
             "{% endif %}\nSELEC 1;\n")
+    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL901"]\n')
     (tmp_path / "functions.sql").write_text(body)
     (tmp_path / "plain.sql").write_text("SELEC 1;\n")
     result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)

@@ -56,7 +56,9 @@ def test_json_findings_carry_their_rule_url(tmp_path):
     (tmp_path / "hits.sql").write_text(
         "UPDATE counters SET value = value + 1 WHERE id = 1;\n", encoding="utf-8")
     (tmp_path / "broken.sql").write_text("SELEC 1;\n", encoding="utf-8")
-    (tmp_path / "pglint.toml").write_text(ON_PGL101, encoding="utf-8")  # PGL101 is off by default
+    # PGL101 is off by default, and a syntax error in application SQL needs PGL901 chosen.
+    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL101", "PGL901"]\n',
+                                          encoding="utf-8")
     result = run("check", "--no-cache", "--output-format", "json", ".", cwd=tmp_path)
     data = json.loads(result.stdout)
     by_code = {rule.code: rule for rule in RULES}

@@ -35,7 +35,13 @@ class SyntaxErrorRule(Rule):
     are errors reported for a file most of whose statements (3 or more) fail, which is
     another database's SQL or a template rather than a mistake, or for a PL/pgSQL body that
     other code includes in a function (`IF ... THEN ... END IF;` at the top level):
-    `--show-files` says so.
+    `--show-files` says so. Syntax errors in application SQL (query files, SQL outside
+    migrations and scripts) are reported only when PGL901 is chosen (`extend-select =
+    ["PGL901"]`): judged on real repositories, such files were mostly other engines' queries
+    (ClickHouse, BigQuery, Trino) or templates that code fills in, and SQL an application runs
+    fails its own tests first; the mistakes worth reporting hid in migrations, down
+    migrations and scripts, which run rarely. A file that cannot be read is reported whatever
+    its role.
 
     ## Example
     ```sql
