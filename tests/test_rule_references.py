@@ -11,7 +11,7 @@ import pytest
 
 from pglint.registry import all_rules
 from pglint.report.sarif import _rule_descriptor
-from tests.test_cli import ON_PGL101, run
+from tests.test_cli import run
 
 RULES = list(all_rules())
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots" / "examples"
