@@ -147,22 +147,23 @@ def test_sharded_counter_suggestion_runs_on_postgres(postgres):
     # PGL101's suggestion is display-only, but it is SQL a user copies: it must run as written
     # against the schema it was written for.
     root = FIXTURES / "shop"
+    postgres.run(*_migrations(root), _visit_counter_finding(root).fix.suggestion)
+
+
+def _visit_counter_finding(root: Path):
+    """The shop's PGL101 on `visit_counters` in SQL."""
     result = engine.lint([root], _settings(root))
     [finding] = [f for f in result.findings
                  if f.code == "PGL101" and "visit_counters" in f.message
                  and f.path.endswith(".sql")]
-    postgres.run(*_migrations(root), finding.fix.suggestion)
+    return finding
 
 
 def test_sharded_counter_read_and_fold_keep_every_increment(postgres):
     # The read adds the counter row's value to its shards'; the fold moves only shards whose
     # counter row exists (a shard of a key with no row stays, and is still read).
     root = FIXTURES / "shop"
-    result = engine.lint([root], _settings(root))
-    [finding] = [f for f in result.findings
-                 if f.code == "PGL101" and "visit_counters" in f.message
-                 and f.path.endswith(".sql")]
-    suggestion = finding.fix.suggestion
+    suggestion = _visit_counter_finding(root).fix.suggestion
     fold = suggestion[suggestion.index("WITH moved"):]
     read = suggestion[suggestion.index("SELECT coalesce"):suggestion.index("-- Optional fold")]
     with postgres.database() as database:
