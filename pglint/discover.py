@@ -13,7 +13,7 @@ from pglint.config import Settings
 from pglint.gitignore import Ignored, ignored_paths
 from pglint.paths import relative_to
 from pglint.roles import (
-    MIGRATION_CODE_DIRS, OTHER_DIALECT, OTHER_DIALECT_NAMES, RoleDecision, role_from_path)
+    MIGRATION_CODE_DIRS, OTHER_DIALECT, OTHER_DIALECT_NAMES, TEST, RoleDecision, role_from_path)
 from pglint.sqlc_config import CONFIG_NAMES as SQLC_CONFIGS, other_engine_paths
 
 SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".pgbench"}
@@ -158,6 +158,12 @@ def _dialect_named_twins(found: dict[str, Candidate]) -> None:
         name = c.path.name
         folder, parent = os.path.basename(os.path.dirname(absolute)), \
             os.path.dirname(os.path.dirname(absolute))
+        if folder == "sql" and os.path.isfile(
+                os.path.join(parent, "expected", os.path.splitext(name)[0] + ".out")):
+            # pg_regress's input beside the output it expects: its errors are the test's.
+            found[absolute] = replace(c, role=RoleDecision(
+                TEST, f"a pg_regress input (expected/{os.path.splitext(name)[0]}.out)"))
+            continue
         if folder.lower() not in _POSTGRES_WORDS and any(
                 (os.path.join(parent, pg), name.lower()) in names
                 for pg in _POSTGRES_WORDS + ("PostgreSQL", "Postgres")):

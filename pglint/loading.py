@@ -67,10 +67,14 @@ class PythonReaders:
         return bool(self.rules) or self.orm or self.schema
 
 
-# Control statements of Jinja (`{% if %}`), Template Toolkit (`[% IF %]`), and openmaptiles'
-# generated sections (`%%FIELD_MAPPING: class %%`).
+# Control statements of Jinja (`{% if %}`), Template Toolkit (`[% IF %]`), Go templates
+# (`{{if .mysql}}`), the C preprocessor (`#include`), and openmaptiles' generated sections
+# (`%%FIELD_MAPPING: class %%`).
 _TEMPLATE_CONTROL = re.compile(r"\{%-?\s*(?:if|for|elif|else|macro|block)\b|"
-                               r"\[%-?\s*(?:IF|FOREACH|ELSE|ELSIF|UNLESS|BLOCK)\b|%%[A-Z_]+:")
+                               r"\[%-?\s*(?:IF|FOREACH|ELSE|ELSIF|UNLESS|BLOCK)\b|%%[A-Z_]+:|"
+                               # Go templates' conditions, the C preprocessor's (citus' scripts)
+                               r"\{\{-?\s*(?:if|range|else|with)\b|"
+                               r"^#(?:include|if|ifdef|ifndef|define)\b", re.MULTILINE)
 
 
 def _problem(candidate: Candidate, message: str, offset: int = 0, line: int = 0,
@@ -218,7 +222,8 @@ def _not_postgres_as_written(file: SourceFile, parsed: ParsedSQL,
     text = file.text
     if file.role == DOWN_MIGRATION and refuses_rollback(text):
         return "a down migration written to refuse the rollback"
-    if ("{%" in text or "[%" in text or "%%" in text) and _TEMPLATE_CONTROL.search(text):
+    if ("{%" in text or "[%" in text or "%%" in text or "{{" in text or "#" in text) and \
+            _TEMPLATE_CONTROL.search(text):
         # Every branch of `{% if %}` is in the text; no database runs it as written.
         return "a template's control statements"
     if file.kind == "python":

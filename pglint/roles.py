@@ -108,6 +108,8 @@ _OTHER_ENGINE_SYNTAX = re.compile(
 # ClickHouse's table engines, types and mutations: an analytics store beside PostgreSQL, not
 # a database the same migrations also run on.
 _CLICKHOUSE_SYNTAX = re.compile(r"\bENGINE\s*=\s*[A-Za-z]\w*|\bLowCardinality\s*\(|"
+                                # typed query parameters: `{since:DateTime}`
+                                r"\{\w+:\s*[A-Z]\w*(?:\([^)]*\))?\}|"
                                 r"\bALTER\s+TABLE\s+\S+\s+(?:ON\s+CLUSTER\s+\S+\s+)?"
                                 r"(?:DELETE|UPDATE\s+\w+\s*=[^;]*?)\s+WHERE\b", re.IGNORECASE)
 # Stores that sit beside PostgreSQL for analytics: their files show no second backend.
@@ -237,6 +239,8 @@ def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision
         else ""  # not "-- autoincrement id"
     if _MYSQL_SYNTAX.search(code):
         return RoleDecision(OTHER_DIALECT, "MySQL, SQLite or Oracle syntax")
+    if text.startswith("#!"):
+        return RoleDecision(OTHER_DIALECT, "a program (`#!` on its first line), not SQL")
     if _BACKTICK_NAME.search(code):
         return RoleDecision(OTHER_DIALECT, "backtick-quoted names (MySQL, SQLite, BigQuery)")
     if _OTHER_ENGINE_SYNTAX.search(code):

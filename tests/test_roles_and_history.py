@@ -128,6 +128,9 @@ def test_configured_roles_win_over_the_path():
     ("SELECT * FROM icinga_downtimehistory USE INDEX (PRIMARY) WHERE id > 1;\n",
      "other-dialect"),
     ("CREATE TABLE users (id TEXT NOT NULL PRIMARY KEY) STRICT;\n", "other-dialect"),
+    # ClickHouse's typed query parameters; a shell script that ends in `.sql`.
+    ("SELECT * FROM pnos WHERE d > {since:DateTime} QUALIFY 1;\n", "other-dialect"),
+    ("#!/bin/sh\npsql dataverse_db -f reference_data.sql\n", "other-dialect"),
     # Words in a comment are not syntax (civitai's "-- Add autoincrement id column").
     ("-- Add autoincrement id column\nALTER TABLE t ADD COLUMN id serial;\n", "application"),
     ("INSERT INTO tags (name) VALUES ($1) ON CONFLICT DO NOTHING;\n", "application"),
@@ -380,6 +383,18 @@ def test_a_folder_beside_its_postgres_twin_is_another_database(tmp_path):
     assert "migrations/hiqlite/2_only_here.sql  migration" in shown, shown
 
 
+def test_a_pg_regress_input_is_a_test(tmp_path):
+    # Its errors are what the test expects (`expected/expr.out` records them).
+    (tmp_path / "regress" / "sql").mkdir(parents=True)
+    (tmp_path / "regress" / "expected").mkdir()
+    (tmp_path / "regress" / "sql" / "expr.sql").write_text("SELECT [1;\n")
+    (tmp_path / "regress" / "expected" / "expr.out").write_text("ERROR:  syntax error\n")
+    (tmp_path / "regress" / "sql" / "other.sql").write_text("SELECT 1;\n")
+    shown = run("check", "--show-files", ".", cwd=tmp_path).stdout
+    assert "regress/sql/expr.sql  test (a pg_regress input (expected/expr.out))" in shown
+    assert "regress/sql/other.sql  test" not in shown, shown
+
+
 def test_syntax_errors_a_file_reports(tmp_path):
     # PostgreSQL stops at a file's first error: one finding, saying how many more fail.
     # (Syntax errors in application SQL are reported when PGL901 is chosen.)
@@ -409,8 +424,12 @@ def test_a_templates_control_statements_hide_its_syntax_errors(tmp_path):
     (tmp_path / "pglint.toml").write_text('extend-select = ["PGL901"]\n')
     (tmp_path / "functions.sql").write_text(body)
     (tmp_path / "plain.sql").write_text("SELEC 1;\n")
+    # A Go template's branch for MySQL (focalboard), the C preprocessor's include (citus).
+    (tmp_path / "go.sql").write_text("{{if .mysql}}\nSET @n = NULL;\n{{end}}\nSELECT 1;\n")
+    (tmp_path / "cpp.sql").write_text('#include "udfs/f/9.2-2.sql"\nSELECT 1;\n')
     result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
     assert "plain.sql:1:1: PGL901" in result.stdout and "functions.sql" not in result.stdout
+    assert "go.sql" not in result.stdout and "cpp.sql" not in result.stdout, result.stdout
 
 
 def test_an_unknown_configured_role_is_a_clear_error(tmp_path):

@@ -29,7 +29,8 @@ class SyntaxErrorRule(Rule):
     database (`-- MySQL`), nor what a runner or template fills in before the SQL runs
     (`${table}`, `{{ .Schema }}`, `?TableName`, a driver's `?` parameters, a comment where the
     schema name goes, a script runner's `delimiter` lines, bun's `--migration:split`); a file
-    holding a template's control statements (`{% if %}`) has no syntax errors reported, since
+    holding a template's control statements (`{% if %}`, `{{if .mysql}}`, `#include`) has no
+    syntax errors reported, since
     its text holds every branch. Files of another database (by their path, their syntax, or
     a name like `oracle_engine_7.6.sql` beside `postgres_engine_7.6.sql`) are not parsed. Nor
     are errors reported for a file most of whose statements (3 or more) fail, which is
