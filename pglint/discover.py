@@ -151,36 +151,40 @@ def _dialect_named_twins(found: dict[str, Candidate]) -> None:
     a file of the same name (`migrations/hiqlite/1_init.sql` beside
     `migrations/postgres/1_init.sql`). A dialect word alone in a name is no evidence
     (`remove_oracle_column_default.sql` may well be a PostgreSQL migration)."""
-    names = {(os.path.dirname(a), c.path.name.lower()) for a, c in found.items()}
+    names = {(os.path.dirname(a).lower(), c.path.name.lower()) for a, c in found.items()}
     for absolute, c in list(found.items()):
         if c.role.configured or c.role.role == OTHER_DIALECT:
             continue
-        name = c.path.name
-        folder, parent = os.path.basename(os.path.dirname(absolute)), \
-            os.path.dirname(os.path.dirname(absolute))
-        if folder == "sql" and os.path.isfile(
-                os.path.join(parent, "expected", os.path.splitext(name)[0] + ".out")):
-            # pg_regress's input beside the output it expects: its errors are the test's.
+        folder = os.path.dirname(absolute)
+        name = c.path.name.lower()
+        siblings = os.path.dirname(folder).lower()
+        if os.path.basename(folder).lower() not in _POSTGRES_WORDS and any(
+                (os.path.join(siblings, pg), name) in names for pg in _POSTGRES_WORDS):
             found[absolute] = replace(c, role=RoleDecision(
-                TEST, f"a pg_regress input (expected/{os.path.splitext(name)[0]}.out)"))
-            continue
-        if folder.lower() not in _POSTGRES_WORDS and any(
-                (os.path.join(parent, pg), name.lower()) in names
-                for pg in _POSTGRES_WORDS + ("PostgreSQL", "Postgres")):
-            # `migrations/hiqlite/1_init.sql` beside `migrations/postgres/1_init.sql`.
-            found[absolute] = replace(c, role=RoleDecision(
-                OTHER_DIALECT, f"{folder}/ beside a postgres/ folder of the same files"))
+                OTHER_DIALECT,
+                f"{os.path.basename(folder)}/ beside a postgres/ folder of the same files"))
             continue
         for word in _NAME_WORD.finditer(name):
-            dialect = word.group().lower()
-            if dialect not in OTHER_DIALECT_NAMES:
-                continue
-            folder = os.path.dirname(absolute)
-            if any((folder, (name[:word.start()] + pg + name[word.end():]).lower()) in names
-                   for pg in _POSTGRES_WORDS):
+            if word.group() in OTHER_DIALECT_NAMES and any(
+                    (folder.lower(), name[:word.start()] + pg + name[word.end():]) in names
+                    for pg in _POSTGRES_WORDS):
                 found[absolute] = replace(c, role=RoleDecision(
-                    OTHER_DIALECT, f"{dialect} in the name, beside its PostgreSQL twin"))
+                    OTHER_DIALECT, f"{word.group()} in the name, beside its PostgreSQL twin"))
                 break
+
+
+def _pg_regress_inputs(found: dict[str, Candidate]) -> None:
+    """pg_regress's inputs (`sql/expr.sql` beside `expected/expr.out`) are tests: their
+    errors are the ones the test expects."""
+    for absolute, c in list(found.items()):
+        folder = os.path.dirname(absolute)
+        if c.role.configured or c.role.role == OTHER_DIALECT or \
+                os.path.basename(folder) != "sql":
+            continue
+        expected = f"{os.path.splitext(c.path.name)[0]}.out"
+        if os.path.isfile(os.path.join(os.path.dirname(folder), "expected", expected)):
+            found[absolute] = replace(c, role=RoleDecision(
+                TEST, f"a pg_regress input (expected/{expected})"))
 
 
 def _sqlc_configs_above(paths: list[Path], root: str) -> list[str]:
@@ -379,6 +383,7 @@ def discover(paths: list[Path], settings: Settings,
             errors.append(f"{path}: no such file or directory")
     _prefer_postgres_variants(found)
     _dialect_named_twins(found)
+    _pg_regress_inputs(found)
     _sqlc_other_engines(found, sqlc_configs + _sqlc_configs_above(paths, root))
     _mark_beside_migrations(found)
     candidates = sorted(

@@ -116,19 +116,21 @@ class _Checker:
         # named) cannot be judged unused.
         self.running = {rule.code for rule in self.dispatcher.rules} | (
             {SYNTAX_ERROR[0]} if settings.enabled(SYNTAX_ERROR[0]) else set())
-        self.syntax_roles = next((cls.roles for cls in all_rules()
-                                  if cls.code == SYNTAX_ERROR[0]), frozenset())
+        # The roles whose unreadable files PGL901 reports, and those whose syntax errors it
+        # reports: in application SQL only when PGL901 is chosen (judged on real repositories,
+        # those files are mostly other engines' queries or templates that code fills in, and
+        # SQL the application runs fails its own tests first).
+        self.unreadable_roles = next((cls.roles for cls in all_rules()
+                                      if cls.code == SYNTAX_ERROR[0]), frozenset())
+        self.syntax_roles = self.unreadable_roles if settings.chosen(SYNTAX_ERROR[0]) \
+            else self.unreadable_roles - {APPLICATION}
 
     def check(self, loaded: LoadedFile, model: ProjectModel) -> list[Finding]:
         settings = self.settings
         found: list[Finding] = []
         role = loaded.file.role if loaded.file is not None else None
-        if settings.enabled(SYNTAX_ERROR[0]) and (role is None or role in self.syntax_roles) \
-                and not (role == APPLICATION and loaded.parsed is not None
-                         and not settings.chosen(SYNTAX_ERROR[0])):
-            # Syntax errors in application SQL only when PGL901 is chosen: judged on real
-            # repositories, those files are mostly other engines' queries or templates that
-            # code fills in, and SQL the application runs fails its own tests first.
+        roles = self.syntax_roles if loaded.parsed is not None else self.unreadable_roles
+        if settings.enabled(SYNTAX_ERROR[0]) and (role is None or role in roles):
             found.extend(loaded.problems)
         if loaded.file is not None and loaded.parsed is not None:
             parsed = loaded.parsed

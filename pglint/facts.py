@@ -19,6 +19,7 @@ from pglint.model.workload import Write, write_fact
 from pglint.roles import ANALYTICS_DIALECTS, APPLICATION, MIGRATION, MIGRATION_CODE_DIRS, \
     OTHER_DIALECT, SCHEMA_DUMP, SCRIPT
 from pglint.sql.nodes import defined_function_key
+from pglint.sql.session import AUTOCOMMIT_LEVEL
 
 if TYPE_CHECKING:
     from pglint.source import SourceFile
@@ -208,13 +209,14 @@ def _online_tables(file: "SourceFile", statements: list) -> dict[str, str]:
     return out
 
 
-_AUTOCOMMIT_RUNNER = re.compile(r"[\"']AUTOCOMMIT[\"']|\btransactional_ddl\s*=\s*False\b")
+_NO_TRANSACTIONAL_DDL = re.compile(r"\btransactional_ddl\s*=\s*False\b")
 
 
 def _read_runner(facts: FileFacts, text: str, statements: list) -> None:
     """What an Alembic env.py does to the connection every revision runs on."""
     facts.runner_settings = _runner_settings(statements)
-    facts.runner_autocommit = bool(_AUTOCOMMIT_RUNNER.search(text))
+    facts.runner_autocommit = bool(AUTOCOMMIT_LEVEL.search(text) or
+                                   _NO_TRANSACTIONAL_DDL.search(text))
     facts.runner_sql_first = any(_before_begin(text, s.start)
                                  for s in statements if s.parent is None)
 

@@ -4,7 +4,6 @@ parsed statements (PL/pgSQL and SQL bodies included) and its syntax problems (PG
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from pglint.roles import APPLICATION, DOWN_MIGRATION, LINTED_ROLES, MIGRATION, S
     SCRIPT, TEST, refuses_rollback, role_from_text, skipped_by_runner
 from pglint.rule import Rule
 from pglint.source import SourceFile
+from pglint.sql.lexer import has_template_control
 from pglint.sql.parse import ParsedSQL, Statement, SyntaxProblem, parse_sql, statement_count
 
 if TYPE_CHECKING:
@@ -65,16 +65,6 @@ class PythonReaders:
 
     def __bool__(self) -> bool:
         return bool(self.rules) or self.orm or self.schema
-
-
-# Control statements of Jinja (`{% if %}`), Template Toolkit (`[% IF %]`), Go templates
-# (`{{if .mysql}}`), the C preprocessor (`#include`), and openmaptiles' generated sections
-# (`%%FIELD_MAPPING: class %%`).
-_TEMPLATE_CONTROL = re.compile(r"\{%-?\s*(?:if|for|elif|else|macro|block)\b|"
-                               r"\[%-?\s*(?:IF|FOREACH|ELSE|ELSIF|UNLESS|BLOCK)\b|%%[A-Z_]+:|"
-                               # Go templates' conditions, the C preprocessor's (citus' scripts)
-                               r"\{\{-?\s*(?:if|range|else|with)\b|"
-                               r"^#(?:include|if|ifdef|ifndef|define)\b", re.MULTILINE)
 
 
 def _problem(candidate: Candidate, message: str, offset: int = 0, line: int = 0,
@@ -222,8 +212,7 @@ def _not_postgres_as_written(file: SourceFile, parsed: ParsedSQL,
     text = file.text
     if file.role == DOWN_MIGRATION and refuses_rollback(text):
         return "a down migration written to refuse the rollback"
-    if ("{%" in text or "[%" in text or "%%" in text or "{{" in text or "#" in text) and \
-            _TEMPLATE_CONTROL.search(text):
+    if has_template_control(text):
         # Every branch of `{% if %}` is in the text; no database runs it as written.
         return "a template's control statements"
     if file.kind == "python":

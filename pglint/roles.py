@@ -112,6 +112,11 @@ _CLICKHOUSE_SYNTAX = re.compile(r"\bENGINE\s*=\s*[A-Za-z]\w*|\bLowCardinality\s*
                                 r"\{\w+:\s*[A-Z]\w*(?:\([^)]*\))?\}|"
                                 r"\bALTER\s+TABLE\s+\S+\s+(?:ON\s+CLUSTER\s+\S+\s+)?"
                                 r"(?:DELETE|UPDATE\s+\w+\s*=[^;]*?)\s+WHERE\b", re.IGNORECASE)
+# Each with what `--show-files` says of a file that holds it.
+_OTHER_SYNTAX = ((_MYSQL_SYNTAX, "MySQL, SQLite or Oracle syntax"),
+                 (_BACKTICK_NAME, "backtick-quoted names (MySQL, SQLite, BigQuery)"),
+                 (_OTHER_ENGINE_SYNTAX, "SQL Server or Trino syntax"),
+                 (_CLICKHOUSE_SYNTAX, "ClickHouse syntax"))
 # Stores that sit beside PostgreSQL for analytics: their files show no second backend.
 ANALYTICS_DIALECTS = re.compile(r"clickhouse|bigquery|snowflake|redshift|duckdb|spanner",
                                 re.IGNORECASE)
@@ -237,16 +242,11 @@ def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision
     code = SQL_COMMENT.sub(" ", head) if decision.role in (APPLICATION, MIGRATION, SCRIPT,
                                                            DOWN_MIGRATION) \
         else ""  # not "-- autoincrement id"
-    if _MYSQL_SYNTAX.search(code):
-        return RoleDecision(OTHER_DIALECT, "MySQL, SQLite or Oracle syntax")
     if text.startswith("#!"):
         return RoleDecision(OTHER_DIALECT, "a program (`#!` on its first line), not SQL")
-    if _BACKTICK_NAME.search(code):
-        return RoleDecision(OTHER_DIALECT, "backtick-quoted names (MySQL, SQLite, BigQuery)")
-    if _OTHER_ENGINE_SYNTAX.search(code):
-        return RoleDecision(OTHER_DIALECT, "SQL Server or Trino syntax")
-    if _CLICKHOUSE_SYNTAX.search(code):
-        return RoleDecision(OTHER_DIALECT, "ClickHouse syntax")
+    for syntax, what in _OTHER_SYNTAX:
+        if syntax.search(code):
+            return RoleDecision(OTHER_DIALECT, what)
     if decision.role == APPLICATION:
         if _SQLC_QUERY.search(head):
             return RoleDecision(APPLICATION, "sqlc queries")

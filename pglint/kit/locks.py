@@ -24,6 +24,7 @@ from pglint.kit.changes import is_popx_chunk, same_change, stops_running_version
 from pglint.model.catalog import Column, Index, Table
 from pglint.rule import RuleOption, integer_from
 from pglint.sql import nodes as n
+from pglint.sql.session import AUTOCOMMIT_LEVEL
 
 if TYPE_CHECKING:
     from pglint.context import FileContext, Token
@@ -321,12 +322,6 @@ def runner_wraps_file(ctx: "FileContext") -> bool:
         name in ("migration.sql", "up.sql") or name.lower().endswith(".up.sql")
 
 
-# `op.get_bind().execution_options(isolation_level="AUTOCOMMIT")`: with SQLAlchemy 1.3, or a
-# connection changed in place, what the revision sends next runs outside a transaction.
-_AUTOCOMMIT_CONNECTION = re.compile(
-    r"execution_options\([^)]*isolation_level\s*=\s*['\"]AUTOCOMMIT['\"]", re.IGNORECASE)
-
-
 def runner_transaction(ctx: "FileContext", stmt: "Statement") -> str | None:
     """The transaction a runner known to wrap this file runs the top-level `stmt` in, for a
     message, or None: a goose or dbmate file that does not opt out, an Alembic revision (no
@@ -345,7 +340,9 @@ def runner_transaction(ctx: "FileContext", stmt: "Statement") -> str | None:
     if ctx.file.framework == "django":
         return "the transaction Django runs an atomic migration in (no `atomic = False`)"
     if ctx.file.framework == "alembic":
-        if ctx.model.runner_autocommit or _AUTOCOMMIT_CONNECTION.search(ctx.text, 0, stmt.start):
+        # The revision's connection switched to autocommit before `stmt` (faraday's
+        # `op.get_bind().execution_options(isolation_level="AUTOCOMMIT")`).
+        if ctx.model.runner_autocommit or AUTOCOMMIT_LEVEL.search(ctx.text, 0, stmt.start):
             return None
         return ("the transaction Alembic runs the revision in (not in "
                 "`op.get_context().autocommit_block()`)")

@@ -262,6 +262,22 @@ def _psql_variable_stand_in(text: str, token: str, start: int, pos: int, stmt_st
     return "$1".ljust(pos - start)
 
 
+# Control statements of Jinja (`{% if %}`), Template Toolkit (`[% IF %]`), Go templates
+# (`{{if .mysql}}`), the C preprocessor (`#include`), and openmaptiles' generated sections
+# (`%%FIELD_MAPPING: class %%`).
+_TEMPLATE_CONTROL = re.compile(r"\{%-?\s*(?:if|for|elif|else|macro|block)\b|"
+                               r"\[%-?\s*(?:IF|FOREACH|ELSE|ELSIF|UNLESS|BLOCK)\b|%%[A-Z_]+:|"
+                               # Go templates' conditions, the C preprocessor's (citus' scripts)
+                               r"\{\{-?\s*(?:if|range|else|with)\b|"
+                               r"^#(?:include|if|ifdef|ifndef|define)\b", re.MULTILINE)
+
+
+def has_template_control(text: str) -> bool:
+    """Whether `text` holds a template's control statements: then it is not the SQL that
+    runs (every branch is in it), whatever its placeholders stand for."""
+    return _TEMPLATE_CONTROL.search(text) is not None
+
+
 def _template_stand_in(template: str) -> str:
     """What a template placeholder becomes for the parser, of the same length: extension
     scripts' `@extschema@`, Go/Jinja `{{ ... }}`, Flyway `${name}`, Python's `{name}` and

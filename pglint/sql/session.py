@@ -16,6 +16,9 @@ from typing import Any, Mapping
 from pglint.sql import nodes as n
 from pglint.sql.parse import Statement
 
+# A driver's AUTOCOMMIT isolation level (`execution_options(isolation_level="AUTOCOMMIT")`,
+# `create_engine(..., isolation_level="AUTOCOMMIT")`): what follows runs outside a transaction.
+AUTOCOMMIT_LEVEL = re.compile(r"[\"']AUTOCOMMIT[\"']")
 _BEGIN = {"TRANS_STMT_BEGIN", "TRANS_STMT_START"}
 _END = {"TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK", "TRANS_STMT_PREPARE",
         "TRANS_STMT_COMMIT_PREPARED", "TRANS_STMT_ROLLBACK_PREPARED"}
