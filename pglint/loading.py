@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pglint.discover import Candidate, detect_kind
 from pglint.dispatch import _hints, hints_match
-from pglint.finding import Finding, Severity
+from pglint.finding import Applicability, Finding, Fix, Severity
 from pglint.loader import LoadProblem, read_text
 from pglint.registry import all_rules
 from pglint.roles import APPLICATION, DOWN_MIGRATION, LINTED_ROLES, MIGRATION, SCHEMA_DUMP, \
@@ -203,7 +203,11 @@ def _report_syntax_errors(loaded: LoadedFile, file: SourceFile, parsed: ParsedSQ
     more = len(errors) - 1
     message = first.message + (f" (and {more} more statement{'s' * (more > 1)} PostgreSQL "
                                "cannot parse)" if more else "")
-    loaded.problems.append(_problem(loaded.candidate, message, first.offset))
+    finding = _problem(loaded.candidate, message, first.offset)
+    if first.repair is not None:
+        # The likely intent, not a certainty: applied on request only.
+        finding.fix = Fix(first.repair.title, Applicability.UNSAFE, first.repair.edits)
+    loaded.problems.append(finding)
 
 
 def _not_postgres_as_written(file: SourceFile, parsed: ParsedSQL,

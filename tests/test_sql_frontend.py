@@ -599,3 +599,32 @@ def test_a_syntax_error_on_the_next_statements_first_word_names_the_missing_semi
     [error] = parse_sql(sql).errors
     assert error.message.startswith("syntax error at or near")
     assert (told in error.message) if told else ("`;`" not in error.message), error.message
+
+
+def _repaired(sql: str) -> str | None:
+    """The file after the first syntax error's repair, or None when it has none."""
+    [error, *_] = parse_sql(sql).errors
+    if error.repair is None:
+        return None
+    for edit in sorted(error.repair.edits, reverse=True):
+        sql = sql[:edit.start] + edit.content + sql[edit.end:]
+    return sql
+
+
+@pytest.mark.parametrize(("sql", "repaired"), [
+    # Mistakes judged in real migrations, each mended by one edit.
+    ("SELECT a, b, -- total\n  FROM t;\n", "SELECT a, b -- total\n  FROM t;\n"),
+    ("ALTER TABLE t DROP COLUMN ports INT CASCADE, DROP COLUMN b;\n",
+     "ALTER TABLE t DROP COLUMN ports CASCADE, DROP COLUMN b;\n"),
+    ("CREATE INDEX i ON t(col) USING BRIN;\n", "CREATE INDEX i ON t USING BRIN (col);\n"),
+    ("BEGIN\nCREATE TABLE x (a int);\nCOMMIT;\n", "BEGIN;\nCREATE TABLE x (a int);\nCOMMIT;\n"),
+    ("UPDATE t SET a = 1  -- fill\nDELETE FROM t;\n", "UPDATE t SET a = 1;  -- fill\nDELETE FROM t;\n"),
+    # A template's placeholder stays as written.
+    ("ALTER TABLE ${schema}.t DROP COLUMN c text;\n", "ALTER TABLE ${schema}.t DROP COLUMN c;\n"),
+    # No edit of the kinds known makes these parse: nothing offered.
+    ("SELECT * FORM users;\n", None),
+    ("CREATE TABLE t (a int, b int,, c int;\n", None),
+    ("ALTER TABLE t\n    DROP COLUMN a\n    DROP COLUMN b c d e (;\n", None),
+])
+def test_a_syntax_error_made_by_a_known_mistake_comes_with_the_edit_that_mends_it(sql, repaired):
+    assert _repaired(sql) == repaired

@@ -8,7 +8,6 @@ syntax-error finding and the rest of the file is still linted.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -17,8 +16,9 @@ from pglast import parser as pg
 from pglint.source import ByteToChar
 from pglint.sql.dialect_sections import (mask_front_matter, mask_opening_prose,
                                          mask_other_dialect_sections)
-from pglint.sql.lexer import (LEADING_TRIVIA, SQL_COMMENT, Comment, Lexed, has_query_names, lex,
+from pglint.sql.lexer import (LEADING_TRIVIA, Comment, Lexed, has_query_names, lex,
                                mask_client_delimiters, mask_down_sections)
+from pglint.sql.syntax_help import SyntaxProblem, explain
 
 
 @dataclass(eq=False)
@@ -77,12 +77,6 @@ class Statement:
         return self.char_base + self.chars(location - self.byte_base)
 
 
-@dataclass(frozen=True)
-class SyntaxProblem:
-    message: str
-    offset: int  # file character offset
-
-
 @dataclass
 class ParsedSQL:
     masked: str
@@ -128,102 +122,6 @@ def _error(exc: Exception, char_base: int, end: int | None = None) -> SyntaxProb
     if location is None:
         return SyntaxProblem(str(message), end if end is not None else char_base)
     return SyntaxProblem(str(message), char_base + location)
-
-
-# Words that begin a statement: one of them opening a line in the middle of a statement the
-# parser rejects there is, most often, the next statement after a missing `;`.
-_STATEMENT_WORDS = frozenset({"CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE", "GRANT",
-                              "REVOKE", "COMMENT", "TRUNCATE", "BEGIN", "COMMIT"})
-_AT_OR_NEAR = re.compile(r'^syntax error at or near "(\w+)"$')
-
-
-# `DROP TABLE`, `ALTER INDEX`: the next statement, never one more action of an ALTER TABLE.
-_STARTS_STATEMENT = re.compile(
-    r"\w+\s+(?:TABLE|INDEX|VIEW|MATERIALIZED|SEQUENCE|TYPE|FUNCTION|PROCEDURE|SCHEMA|"
-    r"EXTENSION|TRIGGER|DATABASE|ROLE|POLICY|DOMAIN)\b", re.IGNORECASE)
-
-
-def _with_missing_semicolon(error: SyntaxProblem, text: str, start: int) -> SyntaxProblem:
-    """`error` with the likely cause named when it sits on a word that begins a statement, at
-    the start of a line, inside the statement that begins at `start`: the line before it ends
-    a statement without `;` (judged round 13: a Synapse delta whose two index builds ran
-    together)."""
-    found = _AT_OR_NEAR.match(error.message)
-    offset = error.offset
-    word = found.group(1).upper() if found is not None else ""
-    # Inside an ALTER, the next action (ALTER/DROP/ADD COLUMN ...) follows a `,` as often as
-    # the next statement follows a `;`.
-    in_alter = text[start:offset].lstrip()[:5].upper() == "ALTER"
-    if word not in _STATEMENT_WORDS and not (in_alter and word == "ADD") or \
-            not text[start:offset].strip():
-        return error
-    line_start = text.rfind("\n", 0, offset) + 1
-    if text[line_start:offset].strip():
-        return error
-    lines = text[start:line_start].split("\n")
-    # The last line with code on it, comment lines and a trailing comment aside.
-    last = next((i for i in range(len(lines) - 1, -1, -1)
-                 if lines[i].split("--", 1)[0].strip()), None)
-    if last is None or lines[last].split("--", 1)[0].rstrip().endswith(";"):
-        return error
-    line = text.count("\n", 0, start) + last + 1
-    if in_alter and word in ("ALTER", "DROP", "ADD") and not _STARTS_STATEMENT.match(text, offset):
-        return SyntaxProblem(f"{error.message}: line {line} before it ends with no `,` (between "
-                             "two actions of one ALTER) or `;`", offset)
-    return SyntaxProblem(f"{error.message}: the statement before it, ending on line {line}, "
-                         "has no `;`", offset)
-
-
-@dataclass(frozen=True)
-class _Hint:
-    """A mistake seen in real migrations, and how to mend it: PostgreSQL stops at `near` (any
-    word when empty), the statement's start matches `head` and the code before the error
-    ends as `before` says."""
-
-    near: str
-    head: re.Pattern[str]
-    before: re.Pattern[str] | None
-    hint: str
-
-
-_I = re.IGNORECASE
-_HINTS = (
-    _Hint("RAISE", re.compile(r"\Z"), None,
-          "`RAISE` is PL/pgSQL: outside a function it runs in `DO $$ BEGIN ... END $$;`"),
-    _Hint("COLUMN", re.compile(""), re.compile(r"\b(?:DROP|ADD)\s+IF\s+(?:NOT\s+)?EXISTS\s*$", _I),
-          "the column comes first: `DROP COLUMN IF EXISTS name`, `ADD COLUMN IF NOT EXISTS "
-          "name type`"),
-    _Hint("(", re.compile(r"GRANT\b", _I), re.compile(r"\bON\s+(?:TABLE\s+)?[\w.\"]+\s*$", _I),
-          "the column list follows the privilege: `GRANT UPDATE (col, ...) ON table`"),
-    _Hint("CONSTRAINT", re.compile(r"DROP\s+\Z", _I), None,
-          "a constraint is dropped by `ALTER TABLE table DROP CONSTRAINT name` (an index "
-          "built by `CREATE INDEX`, by `DROP INDEX name`)"),
-    _Hint("", re.compile(r"ALTER\s+TABLE\b(?=.*\bADD\b)", _I | re.DOTALL), re.compile(r",\s*$"),
-          "each action of an ALTER TABLE names its own verb: `ADD COLUMN a int, ADD COLUMN b int`"),
-)
-_NEAR = re.compile(r'^syntax error at or near "(.*)"$')
-
-
-def _with_hint(error: SyntaxProblem, text: str, start: int) -> SyntaxProblem:
-    """`error` as PostgreSQL words it for the whole file, with the fix named for mistakes seen
-    in real migrations (judged round 16: graph-node's, patchman-engine's and quickwit's down
-    migrations)."""
-    message, offset = error.message, error.offset
-    if message == "syntax error at end of input" and text[offset:offset + 1] == ";":
-        # Parsed alone, the statement ends at its `;`; in the file PostgreSQL stops there.
-        return SyntaxProblem('syntax error at or near ";": the statement ends before a part '
-                             "it needs (a column's type, an aggregate's argument types, ...)",
-                             offset)
-    near = _NEAR.match(message)
-    if near is None:
-        return error
-    before = SQL_COMMENT.sub(" ", text[start:offset])
-    head = before.lstrip()
-    for hint in _HINTS:
-        if hint.near in ("", near.group(1).upper()) and hint.head.match(head) and \
-                (hint.before is None or hint.before.search(before)):
-            return SyntaxProblem(f"{message}: {hint.hint}", offset)
-    return error
 
 
 def statements_of(tree: dict, masked: str, original: str, base: int, limit: int,
@@ -343,8 +241,7 @@ def parse_sql(text: str) -> ParsedSQL:
             except pg.ParseError as exc:
                 error = _error(exc, a, end=a + len(masked[a:b].rstrip()))
                 if not _at_placeholder(error.offset, masked, up_only):
-                    errors.append(_with_hint(_with_missing_semicolon(error, masked, a),
-                                             masked, a))
+                    errors.append(explain(error, masked, up_only, a, b))
                 continue
             statements.extend(statements_of(tree, masked, up_only, a, b))
     for i, stmt in enumerate(statements):

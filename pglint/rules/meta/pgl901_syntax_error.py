@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pglint.finding import Severity
 from pglint.roles import LINTED_ROLES, TEST
-from pglint.rule import Rule
+from pglint.rule import Example, Rule
+
+_ORDERS = {"migrations/0001_orders.sql": "CREATE TABLE orders (id bigint PRIMARY KEY, a int, "
+                                                    "b int, note text, created_at timestamptz);\n"}
 
 
 class SyntaxErrorRule(Rule):
@@ -55,7 +58,14 @@ class SyntaxErrorRule(Rule):
     ```
 
     ## Fix safety
-    No fix: pglint cannot know what was meant.
+    For mistakes seen in real migrations, an unsafe fix (applied with `--unsafe-fixes`) makes
+    the statement parse: the `;` or `,` a line lacks before the next statement or action, a
+    `,` that ends a list (`(a int, b int,)`, `SELECT a, b, FROM`), a type after a dropped
+    column (`DROP COLUMN c int`), an index's `USING brin` written after its columns, `IF NOT
+    EXISTS` after a table's name, `ADD IF NOT EXISTS COLUMN`. It is offered only when the
+    statement parses after it, and it is unsafe because it is the likely intent, not a
+    certainty: a trailing `,` may stand for a column someone forgot. Other errors have no fix:
+    pglint cannot know what was meant.
     """
 
     code = "PGL901"
@@ -68,3 +78,30 @@ class SyntaxErrorRule(Rule):
     # Tests feed psql variables whole clauses and hold deliberate errors: not reported there.
     # Down migrations are: one that cannot parse fails the day it is needed.
     roles = LINTED_ROLES - {TEST}
+
+    VALID = (
+        Example("CREATE INDEX orders_a ON orders (a);\nCREATE INDEX orders_b ON orders (b);\n",
+                context=_ORDERS),
+        # A runner's placeholder is filled in before the SQL runs.
+        Example("CREATE TABLE ${schema}.audit (id bigint);\n"),
+    )
+    INVALID = (
+        Example("CREATE TABLE audit (id bigint, note text,);\n",
+                fixed="CREATE TABLE audit (id bigint, note text);\n"),
+        Example("CREATE INDEX orders_a ON orders (a)\nCREATE INDEX orders_b ON orders (b);\n",
+                fixed="CREATE INDEX orders_a ON orders (a);\nCREATE INDEX orders_b ON orders (b);\n",
+                context=_ORDERS),
+        Example("ALTER TABLE orders\n    DROP COLUMN a\n    DROP COLUMN b;\n",
+                fixed="ALTER TABLE orders\n    DROP COLUMN a,\n    DROP COLUMN b;\n",
+                context=_ORDERS),
+        Example("ALTER TABLE orders DROP COLUMN IF EXISTS note text;\n",
+                fixed="ALTER TABLE orders DROP COLUMN IF EXISTS note;\n", context=_ORDERS),
+        Example("CREATE INDEX orders_created ON orders (created_at) USING brin;\n",
+                fixed="CREATE INDEX orders_created ON orders USING brin (created_at);\n",
+                context=_ORDERS),
+        Example("CREATE TABLE audit IF NOT EXISTS (id bigint);\n",
+                fixed="CREATE TABLE IF NOT EXISTS audit (id bigint);\n"),
+        Example("ALTER TABLE orders ADD IF NOT EXISTS COLUMN paid_at timestamptz;\n",
+                fixed="ALTER TABLE orders ADD COLUMN IF NOT EXISTS paid_at timestamptz;\n",
+                context=_ORDERS),
+    )
