@@ -7,7 +7,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from pglint.config import Settings
 from pglint.gitignore import Ignored, ignored_paths
@@ -143,34 +143,51 @@ _NAME_WORD = re.compile(r"[A-Za-z0-9]+")
 _POSTGRES_WORDS = ("postgres", "postgresql", "pg")
 
 
+def _postgres_twins(parts: list[str], folders_too: bool) -> Iterator[tuple[str, str]]:
+    """For a file's path (lowercased components, from its project's root), the paths its
+    PostgreSQL twin would have, each with the reason it names: a folder above the file in
+    place of a `postgres/` one (`db/sqlanywhere/patches/x.sql`, `db/postgres/patches/x.sql`), a
+    word of a folder's name in place of `postgres` (`db-sqlx-maria/` beside
+    `db-sqlx-postgres/`), another database's name in the file's name in place of `postgres`
+    (`oracle_engine_7.6.sql` beside `postgres_engine_7.6.sql`)."""
+    *folders, name = parts
+    for i, folder in enumerate(folders if folders_too else ()):
+        if any(word.group() in _POSTGRES_WORDS for word in _NAME_WORD.finditer(folder)):
+            continue
+        for pg in _POSTGRES_WORDS:
+            twin = [*folders[:i], pg, *folders[i + 1:], name]
+            yield "/".join(twin), f"{folder}/ beside a {pg}/ folder of the same files"
+        for word in _NAME_WORD.finditer(folder):
+            if word.group() != folder:
+                for pg in _POSTGRES_WORDS:
+                    named = folder[:word.start()] + pg + folder[word.end():]
+                    yield ("/".join([*folders[:i], named, *folders[i + 1:], name]),
+                           f"{folder}/ beside {named}/, a folder of the same files")
+    for word in _NAME_WORD.finditer(name):
+        if word.group() in OTHER_DIALECT_NAMES:
+            for pg in _POSTGRES_WORDS:
+                twin = name[:word.start()] + pg + name[word.end():]
+                yield ("/".join([*folders, twin]),
+                       f"{word.group()} in the name, beside its PostgreSQL twin")
+
+
 def _dialect_named_twins(found: dict[str, Candidate]) -> None:
-    """Another database's scripts, told by their PostgreSQL twins: a file named for another
-    database whose folder holds the same name for PostgreSQL (`oracle_engine_7.5_to_7.6.sql`
-    beside `postgres_engine_7.5_to_7.6.sql`, `activiti.db2.create.engine.sql` beside
-    `activiti.postgres.create.engine.sql`), and a file whose folder's sibling `postgres/` holds
-    a file of the same name (`migrations/hiqlite/1_init.sql` beside
-    `migrations/postgres/1_init.sql`). A dialect word alone in a name is no evidence
+    """Another database's scripts, told by their PostgreSQL twins (`_postgres_twins`): the
+    same files for PostgreSQL beside them. A dialect word alone in a name is no evidence
     (`remove_oracle_column_default.sql` may well be a PostgreSQL migration)."""
-    names = {(os.path.dirname(a).lower(), c.path.name.lower()) for a, c in found.items()}
-    for absolute, c in list(found.items()):
+    sql = {absolute: c for absolute, c in found.items() if c.kind != "python" and c.rel}
+    paths = {c.rel.lower() for c in sql.values()}
+    # Only a project with a folder named for PostgreSQL has folder twins (most have none).
+    folders_too = any(word.group() in _POSTGRES_WORDS for path in paths
+                      for word in _NAME_WORD.finditer(path.rpartition("/")[0]))
+    for absolute, c in sql.items():
         if c.role.configured or c.role.role == OTHER_DIALECT:
             continue
-        folder = os.path.dirname(absolute)
-        name = c.path.name.lower()
-        siblings = os.path.dirname(folder).lower()
-        if os.path.basename(folder).lower() not in _POSTGRES_WORDS and any(
-                (os.path.join(siblings, pg), name) in names for pg in _POSTGRES_WORDS):
-            found[absolute] = replace(c, role=RoleDecision(
-                OTHER_DIALECT,
-                f"{os.path.basename(folder)}/ beside a postgres/ folder of the same files"))
-            continue
-        for word in _NAME_WORD.finditer(name):
-            if word.group() in OTHER_DIALECT_NAMES and any(
-                    (folder.lower(), name[:word.start()] + pg + name[word.end():]) in names
-                    for pg in _POSTGRES_WORDS):
-                found[absolute] = replace(c, role=RoleDecision(
-                    OTHER_DIALECT, f"{word.group()} in the name, beside its PostgreSQL twin"))
-                break
+        reason = next((why for twin, why in _postgres_twins(c.rel.lower().split("/"),
+                                                            folders_too)
+                       if twin in paths), None)
+        if reason is not None:
+            found[absolute] = replace(c, role=RoleDecision(OTHER_DIALECT, reason))
 
 
 def _pg_regress_inputs(found: dict[str, Candidate]) -> None:

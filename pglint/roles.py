@@ -39,6 +39,8 @@ OTHER_DIALECT_NAMES = {"sqlite", "sqlite3", "mysql", "mariadb", "cockroach", "co
                    "clickhouse", "mssql", "sqlserver", "tsql", "oracle", "spanner", "duckdb",
                    "snowflake", "bigquery", "redshift", "h2", "hsqldb", "derby", "db2",
                    "dolt", "tidb",  # MySQL-compatible servers
+                   "sqlanywhere", "sybase", "firebird", "informix", "teradata", "vertica",
+                   "hana", "exasol", "singlestore", "memsql",
                    # query engines over files, and EDB's Oracle-compatible server
                    "trino", "presto", "athena", "hive", "spark", "databricks", "ppas"}
 _TEST_DIRS = {"test", "tests", "__tests__", "testdata", "test_data", "testing", "spec", "specs",
@@ -78,6 +80,7 @@ _CREATE_TABLE = re.compile(r"^[ \t]*CREATE[ \t]+(?:UNLOGGED[ \t]+)?TABLE\b",
                            re.MULTILINE | re.IGNORECASE)
 _GOOSE_UP = re.compile(r"^--\s*\+goose\s+up\b", re.MULTILINE | re.IGNORECASE)
 _DBMATE_UP = re.compile(r"^--\s*migrate:up\b", re.MULTILINE)
+_SQL_MIGRATE_UP = re.compile(r"^--\s*\+migrate\s+up\b", re.MULTILINE | re.IGNORECASE)
 _LIQUIBASE = re.compile(r"^--\s*liquibase\s+formatted\s+sql\b", re.MULTILINE | re.IGNORECASE)
 # A migration its runner replaces with `SELECT 1;` (supabase/storage's postgres-migrations
 # runner, for migrations withdrawn after they ran): history, and no evidence of what runs now.
@@ -112,11 +115,17 @@ _CLICKHOUSE_SYNTAX = re.compile(r"\bENGINE\s*=\s*[A-Za-z]\w*|\bLowCardinality\s*
                                 r"\{\w+:\s*[A-Z]\w*(?:\([^)]*\))?\}|"
                                 r"\bALTER\s+TABLE\s+\S+\s+(?:ON\s+CLUSTER\s+\S+\s+)?"
                                 r"(?:DELETE|UPDATE\s+\w+\s*=[^;]*?)\s+WHERE\b", re.IGNORECASE)
+# ClickHouse's column types, written as ClickHouse spells them (PostgreSQL has none of these
+# names): `name String`, `score Float32`, `tags Array(String)`.
+_CLICKHOUSE_TYPES = re.compile(r"(?m)^\s*\w+\s+(?:String|U?Int(?:8|16|32|64|128|256)|"
+                               r"Float(?:32|64)|DateTime64)\b|\b(?:Array|Nullable)\((?:String|U?Int\d+|"
+                               r"Float\d+|DateTime|Date|UUID)\b")
 # Each with what `--show-files` says of a file that holds it.
 _OTHER_SYNTAX = ((_MYSQL_SYNTAX, "MySQL, SQLite or Oracle syntax"),
                  (_BACKTICK_NAME, "backtick-quoted names (MySQL, SQLite, BigQuery)"),
                  (_OTHER_ENGINE_SYNTAX, "SQL Server or Trino syntax"),
-                 (_CLICKHOUSE_SYNTAX, "ClickHouse syntax"))
+                 (_CLICKHOUSE_SYNTAX, "ClickHouse syntax"),
+                 (_CLICKHOUSE_TYPES, "ClickHouse column types"))
 # Stores that sit beside PostgreSQL for analytics: their files show no second backend.
 ANALYTICS_DIALECTS = re.compile(r"clickhouse|bigquery|snowflake|redshift|duckdb|spanner",
                                 re.IGNORECASE)
@@ -251,6 +260,7 @@ def role_from_text(decision: RoleDecision, kind: str, text: str) -> RoleDecision
         if _SQLC_QUERY.search(head):
             return RoleDecision(APPLICATION, "sqlc queries")
         for pattern, what in ((_GOOSE_UP, "goose"), (_DBMATE_UP, "dbmate"),
+                              (_SQL_MIGRATE_UP, "sql-migrate"),
                               (_LIQUIBASE, "Liquibase")):
             if pattern.search(head):
                 return RoleDecision(MIGRATION, f"{what} migration")

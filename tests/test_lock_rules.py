@@ -138,10 +138,11 @@ CONCURRENT_REFUSED = re.compile(r"CONCURRENT(LY)? cannot (run inside a transacti
      for i, example in enumerate(rule.INVALID) if example.kind != "python"])
 def test_postgres_refuses_what_an_unlocked_rule_reports(rule, example, postgres, tmp_path):
     # The exempt rule's INVALID examples fail on PostgreSQL with the error it predicts, sent
-    # as their runner sends them: goose wraps a file in one transaction.
+    # as their runner sends them: goose and sql-migrate wrap a file in one transaction.
     project = make_project(tmp_path, rule, example)
     assert project.lint(rule.code)
-    wrapped = ("--single-transaction",) if "-- +goose Up" in example.sql else ()
+    wrapped = ("--single-transaction",) if "-- +goose Up" in example.sql or \
+        "-- +migrate Up" in example.sql else ()
     with postgres.database() as database:
         for script in project.migrations():
             assert postgres.psql(database, script).returncode == 0

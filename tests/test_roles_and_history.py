@@ -131,6 +131,11 @@ def test_configured_roles_win_over_the_path():
     # ClickHouse's typed query parameters; a shell script that ends in `.sql`.
     ("SELECT * FROM pnos WHERE d > {since:DateTime} QUALIFY 1;\n", "other-dialect"),
     ("#!/bin/sh\npsql dataverse_db -f reference_data.sql\n", "other-dialect"),
+    # ClickHouse's column types as ClickHouse spells them, with no ENGINE clause (trieve).
+    ("CREATE TABLE IF NOT EXISTS x (\n    id UUID,\n    name String,\n    split Float32\n)\n"
+     "ORDER BY (id);\n", "other-dialect"),
+    ("ALTER TABLE events ADD COLUMN tags Array(String) DEFAULT [];\n", "other-dialect"),
+    ("CREATE TABLE t (name string, n int8, f float8, a text[]);\n", "schema-dump"),
     # Words in a comment are not syntax (civitai's "-- Add autoincrement id column").
     ("-- Add autoincrement id column\nALTER TABLE t ADD COLUMN id serial;\n", "application"),
     ("INSERT INTO tags (name) VALUES ($1) ON CONFLICT DO NOTHING;\n", "application"),
@@ -381,6 +386,29 @@ def test_a_folder_beside_its_postgres_twin_is_another_database(tmp_path):
     assert "migrations/hiqlite/1_init.sql  other-dialect (hiqlite/ beside a postgres/" in shown
     assert "migrations/postgres/1_init.sql  migration" in shown
     assert "migrations/hiqlite/2_only_here.sql  migration" in shown, shown
+
+
+@pytest.mark.parametrize(("other", "postgres", "reason"), [
+    # ranger: one folder per database, each with the same `patches/` below it.
+    ("db/sqlanywhere/patches/066-add-table.sql", "db/postgres/patches/066-add-table.sql",
+     "sqlanywhere in the path"),
+    ("db/h3/patches/066-add-table.sql", "db/postgres/patches/066-add-table.sql",
+     "h3/ beside a postgres/ folder of the same files"),
+    # mCaptcha: a crate per database, named alike.
+    ("db/db-sqlx-maria/migrations/1_users.sql", "db/db-sqlx-postgres/migrations/1_users.sql",
+     "db-sqlx-maria/ beside db-sqlx-postgres/, a folder of the same files"),
+])
+def test_a_folder_above_a_file_beside_its_postgres_twin_is_another_database(
+        tmp_path, other, postgres, reason):
+    for rel in (other, postgres):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("SELECT 1;\n")
+    (tmp_path / "db" / "shared").mkdir()
+    (tmp_path / "db" / "shared" / "1_users.sql").write_text("SELECT 1;\n")
+    shown = run("check", "--show-files", ".", cwd=tmp_path).stdout
+    assert f"{other}  other-dialect ({reason})" in shown, shown
+    assert f"{postgres}  other-dialect" not in shown
+    assert "db/shared/1_users.sql  other-dialect" not in shown, shown
 
 
 def test_a_pg_regress_input_is_a_test(tmp_path):

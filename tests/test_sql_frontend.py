@@ -628,3 +628,10 @@ def _repaired(sql: str) -> str | None:
 ])
 def test_a_syntax_error_made_by_a_known_mistake_comes_with_the_edit_that_mends_it(sql, repaired):
     assert _repaired(sql) == repaired
+
+
+def test_a_sql_migrate_down_section_is_not_what_the_migration_does():
+    sql = ("-- +migrate Up\nALTER TABLE t ADD CONSTRAINT u UNIQUE (a);\n\n"
+           "-- +migrate Down\nALTER TABLE t DROP UNIQUE u;\n")
+    parsed = parse_sql(sql)
+    assert [s.kind for s in parsed.statements] == ["AlterTableStmt"] and not parsed.errors

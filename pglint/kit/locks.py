@@ -232,10 +232,12 @@ def _adds_foreign_key(command: dict[str, Any]) -> bool:
 
 
 _NO_TRANSACTION = re.compile(
-    r"^--[ \t]*(?:\+goose[ \t]+NO[ \t]+TRANSACTION|migrate:up\b.*\btransaction:false)",
+    r"^--[ \t]*(?:\+goose[ \t]+NO[ \t]+TRANSACTION|migrate:up\b.*\btransaction:false|"
+    r"\+migrate[ \t]+Up[ \t]+notransaction\b)",
     re.MULTILINE | re.IGNORECASE)
 # What to add so that the runner leaves the file outside a transaction, by runner.
 RUNNER_OPT_OUT = ("goose: `-- +goose NO TRANSACTION`; dbmate: `-- migrate:up transaction:false`; "
+                  "sql-migrate: `-- +migrate Up notransaction`; "
                   "Flyway: `executeInTransaction=false` in the script's .conf; ory/popx: an "
                   "`.autocommit.` file; postgres-migrations: "
                   "`-- postgres-migrations disable-transaction`, the statement alone in its "
@@ -255,11 +257,14 @@ OWN_MIGRATION_HELP = (" `CONCURRENTLY` cannot run in a transaction, and most mig
 def opt_out_line(ctx: "FileContext") -> str | None:
     """The line that makes this file's runner leave a migration outside a transaction, when
     the file shows the runner and the line is a line of SQL: goose's `-- +goose NO
-    TRANSACTION`, dbmate's `-- migrate:up transaction:false`; None otherwise."""
+    TRANSACTION`, dbmate's `-- migrate:up transaction:false`, sql-migrate's `-- +migrate Up
+    notransaction` (the header of a file of its own); None otherwise."""
     marker = _RUNNER_MARKER.search(ctx.text)
     if marker is None:
         return None
-    return "-- +goose NO TRANSACTION" if "goose" in marker.group(0).lower() else \
+    runner = _runner(marker)
+    return "-- +goose NO TRANSACTION" if runner == "goose" else \
+        "-- +migrate Up notransaction" if runner == "sql-migrate" else \
         "-- migrate:up transaction:false"
 
 
@@ -301,8 +306,14 @@ def statements_in_one_query(ctx: "FileContext") -> int:
     return sum(1 for stmt in ctx.statements if stmt.parent is None)
 
 
-_RUNNER_MARKER = re.compile(r"^--[ \t]*(?:\+goose[ \t]+Up|migrate:up)\b",
+_RUNNER_MARKER = re.compile(r"^--[ \t]*(?:\+(?:goose|migrate)[ \t]+Up|migrate:up)\b",
                             re.MULTILINE | re.IGNORECASE)
+
+
+def _runner(marker: re.Match[str]) -> str:
+    """Which runner a `_RUNNER_MARKER` match names."""
+    found = marker.group(0).lower()
+    return "goose" if "goose" in found else "sql-migrate" if "+migrate" in found else "dbmate"
 _FLYWAY_VERSIONED = re.compile(r"^V\d+(?:[._]\d+)*__", re.IGNORECASE)
 _PYTHON_OPT_OUT = re.compile(r"\batomic\s*=\s*False\b|autocommit_block\s*\(")
 
@@ -351,8 +362,12 @@ def runner_transaction(ctx: "FileContext", stmt: "Statement") -> str | None:
     marker = _RUNNER_MARKER.search(ctx.text)
     if marker is None:
         return None
-    if "goose" in marker.group(0).lower():
+    runner = _runner(marker)
+    if runner == "goose":
         return "the transaction goose runs this file in (no `-- +goose NO TRANSACTION`)"
+    if runner == "sql-migrate":
+        return ("the transaction sql-migrate runs this file in (no `notransaction` on "
+                "`-- +migrate Up`)")
     return "the transaction dbmate runs this file in (no `transaction:false` on `-- migrate:up`)"
 
 

@@ -308,11 +308,11 @@ SQL_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
 
 
-# Where a file holding both directions starts its down part (goose, dbmate), and where goose
-# goes back up.
-_DOWN_MARKER = re.compile(r"^[ \t]*--[ \t]*(?:\+goose[ \t]+down|migrate:down)\b.*$",
+# Where a file holding both directions starts its down part (goose, sql-migrate, dbmate), and
+# where goose or sql-migrate goes back up.
+_DOWN_MARKER = re.compile(r"^[ \t]*--[ \t]*(?:\+(?:goose|migrate)[ \t]+down|migrate:down)\b.*$",
                           re.MULTILINE | re.IGNORECASE)
-_UP_MARKER = re.compile(r"^[ \t]*--[ \t]*(?:\+goose[ \t]+up|migrate:up)\b.*$",
+_UP_MARKER = re.compile(r"^[ \t]*--[ \t]*(?:\+(?:goose|migrate)[ \t]+up|migrate:up)\b.*$",
                         re.MULTILINE | re.IGNORECASE)
 
 
@@ -344,9 +344,9 @@ def mask_client_delimiters(text: str) -> str:
 
 
 def mask_down_sections(text: str) -> str:
-    """The text with the down sections of a goose or dbmate migration blanked (offsets kept):
-    they run only on rollback, and are not part of what the migration does."""
-    if "goose" not in text and "migrate:down" not in text:
+    """The text with the down sections of a goose, sql-migrate or dbmate migration blanked
+    (offsets kept): they run only on rollback, and are not part of what the migration does."""
+    if "goose" not in text and "migrate" not in text:
         return text
     out, pos = [], 0
     for down in _DOWN_MARKER.finditer(text):

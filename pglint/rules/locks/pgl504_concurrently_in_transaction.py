@@ -109,6 +109,10 @@ class ConcurrentlyInTransaction(Rule):
         Example("-- +goose Up\n-- +goose NO TRANSACTION\n"
                 "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
                 context=_CONTEXT),
+        Example("-- +migrate Up notransaction\n"
+                "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n"
+                "-- +migrate Down\nDROP INDEX CONCURRENTLY orders_status_idx;\n",
+                context=_CONTEXT),
         Example(ALEMBIC_CONCURRENT_BUILD, kind="python", context=_CONTEXT),
         Example(alembic_revision(
             "    op.execute(\"COMMIT\")\n"
@@ -127,6 +131,10 @@ class ConcurrentlyInTransaction(Rule):
         # Runners that wrap each file in a transaction of their own.
         Example("-- +goose Up\n"
                 "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n",
+                context=_CONTEXT),
+        Example("-- +migrate Up\n"
+                "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n"
+                "-- +migrate Down\nDROP INDEX orders_status_idx;\n",
                 context=_CONTEXT),
         Example(alembic_revision(
             "    op.create_index(\"orders_status_idx\", \"orders\", [\"status\"],\n"
