@@ -10,7 +10,7 @@ from pglint.kit.example_projects import (DJANGO_ORDERS, LIVE_MIGRATIONS, alembic
                                          django_migration)
 from pglint.kit.locks import (BLOCKED_BY, LOCK_EVIDENCE, OWN_MIGRATION_HELP,
                               in_transaction_block, index_before_file, keyword, locked_later,
-                              runs_in_migration, runs_outside_transaction, table_before_file)
+                              runs_outside_transaction, table_before_file)
 from pglint.kit.orm_migrations import concurrent_help, concurrent_recipe
 from pglint.roles import MIGRATION
 from pglint.rule import Example, Rule
@@ -29,7 +29,9 @@ class NonConcurrentIndexDrop(Rule):
     ## What it does
     Flags `DROP INDEX` without `CONCURRENTLY` of an index that an earlier migration file
     built on a table that already existed. Indexes built earlier in the same file, and indexes
-    the replayed migrations do not show, are left alone.
+    the replayed migrations do not show, are left alone, and so is a drop in a DO block or a
+    function: a conditional clean-up (`IF` the leftover of a failed build exists), where
+    `CONCURRENTLY` cannot run.
     Alembic's `op.drop_index` and Django's `RemoveIndex` are judged by the `DROP INDEX` they
     send; their fix is shown in the framework's terms (`postgresql_concurrently=True` in an
     autocommit block, `RemoveIndexConcurrently`).
@@ -89,6 +91,11 @@ class NonConcurrentIndexDrop(Rule):
 
     VALID = (
         Example("DROP INDEX CONCURRENTLY orders_status_idx;\n", context=_CONTEXT),
+        # A conditional clean-up in a DO block, where CONCURRENTLY cannot run (capgo).
+        Example("DO $$\nBEGIN\n  IF EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c "
+                "ON c.oid = i.indexrelid\n"
+                "             WHERE c.relname = 'orders_status_idx' AND NOT i.indisvalid) THEN\n"
+                "    DROP INDEX orders_status_idx;\n  END IF;\nEND $$;\n", context=_CONTEXT),
         # Built earlier in the same file: the table is in use, but the index is not.
         Example("CREATE INDEX CONCURRENTLY orders_status_note_idx ON orders (status, note);\n"
                 "DROP INDEX orders_status_note_idx;\n", context=_CONTEXT),
@@ -145,7 +152,7 @@ class NonConcurrentIndexDrop(Rule):
     def check(self, stmt: Statement, node: dict[str, Any], ctx: FileContext
               ) -> Iterable[Finding]:
         if node.get("removeType") != "OBJECT_INDEX" or node.get("concurrent") \
-                or not runs_in_migration(stmt):
+                or stmt.parent is not None:
             return
         names = n.dropped_names(node)
         # An index behind a PRIMARY KEY or UNIQUE constraint cannot be dropped this way at all.

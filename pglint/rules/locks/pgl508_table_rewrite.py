@@ -172,6 +172,12 @@ class TableRewrite(Rule):
         Example("ALTER TABLE orders ADD COLUMN total_cents bigint\n"
                 "    GENERATED ALWAYS AS ((total * 100)::bigint) STORED;\n", context=_CONTEXT,
                 target_version=18),
+        # Indexed by the next statement: PostgreSQL 18 indexes no VIRTUAL column, so the
+        # suggestion is the column filled beside the live table instead.
+        Example("ALTER TABLE orders ADD COLUMN total_cents bigint\n"
+                "    GENERATED ALWAYS AS ((total * 100)::bigint) STORED;\n"
+                "CREATE INDEX orders_total_cents ON orders (total_cents);\n",
+                context=_CONTEXT, target_version=18),
         Example("ALTER TABLE orders ADD COLUMN region text DEFAULT 'eu';\n", context=_CONTEXT,
                 target_version=10),
         Example("ALTER TABLE orders SET UNLOGGED;\n", context=_CONTEXT),
@@ -199,7 +205,8 @@ class TableRewrite(Rule):
             size = None if table is None else big_table(ctx, table, rewrite.table)
             if size is not None:
                 yield self._report(ctx, stmt, rewrite.table, rewrite.what, rewrite.why,
-                                   _recipe(rewrite, version), size)
+                                   _recipe(rewrite, version, _virtual_twin(ctx, stmt, rewrite)),
+                                   size)
 
     def _report(self, ctx: FileContext, stmt: Statement, table: str, what: str, why: str,
                 fix: Fix, size: str) -> Finding:
@@ -220,15 +227,36 @@ class TableRewrite(Rule):
         return self.finding(ctx, message, orm_recipe(ctx, stmt, fix), help, node=stmt)
 
 
-def _recipe(rewrite: Rewrite, version: int) -> Fix:
-    """The way around the rewrite: a new column filled in batches, or an online rebuild."""
+def _virtual_twin(ctx: FileContext, stmt: Statement, rewrite: Rewrite) -> str | None:
+    """The statement as written with the added column's `STORED` made `VIRTUAL`, or None: not
+    such a column, a column some index reads (PostgreSQL 18 indexes no virtual column), or SQL
+    a migration operation sends (not in the file)."""
+    cmd = rewrite.command or {}
+    column = ((cmd.get("def") or {}).get("ColumnDef") or {}).get("colname")
+    catalog = ctx.model.catalog
+    table = catalog.table_or_former(rewrite.table)
+    if cmd.get("subtype") != "AT_AddColumn" or not column or stmt.operation is not None or \
+            table is None or any(column in index.reads for index in catalog.indexes.values()
+                                 if index.table == table.name):
+        return None
+    tokens = ctx.code_tokens(stmt)
+    named = next((i for i, t in enumerate(tokens) if t.text.strip('"') == column), None)
+    stored = next((t for t in tokens[named or 0:] if t.upper == "STORED"), None)
+    if named is None or stored is None:
+        return None
+    return ctx.text[stmt.start:stored.start] + "VIRTUAL" + ctx.text[stored.end:stmt.end] + ";"
+
+
+def _recipe(rewrite: Rewrite, version: int, virtual: str | None = None) -> Fix:
+    """The way around the rewrite: a new column filled in batches, or an online rebuild;
+    `virtual`, the statement with its generated column made VIRTUAL, when that can be."""
     cmd = rewrite.command or {}
     subtype = cmd.get("subtype")
     if subtype == "AT_AlterColumnType":
         return _new_column_recipe(rewrite.table, cmd.get("name") or "", rewrite.new_type)
     if subtype == "AT_AddColumn":
         return _added_column_recipe(rewrite.table, (cmd.get("def") or {}).get("ColumnDef") or {},
-                                    version)
+                                    version, virtual)
     return _repack_recipe(rewrite.table, rewrite.what.strip("`"),
                           cmd.get("name") if subtype == "AT_SetTableSpace" else None)
 
@@ -252,16 +280,15 @@ def _new_column_recipe(table: str, column: str, new_type: str) -> Fix:
         f"-- drop {old_col} once no code reads it")
 
 
-def _added_column_recipe(table: str, coldef: dict[str, Any], version: int) -> Fix:
+def _added_column_recipe(table: str, coldef: dict[str, Any], version: int,
+                         virtual: str | None) -> Fix:
     target = n.quote_qualified(table)
     col = n.quote_ident(coldef.get("colname") or "")
     typ = shown_type(n.type_spelling(coldef.get("typeName"))) or "<type>"
     constraints = [c.get("Constraint") or {} for c in coldef.get("constraints") or ()]
     generated = next((c for c in constraints if c.get("contype") == "CONSTR_GENERATED"), None)
-    if generated is not None and version >= VIRTUAL_GENERATED_SINCE:
-        return Fix.display("Make the generated column VIRTUAL (PostgreSQL 18)",
-                           f"ALTER TABLE {target} ADD COLUMN {col} {typ} "
-                           "GENERATED ALWAYS AS (...) VIRTUAL;")
+    if generated is not None and version >= VIRTUAL_GENERATED_SINCE and virtual is not None:
+        return Fix.display("Make the generated column VIRTUAL (PostgreSQL 18)", virtual)
     if n.type_name(coldef.get("typeName")) in n.SERIAL_TYPES or any(
             c.get("contype") == "CONSTR_IDENTITY" for c in constraints):
         return _numbered_column_recipe(target, table, coldef.get("colname") or "", typ)
