@@ -296,3 +296,34 @@ def test_findings_name_a_table_as_the_migration_does_when_a_later_one_renames_it
         assert "projects" not in shown, finding
         if finding["code"] != "PGL301":
             assert "packages" in finding["message"], finding
+
+
+@pytest.mark.parametrize(("path", "set_line"), [
+    # The Supabase CLI sends a migration as one batch (one implicit transaction), sql-migrate
+    # wraps a file in a transaction: the timeout must end with it.
+    ("supabase/migrations/20260102000000_b.sql", "SET LOCAL lock_timeout = '5s';"),
+    ("db/migrations/2_b.sql", "SET lock_timeout = '5s';"),
+])
+def test_a_lock_timeout_fix_is_local_where_the_runner_wraps_the_file(tmp_path, path, set_line):
+    first = tmp_path / path.replace("20260102000000_b", "20260101000000_a").replace("2_b", "1_a")
+    first.parent.mkdir(parents=True)
+    first.write_text("CREATE TABLE t (id int);\nCREATE INDEX CONCURRENTLY t_i ON t (id);\n")
+    (tmp_path / path).write_text("ALTER TABLE t ADD COLUMN n int;\n")
+    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL301"]\nlock-evidence = "exists"\n')
+    result = run("check", "--no-cache", "--fix", "--unsafe-fixes", ".", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / path).read_text() == f"{set_line}\nALTER TABLE t ADD COLUMN n int;\n"
+
+
+def test_a_sql_migrate_file_gets_a_local_lock_timeout(tmp_path):
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "1_a.sql").write_text(
+        "-- +migrate Up\nCREATE TABLE t (id int);\nCREATE INDEX CONCURRENTLY t_i ON t (id);\n")
+    (tmp_path / "migrations" / "2_b.sql").write_text(
+        "-- +migrate Up\nALTER TABLE t ADD COLUMN n int;\n-- +migrate Down\n"
+        "ALTER TABLE t DROP COLUMN n;\n")
+    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL301"]\nlock-evidence = "exists"\n')
+    run("check", "--no-cache", "--fix", "--unsafe-fixes", ".", cwd=tmp_path)
+    assert (tmp_path / "migrations" / "2_b.sql").read_text() == (
+        "-- +migrate Up\nSET LOCAL lock_timeout = '5s';\nALTER TABLE t ADD COLUMN n int;\n"
+        "-- +migrate Down\nALTER TABLE t DROP COLUMN n;\n")

@@ -619,6 +619,8 @@ def _repaired(sql: str) -> str | None:
     ("CREATE INDEX i ON t(col) USING BRIN;\n", "CREATE INDEX i ON t USING BRIN (col);\n"),
     ("BEGIN\nCREATE TABLE x (a int);\nCOMMIT;\n", "BEGIN;\nCREATE TABLE x (a int);\nCOMMIT;\n"),
     ("UPDATE t SET a = 1  -- fill\nDELETE FROM t;\n", "UPDATE t SET a = 1;  -- fill\nDELETE FROM t;\n"),
+    ("drop index json_gin if exists;\n", "drop index IF EXISTS json_gin;\n"),
+    ("DROP TABLE public.t IF EXISTS CASCADE;\n", "DROP TABLE IF EXISTS public.t CASCADE;\n"),
     # A template's placeholder stays as written.
     ("ALTER TABLE ${schema}.t DROP COLUMN c text;\n", "ALTER TABLE ${schema}.t DROP COLUMN c;\n"),
     # No edit of the kinds known makes these parse: nothing offered.

@@ -52,6 +52,7 @@ def health(root: Path) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus-dir", type=Path, default=default_corpus_dir())
+    parser.add_argument("--manifest", type=Path, default=MANIFEST)
     parser.add_argument("--only", action="append", metavar="OWNER/NAME")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: temp)")
     args = parser.parse_args(argv)
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="pglint-fix-check-"))
     broken: list[str] = []
     fixed_files = 0
-    for repo in select_repos(load_manifest(MANIFEST), args.only):
+    for repo in select_repos(load_manifest(args.manifest), args.only):
         source = args.corpus_dir / repo.dirname
         if not source.is_dir():
             continue

@@ -62,6 +62,7 @@ def runs_for(root: Path, pglint: list[str], sqlfluff: str | None,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus-dir", type=Path, default=default_corpus_dir())
+    parser.add_argument("--manifest", type=Path, default=MANIFEST)
     parser.add_argument("--only", action="append", metavar="OWNER/NAME")
     parser.add_argument("--pglint", default=None)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
@@ -73,7 +74,7 @@ def main() -> int:
     sqlfluff = str(beside) if beside.exists() else shutil.which("sqlfluff")
     failures = 0
     total = 0
-    for repo in select_repos(load_manifest(MANIFEST), args.only):
+    for repo in select_repos(load_manifest(args.manifest), args.only):
         root = args.corpus_dir / repo.name.replace("/", "+")
         if not root.is_dir():
             print(f"{repo.name}: not extracted (run extract.py)", file=sys.stderr)

@@ -315,13 +315,16 @@ def _runner(marker: re.Match[str]) -> str:
     found = marker.group(0).lower()
     return "goose" if "goose" in found else "sql-migrate" if "+migrate" in found else "dbmate"
 _FLYWAY_VERSIONED = re.compile(r"^V\d+(?:[._]\d+)*__", re.IGNORECASE)
+# The Supabase CLI sends a migration's statements as one batch, one implicit transaction.
+_SUPABASE_MIGRATION = re.compile(r"(?:^|/)supabase/migrations/[^/]+\.sql$")
 _PYTHON_OPT_OUT = re.compile(r"\batomic\s*=\s*False\b|autocommit_block\s*\(")
 
 
 def runner_wraps_file(ctx: "FileContext") -> bool:
     """Whether the file's migration runner is known to run it inside one transaction of its
-    own: goose and dbmate files (unless they opt out), Flyway's versioned scripts, Prisma's
-    `migration.sql`, Diesel's `up.sql`, golang-migrate's and sqlx's `.up.sql`, Django and
+    own: goose, sql-migrate and dbmate files (unless they opt out), Flyway's versioned
+    scripts, Prisma's `migration.sql`, Diesel's `up.sql`, golang-migrate's and sqlx's
+    `.up.sql`, the Supabase CLI's `supabase/migrations/*.sql`, Django and
     Alembic migrations (unless `atomic = False` or an autocommit block). False when the layout
     says nothing: a psql script may run statement by statement."""
     if runs_outside_transaction(ctx):
@@ -330,7 +333,8 @@ def runner_wraps_file(ctx: "FileContext") -> bool:
     if name.lower().endswith(".py"):
         return not _PYTHON_OPT_OUT.search(ctx.text)
     return bool(_RUNNER_MARKER.search(ctx.text)) or bool(_FLYWAY_VERSIONED.match(name)) or \
-        name in ("migration.sql", "up.sql") or name.lower().endswith(".up.sql")
+        name in ("migration.sql", "up.sql") or name.lower().endswith(".up.sql") or \
+        _SUPABASE_MIGRATION.search(ctx.file.project_path or "") is not None
 
 
 def runner_transaction(ctx: "FileContext", stmt: "Statement") -> str | None:

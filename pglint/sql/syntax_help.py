@@ -183,7 +183,11 @@ _USING = re.compile(r"USING\s+\w+\s*", _I)
 _TABLE_NAMED = re.compile(rf"\A\s*CREATE\s+(?:(?:GLOBAL|LOCAL)\s+)?(?:TEMP(?:ORARY)?\s+|"
                           rf"UNLOGGED\s+)?(?:TABLE|INDEX|SEQUENCE|VIEW)\s+(?P<name>{_NAME})\s*\Z",
                           _I)
+_DROP_NAMED = re.compile(rf"\A\s*DROP\s+(?:MATERIALIZED\s+)?(?:TABLE|INDEX|VIEW|SEQUENCE|TYPE|"
+                         rf"SCHEMA|EXTENSION|DOMAIN)\s+(?:CONCURRENTLY\s+)?(?P<name>{_NAME})\s*\Z",
+                         _I)
 _IF_NOT_EXISTS = re.compile(r"IF\s+NOT\s+EXISTS\s*", _I)
+_IF_EXISTS = re.compile(r"IF\s+EXISTS\s*", _I)
 _IF_EXISTS_FIRST = re.compile(r"\b(?:DROP|ADD)\s+(?P<if>IF\s+(?:NOT\s+)?EXISTS\s+)\Z", _I)
 _COLUMN = re.compile(r"COLUMN\s+", _I)
 
@@ -191,7 +195,7 @@ _COLUMN = re.compile(r"COLUMN\s+", _I)
 def _repair_in_place(error: SyntaxProblem, stmt: _Statement) -> Repair | None:
     """The edit that mends a mistake of the statement's own, seen in real migrations: a `,`
     before `)` or a clause, a type after a dropped column, an index's `USING` after its
-    columns, `IF NOT EXISTS` after the name, `IF EXISTS` before `COLUMN`."""
+    columns, `IF [NOT] EXISTS` after the name, `IF EXISTS` before `COLUMN`."""
     offset = error.offset
     code = _blank_comments(stmt.masked[stmt.start:offset])
     before = len(code.rstrip())
@@ -225,6 +229,14 @@ def _repair_in_place(error: SyntaxProblem, stmt: _Statement) -> Repair | None:
         return stmt.repaired("Write `IF NOT EXISTS` before the name",
                              Edit.insert(name, "IF NOT EXISTS "),
                              Edit.delete(offset, offset + if_not_exists.end()))
+    if_exists = _IF_EXISTS.match(after)
+    dropped = _DROP_NAMED.search(code)
+    if if_exists is not None and dropped is not None:
+        name = stmt.start + dropped.start("name")
+        return stmt.repaired("Write `IF EXISTS` before the name",
+                             Edit.insert(name, "IF EXISTS "),
+                             Edit.delete(stmt.start + before,
+                                         offset + len(if_exists.group().rstrip())))
     column = _COLUMN.match(after)
     if_first = _IF_EXISTS_FIRST.search(code)
     if column is not None and if_first is not None:

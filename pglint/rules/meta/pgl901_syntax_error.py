@@ -13,7 +13,9 @@ _ORDERS = {"migrations/0001_orders.sql": "CREATE TABLE orders (id bigint PRIMARY
 class SyntaxErrorRule(Rule):
     """
     ## What it does
-    Reports the first statement of a file that PostgreSQL's own parser rejects, at the position
+    By default, reports a file that cannot be linted at all (below): pglint never passes over
+    a file in silence. When PGL901 is chosen (`extend-select = ["PGL901"]`, `--select ALL`),
+    it also reports the first statement of a file that PostgreSQL's own parser rejects, at the position
     the parser gives (PostgreSQL stops there when it runs the file in a transaction, as psql
     with ON_ERROR_STOP does; the message says how many more statements fail),
     and a file that cannot be linted at all: unreadable, not UTF-8, binary, a directory named
@@ -39,13 +41,17 @@ class SyntaxErrorRule(Rule):
     are errors reported for a file most of whose statements (3 or more) fail, which is
     another database's SQL or a template rather than a mistake, or for a PL/pgSQL body that
     other code includes in a function (`IF ... THEN ... END IF;` at the top level):
-    `--show-files` says so. Syntax errors in application SQL (query files, SQL outside
-    migrations and scripts) are reported only when PGL901 is chosen (`extend-select =
-    ["PGL901"]`): judged on real repositories, such files were mostly other engines' queries
-    (ClickHouse, BigQuery, Trino) or templates that code fills in, and SQL an application runs
-    fails its own tests first; the mistakes worth reporting hid in migrations, down
-    migrations and scripts, which run rarely. A file that cannot be read is reported whatever
-    its role.
+    `--show-files` says so.
+
+    Syntax errors are off by default. Judged on repositories pglint had never been tuned on,
+    they were worth acting on in 4 of 19 findings (round 19) and 21 of 58 over three fresh
+    samples: a repository's `.sql` files are often another database's (SQL Anywhere, MariaDB
+    and ClickHouse migrations beside PostgreSQL ones, Redshift views, BigQuery and Trino
+    queries) or templates, and nothing in the text tells every one of them from PostgreSQL.
+    The mistakes worth reporting were in PostgreSQL migrations, down migrations and upgrade
+    scripts, which run rarely: choose PGL901 where every `.sql` file is PostgreSQL, or set
+    `[tool.pglint.roles]` for the folders that are not. A file that cannot be read is
+    reported whatever the selection and its role.
 
     ## Example
     ```sql
@@ -62,7 +68,7 @@ class SyntaxErrorRule(Rule):
     the statement parse: the `;` or `,` a line lacks before the next statement or action, a
     `,` that ends a list (`(a int, b int,)`, `SELECT a, b, FROM`), a type after a dropped
     column (`DROP COLUMN c int`), an index's `USING brin` written after its columns, `IF NOT
-    EXISTS` after a table's name, `ADD IF NOT EXISTS COLUMN`. It is offered only when the
+    EXISTS` or `IF EXISTS` after a name (`drop index x if exists`), `ADD IF NOT EXISTS COLUMN`. It is offered only when the
     statement parses after it, and it is unsafe because it is the likely intent, not a
     certainty: a trailing `,` may stand for a column someone forgot. Other errors have no fix:
     pglint cannot know what was meant.
