@@ -115,6 +115,11 @@ _CLICKHOUSE_SYNTAX = re.compile(r"\bENGINE\s*=\s*[A-Za-z]\w*|\bLowCardinality\s*
                                 r"\{\w+:\s*[A-Z]\w*(?:\([^)]*\))?\}|"
                                 r"\bALTER\s+TABLE\s+\S+\s+(?:ON\s+CLUSTER\s+\S+\s+)?"
                                 r"(?:DELETE|UPDATE\s+\w+\s*=[^;]*?)\s+WHERE\b", re.IGNORECASE)
+# Redshift's late-binding views, distribution and sort keys, column encodings.
+_REDSHIFT_SYNTAX = re.compile(r"\bWITH\s+NO\s+SCHEMA\s+BINDING\b|\b(?:DISTKEY|SORTKEY)\s*\(|"
+                              r"\bDISTSTYLE\s+(?:ALL|EVEN|KEY|AUTO)\b|\bENCODE\s+(?:ZSTD|LZO|AZ64|"
+                              r"RAW|BYTEDICT|DELTA32K|DELTA|RUNLENGTH|MOSTLY(?:8|16|32)|TEXT255|"
+                              r"TEXT32K)\b", re.IGNORECASE)
 # ClickHouse's column types, written as ClickHouse spells them (PostgreSQL has none of these
 # names): `name String`, `score Float32`, `tags Array(String)`.
 _CLICKHOUSE_TYPES = re.compile(r"(?m)^\s*\w+\s+(?:String|U?Int(?:8|16|32|64|128|256)|"
@@ -125,7 +130,8 @@ _OTHER_SYNTAX = ((_MYSQL_SYNTAX, "MySQL, SQLite or Oracle syntax"),
                  (_BACKTICK_NAME, "backtick-quoted names (MySQL, SQLite, BigQuery)"),
                  (_OTHER_ENGINE_SYNTAX, "SQL Server or Trino syntax"),
                  (_CLICKHOUSE_SYNTAX, "ClickHouse syntax"),
-                 (_CLICKHOUSE_TYPES, "ClickHouse column types"))
+                 (_CLICKHOUSE_TYPES, "ClickHouse column types"),
+                 (_REDSHIFT_SYNTAX, "Redshift syntax"))
 # Stores that sit beside PostgreSQL for analytics: their files show no second backend.
 ANALYTICS_DIALECTS = re.compile(r"clickhouse|bigquery|snowflake|redshift|duckdb|spanner",
                                 re.IGNORECASE)

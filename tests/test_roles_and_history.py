@@ -136,6 +136,9 @@ def test_configured_roles_win_over_the_path():
      "ORDER BY (id);\n", "other-dialect"),
     ("ALTER TABLE events ADD COLUMN tags Array(String) DEFAULT [];\n", "other-dialect"),
     ("CREATE TABLE t (name string, n int8, f float8, a text[]);\n", "schema-dump"),
+    # Redshift: a late-binding view (openalex), distribution and sort keys.
+    ("CREATE VIEW v AS SELECT id FROM mid.work\nWITH NO SCHEMA BINDING;\n", "other-dialect"),
+    ("CREATE TABLE w (id bigint ENCODE az64) DISTKEY (id) SORTKEY (id);\n", "other-dialect"),
     # Words in a comment are not syntax (civitai's "-- Add autoincrement id column").
     ("-- Add autoincrement id column\nALTER TABLE t ADD COLUMN id serial;\n", "application"),
     ("INSERT INTO tags (name) VALUES ($1) ON CONFLICT DO NOTHING;\n", "application"),

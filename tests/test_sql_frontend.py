@@ -621,6 +621,12 @@ def _repaired(sql: str) -> str | None:
     ("UPDATE t SET a = 1  -- fill\nDELETE FROM t;\n", "UPDATE t SET a = 1;  -- fill\nDELETE FROM t;\n"),
     ("drop index json_gin if exists;\n", "drop index IF EXISTS json_gin;\n"),
     ("DROP TABLE public.t IF EXISTS CASCADE;\n", "DROP TABLE IF EXISTS public.t CASCADE;\n"),
+    # A name PostgreSQL reads as a keyword (`json` since 16: qiita's install schema).
+    ("CREATE FUNCTION f(json jsonb) RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;\n",
+     'CREATE FUNCTION f("json" jsonb) RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;\n'),
+    ("CREATE TABLE t (id int, User text);\n", 'CREATE TABLE t (id int, "user" text);\n'),
+    ("SELECT order FROM t;\n", 'SELECT "order" FROM t;\n'),
+    ("ALTER TABLE t DROP CONSTRAINT UNIQUE(name);\n", None),
     # A template's placeholder stays as written.
     ("ALTER TABLE ${schema}.t DROP COLUMN c text;\n", "ALTER TABLE ${schema}.t DROP COLUMN c;\n"),
     # No edit of the kinds known makes these parse: nothing offered.

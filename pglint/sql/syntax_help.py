@@ -195,13 +195,16 @@ _COLUMN = re.compile(r"COLUMN\s+", _I)
 def _repair_in_place(error: SyntaxProblem, stmt: _Statement) -> Repair | None:
     """The edit that mends a mistake of the statement's own, seen in real migrations: a `,`
     before `)` or a clause, a type after a dropped column, an index's `USING` after its
-    columns, `IF [NOT] EXISTS` after the name, `IF EXISTS` before `COLUMN`."""
+    columns, `IF [NOT] EXISTS` after the name, `IF EXISTS` before `COLUMN`, a name that is a
+    keyword."""
     offset = error.offset
     code = _blank_comments(stmt.masked[stmt.start:offset])
     before = len(code.rstrip())
     if before and code[before - 1] == ",":
         comma = stmt.start + before - 1
-        return stmt.repaired("Remove the `,` that ends the list", Edit.delete(comma, comma + 1))
+        repair = stmt.repaired("Remove the `,` that ends the list", Edit.delete(comma, comma + 1))
+        if repair is not None:
+            return repair
     after = stmt.masked[offset:stmt.end]
     if _DROPPED_COLUMN.search(code):
         # `DROP COLUMN ports jsonb`: the type, up to the action's end, goes.
@@ -243,6 +246,37 @@ def _repair_in_place(error: SyntaxProblem, stmt: _Statement) -> Repair | None:
         return stmt.repaired("Write `COLUMN` before `IF EXISTS`",
                              Edit.insert(stmt.start + if_first.start("if"), "COLUMN "),
                              Edit.delete(offset, offset + column.end()))
+    return _quoted_keyword(stmt, offset, code[:before])
+
+
+_WORD_AT = re.compile(r"[A-Za-z_]\w*")
+_WORD_BEFORE = re.compile(r"[A-Za-z_]\w*\Z")
+
+
+def _keywords() -> frozenset[str]:
+    from pglast import keywords
+
+    return frozenset().union(keywords.RESERVED_KEYWORDS, keywords.TYPE_FUNC_NAME_KEYWORDS,
+                             keywords.COL_NAME_KEYWORDS, keywords.UNRESERVED_KEYWORDS)
+
+
+def _quoted_keyword(stmt: _Statement, offset: int, code_before: str) -> Repair | None:
+    """A name that PostgreSQL reads as a keyword (`order`, `user`; `json` since 16), where the
+    parser stops at it or just after it: quoted, if the statement then parses. Quoting keeps
+    the name as an unquoted one reads (folded to lower case)."""
+    at = _WORD_AT.match(stmt.masked, offset, stmt.end)
+    before = _WORD_BEFORE.search(code_before)
+    words = [(offset, at.end())] if at is not None else []
+    if before is not None:
+        words.append((stmt.start + before.start(), stmt.start + before.end()))
+    keywords = _keywords()
+    for start, end in words:
+        word = stmt.masked[start:end]
+        if word.lower() in keywords:
+            repair = stmt.repaired(f"Quote `{word}`, which PostgreSQL reads as a keyword there",
+                                   Edit(start, end, f'"{word.lower()}"'))
+            if repair is not None:
+                return repair
     return None
 
 

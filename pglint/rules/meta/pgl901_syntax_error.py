@@ -68,7 +68,8 @@ class SyntaxErrorRule(Rule):
     the statement parse: the `;` or `,` a line lacks before the next statement or action, a
     `,` that ends a list (`(a int, b int,)`, `SELECT a, b, FROM`), a type after a dropped
     column (`DROP COLUMN c int`), an index's `USING brin` written after its columns, `IF NOT
-    EXISTS` or `IF EXISTS` after a name (`drop index x if exists`), `ADD IF NOT EXISTS COLUMN`. It is offered only when the
+    EXISTS` or `IF EXISTS` after a name (`drop index x if exists`), `ADD IF NOT EXISTS COLUMN`,
+    a name PostgreSQL reads as a keyword (`order`, `user`; `json` since 16), quoted. It is offered only when the
     statement parses after it, and it is unsafe because it is the likely intent, not a
     certainty: a trailing `,` may stand for a column someone forgot. Other errors have no fix:
     pglint cannot know what was meant.
@@ -107,6 +108,10 @@ class SyntaxErrorRule(Rule):
                 context=_ORDERS),
         Example("CREATE TABLE audit IF NOT EXISTS (id bigint);\n",
                 fixed="CREATE TABLE IF NOT EXISTS audit (id bigint);\n"),
+        Example("CREATE TABLE audit (id bigint, user text);\n",
+                fixed='CREATE TABLE audit (id bigint, "user" text);\n'),
+        Example("DROP INDEX orders_a IF EXISTS;\n", fixed="DROP INDEX IF EXISTS orders_a;\n",
+                context=_ORDERS),
         Example("ALTER TABLE orders ADD IF NOT EXISTS COLUMN paid_at timestamptz;\n",
                 fixed="ALTER TABLE orders ADD COLUMN IF NOT EXISTS paid_at timestamptz;\n",
                 context=_ORDERS),
