@@ -25,7 +25,14 @@ def _apply(text: str, quote: str) -> str | None:
     ('    op.execute(sa.text("ALTER TABLE t ADD c int"))\n',
      '    op.execute("SET LOCAL lock_timeout = \'5s\'")\n'
      '    op.execute(sa.text("ALTER TABLE t ADD c int"))\n'),
-    ('        migrations.RunSQL(\n            "ALTER TABLE t ADD c int"),\n', None),
+    # The call alone on the line above its string (tildes' triple-quoted SQL).
+    ('        migrations.RunSQL(\n            "ALTER TABLE t ADD c int"),\n',
+     '        migrations.RunSQL("SET LOCAL lock_timeout = \'5s\'"),\n'
+     '        migrations.RunSQL(\n            "ALTER TABLE t ADD c int"),\n'),
+    ('    op.execute(\n        "ALTER TABLE t ADD c int"\n    )\n',
+     '    op.execute("SET LOCAL lock_timeout = \'5s\'")\n'
+     '    op.execute(\n        "ALTER TABLE t ADD c int"\n    )\n'),
+    ('    x = 1; op.execute(\n        "ALTER TABLE t ADD c int")\n', None),
     ('        migrations.RunSQL("ALTER TABLE t ADD c int"),\n',
      '        migrations.RunSQL("SET LOCAL lock_timeout = \'5s\'"),\n'
      '        migrations.RunSQL("ALTER TABLE t ADD c int"),\n'),
@@ -38,3 +45,11 @@ def test_a_call_of_its_own_on_the_line_before(before, after):
     assert fixed == (None if after is None else "def upgrade():\n" + after)
     if fixed is not None:
         compile(fixed, "m.py", "exec")
+
+
+def test_a_call_above_a_triple_quoted_string():
+    text = 'def upgrade():\n    op.execute(\n        """\n        ALTER TABLE t ADD c int\n        """\n    )\n'
+    fixed = _apply(text, '"""')
+    assert fixed == text.replace("    op.execute(\n", "    op.execute(\"SET LOCAL lock_timeout = '5s'\")\n"
+                                 "    op.execute(\n", 1)
+    compile(fixed, "m.py", "exec")

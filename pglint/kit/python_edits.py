@@ -176,10 +176,15 @@ def separate_sql_call_before(text: str, line_start: int, literal_start: int,
     `op.execute("SET LOCAL lock_timeout = '5s'")` before `op.execute("ALTER TABLE ...")`.
     Two commands in one string fail where the driver prepares the statement (asyncpg:
     "cannot insert multiple commands into a prepared statement"). None unless the call stands
-    alone at the start of its line, the only place a new line can go without reading the tree.
+    alone at the start of its line (the string on that line or the next), the only place a new
+    line can go without reading the tree.
     Django's RunSQL gets a trailing comma (an item of `operations`). With `postgres_only`, the
     call asks for PostgreSQL first (postgres_only_call), or None when it cannot."""
     found = _SQL_CALL.match(text[line_start:literal_start])
+    if found is None and not text[line_start:literal_start].strip() and line_start:
+        # `op.execute(` alone on the line above the string (a triple-quoted block below it).
+        line_start = text.rfind("\n", 0, line_start - 1) + 1
+        found = _SQL_CALL.match(text[line_start:literal_start])
     if found is None:
         return None
     call, sql = found.group("call"), sql.rstrip().rstrip(";")
