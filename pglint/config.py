@@ -7,6 +7,7 @@ for selectors, the options they declare) comes from the caller as a `RuleCatalog
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -96,6 +97,10 @@ class Settings:
     # and whether to judge applied migrations as if new (pglint.history).
     applied_migrations: tuple[str, ...] = ()
     all_migrations: bool = False
+    # Settings the migration runner (or the server, or the role it logs in as) gives every
+    # migration's session, which pglint cannot read from the SQL and Python it lints (a
+    # runner in Go, a postgresql.conf): (name, value) pairs, names lower-case.
+    runner_settings: tuple[tuple[str, str], ...] = ()
     # Skip what git ignores when walking folders; apply the excludes to named paths too.
     respect_gitignore: bool = True
     force_exclude: bool = False
@@ -161,7 +166,7 @@ CONFIG_KEYS = frozenset({
     "select", "ignore", "extend-select", "target-version", "exclude", "extend-exclude",
     "migrations", "queries", "pgbench", "tables", "per-file-ignores", "roles",
     "applied-migrations", "all-migrations", "respect-gitignore", "force-exclude",
-    "max-statements",
+    "max-statements", "runner-settings",
 })
 
 
@@ -342,6 +347,8 @@ def parse_settings(data: dict[str, Any], path: Path | None = None,
             if not isinstance(data[key], bool):
                 raise ConfigError(f"`{key}` must be true or false")
             kwargs[key.replace("-", "_")] = data[key]
+    if "runner-settings" in data:
+        kwargs["runner_settings"] = _runner_settings(data["runner-settings"])
     if "applied-migrations" in data:
         value = data["applied-migrations"]
         values = [value] if isinstance(value, str) else value
@@ -353,6 +360,21 @@ def parse_settings(data: dict[str, Any], path: Path | None = None,
         kwargs["applied_migrations"] = tuple(v.strip() for v in values)
     root = path.parent if path else None
     return Settings(config_path=path, root=root, **kwargs)
+
+
+_SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+def _runner_settings(value: Any) -> tuple[tuple[str, str], ...]:
+    """`runner-settings = { lock_timeout = "15s" }`: settings the runner gives every
+    migration's session (a table of PostgreSQL setting names to values)."""
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and _SETTING_NAME.fullmatch(k) and
+            isinstance(v, (str, int)) and not isinstance(v, bool) for k, v in value.items()):
+        raise ConfigError("`runner-settings` must be a table of PostgreSQL settings the "
+                          "migration runner sets on its connection, e.g. `{ lock_timeout = "
+                          "\"15s\", statement_timeout = 0 }`")
+    return tuple((k.lower(), str(v)) for k, v in value.items())
 
 
 def _checked(check: Callable[[str, Any], Any], key: str, value: Any) -> Any:

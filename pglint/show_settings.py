@@ -42,8 +42,8 @@ def render_settings(path: Path, settings, cache_dir: Path | None) -> str:
             rows.append((key, value(DEFAULT_EXCLUDES) + "  # the defaults"))
         elif f.name == "options":  # the rules' options, as top-level keys
             rows.extend((name, value(option)) for name, option in v.items())
-        elif f.name == "per_file_ignores":
-            rows.extend((f"{key}.{json.dumps(glob)}", value(codes)) for glob, codes in v)
+        elif f.name in ("per_file_ignores", "runner_settings"):  # (key, value) pairs
+            rows.extend((f"{key}.{json.dumps(name)}", value(item)) for name, item in v)
             if not v:
                 rows.append((key, "{}"))
         elif isinstance(v, dict):

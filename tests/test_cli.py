@@ -421,6 +421,9 @@ def test_syntax_errors_in_application_sql_need_pgl901_chosen(project):
                                             'rows, 0 or more (`rows = 50_000_000`), not "50M"'),
     ('[tables]\norders = { rows = true }', "tables.orders.rows must be a whole number"),
     ('[tables]\norders = { row = 5 }', "unknown key `tables.orders.row` (did you mean `rows`?)"),
+    ('runner-settings = "lock_timeout=5s"', "`runner-settings` must be a table of PostgreSQL"),
+    ('runner-settings = { "lock timeout" = "5s" }', "`runner-settings` must be a table"),
+    ('runner-settings = { lock_timeout = true }', "`runner-settings` must be a table"),
 ])
 def test_configuration_values_are_checked(project, config, says):
     (project / "pglint.toml").write_text(config + "\n", encoding="utf-8")

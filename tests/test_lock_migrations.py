@@ -327,3 +327,23 @@ def test_a_sql_migrate_file_gets_a_local_lock_timeout(tmp_path):
     assert (tmp_path / "migrations" / "2_b.sql").read_text() == (
         "-- +migrate Up\nSET LOCAL lock_timeout = '5s';\nALTER TABLE t ADD COLUMN n int;\n"
         "-- +migrate Down\nALTER TABLE t DROP COLUMN n;\n")
+
+
+@pytest.mark.parametrize(("runner", "found"), [
+    ("", True),
+    # goalert's runner (Go) sets a lock_timeout on its connection; tildes' servers set one in
+    # postgresql.conf: pglint reads neither, the configuration says so.
+    ("runner-settings = { lock_timeout = 15000 }\n", False),
+    ('runner-settings = { lock_timeout = "5s" }\n', False),
+    ("runner-settings = { lock_timeout = 0 }\n", True),  # 0: no timeout
+    ('runner-settings = { statement_timeout = "5s" }\n', True),  # another setting
+])
+def test_a_lock_timeout_the_runner_sets_counts_as_set(tmp_path, runner, found):
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "1_a.sql").write_text(
+        "CREATE TABLE t (id int);\nCREATE INDEX CONCURRENTLY t_i ON t (id);\n")
+    (tmp_path / "migrations" / "2_b.sql").write_text("ALTER TABLE t ADD COLUMN n int;\n")
+    (tmp_path / "pglint.toml").write_text('extend-select = ["PGL301"]\nlock-evidence = "exists"\n'
+                                          + runner)
+    result = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    assert ("2_b.sql:1:1: PGL301" in result.stdout) is found, result.stdout + result.stderr

@@ -301,8 +301,12 @@ def _alembic_revision(ctx: "FileContext") -> bool:
 
 
 def runner_setting(ctx: "FileContext", name: str) -> str | None:
-    """The value the project's Alembic env.py SETs for `name` on the connection an Alembic
-    revision (this file) runs on, or None."""
+    """The value of `name` on the session a migration (this file) starts with: what the
+    configuration's `runner-settings` says the runner (or server, or role) sets, else what
+    the project's Alembic env.py SETs on the connection of an Alembic revision; or None."""
+    configured = dict(ctx.settings.runner_settings).get(name.lower())
+    if configured is not None:
+        return configured
     if not _alembic_revision(ctx):
         return None
     return ctx.model.runner_settings.get(name.lower())

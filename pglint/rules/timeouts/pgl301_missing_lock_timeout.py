@@ -62,7 +62,9 @@ class MissingLockTimeout(Rule):
     has no other users yet and does not count. The rule reports once per file, on the first such
     statement; the fix covers the rest of the file. Alembic and Django operations count by the
     SQL they send (`op.create_index`, `AddField`, ...), and a `SET lock_timeout` that the
-    project's Alembic `env.py` runs on the connection counts for every revision.
+    project's Alembic `env.py` runs on the connection counts for every revision, and a
+    `lock_timeout` in the configuration's `runner-settings` (what a runner pglint cannot
+    read, or the server, sets on every migration's session) for every migration.
 
     It stays silent on `ALTER TABLE` forms that take at most a SHARE UPDATE EXCLUSIVE lock
     (`SET (fillfactor = ...)`, `VALIDATE CONSTRAINT`, `SET STATISTICS`), on

@@ -63,7 +63,8 @@ class LongStatementWithoutStatementTimeout(Rule):
     counts as a decision, `0` included: `SET`, `SET LOCAL` (in a transaction block, or at the
     top of a file its runner wraps in one transaction), `set_config('statement_timeout',
     ...)`, or a `SET statement_timeout` that the migration runner makes on its connection
-    (Alembic's `env.py`). The rule reports once per file, on the first such statement.
+    (Alembic's `env.py`, or the configuration's `runner-settings`). The rule reports once per
+    file, on the first such statement.
 
     A statement that has a form taking no long strong lock is left to the rule that asks for
     that form, whose remedy a reviewer wants rather than a timeout: `CREATE INDEX` and `REINDEX`
