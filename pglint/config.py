@@ -120,6 +120,11 @@ class Settings:
     def enabled(self, code: str) -> bool:
         if code == SYNTAX_ERROR_CODE:
             return not ignores(self.ignore, code)
+        return self.covers(code)
+
+    def covers(self, code: str) -> bool:
+        """Whether the selection runs `code`, as for any rule (PGL901's syntax errors too,
+        which its unreadable files are not: `enabled`)."""
         selected = [specificity(p) for p in (*self.select, *self.extend_select)
                     if selects(p, code)]
         ignored = [specificity(p) for p in self.ignore if selects(p, code)]

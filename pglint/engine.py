@@ -114,16 +114,19 @@ class _Checker:
         self.urls = {cls.code: cls.references[0] for cls in all_rules() if cls.references}
         # A suppression of a rule that did not run (not selected, or off by default and not
         # named) cannot be judged unused.
-        self.running = {rule.code for rule in self.dispatcher.rules} | (
-            {SYNTAX_ERROR[0]} if settings.enabled(SYNTAX_ERROR[0]) else set())
+        # (PGL901 by the syntax errors it reports: a suppression comment sits in a file pglint
+        # could read.)
+        syntax_errors = settings.chosen(SYNTAX_ERROR[0]) and settings.covers(SYNTAX_ERROR[0])
+        self.running = {rule.code for rule in self.dispatcher.rules
+                        if rule.code != SYNTAX_ERROR[0]} | (
+            {SYNTAX_ERROR[0]} if syntax_errors else set())
         # The roles whose unreadable files PGL901 reports, and those whose syntax errors it
         # reports: syntax errors only when PGL901 is chosen (judged on repositories never
         # tuned on, most were files of another database or templates that pglint cannot tell
         # from PostgreSQL: 4 of 19 worth acting on in round 19, 21 of 58 over three samples).
         self.unreadable_roles = next((cls.roles for cls in all_rules()
                                       if cls.code == SYNTAX_ERROR[0]), frozenset())
-        self.syntax_roles = self.unreadable_roles if settings.chosen(SYNTAX_ERROR[0]) \
-            else frozenset()
+        self.syntax_roles = self.unreadable_roles if syntax_errors else frozenset()
 
     def check(self, loaded: LoadedFile, model: ProjectModel) -> list[Finding]:
         settings = self.settings

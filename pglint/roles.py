@@ -122,8 +122,10 @@ _REDSHIFT_SYNTAX = re.compile(r"\bWITH\s+NO\s+SCHEMA\s+BINDING\b|\b(?:DISTKEY|SO
                               r"TEXT32K)\b", re.IGNORECASE)
 # ClickHouse's column types, written as ClickHouse spells them (PostgreSQL has none of these
 # names): `name String`, `score Float32`, `tags Array(String)`.
-_CLICKHOUSE_TYPES = re.compile(r"(?m)^\s*\w+\s+(?:String|U?Int(?:8|16|32|64|128|256)|"
-                               r"Float(?:32|64)|DateTime64)\b|\b(?:Array|Nullable)\((?:String|U?Int\d+|"
+# (A column of a list, ending in `,`: not a line of COPY data, `key\tInt64`.)
+_CLICKHOUSE_TYPES = re.compile(r"(?m)^[ \t]*\w+[ \t]+(?:String|U?Int(?:8|16|32|64|128|256)|"
+                               r"Float(?:32|64)|DateTime64)\b[^\n,]*,|"
+                               r"\b(?:Array|Nullable)\((?:String|U?Int\d+|"
                                r"Float\d+|DateTime|Date|UUID)\b")
 # Each with what `--show-files` says of a file that holds it.
 _OTHER_SYNTAX = ((_MYSQL_SYNTAX, "MySQL, SQLite or Oracle syntax"),

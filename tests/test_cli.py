@@ -372,9 +372,23 @@ def test_unreadable_files_are_reported_whatever_is_selected(project):
     every = ["PGL901", "PGL101", "PGL901"]
     assert codes("--extend-select", "PGL901") == every
     assert codes("--select", "ALL") == every
+    assert codes("--select", "ALL", "--ignore", "PGL9") == unreadable  # as for any rule
     (project / "pglint.toml").write_text(ON_PGL101 + '[per-file-ignores]\n"bad.sql" = ["PGL9"]\n'
                                          '"binary.sql" = ["PGL901"]\n', encoding="utf-8")
     assert codes("--extend-select", "PGL901") == ["PGL101", "PGL901"]
+
+
+def test_a_syntax_error_suppression_is_not_unused_while_syntax_errors_are_off(tmp_path):
+    # Written when syntax errors were on by default: a suppression of a rule that does not
+    # run cannot be judged, and PGL902's fix must not delete it.
+    (tmp_path / "migrations").mkdir()
+    bad = "CREATE TABLE v (id int,); -- pglint: ignore[PGL901]\n"
+    (tmp_path / "migrations" / "1_a.sql").write_text(bad)
+    result = run("check", "--no-cache", "--fix", ".", cwd=tmp_path)
+    assert "PGL902" not in result.stdout and result.returncode == 0, result.stdout
+    assert (tmp_path / "migrations" / "1_a.sql").read_text() == bad
+    chosen = run("check", "--no-cache", "--extend-select", "PGL901", ".", cwd=tmp_path)
+    assert chosen.returncode == 0 and "PGL90" not in chosen.stdout, chosen.stdout
 
 
 def test_syntax_errors_in_application_sql_need_pgl901_chosen(project):

@@ -599,3 +599,25 @@ def test_pgl507s_recipe_keeps_the_statements_other_actions(postgres, tmp_path):
             "SELECT count(*) FROM pg_constraint WHERE conrelid = 'orders'::regclass "
             "AND contype = 'c';\n"), "-A", "-t")
     assert result.stdout.split() == ["t|0", "0"], result.stdout
+
+
+@pytest.mark.parametrize(("upgrade", "virtual"), [
+    # Split before and inside the expression.
+    ('    op.execute("ALTER TABLE orders ADD COLUMN total_cents bigint "\n'
+     '               "GENERATED ALWAYS AS ((total * 100)::bigint) STORED")\n', False),
+    ('    op.execute("ALTER TABLE orders ADD COLUMN total_cents bigint GENERATED ALWAYS AS "\n'
+     '               "((total * 100)::bigint) STORED")\n', False),
+])
+def test_a_virtual_twin_is_cut_only_from_sql_written_whole(tmp_path, upgrade, virtual):
+    # SQL split over string literals is not verbatim in the file: a twin cut from the file's
+    # text at the tokens' places came out as `((totaVIRTUAL0)::bigint) STORED`.
+    from pglint.kit.example_projects import alembic_revision
+    from pglint.rule import Example
+    from pglint.rules.locks.pgl508_table_rewrite import _CONTEXT
+
+    rule = next(r for r in LOCK_RULES if r.code == "PGL508")
+    example = Example(alembic_revision(upgrade), kind="python", context=_CONTEXT,
+                      target_version=18)
+    [finding] = make_project(tmp_path, rule, example).lint("PGL508")
+    assert ("VIRTUAL" in finding.fix.suggestion) is virtual, finding.fix.suggestion
+    assert "totaVIRTUAL" not in finding.fix.suggestion

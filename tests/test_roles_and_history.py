@@ -136,6 +136,9 @@ def test_configured_roles_win_over_the_path():
      "ORDER BY (id);\n", "other-dialect"),
     ("ALTER TABLE events ADD COLUMN tags Array(String) DEFAULT [];\n", "other-dialect"),
     ("CREATE TABLE t (name string, n int8, f float8, a text[]);\n", "schema-dump"),
+    # COPY data that holds such a word is data.
+    ("COPY settings (key, kind) FROM stdin;\nmax_items\tInt64\nname\tString\n\\.\n",
+     "application"),
     # Redshift: a late-binding view (openalex), distribution and sort keys.
     ("CREATE VIEW v AS SELECT id FROM mid.work\nWITH NO SCHEMA BINDING;\n", "other-dialect"),
     ("CREATE TABLE w (id bigint ENCODE az64) DISTKEY (id) SORTKEY (id);\n", "other-dialect"),

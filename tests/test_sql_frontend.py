@@ -627,8 +627,18 @@ def _repaired(sql: str) -> str | None:
     ("CREATE TABLE t (id int, User text);\n", 'CREATE TABLE t (id int, "user" text);\n'),
     ("SELECT order FROM t;\n", 'SELECT "order" FROM t;\n'),
     ("ALTER TABLE t DROP CONSTRAINT UNIQUE(name);\n", None),
+    # A keyword where a dropped object's name goes: quoted, never taken for a type to cut.
+    ("ALTER TABLE t DROP COLUMN order CASCADE;\n", 'ALTER TABLE t DROP COLUMN "order" CASCADE;\n'),
+    ("DROP TABLE user CASCADE;\n", 'DROP TABLE "user" CASCADE;\n'),
+    ("ALTER TABLE t DROP CONSTRAINT user CASCADE;\n",
+     'ALTER TABLE t DROP CONSTRAINT "user" CASCADE;\n'),
+    ("DROP INDEX order;\n", 'DROP INDEX "order";\n'),
+    # defguard's down migration: `DROP` without `COLUMN`.
+    ("ALTER TABLE authorizedapps DROP name text;\n", "ALTER TABLE authorizedapps DROP name;\n"),
     # A template's placeholder stays as written.
     ("ALTER TABLE ${schema}.t DROP COLUMN c text;\n", "ALTER TABLE ${schema}.t DROP COLUMN c;\n"),
+    # An edit that would take the placeholder with it is not offered.
+    ("ALTER TABLE t DROP COLUMN c text ${suffix};\n", None),
     # No edit of the kinds known makes these parse: nothing offered.
     ("SELECT * FORM users;\n", None),
     ("CREATE TABLE t (a int, b int,, c int;\n", None),
@@ -643,3 +653,13 @@ def test_a_sql_migrate_down_section_is_not_what_the_migration_does():
            "-- +migrate Down\nALTER TABLE t DROP UNIQUE u;\n")
     parsed = parse_sql(sql)
     assert [s.kind for s in parsed.statements] == ["AlterTableStmt"] and not parsed.errors
+
+
+def test_a_long_statement_that_fails_is_explained_not_repaired():
+    # A seed INSERT of thousands of rows that mention an index, failing at its end: each
+    # candidate edit would parse it again, so none is tried (and no pattern goes back over
+    # the statement once per word: this took 34 s).
+    rows = ",\n".join(f"({i}, 'See the index on page {i}')" for i in range(8000))
+    sql = f"INSERT INTO notes VALUES\n{rows}\nON CONFLICT DO NOTHIN;\n"
+    [error] = parse_sql(sql).errors
+    assert sql[error.offset:error.offset + 6] == "NOTHIN" and error.repair is None

@@ -79,6 +79,8 @@ class _Statement:
     def repaired(self, title: str, *edits: Edit) -> Repair | None:
         """A repair of these edits, if the statement parses after them. The edits' text is the
         file's own, so a placeholder never ends up in the file as its stand-in."""
+        if self.end - self.start > _REPAIRED_UP_TO:
+            return None
         for edit in edits:
             if self.masked[edit.start:edit.end] != self.original[edit.start:edit.end]:
                 return None
@@ -176,9 +178,16 @@ def _hinted(error: SyntaxProblem, stmt: _Statement) -> SyntaxProblem:
 
 # The name of a table, an index or a column as written: `t`, `public.t`, `"Order"`.
 _NAME = r'(?:"[^"]+"|\w+)(?:\s*\.\s*(?:"[^"]+"|\w+))*'
-_DROPPED_COLUMN = re.compile(rf"\bDROP\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?{_NAME}\s*\Z", _I)
+# A column dropped in an ALTER TABLE (`DROP name`, `DROP COLUMN IF EXISTS name`), never the
+# object-type word of another drop (`DROP CONSTRAINT c`, `DROP COLUMN order`: a keyword).
+_DROPPED_COLUMN = re.compile(
+    rf"\A\s*ALTER\s+TABLE\b.*\bDROP\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?"
+    rf"(?!(?:COLUMN|CONSTRAINT|IF|TABLE|INDEX|VIEW|SEQUENCE|TYPE|TRIGGER)\b)({_NAME})\s*\Z",
+    _I | re.DOTALL)
 _ACTION_END = re.compile(r"[,;]|\Z|\b(?:CASCADE|RESTRICT)\b", _I)
-_INDEX_ON = re.compile(rf"\bINDEX\b.*\bON\s+(?:ONLY\s+)?{_NAME}\s*(?P<columns>\()", _I | re.DOTALL)
+# Anchored at the statement's start, so the search is one pass (`[^;]*?`, not `.*`).
+_INDEX_ON = re.compile(rf"\A\s*CREATE\s+(?:UNIQUE\s+)?INDEX\b[^;]*?\bON\s+(?:ONLY\s+)?{_NAME}"
+                       rf"\s*(?P<columns>\()", _I)
 _USING = re.compile(r"USING\s+\w+\s*", _I)
 _TABLE_NAMED = re.compile(rf"\A\s*CREATE\s+(?:(?:GLOBAL|LOCAL)\s+)?(?:TEMP(?:ORARY)?\s+|"
                           rf"UNLOGGED\s+)?(?:TABLE|INDEX|SEQUENCE|VIEW)\s+(?P<name>{_NAME})\s*\Z",
@@ -190,63 +199,101 @@ _IF_NOT_EXISTS = re.compile(r"IF\s+NOT\s+EXISTS\s*", _I)
 _IF_EXISTS = re.compile(r"IF\s+EXISTS\s*", _I)
 _IF_EXISTS_FIRST = re.compile(r"\b(?:DROP|ADD)\s+(?P<if>IF\s+(?:NOT\s+)?EXISTS\s+)\Z", _I)
 _COLUMN = re.compile(r"COLUMN\s+", _I)
+# A statement longer than this gets its error explained, not repaired: each candidate edit
+# parses the statement again (a 300 KB seed INSERT that fails would be parsed once per try).
+_REPAIRED_UP_TO = 20_000
+
+
+@dataclass(frozen=True)
+class _At:
+    """Where a syntax error sits in its statement: the code before it (comments blanked,
+    from the statement's start), where that code ends (trailing blanks aside), and the
+    statement's text from the error on."""
+
+    stmt: _Statement
+    offset: int
+    code: str
+    before: int
+    after: str
+
+
+def _trailing_comma(at: _At) -> Repair | None:
+    """`(a int, b int,)`, `SELECT a, b, FROM`: the `,` that ends the list goes."""
+    if not at.before or at.code[at.before - 1] != ",":
+        return None
+    comma = at.stmt.start + at.before - 1
+    return at.stmt.repaired("Remove the `,` that ends the list", Edit.delete(comma, comma + 1))
+
+
+def _type_after_dropped_column(at: _At) -> Repair | None:
+    """`DROP COLUMN ports jsonb`: the type, up to the action's end, goes."""
+    if not _DROPPED_COLUMN.search(at.code):
+        return None
+    stmt, offset = at.stmt, at.offset
+    end = offset + _ACTION_END.search(at.after).start()
+    while end > offset and stmt.masked[end - 1].isspace():
+        end -= 1
+    return stmt.repaired("Remove the type after the dropped column's name",
+                         Edit.delete(stmt.start + at.before, end))
+
+
+def _using_after_columns(at: _At) -> Repair | None:
+    """`ON t (col) USING brin`: the method comes before the columns."""
+    using = _USING.match(at.after)
+    index_on = _INDEX_ON.search(at.code) if using is not None else None
+    if using is None or index_on is None:
+        return None
+    stmt = at.stmt
+    method = " ".join(using.group().split())
+    columns = stmt.start + index_on.start("columns")
+    space = "" if stmt.masked[columns - 1].isspace() else " "
+    return stmt.repaired(f"Write `{method}` before the column list",
+                         Edit.insert(columns, f"{space}{method} "),
+                         Edit.delete(stmt.start + at.before,
+                                     at.offset + len(using.group().rstrip())))
+
+
+def _if_exists_after_name(at: _At) -> Repair | None:
+    """`CREATE TABLE t IF NOT EXISTS (`, `drop index x if exists`: before the name."""
+    for clause, named in ((_IF_NOT_EXISTS, _TABLE_NAMED), (_IF_EXISTS, _DROP_NAMED)):
+        found, name = clause.match(at.after), named.search(at.code)
+        if found is not None and name is not None:
+            words = " ".join(found.group().upper().split())
+            return at.stmt.repaired(
+                f"Write `{words}` before the name",
+                Edit.insert(at.stmt.start + name.start("name"), words + " "),
+                Edit.delete(at.stmt.start + at.before, at.offset + len(found.group().rstrip())))
+    return None
+
+
+def _column_after_if_exists(at: _At) -> Repair | None:
+    """`ADD IF NOT EXISTS COLUMN x`: `COLUMN` comes first."""
+    column, if_first = _COLUMN.match(at.after), _IF_EXISTS_FIRST.search(at.code)
+    if column is None or if_first is None:
+        return None
+    return at.stmt.repaired("Write `COLUMN` before `IF EXISTS`",
+                            Edit.insert(at.stmt.start + if_first.start("if"), "COLUMN "),
+                            Edit.delete(at.offset, at.offset + column.end()))
+
+
+_IN_PLACE = (_trailing_comma, _type_after_dropped_column, _using_after_columns,
+             _if_exists_after_name, _column_after_if_exists)
 
 
 def _repair_in_place(error: SyntaxProblem, stmt: _Statement) -> Repair | None:
-    """The edit that mends a mistake of the statement's own, seen in real migrations: a `,`
-    before `)` or a clause, a type after a dropped column, an index's `USING` after its
-    columns, `IF [NOT] EXISTS` after the name, `IF EXISTS` before `COLUMN`, a name that is a
-    keyword."""
-    offset = error.offset
-    code = _blank_comments(stmt.masked[stmt.start:offset])
+    """The edit that mends a mistake of the statement's own, seen in real migrations (the
+    first of `_IN_PLACE` whose edit makes the statement parse), else a name that is a
+    keyword, quoted."""
+    if stmt.end - stmt.start > _REPAIRED_UP_TO:
+        return None  # (no edit would be tried: `_Statement.repaired`)
+    code = _blank_comments(stmt.masked[stmt.start:error.offset])
     before = len(code.rstrip())
-    if before and code[before - 1] == ",":
-        comma = stmt.start + before - 1
-        repair = stmt.repaired("Remove the `,` that ends the list", Edit.delete(comma, comma + 1))
+    at = _At(stmt, error.offset, code, before, stmt.masked[error.offset:stmt.end])
+    for candidate in _IN_PLACE:
+        repair = candidate(at)
         if repair is not None:
             return repair
-    after = stmt.masked[offset:stmt.end]
-    if _DROPPED_COLUMN.search(code):
-        # `DROP COLUMN ports jsonb`: the type, up to the action's end, goes.
-        end = offset + _ACTION_END.search(after).start()
-        while end > offset and stmt.masked[end - 1].isspace():
-            end -= 1
-        cut = stmt.start + before
-        return stmt.repaired("Remove the type after the dropped column's name",
-                             Edit.delete(cut, end))
-    using = _USING.match(after)
-    index_on = _INDEX_ON.search(code)
-    if using is not None and index_on is not None:
-        # `ON t (col) USING brin`: the method comes before the columns.
-        method = " ".join(using.group().split())
-        columns = stmt.start + index_on.start("columns")
-        space = "" if stmt.masked[columns - 1].isspace() else " "
-        cut = stmt.start + before
-        return stmt.repaired(f"Write `{method}` before the column list",
-                             Edit.insert(columns, f"{space}{method} "),
-                             Edit.delete(cut, offset + len(using.group().rstrip())))
-    if_not_exists = _IF_NOT_EXISTS.match(after)
-    named = _TABLE_NAMED.search(code)
-    if if_not_exists is not None and named is not None:
-        name = stmt.start + named.start("name")
-        return stmt.repaired("Write `IF NOT EXISTS` before the name",
-                             Edit.insert(name, "IF NOT EXISTS "),
-                             Edit.delete(offset, offset + if_not_exists.end()))
-    if_exists = _IF_EXISTS.match(after)
-    dropped = _DROP_NAMED.search(code)
-    if if_exists is not None and dropped is not None:
-        name = stmt.start + dropped.start("name")
-        return stmt.repaired("Write `IF EXISTS` before the name",
-                             Edit.insert(name, "IF EXISTS "),
-                             Edit.delete(stmt.start + before,
-                                         offset + len(if_exists.group().rstrip())))
-    column = _COLUMN.match(after)
-    if_first = _IF_EXISTS_FIRST.search(code)
-    if column is not None and if_first is not None:
-        return stmt.repaired("Write `COLUMN` before `IF EXISTS`",
-                             Edit.insert(stmt.start + if_first.start("if"), "COLUMN "),
-                             Edit.delete(offset, offset + column.end()))
-    return _quoted_keyword(stmt, offset, code[:before])
+    return _quoted_keyword(stmt, error.offset, code[:before])
 
 
 _WORD_AT = re.compile(r"[A-Za-z_]\w*")

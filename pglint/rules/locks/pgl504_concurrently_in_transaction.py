@@ -32,7 +32,8 @@ class ConcurrentlyInTransaction(Rule):
     and `ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY` inside the file's own transaction
     block (`BEGIN ... COMMIT`), a DO block or a function body; in the transaction a migration
     runner known to wrap the file opened (a goose file without `-- +goose NO TRANSACTION`, a
-    dbmate file without `transaction:false`, an Alembic revision outside an autocommit block,
+    dbmate file without `transaction:false`, a sql-migrate file without `-- +migrate Up
+    notransaction`, an Alembic revision outside an autocommit block,
     a Django migration without `atomic = False`: their operations too, `AddIndexConcurrently`,
     `op.create_index(..., postgresql_concurrently=True)`); or beside other statements in an
     ory/popx `.autocommit.` file or a postgres-migrations file marked `-- postgres-migrations
@@ -69,9 +70,9 @@ class ConcurrentlyInTransaction(Rule):
     Unsafe, and only for an index on a table created earlier in the same file: pglint removes
     `CONCURRENTLY` (a plain build of a brand-new table blocks nobody). Otherwise the fix is
     shown: moving the statement out of the transaction changes what commits together, which is
-    the author's call. It names the runner's way out: goose's or dbmate's opt-out line on a
-    migration of its own, Alembic's `op.get_context().autocommit_block()`, Django's
-    `atomic = False`.
+    the author's call. It names the runner's way out: goose's, dbmate's or sql-migrate's
+    opt-out line on a migration of its own, Alembic's `op.get_context().autocommit_block()`,
+    Django's `atomic = False`.
     """
 
     code = "PGL504"

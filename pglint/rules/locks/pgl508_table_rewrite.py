@@ -230,17 +230,19 @@ class TableRewrite(Rule):
 def _virtual_twin(ctx: FileContext, stmt: Statement, rewrite: Rewrite) -> str | None:
     """The statement as written with the added column's `STORED` made `VIRTUAL`, or None: not
     such a column, a column some index reads (PostgreSQL 18 indexes no virtual column), or SQL
-    a migration operation sends (not in the file)."""
+    not verbatim in the file (a migration operation's, a string literal split in parts)."""
     cmd = rewrite.command or {}
     column = ((cmd.get("def") or {}).get("ColumnDef") or {}).get("colname")
     catalog = ctx.model.catalog
     table = catalog.table_or_former(rewrite.table)
-    if cmd.get("subtype") != "AT_AddColumn" or not column or stmt.operation is not None or \
+    if cmd.get("subtype") != "AT_AddColumn" or not column or not stmt.exact or \
+            stmt.operation is not None or \
             table is None or any(column in index.reads for index in catalog.indexes.values()
                                  if index.table == table.name):
         return None
     tokens = ctx.code_tokens(stmt)
-    named = next((i for i, t in enumerate(tokens) if t.text.strip('"') == column), None)
+    named = next((i for i, t in enumerate(tokens)
+                  if (t.text[1:-1] if t.text.startswith('"') else t.text.lower()) == column), None)
     stored = next((t for t in tokens[named or 0:] if t.upper == "STORED"), None)
     if named is None or stored is None:
         return None

@@ -91,8 +91,8 @@ class MissingLockTimeout(Rule):
     ALTER TABLE orders ADD COLUMN note text;
     ```
     Inside an explicit transaction block, `SET LOCAL lock_timeout = '5s';` after `BEGIN`; in a
-    file that its runner wraps in a transaction (goose, dbmate, Flyway, Prisma, Diesel,
-    golang-migrate, sqlx, Django, Alembic), `SET LOCAL` too: the setting then ends with the
+    file that its runner wraps in a transaction (goose, sql-migrate, dbmate, Flyway, Prisma,
+    Diesel, golang-migrate, sqlx, the Supabase CLI, Django, Alembic), `SET LOCAL` too: the setting then ends with the
     migration's transaction instead of staying on a connection the runner borrowed from the
     application's pool.
 
@@ -104,8 +104,8 @@ class MissingLockTimeout(Rule):
     statement of the file it inserts `SET LOCAL` after the `BEGIN` instead, so the setting ends
     with the transaction, and `SET LOCAL` before the first locking statement of a file with no
     transaction control of its own whose runner wraps it in a transaction (known from the
-    layout: goose or dbmate markers, Flyway's `V<n>__`, `migration.sql`, `up.sql`, `.up.sql`,
-    Python migrations without `atomic = False` or an autocommit block).
+    layout: goose, sql-migrate or dbmate markers, Flyway's `V<n>__`, `migration.sql`, `up.sql`,
+    `.up.sql`, `supabase/migrations/`, Python migrations without `atomic = False` or an autocommit block).
     """
 
     code = "PGL301"
