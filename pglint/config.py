@@ -171,7 +171,7 @@ CONFIG_KEYS = frozenset({
     "select", "ignore", "extend-select", "target-version", "exclude", "extend-exclude",
     "migrations", "queries", "pgbench", "tables", "per-file-ignores", "roles",
     "applied-migrations", "all-migrations", "respect-gitignore", "force-exclude",
-    "max-statements", "runner-settings",
+    "max-statements", "runner-settings", "tables-file",
 })
 
 
@@ -292,6 +292,39 @@ def _hint(table: str, value: Any) -> TableHint:
     return TableHint(frozenset(value), frozenset(c.lower() for c in columns), rows)
 
 
+def _with_tables_file(hints: dict[str, TableHint], value: Any,
+                      config: Path | None) -> dict[str, TableHint]:
+    """`hints` with those of the tables file `value` names (`pglint tables` writes it from a
+    live database), relative to the configuration file; what `hints` gives a table, written
+    by hand, wins over the file, field by field."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("`tables-file` must be the path of a file `pglint tables` wrote "
+                          "(`tables-file = \"pglint-tables.toml\"`)")
+    path = (config.parent if config else Path.cwd()) / value
+    tomllib = _toml()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"tables-file not found: {path} (write it with `pglint tables "
+                          f"--database-url URL --output {value}`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read tables-file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    _reject_unknown(data, {"tables"}, "key", f"{path.name}: ")
+    tables = data.get("tables", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{path}: `tables` must be a table of table-name = {{ rows = N }}")
+    merged = {name.lower(): _hint(name, v) for name, v in tables.items()}
+    for name, hint in hints.items():
+        measured = merged.get(name)
+        merged[name] = hint if measured is None else TableHint(
+            hint.workloads or measured.workloads,
+            hint.updated_columns or measured.updated_columns,
+            measured.rows if hint.rows is None else hint.rows)
+    return merged
+
+
 def _rows(table: str, value: Any) -> int:
     """A table's row count as a hint gives it: a TOML integer, 0 or more (a float or a string
     is refused rather than rounded or parsed: `5e7` and "50M" are guesses at what was meant)."""
@@ -327,6 +360,8 @@ def parse_settings(data: dict[str, Any], path: Path | None = None,
         if not isinstance(data["tables"], dict):
             raise ConfigError("`tables` must be a table of table-name = workload hints")
         kwargs["tables"] = {name.lower(): _hint(name, v) for name, v in data["tables"].items()}
+    if "tables-file" in data:
+        kwargs["tables"] = _with_tables_file(kwargs.get("tables", {}), data["tables-file"], path)
     if "per-file-ignores" in data:
         table = data["per-file-ignores"]
         if not isinstance(table, dict):

@@ -20,14 +20,23 @@ def _toml():
     return tomllib
 
 
-def test_the_configuration_example_is_a_valid_configuration():
+def test_the_configuration_example_is_a_valid_configuration(tmp_path):
     section = README.split("## Configuration", 1)[1]
     block = re.search(r"```toml\n(.*?)```", section, re.DOTALL).group(1)
     from pglint.registry import catalog
 
-    settings = parse_settings(_toml().loads(block)["tool"]["pglint"], catalog=catalog())
+    # Its `tables-file` is the file the live-database section shows `pglint tables` writing.
+    sizes = README.split("### Table sizes from the live database", 1)[1]
+    written = re.search(r"```toml\n# pglint-tables.toml .*?\n(.*?)```", sizes, re.DOTALL)
+    (tmp_path / "pglint-tables.toml").write_text(written.group(1), encoding="utf-8")
+    settings = parse_settings(_toml().loads(block)["tool"]["pglint"],
+                              tmp_path / "pyproject.toml", catalog=catalog())
     assert settings.applied_migrations == ("V41__*",)
     assert ("db/fixes/*.sql", "script") in settings.roles
+    # `orders` and `feature_flags` are in both: the hand-written hints win, field by field.
+    assert settings.tables["orders"].rows == 50_000_000
+    assert settings.tables["orders"].workloads == {"update-heavy"}
+    assert settings.tables["feature_flags"].rows == 40
 
 
 def test_every_role_is_documented():

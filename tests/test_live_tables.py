@@ -1,0 +1,181 @@
+"""`pglint tables` on a real PostgreSQL: the sizes it reads, the file it writes, and the lock
+rules judging by that file (`tables-file`) as by hand-written hints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from tests.test_cli import run
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# A big table (20,000 rows), a small one, an empty one, one never analyzed, a partitioned table
+# whose rows live in its partitions, and a name two schemas share.
+_SHOP = """
+CREATE TABLE orders (order_id bigint PRIMARY KEY, total_cents int NOT NULL);
+INSERT INTO orders SELECT g, g % 500 FROM generate_series(1, 20000) g;
+UPDATE orders SET total_cents = 0 WHERE order_id <= 10;
+CREATE TABLE settings (k text PRIMARY KEY, v text);
+INSERT INTO settings VALUES ('a', '1'), ('b', '2'), ('c', '3');
+CREATE TABLE empty_table (id int);
+CREATE TABLE events (id bigint, at date NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+INSERT INTO events SELECT g, DATE '2025-03-01' + (g % 600) FROM generate_series(1, 12000) g;
+CREATE SCHEMA archive;
+CREATE TABLE archive.orders (order_id bigint);
+CREATE TABLE archive."Odd ""q"" name" (id int);
+ANALYZE orders; ANALYZE settings; ANALYZE events_2025; ANALYZE events_2026; ANALYZE archive.orders;
+"""
+
+
+class Shop(NamedTuple):
+    database: str
+    uri: str
+
+
+@pytest.fixture(scope="module")
+def shop(postgres):
+    with postgres.database() as database:
+        created = postgres.psql(database, _SHOP)
+        assert created.returncode == 0, created.stderr
+        # Never analyzed: only the statistics collector knows its rows.
+        late = postgres.psql(database, "CREATE TABLE never_analyzed (id int);\n"
+                                       "INSERT INTO never_analyzed SELECT generate_series(1, 7);\n")
+        assert late.returncode == 0, late.stderr
+        yield Shop(database, postgres.uri(database))
+
+
+def _tables(text: str) -> dict:
+    return tomllib.loads(text)["tables"]
+
+
+def test_writes_each_tables_size_from_the_catalog(shop, tmp_path):
+    result = run("tables", "--database-url", shop.uri, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Wrote the sizes of " in result.stdout
+    assert 'tables-file = "pglint-tables.toml"' in result.stdout
+    text = (tmp_path / "pglint-tables.toml").read_text(encoding="utf-8")
+    tables = _tables(text)
+    assert tables["orders"] == {"rows": 20_000}  # public's keeps the bare name
+    assert tables["archive.orders"] == {"rows": 0}
+    assert tables["settings"] == {"rows": 3}
+    assert tables["empty_table"] == {"rows": 0}
+    assert tables["never_analyzed"] == {"rows": 7}  # the collector's live rows
+    # A partitioned table holds no rows itself: its partitions' sum.
+    assert tables["events"]["rows"] == tables["events_2025"]["rows"] + tables["events_2026"]["rows"]
+    assert tables["events"]["rows"] == 12_000
+    assert tables['Odd "q" name'] == {"rows": 0}
+    assert "pg_class" not in tables and "pg_statistic" not in tables  # no system tables
+    assert 'database "pglint_test_' in text.splitlines()[0]
+    # The counters are comments for the reader, not hints.
+    orders_line = next(line for line in text.splitlines() if line.startswith('"orders"'))
+    assert "20,000 inserts, 10 updates" in orders_line
+    assert "rows = 20_000" in orders_line
+
+
+def test_one_schema_and_standard_output(shop, tmp_path):
+    result = run("tables", "--database-url", shop.uri, "--schema", "archive", "-o", "-",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert set(_tables(result.stdout)) == {"orders", 'Odd "q" name'}  # unique within the schema
+    assert not (tmp_path / "pglint-tables.toml").exists()
+
+
+def test_database_that_cannot_be_reached_is_one_line_and_exit_2(postgres, tmp_path):
+    result = run("tables", "--database-url", postgres.uri("no_such_database"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("pglint: error: ")
+    assert "no_such_database" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "pglint-tables.toml").exists()
+
+
+def test_reads_in_a_read_only_transaction(shop, postgres, tmp_path, monkeypatch):
+    """The connection pglint opens can write nothing: the read-only transaction refuses it."""
+    from pglint import live_tables
+
+    monkeypatch.setattr(live_tables, "_PARTITIONS",
+                        "INSERT INTO settings VALUES ('z', 'written') RETURNING 1, 2")
+    with pytest.raises(live_tables.LiveDatabaseError, match="read-only transaction"):
+        live_tables.read_tables(shop.uri)
+    left = postgres.psql(shop.database, "SELECT count(*) FROM settings WHERE k = 'z';", "-A", "-t")
+    assert left.stdout.strip() == "0"
+
+
+# A project that migrates a live database (it sets lock_timeout), whose application reads
+# both tables; the second migration adds a check to each.
+_PROJECT = {
+    "migrations/V1__init.sql": "SET lock_timeout = '5s';\n"
+                               "CREATE TABLE orders (order_id bigint PRIMARY KEY,"
+                               " total_cents int NOT NULL);\n"
+                               "CREATE TABLE settings (k text PRIMARY KEY, v text);\n",
+    "migrations/V2__checks.sql": "SET lock_timeout = '5s';\n"
+                                 "ALTER TABLE orders ADD CONSTRAINT orders_total_check"
+                                 " CHECK (total_cents >= 0);\n"
+                                 "ALTER TABLE settings ADD CONSTRAINT settings_k_check"
+                                 " CHECK (k <> '');\n",
+    "queries/shop.sql": "SELECT total_cents FROM orders WHERE order_id = $1;\n"
+                        "SELECT v FROM settings WHERE k = $1;\n",
+}
+
+
+def _project(root: Path, config: str) -> None:
+    for rel, text in {**_PROJECT, "pglint.toml": config}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+
+
+def _checks_reported(root: Path) -> list[str]:
+    result = run("check", "--no-cache", "--output-format", "json", ".", cwd=root)
+    assert result.returncode in (0, 1), result.stderr
+    return sorted(f["message"].split(" ")[0] + f" {f['code']} line {f['location']['row']}"
+                  for f in json.loads(result.stdout) if f["code"] == "PGL506")
+
+
+def test_lock_rules_judge_by_the_measured_sizes(shop, tmp_path):
+    _project(tmp_path, 'extend-select = ["PGL506"]\n')
+    assert _checks_reported(tmp_path) == []  # nothing says either table is big
+    written = run("tables", "--database-url", shop.uri, cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    _project(tmp_path, 'extend-select = ["PGL506"]\ntables-file = "pglint-tables.toml"\n')
+    reported = _checks_reported(tmp_path)
+    assert len(reported) == 1 and reported[0].endswith("PGL506 line 2")  # orders, not settings
+    # A hint written by hand wins over the measured size.
+    _project(tmp_path, 'extend-select = ["PGL506"]\ntables-file = "pglint-tables.toml"\n'
+                       '[tables.orders]\nrows = 40\n')
+    assert _checks_reported(tmp_path) == []
+
+
+def test_tables_file_errors_are_configuration_errors(tmp_path):
+    _project(tmp_path, 'tables-file = "missing.toml"\n')
+    result = run("check", "--no-cache", ".", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "tables-file not found" in result.stderr and "pglint tables" in result.stderr
+    (tmp_path / "sizes.toml").write_text("[tables]\norders = { rows = -3 }\n", encoding="utf-8")
+    _project(tmp_path, 'tables-file = "sizes.toml"\n')
+    result = run("check", "--no-cache", ".", cwd=tmp_path)
+    assert result.returncode == 2 and "rows must be a whole number" in result.stderr
+    (tmp_path / "sizes.toml").write_text("[tabels]\n", encoding="utf-8")
+    result = run("check", "--no-cache", ".", cwd=tmp_path)
+    assert result.returncode == 2 and "did you mean `tables`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_without_psycopg_it_says_what_to_install(tmp_path):
+    import subprocess
+
+    code = "import sys; sys.modules['psycopg'] = None; from pglint.cli import main; main()"
+    result = subprocess.run([sys.executable, "-c", code, "tables", "-o", "-"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("pglint: error: reading a database needs psycopg: "
+                                     "pip install 'pglint[database]'")
