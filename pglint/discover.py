@@ -204,6 +204,39 @@ def _pg_regress_inputs(found: dict[str, Candidate]) -> None:
                 TEST, f"a pg_regress input (expected/{expected})"))
 
 
+# Prisma writes the datasource's provider beside its migrations (`migration_lock.toml`).
+_PRISMA_PROVIDER = re.compile(r'^\s*provider\s*=\s*"([A-Za-z0-9_-]+)"', re.M)
+_POSTGRES_PROVIDERS = ("postgresql", "postgres")
+
+
+def _prisma_other_providers(found: dict[str, Candidate]) -> None:
+    """The migrations of a Prisma project whose `migration_lock.toml` names another provider
+    (`mysql`, `sqlite`, `sqlserver`, `cockroachdb`: `migrations/<version>/migration.sql` under
+    the file) get the other-dialect role, unless configured."""
+    providers: dict[str, str | None] = {}
+    for absolute, c in list(found.items()):
+        if c.role.configured or c.kind == "python" or c.path.name != "migration.sql":
+            continue
+        migrations = os.path.dirname(os.path.dirname(absolute))
+        if migrations not in providers:
+            providers[migrations] = _prisma_provider(os.path.join(migrations,
+                                                                  "migration_lock.toml"))
+        provider = providers[migrations]
+        if provider is not None and provider.lower() not in _POSTGRES_PROVIDERS:
+            found[absolute] = replace(c, role=RoleDecision(
+                OTHER_DIALECT, f"Prisma's migration_lock.toml: provider = \"{provider}\""))
+
+
+def _prisma_provider(lock_file: str) -> str | None:
+    try:
+        with open(lock_file, encoding="utf-8", errors="replace") as handle:
+            text = handle.read(10_000)
+    except OSError:
+        return None
+    found = _PRISMA_PROVIDER.search(text)
+    return found.group(1) if found else None
+
+
 def _sqlc_configs_above(paths: list[Path], root: str) -> list[str]:
     """The sqlc configurations in the folders above the linted paths, up to the project root
     (`pglint check internal/queries` in a project whose `sqlc.yaml` sits at the top)."""
@@ -401,6 +434,7 @@ def discover(paths: list[Path], settings: Settings,
     _prefer_postgres_variants(found)
     _dialect_named_twins(found)
     _pg_regress_inputs(found)
+    _prisma_other_providers(found)
     _sqlc_other_engines(found, sqlc_configs + _sqlc_configs_above(paths, root))
     _mark_beside_migrations(found)
     candidates = sorted(
