@@ -171,7 +171,7 @@ def render_tables_file(read: DatabaseTables) -> str:
     since = (f"since {read.stats_since:%Y-%m-%d}" if read.stats_since
              else "since the statistics were last reset")
     lines = [
-        f"# Table sizes of database {json.dumps(read.database)} (PostgreSQL "
+        f"# Table sizes of database {_toml_string(read.database)} (PostgreSQL "
         f"{read.server_version}), read {read.read_at:%Y-%m-%d %H:%M} UTC by `pglint tables`.",
         "# Row counts are the planner's estimates (pg_class.reltuples); the comments are the",
         f"# statistics collector's counters {since}. Load it with `tables-file` in",
@@ -181,12 +181,18 @@ def render_tables_file(read: DatabaseTables) -> str:
     ]
     keys = table_keys(read.tables)
     for table in read.tables:
-        key = json.dumps(keys[table], ensure_ascii=False)
+        key = _toml_string(keys[table])
         if table.rows is None:
             lines.append(f"# {key}: size unknown (never analyzed, no statistics)")
             continue
         lines.append(f"{key} = {{ rows = {table.rows:_} }}{_activity(table)}")
     return "\n".join(lines) + "\n"
+
+
+def _toml_string(text: str) -> str:
+    """`text` as a TOML basic string: JSON's escapes are TOML's, but for DEL, which TOML
+    wants escaped too."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _activity(table: TableSize) -> str:

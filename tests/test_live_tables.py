@@ -179,3 +179,30 @@ def test_without_psycopg_it_says_what_to_install(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == ("pglint: error: reading a database needs psycopg: "
                                      "pip install 'pglint[database]'")
+
+
+def test_the_file_reads_back_whatever_the_names():
+    """Any name PostgreSQL allows is a TOML key that reads back; a table never analyzed is
+    a comment, not a guess; a partitioned table with a leaf of unknown size is unknown too."""
+    from datetime import datetime, timezone
+
+    from pglint.live_tables import DatabaseTables, TableSize, _sizes, render_tables_file
+
+    names = ["a\x7fb", 'say "hi"', "back\\slash", "tab\there", "ünï", "line\nbreak"]
+    tables = tuple(TableSize("public", name, i * 1000, 5, 3, 1, 0) for i, name in enumerate(names))
+    rows = [  # (oid, schema, name, kind, partition, reltuples, main bytes, live, ins, upd, hot, del)
+        (1, "s", "parent", "p", False, -1.0, None, None, None, None, None, None),
+        (2, "s", "leaf_known", "r", True, 500.0, 8192, 500, 500, 0, 0, 0),
+        (3, "s", "leaf_unknown", "r", True, -1.0, 8192, None, None, None, None, None),
+    ]
+    measured = {t.name: t.rows for t in _sizes(rows, [(1, 2), (1, 3)], ())}
+    assert measured == {"parent": None, "leaf_known": 500, "leaf_unknown": None}
+    read = DatabaseTables("db\x7f", "18.1", None, datetime.now(timezone.utc),
+                          tables + tuple(t for t in _sizes(rows, [(1, 2), (1, 3)], ())))
+    text = render_tables_file(read)
+    loaded = tomllib.loads(text)["tables"]
+    assert {name: loaded[name]["rows"] for name in names} == \
+        {name: i * 1000 for i, name in enumerate(names)}
+    assert loaded["leaf_known"] == {"rows": 500}
+    assert "parent" not in loaded and "leaf_unknown" not in loaded
+    assert '# "leaf_unknown": size unknown' in text
