@@ -78,8 +78,12 @@ def read_tables(conninfo: str, schemas: tuple[str, ...] = ()) -> DatabaseTables:
         raise LiveDatabaseError(
             "reading a database needs psycopg: pip install 'pglint[database]'") from None
     try:
-        with psycopg.connect(conninfo, connect_timeout=_CONNECT_TIMEOUT,
-                             application_name="pglint tables") as conn:
+        conn = psycopg.connect(conninfo, connect_timeout=_CONNECT_TIMEOUT,
+                               application_name="pglint tables")
+    except psycopg.Error as exc:
+        raise LiveDatabaseError(f"cannot connect: {_libpq_message(exc)}") from None
+    try:
+        with conn:
             conn.read_only = True  # every transaction BEGIN READ ONLY
             with conn.cursor() as cur:
                 cur.execute(f"SET LOCAL statement_timeout = '{_STATEMENT_TIMEOUT}'")
@@ -99,6 +103,15 @@ def read_tables(conninfo: str, schemas: tuple[str, ...] = ()) -> DatabaseTables:
 
 def _one_line(message: str) -> str:
     return " ".join(message.split())
+
+
+def _libpq_message(exc: Exception) -> str:
+    """libpq's reason a connection failed, on one line, without psycopg's prefix."""
+    message = _one_line(str(exc))
+    for prefix in ("connection is bad: ", "connection failed: "):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+    return message or type(exc).__name__
 
 
 def _sizes(rows: list[tuple[Any, ...]], inherits: list[tuple[int, int]],

@@ -93,7 +93,7 @@ def test_one_schema_and_standard_output(shop, tmp_path):
 def test_database_that_cannot_be_reached_is_one_line_and_exit_2(postgres, tmp_path):
     result = run("tables", "--database-url", postgres.uri("no_such_database"), cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.startswith("pglint: error: ")
+    assert result.stderr.startswith("pglint: error: cannot connect: ")
     assert "no_such_database" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "pglint-tables.toml").exists()
