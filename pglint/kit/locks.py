@@ -60,7 +60,8 @@ _ENDS_TRANSACTION = {"TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK", "TRANS_STMT_PRE
 # The size below which a table's scan, build or rewrite is over before anyone notices the lock.
 SMALL_TABLE_ROWS = RuleOption(
     "small-table-rows", int, 10_000, check=integer_from(0, 10**15),
-    doc="a table that `[tool.pglint.tables]` hints has fewer rows (`rows = 40`) is small: the "
+    doc="a table that `[tool.pglint.tables]` hints has fewer rows (`rows = 40`, or measured "
+        "by `pglint tables` in the `tables-file`) is small: the "
         "rules whose lock lasts as long as the table is big stay silent on it; 0 turns the "
         "exemption off")
 
