@@ -7,7 +7,8 @@ from typing import Any, Iterable
 from pglint.context import FileContext
 from pglint.finding import Finding, Fix, Severity
 from pglint.kit.example_projects import DJANGO_ORDERS, alembic_revision, django_migration
-from pglint.kit.locks import LOCK_EVIDENCE, runs_in_migration, existing_table
+from pglint.kit.locks import (LOCK_EVIDENCE, existing_table, hinted_rows, runs_in_migration,
+                              shown_table)
 from pglint.kit.rewrites import FAST_DEFAULT_SINCE
 from pglint.kit.orm_migrations import default_recipe, orm_recipe
 from pglint.roles import MIGRATION
@@ -27,7 +28,9 @@ class AddNotNullColumnWithoutDefault(Rule):
     ## What it does
     Flags `ALTER TABLE ... ADD COLUMN c T NOT NULL` (or `PRIMARY KEY`) without a `DEFAULT` on
     a table that an earlier migration file created. A column with a default, an identity,
-    serial or generated column, and tables created in the same file are left alone.
+    serial or generated column, and tables created in the same file are left alone, as is a
+    table that `[tool.pglint.tables]` (or the `tables-file` `pglint tables` writes) gives 0
+    rows: the statement succeeds on it.
     Alembic's `op.add_column` and Django's `AddField` are judged by the `ADD COLUMN` they send;
     the fix shown gives the operation a default (`server_default=`, `default=`).
 
@@ -89,6 +92,9 @@ class AddNotNullColumnWithoutDefault(Rule):
         Example("CREATE TABLE notes (note_id bigint PRIMARY KEY);\n"
                 "ALTER TABLE notes ADD COLUMN author text NOT NULL;\n"),
         Example("ALTER TABLE invoices ADD COLUMN due_at date NOT NULL;\n"),
+        # Production's table is empty (`pglint tables` measured it): no row to fail on.
+        Example("ALTER TABLE orders ADD COLUMN region text NOT NULL;\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 0}}}),
         # Django sends a default for the existing rows (and drops it after): nothing fails.
         Example(django_migration(
             "        migrations.AddField(model_name=\"order\", name=\"paid\",\n"
@@ -114,6 +120,9 @@ class AddNotNullColumnWithoutDefault(Rule):
                 target_version=11),
         Example("ALTER TABLE orders ADD COLUMN region text NOT NULL;\n", context=_CONTEXT,
                 target_version=10),
+        # Measured with rows: certain to fail; the message gives the size.
+        Example("ALTER TABLE orders ADD COLUMN region text NOT NULL;\n", context=_CONTEXT,
+                config={"tables": {"orders": {"rows": 1_200}}}),
         # Alembic's op.add_column and Django's AddField send the same ADD COLUMN: the fix shown
         # gives the operation a default.
         Example(alembic_revision("    op.add_column(\"orders\", sa.Column(\"paid\", sa.Boolean(), "
@@ -138,16 +147,19 @@ class AddNotNullColumnWithoutDefault(Rule):
         # The statement fails on a table with rows, whether or not it runs beside live traffic.
         written = n.relation_name(node.get("relation"))
         table = existing_table(ctx, stmt, written, live=False)
-        if table is None:
-            return
+        if table is None or hinted_rows(ctx, table.name) == 0:
+            return  # (production's table measured empty: no row to leave NULL)
         # Named as the statement names it (a later migration may rename the table): in the
         # message and in the recipe's SQL, which runs where this statement does.
         written = written or table.name
         version = ctx.settings.target_version
         for coldef in columns:
             column = coldef.get("colname") or ""
+            fails_on = (f"{shown_table(ctx, table.name, written)}, whose rows would all get NULL"
+                        if hinted_rows(ctx, table.name) else
+                        f"`{written}` as soon as it holds a row (every row would get NULL)")
             message = (f"`ADD COLUMN {column} ... NOT NULL` without a DEFAULT fails on "
-                       f"`{written}` as soon as it holds a row (every row would get NULL): "
+                       f"{fails_on}: "
                        "the migration stops with an error after taking an ACCESS EXCLUSIVE "
                        "lock on it")
             help = ("The statement works on an empty table (a fresh test database) and fails "
