@@ -301,16 +301,8 @@ def _with_tables_file(hints: dict[str, TableHint], value: Any,
         raise ConfigError("`tables-file` must be the path of a file `pglint tables` wrote "
                           "(`tables-file = \"pglint-tables.toml\"`)")
     path = (config.parent if config else Path.cwd()) / value
-    tomllib = _toml()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"tables-file not found: {path} (write it with `pglint tables "
-                          f"--database-url URL --output {value}`)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read tables-file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    data = _read_toml(path, f"tables-file not found: {path} (write it with `pglint tables "
+                            f"--database-url URL --output {value}`)")
     _reject_unknown(data, {"tables"}, "key", f"{path.name}: ")
     tables = data.get("tables", {})
     if not isinstance(tables, dict):
@@ -435,18 +427,23 @@ def _reject_unknown(data: dict[str, Any], known: set[str], what: str, where: str
         raise ConfigError(f"unknown {what} `{where}{key}`{hint}")
 
 
-def load_settings(path: Path | None, catalog: RuleCatalog = RuleCatalog()) -> Settings:
-    if path is None:
-        return catalog.with_defaults(Settings(root=Path.cwd()))
+def _read_toml(path: Path, missing: str) -> dict[str, Any]:
+    """The TOML file `path` as a table; a ConfigError (`missing` when there is no such file)."""
     tomllib = _toml()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise ConfigError(missing) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def load_settings(path: Path | None, catalog: RuleCatalog = RuleCatalog()) -> Settings:
+    if path is None:
+        return catalog.with_defaults(Settings(root=Path.cwd()))
+    data = _read_toml(path, f"config file not found: {path}")
     tool = data.get("tool")
     if tool is not None and not isinstance(tool, dict):
         raise ConfigError(f"{path}: `tool` must be a table")
