@@ -155,6 +155,16 @@ def _words(part: str) -> set[str]:
     return set(_WORDS.findall(part.lower()))
 
 
+# A versioned migration's name: its version, then its description up to the first dot.
+_VERSIONED_NAME = re.compile(r"^(v?\d+(?:[._]\d+)*)(?:__|_|-)[^.]*")
+
+
+def _without_description(part: str) -> str:
+    """A migration's file or folder name without the words that describe the change:
+    `007_outbox_sqlite_cleanup.up.sql` -> `007.up.sql`; other names unchanged."""
+    return _VERSIONED_NAME.sub(r"\1", part, count=1)
+
+
 def role_from_path(rel: str, kind: str, replay: bool = True,
                    configured: tuple[tuple[str, str], ...] = ()) -> RoleDecision:
     """The role of a file from its path relative to the project root and what discovery made
@@ -168,7 +178,12 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
             return RoleDecision(role, f"configured: {pattern}", configured=True)
     parts = posix.lower().split("/")
     folders, name = parts[:-1], parts[-1]
-    for words in map(_words, folders):
+    # A migration's name after its version says what it changes, not for which database
+    # (river's `007_notification_outbox_sqlite_jsonb_and_sql_cleanup.up.sql` is PostgreSQL's,
+    # civitai's `20250123000929_hive_demographics/`); a dialect as a part of its own after a
+    # dot (`..._nid.sqlite.up.sql`) still counts.
+    dialect_parts = [_without_description(p) for p in parts] if kind == "migration" else parts
+    for words in map(_words, dialect_parts[:-1]):
         dialect = words & OTHER_DIALECT_NAMES
         if dialect:
             return RoleDecision(OTHER_DIALECT, f"{sorted(dialect)[0]} in the path")
@@ -178,7 +193,8 @@ def role_from_path(rel: str, kind: str, replay: bool = True,
     # whatever database runs it.
     migration_dirs = [p for p in folders if p in MIGRATION_CODE_DIRS]
     python_migration = kind == "python" and bool(migration_dirs)
-    glued = _GLUED_DIALECT.search("/".join(folders) if python_migration else posix.lower())
+    glued = _GLUED_DIALECT.search("/".join(folders) if python_migration
+                                  else "/".join(dialect_parts))
     if glued:
         return RoleDecision(OTHER_DIALECT, f"{glued.group()} in the path")
     if kind == "python" and (_LOAD_TEST_FILE.search(name) or any(p in _LOAD_TEST_DIRS

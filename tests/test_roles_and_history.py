@@ -38,6 +38,17 @@ ADD_INDEX = "CREATE INDEX orders_status_idx ON orders (status);\n"
     ("riverdriver/riversqlite/migration/main/004.up.sql", "migration", "other-dialect"),
     ("db/clickhouse/migrations/01_init.sql", "migration", "other-dialect"),
     ("persistence/sql/migrations/1_init.mysql.up.sql", "migration", "other-dialect"),
+    # A migration's name after its version describes the change: a dialect there is no sign
+    # (river's PostgreSQL driver, a Prisma migration's folder); as a part after a dot it is.
+    ("riverdriver/riverpgxv5/migration/main/007_notification_outbox_sqlite_jsonb_and_sql_cleanup"
+     ".up.sql", "migration", "migration"),
+    ("prisma/migrations/20250123000929_hive_demographics/migration.sql", "migration", "migration"),
+    ("db/migrations/V7__import_from_mysql.sql", "migration", "migration"),
+    ("persistence/sql/migrations/20220210000001000075_nid.sqlite.up.sql", "migration",
+     "other-dialect"),
+    ("riverdriver/riversqlite/migration/main/001_create_river_migration.up.sql", "migration",
+     "other-dialect"),
+    ("db/sqlite/0001_init.sql", "migration", "other-dialect"),
     ("development/dolt/init.sql", "sql", "other-dialect"),
     # An Alembic revision's name says what it changes: still a link of the chain.
     ("migrations/versions/46a278193a94_enable_millisecond_precision_in_mysql_.py", "python",
