@@ -70,8 +70,9 @@ class AddNotNullColumnWithoutDefault(Rule):
     squawk = ("adding-required-field",)
     default_enabled = False
     off_by_default = (
-        "new: 14 findings on the ecosystem corpus with every migration new, all in one "
-        "repository (none among each repository's last 3 migrations); not yet judged"
+        "not yet judged; on the ecosystem corpus with every migration new it reports 77 "
+        "findings in 16 repositories, none among each repository's last 3 migrations (none "
+        "a pull request would have shown)"
     )
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})

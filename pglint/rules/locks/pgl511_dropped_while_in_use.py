@@ -107,10 +107,10 @@ class DroppedWhileInUse(Rule):
     severity = Severity.ERROR
     default_enabled = False
     off_by_default = (
-        "new: no finding on the ecosystem corpus (its one candidate, a column a Synapse schema "
-        "delta's Python step read before a later delta dropped it, is not application code; "
-        "no migration of the projects with Django or SQLAlchemy models drops or renames what "
-        "a model still maps); not yet judged")
+        "not yet judged; on the ecosystem corpus with every migration new it reports 5 "
+        "findings, none among each repository's last 3 migrations: 4 on columns a later "
+        "migration adds back through SQL pglint cannot read (an f-string over a loop of table "
+        "names), 1 on a model that no code queries any more")
     file_kinds = frozenset({"migration"})
     roles = frozenset({MIGRATION})
     judges_applied_migrations = False
