@@ -14,6 +14,7 @@ import click
 
 from pglint import __version__
 from pglint.cli_options import discovery_options
+from pglint.cli_tables import tables_command
 from pglint.interrupt import interruptible
 from pglint.report import FORMATS
 
@@ -687,45 +688,6 @@ def baseline_command(paths: tuple[Path, ...], output: Path, config_path: Path | 
                f"file{'s' if result.file_count != 1 else ''} to {output}.")
 
 
-@main.command("tables")
-@click.option("--database-url", envvar="PGLINT_DATABASE_URL", default="", metavar="URL",
-              help="The database to read (a postgresql:// URL or a libpq `key=value` string; "
-                   "default: libpq's environment, PGHOST, PGDATABASE and the rest).")
-@click.option("--schema", "schemas", multiple=True, metavar="NAME",
-              help="Only this schema's tables (repeatable; default: every schema but the "
-                   "system ones).")
-@click.option("--output", "-o", "output", type=click.Path(path_type=Path, dir_okay=False),
-              default=Path("pglint-tables.toml"), show_default=True,
-              help="Where to write the tables file (`-` for standard output).")
-def tables_command(database_url: str, schemas: tuple[str, ...], output: Path) -> None:
-    """Write the sizes of a live database's tables to a tables file, for `tables-file`.
-
-    Reads only the catalog (the planner's row estimates and the statistics counters), never
-    a table's rows, in a read-only transaction with a 1 s lock timeout: safe on production.
-    """
-    from pglint.live_tables import LiveDatabaseError, read_tables, render_tables_file
-
-    try:
-        read = read_tables(database_url, schemas)
-    except LiveDatabaseError as exc:
-        click.echo(f"pglint: error: {exc}", err=True)
-        sys.exit(2)
-    text = render_tables_file(read)
-    known = sum(t.rows is not None for t in read.tables)
-    if str(output) == "-":
-        click.echo(text, nl=False)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        click.echo(f"pglint: error: cannot write {output}: {exc}", err=True)
-        sys.exit(2)
-    unknown = len(read.tables) - known
-    click.echo(f"Wrote the sizes of {known} table{'s' if known != 1 else ''} to {output}"
-               + (f" ({unknown} never analyzed: size unknown)" if unknown else "") + ".")
-    click.echo(f"Use them with `tables-file = \"{output.as_posix()}\"` under [tool.pglint].")
-
-
 @main.command()
 def clean() -> None:
     """Remove the result caches (.pglint_cache folders) under the current directory, and the
@@ -802,3 +764,6 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
         if r.options:  # set in the configuration (`[tool.pglint]`)
             click.echo("\n## Options\n\n" + "".join(f"- {o.describe()}\n" for o in r.options),
                        nl=False)
+
+
+main.add_command(tables_command)

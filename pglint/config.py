@@ -71,6 +71,8 @@ class TableHint:
     # How many rows production holds (`rows = 50_000_000`): the lock rules whose harm grows
     # with the table's size stay silent on a small one (pglint.kit.locks.known_small).
     rows: int | None = None
+    # Where `rows` comes from, for messages: "" for [tool.pglint.tables], else the tables file.
+    rows_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -303,18 +305,32 @@ def _with_tables_file(hints: dict[str, TableHint], value: Any,
     path = (config.parent if config else Path.cwd()) / value
     data = _read_toml(path, f"tables-file not found: {path} (write it with `pglint tables "
                             f"--database-url URL --output {value}`)")
-    _reject_unknown(data, {"tables"}, "key", f"{path.name}: ")
-    tables = data.get("tables", {})
-    if not isinstance(tables, dict):
-        raise ConfigError(f"{path}: `tables` must be a table of table-name = {{ rows = N }}")
-    merged = {name.lower(): _hint(name, v) for name, v in tables.items()}
+    try:
+        _reject_unknown(data, {"tables"}, "key")
+        tables = data.get("tables", {})
+        if not isinstance(tables, dict):
+            raise ConfigError("`tables` must be a table of table-name = { rows = N }")
+        merged = {name.lower(): replace(_hint(name, v), rows_from=value)
+                  for name, v in tables.items()}
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     for name, hint in hints.items():
-        measured = merged.get(name)
-        merged[name] = hint if measured is None else TableHint(
-            hint.workloads or measured.workloads,
-            hint.updated_columns or measured.updated_columns,
-            measured.rows if hint.rows is None else hint.rows)
+        merged[name] = _merged(hint, merged.get(name))
+        # `orders` by hand and `public.orders` measured: both the table a bare name finds.
+        public = f"public.{name}"
+        if "." not in name and public in merged:
+            merged[public] = _merged(hint, merged[public])
     return merged
+
+
+def _merged(hint: TableHint, measured: TableHint | None) -> TableHint:
+    """A hand-written hint over a measured one, field by field."""
+    if measured is None:
+        return hint
+    return TableHint(hint.workloads or measured.workloads,
+                     hint.updated_columns or measured.updated_columns,
+                     *((measured.rows, measured.rows_from) if hint.rows is None
+                       else (hint.rows, "")))
 
 
 def _rows(table: str, value: Any) -> int:

@@ -141,6 +141,7 @@ def _prefer_postgres_variants(found: dict[str, Candidate]) -> None:
 
 _NAME_WORD = re.compile(r"[A-Za-z0-9]+")
 _POSTGRES_WORDS = ("postgres", "postgresql", "pg")
+_NAME_SEPARATORS = "_-."
 
 
 def _postgres_twins(parts: list[str], folders_too: bool) -> Iterator[tuple[str, str]]:
@@ -169,6 +170,17 @@ def _postgres_twins(parts: list[str], folders_too: bool) -> Iterator[tuple[str, 
                 twin = name[:word.start()] + pg + name[word.end():]
                 yield ("/".join([*folders, twin]),
                        f"{word.group()} in the name, beside its PostgreSQL twin")
+            # The same name without it (`0001_init_sqlite.sql` beside `0001_init.sql`): the
+            # plain one is the default database's, this one another's.
+            before, after = name[:word.start()], name[word.end():]
+            if before[-1:] in _NAME_SEPARATORS:
+                plain = before[:-1] + after
+            elif after[:1] in _NAME_SEPARATORS and before:
+                plain = before + after[1:]
+            else:
+                continue
+            yield ("/".join([*folders, plain]),
+                   f"{word.group()} in the name, beside the same file without it")
 
 
 def _dialect_named_twins(found: dict[str, Candidate]) -> None:

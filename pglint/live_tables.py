@@ -12,6 +12,7 @@ The one module of pglint that connects to a database; psycopg is imported only h
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -25,11 +26,11 @@ _CONNECT_TIMEOUT = 10
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
 
 # Ordinary tables, partitioned tables and materialized views, with what a size needs:
-# the main fork's size says for certain that a table is empty; reltuples is the planner's
-# estimate (-1 from 14 on when never vacuumed or analyzed); n_live_tup the collector's count.
+# reltuples is the planner's estimate (-1 from 14 on when never vacuumed or analyzed),
+# n_live_tup the statistics collector's count (0 after a reset, and on a standby). Nothing
+# here takes a lock on a table: a migration holding one must not stop the read.
 _TABLES = """
-SELECT c.oid, n.nspname, c.relname, c.relkind, c.relispartition, c.reltuples,
-       CASE WHEN c.relkind = 'p' THEN NULL ELSE pg_relation_size(c.oid) END,
+SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence, c.reltuples,
        s.n_live_tup, s.n_tup_ins, s.n_tup_upd, s.n_tup_hot_upd, s.n_tup_del
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -38,11 +39,17 @@ WHERE c.relkind IN ('r', 'p', 'm')
   AND n.nspname <> ALL (%s)
   AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
 """
-_PARTITIONS = "SELECT inhparent, inhrelid FROM pg_inherits"
+_CHILDREN = "SELECT inhparent, inhrelid FROM pg_inherits"
 _ABOUT = """
-SELECT current_database(), current_setting('server_version'),
+SELECT current_database(), current_setting('server_version'), pg_is_in_recovery(),
        (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database())
 """
+# For a table with neither an estimate nor a live count, only its file's size can say it is
+# empty; pg_relation_size opens the table (ACCESS SHARE), so it is asked of those tables
+# alone, each under a short lock_timeout in a savepoint: a table locked by a migration is
+# then of unknown size, and the read goes on.
+_FILE_SIZE = "SELECT pg_relation_size(%s)"
+_FILE_LOCK_TIMEOUT = "100ms"
 
 
 class LiveDatabaseError(Exception):
@@ -81,7 +88,8 @@ def read_tables(conninfo: str, schemas: tuple[str, ...] = ()) -> DatabaseTables:
         conn = psycopg.connect(conninfo, connect_timeout=_CONNECT_TIMEOUT,
                                application_name="pglint tables")
     except psycopg.Error as exc:
-        raise LiveDatabaseError(f"cannot connect: {_libpq_message(exc)}") from None
+        raise LiveDatabaseError(
+            f"cannot connect: {_scrubbed(_libpq_message(exc), conninfo)}") from None
     try:
         with conn:
             conn.read_only = True  # every transaction BEGIN READ ONLY
@@ -89,16 +97,46 @@ def read_tables(conninfo: str, schemas: tuple[str, ...] = ()) -> DatabaseTables:
                 cur.execute(f"SET LOCAL statement_timeout = '{_STATEMENT_TIMEOUT}'")
                 cur.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'")
                 cur.execute(_ABOUT)
-                database, version, stats_reset = cur.fetchone()
+                database, version, standby, stats_reset = cur.fetchone()
                 cur.execute(_TABLES, (list(_SYSTEM_SCHEMAS),))
                 rows = cur.fetchall()
-                cur.execute(_PARTITIONS)
+                cur.execute(_CHILDREN)
                 inherits = cur.fetchall()
+                empty = _empty_files(conn, [r for r in rows if _needs_file_size(r, standby)])
             conn.rollback()
     except psycopg.Error as exc:
-        raise LiveDatabaseError(_one_line(str(exc)) or type(exc).__name__) from None
+        raise LiveDatabaseError(_scrubbed(_one_line(str(exc)) or type(exc).__name__,
+                                          conninfo)) from None
     return DatabaseTables(database, version, stats_reset, datetime.now(timezone.utc),
-                          _sizes(rows, inherits, schemas))
+                          _sizes(rows, inherits, schemas, empty))
+
+
+def _needs_file_size(row: tuple[Any, ...], standby: bool) -> bool:
+    """A table with no estimate and no live count (never analyzed, or analyzed empty and the
+    counters reset since); not a partitioned table (no file), not an unlogged one on a
+    standby (its file is empty there whatever the primary holds)."""
+    _, _, _, kind, persistence, reltuples, live, *_ = row
+    return kind != "p" and not (reltuples and reltuples > 0) and not live and \
+        not (standby and persistence == "u")
+
+
+def _empty_files(conn: Any, rows: list[tuple[Any, ...]]) -> set[int]:
+    """The oids of those tables whose file is empty: for certain, no rows."""
+    import psycopg
+
+    empty: set[int] = set()
+    with conn.cursor() as cur:
+        for row in rows:
+            try:
+                with conn.transaction():  # a savepoint: a lock timeout ends only this one
+                    cur.execute(f"SET LOCAL lock_timeout = '{_FILE_LOCK_TIMEOUT}'")
+                    cur.execute(_FILE_SIZE, (row[0],))
+                    size = cur.fetchone()[0]
+            except psycopg.errors.LockNotAvailable:
+                continue
+            if size == 0:
+                empty.add(row[0])
+    return empty
 
 
 def _one_line(message: str) -> str:
@@ -115,68 +153,75 @@ def _libpq_message(exc: Exception) -> str:
 
 
 def _sizes(rows: list[tuple[Any, ...]], inherits: list[tuple[int, int]],
-           schemas: tuple[str, ...]) -> tuple[TableSize, ...]:
+           schemas: tuple[str, ...], empty: set[int] = frozenset()) -> tuple[TableSize, ...]:
     by_oid: dict[int, TableSize] = {}
     kinds: dict[int, str] = {}
-    for (oid, schema, name, kind, is_partition, reltuples, main_bytes, live,
-         inserts, updates, hot, deletes) in rows:
+    for oid, schema, name, kind, _, reltuples, live, inserts, updates, hot, deletes in rows:
         kinds[oid] = kind
-        by_oid[oid] = TableSize(schema, name, _rows(reltuples, main_bytes, live),
-                                inserts, updates, hot, deletes)
+        own = 0 if kind == "p" or oid in empty else _rows(reltuples, live)
+        by_oid[oid] = TableSize(schema, name, own, inserts, updates, hot, deletes)
     children: dict[int, list[int]] = {}
     for parent, child in inherits:
         children.setdefault(parent, []).append(child)
-    for oid, kind in kinds.items():
-        if kind == "p":
-            table = by_oid[oid]
-            by_oid[oid] = TableSize(table.schema, table.name,
-                                    _partitioned_rows(oid, children, by_oid, kinds))
+    totals = {oid: _with_children(oid, children, by_oid) for oid in children if oid in by_oid}
+    for oid, rows_in_tree in totals.items():
+        table = by_oid[oid]
+        by_oid[oid] = TableSize(table.schema, table.name, rows_in_tree, table.inserts,
+                                table.updates, table.hot_updates, table.deletes)
     wanted = set(schemas)
     return tuple(sorted((t for t in by_oid.values() if not wanted or t.schema in wanted),
                         key=lambda t: (t.schema, t.name)))
 
 
-def _rows(reltuples: float | None, main_bytes: int | None, live: int | None) -> int | None:
-    """A table's row count: 0 when its main fork is empty (certain), the planner's estimate
-    when it has one, else the statistics collector's live-row count, else unknown."""
-    if main_bytes == 0:
-        return 0
+def _rows(reltuples: float | None, live: int | None) -> int | None:
+    """A table's row count: the planner's estimate when it has one, else the statistics
+    collector's live-row count, else unknown (an estimate of 0 may be older than the rows,
+    and a live count of 0 may follow a reset of the counters: neither says empty)."""
     if reltuples is not None and reltuples > 0:
         return round(reltuples)
     if live:
         return int(live)
-    if reltuples == 0:  # analyzed (or vacuumed) and found empty since
-        return 0
     return None
 
 
-def _partitioned_rows(oid: int, children: dict[int, list[int]], by_oid: dict[int, TableSize],
-                      kinds: dict[int, str], depth: int = 0) -> int | None:
-    """The rows of a partitioned table: its leaf partitions' sum; None when a leaf's size is
-    unknown (a lower bound would call a big table small)."""
-    if depth > 64:  # a partition tree is a tree; never loop on a corrupt one
+def _with_children(oid: int, children: dict[int, list[int]], by_oid: dict[int, TableSize],
+                   depth: int = 0) -> int | None:
+    """The rows a statement on a parent reaches: its own and its children's, partitions or
+    inheritance children (a TimescaleDB hypertable's chunks), all the way down; None when one
+    of them is unknown (a lower bound would call a big table small)."""
+    if depth > 64:  # an inheritance graph has no cycles; never loop on a corrupt one
         return None
-    total = 0
+    total = by_oid[oid].rows
     for child in children.get(oid, ()):
-        if child not in by_oid:
-            return None  # a leaf in a schema we were not shown: unknown
-        rows = (_partitioned_rows(child, children, by_oid, kinds, depth + 1)
-                if kinds.get(child) == "p" else by_oid[child].rows)
+        if child not in by_oid or total is None:
+            return None  # a child we were not shown (another schema filtered out): unknown
+        rows = _with_children(child, children, by_oid, depth + 1)
         if rows is None:
             return None
         total += rows
     return total
 
 
-def table_keys(tables: tuple[TableSize, ...]) -> dict[TableSize, str]:
-    """The key each table gets in the file: its bare name when no other table listed has it
-    (migrations mostly name tables that way), `schema.name` when two schemas share it; then
-    `public`'s keeps the bare name too, the table an unqualified name finds by default."""
+def _scrubbed(message: str, conninfo: str) -> str:
+    """`message` without the password that `conninfo` holds (libpq quotes a URL it cannot
+    parse, password included)."""
+    for password in re.findall(r"://[^:/@\s]*:([^@\s]+)@|\bpassword\s*=\s*'?([^'\s]+)",
+                               conninfo):
+        for secret in password:
+            if secret:
+                message = message.replace(secret, "***")
+    return message
+
+
+def table_keys(tables: tuple[TableSize, ...]) -> dict[TableSize, str | None]:
+    """The key each table gets in the file: `schema.name` (a migration's bare name finds
+    `public.name`, as the default search_path does), or None for names that differ only in
+    case within a schema (the configuration's keys are case-insensitive)."""
+    keys = {t: f"{t.schema}.{t.name}" for t in tables}
     seen: dict[str, int] = {}
-    for table in tables:
-        seen[table.name.lower()] = seen.get(table.name.lower(), 0) + 1
-    return {t: t.name if seen[t.name.lower()] == 1 or t.schema == "public"
-            else f"{t.schema}.{t.name}" for t in tables}
+    for key in keys.values():
+        seen[key.lower()] = seen.get(key.lower(), 0) + 1
+    return {t: key if seen[key.lower()] == 1 else None for t, key in keys.items()}
 
 
 def render_tables_file(read: DatabaseTables) -> str:
@@ -194,9 +239,13 @@ def render_tables_file(read: DatabaseTables) -> str:
     ]
     keys = table_keys(read.tables)
     for table in read.tables:
+        if keys[table] is None:
+            lines.append(f"# {_toml_string(f'{table.schema}.{table.name}')}: left out "
+                         "(another table's name differs from it only in case)")
+            continue
         key = _toml_string(keys[table])
         if table.rows is None:
-            lines.append(f"# {key}: size unknown (never analyzed, no statistics)")
+            lines.append(f"# {key}: size unknown (no estimate, no statistics)")
             continue
         lines.append(f"{key} = {{ rows = {table.rows:_} }}{_activity(table)}")
     return "\n".join(lines) + "\n"

@@ -37,6 +37,8 @@ def test_the_configuration_example_is_a_valid_configuration(tmp_path):
     assert settings.tables["orders"].rows == 50_000_000
     assert settings.tables["orders"].workloads == {"update-heavy"}
     assert settings.tables["feature_flags"].rows == 40
+    assert (settings.tables["public.orders"].rows, settings.tables["public.orders"].workloads) \
+        == (50_000_000, {"update-heavy"})
 
 
 def test_every_role_is_documented():

@@ -394,6 +394,22 @@ def test_a_file_named_for_another_database_beside_its_postgres_twin(tmp_path):
         in shown, shown
 
 
+def test_a_migration_named_for_another_database_beside_the_same_without_it(tmp_path):
+    # The word in a migration's description is no sign by itself (`0003_add_sqlite_support`),
+    # but beside the same name without it, the plain file is PostgreSQL's and this one not.
+    for rel in ("migrations/0001_init.sql", "migrations/0001_init_sqlite.sql",
+                "migrations/000002_users.up.sql", "migrations/000002_users_mysql.up.sql",
+                "migrations/0003_add_sqlite_support.sql"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("SELECT 1;\n")
+    shown = run("check", "--show-files", ".", cwd=tmp_path).stdout
+    assert ("migrations/0001_init_sqlite.sql  other-dialect (sqlite in the name, beside the "
+            "same file without it)") in shown, shown
+    assert "migrations/000002_users_mysql.up.sql  other-dialect (mysql in the name" in shown
+    for rel in ("0001_init.sql", "000002_users.up.sql", "0003_add_sqlite_support.sql"):
+        assert f"migrations/{rel}  migration" in shown, shown
+
+
 def test_a_folder_beside_its_postgres_twin_is_another_database(tmp_path):
     # rauthy: `migrations/hiqlite/` (SQLite) beside `migrations/postgres/`, the same names.
     for folder in ("hiqlite", "postgres"):

@@ -185,13 +185,14 @@ def _seen_by_author(ctx: "FileContext", path: str) -> bool:
 
 def shown_table(ctx: "FileContext", table: str, written: str | None = None) -> str:
     """`table` for a message, with the hinted size when there is one (known_small tables get
-    no message): "`orders` (50,000,000 rows, per [tool.pglint.tables])". `written`: the name
+    no message): "`orders` (50,000,000 rows, per [tool.pglint.tables])", or per the tables
+    file that gave it. `written`: the name
     the statement gives it, shown instead (a table renamed by a later migration is named as
     the migration knew it)."""
-    rows = hinted_rows(ctx, table)
+    hint = ctx.model.hint(table.lower())
     shown = written or table
-    return f"`{shown}`" if rows is None else \
-        f"`{shown}` ({rows:,} rows, per [tool.pglint.tables])"
+    return f"`{shown}`" if hint.rows is None else \
+        f"`{shown}` ({hint.rows:,} rows, per {hint.rows_from or '[tool.pglint.tables]'})"
 
 
 def takes_access_exclusive(stmt: "Statement", table: str) -> bool:

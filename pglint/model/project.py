@@ -154,7 +154,14 @@ class ProjectModel:
         return cls(hints=dict(settings.tables) if settings else {})
 
     def hint(self, table: str) -> TableHint:
-        return self.hints.get(table) or self.hints.get(table.split(".")[-1]) or TableHint()
+        """The hint for `table` (lower-case). A bare name: `public.<name>` first (the table
+        the default search_path finds; the tables file keys every table with its schema),
+        then the bare key. A qualified name: its own key, then a hint written for the bare
+        name, which holds whatever the schema."""
+        schema, _, bare = table.rpartition(".")
+        if not schema:
+            return self.hints.get(f"public.{bare}") or self.hints.get(bare) or TableHint()
+        return self.hints.get(table) or self.hints.get(bare) or TableHint()
 
     @staticmethod
     def bare(table: str) -> str:
