@@ -25,9 +25,10 @@ def render_settings(path: Path, settings, cache_dir: Path | None) -> str:
             return json.dumps(str(v))
         if isinstance(v, str):
             return json.dumps(v)
-        if dataclasses.is_dataclass(v):
+        if dataclasses.is_dataclass(v):  # (a field left empty, `rows-from`, is not shown)
             return "{ " + ", ".join(f"{f.name.replace('_', '-')} = {value(getattr(v, f.name))}"
-                                    for f in dataclasses.fields(v)) + " }"
+                                    for f in dataclasses.fields(v)
+                                    if getattr(v, f.name) != "") + " }"
         return str(v)
 
     rows: list[tuple[str, str]] = [
