@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -116,7 +116,7 @@ def _needs_file_size(row: tuple[Any, ...], standby: bool) -> bool:
     counters reset since); not a partitioned table (no file), not an unlogged one on a
     standby (its file is empty there whatever the primary holds)."""
     _, _, _, kind, persistence, reltuples, live, *_ = row
-    return kind != "p" and not (reltuples and reltuples > 0) and not live and \
+    return kind != "p" and _rows(reltuples, live) is None and \
         not (standby and persistence == "u")
 
 
@@ -155,9 +155,7 @@ def _libpq_message(exc: Exception) -> str:
 def _sizes(rows: list[tuple[Any, ...]], inherits: list[tuple[int, int]],
            schemas: tuple[str, ...], empty: set[int] = frozenset()) -> tuple[TableSize, ...]:
     by_oid: dict[int, TableSize] = {}
-    kinds: dict[int, str] = {}
     for oid, schema, name, kind, _, reltuples, live, inserts, updates, hot, deletes in rows:
-        kinds[oid] = kind
         own = 0 if kind == "p" or oid in empty else _rows(reltuples, live)
         by_oid[oid] = TableSize(schema, name, own, inserts, updates, hot, deletes)
     children: dict[int, list[int]] = {}
@@ -165,9 +163,7 @@ def _sizes(rows: list[tuple[Any, ...]], inherits: list[tuple[int, int]],
         children.setdefault(parent, []).append(child)
     totals = {oid: _with_children(oid, children, by_oid) for oid in children if oid in by_oid}
     for oid, rows_in_tree in totals.items():
-        table = by_oid[oid]
-        by_oid[oid] = TableSize(table.schema, table.name, rows_in_tree, table.inserts,
-                                table.updates, table.hot_updates, table.deletes)
+        by_oid[oid] = replace(by_oid[oid], rows=rows_in_tree)
     wanted = set(schemas)
     return tuple(sorted((t for t in by_oid.values() if not wanted or t.schema in wanted),
                         key=lambda t: (t.schema, t.name)))

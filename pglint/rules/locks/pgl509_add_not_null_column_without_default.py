@@ -148,7 +148,8 @@ class AddNotNullColumnWithoutDefault(Rule):
         # The statement fails on a table with rows, whether or not it runs beside live traffic.
         written = n.relation_name(node.get("relation"))
         table = existing_table(ctx, stmt, written, live=False)
-        if table is None or hinted_rows(ctx, table.name) == 0:
+        rows = None if table is None else hinted_rows(ctx, table.name)
+        if table is None or rows == 0:
             return  # (production's table measured empty: no row to leave NULL)
         # Named as the statement names it (a later migration may rename the table): in the
         # message and in the recipe's SQL, which runs where this statement does.
@@ -157,7 +158,7 @@ class AddNotNullColumnWithoutDefault(Rule):
         for coldef in columns:
             column = coldef.get("colname") or ""
             fails_on = (f"{shown_table(ctx, table.name, written)}, whose rows would all get NULL"
-                        if hinted_rows(ctx, table.name) else
+                        if rows else
                         f"`{written}` as soon as it holds a row (every row would get NULL)")
             message = (f"`ADD COLUMN {column} ... NOT NULL` without a DEFAULT fails on "
                        f"{fails_on}: "
