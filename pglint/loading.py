@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pglint.discover import Candidate, detect_kind
 from pglint.dispatch import _hints, hints_match
-from pglint.finding import Applicability, Finding, Fix, Severity
+from pglint.finding import Finding, Severity
 from pglint.loader import LoadProblem, read_text
 from pglint.registry import all_rules
 from pglint.roles import APPLICATION, DOWN_MIGRATION, LINTED_ROLES, MIGRATION, SCHEMA_DUMP, \
@@ -206,7 +206,7 @@ def _report_syntax_errors(loaded: LoadedFile, file: SourceFile, parsed: ParsedSQ
     finding = _problem(loaded.candidate, message, first.offset)
     if first.repair is not None:
         # The likely intent, not a certainty: applied on request only.
-        finding.fix = Fix(first.repair.title, Applicability.UNSAFE, first.repair.edits)
+        finding.fix = first.repair
     loaded.problems.append(finding)
 
 

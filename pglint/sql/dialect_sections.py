@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from pglast import keywords as _pg_keywords
+
 # A line comment that names a database and nothing else (rules of dashes or `=` around it).
 _HEADER = re.compile(
     r"^[ \t]*--[-=# \t]*(?P<name>postgres(?:ql)?|pg|mysql|mariadb|sqlite3?|clickhouse|mssql|"
@@ -56,13 +58,13 @@ def mask_opening_prose(text: str) -> str:
     return text[:start] + " " * (end - start) + text[end:]
 
 
-def _is_keyword(word: str) -> bool:
-    from pglast import keywords
+# Every word PostgreSQL's grammar knows, reserved or not (pglast's lists).
+KEYWORDS = frozenset().union(_pg_keywords.RESERVED_KEYWORDS, _pg_keywords.UNRESERVED_KEYWORDS,
+                             _pg_keywords.COL_NAME_KEYWORDS, _pg_keywords.TYPE_FUNC_NAME_KEYWORDS)
 
-    lowered = word.lower()
-    return any(lowered in group for group in (
-        keywords.RESERVED_KEYWORDS, keywords.UNRESERVED_KEYWORDS, keywords.COL_NAME_KEYWORDS,
-        keywords.TYPE_FUNC_NAME_KEYWORDS))
+
+def _is_keyword(word: str) -> bool:
+    return word.lower() in KEYWORDS
 
 
 # YAML front matter a loader strips before the SQL runs (LedgerSMB's consistency checks): a

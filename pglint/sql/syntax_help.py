@@ -15,23 +15,17 @@ from dataclasses import dataclass
 
 from pglast import parser as pg
 
-from pglint.finding import Edit
+from pglint.finding import Applicability, Edit, Fix
+from pglint.sql.dialect_sections import KEYWORDS
 from pglint.sql.lexer import SQL_COMMENT
-
-
-@dataclass(frozen=True)
-class Repair:
-    """Edits of the file (character offsets) that make the failing statement parse."""
-
-    title: str
-    edits: tuple[Edit, ...]
 
 
 @dataclass(frozen=True)
 class SyntaxProblem:
     message: str
     offset: int  # file character offset
-    repair: Repair | None = None
+    # Edits of the file (character offsets) that make the failing statement parse.
+    repair: Fix | None = None
 
 
 def _blank_comments(text: str) -> str:
@@ -76,7 +70,7 @@ class _Statement:
     start: int
     end: int
 
-    def repaired(self, title: str, *edits: Edit) -> Repair | None:
+    def repaired(self, title: str, *edits: Edit) -> Fix | None:
         """A repair of these edits, if the statement parses after them. The edits' text is the
         file's own, so a placeholder never ends up in the file as its stand-in."""
         if self.end - self.start > _REPAIRED_UP_TO:
@@ -87,7 +81,7 @@ class _Statement:
         text = self.masked[self.start:self.end]
         for edit in sorted(edits, reverse=True):
             text = text[:edit.start - self.start] + edit.content + text[edit.end - self.start:]
-        return Repair(title, tuple(sorted(edits))) if _parses(text) else None
+        return Fix(title, Applicability.UNSAFE, edits) if _parses(text) else None
 
 
 def _missing_separator(error: SyntaxProblem, stmt: _Statement) -> SyntaxProblem:
@@ -217,7 +211,7 @@ class _At:
     after: str
 
 
-def _trailing_comma(at: _At) -> Repair | None:
+def _trailing_comma(at: _At) -> Fix | None:
     """`(a int, b int,)`, `SELECT a, b, FROM`: the `,` that ends the list goes."""
     if not at.before or at.code[at.before - 1] != ",":
         return None
@@ -225,7 +219,7 @@ def _trailing_comma(at: _At) -> Repair | None:
     return at.stmt.repaired("Remove the `,` that ends the list", Edit.delete(comma, comma + 1))
 
 
-def _type_after_dropped_column(at: _At) -> Repair | None:
+def _type_after_dropped_column(at: _At) -> Fix | None:
     """`DROP COLUMN ports jsonb`: the type, up to the action's end, goes."""
     if not _DROPPED_COLUMN.search(at.code):
         return None
@@ -237,7 +231,7 @@ def _type_after_dropped_column(at: _At) -> Repair | None:
                          Edit.delete(stmt.start + at.before, end))
 
 
-def _using_after_columns(at: _At) -> Repair | None:
+def _using_after_columns(at: _At) -> Fix | None:
     """`ON t (col) USING brin`: the method comes before the columns."""
     using = _USING.match(at.after)
     index_on = _INDEX_ON.search(at.code) if using is not None else None
@@ -253,7 +247,7 @@ def _using_after_columns(at: _At) -> Repair | None:
                                      at.offset + len(using.group().rstrip())))
 
 
-def _if_exists_after_name(at: _At) -> Repair | None:
+def _if_exists_after_name(at: _At) -> Fix | None:
     """`CREATE TABLE t IF NOT EXISTS (`, `drop index x if exists`: before the name."""
     for clause, named in ((_IF_NOT_EXISTS, _TABLE_NAMED), (_IF_EXISTS, _DROP_NAMED)):
         found, name = clause.match(at.after), named.search(at.code)
@@ -266,7 +260,7 @@ def _if_exists_after_name(at: _At) -> Repair | None:
     return None
 
 
-def _column_after_if_exists(at: _At) -> Repair | None:
+def _column_after_if_exists(at: _At) -> Fix | None:
     """`ADD IF NOT EXISTS COLUMN x`: `COLUMN` comes first."""
     column, if_first = _COLUMN.match(at.after), _IF_EXISTS_FIRST.search(at.code)
     if column is None or if_first is None:
@@ -280,7 +274,7 @@ _IN_PLACE = (_trailing_comma, _type_after_dropped_column, _using_after_columns,
              _if_exists_after_name, _column_after_if_exists)
 
 
-def _repair_in_place(error: SyntaxProblem, stmt: _Statement) -> Repair | None:
+def _repair_in_place(error: SyntaxProblem, stmt: _Statement) -> Fix | None:
     """The edit that mends a mistake of the statement's own, seen in real migrations (the
     first of `_IN_PLACE` whose edit makes the statement parse), else a name that is a
     keyword, quoted."""
@@ -300,14 +294,7 @@ _WORD_AT = re.compile(r"[A-Za-z_]\w*")
 _WORD_BEFORE = re.compile(r"[A-Za-z_]\w*\Z")
 
 
-def _keywords() -> frozenset[str]:
-    from pglast import keywords
-
-    return frozenset().union(keywords.RESERVED_KEYWORDS, keywords.TYPE_FUNC_NAME_KEYWORDS,
-                             keywords.COL_NAME_KEYWORDS, keywords.UNRESERVED_KEYWORDS)
-
-
-def _quoted_keyword(stmt: _Statement, offset: int, code_before: str) -> Repair | None:
+def _quoted_keyword(stmt: _Statement, offset: int, code_before: str) -> Fix | None:
     """A name that PostgreSQL reads as a keyword (`order`, `user`; `json` since 16), where the
     parser stops at it or just after it: quoted, if the statement then parses. Quoting keeps
     the name as an unquoted one reads (folded to lower case)."""
@@ -316,10 +303,9 @@ def _quoted_keyword(stmt: _Statement, offset: int, code_before: str) -> Repair |
     words = [(offset, at.end())] if at is not None else []
     if before is not None:
         words.append((stmt.start + before.start(), stmt.start + before.end()))
-    keywords = _keywords()
     for start, end in words:
         word = stmt.masked[start:end]
-        if word.lower() in keywords:
+        if word.lower() in KEYWORDS:
             repair = stmt.repaired(f"Quote `{word}`, which PostgreSQL reads as a keyword there",
                                    Edit(start, end, f'"{word.lower()}"'))
             if repair is not None:
