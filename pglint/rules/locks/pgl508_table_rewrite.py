@@ -204,9 +204,10 @@ class TableRewrite(Rule):
             table = catalog.table_or_former(rewrite.table)
             size = None if table is None else big_table(ctx, table, rewrite.table)
             if size is not None:
+                virtual = _virtual_twin(ctx, stmt, rewrite) \
+                    if version >= VIRTUAL_GENERATED_SINCE else None
                 yield self._report(ctx, stmt, rewrite.table, rewrite.what, rewrite.why,
-                                   _recipe(rewrite, version, _virtual_twin(ctx, stmt, rewrite)),
-                                   size)
+                                   _recipe(rewrite, version, virtual), size)
 
     def _report(self, ctx: FileContext, stmt: Statement, table: str, what: str, why: str,
                 fix: Fix, size: str) -> Finding:
@@ -232,13 +233,14 @@ def _virtual_twin(ctx: FileContext, stmt: Statement, rewrite: Rewrite) -> str | 
     such a column, a column some index reads (PostgreSQL 18 indexes no virtual column), or SQL
     not verbatim in the file (a migration operation's, a string literal split in parts)."""
     cmd = rewrite.command or {}
-    column = ((cmd.get("def") or {}).get("ColumnDef") or {}).get("colname")
-    catalog = ctx.model.catalog
-    table = catalog.table_or_former(rewrite.table)
-    if cmd.get("subtype") != "AT_AddColumn" or not column or not stmt.exact or \
-            stmt.operation is not None or \
-            table is None or any(column in index.reads for index in catalog.indexes.values()
-                                 if index.table == table.name):
+    coldef = (cmd.get("def") or {}).get("ColumnDef") or {}
+    column = coldef.get("colname")
+    generated = any((c.get("Constraint") or {}).get("contype") == "CONSTR_GENERATED"
+                    for c in coldef.get("constraints") or ())
+    table = ctx.model.catalog.table_or_former(rewrite.table)
+    if cmd.get("subtype") != "AT_AddColumn" or not column or not generated or \
+            not stmt.exact or stmt.operation is not None or table is None or \
+            any(column in index.reads for index in ctx.model.catalog.indexes_on(table.name)):
         return None
     tokens = ctx.code_tokens(stmt)
     named = next((i for i, t in enumerate(tokens)
